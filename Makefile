@@ -1,0 +1,124 @@
+# tk: first-come event ticketing gateway.
+#
+#   make run     install what is missing, build, start everything (foreground)
+#   make test    install what is missing, build with sanitizers, run every test
+#   make bench   the benchmark (not part of make test)
+#
+# Two build modes share one source list: release (build/release, -O2) and
+# san (build/san, AddressSanitizer + UndefinedBehaviorSanitizer, used by the
+# tests). Project flags live in TK_CFLAGS; CFLAGS and LDFLAGS are yours.
+
+MODE ?= release
+BUILD := build/$(MODE)
+OPTIMIZATION ?= -O2
+CC ?= gcc
+
+# Evaluated lazily: on a fresh machine pkg-config only works after `deps`.
+PKGS := libh2o-evloop hiredis libmariadb jansson openssl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lpthread -lz
+TEST_LIBS = $(shell pkg-config --libs cmocka)
+IT_LIBS = $(shell pkg-config --libs libcurl)
+
+ifeq ($(MODE),san)
+OPTIMIZATION := -O1
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+# libh2o-evloop.pc does not say -DH2O_USE_LIBUV=0; without it h2o.h takes
+# the libuv struct layout and the program corrupts memory at run time.
+TK_CFLAGS = -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -g $(OPTIMIZATION) $(SAN_FLAGS) \
+	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+	-Icommon -Igateway -Iworker -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+TK_LDFLAGS = $(SAN_FLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+GW_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/*.c))
+WK_SRC := $(filter-out worker/wk_main.c,$(wildcard worker/*.c))
+LUA_SRC := $(sort $(wildcard lua/*.lua))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+IT_SRC := $(wildcard tests/integration/it_*.c)
+IT_LIB_SRC := $(wildcard tests/integration/lib/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ = $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/tk_lua.o
+GW_OBJ = $(call obj,$(GW_SRC))
+WK_OBJ = $(call obj,$(WK_SRC))
+IT_LIB_OBJ = $(call obj,$(IT_LIB_SRC))
+
+BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
+
+.PHONY: all build deps run test unit integration test-build bench clean reset distclean
+.DEFAULT_GOAL := all
+
+all: build
+build: $(BINS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory MODE=release build
+	@exec scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory MODE=san test-build
+	@scripts/test.sh build/san
+
+test-build: $(BINS) $(UNIT_BINS) $(IT_BINS)
+
+unit: deps
+	@$(MAKE) --no-print-directory MODE=san test-build
+	@scripts/test.sh build/san unit
+
+integration: deps
+	@$(MAKE) --no-print-directory MODE=san test-build
+	@scripts/test.sh build/san integration
+
+bench: deps
+	@$(MAKE) --no-print-directory MODE=release build
+	@scripts/bench.sh
+
+$(BUILD)/bin/tk-gateway: $(call obj,gateway/gw_main.c) $(GW_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/tk-worker: $(call obj,worker/wk_main.c) $(WK_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(GW_OBJ) $(WK_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(IT_LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) $(IT_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(TK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The Lua scripts are compiled into the binaries, so a running process never
+# depends on a path to them; they are loaded into Redis by SHA at start.
+$(BUILD)/gen/tk_lua.c: $(LUA_SRC) scripts/embed-lua.sh
+	@mkdir -p $(@D)
+	scripts/embed-lua.sh $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/tk_lua.o: $(BUILD)/gen/tk_lua.c
+	@mkdir -p $(@D)
+	$(CC) $(TK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+clean:
+	rm -rf build
+
+# Wipes the local Redis and MariaDB data, certificate and secrets under var/.
+reset:
+	@scripts/services.sh stop var 2>/dev/null || true
+	rm -rf var
+
+distclean: clean reset
+
+-include $(shell find build -name '*.d' 2>/dev/null)
