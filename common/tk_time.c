@@ -28,8 +28,10 @@ void tk_time_format_rfc3339(int64_t ms, char *out)
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(out, TK_TIME_RFC3339_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900 > 9999 ? 9999 : tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    /* Fields are clamped to their ranges so the text is always 24 bytes. */
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, mo = (unsigned)(tm.tm_mon + 1) % 100u, d = (unsigned)tm.tm_mday % 100u,
+             h = (unsigned)tm.tm_hour % 100u, mi = (unsigned)tm.tm_min % 100u, s = (unsigned)tm.tm_sec % 100u, f = (unsigned)frac % 1000u;
+    snprintf(out, TK_TIME_RFC3339_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y, mo, d, h, mi, s, f);
 }
 
 static int digits(const char *s, int n, int *out)
