@@ -10,7 +10,7 @@ core=(gcc make pkg-config libc6-dev
       redis-server redis-tools mariadb-server mariadb-client
       curl openssl procps iproute2)
 bench=(wrk nghttp2-client)
-jmeter=(jmeter default-jdk-headless)
+jmeter=(jmeter jmeter-http default-jdk-headless)
 browser=(chromium nodejs npm)
 
 groups=("$@")
