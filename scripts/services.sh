@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# services.sh: our own redis-server and mariadbd under one directory, on
+# loopback, without systemd (see "Local services" in docs/CONTRACTS.md).
+#
+# Usage: scripts/services.sh CMD DIR
+#   start | stop | status | start-redis | stop-redis | kill-redis | start-db | stop-db
+# Environment: REDIS_PORT (6390), DB_PORT (3310), REDIS_APPENDFSYNC (always |
+# everysec), DB_NAME (tk), DB_USER (tk), DB_PASSWORD_FILE
+# (DIR/secrets/db_password, generated once), DB_PASSWORD (overrides the file).
+#
+# Layout of DIR: redis/ (redis.conf, AOF, redis.pid, redis.log), mariadb/
+# (data/, mariadb.sock, mariadb.pid, mariadb.log), secrets/db_password.
+#
+# Each server is started in its own session (setsid), so a Ctrl-C meant for
+# `make run` does not reach it: the caller stops it, in order, with SIGTERM
+# to the recorded pid. A pid is trusted only if that process still runs the
+# right program from the right directory (its cwd is its data directory).
+set -euo pipefail
+
+TK_PROG=services.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    echo "usage: scripts/services.sh {start|stop|status|start-redis|stop-redis|kill-redis|start-db|stop-db} DIR" >&2
+    exit 2
+}
+
+[ $# -eq 2 ] || usage
+cmd=$1
+DIR=$(tk_abspath "$2")
+[[ "$DIR" != *[\"\\$'\n']* ]] || tk_die "DIR must not contain quotes, backslashes or newlines: $DIR"
+
+REDIS_PORT=${REDIS_PORT:-6390}
+DB_PORT=${DB_PORT:-3310}
+REDIS_APPENDFSYNC=${REDIS_APPENDFSYNC:-always}
+DB_NAME=${DB_NAME:-tk}
+DB_USER=${DB_USER:-tk}
+DB_PASSWORD_FILE=$(tk_abspath "${DB_PASSWORD_FILE:-$DIR/secrets/db_password}")
+tk_check_port REDIS_PORT "$REDIS_PORT"
+tk_check_port DB_PORT "$DB_PORT"
+case "$REDIS_APPENDFSYNC" in
+    always | everysec) ;;
+    *) tk_die "REDIS_APPENDFSYNC=$REDIS_APPENDFSYNC: expected always or everysec" ;;
+esac
+[[ "$DB_NAME" =~ ^[A-Za-z0-9_]{1,64}$ ]] || tk_die "DB_NAME=$DB_NAME: expected 1-64 of [A-Za-z0-9_]"
+[[ "$DB_USER" =~ ^[A-Za-z0-9_]{1,32}$ ]] || tk_die "DB_USER=$DB_USER: expected 1-32 of [A-Za-z0-9_]"
+
+RDIR=$DIR/redis
+MDIR=$DIR/mariadb
+REDIS_PID=$RDIR/redis.pid
+REDIS_LOG=$RDIR/redis.log
+DB_DATA=$MDIR/data
+DB_SOCK=$MDIR/mariadb.sock
+DB_PID=$MDIR/mariadb.pid
+DB_LOG=$MDIR/mariadb.log
+
+START_SECS=60 # AOF replay or InnoDB recovery can take a while
+STOP_SECS=60
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || tk_die "$1 not found; run scripts/deps.sh (as root) to install it"
+}
+
+# One services.sh at a time per DIR. The lock fd is closed for the servers
+# (9>&-), or they would hold the lock for as long as they run.
+lock() {
+    mkdir -p "$DIR"
+    exec 9>"$DIR/.services.lock"
+    flock -w 120 9 || tk_die "another services.sh is busy with $DIR (waited 120s)"
+}
+
+# ---- redis ----
+
+redis_pid() {
+    local pid
+    pid=$(tk_read_pidfile "$REDIS_PID")
+    [ -n "$pid" ] && tk_proc_is "$pid" redis-server "$RDIR" && echo "$pid"
+    return 0
+}
+
+redis_ping() {
+    [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
+}
+
+write_redis_conf() {
+    cat >"$RDIR/redis.conf.tmp" <<EOF
+# Written by scripts/services.sh on every start; edits are lost.
+port $REDIS_PORT
+bind 127.0.0.1
+protected-mode yes
+daemonize no
+dir "$RDIR"
+pidfile "$REDIS_PID"
+logfile "$REDIS_LOG"
+appendonly yes
+appendfsync $REDIS_APPENDFSYNC
+save ""
+EOF
+    mv -f "$RDIR/redis.conf.tmp" "$RDIR/redis.conf"
+}
+
+start_redis() {
+    local pid i
+    need redis-server
+    need redis-cli
+    mkdir -p "$RDIR"
+    pid=$(redis_pid)
+    if [ -n "$pid" ]; then
+        redis_ping "$REDIS_PORT" ||
+            tk_die "redis is already running from $RDIR (pid $pid) but does not answer on port $REDIS_PORT; stop it first (scripts/services.sh stop-redis $DIR)"
+        tk_say "redis already running (pid $pid, port $REDIS_PORT)"
+        return 0
+    fi
+    rm -f "$REDIS_PID"
+    tk_port_in_use "$REDIS_PORT" &&
+        tk_die "port $REDIS_PORT is already in use by another process; set REDIS_PORT"
+    write_redis_conf
+    (cd "$RDIR" && exec setsid redis-server "$RDIR/redis.conf" </dev/null >>"$REDIS_LOG" 2>&1 9>&-) &
+    pid=$!
+    echo "$pid" >"$REDIS_PID"
+    for ((i = 0; i < START_SECS * 10; i++)); do
+        if ! tk_proc_running "$pid"; then
+            wait "$pid" 2>/dev/null || true
+            rm -f "$REDIS_PID"
+            tk_log_tail "$REDIS_LOG" >&2
+            tk_die "redis-server exited during start-up (log: $REDIS_LOG)"
+        fi
+        if redis_ping "$REDIS_PORT"; then
+            tk_say "redis running (pid $pid, port $REDIS_PORT, appendfsync $REDIS_APPENDFSYNC)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$REDIS_PID"
+    tk_log_tail "$REDIS_LOG" >&2
+    tk_die "redis-server did not answer PING within ${START_SECS}s; killed it (log: $REDIS_LOG)"
+}
+
+stop_redis() {
+    local pid rc=0
+    pid=$(redis_pid)
+    if [ -z "$pid" ]; then
+        rm -f "$REDIS_PID"
+        tk_say "redis not running"
+        return 0
+    fi
+    tk_stop_pid redis-server "$pid" "$STOP_SECS" || rc=1
+    rm -f "$REDIS_PID"
+    tk_say "redis stopped (pid $pid)"
+    return "$rc"
+}
+
+kill_redis() {
+    local pid
+    pid=$(redis_pid)
+    if [ -z "$pid" ]; then
+        rm -f "$REDIS_PID"
+        tk_say "redis not running"
+        return 0
+    fi
+    kill -KILL "$pid" 2>/dev/null || true
+    tk_wait_exit "$pid" 10 || tk_die "redis-server (pid $pid) survived SIGKILL"
+    rm -f "$REDIS_PID"
+    tk_say "redis killed (SIGKILL, pid $pid); start-redis replays the AOF"
+}
+
+# ---- mariadb ----
+
+db_pid() {
+    local pid
+    pid=$(tk_read_pidfile "$DB_PID")
+    [ -n "$pid" ] && tk_proc_is "$pid" mariadbd "$DB_DATA" && echo "$pid"
+    return 0
+}
+
+# Root over the unix socket only (unix_socket authentication).
+db_root() {
+    mariadb --no-defaults --socket="$DB_SOCK" --user=root --batch --skip-column-names
+}
+
+db_ping() {
+    timeout 5 mariadb-admin --no-defaults --socket="$DB_SOCK" --user=root --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# Generates the password file once (not inside $(...): its message goes to
+# stdout).
+db_password_file() {
+    [ -z "${DB_PASSWORD:-}" ] || return 0
+    [ ! -e "$DB_PASSWORD_FILE" ] || return 0
+    tk_secret_file "$DB_PASSWORD_FILE" 16 || tk_die "cannot create $DB_PASSWORD_FILE"
+    tk_say "generated the database password in $DB_PASSWORD_FILE"
+}
+
+db_password() {
+    if [ -n "${DB_PASSWORD:-}" ]; then
+        printf '%s' "$DB_PASSWORD"
+    else
+        tk_read_secret "$DB_PASSWORD_FILE" || tk_die "cannot read a password from $DB_PASSWORD_FILE (missing or empty)"
+    fi
+}
+
+# Creates the database and the application user, or brings an existing user's
+# password and grant up to date: safe on every start.
+db_bootstrap() {
+    local pw
+    db_password_file
+    pw=$(db_password)
+    pw=${pw//\\/\\\\}
+    pw=${pw//\'/\\\'}
+    # Through stdin, so the password never shows in ps.
+    db_root <<EOF || tk_die "could not create database $DB_NAME and user $DB_USER (log: $DB_LOG)"
+CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'127.0.0.1';
+EOF
+}
+
+db_init() {
+    local tmp=$MDIR/data.init out
+    [ -d "$DB_DATA/mysql" ] && return 0
+    need mariadb-install-db
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    tk_say "initialising a new MariaDB data directory in $DB_DATA"
+    # Into a side directory, then renamed: a half-made data directory is
+    # never mistaken for a good one.
+    if ! out=$(mariadb-install-db --no-defaults --datadir="$tmp" --user="$(id -un)" \
+        --auth-root-authentication-method=socket --skip-test-db 2>&1 </dev/null 9>&-); then
+        printf '%s\n' "$out" >&2
+        rm -rf "$tmp"
+        tk_die "mariadb-install-db failed"
+    fi
+    rm -rf "$DB_DATA"
+    mv "$tmp" "$DB_DATA"
+}
+
+start_db() {
+    local pid i
+    need mariadbd
+    need mariadb
+    need mariadb-admin
+    mkdir -p "$MDIR"
+    [ "${#DB_SOCK}" -le 100 ] || tk_die "socket path too long for a unix socket (${#DB_SOCK} > 100): $DB_SOCK; use a shorter DIR"
+    pid=$(db_pid)
+    if [ -n "$pid" ]; then
+        db_ping || tk_die "mariadbd is already running from $DB_DATA (pid $pid) but does not answer; stop it first (scripts/services.sh stop-db $DIR)"
+        tk_say "mariadb already running (pid $pid, port $DB_PORT)"
+        db_bootstrap
+        return 0
+    fi
+    rm -f "$DB_PID"
+    tk_port_in_use "$DB_PORT" &&
+        tk_die "port $DB_PORT is already in use by another process; set DB_PORT"
+    db_init
+    rm -f "$DB_SOCK"
+    (cd "$DB_DATA" && exec setsid mariadbd --no-defaults \
+        --datadir="$DB_DATA" --socket="$DB_SOCK" --port="$DB_PORT" \
+        --bind-address=127.0.0.1 --pid-file="$DB_PID" --log-error="$DB_LOG" \
+        --user="$(id -un)" --innodb-flush-log-at-trx-commit=1 \
+        --innodb-buffer-pool-size="${DB_BUFFER_POOL:-256M}" --skip-name-resolve \
+        --max-connections=300 --character-set-server=utf8mb4 \
+        </dev/null >>"$DB_LOG" 2>&1 9>&-) &
+    pid=$!
+    echo "$pid" >"$DB_PID"
+    for ((i = 0; i < START_SECS * 10; i++)); do
+        if ! tk_proc_running "$pid"; then
+            wait "$pid" 2>/dev/null || true
+            rm -f "$DB_PID"
+            tk_log_tail "$DB_LOG" >&2
+            tk_die "mariadbd exited during start-up (log: $DB_LOG)"
+        fi
+        if db_ping; then
+            db_bootstrap
+            tk_say "mariadb running (pid $pid, port $DB_PORT, socket $DB_SOCK)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$DB_PID"
+    tk_log_tail "$DB_LOG" >&2
+    tk_die "mariadbd did not answer within ${START_SECS}s; killed it (log: $DB_LOG)"
+}
+
+stop_db() {
+    local pid rc=0
+    pid=$(db_pid)
+    if [ -z "$pid" ]; then
+        rm -f "$DB_PID"
+        tk_say "mariadb not running"
+        return 0
+    fi
+    tk_stop_pid mariadbd "$pid" "$STOP_SECS" || rc=1
+    rm -f "$DB_PID"
+    tk_say "mariadb stopped (pid $pid)"
+    return "$rc"
+}
+
+status() {
+    local pid rc=0
+    pid=$(redis_pid)
+    if [ -n "$pid" ] && redis_ping "$REDIS_PORT"; then
+        tk_say "redis running (pid $pid, port $REDIS_PORT)"
+    elif [ -n "$pid" ]; then
+        tk_say "redis running (pid $pid) but not answering on port $REDIS_PORT"
+        rc=3
+    else
+        tk_say "redis stopped"
+        rc=3
+    fi
+    pid=$(db_pid)
+    if [ -n "$pid" ] && db_ping; then
+        tk_say "mariadb running (pid $pid, port $DB_PORT, socket $DB_SOCK)"
+    elif [ -n "$pid" ]; then
+        tk_say "mariadb running (pid $pid) but not answering on $DB_SOCK"
+        rc=3
+    else
+        tk_say "mariadb stopped"
+        rc=3
+    fi
+    return "$rc"
+}
+
+case "$cmd" in
+    stop | status | stop-redis | kill-redis | stop-db)
+        [ -d "$DIR" ] || { tk_say "nothing under $DIR: redis and mariadb not running"; [ "$cmd" = status ] && exit 3; exit 0; }
+        ;;
+esac
+
+case "$cmd" in
+    start)
+        lock
+        # Both ports checked before either server starts, so a refusal
+        # leaves nothing half-started.
+        if [ -z "$(redis_pid)" ] && tk_port_in_use "$REDIS_PORT"; then
+            tk_die "port $REDIS_PORT is already in use by another process; set REDIS_PORT"
+        fi
+        if [ -z "$(db_pid)" ] && tk_port_in_use "$DB_PORT"; then
+            tk_die "port $DB_PORT is already in use by another process; set DB_PORT"
+        fi
+        start_redis
+        start_db
+        ;;
+    stop)
+        lock
+        rc=0
+        stop_redis || rc=1
+        stop_db || rc=1
+        exit "$rc"
+        ;;
+    status) status ;;
+    start-redis) lock && start_redis ;;
+    stop-redis) lock && stop_redis ;;
+    kill-redis) lock && kill_redis ;;
+    start-db) lock && start_db ;;
+    stop-db) lock && stop_db ;;
+    *) usage ;;
+esac
