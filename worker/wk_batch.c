@@ -1,0 +1,202 @@
+#include "wk_batch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_num(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+    int64_t v = 0;
+    if (len == 0 || len > 18)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out, char *err,
+                 size_t errlen)
+{
+    const char *val[4] = {NULL, NULL, NULL, NULL};
+    size_t vlen[4] = {0, 0, 0, 0};
+    static const char names[4] = {'u', 't', 'n', 'c'};
+
+    if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX) {
+        snprintf(err, errlen, "bad entry id");
+        return -1;
+    }
+    if (nkv % 2 != 0) {
+        snprintf(err, errlen, "entry %.*s: odd number of fields", (int)idlen, id);
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < nkv; i += 2) {
+        if (kvlen[i] != 1)
+            continue;
+        for (int f = 0; f < 4; f++) {
+            if (kv[i][0] != names[f])
+                continue;
+            if (val[f] != NULL) {
+                snprintf(err, errlen, "entry %.*s: field %c twice", (int)idlen, id, names[f]);
+                return -1;
+            }
+            val[f] = kv[i + 1];
+            vlen[f] = kvlen[i + 1];
+        }
+    }
+    for (int f = 0; f < 4; f++) {
+        if (val[f] == NULL) {
+            snprintf(err, errlen, "entry %.*s: field %c missing", (int)idlen, id, names[f]);
+            return -1;
+        }
+    }
+    if (!tk_valid_user_id(val[0], vlen[0])) {
+        snprintf(err, errlen, "entry %.*s: bad user id", (int)idlen, id);
+        return -1;
+    }
+    if (parse_num(val[1], vlen[1], 1, INT64_MAX, &out->ticket) != 0) {
+        snprintf(err, errlen, "entry %.*s: bad ticket", (int)idlen, id);
+        return -1;
+    }
+    if (parse_num(val[2], vlen[2], 1, TK_QUANTITY_MAX, &out->quantity) != 0) {
+        snprintf(err, errlen, "entry %.*s: bad quantity", (int)idlen, id);
+        return -1;
+    }
+    if (parse_num(val[3], vlen[3], 1, INT64_MAX, &out->created_ms) != 0) {
+        snprintf(err, errlen, "entry %.*s: bad created ms", (int)idlen, id);
+        return -1;
+    }
+    memcpy(out->id, id, idlen);
+    out->id[idlen] = '\0';
+    memcpy(out->user, val[0], vlen[0]);
+    out->user[vlen[0]] = '\0';
+    out->ulen = vlen[0];
+    out->dup_of = -1;
+    out->status = 0;
+    out->fresh = 0;
+    return 0;
+}
+
+static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->groups[i].elen == elen && memcmp(b->groups[i].event, event, elen) == 0)
+            return &b->groups[i];
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        wk_group_t *g = realloc(b->groups, cap * sizeof(*g));
+        if (g == NULL)
+            return NULL;
+        memset(g + b->cap, 0, (cap - b->cap) * sizeof(*g));
+        b->groups = g;
+        b->cap = cap;
+    }
+    /* A cleared group keeps its rows array: reuse it. */
+    wk_group_t *g = &b->groups[b->n++];
+    memcpy(g->event, event, elen);
+    g->event[elen] = '\0';
+    g->elen = elen;
+    g->n = 0;
+    return g;
+}
+
+int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, const wk_row_t *row)
+{
+    if (elen == 0 || elen > TK_ID_MAX)
+        return -1;
+    wk_group_t *g = find_group(b, event, elen);
+    if (g == NULL)
+        return -1;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        wk_row_t *r = realloc(g->rows, cap * sizeof(*r));
+        if (r == NULL)
+            return -1;
+        g->rows = r;
+        g->cap = cap;
+    }
+    g->rows[g->n++] = *row;
+    b->rows++;
+    return 0;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    return strcmp(((const wk_group_t *)a)->event, ((const wk_group_t *)b)->event);
+}
+
+static int cmp_ticket(const void *a, const void *b)
+{
+    const wk_row_t *x = a, *y = b;
+    if (x->ticket != y->ticket)
+        return x->ticket < y->ticket ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Sorts row indices by user, then by position, for the duplicate scan. */
+static const wk_row_t *dup_rows;
+static int cmp_user(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(dup_rows[i].user, dup_rows[j].user);
+    return c != 0 ? c : (i < j ? -1 : i > j);
+}
+
+static void mark_dups(wk_group_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        g->rows[i].dup_of = -1;
+    if (g->n < 2)
+        return;
+    size_t *idx = malloc(g->n * sizeof(*idx));
+    if (idx == NULL) {
+        /* Quadratic but allocation-free fallback. */
+        for (size_t i = 1; i < g->n; i++)
+            for (size_t j = 0; j < i && g->rows[i].dup_of < 0; j++)
+                if (g->rows[j].dup_of < 0 && strcmp(g->rows[i].user, g->rows[j].user) == 0)
+                    g->rows[i].dup_of = (long)j;
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        idx[i] = i;
+    dup_rows = g->rows;
+    qsort(idx, g->n, sizeof(*idx), cmp_user);
+    dup_rows = NULL;
+    for (size_t k = 1; k < g->n; k++) {
+        const wk_row_t *prev = &g->rows[idx[k - 1]];
+        if (strcmp(prev->user, g->rows[idx[k]].user) == 0)
+            g->rows[idx[k]].dup_of = prev->dup_of >= 0 ? prev->dup_of : (long)idx[k - 1];
+    }
+    free(idx);
+}
+
+void wk_batch_group(wk_batch_t *b)
+{
+    qsort(b->groups, b->n, sizeof(*b->groups), cmp_group);
+    for (size_t i = 0; i < b->n; i++) {
+        qsort(b->groups[i].rows, b->groups[i].n, sizeof(wk_row_t), cmp_ticket);
+        mark_dups(&b->groups[i]);
+    }
+}
+
+void wk_batch_clear(wk_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->groups[i].n = 0;
+    b->n = 0;
+    b->rows = 0;
+}
+
+void wk_batch_free(wk_batch_t *b)
+{
+    for (size_t i = 0; i < b->cap; i++)
+        free(b->groups[i].rows);
+    free(b->groups);
+    memset(b, 0, sizeof(*b));
+}

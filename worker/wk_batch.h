@@ -1,0 +1,70 @@
+/*
+ * wk_batch: stream entries turned into rows, grouped by event.
+ *
+ * Pure code, no I/O: the drain loop hands it the fields of each entry read
+ * from tk:{E}:q (docs/CONTRACTS.md: u user, t ticket, n quantity, c created
+ * ms) and the writer walks the groups. Groups are kept sorted by event id so
+ * every writer takes the per-event stock row locks in one global order (no
+ * deadlock between workers), and rows within a group are sorted by ticket so
+ * a stock guard shortfall is settled first come, first served.
+ */
+#ifndef WK_BATCH_H
+#define WK_BATCH_H
+
+#include "tk_valid.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WK_ENTRY_ID_MAX 48 /* "<ms>-<seq>", two 64-bit numbers and a dash */
+
+typedef struct {
+    char id[WK_ENTRY_ID_MAX]; /* stream entry id, NUL-terminated */
+    char user[TK_ID_MAX + 1];
+    size_t ulen;
+    int64_t ticket;
+    int64_t quantity;
+    int64_t created_ms;
+    long dup_of;  /* index of an earlier row of the same user in this group, or -1 */
+    char status;  /* set by the writer: 'c', 'r' or 'x' for the confirm script; 0 = not written */
+    unsigned char fresh; /* set by the writer: 1 when this batch inserted the row */
+} wk_row_t;
+
+typedef struct {
+    char event[TK_ID_MAX + 1];
+    size_t elen;
+    wk_row_t *rows; /* owned */
+    size_t n, cap;
+} wk_group_t;
+
+typedef struct {
+    wk_group_t *groups; /* owned, sorted by event id after wk_batch_group */
+    size_t n, cap;
+    size_t rows; /* rows over every group */
+} wk_batch_t;
+
+/**
+ * Parses one stream entry: @id (@idlen bytes) and @nkv strings alternating
+ * field and value. Fields u, t, n, c must each appear exactly once; others
+ * are ignored. Returns 0 and fills @out, or -1 with the reason in @err.
+ */
+int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out, char *err,
+                 size_t errlen);
+
+/** Appends a copy of @row to the group of event @event (created as needed). Returns 0, or -1 when out of memory. */
+int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, const wk_row_t *row);
+
+/**
+ * Sorts the groups by event id and each group's rows by ticket (then entry
+ * id), and marks every later row of a user already seen in its group with
+ * dup_of = the index of that user's first row.
+ */
+void wk_batch_group(wk_batch_t *b);
+
+/** Empties @b, keeping its memory for the next batch. */
+void wk_batch_clear(wk_batch_t *b);
+
+/** Frees everything @b owns; @b may be reused after wk_batch_clear-like zeroing. */
+void wk_batch_free(wk_batch_t *b);
+
+#endif

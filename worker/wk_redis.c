@@ -1,0 +1,116 @@
+#include "wk_redis.h"
+#include "tk_log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, const char *script)
+{
+    memset(r, 0, sizeof(*r));
+    r->host = host;
+    r->port = port;
+    r->timeout_ms = timeout_ms;
+    r->script = script;
+}
+
+static void drop(wk_redis_t *r, const char *why)
+{
+    if (r->c != NULL) {
+        tk_warn("redis %s:%d: %s; reconnecting", r->host, r->port, why);
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+static int load_script(wk_redis_t *r)
+{
+    redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", r->script);
+    if (rep == NULL) {
+        drop(r, r->c->errstr[0] ? r->c->errstr : "connection lost");
+        return -1;
+    }
+    int ok = rep->type == REDIS_REPLY_STRING && rep->len == 40;
+    if (ok)
+        memcpy(r->sha, rep->str, 41);
+    else
+        tk_error("SCRIPT LOAD confirm: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
+int wk_redis_ensure(wk_redis_t *r)
+{
+    if (r->c != NULL)
+        return 0;
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
+    if (c == NULL || c->err) {
+        tk_warn("cannot connect to redis %s:%d: %s", r->host, r->port, c != NULL ? c->errstr : "out of memory");
+        if (c != NULL)
+            redisFree(c);
+        return -1;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        redisFree(c);
+        return -1;
+    }
+    r->c = c;
+    if (load_script(r) != 0) {
+        drop(r, "script load failed");
+        return -1;
+    }
+    tk_info("connected to redis %s:%d, confirm script %s", r->host, r->port, r->sha);
+    return 0;
+}
+
+redisReply *wk_redis_cmd(wk_redis_t *r, int argc, const char **argv, const size_t *lens)
+{
+    if (wk_redis_ensure(r) != 0)
+        return NULL;
+    redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    if (rep == NULL)
+        drop(r, r->c->errstr[0] ? r->c->errstr : "connection lost");
+    return rep;
+}
+
+redisReply *wk_redis_script(wk_redis_t *r, int nkeys, int argc, const char **argv, size_t *lens)
+{
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (wk_redis_ensure(r) != 0)
+            return NULL;
+        argv[0] = "EVALSHA";
+        argv[1] = r->sha;
+        argv[2] = nk;
+        lens[0] = 7;
+        lens[1] = strlen(r->sha);
+        lens[2] = strlen(nk);
+        redisReply *rep = wk_redis_cmd(r, argc, argv, lens);
+        if (rep == NULL || rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOSCRIPT", 8) != 0 || attempt == 1)
+            return rep;
+        freeReplyObject(rep);
+        tk_info("confirm script missing in redis (NOSCRIPT); loading it again");
+        if (load_script(r) != 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+void wk_redis_close(wk_redis_t *r)
+{
+    if (r->c != NULL)
+        redisFree(r->c);
+    r->c = NULL;
+}
+
+void wk_sleep_ms(long ms, const volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !(stop != NULL && *stop)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
