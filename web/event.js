@@ -1,0 +1,192 @@
+/* event.js: one event, its live stock, and the claim button.
+ * POST /v1/events/ID/claims, then GET /v1/events/ID/claims/USER until the
+ * claim is final (confirmed / rejected / cancelled). */
+(function () {
+  'use strict';
+  var $ = TK.$;
+  var eventId = TK.param('event');
+  var evErr = $('event-error'), msg = $('claim-msg'), btn = $('claim-btn'), userInput = $('user-id');
+  var form = $('claim-form'), qtyField = $('qty-field'), qtyInput = $('quantity');
+  var current = null;        /* the event as last read */
+  var claimPoll = null;      /* TK.every handle while a claim is pending */
+  var claimUser = '';        /* whose claim the ticket box shows */
+  var waitUntil = 0, waitTimer = null, busy = false;
+
+  userInput.value = TK.recall('local', 'tk.user_id');
+
+  if (!eventId || !TK.EVENT_ID_RE.test(eventId)) {
+    $('event-name').textContent = 'No event chosen';
+    TK.showError(evErr, { meaning: 'This page needs an event id, e.g. event.html?event=cookie-day. Pick one from the events list.' });
+    form.hidden = true;
+    return;
+  }
+  $('event-id').textContent = eventId;
+  document.title = eventId + ' · Tickets';
+
+  function renderEvent(ev) {
+    current = ev;
+    $('event-card').hidden = false;
+    $('event-name').textContent = ev.name || ev.event_id;
+    document.title = (ev.name || ev.event_id) + ' · Tickets';
+    TK.clear($('event-state')).appendChild(TK.stateBadge(ev.state));
+    $('remaining').textContent = TK.fmtNum(ev.remaining);
+    $('stock-total').textContent = 'of ' + TK.fmtNum(ev.stock_total);
+    var total = Number(ev.stock_total) || 0, rem = Number(ev.remaining) || 0;
+    var pct = total > 0 ? Math.max(0, Math.min(100, Math.round(rem * 100 / total))) : 0;
+    $('bar').className = 'bar' + (rem === 0 ? ' empty' : pct < 20 ? ' low' : '');
+    $('bar').firstChild.style.width = pct + '%';
+    var when = [];
+    if (ev.max_per_user) when.push('max ' + ev.max_per_user + ' per person');
+    if (ev.opens_at) when.push('opens ' + TK.fmtTime(ev.opens_at));
+    if (ev.closes_at) when.push('closes ' + TK.fmtTime(ev.closes_at));
+    $('event-when').textContent = when.join(' · ');
+    var maxpu = Number(ev.max_per_user) || 1;
+    qtyField.hidden = maxpu <= 1;
+    qtyInput.max = String(maxpu);
+  }
+
+  function loadEvent() {
+    return TK.request('GET', '/v1/events/' + TK.enc(eventId)).then(function (r) {
+      renderEvent(r.data || {});
+      TK.hide(evErr);
+      $('event-status').textContent = 'Updated ' + new Date().toLocaleTimeString() + ' · refreshes every 2 s';
+    }, function (err) {
+      if (err.code === 'not_found') {
+        $('event-name').textContent = 'Event not found';
+        TK.showError(evErr, { meaning: 'There is no event "' + eventId + '". It may have been removed; pick one from the events list.', code: 'not_found', status: 404 });
+      } else {
+        TK.showError(evErr, err, 'Could not load the event');
+      }
+      $('event-status').textContent = 'Last try ' + new Date().toLocaleTimeString() + ' failed · retrying';
+    });
+  }
+
+  function renderClaim(c, repeat) {
+    $('ticket').hidden = false;
+    $('ticket-no').textContent = '#' + c.ticket;
+    TK.clear($('ticket-status')).appendChild(TK.statusBadge(c.status));
+    var words = TK.STATUS_WORDS[c.status] || String(c.status);
+    if (c.status === 'rejected' && c.reason) words += ' Reason: ' + c.reason;
+    $('status-words').textContent = words;
+    $('claim-id').textContent = c.claim_id || '';
+    $('claim-user').textContent = c.user_id || claimUser;
+    $('claim-qty').textContent = TK.fmtNum(c.quantity);
+    $('claim-created').textContent = TK.fmtTime(c.created_at);
+    if (repeat !== undefined) $('repeat-note').hidden = !repeat;
+    $('check-link').href = 'claim.html?event=' + TK.enc(eventId) + '&user=' + TK.enc(claimUser);
+  }
+
+  function stopPoll() { if (claimPoll) { claimPoll.stop(); claimPoll = null; } }
+
+  /* Polls the claim until it is final; `user` fixed at start. */
+  function pollClaim(user) {
+    stopPoll();
+    var started = Date.now();
+    claimPoll = TK.every(1000, function () {
+      if (user !== claimUser) { stopPoll(); return; }
+      return TK.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(user)).then(function (r) {
+        if (user !== claimUser) return;
+        renderClaim(r.data || {});
+        var st = r.data && r.data.status;
+        if (st && st !== 'pending') {
+          stopPoll();
+          $('poll-status').textContent = '';
+        } else {
+          $('poll-status').textContent = 'Checking the status every second… (' + Math.round((Date.now() - started) / 1000) + ' s)';
+        }
+      }, function (err) {
+        if (user !== claimUser) return;
+        $('poll-status').textContent = 'Status check failed (' + (err.code || err.status) + '): ' + err.meaning + ' Retrying…';
+      });
+    });
+  }
+
+  function setWaiting(seconds) {
+    waitUntil = Date.now() + seconds * 1000;
+    if (waitTimer) clearInterval(waitTimer);
+    function tick() {
+      var left = Math.ceil((waitUntil - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(waitTimer); waitTimer = null;
+        btn.disabled = busy; btn.textContent = 'Claim';
+        return;
+      }
+      btn.disabled = true;
+      btn.textContent = 'Wait ' + left + ' s';
+    }
+    tick();
+    waitTimer = setInterval(tick, 250);
+  }
+
+  function claimErrorText(err) {
+    switch (err.code) {
+      case 'sold_out': return 'Sold out. Every unit of this event has been claimed; no ticket was issued to you.';
+      case 'not_open': return 'Not open yet. This event does not take claims before it opens' +
+        (current && current.opens_at ? ' (' + TK.fmtTime(current.opens_at) + ')' : '') + '.';
+      case 'paused': return 'Paused. Claims for this event are paused for now; try again a little later.';
+      case 'closed': return 'Closed. This event no longer takes claims.';
+      case 'limit_reached': return 'Limit reached. You already hold as many units of this event as one person may claim.';
+      case 'rate_limited': return 'Too many tries. Please wait ' + (err.retryAfter || 1) + ' s before claiming again.';
+      case 'unavailable': return 'The service is busy or partly down. Please try again in ' + (err.retryAfter || 1) + ' s.';
+      case 'not_found': return 'There is no such event.';
+      case 'bad_request': return 'The request was not valid: ' + (err.message || 'check your user id') + '.';
+      default: return err.meaning;
+    }
+  }
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (busy || Date.now() < waitUntil) return;
+    var user = userInput.value.trim();
+    if (!TK.USER_ID_RE.test(user)) {
+      TK.showError(msg, { code: 'bad_request', meaning: 'Enter a user id of 1 to 64 letters, digits or _ . : @ -' });
+      userInput.focus();
+      return;
+    }
+    TK.remember('local', 'tk.user_id', user);
+    TK.remember('local', 'tk.last_event', eventId);
+    var body = { user_id: user };
+    if (!qtyField.hidden) {
+      var q = parseInt(qtyInput.value, 10);
+      body.quantity = q > 0 ? q : 1;
+    }
+    busy = true; btn.disabled = true; btn.textContent = 'Claiming…';
+    TK.hide(msg);
+    TK.request('POST', '/v1/events/' + TK.enc(eventId) + '/claims', { body: body }).then(function (r) {
+      claimUser = user;
+      var c = r.data || {};
+      renderClaim(c, r.status === 200);
+      TK.showInfo(msg, r.status === 200 ? 'You already hold ticket #' + c.ticket + ' for this event.'
+                                        : 'Claimed! Your ticket is #' + c.ticket + '.', 'ok');
+      if (c.status === 'pending') pollClaim(user); else { stopPoll(); $('poll-status').textContent = ''; }
+    }, function (err) {
+      TK.showError(msg, { code: err.code, status: err.status, message: err.message, meaning: claimErrorText(err) });
+      if ((err.code === 'rate_limited' || err.code === 'unavailable')) setWaiting(err.retryAfter || 1);
+    }).then(function () {
+      busy = false;
+      if (Date.now() >= waitUntil) { btn.disabled = false; btn.textContent = 'Claim'; }
+      loadEvent();
+    });
+  });
+
+  /* A different user id: the ticket on screen is no longer theirs. */
+  userInput.addEventListener('input', function () {
+    if (claimUser && userInput.value.trim() !== claimUser) {
+      stopPoll(); claimUser = ''; $('ticket').hidden = true; TK.hide(msg);
+    }
+  });
+
+  /* A remembered user who already holds a claim sees it at once. */
+  var known = userInput.value.trim();
+  if (known && TK.USER_ID_RE.test(known)) {
+    TK.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(known)).then(function (r) {
+      if (userInput.value.trim() !== known || claimUser) return;
+      claimUser = known;
+      renderClaim(r.data || {}, false);
+      TK.showInfo(msg, 'You (' + known + ') already hold a claim on this event.', 'info');
+      if (r.data && r.data.status === 'pending') pollClaim(known);
+    }, function () { /* no claim yet: nothing to show */ });
+  }
+
+  TK.every(2000, loadEvent);
+})();
