@@ -76,14 +76,28 @@ jtl=$out/$name.jtl
 log=$out/$name.log
 stdout=$out/$name.out
 
-extra=()
+# The admin token (-Jtoken=... or env ADMIN_TOKEN) goes to JMeter through a
+# mode-0600 properties file (-q), never on its command line: JMeter 2.13 logs
+# every -J property it is given, and the command line shows in `ps`.
+args=() token=
 have_token=no
-for a in "$@"; do case "$a" in -Jtoken=*) have_token=yes ;; esac; done
+for a in "$@"; do
+    case "$a" in
+        -Jtoken=*) token=${a#-Jtoken=}; have_token=yes ;;
+        *) args+=("$a") ;;
+    esac
+done
 if [ "$have_token" = no ] && [ -n "${ADMIN_TOKEN:-}" ]; then
+    token=$ADMIN_TOKEN; have_token=yes
+fi
+extra=()
+if [ "$have_token" = yes ]; then
     tokfile=$out/.$name.token.properties
-    (umask 077; printf 'token=%s\n' "$ADMIN_TOKEN" > "$tokfile")
+    (umask 077; printf 'token=%s\n' "$token" > "$tokfile")
     trap 'rm -f "$tokfile"' EXIT
     extra+=(-q "$tokfile")
+elif grep -q '__P(token' "$plan"; then
+    echo "run.sh: warning: this plan uses the admin token; give -Jtoken=... or env ADMIN_TOKEN" >&2
 fi
 
 # CSV results with just the fields the report needs, tab-separated (a
@@ -111,7 +125,7 @@ save=(
 echo "run.sh: $(basename "$plan") -> $jtl"
 set +e
 timeout --kill-after=10 "${JMETER_TIMEOUT:-600}" \
-    jmeter -n -t "$plan" -l "$jtl" -j "$log" "${save[@]}" "${extra[@]}" "$@" 2>&1 | tee "$stdout"
+    jmeter -n -t "$plan" -l "$jtl" -j "$log" "${save[@]}" ${extra[@]+"${extra[@]}"} ${args[@]+"${args[@]}"} 2>&1 | tee "$stdout"
 rc=${PIPESTATUS[0]}
 set -e
 
