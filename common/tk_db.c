@@ -19,7 +19,9 @@ MYSQL *tk_db_connect(const tk_db_conf_t *conf, char *err, size_t errlen)
     mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
     mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we redo whole transactions ourselves */
     mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    mysql_options(db, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, time_zone = '+00:00'");
+    /* Two commands: SET SESSION TRANSACTION … cannot share a statement with other variables. */
+    mysql_options(db, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    mysql_options(db, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
     if (mysql_real_connect(db, conf->host, conf->user, conf->password, conf->name, (unsigned int)conf->port, NULL, 0) == NULL) {
         snprintf(err, errlen, "cannot connect to MariaDB at %s:%d as %s: %s", conf->host, conf->port, conf->user, mysql_error(db));
         mysql_close(db);
