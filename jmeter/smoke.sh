@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# jmeter/smoke.sh HOST PORT PROTOCOL TOKEN
+#
+# A short smoke run of every JMeter plan against a running gateway, through
+# jmeter/run.sh (so each one must load, and every sample must pass its
+# assertion):
+#   1. admin-setup  creates a fresh event jm-smoke-<random> with stock 100;
+#   2. claim-storm  10 threads x 20 loops = 200 claims by users u-1..u-1000;
+#   3. mixed        10 threads x 15 loops, about 360 samples, same event.
+# Then, from the result files: the new claims (201) over both plans must not
+# exceed the stock (no oversell seen by clients); with ~180 distinct users
+# claiming 100 units the event should sell out exactly, which is reported.
+#
+# Runtime: about 20-30 s on 2 cores, most of it three JVM starts (JMeter 2.13
+# takes 3-5 s to start and load a plan before its first sample); each plan is
+# also bounded by JMETER_TIMEOUT (default here 60 s), so the whole script
+# stays under ~90 s even against a stuck gateway.
+#
+# TOKEN is the admin bearer token; it reaches JMeter through run.sh's
+# mode-0600 properties file, not its command line. Results and logs go to
+# JMETER_OUT (default var/jmeter/smoke-<event>/). Exit 0 only when all passed.
+set -uo pipefail
+
+if [ $# -ne 4 ]; then
+    echo "usage: jmeter/smoke.sh HOST PORT PROTOCOL TOKEN   (e.g. localhost 8443 https \"\$(cat var/secrets/admin_token)\")" >&2
+    exit 2
+fi
+host=$1 port=$2 protocol=$3
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+stock=100
+event=jm-smoke-$(date +%s)-$((RANDOM % 10000))
+export JMETER_OUT=${JMETER_OUT:-$root/var/jmeter/smoke-$event}
+export JMETER_TIMEOUT=${JMETER_TIMEOUT:-60}
+common=(-Jhost="$host" -Jport="$port" -Jprotocol="$protocol" -Jevent="$event")
+start=$(date +%s)
+failed=()
+
+echo "smoke: event $event on $protocol://$host:$port, results in $JMETER_OUT"
+
+echo "smoke: [1/3] admin-setup (stock $stock)"
+if ! ADMIN_TOKEN=$4 "$here/run.sh" "$here/admin-setup.jmx" "${common[@]}" -Jstock=$stock; then
+    echo "smoke: FAIL: admin-setup failed; the other plans need its event, stopping" >&2
+    exit 1
+fi
+
+echo "smoke: [2/3] claim-storm (10 threads x 20 claims)"
+"$here/run.sh" "$here/claim-storm.jmx" "${common[@]}" \
+    -Jthreads=10 -Jrampup=1 -Jloops=20 -Jusers=1000 || failed+=(claim-storm)
+
+echo "smoke: [3/3] mixed (10 threads x 15 iterations)"
+"$here/run.sh" "$here/mixed.jmx" "${common[@]}" \
+    -Jthreads=10 -Jrampup=1 -Jloops=15 -Jusers=1000 || failed+=(mixed)
+
+# Units granted as seen by clients: 201 answers to claims, over both plans.
+granted=0
+for f in "$JMETER_OUT"/claim-storm-*.jtl "$JMETER_OUT"/mixed-*.jtl; do
+    [ -f "$f" ] || continue
+    n=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+                    $col["label"] == "claim" && $col["responseCode"] == "201" { n++ }
+                    END { print n + 0 }' "$f")
+    granted=$((granted + n))
+done
+echo "smoke: new claims (201) over both plans: $granted of stock $stock"
+if [ "$granted" -gt "$stock" ]; then
+    echo "smoke: FAIL: clients were granted $granted units of $stock (oversell)" >&2
+    failed+=(oversell)
+elif [ "$granted" -lt "$stock" ]; then
+    echo "smoke: note: the event did not sell out ($granted of $stock granted)" >&2
+fi
+
+echo "smoke: done in $(( $(date +%s) - start )) s"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "smoke: FAIL: ${failed[*]}" >&2
+    exit 1
+fi
+echo "smoke: OK"
