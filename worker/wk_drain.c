@@ -633,6 +633,8 @@ static int loop(wk_drain_t *d)
             continue;
         }
         d->redis_backoff = 100;
+        if (got == 0)
+            d->total.lag_ms = 0; /* caught up */
         /* Entries read are in our PEL now: write them even if a stop came meanwhile. */
         if (flush(d) != 0) {
             rc = 1;

@@ -1,0 +1,267 @@
+/* Unit tests of worker/wk_batch.c: parsing stream entries, grouping by event. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "wk_batch.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Parses an entry given as a NULL-terminated list of field, value strings. */
+static int parse(const char *id, wk_row_t *row, char *err, const char **kv)
+{
+    size_t n = 0, lens[32];
+    while (kv[n] != NULL) {
+        lens[n] = strlen(kv[n]);
+        n++;
+    }
+    return wk_row_parse(id, strlen(id), kv, lens, n, row, err, 160);
+}
+
+static void test_parse_good(void **state)
+{
+    (void)state;
+    wk_row_t row;
+    char err[160] = "";
+    const char *kv[] = {"u", "u-42", "t", "812", "n", "2", "c", "1763802000123", "x", "ignored", NULL};
+    assert_int_equal(parse("1763802000123-7", &row, err, kv), 0);
+    assert_string_equal(row.id, "1763802000123-7");
+    assert_string_equal(row.user, "u-42");
+    assert_int_equal(row.ulen, 4);
+    assert_int_equal(row.ticket, 812);
+    assert_int_equal(row.quantity, 2);
+    assert_int_equal(row.created_ms, 1763802000123LL);
+    assert_int_equal(row.dup_of, -1);
+    assert_int_equal(row.status, 0);
+}
+
+static void test_parse_field_order_free(void **state)
+{
+    (void)state;
+    wk_row_t row;
+    char err[160];
+    const char *kv[] = {"c", "5", "n", "1", "t", "9", "u", "A.b:c@d_e-f", NULL};
+    assert_int_equal(parse("1-0", &row, err, kv), 0);
+    assert_string_equal(row.user, "A.b:c@d_e-f");
+    assert_int_equal(row.ticket, 9);
+}
+
+static void expect_bad(const char **kv, const char *why)
+{
+    wk_row_t row;
+    char err[160] = "";
+    assert_int_equal(parse("1-0", &row, err, kv), -1);
+    assert_non_null(strstr(err, why));
+}
+
+static void test_parse_missing_field(void **state)
+{
+    (void)state;
+    const char *no_u[] = {"t", "1", "n", "1", "c", "5", NULL};
+    const char *no_t[] = {"u", "a", "n", "1", "c", "5", NULL};
+    const char *no_n[] = {"u", "a", "t", "1", "c", "5", NULL};
+    const char *no_c[] = {"u", "a", "t", "1", "n", "1", NULL};
+    expect_bad(no_u, "field u missing");
+    expect_bad(no_t, "field t missing");
+    expect_bad(no_n, "field n missing");
+    expect_bad(no_c, "field c missing");
+    const char *twice[] = {"u", "a", "u", "b", "t", "1", "n", "1", "c", "5", NULL};
+    expect_bad(twice, "twice");
+    const char *odd[] = {"u", "a", "t", "1", "n", "1", "c", NULL};
+    expect_bad(odd, "odd");
+}
+
+static void test_parse_bad_numbers(void **state)
+{
+    (void)state;
+    const char *neg[] = {"u", "a", "t", "-1", "n", "1", "c", "5", NULL};
+    const char *zero[] = {"u", "a", "t", "0", "n", "1", "c", "5", NULL};
+    const char *junk[] = {"u", "a", "t", "12x", "n", "1", "c", "5", NULL};
+    const char *empty[] = {"u", "a", "t", "", "n", "1", "c", "5", NULL};
+    const char *huge[] = {"u", "a", "t", "99999999999999999999", "n", "1", "c", "5", NULL};
+    const char *badc[] = {"u", "a", "t", "1", "n", "1", "c", "1.5", NULL};
+    const char *space[] = {"u", "a", "t", " 1", "n", "1", "c", "5", NULL};
+    expect_bad(neg, "bad ticket");
+    expect_bad(zero, "bad ticket");
+    expect_bad(junk, "bad ticket");
+    expect_bad(empty, "bad ticket");
+    expect_bad(huge, "bad ticket");
+    expect_bad(space, "bad ticket");
+    expect_bad(badc, "bad created");
+}
+
+static void test_parse_bad_quantity(void **state)
+{
+    (void)state;
+    const char *zero[] = {"u", "a", "t", "1", "n", "0", "c", "5", NULL};
+    const char *over[] = {"u", "a", "t", "1", "n", "1001", "c", "5", NULL};
+    const char *plus[] = {"u", "a", "t", "1", "n", "+1", "c", "5", NULL};
+    expect_bad(zero, "bad quantity");
+    expect_bad(over, "bad quantity");
+    expect_bad(plus, "bad quantity");
+    wk_row_t row;
+    char err[160];
+    const char *max[] = {"u", "a", "t", "1", "n", "1000", "c", "5", NULL};
+    assert_int_equal(parse("1-0", &row, err, max), 0);
+    assert_int_equal(row.quantity, 1000);
+}
+
+static void test_parse_bad_user(void **state)
+{
+    (void)state;
+    const char *empty[] = {"u", "", "t", "1", "n", "1", "c", "5", NULL};
+    const char *space[] = {"u", "a b", "t", "1", "n", "1", "c", "5", NULL};
+    const char *slash[] = {"u", "a/b", "t", "1", "n", "1", "c", "5", NULL};
+    char long_user[66];
+    memset(long_user, 'a', 65);
+    long_user[65] = '\0';
+    const char *toolong[] = {"u", long_user, "t", "1", "n", "1", "c", "5", NULL};
+    expect_bad(empty, "bad user");
+    expect_bad(space, "bad user");
+    expect_bad(slash, "bad user");
+    expect_bad(toolong, "bad user");
+    long_user[64] = '\0';
+    const char *max[] = {"u", long_user, "t", "1", "n", "1", "c", "5", NULL};
+    wk_row_t row;
+    char err[160];
+    assert_int_equal(parse("1-0", &row, err, max), 0);
+    assert_int_equal(row.ulen, 64);
+}
+
+static void test_parse_bad_id(void **state)
+{
+    (void)state;
+    wk_row_t row;
+    char err[160], id[WK_ENTRY_ID_MAX + 1];
+    const char *kv[] = {"u", "a", "t", "1", "n", "1", "c", "5"};
+    size_t lens[] = {1, 1, 1, 1, 1, 1, 1, 1};
+    assert_int_equal(wk_row_parse("", 0, kv, lens, 8, &row, err, sizeof(err)), -1);
+    memset(id, '1', sizeof(id));
+    assert_int_equal(wk_row_parse(id, WK_ENTRY_ID_MAX, kv, lens, 8, &row, err, sizeof(err)), -1);
+    assert_int_equal(wk_row_parse(id, WK_ENTRY_ID_MAX - 1, kv, lens, 8, &row, err, sizeof(err)), 0);
+}
+
+static void add(wk_batch_t *b, const char *event, const char *user, int64_t ticket)
+{
+    wk_row_t row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.id, sizeof(row.id), "%lld-0", (long long)ticket);
+    snprintf(row.user, sizeof(row.user), "%s", user);
+    row.ulen = strlen(user);
+    row.ticket = ticket;
+    row.quantity = 1;
+    row.created_ms = 1000 + ticket;
+    row.dup_of = -1;
+    assert_int_equal(wk_batch_add(b, event, strlen(event), &row), 0);
+}
+
+static void test_group_by_event_in_ticket_order(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    memset(&b, 0, sizeof(b));
+    add(&b, "zeta", "u1", 30);
+    add(&b, "alpha", "u2", 7);
+    add(&b, "zeta", "u3", 10);
+    add(&b, "alpha", "u4", 3);
+    add(&b, "zeta", "u5", 20);
+    add(&b, "mid", "u6", 1);
+    assert_int_equal(b.rows, 6);
+    wk_batch_group(&b);
+    assert_int_equal(b.n, 3);
+    assert_string_equal(b.groups[0].event, "alpha");
+    assert_string_equal(b.groups[1].event, "mid");
+    assert_string_equal(b.groups[2].event, "zeta");
+    assert_int_equal(b.groups[0].n, 2);
+    assert_int_equal(b.groups[0].rows[0].ticket, 3);
+    assert_string_equal(b.groups[0].rows[0].user, "u4");
+    assert_int_equal(b.groups[0].rows[1].ticket, 7);
+    assert_int_equal(b.groups[2].n, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(b.groups[2].rows[i].ticket, (int64_t)(10 * (i + 1)));
+    for (size_t g = 0; g < b.n; g++)
+        for (size_t i = 0; i < b.groups[g].n; i++)
+            assert_int_equal(b.groups[g].rows[i].dup_of, -1);
+
+    /* Cleared batches are reused: groups start empty, old events are gone. */
+    wk_batch_clear(&b);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.rows, 0);
+    add(&b, "mid", "u9", 5);
+    wk_batch_group(&b);
+    assert_int_equal(b.n, 1);
+    assert_string_equal(b.groups[0].event, "mid");
+    assert_int_equal(b.groups[0].n, 1);
+    assert_string_equal(b.groups[0].rows[0].user, "u9");
+    wk_batch_free(&b);
+}
+
+static void test_group_many_rows_and_dups(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    memset(&b, 0, sizeof(b));
+    /* 300 rows in reverse ticket order (forces growth past the first allocation). */
+    for (int t = 300; t >= 1; t--) {
+        char u[16];
+        snprintf(u, sizeof(u), "u%d", t);
+        add(&b, "ev", u, t);
+    }
+    add(&b, "ev", "u5", 400);  /* same user again, later ticket */
+    add(&b, "ev", "u5", 500);  /* and again */
+    add(&b, "other", "u5", 1); /* another event: not a duplicate */
+    wk_batch_group(&b);
+    assert_int_equal(b.n, 2);
+    const wk_group_t *g = &b.groups[0];
+    assert_string_equal(g->event, "ev");
+    assert_int_equal(g->n, 302);
+    for (size_t i = 1; i < g->n; i++)
+        assert_true(g->rows[i - 1].ticket < g->rows[i].ticket);
+    /* u5's first row is ticket 5 at index 4; the later two point at it. */
+    assert_int_equal(g->rows[4].ticket, 5);
+    assert_int_equal(g->rows[4].dup_of, -1);
+    assert_int_equal(g->rows[300].ticket, 400);
+    assert_int_equal(g->rows[300].dup_of, 4);
+    assert_int_equal(g->rows[301].dup_of, 4);
+    size_t dups = 0;
+    for (size_t i = 0; i < g->n; i++)
+        dups += g->rows[i].dup_of >= 0;
+    assert_int_equal(dups, 2);
+    assert_int_equal(b.groups[1].rows[0].dup_of, -1);
+    wk_batch_free(&b);
+}
+
+static void test_add_bad_event(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    wk_row_t row;
+    memset(&b, 0, sizeof(b));
+    memset(&row, 0, sizeof(row));
+    assert_int_equal(wk_batch_add(&b, "", 0, &row), -1);
+    char ev[80];
+    memset(ev, 'e', sizeof(ev));
+    assert_int_equal(wk_batch_add(&b, ev, 65, &row), -1);
+    assert_int_equal(b.rows, 0);
+    wk_batch_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_field_order_free),
+        cmocka_unit_test(test_parse_missing_field),
+        cmocka_unit_test(test_parse_bad_numbers),
+        cmocka_unit_test(test_parse_bad_quantity),
+        cmocka_unit_test(test_parse_bad_user),
+        cmocka_unit_test(test_parse_bad_id),
+        cmocka_unit_test(test_group_by_event_in_ticket_order),
+        cmocka_unit_test(test_group_many_rows_and_dups),
+        cmocka_unit_test(test_add_bad_event),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,145 @@
+/* Unit tests of worker/wk_config.c: defaults, environment, flags, bad values. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "wk_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_NAME", "DB_PASSWORD_FILE",
+                                   "DB_PASSWORD", "LOG_LEVEL", "WORKER_NAME", "WORKER_BATCH", "WORKER_BLOCK_MS",
+                                   "WORKER_CLAIM_IDLE_MS", "WORKER_DISCOVER_MS", "WORKER_STATS_MS", "WORKER_LOG_EVERY_S"};
+
+static int clean_env(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    return 0;
+}
+
+static int run(wk_config_t *c, char *err, int argc, const char **argv)
+{
+    return wk_config_parse(c, argc, (char **)argv, err, 256);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    wk_config_t c;
+    char err[256];
+    const char *argv[] = {"tk-worker"};
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_string_equal(c.redis_host, "127.0.0.1");
+    assert_int_equal(c.redis_port, 6390);
+    assert_string_equal(c.db_host, "127.0.0.1");
+    assert_int_equal(c.db_port, 3310);
+    assert_string_equal(c.db_user, "tk");
+    assert_string_equal(c.db_name, "tk");
+    assert_string_equal(c.db_password_file, "var/secrets/db_password");
+    assert_int_equal(c.batch, 512);
+    assert_int_equal(c.block_ms, 100);
+    assert_int_equal(c.claim_idle_ms, 5000);
+    assert_int_equal(c.discover_ms, 1000);
+    assert_int_equal(c.log_level, TK_LOG_INFO);
+    char want[64];
+    snprintf(want, sizeof(want), "-%ld", (long)getpid());
+    assert_true(strncmp(c.consumer, "wk-", 3) == 0);
+    assert_non_null(strstr(c.consumer, want));
+}
+
+static void test_env_then_flag(void **state)
+{
+    (void)state;
+    wk_config_t c;
+    char err[256];
+    setenv("WORKER_BATCH", "64", 1);
+    setenv("REDIS_PORT", "7000", 1);
+    setenv("WORKER_NAME", "from-env", 1);
+    setenv("LOG_LEVEL", "debug", 1);
+    const char *argv1[] = {"tk-worker"};
+    assert_int_equal(run(&c, err, 1, argv1), 0);
+    assert_int_equal(c.batch, 64);
+    assert_int_equal(c.redis_port, 7000);
+    assert_string_equal(c.consumer, "from-env");
+    assert_int_equal(c.log_level, TK_LOG_DEBUG);
+    /* The flag wins over the environment, in both spellings. */
+    const char *argv2[] = {"tk-worker", "--batch", "8", "--redis-port=7001", "--consumer", "w9", "--claim-idle-ms=250"};
+    assert_int_equal(run(&c, err, 7, argv2), 0);
+    assert_int_equal(c.batch, 8);
+    assert_int_equal(c.redis_port, 7001);
+    assert_string_equal(c.consumer, "w9");
+    assert_int_equal(c.claim_idle_ms, 250);
+    assert_int_equal(c.log_level, TK_LOG_DEBUG);
+}
+
+static void expect_bad(int argc, const char **argv, const char *why)
+{
+    wk_config_t c;
+    char err[256] = "";
+    assert_int_equal(run(&c, err, argc, argv), -1);
+    assert_non_null(strstr(err, why));
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    const char *a1[] = {"tk-worker", "--batch", "0"};
+    expect_bad(3, a1, "--batch");
+    const char *a2[] = {"tk-worker", "--batch=abc"};
+    expect_bad(2, a2, "--batch");
+    const char *a3[] = {"tk-worker", "--redis-port", "70000"};
+    expect_bad(3, a3, "--redis-port");
+    const char *a4[] = {"tk-worker", "--log-level", "loud"};
+    expect_bad(3, a4, "--log-level");
+    const char *a5[] = {"tk-worker", "--consumer", "has space"};
+    expect_bad(3, a5, "--consumer");
+    const char *a6[] = {"tk-worker", "--no-such-flag"};
+    expect_bad(2, a6, "unknown option");
+    const char *a7[] = {"tk-worker", "--block-ms"};
+    expect_bad(2, a7, "needs a value");
+    const char *a8[] = {"tk-worker", "--db-host="};
+    expect_bad(2, a8, "empty");
+    setenv("WORKER_CLAIM_IDLE_MS", "-5", 1);
+    const char *a9[] = {"tk-worker"};
+    expect_bad(1, a9, "WORKER_CLAIM_IDLE_MS");
+}
+
+static void test_password(void **state)
+{
+    (void)state;
+    wk_config_t c;
+    char err[256], path[] = "/tmp/test_wk_config_XXXXXX";
+    const char *argv[] = {"tk-worker"};
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret\n", 7), 7);
+    close(fd);
+    setenv("DB_PASSWORD_FILE", path, 1);
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.password, "s3cret");
+    setenv("DB_PASSWORD", "from-env", 1);
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.password, "from-env");
+    unsetenv("DB_PASSWORD");
+    unlink(path);
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, clean_env),
+        cmocka_unit_test_setup(test_env_then_flag, clean_env),
+        cmocka_unit_test_setup(test_bad_values, clean_env),
+        cmocka_unit_test_setup(test_password, clean_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
