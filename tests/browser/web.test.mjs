@@ -71,7 +71,12 @@ async function newPage(viewport = PHONE) {
   return { ctx, page };
 }
 
+// Saves a full-page screenshot, and checks nothing is wider than the viewport
+// (no sideways scrolling on a phone).
 async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${name}: page is ${overflow}px wider than the viewport`);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
