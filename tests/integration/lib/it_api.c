@@ -1,0 +1,153 @@
+#include "it_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "it_db.h"
+#include "it_redis.h"
+#include "tk_time.h"
+
+const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out)
+{
+    switch (auth) {
+    case IT_ADMIN:
+        snprintf(out, 128, "Authorization: Bearer %s", f->gw.admin_token);
+        return out;
+    case IT_BAD_AUTH:
+        /* Same length as the real one, one character off: a prefix check would pass it. */
+        snprintf(out, 128, "Authorization: Bearer %s", f->gw.admin_token);
+        out[strlen(out) - 1] = out[strlen(out) - 1] == '0' ? '1' : '0';
+        return out;
+    default:
+        return NULL;
+    }
+}
+
+int it_api(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, it_auth_t auth, const char *method, const char *path,
+           const char *body)
+{
+    char url[1024], auth_line[128];
+    snprintf(url, sizeof url, "%s%s", f->gw.base_url, path);
+    const char *headers[2] = {it_api_auth_header(f, auth, auth_line), NULL};
+    return it_http(r, ver, method, url, headers, body, body ? strlen(body) : 0, IT_TIMEOUT_MS);
+}
+
+int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method, const char *body, const char *path_fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, path_fmt);
+    vsnprintf(path, sizeof path, path_fmt, ap);
+    va_end(ap);
+    return it_api(r, f, IT_HTTP1, auth, method, path, body);
+}
+
+long it_api_create_event(const it_fix_t *f, const char *event_id, long long stock, long long max_per_user, long long opens_ms,
+                         long long closes_ms)
+{
+    char body[512], opens[64] = "", closes[64] = "";
+    if (opens_ms > 0) {
+        char t[TK_TIME_RFC3339_LEN + 1];
+        tk_time_format_rfc3339(opens_ms, t);
+        snprintf(opens, sizeof opens, ",\"opens_at\":\"%s\"", t);
+    }
+    if (closes_ms > 0) {
+        char t[TK_TIME_RFC3339_LEN + 1];
+        tk_time_format_rfc3339(closes_ms, t);
+        snprintf(closes, sizeof closes, ",\"closes_at\":\"%s\"", t);
+    }
+    snprintf(body, sizeof body, "{\"event_id\":\"%s\",\"name\":\"Test %s\",\"stock\":%lld,\"max_per_user\":%lld%s%s}", event_id,
+             event_id, stock, max_per_user, opens, closes);
+    it_resp_t r;
+    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/events", body);
+    long status = r.status;
+    if (status != 201)
+        fprintf(stderr, "it_api: create %s: %ld %s\n", event_id, status, r.body ? r.body : r.errbuf);
+    it_resp_free(&r);
+    return status;
+}
+
+long long it_api_remaining(const it_fix_t *f, const char *event_id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s", event_id);
+    it_resp_t r;
+    long long v = -1;
+    if (it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", path, NULL) == 0 && r.status == 200)
+        v = it_json_int(r.json, "remaining");
+    it_resp_free(&r);
+    return v;
+}
+
+int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, int timeout_ms)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/admin/events/%s", event_id);
+    long long deadline = it_now_ms() + timeout_ms;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        it_resp_free(r);
+        if (it_api(r, f, IT_HTTP1, IT_ADMIN, "GET", path, NULL) == 0 && r->status == 200 && it_json_int(r->json, "pending") == 0)
+            return 0;
+        if (it_now_ms() >= deadline)
+            return -1;
+        it_sleep_ms(100);
+    }
+}
+
+void it_event_id(char *out, size_t len, const char *prefix)
+{
+    static int seq;
+    snprintf(out, len, "%s-%d-%d", prefix, (int)getpid(), ++seq);
+}
+
+int it_fix_setup(it_fix_t *f, int nworkers)
+{
+    memset(f, 0, sizeof *f);
+    if ((f->redis = it_redis_connect()) == NULL || (f->db = it_db_connect()) == NULL)
+        goto fail;
+    if (it_redis_flushall(f->redis) != 0 || it_db_clean(f->db) != 0)
+        goto fail;
+    if (it_gateway_start(&f->gw, IT_READY_MS) != 0)
+        goto fail;
+    for (int i = 0; i < nworkers; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "it-w%d", i + 1);
+        if (it_fix_add_worker(f, name) != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    it_fix_teardown(f);
+    return -1;
+}
+
+int it_fix_add_worker(it_fix_t *f, const char *consumer)
+{
+    if (f->nworkers >= IT_MAX_WORKERS)
+        return -1;
+    if (it_worker_start(&f->workers[f->nworkers], consumer) != 0)
+        return -1;
+    f->nworkers++;
+    return 0;
+}
+
+int it_fix_teardown(it_fix_t *f)
+{
+    int bad = 0;
+    for (int i = 0; i < f->nworkers; i++)
+        if (it_proc_stop(&f->workers[i], IT_STOP_MS) != 0)
+            bad = 1;
+    f->nworkers = 0;
+    if (it_proc_stop(&f->gw.proc, IT_STOP_MS) != 0)
+        bad = 1;
+    if (f->redis != NULL)
+        redisFree(f->redis);
+    f->redis = NULL;
+    if (f->db != NULL)
+        mysql_close(f->db);
+    f->db = NULL;
+    return bad ? -1 : 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * it_api: the gateway's HTTP API (shared/API.md) as the tests call it, and
+ * the per-test fixture: clean Redis and MariaDB, a fresh gateway (and
+ * workers), all stopped again in teardown whatever the test did.
+ */
+#ifndef IT_API_H
+#define IT_API_H
+
+#include <hiredis.h>
+#include <mysql.h>
+
+#include "it_http.h"
+#include "it_proc.h"
+
+#define IT_TIMEOUT_MS 10000 /* one request */
+#define IT_READY_MS 30000   /* gateway start until /healthz answers */
+#define IT_STOP_MS 20000    /* SIGTERM until exit */
+#define IT_MAX_WORKERS 4
+
+typedef enum {
+    IT_NO_AUTH = 0,  /* no Authorization header */
+    IT_ADMIN,        /* the gateway's admin token */
+    IT_BAD_AUTH,     /* a wrong bearer token */
+} it_auth_t;
+
+typedef struct {
+    it_gateway_t gw;
+    it_proc_t workers[IT_MAX_WORKERS];
+    int nworkers;
+    redisContext *redis;
+    MYSQL *db;
+} it_fix_t;
+
+/**
+ * Connects to Redis and MariaDB, wipes both (FLUSHALL; every table's rows),
+ * starts a gateway and @nworkers workers. Returns 0, or -1 with whatever
+ * started stopped again.
+ */
+int it_fix_setup(it_fix_t *f, int nworkers);
+
+/** Starts one more worker named @consumer. Returns 0 or -1. */
+int it_fix_add_worker(it_fix_t *f, const char *consumer);
+
+/**
+ * Stops the workers and the gateway (SIGTERM, bounded wait) and closes the
+ * connections. Returns 0 when every process that was still running exited 0,
+ * else -1 (so cmocka reports a leak report or a crash at exit as a failure).
+ */
+int it_fix_teardown(it_fix_t *f);
+
+/** A request to the gateway's HTTPS port. @body may be NULL. Returns as it_http. */
+int it_api(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, it_auth_t auth, const char *method, const char *path,
+           const char *body);
+
+/** it_api with a printf-style path (callers pass validated or deliberately bad ids, never anything else). */
+int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method, const char *body, const char *path_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/** The Authorization header line for @auth into @out (128 bytes), or NULL for IT_NO_AUTH. */
+const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out);
+
+/**
+ * POST /v1/admin/events. @opens_ms / @closes_ms: ms since the epoch, 0 for
+ * absent. Returns the HTTP status (0 when no response).
+ */
+long it_api_create_event(const it_fix_t *f, const char *event_id, long long stock, long long max_per_user, long long opens_ms,
+                         long long closes_ms);
+
+/**
+ * GET /v1/events/{id}: the event's "remaining", or -1 when the request
+ * failed or the field is missing.
+ */
+long long it_api_remaining(const it_fix_t *f, const char *event_id);
+
+/**
+ * Polls GET /v1/admin/events/{id} until "pending" is 0, for at most
+ * @timeout_ms. Returns 0 (and leaves the last view in @r, owned by the
+ * caller) or -1 (the last view is still in @r when there was one).
+ */
+int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, int timeout_ms);
+
+/** A fresh event id "PREFIX-<pid>-<n>", unique within this test run. */
+void it_event_id(char *out, size_t len, const char *prefix);
+
+#endif

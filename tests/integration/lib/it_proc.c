@@ -1,0 +1,323 @@
+#include "it_proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "it_env.h"
+#include "it_http.h"
+
+static int log_seq;
+
+long long it_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int it_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int random_hex(char *out, size_t nbytes)
+{
+    unsigned char buf[64];
+    if (nbytes > sizeof buf)
+        return -1;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = read(fd, buf, nbytes);
+    close(fd);
+    if (got != (ssize_t)nbytes)
+        return -1;
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", buf[i]);
+    return 0;
+}
+
+/* fork/exec @argv with stdout+stderr appended to p->log_path; @admin_token set as ADMIN_TOKEN when not NULL. */
+static int spawn(it_proc_t *p, char *const argv[], const char *admin_token)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "it_proc: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The child dies with the test, so a crashed test never leaves servers behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (in < 0 || out < 0)
+            _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        if (admin_token != NULL)
+            setenv("ADMIN_TOKEN", admin_token, 1);
+        execv(argv[0], argv);
+        dprintf(2, "it_proc: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    return 0;
+}
+
+int it_proc_alive(it_proc_t *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    int st;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+    if (r == 0)
+        return 1;
+    if (r == p->pid)
+        fprintf(stderr, "it_proc: %s (pid %d) ended: %s %d\n", p->name, (int)p->pid, WIFEXITED(st) ? "exit" : "signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    p->pid = 0;
+    return 0;
+}
+
+int it_proc_signal(it_proc_t *p, int sig)
+{
+    if (p->pid <= 0)
+        return -1;
+    return kill(p->pid, sig);
+}
+
+int it_proc_wait(it_proc_t *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return 0;
+    long long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+            return 128 + WTERMSIG(st);
+        }
+        if (r < 0 && errno != EINTR) {
+            p->pid = 0;
+            return -1;
+        }
+        if (it_now_ms() >= deadline)
+            return IT_EXIT_TIMEOUT;
+        it_sleep_ms(10);
+    }
+}
+
+void it_proc_kill(it_proc_t *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGKILL);
+    if (it_proc_wait(p, 10000) == IT_EXIT_TIMEOUT)
+        fprintf(stderr, "it_proc: %s (pid %d) survived SIGKILL for 10 s\n", p->name, (int)p->pid);
+}
+
+int it_proc_stop(it_proc_t *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return 0;
+    kill(p->pid, SIGTERM);
+    int rc = it_proc_wait(p, timeout_ms);
+    if (rc == IT_EXIT_TIMEOUT) {
+        fprintf(stderr, "it_proc: %s (pid %d) did not exit %d ms after SIGTERM; killing it\n", p->name, (int)p->pid, timeout_ms);
+        it_proc_kill(p);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "it_proc: %s stopped with status %d; log %s:\n", p->name, rc, p->log_path);
+        it_proc_log_tail(p, 40);
+    }
+    return rc;
+}
+
+void it_proc_log_tail(const it_proc_t *p, int lines)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (f == NULL)
+        return;
+    /* Bounded: look at the last 64 KiB only. */
+    static char buf[65536];
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long from = size > (long)sizeof buf - 1 ? size - (long)(sizeof buf - 1) : 0;
+    fseek(f, from, SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    size_t i = n;
+    int seen = 0;
+    while (i > 0 && seen <= lines) {
+        i--;
+        if (buf[i] == '\n')
+            seen++;
+    }
+    fprintf(stderr, "---- %s ----\n%s---- end ----\n", p->log_path, buf + (i > 0 ? i + 1 : 0));
+}
+
+static int gateway_spawn(it_gateway_t *gw)
+{
+    const it_env_t *env = it_env();
+    if (env == NULL)
+        return -1;
+    char bin[PATH_MAX], port[16], http_port[16], redis_port[16], db_port[16], var_dir[PATH_MAX], web_root[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s/bin/tk-gateway", env->build);
+    snprintf(port, sizeof port, "%d", gw->port);
+    snprintf(http_port, sizeof http_port, "%d", gw->http_port);
+    snprintf(redis_port, sizeof redis_port, "%d", env->redis_port);
+    snprintf(db_port, sizeof db_port, "%d", env->db_port);
+    snprintf(var_dir, sizeof var_dir, "%s/gw-var", env->it_dir);
+    snprintf(web_root, sizeof web_root, "%s/web", env->root);
+    snprintf(gw->proc.name, sizeof gw->proc.name, "tk-gateway-%d-%d", (int)getpid(), ++log_seq);
+    snprintf(gw->proc.log_path, sizeof gw->proc.log_path, "%s/%s.log", env->it_dir, gw->proc.name);
+    snprintf(gw->base_url, sizeof gw->base_url, "https://127.0.0.1:%d", gw->port);
+    snprintf(gw->http_base, sizeof gw->http_base, "http://127.0.0.1:%d", gw->http_port);
+    char *const argv[] = {bin,         "--port",     port,        "--http-port",        http_port,
+                          "--redis-port", redis_port, "--db-port",  db_port,             "--db-user",
+                          (char *)env->db_user, "--db-name", (char *)env->db_name, "--db-password-file",
+                          (char *)env->db_password_file, "--var-dir", var_dir, "--web-root", web_root, NULL};
+    return spawn(&gw->proc, argv, gw->admin_token);
+}
+
+static int gateway_wait_ready(it_gateway_t *gw, int ready_ms)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/healthz", gw->base_url);
+    long long deadline = it_now_ms() + ready_ms;
+    while (it_now_ms() < deadline) {
+        if (!it_proc_alive(&gw->proc))
+            return -2;
+        it_resp_t r;
+        if (it_http(&r, IT_HTTP1, "GET", url, NULL, NULL, 0, 1000) == 0 && r.status == 200) {
+            it_resp_free(&r);
+            return 0;
+        }
+        it_resp_free(&r);
+        it_sleep_ms(50);
+    }
+    return -1;
+}
+
+int it_gateway_restart(it_gateway_t *gw, int ready_ms)
+{
+    if (gateway_spawn(gw) != 0)
+        return -1;
+    int rc = gateway_wait_ready(gw, ready_ms);
+    if (rc == 0)
+        return 0;
+    if (rc == -2)
+        fprintf(stderr, "it_proc: %s exited before it was ready on %s\n", gw->proc.name, gw->base_url);
+    else
+        fprintf(stderr, "it_proc: %s not ready on %s within %d ms\n", gw->proc.name, gw->base_url, ready_ms);
+    it_proc_log_tail(&gw->proc, 40);
+    it_proc_kill(&gw->proc);
+    return rc;
+}
+
+int it_gateway_start(it_gateway_t *gw, int ready_ms)
+{
+    memset(gw, 0, sizeof *gw);
+    if (random_hex(gw->admin_token, 32) != 0)
+        return -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        gw->port = it_free_port();
+        gw->http_port = it_free_port();
+        if (gw->port < 0 || gw->http_port < 0 || gw->port == gw->http_port)
+            continue;
+        int rc = it_gateway_restart(gw, ready_ms);
+        if (rc != -2) /* -2: died at once, perhaps a port taken in between: try others */
+            return rc;
+    }
+    return -1;
+}
+
+int it_worker_start(it_proc_t *w, const char *consumer)
+{
+    const it_env_t *env = it_env();
+    if (env == NULL)
+        return -1;
+    memset(w, 0, sizeof *w);
+    char bin[PATH_MAX], redis_port[16], db_port[16];
+    snprintf(bin, sizeof bin, "%s/bin/tk-worker", env->build);
+    snprintf(redis_port, sizeof redis_port, "%d", env->redis_port);
+    snprintf(db_port, sizeof db_port, "%d", env->db_port);
+    snprintf(w->name, sizeof w->name, "tk-worker-%s-%d-%d", consumer, (int)getpid(), ++log_seq);
+    snprintf(w->log_path, sizeof w->log_path, "%s/%s.log", env->it_dir, w->name);
+    char *const argv[] = {bin, "--redis-port", redis_port, "--db-port", db_port, "--db-user", (char *)env->db_user, "--db-name",
+                          (char *)env->db_name, "--db-password-file", (char *)env->db_password_file, "--consumer",
+                          (char *)consumer, NULL};
+    if (spawn(w, argv, NULL) != 0)
+        return -1;
+    /* A worker has no health route: it counts as started when it is still up a moment later. */
+    it_sleep_ms(200);
+    if (!it_proc_alive(w)) {
+        fprintf(stderr, "it_proc: %s exited at start\n", w->name);
+        it_proc_log_tail(w, 40);
+        return -1;
+    }
+    return 0;
+}
+
+int it_services(const char *cmd, int timeout_ms)
+{
+    const it_env_t *env = it_env();
+    if (env == NULL)
+        return -1;
+    it_proc_t p = {0};
+    char script[PATH_MAX];
+    snprintf(script, sizeof script, "%s/scripts/services.sh", env->root);
+    snprintf(p.name, sizeof p.name, "services.sh %s", cmd);
+    snprintf(p.log_path, sizeof p.log_path, "%s/it-services.log", env->it_dir);
+    char *const argv[] = {script, (char *)cmd, (char *)env->it_dir, NULL};
+    if (spawn(&p, argv, NULL) != 0)
+        return -1;
+    int rc = it_proc_wait(&p, timeout_ms);
+    if (rc == IT_EXIT_TIMEOUT) {
+        fprintf(stderr, "it_proc: services.sh %s took over %d ms\n", cmd, timeout_ms);
+        it_proc_kill(&p);
+        return -1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "it_proc: services.sh %s exited %d\n", cmd, rc);
+        it_proc_log_tail(&p, 20);
+    }
+    return rc;
+}

@@ -1,0 +1,93 @@
+#include "it_redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "it_env.h"
+#include "tk_keys.h"
+
+redisContext *it_redis_connect(void)
+{
+    const it_env_t *env = it_env();
+    if (env == NULL)
+        return NULL;
+    struct timeval tv = {2, 0};
+    redisContext *rc = redisConnectWithTimeout("127.0.0.1", env->redis_port, tv);
+    if (rc == NULL || rc->err) {
+        fprintf(stderr, "it_redis: cannot connect to 127.0.0.1:%d: %s\n", env->redis_port, rc ? rc->errstr : "out of memory");
+        if (rc != NULL)
+            redisFree(rc);
+        return NULL;
+    }
+    redisSetTimeout(rc, tv);
+    return rc;
+}
+
+int it_redis_flushall(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "FLUSHALL");
+    int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        fprintf(stderr, "it_redis: FLUSHALL failed: %s\n", r == NULL ? rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+static int key(tk_key_kind_t kind, const char *event_id, char *out)
+{
+    return tk_key(kind, event_id, strlen(event_id), out) < 0 ? -1 : 0;
+}
+
+long long it_redis_ev_int(redisContext *rc, const char *event_id, const char *field, long long dflt)
+{
+    char k[TK_KEY_MAX];
+    if (key(TK_KEY_EV, event_id, k) != 0)
+        return dflt;
+    redisReply *r = redisCommand(rc, "HGET %s %s", k, field);
+    long long v = dflt;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        char *end;
+        long long x = strtoll(r->str, &end, 10);
+        if (end != r->str && *end == '\0')
+            v = x;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+static long long int_cmd(redisContext *rc, const char *cmd, tk_key_kind_t kind, const char *event_id)
+{
+    char k[TK_KEY_MAX];
+    if (key(kind, event_id, k) != 0)
+        return -1;
+    redisReply *r = redisCommand(rc, "%s %s", cmd, k);
+    long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+long long it_redis_xlen(redisContext *rc, const char *event_id)
+{
+    return int_cmd(rc, "XLEN", TK_KEY_STREAM, event_id);
+}
+
+long long it_redis_claims_count(redisContext *rc, const char *event_id)
+{
+    return int_cmd(rc, "HLEN", TK_KEY_CLAIMS, event_id);
+}
+
+int it_redis_ev_set(redisContext *rc, const char *event_id, const char *field, const char *value)
+{
+    char k[TK_KEY_MAX];
+    if (key(TK_KEY_EV, event_id, k) != 0)
+        return -1;
+    redisReply *r = redisCommand(rc, "HSET %s %s %s", k, field, value);
+    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,31 @@
+/*
+ * it_redis: a synchronous hiredis connection to the test Redis, for checks
+ * (HGET, XLEN, HLEN) and for wiping state between tests (FLUSHALL).
+ */
+#ifndef IT_REDIS_H
+#define IT_REDIS_H
+
+#include <hiredis.h>
+
+/** Connects to 127.0.0.1:$REDIS_PORT with a 2 s connect and command timeout; NULL (message printed) on failure. */
+redisContext *it_redis_connect(void);
+
+/** FLUSHALL. Returns 0 or -1. */
+int it_redis_flushall(redisContext *rc);
+
+/**
+ * An integer from HGET tk:{@event_id}:ev @field. Returns @dflt when the
+ * field is absent or not a number, and on error.
+ */
+long long it_redis_ev_int(redisContext *rc, const char *event_id, const char *field, long long dflt);
+
+/** XLEN of the event's stream, -1 on error. */
+long long it_redis_xlen(redisContext *rc, const char *event_id);
+
+/** HLEN of the event's claims hash, -1 on error. */
+long long it_redis_claims_count(redisContext *rc, const char *event_id);
+
+/** HSET tk:{@event_id}:ev @field @value (test set-up of odd states). Returns 0 or -1. */
+int it_redis_ev_set(redisContext *rc, const char *event_id, const char *field, const char *value);
+
+#endif
