@@ -90,7 +90,6 @@ typedef struct {
     /* scratch argv for commands with many arguments */
     const char **argv;
     size_t *lens;
-    char (*nums)[24];
     size_t acap;
 } wk_drain_t;
 
@@ -373,7 +372,7 @@ static int flush(wk_drain_t *d)
     d->total.batches++;
     d->total.last_batch = d->batch.rows;
     if (oldest != INT64_MAX)
-        d->total.lag_ms = committed - oldest;
+        d->total.lag_ms = committed > oldest ? committed - oldest : 0; /* clocks of hosts may differ */
     tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %zu malformed, %lld ms",
              d->batch.rows, d->batch.n, (unsigned long long)ws.inserted, (unsigned long long)ws.replayed,
              (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, d->nbad, (long long)(tk_time_mono_ms() - t0));
