@@ -1,0 +1,220 @@
+#include "gw_batcher.h"
+#include "gw_redis.h"
+#include "tk_claim.h"
+#include "tk_keys.h"
+#include "tk_log.h"
+#include "tk_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct st_batch_t {
+    struct st_batch_t *next; /* in the batcher's list of open batches */
+    gw_batcher_t *owner;
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    int n;
+    gw_req_t **reqs;
+    int *qty;
+} batch_t;
+
+struct st_gw_batcher_t {
+    gw_thread_t *th;
+    int max;
+    batch_t *open; /* batches filling during this loop turn */
+    h2o_timeout_t zero_timeout;
+    h2o_timeout_entry_t flush_entry;
+};
+
+static void free_batch(batch_t *bt)
+{
+    for (int i = 0; i < bt->n; i++)
+        gw_req_release(bt->reqs[i]);
+    free(bt);
+}
+
+static void count(gw_thread_t *th, gw_claim_result_t res)
+{
+    gw_metrics_add(&th->metrics.claims[res], 1);
+}
+
+static void answer_all(batch_t *bt, int status, const char *code, const char *message, gw_claim_result_t res)
+{
+    for (int i = 0; i < bt->n; i++) {
+        count(bt->owner->th, res);
+        if (status == 503)
+            gw_reply_unavailable(bt->reqs[i], "redis");
+        else
+            gw_reply_error(bt->reqs[i], status, code, message);
+    }
+}
+
+static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const redisReply *rec)
+{
+    gw_thread_t *th = bt->owner->th;
+    if (code->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING) {
+        count(th, GW_CLAIM_UNAVAILABLE);
+        gw_reply_error(r, 500, "internal", "unexpected reply from the claim script");
+        return;
+    }
+    if (code->len == 1 && (code->str[0] == 'N' || code->str[0] == 'E')) {
+        tk_claim_t c;
+        char body[TK_CLAIM_JSON_MAX], loc[128 + 2 * TK_ID_MAX];
+        int n;
+        if (tk_claim_decode(rec->str, rec->len, &c) != 0 ||
+            (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? "stock_guard" : NULL, body)) < 0) {
+            count(th, GW_CLAIM_UNAVAILABLE);
+            gw_reply_error(r, 500, "internal", "malformed claim record");
+            return;
+        }
+        int created = code->str[0] == 'N';
+        count(th, created ? GW_CLAIM_CREATED : GW_CLAIM_EXISTING);
+        snprintf(loc, sizeof(loc), "/v1/events/%s/claims/%s", r->event_id, r->user_id);
+        gw_reply(r, created ? 201 : 200, body, (size_t)n, loc);
+        return;
+    }
+    static const struct {
+        const char *code;
+        int status;
+        gw_claim_result_t res;
+        const char *fmt;
+    } refusals[] = {
+        {"sold_out", 409, GW_CLAIM_SOLD_OUT, "event %s is sold out"},
+        {"limit_reached", 409, GW_CLAIM_LIMIT, "the quantity asked is above what one user may hold on event %s"},
+        {"not_open", 403, GW_CLAIM_NOT_OPEN, "event %s is not open yet"},
+        {"paused", 403, GW_CLAIM_PAUSED, "event %s is paused"},
+        {"closed", 403, GW_CLAIM_CLOSED, "event %s is closed"},
+    };
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        if (strlen(refusals[i].code) == code->len && memcmp(refusals[i].code, code->str, code->len) == 0) {
+            count(th, refusals[i].res);
+            gw_reply_errorf(r, refusals[i].status, refusals[i].code, refusals[i].fmt, r->event_id);
+            return;
+        }
+    }
+    count(th, GW_CLAIM_UNAVAILABLE);
+    gw_reply_error(r, 500, "internal", "unknown result from the claim script");
+}
+
+static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    batch_t *bt = data;
+    (void)redis;
+    if (reply == NULL) {
+        gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1);
+        answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
+               strcmp(reply->element[0]->str, "not_found") == 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no event %s", bt->event_id);
+        answer_all(bt, 404, "not_found", msg, GW_CLAIM_NOT_FOUND);
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)bt->n * 2) {
+        gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1);
+        if (reply->type == REDIS_REPLY_ERROR)
+            tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
+        answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+    } else {
+        for (int i = 0; i < bt->n; i++)
+            answer_one(bt, bt->reqs[i], reply->element[2 * i], reply->element[2 * i + 1]);
+    }
+    free_batch(bt);
+}
+
+static void send_batch(batch_t *bt)
+{
+    gw_thread_t *th = bt->owner->th;
+    int argc = 4 + 2 * bt->n;
+    const char *argv[argc];
+    size_t lens[argc];
+    char keys[3][TK_KEY_MAX], now[24], qty[bt->n][12];
+    for (int k = 0; k < 3; k++) {
+        lens[k] = (size_t)tk_key((tk_key_kind_t)k, bt->event_id, bt->elen, keys[k]);
+        argv[k] = keys[k];
+    }
+    lens[3] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)tk_time_now_ms());
+    argv[3] = now;
+    for (int i = 0; i < bt->n; i++) {
+        argv[4 + 2 * i] = bt->reqs[i]->user_id;
+        lens[4 + 2 * i] = bt->reqs[i]->ulen;
+        lens[5 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
+        argv[5 + 2 * i] = qty[i];
+    }
+    gw_metrics_add(&th->metrics.batches, 1);
+    gw_metrics_add(&th->metrics.batched_claims, (uint64_t)bt->n);
+    if (gw_redis_script(th->redis, GW_SCRIPT_CLAIM, on_reply, bt, 3, argc, argv, lens) != 0) {
+        gw_metrics_add(&th->metrics.redis_errors, 1);
+        answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+        free_batch(bt);
+    }
+}
+
+static void flush_all(gw_batcher_t *b)
+{
+    batch_t *bt = b->open;
+    b->open = NULL;
+    while (bt != NULL) {
+        batch_t *next = bt->next;
+        send_batch(bt);
+        bt = next;
+    }
+}
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    gw_batcher_t *b = H2O_STRUCT_FROM_MEMBER(gw_batcher_t, flush_entry, entry);
+    flush_all(b);
+}
+
+gw_batcher_t *gw_batcher_create(gw_thread_t *th)
+{
+    gw_batcher_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->th = th;
+    b->max = (int)th->server->conf->max_batch;
+    h2o_timeout_init(th->ctx.loop, &b->zero_timeout, 0);
+    b->flush_entry.cb = on_flush;
+    return b;
+}
+
+void gw_batcher_destroy(gw_batcher_t *b)
+{
+    if (b == NULL)
+        return;
+    if (h2o_timeout_is_linked(&b->flush_entry))
+        h2o_timeout_unlink(&b->flush_entry);
+    flush_all(b);
+    h2o_timeout_dispose(b->th->ctx.loop, &b->zero_timeout);
+    free(b);
+}
+
+void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
+{
+    batch_t **link = &b->open, *bt;
+    while ((bt = *link) != NULL && !(bt->elen == r->elen && memcmp(bt->event_id, r->event_id, r->elen) == 0))
+        link = &bt->next;
+    if (bt == NULL) {
+        bt = malloc(sizeof(*bt) + (size_t)b->max * (sizeof(gw_req_t *) + sizeof(int)));
+        if (bt == NULL) {
+            gw_reply_error(r, 503, "unavailable", "out of memory");
+            return;
+        }
+        bt->next = NULL;
+        bt->owner = b;
+        memcpy(bt->event_id, r->event_id, r->elen + 1);
+        bt->elen = r->elen;
+        bt->n = 0;
+        bt->reqs = (gw_req_t **)(bt + 1);
+        bt->qty = (int *)(bt->reqs + b->max);
+        *link = bt;
+    }
+    bt->reqs[bt->n] = gw_req_ref(r);
+    bt->qty[bt->n] = quantity;
+    if (++bt->n == b->max) {
+        *link = bt->next; /* full: send now, keeping later arrivals for a new batch */
+        send_batch(bt);
+    } else if (!h2o_timeout_is_linked(&b->flush_entry)) {
+        h2o_timeout_link(b->th->ctx.loop, &b->zero_timeout, &b->flush_entry);
+    }
+}

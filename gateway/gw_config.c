@@ -1,0 +1,116 @@
+#include "gw_config.h"
+#include "tk_log.h"
+#include "tk_opt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    c->bind = "127.0.0.1";
+    c->port = 8443;
+    c->threads = 1;
+    c->db_threads = 2;
+    c->var_dir = "var";
+    c->web_root = "web";
+    c->redis_host = "127.0.0.1";
+    c->redis_port = 6390;
+    c->db_host = "127.0.0.1";
+    c->db_port = 3310;
+    c->db_user = "tk";
+    c->db_name = "tk";
+    c->log_level = "info";
+    c->shutdown_timeout_ms = 10000;
+    c->max_batch = 64;
+
+    const tk_opt_t opts[] = {
+        {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
+        {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
+        {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
+        {"--threads", "GW_THREADS", TK_OPT_INT, &c->threads, 1, 64, "event-loop threads"},
+        {"--db-threads", "GW_DB_THREADS", TK_OPT_INT, &c->db_threads, 1, 32, "threads for admin work against MariaDB"},
+        {"--var-dir", "VAR_DIR", TK_OPT_STR, &c->var_dir, 0, 0, "state directory (certificate, secrets)"},
+        {"--tls-cert", "TLS_CERT", TK_OPT_STR, &c->tls_cert, 0, 0, "PEM certificate (default: generated in VAR_DIR/tls)"},
+        {"--tls-key", "TLS_KEY", TK_OPT_STR, &c->tls_key, 0, 0, "PEM private key"},
+        {"--web-root", "WEB_ROOT", TK_OPT_STR, &c->web_root, 0, 0, "static pages"},
+        {"--redis-host", "REDIS_HOST", TK_OPT_STR, &c->redis_host, 0, 0, "Redis host"},
+        {"--redis-port", "REDIS_PORT", TK_OPT_INT, &c->redis_port, 1, 65535, "Redis port"},
+        {"--db-host", "DB_HOST", TK_OPT_STR, &c->db_host, 0, 0, "MariaDB host"},
+        {"--db-port", "DB_PORT", TK_OPT_INT, &c->db_port, 1, 65535, "MariaDB port"},
+        {"--db-user", "DB_USER", TK_OPT_STR, &c->db_user, 0, 0, "MariaDB user"},
+        {"--db-name", "DB_NAME", TK_OPT_STR, &c->db_name, 0, 0, "MariaDB database"},
+        {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &c->db_password_file, 0, 0,
+         "file with the MariaDB password (DB_PASSWORD overrides)"},
+        {"--admin-token-file", "ADMIN_TOKEN_FILE", TK_OPT_STR, &c->admin_token_file, 0, 0,
+         "file with the admin bearer token (ADMIN_TOKEN overrides)"},
+        {"--log-level", "LOG_LEVEL", TK_OPT_STR, &c->log_level, 0, 0, "debug, info, warn or error"},
+        {"--shutdown-timeout-ms", "GW_SHUTDOWN_TIMEOUT_MS", TK_OPT_INT, &c->shutdown_timeout_ms, 100, 600000,
+         "longest wait for in-flight requests at shutdown"},
+        {"--max-batch", "GW_MAX_BATCH", TK_OPT_INT, &c->max_batch, 1, 1024, "claims per script call, at most"},
+    };
+    int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
+    if (rc != 0)
+        return rc;
+
+    tk_log_level_t level;
+    if (tk_log_parse_level(c->log_level, &level) != 0) {
+        snprintf(err, errlen, "LOG_LEVEL=%s: expected debug, info, warn or error", c->log_level);
+        return -1;
+    }
+    if (c->http_port == c->port) {
+        snprintf(err, errlen, "HTTP_PORT=%ld: must differ from PORT", c->http_port);
+        return -1;
+    }
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+        snprintf(err, errlen, "TLS_CERT and TLS_KEY go together: set both or neither");
+        return -1;
+    }
+    if (c->tls_cert == NULL) {
+        snprintf(c->tls_cert_buf, sizeof(c->tls_cert_buf), "%s/tls/cert.pem", c->var_dir);
+        snprintf(c->tls_key_buf, sizeof(c->tls_key_buf), "%s/tls/key.pem", c->var_dir);
+        c->tls_cert = c->tls_cert_buf;
+        c->tls_key = c->tls_key_buf;
+    }
+
+    char path[512];
+    const char *token = getenv("ADMIN_TOKEN");
+    if (token != NULL && *token != '\0') {
+        if (strlen(token) >= sizeof(c->admin_token)) {
+            snprintf(err, errlen, "ADMIN_TOKEN: longer than %zu bytes", sizeof(c->admin_token) - 1);
+            return -1;
+        }
+        strcpy(c->admin_token, token);
+    } else {
+        if (c->admin_token_file == NULL) {
+            snprintf(path, sizeof(path), "%s/secrets/admin_token", c->var_dir);
+            c->admin_token_file = path;
+        }
+        if (tk_read_secret(c->admin_token_file, c->admin_token, sizeof(c->admin_token), err, errlen) != 0)
+            return -1;
+        c->admin_token_file = NULL; /* may point at the stack buffer */
+    }
+    if (strlen(c->admin_token) < 16) {
+        snprintf(err, errlen, "the admin token must be at least 16 characters");
+        return -1;
+    }
+
+    const char *pw = getenv("DB_PASSWORD");
+    if (pw != NULL && *pw != '\0') {
+        if (strlen(pw) >= sizeof(c->db_password)) {
+            snprintf(err, errlen, "DB_PASSWORD: longer than %zu bytes", sizeof(c->db_password) - 1);
+            return -1;
+        }
+        strcpy(c->db_password, pw);
+    } else {
+        if (c->db_password_file == NULL) {
+            snprintf(path, sizeof(path), "%s/secrets/db_password", c->var_dir);
+            c->db_password_file = path;
+        }
+        if (tk_read_secret(c->db_password_file, c->db_password, sizeof(c->db_password), err, errlen) != 0)
+            return -1;
+        c->db_password_file = NULL;
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * gw_config: the gateway's configuration, from defaults, environment and
+ * flags (common/tk_opt), validated before anything starts.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+#define GW_TOKEN_MAX 256
+#define GW_PASSWORD_MAX 256
+
+typedef struct {
+    const char *bind;
+    long port;      /* HTTPS */
+    long http_port; /* cleartext, 0 = off */
+    long threads;
+    long db_threads;
+    const char *var_dir;
+    const char *tls_cert; /* NULL: $var_dir/tls/cert.pem, generated when absent */
+    const char *tls_key;
+    const char *web_root;
+    const char *redis_host;
+    long redis_port;
+    const char *db_host;
+    long db_port;
+    const char *db_user;
+    const char *db_name;
+    const char *db_password_file; /* NULL: $var_dir/secrets/db_password */
+    const char *admin_token_file; /* NULL: $var_dir/secrets/admin_token */
+    const char *log_level;
+    long shutdown_timeout_ms;
+    long max_batch; /* claims of one event sent in one script call, at most */
+    /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
+    char tls_cert_buf[512];
+    char tls_key_buf[512];
+    char admin_token[GW_TOKEN_MAX];
+    char db_password[GW_PASSWORD_MAX];
+} gw_config_t;
+
+/**
+ * Fills @conf from defaults, the environment and argv, reads the secrets and
+ * checks every value. Returns 0; 1 when --help was printed; -1 with a
+ * message naming the bad value in @err.
+ */
+int gw_config_load(gw_config_t *conf, int argc, char **argv, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,253 @@
+#include "gw_dbpool.h"
+#include "tk_json.h"
+#include "tk_log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct st_gw_dbpool_t {
+    const gw_config_t *conf;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    h2o_linklist_t queue; /* of gw_dbjob_t.super.link */
+    int stopping;
+    int nthreads;
+    pthread_t *tids;
+    gw_dbconn_t *conns;
+    int db_up;
+};
+
+static void free_job(gw_dbjob_t *job)
+{
+    if (job->in_free != NULL && job->in != NULL)
+        job->in_free(job->in);
+    free(job->body);
+    gw_req_release(job->r);
+    free(job);
+}
+
+MYSQL *gw_dbconn_db(gw_dbconn_t *c)
+{
+    if (c->db != NULL)
+        return c->db;
+    char err[512];
+    tk_db_conf_t dc = {c->conf->db_host, (int)c->conf->db_port, c->conf->db_user, c->conf->db_password, c->conf->db_name, 2};
+    c->db = tk_db_connect(&dc, err, sizeof(err));
+    if (c->db == NULL)
+        tk_warn("db thread %d: %s", c->index, err);
+    return c->db;
+}
+
+void gw_dbconn_db_reset(gw_dbconn_t *c)
+{
+    if (c->db != NULL)
+        mysql_close(c->db);
+    c->db = NULL;
+}
+
+redisContext *gw_dbconn_redis(gw_dbconn_t *c)
+{
+    if (c->redis != NULL)
+        return c->redis;
+    struct timeval tv = {2, 0};
+    redisContext *rc = redisConnectWithTimeout(c->conf->redis_host, (int)c->conf->redis_port, tv);
+    if (rc == NULL || rc->err) {
+        tk_warn("db thread %d: cannot connect to redis: %s", c->index, rc != NULL ? rc->errstr : "out of memory");
+        redisFree(rc);
+        return NULL;
+    }
+    redisSetTimeout(rc, tv);
+    return c->redis = rc;
+}
+
+void gw_dbconn_redis_reset(gw_dbconn_t *c)
+{
+    redisFree(c->redis);
+    c->redis = NULL;
+}
+
+void gw_dbjob_answer(gw_dbjob_t *job, int status, const char *body, size_t len)
+{
+    free(job->body);
+    job->status = status;
+    job->body = malloc(len + 1);
+    if (job->body == NULL) {
+        job->status = 503;
+        job->len = 0;
+        return;
+    }
+    memcpy(job->body, body, len);
+    job->body[len] = '\0';
+    job->len = len;
+}
+
+void gw_dbjob_error(gw_dbjob_t *job, int status, const char *code, const char *fmt, ...)
+{
+    char msg[256], esc[TK_JSON_ESCAPED_MAX(sizeof(msg))], body[sizeof(esc) + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tk_json_escape(msg, strlen(msg), esc);
+    int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, esc);
+    gw_dbjob_answer(job, status, body, (size_t)n);
+}
+
+typedef struct {
+    gw_dbpool_t *pool;
+    int index;
+} thread_arg_t;
+
+static void *db_thread(void *arg)
+{
+    gw_dbpool_t *pool = ((thread_arg_t *)arg)->pool;
+    int index = ((thread_arg_t *)arg)->index;
+    free(arg);
+    gw_dbconn_t *conn = &pool->conns[index];
+
+    pthread_mutex_lock(&pool->mutex);
+    for (;;) {
+        while (h2o_linklist_is_empty(&pool->queue) && !pool->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&pool->cond, &pool->mutex, &until) != 0 && index == 0) {
+                /* Idle for a second: refresh the health flag /readyz reads. */
+                pthread_mutex_unlock(&pool->mutex);
+                MYSQL *db = gw_dbconn_db(conn);
+                int up = db != NULL && mysql_ping(db) == 0;
+                if (db != NULL && !up)
+                    gw_dbconn_db_reset(conn);
+                __atomic_store_n(&pool->db_up, up, __ATOMIC_RELAXED);
+                pthread_mutex_lock(&pool->mutex);
+            }
+        }
+        if (h2o_linklist_is_empty(&pool->queue))
+            break; /* stopping, and nothing left to do */
+        gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, pool->queue.next);
+        h2o_linklist_unlink(&job->super.link);
+        pthread_mutex_unlock(&pool->mutex);
+
+        job->status = 0;
+        job->run(job, conn);
+        if (job->status == 0)
+            gw_dbjob_error(job, 500, "internal", "the operation produced no answer");
+        __atomic_store_n(&pool->db_up, conn->db != NULL, __ATOMIC_RELAXED);
+        h2o_multithread_send_message(&job->origin->db_done, &job->super);
+
+        pthread_mutex_lock(&pool->mutex);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    gw_dbconn_db_reset(conn);
+    gw_dbconn_redis_reset(conn);
+    mysql_thread_end();
+    return NULL;
+}
+
+gw_dbpool_t *gw_dbpool_start(const gw_config_t *conf, int n)
+{
+    gw_dbpool_t *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->conf = conf;
+    pool->nthreads = n;
+    pool->db_up = 1;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->cond, NULL);
+    h2o_linklist_init_anchor(&pool->queue);
+    pool->tids = calloc((size_t)n, sizeof(*pool->tids));
+    pool->conns = calloc((size_t)n, sizeof(*pool->conns));
+    if (pool->tids == NULL || pool->conns == NULL)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        thread_arg_t *arg = malloc(sizeof(*arg));
+        if (arg == NULL)
+            goto fail;
+        *arg = (thread_arg_t){pool, i};
+        pool->conns[i].conf = conf;
+        pool->conns[i].index = i;
+        if (pthread_create(&pool->tids[i], NULL, db_thread, arg) != 0) {
+            free(arg);
+            pool->nthreads = i;
+            gw_dbpool_stop(pool);
+            return NULL;
+        }
+    }
+    return pool;
+fail:
+    free(pool->tids);
+    free(pool->conns);
+    free(pool);
+    return NULL;
+}
+
+void gw_dbpool_stop(gw_dbpool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->mutex);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < pool->nthreads; i++)
+        pthread_join(pool->tids[i], NULL);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->cond);
+    free(pool->tids);
+    free(pool->conns);
+    free(pool);
+}
+
+int gw_dbpool_db_up(gw_dbpool_t *pool)
+{
+    return __atomic_load_n(&pool->db_up, __ATOMIC_RELAXED);
+}
+
+static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, messages->next);
+        h2o_linklist_unlink(&job->super.link);
+        job->origin->db_jobs--;
+        if (job->done != NULL)
+            job->done(job);
+        else
+            gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
+        free_job(job);
+    }
+}
+
+void gw_dbpool_attach(gw_thread_t *th)
+{
+    h2o_multithread_register_receiver(th->ctx.queue, &th->db_done, on_done);
+}
+
+void gw_dbpool_detach(gw_thread_t *th)
+{
+    h2o_multithread_unregister_receiver(th->ctx.queue, &th->db_done);
+}
+
+gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
+{
+    gw_dbjob_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return NULL;
+    job->origin = r->th;
+    job->r = gw_req_ref(r);
+    job->run = run;
+    return job;
+}
+
+void gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job)
+{
+    job->origin->db_jobs++;
+    pthread_mutex_lock(&pool->mutex);
+    h2o_linklist_insert(&pool->queue, &job->super.link);
+    pthread_cond_signal(&pool->cond);
+    pthread_mutex_unlock(&pool->mutex);
+}

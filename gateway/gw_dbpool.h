@@ -1,0 +1,89 @@
+/*
+ * gw_dbpool: a few threads that do the gateway's blocking work (admin
+ * routes, which write MariaDB and Redis in a set order) off the event loops.
+ *
+ * A loop thread submits a job; a database thread runs job->run with its own
+ * MariaDB connection and its own synchronous Redis connection (both made on
+ * demand and remade after an error); the job then goes back to the loop
+ * thread it came from, where job->done (default: answer job->status and
+ * job->body) runs and the job is freed.
+ *
+ * Ownership: the job owns one reference to job->r, its input (job->in,
+ * freed with job->in_free), and job->body (malloc'ed by run). All are
+ * released after done.
+ */
+#ifndef GW_DBPOOL_H
+#define GW_DBPOOL_H
+
+#include "gw_http.h"
+#include "tk_db.h"
+
+#include <h2o.h>
+#include <hiredis.h>
+
+typedef struct st_gw_dbjob_t gw_dbjob_t;
+
+typedef struct {
+    MYSQL *db;           /* NULL until gw_dbconn_db succeeds */
+    redisContext *redis; /* NULL until gw_dbconn_redis succeeds */
+    const gw_config_t *conf;
+    int index;
+} gw_dbconn_t;
+
+struct st_gw_dbjob_t {
+    h2o_multithread_message_t super;
+    gw_thread_t *origin;
+    gw_req_t *r;
+    void (*run)(gw_dbjob_t *job, gw_dbconn_t *conn); /* on a database thread */
+    void (*done)(gw_dbjob_t *job);                   /* on the loop thread; NULL: answer status/body */
+    void *in;
+    void (*in_free)(void *in);
+    int status;
+    char *body; /* malloc'ed JSON, or NULL */
+    size_t len;
+    char location[256];
+};
+
+/** Starts @n database threads. Returns NULL on failure. */
+gw_dbpool_t *gw_dbpool_start(const gw_config_t *conf, int n);
+
+/** Finishes queued jobs, stops the threads, closes connections, frees the pool. */
+void gw_dbpool_stop(gw_dbpool_t *pool);
+
+/** 1 when the last contact with MariaDB succeeded (refreshed at least every second). */
+int gw_dbpool_db_up(gw_dbpool_t *pool);
+
+/** Registers @th's completion receiver; call on each loop thread before serving. */
+void gw_dbpool_attach(gw_thread_t *th);
+
+/** Unregisters it; call on the loop thread after the last job has come back. */
+void gw_dbpool_detach(gw_thread_t *th);
+
+/**
+ * Creates a job for @r (takes a reference) that will run @run. The caller
+ * sets ->in and submits it with gw_dbpool_submit. NULL on no memory.
+ */
+gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
+
+/** Queues @job. From a loop thread. */
+void gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job);
+
+/** The MariaDB connection of @c, connecting if needed; NULL (and logs) when MariaDB is unreachable. */
+MYSQL *gw_dbconn_db(gw_dbconn_t *c);
+
+/** Closes the MariaDB connection after an error classified as reconnect. */
+void gw_dbconn_db_reset(gw_dbconn_t *c);
+
+/** The synchronous Redis connection of @c, connecting if needed; NULL when Redis is unreachable. */
+redisContext *gw_dbconn_redis(gw_dbconn_t *c);
+
+/** Closes the Redis connection after an I/O error (reply NULL). */
+void gw_dbconn_redis_reset(gw_dbconn_t *c);
+
+/** Sets the job's answer: @status and a malloc'ed copy of @body. */
+void gw_dbjob_answer(gw_dbjob_t *job, int status, const char *body, size_t len);
+
+/** Sets the job's answer to the API error body. */
+void gw_dbjob_error(gw_dbjob_t *job, int status, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

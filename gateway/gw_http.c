@@ -1,0 +1,88 @@
+#include "gw_http.h"
+#include "tk_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t gw_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The request's reference, dropped when h2o disposes of the request's pool. */
+static void on_req_dispose(void *slot)
+{
+    gw_req_t *r = *(gw_req_t **)slot;
+    r->req = NULL;
+    gw_req_release(r);
+}
+
+gw_req_t *gw_req_new(h2o_req_t *req, gw_route_id_t route)
+{
+    gw_req_t *r = malloc(sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->req = req;
+    r->th = gw_thread_of(req);
+    r->route = route;
+    r->refs = 1;
+    r->start_us = gw_now_us();
+    r->elen = r->ulen = 0;
+    r->event_id[0] = r->user_id[0] = '\0';
+    gw_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
+    *slot = r;
+    return r;
+}
+
+void gw_req_release(gw_req_t *r)
+{
+    if (--r->refs == 0)
+        free(r);
+}
+
+void gw_reply(gw_req_t *r, int status, const char *body, size_t len, const char *location)
+{
+    gw_metrics_request(&r->th->metrics, r->route, status, gw_now_us() - r->start_us);
+    h2o_req_t *req = r->req;
+    if (req == NULL)
+        return;
+    r->req = NULL; /* answered: nothing may answer twice */
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Error";
+    req->res.content_length = len; /* h2o_send_inline would otherwise fall back to chunked */
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    if (location != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, location, strlen(location));
+    if (status == 503 || status == 429)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    h2o_send_inline(req, body, len);
+}
+
+void gw_reply_error(gw_req_t *r, int status, const char *code, const char *message)
+{
+    char msg[TK_JSON_ESCAPED_MAX(256)], body[sizeof(msg) + 128];
+    size_t mlen = strlen(message);
+    tk_json_escape(message, mlen < 256 ? mlen : 256, msg);
+    int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    gw_reply(r, status, body, (size_t)n, NULL);
+}
+
+void gw_reply_errorf(gw_req_t *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw_reply_error(r, status, code, msg);
+}
+
+void gw_reply_unavailable(gw_req_t *r, const char *backend)
+{
+    gw_reply_errorf(r, 503, "unavailable", "%s is unavailable; retry shortly", backend);
+}

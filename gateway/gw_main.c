@@ -1,0 +1,34 @@
+/*
+ * tk-gateway: the HTTPS front of the ticketing system. See README.md for
+ * its flags and docs/DESIGN.md for how a claim flows through it.
+ */
+#include "gw_config.h"
+#include "gw_server.h"
+#include "tk_log.h"
+
+#include <mysql.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    gw_config_t conf;
+    char err[512];
+    tk_log_init("tk-gateway", TK_LOG_INFO);
+    int rc = gw_config_load(&conf, argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "tk-gateway: %s\n", err);
+        return 2;
+    }
+    tk_log_level_t level;
+    tk_log_parse_level(conf.log_level, &level);
+    tk_log_init("tk-gateway", level);
+    if (mysql_library_init(0, NULL, NULL) != 0) {
+        fprintf(stderr, "tk-gateway: cannot initialise the MariaDB client library\n");
+        return 1;
+    }
+    rc = gw_server_run(&conf);
+    mysql_library_end();
+    return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * gw_metrics: Prometheus counters and latency histograms.
+ *
+ * Each loop thread owns a shard and is its only writer (relaxed atomic
+ * stores, no locked instructions on the hot path); the /metrics route sums
+ * the shards with relaxed loads. A scrape may see a count a few requests
+ * old, never a torn one.
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <h2o.h>
+#include <stdint.h>
+
+typedef enum {
+    GW_ROUTE_HEALTHZ = 0,
+    GW_ROUTE_READYZ,
+    GW_ROUTE_METRICS,
+    GW_ROUTE_EVENTS_LIST,
+    GW_ROUTE_EVENT_GET,
+    GW_ROUTE_CLAIM_POST,
+    GW_ROUTE_CLAIM_GET,
+    GW_ROUTE_ADMIN_CREATE,
+    GW_ROUTE_ADMIN_VIEW,
+    GW_ROUTE_ADMIN_STOCK,
+    GW_ROUTE_ADMIN_STATE,
+    GW_ROUTE_ADMIN_CANCEL,
+    GW_ROUTE_UNMATCHED,
+    GW_ROUTE__COUNT,
+} gw_route_id_t;
+
+/* The statuses the gateway answers with; anything else counts as "other". */
+#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503
+#define GW_STATUS__COUNT 13
+#define GW_LATENCY__BUCKETS 14
+
+typedef enum {
+    GW_CLAIM_CREATED = 0,
+    GW_CLAIM_EXISTING,
+    GW_CLAIM_SOLD_OUT,
+    GW_CLAIM_LIMIT,
+    GW_CLAIM_NOT_OPEN,
+    GW_CLAIM_PAUSED,
+    GW_CLAIM_CLOSED,
+    GW_CLAIM_NOT_FOUND,
+    GW_CLAIM_INVALID,
+    GW_CLAIM_UNAVAILABLE,
+    GW_CLAIM__COUNT,
+} gw_claim_result_t;
+
+typedef struct {
+    uint64_t requests[GW_ROUTE__COUNT][GW_STATUS__COUNT];
+    uint64_t latency[GW_ROUTE__COUNT][GW_LATENCY__BUCKETS]; /* not cumulative; summed at scrape */
+    uint64_t latency_sum_us[GW_ROUTE__COUNT];
+    uint64_t claims[GW_CLAIM__COUNT];
+    uint64_t batches, batched_claims; /* claim script calls and the claims they carried */
+    uint64_t redis_errors;
+    uint64_t db_errors;
+} gw_metrics_t;
+
+/** The label of @route ("claim_post", …). */
+const char *gw_metrics_route_name(gw_route_id_t route);
+
+/** Counts one answered request. Owner thread only. */
+void gw_metrics_request(gw_metrics_t *m, gw_route_id_t route, int status, uint64_t latency_us);
+
+/** Adds @n to a counter of @m. Owner thread only. */
+static inline void gw_metrics_add(uint64_t *counter, uint64_t n)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/** Sums @n shards into @out (any thread). */
+void gw_metrics_sum(gw_metrics_t *const *shards, size_t n, gw_metrics_t *out);
+
+/**
+ * Renders @m in the Prometheus text format into @buf (grown as needed),
+ * with @extra lines (already formatted; may be NULL) appended.
+ */
+void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t *out, const char *extra);
+
+#endif

@@ -1,0 +1,400 @@
+#include "gw_redis.h"
+#include "tk_log.h"
+#include "tk_lua.h"
+#include "tk_time.h"
+
+#include <async.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RETRY_TICK_MS 100
+#define BACKOFF_MAX_TICKS 5 /* 500 ms: readiness returns soon after Redis does */
+
+static const char *const script_names[GW_SCRIPT__COUNT] = {"claim"};
+static const char *script_text[GW_SCRIPT__COUNT];
+static char script_sha[GW_SCRIPT__COUNT][41];
+
+struct st_gw_redis_t {
+    h2o_loop_t *loop;
+    redisAsyncContext *ac; /* NULL while disconnected */
+    h2o_socket_t *sock;    /* h2o's view of ac's fd (dup'ed) */
+    int up;                /* connected and scripts loaded */
+    int write_armed;       /* h2o_socket_notify_write pending: it asserts if armed twice */
+    int in_flush;
+    int want_write;
+    int destroying;
+    h2o_timeout_t zero_timeout;
+    h2o_timeout_entry_t flush_entry;
+    h2o_timeout_t tick_timeout;
+    h2o_timeout_entry_t tick_entry;
+    int backoff_ticks, ticks_to_connect;
+    int64_t last_progress_ms;
+    uint64_t errors;
+    char host[256];
+    int port;
+    gw_redis_state_cb on_state;
+    void *state_data;
+};
+
+/* One EVALSHA in flight: what is needed to retry it with the script loaded. */
+typedef struct {
+    gw_redis_t *r;
+    gw_script_t script;
+    gw_redis_cb cb;
+    void *data;
+    int retried;
+    int nkeys, argc;
+    const char **argv; /* into this allocation */
+    size_t *lens;
+} script_call_t;
+
+int gw_redis_scripts_init(void)
+{
+    for (int i = 0; i < GW_SCRIPT__COUNT; i++) {
+        const char *text = tk_lua_find(script_names[i]);
+        if (text == NULL) {
+            tk_error("lua/%s.lua is not compiled in", script_names[i]);
+            return -1;
+        }
+        unsigned char md[SHA_DIGEST_LENGTH];
+        SHA1((const unsigned char *)text, strlen(text), md);
+        for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
+            sprintf(&script_sha[i][j * 2], "%02x", md[j]);
+        script_text[i] = text;
+    }
+    return 0;
+}
+
+static void connect_now(gw_redis_t *r);
+
+/* ---- hiredis event hooks ---------------------------------------------- */
+
+static void on_readable(h2o_socket_t *sock, const char *err)
+{
+    gw_redis_t *r = sock->data;
+    (void)err; /* hiredis sees the error itself when it reads */
+    r->last_progress_ms = tk_time_mono_ms();
+    redisAsyncHandleRead(r->ac);
+}
+
+static void on_writable(h2o_socket_t *sock, const char *err)
+{
+    gw_redis_t *r = sock->data;
+    (void)err;
+    r->write_armed = 0;
+    redisAsyncHandleWrite(r->ac);
+}
+
+static void arm_write(gw_redis_t *r)
+{
+    if (!r->write_armed && r->sock != NULL) {
+        r->write_armed = 1;
+        h2o_socket_notify_write(r->sock, on_writable);
+    }
+}
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, flush_entry, entry);
+    if (r->ac == NULL)
+        return;
+    r->in_flush = 1;
+    r->want_write = 0;
+    redisAsyncHandleWrite(r->ac); /* may free ac on a write error */
+    r->in_flush = 0;
+    if (r->want_write && r->ac != NULL)
+        arm_write(r); /* kernel buffer full: wait until writable */
+}
+
+static void ev_add_read(void *priv)
+{
+    gw_redis_t *r = priv;
+    h2o_socket_read_start(r->sock, on_readable);
+}
+
+static void ev_del_read(void *priv)
+{
+    gw_redis_t *r = priv;
+    h2o_socket_read_stop(r->sock);
+}
+
+static void ev_add_write(void *priv)
+{
+    gw_redis_t *r = priv;
+    if (!r->up && !(r->ac->c.flags & REDIS_CONNECTED)) {
+        arm_write(r); /* connecting: writability means the connect finished */
+    } else if (r->in_flush) {
+        r->want_write = 1;
+    } else if (!h2o_timeout_is_linked(&r->flush_entry) && !r->write_armed) {
+        h2o_timeout_link(r->loop, &r->zero_timeout, &r->flush_entry);
+    }
+}
+
+static void ev_del_write(void *priv)
+{
+    (void)priv; /* a spurious flush or notification finds nothing to write */
+}
+
+static void ev_cleanup(void *priv)
+{
+    gw_redis_t *r = priv;
+    if (h2o_timeout_is_linked(&r->flush_entry))
+        h2o_timeout_unlink(&r->flush_entry);
+    if (r->sock != NULL) {
+        h2o_socket_read_stop(r->sock);
+        h2o_socket_close(r->sock);
+        r->sock = NULL;
+    }
+    r->write_armed = 0;
+    r->ac = NULL;
+}
+
+/* ---- connection lifecycle --------------------------------------------- */
+
+static void schedule_reconnect(gw_redis_t *r)
+{
+    int was_up = r->up;
+    r->up = 0;
+    if (was_up && r->on_state != NULL)
+        r->on_state(r, 0, r->state_data);
+    if (r->destroying)
+        return;
+    r->backoff_ticks = r->backoff_ticks == 0 ? 1 : r->backoff_ticks * 2;
+    if (r->backoff_ticks > BACKOFF_MAX_TICKS)
+        r->backoff_ticks = BACKOFF_MAX_TICKS;
+    r->ticks_to_connect = r->backoff_ticks;
+}
+
+static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redisReply *rep = reply;
+    (void)ac;
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+        tk_warn("redis: SCRIPT LOAD %s failed: %s", script_names[(intptr_t)priv], rep != NULL ? rep->str : "connection lost");
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    gw_redis_t *r = ac->data;
+    if (status != REDIS_OK) {
+        if (r->backoff_ticks <= 1)
+            tk_warn("redis: cannot connect to %s:%d: %s", r->host, r->port, ac->errstr);
+        schedule_reconnect(r);
+        return; /* hiredis frees the context after this callback */
+    }
+    /* Loaded before anything else is sent on this connection, so every later
+     * EVALSHA on it finds its script (replies come back in order). */
+    for (int i = 0; i < GW_SCRIPT__COUNT; i++)
+        redisAsyncCommand(r->ac, on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s", script_text[i]);
+    tk_info("redis: connected to %s:%d", r->host, r->port);
+    r->backoff_ticks = 0;
+    r->up = 1;
+    r->last_progress_ms = tk_time_mono_ms();
+    if (r->on_state != NULL)
+        r->on_state(r, 1, r->state_data);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    gw_redis_t *r = ac->data;
+    if (status != REDIS_OK)
+        tk_warn("redis: connection to %s:%d lost: %s", r->host, r->port, ac->errstr);
+    schedule_reconnect(r);
+}
+
+static void connect_now(gw_redis_t *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (ac == NULL || ac->err) {
+        if (r->backoff_ticks <= 1)
+            tk_warn("redis: cannot connect to %s:%d: %s", r->host, r->port, ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    int fd = dup(ac->c.fd);
+    if (fd < 0) {
+        redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    r->ac = ac;
+    ac->data = r;
+    r->sock = h2o_evloop_socket_create(r->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    r->sock->data = r;
+    ac->ev.data = r;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    ev_add_write(r); /* learn when the non-blocking connect completes */
+}
+
+/* Every RETRY_TICK_MS: reconnect when due; drop a connection that stalls. */
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, tick_entry, entry);
+    if (r->ac == NULL && !r->destroying && --r->ticks_to_connect <= 0)
+        connect_now(r);
+    else if (r->ac != NULL && r->up && r->ac->replies.head != NULL &&
+             tk_time_mono_ms() - r->last_progress_ms > GW_REDIS_STALL_MS) {
+        tk_warn("redis: no reply for %d ms, dropping the connection", GW_REDIS_STALL_MS);
+        redisAsyncDisconnect(r->ac);
+    }
+    if (!r->destroying)
+        h2o_timeout_link(r->loop, &r->tick_timeout, &r->tick_entry);
+}
+
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, int port, gw_redis_state_cb on_state, void *state_data)
+{
+    gw_redis_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->loop = loop;
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    r->port = port;
+    r->on_state = on_state;
+    r->state_data = state_data;
+    h2o_timeout_init(loop, &r->zero_timeout, 0);
+    r->flush_entry.cb = on_flush;
+    h2o_timeout_init(loop, &r->tick_timeout, RETRY_TICK_MS);
+    r->tick_entry.cb = on_tick;
+    h2o_timeout_link(loop, &r->tick_timeout, &r->tick_entry);
+    connect_now(r);
+    return r;
+}
+
+void gw_redis_destroy(gw_redis_t *r)
+{
+    if (r == NULL)
+        return;
+    r->destroying = 1;
+    if (h2o_timeout_is_linked(&r->tick_entry))
+        h2o_timeout_unlink(&r->tick_entry);
+    if (r->ac != NULL)
+        redisAsyncFree(r->ac); /* outstanding callbacks get NULL; cleanup hook closes the socket */
+    h2o_timeout_dispose(r->loop, &r->zero_timeout);
+    h2o_timeout_dispose(r->loop, &r->tick_timeout);
+    free(r);
+}
+
+int gw_redis_is_up(const gw_redis_t *r)
+{
+    return r->up;
+}
+
+uint64_t gw_redis_errors(const gw_redis_t *r)
+{
+    return r->errors;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+typedef struct {
+    gw_redis_cb cb;
+    void *data;
+} plain_call_t;
+
+static void on_plain_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    gw_redis_t *r = ac->data;
+    plain_call_t *call = priv;
+    if (reply == NULL)
+        r->errors++;
+    call->cb(r, reply, call->data);
+    free(call);
+}
+
+int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
+{
+    if (!r->up || r->ac == NULL) {
+        r->errors++;
+        return -1;
+    }
+    plain_call_t *call = malloc(sizeof(*call));
+    if (call == NULL)
+        return -1;
+    call->cb = cb;
+    call->data = data;
+    if (redisAsyncCommandArgv(r->ac, on_plain_reply, call, argc, argv, lens) != REDIS_OK) {
+        free(call);
+        r->errors++;
+        return -1;
+    }
+    return 0;
+}
+
+static int send_script(script_call_t *call, int by_text);
+
+static void on_script_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    script_call_t *call = priv;
+    redisReply *rep = reply;
+    (void)ac;
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !call->retried) {
+        call->retried = 1;
+        if (send_script(call, 1) == 0)
+            return; /* EVAL with the text also caches it for the next EVALSHA */
+        rep = NULL;
+    }
+    if (rep == NULL)
+        call->r->errors++;
+    call->cb(call->r, rep, call->data);
+    free(call);
+}
+
+static int send_script(script_call_t *call, int by_text)
+{
+    gw_redis_t *r = call->r;
+    if (!r->up || r->ac == NULL)
+        return -1;
+    const char *argv[3 + call->argc];
+    size_t lens[3 + call->argc];
+    char nkeys[16];
+    argv[0] = by_text ? "EVAL" : "EVALSHA";
+    argv[1] = by_text ? script_text[call->script] : script_sha[call->script];
+    lens[0] = strlen(argv[0]);
+    lens[1] = strlen(argv[1]);
+    lens[2] = (size_t)snprintf(nkeys, sizeof(nkeys), "%d", call->nkeys);
+    argv[2] = nkeys;
+    memcpy(argv + 3, call->argv, sizeof(argv[0]) * (size_t)call->argc);
+    memcpy(lens + 3, call->lens, sizeof(lens[0]) * (size_t)call->argc);
+    return redisAsyncCommandArgv(r->ac, on_script_reply, call, 3 + call->argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *data, int nkeys, int argc, const char **argv,
+                    const size_t *lens)
+{
+    if (!r->up || r->ac == NULL) {
+        r->errors++;
+        return -1;
+    }
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += lens[i];
+    script_call_t *call = malloc(sizeof(*call) + (sizeof(char *) + sizeof(size_t)) * (size_t)argc + bytes);
+    if (call == NULL)
+        return -1;
+    *call = (script_call_t){r, script, cb, data, 0, nkeys, argc, NULL, NULL};
+    call->lens = (size_t *)(call + 1);
+    call->argv = (const char **)(call->lens + argc);
+    char *p = (char *)(call->argv + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], lens[i]);
+        call->argv[i] = p;
+        call->lens[i] = lens[i];
+        p += lens[i];
+    }
+    if (send_script(call, 0) != 0) {
+        free(call);
+        r->errors++;
+        return -1;
+    }
+    return 0;
+}

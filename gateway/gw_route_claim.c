@@ -1,0 +1,27 @@
+/*
+ * POST /v1/events/{event_id}/claims — the hot path. Everything the client
+ * sent is checked here before Redis is asked anything (a refused request
+ * takes no ticket and moves no stock); the claim then joins this loop
+ * turn's batch for its event (gw_batcher) and is answered when the claim
+ * script has run. The gateway never waits on MariaDB here.
+ */
+#include "gw_batcher.h"
+#include "gw_claim_body.h"
+#include "gw_routes.h"
+
+#include <string.h>
+
+void gw_route_claim_post(gw_req_t *r)
+{
+    gw_claim_body_t body;
+    char err[256];
+    h2o_iovec_t entity = r->req->entity;
+    if (gw_claim_body_parse(entity.base != NULL ? entity.base : "", entity.base != NULL ? entity.len : 0, &body, err, sizeof(err)) != 0) {
+        gw_metrics_add(&r->th->metrics.claims[GW_CLAIM_INVALID], 1);
+        gw_reply_error(r, 400, "bad_request", err);
+        return;
+    }
+    memcpy(r->user_id, body.user_id, body.ulen + 1);
+    r->ulen = body.ulen;
+    gw_batcher_add(r->th->batcher, r, body.quantity);
+}

@@ -1,0 +1,155 @@
+#include "gw_router.h"
+#include "gw_http.h"
+#include "gw_routes.h"
+#include "tk_valid.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* '*' is one non-empty path segment */
+    gw_route_id_t id;
+    gw_handler_fn fn;
+    int admin;
+    int param_kinds; /* how many captures: 1 = event, 2 = event and user */
+} route_t;
+
+static const route_t routes[] = {
+    {"GET", "/healthz", GW_ROUTE_HEALTHZ, gw_route_healthz, 0, 0},
+    {"GET", "/readyz", GW_ROUTE_READYZ, gw_route_readyz, 0, 0},
+    {"GET", "/metrics", GW_ROUTE_METRICS, gw_route_metrics, 0, 0},
+    {"GET", "/v1/events", GW_ROUTE_EVENTS_LIST, gw_route_events_list, 0, 0},
+    {"GET", "/v1/events/*", GW_ROUTE_EVENT_GET, gw_route_event_get, 0, 1},
+    {"POST", "/v1/events/*/claims", GW_ROUTE_CLAIM_POST, gw_route_claim_post, 0, 1},
+    {"GET", "/v1/events/*/claims/*", GW_ROUTE_CLAIM_GET, gw_route_claim_get, 0, 2},
+    {"POST", "/v1/admin/events", GW_ROUTE_ADMIN_CREATE, gw_route_admin_create, 1, 0},
+    {"GET", "/v1/admin/events/*", GW_ROUTE_ADMIN_VIEW, gw_route_admin_view, 1, 1},
+    {"POST", "/v1/admin/events/*/stock", GW_ROUTE_ADMIN_STOCK, gw_route_admin_stock, 1, 1},
+    {"POST", "/v1/admin/events/*/state", GW_ROUTE_ADMIN_STATE, gw_route_admin_state, 1, 1},
+    {"DELETE", "/v1/admin/events/*/claims/*", GW_ROUTE_ADMIN_CANCEL, gw_route_admin_cancel, 1, 2},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int match_pattern(const char *pat, const char *path, size_t plen, h2o_iovec_t params[2])
+{
+    size_t i = 0;
+    int np = 0;
+    for (; *pat != '\0'; pat++) {
+        if (*pat == '*') {
+            size_t start = i;
+            while (i < plen && path[i] != '/')
+                i++;
+            if (i == start || np == 2)
+                return 0;
+            params[np++] = h2o_iovec_init(path + start, i - start);
+        } else {
+            if (i >= plen || path[i] != *pat)
+                return 0;
+            i++;
+        }
+    }
+    return i == plen;
+}
+
+int gw_router_match(const char *method, size_t mlen, const char *path, size_t plen, h2o_iovec_t params[2], const char **allow)
+{
+    int path_matched = 0;
+    for (size_t r = 0; r < NROUTES; r++) {
+        h2o_iovec_t p[2];
+        if (!match_pattern(routes[r].pattern, path, plen, p))
+            continue;
+        if (strlen(routes[r].method) == mlen && memcmp(routes[r].method, method, mlen) == 0) {
+            params[0] = p[0];
+            params[1] = p[1];
+            return (int)r;
+        }
+        *allow = routes[r].method;
+        path_matched = 1;
+    }
+    return path_matched ? -2 : -1;
+}
+
+int gw_router_check_token(const unsigned char expected_hash[32], const char *header, size_t len)
+{
+    static const char prefix[] = "Bearer ";
+    if (len <= sizeof(prefix) - 1 || strncasecmp(header, prefix, sizeof(prefix) - 1) != 0)
+        return 0;
+    /* Hashing first makes the comparison independent of the token's length. */
+    unsigned char got[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)header + sizeof(prefix) - 1, len - (sizeof(prefix) - 1), got);
+    return CRYPTO_memcmp(got, expected_hash, SHA256_DIGEST_LENGTH) == 0;
+}
+
+static int is_api_path(h2o_iovec_t path)
+{
+    return (path.len >= 4 && memcmp(path.base, "/v1/", 4) == 0) || h2o_memis(path.base, path.len, H2O_STRLIT("/v1")) ||
+           h2o_memis(path.base, path.len, H2O_STRLIT("/healthz")) || h2o_memis(path.base, path.len, H2O_STRLIT("/readyz")) ||
+           h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"));
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    h2o_iovec_t path = req->path_normalized;
+    if (!is_api_path(path))
+        return -1; /* a page: the file handler serves it */
+
+    h2o_iovec_t params[2] = {{NULL, 0}, {NULL, 0}};
+    const char *allow = NULL;
+    int idx = gw_router_match(req->method.base, req->method.len, path.base, path.len, params, &allow);
+    const route_t *rt = idx >= 0 ? &routes[idx] : NULL;
+    int admin = rt != NULL ? rt->admin : (path.len >= 9 && memcmp(path.base, "/v1/admin", 9) == 0);
+    gw_req_t *r = gw_req_new(req, rt != NULL ? rt->id : GW_ROUTE_UNMATCHED);
+    if (r == NULL) {
+        h2o_send_error_503(req, "Service Unavailable", "out of memory", 0);
+        return 0;
+    }
+
+    if (admin) {
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        gw_server_t *srv = r->th->server;
+        if (i < 0 || !gw_router_check_token(srv->admin_token_hash, req->headers.entries[i].value.base, req->headers.entries[i].value.len)) {
+            gw_reply_error(r, 401, "unauthorized", "a valid admin bearer token is required");
+            return 0;
+        }
+    }
+    if (idx == -1) {
+        gw_reply_error(r, 404, "not_found", "no such route");
+        return 0;
+    }
+    if (idx == -2) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+        gw_reply_errorf(r, 405, "method_not_allowed", "use %s on this route", allow);
+        return 0;
+    }
+    if (req->entity.base != NULL && req->entity.len > TK_BODY_MAX) {
+        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", TK_BODY_MAX);
+        return 0;
+    }
+    if (rt->param_kinds >= 1) {
+        if (!tk_valid_event_id(params[0].base, params[0].len)) {
+            gw_reply_error(r, 400, "bad_request", "event_id must be 1-64 of [a-z0-9_-]");
+            return 0;
+        }
+        memcpy(r->event_id, params[0].base, params[0].len);
+        r->event_id[r->elen = params[0].len] = '\0';
+    }
+    if (rt->param_kinds >= 2) {
+        if (!tk_valid_user_id(params[1].base, params[1].len)) {
+            gw_reply_error(r, 400, "bad_request", "user_id must be 1-64 of [A-Za-z0-9_.:@-]");
+            return 0;
+        }
+        memcpy(r->user_id, params[1].base, params[1].len);
+        r->user_id[r->ulen = params[1].len] = '\0';
+    }
+    rt->fn(r);
+    return 0;
+}
+
+void gw_router_register(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
+    h->on_req = on_req;
+}

@@ -1,0 +1,27 @@
+/*
+ * gw_router: maps method and path to a route, and does what every route
+ * needs before its handler runs: 404 / 405 answers, the admin bearer token
+ * (401 before anything else is revealed), the body size limit (413), and
+ * the validation of the ids in the path (400).
+ */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include <h2o.h>
+#include <stddef.h>
+
+/** Registers the API handler on @pathconf; requests for other paths fall through to the next handler (static files). */
+void gw_router_register(h2o_pathconf_t *pathconf);
+
+/**
+ * Matches @path (no query string) against the route table. Returns the route
+ * index (>= 0) and fills up to two captured segments; -1 when no pattern
+ * matches; -2 when a pattern matches with another method (sets *allow).
+ * Exposed for unit tests.
+ */
+int gw_router_match(const char *method, size_t mlen, const char *path, size_t plen, h2o_iovec_t params[2], const char **allow);
+
+/** 1 when @header is "Bearer <token>" for the configured admin token; constant time in the token's content. */
+int gw_router_check_token(const unsigned char expected_hash[32], const char *header, size_t len);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * gw_routes: every API route handler, one file each (gw_route_*.c). The
+ * router has already matched the method and path, checked the admin token
+ * for admin routes, refused oversized bodies, and validated the ids in the
+ * path (r->event_id, r->user_id). A handler answers exactly once through
+ * gw_reply*, now or from a callback.
+ */
+#ifndef GW_ROUTES_H
+#define GW_ROUTES_H
+
+#include "gw_http.h"
+
+void gw_route_healthz(gw_req_t *r);
+void gw_route_readyz(gw_req_t *r);
+void gw_route_metrics(gw_req_t *r);
+void gw_route_events_list(gw_req_t *r);
+void gw_route_event_get(gw_req_t *r);
+void gw_route_claim_post(gw_req_t *r);
+void gw_route_claim_get(gw_req_t *r);
+void gw_route_admin_create(gw_req_t *r);
+void gw_route_admin_view(gw_req_t *r);
+void gw_route_admin_stock(gw_req_t *r);
+void gw_route_admin_state(gw_req_t *r);
+void gw_route_admin_cancel(gw_req_t *r);
+
+#endif

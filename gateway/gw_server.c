@@ -1,0 +1,335 @@
+#include "gw_server.h"
+#include "gw_batcher.h"
+#include "gw_dbpool.h"
+#include "gw_router.h"
+#include "gw_tls.h"
+#include "tk_log.h"
+#include "tk_time.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static gw_server_t server;
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static int make_addr(const char *host, long port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *len = sizeof(*sin);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*sin6);
+        return 0;
+    }
+    return -1;
+}
+
+/* SO_REUSEPORT would let us share a port with a stray instance silently, so
+ * first bind once without it: a taken port is refused with a clear message. */
+static int check_port_free(const char *host, long port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (make_addr(host, port, &ss, &len) != 0) {
+        tk_error("BIND=%s: not an IPv4 or IPv6 address", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&ss, len);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        tk_error("cannot listen on %s:%ld: %s%s", host, port, strerror(e),
+                 e == EADDRINUSE ? " (another process has it; stop it or choose another port)" : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listener(const char *host, long port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (make_addr(host, port, &ss, &len) != 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+        tk_error("cannot listen on %s:%ld: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void on_conn_close(void *data)
+{
+    gw_thread_t *th = data;
+    th->conns--;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    gw_thread_t *th = listener->data;
+    if (err != NULL)
+        return;
+    h2o_accept_ctx_t *actx = listener == th->listen_tls ? &th->accept_tls : &th->accept_plain;
+    for (int i = 0; i < 64; i++) { /* bounded so one listener cannot starve the loop */
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        th->conns++;
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = th;
+        h2o_accept(actx, sock);
+    }
+}
+
+static h2o_socket_t *start_listener(gw_thread_t *th, long port)
+{
+    int fd = open_listener(th->server->conf->bind, port);
+    if (fd < 0)
+        return NULL;
+    h2o_socket_t *sock = h2o_evloop_socket_create(th->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = th;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static void close_listeners(gw_thread_t *th)
+{
+    if (th->listen_tls != NULL) {
+        h2o_socket_read_stop(th->listen_tls);
+        h2o_socket_close(th->listen_tls);
+        th->listen_tls = NULL;
+    }
+    if (th->listen_plain != NULL) {
+        h2o_socket_read_stop(th->listen_plain);
+        h2o_socket_close(th->listen_plain);
+        th->listen_plain = NULL;
+    }
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    gw_thread_t *th = H2O_STRUCT_FROM_MEMBER(gw_thread_t, wake, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        free(m);
+    }
+    if (!th->stopping) {
+        th->stopping = 1;
+        close_listeners(th);
+        h2o_context_request_shutdown(&th->ctx);
+    }
+}
+
+static void thread_dispose(gw_thread_t *th)
+{
+    close_listeners(th);
+    gw_batcher_destroy(th->batcher);
+    gw_redis_destroy(th->redis);
+    /* Let the closes above and the callbacks they trigger run. */
+    for (int i = 0; i < 3; i++)
+        h2o_evloop_run(th->ctx.loop, 0);
+    /* h2o_context_request_shutdown armed a one-second GOAWAY resend that
+     * h2o_context_dispose would find still linked. */
+    if (h2o_timeout_is_linked(&th->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&th->ctx.http2._graceful_shutdown_timeout);
+    gw_dbpool_detach(th);
+    h2o_multithread_unregister_receiver(th->ctx.queue, &th->wake);
+    h2o_evloop_t *loop = th->ctx.loop;
+    h2o_context_dispose(&th->ctx);
+    h2o_evloop_run(loop, 0); /* sockets closed by the dispose are freed on the next turn */
+    h2o_evloop_destroy(loop);
+    /* Empty this thread's socket-buffer recycle bin, which would otherwise
+     * vanish with the thread's storage. */
+    h2o_mem_recycle_t *bin = &h2o_socket_buffer_prototype.allocator;
+    while (bin->cnt > 0)
+        free(h2o_mem_alloc_recycle(bin, 1));
+}
+
+static void *thread_main(void *arg)
+{
+    gw_thread_t *th = arg;
+    gw_server_t *srv = th->server;
+    const gw_config_t *conf = srv->conf;
+
+    /* Serve until told to stop, then until the last connection has gone or
+     * the shutdown timeout has passed. */
+    int64_t deadline = 0;
+    for (;;) {
+        h2o_evloop_run(th->ctx.loop, 50);
+        if (!th->stopping)
+            continue;
+        if (deadline == 0)
+            deadline = tk_time_mono_ms() + conf->shutdown_timeout_ms;
+        if (th->conns == 0)
+            break;
+        if (tk_time_mono_ms() >= deadline) {
+            tk_warn("thread %d: %zu connection(s) still open after %ld ms; closing", th->index, th->conns, conf->shutdown_timeout_ms);
+            break;
+        }
+    }
+    /* Jobs on the database threads hold references into this loop: wait for
+     * them to come back (bounded by the database timeouts). */
+    deadline = tk_time_mono_ms() + 15000;
+    while (th->db_jobs > 0 && tk_time_mono_ms() < deadline)
+        h2o_evloop_run(th->ctx.loop, 50);
+    /* Disposed on its own thread: h2o keeps per-thread state. */
+    thread_dispose(th);
+    return NULL;
+}
+
+static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
+{
+    th->server = srv;
+    th->index = index;
+    h2o_context_init(&th->ctx, h2o_evloop_create(), &srv->globalconf);
+    th->accept_tls = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, srv->ssl_ctx, 0, NULL};
+    th->accept_plain = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, NULL, 0, NULL};
+    h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
+    gw_dbpool_attach(th);
+    th->redis = gw_redis_create(th->ctx.loop, srv->conf->redis_host, (int)srv->conf->redis_port, NULL, NULL);
+    th->batcher = gw_batcher_create(th);
+    if (th->redis == NULL || th->batcher == NULL)
+        return -1;
+    if ((th->listen_tls = start_listener(th, srv->conf->port)) == NULL)
+        return -1;
+    if (srv->conf->http_port != 0 && (th->listen_plain = start_listener(th, srv->conf->http_port)) == NULL)
+        return -1;
+    return 0;
+}
+
+/* ---- process ------------------------------------------------------------ */
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static void setup_globalconf(gw_server_t *srv)
+{
+    h2o_config_init(&srv->globalconf);
+    srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
+    /* h2o answers larger bodies itself, in text; up to this size the router
+     * refuses anything over 16 KiB with the API's JSON 413. */
+    srv->globalconf.max_request_entity_size = 1024 * 1024;
+    srv->globalconf.http1.req_timeout = 10000; /* also bounds a client that trickles its body */
+    srv->globalconf.http2.idle_timeout = 10000;
+    srv->globalconf.handshake_timeout = 5000;
+    h2o_hostconf_t *host = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    gw_router_register(path);
+    static const char *index_files[] = {"index.html", NULL};
+    h2o_file_register(path, srv->conf->web_root, index_files, NULL, 0);
+}
+
+int gw_server_run(gw_config_t *conf)
+{
+    gw_server_t *srv = &server;
+    char err[512];
+    int rc = 1;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->conf = conf;
+    SHA256((const unsigned char *)conf->admin_token, strlen(conf->admin_token), srv->admin_token_hash);
+    if (gw_redis_scripts_init() != 0)
+        return 1;
+    int generate = strncmp(conf->tls_cert, conf->var_dir, strlen(conf->var_dir)) == 0;
+    if ((srv->ssl_ctx = gw_tls_create(conf->tls_cert, conf->tls_key, generate, err, sizeof(err))) == NULL) {
+        tk_error("TLS: %s", err);
+        return 1;
+    }
+    if (check_port_free(conf->bind, conf->port) != 0 || (conf->http_port != 0 && check_port_free(conf->bind, conf->http_port) != 0)) {
+        SSL_CTX_free(srv->ssl_ctx);
+        return 1;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* Block the signals in every thread but this one. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+
+    setup_globalconf(srv);
+    srv->nthreads = (int)conf->threads;
+    srv->threads = calloc((size_t)srv->nthreads, sizeof(*srv->threads));
+    if (srv->threads == NULL || (srv->dbpool = gw_dbpool_start(conf, (int)conf->db_threads)) == NULL) {
+        tk_error("out of memory starting threads");
+        goto exit;
+    }
+    int started = 0;
+    for (int i = 0; i < srv->nthreads; i++) {
+        if (thread_init(&srv->threads[i], srv, i) != 0) {
+            srv->nthreads = i + 1; /* dispose this one too */
+            goto stop;
+        }
+    }
+    for (int i = 0; i < srv->nthreads; i++) {
+        if (pthread_create(&srv->threads[i].tid, NULL, thread_main, &srv->threads[i]) != 0)
+            goto stop;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
+            conf->redis_host, conf->redis_port, conf->db_host, conf->db_port);
+    if (conf->http_port)
+        tk_info("cleartext HTTP on http://%s:%ld", conf->bind, conf->http_port);
+    while (!got_signal)
+        pause();
+    tk_info("signal %d: no new connections; finishing requests in flight", (int)got_signal);
+    rc = 0;
+
+stop:
+    for (int i = 0; i < started; i++) {
+        h2o_multithread_message_t *m = calloc(1, sizeof(*m));
+        h2o_multithread_send_message(&srv->threads[i].wake, m);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(srv->threads[i].tid, NULL);
+    for (int i = started; i < srv->nthreads; i++)
+        thread_dispose(&srv->threads[i]); /* initialised, never started */
+    gw_dbpool_stop(srv->dbpool);
+    h2o_config_dispose(&srv->globalconf);
+exit:
+    free(srv->threads);
+    SSL_CTX_free(srv->ssl_ctx);
+    if (rc == 0)
+        tk_info("stopped");
+    return rc;
+}

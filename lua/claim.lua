@@ -1,0 +1,83 @@
+--[[
+claim.lua: grant claims of one event, in arrival order, atomically.
+
+KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq)
+KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
+KEYS[3] tk:{E}:q       stream the workers drain into MariaDB
+ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
+ARGV[2], ARGV[3], ... pairs of user id and quantity, in arrival order; the
+        gateway validated both and groups the claims of one loop turn here.
+
+Returns a flat array, two items per claim, in the order given:
+  "N", record   a new claim: the unit(s) are taken and the claim is queued
+  "E", record   the user already holds this claim (a retry; nothing changes)
+  code, ""      refused, nothing changed: "sold_out", "limit_reached",
+                "not_open", "paused", "closed"
+or a single "not_found" when the event does not exist.
+
+Why it is exact. Redis runs a script alone, so between the first and the
+last command here nothing else touches the event: the existence check of a
+user's claim and its creation are one step, which is what a per-user lock
+would buy (a SET NX PX lock taken and released inside one script could
+never be seen by anyone else, so it would cost a command per claim for
+nothing; the claim entry itself is the lock, converted into the record as
+it is taken). A ticket is drawn (seq + 1) only by a claim that is granted,
+so with no retries the granted tickets are exactly 1..n, and units are
+taken strictly in the order the claims arrive: a claim is refused for stock
+only when its quantity exceeds what is left at its turn. The record and the
+stream entry are written in the same step as the stock moves, so a claim is
+never granted without being queued for the database; with AOF
+`appendfsync always` the whole step is on disk before the reply.
+]]
+
+local ev, claims, q = KEYS[1], KEYS[2], KEYS[3]
+local now = ARGV[1]
+local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq')
+if not e[1] then
+  return {'not_found'}
+end
+local state, remaining, maxpu = e[1], tonumber(e[2]), tonumber(e[3])
+local opens, closes, seq = tonumber(e[4]), tonumber(e[5]), tonumber(e[6])
+local nowms = tonumber(now)
+
+local refusal = nil
+if state == 'closed' or (closes > 0 and nowms >= closes) then
+  refusal = 'closed'
+elseif state == 'paused' then
+  refusal = 'paused'
+elseif opens > 0 and nowms < opens then
+  refusal = 'not_open'
+end
+
+local out = {}
+local granted = 0
+for i = 2, #ARGV, 2 do
+  local user, qty = ARGV[i], tonumber(ARGV[i + 1])
+  local rec = redis.call('HGET', claims, user)
+  if rec then
+    out[#out + 1] = 'E'
+    out[#out + 1] = rec
+  elseif refusal then
+    out[#out + 1] = refusal
+    out[#out + 1] = ''
+  elseif qty > maxpu then
+    out[#out + 1] = 'limit_reached'
+    out[#out + 1] = ''
+  elseif qty > remaining then
+    out[#out + 1] = 'sold_out'
+    out[#out + 1] = ''
+  else
+    seq = seq + 1
+    remaining = remaining - qty
+    granted = granted + 1
+    rec = seq .. ' ' .. qty .. ' ' .. now .. ' p'
+    redis.call('HSET', claims, user, rec)
+    redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+    out[#out + 1] = 'N'
+    out[#out + 1] = rec
+  end
+end
+if granted > 0 then
+  redis.call('HSET', ev, 'remaining', remaining, 'seq', seq)
+end
+return out
