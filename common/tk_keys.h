@@ -15,6 +15,7 @@
 
 #define TK_KEY_EVENTS "tk:events" /* set of every event id */
 #define TK_STREAM_GROUP "wk"      /* the workers' consumer group */
+#define TK_KEY_WK_STATS "tk:wk:stats" /* hash of per-worker counters, "<consumer>:<stat>" */
 
 typedef enum {
     TK_KEY_EV = 0, /* hash: definition and counters */

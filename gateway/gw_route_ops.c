@@ -5,8 +5,12 @@
 #include "gw_dbpool.h"
 #include "gw_routes.h"
 
+#include "tk_json.h"
+#include "tk_keys.h"
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void gw_route_healthz(gw_req_t *r)
 {
@@ -50,7 +54,54 @@ void gw_route_readyz(gw_req_t *r)
     }
 }
 
-void gw_route_metrics(gw_req_t *r)
+/* The workers publish per-consumer counters in the hash tk:wk:stats, fields
+ * "<consumer>:<stat>" (worker/wk_drain.c); they become labelled series. */
+static const struct {
+    const char *stat, *metric, *type, *help;
+} worker_stats[] = {
+    {"rows", "tk_worker_rows_total", "counter", "Claim rows written to MariaDB, by worker."},
+    {"batches", "tk_worker_batches_total", "counter", "Batches committed, by worker."},
+    {"errors", "tk_worker_errors_total", "counter", "Backend errors met by the worker."},
+    {"batch_last", "tk_worker_last_batch_rows", "gauge", "Rows in the worker's last batch."},
+    {"lag_ms", "tk_worker_drain_lag_ms", "gauge", "Commit time minus the oldest claim's grant time in the last batch."},
+};
+
+static size_t render_worker_stats(const redisReply *reply, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t s = 0; s < sizeof(worker_stats) / sizeof(worker_stats[0]); s++) {
+        size_t slen = strlen(worker_stats[s].stat);
+        int header = 0;
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *f = reply->element[i], *v = reply->element[i + 1];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || f->len <= slen + 1 || f->len > 200 ||
+                f->str[f->len - slen - 1] != ':' || memcmp(f->str + f->len - slen, worker_stats[s].stat, slen) != 0)
+                continue;
+            char *end;
+            long long value = strtoll(v->str, &end, 10);
+            if (end == v->str)
+                continue;
+            char consumer[TK_JSON_ESCAPED_MAX(200)];
+            tk_json_escape(f->str, f->len - slen - 1, consumer); /* label values escape like JSON strings */
+            int n = header ? 0
+                           : snprintf(out + len, cap - len, "# HELP %s %s\n# TYPE %s %s\n", worker_stats[s].metric, worker_stats[s].help,
+                                      worker_stats[s].metric, worker_stats[s].type);
+            if (n < 0 || (size_t)n >= cap - len)
+                return len;
+            len += (size_t)n;
+            header = 1;
+            n = snprintf(out + len, cap - len, "%s{consumer=\"%s\"} %lld\n", worker_stats[s].metric, consumer, value);
+            if (n < 0 || (size_t)n >= cap - len)
+                return len;
+            len += (size_t)n;
+        }
+    }
+    return len;
+}
+
+static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
 {
     gw_server_t *srv = r->th->server;
     gw_metrics_t *shards[srv->nthreads], sum;
@@ -60,22 +111,43 @@ void gw_route_metrics(gw_req_t *r)
         redis_up += gw_redis_is_up(srv->threads[i].redis);
     }
     gw_metrics_sum(shards, (size_t)srv->nthreads, &sum);
-    char extra[1024];
-    snprintf(extra, sizeof(extra),
-             "# HELP tk_backend_up 1 when the backend answers (redis: connections up / threads).\n"
-             "# TYPE tk_backend_up gauge\ntk_backend_up{backend=\"redis\"} %g\ntk_backend_up{backend=\"database\"} %d\n"
-             "# HELP tk_fallback_active 1 while claims go through the MariaDB fallback path.\n"
-             "# TYPE tk_fallback_active gauge\ntk_fallback_active 0\n",
-             (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool));
-    h2o_iovec_t body;
+    char extra[16384];
+    int n = snprintf(extra, sizeof(extra),
+                     "# HELP tk_backend_up 1 when the backend answers (redis: connections up / threads).\n"
+                     "# TYPE tk_backend_up gauge\ntk_backend_up{backend=\"redis\"} %g\ntk_backend_up{backend=\"database\"} %d\n"
+                     "# HELP tk_fallback_active 1 while claims go through the MariaDB fallback path.\n"
+                     "# TYPE tk_fallback_active gauge\ntk_fallback_active 0\n",
+                     (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool));
+    extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
+    gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);
+    if (req == NULL)
+        return;
+    h2o_iovec_t body;
     gw_metrics_render(&sum, &req->pool, &body, extra);
     /* Prometheus text, not JSON: answered here rather than through gw_reply. */
-    gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);
     r->req = NULL;
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = body.len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/plain; version=0.0.4"));
     h2o_send_inline(req, body.base, body.len);
+}
+
+static void on_worker_stats(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    gw_req_t *r = data;
+    (void)redis;
+    metrics_answer(r, reply);
+    gw_req_release(r);
+}
+
+void gw_route_metrics(gw_req_t *r)
+{
+    const char *argv[] = {"HGETALL", TK_KEY_WK_STATS};
+    size_t lens[] = {7, sizeof(TK_KEY_WK_STATS) - 1};
+    if (gw_redis_command(r->th->redis, on_worker_stats, gw_req_ref(r), 2, argv, lens) != 0) {
+        gw_req_release(r);
+        metrics_answer(r, NULL); /* Redis down: the gateway's own figures still count */
+    }
 }

@@ -50,7 +50,7 @@
 #include <string.h>
 
 #define WK_AUTOCLAIM_MS 1000
-#define WK_STATS_KEY "tk:wk:stats"
+#define WK_STATS_KEY TK_KEY_WK_STATS
 #define WK_REDIS_BACKOFF_MAX_MS 2000
 #define WK_RECOVER_MAX_ROUNDS 1000000 /* bound on the start-up pending re-read */
 
