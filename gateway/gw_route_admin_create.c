@@ -1,0 +1,209 @@
+/*
+ * POST /v1/admin/events: create an event. MariaDB first (events,
+ * event_stock, event_locks in one transaction), then Redis
+ * (lua/admin_create.lua). A create whose Redis step failed is finished by
+ * its retry; see gw_admin.c.
+ */
+#include "gw_admin.h"
+#include "gw_routes.h"
+#include "tk_time.h"
+
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    gw_admin_create_t def;
+    int64_t now_ms;
+    int duplicate; /* set by insert_body when the id is taken */
+} create_in_t;
+
+static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_user, opens_at, closes_at, state, created_at, updated_at) "
+                                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)";
+static const char sql_stock[] = "INSERT INTO event_stock (event_id, total) VALUES (?, ?)";
+static const char sql_lock[] = "INSERT INTO event_locks (event_id) VALUES (?)";
+static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm "
+                               "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
+
+static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    (void)job;
+    create_in_t *in = arg;
+    const gw_admin_create_t *d = &in->def;
+    MYSQL_BIND b[7];
+    unsigned long elen, nlen;
+    long long maxpu = d->max_per_user, total = d->stock;
+    MYSQL_TIME opens, closes, now;
+    my_bool opens_null = d->opens_ms == 0, closes_null = d->closes_ms == 0;
+    gw_admin_ms_to_time(d->opens_ms, &opens);
+    gw_admin_ms_to_time(d->closes_ms, &closes);
+    gw_admin_ms_to_time(in->now_ms, &now);
+
+    gw_admin_bind_str(&b[0], d->event_id, &elen, d->elen);
+    gw_admin_bind_str(&b[1], d->name, &nlen, d->nlen);
+    gw_admin_bind_i64(&b[2], &maxpu);
+    gw_admin_bind_time(&b[3], &opens, &opens_null);
+    gw_admin_bind_time(&b[4], &closes, &closes_null);
+    gw_admin_bind_time(&b[5], &now, NULL);
+    gw_admin_bind_time(&b[6], &now, NULL);
+    unsigned e = gw_admin_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
+    if (e == ER_DUP_ENTRY) {
+        in->duplicate = 1;
+        return GW_ADMIN_TXN_ANSWERED; /* roll back; the caller looks at the existing row */
+    }
+    if (e != 0)
+        return e;
+    gw_admin_bind_i64(&b[1], &total);
+    if ((e = gw_admin_stmt(db, sql_stock, b, NULL, 0, NULL, NULL, NULL)) != 0)
+        return e;
+    return gw_admin_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL);
+}
+
+/* The existing database row of a duplicate create. */
+typedef struct {
+    const create_in_t *in;
+    gw_admin_def_t row;
+    long long sold, hwm;
+    int found;
+} existing_t;
+
+static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    (void)job;
+    existing_t *x = arg;
+    MYSQL_BIND in[1], out[9];
+    unsigned long elen, nlen, slen;
+    char state[16];
+    long long maxpu, total;
+    MYSQL_TIME opens, closes, created;
+    my_bool opens_null = 0, closes_null = 0;
+    gw_admin_bind_str(&in[0], x->in->def.event_id, &elen, x->in->def.elen);
+    gw_admin_bind_strbuf(&out[0], x->row.name, sizeof(x->row.name) - 1, &nlen);
+    gw_admin_bind_i64(&out[1], &maxpu);
+    gw_admin_bind_time(&out[2], &opens, &opens_null);
+    gw_admin_bind_time(&out[3], &closes, &closes_null);
+    gw_admin_bind_strbuf(&out[4], state, sizeof(state) - 1, &slen);
+    gw_admin_bind_time(&out[5], &created, NULL);
+    gw_admin_bind_i64(&out[6], &total);
+    gw_admin_bind_i64(&out[7], &x->sold);
+    gw_admin_bind_i64(&out[8], &x->hwm);
+    unsigned long long rows = 0;
+    unsigned e = gw_admin_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
+    if (e != 0)
+        return e;
+    x->found = rows == 1;
+    if (!x->found)
+        return 0;
+    gw_admin_def_t *r = &x->row;
+    memcpy(r->event_id, x->in->def.event_id, x->in->def.elen + 1);
+    r->elen = x->in->def.elen;
+    r->nlen = nlen < sizeof(r->name) - 1 ? nlen : sizeof(r->name) - 1;
+    r->name[r->nlen] = '\0';
+    slen = slen < sizeof(r->state) - 1 ? slen : sizeof(r->state) - 1;
+    memcpy(r->state, state, slen);
+    r->state[slen] = '\0';
+    r->max_per_user = maxpu;
+    r->opens_ms = opens_null ? 0 : gw_admin_time_to_ms(&opens);
+    r->closes_ms = closes_null ? 0 : gw_admin_time_to_ms(&closes);
+    r->created_ms = gw_admin_time_to_ms(&created);
+    r->total = total;
+    r->remaining = total - x->sold;
+    r->seq = x->hwm;
+    return 0;
+}
+
+static void set_location(gw_dbjob_t *job, const gw_admin_create_t *d)
+{
+    snprintf(job->location, sizeof(job->location), "/v1/events/%s", d->event_id);
+}
+
+/*
+ * The id is taken. Finish the create only when this is its retry: Redis has
+ * no hash, and the row holds exactly this definition with no claim ever
+ * written (a fallback claim would need its record rebuilt too: that is the
+ * rebuild's job, not a create's).
+ */
+static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
+{
+    const gw_admin_create_t *d = &in->def;
+    gw_event_t ev;
+    int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
+    if (rv < 0)
+        return;
+    if (rv == 0) {
+        gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
+        return;
+    }
+    existing_t x = {.in = in};
+    if (gw_admin_txn(job, conn, read_body, &x) != 0)
+        return;
+    const gw_admin_def_t *r = &x.row;
+    if (!x.found || r->nlen != d->nlen || memcmp(r->name, d->name, d->nlen) != 0 || r->max_per_user != d->max_per_user ||
+        r->opens_ms != d->opens_ms || r->closes_ms != d->closes_ms || r->total != d->stock || x.sold != 0 || x.hwm != 0) {
+        gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
+        return;
+    }
+    rv = gw_admin_redis_load(job, conn, r);
+    if (rv < 0)
+        return;
+    if (rv == 1) {
+        gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
+        return;
+    }
+    set_location(job, d);
+    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    create_in_t *in = job->in;
+    const gw_admin_create_t *d = &in->def;
+    if (gw_admin_txn(job, conn, insert_body, in) != 0) {
+        if (in->duplicate)
+            on_duplicate(job, conn, in);
+        return;
+    }
+    gw_admin_def_t def = {.elen = d->elen,
+                          .nlen = d->nlen,
+                          .state = "open",
+                          .total = d->stock,
+                          .remaining = d->stock,
+                          .max_per_user = d->max_per_user,
+                          .opens_ms = d->opens_ms,
+                          .closes_ms = d->closes_ms,
+                          .seq = 0,
+                          .created_ms = in->now_ms};
+    memcpy(def.event_id, d->event_id, d->elen + 1);
+    memcpy(def.name, d->name, d->nlen + 1);
+    int rv = gw_admin_redis_load(job, conn, &def);
+    if (rv < 0)
+        return;
+    if (rv == 1) {
+        /* Redis holds a hash the database did not know: leave it alone. */
+        gw_dbjob_error(job, 409, "exists", "event %s already exists in redis", d->event_id);
+        return;
+    }
+    set_location(job, d);
+    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+}
+
+void gw_route_admin_create(gw_req_t *r)
+{
+    const char *body;
+    size_t len;
+    char err[GW_ADMIN_ERR_MAX];
+    create_in_t *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    in->now_ms = tk_time_now_ms();
+    gw_admin_body(r, &body, &len);
+    if (gw_admin_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err)) != 0) {
+        free(in);
+        gw_reply_error(r, 400, "bad_request", err);
+        return;
+    }
+    gw_admin_submit(r, run, in, free);
+}

@@ -1,0 +1,212 @@
+/*
+ * GET /v1/admin/events/{E}: the event and its books from both stores, side
+ * by side, so an operator can see that they agree:
+ *   {"event":{…},
+ *    "redis":{"granted","remaining","tickets_issued"},
+ *    "database":{"confirmed","rejected","cancelled" (units), "claims":{…counts},
+ *                "sold","total"},
+ *    "pending":XLEN, "drain_lag_ms":…}
+ * Redis is read in one script (a consistent snapshot), then MariaDB. When
+ * only MariaDB knows the event, "event" is built from its row and "redis"
+ * is null; unknown to both: 404.
+ */
+#include "gw_admin.h"
+#include "gw_routes.h"
+#include "tk_keys.h"
+#include "tk_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+} view_in_t;
+
+/* What MariaDB says. */
+typedef struct {
+    const view_in_t *in;
+    int found;
+    gw_admin_def_t def;
+    long long sold;
+    long long units[3], count[3]; /* confirmed, rejected, cancelled */
+    /* fetch buffers of the GROUP BY rows */
+    char status[16];
+    unsigned long slen;
+    long long n, sum;
+} db_books_t;
+
+static const char *const statuses[3] = {"confirmed", "rejected", "cancelled"};
+
+static const char sql_event[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold "
+                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
+static const char sql_books[] = "SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM claims WHERE event_id = ? GROUP BY status";
+
+static void on_status_row(void *arg)
+{
+    db_books_t *d = arg;
+    d->status[d->slen < sizeof(d->status) - 1 ? d->slen : sizeof(d->status) - 1] = '\0';
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(d->status, statuses[i]) == 0) {
+            d->count[i] = d->n;
+            d->units[i] = d->sum;
+        }
+    }
+}
+
+static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    (void)job;
+    db_books_t *d = arg;
+    MYSQL_BIND in[1], out[7];
+    unsigned long elen, nlen, stlen;
+    long long maxpu, total;
+    char state[16];
+    MYSQL_TIME opens, closes;
+    my_bool opens_null = 0, closes_null = 0;
+    unsigned long long rows = 0;
+    memset(d->units, 0, sizeof(d->units));
+    memset(d->count, 0, sizeof(d->count));
+
+    gw_admin_bind_str(&in[0], d->in->event_id, &elen, d->in->elen);
+    gw_admin_bind_strbuf(&out[0], d->def.name, sizeof(d->def.name) - 1, &nlen);
+    gw_admin_bind_i64(&out[1], &maxpu);
+    gw_admin_bind_time(&out[2], &opens, &opens_null);
+    gw_admin_bind_time(&out[3], &closes, &closes_null);
+    gw_admin_bind_strbuf(&out[4], state, sizeof(state) - 1, &stlen);
+    gw_admin_bind_i64(&out[5], &total);
+    gw_admin_bind_i64(&out[6], &d->sold);
+    unsigned e = gw_admin_stmt(db, sql_event, in, out, 1, NULL, NULL, &rows);
+    if (e != 0)
+        return e;
+    d->found = rows == 1;
+    if (!d->found)
+        return 0;
+    gw_admin_def_t *def = &d->def;
+    memcpy(def->event_id, d->in->event_id, d->in->elen + 1);
+    def->elen = d->in->elen;
+    def->nlen = nlen < sizeof(def->name) - 1 ? nlen : sizeof(def->name) - 1;
+    def->name[def->nlen] = '\0';
+    stlen = stlen < sizeof(def->state) - 1 ? stlen : sizeof(def->state) - 1;
+    memcpy(def->state, state, stlen);
+    def->state[stlen] = '\0';
+    def->max_per_user = maxpu;
+    def->opens_ms = opens_null ? 0 : gw_admin_time_to_ms(&opens);
+    def->closes_ms = closes_null ? 0 : gw_admin_time_to_ms(&closes);
+    def->total = total;
+    def->remaining = total - d->sold;
+
+    gw_admin_bind_strbuf(&out[0], d->status, sizeof(d->status) - 1, &d->slen);
+    gw_admin_bind_i64(&out[1], &d->n);
+    gw_admin_bind_i64(&out[2], &d->sum);
+    return gw_admin_stmt(db, sql_books, in, out, 8, on_status_row, d, NULL);
+}
+
+/* Redis's side: 0 read (found says whether the hash exists), -1 answered. */
+static int read_redis(gw_dbjob_t *job, gw_dbconn_t *conn, const view_in_t *in, gw_event_t *ev, int *found, long long *pending,
+                      long long *lag_ms)
+{
+    char kev[TK_KEY_MAX], kq[TK_KEY_MAX];
+    tk_key(TK_KEY_EV, in->event_id, in->elen, kev);
+    tk_key(TK_KEY_STREAM, in->event_id, in->elen, kq);
+    const char *argv[2 + GW_EVENT_NFIELDS] = {kev, kq, GW_EVENT_FIELDS};
+    size_t lens[2 + GW_EVENT_NFIELDS];
+    for (int i = 0; i < 2 + GW_EVENT_NFIELDS; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *reply = gw_admin_eval(job, conn, "view", 2, 2 + GW_EVENT_NFIELDS, argv, lens);
+    if (reply == NULL)
+        return -1;
+    int rv = -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_INTEGER &&
+        reply->element[2]->type == REDIS_REPLY_STRING) {
+        int e = gw_event_from_hmget(reply->element[0], in->event_id, in->elen, ev);
+        if (e >= 0) {
+            *found = e == 0;
+            *pending = reply->element[1]->integer;
+            *lag_ms = 0;
+            const char *id = reply->element[2]->str;
+            if (reply->element[2]->len > 0) {
+                long long first_ms = strtoll(id, NULL, 10);
+                long long now = tk_time_now_ms();
+                *lag_ms = now > first_ms ? now - first_ms : 0;
+            }
+            rv = 0;
+        }
+    }
+    if (rv < 0)
+        gw_dbjob_error(job, 500, "internal", "unexpected answer from redis for event %s", in->event_id);
+    freeReplyObject(reply);
+    return rv;
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    view_in_t *in = job->in;
+    gw_event_t ev;
+    int in_redis = 0;
+    long long pending = 0, lag = 0;
+    if (read_redis(job, conn, in, &ev, &in_redis, &pending, &lag) != 0)
+        return;
+    db_books_t d;
+    memset(&d, 0, sizeof(d));
+    d.in = in;
+    if (gw_admin_txn(job, conn, read_body, &d) != 0)
+        return;
+    if (!in_redis && !d.found) {
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
+        return;
+    }
+
+    int64_t now = tk_time_now_ms();
+    char evjson[GW_EVENT_JSON_MAX], redis_part[160], db_part[320];
+    if (in_redis) {
+        gw_event_json(&ev, now, evjson);
+        snprintf(redis_part, sizeof(redis_part), "{\"granted\":%lld,\"remaining\":%lld,\"tickets_issued\":%lld}",
+                 (long long)(ev.total - ev.remaining), (long long)ev.remaining, (long long)ev.seq);
+    } else {
+        gw_event_t dbev;
+        memset(&dbev, 0, sizeof(dbev));
+        memcpy(dbev.event_id, in->event_id, in->elen + 1);
+        memcpy(dbev.name, d.def.name, d.def.nlen + 1);
+        memcpy(dbev.state, d.def.state, sizeof(dbev.state));
+        dbev.total = d.def.total;
+        dbev.remaining = d.def.remaining;
+        dbev.max_per_user = d.def.max_per_user;
+        dbev.opens_ms = d.def.opens_ms;
+        dbev.closes_ms = d.def.closes_ms;
+        gw_event_json(&dbev, now, evjson);
+        strcpy(redis_part, "null");
+    }
+    if (d.found)
+        snprintf(db_part, sizeof(db_part),
+                 "{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld,"
+                 "\"claims\":{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld},\"sold\":%lld,\"total\":%lld}",
+                 d.units[0], d.units[1], d.units[2], d.count[0], d.count[1], d.count[2], d.sold, (long long)d.def.total);
+    else
+        strcpy(db_part, "null");
+
+    size_t cap = strlen(evjson) + strlen(redis_part) + strlen(db_part) + 128;
+    char *body = malloc(cap);
+    if (body == NULL) {
+        gw_dbjob_error(job, 503, "unavailable", "out of memory");
+        return;
+    }
+    int n = snprintf(body, cap, "{\"event\":%s,\"redis\":%s,\"database\":%s,\"pending\":%lld,\"drain_lag_ms\":%lld}", evjson, redis_part,
+                     db_part, pending, lag);
+    gw_dbjob_answer(job, 200, body, (size_t)n);
+    free(body);
+}
+
+void gw_route_admin_view(gw_req_t *r)
+{
+    view_in_t *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    memcpy(in->event_id, r->event_id, r->elen + 1);
+    in->elen = r->elen;
+    gw_admin_submit(r, run, in, free);
+}

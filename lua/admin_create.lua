@@ -1,0 +1,32 @@
+--[[
+admin_create.lua: load one event definition into Redis (a new event, or the
+finish of a create whose Redis step failed after the database commit).
+
+KEYS[1] tk:{E}:ev   event hash
+KEYS[2] tk:events   set of every event id
+KEYS[3] tk:{E}:q    stream the workers drain
+ARGV[1] event id    ARGV[2] name        ARGV[3] state (open/paused/closed)
+ARGV[4] total       ARGV[5] remaining   ARGV[6] max per user
+ARGV[7] opens ms    ARGV[8] closes ms   (0 = none)
+ARGV[9] seq         ARGV[10] created ms ARGV[11] consumer group ("wk")
+
+Returns status "OK" when loaded, or the string "exists" when the event hash
+is already there (then nothing changes: an event is never overwritten here).
+The group is created with MKSTREAM; BUSYGROUP (the stream and group survive
+from an earlier life of the event) is not an error.
+]]
+
+local ev, events, q = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', ev) == 1 then
+  return 'exists'
+end
+redis.call('HSET', ev,
+  'name', ARGV[2], 'state', ARGV[3], 'total', ARGV[4], 'remaining', ARGV[5],
+  'maxpu', ARGV[6], 'opens', ARGV[7], 'closes', ARGV[8], 'seq', ARGV[9],
+  'created', ARGV[10])
+redis.call('SADD', events, ARGV[1])
+local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[11], '0', 'MKSTREAM')
+if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then
+  return redis.error_reply(r.err)
+end
+return redis.status_reply('OK')

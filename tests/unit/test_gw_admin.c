@@ -1,0 +1,301 @@
+/* Unit tests of gateway/gw_admin.c: the admin bodies' parsing and validation, and the time conversion. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gw_admin.h"
+#include "tk_time.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* 2026-01-01T00:00:00.000Z: a fixed "now" so the tests do not age. */
+#define NOW INT64_C(1767225600000)
+
+static int create(const char *json, gw_admin_create_t *out, char *err)
+{
+    return gw_admin_parse_create(json, strlen(json), NOW, out, err, GW_ADMIN_ERR_MAX);
+}
+
+/* Asserts that @json is refused and the message mentions @word. */
+static void refused(const char *json, const char *word)
+{
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX] = "";
+    if (create(json, &c, err) != -1)
+        fail_msg("accepted: %s", json);
+    if (strstr(err, word) == NULL)
+        fail_msg("message for %s is '%s', wanted it to mention '%s'", json, err, word);
+}
+
+static void test_create_minimal_defaults(void **state)
+{
+    (void)state;
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"cookie-day\",\"stock\":10}", &c, err), 0);
+    assert_string_equal(c.event_id, "cookie-day");
+    assert_int_equal(c.elen, 10);
+    assert_string_equal(c.name, "cookie-day"); /* name defaults to the id */
+    assert_int_equal(c.nlen, 10);
+    assert_int_equal(c.stock, 10);
+    assert_int_equal(c.max_per_user, 1);
+    assert_int_equal(c.opens_ms, 0);
+    assert_int_equal(c.closes_ms, 0);
+}
+
+static void test_create_full(void **state)
+{
+    (void)state;
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    const char *json = "{\"event_id\":\"e_1\",\"name\":\"Cookie day \\u00e9\",\"stock\":100000000,\"max_per_user\":1000,"
+                       "\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"closes_at\":\"2026-11-22T10:00:00.500+00:00\","
+                       "\"colour\":\"blue\",\"extra\":{\"nested\":[1,2]}}";
+    assert_int_equal(create(json, &c, err), 0);
+    assert_string_equal(c.name, "Cookie day \xc3\xa9");
+    assert_int_equal(c.nlen, 13);
+    assert_int_equal(c.stock, 100000000);
+    assert_int_equal(c.max_per_user, 1000);
+    int64_t opens, closes;
+    assert_int_equal(tk_time_parse_rfc3339("2026-11-22T09:00:00.000Z", &opens), 0);
+    assert_int_equal(tk_time_parse_rfc3339("2026-11-22T10:00:00.500Z", &closes), 0);
+    assert_int_equal(c.opens_ms, opens);
+    assert_int_equal(c.closes_ms, closes);
+    assert_int_equal(closes - opens, 3600500);
+}
+
+static void test_create_nulls_are_absent(void **state)
+{
+    (void)state;
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":0,\"name\":null,\"max_per_user\":null,\"opens_at\":null,\"closes_at\":null}", &c, err),
+                     0);
+    assert_string_equal(c.name, "a");
+    assert_int_equal(c.stock, 0); /* zero stock is allowed */
+    assert_int_equal(c.max_per_user, 1);
+    assert_int_equal(c.opens_ms, 0);
+    assert_int_equal(c.closes_ms, 0);
+    /* A past opening time is fine: the event is open at once. */
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2020-01-01T00:00:00Z\"}", &c, err), 0);
+    assert_true(c.opens_ms > 0 && c.opens_ms < NOW);
+}
+
+static void test_create_event_id(void **state)
+{
+    (void)state;
+    refused("{\"stock\":1}", "event_id is required");
+    refused("{\"event_id\":null,\"stock\":1}", "event_id is required");
+    refused("{\"event_id\":\"\",\"stock\":1}", "event_id");
+    refused("{\"event_id\":\"Cookie\",\"stock\":1}", "event_id");
+    refused("{\"event_id\":\"a b\",\"stock\":1}", "event_id");
+    refused("{\"event_id\":\"a/b\",\"stock\":1}", "event_id");
+    refused("{\"event_id\":42,\"stock\":1}", "event_id");
+    refused("{\"event_id\":[\"a\"],\"stock\":1}", "event_id");
+    refused("{\"event_id\":\"a\\u0000b\",\"stock\":1}", "malformed"); /* NUL inside a string */
+    char json[256], id[TK_ID_MAX + 2];
+    memset(id, 'a', TK_ID_MAX + 1);
+    id[TK_ID_MAX + 1] = '\0';
+    snprintf(json, sizeof(json), "{\"event_id\":\"%s\",\"stock\":1}", id);
+    refused(json, "event_id");
+    id[TK_ID_MAX] = '\0'; /* exactly 64: fine */
+    snprintf(json, sizeof(json), "{\"event_id\":\"%s\",\"stock\":1}", id);
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create(json, &c, err), 0);
+    assert_int_equal(c.elen, TK_ID_MAX);
+}
+
+static void test_create_name(void **state)
+{
+    (void)state;
+    refused("{\"event_id\":\"a\",\"stock\":1,\"name\":\"\"}", "name");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"name\":7}", "name");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"name\":\"tab\\there\"}", "name");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"name\":\"line\\nbreak\"}", "name");
+    char json[512], name[TK_NAME_MAX + 2];
+    memset(name, 'n', TK_NAME_MAX + 1);
+    name[TK_NAME_MAX + 1] = '\0';
+    snprintf(json, sizeof(json), "{\"event_id\":\"a\",\"stock\":1,\"name\":\"%s\"}", name);
+    refused(json, "name");
+    name[TK_NAME_MAX] = '\0';
+    snprintf(json, sizeof(json), "{\"event_id\":\"a\",\"stock\":1,\"name\":\"%s\"}", name);
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create(json, &c, err), 0);
+    assert_int_equal(c.nlen, TK_NAME_MAX);
+    assert_int_equal(strlen(c.name), TK_NAME_MAX);
+}
+
+static void test_create_stock(void **state)
+{
+    (void)state;
+    refused("{\"event_id\":\"a\"}", "stock is required");
+    refused("{\"event_id\":\"a\",\"stock\":null}", "stock is required");
+    refused("{\"event_id\":\"a\",\"stock\":-1}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":100000001}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":10.0}", "stock"); /* a float is not an integer */
+    refused("{\"event_id\":\"a\",\"stock\":1.5}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":1e3}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":\"10\"}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":true}", "stock");
+    refused("{\"event_id\":\"a\",\"stock\":99999999999999999999999}", "malformed"); /* beyond 64 bits */
+}
+
+static void test_create_max_per_user(void **state)
+{
+    (void)state;
+    refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":0}", "max_per_user");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":1001}", "max_per_user");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":2.0}", "max_per_user");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":\"2\"}", "max_per_user");
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":7}", &c, err), 0);
+    assert_int_equal(c.max_per_user, 7);
+}
+
+static void test_create_times(void **state)
+{
+    (void)state;
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"tomorrow\"}", "opens_at");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":1767225600000}", "opens_at"); /* ms are not RFC 3339 */
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-02-30T00:00:00Z\"}", "opens_at");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-11-22 09:00:00\"}", "opens_at");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"1969-12-31T23:59:59Z\"}", "opens_at");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"closes_at\":\"2026-13-01T00:00:00Z\"}", "closes_at");
+    /* closes before, or at, opens */
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-11-22T10:00:00Z\",\"closes_at\":\"2026-11-22T09:00:00Z\"}",
+            "after opens_at");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-11-22T10:00:00Z\",\"closes_at\":\"2026-11-22T10:00:00Z\"}",
+            "after opens_at");
+    /* closes in the past (before NOW), with or without opens */
+    refused("{\"event_id\":\"a\",\"stock\":1,\"closes_at\":\"2025-12-31T23:59:59.999Z\"}", "future");
+    refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2025-01-01T00:00:00Z\",\"closes_at\":\"2025-06-01T00:00:00Z\"}", "future");
+    /* a time zone offset is converted to UTC */
+    gw_admin_create_t c;
+    char err[GW_ADMIN_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-11-22T18:00:00+09:00\"}", &c, err), 0);
+    int64_t utc;
+    assert_int_equal(tk_time_parse_rfc3339("2026-11-22T09:00:00Z", &utc), 0);
+    assert_int_equal(c.opens_ms, utc);
+    /* closes_at alone, in the future */
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"closes_at\":\"2026-01-01T00:00:00.001Z\"}", &c, err), 0);
+    assert_int_equal(c.closes_ms, NOW + 1);
+}
+
+static void test_create_not_an_object(void **state)
+{
+    (void)state;
+    refused("", "required");
+    refused("[]", "object");
+    refused("[{\"event_id\":\"a\",\"stock\":1}]", "object");
+    refused("\"event\"", "object");
+    refused("42", "object");
+    refused("null", "object");
+    refused("{\"event_id\":\"a\",\"stock\":1", "malformed");
+    refused("{\"event_id\":\"a\",\"stock\":1}}", "malformed"); /* trailing garbage */
+    refused("{event_id:\"a\"}", "malformed");
+    refused("{\"event_id\":\"a\",\"event_id\":\"b\",\"stock\":1}", "malformed"); /* duplicate key */
+}
+
+static void test_stock(void **state)
+{
+    (void)state;
+    int64_t d = 0;
+    char err[GW_ADMIN_ERR_MAX];
+#define STOCK(json) gw_admin_parse_stock(json, strlen(json), &d, err, sizeof(err))
+    assert_int_equal(STOCK("{\"delta\":500}"), 0);
+    assert_int_equal(d, 500);
+    assert_int_equal(STOCK("{\"delta\":-3,\"why\":\"typo\"}"), 0);
+    assert_int_equal(d, -3);
+    assert_int_equal(STOCK("{\"delta\":100000000}"), 0);
+    assert_int_equal(d, TK_STOCK_MAX);
+    assert_int_equal(STOCK("{\"delta\":-100000000}"), 0);
+    assert_int_equal(d, -TK_STOCK_MAX);
+    assert_int_equal(STOCK("{\"delta\":0}"), -1);
+    assert_non_null(strstr(err, "non-zero"));
+    assert_int_equal(STOCK("{\"delta\":100000001}"), -1);
+    assert_int_equal(STOCK("{\"delta\":-100000001}"), -1);
+    assert_int_equal(STOCK("{\"delta\":5.0}"), -1);
+    assert_non_null(strstr(err, "integer"));
+    assert_int_equal(STOCK("{\"delta\":\"5\"}"), -1);
+    assert_int_equal(STOCK("{\"delta\":null}"), -1);
+    assert_non_null(strstr(err, "required"));
+    assert_int_equal(STOCK("{}"), -1);
+    assert_int_equal(STOCK("[5]"), -1);
+    assert_non_null(strstr(err, "object"));
+    assert_int_equal(STOCK("{\"delta\":5"), -1);
+    assert_non_null(strstr(err, "malformed"));
+    assert_int_equal(STOCK(""), -1);
+#undef STOCK
+}
+
+static void test_state(void **state_)
+{
+    (void)state_;
+    char st[8], err[GW_ADMIN_ERR_MAX];
+#define STATE(json) gw_admin_parse_state(json, strlen(json), st, err, sizeof(err))
+    assert_int_equal(STATE("{\"state\":\"open\"}"), 0);
+    assert_string_equal(st, "open");
+    assert_int_equal(STATE("{\"state\":\"paused\",\"note\":1}"), 0);
+    assert_string_equal(st, "paused");
+    assert_int_equal(STATE("{\"state\":\"closed\"}"), 0);
+    assert_string_equal(st, "closed");
+    const char *bad[] = {"{\"state\":\"sold_out\"}", "{\"state\":\"scheduled\"}", "{\"state\":\"OPEN\"}", "{\"state\":\"open \"}",
+                         "{\"state\":\"\"}", "{\"state\":1}", "{\"state\":null}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (STATE(bad[i]) != -1)
+            fail_msg("accepted %s", bad[i]);
+        assert_non_null(strstr(err, "one of open, paused, closed"));
+    }
+    assert_int_equal(STATE("{\"state\":\"open\\u0000x\"}"), -1); /* NUL: refused by the parser */
+    assert_int_equal(STATE("{}"), -1);
+    assert_non_null(strstr(err, "required"));
+    assert_int_equal(STATE("\"open\""), -1);
+    assert_non_null(strstr(err, "object"));
+    assert_int_equal(STATE("{\"state\":"), -1);
+    assert_non_null(strstr(err, "malformed"));
+#undef STATE
+}
+
+static void test_time_roundtrip(void **state)
+{
+    (void)state;
+    const int64_t cases[] = {1, 999, 1000, NOW, NOW + 123, INT64_C(951782400456) /* 2000-02-29 */, GW_ADMIN_TIME_MAX_MS};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        MYSQL_TIME t;
+        gw_admin_ms_to_time(cases[i], &t);
+        assert_int_equal(gw_admin_time_to_ms(&t), cases[i]);
+    }
+    MYSQL_TIME t;
+    gw_admin_ms_to_time(NOW + 45, &t);
+    assert_int_equal(t.year, 2026);
+    assert_int_equal(t.month, 1);
+    assert_int_equal(t.day, 1);
+    assert_int_equal(t.hour, 0);
+    assert_int_equal(t.second_part, 45000);
+    assert_int_equal(t.time_type, MYSQL_TIMESTAMP_DATETIME);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_minimal_defaults),
+        cmocka_unit_test(test_create_full),
+        cmocka_unit_test(test_create_nulls_are_absent),
+        cmocka_unit_test(test_create_event_id),
+        cmocka_unit_test(test_create_name),
+        cmocka_unit_test(test_create_stock),
+        cmocka_unit_test(test_create_max_per_user),
+        cmocka_unit_test(test_create_times),
+        cmocka_unit_test(test_create_not_an_object),
+        cmocka_unit_test(test_stock),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_time_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
