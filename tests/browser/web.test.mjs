@@ -259,3 +259,26 @@ test('a paused event shows the paused message; a wrong admin token is refused', 
   assert.equal(r.status(), 200);
   noPageErrors();
 });
+
+test('the admin page shows the books agreeing and cancels a claim; the lookup shows it cancelled', { skip: WEB_ONLY }, async () => {
+  assert.ok(firstTicket, 'needs the claim of the earlier test');
+  const { ctx, page } = await newPage(PHONE);
+  page.on('dialog', (d) => d.accept());           // the "cancel this claim?" confirm
+  await page.goto(`${BASE}/admin.html`);
+  await page.fill('#token', TOKEN);
+  await page.click('#token-save');
+  await page.fill('#w-id', EV_MAIN);
+  await page.click('#watch-btn');
+  await page.locator('#d-confirmed').filter({ hasText: /^1$/ }).waitFor();
+  await page.locator('[data-testid=agree]').filter({ hasText: 'Books agree' }).waitFor();
+  await page.fill('#a-user', USER);
+  await page.click('#cancel-btn');
+  await page.locator('[data-testid=action-msg].msg-ok').filter({ hasText: `Cancelled ticket ${firstTicket}` }).waitFor();
+  await page.locator('#r-remaining').filter({ hasText: /^50$/ }).waitFor();
+  await shot(page, 'admin-cancelled-phone');
+
+  await page.goto(`${BASE}/claim.html?event=${EV_MAIN}&user=${USER}`);
+  await page.locator('#result [data-testid=claim-status]').filter({ hasText: 'cancelled' }).waitFor();
+  await ctx.close();
+  noPageErrors();
+});
