@@ -27,6 +27,7 @@ static const char sql_lock[] = "SELECT total, sold FROM event_stock WHERE event_
 static const char sql_claim[] = "SELECT ticket, quantity, status, created_at FROM claims WHERE event_id = ? AND user_id = ? FOR UPDATE";
 static const char sql_cancel[] = "UPDATE claims SET status = 'cancelled', updated_at = ? WHERE event_id = ? AND user_id = ?";
 static const char sql_unsell[] = "UPDATE event_stock SET sold = sold - ? WHERE event_id = ? AND sold >= ?";
+static const char sql_hwm[] = "UPDATE event_stock SET ticket_hwm = GREATEST(ticket_hwm, ?) WHERE event_id = ?";
 static const char sql_insert[] = "INSERT INTO claims (event_id, user_id, claim_id, ticket, quantity, status, reason, created_at, "
                                  "confirmed_at, updated_at) VALUES (?, ?, ?, ?, ?, 'cancelled', NULL, ?, ?, ?)";
 
@@ -146,7 +147,12 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_time(&b[5], &created, NULL);
     gw_admin_bind_time(&b[6], &now, NULL);
     gw_admin_bind_time(&b[7], &now, NULL);
-    return gw_admin_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL);
+    if ((e = gw_admin_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL)) != 0)
+        return e;
+    /* The row stores a ticket: keep "highest ticket stored" true, as the workers do. */
+    gw_admin_bind_i64(&b[0], &ticket);
+    gw_admin_bind_str(&b[1], in->event_id, &elen, in->elen);
+    return gw_admin_stmt(db, sql_hwm, b, NULL, 0, NULL, NULL, NULL);
 }
 
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
