@@ -282,3 +282,24 @@ test('the admin page shows the books agreeing and cancels a claim; the lookup sh
   await ctx.close();
   noPageErrors();
 });
+
+test('an event not open yet and a closed event show their messages', { skip: WEB_ONLY }, async () => {
+  const later = `${RUN}-later`;
+  const opens = new Date(Date.now() + 3600e3).toISOString();
+  let r = await api.post('/v1/admin/events', { data: { event_id: later, name: 'Opens in an hour', stock: 5, max_per_user: 1, opens_at: opens } });
+  assert.equal(r.status(), 201, await r.text());
+  r = await api.post(`/v1/admin/events/${EV_ONE}/state`, { data: { state: 'closed' } });
+  assert.equal(r.status(), 200, await r.text());
+  const { ctx, page } = await newPage(PHONE);
+  await page.goto(`${BASE}/event.html?event=${later}`);
+  await page.fill('#user-id', USER);
+  await page.click('#claim-btn');
+  await page.locator('[data-testid=claim-msg][data-code=not_open]').filter({ hasText: 'Not open yet' }).waitFor();
+  await shot(page, 'event-not-open-phone');
+  await page.goto(`${BASE}/event.html?event=${EV_ONE}`);
+  await page.fill('#user-id', USER);
+  await page.click('#claim-btn');
+  await page.locator('[data-testid=claim-msg][data-code=closed]').filter({ hasText: 'Closed' }).waitFor();
+  await ctx.close();
+  noPageErrors();
+});
