@@ -24,6 +24,10 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->log_level = "info";
     c->shutdown_timeout_ms = 10000;
     c->max_batch = 64;
+    c->rate_ip = 5000;
+    c->rate_ip_burst = 10000;
+    c->rate_user = 20;
+    c->rate_user_burst = 40;
 
     const tk_opt_t opts[] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
@@ -49,6 +53,12 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--shutdown-timeout-ms", "GW_SHUTDOWN_TIMEOUT_MS", TK_OPT_INT, &c->shutdown_timeout_ms, 100, 600000,
          "longest wait for in-flight requests at shutdown"},
         {"--max-batch", "GW_MAX_BATCH", TK_OPT_INT, &c->max_batch, 1, 1024, "claims per script call, at most"},
+        {"--rate-ip", "RATE_IP_PER_S", TK_OPT_INT, &c->rate_ip, 0, 1000000,
+         "API requests/s per client address and loop thread, 0 = off (docs/ABUSE.md)"},
+        {"--rate-ip-burst", "RATE_IP_BURST", TK_OPT_INT, &c->rate_ip_burst, 0, 10000000, "per-address burst, 0 = the rate"},
+        {"--rate-user", "RATE_USER_PER_S", TK_OPT_INT, &c->rate_user, 0, 1000000,
+         "claims and status lookups/s per user and loop thread, 0 = off"},
+        {"--rate-user-burst", "RATE_USER_BURST", TK_OPT_INT, &c->rate_user_burst, 0, 10000000, "per-user burst, 0 = the rate"},
     };
     int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
     if (rc != 0)

@@ -31,6 +31,10 @@ typedef struct {
     const char *log_level;
     long shutdown_timeout_ms;
     long max_batch; /* claims of one event sent in one script call, at most */
+    long rate_ip;         /* requests/s per client address and thread, 0 = off (gw_ratelimit.h) */
+    long rate_ip_burst;   /* bucket capacity; 0 = rate_ip */
+    long rate_user;       /* claims and status lookups/s per user and thread, 0 = off */
+    long rate_user_burst; /* bucket capacity; 0 = rate_user */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
     char tls_cert_buf[512];
     char tls_key_buf[512];

@@ -1,5 +1,6 @@
 #include "gw_router.h"
 #include "gw_http.h"
+#include "gw_ratelimit.h"
 #include "gw_routes.h"
 #include "tk_valid.h"
 
@@ -106,6 +107,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_send_error_503(req, "Service Unavailable", "out of memory", 0);
         return 0;
     }
+    if (gw_ratelimit_ip(r) != 0)
+        return 0;
 
     if (admin) {
         ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
@@ -143,6 +146,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         }
         memcpy(r->user_id, params[1].base, params[1].len);
         r->user_id[r->ulen = params[1].len] = '\0';
+        if (gw_ratelimit_user(r) != 0)
+            return 0;
     }
     rt->fn(r);
     return 0;

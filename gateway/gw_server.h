@@ -8,6 +8,7 @@
 
 #include "gw_config.h"
 #include "gw_metrics.h"
+#include "gw_ratelimit.h"
 #include "gw_redis.h"
 
 #include <h2o.h>
@@ -32,6 +33,7 @@ typedef struct st_gw_thread_t {
     int stopping;
     size_t conns;     /* open client connections */
     size_t db_jobs;   /* jobs submitted to the database threads, not yet back */
+    gw_ratelimit_t ratelimit; /* this thread's abuse limits; zeroed = set up on first use */
 } gw_thread_t;
 
 struct st_gw_server_t {
