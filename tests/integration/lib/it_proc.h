@@ -5,7 +5,8 @@
  * Every wait here has a deadline. A process is started with fork/exec
  * (never a shell), its stdout and stderr appended to a log file in
  * $TK_IT_DIR, and it_proc_stop() reports how it ended so a test can assert
- * a clean exit 0 (an AddressSanitizer leak report at exit is a non-zero exit).
+ * a clean exit 0 (an AddressSanitizer leak report at exit is a non-zero exit;
+ * children get LSAN_OPTIONS naming tests/lsan.supp unless it names a file).
  */
 #ifndef IT_PROC_H
 #define IT_PROC_H
