@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# run.sh: everything, locally, in the foreground (what `make run` calls after
+# the release build): Redis and MariaDB under $VAR_DIR, the schema, the
+# gateway on https://localhost:$PORT, $WORKERS workers and a demo event.
+# Prints the URLs and the admin token, then waits. Ctrl-C (or SIGINT/SIGTERM
+# from a script) stops the gateway, then the workers, then the services, and
+# exits 0; the data stays in $VAR_DIR. If a child dies on its own, run.sh
+# says which, shows the tail of its log and shuts everything down (exit 1).
+#
+# Environment: VAR_DIR (var), PORT (8443), HTTP_PORT (off), WORKERS (2),
+# REDIS_PORT (6390), DB_PORT (3310), ADMIN_TOKEN (else $VAR_DIR/secrets/
+# admin_token, generated once), BIN_DIR (build/release/bin), LOG_LEVEL.
+#
+# The gateway and workers are started in their own sessions (setsid), so a
+# Ctrl-C reaches only run.sh, which stops them in order.
+set -euo pipefail
+
+# A shell started in the background by a script without job control begins
+# with SIGINT and SIGQUIT ignored, and bash cannot trap a signal ignored on
+# entry: re-exec once with their default disposition so `kill -INT` works.
+if [ -z "${TK_RUN_SIGNALS_RESET:-}" ]; then
+    TK_RUN_SIGNALS_RESET=1 exec env --default-signal=INT,QUIT "$BASH" "$0" "$@"
+fi
+unset TK_RUN_SIGNALS_RESET
+
+TK_PROG=run.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+VAR_DIR=$(tk_abspath "${VAR_DIR:-var}")
+BIN_DIR=$(tk_abspath "${BIN_DIR:-build/release/bin}")
+PORT=${PORT:-8443}
+HTTP_PORT=${HTTP_PORT:-}
+WORKERS=${WORKERS:-2}
+REDIS_PORT=${REDIS_PORT:-6390}
+DB_PORT=${DB_PORT:-3310}
+HEALTH_SECS=20
+GW_STOP_SECS=15
+WK_STOP_SECS=30
+
+tk_check_port PORT "$PORT"
+[ -z "$HTTP_PORT" ] || [ "$HTTP_PORT" = 0 ] || tk_check_port HTTP_PORT "$HTTP_PORT"
+[ "$HTTP_PORT" != 0 ] || HTTP_PORT=
+tk_check_port REDIS_PORT "$REDIS_PORT"
+tk_check_port DB_PORT "$DB_PORT"
+if ! [[ "$WORKERS" =~ ^[0-9]{1,2}$ ]] || [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 64 ]; then
+    tk_die "WORKERS=$WORKERS: expected a number from 1 to 64"
+fi
+GATEWAY=$BIN_DIR/tk-gateway
+WORKER=$BIN_DIR/tk-worker
+[ -x "$GATEWAY" ] || tk_die "$GATEWAY not found: build it first (make run builds it; or make build)"
+[ -x "$WORKER" ] || tk_die "$WORKER not found: build it first (make run builds it; or make build)"
+command -v curl >/dev/null 2>&1 || tk_die "curl not found; run scripts/deps.sh (as root)"
+command -v openssl >/dev/null 2>&1 || tk_die "openssl not found; run scripts/deps.sh (as root)"
+
+LOG_DIR=$VAR_DIR/log
+RUN_DIR=$VAR_DIR/run
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+
+# One run.sh per VAR_DIR.
+exec 8>"$RUN_DIR/run.lock"
+flock -n 8 || tk_die "another scripts/run.sh is already running with $VAR_DIR; stop it first (Ctrl-C in its terminal)"
+
+# ---- leftovers of an earlier run that was killed without cleaning up ----
+
+for f in "$RUN_DIR"/gateway.pid "$RUN_DIR"/worker-*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(tk_read_pidfile "$f")
+    base=$(basename "$f" .pid)
+    prog=tk-worker
+    [ "$base" = gateway ] && prog=tk-gateway
+    if [ -n "$pid" ] && tk_proc_is "$pid" "$prog" "$ROOT"; then
+        tk_say "stopping $prog (pid $pid) left over from an earlier run"
+        tk_stop_pid "$prog" "$pid" "$GW_STOP_SECS" || true
+    fi
+    rm -f "$f"
+done
+
+tk_port_in_use "$PORT" && tk_die "port $PORT is already in use by another process; set PORT"
+if [ -n "$HTTP_PORT" ] && tk_port_in_use "$HTTP_PORT"; then
+    tk_die "port $HTTP_PORT is already in use by another process; set HTTP_PORT"
+fi
+
+# ---- shutdown ----
+
+names=()          # names[i] is the name of pids[i]
+pids=()
+logs=()
+services_up=0
+stopping=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tk-run.XXXXXX")
+
+# shellcheck disable=SC2317 # run from the traps below
+stop_all() {
+    local i pid
+    [ "$stopping" = 0 ] || return 0
+    stopping=1
+    trap '' INT TERM HUP
+    set +e
+    # Gateway first (no new claims), then the workers finish their batch.
+    for i in "${!pids[@]}"; do
+        if [ "${names[$i]}" = tk-gateway ] && tk_proc_running "${pids[$i]}"; then
+            tk_say "stopping tk-gateway (pid ${pids[$i]})"
+            tk_stop_pid tk-gateway "${pids[$i]}" "$GW_STOP_SECS"
+        fi
+    done
+    for i in "${!pids[@]}"; do
+        [ "${names[$i]}" != tk-gateway ] || continue
+        tk_proc_running "${pids[$i]}" && kill -TERM "${pids[$i]}" 2>/dev/null
+    done
+    for i in "${!pids[@]}"; do
+        [ "${names[$i]}" != tk-gateway ] || continue
+        tk_stop_pid "${names[$i]}" "${pids[$i]}" "$WK_STOP_SECS"
+    done
+    [ ${#pids[@]} -eq 0 ] || tk_say "gateway and workers stopped"
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    rm -f "$RUN_DIR"/gateway.pid "$RUN_DIR"/worker-*.pid
+    if [ "$services_up" = 1 ]; then
+        # In its own session: a second Ctrl-C must not cut the stop short.
+        setsid "$ROOT/scripts/services.sh" stop "$VAR_DIR" </dev/null 8>&- || tk_warn "stopping the services reported a problem"
+    fi
+    rm -rf "$tmp"
+}
+
+# shellcheck disable=SC2317 # run from the traps below
+on_signal() {
+    echo
+    tk_say "$1: shutting down (data stays in $VAR_DIR)"
+    stop_all
+    exit 0
+}
+
+# shellcheck disable=SC2317 # run from the traps below
+on_exit() {
+    local rc=$?
+    stop_all
+    exit "$rc"
+}
+
+trap on_exit EXIT
+trap 'on_signal SIGINT' INT
+trap 'on_signal SIGTERM' TERM
+trap 'on_signal SIGHUP' HUP
+
+# ---- services, schema, secrets ----
+
+export REDIS_PORT DB_PORT VAR_DIR
+export DB_PASSWORD_FILE=${DB_PASSWORD_FILE:-$VAR_DIR/secrets/db_password}
+services_up=1
+# 8>&-: the servers must not inherit (and so hold) the run lock.
+setsid "$ROOT/scripts/services.sh" start "$VAR_DIR" </dev/null 8>&-
+"$ROOT/scripts/migrate.sh" "$VAR_DIR" 8>&-
+
+if [ -n "${ADMIN_TOKEN:-}" ]; then
+    token=$ADMIN_TOKEN
+    export ADMIN_TOKEN
+    token_from="the ADMIN_TOKEN environment variable"
+else
+    export ADMIN_TOKEN_FILE=$VAR_DIR/secrets/admin_token
+    if [ ! -s "$ADMIN_TOKEN_FILE" ]; then
+        tk_secret_file "$ADMIN_TOKEN_FILE" 24 || tk_die "cannot create $ADMIN_TOKEN_FILE"
+        tk_say "generated the admin token in $ADMIN_TOKEN_FILE"
+    fi
+    token=$(tk_read_secret "$ADMIN_TOKEN_FILE") || tk_die "cannot read $ADMIN_TOKEN_FILE"
+    token_from=$ADMIN_TOKEN_FILE
+fi
+
+# ---- gateway and workers ----
+
+# spawn NAME LOG PROGRAM ARGS...: starts PROGRAM in its own session in the
+# background, SIGINT not ignored; a non-interactive shell's background child
+# is no process-group leader, so setsid and env exec in place and $! is the
+# program's pid.
+spawn() {
+    local name=$1 log=$2
+    shift 2
+    printf '\n===== %s: %s starting =====\n' "$(date '+%F %T')" "$name" >>"$log"
+    setsid env --default-signal=INT,QUIT "$@" </dev/null >>"$log" 2>&1 8>&- &
+    pids+=("$!")
+    names+=("$name")
+    logs+=("$log")
+}
+
+gw_args=(--port "$PORT")
+[ -z "$HTTP_PORT" ] || gw_args+=(--http-port "$HTTP_PORT")
+spawn tk-gateway "$LOG_DIR/gateway.log" "$GATEWAY" "${gw_args[@]}"
+echo "${pids[0]}" >"$RUN_DIR/gateway.pid"
+for ((i = 1; i <= WORKERS; i++)); do
+    spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER"
+    echo "${pids[$i]}" >"$RUN_DIR/worker-$i.pid"
+done
+
+# died_report INDEX: says which child died, with the tail of its log.
+died_report() {
+    local i=$1 st=0
+    wait "${pids[$i]}" 2>/dev/null || st=$?
+    tk_warn "${names[$i]} (pid ${pids[$i]}) exited unexpectedly with status $st"
+    tk_log_tail "${logs[$i]}" 30 >&2
+}
+
+check_children() {
+    local i
+    for i in "${!pids[@]}"; do
+        if ! tk_proc_running "${pids[$i]}"; then
+            died_report "$i"
+            return 1
+        fi
+    done
+}
+
+tk_say "waiting for https://localhost:$PORT/healthz"
+healthy=0
+for ((i = 0; i < HEALTH_SECS * 5; i++)); do
+    check_children || tk_die "shutting everything down"
+    if curl -ksf --max-time 2 -o /dev/null "https://127.0.0.1:$PORT/healthz" 2>/dev/null; then
+        healthy=1
+        break
+    fi
+    sleep 0.2
+done
+if [ "$healthy" = 0 ]; then
+    tk_log_tail "$LOG_DIR/gateway.log" 30 >&2
+    tk_die "the gateway did not answer https://127.0.0.1:$PORT/healthz within ${HEALTH_SECS}s; shutting everything down"
+fi
+
+# ---- demo event (201 created, or 409: it exists from an earlier run) ----
+
+tq=${token//\\/\\\\}
+tq=${tq//\"/\\\"}
+code=$(curl -ks --max-time 10 -o "$tmp/demo.json" -w '%{http_code}' \
+    -H 'Content-Type: application/json' \
+    -d '{"event_id":"demo","name":"Demo event","stock":1000,"max_per_user":1}' \
+    -K - "https://127.0.0.1:$PORT/v1/admin/events" <<<"header = \"Authorization: Bearer $tq\"" || true)
+case "$code" in
+    201) tk_say "created the demo event (1000 units, 1 per user)" ;;
+    409) tk_say "the demo event exists already" ;;
+    *) tk_warn "could not create the demo event (HTTP ${code:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
+esac
+
+# ---- what to do now ----
+
+base=https://localhost:$PORT
+cat <<EOF
+
+  tk is running (gateway pid ${pids[0]}, $WORKERS worker(s); logs in $LOG_DIR)
+
+  Pages        $base/
+  Events       $base/v1/events
+  Health       $base/healthz
+  Metrics      $base/metrics
+EOF
+[ -z "$HTTP_PORT" ] || echo "  Cleartext    http://localhost:$HTTP_PORT/healthz"
+cat <<EOF
+
+  Admin token  $token
+               (from $token_from)
+
+  Try:
+    curl -k $base/v1/events/demo
+    curl -k -X POST $base/v1/events/demo/claims \\
+         -H 'Content-Type: application/json' -d '{"user_id":"u-42"}'
+    curl -k $base/v1/events/demo/claims/u-42
+    curl -k -H 'Authorization: Bearer $token' $base/v1/admin/events/demo
+
+  The certificate is self-signed (hence -k). Ctrl-C stops everything; the
+  data stays in $VAR_DIR (make reset wipes it).
+
+EOF
+
+# ---- wait in the foreground ----
+
+# wait -n returns when a child exits, or early when a trapped signal arrives
+# (the trap then shuts down and exits).
+while true; do
+    died=""
+    wait -n -p died "${pids[@]}" || true
+    if [ -z "$died" ]; then
+        check_children || break
+        sleep 1
+        continue
+    fi
+    for i in "${!pids[@]}"; do
+        [ "${pids[$i]}" = "$died" ] || continue
+        tk_warn "${names[$i]} (pid $died) exited unexpectedly"
+        tk_log_tail "${logs[$i]}" 30 >&2
+    done
+    break
+done
+tk_warn "shutting everything down"
+exit 1
