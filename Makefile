@@ -24,6 +24,13 @@ ifeq ($(MODE),san)
 OPTIMIZATION := -O1
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# `make fuzz` builds in build/fuzz with clang: every object instrumented for
+# libFuzzer (coverage) and the sanitizers; only the fuzz binary links libFuzzer.
+ifeq ($(MODE),fuzz)
+CC := clang
+OPTIMIZATION := -O1
+SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
 
 # libh2o-evloop.pc does not say -DH2O_USE_LIBUV=0; without it h2o.h takes
 # the libuv struct layout and the program corrupts memory at run time.
@@ -50,7 +57,7 @@ BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 
-.PHONY: all build deps run test unit integration test-build bench clean reset distclean
+.PHONY: all build deps run test unit integration test-build bench fuzz fuzz-build clean reset distclean
 .DEFAULT_GOAL := all
 
 all: build
@@ -59,9 +66,12 @@ build: $(BINS)
 deps:
 	@scripts/deps.sh
 
+# A shell ignores SIGINT in its background jobs, and a trap cannot undo
+# that; env restores it so run.sh stops on SIGINT even when make was started
+# in the background by a script. (make itself forwards SIGTERM to run.sh.)
 run: deps
 	@$(MAKE) --no-print-directory MODE=release build
-	@exec scripts/run.sh
+	@exec env --default-signal=INT scripts/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory MODE=san test-build
@@ -78,8 +88,32 @@ integration: deps
 	@scripts/test.sh build/san integration
 
 bench: deps
-	@$(MAKE) --no-print-directory MODE=release build
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory MODE=release build build/release/bench/tk-h2bench
 	@scripts/bench.sh
+
+# The benchmark's HTTP/2 load driver (random user per request; see bench/README.md).
+build/release/bench/tk-h2bench: bench/tk_h2bench.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnghttp2 openssl)
+
+# libFuzzer over request parsing and validation (tests/fuzz/fuzz_request.c),
+# for FUZZ_SECONDS (default 60). Not part of `make test`. New inputs go to
+# build/fuzz/corpus (the seeds in tests/fuzz/corpus stay as they are); a
+# crash leaves its input in build/fuzz/ and fails the target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh core fuzz
+	@$(MAKE) --no-print-directory MODE=fuzz fuzz-build
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/tests/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=16385 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus
+
+fuzz-build: $(BUILD)/tests/fuzz_request
+
+$(BUILD)/tests/fuzz_request: $(BUILD)/obj/tests/fuzz/fuzz_request.o $(GW_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bin/tk-gateway: $(call obj,gateway/gw_main.c) $(GW_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
