@@ -9,7 +9,7 @@ core=(gcc make pkg-config libc6-dev
       libcmocka-dev libcurl4-openssl-dev zlib1g-dev
       redis-server redis-tools mariadb-server mariadb-client
       curl openssl procps iproute2)
-bench=(wrk nghttp2-client)
+bench=(wrk nghttp2-client libnghttp2-dev redis-tools mariadb-client curl)
 jmeter=(jmeter jmeter-http default-jdk-headless)
 browser=(chromium nodejs npm)
 

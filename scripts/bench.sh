@@ -1,0 +1,502 @@
+#!/usr/bin/env bash
+# bench.sh: the benchmark (`make bench` calls it after the release build).
+# Starts its own Redis and MariaDB in a temporary directory on free loopback
+# ports, the release gateway (HTTPS + a cleartext port) and the workers,
+# runs bounded loads and measures, in ONE run, side by side:
+#   ceilings   GET /healthz (no backend call) over HTTP/1.1 (wrk, 64 conns)
+#              and HTTP/2 TLS (h2load, 16 conns x 32 streams); redis-benchmark
+#              running lua/claim.lua and bench/reference.lua (pipelining 16)
+#   claims     wrk HTTP/1.1, wrk HTTPS, tk-h2bench HTTP/2 (random users)
+#   drain      the claims' backlog into MariaDB: rows/s
+#   storm      stock 1,000 then >= 200,000 random users, HTTP/1.1 and HTTP/2:
+#              req/s, p99, exactly 1,000 granted (Redis, admin view, MariaDB),
+#              time from the last grant to the last confirmed row
+#   durability claims/s with appendfsync always against everysec
+#   fallback   null until the fallback path exists
+# then prints a table, the bars (PASS/MISS with figures) and writes
+# var/bench/latest.json. See bench/README.md.
+#
+# Environment: BENCH_SECONDS (10; 5 = short mode) seconds per load,
+# GW_THREADS (1), BENCH_WORKERS (2), WRK_THREADS (1), BENCH_STORM_REQUESTS
+# (200000), BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary
+# directory (logs) after the run.
+set -euo pipefail
+
+TK_PROG=bench.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+SECS=${BENCH_SECONDS:-10}
+GW_THREADS=${GW_THREADS:-1}
+WORKERS=${BENCH_WORKERS:-2}
+WRK_THREADS=${WRK_THREADS:-1}
+STORM_REQUESTS=${BENCH_STORM_REQUESTS:-200000}
+OUT_DIR=$(tk_abspath "${BENCH_OUT:-var/bench}")
+GATEWAY=$ROOT/build/release/bin/tk-gateway
+WORKER=$ROOT/build/release/bin/tk-worker
+H2BENCH=$ROOT/build/release/bench/tk-h2bench
+[[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] && [ "$SECS" -le 120 ] || tk_die "BENCH_SECONDS=$SECS: expected 1..120"
+[[ "$GW_THREADS" =~ ^[0-9]+$ ]] && [ "$GW_THREADS" -ge 1 ] && [ "$GW_THREADS" -le 16 ] || tk_die "GW_THREADS=$GW_THREADS: expected 1..16"
+[[ "$WORKERS" =~ ^[0-9]+$ ]] && [ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 16 ] || tk_die "BENCH_WORKERS=$WORKERS: expected 1..16"
+[[ "$STORM_REQUESTS" =~ ^[0-9]+$ ]] && [ "$STORM_REQUESTS" -ge 1000 ] && [ "$STORM_REQUESTS" -le 20000000 ] || tk_die "BENCH_STORM_REQUESTS: expected 1000..20000000"
+for f in "$GATEWAY" "$WORKER" "$H2BENCH"; do
+    [ -x "$f" ] || tk_die "$f not found: run make bench (it builds everything first)"
+done
+for c in wrk h2load redis-benchmark redis-cli mariadb curl openssl awk; do
+    command -v "$c" >/dev/null 2>&1 || tk_die "$c not found; run scripts/deps.sh core bench (as root)"
+done
+
+# ---- temporary world -----------------------------------------------------
+
+DIR=$(mktemp -d /tmp/tkb.XXXXXX) # short: the MariaDB socket path must fit
+RES=$DIR/res
+mkdir -p "$RES" "$OUT_DIR"
+REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
+DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
+PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
+HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
+export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
+export REDIS_APPENDFSYNC=always LOG_LEVEL=${LOG_LEVEL:-warn}
+ADMIN_TOKEN=$(openssl rand -hex 24)
+export ADMIN_TOKEN
+RUNID=$(openssl rand -hex 4)
+
+gw_pid=""
+wk_pids=()
+services_up=0
+
+# shellcheck disable=SC2317 # run from the trap
+cleanup() {
+    local rc=$? p
+    trap '' INT TERM HUP
+    set +e
+    [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
+    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
+    [ "$services_up" = 0 ] || "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1 ||
+        tk_warn "stopping the services in $DIR reported a problem"
+    if [ "$rc" != 0 ]; then
+        mkdir -p "$OUT_DIR/failed-logs"
+        cp -r "$DIR"/*.log "$DIR"/redis/redis.log "$DIR"/mariadb/mariadb.log "$OUT_DIR/failed-logs/" 2>/dev/null
+        tk_warn "failed (status $rc); logs copied to $OUT_DIR/failed-logs/"
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        tk_say "kept $DIR"
+    else
+        rm -rf "$DIR"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# ---- helpers ---------------------------------------------------------------
+
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+db() {
+    mariadb --defaults-file="$DIR/client.cnf" --batch --skip-column-names -e "$1"
+}
+
+# jget FILE KEY: a number from a one-line JSON object (our drivers' output).
+jget() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" "$1" | head -1; }
+
+# calc EXPR: floating-point arithmetic; prints "null" when an input is null/empty.
+calc() { awk "BEGIN { x = $1; printf \"%.6g\", x }" 2>/dev/null || echo null; }
+
+nn() { [ -n "${1:-}" ] && echo "$1" || echo null; }
+
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+redis_pid() { tk_read_pidfile "$DIR/redis/redis.pid"; }
+wk_ticks() { local p n=0; for p in "${wk_pids[@]}"; do n=$((n + $(proc_ticks "$p"))); done; echo "$n"; }
+
+# Busy jiffies of the whole machine (all cores), and CPU seconds of this
+# script's finished children (the load generators), from bash's `times`.
+machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+children_secs() {
+    times | tail -1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } print s }'
+}
+
+# Per phase: CPU of Redis and the gateway (% of one core) and the claim
+# script's calls and cost, from Redis's own INFO commandstats.
+phase_begin() {
+    rcli config resetstat >/dev/null
+    _r0=$(proc_ticks "$(redis_pid)")
+    _g0=$(proc_ticks "$gw_pid")
+    _d0=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
+    _w0=$(wk_ticks)
+    _m0=$(machine_busy)
+    _c0=$(children_secs)
+    _l0=$(cut -d' ' -f1 /proc/loadavg)
+    _t0=$(date +%s.%N)
+}
+phase_end() { # NAME
+    local r1 g1 d1 w1 t1 m1 c1 hz dt line calls usec
+    r1=$(proc_ticks "$(redis_pid)")
+    g1=$(proc_ticks "$gw_pid")
+    d1=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
+    w1=$(wk_ticks)
+    m1=$(machine_busy)
+    c1=$(children_secs)
+    t1=$(date +%s.%N)
+    hz=$(getconf CLK_TCK)
+    dt=$(calc "$t1 - $_t0")
+    line=$(rcli info commandstats | tr -d '\r' | grep '^cmdstat_evalsha:' || true)
+    calls=$(sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p' <<<"$line")
+    usec=$(sed -n 's/.*usec_per_call=\([0-9.]*\).*/\1/p' <<<"$line")
+    # CPU in % of ONE core (the machine has $(nproc) x 100); loadgen = the
+    # load generator; machine = everything, ours and anyone else's.
+    printf '{"redis_cpu_pct":%s,"gw_cpu_pct":%s,"db_cpu_pct":%s,"workers_cpu_pct":%s,"loadgen_cpu_pct":%s,"machine_cpu_pct":%s,"loadavg_before":%s,"evalsha_calls":%s,"evalsha_usec_per_call":%s}\n' \
+        "$(calc "int(100 * ($r1 - $_r0) / $hz / $dt)")" "$(calc "int(100 * ($g1 - $_g0) / $hz / $dt)")" \
+        "$(calc "int(100 * ($d1 - $_d0) / $hz / $dt)")" "$(calc "int(100 * ($w1 - $_w0) / $hz / $dt)")" \
+        "$(calc "int(100 * ($c1 - $_c0) / $dt)")" "$(calc "int(100 * ($m1 - $_m0) / $hz / $dt)")" "$_l0" \
+        "$(nn "$calls")" "$(nn "$usec")" >"$RES/$1.cpu"
+}
+
+admin() { # METHOD PATH [BODY] -> body on stdout, fails unless 2xx
+    local tq=${ADMIN_TOKEN//\"/\\\"}
+    curl -sf --max-time 10 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} \
+        -K - "http://127.0.0.1:$HTTP_PORT$2" <<<"header = \"Authorization: Bearer $tq\""
+}
+
+create_event() { # ID STOCK
+    admin POST /v1/admin/events "{\"event_id\":\"$1\",\"name\":\"bench $1\",\"stock\":$2,\"max_per_user\":1}" >/dev/null ||
+        tk_die "could not create event $1 through the admin API"
+}
+
+start_gateway() {
+    setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
+        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway.log" 2>&1 &
+    gw_pid=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        tk_proc_running "$gw_pid" || { tk_log_tail "$DIR/gateway.log" 20 >&2; tk_die "the gateway exited during start-up"; }
+        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && return 0
+        sleep 0.2
+    done
+    tk_die "the gateway was not ready within 20s"
+}
+
+start_workers() {
+    local i
+    for ((i = 1; i <= WORKERS; i++)); do
+        setsid "$WORKER" --consumer "bench-$i" </dev/null >>"$DIR/worker-$i.log" 2>&1 &
+        wk_pids+=("$!")
+    done
+}
+
+stop_workers() {
+    local p
+    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null || true; done
+    wk_pids=()
+}
+
+pending() { # ID...: entries not yet written to MariaDB (XLEN, see confirm.lua)
+    local n=0 e
+    for e in "$@"; do n=$((n + $(rcli xlen "tk:{$e}:q"))); done
+    echo "$n"
+}
+
+wait_ready() { # after a Redis restart: the gateway answers claims again
+    local i
+    for ((i = 0; i < 150; i++)); do
+        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && return 0
+        sleep 0.2
+    done
+    tk_die "the gateway did not become ready again after the Redis restart"
+}
+
+say_load() { printf '  %-34s %s\n' "$1" "$(cat "$2")"; }
+
+# wrk NAME CONNS URL MODE: a wrk load of SECS seconds, result in $RES/NAME.json
+run_wrk() {
+    local name=$1 conns=$2 url=$3 mode=$4
+    phase_begin
+    timeout $((SECS + 30)) wrk -t "$WRK_THREADS" -c "$conns" -d "${SECS}s" --timeout 5s \
+        -s "$ROOT/bench/wrk.lua" "$url" -- "$mode" "$RUNID$name" >"$RES/$name.out" 2>&1 ||
+        { cat "$RES/$name.out" >&2; tk_die "wrk ($name) failed"; }
+    phase_end "$name"
+    sed -n 's/^TKWRK //p' "$RES/$name.out" >"$RES/$name.json"
+    [ -s "$RES/$name.json" ] || { cat "$RES/$name.out" >&2; tk_die "wrk ($name) printed no result"; }
+    say_load "$name" "$RES/$name.json"
+}
+
+# h2 NAME METHOD PATH [MAXREQ]: tk-h2bench, 16 connections x 32 streams
+run_h2() {
+    local name=$1 method=$2 path=$3 maxreq=${4:-50000000}
+    phase_begin
+    timeout $((SECS + 30)) "$H2BENCH" -p "$PORT" -c 16 -m 32 -d "$SECS" -n "$maxreq" -X "$method" "$path" \
+        >"$RES/$name.json" 2>"$RES/$name.err" || { cat "$RES/$name.err" >&2; tk_die "tk-h2bench ($name) failed"; }
+    phase_end "$name"
+    say_load "$name" "$RES/$name.json"
+}
+
+# redis-benchmark NAME KEYCOUNT SHA KEYS...: the script with pipelining 16,
+# a new random user per call; requests sized to last about SECS seconds.
+run_rb() {
+    local name=$1 nkeys=$2 sha=$3 n rps
+    shift 3
+    n=$((SECS * ${RB_RATE_GUESS:-60000}))
+    phase_begin
+    timeout $((SECS * 4 + 30)) redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$n" -P 16 -r 100000000 --csv \
+        EVALSHA "$sha" "$nkeys" "$@" "$(($(date +%s) * 1000))" u:__rand_int__ 1 >"$RES/$name.out" 2>&1 ||
+        { cat "$RES/$name.out" >&2; tk_die "redis-benchmark ($name) failed"; }
+    phase_end "$name"
+    rps=$(tail -1 "$RES/$name.out" | awk -F'","' '{print $2}')
+    [ -n "$rps" ] || { cat "$RES/$name.out" >&2; tk_die "redis-benchmark ($name) printed no result"; }
+    printf '{"requests":%s,"rps":%.0f,"p50_ms":%s,"p99_ms":%s}\n' "$n" "$rps" \
+        "$(tail -1 "$RES/$name.out" | awk -F'","' '{print $5}')" "$(tail -1 "$RES/$name.out" | awk -F'","' '{print $7}')" >"$RES/$name.json"
+    say_load "$name" "$RES/$name.json"
+}
+
+# h2load NAME URL: the HTTP/2 ceiling on the trivial route
+run_h2load() {
+    local name=$1 url=$2 rps ok
+    phase_begin
+    timeout $((SECS + 30)) h2load -t 1 -c 16 -m 32 -D "$SECS" "$url" >"$RES/$name.out" 2>&1 ||
+        { cat "$RES/$name.out" >&2; tk_die "h2load ($name) failed"; }
+    phase_end "$name"
+    rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$RES/$name.out")
+    ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$RES/$name.out")
+    [ -n "$rps" ] || { cat "$RES/$name.out" >&2; tk_die "h2load ($name) printed no result"; }
+    printf '{"rps":%.0f,"s2xx":%s}\n' "$rps" "$(nn "$ok")" >"$RES/$name.json"
+    say_load "$name" "$RES/$name.json"
+}
+
+# ---- start -----------------------------------------------------------------
+
+tk_say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr); loads of ${SECS}s; GW_THREADS=$GW_THREADS; $WORKERS workers"
+tk_say "services in $DIR (redis $REDIS_PORT, mariadb $DB_PORT, gateway https $PORT / http $HTTP_PORT)"
+services_up=1
+"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
+"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
+pw=$(tk_read_secret "$DB_PASSWORD_FILE")
+(umask 077 && printf '[client]\nuser=tk\npassword="%s"\nhost=127.0.0.1\nport=%s\nprotocol=tcp\ndatabase=tk\n' \
+    "${pw//\"/\\\"}" "$DB_PORT" >"$DIR/client.cnf")
+unset pw
+start_gateway
+
+# ---- 1. ceilings -----------------------------------------------------------
+
+tk_say "1/6 ceilings"
+run_wrk ok_h1 64 "http://127.0.0.1:$HTTP_PORT/healthz" get
+run_h2load ok_h2 "https://127.0.0.1:$PORT/healthz"
+run_h2 ok_h2_driver GET /healthz
+
+# The project's claim script, on an event stocked far beyond what sells.
+claim_sha=$(rcli -x script load <"$ROOT/lua/claim.lua")
+rcli hset 'tk:{bench}:ev' name bench state open total 1000000000000 remaining 1000000000000 maxpu 1 opens 0 closes 0 seq 0 created 0 >/dev/null
+run_rb redis_ceiling 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q'
+ref_sha=$(rcli -x script load <"$ROOT/bench/reference.lua")
+rcli set 'tk:{ref}:stock' 1000000000000 >/dev/null
+run_rb reference_ceiling 5 "$ref_sha" 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q'
+rcli del 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q' >/dev/null
+
+# ---- 2. claims (workers stopped: the same conditions as the ceilings) ------
+
+tk_say "2/6 claims (random users, stock 100,000,000 each)"
+for e in c-h1 c-tls c-h2; do create_event "$e" 100000000; done
+run_wrk h1_claims 64 "http://127.0.0.1:$HTTP_PORT/v1/events/c-h1/claims" claim
+run_wrk tls_h1_claims 64 "https://127.0.0.1:$PORT/v1/events/c-tls/claims" claim
+run_h2 h2_claims POST /v1/events/c-h2/claims
+
+# ---- 3. drain: the claims' backlog into MariaDB ---------------------------
+
+tk_say "3/6 drain"
+backlog=$(pending c-h1 c-tls c-h2)
+phase_begin
+rows0=$(db "SELECT COUNT(*) FROM claims")
+t0=$(date +%s%N)
+start_workers
+deadline=$((t0 + 300 * 1000000000))
+while [ "$(pending c-h1 c-tls c-h2)" -gt 0 ]; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || tk_die "the drain did not finish within 300s ($(pending c-h1 c-tls c-h2) left)"
+    sleep 0.05
+done
+t1=$(date +%s%N)
+phase_end drain
+rows1=$(db "SELECT COUNT(*) FROM claims")
+drain_secs=$(calc "($t1 - $t0) / 1e9")
+drain_rows=$((rows1 - rows0))
+drain_rows_per_s=$(calc "$drain_rows / $drain_secs")
+printf '{"backlog":%s,"rows":%s,"seconds":%s,"rows_per_s":%.0f}\n' "$backlog" "$drain_rows" "$drain_secs" "$drain_rows_per_s" >"$RES/drain.json"
+say_load drain "$RES/drain.json"
+granted_claims=0
+for e in c-h1 c-tls c-h2; do granted_claims=$((granted_claims + $(rcli hget "tk:{$e}:ev" seq))); done
+[ "$granted_claims" = "$drain_rows" ] || tk_warn "MariaDB has $drain_rows new rows but Redis granted $granted_claims"
+
+# ---- 4. sold-out storm (workers running) ----------------------------------
+
+tk_say "4/6 sold-out storm (stock 1,000; at least $STORM_REQUESTS requests each)"
+storm_check() { # ID NAME: granted per Redis, admin view, MariaDB; drain tail
+    local e=$1 name=$2 i seq rem view vgr dbc tail
+    for ((i = 0; i < 100; i++)); do
+        [ "$(pending "$e")" = 0 ] && break
+        sleep 0.1
+    done
+    seq=$(rcli hget "tk:{$e}:ev" seq)
+    rem=$(rcli hget "tk:{$e}:ev" remaining)
+    view=$(admin GET "/v1/admin/events/$e" || echo '{}')
+    vgr=$(sed -n 's/.*"redis":{[^}]*"granted":\([0-9]*\).*/\1/p' <<<"$view")
+    dbc=$(db "SELECT COUNT(*) FROM claims WHERE event_id='$e' AND status='confirmed'")
+    tail=$(db "SELECT ROUND(TIMESTAMPDIFF(MICROSECOND, MAX(created_at), MAX(confirmed_at)) / 1000) FROM claims WHERE event_id='$e'")
+    printf '{"redis_granted":%s,"redis_remaining":%s,"admin_granted":%s,"db_confirmed":%s,"pending":%s,"tail_ms":%s}\n' \
+        "$(nn "$seq")" "$(nn "$rem")" "$(nn "$vgr")" "$(nn "$dbc")" "$(pending "$e")" "$(nn "$tail")" >"$RES/$name.check.json"
+    say_load "$name check" "$RES/$name.check.json"
+}
+create_event so-h1 1000
+create_event so-h2 1000
+run_wrk soldout_h1 64 "http://127.0.0.1:$HTTP_PORT/v1/events/so-h1/claims" claim
+storm_check so-h1 soldout_h1
+run_h2 soldout_h2 POST /v1/events/so-h2/claims 50000000
+storm_check so-h2 soldout_h2
+
+# ---- 5. durability: appendfsync always (above) against everysec -----------
+
+tk_say "5/6 durability (restarting Redis with appendfsync everysec)"
+stop_workers
+"$ROOT/scripts/services.sh" stop-redis "$DIR" >/dev/null
+REDIS_APPENDFSYNC=everysec "$ROOT/scripts/services.sh" start-redis "$DIR" >/dev/null
+wait_ready
+run_h2 everysec_h2_claims POST /v1/events/c-h2/claims
+claim_sha=$(rcli -x script load <"$ROOT/lua/claim.lua")
+rcli hset 'tk:{bench}:ev' name bench state open total 1000000000000 remaining 1000000000000 maxpu 1 opens 0 closes 0 seq 0 created 0 >/dev/null
+run_rb everysec_redis_ceiling 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q'
+
+tk_say "6/6 fallback: not measured (the fallback path does not exist yet)"
+
+# ---- results ---------------------------------------------------------------
+
+r() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
+c() { local v; v=$(jget "$RES/$1.cpu" "$2" 2>/dev/null); nn "$v"; }
+ok_h1=$(r ok_h1 rps); ok_h2=$(r ok_h2 rps)
+redis_ceiling=$(r redis_ceiling rps); ref_ceiling=$(r reference_ceiling rps)
+h1=$(r h1_claims rps); tls=$(r tls_h1_claims rps); h2=$(r h2_claims rps)
+so_h1=$(r soldout_h1 rps); so_h2=$(r soldout_h2 rps)
+so_granted=$(r soldout_h1.check redis_granted)
+so_granted2=$(r soldout_h2.check redis_granted)
+tail1=$(r soldout_h1.check tail_ms); tail2=$(r soldout_h2.check tail_ms)
+drain_tail=$(calc "($tail1 > $tail2) ? $tail1 : $tail2")
+everysec=$(r everysec_h2_claims rps)
+
+cat >"$OUT_DIR/latest.json.tmp" <<EOF
+{
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "commit": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "bench_seconds": $SECS,
+  "gw_threads": $GW_THREADS,
+  "workers": $WORKERS,
+  "cores": $(nproc),
+  "ok_h1_per_s": $ok_h1,
+  "ok_h1_p99_ms": $(r ok_h1 p99_ms),
+  "ok_h2_per_s": $ok_h2,
+  "ok_h2_driver_per_s": $(r ok_h2_driver rps),
+  "redis_ceiling_claims_per_s": $redis_ceiling,
+  "redis_ceiling_usec_per_call": $(c redis_ceiling evalsha_usec_per_call),
+  "reference_ceiling_claims_per_s": $ref_ceiling,
+  "reference_ceiling_usec_per_call": $(c reference_ceiling evalsha_usec_per_call),
+  "h1_claims_per_s": $h1,
+  "h1_claims_p50_ms": $(r h1_claims p50_ms),
+  "h1_claims_p99_ms": $(r h1_claims p99_ms),
+  "h1_claims_non2xx": $(r h1_claims non2xx3xx),
+  "h1_claims_redis_cpu_pct": $(c h1_claims redis_cpu_pct),
+  "h1_claims_gw_cpu_pct": $(c h1_claims gw_cpu_pct),
+  "h1_claims_per_evalsha": $(calc "$(r h1_claims requests) / $(c h1_claims evalsha_calls)"),
+  "tls_h1_claims_per_s": $tls,
+  "tls_h1_claims_p50_ms": $(r tls_h1_claims p50_ms),
+  "tls_h1_claims_p99_ms": $(r tls_h1_claims p99_ms),
+  "tls_h1_claims_non2xx": $(r tls_h1_claims non2xx3xx),
+  "h2_claims_per_s": $h2,
+  "h2_claims_p50_ms": $(r h2_claims p50_ms),
+  "h2_claims_p99_ms": $(r h2_claims p99_ms),
+  "h2_claims_non2xx": $(calc "$(r h2_claims requests) - $(r h2_claims s2xx)"),
+  "h2_claims_redis_cpu_pct": $(c h2_claims redis_cpu_pct),
+  "h2_claims_gw_cpu_pct": $(c h2_claims gw_cpu_pct),
+  "h2_claims_evalsha_usec_per_call": $(c h2_claims evalsha_usec_per_call),
+  "h2_claims_per_evalsha": $(calc "$(r h2_claims requests) / $(c h2_claims evalsha_calls)"),
+  "soldout_granted": $so_granted,
+  "soldout_h2_granted": $so_granted2,
+  "soldout_db_confirmed": $(r soldout_h1.check db_confirmed),
+  "soldout_h2_db_confirmed": $(r soldout_h2.check db_confirmed),
+  "soldout_h1_requests": $(r soldout_h1 requests),
+  "soldout_h1_per_s": $so_h1,
+  "soldout_h1_p99_ms": $(r soldout_h1 p99_ms),
+  "soldout_h1_redis_cpu_pct": $(c soldout_h1 redis_cpu_pct),
+  "soldout_h2_requests": $(r soldout_h2 requests),
+  "soldout_h2_per_s": $so_h2,
+  "soldout_h2_p99_ms": $(r soldout_h2 p99_ms),
+  "soldout_h2_redis_cpu_pct": $(c soldout_h2 redis_cpu_pct),
+  "drain_rows": $(r drain rows),
+  "drain_rows_per_s": $(r drain rows_per_s),
+  "drain_tail_ms": $drain_tail,
+  "always_claims_per_s": $h2,
+  "everysec_claims_per_s": $everysec,
+  "always_redis_ceiling_per_s": $redis_ceiling,
+  "everysec_redis_ceiling_per_s": $(r everysec_redis_ceiling rps),
+  "fallback_claims_per_s": null,
+  "phases_cpu": {
+$(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(cat "$f")"; done | sed '$ s/,$//')
+  }
+}
+EOF
+mv "$OUT_DIR/latest.json.tmp" "$OUT_DIR/latest.json"
+
+cpu() { echo "cpu% redis $(c "$1" redis_cpu_pct) db $(c "$1" db_cpu_pct) wk $(c "$1" workers_cpu_pct) gw $(c "$1" gw_cpu_pct) gen $(c "$1" loadgen_cpu_pct) all $(c "$1" machine_cpu_pct)/$(($(nproc) * 100))"; }
+row() { printf '| %-44s | %12s | %9s | %9s | %s\n' "$@"; }
+echo
+row "load" "per s" "p50 ms" "p99 ms" "notes"
+row "--------------------------------------------" "------------" "---------" "---------" "-----"
+row "ceiling: GET /healthz HTTP/1.1 wrk 64c" "$ok_h1" "$(r ok_h1 p50_ms)" "$(r ok_h1 p99_ms)" "$(cpu ok_h1)"
+row "ceiling: GET /healthz HTTP/2 h2load 16x32" "$ok_h2" "" "" "$(cpu ok_h2)"
+row "  same with tk-h2bench (driver cost)" "$(r ok_h2_driver rps)" "$(r ok_h2_driver p50_ms)" "$(r ok_h2_driver p99_ms)" "$(cpu ok_h2_driver)"
+row "ceiling: redis-benchmark claim.lua -P16" "$redis_ceiling" "" "" "$(c redis_ceiling evalsha_usec_per_call) us/call; $(cpu redis_ceiling)"
+row "reference: redis-benchmark reference.lua" "$ref_ceiling" "" "" "$(c reference_ceiling evalsha_usec_per_call) us/call; $(cpu reference_ceiling)"
+row "claims HTTP/1.1 wrk 64c" "$h1" "$(r h1_claims p50_ms)" "$(r h1_claims p99_ms)" "non2xx $(r h1_claims non2xx3xx); $(c h1_claims evalsha_usec_per_call) us/call, $(calc "$(r h1_claims requests) / $(c h1_claims evalsha_calls)") claims/call; $(cpu h1_claims)"
+row "claims HTTPS/1.1 wrk 64c" "$tls" "$(r tls_h1_claims p50_ms)" "$(r tls_h1_claims p99_ms)" "non2xx $(r tls_h1_claims non2xx3xx); $(cpu tls_h1_claims)"
+row "claims HTTP/2 tk-h2bench 16x32" "$h2" "$(r h2_claims p50_ms)" "$(r h2_claims p99_ms)" "2xx $(r h2_claims s2xx)/$(r h2_claims requests); $(c h2_claims evalsha_usec_per_call) us/call, $(calc "$(r h2_claims requests) / $(c h2_claims evalsha_calls)") claims/call; $(cpu h2_claims)"
+row "sold-out storm HTTP/1.1 wrk 64c" "$so_h1" "$(r soldout_h1 p50_ms)" "$(r soldout_h1 p99_ms)" "$(r soldout_h1 requests) req; granted redis $so_granted / admin $(r soldout_h1.check admin_granted) / db $(r soldout_h1.check db_confirmed); $(cpu soldout_h1)"
+row "sold-out storm HTTP/2 tk-h2bench 16x32" "$so_h2" "$(r soldout_h2 p50_ms)" "$(r soldout_h2 p99_ms)" "$(r soldout_h2 requests) req; granted redis $so_granted2 / admin $(r soldout_h2.check admin_granted) / db $(r soldout_h2.check db_confirmed); $(cpu soldout_h2)"
+row "drain into MariaDB ($WORKERS workers)" "$(r drain rows_per_s)" "" "" "$(r drain rows) rows in $(r drain seconds)s; storm tail ${tail1} / ${tail2} ms; cpu% db $(c drain db_cpu_pct) workers $(c drain workers_cpu_pct) redis $(c drain redis_cpu_pct) all $(c drain machine_cpu_pct)"
+row "durability: HTTP/2 claims everysec" "$everysec" "$(r everysec_h2_claims p50_ms)" "$(r everysec_h2_claims p99_ms)" "always: $h2; $(cpu everysec_h2_claims)"
+row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" "" "always: $redis_ceiling; $(cpu everysec_redis_ceiling)"
+row "fallback (Redis down)" "null" "" "" "not built yet"
+echo
+
+bar() { # NAME VALUE OP LIMIT TEXT
+    local verdict
+    if [ "$2" = null ] || [ -z "$2" ]; then
+        verdict=MISS
+    elif awk "BEGIN { exit !($2 $3 $4) }"; then
+        verdict=PASS
+    else
+        verdict=MISS
+    fi
+    printf '  %-4s %-52s %s\n' "$verdict" "$1" "$5"
+}
+echo "bars (ratios from this run):"
+x=$(calc "$h2 / $redis_ceiling")
+bar "HTTP/2 claims/s >= 1.0 x Redis ceiling" "$x" '>=' 1.0 "$x = $h2 / $redis_ceiling"
+x=$(calc "$h2 / $ref_ceiling")
+bar "HTTP/2 claims/s >= 1.5 x reference ceiling" "$x" '>=' 1.5 "$x = $h2 / $ref_ceiling"
+x=$(calc "$so_h1 / $ok_h1")
+bar "sold-out HTTP/1.1 >= 0.7 x /healthz HTTP/1.1" "$x" '>=' 0.7 "$x = $so_h1 / $ok_h1"
+x=$(calc "$so_h2 / $ok_h2")
+bar "sold-out HTTP/2 >= 0.7 x /healthz HTTP/2" "$x" '>=' 0.7 "$x = $so_h2 / $ok_h2 (h2load; own driver did $(r ok_h2_driver rps))"
+x=$(r h1_claims p99_ms)
+bar "p99 HTTP/1.1 claims 64 conns <= 10 ms" "$x" '<=' 10 "$x ms"
+x=$(r drain rows_per_s)
+bar "drain >= 50,000 rows/s" "$x" '>=' 50000 "$x rows/s"
+bar "last confirmed <= 1 s after the last grant" "$drain_tail" '<=' 1000 "$drain_tail ms"
+x=$(( so_granted == 1000 && so_granted2 == 1000 ))
+bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_granted, $so_granted2; db $(r soldout_h1.check db_confirmed), $(r soldout_h2.check db_confirmed)"
+for n in soldout_h1 soldout_h2; do
+    [ "$(r "$n" requests | cut -d. -f1)" -ge "$STORM_REQUESTS" ] 2>/dev/null ||
+        tk_warn "$n: only $(r "$n" requests) requests (< $STORM_REQUESTS); raise BENCH_SECONDS"
+done
+echo
+tk_say "wrote $OUT_DIR/latest.json"
