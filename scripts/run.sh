@@ -265,7 +265,7 @@ cat <<EOF
     curl -k -H 'Authorization: Bearer $token' $base/v1/admin/events/demo
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
-  data stays in $VAR_DIR (make reset wipes it).
+  data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').
 
 EOF
 
