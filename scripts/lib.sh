@@ -135,6 +135,19 @@ TK_PASSED=0
 TK_FAILED=0
 TK_RAN=0
 
+TK_TEST_PIDFILE=""
+
+# tk_stop_test: from a signal trap, stops the test binary tk_run_cmocka is
+# running, if any (SIGTERM through its timeout, bounded wait, then SIGKILL).
+tk_stop_test() {
+    local pid
+    [ -n "$TK_TEST_PIDFILE" ] || return 0
+    pid=$(tk_read_pidfile "$TK_TEST_PIDFILE")
+    [ -n "$pid" ] && tk_proc_is "$pid" timeout || return 0
+    tk_warn "stopping the running test (timeout pid $pid)"
+    tk_stop_pid "test binary" "$pid" 15 || true
+}
+
 # tk_run_cmocka SECONDS BINARY: runs one cmocka binary under a timeout,
 # shows its output and adds its "[  PASSED  ] N test(s)." and
 # "[  FAILED  ] N test(s)" lines to TK_PASSED / TK_FAILED. A binary that
@@ -144,11 +157,19 @@ tk_run_cmocka() {
     local secs=$1 bin=$2 out rc=0 p=0 f=0 line
     out=$(mktemp "${TMPDIR:-/tmp}/tk-test.XXXXXX")
     printf '=== %s\n' "$bin"
+    # In the background and waited for, so that a signal to the caller runs
+    # its trap at once; tk_stop_test then stops the binary (timeout passes
+    # the signal on to the binary's process group).
     {
         rc=0
-        CMOCKA_MESSAGE_OUTPUT=STDOUT timeout --kill-after=10 "$secs" "$bin" </dev/null 2>&1 || rc=$?
+        CMOCKA_MESSAGE_OUTPUT=STDOUT timeout --kill-after=10 "$secs" "$bin" </dev/null 2>&1 &
+        echo "$!" >"$out.pid"
+        wait "$!" || rc=$?
         echo "$rc" >"$out.rc"
-    } | tee "$out"
+    } | tee "$out" &
+    TK_TEST_PIDFILE=$out.pid
+    wait "$!" || true
+    TK_TEST_PIDFILE=""
     rc=$(cat "$out.rc" 2>/dev/null || echo 1)
     while IFS= read -r line; do
         if [[ "$line" =~ ^\[\ \ PASSED\ \ \]\ ([0-9]+)\ test\(s\)\. ]]; then
@@ -157,7 +178,7 @@ tk_run_cmocka() {
             f=$((f + BASH_REMATCH[1]))
         fi
     done <"$out"
-    rm -f "$out" "$out.rc"
+    rm -f "$out" "$out.rc" "$out.pid"
     TK_RAN=$((TK_RAN + 1))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         case "$rc" in

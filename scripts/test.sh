@@ -33,6 +33,28 @@ UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# A signal stops the running unit test, or the integration runner (which
+# stops its services: bounded by its own waits), then ends the run.
+it_pidfile=""
+# shellcheck disable=SC2317 # run from the traps below
+on_signal() {
+    local pid
+    trap '' INT TERM HUP
+    tk_stop_test
+    if [ -n "$it_pidfile" ]; then
+        pid=$(tk_read_pidfile "$it_pidfile")
+        if [ -n "$pid" ] && tk_proc_running "$pid"; then
+            tk_warn "stopping the integration tests (pid $pid)"
+            tk_stop_pid tests/integration/run.sh "$pid" 150 || true
+        fi
+    fi
+    tk_warn "interrupted by $1"
+    exit 130
+}
+trap 'on_signal SIGINT' INT
+trap 'on_signal SIGTERM' TERM
+trap 'on_signal SIGHUP' HUP
+
 cd "$ROOT"
 passed=0
 failed=0
@@ -52,14 +74,21 @@ fi
 if [ "$what" != unit ]; then
     out=$(mktemp "${TMPDIR:-/tmp}/tk-it-out.XXXXXX")
     rc=0
+    # In the background and waited for, so that on_signal can pass a signal
+    # on to the runner, which then stops its services.
     {
         r=0
-        "$ROOT/tests/integration/run.sh" "$BUILD_DIR" </dev/null 2>&1 || r=$?
+        "$ROOT/tests/integration/run.sh" "$BUILD_DIR" </dev/null 2>&1 &
+        echo "$!" >"$out.pid"
+        wait "$!" || r=$?
         echo "$r" >"$out.rc"
-    } | tee "$out"
+    } | tee "$out" &
+    it_pidfile=$out.pid
+    wait "$!" || true
+    it_pidfile=""
     rc=$(cat "$out.rc" 2>/dev/null || echo 1)
     summary=$(grep -E '^integration tests: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
-    rm -f "$out" "$out.rc"
+    rm -f "$out" "$out.rc" "$out.pid"
     ip=0
     if_=0
     if [[ "$summary" =~ ^integration\ tests:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then

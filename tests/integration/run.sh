@@ -39,6 +39,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
     set +e
+    tk_stop_test
     "$ROOT/scripts/services.sh" stop "$TK_IT_DIR" >/dev/null 2>&1 ||
         tk_warn "stopping the services in $TK_IT_DIR reported a problem"
     if [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "${KEEP_IT_DIR:-0}" != 1 ]; then
