@@ -158,3 +158,20 @@ void gw_router_register(h2o_pathconf_t *pathconf)
     h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
     h->on_req = on_req;
 }
+
+/* Reached when neither the API nor a page matched: the API's JSON 404. */
+static int on_unmatched(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    gw_req_t *r = gw_req_new(req, GW_ROUTE_UNMATCHED);
+    if (r == NULL)
+        return -1;
+    gw_reply_error(r, 404, "not_found", "no such route or page");
+    return 0;
+}
+
+void gw_router_register_unmatched(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
+    h->on_req = on_unmatched;
+}

@@ -13,6 +13,9 @@
 /** Registers the API handler on @pathconf; requests for other paths fall through to the next handler (static files). */
 void gw_router_register(h2o_pathconf_t *pathconf);
 
+/** Registers the last handler of @pathconf: a JSON 404 for what no handler before it served. */
+void gw_router_register_unmatched(h2o_pathconf_t *pathconf);
+
 /**
  * Matches @path (no query string) against the route table. Returns the route
  * index (>= 0) and fills up to two captured segments; -1 when no pattern

@@ -250,6 +250,7 @@ static void setup_globalconf(gw_server_t *srv)
     gw_router_register(path);
     static const char *index_files[] = {"index.html", NULL};
     h2o_file_register(path, srv->conf->web_root, index_files, NULL, 0);
+    gw_router_register_unmatched(path);
 }
 
 int gw_server_run(gw_config_t *conf)
