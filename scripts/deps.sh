@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh: installs, with apt-get, the Debian packages the project needs and
 # the machine lacks. Idempotent: when everything is there it does nothing.
-# Usage: scripts/deps.sh [GROUP...]   groups: core (default), bench, jmeter, browser
+# Usage: scripts/deps.sh [GROUP...]   groups: core (default), bench, jmeter, browser, fuzz
 set -euo pipefail
 
 core=(gcc make pkg-config libc6-dev
@@ -12,6 +12,7 @@ core=(gcc make pkg-config libc6-dev
 bench=(wrk nghttp2-client libnghttp2-dev redis-tools mariadb-client curl)
 jmeter=(jmeter jmeter-http default-jdk-headless)
 browser=(chromium nodejs npm)
+fuzz=(clang libclang-rt-14-dev)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(core)
@@ -22,7 +23,8 @@ for g in "${groups[@]}"; do
         bench) want+=("${bench[@]}") ;;
         jmeter) want+=("${jmeter[@]}") ;;
         browser) want+=("${browser[@]}") ;;
-        *) echo "deps.sh: unknown group '$g' (core, bench, jmeter, browser)" >&2; exit 2 ;;
+        fuzz) want+=("${fuzz[@]}") ;;
+        *) echo "deps.sh: unknown group '$g' (core, bench, jmeter, browser, fuzz)" >&2; exit 2 ;;
     esac
 done
 
