@@ -1,0 +1,97 @@
+/* Unit tests of gateway/gw_config: defaults, secrets and every refusal. */
+#include "gw_config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL", "TLS_CERT", "TLS_KEY", "VAR_DIR",
+                                   "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH"};
+
+static int setup(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    setenv("ADMIN_TOKEN", "0123456789abcdef0123", 1);
+    setenv("DB_PASSWORD", "pw", 1);
+    return 0;
+}
+
+static int load(gw_config_t *c, int argc, char **argv, char *err)
+{
+    return gw_config_load(c, argc, argv, err, 512);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.port, 8443);
+    assert_int_equal(c.http_port, 0);
+    assert_int_equal(c.threads, 1);
+    assert_int_equal(c.redis_port, 6390);
+    assert_int_equal(c.db_port, 3310);
+    assert_string_equal(c.bind, "127.0.0.1");
+    assert_string_equal(c.tls_cert, "var/tls/cert.pem");
+    assert_string_equal(c.tls_key, "var/tls/key.pem");
+    assert_string_equal(c.admin_token, "0123456789abcdef0123");
+    assert_string_equal(c.db_password, "pw");
+}
+
+static void test_flags_and_env(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512];
+    setenv("PORT", "9443", 1);
+    setenv("VAR_DIR", "/tmp/x", 1);
+    char *argv[] = {"gw", "--http-port", "9080", "--threads=2"};
+    assert_int_equal(load(&c, 4, argv, err), 0);
+    assert_int_equal(c.port, 9443);
+    assert_int_equal(c.http_port, 9080);
+    assert_int_equal(c.threads, 2);
+    assert_string_equal(c.tls_cert, "/tmp/x/tls/cert.pem");
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512];
+    char *a1[] = {"gw", "--http-port", "8443"};
+    assert_int_equal(load(&c, 3, a1, err), -1);
+    assert_non_null(strstr(err, "HTTP_PORT"));
+    char *a2[] = {"gw", "--log-level", "loud"};
+    assert_int_equal(load(&c, 3, a2, err), -1);
+    assert_non_null(strstr(err, "LOG_LEVEL"));
+    char *a3[] = {"gw", "--tls-cert", "/c.pem"};
+    assert_int_equal(load(&c, 3, a3, err), -1);
+    assert_non_null(strstr(err, "TLS_KEY"));
+    char *a4[] = {"gw", "--threads", "0"};
+    assert_int_equal(load(&c, 3, a4, err), -1);
+    setenv("ADMIN_TOKEN", "short", 1);
+    char *a5[] = {"gw"};
+    assert_int_equal(load(&c, 1, a5, err), -1);
+    assert_non_null(strstr(err, "16"));
+    unsetenv("ADMIN_TOKEN");
+    char *a6[] = {"gw", "--admin-token-file", "/nonexistent/token"};
+    assert_int_equal(load(&c, 3, a6, err), -1);
+    assert_non_null(strstr(err, "/nonexistent/token"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_flags_and_env, setup),
+        cmocka_unit_test_setup(test_refusals, setup),
+    };
+    return cmocka_run_group_tests_name("gw_config", tests, NULL, NULL);
+}

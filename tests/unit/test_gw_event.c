@@ -1,0 +1,113 @@
+/* Unit tests of gateway/gw_event: the event hash, the derived state, the JSON. */
+#include "gw_event.h"
+
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* A fake HMGET reply: @vals are the GW_EVENT_FIELDS values, NULL for nil. */
+typedef struct {
+    redisReply top, elems[GW_EVENT_NFIELDS];
+    redisReply *ptrs[GW_EVENT_NFIELDS];
+} fake_t;
+
+static redisReply *fake(fake_t *f, const char *const vals[GW_EVENT_NFIELDS])
+{
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < GW_EVENT_NFIELDS; i++) {
+        f->ptrs[i] = &f->elems[i];
+        if (vals[i] == NULL) {
+            f->elems[i].type = REDIS_REPLY_NIL;
+        } else {
+            f->elems[i].type = REDIS_REPLY_STRING;
+            f->elems[i].str = (char *)vals[i];
+            f->elems[i].len = strlen(vals[i]);
+        }
+    }
+    f->top.type = REDIS_REPLY_ARRAY;
+    f->top.elements = GW_EVENT_NFIELDS;
+    f->top.element = f->ptrs;
+    return &f->top;
+}
+
+/* name, state, total, remaining, maxpu, opens, closes, seq */
+static const char *const open_ev[GW_EVENT_NFIELDS] = {"Cookie \"day\"", "open", "10", "4", "2", "0", "0", "6"};
+
+static void test_parse(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    assert_int_equal(gw_event_from_hmget(fake(&f, open_ev), "cookie-day", 10, &ev), 0);
+    assert_string_equal(ev.event_id, "cookie-day");
+    assert_string_equal(ev.name, "Cookie \"day\"");
+    assert_int_equal(ev.total, 10);
+    assert_int_equal(ev.remaining, 4);
+    assert_int_equal(ev.max_per_user, 2);
+    assert_int_equal(ev.seq, 6);
+    const char *const missing[GW_EVENT_NFIELDS] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    assert_int_equal(gw_event_from_hmget(fake(&f, missing), "x", 1, &ev), 1);
+    const char *const bad[GW_EVENT_NFIELDS] = {"n", "open", "ten", "4", "2", "0", "0", "6"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, bad), "x", 1, &ev), -1);
+    const char *const partial[GW_EVENT_NFIELDS] = {"n", "open", "10", NULL, "2", "0", "0", "6"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, partial), "x", 1, &ev), -1);
+}
+
+static void test_state(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    gw_event_from_hmget(fake(&f, open_ev), "e", 1, &ev);
+    assert_string_equal(gw_event_state(&ev, 1000), "open");
+    ev.remaining = 0;
+    assert_string_equal(gw_event_state(&ev, 1000), "sold_out");
+    ev.remaining = 4;
+    ev.opens_ms = 2000;
+    assert_string_equal(gw_event_state(&ev, 1000), "scheduled");
+    assert_string_equal(gw_event_state(&ev, 2000), "open");
+    ev.closes_ms = 3000;
+    assert_string_equal(gw_event_state(&ev, 3000), "closed");
+    strcpy(ev.state, "paused");
+    assert_string_equal(gw_event_state(&ev, 2500), "paused");
+    strcpy(ev.state, "closed");
+    assert_string_equal(gw_event_state(&ev, 2500), "closed");
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    gw_event_from_hmget(fake(&f, open_ev), "cookie-day", 10, &ev);
+    ev.opens_ms = 1763802000000LL;
+    char out[GW_EVENT_JSON_MAX];
+    int n = gw_event_json(&ev, 1763802000001LL, out);
+    assert_int_equal((size_t)n, strlen(out));
+    json_error_t err;
+    json_t *j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "Cookie \"day\"");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "open");
+    assert_int_equal(json_integer_value(json_object_get(j, "stock_total")), 10);
+    assert_int_equal(json_integer_value(json_object_get(j, "remaining")), 4);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_per_user")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "opens_at")), "2025-11-22T09:00:00.000Z");
+    assert_true(json_is_null(json_object_get(j, "closes_at")));
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_json),
+    };
+    return cmocka_run_group_tests_name("gw_event", tests, NULL, NULL);
+}

@@ -1,0 +1,88 @@
+/* Unit tests of gateway/gw_router: route matching and the admin token check. */
+#include "gw_router.h"
+
+#include <openssl/sha.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static int match(const char *method, const char *path, h2o_iovec_t p[2], const char **allow)
+{
+    return gw_router_match(method, strlen(method), path, strlen(path), p, allow);
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    h2o_iovec_t p[2];
+    const char *allow = NULL;
+    int a = match("GET", "/v1/events", p, &allow);
+    int b = match("GET", "/v1/events/cookie-day", p, &allow);
+    assert_true(a >= 0 && b >= 0 && a != b);
+    assert_int_equal(p[0].len, 10);
+    assert_memory_equal(p[0].base, "cookie-day", 10);
+    assert_true(match("POST", "/v1/events/e1/claims", p, &allow) >= 0);
+    assert_int_equal(match("GET", "/v1/events/e1/claims/u-42", p, &allow) >= 0, 1);
+    assert_memory_equal(p[0].base, "e1", 2);
+    assert_memory_equal(p[1].base, "u-42", 4);
+    assert_true(match("DELETE", "/v1/admin/events/e1/claims/u", p, &allow) >= 0);
+    assert_true(match("GET", "/healthz", p, &allow) >= 0);
+}
+
+static void test_not_found(void **state)
+{
+    (void)state;
+    h2o_iovec_t p[2];
+    const char *allow = NULL;
+    const char *paths[] = {"/", "/v1", "/v1/", "/v1/events/", "/v1/events//claims", "/v1/events/e1/claims/", "/v1/events/e1/claims/u/x",
+                           "/v1/eventsx", "/healthzz", "/v1/admin/events/e1/nope"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if (match("GET", paths[i], p, &allow) != -1)
+            fail_msg("matched %s", paths[i]);
+    }
+}
+
+static void test_wrong_method(void **state)
+{
+    (void)state;
+    h2o_iovec_t p[2];
+    const char *allow = NULL;
+    assert_int_equal(match("DELETE", "/v1/events", p, &allow), -2);
+    assert_string_equal(allow, "GET");
+    assert_int_equal(match("GET", "/v1/events/e1/claims", p, &allow), -2);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(match("PUT", "/v1/admin/events/e1/stock", p, &allow), -2);
+    assert_int_equal(match("GETX", "/healthz", p, &allow), -2);
+}
+
+static void test_token(void **state)
+{
+    (void)state;
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    const char *token = "0123456789abcdef-token";
+    SHA256((const unsigned char *)token, strlen(token), h);
+    const char *good = "Bearer 0123456789abcdef-token";
+    assert_true(gw_router_check_token(h, good, strlen(good)));
+    const char *lower = "bearer 0123456789abcdef-token"; /* the scheme is case-insensitive */
+    assert_true(gw_router_check_token(h, lower, strlen(lower)));
+    const char *bad[] = {"", "Bearer ", "Bearer 0123456789abcdef-toke", "Bearer 0123456789abcdef-tokenX", "Basic 0123456789abcdef-token",
+                         "0123456789abcdef-token", "Bearer  0123456789abcdef-token"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (gw_router_check_token(h, bad[i], strlen(bad[i])))
+            fail_msg("accepted \"%s\"", bad[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_wrong_method),
+        cmocka_unit_test(test_token),
+    };
+    return cmocka_run_group_tests_name("gw_router", tests, NULL, NULL);
+}

@@ -1,0 +1,66 @@
+/* Unit tests of common/tk_keys: every key of an event carries its hash tag. */
+#include "tk_keys.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void test_names(void **state)
+{
+    (void)state;
+    char key[TK_KEY_MAX];
+    assert_int_equal(tk_key(TK_KEY_EV, "cookie-day", 10, key), (int)strlen("tk:{cookie-day}:ev"));
+    assert_string_equal(key, "tk:{cookie-day}:ev");
+    tk_key(TK_KEY_CLAIMS, "cookie-day", 10, key);
+    assert_string_equal(key, "tk:{cookie-day}:claims");
+    tk_key(TK_KEY_STREAM, "cookie-day", 10, key);
+    assert_string_equal(key, "tk:{cookie-day}:q");
+}
+
+static void test_uses_only_len_bytes(void **state)
+{
+    (void)state;
+    char key[TK_KEY_MAX];
+    tk_key(TK_KEY_EV, "abcdef", 3, key); /* an id taken from a longer path */
+    assert_string_equal(key, "tk:{abc}:ev");
+}
+
+static void test_same_slot_tag(void **state)
+{
+    (void)state;
+    /* Redis Cluster hashes only what is between the first { and }: the tag of
+     * every key of one event must be the event id, exactly. */
+    char a[TK_KEY_MAX], b[TK_KEY_MAX];
+    tk_key(TK_KEY_EV, "e1", 2, a);
+    tk_key(TK_KEY_STREAM, "e1", 2, b);
+    const char *ta = strchr(a, '{'), *tb = strchr(b, '{');
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_int_equal(strchr(ta, '}') - ta, strchr(tb, '}') - tb);
+    assert_memory_equal(ta, tb, (size_t)(strchr(ta, '}') - ta));
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    char key[TK_KEY_MAX], id[65];
+    memset(id, 'a', sizeof(id));
+    assert_true(tk_key(TK_KEY_CLAIMS, id, 64, key) > 0);
+    assert_int_equal(tk_key(TK_KEY_CLAIMS, id, 65, key), -1);
+    assert_int_equal(tk_key(TK_KEY_EV, id, 0, key), -1);
+    assert_int_equal(tk_key((tk_key_kind_t)7, id, 3, key), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_uses_only_len_bytes),
+        cmocka_unit_test(test_same_slot_tag),
+        cmocka_unit_test(test_limits),
+    };
+    return cmocka_run_group_tests_name("tk_keys", tests, NULL, NULL);
+}

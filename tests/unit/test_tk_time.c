@@ -1,0 +1,83 @@
+/* Unit tests of common/tk_time: RFC 3339 with milliseconds, both ways. */
+#include "tk_time.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void test_format(void **state)
+{
+    (void)state;
+    char out[TK_TIME_RFC3339_LEN + 1];
+    tk_time_format_rfc3339(0, out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+    tk_time_format_rfc3339(1763802000123LL, out);
+    assert_string_equal(out, "2025-11-22T09:00:00.123Z");
+    tk_time_format_rfc3339(951782400000LL, out); /* a leap day */
+    assert_string_equal(out, "2000-02-29T00:00:00.000Z");
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(tk_time_parse_rfc3339("2025-11-22T09:00:00.123Z", &ms), 0);
+    assert_int_equal(ms, 1763802000123LL);
+    assert_int_equal(tk_time_parse_rfc3339("2025-11-22T09:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1763802000000LL);
+    assert_int_equal(tk_time_parse_rfc3339("2025-11-22T10:30:00.5+01:30", &ms), 0);
+    assert_int_equal(ms, 1763802000500LL);
+    assert_int_equal(tk_time_parse_rfc3339("2025-11-22T09:00:00.123456789z", &ms), 0); /* truncated to ms */
+    assert_int_equal(ms, 1763802000123LL);
+    assert_int_equal(tk_time_parse_rfc3339("2000-02-29T00:00:00Z", &ms), 0);
+}
+
+static void test_parse_refuses(void **state)
+{
+    (void)state;
+    int64_t ms;
+    const char *bad[] = {"",
+                         "2025-11-22",
+                         "2025-11-22 09:00:00Z",
+                         "2025-11-22T09:00:00",      /* no zone */
+                         "2025-13-01T00:00:00Z",     /* month 13 */
+                         "2025-02-29T00:00:00Z",     /* not a leap year */
+                         "2025-04-31T00:00:00Z",     /* April has 30 days */
+                         "2025-11-22T24:00:00Z",
+                         "2025-11-22T09:60:00Z",
+                         "2025-11-22T09:00:00.Z",    /* empty fraction */
+                         "2025-11-22T09:00:00Zjunk", /* trailing bytes */
+                         "2025-11-22T09:00:00+0100", /* offset without colon */
+                         "2025-1x-22T09:00:00Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (tk_time_parse_rfc3339(bad[i], &ms) != -1)
+            fail_msg("accepted \"%s\"", bad[i]);
+    }
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char out[TK_TIME_RFC3339_LEN + 1];
+    int64_t samples[] = {1, 999, 86399999, 1763802000123LL, 4102444799999LL};
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        int64_t back;
+        tk_time_format_rfc3339(samples[i], out);
+        assert_int_equal(tk_time_parse_rfc3339(out, &back), 0);
+        assert_int_equal(back, samples[i]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_parse_refuses),
+        cmocka_unit_test(test_round_trip),
+    };
+    return cmocka_run_group_tests_name("tk_time", tests, NULL, NULL);
+}
