@@ -73,7 +73,9 @@ run: deps
 	@$(MAKE) --no-print-directory MODE=release build
 	@exec env --default-signal=INT scripts/run.sh
 
-test: deps
+# The tests also drive JMeter and Chromium, so they need those groups too.
+test:
+	@scripts/deps.sh core jmeter browser
 	@$(MAKE) --no-print-directory MODE=san test-build
 	@scripts/test.sh build/san
 
@@ -86,6 +88,11 @@ unit: deps
 integration: deps
 	@$(MAKE) --no-print-directory MODE=san test-build
 	@scripts/test.sh build/san integration
+
+e2e:
+	@scripts/deps.sh core jmeter browser
+	@$(MAKE) --no-print-directory MODE=san test-build
+	@scripts/test.sh build/san e2e
 
 bench: deps
 	@scripts/deps.sh bench

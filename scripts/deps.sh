@@ -11,7 +11,13 @@ core=(gcc make pkg-config libc6-dev
       curl openssl procps iproute2)
 bench=(wrk nghttp2-client libnghttp2-dev redis-tools mariadb-client curl)
 jmeter=(jmeter jmeter-http default-jdk-headless)
-browser=(chromium nodejs npm)
+browser=(chromium)
+# node and npm: Debian's nodejs + npm, unless the machine already has both
+# commands (e.g. a nodejs package that bundles npm, which Debian's npm
+# package would conflict with).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    browser+=(nodejs npm)
+fi
 fuzz=(clang libclang-rt-14-dev)
 
 groups=("$@")
