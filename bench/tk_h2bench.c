@@ -13,7 +13,7 @@
  *
  * Output: one line of JSON on stdout:
  *   {"requests":N,"seconds":S,"rps":R,"p50_ms":..,"p90_ms":..,"p99_ms":..,
- *    "max_ms":..,"s2xx":..,"s200":..,"s201":..,"s4xx":..,"s409":..,"s5xx":..,
+ *    "max_ms":..,"s2xx":..,"s200":..,"s201":..,"s4xx":..,"s409":..,"s429":..,"s5xx":..,
  *    "errors":E}
  * Latency is from submitting the request to the stream's close, per stream;
  * percentiles are exact (all samples kept and sorted).
@@ -77,7 +77,7 @@ static struct {
 static struct {
     int64_t start, stop_at, last_done;
     long started, done, errors;
-    long s2xx, s200, s201, s4xx, s409, s5xx, sother;
+    long s2xx, s200, s201, s4xx, s409, s429, s5xx, sother;
     uint32_t *lat_us;
     int stopping;
     uint64_t rng;
@@ -215,6 +215,8 @@ static int on_close(nghttp2_session *s, int32_t sid, uint32_t err, void *ud)
             g.s201++;
         else if (sc == 409)
             g.s409++;
+        else if (sc == 429)
+            g.s429++;
     }
     st->used = 0;
     c->inflight--;
@@ -486,8 +488,8 @@ int main(int argc, char **argv)
     qsort(g.lat_us, (size_t)n, sizeof(uint32_t), cmp_u32);
     double secs = g.done > 0 ? (double)(g.last_done - g.start) / 1e9 : (double)(now_ns() - g.start) / 1e9;
     printf("{\"requests\":%ld,\"seconds\":%.3f,\"rps\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-           "\"s2xx\":%ld,\"s200\":%ld,\"s201\":%ld,\"s4xx\":%ld,\"s409\":%ld,\"s5xx\":%ld,\"sother\":%ld,\"errors\":%ld}\n",
+           "\"s2xx\":%ld,\"s200\":%ld,\"s201\":%ld,\"s4xx\":%ld,\"s409\":%ld,\"s429\":%ld,\"s5xx\":%ld,\"sother\":%ld,\"errors\":%ld}\n",
            g.done, secs, secs > 0 ? (double)g.done / secs : 0, pct(n, 0.50), pct(n, 0.90), pct(n, 0.99), n > 0 ? g.lat_us[n - 1] / 1000.0 : 0,
-           g.s2xx, g.s200, g.s201, g.s4xx, g.s409, g.s5xx, g.sother, g.errors);
+           g.s2xx, g.s200, g.s201, g.s4xx, g.s409, g.s429, g.s5xx, g.sother, g.errors);
     return 0;
 }
