@@ -94,6 +94,13 @@ e2e:
 	@$(MAKE) --no-print-directory MODE=san test-build
 	@scripts/test.sh build/san e2e
 
+# The chaos scenarios (tests/integration/it_chaos.c) at a larger scale than
+# inside `make test`: CHAOS_SCALE (default 10) x stock 300 / 3,000 users.
+.PHONY: chaos
+chaos: deps
+	@$(MAKE) --no-print-directory MODE=san build/san/bin/tk-gateway build/san/bin/tk-worker build/san/tests/it_chaos
+	@scripts/chaos.sh build/san
+
 bench: deps
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory MODE=release build build/release/bench/tk-h2bench

@@ -91,3 +91,25 @@ int it_redis_ev_set(redisContext *rc, const char *event_id, const char *field, c
         freeReplyObject(r);
     return ok ? 0 : -1;
 }
+
+long long it_redis_pending_of(redisContext *rc, const char *event_id, const char *consumer)
+{
+    char k[TK_KEY_MAX];
+    if (key(TK_KEY_STREAM, event_id, k) != 0)
+        return -1;
+    redisReply *r = redisCommand(rc, "XPENDING %s wk", k);
+    long long v = -1;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+        v = 0;
+        redisReply *per = r->element[3];
+        for (size_t i = 0; per->type == REDIS_REPLY_ARRAY && i < per->elements; i++) {
+            redisReply *e = per->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING &&
+                strcmp(e->element[0]->str, consumer) == 0 && e->element[1]->type == REDIS_REPLY_STRING)
+                v = strtoll(e->element[1]->str, NULL, 10);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}

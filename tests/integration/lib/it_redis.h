@@ -28,4 +28,12 @@ long long it_redis_claims_count(redisContext *rc, const char *event_id);
 /** HSET tk:{@event_id}:ev @field @value (test set-up of odd states). Returns 0 or -1. */
 int it_redis_ev_set(redisContext *rc, const char *event_id, const char *field, const char *value);
 
+/**
+ * Entries of the event's stream delivered to consumer @consumer of group
+ * "wk" and not yet acknowledged (its part of XPENDING's summary): > 0 while
+ * that worker holds a batch it has not confirmed. 0 when it holds none, -1
+ * on error.
+ */
+long long it_redis_pending_of(redisContext *rc, const char *event_id, const char *consumer);
+
 #endif

@@ -1,0 +1,741 @@
+/*
+ * it_chaos: the invariants of shared/BRIEF.md under faults, during a bounded
+ * claim storm on an event whose demand exceeds its stock.
+ *
+ * The storm (a thread of its own, while the test injects the fault):
+ * USERS distinct users, a tenth of them sending their claim twice, in a
+ * shuffled order, over PARALLEL keep-alive connections, chunks alternating
+ * HTTP/1.1 and HTTP/2. Until the first `sold_out` it is paced (PACE_CHUNK
+ * requests every PACE_MS) so that the units are granted over a few seconds
+ * and the fault lands while grants are being made and drained; after that
+ * the rest goes at full speed. A user whose answer was 503, 429 or no
+ * answer at all (the gateway restarting, Redis down) is retried in later
+ * waves until every user has a definite answer (201/200/409) or the storm's
+ * deadline passes. Every wait is bounded.
+ *
+ * The scenarios, each on a fresh event with 2 workers (WORKER_BATCH and
+ * WORKER_CLAIM_IDLE_MS small so re-claims happen within the test):
+ *   worker-kill      SIGKILL a worker while it holds an unconfirmed batch
+ *                    (XPENDING of its consumer > 0), KILLS times; restarted
+ *                    alternately under its own name (re-reads its pending
+ *                    entries) and under a new one (the dead consumer's
+ *                    entries are XAUTOCLAIMed by the others).
+ *   db-outage        stop MariaDB for DB_DOWN_MS during the storm, start it.
+ *   redis-kill       SIGKILL Redis during the storm, restart it from its AOF
+ *                    (appendfsync always).
+ *   gateway-restart  SIGTERM the gateway with requests in flight (it must
+ *                    exit 0), start a new one on the same ports, continue.
+ *
+ * After each, at quiescence (pending = 0 and the books agree, bounded), the
+ * checks: granted = stock exactly in Redis and MariaDB; every claim a client
+ * was told (201, or 200 carrying its claim) has exactly one row, `confirmed`,
+ * with the ticket and claim id the client was told; rows nobody was told
+ * about belong to users whose every answer was lost (ambiguous), and there
+ * are none when every user got an answer; no user holds more than one unit;
+ * no user got two different claims or two 201s; tickets: the confirmed rows
+ * hold exactly tickets 1..stock (tickets are drawn only by grants and every
+ * claim asks for 1 unit, so no claim was refused for stock before the stock
+ * was gone, and the sell-out left nothing unsold); no 201 in a chunk sent
+ * after a chunk that got `sold_out` (no grant after a refusal for stock);
+ * Redis and MariaDB books equal in the admin view and in the stores.
+ *
+ * Scale: CHAOS_SCALE (default 1: stock 300, 3,000 users, 32 connections;
+ * scripts/chaos.sh runs 10).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/it_api.h"
+#include "lib/it_db.h"
+#include "lib/it_env.h"
+#include "lib/it_redis.h"
+
+/* ------------------------------------------------------------ the scale */
+
+typedef struct {
+    int scale;
+    int stock, users, parallel;
+    int pace_chunk, pace_ms; /* paced phase: chunk size and period */
+    int kills;               /* worker-kill */
+    int db_down_ms;          /* db-outage */
+    int redis_down_ms;       /* redis-kill */
+    int gw_restarts;         /* gateway-restart */
+    int storm_ms;            /* storm deadline */
+    int drain_ms;            /* quiescence deadline */
+} chaos_cfg_t;
+
+static chaos_cfg_t C;
+
+static int group_setup(void **st)
+{
+    (void)st;
+    if (it_env() == NULL)
+        return -1;
+    const char *s = getenv("CHAOS_SCALE");
+    int scale = s != NULL ? atoi(s) : 1;
+    if (scale < 1 || scale > 100) {
+        fprintf(stderr, "CHAOS_SCALE=%s: expected 1..100\n", s);
+        return -1;
+    }
+    C.scale = scale;
+    C.stock = 300 * scale;
+    C.users = 3000 * scale;
+    C.parallel = scale > 1 ? 64 : 32;
+    /* The grants spread over about 3 s at scale 1, about 10 s at scale 10. */
+    C.pace_chunk = C.parallel;
+    C.pace_ms = scale > 1 ? 200 : 250;
+    C.kills = scale > 1 ? 6 : 3;
+    C.db_down_ms = scale > 1 ? 10000 : 3000;
+    C.redis_down_ms = scale > 1 ? 3000 : 1000;
+    C.gw_restarts = scale > 1 ? 2 : 1;
+    C.storm_ms = 45000 + 15000 * scale;
+    C.drain_ms = 60000 + 6000 * scale;
+    /* Inherited by the gateway and workers this binary starts (a flag would win; it_proc passes none of these). */
+    setenv("WORKER_BATCH", "8", 1);
+    setenv("WORKER_CLAIM_IDLE_MS", "1000", 1);
+    setenv("WORKER_DISCOVER_MS", "200", 1);
+    /* One client address sends the whole storm: the per-address limit would answer 429 (retried, but slow). */
+    setenv("RATE_IP_PER_S", "0", 1);
+    /* services.sh start-redis rewrites redis.conf from this. */
+    setenv("REDIS_APPENDFSYNC", "always", 1);
+    fprintf(stderr, "chaos: scale %d: stock %d, %d users (+10%% retrying), %d connections\n", C.scale, C.stock, C.users,
+            C.parallel);
+    return 0;
+}
+
+static int setup(void **st)
+{
+    it_fix_t *f = calloc(1, sizeof *f);
+    if (f == NULL || it_fix_setup(f, 0) != 0) {
+        free(f);
+        return -1;
+    }
+    /* Workers named so the test can find them in XPENDING. */
+    if (it_fix_add_worker(f, "cw1") != 0 || it_fix_add_worker(f, "cw2") != 0) {
+        it_fix_teardown(f);
+        free(f);
+        return -1;
+    }
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    it_fix_t *f = *st;
+    int rc = it_fix_teardown(f);
+    free(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the storm */
+
+typedef struct {
+    long long ticket; /* told (201, or 200 with the claim), 0 none */
+    char claim_id[96];
+    unsigned n201, n200, n409, nerr;
+    unsigned char settled; /* got 201, 200 or 409 sold_out */
+    unsigned char tried;
+} user_t;
+
+typedef struct {
+    char url[256];
+    char body[96];
+    int user;
+} req_t;
+
+typedef struct {
+    char event[64];
+    char url[256];
+    int users, parallel, pace_chunk, pace_ms;
+    atomic_llong deadline; /* the test thread sets it to 0 to end the storm early */
+    user_t *u;
+    pthread_t th;
+    /* read by the test thread while the storm runs */
+    atomic_long requests, answered, s201, s200, s409, s503, s429, snone, sother;
+    atomic_int sold_out_seen, done;
+    /* the storm thread's own, read after the join */
+    int chunk_seq, first_soldout_chunk, last_201_chunk;
+    long dup201, mismatch, bad_body;
+    int unsettled, retry_waves;
+    long long started, wave0_end, ended;
+    char first_other[256];
+} storm_t;
+
+static unsigned int lcg(unsigned int *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static void note_other(storm_t *s, const it_resp_t *r)
+{
+    atomic_fetch_add(&s->sother, 1);
+    if (s->first_other[0] == '\0')
+        snprintf(s->first_other, sizeof s->first_other, "%ld %.200s", r->status, r->body ? r->body : r->errbuf);
+}
+
+static void take_answer(storm_t *s, int uidx, const it_resp_t *r, int chunk)
+{
+    user_t *u = &s->u[uidx];
+    if (r->status == 201 || r->status == 200) {
+        long long t = it_json_int(r->json, "ticket");
+        const char *cid = it_json_str(r->json, "claim_id");
+        char want[128];
+        snprintf(want, sizeof want, "c-%s-%lld", s->event, t);
+        if (t < 1 || cid == NULL || strcmp(cid, want) != 0) {
+            s->bad_body++;
+            note_other(s, r);
+            return;
+        }
+        if (r->status == 201) {
+            atomic_fetch_add(&s->s201, 1);
+            if (u->n201++ > 0)
+                s->dup201++; /* a second unit, or a lost claim granted again */
+            s->last_201_chunk = chunk;
+        } else {
+            atomic_fetch_add(&s->s200, 1);
+            u->n200++;
+        }
+        if (u->ticket != 0 && u->ticket != t)
+            s->mismatch++;
+        if (u->ticket == 0) {
+            u->ticket = t;
+            snprintf(u->claim_id, sizeof u->claim_id, "%s", cid);
+        }
+        u->settled = 1;
+    } else if (r->status == 409 && it_resp_error_code(r) != NULL && strcmp(it_resp_error_code(r), "sold_out") == 0) {
+        atomic_fetch_add(&s->s409, 1);
+        u->n409++;
+        u->settled = 1;
+        if (s->first_soldout_chunk == 0)
+            s->first_soldout_chunk = chunk;
+        atomic_store(&s->sold_out_seen, 1);
+    } else if (r->status == 503) {
+        atomic_fetch_add(&s->s503, 1);
+        u->nerr++;
+    } else if (r->status == 429) {
+        atomic_fetch_add(&s->s429, 1);
+        u->nerr++;
+    } else if (r->status == 0) {
+        atomic_fetch_add(&s->snone, 1);
+        u->nerr++;
+    } else {
+        note_other(s, r);
+        u->nerr++;
+    }
+}
+
+/* Sends reqs[0..n) as one it_http_multi call; chunk numbers start at 1. */
+static void run_chunk(storm_t *s, req_t *reqs, size_t n)
+{
+    it_multi_req_t *mr = calloc(n, sizeof *mr);
+    if (mr == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        mr[i].method = "POST";
+        mr[i].url = reqs[i].url;
+        mr[i].body = reqs[i].body;
+        s->u[reqs[i].user].tried = 1;
+    }
+    int chunk = ++s->chunk_seq;
+    long long left = s->deadline - it_now_ms();
+    int budget = left > 15000 ? 15000 : left > 100 ? (int)left : 100;
+    atomic_fetch_add(&s->requests, (long)n);
+    size_t got = it_http_multi(mr, n, s->parallel, chunk % 2 ? IT_HTTP1 : IT_HTTP2, budget);
+    atomic_fetch_add(&s->answered, (long)got);
+    for (size_t i = 0; i < n; i++) {
+        take_answer(s, reqs[i].user, &mr[i].resp, chunk);
+        it_resp_free(&mr[i].resp);
+    }
+    free(mr);
+}
+
+static void fill_req(const storm_t *s, req_t *q, int user)
+{
+    q->user = user;
+    snprintf(q->url, sizeof q->url, "%s", s->url);
+    snprintf(q->body, sizeof q->body, "{\"user_id\":\"cu-%06d\",\"quantity\":1}", user);
+}
+
+static void *storm_main(void *arg)
+{
+    storm_t *s = arg;
+    s->started = it_now_ms();
+    size_t n = (size_t)s->users + (size_t)s->users / 10;
+    req_t *reqs = calloc(n, sizeof *reqs);
+    if (reqs == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        fill_req(s, &reqs[i], i < (size_t)s->users ? (int)i : (int)(i - (size_t)s->users) * 10);
+    unsigned int seed = 4242;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = ((size_t)lcg(&seed) << 15 | lcg(&seed)) % (i + 1);
+        req_t t = reqs[i];
+        reqs[i] = reqs[j];
+        reqs[j] = t;
+    }
+    /* Wave 0: paced until sold out, then the rest at full speed. */
+    size_t next = 0;
+    while (next < n && it_now_ms() < s->deadline) {
+        long long t0 = it_now_ms();
+        int paced = !atomic_load(&s->sold_out_seen);
+        size_t k = paced ? (size_t)s->pace_chunk : (size_t)s->parallel * 16;
+        if (k > n - next)
+            k = n - next;
+        run_chunk(s, reqs + next, k);
+        next += k;
+        long long spent = it_now_ms() - t0;
+        if (paced && spent < s->pace_ms)
+            it_sleep_ms((int)(s->pace_ms - spent));
+    }
+    s->wave0_end = it_now_ms();
+    /* Retry waves: every user still without a definite answer asks again. */
+    while (it_now_ms() < s->deadline) {
+        size_t k = 0;
+        for (int u = 0; u < s->users; u++)
+            if (s->u[u].tried && !s->u[u].settled)
+                fill_req(s, &reqs[k++], u);
+        if (k == 0)
+            break;
+        s->retry_waves++;
+        for (size_t i = 0; i < k; i += (size_t)s->parallel * 16) {
+            size_t m = k - i < (size_t)s->parallel * 16 ? k - i : (size_t)s->parallel * 16;
+            run_chunk(s, reqs + i, m);
+        }
+        it_sleep_ms(250);
+    }
+    for (int u = 0; u < s->users; u++)
+        if (!s->u[u].settled)
+            s->unsettled++;
+    free(reqs);
+out:
+    s->ended = it_now_ms();
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* Ends the storm now (a failed step of the test): the thread stops after its current chunk. */
+static void storm_abort(storm_t *s)
+{
+    atomic_store(&s->deadline, 0);
+    pthread_join(s->th, NULL);
+}
+
+/* An assertion taken while the storm runs: the storm is stopped first, so no thread outlives the test. */
+#define STORM_ASSERT(s, cond)                                                                                                   \
+    do {                                                                                                                        \
+        if (!(cond)) {                                                                                                          \
+            fprintf(stderr, "chaos: failed while the storm ran: %s\n", #cond);                                                   \
+            storm_abort(s);                                                                                                     \
+            fail_msg("%s", #cond);                                                                                              \
+        }                                                                                                                       \
+    } while (0)
+
+static storm_t *storm_start(const it_fix_t *f, const char *event_id)
+{
+    storm_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    snprintf(s->event, sizeof s->event, "%s", event_id);
+    snprintf(s->url, sizeof s->url, "%s/v1/events/%s/claims", f->gw.base_url, event_id);
+    s->users = C.users;
+    s->parallel = C.parallel;
+    s->pace_chunk = C.pace_chunk;
+    s->pace_ms = C.pace_ms;
+    s->deadline = it_now_ms() + C.storm_ms;
+    s->u = calloc((size_t)C.users, sizeof *s->u);
+    assert_non_null(s->u);
+    assert_int_equal(pthread_create(&s->th, NULL, storm_main, s), 0);
+    return s;
+}
+
+static void storm_join(storm_t *s)
+{
+    /* storm_main ends by its deadline (+ one chunk's budget); it_http_multi is bounded too. */
+    pthread_join(s->th, NULL);
+}
+
+static void storm_free(storm_t *s)
+{
+    free(s->u);
+    free(s);
+}
+
+/* Waits (bounded) until the storm has seen @n 201s; returns 0, or -1 at the deadline or when the storm ended. */
+static int wait_granted(storm_t *s, long n, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    while (atomic_load(&s->s201) < n) {
+        if (atomic_load(&s->done) || it_now_ms() >= deadline)
+            return -1;
+        it_sleep_ms(5);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- the verdict */
+
+typedef struct {
+    char why[1024];
+    int ok;
+} verdict_t;
+
+static void fail_if(verdict_t *v, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail_if(verdict_t *v, int bad, const char *fmt, ...)
+{
+    if (!bad)
+        return;
+    v->ok = 0;
+    size_t len = strlen(v->why);
+    if (len + 4 >= sizeof v->why)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->why + len, sizeof v->why - len, fmt, ap);
+    va_end(ap);
+    len = strlen(v->why);
+    if (len + 2 < sizeof v->why)
+        strcat(v->why, "; ");
+}
+
+static void reconnect(it_fix_t *f)
+{
+    if (f->redis != NULL)
+        redisFree(f->redis);
+    f->redis = it_redis_connect();
+    if (f->db != NULL)
+        mysql_close(f->db);
+    f->db = it_db_connect();
+    assert_non_null(f->redis);
+    assert_non_null(f->db);
+}
+
+/*
+ * Quiescence: the admin view answers with pending = 0 and the books equal
+ * (redis.granted == database.confirmed), twice in a row 300 ms apart (the
+ * drain lag has settled). Bounded by C.drain_ms. Leaves the last view in @r.
+ */
+static int wait_quiet(it_resp_t *r, const it_fix_t *f, const char *ev)
+{
+    long long deadline = it_now_ms() + C.drain_ms;
+    int good = 0;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        it_resp_free(r);
+        if (it_apif(r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev) == 0 && r->status == 200 &&
+            it_json_int(r->json, "pending") == 0 &&
+            it_json_int(json_object_get(r->json, "redis"), "granted") ==
+                it_json_int(json_object_get(r->json, "database"), "confirmed")) {
+            if (++good >= 2)
+                return 0;
+        } else {
+            good = 0;
+        }
+        if (it_now_ms() >= deadline)
+            return -1;
+        it_sleep_ms(300);
+    }
+}
+
+typedef struct {
+    char user[72];
+    char claim_id[100];
+    long long ticket, quantity;
+    char status[16];
+} row_t;
+
+/* The event's rows in MariaDB, ordered by ticket; NULL on error. */
+static row_t *db_rows(MYSQL *db, const char *ev, size_t *count)
+{
+    char q[256];
+    *count = 0;
+    mysql_query(db, "COMMIT");
+    snprintf(q, sizeof q,
+             "SELECT user_id, claim_id, ticket, quantity, status FROM claims WHERE event_id='%s' ORDER BY ticket, user_id", ev);
+    if (mysql_query(db, q) != 0) {
+        fprintf(stderr, "chaos: %s: %s\n", q, mysql_error(db));
+        return NULL;
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    if (res == NULL)
+        return NULL;
+    size_t n = (size_t)mysql_num_rows(res);
+    row_t *rows = calloc(n + 1, sizeof *rows);
+    MYSQL_ROW row;
+    size_t i = 0;
+    while (rows != NULL && (row = mysql_fetch_row(res)) != NULL && i < n) {
+        snprintf(rows[i].user, sizeof rows[i].user, "%s", row[0] ? row[0] : "");
+        snprintf(rows[i].claim_id, sizeof rows[i].claim_id, "%s", row[1] ? row[1] : "");
+        rows[i].ticket = row[2] ? strtoll(row[2], NULL, 10) : -1;
+        rows[i].quantity = row[3] ? strtoll(row[3], NULL, 10) : -1;
+        snprintf(rows[i].status, sizeof rows[i].status, "%s", row[4] ? row[4] : "");
+        i++;
+    }
+    mysql_free_result(res);
+    mysql_query(db, "COMMIT");
+    *count = i;
+    return rows;
+}
+
+/* Every invariant at quiescence; prints the verdict line and fails the test when one is broken. */
+static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
+{
+    verdict_t v = {.ok = 1};
+    const long stock = C.stock;
+
+    /* The storm's own findings. */
+    fail_if(&v, s->dup201 != 0, "%ld users got a second 201", s->dup201);
+    fail_if(&v, s->mismatch != 0, "%ld users were told two different claims", s->mismatch);
+    fail_if(&v, s->bad_body != 0, "%ld 200/201 bodies without a valid ticket/claim_id", s->bad_body);
+    fail_if(&v, atomic_load(&s->sother) != 0, "%ld unexpected answers, first: %s", (long)atomic_load(&s->sother), s->first_other);
+    fail_if(&v, s->first_soldout_chunk == 0, "no sold_out answer: demand did not exceed stock");
+    fail_if(&v, s->first_soldout_chunk != 0 && s->last_201_chunk > s->first_soldout_chunk,
+            "a 201 in chunk %d after sold_out in chunk %d", s->last_201_chunk, s->first_soldout_chunk);
+
+    /* Quiescence and the admin view. */
+    it_resp_t view;
+    int quiet = wait_quiet(&view, f, s->event);
+    json_t *rj = json_object_get(view.json, "redis"), *dj = json_object_get(view.json, "database");
+    long long v_granted = it_json_int(rj, "granted"), v_remaining = it_json_int(rj, "remaining"),
+              v_issued = it_json_int(rj, "tickets_issued"), v_conf = it_json_int(dj, "confirmed"),
+              v_rej = it_json_int(dj, "rejected"), v_canc = it_json_int(dj, "cancelled"), v_pending = it_json_int(view.json, "pending");
+    fail_if(&v, quiet != 0, "not quiet within %d ms: %ld %.300s", C.drain_ms, view.status, view.body ? view.body : view.errbuf);
+    fail_if(&v, v_granted != stock, "admin redis.granted=%lld", v_granted);
+    fail_if(&v, v_remaining != 0, "admin redis.remaining=%lld", v_remaining);
+    fail_if(&v, v_issued != stock, "admin redis.tickets_issued=%lld", v_issued);
+    fail_if(&v, v_conf != stock, "admin database.confirmed=%lld", v_conf);
+    fail_if(&v, v_rej != 0 || v_canc != 0, "admin database.rejected=%lld cancelled=%lld", v_rej, v_canc);
+    fail_if(&v, v_pending != 0, "admin pending=%lld", v_pending);
+    it_resp_free(&view);
+
+    /* Redis directly. */
+    long long r_total = it_redis_ev_int(f->redis, s->event, "total", -1);
+    long long r_rem = it_redis_ev_int(f->redis, s->event, "remaining", -1);
+    long long r_seq = it_redis_ev_int(f->redis, s->event, "seq", -1);
+    long long r_claims = it_redis_claims_count(f->redis, s->event), r_xlen = it_redis_xlen(f->redis, s->event);
+    fail_if(&v, r_total != stock || r_rem != 0, "redis total=%lld remaining=%lld", r_total, r_rem);
+    fail_if(&v, r_seq != stock, "redis seq=%lld", r_seq);
+    fail_if(&v, r_claims != stock, "redis claims=%lld", r_claims);
+    fail_if(&v, r_xlen != 0, "redis stream length=%lld", r_xlen);
+
+    /* MariaDB: the stock row and every claim row. */
+    long long db_sold = it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id='%s'", s->event);
+    long long db_total = it_db_int(f->db, -1, "SELECT total FROM event_stock WHERE event_id='%s'", s->event);
+    fail_if(&v, db_sold != stock || db_total != stock, "event_stock sold=%lld total=%lld", db_sold, db_total);
+    size_t nrows = 0;
+    row_t *rows = db_rows(f->db, s->event, &nrows);
+    fail_if(&v, rows == NULL, "cannot read the claim rows");
+    long confirmed = 0, units = 0, order_bad = 0, over_limit = 0, untold = 0, untold_settled = 0, wrong_id = 0;
+    unsigned char *row_of_user = calloc((size_t)C.users, 1);
+    assert_non_null(row_of_user);
+    for (size_t i = 0; rows != NULL && i < nrows; i++) {
+        row_t *w = &rows[i];
+        if (strcmp(w->status, "confirmed") == 0)
+            confirmed++;
+        units += w->quantity;
+        if (w->quantity != 1)
+            over_limit++;
+        if (w->ticket != (long long)i + 1) /* sorted by ticket: exactly 1..n */
+            order_bad++;
+        char want[128];
+        snprintf(want, sizeof want, "c-%s-%lld", s->event, w->ticket);
+        if (strcmp(want, w->claim_id) != 0)
+            wrong_id++;
+        int u = -1;
+        if (sscanf(w->user, "cu-%d", &u) != 1 || u < 0 || u >= C.users) {
+            fail_if(&v, 1, "row of unknown user %s", w->user);
+            continue;
+        }
+        row_of_user[u]++;
+        user_t *us = &s->u[u];
+        if (us->ticket == 0) {
+            untold++; /* granted, but every answer this user got was lost */
+            if (us->settled)
+                untold_settled++;
+        } else if (us->ticket != w->ticket || strcmp(us->claim_id, w->claim_id) != 0) {
+            fail_if(&v, 1, "user %s told %s, row says %s", w->user, us->claim_id, w->claim_id);
+        }
+    }
+    long told = 0, lost = 0, dup_rows = 0;
+    for (int u = 0; u < C.users; u++) {
+        if (row_of_user[u] > 1)
+            dup_rows++;
+        if (s->u[u].ticket == 0)
+            continue;
+        told++;
+        if (row_of_user[u] == 0)
+            lost++;
+    }
+    free(row_of_user);
+    free(rows);
+    fail_if(&v, (long)nrows != stock, "%zu rows for stock %ld", nrows, stock);
+    fail_if(&v, confirmed != stock, "%ld confirmed rows", confirmed);
+    fail_if(&v, units != stock, "%ld units in rows (oversell=%ld)", units, units > stock ? units - stock : 0);
+    fail_if(&v, over_limit != 0, "%ld rows above max_per_user", over_limit);
+    fail_if(&v, order_bad != 0, "%ld rows out of the ticket sequence 1..%ld", order_bad, stock);
+    fail_if(&v, wrong_id != 0, "%ld rows whose claim_id is not c-E-ticket", wrong_id);
+    fail_if(&v, lost != 0, "%ld told claims have no row (LOST)", lost);
+    fail_if(&v, dup_rows != 0, "%ld users with two rows", dup_rows);
+    fail_if(&v, untold_settled != 0, "%ld rows of users who were answered sold_out, never told", untold_settled);
+    fail_if(&v, s->unsettled == 0 && untold != 0, "%ld rows nobody was told about, though every user got an answer", untold);
+    fail_if(&v, told + untold != stock, "told %ld + untold %ld != stock", told, untold);
+
+    long oversell = units > stock ? units - stock : 0;
+    fprintf(stderr,
+            "chaos %s: %s granted=%lld/%ld confirmed=%ld told=%ld untold=%ld %s 503s=%ld 429s=%ld no-answer=%ld oversell=%ld "
+            "duplicates=%ld books redis=%lld db=%lld storm=%ld req/%ld 201s in %.1fs (first wave %.1fs, %d retry waves) unsettled=%d\n",
+            name, v.ok ? "PASS" : "FAIL", v_granted, stock, confirmed, told, untold, extra, (long)atomic_load(&s->s503),
+            (long)atomic_load(&s->s429), (long)atomic_load(&s->snone), oversell, s->dup201 + dup_rows, v_granted, db_sold,
+            (long)atomic_load(&s->requests), (long)atomic_load(&s->s201), (s->ended - s->started) / 1000.0,
+            (s->wave0_end - s->started) / 1000.0, s->retry_waves, s->unsettled);
+    if (!v.ok)
+        fprintf(stderr, "chaos %s: broken: %s\n", name, v.why);
+    assert_true(v.ok);
+}
+
+static void new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix)
+{
+    it_event_id(ev, len, prefix);
+    assert_int_equal(it_api_create_event(f, ev, C.stock, 1, 0, 0), 201);
+    /* Let the workers discover the event (WORKER_DISCOVER_MS) before the storm. */
+    it_sleep_ms(400);
+}
+
+/* ---------------------------------------------------------- scenarios */
+
+static void worker_kill(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-wk");
+    storm_t *s = storm_start(f, ev);
+
+    int kills = 0, renamed = 0;
+    char names[2][32] = {"cw1", "cw2"};
+    char at_kill[256] = "";
+    long long deadline = it_now_ms() + C.storm_ms;
+    while (kills < C.kills && it_now_ms() < deadline) {
+        int hit = 0;
+        for (int i = 0; i < 2 && !hit; i++) {
+            int w = (kills + i) % 2; /* alternate which worker dies first */
+            long long pend = it_redis_pending_of(f->redis, ev, names[w]);
+            if (pend <= 0 || !it_proc_alive(&f->workers[w]))
+                continue;
+            it_proc_kill(&f->workers[w]);
+            kills++;
+            hit = 1;
+            size_t l = strlen(at_kill);
+            snprintf(at_kill + l, sizeof at_kill - l, "%s%s:%lld", l ? "," : "", names[w], pend);
+            /* Odd kills: back under the same name (it re-reads its own pending entries); even: a new name. */
+            if (kills % 2 == 0)
+                snprintf(names[w], sizeof names[w], "cw%d-r%d", w + 1, ++renamed);
+            STORM_ASSERT(s, it_worker_start(&f->workers[w], names[w]) == 0);
+        }
+        if (!hit) {
+            if (atomic_load(&s->done) && it_redis_xlen(f->redis, ev) == 0)
+                break; /* nothing left to drain: no batch to kill in */
+            it_sleep_ms(1);
+        }
+    }
+    storm_join(s);
+    char extra[400];
+    snprintf(extra, sizeof extra, "kills=%d pending-at-kill=[%s]", kills, at_kill);
+    verify(f, s, "worker-kill", extra);
+    assert_int_equal(kills, C.kills);
+    /* Both workers (the restarted ones) still up, and they stop cleanly. */
+    assert_true(it_proc_alive(&f->workers[0]));
+    assert_true(it_proc_alive(&f->workers[1]));
+    storm_free(s);
+}
+
+static void db_outage(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-db");
+    storm_t *s = storm_start(f, ev);
+    STORM_ASSERT(s, wait_granted(s, C.stock / 20, 20000) == 0);
+    long long t0 = it_now_ms();
+    STORM_ASSERT(s, it_services("stop-db", 90000) == 0);
+    long long t_down = it_now_ms();
+    long granted_at_stop = atomic_load(&s->s201);
+    it_sleep_ms(C.db_down_ms);
+    long long backlog = it_redis_xlen(f->redis, ev);
+    long granted_down = atomic_load(&s->s201) - granted_at_stop;
+    STORM_ASSERT(s, it_services("start-db", 90000) == 0);
+    long long t_up = it_now_ms();
+    storm_join(s);
+    reconnect(f);
+    char extra[300];
+    snprintf(extra, sizeof extra, "db-down=%.1fs (stop took %.1fs, start %.1fs) backlog-at-start=%lld granted-while-down=%ld",
+             (t_up - t_down) / 1000.0, (t_down - t0) / 1000.0, (t_up - t_down - C.db_down_ms) / 1000.0, backlog, granted_down);
+    verify(f, s, "db-outage", extra);
+    /* The outage met claims waiting to be written, or it proved nothing. */
+    assert_true(backlog > 0);
+    storm_free(s);
+}
+
+static void redis_kill(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-rk");
+    storm_t *s = storm_start(f, ev);
+    STORM_ASSERT(s, wait_granted(s, C.stock / 3, 20000) == 0);
+    long told_before = atomic_load(&s->s201) + atomic_load(&s->s200);
+    STORM_ASSERT(s, it_services("kill-redis", 30000) == 0);
+    long long t_down = it_now_ms();
+    it_sleep_ms(C.redis_down_ms);
+    STORM_ASSERT(s, it_services("start-redis", 90000) == 0);
+    long long t_up = it_now_ms();
+    storm_join(s);
+    reconnect(f);
+    char extra[300];
+    snprintf(extra, sizeof extra, "redis-down=%.1fs told-before-kill=%ld", (t_up - t_down) / 1000.0, told_before);
+    verify(f, s, "redis-kill", extra);
+    storm_free(s);
+}
+
+static void gateway_restart(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-gw");
+    storm_t *s = storm_start(f, ev);
+    char extra[300] = "";
+    for (int i = 0; i < C.gw_restarts; i++) {
+        STORM_ASSERT(s, wait_granted(s, C.stock * (i + 1) / (C.gw_restarts + 2), 20000) == 0);
+        long long inflight = atomic_load(&s->requests) - atomic_load(&s->answered);
+        long long t0 = it_now_ms();
+        int rc = it_proc_stop(&f->gw.proc, IT_STOP_MS);
+        long long t1 = it_now_ms();
+        STORM_ASSERT(s, rc == 0); /* in-flight requests finished, clean exit under the sanitizers */
+        STORM_ASSERT(s, it_gateway_restart(&f->gw, IT_READY_MS) == 0);
+        long long t2 = it_now_ms();
+        size_t l = strlen(extra);
+        snprintf(extra + l, sizeof extra - l, "%srestart%d: stop=%.2fs start=%.2fs chunk-in-flight=%lld", i ? " " : "", i + 1,
+                 (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, inflight);
+    }
+    storm_join(s);
+    verify(f, s, "gateway-restart", extra);
+    storm_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(worker_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(redis_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(gateway_restart, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("it_chaos", tests, group_setup, NULL);
+}
