@@ -3,6 +3,8 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 MYSQL *tk_db_connect(const tk_db_conf_t *conf, char *err, size_t errlen)
 {
@@ -72,4 +74,33 @@ const char *tk_db_class_name(tk_db_class_t c)
 {
     static const char *const names[] = {"ok", "retry", "reconnect", "fatal"};
     return (unsigned)c <= TK_DB_FATAL ? names[c] : "unknown";
+}
+
+void tk_db_time_from_ms(int64_t ms, MYSQL_TIME *t)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    memset(t, 0, sizeof(*t));
+    t->year = (unsigned)tm.tm_year + 1900;
+    t->month = (unsigned)tm.tm_mon + 1;
+    t->day = (unsigned)tm.tm_mday;
+    t->hour = (unsigned)tm.tm_hour;
+    t->minute = (unsigned)tm.tm_min;
+    t->second = (unsigned)tm.tm_sec;
+    t->second_part = (unsigned long)(ms % 1000) * 1000;
+    t->time_type = MYSQL_TIMESTAMP_DATETIME;
+}
+
+int64_t tk_db_time_to_ms(const MYSQL_TIME *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int)t->year - 1900;
+    tm.tm_mon = (int)t->month - 1;
+    tm.tm_mday = (int)t->day;
+    tm.tm_hour = (int)t->hour;
+    tm.tm_min = (int)t->minute;
+    tm.tm_sec = (int)t->second;
+    return (int64_t)timegm(&tm) * 1000 + (int64_t)(t->second_part / 1000);
 }

@@ -13,6 +13,7 @@
 
 #include <mysql.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const char *host;
@@ -42,5 +43,11 @@ tk_db_class_t tk_db_classify(unsigned int mysql_errno);
 
 /** Short name of @c for logs and metrics ("retry", "reconnect", "fatal"). */
 const char *tk_db_class_name(tk_db_class_t c);
+
+/** Fills @t (a DATETIME, UTC) from milliseconds since the epoch. */
+void tk_db_time_from_ms(int64_t ms, MYSQL_TIME *t);
+
+/** Milliseconds since the epoch of the DATETIME @t (UTC). */
+int64_t tk_db_time_to_ms(const MYSQL_TIME *t);
 
 #endif

@@ -71,12 +71,6 @@ void gw_admin_body(gw_req_t *r, const char **body, size_t *len);
 
 /* ------------------------------------------------------------ time */
 
-/** @ms since the epoch as a DATETIME(3) in UTC. */
-void gw_admin_ms_to_time(int64_t ms, MYSQL_TIME *t);
-
-/** A DATETIME read back (UTC) as ms since the epoch. */
-int64_t gw_admin_time_to_ms(const MYSQL_TIME *t);
-
 /* ------------------------------------------------------------ prepared statements */
 
 /** Binds @n bytes at @s as a string parameter or result; @len must outlive the statement. */

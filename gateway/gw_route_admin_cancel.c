@@ -86,11 +86,11 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_time(&out[3], &created, NULL);
     if ((e = gw_admin_stmt(db, sql_claim, b, out, 1, NULL, NULL, &rows)) != 0)
         return e;
-    gw_admin_ms_to_time(tk_time_now_ms(), &now);
+    tk_db_time_from_ms(tk_time_now_ms(), &now);
 
     if (rows == 1) {
         status[slen < sizeof(status) - 1 ? slen : sizeof(status) - 1] = '\0';
-        in->claim = (tk_claim_t){ticket, qty, gw_admin_time_to_ms(&created), TK_CLAIM_CANCELLED};
+        in->claim = (tk_claim_t){ticket, qty, tk_db_time_to_ms(&created), TK_CLAIM_CANCELLED};
         if (strcmp(status, "cancelled") == 0)
             return 0; /* already done: a retry */
         if (strcmp(status, "rejected") == 0) {
@@ -138,7 +138,7 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     ticket = c.ticket;
     qty = c.quantity;
     int cl = tk_claim_id(in->event_id, in->elen, c.ticket, claim_id);
-    gw_admin_ms_to_time(c.created_ms, &created);
+    tk_db_time_from_ms(c.created_ms, &created);
     gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
     gw_admin_bind_str(&b[1], in->user_id, &ulen, in->ulen);
     gw_admin_bind_str(&b[2], claim_id, &clen, (size_t)cl);

@@ -36,9 +36,9 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     long long maxpu = d->max_per_user, total = d->stock;
     MYSQL_TIME opens, closes, now;
     my_bool opens_null = d->opens_ms == 0, closes_null = d->closes_ms == 0;
-    gw_admin_ms_to_time(d->opens_ms, &opens);
-    gw_admin_ms_to_time(d->closes_ms, &closes);
-    gw_admin_ms_to_time(in->now_ms, &now);
+    tk_db_time_from_ms(d->opens_ms, &opens);
+    tk_db_time_from_ms(d->closes_ms, &closes);
+    tk_db_time_from_ms(in->now_ms, &now);
 
     gw_admin_bind_str(&b[0], d->event_id, &elen, d->elen);
     gw_admin_bind_str(&b[1], d->name, &nlen, d->nlen);
@@ -104,9 +104,9 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     memcpy(r->state, state, slen);
     r->state[slen] = '\0';
     r->max_per_user = maxpu;
-    r->opens_ms = opens_null ? 0 : gw_admin_time_to_ms(&opens);
-    r->closes_ms = closes_null ? 0 : gw_admin_time_to_ms(&closes);
-    r->created_ms = gw_admin_time_to_ms(&created);
+    r->opens_ms = opens_null ? 0 : tk_db_time_to_ms(&opens);
+    r->closes_ms = closes_null ? 0 : tk_db_time_to_ms(&closes);
+    r->created_ms = tk_db_time_to_ms(&created);
     r->total = total;
     r->remaining = total - x->sold;
     r->seq = x->hwm;

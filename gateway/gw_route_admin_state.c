@@ -37,7 +37,7 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
         return GW_ADMIN_TXN_ANSWERED;
     }
-    gw_admin_ms_to_time(tk_time_now_ms(), &now);
+    tk_db_time_from_ms(tk_time_now_ms(), &now);
     gw_admin_bind_str(&b[0], in->state, &slen, strlen(in->state));
     gw_admin_bind_time(&b[1], &now, NULL);
     gw_admin_bind_str(&b[2], in->event_id, &elen, in->elen);

@@ -93,8 +93,8 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     memcpy(def->state, state, stlen);
     def->state[stlen] = '\0';
     def->max_per_user = maxpu;
-    def->opens_ms = opens_null ? 0 : gw_admin_time_to_ms(&opens);
-    def->closes_ms = closes_null ? 0 : gw_admin_time_to_ms(&closes);
+    def->opens_ms = opens_null ? 0 : tk_db_time_to_ms(&opens);
+    def->closes_ms = closes_null ? 0 : tk_db_time_to_ms(&closes);
     def->total = total;
     def->remaining = total - d->sold;
 

@@ -332,22 +332,6 @@ static unsigned find_existing(wk_writer_t *w, wk_group_t *g, uint64_t *replayed)
     return 0;
 }
 
-static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    memset(t, 0, sizeof(*t));
-    t->year = (unsigned)tm.tm_year + 1900;
-    t->month = (unsigned)tm.tm_mon + 1;
-    t->day = (unsigned)tm.tm_mday;
-    t->hour = (unsigned)tm.tm_hour;
-    t->minute = (unsigned)tm.tm_min;
-    t->second = (unsigned)tm.tm_sec;
-    t->second_part = (unsigned long)(ms % 1000) * 1000;
-    t->time_type = MYSQL_TIMESTAMP_DATETIME;
-}
-
 /* Inserts the fresh rows listed in w->idx[0..n). */
 static unsigned insert_rows(wk_writer_t *w, const wk_group_t *g, size_t n)
 {
@@ -368,7 +352,7 @@ static unsigned insert_rows(wk_writer_t *w, const wk_group_t *g, size_t n)
                 w->ticket[j] = (unsigned long long)r->ticket;
                 w->quantity[j] = (unsigned long)r->quantity;
                 w->reason_null[j] = r->status == TK_CLAIM_CONFIRMED;
-                to_mysql_time(r->created_ms, &w->created[j]);
+                tk_db_time_from_ms(r->created_ms, &w->created[j]);
                 bind_str(&b[0], g->event, &l[0], g->elen);
                 bind_str(&b[1], r->user, &l[1], r->ulen);
                 bind_str(&b[2], w->claim_id[j], &l[2], cl > 0 ? (size_t)cl : 0);
