@@ -1,4 +1,5 @@
 #include "gw_ratelimit.h"
+#include "gw_metrics.h"
 #include "gw_http.h"
 
 #include <netinet/in.h>
@@ -118,19 +119,19 @@ int gw_rl_take(gw_rl_table_t *t, uint64_t key, uint64_t now_ns, uint64_t *retry_
     if (hit == NULL) {
         hit = empty != NULL ? empty : stale != NULL ? stale : fullest;
         if (hit == fullest)
-            t->evicted++;
+            gw_metrics_add(&t->evicted, 1); /* read by /metrics */
         hit->key = key;
         hit->tat = 0;
     }
     uint64_t next = (hit->tat > now_ns ? hit->tat : now_ns) + t->interval;
     if (next - now_ns > t->tolerance) {
-        t->limited++;
+        gw_metrics_add(&t->limited, 1); /* read by /metrics */
         if (retry_ns != NULL)
             *retry_ns = next - now_ns - t->tolerance;
         return 1;
     }
     hit->tat = next;
-    t->allowed++;
+    gw_metrics_add(&t->allowed, 1); /* read by /metrics */
     return 0;
 }
 

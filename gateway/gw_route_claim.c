@@ -7,6 +7,7 @@
  */
 #include "gw_batcher.h"
 #include "gw_claim_body.h"
+#include "gw_ratelimit.h"
 #include "gw_routes.h"
 
 #include <string.h>
@@ -23,5 +24,7 @@ void gw_route_claim_post(gw_req_t *r)
     }
     memcpy(r->user_id, body.user_id, body.ulen + 1);
     r->ulen = body.ulen;
+    if (gw_ratelimit_user(r) != 0)
+        return; /* answered 429 */
     gw_batcher_add(r->th->batcher, r, body.quantity);
 }

@@ -111,13 +111,34 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
         redis_up += gw_redis_is_up(srv->threads[i].redis);
     }
     gw_metrics_sum(shards, (size_t)srv->nthreads, &sum);
+    uint64_t rl[2][3] = {{0}};
+    for (int i = 0; i < srv->nthreads; i++) {
+        const gw_ratelimit_t *t = &srv->threads[i].ratelimit;
+        const gw_rl_table_t *tables[2] = {&t->ip, &t->user};
+        for (int k = 0; k < 2; k++) {
+            rl[k][0] += __atomic_load_n(&tables[k]->allowed, __ATOMIC_RELAXED);
+            rl[k][1] += __atomic_load_n(&tables[k]->limited, __ATOMIC_RELAXED);
+            rl[k][2] += __atomic_load_n(&tables[k]->evicted, __ATOMIC_RELAXED);
+        }
+    }
     char extra[16384];
     int n = snprintf(extra, sizeof(extra),
                      "# HELP tk_backend_up 1 when the backend answers (redis: connections up / threads).\n"
                      "# TYPE tk_backend_up gauge\ntk_backend_up{backend=\"redis\"} %g\ntk_backend_up{backend=\"database\"} %d\n"
                      "# HELP tk_fallback_active 1 while claims go through the MariaDB fallback path.\n"
-                     "# TYPE tk_fallback_active gauge\ntk_fallback_active 0\n",
-                     (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool));
+                     "# TYPE tk_fallback_active gauge\ntk_fallback_active 0\n"
+                     "# HELP tk_ratelimit_total Requests checked by the abuse limits, by limit and outcome.\n"
+                     "# TYPE tk_ratelimit_total counter\n"
+                     "tk_ratelimit_total{limit=\"address\",outcome=\"allowed\"} %llu\n"
+                     "tk_ratelimit_total{limit=\"address\",outcome=\"limited\"} %llu\n"
+                     "tk_ratelimit_total{limit=\"user\",outcome=\"allowed\"} %llu\n"
+                     "tk_ratelimit_total{limit=\"user\",outcome=\"limited\"} %llu\n"
+                     "# HELP tk_ratelimit_evictions_total Buckets evicted from the fixed tables.\n"
+                     "# TYPE tk_ratelimit_evictions_total counter\n"
+                     "tk_ratelimit_evictions_total{limit=\"address\"} %llu\ntk_ratelimit_evictions_total{limit=\"user\"} %llu\n",
+                     (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool), (unsigned long long)rl[0][0],
+                     (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
+                     (unsigned long long)rl[1][2]);
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
     gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);

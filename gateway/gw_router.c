@@ -58,7 +58,7 @@ int gw_router_match(const char *method, size_t mlen, const char *path, size_t pl
 {
     int path_matched = 0;
     for (size_t r = 0; r < NROUTES; r++) {
-        h2o_iovec_t p[2];
+        h2o_iovec_t p[2] = {{NULL, 0}, {NULL, 0}};
         if (!match_pattern(routes[r].pattern, path, plen, p))
             continue;
         if (strlen(routes[r].method) == mlen && memcmp(routes[r].method, method, mlen) == 0) {

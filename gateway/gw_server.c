@@ -239,9 +239,11 @@ static void setup_globalconf(gw_server_t *srv)
 {
     h2o_config_init(&srv->globalconf);
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
-    /* h2o answers larger bodies itself, in text; up to this size the router
-     * refuses anything over 16 KiB with the API's JSON 413. */
-    srv->globalconf.max_request_entity_size = 1024 * 1024;
+    /* h2o buffers a body whole before the router sees it, and answers larger
+     * ones itself with a text 413; up to this size the router refuses
+     * anything over 16 KiB with the API's JSON 413. Kept small because an
+     * HTTP/2 client may hold up to 100 streams of buffered bodies. */
+    srv->globalconf.max_request_entity_size = 64 * 1024;
     srv->globalconf.http1.req_timeout = 10000; /* also bounds a client that trickles its body */
     srv->globalconf.http2.idle_timeout = 10000;
     srv->globalconf.handshake_timeout = 5000;
