@@ -15,12 +15,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_threads = 2;
     c->var_dir = "var";
     c->web_root = "web";
-    c->redis_host = "127.0.0.1";
-    c->redis_port = 6390;
-    c->db_host = "127.0.0.1";
-    c->db_port = 3310;
-    c->db_user = "tk";
-    c->db_name = "tk";
+    tk_backend_defaults(&c->backend);
     c->log_level = "info";
     c->shutdown_timeout_ms = 10000;
     c->max_batch = 64;
@@ -29,7 +24,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->rate_user = 20;
     c->rate_user_burst = 40;
 
-    const tk_opt_t opts[] = {
+    tk_opt_t opts[TK_BACKEND_NOPTS + 17] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
         {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
         {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
@@ -39,14 +34,6 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--tls-cert", "TLS_CERT", TK_OPT_STR, &c->tls_cert, 0, 0, "PEM certificate (default: generated in VAR_DIR/tls)"},
         {"--tls-key", "TLS_KEY", TK_OPT_STR, &c->tls_key, 0, 0, "PEM private key"},
         {"--web-root", "WEB_ROOT", TK_OPT_STR, &c->web_root, 0, 0, "static pages"},
-        {"--redis-host", "REDIS_HOST", TK_OPT_STR, &c->redis_host, 0, 0, "Redis host"},
-        {"--redis-port", "REDIS_PORT", TK_OPT_INT, &c->redis_port, 1, 65535, "Redis port"},
-        {"--db-host", "DB_HOST", TK_OPT_STR, &c->db_host, 0, 0, "MariaDB host"},
-        {"--db-port", "DB_PORT", TK_OPT_INT, &c->db_port, 1, 65535, "MariaDB port"},
-        {"--db-user", "DB_USER", TK_OPT_STR, &c->db_user, 0, 0, "MariaDB user"},
-        {"--db-name", "DB_NAME", TK_OPT_STR, &c->db_name, 0, 0, "MariaDB database"},
-        {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &c->db_password_file, 0, 0,
-         "file with the MariaDB password (DB_PASSWORD overrides)"},
         {"--admin-token-file", "ADMIN_TOKEN_FILE", TK_OPT_STR, &c->admin_token_file, 0, 0,
          "file with the admin bearer token (ADMIN_TOKEN overrides)"},
         {"--log-level", "LOG_LEVEL", TK_OPT_STR, &c->log_level, 0, 0, "debug, info, warn or error"},
@@ -60,6 +47,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "claims and status lookups/s per user and loop thread, 0 = off"},
         {"--rate-user-burst", "RATE_USER_BURST", TK_OPT_INT, &c->rate_user_burst, 0, 10000000, "per-user burst, 0 = the rate"},
     };
+    tk_backend_opts(&c->backend, opts + 17);
     int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
     if (rc != 0)
         return rc;
@@ -106,21 +94,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         return -1;
     }
 
-    const char *pw = getenv("DB_PASSWORD");
-    if (pw != NULL && *pw != '\0') {
-        if (strlen(pw) >= sizeof(c->db_password)) {
-            snprintf(err, errlen, "DB_PASSWORD: longer than %zu bytes", sizeof(c->db_password) - 1);
-            return -1;
-        }
-        strcpy(c->db_password, pw);
-    } else {
-        if (c->db_password_file == NULL) {
-            snprintf(path, sizeof(path), "%s/secrets/db_password", c->var_dir);
-            c->db_password_file = path;
-        }
-        if (tk_read_secret(c->db_password_file, c->db_password, sizeof(c->db_password), err, errlen) != 0)
-            return -1;
-        c->db_password_file = NULL;
-    }
-    return 0;
+    if (tk_backend_check(&c->backend, err, errlen) != 0)
+        return -1;
+    return tk_backend_read_password(&c->backend, c->var_dir, err, errlen);
 }

@@ -5,10 +5,11 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include "tk_backend.h"
+
 #include <stddef.h>
 
 #define GW_TOKEN_MAX 256
-#define GW_PASSWORD_MAX 256
 
 typedef struct {
     const char *bind;
@@ -20,13 +21,7 @@ typedef struct {
     const char *tls_cert; /* NULL: $var_dir/tls/cert.pem, generated when absent */
     const char *tls_key;
     const char *web_root;
-    const char *redis_host;
-    long redis_port;
-    const char *db_host;
-    long db_port;
-    const char *db_user;
-    const char *db_name;
-    const char *db_password_file; /* NULL: $var_dir/secrets/db_password */
+    tk_backend_t backend; /* Redis, MariaDB, password (common/tk_backend) */
     const char *admin_token_file; /* NULL: $var_dir/secrets/admin_token */
     const char *log_level;
     long shutdown_timeout_ms;
@@ -39,7 +34,6 @@ typedef struct {
     char tls_cert_buf[512];
     char tls_key_buf[512];
     char admin_token[GW_TOKEN_MAX];
-    char db_password[GW_PASSWORD_MAX];
 } gw_config_t;
 
 /**

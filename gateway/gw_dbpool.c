@@ -35,7 +35,7 @@ MYSQL *gw_dbconn_db(gw_dbconn_t *c)
     if (c->db != NULL)
         return c->db;
     char err[512];
-    tk_db_conf_t dc = {c->conf->db_host, (int)c->conf->db_port, c->conf->db_user, c->conf->db_password, c->conf->db_name, 2};
+    tk_db_conf_t dc = tk_backend_db(&c->conf->backend, 2);
     c->db = tk_db_connect(&dc, err, sizeof(err));
     if (c->db == NULL)
         tk_warn("db thread %d: %s", c->index, err);
@@ -54,7 +54,7 @@ redisContext *gw_dbconn_redis(gw_dbconn_t *c)
     if (c->redis != NULL)
         return c->redis;
     struct timeval tv = {2, 0};
-    redisContext *rc = redisConnectWithTimeout(c->conf->redis_host, (int)c->conf->redis_port, tv);
+    redisContext *rc = redisConnectWithTimeout(c->conf->backend.redis_host, (int)c->conf->backend.redis_port, tv);
     if (rc == NULL || rc->err) {
         tk_warn("db thread %d: cannot connect to redis: %s", c->index, rc != NULL ? rc->errstr : "out of memory");
         redisFree(rc);

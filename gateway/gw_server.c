@@ -215,7 +215,7 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->accept_plain = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, NULL, 0, NULL};
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     gw_dbpool_attach(th);
-    th->redis = gw_redis_create(th->ctx.loop, srv->conf->redis_host, (int)srv->conf->redis_port, NULL, NULL);
+    th->redis = gw_redis_create(th->ctx.loop, srv->conf->backend.redis_host, (int)srv->conf->backend.redis_port, NULL, NULL);
     th->batcher = gw_batcher_create(th);
     if (th->redis == NULL || th->batcher == NULL)
         return -1;
@@ -310,7 +310,7 @@ int gw_server_run(gw_config_t *conf)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
-            conf->redis_host, conf->redis_port, conf->db_host, conf->db_port);
+            conf->backend.redis_host, conf->backend.redis_port, conf->backend.db_host, conf->backend.db_port);
     if (conf->http_port)
         tk_info("cleartext HTTP on http://%s:%ld", conf->bind, conf->http_port);
     while (!got_signal)

@@ -27,13 +27,8 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
     host[sizeof(host) - 1] = '\0';
     snprintf(c->consumer_buf, sizeof(c->consumer_buf), "wk-%.64s-%ld", host, (long)getpid());
 
-    c->redis_host = "127.0.0.1";
-    c->redis_port = 6390;
-    c->db_host = "127.0.0.1";
-    c->db_port = 3310;
-    c->db_user = "tk";
-    c->db_name = "tk";
-    c->db_password_file = "var/secrets/db_password";
+    tk_backend_defaults(&c->backend);
+    c->backend.db_password_file = "var/secrets/db_password";
     c->log_level_name = "info";
     c->consumer = c->consumer_buf;
     c->batch = 512;
@@ -43,14 +38,7 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
     c->stats_ms = 1000;
     c->log_every_s = 10;
 
-    const tk_opt_t opts[] = {
-        {"--redis-host", "REDIS_HOST", TK_OPT_STR, &c->redis_host, 0, 0, "Redis host"},
-        {"--redis-port", "REDIS_PORT", TK_OPT_INT, &c->redis_port, 1, 65535, "Redis port"},
-        {"--db-host", "DB_HOST", TK_OPT_STR, &c->db_host, 0, 0, "MariaDB host"},
-        {"--db-port", "DB_PORT", TK_OPT_INT, &c->db_port, 1, 65535, "MariaDB port"},
-        {"--db-user", "DB_USER", TK_OPT_STR, &c->db_user, 0, 0, "MariaDB user"},
-        {"--db-name", "DB_NAME", TK_OPT_STR, &c->db_name, 0, 0, "MariaDB database"},
-        {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &c->db_password_file, 0, 0, "file holding the password (DB_PASSWORD wins)"},
+    tk_opt_t opts[TK_BACKEND_NOPTS + 8] = {
         {"--log-level", "LOG_LEVEL", TK_OPT_STR, &c->log_level_name, 0, 0, "debug, info, warn or error"},
         {"--consumer", "WORKER_NAME", TK_OPT_STR, &c->consumer, 0, 0, "consumer name in group wk"},
         {"--batch", "WORKER_BATCH", TK_OPT_INT, &c->batch, 1, 4096, "XREADGROUP COUNT per stream"},
@@ -60,6 +48,7 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         {"--stats-ms", "WORKER_STATS_MS", TK_OPT_INT, &c->stats_ms, 100, 3600000, "flush counters to tk:wk:stats this often"},
         {"--log-every-s", "WORKER_LOG_EVERY_S", TK_OPT_INT, &c->log_every_s, 1, 86400, "info line with rates this often"},
     };
+    tk_backend_opts(&c->backend, opts + 8);
     int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
     if (rc != 0)
         return rc;
@@ -71,26 +60,10 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         snprintf(err, errlen, "--consumer: expected 1-%d printable characters without spaces", WK_CONSUMER_MAX - 1);
         return -1;
     }
-    const char *const strs[] = {c->redis_host, c->db_host, c->db_user, c->db_name};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (strs[i] == NULL || *strs[i] == '\0') {
-            snprintf(err, errlen, "empty host, user or database name");
-            return -1;
-        }
-    }
-    return 0;
+    return tk_backend_check(&c->backend, err, errlen);
 }
 
 int wk_config_password(wk_config_t *c, char *err, size_t errlen)
 {
-    const char *env = getenv("DB_PASSWORD");
-    if (env != NULL && *env != '\0') {
-        if (strlen(env) >= sizeof(c->password)) {
-            snprintf(err, errlen, "DB_PASSWORD is too long");
-            return -1;
-        }
-        snprintf(c->password, sizeof(c->password), "%s", env);
-        return 0;
-    }
-    return tk_read_secret(c->db_password_file, c->password, sizeof(c->password), err, errlen);
+    return tk_backend_read_password(&c->backend, "var", err, errlen);
 }

@@ -6,21 +6,15 @@
 #ifndef WK_CONFIG_H
 #define WK_CONFIG_H
 
+#include "tk_backend.h"
 #include "tk_log.h"
 
 #include <stddef.h>
 
 #define WK_CONSUMER_MAX 128
-#define WK_PASSWORD_MAX 256
 
 typedef struct {
-    const char *redis_host;
-    long redis_port;
-    const char *db_host;
-    long db_port;
-    const char *db_user;
-    const char *db_name;
-    const char *db_password_file;
+    tk_backend_t backend; /* Redis, MariaDB, password (common/tk_backend) */
     const char *log_level_name;
     tk_log_level_t log_level;
     const char *consumer;
@@ -31,7 +25,6 @@ typedef struct {
     long stats_ms;      /* tk:wk:stats flush period */
     long log_every_s;   /* info line period */
     char consumer_buf[WK_CONSUMER_MAX]; /* default consumer name lives here */
-    char password[WK_PASSWORD_MAX];     /* DB_PASSWORD or the file's content */
 } wk_config_t;
 
 /**
@@ -42,7 +35,7 @@ typedef struct {
  */
 int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t errlen);
 
-/** Sets c->password from DB_PASSWORD, else from c->db_password_file. Returns 0 or -1 with @err. */
+/** Sets c->backend.db_password from DB_PASSWORD, else from the password file. Returns 0 or -1 with @err. */
 int wk_config_password(wk_config_t *c, char *err, size_t errlen);
 
 #endif

@@ -660,15 +660,15 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
         tk_error("lua/confirm.lua is not compiled in");
         return 1;
     }
-    tk_db_conf_t dbc = {cfg->db_host, (int)cfg->db_port, cfg->db_user, cfg->password, cfg->db_name, 2};
-    wk_redis_init(&d.redis, cfg->redis_host, (int)cfg->redis_port, (int)cfg->block_ms + 3000, script);
+    tk_db_conf_t dbc = tk_backend_db(&cfg->backend, 2);
+    wk_redis_init(&d.redis, cfg->backend.redis_host, (int)cfg->backend.redis_port, (int)cfg->block_ms + 3000, script);
     d.writer = wk_writer_new(&dbc);
     if (d.writer == NULL) {
         tk_error("out of memory");
         return 1;
     }
-    tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->redis_host, cfg->redis_port, cfg->db_host,
-            cfg->db_port, cfg->db_name, cfg->batch);
+    tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->backend.redis_host, cfg->backend.redis_port,
+            cfg->backend.db_host, cfg->backend.db_port, cfg->backend.db_name, cfg->batch);
     int rc = loop(&d);
     wk_writer_free(d.writer);
     wk_redis_close(&d.redis);

@@ -42,6 +42,6 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     rc = wk_drain_run(&cfg, &stop_requested);
-    memset(cfg.password, 0, sizeof(cfg.password));
+    memset(cfg.backend.db_password, 0, sizeof(cfg.backend.db_password));
     return rc;
 }

@@ -36,13 +36,13 @@ static void test_defaults(void **state)
     assert_int_equal(c.port, 8443);
     assert_int_equal(c.http_port, 0);
     assert_int_equal(c.threads, 1);
-    assert_int_equal(c.redis_port, 6390);
-    assert_int_equal(c.db_port, 3310);
+    assert_int_equal(c.backend.redis_port, 6390);
+    assert_int_equal(c.backend.db_port, 3310);
     assert_string_equal(c.bind, "127.0.0.1");
     assert_string_equal(c.tls_cert, "var/tls/cert.pem");
     assert_string_equal(c.tls_key, "var/tls/key.pem");
     assert_string_equal(c.admin_token, "0123456789abcdef0123");
-    assert_string_equal(c.db_password, "pw");
+    assert_string_equal(c.backend.db_password, "pw");
 }
 
 static void test_flags_and_env(void **state)

@@ -1,0 +1,66 @@
+#include "tk_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tk_backend_defaults(tk_backend_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->redis_host = "127.0.0.1";
+    b->redis_port = 6390;
+    b->db_host = "127.0.0.1";
+    b->db_port = 3310;
+    b->db_user = "tk";
+    b->db_name = "tk";
+}
+
+void tk_backend_opts(tk_backend_t *b, tk_opt_t out[TK_BACKEND_NOPTS])
+{
+    const tk_opt_t opts[TK_BACKEND_NOPTS] = {
+        {"--redis-host", "REDIS_HOST", TK_OPT_STR, &b->redis_host, 0, 0, "Redis host"},
+        {"--redis-port", "REDIS_PORT", TK_OPT_INT, &b->redis_port, 1, 65535, "Redis port"},
+        {"--db-host", "DB_HOST", TK_OPT_STR, &b->db_host, 0, 0, "MariaDB host"},
+        {"--db-port", "DB_PORT", TK_OPT_INT, &b->db_port, 1, 65535, "MariaDB port"},
+        {"--db-user", "DB_USER", TK_OPT_STR, &b->db_user, 0, 0, "MariaDB user"},
+        {"--db-name", "DB_NAME", TK_OPT_STR, &b->db_name, 0, 0, "MariaDB database"},
+        {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &b->db_password_file, 0, 0,
+         "file with the MariaDB password (DB_PASSWORD overrides)"},
+    };
+    memcpy(out, opts, sizeof(opts));
+}
+
+int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen)
+{
+    const char *const names[] = {b->redis_host, b->db_host, b->db_user, b->db_name};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i] == NULL || *names[i] == '\0') {
+            snprintf(err, errlen, "empty Redis or MariaDB host, user or database name");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen)
+{
+    const char *pw = getenv("DB_PASSWORD");
+    if (pw != NULL && *pw != '\0') {
+        if (strlen(pw) >= sizeof(b->db_password)) {
+            snprintf(err, errlen, "DB_PASSWORD: longer than %zu bytes", sizeof(b->db_password) - 1);
+            return -1;
+        }
+        strcpy(b->db_password, pw);
+        return 0;
+    }
+    if (b->db_password_file == NULL) {
+        snprintf(b->password_path, sizeof(b->password_path), "%s/secrets/db_password", var_dir);
+        b->db_password_file = b->password_path;
+    }
+    return tk_read_secret(b->db_password_file, b->db_password, sizeof(b->db_password), err, errlen);
+}
+
+tk_db_conf_t tk_backend_db(const tk_backend_t *b, int timeout_s)
+{
+    return (tk_db_conf_t){b->db_host, (int)b->db_port, b->db_user, b->db_password, b->db_name, timeout_s};
+}

@@ -1,0 +1,46 @@
+/*
+ * tk_backend: where Redis and MariaDB are, and the database password — the
+ * options every process shares (docs/CONTRACTS.md), defined once.
+ */
+#ifndef TK_BACKEND_H
+#define TK_BACKEND_H
+
+#include "tk_db.h"
+#include "tk_opt.h"
+
+#include <stddef.h>
+
+#define TK_BACKEND_NOPTS 7
+#define TK_PASSWORD_MAX 256
+
+typedef struct {
+    const char *redis_host;
+    long redis_port;
+    const char *db_host;
+    long db_port;
+    const char *db_user;
+    const char *db_name;
+    const char *db_password_file; /* NULL: $VAR_DIR/secrets/db_password */
+    char db_password[TK_PASSWORD_MAX]; /* filled by tk_backend_finish */
+    char password_path[512];
+} tk_backend_t;
+
+/** Sets the defaults: 127.0.0.1:6390, 127.0.0.1:3310, user and database tk. */
+void tk_backend_defaults(tk_backend_t *b);
+
+/** Writes the TK_BACKEND_NOPTS option entries of @b into @out, for tk_opt_parse. */
+void tk_backend_opts(tk_backend_t *b, tk_opt_t out[TK_BACKEND_NOPTS]);
+
+/** After parsing: refuses an empty host, user or database name. Returns 0 or -1 with @err. */
+int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen);
+
+/**
+ * Reads the password into b->db_password: DB_PASSWORD, else the password
+ * file (default @var_dir/secrets/db_password). Returns 0 or -1 with @err.
+ */
+int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen);
+
+/** The connection settings for tk_db_connect, with @timeout_s. */
+tk_db_conf_t tk_backend_db(const tk_backend_t *b, int timeout_s);
+
+#endif
