@@ -179,9 +179,17 @@ admin() { # METHOD PATH [BODY] -> body on stdout, fails unless 2xx
         -K - "http://127.0.0.1:$HTTP_PORT$2" <<<"header = \"Authorization: Bearer $tq\""
 }
 
+# Retried: right after a Redis restart the gateway's admin path fails its
+# first Redis call ("Server closed the connection") before it reconnects.
 create_event() { # ID STOCK
-    admin POST /v1/admin/events "{\"event_id\":\"$1\",\"name\":\"bench $1\",\"stock\":$2,\"max_per_user\":1}" >/dev/null ||
-        tk_die "could not create event $1 through the admin API"
+    local i
+    for ((i = 0; i < 5; i++)); do
+        admin POST /v1/admin/events "{\"event_id\":\"$1\",\"name\":\"bench $1\",\"stock\":$2,\"max_per_user\":1}" >/dev/null 2>&1 && return 0
+        [ "$(rcli exists "tk:{$1}:ev")" = 1 ] && return 0
+        tk_warn "creating event $1 failed (try $((i + 1))); retrying"
+        sleep 1
+    done
+    tk_die "could not create event $1 through the admin API"
 }
 
 # Every load comes from 127.0.0.1: the per-address rate limit (docs/ABUSE.md)
@@ -263,7 +271,7 @@ run_rb() {
     shift 3
     n=${RB_N:-$((SECS * ${RB_RATE_GUESS:-60000}))}
     phase_begin
-    timeout $((SECS * 4 + 30)) redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -n "$n" -P 16 -r 100000000 --csv \
+    timeout $((SECS * 4 + 30)) redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "${RB_CLIENTS:-50}" -n "$n" -P "${RB_PIPELINE:-16}" -r 100000000 --csv \
         EVALSHA "$sha" "$nkeys" "$@" >"$RES/$name.out" 2>&1 ||
         { cat "$RES/$name.out" >&2; tk_die "redis-benchmark ($name) failed"; }
     phase_end "$name"
@@ -314,10 +322,11 @@ rcli hset 'tk:{bench}:ev' name bench state open total 1000000000000 remaining 10
 now_ms=$(($(date +%s) * 1000))
 run_rb redis_ceiling 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' "$now_ms" u:__rand_int__ 1
 # Informational: the same script given 32 claims per call, as the gateway's
-# batcher does under load (redis-benchmark draws each __rand_int__ anew).
+# batcher does under load (redis-benchmark draws each __rand_int__ anew);
+# 4 clients without pipelining, about what one gateway keeps in flight.
 pairs=()
 for ((i = 0; i < 32; i++)); do pairs+=(u:__rand_int__ 1); done
-RB_N=$((SECS * 3000)) run_rb redis_batch32 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' "$now_ms" "${pairs[@]}"
+RB_N=$((SECS * 3000)) RB_CLIENTS=4 RB_PIPELINE=1 run_rb redis_batch32 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' "$now_ms" "${pairs[@]}"
 ref_sha=$(rcli -x script load <"$ROOT/bench/reference.lua")
 rcli set 'tk:{ref}:stock' 1000000000000 >/dev/null
 run_rb reference_ceiling 5 "$ref_sha" 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q' "$now_ms" u:__rand_int__ 1
