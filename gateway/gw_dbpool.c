@@ -51,8 +51,17 @@ void gw_dbconn_db_reset(gw_dbconn_t *c)
 
 redisContext *gw_dbconn_redis(gw_dbconn_t *c)
 {
-    if (c->redis != NULL)
-        return c->redis;
+    if (c->redis != NULL) {
+        /* A connection idle across a Redis restart looks fine until it is
+         * used, and then a non-idempotent command (a restock) could not be
+         * retried safely. Admin work is rare: prove the connection first. */
+        redisReply *pong = redisCommand(c->redis, "PING");
+        int alive = pong != NULL && pong->type == REDIS_REPLY_STATUS;
+        freeReplyObject(pong);
+        if (alive)
+            return c->redis;
+        gw_dbconn_redis_reset(c);
+    }
     struct timeval tv = {2, 0};
     redisContext *rc = redisConnectWithTimeout(c->conf->backend.redis_host, (int)c->conf->backend.redis_port, tv);
     if (rc == NULL || rc->err) {
