@@ -53,7 +53,7 @@ GW_OBJ = $(call obj,$(GW_SRC))
 WK_OBJ = $(call obj,$(WK_SRC))
 IT_LIB_OBJ = $(call obj,$(IT_LIB_SRC))
 
-BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker
+BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker $(BUILD)/bin/tk-rebuild
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 
@@ -134,6 +134,11 @@ $(BUILD)/bin/tk-gateway: $(call obj,gateway/gw_main.c) $(GW_OBJ) $(COMMON_OBJ)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bin/tk-worker: $(call obj,worker/wk_main.c) $(WK_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Rebuild of events' Redis state from MariaDB on demand (docs/REBUILD.md).
+$(BUILD)/bin/tk-rebuild: $(call obj,tools/tk_rebuild.c) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

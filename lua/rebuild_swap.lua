@@ -1,0 +1,85 @@
+--[[
+rebuild_swap.lua: the last step of a rebuild of one event's Redis state from
+MariaDB (common/tk_rebuild.c, docs/REBUILD.md), atomic.
+
+KEYS[1] tk:{E}:ev               event hash
+KEYS[2] tk:{E}:claims           claims hash (replaced)
+KEYS[3] tk:{E}:claims:rebuild   the claims loaded from MariaDB (temporary)
+KEYS[4] tk:{E}:q                stream the workers drain
+KEYS[5] tk:events               set of every event id. Not hash-tagged (as in
+        admin_create.lua): on Redis Cluster it lives in another slot, and the
+        SADD would have to be a separate call after this script.
+KEYS[6] tk:{E}:claims:old       where the replaced claims hash is moved; the
+        caller UNLINKs it after the script (and the temporary hash after a
+        refusal), so freeing a hash of a million fields happens in Redis's
+        background thread, not inside this atomic step.
+ARGV[1] event id
+ARGV[2..5] the event hash as the rebuild saw it before reading MariaDB:
+        seq, total, remaining, state ("" for a field or hash that was absent)
+ARGV[6] claim rows loaded into KEYS[3]
+ARGV[7] name    ARGV[8] state   ARGV[9] total   ARGV[10] remaining
+ARGV[11] max per user  ARGV[12] opens ms  ARGV[13] closes ms (0 = none)
+ARGV[14] ticket high-water mark in MariaDB   ARGV[15] created ms
+ARGV[16] consumer group ("wk")
+
+Returns {"OK", seq} when swapped, or {word} and nothing changed (the
+caller drops the temporary hash):
+  "not_drained"  the stream holds entries (granted claims not yet in MariaDB)
+  "moved"        the event hash differs from the snapshot: a claim was
+                 granted (seq moved) or an admin change reached Redis after
+                 the rebuild read it; the caller retries from the start
+  "incomplete"   the temporary hash does not hold ARGV[6] claims (it expired
+                 or was touched): the caller retries
+
+Why it is exact: the caller saw the stream empty and took the snapshot
+before reading MariaDB, and held the event's database rows locked since; a
+claim granted after the snapshot moves seq (claim.lua draws a ticket for
+every grant), so checking seq and the stream here, in the same atomic step
+that writes, leaves no window in which a grant could be overwritten.
+]]
+
+local ev, claims, tmp, q, events, old = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+
+local function refuse(word)
+  return {word}
+end
+
+if redis.call('XLEN', q) > 0 then
+  return refuse('not_drained')
+end
+local cur = redis.call('HMGET', ev, 'seq', 'total', 'remaining', 'state')
+for i = 1, 4 do
+  if (cur[i] or '') ~= ARGV[1 + i] then
+    return refuse('moved')
+  end
+end
+local rows = tonumber(ARGV[6])
+if redis.call('HLEN', tmp) ~= rows then
+  return refuse('incomplete')
+end
+
+-- The caller emptied KEYS[6] before loading; a plain RENAME over an existing
+-- claims hash would free it synchronously here.
+if redis.call('EXISTS', claims) == 1 then
+  redis.call('RENAME', claims, old)
+end
+if rows > 0 then
+  redis.call('RENAME', tmp, claims)
+  redis.call('PERSIST', claims)
+end
+
+-- max(seq, high-water mark), kept as the decimal strings they are
+local seq = ARGV[14]
+if cur[1] and tonumber(cur[1]) > tonumber(seq) then
+  seq = cur[1]
+end
+redis.call('HSET', ev,
+  'name', ARGV[7], 'state', ARGV[8], 'total', ARGV[9], 'remaining', ARGV[10],
+  'maxpu', ARGV[11], 'opens', ARGV[12], 'closes', ARGV[13], 'seq', seq,
+  'created', ARGV[15])
+redis.call('SADD', events, ARGV[1])
+local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')
+if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then
+  return redis.error_reply(r.err)
+end
+return {'OK', seq}

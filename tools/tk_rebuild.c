@@ -1,0 +1,258 @@
+/*
+ * tk-rebuild: rebuild events' Redis state from MariaDB on demand
+ * (common/tk_rebuild.h, docs/REBUILD.md).
+ *
+ *   tk-rebuild --event ID | --all [--wait-drain-ms N] [backend flags]
+ *
+ * Per event: waits (up to --wait-drain-ms) while its stream still holds
+ * entries the workers have not written to MariaDB, retries a swap refused
+ * because a claim or an admin change arrived meanwhile (up to --retries
+ * times), reconnects once per failure of a lost connection. Prints one line
+ * per event; exits 0 when every event was rebuilt, 1 when one was not,
+ * 2 on bad usage or when a backend cannot be reached at all.
+ */
+#include "tk_backend.h"
+#include "tk_db.h"
+#include "tk_opt.h"
+#include "tk_rebuild.h"
+#include "tk_time.h"
+#include "tk_valid.h"
+
+#include <hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DB_TIMEOUT_S 20 /* connect; reads and writes x3 (a lock wait fits inside) */
+#define REDIS_TIMEOUT_S 30
+#define DRAIN_POLL_MS 100
+#define MAX_EVENTS 100000 /* --all: more than this many events is refused */
+
+typedef struct {
+    tk_backend_t backend;
+    const char *event;
+    const char *var_dir;
+    int all;
+    long wait_drain_ms;
+    long retries;
+} cfg_t;
+
+typedef struct {
+    const cfg_t *cfg;
+    MYSQL *db;
+    redisContext *redis;
+} conn_t;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int connect_db(conn_t *c)
+{
+    char err[512];
+    if (c->db != NULL)
+        mysql_close(c->db);
+    tk_db_conf_t dc = tk_backend_db(&c->cfg->backend, DB_TIMEOUT_S);
+    c->db = tk_db_connect(&dc, err, sizeof(err));
+    if (c->db == NULL)
+        fprintf(stderr, "tk-rebuild: %s\n", err);
+    return c->db != NULL ? 0 : -1;
+}
+
+static int connect_redis(conn_t *c)
+{
+    if (c->redis != NULL)
+        redisFree(c->redis);
+    struct timeval tv = {REDIS_TIMEOUT_S, 0};
+    c->redis = redisConnectWithTimeout(c->cfg->backend.redis_host, (int)c->cfg->backend.redis_port, tv);
+    if (c->redis == NULL || c->redis->err) {
+        fprintf(stderr, "tk-rebuild: cannot connect to Redis at %s:%ld: %s\n", c->cfg->backend.redis_host, c->cfg->backend.redis_port,
+                c->redis != NULL ? c->redis->errstr : "out of memory");
+        if (c->redis != NULL)
+            redisFree(c->redis);
+        c->redis = NULL;
+        return -1;
+    }
+    redisSetTimeout(c->redis, tv);
+    return 0;
+}
+
+/* One event, with the waits and retries above. Returns 0 when rebuilt. */
+static int rebuild_one(conn_t *c, const char *event)
+{
+    const cfg_t *cfg = c->cfg;
+    int64_t start = tk_time_mono_ms();
+    long conflicts = 0, reconnects = 0;
+    tk_rebuild_stats_t st;
+    char err[512] = "";
+    int rc = TK_REBUILD_ERR_REDIS;
+    /* Bounded: each pass either returns, sleeps towards the drain deadline, or uses up a retry or a reconnect. */
+    for (;;) {
+        if ((c->redis == NULL && connect_redis(c) != 0) || (c->db == NULL && connect_db(c) != 0)) {
+            snprintf(err, sizeof(err), "cannot connect");
+            rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
+        } else {
+            rc = tk_rebuild_event(c->db, c->redis, event, &st, err, sizeof(err));
+        }
+        if (rc == TK_REBUILD_OK)
+            break;
+        if (rc == TK_REBUILD_NOT_DRAINED && tk_time_mono_ms() - start < cfg->wait_drain_ms) {
+            sleep_ms(DRAIN_POLL_MS);
+            continue;
+        }
+        if (rc == TK_REBUILD_CONFLICT && conflicts++ < cfg->retries) {
+            sleep_ms(10 * conflicts);
+            continue;
+        }
+        if (rc == TK_REBUILD_ERR_DB && st.db_errno != 0 && tk_db_classify(st.db_errno) == TK_DB_RETRY && conflicts++ < cfg->retries) {
+            sleep_ms(10 * conflicts);
+            continue;
+        }
+        int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
+        int lost_redis = rc == TK_REBUILD_ERR_REDIS && (c->redis == NULL || c->redis->err != 0);
+        if ((lost_db || lost_redis) && reconnects++ < cfg->retries) {
+            if (lost_db && c->db != NULL) {
+                mysql_close(c->db);
+                c->db = NULL;
+            }
+            if (lost_redis && c->redis != NULL) {
+                redisFree(c->redis);
+                c->redis = NULL;
+            }
+            sleep_ms(200 * reconnects);
+            continue;
+        }
+        break;
+    }
+    if (rc != TK_REBUILD_OK) {
+        printf("event %s: FAILED %s: %s (after %lld ms, %ld conflicts)\n", event, tk_rebuild_rc_name(rc), err,
+               (long long)(tk_time_mono_ms() - start), conflicts);
+        fflush(stdout);
+        return -1;
+    }
+    double rate = st.ms_total > 0 ? (double)st.claims * 1000.0 / (double)st.ms_total : 0.0;
+    printf("event %s: rebuilt %llu claims in %lld ms (%.0f claims/s; read %lld, check %lld, load %lld, swap %lld ms); total %llu sold "
+           "%llu remaining %llu seq %llu; waited %lld ms, %ld conflicts\n",
+           event, (unsigned long long)st.claims, (long long)st.ms_total, rate, (long long)st.ms_read, (long long)st.ms_check,
+           (long long)st.ms_load, (long long)st.ms_swap, (unsigned long long)st.total, (unsigned long long)st.sold,
+           (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)(tk_time_mono_ms() - start - st.ms_total),
+           conflicts);
+    fflush(stdout);
+    return 0;
+}
+
+/* Every event id in MariaDB, sorted; NULL-terminated, malloc'ed. */
+static char **list_events(conn_t *c, size_t *n)
+{
+    *n = 0;
+    if (mysql_query(c->db, "SELECT event_id FROM events ORDER BY event_id") != 0) {
+        fprintf(stderr, "tk-rebuild: list events: %s\n", mysql_error(c->db));
+        return NULL;
+    }
+    MYSQL_RES *res = mysql_store_result(c->db);
+    if (res == NULL) {
+        fprintf(stderr, "tk-rebuild: list events: %s\n", mysql_error(c->db));
+        return NULL;
+    }
+    uint64_t rows = mysql_num_rows(res);
+    if (rows > MAX_EVENTS) {
+        fprintf(stderr, "tk-rebuild: %llu events: more than %d, rebuild them with --event\n", (unsigned long long)rows, MAX_EVENTS);
+        mysql_free_result(res);
+        mysql_rollback(c->db);
+        return NULL;
+    }
+    char **ids = calloc((size_t)rows + 1, sizeof(*ids));
+    MYSQL_ROW row;
+    while (ids != NULL && *n < rows && (row = mysql_fetch_row(res)) != NULL) {
+        ids[*n] = strdup(row[0] != NULL ? row[0] : "");
+        if (ids[*n] == NULL)
+            break;
+        (*n)++;
+    }
+    mysql_free_result(res);
+    mysql_rollback(c->db);
+    if (ids == NULL || *n < rows) {
+        fprintf(stderr, "tk-rebuild: out of memory\n");
+        for (size_t i = 0; ids != NULL && i < *n; i++)
+            free(ids[i]);
+        free(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+int main(int argc, char **argv)
+{
+    cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    tk_backend_defaults(&cfg.backend);
+    cfg.var_dir = "var";
+    cfg.wait_drain_ms = 30000;
+    cfg.retries = 10;
+    tk_opt_t opts[TK_BACKEND_NOPTS + 5] = {
+        {"--event", NULL, TK_OPT_STR, &cfg.event, 0, 0, "the event to rebuild"},
+        {"--all", NULL, TK_OPT_FLAG, &cfg.all, 0, 0, "rebuild every event in MariaDB"},
+        {"--wait-drain-ms", "REBUILD_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
+         "wait this long for the workers to drain an event's stream"},
+        {"--retries", "REBUILD_RETRIES", TK_OPT_INT, &cfg.retries, 0, 1000, "retries of a refused swap, and reconnects"},
+        {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
+    };
+    tk_backend_opts(&cfg.backend, opts + 5);
+    const size_t nopts = sizeof(opts) / sizeof(opts[0]);
+    char err[512];
+    int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
+    if (prc == 1)
+        return 0;
+    if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tk-rebuild: %s\n", err);
+        return 2;
+    }
+    if ((cfg.event == NULL) == (cfg.all == 0)) {
+        fprintf(stderr, "tk-rebuild: give exactly one of --event ID and --all\n");
+        tk_opt_usage(stderr, "tk-rebuild", opts, nopts);
+        return 2;
+    }
+    if (cfg.event != NULL && !tk_valid_event_id(cfg.event, strlen(cfg.event))) {
+        fprintf(stderr, "tk-rebuild: --event %s: not a valid event id\n", cfg.event);
+        return 2;
+    }
+    if (tk_backend_read_password(&cfg.backend, cfg.var_dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tk-rebuild: %s\n", err);
+        return 2;
+    }
+    conn_t c = {&cfg, NULL, NULL};
+    if (connect_db(&c) != 0 || connect_redis(&c) != 0) {
+        if (c.db != NULL)
+            mysql_close(c.db);
+        return 2;
+    }
+    int failed = 0;
+    if (cfg.event != NULL) {
+        failed = rebuild_one(&c, cfg.event) != 0;
+    } else {
+        size_t n = 0;
+        char **ids = list_events(&c, &n);
+        if (ids == NULL) {
+            failed = 1;
+        } else {
+            int64_t t0 = tk_time_mono_ms();
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (rebuild_one(&c, ids[i]) != 0)
+                    bad++;
+                free(ids[i]);
+            }
+            free(ids);
+            printf("%zu events: %zu rebuilt, %zu failed, %lld ms\n", n, n - bad, bad, (long long)(tk_time_mono_ms() - t0));
+            failed = bad > 0;
+        }
+    }
+    if (c.db != NULL)
+        mysql_close(c.db);
+    if (c.redis != NULL)
+        redisFree(c.redis);
+    return failed ? 1 : 0;
+}
