@@ -1,0 +1,375 @@
+/*
+ * it_rebuild: an event's Redis state rebuilt from MariaDB (common/tk_rebuild.c,
+ * tools/tk_rebuild.c, docs/REBUILD.md):
+ *  - after FLUSHALL, `tk-rebuild --event` restores what the API shows: the
+ *    same remaining, held claims answered 200 with their claim id, ticket and
+ *    status, cancelled ones still cancelled, a new claim gets the next ticket
+ *    and is drained by the workers again; the running gateway needs no
+ *    restart (it reloads its scripts on NOSCRIPT);
+ *  - with entries still in the stream (no workers) it refuses with
+ *    TK_REBUILD_NOT_DRAINED and changes nothing; the command exits non-zero;
+ *  - over an intact state it changes nothing (the hashes are byte-equal);
+ *  - the swap script refuses a stale snapshot (a claim granted meanwhile).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/it_api.h"
+#include "lib/it_db.h"
+#include "lib/it_env.h"
+#include "lib/it_redis.h"
+#include "tk_lua.h"
+#include "tk_rebuild.h"
+
+#define DRAIN_MS 60000
+#define CMD_MS 60000
+#define DUMP_MAX 16384
+
+static int group_setup(void **st)
+{
+    (void)st;
+    return it_env() != NULL ? 0 : -1;
+}
+
+static int setup_n(void **st, int nworkers)
+{
+    it_fix_t *f = calloc(1, sizeof *f);
+    if (f == NULL || it_fix_setup(f, nworkers) != 0) {
+        free(f);
+        return -1;
+    }
+    *st = f;
+    return 0;
+}
+
+static int setup0(void **st)
+{
+    return setup_n(st, 0);
+}
+
+static int setup1(void **st)
+{
+    return setup_n(st, 1);
+}
+
+static int teardown(void **st)
+{
+    it_fix_t *f = *st;
+    int rc = it_fix_teardown(f);
+    free(f);
+    return rc;
+}
+
+static void show(const char *what, const it_resp_t *r)
+{
+    fprintf(stderr, "%s: %ld %s\n", what, r->status, r->body ? r->body : r->errbuf);
+}
+
+static long claim(it_resp_t *r, const it_fix_t *f, const char *ev, const char *user, int quantity)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"quantity\":%d}", user, quantity);
+    it_apif(r, f, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", ev);
+    return r->status;
+}
+
+static long long remaining(const it_fix_t *f, const char *ev)
+{
+    it_resp_t r;
+    long long v = -1;
+    if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s", ev) == 0 && r.status == 200)
+        v = it_json_int(r.json, "remaining");
+    else
+        show("GET event", &r);
+    it_resp_free(&r);
+    return v;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* HGETALL @key as sorted "field=value;" lines into @out ("" when absent). */
+static void hash_dump(redisContext *rc, const char *key, char *out)
+{
+    out[0] = '\0';
+    redisReply *r = redisCommand(rc, "HGETALL %s", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    size_t n = r->elements / 2;
+    char **lines = calloc(n + 1, sizeof(*lines));
+    assert_non_null(lines);
+    for (size_t i = 0; i < n; i++) {
+        lines[i] = malloc(r->element[2 * i]->len + r->element[2 * i + 1]->len + 3);
+        assert_non_null(lines[i]);
+        sprintf(lines[i], "%s=%s;", r->element[2 * i]->str, r->element[2 * i + 1]->str);
+    }
+    qsort(lines, n, sizeof(*lines), cmp_str);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(lines[i]);
+        assert_true(used + l + 1 < DUMP_MAX);
+        memcpy(out + used, lines[i], l + 1);
+        used += l;
+        free(lines[i]);
+    }
+    free(lines);
+    freeReplyObject(r);
+}
+
+/* The event's observable Redis state: event hash, claims, stream length, membership of tk:events. */
+static void state_dump(redisContext *rc, const char *ev, char *out)
+{
+    char key[128], a[DUMP_MAX], b[DUMP_MAX];
+    snprintf(key, sizeof key, "tk:{%s}:ev", ev);
+    hash_dump(rc, key, a);
+    snprintf(key, sizeof key, "tk:{%s}:claims", ev);
+    hash_dump(rc, key, b);
+    redisReply *m = redisCommand(rc, "SISMEMBER tk:events %s", ev);
+    assert_non_null(m);
+    snprintf(out, 3 * DUMP_MAX, "ev[%s] claims[%s] xlen=%lld member=%lld", a, b, it_redis_xlen(rc, ev), m->integer);
+    freeReplyObject(m);
+}
+
+/* Runs $TK_BUILD/bin/tk-rebuild with @args (NULL-terminated); returns its exit code, -1 on failure to run. */
+static int run_cmd(const char *const *args)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bin/tk-rebuild", it_env()->build);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = path;
+    for (; args[n - 1] != NULL && n < 15; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execv(path, argv);
+        _exit(127);
+    }
+    long long deadline = it_now_ms() + CMD_MS;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (it_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        it_sleep_ms(20);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void wait_drained(const it_fix_t *f, const char *ev)
+{
+    it_resp_t v;
+    int rc = it_api_wait_drained(&v, f, ev, DRAIN_MS);
+    if (rc != 0)
+        show("admin view", &v);
+    it_resp_free(&v);
+    assert_int_equal(rc, 0);
+}
+
+/* ------------------------------------------------------------ (a) after FLUSHALL */
+
+static void rebuild_after_flushall_restores_every_claim(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "rebuild");
+    assert_int_equal(it_api_create_event(f, ev, 10, 2, 0, 0), 201);
+    const char *users[] = {"u-1", "u-2", "u-3", "u-4"};
+    const int qty[] = {1, 2, 1, 2};
+    char ids[4][128];
+    long long tickets[4], max_ticket = 0;
+    for (int i = 0; i < 4; i++) {
+        it_resp_t r;
+        assert_int_equal(claim(&r, f, ev, users[i], qty[i]), 201);
+        snprintf(ids[i], sizeof ids[i], "%s", it_json_str(r.json, "claim_id"));
+        tickets[i] = it_json_int(r.json, "ticket");
+        max_ticket = tickets[i] > max_ticket ? tickets[i] : max_ticket;
+        it_resp_free(&r);
+    }
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-2", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    wait_drained(f, ev);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s' AND status='confirmed'", ev) != 3 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id='%s'", ev), 4);
+    assert_int_equal(remaining(f, ev), 6);
+
+    /* Redis loses everything; the gateway keeps running. */
+    assert_int_equal(it_redis_flushall(f->redis), 0);
+    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s", ev), 0);
+    assert_int_equal(r.status, 404);
+    it_resp_free(&r);
+
+    const char *args[] = {"--event", ev, "--wait-drain-ms", "5000", NULL};
+    assert_int_equal(run_cmd(args), 0);
+
+    assert_int_equal(remaining(f, ev), 6);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(claim(&r, f, ev, users[i], qty[i]), 200);
+        assert_string_equal(it_json_str(r.json, "claim_id"), ids[i]);
+        assert_int_equal(it_json_int(r.json, "ticket"), tickets[i]);
+        assert_int_equal(it_json_int(r.json, "quantity"), qty[i]);
+        assert_string_equal(it_json_str(r.json, "status"), i == 1 ? "cancelled" : "confirmed");
+        it_resp_free(&r);
+    }
+    /* A new user gets the next ticket above every earlier one, and the workers drain it again. */
+    assert_int_equal(claim(&r, f, ev, "u-5", 1), 201);
+    assert_int_equal(it_json_int(r.json, "ticket"), max_ticket + 1);
+    it_resp_free(&r);
+    assert_int_equal(remaining(f, ev), 5);
+    deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s' AND user_id='u-5' AND status='confirmed'", ev) != 1 &&
+           it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(
+        it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s' AND user_id='u-5' AND status='confirmed'", ev), 1);
+    wait_drained(f, ev);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id='%s'", ev), 5);
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "remaining", -1), 5);
+}
+
+/* ------------------------------------------------------------ (b) not drained */
+
+static void rebuild_refuses_while_stream_holds_entries(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "undrained");
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_resp_t r;
+    assert_int_equal(claim(&r, f, ev, "u-1", 1), 201);
+    it_resp_free(&r);
+    assert_int_equal(claim(&r, f, ev, "u-2", 1), 201);
+    it_resp_free(&r);
+    assert_int_equal(it_redis_xlen(f->redis, ev), 2);
+
+    static char before[3 * DUMP_MAX], after[3 * DUMP_MAX];
+    state_dump(f->redis, ev, before);
+    tk_rebuild_stats_t stats;
+    char err[256];
+    assert_int_equal(tk_rebuild_event(f->db, f->redis, ev, &stats, err, sizeof err), TK_REBUILD_NOT_DRAINED);
+    assert_int_equal(stats.stream_len, 2);
+    state_dump(f->redis, ev, after);
+    assert_string_equal(before, after);
+
+    const char *args[] = {"--event", ev, "--wait-drain-ms", "300", NULL};
+    assert_int_equal(run_cmd(args), 1);
+    state_dump(f->redis, ev, after);
+    assert_string_equal(before, after);
+    assert_int_equal(remaining(f, ev), 8);
+
+    /* An unknown event has its own code. */
+    assert_int_equal(tk_rebuild_event(f->db, f->redis, "no-such-event", &stats, err, sizeof err), TK_REBUILD_UNKNOWN_EVENT);
+}
+
+/* ------------------------------------------------------------ (c) idempotent */
+
+static void rebuild_over_intact_state_changes_nothing(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "intact");
+    assert_int_equal(it_api_create_event(f, ev, 20, 3, 0, 0), 201);
+    it_resp_t r;
+    for (int i = 1; i <= 6; i++) {
+        char user[16];
+        snprintf(user, sizeof user, "u-%d", i);
+        assert_int_equal(claim(&r, f, ev, user, 1 + i % 3), 201);
+        it_resp_free(&r);
+    }
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-3", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    wait_drained(f, ev);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s'", ev) != 6 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    /* Wait until every record in Redis is final (the worker's confirm step). */
+    deadline = it_now_ms() + DRAIN_MS;
+    static char before[3 * DUMP_MAX], after[3 * DUMP_MAX];
+    for (;;) {
+        state_dump(f->redis, ev, before);
+        if (strstr(before, " p;") == NULL || it_now_ms() > deadline)
+            break;
+        it_sleep_ms(50);
+    }
+    assert_null(strstr(before, " p;"));
+    long long rem = remaining(f, ev);
+
+    tk_rebuild_stats_t stats;
+    char err[256];
+    int rc = tk_rebuild_event(f->db, f->redis, ev, &stats, err, sizeof err);
+    if (rc != TK_REBUILD_OK)
+        fprintf(stderr, "rebuild: %s\n", err);
+    assert_int_equal(rc, TK_REBUILD_OK);
+    assert_int_equal(stats.claims, 6);
+    state_dump(f->redis, ev, after);
+    assert_string_equal(before, after);
+    assert_int_equal(remaining(f, ev), rem);
+    /* And again, through the command. */
+    const char *args[] = {"--all", NULL};
+    assert_int_equal(run_cmd(args), 0);
+    state_dump(f->redis, ev, after);
+    assert_string_equal(before, after);
+}
+
+/* ------------------------------------------------------------ swap script */
+
+static void swap_refuses_a_stale_snapshot(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], kev[128], kcl[128], ktmp[128], kq[128], kold[128];
+    it_event_id(ev, sizeof ev, "stale");
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    snprintf(kcl, sizeof kcl, "tk:{%s}:claims", ev);
+    snprintf(ktmp, sizeof ktmp, "tk:{%s}:claims:rebuild", ev);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
+    snprintf(kold, sizeof kold, "tk:{%s}:claims:old", ev);
+    redisReply *x = redisCommand(f->redis, "HSET %s u-9 %s", ktmp, "1 1 1000 c");
+    assert_non_null(x);
+    freeReplyObject(x);
+    static char before[3 * DUMP_MAX], after[3 * DUMP_MAX];
+    state_dump(f->redis, ev, before);
+    /* The snapshot says seq 5; Redis holds seq 0: a claim would have been granted meanwhile. */
+    const char *argv[] = {"EVAL", tk_lua_find("rebuild_swap"), "6", kev, kcl, ktmp, kq, "tk:events", kold, ev, "5", "10", "10", "open",
+                          "1", "x", "open", "10", "9", "1", "0", "0", "1", "1000", "wk"};
+    x = redisCommandArgv(f->redis, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(x->elements, 1);
+    assert_string_equal(x->element[0]->str, "moved");
+    freeReplyObject(x);
+    state_dump(f->redis, ev, after);
+    assert_string_equal(before, after);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(rebuild_after_flushall_restores_every_claim, setup1, teardown),
+        cmocka_unit_test_setup_teardown(rebuild_refuses_while_stream_holds_entries, setup0, teardown),
+        cmocka_unit_test_setup_teardown(rebuild_over_intact_state_changes_nothing, setup1, teardown),
+        cmocka_unit_test_setup_teardown(swap_refuses_a_stale_snapshot, setup0, teardown),
+    };
+    return cmocka_run_group_tests_name("it_rebuild", tests, group_setup, NULL);
+}
