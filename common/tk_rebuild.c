@@ -50,7 +50,12 @@ int tk_rebuild_record(const char *ticket, const char *qty, const char *created_m
     cl.ticket = (int64_t)t;
     cl.quantity = (int64_t)q;
     cl.created_ms = (int64_t)c;
-    return tk_claim_encode(&cl, out);
+    int n = tk_claim_encode(&cl, out);
+    /* Only what the gateway and the workers will decode again (tk_claim_decode bounds the numbers). */
+    tk_claim_t back;
+    if (n <= 0 || n >= TK_CLAIM_RECORD_MAX || tk_claim_decode(out, (size_t)n, &back) != 0)
+        return -1;
+    return n;
 }
 
 /* ---------------------------------------------------------------- state */
