@@ -27,22 +27,36 @@ for i = 4, #ARGV, 3 do
     end
 end
 
-local changed = 0
-local ids = {}
+-- One HMGET for every record and one HSET for every change: a command per
+-- row would cost Redis as much as granting the claims did.
+local ids, users, letters = {}, {}, {}
 for i = 2, #ARGV, 3 do
-    local id, user, letter = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    ids[#ids + 1] = id
-    if letter ~= '-' then
-        local rec = redis.call('HGET', claims, user)
-        if rec and string.sub(rec, -2) == ' p' then
-            redis.call('HSET', claims, user, string.sub(rec, 1, -2) .. letter)
-            changed = changed + 1
-        end
+    ids[#ids + 1] = ARGV[i]
+    if ARGV[i + 2] ~= '-' then
+        users[#users + 1] = ARGV[i + 1]
+        letters[#letters + 1] = ARGV[i + 2]
     end
 end
 
--- unpack() is limited by the Lua stack: release the ids in slices.
-local step = 500
+local changed = 0
+local step = 500 -- unpack() is limited by the Lua stack: work in slices
+for i = 1, #users, step do
+    local j = math.min(i + step - 1, #users)
+    local recs = redis.call('HMGET', claims, unpack(users, i, j))
+    local set = {}
+    for k = i, j do
+        local rec = recs[k - i + 1]
+        if rec and string.sub(rec, -2) == ' p' then
+            set[#set + 1] = users[k]
+            set[#set + 1] = string.sub(rec, 1, -2) .. letters[k]
+            changed = changed + 1
+        end
+    end
+    if #set > 0 then
+        redis.call('HSET', claims, unpack(set))
+    end
+end
+
 for i = 1, #ids, step do
     local j = math.min(i + step - 1, #ids)
     redis.call('XACK', stream, group, unpack(ids, i, j))

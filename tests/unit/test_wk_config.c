@@ -43,7 +43,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.backend.db_user, "tk");
     assert_string_equal(c.backend.db_name, "tk");
     assert_string_equal(c.backend.db_password_file, "var/secrets/db_password");
-    assert_int_equal(c.batch, 512);
+    assert_int_equal(c.batch, 2048);
     assert_int_equal(c.block_ms, 100);
     assert_int_equal(c.claim_idle_ms, 5000);
     assert_int_equal(c.discover_ms, 1000);
