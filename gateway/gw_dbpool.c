@@ -26,7 +26,8 @@ static void free_job(gw_dbjob_t *job)
     if (job->in_free != NULL && job->in != NULL)
         job->in_free(job->in);
     free(job->body);
-    gw_req_release(job->r);
+    if (job->r != NULL)
+        gw_req_release(job->r);
     free(job);
 }
 
@@ -225,7 +226,7 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
         job->origin->db_jobs--;
         if (job->done != NULL)
             job->done(job);
-        else
+        else if (job->r != NULL)
             gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
         free_job(job);
     }
@@ -248,6 +249,16 @@ gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
         return NULL;
     job->origin = r->th;
     job->r = gw_req_ref(r);
+    job->run = run;
+    return job;
+}
+
+gw_dbjob_t *gw_dbjob_new_bg(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
+{
+    gw_dbjob_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return NULL;
+    job->origin = th;
     job->run = run;
     return job;
 }

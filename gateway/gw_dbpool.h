@@ -33,7 +33,7 @@ typedef struct {
 struct st_gw_dbjob_t {
     h2o_multithread_message_t super;
     gw_thread_t *origin;
-    gw_req_t *r;
+    gw_req_t *r; /* NULL for background work (gw_dbjob_new_bg) */
     void (*run)(gw_dbjob_t *job, gw_dbconn_t *conn); /* on a database thread */
     void (*done)(gw_dbjob_t *job);                   /* on the loop thread; NULL: answer status/body */
     void *in;
@@ -64,6 +64,12 @@ void gw_dbpool_detach(gw_thread_t *th);
  * sets ->in and submits it with gw_dbpool_submit. NULL on no memory.
  */
 gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
+
+/**
+ * Creates a job that answers no request (background work such as the
+ * rebuild check): it comes back to @th's loop and runs ->done if set.
+ */
+gw_dbjob_t *gw_dbjob_new_bg(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
 
 /** Queues @job. From a loop thread. */
 void gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job);

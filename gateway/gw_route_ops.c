@@ -3,6 +3,7 @@
  * and MariaDB answer) and GET /metrics (Prometheus text).
  */
 #include "gw_dbpool.h"
+#include "gw_rebuild.h"
 #include "gw_routes.h"
 
 #include "tk_json.h"
@@ -21,18 +22,20 @@ void gw_route_healthz(gw_req_t *r)
 static void readyz_answer(gw_req_t *r, int redis_up)
 {
     int db_up = gw_dbpool_db_up(r->th->server->dbpool);
+    int rebuilding = gw_rebuild_active(r->th->server);
     char body[512];
     int n;
     if (redis_up && db_up) {
-        n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\"}");
+        n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\",\"rebuilding\":%s}",
+                     rebuilding ? "true" : "false");
         gw_reply(r, 200, body, (size_t)n, NULL);
         return;
     }
     const char *down = !redis_up && !db_up ? "redis and database are down" : !redis_up ? "redis is down" : "database is down";
     n = snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"},\"status\":\"unavailable\",\"redis\":\"%s\","
-                 "\"database\":\"%s\",\"fallback\":\"inactive\"}",
-                 down, redis_up ? "up" : "down", db_up ? "up" : "down");
+                 "\"database\":\"%s\",\"fallback\":\"inactive\",\"rebuilding\":%s}",
+                 down, redis_up ? "up" : "down", db_up ? "up" : "down", rebuilding ? "true" : "false");
     gw_reply(r, 503, body, (size_t)n, NULL);
 }
 
@@ -135,10 +138,14 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
                      "tk_ratelimit_total{limit=\"user\",outcome=\"limited\"} %llu\n"
                      "# HELP tk_ratelimit_evictions_total Buckets evicted from the fixed tables.\n"
                      "# TYPE tk_ratelimit_evictions_total counter\n"
-                     "tk_ratelimit_evictions_total{limit=\"address\"} %llu\ntk_ratelimit_evictions_total{limit=\"user\"} %llu\n",
+                     "tk_ratelimit_evictions_total{limit=\"address\"} %llu\ntk_ratelimit_evictions_total{limit=\"user\"} %llu\n"
+                     "# HELP tk_rebuild_active 1 while the gateway checks (and rebuilds) events' Redis state after a reconnect.\n"
+                     "# TYPE tk_rebuild_active gauge\ntk_rebuild_active %d\n"
+                     "# HELP tk_rebuilt_events_total Events rebuilt in Redis from MariaDB.\n"
+                     "# TYPE tk_rebuilt_events_total counter\ntk_rebuilt_events_total %llu\n",
                      (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool), (unsigned long long)rl[0][0],
                      (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
-                     (unsigned long long)rl[1][2]);
+                     (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv));
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
     gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);

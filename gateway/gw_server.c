@@ -1,6 +1,7 @@
 #include "gw_server.h"
 #include "gw_batcher.h"
 #include "gw_dbpool.h"
+#include "gw_rebuild.h"
 #include "gw_router.h"
 #include "gw_tls.h"
 #include "tk_log.h"
@@ -215,7 +216,8 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->accept_plain = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, NULL, 0, NULL};
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     gw_dbpool_attach(th);
-    th->redis = gw_redis_create(th->ctx.loop, srv->conf->backend.redis_host, (int)srv->conf->backend.redis_port, NULL, NULL);
+    th->redis = gw_redis_create(th->ctx.loop, srv->conf->backend.redis_host, (int)srv->conf->backend.redis_port,
+                                 gw_rebuild_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
     if (th->redis == NULL || th->batcher == NULL)
         return -1;
@@ -315,6 +317,7 @@ int gw_server_run(gw_config_t *conf)
         tk_info("cleartext HTTP on http://%s:%ld", conf->bind, conf->http_port);
     while (!got_signal)
         pause();
+    srv->shutdown = 1;
     tk_info("signal %d: no new connections; finishing requests in flight", (int)got_signal);
     rc = 0;
 

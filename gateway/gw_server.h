@@ -44,7 +44,10 @@ struct st_gw_server_t {
     int nthreads;
     gw_dbpool_t *dbpool;
     unsigned char admin_token_hash[32]; /* SHA-256 of the token: compared in constant time */
-    volatile int shutdown;               /* set by the signal handler */
+    volatile int shutdown;               /* set when a stop signal arrived */
+    int rebuild_active;                  /* gw_rebuild: a check is queued or running (atomic) */
+    int rebuild_again;                   /* gw_rebuild: Redis reconnected during a check (atomic) */
+    uint64_t rebuilds;                   /* gw_rebuild: events rebuilt (atomic) */
 };
 
 /** The thread that owns @req. */

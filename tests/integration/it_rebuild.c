@@ -9,7 +9,9 @@
  *  - with entries still in the stream (no workers) it refuses with
  *    TK_REBUILD_NOT_DRAINED and changes nothing; the command exits non-zero;
  *  - over an intact state it changes nothing (the hashes are byte-equal);
- *  - the swap script refuses a stale snapshot (a claim granted meanwhile).
+ *  - the swap script refuses a stale snapshot (a claim granted meanwhile);
+ *  - the gateway rebuilds by itself when Redis comes back empty, and until
+ *    then answers 503, never 404.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -363,6 +365,72 @@ static void swap_refuses_a_stale_snapshot(void **st)
     assert_string_equal(before, after);
 }
 
+/* ------------------------------------------------------------ (e) automatic, on reconnect */
+
+/* Redis comes back empty (flushed, and every client cut off as a restart
+ * would): the gateway notices on reconnecting and rebuilds the event from
+ * MariaDB by itself; claims meanwhile never get a 404. */
+static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "autorb");
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    char ids[3][128];
+    long long tickets[3];
+    const char *users[] = {"a-1", "a-2", "a-3"};
+    it_resp_t r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(claim(&r, f, ev, users[i], 1), 201);
+        snprintf(ids[i], sizeof ids[i], "%s", it_json_str(r.json, "claim_id"));
+        tickets[i] = it_json_int(r.json, "ticket");
+        it_resp_free(&r);
+    }
+    wait_drained(f, ev);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s'", ev) != 3 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+
+    assert_int_equal(it_redis_flushall(f->redis), 0);
+    redisReply *kill = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(kill);
+    assert_true(kill->type == REDIS_REPLY_INTEGER && kill->integer >= 1); /* the gateway's connection at least */
+    freeReplyObject(kill);
+
+    /* Until the event is back, a claim is refused with 503 (never 404). */
+    int back = 0;
+    deadline = it_now_ms() + 20000;
+    while (!back && it_now_ms() < deadline) {
+        long status = claim(&r, f, ev, users[0], 1);
+        if (status == 200) {
+            assert_string_equal(it_json_str(r.json, "claim_id"), ids[0]);
+            back = 1;
+        } else if (status != 503) {
+            show("claim while Redis comes back", &r);
+            fail_msg("a claim during the rebuild got %ld, not 503 or 200", status);
+        }
+        it_resp_free(&r);
+        if (!back)
+            it_sleep_ms(100);
+    }
+    assert_true(back);
+    assert_int_equal(remaining(f, ev), 7);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(claim(&r, f, ev, users[i], 1), 200);
+        assert_int_equal(it_json_int(r.json, "ticket"), tickets[i]);
+        assert_string_equal(it_json_str(r.json, "status"), "confirmed");
+        it_resp_free(&r);
+    }
+    assert_int_equal(claim(&r, f, ev, "a-4", 1), 201);
+    assert_int_equal(it_json_int(r.json, "ticket"), tickets[2] + 1);
+    it_resp_free(&r);
+    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics"), 0);
+    assert_non_null(strstr(r.body, "tk_rebuilt_events_total "));
+    assert_null(strstr(r.body, "tk_rebuilt_events_total 0\n"));
+    it_resp_free(&r);
+    wait_drained(f, ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rebuild_refuses_while_stream_holds_entries, setup0, teardown),
         cmocka_unit_test_setup_teardown(rebuild_over_intact_state_changes_nothing, setup1, teardown),
         cmocka_unit_test_setup_teardown(swap_refuses_a_stale_snapshot, setup0, teardown),
+        cmocka_unit_test_setup_teardown(gateway_rebuilds_when_redis_comes_back_empty, setup1, teardown),
     };
     return cmocka_run_group_tests_name("it_rebuild", tests, group_setup, NULL);
 }

@@ -1,0 +1,141 @@
+#include "gw_rebuild.h"
+#include "gw_dbpool.h"
+#include "tk_keys.h"
+#include "tk_log.h"
+#include "tk_rebuild.h"
+#include "tk_time.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK_WAIT_MS 30000 /* a backend that is down is waited for this long, retried ~1 s apart */
+#define EVENT_ATTEMPTS 20   /* not drained or conflict: retried, 250 ms apart */
+
+static int check_event(gw_dbconn_t *conn, MYSQL *db, redisContext *rc, const char *event_id, gw_server_t *srv)
+{
+    char key[TK_KEY_MAX];
+    tk_key(TK_KEY_EV, event_id, strlen(event_id), key);
+    redisReply *rep = redisCommand(rc, "EXISTS %s", key);
+    if (rep == NULL) {
+        gw_dbconn_redis_reset(conn);
+        return -1;
+    }
+    int present = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    freeReplyObject(rep);
+    if (present)
+        return 0;
+    for (int attempt = 0; attempt < EVENT_ATTEMPTS && !srv->shutdown; attempt++) {
+        tk_rebuild_stats_t st;
+        char err[512];
+        int rrc = tk_rebuild_event(db, rc, event_id, &st, err, sizeof(err));
+        if (rrc == TK_REBUILD_OK) {
+            __atomic_add_fetch(&srv->rebuilds, 1, __ATOMIC_RELAXED);
+            tk_info("rebuilt event %s in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", event_id,
+                    (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)st.ms_total);
+            return 0;
+        }
+        if (rrc == TK_REBUILD_UNKNOWN_EVENT)
+            return 0; /* deleted meanwhile */
+        if (rrc != TK_REBUILD_NOT_DRAINED && rrc != TK_REBUILD_CONFLICT) {
+            tk_warn("rebuilding event %s: %s", event_id, err);
+            if (rrc == TK_REBUILD_ERR_DB)
+                gw_dbconn_db_reset(conn);
+            if (rrc == TK_REBUILD_ERR_REDIS)
+                gw_dbconn_redis_reset(conn);
+            return -1;
+        }
+        usleep(250 * 1000);
+    }
+    tk_warn("rebuilding event %s: gave up after %d attempts (stream not drained or busy)", event_id, EVENT_ATTEMPTS);
+    return -1;
+}
+
+/* One pass over every event; 0 when each has its Redis state. */
+static int check_all(gw_dbconn_t *conn, gw_server_t *srv)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+    if (db == NULL || rc == NULL)
+        return -1;
+    /* Ids first, then one event at a time: a rebuild runs its own
+     * transaction on this connection. */
+    if (mysql_query(db, "SELECT event_id FROM events ORDER BY event_id") != 0) {
+        tk_warn("rebuild check: %s", mysql_error(db));
+        gw_dbconn_db_reset(conn);
+        return -1;
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    if (res == NULL) {
+        gw_dbconn_db_reset(conn);
+        return -1;
+    }
+    int rc_all = 0;
+    MYSQL_ROW row;
+    char id[TK_ID_MAX + 1];
+    while ((row = mysql_fetch_row(res)) != NULL && !srv->shutdown) {
+        snprintf(id, sizeof(id), "%s", row[0]);
+        if (check_event(conn, db, rc, id, srv) != 0) {
+            rc_all = -1;
+            if ((rc = gw_dbconn_redis(conn)) == NULL || (db = gw_dbconn_db(conn)) == NULL)
+                break;
+        }
+    }
+    mysql_free_result(res);
+    mysql_rollback(db); /* the SELECT opened a snapshot (autocommit is off) */
+    return rc_all;
+}
+
+static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    gw_server_t *srv = job->origin->server;
+    for (;;) {
+        __atomic_store_n(&srv->rebuild_again, 0, __ATOMIC_RELAXED);
+        int ok = 0;
+        int64_t deadline = tk_time_mono_ms() + CHECK_WAIT_MS;
+        while (!srv->shutdown) {
+            if (check_all(conn, srv) == 0) {
+                ok = 1;
+                break;
+            }
+            if (tk_time_mono_ms() >= deadline)
+                break;
+            sleep(1);
+        }
+        if (!ok && !srv->shutdown)
+            tk_error("rebuild check: not every event could be checked; claims for a missing event get 503 until Redis reconnects");
+        /* Redis reconnected while we worked: its state may have changed again. */
+        if (!__atomic_load_n(&srv->rebuild_again, __ATOMIC_RELAXED) || srv->shutdown)
+            break;
+    }
+    __atomic_store_n(&srv->rebuild_active, 0, __ATOMIC_RELEASE);
+    gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
+}
+
+void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *data)
+{
+    gw_thread_t *th = data;
+    gw_server_t *srv = th->server;
+    (void)r;
+    if (!up)
+        return;
+    __atomic_store_n(&srv->rebuild_again, 1, __ATOMIC_RELAXED);
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&srv->rebuild_active, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return; /* a check is running; it will go round again */
+    gw_dbjob_t *job = gw_dbjob_new_bg(th, run_check);
+    if (job == NULL) {
+        __atomic_store_n(&srv->rebuild_active, 0, __ATOMIC_RELEASE);
+        return;
+    }
+    gw_dbpool_submit(srv->dbpool, job);
+}
+
+int gw_rebuild_active(const gw_server_t *srv)
+{
+    return __atomic_load_n(&srv->rebuild_active, __ATOMIC_ACQUIRE);
+}
+
+uint64_t gw_rebuild_count(const gw_server_t *srv)
+{
+    return __atomic_load_n(&srv->rebuilds, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,31 @@
+/*
+ * gw_rebuild: after every (re)connection to Redis, make sure each event of
+ * MariaDB has its Redis state, and rebuild what is missing (common/
+ * tk_rebuild) before claims for it are answered again.
+ *
+ * A Redis that restarted from its AOF has everything and the check is one
+ * EXISTS per event. A Redis that came back empty (flushed, replaced, AOF
+ * lost) has no event hashes: every event is rebuilt from MariaDB. Until the
+ * check is done the gateway answers a claim whose event Redis does not know
+ * with 503 unavailable (Retry-After), not 404: the event may be on its way
+ * back. /readyz and /metrics say when a check is running.
+ *
+ * A Redis that came back *behind* (restored from an old snapshot, with
+ * event hashes present but stale) is not detected here; `tk-rebuild
+ * --event ID` rebuilds such an event on demand (docs/REBUILD.md).
+ */
+#ifndef GW_REBUILD_H
+#define GW_REBUILD_H
+
+#include "gw_server.h"
+
+/** The Redis state callback of every loop thread: on "up", asks for a check. */
+void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *thread);
+
+/** 1 while a check (and any rebuild it does) is running or queued. */
+int gw_rebuild_active(const gw_server_t *srv);
+
+/** Events rebuilt since the process started. */
+uint64_t gw_rebuild_count(const gw_server_t *srv);
+
+#endif
