@@ -1,4 +1,5 @@
 #include "gw_batcher.h"
+#include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_claim.h"
 #include "tk_keys.h"
@@ -17,6 +18,9 @@ typedef struct st_batch_t {
     int n;
     gw_req_t **reqs;
     int *qty;
+    int refusal;          /* index of the refusal whose body is in refusal_body, or -1 */
+    size_t refusal_len;
+    char refusal_body[256]; /* a storm refuses most of a batch alike: built once */
 } batch_t;
 
 struct st_gw_batcher_t {
@@ -89,7 +93,16 @@ static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const r
     for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
         if (strlen(refusals[i].code) == code->len && memcmp(refusals[i].code, code->str, code->len) == 0) {
             count(th, refusals[i].res);
-            gw_reply_errorf(r, refusals[i].status, refusals[i].code, refusals[i].fmt, r->event_id);
+            if (bt->refusal != (int)i) {
+                /* The event id is valid ([a-z0-9_-]): nothing to escape. */
+                char msg[128];
+                snprintf(msg, sizeof(msg), refusals[i].fmt, bt->event_id);
+                int n = snprintf(bt->refusal_body, sizeof(bt->refusal_body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                                 refusals[i].code, msg);
+                bt->refusal_len = (size_t)n;
+                bt->refusal = (int)i;
+            }
+            gw_reply(r, refusals[i].status, bt->refusal_body, bt->refusal_len, NULL);
             return;
         }
     }
@@ -107,6 +120,13 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
                strcmp(reply->element[0]->str, "not_found") == 0) {
         char msg[128];
+        if (gw_rebuild_active(bt->owner->th->server)) {
+            /* Redis may have come back empty and this event be on its way
+             * back from MariaDB: not a 404 yet. */
+            answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+            free_batch(bt);
+            return;
+        }
         snprintf(msg, sizeof(msg), "no event %s", bt->event_id);
         answer_all(bt, 404, "not_found", msg, GW_CLAIM_NOT_FOUND);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)bt->n * 2) {
@@ -205,6 +225,7 @@ void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
         memcpy(bt->event_id, r->event_id, r->elen + 1);
         bt->elen = r->elen;
         bt->n = 0;
+        bt->refusal = -1;
         bt->reqs = (gw_req_t **)(bt + 1);
         bt->qty = (int *)(bt->reqs + b->max);
         *link = bt;

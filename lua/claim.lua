@@ -20,8 +20,8 @@ last command here nothing else touches the event: the existence check of a
 user's claim and its creation are one step, which is what a per-user lock
 would buy (a SET NX PX lock taken and released inside one script could
 never be seen by anyone else, so it would cost a command per claim for
-nothing; the claim entry itself is the lock, converted into the record as
-it is taken). A ticket is drawn (seq + 1) only by a claim that is granted,
+nothing; the claim entry itself is the lock: HSETNX takes it and writes
+the record in one command). A ticket is drawn (seq + 1) only by a claim that is granted,
 so with no retries the granted tickets are exactly 1..n, and units are
 taken strictly in the order the claims arrive: a claim is refused for stock
 only when its quantity exceeds what is left at its turn. The record and the
@@ -53,28 +53,33 @@ local out = {}
 local granted = 0
 for i = 2, #ARGV, 2 do
   local user, qty = ARGV[i], tonumber(ARGV[i + 1])
-  local rec = redis.call('HGET', claims, user)
-  if rec then
-    out[#out + 1] = 'E'
-    out[#out + 1] = rec
-  elseif refusal then
-    out[#out + 1] = refusal
-    out[#out + 1] = ''
-  elseif qty > maxpu then
-    out[#out + 1] = 'limit_reached'
-    out[#out + 1] = ''
-  elseif qty > remaining then
-    out[#out + 1] = 'sold_out'
-    out[#out + 1] = ''
+  if not refusal and qty <= maxpu and qty <= remaining then
+    -- The common case costs two commands: HSETNX both checks that the user
+    -- holds no claim and records the new one (the per-user lock and the
+    -- record in one step), and XADD queues it.
+    local rec = (seq + 1) .. ' ' .. qty .. ' ' .. now .. ' p'
+    if redis.call('HSETNX', claims, user, rec) == 1 then
+      seq = seq + 1
+      remaining = remaining - qty
+      granted = granted + 1
+      redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+      out[#out + 1] = 'N'
+      out[#out + 1] = rec
+    else
+      out[#out + 1] = 'E'
+      out[#out + 1] = redis.call('HGET', claims, user)
+    end
   else
-    seq = seq + 1
-    remaining = remaining - qty
-    granted = granted + 1
-    rec = seq .. ' ' .. qty .. ' ' .. now .. ' p'
-    redis.call('HSET', claims, user, rec)
-    redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
-    out[#out + 1] = 'N'
-    out[#out + 1] = rec
+    -- Refused, unless the user already holds a claim: that is answered
+    -- whatever the event's state (a retry after sell-out gets its claim).
+    local rec = redis.call('HGET', claims, user)
+    if rec then
+      out[#out + 1] = 'E'
+      out[#out + 1] = rec
+    else
+      out[#out + 1] = refusal or (qty > maxpu and 'limit_reached') or 'sold_out'
+      out[#out + 1] = ''
+    end
   end
 end
 if granted > 0 then
