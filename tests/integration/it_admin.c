@@ -22,12 +22,6 @@ typedef struct {
     char ev[64];
 } state_t;
 
-static int group_setup(void **st)
-{
-    (void)st;
-    return it_env() != NULL ? 0 : -1;
-}
-
 static int setup(void **st)
 {
     state_t *s = calloc(1, sizeof *s);
@@ -35,15 +29,7 @@ static int setup(void **st)
         free(s);
         return -1;
     }
-    it_event_id(s->ev, sizeof s->ev, "admin");
-    long status = it_api_create_event(&s->fix, s->ev, 10, 1, 0, 0);
-    if (status == 201) {
-        it_resp_t r;
-        it_apif(&r, &s->fix, IT_NO_AUTH, "POST", "{\"user_id\":\"u-1\"}", "/v1/events/%s/claims", s->ev);
-        status = r.status;
-        it_resp_free(&r);
-    }
-    if (status != 201) {
+    if (it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, "admin", 10, 1, "u-1") != 0) {
         it_fix_teardown(&s->fix);
         free(s);
         return -1;
@@ -306,5 +292,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(create_event_and_refuse_taken_or_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(admin_view_shows_both_books, setup, teardown),
     };
-    return cmocka_run_group_tests_name("it_admin", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_admin", tests, it_group_setup, NULL);
 }

@@ -21,67 +21,10 @@
 
 #define DRAIN_MS 60000
 
-static int group_setup(void **st)
-{
-    (void)st;
-    return it_env() != NULL ? 0 : -1;
-}
-
-static int setup_n(void **st, int nworkers)
-{
-    it_fix_t *f = calloc(1, sizeof *f);
-    if (f == NULL || it_fix_setup(f, nworkers) != 0) {
-        free(f);
-        return -1;
-    }
-    *st = f;
-    return 0;
-}
-
-static int setup0(void **st)
-{
-    return setup_n(st, 0);
-}
-
-static int setup1(void **st)
-{
-    return setup_n(st, 1);
-}
-
-static int setup2(void **st)
-{
-    return setup_n(st, 2);
-}
-
-static int teardown(void **st)
-{
-    it_fix_t *f = *st;
-    int rc = it_fix_teardown(f);
-    free(f);
-    return rc;
-}
-
-static void show(const char *what, const it_resp_t *r)
-{
-    fprintf(stderr, "%s: %ld %s\n", what, r->status, r->body ? r->body : r->errbuf);
-}
-
-/* POST a claim; returns the status and leaves the answer in @r. */
-static long claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char *user_id, int quantity)
-{
-    char body[256];
-    if (quantity > 0)
-        snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"quantity\":%d}", user_id, quantity);
-    else
-        snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user_id);
-    it_apif(r, f, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", event_id);
-    return r->status;
-}
-
 static void assert_error(const it_resp_t *r, long status, const char *code)
 {
     if (r->status != status || it_resp_error_code(r) == NULL || strcmp(it_resp_error_code(r), code) != 0)
-        show(code, r);
+        it_show(code, r);
     assert_int_equal(r->status, status);
     assert_non_null(it_resp_error_code(r));
     assert_string_equal(it_resp_error_code(r), code);
@@ -113,7 +56,7 @@ static long long event_remaining(const it_fix_t *f, const char *event_id, char *
         if (state != NULL)
             snprintf(state, 32, "%s", it_json_str(r.json, "state") ? it_json_str(r.json, "state") : "?");
     } else {
-        show("GET event", &r);
+        it_show("GET event", &r);
     }
     it_resp_free(&r);
     return v;
@@ -179,7 +122,7 @@ static void sell_out_is_exact_under_concurrency(void **st)
     for (size_t i = 0; i < n; i++) {
         it_resp_t *r = &mr[i].resp;
         if (r->status != 201 && r->status != 200 && r->status != 409)
-            show("unexpected claim answer", r);
+            it_show("unexpected claim answer", r);
         assert_true(r->status == 201 || r->status == 200 || r->status == 409);
         int u = cr[i].user;
         if (r->status == 201) {
@@ -225,7 +168,7 @@ static void sell_out_is_exact_under_concurrency(void **st)
     it_resp_t v;
     int drained = it_api_wait_drained(&v, f, ev, DRAIN_MS);
     if (drained != 0)
-        show("admin view after the drain deadline", &v);
+        it_show("admin view after the drain deadline", &v);
     assert_int_equal(drained, 0);
     json_t *redis = json_object_get(v.json, "redis"), *db = json_object_get(v.json, "database");
     assert_int_equal(it_json_int(redis, "granted"), STOCK);
@@ -327,14 +270,14 @@ static void retry_is_idempotent(void **st)
     it_event_id(ev, sizeof ev, "retry");
     assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
     it_resp_t r1, r2, r3;
-    assert_int_equal(claim(&r1, f, ev, "u-1", 0), 201);
+    assert_int_equal(it_claim(&r1, f, ev, "u-1", 0), 201);
     assert_claim_body(&r1, ev, "u-1", 1);
     assert_string_equal(it_json_str(r1.json, "status"), "pending");
     assert_non_null(strstr(r1.location, "/v1/events/"));
     assert_non_null(strstr(r1.location, "/claims/u-1"));
     assert_int_equal(event_remaining(f, ev, NULL), 9);
 
-    assert_int_equal(claim(&r2, f, ev, "u-1", 1), 200);
+    assert_int_equal(it_claim(&r2, f, ev, "u-1", 1), 200);
     assert_claim_body(&r2, ev, "u-1", 1);
     assert_string_equal(it_json_str(r2.json, "claim_id"), it_json_str(r1.json, "claim_id"));
     assert_int_equal(it_json_int(r2.json, "ticket"), it_json_int(r1.json, "ticket"));
@@ -376,20 +319,20 @@ static void max_per_user_is_enforced(void **st)
     it_event_id(ev, sizeof ev, "limit");
     assert_int_equal(it_api_create_event(f, ev, 10, 2, 0, 0), 201);
     it_resp_t r;
-    assert_int_equal(claim(&r, f, ev, "u-1", 3), 409);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 3), 409);
     assert_error(&r, 409, "limit_reached");
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 10);
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
     assert_int_equal(it_redis_xlen(f->redis, ev), 0);
 
-    assert_int_equal(claim(&r, f, ev, "u-1", 2), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 2), 201);
     assert_claim_body(&r, ev, "u-1", 2);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 8);
 
     /* The user holds max_per_user units: another request returns the same claim, takes nothing. */
-    assert_int_equal(claim(&r, f, ev, "u-1", 1), 200);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 200);
     assert_int_equal(it_json_int(r.json, "quantity"), 2);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 8);
@@ -398,7 +341,7 @@ static void max_per_user_is_enforced(void **st)
     char ev1[64];
     it_event_id(ev1, sizeof ev1, "limit1");
     assert_int_equal(it_api_create_event(f, ev1, 10, 1, 0, 0), 201);
-    assert_int_equal(claim(&r, f, ev1, "u-1", 2), 409);
+    assert_int_equal(it_claim(&r, f, ev1, "u-1", 2), 409);
     assert_error(&r, 409, "limit_reached");
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev1, NULL), 10);
@@ -420,11 +363,11 @@ static void restock_raises_and_never_goes_below_granted(void **st)
     it_event_id(ev, sizeof ev, "restock");
     assert_int_equal(it_api_create_event(f, ev, 2, 1, 0, 0), 201);
     it_resp_t r;
-    assert_int_equal(claim(&r, f, ev, "u-1", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 201);
     it_resp_free(&r);
-    assert_int_equal(claim(&r, f, ev, "u-2", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 201);
     it_resp_free(&r);
-    assert_int_equal(claim(&r, f, ev, "u-3", 0), 409);
+    assert_int_equal(it_claim(&r, f, ev, "u-3", 0), 409);
     assert_error(&r, 409, "sold_out");
     it_resp_free(&r);
 
@@ -433,14 +376,14 @@ static void restock_raises_and_never_goes_below_granted(void **st)
     assert_int_equal(it_json_int(r.json, "remaining"), 10);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 10);
-    assert_int_equal(claim(&r, f, ev, "u-3", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-3", 0), 201);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 9);
 
     /* 3 granted of 12: taking 10 away would leave 2 < 3 granted. */
     long st2 = post_admin(&r, f, "{\"delta\":-10}", "/v1/admin/events/%s/stock", ev);
     if (st2 != 409 && st2 != 400)
-        show("restock below granted", &r);
+        it_show("restock below granted", &r);
     assert_true(st2 == 409 || st2 == 400);
     assert_non_null(it_resp_error_code(&r));
     it_resp_free(&r);
@@ -452,7 +395,7 @@ static void restock_raises_and_never_goes_below_granted(void **st)
     assert_int_equal(it_json_int(r.json, "stock_total"), 3);
     assert_int_equal(it_json_int(r.json, "remaining"), 0);
     it_resp_free(&r);
-    assert_int_equal(claim(&r, f, ev, "u-4", 0), 409);
+    assert_int_equal(it_claim(&r, f, ev, "u-4", 0), 409);
     assert_error(&r, 409, "sold_out");
     it_resp_free(&r);
 }
@@ -465,7 +408,7 @@ static void set_state(const it_fix_t *f, const char *ev, const char *state)
     snprintf(body, sizeof body, "{\"state\":\"%s\"}", state);
     it_resp_t r;
     if (post_admin(&r, f, body, "/v1/admin/events/%s/state", ev) != 200)
-        show("set state", &r);
+        it_show("set state", &r);
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
 }
@@ -481,19 +424,19 @@ static void pause_and_close_refuse_claims(void **st)
     set_state(f, ev, "paused");
     assert_int_equal(event_remaining(f, ev, state), 5);
     assert_string_equal(state, "paused");
-    assert_int_equal(claim(&r, f, ev, "u-1", 0), 403);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 403);
     assert_error(&r, 403, "paused");
     it_resp_free(&r);
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
 
     set_state(f, ev, "open");
-    assert_int_equal(claim(&r, f, ev, "u-1", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 201);
     it_resp_free(&r);
 
     set_state(f, ev, "closed");
     assert_int_equal(event_remaining(f, ev, state), 4);
     assert_string_equal(state, "closed");
-    assert_int_equal(claim(&r, f, ev, "u-2", 0), 403);
+    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 403);
     assert_error(&r, 403, "closed");
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 4);
@@ -511,7 +454,7 @@ static void scheduled_window_is_enforced(void **st)
     assert_int_equal(it_api_create_event(f, ev, 5, 1, now + 3600 * 1000LL, 0), 201);
     assert_int_equal(event_remaining(f, ev, state), 5);
     assert_string_equal(state, "scheduled");
-    assert_int_equal(claim(&r, f, ev, "u-1", 0), 403);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 403);
     assert_error(&r, 403, "not_open");
     it_resp_free(&r);
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
@@ -521,11 +464,11 @@ static void scheduled_window_is_enforced(void **st)
     it_event_id(ev2, sizeof ev2, "window");
     long long closes = now + 2000;
     assert_int_equal(it_api_create_event(f, ev2, 5, 1, now - 3600 * 1000LL, closes), 201);
-    assert_int_equal(claim(&r, f, ev2, "u-1", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev2, "u-1", 0), 201);
     it_resp_free(&r);
     while (tk_time_now_ms() < closes + 300)
         it_sleep_ms(50);
-    assert_int_equal(claim(&r, f, ev2, "u-2", 0), 403);
+    assert_int_equal(it_claim(&r, f, ev2, "u-2", 0), 403);
     assert_error(&r, 403, "closed");
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev2, state), 4);
@@ -541,14 +484,14 @@ static void cancel_returns_stock(void **st)
     it_event_id(ev, sizeof ev, "cancel");
     assert_int_equal(it_api_create_event(f, ev, 3, 1, 0, 0), 201);
     it_resp_t r, c;
-    assert_int_equal(claim(&c, f, ev, "u-1", 0), 201);
-    assert_int_equal(claim(&r, f, ev, "u-2", 0), 201);
+    assert_int_equal(it_claim(&c, f, ev, "u-1", 0), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 201);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 1);
 
     assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-1", ev), 0);
     if (r.status != 200)
-        show("cancel", &r);
+        it_show("cancel", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(it_json_str(r.json, "status"), "cancelled");
     assert_string_equal(it_json_str(r.json, "claim_id"), it_json_str(c.json, "claim_id"));
@@ -569,7 +512,7 @@ static void cancel_returns_stock(void **st)
     it_resp_t v;
     int drained = it_api_wait_drained(&v, f, ev, DRAIN_MS);
     if (drained != 0)
-        show("admin view", &v);
+        it_show("admin view", &v);
     assert_int_equal(drained, 0);
     it_resp_free(&v);
     /* The row may take a moment more to show cancelled when the cancel raced the drain. */
@@ -588,14 +531,14 @@ static void cancel_returns_stock(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(retry_is_idempotent, setup0, teardown),
-        cmocka_unit_test_setup_teardown(max_per_user_is_enforced, setup0, teardown),
-        cmocka_unit_test_setup_teardown(restock_raises_and_never_goes_below_granted, setup0, teardown),
-        cmocka_unit_test_setup_teardown(pause_and_close_refuse_claims, setup0, teardown),
-        cmocka_unit_test_setup_teardown(scheduled_window_is_enforced, setup0, teardown),
-        cmocka_unit_test_setup_teardown(tickets_granted_are_one_to_stock, setup0, teardown),
-        cmocka_unit_test_setup_teardown(cancel_returns_stock, setup1, teardown),
-        cmocka_unit_test_setup_teardown(sell_out_is_exact_under_concurrency, setup2, teardown),
+        cmocka_unit_test_setup_teardown(retry_is_idempotent, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(max_per_user_is_enforced, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(restock_raises_and_never_goes_below_granted, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(pause_and_close_refuse_claims, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(scheduled_window_is_enforced, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(tickets_granted_are_one_to_stock, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(cancel_returns_stock, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(sell_out_is_exact_under_concurrency, it_fix_new2, it_fix_free),
     };
-    return cmocka_run_group_tests_name("it_claims", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_claims", tests, it_group_setup, NULL);
 }

@@ -28,12 +28,6 @@ typedef struct {
     int redis_stopped; /* the readiness test stopped Redis: teardown starts it again */
 } state_t;
 
-static int group_setup(void **st)
-{
-    (void)st;
-    return it_env() != NULL ? 0 : -1;
-}
-
 static int setup(void **st)
 {
     state_t *s = calloc(1, sizeof *s);
@@ -442,5 +436,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_finishes_the_request_in_flight, setup, teardown),
     };
-    return cmocka_run_group_tests_name("it_foundation", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_foundation", tests, it_group_setup, NULL);
 }

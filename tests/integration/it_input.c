@@ -27,12 +27,6 @@ typedef struct {
     long long remaining, seq, claims, stream, rows, api_remaining;
 } books_t;
 
-static int group_setup(void **st)
-{
-    (void)st;
-    return it_env() != NULL ? 0 : -1;
-}
-
 static int setup(void **st)
 {
     state_t *s = calloc(1, sizeof *s);
@@ -42,17 +36,10 @@ static int setup(void **st)
     }
     *st = s;
     /* One event with one claim already made, so "unchanged" has something to hold. */
-    it_event_id(s->ev, sizeof s->ev, "input");
-    long status = it_api_create_event(&s->fix, s->ev, 10, 2, 0, 0);
-    if (status == 201) {
-        it_resp_t r;
-        it_apif(&r, &s->fix, IT_NO_AUTH, "POST", "{\"user_id\":\"u-first\"}", "/v1/events/%s/claims", s->ev);
-        status = r.status;
-        it_resp_free(&r);
-    }
-    if (status != 201) {
+    if (it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, "input", 10, 2, "u-first") != 0) {
         it_fix_teardown(&s->fix);
         free(s);
+        *st = NULL;
         return -1;
     }
     return 0;
@@ -222,5 +209,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(body_over_16k_is_413_and_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(good_claim_after_bad_ones_takes_the_next_ticket, setup, teardown),
     };
-    return cmocka_run_group_tests_name("it_input", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_input", tests, it_group_setup, NULL);
 }

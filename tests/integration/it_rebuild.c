@@ -36,54 +36,6 @@
 #define CMD_MS 60000
 #define DUMP_MAX 16384
 
-static int group_setup(void **st)
-{
-    (void)st;
-    return it_env() != NULL ? 0 : -1;
-}
-
-static int setup_n(void **st, int nworkers)
-{
-    it_fix_t *f = calloc(1, sizeof *f);
-    if (f == NULL || it_fix_setup(f, nworkers) != 0) {
-        free(f);
-        return -1;
-    }
-    *st = f;
-    return 0;
-}
-
-static int setup0(void **st)
-{
-    return setup_n(st, 0);
-}
-
-static int setup1(void **st)
-{
-    return setup_n(st, 1);
-}
-
-static int teardown(void **st)
-{
-    it_fix_t *f = *st;
-    int rc = it_fix_teardown(f);
-    free(f);
-    return rc;
-}
-
-static void show(const char *what, const it_resp_t *r)
-{
-    fprintf(stderr, "%s: %ld %s\n", what, r->status, r->body ? r->body : r->errbuf);
-}
-
-static long claim(it_resp_t *r, const it_fix_t *f, const char *ev, const char *user, int quantity)
-{
-    char body[128];
-    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"quantity\":%d}", user, quantity);
-    it_apif(r, f, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", ev);
-    return r->status;
-}
-
 static long long remaining(const it_fix_t *f, const char *ev)
 {
     it_resp_t r;
@@ -91,7 +43,7 @@ static long long remaining(const it_fix_t *f, const char *ev)
     if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s", ev) == 0 && r.status == 200)
         v = it_json_int(r.json, "remaining");
     else
-        show("GET event", &r);
+        it_show("GET event", &r);
     it_resp_free(&r);
     return v;
 }
@@ -179,7 +131,7 @@ static void wait_drained(const it_fix_t *f, const char *ev)
     it_resp_t v;
     int rc = it_api_wait_drained(&v, f, ev, DRAIN_MS);
     if (rc != 0)
-        show("admin view", &v);
+        it_show("admin view", &v);
     it_resp_free(&v);
     assert_int_equal(rc, 0);
 }
@@ -198,7 +150,7 @@ static void rebuild_after_flushall_restores_every_claim(void **st)
     long long tickets[4], max_ticket = 0;
     for (int i = 0; i < 4; i++) {
         it_resp_t r;
-        assert_int_equal(claim(&r, f, ev, users[i], qty[i]), 201);
+        assert_int_equal(it_claim(&r, f, ev, users[i], qty[i]), 201);
         snprintf(ids[i], sizeof ids[i], "%s", it_json_str(r.json, "claim_id"));
         tickets[i] = it_json_int(r.json, "ticket");
         max_ticket = tickets[i] > max_ticket ? tickets[i] : max_ticket;
@@ -226,7 +178,7 @@ static void rebuild_after_flushall_restores_every_claim(void **st)
 
     assert_int_equal(remaining(f, ev), 6);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(claim(&r, f, ev, users[i], qty[i]), 200);
+        assert_int_equal(it_claim(&r, f, ev, users[i], qty[i]), 200);
         assert_string_equal(it_json_str(r.json, "claim_id"), ids[i]);
         assert_int_equal(it_json_int(r.json, "ticket"), tickets[i]);
         assert_int_equal(it_json_int(r.json, "quantity"), qty[i]);
@@ -234,7 +186,7 @@ static void rebuild_after_flushall_restores_every_claim(void **st)
         it_resp_free(&r);
     }
     /* A new user gets the next ticket above every earlier one, and the workers drain it again. */
-    assert_int_equal(claim(&r, f, ev, "u-5", 1), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-5", 1), 201);
     assert_int_equal(it_json_int(r.json, "ticket"), max_ticket + 1);
     it_resp_free(&r);
     assert_int_equal(remaining(f, ev), 5);
@@ -258,9 +210,9 @@ static void rebuild_refuses_while_stream_holds_entries(void **st)
     it_event_id(ev, sizeof ev, "undrained");
     assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
     it_resp_t r;
-    assert_int_equal(claim(&r, f, ev, "u-1", 1), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
     it_resp_free(&r);
-    assert_int_equal(claim(&r, f, ev, "u-2", 1), 201);
+    assert_int_equal(it_claim(&r, f, ev, "u-2", 1), 201);
     it_resp_free(&r);
     assert_int_equal(it_redis_xlen(f->redis, ev), 2);
 
@@ -295,7 +247,7 @@ static void rebuild_over_intact_state_changes_nothing(void **st)
     for (int i = 1; i <= 6; i++) {
         char user[16];
         snprintf(user, sizeof user, "u-%d", i);
-        assert_int_equal(claim(&r, f, ev, user, 1 + i % 3), 201);
+        assert_int_equal(it_claim(&r, f, ev, user, 1 + i % 3), 201);
         it_resp_free(&r);
     }
     assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-3", ev), 0);
@@ -381,7 +333,7 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
     const char *users[] = {"a-1", "a-2", "a-3"};
     it_resp_t r;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(claim(&r, f, ev, users[i], 1), 201);
+        assert_int_equal(it_claim(&r, f, ev, users[i], 1), 201);
         snprintf(ids[i], sizeof ids[i], "%s", it_json_str(r.json, "claim_id"));
         tickets[i] = it_json_int(r.json, "ticket");
         it_resp_free(&r);
@@ -401,12 +353,12 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
     int back = 0;
     deadline = it_now_ms() + 20000;
     while (!back && it_now_ms() < deadline) {
-        long status = claim(&r, f, ev, users[0], 1);
+        long status = it_claim(&r, f, ev, users[0], 1);
         if (status == 200) {
             assert_string_equal(it_json_str(r.json, "claim_id"), ids[0]);
             back = 1;
         } else if (status != 503) {
-            show("claim while Redis comes back", &r);
+            it_show("claim while Redis comes back", &r);
             fail_msg("a claim during the rebuild got %ld, not 503 or 200", status);
         }
         it_resp_free(&r);
@@ -416,12 +368,12 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
     assert_true(back);
     assert_int_equal(remaining(f, ev), 7);
     for (int i = 1; i < 3; i++) {
-        assert_int_equal(claim(&r, f, ev, users[i], 1), 200);
+        assert_int_equal(it_claim(&r, f, ev, users[i], 1), 200);
         assert_int_equal(it_json_int(r.json, "ticket"), tickets[i]);
         assert_string_equal(it_json_str(r.json, "status"), "confirmed");
         it_resp_free(&r);
     }
-    assert_int_equal(claim(&r, f, ev, "a-4", 1), 201);
+    assert_int_equal(it_claim(&r, f, ev, "a-4", 1), 201);
     assert_int_equal(it_json_int(r.json, "ticket"), tickets[2] + 1);
     it_resp_free(&r);
     assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics"), 0);
@@ -434,11 +386,11 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(rebuild_after_flushall_restores_every_claim, setup1, teardown),
-        cmocka_unit_test_setup_teardown(rebuild_refuses_while_stream_holds_entries, setup0, teardown),
-        cmocka_unit_test_setup_teardown(rebuild_over_intact_state_changes_nothing, setup1, teardown),
-        cmocka_unit_test_setup_teardown(swap_refuses_a_stale_snapshot, setup0, teardown),
-        cmocka_unit_test_setup_teardown(gateway_rebuilds_when_redis_comes_back_empty, setup1, teardown),
+        cmocka_unit_test_setup_teardown(rebuild_after_flushall_restores_every_claim, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(rebuild_refuses_while_stream_holds_entries, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(rebuild_over_intact_state_changes_nothing, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(swap_refuses_a_stale_snapshot, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(gateway_rebuilds_when_redis_comes_back_empty, it_fix_new1, it_fix_free),
     };
-    return cmocka_run_group_tests_name("it_rebuild", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_rebuild", tests, it_group_setup, NULL);
 }

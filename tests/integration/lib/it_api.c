@@ -1,11 +1,13 @@
 #include "it_api.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "it_db.h"
+#include "it_env.h"
 #include "it_redis.h"
 #include "tk_time.h"
 
@@ -150,4 +152,81 @@ int it_fix_teardown(it_fix_t *f)
         mysql_close(f->db);
     f->db = NULL;
     return bad ? -1 : 0;
+}
+
+/* ---- cmocka glue ---- */
+
+int it_group_setup(void **st)
+{
+    (void)st;
+    return it_env() != NULL ? 0 : -1;
+}
+
+int it_fix_new(void **st, int nworkers)
+{
+    it_fix_t *f = calloc(1, sizeof *f);
+    if (f == NULL || it_fix_setup(f, nworkers) != 0) {
+        free(f);
+        return -1;
+    }
+    *st = f;
+    return 0;
+}
+
+int it_fix_new0(void **st)
+{
+    return it_fix_new(st, 0);
+}
+
+int it_fix_new1(void **st)
+{
+    return it_fix_new(st, 1);
+}
+
+int it_fix_new2(void **st)
+{
+    return it_fix_new(st, 2);
+}
+
+int it_fix_free(void **st)
+{
+    it_fix_t *f = *st;
+    int rc = it_fix_teardown(f);
+    free(f);
+    return rc;
+}
+
+void it_show(const char *what, const it_resp_t *r)
+{
+    fprintf(stderr, "%s: %ld %s\n", what, r->status, r->body ? r->body : r->errbuf);
+}
+
+long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char *user_id, int quantity)
+{
+    char body[256];
+    if (quantity > 0)
+        snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"quantity\":%d}", user_id, quantity);
+    else
+        snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user_id);
+    it_apif(r, f, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", event_id);
+    return r->status;
+}
+
+int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
+                            const char *user)
+{
+    it_event_id(ev, evlen, prefix);
+    long status = it_api_create_event(f, ev, stock, max_per_user, 0, 0);
+    if (status != 201) {
+        fprintf(stderr, "it_fix_event_with_claim: creating %s answered %ld\n", ev, status);
+        return -1;
+    }
+    it_resp_t r;
+    if (it_claim(&r, f, ev, user, 0) != 201) {
+        it_show("it_fix_event_with_claim: the first claim", &r);
+        it_resp_free(&r);
+        return -1;
+    }
+    it_resp_free(&r);
+    return 0;
 }

@@ -82,4 +82,32 @@ int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, i
 /** A fresh event id "PREFIX-<pid>-<n>", unique within this test run. */
 void it_event_id(char *out, size_t len, const char *prefix);
 
+/* ---- cmocka glue shared by the it_*.c files ---- */
+
+/** Group setup: fails the group when the runner's environment is incomplete. */
+int it_group_setup(void **st);
+
+/** Per-test setup: *st = a calloc'ed fixture with @nworkers workers running. */
+int it_fix_new(void **st, int nworkers);
+int it_fix_new0(void **st); /* no worker */
+int it_fix_new1(void **st); /* one worker */
+int it_fix_new2(void **st); /* two workers */
+
+/** Per-test teardown of it_fix_new: stops everything; fails when a process did not exit 0. */
+int it_fix_free(void **st);
+
+/** Prints "@what: status body" to stderr, the context of a failing assertion. */
+void it_show(const char *what, const it_resp_t *r);
+
+/** POSTs a claim (@quantity 0: the field is left out); returns the status, the answer in @r. */
+long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char *user_id, int quantity);
+
+/**
+ * Creates a fresh event (id from @prefix into @ev, @evlen bytes) with @stock
+ * and @max_per_user, and one claim by @user, so that "unchanged" has
+ * something to hold. Returns 0, or -1 (and prints why) when either failed.
+ */
+int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
+                            const char *user);
+
 #endif
