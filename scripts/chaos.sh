@@ -4,9 +4,9 @@
 # gateway restart with requests in flight) at a larger scale than inside
 # `make test`: CHAOS_SCALE (default 10) times stock 300, 3,000 users.
 #
-# Like tests/integration/run.sh, but for it_chaos alone: Redis and MariaDB
-# on free loopback ports in a temporary directory, always stopped again
-# (trap); the directory is kept when a scenario fails. Each scenario prints
+# It is tests/integration/run.sh for it_chaos alone (IT_ONLY): Redis and
+# MariaDB on free loopback ports in a temporary directory, always stopped
+# again; the directory is kept when a scenario fails. Each scenario prints
 # its verdict line ("chaos worker-kill: PASS granted=…"). Environment:
 # CHAOS_SCALE (1..100, default 10), CHAOS_TIMEOUT (seconds for the binary,
 # default 1800), KEEP_IT_DIR=1.
@@ -31,46 +31,7 @@ CHAOS_TIMEOUT=${CHAOS_TIMEOUT:-1800}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp}
+export CHAOS_SCALE REDIS_APPENDFSYNC=always IT_ONLY=it_chaos IT_TIMEOUT=$CHAOS_TIMEOUT
 
-TK_IT_DIR=$(mktemp -d /tmp/tk-chaos.XXXXXX)
-failed=1
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    set +e
-    tk_stop_test
-    "$ROOT/scripts/services.sh" stop "$TK_IT_DIR" >/dev/null 2>&1 ||
-        tk_warn "stopping the services in $TK_IT_DIR reported a problem"
-    if [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "${KEEP_IT_DIR:-0}" != 1 ]; then
-        rm -rf "$TK_IT_DIR"
-    else
-        tk_say "kept $TK_IT_DIR for inspection (gateway and worker logs, redis/, mariadb/)"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-REDIS_PORT=$(tk_free_port 20000 60000) || tk_die "no free loopback port for Redis"
-DB_PORT=$(tk_free_port 20000 60000 "$REDIS_PORT") || tk_die "no free loopback port for MariaDB"
-DB_USER=tk
-DB_NAME=tk
-DB_PASSWORD_FILE=$TK_IT_DIR/secrets/db_password
-TK_BUILD=$BUILD_DIR
-TK_ROOT=$ROOT
-REDIS_APPENDFSYNC=always
-unset DB_PASSWORD ADMIN_TOKEN
-export TK_IT_DIR TK_BUILD TK_ROOT REDIS_PORT DB_PORT DB_USER DB_NAME DB_PASSWORD_FILE REDIS_APPENDFSYNC CHAOS_SCALE
-
-tk_say "scale $CHAOS_SCALE; services in $TK_IT_DIR (redis $REDIS_PORT, mariadb $DB_PORT)"
-"$ROOT/scripts/services.sh" start "$TK_IT_DIR"
-"$ROOT/scripts/migrate.sh" "$TK_IT_DIR"
-
-cd "$ROOT"
-start=$SECONDS
-tk_run_cmocka "$CHAOS_TIMEOUT" "$BIN" || true
-[ "$TK_FAILED" -eq 0 ] && [ "$TK_PASSED" -gt 0 ] && failed=0
-echo "chaos (scale $CHAOS_SCALE): $TK_PASSED passed, $TK_FAILED failed in $((SECONDS - start))s"
-[ "$failed" = 0 ]
+tk_say "scale $CHAOS_SCALE"
+exec "$ROOT/tests/integration/run.sh" "$BUILD_DIR"

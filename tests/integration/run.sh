@@ -8,7 +8,8 @@
 #
 # It prints "integration tests: N passed, N failed" (cmocka counts;
 # scripts/test.sh reads it). Environment: IT_TIMEOUT (seconds per binary,
-# default 300), KEEP_IT_DIR=1 keeps the directory even on success.
+# default 300), KEEP_IT_DIR=1 keeps the directory even on success, IT_ONLY
+# (a shell pattern: run only the binaries whose name matches, e.g. it_chaos).
 set -euo pipefail
 
 TK_PROG=integration
@@ -24,7 +25,10 @@ IT_TIMEOUT=${IT_TIMEOUT:-300}
 
 bins=()
 for b in "$BUILD_DIR"/tests/it_*; do
-    if [ -f "$b" ] && [ -x "$b" ] && [[ "$(basename "$b")" != *.* ]]; then bins+=("$b"); fi
+    name=$(basename "$b")
+    # shellcheck disable=SC2053 # IT_ONLY is a pattern on purpose
+    if [ -n "${IT_ONLY:-}" ] && [[ "$name" != $IT_ONLY ]]; then continue; fi
+    if [ -f "$b" ] && [ -x "$b" ] && [[ "$name" != *.* ]]; then bins+=("$b"); fi
 done
 if [ ${#bins[@]} -eq 0 ]; then
     tk_say "no integration tests in $BUILD_DIR/tests (it_*)"
