@@ -115,8 +115,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
     batch_t *bt = data;
     (void)redis;
     if (reply == NULL) {
-        gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1);
-        answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+        answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE); /* gw_redis counted the failure */
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
                strcmp(reply->element[0]->str, "not_found") == 0) {
         char msg[128];
@@ -130,7 +129,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         snprintf(msg, sizeof(msg), "no event %s", bt->event_id);
         answer_all(bt, 404, "not_found", msg, GW_CLAIM_NOT_FOUND);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != (size_t)bt->n * 2) {
-        gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1);
+        gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1); /* an answer, so gw_redis did not count it */
         if (reply->type == REDIS_REPLY_ERROR)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
@@ -163,7 +162,6 @@ static void send_batch(batch_t *bt)
     gw_metrics_add(&th->metrics.batches, 1);
     gw_metrics_add(&th->metrics.batched_claims, (uint64_t)bt->n);
     if (gw_redis_script(th->redis, GW_SCRIPT_CLAIM, on_reply, bt, 3, argc, argv, lens) != 0) {
-        gw_metrics_add(&th->metrics.redis_errors, 1);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
         free_batch(bt);
     }

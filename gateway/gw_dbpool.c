@@ -19,6 +19,7 @@ struct st_gw_dbpool_t {
     pthread_t *tids;
     gw_dbconn_t *conns;
     int db_up;
+    uint64_t db_errors; /* connects failed and connections dropped after an error (atomic) */
 };
 
 static void free_job(gw_dbjob_t *job)
@@ -38,15 +39,20 @@ MYSQL *gw_dbconn_db(gw_dbconn_t *c)
     char err[512];
     tk_db_conf_t dc = tk_backend_db(&c->conf->backend, 2);
     c->db = tk_db_connect(&dc, err, sizeof(err));
-    if (c->db == NULL)
+    if (c->db == NULL) {
+        __atomic_add_fetch(&c->pool->db_errors, 1, __ATOMIC_RELAXED);
         tk_warn("db thread %d: %s", c->index, err);
+    }
     return c->db;
 }
 
 void gw_dbconn_db_reset(gw_dbconn_t *c)
 {
-    if (c->db != NULL)
+    if (c->db != NULL) {
         mysql_close(c->db);
+        if (!__atomic_load_n(&c->pool->stopping, __ATOMIC_RELAXED))
+            __atomic_add_fetch(&c->pool->db_errors, 1, __ATOMIC_RELAXED); /* reset after an error */
+    }
     c->db = NULL;
 }
 
@@ -179,6 +185,7 @@ gw_dbpool_t *gw_dbpool_start(const gw_config_t *conf, int n)
             goto fail;
         *arg = (thread_arg_t){pool, i};
         pool->conns[i].conf = conf;
+        pool->conns[i].pool = pool;
         pool->conns[i].index = i;
         if (pthread_create(&pool->tids[i], NULL, db_thread, arg) != 0) {
             free(arg);
@@ -210,6 +217,11 @@ void gw_dbpool_stop(gw_dbpool_t *pool)
     free(pool->tids);
     free(pool->conns);
     free(pool);
+}
+
+uint64_t gw_dbpool_db_errors(gw_dbpool_t *pool)
+{
+    return __atomic_load_n(&pool->db_errors, __ATOMIC_RELAXED);
 }
 
 int gw_dbpool_db_up(gw_dbpool_t *pool)

@@ -27,6 +27,7 @@ typedef struct {
     MYSQL *db;           /* NULL until gw_dbconn_db succeeds */
     redisContext *redis; /* NULL until gw_dbconn_redis succeeds */
     const gw_config_t *conf;
+    gw_dbpool_t *pool;
     int index;
 } gw_dbconn_t;
 
@@ -52,6 +53,9 @@ void gw_dbpool_stop(gw_dbpool_t *pool);
 
 /** 1 when the last contact with MariaDB succeeded (refreshed at least every second). */
 int gw_dbpool_db_up(gw_dbpool_t *pool);
+
+/** MariaDB failures seen by the database threads (failed connects, connections dropped after an error). */
+uint64_t gw_dbpool_db_errors(gw_dbpool_t *pool);
 
 /** Registers @th's completion receiver; call on each loop thread before serving. */
 void gw_dbpool_attach(gw_thread_t *th);

@@ -291,7 +291,7 @@ int gw_redis_is_up(const gw_redis_t *r)
 
 uint64_t gw_redis_errors(const gw_redis_t *r)
 {
-    return r->errors;
+    return __atomic_load_n(&r->errors, __ATOMIC_RELAXED); /* read by /metrics on any thread */
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -306,7 +306,7 @@ static void on_plain_reply(redisAsyncContext *ac, void *reply, void *priv)
     gw_redis_t *r = ac->data;
     plain_call_t *call = priv;
     if (reply == NULL)
-        r->errors++;
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
     call->cb(r, reply, call->data);
     free(call);
 }
@@ -314,7 +314,7 @@ static void on_plain_reply(redisAsyncContext *ac, void *reply, void *priv)
 int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
 {
     if (!r->up || r->ac == NULL) {
-        r->errors++;
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
         return -1;
     }
     plain_call_t *call = malloc(sizeof(*call));
@@ -324,7 +324,7 @@ int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const 
     call->data = data;
     if (redisAsyncCommandArgv(r->ac, on_plain_reply, call, argc, argv, lens) != REDIS_OK) {
         free(call);
-        r->errors++;
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
         return -1;
     }
     return 0;
@@ -344,7 +344,7 @@ static void on_script_reply(redisAsyncContext *ac, void *reply, void *priv)
         rep = NULL;
     }
     if (rep == NULL)
-        call->r->errors++;
+        __atomic_add_fetch(&call->r->errors, 1, __ATOMIC_RELAXED);
     call->cb(call->r, rep, call->data);
     free(call);
 }
@@ -372,7 +372,7 @@ int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *dat
                     const size_t *lens)
 {
     if (!r->up || r->ac == NULL) {
-        r->errors++;
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
         return -1;
     }
     size_t bytes = 0;
@@ -393,7 +393,7 @@ int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *dat
     }
     if (send_script(call, 0) != 0) {
         free(call);
-        r->errors++;
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
         return -1;
     }
     return 0;

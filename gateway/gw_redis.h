@@ -60,7 +60,7 @@ void gw_redis_destroy(gw_redis_t *r);
 /** 1 when connected and the scripts are loaded. */
 int gw_redis_is_up(const gw_redis_t *r);
 
-/** Count of commands that failed for want of a connection or on a lost one. */
+/** Count of commands that failed for want of a connection or on a lost one. Any thread. */
 uint64_t gw_redis_errors(const gw_redis_t *r);
 
 /**

@@ -114,6 +114,9 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
         redis_up += gw_redis_is_up(srv->threads[i].redis);
     }
     gw_metrics_sum(shards, (size_t)srv->nthreads, &sum);
+    for (int i = 0; i < srv->nthreads; i++)
+        sum.redis_errors += gw_redis_errors(srv->threads[i].redis);
+    sum.db_errors = gw_dbpool_db_errors(srv->dbpool);
     uint64_t rl[2][3] = {{0}};
     for (int i = 0; i < srv->nthreads; i++) {
         const gw_ratelimit_t *t = &srv->threads[i].ratelimit;
