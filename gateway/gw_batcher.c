@@ -1,4 +1,5 @@
 #include "gw_batcher.h"
+#include "gw_fallback.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_claim.h"
@@ -158,6 +159,12 @@ static void send_batch(batch_t *bt)
         lens[4 + 2 * i] = bt->reqs[i]->ulen;
         lens[5 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
         argv[5 + 2 * i] = qty[i];
+    }
+    if (!gw_redis_is_up(th->redis)) {
+        /* Redis is away: MariaDB answers what it can answer exactly. */
+        gw_fallback_claims(th, bt->reqs, bt->qty, bt->n);
+        free_batch(bt);
+        return;
     }
     gw_metrics_add(&th->metrics.batches, 1);
     gw_metrics_add(&th->metrics.batched_claims, (uint64_t)bt->n);

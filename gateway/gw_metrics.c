@@ -122,6 +122,9 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# HELP tk_claim_batched_claims_total Claims carried by those calls.\n"
             "# TYPE tk_claim_batched_claims_total counter\ntk_claim_batched_claims_total %llu\n",
         (unsigned long long)m->batches, (unsigned long long)m->batched_claims);
+    put(&o, "# HELP tk_fallback_answers_total Claims and status lookups answered from MariaDB while Redis was unreachable.\n"
+            "# TYPE tk_fallback_answers_total counter\ntk_fallback_answers_total %llu\n",
+        (unsigned long long)m->fallback_answers);
     put(&o, "# HELP tk_backend_errors_total Failed backend calls.\n# TYPE tk_backend_errors_total counter\n"
             "tk_backend_errors_total{backend=\"redis\"} %llu\ntk_backend_errors_total{backend=\"database\"} %llu\n",
         (unsigned long long)m->redis_errors, (unsigned long long)m->db_errors);

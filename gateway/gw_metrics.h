@@ -54,6 +54,7 @@ typedef struct {
     uint64_t latency_sum_us[GW_ROUTE__COUNT];
     uint64_t claims[GW_CLAIM__COUNT];
     uint64_t batches, batched_claims; /* claim script calls and the claims they carried */
+    uint64_t fallback_answers;        /* claims and lookups answered from MariaDB while Redis was away */
     uint64_t redis_errors; /* error replies; connection failures are added at scrape (gw_redis_errors) */
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
 } gw_metrics_t;

@@ -34,8 +34,9 @@ static void readyz_answer(gw_req_t *r, int redis_up)
     const char *down = !redis_up && !db_up ? "redis and database are down" : !redis_up ? "redis is down" : "database is down";
     n = snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"},\"status\":\"unavailable\",\"redis\":\"%s\","
-                 "\"database\":\"%s\",\"fallback\":\"inactive\",\"rebuilding\":%s}",
-                 down, redis_up ? "up" : "down", db_up ? "up" : "down", rebuilding ? "true" : "false");
+                 "\"database\":\"%s\",\"fallback\":\"%s\",\"rebuilding\":%s}",
+                 down, redis_up ? "up" : "down", db_up ? "up" : "down", !redis_up && db_up ? "read-only" : "inactive",
+                 rebuilding ? "true" : "false");
     gw_reply(r, 503, body, (size_t)n, NULL);
 }
 
@@ -131,8 +132,8 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
     int n = snprintf(extra, sizeof(extra),
                      "# HELP tk_backend_up 1 when the backend answers (redis: connections up / threads).\n"
                      "# TYPE tk_backend_up gauge\ntk_backend_up{backend=\"redis\"} %g\ntk_backend_up{backend=\"database\"} %d\n"
-                     "# HELP tk_fallback_active 1 while claims go through the MariaDB fallback path.\n"
-                     "# TYPE tk_fallback_active gauge\ntk_fallback_active 0\n"
+                     "# HELP tk_fallback_active 1 while some thread answers from MariaDB (Redis unreachable; read-only).\n"
+                     "# TYPE tk_fallback_active gauge\ntk_fallback_active %d\n"
                      "# HELP tk_ratelimit_total Requests checked by the abuse limits, by limit and outcome.\n"
                      "# TYPE tk_ratelimit_total counter\n"
                      "tk_ratelimit_total{limit=\"address\",outcome=\"allowed\"} %llu\n"
@@ -146,7 +147,8 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
                      "# TYPE tk_rebuild_active gauge\ntk_rebuild_active %d\n"
                      "# HELP tk_rebuilt_events_total Events rebuilt in Redis from MariaDB.\n"
                      "# TYPE tk_rebuilt_events_total counter\ntk_rebuilt_events_total %llu\n",
-                     (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool), (unsigned long long)rl[0][0],
+                     (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool), redis_up < srv->nthreads,
+                     (unsigned long long)rl[0][0],
                      (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
                      (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv));
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';

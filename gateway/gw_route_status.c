@@ -2,6 +2,7 @@
  * GET /v1/events/{event_id}/claims/{user_id} — a user's claim and its
  * status, from Redis (pending, then confirmed once a worker has stored it).
  */
+#include "gw_fallback.h"
 #include "gw_routes.h"
 #include "tk_claim.h"
 #include "tk_keys.h"
@@ -37,6 +38,6 @@ void gw_route_claim_get(gw_req_t *r)
     size_t lens[] = {4, (size_t)klen, r->ulen};
     if (gw_redis_command(r->th->redis, on_claim, gw_req_ref(r), 3, argv, lens) != 0) {
         gw_req_release(r);
-        gw_reply_unavailable(r, "redis");
+        gw_fallback_status(r); /* Redis is away: a claim MariaDB holds is still answered */
     }
 }

@@ -1,0 +1,39 @@
+/*
+ * gw_fallback: while this gateway cannot reach Redis, the claims and status
+ * lookups that MariaDB alone can answer exactly are answered from it; the
+ * rest get 503 (retry), as before.
+ *
+ * What MariaDB knows while Redis is away: every claim the workers had
+ * written, each event's definition and its guarded stock row. What it does
+ * not know: claims Redis granted whose stream entries were not yet written
+ * (they are safe in Redis's AOF and are drained when it returns). So:
+ *
+ *  - a user whose claim is in MariaDB gets it (200), whatever its status;
+ *  - an unknown event is 404; a closed, paused or not yet open event 403,
+ *    as the claim script would say (MariaDB is the record of definitions);
+ *  - a quantity above max_per_user is 409 limit_reached;
+ *  - 409 sold_out only when the quantity exceeds total − sold in MariaDB:
+ *    Redis's unwritten grants can only lower what is left, never raise it,
+ *    so that answer is exact;
+ *  - anything else — a claim that might be granted, a status lookup of a
+ *    claim MariaDB does not hold — is 503: only Redis can tell, and a grant
+ *    here could sell a unit Redis already sold or serve a user twice.
+ *
+ * Nothing is written: this is not yet the lock-table fallback that grants
+ * while Redis is down (see docs/DESIGN.md, "Not yet built").
+ */
+#ifndef GW_FALLBACK_H
+#define GW_FALLBACK_H
+
+#include "gw_http.h"
+
+/**
+ * Answers the claims @reqs (@n, all for r->event_id of the first, with
+ * @qty) from MariaDB on a database thread. Takes a reference to each.
+ */
+void gw_fallback_claims(gw_thread_t *th, gw_req_t **reqs, const int *qty, int n);
+
+/** Answers GET …/claims/{user} for @r from MariaDB. Takes a reference to @r. */
+void gw_fallback_status(gw_req_t *r);
+
+#endif
