@@ -6,9 +6,10 @@
  * A Redis that restarted from its AOF has everything and the check is one
  * EXISTS per event. A Redis that came back empty (flushed, replaced, AOF
  * lost) has no event hashes: every event is rebuilt from MariaDB. Until the
- * check is done the gateway answers a claim whose event Redis does not know
- * with 503 unavailable (Retry-After), not 404: the event may be on its way
- * back. /readyz and /metrics say when a check is running.
+ * check is done the gateway answers a claim, an event lookup or a status
+ * lookup that Redis does not know with 503 unavailable (Retry-After), not
+ * 404: it may be on its way back. /readyz and /metrics say when a check is
+ * running.
  *
  * A Redis that came back *behind* (restored from an old snapshot, with
  * event hashes present but stale) is not detected here; `tk-rebuild

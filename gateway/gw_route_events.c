@@ -3,6 +3,7 @@
  * GET /v1/events/{event_id} (one event with live stock), from Redis.
  */
 #include "gw_event.h"
+#include "gw_rebuild.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"
@@ -38,6 +39,8 @@ static void on_event(gw_redis_t *redis, redisReply *reply, void *data)
         char body[GW_EVENT_JSON_MAX];
         int n = gw_event_json(&ev, tk_time_now_ms(), body);
         gw_reply(r, 200, body, (size_t)n, NULL);
+    } else if (rc == 1 && gw_rebuild_active(r->th->server)) {
+        gw_reply_unavailable(r, "redis"); /* it may be on its way back from MariaDB (gw_rebuild) */
     } else if (rc == 1) {
         gw_reply_errorf(r, 404, "not_found", "no event %s", r->event_id);
     } else if (rc == -2) {

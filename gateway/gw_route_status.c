@@ -3,6 +3,7 @@
  * status, from Redis (pending, then confirmed once a worker has stored it).
  */
 #include "gw_fallback.h"
+#include "gw_rebuild.h"
 #include "gw_routes.h"
 #include "tk_claim.h"
 #include "tk_keys.h"
@@ -18,6 +19,8 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     int n;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         gw_reply_unavailable(r, "redis");
+    } else if (reply->type == REDIS_REPLY_NIL && gw_rebuild_active(r->th->server)) {
+        gw_reply_unavailable(r, "redis"); /* the claims may be on their way back from MariaDB (gw_rebuild) */
     } else if (reply->type == REDIS_REPLY_NIL) {
         gw_reply_errorf(r, 404, "not_found", "no claim of user %s on event %s", r->user_id, r->event_id);
     } else if (reply->type != REDIS_REPLY_STRING || tk_claim_decode(reply->str, reply->len, &c) != 0 ||
