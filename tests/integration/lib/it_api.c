@@ -230,3 +230,23 @@ int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const cha
     it_resp_free(&r);
     return 0;
 }
+
+/* ---- books ---- */
+
+void it_books_read(const it_fix_t *f, const char *ev, it_books_t *b)
+{
+    b->remaining = it_redis_ev_int(f->redis, ev, "remaining", -1);
+    b->seq = it_redis_ev_int(f->redis, ev, "seq", -1);
+    b->claims = it_redis_claims_count(f->redis, ev);
+    b->stream = it_redis_xlen(f->redis, ev);
+    b->rows = it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims");
+}
+
+int it_books_same(const it_books_t *a, const it_books_t *b, const char *what)
+{
+    if (a->remaining == b->remaining && a->seq == b->seq && a->claims == b->claims && a->stream == b->stream && a->rows == b->rows)
+        return 1;
+    fprintf(stderr, "%s changed the books: remaining %lld->%lld seq %lld->%lld claims %lld->%lld stream %lld->%lld rows %lld->%lld\n",
+            what, a->remaining, b->remaining, a->seq, b->seq, a->claims, b->claims, a->stream, b->stream, a->rows, b->rows);
+    return 0;
+}

@@ -110,4 +110,18 @@ long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char 
 int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
                             const char *user);
 
+/* ---- "changes nothing": the figures a refused request must leave alone ---- */
+
+typedef struct {
+    long long remaining, seq; /* the event hash in Redis */
+    long long claims, stream; /* its claims hash and stream in Redis */
+    long long rows;           /* every claim row in MariaDB */
+} it_books_t;
+
+/** Reads the books of event @ev. */
+void it_books_read(const it_fix_t *f, const char *ev, it_books_t *b);
+
+/** 1 when @a and @b are equal; otherwise prints what @what changed (to stderr) and returns 0. */
+int it_books_same(const it_books_t *a, const it_books_t *b, const char *what);
+
 #endif
