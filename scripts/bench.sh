@@ -12,14 +12,18 @@
 #              req/s, p99, exactly 1,000 granted (Redis, admin view, MariaDB),
 #              time from the last grant to the last confirmed row
 #   durability claims/s with appendfsync always against everysec
-#   fallback   null until the fallback path exists
+#   fallback   Redis stopped: claims/s the gateway grants from MariaDB (HTTP/2,
+#              BENCH_FALLBACK_CONNS x BENCH_FALLBACK_STREAMS, a new user per
+#              request), then Redis started: ms until the merge is done; the
+#              event's books checked (201s = grants = Redis = MariaDB)
 # then prints a table, the bars (PASS/MISS with figures) and writes
 # var/bench/latest.json. See bench/README.md.
 #
 # Environment: BENCH_SECONDS (10; 5 = short mode) seconds per load,
 # GW_THREADS (1), BENCH_WORKERS (2), WRK_THREADS (1), BENCH_STORM_REQUESTS
-# (200000), BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary
-# directory (logs) after the run.
+# (200000), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
+# BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary directory (logs)
+# after the run.
 set -euo pipefail
 
 TK_PROG=bench.sh
@@ -33,6 +37,11 @@ GW_THREADS=${GW_THREADS:-1}
 WORKERS=${BENCH_WORKERS:-2}
 WRK_THREADS=${WRK_THREADS:-1}
 STORM_REQUESTS=${BENCH_STORM_REQUESTS:-200000}
+FB_CONNS=${BENCH_FALLBACK_CONNS:-4}
+FB_STREAMS=${BENCH_FALLBACK_STREAMS:-16}
+FB_SETTLE=3        # s between creating the fallback's event and stopping Redis
+FB_GRANT_WAIT=30   # s, at most, from stop-redis to /readyz "path":"grant"
+FB_MERGE_WAIT=120  # s, at most, from start-redis to /readyz "path":"fast"
 OUT_DIR=$(tk_abspath "${BENCH_OUT:-var/bench}")
 GATEWAY=$ROOT/build/release/bin/tk-gateway
 WORKER=$ROOT/build/release/bin/tk-worker
@@ -40,6 +49,8 @@ H2BENCH=$ROOT/build/release/bench/tk-h2bench
 [[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] && [ "$SECS" -le 120 ] || tk_die "BENCH_SECONDS=$SECS: expected 1..120"
 [[ "$GW_THREADS" =~ ^[0-9]+$ ]] && [ "$GW_THREADS" -ge 1 ] && [ "$GW_THREADS" -le 16 ] || tk_die "GW_THREADS=$GW_THREADS: expected 1..16"
 [[ "$WORKERS" =~ ^[0-9]+$ ]] && [ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 16 ] || tk_die "BENCH_WORKERS=$WORKERS: expected 1..16"
+[[ "$FB_CONNS" =~ ^[0-9]+$ ]] && [ "$FB_CONNS" -ge 1 ] && [ "$FB_CONNS" -le 256 ] || tk_die "BENCH_FALLBACK_CONNS=$FB_CONNS: expected 1..256"
+[[ "$FB_STREAMS" =~ ^[0-9]+$ ]] && [ "$FB_STREAMS" -ge 1 ] && [ "$FB_STREAMS" -le 256 ] || tk_die "BENCH_FALLBACK_STREAMS=$FB_STREAMS: expected 1..256"
 [[ "$STORM_REQUESTS" =~ ^[0-9]+$ ]] && [ "$STORM_REQUESTS" -ge 1000 ] && [ "$STORM_REQUESTS" -le 20000000 ] || tk_die "BENCH_STORM_REQUESTS: expected 1000..20000000"
 for f in "$GATEWAY" "$WORKER" "$H2BENCH"; do
     [ -x "$f" ] || tk_die "$f not found: run make bench (it builds everything first)"
@@ -135,8 +146,8 @@ status_delta() { # BEFORE AFTER files -> "201=N 409=M" (non-zero changes only)
 
 # Per phase: CPU of Redis and the gateway (% of one core) and the claim
 # script's calls and cost, from Redis's own INFO commandstats.
-phase_begin() {
-    rcli config resetstat >/dev/null
+phase_begin() { # (Redis may be down: the fallback phase)
+    rcli config resetstat >/dev/null 2>&1 || true
     _r0=$(proc_ticks "$(redis_pid)")
     _g0=$(proc_ticks "$gw_pid")
     _d0=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
@@ -161,7 +172,7 @@ phase_end() { # NAME
     t1=$(date +%s.%N)
     hz=$(getconf CLK_TCK)
     dt=$(calc "$t1 - $_t0")
-    line=$(rcli info commandstats | tr -d '\r' | grep '^cmdstat_evalsha:' || true)
+    line=$(rcli info commandstats 2>/dev/null | tr -d '\r' | grep '^cmdstat_evalsha:' || true)
     calls=$(sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p' <<<"$line")
     usec=$(sed -n 's/.*usec_per_call=\([0-9.]*\).*/\1/p' <<<"$line")
     # CPU in % of ONE core (the machine has $(nproc) x 100); loadgen = the
@@ -197,7 +208,7 @@ create_event() { # ID STOCK
 # stays at its default (every bench user is new, so it refuses nothing but
 # still costs its lookup, as in production).
 start_gateway() {
-    RATE_IP_PER_S=0 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
+    RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
         --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway.log" 2>&1 &
     gw_pid=$!
     local i
@@ -230,13 +241,23 @@ pending() { # ID...: entries not yet written to MariaDB (XLEN, see confirm.lua)
     echo "$n"
 }
 
-wait_ready() { # after a Redis restart: the gateway answers claims again
-    local i
+# /readyz's body whatever its status (503 while Redis is away), and its
+# "path": fast | lost | grant | merge (empty from a gateway without it).
+readyz_body() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/readyz" 2>/dev/null || true; }
+path_of() { sed -n 's/.*"path":"\([a-z]*\)".*/\1/p' <<<"$1"; }
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+wait_ready() { # after a Redis restart: the gateway answers claims again, on the fast path
+    local i b p
     for ((i = 0; i < 150; i++)); do
-        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && return 0
+        if b=$(curl -sf --max-time 1 "http://127.0.0.1:$HTTP_PORT/readyz" 2>/dev/null); then
+            p=$(path_of "$b")
+            [ -z "$p" ] || [ "$p" = fast ] && return 0
+        fi
         sleep 0.2
     done
-    tk_die "the gateway did not become ready again after the Redis restart"
+    tk_die "the gateway did not become ready (path fast) again after the Redis restart: $(readyz_body)"
 }
 
 say_load() { printf '  %-34s %s\n' "$1" "$(cat "$2")"; }
@@ -420,12 +441,167 @@ for mode in always everysec; do
     rcli del 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' >/dev/null
 done
 
-tk_say "6/6 fallback: not measured (the fallback path does not exist yet)"
+# ---- 6. fallback: claims granted from MariaDB while Redis is down ----------
+#
+# A fresh event (stock 100,000,000: it does not sell out), Redis stopped, and
+# once /readyz says "path":"grant" a tk-h2bench load of SECS seconds with
+# FB_CONNS x FB_STREAMS (the fallback is bound by MariaDB, so far fewer in
+# flight than the fast path's 16 x 32); then Redis started again and the
+# time until "path":"fast" (the merge) measured; last the event's books.
+# Any failure here is reported and recorded as null: the other figures stand.
+
+tk_say "6/6 fallback (Redis stopped: claims granted from MariaDB; $FB_CONNS conns x $FB_STREAMS streams)"
+FB_EVENTS=(c-h1 c-tls c-h2 so-h1 so-h2 d-always d-everysec)
+fb_reason=""     # why the phase measured nothing (empty when it did)
+fb_redis_down=0  # Redis stopped by this phase and not yet started again
+fb_merge_ms=""
+fb_redis_start_ms=""
+fb_grant_after_ms=""
+fb_grants=""
+fb_path_after=""
+
+fb_fail() { # REASON
+    fb_reason=$1
+    tk_warn "6/6 fallback NOT MEASURED: $1"
+}
+
+metric_value() { # NAME: an unlabelled series of the gateway's /metrics; empty when absent
+    curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2; exit }'
+}
+
+wait_path() { # WANT SECONDS: polls /readyz every 50 ms until "path" is WANT; fb_body: the last answer
+    local deadline=$(($(ms_now) + $2 * 1000))
+    while :; do
+        fb_body=$(readyz_body)
+        [ "$(path_of "$fb_body")" = "$1" ] && return 0
+        [ "$(ms_now)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# Starts Redis again (after stop-redis) and waits for the fast path; sets
+# fb_redis_start_ms (start-redis alone) and fb_merge_ms (start-redis called
+# -> /readyz "path":"fast"), empty when not reached in FB_MERGE_WAIT s.
+fb_redis_back() {
+    local t0
+    [ "$fb_redis_down" = 1 ] || return 0
+    t0=$(ms_now)
+    if ! "$ROOT/scripts/services.sh" start-redis "$DIR" >/dev/null; then
+        tk_warn "6/6 fallback: start-redis failed; the run cannot go on"
+        return 1
+    fi
+    fb_redis_down=0
+    fb_redis_start_ms=$(($(ms_now) - t0))
+    if wait_path fast "$FB_MERGE_WAIT"; then
+        fb_merge_ms=$(($(ms_now) - t0))
+        return 0
+    fi
+    tk_warn "6/6 fallback: /readyz did not say \"path\":\"fast\" within ${FB_MERGE_WAIT}s of start-redis (gateway side: the merge did not finish); last /readyz: $fb_body"
+    return 1
+}
+
+fallback_phase() {
+    local t0 body p g0 g1 rc
+    # The backlog of phase 5 (its loads ran with the workers stopped) is
+    # drained first, so that neither the grants nor the merge share MariaDB
+    # with it, and the AOF rewritten so that start-redis replays little.
+    start_workers
+    t0=$(ms_now)
+    while [ "$(pending "${FB_EVENTS[@]}")" -gt 0 ]; do
+        [ $(($(ms_now) - t0)) -lt 300000 ] || { fb_fail "the backlog of phase 5 did not drain within 300 s"; return 1; }
+        sleep 0.1
+    done
+    tk_say "  backlog of phase 5 drained in $(($(ms_now) - t0)) ms (workers stay up)"
+    aof_quiet
+    body=$(readyz_body)
+    p=$(path_of "$body")
+    if [ -z "$p" ]; then
+        fb_fail "this gateway's /readyz has no \"path\" field, so it has no granting fallback to measure (/readyz: $body)"
+        return 1
+    fi
+    [ "$p" = fast ] || { fb_fail "/readyz says \"path\":\"$p\" before the phase, expected \"fast\""; return 1; }
+    (create_event fb 100000000) || { fb_fail "could not create event fb"; return 1; }
+    # The gateway must have tracked the new event (it reads tk:events about
+    # every 2 s) and read its watermark once (an empty stream; every 200 ms)
+    # before Redis goes, or the event's journal is not known complete and the
+    # fallback answers 503 for it instead of granting.
+    sleep "$FB_SETTLE"
+    g0=$(metric_value tk_fallback_grants_total)
+
+    t0=$(ms_now)
+    "$ROOT/scripts/services.sh" stop-redis "$DIR" >/dev/null || { fb_fail "stop-redis failed"; return 1; }
+    fb_redis_down=1
+    if ! wait_path grant "$FB_GRANT_WAIT"; then
+        fb_fail "Redis stopped, but /readyz did not say \"path\":\"grant\" within ${FB_GRANT_WAIT}s (FALLBACK_AFTER_MS=${FALLBACK_AFTER_MS:-1000 by default}); last /readyz: $fb_body"
+        fb_redis_back || true
+        return 1
+    fi
+    fb_grant_after_ms=$(($(ms_now) - t0))
+    tk_say "  Redis stopped; /readyz \"path\":\"grant\" after $fb_grant_after_ms ms"
+
+    phase_begin
+    rc=0
+    timeout $((SECS + 30)) "$H2BENCH" -p "$PORT" -c "$FB_CONNS" -m "$FB_STREAMS" -d "$SECS" -n 5000000 -X POST /v1/events/fb/claims \
+        >"$RES/fallback.json" 2>"$RES/fallback.err" || rc=$?
+    phase_end fallback
+    g1=$(metric_value tk_fallback_grants_total)
+    fb_path_after=$(path_of "$(readyz_body)")
+    if [ "$rc" != 0 ] || ! [ -s "$RES/fallback.json" ]; then
+        fb_fail "tk-h2bench failed (status $rc): $(head -c 300 "$RES/fallback.err")"
+        rm -f "$RES/fallback.json"
+        fb_redis_back || true
+        return 1
+    fi
+    say_load fallback "$RES/fallback.json"
+    [ "$fb_path_after" = grant ] || tk_warn "6/6 fallback: /readyz said \"path\":\"$fb_path_after\" at the end of the load, not \"grant\""
+    if [ -n "$g0" ] && [ -n "$g1" ]; then
+        fb_grants=$((${g1%.*} - ${g0%.*}))
+    else
+        tk_warn "6/6 fallback: /metrics has no tk_fallback_grants_total"
+    fi
+
+    if fb_redis_back; then
+        tk_say "  Redis started again; /readyz \"path\":\"fast\" after $fb_merge_ms ms (start-redis itself: $fb_redis_start_ms ms)"
+    fi
+    fallback_check
+    return 0
+}
+
+# The event's books after the merge: what the driver saw granted (201), the
+# gateway's grants counter, Redis (admin view), MariaDB (admin view and a
+# direct count), nothing pending. They must all agree.
+fallback_check() {
+    local i view rgr dbc dbn pend s201 agree
+    for ((i = 0; i < 100; i++)); do
+        [ "$(pending fb 2>/dev/null)" = 0 ] && break
+        sleep 0.1
+    done
+    view=$(admin GET /v1/admin/events/fb || echo '{}')
+    rgr=$(sed -n 's/.*"redis":{[^}]*"granted":\([0-9]*\).*/\1/p' <<<"$view")
+    dbc=$(sed -n 's/.*"database":{"confirmed":\([0-9]*\).*/\1/p' <<<"$view")
+    pend=$(sed -n 's/.*"pending":\([0-9]*\).*/\1/p' <<<"$view")
+    dbn=$(db "SELECT COUNT(*) FROM claims WHERE event_id='fb' AND status='confirmed'" 2>/dev/null || true)
+    s201=$(jget "$RES/fallback.json" s201)
+    agree=0
+    [ -n "$s201" ] && [ "$s201" = "${fb_grants:-}" ] && [ "$s201" = "$rgr" ] && [ "$s201" = "$dbc" ] &&
+        [ "$s201" = "$dbn" ] && [ "$pend" = 0 ] && agree=1
+    printf '{"s201":%s,"grants_metric":%s,"admin_redis_granted":%s,"admin_db_confirmed":%s,"db_confirmed_rows":%s,"pending":%s,"driver_errors":%s,"agree":%s}\n' \
+        "$(nn "$s201")" "$(nn "$fb_grants")" "$(nn "$rgr")" "$(nn "$dbc")" "$(nn "$dbn")" "$(nn "$pend")" \
+        "$(nn "$(jget "$RES/fallback.json" errors)")" "$agree" >"$RES/fallback.check.json"
+    say_load "fallback check" "$RES/fallback.check.json"
+    [ "$agree" = 1 ] || tk_warn "6/6 fallback: the books do NOT agree (201s, tk_fallback_grants_total, Redis granted, MariaDB confirmed, pending 0): $(cat "$RES/fallback.check.json")"
+}
+
+if ! fallback_phase; then
+    [ "$fb_redis_down" = 0 ] || tk_die "Redis could not be started again after the fallback phase"
+fi
 
 # ---- results ---------------------------------------------------------------
 
 r() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
 c() { local v; v=$(jget "$RES/$1.cpu" "$2" 2>/dev/null); nn "$v"; }
+st() { sed -n 's/.*"statuses":"\([^"]*\)".*/\1/p' "$RES/$1.cpu" 2>/dev/null; }
+cpu() { echo "[$(st "$1")] cpu% redis $(c "$1" redis_cpu_pct) db $(c "$1" db_cpu_pct) wk $(c "$1" workers_cpu_pct) gw $(c "$1" gw_cpu_pct) gen $(c "$1" loadgen_cpu_pct) all $(c "$1" machine_cpu_pct)/$(($(nproc) * 100))"; }
 ok_h1=$(r ok_h1 rps); ok_h2=$(r ok_h2 rps)
 redis_ceiling=$(r redis_ceiling rps); ref_ceiling=$(r reference_ceiling rps)
 h1=$(r h1_claims rps); tls=$(r tls_h1_claims rps); h2=$(r h2_claims rps)
@@ -435,6 +611,22 @@ so_granted2=$(r soldout_h2.check redis_granted)
 tail1=$(r soldout_h1.check tail_ms); tail2=$(r soldout_h2.check tail_ms)
 drain_tail=$(calc "($tail1 > $tail2) ? $tail1 : $tail2")
 everysec=$(r everysec_h2_claims rps)
+
+# Fallback: claims granted per second (201s over the driver's measured
+# seconds) and every answer per second; null when the phase measured nothing.
+fb_cps=null fb_json=null fb_ratio=null fb_ratio_drain=null fb_notes="not measured: $fb_reason" fb_reason_json=null
+[ -z "$fb_reason" ] || fb_reason_json="\"$(printf '%s' "$fb_reason" | tr -d '\042\134\n' | cut -c1-300)\""
+if [ -s "$RES/fallback.json" ]; then
+    fb_cps=$(calc "int($(r fallback s201) / $(r fallback seconds) + 0.5)")
+    fb_ratio=$(calc "$fb_cps / $h2")
+    fb_ratio_drain=$(calc "$fb_cps / $(r drain rows_per_s)")
+    fb_json=$(printf '{"rps":%s,"s201":%s,"s201_per_s":%s,"p50_ms":%s,"p99_ms":%s,"merge_ms":%s,"grants_metric":%s,"requests":%s,"seconds":%s,"s409":%s,"s429":%s,"s5xx":%s,"errors":%s,"conns":%s,"streams":%s,"grant_after_ms":%s,"redis_start_ms":%s,"path_at_end":"%s","books_agree":%s,"vs_h2_claims":%s,"vs_drain_rows":%s}' \
+        "$(r fallback rps)" "$(r fallback s201)" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$(nn "$fb_merge_ms")" \
+        "$(nn "$fb_grants")" "$(r fallback requests)" "$(r fallback seconds)" "$(r fallback s409)" "$(r fallback s429)" \
+        "$(r fallback s5xx)" "$(r fallback errors)" "$FB_CONNS" "$FB_STREAMS" "$(nn "$fb_grant_after_ms")" \
+        "$(nn "$fb_redis_start_ms")" "$fb_path_after" "$(r fallback.check agree)" "$fb_ratio" "$fb_ratio_drain")
+    fb_notes="answers $(r fallback rps)/s ($(r fallback requests) req, errors $(r fallback errors)); grants metric $(nn "$fb_grants"); merge $(nn "$fb_merge_ms") ms; books 201 $(r fallback.check s201) / redis $(r fallback.check admin_redis_granted) / db $(r fallback.check db_confirmed_rows) / pending $(r fallback.check pending); $fb_ratio x h2 claims; $(cpu fallback)"
+fi
 
 cat >"$OUT_DIR/latest.json.tmp" <<EOF
 {
@@ -492,7 +684,9 @@ cat >"$OUT_DIR/latest.json.tmp" <<EOF
   "everysec_claims_per_s": $everysec,
   "always_redis_ceiling_per_s": $(r always_redis_ceiling rps),
   "everysec_redis_ceiling_per_s": $(r everysec_redis_ceiling rps),
-  "fallback_claims_per_s": null,
+  "fallback_claims_per_s": $fb_cps,
+  "fallback": $fb_json,
+  "fallback_not_measured": $fb_reason_json,
   "phases_cpu": {
 $(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(cat "$f")"; done | sed '$ s/,$//')
   }
@@ -500,8 +694,6 @@ $(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(
 EOF
 mv "$OUT_DIR/latest.json.tmp" "$OUT_DIR/latest.json"
 
-st() { sed -n 's/.*"statuses":"\([^"]*\)".*/\1/p' "$RES/$1.cpu" 2>/dev/null; }
-cpu() { echo "[$(st "$1")] cpu% redis $(c "$1" redis_cpu_pct) db $(c "$1" db_cpu_pct) wk $(c "$1" workers_cpu_pct) gw $(c "$1" gw_cpu_pct) gen $(c "$1" loadgen_cpu_pct) all $(c "$1" machine_cpu_pct)/$(($(nproc) * 100))"; }
 row() { printf '| %-44s | %12s | %9s | %9s | %s\n' "$@"; }
 echo
 row "load" "per s" "p50 ms" "p99 ms" "notes"
@@ -520,7 +712,7 @@ row "sold-out storm HTTP/2 tk-h2bench 16x32" "$so_h2" "$(r soldout_h2 p50_ms)" "
 row "drain into MariaDB ($WORKERS workers)" "$(r drain rows_per_s)" "" "" "$(r drain rows) rows in $(r drain seconds)s; storm tail ${tail1} / ${tail2} ms; cpu% db $(c drain db_cpu_pct) workers $(c drain workers_cpu_pct) redis $(c drain redis_cpu_pct) all $(c drain machine_cpu_pct)"
 row "durability: HTTP/2 claims everysec" "$everysec" "$(r everysec_h2_claims p50_ms)" "$(r everysec_h2_claims p99_ms)" "always: $(r always_h2_claims rps) (p99 $(r always_h2_claims p99_ms)); $(cpu everysec_h2_claims)"
 row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" "" "always: $(r always_redis_ceiling rps); $(cpu everysec_redis_ceiling)"
-row "fallback (Redis down)" "null" "" "" "not built yet"
+row "fallback (Redis down) h2 ${FB_CONNS}x${FB_STREAMS}, 201/s" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$fb_notes"
 echo
 
 bar() { # NAME VALUE OP LIMIT TEXT
@@ -550,9 +742,12 @@ bar "drain >= 50,000 rows/s" "$x" '>=' 50000 "$x rows/s"
 bar "last confirmed <= 1 s after the last grant" "$drain_tail" '<=' 1000 "$drain_tail ms"
 x=$(( so_granted == 1000 && so_granted2 == 1000 ))
 bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_granted, $so_granted2; db $(r soldout_h1.check db_confirmed), $(r soldout_h2.check db_confirmed)"
+x=$(r fallback.check agree)
+bar "fallback: books agree (201s = grants = Redis = MariaDB)" "$x" '==' 1 "$([ -s "$RES/fallback.check.json" ] && cat "$RES/fallback.check.json" || echo "not measured")"
 for n in h1_claims tls_h1_claims h2_claims always_h2_claims everysec_h2_claims; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201: $(st "$n")"
 done
+[ ! -s "$RES/fallback.json" ] || [[ "$(st fallback)" =~ ^(201=[0-9]+)?$ ]] || tk_warn "fallback: answers other than 201: $(st fallback)"
 for n in soldout_h1 soldout_h2; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+ ?)?(409=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201/409: $(st "$n")"
 done
