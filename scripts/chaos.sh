@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # chaos.sh [BUILD_DIR]: the chaos scenarios of tests/integration/it_chaos.c
 # (worker killed mid-batch, MariaDB outage, Redis SIGKILL + AOF restart,
-# gateway restart with requests in flight) at a larger scale than inside
+# gateway restart with requests in flight, Redis stopped for seconds while
+# the lock-table fallback grants and then merged back) at a larger scale than inside
 # `make test`: CHAOS_SCALE (default 10) times stock 300, 3,000 users.
 #
 # It is tests/integration/run.sh for it_chaos alone (IT_ONLY): Redis and

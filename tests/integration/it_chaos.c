@@ -25,6 +25,19 @@
  *                    (appendfsync always).
  *   gateway-restart  SIGTERM the gateway with requests in flight (it must
  *                    exit 0), start a new one on the same ports, continue.
+ *   redis-stop       stop Redis (SIGTERM) with a quarter of the stock
+ *                    granted and keep it down for REDIS_STOP_MS: /readyz
+ *                    must reach "path":"grant" (bounded) and the lock-table
+ *                    fallback must answer 201s from MariaDB meanwhile
+ *                    (counted by answer time; tk_fallback_grants_total > 0);
+ *                    then start it: /readyz must go back to "path":"fast"
+ *                    (bounded: the merge waits for the drain and rebuilds
+ *                    the event in Redis). Order across the switches: every
+ *                    ticket the fallback granted to a request sent after
+ *                    "grant" was seen is above every ticket answered before
+ *                    the stop, and every ticket granted to a request sent
+ *                    after "fast" was seen is above every ticket answered
+ *                    before Redis was started again.
  *
  * After each, at quiescence (pending = 0 and the books agree, bounded), the
  * checks: granted = stock exactly in Redis and MariaDB; every claim a client
@@ -35,7 +48,13 @@
  * no user got two different claims or two 201s; tickets: the confirmed rows
  * hold exactly tickets 1..stock (tickets are drawn only by grants and every
  * claim asks for 1 unit, so no claim was refused for stock before the stock
- * was gone, and the sell-out left nothing unsold); no 201 in a chunk sent
+ * was gone, and the sell-out left nothing unsold), and Redis's seq and the
+ * admin view's tickets_issued are stock. Except in redis-stop: there the
+ * fallback's first ticket lies above the highest ticket it knew plus the
+ * claims whose Redis reply was lost (granted or not, unknowable), so the
+ * rows' tickets must be unique, >= 1 and strictly increasing, with gaps
+ * (printed) no more than the claims that can be in flight (the storm's
+ * connections), and seq = tickets_issued = the highest ticket; no 201 in a chunk sent
  * after a chunk that got `sold_out` (no grant after a refusal for stock);
  * Redis and MariaDB books equal in the admin view and in the stores.
  *
@@ -73,6 +92,9 @@ typedef struct {
     int db_down_ms;          /* db-outage */
     int redis_down_ms;       /* redis-kill */
     int gw_restarts;         /* gateway-restart */
+    int redis_stop_ms;       /* redis-stop: Redis kept down this long (from the stop) */
+    int grant_wait_ms;       /* redis-stop: stop until /readyz says "grant", at most */
+    int merge_wait_ms;       /* redis-stop: start until /readyz says "fast", at most */
     int storm_ms;            /* storm deadline */
     int drain_ms;            /* quiescence deadline */
 } chaos_cfg_t;
@@ -101,6 +123,16 @@ static int group_setup(void **st)
     C.db_down_ms = scale > 1 ? 10000 : 3000;
     C.redis_down_ms = scale > 1 ? 3000 : 1000;
     C.gw_restarts = scale > 1 ? 2 : 1;
+    /*
+     * Down ~4 s at scale 1: about 1-2 s in mode lost (FALLBACK_AFTER_MS is
+     * 1 s, plus the stop itself), the rest granting from MariaDB at the
+     * storm's pace (~128 claims/s, ~320 at scale 10), which leaves the
+     * fallback a good part of what is left of the stock; at scale 10 not all
+     * of it, so the fast path grants again after the merge.
+     */
+    C.redis_stop_ms = scale > 1 ? 6000 : 4000;
+    C.grant_wait_ms = 15000;
+    C.merge_wait_ms = 60000 + 2000 * scale;
     C.storm_ms = 45000 + 15000 * scale;
     C.drain_ms = 60000 + 6000 * scale;
     /* Inherited by the gateway and workers this binary starts (a flag would win; it_proc passes none of these). */
@@ -148,6 +180,7 @@ static int teardown(void **st)
 
 typedef struct {
     long long ticket; /* told (201, or 200 with the claim), 0 none */
+    long long t201_sent, t201_done; /* the 201: its chunk's start, its answer's arrival (it_now_ms), 0 none */
     char claim_id[96];
     unsigned n201, n200, n409, nerr;
     unsigned char settled; /* got 201, 200 or 409 sold_out */
@@ -170,6 +203,9 @@ typedef struct {
     /* read by the test thread while the storm runs */
     atomic_long requests, answered, s201, s200, s409, s503, s429, snone, sother;
     atomic_int sold_out_seen, done, in_chunk;
+    /* redis-stop: 201s whose answer arrived in [fb_from, fb_until) (0: not set / still open), counted as chunks end */
+    atomic_llong fb_from, fb_until;
+    atomic_long fb201_live;
     /* the storm thread's own, read after the join */
     int chunk_seq, first_soldout_chunk, last_201_chunk;
     long dup201, mismatch, bad_body;
@@ -206,7 +242,7 @@ static void note_other(storm_t *s, const it_resp_t *r)
         snprintf(s->first_other, sizeof s->first_other, "%ld %.200s", r->status, r->body ? r->body : r->errbuf);
 }
 
-static void take_answer(storm_t *s, int uidx, const it_resp_t *r, int chunk)
+static void take_answer(storm_t *s, int uidx, const it_resp_t *r, int chunk, long long sent_ms, long long done_ms)
 {
     user_t *u = &s->u[uidx];
     if (r->status == 201 || r->status == 200) {
@@ -223,7 +259,14 @@ static void take_answer(storm_t *s, int uidx, const it_resp_t *r, int chunk)
             atomic_fetch_add(&s->s201, 1);
             if (u->n201++ > 0)
                 s->dup201++; /* a second unit, or a lost claim granted again */
+            else {
+                u->t201_sent = sent_ms;
+                u->t201_done = done_ms;
+            }
             s->last_201_chunk = chunk;
+            long long from = atomic_load(&s->fb_from), until = atomic_load(&s->fb_until);
+            if (from != 0 && done_ms >= from && (until == 0 || done_ms < until))
+                atomic_fetch_add(&s->fb201_live, 1);
         } else {
             atomic_fetch_add(&s->s200, 1);
             u->n200++;
@@ -283,7 +326,7 @@ static void run_chunk(storm_t *s, req_t *reqs, size_t n)
         s->slowest_chunk_ms = it_now_ms() - t0;
     atomic_fetch_add(&s->answered, (long)got);
     for (size_t i = 0; i < n; i++) {
-        take_answer(s, reqs[i].user, &mr[i].resp, chunk);
+        take_answer(s, reqs[i].user, &mr[i].resp, chunk, t0, mr[i].done_ms);
         it_resp_free(&mr[i].resp);
     }
     free(mr);
@@ -353,6 +396,8 @@ out:
     return NULL;
 }
 
+static void storm_free(storm_t *s);
+
 /* Ends the storm now (a failed step of the test): the thread stops after its current chunk. */
 static void storm_abort(storm_t *s)
 {
@@ -366,6 +411,7 @@ static void storm_abort(storm_t *s)
         if (!(cond)) {                                                                                                          \
             fprintf(stderr, "chaos: failed while the storm ran: %s\n", #cond);                                                   \
             storm_abort(s);                                                                                                     \
+            storm_free(s);                                                                                                      \
             fail_msg("%s", #cond);                                                                                              \
         }                                                                                                                       \
     } while (0)
@@ -515,11 +561,22 @@ static row_t *db_rows(MYSQL *db, const char *ev, size_t *count)
     return rows;
 }
 
+/* verify()'s flags. */
+enum {
+    /*
+     * The tickets may have gaps (redis-stop only): unique, >= 1 and strictly
+     * increasing instead of exactly 1..stock; Redis seq and tickets_issued
+     * equal the highest ticket instead of stock.
+     */
+    VERIFY_TICKET_GAPS = 1,
+};
+
 /* Every invariant at quiescence; prints the verdict line and fails the test when one is broken. */
-static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
+static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra, int flags)
 {
     verdict_t v = {.ok = 1};
     const long stock = C.stock;
+    const int gaps_ok = (flags & VERIFY_TICKET_GAPS) != 0;
 
     /* The storm's own findings. */
     fail_if(&v, s->dup201 != 0, "%ld users got a second 201", s->dup201);
@@ -540,7 +597,6 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
     fail_if(&v, quiet != 0, "not quiet within %d ms: %ld %.300s", C.drain_ms, view.status, view.body ? view.body : view.errbuf);
     fail_if(&v, v_granted != stock, "admin redis.granted=%lld", v_granted);
     fail_if(&v, v_remaining != 0, "admin redis.remaining=%lld", v_remaining);
-    fail_if(&v, v_issued != stock, "admin redis.tickets_issued=%lld", v_issued);
     fail_if(&v, v_conf != stock, "admin database.confirmed=%lld", v_conf);
     fail_if(&v, v_rej != 0 || v_canc != 0, "admin database.rejected=%lld cancelled=%lld", v_rej, v_canc);
     fail_if(&v, v_pending != 0, "admin pending=%lld", v_pending);
@@ -552,7 +608,6 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
     long long r_seq = it_redis_ev_int(f->redis, s->event, "seq", -1);
     long long r_claims = it_redis_claims_count(f->redis, s->event), r_xlen = it_redis_xlen(f->redis, s->event);
     fail_if(&v, r_total != stock || r_rem != 0, "redis total=%lld remaining=%lld", r_total, r_rem);
-    fail_if(&v, r_seq != stock, "redis seq=%lld", r_seq);
     fail_if(&v, r_claims != stock, "redis claims=%lld", r_claims);
     fail_if(&v, r_xlen != 0, "redis stream length=%lld", r_xlen);
 
@@ -564,6 +619,7 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
     row_t *rows = db_rows(f->db, s->event, &nrows);
     fail_if(&v, rows == NULL, "cannot read the claim rows");
     long confirmed = 0, units = 0, order_bad = 0, over_limit = 0, untold = 0, untold_settled = 0, wrong_id = 0;
+    long long max_ticket = 0;
     unsigned char *row_of_user = calloc((size_t)C.users, 1);
     assert_non_null(row_of_user);
     for (size_t i = 0; rows != NULL && i < nrows; i++) {
@@ -573,8 +629,11 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
         units += w->quantity;
         if (w->quantity != 1)
             over_limit++;
-        if (w->ticket != (long long)i + 1) /* sorted by ticket: exactly 1..n */
+        if (gaps_ok ? w->ticket < 1 || (i > 0 && w->ticket <= rows[i - 1].ticket) /* sorted by ticket: unique, increasing */
+                    : w->ticket != (long long)i + 1)                             /* sorted by ticket: exactly 1..n */
             order_bad++;
+        if (w->ticket > max_ticket)
+            max_ticket = w->ticket;
         char want[128];
         snprintf(want, sizeof want, "c-%s-%lld", s->event, w->ticket);
         if (strcmp(want, w->claim_id) != 0)
@@ -610,7 +669,17 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
     fail_if(&v, confirmed != stock, "%ld confirmed rows", confirmed);
     fail_if(&v, units != stock, "%ld units in rows (oversell=%ld)", units, units > stock ? units - stock : 0);
     fail_if(&v, over_limit != 0, "%ld rows above max_per_user", over_limit);
-    fail_if(&v, order_bad != 0, "%ld rows out of the ticket sequence 1..%ld", order_bad, stock);
+    if (gaps_ok)
+        fail_if(&v, order_bad != 0, "%ld rows whose ticket is < 1 or not above the previous row's (duplicate tickets)", order_bad);
+    else
+        fail_if(&v, order_bad != 0, "%ld rows out of the ticket sequence 1..%ld", order_bad, stock);
+    /* The highest ticket drawn: stock without gaps; with gaps, each unused ticket is a gap. */
+    long long want_seq = gaps_ok ? max_ticket : stock, gaps = max_ticket - (long long)nrows;
+    fail_if(&v, v_issued != want_seq, "admin redis.tickets_issued=%lld, expected %lld", v_issued, want_seq);
+    fail_if(&v, r_seq != want_seq, "redis seq=%lld, expected %lld", r_seq, want_seq);
+    /* Gaps come only from claims whose Redis reply was lost: at most one per storm connection in flight at the stop. */
+    fail_if(&v, gaps_ok && gaps > C.parallel, "%lld ticket gaps (highest ticket %lld for %zu rows), more than the %d claims that can be in flight",
+            gaps, max_ticket, nrows, C.parallel);
     fail_if(&v, wrong_id != 0, "%ld rows whose claim_id is not c-E-ticket", wrong_id);
     fail_if(&v, lost != 0, "%ld told claims have no row (LOST)", lost);
     fail_if(&v, dup_rows != 0, "%ld users with two rows", dup_rows);
@@ -619,12 +688,14 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra)
     fail_if(&v, told + untold != stock, "told %ld + untold %ld != stock", told, untold);
 
     long oversell = units > stock ? units - stock : 0;
-    char errs[128];
+    char errs[128], ticket_note[96] = "";
     curl_err_summary(s, errs, sizeof errs);
+    if (gaps_ok)
+        snprintf(ticket_note, sizeof ticket_note, " max-ticket=%lld gaps=%lld", max_ticket, gaps);
     fprintf(stderr,
-            "chaos %s: %s granted=%lld/%ld confirmed=%ld told=%ld untold=%ld %s 503s=%ld 429s=%ld no-answer=%ld (curl %s) oversell=%ld "
+            "chaos %s: %s granted=%lld/%ld confirmed=%ld told=%ld untold=%ld %s%s 503s=%ld 429s=%ld no-answer=%ld (curl %s) oversell=%ld "
             "duplicates=%ld books redis=%lld db=%lld storm=%ld req/%ld 201s in %.1fs (first wave %.1fs, slowest chunk %.1fs, %d retry waves) unsettled=%d\n",
-            name, v.ok ? "PASS" : "FAIL", v_granted, stock, confirmed, told, untold, extra, (long)atomic_load(&s->s503),
+            name, v.ok ? "PASS" : "FAIL", v_granted, stock, confirmed, told, untold, extra, ticket_note, (long)atomic_load(&s->s503),
             (long)atomic_load(&s->s429), (long)atomic_load(&s->snone), errs, oversell, s->dup201 + dup_rows, v_granted, db_sold,
             (long)atomic_load(&s->requests), (long)atomic_load(&s->s201), (s->ended - s->started) / 1000.0,
             (s->wave0_end - s->started) / 1000.0, s->slowest_chunk_ms / 1000.0, s->retry_waves, s->unsettled);
@@ -639,6 +710,90 @@ static void new_event(const it_fix_t *f, char *ev, size_t len, const char *prefi
     assert_int_equal(it_api_create_event(f, ev, C.stock, 1, 0, 0), 201);
     /* Let the workers discover the event (WORKER_DISCOVER_MS) before the storm. */
     it_sleep_ms(400);
+}
+
+/* ------------------------------------------- the gateway's path (redis-stop) */
+
+/*
+ * Polls GET /readyz (its status is 503 while Redis is down; the body says
+ * "path" either way) every 50 ms until its "path" is @want, for at most
+ * @timeout_ms. Appends each new path it sees to @seen ("fast>lost>grant");
+ * copies the event @ev's entry of "paths" at the moment @want was seen into
+ * @evpath; leaves the last answer (status and body) in @last. Returns 0, or
+ * -1 at the deadline.
+ */
+static int wait_path(const it_fix_t *f, const char *ev, const char *want, int timeout_ms, char *seen, size_t seenlen,
+                     char *evpath, size_t evlen, char *last, size_t lastlen)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    char prev[32] = "";
+    size_t l = strlen(seen);
+    const char *tail = strrchr(seen, '>');
+    snprintf(prev, sizeof prev, "%s", tail != NULL ? tail + 1 : seen);
+    for (;;) {
+        it_resp_t r;
+        memset(&r, 0, sizeof r);
+        int got = it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz") == 0;
+        const char *path = got ? it_json_str(r.json, "path") : NULL;
+        snprintf(last, lastlen, "%ld %.400s", r.status, r.body != NULL ? r.body : r.errbuf);
+        if (path != NULL && strcmp(path, prev) != 0) {
+            snprintf(prev, sizeof prev, "%s", path);
+            l = strlen(seen);
+            if (l + strlen(path) + 2 < seenlen)
+                snprintf(seen + l, seenlen - l, "%s%s", l ? ">" : "", path);
+        }
+        int hit = path != NULL && strcmp(path, want) == 0;
+        if (hit) {
+            const char *e = it_json_str(json_object_get(r.json, "paths"), ev);
+            snprintf(evpath, evlen, "%s", e != NULL ? e : "(absent)");
+        }
+        it_resp_free(&r);
+        if (hit)
+            return 0;
+        if (it_now_ms() >= deadline)
+            return -1;
+        it_sleep_ms(50);
+    }
+}
+
+/*
+ * The value of the series @series in the Prometheus text @body: @series is
+ * either a bare metric name (then every series of that name is summed, with
+ * or without labels) or a name with its labels exactly as printed
+ * (tk_path_mode{mode="grant"}). -1 when there is none.
+ */
+static long long metric_in(const char *body, const char *series)
+{
+    size_t n = strlen(series);
+    int bare = strchr(series, '{') == NULL, found = 0;
+    long long sum = 0;
+    for (const char *p = body; p != NULL && *p != '\0';) {
+        const char *eol = strchr(p, '\n');
+        if (*p != '#' && strncmp(p, series, n) == 0) {
+            const char *q = p + n;
+            if (bare && *q == '{') {
+                q = strchr(q, '}');
+                q = q != NULL && (eol == NULL || q < eol) ? q + 1 : NULL;
+            }
+            if (q != NULL && *q == ' ') {
+                sum += (long long)strtod(q + 1, NULL);
+                found = 1;
+            }
+        }
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return found ? sum : -1;
+}
+
+/* GET /metrics and metric_in() of each @series[i] into @out[i] (-1 when absent or no answer). */
+static void metrics_read(const it_fix_t *f, const char *const *series, long long *out, int n)
+{
+    it_resp_t r;
+    memset(&r, 0, sizeof r);
+    int ok = it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics") == 0 && r.status == 200 && r.body != NULL;
+    for (int i = 0; i < n; i++)
+        out[i] = ok ? metric_in(r.body, series[i]) : -1;
+    it_resp_free(&r);
 }
 
 /* ---------------------------------------------------------- scenarios */
@@ -684,7 +839,7 @@ static void worker_kill(void **st)
     storm_join(s);
     char extra[400];
     snprintf(extra, sizeof extra, "kills=%d pending-at-kill=[%s]", kills, at_kill);
-    verify(f, s, "worker-kill", extra);
+    verify(f, s, "worker-kill", extra, 0);
     assert_int_equal(kills, C.kills);
     /* Both workers (the restarted ones) still up, and they stop cleanly. */
     assert_true(it_proc_alive(&f->workers[0]));
@@ -713,7 +868,7 @@ static void db_outage(void **st)
     char extra[300];
     snprintf(extra, sizeof extra, "db-down=%.1fs (stop took %.1fs, start %.1fs) backlog-at-start=%lld granted-while-down=%ld",
              (t_up - t_down) / 1000.0, (t_down - t0) / 1000.0, (t_up - t_down - C.db_down_ms) / 1000.0, backlog, granted_down);
-    verify(f, s, "db-outage", extra);
+    verify(f, s, "db-outage", extra, 0);
     /* The outage met claims waiting to be written, or it proved nothing. */
     assert_true(backlog > 0);
     storm_free(s);
@@ -736,7 +891,7 @@ static void redis_kill(void **st)
     reconnect(f);
     char extra[300];
     snprintf(extra, sizeof extra, "redis-down=%.1fs told-before-kill=%ld", (t_up - t_down) / 1000.0, told_before);
-    verify(f, s, "redis-kill", extra);
+    verify(f, s, "redis-kill", extra, 0);
     storm_free(s);
 }
 
@@ -766,7 +921,7 @@ static void gateway_restart(void **st)
                  (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, inflight ? "yes" : "no");
     }
     storm_join(s);
-    verify(f, s, "gateway-restart", extra);
+    verify(f, s, "gateway-restart", extra, 0);
     /* In-flight requests completed: the only requests without an answer are those refused a connection while no gateway listened. */
     long cut = atomic_load(&s->snone) - s->curl_errs[CURLE_COULDNT_CONNECT];
     if (cut != 0) {
@@ -778,6 +933,126 @@ static void gateway_restart(void **st)
     storm_free(s);
 }
 
+static void redis_stop(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-rs");
+    storm_t *s = storm_start(f, ev);
+    STORM_ASSERT(s, wait_granted(s, C.stock / 4, 20000) == 0);
+    long told_before = atomic_load(&s->s201) + atomic_load(&s->s200);
+    long long t_stop = it_now_ms();
+    STORM_ASSERT(s, it_services("stop-redis", 90000) == 0);
+    long long t_down = it_now_ms();
+
+    /* Mode lost, then grant: FALLBACK_AFTER_MS with nothing in flight. */
+    char seen[160] = "", evpath_grant[32] = "", evpath_fast[32] = "", last[512] = "";
+    int rc = wait_path(f, ev, "grant", C.grant_wait_ms, seen, sizeof seen, evpath_grant, sizeof evpath_grant, last, sizeof last);
+    if (rc != 0)
+        fprintf(stderr,
+                "chaos redis-stop: /readyz never said \"path\":\"grant\" within %d ms of Redis stopping (paths seen: %s); "
+                "last answer: %s\n",
+                C.grant_wait_ms, seen[0] ? seen : "none", last);
+    STORM_ASSERT(s, rc == 0);
+    long long t_grant = it_now_ms();
+    atomic_store(&s->fb_from, t_grant);
+
+    /* Redis stays down REDIS_STOP_MS from the stop, and at least 1 s in grant; longer (bounded) while the fallback has granted nothing yet with stock left. */
+    long long until = t_down + C.redis_stop_ms;
+    if (until < t_grant + 1000)
+        until = t_grant + 1000;
+    while (it_now_ms() < until)
+        it_sleep_ms(20);
+    long long extend_to = it_now_ms() + 5000;
+    while (atomic_load(&s->fb201_live) == 0 && !atomic_load(&s->sold_out_seen) && !atomic_load(&s->done) && it_now_ms() < extend_to)
+        it_sleep_ms(20);
+    static const char *const down_series[] = {"tk_fallback_grants_total", "tk_path_mode{mode=\"grant\"}"};
+    long long down_m[2];
+    metrics_read(f, down_series, down_m, 2);
+    /* Still grant at the end of the window (one poll). */
+    char still[512], evpath_end[32] = "";
+    int still_grant = wait_path(f, ev, "grant", 0, seen, sizeof seen, evpath_end, sizeof evpath_end, still, sizeof still) == 0;
+    long long t_until = it_now_ms();
+    atomic_store(&s->fb_until, t_until);
+
+    STORM_ASSERT(s, it_services("start-redis", 90000) == 0);
+    long long t_up = it_now_ms();
+    /* Mode merge (drain, rebuild, unlock), then fast. */
+    rc = wait_path(f, ev, "fast", C.merge_wait_ms, seen, sizeof seen, evpath_fast, sizeof evpath_fast, last, sizeof last);
+    long long t_fast = it_now_ms();
+    if (rc != 0)
+        fprintf(stderr,
+                "chaos redis-stop: /readyz never said \"path\":\"fast\" within %d ms of Redis starting again (paths seen: %s); "
+                "last answer: %s\n",
+                C.merge_wait_ms, seen, last);
+    STORM_ASSERT(s, rc == 0);
+    static const char *const up_series[] = {"tk_fallback_merges_total", "tk_fallback_grants_total"};
+    long long up_m[2];
+    metrics_read(f, up_series, up_m, 2);
+    storm_join(s);
+    reconnect(f);
+
+    /*
+     * By the 201s' times (the storm thread has ended): those answered while
+     * the mode was grant; the order across the switches; the fast path's
+     * grants once it was back.
+     */
+    long fb201 = 0, after201 = 0, order_fb = 0, order_fast = 0;
+    long long max_before_stop = 0, min_fb = 0, max_before_up = 0, min_after = 0;
+    for (int u = 0; u < C.users; u++) {
+        const user_t *us = &s->u[u];
+        if (us->t201_done == 0)
+            continue;
+        if (us->t201_done < t_stop && us->ticket > max_before_stop)
+            max_before_stop = us->ticket;
+        if (us->t201_done < t_until && us->ticket > max_before_up)
+            max_before_up = us->ticket;
+        if (us->t201_done >= t_grant && us->t201_done < t_until)
+            fb201++;
+        if (us->t201_sent >= t_grant && us->t201_done < t_until && (min_fb == 0 || us->ticket < min_fb))
+            min_fb = us->ticket;
+        if (us->t201_sent >= t_fast) {
+            after201++;
+            if (min_after == 0 || us->ticket < min_after)
+                min_after = us->ticket;
+        }
+    }
+    if (min_fb != 0 && min_fb <= max_before_stop)
+        order_fb = 1;
+    if (min_after != 0 && min_after <= max_before_up)
+        order_fast = 1;
+
+    char extra[700];
+    snprintf(extra, sizeof extra,
+             "redis-down=%.1fs (stop took %.1fs, grant after %.1fs, %.1fs in grant%s) paths=%s event-path=%s/%s "
+             "fallback-201s=%ld (tickets from %lld, before the stop up to %lld) tk_fallback_grants_total=%lld/%lld merge=%.1fs "
+             "tk_fallback_merges_total=%lld fast-201s=%ld (tickets from %lld) told-before-stop=%ld",
+             (t_up - t_down) / 1000.0, (t_down - t_stop) / 1000.0, (t_grant - t_down) / 1000.0, (t_until - t_grant) / 1000.0,
+             still_grant ? "" : ", NOT grant at the end", seen, evpath_grant, evpath_fast, fb201, min_fb, max_before_stop, down_m[0],
+             up_m[1], (t_fast - t_up) / 1000.0, up_m[0], after201, min_after, told_before);
+    verify(f, s, "redis-stop", extra, VERIFY_TICKET_GAPS);
+    if (fb201 == 0 || down_m[0] <= 0 || down_m[1] != 1 || !still_grant || up_m[0] < 1 || up_m[1] < fb201 || order_fb || order_fast)
+        fprintf(stderr,
+                "chaos redis-stop: fallback checks: 201s while grant=%ld (want > 0), tk_fallback_grants_total=%lld in grant (want > 0) "
+                "and %lld after the merge (want >= the 201s while grant), tk_path_mode{mode=\"grant\"}=%lld (want 1), "
+                "still grant before the start=%s (last: %s), tk_fallback_merges_total=%lld (want >= 1), "
+                "lowest fallback ticket %lld above %lld before the stop=%s, lowest fast ticket after the merge %lld above %lld "
+                "before the start=%s\n",
+                fb201, down_m[0], up_m[1], down_m[1], still_grant ? "yes" : "no", still, up_m[0], min_fb, max_before_stop,
+                order_fb ? "NO" : "yes", min_after, max_before_up, order_fast ? "NO" : "yes");
+    /* The fallback served claims while Redis was away, and said so. */
+    assert_true(fb201 > 0);
+    assert_true(down_m[0] > 0);
+    assert_int_equal(down_m[1], 1);
+    assert_true(still_grant);
+    assert_true(up_m[0] >= 1);
+    assert_true(up_m[1] >= fb201); /* every 201 while Redis was down was a fallback grant */
+    /* First come, first served across both switches. */
+    assert_false(order_fb);
+    assert_false(order_fast);
+    storm_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -785,6 +1060,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(db_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(redis_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(gateway_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(redis_stop, setup, teardown),
     };
     /* CHAOS_ONLY=redis_kill (a cmocka filter, * and ? allowed) runs one scenario. */
     if (getenv("CHAOS_ONLY") != NULL)
