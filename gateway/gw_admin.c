@@ -358,7 +358,8 @@ int gw_admin_txn(gw_dbjob_t *job, gw_dbconn_t *conn, unsigned (*body)(MYSQL *db,
             return -1;
         }
         tk_db_class_t cls = tk_db_classify(e);
-        tk_warn("admin %s: database error %u (%s)", job->r->event_id, e, tk_db_class_name(cls));
+        tk_warn("%s %s: database error %u (%s)", job->r != NULL ? "admin" : "background job", job->r != NULL ? job->r->event_id : "-", e,
+                tk_db_class_name(cls));
         if (cls == TK_DB_RECONNECT) {
             gw_dbconn_db_reset(conn);
             gw_dbjob_error(job, 503, "unavailable", "the database is unavailable");

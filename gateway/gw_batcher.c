@@ -1,5 +1,6 @@
 #include "gw_batcher.h"
 #include "gw_fallback.h"
+#include "gw_path.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_claim.h"
@@ -111,6 +112,48 @@ static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const r
     gw_reply_error(r, 500, "internal", "unknown result from the claim script");
 }
 
+/* The grants of a reply into the journal (gw_path.h): what the fallback must
+ * know if Redis dies before the workers have written them. */
+static void journal(batch_t *bt, const redisReply *reply)
+{
+    gw_path_grant_t g[bt->n > 0 ? bt->n : 1];
+    int ng = 0;
+    for (int i = 0; i < bt->n; i++) {
+        const redisReply *code = reply->element[2 * i], *rec = reply->element[2 * i + 1];
+        tk_claim_t c;
+        const gw_req_t *r = bt->reqs[i];
+        if (code->type != REDIS_REPLY_STRING || code->len != 1 || code->str[0] != 'N' || rec->type != REDIS_REPLY_STRING ||
+            tk_claim_decode(rec->str, rec->len, &c) != 0 || r->ulen > GW_PATH_USER_MAX)
+            continue;
+        g[ng].ticket = c.ticket;
+        g[ng].created_ms = c.created_ms;
+        g[ng].qty = (int32_t)c.quantity;
+        g[ng].ulen = (uint8_t)r->ulen;
+        memcpy(g[ng].user, r->user_id, r->ulen);
+        g[ng].user[r->ulen] = '\0';
+        ng++;
+    }
+    gw_server_t *srv = bt->owner->th->server;
+    if (gw_path_replied(srv->path, bt->event_id, bt->elen, bt->n, g, ng) != 0)
+        gw_metrics_add(&bt->owner->th->metrics.journal_overflows, 1);
+}
+
+static void settle_without_grants(batch_t *bt, int lost)
+{
+    gw_server_t *srv = bt->owner->th->server;
+    if (!lost) {
+        gw_path_replied(srv->path, bt->event_id, bt->elen, bt->n, NULL, 0);
+        return;
+    }
+    const char *users[bt->n > 0 ? bt->n : 1];
+    size_t ulens[bt->n > 0 ? bt->n : 1];
+    for (int i = 0; i < bt->n; i++) {
+        users[i] = bt->reqs[i]->user_id;
+        ulens[i] = bt->reqs[i]->ulen;
+    }
+    gw_path_lost(srv->path, bt->event_id, bt->elen, bt->n, users, ulens, bt->qty);
+}
+
 static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
 {
     batch_t *bt = data;
@@ -124,6 +167,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
             /* Redis may have come back empty and this event be on its way
              * back from MariaDB: not a 404 yet. */
             answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
+            settle_without_grants(bt, 0);
             free_batch(bt);
             return;
         }
@@ -135,9 +179,15 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
     } else {
+        journal(bt, reply);
         for (int i = 0; i < bt->n; i++)
             answer_one(bt, bt->reqs[i], reply->element[2 * i], reply->element[2 * i + 1]);
+        free_batch(bt);
+        return;
     }
+    /* No grant in any of these answers (the script ran nothing, or we
+     * cannot tell which: then the claims are uncertain). */
+    settle_without_grants(bt, reply == NULL);
     free_batch(bt);
 }
 
@@ -160,8 +210,10 @@ static void send_batch(batch_t *bt)
         lens[5 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
         argv[5 + 2 * i] = qty[i];
     }
-    if (!gw_redis_is_up(th->redis)) {
-        /* Redis is away: MariaDB answers what it can answer exactly. */
+    /* gw_path_sent refuses outside the fast path (Redis lost by some
+     * thread, or the fallback's turn): then MariaDB answers, read-only or
+     * granting under the lock table (gw_fallback.h). */
+    if (!gw_redis_is_up(th->redis) || gw_path_sent(th->server->path, bt->event_id, bt->elen, bt->n) != 0) {
         gw_fallback_claims(th, bt->reqs, bt->qty, bt->n);
         free_batch(bt);
         return;
@@ -169,6 +221,7 @@ static void send_batch(batch_t *bt)
     gw_metrics_add(&th->metrics.batches, 1);
     gw_metrics_add(&th->metrics.batched_claims, (uint64_t)bt->n);
     if (gw_redis_script(th->redis, GW_SCRIPT_CLAIM, on_reply, bt, 3, argc, argv, lens) != 0) {
+        settle_without_grants(bt, 0); /* nothing left: no claim of it can have been granted */
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
         free_batch(bt);
     }

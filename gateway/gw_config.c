@@ -23,8 +23,12 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->rate_ip_burst = 10000;
     c->rate_user = 20;
     c->rate_user_burst = 40;
+    c->fallback_grants = 1;
+    c->fallback_after_ms = 1000;
+    c->lock_ttl_ms = 5000;
+    c->journal_max = 262144;
 
-    tk_opt_t opts[TK_BACKEND_NOPTS + 17] = {
+    tk_opt_t opts[TK_BACKEND_NOPTS + 21] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
         {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
         {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
@@ -46,8 +50,16 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--rate-user", "RATE_USER_PER_S", TK_OPT_INT, &c->rate_user, 0, 1000000,
          "claims and status lookups/s per user and loop thread, 0 = off"},
         {"--rate-user-burst", "RATE_USER_BURST", TK_OPT_INT, &c->rate_user_burst, 0, 10000000, "per-user burst, 0 = the rate"},
+        {"--fallback-grants", "FALLBACK_GRANTS", TK_OPT_INT, &c->fallback_grants, 0, 1,
+         "1: while Redis is away, grant claims from MariaDB under the lock table; 0: answer read-only (docs/DESIGN.md)"},
+        {"--fallback-after-ms", "FALLBACK_AFTER_MS", TK_OPT_INT, &c->fallback_after_ms, 0, 600000,
+         "how long Redis must be away before the fallback grants"},
+        {"--lock-ttl-ms", "FALLBACK_LOCK_TTL_MS", TK_OPT_INT, &c->lock_ttl_ms, 500, 600000,
+         "expiry of the fallback's event lock, renewed by every fallback transaction"},
+        {"--journal-max", "JOURNAL_MAX", TK_OPT_INT, &c->journal_max, 1024, 16777216,
+         "undrained Redis grants remembered for the fallback (about 100 bytes each); beyond, events go read-only"},
     };
-    tk_backend_opts(&c->backend, opts + 17);
+    tk_backend_opts(&c->backend, opts + 21);
     int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
     if (rc != 0)
         return rc;

@@ -30,6 +30,10 @@ typedef struct {
     long rate_ip_burst;   /* bucket capacity; 0 = rate_ip */
     long rate_user;       /* claims and status lookups/s per user and thread, 0 = off */
     long rate_user_burst; /* bucket capacity; 0 = rate_user */
+    long fallback_grants;   /* 1: the lock-table fallback grants while Redis is away (gw_path.h) */
+    long fallback_after_ms; /* Redis away this long before it does */
+    long lock_ttl_ms;       /* expiry of a fallback event lock (gw_lock.h) */
+    long journal_max;       /* undrained grants remembered (gw_path.h) */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
     char tls_cert_buf[512];
     char tls_key_buf[512];

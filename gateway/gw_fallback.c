@@ -1,4 +1,8 @@
 #include "gw_fallback.h"
+#include "gw_fallback_db.h"
+#include "gw_fallback_grant.h"
+#include "gw_path.h"
+#include "gw_server.h"
 #include "gw_admin.h"
 #include "gw_dbpool.h"
 #include "tk_claim.h"
@@ -10,40 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    gw_req_t *r;
-    int qty;
-    int status;                    /* the answer, decided on the database thread */
-    char body[TK_CLAIM_JSON_MAX];  /* JSON: a claim or an error */
-    size_t len;
-} fb_item_t;
-
-typedef struct {
-    int n;
-    int status_only; /* a status lookup: no claim in MariaDB is 503, not a refusal */
-    fb_item_t items[];
-} fb_in_t;
-
-typedef struct {
-    int found;
-    char state[16];
-    long long maxpu, total, sold;
-    int64_t opens_ms, closes_ms;
-} fb_event_t;
-
-static const char sql_event[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold "
+static const char sql_event[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm "
                                 "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
+static const char sql_event_lock[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm "
+                                     "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ? FOR UPDATE";
 static const char sql_claim[] = "SELECT ticket, quantity, status, created_at FROM claims WHERE event_id = ? AND user_id = ?";
 
-static void set_error(fb_item_t *it, int status, const char *code, const char *msg)
+void gw_fb_set_error(fb_item_t *it, int status, const char *code, const char *msg)
 {
     it->status = status;
     it->len = (size_t)snprintf(it->body, sizeof(it->body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
 }
 
-static unsigned read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev)
+unsigned gw_fb_read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev, int for_update)
 {
-    MYSQL_BIND in[1], out[6];
+    MYSQL_BIND in[1], out[7];
     unsigned long elen, slen;
     MYSQL_TIME opens, closes;
     my_bool opens_null = 0, closes_null = 0;
@@ -57,7 +42,8 @@ static unsigned read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev)
     gw_admin_bind_time(&out[3], &closes, &closes_null);
     gw_admin_bind_i64(&out[4], &ev->total);
     gw_admin_bind_i64(&out[5], &ev->sold);
-    unsigned e = gw_admin_stmt(db, sql_event, in, out, 1, NULL, NULL, &rows);
+    gw_admin_bind_i64(&out[6], &ev->hwm);
+    unsigned e = gw_admin_stmt(db, for_update ? sql_event_lock : sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     ev->found = rows == 1;
@@ -70,7 +56,7 @@ static unsigned read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev)
 }
 
 /* The user's claim row, if any, as the API's JSON into it->body (200). */
-static unsigned read_claim(MYSQL *db, fb_item_t *it, int *found)
+unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found)
 {
     const gw_req_t *r = it->r;
     MYSQL_BIND in[2], out[4];
@@ -106,29 +92,29 @@ static unsigned read_claim(MYSQL *db, fb_item_t *it, int *found)
 }
 
 /* What the claim script would answer, where MariaDB can say it exactly. */
-static void decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_only)
+void gw_fb_decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_only)
 {
     char msg[160];
     const char *event_id = it->r->event_id;
     if (status_only) {
-        set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
+        gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
     } else if (strcmp(ev->state, "closed") == 0 || (ev->closes_ms > 0 && now >= ev->closes_ms)) {
         snprintf(msg, sizeof(msg), "event %s is closed", event_id);
-        set_error(it, 403, "closed", msg);
+        gw_fb_set_error(it, 403, "closed", msg);
     } else if (strcmp(ev->state, "paused") == 0) {
         snprintf(msg, sizeof(msg), "event %s is paused", event_id);
-        set_error(it, 403, "paused", msg);
+        gw_fb_set_error(it, 403, "paused", msg);
     } else if (ev->opens_ms > 0 && now < ev->opens_ms) {
         snprintf(msg, sizeof(msg), "event %s is not open yet", event_id);
-        set_error(it, 403, "not_open", msg);
+        gw_fb_set_error(it, 403, "not_open", msg);
     } else if (it->qty > ev->maxpu) {
         snprintf(msg, sizeof(msg), "the quantity asked is above what one user may hold on event %s", event_id);
-        set_error(it, 409, "limit_reached", msg);
+        gw_fb_set_error(it, 409, "limit_reached", msg);
     } else if (it->qty > ev->total - ev->sold) {
         snprintf(msg, sizeof(msg), "event %s is sold out", event_id);
-        set_error(it, 409, "sold_out", msg);
+        gw_fb_set_error(it, 409, "sold_out", msg);
     } else {
-        set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
+        gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
     }
 }
 
@@ -137,7 +123,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     fb_in_t *in = arg;
     (void)job;
     fb_event_t ev = {0};
-    unsigned e = read_event(db, in->items[0].r, &ev);
+    unsigned e = gw_fb_read_event(db, in->items[0].r, &ev, 0);
     if (e != 0)
         return e;
     int64_t now = tk_time_now_ms();
@@ -146,26 +132,26 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         if (!ev.found) {
             char msg[128];
             snprintf(msg, sizeof(msg), "no event %s", it->r->event_id);
-            set_error(it, 404, "not_found", msg);
+            gw_fb_set_error(it, 404, "not_found", msg);
             continue;
         }
         int found = 0;
-        if ((e = read_claim(db, it, &found)) != 0)
+        if ((e = gw_fb_read_claim(db, it, &found)) != 0)
             return e;
         if (!found)
-            decide(it, &ev, now, in->status_only);
+            gw_fb_decide(it, &ev, now, in->status_only);
     }
     return 0;
 }
 
-static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+void gw_fallback_readonly_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     fb_in_t *in = job->in;
     for (int i = 0; i < in->n; i++)
-        set_error(&in->items[i], 503, "unavailable", "redis is unavailable; retry shortly");
+        gw_fb_set_error(&in->items[i], 503, "unavailable", "redis is unavailable; retry shortly");
     if (gw_admin_txn(job, conn, read_body, in) != 0) {
         for (int i = 0; i < in->n; i++) /* MariaDB failed too: nothing known */
-            set_error(&in->items[i], 503, "unavailable", "redis and the database are unavailable; retry shortly");
+            gw_fb_set_error(&in->items[i], 503, "unavailable", "redis and the database are unavailable; retry shortly");
     }
     gw_dbjob_answer(job, 200, "", 0); /* each request is answered in done() */
 }
@@ -180,7 +166,7 @@ static void done(gw_dbjob_t *job)
     }
 }
 
-static void free_in(void *p)
+void gw_fb_free_in(void *p)
 {
     fb_in_t *in = p;
     for (int i = 0; i < in->n; i++)
@@ -190,15 +176,15 @@ static void free_in(void *p)
 
 static void submit(gw_thread_t *th, fb_in_t *in)
 {
-    gw_dbjob_t *job = gw_dbjob_new_bg(th, run);
+    gw_dbjob_t *job = gw_dbjob_new_bg(th, gw_fallback_readonly_run);
     if (job == NULL) {
         for (int i = 0; i < in->n; i++)
             gw_reply_unavailable(in->items[i].r, "redis");
-        free_in(in);
+        gw_fb_free_in(in);
         return;
     }
     job->in = in;
-    job->in_free = free_in;
+    job->in_free = gw_fb_free_in;
     job->done = done;
     gw_dbpool_submit(th->server->dbpool, job);
 }
@@ -216,7 +202,10 @@ void gw_fallback_claims(gw_thread_t *th, gw_req_t **reqs, const int *qty, int n)
         in->items[i].r = gw_req_ref(reqs[i]);
         in->items[i].qty = qty[i];
     }
-    submit(th, in);
+    if (gw_path_mode(th->server->path) == GW_PATH_GRANT)
+        gw_fallback_grant_submit(th, in); /* the lock-table path, if this event can take it */
+    else
+        submit(th, in);
 }
 
 void gw_fallback_status(gw_req_t *r)

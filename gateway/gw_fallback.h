@@ -19,8 +19,10 @@
  *    claim MariaDB does not hold — is 503: only Redis can tell, and a grant
  *    here could sell a unit Redis already sold or serve a user twice.
  *
- * Nothing is written: this is not yet the lock-table fallback that grants
- * while Redis is down (see docs/DESIGN.md, "Not yet built").
+ * That is the read-only answer, used while the gateway's mode is LOST or
+ * MERGE (gw_path.h), and for an event the granting fallback cannot take.
+ * In mode GRANT the claims go to gw_fallback_grant.c, which grants them
+ * from MariaDB under the event's lock.
  */
 #ifndef GW_FALLBACK_H
 #define GW_FALLBACK_H

@@ -5,12 +5,16 @@
  *    "redis":{"granted","remaining","tickets_issued"},
  *    "database":{"confirmed","rejected","cancelled" (units), "claims":{…counts},
  *                "sold","total"},
- *    "pending":XLEN, "drain_lag_ms":…}
+ *    "pending":XLEN, "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging"}
  * Redis is read in one script (a consistent snapshot), then MariaDB. When
  * only MariaDB knows the event, "event" is built from its row and "redis"
- * is null; unknown to both: 404.
+ * is null (also while Redis is unreachable: then "pending" is null too);
+ * unknown to both: 404. "path" is where this gateway sends the event's
+ * claims (gateway/gw_path.h).
  */
 #include "gw_admin.h"
+#include "gw_path.h"
+#include "gw_server.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"
@@ -147,8 +151,17 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     gw_event_t ev;
     int in_redis = 0;
     long long pending = 0, lag = 0;
-    if (read_redis(job, conn, in, &ev, &in_redis, &pending, &lag) != 0)
-        return;
+    int redis_away = 0;
+    if (read_redis(job, conn, in, &ev, &in_redis, &pending, &lag) != 0) {
+        if (job->status != 503)
+            return;
+        /* Redis is away: MariaDB's books and the path still tell the operator what happens. */
+        redis_away = 1;
+        job->status = 0;
+        free(job->body);
+        job->body = NULL;
+        job->len = 0;
+    }
     db_books_t d;
     memset(&d, 0, sizeof(d));
     d.in = in;
@@ -187,14 +200,21 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     else
         strcpy(db_part, "null");
 
-    size_t cap = strlen(evjson) + strlen(redis_part) + strlen(db_part) + 128;
+    gw_path_info_t info;
+    const char *path = gw_path_info(job->origin->server->path, in->event_id, in->elen, &info) == 0 ? gw_evpath_name(info.path)
+                       : gw_path_mode(job->origin->server->path) == GW_PATH_FAST       ? gw_evpath_name(GW_EVPATH_REDIS)
+                                                                                         : gw_evpath_name(GW_EVPATH_READONLY);
+    char pending_s[24] = "null";
+    if (!redis_away)
+        snprintf(pending_s, sizeof(pending_s), "%lld", pending);
+    size_t cap = strlen(evjson) + strlen(redis_part) + strlen(db_part) + 192;
     char *body = malloc(cap);
     if (body == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "out of memory");
         return;
     }
-    int n = snprintf(body, cap, "{\"event\":%s,\"redis\":%s,\"database\":%s,\"pending\":%lld,\"drain_lag_ms\":%lld}", evjson, redis_part,
-                     db_part, pending, lag);
+    int n = snprintf(body, cap, "{\"event\":%s,\"redis\":%s,\"database\":%s,\"pending\":%s,\"drain_lag_ms\":%lld,\"path\":\"%s\"}",
+                     evjson, redis_part, db_part, pending_s, lag, path);
     gw_dbjob_answer(job, 200, body, (size_t)n);
     free(body);
 }

@@ -3,6 +3,9 @@
  * and MariaDB answer) and GET /metrics (Prometheus text).
  */
 #include "gw_dbpool.h"
+#include "gw_fallback_grant.h"
+#include "gw_path.h"
+#include "gw_path_ctl.h"
 #include "gw_rebuild.h"
 #include "gw_routes.h"
 
@@ -19,25 +22,103 @@ void gw_route_healthz(gw_req_t *r)
     gw_reply(r, 200, body, sizeof(body) - 1, NULL);
 }
 
+#define PATHS_SHOWN 64 /* events listed by /readyz and /metrics, at most */
+
+/*
+ * ,"path":"<mode>","paths":{"<event>":"<path>",…} for /readyz: the
+ * gateway-wide mode and each tracked event's path (the first PATHS_SHOWN).
+ * Event ids are [a-z0-9_-]: nothing to escape.
+ */
+static size_t paths_json(gw_server_t *srv, char *out, size_t cap)
+{
+    static __thread char ids[PATHS_SHOWN][GW_PATH_USER_MAX + 1];
+    size_t n = gw_path_events(srv->path, ids, PATHS_SHOWN, 0), len = 0;
+    int w = snprintf(out, cap, ",\"path\":\"%s\",\"paths\":{", gw_path_mode_name(gw_path_mode(srv->path)));
+    if (w < 0 || (size_t)w >= cap)
+        return 0;
+    len = (size_t)w;
+    for (size_t i = 0; i < n; i++) {
+        gw_path_info_t info;
+        if (gw_path_info(srv->path, ids[i], strlen(ids[i]), &info) != 0)
+            continue;
+        w = snprintf(out + len, cap - len, "%s\"%s\":\"%s\"", len > 0 && out[len - 1] != '{' ? "," : "", ids[i], gw_evpath_name(info.path));
+        if (w < 0 || (size_t)w >= cap - len - 2)
+            break;
+        len += (size_t)w;
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return len;
+}
+
 static void readyz_answer(gw_req_t *r, int redis_up)
 {
-    int db_up = gw_dbpool_db_up(r->th->server->dbpool);
-    int rebuilding = gw_rebuild_active(r->th->server);
-    char body[512];
+    gw_server_t *srv = r->th->server;
+    int db_up = gw_dbpool_db_up(srv->dbpool);
+    int rebuilding = gw_rebuild_active(srv);
+    gw_path_mode_t mode = gw_path_mode(srv->path);
+    char body[8192], paths[6144];
+    paths_json(srv, paths, sizeof(paths));
     int n;
-    if (redis_up && db_up) {
-        n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\",\"rebuilding\":%s}",
-                     rebuilding ? "true" : "false");
+    if (redis_up && db_up && mode == GW_PATH_FAST) {
+        n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\",\"rebuilding\":%s%s}",
+                     rebuilding ? "true" : "false", paths);
         gw_reply(r, 200, body, (size_t)n, NULL);
         return;
     }
-    const char *down = !redis_up && !db_up ? "redis and database are down" : !redis_up ? "redis is down" : "database is down";
+    /* Not on the fast path: claims are answered from MariaDB (granting or read-only) or 503. */
+    const char *fallback = !db_up ? "inactive" : mode == GW_PATH_GRANT ? "granting" : mode == GW_PATH_MERGE ? "merging" : "read-only";
+    const char *down = !redis_up && !db_up ? "redis and database are down"
+                       : !redis_up          ? "redis is down"
+                       : !db_up             ? "database is down"
+                                            : "claims are not on the fast path yet (merging back to redis)";
     n = snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"},\"status\":\"unavailable\",\"redis\":\"%s\","
-                 "\"database\":\"%s\",\"fallback\":\"%s\",\"rebuilding\":%s}",
-                 down, redis_up ? "up" : "down", db_up ? "up" : "down", !redis_up && db_up ? "read-only" : "inactive",
-                 rebuilding ? "true" : "false");
+                 "\"database\":\"%s\",\"fallback\":\"%s\",\"rebuilding\":%s%s}",
+                 down, redis_up ? "up" : "down", db_up ? "up" : "down", fallback, rebuilding ? "true" : "false", paths);
     gw_reply(r, 503, body, (size_t)n, NULL);
+}
+
+/* The path metrics: mode one-hot, each tracked event's path, fallback counters. */
+static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
+{
+    static __thread char ids[PATHS_SHOWN][GW_PATH_USER_MAX + 1];
+    gw_path_mode_t mode = gw_path_mode(srv->path);
+    size_t len = 0;
+    int w = snprintf(out, cap,
+                     "# HELP tk_path_mode The gateway's claim path: fast (Redis), lost (Redis away, read-only), grant (lock-table "
+                     "fallback), merge (back to Redis).\n# TYPE tk_path_mode gauge\n"
+                     "tk_path_mode{mode=\"fast\"} %d\ntk_path_mode{mode=\"lost\"} %d\ntk_path_mode{mode=\"grant\"} %d\n"
+                     "tk_path_mode{mode=\"merge\"} %d\n"
+                     "# HELP tk_fallback_grants_total Claims granted (201) by the lock-table fallback.\n"
+                     "# TYPE tk_fallback_grants_total counter\ntk_fallback_grants_total %llu\n"
+                     "# HELP tk_fallback_lock_lost_total Fallback batches rolled back because the event lock was no longer ours.\n"
+                     "# TYPE tk_fallback_lock_lost_total counter\ntk_fallback_lock_lost_total %llu\n"
+                     "# HELP tk_fallback_merges_total Merges back to Redis after the fallback granted.\n"
+                     "# TYPE tk_fallback_merges_total counter\ntk_fallback_merges_total %llu\n"
+                     "# HELP tk_journal_entries Redis grants remembered until drained (gw_path.h).\n"
+                     "# TYPE tk_journal_entries gauge\ntk_journal_entries %zu\n"
+                     "# HELP tk_claims_in_flight Claims sent to Redis, answer not yet in.\n"
+                     "# TYPE tk_claims_in_flight gauge\ntk_claims_in_flight %llu\n"
+                     "# HELP tk_event_path Each tracked event's claim path (first %d events).\n# TYPE tk_event_path gauge\n",
+                     mode == GW_PATH_FAST, mode == GW_PATH_LOST, mode == GW_PATH_GRANT, mode == GW_PATH_MERGE,
+                     (unsigned long long)gw_fallback_grant_count(), (unsigned long long)gw_fallback_lock_lost_count(),
+                     (unsigned long long)gw_path_ctl_merges(srv), gw_path_entries(srv->path), (unsigned long long)gw_path_inflight(srv->path),
+                     PATHS_SHOWN);
+    if (w < 0 || (size_t)w >= cap)
+        return 0;
+    len = (size_t)w;
+    size_t n = gw_path_events(srv->path, ids, PATHS_SHOWN, 0);
+    for (size_t i = 0; i < n; i++) {
+        gw_path_info_t info;
+        if (gw_path_info(srv->path, ids[i], strlen(ids[i]), &info) != 0)
+            continue;
+        w = snprintf(out + len, cap - len, "tk_event_path{event=\"%s\",path=\"%s\"} 1\n", ids[i], gw_evpath_name(info.path));
+        if (w < 0 || (size_t)w >= cap - len)
+            break;
+        len += (size_t)w;
+    }
+    return len;
 }
 
 static void on_ping(gw_redis_t *redis, redisReply *reply, void *data)
@@ -128,7 +209,7 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
             rl[k][2] += __atomic_load_n(&tables[k]->evicted, __ATOMIC_RELAXED);
         }
     }
-    char extra[16384];
+    char extra[32768];
     int n = snprintf(extra, sizeof(extra),
                      "# HELP tk_backend_up 1 when the backend answers (redis: connections up / threads).\n"
                      "# TYPE tk_backend_up gauge\ntk_backend_up{backend=\"redis\"} %g\ntk_backend_up{backend=\"database\"} %d\n"
@@ -151,6 +232,7 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
                      (unsigned long long)rl[0][0],
                      (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
                      (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv));
+    n += (int)paths_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
     gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);

@@ -1,6 +1,8 @@
 #include "gw_server.h"
 #include "gw_batcher.h"
 #include "gw_dbpool.h"
+#include "gw_path.h"
+#include "gw_path_ctl.h"
 #include "gw_rebuild.h"
 #include "gw_router.h"
 #include "gw_tls.h"
@@ -13,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -154,7 +157,9 @@ static void thread_dispose(gw_thread_t *th)
 {
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
-    gw_redis_destroy(th->redis);
+    gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
+    if (th->index == 0)
+        gw_path_ctl_stop(th);
     /* Let the closes above and the callbacks they trigger run. */
     for (int i = 0; i < 3; i++)
         h2o_evloop_run(th->ctx.loop, 0);
@@ -220,6 +225,8 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
                                  gw_rebuild_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
     if (th->redis == NULL || th->batcher == NULL)
+        return -1;
+    if (index == 0 && gw_path_ctl_start(th) != 0)
         return -1;
     if ((th->listen_tls = start_listener(th, srv->conf->port)) == NULL)
         return -1;
@@ -292,6 +299,13 @@ int gw_server_run(gw_config_t *conf)
     pthread_sigmask(SIG_BLOCK, &block, &old);
 
     setup_globalconf(srv);
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(srv->holder, sizeof(srv->holder), "gw-%s-%ld", host, (long)getpid());
+    if ((srv->path = gw_path_new((size_t)conf->journal_max)) == NULL) {
+        tk_error("out of memory for the journal");
+        goto exit;
+    }
     srv->nthreads = (int)conf->threads;
     srv->threads = calloc((size_t)srv->nthreads, sizeof(*srv->threads));
     if (srv->threads == NULL || (srv->dbpool = gw_dbpool_start(conf, (int)conf->db_threads)) == NULL) {
@@ -333,6 +347,7 @@ stop:
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:
+    gw_path_free(srv->path);
     free(srv->threads);
     SSL_CTX_free(srv->ssl_ctx);
     if (rc == 0)

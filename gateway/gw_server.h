@@ -48,6 +48,9 @@ struct st_gw_server_t {
     int rebuild_active;                  /* gw_rebuild: a check is queued or running (atomic) */
     int rebuild_again;                   /* gw_rebuild: Redis reconnected during a check (atomic) */
     uint64_t rebuilds;                   /* gw_rebuild: events rebuilt (atomic) */
+    struct gw_path *path;                /* the claim path and the journal (gw_path.h) */
+    struct gw_path_ctl *pathctl;         /* its controller, on thread 0 (gw_path_ctl.h) */
+    char holder[128];                    /* this process in the fallback's lock table: "gw-<host>-<pid>" */
 };
 
 /** The thread that owns @req. */

@@ -1,0 +1,329 @@
+#include "gw_fallback_grant.h"
+#include "gw_admin.h"
+#include "gw_dbpool.h"
+#include "gw_lock.h"
+#include "gw_path.h"
+#include "gw_server.h"
+#include "tk_db.h"
+#include "tk_log.h"
+#include "tk_time.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLUSH_CHUNK 256 /* journal rows checked and written per statement round */
+
+static pthread_mutex_t take_mutex = PTHREAD_MUTEX_INITIALIZER; /* one lock take + journal write at a time */
+static uint64_t grants_total, lock_lost_total;
+
+static const char sql_insert[] = "INSERT INTO claims (event_id, user_id, claim_id, ticket, quantity, status, reason, created_at, "
+                                 "confirmed_at, updated_at) VALUES (?, ?, ?, ?, ?, 'confirmed', NULL, ?, NOW(3), NOW(3))";
+static const char sql_stock[] = "UPDATE event_stock SET sold = ?, ticket_hwm = ? WHERE event_id = ? AND ? <= total";
+static const char sql_has_ticket[] = "SELECT COUNT(*) FROM claims WHERE event_id = ? AND ticket = ?";
+
+uint64_t gw_fallback_grant_count(void)
+{
+    return __atomic_load_n(&grants_total, __ATOMIC_RELAXED);
+}
+
+uint64_t gw_fallback_lock_lost_count(void)
+{
+    return __atomic_load_n(&lock_lost_total, __ATOMIC_RELAXED);
+}
+
+static unsigned insert_claim(MYSQL *db, const char *event, size_t elen, const char *user, size_t ulen, long long ticket, long long qty,
+                             int64_t created_ms)
+{
+    MYSQL_BIND in[6];
+    unsigned long lens[3];
+    char claim_id[TK_CLAIM_ID_MAX];
+    MYSQL_TIME created;
+    my_bool created_null = 0;
+    int n = tk_claim_id(event, elen, (uint64_t)ticket, claim_id);
+    if (n < 0)
+        return 1; /* cannot happen with a valid id; refuse rather than write a bad row */
+    tk_db_time_from_ms(created_ms, &created);
+    gw_admin_bind_str(&in[0], event, &lens[0], elen);
+    gw_admin_bind_str(&in[1], user, &lens[1], ulen);
+    gw_admin_bind_str(&in[2], claim_id, &lens[2], (size_t)n);
+    gw_admin_bind_i64(&in[3], &ticket);
+    gw_admin_bind_i64(&in[4], &qty);
+    gw_admin_bind_time(&in[5], &created, &created_null);
+    return gw_admin_stmt(db, sql_insert, in, NULL, 0, NULL, NULL, NULL);
+}
+
+static unsigned update_stock(MYSQL *db, const char *event, size_t elen, long long sold, long long hwm, int *fits)
+{
+    MYSQL_BIND in[4];
+    unsigned long len;
+    unsigned long long rows = 0;
+    gw_admin_bind_i64(&in[0], &sold);
+    gw_admin_bind_i64(&in[1], &hwm);
+    gw_admin_bind_str(&in[2], event, &len, elen);
+    gw_admin_bind_i64(&in[3], &sold);
+    unsigned e = gw_admin_stmt(db, sql_stock, in, NULL, 0, NULL, NULL, &rows);
+    /* Called only when sold moved, so a changed row is the only success;
+     * 0 rows: the guard refused (sold would pass total). */
+    *fits = rows == 1;
+    return e;
+}
+
+static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long ticket, int *has)
+{
+    MYSQL_BIND in[2], out[1];
+    unsigned long len;
+    long long count = 0;
+    gw_admin_bind_str(&in[0], event, &len, elen);
+    gw_admin_bind_i64(&in[1], &ticket);
+    gw_admin_bind_i64(&out[0], &count);
+    unsigned e = gw_admin_stmt(db, sql_has_ticket, in, out, 1, NULL, NULL, NULL);
+    *has = count > 0;
+    return e;
+}
+
+/*
+ * The journal into MariaDB, in one transaction under the lock and the stock
+ * row: grants whose ticket already has a row were drained (by a worker, or by
+ * an earlier write of this journal) and are skipped.
+ */
+static unsigned write_journal(MYSQL *db, const gw_req_t *r, const char *token, long ttl_ms, const gw_path_grant_t *g, size_t n,
+                              int *ok)
+{
+    fb_event_t ev = {0};
+    unsigned e = gw_lock_check(db, r->event_id, r->elen, token, ttl_ms, ok);
+    if (e != 0 || !*ok)
+        return e;
+    if ((e = gw_fb_read_event(db, r, &ev, 1)) != 0)
+        return e;
+    if (!ev.found) {
+        *ok = 0;
+        return 0;
+    }
+    long long sold = ev.sold, hwm = ev.hwm;
+    size_t written = 0;
+    for (size_t i = 0; i < n; i++) {
+        int has = 0;
+        if ((e = has_ticket(db, r->event_id, r->elen, (long long)g[i].ticket, &has)) != 0)
+            return e;
+        if (has)
+            continue;
+        if ((e = insert_claim(db, r->event_id, r->elen, g[i].user, g[i].ulen, (long long)g[i].ticket, g[i].qty, g[i].created_ms)) != 0)
+            return e;
+        sold += g[i].qty;
+        if ((long long)g[i].ticket > hwm)
+            hwm = (long long)g[i].ticket;
+        written++;
+    }
+    if (sold > ev.total) {
+        /* Redis granted more than MariaDB holds: only a backend fault does that. Do not grant on top. */
+        tk_error("fallback: event %s: the journal holds %lld units above the database's stock; the event stays read-only", r->event_id,
+                 sold - ev.total);
+        *ok = 0;
+        return 0;
+    }
+    int fits = 1;
+    if (written > 0 && (e = update_stock(db, r->event_id, r->elen, sold, hwm, &fits)) != 0)
+        return e;
+    if (!fits) {
+        *ok = 0;
+        return 0;
+    }
+    tk_info("fallback: event %s: %zu journaled grants, %zu written to MariaDB (the rest were drained)", r->event_id, n, written);
+    return 0;
+}
+
+/* Makes @r's event grantable: 1 when it is (lock held, journal written), 0 when it stays read-only. */
+static int make_grantable(gw_dbconn_t *conn, const gw_req_t *r)
+{
+    gw_server_t *srv = r->th->server;
+    gw_path_info_t info;
+    int ready = 0;
+    pthread_mutex_lock(&take_mutex);
+    if (gw_path_info(srv->path, r->event_id, r->elen, &info) != 0)
+        goto out; /* never seen: whatever Redis granted for it is unknown here */
+    if (info.path == GW_EVPATH_FALLBACK) {
+        ready = 1;
+        goto out;
+    }
+    if (!info.complete || gw_path_mode(srv->path) != GW_PATH_GRANT)
+        goto out;
+    MYSQL *db = gw_dbconn_db(conn);
+    char token[GW_LOCK_TOKEN_LEN + 1];
+    int taken = 0, ok = 0;
+    if (db == NULL || gw_lock_token(token) != 0)
+        goto out;
+    unsigned e = gw_lock_take(db, r->event_id, r->elen, srv->holder, token, srv->conf->lock_ttl_ms, &taken);
+    if (e != 0 || !taken) {
+        if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT)
+            gw_dbconn_db_reset(conn);
+        if (e == 0)
+            tk_warn("fallback: event %s: its lock is held by another gateway; read-only here", r->event_id);
+        goto out;
+    }
+    gw_path_grant_t *g = NULL;
+    size_t n = 0;
+    if (gw_path_grants(srv->path, r->event_id, r->elen, &g, &n) != 0)
+        goto release;
+    e = write_journal(db, r, token, srv->conf->lock_ttl_ms, g, n, &ok);
+    free(g);
+    if (e == 0 && ok && mysql_commit(db) == 0) {
+        gw_path_set_locked(srv->path, r->event_id, r->elen, token);
+        tk_warn("fallback: event %s: claims are granted from MariaDB (lock-table path) until Redis is back", r->event_id);
+        ready = 1;
+        goto out;
+    }
+    if (e != 0)
+        tk_warn("fallback: event %s: writing the journal failed: MariaDB error %u", r->event_id, e);
+    mysql_rollback(db);
+    if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT) {
+        gw_dbconn_db_reset(conn);
+        goto out;
+    }
+release:
+    gw_lock_release(db, r->event_id, r->elen, token);
+out:
+    pthread_mutex_unlock(&take_mutex);
+    return ready;
+}
+
+typedef struct {
+    fb_in_t *in;
+    gw_path_info_t info;
+    int lock_lost;
+} grant_arg_t;
+
+static void grant_error_all(fb_in_t *in, const char *msg)
+{
+    for (int i = 0; i < in->n; i++)
+        gw_fb_set_error(&in->items[i], 503, "unavailable", msg);
+}
+
+static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    grant_arg_t *a = arg;
+    fb_in_t *in = a->in;
+    const gw_req_t *r0 = in->items[0].r;
+    gw_server_t *srv = r0->th->server;
+    (void)job;
+    grant_error_all(in, "redis is unavailable; retry shortly"); /* a redo starts from nothing decided */
+    int ok = 0;
+    unsigned e = gw_lock_check(db, r0->event_id, r0->elen, a->info.token, srv->conf->lock_ttl_ms, &ok);
+    if (e != 0)
+        return e;
+    if (!ok || gw_path_mode(srv->path) != GW_PATH_GRANT) {
+        a->lock_lost = !ok;
+        return GW_ADMIN_TXN_ANSWERED; /* rollback; every claim stays 503 */
+    }
+    fb_event_t ev = {0};
+    if ((e = gw_fb_read_event(db, r0, &ev, 1)) != 0)
+        return e;
+    int64_t now = tk_time_now_ms();
+    long long sold = ev.sold, hwm = ev.hwm;
+    long long floor = (long long)(a->info.max_ticket + a->info.uncertain_n);
+    long long reserved = (long long)a->info.uncertain_qty;
+    int granted = 0;
+    for (int i = 0; i < in->n; i++) {
+        fb_item_t *it = &in->items[i];
+        if (!ev.found) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "no event %s", it->r->event_id);
+            gw_fb_set_error(it, 404, "not_found", msg);
+            continue;
+        }
+        int found = 0;
+        if ((e = gw_fb_read_claim(db, it, &found)) != 0)
+            return e;
+        if (found)
+            continue; /* 200 with the claim held, as the claim script says "E" */
+        if (gw_path_uncertain_user(srv->path, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
+            gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
+            continue;
+        }
+        fb_event_t now_ev = ev;
+        now_ev.sold = sold;
+        gw_fb_decide(it, &now_ev, now, 0); /* refusals MariaDB can say exactly; 503 when it could be granted */
+        if (it->status != 503)
+            continue;
+        if (it->qty > ev.total - sold - reserved)
+            continue; /* only units of lost replies are left: they may come back; 503, never sold_out */
+        long long ticket = (hwm > floor ? hwm : floor) + 1;
+        if ((e = insert_claim(db, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen, ticket, it->qty, now)) != 0)
+            return e;
+        sold += it->qty;
+        hwm = ticket;
+        tk_claim_t c = {(uint64_t)ticket, (uint64_t)it->qty, now, TK_CLAIM_CONFIRMED};
+        int n = tk_claim_json(it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen, &c, NULL, it->body);
+        if (n < 0)
+            return 1; /* cannot happen for valid ids: roll back rather than answer garbage */
+        it->len = (size_t)n;
+        it->status = 201;
+        granted++;
+    }
+    if (granted > 0) {
+        int fits = 0;
+        if ((e = update_stock(db, r0->event_id, r0->elen, sold, hwm, &fits)) != 0)
+            return e;
+        if (!fits)
+            return 1; /* cannot happen under the stock row's lock: roll back rather than oversell */
+    }
+    return 0;
+}
+
+static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    fb_in_t *in = job->in;
+    const gw_req_t *r0 = in->items[0].r;
+    gw_server_t *srv = r0->th->server;
+    grant_arg_t a = {.in = in};
+    grant_error_all(in, "redis is unavailable; retry shortly");
+    if (!make_grantable(conn, r0) || gw_path_info(srv->path, r0->event_id, r0->elen, &a.info) != 0) {
+        /* Read-only for this event: answer what MariaDB knows exactly. */
+        gw_fallback_readonly_run(job, conn);
+        return;
+    }
+    if (gw_admin_txn(job, conn, grant_body, &a) != 0) {
+        if (a.lock_lost) {
+            __atomic_add_fetch(&lock_lost_total, 1, __ATOMIC_RELAXED);
+            tk_warn("fallback: event %s: the lock is no longer ours (released or taken after expiry); nothing granted", r0->event_id);
+            gw_path_clear_locked(srv->path, r0->event_id, r0->elen);
+        }
+        grant_error_all(in, "the claim could not be decided; retry shortly");
+    }
+    gw_dbjob_answer(job, 200, "", 0); /* each request is answered in done() */
+}
+
+static void done(gw_dbjob_t *job)
+{
+    fb_in_t *in = job->in;
+    for (int i = 0; i < in->n; i++) {
+        fb_item_t *it = &in->items[i];
+        gw_metrics_add(&it->r->th->metrics.fallback_answers, 1);
+        if (it->status == 201) {
+            char loc[128 + 2 * TK_ID_MAX];
+            snprintf(loc, sizeof(loc), "/v1/events/%s/claims/%s", it->r->event_id, it->r->user_id);
+            __atomic_add_fetch(&grants_total, 1, __ATOMIC_RELAXED);
+            gw_reply(it->r, 201, it->body, it->len, loc);
+        } else if (it->status == 503) {
+            gw_reply_unavailable(it->r, "redis");
+        } else {
+            gw_reply(it->r, it->status, it->body, it->len, NULL);
+        }
+    }
+}
+
+void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in)
+{
+    gw_dbjob_t *job = gw_dbjob_new_bg(th, run_grant);
+    if (job == NULL) {
+        for (int i = 0; i < in->n; i++)
+            gw_reply_unavailable(in->items[i].r, "redis");
+        gw_fb_free_in(in);
+        return;
+    }
+    job->in = in;
+    job->in_free = gw_fb_free_in;
+    job->done = done;
+    gw_dbpool_submit(th->server->dbpool, job);
+}

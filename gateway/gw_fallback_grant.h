@@ -1,0 +1,43 @@
+/*
+ * gw_fallback_grant: the lock-table fallback: claims granted by MariaDB
+ * while Redis is away (gateway mode GRANT, gw_path.h), exactly.
+ *
+ * Before the first grant of an event (once per stay in GRANT), under a
+ * process-wide mutex: take the event's lock (gw_lock.h), then write the
+ * journal — the grants Redis made that the workers may not have drained —
+ * into MariaDB in one transaction (rows not already there, `sold` moved,
+ * `ticket_hwm` raised). From then on MariaDB knows every unit and every user
+ * Redis granted, and the event's path is "fallback". An event whose journal
+ * is not complete (gw_path.h: another gateway grants on it, the journal
+ * overflowed, this process started with undrained grants of a previous one)
+ * stays read-only: exactness first.
+ *
+ * Each batch of claims is then one transaction, in arrival order:
+ *  1. the lock row FOR UPDATE: still our token (else: rollback, 503);
+ *  2. the event and its stock row FOR UPDATE (the guarded row every writer
+ *     takes), state, window, max_per_user;
+ *  3. per claim: the user's row (a claim already held is answered 200 with
+ *     it, as Redis would); a user whose Redis reply was lost (uncertain) is
+ *     503 — their claim may exist; refusals as the claim script says them;
+ *     a grant when qty <= total - sold - uncertain units: a row, status
+ *     confirmed, ticket max(ticket_hwm, highest Redis ticket + uncertain
+ *     claims) + 1, so tickets keep the grant order; when only uncertain
+ *     units are left, 503 (they may come back), never sold_out;
+ *  4. sold and ticket_hwm moved; COMMIT. A failure anywhere rolls back and
+ *     every claim of the batch is 503: nothing was granted.
+ */
+#ifndef GW_FALLBACK_GRANT_H
+#define GW_FALLBACK_GRANT_H
+
+#include "gw_fallback_db.h"
+
+/** Grants or refuses the claims of @in (one event, takes ownership) on a database thread, answering each. */
+void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
+
+/** Fallback grants answered 201 since start (all threads). */
+uint64_t gw_fallback_grant_count(void);
+
+/** Fallback batches rolled back because the event's lock was no longer ours. */
+uint64_t gw_fallback_lock_lost_count(void);
+
+#endif

@@ -1,0 +1,89 @@
+#include "gw_lock.h"
+#include "gw_admin.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+static const char sql_row[] = "INSERT IGNORE INTO event_locks (event_id) VALUES (?)";
+static const char sql_take[] = "UPDATE event_locks SET holder = ?, token = ?, expires_at = NOW(3) + INTERVAL ? MICROSECOND "
+                               "WHERE event_id = ? AND (token IS NULL OR expires_at IS NULL OR expires_at < NOW(3) OR holder = ?)";
+static const char sql_check[] = "SELECT token FROM event_locks WHERE event_id = ? FOR UPDATE";
+static const char sql_extend[] = "UPDATE event_locks SET expires_at = NOW(3) + INTERVAL ? MICROSECOND WHERE event_id = ? AND token = ?";
+static const char sql_release[] = "UPDATE event_locks SET holder = NULL, token = NULL, expires_at = NULL WHERE event_id = ? AND token = ?";
+
+int gw_lock_token(char out[GW_LOCK_TOKEN_LEN + 1])
+{
+    unsigned char raw[GW_LOCK_TOKEN_LEN / 2];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return -1;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* The transaction ends here whatever happened: a failed take leaves nothing. */
+static unsigned finish(MYSQL *db, unsigned e)
+{
+    if (e == 0 && mysql_commit(db) != 0)
+        e = mysql_errno(db) != 0 ? mysql_errno(db) : 2000;
+    if (e != 0)
+        mysql_rollback(db);
+    return e;
+}
+
+unsigned gw_lock_take(MYSQL *db, const char *event, size_t elen, const char *holder, const char *token, long ttl_ms, int *taken)
+{
+    MYSQL_BIND in[5];
+    unsigned long lens[4];
+    long long ttl_us = (long long)ttl_ms * 1000;
+    unsigned long long rows = 0;
+    *taken = 0;
+    /* The row exists from the first take on; creating it is part of taking. */
+    gw_admin_bind_str(&in[0], event, &lens[0], elen);
+    unsigned e = gw_admin_stmt(db, sql_row, in, NULL, 0, NULL, NULL, NULL);
+    if (e != 0)
+        return finish(db, e);
+    gw_admin_bind_str(&in[0], holder, &lens[0], strlen(holder));
+    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
+    gw_admin_bind_i64(&in[2], &ttl_us);
+    gw_admin_bind_str(&in[3], event, &lens[2], elen);
+    gw_admin_bind_str(&in[4], holder, &lens[3], strlen(holder));
+    e = gw_admin_stmt(db, sql_take, in, NULL, 0, NULL, NULL, &rows);
+    if (e == 0)
+        *taken = rows == 1;
+    return finish(db, e);
+}
+
+unsigned gw_lock_check(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, int *ok)
+{
+    MYSQL_BIND in[3], out[1];
+    unsigned long lens[3], tlen = 0;
+    char got[GW_LOCK_TOKEN_LEN + 1] = "";
+    unsigned long long rows = 0;
+    *ok = 0;
+    gw_admin_bind_str(&in[0], event, &lens[0], elen);
+    gw_admin_bind_strbuf(&out[0], got, sizeof(got) - 1, &tlen);
+    unsigned e = gw_admin_stmt(db, sql_check, in, out, 1, NULL, NULL, &rows);
+    if (e != 0 || rows != 1)
+        return e;
+    if (tlen != strlen(token) || memcmp(got, token, tlen) != 0)
+        return 0; /* released, or taken by another holder after it expired */
+    long long ttl_us = (long long)ttl_ms * 1000;
+    gw_admin_bind_i64(&in[0], &ttl_us);
+    gw_admin_bind_str(&in[1], event, &lens[1], elen);
+    gw_admin_bind_str(&in[2], token, &lens[2], strlen(token));
+    e = gw_admin_stmt(db, sql_extend, in, NULL, 0, NULL, NULL, NULL);
+    if (e == 0)
+        *ok = 1;
+    return e;
+}
+
+unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *token)
+{
+    MYSQL_BIND in[2];
+    unsigned long lens[2];
+    gw_admin_bind_str(&in[0], event, &lens[0], elen);
+    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
+    return finish(db, gw_admin_stmt(db, sql_release, in, NULL, 0, NULL, NULL, NULL));
+}

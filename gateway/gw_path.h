@@ -1,0 +1,191 @@
+/*
+ * gw_path: which path this gateway's claims take — Redis (the fast path) or
+ * MariaDB (the lock-table fallback) — and the journal that makes the switch
+ * exact. One per process, shared by every thread behind one mutex.
+ *
+ * The problem it solves. When Redis dies, some claims it granted (and this
+ * gateway answered 201) are still in its stream, not yet in MariaDB. A
+ * fallback that sold from MariaDB's `total - sold` could sell those units
+ * again, and serve a user twice who retries during the outage. So the
+ * gateway keeps the journal of the grants it answered that the workers may
+ * not have drained yet; before the fallback grants anything for an event it
+ * writes them to MariaDB (gw_fallback_grant.c), and then MariaDB knows every
+ * grant there is.
+ *
+ * When is the journal complete for an event? Only if every undrained grant
+ * of the stream is in it. A periodic watermark (gw_path_ctl.c, every
+ * GW_PATH_WATERMARK_MS, through lua/watermark.lua) reports the event's
+ * ticket sequence `seq` and the ticket of the oldest entry still in its
+ * stream (0: empty). Tickets and stream order agree (one script draws both),
+ * and entries leave the stream only after their row is committed, so every
+ * ticket below `oldest` is in MariaDB. The first watermark after a reset
+ * fixes `base` = seq; every grant after it is this process's (journaled) or
+ * someone else's. The journal becomes complete once the stream holds nothing
+ * at or below base, and stays complete until a reset, unless:
+ *  - foreign grants are seen: seq - base > (our grants with ticket in
+ *    (base, seq]) + (claims in flight): another gateway grants on this
+ *    event, whose journal we do not have. Never complete again until reset.
+ *  - overflow: more than max_entries undrained grants (memory is bounded).
+ * Entries with a ticket below `oldest` (or at most seq when the stream is
+ * empty) are drained: pruned.
+ *
+ * Uncertain claims. A batch sent to Redis whose reply was lost (connection
+ * dropped) may have been granted or not. Its users are "uncertain" (the
+ * fallback answers them 503, never a second claim) and its units are
+ * reserved (the fallback sells around them and says 503, not sold_out, when
+ * only they remain); a granted one holds a ticket at most
+ * max_ticket + uncertain_n, so fallback tickets start above that.
+ *
+ * Modes (gateway-wide, moved by gw_path_ctl.c):
+ *   FAST    claims go to Redis (gw_path_sent succeeds).
+ *   LOST    some thread lost Redis: nothing is sent to Redis; claims get
+ *           the read-only fallback (gw_fallback.c). Back to FAST (after a
+ *           reset) if Redis returns quickly.
+ *   GRANT   Redis has been away for FALLBACK_AFTER_MS and nothing is in
+ *           flight: the fallback grants, per event, once its journal was
+ *           written to MariaDB and its lock taken.
+ *   MERGE   Redis is back: each event the fallback touched is rebuilt in
+ *           Redis from MariaDB (after the stream drained) and its lock
+ *           released; then a reset and FAST.
+ * gw_path_sent refuses outside FAST under the same mutex that the move to
+ * GRANT checks "nothing in flight" under, so no claim can be on both paths.
+ *
+ * Ownership: the path copies every string it is given; copies handed out
+ * (gw_path_grants) belong to the caller.
+ */
+#ifndef GW_PATH_H
+#define GW_PATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_PATH_USER_MAX 64
+
+typedef enum {
+    GW_PATH_FAST = 0,
+    GW_PATH_LOST,
+    GW_PATH_GRANT,
+    GW_PATH_MERGE,
+} gw_path_mode_t;
+
+/* What one event's claims do now, for /readyz, /metrics and the admin view. */
+typedef enum {
+    GW_EVPATH_REDIS = 0, /* mode FAST */
+    GW_EVPATH_READONLY,  /* Redis away; the fallback cannot grant this event (yet) */
+    GW_EVPATH_FALLBACK,  /* the fallback grants: journal written, lock held */
+    GW_EVPATH_MERGING,   /* mode MERGE */
+} gw_evpath_t;
+
+typedef struct {
+    uint64_t ticket;
+    int64_t created_ms;
+    int32_t qty;
+    uint8_t ulen;
+    char user[GW_PATH_USER_MAX + 1];
+} gw_path_grant_t;
+
+/* A copy of one event's state (gw_path_info). */
+typedef struct {
+    int complete;           /* every undrained grant of the event is in the journal */
+    int foreign;            /* another writer's grants were seen since the last reset */
+    int overflow;           /* the journal ran out of room since the last reset */
+    int flushed;            /* the journal was written to MariaDB (set by the fallback) */
+    int locked;             /* the fallback holds the event's lock (token below) */
+    char token[33];         /* the lock token when locked */
+    uint64_t max_ticket;    /* highest ticket known drawn: journal, watermarks */
+    uint64_t uncertain_n;   /* claims whose reply was lost */
+    uint64_t uncertain_qty; /* their units */
+    size_t entries;         /* undrained grants journaled */
+    uint64_t inflight;      /* claims of this event sent, reply not yet in */
+    gw_evpath_t path;
+} gw_path_info_t;
+
+typedef struct gw_path gw_path_t;
+
+/** A path in mode FAST with room for @max_entries journaled grants in all. NULL on no memory. */
+gw_path_t *gw_path_new(size_t max_entries);
+void gw_path_free(gw_path_t *p);
+
+gw_path_mode_t gw_path_mode(gw_path_t *p);
+const char *gw_path_mode_name(gw_path_mode_t m);
+const char *gw_evpath_name(gw_evpath_t e);
+
+/**
+ * Moves to @to if the mode is @from. FAST -> LOST and GRANT -> MERGE are
+ * unconditional. LOST -> GRANT only when no claim is in flight (returns -1
+ * otherwise). LOST -> FAST and MERGE -> FAST reset every event first (as
+ * gw_path_reset). MERGE -> LOST (the merge failed) keeps everything.
+ * Returns 0 when moved, -1 when not.
+ */
+int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to);
+
+/** Makes @event known (tracked by the watermark). 0, or -1 on no memory. */
+int gw_path_track(gw_path_t *p, const char *event, size_t elen);
+
+/**
+ * A batch of @n claims of @event is about to be sent to Redis. Returns 0 and
+ * counts them in flight when the mode is FAST; -1 (counts nothing) when not
+ * or on no memory: then the caller must not send them.
+ */
+int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n);
+
+/**
+ * The reply to a batch of @n claims arrived (or the send failed before
+ * anything left: @ng = 0): takes them out of flight and journals the @ng
+ * grants. Returns 0, or -1 when the journal overflowed (the event is then
+ * incomplete; the grants themselves stand).
+ */
+int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const gw_path_grant_t *g, int ng);
+
+/**
+ * The reply to a batch was lost (connection dropped after sending): the
+ * claims leave flight and become uncertain. @users[i] (@ulens[i]) asked
+ * @qty[i].
+ */
+void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
+                  const int *qty);
+
+/**
+ * A watermark of @event read from Redis: its ticket sequence @seq and the
+ * ticket of the oldest entry of its stream, 0 when empty. Prunes, sets base
+ * on the first one after a reset, updates complete/foreign. Ignored outside
+ * FAST.
+ */
+void gw_path_watermark(gw_path_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest);
+
+/** Copies @event's state into @out. Returns 0, or -1 when the event is not tracked. */
+int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *out);
+
+/** 1 when @user's claim on @event may have been granted unseen (uncertain). */
+int gw_path_uncertain_user(gw_path_t *p, const char *event, size_t elen, const char *user, size_t ulen);
+
+/**
+ * A malloc'ed copy of @event's journaled grants, in ticket order, into *@out
+ * (the caller frees it) and their count into *@n. Returns 0, or -1 (unknown
+ * event, no memory).
+ */
+int gw_path_grants(gw_path_t *p, const char *event, size_t elen, gw_path_grant_t **out, size_t *n);
+
+/** The fallback wrote @event's journal to MariaDB and holds its lock with @token (NUL-terminated, ≤ 32 chars). */
+void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char *token);
+
+/** The fallback no longer holds @event's lock (released, lost or stolen). */
+void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen);
+
+/**
+ * Event ids tracked, up to @max, NUL-terminated in @ids (each
+ * GW_PATH_USER_MAX + 1 bytes); with @locked_only, only those whose lock
+ * the fallback holds. Returns how many.
+ */
+size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int locked_only);
+
+/** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
+void gw_path_reset(gw_path_t *p);
+
+/** Claims in flight, all events. */
+uint64_t gw_path_inflight(gw_path_t *p);
+
+/** Journaled grants, all events. */
+size_t gw_path_entries(gw_path_t *p);
+
+#endif
