@@ -1,0 +1,643 @@
+#include "gw_path.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_MAX 32
+
+/* ---- types ------------------------------------------------------------------ */
+
+/* One uncertain user. h == 0 marks an empty slot (hash() never returns 0). */
+typedef struct {
+    uint64_t h;
+    int32_t qty;
+    uint8_t len;
+    char s[GW_PATH_USER_MAX];
+} uslot_t;
+
+typedef struct {
+    char id[GW_PATH_USER_MAX + 1];
+    uint8_t idlen;
+    uint64_t h;
+    gw_path_grant_t *g; /* the journal, in ticket order */
+    size_t n, cap;
+    uint64_t inflight;
+    uslot_t *us; /* uncertain users, open addressing; us_cap is 0 or a power of 2 */
+    size_t us_n, us_cap;
+    uint64_t uncertain_n, uncertain_qty;
+    uint64_t base, max_ticket;
+    /* Our grants the journal no longer holds: they still count as ours in the
+     * foreign test, or our own replies would look like another writer's. */
+    uint64_t pruned_above_base, dropped;
+    int base_set, drained, foreign, overflow, flushed, locked;
+    char token[TOKEN_MAX + 1];
+} ev_t;
+
+struct gw_path {
+    pthread_mutex_t mu;
+    gw_path_mode_t mode;
+    size_t max_entries, entries;
+    uint64_t inflight;
+    ev_t **evs; /* in the order tracked, never removed */
+    size_t nev, evcap;
+    uint32_t *idx; /* open addressing over evs: index + 1, 0 empty; idxcap a power of 2 */
+    size_t idxcap;
+};
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static uint64_t hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+    return h != 0 ? h : 1;
+}
+
+static int valid_id(const char *s, size_t len)
+{
+    return s != NULL && len > 0 && len <= GW_PATH_USER_MAX && memchr(s, '\0', len) == NULL;
+}
+
+static uint64_t take(uint64_t *from, uint64_t n)
+{
+    uint64_t t = n < *from ? n : *from;
+    *from -= t;
+    return t;
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+static ev_t *find(gw_path_t *p, const char *e, size_t len, uint64_t h)
+{
+    if (p->idxcap == 0)
+        return NULL;
+    for (size_t i = h & (p->idxcap - 1);; i = (i + 1) & (p->idxcap - 1)) {
+        if (p->idx[i] == 0)
+            return NULL;
+        ev_t *ev = p->evs[p->idx[i] - 1];
+        if (ev->h == h && ev->idlen == len && memcmp(ev->id, e, len) == 0)
+            return ev;
+    }
+}
+
+static void index_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
+{
+    size_t i = h & (cap - 1);
+    while (idx[i] != 0)
+        i = (i + 1) & (cap - 1);
+    idx[i] = v;
+}
+
+/* Keeps the index at most half full, so probes stay short and always end. */
+static int grow_index(gw_path_t *p)
+{
+    if ((p->nev + 1) * 2 <= p->idxcap)
+        return 0;
+    size_t cap = p->idxcap ? p->idxcap * 2 : 64;
+    uint32_t *idx = calloc(cap, sizeof(*idx));
+    if (idx == NULL)
+        return -1;
+    for (size_t k = 0; k < p->nev; k++)
+        index_put(idx, cap, p->evs[k]->h, (uint32_t)(k + 1));
+    free(p->idx);
+    p->idx = idx;
+    p->idxcap = cap;
+    return 0;
+}
+
+static int grow_events(gw_path_t *p)
+{
+    if (p->nev < p->evcap)
+        return 0;
+    size_t cap = p->evcap ? p->evcap * 2 : 16;
+    ev_t **evs = realloc(p->evs, cap * sizeof(*evs));
+    if (evs == NULL)
+        return -1;
+    p->evs = evs;
+    p->evcap = cap;
+    return 0;
+}
+
+/* The event, tracked on first sight when @create. NULL: invalid id, unknown, or no memory. */
+static ev_t *get(gw_path_t *p, const char *e, size_t len, int create)
+{
+    if (!valid_id(e, len))
+        return NULL;
+    uint64_t h = hash(e, len);
+    ev_t *ev = find(p, e, len, h);
+    if (ev != NULL || !create)
+        return ev;
+    if (p->nev >= UINT32_MAX - 1 || grow_events(p) != 0 || grow_index(p) != 0)
+        return NULL;
+    ev = calloc(1, sizeof(*ev));
+    if (ev == NULL)
+        return NULL;
+    memcpy(ev->id, e, len);
+    ev->idlen = (uint8_t)len;
+    ev->h = h;
+    p->evs[p->nev++] = ev;
+    index_put(p->idx, p->idxcap, h, (uint32_t)p->nev);
+    return ev;
+}
+
+static void reset_event(ev_t *ev)
+{
+    free(ev->g);
+    free(ev->us);
+    uint64_t inflight = ev->inflight;
+    char id[sizeof(ev->id)];
+    memcpy(id, ev->id, sizeof(id));
+    uint8_t idlen = ev->idlen;
+    uint64_t h = ev->h;
+    memset(ev, 0, sizeof(*ev));
+    memcpy(ev->id, id, sizeof(id));
+    ev->idlen = idlen;
+    ev->h = h;
+    ev->inflight = inflight;
+}
+
+static void reset_all(gw_path_t *p)
+{
+    for (size_t k = 0; k < p->nev; k++)
+        reset_event(p->evs[k]);
+    p->entries = 0;
+}
+
+/* ---- journal ------------------------------------------------------------------ */
+
+/* How many entries have a ticket at most @t. */
+static size_t count_upto(const ev_t *ev, uint64_t t)
+{
+    size_t lo = 0, hi = ev->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ev->g[mid].ticket <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Replies from different threads arrive slightly out of ticket order: the
+ * insertion point is almost always the end. */
+static void insert_sorted(ev_t *ev, const gw_path_grant_t *g)
+{
+    size_t pos = ev->n;
+    while (pos > 0 && ev->g[pos - 1].ticket > g->ticket)
+        pos--;
+    memmove(&ev->g[pos + 1], &ev->g[pos], (ev->n - pos) * sizeof(*ev->g));
+    gw_path_grant_t *d = &ev->g[pos];
+    *d = *g;
+    if (d->ulen > GW_PATH_USER_MAX)
+        d->ulen = GW_PATH_USER_MAX;
+    d->user[d->ulen] = '\0';
+    ev->n++;
+}
+
+static int journal(gw_path_t *p, ev_t *ev, const gw_path_grant_t *g, size_t ng)
+{
+    if (ng > p->max_entries - p->entries)
+        return -1;
+    if (ev->n + ng > ev->cap) {
+        size_t cap = ev->cap ? ev->cap : 16;
+        while (cap < ev->n + ng)
+            cap *= 2;
+        gw_path_grant_t *ng_arr = realloc(ev->g, cap * sizeof(*ng_arr));
+        if (ng_arr == NULL)
+            return -1;
+        ev->g = ng_arr;
+        ev->cap = cap;
+    }
+    for (size_t i = 0; i < ng; i++)
+        insert_sorted(ev, &g[i]);
+    p->entries += ng;
+    return 0;
+}
+
+static void prune(gw_path_t *p, ev_t *ev, uint64_t seq, uint64_t oldest)
+{
+    size_t k = oldest > 0 ? count_upto(ev, oldest - 1) : count_upto(ev, seq);
+    if (k == 0)
+        return;
+    size_t below = count_upto(ev, ev->base);
+    if (k > below)
+        ev->pruned_above_base += k - below;
+    memmove(ev->g, &ev->g[k], (ev->n - k) * sizeof(*ev->g));
+    ev->n -= k;
+    p->entries -= k;
+    /* A burst must not pin its peak memory for the rest of the process. */
+    size_t cap = ev->cap;
+    while (cap > 64 && ev->n < cap / 4)
+        cap /= 2;
+    if (cap < ev->cap) {
+        gw_path_grant_t *g = realloc(ev->g, cap * sizeof(*g));
+        if (g != NULL) {
+            ev->g = g;
+            ev->cap = cap;
+        }
+    }
+}
+
+/* Every ticket in (base, seq] was drawn by us (journaled, pruned, dropped or
+ * still in flight) or by someone else. A sequence below base means the
+ * event's Redis state was replaced: the journal cannot be trusted either. */
+static void check_foreign(ev_t *ev, uint64_t seq)
+{
+    if (seq < ev->base) {
+        ev->foreign = 1;
+        return;
+    }
+    uint64_t ours = (uint64_t)(count_upto(ev, seq) - count_upto(ev, ev->base)) + ev->pruned_above_base;
+    if (seq - ev->base > ours + ev->dropped + ev->inflight)
+        ev->foreign = 1;
+}
+
+/* ---- uncertain users ----------------------------------------------------------- */
+
+static uslot_t *uslot(uslot_t *us, size_t cap, const char *u, size_t len, uint64_t h)
+{
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        uslot_t *s = &us[i];
+        if (s->h == 0 || (s->h == h && s->len == len && memcmp(s->s, u, len) == 0))
+            return s;
+    }
+}
+
+static int grow_uncertain(ev_t *ev)
+{
+    if ((ev->us_n + 1) * 2 <= ev->us_cap)
+        return 0;
+    size_t cap = ev->us_cap ? ev->us_cap * 2 : 16;
+    uslot_t *us = calloc(cap, sizeof(*us));
+    if (us == NULL)
+        return -1;
+    for (size_t i = 0; i < ev->us_cap; i++)
+        if (ev->us[i].h != 0)
+            *uslot(us, cap, ev->us[i].s, ev->us[i].len, ev->us[i].h) = ev->us[i];
+    free(ev->us);
+    ev->us = us;
+    ev->us_cap = cap;
+    return 0;
+}
+
+/* A user holds at most one claim per event, so a user lost twice is one
+ * possible ticket, of the larger quantity asked. */
+static int add_uncertain(ev_t *ev, const char *u, size_t len, int qty)
+{
+    if (qty < 0)
+        qty = 0;
+    uint64_t h = hash(u, len);
+    uslot_t *s = ev->us_cap ? uslot(ev->us, ev->us_cap, u, len, h) : NULL;
+    if (s != NULL && s->h != 0) {
+        if (qty > s->qty) {
+            ev->uncertain_qty += (uint64_t)(qty - s->qty);
+            s->qty = qty;
+        }
+        return 0;
+    }
+    if (grow_uncertain(ev) != 0)
+        return -1;
+    s = uslot(ev->us, ev->us_cap, u, len, h);
+    s->h = h;
+    s->qty = qty;
+    s->len = (uint8_t)len;
+    memcpy(s->s, u, len);
+    ev->us_n++;
+    ev->uncertain_n++;
+    ev->uncertain_qty += (uint64_t)qty;
+    return 0;
+}
+
+/* ---- API ---------------------------------------------------------------------- */
+
+gw_path_t *gw_path_new(size_t max_entries)
+{
+    gw_path_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->mode = GW_PATH_FAST;
+    p->max_entries = max_entries;
+    return p;
+}
+
+void gw_path_free(gw_path_t *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t k = 0; k < p->nev; k++) {
+        free(p->evs[k]->g);
+        free(p->evs[k]->us);
+        free(p->evs[k]);
+    }
+    free(p->evs);
+    free(p->idx);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+gw_path_mode_t gw_path_mode(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    gw_path_mode_t m = p->mode;
+    pthread_mutex_unlock(&p->mu);
+    return m;
+}
+
+const char *gw_path_mode_name(gw_path_mode_t m)
+{
+    switch (m) {
+    case GW_PATH_FAST:
+        return "fast";
+    case GW_PATH_LOST:
+        return "lost";
+    case GW_PATH_GRANT:
+        return "grant";
+    case GW_PATH_MERGE:
+        return "merge";
+    }
+    return "?";
+}
+
+const char *gw_evpath_name(gw_evpath_t e)
+{
+    switch (e) {
+    case GW_EVPATH_REDIS:
+        return "redis";
+    case GW_EVPATH_READONLY:
+        return "read-only";
+    case GW_EVPATH_FALLBACK:
+        return "fallback";
+    case GW_EVPATH_MERGING:
+        return "merging";
+    }
+    return "?";
+}
+
+static int may_move(const gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
+{
+    if (p->mode != from)
+        return 0;
+    switch (from) {
+    case GW_PATH_FAST:
+        return to == GW_PATH_LOST;
+    case GW_PATH_LOST:
+        return to == GW_PATH_FAST || (to == GW_PATH_GRANT && p->inflight == 0);
+    case GW_PATH_GRANT:
+        return to == GW_PATH_MERGE;
+    case GW_PATH_MERGE:
+        return to == GW_PATH_FAST || to == GW_PATH_LOST;
+    }
+    return 0;
+}
+
+int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
+{
+    pthread_mutex_lock(&p->mu);
+    int ok = may_move(p, from, to);
+    if (ok) {
+        if (to == GW_PATH_FAST)
+            reset_all(p);
+        p->mode = to;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok ? 0 : -1;
+}
+
+int gw_path_track(gw_path_t *p, const char *event, size_t elen)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 1);
+    pthread_mutex_unlock(&p->mu);
+    return ev != NULL ? 0 : -1;
+}
+
+int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n)
+{
+    int rc = -1;
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev;
+    if (n >= 0 && p->mode == GW_PATH_FAST && (ev = get(p, event, elen, 1)) != NULL) {
+        ev->inflight += (uint64_t)n;
+        p->inflight += (uint64_t)n;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Replies are journaled in every mode: a batch sent in FAST may answer after the move. */
+int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const gw_path_grant_t *g, int ng)
+{
+    int rc = 0;
+    size_t count = ng > 0 && g != NULL ? (size_t)ng : 0;
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 1);
+    if (ev == NULL) {
+        rc = count > 0 ? -1 : 0;
+        goto out;
+    }
+    if (n > 0)
+        p->inflight -= take(&ev->inflight, (uint64_t)n);
+    for (size_t i = 0; i < count; i++)
+        if (g[i].ticket > ev->max_ticket)
+            ev->max_ticket = g[i].ticket;
+    if (count > 0 && journal(p, ev, g, count) != 0) {
+        ev->overflow = 1;
+        ev->dropped += count;
+        rc = -1;
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Lost in any mode: losses happen exactly when the mode moves. A user that
+ * cannot be recorded would be served again by the fallback, so running out
+ * of memory makes the event incomplete instead. */
+void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
+                  const int *qty)
+{
+    if (n <= 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 1);
+    if (ev == NULL)
+        goto out;
+    p->inflight -= take(&ev->inflight, (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        int q = qty != NULL ? qty[i] : 0;
+        if (users == NULL || ulens == NULL || users[i] == NULL || ulens[i] == 0 || ulens[i] > GW_PATH_USER_MAX) {
+            /* Not a user the gateway accepts: no retry can be matched, only counted. */
+            ev->uncertain_n++;
+            ev->uncertain_qty += q > 0 ? (uint64_t)q : 0;
+        } else if (add_uncertain(ev, users[i], ulens[i], q) != 0) {
+            ev->overflow = 1;
+        }
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+}
+
+void gw_path_watermark(gw_path_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = p->mode == GW_PATH_FAST ? get(p, event, elen, 0) : NULL;
+    if (ev == NULL)
+        goto out;
+    if (seq > ev->max_ticket)
+        ev->max_ticket = seq;
+    if (!ev->base_set) {
+        ev->base = seq;
+        ev->base_set = 1;
+    } else {
+        check_foreign(ev, seq);
+    }
+    if (oldest == 0 || oldest > ev->base)
+        ev->drained = 1;
+    prune(p, ev, seq, oldest);
+out:
+    pthread_mutex_unlock(&p->mu);
+}
+
+static gw_evpath_t evpath(gw_path_mode_t m, const ev_t *ev)
+{
+    switch (m) {
+    case GW_PATH_FAST:
+        return GW_EVPATH_REDIS;
+    case GW_PATH_LOST:
+        return GW_EVPATH_READONLY;
+    case GW_PATH_GRANT:
+        return ev->locked ? GW_EVPATH_FALLBACK : GW_EVPATH_READONLY;
+    case GW_PATH_MERGE:
+        return GW_EVPATH_MERGING;
+    }
+    return GW_EVPATH_READONLY;
+}
+
+int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *out)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 0);
+    if (ev != NULL) {
+        memset(out, 0, sizeof(*out));
+        out->complete = ev->base_set && ev->drained && !ev->foreign && !ev->overflow;
+        out->foreign = ev->foreign;
+        out->overflow = ev->overflow;
+        out->flushed = ev->flushed;
+        out->locked = ev->locked;
+        memcpy(out->token, ev->token, sizeof(out->token));
+        out->max_ticket = ev->max_ticket;
+        out->uncertain_n = ev->uncertain_n;
+        out->uncertain_qty = ev->uncertain_qty;
+        out->entries = ev->n;
+        out->inflight = ev->inflight;
+        out->path = evpath(p->mode, ev);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ev != NULL ? 0 : -1;
+}
+
+int gw_path_uncertain_user(gw_path_t *p, const char *event, size_t elen, const char *user, size_t ulen)
+{
+    int hit = 0;
+    if (user == NULL || ulen == 0 || ulen > GW_PATH_USER_MAX)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 0);
+    if (ev != NULL && ev->us_n > 0)
+        hit = uslot(ev->us, ev->us_cap, user, ulen, hash(user, ulen))->h != 0;
+    pthread_mutex_unlock(&p->mu);
+    return hit;
+}
+
+/* Never hands out NULL on success, so a caller can tell an empty journal from a failure. */
+int gw_path_grants(gw_path_t *p, const char *event, size_t elen, gw_path_grant_t **out, size_t *n)
+{
+    int rc = -1;
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 0);
+    if (ev != NULL) {
+        gw_path_grant_t *copy = malloc((ev->n ? ev->n : 1) * sizeof(*copy));
+        if (copy != NULL) {
+            if (ev->n > 0)
+                memcpy(copy, ev->g, ev->n * sizeof(*copy));
+            *out = copy;
+            *n = ev->n;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* Tracks the event if need be: a lock the path forgot would never be released. */
+void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char *token)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 1);
+    if (ev != NULL) {
+        ev->flushed = 1;
+        ev->locked = 1;
+        size_t tl = token != NULL ? strnlen(token, TOKEN_MAX) : 0;
+        memset(ev->token, 0, sizeof(ev->token));
+        memcpy(ev->token, token, tl);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 0);
+    if (ev != NULL) {
+        ev->locked = 0;
+        memset(ev->token, 0, sizeof(ev->token));
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int locked_only)
+{
+    size_t got = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->nev && got < max; k++) {
+        const ev_t *ev = p->evs[k];
+        if (locked_only && !ev->locked)
+            continue;
+        memcpy(ids[got], ev->id, ev->idlen);
+        ids[got][ev->idlen] = '\0';
+        got++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+void gw_path_reset(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    reset_all(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+uint64_t gw_path_inflight(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t n = p->inflight;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+size_t gw_path_entries(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->entries;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
