@@ -26,6 +26,19 @@ void gw_fb_set_error(fb_item_t *it, int status, const char *code, const char *ms
     it->len = (size_t)snprintf(it->body, sizeof(it->body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
 }
 
+/*
+ * On the granting path MariaDB holds every claim of the event (the journal
+ * was written, every grant since is a row), so a user without a row and not
+ * uncertain has no claim: 404, as Redis would say.
+ */
+static int known_absent(const gw_req_t *r)
+{
+    gw_path_t *p = r->th->server->path;
+    gw_path_info_t info;
+    return gw_path_mode(p) == GW_PATH_GRANT && gw_path_info(p, r->event_id, r->elen, &info) == 0 && info.path == GW_EVPATH_FALLBACK &&
+           !gw_path_uncertain_user(p, r->event_id, r->elen, r->user_id, r->ulen);
+}
+
 unsigned gw_fb_read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev, int for_update)
 {
     MYSQL_BIND in[1], out[7];
@@ -138,8 +151,13 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         int found = 0;
         if ((e = gw_fb_read_claim(db, it, &found)) != 0)
             return e;
-        if (!found)
+        if (!found && in->status_only && known_absent(it->r)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "no claim of user %s on event %s", it->r->user_id, it->r->event_id);
+            gw_fb_set_error(it, 404, "not_found", msg);
+        } else if (!found) {
             gw_fb_decide(it, &ev, now, in->status_only);
+        }
     }
     return 0;
 }
