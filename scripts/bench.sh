@@ -39,7 +39,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 STORM_REQUESTS=${BENCH_STORM_REQUESTS:-200000}
 FB_CONNS=${BENCH_FALLBACK_CONNS:-4}
 FB_STREAMS=${BENCH_FALLBACK_STREAMS:-16}
-FB_SETTLE=3        # s between creating the fallback's event and stopping Redis
+FB_SETTLE=10       # s, at most, from creating the fallback's event to the gateway tracking it
 FB_GRANT_WAIT=30   # s, at most, from stop-redis to /readyz "path":"grant"
 FB_MERGE_WAIT=120  # s, at most, from start-redis to /readyz "path":"fast"
 OUT_DIR=$(tk_abspath "${BENCH_OUT:-var/bench}")
@@ -120,7 +120,10 @@ calc() { awk "BEGIN { x = $1; printf \"%.6g\", x }" 2>/dev/null || echo null; }
 
 nn() { [ -n "${1:-}" ] && echo "$1" || echo null; }
 
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+proc_ticks() { # PID (empty: a stopped server, 0; /proc//stat would be /proc/stat)
+    [ -n "$1" ] || { echo 0; return; }
+    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 
 redis_pid() { tk_read_pidfile "$DIR/redis/redis.pid"; }
 wk_ticks() { local p n=0; for p in "${wk_pids[@]}"; do n=$((n + $(proc_ticks "$p"))); done; echo "$n"; }
@@ -455,10 +458,15 @@ FB_EVENTS=(c-h1 c-tls c-h2 so-h1 so-h2 d-always d-everysec)
 fb_reason=""     # why the phase measured nothing (empty when it did)
 fb_redis_down=0  # Redis stopped by this phase and not yet started again
 fb_merge_ms=""
+fb_fast_ms=""
+fb_merges=""
+fb_m0=""
+fb_lock_lost=""
 fb_redis_start_ms=""
 fb_grant_after_ms=""
 fb_grants=""
 fb_path_after=""
+fb_event_path=""
 
 fb_fail() { # REASON
     fb_reason=$1
@@ -480,10 +488,12 @@ wait_path() { # WANT SECONDS: polls /readyz every 50 ms until "path" is WANT; fb
 }
 
 # Starts Redis again (after stop-redis) and waits for the fast path; sets
-# fb_redis_start_ms (start-redis alone) and fb_merge_ms (start-redis called
-# -> /readyz "path":"fast"), empty when not reached in FB_MERGE_WAIT s.
+# fb_redis_start_ms (start-redis alone), fb_fast_ms (start-redis called ->
+# /readyz "path":"fast", empty when not reached in FB_MERGE_WAIT s),
+# fb_merges (the tk_fallback_merges_total delta) and fb_merge_ms (= fb_fast_ms
+# when a merge completed, else empty: fast without a merge is no merge time).
 fb_redis_back() {
-    local t0
+    local t0 m1
     [ "$fb_redis_down" = 1 ] || return 0
     t0=$(ms_now)
     if ! "$ROOT/scripts/services.sh" start-redis "$DIR" >/dev/null; then
@@ -493,7 +503,14 @@ fb_redis_back() {
     fb_redis_down=0
     fb_redis_start_ms=$(($(ms_now) - t0))
     if wait_path fast "$FB_MERGE_WAIT"; then
-        fb_merge_ms=$(($(ms_now) - t0))
+        fb_fast_ms=$(($(ms_now) - t0))
+        m1=$(metric_value tk_fallback_merges_total)
+        [ -z "$fb_m0" ] || [ -z "$m1" ] || fb_merges=$((${m1%.*} - ${fb_m0%.*}))
+        if [ "${fb_merges:-0}" -ge 1 ]; then
+            fb_merge_ms=$fb_fast_ms
+        else
+            tk_warn "6/6 fallback: /readyz says \"path\":\"fast\" but tk_fallback_merges_total did not move ($fb_m0 -> $m1): the gateway went back to the fast path WITHOUT merging (gateway side; see its log)"
+        fi
         return 0
     fi
     tk_warn "6/6 fallback: /readyz did not say \"path\":\"fast\" within ${FB_MERGE_WAIT}s of start-redis (gateway side: the merge did not finish); last /readyz: $fb_body"
@@ -501,7 +518,7 @@ fb_redis_back() {
 }
 
 fallback_phase() {
-    local t0 body p g0 g1 rc
+    local t0 body p g0 g1 l0 l1 rc
     # The backlog of phase 5 (its loads ran with the workers stopped) is
     # drained first, so that neither the grants nor the merge share MariaDB
     # with it, and the AOF rewritten so that start-redis replays little.
@@ -522,11 +539,21 @@ fallback_phase() {
     [ "$p" = fast ] || { fb_fail "/readyz says \"path\":\"$p\" before the phase, expected \"fast\""; return 1; }
     (create_event fb 100000000) || { fb_fail "could not create event fb"; return 1; }
     # The gateway must have tracked the new event (it reads tk:events about
-    # every 2 s) and read its watermark once (an empty stream; every 200 ms)
-    # before Redis goes, or the event's journal is not known complete and the
-    # fallback answers 503 for it instead of granting.
-    sleep "$FB_SETTLE"
+    # every 2 s; /readyz then lists it under "paths") and read its watermark
+    # (an empty stream; every 200 ms) before Redis goes, or the event's
+    # journal is not known complete and the fallback answers 503 for it.
+    t0=$(ms_now)
+    until readyz_body | grep -q '"paths":{[^}]*"fb":"redis"'; do
+        [ $(($(ms_now) - t0)) -lt $((FB_SETTLE * 1000)) ] || {
+            tk_warn "6/6 fallback: /readyz did not list event fb under \"paths\" within ${FB_SETTLE}s; going on"
+            break
+        }
+        sleep 0.1
+    done
+    sleep 0.5
     g0=$(metric_value tk_fallback_grants_total)
+    fb_m0=$(metric_value tk_fallback_merges_total)
+    l0=$(metric_value tk_fallback_lock_lost_total)
 
     t0=$(ms_now)
     "$ROOT/scripts/services.sh" stop-redis "$DIR" >/dev/null || { fb_fail "stop-redis failed"; return 1; }
@@ -545,7 +572,11 @@ fallback_phase() {
         >"$RES/fallback.json" 2>"$RES/fallback.err" || rc=$?
     phase_end fallback
     g1=$(metric_value tk_fallback_grants_total)
-    fb_path_after=$(path_of "$(readyz_body)")
+    l1=$(metric_value tk_fallback_lock_lost_total)
+    [ -z "$l0" ] || [ -z "$l1" ] || fb_lock_lost=$((${l1%.*} - ${l0%.*}))
+    body=$(readyz_body)
+    fb_path_after=$(path_of "$body")
+    fb_event_path=$(sed -n 's/.*"paths":{[^}]*"fb":"\([a-z-]*\)".*/\1/p' <<<"$body")
     if [ "$rc" != 0 ] || ! [ -s "$RES/fallback.json" ]; then
         fb_fail "tk-h2bench failed (status $rc): $(head -c 300 "$RES/fallback.err")"
         rm -f "$RES/fallback.json"
@@ -554,6 +585,7 @@ fallback_phase() {
     fi
     say_load fallback "$RES/fallback.json"
     [ "$fb_path_after" = grant ] || tk_warn "6/6 fallback: /readyz said \"path\":\"$fb_path_after\" at the end of the load, not \"grant\""
+    [ "$fb_event_path" = fallback ] || tk_warn "6/6 fallback: /readyz said event fb's path was \"$fb_event_path\" at the end of the load, not \"fallback\""
     if [ -n "$g0" ] && [ -n "$g1" ]; then
         fb_grants=$((${g1%.*} - ${g0%.*}))
     else
@@ -561,7 +593,7 @@ fallback_phase() {
     fi
 
     if fb_redis_back; then
-        tk_say "  Redis started again; /readyz \"path\":\"fast\" after $fb_merge_ms ms (start-redis itself: $fb_redis_start_ms ms)"
+        tk_say "  Redis started again; /readyz \"path\":\"fast\" after $fb_fast_ms ms (start-redis itself: $fb_redis_start_ms ms; merges completed: $(nn "$fb_merges"))"
     fi
     fallback_check
     return 0
@@ -620,12 +652,12 @@ if [ -s "$RES/fallback.json" ]; then
     fb_cps=$(calc "int($(r fallback s201) / $(r fallback seconds) + 0.5)")
     fb_ratio=$(calc "$fb_cps / $h2")
     fb_ratio_drain=$(calc "$fb_cps / $(r drain rows_per_s)")
-    fb_json=$(printf '{"rps":%s,"s201":%s,"s201_per_s":%s,"p50_ms":%s,"p99_ms":%s,"merge_ms":%s,"grants_metric":%s,"requests":%s,"seconds":%s,"s409":%s,"s429":%s,"s5xx":%s,"errors":%s,"conns":%s,"streams":%s,"grant_after_ms":%s,"redis_start_ms":%s,"path_at_end":"%s","books_agree":%s,"vs_h2_claims":%s,"vs_drain_rows":%s}' \
+    fb_json=$(printf '{"rps":%s,"s201":%s,"s201_per_s":%s,"p50_ms":%s,"p99_ms":%s,"merge_ms":%s,"grants_metric":%s,"requests":%s,"seconds":%s,"s409":%s,"s429":%s,"s5xx":%s,"errors":%s,"conns":%s,"streams":%s,"grant_after_ms":%s,"redis_start_ms":%s,"fast_ms":%s,"merges_metric":%s,"lock_lost_metric":%s,"path_at_end":"%s","event_path_at_end":"%s","books_agree":%s,"vs_h2_claims":%s,"vs_drain_rows":%s}' \
         "$(r fallback rps)" "$(r fallback s201)" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$(nn "$fb_merge_ms")" \
         "$(nn "$fb_grants")" "$(r fallback requests)" "$(r fallback seconds)" "$(r fallback s409)" "$(r fallback s429)" \
         "$(r fallback s5xx)" "$(r fallback errors)" "$FB_CONNS" "$FB_STREAMS" "$(nn "$fb_grant_after_ms")" \
-        "$(nn "$fb_redis_start_ms")" "$fb_path_after" "$(r fallback.check agree)" "$fb_ratio" "$fb_ratio_drain")
-    fb_notes="answers $(r fallback rps)/s ($(r fallback requests) req, errors $(r fallback errors)); grants metric $(nn "$fb_grants"); merge $(nn "$fb_merge_ms") ms; books 201 $(r fallback.check s201) / redis $(r fallback.check admin_redis_granted) / db $(r fallback.check db_confirmed_rows) / pending $(r fallback.check pending); $fb_ratio x h2 claims; $(cpu fallback)"
+        "$(nn "$fb_redis_start_ms")" "$(nn "$fb_fast_ms")" "$(nn "$fb_merges")" "$(nn "$fb_lock_lost")" "$fb_path_after" "$fb_event_path" "$(r fallback.check agree)" "$fb_ratio" "$fb_ratio_drain")
+    fb_notes="answers $(r fallback rps)/s ($(r fallback requests) req, errors $(r fallback errors)); grants metric $(nn "$fb_grants"); merge $(nn "$fb_merge_ms") ms (fast after $(nn "$fb_fast_ms") ms, merges $(nn "$fb_merges")); books 201 $(r fallback.check s201) / redis $(r fallback.check admin_redis_granted) / db $(r fallback.check db_confirmed_rows) / pending $(r fallback.check pending); $fb_ratio x h2 claims; $(cpu fallback)"
 fi
 
 cat >"$OUT_DIR/latest.json.tmp" <<EOF
