@@ -5,6 +5,15 @@
  * max_per_user (409 limit_reached), a quantity above total - sold (409
  * sold_out); everything else is 503 with Retry-After. Nothing changes in
  * MariaDB, and when Redis is back the fast path resumes where it was.
+ *
+ * The gateway grants from MariaDB itself (the lock-table fallback,
+ * gateway/gw_fallback_grant.c) once Redis has been away FALLBACK_AFTER_MS
+ * (default 1000 ms): then a grantable claim gets 201, not this test's 503.
+ * main() therefore sets FALLBACK_AFTER_MS=600000 (the most the gateway
+ * accepts) in the environment, which the gateway started by the fixture
+ * inherits (lib/it_proc.c: fork/execv, nothing cleared), so the gateway
+ * stays read-only for the whole test. The granting fallback has its own
+ * test: it_fallback_grant.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,6 +112,9 @@ static void redis_down_answers_what_mariadb_knows(void **st)
 
 int main(void)
 {
+    /* Read-only for the whole test: see the header comment. */
+    if (setenv("FALLBACK_AFTER_MS", "600000", 1) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(redis_down_answers_what_mariadb_knows, it_fix_new1, it_fix_free),
     };
