@@ -603,13 +603,13 @@ void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen)
     pthread_mutex_unlock(&p->mu);
 }
 
-size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int locked_only)
+size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only)
 {
     size_t got = 0;
     pthread_mutex_lock(&p->mu);
     for (size_t k = 0; k < p->nev && got < max; k++) {
         const ev_t *ev = p->evs[k];
-        if (locked_only && !ev->locked)
+        if (touched_only && !ev->flushed)
             continue;
         memcpy(ids[got], ev->id, ev->idlen);
         ids[got][ev->idlen] = '\0';

@@ -174,10 +174,12 @@ void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen);
 
 /**
  * Event ids tracked, up to @max, NUL-terminated in @ids (each
- * GW_PATH_USER_MAX + 1 bytes); with @locked_only, only those whose lock
- * the fallback holds. Returns how many.
+ * GW_PATH_USER_MAX + 1 bytes); with @touched_only, only those whose
+ * journal the fallback wrote since the last reset (it may have granted on
+ * them: the merge must rebuild them, even if their lock was lost since).
+ * Returns how many.
  */
-size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int locked_only);
+size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only);
 
 /** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
 void gw_path_reset(gw_path_t *p);

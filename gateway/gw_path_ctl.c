@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TRACK_EVERY 40     /* ticks between reads of tk:events (~2 s) */
+#define TRACK_MS 2000 /* between reads of tk:events */
 #define MERGE_EVENTS_MAX 4096
 
 typedef struct gw_path_ctl {
@@ -22,7 +22,7 @@ typedef struct gw_path_ctl {
     int64_t t_lost;         /* mono ms when the mode left FAST */
     int64_t t_merge;        /* mono ms when the merge started */
     int64_t next_watermark; /* mono ms */
-    unsigned ticks;
+    int64_t next_track;     /* mono ms: the next read of tk:events */
     int outstanding;        /* watermark and tk:events replies awaited */
     int stopping;
 } gw_path_ctl_t;
@@ -74,7 +74,9 @@ static void watermark_round(gw_path_ctl_t *ctl)
 {
     gw_server_t *srv = ctl->th->server;
     gw_redis_t *redis = ctl->th->redis;
-    if (ctl->ticks % TRACK_EVERY == 0) {
+    int64_t now = tk_time_mono_ms();
+    if (now >= ctl->next_track) {
+        ctl->next_track = now + TRACK_MS;
         const char *argv[] = {"SMEMBERS", TK_KEY_EVENTS};
         size_t lens[] = {8, strlen(TK_KEY_EVENTS)};
         if (gw_redis_command(redis, on_events, ctl, 2, argv, lens) == 0)
@@ -165,7 +167,7 @@ static void run_merge(gw_dbjob_t *job, gw_dbconn_t *conn)
     gw_server_t *srv = job->origin->server;
     char (*ids)[GW_PATH_USER_MAX + 1] = malloc(MERGE_EVENTS_MAX * sizeof(*ids));
     int ok = ids != NULL;
-    size_t n = ok ? gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 1) : 0;
+    size_t n = ok ? gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 1) : 0; /* every event the fallback touched */
     for (size_t i = 0; i < n && ok; i++)
         ok = merge_event(conn, srv, ids[i]) == 0;
     free(ids);
@@ -212,7 +214,6 @@ static void tick(h2o_timeout_entry_t *entry)
     for (int i = 0; i < srv->nthreads; i++)
         up += srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis);
     int all_up = up == srv->nthreads;
-    ctl->ticks++;
     switch (gw_path_mode(srv->path)) {
     case GW_PATH_FAST:
         if (!all_up) {

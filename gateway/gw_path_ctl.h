@@ -11,7 +11,8 @@
  *    else after FALLBACK_AFTER_MS with nothing in flight, and when
  *    FALLBACK_GRANTS=1: GRANT.
  *  - GRANT: every connection back: MERGE, and a database thread runs the
- *    merge: for each event the fallback locked, release the lock (waiting
+ *    merge: for each event the fallback wrote its journal to (even if its
+ *    lock was lost since), release the lock if still ours (waiting
  *    out any fallback transaction holding it), then rebuild the event in
  *    Redis from MariaDB (common/tk_rebuild: it waits until the workers have
  *    drained the stream, so grants Redis made before it died are in

@@ -749,15 +749,17 @@ static void test_locked_and_events(void **state)
     assert_int_equal(in.locked, 0);
     assert_int_equal(in.flushed, 1); /* the journal was still written */
     assert_string_equal(in.token, "");
-    assert_int_equal(gw_path_events(p, ids, 8, 1), 1);
-    assert_string_equal(ids[0], "c");
+    /* Still listed for the merge: the fallback may have granted on it before the lock went. */
+    assert_int_equal(gw_path_events(p, ids, 8, 1), 2);
+    assert_string_equal(ids[0], "b");
+    assert_string_equal(ids[1], "c");
 
     /* A token longer than 32 is cut, never overruns. */
     gw_path_set_locked(p, "a", 1, "0123456789abcdef0123456789abcdefXYZ");
     assert_int_equal(strlen(info(p, "a").token), 32);
     /* A lock on an event never seen is still remembered, so it gets released. */
     gw_path_set_locked(p, "d", 1, "t4");
-    assert_int_equal(gw_path_events(p, ids, 8, 1), 3);
+    assert_int_equal(gw_path_events(p, ids, 8, 1), 4);
     gw_path_clear_locked(p, "zz", 2); /* unknown: nothing */
     assert_int_equal(gw_path_events(p, ids, 8, 0), 4);
 }
