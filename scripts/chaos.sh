@@ -10,7 +10,9 @@
 # again; the directory is kept when a scenario fails. Each scenario prints
 # its verdict line ("chaos worker-kill: PASS granted=…"). Environment:
 # CHAOS_SCALE (1..100, default 10), CHAOS_TIMEOUT (seconds for the binary,
-# default 1800), KEEP_IT_DIR=1.
+# default 1800), KEEP_IT_DIR=1, CHAOS_ONLY (one scenario, e.g. redis_stop),
+# CHAOS_REDIS_BALLAST (filler keys for redis_stop, so Redis comes back
+# slowly, answering LOADING; see it_chaos.c).
 set -euo pipefail
 
 TK_PROG=chaos
