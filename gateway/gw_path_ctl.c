@@ -125,6 +125,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         }
     }
     int64_t deadline = tk_time_mono_ms() + GW_PATH_MERGE_WAIT_MS;
+    int logged = 0;
     while (!srv->shutdown) {
         redisContext *rc = gw_dbconn_redis(conn);
         if ((db = gw_dbconn_db(conn)) == NULL || rc == NULL)
@@ -143,18 +144,23 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
             gw_path_clear_locked(srv->path, id, elen);
             return 0;
         }
-        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_REDIS || rrc == TK_REBUILD_ERR_INVALID) {
+        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID) {
             tk_warn("merge: event %s: %s", id, err);
             if (rrc == TK_REBUILD_ERR_DB)
                 gw_dbconn_db_reset(conn);
-            if (rrc == TK_REBUILD_ERR_REDIS)
-                gw_dbconn_redis_reset(conn);
             return -1;
         }
+        if (rrc == TK_REBUILD_ERR_REDIS) {
+            /* Reachable but refusing (still loading its AOF, say): wait
+             * within the deadline; unreachable: the next loop's connect fails. */
+            if (!logged++)
+                tk_warn("merge: event %s: %s; retrying", id, err);
+            gw_dbconn_redis_reset(conn);
+        }
         /* Not drained yet (the workers write what Redis granted before it
-         * went away) or a conflict: wait and try again. */
+         * went away), a conflict, or Redis refusing: wait and try again. */
         if (tk_time_mono_ms() >= deadline) {
-            tk_warn("merge: event %s: the stream was not drained within %d ms (are the workers running?)", id, GW_PATH_MERGE_WAIT_MS);
+            tk_warn("merge: event %s: not rebuilt within %d ms (stream not drained: are the workers running?)", id, GW_PATH_MERGE_WAIT_MS);
             return -1;
         }
         usleep(100 * 1000);
@@ -205,6 +211,13 @@ static void start_merge(gw_path_ctl_t *ctl)
 
 /* ---- the timer ---------------------------------------------------------- */
 
+/* 1 when the fallback wrote some event's journal since the last reset. */
+static int touched(gw_server_t *srv)
+{
+    char one[1][GW_PATH_USER_MAX + 1];
+    return gw_path_events(srv->path, one, 1, 1) > 0;
+}
+
 static void tick(h2o_timeout_entry_t *entry)
 {
     gw_path_ctl_t *ctl = H2O_STRUCT_FROM_MEMBER(gw_path_ctl_t, entry, entry);
@@ -226,7 +239,13 @@ static void tick(h2o_timeout_entry_t *entry)
         }
         break;
     case GW_PATH_LOST:
-        if (all_up) {
+        if (all_up && touched(srv)) {
+            /* A merge failed (Redis still loading its AOF, or gone again):
+             * the fallback granted on some event, so Redis must not serve
+             * before it is rebuilt. Through GRANT to MERGE again. */
+            if (gw_path_move(srv->path, GW_PATH_LOST, GW_PATH_GRANT) == 0)
+                tk_info("path: Redis answers again; retrying the merge");
+        } else if (all_up) {
             gw_path_move(srv->path, GW_PATH_LOST, GW_PATH_FAST);
             ctl->next_watermark = 0;
             tk_warn("path: Redis is back; claims take the fast path again (nothing was granted from MariaDB)");
