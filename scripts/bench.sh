@@ -468,6 +468,10 @@ fb_grants=""
 fb_path_after=""
 fb_event_path=""
 
+fb_gw_log() { # the gateway's own account of its path switches, for a report
+    grep -E 'path:|merge:|fallback:' "$DIR/gateway.log" 2>/dev/null | tail -8 | sed 's/^/    gateway.log: /' >&2 || true
+}
+
 fb_fail() { # REASON
     fb_reason=$1
     tk_warn "6/6 fallback NOT MEASURED: $1"
@@ -509,11 +513,13 @@ fb_redis_back() {
         if [ "${fb_merges:-0}" -ge 1 ]; then
             fb_merge_ms=$fb_fast_ms
         else
-            tk_warn "6/6 fallback: /readyz says \"path\":\"fast\" but tk_fallback_merges_total did not move ($fb_m0 -> $m1): the gateway went back to the fast path WITHOUT merging (gateway side; see its log)"
+            tk_warn "6/6 fallback: /readyz says \"path\":\"fast\" but tk_fallback_merges_total did not move ($fb_m0 -> $m1): the gateway went back to the fast path WITHOUT merging (gateway side):"
+            fb_gw_log
         fi
         return 0
     fi
     tk_warn "6/6 fallback: /readyz did not say \"path\":\"fast\" within ${FB_MERGE_WAIT}s of start-redis (gateway side: the merge did not finish); last /readyz: $fb_body"
+    fb_gw_log
     return 1
 }
 
@@ -560,6 +566,7 @@ fallback_phase() {
     fb_redis_down=1
     if ! wait_path grant "$FB_GRANT_WAIT"; then
         fb_fail "Redis stopped, but /readyz did not say \"path\":\"grant\" within ${FB_GRANT_WAIT}s (FALLBACK_AFTER_MS=${FALLBACK_AFTER_MS:-1000 by default}); last /readyz: $fb_body"
+        fb_gw_log
         fb_redis_back || true
         return 1
     fi
