@@ -12,7 +12,7 @@
 # CHAOS_SCALE (1..100, default 10), CHAOS_TIMEOUT (seconds for the binary,
 # default 1800), KEEP_IT_DIR=1, CHAOS_ONLY (one scenario, e.g. redis_stop),
 # CHAOS_REDIS_BALLAST (filler keys for redis_stop, so Redis comes back
-# slowly, answering LOADING; see it_chaos.c).
+# slowly, answering LOADING; default 1,000,000 above scale 1, see it_chaos.c).
 set -euo pipefail
 
 TK_PROG=chaos
