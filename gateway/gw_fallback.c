@@ -104,6 +104,18 @@ unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found)
     return 0;
 }
 
+unsigned gw_fb_known(MYSQL *db, const fb_event_t *ev, fb_item_t *it, int *settled)
+{
+    if (!ev->found) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no event %s", it->r->event_id);
+        gw_fb_set_error(it, 404, "not_found", msg);
+        *settled = 1;
+        return 0;
+    }
+    return gw_fb_read_claim(db, it, settled);
+}
+
 /* What the claim script would answer, where MariaDB can say it exactly. */
 void gw_fb_decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_only)
 {
@@ -142,20 +154,16 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     int64_t now = tk_time_now_ms();
     for (int i = 0; i < in->n; i++) {
         fb_item_t *it = &in->items[i];
-        if (!ev.found) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "no event %s", it->r->event_id);
-            gw_fb_set_error(it, 404, "not_found", msg);
-            continue;
-        }
-        int found = 0;
-        if ((e = gw_fb_read_claim(db, it, &found)) != 0)
+        int settled = 0;
+        if ((e = gw_fb_known(db, &ev, it, &settled)) != 0)
             return e;
-        if (!found && in->status_only && known_absent(it->r)) {
+        if (settled)
+            continue;
+        if (in->status_only && known_absent(it->r)) {
             char msg[200];
             snprintf(msg, sizeof(msg), "no claim of user %s on event %s", it->r->user_id, it->r->event_id);
             gw_fb_set_error(it, 404, "not_found", msg);
-        } else if (!found) {
+        } else {
             gw_fb_decide(it, &ev, now, in->status_only);
         }
     }

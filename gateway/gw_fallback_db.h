@@ -44,6 +44,13 @@ unsigned gw_fb_read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev, int for_
 /** @it's user's claim row, if any, as the API's JSON into it->body (status 200; *found = 1). */
 unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found);
 
+/**
+ * The first step both fallbacks take per claim: 404 when the event does not
+ * exist, else the user's claim row (200) if any. Sets *@settled when @it is
+ * answered by either; 0 or a MariaDB error.
+ */
+unsigned gw_fb_known(MYSQL *db, const fb_event_t *ev, fb_item_t *it, int *settled);
+
 /** What the claim script would answer where MariaDB alone can say it exactly; 503 for the rest. */
 void gw_fb_decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_only);
 

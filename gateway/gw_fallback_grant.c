@@ -226,17 +226,11 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     int granted = 0;
     for (int i = 0; i < in->n; i++) {
         fb_item_t *it = &in->items[i];
-        if (!ev.found) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "no event %s", it->r->event_id);
-            gw_fb_set_error(it, 404, "not_found", msg);
-            continue;
-        }
-        int found = 0;
-        if ((e = gw_fb_read_claim(db, it, &found)) != 0)
+        int settled = 0;
+        if ((e = gw_fb_known(db, &ev, it, &settled)) != 0)
             return e;
-        if (found)
-            continue; /* 200 with the claim held, as the claim script says "E" */
+        if (settled)
+            continue; /* 404, or 200 with the claim held as the claim script says "E" */
         if (gw_path_uncertain_user(srv->path, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
             gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
             continue;
