@@ -200,9 +200,9 @@ void gw_fb_free_in(void *p)
     free(in);
 }
 
-static void submit(gw_thread_t *th, fb_in_t *in)
+void gw_fb_submit(gw_thread_t *th, fb_in_t *in, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void (*done_cb)(gw_dbjob_t *))
 {
-    gw_dbjob_t *job = gw_dbjob_new_bg(th, gw_fallback_readonly_run);
+    gw_dbjob_t *job = gw_dbjob_new_bg(th, run);
     if (job == NULL) {
         for (int i = 0; i < in->n; i++)
             gw_reply_unavailable(in->items[i].r, "redis");
@@ -211,7 +211,7 @@ static void submit(gw_thread_t *th, fb_in_t *in)
     }
     job->in = in;
     job->in_free = gw_fb_free_in;
-    job->done = done;
+    job->done = done_cb;
     gw_dbpool_submit(th->server->dbpool, job);
 }
 
@@ -231,7 +231,7 @@ void gw_fallback_claims(gw_thread_t *th, gw_req_t **reqs, const int *qty, int n)
     if (gw_path_mode(th->server->path) == GW_PATH_GRANT)
         gw_fallback_grant_submit(th, in); /* the lock-table path, if this event can take it */
     else
-        submit(th, in);
+        gw_fb_submit(th, in, gw_fallback_readonly_run, done);
 }
 
 void gw_fallback_status(gw_req_t *r)
@@ -244,5 +244,5 @@ void gw_fallback_status(gw_req_t *r)
     in->n = 1;
     in->status_only = 1;
     in->items[0].r = gw_req_ref(r);
-    submit(r->th, in);
+    gw_fb_submit(r->th, in, gw_fallback_readonly_run, done);
 }

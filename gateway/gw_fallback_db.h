@@ -57,6 +57,12 @@ void gw_fb_decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_o
 /** Frees @in and releases its requests. */
 void gw_fb_free_in(void *in);
 
+/**
+ * Queues @in (takes ownership) for a database thread: @run decides every
+ * item, @done_cb answers them on the loop thread. No memory: every item 503.
+ */
+void gw_fb_submit(gw_thread_t *th, fb_in_t *in, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void (*done_cb)(gw_dbjob_t *));
+
 /** The read-only answers for the job's fb_in_t (a database thread's run step). */
 void gw_fallback_readonly_run(gw_dbjob_t *job, gw_dbconn_t *conn);
 

@@ -309,15 +309,5 @@ static void done(gw_dbjob_t *job)
 
 void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in)
 {
-    gw_dbjob_t *job = gw_dbjob_new_bg(th, run_grant);
-    if (job == NULL) {
-        for (int i = 0; i < in->n; i++)
-            gw_reply_unavailable(in->items[i].r, "redis");
-        gw_fb_free_in(in);
-        return;
-    }
-    job->in = in;
-    job->in_free = gw_fb_free_in;
-    job->done = done;
-    gw_dbpool_submit(th->server->dbpool, job);
+    gw_fb_submit(th, in, run_grant, done);
 }
