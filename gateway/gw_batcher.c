@@ -56,13 +56,14 @@ static void answer_all(batch_t *bt, int status, const char *code, const char *me
     }
 }
 
-static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const redisReply *rec)
+/* Answers @r; for a new grant also fills @g (the journal's entry) and returns 1. */
+static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const redisReply *rec, gw_path_grant_t *g)
 {
     gw_thread_t *th = bt->owner->th;
     if (code->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING) {
         count(th, GW_CLAIM_UNAVAILABLE);
         gw_reply_error(r, 500, "internal", "unexpected reply from the claim script");
-        return;
+        return 0;
     }
     if (code->len == 1 && (code->str[0] == 'N' || code->str[0] == 'E')) {
         tk_claim_t c;
@@ -72,13 +73,21 @@ static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const r
             (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? "stock_guard" : NULL, body)) < 0) {
             count(th, GW_CLAIM_UNAVAILABLE);
             gw_reply_error(r, 500, "internal", "malformed claim record");
-            return;
+            return 0;
         }
         int created = code->str[0] == 'N';
         count(th, created ? GW_CLAIM_CREATED : GW_CLAIM_EXISTING);
         snprintf(loc, sizeof(loc), "/v1/events/%s/claims/%s", r->event_id, r->user_id);
         gw_reply(r, created ? 201 : 200, body, (size_t)n, loc);
-        return;
+        if (!created || r->ulen > GW_PATH_USER_MAX)
+            return 0;
+        g->ticket = c.ticket;
+        g->created_ms = c.created_ms;
+        g->qty = (int32_t)c.quantity;
+        g->ulen = (uint8_t)r->ulen;
+        memcpy(g->user, r->user_id, r->ulen);
+        g->user[r->ulen] = '\0';
+        return 1;
     }
     static const struct {
         const char *code;
@@ -105,37 +114,12 @@ static void answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const r
                 bt->refusal = (int)i;
             }
             gw_reply(r, refusals[i].status, bt->refusal_body, bt->refusal_len, NULL);
-            return;
+            return 0;
         }
     }
     count(th, GW_CLAIM_UNAVAILABLE);
     gw_reply_error(r, 500, "internal", "unknown result from the claim script");
-}
-
-/* The grants of a reply into the journal (gw_path.h): what the fallback must
- * know if Redis dies before the workers have written them. */
-static void journal(batch_t *bt, const redisReply *reply)
-{
-    gw_path_grant_t g[bt->n > 0 ? bt->n : 1];
-    int ng = 0;
-    for (int i = 0; i < bt->n; i++) {
-        const redisReply *code = reply->element[2 * i], *rec = reply->element[2 * i + 1];
-        tk_claim_t c;
-        const gw_req_t *r = bt->reqs[i];
-        if (code->type != REDIS_REPLY_STRING || code->len != 1 || code->str[0] != 'N' || rec->type != REDIS_REPLY_STRING ||
-            tk_claim_decode(rec->str, rec->len, &c) != 0 || r->ulen > GW_PATH_USER_MAX)
-            continue;
-        g[ng].ticket = c.ticket;
-        g[ng].created_ms = c.created_ms;
-        g[ng].qty = (int32_t)c.quantity;
-        g[ng].ulen = (uint8_t)r->ulen;
-        memcpy(g[ng].user, r->user_id, r->ulen);
-        g[ng].user[r->ulen] = '\0';
-        ng++;
-    }
-    gw_server_t *srv = bt->owner->th->server;
-    if (gw_path_replied(srv->path, bt->event_id, bt->elen, bt->n, g, ng) != 0)
-        gw_metrics_add(&bt->owner->th->metrics.journal_overflows, 1);
+    return 0;
 }
 
 static void settle_without_grants(batch_t *bt, int lost)
@@ -179,9 +163,16 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
     } else {
-        journal(bt, reply);
+        /* The new grants go into the journal (gw_path.h): what the fallback
+         * must know if Redis dies before the workers have written them.
+         * Answering first is safe: the fallback cannot grant before this
+         * batch leaves flight, which gw_path_replied does. */
+        gw_path_grant_t g[bt->n];
+        int ng = 0;
         for (int i = 0; i < bt->n; i++)
-            answer_one(bt, bt->reqs[i], reply->element[2 * i], reply->element[2 * i + 1]);
+            ng += answer_one(bt, bt->reqs[i], reply->element[2 * i], reply->element[2 * i + 1], &g[ng]);
+        if (gw_path_replied(bt->owner->th->server->path, bt->event_id, bt->elen, bt->n, g, ng) != 0)
+            gw_metrics_add(&bt->owner->th->metrics.journal_overflows, 1);
         free_batch(bt);
         return;
     }
