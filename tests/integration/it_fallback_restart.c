@@ -1,0 +1,752 @@
+/*
+ * it_fallback_restart: hole 1 of issue 10 — Redis must never sell from
+ * books older than MariaDB's, whatever died while it was away — with real
+ * Redis and MariaDB, step by step, every figure checked exactly.
+ *
+ * Every test is one event (stock 100, max_per_user 1) and ends with the
+ * same checks once the gateway says "ready" on the fast path again
+ * (after_checks below), each broken invariant printed on its own line
+ * ("it_fallback_restart: BROKEN: …") before the test fails:
+ *  - new users claim one at a time: each 201, with a ticket above every
+ *    ticket told before the fault, never one told to someone else, in
+ *    increasing order (first come, first served);
+ *  - every user told a claim before the fault, retrying, gets 200 with the
+ *    same ticket (never a second 201, never 404 or any other answer), and
+ *    their status lookup answers 200 with that ticket;
+ *  - the workers drain (bounded) and are all still running (a worker that
+ *    met `1062 Duplicate entry` exits: its log line is printed), nothing is
+ *    left in the stream nor pending in its group (XPENDING 0);
+ *  - the books agree: the admin view's redis.granted = database.confirmed =
+ *    database.sold = the units told = the rows in MariaDB, none rejected or
+ *    cancelled, granted ≤ stock; Redis's total − remaining and its claims
+ *    hash say the same; Redis seq = tickets_issued ≥ MariaDB's highest
+ *    ticket; tickets unique in MariaDB; every told user has exactly one row,
+ *    confirmed, with the ticket they were told.
+ *
+ * fallback_then_gateway_killed (the reproduction of the issue). One worker,
+ * FALLBACK_AFTER_MS=300. pre01..pre10 claim: 201 tickets 1..10, drained
+ * (confirmed in MariaDB); then at least 4 watermark rounds with the stream
+ * empty (counted by Redis's EVALSHA calls, the gateway's only ones then), so
+ * the gateway's journal is complete and the fallback may grant. Redis
+ * stopped (SIGTERM: its AOF holds seq 10); /readyz "path":"grant"; fb01..fb10
+ * claim: 201 tickets 11..20 from MariaDB. The gateway is killed (SIGKILL),
+ * Redis started from its AOF (seq 10, checked: Redis is now stale), a new
+ * gateway started; once /readyz says ready: the checks, with new users
+ * first (today: tickets 11..20 again), then the retries, then the lookups.
+ *
+ * redis_back_empty_keeps_undrained_grants. No worker, FALLBACK_AFTER_MS=
+ * 60000 (the fallback never grants). The event tracked and its journal
+ * complete (as above, an empty stream), then u01..u10 claim: 201 tickets
+ * 1..10, pending in the stream only. Redis killed (SIGKILL); once /readyz
+ * left "fast", its AOF and RDB files are deleted and it is started EMPTY;
+ * a worker started; once ready: the lookups first (each u must still hold
+ * its claim: today 404), then the retries (today a second 201), then new
+ * users (tickets above 10), then the drain and the books (each u confirmed
+ * in MariaDB with its ticket). The grants exist only in the gateway's
+ * journal at that point: it must write them down before Redis serves.
+ *
+ * gateway_killed_while_redis_down. As the first test until the kill; then
+ * a new gateway is started while Redis is still down: it reaches "grant"
+ * (with no journal: read-only); a fallback user retrying gets 200 with its
+ * ticket from MariaDB, a new user anything but a 201 with a used ticket.
+ * Then Redis is started from its AOF (seq 10) with the new gateway running;
+ * once ready: the same checks as the first test.
+ *
+ * Redis is always started again in teardown, whatever failed. Every wait
+ * is bounded; nothing sleeps where a condition can be polled.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/it_api.h"
+#include "lib/it_db.h"
+#include "lib/it_env.h"
+#include "lib/it_proc.h"
+#include "lib/it_redis.h"
+#include "tk_claim.h"
+#include "tk_keys.h"
+
+#define SVC_MS 60000
+#define TRACK_MS 10000  /* until /readyz lists the event, and until the watermark rounds are counted */
+#define WM_CALLS 4      /* EVALSHA calls (watermarks of the one event) to count with the stream empty */
+#define GRANT_MS 10000  /* Redis stopped until "path":"grant" */
+#define LEFT_MS 10000   /* Redis killed until /readyz leaves "fast" */
+#define READY_MS 40000  /* Redis back / new gateway until /readyz says ready on the fast path */
+#define DRAIN_MS 20000  /* until the books agree with nothing pending */
+
+#define STOCK 100
+#define N 10 /* users per group */
+
+typedef struct {
+    char user[32];
+    long long ticket; /* the ticket this user was told (201, or 200 with their claim) */
+} told_t;
+
+typedef struct {
+    it_fix_t *f;
+    char ev[64];
+    told_t told[4 * N];
+    int ntold;
+    int broken;
+} ctx_t;
+
+/* --------------------------------------------------------- the verdict */
+
+/* One broken invariant: printed at once (the test goes on, so that every broken one shows), counted. */
+static void broken(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void broken(ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "it_fallback_restart: BROKEN: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    c->broken++;
+}
+
+static void told_add(ctx_t *c, const char *user, long long ticket)
+{
+    assert_true(c->ntold < (int)(sizeof c->told / sizeof c->told[0]));
+    snprintf(c->told[c->ntold].user, sizeof c->told[c->ntold].user, "%s", user);
+    c->told[c->ntold].ticket = ticket;
+    c->ntold++;
+}
+
+/* The user told @ticket, or NULL. */
+static const char *told_ticket_owner(const ctx_t *c, long long ticket)
+{
+    for (int i = 0; i < c->ntold; i++)
+        if (c->told[i].ticket == ticket)
+            return c->told[i].user;
+    return NULL;
+}
+
+static long long told_max(const ctx_t *c)
+{
+    long long m = 0;
+    for (int i = 0; i < c->ntold; i++)
+        if (c->told[i].ticket > m)
+            m = c->told[i].ticket;
+    return m;
+}
+
+/* ------------------------------------------------------------- answers */
+
+typedef struct {
+    long status; /* 0: no answer */
+    long long ticket;
+    char cstatus[16], code[32], text[200];
+} ans_t;
+
+static void ans_fill(ans_t *a, const it_resp_t *r)
+{
+    memset(a, 0, sizeof *a);
+    a->status = r->status;
+    a->ticket = r->json != NULL ? it_json_int(r->json, "ticket") : -1;
+    const char *s = r->json != NULL ? it_json_str(r->json, "status") : NULL, *e = it_resp_error_code(r);
+    snprintf(a->cstatus, sizeof a->cstatus, "%s", s != NULL ? s : "");
+    snprintf(a->code, sizeof a->code, "%s", e != NULL ? e : "");
+    if (r->status == 0)
+        snprintf(a->text, sizeof a->text, "no answer (%.150s)", r->errbuf);
+    else if (r->status == 200 || r->status == 201)
+        snprintf(a->text, sizeof a->text, "%ld ticket %lld %s", r->status, a->ticket, a->cstatus);
+    else
+        snprintf(a->text, sizeof a->text, "%ld %.160s", r->status, r->body != NULL ? r->body : "");
+}
+
+/* POST a claim of 1 unit. */
+static void claim(const ctx_t *c, const char *user, ans_t *a)
+{
+    it_resp_t r;
+    it_claim(&r, c->f, c->ev, user, 1);
+    ans_fill(a, &r);
+    it_resp_free(&r);
+}
+
+/* GET the user's claim. */
+static void lookup(const ctx_t *c, const char *user, ans_t *a)
+{
+    it_resp_t r;
+    memset(&r, 0, sizeof r);
+    it_apif(&r, c->f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/%s", c->ev, user);
+    ans_fill(a, &r);
+    it_resp_free(&r);
+}
+
+/* A set-up claim that must be answered @status with ticket @ticket and claim status @cstatus (the scenario's premise). */
+static void claim_must(ctx_t *c, const char *user, long status, long long ticket, const char *cstatus, const char *why)
+{
+    ans_t a;
+    claim(c, user, &a);
+    int ok = a.status == status && a.ticket == ticket && strcmp(a.cstatus, cstatus) == 0;
+    if (!ok)
+        fprintf(stderr, "it_fallback_restart: set-up: claim of %s: expected %ld ticket %lld %s (%s); got %s; gateway log %s\n", user, status,
+                ticket, cstatus, why, a.text, c->f->gw.proc.log_path);
+    assert_true(ok);
+    told_add(c, user, ticket);
+}
+
+/* ------------------------------------------------------------ /readyz */
+
+typedef struct {
+    long status;
+    char path[32];
+    char body[600];
+} ready_t;
+
+static void readyz(const it_fix_t *f, ready_t *out)
+{
+    it_resp_t r;
+    memset(&r, 0, sizeof r);
+    it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz");
+    const char *p = r.json != NULL ? it_json_str(r.json, "path") : NULL;
+    out->status = r.status;
+    snprintf(out->path, sizeof out->path, "%s", p != NULL ? p : "(none)");
+    snprintf(out->body, sizeof out->body, "%.590s", r.body != NULL ? r.body : r.errbuf);
+    it_resp_free(&r);
+}
+
+/* Appends @path to @seen ("fast>lost>grant") when it differs from the last one there. */
+static void seen_add(char *seen, size_t len, const char *path)
+{
+    const char *tail = strrchr(seen, '>');
+    tail = tail != NULL ? tail + 1 : seen;
+    if (strcmp(tail, path) == 0)
+        return;
+    size_t l = strlen(seen);
+    if (l + strlen(path) + 2 < len)
+        snprintf(seen + l, len - l, "%s%s", l ? ">" : "", path);
+}
+
+/*
+ * Polls /readyz every 50 ms for at most @timeout_ms until @want holds:
+ * "ready" (200, "path":"fast"), "not-fast" (an answer whose path is not
+ * "fast"), or a path name. 0, or -1 with the paths seen and the last answer
+ * printed under @what.
+ */
+static int wait_ready(const it_fix_t *f, const char *want, int timeout_ms, const char *what)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    char seen[256] = "";
+    ready_t r;
+    for (;;) {
+        readyz(f, &r);
+        seen_add(seen, sizeof seen, r.status == 0 ? "(no answer)" : r.path);
+        int hit = strcmp(want, "ready") == 0      ? r.status == 200 && strcmp(r.path, "fast") == 0
+                  : strcmp(want, "not-fast") == 0 ? r.status != 0 && strcmp(r.path, "fast") != 0 && strcmp(r.path, "(none)") != 0
+                                                  : strcmp(r.path, want) == 0;
+        if (hit)
+            return 0;
+        if (it_now_ms() >= deadline)
+            break;
+        it_sleep_ms(50);
+    }
+    fprintf(stderr, "it_fallback_restart: %s: /readyz not %s within %d ms (paths seen: %s); last answer: %ld %s; gateway log %s\n", what,
+            want, timeout_ms, seen, r.status, r.body, f->gw.proc.log_path);
+    return -1;
+}
+
+/* Polls /readyz until it lists the event in "paths" with path "redis" (tracked by the gateway), at most @timeout_ms. */
+static int wait_tracked(const ctx_t *c, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        it_resp_t r;
+        memset(&r, 0, sizeof r);
+        it_apif(&r, c->f, IT_NO_AUTH, "GET", NULL, "/readyz");
+        const char *p = r.json != NULL ? it_json_str(json_object_get(r.json, "paths"), c->ev) : NULL;
+        int hit = p != NULL && strcmp(p, "redis") == 0;
+        if (!hit && it_now_ms() >= deadline)
+            it_show("it_fallback_restart: the event is not tracked; /readyz", &r);
+        it_resp_free(&r);
+        if (hit)
+            return 0;
+        if (it_now_ms() >= deadline)
+            return -1;
+        it_sleep_ms(100);
+    }
+}
+
+/* ---------------------------------------------------------------- Redis */
+
+static void redis_reconnect(it_fix_t *f)
+{
+    if (f->redis != NULL)
+        redisFree(f->redis);
+    f->redis = it_redis_connect();
+    assert_non_null(f->redis);
+}
+
+/* Redis's count of EVALSHA calls (INFO commandstats), -1 when unreadable. */
+static long long evalsha_calls(const it_fix_t *f)
+{
+    redisReply *rep = redisCommand(f->redis, "INFO commandstats");
+    long long v = -1;
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(rep->str, "cmdstat_evalsha:calls=");
+        v = p != NULL ? strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10) : 0;
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return v;
+}
+
+/*
+ * The journal of the event is complete once a watermark saw its stream
+ * empty at or below its base (gw_path.h). With no claim, no admin view and
+ * no worker batch running, the gateway's watermarks are Redis's only
+ * EVALSHA calls: wait (bounded) until WM_CALLS more were made.
+ */
+static void wait_watermarks(const ctx_t *c)
+{
+    long long calls0 = evalsha_calls(c->f), deadline = it_now_ms() + TRACK_MS, now = calls0;
+    assert_true(calls0 >= 0);
+    while ((now = evalsha_calls(c->f)) < calls0 + WM_CALLS && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    if (now < calls0 + WM_CALLS)
+        fprintf(stderr, "it_fallback_restart: set-up: no watermark rounds within %d ms: EVALSHA calls %lld -> %lld\n", TRACK_MS, calls0, now);
+    assert_true(now >= calls0 + WM_CALLS);
+}
+
+/* Entries delivered to the group "wk" of the event's stream and not acknowledged (XPENDING's count): 0 when the group does not exist. -1 on error. */
+static long long xpending(const ctx_t *c)
+{
+    char k[TK_KEY_MAX];
+    if (tk_key(TK_KEY_STREAM, c->ev, strlen(c->ev), k) < 0)
+        return -1;
+    redisReply *rep = redisCommand(c->f->redis, "XPENDING %s wk", k);
+    long long v = -1;
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_INTEGER)
+        v = rep->element[0]->integer;
+    else if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOGROUP", 7) == 0)
+        v = 0;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return v;
+}
+
+/* Removes Redis's data files (appendonlydir/ of Redis 7, or an old appendonly.aof, and dump.rdb) from $TK_IT_DIR/redis: Redis must be stopped. */
+static void redis_wipe_files(void)
+{
+    const it_env_t *env = it_env();
+    assert_non_null(env);
+    char cmd[PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s/redis/appendonlydir' '%s/redis/appendonly.aof' '%s/redis/dump.rdb'", env->it_dir, env->it_dir,
+             env->it_dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/redis/appendonlydir", env->it_dir);
+    assert_int_not_equal(access(cmd, F_OK), 0);
+}
+
+/* -------------------------------------------------------------- workers */
+
+/* The first line of @path holding @needle into @out ("" when none). */
+static void log_grep(const char *path, const char *needle, char *out, size_t len)
+{
+    out[0] = '\0';
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, fp) != NULL) {
+        if (strstr(line, needle) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, len, "%.500s", line);
+            break;
+        }
+    }
+    fclose(fp);
+}
+
+static int workers_alive(it_fix_t *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->nworkers; i++)
+        n += it_proc_alive(&f->workers[i]);
+    return n;
+}
+
+/*
+ * Quiescence: the admin view answers 200 with pending 0 and redis.granted
+ * = database.confirmed twice in a row 300 ms apart. Bounded by @timeout_ms;
+ * gives up at once when no worker runs any more (nothing would drain).
+ * Leaves the last view in @r (caller frees). 0 or -1.
+ */
+static int wait_quiet(it_resp_t *r, ctx_t *c, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    int good = 0;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        it_resp_free(r);
+        if (it_apif(r, c->f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", c->ev) == 0 && r->status == 200 &&
+            it_json_int(r->json, "pending") == 0 &&
+            it_json_int(json_object_get(r->json, "redis"), "granted") == it_json_int(json_object_get(r->json, "database"), "confirmed")) {
+            if (++good >= 2)
+                return 0;
+        } else {
+            good = 0;
+        }
+        if (it_now_ms() >= deadline || workers_alive(c->f) == 0)
+            return -1;
+        it_sleep_ms(300);
+    }
+}
+
+/* --------------------------------------------------------------- set-up */
+
+static int setup_env(void **st, const char *after_ms, int nworkers)
+{
+    /* The gateway inherits the environment (lib/it_proc.c); set before it starts. */
+    if (setenv("FALLBACK_AFTER_MS", after_ms, 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
+        return -1;
+    return it_fix_new(st, nworkers);
+}
+
+/* The fallback grants 300 ms after Redis went away; one worker ("it-w1"). */
+static int setup_fast_fallback(void **st)
+{
+    return setup_env(st, "300", 1);
+}
+
+/* The fallback never grants within the test; no worker. */
+static int setup_no_fallback(void **st)
+{
+    return setup_env(st, "60000", 0);
+}
+
+/* Whatever failed, the next test finds Redis running. */
+static int teardown(void **st)
+{
+    int rc = it_services("start-redis", SVC_MS);
+    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
+}
+
+static void new_event(ctx_t *c, const char *prefix)
+{
+    it_event_id(c->ev, sizeof c->ev, prefix);
+    assert_int_equal(it_api_create_event(c->f, c->ev, STOCK, 1, 0, 0), 201);
+    fprintf(stderr, "it_fallback_restart: event %s; gateway log %s\n", c->ev, c->f->gw.proc.log_path);
+}
+
+/*
+ * pre01..pre10 claim on the fast path (tickets 1..10), drained by the worker;
+ * the journal made complete; Redis stopped (its AOF now holds seq 10);
+ * "grant"; fb01..fb10 claim: 201 tickets 11..20, confirmed, from MariaDB.
+ */
+static void fallback_granted(ctx_t *c)
+{
+    it_fix_t *f = c->f;
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "pre%02d", i);
+        claim_must(c, u, 201, i, "pending", "the fast path");
+    }
+    it_resp_t r;
+    int rc = it_api_wait_drained(&r, f, c->ev, DRAIN_MS);
+    long long conf = it_json_int(json_object_get(r.json, "database"), "confirmed");
+    if (rc != 0 || conf != N)
+        it_show("it_fallback_restart: set-up: the worker did not confirm pre01..pre10; admin view", &r);
+    it_resp_free(&r);
+    assert_int_equal(rc, 0);
+    assert_int_equal(conf, N);
+    assert_int_equal(wait_tracked(c, TRACK_MS), 0);
+    wait_watermarks(c);
+
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "grant", GRANT_MS, "Redis stopped"), 0);
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "fb%02d", i);
+        claim_must(c, u, 201, N + i, "confirmed", "granted by the fallback from MariaDB");
+    }
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c->ev), 2 * N);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT ticket_hwm FROM event_stock WHERE event_id = '%s'", c->ev), 2 * N);
+}
+
+/* Redis started from its AOF: the premise is that it came back stale (seq 10, MariaDB at 20). */
+static void redis_back_stale(ctx_t *c)
+{
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    redis_reconnect(c->f);
+    long long seq = it_redis_ev_int(c->f->redis, c->ev, "seq", -1), xlen = it_redis_xlen(c->f->redis, c->ev);
+    if (seq != N || xlen != 0)
+        fprintf(stderr, "it_fallback_restart: set-up: Redis back from its AOF with seq %lld and %lld stream entries; expected seq %d, none\n",
+                seq, xlen, N);
+    assert_int_equal(seq, N);
+    assert_int_equal(xlen, 0);
+}
+
+static void gateway_kill9(ctx_t *c)
+{
+    it_proc_kill(&c->f->gw.proc);
+    assert_false(it_proc_alive(&c->f->gw.proc));
+}
+
+static void gateway_start_again(ctx_t *c)
+{
+    assert_int_equal(it_gateway_restart(&c->f->gw, IT_READY_MS), 0);
+    fprintf(stderr, "it_fallback_restart: new gateway log %s\n", c->f->gw.proc.log_path);
+}
+
+/* ----------------------------------------------------------- the checks */
+
+/* Each told user retries: 200 with the same ticket. */
+static void check_retries(ctx_t *c, int upto)
+{
+    for (int i = 0; i < upto; i++) {
+        const told_t *t = &c->told[i];
+        ans_t a;
+        claim(c, t->user, &a);
+        if (a.status == 201)
+            broken(c, "user %s (told ticket %lld) retried and got a SECOND 201: %s", t->user, t->ticket, a.text);
+        else if (a.status != 200)
+            broken(c, "user %s (told ticket %lld) retried: expected 200 with its claim, got %s", t->user, t->ticket, a.text);
+        else if (a.ticket != t->ticket)
+            broken(c, "user %s (told ticket %lld) retried: 200 with ticket %lld", t->user, t->ticket, a.ticket);
+    }
+}
+
+/* Each told user's status lookup: 200 with the ticket they were told. */
+static void check_lookups(ctx_t *c, int upto)
+{
+    for (int i = 0; i < upto; i++) {
+        const told_t *t = &c->told[i];
+        ans_t a;
+        lookup(c, t->user, &a);
+        if (a.status != 200 || a.ticket != t->ticket)
+            broken(c, "status lookup of %s (told ticket %lld): %s%s", t->user, t->ticket, a.text,
+                   a.status == 404 ? ": its claim is LOST" : "");
+    }
+}
+
+/* new01..new10 claim one after the other: 201, tickets above every one told before, never a told one, increasing. */
+static void check_new_users(ctx_t *c)
+{
+    long long floor = told_max(c), prev = 0;
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "new%02d", i);
+        ans_t a;
+        claim(c, u, &a);
+        if (a.status != 201) {
+            broken(c, "new user %s: expected 201 (stock %d, at most %d sold), got %s", u, STOCK, c->ntold, a.text);
+            continue;
+        }
+        const char *owner = told_ticket_owner(c, a.ticket);
+        if (owner != NULL)
+            broken(c, "new user %s got 201 ticket %lld, the ticket already told to %s: DUPLICATE TICKET", u, a.ticket, owner);
+        else if (a.ticket <= floor)
+            broken(c, "new user %s got 201 ticket %lld, not above %lld, the highest ticket told before the fault", u, a.ticket, floor);
+        if (a.ticket <= prev)
+            broken(c, "new user %s got ticket %lld after %lld went to the user before: out of order", u, a.ticket, prev);
+        prev = a.ticket;
+        told_add(c, u, a.ticket);
+    }
+}
+
+/* Drained with every worker alive, nothing pending; the books equal on both sides and to what the clients were told. */
+static void check_books(ctx_t *c)
+{
+    it_fix_t *f = c->f;
+    it_resp_t view;
+    int quiet = wait_quiet(&view, c, DRAIN_MS);
+    json_t *rj = json_object_get(view.json, "redis"), *dj = json_object_get(view.json, "database");
+    long long granted = it_json_int(rj, "granted"), issued = it_json_int(rj, "tickets_issued"), conf = it_json_int(dj, "confirmed"),
+              sold = it_json_int(dj, "sold"), rej = it_json_int(dj, "rejected"), canc = it_json_int(dj, "cancelled"),
+              pending = it_json_int(view.json, "pending");
+    if (quiet != 0)
+        broken(c, "not quiet within %d ms (pending 0 and redis.granted = database.confirmed; %d of %d workers running): %ld %.400s", DRAIN_MS,
+               workers_alive(f), f->nworkers, view.status, view.body != NULL ? view.body : view.errbuf);
+    it_resp_free(&view);
+
+    for (int i = 0; i < f->nworkers; i++) {
+        char line[600];
+        log_grep(f->workers[i].log_path, "1062", line, sizeof line);
+        if (!it_proc_alive(&f->workers[i]))
+            broken(c, "worker %s is no longer running (log %s)%s%s", f->workers[i].name, f->workers[i].log_path, line[0] ? ": " : "", line);
+        else if (line[0] != '\0')
+            broken(c, "worker %s met a duplicate key: %s", f->workers[i].name, line);
+    }
+    long long xp = xpending(c), xlen = it_redis_xlen(f->redis, c->ev);
+    if (xp != 0 || xlen != 0)
+        broken(c, "the stream is not drained: %lld entries pending in group wk (XPENDING), stream length %lld", xp, xlen);
+
+    long long units = c->ntold; /* every claim is 1 unit */
+    long long r_total = it_redis_ev_int(f->redis, c->ev, "total", -1), r_rem = it_redis_ev_int(f->redis, c->ev, "remaining", -1),
+              r_seq = it_redis_ev_int(f->redis, c->ev, "seq", -1), r_claims = it_redis_claims_count(f->redis, c->ev);
+    long long d_sold = it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", c->ev),
+              d_total = it_db_int(f->db, -1, "SELECT total FROM event_stock WHERE event_id = '%s'", c->ev),
+              d_rows = it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c->ev),
+              d_conf = it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c->ev),
+              d_units = it_db_int(f->db, -1, "SELECT COALESCE(SUM(quantity), 0) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c->ev),
+              d_rej = it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'rejected'", c->ev),
+              d_tickets = it_db_int(f->db, -1, "SELECT COUNT(DISTINCT ticket) FROM claims WHERE event_id = '%s'", c->ev),
+              d_max = it_db_int(f->db, 0, "SELECT MAX(ticket) FROM claims WHERE event_id = '%s'", c->ev);
+    if (granted != units || conf != units || sold != units)
+        broken(c, "admin view: redis.granted %lld, database.confirmed %lld, database.sold %lld; %lld units were told to clients", granted, conf,
+               sold, units);
+    if (rej != 0 || canc != 0 || pending != 0)
+        broken(c, "admin view: database.rejected %lld, cancelled %lld, pending %lld (want 0, 0, 0)", rej, canc, pending);
+    if (granted > STOCK || r_total - r_rem > STOCK || d_sold > d_total)
+        broken(c, "OVERSOLD: redis granted %lld (total %lld - remaining %lld), mariadb sold %lld of %lld, stock %d", granted, r_total, r_rem,
+               d_sold, d_total, STOCK);
+    if (r_total != STOCK || r_total - r_rem != d_sold || r_claims != d_rows)
+        broken(c, "books differ: redis total %lld remaining %lld (granted %lld) claims %lld; mariadb sold %lld rows %lld", r_total, r_rem,
+               r_total - r_rem, r_claims, d_sold, d_rows);
+    if (d_rows != units || d_conf != units || d_units != d_sold || d_rej != 0)
+        broken(c, "mariadb: %lld rows, %lld confirmed (%lld units), %lld rejected, sold %lld; %lld units were told", d_rows, d_conf, d_units,
+               d_rej, d_sold, units);
+    if (d_tickets != d_rows)
+        broken(c, "mariadb: %lld rows hold only %lld distinct tickets: DUPLICATE TICKETS", d_rows, d_tickets);
+    if (r_seq < d_max || r_seq != issued)
+        broken(c, "redis seq %lld, admin tickets_issued %lld, highest ticket in mariadb %lld (want seq = tickets_issued >= it)", r_seq, issued,
+               d_max);
+    for (int i = 0; i < c->ntold; i++) {
+        const told_t *t = &c->told[i];
+        long long rows = it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = '%s'", c->ev, t->user);
+        long long ok = it_db_int(f->db, -1,
+                                 "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = '%s' AND status = 'confirmed' AND ticket = %lld",
+                                 c->ev, t->user, t->ticket);
+        if (rows != 1 || ok != 1) {
+            char st[32];
+            long long tk = it_db_int(f->db, -1, "SELECT MIN(ticket) FROM claims WHERE event_id = '%s' AND user_id = '%s'", c->ev, t->user);
+            snprintf(st, sizeof st, "%s", rows == 0 ? "no row: LOST" : "");
+            broken(c, "user %s (told ticket %lld): %lld rows in mariadb, %lld confirmed with that ticket (lowest ticket there %lld) %s", t->user,
+                   t->ticket, rows, ok, tk, st);
+        }
+    }
+}
+
+static void verdict(const ctx_t *c, const char *name)
+{
+    fprintf(stderr, "it_fallback_restart %s: %s (%d broken)\n", name, c->broken == 0 ? "PASS" : "FAIL", c->broken);
+    assert_int_equal(c->broken, 0);
+}
+
+/* ------------------------------------------------------------ the tests */
+
+static void fallback_then_gateway_killed(void **st)
+{
+    ctx_t c = {.f = *st};
+    new_event(&c, "fr1");
+    fallback_granted(&c);
+    gateway_kill9(&c);
+    redis_back_stale(&c);
+    gateway_start_again(&c);
+    assert_int_equal(wait_ready(c.f, "ready", READY_MS, "new gateway, Redis back from its AOF"), 0);
+    int before = c.ntold;
+    check_new_users(&c);
+    check_retries(&c, before);
+    check_lookups(&c, c.ntold);
+    check_books(&c);
+    verdict(&c, "fallback_then_gateway_killed");
+}
+
+static void redis_back_empty_keeps_undrained_grants(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr2");
+    /* Tracked at once (a claim above max_per_user is sent to Redis and refused: nothing drawn), then complete. */
+    it_resp_t r;
+    long st409 = it_claim(&r, f, c.ev, "p", 2);
+    if (st409 != 409)
+        it_show("it_fallback_restart: set-up: claim of 2 units above max_per_user 1", &r);
+    it_resp_free(&r);
+    assert_int_equal(st409, 409);
+    assert_int_equal(wait_tracked(&c, TRACK_MS), 0);
+    wait_watermarks(&c);
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
+    }
+    assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev), 0);
+
+    /* Redis lost with its data, back within FALLBACK_AFTER_MS: the grants are only in the gateway's journal now. */
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    redis_reconnect(f);
+    /* The gateway may already have put the event hash back (from MariaDB); the stream it never writes back. */
+    long long xl = it_redis_xlen(f->redis, c.ev);
+    if (xl != 0)
+        fprintf(stderr, "it_fallback_restart: set-up: Redis was to come back empty: its stream holds %lld entries\n", xl);
+    assert_int_equal(xl, 0);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty"), 0);
+
+    int before = c.ntold;
+    check_lookups(&c, before);
+    check_retries(&c, before);
+    check_new_users(&c);
+    check_books(&c);
+    verdict(&c, "redis_back_empty_keeps_undrained_grants");
+}
+
+static void gateway_killed_while_redis_down(void **st)
+{
+    ctx_t c = {.f = *st};
+    new_event(&c, "fr3");
+    fallback_granted(&c);
+    gateway_kill9(&c);
+    /* A new gateway while Redis is still down: it has no journal; it answers from MariaDB. */
+    gateway_start_again(&c);
+    assert_int_equal(wait_ready(c.f, "grant", GRANT_MS, "new gateway, Redis down"), 0);
+    for (int i = N; i < 2 * N; i += 3) {
+        const told_t *t = &c.told[i];
+        ans_t a;
+        claim(&c, t->user, &a);
+        if (a.status != 200 || a.ticket != t->ticket)
+            broken(&c, "Redis down, new gateway: fallback user %s (told ticket %lld) retried: expected 200 with its claim, got %s%s", t->user,
+                   t->ticket, a.text, a.status == 201 ? ": a SECOND 201" : "");
+    }
+    char u[32];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(u, sizeof u, "down%02d", i);
+        ans_t a;
+        claim(&c, u, &a);
+        /* No journal: read-only (503) is right; a grant must still be exact. */
+        if (a.status == 201 || a.status == 200) {
+            const char *owner = told_ticket_owner(&c, a.ticket);
+            if (owner != NULL || a.ticket <= told_max(&c))
+                broken(&c, "Redis down, new gateway: new user %s got %s, a ticket already told%s%s", u, a.text, owner ? " to " : "",
+                       owner ? owner : "");
+            else
+                told_add(&c, u, a.ticket);
+        } else if (a.status != 503) {
+            broken(&c, "Redis down, new gateway: new user %s: expected 503 (read-only) or 201, got %s", u, a.text);
+        }
+    }
+    redis_back_stale(&c);
+    assert_int_equal(wait_ready(c.f, "ready", READY_MS, "Redis back from its AOF, new gateway running"), 0);
+    int before = c.ntold;
+    check_new_users(&c);
+    check_retries(&c, before);
+    check_lookups(&c, c.ntold);
+    check_books(&c);
+    verdict(&c, "gateway_killed_while_redis_down");
+}
+
+int main(void)
+{
+    /* services.sh start-redis rewrites redis.conf from this: every 201 is in the AOF before it is answered. */
+    if (setenv("REDIS_APPENDFSYNC", "always", 1) != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(fallback_then_gateway_killed, setup_fast_fallback, teardown),
+        cmocka_unit_test_setup_teardown(redis_back_empty_keeps_undrained_grants, setup_no_fallback, teardown),
+        cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, teardown),
+    };
+    return cmocka_run_group_tests_name("it_fallback_restart", tests, it_group_setup, NULL);
+}
