@@ -48,6 +48,23 @@
  *                    a while (1,000,000: ~1.7 s under the sanitizers) while
  *                    the gateway reconnects and merges (default 0 at scale
  *                    1, 1,000,000 above: make chaos).
+ *   gateway-kill-fallback  as redis-stop until the fallback has answered
+ *                    some 201s from MariaDB (at least FB_KILL_AFTER, or
+ *                    FB_KILL_WAIT_MS in grant), then SIGKILL the gateway
+ *                    in the middle of the fallback (its journal, lock and
+ *                    knowledge of what it granted die with it), start Redis
+ *                    from its AOF (now older than MariaDB: its seq is below
+ *                    the fallback's tickets) and a new gateway on the same
+ *                    ports; the storm goes on against it. /readyz must say
+ *                    "path":"fast" again (bounded), and then Redis's seq
+ *                    must be at or above MariaDB's highest ticket (the stale
+ *                    event was rebuilt before the fast path drew again); no
+ *                    two users were told the same ticket; every ticket told
+ *                    to a request sent after "fast" is above every ticket
+ *                    told before the kill; both workers still run (a
+ *                    duplicate ticket kills a worker on error 1062: its
+ *                    log line is printed); then verify() with gaps allowed
+ *                    as in redis-stop.
  *
  * After each, at quiescence (pending = 0 and the books agree, bounded), the
  * checks: granted = stock exactly in Redis and MariaDB; every claim a client
@@ -68,7 +85,8 @@
  * storm's connections), and seq = tickets_issued = the highest ticket; no
  * 201 in a chunk sent after a chunk that got `sold_out` (no grant after a
  * refusal for stock); a told claim beyond the stock is an oversell;
- * Redis and MariaDB books equal in the admin view and in the stores.
+ * Redis and MariaDB books equal in the admin view and in the stores. The
+ * same holds for gateway-kill-fallback.
  *
  * Scale: CHAOS_SCALE (default 1: stock 300, 3,000 users, 32 connections;
  * scripts/chaos.sh runs 10). CHAOS_ONLY=<cmocka filter> runs one scenario.
@@ -107,6 +125,8 @@ typedef struct {
     int redis_stop_ms;       /* redis-stop: Redis kept down this long (from the stop) */
     int grant_wait_ms;       /* redis-stop: stop until /readyz says "grant", at most */
     int merge_wait_ms;       /* redis-stop: start until /readyz says "fast", at most */
+    int fb_kill_after;       /* gateway-kill-fallback: fallback 201s before the kill (FB_KILL_AFTER) */
+    int fb_kill_wait_ms;     /* gateway-kill-fallback: or this long in grant, at most (FB_KILL_WAIT_MS) */
     int storm_ms;            /* storm deadline */
     int drain_ms;            /* quiescence deadline */
 } chaos_cfg_t;
@@ -145,6 +165,8 @@ static int group_setup(void **st)
     C.redis_stop_ms = scale > 1 ? 6000 : 4000;
     C.grant_wait_ms = 15000;
     C.merge_wait_ms = 60000 + 2000 * scale;
+    C.fb_kill_after = C.stock / 10;
+    C.fb_kill_wait_ms = 8000;
     C.storm_ms = 45000 + 15000 * scale;
     C.drain_ms = 60000 + 6000 * scale;
     /* Inherited by the gateway and workers this binary starts (a flag would win; it_proc passes none of these). */
@@ -534,9 +556,18 @@ static void reconnect(it_fix_t *f)
 /*
  * Quiescence: the admin view answers with pending = 0 and the books equal
  * (redis.granted == database.confirmed), twice in a row 300 ms apart (the
- * drain lag has settled). Bounded by C.drain_ms. Leaves the last view in @r.
+ * drain lag has settled). Bounded by C.drain_ms, and over at once when no
+ * worker runs any more. Leaves the last view in @r.
  */
-static int wait_quiet(it_resp_t *r, const it_fix_t *f, const char *ev)
+static int workers_running(it_fix_t *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->nworkers; i++)
+        n += it_proc_alive(&f->workers[i]);
+    return n;
+}
+
+static int wait_quiet(it_resp_t *r, it_fix_t *f, const char *ev)
 {
     long long deadline = it_now_ms() + C.drain_ms;
     int good = 0;
@@ -552,7 +583,8 @@ static int wait_quiet(it_resp_t *r, const it_fix_t *f, const char *ev)
         } else {
             good = 0;
         }
-        if (it_now_ms() >= deadline)
+        /* No worker left (one that meets a duplicate ticket exits): nothing will drain. */
+        if (it_now_ms() >= deadline || workers_running(f) == 0)
             return -1;
         it_sleep_ms(300);
     }
@@ -631,7 +663,8 @@ static void verify(it_fix_t *f, storm_t *s, const char *name, const char *extra,
     long long v_granted = it_json_int(rj, "granted"), v_remaining = it_json_int(rj, "remaining"),
               v_issued = it_json_int(rj, "tickets_issued"), v_conf = it_json_int(dj, "confirmed"),
               v_rej = it_json_int(dj, "rejected"), v_canc = it_json_int(dj, "cancelled"), v_pending = it_json_int(view.json, "pending");
-    fail_if(&v, quiet != 0, "not quiet within %d ms: %ld %.300s", C.drain_ms, view.status, view.body ? view.body : view.errbuf);
+    fail_if(&v, quiet != 0, "not quiet within %d ms (%d of %d workers running): %ld %.300s", C.drain_ms, workers_running(f), f->nworkers,
+            view.status, view.body ? view.body : view.errbuf);
     fail_if(&v, v_granted != stock, "admin redis.granted=%lld", v_granted);
     fail_if(&v, v_remaining != 0, "admin redis.remaining=%lld", v_remaining);
     fail_if(&v, v_conf != stock, "admin database.confirmed=%lld", v_conf);
@@ -1155,6 +1188,193 @@ static void redis_stop(void **st)
     storm_free(s);
 }
 
+/* The first line of the log @path that holds @needle into @out ("" when none). */
+static void log_grep(const char *path, const char *needle, char *out, size_t len)
+{
+    out[0] = '\0';
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof line, fp) != NULL) {
+        if (strstr(line, needle) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, len, "%.400s", line);
+            break;
+        }
+    }
+    fclose(fp);
+}
+
+typedef struct {
+    long long ticket;
+    int user;
+} told_ticket_t;
+
+static int told_ticket_cmp(const void *a, const void *b)
+{
+    const told_ticket_t *x = a, *y = b;
+    return x->ticket < y->ticket ? -1 : x->ticket > y->ticket ? 1 : x->user - y->user;
+}
+
+/*
+ * Users told the same ticket (201, or 200 with a claim): how many such
+ * pairs; the first printed into @first.
+ */
+static long told_ticket_dups(const storm_t *s, char *first, size_t len)
+{
+    told_ticket_t *t = calloc((size_t)s->users, sizeof *t);
+    assert_non_null(t);
+    size_t n = 0;
+    for (int u = 0; u < s->users; u++)
+        if (s->u[u].ticket != 0)
+            t[n++] = (told_ticket_t){s->u[u].ticket, u};
+    qsort(t, n, sizeof *t, told_ticket_cmp);
+    long dups = 0;
+    first[0] = '\0';
+    for (size_t i = 1; i < n; i++) {
+        if (t[i].ticket != t[i - 1].ticket)
+            continue;
+        if (dups++ == 0)
+            snprintf(first, len, "ticket %lld told to cu-%06d and cu-%06d", t[i].ticket, t[i - 1].user, t[i].user);
+    }
+    free(t);
+    return dups;
+}
+
+static void gateway_kill_fallback(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    new_event(f, ev, sizeof ev, "chaos-gk");
+    storm_t *s = storm_start(f, ev);
+    STORM_ASSERT(s, wait_granted(s, C.stock / 4, 20000) == 0);
+    long long t_stop = it_now_ms();
+    STORM_ASSERT(s, it_services("stop-redis", 90000) == 0);
+    long long t_down = it_now_ms();
+
+    char seen[160] = "", evpath_grant[32] = "", evpath_fast[32] = "", last[512] = "";
+    int rc = wait_path(f, ev, "grant", C.grant_wait_ms, seen, sizeof seen, evpath_grant, sizeof evpath_grant, last, sizeof last);
+    if (rc != 0)
+        fprintf(stderr,
+                "chaos gateway-kill-fallback: /readyz never said \"path\":\"grant\" within %d ms of Redis stopping (paths seen: %s); "
+                "last answer: %s\n",
+                C.grant_wait_ms, seen[0] ? seen : "none", last);
+    STORM_ASSERT(s, rc == 0);
+    long long t_grant = it_now_ms();
+    atomic_store(&s->fb_from, t_grant);
+
+    /* The fallback grants for a while: until FB_KILL_AFTER 201s arrived, sold out, or FB_KILL_WAIT_MS. */
+    long long until = t_grant + C.fb_kill_wait_ms;
+    while (atomic_load(&s->fb201_live) < C.fb_kill_after && !atomic_load(&s->sold_out_seen) && !atomic_load(&s->done) &&
+           it_now_ms() < until)
+        it_sleep_ms(10);
+    static const char *const down_series[] = {"tk_fallback_grants_total"};
+    long long fb_grants;
+    metrics_read(f, down_series, &fb_grants, 1);
+
+    /* SIGKILL mid-fallback: whatever the gateway knew in memory is gone. */
+    long long t_kill = it_now_ms();
+    atomic_store(&s->fb_until, t_kill);
+    it_proc_kill(&f->gw.proc);
+    STORM_ASSERT(s, !it_proc_alive(&f->gw.proc));
+    long long db_max_at_kill = it_db_int(f->db, 0, "SELECT COALESCE(MAX(ticket), 0) FROM claims WHERE event_id='%s'", ev);
+
+    STORM_ASSERT(s, it_services("start-redis", 90000) == 0);
+    long long t_up = it_now_ms();
+    reconnect(f);
+    long long seq_from_aof = it_redis_ev_int(f->redis, ev, "seq", -1);
+    STORM_ASSERT(s, it_gateway_restart(&f->gw, IT_READY_MS) == 0);
+    long long t_gw = it_now_ms();
+
+    seen[0] = '\0';
+    rc = wait_path(f, ev, "fast", C.merge_wait_ms, seen, sizeof seen, evpath_fast, sizeof evpath_fast, last, sizeof last);
+    long long t_fast = it_now_ms();
+    if (rc != 0)
+        fprintf(stderr,
+                "chaos gateway-kill-fallback: the new gateway's /readyz never said \"path\":\"fast\" within %d ms (paths seen: %s); "
+                "last answer: %s\n",
+                C.merge_wait_ms, seen, last);
+    STORM_ASSERT(s, rc == 0);
+    /* On the fast path, Redis must already hold every ticket MariaDB holds: MariaDB read first (seq only grows). */
+    reconnect(f);
+    long long db_max_at_fast = it_db_int(f->db, 0, "SELECT COALESCE(MAX(ticket), 0) FROM claims WHERE event_id='%s'", ev);
+    long long seq_at_fast = -1, seq_until = it_now_ms() + 3000;
+    while ((seq_at_fast = it_redis_ev_int(f->redis, ev, "seq", -1)) < 0 && it_now_ms() < seq_until) {
+        it_sleep_ms(50);
+        reconnect(f);
+    }
+    int seq_behind = seq_at_fast < db_max_at_fast;
+    if (seq_behind)
+        fprintf(stderr,
+                "chaos gateway-kill-fallback: the new gateway said \"path\":\"fast\" while Redis seq was %lld (from its AOF: %lld), below "
+                "the highest ticket in MariaDB, %lld: Redis sells from stale books, tickets above %lld are drawn twice\n",
+                seq_at_fast, seq_from_aof, db_max_at_fast, seq_at_fast);
+    storm_join(s);
+    reconnect(f);
+
+    /* By the 201s' times: those answered by the fallback before the kill; order across the kill. */
+    long fb201 = 0, after201 = 0;
+    long long max_before_kill = 0, min_after = 0;
+    for (int u = 0; u < C.users; u++) {
+        const user_t *us = &s->u[u];
+        if (us->t201_done == 0)
+            continue;
+        if (us->t201_done < t_kill && us->ticket > max_before_kill)
+            max_before_kill = us->ticket;
+        if (us->t201_done >= t_grant && us->t201_done < t_kill)
+            fb201++;
+        if (us->t201_sent >= t_fast) {
+            after201++;
+            if (min_after == 0 || us->ticket < min_after)
+                min_after = us->ticket;
+        }
+    }
+    int order_bad = min_after != 0 && min_after <= max_before_kill;
+    char dup_first[128];
+    long told_dups = told_ticket_dups(s, dup_first, sizeof dup_first);
+    if (told_dups != 0)
+        fprintf(stderr, "chaos gateway-kill-fallback: %ld tickets told to two users (DUPLICATE TICKETS), first: %s\n", told_dups, dup_first);
+    if (order_bad)
+        fprintf(stderr,
+                "chaos gateway-kill-fallback: a request sent after the new gateway said \"fast\" got ticket %lld, not above %lld, the "
+                "highest ticket told before the kill\n",
+                min_after, max_before_kill);
+    /* A worker that met a duplicate ticket exits (error 1062): say so before verify() reports what is left undrained. */
+    int dead = 0;
+    for (int i = 0; i < f->nworkers; i++) {
+        char line[512];
+        log_grep(f->workers[i].log_path, "1062", line, sizeof line);
+        if (!it_proc_alive(&f->workers[i])) {
+            dead++;
+            fprintf(stderr, "chaos gateway-kill-fallback: worker %s is no longer running (log %s)%s%s\n", f->workers[i].name,
+                    f->workers[i].log_path, line[0] ? ": " : "", line);
+        } else if (line[0] != '\0') {
+            fprintf(stderr, "chaos gateway-kill-fallback: worker %s met a duplicate key: %s\n", f->workers[i].name, line);
+        }
+    }
+
+    char extra[900];
+    snprintf(extra, sizeof extra,
+             "redis-down=%.1fs (stop took %.1fs, grant after %.1fs, killed %.1fs into grant) paths-after-restart=%s event-path=%s/%s "
+             "fallback-201s=%ld tk_fallback_grants_total=%lld (before the kill) mariadb-max-ticket-at-kill=%lld seq-from-aof=%lld "
+             "new-gateway-up=%.1fs fast-after=%.1fs seq-at-fast=%lld (MariaDB max ticket %lld) fast-201s=%ld (tickets from %lld, before "
+             "the kill up to %lld) told-duplicates=%ld dead-workers=%d",
+             (t_up - t_down) / 1000.0, (t_down - t_stop) / 1000.0, (t_grant - t_down) / 1000.0, (t_kill - t_grant) / 1000.0, seen,
+             evpath_grant, evpath_fast, fb201, fb_grants, db_max_at_kill, seq_from_aof, (t_gw - t_up) / 1000.0, (t_fast - t_gw) / 1000.0,
+             seq_at_fast, db_max_at_fast, after201, min_after, max_before_kill, told_dups, dead);
+    verify(f, s, "gateway-kill-fallback", extra, VERIFY_TICKET_GAPS);
+    /* The premise: the fallback had granted when the gateway died, and Redis came back older than MariaDB. */
+    assert_true(fb201 > 0);
+    assert_true(fb_grants > 0);
+    assert_true(seq_from_aof < db_max_at_kill);
+    assert_false(seq_behind);
+    assert_int_equal(told_dups, 0);
+    assert_false(order_bad);
+    assert_int_equal(dead, 0);
+    storm_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1163,6 +1383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(gateway_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(redis_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(gateway_kill_fallback, setup, teardown),
     };
     /* CHAOS_ONLY=redis_kill (a cmocka filter, * and ? allowed) runs one scenario. */
     if (getenv("CHAOS_ONLY") != NULL)
