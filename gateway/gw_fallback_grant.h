@@ -34,6 +34,15 @@
 /** Grants or refuses the claims of @in (one event, takes ownership) on a database thread, answering each. */
 void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
 
+/**
+ * For the merge, on a database thread: writes @event's journal into MariaDB
+ * as the fallback does before its first grant (lock taken, rows not yet
+ * there, the stale flag set), and records the lock in the path
+ * (gw_path_set_locked) for the merge to release. 0, or -1 when nothing was
+ * written (a backend failed, or another gateway holds the lock).
+ */
+int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
+
 /** Fallback grants answered 201 since start (all threads). */
 uint64_t gw_fallback_grant_count(void);
 
