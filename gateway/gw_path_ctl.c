@@ -112,8 +112,11 @@ static void watermark_round(gw_path_ctl_t *ctl)
 #define SCAN_PAGE 256        /* event_stock rows read, and seqs asked of Redis, per round of the scan */
 #define MERGE_RETRY_MS 1000  /* after a failed merge, before the next one */
 
-/* Redis's run_id at the last merge that completed (only the merge job, one at a time, touches it). */
+/* Redis's run_id at the last merge that completed, and the events the
+ * running merge rebuilt: only the merge job (one at a time) writes them, and
+ * merge_done reads the count after the job handed its answer back. */
 static char ok_run_id[48];
+static unsigned merged_events;
 
 /* Redis's run_id into @out ("" when unknown). 0, or -1 when Redis failed. */
 static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
@@ -226,6 +229,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
                 return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
             }
             gw_path_clear_locked(srv->path, id, elen);
+            merged_events++;
             return 0;
         }
         if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID) {
@@ -353,6 +357,7 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH
 static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_USER_MAX + 1], long long *seq, long long *hwm)
 {
     char run_id[48];
+    merged_events = 0;
     if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
         return -1;
     /* 1. Every event the fallback wrote its journal to (it may have granted
@@ -424,8 +429,14 @@ static void merge_done(gw_dbjob_t *job)
     gw_path_ctl_t *ctl = srv->pathctl;
     int64_t now = tk_time_mono_ms();
     if (job->status == 200 && gw_path_move(srv->path, GW_PATH_MERGE, GW_PATH_FAST) == 0) {
-        __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
-        tk_warn("path: Redis checked against MariaDB in %lld ms; claims take the fast path", (long long)(now - ctl->t_merge));
+        if (merged_events > 0) {
+            __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
+            tk_warn("path: merged %u event(s) back to Redis in %lld ms; claims take the fast path again", merged_events,
+                    (long long)(now - ctl->t_merge));
+        } else {
+            tk_info("path: Redis checked against MariaDB in %lld ms (nothing to rebuild); claims take the fast path",
+                    (long long)(now - ctl->t_merge));
+        }
         ctl->next_watermark = 0;
         return;
     }
