@@ -6,7 +6,9 @@
  * process-wide mutex: take the event's lock (gw_lock.h), then write the
  * journal — the grants Redis made that the workers may not have drained —
  * into MariaDB in one transaction (rows not already there, `sold` moved,
- * `ticket_hwm` raised). From then on MariaDB knows every unit and every user
+ * `ticket_hwm` raised, and the event flagged stale in Redis: gw_lock.h —
+ * the durable fact that any gateway must rebuild it before serving it from
+ * Redis, which outlives this process). From then on MariaDB knows every unit and every user
  * Redis granted, and the event's path is "fallback". An event whose journal
  * is not complete (gw_path.h: another gateway grants on it, the journal
  * overflowed, this process started with undrained grants of a previous one)
