@@ -39,16 +39,16 @@ static int known_absent(const gw_req_t *r)
            !gw_path_uncertain_user(p, r->event_id, r->elen, r->user_id, r->ulen);
 }
 
-unsigned gw_fb_read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev, int for_update)
+unsigned gw_fb_read_event(MYSQL *db, const char *event, size_t elen, fb_event_t *ev, int for_update)
 {
     MYSQL_BIND in[1], out[7];
-    unsigned long elen, slen;
+    unsigned long len, slen;
     MYSQL_TIME opens, closes;
     my_bool opens_null = 0, closes_null = 0;
     unsigned long long rows = 0;
     memset(&opens, 0, sizeof(opens));
     memset(&closes, 0, sizeof(closes));
-    gw_admin_bind_str(&in[0], r->event_id, &elen, r->elen);
+    gw_admin_bind_str(&in[0], event, &len, elen);
     gw_admin_bind_strbuf(&out[0], ev->state, sizeof(ev->state) - 1, &slen);
     gw_admin_bind_i64(&out[1], &ev->maxpu);
     gw_admin_bind_time(&out[2], &opens, &opens_null);
@@ -148,7 +148,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     fb_in_t *in = arg;
     (void)job;
     fb_event_t ev = {0};
-    unsigned e = gw_fb_read_event(db, in->items[0].r, &ev, 0);
+    unsigned e = gw_fb_read_event(db, in->items[0].r->event_id, in->items[0].r->elen, &ev, 0);
     if (e != 0)
         return e;
     int64_t now = tk_time_now_ms();

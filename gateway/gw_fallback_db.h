@@ -38,8 +38,8 @@ typedef struct {
 /** Sets @it's answer to the API error body. */
 void gw_fb_set_error(fb_item_t *it, int status, const char *code, const char *msg);
 
-/** The event of @r with its stock row (locked FOR UPDATE with @for_update). 0 or a MariaDB error; ev->found. */
-unsigned gw_fb_read_event(MYSQL *db, const gw_req_t *r, fb_event_t *ev, int for_update);
+/** The event @event (@elen bytes) with its stock row (locked FOR UPDATE with @for_update). 0 or a MariaDB error; ev->found. */
+unsigned gw_fb_read_event(MYSQL *db, const char *event, size_t elen, fb_event_t *ev, int for_update);
 
 /** @it's user's claim row, if any, as the API's JSON into it->body (status 200; *found = 1). */
 unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found);

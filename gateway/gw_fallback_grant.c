@@ -86,16 +86,21 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
 /*
  * The journal into MariaDB, in one transaction under the lock and the stock
  * row: grants whose ticket already has a row were drained (by a worker, or by
- * an earlier write of this journal) and are skipped.
+ * an earlier write of this journal) and are skipped. The same transaction
+ * flags the event's Redis state stale (gw_lock.h): from its commit on, no
+ * gateway serves this event from Redis before rebuilding it from MariaDB,
+ * even if this process dies before its merge.
  */
-static unsigned write_journal(MYSQL *db, const gw_req_t *r, const char *token, long ttl_ms, const gw_path_grant_t *g, size_t n,
-                              int *ok)
+static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_path_grant_t *g,
+                              size_t n, int *ok)
 {
     fb_event_t ev = {0};
-    unsigned e = gw_lock_check(db, r->event_id, r->elen, token, ttl_ms, ok);
+    unsigned e = gw_lock_check(db, event, elen, token, ttl_ms, ok);
     if (e != 0 || !*ok)
         return e;
-    if ((e = gw_fb_read_event(db, r, &ev, 1)) != 0)
+    if ((e = gw_lock_mark_stale(db, event, elen, token)) != 0)
+        return e;
+    if ((e = gw_fb_read_event(db, event, elen, &ev, 1)) != 0)
         return e;
     if (!ev.found) {
         *ok = 0;
@@ -105,11 +110,11 @@ static unsigned write_journal(MYSQL *db, const gw_req_t *r, const char *token, l
     size_t written = 0;
     for (size_t i = 0; i < n; i++) {
         int has = 0;
-        if ((e = has_ticket(db, r->event_id, r->elen, (long long)g[i].ticket, &has)) != 0)
+        if ((e = has_ticket(db, event, elen, (long long)g[i].ticket, &has)) != 0)
             return e;
         if (has)
             continue;
-        if ((e = insert_claim(db, r->event_id, r->elen, g[i].user, g[i].ulen, (long long)g[i].ticket, g[i].qty, g[i].created_ms)) != 0)
+        if ((e = insert_claim(db, event, elen, g[i].user, g[i].ulen, (long long)g[i].ticket, g[i].qty, g[i].created_ms)) != 0)
             return e;
         sold += g[i].qty;
         if ((long long)g[i].ticket > hwm)
@@ -118,19 +123,58 @@ static unsigned write_journal(MYSQL *db, const gw_req_t *r, const char *token, l
     }
     if (sold > ev.total) {
         /* Redis granted more than MariaDB holds: only a backend fault does that. Do not grant on top. */
-        tk_error("fallback: event %s: the journal holds %lld units above the database's stock; the event stays read-only", r->event_id,
-                 sold - ev.total);
+        tk_error("fallback: event %.*s: the journal holds %lld units above the database's stock; the event stays read-only", (int)elen,
+                 event, sold - ev.total);
         *ok = 0;
         return 0;
     }
     int fits = 1;
-    if (written > 0 && (e = update_stock(db, r->event_id, r->elen, sold, hwm, &fits)) != 0)
+    if (written > 0 && (e = update_stock(db, event, elen, sold, hwm, &fits)) != 0)
         return e;
     if (!fits) {
         *ok = 0;
         return 0;
     }
-    tk_info("fallback: event %s: %zu journaled grants, %zu written to MariaDB (the rest were drained)", r->event_id, n, written);
+    tk_info("fallback: event %.*s: %zu journaled grants, %zu written to MariaDB (the rest were drained)", (int)elen, event, n, written);
+    return 0;
+}
+
+/*
+ * Takes @event's lock and writes its journal (write_journal). 1 when
+ * committed, with the lock held under @token (the caller keeps or releases
+ * it); 0 when not (nothing written, the lock not held).
+ */
+static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1])
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    int taken = 0, ok = 0;
+    if (db == NULL || gw_lock_token(token) != 0)
+        return 0;
+    unsigned e = gw_lock_take(db, event, elen, srv->holder, token, srv->conf->lock_ttl_ms, &taken);
+    if (e != 0 || !taken) {
+        if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT)
+            gw_dbconn_db_reset(conn);
+        if (e == 0)
+            tk_warn("fallback: event %.*s: its lock is held by another gateway", (int)elen, event);
+        return 0;
+    }
+    gw_path_grant_t *g = NULL;
+    size_t n = 0;
+    if (gw_path_grants(srv->path, event, elen, &g, &n) != 0)
+        goto release;
+    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, &ok);
+    free(g);
+    if (e == 0 && ok && mysql_commit(db) == 0)
+        return 1;
+    if (e != 0)
+        tk_warn("fallback: event %.*s: writing the journal failed: MariaDB error %u", (int)elen, event, e);
+    mysql_rollback(db);
+    if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT) {
+        gw_dbconn_db_reset(conn);
+        return 0;
+    }
+release:
+    gw_lock_release(db, event, elen, token);
     return 0;
 }
 
@@ -149,43 +193,26 @@ static int make_grantable(gw_dbconn_t *conn, const gw_req_t *r)
     }
     if (!info.complete || gw_path_mode(srv->path) != GW_PATH_GRANT)
         goto out;
-    MYSQL *db = gw_dbconn_db(conn);
     char token[GW_LOCK_TOKEN_LEN + 1];
-    int taken = 0, ok = 0;
-    if (db == NULL || gw_lock_token(token) != 0)
-        goto out;
-    unsigned e = gw_lock_take(db, r->event_id, r->elen, srv->holder, token, srv->conf->lock_ttl_ms, &taken);
-    if (e != 0 || !taken) {
-        if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT)
-            gw_dbconn_db_reset(conn);
-        if (e == 0)
-            tk_warn("fallback: event %s: its lock is held by another gateway; read-only here", r->event_id);
-        goto out;
-    }
-    gw_path_grant_t *g = NULL;
-    size_t n = 0;
-    if (gw_path_grants(srv->path, r->event_id, r->elen, &g, &n) != 0)
-        goto release;
-    e = write_journal(db, r, token, srv->conf->lock_ttl_ms, g, n, &ok);
-    free(g);
-    if (e == 0 && ok && mysql_commit(db) == 0) {
+    if (flush_journal(conn, srv, r->event_id, r->elen, token)) {
         gw_path_set_locked(srv->path, r->event_id, r->elen, token);
         tk_warn("fallback: event %s: claims are granted from MariaDB (lock-table path) until Redis is back", r->event_id);
         ready = 1;
-        goto out;
     }
-    if (e != 0)
-        tk_warn("fallback: event %s: writing the journal failed: MariaDB error %u", r->event_id, e);
-    mysql_rollback(db);
-    if (e != 0 && tk_db_classify(e) == TK_DB_RECONNECT) {
-        gw_dbconn_db_reset(conn);
-        goto out;
-    }
-release:
-    gw_lock_release(db, r->event_id, r->elen, token);
 out:
     pthread_mutex_unlock(&take_mutex);
     return ready;
+}
+
+int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen)
+{
+    char token[GW_LOCK_TOKEN_LEN + 1];
+    pthread_mutex_lock(&take_mutex);
+    int ok = flush_journal(conn, srv, event, elen, token);
+    if (ok)
+        gw_path_set_locked(srv->path, event, elen, token);
+    pthread_mutex_unlock(&take_mutex);
+    return ok ? 0 : -1;
 }
 
 typedef struct {
@@ -217,7 +244,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return GW_ADMIN_TXN_ANSWERED; /* rollback; every claim stays 503 */
     }
     fb_event_t ev = {0};
-    if ((e = gw_fb_read_event(db, r0, &ev, 1)) != 0)
+    if ((e = gw_fb_read_event(db, r0->event_id, r0->elen, &ev, 1)) != 0)
         return e;
     int64_t now = tk_time_now_ms();
     long long sold = ev.sold, hwm = ev.hwm;

@@ -6,7 +6,9 @@
  * process-wide mutex: take the event's lock (gw_lock.h), then write the
  * journal — the grants Redis made that the workers may not have drained —
  * into MariaDB in one transaction (rows not already there, `sold` moved,
- * `ticket_hwm` raised). From then on MariaDB knows every unit and every user
+ * `ticket_hwm` raised, and the event flagged stale in Redis: gw_lock.h —
+ * the durable fact that any gateway must rebuild it before serving it from
+ * Redis, which outlives this process). From then on MariaDB knows every unit and every user
  * Redis granted, and the event's path is "fallback". An event whose journal
  * is not complete (gw_path.h: another gateway grants on it, the journal
  * overflowed, this process started with undrained grants of a previous one)
@@ -33,6 +35,15 @@
 
 /** Grants or refuses the claims of @in (one event, takes ownership) on a database thread, answering each. */
 void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
+
+/**
+ * For the merge, on a database thread: writes @event's journal into MariaDB
+ * as the fallback does before its first grant (lock taken, rows not yet
+ * there, the stale flag set), and records the lock in the path
+ * (gw_path_set_locked) for the merge to release. 0, or -1 when nothing was
+ * written (a backend failed, or another gateway holds the lock).
+ */
+int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
 
 /** Fallback grants answered 201 since start (all threads). */
 uint64_t gw_fallback_grant_count(void);

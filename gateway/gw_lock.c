@@ -1,5 +1,6 @@
 #include "gw_lock.h"
 #include "gw_admin.h"
+#include "tk_valid.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,11 @@ static const char sql_take[] = "UPDATE event_locks SET holder = ?, token = ?, ex
 static const char sql_check[] = "SELECT token FROM event_locks WHERE event_id = ? FOR UPDATE";
 static const char sql_extend[] = "UPDATE event_locks SET expires_at = NOW(3) + INTERVAL ? MICROSECOND WHERE event_id = ? AND token = ?";
 static const char sql_release[] = "UPDATE event_locks SET holder = NULL, token = NULL, expires_at = NULL WHERE event_id = ? AND token = ?";
+static const char sql_mark[] = "UPDATE event_locks SET stale_token = ?, stale_since = NOW(3) WHERE event_id = ?";
+static const char sql_next[] = "SELECT event_id, stale_token FROM event_locks WHERE stale_token IS NOT NULL AND event_id > ? "
+                               "ORDER BY event_id LIMIT 1";
+static const char sql_stale[] = "SELECT stale_token FROM event_locks WHERE event_id = ? AND stale_token IS NOT NULL";
+static const char sql_clear[] = "UPDATE event_locks SET stale_token = NULL, stale_since = NULL WHERE event_id = ? AND stale_token = ?";
 
 int gw_lock_token(char out[GW_LOCK_TOKEN_LEN + 1])
 {
@@ -86,4 +92,61 @@ unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *
     gw_admin_bind_str(&in[0], event, &lens[0], elen);
     gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
     return finish(db, gw_admin_stmt(db, sql_release, in, NULL, 0, NULL, NULL, NULL));
+}
+
+unsigned gw_lock_mark_stale(MYSQL *db, const char *event, size_t elen, const char *token)
+{
+    MYSQL_BIND in[2];
+    unsigned long lens[2];
+    gw_admin_bind_str(&in[0], token, &lens[0], strlen(token));
+    gw_admin_bind_str(&in[1], event, &lens[1], elen);
+    /* The row exists: the caller's lock was taken on it. */
+    return gw_admin_stmt(db, sql_mark, in, NULL, 0, NULL, NULL, NULL);
+}
+
+/* A read ends its transaction: the caller's next statement must see commits made meanwhile. */
+static unsigned end_read(MYSQL *db, unsigned e)
+{
+    mysql_rollback(db);
+    return e;
+}
+
+unsigned gw_lock_next_stale(MYSQL *db, const char *after, char *event, char token[GW_LOCK_TOKEN_LEN + 1], int *found)
+{
+    MYSQL_BIND in[1], out[2];
+    unsigned long alen, elen = 0, tlen = 0;
+    unsigned long long rows = 0;
+    *found = 0;
+    gw_admin_bind_str(&in[0], after, &alen, strlen(after));
+    gw_admin_bind_strbuf(&out[0], event, TK_ID_MAX, &elen);
+    gw_admin_bind_strbuf(&out[1], token, GW_LOCK_TOKEN_LEN, &tlen);
+    unsigned e = gw_admin_stmt(db, sql_next, in, out, 1, NULL, NULL, &rows);
+    if (e == 0 && rows == 1 && elen > 0 && elen <= TK_ID_MAX && tlen <= GW_LOCK_TOKEN_LEN) {
+        event[elen] = '\0';
+        token[tlen] = '\0';
+        *found = 1;
+    }
+    return end_read(db, e);
+}
+
+unsigned gw_lock_stale_token(MYSQL *db, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1])
+{
+    MYSQL_BIND in[1], out[1];
+    unsigned long len, tlen = 0;
+    unsigned long long rows = 0;
+    token[0] = '\0';
+    gw_admin_bind_str(&in[0], event, &len, elen);
+    gw_admin_bind_strbuf(&out[0], token, GW_LOCK_TOKEN_LEN, &tlen);
+    unsigned e = gw_admin_stmt(db, sql_stale, in, out, 1, NULL, NULL, &rows);
+    token[e == 0 && rows == 1 && tlen <= GW_LOCK_TOKEN_LEN ? tlen : 0] = '\0';
+    return end_read(db, e);
+}
+
+unsigned gw_lock_clear_stale(MYSQL *db, const char *event, size_t elen, const char *token)
+{
+    MYSQL_BIND in[2];
+    unsigned long lens[2];
+    gw_admin_bind_str(&in[0], event, &lens[0], elen);
+    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
+    return finish(db, gw_admin_stmt(db, sql_clear, in, NULL, 0, NULL, NULL, NULL));
 }

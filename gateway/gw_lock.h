@@ -17,6 +17,16 @@
  * here); the check runs inside the caller's transaction and extends the
  * expiry. Times are MariaDB's clock (NOW(3)), so gateways' clocks do not
  * matter. All functions return 0 or a MariaDB error number.
+ *
+ * The stale flag (column stale_token, sql/003_redis_stale.sql) is the
+ * durable half of the fallback: "MariaDB holds grants Redis does not know;
+ * Redis must be rebuilt from MariaDB before it serves this event". The lock
+ * says who may grant now and is released by the merge before the rebuild
+ * reads MariaDB; the flag outlives both the release and the process that
+ * set it. It is set inside the transaction that writes the journal (so no
+ * fallback grant can commit without it) and cleared only after a rebuild,
+ * and only if it still carries the token read before that rebuild: a flag
+ * set again meanwhile (another fallback session) is left for its own merge.
  */
 #ifndef GW_LOCK_H
 #define GW_LOCK_H
@@ -46,5 +56,27 @@ unsigned gw_lock_check(MYSQL *db, const char *event, size_t elen, const char *to
 
 /** Releases @event's lock if it still carries @token, in its own transaction. */
 unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *token);
+
+/**
+ * Inside the caller's transaction, after gw_lock_check or gw_lock_take:
+ * flags @event's Redis state stale with @token (the fallback session's).
+ */
+unsigned gw_lock_mark_stale(MYSQL *db, const char *event, size_t elen, const char *token);
+
+/**
+ * The flagged event with the smallest id above @after (NUL-terminated; ""
+ * for the first) into @event (TK_ID_MAX + 1 bytes) and its flag's token into
+ * @token; *@found 0 when there is none. Ends its read-only transaction.
+ */
+unsigned gw_lock_next_stale(MYSQL *db, const char *after, char *event, char token[GW_LOCK_TOKEN_LEN + 1], int *found);
+
+/**
+ * @event's stale token into @token ("" when not flagged). Ends its
+ * read-only transaction.
+ */
+unsigned gw_lock_stale_token(MYSQL *db, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1]);
+
+/** Clears @event's stale flag if it still carries @token, in its own transaction. */
+unsigned gw_lock_clear_stale(MYSQL *db, const char *event, size_t elen, const char *token);
 
 #endif

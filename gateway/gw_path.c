@@ -388,7 +388,7 @@ static int may_move(const gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
     case GW_PATH_FAST:
         return to == GW_PATH_LOST;
     case GW_PATH_LOST:
-        return to == GW_PATH_FAST || (to == GW_PATH_GRANT && p->inflight == 0);
+        return to == GW_PATH_FAST || ((to == GW_PATH_GRANT || to == GW_PATH_MERGE) && p->inflight == 0);
     case GW_PATH_GRANT:
         return to == GW_PATH_MERGE;
     case GW_PATH_MERGE:
@@ -537,6 +537,7 @@ int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *o
         out->uncertain_n = ev->uncertain_n;
         out->uncertain_qty = ev->uncertain_qty;
         out->entries = ev->n;
+        out->journal_max = ev->n > 0 ? ev->g[ev->n - 1].ticket : 0;
         out->inflight = ev->inflight;
         out->path = evpath(p->mode, ev);
     }
@@ -610,6 +611,22 @@ size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t ma
     for (size_t k = 0; k < p->nev && got < max; k++) {
         const ev_t *ev = p->evs[k];
         if (touched_only && !ev->flushed)
+            continue;
+        memcpy(ids[got], ev->id, ev->idlen);
+        ids[got][ev->idlen] = '\0';
+        got++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+size_t gw_path_events_journaled(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
+{
+    size_t got = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->nev && got < max; k++) {
+        const ev_t *ev = p->evs[k];
+        if (ev->n == 0)
             continue;
         memcpy(ids[got], ev->id, ev->idlen);
         ids[got][ev->idlen] = '\0';

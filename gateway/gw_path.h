@@ -38,15 +38,18 @@
  *
  * Modes (gateway-wide, moved by gw_path_ctl.c):
  *   FAST    claims go to Redis (gw_path_sent succeeds).
- *   LOST    some thread lost Redis: nothing is sent to Redis; claims get
- *           the read-only fallback (gw_fallback.c). Back to FAST (after a
- *           reset) if Redis returns quickly.
+ *   LOST    some thread lost Redis, or the process just started: nothing
+ *           is sent to Redis; claims get the read-only fallback
+ *           (gw_fallback.c). Every connection up and nothing in flight:
+ *           MERGE, which checks Redis against MariaDB before FAST.
  *   GRANT   Redis has been away for FALLBACK_AFTER_MS and nothing is in
  *           flight: the fallback grants, per event, once its journal was
  *           written to MariaDB and its lock taken.
- *   MERGE   Redis is back: each event the fallback touched is rebuilt in
- *           Redis from MariaDB (after the stream drained) and its lock
- *           released; then a reset and FAST.
+ *   MERGE   Redis is back (or first reached): every event whose Redis
+ *           state may be older than MariaDB's is rebuilt from MariaDB
+ *           (after the stream drained) and its lock released; an event
+ *           whose journaled grants Redis lost has its journal written to
+ *           MariaDB first (gw_path_ctl.h); then a reset and FAST.
  * gw_path_sent refuses outside FAST under the same mutex that the move to
  * GRANT checks "nothing in flight" under, so no claim can be on both paths.
  *
@@ -96,6 +99,7 @@ typedef struct {
     uint64_t uncertain_n;   /* claims whose reply was lost */
     uint64_t uncertain_qty; /* their units */
     size_t entries;         /* undrained grants journaled */
+    uint64_t journal_max;   /* the highest journaled ticket, 0 when none */
     uint64_t inflight;      /* claims of this event sent, reply not yet in */
     gw_evpath_t path;
 } gw_path_info_t;
@@ -113,8 +117,9 @@ const char *gw_evpath_name(gw_evpath_t e);
 /**
  * Moves to @to if the mode is @from. FAST -> LOST and GRANT -> MERGE are
  * unconditional. LOST -> GRANT only when no claim is in flight (returns -1
- * otherwise). LOST -> FAST and MERGE -> FAST reset every event first (as
- * gw_path_reset). MERGE -> LOST (the merge failed) keeps everything.
+ * otherwise), and LOST -> MERGE likewise. LOST -> FAST and MERGE -> FAST
+ * reset every event first (as gw_path_reset). MERGE -> LOST (the merge
+ * failed) keeps everything.
  * Returns 0 when moved, -1 when not.
  */
 int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to);
@@ -180,6 +185,12 @@ void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen);
  * Returns how many.
  */
 size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only);
+
+/**
+ * Like gw_path_events, but only the events whose journal holds grants
+ * (undrained when last seen): the ones Redis may have lost answered grants of.
+ */
+size_t gw_path_events_journaled(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
 
 /** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
 void gw_path_reset(gw_path_t *p);

@@ -6,19 +6,29 @@
  *  - FAST: every GW_PATH_WATERMARK_MS, lua/watermark.lua for each tracked
  *    event (the events of tk:events are tracked every ~2 s); when any loop
  *    thread's Redis connection is down: LOST.
- *  - LOST: every connection back: FAST (the journal is reset: grants may
- *    have been lost with the connection, completeness is proved again);
+ *  - LOST (also where a process starts: it cannot know what happened to
+ *    Redis before it): every connection up and nothing in flight: MERGE;
  *    else after FALLBACK_AFTER_MS with nothing in flight, and when
  *    FALLBACK_GRANTS=1: GRANT.
- *  - GRANT: every connection back: MERGE, and a database thread runs the
- *    merge: for each event the fallback wrote its journal to (even if its
- *    lock was lost since), release the lock if still ours (waiting
- *    out any fallback transaction holding it), then rebuild the event in
- *    Redis from MariaDB (common/tk_rebuild: it waits until the workers have
- *    drained the stream, so grants Redis made before it died are in
- *    MariaDB first). All merged: FAST; a failure (Redis or MariaDB gone
- *    again): LOST, and the cycle starts over — a merged event is merged
- *    again if the fallback grants on it again.
+ *  - GRANT: every connection back: MERGE.
+ *  - MERGE: a database thread checks Redis against MariaDB and rebuilds,
+ *    from MariaDB, every event whose Redis state may be older:
+ *     1. each event the fallback wrote its journal to (its lock released
+ *        first, waiting out any fallback transaction holding it);
+ *     2. each event whose journaled grants Redis lost (its seq is below
+ *        them, or it is gone): the journal is written to MariaDB first;
+ *     3. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
+ *        dead or alive;
+ *     4. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
+ *        hash is missing.
+ *    The rebuild (common/tk_rebuild) waits until the workers have drained
+ *    the stream, so grants Redis made before it went away reach MariaDB
+ *    first; a stale flag is cleared after its rebuild. All done: FAST
+ *    (the journal reset: completeness is proved again). A failure (Redis
+ *    or MariaDB gone again): LOST, and the check runs again a second
+ *    later; FAST never comes without it, except when MariaDB cannot be
+ *    read, this process wrote nothing to it and Redis's run_id is the one
+ *    the last completed check saw (a blip during a MariaDB outage).
  */
 #ifndef GW_PATH_CTL_H
 #define GW_PATH_CTL_H

@@ -94,7 +94,7 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# TYPE tk_fallback_grants_total counter\ntk_fallback_grants_total %llu\n"
                      "# HELP tk_fallback_lock_lost_total Fallback batches rolled back because the event lock was no longer ours.\n"
                      "# TYPE tk_fallback_lock_lost_total counter\ntk_fallback_lock_lost_total %llu\n"
-                     "# HELP tk_fallback_merges_total Merges back to Redis after the fallback granted.\n"
+                     "# HELP tk_fallback_merges_total Returns to the fast path that rebuilt events in Redis from MariaDB (the fallback granted, or Redis came back behind MariaDB).\n"
                      "# TYPE tk_fallback_merges_total counter\ntk_fallback_merges_total %llu\n"
                      "# HELP tk_journal_entries Redis grants remembered until drained (gw_path.h).\n"
                      "# TYPE tk_journal_entries gauge\ntk_journal_entries %zu\n"

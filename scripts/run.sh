@@ -210,11 +210,13 @@ check_children() {
     done
 }
 
-tk_say "waiting for https://localhost:$PORT/healthz"
+# /readyz, not /healthz: the gateway serves claims from Redis once it has
+# checked Redis against MariaDB (docs/DESIGN.md, "the check before every fast path").
+tk_say "waiting for https://localhost:$PORT/readyz"
 healthy=0
 for ((i = 0; i < HEALTH_SECS * 5; i++)); do
     check_children || tk_die "shutting everything down"
-    if curl -ksf --max-time 2 -o /dev/null "https://127.0.0.1:$PORT/healthz" 2>/dev/null; then
+    if curl -ksf --max-time 2 -o /dev/null "https://127.0.0.1:$PORT/readyz" 2>/dev/null; then
         healthy=1
         break
     fi
@@ -222,7 +224,7 @@ for ((i = 0; i < HEALTH_SECS * 5; i++)); do
 done
 if [ "$healthy" = 0 ]; then
     tk_log_tail "$LOG_DIR/gateway.log" 30 >&2
-    tk_die "the gateway did not answer https://127.0.0.1:$PORT/healthz within ${HEALTH_SECS}s; shutting everything down"
+    tk_die "the gateway was not ready (https://127.0.0.1:$PORT/readyz) within ${HEALTH_SECS}s; shutting everything down"
 fi
 
 # ---- demo event (201 created, or 409: it exists from an earlier run) ----

@@ -73,10 +73,11 @@ for i in 1 2; do
 done
 ok=0
 for _ in $(seq 1 100); do
-    if curl -skf "https://127.0.0.1:$GW_PORT/healthz" >/dev/null 2>&1; then ok=1; break; fi
+    # /readyz: 200 once the gateway checked Redis against MariaDB and serves claims from Redis.
+    if curl -skf "https://127.0.0.1:$GW_PORT/readyz" >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.2
 done
-[ "$ok" = 1 ] || tk_die "the gateway did not answer /healthz within 20 s"
+[ "$ok" = 1 ] || tk_die "the gateway was not ready (/readyz) within 20 s"
 
 url=https://127.0.0.1:$GW_PORT
 tk_say "JMeter smoke against $url"

@@ -179,9 +179,13 @@ static void test_move_rules(void **state)
     assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_GRANT), -1);
     assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_MERGE), -1);
     assert_int_equal(gw_path_mode(p), GW_PATH_FAST);
+    claim(p, EV, 1);
     assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
-    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_MERGE), -1);
     assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_LOST), -1);
+    /* LOST -> MERGE (the check before the fast path) and back to LOST (it failed): nothing is reset. */
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_MERGE), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_MERGE, GW_PATH_LOST), 0);
+    assert_int_equal(gw_path_entries(p), 1);
     assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_FAST), 0);
     assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
     assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_GRANT), 0);
@@ -192,6 +196,41 @@ static void test_move_rules(void **state)
     assert_int_equal(gw_path_move(p, GW_PATH_MERGE, GW_PATH_GRANT), -1);
     assert_int_equal(gw_path_move(p, GW_PATH_MERGE, GW_PATH_LOST), 0);
     assert_int_equal(gw_path_mode(p), GW_PATH_LOST);
+}
+
+/* The check before the fast path starts only with nothing in flight, like the fallback. */
+static void test_lost_to_merge_waits_for_inflight(void **state)
+{
+    gw_path_t *p = *state;
+    assert_int_equal(gw_path_sent(p, EV, EVL, 1), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_MERGE), -1);
+    gw_path_grant_t g = grant(7, "a", 1);
+    assert_int_equal(gw_path_replied(p, EV, EVL, 1, &g, 1), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_MERGE), 0);
+    assert_int_equal(gw_path_mode(p), GW_PATH_MERGE);
+}
+
+/* Only events whose journal holds grants are listed; journal_max is their highest ticket. */
+static void test_events_journaled(void **state)
+{
+    gw_path_t *p = *state;
+    assert_int_equal(gw_path_track(p, EV, EVL), 0);
+    assert_int_equal(gw_path_track(p, EV2, EV2L), 0);
+    char ids[4][GW_PATH_USER_MAX + 1];
+    assert_int_equal(gw_path_events_journaled(p, ids, 4), 0);
+    claim(p, EV2, 3);
+    claim(p, EV2, 9);
+    claim(p, EV2, 5);
+    assert_int_equal(gw_path_events_journaled(p, ids, 4), 1);
+    assert_string_equal(ids[0], EV2);
+    assert_int_equal(info(p, EV2).journal_max, 9);
+    assert_int_equal(info(p, EV).journal_max, 0);
+    /* Drained (pruned by a watermark): no longer listed. */
+    gw_path_watermark(p, EV2, EV2L, 9, 0);
+    gw_path_watermark(p, EV2, EV2L, 9, 0);
+    assert_int_equal(gw_path_events_journaled(p, ids, 4), 0);
+    assert_int_equal(gw_path_events_journaled(p, ids, 0), 0);
 }
 
 static void test_info_path_per_mode(void **state)
@@ -936,6 +975,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sent_refused_outside_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_grant_waits_for_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_to_merge_waits_for_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_journaled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup, teardown),

@@ -249,12 +249,16 @@ static int gateway_wait_ready(it_gateway_t *gw, int ready_ms)
         if (it_http(&r, IT_HTTP1, "GET", url, NULL, NULL, 0, 1000) == 0 && r.status == 200) {
             it_resp_free(&r);
             /* After connecting to Redis the gateway checks every event's Redis
-             * state (gw_rebuild); tests start once that check is done, so a
-             * claim on an unknown event is a 404 and not the check's 503. */
+             * state against MariaDB (gw_path_ctl's check, gw_rebuild) before
+             * it serves claims from Redis; tests start once that is done, so a
+             * claim on an unknown event is a 404 and not the check's 503. With
+             * a backend down on purpose, the test waits for what it wants. */
             snprintf(url, sizeof url, "%s/readyz", gw->base_url);
             while (it_now_ms() < deadline) {
                 int checking = it_http(&r, IT_HTTP1, "GET", url, NULL, NULL, 0, 1000) != 0 ||
-                               (r.body != NULL && strstr(r.body, "\"rebuilding\":true") != NULL);
+                               (r.body != NULL && strstr(r.body, "\"rebuilding\":true") != NULL) ||
+                               (r.status != 200 && r.body != NULL && strstr(r.body, "\"redis\":\"up\"") != NULL &&
+                                strstr(r.body, "\"database\":\"up\"") != NULL);
                 it_resp_free(&r);
                 if (!checking)
                     break;
