@@ -18,9 +18,10 @@
  * rest are answered 503 with Retry-After within 2.5 s
  * (tk_shed_total{reason="db_queue_full"}). Redis started again: the
  * reconnect's rebuild check (a control job, which reads only `events`) is
- * done within 5 s and an admin state change (reads and writes `events` and
- * Redis) answers 200 within 3 s, though the claim jobs are still stuck
- * behind the lock. Lock released: the jobs that waited past their deadline
+ * done within 5 s and an admin restock (event_stock and Redis; not a state
+ * change: an UPDATE of `events` waits on the lock too, claims being its
+ * foreign-key child) answers 200 within 3 s, though the claim jobs are
+ * still stuck behind the lock. Lock released: the jobs that waited past their deadline
  * are answered 503 without running (tk_shed_total{reason="db_deadline"}).
  *
  * redis_inflight_bounded. Redis stopped with SIGSTOP (connected, silent):
@@ -218,14 +219,14 @@ static void db_queue_sheds_and_control_lane(void **st)
     int checked = wait_readyz(f, "\"rebuilding\":false", 5000);
     fprintf(stderr, "control lane: rebuild check %s after %lld ms\n", checked == 0 ? "done" : "NOT done", it_now_ms() - t0);
     char url[512], auth[128];
-    snprintf(url, sizeof url, "%s/v1/admin/events/%s/state", f->gw.base_url, ev2);
+    snprintf(url, sizeof url, "%s/v1/admin/events/%s/stock", f->gw.base_url, ev2);
     const char *headers[] = {it_api_auth_header(f, IT_ADMIN, auth), NULL};
-    const char body[] = "{\"state\":\"paused\"}";
+    const char body[] = "{\"delta\":5}";
     it_resp_t r;
     t0 = it_now_ms();
     int got = it_http(&r, IT_HTTP1, "POST", url, headers, body, sizeof body - 1, 3000);
     long admin = got == 0 ? r.status : 0;
-    fprintf(stderr, "control lane: admin state change answered %ld after %lld ms\n", admin, it_now_ms() - t0);
+    fprintf(stderr, "control lane: admin restock answered %ld after %lld ms\n", admin, it_now_ms() - t0);
     it_resp_free(&r);
 
     /* The waiting jobs passed their deadline: answered 503 without running. */
