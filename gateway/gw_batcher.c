@@ -28,13 +28,22 @@ typedef struct st_batch_t {
 struct st_gw_batcher_t {
     gw_thread_t *th;
     int max;
+    int held;     /* claims in open batches or awaiting Redis's answer (or on their way to the fallback) */
+    int held_max; /* REDIS_INFLIGHT_MAX: beyond, a claim is shed (gw_batcher.h) */
     batch_t *open; /* batches filling during this loop turn */
     h2o_timeout_t zero_timeout;
     h2o_timeout_entry_t flush_entry;
 };
 
+static void set_held(gw_batcher_t *b, int held)
+{
+    b->held = held;
+    __atomic_store_n(&b->th->metrics.redis_held, (uint64_t)held, __ATOMIC_RELAXED); /* a gauge /metrics sums */
+}
+
 static void free_batch(batch_t *bt)
 {
+    set_held(bt->owner, bt->owner->held - bt->n);
     for (int i = 0; i < bt->n; i++)
         gw_req_release(bt->reqs[i]);
     free(bt);
@@ -242,6 +251,7 @@ gw_batcher_t *gw_batcher_create(gw_thread_t *th)
         return NULL;
     b->th = th;
     b->max = (int)th->server->conf->max_batch;
+    b->held_max = (int)th->server->conf->redis_inflight_max;
     h2o_timeout_init(th->ctx.loop, &b->zero_timeout, 0);
     b->flush_entry.cb = on_flush;
     return b;
@@ -258,8 +268,20 @@ void gw_batcher_destroy(gw_batcher_t *b)
     free(b);
 }
 
+int gw_batcher_held(const gw_batcher_t *b)
+{
+    return b->held;
+}
+
 void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
 {
+    if (b->held >= b->held_max) {
+        /* Redis is slow or stalled: refuse now rather than queue behind it. */
+        count(b->th, GW_CLAIM_UNAVAILABLE);
+        gw_metrics_add(&b->th->metrics.shed[GW_SHED_REDIS_INFLIGHT], 1);
+        gw_reply_error(r, 503, "unavailable", "too many claims are waiting for redis; retry shortly");
+        return;
+    }
     batch_t **link = &b->open, *bt;
     while ((bt = *link) != NULL && !(bt->elen == r->elen && memcmp(bt->event_id, r->event_id, r->elen) == 0))
         link = &bt->next;
@@ -281,6 +303,7 @@ void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
     }
     bt->reqs[bt->n] = gw_req_ref(r);
     bt->qty[bt->n] = quantity;
+    set_held(b, b->held + 1);
     if (++bt->n == b->max) {
         *link = bt->next; /* full: send now, keeping later arrivals for a new batch */
         send_batch(bt);

@@ -27,8 +27,11 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->fallback_after_ms = 1000;
     c->lock_ttl_ms = 5000;
     c->journal_max = 262144;
+    c->db_queue_max = 256;
+    c->db_job_deadline_ms = 2000;
+    c->redis_inflight_max = 4096;
 
-    tk_opt_t opts[TK_BACKEND_NOPTS + 21] = {
+    tk_opt_t opts[TK_BACKEND_NOPTS + 24] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
         {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
         {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
@@ -58,8 +61,14 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "expiry of the fallback's event lock, renewed by every fallback transaction"},
         {"--journal-max", "JOURNAL_MAX", TK_OPT_INT, &c->journal_max, 1024, 16777216,
          "undrained Redis grants remembered for the fallback (about 100 bytes each); beyond, events go read-only"},
+        {"--db-queue-max", "DB_QUEUE_MAX", TK_OPT_INT, &c->db_queue_max, 1, 1000000,
+         "database jobs waiting per lane (claims while Redis is away; admin), at most; beyond, 503 (docs/DESIGN.md)"},
+        {"--db-job-deadline-ms", "DB_JOB_DEADLINE_MS", TK_OPT_INT, &c->db_job_deadline_ms, 50, 600000,
+         "a request's database job not started within this is answered 503 without touching MariaDB"},
+        {"--redis-inflight-max", "REDIS_INFLIGHT_MAX", TK_OPT_INT, &c->redis_inflight_max, 1, 10000000,
+         "claims per loop thread batched for or waiting on Redis, at most; beyond, 503"},
     };
-    tk_backend_opts(&c->backend, opts + 21);
+    tk_backend_opts(&c->backend, opts + 24);
     int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
     if (rc != 0)
         return rc;

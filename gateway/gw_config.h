@@ -34,6 +34,9 @@ typedef struct {
     long fallback_after_ms; /* Redis away this long before it does */
     long lock_ttl_ms;       /* expiry of a fallback event lock (gw_lock.h) */
     long journal_max;       /* undrained grants remembered (gw_path.h) */
+    long db_queue_max;       /* database jobs waiting per lane, at most (gw_dbpool.h) */
+    long db_job_deadline_ms; /* a request's job not started by then is answered 503 unrun */
+    long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
     char tls_cert_buf[512];
     char tls_key_buf[512];

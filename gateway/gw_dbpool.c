@@ -1,6 +1,7 @@
 #include "gw_dbpool.h"
 #include "tk_json.h"
 #include "tk_log.h"
+#include "tk_time.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,9 +13,12 @@
 struct st_gw_dbpool_t {
     const gw_config_t *conf;
     pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    h2o_linklist_t queue; /* of gw_dbjob_t.super.link */
+    pthread_cond_t cond;         /* general threads wait here */
+    pthread_cond_t cond_control; /* the control lane's reserved thread waits here */
+    h2o_linklist_t queue[GW_DBLANE__COUNT]; /* of gw_dbjob_t.super.link */
+    size_t depth[GW_DBLANE__COUNT];         /* jobs in each queue (written under mutex, read atomically) */
     int stopping;
+    int ngeneral; /* threads 0..ngeneral-1 serve both lanes; thread ngeneral only the control lane */
     int nthreads;
     pthread_t *tids;
     gw_dbconn_t *conns;
@@ -118,20 +122,37 @@ typedef struct {
     int index;
 } thread_arg_t;
 
+/* The next job a thread may run, control lane first; NULL when none. Under the mutex. */
+static gw_dbjob_t *take(gw_dbpool_t *pool, int control_only)
+{
+    for (int lane = 0; lane < (control_only ? 1 : GW_DBLANE__COUNT); lane++) {
+        if (!h2o_linklist_is_empty(&pool->queue[lane])) {
+            gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, pool->queue[lane].next);
+            h2o_linklist_unlink(&job->super.link);
+            __atomic_store_n(&pool->depth[lane], pool->depth[lane] - 1, __ATOMIC_RELAXED);
+            return job;
+        }
+    }
+    return NULL;
+}
+
 static void *db_thread(void *arg)
 {
     gw_dbpool_t *pool = ((thread_arg_t *)arg)->pool;
     int index = ((thread_arg_t *)arg)->index;
     free(arg);
     gw_dbconn_t *conn = &pool->conns[index];
+    int control_only = index == pool->ngeneral;
+    pthread_cond_t *cond = control_only ? &pool->cond_control : &pool->cond;
 
     pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (h2o_linklist_is_empty(&pool->queue) && !pool->stopping) {
+        gw_dbjob_t *job;
+        while ((job = take(pool, control_only)) == NULL && !pool->stopping) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += 1;
-            if (pthread_cond_timedwait(&pool->cond, &pool->mutex, &until) != 0 && index == 0) {
+            if (pthread_cond_timedwait(cond, &pool->mutex, &until) != 0 && index == 0) {
                 /* Idle for a second: refresh the health flag /readyz reads. */
                 pthread_mutex_unlock(&pool->mutex);
                 MYSQL *db = gw_dbconn_db(conn);
@@ -142,17 +163,19 @@ static void *db_thread(void *arg)
                 pthread_mutex_lock(&pool->mutex);
             }
         }
-        if (h2o_linklist_is_empty(&pool->queue))
+        if (job == NULL)
             break; /* stopping, and nothing left to do */
-        gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, pool->queue.next);
-        h2o_linklist_unlink(&job->super.link);
         pthread_mutex_unlock(&pool->mutex);
 
         job->status = 0;
-        job->run(job, conn);
-        if (job->status == 0)
-            gw_dbjob_error(job, 500, "internal", "the operation produced no answer");
-        __atomic_store_n(&pool->db_up, conn->db != NULL, __ATOMIC_RELAXED);
+        if (job->deadline_ms != 0 && tk_time_mono_ms() > job->deadline_ms) {
+            job->expired = 1; /* answered 503 on its loop thread; MariaDB untouched */
+        } else {
+            job->run(job, conn);
+            if (job->status == 0)
+                gw_dbjob_error(job, 500, "internal", "the operation produced no answer");
+            __atomic_store_n(&pool->db_up, conn->db != NULL, __ATOMIC_RELAXED);
+        }
         h2o_multithread_send_message(&job->origin->db_done, &job->super);
 
         pthread_mutex_lock(&pool->mutex);
@@ -170,11 +193,15 @@ gw_dbpool_t *gw_dbpool_start(const gw_config_t *conf, int n)
     if (pool == NULL)
         return NULL;
     pool->conf = conf;
+    pool->ngeneral = n;
+    n += 1; /* the control lane's reserved thread */
     pool->nthreads = n;
     pool->db_up = 1;
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->cond, NULL);
-    h2o_linklist_init_anchor(&pool->queue);
+    pthread_cond_init(&pool->cond_control, NULL);
+    for (int lane = 0; lane < GW_DBLANE__COUNT; lane++)
+        h2o_linklist_init_anchor(&pool->queue[lane]);
     pool->tids = calloc((size_t)n, sizeof(*pool->tids));
     pool->conns = calloc((size_t)n, sizeof(*pool->conns));
     if (pool->tids == NULL || pool->conns == NULL)
@@ -209,11 +236,13 @@ void gw_dbpool_stop(gw_dbpool_t *pool)
     pthread_mutex_lock(&pool->mutex);
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->cond);
+    pthread_cond_broadcast(&pool->cond_control);
     pthread_mutex_unlock(&pool->mutex);
     for (int i = 0; i < pool->nthreads; i++)
         pthread_join(pool->tids[i], NULL);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->cond);
+    pthread_cond_destroy(&pool->cond_control);
     free(pool->tids);
     free(pool->conns);
     free(pool);
@@ -229,6 +258,24 @@ int gw_dbpool_db_up(gw_dbpool_t *pool)
     return __atomic_load_n(&pool->db_up, __ATOMIC_RELAXED);
 }
 
+size_t gw_dbpool_depth(gw_dbpool_t *pool, gw_dblane_t lane)
+{
+    return __atomic_load_n(&pool->depth[lane], __ATOMIC_RELAXED);
+}
+
+/* Answers the requests of a job that will not run: 503 + Retry-After, counted as @why. Loop thread. */
+static void shed(gw_dbjob_t *job, gw_shed_reason_t why, const char *message)
+{
+    size_t n = 0;
+    if (job->shed != NULL) {
+        n = job->shed(job, message);
+    } else if (job->r != NULL) {
+        gw_reply_error(job->r, 503, "unavailable", message);
+        n = 1;
+    }
+    gw_metrics_add(&job->origin->metrics.shed[why], n);
+}
+
 static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
@@ -236,7 +283,9 @@ static void on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
         gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, messages->next);
         h2o_linklist_unlink(&job->super.link);
         job->origin->db_jobs--;
-        if (job->done != NULL)
+        if (job->expired)
+            shed(job, GW_SHED_DB_DEADLINE, "the request waited too long for the database; retry shortly");
+        else if (job->done != NULL)
             job->done(job);
         else if (job->r != NULL)
             gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
@@ -262,6 +311,22 @@ gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
     job->origin = r->th;
     job->r = gw_req_ref(r);
     job->run = run;
+    job->lane = GW_DBLANE_CONTROL;
+    job->sheddable = 1;
+    job->deadline_ms = tk_time_mono_ms() + r->th->server->conf->db_job_deadline_ms;
+    return job;
+}
+
+gw_dbjob_t *gw_dbjob_new_client(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
+{
+    gw_dbjob_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return NULL;
+    job->origin = th;
+    job->run = run;
+    job->lane = GW_DBLANE_CLIENT;
+    job->sheddable = 1;
+    job->deadline_ms = tk_time_mono_ms() + th->server->conf->db_job_deadline_ms;
     return job;
 }
 
@@ -275,11 +340,23 @@ gw_dbjob_t *gw_dbjob_new_bg(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn
     return job;
 }
 
-void gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job)
+int gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job)
 {
-    job->origin->db_jobs++;
+    gw_dblane_t lane = job->lane;
     pthread_mutex_lock(&pool->mutex);
-    h2o_linklist_insert(&pool->queue, &job->super.link);
+    if (job->sheddable && pool->depth[lane] >= (size_t)pool->conf->db_queue_max) {
+        pthread_mutex_unlock(&pool->mutex);
+        shed(job, GW_SHED_DB_QUEUE_FULL, "the database queue is full; retry shortly");
+        free_job(job);
+        return -1;
+    }
+    job->origin->db_jobs++;
+    h2o_linklist_insert(&pool->queue[lane], &job->super.link);
+    __atomic_store_n(&pool->depth[lane], pool->depth[lane] + 1, __ATOMIC_RELAXED);
+    /* Any general thread serves either lane; the reserved one only control work. */
     pthread_cond_signal(&pool->cond);
+    if (lane == GW_DBLANE_CONTROL)
+        pthread_cond_signal(&pool->cond_control);
     pthread_mutex_unlock(&pool->mutex);
+    return 0;
 }

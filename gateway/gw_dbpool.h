@@ -11,6 +11,22 @@
  * Ownership: the job owns one reference to job->r, its input (job->in,
  * freed with job->in_free), and job->body (malloc'ed by run). All are
  * released after done.
+ *
+ * Bounded queues (docs/DESIGN.md). Jobs wait in one of two lanes:
+ *  - control: the gateway's own work (rebuild check, merge, anything made
+ *    with gw_dbjob_new_bg) and admin requests (gw_dbjob_new). Every thread
+ *    serves this lane first, and one extra thread serves only it, so a
+ *    merge or an admin change never waits behind claim work stuck on
+ *    MariaDB: at worst behind other control work.
+ *  - client: work for claims and status lookups while Redis is away
+ *    (gw_dbjob_new_client), served by the --db-threads general threads.
+ * A request's job (admin or client) is refused at submit when its lane
+ * already holds DB_QUEUE_MAX waiting jobs, and answered without running when
+ * no thread picked it up within DB_JOB_DEADLINE_MS (its client has most
+ * likely given up; a 503 changes nothing): both are 503 with Retry-After,
+ * counted in tk_shed_total. Background control jobs are never refused: each
+ * kind runs one at a time (a flag or the path's state guards it), so they
+ * are few by construction.
  */
 #ifndef GW_DBPOOL_H
 #define GW_DBPOOL_H
@@ -22,6 +38,12 @@
 #include <hiredis.h>
 
 typedef struct st_gw_dbjob_t gw_dbjob_t;
+
+typedef enum {
+    GW_DBLANE_CONTROL = 0, /* background control work and admin requests: served first, and by a reserved thread */
+    GW_DBLANE_CLIENT,      /* claims and lookups while Redis is away */
+    GW_DBLANE__COUNT,
+} gw_dblane_t;
 
 typedef struct {
     MYSQL *db;           /* NULL until gw_dbconn_db succeeds */
@@ -43,9 +65,16 @@ struct st_gw_dbjob_t {
     char *body; /* malloc'ed JSON, or NULL */
     size_t len;
     char location[256];
+    gw_dblane_t lane;
+    int sheddable;       /* refused when the lane is full (requests' jobs; never background control work) */
+    int64_t deadline_ms; /* tk_time_mono_ms by which a thread must have started it; 0 = none */
+    int expired;         /* set by the database thread when the deadline had passed: run was not called */
+    /* On the loop thread, for a job refused or expired: answers each of its
+     * requests 503 with @message and returns how many. NULL: job->r, if any. */
+    size_t (*shed)(gw_dbjob_t *job, const char *message);
 };
 
-/** Starts @n database threads. Returns NULL on failure. */
+/** Starts @n general database threads and the control lane's reserved one. Returns NULL on failure. */
 gw_dbpool_t *gw_dbpool_start(const gw_config_t *conf, int n);
 
 /** Finishes queued jobs, stops the threads, closes connections, frees the pool. */
@@ -57,6 +86,9 @@ int gw_dbpool_db_up(gw_dbpool_t *pool);
 /** MariaDB failures seen by the database threads (failed connects, connections dropped after an error). */
 uint64_t gw_dbpool_db_errors(gw_dbpool_t *pool);
 
+/** Jobs waiting in @lane (not yet picked up by a thread). Any thread. */
+size_t gw_dbpool_depth(gw_dbpool_t *pool, gw_dblane_t lane);
+
 /** Registers @th's completion receiver; call on each loop thread before serving. */
 void gw_dbpool_attach(gw_thread_t *th);
 
@@ -64,8 +96,9 @@ void gw_dbpool_attach(gw_thread_t *th);
 void gw_dbpool_detach(gw_thread_t *th);
 
 /**
- * Creates a job for @r (takes a reference) that will run @run. The caller
- * sets ->in and submits it with gw_dbpool_submit. NULL on no memory.
+ * Creates a job for @r (takes a reference) that will run @run: the control
+ * lane (admin work), with the deadline. The caller sets ->in and submits it
+ * with gw_dbpool_submit. NULL on no memory.
  */
 gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
 
@@ -75,8 +108,19 @@ gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
  */
 gw_dbjob_t *gw_dbjob_new_bg(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
 
-/** Queues @job. From a loop thread. */
-void gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job);
+/**
+ * Creates a job on behalf of requests of @th that it holds itself in ->in
+ * (the fallback's batches): the client lane, with the deadline. The caller
+ * sets ->in, ->done and ->shed (which must answer every request of ->in).
+ */
+gw_dbjob_t *gw_dbjob_new_client(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *));
+
+/**
+ * Queues @job (takes ownership). From @job's loop thread. Returns 0, or -1
+ * when its lane is full: then its requests have been answered 503 (->shed)
+ * and the job freed.
+ */
+int gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job);
 
 /** The MariaDB connection of @c, connecting if needed; NULL (and logs) when MariaDB is unreachable. */
 MYSQL *gw_dbconn_db(gw_dbconn_t *c);

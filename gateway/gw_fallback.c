@@ -200,9 +200,18 @@ void gw_fb_free_in(void *p)
     free(in);
 }
 
+/* A batch refused by a full database queue or past its deadline: nothing was decided. */
+static size_t shed(gw_dbjob_t *job, const char *message)
+{
+    fb_in_t *in = job->in;
+    for (int i = 0; i < in->n; i++)
+        gw_reply_error(in->items[i].r, 503, "unavailable", message);
+    return (size_t)in->n;
+}
+
 void gw_fb_submit(gw_thread_t *th, fb_in_t *in, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void (*done_cb)(gw_dbjob_t *))
 {
-    gw_dbjob_t *job = gw_dbjob_new_bg(th, run);
+    gw_dbjob_t *job = gw_dbjob_new_client(th, run);
     if (job == NULL) {
         for (int i = 0; i < in->n; i++)
             gw_reply_unavailable(in->items[i].r, "redis");
@@ -212,6 +221,7 @@ void gw_fb_submit(gw_thread_t *th, fb_in_t *in, void (*run)(gw_dbjob_t *, gw_dbc
     job->in = in;
     job->in_free = gw_fb_free_in;
     job->done = done_cb;
+    job->shed = shed;
     gw_dbpool_submit(th->server->dbpool, job);
 }
 

@@ -13,6 +13,8 @@ static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000, 
 static const char *const claim_names[GW_CLAIM__COUNT] = {"created", "existing", "sold_out", "limit_reached", "not_open",
                                                          "paused",  "closed",   "not_found", "invalid",     "unavailable"};
 
+static const char *const shed_names[GW_SHED__COUNT] = {"db_queue_full", "db_deadline", "redis_inflight", "events_waiters"};
+
 const char *gw_metrics_route_name(gw_route_id_t route)
 {
     return (unsigned)route < GW_ROUTE__COUNT ? route_names[route] : "unknown";
@@ -128,6 +130,13 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
     put(&o, "# HELP tk_backend_errors_total Failed backend calls.\n# TYPE tk_backend_errors_total counter\n"
             "tk_backend_errors_total{backend=\"redis\"} %llu\ntk_backend_errors_total{backend=\"database\"} %llu\n",
         (unsigned long long)m->redis_errors, (unsigned long long)m->db_errors);
+    put(&o, "# HELP tk_shed_total Requests answered 503 with Retry-After at once by a bounded queue, by reason.\n"
+            "# TYPE tk_shed_total counter\n");
+    for (int i = 0; i < GW_SHED__COUNT; i++)
+        put(&o, "tk_shed_total{reason=\"%s\"} %llu\n", shed_names[i], (unsigned long long)m->shed[i]);
+    put(&o, "# HELP tk_redis_held_claims Claims batched for or waiting on Redis, all loop threads (at most REDIS_INFLIGHT_MAX each).\n"
+            "# TYPE tk_redis_held_claims gauge\ntk_redis_held_claims %llu\n",
+        (unsigned long long)m->redis_held);
     if (extra != NULL)
         put(&o, "%s", extra);
     *result = h2o_iovec_init(o.buf, o.len);

@@ -48,6 +48,15 @@ typedef enum {
     GW_CLAIM__COUNT,
 } gw_claim_result_t;
 
+/* Why a request was answered 503 at once instead of queued (docs/DESIGN.md, "Bounded queues"). */
+typedef enum {
+    GW_SHED_DB_QUEUE_FULL = 0, /* its database lane held DB_QUEUE_MAX jobs */
+    GW_SHED_DB_DEADLINE,       /* its job waited past DB_JOB_DEADLINE_MS: answered without running */
+    GW_SHED_REDIS_INFLIGHT,    /* its loop thread held REDIS_INFLIGHT_MAX claims for Redis */
+    GW_SHED_EVENTS_WAITERS,    /* too many GET /v1/events waiting on one listing round */
+    GW_SHED__COUNT,
+} gw_shed_reason_t;
+
 typedef struct {
     uint64_t requests[GW_ROUTE__COUNT][GW_STATUS__COUNT];
     uint64_t latency[GW_ROUTE__COUNT][GW_LATENCY__BUCKETS]; /* not cumulative; summed at scrape */
@@ -58,6 +67,8 @@ typedef struct {
     uint64_t journal_overflows;       /* replies whose grants did not fit the journal (gw_path.h) */
     uint64_t redis_errors; /* error replies; connection failures are added at scrape (gw_redis_errors) */
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
+    uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */
+    uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
 } gw_metrics_t;
 
 /** The label of @route ("claim_post", …). */

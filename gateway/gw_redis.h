@@ -30,6 +30,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Why 3 s: it must exceed the longest pause of a healthy Redis, or a busy
+ * moment would drop the connection and turn every claim in flight into an
+ * uncertain one (gw_path.h). With appendfsync always each call waits on an
+ * fsync, which a loaded disk can hold for over a second (Redis's own
+ * everysec policy tolerates a pending fsync for 2 s), and a fork for an AOF
+ * rewrite of a large instance pauses it for hundreds of milliseconds. What
+ * a stall costs is bounded apart from this: at most REDIS_INFLIGHT_MAX
+ * claims per thread wait that long (gw_batcher.h); later ones are shed with
+ * 503 at once.
+ */
 #define GW_REDIS_STALL_MS 3000
 
 typedef struct st_gw_redis_t gw_redis_t;

@@ -121,6 +121,16 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
     return len;
 }
 
+/* The bounded queues' gauges (docs/DESIGN.md, "Bounded queues"); their sheds are tk_shed_total. */
+static size_t queues_metrics(gw_server_t *srv, char *out, size_t cap)
+{
+    int w = snprintf(out, cap,
+                     "# HELP tk_db_queue_depth Database jobs waiting for a thread, by lane (at most DB_QUEUE_MAX each).\n"
+                     "# TYPE tk_db_queue_depth gauge\ntk_db_queue_depth{lane=\"control\"} %zu\ntk_db_queue_depth{lane=\"client\"} %zu\n",
+                     gw_dbpool_depth(srv->dbpool, GW_DBLANE_CONTROL), gw_dbpool_depth(srv->dbpool, GW_DBLANE_CLIENT));
+    return w < 0 || (size_t)w >= cap ? 0 : (size_t)w;
+}
+
 static void on_ping(gw_redis_t *redis, redisReply *reply, void *data)
 {
     gw_req_t *r = data;
@@ -233,6 +243,7 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
                      (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
                      (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv));
     n += (int)paths_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
+    n += (int)queues_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
     gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);

@@ -23,4 +23,10 @@ void gw_route_admin_stock(gw_req_t *r);
 void gw_route_admin_state(gw_req_t *r);
 void gw_route_admin_cancel(gw_req_t *r);
 
+/** Makes every thread's cached GET /v1/events list old: an admin change. Any thread. */
+void gw_route_events_changed(void);
+
+/** Frees the calling loop thread's GET /v1/events cache; at thread exit, once its Redis connection is gone. */
+void gw_route_events_dispose(void);
+
 #endif

@@ -5,6 +5,7 @@
 #include "gw_path_ctl.h"
 #include "gw_rebuild.h"
 #include "gw_router.h"
+#include "gw_routes.h"
 #include "gw_tls.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -158,6 +159,7 @@ static void thread_dispose(gw_thread_t *th)
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
+    gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_path_ctl_stop(th);
     /* Let the closes above and the callbacks they trigger run. */

@@ -43,6 +43,7 @@
 #include "tk_valid.h"
 #include "wk_batch.h"
 #include "wk_redis.h"
+#include "wk_stats.h"
 #include "wk_writer.h"
 
 #include <stdio.h>
@@ -569,7 +570,7 @@ static void log_rates(wk_drain_t *d, int64_t now)
 static int loop(wk_drain_t *d)
 {
     const wk_config_t *cfg = d->cfg;
-    int64_t next_discover = 0, next_claim = 0, next_stats = 0;
+    int64_t next_discover = 0, next_claim = 0, next_stats = 0, next_prune = 0;
     int recovered = 0;
     const char **gt = NULL;
     size_t gtcap = 0;
@@ -608,6 +609,8 @@ static int loop(wk_drain_t *d)
         if (now >= next_stats) {
             push_stats(d);
             next_stats = now + cfg->stats_ms;
+            if (now >= next_prune && wk_stats_prune(&d->redis, NULL, cfg->stats_ms) >= 0)
+                next_prune = now + WK_STATS_PRUNE_MS;
         }
         if (now - d->logged_at >= cfg->log_every_s * 1000)
             log_rates(d, now);
@@ -642,7 +645,8 @@ static int loop(wk_drain_t *d)
     }
     free(gt);
     if (rc == 0) {
-        push_stats(d);
+        /* A clean exit ends this consumer's series: its fields go (wk_stats.h). */
+        wk_stats_prune(&d->redis, cfg->consumer, cfg->stats_ms);
         log_rates(d, tk_time_mono_ms());
     }
     return rc;

@@ -10,7 +10,8 @@
 #include <cmocka.h>
 
 static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL", "TLS_CERT", "TLS_KEY", "VAR_DIR",
-                                   "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH"};
+                                   "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH",
+                                   "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX"};
 
 static int setup(void **state)
 {
@@ -86,12 +87,39 @@ static void test_refusals(void **state)
     assert_non_null(strstr(err, "/nonexistent/token"));
 }
 
+/* The bounded queues' options (docs/DESIGN.md, "Bounded queues"). */
+static void test_queue_bounds(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.db_queue_max, 256);
+    assert_int_equal(c.db_job_deadline_ms, 2000);
+    assert_int_equal(c.redis_inflight_max, 4096);
+    setenv("DB_QUEUE_MAX", "8", 1);
+    char *a1[] = {"gw", "--db-job-deadline-ms", "750", "--redis-inflight-max=100"};
+    assert_int_equal(load(&c, 4, a1, err), 0);
+    assert_int_equal(c.db_queue_max, 8);
+    assert_int_equal(c.db_job_deadline_ms, 750);
+    assert_int_equal(c.redis_inflight_max, 100);
+    setenv("DB_QUEUE_MAX", "0", 1); /* a queue that holds nothing would refuse every fallback claim */
+    assert_int_equal(load(&c, 1, argv, err), -1);
+    assert_non_null(strstr(err, "DB_QUEUE_MAX"));
+    unsetenv("DB_QUEUE_MAX");
+    char *a2[] = {"gw", "--db-job-deadline-ms", "10"};
+    assert_int_equal(load(&c, 3, a2, err), -1);
+    char *a3[] = {"gw", "--redis-inflight-max", "0"};
+    assert_int_equal(load(&c, 3, a3, err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_flags_and_env, setup),
         cmocka_unit_test_setup(test_refusals, setup),
+        cmocka_unit_test_setup(test_queue_bounds, setup),
     };
     return cmocka_run_group_tests_name("gw_config", tests, NULL, NULL);
 }

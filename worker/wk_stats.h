@@ -1,0 +1,37 @@
+/*
+ * wk_stats: keeps tk:wk:stats (the per-worker counters /metrics shows)
+ * bounded, with lua/wk_stats_prune.lua.
+ *
+ * Every field is "<consumer>:<stat>" and the default consumer name holds the
+ * worker's pid, so without pruning the hash gains fields at every worker
+ * restart and /metrics' HGETALL of it grows for ever. Two rules bound it:
+ * a worker that exits cleanly removes its own fields (its series end, as a
+ * process's do), and every worker, at its first stats push and then every
+ * WK_STATS_PRUNE_MS, removes the fields of consumers whose seen_ms is older
+ * than WK_STATS_MAX_AGE_MS (killed workers). The hash then holds the live
+ * workers plus those that died in the last WK_STATS_MAX_AGE_MS.
+ */
+#ifndef WK_STATS_H
+#define WK_STATS_H
+
+#include "wk_redis.h"
+
+/* Ten minutes: far above the stats period (1 s by default), long enough
+ * for an operator to see a dead worker's last figures, short enough that a
+ * crash loop adds at most ten minutes' worth of names. A worker whose
+ * --stats-ms is longer uses three of its periods instead (wk_drain.c); a
+ * worker pruned by one with a shorter age reappears at its next push, its
+ * counters restarting (a counter reset, which Prometheus handles). */
+#define WK_STATS_MAX_AGE_MS (10 * 60 * 1000)
+#define WK_STATS_PRUNE_MS (60 * 1000)
+
+/**
+ * Removes from tk:wk:stats the fields of consumers not seen for
+ * WK_STATS_MAX_AGE_MS (or three of @stats_ms, this worker's push period,
+ * if that is longer) and, when @self is not NULL, every field of @self.
+ * Returns the count of fields removed, or -1 (Redis unreachable or an
+ * error reply; logged at debug level, the next call tries again).
+ */
+long wk_stats_prune(wk_redis_t *r, const char *self, long stats_ms);
+
+#endif
