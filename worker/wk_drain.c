@@ -24,7 +24,10 @@
  *    give up, the committed rows are replayed later as above.
  *
  * The confirm script sets a record's letter only while it is still 'p', so
- * a cancel or a fallback write that got there first is never overwritten.
+ * a cancel or a fallback write that got there first is never overwritten;
+ * when it turns a 'p' into 'x' (the row was cancelled before this worker
+ * wrote it) it returns the units to the event's remaining, as the admin
+ * cancel's own Redis step would have (exactly once: lua/confirm.lua).
  * XDEL keeps XLEN of a stream equal to the claims not yet written.
  *
  * Every --discover-ms the set tk:events is re-read; a new event gets
@@ -59,6 +62,7 @@ typedef struct {
     size_t elen;
     char key[TK_KEY_MAX];    /* tk:{E}:q */
     char claims[TK_KEY_MAX]; /* tk:{E}:claims */
+    char ev[TK_KEY_MAX];     /* tk:{E}:ev: a confirm that marks a record cancelled returns its units there */
     char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
 } wk_stream_t;
 
@@ -191,6 +195,7 @@ static int discover(wk_drain_t *d, int all)
         s->elen = e->len;
         memcpy(s->key, key, (size_t)kl + 1);
         tk_key(TK_KEY_CLAIMS, e->str, e->len, s->claims);
+        tk_key(TK_KEY_EV, e->str, e->len, s->ev);
         strcpy(s->cursor, "0-0");
         tk_info("draining event %s (%s)", s->event, s->key);
     }
@@ -266,17 +271,21 @@ static long take_entries(wk_drain_t *d, size_t si, const redisReply *list)
 
 /* ---------------------------------------------------------------- confirm */
 
-/* Runs the confirm script for stream @si with the triplets in d->argv[6..6+3n). Retries while Redis is away. */
+/* EVALSHA, sha, numkeys, the three keys and the group come before the triplets of the confirm script. */
+#define WK_CONFIRM_HEAD 7
+
+/* Runs the confirm script for stream @si with the triplets in d->argv[WK_CONFIRM_HEAD..+3n). Retries while Redis is away. */
 static int run_confirm(wk_drain_t *d, size_t si, size_t n)
 {
     const wk_stream_t *s = &d->streams[si];
     d->argv[3] = s->claims;
     d->argv[4] = s->key;
-    d->argv[5] = TK_STREAM_GROUP;
-    for (int i = 3; i < 6; i++)
+    d->argv[5] = s->ev;
+    d->argv[6] = TK_STREAM_GROUP;
+    for (int i = 3; i < WK_CONFIRM_HEAD; i++)
         d->lens[i] = strlen(d->argv[i]);
     for (int attempt = 0; attempt < 1000; attempt++) {
-        redisReply *r = wk_redis_script(&d->redis, 2, (int)(6 + 3 * n), d->argv, d->lens);
+        redisReply *r = wk_redis_script(&d->redis, 3, (int)(WK_CONFIRM_HEAD + 3 * n), d->argv, d->lens);
         if (r != NULL) {
             int ok = r->type == REDIS_REPLY_INTEGER;
             if (!ok)
@@ -295,7 +304,7 @@ static int run_confirm(wk_drain_t *d, size_t si, size_t n)
 
 static int confirm(wk_drain_t *d)
 {
-    size_t need = 6 + 3 * (d->batch.rows + d->nbad);
+    size_t need = WK_CONFIRM_HEAD + 3 * (d->batch.rows + d->nbad);
     if (grow_args(d, need) != 0)
         return -1;
     for (size_t gi = 0; gi < d->batch.n; gi++) {
@@ -307,7 +316,7 @@ static int confirm(wk_drain_t *d)
                 continue; /* skipped: stays pending */
             static char letters[3][2] = {"c", "r", "x"};
             const char *l = r->status == 'c' ? letters[0] : r->status == 'r' ? letters[1] : letters[2];
-            size_t a = 6 + 3 * n++;
+            size_t a = WK_CONFIRM_HEAD + 3 * n++;
             d->argv[a] = r->id;
             d->lens[a] = strlen(r->id);
             d->argv[a + 1] = r->user;
@@ -326,7 +335,7 @@ static int confirm(wk_drain_t *d)
         for (size_t i = 0; i < d->nbad; i++) {
             if (d->bad[i].stream != si)
                 continue;
-            size_t a = 6 + 3 * n++;
+            size_t a = WK_CONFIRM_HEAD + 3 * n++;
             d->argv[a] = d->bad[i].id;
             d->lens[a] = strlen(d->bad[i].id);
             d->argv[a + 1] = "";
