@@ -22,6 +22,12 @@
  *    nothing is acked meanwhile. Redis down: reads fail and are retried; a
  *    confirm that cannot reach Redis is retried, and if the worker has to
  *    give up, the committed rows are replayed later as above.
+ *  - MariaDB refuses an entry for good (a poison entry): the writer commits
+ *    every other event, and the rest of that entry's event, in transactions
+ *    of their own and stores the entry in claims_dead; the confirm marks its
+ *    record 'r' and releases it, and the "dead" counter goes to tk:wk:stats.
+ *    An error not caused by one entry leaves that event's entries pending
+ *    for XAUTOCLAIM to retry. Neither ends the worker (wk_writer.c).
  *
  * The confirm script sets a record's letter only while it is still 'p', so
  * a cancel or a fallback write that got there first is never overwritten;
@@ -73,6 +79,7 @@ typedef struct {
 
 typedef struct {
     uint64_t rows, batches, errors, rejected, replayed;
+    uint64_t dead; /* poison entries set aside in claims_dead (the operator's alert) */
     int64_t lag_ms;      /* commit time minus the oldest created_ms of the last batch */
     uint64_t last_batch; /* rows of the last batch */
 } wk_counters_t;
@@ -351,7 +358,7 @@ static int confirm(wk_drain_t *d)
 
 /* ---------------------------------------------------------------- one batch */
 
-/* Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit. */
+/* Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit (stopped with MariaDB away). */
 static int flush(wk_drain_t *d)
 {
     if (d->batch.rows == 0 && d->nbad == 0)
@@ -378,13 +385,17 @@ static int flush(wk_drain_t *d)
     d->total.rows += ws.inserted;
     d->total.rejected += ws.rejected;
     d->total.replayed += ws.replayed;
+    d->total.dead += ws.dead;
+    d->total.errors += ws.splits + ws.held;
     d->total.batches++;
     d->total.last_batch = d->batch.rows;
     if (oldest != INT64_MAX)
         d->total.lag_ms = committed > oldest ? committed - oldest : 0; /* clocks of hosts may differ */
-    tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %zu malformed, %lld ms",
+    tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %llu dead, %llu held, %zu malformed, "
+             "%lld ms",
              d->batch.rows, d->batch.n, (unsigned long long)ws.inserted, (unsigned long long)ws.replayed,
-             (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, d->nbad, (long long)(tk_time_mono_ms() - t0));
+             (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, (unsigned long long)ws.dead, (unsigned long long)ws.held,
+             d->nbad, (long long)(tk_time_mono_ms() - t0));
     wk_batch_clear(&d->batch);
     d->nbad = 0;
     return 0;
@@ -523,9 +534,10 @@ static void push_stats(wk_drain_t *d)
     char f[5][WK_CONSUMER_MAX + 16], v[5][24];
     const char *argv[12];
     size_t lens[12];
-    uint64_t delta[3] = {d->total.rows - d->flushed.rows, d->total.batches - d->flushed.batches, d->total.errors - d->flushed.errors};
-    static const char *const names[3] = {"rows", "batches", "errors"};
-    for (int i = 0; i < 3; i++) {
+    uint64_t delta[4] = {d->total.rows - d->flushed.rows, d->total.batches - d->flushed.batches, d->total.errors - d->flushed.errors,
+                         d->total.dead - d->flushed.dead};
+    static const char *const names[4] = {"rows", "batches", "errors", "dead"};
+    for (int i = 0; i < 4; i++) {
         if (delta[i] == 0)
             continue;
         snprintf(f[0], sizeof(f[0]), "%s:%s", c, names[i]);
@@ -544,6 +556,7 @@ static void push_stats(wk_drain_t *d)
     d->flushed.rows = d->total.rows;
     d->flushed.batches = d->total.batches;
     d->flushed.errors = d->total.errors;
+    d->flushed.dead = d->total.dead;
     static const char *const gauges[3] = {"batch_last", "lag_ms", "seen_ms"};
     long long gv[3] = {(long long)d->total.last_batch, (long long)d->total.lag_ms, (long long)tk_time_now_ms()};
     argv[0] = "HSET";
@@ -565,10 +578,11 @@ static void log_rates(wk_drain_t *d, int64_t now)
 {
     double secs = (double)(now - d->logged_at) / 1000.0;
     uint64_t rows = d->total.rows - d->logged.rows, batches = d->total.batches - d->logged.batches;
-    tk_info("%.0f rows/s, %llu batches (avg %.1f rows), %llu errors, %llu replayed, %llu rejected, lag %lld ms, %zu streams",
+    tk_info("%.0f rows/s, %llu batches (avg %.1f rows), %llu errors, %llu replayed, %llu rejected, %llu dead letters, lag %lld ms, %zu streams",
             secs > 0 ? (double)rows / secs : 0.0, (unsigned long long)batches, batches ? (double)rows / (double)batches : 0.0,
             (unsigned long long)(d->total.errors - d->logged.errors), (unsigned long long)(d->total.replayed - d->logged.replayed),
-            (unsigned long long)(d->total.rejected - d->logged.rejected), (long long)d->total.lag_ms, d->ns);
+            (unsigned long long)(d->total.rejected - d->logged.rejected), (unsigned long long)(d->total.dead - d->logged.dead),
+            (long long)d->total.lag_ms, d->ns);
     d->logged = d->total;
     d->logged_at = now;
 }
