@@ -420,6 +420,15 @@ static void poison_entry_stays_its_own(void **st)
     assert_int_equal(it_json_int(json_object_get(db, "claims"), "dead"), 1);
     it_resp_free(&r);
 
+    /* An admin cancel cannot free it (no row holds the units; docs/DESIGN.md says how an operator does): 409, nothing moves. */
+    long long remaining = it_redis_ev_int(f->redis, a, "remaining", -1);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/poison-u", a), 0);
+    assert_int_equal(r.status, 409);
+    assert_string_equal(it_resp_error_code(&r), "not_cancellable");
+    it_resp_free(&r);
+    assert_int_equal(it_redis_ev_int(f->redis, a, "remaining", -1), remaining);
+    assert_int_equal(record_letter(f, a, "poison-u"), 'r');
+
     /* The alert: the worker's dead-letter counter, through /metrics once the worker has pushed it. */
     long long deadline = it_now_ms() + 10000;
     int seen = 0;
