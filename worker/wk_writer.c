@@ -162,6 +162,7 @@ static unsigned prepare(wk_writer_t *w, MYSQL_STMT **st, const char *sql, const 
     }
     if (mysql_stmt_prepare(s, sql, strlen(sql)) != 0) {
         unsigned e = mysql_stmt_errno(s);
+        snprintf(w->failed_msg, sizeof(w->failed_msg), "%s", mysql_stmt_error(s));
         tk_debug("prepare %s: %s", what, mysql_stmt_error(s));
         mysql_stmt_close(s);
         w->failed_what = what;

@@ -450,12 +450,74 @@ static void poison_entry_stays_its_own(void **st)
     assert_int_equal(it_proc_stop(w, IT_STOP_MS), 0);
 }
 
+/* Teardown of the next test: the dead-letter table back under its name, whatever the test did. */
+static int restore_dead_table(void **st)
+{
+    it_fix_t *f = *st;
+    if (it_db_int(f->db, 0, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = "
+                            "'claims_dead_away'") == 1)
+        it_db_exec(f->db, "RENAME TABLE claims_dead_away TO claims_dead");
+    return it_fix_free(st);
+}
+
+/*
+ * When even the dead letter cannot be written (here: its table renamed
+ * away, as a schema or privilege fault would), the poison entry is not the
+ * worker's to drop: it stays pending, the rest of its event drains, the
+ * worker stays up, and once the table is back the entry is taken over again
+ * (XAUTOCLAIM) and set aside.
+ */
+static void poison_waits_while_dead_letters_fail(void **st)
+{
+    it_fix_t *f = *st;
+    char a[64];
+    it_resp_t r;
+    it_event_id(a, sizeof a, "deadfail");
+    assert_int_equal(it_api_create_event(f, a, 100, 1, 0, 0), 201);
+    setenv("WORKER_CLAIM_IDLE_MS", "500", 1);
+    int wrc = it_fix_add_worker(f, "it-w1");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(wrc, 0);
+    assert_int_equal(it_claim(&r, f, a, "a-1", 0), 201);
+    it_resp_free(&r);
+    assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
+
+    assert_int_equal(it_db_exec(f->db, "RENAME TABLE claims_dead TO claims_dead_away"), 0);
+    long long now = (long long)time(NULL) * 1000;
+    redisReply *x = redisCommand(f->redis, "HSET tk:{%s}:claims poison-u %s", a, "1 1 1764547200000 p");
+    assert_non_null(x);
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "XADD tk:{%s}:q * u poison-u t 1 n 1 c %lld", a, now);
+    assert_non_null(x);
+    freeReplyObject(x);
+    assert_int_equal(it_claim(&r, f, a, "a-2", 0), 201);
+    it_resp_free(&r);
+
+    long long deadline = it_now_ms() + 20000;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'a-2' AND status = 'confirmed'", a) != 1 &&
+           it_now_ms() < deadline)
+        it_sleep_ms(100);
+    assert_int_equal(it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'a-2' AND status = 'confirmed'", a),
+                     1);
+    it_sleep_ms(2000); /* a couple of take-overs of the poison entry */
+    assert_int_equal(it_redis_xlen(f->redis, a), 1);
+    assert_int_equal(record_letter(f, a, "poison-u"), 'p');
+    assert_true(it_proc_alive(&f->workers[0]));
+
+    assert_int_equal(it_db_exec(f->db, "RENAME TABLE claims_dead_away TO claims_dead"), 0);
+    assert_int_equal(drained_within(f, a, 20000), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'poison-u'", a), 1);
+    assert_int_equal(record_letter(f, a, "poison-u"), 'r');
+    assert_true(it_proc_alive(&f->workers[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cancel_racing_confirm_returns_units_once, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(cancel_storm_keeps_books, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_entry_stays_its_own, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(poison_waits_while_dead_letters_fail, it_fix_new0, restore_dead_table),
     };
     return cmocka_run_group_tests(tests, it_group_setup, NULL);
 }
