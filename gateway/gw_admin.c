@@ -44,7 +44,10 @@
  *     lock) and never adds it to sold. After the commit
  *     lua/admin_cancel.lua turns a 'p' or 'c' record into 'x' and returns its
  *     units to remaining; an 'x' record is left alone. If that fails the
- *     answer is 503 and a retry completes it.
+ *     answer is 503 and a retry completes it. A worker that meets the
+ *     cancelled row before this Redis step marks the record 'x' itself and
+ *     returns the units there (lua/confirm.lua): whichever step marks it
+ *     first returns them, the other finds 'x' (issue 10, hole 2).
  *  5. View: reads both stores (Redis atomically in one script) and reports
  *     them side by side.
  */

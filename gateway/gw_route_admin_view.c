@@ -3,14 +3,16 @@
  * by side, so an operator can see that they agree:
  *   {"event":{…},
  *    "redis":{"granted","remaining","tickets_issued"},
- *    "database":{"confirmed","rejected","cancelled" (units), "claims":{…counts},
+ *    "database":{"confirmed","rejected","cancelled","dead" (units), "claims":{…counts},
  *                "sold","total"},
  *    "pending":XLEN, "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging"}
  * Redis is read in one script (a consistent snapshot), then MariaDB. When
  * only MariaDB knows the event, "event" is built from its row and "redis"
  * is null (also while Redis is unreachable: then "pending" is null too);
  * unknown to both: 404. "path" is where this gateway sends the event's
- * claims (gateway/gw_path.h).
+ * claims (gateway/gw_path.h). "dead" counts the stream entries the drain set
+ * aside in claims_dead (hole 3 of docs/DESIGN.md): their units stay granted
+ * in Redis, so at quiescence granted = sold + rejected + dead.
  */
 #include "gw_admin.h"
 #include "gw_path.h"
@@ -36,6 +38,7 @@ typedef struct {
     gw_admin_def_t def;
     long long sold;
     long long units[3], count[3]; /* confirmed, rejected, cancelled */
+    long long dead_units, dead_count; /* claims_dead */
     /* fetch buffers of the GROUP BY rows */
     char status[16];
     unsigned long slen;
@@ -47,6 +50,7 @@ static const char *const statuses[3] = {"confirmed", "rejected", "cancelled"};
 static const char sql_event[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold "
                                 "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 static const char sql_books[] = "SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM claims WHERE event_id = ? GROUP BY status";
+static const char sql_dead[] = "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM claims_dead WHERE event_id = ?";
 
 static void on_status_row(void *arg)
 {
@@ -105,7 +109,12 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_strbuf(&out[0], d->status, sizeof(d->status) - 1, &d->slen);
     gw_admin_bind_i64(&out[1], &d->n);
     gw_admin_bind_i64(&out[2], &d->sum);
-    return gw_admin_stmt(db, sql_books, in, out, 8, on_status_row, d, NULL);
+    if ((e = gw_admin_stmt(db, sql_books, in, out, 8, on_status_row, d, NULL)) != 0)
+        return e;
+    d->dead_count = d->dead_units = 0;
+    gw_admin_bind_i64(&out[0], &d->dead_count);
+    gw_admin_bind_i64(&out[1], &d->dead_units);
+    return gw_admin_stmt(db, sql_dead, in, out, 1, NULL, NULL, NULL);
 }
 
 /* Redis's side: 0 read (found says whether the hash exists), -1 answered. */
@@ -173,7 +182,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     }
 
     int64_t now = tk_time_now_ms();
-    char evjson[GW_EVENT_JSON_MAX], redis_part[160], db_part[320];
+    char evjson[GW_EVENT_JSON_MAX], redis_part[160], db_part[448];
     if (in_redis) {
         gw_event_json(&ev, now, evjson);
         snprintf(redis_part, sizeof(redis_part), "{\"granted\":%lld,\"remaining\":%lld,\"tickets_issued\":%lld}",
@@ -194,9 +203,10 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     }
     if (d.found)
         snprintf(db_part, sizeof(db_part),
-                 "{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld,"
-                 "\"claims\":{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld},\"sold\":%lld,\"total\":%lld}",
-                 d.units[0], d.units[1], d.units[2], d.count[0], d.count[1], d.count[2], d.sold, (long long)d.def.total);
+                 "{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld,\"dead\":%lld,"
+                 "\"claims\":{\"confirmed\":%lld,\"rejected\":%lld,\"cancelled\":%lld,\"dead\":%lld},\"sold\":%lld,\"total\":%lld}",
+                 d.units[0], d.units[1], d.units[2], d.dead_units, d.count[0], d.count[1], d.count[2], d.dead_count, d.sold,
+                 (long long)d.def.total);
     else
         strcpy(db_part, "null");
 

@@ -157,6 +157,7 @@ static const struct {
     {"rows", "tk_worker_rows_total", "counter", "Claim rows written to MariaDB, by worker."},
     {"batches", "tk_worker_batches_total", "counter", "Batches committed, by worker."},
     {"errors", "tk_worker_errors_total", "counter", "Backend errors met by the worker."},
+    {"dead", "tk_worker_dead_letters_total", "counter", "Poison stream entries set aside in claims_dead, by worker (alert on any)."},
     {"batch_last", "tk_worker_last_batch_rows", "gauge", "Rows in the worker's last batch."},
     {"lag_ms", "tk_worker_drain_lag_ms", "gauge", "Commit time minus the oldest claim's grant time in the last batch."},
 };

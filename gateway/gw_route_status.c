@@ -1,7 +1,12 @@
 /*
  * GET /v1/events/{event_id}/claims/{user_id} — a user's claim and its
  * status, from Redis (pending, then confirmed once a worker has stored it).
+ * A rejected claim's reason lives in MariaDB only (the record has one
+ * letter): "stock_guard" on its claims row, or "dead_letter" when the drain
+ * set its stream entry aside in claims_dead (docs/DESIGN.md, hole 3); that
+ * rare answer costs one read on a database thread.
  */
+#include "gw_admin.h"
 #include "gw_fallback.h"
 #include "gw_rebuild.h"
 #include "gw_routes.h"
@@ -9,6 +14,76 @@
 #include "tk_keys.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    char user_id[TK_ID_MAX + 1];
+    size_t ulen;
+    tk_claim_t claim; /* as Redis holds it */
+    char reason[64];
+} reason_in_t;
+
+static const char sql_reason[] = "SELECT COALESCE(reason, 'stock_guard') FROM claims WHERE event_id = ? AND user_id = ? AND status = 'rejected'";
+static const char sql_dead[] = "SELECT COUNT(*) FROM claims_dead WHERE event_id = ? AND user_id = ?";
+
+static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    reason_in_t *in = arg;
+    MYSQL_BIND b[2], out[1];
+    unsigned long elen, ulen, rlen;
+    unsigned long long rows = 0;
+    long long dead = 0;
+    (void)job;
+    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
+    gw_admin_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    gw_admin_bind_strbuf(&out[0], in->reason, sizeof(in->reason) - 1, &rlen);
+    unsigned e = gw_admin_stmt(db, sql_reason, b, out, 1, NULL, NULL, &rows);
+    if (e != 0)
+        return e;
+    if (rows == 1) {
+        in->reason[rlen < sizeof(in->reason) - 1 ? rlen : sizeof(in->reason) - 1] = '\0';
+        return 0;
+    }
+    gw_admin_bind_i64(&out[0], &dead);
+    if ((e = gw_admin_stmt(db, sql_dead, b, out, 1, NULL, NULL, &rows)) != 0)
+        return e;
+    /* Neither (a record a worker marked before claims_dead existed): the stock guard was the only rejection then. */
+    snprintf(in->reason, sizeof(in->reason), "%s", dead > 0 ? "dead_letter" : "stock_guard");
+    return 0;
+}
+
+static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    reason_in_t *in = job->in;
+    if (gw_admin_txn(job, conn, reason_body, in) != 0)
+        return;
+    char body[TK_CLAIM_JSON_MAX];
+    int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, in->reason, body);
+    if (n < 0) {
+        gw_dbjob_error(job, 500, "internal", "claim too large to show");
+        return;
+    }
+    gw_dbjob_answer(job, 200, body, (size_t)n);
+}
+
+/* A rejected claim: its reason from MariaDB, on a database thread. */
+static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
+{
+    reason_in_t *in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    memcpy(in->event_id, r->event_id, r->elen + 1);
+    in->elen = r->elen;
+    memcpy(in->user_id, r->user_id, r->ulen + 1);
+    in->ulen = r->ulen;
+    in->claim = *c;
+    gw_admin_submit(r, reason_run, in, free);
+}
 
 static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
 {
@@ -23,9 +98,11 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
         gw_reply_unavailable(r, "redis"); /* the claims may be on their way back from MariaDB (gw_rebuild) */
     } else if (reply->type == REDIS_REPLY_NIL) {
         gw_reply_errorf(r, 404, "not_found", "no claim of user %s on event %s", r->user_id, r->event_id);
-    } else if (reply->type != REDIS_REPLY_STRING || tk_claim_decode(reply->str, reply->len, &c) != 0 ||
-               (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? "stock_guard" : NULL,
-                                  body)) < 0) {
+    } else if (reply->type != REDIS_REPLY_STRING || tk_claim_decode(reply->str, reply->len, &c) != 0) {
+        gw_reply_error(r, 500, "internal", "malformed claim record");
+    } else if (c.status == TK_CLAIM_REJECTED) {
+        answer_rejected(r, &c);
+    } else if ((n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, NULL, body)) < 0) {
         gw_reply_error(r, 500, "internal", "malformed claim record");
     } else {
         gw_reply(r, 200, body, (size_t)n, NULL);

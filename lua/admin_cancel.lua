@@ -10,6 +10,17 @@ A record whose status is 'p' (pending) or 'c' (confirmed) becomes 'x' and
 its quantity goes back to remaining; 'x' is left as it is (a retry), and so
 is 'r' (a rejected claim never held a unit). Returns the record as it now
 stands, or false (nil) when the user has no record.
+
+Why the units come back exactly once, whoever marks the record first: the
+step that turns a record into 'x' returns its units, and no other step does
+(the same rule in confirm.lua, which turns a 'p' record into 'x' when a
+worker found the claim's row already cancelled). Each script reads the
+letter and writes 'x' in one atomic step and nothing turns an 'x' back, so
+exactly one step sees the record leave p/c. An 'x' found here therefore
+means the units are back already: by an earlier run of this script (a
+retry after a 503) or by the worker's confirm that overtook this step after
+the cancel's commit (issue 10, hole 2). Every interleaving is spelled out
+at the top of confirm.lua.
 ]]
 
 local claims, ev, user = KEYS[1], KEYS[2], ARGV[1]

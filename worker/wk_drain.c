@@ -22,9 +22,18 @@
  *    nothing is acked meanwhile. Redis down: reads fail and are retried; a
  *    confirm that cannot reach Redis is retried, and if the worker has to
  *    give up, the committed rows are replayed later as above.
+ *  - MariaDB refuses an entry for good (a poison entry): the writer commits
+ *    every other event, and the rest of that entry's event, in transactions
+ *    of their own and stores the entry in claims_dead; the confirm marks its
+ *    record 'r' and releases it, and the "dead" counter goes to tk:wk:stats.
+ *    An error not caused by one entry leaves that event's entries pending
+ *    for XAUTOCLAIM to retry. Neither ends the worker (wk_writer.c).
  *
  * The confirm script sets a record's letter only while it is still 'p', so
- * a cancel or a fallback write that got there first is never overwritten.
+ * a cancel or a fallback write that got there first is never overwritten;
+ * when it turns a 'p' into 'x' (the row was cancelled before this worker
+ * wrote it) it returns the units to the event's remaining, as the admin
+ * cancel's own Redis step would have (exactly once: lua/confirm.lua).
  * XDEL keeps XLEN of a stream equal to the claims not yet written.
  *
  * Every --discover-ms the set tk:events is re-read; a new event gets
@@ -60,6 +69,7 @@ typedef struct {
     size_t elen;
     char key[TK_KEY_MAX];    /* tk:{E}:q */
     char claims[TK_KEY_MAX]; /* tk:{E}:claims */
+    char ev[TK_KEY_MAX];     /* tk:{E}:ev: a confirm that marks a record cancelled returns its units there */
     char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
 } wk_stream_t;
 
@@ -70,6 +80,7 @@ typedef struct {
 
 typedef struct {
     uint64_t rows, batches, errors, rejected, replayed;
+    uint64_t dead; /* poison entries set aside in claims_dead (the operator's alert) */
     int64_t lag_ms;      /* commit time minus the oldest created_ms of the last batch */
     uint64_t last_batch; /* rows of the last batch */
 } wk_counters_t;
@@ -192,6 +203,7 @@ static int discover(wk_drain_t *d, int all)
         s->elen = e->len;
         memcpy(s->key, key, (size_t)kl + 1);
         tk_key(TK_KEY_CLAIMS, e->str, e->len, s->claims);
+        tk_key(TK_KEY_EV, e->str, e->len, s->ev);
         strcpy(s->cursor, "0-0");
         tk_info("draining event %s (%s)", s->event, s->key);
     }
@@ -267,17 +279,21 @@ static long take_entries(wk_drain_t *d, size_t si, const redisReply *list)
 
 /* ---------------------------------------------------------------- confirm */
 
-/* Runs the confirm script for stream @si with the triplets in d->argv[6..6+3n). Retries while Redis is away. */
+/* EVALSHA, sha, numkeys, the three keys and the group come before the triplets of the confirm script. */
+#define WK_CONFIRM_HEAD 7
+
+/* Runs the confirm script for stream @si with the triplets in d->argv[WK_CONFIRM_HEAD..+3n). Retries while Redis is away. */
 static int run_confirm(wk_drain_t *d, size_t si, size_t n)
 {
     const wk_stream_t *s = &d->streams[si];
     d->argv[3] = s->claims;
     d->argv[4] = s->key;
-    d->argv[5] = TK_STREAM_GROUP;
-    for (int i = 3; i < 6; i++)
+    d->argv[5] = s->ev;
+    d->argv[6] = TK_STREAM_GROUP;
+    for (int i = 3; i < WK_CONFIRM_HEAD; i++)
         d->lens[i] = strlen(d->argv[i]);
     for (int attempt = 0; attempt < 1000; attempt++) {
-        redisReply *r = wk_redis_script(&d->redis, 2, (int)(6 + 3 * n), d->argv, d->lens);
+        redisReply *r = wk_redis_script(&d->redis, 3, (int)(WK_CONFIRM_HEAD + 3 * n), d->argv, d->lens);
         if (r != NULL) {
             int ok = r->type == REDIS_REPLY_INTEGER;
             if (!ok)
@@ -296,7 +312,7 @@ static int run_confirm(wk_drain_t *d, size_t si, size_t n)
 
 static int confirm(wk_drain_t *d)
 {
-    size_t need = 6 + 3 * (d->batch.rows + d->nbad);
+    size_t need = WK_CONFIRM_HEAD + 3 * (d->batch.rows + d->nbad);
     if (grow_args(d, need) != 0)
         return -1;
     for (size_t gi = 0; gi < d->batch.n; gi++) {
@@ -308,7 +324,7 @@ static int confirm(wk_drain_t *d)
                 continue; /* skipped: stays pending */
             static char letters[3][2] = {"c", "r", "x"};
             const char *l = r->status == 'c' ? letters[0] : r->status == 'r' ? letters[1] : letters[2];
-            size_t a = 6 + 3 * n++;
+            size_t a = WK_CONFIRM_HEAD + 3 * n++;
             d->argv[a] = r->id;
             d->lens[a] = strlen(r->id);
             d->argv[a + 1] = r->user;
@@ -327,7 +343,7 @@ static int confirm(wk_drain_t *d)
         for (size_t i = 0; i < d->nbad; i++) {
             if (d->bad[i].stream != si)
                 continue;
-            size_t a = 6 + 3 * n++;
+            size_t a = WK_CONFIRM_HEAD + 3 * n++;
             d->argv[a] = d->bad[i].id;
             d->lens[a] = strlen(d->bad[i].id);
             d->argv[a + 1] = "";
@@ -343,7 +359,7 @@ static int confirm(wk_drain_t *d)
 
 /* ---------------------------------------------------------------- one batch */
 
-/* Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit. */
+/* Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit (stopped with MariaDB away). */
 static int flush(wk_drain_t *d)
 {
     if (d->batch.rows == 0 && d->nbad == 0)
@@ -370,13 +386,17 @@ static int flush(wk_drain_t *d)
     d->total.rows += ws.inserted;
     d->total.rejected += ws.rejected;
     d->total.replayed += ws.replayed;
+    d->total.dead += ws.dead;
+    d->total.errors += ws.splits + ws.held;
     d->total.batches++;
     d->total.last_batch = d->batch.rows;
     if (oldest != INT64_MAX)
         d->total.lag_ms = committed > oldest ? committed - oldest : 0; /* clocks of hosts may differ */
-    tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %zu malformed, %lld ms",
+    tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %llu dead, %llu held, %zu malformed, "
+             "%lld ms",
              d->batch.rows, d->batch.n, (unsigned long long)ws.inserted, (unsigned long long)ws.replayed,
-             (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, d->nbad, (long long)(tk_time_mono_ms() - t0));
+             (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, (unsigned long long)ws.dead, (unsigned long long)ws.held,
+             d->nbad, (long long)(tk_time_mono_ms() - t0));
     wk_batch_clear(&d->batch);
     d->nbad = 0;
     return 0;
@@ -515,9 +535,10 @@ static void push_stats(wk_drain_t *d)
     char f[5][WK_CONSUMER_MAX + 16], v[5][24];
     const char *argv[12];
     size_t lens[12];
-    uint64_t delta[3] = {d->total.rows - d->flushed.rows, d->total.batches - d->flushed.batches, d->total.errors - d->flushed.errors};
-    static const char *const names[3] = {"rows", "batches", "errors"};
-    for (int i = 0; i < 3; i++) {
+    uint64_t delta[4] = {d->total.rows - d->flushed.rows, d->total.batches - d->flushed.batches, d->total.errors - d->flushed.errors,
+                         d->total.dead - d->flushed.dead};
+    static const char *const names[4] = {"rows", "batches", "errors", "dead"};
+    for (int i = 0; i < 4; i++) {
         if (delta[i] == 0)
             continue;
         snprintf(f[0], sizeof(f[0]), "%s:%s", c, names[i]);
@@ -536,6 +557,7 @@ static void push_stats(wk_drain_t *d)
     d->flushed.rows = d->total.rows;
     d->flushed.batches = d->total.batches;
     d->flushed.errors = d->total.errors;
+    d->flushed.dead = d->total.dead;
     static const char *const gauges[3] = {"batch_last", "lag_ms", "seen_ms"};
     long long gv[3] = {(long long)d->total.last_batch, (long long)d->total.lag_ms, (long long)tk_time_now_ms()};
     argv[0] = "HSET";
@@ -557,10 +579,11 @@ static void log_rates(wk_drain_t *d, int64_t now)
 {
     double secs = (double)(now - d->logged_at) / 1000.0;
     uint64_t rows = d->total.rows - d->logged.rows, batches = d->total.batches - d->logged.batches;
-    tk_info("%.0f rows/s, %llu batches (avg %.1f rows), %llu errors, %llu replayed, %llu rejected, lag %lld ms, %zu streams",
+    tk_info("%.0f rows/s, %llu batches (avg %.1f rows), %llu errors, %llu replayed, %llu rejected, %llu dead letters, lag %lld ms, %zu streams",
             secs > 0 ? (double)rows / secs : 0.0, (unsigned long long)batches, batches ? (double)rows / (double)batches : 0.0,
             (unsigned long long)(d->total.errors - d->logged.errors), (unsigned long long)(d->total.replayed - d->logged.replayed),
-            (unsigned long long)(d->total.rejected - d->logged.rejected), (long long)d->total.lag_ms, d->ns);
+            (unsigned long long)(d->total.rejected - d->logged.rejected), (unsigned long long)(d->total.dead - d->logged.dead),
+            (long long)d->total.lag_ms, d->ns);
     d->logged = d->total;
     d->logged_at = now;
 }

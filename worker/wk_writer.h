@@ -1,6 +1,7 @@
 /*
- * wk_writer: one MariaDB transaction per batch of claims (see wk_writer.c
- * for why it is exact).
+ * wk_writer: one MariaDB transaction per batch of claims; after an error no
+ * redo can fix, one per event, and the entry at fault set aside in
+ * claims_dead (see wk_writer.c for why it is exact).
  */
 #ifndef WK_WRITER_H
 #define WK_WRITER_H
@@ -14,9 +15,9 @@
 typedef struct wk_writer wk_writer_t;
 
 typedef enum {
-    WK_WRITE_OK = 0, /* committed; every row's status is set (or 0 for a skipped group) */
+    WK_WRITE_OK = 0, /* committed; every row's status is set, or 0 for a row left pending (skipped or held) */
     WK_WRITE_STOPPED, /* MariaDB unreachable and a stop was requested: nothing committed */
-    WK_WRITE_FATAL,   /* an error retrying cannot fix (logged) */
+    WK_WRITE_FAILED,  /* inside the writer only: one transaction failed for good (wk_writer_write never returns it) */
 } wk_write_result_t;
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
     uint64_t retries;   /* transactions redone after a deadlock or lock wait */
     uint64_t reconnects;
     uint64_t skipped;   /* rows of events without an event_stock row (left pending) */
+    uint64_t dead;      /* poison rows stored in claims_dead (status 'r'): refused alone by MariaDB */
+    uint64_t held;      /* rows left pending after an error not caused by their data (retried after the claim idle time) */
+    uint64_t splits;    /* batches refused whole and written event by event */
 } wk_write_stats_t;
 
 /** A writer for @conf (copied, strings not). Connects lazily. Returns NULL when out of memory. */
@@ -36,7 +40,11 @@ wk_writer_t *wk_writer_new(const tk_db_conf_t *conf);
  * Writes @b (already wk_batch_group'ed) in one transaction, redoing it after
  * a retryable error and reconnecting with capped backoff while MariaDB is
  * away; it only gives up when *@stop has been set for a while (then nothing
- * of the batch is committed) or on a fatal error. Adds to @st.
+ * of the batch is committed: WK_WRITE_STOPPED). After an error no redo can
+ * fix it writes each event in its own transaction, bisects an event whose
+ * rows' data is refused down to the poison entry and stores that one in
+ * claims_dead (status 'r'); rows it could not write keep status 0 (pending).
+ * Returns WK_WRITE_OK then. Adds to @st.
  */
 wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile sig_atomic_t *stop, wk_write_stats_t *st);
 
