@@ -63,11 +63,14 @@ static void on_events(gw_redis_t *r, redisReply *rep, void *data)
     ctl->outstanding--;
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         return;
+    gw_path_t *path = ctl->th->server->path;
+    gw_path_sync_begin(path);
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
         if (e->type == REDIS_REPLY_STRING && e->len > 0 && e->len <= GW_PATH_USER_MAX)
-            gw_path_track(ctl->th->server->path, e->str, e->len);
+            gw_path_sync_track(path, e->str, e->len);
     }
+    gw_path_sync_end(path); /* events gone from tk:events, holding nothing */
 }
 
 static void watermark_round(gw_path_ctl_t *ctl)
@@ -82,8 +85,8 @@ static void watermark_round(gw_path_ctl_t *ctl)
         if (gw_redis_command(redis, on_events, ctl, 2, argv, lens) == 0)
             ctl->outstanding++;
     }
-    static char ids[MERGE_EVENTS_MAX][GW_PATH_USER_MAX + 1];
-    size_t n = gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 0);
+    static char ids[GW_PATH_WATERMARK_BATCH][GW_PATH_USER_MAX + 1];
+    size_t n = gw_path_watermark_pick(srv->path, ids, GW_PATH_WATERMARK_BATCH);
     for (size_t i = 0; i < n; i++) {
         wm_call_t *call = malloc(sizeof(*call));
         if (call == NULL)
