@@ -16,10 +16,19 @@ typedef struct {
     char s[GW_PATH_USER_MAX];
 } uslot_t;
 
+/* Claims in flight on an event that is not tracked (see gw_path.h). h == 0 marks an empty slot. */
+typedef struct {
+    uint64_t h;
+    uint64_t n;
+    uint8_t len;
+    char id[GW_PATH_USER_MAX];
+} fslot_t;
+
 typedef struct {
     char id[GW_PATH_USER_MAX + 1];
     uint8_t idlen;
     uint64_t h;
+    uint64_t gen; /* the tk:events read that last listed it (or during which it was tracked) */
     gw_path_grant_t *g; /* the journal, in ticket order */
     size_t n, cap;
     uint64_t inflight;
@@ -39,10 +48,15 @@ struct gw_path {
     gw_path_mode_t mode;
     size_t max_entries, entries;
     uint64_t inflight;
-    ev_t **evs; /* in the order tracked, never removed */
+    ev_t **evs; /* tracked events, in the order tracked; removed only by gw_path_sync_end */
     size_t nev, evcap;
     uint32_t *idx; /* open addressing over evs: index + 1, 0 empty; idxcap a power of 2 */
     size_t idxcap;
+    size_t nflushed;    /* tracked events with flushed set */
+    fslot_t *fl;        /* in flight on untracked events: open addressing, fl_cap 0 or a power of 2 */
+    size_t fl_n, fl_cap;
+    uint64_t gen;       /* the current tk:events read (gw_path_sync_begin) */
+    size_t wm_busy, wm_idle; /* round-robin cursors of gw_path_watermark_pick, into evs */
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -120,7 +134,14 @@ static int grow_events(gw_path_t *p)
     return 0;
 }
 
-/* The event, tracked on first sight when @create. NULL: invalid id, unknown, or no memory. */
+static size_t fl_find(const gw_path_t *p, const char *e, size_t len, uint64_t h);
+static void fl_remove(gw_path_t *p, size_t i);
+
+/*
+ * The event, tracked on first sight when @create; its claims counted in
+ * flight while it was untracked move into it, so every count stays exact.
+ * NULL: invalid id, unknown, or no memory.
+ */
 static ev_t *get(gw_path_t *p, const char *e, size_t len, int create)
 {
     if (!valid_id(e, len))
@@ -137,9 +158,127 @@ static ev_t *get(gw_path_t *p, const char *e, size_t len, int create)
     memcpy(ev->id, e, len);
     ev->idlen = (uint8_t)len;
     ev->h = h;
+    ev->gen = p->gen;
+    size_t f = fl_find(p, e, len, h);
+    if (f != SIZE_MAX) {
+        ev->inflight = p->fl[f].n;
+        fl_remove(p, f);
+    }
     p->evs[p->nev++] = ev;
     index_put(p->idx, p->idxcap, h, (uint32_t)p->nev);
     return ev;
+}
+
+/* Rebuilds the index over evs[0..nev), sized for them; 0, or -1 on no memory (the old one stays). */
+static int rebuild_index(gw_path_t *p)
+{
+    size_t cap = 64;
+    while (cap < (p->nev + 1) * 2)
+        cap *= 2;
+    uint32_t *idx = calloc(cap, sizeof(*idx));
+    if (idx == NULL)
+        return -1;
+    for (size_t k = 0; k < p->nev; k++)
+        index_put(idx, cap, p->evs[k]->h, (uint32_t)(k + 1));
+    free(p->idx);
+    p->idx = idx;
+    p->idxcap = cap;
+    return 0;
+}
+
+/* ---- claims in flight on untracked events ---------------------------------------- */
+
+static size_t fl_find(const gw_path_t *p, const char *e, size_t len, uint64_t h)
+{
+    if (p->fl_n == 0)
+        return SIZE_MAX;
+    for (size_t i = h & (p->fl_cap - 1);; i = (i + 1) & (p->fl_cap - 1)) {
+        const fslot_t *s = &p->fl[i];
+        if (s->h == 0)
+            return SIZE_MAX;
+        if (s->h == h && s->len == len && memcmp(s->id, e, len) == 0)
+            return i;
+    }
+}
+
+static fslot_t *fl_slot(fslot_t *fl, size_t cap, uint64_t h)
+{
+    size_t i = h & (cap - 1);
+    while (fl[i].h != 0)
+        i = (i + 1) & (cap - 1);
+    return &fl[i];
+}
+
+static int fl_resize(gw_path_t *p, size_t cap)
+{
+    fslot_t *fl = calloc(cap, sizeof(*fl));
+    if (fl == NULL)
+        return -1;
+    for (size_t i = 0; i < p->fl_cap; i++)
+        if (p->fl[i].h != 0)
+            *fl_slot(fl, cap, p->fl[i].h) = p->fl[i];
+    free(p->fl);
+    p->fl = fl;
+    p->fl_cap = cap;
+    return 0;
+}
+
+/* Counts @n more claims in flight on the untracked event @e. 0, or -1 on no memory (nothing counted). */
+static int fl_add(gw_path_t *p, const char *e, size_t len, uint64_t h, uint64_t n)
+{
+    size_t i = fl_find(p, e, len, h);
+    if (i != SIZE_MAX) {
+        p->fl[i].n += n;
+        return 0;
+    }
+    if ((p->fl_n + 1) * 2 > p->fl_cap && fl_resize(p, p->fl_cap ? p->fl_cap * 2 : 64) != 0)
+        return -1;
+    fslot_t *s = fl_slot(p->fl, p->fl_cap, h);
+    s->h = h;
+    s->n = n;
+    s->len = (uint8_t)len;
+    memcpy(s->id, e, len);
+    p->fl_n++;
+    return 0;
+}
+
+/* Empties slot @i, shifting back the entries of its probe run (no tombstones: lookups stay short). */
+static void fl_remove(gw_path_t *p, size_t i)
+{
+    size_t mask = p->fl_cap - 1;
+    for (size_t j = (i + 1) & mask; p->fl[j].h != 0; j = (j + 1) & mask) {
+        size_t home = p->fl[j].h & mask;
+        /* The entry at j may move to i only if its home is not cyclically within (i, j]. */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            p->fl[i] = p->fl[j];
+            i = j;
+        }
+    }
+    memset(&p->fl[i], 0, sizeof(p->fl[i]));
+    p->fl_n--;
+    /* A flood must not pin its peak: the table shrinks back (a failed shrink keeps the larger one). */
+    if (p->fl_cap > 64 && p->fl_n * 8 < p->fl_cap)
+        fl_resize(p, p->fl_cap / 2);
+}
+
+/* Takes up to @n claims of event @e out of flight, wherever they are counted. */
+static void settle(gw_path_t *p, ev_t *ev, const char *e, size_t len, uint64_t n)
+{
+    if (n == 0)
+        return;
+    if (ev != NULL) {
+        p->inflight -= take(&ev->inflight, n);
+        return;
+    }
+    if (!valid_id(e, len))
+        return;
+    size_t i = fl_find(p, e, len, hash(e, len));
+    if (i == SIZE_MAX)
+        return;
+    p->inflight -= take(&p->fl[i].n, n);
+    if (p->fl[i].n == 0)
+        fl_remove(p, i);
 }
 
 static void reset_event(ev_t *ev)
@@ -150,11 +289,12 @@ static void reset_event(ev_t *ev)
     char id[sizeof(ev->id)];
     memcpy(id, ev->id, sizeof(id));
     uint8_t idlen = ev->idlen;
-    uint64_t h = ev->h;
+    uint64_t h = ev->h, gen = ev->gen;
     memset(ev, 0, sizeof(*ev));
     memcpy(ev->id, id, sizeof(id));
     ev->idlen = idlen;
     ev->h = h;
+    ev->gen = gen;
     ev->inflight = inflight;
 }
 
@@ -163,6 +303,7 @@ static void reset_all(gw_path_t *p)
     for (size_t k = 0; k < p->nev; k++)
         reset_event(p->evs[k]);
     p->entries = 0;
+    p->nflushed = 0;
 }
 
 /* ---- journal ------------------------------------------------------------------ */
@@ -338,6 +479,7 @@ void gw_path_free(gw_path_t *p)
     }
     free(p->evs);
     free(p->idx);
+    free(p->fl);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -418,15 +560,20 @@ int gw_path_track(gw_path_t *p, const char *event, size_t elen)
     return ev != NULL ? 0 : -1;
 }
 
+/* Counted on the event when tracked, else in the untracked table: an id nobody
+ * created costs a slot only while its claims are in flight (gw_path.h). */
 int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n)
 {
     int rc = -1;
     pthread_mutex_lock(&p->mu);
-    ev_t *ev;
-    if (n >= 0 && p->mode == GW_PATH_FAST && (ev = get(p, event, elen, 1)) != NULL) {
-        ev->inflight += (uint64_t)n;
-        p->inflight += (uint64_t)n;
-        rc = 0;
+    if (n >= 0 && p->mode == GW_PATH_FAST && valid_id(event, elen)) {
+        ev_t *ev = get(p, event, elen, 0);
+        if (ev != NULL)
+            ev->inflight += (uint64_t)n;
+        if (ev != NULL || n == 0 || fl_add(p, event, elen, hash(event, elen), (uint64_t)n) == 0) {
+            p->inflight += (uint64_t)n;
+            rc = 0;
+        }
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
@@ -438,13 +585,14 @@ int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const g
     int rc = 0;
     size_t count = ng > 0 && g != NULL ? (size_t)ng : 0;
     pthread_mutex_lock(&p->mu);
-    ev_t *ev = get(p, event, elen, 1);
+    ev_t *ev = get(p, event, elen, g != NULL); /* the script ran on it: it exists, track it */
     if (ev == NULL) {
+        settle(p, NULL, event, elen, n > 0 ? (uint64_t)n : 0);
         rc = count > 0 ? -1 : 0;
         goto out;
     }
     if (n > 0)
-        p->inflight -= take(&ev->inflight, (uint64_t)n);
+        settle(p, ev, event, elen, (uint64_t)n);
     for (size_t i = 0; i < count; i++)
         if (g[i].ticket > ev->max_ticket)
             ev->max_ticket = g[i].ticket;
@@ -467,10 +615,12 @@ void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const cha
     if (n <= 0)
         return;
     pthread_mutex_lock(&p->mu);
-    ev_t *ev = get(p, event, elen, 1);
-    if (ev == NULL)
+    ev_t *ev = get(p, event, elen, 1); /* it may exist: its uncertain users must be kept */
+    if (ev == NULL) {
+        settle(p, NULL, event, elen, (uint64_t)n);
         goto out;
-    p->inflight -= take(&ev->inflight, (uint64_t)n);
+    }
+    settle(p, ev, event, elen, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         int q = qty != NULL ? qty[i] : 0;
         if (users == NULL || ulens == NULL || users[i] == NULL || ulens[i] == 0 || ulens[i] > GW_PATH_USER_MAX) {
@@ -584,6 +734,7 @@ void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 1);
     if (ev != NULL) {
+        p->nflushed += !ev->flushed;
         ev->flushed = 1;
         ev->locked = 1;
         size_t tl = token != NULL ? strnlen(token, TOKEN_MAX) : 0;
@@ -608,7 +759,9 @@ size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t ma
 {
     size_t got = 0;
     pthread_mutex_lock(&p->mu);
-    for (size_t k = 0; k < p->nev && got < max; k++) {
+    /* Touched ones are counted: "none" (the controller asks every tick) costs no walk. */
+    size_t limit = touched_only && p->nflushed < max ? p->nflushed : max;
+    for (size_t k = 0; k < p->nev && got < limit; k++) {
         const ev_t *ev = p->evs[k];
         if (touched_only && !ev->flushed)
             continue;
@@ -620,19 +773,147 @@ size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t ma
     return got;
 }
 
-size_t gw_path_events_journaled(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
+/* Holds nothing a forgotten event would lose: no claim in flight, no journal, no uncertain user, no lock, no flag. */
+static int idle(const ev_t *ev)
+{
+    return ev->inflight == 0 && ev->n == 0 && ev->us_n == 0 && ev->uncertain_n == 0 && !ev->locked && !ev->flushed &&
+           !ev->foreign && !ev->overflow;
+}
+
+void gw_path_sync_begin(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->gen++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int gw_path_sync_track(gw_path_t *p, const char *event, size_t elen)
+{
+    pthread_mutex_lock(&p->mu);
+    ev_t *ev = get(p, event, elen, 1);
+    if (ev != NULL)
+        ev->gen = p->gen;
+    pthread_mutex_unlock(&p->mu);
+    return ev != NULL ? 0 : -1;
+}
+
+size_t gw_path_sync_end(gw_path_t *p)
+{
+    size_t gone = 0, kept = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->mode != GW_PATH_FAST)
+        goto out;
+    for (size_t k = 0; k < p->nev; k++) {
+        ev_t *ev = p->evs[k];
+        if (ev->gen != p->gen && idle(ev)) {
+            free(ev->g);
+            free(ev->us);
+            free(ev);
+            gone++;
+        } else {
+            p->evs[kept++] = ev;
+        }
+    }
+    if (gone == 0)
+        goto out;
+    p->nev = kept;
+    if (rebuild_index(p) != 0) {
+        /* The old index points past nev: clear it and re-put what is left. */
+        memset(p->idx, 0, p->idxcap * sizeof(*p->idx));
+        for (size_t k = 0; k < p->nev; k++)
+            index_put(p->idx, p->idxcap, p->evs[k]->h, (uint32_t)(k + 1));
+    }
+    size_t cap = p->evcap;
+    while (cap > 16 && p->nev < cap / 4)
+        cap /= 2;
+    if (cap < p->evcap) {
+        ev_t **evs = realloc(p->evs, cap * sizeof(*evs));
+        if (evs != NULL) {
+            p->evs = evs;
+            p->evcap = cap;
+        }
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    return gone;
+}
+
+/* Needs its watermark soon: grants to prune or in flight, or not complete yet. */
+static int busy(const ev_t *ev)
+{
+    return ev->n > 0 || ev->inflight > 0 || !ev->base_set || !ev->drained;
+}
+
+/*
+ * Up to @max events of one kind (@want_busy) into @ids, looking at @span
+ * positions of evs from @start (wrapping); *@next moves past the last one
+ * taken, *@scanned says how many positions were looked at.
+ */
+static size_t pick(const gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int want_busy, size_t start, size_t span,
+                   size_t *scanned, size_t *next)
+{
+    size_t got = 0, k = 0;
+    for (; k < span && got < max; k++) {
+        size_t i = (start + k) % p->nev;
+        const ev_t *ev = p->evs[i];
+        if (busy(ev) != want_busy)
+            continue;
+        memcpy(ids[got], ev->id, ev->idlen);
+        ids[got][ev->idlen] = '\0';
+        got++;
+        *next = i + 1;
+    }
+    *scanned = k;
+    return got;
+}
+
+/* Busy events first (up to three quarters of @max, then whatever room the idle ones leave), idle ones
+ * with the rest: an event with grants to prune is never starved by many idle ones, nor the reverse. */
+size_t gw_path_watermark_pick(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
 {
     size_t got = 0;
     pthread_mutex_lock(&p->mu);
-    for (size_t k = 0; k < p->nev && got < max; k++) {
+    if (p->nev > 0 && max > 0) {
+        size_t b0 = p->wm_busy % p->nev, i0 = p->wm_idle % p->nev, scanned, more;
+        got = pick(p, ids, max - max / 4, 1, b0, p->nev, &scanned, &p->wm_busy);
+        got += pick(p, ids + got, max - got, 0, i0, p->nev, &more, &p->wm_idle);
+        if (got < max && scanned < p->nev)
+            got += pick(p, ids + got, max - got, 1, b0 + scanned, p->nev - scanned, &more, &p->wm_busy);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+size_t gw_path_tracked(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->nev;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+size_t gw_path_untracked_inflight(gw_path_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->fl_n;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+size_t gw_path_scan(gw_path_t *p, size_t *pos, gw_path_scan_t kind, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
+{
+    size_t got = 0, k = *pos;
+    pthread_mutex_lock(&p->mu);
+    for (; k < p->nev && got < max; k++) {
         const ev_t *ev = p->evs[k];
-        if (ev->n == 0)
+        if (kind == GW_PATH_SCAN_TOUCHED ? !ev->flushed : ev->n == 0)
             continue;
         memcpy(ids[got], ev->id, ev->idlen);
         ids[got][ev->idlen] = '\0';
         got++;
     }
     pthread_mutex_unlock(&p->mu);
+    *pos = k;
     return got;
 }
 

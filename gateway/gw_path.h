@@ -29,6 +29,33 @@
  * Entries with a ticket below `oldest` (or at most seq when the stream is
  * empty) are drained: pruned.
  *
+ * Which events are tracked (hole 4 of issue 10). Only events that exist:
+ * those of tk:events (read every ~2 s, gw_path_sync_*) and those Redis's
+ * claim script ran on (gw_path_replied with a reply), plus an event whose
+ * reply was lost (its users may hold a claim: it must be remembered) or
+ * that the fallback locked. A claim on an id nobody created is counted in
+ * flight in a small table of untracked events, whose slot is freed when
+ * its reply comes back not_found: a flood of made-up ids costs memory only
+ * while its claims are in flight. The in-flight counts stay exact, which
+ * the move to GRANT ("nothing in flight") and the foreign test rely on:
+ * the total counts every claim sent; a claim is counted on its event when
+ * tracked, else in the untracked table (per event, not one bucket, so an
+ * event that becomes tracked while its claims are in flight takes their
+ * exact count along); a reply takes it back from wherever it is. Events
+ * that left tk:events are forgotten at the next read, and only when they
+ * hold nothing: no claim in flight, no journal, no uncertain user, no
+ * lock, no flag (forgetting such an event loses nothing: tracked again, it
+ * proves completeness from a fresh base, as a new event does).
+ *
+ * Watermarks for all of them, bounded. Each round (gw_path_ctl.c) takes at
+ * most GW_PATH_WATERMARK_BATCH events, round-robin: first those with
+ * grants to prune, claims in flight or no completeness yet (up to three
+ * quarters of the round, more when the others leave room), then the idle
+ * ones. Redis's load at rest grows with the number of real events and is
+ * capped; with more events than a round holds, an idle event's watermark
+ * comes every few rounds (foreign grants are then seen later, see
+ * docs/DESIGN.md).
+ *
  * Uncertain claims. A batch sent to Redis whose reply was lost (connection
  * dropped) may have been granted or not. Its users are "uncertain" (the
  * fallback answers them 503, never a second claim) and its units are
@@ -128,17 +155,29 @@ int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to);
 int gw_path_track(gw_path_t *p, const char *event, size_t elen);
 
 /**
+ * A read of tk:events: gw_path_sync_begin, gw_path_sync_track for each
+ * member, gw_path_sync_end, which forgets (in FAST only) the tracked events
+ * not listed that hold nothing (see above) and returns how many.
+ */
+void gw_path_sync_begin(gw_path_t *p);
+int gw_path_sync_track(gw_path_t *p, const char *event, size_t elen);
+size_t gw_path_sync_end(gw_path_t *p);
+
+/**
  * A batch of @n claims of @event is about to be sent to Redis. Returns 0 and
- * counts them in flight when the mode is FAST; -1 (counts nothing) when not
- * or on no memory: then the caller must not send them.
+ * counts them in flight when the mode is FAST (on the event when tracked,
+ * else in the untracked table: it does not track @event); -1 (counts
+ * nothing) when not or on no memory: then the caller must not send them.
  */
 int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n);
 
 /**
  * The reply to a batch of @n claims arrived (or the send failed before
  * anything left: @ng = 0): takes them out of flight and journals the @ng
- * grants. Returns 0, or -1 when the journal overflowed (the event is then
- * incomplete; the grants themselves stand).
+ * grants. @g non-NULL (even with @ng = 0) says the claim script ran on the
+ * event, so it exists and is tracked from then on; NULL (not_found, an
+ * error, nothing sent) tracks nothing. Returns 0, or -1 when the journal
+ * overflowed (the event is then incomplete; the grants themselves stand).
  */
 int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const gw_path_grant_t *g, int ng);
 
@@ -186,11 +225,32 @@ void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen);
  */
 size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only);
 
+typedef enum {
+    GW_PATH_SCAN_TOUCHED,   /* the fallback wrote their journal since the last reset */
+    GW_PATH_SCAN_JOURNALED, /* their journal holds grants (undrained when last seen) */
+} gw_path_scan_t;
+
 /**
- * Like gw_path_events, but only the events whose journal holds grants
- * (undrained when last seen): the ones Redis may have lost answered grants of.
+ * Like gw_path_events, for the merge, which must see every event of a kind
+ * however many: up to @max events of kind @kind from position *@pos on,
+ * which it moves past the last one looked at (start with 0; a return of 0
+ * is the end). Positions are stable outside FAST (events are forgotten only
+ * in FAST), so a merge's walk sees each event once.
  */
-size_t gw_path_events_journaled(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
+size_t gw_path_scan(gw_path_t *p, size_t *pos, gw_path_scan_t kind, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
+
+/**
+ * The next events to watermark, at most @max, into @ids (each
+ * GW_PATH_USER_MAX + 1 bytes), round-robin over every tracked event, busy
+ * ones first (see above). Returns how many.
+ */
+size_t gw_path_watermark_pick(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
+
+/** Events tracked. */
+size_t gw_path_tracked(gw_path_t *p);
+
+/** Untracked events with claims in flight. */
+size_t gw_path_untracked_inflight(gw_path_t *p);
 
 /** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
 void gw_path_reset(gw_path_t *p);

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #define TRACK_MS 2000 /* between reads of tk:events */
-#define MERGE_EVENTS_MAX 4096
 
 typedef struct gw_path_ctl {
     gw_thread_t *th;
@@ -66,11 +65,14 @@ static void on_events(gw_redis_t *r, redisReply *rep, void *data)
     ctl->outstanding--;
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         return;
+    gw_path_t *path = ctl->th->server->path;
+    gw_path_sync_begin(path);
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
         if (e->type == REDIS_REPLY_STRING && e->len > 0 && e->len <= GW_PATH_USER_MAX)
-            gw_path_track(ctl->th->server->path, e->str, e->len);
+            gw_path_sync_track(path, e->str, e->len);
     }
+    gw_path_sync_end(path); /* events gone from tk:events, holding nothing */
 }
 
 static void watermark_round(gw_path_ctl_t *ctl)
@@ -85,8 +87,8 @@ static void watermark_round(gw_path_ctl_t *ctl)
         if (gw_redis_command(redis, on_events, ctl, 2, argv, lens) == 0)
             ctl->outstanding++;
     }
-    static char ids[MERGE_EVENTS_MAX][GW_PATH_USER_MAX + 1];
-    size_t n = gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 0);
+    static char ids[GW_PATH_WATERMARK_BATCH][GW_PATH_USER_MAX + 1];
+    size_t n = gw_path_watermark_pick(srv->path, ids, GW_PATH_WATERMARK_BATCH);
     for (size_t i = 0; i < n; i++) {
         wm_call_t *call = malloc(sizeof(*call));
         if (call == NULL)
@@ -259,13 +261,12 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
 /* Step 2: events whose journaled grants Redis no longer has (its seq is below them, or the event is gone). */
 static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_USER_MAX + 1], long long *seq)
 {
-    size_t n = gw_path_events_journaled(srv->path, ids, MERGE_EVENTS_MAX);
-    for (size_t at = 0; at < n; at += SCAN_PAGE) {
-        size_t k = n - at < SCAN_PAGE ? n - at : SCAN_PAGE;
-        if (redis_seqs(conn, (const char(*)[GW_PATH_USER_MAX + 1]) & ids[at], k, seq) != 0)
+    size_t pos = 0, n;
+    while ((n = gw_path_scan(srv->path, &pos, GW_PATH_SCAN_JOURNALED, ids, SCAN_PAGE)) > 0) {
+        if (redis_seqs(conn, (const char(*)[GW_PATH_USER_MAX + 1])ids, n, seq) != 0)
             return -1;
-        for (size_t i = 0; i < k; i++) {
-            const char *id = ids[at + i];
+        for (size_t i = 0; i < n; i++) {
+            const char *id = ids[i];
             gw_path_info_t info;
             if (gw_path_info(srv->path, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
                 (seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
@@ -362,16 +363,19 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_US
         return -1;
     /* 1. Every event the fallback wrote its journal to (it may have granted
      *    on it, even if its lock was lost since). */
-    size_t n = gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 1);
-    int ours = n > 0;
-    for (size_t i = 0; i < n; i++)
-        if (merge_event(conn, srv, ids[i]) != 0)
-            return -1;
+    size_t pos = 0, n;
+    int ours = 0;
+    while ((n = gw_path_scan(srv->path, &pos, GW_PATH_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
+        ours = 1;
+        for (size_t i = 0; i < n; i++)
+            if (merge_event(conn, srv, ids[i]) != 0)
+                return -1;
+    }
     /* 2. Answered grants Redis lost. */
-    size_t before = gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 1);
+    unsigned merged_before = merged_events;
     if (merge_journaled(conn, srv, ids, seq) != 0)
         return -1;
-    ours |= gw_path_events(srv->path, ids, MERGE_EVENTS_MAX, 1) > before;
+    ours |= merged_events > merged_before;
     /* 3. Events some fallback flagged stale (a gateway that died before its
      *    merge), then 4. events whose Redis state is behind MariaDB's. */
     int db_failed = 0;
@@ -413,8 +417,8 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_US
 static void run_merge(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_server_t *srv = job->origin->server;
-    char (*ids)[GW_PATH_USER_MAX + 1] = malloc(MERGE_EVENTS_MAX * sizeof(*ids));
-    long long *seq = malloc(MERGE_EVENTS_MAX * sizeof(*seq));
+    char (*ids)[GW_PATH_USER_MAX + 1] = malloc(SCAN_PAGE * sizeof(*ids));
+    long long *seq = malloc(SCAN_PAGE * sizeof(*seq));
     long long *hwm = malloc(SCAN_PAGE * sizeof(*hwm));
     int ok = ids != NULL && seq != NULL && hwm != NULL && merge_all(conn, srv, ids, seq, hwm) == 0;
     free(ids);

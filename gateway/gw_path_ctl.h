@@ -3,9 +3,10 @@
  * feeds the journal its watermarks. Runs on loop thread 0, on a timer of
  * GW_PATH_TICK_MS:
  *
- *  - FAST: every GW_PATH_WATERMARK_MS, lua/watermark.lua for each tracked
- *    event (the events of tk:events are tracked every ~2 s); when any loop
- *    thread's Redis connection is down: LOST.
+ *  - FAST: every GW_PATH_WATERMARK_MS, lua/watermark.lua for up to
+ *    GW_PATH_WATERMARK_BATCH tracked events, round-robin (gw_path.h); the
+ *    events of tk:events are tracked, and those that left it forgotten,
+ *    every ~2 s; when any loop thread's Redis connection is down: LOST.
  *  - LOST (also where a process starts: it cannot know what happened to
  *    Redis before it): every connection up and nothing in flight: MERGE;
  *    else after FALLBACK_AFTER_MS with nothing in flight, and when
@@ -37,6 +38,7 @@
 
 #define GW_PATH_TICK_MS 50
 #define GW_PATH_WATERMARK_MS 200
+#define GW_PATH_WATERMARK_BATCH 256 /* watermark scripts per round at most: Redis's load at rest is capped */
 #define GW_PATH_MERGE_WAIT_MS 120000 /* per event: how long the merge waits for the drain */
 
 /** Starts the controller on @th's loop (thread 0), before it serves. 0, or -1 on no memory. */

@@ -32,6 +32,13 @@ struct st_gw_redis_t {
     int backoff_ticks, ticks_to_connect;
     int64_t last_progress_ms;
     uint64_t errors;
+    /* NOSCRIPT and order (see on_script_reply): script calls sent and not
+     * answered; while holding, the calls to re-send first (failed by
+     * NOSCRIPT, in the order sent) and those issued meanwhile (in order). */
+    int scripts_out;
+    int holding;
+    struct script_call *retry_head, **retry_tail;
+    struct script_call *held_head, **held_tail;
     char host[256];
     int port;
     gw_redis_state_cb on_state;
@@ -39,7 +46,8 @@ struct st_gw_redis_t {
 };
 
 /* One EVALSHA in flight: what is needed to retry it with the script loaded. */
-typedef struct {
+typedef struct script_call {
+    struct script_call *next; /* in a list of gw_redis_t while holding */
     gw_redis_t *r;
     gw_script_t script;
     gw_redis_cb cb;
@@ -68,6 +76,7 @@ int gw_redis_scripts_init(void)
 }
 
 static void connect_now(gw_redis_t *r);
+static void drop_waiting(gw_redis_t *r);
 
 /* ---- hiredis event hooks ---------------------------------------------- */
 
@@ -201,6 +210,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     gw_redis_t *r = ac->data;
     if (status != REDIS_OK)
         tk_warn("redis: connection to %s:%d lost: %s", r->host, r->port, ac->errstr);
+    /* The outstanding callbacks have run (NULL); nothing is left to wait for. */
+    r->scripts_out = 0;
+    drop_waiting(r);
     schedule_reconnect(r);
 }
 
@@ -261,6 +273,8 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, int port, gw_red
     r->port = port;
     r->on_state = on_state;
     r->state_data = state_data;
+    r->retry_tail = &r->retry_head;
+    r->held_tail = &r->held_head;
     h2o_timeout_init(loop, &r->zero_timeout, 0);
     r->flush_entry.cb = on_flush;
     h2o_timeout_init(loop, &r->tick_timeout, RETRY_TICK_MS);
@@ -279,6 +293,7 @@ void gw_redis_destroy(gw_redis_t *r)
         h2o_timeout_unlink(&r->tick_entry);
     if (r->ac != NULL)
         redisAsyncFree(r->ac); /* outstanding callbacks get NULL; cleanup hook closes the socket */
+    drop_waiting(r);
     h2o_timeout_dispose(r->loop, &r->zero_timeout);
     h2o_timeout_dispose(r->loop, &r->tick_timeout);
     free(r);
@@ -332,21 +347,123 @@ int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const 
 
 static int send_script(script_call_t *call, int by_text);
 
-static void on_script_reply(redisAsyncContext *ac, void *reply, void *priv)
+/*
+ * NOSCRIPT without losing the order (SCRIPT FLUSH, a failover to a replica
+ * that never loaded the scripts). The calls of one connection are sent in
+ * order and answered in order, and a claim batch must run in Redis in the
+ * order it was sent, or later arrivals get earlier tickets. A failed call
+ * re-sent at once would go behind every call sent since. So the first
+ * NOSCRIPT makes the connection hold: new script calls wait in a list, the
+ * failed ones are kept in order, and when every call sent before has been
+ * answered the failed ones are sent again first (the first of each script
+ * by its text, which loads it; the rest by SHA behind it), then the held
+ * ones, in order.
+ *
+ * One case cannot be put back in order: a call behind a failed one ran
+ * (another connection loaded the script in between). It got the earlier
+ * place; the failed calls of that script before it are then not retried but
+ * answered with an error (the batcher says 503: the claims were not run,
+ * nothing was granted), so no later claim is ever granted before an earlier
+ * one. A call that meets NOSCRIPT twice is answered with that error too.
+ */
+
+/* @call's answer is @rep; frees it. */
+static void deliver(script_call_t *call, redisReply *rep)
 {
-    script_call_t *call = priv;
-    redisReply *rep = reply;
-    (void)ac;
-    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !call->retried) {
-        call->retried = 1;
-        if (send_script(call, 1) == 0)
-            return; /* EVAL with the text also caches it for the next EVALSHA */
-        rep = NULL;
-    }
     if (rep == NULL)
         __atomic_add_fetch(&call->r->errors, 1, __ATOMIC_RELAXED);
     call->cb(call->r, rep, call->data);
     free(call);
+}
+
+/* Answers @call with an error reply saying @msg: it was not run. */
+static void give_up(script_call_t *call, const char *msg)
+{
+    redisReply fake = {.type = REDIS_REPLY_ERROR, .str = (char *)msg, .len = strlen(msg)};
+    deliver(call, &fake);
+}
+
+static void give_up_list(script_call_t *head, int script, const char *msg, script_call_t **keep_head, script_call_t ***keep_tail)
+{
+    *keep_head = NULL;
+    *keep_tail = keep_head;
+    while (head != NULL) {
+        script_call_t *next = head->next;
+        head->next = NULL;
+        if (script < 0 || (int)head->script == script) {
+            give_up(head, msg);
+        } else {
+            **keep_tail = head;
+            *keep_tail = &head->next;
+        }
+        head = next;
+    }
+}
+
+/* Every call waiting on @r (the connection is gone, or @r is being destroyed). */
+static void drop_waiting(gw_redis_t *r)
+{
+    script_call_t *retry = r->retry_head, *held = r->held_head;
+    r->retry_head = r->held_head = NULL;
+    r->retry_tail = &r->retry_head;
+    r->held_tail = &r->held_head;
+    r->holding = 0;
+    script_call_t *h, **t;
+    give_up_list(retry, -1, "NOSCRIPT not retried: the Redis connection was lost", &h, &t);
+    give_up_list(held, -1, "ERR not sent: the Redis connection was lost", &h, &t);
+}
+
+/* Every call sent before the first NOSCRIPT is answered: the failed ones again, then the held ones. */
+static void resume(gw_redis_t *r)
+{
+    if (!r->holding || r->scripts_out > 0)
+        return;
+    script_call_t *list = r->retry_head;
+    *r->retry_tail = r->held_head;
+    if (list == NULL)
+        list = r->held_head;
+    r->retry_head = r->held_head = NULL;
+    r->retry_tail = &r->retry_head;
+    r->held_tail = &r->held_head;
+    r->holding = 0;
+    int by_text[GW_SCRIPT__COUNT];
+    for (int i = 0; i < GW_SCRIPT__COUNT; i++)
+        by_text[i] = 1;
+    while (list != NULL) {
+        script_call_t *call = list;
+        list = call->next;
+        call->next = NULL;
+        if (send_script(call, by_text[call->script]) == 0)
+            by_text[call->script] = 0;
+        else
+            give_up(call, "ERR not sent: the Redis connection was lost");
+    }
+}
+
+static void on_script_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    script_call_t *call = priv;
+    gw_redis_t *r = call->r;
+    redisReply *rep = reply;
+    (void)ac;
+    r->scripts_out--;
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !call->retried) {
+        call->retried = 1;
+        r->holding = 1;
+        *r->retry_tail = call;
+        r->retry_tail = &call->next;
+        resume(r);
+        return;
+    }
+    if (rep != NULL && r->retry_head != NULL) {
+        /* It ran behind calls of its script that failed: they lost their place. */
+        script_call_t *keep, **keep_tail;
+        give_up_list(r->retry_head, (int)call->script, "NOSCRIPT not retried: a later call already ran", &keep, &keep_tail);
+        r->retry_head = keep;
+        r->retry_tail = keep_tail;
+    }
+    deliver(call, rep);
+    resume(r);
 }
 
 static int send_script(script_call_t *call, int by_text)
@@ -365,7 +482,10 @@ static int send_script(script_call_t *call, int by_text)
     argv[2] = nkeys;
     memcpy(argv + 3, call->argv, sizeof(argv[0]) * (size_t)call->argc);
     memcpy(lens + 3, call->lens, sizeof(lens[0]) * (size_t)call->argc);
-    return redisAsyncCommandArgv(r->ac, on_script_reply, call, 3 + call->argc, argv, lens) == REDIS_OK ? 0 : -1;
+    if (redisAsyncCommandArgv(r->ac, on_script_reply, call, 3 + call->argc, argv, lens) != REDIS_OK)
+        return -1;
+    r->scripts_out++;
+    return 0;
 }
 
 int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *data, int nkeys, int argc, const char **argv,
@@ -381,7 +501,7 @@ int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *dat
     script_call_t *call = malloc(sizeof(*call) + (sizeof(char *) + sizeof(size_t)) * (size_t)argc + bytes);
     if (call == NULL)
         return -1;
-    *call = (script_call_t){r, script, cb, data, 0, nkeys, argc, NULL, NULL};
+    *call = (script_call_t){NULL, r, script, cb, data, 0, nkeys, argc, NULL, NULL};
     call->lens = (size_t *)(call + 1);
     call->argv = (const char **)(call->lens + argc);
     char *p = (char *)(call->argv + argc);
@@ -390,6 +510,12 @@ int gw_redis_script(gw_redis_t *r, gw_script_t script, gw_redis_cb cb, void *dat
         call->argv[i] = p;
         call->lens[i] = lens[i];
         p += lens[i];
+    }
+    if (r->holding) {
+        /* Behind the calls a NOSCRIPT failed (see on_script_reply). */
+        *r->held_tail = call;
+        r->held_tail = &call->next;
+        return 0;
     }
     if (send_script(call, 0) != 0) {
         free(call);

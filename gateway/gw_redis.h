@@ -17,8 +17,13 @@
  *   GW_REDIS_STALL_MS is dropped, so no request waits forever. Reconnects
  *   use capped exponential backoff.
  * - Scripts: on every (re)connect each script of lua/ is SCRIPT LOADed before
- *   any other command; gw_redis_script() calls one by SHA and, on NOSCRIPT,
- *   loads it again and retries once.
+ *   any other command; gw_redis_script() calls one by SHA. On NOSCRIPT (a
+ *   SCRIPT FLUSH, a failover) the order of the calls is kept: later script
+ *   calls wait until every call sent before is answered, then the failed
+ *   ones go again first (the first by the script's text, which loads it),
+ *   then the ones that waited. A failed call that can no longer go first (a
+ *   later one of its script already ran) or fails twice is answered with an
+ *   error reply: it was not run (gw_redis.c, before on_script_reply).
  *
  * Replies, as in hiredis, live only for the duration of the callback.
  */

@@ -108,6 +108,15 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
     if (w < 0 || (size_t)w >= cap)
         return 0;
     len = (size_t)w;
+    w = snprintf(out + len, cap - len,
+                 "# HELP tk_path_events_tracked Events the journal tracks and watermarks (those that exist, gw_path.h).\n"
+                 "# TYPE tk_path_events_tracked gauge\ntk_path_events_tracked %zu\n"
+                 "# HELP tk_path_events_untracked_inflight Untracked event ids with claims in flight.\n"
+                 "# TYPE tk_path_events_untracked_inflight gauge\ntk_path_events_untracked_inflight %zu\n",
+                 gw_path_tracked(srv->path), gw_path_untracked_inflight(srv->path));
+    if (w < 0 || (size_t)w >= cap - len)
+        return len;
+    len += (size_t)w;
     size_t n = gw_path_events(srv->path, ids, PATHS_SHOWN, 0);
     for (size_t i = 0; i < n; i++) {
         gw_path_info_t info;

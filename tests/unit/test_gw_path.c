@@ -128,7 +128,8 @@ static void test_bad_event_ids(void **state)
 static void test_sent_refused_outside_fast(void **state)
 {
     gw_path_t *p = *state;
-    assert_int_equal(gw_path_sent(p, EV, EVL, 3), 0); /* tracks the event */
+    assert_int_equal(gw_path_track(p, EV, EVL), 0);
+    assert_int_equal(gw_path_sent(p, EV, EVL, 3), 0);
     assert_int_equal(gw_path_inflight(p), 3);
     assert_int_equal(info(p, EV).inflight, 3);
     assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
@@ -212,25 +213,53 @@ static void test_lost_to_merge_waits_for_inflight(void **state)
 }
 
 /* Only events whose journal holds grants are listed; journal_max is their highest ticket. */
-static void test_events_journaled(void **state)
+static void test_scan_journaled(void **state)
 {
     gw_path_t *p = *state;
     assert_int_equal(gw_path_track(p, EV, EVL), 0);
     assert_int_equal(gw_path_track(p, EV2, EV2L), 0);
     char ids[4][GW_PATH_USER_MAX + 1];
-    assert_int_equal(gw_path_events_journaled(p, ids, 4), 0);
+    size_t pos = 0;
+    assert_int_equal(gw_path_scan(p, &pos, GW_PATH_SCAN_JOURNALED, ids, 4), 0);
     claim(p, EV2, 3);
     claim(p, EV2, 9);
     claim(p, EV2, 5);
-    assert_int_equal(gw_path_events_journaled(p, ids, 4), 1);
+    pos = 0;
+    assert_int_equal(gw_path_scan(p, &pos, GW_PATH_SCAN_JOURNALED, ids, 4), 1);
     assert_string_equal(ids[0], EV2);
+    assert_int_equal(gw_path_scan(p, &pos, GW_PATH_SCAN_JOURNALED, ids, 4), 0); /* the end */
     assert_int_equal(info(p, EV2).journal_max, 9);
     assert_int_equal(info(p, EV).journal_max, 0);
     /* Drained (pruned by a watermark): no longer listed. */
     gw_path_watermark(p, EV2, EV2L, 9, 0);
     gw_path_watermark(p, EV2, EV2L, 9, 0);
-    assert_int_equal(gw_path_events_journaled(p, ids, 4), 0);
-    assert_int_equal(gw_path_events_journaled(p, ids, 0), 0);
+    pos = 0;
+    assert_int_equal(gw_path_scan(p, &pos, GW_PATH_SCAN_JOURNALED, ids, 4), 0);
+}
+
+/* The merge walks every touched event, a page at a time, each once. */
+static void test_scan_pages(void **state)
+{
+    gw_path_t *p = *state;
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "ev-%d", i);
+        assert_int_equal(gw_path_track(p, id, strlen(id)), 0);
+        if (i % 3 == 0)
+            gw_path_set_locked(p, id, strlen(id), "t");
+    }
+    char ids[2][GW_PATH_USER_MAX + 1];
+    size_t pos = 0, n, total = 0;
+    char seen[64] = "";
+    while ((n = gw_path_scan(p, &pos, GW_PATH_SCAN_TOUCHED, ids, 2)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            strcat(seen, ids[i]);
+            strcat(seen, " ");
+        }
+        total += n;
+    }
+    assert_int_equal(total, 4);
+    assert_string_equal(seen, "ev-0 ev-3 ev-6 ev-9 ");
 }
 
 static void test_info_path_per_mode(void **state)
@@ -547,6 +576,8 @@ static void test_zero_room(void **state)
 static void test_inflight_counts(void **state)
 {
     gw_path_t *p = *state;
+    assert_int_equal(gw_path_track(p, EV, EVL), 0);
+    assert_int_equal(gw_path_track(p, EV2, EV2L), 0);
     assert_int_equal(gw_path_sent(p, EV, EVL, 5), 0);
     assert_int_equal(gw_path_sent(p, EV2, EV2L, 2), 0);
     assert_int_equal(gw_path_sent(p, EV, EVL, 0), 0);
@@ -811,6 +842,7 @@ static void test_reset(void **state)
     claim(p, EV, 11);
     claim(p, EV, 13); /* 12 is foreign */
     gw_path_watermark(p, EV, EVL, 13, 11);
+    assert_int_equal(gw_path_track(p, EV2, EV2L), 0);
     assert_int_equal(gw_path_sent(p, EV, EVL, 2), 0);
     assert_int_equal(gw_path_sent(p, EV2, EV2L, 1), 0);
     const char *u[] = {"x"};
@@ -891,6 +923,7 @@ static void test_many_events(void **state)
     char id[24];
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "ev-%d", i);
+        assert_int_equal(gw_path_track(p, id, strlen(id)), 0);
         assert_int_equal(gw_path_sent(p, id, strlen(id), i % 5), 0);
     }
     uint64_t want = 0;
@@ -903,6 +936,219 @@ static void test_many_events(void **state)
     static char ids[N + 1][GW_PATH_USER_MAX + 1];
     assert_int_equal(gw_path_events(p, ids, N + 1, 0), N);
     assert_string_equal(ids[N - 1], "ev-2999");
+}
+
+
+/* ---- tracking only events that exist (issue 10, hole 4) ------------------------- */
+
+/* A claim on an id nobody created: counted in flight, never tracked, forgotten with its reply. */
+static void test_untracked_sent_tracks_nothing(void **state)
+{
+    gw_path_t *p = *state;
+    assert_int_equal(gw_path_sent(p, "nx-1", 4, 3), 0);
+    assert_int_equal(gw_path_sent(p, "nx-1", 4, 2), 0);
+    assert_int_equal(gw_path_sent(p, "nx-2", 4, 1), 0);
+    assert_int_equal(gw_path_inflight(p), 6);
+    assert_int_equal(gw_path_tracked(p), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 2);
+    assert_int_equal(gw_path_info(p, "nx-1", 4, &(gw_path_info_t){0}), -1);
+    char ids[4][GW_PATH_USER_MAX + 1];
+    assert_int_equal(gw_path_events(p, ids, 4, 0), 0);
+    assert_int_equal(gw_path_watermark_pick(p, ids, 4), 0);
+    /* The move to GRANT still sees them in flight. */
+    assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_GRANT), -1);
+    /* not_found (no reply array: g NULL) takes them out, and the slot goes. */
+    assert_int_equal(gw_path_replied(p, "nx-1", 4, 3, NULL, 0), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 2);
+    assert_int_equal(gw_path_replied(p, "nx-1", 4, 2, NULL, 0), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 1);
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_GRANT), -1);
+    assert_int_equal(gw_path_replied(p, "nx-2", 4, 5, NULL, 0), 0); /* never below zero */
+    assert_int_equal(gw_path_inflight(p), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 0);
+    assert_int_equal(gw_path_tracked(p), 0);
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_GRANT), 0);
+}
+
+/* An event tracked while its claims are in flight takes their exact count along. */
+static void test_untracked_count_moves_when_tracked(void **state)
+{
+    gw_path_t *p = *state;
+    assert_int_equal(gw_path_sent(p, EV, EVL, 4), 0);
+    assert_int_equal(gw_path_sent(p, EV2, EV2L, 3), 0);
+    assert_int_equal(gw_path_track(p, EV, EVL), 0); /* from tk:events */
+    assert_int_equal(info(p, EV).inflight, 4);
+    assert_int_equal(gw_path_untracked_inflight(p), 1);
+    /* A reply with results (the script ran: the event exists) tracks EV2 with its 3. */
+    gw_path_grant_t none[1];
+    assert_int_equal(gw_path_replied(p, EV2, EV2L, 1, none, 0), 0);
+    assert_int_equal(info(p, EV2).inflight, 2);
+    assert_int_equal(gw_path_untracked_inflight(p), 0);
+    assert_int_equal(gw_path_inflight(p), 6);
+    /* The foreign test counts them: a watermark base, then seq moved by our 2 in flight only. */
+    gw_path_watermark(p, EV2, EV2L, 10, 0);
+    gw_path_watermark(p, EV2, EV2L, 12, 11);
+    assert_int_equal(info(p, EV2).foreign, 0);
+    gw_path_watermark(p, EV2, EV2L, 13, 11);
+    assert_int_equal(info(p, EV2).foreign, 1);
+    assert_int_equal(gw_path_replied(p, EV, EVL, 4, NULL, 0), 0);
+    assert_int_equal(gw_path_replied(p, EV2, EV2L, 2, NULL, 0), 0);
+    assert_int_equal(gw_path_inflight(p), 0);
+}
+
+/* Grants, or a lost reply, track the event: the journal and the uncertain users must be kept. */
+static void test_untracked_grant_or_loss_tracks(void **state)
+{
+    gw_path_t *p = *state;
+    gw_path_grant_t g = grant(1, "a", 1);
+    assert_int_equal(gw_path_sent(p, EV, EVL, 1), 0);
+    assert_int_equal(gw_path_replied(p, EV, EVL, 1, &g, 1), 0);
+    assert_int_equal(info(p, EV).entries, 1);
+    assert_int_equal(gw_path_sent(p, EV2, EV2L, 1), 0);
+    const char *u[] = {"z"};
+    size_t ul[] = {1};
+    int q[] = {2};
+    gw_path_lost(p, EV2, EV2L, 1, u, ul, q);
+    assert_int_equal(info(p, EV2).uncertain_n, 1);
+    assert_int_equal(gw_path_uncertain_user(p, EV2, EV2L, "z", 1), 1);
+    assert_int_equal(gw_path_tracked(p), 2);
+    assert_int_equal(gw_path_inflight(p), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 0);
+}
+
+/* 100,000 made-up ids come and go: nothing stays. */
+static void test_untracked_flood_leaves_nothing(void **state)
+{
+    gw_path_t *p = *state;
+    enum { N = 100000, WINDOW = 500 };
+    char id[32];
+    for (int i = 0; i < N + WINDOW; i++) {
+        if (i < N) {
+            snprintf(id, sizeof(id), "nx-%d", i);
+            assert_int_equal(gw_path_sent(p, id, strlen(id), 1 + i % 3), 0);
+        }
+        if (i >= WINDOW) { /* replies come back WINDOW sends later */
+            snprintf(id, sizeof(id), "nx-%d", i - WINDOW);
+            assert_int_equal(gw_path_replied(p, id, strlen(id), 1 + (i - WINDOW) % 3, NULL, 0), 0);
+        }
+        if (i == N - 1)
+            assert_int_equal(gw_path_untracked_inflight(p), WINDOW);
+    }
+    assert_int_equal(gw_path_inflight(p), 0);
+    assert_int_equal(gw_path_untracked_inflight(p), 0);
+    assert_int_equal(gw_path_tracked(p), 0);
+}
+
+/* A read of tk:events forgets the tracked events it no longer lists, unless they hold something. */
+static void test_sync_forgets_only_idle_events(void **state)
+{
+    gw_path_t *p = *state;
+    static const char *const evs[] = {"a", "b", "c", "d", "e", "f"};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(gw_path_track(p, evs[i], 1), 0);
+    gw_path_watermark(p, "b", 1, 0, 0);
+    claim(p, "b", 1);                         /* b: a journal entry */
+    gw_path_set_locked(p, "c", 1, "tok");     /* c: locked */
+    assert_int_equal(gw_path_sent(p, "d", 1, 1), 0); /* d: a claim in flight */
+    const char *u[] = {"x"};
+    size_t ul[] = {1};
+    int q[] = {1};
+    assert_int_equal(gw_path_sent(p, "e", 1, 1), 0);
+    gw_path_lost(p, "e", 1, 1, u, ul, q); /* e: an uncertain user */
+    /* f: nothing. a: listed. */
+    gw_path_sync_begin(p);
+    assert_int_equal(gw_path_sync_track(p, "a", 1), 0);
+    assert_int_equal(gw_path_sync_track(p, "g", 1), 0); /* new */
+    assert_int_equal(gw_path_sync_end(p), 1);
+    assert_int_equal(gw_path_info(p, "f", 1, &(gw_path_info_t){0}), -1);
+    assert_int_equal(gw_path_tracked(p), 6);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(gw_path_info(p, evs[i], 1, &(gw_path_info_t){0}), 0);
+    assert_int_equal(info(p, "b").entries, 1);
+    assert_int_equal(info(p, "d").inflight, 1);
+    /* Lookups still work after the compaction, and new ids still track. */
+    assert_int_equal(gw_path_replied(p, "d", 1, 1, NULL, 0), 0);
+    assert_int_equal(gw_path_inflight(p), 0);
+    assert_int_equal(gw_path_track(p, "f", 1), 0);
+    assert_int_equal(gw_path_tracked(p), 7);
+    /* Outside FAST nothing is forgotten (the fallback may be deciding on them). */
+    assert_int_equal(gw_path_move(p, GW_PATH_FAST, GW_PATH_LOST), 0);
+    gw_path_sync_begin(p);
+    assert_int_equal(gw_path_sync_end(p), 0);
+    assert_int_equal(gw_path_tracked(p), 7);
+    /* Back in FAST (a reset: journal, locks and flags gone) the unlisted ones go. */
+    assert_int_equal(gw_path_move(p, GW_PATH_LOST, GW_PATH_FAST), 0);
+    gw_path_sync_begin(p);
+    assert_int_equal(gw_path_sync_track(p, "a", 1), 0);
+    assert_int_equal(gw_path_sync_end(p), 6);
+    assert_int_equal(gw_path_tracked(p), 1);
+}
+
+/* Every tracked event is watermarked, round-robin, at most max per round; busy ones first. */
+static void test_watermark_pick_covers_all(void **state)
+{
+    gw_path_t *p = *state;
+    enum { N = 600, MAX = 64 };
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "ev-%d", i);
+        assert_int_equal(gw_path_track(p, id, strlen(id)), 0);
+    }
+    static char ids[MAX][GW_PATH_USER_MAX + 1];
+    static int seen[N];
+    /* All new (busy: no base yet): three quarters of each round go to them (the rest to the idle
+     * ones, which the first rounds make), so every event is seen within N / (3 MAX / 4) + 1 rounds,
+     * none twice in a round. */
+    int rounds = 0;
+    for (int covered = 0; covered < N && rounds < 100; rounds++) {
+        static int in_round[N];
+        memset(in_round, 0, sizeof(in_round));
+        size_t n = gw_path_watermark_pick(p, ids, MAX);
+        assert_true(n > 0 && n <= MAX);
+        for (size_t k = 0; k < n; k++) {
+            int i = atoi(ids[k] + 3);
+            assert_int_equal(in_round[i]++, 0);
+            covered += seen[i]++ == 0;
+            gw_path_watermark(p, ids[k], strlen(ids[k]), 0, 0); /* now complete and idle */
+        }
+    }
+    assert_true(rounds <= N / (MAX - MAX / 4) + 1);
+    /* One busy event (a grant to prune) is in every round; the idle ones still come round. */
+    claim(p, "ev-7", 1);
+    memset(seen, 0, sizeof(seen));
+    rounds = 0;
+    for (int covered = 0; covered < N && rounds < 100; rounds++) {
+        size_t n = gw_path_watermark_pick(p, ids, MAX);
+        int busy_seen = 0;
+        assert_int_equal(n, MAX);
+        for (size_t k = 0; k < n; k++) {
+            int i = atoi(ids[k] + 3);
+            busy_seen += i == 7;
+            covered += seen[i]++ == 0;
+        }
+        assert_int_equal(busy_seen, 1);
+    }
+    assert_true(rounds <= N / (MAX - 1) + 2);
+    assert_int_equal(gw_path_watermark_pick(p, ids, 0), 0);
+}
+
+/* "Has the fallback touched anything?" is answered from a count. */
+static void test_touched_is_counted(void **state)
+{
+    gw_path_t *p = *state;
+    char ids[2][GW_PATH_USER_MAX + 1];
+    assert_int_equal(gw_path_track(p, EV, EVL), 0);
+    assert_int_equal(gw_path_events(p, ids, 1, 1), 0);
+    gw_path_set_locked(p, EV2, EV2L, "t");
+    gw_path_set_locked(p, EV2, EV2L, "t2"); /* twice is once */
+    assert_int_equal(gw_path_events(p, ids, 2, 1), 1);
+    assert_string_equal(ids[0], EV2);
+    gw_path_reset(p);
+    assert_int_equal(gw_path_events(p, ids, 2, 1), 0);
+    gw_path_set_locked(p, EV, EVL, "t");
+    assert_int_equal(gw_path_events(p, ids, 2, 1), 1);
+    assert_string_equal(ids[0], EV);
 }
 
 /* ---- threads -------------------------------------------------------------------- */
@@ -976,7 +1222,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_to_grant_waits_for_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_merge_waits_for_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_journaled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_journaled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup, teardown),
@@ -1003,6 +1250,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untracked_sent_tracks_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untracked_count_moves_when_tracked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untracked_grant_or_loss_tracks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untracked_flood_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_forgets_only_idle_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watermark_pick_covers_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touched_is_counted, setup, teardown),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests_name("gw_path", tests, NULL, NULL);
