@@ -161,6 +161,12 @@ int gw_admin_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin
         out->name[out->nlen] = '\0';
     }
 
+    f = json_object_get(root, "stock");
+    if (json_is_integer(f) && json_integer_value(f) > TK_STOCK_MAX) {
+        snprintf(err, errlen, "stock must be at most %lld", (long long)TK_STOCK_MAX);
+        rc = GW_ADMIN_PARSE_LIMIT;
+        goto done;
+    }
     if (get_int(root, "stock", 1, 0, 0, TK_STOCK_MAX, &out->stock, err, errlen) ||
         get_int(root, "max_per_user", 0, 1, 1, TK_QUANTITY_MAX, &out->max_per_user, err, errlen) ||
         get_time(root, "opens_at", &out->opens_ms, err, errlen) || get_time(root, "closes_at", &out->closes_ms, err, errlen))
@@ -184,9 +190,15 @@ int gw_admin_parse_stock(const char *body, size_t len, int64_t *delta, char *err
     json_t *root = load_object(body, len, err, errlen);
     if (root == NULL)
         return -1;
+    json_t *f = json_object_get(root, "delta");
+    if (json_is_integer(f) && (json_integer_value(f) > TK_STOCK_MAX || json_integer_value(f) < -TK_STOCK_MAX)) {
+        snprintf(err, errlen, "delta must be from %lld to %lld", (long long)-TK_STOCK_MAX, (long long)TK_STOCK_MAX);
+        json_decref(root);
+        return GW_ADMIN_PARSE_LIMIT;
+    }
     int rc = get_int(root, "delta", 1, 0, -TK_STOCK_MAX, TK_STOCK_MAX, delta, err, errlen);
     if (rc == 0 && *delta == 0) {
-        snprintf(err, errlen, "delta must be a non-zero integer from %d to %d", -TK_STOCK_MAX, TK_STOCK_MAX);
+        snprintf(err, errlen, "delta must be a non-zero integer from %lld to %lld", (long long)-TK_STOCK_MAX, (long long)TK_STOCK_MAX);
         rc = -1;
     }
     json_decref(root);
