@@ -480,7 +480,8 @@ void gw_admin_answer_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event
 
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def)
 {
-    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24], created[24];
+    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24], created[24],
+        stock_ver[24], state_ver[24];
     tk_key(TK_KEY_EV, def->event_id, def->elen, kev);
     tk_key(TK_KEY_STREAM, def->event_id, def->elen, kq);
     snprintf(total, sizeof(total), "%lld", (long long)def->total);
@@ -490,8 +491,10 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(closes, sizeof(closes), "%lld", (long long)def->closes_ms);
     snprintf(seq, sizeof(seq), "%lld", (long long)def->seq);
     snprintf(created, sizeof(created), "%lld", (long long)def->created_ms);
+    snprintf(stock_ver, sizeof(stock_ver), "%lld", (long long)def->stock_ver);
+    snprintf(state_ver, sizeof(state_ver), "%lld", (long long)def->state_ver);
     const char *argv[] = {kev, TK_KEY_EVENTS, kq, def->event_id, def->name, def->state, total, remaining, maxpu, opens, closes, seq, created,
-                          TK_STREAM_GROUP};
+                          TK_STREAM_GROUP, stock_ver, state_ver};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);

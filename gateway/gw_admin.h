@@ -142,6 +142,7 @@ typedef struct {
     size_t nlen;
     char state[8];
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq, created_ms;
+    int64_t stock_ver, state_ver; /* the admin versions (sql/005; 0 for a new event) */
 } gw_admin_def_t;
 
 /**

@@ -26,7 +26,8 @@ static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_use
                                 "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)";
 static const char sql_stock[] = "INSERT INTO event_stock (event_id, total) VALUES (?, ?)";
 static const char sql_lock[] = "INSERT INTO event_locks (event_id) VALUES (?)";
-static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm "
+static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm, "
+                               "s.stock_ver, e.state_ver "
                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 
 static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
@@ -83,7 +84,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)job;
     existing_t *x = arg;
-    MYSQL_BIND in[1], out[9];
+    MYSQL_BIND in[1], out[11];
     unsigned long elen, nlen, slen;
     char state[16];
     long long maxpu, total;
@@ -99,6 +100,9 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_i64(&out[6], &total);
     gw_admin_bind_i64(&out[7], &x->sold);
     gw_admin_bind_i64(&out[8], &x->hwm);
+    long long stock_ver, state_ver;
+    gw_admin_bind_i64(&out[9], &stock_ver);
+    gw_admin_bind_i64(&out[10], &state_ver);
     unsigned long long rows = 0;
     unsigned e = gw_admin_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -121,6 +125,8 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     r->total = total;
     r->remaining = total - x->sold;
     r->seq = x->hwm;
+    r->stock_ver = stock_ver;
+    r->state_ver = state_ver;
     return 0;
 }
 
