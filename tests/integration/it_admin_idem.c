@@ -16,6 +16,8 @@
  *    bad_idempotency_key, nothing moves.
  *  - create_and_cancel_replay: a create retried with its key is 201 again
  *    (not 409 exists), a cancel retried with its key 200 with the same body.
+ *  - expired_keys_are_pruned_and_reusable: an expired key is a new key; one
+ *    keyed write prunes at most 32 expired rows.
  *  - cut_with_mariadb_stopped_before_its_step: mariadbd stopped (SIGSTOP)
  *    before a stock cut: 503 and Redis unchanged; resumed, the retry applies
  *    the cut once: both stores agree.
@@ -336,6 +338,36 @@ static void create_and_cancel_replay(void **st)
     totals_are(f, ev, 4, 1, "u-1 cancelled once, u-2 holds one");
 }
 
+/* Keys expire after 24 h: an expired key is free again, and every keyed write prunes at most 32 expired rows. */
+static void expired_keys_are_pruned_and_reusable(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    create_ev(f, ev, sizeof ev, "idemexp", 10);
+    it_resp_t r;
+    assert_int_equal(stock(&r, f, ev, 1, "old-key", IT_TIMEOUT_MS), 200);
+    it_resp_free(&r);
+    /* Age it past its expiry, and add 40 more expired rows. */
+    assert_int_equal(it_db_exec(f->db, "UPDATE admin_requests SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE idem_key = 'old-key'"), 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(it_db_exec(f->db,
+                                    "INSERT INTO admin_requests (idem_key, fingerprint, event_id, status, body, created_at, expires_at) "
+                                    "VALUES ('exp-%d', REPEAT('x', 32), '%s', 200, NULL, NOW(3) - INTERVAL 2 DAY, NOW(3) - INTERVAL 1 DAY)",
+                                    i, ev),
+                         0);
+    /* The expired key with another request: a new use, applied. */
+    assert_int_equal(stock(&r, f, ev, 2, "old-key", IT_TIMEOUT_MS), 200);
+    it_resp_free(&r);
+    totals_are(f, ev, 13, 0, "an expired key reused");
+    long long left = it_db_int(f->db, -1, "SELECT COUNT(*) FROM admin_requests WHERE expires_at <= NOW(3)");
+    fprintf(stderr, "expired rows left after one write: %lld of 41\n", left);
+    assert_true(left >= 41 - 1 - 32 && left <= 41 - 32); /* bounded: at most 32 pruned (+ the reused key's own row) */
+    assert_int_equal(stock(&r, f, ev, 1, "new-key", IT_TIMEOUT_MS), 200);
+    it_resp_free(&r);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM admin_requests WHERE expires_at <= NOW(3)"), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM admin_requests"), 2);
+}
+
 /* ------------------------------------------------------------- failures between the stores */
 
 static void cut_with_mariadb_stopped_before_its_step(void **st)
@@ -578,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(same_key_other_request_is_refused, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(bad_keys_are_refused, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(create_and_cancel_replay, it_fix_new0, teardown),
+        cmocka_unit_test_setup_teardown(expired_keys_are_pruned_and_reusable, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(concurrent_state_changes_agree, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(concurrent_stock_changes_agree, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(total_cap_edges, it_fix_new0, teardown),
