@@ -59,7 +59,8 @@ static void redis_lookup(gw_req_t *r)
 
 /* ---------------------------------------------------------------- MariaDB first */
 
-static const char sql_claim[] = "SELECT ticket, quantity, status, created_at FROM claims WHERE event_id = ? AND user_id = ?";
+static const char sql_claim[] = "SELECT ticket, quantity, status, created_at, COALESCE(reason, 'stock_guard') FROM claims "
+                                "WHERE event_id = ? AND user_id = ?";
 
 /* Internal to this file, never sent: MariaDB has no row, Redis is asked. */
 #define NO_ROW 204
@@ -69,10 +70,10 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)arg;
     const gw_req_t *r = job->r;
-    MYSQL_BIND in[2], out[4];
-    unsigned long elen, ulen, slen;
+    MYSQL_BIND in[2], out[5];
+    unsigned long elen, ulen, slen, rlen;
     long long ticket, qty;
-    char status[16];
+    char status[16], reason[64];
     MYSQL_TIME created;
     unsigned long long rows = 0;
     memset(&created, 0, sizeof(created));
@@ -82,6 +83,7 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_i64(&out[1], &qty);
     gw_admin_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
     gw_admin_bind_time(&out[3], &created, NULL);
+    gw_admin_bind_strbuf(&out[4], reason, sizeof(reason) - 1, &rlen);
     unsigned e = gw_admin_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
@@ -90,11 +92,12 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
         return 0;
     }
     status[slen < sizeof(status) - 1 ? slen : sizeof(status) - 1] = '\0';
+    reason[rlen < sizeof(reason) - 1 ? rlen : sizeof(reason) - 1] = '\0';
     tk_claim_t c = {ticket, qty, tk_db_time_to_ms(&created), TK_CLAIM_CONFIRMED};
     char body[TK_CLAIM_JSON_MAX];
     int n;
     if (tk_claim_status_from_name(status, &c.status) != 0 ||
-        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? "stock_guard" : NULL, body)) < 0) {
+        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? reason : NULL, body)) < 0) {
         gw_dbjob_error(job, 500, "internal", "malformed claim row");
         return GW_ADMIN_TXN_ANSWERED;
     }
