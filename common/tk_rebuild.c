@@ -74,6 +74,7 @@ typedef struct {
     char name[804]; /* VARCHAR(200) utf8mb4: at most 800 bytes */
     char state[16], maxpu[NUM_MAX], opens[NUM_MAX], closes[NUM_MAX], created[NUM_MAX];
     uint64_t total, sold, hwm;
+    char stock_ver[NUM_MAX], state_ver[NUM_MAX]; /* the admin versions (sql/005) */
     /* The event hash as Redis held it before the claims were read ("" absent). */
     char snap[4][NUM_MAX];
 } rb_t;
@@ -116,7 +117,7 @@ static int read_event(rb_t *r)
              "SELECT e.name, e.state, e.max_per_user,"
              " COALESCE(CAST(UNIX_TIMESTAMP(e.opens_at) * 1000 AS UNSIGNED), 0),"
              " COALESCE(CAST(UNIX_TIMESTAMP(e.closes_at) * 1000 AS UNSIGNED), 0),"
-             " CAST(UNIX_TIMESTAMP(e.created_at) * 1000 AS UNSIGNED), s.total, s.sold, s.ticket_hwm"
+             " CAST(UNIX_TIMESTAMP(e.created_at) * 1000 AS UNSIGNED), s.total, s.sold, s.ticket_hwm, s.stock_ver, e.state_ver"
              " FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = '%s' FOR UPDATE",
              esc);
     if (mysql_query(r->db, sql) != 0)
@@ -137,7 +138,10 @@ static int read_event(rb_t *r)
     copy_field(r->opens, sizeof(r->opens), row[3], len[3]);
     copy_field(r->closes, sizeof(r->closes), row[4], len[4]);
     copy_field(r->created, sizeof(r->created), row[5], len[5]);
-    int bad = parse_u64(row[6], &r->total) || parse_u64(row[7], &r->sold) || parse_u64(row[8], &r->hwm);
+    copy_field(r->stock_ver, sizeof(r->stock_ver), row[9], len[9]);
+    copy_field(r->state_ver, sizeof(r->state_ver), row[10], len[10]);
+    int bad = parse_u64(row[6], &r->total) || parse_u64(row[7], &r->sold) || parse_u64(row[8], &r->hwm) || r->stock_ver[0] == '\0' ||
+              r->state_ver[0] == '\0';
     mysql_free_result(res);
     if (bad || r->maxpu[0] == '\0' || r->created[0] == '\0') {
         mysql_rollback(r->db);
@@ -337,10 +341,8 @@ static int swap(rb_t *r)
         mysql_rollback(r->db);
         return failf(r, TK_REBUILD_ERR_REDIS, "lua/rebuild_swap.lua is not compiled in");
     }
-    /* total: the database's, or a lower one Redis kept (a stock decrease in flight; tk_rebuild.h). */
-    uint64_t total = r->total, snap_total;
-    if (r->snap[1][0] != '\0' && parse_u64(r->snap[1], &snap_total) == 0 && snap_total < total)
-        total = snap_total;
+    /* total: the database's (tk_rebuild.h: no stock change is in flight while the rows are locked). */
+    uint64_t total = r->total;
     uint64_t remaining = total > r->sold ? total - r->sold : 0;
     char s_total[NUM_MAX], s_rem[NUM_MAX], s_rows[NUM_MAX], s_hwm[NUM_MAX];
     snprintf(s_total, sizeof(s_total), "%" PRIu64, total);
@@ -351,7 +353,8 @@ static int swap(rb_t *r)
     copy_field(ev, sizeof(ev), r->event, (unsigned long)r->elen);
     const char *argv[] = {"EVAL",     text,     "6",      r->key_ev, r->key_claims, r->key_tmp, r->key_q, TK_KEY_EVENTS,
                           r->key_old, ev,         r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows,   r->name,  r->state,
-                          s_total,    s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP};
+                          s_total,    s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP,
+                          r->stock_ver, r->state_ver};
     const int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (int i = 0; i < argc; i++)

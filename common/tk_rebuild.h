@@ -10,8 +10,8 @@
  *  1. MariaDB: the events and event_stock rows, read FOR UPDATE in one
  *     transaction that stays open until after the swap. Every writer of an
  *     event's claims locks the event_stock row first (worker, admin cancel,
- *     fallback; see gateway/gw_admin.c) and admin state changes update the
- *     events row before Redis, so while the rebuild holds both rows no
+ *     fallback, stock changes; see gateway/gw_admin.c) and admin state
+ *     changes update the events row before Redis, so while the rebuild holds both rows no
  *     database change of this event can slip between what it reads and
  *     what it writes. No row: TK_REBUILD_UNKNOWN_EVENT.
  *  2. Redis: XLEN tk:{E}:q and a snapshot of the event hash (seq, total,
@@ -30,10 +30,13 @@
  *     writes the event hash, adds the id to tk:events and creates the group.
  *  5. COMMIT (nothing was written in MariaDB; it releases the rows).
  *
- * total is event_stock.total, except when the event hash survived with a
- * lower total: a stock decrease goes to Redis first and MariaDB second
- * (gw_admin.c rule (a)), so a lower Redis total is a decrease in flight and
- * is kept (the database total must never be below Redis's). remaining =
+ * total is event_stock.total. (It used to keep a lower total the hash
+ * still had, taken for a stock cut between its Redis and MariaDB steps. A
+ * cut now runs its Redis step while it holds the event_stock row lock this
+ * rebuild also takes, so no cut is ever in flight here; a lower Redis total
+ * can only be a cut whose commit failed — not a change at all — or a raise
+ * whose Redis step has not run yet. gateway/gw_route_admin_stock.c.) The
+ * admin versions stock_ver and state_ver are written too. remaining =
  * total - sold; seq = max(Redis seq, ticket_hwm).
  */
 #ifndef TK_REBUILD_H

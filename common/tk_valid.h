@@ -11,7 +11,12 @@
 #define TK_ID_MAX 64           /* event_id and user_id: 1..64 bytes */
 #define TK_NAME_MAX 200        /* event name, bytes of UTF-8 */
 #define TK_QUANTITY_MAX 1000   /* a claim's quantity and an event's max_per_user */
-#define TK_STOCK_MAX 100000000 /* stock of one event, and |delta| of a restock */
+/* An event's total stock at any time (create, and after every stock change),
+ * and |delta| of a change: 1e14 - 1. Integers up to it are exact in a
+ * double, and Lua's tostring (%.14g) still prints every one of them as
+ * digits, so no script can turn a total, a remaining or a ticket into
+ * "1e+14". Above it: 400 stock_limit. */
+#define TK_STOCK_MAX INT64_C(99999999999999)
 #define TK_BODY_MAX 16384      /* request bodies over this get 413 */
 
 /** 1 when @s (length @len) is a valid event_id: 1–64 of [a-z0-9_-]. */

@@ -9,14 +9,26 @@
  *  (a) The database total is never below Redis's total, so the database
  *      guard (UPDATE event_stock … WHERE sold + ? <= total, and the CHECK
  *      sold <= total) never refuses a unit Redis granted. Hence: a change that
- *      raises stock goes to MariaDB first, then Redis; a change that lowers
- *      it goes to Redis first, then MariaDB. A crash between the two steps
- *      leaves the database total above Redis's, never below.
+ *      raises stock is committed in MariaDB first, then applied in Redis; a
+ *      change that lowers it is applied in Redis before MariaDB commits it
+ *      (while the row lock is held). A crash between the two steps leaves
+ *      the database total above Redis's, never below.
  *  (b) Every writer of an event's claims in MariaDB first locks its
  *      event_stock row (SELECT … FOR UPDATE): the workers, the fallback path
  *      and the admin cancel. For one event they run one after another.
  *  (c) Each admin step is idempotent or refuses cleanly, so a client that
  *      got 503 after the first store changed retries and completes it.
+ *  (d) MariaDB decides, Redis follows at a version. A stock or state change
+ *      bumps event_stock.stock_ver / events.state_ver under the row lock it
+ *      holds, and its Redis step sends the value MariaDB committed with that
+ *      version, never the request's delta; lua/admin_stock.lua and
+ *      admin_state.lua apply it only when the version is not older than the
+ *      one the hash holds. Late, repeated or racing steps therefore leave
+ *      Redis at the last committed value, as MariaDB is (sql/005).
+ *  (e) With an Idempotency-Key (gw_idem.h) the key is recorded in the
+ *      change's own transaction; a retry with the key re-does the Redis
+ *      step from MariaDB and gets the first answer back, so a restock is
+ *      applied once however often it is retried.
  *
  * Per route:
  *  1. Create: one transaction inserts events (state open), event_stock
@@ -26,16 +38,16 @@
  *     meets the duplicate key, sees no hash in Redis and a database row with
  *     the same definition and no claims ever written, and finishes the load
  *     (201); anything else is 409 exists.
- *  2. Stock: delta > 0: UPDATE event_stock total += delta, commit, then
- *     lua/admin_stock.lua (total and remaining += delta). delta < 0: Redis
- *     first; the script refuses when remaining + delta < 0, i.e. below what
- *     is granted (409 below_granted), then UPDATE … total -= |delta| WHERE
- *     total >= sold + |delta|. (A restock is not idempotent: a retry after a
- *     503 applies it again; by (a) that can only leave the database total
- *     above Redis's, never the other way.)
- *  3. State: UPDATE events, commit, then HSET state in Redis if the hash
- *     exists (lua/admin_state.lua). The claim script reads the state on every
- *     call, so the change takes effect at once.
+ *  2. Stock: under the event_stock row lock, total = total + delta (refused
+ *     below sold: 409 below_granted; above TK_STOCK_MAX: 400 stock_limit),
+ *     stock_ver + 1. A raise commits, then sets Redis; a cut sets Redis
+ *     while the lock is held and before the commit, and the script refuses
+ *     when Redis granted more than the new total (409 below_granted, rolled
+ *     back). The whole argument is at the top of gw_route_admin_stock.c.
+ *  3. State: under the events row lock, state and state_ver + 1, commit,
+ *     then the Redis step with that version (lua/admin_state.lua). The claim
+ *     script reads the state on every call, so the change takes effect at
+ *     once.
  *  4. Cancel: under the event_stock lock, the claim row decides: confirmed ->
  *     cancelled and sold -= quantity; cancelled -> nothing (idempotent);
  *     rejected -> 409 not_cancellable; no row -> the Redis record decides:
@@ -165,6 +177,12 @@ int gw_admin_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin
         out->name[out->nlen] = '\0';
     }
 
+    f = json_object_get(root, "stock");
+    if (json_is_integer(f) && json_integer_value(f) > TK_STOCK_MAX) {
+        snprintf(err, errlen, "stock must be at most %lld", (long long)TK_STOCK_MAX);
+        rc = GW_ADMIN_PARSE_LIMIT;
+        goto done;
+    }
     if (get_int(root, "stock", 1, 0, 0, TK_STOCK_MAX, &out->stock, err, errlen) ||
         get_int(root, "max_per_user", 0, 1, 1, TK_QUANTITY_MAX, &out->max_per_user, err, errlen) ||
         get_time(root, "opens_at", &out->opens_ms, err, errlen) || get_time(root, "closes_at", &out->closes_ms, err, errlen))
@@ -188,9 +206,15 @@ int gw_admin_parse_stock(const char *body, size_t len, int64_t *delta, char *err
     json_t *root = load_object(body, len, err, errlen);
     if (root == NULL)
         return -1;
+    json_t *f = json_object_get(root, "delta");
+    if (json_is_integer(f) && (json_integer_value(f) > TK_STOCK_MAX || json_integer_value(f) < -TK_STOCK_MAX)) {
+        snprintf(err, errlen, "delta must be from %lld to %lld", (long long)-TK_STOCK_MAX, (long long)TK_STOCK_MAX);
+        json_decref(root);
+        return GW_ADMIN_PARSE_LIMIT;
+    }
     int rc = get_int(root, "delta", 1, 0, -TK_STOCK_MAX, TK_STOCK_MAX, delta, err, errlen);
     if (rc == 0 && *delta == 0) {
-        snprintf(err, errlen, "delta must be a non-zero integer from %d to %d", -TK_STOCK_MAX, TK_STOCK_MAX);
+        snprintf(err, errlen, "delta must be a non-zero integer from %lld to %lld", (long long)-TK_STOCK_MAX, (long long)TK_STOCK_MAX);
         rc = -1;
     }
     json_decref(root);
@@ -474,7 +498,8 @@ void gw_admin_answer_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event
 
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def)
 {
-    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24], created[24];
+    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24], created[24],
+        stock_ver[24], state_ver[24];
     tk_key(TK_KEY_EV, def->event_id, def->elen, kev);
     tk_key(TK_KEY_STREAM, def->event_id, def->elen, kq);
     snprintf(total, sizeof(total), "%lld", (long long)def->total);
@@ -484,8 +509,10 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(closes, sizeof(closes), "%lld", (long long)def->closes_ms);
     snprintf(seq, sizeof(seq), "%lld", (long long)def->seq);
     snprintf(created, sizeof(created), "%lld", (long long)def->created_ms);
+    snprintf(stock_ver, sizeof(stock_ver), "%lld", (long long)def->stock_ver);
+    snprintf(state_ver, sizeof(state_ver), "%lld", (long long)def->state_ver);
     const char *argv[] = {kev, TK_KEY_EVENTS, kq, def->event_id, def->name, def->state, total, remaining, maxpu, opens, closes, seq, created,
-                          TK_STREAM_GROUP};
+                          TK_STREAM_GROUP, stock_ver, state_ver};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);

@@ -27,6 +27,9 @@
 
 #define GW_ADMIN_ERR_MAX 160 /* bytes of a parser's message, NUL included */
 
+/* A parser's result for a stock or delta above TK_STOCK_MAX: 400 stock_limit, not bad_request. */
+#define GW_ADMIN_PARSE_LIMIT (-2)
+
 /* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
 #define GW_ADMIN_TIME_MAX_MS INT64_C(253402300799999)
 
@@ -47,11 +50,11 @@ typedef struct {
 /**
  * Parses and validates the body of POST /v1/admin/events (@len bytes) at
  * @now_ms into @out. Unknown fields are ignored; null counts as absent for
- * the optional fields.
+ * the optional fields. A stock above TK_STOCK_MAX is GW_ADMIN_PARSE_LIMIT.
  */
 int gw_admin_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_create_t *out, char *err, size_t errlen);
 
-/** Parses {"delta":N}: N a non-zero integer, |N| <= TK_STOCK_MAX. */
+/** Parses {"delta":N}: N a non-zero integer, |N| <= TK_STOCK_MAX (above: GW_ADMIN_PARSE_LIMIT). */
 int gw_admin_parse_stock(const char *body, size_t len, int64_t *delta, char *err, size_t errlen);
 
 /** Parses {"state":"open"|"paused"|"closed"} into @state (NUL-terminated). */
@@ -139,6 +142,7 @@ typedef struct {
     size_t nlen;
     char state[8];
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq, created_ms;
+    int64_t stock_ver, state_ver; /* the admin versions (sql/005; 0 for a new event) */
 } gw_admin_def_t;
 
 /**

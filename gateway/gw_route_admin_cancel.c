@@ -6,11 +6,13 @@
  * See gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_time.h"
 
+#include <mysqld_error.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,9 @@ typedef struct {
     size_t ulen;
     gw_dbconn_t *conn; /* for the Redis read inside the transaction */
     tk_claim_t claim;  /* the claim as cancelled, for the answer */
+    gw_idem_t idem;
+    int raced;     /* the Idempotency-Key was taken meanwhile */
+    int replaying; /* a replay re-does the cancel (idempotent) without recording the key again */
 } cancel_in_t;
 
 static const char sql_lock[] = "SELECT total, sold FROM event_stock WHERE event_id = ? FOR UPDATE";
@@ -58,7 +63,7 @@ static int redis_record(gw_dbjob_t *job, cancel_in_t *in, tk_claim_t *c)
     return rv;
 }
 
-static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     cancel_in_t *in = arg;
     MYSQL_BIND b[8], out[4];
@@ -155,12 +160,25 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     return gw_admin_stmt(db, sql_hwm, b, NULL, 0, NULL, NULL, NULL);
 }
 
-static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+/* The change, and with it the Idempotency-Key, in one transaction. */
+static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
-    cancel_in_t *in = job->in;
-    in->conn = conn;
+    cancel_in_t *in = arg;
+    unsigned e = cancel_change(db, arg, job);
+    if (e != 0 || !in->idem.present || in->replaying)
+        return e;
+    if ((e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != ER_DUP_ENTRY)
+        return e;
+    in->raced = 1;
+    gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
+    return GW_ADMIN_TXN_ANSWERED;
+}
+
+/* Returns 0 with the job answered 200, or -1 with it answered otherwise. */
+static int cancel(gw_dbjob_t *job, gw_dbconn_t *conn, cancel_in_t *in)
+{
     if (gw_admin_txn(job, conn, cancel_body, in) != 0)
-        return;
+        return -1;
 
     char kc[TK_KEY_MAX], kev[TK_KEY_MAX];
     tk_key(TK_KEY_CLAIMS, in->event_id, in->elen, kc);
@@ -169,12 +187,12 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     size_t lens[] = {strlen(kc), strlen(kev), in->ulen};
     redisReply *reply = gw_admin_eval(job, conn, "cancel", 2, 3, argv, lens);
     if (reply == NULL)
-        return;
+        return -1;
     int type = reply->type;
     freeReplyObject(reply);
     if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL) {
         gw_dbjob_error(job, 503, "unavailable", "redis could not release the claim; retry to complete the cancel");
-        return;
+        return -1;
     }
     if (type == REDIS_REPLY_NIL)
         tk_warn("cancel %s/%s: the database had the claim but redis has no record", in->event_id, in->user_id);
@@ -182,9 +200,31 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, NULL, body);
     if (n < 0) {
         gw_dbjob_error(job, 500, "internal", "claim too large to show");
-        return;
+        return -1;
     }
     gw_dbjob_answer(job, 200, body, (size_t)n);
+    return 0;
+}
+
+/* A replay: the cancel is idempotent (a cancelled row is "already done", a
+ * released record is left alone), so it is simply done again. */
+static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
+{
+    cancel_in_t *in = arg;
+    in->replaying = 1;
+    return cancel(job, conn, in);
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    cancel_in_t *in = job->in;
+    in->conn = conn;
+    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
+        return;
+    if (cancel(job, conn, in) == 0)
+        gw_idem_store_answer(job, conn, &in->idem);
+    else if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
+        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
 }
 
 void gw_route_admin_cancel(gw_req_t *r)
@@ -198,5 +238,9 @@ void gw_route_admin_cancel(gw_req_t *r)
     in->elen = r->elen;
     memcpy(in->user_id, r->user_id, r->ulen + 1);
     in->ulen = r->ulen;
+    if (gw_idem_prepare(r, &in->idem, "cancel", "%s\n%s", in->event_id, in->user_id) != 0) {
+        free(in);
+        return;
+    }
     gw_admin_submit(r, run, in, free);
 }

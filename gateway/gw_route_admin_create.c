@@ -5,6 +5,7 @@
  * its retry; see gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_time.h"
 
@@ -17,18 +18,20 @@ typedef struct {
     gw_admin_create_t def;
     int64_t now_ms;
     int duplicate; /* set by insert_body when the id is taken */
+    gw_idem_t idem;
+    int raced; /* the Idempotency-Key was taken meanwhile */
 } create_in_t;
 
 static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_user, opens_at, closes_at, state, created_at, updated_at) "
                                 "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)";
 static const char sql_stock[] = "INSERT INTO event_stock (event_id, total) VALUES (?, ?)";
 static const char sql_lock[] = "INSERT INTO event_locks (event_id) VALUES (?)";
-static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm "
+static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm, "
+                               "s.stock_ver, e.state_ver "
                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 
 static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
-    (void)job;
     create_in_t *in = arg;
     const gw_admin_create_t *d = &in->def;
     MYSQL_BIND b[7];
@@ -57,7 +60,16 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_i64(&b[1], &total);
     if ((e = gw_admin_stmt(db, sql_stock, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    return gw_admin_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL);
+    if ((e = gw_admin_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL)) != 0)
+        return e;
+    if (in->idem.present && (e = gw_idem_record(db, &in->idem, d->event_id, d->elen, 201)) != 0) {
+        if (e != ER_DUP_ENTRY)
+            return e;
+        in->raced = 1;
+        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
+        return GW_ADMIN_TXN_ANSWERED;
+    }
+    return 0;
 }
 
 /* The existing database row of a duplicate create. */
@@ -72,7 +84,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)job;
     existing_t *x = arg;
-    MYSQL_BIND in[1], out[9];
+    MYSQL_BIND in[1], out[11];
     unsigned long elen, nlen, slen;
     char state[16];
     long long maxpu, total;
@@ -88,6 +100,9 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_admin_bind_i64(&out[6], &total);
     gw_admin_bind_i64(&out[7], &x->sold);
     gw_admin_bind_i64(&out[8], &x->hwm);
+    long long stock_ver, state_ver;
+    gw_admin_bind_i64(&out[9], &stock_ver);
+    gw_admin_bind_i64(&out[10], &state_ver);
     unsigned long long rows = 0;
     unsigned e = gw_admin_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -110,6 +125,8 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     r->total = total;
     r->remaining = total - x->sold;
     r->seq = x->hwm;
+    r->stock_ver = stock_ver;
+    r->state_ver = state_ver;
     return 0;
 }
 
@@ -155,13 +172,50 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
     gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
 }
 
+/*
+ * A replay (the create committed under this key): the event is in MariaDB;
+ * load it into Redis if the first attempt's Redis step never happened, as a
+ * create's retry does, then answer the event.
+ */
+static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
+{
+    create_in_t *in = arg;
+    const gw_admin_create_t *d = &in->def;
+    gw_event_t ev;
+    int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
+    if (rv < 0)
+        return -1;
+    if (rv == 1) {
+        existing_t x = {.in = in};
+        if (gw_admin_txn(job, conn, read_body, &x) != 0)
+            return -1;
+        if (!x.found) {
+            gw_dbjob_error(job, 404, "not_found", "no event %s", d->event_id);
+            return -1;
+        }
+        if (x.sold != 0 || x.hwm != 0) { /* claims exist: their records come back with a rebuild, not here */
+            gw_dbjob_error(job, 503, "unavailable", "event %s is not loaded in redis; it is rebuilt from MariaDB", d->event_id);
+            return -1;
+        }
+        if (gw_admin_redis_load(job, conn, &x.row) < 0)
+            return -1;
+    }
+    set_location(job, d);
+    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+    return job->status == 201 ? 0 : -1;
+}
+
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     create_in_t *in = job->in;
     const gw_admin_create_t *d = &in->def;
+    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
+        return;
     if (gw_admin_txn(job, conn, insert_body, in) != 0) {
-        if (in->duplicate)
-            on_duplicate(job, conn, in);
+        if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
+            gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
+        else if (in->duplicate && !(in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in)))
+            on_duplicate(job, conn, in); /* (a create with this key that committed meanwhile was replayed instead) */
         return;
     }
     gw_admin_def_t def = {.elen = d->elen,
@@ -186,6 +240,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     }
     set_location(job, d);
     gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+    gw_idem_store_answer(job, conn, &in->idem);
 }
 
 void gw_route_admin_create(gw_req_t *r)
@@ -200,9 +255,16 @@ void gw_route_admin_create(gw_req_t *r)
     }
     in->now_ms = tk_time_now_ms();
     gw_admin_body(r, &body, &len);
-    if (gw_admin_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err)) != 0) {
+    int rc = gw_admin_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err));
+    if (rc != 0) {
         free(in);
-        gw_reply_error(r, 400, "bad_request", err);
+        gw_reply_error(r, 400, rc == GW_ADMIN_PARSE_LIMIT ? "stock_limit" : "bad_request", err);
+        return;
+    }
+    const gw_admin_create_t *d = &in->def;
+    if (gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld", d->event_id, d->name, (long long)d->stock,
+                        (long long)d->max_per_user, (long long)d->opens_ms, (long long)d->closes_ms) != 0) {
+        free(in);
         return;
     }
     gw_admin_submit(r, run, in, free);

@@ -2,33 +2,50 @@
  * POST /v1/admin/events/{E}/state {"state":"open"|"paused"|"closed"}:
  * MariaDB first, then the Redis hash (lua/admin_state.lua), which the claim
  * script reads on every call; see gw_admin.c.
+ *
+ * Two changes at once end with both stores equal: under the events row lock
+ * each change writes its state with state_ver + 1 and commits; its Redis
+ * step sends that state and version after the commit, and the script keeps
+ * the newer version whatever order the steps arrive in — the last
+ * committed state wins in Redis as it does in MariaDB. A step lost to a 503
+ * is re-done by the retry with the same Idempotency-Key (from what MariaDB
+ * holds then), or overtaken by the next change.
  */
 #include "gw_admin.h"
+#include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"
 
+#include <mysqld_error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     char event_id[TK_ID_MAX + 1];
     size_t elen;
-    char state[8];
+    char state[16]; /* asked; for a replay, what MariaDB holds */
+    gw_idem_t idem;
+    int raced;
+    long long ver; /* as committed */
 } state_in_t;
 
-static const char sql_find[] = "SELECT state FROM events WHERE event_id = ? FOR UPDATE";
-static const char sql_update[] = "UPDATE events SET state = ?, updated_at = ? WHERE event_id = ?";
+static const char sql_find[] = "SELECT state, state_ver FROM events WHERE event_id = ? FOR UPDATE";
+static const char sql_read[] = "SELECT state, state_ver FROM events WHERE event_id = ?";
+static const char sql_update[] = "UPDATE events SET state = ?, state_ver = ?, updated_at = ? WHERE event_id = ?";
 
 static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     state_in_t *in = arg;
-    MYSQL_BIND b[3], out[1];
+    MYSQL_BIND b[4], out[2];
     unsigned long elen, slen, olen;
     char old[16];
+    long long ver;
     MYSQL_TIME now;
     gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
     gw_admin_bind_strbuf(&out[0], old, sizeof(old) - 1, &olen);
+    gw_admin_bind_i64(&out[1], &ver);
     unsigned long long rows = 0;
     unsigned e = gw_admin_stmt(db, sql_find, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -37,37 +54,92 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
         return GW_ADMIN_TXN_ANSWERED;
     }
+    in->ver = ver + 1;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
     gw_admin_bind_str(&b[0], in->state, &slen, strlen(in->state));
-    gw_admin_bind_time(&b[1], &now, NULL);
-    gw_admin_bind_str(&b[2], in->event_id, &elen, in->elen);
-    return gw_admin_stmt(db, sql_update, b, NULL, 0, NULL, NULL, NULL);
+    gw_admin_bind_i64(&b[1], &in->ver);
+    gw_admin_bind_time(&b[2], &now, NULL);
+    gw_admin_bind_str(&b[3], in->event_id, &elen, in->elen);
+    if ((e = gw_admin_stmt(db, sql_update, b, NULL, 0, NULL, NULL, NULL)) != 0)
+        return e;
+    if (in->idem.present && (e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != 0) {
+        if (e != ER_DUP_ENTRY)
+            return e;
+        in->raced = 1;
+        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
+        return GW_ADMIN_TXN_ANSWERED;
+    }
+    return 0;
 }
 
-static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
-    state_in_t *in = job->in;
-    if (gw_admin_txn(job, conn, update_body, in) != 0)
-        return;
-    char key[TK_KEY_MAX];
+    state_in_t *in = arg;
+    MYSQL_BIND b[1], out[2];
+    unsigned long elen, slen;
+    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
+    gw_admin_bind_strbuf(&out[0], in->state, sizeof(in->state) - 1, &slen);
+    gw_admin_bind_i64(&out[1], &in->ver);
+    unsigned long long rows = 0;
+    unsigned e = gw_admin_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
+    if (e != 0)
+        return e;
+    if (rows == 0) {
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
+        return GW_ADMIN_TXN_ANSWERED;
+    }
+    in->state[slen < sizeof(in->state) - 1 ? slen : sizeof(in->state) - 1] = '\0';
+    return 0;
+}
+
+/* Sets Redis's state to in->state at version in->ver and answers the event. Returns 0, or -1 with the job answered. */
+static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
+{
+    char key[TK_KEY_MAX], ver[24];
     tk_key(TK_KEY_EV, in->event_id, in->elen, key);
-    const char *argv[] = {key, in->state};
-    size_t lens[] = {strlen(key), strlen(in->state)};
-    redisReply *reply = gw_admin_eval(job, conn, "state", 1, 2, argv, lens);
+    snprintf(ver, sizeof(ver), "%lld", in->ver);
+    const char *argv[] = {key, in->state, ver};
+    size_t lens[] = {strlen(key), strlen(in->state), strlen(ver)};
+    redisReply *reply = gw_admin_eval(job, conn, "state", 1, 3, argv, lens);
     if (reply == NULL)
-        return;
+        return -1;
     int ok = 0;
     if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
         gw_dbjob_error(job, 503, "unavailable", "redis refused the state change");
-    else if (strcmp(reply->str, "OK") == 0)
-        ok = 1;
+    else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
+        ok = 1; /* superseded: a newer committed state is there already */
     else if (strcmp(reply->str, "not_found") == 0)
         gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->event_id);
     else
         gw_dbjob_error(job, 500, "internal", "unexpected answer from the state script");
     freeReplyObject(reply);
-    if (ok)
-        gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
+    if (!ok)
+        return -1;
+    gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
+    return job->status == 200 ? 0 : -1;
+}
+
+/* A replay: Redis set from what MariaDB holds now (the committed change, or a newer one). */
+static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
+{
+    state_in_t *in = arg;
+    if (gw_admin_txn(job, conn, read_body, in) != 0)
+        return -1;
+    return redis_step(job, conn, in);
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    state_in_t *in = job->in;
+    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
+        return;
+    if (gw_admin_txn(job, conn, update_body, in) != 0) {
+        if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
+            gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
+        return;
+    }
+    if (redis_step(job, conn, in) == 0)
+        gw_idem_store_answer(job, conn, &in->idem);
 }
 
 void gw_route_admin_state(gw_req_t *r)
@@ -88,5 +160,9 @@ void gw_route_admin_state(gw_req_t *r)
     }
     memcpy(in->event_id, r->event_id, r->elen + 1);
     in->elen = r->elen;
+    if (gw_idem_prepare(r, &in->idem, "state", "%s\n%s", in->event_id, in->state) != 0) {
+        free(in);
+        return;
+    }
     gw_admin_submit(r, run, in, free);
 }

@@ -9,6 +9,8 @@ ARGV[1] event id    ARGV[2] name        ARGV[3] state (open/paused/closed)
 ARGV[4] total       ARGV[5] remaining   ARGV[6] max per user
 ARGV[7] opens ms    ARGV[8] closes ms   (0 = none)
 ARGV[9] seq         ARGV[10] created ms ARGV[11] consumer group ("wk")
+ARGV[12] stock_ver  ARGV[13] state_ver  the admin versions MariaDB holds
+        (0 for a new event; lua/admin_stock.lua, admin_state.lua)
 
 Returns status "OK" when loaded, or the string "exists" when the event hash
 is already there (then nothing changes: an event is never overwritten here).
@@ -23,7 +25,7 @@ end
 redis.call('HSET', ev,
   'name', ARGV[2], 'state', ARGV[3], 'total', ARGV[4], 'remaining', ARGV[5],
   'maxpu', ARGV[6], 'opens', ARGV[7], 'closes', ARGV[8], 'seq', ARGV[9],
-  'created', ARGV[10])
+  'created', ARGV[10], 'stock_ver', ARGV[12], 'state_ver', ARGV[13])
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[11], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

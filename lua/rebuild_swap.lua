@@ -21,6 +21,9 @@ ARGV[7] name    ARGV[8] state   ARGV[9] total   ARGV[10] remaining
 ARGV[11] max per user  ARGV[12] opens ms  ARGV[13] closes ms (0 = none)
 ARGV[14] ticket high-water mark in MariaDB   ARGV[15] created ms
 ARGV[16] consumer group ("wk")
+ARGV[17] stock_ver   ARGV[18] state_ver: the admin versions MariaDB holds
+        (sql/005), so a late admin Redis step older than what was rebuilt
+        is refused as superseded (lua/admin_stock.lua, admin_state.lua)
 
 Returns {"OK", seq} when swapped, or {word} and nothing changed (the
 caller drops the temporary hash):
@@ -76,7 +79,7 @@ end
 redis.call('HSET', ev,
   'name', ARGV[7], 'state', ARGV[8], 'total', ARGV[9], 'remaining', ARGV[10],
   'maxpu', ARGV[11], 'opens', ARGV[12], 'closes', ARGV[13], 'seq', seq,
-  'created', ARGV[15])
+  'created', ARGV[15], 'stock_ver', ARGV[17], 'state_ver', ARGV[18])
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

@@ -136,7 +136,13 @@ static void test_create_stock(void **state)
     refused("{\"event_id\":\"a\"}", "stock is required");
     refused("{\"event_id\":\"a\",\"stock\":null}", "stock is required");
     refused("{\"event_id\":\"a\",\"stock\":-1}", "stock");
-    refused("{\"event_id\":\"a\",\"stock\":100000001}", "stock");
+    /* The cap (1e14 - 1) is accepted; one more is GW_ADMIN_PARSE_LIMIT (400 stock_limit). */
+    gw_admin_create_t cap;
+    char cerr[GW_ADMIN_ERR_MAX] = "";
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":99999999999999}", &cap, cerr), 0);
+    assert_int_equal(cap.stock, TK_STOCK_MAX);
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":100000000000000}", &cap, cerr), GW_ADMIN_PARSE_LIMIT);
+    assert_non_null(strstr(cerr, "99999999999999"));
     refused("{\"event_id\":\"a\",\"stock\":10.0}", "stock"); /* a float is not an integer */
     refused("{\"event_id\":\"a\",\"stock\":1.5}", "stock");
     refused("{\"event_id\":\"a\",\"stock\":1e3}", "stock");
@@ -212,14 +218,15 @@ static void test_stock(void **state)
     assert_int_equal(d, 500);
     assert_int_equal(STOCK("{\"delta\":-3,\"why\":\"typo\"}"), 0);
     assert_int_equal(d, -3);
-    assert_int_equal(STOCK("{\"delta\":100000000}"), 0);
+    assert_int_equal(STOCK("{\"delta\":99999999999999}"), 0);
     assert_int_equal(d, TK_STOCK_MAX);
-    assert_int_equal(STOCK("{\"delta\":-100000000}"), 0);
+    assert_int_equal(STOCK("{\"delta\":-99999999999999}"), 0);
     assert_int_equal(d, -TK_STOCK_MAX);
     assert_int_equal(STOCK("{\"delta\":0}"), -1);
     assert_non_null(strstr(err, "non-zero"));
-    assert_int_equal(STOCK("{\"delta\":100000001}"), -1);
-    assert_int_equal(STOCK("{\"delta\":-100000001}"), -1);
+    /* Past the cap: its own result (400 stock_limit), not a malformed body. */
+    assert_int_equal(STOCK("{\"delta\":100000000000000}"), GW_ADMIN_PARSE_LIMIT);
+    assert_int_equal(STOCK("{\"delta\":-100000000000000}"), GW_ADMIN_PARSE_LIMIT);
     assert_int_equal(STOCK("{\"delta\":5.0}"), -1);
     assert_non_null(strstr(err, "integer"));
     assert_int_equal(STOCK("{\"delta\":\"5\"}"), -1);

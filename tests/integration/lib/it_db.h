@@ -11,7 +11,7 @@
 /** Connects with the environment's port, user, database and password; NULL (message printed) on failure. */
 MYSQL *it_db_connect(void);
 
-/** Deletes every row of claims_dead, claims, event_locks, event_stock and events. Returns 0 or -1. */
+/** Deletes every row of admin_requests, claims_dead, claims, event_locks, event_stock and events. Returns 0 or -1. */
 int it_db_clean(MYSQL *db);
 
 /**
