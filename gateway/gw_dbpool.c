@@ -117,10 +117,39 @@ void gw_dbjob_error(gw_dbjob_t *job, int status, const char *code, const char *f
     gw_dbjob_answer(job, status, body, (size_t)n);
 }
 
+#define SWEEP_MS 100 /* how often waiting jobs past their deadline are answered */
+
 typedef struct {
     gw_dbpool_t *pool;
     int index;
 } thread_arg_t;
+
+/*
+ * Hands every waiting request job whose deadline has passed back to its loop
+ * thread, expired (answered 503 there, MariaDB untouched). Without this a
+ * deadline would be checked only when a thread picks the job up, and with
+ * every thread stuck in MariaDB (a lock held for long) nothing is picked up:
+ * the waiting clients would hang for as long as the database does. Bounded:
+ * at most DB_QUEUE_MAX request jobs wait per lane. Under the mutex.
+ */
+static void sweep_expired(gw_dbpool_t *pool)
+{
+    int64_t now = tk_time_mono_ms();
+    for (int lane = 0; lane < GW_DBLANE__COUNT; lane++) {
+        h2o_linklist_t *node = pool->queue[lane].next;
+        while (node != &pool->queue[lane]) {
+            gw_dbjob_t *job = H2O_STRUCT_FROM_MEMBER(gw_dbjob_t, super.link, node);
+            node = node->next;
+            if (job->deadline_ms == 0 || now <= job->deadline_ms)
+                continue;
+            h2o_linklist_unlink(&job->super.link);
+            __atomic_store_n(&pool->depth[lane], pool->depth[lane] - 1, __ATOMIC_RELAXED);
+            job->status = 0;
+            job->expired = 1;
+            h2o_multithread_send_message(&job->origin->db_done, &job->super);
+        }
+    }
+}
 
 /* The next job a thread may run, control lane first; NULL when none. Under the mutex. */
 static gw_dbjob_t *take(gw_dbpool_t *pool, int control_only)
@@ -149,10 +178,23 @@ static void *db_thread(void *arg)
     for (;;) {
         gw_dbjob_t *job;
         while ((job = take(pool, control_only)) == NULL && !pool->stopping) {
+            /* The control lane's reserved thread, idle nearly always, wakes
+             * every SWEEP_MS to expire waiting jobs; the others every second. */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
-            if (pthread_cond_timedwait(cond, &pool->mutex, &until) != 0 && index == 0) {
+            if (control_only) {
+                until.tv_nsec += SWEEP_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+            } else {
+                until.tv_sec += 1;
+            }
+            int timed_out = pthread_cond_timedwait(cond, &pool->mutex, &until) != 0;
+            if (control_only)
+                sweep_expired(pool);
+            if (timed_out && index == 0) {
                 /* Idle for a second: refresh the health flag /readyz reads. */
                 pthread_mutex_unlock(&pool->mutex);
                 MYSQL *db = gw_dbconn_db(conn);
