@@ -1,8 +1,8 @@
 /*
  * gw_admin: what the five admin routes (gw_route_admin_*.c) share: parsing
  * and validating their JSON bodies (jansson, on the loop thread, before
- * anything is touched), MYSQL_TIME conversion, prepared-statement and
- * transaction helpers for the database threads, the Redis scripts
+ * anything is touched), the transaction helper for the database threads
+ * (statements themselves: common/tk_sql.h), the Redis scripts
  * lua/admin_*.lua, and loading an event definition into Redis.
  *
  * The design comment ("how each admin change stays consistent across both
@@ -18,6 +18,7 @@
 #include "gw_dbpool.h"
 #include "gw_event.h"
 #include "tk_claim.h"
+#include "tk_sql.h"
 #include "tk_valid.h"
 
 #include <hiredis.h>
@@ -72,31 +73,7 @@ void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void
 /** The request body of @r (empty when there is none). */
 void gw_admin_body(gw_req_t *r, const char **body, size_t *len);
 
-/* ------------------------------------------------------------ time */
-
-/* ------------------------------------------------------------ prepared statements */
-
-/** Binds @n bytes at @s as a string parameter or result; @len must outlive the statement. */
-void gw_admin_bind_str(MYSQL_BIND *b, const char *s, unsigned long *len, size_t n);
-
-/** Binds a result buffer of @cap bytes for a string column; its length goes to @len. */
-void gw_admin_bind_strbuf(MYSQL_BIND *b, char *buf, size_t cap, unsigned long *len);
-
-/** Binds a signed 64-bit integer (parameter or result). */
-void gw_admin_bind_i64(MYSQL_BIND *b, long long *v);
-
-/** Binds a DATETIME; @is_null may be NULL (never null). */
-void gw_admin_bind_time(MYSQL_BIND *b, MYSQL_TIME *t, my_bool *is_null);
-
-/**
- * Prepares @sql, binds @in (NULL: no parameters), executes it and, when @out
- * is not NULL, binds @out and fetches up to @max_rows rows, calling @row
- * (may be NULL) after each with @arg. Sets *@rows (may be NULL) to the rows
- * fetched, or to the rows affected for a statement without @out. Returns 0
- * or a MariaDB error number. The statement is closed before returning.
- */
-unsigned gw_admin_stmt(MYSQL *db, const char *sql, MYSQL_BIND *in, MYSQL_BIND *out, unsigned max_rows, void (*row)(void *arg),
-                       void *arg, unsigned long long *rows);
+/* ------------------------------------------------------------ database threads */
 
 /* A transaction body's result besides 0 (commit) and a MariaDB error number:
  * it has answered the job itself (404, 409, …) and wants a rollback. */

@@ -1,6 +1,6 @@
 #include "gw_batcher.h"
 #include "gw_fallback.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_claim.h"
@@ -66,7 +66,7 @@ static void answer_all(batch_t *bt, int status, const char *code, const char *me
 }
 
 /* Answers @r; for a new grant also fills @g (the journal's entry) and returns 1. */
-static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const redisReply *rec, gw_path_grant_t *g)
+static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const redisReply *rec, gw_journal_grant_t *g)
 {
     gw_thread_t *th = bt->owner->th;
     if (code->type != REDIS_REPLY_STRING || rec->type != REDIS_REPLY_STRING) {
@@ -88,7 +88,7 @@ static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const re
         count(th, created ? GW_CLAIM_CREATED : GW_CLAIM_EXISTING);
         snprintf(loc, sizeof(loc), "/v1/events/%s/claims/%s", r->event_id, r->user_id);
         gw_reply(r, created ? 201 : 200, body, (size_t)n, loc);
-        if (!created || r->ulen > GW_PATH_USER_MAX)
+        if (!created || r->ulen > TK_ID_MAX)
             return 0;
         g->ticket = c.ticket;
         g->created_ms = c.created_ms;
@@ -135,7 +135,7 @@ static void settle_without_grants(batch_t *bt, int lost)
 {
     gw_server_t *srv = bt->owner->th->server;
     if (!lost) {
-        gw_path_replied(srv->path, bt->event_id, bt->elen, bt->n, NULL, 0);
+        gw_journal_replied(srv->journal, bt->event_id, bt->elen, bt->n, NULL, 0);
         return;
     }
     const char *users[bt->n > 0 ? bt->n : 1];
@@ -144,7 +144,7 @@ static void settle_without_grants(batch_t *bt, int lost)
         users[i] = bt->reqs[i]->user_id;
         ulens[i] = bt->reqs[i]->ulen;
     }
-    gw_path_lost(srv->path, bt->event_id, bt->elen, bt->n, users, ulens, bt->qty);
+    gw_journal_lost(srv->journal, bt->event_id, bt->elen, bt->n, users, ulens, bt->qty);
 }
 
 static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
@@ -172,15 +172,15 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
     } else {
-        /* The new grants go into the journal (gw_path.h): what the fallback
+        /* The new grants go into the journal (gw_journal.h): what the fallback
          * must know if Redis dies before the workers have written them.
          * Answering first is safe: the fallback cannot grant before this
-         * batch leaves flight, which gw_path_replied does. */
-        gw_path_grant_t g[bt->n];
+         * batch leaves flight, which gw_journal_replied does. */
+        gw_journal_grant_t g[bt->n];
         int ng = 0;
         for (int i = 0; i < bt->n; i++)
             ng += answer_one(bt, bt->reqs[i], reply->element[2 * i], reply->element[2 * i + 1], &g[ng]);
-        if (gw_path_replied(bt->owner->th->server->path, bt->event_id, bt->elen, bt->n, g, ng) != 0)
+        if (gw_journal_replied(bt->owner->th->server->journal, bt->event_id, bt->elen, bt->n, g, ng) != 0)
             gw_metrics_add(&bt->owner->th->metrics.journal_overflows, 1);
         free_batch(bt);
         return;
@@ -210,10 +210,10 @@ static void send_batch(batch_t *bt)
         lens[5 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
         argv[5 + 2 * i] = qty[i];
     }
-    /* gw_path_sent refuses outside the fast path (Redis lost by some
+    /* gw_journal_sent refuses outside the fast path (Redis lost by some
      * thread, or the fallback's turn): then MariaDB answers, read-only or
      * granting under the lock table (gw_fallback.h). */
-    if (!gw_redis_is_up(th->redis) || gw_path_sent(th->server->path, bt->event_id, bt->elen, bt->n) != 0) {
+    if (!gw_redis_is_up(th->redis) || gw_journal_sent(th->server->journal, bt->event_id, bt->elen, bt->n) != 0) {
         gw_fallback_claims(th, bt->reqs, bt->qty, bt->n);
         free_batch(bt);
         return;

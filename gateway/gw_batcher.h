@@ -19,7 +19,7 @@
  * claims are in flight, so a healthy Redis is never shed; a stalled one
  * holds at most 4096 requests per thread until GW_REDIS_STALL_MS drops the
  * connection, and that is also the most claims that can then become
- * uncertain (units the fallback must set aside, gw_path.h).
+ * uncertain (units the fallback must set aside, gw_journal.h).
  */
 #ifndef GW_BATCHER_H
 #define GW_BATCHER_H

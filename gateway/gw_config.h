@@ -30,10 +30,10 @@ typedef struct {
     long rate_ip_burst;   /* bucket capacity; 0 = rate_ip */
     long rate_user;       /* claims and status lookups/s per user and thread, 0 = off */
     long rate_user_burst; /* bucket capacity; 0 = rate_user */
-    long fallback_grants;   /* 1: the lock-table fallback grants while Redis is away (gw_path.h) */
+    long fallback_grants;   /* 1: the lock-table fallback grants while Redis is away (gw_journal.h) */
     long fallback_after_ms; /* Redis away this long before it does */
     long lock_ttl_ms;       /* expiry of a fallback event lock (gw_lock.h) */
-    long journal_max;       /* undrained grants remembered (gw_path.h) */
+    long journal_max;       /* undrained grants remembered (gw_journal.h) */
     long db_queue_max;       /* database jobs waiting per lane, at most (gw_dbpool.h) */
     long db_job_deadline_ms; /* a request's job not started by then is answered 503 unrun */
     long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */

@@ -1,7 +1,7 @@
 #include "gw_fallback.h"
 #include "gw_fallback_db.h"
 #include "gw_fallback_grant.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "gw_server.h"
 #include "gw_admin.h"
 #include "gw_dbpool.h"
@@ -33,10 +33,10 @@ void gw_fb_set_error(fb_item_t *it, int status, const char *code, const char *ms
  */
 static int known_absent(const gw_req_t *r)
 {
-    gw_path_t *p = r->th->server->path;
-    gw_path_info_t info;
-    return gw_path_mode(p) == GW_PATH_GRANT && gw_path_info(p, r->event_id, r->elen, &info) == 0 && info.path == GW_EVPATH_FALLBACK &&
-           !gw_path_uncertain_user(p, r->event_id, r->elen, r->user_id, r->ulen);
+    gw_journal_t *p = r->th->server->journal;
+    gw_journal_info_t info;
+    return gw_journal_mode(p) == GW_MODE_GRANT && gw_journal_info(p, r->event_id, r->elen, &info) == 0 && info.evmode == GW_EVMODE_FALLBACK &&
+           !gw_journal_uncertain_user(p, r->event_id, r->elen, r->user_id, r->ulen);
 }
 
 unsigned gw_fb_read_event(MYSQL *db, const char *event, size_t elen, fb_event_t *ev, int for_update)
@@ -48,15 +48,15 @@ unsigned gw_fb_read_event(MYSQL *db, const char *event, size_t elen, fb_event_t 
     unsigned long long rows = 0;
     memset(&opens, 0, sizeof(opens));
     memset(&closes, 0, sizeof(closes));
-    gw_admin_bind_str(&in[0], event, &len, elen);
-    gw_admin_bind_strbuf(&out[0], ev->state, sizeof(ev->state) - 1, &slen);
-    gw_admin_bind_i64(&out[1], &ev->maxpu);
-    gw_admin_bind_time(&out[2], &opens, &opens_null);
-    gw_admin_bind_time(&out[3], &closes, &closes_null);
-    gw_admin_bind_i64(&out[4], &ev->total);
-    gw_admin_bind_i64(&out[5], &ev->sold);
-    gw_admin_bind_i64(&out[6], &ev->hwm);
-    unsigned e = gw_admin_stmt(db, for_update ? sql_event_lock : sql_event, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], event, &len, elen);
+    tk_sql_bind_strbuf(&out[0], ev->state, sizeof(ev->state) - 1, &slen);
+    tk_sql_bind_i64(&out[1], &ev->maxpu);
+    tk_sql_bind_time(&out[2], &opens, &opens_null);
+    tk_sql_bind_time(&out[3], &closes, &closes_null);
+    tk_sql_bind_i64(&out[4], &ev->total);
+    tk_sql_bind_i64(&out[5], &ev->sold);
+    tk_sql_bind_i64(&out[6], &ev->hwm);
+    unsigned e = tk_sql_stmt(db, for_update ? sql_event_lock : sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     ev->found = rows == 1;
@@ -80,13 +80,13 @@ unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found)
     my_bool created_null = 0;
     unsigned long long rows = 0;
     memset(&created, 0, sizeof(created));
-    gw_admin_bind_str(&in[0], r->event_id, &elen, r->elen);
-    gw_admin_bind_str(&in[1], r->user_id, &ulen, r->ulen);
-    gw_admin_bind_i64(&out[0], &ticket);
-    gw_admin_bind_i64(&out[1], &qty);
-    gw_admin_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
-    gw_admin_bind_time(&out[3], &created, &created_null);
-    unsigned e = gw_admin_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], r->event_id, &elen, r->elen);
+    tk_sql_bind_str(&in[1], r->user_id, &ulen, r->ulen);
+    tk_sql_bind_i64(&out[0], &ticket);
+    tk_sql_bind_i64(&out[1], &qty);
+    tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
+    tk_sql_bind_time(&out[3], &created, &created_null);
+    unsigned e = tk_sql_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
     if (e != 0 || rows != 1) {
         *found = 0;
         return e;
@@ -238,7 +238,7 @@ void gw_fallback_claims(gw_thread_t *th, gw_req_t **reqs, const int *qty, int n)
         in->items[i].r = gw_req_ref(reqs[i]);
         in->items[i].qty = qty[i];
     }
-    if (gw_path_mode(th->server->path) == GW_PATH_GRANT)
+    if (gw_journal_mode(th->server->journal) == GW_MODE_GRANT)
         gw_fallback_grant_submit(th, in); /* the lock-table path, if this event can take it */
     else
         gw_fb_submit(th, in, gw_fallback_readonly_run, done);

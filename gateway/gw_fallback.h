@@ -20,7 +20,7 @@
  *    here could sell a unit Redis already sold or serve a user twice.
  *
  * That is the read-only answer, used while the gateway's mode is LOST or
- * MERGE (gw_path.h), and for an event the granting fallback cannot take.
+ * MERGE (gw_journal.h), and for an event the granting fallback cannot take.
  * In mode GRANT the claims go to gw_fallback_grant.c, which grants them
  * from MariaDB under the event's lock.
  */

@@ -2,7 +2,7 @@
 #include "gw_admin.h"
 #include "gw_dbpool.h"
 #include "gw_lock.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "gw_server.h"
 #include "tk_db.h"
 #include "tk_log.h"
@@ -45,13 +45,13 @@ static unsigned insert_claim(MYSQL *db, const char *event, size_t elen, const ch
     if (n < 0)
         return 1; /* cannot happen with a valid id; refuse rather than write a bad row */
     tk_db_time_from_ms(created_ms, &created);
-    gw_admin_bind_str(&in[0], event, &lens[0], elen);
-    gw_admin_bind_str(&in[1], user, &lens[1], ulen);
-    gw_admin_bind_str(&in[2], claim_id, &lens[2], (size_t)n);
-    gw_admin_bind_i64(&in[3], &ticket);
-    gw_admin_bind_i64(&in[4], &qty);
-    gw_admin_bind_time(&in[5], &created, &created_null);
-    return gw_admin_stmt(db, sql_insert, in, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_str(&in[0], event, &lens[0], elen);
+    tk_sql_bind_str(&in[1], user, &lens[1], ulen);
+    tk_sql_bind_str(&in[2], claim_id, &lens[2], (size_t)n);
+    tk_sql_bind_i64(&in[3], &ticket);
+    tk_sql_bind_i64(&in[4], &qty);
+    tk_sql_bind_time(&in[5], &created, &created_null);
+    return tk_sql_stmt(db, sql_insert, in, NULL, 0, NULL, NULL, NULL);
 }
 
 static unsigned update_stock(MYSQL *db, const char *event, size_t elen, long long sold, long long hwm, int *fits)
@@ -59,11 +59,11 @@ static unsigned update_stock(MYSQL *db, const char *event, size_t elen, long lon
     MYSQL_BIND in[4];
     unsigned long len;
     unsigned long long rows = 0;
-    gw_admin_bind_i64(&in[0], &sold);
-    gw_admin_bind_i64(&in[1], &hwm);
-    gw_admin_bind_str(&in[2], event, &len, elen);
-    gw_admin_bind_i64(&in[3], &sold);
-    unsigned e = gw_admin_stmt(db, sql_stock, in, NULL, 0, NULL, NULL, &rows);
+    tk_sql_bind_i64(&in[0], &sold);
+    tk_sql_bind_i64(&in[1], &hwm);
+    tk_sql_bind_str(&in[2], event, &len, elen);
+    tk_sql_bind_i64(&in[3], &sold);
+    unsigned e = tk_sql_stmt(db, sql_stock, in, NULL, 0, NULL, NULL, &rows);
     /* Called only when sold moved, so a changed row is the only success;
      * 0 rows: the guard refused (sold would pass total). */
     *fits = rows == 1;
@@ -75,10 +75,10 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
     MYSQL_BIND in[2], out[1];
     unsigned long len;
     long long count = 0;
-    gw_admin_bind_str(&in[0], event, &len, elen);
-    gw_admin_bind_i64(&in[1], &ticket);
-    gw_admin_bind_i64(&out[0], &count);
-    unsigned e = gw_admin_stmt(db, sql_has_ticket, in, out, 1, NULL, NULL, NULL);
+    tk_sql_bind_str(&in[0], event, &len, elen);
+    tk_sql_bind_i64(&in[1], &ticket);
+    tk_sql_bind_i64(&out[0], &count);
+    unsigned e = tk_sql_stmt(db, sql_has_ticket, in, out, 1, NULL, NULL, NULL);
     *has = count > 0;
     return e;
 }
@@ -91,7 +91,7 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
  * gateway serves this event from Redis before rebuilding it from MariaDB,
  * even if this process dies before its merge.
  */
-static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_path_grant_t *g,
+static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_journal_grant_t *g,
                               size_t n, int *ok)
 {
     fb_event_t ev = {0};
@@ -158,9 +158,9 @@ static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event,
             tk_warn("fallback: event %.*s: its lock is held by another gateway", (int)elen, event);
         return 0;
     }
-    gw_path_grant_t *g = NULL;
+    gw_journal_grant_t *g = NULL;
     size_t n = 0;
-    if (gw_path_grants(srv->path, event, elen, &g, &n) != 0)
+    if (gw_journal_grants(srv->journal, event, elen, &g, &n) != 0)
         goto release;
     e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, &ok);
     free(g);
@@ -182,20 +182,20 @@ release:
 static int make_grantable(gw_dbconn_t *conn, const gw_req_t *r)
 {
     gw_server_t *srv = r->th->server;
-    gw_path_info_t info;
+    gw_journal_info_t info;
     int ready = 0;
     pthread_mutex_lock(&take_mutex);
-    if (gw_path_info(srv->path, r->event_id, r->elen, &info) != 0)
+    if (gw_journal_info(srv->journal, r->event_id, r->elen, &info) != 0)
         goto out; /* never seen: whatever Redis granted for it is unknown here */
-    if (info.path == GW_EVPATH_FALLBACK) {
+    if (info.evmode == GW_EVMODE_FALLBACK) {
         ready = 1;
         goto out;
     }
-    if (!info.complete || gw_path_mode(srv->path) != GW_PATH_GRANT)
+    if (!info.complete || gw_journal_mode(srv->journal) != GW_MODE_GRANT)
         goto out;
     char token[GW_LOCK_TOKEN_LEN + 1];
     if (flush_journal(conn, srv, r->event_id, r->elen, token)) {
-        gw_path_set_locked(srv->path, r->event_id, r->elen, token);
+        gw_journal_set_locked(srv->journal, r->event_id, r->elen, token);
         tk_warn("fallback: event %s: claims are granted from MariaDB (lock-table path) until Redis is back", r->event_id);
         ready = 1;
     }
@@ -210,14 +210,14 @@ int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
     pthread_mutex_lock(&take_mutex);
     int ok = flush_journal(conn, srv, event, elen, token);
     if (ok)
-        gw_path_set_locked(srv->path, event, elen, token);
+        gw_journal_set_locked(srv->journal, event, elen, token);
     pthread_mutex_unlock(&take_mutex);
     return ok ? 0 : -1;
 }
 
 typedef struct {
     fb_in_t *in;
-    gw_path_info_t info;
+    gw_journal_info_t info;
     int lock_lost;
 } grant_arg_t;
 
@@ -239,7 +239,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned e = gw_lock_check(db, r0->event_id, r0->elen, a->info.token, srv->conf->lock_ttl_ms, &ok);
     if (e != 0)
         return e;
-    if (!ok || gw_path_mode(srv->path) != GW_PATH_GRANT) {
+    if (!ok || gw_journal_mode(srv->journal) != GW_MODE_GRANT) {
         a->lock_lost = !ok;
         return GW_ADMIN_TXN_ANSWERED; /* rollback; every claim stays 503 */
     }
@@ -258,7 +258,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         if (settled)
             continue; /* 404, or 200 with the claim held as the claim script says "E" */
-        if (gw_path_uncertain_user(srv->path, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
+        if (gw_journal_uncertain_user(srv->journal, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
             gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
             continue;
         }
@@ -299,7 +299,7 @@ static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
     gw_server_t *srv = r0->th->server;
     grant_arg_t a = {.in = in};
     grant_error_all(in, "redis is unavailable; retry shortly");
-    if (!make_grantable(conn, r0) || gw_path_info(srv->path, r0->event_id, r0->elen, &a.info) != 0) {
+    if (!make_grantable(conn, r0) || gw_journal_info(srv->journal, r0->event_id, r0->elen, &a.info) != 0) {
         /* Read-only for this event: answer what MariaDB knows exactly. */
         gw_fallback_readonly_run(job, conn);
         return;
@@ -308,7 +308,7 @@ static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
         if (a.lock_lost) {
             __atomic_add_fetch(&lock_lost_total, 1, __ATOMIC_RELAXED);
             tk_warn("fallback: event %s: the lock is no longer ours (released or taken after expiry); nothing granted", r0->event_id);
-            gw_path_clear_locked(srv->path, r0->event_id, r0->elen);
+            gw_journal_clear_locked(srv->journal, r0->event_id, r0->elen);
         }
         grant_error_all(in, "the claim could not be decided; retry shortly");
     }

@@ -1,6 +1,6 @@
 /*
  * gw_fallback_grant: the lock-table fallback: claims granted by MariaDB
- * while Redis is away (gateway mode GRANT, gw_path.h), exactly.
+ * while Redis is away (gateway mode GRANT, gw_journal.h), exactly.
  *
  * Before the first grant of an event (once per stay in GRANT), under a
  * process-wide mutex: take the event's lock (gw_lock.h), then write the
@@ -10,7 +10,7 @@
  * the durable fact that any gateway must rebuild it before serving it from
  * Redis, which outlives this process). From then on MariaDB knows every unit and every user
  * Redis granted, and the event's path is "fallback". An event whose journal
- * is not complete (gw_path.h: another gateway grants on it, the journal
+ * is not complete (gw_journal.h: another gateway grants on it, the journal
  * overflowed, this process started with undrained grants of a previous one)
  * stays read-only: exactness first.
  *
@@ -40,7 +40,7 @@ void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
  * For the merge, on a database thread: writes @event's journal into MariaDB
  * as the fallback does before its first grant (lock taken, rows not yet
  * there, the stale flag set), and records the lock in the path
- * (gw_path_set_locked) for the merge to release. 0, or -1 when nothing was
+ * (gw_journal_set_locked) for the merge to release. 0, or -1 when nothing was
  * written (a backend failed, or another gateway holds the lock).
  */
 int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);

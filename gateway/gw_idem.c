@@ -95,23 +95,23 @@ unsigned gw_idem_record(MYSQL *db, const gw_idem_t *k, const char *event, size_t
     tk_db_time_from_ms(now_ms + GW_IDEM_TTL_MS, &expires);
 
     /* Bounded housekeeping: a few expired keys per write, oldest first. */
-    gw_admin_bind_time(&b[0], &now, NULL);
-    unsigned e = gw_admin_stmt(db, sql_prune, b, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_time(&b[0], &now, NULL);
+    unsigned e = tk_sql_stmt(db, sql_prune, b, NULL, 0, NULL, NULL, NULL);
     if (e != 0)
         return e;
     /* An expired use of this very key is forgotten, whatever the prune reached. */
-    gw_admin_bind_str(&b[0], k->key, &klen, k->klen);
-    gw_admin_bind_time(&b[1], &now, NULL);
-    if ((e = gw_admin_stmt(db, sql_expired, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    tk_sql_bind_str(&b[0], k->key, &klen, k->klen);
+    tk_sql_bind_time(&b[1], &now, NULL);
+    if ((e = tk_sql_stmt(db, sql_expired, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    gw_admin_bind_str(&b[0], k->key, &klen, k->klen);
-    gw_admin_bind_str(&b[1], (const char *)k->fp, &flen, sizeof(k->fp));
+    tk_sql_bind_str(&b[0], k->key, &klen, k->klen);
+    tk_sql_bind_str(&b[1], (const char *)k->fp, &flen, sizeof(k->fp));
     b[1].buffer_type = MYSQL_TYPE_BLOB;
-    gw_admin_bind_str(&b[2], event, &elen_, elen);
-    gw_admin_bind_i64(&b[3], &st);
-    gw_admin_bind_time(&b[4], &now, NULL);
-    gw_admin_bind_time(&b[5], &expires, NULL);
-    return gw_admin_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_str(&b[2], event, &elen_, elen);
+    tk_sql_bind_i64(&b[3], &st);
+    tk_sql_bind_time(&b[4], &now, NULL);
+    tk_sql_bind_time(&b[5], &expires, NULL);
+    return tk_sql_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- replay */
@@ -135,16 +135,16 @@ static unsigned look_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long klen;
     MYSQL_TIME now;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
-    gw_admin_bind_str(&in[0], l->k->key, &klen, l->k->klen);
-    gw_admin_bind_time(&in[1], &now, NULL);
-    gw_admin_bind_strbuf(&out[0], l->fp, sizeof(l->fp), &l->fplen);
+    tk_sql_bind_str(&in[0], l->k->key, &klen, l->k->klen);
+    tk_sql_bind_time(&in[1], &now, NULL);
+    tk_sql_bind_strbuf(&out[0], l->fp, sizeof(l->fp), &l->fplen);
     out[0].buffer_type = MYSQL_TYPE_BLOB;
-    gw_admin_bind_i64(&out[1], &l->status);
-    gw_admin_bind_strbuf(&out[2], l->body, sizeof(l->body) - 1, &l->blen);
+    tk_sql_bind_i64(&out[1], &l->status);
+    tk_sql_bind_strbuf(&out[2], l->body, sizeof(l->body) - 1, &l->blen);
     out[2].buffer_type = MYSQL_TYPE_BLOB;
     out[2].is_null = &l->bnull;
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_find, in, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_find, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     l->found = rows == 1;
@@ -184,10 +184,10 @@ void gw_idem_store_answer(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k
         return;
     MYSQL_BIND b[2];
     unsigned long blen, klen;
-    gw_admin_bind_str(&b[0], job->body, &blen, job->len);
+    tk_sql_bind_str(&b[0], job->body, &blen, job->len);
     b[0].buffer_type = MYSQL_TYPE_BLOB;
-    gw_admin_bind_str(&b[1], k->key, &klen, k->klen);
-    unsigned e = gw_admin_stmt(db, sql_body, b, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_str(&b[1], k->key, &klen, k->klen);
+    unsigned e = tk_sql_stmt(db, sql_body, b, NULL, 0, NULL, NULL, NULL);
     if (e == 0 && mysql_commit(db) != 0)
         e = mysql_errno(db) != 0 ? mysql_errno(db) : 2000;
     if (e == 0)

@@ -46,16 +46,16 @@ unsigned gw_lock_take(MYSQL *db, const char *event, size_t elen, const char *hol
     unsigned long long rows = 0;
     *taken = 0;
     /* The row exists from the first take on; creating it is part of taking. */
-    gw_admin_bind_str(&in[0], event, &lens[0], elen);
-    unsigned e = gw_admin_stmt(db, sql_row, in, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_str(&in[0], event, &lens[0], elen);
+    unsigned e = tk_sql_stmt(db, sql_row, in, NULL, 0, NULL, NULL, NULL);
     if (e != 0)
         return finish(db, e);
-    gw_admin_bind_str(&in[0], holder, &lens[0], strlen(holder));
-    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
-    gw_admin_bind_i64(&in[2], &ttl_us);
-    gw_admin_bind_str(&in[3], event, &lens[2], elen);
-    gw_admin_bind_str(&in[4], holder, &lens[3], strlen(holder));
-    e = gw_admin_stmt(db, sql_take, in, NULL, 0, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], holder, &lens[0], strlen(holder));
+    tk_sql_bind_str(&in[1], token, &lens[1], strlen(token));
+    tk_sql_bind_i64(&in[2], &ttl_us);
+    tk_sql_bind_str(&in[3], event, &lens[2], elen);
+    tk_sql_bind_str(&in[4], holder, &lens[3], strlen(holder));
+    e = tk_sql_stmt(db, sql_take, in, NULL, 0, NULL, NULL, &rows);
     if (e == 0)
         *taken = rows == 1;
     return finish(db, e);
@@ -68,18 +68,18 @@ unsigned gw_lock_check(MYSQL *db, const char *event, size_t elen, const char *to
     char got[GW_LOCK_TOKEN_LEN + 1] = "";
     unsigned long long rows = 0;
     *ok = 0;
-    gw_admin_bind_str(&in[0], event, &lens[0], elen);
-    gw_admin_bind_strbuf(&out[0], got, sizeof(got) - 1, &tlen);
-    unsigned e = gw_admin_stmt(db, sql_check, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], event, &lens[0], elen);
+    tk_sql_bind_strbuf(&out[0], got, sizeof(got) - 1, &tlen);
+    unsigned e = tk_sql_stmt(db, sql_check, in, out, 1, NULL, NULL, &rows);
     if (e != 0 || rows != 1)
         return e;
     if (tlen != strlen(token) || memcmp(got, token, tlen) != 0)
         return 0; /* released, or taken by another holder after it expired */
     long long ttl_us = (long long)ttl_ms * 1000;
-    gw_admin_bind_i64(&in[0], &ttl_us);
-    gw_admin_bind_str(&in[1], event, &lens[1], elen);
-    gw_admin_bind_str(&in[2], token, &lens[2], strlen(token));
-    e = gw_admin_stmt(db, sql_extend, in, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_i64(&in[0], &ttl_us);
+    tk_sql_bind_str(&in[1], event, &lens[1], elen);
+    tk_sql_bind_str(&in[2], token, &lens[2], strlen(token));
+    e = tk_sql_stmt(db, sql_extend, in, NULL, 0, NULL, NULL, NULL);
     if (e == 0)
         *ok = 1;
     return e;
@@ -89,19 +89,19 @@ unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *
 {
     MYSQL_BIND in[2];
     unsigned long lens[2];
-    gw_admin_bind_str(&in[0], event, &lens[0], elen);
-    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
-    return finish(db, gw_admin_stmt(db, sql_release, in, NULL, 0, NULL, NULL, NULL));
+    tk_sql_bind_str(&in[0], event, &lens[0], elen);
+    tk_sql_bind_str(&in[1], token, &lens[1], strlen(token));
+    return finish(db, tk_sql_stmt(db, sql_release, in, NULL, 0, NULL, NULL, NULL));
 }
 
 unsigned gw_lock_mark_stale(MYSQL *db, const char *event, size_t elen, const char *token)
 {
     MYSQL_BIND in[2];
     unsigned long lens[2];
-    gw_admin_bind_str(&in[0], token, &lens[0], strlen(token));
-    gw_admin_bind_str(&in[1], event, &lens[1], elen);
+    tk_sql_bind_str(&in[0], token, &lens[0], strlen(token));
+    tk_sql_bind_str(&in[1], event, &lens[1], elen);
     /* The row exists: the caller's lock was taken on it. */
-    return gw_admin_stmt(db, sql_mark, in, NULL, 0, NULL, NULL, NULL);
+    return tk_sql_stmt(db, sql_mark, in, NULL, 0, NULL, NULL, NULL);
 }
 
 /* A read ends its transaction: the caller's next statement must see commits made meanwhile. */
@@ -117,10 +117,10 @@ unsigned gw_lock_next_stale(MYSQL *db, const char *after, char *event, char toke
     unsigned long alen, elen = 0, tlen = 0;
     unsigned long long rows = 0;
     *found = 0;
-    gw_admin_bind_str(&in[0], after, &alen, strlen(after));
-    gw_admin_bind_strbuf(&out[0], event, TK_ID_MAX, &elen);
-    gw_admin_bind_strbuf(&out[1], token, GW_LOCK_TOKEN_LEN, &tlen);
-    unsigned e = gw_admin_stmt(db, sql_next, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], after, &alen, strlen(after));
+    tk_sql_bind_strbuf(&out[0], event, TK_ID_MAX, &elen);
+    tk_sql_bind_strbuf(&out[1], token, GW_LOCK_TOKEN_LEN, &tlen);
+    unsigned e = tk_sql_stmt(db, sql_next, in, out, 1, NULL, NULL, &rows);
     if (e == 0 && rows == 1 && elen > 0 && elen <= TK_ID_MAX && tlen <= GW_LOCK_TOKEN_LEN) {
         event[elen] = '\0';
         token[tlen] = '\0';
@@ -135,9 +135,9 @@ unsigned gw_lock_stale_token(MYSQL *db, const char *event, size_t elen, char tok
     unsigned long len, tlen = 0;
     unsigned long long rows = 0;
     token[0] = '\0';
-    gw_admin_bind_str(&in[0], event, &len, elen);
-    gw_admin_bind_strbuf(&out[0], token, GW_LOCK_TOKEN_LEN, &tlen);
-    unsigned e = gw_admin_stmt(db, sql_stale, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], event, &len, elen);
+    tk_sql_bind_strbuf(&out[0], token, GW_LOCK_TOKEN_LEN, &tlen);
+    unsigned e = tk_sql_stmt(db, sql_stale, in, out, 1, NULL, NULL, &rows);
     token[e == 0 && rows == 1 && tlen <= GW_LOCK_TOKEN_LEN ? tlen : 0] = '\0';
     return end_read(db, e);
 }
@@ -146,7 +146,7 @@ unsigned gw_lock_clear_stale(MYSQL *db, const char *event, size_t elen, const ch
 {
     MYSQL_BIND in[2];
     unsigned long lens[2];
-    gw_admin_bind_str(&in[0], event, &lens[0], elen);
-    gw_admin_bind_str(&in[1], token, &lens[1], strlen(token));
-    return finish(db, gw_admin_stmt(db, sql_clear, in, NULL, 0, NULL, NULL, NULL));
+    tk_sql_bind_str(&in[0], event, &lens[0], elen);
+    tk_sql_bind_str(&in[1], token, &lens[1], strlen(token));
+    return finish(db, tk_sql_stmt(db, sql_clear, in, NULL, 0, NULL, NULL, NULL));
 }

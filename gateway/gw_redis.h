@@ -38,7 +38,7 @@
 /*
  * Why 3 s: it must exceed the longest pause of a healthy Redis, or a busy
  * moment would drop the connection and turn every claim in flight into an
- * uncertain one (gw_path.h). With appendfsync always each call waits on an
+ * uncertain one (gw_journal.h). With appendfsync always each call waits on an
  * fsync, which a loaded disk can hold for over a second (Redis's own
  * everysec policy tolerates a pending fsync for 2 s), and a fork for an AOF
  * rewrite of a large instance pauses it for hundreds of milliseconds. What

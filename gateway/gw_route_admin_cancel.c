@@ -74,22 +74,22 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long long rows = 0;
     unsigned e;
 
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_i64(&out[0], &total);
-    gw_admin_bind_i64(&out[1], &sold);
-    if ((e = gw_admin_stmt(db, sql_lock, b, out, 1, NULL, NULL, &rows)) != 0)
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_i64(&out[0], &total);
+    tk_sql_bind_i64(&out[1], &sold);
+    if ((e = tk_sql_stmt(db, sql_lock, b, out, 1, NULL, NULL, &rows)) != 0)
         return e;
     if (rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
         return GW_ADMIN_TXN_ANSWERED;
     }
 
-    gw_admin_bind_str(&b[1], in->user_id, &ulen, in->ulen);
-    gw_admin_bind_i64(&out[0], &ticket);
-    gw_admin_bind_i64(&out[1], &qty);
-    gw_admin_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
-    gw_admin_bind_time(&out[3], &created, NULL);
-    if ((e = gw_admin_stmt(db, sql_claim, b, out, 1, NULL, NULL, &rows)) != 0)
+    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_i64(&out[0], &ticket);
+    tk_sql_bind_i64(&out[1], &qty);
+    tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
+    tk_sql_bind_time(&out[3], &created, NULL);
+    if ((e = tk_sql_stmt(db, sql_claim, b, out, 1, NULL, NULL, &rows)) != 0)
         return e;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
 
@@ -106,15 +106,15 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
             gw_dbjob_error(job, 500, "internal", "claim row has unknown status %s", status);
             return GW_ADMIN_TXN_ANSWERED;
         }
-        gw_admin_bind_time(&b[0], &now, NULL);
-        gw_admin_bind_str(&b[1], in->event_id, &elen, in->elen);
-        gw_admin_bind_str(&b[2], in->user_id, &ulen, in->ulen);
-        if ((e = gw_admin_stmt(db, sql_cancel, b, NULL, 0, NULL, NULL, NULL)) != 0)
+        tk_sql_bind_time(&b[0], &now, NULL);
+        tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
+        tk_sql_bind_str(&b[2], in->user_id, &ulen, in->ulen);
+        if ((e = tk_sql_stmt(db, sql_cancel, b, NULL, 0, NULL, NULL, NULL)) != 0)
             return e;
-        gw_admin_bind_i64(&b[0], &qty);
-        gw_admin_bind_str(&b[1], in->event_id, &elen, in->elen);
-        gw_admin_bind_i64(&b[2], &qty);
-        if ((e = gw_admin_stmt(db, sql_unsell, b, NULL, 0, NULL, NULL, &rows)) != 0)
+        tk_sql_bind_i64(&b[0], &qty);
+        tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
+        tk_sql_bind_i64(&b[2], &qty);
+        if ((e = tk_sql_stmt(db, sql_unsell, b, NULL, 0, NULL, NULL, &rows)) != 0)
             return e;
         if (rows != 1) {
             gw_dbjob_error(job, 500, "internal", "event_stock of %s holds fewer sold units than the claim", in->event_id);
@@ -144,20 +144,20 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
     qty = c.quantity;
     int cl = tk_claim_id(in->event_id, in->elen, c.ticket, claim_id);
     tk_db_time_from_ms(c.created_ms, &created);
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_str(&b[1], in->user_id, &ulen, in->ulen);
-    gw_admin_bind_str(&b[2], claim_id, &clen, (size_t)cl);
-    gw_admin_bind_i64(&b[3], &ticket);
-    gw_admin_bind_i64(&b[4], &qty);
-    gw_admin_bind_time(&b[5], &created, NULL);
-    gw_admin_bind_time(&b[6], &now, NULL);
-    gw_admin_bind_time(&b[7], &now, NULL);
-    if ((e = gw_admin_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_str(&b[2], claim_id, &clen, (size_t)cl);
+    tk_sql_bind_i64(&b[3], &ticket);
+    tk_sql_bind_i64(&b[4], &qty);
+    tk_sql_bind_time(&b[5], &created, NULL);
+    tk_sql_bind_time(&b[6], &now, NULL);
+    tk_sql_bind_time(&b[7], &now, NULL);
+    if ((e = tk_sql_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
     /* The row stores a ticket: keep "highest ticket stored" true, as the workers do. */
-    gw_admin_bind_i64(&b[0], &ticket);
-    gw_admin_bind_str(&b[1], in->event_id, &elen, in->elen);
-    return gw_admin_stmt(db, sql_hwm, b, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_i64(&b[0], &ticket);
+    tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
+    return tk_sql_stmt(db, sql_hwm, b, NULL, 0, NULL, NULL, NULL);
 }
 
 /* The change, and with it the Idempotency-Key, in one transaction. */

@@ -43,24 +43,24 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     tk_db_time_from_ms(d->closes_ms, &closes);
     tk_db_time_from_ms(in->now_ms, &now);
 
-    gw_admin_bind_str(&b[0], d->event_id, &elen, d->elen);
-    gw_admin_bind_str(&b[1], d->name, &nlen, d->nlen);
-    gw_admin_bind_i64(&b[2], &maxpu);
-    gw_admin_bind_time(&b[3], &opens, &opens_null);
-    gw_admin_bind_time(&b[4], &closes, &closes_null);
-    gw_admin_bind_time(&b[5], &now, NULL);
-    gw_admin_bind_time(&b[6], &now, NULL);
-    unsigned e = gw_admin_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
+    tk_sql_bind_str(&b[0], d->event_id, &elen, d->elen);
+    tk_sql_bind_str(&b[1], d->name, &nlen, d->nlen);
+    tk_sql_bind_i64(&b[2], &maxpu);
+    tk_sql_bind_time(&b[3], &opens, &opens_null);
+    tk_sql_bind_time(&b[4], &closes, &closes_null);
+    tk_sql_bind_time(&b[5], &now, NULL);
+    tk_sql_bind_time(&b[6], &now, NULL);
+    unsigned e = tk_sql_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
     if (e == ER_DUP_ENTRY) {
         in->duplicate = 1;
         return GW_ADMIN_TXN_ANSWERED; /* roll back; the caller looks at the existing row */
     }
     if (e != 0)
         return e;
-    gw_admin_bind_i64(&b[1], &total);
-    if ((e = gw_admin_stmt(db, sql_stock, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    tk_sql_bind_i64(&b[1], &total);
+    if ((e = tk_sql_stmt(db, sql_stock, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    if ((e = gw_admin_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    if ((e = tk_sql_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
     if (in->idem.present && (e = gw_idem_record(db, &in->idem, d->event_id, d->elen, 201)) != 0) {
         if (e != ER_DUP_ENTRY)
@@ -90,21 +90,21 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     long long maxpu, total;
     MYSQL_TIME opens, closes, created;
     my_bool opens_null = 0, closes_null = 0;
-    gw_admin_bind_str(&in[0], x->in->def.event_id, &elen, x->in->def.elen);
-    gw_admin_bind_strbuf(&out[0], x->row.name, sizeof(x->row.name) - 1, &nlen);
-    gw_admin_bind_i64(&out[1], &maxpu);
-    gw_admin_bind_time(&out[2], &opens, &opens_null);
-    gw_admin_bind_time(&out[3], &closes, &closes_null);
-    gw_admin_bind_strbuf(&out[4], state, sizeof(state) - 1, &slen);
-    gw_admin_bind_time(&out[5], &created, NULL);
-    gw_admin_bind_i64(&out[6], &total);
-    gw_admin_bind_i64(&out[7], &x->sold);
-    gw_admin_bind_i64(&out[8], &x->hwm);
+    tk_sql_bind_str(&in[0], x->in->def.event_id, &elen, x->in->def.elen);
+    tk_sql_bind_strbuf(&out[0], x->row.name, sizeof(x->row.name) - 1, &nlen);
+    tk_sql_bind_i64(&out[1], &maxpu);
+    tk_sql_bind_time(&out[2], &opens, &opens_null);
+    tk_sql_bind_time(&out[3], &closes, &closes_null);
+    tk_sql_bind_strbuf(&out[4], state, sizeof(state) - 1, &slen);
+    tk_sql_bind_time(&out[5], &created, NULL);
+    tk_sql_bind_i64(&out[6], &total);
+    tk_sql_bind_i64(&out[7], &x->sold);
+    tk_sql_bind_i64(&out[8], &x->hwm);
     long long stock_ver, state_ver;
-    gw_admin_bind_i64(&out[9], &stock_ver);
-    gw_admin_bind_i64(&out[10], &state_ver);
+    tk_sql_bind_i64(&out[9], &stock_ver);
+    tk_sql_bind_i64(&out[10], &state_ver);
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     x->found = rows == 1;

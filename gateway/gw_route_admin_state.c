@@ -43,11 +43,11 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     char old[16];
     long long ver;
     MYSQL_TIME now;
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_strbuf(&out[0], old, sizeof(old) - 1, &olen);
-    gw_admin_bind_i64(&out[1], &ver);
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_strbuf(&out[0], old, sizeof(old) - 1, &olen);
+    tk_sql_bind_i64(&out[1], &ver);
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_find, b, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_find, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows == 0) {
@@ -56,11 +56,11 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     }
     in->ver = ver + 1;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
-    gw_admin_bind_str(&b[0], in->state, &slen, strlen(in->state));
-    gw_admin_bind_i64(&b[1], &in->ver);
-    gw_admin_bind_time(&b[2], &now, NULL);
-    gw_admin_bind_str(&b[3], in->event_id, &elen, in->elen);
-    if ((e = gw_admin_stmt(db, sql_update, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    tk_sql_bind_str(&b[0], in->state, &slen, strlen(in->state));
+    tk_sql_bind_i64(&b[1], &in->ver);
+    tk_sql_bind_time(&b[2], &now, NULL);
+    tk_sql_bind_str(&b[3], in->event_id, &elen, in->elen);
+    if ((e = tk_sql_stmt(db, sql_update, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
     if (in->idem.present && (e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != 0) {
         if (e != ER_DUP_ENTRY)
@@ -77,11 +77,11 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     state_in_t *in = arg;
     MYSQL_BIND b[1], out[2];
     unsigned long elen, slen;
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_strbuf(&out[0], in->state, sizeof(in->state) - 1, &slen);
-    gw_admin_bind_i64(&out[1], &in->ver);
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_strbuf(&out[0], in->state, sizeof(in->state) - 1, &slen);
+    tk_sql_bind_i64(&out[1], &in->ver);
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows == 0) {

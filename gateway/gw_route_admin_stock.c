@@ -92,12 +92,12 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     MYSQL_BIND b[3], out[3];
     unsigned long elen;
     long long total, sold, ver;
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_i64(&out[0], &total);
-    gw_admin_bind_i64(&out[1], &sold);
-    gw_admin_bind_i64(&out[2], &ver);
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_i64(&out[0], &total);
+    tk_sql_bind_i64(&out[1], &sold);
+    tk_sql_bind_i64(&out[2], &ver);
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_lock, b, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_lock, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows == 0) {
@@ -115,10 +115,10 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     }
     in->total = next;
     in->ver = ver + 1;
-    gw_admin_bind_i64(&b[0], &in->total);
-    gw_admin_bind_i64(&b[1], &in->ver);
-    gw_admin_bind_str(&b[2], in->event_id, &elen, in->elen);
-    if ((e = gw_admin_stmt(db, sql_set, b, NULL, 0, NULL, NULL, NULL)) != 0)
+    tk_sql_bind_i64(&b[0], &in->total);
+    tk_sql_bind_i64(&b[1], &in->ver);
+    tk_sql_bind_str(&b[2], in->event_id, &elen, in->elen);
+    if ((e = tk_sql_stmt(db, sql_set, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
     if (in->idem.present && (e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != 0) {
         if (e != ER_DUP_ENTRY)
@@ -137,11 +137,11 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     stock_in_t *in = arg;
     MYSQL_BIND b[1], out[2];
     unsigned long elen;
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_i64(&out[0], &in->total);
-    gw_admin_bind_i64(&out[1], &in->ver);
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_i64(&out[0], &in->total);
+    tk_sql_bind_i64(&out[1], &in->ver);
     unsigned long long rows = 0;
-    unsigned e = gw_admin_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
     if (e == 0 && rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
         return GW_ADMIN_TXN_ANSWERED;

@@ -10,12 +10,12 @@
  * only MariaDB knows the event, "event" is built from its row and "redis"
  * is null (also while Redis is unreachable: then "pending" is null too);
  * unknown to both: 404. "path" is where this gateway sends the event's
- * claims (gateway/gw_path.h). "dead" counts the stream entries the drain set
+ * claims (gateway/gw_journal.h). "dead" counts the stream entries the drain set
  * aside in claims_dead (hole 3 of docs/DESIGN.md): their units stay granted
  * in Redis, so at quiescence granted = sold + rejected + dead.
  */
 #include "gw_admin.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "gw_server.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
@@ -78,15 +78,15 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     memset(d->units, 0, sizeof(d->units));
     memset(d->count, 0, sizeof(d->count));
 
-    gw_admin_bind_str(&in[0], d->in->event_id, &elen, d->in->elen);
-    gw_admin_bind_strbuf(&out[0], d->def.name, sizeof(d->def.name) - 1, &nlen);
-    gw_admin_bind_i64(&out[1], &maxpu);
-    gw_admin_bind_time(&out[2], &opens, &opens_null);
-    gw_admin_bind_time(&out[3], &closes, &closes_null);
-    gw_admin_bind_strbuf(&out[4], state, sizeof(state) - 1, &stlen);
-    gw_admin_bind_i64(&out[5], &total);
-    gw_admin_bind_i64(&out[6], &d->sold);
-    unsigned e = gw_admin_stmt(db, sql_event, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], d->in->event_id, &elen, d->in->elen);
+    tk_sql_bind_strbuf(&out[0], d->def.name, sizeof(d->def.name) - 1, &nlen);
+    tk_sql_bind_i64(&out[1], &maxpu);
+    tk_sql_bind_time(&out[2], &opens, &opens_null);
+    tk_sql_bind_time(&out[3], &closes, &closes_null);
+    tk_sql_bind_strbuf(&out[4], state, sizeof(state) - 1, &stlen);
+    tk_sql_bind_i64(&out[5], &total);
+    tk_sql_bind_i64(&out[6], &d->sold);
+    unsigned e = tk_sql_stmt(db, sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     d->found = rows == 1;
@@ -106,15 +106,15 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     def->total = total;
     def->remaining = total - d->sold;
 
-    gw_admin_bind_strbuf(&out[0], d->status, sizeof(d->status) - 1, &d->slen);
-    gw_admin_bind_i64(&out[1], &d->n);
-    gw_admin_bind_i64(&out[2], &d->sum);
-    if ((e = gw_admin_stmt(db, sql_books, in, out, 8, on_status_row, d, NULL)) != 0)
+    tk_sql_bind_strbuf(&out[0], d->status, sizeof(d->status) - 1, &d->slen);
+    tk_sql_bind_i64(&out[1], &d->n);
+    tk_sql_bind_i64(&out[2], &d->sum);
+    if ((e = tk_sql_stmt(db, sql_books, in, out, 8, on_status_row, d, NULL)) != 0)
         return e;
     d->dead_count = d->dead_units = 0;
-    gw_admin_bind_i64(&out[0], &d->dead_count);
-    gw_admin_bind_i64(&out[1], &d->dead_units);
-    return gw_admin_stmt(db, sql_dead, in, out, 1, NULL, NULL, NULL);
+    tk_sql_bind_i64(&out[0], &d->dead_count);
+    tk_sql_bind_i64(&out[1], &d->dead_units);
+    return tk_sql_stmt(db, sql_dead, in, out, 1, NULL, NULL, NULL);
 }
 
 /* Redis's side: 0 read (found says whether the hash exists), -1 answered. */
@@ -210,10 +210,10 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     else
         strcpy(db_part, "null");
 
-    gw_path_info_t info;
-    const char *path = gw_path_info(job->origin->server->path, in->event_id, in->elen, &info) == 0 ? gw_evpath_name(info.path)
-                       : gw_path_mode(job->origin->server->path) == GW_PATH_FAST       ? gw_evpath_name(GW_EVPATH_REDIS)
-                                                                                         : gw_evpath_name(GW_EVPATH_READONLY);
+    gw_journal_info_t info;
+    const char *path = gw_journal_info(job->origin->server->journal, in->event_id, in->elen, &info) == 0 ? gw_evmode_name(info.evmode)
+                       : gw_journal_mode(job->origin->server->journal) == GW_MODE_FAST       ? gw_evmode_name(GW_EVMODE_REDIS)
+                                                                                         : gw_evmode_name(GW_EVMODE_READONLY);
     char pending_s[24] = "null";
     if (!redis_away)
         snprintf(pending_s, sizeof(pending_s), "%lld", pending);

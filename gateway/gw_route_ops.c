@@ -4,8 +4,8 @@
  */
 #include "gw_dbpool.h"
 #include "gw_fallback_grant.h"
-#include "gw_path.h"
-#include "gw_path_ctl.h"
+#include "gw_journal.h"
+#include "gw_failover.h"
 #include "gw_rebuild.h"
 #include "gw_routes.h"
 
@@ -31,17 +31,17 @@ void gw_route_healthz(gw_req_t *r)
  */
 static size_t paths_json(gw_server_t *srv, char *out, size_t cap)
 {
-    static __thread char ids[PATHS_SHOWN][GW_PATH_USER_MAX + 1];
-    size_t n = gw_path_events(srv->path, ids, PATHS_SHOWN, 0), len = 0;
-    int w = snprintf(out, cap, ",\"path\":\"%s\",\"paths\":{", gw_path_mode_name(gw_path_mode(srv->path)));
+    static __thread char ids[PATHS_SHOWN][TK_ID_MAX + 1];
+    size_t n = gw_journal_events(srv->journal, ids, PATHS_SHOWN, 0), len = 0;
+    int w = snprintf(out, cap, ",\"path\":\"%s\",\"paths\":{", gw_mode_name(gw_journal_mode(srv->journal)));
     if (w < 0 || (size_t)w >= cap)
         return 0;
     len = (size_t)w;
     for (size_t i = 0; i < n; i++) {
-        gw_path_info_t info;
-        if (gw_path_info(srv->path, ids[i], strlen(ids[i]), &info) != 0)
+        gw_journal_info_t info;
+        if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0)
             continue;
-        w = snprintf(out + len, cap - len, "%s\"%s\":\"%s\"", len > 0 && out[len - 1] != '{' ? "," : "", ids[i], gw_evpath_name(info.path));
+        w = snprintf(out + len, cap - len, "%s\"%s\":\"%s\"", len > 0 && out[len - 1] != '{' ? "," : "", ids[i], gw_evmode_name(info.evmode));
         if (w < 0 || (size_t)w >= cap - len - 2)
             break;
         len += (size_t)w;
@@ -56,18 +56,18 @@ static void readyz_answer(gw_req_t *r, int redis_up)
     gw_server_t *srv = r->th->server;
     int db_up = gw_dbpool_db_up(srv->dbpool);
     int rebuilding = gw_rebuild_active(srv);
-    gw_path_mode_t mode = gw_path_mode(srv->path);
+    gw_mode_t mode = gw_journal_mode(srv->journal);
     char body[8192], paths[6144];
     paths_json(srv, paths, sizeof(paths));
     int n;
-    if (redis_up && db_up && mode == GW_PATH_FAST) {
+    if (redis_up && db_up && mode == GW_MODE_FAST) {
         n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\",\"rebuilding\":%s%s}",
                      rebuilding ? "true" : "false", paths);
         gw_reply(r, 200, body, (size_t)n, NULL);
         return;
     }
     /* Not on the fast path: claims are answered from MariaDB (granting or read-only) or 503. */
-    const char *fallback = !db_up ? "inactive" : mode == GW_PATH_GRANT ? "granting" : mode == GW_PATH_MERGE ? "merging" : "read-only";
+    const char *fallback = !db_up ? "inactive" : mode == GW_MODE_GRANT ? "granting" : mode == GW_MODE_MERGE ? "merging" : "read-only";
     const char *down = !redis_up && !db_up ? "redis and database are down"
                        : !redis_up          ? "redis is down"
                        : !db_up             ? "database is down"
@@ -82,8 +82,8 @@ static void readyz_answer(gw_req_t *r, int redis_up)
 /* The path metrics: mode one-hot, each tracked event's path, fallback counters. */
 static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
 {
-    static __thread char ids[PATHS_SHOWN][GW_PATH_USER_MAX + 1];
-    gw_path_mode_t mode = gw_path_mode(srv->path);
+    static __thread char ids[PATHS_SHOWN][TK_ID_MAX + 1];
+    gw_mode_t mode = gw_journal_mode(srv->journal);
     size_t len = 0;
     int w = snprintf(out, cap,
                      "# HELP tk_path_mode The gateway's claim path: fast (Redis), lost (Redis away, read-only), grant (lock-table "
@@ -96,33 +96,33 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# TYPE tk_fallback_lock_lost_total counter\ntk_fallback_lock_lost_total %llu\n"
                      "# HELP tk_fallback_merges_total Returns to the fast path that rebuilt events in Redis from MariaDB (the fallback granted, or Redis came back behind MariaDB).\n"
                      "# TYPE tk_fallback_merges_total counter\ntk_fallback_merges_total %llu\n"
-                     "# HELP tk_journal_entries Redis grants remembered until drained (gw_path.h).\n"
+                     "# HELP tk_journal_entries Redis grants remembered until drained (gw_journal.h).\n"
                      "# TYPE tk_journal_entries gauge\ntk_journal_entries %zu\n"
                      "# HELP tk_claims_in_flight Claims sent to Redis, answer not yet in.\n"
                      "# TYPE tk_claims_in_flight gauge\ntk_claims_in_flight %llu\n"
                      "# HELP tk_event_path Each tracked event's claim path (first %d events).\n# TYPE tk_event_path gauge\n",
-                     mode == GW_PATH_FAST, mode == GW_PATH_LOST, mode == GW_PATH_GRANT, mode == GW_PATH_MERGE,
+                     mode == GW_MODE_FAST, mode == GW_MODE_LOST, mode == GW_MODE_GRANT, mode == GW_MODE_MERGE,
                      (unsigned long long)gw_fallback_grant_count(), (unsigned long long)gw_fallback_lock_lost_count(),
-                     (unsigned long long)gw_path_ctl_merges(srv), gw_path_entries(srv->path), (unsigned long long)gw_path_inflight(srv->path),
+                     (unsigned long long)gw_failover_merges(srv), gw_journal_entries(srv->journal), (unsigned long long)gw_journal_inflight(srv->journal),
                      PATHS_SHOWN);
     if (w < 0 || (size_t)w >= cap)
         return 0;
     len = (size_t)w;
     w = snprintf(out + len, cap - len,
-                 "# HELP tk_path_events_tracked Events the journal tracks and watermarks (those that exist, gw_path.h).\n"
+                 "# HELP tk_path_events_tracked Events the journal tracks and watermarks (those that exist, gw_journal.h).\n"
                  "# TYPE tk_path_events_tracked gauge\ntk_path_events_tracked %zu\n"
                  "# HELP tk_path_events_untracked_inflight Untracked event ids with claims in flight.\n"
                  "# TYPE tk_path_events_untracked_inflight gauge\ntk_path_events_untracked_inflight %zu\n",
-                 gw_path_tracked(srv->path), gw_path_untracked_inflight(srv->path));
+                 gw_journal_tracked(srv->journal), gw_journal_untracked_inflight(srv->journal));
     if (w < 0 || (size_t)w >= cap - len)
         return len;
     len += (size_t)w;
-    size_t n = gw_path_events(srv->path, ids, PATHS_SHOWN, 0);
+    size_t n = gw_journal_events(srv->journal, ids, PATHS_SHOWN, 0);
     for (size_t i = 0; i < n; i++) {
-        gw_path_info_t info;
-        if (gw_path_info(srv->path, ids[i], strlen(ids[i]), &info) != 0)
+        gw_journal_info_t info;
+        if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0)
             continue;
-        w = snprintf(out + len, cap - len, "tk_event_path{event=\"%s\",path=\"%s\"} 1\n", ids[i], gw_evpath_name(info.path));
+        w = snprintf(out + len, cap - len, "tk_event_path{event=\"%s\",path=\"%s\"} 1\n", ids[i], gw_evmode_name(info.evmode));
         if (w < 0 || (size_t)w >= cap - len)
             break;
         len += (size_t)w;

@@ -6,7 +6,7 @@
  * set its stream entry aside in claims_dead (docs/DESIGN.md, hole 3); that
  * rare answer costs one read on a database thread.
  *
- * Off the fast path (gw_path.h: lost, grant, merge) MariaDB is asked first.
+ * Off the fast path (gw_journal.h: lost, grant, merge) MariaDB is asked first.
  * The fallback's grants are rows in MariaDB that Redis does not hold until
  * the merge has rebuilt the event, and Redis may be reachable again (merge)
  * while that has not happened: its "no such claim" would be a 404 for a
@@ -17,7 +17,7 @@
 #include "gw_admin.h"
 #include "gw_dbpool.h"
 #include "gw_fallback.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_routes.h"
 #include "tk_claim.h"
@@ -47,18 +47,18 @@ static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long long rows = 0;
     long long dead = 0;
     (void)job;
-    gw_admin_bind_str(&b[0], in->event_id, &elen, in->elen);
-    gw_admin_bind_str(&b[1], in->user_id, &ulen, in->ulen);
-    gw_admin_bind_strbuf(&out[0], in->reason, sizeof(in->reason) - 1, &rlen);
-    unsigned e = gw_admin_stmt(db, sql_reason, b, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_strbuf(&out[0], in->reason, sizeof(in->reason) - 1, &rlen);
+    unsigned e = tk_sql_stmt(db, sql_reason, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows == 1) {
         in->reason[rlen < sizeof(in->reason) - 1 ? rlen : sizeof(in->reason) - 1] = '\0';
         return 0;
     }
-    gw_admin_bind_i64(&out[0], &dead);
-    if ((e = gw_admin_stmt(db, sql_dead, b, out, 1, NULL, NULL, &rows)) != 0)
+    tk_sql_bind_i64(&out[0], &dead);
+    if ((e = tk_sql_stmt(db, sql_dead, b, out, 1, NULL, NULL, &rows)) != 0)
         return e;
     /* Neither (a record a worker marked before claims_dead existed): the stock guard was the only rejection then. */
     snprintf(in->reason, sizeof(in->reason), "%s", dead > 0 ? "dead_letter" : "stock_guard");
@@ -152,14 +152,14 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
     MYSQL_TIME created;
     unsigned long long rows = 0;
     memset(&created, 0, sizeof(created));
-    gw_admin_bind_str(&in[0], r->event_id, &elen, r->elen);
-    gw_admin_bind_str(&in[1], r->user_id, &ulen, r->ulen);
-    gw_admin_bind_i64(&out[0], &ticket);
-    gw_admin_bind_i64(&out[1], &qty);
-    gw_admin_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
-    gw_admin_bind_time(&out[3], &created, NULL);
-    gw_admin_bind_strbuf(&out[4], reason, sizeof(reason) - 1, &rlen);
-    unsigned e = gw_admin_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
+    tk_sql_bind_str(&in[0], r->event_id, &elen, r->elen);
+    tk_sql_bind_str(&in[1], r->user_id, &ulen, r->ulen);
+    tk_sql_bind_i64(&out[0], &ticket);
+    tk_sql_bind_i64(&out[1], &qty);
+    tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
+    tk_sql_bind_time(&out[3], &created, NULL);
+    tk_sql_bind_strbuf(&out[4], reason, sizeof(reason) - 1, &rlen);
+    unsigned e = tk_sql_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows != 1) {
@@ -200,7 +200,7 @@ static void db_done(gw_dbjob_t *job)
 
 void gw_route_claim_get(gw_req_t *r)
 {
-    if (gw_path_mode(r->th->server->path) == GW_PATH_FAST) {
+    if (gw_journal_mode(r->th->server->journal) == GW_MODE_FAST) {
         redis_lookup(r);
         return;
     }

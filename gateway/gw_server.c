@@ -1,8 +1,8 @@
 #include "gw_server.h"
 #include "gw_batcher.h"
 #include "gw_dbpool.h"
-#include "gw_path.h"
-#include "gw_path_ctl.h"
+#include "gw_journal.h"
+#include "gw_failover.h"
 #include "gw_rebuild.h"
 #include "gw_router.h"
 #include "gw_routes.h"
@@ -161,7 +161,7 @@ static void thread_dispose(gw_thread_t *th)
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
-        gw_path_ctl_stop(th);
+        gw_failover_stop(th);
     /* Let the closes above and the callbacks they trigger run. */
     for (int i = 0; i < 3; i++)
         h2o_evloop_run(th->ctx.loop, 0);
@@ -228,7 +228,7 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->batcher = gw_batcher_create(th);
     if (th->redis == NULL || th->batcher == NULL)
         return -1;
-    if (index == 0 && gw_path_ctl_start(th) != 0)
+    if (index == 0 && gw_failover_start(th) != 0)
         return -1;
     if ((th->listen_tls = start_listener(th, srv->conf->port)) == NULL)
         return -1;
@@ -304,7 +304,7 @@ int gw_server_run(gw_config_t *conf)
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     snprintf(srv->holder, sizeof(srv->holder), "gw-%s-%ld", host, (long)getpid());
-    if ((srv->path = gw_path_new((size_t)conf->journal_max)) == NULL) {
+    if ((srv->journal = gw_journal_new((size_t)conf->journal_max)) == NULL) {
         tk_error("out of memory for the journal");
         goto exit;
     }
@@ -349,7 +349,7 @@ stop:
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:
-    gw_path_free(srv->path);
+    gw_journal_free(srv->journal);
     free(srv->threads);
     SSL_CTX_free(srv->ssl_ctx);
     if (rc == 0)

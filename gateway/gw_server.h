@@ -48,8 +48,8 @@ struct st_gw_server_t {
     int rebuild_active;                  /* gw_rebuild: a check is queued or running (atomic) */
     int rebuild_again;                   /* gw_rebuild: Redis reconnected during a check (atomic) */
     uint64_t rebuilds;                   /* gw_rebuild: events rebuilt (atomic) */
-    struct gw_path *path;                /* the claim path and the journal (gw_path.h) */
-    struct gw_path_ctl *pathctl;         /* its controller, on thread 0 (gw_path_ctl.h) */
+    struct gw_journal *journal;          /* the claim mode and the journal of grants (gw_journal.h) */
+    struct gw_failover *failover;        /* moves the mode, on thread 0 (gw_failover.h) */
     char holder[128];                    /* this process in the fallback's lock table: "gw-<host>-<pid>" */
 };
 

@@ -68,6 +68,7 @@
 #include "wk_writer.h"
 #include "tk_claim.h"
 #include "tk_log.h"
+#include "tk_sql.h"
 #include "wk_redis.h"
 
 #include <mysqld_error.h>
@@ -220,24 +221,6 @@ static unsigned stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what)
     return e ? e : 2000;
 }
 
-static void bind_str(MYSQL_BIND *b, const char *s, unsigned long *len, size_t n)
-{
-    memset(b, 0, sizeof(*b));
-    *len = (unsigned long)n;
-    b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = (void *)s;
-    b->buffer_length = *len;
-    b->length = len;
-}
-
-static void bind_u64(MYSQL_BIND *b, unsigned long long *v)
-{
-    memset(b, 0, sizeof(*b));
-    b->buffer_type = MYSQL_TYPE_LONGLONG;
-    b->buffer = v;
-    b->is_unsigned = 1;
-}
-
 static int grow_idx(wk_writer_t *w, size_t n)
 {
     if (n <= w->idx_cap)
@@ -260,9 +243,9 @@ static unsigned lock_stock(wk_writer_t *w, const wk_group_t *g, unsigned long lo
         return e;
     MYSQL_BIND in[1], out[2];
     unsigned long elen;
-    bind_str(&in[0], g->event, &elen, g->elen);
-    bind_u64(&out[0], total);
-    bind_u64(&out[1], sold);
+    tk_sql_bind_str(&in[0], g->event, &elen, g->elen);
+    tk_sql_bind_u64(&out[0], total);
+    tk_sql_bind_u64(&out[1], sold);
     if (mysql_stmt_bind_param(w->lock, in) || mysql_stmt_execute(w->lock) || mysql_stmt_bind_result(w->lock, out))
         return stmt_fail(w, w->lock, "lock event_stock");
     int rc = mysql_stmt_fetch(w->lock);
@@ -305,10 +288,10 @@ static unsigned find_existing(wk_writer_t *w, wk_group_t *g, uint64_t *replayed)
         unsigned e = prepare_list(w, k, 0);
         if (e)
             return e;
-        bind_str(&w->bind[0], g->event, &w->len[0], g->elen);
+        tk_sql_bind_str(&w->bind[0], g->event, &w->len[0], g->elen);
         for (size_t s = 0; s < slots; s++) {
             const wk_row_t *r = &g->rows[w->idx[off + (s < cnt ? s : cnt - 1)]];
-            bind_str(&w->bind[1 + s], r->user, &w->len[1 + s], r->ulen);
+            tk_sql_bind_str(&w->bind[1 + s], r->user, &w->len[1 + s], r->ulen);
         }
         char user[TK_ID_MAX + 1], status[16];
         unsigned long ul = 0, sl = 0;
@@ -383,16 +366,16 @@ static unsigned insert_rows(wk_writer_t *w, const wk_group_t *g, size_t n)
                 w->quantity[j] = (unsigned long)r->quantity;
                 w->reason_null[j] = r->status == TK_CLAIM_CONFIRMED;
                 tk_db_time_from_ms(r->created_ms, &w->created[j]);
-                bind_str(&b[0], g->event, &l[0], g->elen);
-                bind_str(&b[1], r->user, &l[1], r->ulen);
-                bind_str(&b[2], w->claim_id[j], &l[2], cl > 0 ? (size_t)cl : 0);
-                bind_u64(&b[3], &w->ticket[j]);
+                tk_sql_bind_str(&b[0], g->event, &l[0], g->elen);
+                tk_sql_bind_str(&b[1], r->user, &l[1], r->ulen);
+                tk_sql_bind_str(&b[2], w->claim_id[j], &l[2], cl > 0 ? (size_t)cl : 0);
+                tk_sql_bind_u64(&b[3], &w->ticket[j]);
                 memset(&b[4], 0, sizeof(b[4]));
                 b[4].buffer_type = MYSQL_TYPE_LONG;
                 b[4].buffer = &w->quantity[j];
                 b[4].is_unsigned = 1;
-                bind_str(&b[5], st, &l[5], strlen(st));
-                bind_str(&b[6], reason, &l[6], sizeof(reason) - 1);
+                tk_sql_bind_str(&b[5], st, &l[5], strlen(st));
+                tk_sql_bind_str(&b[6], reason, &l[6], sizeof(reason) - 1);
                 b[6].is_null = &w->reason_null[j];
                 memset(&b[7], 0, sizeof(b[7]));
                 b[7].buffer_type = MYSQL_TYPE_DATETIME;
@@ -422,10 +405,10 @@ static unsigned update_stock(wk_writer_t *w, const wk_group_t *g, unsigned long 
     MYSQL_BIND in[4];
     unsigned long elen;
     unsigned long long d1 = delta, d2 = delta, h = hwm;
-    bind_u64(&in[0], &d1);
-    bind_u64(&in[1], &h);
-    bind_str(&in[2], g->event, &elen, g->elen);
-    bind_u64(&in[3], &d2);
+    tk_sql_bind_u64(&in[0], &d1);
+    tk_sql_bind_u64(&in[1], &h);
+    tk_sql_bind_str(&in[2], g->event, &elen, g->elen);
+    tk_sql_bind_u64(&in[3], &d2);
     if (mysql_stmt_bind_param(w->update, in) || mysql_stmt_execute(w->update))
         return stmt_fail(w, w->update, "update event_stock");
     /* With delta 0 nothing may change (affected 0); otherwise the row must move. */
@@ -673,10 +656,10 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
     unsigned long qty = (unsigned long)d->row->quantity, error = d->error;
     MYSQL_TIME created;
     tk_db_time_from_ms(d->row->created_ms, &created);
-    bind_str(&in[0], d->g->event, &len[0], d->g->elen);
-    bind_str(&in[1], d->row->id, &len[1], strlen(d->row->id));
-    bind_str(&in[2], d->row->user, &len[2], d->row->ulen);
-    bind_u64(&in[3], &ticket);
+    tk_sql_bind_str(&in[0], d->g->event, &len[0], d->g->elen);
+    tk_sql_bind_str(&in[1], d->row->id, &len[1], strlen(d->row->id));
+    tk_sql_bind_str(&in[2], d->row->user, &len[2], d->row->ulen);
+    tk_sql_bind_u64(&in[3], &ticket);
     memset(&in[4], 0, sizeof(in[4]));
     in[4].buffer_type = MYSQL_TYPE_LONG;
     in[4].buffer = &qty;
@@ -688,7 +671,7 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
     in[6].buffer_type = MYSQL_TYPE_LONG;
     in[6].buffer = &error;
     in[6].is_unsigned = 1;
-    bind_str(&in[7], d->reason, &len[7], strlen(d->reason));
+    tk_sql_bind_str(&in[7], d->reason, &len[7], strlen(d->reason));
     if (mysql_stmt_bind_param(w->dead, in) || mysql_stmt_execute(w->dead))
         return stmt_fail(w, w->dead, "insert dead letter");
     return 0;

@@ -1,6 +1,6 @@
 /*
  * it_fallback_grant: the granting fallback (gateway/gw_fallback_grant.c,
- * gw_path.h, gw_lock.h, gw_path_ctl.h) with real Redis and MariaDB, step by
+ * gw_journal.h, gw_lock.h, gw_failover.h) with real Redis and MariaDB, step by
  * step, every figure checked exactly.
  *
  * main() sets FALLBACK_AFTER_MS=300 (inherited by the fixture's gateway,
@@ -10,7 +10,7 @@
  * stream, undrained, and MariaDB has no row of it. Two events, E1 (stock
  * 10) and E2 (stock 5), max_per_user 1. The journal of an event is complete
  * only when the first watermark after the gateway tracked it saw its stream
- * holding nothing at or below its sequence (gw_path.h): so the test has
+ * holding nothing at or below its sequence (gw_journal.h): so the test has
  * each event tracked first (a claim above max_per_user: sent to Redis,
  * refused, nothing drawn), waits until /readyz lists both, then 1 s and at
  * least three watermark rounds (counted by Redis's EVALSHA calls, the
@@ -49,9 +49,9 @@
  * Redis is always started again in teardown, whatever failed.
  *
  * created_events_are_tracked: an event nobody claimed yet is tracked from
- * tk:events (gw_path_ctl.h: read every ~2 s): /readyz lists it within
+ * tk:events (gw_failover.h: read every ~2 s): /readyz lists it within
  * 10 s. (When this fails and the rest passes, look at how often
- * gw_path_ctl.c actually sends SMEMBERS tk:events.)
+ * gw_failover.c actually sends SMEMBERS tk:events.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,7 +166,7 @@ static int wait_path(const it_fix_t *f, const char *want, int timeout_ms, char *
 
 /*
  * Polls /readyz until it lists @ev in "paths" (the gateway tracks it,
- * gw_path.h) with path "redis", for at most @timeout_ms. 0, or -1 with
+ * gw_journal.h) with path "redis", for at most @timeout_ms. 0, or -1 with
  * what the gateway and tk:events said printed.
  */
 static int wait_tracked(const it_fix_t *f, const char *ev, int timeout_ms)
@@ -591,7 +591,7 @@ static void fallback_grants_exactly(void **st)
 }
 
 /*
- * gw_path_ctl.h: "the events of tk:events are tracked every ~2 s". An event
+ * gw_failover.h: "the events of tk:events are tracked every ~2 s". An event
  * nobody claimed yet must show in /readyz "paths" within a few of those
  * reads (TRACK_MS), or its journal has no base before its first claims.
  */

@@ -301,7 +301,7 @@ static long long evalsha_calls(const it_fix_t *f)
 
 /*
  * The journal of the event is complete once a watermark saw its stream
- * empty at or below its base (gw_path.h). With no claim, no admin view and
+ * empty at or below its base (gw_journal.h). With no claim, no admin view and
  * no worker batch running, the gateway's watermarks are Redis's only
  * EVALSHA calls: wait (bounded) until WM_CALLS more were made.
  */

@@ -249,7 +249,7 @@ static int gateway_wait_ready(it_gateway_t *gw, int ready_ms)
         if (it_http(&r, IT_HTTP1, "GET", url, NULL, NULL, 0, 1000) == 0 && r.status == 200) {
             it_resp_free(&r);
             /* After connecting to Redis the gateway checks every event's Redis
-             * state against MariaDB (gw_path_ctl's check, gw_rebuild) before
+             * state against MariaDB (gw_failover's check, gw_rebuild) before
              * it serves claims from Redis; tests start once that is done, so a
              * claim on an unknown event is a 404 and not the check's 503. With
              * a backend down on purpose, the test waits for what it wants. */

@@ -1,10 +1,10 @@
 /*
- * gw_path_ctl: moves the gateway between its claim paths (gw_path.h) and
+ * gw_failover: moves the gateway between its claim paths (gw_journal.h) and
  * feeds the journal its watermarks. Runs on loop thread 0, on a timer of
- * GW_PATH_TICK_MS:
+ * GW_FAILOVER_TICK_MS:
  *
- *  - FAST: every GW_PATH_WATERMARK_MS, lua/watermark.lua for up to
- *    GW_PATH_WATERMARK_BATCH tracked events, round-robin (gw_path.h); the
+ *  - FAST: every GW_FAILOVER_WATERMARK_MS, lua/watermark.lua for up to
+ *    GW_FAILOVER_WATERMARK_BATCH tracked events, round-robin (gw_journal.h); the
  *    events of tk:events are tracked, and those that left it forgotten,
  *    every ~2 s; when any loop thread's Redis connection is down: LOST.
  *  - LOST (also where a process starts: it cannot know what happened to
@@ -31,23 +31,23 @@
  *    read, this process wrote nothing to it and Redis's run_id is the one
  *    the last completed check saw (a blip during a MariaDB outage).
  */
-#ifndef GW_PATH_CTL_H
-#define GW_PATH_CTL_H
+#ifndef GW_FAILOVER_H
+#define GW_FAILOVER_H
 
 #include "gw_server.h"
 
-#define GW_PATH_TICK_MS 50
-#define GW_PATH_WATERMARK_MS 200
-#define GW_PATH_WATERMARK_BATCH 256 /* watermark scripts per round at most: Redis's load at rest is capped */
-#define GW_PATH_MERGE_WAIT_MS 120000 /* per event: how long the merge waits for the drain */
+#define GW_FAILOVER_TICK_MS 50
+#define GW_FAILOVER_WATERMARK_MS 200
+#define GW_FAILOVER_WATERMARK_BATCH 256 /* watermark scripts per round at most: Redis's load at rest is capped */
+#define GW_FAILOVER_MERGE_WAIT_MS 120000 /* per event: how long the merge waits for the drain */
 
 /** Starts the controller on @th's loop (thread 0), before it serves. 0, or -1 on no memory. */
-int gw_path_ctl_start(gw_thread_t *th);
+int gw_failover_start(gw_thread_t *th);
 
 /** Stops it; on @th's loop, before the loop is disposed. */
-void gw_path_ctl_stop(gw_thread_t *th);
+void gw_failover_stop(gw_thread_t *th);
 
 /** Merges back to Redis completed since start. */
-uint64_t gw_path_ctl_merges(const gw_server_t *srv);
+uint64_t gw_failover_merges(const gw_server_t *srv);
 
 #endif

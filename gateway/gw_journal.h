@@ -1,7 +1,7 @@
 /*
- * gw_path: which path this gateway's claims take — Redis (the fast path) or
- * MariaDB (the lock-table fallback) — and the journal that makes the switch
- * exact. One per process, shared by every thread behind one mutex.
+ * gw_journal: the mode of this gateway's claims — Redis (the fast path) or
+ * MariaDB (the lock-table fallback) — and the journal of grants that makes
+ * the switch exact (the mode is moved by gw_failover.c). One per process, shared by every thread behind one mutex.
  *
  * The problem it solves. When Redis dies, some claims it granted (and this
  * gateway answered 201) are still in its stream, not yet in MariaDB. A
@@ -13,8 +13,8 @@
  * grant there is.
  *
  * When is the journal complete for an event? Only if every undrained grant
- * of the stream is in it. A periodic watermark (gw_path_ctl.c, every
- * GW_PATH_WATERMARK_MS, through lua/watermark.lua) reports the event's
+ * of the stream is in it. A periodic watermark (gw_failover.c, every
+ * GW_FAILOVER_WATERMARK_MS, through lua/watermark.lua) reports the event's
  * ticket sequence `seq` and the ticket of the oldest entry still in its
  * stream (0: empty). Tickets and stream order agree (one script draws both),
  * and entries leave the stream only after their row is committed, so every
@@ -30,8 +30,8 @@
  * empty) are drained: pruned.
  *
  * Which events are tracked (hole 4 of issue 10). Only events that exist:
- * those of tk:events (read every ~2 s, gw_path_sync_*) and those Redis's
- * claim script ran on (gw_path_replied with a reply), plus an event whose
+ * those of tk:events (read every ~2 s, gw_journal_sync_*) and those Redis's
+ * claim script ran on (gw_journal_replied with a reply), plus an event whose
  * reply was lost (its users may hold a claim: it must be remembered) or
  * that the fallback locked. A claim on an id nobody created is counted in
  * flight in a small table of untracked events, whose slot is freed when
@@ -47,8 +47,8 @@
  * lock, no flag (forgetting such an event loses nothing: tracked again, it
  * proves completeness from a fresh base, as a new event does).
  *
- * Watermarks for all of them, bounded. Each round (gw_path_ctl.c) takes at
- * most GW_PATH_WATERMARK_BATCH events, round-robin: first those with
+ * Watermarks for all of them, bounded. Each round (gw_failover.c) takes at
+ * most GW_FAILOVER_WATERMARK_BATCH events, round-robin: first those with
  * grants to prune, claims in flight or no completeness yet (up to three
  * quarters of the round, more when the others leave room), then the idle
  * ones. Redis's load at rest grows with the number of real events and is
@@ -63,8 +63,8 @@
  * only they remain); a granted one holds a ticket at most
  * max_ticket + uncertain_n, so fallback tickets start above that.
  *
- * Modes (gateway-wide, moved by gw_path_ctl.c):
- *   FAST    claims go to Redis (gw_path_sent succeeds).
+ * Modes (gateway-wide, moved by gw_failover.c):
+ *   FAST    claims go to Redis (gw_journal_sent succeeds).
  *   LOST    some thread lost Redis, or the process just started: nothing
  *           is sent to Redis; claims get the read-only fallback
  *           (gw_fallback.c). Every connection up and nothing in flight:
@@ -76,45 +76,47 @@
  *           state may be older than MariaDB's is rebuilt from MariaDB
  *           (after the stream drained) and its lock released; an event
  *           whose journaled grants Redis lost has its journal written to
- *           MariaDB first (gw_path_ctl.h); then a reset and FAST.
- * gw_path_sent refuses outside FAST under the same mutex that the move to
+ *           MariaDB first (gw_failover.h); then a reset and FAST.
+ * gw_journal_sent refuses outside FAST under the same mutex that the move to
  * GRANT checks "nothing in flight" under, so no claim can be on both paths.
  *
  * Ownership: the path copies every string it is given; copies handed out
- * (gw_path_grants) belong to the caller.
+ * (gw_journal_grants) belong to the caller.
  */
-#ifndef GW_PATH_H
-#define GW_PATH_H
+#ifndef GW_JOURNAL_H
+#define GW_JOURNAL_H
+
+#include "tk_valid.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_PATH_USER_MAX 64
+#define TK_ID_MAX 64
 
 typedef enum {
-    GW_PATH_FAST = 0,
-    GW_PATH_LOST,
-    GW_PATH_GRANT,
-    GW_PATH_MERGE,
-} gw_path_mode_t;
+    GW_MODE_FAST = 0,
+    GW_MODE_LOST,
+    GW_MODE_GRANT,
+    GW_MODE_MERGE,
+} gw_mode_t;
 
 /* What one event's claims do now, for /readyz, /metrics and the admin view. */
 typedef enum {
-    GW_EVPATH_REDIS = 0, /* mode FAST */
-    GW_EVPATH_READONLY,  /* Redis away; the fallback cannot grant this event (yet) */
-    GW_EVPATH_FALLBACK,  /* the fallback grants: journal written, lock held */
-    GW_EVPATH_MERGING,   /* mode MERGE */
-} gw_evpath_t;
+    GW_EVMODE_REDIS = 0, /* mode FAST */
+    GW_EVMODE_READONLY,  /* Redis away; the fallback cannot grant this event (yet) */
+    GW_EVMODE_FALLBACK,  /* the fallback grants: journal written, lock held */
+    GW_EVMODE_MERGING,   /* mode MERGE */
+} gw_evmode_t;
 
 typedef struct {
     uint64_t ticket;
     int64_t created_ms;
     int32_t qty;
     uint8_t ulen;
-    char user[GW_PATH_USER_MAX + 1];
-} gw_path_grant_t;
+    char user[TK_ID_MAX + 1];
+} gw_journal_grant_t;
 
-/* A copy of one event's state (gw_path_info). */
+/* A copy of one event's state (gw_journal_info). */
 typedef struct {
     int complete;           /* every undrained grant of the event is in the journal */
     int foreign;            /* another writer's grants were seen since the last reset */
@@ -128,40 +130,40 @@ typedef struct {
     size_t entries;         /* undrained grants journaled */
     uint64_t journal_max;   /* the highest journaled ticket, 0 when none */
     uint64_t inflight;      /* claims of this event sent, reply not yet in */
-    gw_evpath_t path;
-} gw_path_info_t;
+    gw_evmode_t evmode;
+} gw_journal_info_t;
 
-typedef struct gw_path gw_path_t;
+typedef struct gw_journal gw_journal_t;
 
 /** A path in mode FAST with room for @max_entries journaled grants in all. NULL on no memory. */
-gw_path_t *gw_path_new(size_t max_entries);
-void gw_path_free(gw_path_t *p);
+gw_journal_t *gw_journal_new(size_t max_entries);
+void gw_journal_free(gw_journal_t *p);
 
-gw_path_mode_t gw_path_mode(gw_path_t *p);
-const char *gw_path_mode_name(gw_path_mode_t m);
-const char *gw_evpath_name(gw_evpath_t e);
+gw_mode_t gw_journal_mode(gw_journal_t *p);
+const char *gw_mode_name(gw_mode_t m);
+const char *gw_evmode_name(gw_evmode_t e);
 
 /**
  * Moves to @to if the mode is @from. FAST -> LOST and GRANT -> MERGE are
  * unconditional. LOST -> GRANT only when no claim is in flight (returns -1
  * otherwise), and LOST -> MERGE likewise. LOST -> FAST and MERGE -> FAST
- * reset every event first (as gw_path_reset). MERGE -> LOST (the merge
+ * reset every event first (as gw_journal_reset). MERGE -> LOST (the merge
  * failed) keeps everything.
  * Returns 0 when moved, -1 when not.
  */
-int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to);
+int gw_journal_move(gw_journal_t *p, gw_mode_t from, gw_mode_t to);
 
 /** Makes @event known (tracked by the watermark). 0, or -1 on no memory. */
-int gw_path_track(gw_path_t *p, const char *event, size_t elen);
+int gw_journal_track(gw_journal_t *p, const char *event, size_t elen);
 
 /**
- * A read of tk:events: gw_path_sync_begin, gw_path_sync_track for each
- * member, gw_path_sync_end, which forgets (in FAST only) the tracked events
+ * A read of tk:events: gw_journal_sync_begin, gw_journal_sync_track for each
+ * member, gw_journal_sync_end, which forgets (in FAST only) the tracked events
  * not listed that hold nothing (see above) and returns how many.
  */
-void gw_path_sync_begin(gw_path_t *p);
-int gw_path_sync_track(gw_path_t *p, const char *event, size_t elen);
-size_t gw_path_sync_end(gw_path_t *p);
+void gw_journal_sync_begin(gw_journal_t *p);
+int gw_journal_sync_track(gw_journal_t *p, const char *event, size_t elen);
+size_t gw_journal_sync_end(gw_journal_t *p);
 
 /**
  * A batch of @n claims of @event is about to be sent to Redis. Returns 0 and
@@ -169,7 +171,7 @@ size_t gw_path_sync_end(gw_path_t *p);
  * else in the untracked table: it does not track @event); -1 (counts
  * nothing) when not or on no memory: then the caller must not send them.
  */
-int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n);
+int gw_journal_sent(gw_journal_t *p, const char *event, size_t elen, int n);
 
 /**
  * The reply to a batch of @n claims arrived (or the send failed before
@@ -179,14 +181,14 @@ int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n);
  * error, nothing sent) tracks nothing. Returns 0, or -1 when the journal
  * overflowed (the event is then incomplete; the grants themselves stand).
  */
-int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const gw_path_grant_t *g, int ng);
+int gw_journal_replied(gw_journal_t *p, const char *event, size_t elen, int n, const gw_journal_grant_t *g, int ng);
 
 /**
  * The reply to a batch was lost (connection dropped after sending): the
  * claims leave flight and become uncertain. @users[i] (@ulens[i]) asked
  * @qty[i].
  */
-void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
+void gw_journal_lost(gw_journal_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
                   const int *qty);
 
 /**
@@ -195,70 +197,70 @@ void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const cha
  * on the first one after a reset, updates complete/foreign. Ignored outside
  * FAST.
  */
-void gw_path_watermark(gw_path_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest);
+void gw_journal_watermark(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest);
 
 /** Copies @event's state into @out. Returns 0, or -1 when the event is not tracked. */
-int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *out);
+int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_info_t *out);
 
 /** 1 when @user's claim on @event may have been granted unseen (uncertain). */
-int gw_path_uncertain_user(gw_path_t *p, const char *event, size_t elen, const char *user, size_t ulen);
+int gw_journal_uncertain_user(gw_journal_t *p, const char *event, size_t elen, const char *user, size_t ulen);
 
 /**
  * A malloc'ed copy of @event's journaled grants, in ticket order, into *@out
  * (the caller frees it) and their count into *@n. Returns 0, or -1 (unknown
  * event, no memory).
  */
-int gw_path_grants(gw_path_t *p, const char *event, size_t elen, gw_path_grant_t **out, size_t *n);
+int gw_journal_grants(gw_journal_t *p, const char *event, size_t elen, gw_journal_grant_t **out, size_t *n);
 
 /** The fallback wrote @event's journal to MariaDB and holds its lock with @token (NUL-terminated, ≤ 32 chars). */
-void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char *token);
+void gw_journal_set_locked(gw_journal_t *p, const char *event, size_t elen, const char *token);
 
 /** The fallback no longer holds @event's lock (released, lost or stolen). */
-void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen);
+void gw_journal_clear_locked(gw_journal_t *p, const char *event, size_t elen);
 
 /**
  * Event ids tracked, up to @max, NUL-terminated in @ids (each
- * GW_PATH_USER_MAX + 1 bytes); with @touched_only, only those whose
+ * TK_ID_MAX + 1 bytes); with @touched_only, only those whose
  * journal the fallback wrote since the last reset (it may have granted on
  * them: the merge must rebuild them, even if their lock was lost since).
  * Returns how many.
  */
-size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only);
+size_t gw_journal_events(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max, int touched_only);
 
 typedef enum {
-    GW_PATH_SCAN_TOUCHED,   /* the fallback wrote their journal since the last reset */
-    GW_PATH_SCAN_JOURNALED, /* their journal holds grants (undrained when last seen) */
-} gw_path_scan_t;
+    GW_JOURNAL_SCAN_TOUCHED,   /* the fallback wrote their journal since the last reset */
+    GW_JOURNAL_SCAN_JOURNALED, /* their journal holds grants (undrained when last seen) */
+} gw_journal_scan_t;
 
 /**
- * Like gw_path_events, for the merge, which must see every event of a kind
+ * Like gw_journal_events, for the merge, which must see every event of a kind
  * however many: up to @max events of kind @kind from position *@pos on,
  * which it moves past the last one looked at (start with 0; a return of 0
  * is the end). Positions are stable outside FAST (events are forgotten only
  * in FAST), so a merge's walk sees each event once.
  */
-size_t gw_path_scan(gw_path_t *p, size_t *pos, gw_path_scan_t kind, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
+size_t gw_journal_scan(gw_journal_t *p, size_t *pos, gw_journal_scan_t kind, char (*ids)[TK_ID_MAX + 1], size_t max);
 
 /**
  * The next events to watermark, at most @max, into @ids (each
- * GW_PATH_USER_MAX + 1 bytes), round-robin over every tracked event, busy
+ * TK_ID_MAX + 1 bytes), round-robin over every tracked event, busy
  * ones first (see above). Returns how many.
  */
-size_t gw_path_watermark_pick(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max);
+size_t gw_journal_watermark_pick(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max);
 
 /** Events tracked. */
-size_t gw_path_tracked(gw_path_t *p);
+size_t gw_journal_tracked(gw_journal_t *p);
 
 /** Untracked events with claims in flight. */
-size_t gw_path_untracked_inflight(gw_path_t *p);
+size_t gw_journal_untracked_inflight(gw_journal_t *p);
 
 /** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
-void gw_path_reset(gw_path_t *p);
+void gw_journal_reset(gw_journal_t *p);
 
 /** Claims in flight, all events. */
-uint64_t gw_path_inflight(gw_path_t *p);
+uint64_t gw_journal_inflight(gw_journal_t *p);
 
 /** Journaled grants, all events. */
-size_t gw_path_entries(gw_path_t *p);
+size_t gw_journal_entries(gw_journal_t *p);
 
 #endif

@@ -1,4 +1,4 @@
-#include "gw_path.h"
+#include "gw_journal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,23 +13,23 @@ typedef struct {
     uint64_t h;
     int32_t qty;
     uint8_t len;
-    char s[GW_PATH_USER_MAX];
+    char s[TK_ID_MAX];
 } uslot_t;
 
-/* Claims in flight on an event that is not tracked (see gw_path.h). h == 0 marks an empty slot. */
+/* Claims in flight on an event that is not tracked (see gw_journal.h). h == 0 marks an empty slot. */
 typedef struct {
     uint64_t h;
     uint64_t n;
     uint8_t len;
-    char id[GW_PATH_USER_MAX];
+    char id[TK_ID_MAX];
 } fslot_t;
 
 typedef struct {
-    char id[GW_PATH_USER_MAX + 1];
+    char id[TK_ID_MAX + 1];
     uint8_t idlen;
     uint64_t h;
     uint64_t gen; /* the tk:events read that last listed it (or during which it was tracked) */
-    gw_path_grant_t *g; /* the journal, in ticket order */
+    gw_journal_grant_t *g; /* the journal, in ticket order */
     size_t n, cap;
     uint64_t inflight;
     uslot_t *us; /* uncertain users, open addressing; us_cap is 0 or a power of 2 */
@@ -43,20 +43,20 @@ typedef struct {
     char token[TOKEN_MAX + 1];
 } ev_t;
 
-struct gw_path {
+struct gw_journal {
     pthread_mutex_t mu;
-    gw_path_mode_t mode;
+    gw_mode_t mode;
     size_t max_entries, entries;
     uint64_t inflight;
-    ev_t **evs; /* tracked events, in the order tracked; removed only by gw_path_sync_end */
+    ev_t **evs; /* tracked events, in the order tracked; removed only by gw_journal_sync_end */
     size_t nev, evcap;
     uint32_t *idx; /* open addressing over evs: index + 1, 0 empty; idxcap a power of 2 */
     size_t idxcap;
     size_t nflushed;    /* tracked events with flushed set */
     fslot_t *fl;        /* in flight on untracked events: open addressing, fl_cap 0 or a power of 2 */
     size_t fl_n, fl_cap;
-    uint64_t gen;       /* the current tk:events read (gw_path_sync_begin) */
-    size_t wm_busy, wm_idle; /* round-robin cursors of gw_path_watermark_pick, into evs */
+    uint64_t gen;       /* the current tk:events read (gw_journal_sync_begin) */
+    size_t wm_busy, wm_idle; /* round-robin cursors of gw_journal_watermark_pick, into evs */
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -71,7 +71,7 @@ static uint64_t hash(const char *s, size_t len)
 
 static int valid_id(const char *s, size_t len)
 {
-    return s != NULL && len > 0 && len <= GW_PATH_USER_MAX && memchr(s, '\0', len) == NULL;
+    return s != NULL && len > 0 && len <= TK_ID_MAX && memchr(s, '\0', len) == NULL;
 }
 
 static uint64_t take(uint64_t *from, uint64_t n)
@@ -83,7 +83,7 @@ static uint64_t take(uint64_t *from, uint64_t n)
 
 /* ---- events ------------------------------------------------------------------- */
 
-static ev_t *find(gw_path_t *p, const char *e, size_t len, uint64_t h)
+static ev_t *find(gw_journal_t *p, const char *e, size_t len, uint64_t h)
 {
     if (p->idxcap == 0)
         return NULL;
@@ -105,7 +105,7 @@ static void index_put(uint32_t *idx, size_t cap, uint64_t h, uint32_t v)
 }
 
 /* Keeps the index at most half full, so probes stay short and always end. */
-static int grow_index(gw_path_t *p)
+static int grow_index(gw_journal_t *p)
 {
     if ((p->nev + 1) * 2 <= p->idxcap)
         return 0;
@@ -121,7 +121,7 @@ static int grow_index(gw_path_t *p)
     return 0;
 }
 
-static int grow_events(gw_path_t *p)
+static int grow_events(gw_journal_t *p)
 {
     if (p->nev < p->evcap)
         return 0;
@@ -134,15 +134,15 @@ static int grow_events(gw_path_t *p)
     return 0;
 }
 
-static size_t fl_find(const gw_path_t *p, const char *e, size_t len, uint64_t h);
-static void fl_remove(gw_path_t *p, size_t i);
+static size_t fl_find(const gw_journal_t *p, const char *e, size_t len, uint64_t h);
+static void fl_remove(gw_journal_t *p, size_t i);
 
 /*
  * The event, tracked on first sight when @create; its claims counted in
  * flight while it was untracked move into it, so every count stays exact.
  * NULL: invalid id, unknown, or no memory.
  */
-static ev_t *get(gw_path_t *p, const char *e, size_t len, int create)
+static ev_t *get(gw_journal_t *p, const char *e, size_t len, int create)
 {
     if (!valid_id(e, len))
         return NULL;
@@ -170,7 +170,7 @@ static ev_t *get(gw_path_t *p, const char *e, size_t len, int create)
 }
 
 /* Rebuilds the index over evs[0..nev), sized for them; 0, or -1 on no memory (the old one stays). */
-static int rebuild_index(gw_path_t *p)
+static int rebuild_index(gw_journal_t *p)
 {
     size_t cap = 64;
     while (cap < (p->nev + 1) * 2)
@@ -188,7 +188,7 @@ static int rebuild_index(gw_path_t *p)
 
 /* ---- claims in flight on untracked events ---------------------------------------- */
 
-static size_t fl_find(const gw_path_t *p, const char *e, size_t len, uint64_t h)
+static size_t fl_find(const gw_journal_t *p, const char *e, size_t len, uint64_t h)
 {
     if (p->fl_n == 0)
         return SIZE_MAX;
@@ -209,7 +209,7 @@ static fslot_t *fl_slot(fslot_t *fl, size_t cap, uint64_t h)
     return &fl[i];
 }
 
-static int fl_resize(gw_path_t *p, size_t cap)
+static int fl_resize(gw_journal_t *p, size_t cap)
 {
     fslot_t *fl = calloc(cap, sizeof(*fl));
     if (fl == NULL)
@@ -224,7 +224,7 @@ static int fl_resize(gw_path_t *p, size_t cap)
 }
 
 /* Counts @n more claims in flight on the untracked event @e. 0, or -1 on no memory (nothing counted). */
-static int fl_add(gw_path_t *p, const char *e, size_t len, uint64_t h, uint64_t n)
+static int fl_add(gw_journal_t *p, const char *e, size_t len, uint64_t h, uint64_t n)
 {
     size_t i = fl_find(p, e, len, h);
     if (i != SIZE_MAX) {
@@ -243,7 +243,7 @@ static int fl_add(gw_path_t *p, const char *e, size_t len, uint64_t h, uint64_t 
 }
 
 /* Empties slot @i, shifting back the entries of its probe run (no tombstones: lookups stay short). */
-static void fl_remove(gw_path_t *p, size_t i)
+static void fl_remove(gw_journal_t *p, size_t i)
 {
     size_t mask = p->fl_cap - 1;
     for (size_t j = (i + 1) & mask; p->fl[j].h != 0; j = (j + 1) & mask) {
@@ -263,7 +263,7 @@ static void fl_remove(gw_path_t *p, size_t i)
 }
 
 /* Takes up to @n claims of event @e out of flight, wherever they are counted. */
-static void settle(gw_path_t *p, ev_t *ev, const char *e, size_t len, uint64_t n)
+static void settle(gw_journal_t *p, ev_t *ev, const char *e, size_t len, uint64_t n)
 {
     if (n == 0)
         return;
@@ -298,7 +298,7 @@ static void reset_event(ev_t *ev)
     ev->inflight = inflight;
 }
 
-static void reset_all(gw_path_t *p)
+static void reset_all(gw_journal_t *p)
 {
     for (size_t k = 0; k < p->nev; k++)
         reset_event(p->evs[k]);
@@ -324,21 +324,21 @@ static size_t count_upto(const ev_t *ev, uint64_t t)
 
 /* Replies from different threads arrive slightly out of ticket order: the
  * insertion point is almost always the end. */
-static void insert_sorted(ev_t *ev, const gw_path_grant_t *g)
+static void insert_sorted(ev_t *ev, const gw_journal_grant_t *g)
 {
     size_t pos = ev->n;
     while (pos > 0 && ev->g[pos - 1].ticket > g->ticket)
         pos--;
     memmove(&ev->g[pos + 1], &ev->g[pos], (ev->n - pos) * sizeof(*ev->g));
-    gw_path_grant_t *d = &ev->g[pos];
+    gw_journal_grant_t *d = &ev->g[pos];
     *d = *g;
-    if (d->ulen > GW_PATH_USER_MAX)
-        d->ulen = GW_PATH_USER_MAX;
+    if (d->ulen > TK_ID_MAX)
+        d->ulen = TK_ID_MAX;
     d->user[d->ulen] = '\0';
     ev->n++;
 }
 
-static int journal(gw_path_t *p, ev_t *ev, const gw_path_grant_t *g, size_t ng)
+static int journal(gw_journal_t *p, ev_t *ev, const gw_journal_grant_t *g, size_t ng)
 {
     if (ng > p->max_entries - p->entries)
         return -1;
@@ -346,7 +346,7 @@ static int journal(gw_path_t *p, ev_t *ev, const gw_path_grant_t *g, size_t ng)
         size_t cap = ev->cap ? ev->cap : 16;
         while (cap < ev->n + ng)
             cap *= 2;
-        gw_path_grant_t *ng_arr = realloc(ev->g, cap * sizeof(*ng_arr));
+        gw_journal_grant_t *ng_arr = realloc(ev->g, cap * sizeof(*ng_arr));
         if (ng_arr == NULL)
             return -1;
         ev->g = ng_arr;
@@ -358,7 +358,7 @@ static int journal(gw_path_t *p, ev_t *ev, const gw_path_grant_t *g, size_t ng)
     return 0;
 }
 
-static void prune(gw_path_t *p, ev_t *ev, uint64_t seq, uint64_t oldest)
+static void prune(gw_journal_t *p, ev_t *ev, uint64_t seq, uint64_t oldest)
 {
     size_t k = oldest > 0 ? count_upto(ev, oldest - 1) : count_upto(ev, seq);
     if (k == 0)
@@ -374,7 +374,7 @@ static void prune(gw_path_t *p, ev_t *ev, uint64_t seq, uint64_t oldest)
     while (cap > 64 && ev->n < cap / 4)
         cap /= 2;
     if (cap < ev->cap) {
-        gw_path_grant_t *g = realloc(ev->g, cap * sizeof(*g));
+        gw_journal_grant_t *g = realloc(ev->g, cap * sizeof(*g));
         if (g != NULL) {
             ev->g = g;
             ev->cap = cap;
@@ -454,21 +454,21 @@ static int add_uncertain(ev_t *ev, const char *u, size_t len, int qty)
 
 /* ---- API ---------------------------------------------------------------------- */
 
-gw_path_t *gw_path_new(size_t max_entries)
+gw_journal_t *gw_journal_new(size_t max_entries)
 {
-    gw_path_t *p = calloc(1, sizeof(*p));
+    gw_journal_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p);
         return NULL;
     }
-    p->mode = GW_PATH_FAST;
+    p->mode = GW_MODE_FAST;
     p->max_entries = max_entries;
     return p;
 }
 
-void gw_path_free(gw_path_t *p)
+void gw_journal_free(gw_journal_t *p)
 {
     if (p == NULL)
         return;
@@ -484,67 +484,67 @@ void gw_path_free(gw_path_t *p)
     free(p);
 }
 
-gw_path_mode_t gw_path_mode(gw_path_t *p)
+gw_mode_t gw_journal_mode(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
-    gw_path_mode_t m = p->mode;
+    gw_mode_t m = p->mode;
     pthread_mutex_unlock(&p->mu);
     return m;
 }
 
-const char *gw_path_mode_name(gw_path_mode_t m)
+const char *gw_mode_name(gw_mode_t m)
 {
     switch (m) {
-    case GW_PATH_FAST:
+    case GW_MODE_FAST:
         return "fast";
-    case GW_PATH_LOST:
+    case GW_MODE_LOST:
         return "lost";
-    case GW_PATH_GRANT:
+    case GW_MODE_GRANT:
         return "grant";
-    case GW_PATH_MERGE:
+    case GW_MODE_MERGE:
         return "merge";
     }
     return "?";
 }
 
-const char *gw_evpath_name(gw_evpath_t e)
+const char *gw_evmode_name(gw_evmode_t e)
 {
     switch (e) {
-    case GW_EVPATH_REDIS:
+    case GW_EVMODE_REDIS:
         return "redis";
-    case GW_EVPATH_READONLY:
+    case GW_EVMODE_READONLY:
         return "read-only";
-    case GW_EVPATH_FALLBACK:
+    case GW_EVMODE_FALLBACK:
         return "fallback";
-    case GW_EVPATH_MERGING:
+    case GW_EVMODE_MERGING:
         return "merging";
     }
     return "?";
 }
 
-static int may_move(const gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
+static int may_move(const gw_journal_t *p, gw_mode_t from, gw_mode_t to)
 {
     if (p->mode != from)
         return 0;
     switch (from) {
-    case GW_PATH_FAST:
-        return to == GW_PATH_LOST;
-    case GW_PATH_LOST:
-        return to == GW_PATH_FAST || ((to == GW_PATH_GRANT || to == GW_PATH_MERGE) && p->inflight == 0);
-    case GW_PATH_GRANT:
-        return to == GW_PATH_MERGE;
-    case GW_PATH_MERGE:
-        return to == GW_PATH_FAST || to == GW_PATH_LOST;
+    case GW_MODE_FAST:
+        return to == GW_MODE_LOST;
+    case GW_MODE_LOST:
+        return to == GW_MODE_FAST || ((to == GW_MODE_GRANT || to == GW_MODE_MERGE) && p->inflight == 0);
+    case GW_MODE_GRANT:
+        return to == GW_MODE_MERGE;
+    case GW_MODE_MERGE:
+        return to == GW_MODE_FAST || to == GW_MODE_LOST;
     }
     return 0;
 }
 
-int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
+int gw_journal_move(gw_journal_t *p, gw_mode_t from, gw_mode_t to)
 {
     pthread_mutex_lock(&p->mu);
     int ok = may_move(p, from, to);
     if (ok) {
-        if (to == GW_PATH_FAST)
+        if (to == GW_MODE_FAST)
             reset_all(p);
         p->mode = to;
     }
@@ -552,7 +552,7 @@ int gw_path_move(gw_path_t *p, gw_path_mode_t from, gw_path_mode_t to)
     return ok ? 0 : -1;
 }
 
-int gw_path_track(gw_path_t *p, const char *event, size_t elen)
+int gw_journal_track(gw_journal_t *p, const char *event, size_t elen)
 {
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 1);
@@ -561,12 +561,12 @@ int gw_path_track(gw_path_t *p, const char *event, size_t elen)
 }
 
 /* Counted on the event when tracked, else in the untracked table: an id nobody
- * created costs a slot only while its claims are in flight (gw_path.h). */
-int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n)
+ * created costs a slot only while its claims are in flight (gw_journal.h). */
+int gw_journal_sent(gw_journal_t *p, const char *event, size_t elen, int n)
 {
     int rc = -1;
     pthread_mutex_lock(&p->mu);
-    if (n >= 0 && p->mode == GW_PATH_FAST && valid_id(event, elen)) {
+    if (n >= 0 && p->mode == GW_MODE_FAST && valid_id(event, elen)) {
         ev_t *ev = get(p, event, elen, 0);
         if (ev != NULL)
             ev->inflight += (uint64_t)n;
@@ -580,7 +580,7 @@ int gw_path_sent(gw_path_t *p, const char *event, size_t elen, int n)
 }
 
 /* Replies are journaled in every mode: a batch sent in FAST may answer after the move. */
-int gw_path_replied(gw_path_t *p, const char *event, size_t elen, int n, const gw_path_grant_t *g, int ng)
+int gw_journal_replied(gw_journal_t *p, const char *event, size_t elen, int n, const gw_journal_grant_t *g, int ng)
 {
     int rc = 0;
     size_t count = ng > 0 && g != NULL ? (size_t)ng : 0;
@@ -609,7 +609,7 @@ out:
 /* Lost in any mode: losses happen exactly when the mode moves. A user that
  * cannot be recorded would be served again by the fallback, so running out
  * of memory makes the event incomplete instead. */
-void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
+void gw_journal_lost(gw_journal_t *p, const char *event, size_t elen, int n, const char *const *users, const size_t *ulens,
                   const int *qty)
 {
     if (n <= 0)
@@ -623,7 +623,7 @@ void gw_path_lost(gw_path_t *p, const char *event, size_t elen, int n, const cha
     settle(p, ev, event, elen, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         int q = qty != NULL ? qty[i] : 0;
-        if (users == NULL || ulens == NULL || users[i] == NULL || ulens[i] == 0 || ulens[i] > GW_PATH_USER_MAX) {
+        if (users == NULL || ulens == NULL || users[i] == NULL || ulens[i] == 0 || ulens[i] > TK_ID_MAX) {
             /* Not a user the gateway accepts: no retry can be matched, only counted. */
             ev->uncertain_n++;
             ev->uncertain_qty += q > 0 ? (uint64_t)q : 0;
@@ -635,10 +635,10 @@ out:
     pthread_mutex_unlock(&p->mu);
 }
 
-void gw_path_watermark(gw_path_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest)
+void gw_journal_watermark(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest)
 {
     pthread_mutex_lock(&p->mu);
-    ev_t *ev = p->mode == GW_PATH_FAST ? get(p, event, elen, 0) : NULL;
+    ev_t *ev = p->mode == GW_MODE_FAST ? get(p, event, elen, 0) : NULL;
     if (ev == NULL)
         goto out;
     if (seq > ev->max_ticket)
@@ -656,22 +656,22 @@ out:
     pthread_mutex_unlock(&p->mu);
 }
 
-static gw_evpath_t evpath(gw_path_mode_t m, const ev_t *ev)
+static gw_evmode_t evmode(gw_mode_t m, const ev_t *ev)
 {
     switch (m) {
-    case GW_PATH_FAST:
-        return GW_EVPATH_REDIS;
-    case GW_PATH_LOST:
-        return GW_EVPATH_READONLY;
-    case GW_PATH_GRANT:
-        return ev->locked ? GW_EVPATH_FALLBACK : GW_EVPATH_READONLY;
-    case GW_PATH_MERGE:
-        return GW_EVPATH_MERGING;
+    case GW_MODE_FAST:
+        return GW_EVMODE_REDIS;
+    case GW_MODE_LOST:
+        return GW_EVMODE_READONLY;
+    case GW_MODE_GRANT:
+        return ev->locked ? GW_EVMODE_FALLBACK : GW_EVMODE_READONLY;
+    case GW_MODE_MERGE:
+        return GW_EVMODE_MERGING;
     }
-    return GW_EVPATH_READONLY;
+    return GW_EVMODE_READONLY;
 }
 
-int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *out)
+int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_info_t *out)
 {
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 0);
@@ -689,16 +689,16 @@ int gw_path_info(gw_path_t *p, const char *event, size_t elen, gw_path_info_t *o
         out->entries = ev->n;
         out->journal_max = ev->n > 0 ? ev->g[ev->n - 1].ticket : 0;
         out->inflight = ev->inflight;
-        out->path = evpath(p->mode, ev);
+        out->evmode = evmode(p->mode, ev);
     }
     pthread_mutex_unlock(&p->mu);
     return ev != NULL ? 0 : -1;
 }
 
-int gw_path_uncertain_user(gw_path_t *p, const char *event, size_t elen, const char *user, size_t ulen)
+int gw_journal_uncertain_user(gw_journal_t *p, const char *event, size_t elen, const char *user, size_t ulen)
 {
     int hit = 0;
-    if (user == NULL || ulen == 0 || ulen > GW_PATH_USER_MAX)
+    if (user == NULL || ulen == 0 || ulen > TK_ID_MAX)
         return 0;
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 0);
@@ -709,13 +709,13 @@ int gw_path_uncertain_user(gw_path_t *p, const char *event, size_t elen, const c
 }
 
 /* Never hands out NULL on success, so a caller can tell an empty journal from a failure. */
-int gw_path_grants(gw_path_t *p, const char *event, size_t elen, gw_path_grant_t **out, size_t *n)
+int gw_journal_grants(gw_journal_t *p, const char *event, size_t elen, gw_journal_grant_t **out, size_t *n)
 {
     int rc = -1;
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 0);
     if (ev != NULL) {
-        gw_path_grant_t *copy = malloc((ev->n ? ev->n : 1) * sizeof(*copy));
+        gw_journal_grant_t *copy = malloc((ev->n ? ev->n : 1) * sizeof(*copy));
         if (copy != NULL) {
             if (ev->n > 0)
                 memcpy(copy, ev->g, ev->n * sizeof(*copy));
@@ -729,7 +729,7 @@ int gw_path_grants(gw_path_t *p, const char *event, size_t elen, gw_path_grant_t
 }
 
 /* Tracks the event if need be: a lock the path forgot would never be released. */
-void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char *token)
+void gw_journal_set_locked(gw_journal_t *p, const char *event, size_t elen, const char *token)
 {
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 1);
@@ -744,7 +744,7 @@ void gw_path_set_locked(gw_path_t *p, const char *event, size_t elen, const char
     pthread_mutex_unlock(&p->mu);
 }
 
-void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen)
+void gw_journal_clear_locked(gw_journal_t *p, const char *event, size_t elen)
 {
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 0);
@@ -755,7 +755,7 @@ void gw_path_clear_locked(gw_path_t *p, const char *event, size_t elen)
     pthread_mutex_unlock(&p->mu);
 }
 
-size_t gw_path_events(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int touched_only)
+size_t gw_journal_events(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max, int touched_only)
 {
     size_t got = 0;
     pthread_mutex_lock(&p->mu);
@@ -780,14 +780,14 @@ static int idle(const ev_t *ev)
            !ev->foreign && !ev->overflow;
 }
 
-void gw_path_sync_begin(gw_path_t *p)
+void gw_journal_sync_begin(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     p->gen++;
     pthread_mutex_unlock(&p->mu);
 }
 
-int gw_path_sync_track(gw_path_t *p, const char *event, size_t elen)
+int gw_journal_sync_track(gw_journal_t *p, const char *event, size_t elen)
 {
     pthread_mutex_lock(&p->mu);
     ev_t *ev = get(p, event, elen, 1);
@@ -797,11 +797,11 @@ int gw_path_sync_track(gw_path_t *p, const char *event, size_t elen)
     return ev != NULL ? 0 : -1;
 }
 
-size_t gw_path_sync_end(gw_path_t *p)
+size_t gw_journal_sync_end(gw_journal_t *p)
 {
     size_t gone = 0, kept = 0;
     pthread_mutex_lock(&p->mu);
-    if (p->mode != GW_PATH_FAST)
+    if (p->mode != GW_MODE_FAST)
         goto out;
     for (size_t k = 0; k < p->nev; k++) {
         ev_t *ev = p->evs[k];
@@ -849,7 +849,7 @@ static int busy(const ev_t *ev)
  * positions of evs from @start (wrapping); *@next moves past the last one
  * taken, *@scanned says how many positions were looked at.
  */
-static size_t pick(const gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max, int want_busy, size_t start, size_t span,
+static size_t pick(const gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max, int want_busy, size_t start, size_t span,
                    size_t *scanned, size_t *next)
 {
     size_t got = 0, k = 0;
@@ -869,7 +869,7 @@ static size_t pick(const gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t
 
 /* Busy events first (up to three quarters of @max, then whatever room the idle ones leave), idle ones
  * with the rest: an event with grants to prune is never starved by many idle ones, nor the reverse. */
-size_t gw_path_watermark_pick(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
+size_t gw_journal_watermark_pick(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max)
 {
     size_t got = 0;
     pthread_mutex_lock(&p->mu);
@@ -884,7 +884,7 @@ size_t gw_path_watermark_pick(gw_path_t *p, char (*ids)[GW_PATH_USER_MAX + 1], s
     return got;
 }
 
-size_t gw_path_tracked(gw_path_t *p)
+size_t gw_journal_tracked(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     size_t n = p->nev;
@@ -892,7 +892,7 @@ size_t gw_path_tracked(gw_path_t *p)
     return n;
 }
 
-size_t gw_path_untracked_inflight(gw_path_t *p)
+size_t gw_journal_untracked_inflight(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     size_t n = p->fl_n;
@@ -900,13 +900,13 @@ size_t gw_path_untracked_inflight(gw_path_t *p)
     return n;
 }
 
-size_t gw_path_scan(gw_path_t *p, size_t *pos, gw_path_scan_t kind, char (*ids)[GW_PATH_USER_MAX + 1], size_t max)
+size_t gw_journal_scan(gw_journal_t *p, size_t *pos, gw_journal_scan_t kind, char (*ids)[TK_ID_MAX + 1], size_t max)
 {
     size_t got = 0, k = *pos;
     pthread_mutex_lock(&p->mu);
     for (; k < p->nev && got < max; k++) {
         const ev_t *ev = p->evs[k];
-        if (kind == GW_PATH_SCAN_TOUCHED ? !ev->flushed : ev->n == 0)
+        if (kind == GW_JOURNAL_SCAN_TOUCHED ? !ev->flushed : ev->n == 0)
             continue;
         memcpy(ids[got], ev->id, ev->idlen);
         ids[got][ev->idlen] = '\0';
@@ -917,14 +917,14 @@ size_t gw_path_scan(gw_path_t *p, size_t *pos, gw_path_scan_t kind, char (*ids)[
     return got;
 }
 
-void gw_path_reset(gw_path_t *p)
+void gw_journal_reset(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     reset_all(p);
     pthread_mutex_unlock(&p->mu);
 }
 
-uint64_t gw_path_inflight(gw_path_t *p)
+uint64_t gw_journal_inflight(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     uint64_t n = p->inflight;
@@ -932,7 +932,7 @@ uint64_t gw_path_inflight(gw_path_t *p)
     return n;
 }
 
-size_t gw_path_entries(gw_path_t *p)
+size_t gw_journal_entries(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
     size_t n = p->entries;

@@ -1,9 +1,9 @@
-#include "gw_path_ctl.h"
+#include "gw_failover.h"
 #include "gw_admin.h"
 #include "gw_dbpool.h"
 #include "gw_fallback_grant.h"
 #include "gw_lock.h"
-#include "gw_path.h"
+#include "gw_journal.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_rebuild.h"
@@ -16,7 +16,7 @@
 
 #define TRACK_MS 2000 /* between reads of tk:events */
 
-typedef struct gw_path_ctl {
+typedef struct gw_failover {
     gw_thread_t *th;
     h2o_timeout_t timeout;
     h2o_timeout_entry_t entry;
@@ -27,17 +27,17 @@ typedef struct gw_path_ctl {
     int64_t next_merge;     /* mono ms: no merge before (after a failed one) */
     int outstanding;        /* watermark and tk:events replies awaited */
     int stopping;
-} gw_path_ctl_t;
+} gw_failover_t;
 
 typedef struct {
-    gw_path_ctl_t *ctl;
+    gw_failover_t *ctl;
     size_t elen;
-    char id[GW_PATH_USER_MAX + 1];
+    char id[TK_ID_MAX + 1];
 } wm_call_t;
 
 static uint64_t merges_total;
 
-uint64_t gw_path_ctl_merges(const gw_server_t *srv)
+uint64_t gw_failover_merges(const gw_server_t *srv)
 {
     (void)srv;
     return __atomic_load_n(&merges_total, __ATOMIC_RELAXED);
@@ -48,34 +48,34 @@ uint64_t gw_path_ctl_merges(const gw_server_t *srv)
 static void on_watermark(gw_redis_t *r, redisReply *rep, void *data)
 {
     wm_call_t *call = data;
-    gw_path_ctl_t *ctl = call->ctl;
+    gw_failover_t *ctl = call->ctl;
     (void)r;
     ctl->outstanding--;
     if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&
         rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer >= 0 && rep->element[1]->integer >= 0)
-        gw_path_watermark(ctl->th->server->path, call->id, call->elen, (uint64_t)rep->element[0]->integer,
+        gw_journal_watermark(ctl->th->server->journal, call->id, call->elen, (uint64_t)rep->element[0]->integer,
                           (uint64_t)rep->element[1]->integer);
     free(call);
 }
 
 static void on_events(gw_redis_t *r, redisReply *rep, void *data)
 {
-    gw_path_ctl_t *ctl = data;
+    gw_failover_t *ctl = data;
     (void)r;
     ctl->outstanding--;
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY)
         return;
-    gw_path_t *path = ctl->th->server->path;
-    gw_path_sync_begin(path);
+    gw_journal_t *path = ctl->th->server->journal;
+    gw_journal_sync_begin(path);
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
-        if (e->type == REDIS_REPLY_STRING && e->len > 0 && e->len <= GW_PATH_USER_MAX)
-            gw_path_sync_track(path, e->str, e->len);
+        if (e->type == REDIS_REPLY_STRING && e->len > 0 && e->len <= TK_ID_MAX)
+            gw_journal_sync_track(path, e->str, e->len);
     }
-    gw_path_sync_end(path); /* events gone from tk:events, holding nothing */
+    gw_journal_sync_end(path); /* events gone from tk:events, holding nothing */
 }
 
-static void watermark_round(gw_path_ctl_t *ctl)
+static void watermark_round(gw_failover_t *ctl)
 {
     gw_server_t *srv = ctl->th->server;
     gw_redis_t *redis = ctl->th->redis;
@@ -87,8 +87,8 @@ static void watermark_round(gw_path_ctl_t *ctl)
         if (gw_redis_command(redis, on_events, ctl, 2, argv, lens) == 0)
             ctl->outstanding++;
     }
-    static char ids[GW_PATH_WATERMARK_BATCH][GW_PATH_USER_MAX + 1];
-    size_t n = gw_path_watermark_pick(srv->path, ids, GW_PATH_WATERMARK_BATCH);
+    static char ids[GW_FAILOVER_WATERMARK_BATCH][TK_ID_MAX + 1];
+    size_t n = gw_journal_watermark_pick(srv->journal, ids, GW_FAILOVER_WATERMARK_BATCH);
     for (size_t i = 0; i < n; i++) {
         wm_call_t *call = malloc(sizeof(*call));
         if (call == NULL)
@@ -149,7 +149,7 @@ static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
  * The ticket sequences of @n events in Redis, pipelined: seq[i] = -1 when
  * the event hash is missing. 0, or -1 when Redis failed.
  */
-static int redis_seqs(gw_dbconn_t *conn, const char (*ids)[GW_PATH_USER_MAX + 1], size_t n, long long *seq)
+static int redis_seqs(gw_dbconn_t *conn, const char (*ids)[TK_ID_MAX + 1], size_t n, long long *seq)
 {
     redisContext *rc = gw_dbconn_redis(conn);
     if (rc == NULL)
@@ -187,8 +187,8 @@ fail:
 static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
 {
     size_t elen = strlen(id);
-    gw_path_info_t info;
-    int tracked = gw_path_info(srv->path, id, elen, &info) == 0;
+    gw_journal_info_t info;
+    int tracked = gw_journal_info(srv->journal, id, elen, &info) == 0;
     MYSQL *db = gw_dbconn_db(conn);
     if (db == NULL)
         return -1;
@@ -209,7 +209,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         gw_dbconn_db_reset(conn);
         return -1;
     }
-    int64_t deadline = tk_time_mono_ms() + GW_PATH_MERGE_WAIT_MS;
+    int64_t deadline = tk_time_mono_ms() + GW_FAILOVER_MERGE_WAIT_MS;
     int logged = 0;
     while (!srv->shutdown) {
         redisContext *rc = gw_dbconn_redis(conn);
@@ -230,7 +230,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
                 gw_dbconn_db_reset(conn);
                 return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
             }
-            gw_path_clear_locked(srv->path, id, elen);
+            gw_journal_clear_locked(srv->journal, id, elen);
             merged_events++;
             return 0;
         }
@@ -250,7 +250,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         /* Not drained yet (the workers write what Redis granted before it
          * went away), a conflict, or Redis refusing: wait and try again. */
         if (tk_time_mono_ms() >= deadline) {
-            tk_warn("merge: event %s: not rebuilt within %d ms (stream not drained: are the workers running?)", id, GW_PATH_MERGE_WAIT_MS);
+            tk_warn("merge: event %s: not rebuilt within %d ms (stream not drained: are the workers running?)", id, GW_FAILOVER_MERGE_WAIT_MS);
             return -1;
         }
         usleep(100 * 1000);
@@ -259,16 +259,16 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
 }
 
 /* Step 2: events whose journaled grants Redis no longer has (its seq is below them, or the event is gone). */
-static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_USER_MAX + 1], long long *seq)
+static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq)
 {
     size_t pos = 0, n;
-    while ((n = gw_path_scan(srv->path, &pos, GW_PATH_SCAN_JOURNALED, ids, SCAN_PAGE)) > 0) {
-        if (redis_seqs(conn, (const char(*)[GW_PATH_USER_MAX + 1])ids, n, seq) != 0)
+    while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, SCAN_PAGE)) > 0) {
+        if (redis_seqs(conn, (const char(*)[TK_ID_MAX + 1])ids, n, seq) != 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
             const char *id = ids[i];
-            gw_path_info_t info;
-            if (gw_path_info(srv->path, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
+            gw_journal_info_t info;
+            if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
                 (seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
                 continue;
             tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu); writing them "
@@ -281,7 +281,7 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_P
 }
 
 typedef struct {
-    char (*ids)[GW_PATH_USER_MAX + 1];
+    char (*ids)[TK_ID_MAX + 1];
     long long *hwm;
     size_t n;
     char id[TK_ID_MAX + 1];
@@ -304,7 +304,7 @@ static void scan_row(void *arg)
  * restarted from an AOF that missed its last writes, say — and would issue
  * tickets again: rebuilt. *@db_failed tells a MariaDB failure from Redis's.
  */
-static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_USER_MAX + 1], long long *seq, long long *hwm,
+static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm,
                         int *db_failed)
 {
     static const char sql[] = "SELECT event_id, ticket_hwm FROM event_stock WHERE event_id > ? ORDER BY event_id LIMIT 256"; /* SCAN_PAGE */
@@ -319,10 +319,10 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH
         MYSQL_BIND in[1], out[2];
         unsigned long alen;
         unsigned long long rows = 0;
-        gw_admin_bind_str(&in[0], after, &alen, strlen(after));
-        gw_admin_bind_strbuf(&out[0], pg.id, TK_ID_MAX, &pg.idlen);
-        gw_admin_bind_i64(&out[1], &pg.row_hwm);
-        unsigned e = gw_admin_stmt(db, sql, in, out, SCAN_PAGE, scan_row, &pg, &rows);
+        tk_sql_bind_str(&in[0], after, &alen, strlen(after));
+        tk_sql_bind_strbuf(&out[0], pg.id, TK_ID_MAX, &pg.idlen);
+        tk_sql_bind_i64(&out[1], &pg.row_hwm);
+        unsigned e = tk_sql_stmt(db, sql, in, out, SCAN_PAGE, scan_row, &pg, &rows);
         mysql_rollback(db);
         if (e != 0) {
             tk_warn("merge: reading event_stock: MariaDB error %u", e);
@@ -332,7 +332,7 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH
         }
         if (pg.n == 0)
             return 0;
-        if (redis_seqs(conn, (const char(*)[GW_PATH_USER_MAX + 1])ids, pg.n, seq) != 0)
+        if (redis_seqs(conn, (const char(*)[TK_ID_MAX + 1])ids, pg.n, seq) != 0)
             return -1;
         for (size_t i = 0; i < pg.n; i++) {
             if (seq[i] >= 0 && seq[i] >= hwm[i])
@@ -352,10 +352,10 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH
 }
 
 /*
- * The check every return to the fast path runs (gw_path_ctl.h). Returns 0
+ * The check every return to the fast path runs (gw_failover.h). Returns 0
  * when Redis can serve every event.
  */
-static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_USER_MAX + 1], long long *seq, long long *hwm)
+static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm)
 {
     char run_id[48];
     merged_events = 0;
@@ -365,7 +365,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_US
      *    on it, even if its lock was lost since). */
     size_t pos = 0, n;
     int ours = 0;
-    while ((n = gw_path_scan(srv->path, &pos, GW_PATH_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
+    while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
         ours = 1;
         for (size_t i = 0; i < n; i++)
             if (merge_event(conn, srv, ids[i]) != 0)
@@ -417,7 +417,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[GW_PATH_US
 static void run_merge(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_server_t *srv = job->origin->server;
-    char (*ids)[GW_PATH_USER_MAX + 1] = malloc(SCAN_PAGE * sizeof(*ids));
+    char (*ids)[TK_ID_MAX + 1] = malloc(SCAN_PAGE * sizeof(*ids));
     long long *seq = malloc(SCAN_PAGE * sizeof(*seq));
     long long *hwm = malloc(SCAN_PAGE * sizeof(*hwm));
     int ok = ids != NULL && seq != NULL && hwm != NULL && merge_all(conn, srv, ids, seq, hwm) == 0;
@@ -430,9 +430,9 @@ static void run_merge(gw_dbjob_t *job, gw_dbconn_t *conn)
 static void merge_done(gw_dbjob_t *job)
 {
     gw_server_t *srv = job->origin->server;
-    gw_path_ctl_t *ctl = srv->pathctl;
+    gw_failover_t *ctl = srv->failover;
     int64_t now = tk_time_mono_ms();
-    if (job->status == 200 && gw_path_move(srv->path, GW_PATH_MERGE, GW_PATH_FAST) == 0) {
+    if (job->status == 200 && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
             tk_warn("path: merged %u event(s) back to Redis in %lld ms; claims take the fast path again", merged_events,
@@ -444,18 +444,18 @@ static void merge_done(gw_dbjob_t *job)
         ctl->next_watermark = 0;
         return;
     }
-    gw_path_move(srv->path, GW_PATH_MERGE, GW_PATH_LOST);
+    gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_LOST);
     ctl->t_lost = now;
     ctl->next_merge = now + MERGE_RETRY_MS;
     tk_warn("path: the check of Redis against MariaDB failed; claims are answered from MariaDB until it succeeds");
 }
 
-static void start_merge(gw_path_ctl_t *ctl)
+static void start_merge(gw_failover_t *ctl)
 {
     gw_server_t *srv = ctl->th->server;
     gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, run_merge);
     if (job == NULL) {
-        gw_path_move(srv->path, GW_PATH_MERGE, GW_PATH_LOST);
+        gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_LOST);
         ctl->next_merge = tk_time_mono_ms() + MERGE_RETRY_MS;
         return;
     }
@@ -468,77 +468,77 @@ static void start_merge(gw_path_ctl_t *ctl)
 
 static void tick(h2o_timeout_entry_t *entry)
 {
-    gw_path_ctl_t *ctl = H2O_STRUCT_FROM_MEMBER(gw_path_ctl_t, entry, entry);
+    gw_failover_t *ctl = H2O_STRUCT_FROM_MEMBER(gw_failover_t, entry, entry);
     gw_server_t *srv = ctl->th->server;
     int64_t now = tk_time_mono_ms();
     int up = 0;
     for (int i = 0; i < srv->nthreads; i++)
         up += srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis);
     int all_up = up == srv->nthreads;
-    switch (gw_path_mode(srv->path)) {
-    case GW_PATH_FAST:
+    switch (gw_journal_mode(srv->journal)) {
+    case GW_MODE_FAST:
         if (!all_up) {
-            gw_path_move(srv->path, GW_PATH_FAST, GW_PATH_LOST);
+            gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST);
             ctl->t_lost = now;
             tk_warn("path: Redis lost; claims are answered read-only from MariaDB%s", srv->conf->fallback_grants ? " until the fallback takes over" : "");
         } else if (now >= ctl->next_watermark && ctl->outstanding == 0) {
-            ctl->next_watermark = now + GW_PATH_WATERMARK_MS;
+            ctl->next_watermark = now + GW_FAILOVER_WATERMARK_MS;
             watermark_round(ctl);
         }
         break;
-    case GW_PATH_LOST:
+    case GW_MODE_LOST:
         /* Never straight back to FAST: Redis may have come back older than
          * MariaDB (restarted, or flagged stale by a fallback), so the merge
          * checks it first, even when this process granted nothing. */
         if (all_up) {
-            if (now >= ctl->next_merge && gw_path_move(srv->path, GW_PATH_LOST, GW_PATH_MERGE) == 0) {
+            if (now >= ctl->next_merge && gw_journal_move(srv->journal, GW_MODE_LOST, GW_MODE_MERGE) == 0) {
                 tk_info("path: Redis answers; checking it against MariaDB before the fast path");
                 start_merge(ctl);
             }
         } else if (srv->conf->fallback_grants && now - ctl->t_lost >= srv->conf->fallback_after_ms &&
-                   gw_path_move(srv->path, GW_PATH_LOST, GW_PATH_GRANT) == 0) {
+                   gw_journal_move(srv->journal, GW_MODE_LOST, GW_MODE_GRANT) == 0) {
             tk_warn("path: Redis away for %lld ms; the fallback grants claims from MariaDB under the lock table", (long long)(now - ctl->t_lost));
         }
         break;
-    case GW_PATH_GRANT:
-        if (all_up && gw_path_move(srv->path, GW_PATH_GRANT, GW_PATH_MERGE) == 0) {
+    case GW_MODE_GRANT:
+        if (all_up && gw_journal_move(srv->journal, GW_MODE_GRANT, GW_MODE_MERGE) == 0) {
             tk_warn("path: Redis is back; merging the fallback's events into it");
             start_merge(ctl);
         }
         break;
-    case GW_PATH_MERGE:
+    case GW_MODE_MERGE:
         break;
     }
     if (!ctl->stopping)
         h2o_timeout_link(ctl->th->ctx.loop, &ctl->timeout, &ctl->entry);
 }
 
-int gw_path_ctl_start(gw_thread_t *th)
+int gw_failover_start(gw_thread_t *th)
 {
-    gw_path_ctl_t *ctl = calloc(1, sizeof(*ctl));
+    gw_failover_t *ctl = calloc(1, sizeof(*ctl));
     if (ctl == NULL)
         return -1;
     ctl->th = th;
     /* A new process does not know what happened to Redis before it: it
      * starts as if Redis were just lost, so the first merge checks it. */
     ctl->t_lost = tk_time_mono_ms();
-    gw_path_move(th->server->path, GW_PATH_FAST, GW_PATH_LOST);
-    h2o_timeout_init(th->ctx.loop, &ctl->timeout, GW_PATH_TICK_MS);
+    gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
+    h2o_timeout_init(th->ctx.loop, &ctl->timeout, GW_FAILOVER_TICK_MS);
     ctl->entry.cb = tick;
     h2o_timeout_link(th->ctx.loop, &ctl->timeout, &ctl->entry);
-    th->server->pathctl = ctl;
+    th->server->failover = ctl;
     return 0;
 }
 
-void gw_path_ctl_stop(gw_thread_t *th)
+void gw_failover_stop(gw_thread_t *th)
 {
-    gw_path_ctl_t *ctl = th->server->pathctl;
+    gw_failover_t *ctl = th->server->failover;
     if (ctl == NULL)
         return;
     ctl->stopping = 1;
     if (h2o_timeout_is_linked(&ctl->entry))
         h2o_timeout_unlink(&ctl->entry);
     h2o_timeout_dispose(th->ctx.loop, &ctl->timeout);
-    th->server->pathctl = NULL;
+    th->server->failover = NULL;
     free(ctl);
 }
