@@ -4,6 +4,8 @@
 #include "gw_fallback_grant.h"
 #include "gw_lock.h"
 #include "gw_journal.h"
+#include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_rebuild.h"
@@ -220,7 +222,7 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         int rrc = tk_rebuild_event(db, rc, id, &st, err, sizeof(err));
         if (rrc == TK_REBUILD_OK || rrc == TK_REBUILD_UNKNOWN_EVENT) {
             if (rrc == TK_REBUILD_OK) {
-                __atomic_add_fetch(&srv->rebuilds, 1, __ATOMIC_RELAXED);
+                gw_rebuild_counted(srv);
                 tk_info("merge: event %s back in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", id,
                         (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq,
                         (long long)st.ms_total);

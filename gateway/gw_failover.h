@@ -34,7 +34,7 @@
 #ifndef GW_FAILOVER_H
 #define GW_FAILOVER_H
 
-#include "gw_server.h"
+#include "gw_types.h"
 
 #define GW_FAILOVER_TICK_MS 50
 #define GW_FAILOVER_WATERMARK_MS 200

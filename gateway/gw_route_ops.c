@@ -7,6 +7,7 @@
 #include "gw_journal.h"
 #include "gw_failover.h"
 #include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "gw_routes.h"
 
 #include "tk_json.h"
