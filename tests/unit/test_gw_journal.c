@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_journal.c: mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
+/* Unit tests of the journal (gateway/gw_journal.c, gw_journal_events.c): mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +54,13 @@ static void claim(gw_journal_t *p, const char *ev, uint64_t ticket)
     assert_int_equal(gw_journal_replied(p, ev, strlen(ev), 1, &g, 1), 0);
 }
 
+static gw_journal_counts_t counts(gw_journal_t *p)
+{
+    gw_journal_counts_t c;
+    gw_journal_counts(p, &c);
+    return c;
+}
+
 static gw_journal_info_t info(gw_journal_t *p, const char *ev)
 {
     gw_journal_info_t in;
@@ -84,8 +91,8 @@ static void test_new_is_fast_and_empty(void **state)
     gw_journal_t *p = *state;
     gw_journal_info_t in;
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).entries, 0);
     assert_int_equal(gw_journal_info(p, EV, EVL, &in), -1);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0); /* twice is once */
@@ -116,7 +123,7 @@ static void test_bad_event_ids(void **state)
     assert_int_equal(gw_journal_track(p, "a\0b", 3), -1);
     assert_int_equal(gw_journal_sent(p, longid, TK_ID_MAX + 1, 1), -1);
     assert_int_equal(gw_journal_sent(p, EV, EVL, -1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* The longest id is fine and comes back whole. */
     assert_int_equal(gw_journal_track(p, longid, TK_ID_MAX), 0);
     char ids[2][TK_ID_MAX + 1];
@@ -130,22 +137,22 @@ static void test_sent_refused_outside_fast(void **state)
     gw_journal_t *p = *state;
     assert_int_equal(gw_journal_track(p, EV, EVL), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
-    assert_int_equal(gw_journal_inflight(p), 3);
+    assert_int_equal(counts(p).inflight, 3);
     assert_int_equal(info(p, EV).inflight, 3);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 3);
+    assert_int_equal(counts(p).inflight, 3);
     assert_int_equal(gw_journal_info(p, EV2, EV2L, &(gw_journal_info_t){0}), -1); /* a refused send tracks nothing */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 3, NULL, 0), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
     assert_int_equal(gw_journal_move(p, GW_MODE_GRANT, GW_MODE_MERGE), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_FAST), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
-    assert_int_equal(gw_journal_inflight(p), 1);
+    assert_int_equal(counts(p).inflight, 1);
 }
 
 static void test_lost_to_grant_waits_for_inflight(void **state)
@@ -157,14 +164,14 @@ static void test_lost_to_grant_waits_for_inflight(void **state)
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     gw_journal_grant_t g = grant(1, "a", 1);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 2, &g, 1), 0); /* a reply after the move still journals */
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1); /* EV2 still in flight */
     assert_int_equal(gw_journal_mode(p), GW_MODE_LOST);
     const char *u[] = {"b"};
     size_t ul[] = {1};
     int q[] = {1};
     gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_mode(p), GW_MODE_GRANT);
 }
@@ -186,7 +193,7 @@ static void test_move_rules(void **state)
     /* LOST -> MERGE (the check before the fast path) and back to LOST (it failed): nothing is reset. */
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_MERGE), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_LOST), 0);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
@@ -370,11 +377,11 @@ static void test_pruning(void **state)
         claim(p, EV, t);
     for (uint64_t t = 101; t <= 105; t++)
         claim(p, EV2, t);
-    assert_int_equal(gw_journal_entries(p), 15);
+    assert_int_equal(counts(p).entries, 15);
     /* Tickets below oldest are drained; oldest itself is not. */
     gw_journal_watermark(p, EV, EVL, 10, 4);
     assert_int_equal(info(p, EV).entries, 7);
-    assert_int_equal(gw_journal_entries(p), 12);
+    assert_int_equal(counts(p).entries, 12);
     gw_journal_grant_t *g;
     size_t n;
     assert_int_equal(gw_journal_grants(p, EV, EVL, &g, &n), 0);
@@ -386,12 +393,12 @@ static void test_pruning(void **state)
     claim(p, EV, 11);
     gw_journal_watermark(p, EV, EVL, 10, 0);
     assert_int_equal(info(p, EV).entries, 1);
-    assert_int_equal(gw_journal_entries(p), 6);
+    assert_int_equal(counts(p).entries, 6);
     /* The other event is untouched until its own watermark. */
     assert_int_equal(info(p, EV2).entries, 5);
     gw_journal_watermark(p, EV2, EV2L, 105, 0);
     assert_int_equal(info(p, EV2).entries, 0);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV).complete, 1);
     assert_int_equal(info(p, EV2).complete, 1);
     assert_int_equal(info(p, EV).foreign, 0);
@@ -408,10 +415,10 @@ static void test_prune_frees_room(void **state)
     claim(p, EV, 2);
     claim(p, EV, 3);
     gw_journal_watermark(p, EV, EVL, 3, 3);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     claim(p, EV, 4);
     claim(p, EV, 5);
-    assert_int_equal(gw_journal_entries(p), 3);
+    assert_int_equal(counts(p).entries, 3);
     assert_int_equal(info(p, EV).overflow, 0);
     gw_journal_free(p);
 }
@@ -505,7 +512,7 @@ static void test_replied_before_base_above_base(void **state)
     assert_int_equal(in.entries, 1);
     gw_journal_watermark(p, EV, EVL, 51, 0);
     assert_int_equal(info(p, EV).foreign, 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).entries, 0);
 }
 
 static void test_seq_below_base_is_foreign(void **state)
@@ -541,7 +548,7 @@ static void test_overflow(void **state)
     assert_int_equal(in.entries, 0);
     assert_int_equal(in.inflight, 0);     /* the grants themselves stand */
     assert_int_equal(in.max_ticket, 4);   /* and their tickets are known */
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV2).complete, 1); /* the other event is unaffected */
     /* Our dropped grants do not look like another writer's. */
     gw_journal_watermark(p, EV, EVL, 4, 1);
@@ -564,7 +571,7 @@ static void test_zero_room(void **state)
     gw_journal_grant_t g = grant(1, "a", 1);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, &g, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* A batch with no grant needs no room. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, NULL, 0), 0);
@@ -581,17 +588,17 @@ static void test_inflight_counts(void **state)
     assert_int_equal(gw_journal_sent(p, EV, EVL, 5), 0);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 2), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 7);
+    assert_int_equal(counts(p).inflight, 7);
     /* A send that failed before anything left: out of flight, nothing journaled. */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 2, NULL, 0), 0);
     assert_int_equal(info(p, EV).inflight, 3);
-    assert_int_equal(gw_journal_inflight(p), 5);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).inflight, 5);
+    assert_int_equal(counts(p).entries, 0);
     /* Never below zero, per event and in all. */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 10, NULL, 0), 0);
     assert_int_equal(info(p, EV).inflight, 0);
     assert_int_equal(info(p, EV2).inflight, 2);
-    assert_int_equal(gw_journal_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 2);
 }
 
 static void test_grants_sorted_copy(void **state)
@@ -667,7 +674,7 @@ static void test_many_grants_grow_and_shrink(void **state)
         assert_int_equal(gw_journal_sent(p, EV, EVL, 10), 0);
         assert_int_equal(gw_journal_replied(p, EV, EVL, 10, g, 10), 0);
     }
-    assert_int_equal(gw_journal_entries(p), 10000);
+    assert_int_equal(counts(p).entries, 10000);
     gw_journal_grant_t *out;
     size_t n;
     assert_int_equal(gw_journal_grants(p, EV, EVL, &out, &n), 0);
@@ -676,7 +683,7 @@ static void test_many_grants_grow_and_shrink(void **state)
         assert_int_equal(out[i].ticket, i + 1);
     free(out);
     gw_journal_watermark(p, EV, EVL, 10000, 9990);
-    assert_int_equal(gw_journal_entries(p), 11);
+    assert_int_equal(counts(p).entries, 11);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.foreign, 0);
     assert_int_equal(in.complete, 1);
@@ -695,7 +702,7 @@ static void test_lost_uncertain(void **state)
     gw_journal_lost(p, EV, EVL, 3, u, ul, q);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.inflight, 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(in.uncertain_n, 3);
     assert_int_equal(in.uncertain_qty, 7);
     assert_int_equal(in.entries, 0);
@@ -724,7 +731,7 @@ static void test_lost_same_user_once(void **state)
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.uncertain_n, 3);
     assert_int_equal(in.uncertain_qty, 3 + 1 + 1); /* alice at most 3, not 2 + 3 */
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* The same users again with the same or a smaller ask change nothing. */
     const char *u3[] = {"bob", "alice"};
     size_t l3[] = {3, 5};
@@ -868,12 +875,12 @@ static void test_reset(void **state)
     assert_int_equal(in.uncertain_n, 0);
     assert_int_equal(in.uncertain_qty, 0);
     assert_int_equal(in.entries, 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).entries, 0);
     assert_int_equal(gw_journal_uncertain_user(p, EV, EVL, "x", 1), 0);
     /* Kept: tracked events, in-flight counts, the mode. */
     assert_int_equal(in.inflight, 1);
     assert_int_equal(info(p, EV2).inflight, 1);
-    assert_int_equal(gw_journal_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 2);
     char ids[4][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 2);
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
@@ -883,7 +890,7 @@ static void test_reset(void **state)
     assert_int_equal(info(p, EV).max_ticket, 20);
     /* The journal works again after a reset. */
     claim(p, EV, 21);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
 }
 
 static void test_merge_to_fast_resets(void **state)
@@ -932,7 +939,7 @@ static void test_many_events(void **state)
         assert_int_equal(info(p, id).inflight, (uint64_t)(i % 5));
         want += (uint64_t)(i % 5);
     }
-    assert_int_equal(gw_journal_inflight(p), want);
+    assert_int_equal(counts(p).inflight, want);
     static char ids[N + 1][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, N + 1, 0), N);
     assert_string_equal(ids[N - 1], "ev-2999");
@@ -948,9 +955,9 @@ static void test_untracked_sent_tracks_nothing(void **state)
     assert_int_equal(gw_journal_sent(p, "nx-1", 4, 3), 0);
     assert_int_equal(gw_journal_sent(p, "nx-1", 4, 2), 0);
     assert_int_equal(gw_journal_sent(p, "nx-2", 4, 1), 0);
-    assert_int_equal(gw_journal_inflight(p), 6);
-    assert_int_equal(gw_journal_tracked(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 6);
+    assert_int_equal(counts(p).tracked, 0);
+    assert_int_equal(counts(p).untracked_inflight, 2);
     assert_int_equal(gw_journal_info(p, "nx-1", 4, &(gw_journal_info_t){0}), -1);
     char ids[4][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 0);
@@ -960,14 +967,14 @@ static void test_untracked_sent_tracks_nothing(void **state)
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     /* not_found (no reply array: g NULL) takes them out, and the slot goes. */
     assert_int_equal(gw_journal_replied(p, "nx-1", 4, 3, NULL, 0), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 2);
+    assert_int_equal(counts(p).untracked_inflight, 2);
     assert_int_equal(gw_journal_replied(p, "nx-1", 4, 2, NULL, 0), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 1);
+    assert_int_equal(counts(p).untracked_inflight, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     assert_int_equal(gw_journal_replied(p, "nx-2", 4, 5, NULL, 0), 0); /* never below zero */
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).tracked, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
 }
 
@@ -979,13 +986,13 @@ static void test_untracked_count_moves_when_tracked(void **state)
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 3), 0);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0); /* from tk:events */
     assert_int_equal(info(p, EV).inflight, 4);
-    assert_int_equal(gw_journal_untracked_inflight(p), 1);
+    assert_int_equal(counts(p).untracked_inflight, 1);
     /* A reply with results (the script ran: the event exists) tracks EV2 with its 3. */
     gw_journal_grant_t none[1];
     assert_int_equal(gw_journal_replied(p, EV2, EV2L, 1, none, 0), 0);
     assert_int_equal(info(p, EV2).inflight, 2);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_inflight(p), 6);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).inflight, 6);
     /* The foreign test counts them: a watermark base, then seq moved by our 2 in flight only. */
     gw_journal_watermark(p, EV2, EV2L, 10, 0);
     gw_journal_watermark(p, EV2, EV2L, 12, 11);
@@ -994,7 +1001,7 @@ static void test_untracked_count_moves_when_tracked(void **state)
     assert_int_equal(info(p, EV2).foreign, 1);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 4, NULL, 0), 0);
     assert_int_equal(gw_journal_replied(p, EV2, EV2L, 2, NULL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
 }
 
 /* Grants, or a lost reply, track the event: the journal and the uncertain users must be kept. */
@@ -1012,9 +1019,9 @@ static void test_untracked_grant_or_loss_tracks(void **state)
     gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
     assert_int_equal(info(p, EV2).uncertain_n, 1);
     assert_int_equal(gw_journal_uncertain_user(p, EV2, EV2L, "z", 1), 1);
-    assert_int_equal(gw_journal_tracked(p), 2);
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
+    assert_int_equal(counts(p).tracked, 2);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
 }
 
 /* 100,000 made-up ids come and go: nothing stays. */
@@ -1033,11 +1040,11 @@ static void test_untracked_flood_leaves_nothing(void **state)
             assert_int_equal(gw_journal_replied(p, id, strlen(id), 1 + (i - WINDOW) % 3, NULL, 0), 0);
         }
         if (i == N - 1)
-            assert_int_equal(gw_journal_untracked_inflight(p), WINDOW);
+            assert_int_equal(counts(p).untracked_inflight, WINDOW);
     }
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).tracked, 0);
 }
 
 /* A read of tk:events forgets the tracked events it no longer lists, unless they hold something. */
@@ -1062,27 +1069,27 @@ static void test_sync_forgets_only_idle_events(void **state)
     assert_int_equal(gw_journal_sync_track(p, "g", 1), 0); /* new */
     assert_int_equal(gw_journal_sync_end(p), 1);
     assert_int_equal(gw_journal_info(p, "f", 1, &(gw_journal_info_t){0}), -1);
-    assert_int_equal(gw_journal_tracked(p), 6);
+    assert_int_equal(counts(p).tracked, 6);
     for (int i = 0; i < 5; i++)
         assert_int_equal(gw_journal_info(p, evs[i], 1, &(gw_journal_info_t){0}), 0);
     assert_int_equal(info(p, "b").entries, 1);
     assert_int_equal(info(p, "d").inflight, 1);
     /* Lookups still work after the compaction, and new ids still track. */
     assert_int_equal(gw_journal_replied(p, "d", 1, 1, NULL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_track(p, "f", 1), 0);
-    assert_int_equal(gw_journal_tracked(p), 7);
+    assert_int_equal(counts(p).tracked, 7);
     /* Outside FAST nothing is forgotten (the fallback may be deciding on them). */
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_end(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 7);
+    assert_int_equal(counts(p).tracked, 7);
     /* Back in FAST (a reset: journal, locks and flags gone) the unlisted ones go. */
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_track(p, "a", 1), 0);
     assert_int_equal(gw_journal_sync_end(p), 6);
-    assert_int_equal(gw_journal_tracked(p), 1);
+    assert_int_equal(counts(p).tracked, 1);
 }
 
 /* Every tracked event is watermarked, round-robin, at most max per round; busy ones first. */
@@ -1176,7 +1183,7 @@ static void *worker(void *arg)
         if (gw_journal_replied(w->p, ev, strlen(ev), BATCH, g, BATCH - 1) != 0)
             return (void *)1;
         if (r % 100 == 0)
-            (void)gw_journal_inflight(w->p);
+            (void)counts(w->p);
     }
     return NULL;
 }
@@ -1197,8 +1204,8 @@ static void test_threads(void **state)
         assert_int_equal(pthread_join(th[k], &rc), 0);
         assert_null(rc);
     }
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_entries(p), THREADS * ROUNDS * (BATCH - 1));
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).entries, THREADS * ROUNDS * (BATCH - 1));
     const char *evs[] = {EV, EV2};
     for (int e = 0; e < 2; e++) {
         gw_journal_grant_t *g;
