@@ -32,6 +32,28 @@ static int teardown(void **state)
     return 0;
 }
 
+/* setup, with EV tracked. */
+static int setup_ev(void **state)
+{
+    if (setup(state) != 0)
+        return -1;
+    if (gw_journal_track(*state, EV, EVL) == 0)
+        return 0;
+    teardown(state);
+    return -1;
+}
+
+/* setup, with EV then EV2 tracked. */
+static int setup_ev2(void **state)
+{
+    if (setup_ev(state) != 0)
+        return -1;
+    if (gw_journal_track(*state, EV2, EV2L) == 0)
+        return 0;
+    teardown(state);
+    return -1;
+}
+
 static gw_journal_grant_t grant(uint64_t ticket, const char *user, int32_t qty)
 {
     gw_journal_grant_t g;
@@ -54,6 +76,15 @@ static void claim(gw_journal_t *p, const char *ev, uint64_t ticket)
     assert_int_equal(gw_journal_replied(p, ev, strlen(ev), 1, &g, 1), 0);
 }
 
+/* The reply to one claim of @user (@qty units) on @ev was lost: the user becomes uncertain. */
+static void lose(gw_journal_t *p, const char *ev, size_t elen, const char *user, int qty)
+{
+    const char *u[] = {user};
+    size_t ul[] = {strlen(user)};
+    int q[] = {qty};
+    gw_journal_lost(p, ev, elen, 1, u, ul, q);
+}
+
 static gw_journal_counts_t counts(gw_journal_t *p)
 {
     gw_journal_counts_t c;
@@ -67,6 +98,21 @@ static gw_journal_info_t info(gw_journal_t *p, const char *ev)
     memset(&in, 0xa5, sizeof(in));
     assert_int_equal(gw_journal_info(p, ev, strlen(ev), &in), 0);
     return in;
+}
+
+/* Nothing known of the event: no journal, no flag, no uncertain claim, no watermark yet. */
+static void assert_blank(const gw_journal_info_t *in)
+{
+    assert_int_equal(in->complete, 0);
+    assert_int_equal(in->foreign, 0);
+    assert_int_equal(in->overflow, 0);
+    assert_int_equal(in->flushed, 0);
+    assert_int_equal(in->locked, 0);
+    assert_string_equal(in->token, "");
+    assert_int_equal(in->max_ticket, 0);
+    assert_int_equal(in->uncertain_n, 0);
+    assert_int_equal(in->uncertain_qty, 0);
+    assert_int_equal(in->entries, 0);
 }
 
 /* ---- modes --------------------------------------------------------------------- */
@@ -97,16 +143,7 @@ static void test_new_is_fast_and_empty(void **state)
     assert_int_equal(gw_journal_track(p, EV, EVL), 0);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0); /* twice is once */
     in = info(p, EV);
-    assert_int_equal(in.complete, 0);
-    assert_int_equal(in.foreign, 0);
-    assert_int_equal(in.overflow, 0);
-    assert_int_equal(in.flushed, 0);
-    assert_int_equal(in.locked, 0);
-    assert_string_equal(in.token, "");
-    assert_int_equal(in.max_ticket, 0);
-    assert_int_equal(in.uncertain_n, 0);
-    assert_int_equal(in.uncertain_qty, 0);
-    assert_int_equal(in.entries, 0);
+    assert_blank(&in);
     assert_int_equal(in.inflight, 0);
     assert_int_equal(in.evmode, GW_EVMODE_REDIS);
     char ids[4][TK_ID_MAX + 1];
@@ -134,8 +171,7 @@ static void test_bad_event_ids(void **state)
 
 static void test_sent_refused_outside_fast(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
     assert_int_equal(counts(p).inflight, 3);
     assert_int_equal(info(p, EV).inflight, 3);
@@ -167,10 +203,7 @@ static void test_lost_to_grant_waits_for_inflight(void **state)
     assert_int_equal(counts(p).entries, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1); /* EV2 still in flight */
     assert_int_equal(gw_journal_mode(p), GW_MODE_LOST);
-    const char *u[] = {"b"};
-    size_t ul[] = {1};
-    int q[] = {1};
-    gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
+    lose(p, EV2, EV2L, "b", 1);
     assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_mode(p), GW_MODE_GRANT);
@@ -222,9 +255,7 @@ static void test_lost_to_merge_waits_for_inflight(void **state)
 /* Only events whose journal holds grants are listed; journal_max is their highest ticket. */
 static void test_scan_journaled(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     char ids[4][TK_ID_MAX + 1];
     size_t pos = 0;
     assert_int_equal(gw_journal_scan(p, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, 4), 0);
@@ -271,9 +302,7 @@ static void test_scan_pages(void **state)
 
 static void test_info_path_per_mode(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     assert_int_equal(info(p, EV).evmode, GW_EVMODE_REDIS);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(info(p, EV).evmode, GW_EVMODE_READONLY);
@@ -294,8 +323,7 @@ static void test_info_path_per_mode(void **state)
 
 static void test_base_from_first_watermark(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* 10 tickets drawn before us; the stream still holds 4..10. */
     gw_journal_watermark(p, EV, EVL, 10, 4);
     gw_journal_info_t in = info(p, EV);
@@ -323,8 +351,7 @@ static void test_base_from_first_watermark(void **state)
 
 static void test_base_is_not_moved_by_later_watermarks(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 5, 3);
     claim(p, EV, 6);
     claim(p, EV, 7);
@@ -337,8 +364,7 @@ static void test_base_is_not_moved_by_later_watermarks(void **state)
 
 static void test_complete_when_stream_empty(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* Nothing tracked yet: no watermark, no base, not complete. */
     assert_int_equal(info(p, EV).complete, 0);
     gw_journal_watermark(p, EV, EVL, 40, 0);
@@ -368,9 +394,7 @@ static void test_watermark_ignored_outside_fast_or_untracked(void **state)
 
 static void test_pruning(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     gw_journal_watermark(p, EV, EVL, 0, 0);
     gw_journal_watermark(p, EV2, EV2L, 100, 0);
     for (uint64_t t = 1; t <= 10; t++)
@@ -427,8 +451,7 @@ static void test_prune_frees_room(void **state)
 
 static void test_foreign_detected(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 10, 0);
     claim(p, EV, 11);
     claim(p, EV, 12);
@@ -452,8 +475,7 @@ static void test_foreign_detected(void **state)
 
 static void test_foreign_exactly_one_beyond(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 0, 0);
     /* 3 in flight (tickets 1..3 drawn, replies not in): seq 3 is ours. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
@@ -466,8 +488,7 @@ static void test_foreign_exactly_one_beyond(void **state)
 
 static void test_own_late_replies_not_foreign(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 100, 0);
     /* A batch of 4: Redis draws 101..104, the watermark reads seq 104
      * before the reply is in. In flight covers them. */
@@ -495,8 +516,7 @@ static void test_own_late_replies_not_foreign(void **state)
 
 static void test_replied_before_base_above_base(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* The first watermark reads seq 50; before it is applied, ticket 51
      * (drawn after the read) is answered, and 49, 50 (before it) too. */
     claim(p, EV, 49);
@@ -517,8 +537,7 @@ static void test_replied_before_base_above_base(void **state)
 
 static void test_seq_below_base_is_foreign(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 30, 0);
     gw_journal_watermark(p, EV, EVL, 5, 0); /* the event's Redis state was replaced */
     assert_int_equal(info(p, EV).foreign, 1);
@@ -582,9 +601,7 @@ static void test_zero_room(void **state)
 
 static void test_inflight_counts(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 5), 0);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 2), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 0), 0);
@@ -748,10 +765,7 @@ static void test_lost_in_any_mode(void **state)
     gw_journal_t *p = *state;
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
-    const char *u[] = {"z"};
-    size_t ul[] = {1};
-    int q[] = {2};
-    gw_journal_lost(p, EV, EVL, 1, u, ul, q);
+    lose(p, EV, EVL, "z", 2);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.uncertain_n, 1);
     assert_int_equal(in.uncertain_qty, 2);
@@ -843,8 +857,7 @@ static void test_locked_and_events(void **state)
 
 static void test_reset(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 10, 0);
     claim(p, EV, 11);
     claim(p, EV, 13); /* 12 is foreign */
@@ -852,10 +865,7 @@ static void test_reset(void **state)
     assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 2), 0);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), 0);
-    const char *u[] = {"x"};
-    size_t ul[] = {1};
-    int q[] = {1};
-    gw_journal_lost(p, EV, EVL, 1, u, ul, q);
+    lose(p, EV, EVL, "x", 1);
     gw_journal_set_locked(p, EV, EVL, "tok");
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.foreign, 1);
@@ -865,16 +875,7 @@ static void test_reset(void **state)
 
     gw_journal_reset(p);
     in = info(p, EV);
-    assert_int_equal(in.complete, 0);
-    assert_int_equal(in.foreign, 0);
-    assert_int_equal(in.overflow, 0);
-    assert_int_equal(in.flushed, 0);
-    assert_int_equal(in.locked, 0);
-    assert_string_equal(in.token, "");
-    assert_int_equal(in.max_ticket, 0);
-    assert_int_equal(in.uncertain_n, 0);
-    assert_int_equal(in.uncertain_qty, 0);
-    assert_int_equal(in.entries, 0);
+    assert_blank(&in);
     assert_int_equal(counts(p).entries, 0);
     assert_int_equal(gw_journal_uncertain_user(p, EV, EVL, "x", 1), 0);
     /* Kept: tracked events, in-flight counts, the mode. */
@@ -895,8 +896,7 @@ static void test_reset(void **state)
 
 static void test_merge_to_fast_resets(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 5, 0);
     claim(p, EV, 6);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
@@ -1013,10 +1013,7 @@ static void test_untracked_grant_or_loss_tracks(void **state)
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, &g, 1), 0);
     assert_int_equal(info(p, EV).entries, 1);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), 0);
-    const char *u[] = {"z"};
-    size_t ul[] = {1};
-    int q[] = {2};
-    gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
+    lose(p, EV2, EV2L, "z", 2);
     assert_int_equal(info(p, EV2).uncertain_n, 1);
     assert_int_equal(gw_journal_uncertain_user(p, EV2, EV2L, "z", 1), 1);
     assert_int_equal(counts(p).tracked, 2);
@@ -1058,11 +1055,8 @@ static void test_sync_forgets_only_idle_events(void **state)
     claim(p, "b", 1);                         /* b: a journal entry */
     gw_journal_set_locked(p, "c", 1, "tok");     /* c: locked */
     assert_int_equal(gw_journal_sent(p, "d", 1, 1), 0); /* d: a claim in flight */
-    const char *u[] = {"x"};
-    size_t ul[] = {1};
-    int q[] = {1};
     assert_int_equal(gw_journal_sent(p, "e", 1, 1), 0);
-    gw_journal_lost(p, "e", 1, 1, u, ul, q); /* e: an uncertain user */
+    lose(p, "e", 1, "x", 1); /* e: an uncertain user */
     /* f: nothing. a: listed. */
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_track(p, "a", 1), 0);
@@ -1225,27 +1219,27 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_new_is_fast_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_event_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sent_refused_outside_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sent_refused_outside_fast, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_grant_waits_for_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_merge_waits_for_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scan_journaled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_journaled, setup_ev2, teardown),
         cmocka_unit_test_setup_teardown(test_scan_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complete_when_stream_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup_ev2, teardown),
+        cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_when_stream_empty, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_watermark_ignored_outside_fast_or_untracked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pruning, setup_ev2, teardown),
         cmocka_unit_test(test_prune_frees_room),
-        cmocka_unit_test_setup_teardown(test_foreign_detected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_exactly_one_beyond, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_own_late_replies_not_foreign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replied_before_base_above_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seq_below_base_is_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_detected, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_exactly_one_beyond, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_own_late_replies_not_foreign, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_replied_before_base_above_base, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_seq_below_base_is_foreign, setup_ev, teardown),
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_zero_room),
-        cmocka_unit_test_setup_teardown(test_inflight_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_counts, setup_ev2, teardown),
         cmocka_unit_test_setup_teardown(test_grants_sorted_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grant_user_copied_safely, setup, teardown),
         cmocka_unit_test(test_many_grants_grow_and_shrink),
@@ -1254,8 +1248,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_in_any_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_many_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_and_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_many_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_sent_tracks_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_count_moves_when_tracked, setup, teardown),
