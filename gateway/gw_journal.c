@@ -228,32 +228,15 @@ gw_mode_t gw_journal_mode(gw_journal_t *p)
 
 const char *gw_mode_name(gw_mode_t m)
 {
-    switch (m) {
-    case GW_MODE_FAST:
-        return "fast";
-    case GW_MODE_LOST:
-        return "lost";
-    case GW_MODE_GRANT:
-        return "grant";
-    case GW_MODE_MERGE:
-        return "merge";
-    }
-    return "?";
+    static const char *const names[] = {[GW_MODE_FAST] = "fast", [GW_MODE_LOST] = "lost", [GW_MODE_GRANT] = "grant", [GW_MODE_MERGE] = "merge"};
+    return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
 }
 
 const char *gw_evmode_name(gw_evmode_t e)
 {
-    switch (e) {
-    case GW_EVMODE_REDIS:
-        return "redis";
-    case GW_EVMODE_READONLY:
-        return "read-only";
-    case GW_EVMODE_FALLBACK:
-        return "fallback";
-    case GW_EVMODE_MERGING:
-        return "merging";
-    }
-    return "?";
+    static const char *const names[] = {[GW_EVMODE_REDIS] = "redis", [GW_EVMODE_READONLY] = "read-only",
+                                        [GW_EVMODE_FALLBACK] = "fallback", [GW_EVMODE_MERGING] = "merging"};
+    return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "?";
 }
 
 static int may_move(const gw_journal_t *p, gw_mode_t from, gw_mode_t to)
