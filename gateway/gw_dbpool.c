@@ -345,41 +345,37 @@ void gw_dbpool_detach(gw_thread_t *th)
     h2o_multithread_unregister_receiver(th->ctx.queue, &th->db_done);
 }
 
-gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
+/* A job of @th in @lane; one that answers requests (@sheddable) may be refused when its lane is full and gets the deadline. */
+static gw_dbjob_t *job_new(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *), gw_dblane_t lane, int sheddable)
 {
     gw_dbjob_t *job = calloc(1, sizeof(*job));
     if (job == NULL)
         return NULL;
-    job->origin = r->th;
-    job->r = gw_req_ref(r);
+    job->origin = th;
     job->run = run;
-    job->lane = GW_DBLANE_CONTROL;
-    job->sheddable = 1;
-    job->deadline_ms = tk_time_mono_ms() + r->th->server->conf->db_job_deadline_ms;
+    job->lane = lane;
+    job->sheddable = sheddable;
+    if (sheddable)
+        job->deadline_ms = tk_time_mono_ms() + th->server->conf->db_job_deadline_ms;
+    return job;
+}
+
+gw_dbjob_t *gw_dbjob_new(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
+{
+    gw_dbjob_t *job = job_new(r->th, run, GW_DBLANE_CONTROL, 1);
+    if (job != NULL)
+        job->r = gw_req_ref(r);
     return job;
 }
 
 gw_dbjob_t *gw_dbjob_new_client(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
 {
-    gw_dbjob_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        return NULL;
-    job->origin = th;
-    job->run = run;
-    job->lane = GW_DBLANE_CLIENT;
-    job->sheddable = 1;
-    job->deadline_ms = tk_time_mono_ms() + th->server->conf->db_job_deadline_ms;
-    return job;
+    return job_new(th, run, GW_DBLANE_CLIENT, 1);
 }
 
 gw_dbjob_t *gw_dbjob_new_bg(gw_thread_t *th, void (*run)(gw_dbjob_t *, gw_dbconn_t *))
 {
-    gw_dbjob_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        return NULL;
-    job->origin = th;
-    job->run = run;
-    return job;
+    return job_new(th, run, GW_DBLANE_CONTROL, 0);
 }
 
 int gw_dbpool_submit(gw_dbpool_t *pool, gw_dbjob_t *job)

@@ -1,18 +1,19 @@
+/*
+ * gw_failover: the timer on loop thread 0 that moves the claim mode and
+ * feeds the journal its watermarks (the design is in gw_failover.h); the
+ * merge it starts runs in gw_merge.c.
+ */
 #include "gw_failover.h"
-#include "gw_admin.h"
 #include "gw_dbpool.h"
-#include "gw_fallback_grant.h"
-#include "gw_lock.h"
 #include "gw_journal.h"
+#include "gw_merge.h"
+#include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
-#include "tk_rebuild.h"
 #include "tk_time.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TRACK_MS 2000 /* between reads of tk:events */
 
@@ -109,329 +110,16 @@ static void watermark_round(gw_failover_t *ctl)
     }
 }
 
-/* ---- the merge (database thread) ---------------------------------------- */
+/* ---- the merge (run by gw_merge.c on a database thread) ------------------ */
 
-#define SCAN_PAGE 256        /* event_stock rows read, and seqs asked of Redis, per round of the scan */
-#define MERGE_RETRY_MS 1000  /* after a failed merge, before the next one */
-
-/* Redis's run_id at the last merge that completed, and the events the
- * running merge rebuilt: only the merge job (one at a time) writes them, and
- * merge_done reads the count after the job handed its answer back. */
-static char ok_run_id[48];
-static unsigned merged_events;
-
-/* Redis's run_id into @out ("" when unknown). 0, or -1 when Redis failed. */
-static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
-{
-    out[0] = '\0';
-    redisContext *rc = gw_dbconn_redis(conn);
-    if (rc == NULL)
-        return -1;
-    redisReply *rep = redisCommand(rc, "INFO server");
-    if (rep == NULL) {
-        gw_dbconn_redis_reset(conn);
-        return -1;
-    }
-    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "run_id:") : NULL;
-    if (p != NULL) {
-        p += 7;
-        size_t n = strcspn(p, "\r\n");
-        if (n < cap) {
-            memcpy(out, p, n);
-            out[n] = '\0';
-        }
-    }
-    freeReplyObject(rep);
-    return 0;
-}
-
-/*
- * The ticket sequences of @n events in Redis, pipelined: seq[i] = -1 when
- * the event hash is missing. 0, or -1 when Redis failed.
- */
-static int redis_seqs(gw_dbconn_t *conn, const char (*ids)[TK_ID_MAX + 1], size_t n, long long *seq)
-{
-    redisContext *rc = gw_dbconn_redis(conn);
-    if (rc == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        char key[TK_KEY_MAX];
-        int klen = tk_key(TK_KEY_EV, ids[i], strlen(ids[i]), key);
-        if (redisAppendCommand(rc, "HGET %b seq", key, (size_t)klen) != REDIS_OK)
-            goto fail;
-    }
-    int rc_all = 0;
-    for (size_t i = 0; i < n; i++) {
-        redisReply *rep = NULL;
-        if (redisGetReply(rc, (void **)&rep) != REDIS_OK || rep == NULL)
-            goto fail;
-        if (rep->type == REDIS_REPLY_NIL)
-            seq[i] = -1;
-        else if (rep->type == REDIS_REPLY_STRING)
-            seq[i] = strtoll(rep->str, NULL, 10);
-        else
-            rc_all = -1; /* refusing (LOADING, say): the merge waits and tries again */
-        freeReplyObject(rep);
-    }
-    return rc_all;
-fail:
-    gw_dbconn_redis_reset(conn);
-    return -1;
-}
-
-/*
- * Releases @id's lock if this process holds it, rebuilds the event in Redis
- * from MariaDB, then clears its stale flag if it still carries the token
- * read before the rebuild. 0, or -1 when a backend failed.
- */
-static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
-{
-    size_t elen = strlen(id);
-    gw_journal_info_t info;
-    int tracked = gw_journal_info(srv->journal, id, elen, &info) == 0;
-    MYSQL *db = gw_dbconn_db(conn);
-    if (db == NULL)
-        return -1;
-    if (tracked && info.token[0] != '\0') {
-        unsigned e = gw_lock_release(db, id, elen, info.token);
-        if (e != 0) {
-            tk_warn("merge: event %s: releasing its lock: MariaDB error %u", id, e);
-            gw_dbconn_db_reset(conn);
-            return -1;
-        }
-    }
-    /* Read after the release: a fallback session of another gateway that
-     * flags the event later is not ours to clear. */
-    char stale[GW_LOCK_TOKEN_LEN + 1];
-    unsigned e = gw_lock_stale_token(db, id, elen, stale);
-    if (e != 0) {
-        tk_warn("merge: event %s: reading its stale flag: MariaDB error %u", id, e);
-        gw_dbconn_db_reset(conn);
-        return -1;
-    }
-    int64_t deadline = tk_time_mono_ms() + GW_FAILOVER_MERGE_WAIT_MS;
-    int logged = 0;
-    while (!srv->shutdown) {
-        redisContext *rc = gw_dbconn_redis(conn);
-        if ((db = gw_dbconn_db(conn)) == NULL || rc == NULL)
-            return -1;
-        tk_rebuild_stats_t st;
-        char err[512];
-        int rrc = tk_rebuild_event(db, rc, id, &st, err, sizeof(err));
-        if (rrc == TK_REBUILD_OK || rrc == TK_REBUILD_UNKNOWN_EVENT) {
-            if (rrc == TK_REBUILD_OK) {
-                __atomic_add_fetch(&srv->rebuilds, 1, __ATOMIC_RELAXED);
-                tk_info("merge: event %s back in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", id,
-                        (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq,
-                        (long long)st.ms_total);
-            }
-            if (stale[0] != '\0' && (e = gw_lock_clear_stale(db, id, elen, stale)) != 0) {
-                tk_warn("merge: event %s: clearing its stale flag: MariaDB error %u", id, e);
-                gw_dbconn_db_reset(conn);
-                return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
-            }
-            gw_journal_clear_locked(srv->journal, id, elen);
-            merged_events++;
-            return 0;
-        }
-        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID) {
-            tk_warn("merge: event %s: %s", id, err);
-            if (rrc == TK_REBUILD_ERR_DB)
-                gw_dbconn_db_reset(conn);
-            return -1;
-        }
-        if (rrc == TK_REBUILD_ERR_REDIS) {
-            /* Reachable but refusing (still loading its AOF, say): wait
-             * within the deadline; unreachable: the next loop's connect fails. */
-            if (!logged++)
-                tk_warn("merge: event %s: %s; retrying", id, err);
-            gw_dbconn_redis_reset(conn);
-        }
-        /* Not drained yet (the workers write what Redis granted before it
-         * went away), a conflict, or Redis refusing: wait and try again. */
-        if (tk_time_mono_ms() >= deadline) {
-            tk_warn("merge: event %s: not rebuilt within %d ms (stream not drained: are the workers running?)", id, GW_FAILOVER_MERGE_WAIT_MS);
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-/* Step 2: events whose journaled grants Redis no longer has (its seq is below them, or the event is gone). */
-static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq)
-{
-    size_t pos = 0, n;
-    while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, SCAN_PAGE)) > 0) {
-        if (redis_seqs(conn, (const char(*)[TK_ID_MAX + 1])ids, n, seq) != 0)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            const char *id = ids[i];
-            gw_journal_info_t info;
-            if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
-                (seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
-                continue;
-            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu); writing them "
-                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max);
-            if (gw_fallback_grant_flush(conn, srv, id, strlen(id)) != 0 || merge_event(conn, srv, id) != 0)
-                return -1;
-        }
-    }
-    return 0;
-}
-
-typedef struct {
-    char (*ids)[TK_ID_MAX + 1];
-    long long *hwm;
-    size_t n;
-    char id[TK_ID_MAX + 1];
-    unsigned long idlen;
-    long long row_hwm;
-} scan_page_t;
-
-static void scan_row(void *arg)
-{
-    scan_page_t *pg = arg;
-    size_t len = pg->idlen <= TK_ID_MAX ? pg->idlen : TK_ID_MAX;
-    memcpy(pg->ids[pg->n], pg->id, len);
-    pg->ids[pg->n][len] = '\0';
-    pg->hwm[pg->n++] = pg->row_hwm;
-}
-
-/*
- * Step 4: every event whose Redis sequence is below MariaDB's highest stored
- * ticket (or whose hash is gone) is older in Redis than in MariaDB — a Redis
- * restarted from an AOF that missed its last writes, say — and would issue
- * tickets again: rebuilt. *@db_failed tells a MariaDB failure from Redis's.
- */
-static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm,
-                        int *db_failed)
-{
-    static const char sql[] = "SELECT event_id, ticket_hwm FROM event_stock WHERE event_id > ? ORDER BY event_id LIMIT 256"; /* SCAN_PAGE */
-    char after[TK_ID_MAX + 1] = "";
-    for (;;) {
-        MYSQL *db = gw_dbconn_db(conn);
-        if (db == NULL) {
-            *db_failed = 1;
-            return -1;
-        }
-        scan_page_t pg = {.ids = ids, .hwm = hwm};
-        MYSQL_BIND in[1], out[2];
-        unsigned long alen;
-        unsigned long long rows = 0;
-        tk_sql_bind_str(&in[0], after, &alen, strlen(after));
-        tk_sql_bind_strbuf(&out[0], pg.id, TK_ID_MAX, &pg.idlen);
-        tk_sql_bind_i64(&out[1], &pg.row_hwm);
-        unsigned e = tk_sql_stmt(db, sql, in, out, SCAN_PAGE, scan_row, &pg, &rows);
-        mysql_rollback(db);
-        if (e != 0) {
-            tk_warn("merge: reading event_stock: MariaDB error %u", e);
-            gw_dbconn_db_reset(conn);
-            *db_failed = 1;
-            return -1;
-        }
-        if (pg.n == 0)
-            return 0;
-        if (redis_seqs(conn, (const char(*)[TK_ID_MAX + 1])ids, pg.n, seq) != 0)
-            return -1;
-        for (size_t i = 0; i < pg.n; i++) {
-            if (seq[i] >= 0 && seq[i] >= hwm[i])
-                continue;
-            if (seq[i] < 0)
-                tk_warn("merge: event %s is missing in Redis; rebuilding it from MariaDB", ids[i]);
-            else
-                tk_warn("merge: event %s: Redis seq %lld is below MariaDB's highest ticket %lld; rebuilding it from MariaDB", ids[i],
-                        seq[i], hwm[i]);
-            if (merge_event(conn, srv, ids[i]) != 0)
-                return -1;
-        }
-        if (pg.n < SCAN_PAGE)
-            return 0;
-        memcpy(after, ids[pg.n - 1], strlen(ids[pg.n - 1]) + 1);
-    }
-}
-
-/*
- * The check every return to the fast path runs (gw_failover.h). Returns 0
- * when Redis can serve every event.
- */
-static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm)
-{
-    char run_id[48];
-    merged_events = 0;
-    if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
-        return -1;
-    /* 1. Every event the fallback wrote its journal to (it may have granted
-     *    on it, even if its lock was lost since). */
-    size_t pos = 0, n;
-    int ours = 0;
-    while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
-        ours = 1;
-        for (size_t i = 0; i < n; i++)
-            if (merge_event(conn, srv, ids[i]) != 0)
-                return -1;
-    }
-    /* 2. Answered grants Redis lost. */
-    unsigned merged_before = merged_events;
-    if (merge_journaled(conn, srv, ids, seq) != 0)
-        return -1;
-    ours |= merged_events > merged_before;
-    /* 3. Events some fallback flagged stale (a gateway that died before its
-     *    merge), then 4. events whose Redis state is behind MariaDB's. */
-    int db_failed = 0;
-    char after[TK_ID_MAX + 1] = "", id[TK_ID_MAX + 1], token[GW_LOCK_TOKEN_LEN + 1];
-    for (int found = 1; found;) {
-        MYSQL *db = gw_dbconn_db(conn);
-        unsigned e = db != NULL ? gw_lock_next_stale(db, after, id, token, &found) : 2002;
-        if (e != 0) {
-            if (db != NULL)
-                gw_dbconn_db_reset(conn);
-            db_failed = 1;
-            break;
-        }
-        if (!found)
-            break;
-        tk_warn("merge: event %s is flagged stale in MariaDB (a fallback granted on it); rebuilding it from MariaDB", id);
-        if (merge_event(conn, srv, id) != 0)
-            return -1;
-        memcpy(after, id, strlen(id) + 1);
-    }
-    if (!db_failed && merge_behind(conn, srv, ids, seq, hwm, &db_failed) != 0 && !db_failed)
-        return -1;
-    if (db_failed) {
-        /* MariaDB cannot be asked. Redis may still serve when this process
-         * changed nothing in MariaDB and Redis is the instance the last
-         * completed check saw (same run_id: not restarted, so it lost
-         * nothing): a connection blip during a MariaDB outage keeps the
-         * fast path. Anything else waits for MariaDB. */
-        if (!ours && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0) {
-            tk_warn("merge: MariaDB unreachable; Redis was not restarted since the last check, so it serves again");
-            return 0;
-        }
-        return -1;
-    }
-    memcpy(ok_run_id, run_id, sizeof(ok_run_id));
-    return 0;
-}
-
-static void run_merge(gw_dbjob_t *job, gw_dbconn_t *conn)
-{
-    gw_server_t *srv = job->origin->server;
-    char (*ids)[TK_ID_MAX + 1] = malloc(SCAN_PAGE * sizeof(*ids));
-    long long *seq = malloc(SCAN_PAGE * sizeof(*seq));
-    long long *hwm = malloc(SCAN_PAGE * sizeof(*hwm));
-    int ok = ids != NULL && seq != NULL && hwm != NULL && merge_all(conn, srv, ids, seq, hwm) == 0;
-    free(ids);
-    free(seq);
-    free(hwm);
-    gw_dbjob_answer(job, ok ? 200 : 503, "", 0);
-}
+#define MERGE_RETRY_MS 1000 /* after a failed merge, before the next one */
 
 static void merge_done(gw_dbjob_t *job)
 {
     gw_server_t *srv = job->origin->server;
     gw_failover_t *ctl = srv->failover;
     int64_t now = tk_time_mono_ms();
+    unsigned merged_events = gw_merge_rebuilt();
     if (job->status == 200 && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
@@ -453,7 +141,7 @@ static void merge_done(gw_dbjob_t *job)
 static void start_merge(gw_failover_t *ctl)
 {
     gw_server_t *srv = ctl->th->server;
-    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, run_merge);
+    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, gw_merge_run);
     if (job == NULL) {
         gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_LOST);
         ctl->next_merge = tk_time_mono_ms() + MERGE_RETRY_MS;

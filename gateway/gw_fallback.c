@@ -2,7 +2,7 @@
 #include "gw_fallback_db.h"
 #include "gw_fallback_grant.h"
 #include "gw_journal.h"
-#include "gw_server.h"
+#include "gw_types.h"
 #include "gw_admin.h"
 #include "gw_dbpool.h"
 #include "tk_claim.h"

@@ -3,7 +3,7 @@
 #include "gw_dbpool.h"
 #include "gw_lock.h"
 #include "gw_journal.h"
-#include "gw_server.h"
+#include "gw_types.h"
 #include "tk_db.h"
 #include "tk_log.h"
 #include "tk_time.h"

@@ -13,7 +13,7 @@
 #define GW_HTTP_H
 
 #include "gw_metrics.h"
-#include "gw_server.h"
+#include "gw_types.h"
 #include "tk_valid.h"
 
 #include <h2o.h>

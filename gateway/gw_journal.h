@@ -2,6 +2,8 @@
  * gw_journal: the mode of this gateway's claims — Redis (the fast path) or
  * MariaDB (the lock-table fallback) — and the journal of grants that makes
  * the switch exact (the mode is moved by gw_failover.c). One per process, shared by every thread behind one mutex.
+ * The code: gw_journal.c (the journal, completeness, the mode) and
+ * gw_journal_events.c (the table of events, tracking, the watermark pick).
  *
  * The problem it solves. When Redis dies, some claims it granted (and this
  * gateway answered 201) are still in its stream, not yet in MariaDB. A
@@ -248,19 +250,18 @@ size_t gw_journal_scan(gw_journal_t *p, size_t *pos, gw_journal_scan_t kind, cha
  */
 size_t gw_journal_watermark_pick(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max);
 
-/** Events tracked. */
-size_t gw_journal_tracked(gw_journal_t *p);
-
-/** Untracked events with claims in flight. */
-size_t gw_journal_untracked_inflight(gw_journal_t *p);
-
 /** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
 void gw_journal_reset(gw_journal_t *p);
 
-/** Claims in flight, all events. */
-uint64_t gw_journal_inflight(gw_journal_t *p);
+/* The journal's totals at one instant (gw_journal_counts). */
+typedef struct {
+    size_t tracked;            /* events tracked */
+    size_t untracked_inflight; /* untracked events with claims in flight */
+    uint64_t inflight;         /* claims in flight, all events */
+    size_t entries;            /* journaled grants, all events */
+} gw_journal_counts_t;
 
-/** Journaled grants, all events. */
-size_t gw_journal_entries(gw_journal_t *p);
+/** Copies the journal's totals into @out. */
+void gw_journal_counts(gw_journal_t *p, gw_journal_counts_t *out);
 
 #endif

@@ -1,5 +1,5 @@
 #include "gw_lock.h"
-#include "gw_admin.h"
+#include "tk_sql.h"
 #include "tk_valid.h"
 
 #include <stdio.h>
@@ -85,13 +85,19 @@ unsigned gw_lock_check(MYSQL *db, const char *event, size_t elen, const char *to
     return e;
 }
 
-unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *token)
+/* Runs @sql with (@event, @token) bound and ends the transaction (finish). */
+static unsigned exec_event_token(MYSQL *db, const char *sql, const char *event, size_t elen, const char *token)
 {
     MYSQL_BIND in[2];
     unsigned long lens[2];
     tk_sql_bind_str(&in[0], event, &lens[0], elen);
     tk_sql_bind_str(&in[1], token, &lens[1], strlen(token));
-    return finish(db, tk_sql_stmt(db, sql_release, in, NULL, 0, NULL, NULL, NULL));
+    return finish(db, tk_sql_stmt(db, sql, in, NULL, 0, NULL, NULL, NULL));
+}
+
+unsigned gw_lock_release(MYSQL *db, const char *event, size_t elen, const char *token)
+{
+    return exec_event_token(db, sql_release, event, elen, token);
 }
 
 unsigned gw_lock_mark_stale(MYSQL *db, const char *event, size_t elen, const char *token)
@@ -144,9 +150,5 @@ unsigned gw_lock_stale_token(MYSQL *db, const char *event, size_t elen, char tok
 
 unsigned gw_lock_clear_stale(MYSQL *db, const char *event, size_t elen, const char *token)
 {
-    MYSQL_BIND in[2];
-    unsigned long lens[2];
-    tk_sql_bind_str(&in[0], event, &lens[0], elen);
-    tk_sql_bind_str(&in[1], token, &lens[1], strlen(token));
-    return finish(db, tk_sql_stmt(db, sql_clear, in, NULL, 0, NULL, NULL, NULL));
+    return exec_event_token(db, sql_clear, event, elen, token);
 }

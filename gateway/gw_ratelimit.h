@@ -26,33 +26,10 @@
 #ifndef GW_RATELIMIT_H
 #define GW_RATELIMIT_H
 
+#include "gw_types.h" /* gw_rl_slot_t, gw_rl_table_t, gw_ratelimit_t: embedded in gw_thread_t */
+
 #include <stddef.h>
 #include <stdint.h>
-
-#define GW_RL_PROBE 8         /* slots one lookup examines */
-#define GW_RL_IP_SLOTS 8192   /* per thread: 128 KiB */
-#define GW_RL_USER_SLOTS 16384 /* per thread: 256 KiB */
-
-typedef struct {
-    uint64_t key; /* keyed hash, 0 = empty */
-    uint64_t tat; /* theoretical arrival time, ns (monotonic) */
-} gw_rl_slot_t;
-
-typedef struct {
-    gw_rl_slot_t *slots;
-    size_t mask;          /* slots - 1 (a power of two) */
-    uint64_t interval;    /* ns per token; 0 = this limit is off */
-    uint64_t tolerance;   /* interval * burst */
-    uint64_t allowed, limited, evicted;
-} gw_rl_table_t;
-
-/** One loop thread's limits. All zero is a valid "not yet set up" state. */
-typedef struct {
-    int ready;
-    gw_rl_table_t ip, user;
-    gw_rl_slot_t ip_slots[GW_RL_IP_SLOTS];
-    gw_rl_slot_t user_slots[GW_RL_USER_SLOTS];
-} gw_ratelimit_t;
 
 /**
  * Sets @t up over @slots (@nslots, a power of two >= GW_RL_PROBE, zeroed by

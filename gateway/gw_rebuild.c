@@ -5,11 +5,29 @@
 #include "tk_rebuild.h"
 #include "tk_time.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define CHECK_WAIT_MS 30000 /* a backend that is down is waited for this long, retried ~1 s apart */
 #define EVENT_ATTEMPTS 20   /* not drained or conflict: retried, 250 ms apart */
+
+/* Read and written with atomics: loop threads ask for checks, a database thread runs them. */
+struct gw_rebuild {
+    int active;        /* a check is queued or running */
+    int again;         /* Redis reconnected during a check: it goes round again */
+    uint64_t rebuilds; /* events rebuilt */
+};
+
+struct gw_rebuild *gw_rebuild_new(void)
+{
+    return calloc(1, sizeof(struct gw_rebuild));
+}
+
+void gw_rebuild_free(struct gw_rebuild *rb)
+{
+    free(rb);
+}
 
 static int check_event(gw_dbconn_t *conn, MYSQL *db, redisContext *rc, const char *event_id, gw_server_t *srv)
 {
@@ -29,7 +47,7 @@ static int check_event(gw_dbconn_t *conn, MYSQL *db, redisContext *rc, const cha
         char err[512];
         int rrc = tk_rebuild_event(db, rc, event_id, &st, err, sizeof(err));
         if (rrc == TK_REBUILD_OK) {
-            __atomic_add_fetch(&srv->rebuilds, 1, __ATOMIC_RELAXED);
+            gw_rebuild_counted(srv);
             tk_info("rebuilt event %s in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", event_id,
                     (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)st.ms_total);
             return 0;
@@ -88,8 +106,9 @@ static int check_all(gw_dbconn_t *conn, gw_server_t *srv)
 static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_server_t *srv = job->origin->server;
+    struct gw_rebuild *rb = srv->rebuild;
     for (;;) {
-        __atomic_store_n(&srv->rebuild_again, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&rb->again, 0, __ATOMIC_RELAXED);
         int ok = 0;
         int64_t deadline = tk_time_mono_ms() + CHECK_WAIT_MS;
         while (!srv->shutdown) {
@@ -104,10 +123,10 @@ static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
         if (!ok && !srv->shutdown)
             tk_error("rebuild check: not every event could be checked; claims for a missing event get 503 until Redis reconnects");
         /* Redis reconnected while we worked: its state may have changed again. */
-        if (!__atomic_load_n(&srv->rebuild_again, __ATOMIC_RELAXED) || srv->shutdown)
+        if (!__atomic_load_n(&rb->again, __ATOMIC_RELAXED) || srv->shutdown)
             break;
     }
-    __atomic_store_n(&srv->rebuild_active, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&rb->active, 0, __ATOMIC_RELEASE);
     gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
 }
 
@@ -115,16 +134,17 @@ void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *data)
 {
     gw_thread_t *th = data;
     gw_server_t *srv = th->server;
+    struct gw_rebuild *rb = srv->rebuild;
     (void)r;
     if (!up)
         return;
-    __atomic_store_n(&srv->rebuild_again, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&rb->again, 1, __ATOMIC_RELAXED);
     int idle = 0;
-    if (!__atomic_compare_exchange_n(&srv->rebuild_active, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    if (!__atomic_compare_exchange_n(&rb->active, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return; /* a check is running; it will go round again */
     gw_dbjob_t *job = gw_dbjob_new_bg(th, run_check);
     if (job == NULL) {
-        __atomic_store_n(&srv->rebuild_active, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&rb->active, 0, __ATOMIC_RELEASE);
         return;
     }
     gw_dbpool_submit(srv->dbpool, job);
@@ -132,10 +152,15 @@ void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *data)
 
 int gw_rebuild_active(const gw_server_t *srv)
 {
-    return __atomic_load_n(&srv->rebuild_active, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&srv->rebuild->active, __ATOMIC_ACQUIRE);
 }
 
 uint64_t gw_rebuild_count(const gw_server_t *srv)
 {
-    return __atomic_load_n(&srv->rebuilds, __ATOMIC_RELAXED);
+    return __atomic_load_n(&srv->rebuild->rebuilds, __ATOMIC_RELAXED);
+}
+
+void gw_rebuild_counted(gw_server_t *srv)
+{
+    __atomic_add_fetch(&srv->rebuild->rebuilds, 1, __ATOMIC_RELAXED);
 }

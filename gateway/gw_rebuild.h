@@ -18,7 +18,15 @@
 #ifndef GW_REBUILD_H
 #define GW_REBUILD_H
 
-#include "gw_server.h"
+#include "gw_types.h"
+
+/**
+ * The module's state (whether a check runs, the count of events rebuilt),
+ * for srv->rebuild, zeroed. NULL on no memory. The caller frees it with
+ * gw_rebuild_free once no thread runs.
+ */
+struct gw_rebuild *gw_rebuild_new(void);
+void gw_rebuild_free(struct gw_rebuild *rb);
 
 /** The Redis state callback of every loop thread: on "up", asks for a check. */
 void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *thread);
@@ -26,7 +34,10 @@ void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *thread);
 /** 1 while a check (and any rebuild it does) is running or queued. */
 int gw_rebuild_active(const gw_server_t *srv);
 
-/** Events rebuilt since the process started. */
+/** Events rebuilt since the process started (by the check, and by the merge: gw_merge.h). */
 uint64_t gw_rebuild_count(const gw_server_t *srv);
+
+/** Counts one event rebuilt in Redis from MariaDB outside the check (the merge). Any thread. */
+void gw_rebuild_counted(gw_server_t *srv);
 
 #endif

@@ -16,7 +16,7 @@
  */
 #include "gw_admin.h"
 #include "gw_journal.h"
-#include "gw_server.h"
+#include "gw_types.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"

@@ -17,6 +17,7 @@
  */
 #include "gw_event.h"
 #include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"

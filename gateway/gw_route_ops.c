@@ -7,6 +7,7 @@
 #include "gw_journal.h"
 #include "gw_failover.h"
 #include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "gw_routes.h"
 
 #include "tk_json.h"
@@ -24,28 +25,54 @@ void gw_route_healthz(gw_req_t *r)
 
 #define PATHS_SHOWN 64 /* events listed by /readyz and /metrics, at most */
 
+/* Writes one event's path at @out (room @cap); @first: the first one written. Returns as snprintf. */
+typedef int (*event_path_fn)(char *out, size_t cap, int first, const char *id, const char *path);
+
 /*
- * ,"path":"<mode>","paths":{"<event>":"<path>",…} for /readyz: the
- * gateway-wide mode and each tracked event's path (the first PATHS_SHOWN).
- * Event ids are [a-z0-9_-]: nothing to escape.
+ * Appends, from out[len], one entry per tracked event (the first
+ * PATHS_SHOWN) written by @fn, keeping @reserve bytes of @cap free; stops
+ * at the first that does not fit. Returns the new length.
  */
-static size_t paths_json(gw_server_t *srv, char *out, size_t cap)
+static size_t append_event_paths(gw_server_t *srv, char *out, size_t len, size_t cap, size_t reserve, event_path_fn fn)
 {
     static __thread char ids[PATHS_SHOWN][TK_ID_MAX + 1];
-    size_t n = gw_journal_events(srv->journal, ids, PATHS_SHOWN, 0), len = 0;
-    int w = snprintf(out, cap, ",\"path\":\"%s\",\"paths\":{", gw_mode_name(gw_journal_mode(srv->journal)));
-    if (w < 0 || (size_t)w >= cap)
-        return 0;
-    len = (size_t)w;
+    size_t n = gw_journal_events(srv->journal, ids, PATHS_SHOWN, 0);
+    int first = 1;
     for (size_t i = 0; i < n; i++) {
         gw_journal_info_t info;
         if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0)
             continue;
-        w = snprintf(out + len, cap - len, "%s\"%s\":\"%s\"", len > 0 && out[len - 1] != '{' ? "," : "", ids[i], gw_evmode_name(info.evmode));
-        if (w < 0 || (size_t)w >= cap - len - 2)
+        int w = fn(out + len, cap - len, first, ids[i], gw_evmode_name(info.evmode));
+        if (w < 0 || (size_t)w >= cap - len - reserve)
             break;
         len += (size_t)w;
+        first = 0;
     }
+    return len;
+}
+
+/* Event ids are [a-z0-9_-]: nothing to escape. */
+static int path_json(char *out, size_t cap, int first, const char *id, const char *path)
+{
+    return snprintf(out, cap, "%s\"%s\":\"%s\"", first ? "" : ",", id, path);
+}
+
+static int path_metric(char *out, size_t cap, int first, const char *id, const char *path)
+{
+    (void)first;
+    return snprintf(out, cap, "tk_event_path{event=\"%s\",path=\"%s\"} 1\n", id, path);
+}
+
+/*
+ * ,"path":"<mode>","paths":{"<event>":"<path>",…} for /readyz: the
+ * gateway-wide mode and each tracked event's path (the first PATHS_SHOWN).
+ */
+static size_t paths_json(gw_server_t *srv, char *out, size_t cap)
+{
+    int w = snprintf(out, cap, ",\"path\":\"%s\",\"paths\":{", gw_mode_name(gw_journal_mode(srv->journal)));
+    if (w < 0 || (size_t)w >= cap)
+        return 0;
+    size_t len = append_event_paths(srv, out, (size_t)w, cap, 2, path_json); /* room for "}" and the NUL */
     out[len++] = '}';
     out[len] = '\0';
     return len;
@@ -82,8 +109,9 @@ static void readyz_answer(gw_req_t *r, int redis_up)
 /* The path metrics: mode one-hot, each tracked event's path, fallback counters. */
 static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
 {
-    static __thread char ids[PATHS_SHOWN][TK_ID_MAX + 1];
     gw_mode_t mode = gw_journal_mode(srv->journal);
+    gw_journal_counts_t counts;
+    gw_journal_counts(srv->journal, &counts);
     size_t len = 0;
     int w = snprintf(out, cap,
                      "# HELP tk_path_mode The gateway's claim path: fast (Redis), lost (Redis away, read-only), grant (lock-table "
@@ -103,7 +131,7 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# HELP tk_event_path Each tracked event's claim path (first %d events).\n# TYPE tk_event_path gauge\n",
                      mode == GW_MODE_FAST, mode == GW_MODE_LOST, mode == GW_MODE_GRANT, mode == GW_MODE_MERGE,
                      (unsigned long long)gw_fallback_grant_count(), (unsigned long long)gw_fallback_lock_lost_count(),
-                     (unsigned long long)gw_failover_merges(srv), gw_journal_entries(srv->journal), (unsigned long long)gw_journal_inflight(srv->journal),
+                     (unsigned long long)gw_failover_merges(srv), counts.entries, (unsigned long long)counts.inflight,
                      PATHS_SHOWN);
     if (w < 0 || (size_t)w >= cap)
         return 0;
@@ -113,21 +141,10 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                  "# TYPE tk_path_events_tracked gauge\ntk_path_events_tracked %zu\n"
                  "# HELP tk_path_events_untracked_inflight Untracked event ids with claims in flight.\n"
                  "# TYPE tk_path_events_untracked_inflight gauge\ntk_path_events_untracked_inflight %zu\n",
-                 gw_journal_tracked(srv->journal), gw_journal_untracked_inflight(srv->journal));
+                 counts.tracked, counts.untracked_inflight);
     if (w < 0 || (size_t)w >= cap - len)
         return len;
-    len += (size_t)w;
-    size_t n = gw_journal_events(srv->journal, ids, PATHS_SHOWN, 0);
-    for (size_t i = 0; i < n; i++) {
-        gw_journal_info_t info;
-        if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0)
-            continue;
-        w = snprintf(out + len, cap - len, "tk_event_path{event=\"%s\",path=\"%s\"} 1\n", ids[i], gw_evmode_name(info.evmode));
-        if (w < 0 || (size_t)w >= cap - len)
-            break;
-        len += (size_t)w;
-    }
-    return len;
+    return append_event_paths(srv, out, len + (size_t)w, cap, 0, path_metric);
 }
 
 /* The bounded queues' gauges (docs/DESIGN.md, "Bounded queues"); their sheds are tk_shed_total. */

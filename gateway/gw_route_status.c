@@ -19,6 +19,7 @@
 #include "gw_fallback.h"
 #include "gw_journal.h"
 #include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "gw_routes.h"
 #include "tk_claim.h"
 #include "tk_keys.h"

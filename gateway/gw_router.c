@@ -54,22 +54,24 @@ static int match_pattern(const char *pat, const char *path, size_t plen, h2o_iov
     return i == plen;
 }
 
-int gw_router_match(const char *method, size_t mlen, const char *path, size_t plen, h2o_iovec_t params[2], const char **allow)
+int gw_router_match(const char *method, size_t mlen, const char *path, size_t plen, gw_route_match_t *m)
 {
-    int path_matched = 0;
+    memset(m, 0, sizeof(*m));
+    m->status = 404;
     for (size_t r = 0; r < NROUTES; r++) {
         h2o_iovec_t p[2] = {{NULL, 0}, {NULL, 0}};
         if (!match_pattern(routes[r].pattern, path, plen, p))
             continue;
         if (strlen(routes[r].method) == mlen && memcmp(routes[r].method, method, mlen) == 0) {
-            params[0] = p[0];
-            params[1] = p[1];
-            return (int)r;
+            m->route = (int)r;
+            m->params[0] = p[0];
+            m->params[1] = p[1];
+            return 0;
         }
-        *allow = routes[r].method;
-        path_matched = 1;
+        m->status = 405;
+        m->allow = routes[r].method;
     }
-    return path_matched ? -2 : -1;
+    return -1;
 }
 
 int gw_router_check_token(const unsigned char expected_hash[32], const char *header, size_t len)
@@ -90,6 +92,21 @@ static int is_api_path(h2o_iovec_t path)
            h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"));
 }
 
+/*
+ * Copies the path segment @seg into @dst (NUL-terminated, its length into
+ * *@len) when @valid accepts it. 0, or -1 with @r answered 400 @message.
+ */
+static int take_param(gw_req_t *r, h2o_iovec_t seg, int (*valid)(const char *, size_t), char *dst, size_t *len, const char *message)
+{
+    if (!valid(seg.base, seg.len)) {
+        gw_reply_error(r, 400, "bad_request", message);
+        return -1;
+    }
+    memcpy(dst, seg.base, seg.len);
+    dst[*len = seg.len] = '\0';
+    return 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -97,10 +114,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!is_api_path(path))
         return -1; /* a page: the file handler serves it */
 
-    h2o_iovec_t params[2] = {{NULL, 0}, {NULL, 0}};
-    const char *allow = NULL;
-    int idx = gw_router_match(req->method.base, req->method.len, path.base, path.len, params, &allow);
-    const route_t *rt = idx >= 0 ? &routes[idx] : NULL;
+    gw_route_match_t m;
+    const route_t *rt = gw_router_match(req->method.base, req->method.len, path.base, path.len, &m) == 0 ? &routes[m.route] : NULL;
     int admin = rt != NULL ? rt->admin : (path.len >= 9 && memcmp(path.base, "/v1/admin", 9) == 0);
     gw_req_t *r = gw_req_new(req, rt != NULL ? rt->id : GW_ROUTE_UNMATCHED);
     if (r == NULL) {
@@ -118,34 +133,25 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             return 0;
         }
     }
-    if (idx == -1) {
+    if (rt == NULL && m.status == 404) {
         gw_reply_error(r, 404, "not_found", "no such route");
         return 0;
     }
-    if (idx == -2) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-        gw_reply_errorf(r, 405, "method_not_allowed", "use %s on this route", allow);
+    if (rt == NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, m.allow, strlen(m.allow));
+        gw_reply_errorf(r, 405, "method_not_allowed", "use %s on this route", m.allow);
         return 0;
     }
     if (req->entity.base != NULL && req->entity.len > TK_BODY_MAX) {
         gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", TK_BODY_MAX);
         return 0;
     }
-    if (rt->param_kinds >= 1) {
-        if (!tk_valid_event_id(params[0].base, params[0].len)) {
-            gw_reply_error(r, 400, "bad_request", "event_id must be 1-64 of [a-z0-9_-]");
-            return 0;
-        }
-        memcpy(r->event_id, params[0].base, params[0].len);
-        r->event_id[r->elen = params[0].len] = '\0';
-    }
+    if (rt->param_kinds >= 1 &&
+        take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen, "event_id must be 1-64 of [a-z0-9_-]") != 0)
+        return 0;
     if (rt->param_kinds >= 2) {
-        if (!tk_valid_user_id(params[1].base, params[1].len)) {
-            gw_reply_error(r, 400, "bad_request", "user_id must be 1-64 of [A-Za-z0-9_.:@-]");
+        if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)
             return 0;
-        }
-        memcpy(r->user_id, params[1].base, params[1].len);
-        r->user_id[r->ulen = params[1].len] = '\0';
         if (gw_ratelimit_user(r) != 0)
             return 0;
     }

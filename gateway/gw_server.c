@@ -1,9 +1,11 @@
 #include "gw_server.h"
+#include "gw_types.h"
 #include "gw_batcher.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_failover.h"
 #include "gw_rebuild.h"
+#include "gw_redis.h"
 #include "gw_router.h"
 #include "gw_routes.h"
 #include "gw_tls.h"
@@ -308,6 +310,10 @@ int gw_server_run(gw_config_t *conf)
         tk_error("out of memory for the journal");
         goto exit;
     }
+    if ((srv->rebuild = gw_rebuild_new()) == NULL) {
+        tk_error("out of memory starting the rebuild check");
+        goto exit;
+    }
     srv->nthreads = (int)conf->threads;
     srv->threads = calloc((size_t)srv->nthreads, sizeof(*srv->threads));
     if (srv->threads == NULL || (srv->dbpool = gw_dbpool_start(conf, (int)conf->db_threads)) == NULL) {
@@ -350,6 +356,7 @@ stop:
     h2o_config_dispose(&srv->globalconf);
 exit:
     gw_journal_free(srv->journal);
+    gw_rebuild_free(srv->rebuild);
     free(srv->threads);
     SSL_CTX_free(srv->ssl_ctx);
     if (rc == 0)

@@ -147,13 +147,13 @@ static void fuzz_route(const char *p, size_t n)
     size_t mlen = sp != NULL ? (size_t)(sp - p) : 0;
     const char *path = sp != NULL ? sp + 1 : p;
     size_t plen = n - (size_t)(path - p);
-    h2o_iovec_t params[2] = {{NULL, 0}, {NULL, 0}};
-    const char *allow = NULL;
-    int idx = gw_router_match(p, mlen, path, plen, params, &allow);
-    CHECK(idx >= -2);
-    if (idx == -2)
-        CHECK(allow != NULL);
-    int nc = idx >= 0 ? captures_of(path, plen) : 0;
+    gw_route_match_t m;
+    int rc = gw_router_match(p, mlen, path, plen, &m);
+    CHECK(rc == 0 || rc == -1);
+    if (rc != 0)
+        CHECK(m.status == 404 || (m.status == 405 && m.allow != NULL));
+    int nc = rc == 0 ? captures_of(path, plen) : 0;
+    const h2o_iovec_t *params = m.params;
     for (int i = 0; i < nc; i++) {
         CHECK(params[i].base != NULL && params[i].len > 0);
         CHECK(params[i].base >= path && params[i].base + params[i].len <= path + plen);

@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_journal.c: mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
+/* Unit tests of the journal (gateway/gw_journal.c, gw_journal_events.c): mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +32,28 @@ static int teardown(void **state)
     return 0;
 }
 
+/* setup, with EV tracked. */
+static int setup_ev(void **state)
+{
+    if (setup(state) != 0)
+        return -1;
+    if (gw_journal_track(*state, EV, EVL) == 0)
+        return 0;
+    teardown(state);
+    return -1;
+}
+
+/* setup, with EV then EV2 tracked. */
+static int setup_ev2(void **state)
+{
+    if (setup_ev(state) != 0)
+        return -1;
+    if (gw_journal_track(*state, EV2, EV2L) == 0)
+        return 0;
+    teardown(state);
+    return -1;
+}
+
 static gw_journal_grant_t grant(uint64_t ticket, const char *user, int32_t qty)
 {
     gw_journal_grant_t g;
@@ -54,12 +76,43 @@ static void claim(gw_journal_t *p, const char *ev, uint64_t ticket)
     assert_int_equal(gw_journal_replied(p, ev, strlen(ev), 1, &g, 1), 0);
 }
 
+/* The reply to one claim of @user (@qty units) on @ev was lost: the user becomes uncertain. */
+static void lose(gw_journal_t *p, const char *ev, size_t elen, const char *user, int qty)
+{
+    const char *u[] = {user};
+    size_t ul[] = {strlen(user)};
+    int q[] = {qty};
+    gw_journal_lost(p, ev, elen, 1, u, ul, q);
+}
+
+static gw_journal_counts_t counts(gw_journal_t *p)
+{
+    gw_journal_counts_t c;
+    gw_journal_counts(p, &c);
+    return c;
+}
+
 static gw_journal_info_t info(gw_journal_t *p, const char *ev)
 {
     gw_journal_info_t in;
     memset(&in, 0xa5, sizeof(in));
     assert_int_equal(gw_journal_info(p, ev, strlen(ev), &in), 0);
     return in;
+}
+
+/* Nothing known of the event: no journal, no flag, no uncertain claim, no watermark yet. */
+static void assert_blank(const gw_journal_info_t *in)
+{
+    assert_int_equal(in->complete, 0);
+    assert_int_equal(in->foreign, 0);
+    assert_int_equal(in->overflow, 0);
+    assert_int_equal(in->flushed, 0);
+    assert_int_equal(in->locked, 0);
+    assert_string_equal(in->token, "");
+    assert_int_equal(in->max_ticket, 0);
+    assert_int_equal(in->uncertain_n, 0);
+    assert_int_equal(in->uncertain_qty, 0);
+    assert_int_equal(in->entries, 0);
 }
 
 /* ---- modes --------------------------------------------------------------------- */
@@ -84,22 +137,13 @@ static void test_new_is_fast_and_empty(void **state)
     gw_journal_t *p = *state;
     gw_journal_info_t in;
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).entries, 0);
     assert_int_equal(gw_journal_info(p, EV, EVL, &in), -1);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0); /* twice is once */
     in = info(p, EV);
-    assert_int_equal(in.complete, 0);
-    assert_int_equal(in.foreign, 0);
-    assert_int_equal(in.overflow, 0);
-    assert_int_equal(in.flushed, 0);
-    assert_int_equal(in.locked, 0);
-    assert_string_equal(in.token, "");
-    assert_int_equal(in.max_ticket, 0);
-    assert_int_equal(in.uncertain_n, 0);
-    assert_int_equal(in.uncertain_qty, 0);
-    assert_int_equal(in.entries, 0);
+    assert_blank(&in);
     assert_int_equal(in.inflight, 0);
     assert_int_equal(in.evmode, GW_EVMODE_REDIS);
     char ids[4][TK_ID_MAX + 1];
@@ -116,7 +160,7 @@ static void test_bad_event_ids(void **state)
     assert_int_equal(gw_journal_track(p, "a\0b", 3), -1);
     assert_int_equal(gw_journal_sent(p, longid, TK_ID_MAX + 1, 1), -1);
     assert_int_equal(gw_journal_sent(p, EV, EVL, -1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* The longest id is fine and comes back whole. */
     assert_int_equal(gw_journal_track(p, longid, TK_ID_MAX), 0);
     char ids[2][TK_ID_MAX + 1];
@@ -127,25 +171,24 @@ static void test_bad_event_ids(void **state)
 
 static void test_sent_refused_outside_fast(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
-    assert_int_equal(gw_journal_inflight(p), 3);
+    assert_int_equal(counts(p).inflight, 3);
     assert_int_equal(info(p, EV).inflight, 3);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 3);
+    assert_int_equal(counts(p).inflight, 3);
     assert_int_equal(gw_journal_info(p, EV2, EV2L, &(gw_journal_info_t){0}), -1); /* a refused send tracks nothing */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 3, NULL, 0), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
     assert_int_equal(gw_journal_move(p, GW_MODE_GRANT, GW_MODE_MERGE), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_FAST), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
-    assert_int_equal(gw_journal_inflight(p), 1);
+    assert_int_equal(counts(p).inflight, 1);
 }
 
 static void test_lost_to_grant_waits_for_inflight(void **state)
@@ -157,14 +200,11 @@ static void test_lost_to_grant_waits_for_inflight(void **state)
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     gw_journal_grant_t g = grant(1, "a", 1);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 2, &g, 1), 0); /* a reply after the move still journals */
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1); /* EV2 still in flight */
     assert_int_equal(gw_journal_mode(p), GW_MODE_LOST);
-    const char *u[] = {"b"};
-    size_t ul[] = {1};
-    int q[] = {1};
-    gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    lose(p, EV2, EV2L, "b", 1);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_mode(p), GW_MODE_GRANT);
 }
@@ -186,7 +226,7 @@ static void test_move_rules(void **state)
     /* LOST -> MERGE (the check before the fast path) and back to LOST (it failed): nothing is reset. */
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_MERGE), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_LOST), 0);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
@@ -215,9 +255,7 @@ static void test_lost_to_merge_waits_for_inflight(void **state)
 /* Only events whose journal holds grants are listed; journal_max is their highest ticket. */
 static void test_scan_journaled(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     char ids[4][TK_ID_MAX + 1];
     size_t pos = 0;
     assert_int_equal(gw_journal_scan(p, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, 4), 0);
@@ -264,9 +302,7 @@ static void test_scan_pages(void **state)
 
 static void test_info_path_per_mode(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     assert_int_equal(info(p, EV).evmode, GW_EVMODE_REDIS);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(info(p, EV).evmode, GW_EVMODE_READONLY);
@@ -287,8 +323,7 @@ static void test_info_path_per_mode(void **state)
 
 static void test_base_from_first_watermark(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* 10 tickets drawn before us; the stream still holds 4..10. */
     gw_journal_watermark(p, EV, EVL, 10, 4);
     gw_journal_info_t in = info(p, EV);
@@ -316,8 +351,7 @@ static void test_base_from_first_watermark(void **state)
 
 static void test_base_is_not_moved_by_later_watermarks(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 5, 3);
     claim(p, EV, 6);
     claim(p, EV, 7);
@@ -330,8 +364,7 @@ static void test_base_is_not_moved_by_later_watermarks(void **state)
 
 static void test_complete_when_stream_empty(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* Nothing tracked yet: no watermark, no base, not complete. */
     assert_int_equal(info(p, EV).complete, 0);
     gw_journal_watermark(p, EV, EVL, 40, 0);
@@ -361,20 +394,18 @@ static void test_watermark_ignored_outside_fast_or_untracked(void **state)
 
 static void test_pruning(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     gw_journal_watermark(p, EV, EVL, 0, 0);
     gw_journal_watermark(p, EV2, EV2L, 100, 0);
     for (uint64_t t = 1; t <= 10; t++)
         claim(p, EV, t);
     for (uint64_t t = 101; t <= 105; t++)
         claim(p, EV2, t);
-    assert_int_equal(gw_journal_entries(p), 15);
+    assert_int_equal(counts(p).entries, 15);
     /* Tickets below oldest are drained; oldest itself is not. */
     gw_journal_watermark(p, EV, EVL, 10, 4);
     assert_int_equal(info(p, EV).entries, 7);
-    assert_int_equal(gw_journal_entries(p), 12);
+    assert_int_equal(counts(p).entries, 12);
     gw_journal_grant_t *g;
     size_t n;
     assert_int_equal(gw_journal_grants(p, EV, EVL, &g, &n), 0);
@@ -386,12 +417,12 @@ static void test_pruning(void **state)
     claim(p, EV, 11);
     gw_journal_watermark(p, EV, EVL, 10, 0);
     assert_int_equal(info(p, EV).entries, 1);
-    assert_int_equal(gw_journal_entries(p), 6);
+    assert_int_equal(counts(p).entries, 6);
     /* The other event is untouched until its own watermark. */
     assert_int_equal(info(p, EV2).entries, 5);
     gw_journal_watermark(p, EV2, EV2L, 105, 0);
     assert_int_equal(info(p, EV2).entries, 0);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV).complete, 1);
     assert_int_equal(info(p, EV2).complete, 1);
     assert_int_equal(info(p, EV).foreign, 0);
@@ -408,10 +439,10 @@ static void test_prune_frees_room(void **state)
     claim(p, EV, 2);
     claim(p, EV, 3);
     gw_journal_watermark(p, EV, EVL, 3, 3);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     claim(p, EV, 4);
     claim(p, EV, 5);
-    assert_int_equal(gw_journal_entries(p), 3);
+    assert_int_equal(counts(p).entries, 3);
     assert_int_equal(info(p, EV).overflow, 0);
     gw_journal_free(p);
 }
@@ -420,8 +451,7 @@ static void test_prune_frees_room(void **state)
 
 static void test_foreign_detected(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 10, 0);
     claim(p, EV, 11);
     claim(p, EV, 12);
@@ -445,8 +475,7 @@ static void test_foreign_detected(void **state)
 
 static void test_foreign_exactly_one_beyond(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 0, 0);
     /* 3 in flight (tickets 1..3 drawn, replies not in): seq 3 is ours. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
@@ -459,8 +488,7 @@ static void test_foreign_exactly_one_beyond(void **state)
 
 static void test_own_late_replies_not_foreign(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 100, 0);
     /* A batch of 4: Redis draws 101..104, the watermark reads seq 104
      * before the reply is in. In flight covers them. */
@@ -488,8 +516,7 @@ static void test_own_late_replies_not_foreign(void **state)
 
 static void test_replied_before_base_above_base(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     /* The first watermark reads seq 50; before it is applied, ticket 51
      * (drawn after the read) is answered, and 49, 50 (before it) too. */
     claim(p, EV, 49);
@@ -505,13 +532,12 @@ static void test_replied_before_base_above_base(void **state)
     assert_int_equal(in.entries, 1);
     gw_journal_watermark(p, EV, EVL, 51, 0);
     assert_int_equal(info(p, EV).foreign, 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).entries, 0);
 }
 
 static void test_seq_below_base_is_foreign(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 30, 0);
     gw_journal_watermark(p, EV, EVL, 5, 0); /* the event's Redis state was replaced */
     assert_int_equal(info(p, EV).foreign, 1);
@@ -541,7 +567,7 @@ static void test_overflow(void **state)
     assert_int_equal(in.entries, 0);
     assert_int_equal(in.inflight, 0);     /* the grants themselves stand */
     assert_int_equal(in.max_ticket, 4);   /* and their tickets are known */
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV2).complete, 1); /* the other event is unaffected */
     /* Our dropped grants do not look like another writer's. */
     gw_journal_watermark(p, EV, EVL, 4, 1);
@@ -564,7 +590,7 @@ static void test_zero_room(void **state)
     gw_journal_grant_t g = grant(1, "a", 1);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, &g, 1), -1);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* A batch with no grant needs no room. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, NULL, 0), 0);
@@ -575,23 +601,21 @@ static void test_zero_room(void **state)
 
 static void test_inflight_counts(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
-    assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
+    gw_journal_t *p = *state; /* EV and EV2 tracked */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 5), 0);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 2), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 7);
+    assert_int_equal(counts(p).inflight, 7);
     /* A send that failed before anything left: out of flight, nothing journaled. */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 2, NULL, 0), 0);
     assert_int_equal(info(p, EV).inflight, 3);
-    assert_int_equal(gw_journal_inflight(p), 5);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_int_equal(counts(p).inflight, 5);
+    assert_int_equal(counts(p).entries, 0);
     /* Never below zero, per event and in all. */
     assert_int_equal(gw_journal_replied(p, EV, EVL, 10, NULL, 0), 0);
     assert_int_equal(info(p, EV).inflight, 0);
     assert_int_equal(info(p, EV2).inflight, 2);
-    assert_int_equal(gw_journal_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 2);
 }
 
 static void test_grants_sorted_copy(void **state)
@@ -667,7 +691,7 @@ static void test_many_grants_grow_and_shrink(void **state)
         assert_int_equal(gw_journal_sent(p, EV, EVL, 10), 0);
         assert_int_equal(gw_journal_replied(p, EV, EVL, 10, g, 10), 0);
     }
-    assert_int_equal(gw_journal_entries(p), 10000);
+    assert_int_equal(counts(p).entries, 10000);
     gw_journal_grant_t *out;
     size_t n;
     assert_int_equal(gw_journal_grants(p, EV, EVL, &out, &n), 0);
@@ -676,7 +700,7 @@ static void test_many_grants_grow_and_shrink(void **state)
         assert_int_equal(out[i].ticket, i + 1);
     free(out);
     gw_journal_watermark(p, EV, EVL, 10000, 9990);
-    assert_int_equal(gw_journal_entries(p), 11);
+    assert_int_equal(counts(p).entries, 11);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.foreign, 0);
     assert_int_equal(in.complete, 1);
@@ -695,7 +719,7 @@ static void test_lost_uncertain(void **state)
     gw_journal_lost(p, EV, EVL, 3, u, ul, q);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.inflight, 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(in.uncertain_n, 3);
     assert_int_equal(in.uncertain_qty, 7);
     assert_int_equal(in.entries, 0);
@@ -724,7 +748,7 @@ static void test_lost_same_user_once(void **state)
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.uncertain_n, 3);
     assert_int_equal(in.uncertain_qty, 3 + 1 + 1); /* alice at most 3, not 2 + 3 */
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     /* The same users again with the same or a smaller ask change nothing. */
     const char *u3[] = {"bob", "alice"};
     size_t l3[] = {3, 5};
@@ -741,10 +765,7 @@ static void test_lost_in_any_mode(void **state)
     gw_journal_t *p = *state;
     assert_int_equal(gw_journal_sent(p, EV, EVL, 1), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
-    const char *u[] = {"z"};
-    size_t ul[] = {1};
-    int q[] = {2};
-    gw_journal_lost(p, EV, EVL, 1, u, ul, q);
+    lose(p, EV, EVL, "z", 2);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.uncertain_n, 1);
     assert_int_equal(in.uncertain_qty, 2);
@@ -836,8 +857,7 @@ static void test_locked_and_events(void **state)
 
 static void test_reset(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 10, 0);
     claim(p, EV, 11);
     claim(p, EV, 13); /* 12 is foreign */
@@ -845,10 +865,7 @@ static void test_reset(void **state)
     assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
     assert_int_equal(gw_journal_sent(p, EV, EVL, 2), 0);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), 0);
-    const char *u[] = {"x"};
-    size_t ul[] = {1};
-    int q[] = {1};
-    gw_journal_lost(p, EV, EVL, 1, u, ul, q);
+    lose(p, EV, EVL, "x", 1);
     gw_journal_set_locked(p, EV, EVL, "tok");
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.foreign, 1);
@@ -858,22 +875,13 @@ static void test_reset(void **state)
 
     gw_journal_reset(p);
     in = info(p, EV);
-    assert_int_equal(in.complete, 0);
-    assert_int_equal(in.foreign, 0);
-    assert_int_equal(in.overflow, 0);
-    assert_int_equal(in.flushed, 0);
-    assert_int_equal(in.locked, 0);
-    assert_string_equal(in.token, "");
-    assert_int_equal(in.max_ticket, 0);
-    assert_int_equal(in.uncertain_n, 0);
-    assert_int_equal(in.uncertain_qty, 0);
-    assert_int_equal(in.entries, 0);
-    assert_int_equal(gw_journal_entries(p), 0);
+    assert_blank(&in);
+    assert_int_equal(counts(p).entries, 0);
     assert_int_equal(gw_journal_uncertain_user(p, EV, EVL, "x", 1), 0);
     /* Kept: tracked events, in-flight counts, the mode. */
     assert_int_equal(in.inflight, 1);
     assert_int_equal(info(p, EV2).inflight, 1);
-    assert_int_equal(gw_journal_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 2);
     char ids[4][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 2);
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
@@ -883,13 +891,12 @@ static void test_reset(void **state)
     assert_int_equal(info(p, EV).max_ticket, 20);
     /* The journal works again after a reset. */
     claim(p, EV, 21);
-    assert_int_equal(gw_journal_entries(p), 1);
+    assert_int_equal(counts(p).entries, 1);
 }
 
 static void test_merge_to_fast_resets(void **state)
 {
-    gw_journal_t *p = *state;
-    assert_int_equal(gw_journal_track(p, EV, EVL), 0);
+    gw_journal_t *p = *state; /* EV tracked */
     gw_journal_watermark(p, EV, EVL, 5, 0);
     claim(p, EV, 6);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
@@ -932,7 +939,7 @@ static void test_many_events(void **state)
         assert_int_equal(info(p, id).inflight, (uint64_t)(i % 5));
         want += (uint64_t)(i % 5);
     }
-    assert_int_equal(gw_journal_inflight(p), want);
+    assert_int_equal(counts(p).inflight, want);
     static char ids[N + 1][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, N + 1, 0), N);
     assert_string_equal(ids[N - 1], "ev-2999");
@@ -948,9 +955,9 @@ static void test_untracked_sent_tracks_nothing(void **state)
     assert_int_equal(gw_journal_sent(p, "nx-1", 4, 3), 0);
     assert_int_equal(gw_journal_sent(p, "nx-1", 4, 2), 0);
     assert_int_equal(gw_journal_sent(p, "nx-2", 4, 1), 0);
-    assert_int_equal(gw_journal_inflight(p), 6);
-    assert_int_equal(gw_journal_tracked(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 2);
+    assert_int_equal(counts(p).inflight, 6);
+    assert_int_equal(counts(p).tracked, 0);
+    assert_int_equal(counts(p).untracked_inflight, 2);
     assert_int_equal(gw_journal_info(p, "nx-1", 4, &(gw_journal_info_t){0}), -1);
     char ids[4][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 0);
@@ -960,14 +967,14 @@ static void test_untracked_sent_tracks_nothing(void **state)
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     /* not_found (no reply array: g NULL) takes them out, and the slot goes. */
     assert_int_equal(gw_journal_replied(p, "nx-1", 4, 3, NULL, 0), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 2);
+    assert_int_equal(counts(p).untracked_inflight, 2);
     assert_int_equal(gw_journal_replied(p, "nx-1", 4, 2, NULL, 0), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 1);
+    assert_int_equal(counts(p).untracked_inflight, 1);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), -1);
     assert_int_equal(gw_journal_replied(p, "nx-2", 4, 5, NULL, 0), 0); /* never below zero */
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).tracked, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
 }
 
@@ -979,13 +986,13 @@ static void test_untracked_count_moves_when_tracked(void **state)
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 3), 0);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0); /* from tk:events */
     assert_int_equal(info(p, EV).inflight, 4);
-    assert_int_equal(gw_journal_untracked_inflight(p), 1);
+    assert_int_equal(counts(p).untracked_inflight, 1);
     /* A reply with results (the script ran: the event exists) tracks EV2 with its 3. */
     gw_journal_grant_t none[1];
     assert_int_equal(gw_journal_replied(p, EV2, EV2L, 1, none, 0), 0);
     assert_int_equal(info(p, EV2).inflight, 2);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_inflight(p), 6);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).inflight, 6);
     /* The foreign test counts them: a watermark base, then seq moved by our 2 in flight only. */
     gw_journal_watermark(p, EV2, EV2L, 10, 0);
     gw_journal_watermark(p, EV2, EV2L, 12, 11);
@@ -994,7 +1001,7 @@ static void test_untracked_count_moves_when_tracked(void **state)
     assert_int_equal(info(p, EV2).foreign, 1);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 4, NULL, 0), 0);
     assert_int_equal(gw_journal_replied(p, EV2, EV2L, 2, NULL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
 }
 
 /* Grants, or a lost reply, track the event: the journal and the uncertain users must be kept. */
@@ -1006,15 +1013,12 @@ static void test_untracked_grant_or_loss_tracks(void **state)
     assert_int_equal(gw_journal_replied(p, EV, EVL, 1, &g, 1), 0);
     assert_int_equal(info(p, EV).entries, 1);
     assert_int_equal(gw_journal_sent(p, EV2, EV2L, 1), 0);
-    const char *u[] = {"z"};
-    size_t ul[] = {1};
-    int q[] = {2};
-    gw_journal_lost(p, EV2, EV2L, 1, u, ul, q);
+    lose(p, EV2, EV2L, "z", 2);
     assert_int_equal(info(p, EV2).uncertain_n, 1);
     assert_int_equal(gw_journal_uncertain_user(p, EV2, EV2L, "z", 1), 1);
-    assert_int_equal(gw_journal_tracked(p), 2);
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
+    assert_int_equal(counts(p).tracked, 2);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
 }
 
 /* 100,000 made-up ids come and go: nothing stays. */
@@ -1033,11 +1037,11 @@ static void test_untracked_flood_leaves_nothing(void **state)
             assert_int_equal(gw_journal_replied(p, id, strlen(id), 1 + (i - WINDOW) % 3, NULL, 0), 0);
         }
         if (i == N - 1)
-            assert_int_equal(gw_journal_untracked_inflight(p), WINDOW);
+            assert_int_equal(counts(p).untracked_inflight, WINDOW);
     }
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_untracked_inflight(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).untracked_inflight, 0);
+    assert_int_equal(counts(p).tracked, 0);
 }
 
 /* A read of tk:events forgets the tracked events it no longer lists, unless they hold something. */
@@ -1051,38 +1055,35 @@ static void test_sync_forgets_only_idle_events(void **state)
     claim(p, "b", 1);                         /* b: a journal entry */
     gw_journal_set_locked(p, "c", 1, "tok");     /* c: locked */
     assert_int_equal(gw_journal_sent(p, "d", 1, 1), 0); /* d: a claim in flight */
-    const char *u[] = {"x"};
-    size_t ul[] = {1};
-    int q[] = {1};
     assert_int_equal(gw_journal_sent(p, "e", 1, 1), 0);
-    gw_journal_lost(p, "e", 1, 1, u, ul, q); /* e: an uncertain user */
+    lose(p, "e", 1, "x", 1); /* e: an uncertain user */
     /* f: nothing. a: listed. */
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_track(p, "a", 1), 0);
     assert_int_equal(gw_journal_sync_track(p, "g", 1), 0); /* new */
     assert_int_equal(gw_journal_sync_end(p), 1);
     assert_int_equal(gw_journal_info(p, "f", 1, &(gw_journal_info_t){0}), -1);
-    assert_int_equal(gw_journal_tracked(p), 6);
+    assert_int_equal(counts(p).tracked, 6);
     for (int i = 0; i < 5; i++)
         assert_int_equal(gw_journal_info(p, evs[i], 1, &(gw_journal_info_t){0}), 0);
     assert_int_equal(info(p, "b").entries, 1);
     assert_int_equal(info(p, "d").inflight, 1);
     /* Lookups still work after the compaction, and new ids still track. */
     assert_int_equal(gw_journal_replied(p, "d", 1, 1, NULL, 0), 0);
-    assert_int_equal(gw_journal_inflight(p), 0);
+    assert_int_equal(counts(p).inflight, 0);
     assert_int_equal(gw_journal_track(p, "f", 1), 0);
-    assert_int_equal(gw_journal_tracked(p), 7);
+    assert_int_equal(counts(p).tracked, 7);
     /* Outside FAST nothing is forgotten (the fallback may be deciding on them). */
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_end(p), 0);
-    assert_int_equal(gw_journal_tracked(p), 7);
+    assert_int_equal(counts(p).tracked, 7);
     /* Back in FAST (a reset: journal, locks and flags gone) the unlisted ones go. */
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_track(p, "a", 1), 0);
     assert_int_equal(gw_journal_sync_end(p), 6);
-    assert_int_equal(gw_journal_tracked(p), 1);
+    assert_int_equal(counts(p).tracked, 1);
 }
 
 /* Every tracked event is watermarked, round-robin, at most max per round; busy ones first. */
@@ -1176,7 +1177,7 @@ static void *worker(void *arg)
         if (gw_journal_replied(w->p, ev, strlen(ev), BATCH, g, BATCH - 1) != 0)
             return (void *)1;
         if (r % 100 == 0)
-            (void)gw_journal_inflight(w->p);
+            (void)counts(w->p);
     }
     return NULL;
 }
@@ -1197,8 +1198,8 @@ static void test_threads(void **state)
         assert_int_equal(pthread_join(th[k], &rc), 0);
         assert_null(rc);
     }
-    assert_int_equal(gw_journal_inflight(p), 0);
-    assert_int_equal(gw_journal_entries(p), THREADS * ROUNDS * (BATCH - 1));
+    assert_int_equal(counts(p).inflight, 0);
+    assert_int_equal(counts(p).entries, THREADS * ROUNDS * (BATCH - 1));
     const char *evs[] = {EV, EV2};
     for (int e = 0; e < 2; e++) {
         gw_journal_grant_t *g;
@@ -1218,27 +1219,27 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_new_is_fast_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_event_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sent_refused_outside_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sent_refused_outside_fast, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_grant_waits_for_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_move_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_to_merge_waits_for_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scan_journaled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_journaled, setup_ev2, teardown),
         cmocka_unit_test_setup_teardown(test_scan_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complete_when_stream_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_path_per_mode, setup_ev2, teardown),
+        cmocka_unit_test_setup_teardown(test_base_from_first_watermark, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_base_is_not_moved_by_later_watermarks, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_when_stream_empty, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_watermark_ignored_outside_fast_or_untracked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pruning, setup_ev2, teardown),
         cmocka_unit_test(test_prune_frees_room),
-        cmocka_unit_test_setup_teardown(test_foreign_detected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_exactly_one_beyond, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_own_late_replies_not_foreign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replied_before_base_above_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seq_below_base_is_foreign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_detected, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_exactly_one_beyond, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_own_late_replies_not_foreign, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_replied_before_base_above_base, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_seq_below_base_is_foreign, setup_ev, teardown),
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_zero_room),
-        cmocka_unit_test_setup_teardown(test_inflight_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_counts, setup_ev2, teardown),
         cmocka_unit_test_setup_teardown(test_grants_sorted_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grant_user_copied_safely, setup, teardown),
         cmocka_unit_test(test_many_grants_grow_and_shrink),
@@ -1247,8 +1248,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_in_any_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_many_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_and_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_many_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_sent_tracks_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_count_moves_when_tracked, setup, teardown),

@@ -1,0 +1,42 @@
+/*
+ * gw_merge: the check that runs before every return to the fast path
+ * (mode MERGE, gw_journal.h; gw_failover.c starts it and moves the mode on
+ * its answer). On a database thread, it checks Redis against MariaDB and
+ * rebuilds, from MariaDB, every event whose Redis state may be older:
+ *  1. each event the fallback wrote its journal to (its lock released
+ *     first, waiting out any fallback transaction holding it);
+ *  2. each event whose journaled grants Redis lost (its seq is below
+ *     them, or it is gone): the journal is written to MariaDB first;
+ *  3. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
+ *     dead or alive;
+ *  4. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
+ *     hash is missing.
+ * The rebuild (common/tk_rebuild) waits until the workers have drained
+ * the stream, so grants Redis made before it went away reach MariaDB
+ * first; a stale flag is cleared after its rebuild. All done: FAST (the
+ * journal reset: completeness is proved again). A failure (Redis or
+ * MariaDB gone again): LOST, and the check runs again a second later;
+ * FAST never comes without it, except when MariaDB cannot be read, this
+ * process wrote nothing to it and Redis's run_id is the one the last
+ * completed check saw (a blip during a MariaDB outage).
+ *
+ * One merge at a time (the mode guards it): its state is static here.
+ */
+#ifndef GW_MERGE_H
+#define GW_MERGE_H
+
+#include "gw_dbpool.h"
+
+#define GW_MERGE_WAIT_MS 120000 /* per event: how long the merge waits for the drain */
+
+/**
+ * The merge, as the run function of a background database job
+ * (gw_dbjob_new_bg): answers 200 when Redis can serve every event, 503
+ * when not.
+ */
+void gw_merge_run(gw_dbjob_t *job, gw_dbconn_t *conn);
+
+/** Events the last merge rebuilt. Read in the job's done callback, once gw_merge_run has answered. */
+unsigned gw_merge_rebuilt(void);
+
+#endif
