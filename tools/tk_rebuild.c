@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DB_TIMEOUT_S 20 /* connect; reads and writes x3 (a lock wait fits inside) */
 #define REDIS_TIMEOUT_S 30
@@ -43,12 +42,6 @@ typedef struct {
     MYSQL *db;
     redisContext *redis;
 } conn_t;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static int connect_db(conn_t *c)
 {
@@ -100,15 +93,15 @@ static int rebuild_one(conn_t *c, const char *event)
         if (rc == TK_REBUILD_OK)
             break;
         if (rc == TK_REBUILD_NOT_DRAINED && tk_time_mono_ms() - start < cfg->wait_drain_ms) {
-            sleep_ms(DRAIN_POLL_MS);
+            tk_time_sleep_ms(DRAIN_POLL_MS, NULL);
             continue;
         }
         if (rc == TK_REBUILD_CONFLICT && conflicts++ < cfg->retries) {
-            sleep_ms(10 * conflicts);
+            tk_time_sleep_ms(10 * conflicts, NULL);
             continue;
         }
         if (rc == TK_REBUILD_ERR_DB && st.db_errno != 0 && tk_db_classify(st.db_errno) == TK_DB_RETRY && conflicts++ < cfg->retries) {
-            sleep_ms(10 * conflicts);
+            tk_time_sleep_ms(10 * conflicts, NULL);
             continue;
         }
         int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
@@ -122,7 +115,7 @@ static int rebuild_one(conn_t *c, const char *event)
                 redisFree(c->redis);
                 c->redis = NULL;
             }
-            sleep_ms(200 * reconnects);
+            tk_time_sleep_ms(200 * reconnects, NULL);
             continue;
         }
         break;

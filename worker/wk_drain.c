@@ -123,7 +123,7 @@ static int grow_args(wk_drain_t *d, size_t n)
 
 static void redis_wait(wk_drain_t *d)
 {
-    wk_sleep_ms(d->redis_backoff, d->stop);
+    tk_time_sleep_ms(d->redis_backoff, d->stop);
     d->redis_backoff = d->redis_backoff * 2 > WK_REDIS_BACKOFF_MAX_MS ? WK_REDIS_BACKOFF_MAX_MS : d->redis_backoff * 2;
 }
 
@@ -638,7 +638,7 @@ static int loop(wk_drain_t *d)
         if (now - d->logged_at >= cfg->log_every_s * 1000)
             log_rates(d, now);
         if (d->ns == 0) {
-            wk_sleep_ms(cfg->block_ms, d->stop);
+            tk_time_sleep_ms(cfg->block_ms, d->stop);
             continue;
         }
         if (gtcap < d->ns) {

@@ -69,13 +69,13 @@
 #include "tk_claim.h"
 #include "tk_log.h"
 #include "tk_sql.h"
+#include "tk_time.h"
 #include "wk_redis.h"
 
 #include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define WK_POW 10                        /* list statements for 1, 2, 4, … 512 rows */
 #define WK_CHUNK_MAX (1 << (WK_POW - 1)) /* rows per statement at most */
@@ -576,16 +576,14 @@ static wk_write_result_t txn(wk_writer_t *w, wk_body_t body, void *arg, const vo
     int64_t stop_seen = 0;
     for (;;) {
         if (*stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            int64_t now = tk_time_mono_ms();
             if (stop_seen == 0)
                 stop_seen = now;
             else if (now - stop_seen > WK_STOP_GRACE_MS && w->db == NULL)
                 return WK_WRITE_STOPPED;
         }
         if (w->db == NULL && connect_db(w) != 0) {
-            wk_sleep_ms(backoff, NULL);
+            tk_time_sleep_ms(backoff, NULL);
             backoff = backoff * 2 > WK_BACKOFF_MAX_MS ? WK_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
@@ -600,7 +598,7 @@ static wk_write_result_t txn(wk_writer_t *w, wk_body_t body, void *arg, const vo
                 *err = e;
                 return WK_WRITE_FAILED;
             }
-            wk_sleep_ms(retries * 5, NULL);
+            tk_time_sleep_ms(retries * 5, NULL);
             break;
         case TK_DB_RECONNECT:
             st->reconnects++;
