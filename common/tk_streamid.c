@@ -34,6 +34,11 @@ int tk_streamid_parse(const char *s, uint64_t *ms, uint64_t *seq)
 
 int tk_streamid_cmp(const char *a, const char *b)
 {
-    /* FIRST VERSION (to be replaced): the text comparison the worker used. */
-    return strcmp(a, b);
+    uint64_t am, as, bm, bs;
+    int aok = tk_streamid_parse(a, &am, &as) == 0, bok = tk_streamid_parse(b, &bm, &bs) == 0;
+    if (!aok || !bok)
+        return aok ? 1 : bok ? -1 : strcmp(a, b);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    return as < bs ? -1 : as > bs ? 1 : 0;
 }
