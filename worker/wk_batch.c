@@ -1,4 +1,5 @@
 #include "wk_batch.h"
+#include "tk_streamid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,7 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
     return 0;
 }
 
-static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen)
+static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen, size_t src)
 {
     for (size_t i = 0; i < b->n; i++) {
         if (b->groups[i].elen == elen && memcmp(b->groups[i].event, event, elen) == 0)
@@ -102,15 +103,16 @@ static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen)
     memcpy(g->event, event, elen);
     g->event[elen] = '\0';
     g->elen = elen;
+    g->src = src;
     g->n = 0;
     return g;
 }
 
-int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, const wk_row_t *row)
+int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, size_t src, const wk_row_t *row)
 {
     if (elen == 0 || elen > TK_ID_MAX)
         return -1;
-    wk_group_t *g = find_group(b, event, elen);
+    wk_group_t *g = find_group(b, event, elen, src);
     if (g == NULL)
         return -1;
     if (g->n == g->cap) {
@@ -136,7 +138,7 @@ static int cmp_ticket(const void *a, const void *b)
     const wk_row_t *x = a, *y = b;
     if (x->ticket != y->ticket)
         return x->ticket < y->ticket ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return tk_streamid_cmp(x->id, y->id);
 }
 
 /* Sorts row indices by user, then by position, for the duplicate scan. */
