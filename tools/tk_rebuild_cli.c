@@ -185,16 +185,16 @@ int main(int argc, char **argv)
     cfg.var_dir = "var";
     cfg.wait_drain_ms = 30000;
     cfg.retries = 10;
-    tk_opt_t opts[TK_BACKEND_NOPTS + 5] = {
+    const tk_opt_t opts[] = {
         {"--event", NULL, TK_OPT_STR, &cfg.event, 0, 0, "the event to rebuild"},
         {"--all", NULL, TK_OPT_FLAG, &cfg.all, 0, 0, "rebuild every event in MariaDB"},
         {"--wait-drain-ms", "REBUILD_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
          "wait this long for the workers to drain an event's stream"},
         {"--retries", "REBUILD_RETRIES", TK_OPT_INT, &cfg.retries, 0, 1000, "retries of a refused swap, and reconnects"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
+        TK_BACKEND_OPTS(&cfg.backend),
     };
-    tk_backend_opts(&cfg.backend, opts + 5);
-    const size_t nopts = sizeof(opts) / sizeof(opts[0]);
+    const size_t nopts = TK_OPT_COUNT(opts);
     char err[512];
     int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
     if (prc == 1)
