@@ -50,6 +50,7 @@
  */
 #include "wk_drain.h"
 #include "tk_db.h"
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "tk_lua.h"
 #include "tk_time.h"
@@ -63,17 +64,17 @@
 
 int wk_drain_grow_args(wk_drain_t *d, size_t n)
 {
-    if (n <= d->acap)
-        return 0;
-    const char **a = realloc(d->argv, n * sizeof(*a));
+    /* Two arrays of one capacity: it moves only once both have grown. */
+    size_t acap = d->acap, lcap = d->acap;
+    const char **a = tk_grow(d->argv, &acap, n, sizeof(*a), n);
     if (a == NULL)
         return -1;
     d->argv = a;
-    size_t *l = realloc(d->lens, n * sizeof(*l));
+    size_t *l = tk_grow(d->lens, &lcap, n, sizeof(*l), n);
     if (l == NULL)
         return -1;
     d->lens = l;
-    d->acap = n;
+    d->acap = lcap;
     return 0;
 }
 
@@ -180,15 +181,12 @@ static int loop(wk_drain_t *d)
             tk_time_sleep_ms(cfg->block_ms, d->stop);
             continue;
         }
-        if (gtcap < d->ns) {
-            const char **p = realloc(gt, d->ns * sizeof(*p));
-            if (p == NULL) {
-                rc = 1;
-                break;
-            }
-            gt = p;
-            gtcap = d->ns;
+        const char **p = tk_grow(gt, &gtcap, d->ns, sizeof(*p), d->ns);
+        if (p == NULL) {
+            rc = 1;
+            break;
         }
+        gt = p;
         for (size_t i = 0; i < d->ns; i++)
             gt[i] = ">";
         long got = wk_read_group(d, 0, d->ns, gt, cfg->block_ms);

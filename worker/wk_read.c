@@ -7,6 +7,7 @@
  * without a database row. On Redis Cluster the streams live in different
  * slots and one call per slot (per node) would be needed.
  */
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "wk_drain_int.h"
 
@@ -18,14 +19,10 @@ static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen)
 {
     if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX)
         return 0; /* cannot even ack it; nothing a worker can do */
-    if (d->nbad == d->badcap) {
-        size_t cap = d->badcap ? d->badcap * 2 : 16;
-        wk_bad_t *b = realloc(d->bad, cap * sizeof(*b));
-        if (b == NULL)
-            return -1;
-        d->bad = b;
-        d->badcap = cap;
-    }
+    wk_bad_t *b = tk_grow(d->bad, &d->badcap, d->nbad + 1, sizeof(*b), 16);
+    if (b == NULL)
+        return -1;
+    d->bad = b;
     d->bad[d->nbad].stream = stream;
     memcpy(d->bad[d->nbad].id, id, idlen);
     d->bad[d->nbad].id[idlen] = '\0';

@@ -6,6 +6,7 @@
  * created again. Streams are only ever appended to d->streams, so an index
  * names one stream for the life of the worker.
  */
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "wk_drain_int.h"
 
@@ -41,14 +42,10 @@ static int create_group(wk_drain_t *d, const char *key)
 /* Appends the stream of event @ev (@elen bytes), whose stream key is @key. Returns 0 or -1 (out of memory). */
 static int add_stream(wk_drain_t *d, const char *ev, size_t elen, const char *key, size_t klen)
 {
-    if (d->ns == d->scap) {
-        size_t cap = d->scap ? d->scap * 2 : 8;
-        wk_stream_t *s = realloc(d->streams, cap * sizeof(*s));
-        if (s == NULL)
-            return -1;
-        d->streams = s;
-        d->scap = cap;
-    }
+    wk_stream_t *all = tk_grow(d->streams, &d->scap, d->ns + 1, sizeof(*all), 8);
+    if (all == NULL)
+        return -1;
+    d->streams = all;
     wk_stream_t *s = &d->streams[d->ns++];
     memset(s, 0, sizeof(*s));
     memcpy(s->event, ev, elen);

@@ -40,6 +40,7 @@
  * for good is written event by event, down to the poison entry, in
  * wk_poison.c (the writer's state: wk_writer_int.h).
  */
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "tk_sql.h"
 #include "wk_writer_int.h"
@@ -142,13 +143,10 @@ unsigned wk_writer_stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what)
 
 static int grow_idx(wk_writer_t *w, size_t n)
 {
-    if (n <= w->idx_cap)
-        return 0;
-    size_t *p = realloc(w->idx, n * sizeof(*p));
+    size_t *p = tk_grow(w->idx, &w->idx_cap, n, sizeof(*p), n);
     if (p == NULL)
         return -1;
     w->idx = p;
-    w->idx_cap = n;
     return 0;
 }
 
