@@ -138,7 +138,7 @@ $(BUILD)/bin/tk-worker: $(call obj,worker/wk_main.c) $(WK_OBJ) $(COMMON_OBJ)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Rebuild of events' Redis state from MariaDB on demand (docs/REBUILD.md).
-$(BUILD)/bin/tk-rebuild: $(call obj,tools/tk_rebuild.c) $(COMMON_OBJ)
+$(BUILD)/bin/tk-rebuild: $(call obj,tools/tk_rebuild_cli.c) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

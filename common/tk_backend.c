@@ -15,21 +15,6 @@ void tk_backend_defaults(tk_backend_t *b)
     b->db_name = "tk";
 }
 
-void tk_backend_opts(tk_backend_t *b, tk_opt_t out[TK_BACKEND_NOPTS])
-{
-    const tk_opt_t opts[TK_BACKEND_NOPTS] = {
-        {"--redis-host", "REDIS_HOST", TK_OPT_STR, &b->redis_host, 0, 0, "Redis host"},
-        {"--redis-port", "REDIS_PORT", TK_OPT_INT, &b->redis_port, 1, 65535, "Redis port"},
-        {"--db-host", "DB_HOST", TK_OPT_STR, &b->db_host, 0, 0, "MariaDB host"},
-        {"--db-port", "DB_PORT", TK_OPT_INT, &b->db_port, 1, 65535, "MariaDB port"},
-        {"--db-user", "DB_USER", TK_OPT_STR, &b->db_user, 0, 0, "MariaDB user"},
-        {"--db-name", "DB_NAME", TK_OPT_STR, &b->db_name, 0, 0, "MariaDB database"},
-        {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &b->db_password_file, 0, 0,
-         "file with the MariaDB password (DB_PASSWORD overrides)"},
-    };
-    memcpy(out, opts, sizeof(opts));
-}
-
 int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen)
 {
     const char *const names[] = {b->redis_host, b->db_host, b->db_user, b->db_name};

@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 
-#define TK_BACKEND_NOPTS 7
 #define TK_PASSWORD_MAX 256
 
 typedef struct {
@@ -28,8 +27,20 @@ typedef struct {
 /** Sets the defaults: 127.0.0.1:6390, 127.0.0.1:3310, user and database tk. */
 void tk_backend_defaults(tk_backend_t *b);
 
-/** Writes the TK_BACKEND_NOPTS option entries of @b into @out, for tk_opt_parse. */
-void tk_backend_opts(tk_backend_t *b, tk_opt_t out[TK_BACKEND_NOPTS]);
+/**
+ * The option entries of @b (a tk_backend_t *), shared by every program:
+ * listed inside the program's one option table, whose size the compiler
+ * counts:  tk_opt_t opts[] = {{"--port", …}, TK_BACKEND_OPTS(&c->backend)};
+ */
+#define TK_BACKEND_OPTS(b)                                                                                      \
+    {"--redis-host", "REDIS_HOST", TK_OPT_STR, &(b)->redis_host, 0, 0, "Redis host"},                           \
+    {"--redis-port", "REDIS_PORT", TK_OPT_INT, &(b)->redis_port, 1, 65535, "Redis port"},                       \
+    {"--db-host", "DB_HOST", TK_OPT_STR, &(b)->db_host, 0, 0, "MariaDB host"},                                  \
+    {"--db-port", "DB_PORT", TK_OPT_INT, &(b)->db_port, 1, 65535, "MariaDB port"},                              \
+    {"--db-user", "DB_USER", TK_OPT_STR, &(b)->db_user, 0, 0, "MariaDB user"},                                  \
+    {"--db-name", "DB_NAME", TK_OPT_STR, &(b)->db_name, 0, 0, "MariaDB database"},                              \
+    {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &(b)->db_password_file, 0, 0,                        \
+     "file with the MariaDB password (DB_PASSWORD overrides)"}
 
 /** After parsing: refuses an empty host, user or database name. Returns 0 or -1 with @err. */
 int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen);

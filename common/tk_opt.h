@@ -27,6 +27,12 @@ typedef struct {
     const char *help;
 } tk_opt_t;
 
+/* The --log-level entry every program shares; @target is a const char ** (checked by tk_log_parse_level after the parse). */
+#define TK_OPT_LOG_LEVEL(target) {"--log-level", "LOG_LEVEL", TK_OPT_STR, (target), 0, 0, "debug, info, warn or error"}
+
+/* The count of entries of an option table (an array, not a pointer). */
+#define TK_OPT_COUNT(opts) (sizeof(opts) / sizeof((opts)[0]))
+
 /**
  * Applies the environment, then argv[1..argc-1], to the targets of @opts.
  * Returns 0; 1 when --help was given (usage was printed to stdout); -1 with

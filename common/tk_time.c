@@ -13,9 +13,24 @@ int64_t tk_time_now_ms(void)
 
 int64_t tk_time_mono_ms(void)
 {
+    return tk_time_mono_us() / 1000;
+}
+
+int64_t tk_time_mono_us(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void tk_time_sleep_ms(long ms, const volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !(stop != NULL && *stop)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
 }
 
 void tk_time_format_rfc3339(int64_t ms, char *out)

@@ -31,7 +31,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
 
-    tk_opt_t opts[TK_BACKEND_NOPTS + 24] = {
+    const tk_opt_t opts[] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
         {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
         {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
@@ -43,7 +43,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--web-root", "WEB_ROOT", TK_OPT_STR, &c->web_root, 0, 0, "static pages"},
         {"--admin-token-file", "ADMIN_TOKEN_FILE", TK_OPT_STR, &c->admin_token_file, 0, 0,
          "file with the admin bearer token (ADMIN_TOKEN overrides)"},
-        {"--log-level", "LOG_LEVEL", TK_OPT_STR, &c->log_level, 0, 0, "debug, info, warn or error"},
+        TK_OPT_LOG_LEVEL(&c->log_level),
         {"--shutdown-timeout-ms", "GW_SHUTDOWN_TIMEOUT_MS", TK_OPT_INT, &c->shutdown_timeout_ms, 100, 600000,
          "longest wait for in-flight requests at shutdown"},
         {"--max-batch", "GW_MAX_BATCH", TK_OPT_INT, &c->max_batch, 1, 1024, "claims per script call, at most"},
@@ -67,9 +67,9 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "a request's database job not started within this is answered 503 without touching MariaDB"},
         {"--redis-inflight-max", "REDIS_INFLIGHT_MAX", TK_OPT_INT, &c->redis_inflight_max, 1, 10000000,
          "claims per loop thread batched for or waiting on Redis, at most; beyond, 503"},
+        TK_BACKEND_OPTS(&c->backend),
     };
-    tk_backend_opts(&c->backend, opts + 24);
-    int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
+    int rc = tk_opt_parse(opts, TK_OPT_COUNT(opts), argc, argv, err, errlen);
     if (rc != 0)
         return rc;
 

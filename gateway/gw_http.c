@@ -1,17 +1,10 @@
 #include "gw_http.h"
 #include "tk_json.h"
+#include "tk_time.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-uint64_t gw_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* The request's reference, dropped when h2o disposes of the request's pool. */
 static void on_req_dispose(void *slot)
@@ -30,7 +23,7 @@ gw_req_t *gw_req_new(h2o_req_t *req, gw_route_id_t route)
     r->th = gw_thread_of(req);
     r->route = route;
     r->refs = 1;
-    r->start_us = gw_now_us();
+    r->start_us = (uint64_t)tk_time_mono_us();
     r->elen = r->ulen = 0;
     r->event_id[0] = r->user_id[0] = '\0';
     gw_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
@@ -46,7 +39,7 @@ void gw_req_release(gw_req_t *r)
 
 void gw_reply(gw_req_t *r, int status, const char *body, size_t len, const char *location)
 {
-    gw_metrics_request(&r->th->metrics, r->route, status, gw_now_us() - r->start_us);
+    gw_metrics_request(&r->th->metrics, r->route, status, (uint64_t)tk_time_mono_us() - r->start_us);
     h2o_req_t *req = r->req;
     if (req == NULL)
         return;

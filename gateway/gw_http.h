@@ -45,9 +45,6 @@ static inline gw_req_t *gw_req_ref(gw_req_t *r)
 /** Drops one reference; frees @r at zero. Loop thread only. */
 void gw_req_release(gw_req_t *r);
 
-/** Microseconds from a monotonic clock. */
-uint64_t gw_now_us(void);
-
 /**
  * Answers with @status and the JSON @body (copied). @location, when not NULL,
  * becomes the Location header. Does nothing but count when the client is

@@ -12,6 +12,7 @@
 
 #include "tk_json.h"
 #include "tk_keys.h"
+#include "tk_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +274,7 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
     n += (int)queues_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
-    gw_metrics_request(&r->th->metrics, r->route, 200, gw_now_us() - r->start_us);
+    gw_metrics_request(&r->th->metrics, r->route, 200, (uint64_t)tk_time_mono_us() - r->start_us);
     if (req == NULL)
         return;
     h2o_iovec_t body;

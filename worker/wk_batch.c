@@ -1,4 +1,6 @@
 #include "wk_batch.h"
+#include "tk_grow.h"
+#include "tk_streamid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,45 +84,37 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
     return 0;
 }
 
-static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen)
+static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen, size_t src)
 {
     for (size_t i = 0; i < b->n; i++) {
         if (b->groups[i].elen == elen && memcmp(b->groups[i].event, event, elen) == 0)
             return &b->groups[i];
     }
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4;
-        wk_group_t *g = realloc(b->groups, cap * sizeof(*g));
-        if (g == NULL)
-            return NULL;
-        memset(g + b->cap, 0, (cap - b->cap) * sizeof(*g));
-        b->groups = g;
-        b->cap = cap;
-    }
+    wk_group_t *all = tk_grow(b->groups, &b->cap, b->n + 1, sizeof(*all), 4);
+    if (all == NULL)
+        return NULL;
+    b->groups = all; /* new groups zeroed: no rows yet */
     /* A cleared group keeps its rows array: reuse it. */
     wk_group_t *g = &b->groups[b->n++];
     memcpy(g->event, event, elen);
     g->event[elen] = '\0';
     g->elen = elen;
+    g->src = src;
     g->n = 0;
     return g;
 }
 
-int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, const wk_row_t *row)
+int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, size_t src, const wk_row_t *row)
 {
     if (elen == 0 || elen > TK_ID_MAX)
         return -1;
-    wk_group_t *g = find_group(b, event, elen);
+    wk_group_t *g = find_group(b, event, elen, src);
     if (g == NULL)
         return -1;
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        wk_row_t *r = realloc(g->rows, cap * sizeof(*r));
-        if (r == NULL)
-            return -1;
-        g->rows = r;
-        g->cap = cap;
-    }
+    wk_row_t *rows = tk_grow(g->rows, &g->cap, g->n + 1, sizeof(*rows), 64);
+    if (rows == NULL)
+        return -1;
+    g->rows = rows;
     g->rows[g->n++] = *row;
     b->rows++;
     return 0;
@@ -136,7 +130,7 @@ static int cmp_ticket(const void *a, const void *b)
     const wk_row_t *x = a, *y = b;
     if (x->ticket != y->ticket)
         return x->ticket < y->ticket ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return tk_streamid_cmp(x->id, y->id);
 }
 
 /* Sorts row indices by user, then by position, for the duplicate scan. */

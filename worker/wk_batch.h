@@ -33,6 +33,7 @@ typedef struct {
 typedef struct {
     char event[TK_ID_MAX + 1];
     size_t elen;
+    size_t src;     /* the caller's index of where the event's entries came from (the drain's stream), as given to wk_batch_add */
     wk_row_t *rows; /* owned */
     size_t n, cap;
 } wk_group_t;
@@ -51,8 +52,12 @@ typedef struct {
 int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out, char *err,
                  size_t errlen);
 
-/** Appends a copy of @row to the group of event @event (created as needed). Returns 0, or -1 when out of memory. */
-int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, const wk_row_t *row);
+/**
+ * Appends a copy of @row to the group of event @event (created as needed,
+ * with @src kept as its src: one event, one source). Returns 0, or -1 when
+ * out of memory or @event is empty or too long.
+ */
+int wk_batch_add(wk_batch_t *b, const char *event, size_t elen, size_t src, const wk_row_t *row);
 
 /**
  * Sorts the groups by event id and each group's rows by ticket (then entry

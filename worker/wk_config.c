@@ -38,8 +38,8 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
     c->stats_ms = 1000;
     c->log_every_s = 10;
 
-    tk_opt_t opts[TK_BACKEND_NOPTS + 8] = {
-        {"--log-level", "LOG_LEVEL", TK_OPT_STR, &c->log_level_name, 0, 0, "debug, info, warn or error"},
+    const tk_opt_t opts[] = {
+        TK_OPT_LOG_LEVEL(&c->log_level_name),
         {"--consumer", "WORKER_NAME", TK_OPT_STR, &c->consumer, 0, 0, "consumer name in group wk"},
         {"--batch", "WORKER_BATCH", TK_OPT_INT, &c->batch, 1, 4096, "XREADGROUP COUNT per stream"},
         {"--block-ms", "WORKER_BLOCK_MS", TK_OPT_INT, &c->block_ms, 1, 60000, "XREADGROUP BLOCK"},
@@ -47,9 +47,9 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         {"--discover-ms", "WORKER_DISCOVER_MS", TK_OPT_INT, &c->discover_ms, 10, 3600000, "re-read tk:events this often"},
         {"--stats-ms", "WORKER_STATS_MS", TK_OPT_INT, &c->stats_ms, 100, 3600000, "flush counters to tk:wk:stats this often"},
         {"--log-every-s", "WORKER_LOG_EVERY_S", TK_OPT_INT, &c->log_every_s, 1, 86400, "info line with rates this often"},
+        TK_BACKEND_OPTS(&c->backend),
     };
-    tk_backend_opts(&c->backend, opts + 8);
-    int rc = tk_opt_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv, err, errlen);
+    int rc = tk_opt_parse(opts, TK_OPT_COUNT(opts), argc, argv, err, errlen);
     if (rc != 0)
         return rc;
     if (tk_log_parse_level(c->log_level_name, &c->log_level) != 0) {

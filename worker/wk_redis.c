@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, const char *script)
 {
@@ -105,12 +104,3 @@ void wk_redis_close(wk_redis_t *r)
     r->c = NULL;
 }
 
-void wk_sleep_ms(long ms, const volatile sig_atomic_t *stop)
-{
-    while (ms > 0 && !(stop != NULL && *stop)) {
-        long step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-}

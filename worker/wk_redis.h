@@ -3,7 +3,7 @@
  *
  * A call that fails on the connection (I/O error, timeout, EOF) drops the
  * context and returns NULL; the next call connects again, so the caller only
- * has to wait (wk_sleep_ms) and retry. Scripts are called by SHA; on
+ * has to wait (tk_time_sleep_ms) and retry. Scripts are called by SHA; on
  * NOSCRIPT (Redis restarted without its script cache) the text is loaded
  * again and the call retried once.
  */
@@ -11,7 +11,6 @@
 #define WK_REDIS_H
 
 #include <hiredis.h>
-#include <signal.h>
 #include <stddef.h>
 
 typedef struct {
@@ -45,8 +44,5 @@ redisReply *wk_redis_script(wk_redis_t *r, int nkeys, int argc, const char **arg
 
 /** Closes the connection. */
 void wk_redis_close(wk_redis_t *r);
-
-/** Sleeps @ms in short slices, returning early once *@stop is set. */
-void wk_sleep_ms(long ms, const volatile sig_atomic_t *stop);
 
 #endif

@@ -1,8 +1,13 @@
+/*
+ * wk_stats: the worker's counters into tk:wk:stats and the log, and the
+ * hash's pruning (why it is bounded: wk_stats.h).
+ */
 #include "wk_stats.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_lua.h"
 #include "tk_time.h"
+#include "wk_config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +18,7 @@ long wk_stats_prune(wk_redis_t *r, const char *self, long stats_ms)
     const char *script = tk_lua_find("wk_stats_prune");
     if (script == NULL)
         return -1;
-    /* Wall-clock ms, as seen_ms is written (worker/wk_drain.c). Sent as
+    /* Wall-clock ms, as seen_ms is written (wk_stats_push). Sent as
      * text with EVAL: it runs once a minute, and the text is small. */
     int64_t now = tk_time_now_ms();
     char cutoff[24], nowbuf[24];
@@ -32,4 +37,62 @@ long wk_stats_prune(wk_redis_t *r, const char *self, long stats_ms)
     if (rep != NULL)
         freeReplyObject(rep);
     return n;
+}
+
+void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *total, wk_counters_t *flushed)
+{
+    char f[5][WK_CONSUMER_MAX + 16], v[5][24];
+    const char *argv[12];
+    size_t lens[12];
+    uint64_t delta[4] = {total->rows - flushed->rows, total->batches - flushed->batches, total->errors - flushed->errors,
+                         total->dead - flushed->dead};
+    static const char *const names[4] = {"rows", "batches", "errors", "dead"};
+    for (int i = 0; i < 4; i++) {
+        if (delta[i] == 0)
+            continue;
+        snprintf(f[0], sizeof(f[0]), "%s:%s", consumer, names[i]);
+        snprintf(v[0], sizeof(v[0]), "%llu", (unsigned long long)delta[i]);
+        argv[0] = "HINCRBY";
+        argv[1] = TK_KEY_WK_STATS;
+        argv[2] = f[0];
+        argv[3] = v[0];
+        for (int j = 0; j < 4; j++)
+            lens[j] = strlen(argv[j]);
+        redisReply *rep = wk_redis_cmd(r, 4, argv, lens);
+        if (rep == NULL)
+            return; /* counted next time */
+        freeReplyObject(rep);
+    }
+    flushed->rows = total->rows;
+    flushed->batches = total->batches;
+    flushed->errors = total->errors;
+    flushed->dead = total->dead;
+    static const char *const gauges[3] = {"batch_last", "lag_ms", "seen_ms"};
+    long long gv[3] = {(long long)total->last_batch, (long long)total->lag_ms, (long long)tk_time_now_ms()};
+    argv[0] = "HSET";
+    argv[1] = TK_KEY_WK_STATS;
+    for (int i = 0; i < 3; i++) {
+        snprintf(f[i], sizeof(f[i]), "%s:%s", consumer, gauges[i]);
+        snprintf(v[i], sizeof(v[i]), "%lld", gv[i]);
+        argv[2 + 2 * i] = f[i];
+        argv[3 + 2 * i] = v[i];
+    }
+    for (int j = 0; j < 8; j++)
+        lens[j] = strlen(argv[j]);
+    redisReply *rep = wk_redis_cmd(r, 8, argv, lens);
+    if (rep != NULL)
+        freeReplyObject(rep);
+}
+
+void wk_stats_log(const wk_counters_t *total, wk_counters_t *logged, int64_t *logged_at, int64_t now, size_t nstreams)
+{
+    double secs = (double)(now - *logged_at) / 1000.0;
+    uint64_t rows = total->rows - logged->rows, batches = total->batches - logged->batches;
+    tk_info("%.0f rows/s, %llu batches (avg %.1f rows), %llu errors, %llu replayed, %llu rejected, %llu dead letters, lag %lld ms, %zu streams",
+            secs > 0 ? (double)rows / secs : 0.0, (unsigned long long)batches, batches ? (double)rows / (double)batches : 0.0,
+            (unsigned long long)(total->errors - logged->errors), (unsigned long long)(total->replayed - logged->replayed),
+            (unsigned long long)(total->rejected - logged->rejected), (unsigned long long)(total->dead - logged->dead),
+            (long long)total->lag_ms, nstreams);
+    *logged = *total;
+    *logged_at = now;
 }

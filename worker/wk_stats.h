@@ -1,6 +1,7 @@
 /*
- * wk_stats: keeps tk:wk:stats (the per-worker counters /metrics shows)
- * bounded, with lua/wk_stats_prune.lua.
+ * wk_stats: the worker's counters — pushed to tk:wk:stats (the per-worker
+ * counters /metrics shows), logged as rates — and that hash kept bounded,
+ * with lua/wk_stats_prune.lua.
  *
  * Every field is "<consumer>:<stat>" and the default consumer name holds the
  * worker's pid, so without pruning the hash gains fields at every worker
@@ -16,14 +17,35 @@
 
 #include "wk_redis.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* Ten minutes: far above the stats period (1 s by default), long enough
  * for an operator to see a dead worker's last figures, short enough that a
  * crash loop adds at most ten minutes' worth of names. A worker whose
- * --stats-ms is longer uses three of its periods instead (wk_drain.c); a
+ * --stats-ms is longer uses three of its periods instead (wk_stats.c); a
  * worker pruned by one with a shorter age reappears at its next push, its
  * counters restarting (a counter reset, which Prometheus handles). */
 #define WK_STATS_MAX_AGE_MS (10 * 60 * 1000)
 #define WK_STATS_PRUNE_MS (60 * 1000)
+
+typedef struct {
+    uint64_t rows, batches, errors, rejected, replayed;
+    uint64_t dead; /* poison entries set aside in claims_dead (the operator's alert) */
+    int64_t lag_ms;      /* commit time minus the oldest created_ms of the last batch */
+    uint64_t last_batch; /* rows of the last batch */
+} wk_counters_t;
+
+/**
+ * Adds to tk:wk:stats what @total counted since @flushed (fields
+ * "<@consumer>:rows", batches, errors, dead), then sets @flushed to @total
+ * and writes the gauges batch_last, lag_ms and seen_ms (wall clock). When
+ * Redis cannot be reached the rest is counted at the next push.
+ */
+void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *total, wk_counters_t *flushed);
+
+/** Logs the rates since *@logged_at (mono ms) at info level, with @nstreams; then sets @logged to @total and *@logged_at to @now. */
+void wk_stats_log(const wk_counters_t *total, wk_counters_t *logged, int64_t *logged_at, int64_t now, size_t nstreams);
 
 /**
  * Removes from tk:wk:stats the fields of consumers not seen for

@@ -30,87 +30,28 @@
  *     XACK the entries, so a crash anywhere before leaves them pending, and
  *     their replay finds the committed rows in step 2.
  *
- * Failures are sorted by tk_db_classify in one place (fail()): a deadlock or
- * lock wait rolls back and redoes the whole transaction (bounded); a lost
- * connection closes everything, reconnects with capped exponential backoff
- * and redoes it, for as long as MariaDB is away (the batch is kept; nothing
- * is acked meanwhile). A redo starts from scratch: statuses decided by a
- * rolled-back attempt are forgotten.
- *
- * One event's trouble stays that event's (issue 10, hole 3)
- * ---------------------------------------------------------
- * Any other error — one a redo cannot fix — no longer ends the worker. The
- * batch's transaction is rolled back and each event is written in its own
- * transaction, so the other events commit. An event that still fails with
- * an error its rows' data causes (row_error(): a duplicate key, a value out
- * of range, a failed constraint, a row the worker's own checks refuse) is
- * bisected: each half in its own transaction, down to the single entry
- * that fails alone. That entry is poison: it is stored in claims_dead with
- * the error (its own transaction), its status becomes 'r', so the drain
- * marks its Redis record rejected and XACKs it, and it is counted (dead).
- * Any other failure of an event (the schema, privileges, a full disk) is
- * not the entry's fault: the event's entries stay pending (held), to be
- * taken over again by XAUTOCLAIM after --claim-idle-ms, and the drain goes
- * on with the other events. The normal path is untouched: one transaction
- * per batch; the split costs transactions only after a failure, about
- * 2·log2(n) of them per poison entry. Splitting is exact because a commit
- * of part of a batch is what a worker killed between two batches leaves:
- * every row written is found by the next attempt under the stock row lock
- * (replayed), and an entry is acked only with the status of a committed row
- * or dead letter.
- *
  * Statements are prepared once per connection. Those with a list of N rows
  * exist only for N a power of two up to WK_CHUNK_MAX, so a connection holds
  * at most a couple of dozen statements: an IN list is padded by repeating
  * its last user, and the INSERT of n rows is split along the binary digits
  * of n (500 = 256 + 128 + 64 + 32 + 16 + 4).
+ *
+ * Failures are sorted, redone and reconnected in wk_txn.c; a batch refused
+ * for good is written event by event, down to the poison entry, in
+ * wk_poison.c (the writer's state: wk_writer_int.h).
  */
-#include "wk_writer.h"
-#include "tk_claim.h"
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "tk_sql.h"
-#include "wk_redis.h"
+#include "wk_writer_int.h"
 
-#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define WK_POW 10                        /* list statements for 1, 2, 4, … 512 rows */
-#define WK_CHUNK_MAX (1 << (WK_POW - 1)) /* rows per statement at most */
-#define WK_INS_COLS 8                    /* placeholders per inserted row */
-#define WK_RETRY_MAX 20                  /* redos after deadlock / lock wait */
-#define WK_BACKOFF_MIN_MS 100
-#define WK_BACKOFF_MAX_MS 2000
-#define WK_STOP_GRACE_MS 10000 /* after a stop request, how long to keep trying */
-
-/* Special results of one attempt besides a MariaDB error number. */
-#define WK_ERR_INTERNAL 1 /* logged; not the fault of one row (the event's entries stay pending) */
-#define WK_ERR_ROW 2      /* logged; the worker's own check refused a row's data (poison when alone) */
-
-struct wk_writer {
-    tk_db_conf_t conf;
-    MYSQL *db;
-    MYSQL_STMT *lock, *update, *dead, *exist[WK_POW], *insert[WK_POW];
-    MYSQL_BIND bind[WK_CHUNK_MAX * WK_INS_COLS];
-    unsigned long len[WK_CHUNK_MAX * WK_INS_COLS];
-    char claim_id[WK_CHUNK_MAX][TK_CLAIM_ID_MAX];
-    MYSQL_TIME created[WK_CHUNK_MAX];
-    my_bool reason_null[WK_CHUNK_MAX];
-    unsigned long long ticket[WK_CHUNK_MAX];
-    unsigned long quantity[WK_CHUNK_MAX];
-    size_t *idx; /* scratch: row indices */
-    size_t idx_cap;
-    const char *failed_what; /* what the last failing call was, for the log */
-    char failed_msg[200];    /* MariaDB's text of the last failing statement, for the log and claims_dead */
-};
 
 static const char *const sql_lock = "SELECT total, sold FROM event_stock WHERE event_id = ? FOR UPDATE";
 static const char *const sql_update =
     "UPDATE event_stock SET sold = sold + ?, ticket_hwm = GREATEST(ticket_hwm, ?) WHERE event_id = ? AND sold + ? <= total";
-static const char *const sql_dead = "INSERT INTO claims_dead (event_id, entry_id, user_id, ticket, quantity, created_at, error, reason, dead_at) "
-                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE event_id = event_id";
 
 wk_writer_t *wk_writer_new(const tk_db_conf_t *conf)
 {
@@ -120,39 +61,18 @@ wk_writer_t *wk_writer_new(const tk_db_conf_t *conf)
     return w;
 }
 
-static void disconnect(wk_writer_t *w)
-{
-    MYSQL_STMT **all[] = {&w->lock, &w->update, &w->dead};
-    for (size_t i = 0; i < 3; i++) {
-        if (*all[i] != NULL)
-            mysql_stmt_close(*all[i]);
-        *all[i] = NULL;
-    }
-    for (int k = 0; k < WK_POW; k++) {
-        if (w->exist[k] != NULL)
-            mysql_stmt_close(w->exist[k]);
-        if (w->insert[k] != NULL)
-            mysql_stmt_close(w->insert[k]);
-        w->exist[k] = w->insert[k] = NULL;
-    }
-    if (w->db != NULL)
-        mysql_close(w->db);
-    w->db = NULL;
-}
-
 void wk_writer_free(wk_writer_t *w)
 {
     if (w == NULL)
         return;
-    disconnect(w);
+    wk_txn_disconnect(w);
     free(w->idx);
     free(w);
 }
 
 /* ---------------------------------------------------------------- statements */
 
-/* Returns 0 or the MariaDB error number (the statement is left NULL). */
-static unsigned prepare(wk_writer_t *w, MYSQL_STMT **st, const char *sql, const char *what)
+unsigned wk_writer_prepare(wk_writer_t *w, MYSQL_STMT **st, const char *sql, const char *what)
 {
     if (*st != NULL)
         return 0;
@@ -207,12 +127,12 @@ static unsigned prepare_list(wk_writer_t *w, int k, int insert)
         w->failed_what = "build statement";
         return 2008;
     }
-    unsigned e = prepare(w, st, sql, insert ? "insert claims" : "select existing claims");
+    unsigned e = wk_writer_prepare(w, st, sql, insert ? "insert claims" : "select existing claims");
     free(sql);
     return e;
 }
 
-static unsigned stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what)
+unsigned wk_writer_stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what)
 {
     unsigned e = mysql_stmt_errno(s);
     w->failed_what = what;
@@ -223,13 +143,10 @@ static unsigned stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what)
 
 static int grow_idx(wk_writer_t *w, size_t n)
 {
-    if (n <= w->idx_cap)
-        return 0;
-    size_t *p = realloc(w->idx, n * sizeof(*p));
+    size_t *p = tk_grow(w->idx, &w->idx_cap, n, sizeof(*p), n);
     if (p == NULL)
         return -1;
     w->idx = p;
-    w->idx_cap = n;
     return 0;
 }
 
@@ -238,7 +155,7 @@ static int grow_idx(wk_writer_t *w, size_t n)
 /* Locks the stock row. *found = 0 when the event has none. */
 static unsigned lock_stock(wk_writer_t *w, const wk_group_t *g, unsigned long long *total, unsigned long long *sold, int *found)
 {
-    unsigned e = prepare(w, &w->lock, sql_lock, "prepare lock");
+    unsigned e = wk_writer_prepare(w, &w->lock, sql_lock, "prepare lock");
     if (e)
         return e;
     MYSQL_BIND in[1], out[2];
@@ -247,11 +164,11 @@ static unsigned lock_stock(wk_writer_t *w, const wk_group_t *g, unsigned long lo
     tk_sql_bind_u64(&out[0], total);
     tk_sql_bind_u64(&out[1], sold);
     if (mysql_stmt_bind_param(w->lock, in) || mysql_stmt_execute(w->lock) || mysql_stmt_bind_result(w->lock, out))
-        return stmt_fail(w, w->lock, "lock event_stock");
+        return wk_writer_stmt_fail(w, w->lock, "lock event_stock");
     int rc = mysql_stmt_fetch(w->lock);
     *found = rc == 0;
     if (rc == 1)
-        return stmt_fail(w, w->lock, "fetch event_stock");
+        return wk_writer_stmt_fail(w, w->lock, "fetch event_stock");
     /* Drain (at most one row) so the connection is free again. */
     for (int i = 0; i < 4 && rc == 0; i++)
         rc = mysql_stmt_fetch(w->lock);
@@ -307,13 +224,13 @@ static unsigned find_existing(wk_writer_t *w, wk_group_t *g, uint64_t *replayed)
         out[1].length = &sl;
         MYSQL_STMT *st = w->exist[k];
         if (mysql_stmt_bind_param(st, w->bind) || mysql_stmt_execute(st) || mysql_stmt_bind_result(st, out))
-            return stmt_fail(w, st, "select existing claims");
+            return wk_writer_stmt_fail(w, st, "select existing claims");
         for (size_t guard = 0; guard <= slots; guard++) {
             int rc = mysql_stmt_fetch(st);
             if (rc == MYSQL_NO_DATA)
                 break;
             if (rc == 1)
-                return stmt_fail(w, st, "fetch existing claims");
+                return wk_writer_stmt_fail(w, st, "fetch existing claims");
             user[ul < sizeof(user) - 1 ? ul : sizeof(user) - 1] = '\0';
             status[sl < sizeof(status) - 1 ? sl : sizeof(status) - 1] = '\0';
             size_t lo = 0, hi = m;
@@ -383,7 +300,7 @@ static unsigned insert_rows(wk_writer_t *w, const wk_group_t *g, size_t n)
             }
             MYSQL_STMT *s = w->insert[k];
             if (mysql_stmt_bind_param(s, w->bind) || mysql_stmt_execute(s))
-                return stmt_fail(w, s, "insert claims");
+                return wk_writer_stmt_fail(w, s, "insert claims");
             if (mysql_stmt_affected_rows(s) != size) {
                 tk_error("insert claims for %s: %llu rows stored of %zu", g->event, (unsigned long long)mysql_stmt_affected_rows(s), size);
                 w->failed_what = "insert count";
@@ -399,7 +316,7 @@ static unsigned insert_rows(wk_writer_t *w, const wk_group_t *g, size_t n)
 
 static unsigned update_stock(wk_writer_t *w, const wk_group_t *g, unsigned long long delta, unsigned long long hwm)
 {
-    unsigned e = prepare(w, &w->update, sql_update, "prepare update");
+    unsigned e = wk_writer_prepare(w, &w->update, sql_update, "prepare update");
     if (e)
         return e;
     MYSQL_BIND in[4];
@@ -410,7 +327,7 @@ static unsigned update_stock(wk_writer_t *w, const wk_group_t *g, unsigned long 
     tk_sql_bind_str(&in[2], g->event, &elen, g->elen);
     tk_sql_bind_u64(&in[3], &d2);
     if (mysql_stmt_bind_param(w->update, in) || mysql_stmt_execute(w->update))
-        return stmt_fail(w, w->update, "update event_stock");
+        return wk_writer_stmt_fail(w, w->update, "update event_stock");
     /* With delta 0 nothing may change (affected 0); otherwise the row must move. */
     if (delta > 0 && mysql_stmt_affected_rows(w->update) != 1) {
         tk_error("stock guard of %s refused %llu units that fitted under the row lock", g->event, delta);
@@ -484,17 +401,9 @@ static unsigned write_group(wk_writer_t *w, wk_group_t *g, wk_write_stats_t *st)
     return 0;
 }
 
-/* ---------------------------------------------------------------- transaction */
+/* ---------------------------------------------------------------- the batch */
 
-/* The body of one transaction: writes, never commits. Returns 0 or an error as attempt() sorts them. */
-typedef unsigned (*wk_body_t)(wk_writer_t *w, void *arg, wk_write_stats_t *st);
-
-typedef struct {
-    wk_group_t *groups;
-    size_t n;
-} wk_groups_t;
-
-static unsigned groups_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
+unsigned wk_writer_groups_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
 {
     wk_groups_t *gs = arg;
     for (size_t i = 0; i < gs->n; i++) {
@@ -511,246 +420,11 @@ static unsigned groups_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
     return 0;
 }
 
-static unsigned attempt(wk_writer_t *w, wk_body_t body, void *arg, wk_write_stats_t *st)
-{
-    wk_write_stats_t tmp;
-    memset(&tmp, 0, sizeof(tmp));
-    w->failed_what = NULL;
-    w->failed_msg[0] = '\0';
-    unsigned e = body(w, arg, &tmp);
-    if (e)
-        return e;
-    if (mysql_commit(w->db) != 0) {
-        w->failed_what = "commit";
-        snprintf(w->failed_msg, sizeof(w->failed_msg), "%s", mysql_error(w->db));
-        return mysql_errno(w->db) ? mysql_errno(w->db) : 2000;
-    }
-    st->inserted += tmp.inserted;
-    st->confirmed += tmp.confirmed;
-    st->rejected += tmp.rejected;
-    st->replayed += tmp.replayed;
-    st->skipped += tmp.skipped;
-    return 0;
-}
-
-static int connect_db(wk_writer_t *w)
-{
-    char err[256];
-    w->db = tk_db_connect(&w->conf, err, sizeof(err));
-    if (w->db == NULL) {
-        tk_warn("%s", err);
-        return -1;
-    }
-    tk_info("connected to MariaDB %s:%d", w->conf.host, w->conf.port);
-    return 0;
-}
-
-/* The one place a failure is sorted. */
-static tk_db_class_t fail(wk_writer_t *w, unsigned e)
-{
-    tk_db_class_t c = e == WK_ERR_INTERNAL || e == WK_ERR_ROW ? TK_DB_FATAL : tk_db_classify(e);
-    if (c == TK_DB_FATAL)
-        tk_error("MariaDB %s failed: error %u (%s)", w->failed_what ? w->failed_what : "call", e,
-                 w->failed_msg[0] ? w->failed_msg : "see debug log");
-    else
-        tk_warn("MariaDB %s failed: error %u, %s", w->failed_what ? w->failed_what : "call", e, tk_db_class_name(c));
-    if (c == TK_DB_RETRY && w->db != NULL && mysql_rollback(w->db) != 0)
-        c = TK_DB_RECONNECT;
-    if (c == TK_DB_RECONNECT)
-        disconnect(w);
-    return c;
-}
-
-/*
- * Runs one transaction of @body: redone after a deadlock or lock wait (at
- * most WK_RETRY_MAX times), after reconnecting while MariaDB is away (until
- * it is back, or a stop has waited WK_STOP_GRACE_MS). WK_WRITE_OK when
- * committed; WK_WRITE_STOPPED; WK_WRITE_FAILED with the error in *@err
- * (rolled back) when a redo cannot help.
- */
-static wk_write_result_t txn(wk_writer_t *w, wk_body_t body, void *arg, const volatile sig_atomic_t *stop, wk_write_stats_t *st,
-                             unsigned *err)
-{
-    long backoff = WK_BACKOFF_MIN_MS;
-    int retries = 0;
-    int64_t stop_seen = 0;
-    for (;;) {
-        if (*stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-            if (stop_seen == 0)
-                stop_seen = now;
-            else if (now - stop_seen > WK_STOP_GRACE_MS && w->db == NULL)
-                return WK_WRITE_STOPPED;
-        }
-        if (w->db == NULL && connect_db(w) != 0) {
-            wk_sleep_ms(backoff, NULL);
-            backoff = backoff * 2 > WK_BACKOFF_MAX_MS ? WK_BACKOFF_MAX_MS : backoff * 2;
-            continue;
-        }
-        unsigned e = attempt(w, body, arg, st);
-        if (e == 0)
-            return WK_WRITE_OK;
-        switch (fail(w, e)) {
-        case TK_DB_RETRY:
-            st->retries++;
-            if (++retries > WK_RETRY_MAX) {
-                tk_error("transaction still conflicting after %d redos", WK_RETRY_MAX);
-                *err = e;
-                return WK_WRITE_FAILED;
-            }
-            wk_sleep_ms(retries * 5, NULL);
-            break;
-        case TK_DB_RECONNECT:
-            st->reconnects++;
-            break;
-        default:
-            if (w->db != NULL && mysql_rollback(w->db) != 0)
-                disconnect(w);
-            *err = e;
-            return WK_WRITE_FAILED;
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- isolation */
-
-/* Errors the data of a row causes: alone in a transaction, that row is poison. Anything else is the event's or the server's. */
-static int row_error(unsigned e)
-{
-    switch (e) {
-    case WK_ERR_ROW:
-    case ER_DUP_ENTRY:
-    case ER_DUP_ENTRY_WITH_KEY_NAME:
-    case ER_BAD_NULL_ERROR:
-    case ER_WARN_DATA_OUT_OF_RANGE:
-    case ER_TRUNCATED_WRONG_VALUE:
-    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
-    case ER_DATA_TOO_LONG:
-    case ER_NO_REFERENCED_ROW_2:
-    case ER_CONSTRAINT_FAILED:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-typedef struct {
-    const wk_group_t *g;
-    const wk_row_t *row;
-    unsigned error;
-    const char *reason;
-} wk_dead_t;
-
-static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
-{
-    (void)st;
-    wk_dead_t *d = arg;
-    unsigned e = prepare(w, &w->dead, sql_dead, "prepare dead letter");
-    if (e)
-        return e;
-    MYSQL_BIND in[8];
-    unsigned long len[8];
-    unsigned long long ticket = (unsigned long long)d->row->ticket;
-    unsigned long qty = (unsigned long)d->row->quantity, error = d->error;
-    MYSQL_TIME created;
-    tk_db_time_from_ms(d->row->created_ms, &created);
-    tk_sql_bind_str(&in[0], d->g->event, &len[0], d->g->elen);
-    tk_sql_bind_str(&in[1], d->row->id, &len[1], strlen(d->row->id));
-    tk_sql_bind_str(&in[2], d->row->user, &len[2], d->row->ulen);
-    tk_sql_bind_u64(&in[3], &ticket);
-    memset(&in[4], 0, sizeof(in[4]));
-    in[4].buffer_type = MYSQL_TYPE_LONG;
-    in[4].buffer = &qty;
-    in[4].is_unsigned = 1;
-    memset(&in[5], 0, sizeof(in[5]));
-    in[5].buffer_type = MYSQL_TYPE_DATETIME;
-    in[5].buffer = &created;
-    memset(&in[6], 0, sizeof(in[6]));
-    in[6].buffer_type = MYSQL_TYPE_LONG;
-    in[6].buffer = &error;
-    in[6].is_unsigned = 1;
-    tk_sql_bind_str(&in[7], d->reason, &len[7], strlen(d->reason));
-    if (mysql_stmt_bind_param(w->dead, in) || mysql_stmt_execute(w->dead))
-        return stmt_fail(w, w->dead, "insert dead letter");
-    return 0;
-}
-
-/* Stores @row of @g in claims_dead with the error @e that refused it alone; its status becomes 'r'. Left pending when even that fails. */
-static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsigned e, const volatile sig_atomic_t *stop,
-                        wk_write_stats_t *st)
-{
-    char reason[256];
-    snprintf(reason, sizeof(reason), "%s: %s", w->failed_what ? w->failed_what : "write", w->failed_msg);
-    tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
-             "released from the stream",
-             g->event, row->id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
-    wk_dead_t d = {g, row, e == WK_ERR_ROW ? 0 : e, reason};
-    unsigned e2 = 0;
-    if (txn(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
-        tk_error("event %s: entry %s could not be stored in claims_dead either (error %u); it stays pending", g->event, row->id, e2);
-        row->status = 0;
-        st->held++;
-        return;
-    }
-    row->status = TK_CLAIM_REJECTED;
-    st->dead++;
-}
-
-/*
- * Writes rows [lo, hi) of @g in transactions of their own: all of them at
- * once, else each half, down to the single poison row. Rows get the status
- * of what was committed; a part that fails for another reason stays pending.
- */
-static void isolate(wk_writer_t *w, wk_group_t *g, size_t lo, size_t hi, const volatile sig_atomic_t *stop, wk_write_stats_t *st)
-{
-    /* A copy of the part, its duplicates pointing inside it (an earlier duplicate outside is found as a stored row). */
-    wk_group_t part = *g;
-    part.n = part.cap = hi - lo;
-    part.rows = malloc(part.n * sizeof(*part.rows));
-    if (part.rows == NULL) {
-        tk_error("out of memory isolating a failed write of %s: %zu entries stay pending", g->event, hi - lo);
-        st->held += hi - lo;
-        return;
-    }
-    memcpy(part.rows, g->rows + lo, part.n * sizeof(*part.rows));
-    for (size_t i = 0; i < part.n; i++)
-        part.rows[i].dup_of = part.rows[i].dup_of >= (long)lo ? part.rows[i].dup_of - (long)lo : -1;
-    wk_groups_t gs = {&part, 1};
-    unsigned e = 0;
-    wk_write_result_t r = txn(w, groups_body, &gs, stop, st, &e);
-    if (r == WK_WRITE_OK) {
-        for (size_t i = 0; i < part.n; i++) {
-            g->rows[lo + i].status = part.rows[i].status;
-            g->rows[lo + i].fresh = part.rows[i].fresh;
-        }
-    }
-    free(part.rows);
-    if (r == WK_WRITE_OK)
-        return;
-    if (r == WK_WRITE_FAILED && row_error(e)) {
-        if (hi - lo == 1) {
-            dead_letter(w, g, &g->rows[lo], e, stop, st);
-            return;
-        }
-        size_t mid = lo + (hi - lo) / 2;
-        isolate(w, g, lo, mid, stop, st);
-        isolate(w, g, mid, hi, stop, st);
-        return;
-    }
-    if (r == WK_WRITE_FAILED)
-        tk_error("event %s: %zu entries not written (error %u, not caused by one entry's data); they stay pending and are taken over "
-                 "again after the claim idle time",
-                 g->event, hi - lo, e);
-    st->held += hi - lo;
-}
-
 wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile sig_atomic_t *stop, wk_write_stats_t *st)
 {
     wk_groups_t all = {b->groups, b->n};
     unsigned e = 0;
-    wk_write_result_t r = txn(w, groups_body, &all, stop, st, &e);
+    wk_write_result_t r = wk_txn_run(w, wk_writer_groups_body, &all, stop, st, &e);
     if (r == WK_WRITE_STOPPED)
         tk_warn("stopping with MariaDB unreachable: %zu rows left pending in Redis", b->rows);
     if (r != WK_WRITE_FAILED)
@@ -762,6 +436,6 @@ wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile 
         for (size_t j = 0; j < b->groups[i].n; j++)
             b->groups[i].rows[j].status = 0;
     for (size_t i = 0; i < b->n; i++)
-        isolate(w, &b->groups[i], 0, b->groups[i].n, stop, st);
+        wk_poison_isolate(w, &b->groups[i], 0, b->groups[i].n, stop, st);
     return WK_WRITE_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * wk_writer: one MariaDB transaction per batch of claims; after an error no
  * redo can fix, one per event, and the entry at fault set aside in
- * claims_dead (see wk_writer.c for why it is exact).
+ * claims_dead (why it is exact: wk_writer.c, wk_txn.c, wk_poison.c).
  */
 #ifndef WK_WRITER_H
 #define WK_WRITER_H

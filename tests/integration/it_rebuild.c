@@ -1,6 +1,6 @@
 /*
  * it_rebuild: an event's Redis state rebuilt from MariaDB (common/tk_rebuild.c,
- * tools/tk_rebuild.c, docs/REBUILD.md):
+ * tools/tk_rebuild_cli.c, docs/REBUILD.md):
  *  - after FLUSHALL, `tk-rebuild --event` restores what the API shows: the
  *    same remaining, held claims answered 200 with their claim id, ticket and
  *    status, cancelled ones still cancelled, a new claim gets the next ticket

@@ -1,4 +1,4 @@
-/* Unit tests of common/tk_time: RFC 3339 with milliseconds, both ways. */
+/* Unit tests of common/tk_time: RFC 3339 with milliseconds, both ways; the clocks and the stoppable sleep. */
 #include "tk_time.h"
 
 #include <setjmp.h>
@@ -71,6 +71,20 @@ static void test_round_trip(void **state)
     }
 }
 
+static void test_clocks_and_sleep(void **state)
+{
+    (void)state;
+    int64_t us0 = tk_time_mono_us(), ms0 = tk_time_mono_ms();
+    tk_time_sleep_ms(20, NULL);
+    assert_true(tk_time_mono_ms() - ms0 >= 20);
+    assert_true(tk_time_mono_us() - us0 >= 20000);
+    /* A stop already requested cuts the sleep to nothing. */
+    volatile sig_atomic_t stop = 1;
+    int64_t t0 = tk_time_mono_ms();
+    tk_time_sleep_ms(60000, &stop);
+    assert_true(tk_time_mono_ms() - t0 < 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -78,6 +92,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_refuses),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_clocks_and_sleep),
     };
     return cmocka_run_group_tests_name("tk_time", tests, NULL, NULL);
 }

@@ -155,7 +155,7 @@ static void add(wk_batch_t *b, const char *event, const char *user, int64_t tick
     row.quantity = 1;
     row.created_ms = 1000 + ticket;
     row.dup_of = -1;
-    assert_int_equal(wk_batch_add(b, event, strlen(event), &row), 0);
+    assert_int_equal(wk_batch_add(b, event, strlen(event), 0, &row), 0);
 }
 
 static void test_group_by_event_in_ticket_order(void **state)
@@ -241,10 +241,10 @@ static void test_add_bad_event(void **state)
     wk_row_t row;
     memset(&b, 0, sizeof(b));
     memset(&row, 0, sizeof(row));
-    assert_int_equal(wk_batch_add(&b, "", 0, &row), -1);
+    assert_int_equal(wk_batch_add(&b, "", 0, 0, &row), -1);
     char ev[80];
     memset(ev, 'e', sizeof(ev));
-    assert_int_equal(wk_batch_add(&b, ev, 65, &row), -1);
+    assert_int_equal(wk_batch_add(&b, ev, 65, 0, &row), -1);
     assert_int_equal(b.rows, 0);
     wk_batch_free(&b);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "opt_expect.h"
 #include "wk_config.h"
 
 #include <stdio.h>
@@ -19,14 +20,20 @@ static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT", "DB_HOST", "DB_PO
 static int clean_env(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
-        unsetenv(vars[i]);
+    opt_unsetenv_all(vars, sizeof(vars) / sizeof(vars[0]));
     return 0;
 }
 
 static int run(wk_config_t *c, char *err, int argc, const char **argv)
 {
     return wk_config_parse(c, argc, (char **)argv, err, 256);
+}
+
+static wk_config_t parsed;
+
+static int parse_parsed(int argc, char **argv, char *err, size_t errlen)
+{
+    return wk_config_parse(&parsed, argc, argv, err, errlen);
 }
 
 static void test_defaults(void **state)
@@ -79,36 +86,19 @@ static void test_env_then_flag(void **state)
     assert_int_equal(c.log_level, TK_LOG_DEBUG);
 }
 
-static void expect_bad(int argc, const char **argv, const char *why)
-{
-    wk_config_t c;
-    char err[256] = "";
-    assert_int_equal(run(&c, err, argc, argv), -1);
-    assert_non_null(strstr(err, why));
-}
-
 static void test_bad_values(void **state)
 {
     (void)state;
-    const char *a1[] = {"tk-worker", "--batch", "0"};
-    expect_bad(3, a1, "--batch");
-    const char *a2[] = {"tk-worker", "--batch=abc"};
-    expect_bad(2, a2, "--batch");
-    const char *a3[] = {"tk-worker", "--redis-port", "70000"};
-    expect_bad(3, a3, "--redis-port");
-    const char *a4[] = {"tk-worker", "--log-level", "loud"};
-    expect_bad(3, a4, "--log-level");
-    const char *a5[] = {"tk-worker", "--consumer", "has space"};
-    expect_bad(3, a5, "--consumer");
-    const char *a6[] = {"tk-worker", "--no-such-flag"};
-    expect_bad(2, a6, "unknown option");
-    const char *a7[] = {"tk-worker", "--block-ms"};
-    expect_bad(2, a7, "needs a value");
-    const char *a8[] = {"tk-worker", "--db-host="};
-    expect_bad(2, a8, "empty");
+    opt_expect(parse_parsed, -1, "--batch", "tk-worker", "--batch", "0", NULL);
+    opt_expect(parse_parsed, -1, "--batch", "tk-worker", "--batch=abc", NULL);
+    opt_expect(parse_parsed, -1, "--redis-port", "tk-worker", "--redis-port", "70000", NULL);
+    opt_expect(parse_parsed, -1, "--log-level", "tk-worker", "--log-level", "loud", NULL);
+    opt_expect(parse_parsed, -1, "--consumer", "tk-worker", "--consumer", "has space", NULL);
+    opt_expect(parse_parsed, -1, "unknown option", "tk-worker", "--no-such-flag", NULL);
+    opt_expect(parse_parsed, -1, "needs a value", "tk-worker", "--block-ms", NULL);
+    opt_expect(parse_parsed, -1, "empty", "tk-worker", "--db-host=", NULL);
     setenv("WORKER_CLAIM_IDLE_MS", "-5", 1);
-    const char *a9[] = {"tk-worker"};
-    expect_bad(1, a9, "WORKER_CLAIM_IDLE_MS");
+    opt_expect(parse_parsed, -1, "WORKER_CLAIM_IDLE_MS", "tk-worker", NULL);
 }
 
 static void test_password(void **state)

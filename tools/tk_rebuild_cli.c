@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DB_TIMEOUT_S 20 /* connect; reads and writes x3 (a lock wait fits inside) */
 #define REDIS_TIMEOUT_S 30
@@ -43,12 +42,6 @@ typedef struct {
     MYSQL *db;
     redisContext *redis;
 } conn_t;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static int connect_db(conn_t *c)
 {
@@ -100,15 +93,15 @@ static int rebuild_one(conn_t *c, const char *event)
         if (rc == TK_REBUILD_OK)
             break;
         if (rc == TK_REBUILD_NOT_DRAINED && tk_time_mono_ms() - start < cfg->wait_drain_ms) {
-            sleep_ms(DRAIN_POLL_MS);
+            tk_time_sleep_ms(DRAIN_POLL_MS, NULL);
             continue;
         }
         if (rc == TK_REBUILD_CONFLICT && conflicts++ < cfg->retries) {
-            sleep_ms(10 * conflicts);
+            tk_time_sleep_ms(10 * conflicts, NULL);
             continue;
         }
         if (rc == TK_REBUILD_ERR_DB && st.db_errno != 0 && tk_db_classify(st.db_errno) == TK_DB_RETRY && conflicts++ < cfg->retries) {
-            sleep_ms(10 * conflicts);
+            tk_time_sleep_ms(10 * conflicts, NULL);
             continue;
         }
         int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
@@ -122,7 +115,7 @@ static int rebuild_one(conn_t *c, const char *event)
                 redisFree(c->redis);
                 c->redis = NULL;
             }
-            sleep_ms(200 * reconnects);
+            tk_time_sleep_ms(200 * reconnects, NULL);
             continue;
         }
         break;
@@ -192,16 +185,16 @@ int main(int argc, char **argv)
     cfg.var_dir = "var";
     cfg.wait_drain_ms = 30000;
     cfg.retries = 10;
-    tk_opt_t opts[TK_BACKEND_NOPTS + 5] = {
+    const tk_opt_t opts[] = {
         {"--event", NULL, TK_OPT_STR, &cfg.event, 0, 0, "the event to rebuild"},
         {"--all", NULL, TK_OPT_FLAG, &cfg.all, 0, 0, "rebuild every event in MariaDB"},
         {"--wait-drain-ms", "REBUILD_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
          "wait this long for the workers to drain an event's stream"},
         {"--retries", "REBUILD_RETRIES", TK_OPT_INT, &cfg.retries, 0, 1000, "retries of a refused swap, and reconnects"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
+        TK_BACKEND_OPTS(&cfg.backend),
     };
-    tk_backend_opts(&cfg.backend, opts + 5);
-    const size_t nopts = sizeof(opts) / sizeof(opts[0]);
+    const size_t nopts = TK_OPT_COUNT(opts);
     char err[512];
     int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
     if (prc == 1)

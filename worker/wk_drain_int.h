@@ -1,0 +1,109 @@
+/*
+ * wk_drain_int: the drain's state and the calls its files make to each
+ * other. Private to the drain (wk_drain.c, wk_streams.c, wk_read.c,
+ * wk_recover.c, wk_confirm.c); everything else uses wk_drain.h.
+ *
+ * Ownership: the wk_drain_t owns streams, bad, argv, lens, the batch and the
+ * writer; wk_drain_run frees them. Replies of Redis never outlive the call
+ * that received them: what is kept is copied (entry ids, the cursor).
+ */
+#ifndef WK_DRAIN_INT_H
+#define WK_DRAIN_INT_H
+
+#include "tk_keys.h"
+#include "tk_valid.h"
+#include "wk_batch.h"
+#include "wk_config.h"
+#include "wk_redis.h"
+#include "wk_stats.h"
+#include "wk_writer.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One event's stream. Its index in wk_drain_t.streams never changes (streams are only appended), so batch groups carry it (wk_group_t.src). */
+typedef struct {
+    char event[TK_ID_MAX + 1];
+    size_t elen;
+    char key[TK_KEY_MAX];    /* tk:{E}:q */
+    char claims[TK_KEY_MAX]; /* tk:{E}:claims */
+    char ev[TK_KEY_MAX];     /* tk:{E}:ev: a confirm that marks a record cancelled returns its units there */
+    char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
+} wk_stream_t;
+
+/* An entry that is not a claim: acked without a database row. */
+typedef struct {
+    size_t stream;
+    char id[WK_ENTRY_ID_MAX];
+} wk_bad_t;
+
+typedef struct {
+    const wk_config_t *cfg;
+    const volatile sig_atomic_t *stop;
+    wk_redis_t redis;
+    wk_writer_t *writer;
+    wk_batch_t batch;
+    wk_stream_t *streams;
+    size_t ns, scap;
+    wk_bad_t *bad;
+    size_t nbad, badcap;
+    int need_discover; /* 1: re-read tk:events now; 2: and re-create every group (NOGROUP seen) */
+    wk_counters_t total, flushed, logged; /* running totals; as of the last stats flush / info log */
+    int64_t logged_at;
+    long redis_backoff;
+    /* scratch argv for commands with many arguments */
+    const char **argv;
+    size_t *lens;
+    size_t acap;
+} wk_drain_t;
+
+/* ---- wk_drain.c: the loop's shared steps */
+
+/** Makes d->argv and d->lens hold @n entries. Returns 0 or -1 (out of memory). */
+int wk_drain_grow_args(wk_drain_t *d, size_t n);
+
+/** Waits the current Redis backoff (cut short by a stop) and doubles it, capped. */
+void wk_drain_redis_wait(wk_drain_t *d);
+
+/** Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit (stopped with MariaDB away). */
+int wk_drain_flush(wk_drain_t *d);
+
+/* ---- wk_streams.c: discovery */
+
+/**
+ * The index of the stream whose key is @key (@len bytes), or -1. The search
+ * starts at @hint and wraps around, so a caller walking keys in stream order
+ * finds each at the first probe.
+ */
+long wk_streams_find(const wk_drain_t *d, const char *key, size_t len, size_t hint);
+
+/** Re-reads tk:events; with @all, re-creates the group of every known stream too. Returns 0 or -1 (Redis unreachable). */
+int wk_streams_discover(wk_drain_t *d, int all);
+
+/* ---- wk_read.c: entries into the batch */
+
+/** Takes the entries [[id, [f, v, …]], …] of stream @si into the batch. Returns entries taken or -1 (out of memory). */
+long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list);
+
+/**
+ * XREADGROUP over streams [@first, @first + @count) from @ids ("0" for own
+ * pending, ">" for new), blocking @block_ms when > 0. Returns entries
+ * taken, or -1 (Redis, or out of memory).
+ */
+long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms);
+
+/* ---- wk_recover.c: entries left pending */
+
+/** This consumer's own pending entries (left by an earlier run under the same name). 0, -1 (Redis) or -2 (flush failed: exit). */
+int wk_recover_own(wk_drain_t *d);
+
+/** XAUTOCLAIM, one call per stream: entries a dead consumer left pending. 0, -1 (Redis unreachable) or -2 (flush failed: exit). */
+int wk_recover_autoclaim(wk_drain_t *d);
+
+/* ---- wk_confirm.c */
+
+/** Runs the confirm script for every written row of the batch and every bad entry. Returns 0 or -1 (out of memory). */
+int wk_confirm(wk_drain_t *d);
+
+#endif

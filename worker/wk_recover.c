@@ -1,0 +1,89 @@
+/*
+ * wk_recover: entries left pending in the group (why that is exact:
+ * wk_drain.c). At start the worker re-reads its own pending entries
+ * (XREADGROUP … from "0", then from the last id seen, stream by stream),
+ * left by an earlier run under the same consumer name; every second it
+ * takes over entries idle longer than --claim-idle-ms under any name
+ * (XAUTOCLAIM), those of a dead worker. Both write what they took at once.
+ */
+#include "tk_log.h"
+#include "tk_streamid.h"
+#include "wk_drain_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WK_RECOVER_MAX_ROUNDS 1000000 /* bound on the start-up pending re-read */
+
+/* The largest entry id taken into the batch or set aside as bad, or NULL when none was. */
+static const char *last_taken(const wk_drain_t *d)
+{
+    const char *last = NULL;
+    for (size_t gi = 0; gi < d->batch.n; gi++)
+        for (size_t i = 0; i < d->batch.groups[gi].n; i++)
+            if (last == NULL || tk_streamid_cmp(d->batch.groups[gi].rows[i].id, last) > 0)
+                last = d->batch.groups[gi].rows[i].id;
+    for (size_t i = 0; i < d->nbad; i++)
+        if (last == NULL || tk_streamid_cmp(d->bad[i].id, last) > 0)
+            last = d->bad[i].id;
+    return last;
+}
+
+int wk_recover_own(wk_drain_t *d)
+{
+    for (size_t si = 0; si < d->ns && !*d->stop; si++) {
+        char from[WK_ENTRY_ID_MAX] = "0";
+        for (long round = 0; round < WK_RECOVER_MAX_ROUNDS && !*d->stop; round++) {
+            const char *ids[1] = {from};
+            long got = wk_read_group(d, si, 1, ids, 0);
+            if (got < 0)
+                return -1;
+            if (got == 0)
+                break;
+            /* Continue after the last id seen, so an entry left pending (skipped event) cannot loop. */
+            const char *last = last_taken(d);
+            if (last == NULL)
+                break;
+            snprintf(from, sizeof(from), "%s", last);
+            tk_info("%s: re-reading %ld own pending entries", d->streams[si].key, got);
+            if (wk_drain_flush(d) != 0)
+                return -2;
+        }
+    }
+    return 0;
+}
+
+int wk_recover_autoclaim(wk_drain_t *d)
+{
+    char idle[24], cnt[24];
+    snprintf(idle, sizeof(idle), "%ld", d->cfg->claim_idle_ms);
+    snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
+    for (size_t si = 0; si < d->ns && !*d->stop; si++) {
+        wk_stream_t *s = &d->streams[si];
+        const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};
+        size_t lens[8];
+        for (int i = 0; i < 8; i++)
+            lens[i] = strlen(argv[i]);
+        redisReply *r = wk_redis_cmd(&d->redis, 8, argv, lens);
+        if (r == NULL)
+            return -1;
+        if (r->type == REDIS_REPLY_ERROR) {
+            tk_warn("XAUTOCLAIM %s: %s", s->key, r->str);
+            if (strncmp(r->str, "NOGROUP", 7) == 0)
+                d->need_discover = 2;
+            freeReplyObject(r);
+            continue;
+        }
+        long got = 0;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING) {
+            snprintf(s->cursor, sizeof(s->cursor), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+            got = wk_read_take(d, si, r->element[1]);
+        }
+        freeReplyObject(r);
+        if (got > 0)
+            tk_info("%s: re-claimed %ld entries idle over %ld ms", s->key, got, d->cfg->claim_idle_ms);
+        if (got < 0 || wk_drain_flush(d) != 0)
+            return -2;
+    }
+    return 0;
+}
