@@ -1,65 +1,27 @@
 /*
- * gw_admin: what the five admin routes (gw_route_admin_*.c) share: parsing
- * and validating their JSON bodies (jansson, on the loop thread, before
- * anything is touched), the transaction helper for the database threads
- * (statements themselves: common/tk_sql.h), the Redis scripts
- * lua/admin_*.lua, and loading an event definition into Redis.
+ * gw_admin: what the five admin routes (gw_route_admin_*.c) share besides
+ * their bodies (gw_admin_body.h): submitting their jobs to the database
+ * threads, running the Redis scripts lua/admin_*.lua, reading an event back
+ * from Redis, and loading an event definition into it. Their transactions
+ * run with gw_dbtxn.h, their statements with common/tk_sql.h.
  *
  * The design comment ("how each admin change stays consistent across both
  * stores") is at the top of gw_admin.c.
  *
- * Conventions: parsers return 0, or -1 with a message for the client in
- * @err. Database-thread helpers that answer the job themselves say so; a
- * helper returning -1 has always set the job's answer.
+ * Conventions: database-thread helpers that answer the job themselves say
+ * so; a helper returning -1 has always set the job's answer.
  */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H
 
 #include "gw_dbpool.h"
 #include "gw_event.h"
-#include "tk_claim.h"
 #include "tk_sql.h"
 #include "tk_valid.h"
 
 #include <hiredis.h>
-#include <mysql.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define GW_ADMIN_ERR_MAX 160 /* bytes of a parser's message, NUL included */
-
-/* A parser's result for a stock or delta above TK_STOCK_MAX: 400 stock_limit, not bad_request. */
-#define GW_ADMIN_PARSE_LIMIT (-2)
-
-/* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
-#define GW_ADMIN_TIME_MAX_MS INT64_C(253402300799999)
-
-/* ------------------------------------------------------------ request bodies */
-
-/** The body of POST /v1/admin/events, validated. */
-typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
-    char name[TK_NAME_MAX + 1]; /* the id when the body has none */
-    size_t nlen;
-    int64_t stock;        /* 0..TK_STOCK_MAX */
-    int64_t max_per_user; /* 1..TK_QUANTITY_MAX, default 1 */
-    int64_t opens_ms;     /* 0: none (open at once) */
-    int64_t closes_ms;    /* 0: none; else > opens_ms and > now */
-} gw_admin_create_t;
-
-/**
- * Parses and validates the body of POST /v1/admin/events (@len bytes) at
- * @now_ms into @out. Unknown fields are ignored; null counts as absent for
- * the optional fields. A stock above TK_STOCK_MAX is GW_ADMIN_PARSE_LIMIT.
- */
-int gw_admin_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_create_t *out, char *err, size_t errlen);
-
-/** Parses {"delta":N}: N a non-zero integer, |N| <= TK_STOCK_MAX (above: GW_ADMIN_PARSE_LIMIT). */
-int gw_admin_parse_stock(const char *body, size_t len, int64_t *delta, char *err, size_t errlen);
-
-/** Parses {"state":"open"|"paused"|"closed"} into @state (NUL-terminated). */
-int gw_admin_parse_state(const char *body, size_t len, char state[8], char *err, size_t errlen);
 
 /* ------------------------------------------------------------ loop thread */
 
@@ -73,22 +35,7 @@ void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void
 /** The request body of @r (empty when there is none). */
 void gw_admin_body(gw_req_t *r, const char **body, size_t *len);
 
-/* ------------------------------------------------------------ database threads */
-
-/* A transaction body's result besides 0 (commit) and a MariaDB error number:
- * it has answered the job itself (404, 409, …) and wants a rollback. */
-#define GW_ADMIN_TXN_ANSWERED 1u
-
-/**
- * Runs @body(db, @arg) as one transaction on @conn's MariaDB connection and
- * commits when it returns 0. A deadlock or lock wait timeout rolls back and
- * runs it again (a few times); a connection-class error resets the
- * connection and answers 503; any other error answers 500. Returns 0 once
- * committed, or -1 with the job answered (including GW_ADMIN_TXN_ANSWERED).
- */
-int gw_admin_txn(gw_dbjob_t *job, gw_dbconn_t *conn, unsigned (*body)(MYSQL *db, void *arg, gw_dbjob_t *job), void *arg);
-
-/* ------------------------------------------------------------ Redis */
+/* ------------------------------------------------------------ database threads: Redis */
 
 /**
  * EVAL of lua/admin_@name.lua with @nkeys keys followed by the arguments, all

@@ -1,5 +1,5 @@
 #include "gw_failover.h"
-#include "gw_admin.h"
+#include "tk_sql.h"
 #include "gw_dbpool.h"
 #include "gw_fallback_grant.h"
 #include "gw_lock.h"

@@ -4,6 +4,7 @@
 #include "gw_journal.h"
 #include "gw_server.h"
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_dbpool.h"
 #include "tk_claim.h"
 #include "tk_db.h"
@@ -175,7 +176,7 @@ void gw_fallback_readonly_run(gw_dbjob_t *job, gw_dbconn_t *conn)
     fb_in_t *in = job->in;
     for (int i = 0; i < in->n; i++)
         gw_fb_set_error(&in->items[i], 503, "unavailable", "redis is unavailable; retry shortly");
-    if (gw_admin_txn(job, conn, read_body, in) != 0) {
+    if (gw_dbtxn_run(job, conn, read_body, in) != 0) {
         for (int i = 0; i < in->n; i++) /* MariaDB failed too: nothing known */
             gw_fb_set_error(&in->items[i], 503, "unavailable", "redis and the database are unavailable; retry shortly");
     }

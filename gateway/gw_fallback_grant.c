@@ -1,5 +1,6 @@
 #include "gw_fallback_grant.h"
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_dbpool.h"
 #include "gw_lock.h"
 #include "gw_journal.h"
@@ -241,7 +242,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (!ok || gw_journal_mode(srv->journal) != GW_MODE_GRANT) {
         a->lock_lost = !ok;
-        return GW_ADMIN_TXN_ANSWERED; /* rollback; every claim stays 503 */
+        return GW_DBTXN_ANSWERED; /* rollback; every claim stays 503 */
     }
     fb_event_t ev = {0};
     if ((e = gw_fb_read_event(db, r0->event_id, r0->elen, &ev, 1)) != 0)
@@ -304,7 +305,7 @@ static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
         gw_fallback_readonly_run(job, conn);
         return;
     }
-    if (gw_admin_txn(job, conn, grant_body, &a) != 0) {
+    if (gw_dbtxn_run(job, conn, grant_body, &a) != 0) {
         if (a.lock_lost) {
             __atomic_add_fetch(&lock_lost_total, 1, __ATOMIC_RELAXED);
             tk_warn("fallback: event %s: the lock is no longer ours (released or taken after expiry); nothing granted", r0->event_id);

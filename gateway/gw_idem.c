@@ -2,7 +2,8 @@
  * gw_idem: Idempotency-Key for admin writes. The design is in gw_idem.h.
  */
 #include "gw_idem.h"
-#include "gw_admin.h"
+#include "gw_dbtxn.h"
+#include "tk_sql.h"
 #include "tk_db.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -158,7 +159,7 @@ int gw_idem_replay(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_id
     look_t l;
     memset(&l, 0, sizeof(l));
     l.k = k;
-    if (gw_admin_txn(job, conn, look_body, &l) != 0)
+    if (gw_dbtxn_run(job, conn, look_body, &l) != 0)
         return 1;
     if (!l.found)
         return 0;

@@ -1,5 +1,5 @@
 #include "gw_lock.h"
-#include "gw_admin.h"
+#include "tk_sql.h"
 #include "tk_valid.h"
 
 #include <stdio.h>

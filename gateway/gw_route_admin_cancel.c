@@ -6,8 +6,10 @@
  * See gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
+#include "tk_claim.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -81,7 +83,7 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
 
     tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
@@ -100,11 +102,11 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
             return 0; /* already done: a retry */
         if (strcmp(status, "rejected") == 0) {
             gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->user_id);
-            return GW_ADMIN_TXN_ANSWERED;
+            return GW_DBTXN_ANSWERED;
         }
         if (strcmp(status, "confirmed") != 0) {
             gw_dbjob_error(job, 500, "internal", "claim row has unknown status %s", status);
-            return GW_ADMIN_TXN_ANSWERED;
+            return GW_DBTXN_ANSWERED;
         }
         tk_sql_bind_time(&b[0], &now, NULL);
         tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
@@ -118,7 +120,7 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         if (rows != 1) {
             gw_dbjob_error(job, 500, "internal", "event_stock of %s holds fewer sold units than the claim", in->event_id);
-            return GW_ADMIN_TXN_ANSWERED;
+            return GW_DBTXN_ANSWERED;
         }
         return 0;
     }
@@ -128,14 +130,14 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
     tk_claim_t c;
     int rv = redis_record(job, in, &c);
     if (rv < 0)
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     if (rv == 1) {
         gw_dbjob_error(job, 404, "not_found", "no claim of %s on event %s", in->user_id, in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     if (c.status == TK_CLAIM_REJECTED) {
         gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->user_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     /* 'p' normally; 'c' or 'x' without a row would mean a lost row: the
      * cancelled row is what the books need in every case. */
@@ -171,13 +173,13 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     in->raced = 1;
     gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-    return GW_ADMIN_TXN_ANSWERED;
+    return GW_DBTXN_ANSWERED;
 }
 
 /* Returns 0 with the job answered 200, or -1 with it answered otherwise. */
 static int cancel(gw_dbjob_t *job, gw_dbconn_t *conn, cancel_in_t *in)
 {
-    if (gw_admin_txn(job, conn, cancel_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, cancel_body, in) != 0)
         return -1;
 
     char kc[TK_KEY_MAX], kev[TK_KEY_MAX];

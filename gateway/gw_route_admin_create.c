@@ -5,6 +5,8 @@
  * its retry; see gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_time.h"
@@ -15,7 +17,7 @@
 #include <string.h>
 
 typedef struct {
-    gw_admin_create_t def;
+    gw_admin_body_create_t def;
     int64_t now_ms;
     int duplicate; /* set by insert_body when the id is taken */
     gw_idem_t idem;
@@ -33,7 +35,7 @@ static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.clo
 static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     create_in_t *in = arg;
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     MYSQL_BIND b[7];
     unsigned long elen, nlen;
     long long maxpu = d->max_per_user, total = d->stock;
@@ -53,7 +55,7 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned e = tk_sql_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
     if (e == ER_DUP_ENTRY) {
         in->duplicate = 1;
-        return GW_ADMIN_TXN_ANSWERED; /* roll back; the caller looks at the existing row */
+        return GW_DBTXN_ANSWERED; /* roll back; the caller looks at the existing row */
     }
     if (e != 0)
         return e;
@@ -67,7 +69,7 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         in->raced = 1;
         gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     return 0;
 }
@@ -130,7 +132,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     return 0;
 }
 
-static void set_location(gw_dbjob_t *job, const gw_admin_create_t *d)
+static void set_location(gw_dbjob_t *job, const gw_admin_body_create_t *d)
 {
     snprintf(job->location, sizeof(job->location), "/v1/events/%s", d->event_id);
 }
@@ -143,7 +145,7 @@ static void set_location(gw_dbjob_t *job, const gw_admin_create_t *d)
  */
 static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
 {
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     gw_event_t ev;
     int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
     if (rv < 0)
@@ -153,7 +155,7 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
         return;
     }
     existing_t x = {.in = in};
-    if (gw_admin_txn(job, conn, read_body, &x) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, &x) != 0)
         return;
     const gw_admin_def_t *r = &x.row;
     if (!x.found || r->nlen != d->nlen || memcmp(r->name, d->name, d->nlen) != 0 || r->max_per_user != d->max_per_user ||
@@ -180,14 +182,14 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     create_in_t *in = arg;
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     gw_event_t ev;
     int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
     if (rv < 0)
         return -1;
     if (rv == 1) {
         existing_t x = {.in = in};
-        if (gw_admin_txn(job, conn, read_body, &x) != 0)
+        if (gw_dbtxn_run(job, conn, read_body, &x) != 0)
             return -1;
         if (!x.found) {
             gw_dbjob_error(job, 404, "not_found", "no event %s", d->event_id);
@@ -208,10 +210,10 @@ static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     create_in_t *in = job->in;
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
         return;
-    if (gw_admin_txn(job, conn, insert_body, in) != 0) {
+    if (gw_dbtxn_run(job, conn, insert_body, in) != 0) {
         if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
             gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
         else if (in->duplicate && !(in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in)))
@@ -247,7 +249,7 @@ void gw_route_admin_create(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
+    char err[GW_ADMIN_BODY_ERR_MAX];
     create_in_t *in = calloc(1, sizeof(*in));
     if (in == NULL) {
         gw_reply_error(r, 503, "unavailable", "out of memory");
@@ -255,13 +257,13 @@ void gw_route_admin_create(gw_req_t *r)
     }
     in->now_ms = tk_time_now_ms();
     gw_admin_body(r, &body, &len);
-    int rc = gw_admin_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err));
+    int rc = gw_admin_body_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err));
     if (rc != 0) {
         free(in);
-        gw_reply_error(r, 400, rc == GW_ADMIN_PARSE_LIMIT ? "stock_limit" : "bad_request", err);
+        gw_reply_error(r, 400, rc == GW_ADMIN_BODY_LIMIT ? "stock_limit" : "bad_request", err);
         return;
     }
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     if (gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld", d->event_id, d->name, (long long)d->stock,
                         (long long)d->max_per_user, (long long)d->opens_ms, (long long)d->closes_ms) != 0) {
         free(in);

@@ -12,6 +12,8 @@
  * holds then), or overtaken by the next change.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
@@ -52,7 +54,7 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     in->ver = ver + 1;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
@@ -67,7 +69,7 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         in->raced = 1;
         gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     return 0;
 }
@@ -86,7 +88,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     in->state[slen < sizeof(in->state) - 1 ? slen : sizeof(in->state) - 1] = '\0';
     return 0;
@@ -123,7 +125,7 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     state_in_t *in = arg;
-    if (gw_admin_txn(job, conn, read_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, in) != 0)
         return -1;
     return redis_step(job, conn, in);
 }
@@ -133,7 +135,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     state_in_t *in = job->in;
     if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
         return;
-    if (gw_admin_txn(job, conn, update_body, in) != 0) {
+    if (gw_dbtxn_run(job, conn, update_body, in) != 0) {
         if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
             gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
         return;
@@ -146,14 +148,14 @@ void gw_route_admin_state(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
+    char err[GW_ADMIN_BODY_ERR_MAX];
     state_in_t *in = calloc(1, sizeof(*in));
     if (in == NULL) {
         gw_reply_error(r, 503, "unavailable", "out of memory");
         return;
     }
     gw_admin_body(r, &body, &len);
-    if (gw_admin_parse_state(body, len, in->state, err, sizeof(err)) != 0) {
+    if (gw_admin_body_parse_state(body, len, in->state, err, sizeof(err)) != 0) {
         free(in);
         gw_reply_error(r, 400, "bad_request", err);
         return;

@@ -36,6 +36,8 @@
  * this event in MariaDB, so the checks and the step see one state.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
@@ -102,16 +104,16 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     long long next = total + in->delta; /* |both| <= TK_STOCK_MAX: no overflow */
     if (next > TK_STOCK_MAX) {
         gw_dbjob_error(job, 400, "stock_limit", "the total of %s would be %lld; at most %lld", in->event_id, next, (long long)TK_STOCK_MAX);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     if (next < sold) {
         gw_dbjob_error(job, 409, "below_granted", "the database holds more sold units of %s than the new total", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     in->total = next;
     in->ver = ver + 1;
@@ -125,10 +127,10 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         in->raced = 1;
         gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     if (in->delta < 0 && redis_step(job, in->conn, in) != 0)
-        return GW_ADMIN_TXN_ANSWERED; /* refused or failed: the cut is rolled back, Redis untouched */
+        return GW_DBTXN_ANSWERED; /* refused or failed: the cut is rolled back, Redis untouched */
     return 0;
 }
 
@@ -144,7 +146,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned e = tk_sql_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
     if (e == 0 && rows == 0) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     return e;
 }
@@ -153,7 +155,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     stock_in_t *in = arg;
-    if (gw_admin_txn(job, conn, read_body, in) != 0 || redis_step(job, conn, in) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, in) != 0 || redis_step(job, conn, in) != 0)
         return -1;
     gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
     return job->status == 200 ? 0 : -1;
@@ -165,7 +167,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     in->conn = conn;
     if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
         return;
-    if (gw_admin_txn(job, conn, update_body, in) != 0) {
+    if (gw_dbtxn_run(job, conn, update_body, in) != 0) {
         if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
             gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
         return;
@@ -180,17 +182,17 @@ void gw_route_admin_stock(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
+    char err[GW_ADMIN_BODY_ERR_MAX];
     stock_in_t *in = calloc(1, sizeof(*in));
     if (in == NULL) {
         gw_reply_error(r, 503, "unavailable", "out of memory");
         return;
     }
     gw_admin_body(r, &body, &len);
-    int rc = gw_admin_parse_stock(body, len, &in->delta, err, sizeof(err));
+    int rc = gw_admin_body_parse_stock(body, len, &in->delta, err, sizeof(err));
     if (rc != 0) {
         free(in);
-        gw_reply_error(r, 400, rc == GW_ADMIN_PARSE_LIMIT ? "stock_limit" : "bad_request", err);
+        gw_reply_error(r, 400, rc == GW_ADMIN_BODY_LIMIT ? "stock_limit" : "bad_request", err);
         return;
     }
     memcpy(in->event_id, r->event_id, r->elen + 1);

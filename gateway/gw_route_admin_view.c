@@ -15,6 +15,7 @@
  * in Redis, so at quiescence granted = sold + rejected + dead.
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_journal.h"
 #include "gw_server.h"
 #include "gw_routes.h"
@@ -174,7 +175,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     db_books_t d;
     memset(&d, 0, sizeof(d));
     d.in = in;
-    if (gw_admin_txn(job, conn, read_body, &d) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, &d) != 0)
         return;
     if (!in_redis && !d.found) {
         gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);

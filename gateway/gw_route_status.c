@@ -15,6 +15,7 @@
  * these modes no claim is sent to it, so nothing can appear in between).
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_dbpool.h"
 #include "gw_fallback.h"
 #include "gw_journal.h"
@@ -68,7 +69,7 @@ static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     reason_in_t *in = job->in;
-    if (gw_admin_txn(job, conn, reason_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, reason_body, in) != 0)
         return;
     char body[TK_CLAIM_JSON_MAX];
     int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, in->reason, body);
@@ -174,7 +175,7 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
     if (tk_claim_status_from_name(status, &c.status) != 0 ||
         (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? reason : NULL, body)) < 0) {
         gw_dbjob_error(job, 500, "internal", "malformed claim row");
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     gw_dbjob_answer(job, 200, body, (size_t)n);
     return 0;
@@ -182,7 +183,7 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
 
 static void db_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
-    gw_admin_txn(job, conn, read_row, NULL); /* answers 503/500 itself when MariaDB fails */
+    gw_dbtxn_run(job, conn, read_row, NULL); /* answers 503/500 itself when MariaDB fails */
 }
 
 /* Loop thread: the row's answer, or Redis's when MariaDB has no row. */
