@@ -18,6 +18,7 @@
 #include "gw_dbtxn.h"
 #include "gw_dbpool.h"
 #include "gw_fallback.h"
+#include "gw_fallback_db.h"
 #include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_routes.h"
@@ -135,9 +136,6 @@ static void redis_lookup(gw_req_t *r)
 
 /* ---------------------------------------------------------------- MariaDB first */
 
-static const char sql_claim[] = "SELECT ticket, quantity, status, created_at, COALESCE(reason, 'stock_guard') FROM claims "
-                                "WHERE event_id = ? AND user_id = ?";
-
 /* Internal to this file, never sent: MariaDB has no row, Redis is asked. */
 #define NO_ROW 204
 
@@ -146,34 +144,20 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)arg;
     const gw_req_t *r = job->r;
-    MYSQL_BIND in[2], out[5];
-    unsigned long elen, ulen, slen, rlen;
-    long long ticket, qty;
-    char status[16], reason[64];
-    MYSQL_TIME created;
-    unsigned long long rows = 0;
-    memset(&created, 0, sizeof(created));
-    tk_sql_bind_str(&in[0], r->event_id, &elen, r->elen);
-    tk_sql_bind_str(&in[1], r->user_id, &ulen, r->ulen);
-    tk_sql_bind_i64(&out[0], &ticket);
-    tk_sql_bind_i64(&out[1], &qty);
-    tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
-    tk_sql_bind_time(&out[3], &created, NULL);
-    tk_sql_bind_strbuf(&out[4], reason, sizeof(reason) - 1, &rlen);
-    unsigned e = tk_sql_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
+    gw_fb_row_t row;
+    int found = 0;
+    unsigned e = gw_fallback_db_row(db, r->event_id, r->elen, r->user_id, r->ulen, &row, &found);
     if (e != 0)
         return e;
-    if (rows != 1) {
+    if (!found) {
         gw_dbjob_answer(job, NO_ROW, "", 0);
         return 0;
     }
-    status[slen < sizeof(status) - 1 ? slen : sizeof(status) - 1] = '\0';
-    reason[rlen < sizeof(reason) - 1 ? rlen : sizeof(reason) - 1] = '\0';
-    tk_claim_t c = {ticket, qty, tk_db_time_to_ms(&created), TK_CLAIM_CONFIRMED};
+    const tk_claim_t *c = &row.claim;
     char body[TK_CLAIM_JSON_MAX];
     int n;
-    if (tk_claim_status_from_name(status, &c.status) != 0 ||
-        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? reason : NULL, body)) < 0) {
+    if (!row.status_known ||
+        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, c, c->status == TK_CLAIM_REJECTED ? row.reason : NULL, body)) < 0) {
         gw_dbjob_error(job, 500, "internal", "malformed claim row");
         return GW_DBTXN_ANSWERED;
     }
@@ -199,7 +183,7 @@ static void db_done(gw_dbjob_t *job)
     gw_reply(r, job->status, job->body != NULL ? job->body : "", job->len, NULL);
 }
 
-void gw_route_claim_get(gw_req_t *r)
+void gw_route_status_get(gw_req_t *r)
 {
     if (gw_journal_mode(r->th->server->journal) == GW_MODE_FAST) {
         redis_lookup(r);
