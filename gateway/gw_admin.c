@@ -64,6 +64,7 @@
  *     them side by side.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -76,7 +77,32 @@
 
 /* ================================================================ loop thread */
 
-void gw_admin_body(gw_req_t *r, const char **body, size_t *len)
+void *gw_admin_in_new(gw_req_t *r, size_t size, int ids)
+{
+    void *in = calloc(1, size);
+    if (in == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return NULL;
+    }
+    if (ids) {
+        gw_admin_ids_t *id = in;
+        memcpy(id->event_id, r->event_id, r->elen + 1);
+        id->elen = r->elen;
+        memcpy(id->user_id, r->user_id, r->ulen + 1);
+        id->ulen = r->ulen;
+    }
+    return in;
+}
+
+int gw_admin_parsed(gw_req_t *r, int rc, const char *err)
+{
+    if (rc == 0)
+        return 0;
+    gw_reply_error(r, 400, rc == GW_ADMIN_BODY_LIMIT ? "stock_limit" : "bad_request", err);
+    return -1;
+}
+
+void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len)
 {
     *body = "";
     *len = 0;
@@ -194,6 +220,34 @@ void gw_admin_answer_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event
     char body[GW_EVENT_JSON_MAX];
     int n = gw_event_json(&ev, tk_time_now_ms(), body);
     gw_dbjob_answer(job, status, body, (size_t)n);
+}
+
+void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *out)
+{
+    memset(row, 0, sizeof(*row));
+    tk_sql_bind_strbuf(&out[0], def->name, sizeof(def->name) - 1, &row->nlen);
+    tk_sql_bind_i64(&out[1], &row->maxpu);
+    tk_sql_bind_time(&out[2], &row->opens, &row->opens_null);
+    tk_sql_bind_time(&out[3], &row->closes, &row->closes_null);
+    tk_sql_bind_strbuf(&out[4], row->state, sizeof(row->state) - 1, &row->slen);
+    tk_sql_bind_i64(&out[5], &row->total);
+    tk_sql_bind_i64(&out[6], &row->sold);
+}
+
+void gw_admin_def_fill(gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen)
+{
+    memcpy(def->event_id, event_id, elen + 1);
+    def->elen = elen;
+    def->nlen = row->nlen < sizeof(def->name) - 1 ? row->nlen : sizeof(def->name) - 1;
+    def->name[def->nlen] = '\0';
+    size_t slen = row->slen < sizeof(def->state) - 1 ? row->slen : sizeof(def->state) - 1;
+    memcpy(def->state, row->state, slen);
+    def->state[slen] = '\0';
+    def->max_per_user = row->maxpu;
+    def->opens_ms = row->opens_null ? 0 : tk_db_time_to_ms(&row->opens);
+    def->closes_ms = row->closes_null ? 0 : tk_db_time_to_ms(&row->closes);
+    def->total = row->total;
+    def->remaining = row->total - row->sold;
 }
 
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def)

@@ -25,15 +25,37 @@
 
 /* ------------------------------------------------------------ loop thread */
 
+/** Whom a request is about, copied from its path: the first member of the job inputs that need it. */
+typedef struct {
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    char user_id[TK_ID_MAX + 1]; /* "" on the routes without one */
+    size_t ulen;
+} gw_admin_ids_t;
+
+/**
+ * A zeroed job input of @size bytes for @r (the caller's, to free or to hand
+ * to gw_admin_submit); with @ids, its first member is a gw_admin_ids_t, filled
+ * from @r. NULL with @r answered 503.
+ */
+void *gw_admin_in_new(gw_req_t *r, size_t size, int ids);
+
+/** The request body of @r (empty when there is none). */
+void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len);
+
+/**
+ * For a gw_admin_body parser's result @rc with its message @err: 0 when the
+ * body parsed, else -1 with @r answered 400 (stock_limit for
+ * GW_ADMIN_BODY_LIMIT, bad_request for the rest).
+ */
+int gw_admin_parsed(gw_req_t *r, int rc, const char *err);
+
 /**
  * Submits a job for @r that runs @run with @in (owned by the job from now
  * on, freed with @in_free, also on failure). Answers 503 itself when no job
  * can be made. Loop thread.
  */
 void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void *in, void (*in_free)(void *));
-
-/** The request body of @r (empty when there is none). */
-void gw_admin_body(gw_req_t *r, const char **body, size_t *len);
 
 /* ------------------------------------------------------------ database threads: Redis */
 
@@ -68,6 +90,30 @@ typedef struct {
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq, created_ms;
     int64_t stock_ver, state_ver; /* the admin versions (sql/005; 0 for a new event) */
 } gw_admin_def_t;
+
+/*
+ * An event definition read from MariaDB: a query selects GW_ADMIN_DEF_COLUMNS
+ * first (FROM events e JOIN event_stock s), binds them with
+ * gw_admin_def_bind, and after the fetch turns them into a gw_admin_def_t
+ * with gw_admin_def_fill.
+ */
+#define GW_ADMIN_DEF_COLUMNS "e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold"
+#define GW_ADMIN_DEF_NCOLUMNS 7
+
+/** The fetch buffers of GW_ADMIN_DEF_COLUMNS (the name goes straight into the definition). */
+typedef struct {
+    unsigned long nlen, slen;
+    char state[16];
+    long long maxpu, total, sold;
+    MYSQL_TIME opens, closes;
+    my_bool opens_null, closes_null;
+} gw_admin_defrow_t;
+
+/** Binds @out[0 .. GW_ADMIN_DEF_NCOLUMNS - 1] to @row and @def's name; both must outlive the statement. */
+void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *out);
+
+/** After a fetched row: @def from @row for event @event_id (@elen bytes), remaining = total - sold. */
+void gw_admin_def_fill(gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen);
 
 /**
  * Loads @def into Redis with lua/admin_create.lua (event hash, tk:events,

@@ -30,10 +30,7 @@
 #include <string.h>
 
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
-    char user_id[TK_ID_MAX + 1];
-    size_t ulen;
+    gw_admin_ids_t id;
     tk_claim_t claim; /* as Redis holds it */
     char reason[64];
 } reason_in_t;
@@ -49,8 +46,8 @@ static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long long rows = 0;
     long long dead = 0;
     (void)job;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
-    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
+    tk_sql_bind_str(&b[1], in->id.user_id, &ulen, in->id.ulen);
     tk_sql_bind_strbuf(&out[0], in->reason, sizeof(in->reason) - 1, &rlen);
     unsigned e = tk_sql_stmt(db, sql_reason, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -73,7 +70,7 @@ static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
     if (gw_dbtxn_run(job, conn, reason_body, in) != 0)
         return;
     char body[TK_CLAIM_JSON_MAX];
-    int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, in->reason, body);
+    int n = tk_claim_json(in->id.event_id, in->id.elen, in->id.user_id, in->id.ulen, &in->claim, in->reason, body);
     if (n < 0) {
         gw_dbjob_error(job, 500, "internal", "claim too large to show");
         return;
@@ -84,15 +81,9 @@ static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 /* A rejected claim: its reason from MariaDB, on a database thread. */
 static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
 {
-    reason_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    reason_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in == NULL)
         return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    memcpy(in->user_id, r->user_id, r->ulen + 1);
-    in->ulen = r->ulen;
     in->claim = *c;
     gw_admin_submit(r, reason_run, in, free);
 }
