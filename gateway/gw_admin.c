@@ -234,7 +234,7 @@ void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *
     tk_sql_bind_i64(&out[6], &row->sold);
 }
 
-void gw_admin_def_fill(gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen)
+void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen)
 {
     memcpy(def->event_id, event_id, elen + 1);
     def->elen = elen;

@@ -2,7 +2,8 @@
  * gw_admin: what the five admin routes (gw_route_admin_*.c) share besides
  * their bodies (gw_admin_body.h): submitting their jobs to the database
  * threads, running the Redis scripts lua/admin_*.lua, reading an event back
- * from Redis, and loading an event definition into it. Their transactions
+ * from Redis, and an event definition read from MariaDB and loaded into
+ * Redis. Their transactions
  * run with gw_dbtxn.h, their statements with common/tk_sql.h.
  *
  * The design comment ("how each admin change stays consistent across both
@@ -57,7 +58,7 @@ int gw_admin_parsed(gw_req_t *r, int rc, const char *err);
  */
 void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void *in, void (*in_free)(void *));
 
-/* ------------------------------------------------------------ database threads: Redis */
+/* ------------------------------------------------------------ database threads */
 
 /**
  * EVAL of lua/admin_@name.lua with @nkeys keys followed by the arguments, all
@@ -79,6 +80,8 @@ int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id
  * 404 when the hash is gone.
  */
 void gw_admin_answer_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, int status);
+
+/* ------------------------------------------------------------ event definitions */
 
 /** An event definition as MariaDB holds it, to be loaded into Redis. */
 typedef struct {
@@ -113,7 +116,7 @@ typedef struct {
 void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *out);
 
 /** After a fetched row: @def from @row for event @event_id (@elen bytes), remaining = total - sold. */
-void gw_admin_def_fill(gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen);
+void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen);
 
 /**
  * Loads @def into Redis with lua/admin_create.lua (event hash, tk:events,
