@@ -1,67 +1,55 @@
 /*
- * gw_admin: what the five admin routes (gw_route_admin_*.c) share: parsing
- * and validating their JSON bodies (jansson, on the loop thread, before
- * anything is touched), the transaction helper for the database threads
- * (statements themselves: common/tk_sql.h), the Redis scripts
- * lua/admin_*.lua, and loading an event definition into Redis.
+ * gw_admin: what the five admin routes (gw_route_admin_*.c) share besides
+ * their bodies (gw_admin_body.h): submitting their jobs to the database
+ * threads, running the Redis scripts lua/admin_*.lua, reading an event back
+ * from Redis, and an event definition read from MariaDB and loaded into
+ * Redis. Their transactions
+ * run with gw_dbtxn.h, their statements with common/tk_sql.h.
  *
  * The design comment ("how each admin change stays consistent across both
  * stores") is at the top of gw_admin.c.
  *
- * Conventions: parsers return 0, or -1 with a message for the client in
- * @err. Database-thread helpers that answer the job themselves say so; a
- * helper returning -1 has always set the job's answer.
+ * Conventions: database-thread helpers that answer the job themselves say
+ * so; a helper returning -1 has always set the job's answer.
  */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H
 
 #include "gw_dbpool.h"
 #include "gw_event.h"
-#include "tk_claim.h"
 #include "tk_sql.h"
 #include "tk_valid.h"
 
 #include <hiredis.h>
-#include <mysql.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_ADMIN_ERR_MAX 160 /* bytes of a parser's message, NUL included */
+/* ------------------------------------------------------------ loop thread */
 
-/* A parser's result for a stock or delta above TK_STOCK_MAX: 400 stock_limit, not bad_request. */
-#define GW_ADMIN_PARSE_LIMIT (-2)
-
-/* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
-#define GW_ADMIN_TIME_MAX_MS INT64_C(253402300799999)
-
-/* ------------------------------------------------------------ request bodies */
-
-/** The body of POST /v1/admin/events, validated. */
+/** Whom a request is about, copied from its path: the first member of the job inputs that need it. */
 typedef struct {
     char event_id[TK_ID_MAX + 1];
     size_t elen;
-    char name[TK_NAME_MAX + 1]; /* the id when the body has none */
-    size_t nlen;
-    int64_t stock;        /* 0..TK_STOCK_MAX */
-    int64_t max_per_user; /* 1..TK_QUANTITY_MAX, default 1 */
-    int64_t opens_ms;     /* 0: none (open at once) */
-    int64_t closes_ms;    /* 0: none; else > opens_ms and > now */
-} gw_admin_create_t;
+    char user_id[TK_ID_MAX + 1]; /* "" on the routes without one */
+    size_t ulen;
+} gw_admin_ids_t;
 
 /**
- * Parses and validates the body of POST /v1/admin/events (@len bytes) at
- * @now_ms into @out. Unknown fields are ignored; null counts as absent for
- * the optional fields. A stock above TK_STOCK_MAX is GW_ADMIN_PARSE_LIMIT.
+ * A zeroed job input of @size bytes for @r (the caller's, to free or to hand
+ * to gw_admin_submit); with @ids, its first member is a gw_admin_ids_t, filled
+ * from @r. NULL with @r answered 503.
  */
-int gw_admin_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_create_t *out, char *err, size_t errlen);
+void *gw_admin_in_new(gw_req_t *r, size_t size, int ids);
 
-/** Parses {"delta":N}: N a non-zero integer, |N| <= TK_STOCK_MAX (above: GW_ADMIN_PARSE_LIMIT). */
-int gw_admin_parse_stock(const char *body, size_t len, int64_t *delta, char *err, size_t errlen);
+/** The request body of @r (empty when there is none). */
+void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len);
 
-/** Parses {"state":"open"|"paused"|"closed"} into @state (NUL-terminated). */
-int gw_admin_parse_state(const char *body, size_t len, char state[8], char *err, size_t errlen);
-
-/* ------------------------------------------------------------ loop thread */
+/**
+ * For a gw_admin_body parser's result @rc with its message @err: 0 when the
+ * body parsed, else -1 with @r answered 400 (stock_limit for
+ * GW_ADMIN_BODY_LIMIT, bad_request for the rest).
+ */
+int gw_admin_parsed(gw_req_t *r, int rc, const char *err);
 
 /**
  * Submits a job for @r that runs @run with @in (owned by the job from now
@@ -70,25 +58,7 @@ int gw_admin_parse_state(const char *body, size_t len, char state[8], char *err,
  */
 void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void *in, void (*in_free)(void *));
 
-/** The request body of @r (empty when there is none). */
-void gw_admin_body(gw_req_t *r, const char **body, size_t *len);
-
 /* ------------------------------------------------------------ database threads */
-
-/* A transaction body's result besides 0 (commit) and a MariaDB error number:
- * it has answered the job itself (404, 409, …) and wants a rollback. */
-#define GW_ADMIN_TXN_ANSWERED 1u
-
-/**
- * Runs @body(db, @arg) as one transaction on @conn's MariaDB connection and
- * commits when it returns 0. A deadlock or lock wait timeout rolls back and
- * runs it again (a few times); a connection-class error resets the
- * connection and answers 503; any other error answers 500. Returns 0 once
- * committed, or -1 with the job answered (including GW_ADMIN_TXN_ANSWERED).
- */
-int gw_admin_txn(gw_dbjob_t *job, gw_dbconn_t *conn, unsigned (*body)(MYSQL *db, void *arg, gw_dbjob_t *job), void *arg);
-
-/* ------------------------------------------------------------ Redis */
 
 /**
  * EVAL of lua/admin_@name.lua with @nkeys keys followed by the arguments, all
@@ -111,6 +81,8 @@ int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id
  */
 void gw_admin_answer_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, int status);
 
+/* ------------------------------------------------------------ event definitions */
+
 /** An event definition as MariaDB holds it, to be loaded into Redis. */
 typedef struct {
     char event_id[TK_ID_MAX + 1];
@@ -121,6 +93,30 @@ typedef struct {
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq, created_ms;
     int64_t stock_ver, state_ver; /* the admin versions (sql/005; 0 for a new event) */
 } gw_admin_def_t;
+
+/*
+ * An event definition read from MariaDB: a query selects GW_ADMIN_DEF_COLUMNS
+ * first (FROM events e JOIN event_stock s), binds them with
+ * gw_admin_def_bind, and after the fetch turns them into a gw_admin_def_t
+ * with gw_admin_def_fill.
+ */
+#define GW_ADMIN_DEF_COLUMNS "e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold"
+#define GW_ADMIN_DEF_NCOLUMNS 7
+
+/** The fetch buffers of GW_ADMIN_DEF_COLUMNS (the name goes straight into the definition). */
+typedef struct {
+    unsigned long nlen, slen;
+    char state[16];
+    long long maxpu, total, sold;
+    MYSQL_TIME opens, closes;
+    my_bool opens_null, closes_null;
+} gw_admin_defrow_t;
+
+/** Binds @out[0 .. GW_ADMIN_DEF_NCOLUMNS - 1] to @row and @def's name; both must outlive the statement. */
+void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *out);
+
+/** After a fetched row: @def from @row for event @event_id (@elen bytes), remaining = total - sold. */
+void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen);
 
 /**
  * Loads @def into Redis with lua/admin_create.lua (event hash, tk:events,

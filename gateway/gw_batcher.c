@@ -3,6 +3,7 @@
 #include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
+#include "gw_refusal.h"
 #include "tk_claim.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -22,7 +23,7 @@ typedef struct st_batch_t {
     int *qty;
     int refusal;          /* index of the refusal whose body is in refusal_body, or -1 */
     size_t refusal_len;
-    char refusal_body[256]; /* a storm refuses most of a batch alike: built once */
+    char refusal_body[GW_REFUSAL_BODY_MAX]; /* a storm refuses most of a batch alike: built once */
 } batch_t;
 
 struct st_gw_batcher_t {
@@ -98,33 +99,15 @@ static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const re
         g->user[r->ulen] = '\0';
         return 1;
     }
-    static const struct {
-        const char *code;
-        int status;
-        gw_claim_result_t res;
-        const char *fmt;
-    } refusals[] = {
-        {"sold_out", 409, GW_CLAIM_SOLD_OUT, "event %s is sold out"},
-        {"limit_reached", 409, GW_CLAIM_LIMIT, "the quantity asked is above what one user may hold on event %s"},
-        {"not_open", 403, GW_CLAIM_NOT_OPEN, "event %s is not open yet"},
-        {"paused", 403, GW_CLAIM_PAUSED, "event %s is paused"},
-        {"closed", 403, GW_CLAIM_CLOSED, "event %s is closed"},
-    };
-    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
-        if (strlen(refusals[i].code) == code->len && memcmp(refusals[i].code, code->str, code->len) == 0) {
-            count(th, refusals[i].res);
-            if (bt->refusal != (int)i) {
-                /* The event id is valid ([a-z0-9_-]): nothing to escape. */
-                char msg[128];
-                snprintf(msg, sizeof(msg), refusals[i].fmt, bt->event_id);
-                int n = snprintf(bt->refusal_body, sizeof(bt->refusal_body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-                                 refusals[i].code, msg);
-                bt->refusal_len = (size_t)n;
-                bt->refusal = (int)i;
-            }
-            gw_reply(r, refusals[i].status, bt->refusal_body, bt->refusal_len, NULL);
-            return 0;
+    int k = gw_refusal_find(code->str, code->len);
+    if (k >= 0) {
+        count(th, gw_refusal_result((gw_refusal_t)k));
+        if (bt->refusal != k) {
+            bt->refusal_len = gw_refusal_body((gw_refusal_t)k, bt->event_id, bt->refusal_body, sizeof(bt->refusal_body));
+            bt->refusal = k;
         }
+        gw_reply(r, gw_refusal_status((gw_refusal_t)k), bt->refusal_body, bt->refusal_len, NULL);
+        return 0;
     }
     count(th, GW_CLAIM_UNAVAILABLE);
     gw_reply_error(r, 500, "internal", "unknown result from the claim script");

@@ -1,28 +1,19 @@
 /*
- * gw_fallback: while this gateway cannot reach Redis, the claims and status
- * lookups that MariaDB alone can answer exactly are answered from it; the
- * rest get 503 (retry), as before.
+ * gw_fallback: where a claim or a status lookup goes while this gateway
+ * cannot reach Redis. The batcher (claims) and the status route hand their
+ * requests here on the loop thread; one job per batch takes them to a
+ * database thread (client lane, gw_dbpool.h), which answers each from
+ * MariaDB, and back to the loop thread, which replies.
  *
- * What MariaDB knows while Redis is away: every claim the workers had
- * written, each event's definition and its guarded stock row. What it does
- * not know: claims Redis granted whose stream entries were not yet written
- * (they are safe in Redis's AOF and are drained when it returns). So:
+ *  - mode GRANT (gw_journal.h): claims go to the granting fallback
+ *    (gw_fallback_grant.h), which grants them from MariaDB under the
+ *    event's lock, or answers read-only an event it cannot take;
+ *  - otherwise, and for every status lookup: the read-only answers
+ *    (gw_fallback_readonly.h), exact where MariaDB alone can say them,
+ *    503 for the rest.
  *
- *  - a user whose claim is in MariaDB gets it (200), whatever its status;
- *  - an unknown event is 404; a closed, paused or not yet open event 403,
- *    as the claim script would say (MariaDB is the record of definitions);
- *  - a quantity above max_per_user is 409 limit_reached;
- *  - 409 sold_out only when the quantity exceeds total − sold in MariaDB:
- *    Redis's unwritten grants can only lower what is left, never raise it,
- *    so that answer is exact;
- *  - anything else — a claim that might be granted, a status lookup of a
- *    claim MariaDB does not hold — is 503: only Redis can tell, and a grant
- *    here could sell a unit Redis already sold or serve a user twice.
- *
- * That is the read-only answer, used while the gateway's mode is LOST or
- * MERGE (gw_journal.h), and for an event the granting fallback cannot take.
- * In mode GRANT the claims go to gw_fallback_grant.c, which grants them
- * from MariaDB under the event's lock.
+ * The answers are one shape whichever path decided them (gw_fallback_db.h:
+ * a status and a JSON body per claim), so one reply step serves both.
  */
 #ifndef GW_FALLBACK_H
 #define GW_FALLBACK_H

@@ -1,69 +1,74 @@
 /*
- * gw_fallback_db: what the read-only fallback (gw_fallback.c) and the
- * granting fallback (gw_fallback_grant.c) share: the per-claim answer
- * slot and the MariaDB reads of an event and of a user's claim.
- * Internal to those two files.
+ * gw_fallback_db: what the fallbacks (read-only: gw_fallback_readonly.c;
+ * granting: gw_fallback_grant.c) know from MariaDB: the batch they answer
+ * (one answer slot per claim), the reads of an event and of a user's claim,
+ * and the answers MariaDB alone can give exactly. Database threads; no
+ * state of its own.
+ *
+ * Ownership: a gw_fb_in_t and the requests its items reference belong to
+ * the fallback job that carries it (gw_fallback.c allocates and frees it);
+ * the functions here only fill its items' answers.
  */
 #ifndef GW_FALLBACK_DB_H
 #define GW_FALLBACK_DB_H
 
-#include "gw_dbpool.h"
 #include "gw_http.h"
 #include "tk_claim.h"
 
 #include <mysql.h>
 #include <stdint.h>
 
+/** One claim of a fallback batch and its answer, decided on a database thread. */
 typedef struct {
     gw_req_t *r;
     int qty;
-    int status;                   /* the answer, decided on the database thread */
+    int status;                   /* the answer */
     char body[TK_CLAIM_JSON_MAX]; /* JSON: a claim or an error */
     size_t len;
-} fb_item_t;
+} gw_fb_item_t;
 
+/** A fallback batch: claims of one event (or one status lookup). */
 typedef struct {
     int n;
     int status_only; /* a status lookup: no claim in MariaDB is 503 (or 404 when known absent), not a refusal */
-    fb_item_t items[];
-} fb_in_t;
+    gw_fb_item_t items[];
+} gw_fb_in_t;
 
+/** An event and its stock row as MariaDB holds them. */
 typedef struct {
     int found;
     char state[16];
     long long maxpu, total, sold, hwm;
     int64_t opens_ms, closes_ms;
-} fb_event_t;
+} gw_fb_event_t;
+
+/** A user's claims row. */
+typedef struct {
+    tk_claim_t claim;
+    int status_known; /* 0: a status the API does not know (claim.status is meaningless) */
+    char reason[64];  /* of a rejected row: its reason, "stock_guard" when it has none */
+} gw_fb_row_t;
 
 /** Sets @it's answer to the API error body. */
-void gw_fb_set_error(fb_item_t *it, int status, const char *code, const char *msg);
+void gw_fallback_db_error(gw_fb_item_t *it, int status, const char *code, const char *msg);
 
 /** The event @event (@elen bytes) with its stock row (locked FOR UPDATE with @for_update). 0 or a MariaDB error; ev->found. */
-unsigned gw_fb_read_event(MYSQL *db, const char *event, size_t elen, fb_event_t *ev, int for_update);
+unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_event_t *ev, int for_update);
 
-/** @it's user's claim row, if any, as the API's JSON into it->body (status 200; *found = 1). */
-unsigned gw_fb_read_claim(MYSQL *db, fb_item_t *it, int *found);
+/** The claims row of @user on @event into @row (*found = 1), if any. 0 or a MariaDB error. */
+unsigned gw_fallback_db_row(MYSQL *db, const char *event, size_t elen, const char *user, size_t ulen, gw_fb_row_t *row, int *found);
 
 /**
  * The first step both fallbacks take per claim: 404 when the event does not
  * exist, else the user's claim row (200) if any. Sets *@settled when @it is
  * answered by either; 0 or a MariaDB error.
  */
-unsigned gw_fb_known(MYSQL *db, const fb_event_t *ev, fb_item_t *it, int *settled);
-
-/** What the claim script would answer where MariaDB alone can say it exactly; 503 for the rest. */
-void gw_fb_decide(fb_item_t *it, const fb_event_t *ev, int64_t now, int status_only);
-
-/** Frees @in and releases its requests. */
-void gw_fb_free_in(void *in);
+unsigned gw_fallback_db_known(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *it, int *settled);
 
 /**
- * Queues @in (takes ownership) for a database thread: @run decides every
- * item, @done_cb answers them on the loop thread. No memory: every item 503.
+ * What the claim script would answer where MariaDB alone can say it exactly
+ * (the refusals of gw_refusal.h); 503 for the rest, and for a status lookup.
  */
-void gw_fb_submit(gw_thread_t *th, fb_in_t *in, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void (*done_cb)(gw_dbjob_t *));
-
-/** The read-only answers for the job's fb_in_t (a database thread's run step). */
-void gw_fallback_readonly_run(gw_dbjob_t *job, gw_dbconn_t *conn);
+void gw_fallback_db_decide(gw_fb_item_t *it, const gw_fb_event_t *ev, int64_t now, int status_only);
 
 #endif

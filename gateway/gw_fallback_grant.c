@@ -1,11 +1,17 @@
+/*
+ * gw_fallback_grant: the lock-table fallback, granting from MariaDB; the
+ * argument is in gw_fallback_grant.h.
+ */
 #include "gw_fallback_grant.h"
-#include "gw_admin.h"
-#include "gw_dbpool.h"
+#include "gw_dbtxn.h"
+#include "gw_fallback_db.h"
+#include "gw_fallback_readonly.h"
 #include "gw_lock.h"
 #include "gw_journal.h"
 #include "gw_types.h"
 #include "tk_db.h"
 #include "tk_log.h"
+#include "tk_sql.h"
 #include "tk_time.h"
 
 #include <pthread.h>
@@ -94,13 +100,13 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
 static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_journal_grant_t *g,
                               size_t n, int *ok)
 {
-    fb_event_t ev = {0};
+    gw_fb_event_t ev = {0};
     unsigned e = gw_lock_check(db, event, elen, token, ttl_ms, ok);
     if (e != 0 || !*ok)
         return e;
     if ((e = gw_lock_mark_stale(db, event, elen, token)) != 0)
         return e;
-    if ((e = gw_fb_read_event(db, event, elen, &ev, 1)) != 0)
+    if ((e = gw_fallback_db_event(db, event, elen, &ev, 1)) != 0)
         return e;
     if (!ev.found) {
         *ok = 0;
@@ -216,21 +222,21 @@ int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
 }
 
 typedef struct {
-    fb_in_t *in;
+    gw_fb_in_t *in;
     gw_journal_info_t info;
     int lock_lost;
 } grant_arg_t;
 
-static void grant_error_all(fb_in_t *in, const char *msg)
+static void grant_error_all(gw_fb_in_t *in, const char *msg)
 {
     for (int i = 0; i < in->n; i++)
-        gw_fb_set_error(&in->items[i], 503, "unavailable", msg);
+        gw_fallback_db_error(&in->items[i], 503, "unavailable", msg);
 }
 
 static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     grant_arg_t *a = arg;
-    fb_in_t *in = a->in;
+    gw_fb_in_t *in = a->in;
     const gw_req_t *r0 = in->items[0].r;
     gw_server_t *srv = r0->th->server;
     (void)job;
@@ -241,10 +247,10 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if (!ok || gw_journal_mode(srv->journal) != GW_MODE_GRANT) {
         a->lock_lost = !ok;
-        return GW_ADMIN_TXN_ANSWERED; /* rollback; every claim stays 503 */
+        return GW_DBTXN_ANSWERED; /* rollback; every claim stays 503 */
     }
-    fb_event_t ev = {0};
-    if ((e = gw_fb_read_event(db, r0->event_id, r0->elen, &ev, 1)) != 0)
+    gw_fb_event_t ev = {0};
+    if ((e = gw_fallback_db_event(db, r0->event_id, r0->elen, &ev, 1)) != 0)
         return e;
     int64_t now = tk_time_now_ms();
     long long sold = ev.sold, hwm = ev.hwm;
@@ -252,19 +258,19 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     long long reserved = (long long)a->info.uncertain_qty;
     int granted = 0;
     for (int i = 0; i < in->n; i++) {
-        fb_item_t *it = &in->items[i];
+        gw_fb_item_t *it = &in->items[i];
         int settled = 0;
-        if ((e = gw_fb_known(db, &ev, it, &settled)) != 0)
+        if ((e = gw_fallback_db_known(db, &ev, it, &settled)) != 0)
             return e;
         if (settled)
             continue; /* 404, or 200 with the claim held as the claim script says "E" */
         if (gw_journal_uncertain_user(srv->journal, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
-            gw_fb_set_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
+            gw_fallback_db_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
             continue;
         }
-        fb_event_t now_ev = ev;
+        gw_fb_event_t now_ev = ev;
         now_ev.sold = sold;
-        gw_fb_decide(it, &now_ev, now, 0); /* refusals MariaDB can say exactly; 503 when it could be granted */
+        gw_fallback_db_decide(it, &now_ev, now, 0); /* refusals MariaDB can say exactly; 503 when it could be granted */
         if (it->status != 503)
             continue;
         if (it->qty > ev.total - sold - reserved)
@@ -292,9 +298,21 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     return 0;
 }
 
-static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
+/*
+ * What a client is told of a claim not decided on the granting path: Redis
+ * is away, whatever else failed meanwhile (every 503 of this path says so).
+ */
+static void unavailable_all(gw_fb_in_t *in)
 {
-    fb_in_t *in = job->in;
+    for (int i = 0; i < in->n; i++) {
+        if (in->items[i].status == 503)
+            gw_fallback_db_error(&in->items[i], 503, "unavailable", "redis is unavailable; retry shortly");
+    }
+}
+
+void gw_fallback_grant_run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    gw_fb_in_t *in = job->in;
     const gw_req_t *r0 = in->items[0].r;
     gw_server_t *srv = r0->th->server;
     grant_arg_t a = {.in = in};
@@ -302,39 +320,20 @@ static void run_grant(gw_dbjob_t *job, gw_dbconn_t *conn)
     if (!make_grantable(conn, r0) || gw_journal_info(srv->journal, r0->event_id, r0->elen, &a.info) != 0) {
         /* Read-only for this event: answer what MariaDB knows exactly. */
         gw_fallback_readonly_run(job, conn);
+        unavailable_all(in);
         return;
     }
-    if (gw_admin_txn(job, conn, grant_body, &a) != 0) {
+    if (gw_dbtxn_run(job, conn, grant_body, &a) != 0) {
         if (a.lock_lost) {
             __atomic_add_fetch(&lock_lost_total, 1, __ATOMIC_RELAXED);
             tk_warn("fallback: event %s: the lock is no longer ours (released or taken after expiry); nothing granted", r0->event_id);
             gw_journal_clear_locked(srv->journal, r0->event_id, r0->elen);
         }
-        grant_error_all(in, "the claim could not be decided; retry shortly");
+        grant_error_all(in, "redis is unavailable; retry shortly"); /* nothing was granted */
     }
-    gw_dbjob_answer(job, 200, "", 0); /* each request is answered in done() */
-}
-
-static void done(gw_dbjob_t *job)
-{
-    fb_in_t *in = job->in;
     for (int i = 0; i < in->n; i++) {
-        fb_item_t *it = &in->items[i];
-        gw_metrics_add(&it->r->th->metrics.fallback_answers, 1);
-        if (it->status == 201) {
-            char loc[128 + 2 * TK_ID_MAX];
-            snprintf(loc, sizeof(loc), "/v1/events/%s/claims/%s", it->r->event_id, it->r->user_id);
-            __atomic_add_fetch(&grants_total, 1, __ATOMIC_RELAXED);
-            gw_reply(it->r, 201, it->body, it->len, loc);
-        } else if (it->status == 503) {
-            gw_reply_unavailable(it->r, "redis");
-        } else {
-            gw_reply(it->r, it->status, it->body, it->len, NULL);
-        }
+        if (in->items[i].status == 201)
+            __atomic_add_fetch(&grants_total, 1, __ATOMIC_RELAXED); /* committed: each is answered 201 */
     }
-}
-
-void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in)
-{
-    gw_fb_submit(th, in, run_grant, done);
+    gw_dbjob_answer(job, 200, "", 0); /* each request is answered in done() (gw_fallback.c) */
 }

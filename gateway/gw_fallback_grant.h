@@ -31,10 +31,17 @@
 #ifndef GW_FALLBACK_GRANT_H
 #define GW_FALLBACK_GRANT_H
 
-#include "gw_fallback_db.h"
+#include "gw_dbpool.h"
 
-/** Grants or refuses the claims of @in (one event, takes ownership) on a database thread, answering each. */
-void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
+#include <stdint.h>
+
+/**
+ * A fallback job's run step (database thread): grants or refuses each claim
+ * of the job's gw_fb_in_t (one event; gw_fallback_db.h), or answers them
+ * read-only (gw_fallback_readonly.h) when the event cannot be granted here.
+ * Every item is answered; 503s say only that Redis is away.
+ */
+void gw_fallback_grant_run(gw_dbjob_t *job, gw_dbconn_t *conn);
 
 /**
  * For the merge, on a database thread: writes @event's journal into MariaDB
@@ -45,7 +52,7 @@ void gw_fallback_grant_submit(gw_thread_t *th, fb_in_t *in);
  */
 int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
 
-/** Fallback grants answered 201 since start (all threads). */
+/** Fallback grants committed, each answered 201, since start (all threads). */
 uint64_t gw_fallback_grant_count(void);
 
 /** Fallback batches rolled back because the event's lock was no longer ours. */

@@ -2,7 +2,8 @@
  * gw_idem: Idempotency-Key for admin writes. The design is in gw_idem.h.
  */
 #include "gw_idem.h"
-#include "gw_admin.h"
+#include "gw_dbtxn.h"
+#include "tk_sql.h"
 #include "tk_db.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -84,7 +85,8 @@ int gw_idem_prepare(gw_req_t *r, gw_idem_t *k, const char *route, const char *fm
     return 0;
 }
 
-unsigned gw_idem_record(MYSQL *db, const gw_idem_t *k, const char *event, size_t elen, int status)
+/* Records @k: 0, ER_DUP_ENTRY when the key is taken, or another MariaDB error. */
+static unsigned record(MYSQL *db, const gw_idem_t *k, const char *event, size_t elen, int status)
 {
     MYSQL_BIND b[6];
     unsigned long klen, flen, elen_;
@@ -112,6 +114,18 @@ unsigned gw_idem_record(MYSQL *db, const gw_idem_t *k, const char *event, size_t
     tk_sql_bind_time(&b[4], &now, NULL);
     tk_sql_bind_time(&b[5], &expires, NULL);
     return tk_sql_stmt(db, sql_insert, b, NULL, 0, NULL, NULL, NULL);
+}
+
+unsigned gw_idem_record(MYSQL *db, gw_dbjob_t *job, const gw_idem_t *k, const char *event, size_t elen, int status, int *raced)
+{
+    if (!k->present)
+        return 0;
+    unsigned e = record(db, k, event, elen, status);
+    if (e != ER_DUP_ENTRY)
+        return e;
+    *raced = 1;
+    gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
+    return GW_DBTXN_ANSWERED;
 }
 
 /* ---------------------------------------------------------------- replay */
@@ -158,7 +172,7 @@ int gw_idem_replay(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_id
     look_t l;
     memset(&l, 0, sizeof(l));
     l.k = k;
-    if (gw_admin_txn(job, conn, look_body, &l) != 0)
+    if (gw_dbtxn_run(job, conn, look_body, &l) != 0)
         return 1;
     if (!l.found)
         return 0;
@@ -173,6 +187,18 @@ int gw_idem_replay(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_id
     else if (job->status == (int)l.status)
         gw_idem_store_answer(job, conn, k);
     return 1;
+}
+
+int gw_idem_change(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_dbtxn_body_fn body, const int *raced, gw_idem_redo_fn redo,
+                   void *in)
+{
+    if (k->present && gw_idem_replay(job, conn, k, redo, in))
+        return -1;
+    if (gw_dbtxn_run(job, conn, body, in) == 0)
+        return 0;
+    if (*raced && !gw_idem_replay(job, conn, k, redo, in))
+        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
+    return -1;
 }
 
 void gw_idem_store_answer(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k)

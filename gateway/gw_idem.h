@@ -31,6 +31,7 @@
 #define GW_IDEM_H
 
 #include "gw_dbpool.h"
+#include "gw_dbtxn.h"
 
 #include <mysql.h>
 #include <stddef.h>
@@ -64,12 +65,13 @@ int gw_idem_fingerprint(gw_idem_t *k, const char *route, const char *canon, size
 int gw_idem_prepare(gw_req_t *r, gw_idem_t *k, const char *route, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
- * Inside the change's transaction, after the change: records @k for @event
- * with the answer's @status, and prunes a few expired rows. Returns 0,
- * ER_DUP_ENTRY when the key is taken (roll back, then gw_idem_replay), or
- * another MariaDB error.
+ * A gw_dbtxn body's last step, after the change: records @k (nothing when
+ * absent) for @event with the answer's @status, and prunes a few expired
+ * rows. Returns 0, a MariaDB error, or GW_DBTXN_ANSWERED when the key is
+ * taken: then *@raced = 1 and @job is answered 503 (the change rolls back;
+ * the route then looks the key up with gw_idem_replay).
  */
-unsigned gw_idem_record(MYSQL *db, const gw_idem_t *k, const char *event, size_t elen, int status);
+unsigned gw_idem_record(MYSQL *db, gw_dbjob_t *job, const gw_idem_t *k, const char *event, size_t elen, int status, int *raced);
 
 /**
  * Re-does a replayed request's Redis step and answers the job as a fresh
@@ -85,6 +87,17 @@ typedef int (*gw_idem_redo_fn)(gw_dbjob_t *job, gw_dbconn_t *conn, void *in);
  * idempotency_key_reused) or failed (503). Database thread.
  */
 int gw_idem_replay(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_idem_redo_fn redo, void *in);
+
+/**
+ * The database step of an admin change under @k: a replay when @k was used
+ * already; else @body (which ends with gw_idem_record, setting *@raced) as
+ * one transaction (gw_dbtxn_run), and, when the change lost the race for
+ * its key, the replay of the change that won. Returns 0 when this change
+ * committed (the route goes on with its Redis step), or -1 with the job
+ * answered. @in is the route's input, for @body and @redo.
+ */
+int gw_idem_change(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_idem_t *k, gw_dbtxn_body_fn body, const int *raced, gw_idem_redo_fn redo,
+                   void *in);
 
 /**
  * After a change answered: stores the job's answer body under @k (its own

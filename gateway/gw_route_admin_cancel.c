@@ -6,21 +6,19 @@
  * See gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
+#include "tk_claim.h"
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_time.h"
 
-#include <mysqld_error.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
-    char user_id[TK_ID_MAX + 1];
-    size_t ulen;
+    gw_admin_ids_t id;
     gw_dbconn_t *conn; /* for the Redis read inside the transaction */
     tk_claim_t claim;  /* the claim as cancelled, for the answer */
     gw_idem_t idem;
@@ -40,13 +38,13 @@ static const char sql_insert[] = "INSERT INTO claims (event_id, user_id, claim_i
 static int redis_record(gw_dbjob_t *job, cancel_in_t *in, tk_claim_t *c)
 {
     char key[TK_KEY_MAX];
-    tk_key(TK_KEY_CLAIMS, in->event_id, in->elen, key);
+    tk_key(TK_KEY_CLAIMS, in->id.event_id, in->id.elen, key);
     redisContext *rc = gw_dbconn_redis(in->conn);
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }
-    redisReply *reply = redisCommand(rc, "HGET %s %b", key, in->user_id, in->ulen);
+    redisReply *reply = redisCommand(rc, "HGET %s %b", key, in->id.user_id, in->id.ulen);
     if (reply == NULL) {
         gw_dbconn_redis_reset(in->conn);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
@@ -58,7 +56,7 @@ static int redis_record(gw_dbjob_t *job, cancel_in_t *in, tk_claim_t *c)
     else if (reply->type == REDIS_REPLY_STRING && tk_claim_decode(reply->str, reply->len, c) == 0)
         rv = 0;
     else
-        gw_dbjob_error(job, 500, "internal", "the claim record of %s is malformed", in->user_id);
+        gw_dbjob_error(job, 500, "internal", "the claim record of %s is malformed", in->id.user_id);
     freeReplyObject(reply);
     return rv;
 }
@@ -74,17 +72,17 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long long rows = 0;
     unsigned e;
 
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
     tk_sql_bind_i64(&out[0], &total);
     tk_sql_bind_i64(&out[1], &sold);
     if ((e = tk_sql_stmt(db, sql_lock, b, out, 1, NULL, NULL, &rows)) != 0)
         return e;
     if (rows == 0) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
 
-    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_str(&b[1], in->id.user_id, &ulen, in->id.ulen);
     tk_sql_bind_i64(&out[0], &ticket);
     tk_sql_bind_i64(&out[1], &qty);
     tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
@@ -99,26 +97,26 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
         if (strcmp(status, "cancelled") == 0)
             return 0; /* already done: a retry */
         if (strcmp(status, "rejected") == 0) {
-            gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->user_id);
-            return GW_ADMIN_TXN_ANSWERED;
+            gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->id.user_id);
+            return GW_DBTXN_ANSWERED;
         }
         if (strcmp(status, "confirmed") != 0) {
             gw_dbjob_error(job, 500, "internal", "claim row has unknown status %s", status);
-            return GW_ADMIN_TXN_ANSWERED;
+            return GW_DBTXN_ANSWERED;
         }
         tk_sql_bind_time(&b[0], &now, NULL);
-        tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
-        tk_sql_bind_str(&b[2], in->user_id, &ulen, in->ulen);
+        tk_sql_bind_str(&b[1], in->id.event_id, &elen, in->id.elen);
+        tk_sql_bind_str(&b[2], in->id.user_id, &ulen, in->id.ulen);
         if ((e = tk_sql_stmt(db, sql_cancel, b, NULL, 0, NULL, NULL, NULL)) != 0)
             return e;
         tk_sql_bind_i64(&b[0], &qty);
-        tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
+        tk_sql_bind_str(&b[1], in->id.event_id, &elen, in->id.elen);
         tk_sql_bind_i64(&b[2], &qty);
         if ((e = tk_sql_stmt(db, sql_unsell, b, NULL, 0, NULL, NULL, &rows)) != 0)
             return e;
         if (rows != 1) {
-            gw_dbjob_error(job, 500, "internal", "event_stock of %s holds fewer sold units than the claim", in->event_id);
-            return GW_ADMIN_TXN_ANSWERED;
+            gw_dbjob_error(job, 500, "internal", "event_stock of %s holds fewer sold units than the claim", in->id.event_id);
+            return GW_DBTXN_ANSWERED;
         }
         return 0;
     }
@@ -128,24 +126,24 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
     tk_claim_t c;
     int rv = redis_record(job, in, &c);
     if (rv < 0)
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     if (rv == 1) {
-        gw_dbjob_error(job, 404, "not_found", "no claim of %s on event %s", in->user_id, in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 404, "not_found", "no claim of %s on event %s", in->id.user_id, in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
     if (c.status == TK_CLAIM_REJECTED) {
-        gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->user_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 409, "not_cancellable", "the claim of %s was rejected; it holds no units", in->id.user_id);
+        return GW_DBTXN_ANSWERED;
     }
     /* 'p' normally; 'c' or 'x' without a row would mean a lost row: the
      * cancelled row is what the books need in every case. */
     in->claim = (tk_claim_t){c.ticket, c.quantity, c.created_ms, TK_CLAIM_CANCELLED};
     ticket = c.ticket;
     qty = c.quantity;
-    int cl = tk_claim_id(in->event_id, in->elen, c.ticket, claim_id);
+    int cl = tk_claim_id(in->id.event_id, in->id.elen, c.ticket, claim_id);
     tk_db_time_from_ms(c.created_ms, &created);
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
-    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
+    tk_sql_bind_str(&b[1], in->id.user_id, &ulen, in->id.ulen);
     tk_sql_bind_str(&b[2], claim_id, &clen, (size_t)cl);
     tk_sql_bind_i64(&b[3], &ticket);
     tk_sql_bind_i64(&b[4], &qty);
@@ -156,7 +154,7 @@ static unsigned cancel_change(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     /* The row stores a ticket: keep "highest ticket stored" true, as the workers do. */
     tk_sql_bind_i64(&b[0], &ticket);
-    tk_sql_bind_str(&b[1], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[1], in->id.event_id, &elen, in->id.elen);
     return tk_sql_stmt(db, sql_hwm, b, NULL, 0, NULL, NULL, NULL);
 }
 
@@ -165,26 +163,22 @@ static unsigned cancel_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     cancel_in_t *in = arg;
     unsigned e = cancel_change(db, arg, job);
-    if (e != 0 || !in->idem.present || in->replaying)
+    if (e != 0 || in->replaying)
         return e;
-    if ((e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != ER_DUP_ENTRY)
-        return e;
-    in->raced = 1;
-    gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-    return GW_ADMIN_TXN_ANSWERED;
+    return gw_idem_record(db, job, &in->idem, in->id.event_id, in->id.elen, 200, &in->raced);
 }
 
 /* Returns 0 with the job answered 200, or -1 with it answered otherwise. */
 static int cancel(gw_dbjob_t *job, gw_dbconn_t *conn, cancel_in_t *in)
 {
-    if (gw_admin_txn(job, conn, cancel_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, cancel_body, in) != 0)
         return -1;
 
     char kc[TK_KEY_MAX], kev[TK_KEY_MAX];
-    tk_key(TK_KEY_CLAIMS, in->event_id, in->elen, kc);
-    tk_key(TK_KEY_EV, in->event_id, in->elen, kev);
-    const char *argv[] = {kc, kev, in->user_id};
-    size_t lens[] = {strlen(kc), strlen(kev), in->ulen};
+    tk_key(TK_KEY_CLAIMS, in->id.event_id, in->id.elen, kc);
+    tk_key(TK_KEY_EV, in->id.event_id, in->id.elen, kev);
+    const char *argv[] = {kc, kev, in->id.user_id};
+    size_t lens[] = {strlen(kc), strlen(kev), in->id.ulen};
     redisReply *reply = gw_admin_eval(job, conn, "cancel", 2, 3, argv, lens);
     if (reply == NULL)
         return -1;
@@ -195,9 +189,9 @@ static int cancel(gw_dbjob_t *job, gw_dbconn_t *conn, cancel_in_t *in)
         return -1;
     }
     if (type == REDIS_REPLY_NIL)
-        tk_warn("cancel %s/%s: the database had the claim but redis has no record", in->event_id, in->user_id);
+        tk_warn("cancel %s/%s: the database had the claim but redis has no record", in->id.event_id, in->id.user_id);
     char body[TK_CLAIM_JSON_MAX];
-    int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, NULL, body);
+    int n = tk_claim_json(in->id.event_id, in->id.elen, in->id.user_id, in->id.ulen, &in->claim, NULL, body);
     if (n < 0) {
         gw_dbjob_error(job, 500, "internal", "claim too large to show");
         return -1;
@@ -229,16 +223,10 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 
 void gw_route_admin_cancel(gw_req_t *r)
 {
-    cancel_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    cancel_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in == NULL)
         return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    memcpy(in->user_id, r->user_id, r->ulen + 1);
-    in->ulen = r->ulen;
-    if (gw_idem_prepare(r, &in->idem, "cancel", "%s\n%s", in->event_id, in->user_id) != 0) {
+    if (gw_idem_prepare(r, &in->idem, "cancel", "%s\n%s", in->id.event_id, in->id.user_id) != 0) {
         free(in);
         return;
     }

@@ -5,6 +5,8 @@
  * its retry; see gw_admin.c.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_time.h"
@@ -15,7 +17,7 @@
 #include <string.h>
 
 typedef struct {
-    gw_admin_create_t def;
+    gw_admin_body_create_t def;
     int64_t now_ms;
     int duplicate; /* set by insert_body when the id is taken */
     gw_idem_t idem;
@@ -26,14 +28,13 @@ static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_use
                                 "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)";
 static const char sql_stock[] = "INSERT INTO event_stock (event_id, total) VALUES (?, ?)";
 static const char sql_lock[] = "INSERT INTO event_locks (event_id) VALUES (?)";
-static const char sql_read[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, e.created_at, s.total, s.sold, s.ticket_hwm, "
-                               "s.stock_ver, e.state_ver "
+static const char sql_read[] = "SELECT " GW_ADMIN_DEF_COLUMNS ", e.created_at, s.ticket_hwm, s.stock_ver, e.state_ver "
                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 
 static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     create_in_t *in = arg;
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     MYSQL_BIND b[7];
     unsigned long elen, nlen;
     long long maxpu = d->max_per_user, total = d->stock;
@@ -53,7 +54,7 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned e = tk_sql_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
     if (e == ER_DUP_ENTRY) {
         in->duplicate = 1;
-        return GW_ADMIN_TXN_ANSWERED; /* roll back; the caller looks at the existing row */
+        return GW_DBTXN_ANSWERED; /* roll back; the caller looks at the existing row */
     }
     if (e != 0)
         return e;
@@ -62,14 +63,7 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return e;
     if ((e = tk_sql_stmt(db, sql_lock, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    if (in->idem.present && (e = gw_idem_record(db, &in->idem, d->event_id, d->elen, 201)) != 0) {
-        if (e != ER_DUP_ENTRY)
-            return e;
-        in->raced = 1;
-        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
-    }
-    return 0;
+    return gw_idem_record(db, job, &in->idem, d->event_id, d->elen, 201, &in->raced);
 }
 
 /* The existing database row of a duplicate create. */
@@ -84,25 +78,17 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)job;
     existing_t *x = arg;
-    MYSQL_BIND in[1], out[11];
-    unsigned long elen, nlen, slen;
-    char state[16];
-    long long maxpu, total;
-    MYSQL_TIME opens, closes, created;
-    my_bool opens_null = 0, closes_null = 0;
-    tk_sql_bind_str(&in[0], x->in->def.event_id, &elen, x->in->def.elen);
-    tk_sql_bind_strbuf(&out[0], x->row.name, sizeof(x->row.name) - 1, &nlen);
-    tk_sql_bind_i64(&out[1], &maxpu);
-    tk_sql_bind_time(&out[2], &opens, &opens_null);
-    tk_sql_bind_time(&out[3], &closes, &closes_null);
-    tk_sql_bind_strbuf(&out[4], state, sizeof(state) - 1, &slen);
-    tk_sql_bind_time(&out[5], &created, NULL);
-    tk_sql_bind_i64(&out[6], &total);
-    tk_sql_bind_i64(&out[7], &x->sold);
-    tk_sql_bind_i64(&out[8], &x->hwm);
+    MYSQL_BIND in[1], out[GW_ADMIN_DEF_NCOLUMNS + 4];
+    unsigned long elen;
+    gw_admin_defrow_t row;
+    MYSQL_TIME created;
     long long stock_ver, state_ver;
-    tk_sql_bind_i64(&out[9], &stock_ver);
-    tk_sql_bind_i64(&out[10], &state_ver);
+    tk_sql_bind_str(&in[0], x->in->def.event_id, &elen, x->in->def.elen);
+    gw_admin_def_bind(&row, &x->row, out);
+    tk_sql_bind_time(&out[GW_ADMIN_DEF_NCOLUMNS], &created, NULL);
+    tk_sql_bind_i64(&out[GW_ADMIN_DEF_NCOLUMNS + 1], &x->hwm);
+    tk_sql_bind_i64(&out[GW_ADMIN_DEF_NCOLUMNS + 2], &stock_ver);
+    tk_sql_bind_i64(&out[GW_ADMIN_DEF_NCOLUMNS + 3], &state_ver);
     unsigned long long rows = 0;
     unsigned e = tk_sql_stmt(db, sql_read, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -111,28 +97,38 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     if (!x->found)
         return 0;
     gw_admin_def_t *r = &x->row;
-    memcpy(r->event_id, x->in->def.event_id, x->in->def.elen + 1);
-    r->elen = x->in->def.elen;
-    r->nlen = nlen < sizeof(r->name) - 1 ? nlen : sizeof(r->name) - 1;
-    r->name[r->nlen] = '\0';
-    slen = slen < sizeof(r->state) - 1 ? slen : sizeof(r->state) - 1;
-    memcpy(r->state, state, slen);
-    r->state[slen] = '\0';
-    r->max_per_user = maxpu;
-    r->opens_ms = opens_null ? 0 : tk_db_time_to_ms(&opens);
-    r->closes_ms = closes_null ? 0 : tk_db_time_to_ms(&closes);
+    gw_admin_def_fill(&row, r, x->in->def.event_id, x->in->def.elen);
+    x->sold = row.sold;
     r->created_ms = tk_db_time_to_ms(&created);
-    r->total = total;
-    r->remaining = total - x->sold;
     r->seq = x->hwm;
     r->stock_ver = stock_ver;
     r->state_ver = state_ver;
     return 0;
 }
 
-static void set_location(gw_dbjob_t *job, const gw_admin_create_t *d)
+static void set_location(gw_dbjob_t *job, const gw_admin_body_create_t *d)
 {
     snprintf(job->location, sizeof(job->location), "/v1/events/%s", d->event_id);
+}
+
+/*
+ * Loads @def into Redis and answers 201 with the event; 409 exists when
+ * Redis already holds a hash for it (@where: "" or " in redis", for the
+ * message). 0, or -1 with the job answered otherwise.
+ */
+static int load_and_answer(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_body_create_t *d, const gw_admin_def_t *def,
+                           const char *where)
+{
+    int rv = gw_admin_redis_load(job, conn, def);
+    if (rv < 0)
+        return -1;
+    if (rv == 1) {
+        gw_dbjob_error(job, 409, "exists", "event %s already exists%s", d->event_id, where);
+        return -1;
+    }
+    set_location(job, d);
+    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+    return 0;
 }
 
 /*
@@ -143,7 +139,7 @@ static void set_location(gw_dbjob_t *job, const gw_admin_create_t *d)
  */
 static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
 {
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     gw_event_t ev;
     int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
     if (rv < 0)
@@ -153,7 +149,7 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
         return;
     }
     existing_t x = {.in = in};
-    if (gw_admin_txn(job, conn, read_body, &x) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, &x) != 0)
         return;
     const gw_admin_def_t *r = &x.row;
     if (!x.found || r->nlen != d->nlen || memcmp(r->name, d->name, d->nlen) != 0 || r->max_per_user != d->max_per_user ||
@@ -161,15 +157,7 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
         gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
         return;
     }
-    rv = gw_admin_redis_load(job, conn, r);
-    if (rv < 0)
-        return;
-    if (rv == 1) {
-        gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
-        return;
-    }
-    set_location(job, d);
-    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
+    load_and_answer(job, conn, d, r, "");
 }
 
 /*
@@ -180,14 +168,14 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     create_in_t *in = arg;
-    const gw_admin_create_t *d = &in->def;
+    const gw_admin_body_create_t *d = &in->def;
     gw_event_t ev;
     int rv = gw_admin_read_event(job, conn, d->event_id, d->elen, &ev);
     if (rv < 0)
         return -1;
     if (rv == 1) {
         existing_t x = {.in = in};
-        if (gw_admin_txn(job, conn, read_body, &x) != 0)
+        if (gw_dbtxn_run(job, conn, read_body, &x) != 0)
             return -1;
         if (!x.found) {
             gw_dbjob_error(job, 404, "not_found", "no event %s", d->event_id);
@@ -208,13 +196,9 @@ static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     create_in_t *in = job->in;
-    const gw_admin_create_t *d = &in->def;
-    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
-        return;
-    if (gw_admin_txn(job, conn, insert_body, in) != 0) {
-        if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
-            gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
-        else if (in->duplicate && !(in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in)))
+    const gw_admin_body_create_t *d = &in->def;
+    if (gw_idem_change(job, conn, &in->idem, insert_body, &in->raced, redo, in) != 0) {
+        if (in->duplicate && !(in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in)))
             on_duplicate(job, conn, in); /* (a create with this key that committed meanwhile was replayed instead) */
         return;
     }
@@ -230,39 +214,24 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
                           .created_ms = in->now_ms};
     memcpy(def.event_id, d->event_id, d->elen + 1);
     memcpy(def.name, d->name, d->nlen + 1);
-    int rv = gw_admin_redis_load(job, conn, &def);
-    if (rv < 0)
-        return;
-    if (rv == 1) {
-        /* Redis holds a hash the database did not know: leave it alone. */
-        gw_dbjob_error(job, 409, "exists", "event %s already exists in redis", d->event_id);
-        return;
-    }
-    set_location(job, d);
-    gw_admin_answer_event(job, conn, d->event_id, d->elen, 201);
-    gw_idem_store_answer(job, conn, &in->idem);
+    /* A hash Redis holds that the database did not know is left alone: 409. */
+    if (load_and_answer(job, conn, d, &def, " in redis") == 0)
+        gw_idem_store_answer(job, conn, &in->idem);
 }
 
 void gw_route_admin_create(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
-    create_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    char err[GW_ADMIN_BODY_ERR_MAX];
+    create_in_t *in = gw_admin_in_new(r, sizeof(*in), 0);
+    if (in == NULL)
         return;
-    }
     in->now_ms = tk_time_now_ms();
-    gw_admin_body(r, &body, &len);
-    int rc = gw_admin_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err));
-    if (rc != 0) {
-        free(in);
-        gw_reply_error(r, 400, rc == GW_ADMIN_PARSE_LIMIT ? "stock_limit" : "bad_request", err);
-        return;
-    }
-    const gw_admin_create_t *d = &in->def;
-    if (gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld", d->event_id, d->name, (long long)d->stock,
+    gw_admin_req_body(r, &body, &len);
+    const gw_admin_body_create_t *d = &in->def;
+    if (gw_admin_parsed(r, gw_admin_body_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err)), err) != 0 ||
+        gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld", d->event_id, d->name, (long long)d->stock,
                         (long long)d->max_per_user, (long long)d->opens_ms, (long long)d->closes_ms) != 0) {
         free(in);
         return;

@@ -12,20 +12,22 @@
  * holds then), or overtaken by the next change.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_time.h"
 
-#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define STATE_CAP 16 /* bytes of a state, NUL included */
+
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
-    char state[16]; /* asked; for a replay, what MariaDB holds */
+    gw_admin_ids_t id;
+    char state[STATE_CAP]; /* asked; for a replay, what MariaDB holds */
     gw_idem_t idem;
     int raced;
     long long ver; /* as committed */
@@ -35,68 +37,59 @@ static const char sql_find[] = "SELECT state, state_ver FROM events WHERE event_
 static const char sql_read[] = "SELECT state, state_ver FROM events WHERE event_id = ?";
 static const char sql_update[] = "UPDATE events SET state = ?, state_ver = ?, updated_at = ? WHERE event_id = ?";
 
-static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+/* The event's row with @sql (sql_find or sql_read): its state into @state (NUL-terminated), its version. 404 when none. */
+static unsigned read_state(MYSQL *db, gw_dbjob_t *job, const state_in_t *in, const char *sql, char state[STATE_CAP], long long *ver)
 {
-    state_in_t *in = arg;
-    MYSQL_BIND b[4], out[2];
-    unsigned long elen, slen, olen;
-    char old[16];
-    long long ver;
-    MYSQL_TIME now;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
-    tk_sql_bind_strbuf(&out[0], old, sizeof(old) - 1, &olen);
-    tk_sql_bind_i64(&out[1], &ver);
+    MYSQL_BIND b[1], out[2];
+    unsigned long elen, slen;
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
+    tk_sql_bind_strbuf(&out[0], state, STATE_CAP - 1, &slen);
+    tk_sql_bind_i64(&out[1], ver);
     unsigned long long rows = 0;
-    unsigned e = tk_sql_stmt(db, sql_find, b, out, 1, NULL, NULL, &rows);
+    unsigned e = tk_sql_stmt(db, sql, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     if (rows == 0) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
+    state[slen < STATE_CAP - 1 ? slen : STATE_CAP - 1] = '\0';
+    return 0;
+}
+
+static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    state_in_t *in = arg;
+    MYSQL_BIND b[4];
+    unsigned long elen, slen;
+    char old[STATE_CAP];
+    long long ver;
+    MYSQL_TIME now;
+    unsigned e = read_state(db, job, in, sql_find, old, &ver);
+    if (e != 0)
+        return e;
     in->ver = ver + 1;
     tk_db_time_from_ms(tk_time_now_ms(), &now);
     tk_sql_bind_str(&b[0], in->state, &slen, strlen(in->state));
     tk_sql_bind_i64(&b[1], &in->ver);
     tk_sql_bind_time(&b[2], &now, NULL);
-    tk_sql_bind_str(&b[3], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[3], in->id.event_id, &elen, in->id.elen);
     if ((e = tk_sql_stmt(db, sql_update, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    if (in->idem.present && (e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != 0) {
-        if (e != ER_DUP_ENTRY)
-            return e;
-        in->raced = 1;
-        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
-    }
-    return 0;
+    return gw_idem_record(db, job, &in->idem, in->id.event_id, in->id.elen, 200, &in->raced);
 }
 
 static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     state_in_t *in = arg;
-    MYSQL_BIND b[1], out[2];
-    unsigned long elen, slen;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
-    tk_sql_bind_strbuf(&out[0], in->state, sizeof(in->state) - 1, &slen);
-    tk_sql_bind_i64(&out[1], &in->ver);
-    unsigned long long rows = 0;
-    unsigned e = tk_sql_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
-    if (e != 0)
-        return e;
-    if (rows == 0) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
-    }
-    in->state[slen < sizeof(in->state) - 1 ? slen : sizeof(in->state) - 1] = '\0';
-    return 0;
+    return read_state(db, job, in, sql_read, in->state, &in->ver);
 }
 
 /* Sets Redis's state to in->state at version in->ver and answers the event. Returns 0, or -1 with the job answered. */
 static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
 {
     char key[TK_KEY_MAX], ver[24];
-    tk_key(TK_KEY_EV, in->event_id, in->elen, key);
+    tk_key(TK_KEY_EV, in->id.event_id, in->id.elen, key);
     snprintf(ver, sizeof(ver), "%lld", in->ver);
     const char *argv[] = {key, in->state, ver};
     size_t lens[] = {strlen(key), strlen(in->state), strlen(ver)};
@@ -109,13 +102,13 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
     else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
         ok = 1; /* superseded: a newer committed state is there already */
     else if (strcmp(reply->str, "not_found") == 0)
-        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->event_id);
+        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->id.event_id);
     else
         gw_dbjob_error(job, 500, "internal", "unexpected answer from the state script");
     freeReplyObject(reply);
     if (!ok)
         return -1;
-    gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
+    gw_admin_answer_event(job, conn, in->id.event_id, in->id.elen, 200);
     return job->status == 200 ? 0 : -1;
 }
 
@@ -123,7 +116,7 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     state_in_t *in = arg;
-    if (gw_admin_txn(job, conn, read_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, in) != 0)
         return -1;
     return redis_step(job, conn, in);
 }
@@ -131,14 +124,7 @@ static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     state_in_t *in = job->in;
-    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
-        return;
-    if (gw_admin_txn(job, conn, update_body, in) != 0) {
-        if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
-            gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
-        return;
-    }
-    if (redis_step(job, conn, in) == 0)
+    if (gw_idem_change(job, conn, &in->idem, update_body, &in->raced, redo, in) == 0 && redis_step(job, conn, in) == 0)
         gw_idem_store_answer(job, conn, &in->idem);
 }
 
@@ -146,21 +132,13 @@ void gw_route_admin_state(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
-    state_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    char err[GW_ADMIN_BODY_ERR_MAX];
+    state_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in == NULL)
         return;
-    }
-    gw_admin_body(r, &body, &len);
-    if (gw_admin_parse_state(body, len, in->state, err, sizeof(err)) != 0) {
-        free(in);
-        gw_reply_error(r, 400, "bad_request", err);
-        return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    if (gw_idem_prepare(r, &in->idem, "state", "%s\n%s", in->event_id, in->state) != 0) {
+    gw_admin_req_body(r, &body, &len);
+    if (gw_admin_parsed(r, gw_admin_body_parse_state(body, len, in->state, err, sizeof(err)), err) != 0 ||
+        gw_idem_prepare(r, &in->idem, "state", "%s\n%s", in->id.event_id, in->state) != 0) {
         free(in);
         return;
     }

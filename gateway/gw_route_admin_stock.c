@@ -36,18 +36,18 @@
  * this event in MariaDB, so the checks and the step see one state.
  */
 #include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "gw_dbtxn.h"
 #include "gw_idem.h"
 #include "gw_routes.h"
 #include "tk_keys.h"
 
-#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
+    gw_admin_ids_t id;
     int64_t delta;
     gw_idem_t idem;
     gw_dbconn_t *conn; /* the cut's Redis step runs inside the transaction */
@@ -63,7 +63,7 @@ static const char sql_set[] = "UPDATE event_stock SET total = ?, stock_ver = ? W
 static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, stock_in_t *in)
 {
     char key[TK_KEY_MAX], ver[24], total[24];
-    tk_key(TK_KEY_EV, in->event_id, in->elen, key);
+    tk_key(TK_KEY_EV, in->id.event_id, in->id.elen, key);
     snprintf(ver, sizeof(ver), "%lld", in->ver);
     snprintf(total, sizeof(total), "%lld", in->total);
     const char *argv[] = {key, ver, total};
@@ -77,9 +77,9 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, stock_in_t *in)
     else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
         rv = 0; /* superseded: a newer change is there already, which holds this one */
     else if (strcmp(reply->str, "not_found") == 0)
-        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->event_id);
+        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->id.event_id);
     else if (strcmp(reply->str, "below_granted") == 0)
-        gw_dbjob_error(job, 409, "below_granted", "event %s has more units granted than the new total %lld", in->event_id, in->total);
+        gw_dbjob_error(job, 409, "below_granted", "event %s has more units granted than the new total %lld", in->id.event_id, in->total);
     else
         gw_dbjob_error(job, 500, "internal", "unexpected answer from the stock script");
     freeReplyObject(reply);
@@ -92,7 +92,7 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     MYSQL_BIND b[3], out[3];
     unsigned long elen;
     long long total, sold, ver;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
     tk_sql_bind_i64(&out[0], &total);
     tk_sql_bind_i64(&out[1], &sold);
     tk_sql_bind_i64(&out[2], &ver);
@@ -101,34 +101,29 @@ static unsigned update_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     if (e != 0)
         return e;
     if (rows == 0) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
     long long next = total + in->delta; /* |both| <= TK_STOCK_MAX: no overflow */
     if (next > TK_STOCK_MAX) {
-        gw_dbjob_error(job, 400, "stock_limit", "the total of %s would be %lld; at most %lld", in->event_id, next, (long long)TK_STOCK_MAX);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 400, "stock_limit", "the total of %s would be %lld; at most %lld", in->id.event_id, next, (long long)TK_STOCK_MAX);
+        return GW_DBTXN_ANSWERED;
     }
     if (next < sold) {
-        gw_dbjob_error(job, 409, "below_granted", "the database holds more sold units of %s than the new total", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 409, "below_granted", "the database holds more sold units of %s than the new total", in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
     in->total = next;
     in->ver = ver + 1;
     tk_sql_bind_i64(&b[0], &in->total);
     tk_sql_bind_i64(&b[1], &in->ver);
-    tk_sql_bind_str(&b[2], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[2], in->id.event_id, &elen, in->id.elen);
     if ((e = tk_sql_stmt(db, sql_set, b, NULL, 0, NULL, NULL, NULL)) != 0)
         return e;
-    if (in->idem.present && (e = gw_idem_record(db, &in->idem, in->event_id, in->elen, 200)) != 0) {
-        if (e != ER_DUP_ENTRY)
-            return e;
-        in->raced = 1;
-        gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use");
-        return GW_ADMIN_TXN_ANSWERED;
-    }
+    if ((e = gw_idem_record(db, job, &in->idem, in->id.event_id, in->id.elen, 200, &in->raced)) != 0)
+        return e;
     if (in->delta < 0 && redis_step(job, in->conn, in) != 0)
-        return GW_ADMIN_TXN_ANSWERED; /* refused or failed: the cut is rolled back, Redis untouched */
+        return GW_DBTXN_ANSWERED; /* refused or failed: the cut is rolled back, Redis untouched */
     return 0;
 }
 
@@ -137,14 +132,14 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     stock_in_t *in = arg;
     MYSQL_BIND b[1], out[2];
     unsigned long elen;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
     tk_sql_bind_i64(&out[0], &in->total);
     tk_sql_bind_i64(&out[1], &in->ver);
     unsigned long long rows = 0;
     unsigned e = tk_sql_stmt(db, sql_read, b, out, 1, NULL, NULL, &rows);
     if (e == 0 && rows == 0) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
-        return GW_ADMIN_TXN_ANSWERED;
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->id.event_id);
+        return GW_DBTXN_ANSWERED;
     }
     return e;
 }
@@ -153,9 +148,9 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 static int redo(gw_dbjob_t *job, gw_dbconn_t *conn, void *arg)
 {
     stock_in_t *in = arg;
-    if (gw_admin_txn(job, conn, read_body, in) != 0 || redis_step(job, conn, in) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, in) != 0 || redis_step(job, conn, in) != 0)
         return -1;
-    gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
+    gw_admin_answer_event(job, conn, in->id.event_id, in->id.elen, 200);
     return job->status == 200 ? 0 : -1;
 }
 
@@ -163,16 +158,11 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     stock_in_t *in = job->in;
     in->conn = conn;
-    if (in->idem.present && gw_idem_replay(job, conn, &in->idem, redo, in))
+    if (gw_idem_change(job, conn, &in->idem, update_body, &in->raced, redo, in) != 0)
         return;
-    if (gw_admin_txn(job, conn, update_body, in) != 0) {
-        if (in->raced && !gw_idem_replay(job, conn, &in->idem, redo, in))
-            gw_dbjob_error(job, 503, "unavailable", "the Idempotency-Key is in use; retry");
-        return;
-    }
     if (in->delta > 0 && redis_step(job, conn, in) != 0)
         return;
-    gw_admin_answer_event(job, conn, in->event_id, in->elen, 200);
+    gw_admin_answer_event(job, conn, in->id.event_id, in->id.elen, 200);
     gw_idem_store_answer(job, conn, &in->idem);
 }
 
@@ -180,22 +170,13 @@ void gw_route_admin_stock(gw_req_t *r)
 {
     const char *body;
     size_t len;
-    char err[GW_ADMIN_ERR_MAX];
-    stock_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    char err[GW_ADMIN_BODY_ERR_MAX];
+    stock_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in == NULL)
         return;
-    }
-    gw_admin_body(r, &body, &len);
-    int rc = gw_admin_parse_stock(body, len, &in->delta, err, sizeof(err));
-    if (rc != 0) {
-        free(in);
-        gw_reply_error(r, 400, rc == GW_ADMIN_PARSE_LIMIT ? "stock_limit" : "bad_request", err);
-        return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    if (gw_idem_prepare(r, &in->idem, "stock", "%s\n%lld", in->event_id, (long long)in->delta) != 0) {
+    gw_admin_req_body(r, &body, &len);
+    if (gw_admin_parsed(r, gw_admin_body_parse_stock(body, len, &in->delta, err, sizeof(err)), err) != 0 ||
+        gw_idem_prepare(r, &in->idem, "stock", "%s\n%lld", in->id.event_id, (long long)in->delta) != 0) {
         free(in);
         return;
     }

@@ -15,6 +15,7 @@
  * in Redis, so at quiescence granted = sold + rejected + dead.
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_journal.h"
 #include "gw_types.h"
 #include "gw_routes.h"
@@ -27,8 +28,7 @@
 #include <string.h>
 
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
+    gw_admin_ids_t id;
 } view_in_t;
 
 /* What MariaDB says. */
@@ -47,8 +47,7 @@ typedef struct {
 
 static const char *const statuses[3] = {"confirmed", "rejected", "cancelled"};
 
-static const char sql_event[] = "SELECT e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold "
-                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
+static const char sql_event[] = "SELECT " GW_ADMIN_DEF_COLUMNS " FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 static const char sql_books[] = "SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM claims WHERE event_id = ? GROUP BY status";
 static const char sql_dead[] = "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM claims_dead WHERE event_id = ?";
 
@@ -68,43 +67,23 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)job;
     db_books_t *d = arg;
-    MYSQL_BIND in[1], out[7];
-    unsigned long elen, nlen, stlen;
-    long long maxpu, total;
-    char state[16];
-    MYSQL_TIME opens, closes;
-    my_bool opens_null = 0, closes_null = 0;
+    MYSQL_BIND in[1], out[GW_ADMIN_DEF_NCOLUMNS];
+    unsigned long elen;
+    gw_admin_defrow_t row;
     unsigned long long rows = 0;
     memset(d->units, 0, sizeof(d->units));
     memset(d->count, 0, sizeof(d->count));
 
-    tk_sql_bind_str(&in[0], d->in->event_id, &elen, d->in->elen);
-    tk_sql_bind_strbuf(&out[0], d->def.name, sizeof(d->def.name) - 1, &nlen);
-    tk_sql_bind_i64(&out[1], &maxpu);
-    tk_sql_bind_time(&out[2], &opens, &opens_null);
-    tk_sql_bind_time(&out[3], &closes, &closes_null);
-    tk_sql_bind_strbuf(&out[4], state, sizeof(state) - 1, &stlen);
-    tk_sql_bind_i64(&out[5], &total);
-    tk_sql_bind_i64(&out[6], &d->sold);
+    tk_sql_bind_str(&in[0], d->in->id.event_id, &elen, d->in->id.elen);
+    gw_admin_def_bind(&row, &d->def, out);
     unsigned e = tk_sql_stmt(db, sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
     d->found = rows == 1;
     if (!d->found)
         return 0;
-    gw_admin_def_t *def = &d->def;
-    memcpy(def->event_id, d->in->event_id, d->in->elen + 1);
-    def->elen = d->in->elen;
-    def->nlen = nlen < sizeof(def->name) - 1 ? nlen : sizeof(def->name) - 1;
-    def->name[def->nlen] = '\0';
-    stlen = stlen < sizeof(def->state) - 1 ? stlen : sizeof(def->state) - 1;
-    memcpy(def->state, state, stlen);
-    def->state[stlen] = '\0';
-    def->max_per_user = maxpu;
-    def->opens_ms = opens_null ? 0 : tk_db_time_to_ms(&opens);
-    def->closes_ms = closes_null ? 0 : tk_db_time_to_ms(&closes);
-    def->total = total;
-    def->remaining = total - d->sold;
+    gw_admin_def_fill(&row, &d->def, d->in->id.event_id, d->in->id.elen);
+    d->sold = row.sold;
 
     tk_sql_bind_strbuf(&out[0], d->status, sizeof(d->status) - 1, &d->slen);
     tk_sql_bind_i64(&out[1], &d->n);
@@ -122,8 +101,8 @@ static int read_redis(gw_dbjob_t *job, gw_dbconn_t *conn, const view_in_t *in, g
                       long long *lag_ms)
 {
     char kev[TK_KEY_MAX], kq[TK_KEY_MAX];
-    tk_key(TK_KEY_EV, in->event_id, in->elen, kev);
-    tk_key(TK_KEY_STREAM, in->event_id, in->elen, kq);
+    tk_key(TK_KEY_EV, in->id.event_id, in->id.elen, kev);
+    tk_key(TK_KEY_STREAM, in->id.event_id, in->id.elen, kq);
     const char *argv[2 + GW_EVENT_NFIELDS] = {kev, kq, GW_EVENT_FIELDS};
     size_t lens[2 + GW_EVENT_NFIELDS];
     for (int i = 0; i < 2 + GW_EVENT_NFIELDS; i++)
@@ -134,7 +113,7 @@ static int read_redis(gw_dbjob_t *job, gw_dbconn_t *conn, const view_in_t *in, g
     int rv = -1;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_INTEGER &&
         reply->element[2]->type == REDIS_REPLY_STRING) {
-        int e = gw_event_from_hmget(reply->element[0], in->event_id, in->elen, ev);
+        int e = gw_event_from_hmget(reply->element[0], in->id.event_id, in->id.elen, ev);
         if (e >= 0) {
             *found = e == 0;
             *pending = reply->element[1]->integer;
@@ -149,7 +128,7 @@ static int read_redis(gw_dbjob_t *job, gw_dbconn_t *conn, const view_in_t *in, g
         }
     }
     if (rv < 0)
-        gw_dbjob_error(job, 500, "internal", "unexpected answer from redis for event %s", in->event_id);
+        gw_dbjob_error(job, 500, "internal", "unexpected answer from redis for event %s", in->id.event_id);
     freeReplyObject(reply);
     return rv;
 }
@@ -174,10 +153,10 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     db_books_t d;
     memset(&d, 0, sizeof(d));
     d.in = in;
-    if (gw_admin_txn(job, conn, read_body, &d) != 0)
+    if (gw_dbtxn_run(job, conn, read_body, &d) != 0)
         return;
     if (!in_redis && !d.found) {
-        gw_dbjob_error(job, 404, "not_found", "no event %s", in->event_id);
+        gw_dbjob_error(job, 404, "not_found", "no event %s", in->id.event_id);
         return;
     }
 
@@ -190,7 +169,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     } else {
         gw_event_t dbev;
         memset(&dbev, 0, sizeof(dbev));
-        memcpy(dbev.event_id, in->event_id, in->elen + 1);
+        memcpy(dbev.event_id, in->id.event_id, in->id.elen + 1);
         memcpy(dbev.name, d.def.name, d.def.nlen + 1);
         memcpy(dbev.state, d.def.state, sizeof(dbev.state));
         dbev.total = d.def.total;
@@ -211,7 +190,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
         strcpy(db_part, "null");
 
     gw_journal_info_t info;
-    const char *path = gw_journal_info(job->origin->server->journal, in->event_id, in->elen, &info) == 0 ? gw_evmode_name(info.evmode)
+    const char *path = gw_journal_info(job->origin->server->journal, in->id.event_id, in->id.elen, &info) == 0 ? gw_evmode_name(info.evmode)
                        : gw_journal_mode(job->origin->server->journal) == GW_MODE_FAST       ? gw_evmode_name(GW_EVMODE_REDIS)
                                                                                          : gw_evmode_name(GW_EVMODE_READONLY);
     char pending_s[24] = "null";
@@ -231,12 +210,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 
 void gw_route_admin_view(gw_req_t *r)
 {
-    view_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
-        return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    gw_admin_submit(r, run, in, free);
+    view_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in != NULL)
+        gw_admin_submit(r, run, in, free);
 }

@@ -15,8 +15,10 @@
  * these modes no claim is sent to it, so nothing can appear in between).
  */
 #include "gw_admin.h"
+#include "gw_dbtxn.h"
 #include "gw_dbpool.h"
 #include "gw_fallback.h"
+#include "gw_fallback_db.h"
 #include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
@@ -29,10 +31,7 @@
 #include <string.h>
 
 typedef struct {
-    char event_id[TK_ID_MAX + 1];
-    size_t elen;
-    char user_id[TK_ID_MAX + 1];
-    size_t ulen;
+    gw_admin_ids_t id;
     tk_claim_t claim; /* as Redis holds it */
     char reason[64];
 } reason_in_t;
@@ -48,8 +47,8 @@ static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     unsigned long long rows = 0;
     long long dead = 0;
     (void)job;
-    tk_sql_bind_str(&b[0], in->event_id, &elen, in->elen);
-    tk_sql_bind_str(&b[1], in->user_id, &ulen, in->ulen);
+    tk_sql_bind_str(&b[0], in->id.event_id, &elen, in->id.elen);
+    tk_sql_bind_str(&b[1], in->id.user_id, &ulen, in->id.ulen);
     tk_sql_bind_strbuf(&out[0], in->reason, sizeof(in->reason) - 1, &rlen);
     unsigned e = tk_sql_stmt(db, sql_reason, b, out, 1, NULL, NULL, &rows);
     if (e != 0)
@@ -69,10 +68,10 @@ static unsigned reason_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     reason_in_t *in = job->in;
-    if (gw_admin_txn(job, conn, reason_body, in) != 0)
+    if (gw_dbtxn_run(job, conn, reason_body, in) != 0)
         return;
     char body[TK_CLAIM_JSON_MAX];
-    int n = tk_claim_json(in->event_id, in->elen, in->user_id, in->ulen, &in->claim, in->reason, body);
+    int n = tk_claim_json(in->id.event_id, in->id.elen, in->id.user_id, in->id.ulen, &in->claim, in->reason, body);
     if (n < 0) {
         gw_dbjob_error(job, 500, "internal", "claim too large to show");
         return;
@@ -83,15 +82,9 @@ static void reason_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 /* A rejected claim: its reason from MariaDB, on a database thread. */
 static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
 {
-    reason_in_t *in = calloc(1, sizeof(*in));
-    if (in == NULL) {
-        gw_reply_error(r, 503, "unavailable", "out of memory");
+    reason_in_t *in = gw_admin_in_new(r, sizeof(*in), 1);
+    if (in == NULL)
         return;
-    }
-    memcpy(in->event_id, r->event_id, r->elen + 1);
-    in->elen = r->elen;
-    memcpy(in->user_id, r->user_id, r->ulen + 1);
-    in->ulen = r->ulen;
     in->claim = *c;
     gw_admin_submit(r, reason_run, in, free);
 }
@@ -135,9 +128,6 @@ static void redis_lookup(gw_req_t *r)
 
 /* ---------------------------------------------------------------- MariaDB first */
 
-static const char sql_claim[] = "SELECT ticket, quantity, status, created_at, COALESCE(reason, 'stock_guard') FROM claims "
-                                "WHERE event_id = ? AND user_id = ?";
-
 /* Internal to this file, never sent: MariaDB has no row, Redis is asked. */
 #define NO_ROW 204
 
@@ -146,36 +136,22 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     (void)arg;
     const gw_req_t *r = job->r;
-    MYSQL_BIND in[2], out[5];
-    unsigned long elen, ulen, slen, rlen;
-    long long ticket, qty;
-    char status[16], reason[64];
-    MYSQL_TIME created;
-    unsigned long long rows = 0;
-    memset(&created, 0, sizeof(created));
-    tk_sql_bind_str(&in[0], r->event_id, &elen, r->elen);
-    tk_sql_bind_str(&in[1], r->user_id, &ulen, r->ulen);
-    tk_sql_bind_i64(&out[0], &ticket);
-    tk_sql_bind_i64(&out[1], &qty);
-    tk_sql_bind_strbuf(&out[2], status, sizeof(status) - 1, &slen);
-    tk_sql_bind_time(&out[3], &created, NULL);
-    tk_sql_bind_strbuf(&out[4], reason, sizeof(reason) - 1, &rlen);
-    unsigned e = tk_sql_stmt(db, sql_claim, in, out, 1, NULL, NULL, &rows);
+    gw_fb_row_t row;
+    int found = 0;
+    unsigned e = gw_fallback_db_row(db, r->event_id, r->elen, r->user_id, r->ulen, &row, &found);
     if (e != 0)
         return e;
-    if (rows != 1) {
+    if (!found) {
         gw_dbjob_answer(job, NO_ROW, "", 0);
         return 0;
     }
-    status[slen < sizeof(status) - 1 ? slen : sizeof(status) - 1] = '\0';
-    reason[rlen < sizeof(reason) - 1 ? rlen : sizeof(reason) - 1] = '\0';
-    tk_claim_t c = {ticket, qty, tk_db_time_to_ms(&created), TK_CLAIM_CONFIRMED};
+    const tk_claim_t *c = &row.claim;
     char body[TK_CLAIM_JSON_MAX];
     int n;
-    if (tk_claim_status_from_name(status, &c.status) != 0 ||
-        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, &c, c.status == TK_CLAIM_REJECTED ? reason : NULL, body)) < 0) {
+    if (!row.status_known ||
+        (n = tk_claim_json(r->event_id, r->elen, r->user_id, r->ulen, c, c->status == TK_CLAIM_REJECTED ? row.reason : NULL, body)) < 0) {
         gw_dbjob_error(job, 500, "internal", "malformed claim row");
-        return GW_ADMIN_TXN_ANSWERED;
+        return GW_DBTXN_ANSWERED;
     }
     gw_dbjob_answer(job, 200, body, (size_t)n);
     return 0;
@@ -183,7 +159,7 @@ static unsigned read_row(MYSQL *db, void *arg, gw_dbjob_t *job)
 
 static void db_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
-    gw_admin_txn(job, conn, read_row, NULL); /* answers 503/500 itself when MariaDB fails */
+    gw_dbtxn_run(job, conn, read_row, NULL); /* answers 503/500 itself when MariaDB fails */
 }
 
 /* Loop thread: the row's answer, or Redis's when MariaDB has no row. */
@@ -199,7 +175,7 @@ static void db_done(gw_dbjob_t *job)
     gw_reply(r, job->status, job->body != NULL ? job->body : "", job->len, NULL);
 }
 
-void gw_route_claim_get(gw_req_t *r)
+void gw_route_status_get(gw_req_t *r)
 {
     if (gw_journal_mode(r->th->server->journal) == GW_MODE_FAST) {
         redis_lookup(r);

@@ -24,7 +24,7 @@ static const route_t routes[] = {
     {"GET", "/v1/events", GW_ROUTE_EVENTS_LIST, gw_route_events_list, 0, 0},
     {"GET", "/v1/events/*", GW_ROUTE_EVENT_GET, gw_route_event_get, 0, 1},
     {"POST", "/v1/events/*/claims", GW_ROUTE_CLAIM_POST, gw_route_claim_post, 0, 1},
-    {"GET", "/v1/events/*/claims/*", GW_ROUTE_CLAIM_GET, gw_route_claim_get, 0, 2},
+    {"GET", "/v1/events/*/claims/*", GW_ROUTE_CLAIM_GET, gw_route_status_get, 0, 2},
     {"POST", "/v1/admin/events", GW_ROUTE_ADMIN_CREATE, gw_route_admin_create, 1, 0},
     {"GET", "/v1/admin/events/*", GW_ROUTE_ADMIN_VIEW, gw_route_admin_view, 1, 1},
     {"POST", "/v1/admin/events/*/stock", GW_ROUTE_ADMIN_STOCK, gw_route_admin_stock, 1, 1},

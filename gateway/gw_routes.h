@@ -16,7 +16,7 @@ void gw_route_metrics(gw_req_t *r);
 void gw_route_events_list(gw_req_t *r);
 void gw_route_event_get(gw_req_t *r);
 void gw_route_claim_post(gw_req_t *r);
-void gw_route_claim_get(gw_req_t *r);
+void gw_route_status_get(gw_req_t *r);
 void gw_route_admin_create(gw_req_t *r);
 void gw_route_admin_view(gw_req_t *r);
 void gw_route_admin_stock(gw_req_t *r);

@@ -14,7 +14,7 @@
  * Built and run by `make fuzz` (FUZZ_SECONDS, default 60); seeds in
  * tests/fuzz/corpus/.
  */
-#include "gw_admin.h"
+#include "gw_admin_body.h"
 #include "gw_claim_body.h"
 #include "gw_router.h"
 #include "tk_claim.h"
@@ -57,28 +57,28 @@ static void fuzz_claim_body(const char *p, size_t n)
 
 static void fuzz_admin(const char *p, size_t n)
 {
-    char err[GW_ADMIN_ERR_MAX] = "";
-    gw_admin_create_t c;
-    if (gw_admin_parse_create(p, n, NOW_MS, &c, err, sizeof(err)) == 0) {
+    char err[GW_ADMIN_BODY_ERR_MAX] = "";
+    gw_admin_body_create_t c;
+    if (gw_admin_body_parse_create(p, n, NOW_MS, &c, err, sizeof(err)) == 0) {
         CHECK(tk_valid_event_id(c.event_id, c.elen));
         CHECK(tk_valid_name(c.name, c.nlen));
         CHECK(c.stock >= 0 && c.stock <= TK_STOCK_MAX);
         CHECK(c.max_per_user >= 1 && c.max_per_user <= TK_QUANTITY_MAX);
         CHECK(c.opens_ms >= 0 && c.closes_ms >= 0);
         CHECK(c.closes_ms == 0 || (c.closes_ms > c.opens_ms && c.closes_ms > NOW_MS));
-        CHECK(c.opens_ms <= GW_ADMIN_TIME_MAX_MS && c.closes_ms <= GW_ADMIN_TIME_MAX_MS);
+        CHECK(c.opens_ms <= GW_ADMIN_BODY_TIME_MAX_MS && c.closes_ms <= GW_ADMIN_BODY_TIME_MAX_MS);
     } else {
         check_err(err, sizeof(err));
     }
     int64_t delta;
     err[0] = '\0';
-    if (gw_admin_parse_stock(p, n, &delta, err, sizeof(err)) == 0)
+    if (gw_admin_body_parse_stock(p, n, &delta, err, sizeof(err)) == 0)
         CHECK(delta != 0 && delta >= -TK_STOCK_MAX && delta <= TK_STOCK_MAX);
     else
         check_err(err, sizeof(err));
     char state[8];
     err[0] = '\0';
-    if (gw_admin_parse_state(p, n, state, err, sizeof(err)) == 0)
+    if (gw_admin_body_parse_state(p, n, state, err, sizeof(err)) == 0)
         CHECK(strcmp(state, "open") == 0 || strcmp(state, "paused") == 0 || strcmp(state, "closed") == 0);
     else
         check_err(err, sizeof(err));
@@ -102,7 +102,7 @@ static void fuzz_time(const char *p, size_t n)
     memcpy(s, p, n);
     s[n] = '\0';
     int64_t ms;
-    if (tk_time_parse_rfc3339(s, &ms) == 0 && ms >= 0 && ms <= GW_ADMIN_TIME_MAX_MS) {
+    if (tk_time_parse_rfc3339(s, &ms) == 0 && ms >= 0 && ms <= GW_ADMIN_BODY_TIME_MAX_MS) {
         char out[TK_TIME_RFC3339_LEN + 1];
         tk_time_format_rfc3339(ms, out);
         int64_t back;

@@ -1,6 +1,6 @@
 /*
  * it_fallback: while the gateway cannot reach Redis, MariaDB answers what it
- * can answer exactly (gateway/gw_fallback.c): a stored claim (200), an
+ * can answer exactly (gateway/gw_fallback_readonly.c): a stored claim (200), an
  * unknown event (404), a closed or paused event (403), a quantity above
  * max_per_user (409 limit_reached), a quantity above total - sold (409
  * sold_out); everything else is 503 with Retry-After. Nothing changes in

@@ -1,11 +1,12 @@
-/* Unit tests of gateway/gw_admin.c: the admin bodies' parsing and validation, and the time conversion. */
+/* Unit tests of gateway/gw_admin_body.c: the admin bodies' parsing and validation, and the time conversion. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gw_admin.h"
+#include "gw_admin_body.h"
+#include "tk_db.h"
 #include "tk_time.h"
 
 #include <stdio.h>
@@ -14,16 +15,16 @@
 /* 2026-01-01T00:00:00.000Z: a fixed "now" so the tests do not age. */
 #define NOW INT64_C(1767225600000)
 
-static int create(const char *json, gw_admin_create_t *out, char *err)
+static int create(const char *json, gw_admin_body_create_t *out, char *err)
 {
-    return gw_admin_parse_create(json, strlen(json), NOW, out, err, GW_ADMIN_ERR_MAX);
+    return gw_admin_body_parse_create(json, strlen(json), NOW, out, err, GW_ADMIN_BODY_ERR_MAX);
 }
 
 /* Asserts that @json is refused and the message mentions @word. */
 static void refused(const char *json, const char *word)
 {
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX] = "";
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX] = "";
     if (create(json, &c, err) != -1)
         fail_msg("accepted: %s", json);
     if (strstr(err, word) == NULL)
@@ -33,8 +34,8 @@ static void refused(const char *json, const char *word)
 static void test_create_minimal_defaults(void **state)
 {
     (void)state;
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create("{\"event_id\":\"cookie-day\",\"stock\":10}", &c, err), 0);
     assert_string_equal(c.event_id, "cookie-day");
     assert_int_equal(c.elen, 10);
@@ -49,8 +50,8 @@ static void test_create_minimal_defaults(void **state)
 static void test_create_full(void **state)
 {
     (void)state;
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     const char *json = "{\"event_id\":\"e_1\",\"name\":\"Cookie day \\u00e9\",\"stock\":100000000,\"max_per_user\":1000,"
                        "\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"closes_at\":\"2026-11-22T10:00:00.500+00:00\","
                        "\"colour\":\"blue\",\"extra\":{\"nested\":[1,2]}}";
@@ -70,8 +71,8 @@ static void test_create_full(void **state)
 static void test_create_nulls_are_absent(void **state)
 {
     (void)state;
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create("{\"event_id\":\"a\",\"stock\":0,\"name\":null,\"max_per_user\":null,\"opens_at\":null,\"closes_at\":null}", &c, err),
                      0);
     assert_string_equal(c.name, "a");
@@ -103,8 +104,8 @@ static void test_create_event_id(void **state)
     refused(json, "event_id");
     id[TK_ID_MAX] = '\0'; /* exactly 64: fine */
     snprintf(json, sizeof(json), "{\"event_id\":\"%s\",\"stock\":1}", id);
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create(json, &c, err), 0);
     assert_int_equal(c.elen, TK_ID_MAX);
 }
@@ -123,8 +124,8 @@ static void test_create_name(void **state)
     refused(json, "name");
     name[TK_NAME_MAX] = '\0';
     snprintf(json, sizeof(json), "{\"event_id\":\"a\",\"stock\":1,\"name\":\"%s\"}", name);
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create(json, &c, err), 0);
     assert_int_equal(c.nlen, TK_NAME_MAX);
     assert_int_equal(strlen(c.name), TK_NAME_MAX);
@@ -136,12 +137,12 @@ static void test_create_stock(void **state)
     refused("{\"event_id\":\"a\"}", "stock is required");
     refused("{\"event_id\":\"a\",\"stock\":null}", "stock is required");
     refused("{\"event_id\":\"a\",\"stock\":-1}", "stock");
-    /* The cap (1e14 - 1) is accepted; one more is GW_ADMIN_PARSE_LIMIT (400 stock_limit). */
-    gw_admin_create_t cap;
-    char cerr[GW_ADMIN_ERR_MAX] = "";
+    /* The cap (1e14 - 1) is accepted; one more is GW_ADMIN_BODY_LIMIT (400 stock_limit). */
+    gw_admin_body_create_t cap;
+    char cerr[GW_ADMIN_BODY_ERR_MAX] = "";
     assert_int_equal(create("{\"event_id\":\"a\",\"stock\":99999999999999}", &cap, cerr), 0);
     assert_int_equal(cap.stock, TK_STOCK_MAX);
-    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":100000000000000}", &cap, cerr), GW_ADMIN_PARSE_LIMIT);
+    assert_int_equal(create("{\"event_id\":\"a\",\"stock\":100000000000000}", &cap, cerr), GW_ADMIN_BODY_LIMIT);
     assert_non_null(strstr(cerr, "99999999999999"));
     refused("{\"event_id\":\"a\",\"stock\":10.0}", "stock"); /* a float is not an integer */
     refused("{\"event_id\":\"a\",\"stock\":1.5}", "stock");
@@ -158,8 +159,8 @@ static void test_create_max_per_user(void **state)
     refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":1001}", "max_per_user");
     refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":2.0}", "max_per_user");
     refused("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":\"2\"}", "max_per_user");
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"max_per_user\":7}", &c, err), 0);
     assert_int_equal(c.max_per_user, 7);
 }
@@ -182,8 +183,8 @@ static void test_create_times(void **state)
     refused("{\"event_id\":\"a\",\"stock\":1,\"closes_at\":\"2025-12-31T23:59:59.999Z\"}", "future");
     refused("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2025-01-01T00:00:00Z\",\"closes_at\":\"2025-06-01T00:00:00Z\"}", "future");
     /* a time zone offset is converted to UTC */
-    gw_admin_create_t c;
-    char err[GW_ADMIN_ERR_MAX];
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
     assert_int_equal(create("{\"event_id\":\"a\",\"stock\":1,\"opens_at\":\"2026-11-22T18:00:00+09:00\"}", &c, err), 0);
     int64_t utc;
     assert_int_equal(tk_time_parse_rfc3339("2026-11-22T09:00:00Z", &utc), 0);
@@ -212,8 +213,8 @@ static void test_stock(void **state)
 {
     (void)state;
     int64_t d = 0;
-    char err[GW_ADMIN_ERR_MAX];
-#define STOCK(json) gw_admin_parse_stock(json, strlen(json), &d, err, sizeof(err))
+    char err[GW_ADMIN_BODY_ERR_MAX];
+#define STOCK(json) gw_admin_body_parse_stock(json, strlen(json), &d, err, sizeof(err))
     assert_int_equal(STOCK("{\"delta\":500}"), 0);
     assert_int_equal(d, 500);
     assert_int_equal(STOCK("{\"delta\":-3,\"why\":\"typo\"}"), 0);
@@ -225,8 +226,8 @@ static void test_stock(void **state)
     assert_int_equal(STOCK("{\"delta\":0}"), -1);
     assert_non_null(strstr(err, "non-zero"));
     /* Past the cap: its own result (400 stock_limit), not a malformed body. */
-    assert_int_equal(STOCK("{\"delta\":100000000000000}"), GW_ADMIN_PARSE_LIMIT);
-    assert_int_equal(STOCK("{\"delta\":-100000000000000}"), GW_ADMIN_PARSE_LIMIT);
+    assert_int_equal(STOCK("{\"delta\":100000000000000}"), GW_ADMIN_BODY_LIMIT);
+    assert_int_equal(STOCK("{\"delta\":-100000000000000}"), GW_ADMIN_BODY_LIMIT);
     assert_int_equal(STOCK("{\"delta\":5.0}"), -1);
     assert_non_null(strstr(err, "integer"));
     assert_int_equal(STOCK("{\"delta\":\"5\"}"), -1);
@@ -244,8 +245,8 @@ static void test_stock(void **state)
 static void test_state(void **state_)
 {
     (void)state_;
-    char st[8], err[GW_ADMIN_ERR_MAX];
-#define STATE(json) gw_admin_parse_state(json, strlen(json), st, err, sizeof(err))
+    char st[8], err[GW_ADMIN_BODY_ERR_MAX];
+#define STATE(json) gw_admin_body_parse_state(json, strlen(json), st, err, sizeof(err))
     assert_int_equal(STATE("{\"state\":\"open\"}"), 0);
     assert_string_equal(st, "open");
     assert_int_equal(STATE("{\"state\":\"paused\",\"note\":1}"), 0);
@@ -272,7 +273,7 @@ static void test_state(void **state_)
 static void test_time_roundtrip(void **state)
 {
     (void)state;
-    const int64_t cases[] = {1, 999, 1000, NOW, NOW + 123, INT64_C(951782400456) /* 2000-02-29 */, GW_ADMIN_TIME_MAX_MS};
+    const int64_t cases[] = {1, 999, 1000, NOW, NOW + 123, INT64_C(951782400456) /* 2000-02-29 */, GW_ADMIN_BODY_TIME_MAX_MS};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         MYSQL_TIME t;
         tk_db_time_from_ms(cases[i], &t);

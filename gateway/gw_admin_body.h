@@ -1,0 +1,52 @@
+/*
+ * gw_admin_body: parsing and validating the JSON bodies of the admin routes
+ * (POST /v1/admin/events, …/stock, …/state) on the loop thread, before
+ * anything is touched; the claim body's counterpart is gw_claim_body.
+ *
+ * Conventions: a parser returns 0, or -1 with a message for the client in
+ * @err (GW_ADMIN_BODY_LIMIT for a stock or delta past the cap). Unknown
+ * fields are ignored; null counts as absent for the optional fields. The
+ * caller owns every buffer; a parser keeps nothing.
+ */
+#ifndef GW_ADMIN_BODY_H
+#define GW_ADMIN_BODY_H
+
+#include "tk_valid.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_ADMIN_BODY_ERR_MAX 160 /* bytes of a parser's message, NUL included */
+
+/* A parser's result for a stock or delta above TK_STOCK_MAX: 400 stock_limit, not bad_request. */
+#define GW_ADMIN_BODY_LIMIT (-2)
+
+/* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
+#define GW_ADMIN_BODY_TIME_MAX_MS INT64_C(253402300799999)
+
+/** The body of POST /v1/admin/events, validated. */
+typedef struct {
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    char name[TK_NAME_MAX + 1]; /* the id when the body has none */
+    size_t nlen;
+    int64_t stock;        /* 0..TK_STOCK_MAX */
+    int64_t max_per_user; /* 1..TK_QUANTITY_MAX, default 1 */
+    int64_t opens_ms;     /* 0: none (open at once) */
+    int64_t closes_ms;    /* 0: none; else > opens_ms and > now */
+} gw_admin_body_create_t;
+
+/**
+ * Parses and validates the body of POST /v1/admin/events (@len bytes) at
+ * @now_ms into @out. Unknown fields are ignored; null counts as absent for
+ * the optional fields. A stock above TK_STOCK_MAX is GW_ADMIN_BODY_LIMIT.
+ */
+int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_body_create_t *out, char *err, size_t errlen);
+
+/** Parses {"delta":N}: N a non-zero integer, |N| <= TK_STOCK_MAX (above: GW_ADMIN_BODY_LIMIT). */
+int gw_admin_body_parse_stock(const char *body, size_t len, int64_t *delta, char *err, size_t errlen);
+
+/** Parses {"state":"open"|"paused"|"closed"} into @state (NUL-terminated). */
+int gw_admin_body_parse_state(const char *body, size_t len, char state[8], char *err, size_t errlen);
+
+#endif
