@@ -1,10 +1,14 @@
 #include "it_api.h"
 
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "it_db.h"
 #include "it_env.h"
@@ -96,6 +100,28 @@ int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, i
         if (it_now_ms() >= deadline)
             return -1;
         it_sleep_ms(100);
+    }
+}
+
+int it_api_wait_quiet(it_resp_t *r, it_fix_t *f, const char *event_id, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    int good = 0;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        it_resp_free(r);
+        if (it_apif(r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", event_id) == 0 && r->status == 200 &&
+            it_json_int(r->json, "pending") == 0 &&
+            it_json_int(json_object_get(r->json, "redis"), "granted") == it_json_int(json_object_get(r->json, "database"), "confirmed")) {
+            if (++good >= 2)
+                return 0;
+        } else {
+            good = 0;
+        }
+        /* No worker left (one that meets a duplicate ticket exits): nothing will drain. */
+        if (it_now_ms() >= deadline || it_fix_workers_alive(f) == 0)
+            return -1;
+        it_sleep_ms(300);
     }
 }
 
@@ -194,6 +220,32 @@ int it_fix_free(void **st)
     int rc = it_fix_teardown(f);
     free(f);
     return rc;
+}
+
+int it_fix_free_redis_up(void **st)
+{
+    int rc = it_services("start-redis", IT_SVC_MS);
+    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
+}
+
+void it_fix_reconnect(it_fix_t *f)
+{
+    if (f->redis != NULL)
+        redisFree(f->redis);
+    f->redis = it_redis_connect();
+    if (f->db != NULL)
+        mysql_close(f->db);
+    f->db = it_db_connect();
+    assert_non_null(f->redis);
+    assert_non_null(f->db);
+}
+
+int it_fix_workers_alive(it_fix_t *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->nworkers; i++)
+        n += it_proc_alive(&f->workers[i]);
+    return n;
 }
 
 void it_show(const char *what, const it_resp_t *r)

@@ -16,6 +16,7 @@
 #define IT_READY_MS 30000   /* gateway start until /healthz answers */
 #define IT_STOP_MS 20000    /* SIGTERM until exit */
 #define IT_MAX_WORKERS 4
+#define IT_SVC_MS 60000     /* scripts/services.sh start-redis and the like */
 
 typedef enum {
     IT_NO_AUTH = 0,  /* no Authorization header */
@@ -37,6 +38,12 @@ typedef struct {
  * started stopped again.
  */
 int it_fix_setup(it_fix_t *f, int nworkers);
+
+/** Closes and reopens the fixture's Redis and MariaDB connections (after a restart of either); fails the test when one does not connect. */
+void it_fix_reconnect(it_fix_t *f);
+
+/** How many of the fixture's workers still run. */
+int it_fix_workers_alive(it_fix_t *f);
 
 /** Starts one more worker named @consumer. Returns 0 or -1. */
 int it_fix_add_worker(it_fix_t *f, const char *consumer);
@@ -79,6 +86,15 @@ long long it_api_remaining(const it_fix_t *f, const char *event_id);
  */
 int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, int timeout_ms);
 
+/**
+ * Quiescence: polls GET /v1/admin/events/{id} every 300 ms until it answers
+ * 200 with pending 0 and redis.granted = database.confirmed twice in a row
+ * (the drain lag has settled). Bounded by @timeout_ms, and over at once
+ * when no worker of @f runs any more (nothing would drain). Leaves the last
+ * view in @r (the caller frees it). 0 or -1.
+ */
+int it_api_wait_quiet(it_resp_t *r, it_fix_t *f, const char *event_id, int timeout_ms);
+
 /** A fresh event id "PREFIX-<pid>-<n>", unique within this test run. */
 void it_event_id(char *out, size_t len, const char *prefix);
 
@@ -95,6 +111,9 @@ int it_fix_new2(void **st); /* two workers */
 
 /** Per-test teardown of it_fix_new: stops everything; fails when a process did not exit 0. */
 int it_fix_free(void **st);
+
+/** it_fix_free, after starting Redis again (a no-op when it runs) whatever the test did; fails when either failed. */
+int it_fix_free_redis_up(void **st);
 
 /** Prints "@what: status body" to stderr, the context of a failing assertion. */
 void it_show(const char *what, const it_resp_t *r);
