@@ -137,28 +137,14 @@ static void create_ev(const it_fix_t *f, char *ev, size_t len, const char *prefi
     assert_int_equal(it_api_create_event(f, ev, stock_n, 1, 0, 0), 201);
 }
 
-static pid_t pid_of(const char *rel)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", it_env()->it_dir, rel);
-    FILE *fp = fopen(path, "r");
-    long pid = -1;
-    if (fp != NULL) {
-        if (fscanf(fp, "%ld", &pid) != 1)
-            pid = -1;
-        fclose(fp);
-    }
-    return (pid_t)pid;
-}
-
 static pid_t mariadb_pid(void)
 {
-    return pid_of("mariadb/mariadb.pid");
+    return it_service_pid("mariadb/mariadb.pid");
 }
 
 static pid_t redis_pid(void)
 {
-    return pid_of("redis/redis.pid");
+    return it_service_pid("redis/redis.pid");
 }
 
 static int teardown(void **st)

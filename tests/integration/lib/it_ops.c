@@ -85,11 +85,12 @@ int it_wait_tracked(const it_fix_t *f, const char *ev, int timeout_ms)
     return -1;
 }
 
-int it_wait_watermarks(const it_fix_t *f, long long n, int timeout_ms)
+int it_wait_watermarks(const it_fix_t *f, long long n, int min_ms, int timeout_ms)
 {
     long long calls0 = it_redis_cmd_calls(f->redis, "evalsha"), deadline = it_now_ms() + timeout_ms, now = calls0;
     if (calls0 < 0)
         return -1;
+    it_sleep_ms(min_ms);
     while ((now = it_redis_cmd_calls(f->redis, "evalsha")) < calls0 + n && it_now_ms() < deadline)
         it_sleep_ms(50);
     if (now >= calls0 + n)

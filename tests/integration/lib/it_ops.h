@@ -38,12 +38,13 @@ int it_wait_path(const it_fix_t *f, const char *what, const char *ev, const char
 int it_wait_tracked(const it_fix_t *f, const char *ev, int timeout_ms);
 
 /**
- * Waits (bounded by @timeout_ms) until Redis has counted @n more EVALSHA
- * calls than when called: with no claim, admin view or worker batch
- * running, those are the gateway's watermark rounds (gw_journal.h). 0, or
- * -1 (printed).
+ * The journal of an event is complete once a watermark saw its stream empty
+ * at or below its base (gw_journal.h). With no claim, no admin view and no
+ * worker batch running, the gateway's watermarks are Redis's only EVALSHA
+ * calls: waits at least @min_ms and until Redis has counted @n more EVALSHA
+ * calls than when called, both within @timeout_ms. 0, or -1 (printed).
  */
-int it_wait_watermarks(const it_fix_t *f, long long n, int timeout_ms);
+int it_wait_watermarks(const it_fix_t *f, long long n, int min_ms, int timeout_ms);
 
 /**
  * The value of @series in the Prometheus text @body: @series is either a
