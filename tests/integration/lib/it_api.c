@@ -283,6 +283,47 @@ int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const cha
     return 0;
 }
 
+int it_evfix_new(void **st, const it_evfix_spec_t *spec)
+{
+    it_evfix_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -1;
+    const char *const *env = spec != NULL ? spec->env : NULL;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        putenv((char *)env[i]);
+    int rc = it_fix_setup(&s->fix, 0);
+    /* Only this gateway gets them: the next test's starts without. */
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(env[i], "="), env[i]);
+        unsetenv(name);
+    }
+    if (rc != 0) {
+        free(s);
+        return -1;
+    }
+    if (spec != NULL && spec->prefix != NULL &&
+        it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, spec->prefix, spec->stock, spec->max_per_user, spec->user) != 0) {
+        it_fix_teardown(&s->fix);
+        free(s);
+        return -1;
+    }
+    *st = s;
+    return 0;
+}
+
+int it_evfix_free(void **st)
+{
+    it_evfix_t *s = *st;
+    int rc = 0;
+    if (s->redis_stopped && it_services("start-redis", 30000) != 0)
+        rc = -1;
+    if (it_fix_teardown(&s->fix) != 0)
+        rc = -1;
+    free(s);
+    return rc;
+}
+
 /* ---- books ---- */
 
 void it_books_read(const it_fix_t *f, const char *ev, it_books_t *b)

@@ -129,6 +129,29 @@ long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char 
 int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
                             const char *user);
 
+/* ---- the one-event fixture of it_admin, it_input, it_server_basics and it_abuse ---- */
+
+/* A gateway (no worker) and, when asked, one event holding one claim, so that "unchanged" has something to hold. */
+typedef struct {
+    it_fix_t fix;
+    char ev[64];       /* the event; "" when none was asked for */
+    int redis_stopped; /* a test that stopped Redis sets it: teardown starts Redis again */
+} it_evfix_t;
+
+/* What it_evfix_new makes. */
+typedef struct {
+    const char *prefix;       /* the event id's prefix; NULL: no event */
+    long long stock, max_per_user;
+    const char *user;         /* who makes the first claim */
+    const char *const *env;   /* "NAME=value" pairs (NULL-terminated, or NULL) in the gateway's environment only */
+} it_evfix_spec_t;
+
+/** Per-test setup: *st = a calloc'ed it_evfix_t made as @spec says (NULL: no event). 0, or -1 with everything stopped again. */
+int it_evfix_new(void **st, const it_evfix_spec_t *spec);
+
+/** Per-test teardown of it_evfix_new: Redis started again if the test stopped it, everything stopped; -1 when either failed. */
+int it_evfix_free(void **st);
+
 /* ---- "changes nothing": the figures a refused request must leave alone ---- */
 
 typedef struct {
