@@ -257,8 +257,7 @@ static void noscript_keeps_arrival_order(void **st)
     enum { N = 3000, GAP_US = 100, INFLIGHT = 100 };
     fprintf(stderr, "gateway log: %s\n", f->gw.proc.log_path);
     char ev[64], path[128];
-    it_event_id(ev, sizeof ev, "bnd-order");
-    assert_int_equal(it_api_create_event(f, ev, N, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "bnd-order", N, 1);
     snprintf(path, sizeof path, "/v1/events/%s/claims", ev);
     it_h2_req_t *reqs = calloc(N, sizeof *reqs);
     char(*bodies)[32] = calloc(N, sizeof *bodies);

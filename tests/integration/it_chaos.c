@@ -116,10 +116,15 @@ static int teardown(void **st)
 
 void chaos_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix)
 {
-    it_event_id(ev, len, prefix);
-    assert_int_equal(it_api_create_event(f, ev, chaos_cfg.storm.stock, 1, 0, 0), 201);
+    it_new_event(f, ev, len, prefix, chaos_cfg.storm.stock, 1);
     /* Let the workers discover the event (WORKER_DISCOVER_MS) before the storm. */
     it_sleep_ms(400);
+}
+
+it_storm_t *chaos_storm(const it_fix_t *f, char *ev, size_t len, const char *prefix)
+{
+    chaos_new_event(f, ev, len, prefix);
+    return it_storm_start(f, ev, &chaos_cfg.storm);
 }
 
 /* ---------------------------------------------------------- scenarios */

@@ -483,8 +483,7 @@ static void created_events_are_tracked(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "fgtrack");
-    assert_int_equal(it_api_create_event(f, ev, 3, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "fgtrack", 3, 1);
     assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
 }
 

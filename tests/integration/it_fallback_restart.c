@@ -281,8 +281,7 @@ static int setup_no_fallback(void **st)
 
 static void new_event(ctx_t *c, const char *prefix)
 {
-    it_event_id(c->ev, sizeof c->ev, prefix);
-    assert_int_equal(it_api_create_event(c->f, c->ev, STOCK, 1, 0, 0), 201);
+    it_new_event(c->f, c->ev, sizeof c->ev, prefix, STOCK, 1);
     fprintf(stderr, "it_fallback_restart: event %s; gateway log %s\n", c->ev, c->f->gw.proc.log_path);
 }
 

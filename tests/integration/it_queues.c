@@ -216,8 +216,7 @@ static void redis_inflight_bounded(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "qfl");
-    assert_int_equal(it_api_create_event(f, ev, 100000, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "qfl", 100000, 1);
     long pid = it_service_pid("redis/redis.pid");
     assert_true(pid > 0);
     assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);

@@ -61,8 +61,7 @@ static void status_during_the_merge_answers_from_mariadb(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_resp_t r;
-    it_event_id(ev, sizeof ev, "stm");
-    assert_int_equal(it_api_create_event(f, ev, 5, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "stm", 5, 1);
     /* Tracked and watermarked with the stream empty: the journal is complete. */
     assert_int_equal(it_claim(&r, f, ev, "p", 2), 409);
     it_resp_free(&r);

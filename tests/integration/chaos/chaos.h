@@ -32,6 +32,9 @@ extern chaos_cfg_t chaos_cfg;
 /** A fresh event "@prefix-…" into @ev with the scale's stock and 1 per user, given time to be discovered by the workers. */
 void chaos_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix);
 
+/** chaos_new_event, then the storm on it (the caller's: it_storm_free). */
+it_storm_t *chaos_storm(const it_fix_t *f, char *ev, size_t len, const char *prefix);
+
 /* The scenarios (cmocka tests; *st is the it_fix_t with workers "cw1" and "cw2"). */
 void chaos_worker_kill(void **st);
 void chaos_gateway_restart(void **st);

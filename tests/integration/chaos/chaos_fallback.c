@@ -291,8 +291,7 @@ void chaos_gateway_kill_fallback(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    chaos_new_event(f, ev, sizeof ev, "chaos-gk");
-    it_storm_t *s = it_storm_start(f, ev, &chaos_cfg.storm);
+    it_storm_t *s = chaos_storm(f, ev, sizeof ev, "chaos-gk");
     char seen[160] = "", evpath_grant[32] = "", evpath_fast[32] = "";
     chaos_stop_t t;
     stop_redis_until_grant(f, s, "chaos gateway-kill-fallback", seen, sizeof seen, evpath_grant, sizeof evpath_grant, &t);

@@ -26,8 +26,7 @@ void chaos_db_outage(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    chaos_new_event(f, ev, sizeof ev, "chaos-db");
-    it_storm_t *s = it_storm_start(f, ev, &chaos_cfg.storm);
+    it_storm_t *s = chaos_storm(f, ev, sizeof ev, "chaos-db");
     IT_STORM_ASSERT(s, it_storm_wait_granted(s, chaos_cfg.storm.stock / 20, 20000) == 0);
     long long t0 = it_now_ms();
     IT_STORM_ASSERT(s, it_services("stop-db", 90000) == 0);
@@ -53,8 +52,7 @@ void chaos_redis_kill(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    chaos_new_event(f, ev, sizeof ev, "chaos-rk");
-    it_storm_t *s = it_storm_start(f, ev, &chaos_cfg.storm);
+    it_storm_t *s = chaos_storm(f, ev, sizeof ev, "chaos-rk");
     IT_STORM_ASSERT(s, it_storm_wait_granted(s, chaos_cfg.storm.stock / 3, 20000) == 0);
     long told_before = atomic_load(&s->s201) + atomic_load(&s->s200);
     IT_STORM_ASSERT(s, it_services("kill-redis", 30000) == 0);

@@ -26,8 +26,7 @@ void chaos_worker_kill(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    chaos_new_event(f, ev, sizeof ev, "chaos-wk");
-    it_storm_t *s = it_storm_start(f, ev, &chaos_cfg.storm);
+    it_storm_t *s = chaos_storm(f, ev, sizeof ev, "chaos-wk");
 
     int kills = 0, renamed = 0;
     char names[2][32] = {"cw1", "cw2"};
@@ -75,8 +74,7 @@ void chaos_gateway_restart(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    chaos_new_event(f, ev, sizeof ev, "chaos-gw");
-    it_storm_t *s = it_storm_start(f, ev, &chaos_cfg.storm);
+    it_storm_t *s = chaos_storm(f, ev, sizeof ev, "chaos-gw");
     char extra[300] = "";
     for (int i = 0; i < chaos_cfg.gw_restarts; i++) {
         IT_STORM_ASSERT(s, it_storm_wait_granted(s, chaos_cfg.storm.stock * (i + 1) / (chaos_cfg.gw_restarts + 2), 20000) == 0);

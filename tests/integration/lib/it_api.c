@@ -131,6 +131,12 @@ void it_event_id(char *out, size_t len, const char *prefix)
     snprintf(out, len, "%s-%d-%d", prefix, (int)getpid(), ++seq);
 }
 
+void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock, long long max_per_user)
+{
+    it_event_id(ev, len, prefix);
+    assert_int_equal(it_api_create_event(f, ev, stock, max_per_user, 0, 0), 201);
+}
+
 int it_fix_setup(it_fix_t *f, int nworkers)
 {
     memset(f, 0, sizeof *f);

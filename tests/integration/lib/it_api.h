@@ -98,6 +98,9 @@ int it_api_wait_quiet(it_resp_t *r, it_fix_t *f, const char *event_id, int timeo
 /** A fresh event id "PREFIX-<pid>-<n>", unique within this test run. */
 void it_event_id(char *out, size_t len, const char *prefix);
 
+/** A fresh event (id from @prefix into @ev, @len bytes) with @stock and @max_per_user, open now; fails the test unless created (201). */
+void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock, long long max_per_user);
+
 /* ---- cmocka glue shared by the it_*.c files ---- */
 
 /** Group setup: fails the group when the runner's environment is incomplete. */
