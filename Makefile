@@ -46,6 +46,7 @@ LUA_SRC := $(sort $(wildcard lua/*.lua))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 IT_SRC := $(wildcard tests/integration/it_*.c)
 IT_LIB_SRC := $(wildcard tests/integration/lib/*.c)
+IT_CHAOS_SRC := $(wildcard tests/integration/chaos/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ = $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/tk_lua.o
@@ -149,6 +150,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(GW_OBJ) $(WK_OBJ) $(CO
 $(BUILD)/tests/it_%: $(BUILD)/obj/tests/integration/it_%.o $(IT_LIB_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS) $(IT_LIBS)
+
+# it_chaos's scenarios: one file per group in tests/integration/chaos/.
+$(BUILD)/tests/it_chaos: $(call obj,$(IT_CHAOS_SRC))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

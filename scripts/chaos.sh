@@ -15,7 +15,7 @@
 # default 1800), KEEP_IT_DIR=1, CHAOS_ONLY (one scenario, e.g. redis_stop or
 # gateway_kill_fallback),
 # CHAOS_REDIS_BALLAST (filler keys for redis_stop, so Redis comes back
-# slowly, answering LOADING; default 1,000,000 above scale 1, see it_chaos.c).
+# slowly, answering LOADING; default 1,000,000 above scale 1, see tests/integration/chaos/chaos_fallback.c).
 set -euo pipefail
 
 TK_PROG=chaos

@@ -17,33 +17,10 @@
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
 
-typedef struct {
-    it_fix_t fix;
-    char ev[64];
-} state_t;
-
 static int setup(void **st)
 {
-    state_t *s = calloc(1, sizeof *s);
-    if (s == NULL || it_fix_setup(&s->fix, 0) != 0) {
-        free(s);
-        return -1;
-    }
-    if (it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, "admin", 10, 1, "u-1") != 0) {
-        it_fix_teardown(&s->fix);
-        free(s);
-        return -1;
-    }
-    *st = s;
-    return 0;
-}
-
-static int teardown(void **st)
-{
-    state_t *s = *st;
-    int rc = it_fix_teardown(&s->fix);
-    free(s);
-    return rc;
+    static const it_evfix_spec_t spec = {.prefix = "admin", .stock = 10, .max_per_user = 1, .user = "u-1"};
+    return it_evfix_new(st, &spec);
 }
 
 /* Everything an admin request could have changed. */
@@ -53,7 +30,7 @@ typedef struct {
     long long events, db_events;
 } snap_t;
 
-static void snap(state_t *s, snap_t *p)
+static void snap(it_evfix_t *s, snap_t *p)
 {
     memset(p, 0, sizeof *p);
     redisContext *rc = s->fix.redis;
@@ -83,7 +60,7 @@ static void snap(state_t *s, snap_t *p)
 
 static void admin_routes_refuse_missing_or_wrong_tokens(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     char p_view[128], p_stock[128], p_state[128], p_cancel[128];
     snprintf(p_view, sizeof p_view, "/v1/admin/events/%s", s->ev);
     snprintf(p_stock, sizeof p_stock, "/v1/admin/events/%s/stock", s->ev);
@@ -163,7 +140,7 @@ static void admin_routes_refuse_missing_or_wrong_tokens(void **st)
 
 static void create_event_and_refuse_taken_or_bad(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_resp_t r;
     assert_int_equal(it_api(&r, &s->fix, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/events",
                             "{\"event_id\":\"cookie-day\",\"name\":\"Cookie day\",\"stock\":100,\"max_per_user\":2,"
@@ -255,7 +232,7 @@ static void create_event_and_refuse_taken_or_bad(void **st)
 
 static void admin_view_shows_both_books(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_resp_t r;
     assert_int_equal(it_apif(&r, &s->fix, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", s->ev), 0);
     assert_int_equal(r.status, 200);
@@ -288,9 +265,9 @@ static void admin_view_shows_both_books(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(admin_routes_refuse_missing_or_wrong_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(create_event_and_refuse_taken_or_bad, setup, teardown),
-        cmocka_unit_test_setup_teardown(admin_view_shows_both_books, setup, teardown),
+        cmocka_unit_test_setup_teardown(admin_routes_refuse_missing_or_wrong_tokens, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(create_event_and_refuse_taken_or_bad, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(admin_view_shows_both_books, setup, it_evfix_free),
     };
     return cmocka_run_group_tests_name("it_admin", tests, it_group_setup, NULL);
 }

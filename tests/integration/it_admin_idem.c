@@ -131,34 +131,14 @@ static void totals_are(const it_fix_t *f, const char *ev, long long total, long 
     assert_int_equal(rr, total - granted);
 }
 
-static void create_ev(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock_n)
-{
-    it_event_id(ev, len, prefix);
-    assert_int_equal(it_api_create_event(f, ev, stock_n, 1, 0, 0), 201);
-}
-
-static pid_t pid_of(const char *rel)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", it_env()->it_dir, rel);
-    FILE *fp = fopen(path, "r");
-    long pid = -1;
-    if (fp != NULL) {
-        if (fscanf(fp, "%ld", &pid) != 1)
-            pid = -1;
-        fclose(fp);
-    }
-    return (pid_t)pid;
-}
-
 static pid_t mariadb_pid(void)
 {
-    return pid_of("mariadb/mariadb.pid");
+    return it_service_pid("mariadb/mariadb.pid");
 }
 
 static pid_t redis_pid(void)
 {
-    return pid_of("redis/redis.pid");
+    return it_service_pid("redis/redis.pid");
 }
 
 static int teardown(void **st)
@@ -177,7 +157,7 @@ static void restock_retried_with_the_same_key_is_applied_once(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    create_ev(f, ev, sizeof ev, "idem1", 10);
+    it_new_event(f, ev, sizeof ev, "idem1", 10, 1);
     it_resp_t r1, r2, r3;
     assert_int_equal(stock(&r1, f, ev, 5, "restock-k1", IT_TIMEOUT_MS), 200);
     assert_int_equal(it_json_int(r1.json, "stock_total"), 15);
@@ -204,7 +184,7 @@ static void restock_503_after_commit_converges(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    create_ev(f, ev, sizeof ev, "idem503", 10);
+    it_new_event(f, ev, sizeof ev, "idem503", 10, 1);
     pid_t rp = redis_pid();
     assert_true(rp > 0);
     it_resp_t r;
@@ -235,8 +215,8 @@ static void same_key_other_request_is_refused(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], ev2[64], path[256];
-    create_ev(f, ev, sizeof ev, "idemre", 10);
-    create_ev(f, ev2, sizeof ev2, "idemre2", 10);
+    it_new_event(f, ev, sizeof ev, "idemre", 10, 1);
+    it_new_event(f, ev2, sizeof ev2, "idemre2", 10, 1);
     it_resp_t r;
     assert_int_equal(stock(&r, f, ev, 5, "reused-key", IT_TIMEOUT_MS), 200);
     it_resp_free(&r);
@@ -270,7 +250,7 @@ static void bad_keys_are_refused(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], longkey[80], path[256];
-    create_ev(f, ev, sizeof ev, "idembad", 10);
+    it_new_event(f, ev, sizeof ev, "idembad", 10, 1);
     memset(longkey, 'k', 65);
     longkey[65] = '\0';
     const char *const bad[] = {"", "has space", "semi;colon", "quote\"d", "caf\xc3\xa9", "tab\tkey", longkey};
@@ -343,7 +323,7 @@ static void expired_keys_are_pruned_and_reusable(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    create_ev(f, ev, sizeof ev, "idemexp", 10);
+    it_new_event(f, ev, sizeof ev, "idemexp", 10, 1);
     it_resp_t r;
     assert_int_equal(stock(&r, f, ev, 1, "old-key", IT_TIMEOUT_MS), 200);
     it_resp_free(&r);
@@ -374,7 +354,7 @@ static void cut_with_mariadb_stopped_before_its_step(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    create_ev(f, ev, sizeof ev, "idemcut1", 10);
+    it_new_event(f, ev, sizeof ev, "idemcut1", 10, 1);
     it_resp_t r;
     assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
     it_resp_free(&r);
@@ -424,7 +404,7 @@ static void cut_with_mariadb_stopped_after_the_redis_step(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    create_ev(f, ev, sizeof ev, "idemcut2", 10);
+    it_new_event(f, ev, sizeof ev, "idemcut2", 10, 1);
     it_resp_t r;
     assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
     it_resp_free(&r);
@@ -472,7 +452,7 @@ static void concurrent_state_changes_agree(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], url[512], auth[128];
-    create_ev(f, ev, sizeof ev, "idemst", 10);
+    it_new_event(f, ev, sizeof ev, "idemst", 10, 1);
     snprintf(url, sizeof url, "%s/v1/admin/events/%s/state", f->gw.base_url, ev);
     const char *h[] = {it_api_auth_header(f, IT_ADMIN, auth), NULL};
     static const char *const states[] = {"open", "paused", "closed"};
@@ -514,7 +494,7 @@ static void concurrent_stock_changes_agree(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], url[512], auth[128];
-    create_ev(f, ev, sizeof ev, "idemsk", 1000);
+    it_new_event(f, ev, sizeof ev, "idemsk", 1000, 1);
     it_resp_t c;
     assert_int_equal(it_claim(&c, f, ev, "u-1", 1), 201);
     it_resp_free(&c);
@@ -588,7 +568,7 @@ static void total_cap_edges(void **st)
     assert_int_equal(it_redis_ev_int(f->redis, ev2, "total", -1), -1);
 
     /* A restock that reaches the cap exactly from below, then a cut from it. */
-    create_ev(f, ev2, sizeof ev2, "capr", 5);
+    it_new_event(f, ev2, sizeof ev2, "capr", 5, 1);
     assert_int_equal(stock(&r, f, ev2, CAP - 5, NULL, IT_TIMEOUT_MS), 200);
     assert_int_equal(it_json_int(r.json, "stock_total"), CAP);
     it_resp_free(&r);

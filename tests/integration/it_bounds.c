@@ -43,6 +43,7 @@
 #include "lib/it_api.h"
 #include "lib/it_env.h"
 #include "lib/it_h2.h"
+#include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_keys.h"
@@ -73,26 +74,6 @@ static long long rss_kb(int pid)
         if (sscanf(line, "VmRSS: %lld kB", &v) == 1)
             break;
     fclose(fp);
-    return v;
-}
-
-/* The value of @series in GET /metrics, -1 when absent. */
-static long long metric(const it_fix_t *f, const char *series)
-{
-    it_resp_t r;
-    long long v = -1;
-    if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics") == 0 && r.status == 200 && r.body != NULL) {
-        size_t n = strlen(series);
-        for (const char *p = r.body; p != NULL && *p != '\0';) {
-            const char *eol = strchr(p, '\n');
-            if (*p != '#' && strncmp(p, series, n) == 0 && p[n] == ' ') {
-                v = (long long)strtod(p + n + 1, NULL);
-                break;
-            }
-            p = eol != NULL ? eol + 1 : NULL;
-        }
-    }
-    it_resp_free(&r);
     return v;
 }
 
@@ -182,48 +163,6 @@ static size_t flood(const it_fix_t *f, const char *tag, size_t count)
     return not_found;
 }
 
-/* Polls /readyz until it lists @ev in "paths" with path "redis". 0 or -1. */
-static int wait_tracked(const it_fix_t *f, const char *ev, int timeout_ms)
-{
-    long long deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        it_resp_t r;
-        const char *p = NULL;
-        if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz") == 0)
-            p = it_json_str(json_object_get(r.json, "paths"), ev);
-        int hit = p != NULL && strcmp(p, "redis") == 0;
-        it_resp_free(&r);
-        if (hit)
-            return 0;
-        if (it_now_ms() >= deadline) {
-            fprintf(stderr, "the gateway did not track event %s within %d ms\n", ev, timeout_ms);
-            return -1;
-        }
-        it_sleep_ms(100);
-    }
-}
-
-/* Polls /readyz until its "path" is @want. 0 or -1. */
-static int wait_path(const it_fix_t *f, const char *want, int timeout_ms)
-{
-    long long deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        it_resp_t r;
-        const char *p = NULL;
-        if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz") == 0)
-            p = it_json_str(r.json, "path");
-        int hit = p != NULL && strcmp(p, want) == 0;
-        it_resp_free(&r);
-        if (hit)
-            return 0;
-        if (it_now_ms() >= deadline) {
-            fprintf(stderr, "/readyz never said \"path\":\"%s\" within %d ms\n", want, timeout_ms);
-            return -1;
-        }
-        it_sleep_ms(50);
-    }
-}
-
 static long claim_status(const it_fix_t *f, const char *ev, const char *user)
 {
     it_resp_t r;
@@ -249,13 +188,13 @@ static void made_up_ids_leave_memory_flat(void **st)
     assert_int_equal(flood(f, "f", FLOOD), FLOOD);
     it_sleep_ms(1000);
     long long rss1 = rss_kb(pid);
-    long long tracked = metric(f, "tk_path_events_tracked");
+    long long tracked = it_metric(f, "tk_path_events_tracked");
     fprintf(stderr, "gateway RSS after the warm-up %lld kB, after %d more made-up ids %lld kB (%+lld kB); events tracked %lld\n",
             rss0, FLOOD, rss1, rss1 - rss0, tracked);
     assert_true(rss1 - rss0 <= RSS_SLACK_KB);
     assert_int_equal(tracked, 0);
-    assert_int_equal(metric(f, "tk_claims_in_flight"), 0);
-    assert_int_equal(metric(f, "tk_path_events_untracked_inflight"), 0);
+    assert_int_equal(it_metric(f, "tk_claims_in_flight"), 0);
+    assert_int_equal(it_metric(f, "tk_path_events_untracked_inflight"), 0);
 
     /* At rest, the gateway's Redis load does not depend on the ids it was sent. */
     long long c0 = redis_info(f, "stats", "total_commands_processed");
@@ -273,15 +212,15 @@ static void event_after_flood_is_complete(void **st)
     it_event_id(before, sizeof before, "bnd-before");
     it_event_id(after, sizeof after, "bnd-after");
     assert_int_equal(it_api_create_event(f, before, 5, 1, 0, 0), 201);
-    assert_int_equal(wait_tracked(f, before, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(f, before, TRACK_MS), 0);
     assert_int_equal(flood(f, "a", 6000), 6000);
     assert_int_equal(it_api_create_event(f, after, 5, 1, 0, 0), 201);
     /* Checked last: /readyz lists 64 events, and a gateway tracking made-up ids may not show it. */
-    int listed = wait_tracked(f, after, TRACK_MS);
+    int listed = it_wait_tracked(f, after, TRACK_MS);
     it_sleep_ms(2000); /* ten watermark periods: a watermark of every tracked event */
 
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
-    assert_int_equal(wait_path(f, "grant", GRANT_MS), 0);
+    assert_int_equal(it_wait_path(f, "it_bounds", NULL, "grant", GRANT_MS, NULL, 0, NULL), 0);
     assert_int_equal(claim_status(f, before, "u-1"), 201);
     assert_int_equal(claim_status(f, after, "u-1"), 201);
     assert_int_equal(listed, 0);
@@ -318,8 +257,7 @@ static void noscript_keeps_arrival_order(void **st)
     enum { N = 3000, GAP_US = 100, INFLIGHT = 100 };
     fprintf(stderr, "gateway log: %s\n", f->gw.proc.log_path);
     char ev[64], path[128];
-    it_event_id(ev, sizeof ev, "bnd-order");
-    assert_int_equal(it_api_create_event(f, ev, N, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "bnd-order", N, 1);
     snprintf(path, sizeof path, "/v1/events/%s/claims", ev);
     it_h2_req_t *reqs = calloc(N, sizeof *reqs);
     char(*bodies)[32] = calloc(N, sizeof *bodies);
@@ -362,13 +300,6 @@ static void noscript_keeps_arrival_order(void **st)
     assert_int_equal(granted, N);
 }
 
-/* Whatever failed, the next test finds Redis running. */
-static int teardown(void **st)
-{
-    int rc = it_services("start-redis", SVC_MS);
-    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
-}
-
 int main(void)
 {
     /* Inherited by every gateway the fixture starts: no rate limit in the way of a flood from one address,
@@ -381,7 +312,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(made_up_ids_leave_memory_flat, it_fix_new0, it_fix_free),
-        cmocka_unit_test_setup_teardown(event_after_flood_is_complete, it_fix_new0, teardown),
+        cmocka_unit_test_setup_teardown(event_after_flood_is_complete, it_fix_new0, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(noscript_keeps_arrival_order, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_BOUNDS_ONLY") != NULL) /* one test by name, when working on it */

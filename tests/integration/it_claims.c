@@ -81,8 +81,7 @@ static void sell_out_is_exact_under_concurrency(void **st)
     it_fix_t *f = *st;
     enum { STOCK = 500, USERS = 5000, PARALLEL = 64 };
     char ev[64];
-    it_event_id(ev, sizeof ev, "sellout");
-    assert_int_equal(it_api_create_event(f, ev, STOCK, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "sellout", STOCK, 1);
 
     /* Every tenth user sends the claim twice; the order is shuffled so some retries race their first try. */
     size_t n = USERS + USERS / 10;
@@ -225,8 +224,7 @@ static void tickets_granted_are_one_to_stock(void **st)
     it_fix_t *f = *st;
     enum { STOCK = 50, USERS = 300, PARALLEL = 32 };
     char ev[64];
-    it_event_id(ev, sizeof ev, "order");
-    assert_int_equal(it_api_create_event(f, ev, STOCK, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "order", STOCK, 1);
     claim_req_t *cr = calloc(USERS, sizeof *cr);
     it_multi_req_t *mr = calloc(USERS, sizeof *mr);
     assert_non_null(cr);
@@ -267,8 +265,7 @@ static void retry_is_idempotent(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "retry");
-    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "retry", 10, 1);
     it_resp_t r1, r2, r3;
     assert_int_equal(it_claim(&r1, f, ev, "u-1", 0), 201);
     assert_claim_body(&r1, ev, "u-1", 1);
@@ -316,8 +313,7 @@ static void max_per_user_is_enforced(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "limit");
-    assert_int_equal(it_api_create_event(f, ev, 10, 2, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "limit", 10, 2);
     it_resp_t r;
     assert_int_equal(it_claim(&r, f, ev, "u-1", 3), 409);
     assert_error(&r, 409, "limit_reached");
@@ -339,8 +335,7 @@ static void max_per_user_is_enforced(void **st)
 
     /* max_per_user 1: quantity 2 is over the limit. */
     char ev1[64];
-    it_event_id(ev1, sizeof ev1, "limit1");
-    assert_int_equal(it_api_create_event(f, ev1, 10, 1, 0, 0), 201);
+    it_new_event(f, ev1, sizeof ev1, "limit1", 10, 1);
     assert_int_equal(it_claim(&r, f, ev1, "u-1", 2), 409);
     assert_error(&r, 409, "limit_reached");
     it_resp_free(&r);
@@ -360,8 +355,7 @@ static void restock_raises_and_never_goes_below_granted(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "restock");
-    assert_int_equal(it_api_create_event(f, ev, 2, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "restock", 2, 1);
     it_resp_t r;
     assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 201);
     it_resp_free(&r);
@@ -417,8 +411,7 @@ static void pause_and_close_refuse_claims(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], state[32];
-    it_event_id(ev, sizeof ev, "pause");
-    assert_int_equal(it_api_create_event(f, ev, 5, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "pause", 5, 1);
     it_resp_t r;
 
     set_state(f, ev, "paused");
@@ -481,8 +474,7 @@ static void cancel_returns_stock(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "cancel");
-    assert_int_equal(it_api_create_event(f, ev, 3, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "cancel", 3, 1);
     it_resp_t r, c;
     assert_int_equal(it_claim(&c, f, ev, "u-1", 0), 201);
     assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 201);

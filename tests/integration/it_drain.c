@@ -189,8 +189,7 @@ static void cancel_racing_confirm_returns_units_once(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], id1[64];
-    it_event_id(ev, sizeof ev, "cxrace");
-    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "cxrace", 10, 1);
     it_resp_t r;
     for (int u = 1; u <= 3; u++) {
         char user[16];
@@ -288,8 +287,7 @@ static void cancel_storm_keeps_books(void **st)
     it_fix_t *f = *st;
     enum { USERS = 900, STOCK = 1000, CONNS = 3 };
     char ev[64];
-    it_event_id(ev, sizeof ev, "cxstorm");
-    assert_int_equal(it_api_create_event(f, ev, STOCK, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "cxstorm", STOCK, 1);
     setenv("WORKER_BATCH", "4", 1);
     setenv("WORKER_BLOCK_MS", "5", 1);
     int w1 = it_fix_add_worker(f, "it-small-1"), w2 = it_fix_add_worker(f, "it-small-2");
@@ -472,8 +470,7 @@ static void poison_waits_while_dead_letters_fail(void **st)
     it_fix_t *f = *st;
     char a[64];
     it_resp_t r;
-    it_event_id(a, sizeof a, "deadfail");
-    assert_int_equal(it_api_create_event(f, a, 100, 1, 0, 0), 201);
+    it_new_event(f, a, sizeof a, "deadfail", 100, 1);
     setenv("WORKER_CLAIM_IDLE_MS", "500", 1);
     int wrc = it_fix_add_worker(f, "it-w1");
     unsetenv("WORKER_CLAIM_IDLE_MS");

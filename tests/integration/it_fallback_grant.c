@@ -65,6 +65,7 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_claim.h"
@@ -130,90 +131,9 @@ static void readyz(const it_fix_t *f, const char *ev, char *path, size_t plen, c
 /* The event @ev's path in /readyz ("(absent)" when not listed) into @out. */
 static void evpath_of(const it_fix_t *f, const char *ev, char *out, size_t len)
 {
-    char path[32];
-    it_resp_t r;
-    readyz(f, ev, path, sizeof path, out, len, &r);
-    it_resp_free(&r);
-}
-
-/* Polls /readyz until its "path" is @want, for at most @timeout_ms; the modes seen ("fast>lost>grant") into @seen. 0 or -1. */
-static int wait_path(const it_fix_t *f, const char *want, int timeout_ms, char *seen, size_t seenlen)
-{
-    long long deadline = it_now_ms() + timeout_ms;
-    char prev[32] = "";
-    seen[0] = '\0';
-    for (;;) {
-        char path[32];
-        it_resp_t r;
-        readyz(f, NULL, path, sizeof path, NULL, 0, &r);
-        if (strcmp(path, prev) != 0) {
-            size_t l = strlen(seen);
-            snprintf(seen + l, seenlen - l, "%s%s", l ? ">" : "", path);
-            snprintf(prev, sizeof prev, "%s", path);
-        }
-        int hit = strcmp(path, want) == 0;
-        if (!hit && it_now_ms() >= deadline) {
-            it_show("last /readyz", &r);
-            it_resp_free(&r);
-            return -1;
-        }
-        it_resp_free(&r);
-        if (hit)
-            return 0;
-        it_sleep_ms(50);
-    }
-}
-
-/*
- * Polls /readyz until it lists @ev in "paths" (the gateway tracks it,
- * gw_journal.h) with path "redis", for at most @timeout_ms. 0, or -1 with
- * what the gateway and tk:events said printed.
- */
-static int wait_tracked(const it_fix_t *f, const char *ev, int timeout_ms)
-{
-    long long t0 = it_now_ms(), deadline = t0 + timeout_ms;
-    char p[32] = "";
-    for (;;) {
-        evpath_of(f, ev, p, sizeof p);
-        if (strcmp(p, "redis") == 0)
-            return 0;
-        if (it_now_ms() >= deadline)
-            break;
-        it_sleep_ms(100);
-    }
-    fprintf(stderr, "the gateway did not track event %s within %d ms (its path: %s); gateway log %s\n", ev, timeout_ms, p,
-            f->gw.proc.log_path);
-    it_resp_t r;
-    char path[32];
-    readyz(f, NULL, path, sizeof path, NULL, 0, &r);
-    it_show("/readyz", &r);
-    it_resp_free(&r);
-    redisReply *m = redisCommand(f->redis, "SMEMBERS %s", TK_KEY_EVENTS);
-    for (size_t i = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && i < m->elements; i++)
-        fprintf(stderr, "tk:events holds %s\n", m->element[i]->str);
-    if (m != NULL)
-        freeReplyObject(m);
-    return -1;
-}
-
-/* The value of @series in GET /metrics (exactly as printed, labels included), -1 when absent. */
-static long long metric(const it_fix_t *f, const char *series)
-{
-    it_resp_t r;
-    long long v = -1;
-    if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics") == 0 && r.status == 200 && r.body != NULL) {
-        size_t n = strlen(series);
-        for (const char *p = r.body; p != NULL && *p != '\0';) {
-            const char *eol = strchr(p, '\n');
-            if (*p != '#' && strncmp(p, series, n) == 0 && p[n] == ' ') {
-                v = (long long)strtod(p + n + 1, NULL);
-                break;
-            }
-            p = eol != NULL ? eol + 1 : NULL;
-        }
-    }
-    it_resp_free(&r);
-    return v;
+    it_ready_t r;
+    it_readyz(f, ev, &r);
+    snprintf(out, len, "%s", r.evpath);
 }
 
 /* The admin view of @ev into @r (caller frees); asserts 200. */
@@ -261,20 +181,6 @@ static long long redis_ticket(const it_fix_t *f, const char *ev, const char *use
     return v;
 }
 
-/* Redis's count of EVALSHA calls (INFO commandstats), -1 when unreadable. */
-static long long evalsha_calls(const it_fix_t *f)
-{
-    redisReply *rep = redisCommand(f->redis, "INFO commandstats");
-    long long v = -1;
-    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
-        const char *p = strstr(rep->str, "cmdstat_evalsha:calls=");
-        v = p != NULL ? strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10) : 0;
-    }
-    if (rep != NULL)
-        freeReplyObject(rep);
-    return v;
-}
-
 /* ---------------------------------------------------------- the steps */
 
 static void setup_before_outage(ctx_t *c)
@@ -290,18 +196,11 @@ static void setup_before_outage(ctx_t *c)
      * which makes the gateway track the event at once rather than at its next read of tk:events. */
     claim_is(f, c->e1, "p", 2, 409, "limit_reached", 0, NULL);
     claim_is(f, c->e2, "p", 2, 409, "limit_reached", 0, NULL);
-    assert_int_equal(wait_tracked(f, c->e1, TRACK_MS), 0);
-    assert_int_equal(wait_tracked(f, c->e2, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(f, c->e1, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(f, c->e2, TRACK_MS), 0);
     /* Watermarks are the gateway's only EVALSHA calls now (no claim, no worker): at least three
      * rounds over both events, and BASE_MS, however slow the machine is. */
-    long long calls0 = evalsha_calls(f), deadline = it_now_ms() + TRACK_MS;
-    assert_true(calls0 >= 0);
-    it_sleep_ms(BASE_MS);
-    while (evalsha_calls(f) < calls0 + 6 && it_now_ms() < deadline)
-        it_sleep_ms(100);
-    if (evalsha_calls(f) < calls0 + 6)
-        fprintf(stderr, "no watermark rounds within %d ms: EVALSHA calls %lld -> %lld\n", TRACK_MS, calls0, evalsha_calls(f));
-    assert_true(evalsha_calls(f) >= calls0 + 6);
+    assert_int_equal(it_wait_watermarks(f, 6, BASE_MS, TRACK_MS), 0);
 
     static const char *const users[] = {"a", "b", "c", "d", "e"};
     for (int i = 0; i < 5; i++)
@@ -318,13 +217,8 @@ static void setup_before_outage(ctx_t *c)
 static void step1_journal_written(ctx_t *c)
 {
     it_fix_t *f = c->f;
-    char seen[256];
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
-    int rc = wait_path(f, "grant", GRANT_MS, seen, sizeof seen);
-    if (rc != 0)
-        fprintf(stderr, "step 1: /readyz never said \"path\":\"grant\" within %d ms of Redis stopping (seen %s); gateway log %s\n",
-                GRANT_MS, seen, f->gw.proc.log_path);
-    assert_int_equal(rc, 0);
+    assert_int_equal(it_wait_path(f, "step 1: Redis stopped", NULL, "grant", GRANT_MS, NULL, 0, NULL), 0);
 
     /* "c" holds ticket 3 in Redis only: the fallback's first claim on E1 writes the journal, then finds it. */
     claim_is(f, c->e1, "c", 1, 200, NULL, 3, "confirmed");
@@ -371,10 +265,10 @@ static void step1_journal_written(ctx_t *c)
     evpath_of(f, c->e2, e2p, sizeof e2p);
     assert_string_equal(e2p, "read-only");
 
-    assert_int_equal(metric(f, "tk_path_mode{mode=\"grant\"}"), 1);
-    assert_int_equal(metric(f, "tk_path_mode{mode=\"fast\"}"), 0);
-    assert_int_equal(metric(f, "tk_fallback_grants_total"), 1);
-    assert_int_equal(metric(f, "tk_fallback_lock_lost_total"), 0);
+    assert_int_equal(it_metric(f, "tk_path_mode{mode=\"grant\"}"), 1);
+    assert_int_equal(it_metric(f, "tk_path_mode{mode=\"fast\"}"), 0);
+    assert_int_equal(it_metric(f, "tk_fallback_grants_total"), 1);
+    assert_int_equal(it_metric(f, "tk_fallback_lock_lost_total"), 0);
 
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM event_locks WHERE event_id = '%s' AND token IS NOT NULL AND "
                                           "LENGTH(token) = 32 AND holder LIKE 'gw-%%' AND expires_at > NOW(3)",
@@ -406,7 +300,7 @@ static void step2_stock_exact(ctx_t *c)
     /* Sold out, a holder still gets their claim. */
     claim_is(f, c->e1, "a", 1, 200, NULL, 1, "confirmed");
     claim_is(f, c->e1, "j", 1, 200, NULL, 10, "confirmed");
-    assert_int_equal(metric(f, "tk_fallback_grants_total"), 5);
+    assert_int_equal(it_metric(f, "tk_fallback_grants_total"), 5);
 }
 
 static void step3_lock_stolen(ctx_t *c)
@@ -434,8 +328,8 @@ static void step3_lock_stolen(ctx_t *c)
     assert_int_equal(db_rows(f, c->e2), 2);
     assert_int_equal(db_sold(f, c->e2), 2);
     assert_int_equal(db_ticket(f, c->e2, "c"), 0);
-    assert_int_equal(metric(f, "tk_fallback_lock_lost_total"), 1);
-    assert_int_equal(metric(f, "tk_fallback_grants_total"), 6);
+    assert_int_equal(it_metric(f, "tk_fallback_lock_lost_total"), 1);
+    assert_int_equal(it_metric(f, "tk_fallback_grants_total"), 6);
     evpath_of(f, c->e2, e2p, sizeof e2p);
     assert_string_equal(e2p, "read-only");
     /* Read-only while the other holder's lock lives: a new user 503, a holder 200; the row stays the other's. */
@@ -460,8 +354,8 @@ static void step3_lock_stolen(ctx_t *c)
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM event_locks WHERE event_id = '%s' AND token IS NOT NULL AND holder LIKE 'gw-%%'",
                                c->e2),
                      1);
-    assert_int_equal(metric(f, "tk_fallback_grants_total"), 7);
-    assert_int_equal(metric(f, "tk_fallback_lock_lost_total"), 1);
+    assert_int_equal(it_metric(f, "tk_fallback_grants_total"), 7);
+    assert_int_equal(it_metric(f, "tk_fallback_lock_lost_total"), 1);
 }
 
 /* Redis's copy of @ev equals MariaDB's: remaining, seq, and the ticket of each of @users (@tickets; 0: no claim). */
@@ -514,7 +408,6 @@ static void books_agree(const it_fix_t *f, const char *ev, long long sold)
 static void step4_merge(ctx_t *c)
 {
     it_fix_t *f = c->f;
-    char seen[256];
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
     redisFree(f->redis); /* the test's own connection died with the old Redis */
     f->redis = it_redis_connect();
@@ -522,11 +415,7 @@ static void step4_merge(ctx_t *c)
     /* The AOF brought the undrained grants back: the merge must wait for a worker to drain them. */
     assert_int_equal(it_redis_xlen(f->redis, c->e1), 5);
     assert_int_equal(it_redis_xlen(f->redis, c->e2), 1);
-    int rc = wait_path(f, "merge", GRANT_MS, seen, sizeof seen);
-    if (rc != 0)
-        fprintf(stderr, "step 4: /readyz never said \"path\":\"merge\" within %d ms of Redis starting (seen %s); gateway log %s\n", GRANT_MS,
-                seen, f->gw.proc.log_path);
-    assert_int_equal(rc, 0);
+    assert_int_equal(it_wait_path(f, "step 4: Redis started", NULL, "merge", GRANT_MS, NULL, 0, NULL), 0);
     it_sleep_ms(MERGE_HOLD_MS);
     char p[32], e1p[32];
     it_resp_t r;
@@ -538,8 +427,8 @@ static void step4_merge(ctx_t *c)
     assert_string_equal(p, "merge");
     assert_string_equal(e1p, "merging");
     assert_int_equal(it_redis_xlen(f->redis, c->e1), 5);
-    assert_int_equal(metric(f, "tk_path_mode{mode=\"merge\"}"), 1);
-    assert_int_equal(metric(f, "tk_fallback_merges_total"), 0);
+    assert_int_equal(it_metric(f, "tk_path_mode{mode=\"merge\"}"), 1);
+    assert_int_equal(it_metric(f, "tk_fallback_merges_total"), 0);
     /* Meanwhile claims are answered read-only from MariaDB: exact refusals, no grant. */
     claim_is(f, c->e1, "o", 1, 409, "sold_out", 0, NULL);
     claim_is(f, c->e2, "e", 1, 503, "unavailable", 0, NULL);
@@ -547,12 +436,7 @@ static void step4_merge(ctx_t *c)
     assert_int_equal(db_rows(f, c->e2), 3);
 
     assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
-    seen[0] = '\0';
-    rc = wait_path(f, "fast", MERGE_MS, seen, sizeof seen);
-    if (rc != 0)
-        fprintf(stderr, "step 4: /readyz never said \"path\":\"fast\" within %d ms of the worker starting (seen %s); gateway log %s\n",
-                MERGE_MS, seen, f->gw.proc.log_path);
-    assert_int_equal(rc, 0);
+    assert_int_equal(it_wait_path(f, "step 4: the worker started", NULL, "fast", MERGE_MS, NULL, 0, NULL), 0);
 
     static const char *const u1[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "q"};
     static const long long t1[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0};
@@ -574,9 +458,9 @@ static void step4_merge(ctx_t *c)
 
     books_agree(f, c->e1, E1_STOCK);
     books_agree(f, c->e2, E2_STOCK);
-    assert_int_equal(metric(f, "tk_fallback_merges_total"), 1);
-    assert_int_equal(metric(f, "tk_path_mode{mode=\"fast\"}"), 1);
-    assert_int_equal(metric(f, "tk_fallback_grants_total"), 7);
+    assert_int_equal(it_metric(f, "tk_fallback_merges_total"), 1);
+    assert_int_equal(it_metric(f, "tk_path_mode{mode=\"fast\"}"), 1);
+    assert_int_equal(it_metric(f, "tk_fallback_grants_total"), 7);
 }
 
 static void fallback_grants_exactly(void **st)
@@ -599,16 +483,8 @@ static void created_events_are_tracked(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "fgtrack");
-    assert_int_equal(it_api_create_event(f, ev, 3, 1, 0, 0), 201);
-    assert_int_equal(wait_tracked(f, ev, TRACK_MS), 0);
-}
-
-/* Whatever failed, the next test finds Redis running. */
-static int teardown(void **st)
-{
-    int rc = it_services("start-redis", SVC_MS);
-    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
+    it_new_event(f, ev, sizeof ev, "fgtrack", 3, 1);
+    assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
 }
 
 int main(void)
@@ -617,7 +493,7 @@ int main(void)
     if (setenv("FALLBACK_AFTER_MS", "300", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(fallback_grants_exactly, it_fix_new0, teardown),
+        cmocka_unit_test_setup_teardown(fallback_grants_exactly, it_fix_new0, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(created_events_are_tracked, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_fallback_grant", tests, it_group_setup, NULL);

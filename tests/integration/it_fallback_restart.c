@@ -68,6 +68,7 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_claim.h"
@@ -196,36 +197,6 @@ static void claim_must(ctx_t *c, const char *user, long status, long long ticket
 
 /* ------------------------------------------------------------ /readyz */
 
-typedef struct {
-    long status;
-    char path[32];
-    char body[600];
-} ready_t;
-
-static void readyz(const it_fix_t *f, ready_t *out)
-{
-    it_resp_t r;
-    memset(&r, 0, sizeof r);
-    it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz");
-    const char *p = r.json != NULL ? it_json_str(r.json, "path") : NULL;
-    out->status = r.status;
-    snprintf(out->path, sizeof out->path, "%s", p != NULL ? p : "(none)");
-    snprintf(out->body, sizeof out->body, "%.590s", r.body != NULL ? r.body : r.errbuf);
-    it_resp_free(&r);
-}
-
-/* Appends @path to @seen ("fast>lost>grant") when it differs from the last one there. */
-static void seen_add(char *seen, size_t len, const char *path)
-{
-    const char *tail = strrchr(seen, '>');
-    tail = tail != NULL ? tail + 1 : seen;
-    if (strcmp(tail, path) == 0)
-        return;
-    size_t l = strlen(seen);
-    if (l + strlen(path) + 2 < len)
-        snprintf(seen + l, len - l, "%s%s", l ? ">" : "", path);
-}
-
 /*
  * Polls /readyz every 50 ms for at most @timeout_ms until @want holds:
  * "ready" (200, "path":"fast"), "not-fast" (an answer whose path is not
@@ -236,10 +207,10 @@ static int wait_ready(const it_fix_t *f, const char *want, int timeout_ms, const
 {
     long long deadline = it_now_ms() + timeout_ms;
     char seen[256] = "";
-    ready_t r;
+    it_ready_t r;
     for (;;) {
-        readyz(f, &r);
-        seen_add(seen, sizeof seen, r.status == 0 ? "(no answer)" : r.path);
+        it_readyz(f, NULL, &r);
+        it_seen_add(seen, sizeof seen, r.status == 0 ? "(no answer)" : r.path);
         int hit = strcmp(want, "ready") == 0      ? r.status == 200 && strcmp(r.path, "fast") == 0
                   : strcmp(want, "not-fast") == 0 ? r.status != 0 && strcmp(r.path, "fast") != 0 && strcmp(r.path, "(none)") != 0
                                                   : strcmp(r.path, want) == 0;
@@ -254,67 +225,7 @@ static int wait_ready(const it_fix_t *f, const char *want, int timeout_ms, const
     return -1;
 }
 
-/* Polls /readyz until it lists the event in "paths" with path "redis" (tracked by the gateway), at most @timeout_ms. */
-static int wait_tracked(const ctx_t *c, int timeout_ms)
-{
-    long long deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        it_resp_t r;
-        memset(&r, 0, sizeof r);
-        it_apif(&r, c->f, IT_NO_AUTH, "GET", NULL, "/readyz");
-        const char *p = r.json != NULL ? it_json_str(json_object_get(r.json, "paths"), c->ev) : NULL;
-        int hit = p != NULL && strcmp(p, "redis") == 0;
-        if (!hit && it_now_ms() >= deadline)
-            it_show("it_fallback_restart: the event is not tracked; /readyz", &r);
-        it_resp_free(&r);
-        if (hit)
-            return 0;
-        if (it_now_ms() >= deadline)
-            return -1;
-        it_sleep_ms(100);
-    }
-}
-
 /* ---------------------------------------------------------------- Redis */
-
-static void redis_reconnect(it_fix_t *f)
-{
-    if (f->redis != NULL)
-        redisFree(f->redis);
-    f->redis = it_redis_connect();
-    assert_non_null(f->redis);
-}
-
-/* Redis's count of EVALSHA calls (INFO commandstats), -1 when unreadable. */
-static long long evalsha_calls(const it_fix_t *f)
-{
-    redisReply *rep = redisCommand(f->redis, "INFO commandstats");
-    long long v = -1;
-    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
-        const char *p = strstr(rep->str, "cmdstat_evalsha:calls=");
-        v = p != NULL ? strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10) : 0;
-    }
-    if (rep != NULL)
-        freeReplyObject(rep);
-    return v;
-}
-
-/*
- * The journal of the event is complete once a watermark saw its stream
- * empty at or below its base (gw_journal.h). With no claim, no admin view and
- * no worker batch running, the gateway's watermarks are Redis's only
- * EVALSHA calls: wait (bounded) until WM_CALLS more were made.
- */
-static void wait_watermarks(const ctx_t *c)
-{
-    long long calls0 = evalsha_calls(c->f), deadline = it_now_ms() + TRACK_MS, now = calls0;
-    assert_true(calls0 >= 0);
-    while ((now = evalsha_calls(c->f)) < calls0 + WM_CALLS && it_now_ms() < deadline)
-        it_sleep_ms(50);
-    if (now < calls0 + WM_CALLS)
-        fprintf(stderr, "it_fallback_restart: set-up: no watermark rounds within %d ms: EVALSHA calls %lld -> %lld\n", TRACK_MS, calls0, now);
-    assert_true(now >= calls0 + WM_CALLS);
-}
 
 /* Entries delivered to the group "wk" of the event's stream and not acknowledged (XPENDING's count): 0 when the group does not exist. -1 on error. */
 static long long xpending(const ctx_t *c)
@@ -346,61 +257,6 @@ static void redis_wipe_files(void)
     assert_int_not_equal(access(cmd, F_OK), 0);
 }
 
-/* -------------------------------------------------------------- workers */
-
-/* The first line of @path holding @needle into @out ("" when none). */
-static void log_grep(const char *path, const char *needle, char *out, size_t len)
-{
-    out[0] = '\0';
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return;
-    char line[1024];
-    while (fgets(line, sizeof line, fp) != NULL) {
-        if (strstr(line, needle) != NULL) {
-            line[strcspn(line, "\n")] = '\0';
-            snprintf(out, len, "%.500s", line);
-            break;
-        }
-    }
-    fclose(fp);
-}
-
-static int workers_alive(it_fix_t *f)
-{
-    int n = 0;
-    for (int i = 0; i < f->nworkers; i++)
-        n += it_proc_alive(&f->workers[i]);
-    return n;
-}
-
-/*
- * Quiescence: the admin view answers 200 with pending 0 and redis.granted
- * = database.confirmed twice in a row 300 ms apart. Bounded by @timeout_ms;
- * gives up at once when no worker runs any more (nothing would drain).
- * Leaves the last view in @r (caller frees). 0 or -1.
- */
-static int wait_quiet(it_resp_t *r, ctx_t *c, int timeout_ms)
-{
-    long long deadline = it_now_ms() + timeout_ms;
-    int good = 0;
-    memset(r, 0, sizeof *r);
-    for (;;) {
-        it_resp_free(r);
-        if (it_apif(r, c->f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", c->ev) == 0 && r->status == 200 &&
-            it_json_int(r->json, "pending") == 0 &&
-            it_json_int(json_object_get(r->json, "redis"), "granted") == it_json_int(json_object_get(r->json, "database"), "confirmed")) {
-            if (++good >= 2)
-                return 0;
-        } else {
-            good = 0;
-        }
-        if (it_now_ms() >= deadline || workers_alive(c->f) == 0)
-            return -1;
-        it_sleep_ms(300);
-    }
-}
-
 /* --------------------------------------------------------------- set-up */
 
 static int setup_env(void **st, const char *after_ms, int nworkers)
@@ -423,17 +279,9 @@ static int setup_no_fallback(void **st)
     return setup_env(st, "60000", 0);
 }
 
-/* Whatever failed, the next test finds Redis running. */
-static int teardown(void **st)
-{
-    int rc = it_services("start-redis", SVC_MS);
-    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
-}
-
 static void new_event(ctx_t *c, const char *prefix)
 {
-    it_event_id(c->ev, sizeof c->ev, prefix);
-    assert_int_equal(it_api_create_event(c->f, c->ev, STOCK, 1, 0, 0), 201);
+    it_new_event(c->f, c->ev, sizeof c->ev, prefix, STOCK, 1);
     fprintf(stderr, "it_fallback_restart: event %s; gateway log %s\n", c->ev, c->f->gw.proc.log_path);
 }
 
@@ -458,8 +306,8 @@ static void fallback_granted(ctx_t *c)
     it_resp_free(&r);
     assert_int_equal(rc, 0);
     assert_int_equal(conf, N);
-    assert_int_equal(wait_tracked(c, TRACK_MS), 0);
-    wait_watermarks(c);
+    assert_int_equal(it_wait_tracked(c->f, c->ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c->f, WM_CALLS, 0, TRACK_MS), 0);
 
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
     assert_int_equal(wait_ready(f, "grant", GRANT_MS, "Redis stopped"), 0);
@@ -475,7 +323,7 @@ static void fallback_granted(ctx_t *c)
 static void redis_back_stale(ctx_t *c)
 {
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
-    redis_reconnect(c->f);
+    it_fix_reconnect(c->f);
     long long seq = it_redis_ev_int(c->f->redis, c->ev, "seq", -1), xlen = it_redis_xlen(c->f->redis, c->ev);
     if (seq != N || xlen != 0)
         fprintf(stderr, "it_fallback_restart: set-up: Redis back from its AOF with seq %lld and %lld stream entries; expected seq %d, none\n",
@@ -557,19 +405,19 @@ static void check_books(ctx_t *c)
 {
     it_fix_t *f = c->f;
     it_resp_t view;
-    int quiet = wait_quiet(&view, c, DRAIN_MS);
+    int quiet = it_api_wait_quiet(&view, c->f, c->ev, DRAIN_MS);
     json_t *rj = json_object_get(view.json, "redis"), *dj = json_object_get(view.json, "database");
     long long granted = it_json_int(rj, "granted"), issued = it_json_int(rj, "tickets_issued"), conf = it_json_int(dj, "confirmed"),
               sold = it_json_int(dj, "sold"), rej = it_json_int(dj, "rejected"), canc = it_json_int(dj, "cancelled"),
               pending = it_json_int(view.json, "pending");
     if (quiet != 0)
         broken(c, "not quiet within %d ms (pending 0 and redis.granted = database.confirmed; %d of %d workers running): %ld %.400s", DRAIN_MS,
-               workers_alive(f), f->nworkers, view.status, view.body != NULL ? view.body : view.errbuf);
+               it_fix_workers_alive(f), f->nworkers, view.status, view.body != NULL ? view.body : view.errbuf);
     it_resp_free(&view);
 
     for (int i = 0; i < f->nworkers; i++) {
         char line[600];
-        log_grep(f->workers[i].log_path, "1062", line, sizeof line);
+        it_log_grep(f->workers[i].log_path, "1062", line, sizeof line);
         if (!it_proc_alive(&f->workers[i]))
             broken(c, "worker %s is no longer running (log %s)%s%s", f->workers[i].name, f->workers[i].log_path, line[0] ? ": " : "", line);
         else if (line[0] != '\0')
@@ -662,8 +510,8 @@ static void redis_back_empty_keeps_undrained_grants(void **st)
         it_show("it_fallback_restart: set-up: claim of 2 units above max_per_user 1", &r);
     it_resp_free(&r);
     assert_int_equal(st409, 409);
-    assert_int_equal(wait_tracked(&c, TRACK_MS), 0);
-    wait_watermarks(&c);
+    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
     char u[32];
     for (int i = 1; i <= N; i++) {
         snprintf(u, sizeof u, "u%02d", i);
@@ -677,7 +525,7 @@ static void redis_back_empty_keeps_undrained_grants(void **st)
     assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
     redis_wipe_files();
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
-    redis_reconnect(f);
+    it_fix_reconnect(f);
     /* The gateway may already have put the event hash back (from MariaDB); the stream it never writes back. */
     long long xl = it_redis_xlen(f->redis, c.ev);
     if (xl != 0)
@@ -744,9 +592,9 @@ int main(void)
     if (setenv("REDIS_APPENDFSYNC", "always", 1) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(fallback_then_gateway_killed, setup_fast_fallback, teardown),
-        cmocka_unit_test_setup_teardown(redis_back_empty_keeps_undrained_grants, setup_no_fallback, teardown),
-        cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, teardown),
+        cmocka_unit_test_setup_teardown(fallback_then_gateway_killed, setup_fast_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_back_empty_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, it_fix_free_redis_up),
     };
     return cmocka_run_group_tests_name("it_fallback_restart", tests, it_group_setup, NULL);
 }

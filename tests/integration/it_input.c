@@ -18,44 +18,20 @@
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
 
-typedef struct {
-    it_fix_t fix;
-    char ev[64];
-} state_t;
-
 /* The books in the stores, and what the API shows of them. */
 typedef struct {
     it_books_t stores;
     long long api_remaining;
 } books_t;
 
+/* One event with one claim already made, so "unchanged" has something to hold. */
 static int setup(void **st)
 {
-    state_t *s = calloc(1, sizeof *s);
-    if (s == NULL || it_fix_setup(&s->fix, 0) != 0) {
-        free(s);
-        return -1;
-    }
-    *st = s;
-    /* One event with one claim already made, so "unchanged" has something to hold. */
-    if (it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, "input", 10, 2, "u-first") != 0) {
-        it_fix_teardown(&s->fix);
-        free(s);
-        *st = NULL;
-        return -1;
-    }
-    return 0;
+    static const it_evfix_spec_t spec = {.prefix = "input", .stock = 10, .max_per_user = 2, .user = "u-first"};
+    return it_evfix_new(st, &spec);
 }
 
-static int teardown(void **st)
-{
-    state_t *s = *st;
-    int rc = it_fix_teardown(&s->fix);
-    free(s);
-    return rc;
-}
-
-static void books(state_t *s, books_t *b)
+static void books(it_evfix_t *s, books_t *b)
 {
     it_books_read(&s->fix, s->ev, &b->stores);
     b->api_remaining = it_api_remaining(&s->fix, s->ev);
@@ -78,7 +54,7 @@ typedef struct {
     const char *alt_code;
 } bad_t;
 
-static void run_cases(state_t *s, const bad_t *cases, size_t n, it_http_ver_t ver)
+static void run_cases(it_evfix_t *s, const bad_t *cases, size_t n, it_http_ver_t ver)
 {
     books_t before, after;
     books(s, &before);
@@ -164,7 +140,7 @@ static void bad_claims_over_http2_too(void **st)
 
 static void body_over_16k_is_413_and_changes_nothing(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     size_t len = 16 * 1024 + 1;
     char *body = malloc(len + 1);
     assert_non_null(body);
@@ -181,7 +157,7 @@ static void body_over_16k_is_413_and_changes_nothing(void **st)
 /* A good claim after all the bad ones still works and takes the next ticket. */
 static void good_claim_after_bad_ones_takes_the_next_ticket(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     run_cases(s, claim_cases, sizeof claim_cases / sizeof claim_cases[0], IT_HTTP1);
     long long seq = it_redis_ev_int(s->fix.redis, s->ev, "seq", -1);
     it_resp_t r;
@@ -195,10 +171,10 @@ static void good_claim_after_bad_ones_takes_the_next_ticket(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(bad_claims_get_their_code_and_change_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_claims_over_http2_too, setup, teardown),
-        cmocka_unit_test_setup_teardown(body_over_16k_is_413_and_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(good_claim_after_bad_ones_takes_the_next_ticket, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_claims_get_their_code_and_change_nothing, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(bad_claims_over_http2_too, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(body_over_16k_is_413_and_changes_nothing, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(good_claim_after_bad_ones_takes_the_next_ticket, setup, it_evfix_free),
     };
     return cmocka_run_group_tests_name("it_input", tests, it_group_setup, NULL);
 }

@@ -61,6 +61,7 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_keys.h"
@@ -75,21 +76,6 @@ static MYSQL *lock_db;     /* holds LOCK TABLES */
 static int redis_stopped;  /* services.sh stop-redis */
 static int redis_sigstop;  /* SIGSTOP sent to redis-server */
 
-static long redis_pid(void)
-{
-    const it_env_t *env = it_env();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/redis/redis.pid", env->it_dir);
-    FILE *fp = fopen(path, "r");
-    long pid = -1;
-    if (fp != NULL) {
-        if (fscanf(fp, "%ld", &pid) != 1)
-            pid = -1;
-        fclose(fp);
-    }
-    return pid;
-}
-
 static int teardown(void **st)
 {
     if (lock_db != NULL) {
@@ -97,7 +83,7 @@ static int teardown(void **st)
         lock_db = NULL;
     }
     if (redis_sigstop) {
-        long pid = redis_pid();
+        long pid = it_service_pid("redis/redis.pid");
         if (pid > 0)
             kill((pid_t)pid, SIGCONT);
         redis_sigstop = 0;
@@ -107,24 +93,6 @@ static int teardown(void **st)
         redis_stopped = 0;
     }
     return it_fix_free(st);
-}
-
-/* A metric's value from /metrics (the first line starting with @series followed by a space); -1 when absent. */
-static long long metric(const it_fix_t *f, const char *series)
-{
-    it_resp_t r;
-    long long v = -1;
-    if (it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/metrics") == 0 && r.status == 200 && r.body != NULL) {
-        size_t n = strlen(series);
-        for (const char *p = r.body; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-            if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-                v = atoll(p + n + 1);
-                break;
-            }
-        }
-    }
-    it_resp_free(&r);
-    return v;
 }
 
 typedef struct {
@@ -210,11 +178,11 @@ static void db_queue_sheds_and_control_lane(void **st)
     fprintf(stderr, "db storm: %d of %d answered 503 + Retry-After within %lld ms (%lld other answers)\n", shed, STORM, it_now_ms() - t0,
             other);
     storm_free(s);
-    long long depth = metric(f, "tk_db_queue_depth{lane=\"client\"}");
-    long long full = metric(f, "tk_shed_total{reason=\"db_queue_full\"}");
+    long long depth = it_metric(f, "tk_db_queue_depth{lane=\"client\"}");
+    long long full = it_metric(f, "tk_shed_total{reason=\"db_queue_full\"}");
     /* Still stuck: the jobs that waited past their deadline were answered
      * anyway (swept), not left hanging until a thread is free again. */
-    long long stuck_expired = metric(f, "tk_shed_total{reason=\"db_deadline\"}");
+    long long stuck_expired = it_metric(f, "tk_shed_total{reason=\"db_deadline\"}");
     fprintf(stderr, "db storm: tk_db_queue_depth{lane=\"client\"} %lld, tk_shed_total{reason=\"db_queue_full\"} %lld, "
                     "{reason=\"db_deadline\"} %lld while the database thread is still stuck\n",
             depth, full, stuck_expired);
@@ -242,7 +210,7 @@ static void db_queue_sheds_and_control_lane(void **st)
     mysql_close(lock_db);
     lock_db = NULL;
     long long deadline = it_now_ms() + 15000, expired = -1;
-    while (it_now_ms() < deadline && (expired = metric(f, "tk_shed_total{reason=\"db_deadline\"}")) < 1)
+    while (it_now_ms() < deadline && (expired = it_metric(f, "tk_shed_total{reason=\"db_deadline\"}")) < 1)
         it_sleep_ms(100);
     fprintf(stderr, "deadline: tk_shed_total{reason=\"db_deadline\"} %lld\n", expired);
     assert_true(shed >= STORM / 2);
@@ -258,9 +226,8 @@ static void redis_inflight_bounded(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "qfl");
-    assert_int_equal(it_api_create_event(f, ev, 100000, 1, 0, 0), 201);
-    long pid = redis_pid();
+    it_new_event(f, ev, sizeof ev, "qfl", 100000, 1);
+    long pid = it_service_pid("redis/redis.pid");
     assert_true(pid > 0);
     assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
     redis_sigstop = 1;
@@ -274,28 +241,10 @@ static void redis_inflight_bounded(void **st)
     storm_free(s);
     assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
     redis_sigstop = 0;
-    long long counted = metric(f, "tk_shed_total{reason=\"redis_inflight\"}");
+    long long counted = it_metric(f, "tk_shed_total{reason=\"redis_inflight\"}");
     fprintf(stderr, "redis storm: tk_shed_total{reason=\"redis_inflight\"} %lld\n", counted);
     assert_true(shed >= STORM - 16 - STORM_CONNS);
     assert_true(counted >= shed);
-}
-
-/* calls= of @cmd in INFO commandstats; -1 when absent. */
-static long long cmd_calls(redisContext *rc, const char *cmd)
-{
-    redisReply *rep = redisCommand(rc, "INFO commandstats");
-    long long v = 0;
-    if (rep == NULL || rep->type != REDIS_REPLY_STRING) {
-        v = -1;
-    } else {
-        char key[64];
-        snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-        const char *p = strstr(rep->str, key);
-        if (p != NULL)
-            v = atoll(p + strlen(key));
-    }
-    freeReplyObject(rep);
-    return v;
 }
 
 static void events_list_one_round(void **st)
@@ -316,7 +265,7 @@ static void events_list_one_round(void **st)
     for (int i = 0; i < NREQ; i++)
         reqs[i] = (it_multi_req_t){.method = "GET", .url = url};
     it_http_multi(reqs, NREQ, NREQ, IT_HTTP1, 10000);
-    long long smembers = cmd_calls(f->redis, "smembers"), hmget = cmd_calls(f->redis, "hmget");
+    long long smembers = it_redis_cmd_calls(f->redis, "smembers"), hmget = it_redis_cmd_calls(f->redis, "hmget");
     int ok = 0;
     for (int i = 0; i < NREQ; i++) {
         json_t *list = reqs[i].resp.json != NULL ? json_object_get(reqs[i].resp.json, "events") : NULL;

@@ -142,8 +142,7 @@ static void rebuild_after_flushall_restores_every_claim(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "rebuild");
-    assert_int_equal(it_api_create_event(f, ev, 10, 2, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "rebuild", 10, 2);
     const char *users[] = {"u-1", "u-2", "u-3", "u-4"};
     const int qty[] = {1, 2, 1, 2};
     char ids[4][128];
@@ -207,8 +206,7 @@ static void rebuild_refuses_while_stream_holds_entries(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "undrained");
-    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "undrained", 10, 1);
     it_resp_t r;
     assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
     it_resp_free(&r);
@@ -241,8 +239,7 @@ static void rebuild_over_intact_state_changes_nothing(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "intact");
-    assert_int_equal(it_api_create_event(f, ev, 20, 3, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "intact", 20, 3);
     it_resp_t r;
     for (int i = 1; i <= 6; i++) {
         char user[16];
@@ -292,8 +289,7 @@ static void swap_refuses_a_stale_snapshot(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], kev[128], kcl[128], ktmp[128], kq[128], kold[128];
-    it_event_id(ev, sizeof ev, "stale");
-    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "stale", 10, 1);
     snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
     snprintf(kcl, sizeof kcl, "tk:{%s}:claims", ev);
     snprintf(ktmp, sizeof ktmp, "tk:{%s}:claims:rebuild", ev);
@@ -326,8 +322,7 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_event_id(ev, sizeof ev, "autorb");
-    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_new_event(f, ev, sizeof ev, "autorb", 10, 1);
     char ids[3][128];
     long long tickets[3];
     const char *users[] = {"a-1", "a-2", "a-3"};

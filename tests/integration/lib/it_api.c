@@ -1,10 +1,14 @@
 #include "it_api.h"
 
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "it_db.h"
 #include "it_env.h"
@@ -99,10 +103,38 @@ int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, i
     }
 }
 
+int it_api_wait_quiet(it_resp_t *r, it_fix_t *f, const char *event_id, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    int good = 0;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        it_resp_free(r);
+        if (it_apif(r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", event_id) == 0 && r->status == 200 &&
+            it_json_int(r->json, "pending") == 0 &&
+            it_json_int(json_object_get(r->json, "redis"), "granted") == it_json_int(json_object_get(r->json, "database"), "confirmed")) {
+            if (++good >= 2)
+                return 0;
+        } else {
+            good = 0;
+        }
+        /* No worker left (one that meets a duplicate ticket exits): nothing will drain. */
+        if (it_now_ms() >= deadline || it_fix_workers_alive(f) == 0)
+            return -1;
+        it_sleep_ms(300);
+    }
+}
+
 void it_event_id(char *out, size_t len, const char *prefix)
 {
     static int seq;
     snprintf(out, len, "%s-%d-%d", prefix, (int)getpid(), ++seq);
+}
+
+void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock, long long max_per_user)
+{
+    it_event_id(ev, len, prefix);
+    assert_int_equal(it_api_create_event(f, ev, stock, max_per_user, 0, 0), 201);
 }
 
 int it_fix_setup(it_fix_t *f, int nworkers)
@@ -196,6 +228,32 @@ int it_fix_free(void **st)
     return rc;
 }
 
+int it_fix_free_redis_up(void **st)
+{
+    int rc = it_services("start-redis", IT_SVC_MS);
+    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
+}
+
+void it_fix_reconnect(it_fix_t *f)
+{
+    if (f->redis != NULL)
+        redisFree(f->redis);
+    f->redis = it_redis_connect();
+    if (f->db != NULL)
+        mysql_close(f->db);
+    f->db = it_db_connect();
+    assert_non_null(f->redis);
+    assert_non_null(f->db);
+}
+
+int it_fix_workers_alive(it_fix_t *f)
+{
+    int n = 0;
+    for (int i = 0; i < f->nworkers; i++)
+        n += it_proc_alive(&f->workers[i]);
+    return n;
+}
+
 void it_show(const char *what, const it_resp_t *r)
 {
     fprintf(stderr, "%s: %ld %s\n", what, r->status, r->body ? r->body : r->errbuf);
@@ -229,6 +287,47 @@ int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const cha
     }
     it_resp_free(&r);
     return 0;
+}
+
+int it_evfix_new(void **st, const it_evfix_spec_t *spec)
+{
+    it_evfix_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -1;
+    const char *const *env = spec != NULL ? spec->env : NULL;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        putenv((char *)env[i]);
+    int rc = it_fix_setup(&s->fix, 0);
+    /* Only this gateway gets them: the next test's starts without. */
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(env[i], "="), env[i]);
+        unsetenv(name);
+    }
+    if (rc != 0) {
+        free(s);
+        return -1;
+    }
+    if (spec != NULL && spec->prefix != NULL &&
+        it_fix_event_with_claim(&s->fix, s->ev, sizeof s->ev, spec->prefix, spec->stock, spec->max_per_user, spec->user) != 0) {
+        it_fix_teardown(&s->fix);
+        free(s);
+        return -1;
+    }
+    *st = s;
+    return 0;
+}
+
+int it_evfix_free(void **st)
+{
+    it_evfix_t *s = *st;
+    int rc = 0;
+    if (s->redis_stopped && it_services("start-redis", 30000) != 0)
+        rc = -1;
+    if (it_fix_teardown(&s->fix) != 0)
+        rc = -1;
+    free(s);
+    return rc;
 }
 
 /* ---- books ---- */

@@ -16,6 +16,7 @@
 #define IT_READY_MS 30000   /* gateway start until /healthz answers */
 #define IT_STOP_MS 20000    /* SIGTERM until exit */
 #define IT_MAX_WORKERS 4
+#define IT_SVC_MS 60000     /* scripts/services.sh start-redis and the like */
 
 typedef enum {
     IT_NO_AUTH = 0,  /* no Authorization header */
@@ -37,6 +38,12 @@ typedef struct {
  * started stopped again.
  */
 int it_fix_setup(it_fix_t *f, int nworkers);
+
+/** Closes and reopens the fixture's Redis and MariaDB connections (after a restart of either); fails the test when one does not connect. */
+void it_fix_reconnect(it_fix_t *f);
+
+/** How many of the fixture's workers still run. */
+int it_fix_workers_alive(it_fix_t *f);
 
 /** Starts one more worker named @consumer. Returns 0 or -1. */
 int it_fix_add_worker(it_fix_t *f, const char *consumer);
@@ -79,8 +86,20 @@ long long it_api_remaining(const it_fix_t *f, const char *event_id);
  */
 int it_api_wait_drained(it_resp_t *r, const it_fix_t *f, const char *event_id, int timeout_ms);
 
+/**
+ * Quiescence: polls GET /v1/admin/events/{id} every 300 ms until it answers
+ * 200 with pending 0 and redis.granted = database.confirmed twice in a row
+ * (the drain lag has settled). Bounded by @timeout_ms, and over at once
+ * when no worker of @f runs any more (nothing would drain). Leaves the last
+ * view in @r (the caller frees it). 0 or -1.
+ */
+int it_api_wait_quiet(it_resp_t *r, it_fix_t *f, const char *event_id, int timeout_ms);
+
 /** A fresh event id "PREFIX-<pid>-<n>", unique within this test run. */
 void it_event_id(char *out, size_t len, const char *prefix);
+
+/** A fresh event (id from @prefix into @ev, @len bytes) with @stock and @max_per_user, open now; fails the test unless created (201). */
+void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock, long long max_per_user);
 
 /* ---- cmocka glue shared by the it_*.c files ---- */
 
@@ -96,6 +115,9 @@ int it_fix_new2(void **st); /* two workers */
 /** Per-test teardown of it_fix_new: stops everything; fails when a process did not exit 0. */
 int it_fix_free(void **st);
 
+/** it_fix_free, after starting Redis again (a no-op when it runs) whatever the test did; fails when either failed. */
+int it_fix_free_redis_up(void **st);
+
 /** Prints "@what: status body" to stderr, the context of a failing assertion. */
 void it_show(const char *what, const it_resp_t *r);
 
@@ -109,6 +131,29 @@ long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char 
  */
 int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
                             const char *user);
+
+/* ---- the one-event fixture of it_admin, it_input, it_server_basics and it_abuse ---- */
+
+/* A gateway (no worker) and, when asked, one event holding one claim, so that "unchanged" has something to hold. */
+typedef struct {
+    it_fix_t fix;
+    char ev[64];       /* the event; "" when none was asked for */
+    int redis_stopped; /* a test that stopped Redis sets it: teardown starts Redis again */
+} it_evfix_t;
+
+/* What it_evfix_new makes. */
+typedef struct {
+    const char *prefix;       /* the event id's prefix; NULL: no event */
+    long long stock, max_per_user;
+    const char *user;         /* who makes the first claim */
+    const char *const *env;   /* "NAME=value" pairs (NULL-terminated, or NULL) in the gateway's environment only */
+} it_evfix_spec_t;
+
+/** Per-test setup: *st = a calloc'ed it_evfix_t made as @spec says (NULL: no event). 0, or -1 with everything stopped again. */
+int it_evfix_new(void **st, const it_evfix_spec_t *spec);
+
+/** Per-test teardown of it_evfix_new: Redis started again if the test stopped it, everything stopped; -1 when either failed. */
+int it_evfix_free(void **st);
 
 /* ---- "changes nothing": the figures a refused request must leave alone ---- */
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "it_env.h"
 #include "tk_db.h"
@@ -86,4 +87,36 @@ int it_db_clean(MYSQL *db)
         if (it_db_exec(db, "DELETE FROM %s", tables[i]) != 0)
             return -1;
     return 0;
+}
+
+it_db_claim_row_t *it_db_claim_rows(MYSQL *db, const char *ev, size_t *count)
+{
+    char q[256];
+    *count = 0;
+    mysql_query(db, "COMMIT");
+    snprintf(q, sizeof q,
+             "SELECT user_id, claim_id, ticket, quantity, status FROM claims WHERE event_id='%s' ORDER BY ticket, user_id", ev);
+    if (mysql_query(db, q) != 0) {
+        fprintf(stderr, "it_db: %s: %s\n", q, mysql_error(db));
+        return NULL;
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    if (res == NULL)
+        return NULL;
+    size_t n = (size_t)mysql_num_rows(res);
+    it_db_claim_row_t *rows = calloc(n + 1, sizeof *rows);
+    MYSQL_ROW row;
+    size_t i = 0;
+    while (rows != NULL && (row = mysql_fetch_row(res)) != NULL && i < n) {
+        snprintf(rows[i].user, sizeof rows[i].user, "%s", row[0] ? row[0] : "");
+        snprintf(rows[i].claim_id, sizeof rows[i].claim_id, "%s", row[1] ? row[1] : "");
+        rows[i].ticket = row[2] ? strtoll(row[2], NULL, 10) : -1;
+        rows[i].quantity = row[3] ? strtoll(row[3], NULL, 10) : -1;
+        snprintf(rows[i].status, sizeof rows[i].status, "%s", row[4] ? row[4] : "");
+        i++;
+    }
+    mysql_free_result(res);
+    mysql_query(db, "COMMIT");
+    *count = i;
+    return rows;
 }

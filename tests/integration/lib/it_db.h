@@ -24,4 +24,15 @@ long long it_db_int(MYSQL *db, long long dflt, const char *fmt, ...) __attribute
 /** Runs a statement and commits. Returns 0 or -1 (printed). */
 int it_db_exec(MYSQL *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One claim row, as it_db_claim_rows reads it. */
+typedef struct {
+    char user[72];
+    char claim_id[100];
+    long long ticket, quantity;
+    char status[16];
+} it_db_claim_row_t;
+
+/** The claim rows of event @ev, ordered by ticket then user, into a calloc'ed array the caller frees (@count rows); NULL on error (printed). */
+it_db_claim_row_t *it_db_claim_rows(MYSQL *db, const char *ev, size_t *count);
+
 #endif

@@ -332,6 +332,23 @@ int it_worker_start(it_proc_t *w, const char *consumer)
     return 0;
 }
 
+pid_t it_service_pid(const char *pidfile)
+{
+    const it_env_t *env = it_env();
+    if (env == NULL)
+        return -1;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", env->it_dir, pidfile);
+    FILE *fp = fopen(path, "r");
+    long pid = -1;
+    if (fp != NULL) {
+        if (fscanf(fp, "%ld", &pid) != 1)
+            pid = -1;
+        fclose(fp);
+    }
+    return (pid_t)pid;
+}
+
 int it_services(const char *cmd, int timeout_ms)
 {
     const it_env_t *env = it_env();

@@ -80,6 +80,9 @@ void it_proc_log_tail(const it_proc_t *p, int lines);
  */
 int it_services(const char *cmd, int timeout_ms);
 
+/** The pid in $TK_IT_DIR/@pidfile ("redis/redis.pid", "mariadb/mariadb.pid"), or -1 when unreadable. */
+pid_t it_service_pid(const char *pidfile);
+
 /** Sleeps @ms milliseconds. */
 void it_sleep_ms(int ms);
 

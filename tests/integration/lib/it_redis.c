@@ -113,3 +113,18 @@ long long it_redis_pending_of(redisContext *rc, const char *event_id, const char
         freeReplyObject(r);
     return v;
 }
+
+long long it_redis_cmd_calls(redisContext *rc, const char *cmd)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    long long v = -1;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        char k[64];
+        snprintf(k, sizeof k, "cmdstat_%s:calls=", cmd);
+        const char *p = strstr(r->str, k);
+        v = p != NULL ? strtoll(p + strlen(k), NULL, 10) : 0;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}

@@ -36,4 +36,7 @@ int it_redis_ev_set(redisContext *rc, const char *event_id, const char *field, c
  */
 long long it_redis_pending_of(redisContext *rc, const char *event_id, const char *consumer);
 
+/** The calls Redis counted of command @cmd (lower case: "evalsha") in INFO commandstats: 0 when never called, -1 when unreadable. */
+long long it_redis_cmd_calls(redisContext *rc, const char *cmd);
+
 #endif

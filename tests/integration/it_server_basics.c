@@ -1,5 +1,5 @@
 /*
- * it_foundation: the gateway's foundation against real Redis and MariaDB:
+ * it_server_basics: the server basics against real Redis and MariaDB:
  * health over HTTP/1.1 and HTTP/2, readiness following Redis down and back,
  * the JSON error bodies of unknown routes, wrong methods and big bodies,
  * Prometheus metrics, and a graceful shutdown with a request in flight.
@@ -23,32 +23,10 @@
 #include "lib/it_api.h"
 #include "lib/it_env.h"
 
-typedef struct {
-    it_fix_t fix;
-    int redis_stopped; /* the readiness test stopped Redis: teardown starts it again */
-} state_t;
-
+/* A gateway, no event. */
 static int setup(void **st)
 {
-    state_t *s = calloc(1, sizeof *s);
-    if (s == NULL || it_fix_setup(&s->fix, 0) != 0) {
-        free(s);
-        return -1;
-    }
-    *st = s;
-    return 0;
-}
-
-static int teardown(void **st)
-{
-    state_t *s = *st;
-    int rc = 0;
-    if (s->redis_stopped && it_services("start-redis", 30000) != 0)
-        rc = -1;
-    if (it_fix_teardown(&s->fix) != 0)
-        rc = -1;
-    free(s);
-    return rc;
+    return it_evfix_new(st, NULL);
 }
 
 static void assert_json_error(const it_resp_t *r, long status, const char *code)
@@ -66,7 +44,7 @@ static void assert_json_error(const it_resp_t *r, long status, const char *code)
 
 /* ---------------------------------------------------------------- health */
 
-static void check_healthz(state_t *s, it_http_ver_t ver, long want_version)
+static void check_healthz(it_evfix_t *s, it_http_ver_t ver, long want_version)
 {
     it_resp_t r;
     assert_int_equal(it_api(&r, &s->fix, ver, IT_NO_AUTH, "GET", "/healthz", NULL), 0);
@@ -80,7 +58,7 @@ static void check_healthz(state_t *s, it_http_ver_t ver, long want_version)
 
 static void healthz_answers_over_http1_and_http2(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     check_healthz(s, IT_HTTP1, CURL_HTTP_VERSION_1_1);
     check_healthz(s, IT_HTTP2, CURL_HTTP_VERSION_2_0);
 
@@ -97,7 +75,7 @@ static void healthz_answers_over_http1_and_http2(void **st)
 /* ------------------------------------------------------------- readiness */
 
 /* Polls /readyz until it answers @status, for at most @timeout_ms; leaves the last answer in @r. */
-static int wait_readyz(state_t *s, it_resp_t *r, long status, int timeout_ms)
+static int wait_readyz(it_evfix_t *s, it_resp_t *r, long status, int timeout_ms)
 {
     long long deadline = it_now_ms() + timeout_ms;
     memset(r, 0, sizeof *r);
@@ -113,7 +91,7 @@ static int wait_readyz(state_t *s, it_resp_t *r, long status, int timeout_ms)
 
 static void readyz_follows_redis_down_and_back(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_resp_t r;
     assert_int_equal(wait_readyz(s, &r, 200, 10000), 0);
     assert_non_null(r.json);
@@ -149,7 +127,7 @@ static void readyz_follows_redis_down_and_back(void **st)
 
 static void unknown_route_is_404_json(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     /* The API's namespace; other paths belong to the static web pages (--web-root). */
     static const char *const paths[] = {"/v1/nope", "/v1", "/v1/eventsx", "/v1/events/e1/claims/u1/extra",
                                         "/v1/events/e1/nope"};
@@ -165,7 +143,7 @@ static void unknown_route_is_404_json(void **st)
 
 static void wrong_method_is_405_json(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     static const struct {
         const char *method, *path;
     } cases[] = {
@@ -201,7 +179,7 @@ static char *padded_body(size_t len)
 
 static void body_over_16k_is_413_json(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     char *over = padded_body(16 * 1024 + 1);
     char *big = padded_body(64 * 1024);
     char *at = padded_body(16 * 1024);
@@ -264,7 +242,7 @@ static double sum_requests(const char *text, const char *route_part, const char 
     return sum;
 }
 
-static char *get_metrics(state_t *s)
+static char *get_metrics(it_evfix_t *s)
 {
     it_resp_t r;
     assert_int_equal(it_api(&r, &s->fix, IT_HTTP1, IT_NO_AUTH, "GET", "/metrics", NULL), 0);
@@ -279,7 +257,7 @@ static char *get_metrics(state_t *s)
 
 static void metrics_count_requests_and_latency(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     char *before = get_metrics(s);
     double ok0 = sum_requests(before, "healthz", "200");
     double nf0 = sum_requests(before, "", "404");
@@ -367,7 +345,7 @@ static ssize_t read_response(int fd, char *buf, size_t cap, int timeout_ms)
 
 static void sigterm_finishes_the_request_in_flight(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     static const char body[] = "{\"user_id\":\"u-graceful\",\"quantity\":1}";
     char head[512];
     int hl = snprintf(head, sizeof head,
@@ -419,7 +397,7 @@ static void sigterm_finishes_the_request_in_flight(void **st)
 /* A fresh gateway exits 0 on SIGTERM (with ASan, also: no leak at exit). */
 static void sigterm_exits_zero(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     check_healthz(s, IT_HTTP2, CURL_HTTP_VERSION_2_0);
     assert_int_equal(it_proc_stop(&s->fix.gw.proc, IT_STOP_MS), 0);
 }
@@ -427,14 +405,14 @@ static void sigterm_exits_zero(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(healthz_answers_over_http1_and_http2, setup, teardown),
-        cmocka_unit_test_setup_teardown(unknown_route_is_404_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(wrong_method_is_405_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(body_over_16k_is_413_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(metrics_count_requests_and_latency, setup, teardown),
-        cmocka_unit_test_setup_teardown(readyz_follows_redis_down_and_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(sigterm_finishes_the_request_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(healthz_answers_over_http1_and_http2, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(unknown_route_is_404_json, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(wrong_method_is_405_json, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(body_over_16k_is_413_json, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(metrics_count_requests_and_latency, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(readyz_follows_redis_down_and_back, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(sigterm_exits_zero, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(sigterm_finishes_the_request_in_flight, setup, it_evfix_free),
     };
-    return cmocka_run_group_tests_name("it_foundation", tests, it_group_setup, NULL);
+    return cmocka_run_group_tests_name("it_server_basics", tests, it_group_setup, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * it_hostile: hostile clients. Random bytes on the TLS and the cleartext
+ * it_abuse: hostile clients. Random bytes on the TLS and the cleartext
  * port, truncated and oversized bodies and headers, invalid UTF-8, deeply
  * nested and huge JSON, a client that trickles its request one byte a
  * second, hundreds of idle connections, and the abuse limits (429
@@ -33,17 +33,12 @@
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
 
-typedef struct {
-    it_fix_t fix;
-    char ev[64];
-} state_t;
-
-static void books(state_t *s, it_books_t *b)
+static void books(it_evfix_t *s, it_books_t *b)
 {
     it_books_read(&s->fix, s->ev, b);
 }
 
-static void assert_books(state_t *s, const it_books_t *before, const char *what)
+static void assert_books(it_evfix_t *s, const it_books_t *before, const char *what)
 {
     it_books_t now;
     books(s, &now);
@@ -64,63 +59,21 @@ static int group_setup(void **st)
     return it_env() != NULL ? 0 : -1;
 }
 
-/* A gateway started with @env ("NAME=value" pairs, NULL-terminated, or NULL)
- * in its environment, and one event with one claim already made. */
-static int setup_with(void **st, const char *const *env)
-{
-    state_t *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return -1;
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-        putenv((char *)env[i]);
-    int rc = it_fix_setup(&s->fix, 0);
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(env[i], "="), env[i]);
-        unsetenv(name);
-    }
-    if (rc != 0) {
-        free(s);
-        return -1;
-    }
-    *st = s;
-    it_event_id(s->ev, sizeof s->ev, "hostile");
-    long status = it_api_create_event(&s->fix, s->ev, 10, 1, 0, 0);
-    if (status == 201) {
-        it_resp_t r;
-        it_apif(&r, &s->fix, IT_NO_AUTH, "POST", "{\"user_id\":\"u-first\"}", "/v1/events/%s/claims", s->ev);
-        status = r.status;
-        it_resp_free(&r);
-    }
-    if (status != 201) {
-        it_fix_teardown(&s->fix);
-        free(s);
-        return -1;
-    }
-    return 0;
-}
-
 static int setup(void **st)
 {
-    return setup_with(st, NULL);
+    static const it_evfix_spec_t spec = {.prefix = "hostile", .stock = 10, .max_per_user = 1, .user = "u-first"};
+    return it_evfix_new(st, &spec);
 }
 
 static int setup_limited(void **st)
 {
     static const char *const env[] = {"RATE_IP_PER_S=5", "RATE_IP_BURST=10", "RATE_USER_PER_S=1", "RATE_USER_BURST=3", NULL};
-    return setup_with(st, env);
-}
-
-static int teardown(void **st)
-{
-    state_t *s = *st;
-    int rc = it_fix_teardown(&s->fix);
-    free(s);
-    return rc;
+    static const it_evfix_spec_t spec = {.prefix = "hostile", .stock = 10, .max_per_user = 1, .user = "u-first", .env = env};
+    return it_evfix_new(st, &spec);
 }
 
 /* The gateway still serves: /healthz over both protocols, and the event. */
-static void assert_serving(state_t *s)
+static void assert_serving(it_evfix_t *s)
 {
     it_resp_t r;
     assert_int_equal(it_api(&r, &s->fix, IT_HTTP1, IT_NO_AUTH, "GET", "/healthz", NULL), 0);
@@ -219,7 +172,7 @@ static int raw_status(const char *buf)
 
 static void random_bytes_on_both_ports(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     static const char *const prefixes[] = {"", "GET ", "POST /v1/events/x/claims HTTP/1.1\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
@@ -256,7 +209,7 @@ static void random_bytes_on_both_ports(void **st)
 /* A Content-Length the client never fills, then EOF; a header far over h2o's limit; too many headers; a body far over 16 KiB announced. */
 static void truncated_and_oversized_requests(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     char req[512];
@@ -343,7 +296,7 @@ static void truncated_and_oversized_requests(void **st)
 /* Bodies with invalid UTF-8, lone surrogates, deep nesting and many fields: all 400 bad_request, over both protocols. */
 static void hostile_json_is_400(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     enum { NCASES = 12 };
@@ -430,7 +383,7 @@ static void hostile_json_is_400(void **st)
  */
 static void slow_clients_are_timed_out_and_hold_nothing(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     char head[512];
@@ -483,7 +436,7 @@ static void slow_clients_are_timed_out_and_hold_nothing(void **st)
 /* 500 connections opened and left idle (400 cleartext, 100 TLS): others are still served, and the gateway closes them all within its timeouts. */
 static void idle_connections_are_served_around_and_closed(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     enum { NIDLE = 500 };
@@ -525,7 +478,7 @@ static void idle_connections_are_served_around_and_closed(void **st)
 /* Random JSON-ish bodies of random sizes (up to 20 KiB: some over the limit) over keep-alive connections: only 400 or 413. */
 static void random_bodies_get_400_or_413(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     enum { N = 60 };
@@ -569,7 +522,7 @@ static void random_bodies_get_400_or_413(void **st)
 
 static void per_user_limit_is_429_with_retry_after(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
     /* 3 status lookups of one user pass (its burst), the 4th is refused; another user is not. */
@@ -599,7 +552,7 @@ static void per_user_limit_is_429_with_retry_after(void **st)
 
 static void per_address_limit_is_429_but_ops_routes_pass(void **st)
 {
-    state_t *s = *st;
+    it_evfix_t *s = *st;
     it_sleep_ms(2100); /* the setup's requests refilled */
     it_books_t before;
     books(s, &before);
@@ -657,14 +610,14 @@ static void per_address_limit_is_429_but_ops_routes_pass(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(random_bytes_on_both_ports, setup, teardown),
-        cmocka_unit_test_setup_teardown(truncated_and_oversized_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(hostile_json_is_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(random_bodies_get_400_or_413, setup, teardown),
-        cmocka_unit_test_setup_teardown(slow_clients_are_timed_out_and_hold_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(idle_connections_are_served_around_and_closed, setup, teardown),
-        cmocka_unit_test_setup_teardown(per_user_limit_is_429_with_retry_after, setup_limited, teardown),
-        cmocka_unit_test_setup_teardown(per_address_limit_is_429_but_ops_routes_pass, setup_limited, teardown),
+        cmocka_unit_test_setup_teardown(random_bytes_on_both_ports, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(truncated_and_oversized_requests, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(hostile_json_is_400, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(random_bodies_get_400_or_413, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(slow_clients_are_timed_out_and_hold_nothing, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(idle_connections_are_served_around_and_closed, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(per_user_limit_is_429_with_retry_after, setup_limited, it_evfix_free),
+        cmocka_unit_test_setup_teardown(per_address_limit_is_429_but_ops_routes_pass, setup_limited, it_evfix_free),
     };
-    return cmocka_run_group_tests_name("it_hostile", tests, group_setup, NULL);
+    return cmocka_run_group_tests_name("it_abuse", tests, group_setup, NULL);
 }
