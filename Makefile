@@ -36,11 +36,14 @@ endif
 # the libuv struct layout and the program corrupts memory at run time.
 TK_CFLAGS = -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -g $(OPTIMIZATION) $(SAN_FLAGS) \
 	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-	-Icommon -Igateway -Iworker -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+	-Icommon $(addprefix -I,$(GW_DIRS)) -Iworker -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 TK_LDFLAGS = $(SAN_FLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
-GW_SRC := $(filter-out gateway/gw_main.c,$(wildcard gateway/*.c))
+# The gateway is grouped by concern (gateway/http, claims, admin, failover,
+# ops); headers are included by name, so every folder is on the include path.
+GW_DIRS := gateway $(patsubst %/,%,$(sort $(wildcard gateway/*/)))
+GW_SRC := $(filter-out gateway/gw_main.c,$(wildcard $(addsuffix /*.c,$(GW_DIRS))))
 WK_SRC := $(filter-out worker/wk_main.c,$(wildcard worker/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -10,7 +10,7 @@
  *  1. MariaDB: the events and event_stock rows, read FOR UPDATE in one
  *     transaction that stays open until after the swap. Every writer of an
  *     event's claims locks the event_stock row first (worker, admin cancel,
- *     fallback, stock changes; see gateway/gw_admin.c) and admin state
+ *     fallback, stock changes; see gateway/admin/gw_admin.c) and admin state
  *     changes update the events row before Redis, so while the rebuild holds both rows no
  *     database change of this event can slip between what it reads and
  *     what it writes. No row: TK_REBUILD_UNKNOWN_EVENT.
@@ -35,7 +35,7 @@
  * cut now runs its Redis step while it holds the event_stock row lock this
  * rebuild also takes, so no cut is ever in flight here; a lower Redis total
  * can only be a cut whose commit failed — not a change at all — or a raise
- * whose Redis step has not run yet. gateway/gw_route_admin_stock.c.) The
+ * whose Redis step has not run yet. gateway/admin/gw_route_admin_stock.c.) The
  * admin versions stock_ver and state_ver are written too. remaining =
  * total - sold; seq = max(Redis seq, ticket_hwm).
  */

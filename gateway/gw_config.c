@@ -36,7 +36,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--port", "PORT", TK_OPT_INT, &c->port, 1, 65535, "HTTPS port (HTTP/1.1 and HTTP/2)"},
         {"--http-port", "HTTP_PORT", TK_OPT_INT, &c->http_port, 0, 65535, "cleartext HTTP port, 0 = off"},
         {"--threads", "GW_THREADS", TK_OPT_INT, &c->threads, 1, 64, "event-loop threads"},
-        {"--db-threads", "GW_DB_THREADS", TK_OPT_INT, &c->db_threads, 1, 32, "threads for admin work against MariaDB"},
+        {"--db-threads", "GW_DB_THREADS", TK_OPT_INT, &c->db_threads, 1, 32, "database threads: admin work, claims and lookups answered from MariaDB while Redis is away, the merge and rebuild checks (plus one reserved for admin and control work)"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &c->var_dir, 0, 0, "state directory (certificate, secrets)"},
         {"--tls-cert", "TLS_CERT", TK_OPT_STR, &c->tls_cert, 0, 0, "PEM certificate (default: generated in VAR_DIR/tls)"},
         {"--tls-key", "TLS_KEY", TK_OPT_STR, &c->tls_key, 0, 0, "PEM private key"},

@@ -1,6 +1,9 @@
 /*
- * gw_dbpool: a few threads that do the gateway's blocking work (admin
- * routes, which write MariaDB and Redis in a set order) off the event loops.
+ * gw_dbpool: a few threads that do the gateway's blocking work off the event
+ * loops: admin routes (which write MariaDB and Redis in a set order), claims
+ * and status lookups answered from MariaDB while Redis is away (the
+ * fallbacks), and the gateway's own checks (the merge back to Redis, the
+ * rebuild check after a reconnect).
  *
  * A loop thread submits a job; a database thread runs job->run with its own
  * MariaDB connection and its own synchronous Redis connection (both made on

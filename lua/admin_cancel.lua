@@ -1,6 +1,6 @@
 --[[
 admin_cancel.lua: release a user's claim, after the database has recorded
-it as cancelled (gateway/gw_admin.c explains the order).
+it as cancelled (gateway/admin/gw_admin.c explains the order).
 
 KEYS[1] tk:{E}:claims  user id -> "<ticket> <qty> <created_ms> <status>"
 KEYS[2] tk:{E}:ev      event hash

@@ -10,7 +10,7 @@ Returns "OK"; "superseded" when Redis already holds a newer version's state
 (nothing changes); "not_found" when the event hash does not exist (it is
 never created here: only admin_create.lua makes an event hash).
 
-Why the stores agree (gateway/gw_route_admin_state.c): MariaDB bumps
+Why the stores agree (gateway/admin/gw_route_admin_state.c): MariaDB bumps
 state_ver under the events row lock, so versions follow the order of the
 committed changes; each change's step runs after its commit and sends its
 own state and version. Whatever order two steps arrive in, the newer

@@ -11,7 +11,7 @@ version (nothing changes: that change holds this one); "not_found" when the
 event hash does not exist; "below_granted" when Redis has granted more than
 the new total (remaining + delta < 0; nothing changes).
 
-Why applying it is exact (gateway/gw_route_admin_stock.c has the whole
+Why applying it is exact (gateway/admin/gw_route_admin_stock.c has the whole
 argument). The gateway sends the value MariaDB holds, never the request's
 delta: delta is taken here, inside the atomic step, against Redis's own
 total, and added to total and remaining. Claims decrement remaining in

@@ -1,5 +1,5 @@
 -- 003: "Redis is stale for this event", durably.
--- The fallback (gateway/gw_fallback_grant.c) sets stale_token in the same
+-- The fallback (gateway/failover/gw_fallback_grant.c) sets stale_token in the same
 -- transaction that writes its journal into MariaDB, before it grants
 -- anything; the merge back to Redis clears it (only if it still carries the
 -- token it read) after the event was rebuilt in Redis from MariaDB. A

@@ -1,5 +1,5 @@
 -- 005: admin changes made idempotent and ordered across MariaDB and Redis
--- (issue 10, hole 6; gateway/gw_idem.h, gateway/gw_admin.c).
+-- (issue 10, hole 6; gateway/admin/gw_idem.h, gateway/admin/gw_admin.c).
 --
 -- admin_requests: one row per Idempotency-Key an admin write was sent with,
 -- inserted in the same transaction as the change it made, so the key exists

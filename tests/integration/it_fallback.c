@@ -1,13 +1,13 @@
 /*
  * it_fallback: while the gateway cannot reach Redis, MariaDB answers what it
- * can answer exactly (gateway/gw_fallback_readonly.c): a stored claim (200), an
+ * can answer exactly (gateway/failover/gw_fallback_readonly.c): a stored claim (200), an
  * unknown event (404), a closed or paused event (403), a quantity above
  * max_per_user (409 limit_reached), a quantity above total - sold (409
  * sold_out); everything else is 503 with Retry-After. Nothing changes in
  * MariaDB, and when Redis is back the fast path resumes where it was.
  *
  * The gateway grants from MariaDB itself (the lock-table fallback,
- * gateway/gw_fallback_grant.c) once Redis has been away FALLBACK_AFTER_MS
+ * gateway/failover/gw_fallback_grant.c) once Redis has been away FALLBACK_AFTER_MS
  * (default 1000 ms): then a grantable claim gets 201, not this test's 503.
  * main() therefore sets FALLBACK_AFTER_MS=600000 (the most the gateway
  * accepts) in the environment, which the gateway started by the fixture

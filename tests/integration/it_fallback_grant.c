@@ -1,5 +1,5 @@
 /*
- * it_fallback_grant: the granting fallback (gateway/gw_fallback_grant.c,
+ * it_fallback_grant: the granting fallback (gateway/failover/gw_fallback_grant.c,
  * gw_journal.h, gw_lock.h, gw_failover.h) with real Redis and MariaDB, step by
  * step, every figure checked exactly.
  *

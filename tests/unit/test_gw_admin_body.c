@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_admin_body.c: the admin bodies' parsing and validation, and the time conversion. */
+/* Unit tests of gateway/admin/gw_admin_body.c: the admin bodies' parsing and validation, and the time conversion. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

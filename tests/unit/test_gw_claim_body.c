@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_claim_body: the body of POST …/claims. */
+/* Unit tests of gateway/claims/gw_claim_body: the body of POST …/claims. */
 #include "gw_claim_body.h"
 
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_event: the event hash, the derived state, the JSON. */
+/* Unit tests of gateway/claims/gw_event: the event hash, the derived state, the JSON. */
 #include "gw_event.h"
 
 #include <jansson.h>

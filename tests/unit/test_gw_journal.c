@@ -1,4 +1,4 @@
-/* Unit tests of the journal (gateway/gw_journal.c, gw_journal_events.c): mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
+/* Unit tests of the journal (gateway/failover/gw_journal.c, gw_journal_events.c): mode moves, the journal's completeness (base, drain, foreign, overflow), pruning, uncertain claims, locks, reset, and concurrent use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

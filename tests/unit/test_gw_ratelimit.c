@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_ratelimit.c: the bucket arithmetic (burst, refill, Retry-After) and the fixed table (stale reuse, eviction when full). */
+/* Unit tests of gateway/http/gw_ratelimit.c: the bucket arithmetic (burst, refill, Retry-After) and the fixed table (stale reuse, eviction when full). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests of gateway/gw_router: route matching and the admin token check. */
+/* Unit tests of gateway/http/gw_router: route matching and the admin token check. */
 #include "gw_router.h"
 
 #include <openssl/sha.h>

@@ -10,7 +10,7 @@
  * only MariaDB knows the event, "event" is built from its row and "redis"
  * is null (also while Redis is unreachable: then "pending" is null too);
  * unknown to both: 404. "path" is where this gateway sends the event's
- * claims (gateway/gw_journal.h). "dead" counts the stream entries the drain set
+ * claims (gateway/failover/gw_journal.h). "dead" counts the stream entries the drain set
  * aside in claims_dead (hole 3 of docs/DESIGN.md): their units stay granted
  * in Redis, so at quiescence granted = sold + rejected + dead.
  */
