@@ -117,8 +117,6 @@ void gw_dbjob_error(gw_dbjob_t *job, int status, const char *code, const char *f
     gw_dbjob_answer(job, status, body, (size_t)n);
 }
 
-#define SWEEP_MS 100 /* how often waiting jobs past their deadline are answered */
-
 typedef struct {
     gw_dbpool_t *pool;
     int index;
@@ -132,7 +130,7 @@ typedef struct {
  * the waiting clients would hang for as long as the database does. Bounded:
  * at most DB_QUEUE_MAX request jobs wait per lane. Under the mutex.
  */
-static void sweep_expired(gw_dbpool_t *pool)
+static void sweep_locked(gw_dbpool_t *pool)
 {
     int64_t now = tk_time_mono_ms();
     for (int lane = 0; lane < GW_DBLANE__COUNT; lane++) {
@@ -149,6 +147,13 @@ static void sweep_expired(gw_dbpool_t *pool)
             h2o_multithread_send_message(&job->origin->db_done, &job->super);
         }
     }
+}
+
+void gw_dbpool_sweep(gw_dbpool_t *pool)
+{
+    pthread_mutex_lock(&pool->mutex);
+    sweep_locked(pool);
+    pthread_mutex_unlock(&pool->mutex);
 }
 
 /* The next job a thread may run, control lane first; NULL when none. Under the mutex. */
@@ -178,23 +183,10 @@ static void *db_thread(void *arg)
     for (;;) {
         gw_dbjob_t *job;
         while ((job = take(pool, control_only)) == NULL && !pool->stopping) {
-            /* The control lane's reserved thread, idle nearly always, wakes
-             * every SWEEP_MS to expire waiting jobs; the others every second. */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            if (control_only) {
-                until.tv_nsec += SWEEP_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000L;
-                }
-            } else {
-                until.tv_sec += 1;
-            }
-            int timed_out = pthread_cond_timedwait(cond, &pool->mutex, &until) != 0;
-            if (control_only)
-                sweep_expired(pool);
-            if (timed_out && index == 0) {
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(cond, &pool->mutex, &until) != 0 && index == 0) {
                 /* Idle for a second: refresh the health flag /readyz reads. */
                 pthread_mutex_unlock(&pool->mutex);
                 MYSQL *db = gw_dbconn_db(conn);

@@ -89,6 +89,14 @@ int gw_dbpool_db_up(gw_dbpool_t *pool);
 /** MariaDB failures seen by the database threads (failed connects, connections dropped after an error). */
 uint64_t gw_dbpool_db_errors(gw_dbpool_t *pool);
 
+/**
+ * Answers (503, MariaDB untouched) every waiting request job whose deadline
+ * has passed. A loop thread calls it on a timer (gw_failover.c, every
+ * GW_FAILOVER_TICK_MS): a loop never waits on MariaDB, so the deadline holds
+ * even when every database thread is stuck in a long statement or a merge.
+ */
+void gw_dbpool_sweep(gw_dbpool_t *pool);
+
 /** Jobs waiting in @lane (not yet picked up by a thread). Any thread. */
 size_t gw_dbpool_depth(gw_dbpool_t *pool, gw_dblane_t lane);
 

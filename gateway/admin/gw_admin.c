@@ -112,13 +112,11 @@ void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len)
     }
 }
 
-/* The default answer, plus Retry-After on a 503 (gw_reply_error's rule). */
+/* The default answer (gw_reply adds Retry-After to a 503 itself). */
 static void on_job_done(gw_dbjob_t *job)
 {
     if (job->r->route != GW_ROUTE_ADMIN_VIEW)
         gw_route_events_changed(); /* an operator sees a change in the next list (gw_route_events.c) */
-    if (job->status == 503 && job->r->req != NULL)
-        h2o_add_header(&job->r->req->pool, &job->r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
 }
 

@@ -86,7 +86,19 @@ static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
     if (in == NULL)
         return;
     in->claim = *c;
-    gw_admin_submit(r, reason_run, in, free);
+    /* A public lookup: the client lane (gw_dbpool.h), not the admin path,
+     * whose lane is kept for admin and control work and whose answer marks
+     * the events list changed. */
+    gw_dbjob_t *job = gw_dbjob_new(r, reason_run);
+    if (job == NULL) {
+        free(in);
+        gw_reply_unavailable(r, "database");
+        return;
+    }
+    job->lane = GW_DBLANE_CLIENT;
+    job->in = in;
+    job->in_free = free;
+    gw_dbpool_submit(r->th->server->dbpool, job);
 }
 
 static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
@@ -170,8 +182,6 @@ static void db_done(gw_dbjob_t *job)
         redis_lookup(r);
         return;
     }
-    if (job->status == 503 && r->req != NULL)
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     gw_reply(r, job->status, job->body != NULL ? job->body : "", job->len, NULL);
 }
 

@@ -197,6 +197,10 @@ static void tick(h2o_timeout_entry_t *entry)
     case GW_MODE_MERGE:
         break;
     }
+    /* Not failover work, but the one timer every gateway runs on a loop:
+     * database jobs past their deadline are answered even when no database
+     * thread is free to look at them (gw_dbpool.h). */
+    gw_dbpool_sweep(srv->dbpool);
     if (!ctl->stopping)
         h2o_timeout_link(ctl->th->ctx.loop, &ctl->timeout, &ctl->entry);
 }

@@ -125,8 +125,11 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# TYPE tk_claim_batched_claims_total counter\ntk_claim_batched_claims_total %llu\n",
         (unsigned long long)m->batches, (unsigned long long)m->batched_claims);
     put(&o, "# HELP tk_fallback_answers_total Claims and status lookups answered from MariaDB while Redis was unreachable.\n"
-            "# TYPE tk_fallback_answers_total counter\ntk_fallback_answers_total %llu\n",
-        (unsigned long long)m->fallback_answers);
+            "# TYPE tk_fallback_answers_total counter\ntk_fallback_answers_total %llu\n"
+            "# HELP tk_journal_overflows_total Redis replies whose grants did not fit the journal (JOURNAL_MAX): their events "
+            "stay read-only in a fallback.\n"
+            "# TYPE tk_journal_overflows_total counter\ntk_journal_overflows_total %llu\n",
+        (unsigned long long)m->fallback_answers, (unsigned long long)m->journal_overflows);
     put(&o, "# HELP tk_backend_errors_total Failed backend calls.\n# TYPE tk_backend_errors_total counter\n"
             "tk_backend_errors_total{backend=\"redis\"} %llu\ntk_backend_errors_total{backend=\"database\"} %llu\n",
         (unsigned long long)m->redis_errors, (unsigned long long)m->db_errors);

@@ -30,8 +30,8 @@ typedef enum {
 } gw_route_id_t;
 
 /* The statuses the gateway answers with; anything else counts as "other". */
-#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503
-#define GW_STATUS__COUNT 13
+#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503
+#define GW_STATUS__COUNT 14
 #define GW_LATENCY__BUCKETS 14
 
 typedef enum {

@@ -128,12 +128,10 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# HELP tk_journal_entries Redis grants remembered until drained (gw_journal.h).\n"
                      "# TYPE tk_journal_entries gauge\ntk_journal_entries %zu\n"
                      "# HELP tk_claims_in_flight Claims sent to Redis, answer not yet in.\n"
-                     "# TYPE tk_claims_in_flight gauge\ntk_claims_in_flight %llu\n"
-                     "# HELP tk_event_path Each tracked event's claim path (first %d events).\n# TYPE tk_event_path gauge\n",
+                     "# TYPE tk_claims_in_flight gauge\ntk_claims_in_flight %llu\n",
                      mode == GW_MODE_FAST, mode == GW_MODE_LOST, mode == GW_MODE_GRANT, mode == GW_MODE_MERGE,
                      (unsigned long long)gw_fallback_grant_count(), (unsigned long long)gw_fallback_lock_lost_count(),
-                     (unsigned long long)gw_failover_merges(srv), counts.entries, (unsigned long long)counts.inflight,
-                     PATHS_SHOWN);
+                     (unsigned long long)gw_failover_merges(srv), counts.entries, (unsigned long long)counts.inflight);
     if (w < 0 || (size_t)w >= cap)
         return 0;
     len = (size_t)w;
@@ -141,8 +139,10 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                  "# HELP tk_path_events_tracked Events the journal tracks and watermarks (those that exist, gw_journal.h).\n"
                  "# TYPE tk_path_events_tracked gauge\ntk_path_events_tracked %zu\n"
                  "# HELP tk_path_events_untracked_inflight Untracked event ids with claims in flight.\n"
-                 "# TYPE tk_path_events_untracked_inflight gauge\ntk_path_events_untracked_inflight %zu\n",
-                 counts.tracked, counts.untracked_inflight);
+                 "# TYPE tk_path_events_untracked_inflight gauge\ntk_path_events_untracked_inflight %zu\n"
+                 /* Last: its samples follow, so the family's lines stay together (Prometheus text format). */
+                 "# HELP tk_event_path Each tracked event's claim path (first %d events).\n# TYPE tk_event_path gauge\n",
+                 counts.tracked, counts.untracked_inflight, PATHS_SHOWN);
     if (w < 0 || (size_t)w >= cap - len)
         return len;
     return append_event_paths(srv, out, len + (size_t)w, cap, 0, path_metric);

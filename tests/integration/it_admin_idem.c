@@ -195,6 +195,7 @@ static void restock_503_after_commit_converges(void **st)
     if (got != 503)
         it_show("restock with redis stopped", &r);
     assert_int_equal(got, 503);
+    assert_int_equal(r.retry_after_n, 1); /* one Retry-After, not one per layer that knows it is a 503 */
     it_resp_free(&r);
     assert_int_equal(db_total(f, ev), 17); /* committed before Redis was asked */
     /* The retry converges: applied once, in both stores. */

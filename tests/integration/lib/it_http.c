@@ -64,6 +64,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         if (n >= nl && strncasecmp(line, wanted[i].name, nl) == 0)
             copy_header_value((char *)r + wanted[i].off, wanted[i].len, line, n, nl);
     }
+    if (n >= 12 && strncasecmp(line, "retry-after:", 12) == 0)
+        r->retry_after_n++;
     return n;
 }
 

@@ -28,6 +28,7 @@ typedef struct {
     char content_type[128];
     char location[512];
     char retry_after[32];
+    int retry_after_n;   /* Retry-After header lines received: a reply carries at most one */
 } it_resp_t;
 
 /**
