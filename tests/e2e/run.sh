@@ -52,9 +52,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-REDIS_PORT=$(tk_free_port 20000 60000) || tk_die "no free loopback port"
-DB_PORT=$(tk_free_port 20000 60000 "$REDIS_PORT") || tk_die "no free loopback port"
-GW_PORT=$(tk_free_port 20000 60000 "$REDIS_PORT" "$DB_PORT") || tk_die "no free loopback port"
+REDIS_PORT=$(tk_free_port 20000 32000) || tk_die "no free loopback port"
+DB_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT") || tk_die "no free loopback port"
+GW_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT" "$DB_PORT") || tk_die "no free loopback port"
 export REDIS_PORT DB_PORT DB_PASSWORD_FILE="$DIR/secrets/db_password"
 ADMIN_TOKEN=$(openssl rand -hex 24)
 export ADMIN_TOKEN

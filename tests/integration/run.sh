@@ -66,8 +66,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-REDIS_PORT=$(tk_free_port 20000 60000) || tk_die "no free loopback port for Redis"
-DB_PORT=$(tk_free_port 20000 60000 "$REDIS_PORT") || tk_die "no free loopback port for MariaDB"
+REDIS_PORT=$(tk_free_port 20000 32000) || tk_die "no free loopback port for Redis"
+DB_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT") || tk_die "no free loopback port for MariaDB"
 DB_USER=tk
 DB_NAME=tk
 DB_PASSWORD_FILE=$TK_IT_DIR/secrets/db_password

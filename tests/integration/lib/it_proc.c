@@ -33,19 +33,38 @@ void it_sleep_ms(int ms)
         ;
 }
 
+/*
+ * A port below Linux's ephemeral range (32768-60999 by default): a port the
+ * kernel handed out by bind(0) lies in that range, where any outgoing
+ * connection (a worker's to MariaDB, a test client's) may take it as its
+ * source port between this check and the gateway's bind: a rare "Address
+ * already in use". Below the range only listeners compete, and they bind
+ * where they are told.
+ */
+#define PORT_LO 20000
+#define PORT_SPAN 12000
+
 int it_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)it_now_ms();
+    for (int tries = 0; tries < 500; tries++) {
+        seed = seed * 1103515245u + 12345u;
+        int port = PORT_LO + (int)((seed >> 8) % PORT_SPAN);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return -1;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return -1;
 }
 
 static int random_hex(char *out, size_t nbytes)
