@@ -146,18 +146,23 @@ start_redis() {
     tk_say "redis running (pid $pid, port $REDIS_PORT, appendfsync $REDIS_APPENDFSYNC)"
 }
 
-stop_redis() {
-    local pid rc=0
-    pid=$(redis_pid)
-    if [ -z "$pid" ]; then
-        rm -f "$REDIS_PID"
-        tk_say "redis not running"
+# Stops one server by the pid its pid file names (PID empty: not running, not an error), then
+# removes the pid file. LABEL is the name the messages use, PROGRAM the binary tk_stop_pid expects.
+stop_server() { # LABEL PROGRAM PID PIDFILE
+    local rc=0
+    if [ -z "$3" ]; then
+        rm -f "$4"
+        tk_say "$1 not running"
         return 0
     fi
-    tk_stop_pid redis-server "$pid" "$STOP_SECS" || rc=1
-    rm -f "$REDIS_PID"
-    tk_say "redis stopped (pid $pid)"
+    tk_stop_pid "$2" "$3" "$STOP_SECS" || rc=1
+    rm -f "$4"
+    tk_say "$1 stopped (pid $3)"
     return "$rc"
+}
+
+stop_redis() {
+    stop_server redis redis-server "$(redis_pid)" "$REDIS_PID"
 }
 
 kill_redis() {
@@ -279,17 +284,7 @@ start_db() {
 }
 
 stop_db() {
-    local pid rc=0
-    pid=$(db_pid)
-    if [ -z "$pid" ]; then
-        rm -f "$DB_PID"
-        tk_say "mariadb not running"
-        return 0
-    fi
-    tk_stop_pid mariadbd "$pid" "$STOP_SECS" || rc=1
-    rm -f "$DB_PID"
-    tk_say "mariadb stopped (pid $pid)"
-    return "$rc"
+    stop_server mariadb mariadbd "$(db_pid)" "$DB_PID"
 }
 
 status() {
