@@ -149,29 +149,36 @@ status_delta() { # BEFORE AFTER files -> "201=N 409=M" (non-zero changes only)
 
 # Per phase: CPU of Redis and the gateway (% of one core) and the claim
 # script's calls and cost, from Redis's own INFO commandstats.
+# Samples the counters a phase compares, as of now, into _rN _gN _dN _wN _mN
+# _cN (Redis, gateway, MariaDB, workers, machine, load generators) and
+# $DIR/times.N, $DIR/status.N. In this shell, not a subshell (`times`).
+phase_sample() { # N (0: the phase's start, 1: its end)
+    local v
+    v=$(proc_ticks "$(redis_pid)")
+    printf -v "_r$1" %s "$v"
+    v=$(proc_ticks "$gw_pid")
+    printf -v "_g$1" %s "$v"
+    v=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
+    printf -v "_d$1" %s "$v"
+    v=$(wk_ticks)
+    printf -v "_w$1" %s "$v"
+    v=$(machine_busy)
+    printf -v "_m$1" %s "$v"
+    times >"$DIR/times.$1"
+    v=$(children_secs "$DIR/times.$1")
+    printf -v "_c$1" %s "$v"
+    statuses >"$DIR/status.$1"
+}
 phase_begin() { # (Redis may be down: the fallback phase)
     rcli config resetstat >/dev/null 2>&1 || true
-    _r0=$(proc_ticks "$(redis_pid)")
-    _g0=$(proc_ticks "$gw_pid")
-    _d0=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
-    _w0=$(wk_ticks)
-    _m0=$(machine_busy)
-    times >"$DIR/times.0"
-    _c0=$(children_secs "$DIR/times.0")
-    statuses >"$DIR/status.0"
+    phase_sample 0
     _l0=$(cut -d' ' -f1 /proc/loadavg)
     _t0=$(date +%s.%N)
 }
+# shellcheck disable=SC2154 # _r0.._c1 are set by phase_sample (printf -v)
 phase_end() { # NAME
-    local r1 g1 d1 w1 t1 m1 c1 hz dt line calls usec
-    r1=$(proc_ticks "$(redis_pid)")
-    g1=$(proc_ticks "$gw_pid")
-    d1=$(proc_ticks "$(tk_read_pidfile "$DIR/mariadb/mariadb.pid")")
-    w1=$(wk_ticks)
-    m1=$(machine_busy)
-    times >"$DIR/times.1"
-    c1=$(children_secs "$DIR/times.1")
-    statuses >"$DIR/status.1"
+    local t1 hz dt line calls usec
+    phase_sample 1
     t1=$(date +%s.%N)
     hz=$(getconf CLK_TCK)
     dt=$(calc "$t1 - $_t0")
@@ -181,9 +188,9 @@ phase_end() { # NAME
     # CPU in % of ONE core (the machine has $(nproc) x 100); loadgen = the
     # load generator; machine = everything, ours and anyone else's.
     printf '{"redis_cpu_pct":%s,"gw_cpu_pct":%s,"db_cpu_pct":%s,"workers_cpu_pct":%s,"loadgen_cpu_pct":%s,"machine_cpu_pct":%s,"loadavg_before":%s,"evalsha_calls":%s,"evalsha_usec_per_call":%s,"statuses":"%s"}\n' \
-        "$(calc "int(100 * ($r1 - $_r0) / $hz / $dt)")" "$(calc "int(100 * ($g1 - $_g0) / $hz / $dt)")" \
-        "$(calc "int(100 * ($d1 - $_d0) / $hz / $dt)")" "$(calc "int(100 * ($w1 - $_w0) / $hz / $dt)")" \
-        "$(calc "int(100 * ($c1 - $_c0) / $dt)")" "$(calc "int(100 * ($m1 - $_m0) / $hz / $dt)")" "$_l0" \
+        "$(calc "int(100 * ($_r1 - $_r0) / $hz / $dt)")" "$(calc "int(100 * ($_g1 - $_g0) / $hz / $dt)")" \
+        "$(calc "int(100 * ($_d1 - $_d0) / $hz / $dt)")" "$(calc "int(100 * ($_w1 - $_w0) / $hz / $dt)")" \
+        "$(calc "int(100 * ($_c1 - $_c0) / $dt)")" "$(calc "int(100 * ($_m1 - $_m0) / $hz / $dt)")" "$_l0" \
         "$(nn "$calls")" "$(nn "$usec")" "$(status_delta "$DIR/status.0" "$DIR/status.1")" >"$RES/$1.cpu"
 }
 

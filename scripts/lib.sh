@@ -148,6 +148,27 @@ tk_stop_test() {
     tk_stop_pid "test binary" "$pid" 15 || true
 }
 
+# tk_run_teed OUT PIDVAR CMD...: runs CMD (stdin /dev/null, stderr into
+# stdout) in the background and waits for it, its output shown and copied to
+# OUT; its exit status is left in OUT.rc. In the background and waited for,
+# so that a signal to the caller runs its trap at once: while CMD runs, the
+# caller's variable PIDVAR names OUT.pid, the file with CMD's pid, for the
+# trap to stop it. The caller removes OUT, OUT.pid and OUT.rc.
+tk_run_teed() {
+    local out=$1 pidvar=$2
+    shift 2
+    {
+        r=0
+        "$@" </dev/null 2>&1 &
+        echo "$!" >"$out.pid"
+        wait "$!" || r=$?
+        echo "$r" >"$out.rc"
+    } | tee "$out" &
+    printf -v "$pidvar" %s "$out.pid"
+    wait "$!" || true
+    printf -v "$pidvar" %s ""
+}
+
 # tk_run_cmocka SECONDS BINARY: runs one cmocka binary under a timeout,
 # shows its output and adds its "[  PASSED  ] N test(s)." and
 # "[  FAILED  ] N test(s)" lines to TK_PASSED / TK_FAILED. A binary that
@@ -157,19 +178,9 @@ tk_run_cmocka() {
     local secs=$1 bin=$2 out rc=0 p=0 f=0 line
     out=$(mktemp "${TMPDIR:-/tmp}/tk-test.XXXXXX")
     printf '=== %s\n' "$bin"
-    # In the background and waited for, so that a signal to the caller runs
-    # its trap at once; tk_stop_test then stops the binary (timeout passes
-    # the signal on to the binary's process group).
-    {
-        rc=0
-        CMOCKA_MESSAGE_OUTPUT=STDOUT timeout --kill-after=10 "$secs" "$bin" </dev/null 2>&1 &
-        echo "$!" >"$out.pid"
-        wait "$!" || rc=$?
-        echo "$rc" >"$out.rc"
-    } | tee "$out" &
-    TK_TEST_PIDFILE=$out.pid
-    wait "$!" || true
-    TK_TEST_PIDFILE=""
+    # tk_stop_test stops the binary on a signal (timeout passes the signal on
+    # to the binary's process group).
+    tk_run_teed "$out" TK_TEST_PIDFILE env CMOCKA_MESSAGE_OUTPUT=STDOUT timeout --kill-after=10 "$secs" "$bin"
     rc=$(cat "$out.rc" 2>/dev/null || echo 1)
     while IFS= read -r line; do
         if [[ "$line" =~ ^\[\ \ PASSED\ \ \]\ ([0-9]+)\ test\(s\)\. ]]; then

@@ -100,8 +100,31 @@ EOF
     mv -f "$RDIR/redis.conf.tmp" "$RDIR/redis.conf"
 }
 
+# Waits up to START_SECS for a server just started in the background (a child of this shell) to pass
+# its ping command ("$@" after the first five arguments). If it exits or stays silent, its pid file is
+# removed, its log tail shown, and the script dies (killing a silent one first) -- the caller never
+# sees a half-started server.
+await_up() {
+    local name=$1 pid=$2 pidfile=$3 log=$4 what=$5 i
+    shift 5
+    for ((i = 0; i < START_SECS * 10; i++)); do
+        if ! tk_proc_running "$pid"; then
+            wait "$pid" 2>/dev/null || true
+            rm -f "$pidfile"
+            tk_log_tail "$log" >&2
+            tk_die "$name exited during start-up (log: $log)"
+        fi
+        "$@" && return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    tk_log_tail "$log" >&2
+    tk_die "$name did not $what within ${START_SECS}s; killed it (log: $log)"
+}
+
 start_redis() {
-    local pid i
+    local pid
     need redis-server
     need redis-cli
     mkdir -p "$RDIR"
@@ -119,37 +142,27 @@ start_redis() {
     (cd "$RDIR" && exec setsid redis-server "$RDIR/redis.conf" </dev/null >>"$REDIS_LOG" 2>&1 9>&-) &
     pid=$!
     echo "$pid" >"$REDIS_PID"
-    for ((i = 0; i < START_SECS * 10; i++)); do
-        if ! tk_proc_running "$pid"; then
-            wait "$pid" 2>/dev/null || true
-            rm -f "$REDIS_PID"
-            tk_log_tail "$REDIS_LOG" >&2
-            tk_die "redis-server exited during start-up (log: $REDIS_LOG)"
-        fi
-        if redis_ping "$REDIS_PORT"; then
-            tk_say "redis running (pid $pid, port $REDIS_PORT, appendfsync $REDIS_APPENDFSYNC)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$REDIS_PID"
-    tk_log_tail "$REDIS_LOG" >&2
-    tk_die "redis-server did not answer PING within ${START_SECS}s; killed it (log: $REDIS_LOG)"
+    await_up redis-server "$pid" "$REDIS_PID" "$REDIS_LOG" "answer PING" redis_ping "$REDIS_PORT"
+    tk_say "redis running (pid $pid, port $REDIS_PORT, appendfsync $REDIS_APPENDFSYNC)"
+}
+
+# Stops one server by the pid its pid file names (PID empty: not running, not an error), then
+# removes the pid file. LABEL is the name the messages use, PROGRAM the binary tk_stop_pid expects.
+stop_server() { # LABEL PROGRAM PID PIDFILE
+    local rc=0
+    if [ -z "$3" ]; then
+        rm -f "$4"
+        tk_say "$1 not running"
+        return 0
+    fi
+    tk_stop_pid "$2" "$3" "$STOP_SECS" || rc=1
+    rm -f "$4"
+    tk_say "$1 stopped (pid $3)"
+    return "$rc"
 }
 
 stop_redis() {
-    local pid rc=0
-    pid=$(redis_pid)
-    if [ -z "$pid" ]; then
-        rm -f "$REDIS_PID"
-        tk_say "redis not running"
-        return 0
-    fi
-    tk_stop_pid redis-server "$pid" "$STOP_SECS" || rc=1
-    rm -f "$REDIS_PID"
-    tk_say "redis stopped (pid $pid)"
-    return "$rc"
+    stop_server redis redis-server "$(redis_pid)" "$REDIS_PID"
 }
 
 kill_redis() {
@@ -238,7 +251,7 @@ db_init() {
 }
 
 start_db() {
-    local pid i
+    local pid
     need mariadbd
     need mariadb
     need mariadb-admin
@@ -265,38 +278,13 @@ start_db() {
         </dev/null >>"$DB_LOG" 2>&1 9>&-) &
     pid=$!
     echo "$pid" >"$DB_PID"
-    for ((i = 0; i < START_SECS * 10; i++)); do
-        if ! tk_proc_running "$pid"; then
-            wait "$pid" 2>/dev/null || true
-            rm -f "$DB_PID"
-            tk_log_tail "$DB_LOG" >&2
-            tk_die "mariadbd exited during start-up (log: $DB_LOG)"
-        fi
-        if db_ping; then
-            db_bootstrap
-            tk_say "mariadb running (pid $pid, port $DB_PORT, socket $DB_SOCK)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$DB_PID"
-    tk_log_tail "$DB_LOG" >&2
-    tk_die "mariadbd did not answer within ${START_SECS}s; killed it (log: $DB_LOG)"
+    await_up mariadbd "$pid" "$DB_PID" "$DB_LOG" "answer" db_ping
+    db_bootstrap
+    tk_say "mariadb running (pid $pid, port $DB_PORT, socket $DB_SOCK)"
 }
 
 stop_db() {
-    local pid rc=0
-    pid=$(db_pid)
-    if [ -z "$pid" ]; then
-        rm -f "$DB_PID"
-        tk_say "mariadb not running"
-        return 0
-    fi
-    tk_stop_pid mariadbd "$pid" "$STOP_SECS" || rc=1
-    rm -f "$DB_PID"
-    tk_say "mariadb stopped (pid $pid)"
-    return "$rc"
+    stop_server mariadb mariadbd "$(db_pid)" "$DB_PID"
 }
 
 status() {

@@ -81,18 +81,8 @@ fi
 run_stage() {
     local script=$1 label=$2 out rc summary sp=0 sf=0
     out=$(mktemp "${TMPDIR:-/tmp}/tk-stage-out.XXXXXX")
-    # In the background and waited for, so that on_signal can pass a signal
-    # on to the runner, which then stops its services.
-    {
-        r=0
-        "$ROOT/$script" "$BUILD_DIR" </dev/null 2>&1 &
-        echo "$!" >"$out.pid"
-        wait "$!" || r=$?
-        echo "$r" >"$out.rc"
-    } | tee "$out" &
-    it_pidfile=$out.pid
-    wait "$!" || true
-    it_pidfile=""
+    # on_signal passes a signal on to the runner, which then stops its services.
+    tk_run_teed "$out" it_pidfile "$ROOT/$script" "$BUILD_DIR"
     rc=$(cat "$out.rc" 2>/dev/null || echo 1)
     summary=$(grep -E "^$label tests: [0-9]+ passed, [0-9]+ failed\$" "$out" | tail -n 1 || true)
     rm -f "$out" "$out.rc" "$out.pid"

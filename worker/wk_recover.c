@@ -61,10 +61,7 @@ int wk_recover_autoclaim(wk_drain_t *d)
     for (size_t si = 0; si < d->ns && !*d->stop; si++) {
         wk_stream_t *s = &d->streams[si];
         const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};
-        size_t lens[8];
-        for (int i = 0; i < 8; i++)
-            lens[i] = strlen(argv[i]);
-        redisReply *r = wk_redis_cmd(&d->redis, 8, argv, lens);
+        redisReply *r = wk_redis_cmd(&d->redis, 8, argv, NULL);
         if (r == NULL)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {

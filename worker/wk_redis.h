@@ -29,7 +29,8 @@ void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, co
 int wk_redis_ensure(wk_redis_t *r);
 
 /**
- * Runs one command. Returns the reply (the caller frees it with
+ * Runs one command. @lens NULL: every argument is a C string (hiredis takes
+ * strlen of each). Returns the reply (the caller frees it with
  * freeReplyObject; an error reply is a reply), or NULL when the connection
  * failed (then it is dropped and the next call reconnects).
  */

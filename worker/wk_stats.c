@@ -25,10 +25,7 @@ long wk_stats_prune(wk_redis_t *r, const char *self, long stats_ms)
     snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(now - max_age_ms));
     snprintf(nowbuf, sizeof(nowbuf), "%lld", (long long)now);
     const char *argv[] = {"EVAL", script, "1", TK_KEY_WK_STATS, cutoff, nowbuf, self != NULL ? self : ""};
-    size_t lens[7];
-    for (int i = 0; i < 7; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *rep = wk_redis_cmd(r, 7, argv, lens);
+    redisReply *rep = wk_redis_cmd(r, 7, argv, NULL);
     long n = -1;
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         n = (long)rep->integer;

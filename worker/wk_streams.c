@@ -26,10 +26,7 @@ long wk_streams_find(const wk_drain_t *d, const char *key, size_t len, size_t hi
 static int create_group(wk_drain_t *d, const char *key)
 {
     const char *argv[] = {"XGROUP", "CREATE", key, TK_STREAM_GROUP, "0", "MKSTREAM"};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    redisReply *r = wk_redis_cmd(&d->redis, 6, argv, lens);
+    redisReply *r = wk_redis_cmd(&d->redis, 6, argv, NULL);
     if (r == NULL)
         return -1;
     int ok = r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0;

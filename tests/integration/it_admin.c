@@ -138,6 +138,18 @@ static void admin_routes_refuse_missing_or_wrong_tokens(void **st)
     it_resp_free(&r);
 }
 
+/* Each of the @n @bodies, POSTed by the admin to /v1/admin/events/<the event>/@what, must answer 400 bad_request. */
+static void post_bad_bodies(it_evfix_t *s, const char *what, const char *const *bodies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        it_resp_t r;
+        assert_int_equal(it_apif(&r, &s->fix, IT_ADMIN, "POST", bodies[i], "/v1/admin/events/%s/%s", s->ev, what), 0);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(it_resp_error_code(&r), "bad_request");
+        it_resp_free(&r);
+    }
+}
+
 static void create_event_and_refuse_taken_or_bad(void **st)
 {
     it_evfix_t *s = *st;
@@ -204,19 +216,9 @@ static void create_event_and_refuse_taken_or_bad(void **st)
 
     /* Bad state and delta bodies: 400, nothing moves. */
     static const char *const bad_state[] = {"{\"state\":\"sold_out\"}", "{\"state\":\"\"}", "{}", "{\"state\":1}"};
-    for (size_t i = 0; i < sizeof bad_state / sizeof bad_state[0]; i++) {
-        assert_int_equal(it_apif(&r, &s->fix, IT_ADMIN, "POST", bad_state[i], "/v1/admin/events/%s/state", s->ev), 0);
-        assert_int_equal(r.status, 400);
-        assert_string_equal(it_resp_error_code(&r), "bad_request");
-        it_resp_free(&r);
-    }
+    post_bad_bodies(s, "state", bad_state, sizeof bad_state / sizeof bad_state[0]);
     static const char *const bad_delta[] = {"{\"delta\":\"5\"}", "{}", "{\"delta\":1.5}", "{\"delta\":99999999999999999999}"};
-    for (size_t i = 0; i < sizeof bad_delta / sizeof bad_delta[0]; i++) {
-        assert_int_equal(it_apif(&r, &s->fix, IT_ADMIN, "POST", bad_delta[i], "/v1/admin/events/%s/stock", s->ev), 0);
-        assert_int_equal(r.status, 400);
-        assert_string_equal(it_resp_error_code(&r), "bad_request");
-        it_resp_free(&r);
-    }
+    post_bad_bodies(s, "stock", bad_delta, sizeof bad_delta / sizeof bad_delta[0]);
     assert_int_equal(it_redis_ev_int(s->fix.redis, s->ev, "remaining", -1), 9);
     assert_int_equal(it_redis_ev_int(s->fix.redis, s->ev, "total", -1), 10);
 

@@ -102,6 +102,29 @@ static long stock(it_resp_t *r, const it_fix_t *f, const char *ev, long long del
     return admin2(r, f, "POST", path, body, key, NULL, timeout_ms);
 }
 
+/*
+ * Retries the keyed stock change while it answers 503, for up to SLOW_MS (a
+ * client's retry after a 503 whose change may have committed); the last
+ * answer must be 200 (else it is shown as @what). Returns its stock_total.
+ */
+static long long stock_retried(const it_fix_t *f, const char *ev, long long delta, const char *key, const char *what)
+{
+    it_resp_t r;
+    long got;
+    long long deadline = it_now_ms() + SLOW_MS;
+    memset(&r, 0, sizeof r);
+    do {
+        it_resp_free(&r);
+        got = stock(&r, f, ev, delta, key, SLOW_MS);
+    } while (got == 503 && it_now_ms() < deadline && (it_sleep_ms(200), 1));
+    if (got != 200)
+        it_show(what, &r);
+    assert_int_equal(got, 200);
+    long long total = it_json_int(r.json, "stock_total");
+    it_resp_free(&r);
+    return total;
+}
+
 /* A string field of the event hash into @out ("" when absent). */
 static void redis_ev_str(const it_fix_t *f, const char *ev, const char *field, char *out, size_t len)
 {
@@ -199,16 +222,7 @@ static void restock_503_after_commit_converges(void **st)
     it_resp_free(&r);
     assert_int_equal(db_total(f, ev), 17); /* committed before Redis was asked */
     /* The retry converges: applied once, in both stores. */
-    long long deadline = it_now_ms() + SLOW_MS;
-    do {
-        it_resp_free(&r);
-        got = stock(&r, f, ev, 7, "after-commit", SLOW_MS);
-    } while (got == 503 && it_now_ms() < deadline && (it_sleep_ms(200), 1));
-    if (got != 200)
-        it_show("retry", &r);
-    assert_int_equal(got, 200);
-    assert_int_equal(it_json_int(r.json, "stock_total"), 17);
-    it_resp_free(&r);
+    assert_int_equal(stock_retried(f, ev, 7, "after-commit", "retry"), 17);
     totals_are(f, ev, 17, 0, "503 after commit, then the retry");
 }
 
@@ -357,8 +371,7 @@ static void cut_with_mariadb_stopped_before_its_step(void **st)
     char ev[64];
     it_new_event(f, ev, sizeof ev, "idemcut1", 10, 1);
     it_resp_t r;
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 1, 201);
     pid_t dp = mariadb_pid();
     assert_true(dp > 0);
     assert_int_equal(kill(dp, SIGSTOP), 0);
@@ -375,15 +388,7 @@ static void cut_with_mariadb_stopped_before_its_step(void **st)
     assert_int_equal(rt, 10);
     assert_int_equal(rr, 9);
 
-    long long deadline = it_now_ms() + SLOW_MS;
-    do {
-        it_resp_free(&r);
-        got = stock(&r, f, ev, -3, "cut-before", SLOW_MS);
-    } while (got == 503 && it_now_ms() < deadline && (it_sleep_ms(200), 1));
-    if (got != 200)
-        it_show("retried cut", &r);
-    assert_int_equal(got, 200);
-    it_resp_free(&r);
+    stock_retried(f, ev, -3, "cut-before", "retried cut");
     totals_are(f, ev, 7, 1, "cut, mariadb stopped before its step, retried");
 }
 
@@ -406,9 +411,7 @@ static void cut_with_mariadb_stopped_after_the_redis_step(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_new_event(f, ev, sizeof ev, "idemcut2", 10, 1);
-    it_resp_t r;
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 1, 201);
     /* Redis holds writes (the cut's script among them) for 1.5 s; meanwhile
      * the database work before the Redis step is done, then mariadbd stops. */
     redisReply *rep = redisCommand(f->redis, "CLIENT PAUSE 1500 WRITE");
@@ -432,18 +435,7 @@ static void cut_with_mariadb_stopped_after_the_redis_step(void **st)
     assert_int_equal(a.status, 503);
     it_resp_free(&a.r);
 
-    long got;
-    long long deadline = it_now_ms() + SLOW_MS;
-    memset(&r, 0, sizeof r);
-    do {
-        it_resp_free(&r);
-        got = stock(&r, f, ev, -4, "cut-after", SLOW_MS);
-    } while (got == 503 && it_now_ms() < deadline && (it_sleep_ms(200), 1));
-    if (got != 200)
-        it_show("retried cut", &r);
-    assert_int_equal(got, 200);
-    assert_int_equal(it_json_int(r.json, "stock_total"), 6);
-    it_resp_free(&r);
+    assert_int_equal(stock_retried(f, ev, -4, "cut-after", "retried cut"), 6);
     totals_are(f, ev, 6, 1, "cut, mariadb stopped after its redis step, retried");
 }
 
@@ -548,8 +540,7 @@ static void total_cap_edges(void **st)
     assert_string_equal(s, "99999999999999");
     assert_int_equal(db_total(f, ev), CAP);
     /* A claim leaves remaining exact. */
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 1, 201);
     redis_ev_str(f, ev, "remaining", s, sizeof s);
     assert_string_equal(s, "99999999999998");
     /* One unit more: 400 stock_limit, nothing moves. */

@@ -30,6 +30,15 @@ static void assert_error(const it_resp_t *r, long status, const char *code)
     assert_string_equal(it_resp_error_code(r), code);
 }
 
+/* A claim that must be refused with @status and error @code; the answer is freed. */
+static void claim_refused(const it_fix_t *f, const char *ev, const char *user, int quantity, long status, const char *code)
+{
+    it_resp_t r;
+    assert_int_equal(it_claim(&r, f, ev, user, quantity), status);
+    assert_error(&r, status, code);
+    it_resp_free(&r);
+}
+
 static void assert_claim_body(const it_resp_t *r, const char *event_id, const char *user_id, long long quantity)
 {
     assert_non_null(r->json);
@@ -315,9 +324,7 @@ static void max_per_user_is_enforced(void **st)
     char ev[64];
     it_new_event(f, ev, sizeof ev, "limit", 10, 2);
     it_resp_t r;
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 3), 409);
-    assert_error(&r, 409, "limit_reached");
-    it_resp_free(&r);
+    claim_refused(f, ev, "u-1", 3, 409, "limit_reached");
     assert_int_equal(event_remaining(f, ev, NULL), 10);
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
     assert_int_equal(it_redis_xlen(f->redis, ev), 0);
@@ -336,9 +343,7 @@ static void max_per_user_is_enforced(void **st)
     /* max_per_user 1: quantity 2 is over the limit. */
     char ev1[64];
     it_new_event(f, ev1, sizeof ev1, "limit1", 10, 1);
-    assert_int_equal(it_claim(&r, f, ev1, "u-1", 2), 409);
-    assert_error(&r, 409, "limit_reached");
-    it_resp_free(&r);
+    claim_refused(f, ev1, "u-1", 2, 409, "limit_reached");
     assert_int_equal(event_remaining(f, ev1, NULL), 10);
     assert_int_equal(it_redis_claims_count(f->redis, ev1), 0);
 }
@@ -357,21 +362,16 @@ static void restock_raises_and_never_goes_below_granted(void **st)
     char ev[64];
     it_new_event(f, ev, sizeof ev, "restock", 2, 1);
     it_resp_t r;
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 201);
-    it_resp_free(&r);
-    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 201);
-    it_resp_free(&r);
-    assert_int_equal(it_claim(&r, f, ev, "u-3", 0), 409);
-    assert_error(&r, 409, "sold_out");
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 0, 201);
+    it_claim_expect(f, ev, "u-2", 0, 201);
+    claim_refused(f, ev, "u-3", 0, 409, "sold_out");
 
     assert_int_equal(post_admin(&r, f, "{\"delta\":10}", "/v1/admin/events/%s/stock", ev), 200);
     assert_int_equal(it_json_int(r.json, "stock_total"), 12);
     assert_int_equal(it_json_int(r.json, "remaining"), 10);
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 10);
-    assert_int_equal(it_claim(&r, f, ev, "u-3", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-3", 0, 201);
     assert_int_equal(event_remaining(f, ev, NULL), 9);
 
     /* 3 granted of 12: taking 10 away would leave 2 < 3 granted. */
@@ -389,9 +389,7 @@ static void restock_raises_and_never_goes_below_granted(void **st)
     assert_int_equal(it_json_int(r.json, "stock_total"), 3);
     assert_int_equal(it_json_int(r.json, "remaining"), 0);
     it_resp_free(&r);
-    assert_int_equal(it_claim(&r, f, ev, "u-4", 0), 409);
-    assert_error(&r, 409, "sold_out");
-    it_resp_free(&r);
+    claim_refused(f, ev, "u-4", 0, 409, "sold_out");
 }
 
 /* ------------------------------------------------------ pause and close */
@@ -412,26 +410,20 @@ static void pause_and_close_refuse_claims(void **st)
     it_fix_t *f = *st;
     char ev[64], state[32];
     it_new_event(f, ev, sizeof ev, "pause", 5, 1);
-    it_resp_t r;
 
     set_state(f, ev, "paused");
     assert_int_equal(event_remaining(f, ev, state), 5);
     assert_string_equal(state, "paused");
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 403);
-    assert_error(&r, 403, "paused");
-    it_resp_free(&r);
+    claim_refused(f, ev, "u-1", 0, 403, "paused");
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
 
     set_state(f, ev, "open");
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 0, 201);
 
     set_state(f, ev, "closed");
     assert_int_equal(event_remaining(f, ev, state), 4);
     assert_string_equal(state, "closed");
-    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 403);
-    assert_error(&r, 403, "closed");
-    it_resp_free(&r);
+    claim_refused(f, ev, "u-2", 0, 403, "closed");
     assert_int_equal(event_remaining(f, ev, NULL), 4);
     assert_int_equal(it_redis_claims_count(f->redis, ev), 1);
 }
@@ -440,16 +432,13 @@ static void scheduled_window_is_enforced(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], state[32];
-    it_resp_t r;
     long long now = tk_time_now_ms();
 
     it_event_id(ev, sizeof ev, "later");
     assert_int_equal(it_api_create_event(f, ev, 5, 1, now + 3600 * 1000LL, 0), 201);
     assert_int_equal(event_remaining(f, ev, state), 5);
     assert_string_equal(state, "scheduled");
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 0), 403);
-    assert_error(&r, 403, "not_open");
-    it_resp_free(&r);
+    claim_refused(f, ev, "u-1", 0, 403, "not_open");
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
 
     /* Open now, closing in two seconds. */
@@ -457,13 +446,10 @@ static void scheduled_window_is_enforced(void **st)
     it_event_id(ev2, sizeof ev2, "window");
     long long closes = now + 2000;
     assert_int_equal(it_api_create_event(f, ev2, 5, 1, now - 3600 * 1000LL, closes), 201);
-    assert_int_equal(it_claim(&r, f, ev2, "u-1", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev2, "u-1", 0, 201);
     while (tk_time_now_ms() < closes + 300)
         it_sleep_ms(50);
-    assert_int_equal(it_claim(&r, f, ev2, "u-2", 0), 403);
-    assert_error(&r, 403, "closed");
-    it_resp_free(&r);
+    claim_refused(f, ev2, "u-2", 0, 403, "closed");
     assert_int_equal(event_remaining(f, ev2, state), 4);
     assert_string_equal(state, "closed");
 }
@@ -477,8 +463,7 @@ static void cancel_returns_stock(void **st)
     it_new_event(f, ev, sizeof ev, "cancel", 3, 1);
     it_resp_t r, c;
     assert_int_equal(it_claim(&c, f, ev, "u-1", 0), 201);
-    assert_int_equal(it_claim(&r, f, ev, "u-2", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-2", 0, 201);
     assert_int_equal(event_remaining(f, ev, NULL), 1);
 
     assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-1", ev), 0);

@@ -191,12 +191,7 @@ static void cancel_racing_confirm_returns_units_once(void **st)
     char ev[64], id1[64];
     it_new_event(f, ev, sizeof ev, "cxrace", 10, 1);
     it_resp_t r;
-    for (int u = 1; u <= 3; u++) {
-        char user[16];
-        snprintf(user, sizeof user, "u-%d", u);
-        assert_int_equal(it_claim(&r, f, ev, user, 0), 201);
-        it_resp_free(&r);
-    }
+    it_claim_users(f, ev, "u", 1, 3, 0, 201);
     assert_int_equal(it_redis_ev_int(f->redis, ev, "remaining", -1), 7);
     assert_int_equal(entry_of(f, ev, "u-1", id1), 0);
 
@@ -350,12 +345,7 @@ static void poison_entry_stays_its_own(void **st)
     it_event_id(b, sizeof b, "bystander");
     assert_int_equal(it_api_create_event(f, a, 100, 1, 0, 0), 201);
     assert_int_equal(it_api_create_event(f, b, 100, 1, 0, 0), 201);
-    for (int u = 1; u <= 5; u++) {
-        char user[16];
-        snprintf(user, sizeof user, "a-%d", u);
-        assert_int_equal(it_claim(&r, f, a, user, 0), 201);
-        it_resp_free(&r);
-    }
+    it_claim_users(f, a, "a", 1, 5, 0, 201);
     assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
     assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
@@ -372,18 +362,8 @@ static void poison_entry_stays_its_own(void **st)
     assert_non_null(x);
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     freeReplyObject(x);
-    for (int u = 6; u <= 10; u++) {
-        char user[16];
-        snprintf(user, sizeof user, "a-%d", u);
-        assert_int_equal(it_claim(&r, f, a, user, 0), 201);
-        it_resp_free(&r);
-    }
-    for (int u = 1; u <= 10; u++) {
-        char user[16];
-        snprintf(user, sizeof user, "b-%d", u);
-        assert_int_equal(it_claim(&r, f, b, user, 0), 201);
-        it_resp_free(&r);
-    }
+    it_claim_users(f, a, "a", 6, 10, 0, 201);
+    it_claim_users(f, b, "b", 1, 10, 0, 201);
 
     /* One worker takes all sixteen entries in one batch. */
     assert_int_equal(it_fix_add_worker(f, "it-w2"), 0);
@@ -440,8 +420,7 @@ static void poison_entry_stays_its_own(void **st)
     assert_true(seen);
 
     /* Still draining afterwards, and a clean exit only at SIGTERM. */
-    assert_int_equal(it_claim(&r, f, b, "b-11", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, b, "b-11", 0, 201);
     assert_int_equal(drained_within(f, b, 20000), 0);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", b), 11);
     assert_true(it_proc_alive(w));
@@ -469,14 +448,12 @@ static void poison_waits_while_dead_letters_fail(void **st)
 {
     it_fix_t *f = *st;
     char a[64];
-    it_resp_t r;
     it_new_event(f, a, sizeof a, "deadfail", 100, 1);
     setenv("WORKER_CLAIM_IDLE_MS", "500", 1);
     int wrc = it_fix_add_worker(f, "it-w1");
     unsetenv("WORKER_CLAIM_IDLE_MS");
     assert_int_equal(wrc, 0);
-    assert_int_equal(it_claim(&r, f, a, "a-1", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, a, "a-1", 0, 201);
     assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
 
     assert_int_equal(it_db_exec(f->db, "RENAME TABLE claims_dead TO claims_dead_away"), 0);
@@ -487,8 +464,7 @@ static void poison_waits_while_dead_letters_fail(void **st)
     x = redisCommand(f->redis, "XADD tk:{%s}:q * u poison-u t 1 n 1 c %lld", a, now);
     assert_non_null(x);
     freeReplyObject(x);
-    assert_int_equal(it_claim(&r, f, a, "a-2", 0), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, a, "a-2", 0, 201);
 
     long long deadline = it_now_ms() + 20000;
     while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'a-2' AND status = 'confirmed'", a) != 1 &&

@@ -479,6 +479,18 @@ static void verdict(const ctx_t *c, const char *name)
     assert_int_equal(c->broken, 0);
 }
 
+/* After a gateway restart with Redis back from its AOF: new users, then the told users' retries
+ * (only those told before), then every told user's lookup, then the books; @name's verdict. */
+static void check_after_restart(ctx_t *c, const char *name)
+{
+    int before = c->ntold;
+    check_new_users(c);
+    check_retries(c, before);
+    check_lookups(c, c->ntold);
+    check_books(c);
+    verdict(c, name);
+}
+
 /* ------------------------------------------------------------ the tests */
 
 static void fallback_then_gateway_killed(void **st)
@@ -490,12 +502,7 @@ static void fallback_then_gateway_killed(void **st)
     redis_back_stale(&c);
     gateway_start_again(&c);
     assert_int_equal(wait_ready(c.f, "ready", READY_MS, "new gateway, Redis back from its AOF"), 0);
-    int before = c.ntold;
-    check_new_users(&c);
-    check_retries(&c, before);
-    check_lookups(&c, c.ntold);
-    check_books(&c);
-    verdict(&c, "fallback_then_gateway_killed");
+    check_after_restart(&c, "fallback_then_gateway_killed");
 }
 
 static void redis_back_empty_keeps_undrained_grants(void **st)
@@ -578,12 +585,7 @@ static void gateway_killed_while_redis_down(void **st)
     }
     redis_back_stale(&c);
     assert_int_equal(wait_ready(c.f, "ready", READY_MS, "Redis back from its AOF, new gateway running"), 0);
-    int before = c.ntold;
-    check_new_users(&c);
-    check_retries(&c, before);
-    check_lookups(&c, c.ntold);
-    check_books(&c);
-    verdict(&c, "gateway_killed_while_redis_down");
+    check_after_restart(&c, "gateway_killed_while_redis_down");
 }
 
 int main(void)

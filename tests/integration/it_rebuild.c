@@ -137,6 +137,16 @@ static void wait_drained(const it_fix_t *f, const char *ev)
     assert_int_equal(rc, 0);
 }
 
+/* The admin cancels @user's claim (must answer 200), then the worker drains the event. */
+static void cancel_then_drain(const it_fix_t *f, const char *ev, const char *user)
+{
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/%s", ev, user), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    wait_drained(f, ev);
+}
+
 /* ------------------------------------------------------------ (a) after FLUSHALL */
 
 static void rebuild_after_flushall_restores_every_claim(void **st)
@@ -157,10 +167,7 @@ static void rebuild_after_flushall_restores_every_claim(void **st)
         it_resp_free(&r);
     }
     it_resp_t r;
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-2", ev), 0);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-    wait_drained(f, ev);
+    cancel_then_drain(f, ev, "u-2");
     long long deadline = it_now_ms() + DRAIN_MS;
     while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s' AND status='confirmed'", ev) != 3 && it_now_ms() < deadline)
         it_sleep_ms(50);
@@ -208,11 +215,8 @@ static void rebuild_refuses_while_stream_holds_entries(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_new_event(f, ev, sizeof ev, "undrained", 10, 1);
-    it_resp_t r;
-    assert_int_equal(it_claim(&r, f, ev, "u-1", 1), 201);
-    it_resp_free(&r);
-    assert_int_equal(it_claim(&r, f, ev, "u-2", 1), 201);
-    it_resp_free(&r);
+    it_claim_expect(f, ev, "u-1", 1, 201);
+    it_claim_expect(f, ev, "u-2", 1, 201);
     assert_int_equal(it_redis_xlen(f->redis, ev), 2);
 
     static char before[3 * DUMP_MAX], after[3 * DUMP_MAX];
@@ -248,10 +252,7 @@ static void rebuild_over_intact_state_changes_nothing(void **st)
         assert_int_equal(it_claim(&r, f, ev, user, 1 + i % 3), 201);
         it_resp_free(&r);
     }
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "DELETE", NULL, "/v1/admin/events/%s/claims/u-3", ev), 0);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-    wait_drained(f, ev);
+    cancel_then_drain(f, ev, "u-3");
     long long deadline = it_now_ms() + DRAIN_MS;
     while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id='%s'", ev) != 6 && it_now_ms() < deadline)
         it_sleep_ms(50);

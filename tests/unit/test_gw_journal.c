@@ -100,6 +100,13 @@ static gw_journal_info_t info(gw_journal_t *p, const char *ev)
     return in;
 }
 
+/* Applies a watermark (seq, oldest) to ev, then reads what the journal concludes from it. */
+static gw_journal_info_t watermark(gw_journal_t *p, const char *ev, uint64_t seq, uint64_t oldest)
+{
+    gw_journal_watermark(p, ev, strlen(ev), seq, oldest);
+    return info(p, ev);
+}
+
 /* Nothing known of the event: no journal, no flag, no uncertain claim, no watermark yet. */
 static void assert_blank(const gw_journal_info_t *in)
 {
@@ -325,25 +332,21 @@ static void test_base_from_first_watermark(void **state)
 {
     gw_journal_t *p = *state; /* EV tracked */
     /* 10 tickets drawn before us; the stream still holds 4..10. */
-    gw_journal_watermark(p, EV, EVL, 10, 4);
-    gw_journal_info_t in = info(p, EV);
+    gw_journal_info_t in = watermark(p, EV, 10, 4);
     assert_int_equal(in.complete, 0);
     assert_int_equal(in.max_ticket, 10);
     claim(p, EV, 11);
     claim(p, EV, 12);
     /* oldest <= base: grants we never saw may still be undrained. */
-    gw_journal_watermark(p, EV, EVL, 12, 10);
-    assert_int_equal(info(p, EV).complete, 0);
+    assert_int_equal(watermark(p, EV, 12, 10).complete, 0);
     assert_int_equal(info(p, EV).foreign, 0);
     /* oldest == base + 1: everything at or below base is in MariaDB. */
-    gw_journal_watermark(p, EV, EVL, 12, 11);
-    in = info(p, EV);
+    in = watermark(p, EV, 12, 11);
     assert_int_equal(in.complete, 1);
     assert_int_equal(in.entries, 2);
     /* Complete stays complete while the stream keeps draining. */
     claim(p, EV, 13);
-    gw_journal_watermark(p, EV, EVL, 13, 12);
-    in = info(p, EV);
+    in = watermark(p, EV, 13, 12);
     assert_int_equal(in.complete, 1);
     assert_int_equal(in.entries, 2); /* 11 pruned */
     assert_int_equal(in.max_ticket, 13);
@@ -356,10 +359,8 @@ static void test_base_is_not_moved_by_later_watermarks(void **state)
     claim(p, EV, 6);
     claim(p, EV, 7);
     /* Were base moved to 7, oldest 6 would look drained past it. */
-    gw_journal_watermark(p, EV, EVL, 7, 5);
-    assert_int_equal(info(p, EV).complete, 0);
-    gw_journal_watermark(p, EV, EVL, 7, 6);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 7, 5).complete, 0);
+    assert_int_equal(watermark(p, EV, 7, 6).complete, 1);
 }
 
 static void test_complete_when_stream_empty(void **state)
@@ -367,12 +368,10 @@ static void test_complete_when_stream_empty(void **state)
     gw_journal_t *p = *state; /* EV tracked */
     /* Nothing tracked yet: no watermark, no base, not complete. */
     assert_int_equal(info(p, EV).complete, 0);
-    gw_journal_watermark(p, EV, EVL, 40, 0);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 40, 0).complete, 1);
     /* A fresh event that never sold anything. */
     assert_int_equal(gw_journal_track(p, EV2, EV2L), 0);
-    gw_journal_watermark(p, EV2, EV2L, 0, 0);
-    assert_int_equal(info(p, EV2).complete, 1);
+    assert_int_equal(watermark(p, EV2, 0, 0).complete, 1);
     assert_int_equal(info(p, EV2).max_ticket, 0);
 }
 
@@ -383,13 +382,11 @@ static void test_watermark_ignored_outside_fast_or_untracked(void **state)
     assert_int_equal(gw_journal_info(p, EV, EVL, &(gw_journal_info_t){0}), -1);
     assert_int_equal(gw_journal_track(p, EV, EVL), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
-    gw_journal_watermark(p, EV, EVL, 10, 0);
-    gw_journal_info_t in = info(p, EV);
+    gw_journal_info_t in = watermark(p, EV, 10, 0);
     assert_int_equal(in.complete, 0);
     assert_int_equal(in.max_ticket, 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
-    gw_journal_watermark(p, EV, EVL, 10, 0);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 10, 0).complete, 1);
 }
 
 static void test_pruning(void **state)
@@ -403,8 +400,7 @@ static void test_pruning(void **state)
         claim(p, EV2, t);
     assert_int_equal(counts(p).entries, 15);
     /* Tickets below oldest are drained; oldest itself is not. */
-    gw_journal_watermark(p, EV, EVL, 10, 4);
-    assert_int_equal(info(p, EV).entries, 7);
+    assert_int_equal(watermark(p, EV, 10, 4).entries, 7);
     assert_int_equal(counts(p).entries, 12);
     gw_journal_grant_t *g;
     size_t n;
@@ -415,13 +411,11 @@ static void test_pruning(void **state)
     free(g);
     /* An empty stream: everything up to seq is drained, not what came after. */
     claim(p, EV, 11);
-    gw_journal_watermark(p, EV, EVL, 10, 0);
-    assert_int_equal(info(p, EV).entries, 1);
+    assert_int_equal(watermark(p, EV, 10, 0).entries, 1);
     assert_int_equal(counts(p).entries, 6);
     /* The other event is untouched until its own watermark. */
     assert_int_equal(info(p, EV2).entries, 5);
-    gw_journal_watermark(p, EV2, EV2L, 105, 0);
-    assert_int_equal(info(p, EV2).entries, 0);
+    assert_int_equal(watermark(p, EV2, 105, 0).entries, 0);
     assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV).complete, 1);
     assert_int_equal(info(p, EV2).complete, 1);
@@ -455,20 +449,16 @@ static void test_foreign_detected(void **state)
     gw_journal_watermark(p, EV, EVL, 10, 0);
     claim(p, EV, 11);
     claim(p, EV, 12);
-    gw_journal_watermark(p, EV, EVL, 12, 0);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 12, 0).complete, 1);
     /* Ticket 13 is no claim of ours. */
     claim(p, EV, 14);
-    gw_journal_watermark(p, EV, EVL, 14, 13);
-    gw_journal_info_t in = info(p, EV);
+    gw_journal_info_t in = watermark(p, EV, 14, 13);
     assert_int_equal(in.foreign, 1);
     assert_int_equal(in.complete, 0);
     /* Never complete again until a reset. */
-    gw_journal_watermark(p, EV, EVL, 14, 0);
-    assert_int_equal(info(p, EV).complete, 0);
+    assert_int_equal(watermark(p, EV, 14, 0).complete, 0);
     gw_journal_reset(p);
-    gw_journal_watermark(p, EV, EVL, 14, 0);
-    in = info(p, EV);
+    in = watermark(p, EV, 14, 0);
     assert_int_equal(in.foreign, 0);
     assert_int_equal(in.complete, 1);
 }
@@ -479,11 +469,9 @@ static void test_foreign_exactly_one_beyond(void **state)
     gw_journal_watermark(p, EV, EVL, 0, 0);
     /* 3 in flight (tickets 1..3 drawn, replies not in): seq 3 is ours. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 3), 0);
-    gw_journal_watermark(p, EV, EVL, 3, 1);
-    assert_int_equal(info(p, EV).foreign, 0);
+    assert_int_equal(watermark(p, EV, 3, 1).foreign, 0);
     /* seq 4 is one more than we could have drawn. */
-    gw_journal_watermark(p, EV, EVL, 4, 1);
-    assert_int_equal(info(p, EV).foreign, 1);
+    assert_int_equal(watermark(p, EV, 4, 1).foreign, 1);
 }
 
 static void test_own_late_replies_not_foreign(void **state)
@@ -493,25 +481,20 @@ static void test_own_late_replies_not_foreign(void **state)
     /* A batch of 4: Redis draws 101..104, the watermark reads seq 104
      * before the reply is in. In flight covers them. */
     assert_int_equal(gw_journal_sent(p, EV, EVL, 4), 0);
-    gw_journal_watermark(p, EV, EVL, 104, 101);
-    assert_int_equal(info(p, EV).foreign, 0);
+    assert_int_equal(watermark(p, EV, 104, 101).foreign, 0);
     gw_journal_grant_t g[4] = {grant(101, "a", 1), grant(102, "b", 2), grant(103, "c", 1), grant(104, "d", 1)};
     assert_int_equal(gw_journal_replied(p, EV, EVL, 4, g, 4), 0);
     /* Now journaled; then most of it drained and pruned: still ours. */
-    gw_journal_watermark(p, EV, EVL, 104, 104);
-    assert_int_equal(info(p, EV).entries, 1);
+    assert_int_equal(watermark(p, EV, 104, 104).entries, 1);
     assert_int_equal(info(p, EV).foreign, 0);
-    gw_journal_watermark(p, EV, EVL, 104, 0);
-    gw_journal_info_t in = info(p, EV);
+    gw_journal_info_t in = watermark(p, EV, 104, 0);
     assert_int_equal(in.entries, 0);
     assert_int_equal(in.foreign, 0);
     assert_int_equal(in.complete, 1);
     /* Pruned-above-base still counts as ours on later watermarks. */
     claim(p, EV, 105);
-    gw_journal_watermark(p, EV, EVL, 105, 105);
-    assert_int_equal(info(p, EV).foreign, 0);
-    gw_journal_watermark(p, EV, EVL, 106, 105);
-    assert_int_equal(info(p, EV).foreign, 1);
+    assert_int_equal(watermark(p, EV, 105, 105).foreign, 0);
+    assert_int_equal(watermark(p, EV, 106, 105).foreign, 1);
 }
 
 static void test_replied_before_base_above_base(void **state)
@@ -522,16 +505,13 @@ static void test_replied_before_base_above_base(void **state)
     claim(p, EV, 49);
     claim(p, EV, 50);
     claim(p, EV, 51);
-    gw_journal_watermark(p, EV, EVL, 50, 49);
-    assert_int_equal(info(p, EV).foreign, 0);
+    assert_int_equal(watermark(p, EV, 50, 49).foreign, 0);
     assert_int_equal(info(p, EV).entries, 3);
-    gw_journal_watermark(p, EV, EVL, 51, 51);
-    gw_journal_info_t in = info(p, EV);
+    gw_journal_info_t in = watermark(p, EV, 51, 51);
     assert_int_equal(in.foreign, 0);
     assert_int_equal(in.complete, 1);
     assert_int_equal(in.entries, 1);
-    gw_journal_watermark(p, EV, EVL, 51, 0);
-    assert_int_equal(info(p, EV).foreign, 0);
+    assert_int_equal(watermark(p, EV, 51, 0).foreign, 0);
     assert_int_equal(counts(p).entries, 0);
 }
 
@@ -570,14 +550,11 @@ static void test_overflow(void **state)
     assert_int_equal(counts(p).entries, 1);
     assert_int_equal(info(p, EV2).complete, 1); /* the other event is unaffected */
     /* Our dropped grants do not look like another writer's. */
-    gw_journal_watermark(p, EV, EVL, 4, 1);
-    assert_int_equal(info(p, EV).foreign, 0);
+    assert_int_equal(watermark(p, EV, 4, 1).foreign, 0);
     /* Still incomplete after draining, until a reset. */
-    gw_journal_watermark(p, EV, EVL, 4, 0);
-    assert_int_equal(info(p, EV).complete, 0);
+    assert_int_equal(watermark(p, EV, 4, 0).complete, 0);
     gw_journal_reset(p);
-    gw_journal_watermark(p, EV, EVL, 4, 0);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 4, 0).complete, 1);
     assert_int_equal(info(p, EV).overflow, 0);
     gw_journal_free(p);
 }
@@ -886,8 +863,7 @@ static void test_reset(void **state)
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 2);
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
     /* The next watermark is a new base. */
-    gw_journal_watermark(p, EV, EVL, 20, 0);
-    assert_int_equal(info(p, EV).complete, 1);
+    assert_int_equal(watermark(p, EV, 20, 0).complete, 1);
     assert_int_equal(info(p, EV).max_ticket, 20);
     /* The journal works again after a reset. */
     claim(p, EV, 21);
@@ -995,10 +971,8 @@ static void test_untracked_count_moves_when_tracked(void **state)
     assert_int_equal(counts(p).inflight, 6);
     /* The foreign test counts them: a watermark base, then seq moved by our 2 in flight only. */
     gw_journal_watermark(p, EV2, EV2L, 10, 0);
-    gw_journal_watermark(p, EV2, EV2L, 12, 11);
-    assert_int_equal(info(p, EV2).foreign, 0);
-    gw_journal_watermark(p, EV2, EV2L, 13, 11);
-    assert_int_equal(info(p, EV2).foreign, 1);
+    assert_int_equal(watermark(p, EV2, 12, 11).foreign, 0);
+    assert_int_equal(watermark(p, EV2, 13, 11).foreign, 1);
     assert_int_equal(gw_journal_replied(p, EV, EVL, 4, NULL, 0), 0);
     assert_int_equal(gw_journal_replied(p, EV2, EV2L, 2, NULL, 0), 0);
     assert_int_equal(counts(p).inflight, 0);

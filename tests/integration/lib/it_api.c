@@ -270,6 +270,22 @@ long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char 
     return r->status;
 }
 
+void it_claim_expect(const it_fix_t *f, const char *event_id, const char *user_id, int quantity, long want)
+{
+    it_resp_t r;
+    assert_int_equal(it_claim(&r, f, event_id, user_id, quantity), want);
+    it_resp_free(&r);
+}
+
+void it_claim_users(const it_fix_t *f, const char *event_id, const char *prefix, int from, int to, int quantity, long want)
+{
+    for (int u = from; u <= to; u++) {
+        char user[64];
+        snprintf(user, sizeof user, "%s-%d", prefix, u);
+        it_claim_expect(f, event_id, user, quantity, want);
+    }
+}
+
 int it_fix_event_with_claim(const it_fix_t *f, char *ev, size_t evlen, const char *prefix, long long stock, long long max_per_user,
                             const char *user)
 {

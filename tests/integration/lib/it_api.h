@@ -124,6 +124,12 @@ void it_show(const char *what, const it_resp_t *r);
 /** POSTs a claim (@quantity 0: the field is left out); returns the status, the answer in @r. */
 long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char *user_id, int quantity);
 
+/** it_claim whose status must be @want (asserted); the answer is freed. */
+void it_claim_expect(const it_fix_t *f, const char *event_id, const char *user_id, int quantity, long want);
+
+/** it_claim_expect for users "@prefix-@from" .. "@prefix-@to", in that order. */
+void it_claim_users(const it_fix_t *f, const char *event_id, const char *prefix, int from, int to, int quantity, long want);
+
 /**
  * Creates a fresh event (id from @prefix into @ev, @evlen bytes) with @stock
  * and @max_per_user, and one claim by @user, so that "unchanged" has
