@@ -393,6 +393,52 @@ static void gateway_rebuilds_when_redis_comes_back_empty(void **st)
     wait_drained(f, ev);
 }
 
+/*
+ * A Redis that comes back behind MariaDB (an AOF that missed its last
+ * writes: seq below the highest stored ticket) must be checked before it
+ * serves claims again, even when the connection is back before the
+ * gateway's 50 ms mode timer looked: a connection lost is a mode change at
+ * once, not at the next poll. Each round lowers Redis's seq (the stale
+ * books), drops the gateway's connections (CLIENT KILL: it reconnects within
+ * ~100 ms), waits for the fast path and claims: the new ticket must be above
+ * every ticket MariaDB holds.
+ */
+static void blip_over_a_behind_redis_is_checked(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], key[256], user[32];
+    it_new_event(f, ev, sizeof ev, "blip", 100, 1);
+    snprintf(key, sizeof key, "tk:{%s}:ev", ev);
+    it_resp_t r;
+    long long last = 0;
+    for (int round = 0; round < 12; round++) {
+        snprintf(user, sizeof user, "b-%d", round);
+        assert_int_equal(it_claim(&r, f, ev, user, 1), 201);
+        long long ticket = it_json_int(r.json, "ticket");
+        it_resp_free(&r);
+        if (ticket <= last)
+            fail_msg("round %d: user %s got ticket %lld, not above %lld already told", round, user, ticket, last);
+        last = ticket;
+        wait_drained(f, ev);
+        /* Redis goes back in time: the last grant's ticket would be drawn again. */
+        redisReply *rep = redisCommand(f->redis, "HSET %s seq %lld", key, ticket - 1);
+        assert_non_null(rep);
+        freeReplyObject(rep);
+        rep = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+        assert_non_null(rep);
+        freeReplyObject(rep);
+        it_sleep_ms(150);
+        assert_int_equal(it_wait_path(f, "after the blip", ev, "fast", 20000, NULL, 0, NULL), 0);
+    }
+    snprintf(user, sizeof user, "b-last");
+    assert_int_equal(it_claim(&r, f, ev, user, 1), 201);
+    long long ticket = it_json_int(r.json, "ticket");
+    it_resp_free(&r);
+    if (ticket <= last)
+        fail_msg("after the last blip: ticket %lld, not above %lld already told", ticket, last);
+    wait_drained(f, ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rebuild_over_intact_state_changes_nothing, it_fix_new1, it_fix_free),
         cmocka_unit_test_setup_teardown(swap_refuses_a_stale_snapshot, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(gateway_rebuilds_when_redis_comes_back_empty, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(blip_over_a_behind_redis_is_checked, it_fix_new1, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_rebuild", tests, it_group_setup, NULL);
 }
