@@ -7,6 +7,7 @@
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_merge.h"
+#include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -22,6 +23,7 @@ typedef struct gw_failover {
     h2o_timeout_t timeout;
     h2o_timeout_entry_t entry;
     int64_t t_lost;         /* mono ms when the mode left FAST */
+    gw_mode_t last_mode;    /* the mode the last tick acted on */
     int64_t t_merge;        /* mono ms when the merge started */
     int64_t next_watermark; /* mono ms */
     int64_t next_track;     /* mono ms: the next read of tk:events */
@@ -163,13 +165,19 @@ static void tick(h2o_timeout_entry_t *entry)
     for (int i = 0; i < srv->nthreads; i++)
         up += srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis);
     int all_up = up == srv->nthreads;
-    switch (gw_journal_mode(srv->journal)) {
+    gw_mode_t mode = gw_journal_mode(srv->journal);
+    if (mode == GW_MODE_FAST && !all_up && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
+        mode = GW_MODE_LOST;
+    /* Left FAST since the last tick, here or at once when a connection
+     * dropped (gw_failover_on_redis_state): the outage starts now. */
+    if (mode == GW_MODE_LOST && ctl->last_mode == GW_MODE_FAST) {
+        ctl->t_lost = now;
+        tk_warn("path: Redis lost; claims are answered read-only from MariaDB%s", srv->conf->fallback_grants ? " until the fallback takes over" : "");
+    }
+    ctl->last_mode = mode;
+    switch (mode) {
     case GW_MODE_FAST:
-        if (!all_up) {
-            gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST);
-            ctl->t_lost = now;
-            tk_warn("path: Redis lost; claims are answered read-only from MariaDB%s", srv->conf->fallback_grants ? " until the fallback takes over" : "");
-        } else if (now >= ctl->next_watermark && ctl->outstanding == 0) {
+        if (now >= ctl->next_watermark && ctl->outstanding == 0) {
             ctl->next_watermark = now + GW_FAILOVER_WATERMARK_MS;
             watermark_round(ctl);
         }
@@ -205,6 +213,18 @@ static void tick(h2o_timeout_entry_t *entry)
         h2o_timeout_link(ctl->th->ctx.loop, &ctl->timeout, &ctl->entry);
 }
 
+void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
+{
+    gw_thread_t *th = thread;
+    /* A connection lost may hide a Redis restarted behind MariaDB; if it
+     * came back before the next tick, polling would never see it gone and
+     * the check (gw_merge.h) would never run. So the mode leaves FAST the
+     * moment any connection drops, from whichever loop thread saw it. */
+    if (!up)
+        gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
+    gw_rebuild_on_redis_state(r, up, thread);
+}
+
 int gw_failover_start(gw_thread_t *th)
 {
     gw_failover_t *ctl = calloc(1, sizeof(*ctl));
@@ -214,6 +234,7 @@ int gw_failover_start(gw_thread_t *th)
     /* A new process does not know what happened to Redis before it: it
      * starts as if Redis were just lost, so the first merge checks it. */
     ctl->t_lost = tk_time_mono_ms();
+    ctl->last_mode = GW_MODE_LOST;
     gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
     h2o_timeout_init(th->ctx.loop, &ctl->timeout, GW_FAILOVER_TICK_MS);
     ctl->entry.cb = tick;

@@ -29,6 +29,14 @@
 /** Starts the controller on @th's loop (thread 0), before it serves. 0, or -1 on no memory. */
 int gw_failover_start(gw_thread_t *th);
 
+/**
+ * Every loop thread's Redis connection reports here (gw_redis_state_cb,
+ * @thread its gw_thread_t): a drop moves the mode from FAST to LOST at once,
+ * so even a reconnection faster than one tick goes through the check before
+ * the fast path; then the reconnect's rebuild check (gw_rebuild.h).
+ */
+void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread);
+
 /** Stops it; on @th's loop, before the loop is disposed. */
 void gw_failover_stop(gw_thread_t *th);
 
