@@ -11,14 +11,10 @@
 #include "gw_rebuild.h"
 #include "tk_keys.h"
 #include "tk_log.h"
-#include "tk_rebuild.h"
 #include "tk_sql.h"
-#include "tk_time.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SCAN_PAGE 256 /* event_stock rows read, and seqs asked of Redis, per round of the scan */
 
@@ -117,53 +113,18 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         gw_dbconn_db_reset(conn);
         return -1;
     }
-    int64_t deadline = tk_time_mono_ms() + GW_MERGE_WAIT_MS;
-    int logged = 0;
-    while (!srv->shutdown) {
-        redisContext *rc = gw_dbconn_redis(conn);
-        if ((db = gw_dbconn_db(conn)) == NULL || rc == NULL)
-            return -1;
-        tk_rebuild_stats_t st;
-        char err[512];
-        int rrc = tk_rebuild_event(db, rc, id, &st, err, sizeof(err));
-        if (rrc == TK_REBUILD_OK || rrc == TK_REBUILD_UNKNOWN_EVENT) {
-            if (rrc == TK_REBUILD_OK) {
-                gw_rebuild_counted(srv);
-                tk_info("merge: event %s back in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", id,
-                        (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq,
-                        (long long)st.ms_total);
-            }
-            if (stale[0] != '\0' && (e = gw_lock_clear_stale(db, id, elen, stale)) != 0) {
-                tk_warn("merge: event %s: clearing its stale flag: MariaDB error %u", id, e);
-                gw_dbconn_db_reset(conn);
-                return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
-            }
-            gw_journal_clear_locked(srv->journal, id, elen);
-            merged_events++;
-            return 0;
-        }
-        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID) {
-            tk_warn("merge: event %s: %s", id, err);
-            if (rrc == TK_REBUILD_ERR_DB)
-                gw_dbconn_db_reset(conn);
-            return -1;
-        }
-        if (rrc == TK_REBUILD_ERR_REDIS) {
-            /* Reachable but refusing (still loading its AOF, say): wait
-             * within the deadline; unreachable: the next loop's connect fails. */
-            if (!logged++)
-                tk_warn("merge: event %s: %s; retrying", id, err);
-            gw_dbconn_redis_reset(conn);
-        }
-        /* Not drained yet (the workers write what Redis granted before it
-         * went away), a conflict, or Redis refusing: wait and try again. */
-        if (tk_time_mono_ms() >= deadline) {
-            tk_warn("merge: event %s: not rebuilt within %d ms (stream not drained: are the workers running?)", id, GW_MERGE_WAIT_MS);
-            return -1;
-        }
-        usleep(100 * 1000);
+    if (gw_rebuild_event(conn, srv, id, "merge", GW_MERGE_WAIT_MS, 100, 1) != 0)
+        return -1;
+    if ((db = gw_dbconn_db(conn)) == NULL)
+        return -1;
+    if (stale[0] != '\0' && (e = gw_lock_clear_stale(db, id, elen, stale)) != 0) {
+        tk_warn("merge: event %s: clearing its stale flag: MariaDB error %u", id, e);
+        gw_dbconn_db_reset(conn);
+        return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
     }
-    return -1;
+    gw_journal_clear_locked(srv->journal, id, elen);
+    merged_events++;
+    return 0;
 }
 
 /* Step 2: events whose journaled grants Redis no longer has (its seq is below them, or the event is gone). */

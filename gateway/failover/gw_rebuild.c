@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #define CHECK_WAIT_MS 30000 /* a backend that is down is waited for this long, retried ~1 s apart */
-#define EVENT_ATTEMPTS 20   /* not drained or conflict: retried, 250 ms apart */
+#define EVENT_WAIT_MS 5000  /* not drained or conflict: retried this long, */
+#define EVENT_PAUSE_MS 250  /* this far apart */
 
 /* Read and written with atomics: loop threads ask for checks, a database thread runs them. */
 struct gw_rebuild {
@@ -29,7 +30,58 @@ void gw_rebuild_free(struct gw_rebuild *rb)
     free(rb);
 }
 
-static int check_event(gw_dbconn_t *conn, MYSQL *db, redisContext *rc, const char *event_id, gw_server_t *srv)
+int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms,
+                     int wait_refusing)
+{
+    int64_t deadline = tk_time_mono_ms() + wait_ms;
+    int logged = 0;
+    while (!srv->shutdown) {
+        /* Asked afresh each round: a failed step below may have reset either. */
+        MYSQL *db = gw_dbconn_db(conn);
+        redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+        if (db == NULL || rc == NULL)
+            return -1;
+        tk_rebuild_stats_t st;
+        char err[512];
+        int rrc = tk_rebuild_event(db, rc, id, &st, err, sizeof(err));
+        if (rrc == TK_REBUILD_OK) {
+            gw_rebuild_counted(srv);
+            tk_info("%s: event %s back in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", who, id,
+                    (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)st.ms_total);
+            return 0;
+        }
+        if (rrc == TK_REBUILD_UNKNOWN_EVENT)
+            return 0; /* deleted meanwhile */
+        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID) {
+            tk_warn("%s: event %s: %s", who, id, err);
+            if (rrc == TK_REBUILD_ERR_DB)
+                gw_dbconn_db_reset(conn);
+            return -1;
+        }
+        if (rrc == TK_REBUILD_ERR_REDIS) {
+            gw_dbconn_redis_reset(conn);
+            if (!wait_refusing) {
+                tk_warn("%s: event %s: %s", who, id, err);
+                return -1;
+            }
+            /* Reachable but refusing (still loading its AOF, say): wait
+             * within the deadline; unreachable: the next round's connect fails. */
+            if (!logged++)
+                tk_warn("%s: event %s: %s; retrying", who, id, err);
+        }
+        /* Not drained yet (the workers write what Redis granted before it
+         * went away), a conflict, or Redis refusing: wait and try again. */
+        if (tk_time_mono_ms() >= deadline) {
+            tk_warn("%s: event %s: not rebuilt within %d ms (stream not drained or busy: are the workers running?)", who, id, wait_ms);
+            return -1;
+        }
+        usleep((useconds_t)pause_ms * 1000);
+    }
+    return -1;
+}
+
+/* Rebuilds @event_id when its hash is missing in Redis. */
+static int check_event(gw_dbconn_t *conn, redisContext *rc, const char *event_id, gw_server_t *srv)
 {
     char key[TK_KEY_MAX];
     tk_key(TK_KEY_EV, event_id, strlen(event_id), key);
@@ -42,30 +94,7 @@ static int check_event(gw_dbconn_t *conn, MYSQL *db, redisContext *rc, const cha
     freeReplyObject(rep);
     if (present)
         return 0;
-    for (int attempt = 0; attempt < EVENT_ATTEMPTS && !srv->shutdown; attempt++) {
-        tk_rebuild_stats_t st;
-        char err[512];
-        int rrc = tk_rebuild_event(db, rc, event_id, &st, err, sizeof(err));
-        if (rrc == TK_REBUILD_OK) {
-            gw_rebuild_counted(srv);
-            tk_info("rebuilt event %s in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", event_id,
-                    (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)st.ms_total);
-            return 0;
-        }
-        if (rrc == TK_REBUILD_UNKNOWN_EVENT)
-            return 0; /* deleted meanwhile */
-        if (rrc != TK_REBUILD_NOT_DRAINED && rrc != TK_REBUILD_CONFLICT) {
-            tk_warn("rebuilding event %s: %s", event_id, err);
-            if (rrc == TK_REBUILD_ERR_DB)
-                gw_dbconn_db_reset(conn);
-            if (rrc == TK_REBUILD_ERR_REDIS)
-                gw_dbconn_redis_reset(conn);
-            return -1;
-        }
-        usleep(250 * 1000);
-    }
-    tk_warn("rebuilding event %s: gave up after %d attempts (stream not drained or busy)", event_id, EVENT_ATTEMPTS);
-    return -1;
+    return gw_rebuild_event(conn, srv, event_id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS, 0);
 }
 
 /* One pass over every event; 0 when each has its Redis state. */
@@ -92,14 +121,15 @@ static int check_all(gw_dbconn_t *conn, gw_server_t *srv)
     char id[TK_ID_MAX + 1];
     while ((row = mysql_fetch_row(res)) != NULL && !srv->shutdown) {
         snprintf(id, sizeof(id), "%s", row[0]);
-        if (check_event(conn, db, rc, id, srv) != 0) {
-            rc_all = -1;
-            if ((rc = gw_dbconn_redis(conn)) == NULL || (db = gw_dbconn_db(conn)) == NULL)
-                break;
-        }
+        int failed = check_event(conn, rc, id, srv) != 0;
+        rc_all |= -failed;
+        /* A failed (or rebuilding) step may have reset either connection. */
+        if ((db = gw_dbconn_db(conn)) == NULL || (rc = gw_dbconn_redis(conn)) == NULL)
+            break;
     }
     mysql_free_result(res);
-    mysql_rollback(db); /* the SELECT opened a snapshot (autocommit is off) */
+    if (db != NULL)
+        mysql_rollback(db); /* the SELECT opened a snapshot (autocommit is off) */
     return rc_all;
 }
 

@@ -18,6 +18,7 @@
 #ifndef GW_REBUILD_H
 #define GW_REBUILD_H
 
+#include "gw_dbpool.h"
 #include "gw_types.h"
 
 /**
@@ -36,6 +37,17 @@ int gw_rebuild_active(const gw_server_t *srv);
 
 /** Events rebuilt since the process started (by the check, and by the merge: gw_merge.h). */
 uint64_t gw_rebuild_count(const gw_server_t *srv);
+
+/**
+ * On a database thread: rebuilds @id's Redis state from MariaDB
+ * (tk_rebuild_event), waiting up to @wait_ms, @pause_ms between tries,
+ * while the stream is not drained or the swap conflicts, and also while
+ * Redis refuses (loading its AOF) when @wait_refusing. Logs under @who.
+ * Counts and logs a rebuild. 0 when rebuilt (or the event is gone), -1 when
+ * a backend failed or the wait ran out (the connection at fault is reset).
+ */
+int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms,
+                     int wait_refusing);
 
 /** Counts one event rebuilt in Redis from MariaDB outside the check (the merge). Any thread. */
 void gw_rebuild_counted(gw_server_t *srv);
