@@ -36,7 +36,7 @@ endif
 # the libuv struct layout and the program corrupts memory at run time.
 TK_CFLAGS = -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -g $(OPTIMIZATION) $(SAN_FLAGS) \
 	-Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-	-Icommon $(addprefix -I,$(GW_DIRS)) -Iworker -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+	-Icommon $(addprefix -I,$(GW_DIRS)) -Iworker -Ithird_party/klib -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
 TK_LDFLAGS = $(SAN_FLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)

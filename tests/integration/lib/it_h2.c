@@ -383,7 +383,7 @@ static int raw_frame(it_h2_t *c, int type, int flags, uint32_t sid, const unsign
             st->ended_ms = it_now_ms();
         return 0;
     case FRAME_RST_STREAM:
-        if (st != NULL && len == 4) {
+        if (st != NULL && len == 4 && st->rst == 0) { /* the first: late DATA of a reset stream draws STREAM_CLOSED after it */
             st->rst = (int)be32(p);
             st->ended_ms = it_now_ms();
         }

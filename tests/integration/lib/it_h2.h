@@ -39,7 +39,7 @@ typedef struct it_h2 it_h2_t;
 /* What happened to one stream of the single-stream API. */
 typedef struct {
     int status;          /* the response's :status, 0 when none (yet) */
-    int rst;             /* the RST_STREAM error code, 0 when none */
+    int rst;             /* the first RST_STREAM error code, 0 when none */
     long long ended_ms;  /* it_now_ms() when it ended (END_STREAM or RST_STREAM), 0 while open */
 } it_h2_stream_t;
 
