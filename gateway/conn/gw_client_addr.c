@@ -1,6 +1,7 @@
 #include "gw_client_addr.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t gw_addr_key(int family, const uint8_t addr[16], unsigned char key[GW_ADDR_KEY_MAX])
@@ -35,13 +36,13 @@ static int parse_hop(const char *s, size_t len, int *family, uint8_t addr[16])
         *close = '\0';
         host = buf + 1;
         port = close[1] == ':' ? close + 2 : NULL;
-    } else if (strchr(buf, '.') != NULL && strchr(buf, ':') != NULL) {
-        port = strchr(buf, ':'); /* IPv4 with a port; an IPv6 literal with a dot has more than one ':' and fails below */
+    } else if (strchr(buf, '.') != NULL && strchr(buf, ':') != NULL && strchr(buf, ':') == strrchr(buf, ':')) {
+        port = strchr(buf, ':'); /* IPv4 with a port (IPv6 with a dot, ::ffff:a.b.c.d, has more than one ':') */
         *port++ = '\0';
     }
     if (port != NULL) {
         size_t pl = strlen(port);
-        if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl)
+        if (pl == 0 || pl > 5 || strspn(port, "0123456789") != pl || atol(port) > 65535)
             return -1;
     }
     memset(addr, 0, 16);
