@@ -23,7 +23,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->rate_ip_burst = 10000;
     c->rate_user = 20;
     c->rate_user_burst = 40;
-    c->conn_per_ip = 64;
+    c->conn_per_ip = 256;
     c->trusted_proxies = "";
     c->body_deadline_ms = 10000;
     c->h2_conn_body_max = 256 * 1024;

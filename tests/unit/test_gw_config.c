@@ -113,7 +113,7 @@ static void test_connection_options(void **state)
     gw_config_t c;
     char err[512], *argv[] = {"gw"};
     assert_int_equal(load(&c, 1, argv, err), 0);
-    assert_int_equal(c.conn_per_ip, 64);
+    assert_int_equal(c.conn_per_ip, 256);
     assert_int_equal(c.trusted.n, 0);
     assert_int_equal(c.proxy_protocol, 0);
     assert_int_equal(c.body_deadline_ms, 10000);
