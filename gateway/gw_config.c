@@ -60,6 +60,10 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->rate_ip_burst = 10000;
     c->rate_user = 20;
     c->rate_user_burst = 40;
+    c->conn_per_ip = 256;
+    c->trusted_proxies = "";
+    c->body_deadline_ms = 10000;
+    c->h2_conn_body_max = 256 * 1024;
     c->fallback_grants = 1;
     c->fallback_after_ms = 1000;
     c->lock_ttl_ms = 5000;
@@ -91,6 +95,16 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--rate-user", "RATE_USER_PER_S", TK_OPT_INT, &c->rate_user, 0, 1000000,
          "claims and status lookups/s per user and loop thread, 0 = off"},
         {"--rate-user-burst", "RATE_USER_BURST", TK_OPT_INT, &c->rate_user_burst, 0, 10000000, "per-user burst, 0 = the rate"},
+        {"--conn-per-ip", "CONN_PER_IP", TK_OPT_INT, &c->conn_per_ip, 0, 1000000,
+         "open connections per client address, all threads together, 0 = off; TRUSTED_PROXIES peers are exempt (docs/ABUSE.md)"},
+        {"--trusted-proxies", "TRUSTED_PROXIES", TK_OPT_STR, &c->trusted_proxies, 0, 0,
+         "comma list of CIDR blocks (IPv4, IPv6) of load balancers whose X-Forwarded-For and PROXY line are believed; default none"},
+        {"--proxy-protocol", "PROXY_PROTOCOL", TK_OPT_INT, &c->proxy_protocol, 0, 1,
+         "1: connections from TRUSTED_PROXIES may start with a PROXY protocol v1 line naming the client"},
+        {"--body-deadline-ms", "BODY_DEADLINE_MS", TK_OPT_INT, &c->body_deadline_ms, 100, 600000,
+         "a request's headers and body must arrive within this (HTTP/1.1: connection closed; HTTP/2: stream reset)"},
+        {"--h2-conn-body-max", "H2_CONN_BODY_MAX", TK_OPT_INT, &c->h2_conn_body_max, 16384, 67108864,
+         "request-body bytes one HTTP/2 connection may hold for requests not yet handled; beyond, its newest streams are reset"},
         {"--fallback-grants", "FALLBACK_GRANTS", TK_OPT_INT, &c->fallback_grants, 0, 1,
          "1: while Redis is away, grant claims from MariaDB under the lock table; 0: answer read-only (docs/DESIGN.md)"},
         {"--fallback-after-ms", "FALLBACK_AFTER_MS", TK_OPT_INT, &c->fallback_after_ms, 0, 600000,
@@ -125,6 +139,15 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     tk_log_level_t level;
     if (tk_log_parse_level(c->log_level, &level) != 0) {
         snprintf(err, errlen, "LOG_LEVEL=%s: expected debug, info, warn or error", c->log_level);
+        return -1;
+    }
+    char why[256];
+    if (gw_cidr_parse_list(c->trusted_proxies, &c->trusted, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "TRUSTED_PROXIES: %s", why);
+        return -1;
+    }
+    if (c->proxy_protocol && c->trusted.n == 0) {
+        snprintf(err, errlen, "PROXY_PROTOCOL=1 needs TRUSTED_PROXIES: the balancers whose PROXY line is believed");
         return -1;
     }
     if (c->http_port == c->port) {

@@ -5,6 +5,7 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include "gw_cidr.h"
 #include "tk_backend.h"
 #include "tk_jwt.h"
 
@@ -31,6 +32,11 @@ typedef struct {
     long rate_ip_burst;   /* bucket capacity; 0 = rate_ip */
     long rate_user;       /* claims and status lookups/s per user and thread, 0 = off */
     long rate_user_burst; /* bucket capacity; 0 = rate_user */
+    long conn_per_ip;             /* open connections per client address, all threads; 0 = off (gw_connlimit.h) */
+    const char *trusted_proxies;  /* TRUSTED_PROXIES as given; parsed into trusted */
+    long proxy_protocol;          /* 1: read a PROXY v1 line from trusted peers (gw_proxy_line.h) */
+    long body_deadline_ms;        /* a request's headers and body arrive within this, HTTP/1.1 and HTTP/2 */
+    long h2_conn_body_max;        /* body bytes one HTTP/2 connection holds for requests not yet handled (gw_h2guard.h) */
     long fallback_grants;   /* 1: the lock-table fallback grants while Redis is away (gw_journal.h) */
     long fallback_after_ms; /* Redis away this long before it does */
     long lock_ttl_ms;       /* expiry of a fallback event lock (gw_lock.h) */
@@ -51,6 +57,7 @@ typedef struct {
     char tls_cert_buf[512];
     char tls_key_buf[512];
     char admin_token[GW_TOKEN_MAX];
+    gw_cidr_list_t trusted; /* TRUSTED_PROXIES, parsed */
 } gw_config_t;
 
 /**

@@ -1,6 +1,7 @@
 #include "gw_server.h"
 #include "gw_types.h"
 #include "gw_batcher.h"
+#include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_failover.h"
@@ -91,29 +92,6 @@ static int open_listener(const char *host, long port)
     return fd;
 }
 
-static void on_conn_close(void *data)
-{
-    gw_thread_t *th = data;
-    th->conns--;
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    gw_thread_t *th = listener->data;
-    if (err != NULL)
-        return;
-    h2o_accept_ctx_t *actx = listener == th->listen_tls ? &th->accept_tls : &th->accept_plain;
-    for (int i = 0; i < 64; i++) { /* bounded so one listener cannot starve the loop */
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            break;
-        th->conns++;
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = th;
-        h2o_accept(actx, sock);
-    }
-}
-
 static h2o_socket_t *start_listener(gw_thread_t *th, long port)
 {
     int fd = open_listener(th->server->conf->bind, port);
@@ -121,7 +99,7 @@ static h2o_socket_t *start_listener(gw_thread_t *th, long port)
         return NULL;
     h2o_socket_t *sock = h2o_evloop_socket_create(th->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     sock->data = th;
-    h2o_socket_read_start(sock, on_accept);
+    h2o_socket_read_start(sock, gw_conn_on_accept);
     return sock;
 }
 
@@ -195,6 +173,7 @@ static void *thread_main(void *arg)
     int64_t deadline = 0;
     for (;;) {
         h2o_evloop_run(th->ctx.loop, 50);
+        gw_conn_after_turn(th);
         if (!th->stopping)
             continue;
         if (deadline == 0)
@@ -257,8 +236,13 @@ static void setup_globalconf(gw_server_t *srv)
      * anything over 16 KiB with the API's JSON 413. Kept small because an
      * HTTP/2 client may hold up to 100 streams of buffered bodies. */
     srv->globalconf.max_request_entity_size = 64 * 1024;
-    srv->globalconf.http1.req_timeout = 10000; /* also bounds a client that trickles its body */
+    /* Armed once per request, not re-armed by reads: also bounds a client that trickles its body.
+     * HTTP/2 has no such timer in h2o 2.2.5; gw_h2guard cuts its streams at the same deadline. */
+    srv->globalconf.http1.req_timeout = (uint64_t)srv->conf->body_deadline_ms;
     srv->globalconf.http2.idle_timeout = 10000;
+    /* What h2o advertises and enforces (SETTINGS_MAX_CONCURRENT_STREAMS, fixed at 100 in 2.2.5): at most
+     * 100 streams open per connection, the 101st refused; here also at most 100 of them with a handler at once. */
+    srv->globalconf.http2.max_concurrent_requests_per_connection = 100;
     srv->globalconf.handshake_timeout = 5000;
     h2o_hostconf_t *host = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
@@ -314,6 +298,10 @@ int gw_server_run(gw_config_t *conf)
         tk_error("out of memory starting the rebuild check");
         goto exit;
     }
+    if (gw_conn_start(srv) != 0) {
+        tk_error("out of memory for the per-address connection table");
+        goto exit;
+    }
     srv->nthreads = (int)conf->threads;
     srv->threads = calloc((size_t)srv->nthreads, sizeof(*srv->threads));
     if (srv->threads == NULL || (srv->dbpool = gw_dbpool_start(conf, (int)conf->db_threads)) == NULL) {
@@ -355,6 +343,7 @@ stop:
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:
+    gw_conn_stop(srv);
     gw_journal_free(srv->journal);
     gw_rebuild_free(srv->rebuild);
     free(srv->threads);

@@ -35,6 +35,7 @@ typedef struct st_gw_batcher_t gw_batcher_t; /* gw_batcher.h */
 struct gw_journal;                           /* gw_journal.h */
 struct gw_failover;                          /* gw_failover.h */
 struct gw_rebuild;                           /* gw_rebuild.h */
+struct gw_connlimit;                         /* gw_connlimit.h */
 
 /* ---- the rate-limit tables (the algorithm is explained in gw_ratelimit.h) ---- */
 
@@ -96,6 +97,7 @@ struct st_gw_server_t {
     struct gw_failover *failover;       /* moves the mode, on thread 0 (gw_failover.h) */
     struct gw_rebuild *rebuild;         /* the check after every Redis (re)connection (gw_rebuild.h) */
     char holder[128];                   /* this process in the fallback's lock table: "gw-<host>-<pid>" */
+    struct gw_connlimit *connlimit;     /* open connections per client address, all threads (gw_conn.h); NULL: CONN_PER_IP=0 */
 };
 
 /** The thread that owns @req. */

@@ -1,6 +1,7 @@
 #include "gw_ratelimit.h"
 #include "gw_metrics.h"
 #include "gw_http.h"
+#include "gw_client_addr.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -170,26 +171,12 @@ int gw_ratelimit_ip(gw_req_t *r)
     gw_ratelimit_t *rl = limits_of(r);
     if (rl->ip.interval == 0)
         return 0;
-    struct sockaddr_storage ss;
-    socklen_t sl = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&ss);
-    unsigned char key[1 + 8];
-    size_t klen;
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-    if (sl >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
-        klen = 5;
-    } else if (sl >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-        key[0] = 4;
-        memcpy(key + 1, sin6->sin6_addr.s6_addr + 12, 4);
-        klen = 5;
-    } else if (sl >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6) {
-        key[0] = 6; /* one /64 is what one subscriber usually gets */
-        memcpy(key + 1, sin6->sin6_addr.s6_addr, 8);
-        klen = 9;
-    } else {
+    int family;
+    uint8_t addr[16];
+    unsigned char key[GW_ADDR_KEY_MAX];
+    if (gw_client_addr(r->req, &r->th->server->conf->trusted, &family, addr) != 0)
         return 0; /* no address (a unix socket, or none): nothing to key on */
-    }
+    size_t klen = gw_addr_key(family, addr, key);
     uint64_t retry;
     if (gw_rl_take(&rl->ip, gw_rl_hash(key, klen), r->start_us * 1000u, &retry) == 0)
         return 0;

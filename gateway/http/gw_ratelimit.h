@@ -55,7 +55,8 @@ struct st_gw_req_t;
 
 /**
  * The per-address limit, for every API route but /healthz, /readyz and
- * /metrics; the key is the peer address (IPv6: its /64). Returns 0, or -1
+ * /metrics; the key is the client address of gw_client_addr.h (the peer,
+ * or what a TRUSTED_PROXIES peer says; IPv6: its /64). Returns 0, or -1
  * with @r answered 429. Call once, before the route runs.
  */
 int gw_ratelimit_ip(struct st_gw_req_t *r);

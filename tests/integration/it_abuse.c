@@ -65,6 +65,14 @@ static int setup(void **st)
     return it_evfix_new(st, &spec);
 }
 
+/* 500 connections from one address: the per-address connection limit (CONN_PER_IP, tested in it_client_addr) is off here. */
+static int setup_many_conns(void **st)
+{
+    static const char *const env[] = {"CONN_PER_IP=0", NULL};
+    static const it_evfix_spec_t spec = {.prefix = "hostile", .stock = 10, .max_per_user = 1, .user = "u-first", .env = env};
+    return it_evfix_new(st, &spec);
+}
+
 static int setup_limited(void **st)
 {
     static const char *const env[] = {"RATE_IP_PER_S=5", "RATE_IP_BURST=10", "RATE_USER_PER_S=1", "RATE_USER_BURST=3", NULL};
@@ -615,7 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_json_is_400, setup, it_evfix_free),
         cmocka_unit_test_setup_teardown(random_bodies_get_400_or_413, setup, it_evfix_free),
         cmocka_unit_test_setup_teardown(slow_clients_are_timed_out_and_hold_nothing, setup, it_evfix_free),
-        cmocka_unit_test_setup_teardown(idle_connections_are_served_around_and_closed, setup, it_evfix_free),
+        cmocka_unit_test_setup_teardown(idle_connections_are_served_around_and_closed, setup_many_conns, it_evfix_free),
         cmocka_unit_test_setup_teardown(per_user_limit_is_429_with_retry_after, setup_limited, it_evfix_free),
         cmocka_unit_test_setup_teardown(per_address_limit_is_429_but_ops_routes_pass, setup_limited, it_evfix_free),
     };

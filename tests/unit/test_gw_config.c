@@ -17,7 +17,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH",
                                    "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX", "USER_AUTH",
                                    "USER_TOKEN_SECRET_FILE", "USER_TOKEN_SECRET_NEXT_FILE", "USER_TOKEN_ISSUER",
-                                   "USER_TOKEN_AUDIENCE", "DEV_LOGIN"};
+                                   "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
+                                   "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -202,6 +203,37 @@ static void test_user_auth_refusals(void **state)
     opt_expect(load_parsed, -1, "--dev-login=2", "gw", "--dev-login=2", NULL);
 }
 
+/* The connection path's options (docs/DESIGN.md, "Connections and client address"). */
+static void test_connection_options(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.conn_per_ip, 256);
+    assert_int_equal(c.trusted.n, 0);
+    assert_int_equal(c.proxy_protocol, 0);
+    assert_int_equal(c.body_deadline_ms, 10000);
+    assert_int_equal(c.h2_conn_body_max, 262144);
+    setenv("TRUSTED_PROXIES", " 10.0.0.0/8, fd00::/8 ,192.0.2.1", 1);
+    char *a1[] = {"gw", "--proxy-protocol", "1", "--conn-per-ip=0", "--body-deadline-ms", "2500"};
+    assert_int_equal(load(&c, 6, a1, err), 0);
+    assert_int_equal(c.trusted.n, 3);
+    assert_int_equal(c.proxy_protocol, 1);
+    assert_int_equal(c.conn_per_ip, 0);
+    assert_int_equal(c.body_deadline_ms, 2500);
+    setenv("TRUSTED_PROXIES", "10.0.0.1/8", 1); /* bits past the prefix: a typo more often than a wish */
+    opt_expect(load_parsed, -1, "TRUSTED_PROXIES", "gw", NULL);
+    setenv("TRUSTED_PROXIES", "10.0.0.0/8,,10.1.0.0/16", 1);
+    opt_expect(load_parsed, -1, "empty", "gw", NULL);
+    setenv("TRUSTED_PROXIES", "localhost", 1);
+    opt_expect(load_parsed, -1, "localhost", "gw", NULL);
+    unsetenv("TRUSTED_PROXIES");
+    opt_expect(load_parsed, -1, "PROXY_PROTOCOL", "gw", "--proxy-protocol", "1", NULL); /* believed from nobody */
+    opt_expect(load_parsed, -1, NULL, "gw", "--h2-conn-body-max", "1000", NULL);
+    opt_expect(load_parsed, -1, NULL, "gw", "--body-deadline-ms", "0", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +243,7 @@ int main(void)
         cmocka_unit_test_setup(test_queue_bounds, setup),
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
+        cmocka_unit_test_setup(test_connection_options, setup),
     };
     return cmocka_run_group_tests_name("gw_config", tests, group_setup, group_teardown);
 }

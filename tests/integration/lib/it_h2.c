@@ -49,6 +49,8 @@ struct it_h2 {
     uint32_t first_slot;
     size_t next_req; /* the next request of this run to send on this connection */
     long long next_us; /* with a gap: not before this (now_us) */
+    it_h2_stream_t *raw; /* the single-stream API: stream (sid - 1) / 2, IT_H2_RAW_MAX of them; NULL until used */
+    int goaway;          /* a GOAWAY arrived */
 };
 
 /* ---- output ------------------------------------------------------------------ */
@@ -121,25 +123,35 @@ static size_t hpack_literal(unsigned char *p, size_t name_index, const char *v, 
     return n + vlen;
 }
 
+/* The header block of a request into @hb (1024 bytes): @clen < 0 sends no content-length. 0, or -1 when the path is too long. */
+static int request_block(const it_h2_t *c, unsigned char *hb, size_t *len, const char *method, const char *path, long clen)
+{
+    char authority[32], cl[24];
+    size_t plen = strlen(path);
+    if (plen > 800)
+        return -1;
+    size_t n = 0;
+    hb[n++] = strcmp(method, "GET") == 0 ? 0x82 : 0x83; /* :method GET / POST (static 2, 3) */
+    hb[n++] = 0x86;                                     /* :scheme http (static 6) */
+    n += hpack_literal(hb + n, 4, path, plen);          /* :path */
+    int al = snprintf(authority, sizeof authority, "127.0.0.1:%d", c->port);
+    n += hpack_literal(hb + n, 1, authority, (size_t)al); /* :authority */
+    if (clen >= 0) {
+        n += hpack_literal(hb + n, 31, "application/json", 16); /* content-type */
+        int l = snprintf(cl, sizeof cl, "%ld", clen);
+        n += hpack_literal(hb + n, 28, cl, (size_t)l); /* content-length */
+    }
+    *len = n;
+    return 0;
+}
+
 /* Queues request @q on a new stream: HEADERS then DATA, back to back. */
 static int out_request(it_h2_t *c, const it_h2_req_t *q, size_t blen)
 {
     unsigned char hb[1024];
-    char authority[32], clen[24];
-    size_t plen = strlen(q->path);
-    if (plen > 800)
+    size_t n;
+    if (request_block(c, hb, &n, q->method, q->path, q->body != NULL ? (long)blen : -1) != 0)
         return -1;
-    size_t n = 0;
-    hb[n++] = strcmp(q->method, "GET") == 0 ? 0x82 : 0x83; /* :method GET / POST (static 2, 3) */
-    hb[n++] = 0x86;                                           /* :scheme http (static 6) */
-    n += hpack_literal(hb + n, 4, q->path, plen);             /* :path */
-    int al = snprintf(authority, sizeof authority, "127.0.0.1:%d", c->port);
-    n += hpack_literal(hb + n, 1, authority, (size_t)al); /* :authority */
-    if (q->body != NULL) {
-        n += hpack_literal(hb + n, 31, "application/json", 16); /* content-type */
-        int cl = snprintf(clen, sizeof clen, "%zu", blen);
-        n += hpack_literal(hb + n, 28, clen, (size_t)cl); /* content-length */
-    }
     uint32_t sid = c->next_sid;
     c->next_sid += 2;
     if (out_frame(c, FRAME_HEADERS, FLAG_END_HEADERS | (q->body == NULL ? FLAG_END_STREAM : 0), sid, hb, n) != 0)
@@ -219,6 +231,7 @@ void it_h2_close(it_h2_t *c)
         close(c->fd);
     free(c->out);
     free(c->map);
+    free(c->raw);
     free(c);
 }
 
@@ -348,6 +361,41 @@ static int on_frame(it_h2_t *c, run_t *run, int type, int flags, uint32_t sid, c
     }
 }
 
+/* One frame for the single-stream API. -1 when the connection must end. */
+static int raw_frame(it_h2_t *c, int type, int flags, uint32_t sid, const unsigned char *p, size_t len)
+{
+    it_h2_stream_t *st = c->raw != NULL && (sid & 1) && (sid - 1) / 2 < IT_H2_RAW_MAX ? &c->raw[(sid - 1) / 2] : NULL;
+    switch (type) {
+    case FRAME_HEADERS: {
+        size_t off = (flags & FLAG_PADDED) ? 1 : 0, pad = (flags & FLAG_PADDED) && len > 0 ? p[0] : 0;
+        if (flags & FLAG_PRIORITY)
+            off += 5;
+        if (off + pad > len)
+            return -1;
+        if (st != NULL && st->status == 0)
+            st->status = block_status(p + off, len - off - pad);
+        if (st != NULL && (flags & FLAG_END_STREAM))
+            st->ended_ms = it_now_ms();
+        return 0;
+    }
+    case FRAME_DATA:
+        if (st != NULL && (flags & FLAG_END_STREAM))
+            st->ended_ms = it_now_ms();
+        return 0;
+    case FRAME_RST_STREAM:
+        if (st != NULL && len == 4 && st->rst == 0) { /* the first: late DATA of a reset stream draws STREAM_CLOSED after it */
+            st->rst = (int)be32(p);
+            st->ended_ms = it_now_ms();
+        }
+        return 0;
+    case FRAME_GOAWAY:
+        c->goaway = 1;
+        return -1;
+    default:
+        return on_frame(c, &(run_t){0}, type, flags, 0, p, len); /* SETTINGS, PING, WINDOW_UPDATE: connection-level */
+    }
+}
+
 static int read_in(it_h2_t *c, run_t *run)
 {
     for (;;) {
@@ -367,7 +415,9 @@ static int read_in(it_h2_t *c, run_t *run)
                 return -1;
             if (c->inlen - off < 9 + len)
                 break;
-            if (on_frame(c, run, h[3], h[4], be32(h + 5) & 0x7fffffff, h + 9, len) != 0)
+            int rc = run != NULL ? on_frame(c, run, h[3], h[4], be32(h + 5) & 0x7fffffff, h + 9, len)
+                                 : raw_frame(c, h[3], h[4], be32(h + 5) & 0x7fffffff, h + 9, len);
+            if (rc != 0)
                 return -1;
             off += 9 + len;
         }
@@ -470,4 +520,69 @@ void it_h2_free_bodies(it_h2_req_t *reqs, size_t n)
         reqs[i].resp = NULL;
         reqs[i].resp_len = 0;
     }
+}
+
+/* ---- single streams ------------------------------------------------------------- */
+
+uint32_t it_h2_open(it_h2_t *c, const char *method, const char *path, long clen, int end_stream)
+{
+    if (c->raw == NULL && (c->raw = calloc(IT_H2_RAW_MAX, sizeof *c->raw)) == NULL)
+        return 0;
+    unsigned char hb[1024];
+    size_t n;
+    uint32_t sid = c->next_sid;
+    if ((sid - 1) / 2 >= IT_H2_RAW_MAX || request_block(c, hb, &n, method, path, clen) != 0)
+        return 0;
+    c->next_sid += 2;
+    c->raw[(sid - 1) / 2] = (it_h2_stream_t){0};
+    if (out_frame(c, FRAME_HEADERS, FLAG_END_HEADERS | (end_stream ? FLAG_END_STREAM : 0), sid, hb, n) != 0)
+        return 0;
+    return sid;
+}
+
+int it_h2_data(it_h2_t *c, uint32_t sid, const void *p, size_t n, int end_stream)
+{
+    const char *b = p;
+    do {
+        size_t k = n > BODY_MAX ? BODY_MAX : n;
+        if (out_frame(c, FRAME_DATA, end_stream && k == n ? FLAG_END_STREAM : 0, sid, b, k) != 0)
+            return -1;
+        b += k;
+        n -= k;
+    } while (n > 0);
+    return 0;
+}
+
+int it_h2_pump(it_h2_t *c, int ms)
+{
+    long long deadline = it_now_ms() + ms;
+    for (;;) {
+        if (c->dead || flush_out(c) != 0) {
+            c->dead = 1;
+            return -1;
+        }
+        long long left = deadline - it_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pfd = {c->fd, (short)(POLLIN | (c->outoff < c->outlen ? POLLOUT : 0)), 0};
+        if (poll(&pfd, 1, left < 20 ? (int)left : 20) < 0 && errno != EINTR)
+            return -1;
+        if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && read_in(c, NULL) != 0) {
+            c->dead = 1;
+            return -1;
+        }
+    }
+}
+
+const it_h2_stream_t *it_h2_stream(const it_h2_t *c, uint32_t sid)
+{
+    static const it_h2_stream_t none = {0};
+    if (c->raw == NULL || sid == 0 || (sid & 1) == 0 || (sid - 1) / 2 >= IT_H2_RAW_MAX)
+        return &none;
+    return &c->raw[(sid - 1) / 2];
+}
+
+int it_h2_got_goaway(const it_h2_t *c)
+{
+    return c->goaway;
 }

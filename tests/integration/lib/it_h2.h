@@ -23,6 +23,7 @@
 #define IT_H2_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const char *method; /* "POST", "GET" */
@@ -34,6 +35,15 @@ typedef struct {
 } it_h2_req_t;
 
 typedef struct it_h2 it_h2_t;
+
+/* What happened to one stream of the single-stream API. */
+typedef struct {
+    int status;          /* the response's :status, 0 when none (yet) */
+    int rst;             /* the first RST_STREAM error code, 0 when none */
+    long long ended_ms;  /* it_now_ms() when it ended (END_STREAM or RST_STREAM), 0 while open */
+} it_h2_stream_t;
+
+#define IT_H2_RAW_MAX 1024 /* streams one connection opens with it_h2_open */
 
 /** Connects to 127.0.0.1:@port (cleartext HTTP/2, prior knowledge). NULL (message printed) on failure. */
 it_h2_t *it_h2_connect(int port);
@@ -59,5 +69,27 @@ size_t it_h2_run(it_h2_t **conns, int nconns, it_h2_req_t *reqs, size_t n, int i
 
 /** Frees the bodies it_h2_run kept. */
 void it_h2_free_bodies(it_h2_req_t *reqs, size_t n);
+
+/*
+ * The single-stream API, for tests of the server's stream limits: a test
+ * opens streams and sends their DATA when and as it likes (a hostile client:
+ * no flow control is respected), then pumps the connection and reads each
+ * stream's fate. Not to be mixed with it_h2_run on one connection.
+ */
+
+/** Queues HEADERS for a new stream (@clen < 0: no content-length; @end_stream: no body follows). The stream id, 0 on failure. */
+uint32_t it_h2_open(it_h2_t *c, const char *method, const char *path, long clen, int end_stream);
+
+/** Queues @n bytes of DATA on @sid (in frames of at most 16 KiB), END_STREAM on the last when @end_stream. 0 or -1. */
+int it_h2_data(it_h2_t *c, uint32_t sid, const void *p, size_t n, int end_stream);
+
+/** Sends what is queued and reads for @ms milliseconds. 0, or -1 once the connection has ended (closed, GOAWAY). */
+int it_h2_pump(it_h2_t *c, int ms);
+
+/** What happened to stream @sid so far (all zero for a stream never opened). */
+const it_h2_stream_t *it_h2_stream(const it_h2_t *c, uint32_t sid);
+
+/** 1 when the server sent GOAWAY. */
+int it_h2_got_goaway(const it_h2_t *c);
 
 #endif
