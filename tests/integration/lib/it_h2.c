@@ -124,10 +124,18 @@ static size_t hpack_literal(unsigned char *p, size_t name_index, const char *v, 
 /* Queues request @q on a new stream: HEADERS then DATA, back to back. */
 static int out_request(it_h2_t *c, const it_h2_req_t *q, size_t blen)
 {
-    unsigned char hb[1024];
+    unsigned char hb[2048];
     char authority[32], clen[24];
-    size_t plen = strlen(q->path);
-    if (plen > 800)
+    static const char auth_name[] = "Authorization: ";
+    size_t plen = strlen(q->path), alen = 0;
+    const char *auth = NULL;
+    if (q->auth_line != NULL) {
+        if (strncmp(q->auth_line, auth_name, sizeof auth_name - 1) != 0)
+            return -1;
+        auth = q->auth_line + sizeof auth_name - 1;
+        alen = strlen(auth);
+    }
+    if (plen > 800 || alen > 1000)
         return -1;
     size_t n = 0;
     hb[n++] = strcmp(q->method, "GET") == 0 ? 0x82 : 0x83; /* :method GET / POST (static 2, 3) */
@@ -135,6 +143,8 @@ static int out_request(it_h2_t *c, const it_h2_req_t *q, size_t blen)
     n += hpack_literal(hb + n, 4, q->path, plen);             /* :path */
     int al = snprintf(authority, sizeof authority, "127.0.0.1:%d", c->port);
     n += hpack_literal(hb + n, 1, authority, (size_t)al); /* :authority */
+    if (auth != NULL)
+        n += hpack_literal(hb + n, 23, auth, alen); /* authorization (static 23) */
     if (q->body != NULL) {
         n += hpack_literal(hb + n, 31, "application/json", 16); /* content-type */
         int cl = snprintf(clen, sizeof clen, "%zu", blen);
