@@ -7,6 +7,12 @@
  * the event's books (stock, ticket sequence, claims, stream, rows) are as
  * they were, and at teardown the gateway exits 0 under the sanitizers (no
  * crash, no leak). Everything here is bounded in count and time.
+ *
+ * The claims carry valid user tokens (the gateway requires them): what is
+ * hostile is the request, not the sender, so each case is refused for what
+ * it is (a header, a body) and not as unsigned (401). Where a body names no
+ * valid user the request signs for a user of its own, because the per-user
+ * limit counts every signed request, whatever its body.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +38,7 @@
 #include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
+#include "tk_valid.h"
 
 static void books(it_evfix_t *s, it_books_t *b)
 {
@@ -43,6 +50,14 @@ static void assert_books(it_evfix_t *s, const it_books_t *before, const char *wh
     it_books_t now;
     books(s, &now);
     assert_true(it_books_same(before, &now, what));
+}
+
+/* "Authorization: Bearer …" for @user into @out (IT_AUTH_LINE_MAX bytes); fails the test when none can be minted. */
+static const char *user_auth(it_evfix_t *s, const char *user, char *out)
+{
+    const char *line = it_api_user_header(&s->fix, user, out);
+    assert_non_null(line);
+    return line;
 }
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -220,14 +235,14 @@ static void truncated_and_oversized_requests(void **st)
     it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
-    char req[512];
+    char req[512 + IT_AUTH_LINE_MAX], auth[IT_AUTH_LINE_MAX];
     /* Truncated body: 100 announced, 20 sent, then the client half-closes. */
     int fd = raw_connect(s->fix.gw.http_port);
     assert_true(fd >= 0);
     int n = snprintf(req, sizeof req,
-                     "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                     "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 100\r\n\r\n"
                      "{\"user_id\":\"u-trunc\"",
-                     s->ev);
+                     s->ev, user_auth(s, "u-trunc", auth));
     raw_send(fd, req, (size_t)n);
     shutdown(fd, SHUT_WR);
     assert_true(raw_wait_close(fd, NULL, 0, 15000));
@@ -255,7 +270,7 @@ static void truncated_and_oversized_requests(void **st)
     memcpy(big, "X-Big: ", 7);
     memset(big + 7, 'b', hlen - 7);
     big[hlen] = '\0';
-    const char *hdrs[] = {big, NULL};
+    const char *hdrs[] = {big, user_auth(s, "u-bighdr", auth), NULL};
     char url[256];
     snprintf(url, sizeof url, "%s/v1/events/%s/claims", s->fix.gw.base_url, s->ev);
     for (int v = 1; v <= 2; v++) {
@@ -267,18 +282,20 @@ static void truncated_and_oversized_requests(void **st)
         it_resp_free(&r);
     }
     /* 200 headers of 100 bytes (h2o takes 100 at most). */
-    char **many = calloc(201, sizeof *many);
+    char **many = calloc(202, sizeof *many);
     assert_non_null(many);
     for (int i = 0; i < 200; i++) {
         many[i] = malloc(128);
         assert_non_null(many[i]);
         snprintf(many[i], 128, "X-H%03d: %0100d", i, 0);
     }
+    char manyauth[IT_AUTH_LINE_MAX];
+    many[200] = (char *)user_auth(s, "u-manyhdr", manyauth);
     it_resp_t r;
     it_http(&r, IT_HTTP1, "POST", url, (const char *const *)many, "{\"user_id\":\"u-manyhdr\"", 22, IT_TIMEOUT_MS);
     assert_true(r.status == 0 || (r.status >= 400 && r.status <= 499));
     it_resp_free(&r);
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < 200; i++) /* many[200] is manyauth */
         free(many[i]);
     free(many);
     free(big);
@@ -287,8 +304,8 @@ static void truncated_and_oversized_requests(void **st)
     fd = raw_connect(s->fix.gw.http_port);
     assert_true(fd >= 0);
     n = snprintf(req, sizeof req,
-                 "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{\"user_id\":\"u-huge\",\"x\":\"",
-                 s->ev);
+                 "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 1073741824\r\n\r\n{\"user_id\":\"u-huge\",\"x\":\"",
+                 s->ev, user_auth(s, "u-huge", auth));
     raw_send(fd, req, (size_t)n);
     assert_true(raw_wait_close(fd, buf, sizeof buf, 15000));
     status = raw_status(buf);
@@ -330,35 +347,40 @@ static void hostile_json_is_400(void **st)
     memset(deep + k + depth, ']', depth);
     strcpy(deep + k + 2 * depth, "}");
     cases[nc++] = deep;
-    /* 8000 deep objects with no user: */
+    /* 2000 deep objects with no user; quantity 0 after them, so the whole nest is read before the refusal
+     * (v1 refused the missing user_id; with a token a body without one is the token user's claim). */
     char *deepo = malloc(8 * 2000 + 64);
     assert_non_null(deepo);
     k = 0;
     for (int i = 0; i < 2000; i++)
         k += sprintf(deepo + k, "{\"a\":");
     k += sprintf(deepo + k, "1");
-    for (int i = 0; i < 2000; i++)
+    for (int i = 0; i < 1999; i++) /* the outermost closes after the quantity */
         deepo[k++] = '}';
-    deepo[k] = '\0';
+    strcpy(deepo + k, ",\"quantity\":0}");
     cases[nc++] = deepo;
-    /* ~16 KiB of fields and no user_id; and the same with a user_id given twice. */
+    /* ~16 KiB of fields and no user_id, quantity 0 last (as above); and a user_id given twice. */
     char *wide = malloc(16384);
     assert_non_null(wide);
     k = sprintf(wide, "{");
     for (int i = 0; k < 16000; i++)
         k += sprintf(wide + k, "\"f%d\":%d,", i, i);
-    strcpy(wide + k - 1, "}");
+    strcpy(wide + k, "\"quantity\":0}");
     cases[nc++] = wide;
     cases[nc++] = strdup("{\"user_id\":\"u-a\",\"user_id\":\"u-b\"}");
     assert_int_equal(nc, NCASES);
 
     char url[256];
     snprintf(url, sizeof url, "%s/v1/events/%s/claims", s->fix.gw.base_url, s->ev);
-    static const char *const ct[] = {"Content-Type: application/json", NULL};
     for (int v = 1; v <= 2; v++) {
         for (int i = 0; i < nc; i++) {
             size_t len = i == 7 ? sizeof "{\"user_id\":\"u-ok\"\x00}" - 1 : strlen(cases[i]); /* case 7 carries a NUL */
             assert_true(len <= 16384);
+            /* Signed for the user the body names when it names a valid one, else for one of its own. */
+            char user[TK_ID_MAX + 1], auth[IT_AUTH_LINE_MAX];
+            if (strcmp(it_api_user_of("", cases[i], user), IT_USER_DEFAULT) == 0)
+                snprintf(user, sizeof user, "u-hostile-%d-%d", v, i);
+            const char *ct[] = {"Content-Type: application/json", user_auth(s, user, auth), NULL};
             it_resp_t r;
             assert_int_equal(it_http(&r, v == 1 ? IT_HTTP1 : IT_HTTP2, "POST", url, ct, cases[i], len, IT_TIMEOUT_MS), 0);
             const char *code = it_resp_error_code(&r);
@@ -394,9 +416,10 @@ static void slow_clients_are_timed_out_and_hold_nothing(void **st)
     it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
-    char head[512];
+    char head[512 + IT_AUTH_LINE_MAX], auth[IT_AUTH_LINE_MAX];
     int hn = snprintf(head, sizeof head,
-                      "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n", s->ev);
+                      "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 60\r\n\r\n",
+                      s->ev, user_auth(s, "u-slow", auth));
     static const char body[] = "{\"user_id\":\"u-slow\",\"quantity\":1}                          ";
     int body_fd = raw_connect(s->fix.gw.http_port), hdr_fd = raw_connect(s->fix.gw.http_port);
     int tls_fd = raw_connect(s->fix.gw.port); /* a TLS client that never finishes its handshake */
@@ -456,7 +479,7 @@ static void idle_connections_are_served_around_and_closed(void **st)
     }
     assert_serving(s);
     it_resp_t r;
-    assert_int_equal(it_apif(&r, &s->fix, IT_NO_AUTH, "POST", "{\"user_id\":\"u-idle\"}", "/v1/events/%s/claims", s->ev), 0);
+    assert_int_equal(it_apif(&r, &s->fix, IT_USER, "POST", "{\"user_id\":\"u-idle\"}", "/v1/events/%s/claims", s->ev), 0);
     assert_int_equal(r.status, 201);
     it_resp_free(&r);
     books(s, &before); /* that claim was meant to change them */
@@ -508,7 +531,20 @@ static void random_bodies_get_400_or_413(void **st)
         mr[i].url = url;
         mr[i].body = bodies[i];
     }
+    /* Each signed for a user of its own (a body that names one is as rare as a valid random body). */
+    char(*auths)[IT_AUTH_LINE_MAX] = calloc(N, sizeof *auths);
+    const char *(*hdrs)[2] = calloc(N, sizeof *hdrs);
+    assert_non_null(auths);
+    assert_non_null(hdrs);
+    for (int i = 0; i < N; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "u-random-%d", i);
+        hdrs[i][0] = user_auth(s, user, auths[i]);
+        mr[i].headers = hdrs[i];
+    }
     assert_int_equal(it_http_multi(mr, N, 4, IT_HTTP2, 60000), N);
+    free(hdrs);
+    free(auths);
     for (int i = 0; i < N; i++) {
         const char *code = it_resp_error_code(&mr[i].resp);
         int ok = (mr[i].resp.status == 400 && code != NULL && strcmp(code, "bad_request") == 0) ||
@@ -528,17 +564,29 @@ static void random_bodies_get_400_or_413(void **st)
 
 /* ---- abuse limits (gateway started with RATE_IP_PER_S=5, burst 10; RATE_USER_PER_S=1, burst 3) ---- */
 
+/*
+ * The per-user limit keys on the verified user (the token's sub), not on the
+ * user a request names: in v1 a client naming a victim 40 times a second
+ * locked the victim out. Here u-mallory asks for u-look's claim four times:
+ * 403 thrice (another user's claim), then 429 from u-mallory's own bucket
+ * (burst 3). u-look then has its whole burst: three lookups answered 404.
+ * Keyed on the named user, u-look's first lookup would be 429; with no
+ * limit, u-mallory's fourth would be 403. (The fixture's per-address limit,
+ * burst 10, holds these 2 + 7 requests.)
+ */
 static void per_user_limit_is_429_with_retry_after(void **st)
 {
     it_evfix_t *s = *st;
     it_books_t before;
     books(s, &before);
-    /* 3 status lookups of one user pass (its burst), the 4th is refused; another user is not. */
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/claims/u-look", s->ev);
     for (int i = 0; i < 4; i++) {
         it_resp_t r;
-        assert_int_equal(it_apif(&r, &s->fix, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-look", s->ev), 0);
+        assert_int_equal(it_api_as(&r, &s->fix, IT_HTTP1, "u-mallory", "GET", path, NULL), 0);
         if (i < 3) {
-            assert_int_equal(r.status, 404);
+            assert_int_equal(r.status, 403);
+            assert_string_equal(it_resp_error_code(&r), "forbidden");
         } else {
             assert_int_equal(r.status, 429);
             assert_string_equal(it_resp_error_code(&r), "rate_limited");
@@ -546,14 +594,20 @@ static void per_user_limit_is_429_with_retry_after(void **st)
         }
         it_resp_free(&r);
     }
-    it_resp_t r;
-    assert_int_equal(it_apif(&r, &s->fix, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-other", s->ev), 0);
-    assert_int_equal(r.status, 404);
-    it_resp_free(&r);
-    /* A second later the user has a token again. */
+    /* The user named was not spent: its own three lookups pass. */
+    for (int i = 0; i < 3; i++) {
+        it_resp_t r;
+        assert_int_equal(it_apif(&r, &s->fix, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-look", s->ev), 0);
+        if (r.status != 404)
+            it_show("u-look's own lookup after u-mallory's", &r);
+        assert_int_equal(r.status, 404);
+        it_resp_free(&r);
+    }
+    /* A second later u-mallory has a token again (and is still not u-look). */
     it_sleep_ms(1100);
-    assert_int_equal(it_apif(&r, &s->fix, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-look", s->ev), 0);
-    assert_int_equal(r.status, 404);
+    it_resp_t r;
+    assert_int_equal(it_api_as(&r, &s->fix, IT_HTTP1, "u-mallory", "GET", path, NULL), 0);
+    assert_int_equal(r.status, 403);
     it_resp_free(&r);
     assert_books(s, &before, "per-user limit");
 }
@@ -596,7 +650,7 @@ static void per_address_limit_is_429_but_ops_routes_pass(void **st)
         books(s, &before);
         char body[64];
         snprintf(body, sizeof body, "{\"user_id\":\"u-flood-%d\"}", attempt);
-        assert_int_equal(it_apif(&r, &s->fix, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", s->ev), 0);
+        assert_int_equal(it_apif(&r, &s->fix, IT_USER, "POST", body, "/v1/events/%s/claims", s->ev), 0);
         assert_true(r.status == 429 || r.status == 201);
         if (r.status == 429) {
             assert_string_equal(it_resp_error_code(&r), "rate_limited");

@@ -47,6 +47,7 @@
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_keys.h"
+#include "tk_valid.h"
 
 #define SVC_MS 60000
 #define TRACK_MS 10000
@@ -125,9 +126,11 @@ static size_t flood(const it_fix_t *f, const char *tag, size_t count)
     it_h2_req_t *reqs = calloc(FLOOD_CHUNK, sizeof *reqs);
     char(*paths)[96] = calloc(FLOOD_CHUNK, sizeof *paths);
     char(*bodies)[48] = calloc(FLOOD_CHUNK, sizeof *bodies);
+    char(*auths)[IT_AUTH_LINE_MAX] = calloc(FLOOD_CHUNK, sizeof *auths);
     assert_non_null(reqs);
     assert_non_null(paths);
     assert_non_null(bodies);
+    assert_non_null(auths);
     size_t not_found = 0, shown = 0;
     long long t0 = it_now_ms();
     for (size_t base = 0; base < count; base += FLOOD_CHUNK) {
@@ -135,7 +138,10 @@ static size_t flood(const it_fix_t *f, const char *tag, size_t count)
         for (size_t i = 0; i < n; i++) {
             snprintf(paths[i], sizeof paths[i], "/v1/events/nx-%s-%07zu/claims", tag, base + i);
             snprintf(bodies[i], sizeof bodies[i], "{\"user_id\":\"u%07zu\"}", base + i);
-            reqs[i] = (it_h2_req_t){.method = "POST", .path = paths[i], .body = bodies[i]};
+            /* Each signed for its own user: one signer would meet the per-user rate limit (it keys on the token's sub). */
+            char user[TK_ID_MAX + 1];
+            assert_non_null(it_api_user_header(f, it_api_user_of(paths[i], bodies[i], user), auths[i]));
+            reqs[i] = (it_h2_req_t){.method = "POST", .path = paths[i], .body = bodies[i], .auth_line = auths[i]};
         }
         if (base > 0) /* new connections for each chunk: see the top */
             for (int k = 0; k < FLOOD_CONNS; k++) {
@@ -157,6 +163,7 @@ static size_t flood(const it_fix_t *f, const char *tag, size_t count)
     fprintf(stderr, "flood %s: %zu claims, %zu answered 404, %lld ms\n", tag, count, not_found, it_now_ms() - t0);
     for (int k = 0; k < FLOOD_CONNS; k++)
         it_h2_close(conns[k]);
+    free(auths);
     free(reqs);
     free(paths);
     free(bodies);
@@ -261,11 +268,16 @@ static void noscript_keeps_arrival_order(void **st)
     snprintf(path, sizeof path, "/v1/events/%s/claims", ev);
     it_h2_req_t *reqs = calloc(N, sizeof *reqs);
     char(*bodies)[32] = calloc(N, sizeof *bodies);
+    char(*auths)[IT_AUTH_LINE_MAX] = calloc(N, sizeof *auths);
     assert_non_null(reqs);
     assert_non_null(bodies);
+    assert_non_null(auths);
     for (int i = 0; i < N; i++) {
-        snprintf(bodies[i], sizeof bodies[i], "{\"user_id\":\"o%d\"}", i);
-        reqs[i] = (it_h2_req_t){.method = "POST", .path = path, .body = bodies[i]};
+        char user[16];
+        snprintf(user, sizeof user, "o%d", i);
+        snprintf(bodies[i], sizeof bodies[i], "{\"user_id\":\"%s\"}", user);
+        assert_non_null(it_api_user_header(f, user, auths[i]));
+        reqs[i] = (it_h2_req_t){.method = "POST", .path = path, .body = bodies[i], .auth_line = auths[i]};
     }
     it_h2_t *c = it_h2_connect(f->gw.http_port);
     assert_non_null(c);
@@ -296,6 +308,7 @@ static void noscript_keeps_arrival_order(void **st)
     it_h2_free_bodies(reqs, N);
     free(reqs);
     free(bodies);
+    free(auths);
     assert_int_equal(inversions, 0);
     assert_int_equal(granted, N);
 }

@@ -116,7 +116,10 @@ static void sell_out_is_exact_under_concurrency(void **st)
         mr[i].url = cr[i].url;
         mr[i].body = cr[i].body;
     }
+    it_multi_auth_t auth;
+    assert_int_equal(it_multi_sign(&auth, f, mr, n, NULL), 0);
     size_t answered = it_http_multi(mr, n, PARALLEL, IT_HTTP1, 180000);
+    it_multi_auth_free(&auth);
     assert_int_equal(answered, n);
 
     /* Per user: the ticket of its 201, or 0. */
@@ -203,7 +206,7 @@ static void sell_out_is_exact_under_concurrency(void **st)
                                    ev, u, granted_id[u]),
                          granted_ticket[u]);
         it_resp_t r;
-        assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-%05d", ev, u), 0);
+        assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-%05d", ev, u), 0);
         assert_int_equal(r.status, 200);
         assert_string_equal(it_json_str(r.json, "status"), "confirmed");
         assert_string_equal(it_json_str(r.json, "claim_id"), granted_id[u]);
@@ -246,7 +249,10 @@ static void tickets_granted_are_one_to_stock(void **st)
         mr[i].body = cr[i].body;
     }
     /* Over HTTP/2 this time. */
+    it_multi_auth_t auth;
+    assert_int_equal(it_multi_sign(&auth, f, mr, USERS, NULL), 0);
     assert_int_equal(it_http_multi(mr, USERS, PARALLEL, IT_HTTP2, 120000), USERS);
+    it_multi_auth_free(&auth);
     long long tickets[STOCK];
     int g = 0;
     for (int i = 0; i < USERS; i++) {
@@ -294,11 +300,11 @@ static void retry_is_idempotent(void **st)
     snprintf(body, sizeof body, "{\"user_id\":\"u-1\"}");
     char path[128];
     snprintf(path, sizeof path, "/v1/events/%s/claims", ev);
-    assert_int_equal(it_api(&r3, f, IT_HTTP2, IT_NO_AUTH, "POST", path, body), 0);
+    assert_int_equal(it_api(&r3, f, IT_HTTP2, IT_USER, "POST", path, body), 0);
     assert_int_equal(r3.status, 200);
     assert_int_equal(it_json_int(r3.json, "ticket"), it_json_int(r1.json, "ticket"));
     it_resp_free(&r3);
-    assert_int_equal(it_apif(&r3, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-1", ev), 0);
+    assert_int_equal(it_apif(&r3, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-1", ev), 0);
     assert_int_equal(r3.status, 200);
     assert_string_equal(it_json_str(r3.json, "claim_id"), it_json_str(r1.json, "claim_id"));
     it_resp_free(&r3);
@@ -311,7 +317,7 @@ static void retry_is_idempotent(void **st)
     it_resp_free(&r2);
 
     /* A user with no claim: 404. */
-    assert_int_equal(it_apif(&r3, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-none", ev), 0);
+    assert_int_equal(it_apif(&r3, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-none", ev), 0);
     assert_error(&r3, 404, "not_found");
     it_resp_free(&r3);
 }
@@ -475,7 +481,7 @@ static void cancel_returns_stock(void **st)
     it_resp_free(&r);
     assert_int_equal(event_remaining(f, ev, NULL), 2);
 
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-1", ev), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-1", ev), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(it_json_str(r.json, "status"), "cancelled");
     it_resp_free(&r);

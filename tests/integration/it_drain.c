@@ -253,7 +253,10 @@ static void *storm_main(void *arg)
         it_resp_t r;
         snprintf(url, sizeof url, "%s/v1/events/%s/claims", sm->f->gw.http_base, sm->ev);
         int bl = snprintf(body, sizeof body, "{\"user_id\":\"s-%04d\",\"quantity\":1}", i);
-        it_http(&r, IT_HTTP1, "POST", url, NULL, body, (size_t)bl, IT_TIMEOUT_MS);
+        char user[16], user_auth[IT_AUTH_LINE_MAX];
+        snprintf(user, sizeof user, "s-%04d", i);
+        const char *user_headers[] = {it_api_user_header(sm->f, user, user_auth), NULL};
+        it_http(&r, IT_HTTP1, "POST", url, user_headers, body, (size_t)bl, IT_TIMEOUT_MS);
         if (r.status == 201)
             sm->created++;
         else if (sm->unexpected++ == 0)
@@ -380,7 +383,7 @@ static void poison_entry_stays_its_own(void **st)
                                           "AND ticket = 1 AND quantity = 1 AND error = 1062", a),
                      1);
     assert_int_equal(record_letter(f, a, "poison-u"), 'r');
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/poison-u", a), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/poison-u", a), 0);
     if (r.status != 200)
         it_show("status of the poison claim", &r);
     assert_int_equal(r.status, 200);

@@ -77,11 +77,11 @@ static void redis_down_answers_what_mariadb_knows(void **st)
     expect(f, e2, "z", 1, 409, "sold_out");           /* total - sold = 0 in MariaDB */
     expect(f, e3, "z", 1, 403, "paused");             /* the definition is MariaDB's */
     expect(f, "fb-no-such-event", "z", 1, 404, "not_found");
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/a", e1), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/a", e1), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(it_json_str(r.json, "status"), "confirmed");
     it_resp_free(&r);
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/z", e1), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/z", e1), 0);
     assert_int_equal(r.status, 503); /* an unwritten claim may exist: not a 404 */
     it_resp_free(&r);
     assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/readyz"), 0);

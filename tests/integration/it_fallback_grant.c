@@ -241,7 +241,7 @@ static void step1_journal_written(ctx_t *c)
 
     /* The status route answers from MariaDB, and knows who has no claim. */
     it_resp_t r;
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/f", c->e1), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/f", c->e1), 0);
     if (r.status != 200)
         it_show("status of f", &r);
     assert_int_equal(r.status, 200);

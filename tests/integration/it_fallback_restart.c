@@ -177,7 +177,7 @@ static void lookup(const ctx_t *c, const char *user, ans_t *a)
 {
     it_resp_t r;
     memset(&r, 0, sizeof r);
-    it_apif(&r, c->f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/%s", c->ev, user);
+    it_apif(&r, c->f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", c->ev, user);
     ans_fill(a, &r);
     it_resp_free(&r);
 }

@@ -112,7 +112,10 @@ static storm_t *storm(const it_fix_t *f, const char *ev, const char *prefix, int
         snprintf(s->bodies[i], sizeof s->bodies[i], "{\"user_id\":\"%s%d\",\"quantity\":1}", prefix, i);
         s->reqs[i] = (it_multi_req_t){.method = "POST", .url = s->urls[i], .body = s->bodies[i], .headers = headers};
     }
+    it_multi_auth_t auth;
+    assert_int_equal(it_multi_sign(&auth, f, s->reqs, STORM, headers[0]), 0);
     it_http_multi(s->reqs, STORM, STORM_CONNS, IT_HTTP1, deadline_ms);
+    it_multi_auth_free(&auth);
     return s;
 }
 

@@ -40,7 +40,7 @@
 static void status_is(const it_fix_t *f, const char *ev, const char *user, long status, long long ticket, const char *cstatus)
 {
     it_resp_t r;
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/%s", ev, user), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, user), 0);
     int bad = r.status != status || (ticket > 0 && it_json_int(r.json, "ticket") != ticket) ||
               (cstatus != NULL && (it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), cstatus) != 0));
     if (bad) {

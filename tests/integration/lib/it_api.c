@@ -14,6 +14,7 @@
 #include "it_env.h"
 #include "it_redis.h"
 #include "tk_time.h"
+#include "tk_valid.h"
 
 const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out)
 {
@@ -31,13 +32,108 @@ const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out)
     }
 }
 
+const char *it_api_user_of(const char *path, const char *body, char *out)
+{
+    static const char events[] = "/v1/events/";
+    const char *user = NULL;
+    size_t len = 0;
+    if (strncmp(path, events, sizeof events - 1) == 0) {
+        const char *ev = path + sizeof events - 1, *slash = strchr(ev, '/');
+        if (slash != NULL && strncmp(slash, "/claims/", 8) == 0 && strchr(slash + 8, '/') == NULL) {
+            user = slash + 8;
+            len = strcspn(user, "?");
+        }
+    }
+    json_t *root = NULL;
+    if (user == NULL && body != NULL && (root = json_loads(body, 0, NULL)) != NULL) {
+        const json_t *u = json_object_get(root, "user_id");
+        if (json_is_string(u)) {
+            user = json_string_value(u);
+            len = json_string_length(u);
+        }
+    }
+    if (user == NULL || len > TK_ID_MAX || !tk_valid_user_id(user, len)) {
+        user = IT_USER_DEFAULT;
+        len = strlen(user);
+    }
+    memcpy(out, user, len);
+    out[len] = '\0';
+    json_decref(root);
+    return out;
+}
+
+const char *it_api_user_header(const it_fix_t *f, const char *user, char *out)
+{
+    return it_token_auth_line(&f->gw.user_tokens, user, out);
+}
+
+int it_multi_sign(it_multi_auth_t *a, const it_fix_t *f, it_multi_req_t *reqs, size_t n, const char *extra)
+{
+    a->lines = calloc(n ? n : 1, sizeof *a->lines);
+    a->headers = calloc(n ? n : 1, sizeof *a->headers);
+    if (a->lines == NULL || a->headers == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        /* The path: what follows "scheme://host:port". */
+        const char *host = strstr(reqs[i].url, "://");
+        const char *path = host != NULL ? strchr(host + 3, '/') : NULL;
+        char user[TK_ID_MAX + 1];
+        it_api_user_of(path != NULL ? path : "/", reqs[i].body, user);
+        if (it_api_user_header(f, user, a->lines[i]) == NULL)
+            goto fail;
+        size_t k = 0;
+        if (extra != NULL)
+            a->headers[i][k++] = extra;
+        a->headers[i][k++] = a->lines[i];
+        a->headers[i][k] = NULL;
+        reqs[i].headers = a->headers[i];
+    }
+    return 0;
+fail:
+    fprintf(stderr, "it_multi_sign: cannot sign %zu requests\n", n);
+    it_multi_auth_free(a);
+    return -1;
+}
+
+void it_multi_auth_free(it_multi_auth_t *a)
+{
+    free(a->lines);
+    free(a->headers);
+    a->lines = NULL;
+    a->headers = NULL;
+}
+
+/* One request to the HTTPS port with the one Authorization line @auth_line (or none). */
+static int api_send(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, const char *auth_line, const char *method, const char *path,
+                    const char *body)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", f->gw.base_url, path);
+    const char *headers[2] = {auth_line, NULL};
+    return it_http(r, ver, method, url, headers, body, body ? strlen(body) : 0, IT_TIMEOUT_MS);
+}
+
 int it_api(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, it_auth_t auth, const char *method, const char *path,
            const char *body)
 {
-    char url[1024], auth_line[128];
-    snprintf(url, sizeof url, "%s%s", f->gw.base_url, path);
-    const char *headers[2] = {it_api_auth_header(f, auth, auth_line), NULL};
-    return it_http(r, ver, method, url, headers, body, body ? strlen(body) : 0, IT_TIMEOUT_MS);
+    if (auth == IT_USER) {
+        char user[TK_ID_MAX + 1];
+        return it_api_as(r, f, ver, it_api_user_of(path, body, user), method, path, body);
+    }
+    char auth_line[128];
+    return api_send(r, f, ver, it_api_auth_header(f, auth, auth_line), method, path, body);
+}
+
+int it_api_as(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, const char *user, const char *method, const char *path,
+              const char *body)
+{
+    char auth_line[IT_AUTH_LINE_MAX];
+    if (it_api_user_header(f, user, auth_line) == NULL) {
+        memset(r, 0, sizeof *r);
+        snprintf(r->errbuf, sizeof r->errbuf, "it_api: no user token for %s", user);
+        return -1;
+    }
+    return api_send(r, f, ver, auth_line, method, path, body);
 }
 
 int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method, const char *body, const char *path_fmt, ...)
@@ -266,7 +362,9 @@ long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char 
         snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"quantity\":%d}", user_id, quantity);
     else
         snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user_id);
-    it_apif(r, f, IT_NO_AUTH, "POST", body, "/v1/events/%s/claims", event_id);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/claims", event_id);
+    it_api(r, f, IT_HTTP1, IT_USER, "POST", path, body); /* signed for user_id (it_api_user_of) */
     return r->status;
 }
 

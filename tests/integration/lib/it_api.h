@@ -22,7 +22,10 @@ typedef enum {
     IT_NO_AUTH = 0,  /* no Authorization header */
     IT_ADMIN,        /* the gateway's admin token */
     IT_BAD_AUTH,     /* a wrong bearer token */
+    IT_USER,         /* a user token (it_token.h) for the user the request is about: see it_api_user_of */
 } it_auth_t;
+
+#define IT_USER_DEFAULT "it-user" /* IT_USER's signer when the request names no valid user */
 
 typedef struct {
     it_gateway_t gw;
@@ -55,15 +58,49 @@ int it_fix_add_worker(it_fix_t *f, const char *consumer);
  */
 int it_fix_teardown(it_fix_t *f);
 
+/**
+ * The user an IT_USER request is signed for, into @out (TK_ID_MAX + 1
+ * bytes): the {user_id} of a path /v1/events/{event_id}/claims/{user_id},
+ * else the "user_id" of a JSON object @body, else IT_USER_DEFAULT (also when
+ * the one named is not a valid user_id: a request that tests a bad id still
+ * carries a good token, so it is the id the gateway refuses).
+ */
+const char *it_api_user_of(const char *path, const char *body, char *out);
+
+/** The Authorization line of a user token for @user into @out (IT_AUTH_LINE_MAX bytes); NULL (said on stderr) when none can be minted. */
+const char *it_api_user_header(const it_fix_t *f, const char *user, char *out);
+
 /** A request to the gateway's HTTPS port. @body may be NULL. Returns as it_http. */
 int it_api(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, it_auth_t auth, const char *method, const char *path,
            const char *body);
+
+/*
+ * User tokens for a batch of it_http_multi requests: request i gets the
+ * headers {@extra (a header line, or left out when NULL), its Authorization
+ * line}, signed as IT_USER signs (the user of its URL's path, else of its
+ * body). The storage is the batch's: free it with it_multi_auth_free after
+ * the requests' last use.
+ */
+typedef struct {
+    char (*lines)[IT_AUTH_LINE_MAX];
+    const char *(*headers)[3];
+} it_multi_auth_t;
+
+/** Sets reqs[i].headers for @n requests (their url and body already set). 0, or -1 (said on stderr) with nothing left to free. */
+int it_multi_sign(it_multi_auth_t *a, const it_fix_t *f, it_multi_req_t *reqs, size_t n, const char *extra);
+
+/** Frees what it_multi_sign allocated (safe on a zeroed one). */
+void it_multi_auth_free(it_multi_auth_t *a);
+
+/** it_api signed with a user token for @user, whoever the request names (403 tests, the per-user limit). */
+int it_api_as(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, const char *user, const char *method, const char *path,
+              const char *body);
 
 /** it_api with a printf-style path (callers pass validated or deliberately bad ids, never anything else). */
 int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method, const char *body, const char *path_fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/** The Authorization header line for @auth into @out (128 bytes), or NULL for IT_NO_AUTH. */
+/** The Authorization header line of an admin kind (IT_ADMIN, IT_BAD_AUTH) into @out (128 bytes), or NULL for the others. */
 const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out);
 
 /**
@@ -121,7 +158,7 @@ int it_fix_free_redis_up(void **st);
 /** Prints "@what: status body" to stderr, the context of a failing assertion. */
 void it_show(const char *what, const it_resp_t *r);
 
-/** POSTs a claim (@quantity 0: the field is left out); returns the status, the answer in @r. */
+/** POSTs a claim of @user_id, signed for @user_id as IT_USER does (@quantity 0: the field is left out); returns the status, the answer in @r. */
 long it_claim(it_resp_t *r, const it_fix_t *f, const char *event_id, const char *user_id, int quantity);
 
 /** it_claim whose status must be @want (asserted); the answer is freed. */

@@ -123,12 +123,21 @@ static size_t hpack_literal(unsigned char *p, size_t name_index, const char *v, 
     return n + vlen;
 }
 
-/* The header block of a request into @hb (1024 bytes): @clen < 0 sends no content-length. 0, or -1 when the path is too long. */
-static int request_block(const it_h2_t *c, unsigned char *hb, size_t *len, const char *method, const char *path, long clen)
+/* The header block of a request into @hb (2048 bytes): @auth_line ("Authorization: …") may be NULL; @clen < 0 sends no content-length. 0, or -1 when the path is too long. */
+static int request_block(const it_h2_t *c, unsigned char *hb, size_t *len, const char *method, const char *path,
+                         const char *auth_line, long clen)
 {
+    static const char auth_name[] = "Authorization: ";
     char authority[32], cl[24];
-    size_t plen = strlen(path);
-    if (plen > 800)
+    size_t plen = strlen(path), alen = 0;
+    const char *auth = NULL;
+    if (auth_line != NULL) {
+        if (strncmp(auth_line, auth_name, sizeof auth_name - 1) != 0)
+            return -1;
+        auth = auth_line + sizeof auth_name - 1;
+        alen = strlen(auth);
+    }
+    if (plen > 800 || alen > 1000)
         return -1;
     size_t n = 0;
     hb[n++] = strcmp(method, "GET") == 0 ? 0x82 : 0x83; /* :method GET / POST (static 2, 3) */
@@ -136,6 +145,8 @@ static int request_block(const it_h2_t *c, unsigned char *hb, size_t *len, const
     n += hpack_literal(hb + n, 4, path, plen);          /* :path */
     int al = snprintf(authority, sizeof authority, "127.0.0.1:%d", c->port);
     n += hpack_literal(hb + n, 1, authority, (size_t)al); /* :authority */
+    if (auth != NULL)
+        n += hpack_literal(hb + n, 23, auth, alen); /* authorization (static 23) */
     if (clen >= 0) {
         n += hpack_literal(hb + n, 31, "application/json", 16); /* content-type */
         int l = snprintf(cl, sizeof cl, "%ld", clen);
@@ -148,9 +159,9 @@ static int request_block(const it_h2_t *c, unsigned char *hb, size_t *len, const
 /* Queues request @q on a new stream: HEADERS then DATA, back to back. */
 static int out_request(it_h2_t *c, const it_h2_req_t *q, size_t blen)
 {
-    unsigned char hb[1024];
+    unsigned char hb[2048];
     size_t n;
-    if (request_block(c, hb, &n, q->method, q->path, q->body != NULL ? (long)blen : -1) != 0)
+    if (request_block(c, hb, &n, q->method, q->path, q->auth_line, q->body != NULL ? (long)blen : -1) != 0)
         return -1;
     uint32_t sid = c->next_sid;
     c->next_sid += 2;
@@ -528,10 +539,10 @@ uint32_t it_h2_open(it_h2_t *c, const char *method, const char *path, long clen,
 {
     if (c->raw == NULL && (c->raw = calloc(IT_H2_RAW_MAX, sizeof *c->raw)) == NULL)
         return 0;
-    unsigned char hb[1024];
+    unsigned char hb[2048];
     size_t n;
     uint32_t sid = c->next_sid;
-    if ((sid - 1) / 2 >= IT_H2_RAW_MAX || request_block(c, hb, &n, method, path, clen) != 0)
+    if ((sid - 1) / 2 >= IT_H2_RAW_MAX || request_block(c, hb, &n, method, path, NULL, clen) != 0)
         return 0;
     c->next_sid += 2;
     c->raw[(sid - 1) / 2] = (it_h2_stream_t){0};

@@ -12,7 +12,8 @@
  * SETTINGS_MAX_CONCURRENT_STREAMS), so one connection carries thousands of
  * requests a second and keeps several batches in flight to Redis.
  *
- * Only what the tests need: POSTs (or GETs) with small bodies, the
+ * Only what the tests need: POSTs (or GETs) with small bodies and an
+ * optional Authorization header, the
  * response's :status (h2o writes it first in the header block, as an
  * indexed or literal field, never Huffman-coded) and, when asked, the body.
  * No HPACK decoding beyond that: the rest of each header block is skipped,
@@ -29,6 +30,7 @@ typedef struct {
     const char *method; /* "POST", "GET" */
     const char *path;   /* caller owns */
     const char *body;   /* or NULL; caller owns; at most 16 KiB */
+    const char *auth_line; /* or NULL: "Authorization: Bearer …" (it_api_user_header), sent as that header; caller owns */
     int status;         /* filled: the response's :status, 0 when none (reset, cut off) */
     char *resp;         /* filled when keep_bodies: the body, NUL-terminated, owned (free with it_h2_free_bodies) */
     size_t resp_len;

@@ -249,10 +249,20 @@ static int gateway_spawn(it_gateway_t *gw)
     snprintf(gw->proc.log_path, sizeof gw->proc.log_path, "%s/%s.log", env->it_dir, gw->proc.name);
     snprintf(gw->base_url, sizeof gw->base_url, "https://127.0.0.1:%d", gw->port);
     snprintf(gw->http_base, sizeof gw->http_base, "http://127.0.0.1:%d", gw->http_port);
-    char *const argv[] = {bin,         "--port",     port,        "--http-port",        http_port,
+    char *argv[] = {bin,         "--port",     port,        "--http-port",        http_port,
                           "--redis-port", redis_port, "--db-port",  db_port,             "--db-user",
                           (char *)env->db_user, "--db-name", (char *)env->db_name, "--db-password-file",
-                          (char *)env->db_password_file, "--var-dir", var_dir, "--web-root", web_root, NULL};
+                          (char *)env->db_password_file, "--var-dir", var_dir, "--web-root", web_root, NULL, NULL, NULL};
+    /* A test's own USER_TOKEN_SECRET_FILE wins (a flag would override it); else the harness's secret. */
+    const char *secret = NULL;
+    if (getenv("USER_TOKEN_SECRET_FILE") == NULL) {
+        if ((secret = it_token_secret_path()) == NULL)
+            return -1;
+        size_t last = sizeof argv / sizeof argv[0] - 3;
+        argv[last] = "--user-token-secret-file";
+        argv[last + 1] = (char *)secret;
+    }
+    it_token_cfg_read(&gw->user_tokens, secret);
     return spawn(&gw->proc, argv, gw->admin_token);
 }
 

@@ -14,6 +14,8 @@
 #include <limits.h>
 #include <sys/types.h>
 
+#include "it_token.h"
+
 #define IT_EXIT_TIMEOUT (-1000) /* it_proc_stop/it_proc_wait: still running at the deadline */
 
 typedef struct {
@@ -29,6 +31,7 @@ typedef struct {
     char admin_token[65];  /* random hex, given as ADMIN_TOKEN */
     char base_url[64];     /* "https://127.0.0.1:PORT" */
     char http_base[64];    /* "http://127.0.0.1:HTTP_PORT" */
+    it_token_cfg_t user_tokens; /* what user tokens it accepts (it_token.h), read at each (re)start */
 } it_gateway_t;
 
 /** A loopback TCP port that was free a moment ago, or -1. */
@@ -36,7 +39,8 @@ int it_free_port(void);
 
 /**
  * Starts `$TK_BUILD/bin/tk-gateway` on two fresh loopback ports with a fresh
- * admin token and waits up to @ready_ms for GET /healthz to answer 200.
+ * admin token and the harness's user token secret (it_token.h; unless
+ * USER_TOKEN_SECRET_FILE is set in the environment) and waits up to @ready_ms for GET /healthz to answer 200.
  * Retries with other ports when the process dies at once (a port race).
  * Returns 0, or -1 with the process stopped and its log tail printed.
  */

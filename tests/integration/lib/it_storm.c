@@ -108,12 +108,19 @@ static void take_answer(it_storm_t *s, int uidx, const it_resp_t *r, int chunk, 
 static void run_chunk(it_storm_t *s, req_t *reqs, size_t n)
 {
     it_multi_req_t *mr = calloc(n, sizeof *mr);
-    if (mr == NULL)
-        return;
+    /* Each claim signed for its user (minted per chunk: a token per request lives only for the chunk). */
+    char(*auth)[IT_AUTH_LINE_MAX] = calloc(n, sizeof *auth);
+    const char *(*hdrs)[2] = calloc(n, sizeof *hdrs);
+    if (mr == NULL || auth == NULL || hdrs == NULL)
+        goto out;
     for (size_t i = 0; i < n; i++) {
+        char user[16];
+        snprintf(user, sizeof user, "cu-%06d", reqs[i].user);
+        hdrs[i][0] = it_token_auth_line(&s->tokens, user, auth[i]); /* NULL (said on stderr): sent unsigned, answered 401 */
         mr[i].method = "POST";
         mr[i].url = reqs[i].url;
         mr[i].body = reqs[i].body;
+        mr[i].headers = hdrs[i];
         s->u[reqs[i].user].tried = 1;
     }
     int chunk = ++s->chunk_seq;
@@ -131,6 +138,9 @@ static void run_chunk(it_storm_t *s, req_t *reqs, size_t n)
         take_answer(s, reqs[i].user, &mr[i].resp, chunk, t0, mr[i].done_ms);
         it_resp_free(&mr[i].resp);
     }
+out:
+    free(hdrs);
+    free(auth);
     free(mr);
 }
 
@@ -215,6 +225,7 @@ it_storm_t *it_storm_start(const it_fix_t *f, const char *event_id, const it_sto
     assert_non_null(s);
     snprintf(s->event, sizeof s->event, "%s", event_id);
     snprintf(s->url, sizeof s->url, "%s/v1/events/%s/claims", f->gw.base_url, event_id);
+    s->tokens = f->gw.user_tokens;
     s->cfg = *cfg;
     s->deadline = it_now_ms() + cfg->storm_ms;
     s->u = calloc((size_t)cfg->users, sizeof *s->u);

@@ -13,7 +13,8 @@
  * down) is retried in later waves until every user has a definite answer
  * (201/200/409) or the storm's deadline passes. Every wait is bounded.
  *
- * User i is "cu-%06d"; every claim asks for 1 unit. What each user was told
+ * User i is "cu-%06d", and each claim carries a user token for its user
+ * (it_token.h); every claim asks for 1 unit. What each user was told
  * is kept in it_storm_t.u for the book checks (it_verify.h).
  */
 #ifndef IT_STORM_H
@@ -48,6 +49,7 @@ typedef struct {
     it_storm_cfg_t cfg;
     char event[64];
     char url[256];
+    it_token_cfg_t tokens; /* the gateway's, copied at the start: its claims are signed with them */
     atomic_llong deadline; /* the test thread sets it to 0 to end the storm early */
     it_storm_user_t *u;    /* cfg.users entries */
     pthread_t th;
