@@ -57,7 +57,7 @@ GW_OBJ = $(call obj,$(GW_SRC))
 WK_OBJ = $(call obj,$(WK_SRC))
 IT_LIB_OBJ = $(call obj,$(IT_LIB_SRC))
 
-BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker $(BUILD)/bin/tk-rebuild
+BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker $(BUILD)/bin/tk-rebuild $(BUILD)/bin/tk-token
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 
@@ -143,6 +143,11 @@ $(BUILD)/bin/tk-worker: $(call obj,worker/wk_main.c) $(WK_OBJ) $(COMMON_OBJ)
 
 # Rebuild of events' Redis state from MariaDB on demand (docs/REBUILD.md).
 $(BUILD)/bin/tk-rebuild: $(call obj,tools/tk_rebuild_cli.c) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# User tokens for the demo, curl and load plans (tools/tk_token_cli.c, common/tk_jwt.h).
+$(BUILD)/bin/tk-token: $(call obj,tools/tk_token_cli.c) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

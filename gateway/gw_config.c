@@ -6,6 +6,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * USER_AUTH and the user token keys. The keys are read when something uses
+ * them (tokens checked, or minted by the dev login); with USER_AUTH=off and
+ * no dev login no secret is needed, as in v1.
+ */
+static int load_user_keys(gw_config_t *c, char *err, size_t errlen)
+{
+    char path[512];
+    if (strcmp(c->user_auth, "required") == 0) {
+        c->user_auth_required = 1;
+    } else if (strcmp(c->user_auth, "off") != 0) {
+        snprintf(err, errlen, "USER_AUTH=%s: expected required or off", c->user_auth);
+        return -1;
+    }
+    if (!c->user_auth_required && !c->dev_login)
+        return 0;
+    const char *cur = c->user_token_secret_file;
+    if (cur == NULL) {
+        snprintf(path, sizeof(path), "%s/secrets/user_token_secret", c->var_dir);
+        cur = path;
+    }
+    char why[400];
+    if (tk_jwt_key_load(&c->user_keys[0], cur, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "USER_TOKEN_SECRET_FILE: %s", why);
+        return -1;
+    }
+    c->nuser_keys = 1;
+    if (c->user_token_secret_next_file != NULL) {
+        if (tk_jwt_key_load(&c->user_keys[1], c->user_token_secret_next_file, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "USER_TOKEN_SECRET_NEXT_FILE: %s", why);
+            return -1;
+        }
+        c->nuser_keys = 2;
+    }
+    return 0;
+}
+
 int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -30,6 +67,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_queue_max = 256;
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
+    c->user_auth = "required";
 
     const tk_opt_t opts[] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
@@ -67,6 +105,17 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "a request's database job not started within this is answered 503 without touching MariaDB"},
         {"--redis-inflight-max", "REDIS_INFLIGHT_MAX", TK_OPT_INT, &c->redis_inflight_max, 1, 10000000,
          "claims per loop thread batched for or waiting on Redis, at most; beyond, 503"},
+        {"--user-auth", "USER_AUTH", TK_OPT_STR, &c->user_auth, 0, 0,
+         "required: user routes need a signed user token; off: the body's user_id is trusted (v1; benchmarks, trusted networks)"},
+        {"--user-token-secret-file", "USER_TOKEN_SECRET_FILE", TK_OPT_STR, &c->user_token_secret_file, 0, 0,
+         "HS256 key of user tokens, at least 32 bytes, mode 0600 (default VAR_DIR/secrets/user_token_secret)"},
+        {"--user-token-secret-next-file", "USER_TOKEN_SECRET_NEXT_FILE", TK_OPT_STR, &c->user_token_secret_next_file, 0, 0,
+         "a second key also accepted, for rotation"},
+        {"--user-token-issuer", "USER_TOKEN_ISSUER", TK_OPT_STR, &c->user_token_issuer, 0, 0, "required \"iss\" of user tokens (unset: not checked)"},
+        {"--user-token-audience", "USER_TOKEN_AUDIENCE", TK_OPT_STR, &c->user_token_audience, 0, 0,
+         "required \"aud\" of user tokens (unset: not checked)"},
+        {"--dev-login", "DEV_LOGIN", TK_OPT_FLAG, &c->dev_login, 0, 0,
+         "1: POST /v1/dev/login signs a token for any user_id (demo only, never in production)"},
         TK_BACKEND_OPTS(&c->backend),
     };
     int rc = tk_opt_parse(opts, TK_OPT_COUNT(opts), argc, argv, err, errlen);
@@ -114,6 +163,9 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         snprintf(err, errlen, "the admin token must be at least 16 characters");
         return -1;
     }
+
+    if (load_user_keys(c, err, errlen) != 0)
+        return -1;
 
     if (tk_backend_check(&c->backend, err, errlen) != 0)
         return -1;

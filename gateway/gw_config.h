@@ -6,6 +6,7 @@
 #define GW_CONFIG_H
 
 #include "tk_backend.h"
+#include "tk_jwt.h"
 
 #include <stddef.h>
 
@@ -37,7 +38,16 @@ typedef struct {
     long db_queue_max;       /* database jobs waiting per lane, at most (gw_dbpool.h) */
     long db_job_deadline_ms; /* a request's job not started by then is answered 503 unrun */
     long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */
+    const char *user_auth;             /* "required" (default) or "off" (v1: the body's user_id is trusted) */
+    const char *user_token_secret_file; /* NULL: $var_dir/secrets/user_token_secret */
+    const char *user_token_secret_next_file; /* NULL: no second key */
+    const char *user_token_issuer;     /* NULL: "iss" not checked */
+    const char *user_token_audience;   /* NULL: "aud" not checked */
+    int dev_login;                     /* 1: POST /v1/dev/login mints tokens for anyone (make run only) */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
+    int user_auth_required;       /* user_auth is "required" */
+    tk_jwt_key_t user_keys[2];    /* current, then next; loaded when tokens are checked or minted */
+    size_t nuser_keys;            /* 0 when USER_AUTH=off and DEV_LOGIN=0: no secret is read */
     char tls_cert_buf[512];
     char tls_key_buf[512];
     char admin_token[GW_TOKEN_MAX];

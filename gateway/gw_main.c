@@ -24,6 +24,11 @@ int main(int argc, char **argv)
     tk_log_level_t level;
     tk_log_parse_level(conf.log_level, &level);
     tk_log_init("tk-gateway", level);
+    if (!conf.user_auth_required)
+        tk_warn("WARNING: USER_AUTH=off: user tokens are NOT checked; any client may claim, and read the claim of, "
+                "any user_id it names (v1 behaviour; benchmarks and trusted networks only)");
+    if (conf.dev_login)
+        tk_warn("WARNING: DEV_LOGIN=1: POST /v1/dev/login signs a user token for any user_id (demo only)");
     if (mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "tk-gateway: cannot initialise the MariaDB client library\n");
         return 1;

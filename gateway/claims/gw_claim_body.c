@@ -4,12 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-int gw_claim_body_parse(const char *body, size_t len, gw_claim_body_t *out, char *err, size_t errlen)
+/* @user_required 0: user_id may be absent (then out->ulen is 0), as with a user token. */
+static int parse(const char *body, size_t len, int user_required, gw_claim_body_t *out, char *err, size_t errlen)
 {
     json_error_t jerr;
     int rc = -1;
     if (len == 0) {
-        snprintf(err, errlen, "the body must be a JSON object with user_id");
+        snprintf(err, errlen, user_required ? "the body must be a JSON object with user_id" : "the body must be a JSON object");
         return -1;
     }
     /* Bounded depth and size: the body is at most 16 KiB (refused above). */
@@ -23,18 +24,22 @@ int gw_claim_body_parse(const char *body, size_t len, gw_claim_body_t *out, char
         goto exit;
     }
     json_t *user = json_object_get(root, "user_id");
-    if (!json_is_string(user)) {
-        snprintf(err, errlen, "user_id is required and must be a string");
-        goto exit;
+    out->user_id[0] = '\0';
+    out->ulen = 0;
+    if (user != NULL || user_required) {
+        if (!json_is_string(user)) {
+            snprintf(err, errlen, user_required ? "user_id is required and must be a string" : "user_id must be a string");
+            goto exit;
+        }
+        size_t ulen = json_string_length(user);
+        if (!tk_valid_user_id(json_string_value(user), ulen)) {
+            snprintf(err, errlen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]");
+            goto exit;
+        }
+        memcpy(out->user_id, json_string_value(user), ulen);
+        out->user_id[ulen] = '\0';
+        out->ulen = ulen;
     }
-    size_t ulen = json_string_length(user);
-    if (!tk_valid_user_id(json_string_value(user), ulen)) {
-        snprintf(err, errlen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]");
-        goto exit;
-    }
-    memcpy(out->user_id, json_string_value(user), ulen);
-    out->user_id[ulen] = '\0';
-    out->ulen = ulen;
     out->quantity = 1;
     json_t *qty = json_object_get(root, "quantity");
     if (qty != NULL && !json_is_null(qty)) {
@@ -48,4 +53,14 @@ int gw_claim_body_parse(const char *body, size_t len, gw_claim_body_t *out, char
 exit:
     json_decref(root);
     return rc;
+}
+
+int gw_claim_body_parse(const char *body, size_t len, gw_claim_body_t *out, char *err, size_t errlen)
+{
+    return parse(body, len, 1, out, err, errlen);
+}
+
+int gw_claim_body_parse_opt_user(const char *body, size_t len, gw_claim_body_t *out, char *err, size_t errlen)
+{
+    return parse(body, len, 0, out, err, errlen);
 }

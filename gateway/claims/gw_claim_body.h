@@ -23,4 +23,11 @@ typedef struct {
  */
 int gw_claim_body_parse(const char *body, size_t len, gw_claim_body_t *out, char *err, size_t errlen);
 
+/**
+ * gw_claim_body_parse for a request whose user a token already named:
+ * user_id may be absent (then @out->ulen is 0); when present it must be
+ * valid as above (the caller compares it with the token's "sub").
+ */
+int gw_claim_body_parse_opt_user(const char *body, size_t len, gw_claim_body_t *out, char *err, size_t errlen);
+
 #endif

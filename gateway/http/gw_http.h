@@ -28,6 +28,8 @@ typedef struct st_gw_req_t {
     size_t elen;
     char user_id[TK_ID_MAX + 1];
     size_t ulen;
+    char sub[TK_ID_MAX + 1]; /* the verified user token's "sub" (gw_user_token.h); "" when none was checked */
+    size_t sublen;           /* 0: no token checked (USER_AUTH=off, or not a user route) */
 } gw_req_t;
 
 typedef void (*gw_handler_fn)(gw_req_t *r);

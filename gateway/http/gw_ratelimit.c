@@ -199,11 +199,16 @@ int gw_ratelimit_ip(gw_req_t *r)
 
 int gw_ratelimit_user(gw_req_t *r)
 {
-    if ((r->route != GW_ROUTE_CLAIM_POST && r->route != GW_ROUTE_CLAIM_GET) || r->ulen == 0)
+    if (r->route != GW_ROUTE_CLAIM_POST && r->route != GW_ROUTE_CLAIM_GET)
+        return 0;
+    /* With a verified token the bucket is its "sub": whoever a request names, it spends its sender's budget. */
+    const char *key = r->sublen > 0 ? r->sub : r->user_id;
+    size_t klen = r->sublen > 0 ? r->sublen : r->ulen;
+    if (klen == 0)
         return 0;
     gw_ratelimit_t *rl = limits_of(r);
     uint64_t retry;
-    if (gw_rl_take(&rl->user, gw_rl_hash(r->user_id, r->ulen), r->start_us * 1000u, &retry) == 0)
+    if (gw_rl_take(&rl->user, gw_rl_hash(key, klen), r->start_us * 1000u, &retry) == 0)
         return 0;
     refuse(r, "for this user", retry);
     return -1;

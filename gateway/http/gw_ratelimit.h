@@ -61,9 +61,10 @@ struct st_gw_req_t;
 int gw_ratelimit_ip(struct st_gw_req_t *r);
 
 /**
- * The per-user limit of r->user_id, for POST …/claims and
- * GET …/claims/{user_id} (other routes pass). Returns 0, or -1 with @r
- * answered 429. Call once r->user_id is set and valid.
+ * The per-user limit, for POST …/claims and GET …/claims/{user_id} (other
+ * routes pass): keyed on the verified token's r->sub when there is one
+ * (USER_AUTH=required), else on r->user_id (off, v1). Returns 0, or -1 with
+ * @r answered 429. Call once per request, once the key is set and valid.
  */
 int gw_ratelimit_user(struct st_gw_req_t *r);
 

@@ -2,6 +2,7 @@
 #include "gw_http.h"
 #include "gw_ratelimit.h"
 #include "gw_routes.h"
+#include "gw_user_token.h"
 #include "tk_valid.h"
 
 #include <openssl/crypto.h>
@@ -15,6 +16,7 @@ typedef struct {
     gw_handler_fn fn;
     int admin;
     int param_kinds; /* how many captures: 1 = event, 2 = event and user */
+    int user;        /* a user route: the user token is checked (gw_user_token.h); a path user must be its "sub" */
 } route_t;
 
 static const route_t routes[] = {
@@ -23,13 +25,14 @@ static const route_t routes[] = {
     {"GET", "/metrics", GW_ROUTE_METRICS, gw_route_metrics, 0, 0},
     {"GET", "/v1/events", GW_ROUTE_EVENTS_LIST, gw_route_events_list, 0, 0},
     {"GET", "/v1/events/*", GW_ROUTE_EVENT_GET, gw_route_event_get, 0, 1},
-    {"POST", "/v1/events/*/claims", GW_ROUTE_CLAIM_POST, gw_route_claim_post, 0, 1},
-    {"GET", "/v1/events/*/claims/*", GW_ROUTE_CLAIM_GET, gw_route_status_get, 0, 2},
+    {"POST", "/v1/events/*/claims", GW_ROUTE_CLAIM_POST, gw_route_claim_post, 0, 1, 1},
+    {"GET", "/v1/events/*/claims/*", GW_ROUTE_CLAIM_GET, gw_route_status_get, 0, 2, 1},
     {"POST", "/v1/admin/events", GW_ROUTE_ADMIN_CREATE, gw_route_admin_create, 1, 0},
     {"GET", "/v1/admin/events/*", GW_ROUTE_ADMIN_VIEW, gw_route_admin_view, 1, 1},
     {"POST", "/v1/admin/events/*/stock", GW_ROUTE_ADMIN_STOCK, gw_route_admin_stock, 1, 1},
     {"POST", "/v1/admin/events/*/state", GW_ROUTE_ADMIN_STATE, gw_route_admin_state, 1, 1},
     {"DELETE", "/v1/admin/events/*/claims/*", GW_ROUTE_ADMIN_CANCEL, gw_route_admin_cancel, 1, 2},
+    {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -116,6 +119,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     gw_route_match_t m;
     const route_t *rt = gw_router_match(req->method.base, req->method.len, path.base, path.len, &m) == 0 ? &routes[m.route] : NULL;
+    if (!gw_thread_of(req)->server->conf->dev_login && h2o_memis(path.base, path.len, H2O_STRLIT("/v1/dev/login"))) {
+        rt = NULL; /* off: the path does not exist, for any method */
+        m.status = 404;
+    }
     int admin = rt != NULL ? rt->admin : (path.len >= 9 && memcmp(path.base, "/v1/admin", 9) == 0);
     gw_req_t *r = gw_req_new(req, rt != NULL ? rt->id : GW_ROUTE_UNMATCHED);
     if (r == NULL) {
@@ -142,6 +149,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         gw_reply_errorf(r, 405, "method_not_allowed", "use %s on this route", m.allow);
         return 0;
     }
+    /*
+     * Who is asking, before the body is read or anything looked up; then the
+     * per-user limit on that verified user, so naming someone else spends
+     * only the asker's own budget (docs/DESIGN.md, "User tokens").
+     */
+    if (rt->user && gw_user_token_check(r) != 0)
+        return 0;
+    if (r->sublen > 0 && gw_ratelimit_user(r) != 0)
+        return 0;
     if (req->entity.base != NULL && req->entity.len > TK_BODY_MAX) {
         gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", TK_BODY_MAX);
         return 0;
@@ -152,7 +168,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (rt->param_kinds >= 2) {
         if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)
             return 0;
-        if (gw_ratelimit_user(r) != 0)
+        if (r->sublen > 0 && (r->ulen != r->sublen || memcmp(r->user_id, r->sub, r->ulen) != 0)) {
+            gw_reply_error(r, 403, "forbidden", "a user token reads only its own user's claims");
+            return 0;
+        }
+        if (r->sublen == 0 && gw_ratelimit_user(r) != 0) /* USER_AUTH=off: the limit keys on the path's user, as in v1 */
             return 0;
     }
     rt->fn(r);

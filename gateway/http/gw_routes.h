@@ -1,8 +1,9 @@
 /*
  * gw_routes: every API route handler, one file each (gw_route_*.c). The
  * router has already matched the method and path, checked the admin token
- * for admin routes, refused oversized bodies, and validated the ids in the
- * path (r->event_id, r->user_id). A handler answers exactly once through
+ * for admin routes and the user token for user routes (r->sub, and
+ * r->user_id set to it), refused oversized bodies, and validated the ids
+ * in the path (r->event_id, r->user_id). A handler answers exactly once through
  * gw_reply*, now or from a callback.
  */
 #ifndef GW_ROUTES_H
@@ -22,6 +23,7 @@ void gw_route_admin_view(gw_req_t *r);
 void gw_route_admin_stock(gw_req_t *r);
 void gw_route_admin_state(gw_req_t *r);
 void gw_route_admin_cancel(gw_req_t *r);
+void gw_route_dev_login(gw_req_t *r);
 
 /** Makes every thread's cached GET /v1/events list old: an admin change. Any thread. */
 void gw_route_events_changed(void);

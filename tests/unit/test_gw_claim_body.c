@@ -74,12 +74,45 @@ static void test_embedded_nul(void **state)
     assert_int_equal(gw_claim_body_parse(body, sizeof(body) - 1, &b, err, sizeof(err)), -1);
 }
 
+/* With a user token the body's user_id may be left out; when given it is checked as ever. */
+static void test_optional_user(void **state)
+{
+    (void)state;
+    gw_claim_body_t b;
+    char err[256];
+#define OPT(s) gw_claim_body_parse_opt_user(s, strlen(s), &b, err, sizeof(err))
+    assert_int_equal(OPT("{}"), 0);
+    assert_int_equal(b.ulen, 0);
+    assert_string_equal(b.user_id, "");
+    assert_int_equal(b.quantity, 1);
+    assert_int_equal(OPT("{\"quantity\":2}"), 0);
+    assert_int_equal(b.ulen, 0);
+    assert_int_equal(b.quantity, 2);
+    assert_int_equal(OPT("{\"user_id\":\"u-42\"}"), 0);
+    assert_string_equal(b.user_id, "u-42");
+    assert_int_equal(b.ulen, 4);
+    /* Present means valid: the same refusals as without a token. */
+    assert_int_equal(OPT("{\"user_id\":\"a b\"}"), -1);
+    assert_non_null(strstr(err, "user_id"));
+    assert_int_equal(OPT("{\"user_id\":\"\"}"), -1);
+    assert_int_equal(OPT("{\"user_id\":null}"), -1);
+    assert_int_equal(OPT("{\"user_id\":7}"), -1);
+    assert_int_equal(OPT("{\"quantity\":0}"), -1);
+    assert_int_equal(OPT(""), -1);
+    assert_int_equal(OPT("[]"), -1);
+    /* Without a token user_id is still required. */
+    assert_int_equal(parse("{\"quantity\":1}", &b, err), -1);
+    assert_non_null(strstr(err, "user_id is required"));
+#undef OPT
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_embedded_nul),
+        cmocka_unit_test(test_optional_user),
     };
     return cmocka_run_group_tests_name("gw_claim_body", tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -13,7 +15,42 @@
 
 static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL", "TLS_CERT", "TLS_KEY", "VAR_DIR",
                                    "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH",
-                                   "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX"};
+                                   "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX", "USER_AUTH",
+                                   "USER_TOKEN_SECRET_FILE", "USER_TOKEN_SECRET_NEXT_FILE", "USER_TOKEN_ISSUER",
+                                   "USER_TOKEN_AUDIENCE", "DEV_LOGIN"};
+
+/* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
+static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
+
+static void write_secret(char *path, const char *content, mode_t mode)
+{
+    strcpy(path, "/tmp/test_gw_config_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    write_secret(secret_ok, "0123456789abcdef0123456789abcdef\n", 0600);
+    write_secret(secret_next, "fedcba9876543210fedcba9876543210fedcba98", 0600);
+    write_secret(secret_short, "0123456789abcdef0123456789abcde\n", 0600); /* 31 bytes and the newline */
+    write_secret(secret_open, "0123456789abcdef0123456789abcdef", 0644);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    unlink(secret_ok);
+    unlink(secret_next);
+    unlink(secret_short);
+    unlink(secret_open);
+    return 0;
+}
 
 static int setup(void **state)
 {
@@ -21,6 +58,7 @@ static int setup(void **state)
     opt_unsetenv_all(vars, sizeof(vars) / sizeof(vars[0]));
     setenv("ADMIN_TOKEN", "0123456789abcdef0123", 1);
     setenv("DB_PASSWORD", "pw", 1);
+    setenv("USER_TOKEN_SECRET_FILE", secret_ok, 1);
     return 0;
 }
 
@@ -105,6 +143,65 @@ static void test_queue_bounds(void **state)
     opt_expect(load_parsed, -1, NULL, "gw", "--redis-inflight-max", "0", NULL);
 }
 
+/* USER_AUTH and the user token keys (API.md "User identity"). */
+static void test_user_auth(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.user_auth_required, 1); /* the default */
+    assert_string_equal(c.user_auth, "required");
+    assert_int_equal(c.dev_login, 0);
+    assert_int_equal(c.nuser_keys, 1);
+    assert_int_equal(c.user_keys[0].len, 32); /* the newline is not part of the key */
+    assert_memory_equal(c.user_keys[0].bytes, "0123456789abcdef0123456789abcdef", 32);
+    assert_null(c.user_token_issuer);
+    assert_null(c.user_token_audience);
+
+    setenv("USER_TOKEN_SECRET_NEXT_FILE", secret_next, 1);
+    setenv("USER_TOKEN_ISSUER", "login", 1);
+    char *a1[] = {"gw", "--user-token-audience", "tk", "--dev-login"};
+    assert_int_equal(load(&c, 4, a1, err), 0);
+    assert_int_equal(c.nuser_keys, 2);
+    assert_int_equal(c.user_keys[1].len, 40);
+    assert_string_equal(c.user_token_issuer, "login");
+    assert_string_equal(c.user_token_audience, "tk");
+    assert_int_equal(c.dev_login, 1);
+    unsetenv("USER_TOKEN_SECRET_NEXT_FILE");
+    unsetenv("USER_TOKEN_ISSUER");
+
+    /* Off: v1, and no secret is read at all. */
+    setenv("USER_AUTH", "off", 1);
+    setenv("USER_TOKEN_SECRET_FILE", "/nonexistent/secret", 1);
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.user_auth_required, 0);
+    assert_int_equal(c.nuser_keys, 0);
+    /* Off with the dev login: that signs tokens, so it needs the key. */
+    setenv("DEV_LOGIN", "1", 1);
+    opt_expect(load_parsed, -1, "/nonexistent/secret", "gw", NULL);
+    unsetenv("DEV_LOGIN");
+    unsetenv("USER_AUTH");
+
+    /* The default path: VAR_DIR/secrets/user_token_secret. */
+    unsetenv("USER_TOKEN_SECRET_FILE");
+    setenv("VAR_DIR", "/nonexistent-var", 1);
+    opt_expect(load_parsed, -1, "/nonexistent-var/secrets/user_token_secret", "gw", NULL);
+}
+
+static void test_user_auth_refusals(void **state)
+{
+    (void)state;
+    opt_expect(load_parsed, -1, "USER_AUTH=maybe", "gw", "--user-auth", "maybe", NULL);
+    opt_expect(load_parsed, -1, "USER_AUTH=", "gw", "--user-auth", "Required", NULL);
+    opt_expect(load_parsed, -1, "shorter than 32", "gw", "--user-token-secret-file", secret_short, NULL);
+    opt_expect(load_parsed, -1, "chmod 600", "gw", "--user-token-secret-file", secret_open, NULL);
+    opt_expect(load_parsed, -1, "USER_TOKEN_SECRET_FILE", "gw", "--user-token-secret-file", "/nonexistent/s", NULL);
+    opt_expect(load_parsed, -1, "USER_TOKEN_SECRET_NEXT_FILE", "gw", "--user-token-secret-next-file", secret_open, NULL);
+    opt_expect(load_parsed, -1, "USER_TOKEN_SECRET_NEXT_FILE", "gw", "--user-token-secret-next-file", secret_short, NULL);
+    opt_expect(load_parsed, -1, "--dev-login=2", "gw", "--dev-login=2", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +209,8 @@ int main(void)
         cmocka_unit_test_setup(test_flags_and_env, setup),
         cmocka_unit_test_setup(test_refusals, setup),
         cmocka_unit_test_setup(test_queue_bounds, setup),
+        cmocka_unit_test_setup(test_user_auth, setup),
+        cmocka_unit_test_setup(test_user_auth_refusals, setup),
     };
-    return cmocka_run_group_tests_name("gw_config", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("gw_config", tests, group_setup, group_teardown);
 }

@@ -1,0 +1,82 @@
+/*
+ * tk_jwt: user tokens, JWT (RFC 7519) in the compact JWS form (RFC 7515)
+ * signed HS256 — the only algorithm accepted or produced.
+ *
+ * The format is the well-known one so that any login service's JWT library
+ * can mint tokens the gateway accepts; the code is small because it accepts
+ * exactly one shape: "<b64url header>.<b64url payload>.<b64url signature>",
+ * the header saying {"alg":"HS256"} (optionally "typ":"JWT", never "crit"),
+ * the payload a JSON object with "sub" (a user_id of API.md) and "exp".
+ * HMAC and base64 are OpenSSL's, JSON is jansson's; nothing is hand-rolled.
+ * The rules and their order are in tk_jwt.c.
+ *
+ * Keys: one or two (the current one and the next one, during a rotation);
+ * a token is accepted when either signs it. Key bytes come from a file that
+ * only its owner may read (tk_jwt_key_load).
+ */
+#ifndef TK_JWT_H
+#define TK_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TK_JWT_KEY_MIN 32
+#define TK_JWT_KEY_MAX 512
+#define TK_JWT_MAX 4096 /* longest token accepted, bytes */
+#define TK_JWT_SKEW_S 30
+
+typedef struct {
+    unsigned char bytes[TK_JWT_KEY_MAX];
+    size_t len;
+} tk_jwt_key_t;
+
+/**
+ * Loads the key in @path into @k: the file's bytes less one trailing
+ * newline, TK_JWT_KEY_MIN..TK_JWT_KEY_MAX of them. Refused when the file is
+ * not a regular file or group or others may read or write it (mode & 077).
+ * Returns 0, or -1 with a message in @err (and @k zeroed).
+ */
+int tk_jwt_key_load(tk_jwt_key_t *k, const char *path, char *err, size_t errlen);
+
+/** What is checked beyond the signature and the times; NULL = not checked. */
+typedef struct {
+    const char *iss; /* "iss" must equal it */
+    const char *aud; /* "aud" (a string, or an array of strings) must name it */
+} tk_jwt_policy_t;
+
+typedef enum {
+    TK_JWT_OK = 0,
+    TK_JWT_MALFORMED, /* not three base64url parts of JSON objects, too long, a claim of the wrong type */
+    TK_JWT_ALG,       /* header "alg" not exactly "HS256" ("none" too), "typ" not "JWT", a "crit" */
+    TK_JWT_SIGNATURE, /* signed by none of the keys */
+    TK_JWT_EXPIRED,   /* now >= exp + skew */
+    TK_JWT_NOT_YET,   /* now + skew < nbf, or iat more than skew in the future */
+    TK_JWT_ISSUER,
+    TK_JWT_AUDIENCE,
+    TK_JWT_SUBJECT, /* "sub" absent or not a valid user_id */
+} tk_jwt_err_t;
+
+/**
+ * Verifies the token @tok (@len bytes, not NUL-terminated) against @keys
+ * (@nkeys: 1 or 2, current then next), the policy @pol (may be NULL) and the
+ * clock @now_s (Unix seconds). On TK_JWT_OK writes the verified "sub" into
+ * @sub (TK_ID_MAX + 1 bytes, NUL-terminated) and its length into *@sublen
+ * (@sublen may be NULL); on any other answer @sub is left empty.
+ * The payload is read only after the signature has been checked.
+ */
+tk_jwt_err_t tk_jwt_verify(const char *tok, size_t len, const tk_jwt_key_t *keys, size_t nkeys,
+                           const tk_jwt_policy_t *pol, int64_t now_s, char *sub, size_t *sublen);
+
+/**
+ * Writes a NUL-terminated HS256 token for @sub (a valid user_id) into @out
+ * (@outlen bytes), with "iat" @iat, "exp" @exp and, when not NULL, "iss"
+ * @iss and "aud" @aud. Returns 0, or -1 (@out too small, @sub not a valid
+ * user_id, @iss/@aud not UTF-8, no memory).
+ */
+int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud,
+                char *out, size_t outlen);
+
+/** A short constant text for @e ("expired", "bad signature", …), for messages. */
+const char *tk_jwt_err_str(tk_jwt_err_t e);
+
+#endif
