@@ -17,6 +17,8 @@
 #ifndef TK_JWT_H
 #define TK_JWT_H
 
+#include "tk_valid.h" /* TK_ID_MAX: the size of a verified "sub" */
+
 #include <stddef.h>
 #include <stdint.h>
 
