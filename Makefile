@@ -115,7 +115,7 @@ build/release/bench/tk-h2bench: bench/tk_h2bench.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnghttp2 openssl)
 
-# libFuzzer over request parsing and validation (tests/fuzz/fuzz_request.c),
+# libFuzzer over request parsing and validation and the user token verifier (tests/fuzz/fuzz_request.c),
 # for FUZZ_SECONDS (default 60). Not part of `make test`. New inputs go to
 # build/fuzz/corpus (the seeds in tests/fuzz/corpus stay as they are); a
 # crash leaves its input in build/fuzz/ and fails the target.

@@ -2,14 +2,17 @@
  * fuzz_request: libFuzzer target over everything that reads a client's bytes
  * before a backend is asked anything: the claim body, the admin bodies, the
  * id and name rules, RFC 3339 times, the route table, and (because Redis
- * holds what a client once sent) the claim record decoder.
+ * holds what a client once sent) the claim record decoder, and the user
+ * token: the bearer header and the JWT verifier.
  *
  * The first byte picks the parser, the rest is its input. Besides "no crash,
  * no sanitizer report", each accepted input is checked against what the
  * parser promises (an accepted claim body has a valid user_id and quantity,
  * a decoded record encodes back to the same bytes, a parsed time formats and
  * parses back to the same instant, a matched route's captures lie inside
- * the path and hold no '/').
+ * the path and hold no '/'; a verified token's sub is a valid user_id, a
+ * correctly signed token is never a bad signature, a policy only refuses
+ * more, a minted token verifies back to its user).
  *
  * Built and run by `make fuzz` (FUZZ_SECONDS, default 60); seeds in
  * tests/fuzz/corpus/.
@@ -17,10 +20,14 @@
 #include "gw_admin_body.h"
 #include "gw_claim_body.h"
 #include "gw_router.h"
+#include "gw_user_token.h"
 #include "tk_claim.h"
+#include "tk_jwt.h"
 #include "tk_time.h"
 #include "tk_valid.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,13 +168,129 @@ static void fuzz_route(const char *p, size_t n)
     }
 }
 
+/* ---- user tokens ---- */
+
+static void jwt_key(tk_jwt_key_t *k, char c)
+{
+    memset(k, 0, sizeof(*k));
+    memset(k->bytes, c, 32);
+    k->len = 32;
+}
+
+/* Appends base64url (unpadded) of @n bytes at @in to @out (@pos, @cap). 0, or -1 when it does not fit. */
+static int b64u(const void *in, size_t n, char *out, size_t cap, size_t *pos)
+{
+    if (n > (cap / 4) * 3 || *pos + (n + 2) / 3 * 4 + 1 > cap)
+        return -1;
+    char *p = out + *pos;
+    int m = EVP_EncodeBlock((unsigned char *)p, in, (int)n);
+    while (m > 0 && p[m - 1] == '=')
+        m--;
+    for (int i = 0; i < m; i++)
+        p[i] = p[i] == '+' ? '-' : p[i] == '/' ? '_' : p[i];
+    p[m] = '\0';
+    *pos += (size_t)m;
+    return 0;
+}
+
+/* Verifies @tok both without and with a policy, checking what every answer promises; returns the policy-free answer. */
+static tk_jwt_err_t verify_checked(const char *tok, size_t len, const tk_jwt_key_t *keys)
+{
+    static const tk_jwt_policy_t pol = {"login", "tk"};
+    char sub[TK_ID_MAX + 1];
+    size_t sublen = 99;
+    int64_t now = NOW_MS / 1000;
+    tk_jwt_err_t free_rc = tk_jwt_verify(tok, len, keys, 2, NULL, now, sub, &sublen);
+    CHECK((int)free_rc >= TK_JWT_OK && free_rc <= TK_JWT_SUBJECT);
+    CHECK(free_rc != TK_JWT_ISSUER && free_rc != TK_JWT_AUDIENCE); /* nothing asked for them */
+    if (free_rc == TK_JWT_OK) {
+        CHECK(sublen == strlen(sub) && tk_valid_user_id(sub, sublen));
+        CHECK(len <= TK_JWT_MAX);
+    } else {
+        CHECK(sub[0] == '\0' && sublen == 0);
+    }
+    tk_jwt_err_t pol_rc = tk_jwt_verify(tok, len, keys, 2, &pol, now, sub, &sublen);
+    if (pol_rc == TK_JWT_OK)
+        CHECK(free_rc == TK_JWT_OK); /* a policy only refuses more */
+    CHECK(tk_jwt_err_str(pol_rc) != NULL);
+    return free_rc;
+}
+
+/*
+ * p[0] % 3 picks the shape: 0 the rest is a token as sent; 1 the rest is a
+ * payload, signed under an HS256 header with one of the keys; 2 the rest is
+ * "header\npayload", signed. A signed token is never a bad signature.
+ */
+static void fuzz_token(const char *p, size_t n)
+{
+    tk_jwt_key_t keys[2];
+    jwt_key(&keys[0], 'f');
+    jwt_key(&keys[1], 'g');
+    const char *tok;
+    size_t toklen;
+    if (gw_user_token_bearer(p, n, &tok, &toklen) == 1)
+        CHECK(tok >= p && tok + toklen <= p + n);
+    if (n == 0)
+        return;
+    int mode = (unsigned char)p[0] % 3;
+    p++;
+    n--;
+    if (mode == 0) {
+        verify_checked(p, n, keys);
+        if (tk_valid_user_id(p, n)) { /* a minted token verifies back to its user */
+            char user[TK_ID_MAX + 1], out[TK_JWT_MAX], sub[TK_ID_MAX + 1];
+            memcpy(user, p, n);
+            user[n] = '\0';
+            CHECK(tk_jwt_mint(&keys[1], user, NOW_MS / 1000, NOW_MS / 1000 + 60, "login", "tk", out, sizeof(out)) == 0);
+            tk_jwt_policy_t pol = {"login", "tk"};
+            CHECK(tk_jwt_verify(out, strlen(out), keys, 2, &pol, NOW_MS / 1000, sub, NULL) == TK_JWT_OK);
+            CHECK(strcmp(sub, user) == 0);
+        }
+        return;
+    }
+    static const char hs256[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    const char *hdr = hs256, *pl = p;
+    size_t hlen = sizeof(hs256) - 1, plen = n;
+    if (mode == 2) {
+        const char *nl = memchr(p, '\n', n);
+        if (nl == NULL)
+            return;
+        hdr = p;
+        hlen = (size_t)(nl - p);
+        pl = nl + 1;
+        plen = n - hlen - 1;
+    }
+    char t[TK_JWT_MAX + 64];
+    size_t pos = 0;
+    if (b64u(hdr, hlen, t, sizeof(t), &pos) != 0 || pos + 1 >= sizeof(t))
+        return;
+    t[pos++] = '.';
+    if (b64u(pl, plen, t, sizeof(t), &pos) != 0)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    const tk_jwt_key_t *k = &keys[plen % 2];
+    CHECK(HMAC(EVP_sha256(), k->bytes, (int)k->len, (const unsigned char *)t, pos, md, &mdlen) != NULL);
+    if (pos + 1 >= sizeof(t))
+        return;
+    t[pos++] = '.';
+    if (b64u(md, mdlen, t, sizeof(t), &pos) != 0)
+        return;
+    tk_jwt_err_t rc = verify_checked(t, pos, keys);
+    if (pos <= TK_JWT_MAX && hlen > 0 && plen > 0)
+        CHECK(rc != TK_JWT_SIGNATURE);
+    if (mode == 1 && pos <= TK_JWT_MAX)
+        CHECK(rc != TK_JWT_ALG); /* our header says HS256 */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > TK_BODY_MAX + 1)
         return 0;
     const char *p = (const char *)data + 1;
     size_t n = size - 1;
-    switch (data[0] % 6) {
+    /* % 8 keeps the seeds' first bytes '0'..'5' on their parsers; '6' is the token. */
+    switch (data[0] % 8) {
     case 0:
         fuzz_claim_body(p, n);
         break;
@@ -182,6 +305,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 4:
         fuzz_claim_record(p, n);
+        break;
+    case 6:
+        fuzz_token(p, n);
         break;
     default:
         fuzz_route(p, n);

@@ -457,6 +457,19 @@ static void token_alone_claims_for_its_sub(void **st)
     status_of(&r, f, s->ev, "u-sub", t.t);
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
+    /* The same over HTTP/2: another user's token claims for that user; none is 401. */
+    tok_t t2 = mint(&key_a, "u-h2");
+    char url[512], line[TK_JWT_MAX + 64];
+    snprintf(url, sizeof url, "%s/v1/events/%s/claims", f->gw.base_url, s->ev);
+    snprintf(line, sizeof line, "Authorization: Bearer %s", t2.t);
+    const char *hdrs[] = {line, NULL};
+    assert_int_equal(it_http(&r, IT_HTTP2, "POST", url, hdrs, "{}", 2, IT_TIMEOUT_MS), 0);
+    assert_int_equal(r.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(it_json_str(r.json, "user_id"), "u-h2");
+    it_resp_free(&r);
+    assert_int_equal(it_http(&r, IT_HTTP2, "POST", url, NULL, "{}", 2, IT_TIMEOUT_MS), 0);
+    expect(&r, 401, "unauthorized", "HTTP/2 without a token");
 }
 
 static void rotation_accepts_next_then_refuses_old(void **st)
