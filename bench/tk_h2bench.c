@@ -7,6 +7,16 @@
  * fresh random user id ({"user_id":"u-<16 hex>"}). A GET mode (no body) lets
  * the same driver be measured on the trivial route, so its own cost is known.
  *
+ * With user tokens (-T CSV of "user_id,token" lines, as `tk-token --csv`
+ * writes them): every POST is a claim by the next user of the file in a
+ * random order (the file is shuffled once at start, so no user comes twice
+ * until all have come), with {"user_id":"<that user>"} as body and
+ * "authorization: Bearer <that user's token>". The body names the user in
+ * both gateway modes, so the same requests measure USER_AUTH=required (the
+ * token verified, body user = sub) against USER_AUTH=off (the header
+ * ignored): the difference is the verification's cost. "wrapped" in the
+ * output counts the requests that came after every user had come once.
+ *
  * Bounded: it stops starting requests after -d seconds or -n requests,
  * whichever comes first, waits at most 5 s for the ones in flight, and only
  * ever connects to 127.0.0.0/8 or ::1. One thread, one epoll loop.
@@ -14,12 +24,12 @@
  * Output: one line of JSON on stdout:
  *   {"requests":N,"seconds":S,"rps":R,"p50_ms":..,"p90_ms":..,"p99_ms":..,
  *    "max_ms":..,"s2xx":..,"s200":..,"s201":..,"s4xx":..,"s409":..,"s429":..,"s5xx":..,
- *    "errors":E}
+ *    "errors":E,"users":U,"wrapped":W}   (users/wrapped: 0 without -T)
  * Latency is from submitting the request to the stream's close, per stream;
  * percentiles are exact (all samples kept and sorted).
  *
  * Usage: tk-h2bench -p PORT [-h 127.0.0.1] [-c 16] [-m 32] [-d 10]
- *                   [-n 5000000] [-X POST|GET] PATH
+ *                   [-n 5000000] [-X POST|GET] [-T TOKENS.csv] PATH
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +52,9 @@
 #define MAX_CONNS 256
 #define MAX_STREAMS 256
 #define GRACE_NS 5000000000LL
+#define USER_MAX 64              /* a user_id, API.md */
+#define TOKEN_MAX 4096           /* TK_JWT_MAX: the longest token the gateway takes */
+#define TOKENS_FILE_MAX (1L << 30)
 
 typedef struct bconn_t bconn_t;
 
@@ -50,7 +63,7 @@ typedef struct {
     int used;
     int status;
     int64_t t0;
-    char body[64];
+    char body[16 + USER_MAX];
     size_t len, off;
 } bstream_t;
 
@@ -72,7 +85,16 @@ static struct {
     double seconds;
     long maxreq;
     char authority[64];
-} opt = {"127.0.0.1", NULL, "POST", 0, 16, 32, 1, 10, 5000000, ""};
+    const char *tokens_file;
+} opt = {"127.0.0.1", NULL, "POST", 0, 16, 32, 1, 10, 5000000, "", NULL};
+
+/* The users and tokens of -T: pointers into one buffer holding the file,
+ * in the (shuffled) order they are used. */
+static struct {
+    char *buf;
+    const char **user, **token;
+    long n, next;
+} tk;
 
 static struct {
     int64_t start, stop_at, last_done;
@@ -106,6 +128,74 @@ static void die(const char *what)
     exit(1);
 }
 
+static int all_in(const char *s, size_t n, const char *alphabet_extra)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr(alphabet_extra, c) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+/* Reads -T: lines "user_id,token" (no header; a final newline optional),
+ * each user_id 1..64 of [A-Za-z0-9_.:@-], each token 1..TOKEN_MAX of
+ * base64url and dots. Any other line stops the run with its number. Then
+ * shuffles them (Fisher-Yates on the run's generator). */
+static void load_tokens(const char *path)
+{
+    char msg[600];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(msg, sizeof(msg), "-T %s: cannot open", path);
+        die(msg);
+    }
+    if (fseek(f, 0, SEEK_END) != 0)
+        die("-T: cannot seek");
+    long size = ftell(f);
+    if (size <= 0 || size > TOKENS_FILE_MAX)
+        die("-T: the file is empty or larger than 1 GiB");
+    rewind(f);
+    tk.buf = malloc((size_t)size + 1);
+    if (tk.buf == NULL || fread(tk.buf, 1, (size_t)size, f) != (size_t)size)
+        die("-T: cannot read the file");
+    fclose(f);
+    tk.buf[size] = '\n';
+    long lines = 0;
+    for (long i = 0; i < size; i++)
+        lines += tk.buf[i] == '\n';
+    lines += tk.buf[size - 1] != '\n';
+    tk.user = malloc(sizeof(char *) * (size_t)lines);
+    tk.token = malloc(sizeof(char *) * (size_t)lines);
+    if (tk.user == NULL || tk.token == NULL)
+        die("out of memory");
+    char *p = tk.buf, *end = tk.buf + size;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p) + 1);
+        char *comma = memchr(p, ',', (size_t)(nl - p));
+        size_t ulen = comma ? (size_t)(comma - p) : 0, tlen = comma ? (size_t)(nl - comma - 1) : 0;
+        if (tlen > 0 && comma[tlen] == '\r')
+            tlen--;
+        if (comma == NULL || ulen < 1 || ulen > USER_MAX || !all_in(p, ulen, "_.:@-") || tlen < 1 || tlen > TOKEN_MAX ||
+            !all_in(comma + 1, tlen, "_-.")) {
+            snprintf(msg, sizeof(msg), "-T %s: line %ld is not \"user_id,token\"", path, tk.n + 1);
+            die(msg);
+        }
+        *comma = '\0';
+        comma[1 + tlen] = '\0';
+        tk.user[tk.n] = p;
+        tk.token[tk.n] = comma + 1;
+        tk.n++;
+        p = nl + 1;
+    }
+    for (long i = tk.n - 1; i > 0; i--) {
+        long j = (long)(rnd() % (uint64_t)(i + 1));
+        const char *u = tk.user[i], *t = tk.token[i];
+        tk.user[i] = tk.user[j], tk.token[i] = tk.token[j];
+        tk.user[j] = u, tk.token[j] = t;
+    }
+}
+
 /* ---- nghttp2 callbacks ---------------------------------------------------- */
 
 static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud)
@@ -132,8 +222,8 @@ static int submit(bconn_t *c)
         }
     if (st == NULL)
         return -1;
-    char clen[16];
-    nghttp2_nv hdrs[6];
+    char clen[16], auth[8 + TOKEN_MAX];
+    nghttp2_nv hdrs[7];
     int nh = 0;
 #define NV(n, v, vl) hdrs[nh++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
     NV(":method", opt.method, strlen(opt.method));
@@ -141,8 +231,17 @@ static int submit(bconn_t *c)
     NV(":authority", opt.authority, strlen(opt.authority));
     NV(":path", opt.path, strlen(opt.path));
     nghttp2_data_provider dp, *dpp = NULL;
-    if (opt.post) {
+    if (opt.post && tk.n > 0) {
+        /* nghttp2 copies header values at submit: auth may live on the stack;
+         * the body is read later, so it lives in the stream. */
+        long k = tk.next++ % tk.n;
+        int al = snprintf(auth, sizeof(auth), "Bearer %s", tk.token[k]);
+        NV("authorization", auth, (size_t)al);
+        st->len = (size_t)snprintf(st->body, sizeof(st->body), "{\"user_id\":\"%s\"}", tk.user[k]);
+    } else if (opt.post) {
         st->len = (size_t)snprintf(st->body, sizeof(st->body), "{\"user_id\":\"u-%016llx\"}", (unsigned long long)rnd());
+    }
+    if (opt.post) {
         st->off = 0;
         int cl = snprintf(clen, sizeof(clen), "%zu", st->len);
         NV("content-type", "application/json", 16);
@@ -390,14 +489,14 @@ static double pct(long n, double p)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tk-h2bench -p PORT [-h 127.0.0.1] [-c 16] [-m 32] [-d 10] [-n 5000000] [-X POST|GET] PATH\n");
+    fprintf(stderr, "usage: tk-h2bench -p PORT [-h 127.0.0.1] [-c 16] [-m 32] [-d 10] [-n 5000000] [-X POST|GET] [-T TOKENS.csv] PATH\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int o;
-    while ((o = getopt(argc, argv, "h:p:c:m:d:n:X:")) != -1) {
+    while ((o = getopt(argc, argv, "h:p:c:m:d:n:X:T:")) != -1) {
         switch (o) {
         case 'h': opt.host = optarg; break;
         case 'p': opt.port = atoi(optarg); break;
@@ -406,6 +505,7 @@ int main(int argc, char **argv)
         case 'd': opt.seconds = atof(optarg); break;
         case 'n': opt.maxreq = atol(optarg); break;
         case 'X': opt.method = optarg; break;
+        case 'T': opt.tokens_file = optarg; break;
         default: usage();
         }
     }
@@ -433,6 +533,11 @@ int main(int argc, char **argv)
         if (f != NULL)
             fclose(f);
         g.rng = seed | 1;
+    }
+    if (opt.tokens_file != NULL) {
+        if (!opt.post)
+            die("-T goes with -X POST (claims)");
+        load_tokens(opt.tokens_file);
     }
 
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -488,8 +593,10 @@ int main(int argc, char **argv)
     qsort(g.lat_us, (size_t)n, sizeof(uint32_t), cmp_u32);
     double secs = g.done > 0 ? (double)(g.last_done - g.start) / 1e9 : (double)(now_ns() - g.start) / 1e9;
     printf("{\"requests\":%ld,\"seconds\":%.3f,\"rps\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-           "\"s2xx\":%ld,\"s200\":%ld,\"s201\":%ld,\"s4xx\":%ld,\"s409\":%ld,\"s429\":%ld,\"s5xx\":%ld,\"sother\":%ld,\"errors\":%ld}\n",
+           "\"s2xx\":%ld,\"s200\":%ld,\"s201\":%ld,\"s4xx\":%ld,\"s409\":%ld,\"s429\":%ld,\"s5xx\":%ld,\"sother\":%ld,\"errors\":%ld,"
+           "\"users\":%ld,\"wrapped\":%ld}\n",
            g.done, secs, secs > 0 ? (double)g.done / secs : 0, pct(n, 0.50), pct(n, 0.90), pct(n, 0.99), n > 0 ? g.lat_us[n - 1] / 1000.0 : 0,
-           g.s2xx, g.s200, g.s201, g.s4xx, g.s409, g.s429, g.s5xx, g.sother, g.errors);
+           g.s2xx, g.s200, g.s201, g.s4xx, g.s409, g.s429, g.s5xx, g.sother, g.errors,
+           tk.n, tk.next > tk.n ? tk.next - tk.n : 0);
     return 0;
 }

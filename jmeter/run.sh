@@ -9,6 +9,11 @@
 # - compiles the XStream fix (jmeter/xstream-fix/, see README.md) into
 #   build/jmeter/xstream-fix/ when missing or stale, and puts it first on the
 #   classpath through JAVA_CLASSPATH, which /usr/bin/jmeter honours;
+# - for a plan that reads user tokens (claim-storm, mixed: a CSV Data Set of
+#   "user_id,token" lines, property `tokens`), mints them with tk-token for
+#   the users u-1 .. u-{users} of -Jusers (default 10000), in random order,
+#   into a mode-0600 file removed at exit, unless -Jtokens=FILE names a CSV
+#   of your own;
 # - runs `jmeter -n -t PLAN -l RESULTS.jtl -j LOG` with CSV results, bounded in
 #   time by JMETER_TIMEOUT seconds (default 600);
 # - exits non-zero when the plan did not load (JMeter 2.13 exits 0 then, so the
@@ -24,6 +29,13 @@
 #                   passed through a mode-0600 properties file (-q) so it is
 #                   seen neither in `ps` nor in the JMeter log
 #   JAVA_ARGS       JVM options (default -Xms128m -Xmx512m)
+#   USER_TOKEN_SECRET_FILE  the gateway's user token secret, for tk-token
+#                   (default $VAR_DIR/secrets/user_token_secret, VAR_DIR
+#                   default ROOT/var: the one `make run` generates); with
+#                   USER_TOKEN_ISSUER / USER_TOKEN_AUDIENCE when the gateway
+#                   checks them (tk-token reads both)
+#   TK_TOKEN        the tk-token binary (default build/release/bin/tk-token,
+#                   else build/san/bin/tk-token, else tk-token on PATH)
 # Exit status: 0 all samples passed; 1 samples failed or none; 2 usage or
 # missing tools; 3 the plan did not load or JMeter failed.
 set -euo pipefail
@@ -91,13 +103,59 @@ if [ "$have_token" = no ] && [ -n "${ADMIN_TOKEN:-}" ]; then
     token=$ADMIN_TOKEN; have_token=yes
 fi
 extra=()
+scratch=()
+trap 'rm -f ${scratch[@]+"${scratch[@]}"}' EXIT
 if [ "$have_token" = yes ]; then
     tokfile=$out/.$name.token.properties
+    scratch+=("$tokfile")
     (umask 077; printf 'token=%s\n' "$token" > "$tokfile")
-    trap 'rm -f "$tokfile"' EXIT
     extra+=(-q "$tokfile")
-elif grep -q '__P(token' "$plan"; then
+elif grep -q '__P(token,' "$plan"; then
     echo "run.sh: warning: this plan uses the admin token; give -Jtoken=... or env ADMIN_TOKEN" >&2
+fi
+
+# --- user tokens ---------------------------------------------------------------
+# The gateway takes a claim only with a signed user token (USER_AUTH=required).
+# A plan that reads them gets N lines "u-<i>,<token>" (i = 1..N, N = -Jusers,
+# the plan's own default 10000) from tk-token, shuffled so that users come in
+# random order as they did when the plans drew random ids, valid for longer
+# than the run may last. The CSV holds secrets: mode 0600, removed at exit.
+users=10000 tokens_given=no
+for a in "$@"; do
+    case "$a" in
+        -Jusers=*) users=${a#-Jusers=} ;;
+        -Jtokens=*) tokens_given=yes ;;
+    esac
+done
+if grep -q '__P(tokens' "$plan" && [ "$tokens_given" = no ]; then
+    if ! [[ "$users" =~ ^[1-9][0-9]{0,7}$ ]] || [ "$users" -gt 10000000 ]; then
+        echo "run.sh: -Jusers=$users: expected 1..10000000" >&2; exit 2
+    fi
+    tk_token=${TK_TOKEN:-}
+    if [ -z "$tk_token" ]; then
+        for c in "$root/build/release/bin/tk-token" "$root/build/san/bin/tk-token" "$(command -v tk-token || true)"; do
+            [ -n "$c" ] && [ -x "$c" ] && { tk_token=$c; break; }
+        done
+    fi
+    [ -n "$tk_token" ] && [ -x "$tk_token" ] ||
+        { echo "run.sh: tk-token not found: build it (make build) or set TK_TOKEN" >&2; exit 2; }
+    secret=${USER_TOKEN_SECRET_FILE:-${VAR_DIR:-$root/var}/secrets/user_token_secret}
+    [ -r "$secret" ] || {
+        echo "run.sh: cannot read the user token secret $secret: set USER_TOKEN_SECRET_FILE to the gateway's (make run writes var/secrets/user_token_secret)" >&2
+        exit 2
+    }
+    ttl=$(( ${JMETER_TIMEOUT:-600} + 600 ))
+    [ "$ttl" -ge 3600 ] || ttl=3600
+    [ "$ttl" -le 604800 ] || ttl=604800
+    csv=$out/.$name.tokens.csv
+    scratch+=("$csv")
+    if ! (umask 077; "$tk_token" --secret-file "$secret" --csv "$users" --prefix u- --ttl "$ttl" | shuf > "$csv") ||
+       [ "$(wc -l < "$csv")" -ne "$users" ]; then
+        echo "run.sh: tk-token could not mint $users user tokens with $secret" >&2
+        exit 2
+    fi
+    echo "run.sh: $users user tokens (u-1 .. u-$users, valid ${ttl} s) from $secret"
+    args+=("-Jtokens=$csv")
 fi
 
 # CSV results with just the fields the report needs, tab-separated (a

@@ -5,7 +5,8 @@
 # jmeter/run.sh (so each one must load, and every sample must pass its
 # assertion):
 #   1. admin-setup  creates a fresh event jm-smoke-<random> with stock 100;
-#   2. claim-storm  10 threads x 20 loops = 200 claims by users u-1..u-1000;
+#   2. claim-storm  10 threads x 20 loops = 200 claims by users u-1..u-1000,
+#                   each with its own user token;
 #   3. mixed        10 threads x 15 loops, about 360 samples, same event.
 # Then, from the result files: the new claims (201) over both plans must not
 # exceed the stock (no oversell seen by clients); with ~180 distinct users
@@ -17,7 +18,10 @@
 # stays under ~90 s even against a stuck gateway.
 #
 # TOKEN is the admin bearer token; it reaches JMeter through run.sh's
-# mode-0600 properties file, not its command line. Results and logs go to
+# mode-0600 properties file, not its command line. The claims carry user
+# tokens: run.sh mints the CSV of users u-1..u-1000 with tk-token from
+# USER_TOKEN_SECRET_FILE (default var/secrets/user_token_secret, the one
+# `make run` writes), which must be the gateway's key. Results and logs go to
 # JMETER_OUT (default var/jmeter/smoke-<event>/). Exit 0 only when all passed.
 set -uo pipefail
 
@@ -34,6 +38,11 @@ event=jm-smoke-$(date +%s)-$((RANDOM % 10000))
 export JMETER_OUT=${JMETER_OUT:-$root/var/jmeter/smoke-$event}
 export JMETER_TIMEOUT=${JMETER_TIMEOUT:-60}
 common=(-Jhost="$host" -Jport="$port" -Jprotocol="$protocol" -Jevent="$event")
+secret=${USER_TOKEN_SECRET_FILE:-${VAR_DIR:-$root/var}/secrets/user_token_secret}
+if [ ! -r "$secret" ]; then
+    echo "smoke: FAIL: cannot read the user token secret $secret (set USER_TOKEN_SECRET_FILE to the gateway's)" >&2
+    exit 2
+fi
 start=$(date +%s)
 failed=()
 

@@ -7,6 +7,9 @@
 #              and HTTP/2 TLS (h2load, 16 conns x 32 streams); redis-benchmark
 #              running lua/claim.lua and bench/reference.lua (pipelining 16)
 #   claims     wrk HTTP/1.1, wrk HTTPS, tk-h2bench HTTP/2 (random users)
+#   tokens     tk-h2bench HTTP/2 claims carrying user tokens (tk-token CSV),
+#              once against USER_AUTH=off, once against a second gateway
+#              with USER_AUTH=required: the verification's cost as a ratio
 #   drain      the claims' backlog into MariaDB: rows/s
 #   storm      stock 1,000 then >= 200,000 random users, HTTP/1.1 and HTTP/2:
 #              req/s, p99, exactly 1,000 granted (Redis, admin view, MariaDB),
@@ -21,7 +24,8 @@
 #
 # Environment: BENCH_SECONDS (10; 5 = short mode) seconds per load,
 # GW_THREADS (1), BENCH_WORKERS (2), WRK_THREADS (1), BENCH_STORM_REQUESTS
-# (200000), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
+# (200000), BENCH_TOKEN_USERS (200000: users with a token, so requests, of
+# each token load), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
 # BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary directory (logs)
 # after the run.
 set -euo pipefail
@@ -38,6 +42,7 @@ WORKERS=${BENCH_WORKERS:-2}
 WRK_THREADS=${WRK_THREADS:-1}
 STORM_REQUESTS=${BENCH_STORM_REQUESTS:-200000}
 FB_CONNS=${BENCH_FALLBACK_CONNS:-4}
+TOKEN_USERS=${BENCH_TOKEN_USERS:-200000}
 FB_STREAMS=${BENCH_FALLBACK_STREAMS:-16}
 FB_SETTLE=20       # s, at most, from creating the fallback's event to the gateway tracking it
 FB_GRANT_WAIT=30   # s, at most, from stop-redis to /readyz "path":"grant"
@@ -46,13 +51,15 @@ OUT_DIR=$(tk_abspath "${BENCH_OUT:-var/bench}")
 GATEWAY=$ROOT/build/release/bin/tk-gateway
 WORKER=$ROOT/build/release/bin/tk-worker
 H2BENCH=$ROOT/build/release/bench/tk-h2bench
+TK_TOKEN=$ROOT/build/release/bin/tk-token
 [[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] && [ "$SECS" -le 120 ] || tk_die "BENCH_SECONDS=$SECS: expected 1..120"
 [[ "$GW_THREADS" =~ ^[0-9]+$ ]] && [ "$GW_THREADS" -ge 1 ] && [ "$GW_THREADS" -le 16 ] || tk_die "GW_THREADS=$GW_THREADS: expected 1..16"
 [[ "$WORKERS" =~ ^[0-9]+$ ]] && [ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 16 ] || tk_die "BENCH_WORKERS=$WORKERS: expected 1..16"
 [[ "$FB_CONNS" =~ ^[0-9]+$ ]] && [ "$FB_CONNS" -ge 1 ] && [ "$FB_CONNS" -le 256 ] || tk_die "BENCH_FALLBACK_CONNS=$FB_CONNS: expected 1..256"
 [[ "$FB_STREAMS" =~ ^[0-9]+$ ]] && [ "$FB_STREAMS" -ge 1 ] && [ "$FB_STREAMS" -le 256 ] || tk_die "BENCH_FALLBACK_STREAMS=$FB_STREAMS: expected 1..256"
 [[ "$STORM_REQUESTS" =~ ^[0-9]+$ ]] && [ "$STORM_REQUESTS" -ge 1000 ] && [ "$STORM_REQUESTS" -le 20000000 ] || tk_die "BENCH_STORM_REQUESTS: expected 1000..20000000"
-for f in "$GATEWAY" "$WORKER" "$H2BENCH"; do
+[[ "$TOKEN_USERS" =~ ^[0-9]+$ ]] && [ "$TOKEN_USERS" -ge 1000 ] && [ "$TOKEN_USERS" -le 5000000 ] || tk_die "BENCH_TOKEN_USERS=$TOKEN_USERS: expected 1000..5000000"
+for f in "$GATEWAY" "$WORKER" "$H2BENCH" "$TK_TOKEN"; do
     [ -x "$f" ] || tk_die "$f not found: run make bench (it builds everything first)"
 done
 for c in wrk h2load redis-benchmark redis-cli mariadb curl openssl awk; do
@@ -68,13 +75,19 @@ REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
 DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
 PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
 HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
+# The second gateway of the token phase (USER_AUTH=required).
+PORT2=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT" "$HTTP_PORT") || tk_die "no free port"
+HTTP_PORT2=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT" "$HTTP_PORT" "$PORT2") || tk_die "no free port"
 export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
+export USER_TOKEN_SECRET_FILE=$DIR/secrets/user_token_secret
 export REDIS_APPENDFSYNC=always LOG_LEVEL=${LOG_LEVEL:-warn}
 ADMIN_TOKEN=$(openssl rand -hex 24)
 export ADMIN_TOKEN
 RUNID=$(openssl rand -hex 4)
 
 gw_pid=""
+gw_http=$HTTP_PORT  # the cleartext port of the gateway a phase measures (its /metrics)
+auth_pid=""
 wk_pids=()
 services_up=0
 
@@ -84,6 +97,7 @@ cleanup() {
     trap '' INT TERM HUP
     set +e
     [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
+    [ -z "$auth_pid" ] || [ "$auth_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$auth_pid" 15 >/dev/null
     for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
     [ "$services_up" = 0 ] || "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1 ||
@@ -139,7 +153,7 @@ children_secs() { # FILE written by `times`
 
 # HTTP statuses the gateway answered, from its own /metrics, as "201=N 409=M".
 statuses() {
-    curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null |
+    curl -sf --max-time 5 "http://127.0.0.1:$gw_http/metrics" 2>/dev/null |
         awk '/^tk_http_requests_total\{/ && !/route="metrics"/ { if (match($0, /status="[^"]*"/)) { s = substr($0, RSTART + 8, RLENGTH - 9); n[s] += $NF } }
              END { for (s in n) printf "%s=%d\n", s, n[s] }' | sort
 }
@@ -217,17 +231,31 @@ create_event() { # ID STOCK
 # would answer most of it with 429, so it is off here; the per-user limit
 # stays at its default (every bench user is new, so it refuses nothing but
 # still costs its lookup, as in production).
-start_gateway() {
-    RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
-        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway.log" 2>&1 &
-    gw_pid=$!
+# The main gateway runs with USER_AUTH=off: its loads are v1 claims naming
+# a new user each (the token phase measures what tokens cost, beside them);
+# its admin routes are reached on the cleartext port (ADMIN_ON_HTTP=1).
+# gateway_up PID HTTP_PORT LOG: waits for /readyz, at most 20 s.
+gateway_up() {
     local i
     for ((i = 0; i < 100; i++)); do
-        tk_proc_running "$gw_pid" || { tk_log_tail "$DIR/gateway.log" 20 >&2; tk_die "the gateway exited during start-up"; }
-        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && return 0
+        tk_proc_running "$1" || { tk_log_tail "$3" 20 >&2; tk_die "the gateway exited during start-up"; }
+        curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$2/readyz" && return 0
         sleep 0.2
     done
     tk_die "the gateway was not ready within 20s"
+}
+start_gateway() {
+    USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
+        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway.log" 2>&1 &
+    gw_pid=$!
+    gateway_up "$gw_pid" "$HTTP_PORT" "$DIR/gateway.log"
+}
+# The token phase's second gateway: the same settings, USER_AUTH=required.
+start_auth_gateway() {
+    USER_AUTH=required ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT2" --http-port "$HTTP_PORT2" --threads "$GW_THREADS" \
+        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway-auth.log" 2>&1 &
+    auth_pid=$!
+    gateway_up "$auth_pid" "$HTTP_PORT2" "$DIR/gateway-auth.log"
 }
 
 start_workers() {
@@ -285,11 +313,12 @@ run_wrk() {
     say_load "$name" "$RES/$name.json"
 }
 
-# h2 NAME METHOD PATH [MAXREQ]: tk-h2bench, 16 connections x 32 streams
+# h2 NAME METHOD PATH [MAXREQ [PORT [TOKENS.csv]]]: tk-h2bench, 16 connections
+# x 32 streams; with TOKENS.csv, claims by its users with their tokens
 run_h2() {
-    local name=$1 method=$2 path=$3 maxreq=${4:-50000000}
+    local name=$1 method=$2 path=$3 maxreq=${4:-50000000} port=${5:-$PORT} tokens=${6:-}
     phase_begin
-    timeout $((SECS + 30)) "$H2BENCH" -p "$PORT" -c 16 -m 32 -d "$SECS" -n "$maxreq" -X "$method" "$path" \
+    timeout $((SECS + 30)) "$H2BENCH" -p "$port" -c 16 -m 32 -d "$SECS" -n "$maxreq" ${tokens:+-T "$tokens"} -X "$method" "$path" \
         >"$RES/$name.json" 2>"$RES/$name.err" || { cat "$RES/$name.err" >&2; tk_die "tk-h2bench ($name) failed"; }
     phase_end "$name"
     say_load "$name" "$RES/$name.json"
@@ -371,17 +400,54 @@ run_wrk h1_claims 64 "http://127.0.0.1:$HTTP_PORT/v1/events/c-h1/claims" claim
 run_wrk tls_h1_claims 64 "https://127.0.0.1:$PORT/v1/events/c-tls/claims" claim
 run_h2 h2_claims POST /v1/events/c-h2/claims
 
+# ---- 2b. claims with user tokens: what verifying them costs ----------------
+#
+# The same tk-h2bench load twice, request for request: each POST a claim by
+# a user of a tk-token CSV never seen on that event (the driver shuffles the
+# file and takes each user once), the token as bearer, the same user in the
+# body. First this gateway (USER_AUTH=off: the header is not looked at), then
+# a second gateway on the same Redis started with USER_AUTH=required (each
+# token's signature and claims checked, body user = sub). Each load ends
+# after TOKEN_USERS requests or SECS seconds. required / off is the ratio.
+
+tk_say "2/6 claims with user tokens ($TOKEN_USERS users from tk-token; USER_AUTH=off, then required)"
+tk_secret_file "$USER_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $USER_TOKEN_SECRET_FILE"
+tokens_csv=$DIR/tokens.csv
+t0=$(date +%s%N)
+(umask 077 && "$TK_TOKEN" --secret-file "$USER_TOKEN_SECRET_FILE" --csv "$TOKEN_USERS" --prefix "b$RUNID-" --ttl 3600 >"$tokens_csv") ||
+    tk_die "tk-token could not mint $TOKEN_USERS tokens"
+tk_say "  minted $TOKEN_USERS tokens in $(calc "int(($(date +%s%N) - $t0) / 1e6)") ms ($(wc -c <"$tokens_csv") bytes)"
+create_event c-h2-off 100000000
+create_event c-h2-tok 100000000
+run_h2 h2_claims_tokoff POST /v1/events/c-h2-off/claims "$TOKEN_USERS" "$PORT" "$tokens_csv"
+start_auth_gateway
+# The second gateway tracks the event before the load (it reads tk:events
+# about every 2 s; /readyz then lists it under "paths").
+t0=$(ms_now)
+until curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT2/readyz" 2>/dev/null | grep -q '"c-h2-tok":"redis"'; do
+    [ $(($(ms_now) - t0)) -lt 20000 ] || { tk_warn "the second gateway did not list event c-h2-tok within 20 s; going on"; break; }
+    sleep 0.1
+done
+main_pid=$gw_pid
+gw_pid=$auth_pid gw_http=$HTTP_PORT2
+run_h2 h2_claims_tok POST /v1/events/c-h2-tok/claims "$TOKEN_USERS" "$PORT2" "$tokens_csv"
+gw_pid=$main_pid gw_http=$HTTP_PORT
+tk_stop_pid tk-gateway "$auth_pid" 15 >/dev/null || tk_warn "the second gateway did not stop cleanly"
+auth_pid=""
+rm -f "$tokens_csv"
+
 # ---- 3. drain: the claims' backlog into MariaDB ---------------------------
 
+CLAIM_EVENTS=(c-h1 c-tls c-h2 c-h2-off c-h2-tok)
 tk_say "3/6 drain"
-backlog=$(pending c-h1 c-tls c-h2)
+backlog=$(pending "${CLAIM_EVENTS[@]}")
 phase_begin
 rows0=$(db "SELECT COUNT(*) FROM claims")
 t0=$(date +%s%N)
 start_workers
 deadline=$((t0 + 300 * 1000000000))
-while [ "$(pending c-h1 c-tls c-h2)" -gt 0 ]; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || tk_die "the drain did not finish within 300s ($(pending c-h1 c-tls c-h2) left)"
+while [ "$(pending "${CLAIM_EVENTS[@]}")" -gt 0 ]; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || tk_die "the drain did not finish within 300s ($(pending "${CLAIM_EVENTS[@]}") left)"
     sleep 0.05
 done
 t1=$(date +%s%N)
@@ -393,7 +459,7 @@ drain_rows_per_s=$(calc "$drain_rows / $drain_secs")
 printf '{"backlog":%s,"rows":%s,"seconds":%s,"rows_per_s":%.0f}\n' "$backlog" "$drain_rows" "$drain_secs" "$drain_rows_per_s" >"$RES/drain.json"
 say_load drain "$RES/drain.json"
 granted_claims=0
-for e in c-h1 c-tls c-h2; do granted_claims=$((granted_claims + $(rcli hget "tk:{$e}:ev" seq))); done
+for e in "${CLAIM_EVENTS[@]}"; do granted_claims=$((granted_claims + $(rcli hget "tk:{$e}:ev" seq))); done
 [ "$granted_claims" = "$drain_rows" ] || tk_warn "MariaDB has $drain_rows new rows but Redis granted $granted_claims"
 
 # ---- 4. sold-out storm (workers running) ----------------------------------
@@ -461,7 +527,7 @@ done
 # Any failure here is reported and recorded as null: the other figures stand.
 
 tk_say "6/6 fallback (Redis stopped: claims granted from MariaDB; $FB_CONNS conns x $FB_STREAMS streams)"
-FB_EVENTS=(c-h1 c-tls c-h2 so-h1 so-h2 d-always d-everysec)
+FB_EVENTS=("${CLAIM_EVENTS[@]}" so-h1 so-h2 d-always d-everysec)
 fb_reason=""     # why the phase measured nothing (empty when it did)
 fb_redis_down=0  # Redis stopped by this phase and not yet started again
 fb_merge_ms=""
@@ -657,6 +723,8 @@ so_granted2=$(r soldout_h2.check redis_granted)
 tail1=$(r soldout_h1.check tail_ms); tail2=$(r soldout_h2.check tail_ms)
 drain_tail=$(calc "($tail1 > $tail2) ? $tail1 : $tail2")
 everysec=$(r everysec_h2_claims rps)
+tok=$(r h2_claims_tok rps); tokoff=$(r h2_claims_tokoff rps)
+tok_ratio=$(calc "$tok / $tokoff")
 
 # Fallback: claims granted per second (201s over the driver's measured
 # seconds) and every answer per second; null when the phase measured nothing.
@@ -711,6 +779,17 @@ cat >"$OUT_DIR/latest.json.tmp" <<EOF
   "h2_claims_gw_cpu_pct": $(c h2_claims gw_cpu_pct),
   "h2_claims_evalsha_usec_per_call": $(c h2_claims evalsha_usec_per_call),
   "h2_claims_per_evalsha": $(calc "$(r h2_claims requests) / $(c h2_claims evalsha_calls)"),
+  "token_users": $TOKEN_USERS,
+  "h2_claims_token_off_per_s": $tokoff,
+  "h2_claims_token_off_p50_ms": $(r h2_claims_tokoff p50_ms),
+  "h2_claims_token_off_p99_ms": $(r h2_claims_tokoff p99_ms),
+  "h2_claims_token_off_gw_cpu_pct": $(c h2_claims_tokoff gw_cpu_pct),
+  "h2_claims_token_per_s": $tok,
+  "h2_claims_token_p50_ms": $(r h2_claims_tok p50_ms),
+  "h2_claims_token_p99_ms": $(r h2_claims_tok p99_ms),
+  "h2_claims_token_non2xx": $(calc "$(r h2_claims_tok requests) - $(r h2_claims_tok s2xx)"),
+  "h2_claims_token_gw_cpu_pct": $(c h2_claims_tok gw_cpu_pct),
+  "token_verified_vs_off": $tok_ratio,
   "soldout_granted": $so_granted,
   "soldout_h2_granted": $so_granted2,
   "soldout_db_confirmed": $(r soldout_h1.check db_confirmed),
@@ -753,6 +832,8 @@ row "reference: redis-benchmark reference.lua" "$ref_ceiling" "" "" "$(c referen
 row "claims HTTP/1.1 wrk 64c" "$h1" "$(r h1_claims p50_ms)" "$(r h1_claims p99_ms)" "non2xx $(r h1_claims non2xx3xx); $(c h1_claims evalsha_usec_per_call) us/call, $(calc "$(r h1_claims requests) / $(c h1_claims evalsha_calls)") claims/call; $(cpu h1_claims)"
 row "claims HTTPS/1.1 wrk 64c" "$tls" "$(r tls_h1_claims p50_ms)" "$(r tls_h1_claims p99_ms)" "non2xx $(r tls_h1_claims non2xx3xx); $(cpu tls_h1_claims)"
 row "claims HTTP/2 tk-h2bench 16x32" "$h2" "$(r h2_claims p50_ms)" "$(r h2_claims p99_ms)" "2xx $(r h2_claims s2xx)/$(r h2_claims requests); $(c h2_claims evalsha_usec_per_call) us/call, $(calc "$(r h2_claims requests) / $(c h2_claims evalsha_calls)") claims/call; $(cpu h2_claims)"
+row "claims HTTP/2 + user tokens, USER_AUTH=off" "$tokoff" "$(r h2_claims_tokoff p50_ms)" "$(r h2_claims_tokoff p99_ms)" "2xx $(r h2_claims_tokoff s2xx)/$(r h2_claims_tokoff requests) ($(r h2_claims_tokoff users) users, wrapped $(r h2_claims_tokoff wrapped)); $(cpu h2_claims_tokoff)"
+row "claims HTTP/2 + user tokens verified" "$tok" "$(r h2_claims_tok p50_ms)" "$(r h2_claims_tok p99_ms)" "$tok_ratio x off; 2xx $(r h2_claims_tok s2xx)/$(r h2_claims_tok requests) (wrapped $(r h2_claims_tok wrapped)); $(cpu h2_claims_tok)"
 row "sold-out storm HTTP/1.1 wrk 64c" "$so_h1" "$(r soldout_h1 p50_ms)" "$(r soldout_h1 p99_ms)" "$(r soldout_h1 requests) req; granted redis $so_granted / admin $(r soldout_h1.check admin_granted) / db $(r soldout_h1.check db_confirmed); $(cpu soldout_h1)"
 row "sold-out storm HTTP/2 tk-h2bench 16x32" "$so_h2" "$(r soldout_h2 p50_ms)" "$(r soldout_h2 p99_ms)" "$(r soldout_h2 requests) req; granted redis $so_granted2 / admin $(r soldout_h2.check admin_granted) / db $(r soldout_h2.check db_confirmed); $(cpu soldout_h2)"
 row "drain into MariaDB ($WORKERS workers)" "$(r drain rows_per_s)" "" "" "$(r drain rows) rows in $(r drain seconds)s; storm tail ${tail1} / ${tail2} ms; cpu% db $(c drain db_cpu_pct) workers $(c drain workers_cpu_pct) redis $(c drain redis_cpu_pct) all $(c drain machine_cpu_pct)"
@@ -790,7 +871,7 @@ x=$(( so_granted == 1000 && so_granted2 == 1000 ))
 bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_granted, $so_granted2; db $(r soldout_h1.check db_confirmed), $(r soldout_h2.check db_confirmed)"
 x=$(r fallback.check agree)
 bar "fallback: books agree (201s = grants = Redis = MariaDB)" "$x" '==' 1 "$([ -s "$RES/fallback.check.json" ] && cat "$RES/fallback.check.json" || echo "not measured")"
-for n in h1_claims tls_h1_claims h2_claims always_h2_claims everysec_h2_claims; do
+for n in h1_claims tls_h1_claims h2_claims h2_claims_tokoff h2_claims_tok always_h2_claims everysec_h2_claims; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201: $(st "$n")"
 done
 [ ! -s "$RES/fallback.json" ] || [[ "$(st fallback)" =~ ^(201=[0-9]+)?$ ]] || tk_warn "fallback: answers other than 201: $(st fallback)"

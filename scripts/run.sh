@@ -2,14 +2,17 @@
 # run.sh: everything, locally, in the foreground (what `make run` calls after
 # the release build): Redis and MariaDB under $VAR_DIR, the schema, the
 # gateway on https://localhost:$PORT, $WORKERS workers and a demo event.
-# Prints the URLs and the admin token, then waits. Ctrl-C (or SIGINT/SIGTERM
+# Prints the URLs, the admin token and a user token, then waits. Ctrl-C (or SIGINT/SIGTERM
 # from a script) stops the gateway, then the workers, then the services, and
 # exits 0; the data stays in $VAR_DIR. If a child dies on its own, run.sh
 # says which, shows the tail of its log and shuts everything down (exit 1).
 #
 # Environment: VAR_DIR (var), PORT (8443), HTTP_PORT (off), WORKERS (2),
 # REDIS_PORT (6390), DB_PORT (3310), ADMIN_TOKEN (else $VAR_DIR/secrets/
-# admin_token, generated once), BIN_DIR (build/release/bin), LOG_LEVEL.
+# admin_token, generated once), BIN_DIR (build/release/bin), LOG_LEVEL,
+# USER_TOKEN_SECRET_FILE (else $VAR_DIR/secrets/user_token_secret, generated
+# once: the key user tokens are signed with), DEV_LOGIN (1: the pages sign in
+# through POST /v1/dev/login; only this script turns it on; 0 turns it off).
 #
 # The gateway and workers are started in their own sessions (setsid), so a
 # Ctrl-C reaches only run.sh, which stops them in order.
@@ -167,6 +170,16 @@ else
     token_from=$ADMIN_TOKEN_FILE
 fi
 
+# User tokens (JWT HS256) are signed with this key: the gateway checks them,
+# tk-token and the dev login mint them. 32 random bytes (64 hex characters).
+export USER_TOKEN_SECRET_FILE=${USER_TOKEN_SECRET_FILE:-$VAR_DIR/secrets/user_token_secret}
+if [ ! -s "$USER_TOKEN_SECRET_FILE" ]; then
+    tk_secret_file "$USER_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $USER_TOKEN_SECRET_FILE"
+    tk_say "generated the user token secret in $USER_TOKEN_SECRET_FILE"
+fi
+DEV_LOGIN=${DEV_LOGIN:-1}
+[ "$DEV_LOGIN" = 0 ] || [ "$DEV_LOGIN" = 1 ] || tk_die "DEV_LOGIN=$DEV_LOGIN: expected 0 or 1"
+
 # ---- gateway and workers ----
 
 # spawn NAME LOG PROGRAM ARGS...: starts PROGRAM in its own session in the
@@ -185,7 +198,7 @@ spawn() {
 
 gw_args=(--port "$PORT")
 [ -z "$HTTP_PORT" ] || gw_args+=(--http-port "$HTTP_PORT")
-spawn tk-gateway "$LOG_DIR/gateway.log" "$GATEWAY" "${gw_args[@]}"
+spawn tk-gateway "$LOG_DIR/gateway.log" DEV_LOGIN="$DEV_LOGIN" "$GATEWAY" "${gw_args[@]}"
 echo "${pids[0]}" >"$RUN_DIR/gateway.pid"
 for ((i = 1; i <= WORKERS; i++)); do
     spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER"
@@ -241,6 +254,14 @@ case "$code" in
     *) tk_warn "could not create the demo event (HTTP ${code:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
 esac
 
+# ---- a user token for the examples (tk-token, the same key as the gateway) ----
+
+demo_user=u-42
+user_token=$("$BIN_DIR/tk-token" --secret-file "$USER_TOKEN_SECRET_FILE" --user "$demo_user" --ttl 3600 2>"$tmp/tk-token.err") || {
+    tk_warn "tk-token could not mint a user token: $(head -c 300 "$tmp/tk-token.err")"
+    user_token='<user token: build/release/bin/tk-token --user u-42>'
+}
+
 # ---- what to do now ----
 
 base=https://localhost:$PORT
@@ -258,13 +279,19 @@ cat <<EOF
 
   Admin token  $token
                (from $token_from)
+  User token   for $demo_user, valid 1 h, in the claims below; mint another with
+               $BIN_DIR/tk-token --secret-file $USER_TOKEN_SECRET_FILE --user u-7
+$([ "$DEV_LOGIN" != 1 ] || echo "  Sign in      on the pages with any user id (DEV_LOGIN=1: POST /v1/dev/login)")
 
   Try:
     curl -k $base/v1/events/demo
     curl -k -X POST $base/v1/events/demo/claims \\
-         -H 'Content-Type: application/json' -d '{"user_id":"u-42"}'
-    curl -k $base/v1/events/demo/claims/u-42
+         -H 'Authorization: Bearer $user_token' \\
+         -H 'Content-Type: application/json' -d '{"quantity":1}'
+    curl -k -H 'Authorization: Bearer $user_token' $base/v1/events/demo/claims/$demo_user
     curl -k -H 'Authorization: Bearer $token' $base/v1/admin/events/demo
+
+  A claim without a user token is 401: the claim is the token's user's.
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
   data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').

@@ -29,9 +29,14 @@
     tokenStatus();
   });
 
+  /* The admin token is not a user token: a 401 here means that token. */
+  function adminError(err) {
+    if (err && err.code === 'unauthorized') err.meaning = 'The admin token is missing or wrong.';
+    throw err;
+  }
   function admin(method, path, body) {
-    if (!token) return Promise.reject(new TK.ApiError(401, 'unauthorized', 'no token set in this tab', null));
-    return TK.request(method, path, { body: body, token: token });
+    if (!token) return Promise.reject(new TK.ApiError(401, 'unauthorized', 'no token set in this tab', null)).catch(adminError);
+    return TK.request(method, path, { body: body, token: token }).catch(adminError);
   }
 
   function loadEventIds() {
@@ -97,13 +102,13 @@
     var agree = $('b-agree');
     if (d.pending > 0) {
       agree.textContent = 'Draining: ' + TK.fmtNum(d.pending) + ' granted claim(s) not yet in the database.';
-      agree.style.color = 'var(--warn)';
+      agree.className = 'agree agree-warn';
     } else if (r.granted === db.confirmed) {
       agree.textContent = 'Books agree: Redis granted = database confirmed (' + TK.fmtNum(r.granted) + ').';
-      agree.style.color = 'var(--ok)';
+      agree.className = 'agree agree-ok';
     } else {
       agree.textContent = 'Books differ: Redis granted ' + TK.fmtNum(r.granted) + ', database confirmed ' + TK.fmtNum(db.confirmed) + '.';
-      agree.style.color = 'var(--bad)';
+      agree.className = 'agree agree-bad';
     }
     $('b-status').textContent = 'Updated ' + new Date().toLocaleTimeString() + ' · refreshes every 1.5 s';
   }

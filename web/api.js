@@ -11,7 +11,8 @@
   /* Plain-words meaning of every stable error code of API.md. */
   var MEANINGS = {
     bad_request: 'The request was not valid. Check the fields and try again.',
-    unauthorized: 'The admin token is missing or wrong.',
+    unauthorized: 'You are not signed in, or your sign-in is no longer valid. Sign in again.',
+    forbidden: 'Not allowed with your sign-in: this belongs to another user.',
     not_open: 'This event is not open yet. Come back when it opens.',
     closed: 'This event is closed. No more claims are taken.',
     paused: 'Claims for this event are paused for now. Try again a little later.',
@@ -100,7 +101,7 @@
           message = String(data.error.message || '');
         }
         if (!code) {
-          code = { 400: 'bad_request', 401: 'unauthorized', 404: 'not_found', 405: 'method_not_allowed',
+          code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
                    413: 'too_large', 429: 'rate_limited', 503: 'unavailable' }[res.status] || '';
         }
         throw new ApiError(res.status, code, message || ('HTTP ' + res.status), retryAfter);

@@ -1,18 +1,20 @@
 /* event.js: one event, its live stock, and the claim button.
- * POST /v1/events/ID/claims, then GET /v1/events/ID/claims/USER until the
- * claim is final (confirmed / rejected / cancelled). */
+ * The claim is the signed-in user's (session.js): POST /v1/events/ID/claims
+ * with the bearer token and no user id in the body, then
+ * GET /v1/events/ID/claims/SUB until the claim is final (confirmed /
+ * rejected / cancelled). */
 (function () {
   'use strict';
   var $ = TK.$;
   var eventId = TK.param('event');
-  var evErr = $('event-error'), msg = $('claim-msg'), btn = $('claim-btn'), userInput = $('user-id');
+  var evErr = $('event-error'), msg = $('claim-msg'), btn = $('claim-btn');
   var form = $('claim-form'), qtyField = $('qty-field'), qtyInput = $('quantity');
   var current = null;        /* the event as last read */
   var claimPoll = null;      /* TK.every handle while a claim is pending */
-  var claimUser = '';        /* whose claim the ticket box shows */
+  var claimUser = '';        /* whose claim the ticket box shows (a token's sub) */
   var waitUntil = 0, waitTimer = null, busy = false;
 
-  userInput.value = TK.recall('local', 'tk.user_id');
+  TK.session.mount($('session'));
 
   if (!eventId || !TK.EVENT_ID_RE.test(eventId)) {
     $('event-name').textContent = 'No event chosen';
@@ -73,7 +75,7 @@
     $('claim-qty').textContent = TK.fmtNum(c.quantity);
     $('claim-created').textContent = TK.fmtTime(c.created_at);
     if (repeat !== undefined) $('repeat-note').hidden = !repeat;
-    $('check-link').href = 'claim.html?event=' + TK.enc(eventId) + '&user=' + TK.enc(claimUser);
+    $('check-link').href = 'claim.html?event=' + TK.enc(eventId);
   }
 
   function stopPoll() { if (claimPoll) { claimPoll.stop(); claimPoll = null; } }
@@ -84,7 +86,7 @@
     var started = Date.now();
     claimPoll = TK.every(1000, function () {
       if (user !== claimUser) { stopPoll(); return; }
-      return TK.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(user)).then(function (r) {
+      return TK.session.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(user)).then(function (r) {
         if (user !== claimUser) return;
         renderClaim(r.data || {});
         var st = r.data && r.data.status;
@@ -96,6 +98,11 @@
         }
       }, function (err) {
         if (user !== claimUser) return;
+        if (err.status === 401 || err.status === 403) {
+          stopPoll();
+          TK.showError(msg, { code: err.code, status: err.status, message: err.message, meaning: claimErrorText(err) });
+          return;
+        }
         $('poll-status').textContent = 'Status check failed (' + (err.code || err.status) + '): ' + err.meaning + ' Retrying…';
       });
     });
@@ -129,7 +136,10 @@
       case 'rate_limited': return 'Too many tries. Please wait ' + (err.retryAfter || 1) + ' s before claiming again.';
       case 'unavailable': return 'The service is busy or partly down. Please try again in ' + (err.retryAfter || 1) + ' s.';
       case 'not_found': return 'There is no such event.';
-      case 'bad_request': return 'The request was not valid: ' + (err.message || 'check your user id') + '.';
+      case 'bad_request': return 'The request was not valid: ' + (err.message || 'bad request') + '.';
+      case 'unauthorized': return 'You are not signed in, or your sign-in is no longer valid (' +
+        (err.message || 'refused') + '). Sign in again, then claim.';
+      case 'forbidden': return 'Refused: your sign-in does not allow this (' + (err.message || 'another user') + ').';
       default: return err.meaning;
     }
   }
@@ -137,22 +147,22 @@
   form.addEventListener('submit', function (e) {
     e.preventDefault();
     if (busy || Date.now() < waitUntil) return;
-    var user = userInput.value.trim();
-    if (!TK.USER_ID_RE.test(user)) {
-      TK.showError(msg, { code: 'bad_request', meaning: 'Enter a user id of 1 to 64 letters, digits or _ . : @ -' });
-      userInput.focus();
+    var user = TK.session.user();
+    if (!user) {
+      TK.session.ask('Sign in first: a claim is always the signed-in user\'s.');
       return;
     }
-    TK.remember('local', 'tk.user_id', user);
     TK.remember('local', 'tk.last_event', eventId);
-    var body = { user_id: user };
+    /* No user id: the gateway takes the user from the token. */
+    var body = {};
     if (!qtyField.hidden) {
       var q = parseInt(qtyInput.value, 10);
       body.quantity = q > 0 ? q : 1;
     }
     busy = true; btn.disabled = true; btn.textContent = 'Claiming…';
     TK.hide(msg);
-    TK.request('POST', '/v1/events/' + TK.enc(eventId) + '/claims', { body: body }).then(function (r) {
+    TK.session.request('POST', '/v1/events/' + TK.enc(eventId) + '/claims', { body: body }).then(function (r) {
+      if (TK.session.user() !== user) return;    /* signed out or in as someone else meanwhile */
       claimUser = user;
       var c = r.data || {};
       renderClaim(c, r.status === 200);
@@ -169,24 +179,25 @@
     });
   });
 
-  /* A different user id: the ticket on screen is no longer theirs. */
-  userInput.addEventListener('input', function () {
-    if (claimUser && userInput.value.trim() !== claimUser) {
-      stopPoll(); claimUser = ''; $('ticket').hidden = true; TK.hide(msg);
+  /* Whoever is signed in sees their own claim, if they hold one; a sign-out
+   * (or a refused token) takes the ticket off the screen. */
+  function showMine(who) {
+    $('claim-as').textContent = who ? 'Claiming as ' + who + '.' : 'Sign in above to claim: the ticket is for the signed-in user.';
+    if (claimUser && claimUser !== who) {
+      stopPoll(); claimUser = ''; $('ticket').hidden = true;
+      if (msg.dataset.code !== 'unauthorized') TK.hide(msg);
     }
-  });
-
-  /* A remembered user who already holds a claim sees it at once. */
-  var known = userInput.value.trim();
-  if (known && TK.USER_ID_RE.test(known)) {
-    TK.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(known)).then(function (r) {
-      if (userInput.value.trim() !== known || claimUser) return;
-      claimUser = known;
+    if (!who || claimUser === who) return;
+    TK.session.request('GET', '/v1/events/' + TK.enc(eventId) + '/claims/' + TK.enc(who)).then(function (r) {
+      if (TK.session.user() !== who || claimUser) return;
+      claimUser = who;
       renderClaim(r.data || {}, false);
-      TK.showInfo(msg, 'You (' + known + ') already hold a claim on this event.', 'info');
-      if (r.data && r.data.status === 'pending') pollClaim(known);
-    }, function () { /* no claim yet: nothing to show */ });
+      TK.showInfo(msg, 'You (' + who + ') already hold a claim on this event.', 'info');
+      if (r.data && r.data.status === 'pending') pollClaim(who);
+    }, function () { /* no claim yet (404), or a refused token (the card says so) */ });
   }
+  TK.session.onChange(showMine);
+  showMine(TK.session.user());
 
   TK.every(2000, loadEvent);
 })();

@@ -1,9 +1,15 @@
-// mock-api.mjs: an in-memory stand-in for the gateway (API.md, version 1)
-// that also serves web/, for working on the pages without the C backend.
-// Claims go pending -> confirmed after CONFIRM_MS. Not used by run.sh.
+// mock-api.mjs: an in-memory stand-in for the gateway (API.md 1.1, with user
+// tokens required) that also serves web/, for working on the pages without
+// the C backend. Claims go pending -> confirmed after CONFIRM_MS. Not used by
+// run.sh.
 //   node mock-api.mjs PORT TOKEN [CERT KEY]   (with CERT and KEY: HTTPS)
+// User tokens: HS256 JWTs signed with a key of this process (MOCK_USER_SECRET,
+// else random), checked as the gateway checks them (alg, signature, exp, nbf,
+// 30 s skew); POST /v1/dev/login mints one unless MOCK_DEV_LOGIN=0 (then 404,
+// as a gateway without DEV_LOGIN).
 import http from 'node:http';
 import https from 'node:https';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +20,40 @@ const CONFIRM_MS = Number(process.env.CONFIRM_MS || 1500);
 const TYPES = { '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8',
                 '.js': 'text/javascript; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml' };
 const events = new Map();   // id -> {ev, claims: Map(user -> claim), seq, granted, confirmed, cancelled}
+const USER_KEY = process.env.MOCK_USER_SECRET ? Buffer.from(process.env.MOCK_USER_SECRET) : crypto.randomBytes(32);
+const DEV_LOGIN = process.env.MOCK_DEV_LOGIN !== '0';
+const USER_RE = /^[A-Za-z0-9_.:@-]{1,64}$/;
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+function mint(sub, ttl = 3600) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64u(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64u(JSON.stringify({ sub, iat: now, exp: now + ttl }));
+  const sig = crypto.createHmac('sha256', USER_KEY).update(`${head}.${body}`).digest('base64url');
+  return { token: `${head}.${body}.${sig}`, exp: now + ttl };
+}
+// -> {sub} or {why} (the 401 message)
+function verify(req) {
+  const a = req.headers.authorization || '';
+  if (!a) return { why: 'missing bearer token', sent: false };
+  const m = a.match(/^Bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/);
+  if (!m) return { why: 'malformed token', sent: true };
+  let head, body;
+  try { head = JSON.parse(Buffer.from(m[1], 'base64url')); body = JSON.parse(Buffer.from(m[2], 'base64url')); } catch { return { why: 'malformed token', sent: true }; }
+  if (!head || head.alg !== 'HS256') return { why: 'algorithm not allowed', sent: true };
+  const want = crypto.createHmac('sha256', USER_KEY).update(`${m[1]}.${m[2]}`).digest();
+  const got = Buffer.from(m[3], 'base64url');
+  if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) return { why: 'bad signature', sent: true };
+  const now = Date.now() / 1000;
+  if (typeof body.exp !== 'number') return { why: 'malformed token', sent: true };
+  if (body.exp + 30 < now) return { why: 'expired', sent: true };
+  if (typeof body.nbf === 'number' && body.nbf - 30 > now) return { why: 'not yet valid', sent: true };
+  if (typeof body.sub !== 'string' || !USER_RE.test(body.sub)) return { why: 'bad subject', sent: true };
+  return { sub: body.sub };
+}
+function refuse(res, v) {
+  err(res, 401, 'unauthorized', v.why, { 'WWW-Authenticate': v.sent ? 'Bearer error="invalid_token"' : 'Bearer' });
+}
 
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers });
@@ -55,6 +95,13 @@ async function handle(req, res) {
     return res.end(fs.readFileSync(file));
   }
   let m;
+  if (p === '/v1/dev/login' && req.method === 'POST') {
+    if (!DEV_LOGIN) return err(res, 404, 'not_found', 'no such route or page');
+    const b = await body(req);
+    if (!b || typeof b.user_id !== 'string' || !USER_RE.test(b.user_id)) return err(res, 400, 'bad_request', 'user_id');
+    const t = mint(b.user_id);
+    return send(res, 200, { token: t.token, user_id: b.user_id, expires_at: new Date(t.exp * 1000).toISOString() });
+  }
   if (p === '/v1/events' && req.method === 'GET') {
     return send(res, 200, { events: [...events.values()].map(view).filter((v) => v.state !== 'closed') });
   }
@@ -63,9 +110,13 @@ async function handle(req, res) {
     return send(res, 200, view(e));
   }
   if ((m = p.match(/^\/v1\/events\/([a-z0-9_-]{1,64})\/claims$/)) && req.method === 'POST') {
+    const who = verify(req); if (!who.sub) return refuse(res, who);
     const e = events.get(m[1]); if (!e) return err(res, 404, 'not_found', `no event ${m[1]}`);
     const b = await body(req);
-    if (!b || typeof b.user_id !== 'string' || !/^[A-Za-z0-9_.:@-]{1,64}$/.test(b.user_id)) return err(res, 400, 'bad_request', 'user_id');
+    if (!b || typeof b !== 'object') return err(res, 400, 'bad_request', 'body');
+    if (b.user_id !== undefined && (typeof b.user_id !== 'string' || !USER_RE.test(b.user_id))) return err(res, 400, 'bad_request', 'user_id');
+    if (b.user_id !== undefined && b.user_id !== who.sub) return err(res, 403, 'forbidden', 'user_id is not the token\'s user');
+    b.user_id = who.sub;
     if (b.user_id.startsWith('ratelimit')) return err(res, 429, 'rate_limited', 'slow down', { 'Retry-After': '3' });
     const old = e.claims.get(b.user_id);
     if (old && old.status !== 'cancelled') return send(res, 200, claimView(e, old));
@@ -82,6 +133,8 @@ async function handle(req, res) {
     return send(res, 201, claimView(e, c), { Location: `/v1/events/${e.ev.id}/claims/${b.user_id}` });
   }
   if ((m = p.match(/^\/v1\/events\/([a-z0-9_-]{1,64})\/claims\/([A-Za-z0-9_.:@-]{1,64})$/)) && req.method === 'GET') {
+    const who = verify(req); if (!who.sub) return refuse(res, who);
+    if (m[2] !== who.sub) return err(res, 403, 'forbidden', 'another user\'s claim');
     const e = events.get(m[1]); const c = e && e.claims.get(m[2]);
     if (!c) return err(res, 404, 'not_found', 'no claim');
     return send(res, 200, claimView(e, c));

@@ -2,7 +2,9 @@
 # tests/e2e/run.sh BUILD_DIR: the client surfaces against the whole system.
 #
 # Starts Redis and MariaDB on free loopback ports in a temporary directory,
-# migrates, starts BUILD_DIR's gateway (serving web/) and two workers, then
+# migrates, starts BUILD_DIR's gateway (serving web/; user tokens required,
+# signed with a secret of this run, and the dev login on so the pages can
+# sign in, as under `make run`) and two workers, then
 # runs what users run: the JMeter smoke (jmeter/smoke.sh: every plan loads
 # and every sample passes) and the browser tests (tests/browser/run.sh:
 # Debian's Chromium through playwright-core). Always stops everything; the
@@ -20,7 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 [ $# -eq 1 ] || { echo "usage: tests/e2e/run.sh BUILD_DIR" >&2; exit 2; }
 BUILD_DIR=$(tk_abspath "$1")
-for bin in tk-gateway tk-worker; do
+for bin in tk-gateway tk-worker tk-token; do
     [ -x "$BUILD_DIR/bin/$bin" ] || tk_die "$BUILD_DIR/bin/$bin not found (make MODE=san test-build)"
 done
 
@@ -58,13 +60,18 @@ GW_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT" "$DB_PORT") || tk_die "no free 
 export REDIS_PORT DB_PORT DB_PASSWORD_FILE="$DIR/secrets/db_password"
 ADMIN_TOKEN=$(openssl rand -hex 24)
 export ADMIN_TOKEN
+# The user token key: the gateway checks with it, jmeter/run.sh mints the
+# smoke's token CSV with it (tk-token), the pages get tokens from the dev login.
+export USER_TOKEN_SECRET_FILE=$DIR/secrets/user_token_secret
+export TK_TOKEN=$BUILD_DIR/bin/tk-token
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp}
 
 tk_say "services in $DIR (redis $REDIS_PORT, mariadb $DB_PORT, gateway $GW_PORT)"
 "$ROOT/scripts/services.sh" start "$DIR" >/dev/null
 "$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
+tk_secret_file "$USER_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $USER_TOKEN_SECRET_FILE"
 
-"$BUILD_DIR/bin/tk-gateway" --port "$GW_PORT" --var-dir "$DIR/gw" --web-root "$ROOT/web" >"$DIR/gateway.log" 2>&1 &
+USER_AUTH=required DEV_LOGIN=1 "$BUILD_DIR/bin/tk-gateway" --port "$GW_PORT" --var-dir "$DIR/gw" --web-root "$ROOT/web" >"$DIR/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=("$gw_pid")
 for i in 1 2; do
