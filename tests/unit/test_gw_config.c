@@ -13,7 +13,8 @@
 
 static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL", "TLS_CERT", "TLS_KEY", "VAR_DIR",
                                    "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "DB_PASSWORD", "DB_PASSWORD_FILE", "GW_MAX_BATCH",
-                                   "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX"};
+                                   "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX",
+                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S"};
 
 static int setup(void **state)
 {
@@ -105,6 +106,29 @@ static void test_queue_bounds(void **state)
     opt_expect(load_parsed, -1, NULL, "gw", "--redis-inflight-max", "0", NULL);
 }
 
+/* The edge settings (docs/DESIGN.md, "Edge hardening"): off / hourly by default, validated. */
+static void test_edge(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.admin_on_http, 0);
+    assert_int_equal(c.tls_ticket_rotate_s, 3600);
+    setenv("ADMIN_ON_HTTP", "1", 1);
+    char *a1[] = {"gw", "--tls-ticket-rotate-s", "60"};
+    assert_int_equal(load(&c, 3, a1, err), 0);
+    assert_int_equal(c.admin_on_http, 1);
+    assert_int_equal(c.tls_ticket_rotate_s, 60);
+    setenv("ADMIN_ON_HTTP", "yes", 1);
+    opt_expect(load_parsed, -1, "ADMIN_ON_HTTP", "gw", NULL);
+    setenv("ADMIN_ON_HTTP", "2", 1);
+    opt_expect(load_parsed, -1, "ADMIN_ON_HTTP", "gw", NULL);
+    unsetenv("ADMIN_ON_HTTP");
+    opt_expect(load_parsed, -1, NULL, "gw", "--tls-ticket-rotate-s", "0", NULL);
+    opt_expect(load_parsed, -1, NULL, "gw", "--tls-ticket-rotate-s", "86401", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +136,7 @@ int main(void)
         cmocka_unit_test_setup(test_flags_and_env, setup),
         cmocka_unit_test_setup(test_refusals, setup),
         cmocka_unit_test_setup(test_queue_bounds, setup),
+        cmocka_unit_test_setup(test_edge, setup),
     };
     return cmocka_run_group_tests_name("gw_config", tests, NULL, NULL);
 }
