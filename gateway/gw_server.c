@@ -280,7 +280,7 @@ int gw_server_run(gw_config_t *conf)
     if (gw_redis_scripts_init() != 0)
         return 1;
     int generate = strncmp(conf->tls_cert, conf->var_dir, strlen(conf->var_dir)) == 0;
-    if ((srv->ssl_ctx = gw_tls_create(conf->tls_cert, conf->tls_key, generate, err, sizeof(err))) == NULL) {
+    if ((srv->ssl_ctx = gw_tls_create(conf->tls_cert, conf->tls_key, generate, conf->tls_ticket_rotate_s, err, sizeof(err))) == NULL) {
         tk_error("TLS: %s", err);
         return 1;
     }
