@@ -335,8 +335,12 @@ int gw_server_run(gw_config_t *conf)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
             conf->backend.redis_host, conf->backend.redis_port, conf->backend.db_host, conf->backend.db_port);
-    if (conf->http_port)
-        tk_info("cleartext HTTP on http://%s:%ld", conf->bind, conf->http_port);
+    if (conf->http_port && conf->admin_on_http)
+        tk_warn("cleartext HTTP on http://%s:%ld serves the admin routes too (ADMIN_ON_HTTP=1): the admin token crosses the "
+                "network unencrypted", conf->bind, conf->http_port);
+    else if (conf->http_port)
+        tk_info("cleartext HTTP on http://%s:%ld: no admin routes there (404; ADMIN_ON_HTTP=1 to serve them)", conf->bind,
+                conf->http_port);
     while (!got_signal)
         pause();
     srv->shutdown = 1;
