@@ -8,6 +8,7 @@
 #include "gw_redis.h"
 #include "gw_router.h"
 #include "gw_routes.h"
+#include "gw_sechdr.h"
 #include "gw_tls.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -262,6 +263,7 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.handshake_timeout = 5000;
     h2o_hostconf_t *host = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    gw_sechdr_register(path);
     gw_router_register(path);
     static const char *index_files[] = {"index.html", NULL};
     h2o_file_register(path, srv->conf->web_root, index_files, NULL, 0);
