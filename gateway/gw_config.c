@@ -72,6 +72,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
     c->user_auth = "required";
+    c->tls_ticket_rotate_s = 3600;
 
     const tk_opt_t opts[] = {
         {"--bind", "BIND", TK_OPT_STR, &c->bind, 0, 0, "listen address"},
@@ -82,6 +83,10 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &c->var_dir, 0, 0, "state directory (certificate, secrets)"},
         {"--tls-cert", "TLS_CERT", TK_OPT_STR, &c->tls_cert, 0, 0, "PEM certificate (default: generated in VAR_DIR/tls)"},
         {"--tls-key", "TLS_KEY", TK_OPT_STR, &c->tls_key, 0, 0, "PEM private key"},
+        {"--tls-ticket-rotate-s", "TLS_TICKET_ROTATE_S", TK_OPT_INT, &c->tls_ticket_rotate_s, 1, 86400,
+         "seconds between session-ticket key rotations; a ticket resumes for one to two of these"},
+        {"--admin-on-http", "ADMIN_ON_HTTP", TK_OPT_INT, &c->admin_on_http, 0, 1,
+         "1: serve the admin routes on HTTP_PORT too; 0: there they answer 404 not_found"},
         {"--web-root", "WEB_ROOT", TK_OPT_STR, &c->web_root, 0, 0, "static pages"},
         {"--admin-token-file", "ADMIN_TOKEN_FILE", TK_OPT_STR, &c->admin_token_file, 0, 0,
          "file with the admin bearer token (ADMIN_TOKEN overrides)"},

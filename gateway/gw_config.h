@@ -22,6 +22,8 @@ typedef struct {
     const char *var_dir;
     const char *tls_cert; /* NULL: $var_dir/tls/cert.pem, generated when absent */
     const char *tls_key;
+    long tls_ticket_rotate_s; /* session-ticket key rotation period (gw_tls_ticket.h) */
+    long admin_on_http;       /* 1: admin routes on the cleartext port too; 0: 404 there */
     const char *web_root;
     tk_backend_t backend; /* Redis, MariaDB, password (common/tk_backend) */
     const char *admin_token_file; /* NULL: $var_dir/secrets/admin_token */

@@ -9,6 +9,7 @@
 #include "gw_redis.h"
 #include "gw_router.h"
 #include "gw_routes.h"
+#include "gw_sechdr.h"
 #include "gw_tls.h"
 #include "tk_log.h"
 #include "tk_time.h"
@@ -246,6 +247,7 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.handshake_timeout = 5000;
     h2o_hostconf_t *host = h2o_config_register_host(&srv->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    gw_sechdr_register(path);
     gw_router_register(path);
     static const char *index_files[] = {"index.html", NULL};
     h2o_file_register(path, srv->conf->web_root, index_files, NULL, 0);
@@ -264,7 +266,7 @@ int gw_server_run(gw_config_t *conf)
     if (gw_redis_scripts_init() != 0)
         return 1;
     int generate = strncmp(conf->tls_cert, conf->var_dir, strlen(conf->var_dir)) == 0;
-    if ((srv->ssl_ctx = gw_tls_create(conf->tls_cert, conf->tls_key, generate, err, sizeof(err))) == NULL) {
+    if ((srv->ssl_ctx = gw_tls_create(conf->tls_cert, conf->tls_key, generate, conf->tls_ticket_rotate_s, err, sizeof(err))) == NULL) {
         tk_error("TLS: %s", err);
         return 1;
     }
@@ -323,8 +325,12 @@ int gw_server_run(gw_config_t *conf)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
             conf->backend.redis_host, conf->backend.redis_port, conf->backend.db_host, conf->backend.db_port);
-    if (conf->http_port)
-        tk_info("cleartext HTTP on http://%s:%ld", conf->bind, conf->http_port);
+    if (conf->http_port && conf->admin_on_http)
+        tk_warn("cleartext HTTP on http://%s:%ld serves the admin routes too (ADMIN_ON_HTTP=1): the admin token crosses the "
+                "network unencrypted", conf->bind, conf->http_port);
+    else if (conf->http_port)
+        tk_info("cleartext HTTP on http://%s:%ld: no admin routes there (404; ADMIN_ON_HTTP=1 to serve them)", conf->bind,
+                conf->http_port);
     while (!got_signal)
         pause();
     srv->shutdown = 1;

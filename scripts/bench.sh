@@ -211,7 +211,7 @@ phase_end() { # NAME
 admin() { # METHOD PATH [BODY] -> body on stdout, fails unless 2xx
     local tq=${ADMIN_TOKEN//\"/\\\"}
     curl -sf --max-time 10 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} \
-        -K - "http://127.0.0.1:$HTTP_PORT$2" <<<"header = \"Authorization: Bearer $tq\""
+        -k -K - "https://127.0.0.1:$PORT$2" <<<"header = \"Authorization: Bearer $tq\"" # admin: HTTPS only (ADMIN_ON_HTTP)
 }
 
 # Retried: right after a Redis restart the gateway's admin path fails its

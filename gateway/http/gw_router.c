@@ -2,6 +2,7 @@
 #include "gw_http.h"
 #include "gw_ratelimit.h"
 #include "gw_routes.h"
+#include "gw_tls.h"
 #include "gw_user_token.h"
 #include "tk_valid.h"
 
@@ -132,6 +133,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (gw_ratelimit_ip(r) != 0)
         return 0;
 
+    /* Admin routes do not exist on the cleartext port unless allowed: the
+     * same 404 as an unknown route, before the token is even looked at. */
+    if (admin && !r->th->server->conf->admin_on_http && !gw_tls_req_is_secure(req)) {
+        r->route = GW_ROUTE_UNMATCHED;
+        gw_reply_error(r, 404, "not_found", "no such route");
+        return 0;
+    }
     if (admin) {
         ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
         gw_server_t *srv = r->th->server;

@@ -1,4 +1,5 @@
 #include "gw_tls.h"
+#include "gw_tls_ticket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,7 +105,7 @@ exit:
     return rc;
 }
 
-SSL_CTX *gw_tls_create(const char *cert_path, const char *key_path, int generate, char *err, size_t errlen)
+SSL_CTX *gw_tls_create(const char *cert_path, const char *key_path, int generate, long ticket_rotate_s, char *err, size_t errlen)
 {
     if (generate && access(cert_path, F_OK) != 0 && access(key_path, F_OK) != 0 &&
         gw_tls_make_self_signed(cert_path, key_path, err, errlen) != 0)
@@ -115,8 +116,18 @@ SSL_CTX *gw_tls_create(const char *cert_path, const char *key_path, int generate
         ssl_err(err, errlen, "SSL_CTX_new");
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, GW_TLS_CIPHERS_TLS12) != 1) {
+        ssl_err(err, errlen, "setting the TLS versions and ciphers");
+        goto fail;
+    }
+    /* TLS 1.3 keeps OpenSSL's suites (all AEAD, all forward-secret). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+    /* Resumption only through tickets, whose keys rotate (gw_tls_ticket.h):
+     * OpenSSL's server cache would keep up to 20,480 sessions' secrets for
+     * two hours, and no other gateway behind a load balancer shares it. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (gw_tls_ticket_setup(ctx, ticket_rotate_s, err, errlen) != 0)
+        goto fail;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
         ssl_err(err, errlen, cert_path);
         goto fail;
@@ -130,4 +141,12 @@ SSL_CTX *gw_tls_create(const char *cert_path, const char *key_path, int generate
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+int gw_tls_req_is_secure(h2o_req_t *req)
+{
+    /* The socket, not req->scheme: over cleartext HTTP/2 the client names
+     * the scheme itself (":scheme: https"). */
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    return sock != NULL && sock->ssl != NULL;
 }

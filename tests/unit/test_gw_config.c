@@ -18,7 +18,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "DB_QUEUE_MAX", "DB_JOB_DEADLINE_MS", "REDIS_INFLIGHT_MAX", "USER_AUTH",
                                    "USER_TOKEN_SECRET_FILE", "USER_TOKEN_SECRET_NEXT_FILE", "USER_TOKEN_ISSUER",
                                    "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
-                                   "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX"};
+                                   "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
+                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -234,6 +235,29 @@ static void test_connection_options(void **state)
     opt_expect(load_parsed, -1, NULL, "gw", "--body-deadline-ms", "0", NULL);
 }
 
+/* The edge settings (docs/DESIGN.md, "Edge hardening"): off / hourly by default, validated. */
+static void test_edge(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.admin_on_http, 0);
+    assert_int_equal(c.tls_ticket_rotate_s, 3600);
+    setenv("ADMIN_ON_HTTP", "1", 1);
+    char *a1[] = {"gw", "--tls-ticket-rotate-s", "60"};
+    assert_int_equal(load(&c, 3, a1, err), 0);
+    assert_int_equal(c.admin_on_http, 1);
+    assert_int_equal(c.tls_ticket_rotate_s, 60);
+    setenv("ADMIN_ON_HTTP", "yes", 1);
+    opt_expect(load_parsed, -1, "ADMIN_ON_HTTP", "gw", NULL);
+    setenv("ADMIN_ON_HTTP", "2", 1);
+    opt_expect(load_parsed, -1, "ADMIN_ON_HTTP", "gw", NULL);
+    unsetenv("ADMIN_ON_HTTP");
+    opt_expect(load_parsed, -1, NULL, "gw", "--tls-ticket-rotate-s", "0", NULL);
+    opt_expect(load_parsed, -1, NULL, "gw", "--tls-ticket-rotate-s", "86401", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
         cmocka_unit_test_setup(test_connection_options, setup),
+        cmocka_unit_test_setup(test_edge, setup),
     };
     return cmocka_run_group_tests_name("gw_config", tests, group_setup, group_teardown);
 }
