@@ -254,10 +254,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     size_t lens[] = {4, strlen(r->user), strlen(r->password)};
     r->authing = 1;
     r->last_progress_ms = tk_time_mono_ms();
-    if (redisAsyncCommandArgv(r->ac, on_auth, NULL, 3, argv, lens) != REDIS_OK) {
-        r->authing = 0;
-        redisAsyncDisconnect(r->ac);
-    }
+    /* Not sent (no memory): authing stays set, and on_tick drops the
+     * connection after GW_REDIS_STALL_MS (freeing it here, inside hiredis's
+     * connect handling, is not allowed). */
+    if (redisAsyncCommandArgv(r->ac, on_auth, NULL, 3, argv, lens) != REDIS_OK)
+        tk_warn("redis: could not send AUTH to %s:%d", r->host, r->port);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -310,7 +311,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, tick_entry, entry);
     if (r->ac == NULL && !r->destroying && --r->ticks_to_connect <= 0)
         connect_now(r);
-    else if (r->ac != NULL && (r->up || r->authing) && r->ac->replies.head != NULL &&
+    else if (r->ac != NULL && ((r->up && r->ac->replies.head != NULL) || r->authing) &&
              tk_time_mono_ms() - r->last_progress_ms > GW_REDIS_STALL_MS) {
         tk_warn("redis: no reply for %d ms, dropping the connection", GW_REDIS_STALL_MS);
         redisAsyncDisconnect(r->ac);
