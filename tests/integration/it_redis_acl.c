@@ -348,6 +348,48 @@ static void refused_auth_counts_as_redis_down(void **st)
     log_shows(&w, "lets group or others read it");
 }
 
+/*
+ * Redis 7.0 replays the AOF's MULTI/EXEC blocks (how a script's writes are
+ * logged) as the default user and re-checks that user's ACL at EXEC: with
+ * the default user off it drops them silently (redis/redis#14545, fixed
+ * after 7.0), and a restart would lose every granted claim. A claim
+ * written by claim.lua must still be there after Redis restarts from its AOF.
+ */
+static void aof_replay_keeps_script_writes(void **st)
+{
+    (void)st;
+    redisContext *t = it_redis_connect();
+    assert_non_null(t);
+    const char *ev = "tk:{acl-aof}:ev", *claims = "tk:{acl-aof}:claims", *q = "tk:{acl-aof}:q";
+    allowed(cmd(t, "DEL", ev, claims, q, NULL), "test DEL");
+    allowed(cmd(t, "HSET", ev, "name", "acl", "state", "open", "total", "5", "remaining", "5", "maxpu", "1", "opens", "0", "closes", "0",
+                "seq", "0", NULL),
+            "test HSET event");
+    const char *ckeys[] = {ev, claims, q, "1", "u-aof", "1"};
+    redisReply *r = eval_script(t, "claim", 3, 6, ckeys);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_string_equal(r->element[0]->str, "N");
+    freeReplyObject(r);
+    redisFree(t);
+
+    assert_int_equal(it_services("stop-redis", IT_SVC_MS), 0);
+    assert_int_equal(it_services("start-redis", IT_SVC_MS), 0);
+    t = it_redis_connect();
+    assert_non_null(t);
+    long long seq = it_redis_ev_int(t, "acl-aof", "seq", -1), remaining = it_redis_ev_int(t, "acl-aof", "remaining", -1);
+    long long nclaims = it_redis_claims_count(t, "acl-aof"), xlen = it_redis_xlen(t, "acl-aof");
+    if (seq != 1 || remaining != 4 || nclaims != 1 || xlen != 1)
+        fprintf(stderr, "after the AOF replay: seq %lld remaining %lld claims %lld stream %lld (want 1 4 1 1)\n", seq, remaining, nclaims,
+                xlen);
+    assert_int_equal(seq, 1);
+    assert_int_equal(remaining, 4);
+    assert_int_equal(nclaims, 1);
+    assert_int_equal(xlen, 1);
+    allowed(cmd(t, "DEL", ev, claims, q, NULL), "test DEL");
+    redisFree(t);
+}
+
 static void components_work_as_their_users(void **st)
 {
     it_fix_t *f = *st;
@@ -383,6 +425,7 @@ int main(void)
         cmocka_unit_test(admin_user_runs_only_its_commands),
         cmocka_unit_test(files_are_private),
         cmocka_unit_test(refused_auth_counts_as_redis_down),
+        cmocka_unit_test(aof_replay_keeps_script_writes),
         cmocka_unit_test_setup_teardown(components_work_as_their_users, it_fix_new1, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_redis_acl", tests, it_group_setup, NULL);
