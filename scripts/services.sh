@@ -14,10 +14,11 @@
 # mariadb/ (data/, mariadb.sock, mariadb.pid, mariadb.log), secrets/
 # (db_password, redis_gateway, redis_worker, redis_admin[, redis_test]).
 #
-# Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs"): the default user is
-# off, and each component has its own user allowed only its commands and
-# keys -- tk-gateway, tk-worker, tk-admin (tk-rebuild, and this script's
-# PING) -- with a password generated once into secrets/redis_<role> (0600).
+# Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs"): nobody can use the
+# default user (its password is random and never kept), and each component
+# has its own user allowed only its commands and keys -- tk-gateway,
+# tk-worker, tk-admin (tk-rebuild, and this script's PING) -- with a
+# password generated once into secrets/redis_<role> (0600).
 # The data directories are 0700 and the servers run under umask 077, so
 # the AOF and the database files are readable by their owner only.
 #
@@ -99,8 +100,8 @@ redis_pid() {
     return 0
 }
 
-# PONG only once the data is loaded (LOADING before), as the admin user: the
-# default user is off.
+# PONG only once the data is loaded (LOADING before), as the admin user:
+# nobody can use the default user.
 redis_ping() {
     local pw
     pw=$(tk_read_secret "$SECRETS/redis_admin") || return 1
@@ -159,7 +160,16 @@ write_redis_acl() {
     mkdir -p "$SECRETS"
     chmod 0700 "$SECRETS"
     {
-        echo "user default off resetpass resetkeys resetchannels nocommands"
+        # The default user: a client that has not authenticated can do
+        # nothing (NOAUTH), and nobody can authenticate as it (WRONGPASS):
+        # its password is random, made at each start and never kept, only
+        # its hash written here. It is not "off", and keeps every right,
+        # only because Redis 7.0 replays the AOF's MULTI/EXEC blocks (how a
+        # script's writes are logged) as the default user and re-checks its
+        # ACL at EXEC: "off" makes a restart drop every claim script's
+        # writes, silently (redis/redis#14545, fixed after 7.0; it_redis_acl).
+        echo "user default on resetpass #$(openssl rand -hex 32 | tr -d '\n' | sha256sum | cut -d' ' -f1)" \
+            "resetkeys resetchannels allkeys allchannels allcommands"
         acl_user gateway "$ACL_GATEWAY"
         acl_user worker "$ACL_WORKER"
         acl_user admin "$ACL_ADMIN"
@@ -215,6 +225,7 @@ start_redis() {
     need redis-server
     need redis-cli
     need sha256sum
+    need openssl
     # 0700, and nothing inside readable by others, data of older runs too.
     mkdir -p "$RDIR"
     chmod -R go-rwx "$RDIR"
