@@ -2,8 +2,11 @@
  * it_redis_acl: Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs";
  * scripts/services.sh writes the users).
  *
- * - The default user is off: a connection that did not authenticate is
- *   refused (NOAUTH), and so is a wrong password (WRONGPASS).
+ * - Nobody can use the default user: a connection that did not
+ *   authenticate is refused (NOAUTH), and so is a wrong password
+ *   (WRONGPASS). It is not "off" because Redis 7.0 would then drop the
+ *   AOF's MULTI/EXEC blocks at replay: a claim script's writes must survive
+ *   a restart.
  * - Each component's user may run only its commands on only its keys, and
  *   nothing else (NOPERM; inside a script "can't run"/"can't access"): the
  *   gateway cannot wipe or reconfigure Redis nor read the workers' streams
