@@ -1,8 +1,10 @@
 #include "tk_backend.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void tk_backend_defaults(tk_backend_t *b)
 {
@@ -24,11 +26,53 @@ int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen)
             return -1;
         }
     }
+    int has_user = tk_backend_redis_auth(b);
+    int has_file = b->redis_password_file != NULL && *b->redis_password_file != '\0';
+    if (has_user != has_file) {
+        snprintf(err, errlen, has_user ? "--redis-user (REDIS_USER) needs --redis-password-file (REDIS_PASSWORD_FILE)"
+                                       : "--redis-password-file (REDIS_PASSWORD_FILE) needs --redis-user (REDIS_USER)");
+        return -1;
+    }
+    if (has_user) {
+        size_t n = strlen(b->redis_user);
+        for (size_t i = 0; i < n; i++) {
+            if (b->redis_user[i] <= ' ' || b->redis_user[i] > '~')
+                n = 0; /* refused below */
+        }
+        if (n == 0 || n > TK_REDIS_USER_MAX) {
+            snprintf(err, errlen, "--redis-user %s: expected 1-%d printable characters without spaces", b->redis_user, TK_REDIS_USER_MAX);
+            return -1;
+        }
+    }
     return 0;
+}
+
+int tk_backend_redis_auth(const tk_backend_t *b)
+{
+    return b->redis_user != NULL && *b->redis_user != '\0';
+}
+
+/* The Redis password: only from a file that group and others cannot read,
+ * as the secrets under var/secrets/ are written (0600). */
+static int read_redis_password(tk_backend_t *b, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(b->redis_password_file, &st) != 0) {
+        snprintf(err, errlen, "REDIS_PASSWORD_FILE %s: %s", b->redis_password_file, strerror(errno));
+        return -1;
+    }
+    if ((st.st_mode & 077) != 0) {
+        snprintf(err, errlen, "REDIS_PASSWORD_FILE %s: mode %04o lets group or others read it; chmod 600 it", b->redis_password_file,
+                 (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return tk_read_secret(b->redis_password_file, b->redis_password, sizeof(b->redis_password), err, errlen);
 }
 
 int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen)
 {
+    if (tk_backend_redis_auth(b) && read_redis_password(b, err, errlen) != 0)
+        return -1;
     const char *pw = getenv("DB_PASSWORD");
     if (pw != NULL && *pw != '\0') {
         if (strlen(pw) >= sizeof(b->db_password)) {

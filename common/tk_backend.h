@@ -1,6 +1,9 @@
 /*
  * tk_backend: where Redis and MariaDB are, and the database password — the
- * options every process shares (docs/CONTRACTS.md), defined once.
+ * options every process shares (docs/CONTRACTS.md), defined once. Also the
+ * Redis ACL user a process authenticates as (docs/DESIGN.md, "Redis ACLs"):
+ * none by default (no AUTH, as before); with REDIS_USER set, AUTH user
+ * password on every connection (common/tk_redis.h, gateway/gw_redis.c).
  */
 #ifndef TK_BACKEND_H
 #define TK_BACKEND_H
@@ -11,6 +14,7 @@
 #include <stddef.h>
 
 #define TK_PASSWORD_MAX 256
+#define TK_REDIS_USER_MAX 64
 
 typedef struct {
     const char *redis_host;
@@ -22,6 +26,9 @@ typedef struct {
     const char *db_password_file; /* NULL: $VAR_DIR/secrets/db_password */
     char db_password[TK_PASSWORD_MAX]; /* filled by tk_backend_finish */
     char password_path[512];
+    const char *redis_user;          /* NULL or "": no AUTH */
+    const char *redis_password_file; /* required with redis_user; 0600 */
+    char redis_password[TK_PASSWORD_MAX]; /* filled by tk_backend_read_password when redis_user is set */
 } tk_backend_t;
 
 /** Sets the defaults: 127.0.0.1:6390, 127.0.0.1:3310, user and database tk. */
@@ -40,16 +47,31 @@ void tk_backend_defaults(tk_backend_t *b);
     {"--db-user", "DB_USER", TK_OPT_STR, &(b)->db_user, 0, 0, "MariaDB user"},                                  \
     {"--db-name", "DB_NAME", TK_OPT_STR, &(b)->db_name, 0, 0, "MariaDB database"},                              \
     {"--db-password-file", "DB_PASSWORD_FILE", TK_OPT_STR, &(b)->db_password_file, 0, 0,                        \
-     "file with the MariaDB password (DB_PASSWORD overrides)"}
+     "file with the MariaDB password (DB_PASSWORD overrides)"},                                                  \
+    {"--redis-user", "REDIS_USER", TK_OPT_STR, &(b)->redis_user, 0, 0,                                          \
+     "Redis ACL user to AUTH as (default: none, no AUTH)"},                                                     \
+    {"--redis-password-file", "REDIS_PASSWORD_FILE", TK_OPT_STR, &(b)->redis_password_file, 0, 0,               \
+     "file with the Redis user's password (mode 0600; needed with --redis-user)"}
 
-/** After parsing: refuses an empty host, user or database name. Returns 0 or -1 with @err. */
+/**
+ * After parsing: refuses an empty host, user or database name, a Redis user
+ * that is not 1-64 printable characters without spaces, and a Redis user
+ * without a password file or a password file without a user. Returns 0 or
+ * -1 with @err.
+ */
 int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen);
 
 /**
  * Reads the password into b->db_password: DB_PASSWORD, else the password
- * file (default @var_dir/secrets/db_password). Returns 0 or -1 with @err.
+ * file (default @var_dir/secrets/db_password). With a Redis user, also its
+ * password into b->redis_password from b->redis_password_file, which is
+ * refused when group or others may read it (mode & 077). Returns 0 or -1
+ * with @err.
  */
 int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen);
+
+/** 1 when a Redis user is configured (every Redis connection starts with AUTH). */
+int tk_backend_redis_auth(const tk_backend_t *b);
 
 /** The connection settings for tk_db_connect, with @timeout_s. */
 tk_db_conf_t tk_backend_db(const tk_backend_t *b, int timeout_s);

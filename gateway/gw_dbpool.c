@@ -1,6 +1,7 @@
 #include "gw_dbpool.h"
 #include "tk_json.h"
 #include "tk_log.h"
+#include "tk_redis.h"
 #include "tk_time.h"
 
 #include <pthread.h>
@@ -73,14 +74,12 @@ redisContext *gw_dbconn_redis(gw_dbconn_t *c)
             return c->redis;
         gw_dbconn_redis_reset(c);
     }
-    struct timeval tv = {2, 0};
-    redisContext *rc = redisConnectWithTimeout(c->conf->backend.redis_host, (int)c->conf->backend.redis_port, tv);
-    if (rc == NULL || rc->err) {
-        tk_warn("db thread %d: cannot connect to redis: %s", c->index, rc != NULL ? rc->errstr : "out of memory");
-        redisFree(rc);
+    char err[512];
+    redisContext *rc = tk_redis_connect(&c->conf->backend, 2000, err, sizeof(err));
+    if (rc == NULL) {
+        tk_warn("db thread %d: redis: %s", c->index, err);
         return NULL;
     }
-    redisSetTimeout(rc, tv);
     return c->redis = rc;
 }
 

@@ -41,6 +41,12 @@ struct st_gw_redis_t {
     struct script_call *held_head, **held_tail;
     char host[256];
     int port;
+    /* The ACL user ("" : no AUTH) and its password, sent first on every
+     * connection; authing while that AUTH is unanswered, auth_refused from a
+     * refusal until an AUTH is accepted (one log line per streak). */
+    char user[TK_REDIS_USER_MAX + 1];
+    char password[TK_PASSWORD_MAX];
+    int authing, auth_refused;
     gw_redis_state_cb on_state;
     void *state_data;
 };
@@ -184,6 +190,51 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
         tk_warn("redis: SCRIPT LOAD %s failed: %s", script_names[(intptr_t)priv], rep != NULL ? rep->str : "connection lost");
 }
 
+/* Connected (and authenticated, with a user): the connection becomes usable. */
+static void on_ready(gw_redis_t *r)
+{
+    /* Loaded before anything else is sent on this connection, so every later
+     * EVALSHA on it finds its script (replies come back in order). */
+    for (int i = 0; i < GW_SCRIPT__COUNT; i++)
+        redisAsyncCommand(r->ac, on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s", script_text[i]);
+    tk_info("redis: connected to %s:%d%s%s", r->host, r->port, r->user[0] ? " as " : "", r->user);
+    r->backoff_ticks = 0;
+    r->up = 1;
+    r->last_progress_ms = tk_time_mono_ms();
+    if (r->on_state != NULL)
+        r->on_state(r, 1, r->state_data);
+}
+
+/*
+ * The answer to the AUTH that opens a connection. Until it is OK the
+ * connection is not up: nothing else has been sent, and a command issued
+ * meanwhile fails at once as while disconnected. A refusal (WRONGPASS, a
+ * disabled user) is Redis being down for this gateway: logged once per
+ * streak, the connection closed, and tried again with the usual backoff.
+ */
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+    gw_redis_t *r = ac->data;
+    redisReply *rep = reply;
+    (void)priv;
+    r->authing = 0;
+    if (rep == NULL)
+        return; /* connection lost: on_disconnect schedules the reconnect */
+    if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0) {
+        if (r->auth_refused)
+            tk_info("redis: %s:%d accepts AUTH as %s again", r->host, r->port, r->user);
+        r->auth_refused = 0;
+        on_ready(r);
+        return;
+    }
+    if (!r->auth_refused)
+        tk_error("redis: %s:%d refused AUTH as %s: %s; Redis counts as down until it accepts (check REDIS_USER and "
+                 "REDIS_PASSWORD_FILE)",
+                 r->host, r->port, r->user, rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    r->auth_refused = 1;
+    redisAsyncDisconnect(r->ac); /* after this callback: hiredis defers it */
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     gw_redis_t *r = ac->data;
@@ -193,16 +244,21 @@ static void on_connect(const redisAsyncContext *ac, int status)
         schedule_reconnect(r);
         return; /* hiredis frees the context after this callback */
     }
-    /* Loaded before anything else is sent on this connection, so every later
-     * EVALSHA on it finds its script (replies come back in order). */
-    for (int i = 0; i < GW_SCRIPT__COUNT; i++)
-        redisAsyncCommand(r->ac, on_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s", script_text[i]);
-    tk_info("redis: connected to %s:%d", r->host, r->port);
-    r->backoff_ticks = 0;
-    r->up = 1;
+    if (r->user[0] == '\0') {
+        on_ready(r);
+        return;
+    }
+    /* AUTH before anything else on this connection, the password by argv
+     * (never formatted into a command string). */
+    const char *argv[] = {"AUTH", r->user, r->password};
+    size_t lens[] = {4, strlen(r->user), strlen(r->password)};
+    r->authing = 1;
     r->last_progress_ms = tk_time_mono_ms();
-    if (r->on_state != NULL)
-        r->on_state(r, 1, r->state_data);
+    /* Not sent (no memory): authing stays set, and on_tick drops the
+     * connection after GW_REDIS_STALL_MS (freeing it here, inside hiredis's
+     * connect handling, is not allowed). */
+    if (redisAsyncCommandArgv(r->ac, on_auth, NULL, 3, argv, lens) != REDIS_OK)
+        tk_warn("redis: could not send AUTH to %s:%d", r->host, r->port);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -212,6 +268,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         tk_warn("redis: connection to %s:%d lost: %s", r->host, r->port, ac->errstr);
     /* The outstanding callbacks have run (NULL); nothing is left to wait for. */
     r->scripts_out = 0;
+    r->authing = 0;
     drop_waiting(r);
     schedule_reconnect(r);
 }
@@ -254,7 +311,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     gw_redis_t *r = H2O_STRUCT_FROM_MEMBER(gw_redis_t, tick_entry, entry);
     if (r->ac == NULL && !r->destroying && --r->ticks_to_connect <= 0)
         connect_now(r);
-    else if (r->ac != NULL && r->up && r->ac->replies.head != NULL &&
+    else if (r->ac != NULL && ((r->up && r->ac->replies.head != NULL) || r->authing) &&
              tk_time_mono_ms() - r->last_progress_ms > GW_REDIS_STALL_MS) {
         tk_warn("redis: no reply for %d ms, dropping the connection", GW_REDIS_STALL_MS);
         redisAsyncDisconnect(r->ac);
@@ -263,14 +320,18 @@ static void on_tick(h2o_timeout_entry_t *entry)
         h2o_timeout_link(r->loop, &r->tick_timeout, &r->tick_entry);
 }
 
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, int port, gw_redis_state_cb on_state, void *state_data)
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const tk_backend_t *backend, gw_redis_state_cb on_state, void *state_data)
 {
     gw_redis_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
     r->loop = loop;
-    snprintf(r->host, sizeof(r->host), "%s", host);
-    r->port = port;
+    snprintf(r->host, sizeof(r->host), "%s", backend->redis_host);
+    r->port = (int)backend->redis_port;
+    if (tk_backend_redis_auth(backend)) {
+        snprintf(r->user, sizeof(r->user), "%s", backend->redis_user);
+        snprintf(r->password, sizeof(r->password), "%s", backend->redis_password);
+    }
     r->on_state = on_state;
     r->state_data = state_data;
     r->retry_tail = &r->retry_head;

@@ -16,6 +16,9 @@
  *   a NULL reply; a connection with commands outstanding and no reply for
  *   GW_REDIS_STALL_MS is dropped, so no request waits forever. Reconnects
  *   use capped exponential backoff.
+ * - AUTH: with a Redis ACL user configured (REDIS_USER), every (re)connect
+ *   sends AUTH user password first and the connection is up only once Redis
+ *   accepted it; a refusal is logged and handled as Redis being down.
  * - Scripts: on every (re)connect each script of lua/ is SCRIPT LOADed before
  *   any other command; gw_redis_script() calls one by SHA. On NOSCRIPT (a
  *   SCRIPT FLUSH, a failover) the order of the calls is kept: later script
@@ -29,6 +32,8 @@
  */
 #ifndef GW_REDIS_H
 #define GW_REDIS_H
+
+#include "tk_backend.h"
 
 #include <h2o.h>
 #include <hiredis.h>
@@ -66,10 +71,12 @@ typedef enum {
 int gw_redis_scripts_init(void);
 
 /**
- * Creates the connection object and starts connecting to @host:@port on
- * @loop. The object is owned by the caller and freed with gw_redis_destroy.
+ * Creates the connection object and starts connecting to @backend's Redis on
+ * @loop, as its Redis user when one is set (host, port, user and password
+ * are copied). The object is owned by the caller and freed with
+ * gw_redis_destroy.
  */
-gw_redis_t *gw_redis_create(h2o_loop_t *loop, const char *host, int port, gw_redis_state_cb on_state, void *state_data);
+gw_redis_t *gw_redis_create(h2o_loop_t *loop, const tk_backend_t *backend, gw_redis_state_cb on_state, void *state_data);
 
 /** Disconnects (outstanding callbacks get NULL) and frees @r. Call on its loop. */
 void gw_redis_destroy(gw_redis_t *r);

@@ -205,8 +205,7 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->accept_plain = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, NULL, 0, NULL};
     h2o_multithread_register_receiver(th->ctx.queue, &th->wake, on_wake);
     gw_dbpool_attach(th);
-    th->redis = gw_redis_create(th->ctx.loop, srv->conf->backend.redis_host, (int)srv->conf->backend.redis_port,
-                                 gw_failover_on_redis_state, th);
+    th->redis = gw_redis_create(th->ctx.loop, &srv->conf->backend, gw_failover_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
     if (th->redis == NULL || th->batcher == NULL)
         return -1;

@@ -81,6 +81,10 @@ HTTP_PORT2=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT" "$HTTP_PO
 export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
 export USER_TOKEN_SECRET_FILE=$DIR/secrets/user_token_secret
 export REDIS_APPENDFSYNC=always LOG_LEVEL=${LOG_LEVEL:-warn}
+# Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs"): the gateway and the
+# workers as their own users; this script's redis-cli as the test user
+# tk-test (set-up, stats, AOF rewrite), which services.sh adds for it.
+export REDIS_ACL_TEST_USER=1
 ADMIN_TOKEN=$(openssl rand -hex 24)
 export ADMIN_TOKEN
 RUNID=$(openssl rand -hex 4)
@@ -120,7 +124,7 @@ trap 'exit 143' TERM HUP
 
 # ---- helpers ---------------------------------------------------------------
 
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+rcli() { tk_redis_cli "$DIR" test "$REDIS_PORT" "$@"; }
 
 db() {
     mariadb --defaults-file="$DIR/client.cnf" --batch --skip-column-names -e "$1"
@@ -246,14 +250,16 @@ gateway_up() {
 }
 start_gateway() {
     USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
-        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway.log" 2>&1 &
+        --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
+        </dev/null >>"$DIR/gateway.log" 2>&1 &
     gw_pid=$!
     gateway_up "$gw_pid" "$HTTP_PORT" "$DIR/gateway.log"
 }
 # The token phase's second gateway: the same settings, USER_AUTH=required.
 start_auth_gateway() {
     USER_AUTH=required ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT2" --http-port "$HTTP_PORT2" --threads "$GW_THREADS" \
-        --var-dir "$DIR" --web-root "$ROOT/web" </dev/null >>"$DIR/gateway-auth.log" 2>&1 &
+        --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
+        </dev/null >>"$DIR/gateway-auth.log" 2>&1 &
     auth_pid=$!
     gateway_up "$auth_pid" "$HTTP_PORT2" "$DIR/gateway-auth.log"
 }
@@ -261,7 +267,8 @@ start_auth_gateway() {
 start_workers() {
     local i
     for ((i = 1; i <= WORKERS; i++)); do
-        setsid "$WORKER" --consumer "bench-$i" </dev/null >>"$DIR/worker-$i.log" 2>&1 &
+        setsid "$WORKER" --consumer "bench-$i" --redis-user tk-worker --redis-password-file "$DIR/secrets/redis_worker" \
+            </dev/null >>"$DIR/worker-$i.log" 2>&1 &
         wk_pids+=("$!")
     done
 }
@@ -325,13 +332,17 @@ run_h2() {
 }
 
 # redis-benchmark NAME KEYCOUNT SHA KEYS_AND_ARGS...: the script with pipelining 16,
-# a new random user per call; requests sized to last about SECS seconds.
+# a new random user per call; requests sized to last about SECS seconds. As
+# the Redis user tk-$RB_USER (default gateway: the claim script under the
+# gateway's own ACL checks); redis-benchmark takes the password only as -a.
 run_rb() {
-    local name=$1 nkeys=$2 sha=$3 n rps
+    local name=$1 nkeys=$2 sha=$3 n rps rb_user=${RB_USER:-gateway} rb_pw
     shift 3
     n=${RB_N:-$((SECS * ${RB_RATE_GUESS:-60000}))}
+    rb_pw=$(tk_read_secret "$DIR/secrets/redis_$rb_user") || tk_die "cannot read $DIR/secrets/redis_$rb_user"
     phase_begin
-    timeout $((SECS * 4 + 30)) redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "${RB_CLIENTS:-50}" -n "$n" -P "${RB_PIPELINE:-16}" -r 100000000 --csv \
+    timeout $((SECS * 4 + 30)) redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --user "tk-$rb_user" -a "$rb_pw" \
+        -c "${RB_CLIENTS:-50}" -n "$n" -P "${RB_PIPELINE:-16}" -r 100000000 --csv \
         EVALSHA "$sha" "$nkeys" "$@" >"$RES/$name.out" 2>&1 ||
         { cat "$RES/$name.out" >&2; tk_die "redis-benchmark ($name) failed"; }
     phase_end "$name"
@@ -389,7 +400,7 @@ for ((i = 0; i < 32; i++)); do pairs+=(u:__rand_int__ 1); done
 RB_N=$((SECS * 3000)) RB_CLIENTS=4 RB_PIPELINE=1 run_rb redis_batch32 3 "$claim_sha" 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' "$now_ms" "${pairs[@]}"
 ref_sha=$(rcli -x script load <"$ROOT/bench/reference.lua")
 rcli set 'tk:{ref}:stock' 1000000000000 >/dev/null
-run_rb reference_ceiling 5 "$ref_sha" 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q' "$now_ms" u:__rand_int__ 1
+RB_USER=test run_rb reference_ceiling 5 "$ref_sha" 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q' "$now_ms" u:__rand_int__ 1
 rcli del 'tk:{bench}:ev' 'tk:{bench}:claims' 'tk:{bench}:q' 'tk:{ref}:ticket' 'tk:{ref}:stock' 'tk:{ref}:users' 'tk:{ref}:claims' 'tk:{ref}:q' >/dev/null
 
 # ---- 2. claims (workers stopped: the same conditions as the ceilings) ------

@@ -129,6 +129,17 @@ tk_read_secret() {
     printf '%s' "$s"
 }
 
+# tk_redis_cli DIR ROLE PORT ARGS...: redis-cli on 127.0.0.1:PORT as the
+# Redis ACL user tk-ROLE that scripts/services.sh made for DIR, with the
+# password from DIR/secrets/redis_ROLE handed over in the environment
+# (REDISCLI_AUTH), never on the command line where ps would show it.
+tk_redis_cli() {
+    local dir=$1 role=$2 port=$3 pw
+    shift 3
+    pw=$(tk_read_secret "$dir/secrets/redis_$role") || { tk_warn "cannot read $dir/secrets/redis_$role"; return 1; }
+    REDISCLI_AUTH=$pw redis-cli --no-auth-warning --user "tk-$role" -h 127.0.0.1 -p "$port" "$@"
+}
+
 # ---- cmocka result counting (scripts/test.sh, tests/integration/run.sh) ----
 
 TK_PASSED=0

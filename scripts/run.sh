@@ -198,10 +198,12 @@ spawn() {
 
 gw_args=(--port "$PORT")
 [ -z "$HTTP_PORT" ] || gw_args+=(--http-port "$HTTP_PORT")
+# Each as its own Redis ACL user; services.sh wrote the users and passwords.
+gw_args+=(--redis-user tk-gateway --redis-password-file "$VAR_DIR/secrets/redis_gateway")
 spawn tk-gateway "$LOG_DIR/gateway.log" DEV_LOGIN="$DEV_LOGIN" "$GATEWAY" "${gw_args[@]}"
 echo "${pids[0]}" >"$RUN_DIR/gateway.pid"
 for ((i = 1; i <= WORKERS; i++)); do
-    spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER"
+    spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER" --redis-user tk-worker --redis-password-file "$VAR_DIR/secrets/redis_worker"
     echo "${pids[$i]}" >"$RUN_DIR/worker-$i.pid"
 done
 

@@ -6,16 +6,30 @@
 #   start | stop | status | start-redis | stop-redis | kill-redis | start-db | stop-db
 # Environment: REDIS_PORT (6390), DB_PORT (3310), REDIS_APPENDFSYNC (always |
 # everysec), DB_NAME (tk), DB_USER (tk), DB_PASSWORD_FILE
-# (DIR/secrets/db_password, generated once), DB_PASSWORD (overrides the file).
+# (DIR/secrets/db_password, generated once), DB_PASSWORD (overrides the file),
+# REDIS_ACL_TEST_USER (0 | 1: also the tests' user tk-test, every command and
+# key; set by the test and bench scripts only).
 #
-# Layout of DIR: redis/ (redis.conf, AOF, redis.pid, redis.log), mariadb/
-# (data/, mariadb.sock, mariadb.pid, mariadb.log), secrets/db_password.
+# Layout of DIR: redis/ (redis.conf, users.acl, AOF, redis.pid, redis.log),
+# mariadb/ (data/, mariadb.sock, mariadb.pid, mariadb.log), secrets/
+# (db_password, redis_gateway, redis_worker, redis_admin[, redis_test]).
+#
+# Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs"): nobody can use the
+# default user (its password is random and never kept), and each component
+# has its own user allowed only its commands and keys -- tk-gateway,
+# tk-worker, tk-admin (tk-rebuild, and this script's PING) -- with a
+# password generated once into secrets/redis_<role> (0600).
+# The data directories are 0700 and the servers run under umask 077, so
+# the AOF and the database files are readable by their owner only.
 #
 # Each server is started in its own session (setsid), so a Ctrl-C meant for
 # `make run` does not reach it: the caller stops it, in order, with SIGTERM
 # to the recorded pid. A pid is trusted only if that process still runs the
 # right program from the right directory (its cwd is its data directory).
 set -euo pipefail
+# Every file this script and its servers create is the owner's only: the
+# AOF, the database files, the ACL file, the secrets, the logs.
+umask 077
 
 TK_PROG=services.sh
 # shellcheck source=scripts/lib.sh
@@ -37,6 +51,7 @@ REDIS_APPENDFSYNC=${REDIS_APPENDFSYNC:-always}
 DB_NAME=${DB_NAME:-tk}
 DB_USER=${DB_USER:-tk}
 DB_PASSWORD_FILE=$(tk_abspath "${DB_PASSWORD_FILE:-$DIR/secrets/db_password}")
+REDIS_ACL_TEST_USER=${REDIS_ACL_TEST_USER:-0}
 tk_check_port REDIS_PORT "$REDIS_PORT"
 tk_check_port DB_PORT "$DB_PORT"
 case "$REDIS_APPENDFSYNC" in
@@ -45,8 +60,14 @@ case "$REDIS_APPENDFSYNC" in
 esac
 [[ "$DB_NAME" =~ ^[A-Za-z0-9_]{1,64}$ ]] || tk_die "DB_NAME=$DB_NAME: expected 1-64 of [A-Za-z0-9_]"
 [[ "$DB_USER" =~ ^[A-Za-z0-9_]{1,32}$ ]] || tk_die "DB_USER=$DB_USER: expected 1-32 of [A-Za-z0-9_]"
+case "$REDIS_ACL_TEST_USER" in
+    0 | 1) ;;
+    *) tk_die "REDIS_ACL_TEST_USER=$REDIS_ACL_TEST_USER: expected 0 or 1" ;;
+esac
 
 RDIR=$DIR/redis
+SECRETS=$DIR/secrets
+REDIS_ACL=$RDIR/users.acl
 MDIR=$DIR/mariadb
 REDIS_PID=$RDIR/redis.pid
 REDIS_LOG=$RDIR/redis.log
@@ -79,8 +100,83 @@ redis_pid() {
     return 0
 }
 
+# PONG only once the data is loaded (LOADING before), as the admin user:
+# nobody can use the default user.
 redis_ping() {
-    [ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
+    local pw
+    pw=$(tk_read_secret "$SECRETS/redis_admin") || return 1
+    [ "$(REDISCLI_AUTH=$pw timeout 3 redis-cli --no-auth-warning --user tk-admin -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
+}
+
+# ---- Redis ACL users ----
+#
+# Each component may run only the commands its C code and its Lua scripts
+# send (ACLs apply inside EVAL/EVALSHA too), on only the keys it names
+# (common/tk_keys.c; docs/CONTRACTS.md, "Redis keys"). An event id is
+# [a-z0-9_-], so tk:{*}:ev and its kin match exactly the keys of events.
+# A key handed to a script as KEYS needs read and write access (%R~ is
+# enough only for a command sent directly). How to add a command:
+# docs/DESIGN.md, "Redis ACLs".
+K_EVENT='~tk:{*}:ev ~tk:{*}:claims ~tk:{*}:q'
+K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
+
+# tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
+# /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
+# merge (INFO run_id, HGET seq) and the rebuild after a reconnect
+# (common/tk_rebuild.c, rebuild_swap.lua).
+ACL_GATEWAY="$K_EVENT $K_REBUILD ~tk:events %R~tk:wk:stats nocommands
+ +ping +info +script|load +eval +evalsha
+ +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
+ +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist"
+# tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
+# EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
+ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
+ +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
+ +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
+# tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
+# PING of this script.
+ACL_ADMIN="$K_EVENT $K_REBUILD ~tk:events nocommands
+ +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
+ +sadd +xgroup|create"
+# tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
+# benchmark's own connection, which wipes, inspects and sets up odd states.
+ACL_TEST="allkeys allchannels allcommands"
+
+# Generates the role's password once (0600), prints its ACL user line: the
+# password as its SHA-256 (#...), so the file holds no password.
+acl_user() { # ROLE RULES
+    local f=$SECRETS/redis_$1 pw hash
+    if [ ! -s "$f" ]; then
+        tk_secret_file "$f" 24 || tk_die "cannot create $f"
+    fi
+    chmod 0600 "$f"
+    pw=$(tk_read_secret "$f") || tk_die "cannot read a password from $f"
+    hash=$(printf '%s' "$pw" | sha256sum | cut -d' ' -f1)
+    # shellcheck disable=SC2086 # the rules are words on purpose
+    echo "user tk-$1 on resetpass #$hash resetkeys resetchannels" $2
+}
+
+write_redis_acl() {
+    mkdir -p "$SECRETS"
+    chmod 0700 "$SECRETS"
+    {
+        # The default user: a client that has not authenticated can do
+        # nothing (NOAUTH), and nobody can authenticate as it (WRONGPASS):
+        # its password is random, made at each start and never kept, only
+        # its hash written here. It is not "off", and keeps every right,
+        # only because Redis 7.0 replays the AOF's MULTI/EXEC blocks (how a
+        # script's writes are logged) as the default user and re-checks its
+        # ACL at EXEC: "off" makes a restart drop every claim script's
+        # writes, silently (redis/redis#14545, fixed after 7.0; it_redis_acl).
+        echo "user default on resetpass #$(openssl rand -hex 32 | tr -d '\n' | sha256sum | cut -d' ' -f1)" \
+            "resetkeys resetchannels allkeys allchannels allcommands"
+        acl_user gateway "$ACL_GATEWAY"
+        acl_user worker "$ACL_WORKER"
+        acl_user admin "$ACL_ADMIN"
+        [ "$REDIS_ACL_TEST_USER" = 0 ] || acl_user test "$ACL_TEST"
+    } >"$REDIS_ACL.tmp"
+    chmod 0600 "$REDIS_ACL.tmp"
+    mv -f "$REDIS_ACL.tmp" "$REDIS_ACL"
 }
 
 write_redis_conf() {
@@ -96,6 +192,7 @@ logfile "$REDIS_LOG"
 appendonly yes
 appendfsync $REDIS_APPENDFSYNC
 save ""
+aclfile "$REDIS_ACL"
 EOF
     mv -f "$RDIR/redis.conf.tmp" "$RDIR/redis.conf"
 }
@@ -127,7 +224,12 @@ start_redis() {
     local pid
     need redis-server
     need redis-cli
+    need sha256sum
+    need openssl
+    # 0700, and nothing inside readable by others, data of older runs too.
     mkdir -p "$RDIR"
+    chmod -R go-rwx "$RDIR"
+    write_redis_acl
     pid=$(redis_pid)
     if [ -n "$pid" ]; then
         redis_ping "$REDIS_PORT" ||
@@ -139,6 +241,7 @@ start_redis() {
     tk_port_in_use "$REDIS_PORT" &&
         tk_die "port $REDIS_PORT is already in use by another process; set REDIS_PORT"
     write_redis_conf
+    # Under umask 077 (above): the AOF (appendonlydir/), an RDB and the log are the owner's only.
     (cd "$RDIR" && exec setsid redis-server "$RDIR/redis.conf" </dev/null >>"$REDIS_LOG" 2>&1 9>&-) &
     pid=$!
     echo "$pid" >"$REDIS_PID"
@@ -256,6 +359,7 @@ start_db() {
     need mariadb
     need mariadb-admin
     mkdir -p "$MDIR"
+    chmod 0700 "$MDIR"
     [ "${#DB_SOCK}" -le 100 ] || tk_die "socket path too long for a unix socket (${#DB_SOCK} > 100): $DB_SOCK; use a shorter DIR"
     pid=$(db_pid)
     if [ -n "$pid" ]; then
@@ -268,8 +372,12 @@ start_db() {
     tk_port_in_use "$DB_PORT" &&
         tk_die "port $DB_PORT is already in use by another process; set DB_PORT"
     db_init
+    # The database files: the owner's only, those of older runs too.
+    chmod -R go-rwx "$DB_DATA"
     rm -f "$DB_SOCK"
-    (cd "$DB_DATA" && exec setsid mariadbd --no-defaults \
+    # mariadbd sets its own umask from UMASK / UMASK_DIR (default 0660 /
+    # 0700: group-readable); 0600 / 0700 keep new files the owner's.
+    (cd "$DB_DATA" && export UMASK=0600 UMASK_DIR=0700 && exec setsid mariadbd --no-defaults \
         --datadir="$DB_DATA" --socket="$DB_SOCK" --port="$DB_PORT" \
         --bind-address=127.0.0.1 --pid-file="$DB_PID" --log-error="$DB_LOG" \
         --user="$(id -un)" --innodb-flush-log-at-trx-commit=1 \

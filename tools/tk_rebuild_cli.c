@@ -15,6 +15,7 @@
 #include "tk_db.h"
 #include "tk_opt.h"
 #include "tk_rebuild.h"
+#include "tk_redis.h"
 #include "tk_time.h"
 #include "tk_valid.h"
 
@@ -59,17 +60,12 @@ static int connect_redis(conn_t *c)
 {
     if (c->redis != NULL)
         redisFree(c->redis);
-    struct timeval tv = {REDIS_TIMEOUT_S, 0};
-    c->redis = redisConnectWithTimeout(c->cfg->backend.redis_host, (int)c->cfg->backend.redis_port, tv);
-    if (c->redis == NULL || c->redis->err) {
-        fprintf(stderr, "tk-rebuild: cannot connect to Redis at %s:%ld: %s\n", c->cfg->backend.redis_host, c->cfg->backend.redis_port,
-                c->redis != NULL ? c->redis->errstr : "out of memory");
-        if (c->redis != NULL)
-            redisFree(c->redis);
-        c->redis = NULL;
+    char err[512];
+    c->redis = tk_redis_connect(&c->cfg->backend, REDIS_TIMEOUT_S * 1000, err, sizeof(err));
+    if (c->redis == NULL) {
+        fprintf(stderr, "tk-rebuild: Redis: %s\n", err);
         return -1;
     }
-    redisSetTimeout(c->redis, tv);
     return 0;
 }
 

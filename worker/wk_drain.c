@@ -225,7 +225,7 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
         return 1;
     }
     tk_db_conf_t dbc = tk_backend_db(&cfg->backend, 2);
-    wk_redis_init(&d.redis, cfg->backend.redis_host, (int)cfg->backend.redis_port, (int)cfg->block_ms + 3000, script);
+    wk_redis_init(&d.redis, &cfg->backend, (int)cfg->block_ms + 3000, script);
     d.writer = wk_writer_new(&dbc);
     if (d.writer == NULL) {
         tk_error("out of memory");

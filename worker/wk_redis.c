@@ -1,14 +1,14 @@
 #include "wk_redis.h"
 #include "tk_log.h"
+#include "tk_redis.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, const char *script)
+void wk_redis_init(wk_redis_t *r, const tk_backend_t *backend, int timeout_ms, const char *script)
 {
     memset(r, 0, sizeof(*r));
-    r->host = host;
-    r->port = port;
+    r->backend = backend;
     r->timeout_ms = timeout_ms;
     r->script = script;
 }
@@ -16,7 +16,7 @@ void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, co
 static void drop(wk_redis_t *r, const char *why)
 {
     if (r->c != NULL) {
-        tk_warn("redis %s:%d: %s; reconnecting", r->host, r->port, why);
+        tk_warn("redis %s:%ld: %s; reconnecting", r->backend->redis_host, r->backend->redis_port, why);
         redisFree(r->c);
         r->c = NULL;
     }
@@ -42,16 +42,10 @@ int wk_redis_ensure(wk_redis_t *r)
 {
     if (r->c != NULL)
         return 0;
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
-    if (c == NULL || c->err) {
-        tk_warn("cannot connect to redis %s:%d: %s", r->host, r->port, c != NULL ? c->errstr : "out of memory");
-        if (c != NULL)
-            redisFree(c);
-        return -1;
-    }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        redisFree(c);
+    char err[512];
+    redisContext *c = tk_redis_connect(r->backend, r->timeout_ms, err, sizeof(err));
+    if (c == NULL) {
+        tk_warn("redis: %s", err);
         return -1;
     }
     r->c = c;
@@ -59,7 +53,8 @@ int wk_redis_ensure(wk_redis_t *r)
         drop(r, "script load failed");
         return -1;
     }
-    tk_info("connected to redis %s:%d, confirm script %s", r->host, r->port, r->sha);
+    tk_info("connected to redis %s:%ld%s%s, confirm script %s", r->backend->redis_host, r->backend->redis_port,
+            tk_backend_redis_auth(r->backend) ? " as " : "", tk_backend_redis_auth(r->backend) ? r->backend->redis_user : "", r->sha);
     return 0;
 }
 

@@ -3,27 +3,30 @@
  *
  * A call that fails on the connection (I/O error, timeout, EOF) drops the
  * context and returns NULL; the next call connects again, so the caller only
- * has to wait (tk_time_sleep_ms) and retry. Scripts are called by SHA; on
+ * has to wait (tk_time_sleep_ms) and retry. Every connection starts with
+ * AUTH when a Redis user is configured (common/tk_redis.h); a refused AUTH
+ * is logged and counts as Redis being down. Scripts are called by SHA; on
  * NOSCRIPT (Redis restarted without its script cache) the text is loaded
  * again and the call retried once.
  */
 #ifndef WK_REDIS_H
 #define WK_REDIS_H
 
+#include "tk_backend.h"
+
 #include <hiredis.h>
 #include <stddef.h>
 
 typedef struct {
     redisContext *c; /* NULL while disconnected */
-    const char *host;
-    int port;
+    const tk_backend_t *backend; /* host, port, user (not owned) */
     int timeout_ms;       /* connect and per-command timeout */
     const char *script;   /* text of lua/confirm.lua */
     char sha[41];         /* its SHA1 once loaded, "" before */
 } wk_redis_t;
 
-/** Sets up @r (no I/O). @script is the confirm script's text (not copied). */
-void wk_redis_init(wk_redis_t *r, const char *host, int port, int timeout_ms, const char *script);
+/** Sets up @r (no I/O). @backend and @script (the confirm script's text) are not copied: they outlive @r. */
+void wk_redis_init(wk_redis_t *r, const tk_backend_t *backend, int timeout_ms, const char *script);
 
 /** Connects if needed and loads the script. Returns 0, or -1 (logged) when Redis cannot be reached. */
 int wk_redis_ensure(wk_redis_t *r);

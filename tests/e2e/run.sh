@@ -71,11 +71,14 @@ tk_say "services in $DIR (redis $REDIS_PORT, mariadb $DB_PORT, gateway $GW_PORT)
 "$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
 tk_secret_file "$USER_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $USER_TOKEN_SECRET_FILE"
 
-USER_AUTH=required DEV_LOGIN=1 "$BUILD_DIR/bin/tk-gateway" --port "$GW_PORT" --var-dir "$DIR/gw" --web-root "$ROOT/web" >"$DIR/gateway.log" 2>&1 &
+# Each as its own Redis ACL user (scripts/services.sh made them for $DIR).
+USER_AUTH=required DEV_LOGIN=1 "$BUILD_DIR/bin/tk-gateway" --port "$GW_PORT" --var-dir "$DIR/gw" --web-root "$ROOT/web" \
+    --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" >"$DIR/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=("$gw_pid")
 for i in 1 2; do
-    "$BUILD_DIR/bin/tk-worker" --consumer "e2e-$i" --claim-idle-ms 2000 >"$DIR/worker-$i.log" 2>&1 &
+    "$BUILD_DIR/bin/tk-worker" --consumer "e2e-$i" --claim-idle-ms 2000 \
+        --redis-user tk-worker --redis-password-file "$DIR/secrets/redis_worker" >"$DIR/worker-$i.log" 2>&1 &
     pids+=("$!")
 done
 ok=0

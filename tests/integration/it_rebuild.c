@@ -111,6 +111,7 @@ static int run_cmd(const char *const *args)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        it_proc_redis_user_env(path);
         execv(path, argv);
         _exit(127);
     }

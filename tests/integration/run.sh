@@ -81,8 +81,11 @@ DB_NAME=tk
 DB_PASSWORD_FILE=$TK_IT_DIR/secrets/db_password
 TK_BUILD=$BUILD_DIR
 TK_ROOT=$ROOT
-unset DB_PASSWORD ADMIN_TOKEN
-export TK_IT_DIR TK_BUILD TK_ROOT REDIS_PORT DB_PORT DB_USER DB_NAME DB_PASSWORD_FILE
+# Redis with ACLs, plus the tests' own user tk-test (tests/README.md); each
+# process a test starts gets its own user from lib/it_proc.c.
+REDIS_ACL_TEST_USER=1
+unset DB_PASSWORD ADMIN_TOKEN REDIS_USER REDIS_PASSWORD_FILE
+export TK_IT_DIR TK_BUILD TK_ROOT REDIS_PORT DB_PORT DB_USER DB_NAME DB_PASSWORD_FILE REDIS_ACL_TEST_USER
 
 tk_say "services in $TK_IT_DIR (redis $REDIS_PORT, mariadb $DB_PORT)"
 "$ROOT/scripts/services.sh" start "$TK_IT_DIR"

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_NAME", "DB_PASSWORD_FILE",
                                    "DB_PASSWORD", "LOG_LEVEL", "WORKER_NAME", "WORKER_BATCH", "WORKER_BLOCK_MS",
-                                   "WORKER_CLAIM_IDLE_MS", "WORKER_DISCOVER_MS", "WORKER_STATS_MS", "WORKER_LOG_EVERY_S"};
+                                   "WORKER_CLAIM_IDLE_MS", "WORKER_DISCOVER_MS", "WORKER_STATS_MS", "WORKER_LOG_EVERY_S",
+                                   "REDIS_USER", "REDIS_PASSWORD_FILE"};
 
 static int clean_env(void **state)
 {
@@ -123,6 +125,47 @@ static void test_password(void **state)
     assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
 }
 
+/* The Redis ACL user (common/tk_backend.h): none by default, both or neither, its password only from a 0600 file. */
+static void test_redis_user(void **state)
+{
+    (void)state;
+    wk_config_t c;
+    char err[256], path[] = "/tmp/test_wk_config_XXXXXX", db[] = "/tmp/test_wk_config_XXXXXX";
+    const char *argv[] = {"tk-worker"};
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_null(c.backend.redis_user);
+    assert_int_equal(tk_backend_redis_auth(&c.backend), 0);
+
+    opt_expect(parse_parsed, -1, "needs --redis-password-file", "tk-worker", "--redis-user", "tk-worker", NULL);
+    opt_expect(parse_parsed, -1, "needs --redis-user", "tk-worker", "--redis-password-file", "/nonexistent", NULL);
+    opt_expect(parse_parsed, -1, "--redis-user", "tk-worker", "--redis-user", "has space", "--redis-password-file", "/x", NULL);
+
+    int fd = mkstemp(path), dfd = mkstemp(db);
+    assert_true(fd >= 0 && dfd >= 0);
+    assert_int_equal(write(fd, "redis-pw\n", 9), 9);
+    assert_int_equal(write(dfd, "db-pw\n", 6), 6);
+    close(fd);
+    close(dfd);
+    setenv("DB_PASSWORD_FILE", db, 1);
+    setenv("REDIS_USER", "tk-worker", 1);
+    setenv("REDIS_PASSWORD_FILE", path, 1);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_int_equal(tk_backend_redis_auth(&c.backend), 1);
+    assert_string_equal(c.backend.redis_user, "tk-worker");
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.backend.redis_password, "redis-pw");
+    assert_string_equal(c.backend.db_password, "db-pw");
+    /* Readable by group or others: refused, saying so. */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "lets group or others read it"));
+    unlink(path);
+    assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "REDIS_PASSWORD_FILE"));
+    unlink(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +173,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_then_flag, clean_env),
         cmocka_unit_test_setup(test_bad_values, clean_env),
         cmocka_unit_test_setup(test_password, clean_env),
+        cmocka_unit_test_setup(test_redis_user, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,24 @@ static void set_lsan_suppressions(void)
     setenv("LSAN_OPTIONS", opts, 1);
 }
 
+void it_proc_redis_user_env(const char *prog)
+{
+    const it_env_t *env = it_env();
+    const char *base = strrchr(prog, '/');
+    base = base != NULL ? base + 1 : prog;
+    const char *role = strcmp(base, "tk-gateway") == 0   ? "gateway"
+                       : strcmp(base, "tk-worker") == 0  ? "worker"
+                       : strcmp(base, "tk-rebuild") == 0 ? "admin"
+                                                         : NULL;
+    if (env == NULL || role == NULL || getenv("REDIS_USER") != NULL)
+        return;
+    char user[32], file[PATH_MAX];
+    snprintf(user, sizeof user, "tk-%s", role);
+    snprintf(file, sizeof file, "%s/secrets/redis_%s", env->it_dir, role);
+    setenv("REDIS_USER", user, 1);
+    setenv("REDIS_PASSWORD_FILE", file, 1);
+}
+
 /* fork/exec @argv with stdout+stderr appended to p->log_path; @admin_token set as ADMIN_TOKEN when not NULL. */
 static int spawn(it_proc_t *p, char *const argv[], const char *admin_token)
 {
@@ -128,6 +146,7 @@ static int spawn(it_proc_t *p, char *const argv[], const char *admin_token)
         if (admin_token != NULL)
             setenv("ADMIN_TOKEN", admin_token, 1);
         set_lsan_suppressions();
+        it_proc_redis_user_env(argv[0]);
         execv(argv[0], argv);
         dprintf(2, "it_proc: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);

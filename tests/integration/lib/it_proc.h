@@ -84,6 +84,14 @@ void it_proc_log_tail(const it_proc_t *p, int lines);
  */
 int it_services(const char *cmd, int timeout_ms);
 
+/**
+ * In a child about to exec @prog: its Redis ACL user (tests/README.md),
+ * REDIS_USER tk-gateway / tk-worker / tk-admin (for tk-rebuild) and
+ * REDIS_PASSWORD_FILE $TK_IT_DIR/secrets/redis_<role>, unless the test set
+ * REDIS_USER itself (then nothing changes). it_proc's own children get it.
+ */
+void it_proc_redis_user_env(const char *prog);
+
 /** The pid in $TK_IT_DIR/@pidfile ("redis/redis.pid", "mariadb/mariadb.pid"), or -1 when unreadable. */
 pid_t it_service_pid(const char *pidfile);
 

@@ -6,8 +6,11 @@
 
 #include "it_env.h"
 #include "tk_keys.h"
+#include "tk_opt.h"
 
-redisContext *it_redis_connect(void)
+#include <limits.h>
+
+redisContext *it_redis_connect_as(const char *role)
 {
     const it_env_t *env = it_env();
     if (env == NULL)
@@ -21,7 +24,30 @@ redisContext *it_redis_connect(void)
         return NULL;
     }
     redisSetTimeout(rc, tv);
+    if (role == NULL)
+        return rc;
+    char path[PATH_MAX], pw[256], err[512];
+    snprintf(path, sizeof path, "%s/secrets/redis_%s", env->it_dir, role);
+    if (tk_read_secret(path, pw, sizeof pw, err, sizeof err) != 0) {
+        fprintf(stderr, "it_redis: %s\n", err);
+        redisFree(rc);
+        return NULL;
+    }
+    redisReply *r = redisCommand(rc, "AUTH tk-%s %s", role, pw);
+    int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        fprintf(stderr, "it_redis: AUTH as tk-%s: %s\n", role, r == NULL ? rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    freeReplyObject(r);
+    if (!ok) {
+        redisFree(rc);
+        return NULL;
+    }
     return rc;
+}
+
+redisContext *it_redis_connect(void)
+{
+    return it_redis_connect_as("test");
 }
 
 int it_redis_flushall(redisContext *rc)

@@ -7,8 +7,20 @@
 
 #include <hiredis.h>
 
-/** Connects to 127.0.0.1:$REDIS_PORT with a 2 s connect and command timeout; NULL (message printed) on failure. */
+/**
+ * Connects to 127.0.0.1:$REDIS_PORT with a 2 s connect and command timeout
+ * as the tests' own Redis user tk-test (every command and key; defined by
+ * scripts/services.sh for the test services only, tests/README.md); NULL
+ * (message printed) on failure.
+ */
 redisContext *it_redis_connect(void);
+
+/**
+ * The same as Redis ACL user tk-@role ("gateway", "worker", "admin",
+ * "test"; password from $TK_IT_DIR/secrets/redis_@role), or with no AUTH
+ * at all when @role is NULL (the default user, which is off).
+ */
+redisContext *it_redis_connect_as(const char *role);
 
 /** FLUSHALL. Returns 0 or -1. */
 int it_redis_flushall(redisContext *rc);
