@@ -405,7 +405,7 @@ static void components_work_as_their_users(void **st)
         it_show("admin view", &r);
     it_resp_free(&r);
     assert_int_equal(drained, 0);
-    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/claims/u-acl", ev), 0);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/u-acl", ev), 0);
     if (r.status != 200 || it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), "confirmed") != 0)
         it_show("status", &r);
     assert_int_equal(r.status, 200);
