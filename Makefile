@@ -52,10 +52,6 @@ IT_LIB_SRC := $(wildcard tests/integration/lib/*.c)
 IT_CHAOS_SRC := $(wildcard tests/integration/chaos/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-# h2o/http2_internal.h includes "khash.h", which libh2o-evloop-dev does not
-# ship; htslib's copy (libhts-dev) is klib's khash with the same table layout
-# h2o 2.2.5 was built with. Only the HTTP/2 guard reads those internals.
-$(call obj,gateway/conn/gw_h2guard.c): TK_CFLAGS += -isystem /usr/include/htslib
 COMMON_OBJ = $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/tk_lua.o
 GW_OBJ = $(call obj,$(GW_SRC))
 WK_OBJ = $(call obj,$(WK_SRC))

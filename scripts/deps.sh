@@ -5,7 +5,7 @@
 set -euo pipefail
 
 core=(gcc make pkg-config libc6-dev
-      libh2o-evloop-dev libhts-dev libhiredis-dev libmariadb-dev libssl-dev libjansson-dev
+      libh2o-evloop-dev libhiredis-dev libmariadb-dev libssl-dev libjansson-dev
       libcmocka-dev libcurl4-openssl-dev zlib1g-dev
       redis-server redis-tools mariadb-server mariadb-client
       curl openssl procps iproute2)

@@ -1,7 +1,7 @@
 #include "gw_h2guard.h"
 
 #include <h2o/http2.h>
-#include <h2o/http2_internal.h> /* its khash.h comes from libhts-dev (Makefile) */
+#include <h2o/http2_internal.h> /* its "khash.h" is gateway/conn/khash.h */
 #include <stdlib.h>
 
 /* Streams of one connection looked at in a pass: h2o keeps at most 100 open, plus idle ones named by PRIORITY frames. */
