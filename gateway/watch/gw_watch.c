@@ -1,4 +1,5 @@
 #include "gw_watch.h"
+#include "gw_presence.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -15,6 +16,8 @@ typedef struct {
     gw_req_t *r;         /* one reference held */
     int64_t since;
     int64_t deadline_ms; /* monotonic */
+    char page[GW_WATCH_PAGE_MAX + 1];
+    int tab;
 } waiter_t;
 
 struct watch_ev {
@@ -24,8 +27,11 @@ struct watch_ev {
     size_t elen;
     h2o_linklist_t waiters;
     size_t n;
-    int reading;     /* a version read is in flight (its callback holds this record) */
-    gw_event_t snap; /* the last read: the answer of a wait that runs out */
+    int reading;       /* replies of a version read still to come (their callbacks hold this record) */
+    int got;           /* the read's HMGET: 0 read into fresh, 1 no such event, -1 failed */
+    gw_event_t fresh;  /* the read's event, until its ZCOUNT is answered too */
+    gw_event_t snap;   /* the last read: the answer of a wait that runs out */
+    int64_t watching;  /* users present on the event at the last read */
 };
 
 struct st_gw_watch_t {
@@ -63,8 +69,11 @@ static void finish(watch_ev_t *e, waiter_t *wt, int status, const char *body, si
     h2o_linklist_unlink(&wt->link);
     e->n--;
     e->w->held--;
-    if (status == 200)
+    if (status == 200 && wt->r->req != NULL) {
         gw_reply(wt->r, 200, body, len, NULL);
+        /* answering a held watch is a heartbeat too (docs/API.md) */
+        gw_presence_beat(e->w->th->presence, e->event_id, wt->r->user_id, wt->page, wt->tab, tk_time_now_ms());
+    }
     else if (status == 404)
         gw_reply_errorf(wt->r, 404, "not_found", "no event %s", e->event_id);
     else if (status == 503)
@@ -86,7 +95,7 @@ static void answer_moved(watch_ev_t *e, int64_t now_ms)
         if (wt->since == version)
             continue;
         if (len < 0)
-            len = gw_watch_body(&e->snap, now_ms, 0, body);
+            len = gw_watch_body(&e->snap, now_ms, e->watching, body);
         finish(e, wt, 200, body, (size_t)len);
     }
 }
@@ -95,20 +104,27 @@ static void on_version(gw_redis_t *redis, redisReply *reply, void *data)
 {
     watch_ev_t *e = data;
     (void)redis;
-    e->reading = 0;
-    if (reply == NULL)
-        return; /* Redis is away: the waiters keep waiting, then time out with the last version */
-    gw_event_t ev;
-    int rc = gw_event_from_hmget(reply, e->event_id, e->elen, &ev);
-    if (rc == 1) {
+    e->reading--;
+    /* NULL: Redis is away; the waiters keep waiting, then time out with the last version */
+    e->got = reply == NULL ? -1 : gw_event_from_hmget(reply, e->event_id, e->elen, &e->fresh);
+}
+
+/* The read's second reply (sent right after the HMGET, so it comes last): acts on both. */
+static void on_watching(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    watch_ev_t *e = data;
+    (void)redis;
+    e->reading--;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        e->watching = reply->integer;
+    if (e->got == 1) {
         while (!h2o_linklist_is_empty(&e->waiters))
             finish(e, H2O_STRUCT_FROM_MEMBER(waiter_t, link, e->waiters.next), 404, NULL, 0);
-        return;
+    } else if (e->got == 0) {
+        e->snap = e->fresh;
+        answer_moved(e, tk_time_now_ms());
     }
-    if (rc != 0)
-        return;
-    e->snap = ev;
-    answer_moved(e, tk_time_now_ms());
+    e->got = -1;
 }
 
 static void read_version(watch_ev_t *e)
@@ -119,8 +135,17 @@ static void read_version(watch_ev_t *e)
     size_t lens[2 + GW_EVENT_NFIELDS];
     for (int i = 0; i < 2 + GW_EVENT_NFIELDS; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_command(e->w->th->redis, on_version, e, 2 + GW_EVENT_NFIELDS, argv, lens) == 0)
-        e->reading = 1;
+    if (gw_redis_command(e->w->th->redis, on_version, e, 2 + GW_EVENT_NFIELDS, argv, lens) != 0)
+        return;
+    e->reading++;
+    e->got = -1;
+    char pkey[TK_KEY_MAX], min[32];
+    tk_key(TK_KEY_PRESENCE, e->event_id, e->elen, pkey);
+    gw_presence_min_arg(tk_time_now_ms(), min);
+    const char *zargv[4] = {"ZCOUNT", pkey, min, "+inf"};
+    size_t zlens[4] = {6, strlen(pkey), strlen(min), 4};
+    if (gw_redis_command(e->w->th->redis, on_watching, e, 4, zargv, zlens) == 0)
+        e->reading++;
 }
 
 /*
@@ -145,7 +170,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
                 finish(e, wt, 0, NULL, 0);
             } else if (stopping || mono >= wt->deadline_ms) {
                 if (len < 0)
-                    len = gw_watch_body(&e->snap, now, 0, body);
+                    len = gw_watch_body(&e->snap, now, e->watching, body);
                 finish(e, wt, 200, body, (size_t)len);
             }
         }
@@ -191,7 +216,7 @@ void gw_watch_destroy(gw_watch_t *w)
     free(w);
 }
 
-void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const gw_event_t *ev)
+void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const char *page, int tab, const gw_event_t *ev, int64_t watching)
 {
     watch_ev_t *e = find_ev(w, r->event_id, r->elen);
     waiter_t *wt = calloc(1, sizeof(*wt)); /* zeroed: an unlinked link */
@@ -211,6 +236,9 @@ void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const 
         return;
     }
     e->snap = *ev; /* the latest reply on this connection: Redis answers in order */
+    e->watching = watching;
+    snprintf(wt->page, sizeof wt->page, "%s", page);
+    wt->tab = tab;
     wt->r = gw_req_ref(r);
     wt->since = since;
     wt->deadline_ms = tk_time_mono_ms() + (int64_t)wait_s * 1000;

@@ -26,6 +26,7 @@
 
 #include "gw_event.h"
 #include "gw_http.h"
+#include "gw_watch_query.h"
 
 #include <stdint.h>
 
@@ -45,11 +46,13 @@ size_t gw_watch_held(const gw_watch_t *w);
 
 /**
  * Holds @r (takes a reference) on its event r->event_id until the version
- * read for it differs from @since or @wait_s seconds have passed. @ev is
- * the event as read for @r: the answer sent at the timeout when no newer
- * read arrived. The caller checked the WATCH_HELD_MAX bound.
+ * read for it differs from @since or @wait_s seconds have passed; @page and
+ * @tab say where its user is (the heartbeat sent when it is answered). @ev
+ * and @watching are what was read for @r: the answer sent at the timeout
+ * when no newer read arrived. The caller checked the WATCH_HELD_MAX bound.
  */
-void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const gw_event_t *ev);
+void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const char *page, int tab, const gw_event_t *ev,
+                   int64_t watching);
 
 /**
  * Writes the watch answer {"event":…,"version":…,"watching":…} for @ev at
