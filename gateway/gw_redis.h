@@ -65,6 +65,7 @@ typedef enum {
     GW_SCRIPT_CLAIM = 0,
     GW_SCRIPT_WATERMARK,
     GW_SCRIPT_PRESENCE,
+    GW_SCRIPT_PRESENCE_PAGE,
     GW_SCRIPT__COUNT,
 } gw_script_t;
 

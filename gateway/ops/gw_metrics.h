@@ -27,6 +27,7 @@ typedef enum {
     GW_ROUTE_ADMIN_CANCEL,
     GW_ROUTE_DEV_LOGIN,
     GW_ROUTE_WATCH,
+    GW_ROUTE_ADMIN_PRESENCE,
     GW_ROUTE_UNMATCHED,
     GW_ROUTE__COUNT,
 } gw_route_id_t;
