@@ -6,6 +6,8 @@
  * one is answered by a claim within 1 s with the new version (on the same
  * gateway, and on another gateway sharing the Redis); a wait that runs out
  * answers with the same version; one claim call moves the version by one;
+ * WATCH_HELD_MAX bounds the held watches (503 + Retry-After beyond) and a
+ * client that gives up (HTTP/2, connection closed) frees its place;
  * an admin state change moves it; every bad parameter is 400; an unsigned
  * watch is 401; a gateway stopped while it holds a watch answers it and
  * still exits 0.
@@ -231,6 +233,72 @@ static void stopping_answers_held_watches_and_exits_0(void **st)
     it_resp_free(&w.r);
 }
 
+/* One watch to @gw with its own client deadline; returns the status (0: the client gave up). */
+static long watch_raw(const it_fix_t *f, const char *ev, long long since, int wait_s, int client_ms, it_resp_t *r)
+{
+    char url[256], line[IT_AUTH_LINE_MAX];
+    snprintf(url, sizeof url, "%s/v1/events/%s/watch?since=%lld&wait=%d", f->gw.base_url, ev, since, wait_s);
+    assert_non_null(it_api_user_header(f, USER, line));
+    const char *hdrs[] = {line, NULL};
+    it_http(r, IT_HTTP2, "GET", url, hdrs, NULL, 0, client_ms);
+    return r->status;
+}
+
+typedef struct {
+    const it_fix_t *f;
+    const char *ev;
+    long long since;
+    it_resp_t r;
+    long long done_ms;
+} raw_t;
+
+static void *raw_main(void *arg)
+{
+    raw_t *a = arg;
+    watch_raw(a->f, a->ev, a->since, 2, 10000, &a->r);
+    a->done_ms = it_now_ms();
+    return NULL;
+}
+
+static void held_watches_are_bounded_and_a_leaver_frees_its_place(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    it_fix_t f2 = *f;
+    assert_int_equal(setenv("WATCH_HELD_MAX", "1", 1), 0);
+    assert_int_equal(setenv("GW_THREADS", "1", 1), 0);
+    int started = it_gateway_start(&f2.gw, IT_READY_MS);
+    unsetenv("WATCH_HELD_MAX");
+    unsetenv("GW_THREADS");
+    assert_int_equal(started, 0);
+    long long v = version_of(&f2, ev);
+
+    /* A client holds the one place, then gives up after 600 ms (HTTP/2, connection closed). */
+    it_resp_t r;
+    assert_int_equal(watch_raw(&f2, ev, v, 20, 600, &r), 0);
+    it_resp_free(&r);
+    it_sleep_ms(500); /* a tick drops the record of the client that left */
+
+    /* Its place is free again: this one is held (answered at its 2 s wait, not 503). */
+    raw_t a = {&f2, ev, v, {0}, 0};
+    pthread_t tid;
+    long long t0 = it_now_ms();
+    assert_int_equal(pthread_create(&tid, NULL, raw_main, &a), 0);
+    it_sleep_ms(700);
+    /* ... and while it is held, one more is over the bound: 503 with Retry-After, at once. */
+    assert_int_equal(watch_raw(&f2, ev, v, 20, 5000, &r), 503);
+    assert_string_equal(it_resp_error_code(&r), "unavailable");
+    assert_int_equal(r.retry_after_n, 1);
+    it_resp_free(&r);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(it_json_int(a.r.json, "version"), v);
+    assert_true(a.done_ms - t0 >= 1900);
+    it_resp_free(&a.r);
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wait_runs_out_with_the_same_version, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_parameters_are_400_and_unsigned_is_401, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watches_are_bounded_and_a_leaver_frees_its_place, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(stopping_answers_held_watches_and_exits_0, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_watch", tests, it_group_setup, NULL);
