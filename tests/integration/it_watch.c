@@ -28,6 +28,7 @@
 
 #include "lib/it_api.h"
 #include "lib/it_env.h"
+#include "tk_time.h"
 
 #define USER "u-watch"
 
@@ -143,6 +144,26 @@ static void held_watch_is_answered_by_a_claim_within_1s(void **st)
     assert_int_equal(it_json_int(json_object_get(w.r.json, "event"), "remaining"), 9);
     assert_true(w.done_ms - w.start_ms >= 600); /* it was held, not answered at once */
     assert_true(w.done_ms - claim_ms < 1000);
+    it_resp_free(&w.r);
+}
+
+/* The clock moves the version: a watch held before opens_at is answered within 1 s of it, the event now open. */
+static void opens_at_wakes_held_watches(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "wat");
+    long long opens = it_now_ms() + 2500; /* on the monotonic clock the watch times are taken on */
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, tk_time_now_ms() + 2500, 0), 201); /* the same moment, wall clock */
+    long long v = version_of(f, ev);
+    watch_t w;
+    watch_start(&w, f, ev, v, 8);
+    watch_join(&w);
+    assert_int_equal(w.r.status, 200);
+    assert_int_equal(it_json_int(w.r.json, "version"), v + 1);
+    assert_string_equal(it_json_str(json_object_get(w.r.json, "event"), "state"), "open");
+    assert_true(w.done_ms >= opens - 50); /* not before (clocks of one host) */
+    assert_true(w.done_ms - opens < 1000);
     it_resp_free(&w.r);
 }
 
@@ -305,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(answers_at_once_when_since_differs, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(one_claim_call_moves_the_version_by_one, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watch_is_answered_by_a_claim_within_1s, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(opens_at_wakes_held_watches, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(wait_runs_out_with_the_same_version, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_parameters_are_400_and_unsigned_is_401, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
