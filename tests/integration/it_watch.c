@@ -28,6 +28,7 @@
 
 #include "lib/it_api.h"
 #include "lib/it_env.h"
+#include "lib/it_redis.h"
 #include "tk_time.h"
 
 #define USER "u-watch"
@@ -165,6 +166,33 @@ static void opens_at_wakes_held_watches(void **st)
     assert_true(w.done_ms >= opens - 50); /* not before (clocks of one host) */
     assert_true(w.done_ms - opens < 1000);
     it_resp_free(&w.r);
+}
+
+/* 20 watches held ~1.2 s cost Redis one read per event per tick, not one per watcher. */
+static void held_watches_share_one_read_per_event(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    enum { N = 20 };
+    watch_t w[N];
+    long long before = it_redis_cmd_calls(f->redis, "hmget");
+    assert_true(before >= 0);
+    for (int i = 0; i < N; i++)
+        watch_start(&w[i], f, ev, v, 2);
+    for (int i = 0; i < N; i++) {
+        watch_join(&w[i]);
+        assert_int_equal(w[i].r.status, 200);
+        assert_int_equal(it_json_int(w[i].r.json, "version"), v);
+        it_resp_free(&w[i].r);
+    }
+    long long reads = it_redis_cmd_calls(f->redis, "hmget") - before;
+    /* N reads on arrival, then ~5 per second for the one event (the holds overlap for ~2 s,
+     * spread by the threads' start); one read per watcher per tick would be N * 10 more. */
+    fprintf(stderr, "HMGETs for %d watches held ~2 s: %lld\n", N, reads);
+    assert_true(reads >= N);
+    assert_true(reads <= N + 30);
 }
 
 static void wait_runs_out_with_the_same_version(void **st)
@@ -327,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_claim_call_moves_the_version_by_one, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watch_is_answered_by_a_claim_within_1s, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(opens_at_wakes_held_watches, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watches_share_one_read_per_event, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(wait_runs_out_with_the_same_version, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_parameters_are_400_and_unsigned_is_401, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
