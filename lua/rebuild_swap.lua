@@ -80,7 +80,6 @@ redis.call('HSET', ev,
   'name', ARGV[7], 'state', ARGV[8], 'total', ARGV[9], 'remaining', ARGV[10],
   'maxpu', ARGV[11], 'opens', ARGV[12], 'closes', ARGV[13], 'seq', seq,
   'created', ARGV[15], 'stock_ver', ARGV[17], 'state_ver', ARGV[18])
-redis.call('HINCRBY', ev, 'ver', 1)
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

@@ -1,5 +1,6 @@
 #include "gw_watch.h"
 #include "gw_presence.h"
+#include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -73,8 +74,7 @@ static void finish(watch_ev_t *e, waiter_t *wt, int status, const char *body, si
         gw_reply(wt->r, 200, body, len, NULL);
         /* answering a held watch is a heartbeat too (docs/API.md) */
         gw_presence_beat(e->w->th->presence, e->event_id, wt->r->user_id, wt->page, wt->tab, tk_time_now_ms());
-    }
-    else if (status == 404)
+    } else if (status == 404)
         gw_reply_errorf(wt->r, 404, "not_found", "no event %s", e->event_id);
     else if (status == 503)
         gw_reply_unavailable(wt->r, "redis");
@@ -117,7 +117,8 @@ static void on_watching(gw_redis_t *redis, redisReply *reply, void *data)
     e->reading--;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         e->watching = reply->integer;
-    if (e->got == 1) {
+    if (e->got == 1 && !gw_rebuild_active(e->w->th->server)) {
+        /* gone for good (while events are rebuilt from MariaDB it may come back: keep waiting) */
         while (!h2o_linklist_is_empty(&e->waiters))
             finish(e, H2O_STRUCT_FROM_MEMBER(waiter_t, link, e->waiters.next), 404, NULL, 0);
     } else if (e->got == 0) {

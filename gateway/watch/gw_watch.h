@@ -16,8 +16,11 @@
  * Bounded: at most WATCH_HELD_MAX waiters per thread (beyond, 503 with
  * Retry-After at once); a waiter is answered when its `wait` runs out,
  * with the last version read. A client that goes away (an HTTP/2 reset, a
- * closed connection) leaves r->req NULL (gw_http.h): its record is dropped
- * on the next tick, which releases the reference it held. When the thread
+ * closed HTTP/2 connection) leaves r->req NULL (gw_http.h): its record is
+ * dropped on the next tick, which releases the reference it held. (h2o
+ * 2.2.5 does not read an HTTP/1.1 socket while a request is being
+ * answered, so a closed HTTP/1.1 client is noticed only when its answer is
+ * written: at the latest when its wait runs out.) When the thread
  * stops, the next tick answers every waiter at once (so connections can
  * close and the process exits), and gw_watch_destroy drops whatever is left.
  */
