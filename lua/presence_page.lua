@@ -7,7 +7,6 @@ ARGV[1]  now, ms         ARGV[2] T: the walk's snapshot, ms (the first page's no
 ARGV[3]  cursor score, or "" on the first page
 ARGV[4]  cursor user, or ""
 ARGV[5]  limit (1-1000)
-ARGV[6]  "tk:{E}:pu:" to list each user's pages (the event shape), or "" for none
 
 Order and the cursor. A walk lists the users whose last heartbeat is in
 (now - 30 s, T], in (score, user) order, starting after the cursor's
@@ -19,13 +18,15 @@ new walk sees it). Equal scores (heartbeats of one millisecond) are
 ordered by user, as Redis orders them, and the cursor keeps its user so
 none is skipped or repeated.
 
-The per-user page hashes are named here from ARGV[6] (hash-tagged with
-the event, so in the same slot as KEYS[1]); each is read with HGETALL,
-bounded by the pages one user holds.
+The script touches KEYS[1] only. The event shape's per-user page hashes
+(tk:{E}:pu:<user>) are not read here: a script must not name a key it was
+not given (docs/DESIGN.md, "Redis ACLs"; Redis Cluster), and the users are
+only known once listed. The gateway reads each listed user's hash with a
+plain HGETALL, pipelined, after this call (gw_route_admin_presence.c) and
+keeps the pages present at this page's now.
 
-Returns {count, more, user, score, pages, user, score, pages, ...} where
-count = users of KEYS[1] present now, more = 1 when a next page exists,
-pages = {where, ms, ...} of that user's present pages ({} without ARGV[6]).
+Returns {count, more, user, score, user, score, ...} where count = users
+of KEYS[1] present now, more = 1 when a next page exists.
 ]]
 
 local key = KEYS[1]
@@ -59,19 +60,7 @@ if #got > limit then
   out[2] = 1
 end
 for i = 1, math.min(#got, limit) do
-  local u, s = got[i][1], got[i][2]
-  local pages = {}
-  if ARGV[6] ~= '' then
-    local h = redis.call('HGETALL', ARGV[6] .. u)
-    for j = 1, #h, 2 do
-      if tonumber(h[j + 1]) > cut then
-        pages[#pages + 1] = h[j]
-        pages[#pages + 1] = h[j + 1]
-      end
-    end
-  end
-  out[#out + 1] = u
-  out[#out + 1] = s
-  out[#out + 1] = pages
+  out[#out + 1] = got[i][1]
+  out[#out + 1] = got[i][2]
 end
 return out
