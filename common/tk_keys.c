@@ -5,8 +5,8 @@
 
 int tk_key(tk_key_kind_t kind, const char *event_id, size_t len, char *out)
 {
-    static const char *const suffix[] = {"ev", "claims", "q"};
-    if (len == 0 || len > TK_ID_MAX || (unsigned)kind > TK_KEY_STREAM)
+    static const char *const suffix[] = {"ev", "claims", "q", "pr"};
+    if (len == 0 || len > TK_ID_MAX || (unsigned)kind > TK_KEY_PRESENCE)
         return -1;
     int n = snprintf(out, TK_KEY_MAX, "tk:{%.*s}:%s", (int)len, event_id, suffix[kind]);
     return n > 0 && n < TK_KEY_MAX ? n : -1;

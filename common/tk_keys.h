@@ -21,6 +21,7 @@ typedef enum {
     TK_KEY_EV = 0, /* hash: definition and counters */
     TK_KEY_CLAIMS, /* hash: user id -> claim record */
     TK_KEY_STREAM, /* stream: granted claims for the workers */
+    TK_KEY_PRESENCE, /* zset: user -> last heartbeat ms, on the event (lua/presence.lua) */
 } tk_key_kind_t;
 
 /**

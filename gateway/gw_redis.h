@@ -64,6 +64,8 @@ typedef void (*gw_redis_state_cb)(gw_redis_t *r, int up, void *data);
 typedef enum {
     GW_SCRIPT_CLAIM = 0,
     GW_SCRIPT_WATERMARK,
+    GW_SCRIPT_PRESENCE,
+    GW_SCRIPT_PRESENCE_PAGE,
     GW_SCRIPT__COUNT,
 } gw_script_t;
 

@@ -1,6 +1,8 @@
 #include "gw_server.h"
 #include "gw_types.h"
 #include "gw_batcher.h"
+#include "gw_watch.h"
+#include "gw_presence.h"
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
@@ -140,6 +142,10 @@ static void thread_dispose(gw_thread_t *th)
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
+    gw_watch_destroy(th->watch); /* after the Redis callbacks (a version read in flight points into it), before the loop runs again */
+    th->watch = NULL;
+    gw_presence_destroy(th->presence);
+    th->presence = NULL;
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -207,7 +213,9 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     gw_dbpool_attach(th);
     th->redis = gw_redis_create(th->ctx.loop, &srv->conf->backend, gw_failover_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
-    if (th->redis == NULL || th->batcher == NULL)
+    th->watch = gw_watch_create(th);
+    th->presence = gw_presence_create(th);
+    if (th->redis == NULL || th->batcher == NULL || th->watch == NULL || th->presence == NULL)
         return -1;
     if (index == 0 && gw_failover_start(th) != 0)
         return -1;

@@ -32,6 +32,8 @@ typedef struct st_gw_thread_t gw_thread_t;
 typedef struct st_gw_redis_t gw_redis_t;     /* gw_redis.h */
 typedef struct st_gw_dbpool_t gw_dbpool_t;   /* gw_dbpool.h */
 typedef struct st_gw_batcher_t gw_batcher_t; /* gw_batcher.h */
+typedef struct st_gw_watch_t gw_watch_t;     /* gw_watch.h */
+typedef struct st_gw_presence_t gw_presence_t; /* gw_presence.h */
 struct gw_journal;                           /* gw_journal.h */
 struct gw_failover;                          /* gw_failover.h */
 struct gw_rebuild;                           /* gw_rebuild.h */
@@ -73,6 +75,8 @@ struct st_gw_thread_t {
     pthread_t tid;
     gw_redis_t *redis;
     gw_batcher_t *batcher;
+    gw_watch_t *watch; /* held long-polls of GET .../watch (gw_watch.h) */
+    gw_presence_t *presence; /* heartbeats of this thread (gw_presence.h) */
     gw_metrics_t metrics;
     h2o_accept_ctx_t accept_tls, accept_plain;
     h2o_socket_t *listen_tls, *listen_plain;

@@ -38,6 +38,7 @@ if letter == 'p' or letter == 'c' then
   redis.call('HSET', claims, user, rec)
   if redis.call('EXISTS', ev) == 1 then
     redis.call('HINCRBY', ev, 'remaining', qty)
+    redis.call('HINCRBY', ev, 'ver', 1)
   end
 end
 return rec

@@ -25,7 +25,7 @@ end
 redis.call('HSET', ev,
   'name', ARGV[2], 'state', ARGV[3], 'total', ARGV[4], 'remaining', ARGV[5],
   'maxpu', ARGV[6], 'opens', ARGV[7], 'closes', ARGV[8], 'seq', ARGV[9],
-  'created', ARGV[10], 'stock_ver', ARGV[12], 'state_ver', ARGV[13])
+  'created', ARGV[10], 'stock_ver', ARGV[12], 'state_ver', ARGV[13], 'ver', 1)
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[11], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

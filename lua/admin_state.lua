@@ -24,4 +24,5 @@ if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[1], 'state_ver') or '0')
   return 'superseded'
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_ver', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
 return 'OK'

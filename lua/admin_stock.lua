@@ -42,6 +42,7 @@ if tonumber(e[2]) + delta < 0 then
   return 'below_granted'
 end
 redis.call('HSET', ev, 'total', ARGV[2], 'stock_ver', ARGV[1])
+redis.call('HINCRBY', ev, 'ver', 1)
 if delta ~= 0 then
   redis.call('HINCRBY', ev, 'remaining', string.format('%d', delta))
 end

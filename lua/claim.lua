@@ -1,7 +1,7 @@
 --[[
 claim.lua: grant claims of one event, in arrival order, atomically.
 
-KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq)
+KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
 KEYS[3] tk:{E}:q       stream the workers drain into MariaDB
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
@@ -84,5 +84,7 @@ for i = 2, #ARGV, 2 do
 end
 if granted > 0 then
   redis.call('HSET', ev, 'remaining', remaining, 'seq', seq)
+  -- the event's version (watch, docs/API.md): once per call, not per claim
+  redis.call('HINCRBY', ev, 'ver', 1)
 end
 return out

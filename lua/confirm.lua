@@ -104,6 +104,7 @@ for i = 1, #users, step do
 end
 if released > 0 and redis.call('EXISTS', ev) == 1 then
     redis.call('HINCRBY', ev, 'remaining', released)
+    redis.call('HINCRBY', ev, 'ver', 1)
 end
 
 for i = 1, #ids, step do

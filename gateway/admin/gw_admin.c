@@ -189,7 +189,7 @@ int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }
-    redisReply *reply = redisCommand(rc, "HMGET %s %s %s %s %s %s %s %s %s", key, GW_EVENT_FIELDS);
+    redisReply *reply = redisCommand(rc, "HMGET %s %s %s %s %s %s %s %s %s %s", key, GW_EVENT_FIELDS);
     if (reply == NULL) {
         gw_dbconn_redis_reset(conn);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");

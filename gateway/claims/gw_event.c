@@ -39,6 +39,9 @@ int gw_event_from_hmget(const redisReply *reply, const char *event_id, size_t el
     if (parse_i64(f[2], &ev->total) || parse_i64(f[3], &ev->remaining) || parse_i64(f[4], &ev->max_per_user) ||
         parse_i64(f[5], &ev->opens_ms) || parse_i64(f[6], &ev->closes_ms) || parse_i64(f[7], &ev->seq))
         return -1;
+    ev->ver = 0;
+    if (f[8]->type != REDIS_REPLY_NIL && parse_i64(f[8], &ev->ver) != 0)
+        return -1;
     return 0;
 }
 
@@ -53,6 +56,11 @@ const char *gw_event_state(const gw_event_t *ev, int64_t now_ms)
     if (ev->remaining <= 0)
         return "sold_out";
     return "open";
+}
+
+int64_t gw_event_version(const gw_event_t *ev, int64_t now_ms)
+{
+    return ev->ver + (ev->opens_ms > 0 && now_ms >= ev->opens_ms) + (ev->closes_ms > 0 && now_ms >= ev->closes_ms);
 }
 
 static void time_or_null(int64_t ms, char *out)
@@ -74,7 +82,7 @@ int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out)
     time_or_null(ev->closes_ms, closes);
     return snprintf(out, GW_EVENT_JSON_MAX,
                     "{\"event_id\":\"%s\",\"name\":\"%s\",\"state\":\"%s\",\"stock_total\":%lld,\"remaining\":%lld,"
-                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s}",
+                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s,\"version\":%lld}",
                     ev->event_id, name, gw_event_state(ev, now_ms), (long long)ev->total, (long long)ev->remaining,
-                    (long long)ev->max_per_user, opens, closes);
+                    (long long)ev->max_per_user, opens, closes, (long long)gw_event_version(ev, now_ms));
 }

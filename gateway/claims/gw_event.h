@@ -13,15 +13,26 @@
 #include <stdint.h>
 
 /* The hash fields, in the order gw_event_from_hmget expects them. */
-#define GW_EVENT_FIELDS "name", "state", "total", "remaining", "maxpu", "opens", "closes", "seq"
-#define GW_EVENT_NFIELDS 8
+#define GW_EVENT_FIELDS "name", "state", "total", "remaining", "maxpu", "opens", "closes", "seq", "ver"
+#define GW_EVENT_NFIELDS 9
 
 typedef struct {
     char event_id[TK_ID_MAX + 1];
     char name[TK_NAME_MAX + 1];
     char state[8]; /* stored: open, paused, closed */
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq;
+    int64_t ver; /* the stored counter "ver" (0 when absent: an event from before it existed, or from MariaDB) */
 } gw_event_t;
+
+/**
+ * The event's `version` at @now_ms: the stored counter (moved by every
+ * script that changes remaining, state or settings) plus one for each of
+ * opens_at and closes_at already passed, so the clock moves it too, at
+ * that very moment, without any writer. Both terms only grow, so the
+ * version never goes back (except when the hash itself is lost and
+ * rebuilt; a watcher is answered on any difference, not only an increase).
+ */
+int64_t gw_event_version(const gw_event_t *ev, int64_t now_ms);
 
 /**
  * Fills @ev from the reply to HMGET tk:{E}:ev GW_EVENT_FIELDS. Returns 0;
@@ -38,7 +49,7 @@ const char *gw_event_state(const gw_event_t *ev, int64_t now_ms);
 
 /**
  * Writes the API's event object into @out (GW_EVENT_JSON_MAX bytes):
- * {"event_id","name","state","stock_total","remaining","max_per_user","opens_at","closes_at"};
+ * {"event_id","name","state","stock_total","remaining","max_per_user","opens_at","closes_at","version"};
  * absent times are null. Returns the length.
  */
 int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out);

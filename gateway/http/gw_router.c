@@ -32,7 +32,9 @@ static const route_t routes[] = {
     {"GET", "/v1/admin/events/*", GW_ROUTE_ADMIN_VIEW, gw_route_admin_view, 1, 1},
     {"POST", "/v1/admin/events/*/stock", GW_ROUTE_ADMIN_STOCK, gw_route_admin_stock, 1, 1},
     {"POST", "/v1/admin/events/*/state", GW_ROUTE_ADMIN_STATE, gw_route_admin_state, 1, 1},
+    {"GET", "/v1/admin/events/*/presence", GW_ROUTE_ADMIN_PRESENCE, gw_route_admin_presence, 1, 1},
     {"DELETE", "/v1/admin/events/*/claims/*", GW_ROUTE_ADMIN_CANCEL, gw_route_admin_cancel, 1, 2},
+    {"GET", "/v1/events/*/watch", GW_ROUTE_WATCH, gw_route_watch, 0, 1, 1},
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

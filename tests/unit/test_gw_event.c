@@ -35,8 +35,8 @@ static redisReply *fake(fake_t *f, const char *const vals[GW_EVENT_NFIELDS])
     return &f->top;
 }
 
-/* name, state, total, remaining, maxpu, opens, closes, seq */
-static const char *const open_ev[GW_EVENT_NFIELDS] = {"Cookie \"day\"", "open", "10", "4", "2", "0", "0", "6"};
+/* name, state, total, remaining, maxpu, opens, closes, seq, ver */
+static const char *const open_ev[GW_EVENT_NFIELDS] = {"Cookie \"day\"", "open", "10", "4", "2", "0", "0", "6", "7"};
 
 static void test_parse(void **state)
 {
@@ -50,12 +50,34 @@ static void test_parse(void **state)
     assert_int_equal(ev.remaining, 4);
     assert_int_equal(ev.max_per_user, 2);
     assert_int_equal(ev.seq, 6);
-    const char *const missing[GW_EVENT_NFIELDS] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    assert_int_equal(ev.ver, 7);
+    const char *const missing[GW_EVENT_NFIELDS] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     assert_int_equal(gw_event_from_hmget(fake(&f, missing), "x", 1, &ev), 1);
-    const char *const bad[GW_EVENT_NFIELDS] = {"n", "open", "ten", "4", "2", "0", "0", "6"};
+    const char *const bad[GW_EVENT_NFIELDS] = {"n", "open", "ten", "4", "2", "0", "0", "6", "1"};
     assert_int_equal(gw_event_from_hmget(fake(&f, bad), "x", 1, &ev), -1);
-    const char *const partial[GW_EVENT_NFIELDS] = {"n", "open", "10", NULL, "2", "0", "0", "6"};
+    const char *const partial[GW_EVENT_NFIELDS] = {"n", "open", "10", NULL, "2", "0", "0", "6", "1"};
     assert_int_equal(gw_event_from_hmget(fake(&f, partial), "x", 1, &ev), -1);
+    const char *const badver[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "x"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, badver), "x", 1, &ev), -1);
+    const char *const nover[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", NULL};
+    assert_int_equal(gw_event_from_hmget(fake(&f, nover), "x", 1, &ev), 0);
+    assert_int_equal(ev.ver, 0);
+}
+
+/* The clock moves the version at opens_at and at closes_at, exactly. */
+static void test_version(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    gw_event_from_hmget(fake(&f, open_ev), "e", 1, &ev);
+    assert_int_equal(gw_event_version(&ev, 1000), 7);
+    ev.opens_ms = 2000;
+    ev.closes_ms = 3000;
+    assert_int_equal(gw_event_version(&ev, 1999), 7);
+    assert_int_equal(gw_event_version(&ev, 2000), 8);
+    assert_int_equal(gw_event_version(&ev, 2999), 8);
+    assert_int_equal(gw_event_version(&ev, 3000), 9);
 }
 
 static void test_state(void **state)
@@ -107,6 +129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_state),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests_name("gw_event", tests, NULL, NULL);

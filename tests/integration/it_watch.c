@@ -1,0 +1,366 @@
+/*
+ * it_watch: GET /v1/events/{id}/watch, the long-poll of API.md "Live event
+ * updates", and the event's `version`.
+ *
+ * A watch whose `since` differs from the version answers at once; a held
+ * one is answered by a claim within 1 s with the new version (on the same
+ * gateway, and on another gateway sharing the Redis); a wait that runs out
+ * answers with the same version; one claim call moves the version by one;
+ * WATCH_HELD_MAX bounds the held watches (503 + Retry-After beyond) and a
+ * client that gives up (HTTP/2, connection closed) frees its place;
+ * an admin state change moves it; every bad parameter is 400; an unsigned
+ * watch is 401; a gateway stopped while it holds a watch answers it and
+ * still exits 0.
+ *
+ * A held watch runs on a thread of its own (libcurl easy handles are
+ * per-thread) while the test makes the change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+
+#include "lib/it_api.h"
+#include "lib/it_env.h"
+#include "lib/it_redis.h"
+#include "tk_time.h"
+
+#define USER "u-watch"
+
+/* A watch on its own thread. */
+typedef struct {
+    const it_fix_t *f;
+    char path[256];
+    it_resp_t r;
+    long long start_ms, done_ms;
+    pthread_t tid;
+} watch_t;
+
+static void *watch_main(void *arg)
+{
+    watch_t *w = arg;
+    w->start_ms = it_now_ms();
+    it_api_as(&w->r, w->f, IT_HTTP2, USER, "GET", w->path, NULL);
+    w->done_ms = it_now_ms();
+    return NULL;
+}
+
+static void watch_start(watch_t *w, const it_fix_t *f, const char *ev, long long since, int wait_s)
+{
+    memset(w, 0, sizeof *w);
+    w->f = f;
+    snprintf(w->path, sizeof w->path, "/v1/events/%s/watch?since=%lld&wait=%d", ev, since, wait_s);
+    assert_int_equal(pthread_create(&w->tid, NULL, watch_main, w), 0);
+}
+
+static void watch_join(watch_t *w)
+{
+    assert_int_equal(pthread_join(w->tid, NULL), 0);
+}
+
+/* GET watch without `since`: answered at once; returns the version (and checks the body's shape). */
+static long long version_of(const it_fix_t *f, const char *ev)
+{
+    it_resp_t r;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/watch", ev);
+    it_api_as(&r, f, IT_HTTP1, USER, "GET", path, NULL);
+    if (r.status != 200)
+        it_show("watch without since", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(r.json);
+    long long v = it_json_int(r.json, "version");
+    json_t *event = json_object_get(r.json, "event");
+    assert_non_null(event);
+    assert_string_equal(it_json_str(event, "event_id"), ev);
+    assert_int_equal(it_json_int(event, "version"), v); /* the event object carries it too */
+    assert_true(it_json_int(r.json, "watching") >= 0);
+    it_resp_free(&r);
+    return v;
+}
+
+static void answers_at_once_when_since_differs(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    assert_true(v >= 1);
+    /* GET /v1/events/{id} shows the same version */
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s", ev), 0);
+    assert_int_equal(it_json_int(r.json, "version"), v);
+    it_resp_free(&r);
+
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/watch?since=%lld&wait=25", ev, v + 7);
+    long long t0 = it_now_ms();
+    it_api_as(&r, f, IT_HTTP1, USER, "GET", path, NULL);
+    long long took = it_now_ms() - t0;
+    assert_int_equal(r.status, 200);
+    assert_int_equal(it_json_int(r.json, "version"), v);
+    it_resp_free(&r);
+    assert_true(took < 1000);
+}
+
+static void one_claim_call_moves_the_version_by_one(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 2);
+    long long v = version_of(f, ev);
+    it_claim_expect(f, ev, "u-a", 2, 201);
+    assert_int_equal(version_of(f, ev), v + 1);
+    it_claim_expect(f, ev, "u-a", 2, 200); /* a retry changes nothing: the version stays */
+    assert_int_equal(version_of(f, ev), v + 1);
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"paused\"}", "/v1/admin/events/%s/state", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    assert_int_equal(version_of(f, ev), v + 2);
+}
+
+static void held_watch_is_answered_by_a_claim_within_1s(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    watch_t w;
+    watch_start(&w, f, ev, v, 20);
+    it_sleep_ms(700); /* held by now */
+    long long claim_ms = it_now_ms();
+    it_claim_expect(f, ev, "u-b", 1, 201);
+    watch_join(&w);
+    if (w.r.status != 200)
+        it_show("held watch", &w.r);
+    assert_int_equal(w.r.status, 200);
+    assert_int_equal(it_json_int(w.r.json, "version"), v + 1);
+    assert_int_equal(it_json_int(json_object_get(w.r.json, "event"), "remaining"), 9);
+    assert_true(w.done_ms - w.start_ms >= 600); /* it was held, not answered at once */
+    assert_true(w.done_ms - claim_ms < 1000);
+    it_resp_free(&w.r);
+}
+
+/* The clock moves the version: a watch held before opens_at is answered within 1 s of it, the event now open. */
+static void opens_at_wakes_held_watches(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "wat");
+    long long opens = it_now_ms() + 2500; /* on the monotonic clock the watch times are taken on */
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, tk_time_now_ms() + 2500, 0), 201); /* the same moment, wall clock */
+    long long v = version_of(f, ev);
+    watch_t w;
+    watch_start(&w, f, ev, v, 8);
+    watch_join(&w);
+    assert_int_equal(w.r.status, 200);
+    assert_int_equal(it_json_int(w.r.json, "version"), v + 1);
+    assert_string_equal(it_json_str(json_object_get(w.r.json, "event"), "state"), "open");
+    assert_true(w.done_ms >= opens - 50); /* not before (clocks of one host) */
+    assert_true(w.done_ms - opens < 1000);
+    it_resp_free(&w.r);
+}
+
+/* 20 watches held ~1.2 s cost Redis one read per event per tick, not one per watcher. */
+static void held_watches_share_one_read_per_event(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    enum { N = 20 };
+    watch_t w[N];
+    long long before = it_redis_cmd_calls(f->redis, "hmget");
+    assert_true(before >= 0);
+    for (int i = 0; i < N; i++)
+        watch_start(&w[i], f, ev, v, 2);
+    for (int i = 0; i < N; i++) {
+        watch_join(&w[i]);
+        assert_int_equal(w[i].r.status, 200);
+        assert_int_equal(it_json_int(w[i].r.json, "version"), v);
+        it_resp_free(&w[i].r);
+    }
+    long long reads = it_redis_cmd_calls(f->redis, "hmget") - before;
+    /* N reads on arrival, then ~5 per second for the one event (the holds overlap for ~2 s,
+     * spread by the threads' start); one read per watcher per tick would be N * 10 more. */
+    fprintf(stderr, "HMGETs for %d watches held ~2 s: %lld\n", N, reads);
+    assert_true(reads >= N);
+    assert_true(reads <= N + 30);
+}
+
+static void wait_runs_out_with_the_same_version(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    watch_t w;
+    watch_start(&w, f, ev, v, 1);
+    watch_join(&w);
+    assert_int_equal(w.r.status, 200);
+    assert_int_equal(it_json_int(w.r.json, "version"), v);
+    long long took = w.done_ms - w.start_ms;
+    assert_true(took >= 950 && took < 2000);
+    it_resp_free(&w.r);
+}
+
+static void bad_parameters_are_400_and_unsigned_is_401(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    static const char *const bad[] = {"since=x", "since=-1", "wait=26", "wait=", "tab=100", "tab=x", "page=BIG", "page=",
+                                      "page=abcdefghijklmnopqrstuvwxyz0123456", "since=1&since=1", "user_id=someone-else"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/events/%s/watch?%s", ev, bad[i]);
+        it_resp_t r;
+        it_api_as(&r, f, IT_HTTP1, USER, "GET", path, NULL);
+        long want = strncmp(bad[i], "user_id", 7) == 0 ? 403 : 400;
+        if (r.status != want)
+            fprintf(stderr, "watch?%s: %ld\n", bad[i], r.status);
+        assert_int_equal(r.status, want);
+        it_resp_free(&r);
+    }
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/events/%s/watch?wait=1", ev), 0);
+    assert_int_equal(r.status, 401);
+    it_resp_free(&r);
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/watch?wait=1", "no-such-event"), 0);
+    assert_int_equal(r.status, 404);
+    it_resp_free(&r);
+}
+
+static void another_gateway_wakes_its_watchers(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    it_fix_t f2 = *f; /* the same stores, the second gateway */
+    assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
+    long long v = version_of(&f2, ev);
+    watch_t w[3];
+    for (int i = 0; i < 3; i++)
+        watch_start(&w[i], &f2, ev, v, 20);
+    it_sleep_ms(700);
+    long long claim_ms = it_now_ms();
+    it_claim_expect(f, ev, "u-c", 1, 201); /* through the first gateway */
+    for (int i = 0; i < 3; i++) {
+        watch_join(&w[i]);
+        assert_int_equal(w[i].r.status, 200);
+        assert_int_equal(it_json_int(w[i].r.json, "version"), v + 1);
+        assert_true(w[i].done_ms - w[i].start_ms >= 600);
+        assert_true(w[i].done_ms - claim_ms < 1000);
+        it_resp_free(&w[i].r);
+    }
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
+static void stopping_answers_held_watches_and_exits_0(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    it_fix_t f2 = *f;
+    assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
+    long long v = version_of(&f2, ev);
+    watch_t w;
+    watch_start(&w, &f2, ev, v, 25);
+    it_sleep_ms(700);
+    long long stop_ms = it_now_ms();
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+    watch_join(&w);
+    assert_int_equal(w.r.status, 200); /* answered, not cut off */
+    assert_true(w.done_ms - stop_ms < 5000); /* not held to its 25 s */
+    it_resp_free(&w.r);
+}
+
+/* One watch to @gw with its own client deadline; returns the status (0: the client gave up). */
+static long watch_raw(const it_fix_t *f, const char *ev, long long since, int wait_s, int client_ms, it_resp_t *r)
+{
+    char url[256], line[IT_AUTH_LINE_MAX];
+    snprintf(url, sizeof url, "%s/v1/events/%s/watch?since=%lld&wait=%d", f->gw.base_url, ev, since, wait_s);
+    assert_non_null(it_api_user_header(f, USER, line));
+    const char *hdrs[] = {line, NULL};
+    it_http(r, IT_HTTP2, "GET", url, hdrs, NULL, 0, client_ms);
+    return r->status;
+}
+
+typedef struct {
+    const it_fix_t *f;
+    const char *ev;
+    long long since;
+    it_resp_t r;
+    long long done_ms;
+} raw_t;
+
+static void *raw_main(void *arg)
+{
+    raw_t *a = arg;
+    watch_raw(a->f, a->ev, a->since, 2, 10000, &a->r);
+    a->done_ms = it_now_ms();
+    return NULL;
+}
+
+static void held_watches_are_bounded_and_a_leaver_frees_its_place(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    it_fix_t f2 = *f;
+    assert_int_equal(setenv("WATCH_HELD_MAX", "1", 1), 0);
+    assert_int_equal(setenv("GW_THREADS", "1", 1), 0);
+    int started = it_gateway_start(&f2.gw, IT_READY_MS);
+    unsetenv("WATCH_HELD_MAX");
+    unsetenv("GW_THREADS");
+    assert_int_equal(started, 0);
+    long long v = version_of(&f2, ev);
+
+    /* A client holds the one place, then gives up after 600 ms (HTTP/2, connection closed). */
+    it_resp_t r;
+    assert_int_equal(watch_raw(&f2, ev, v, 20, 600, &r), 0);
+    it_resp_free(&r);
+    it_sleep_ms(500); /* a tick drops the record of the client that left */
+
+    /* Its place is free again: this one is held (answered at its 2 s wait, not 503). */
+    raw_t a = {&f2, ev, v, {0}, 0};
+    pthread_t tid;
+    long long t0 = it_now_ms();
+    assert_int_equal(pthread_create(&tid, NULL, raw_main, &a), 0);
+    it_sleep_ms(700);
+    /* ... and while it is held, one more is over the bound: 503 with Retry-After, at once. */
+    assert_int_equal(watch_raw(&f2, ev, v, 20, 5000, &r), 503);
+    assert_string_equal(it_resp_error_code(&r), "unavailable");
+    assert_int_equal(r.retry_after_n, 1);
+    it_resp_free(&r);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(it_json_int(a.r.json, "version"), v);
+    assert_true(a.done_ms - t0 >= 1900);
+    it_resp_free(&a.r);
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(answers_at_once_when_since_differs, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(one_claim_call_moves_the_version_by_one, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watch_is_answered_by_a_claim_within_1s, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(opens_at_wakes_held_watches, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watches_share_one_read_per_event, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(wait_runs_out_with_the_same_version, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(bad_parameters_are_400_and_unsigned_is_401, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watches_are_bounded_and_a_leaver_frees_its_place, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(stopping_answers_held_watches_and_exits_0, it_fix_new0, it_fix_free),
+    };
+    return cmocka_run_group_tests_name("it_watch", tests, it_group_setup, NULL);
+}
