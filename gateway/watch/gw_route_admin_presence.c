@@ -10,6 +10,7 @@
  */
 #include "gw_presence.h"
 #include "gw_presence_cursor.h"
+#include "gw_query.h"
 #include "gw_redis.h"
 #include "gw_routes.h"
 #include "tk_json.h"
@@ -273,12 +274,9 @@ void gw_route_admin_presence(gw_req_t *r)
         return;
     }
     char err[128];
-    const char *q = NULL;
-    size_t qlen = 0;
-    if (req->query_at != SIZE_MAX) {
-        q = req->path.base + req->query_at + 1;
-        qlen = req->path.len - req->query_at - 1;
-    }
+    const char *q;
+    size_t qlen;
+    gw_query_of(req, &q, &qlen);
     if (gw_presence_query_parse(q, qlen, &c->q, err, sizeof err) != 0) {
         free(c);
         gw_reply_error(r, 400, "bad_request", err);
