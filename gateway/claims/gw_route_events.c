@@ -45,6 +45,18 @@ static int hmget_event(gw_redis_t *redis, const char *event_id, size_t elen, gw_
 
 /* ---- one event ---------------------------------------------------------- */
 
+void gw_reply_event_unread(gw_req_t *r, int rc)
+{
+    if (rc == 1 && gw_rebuild_active(r->th->server))
+        gw_reply_unavailable(r, "redis"); /* it may be on its way back from MariaDB (gw_rebuild) */
+    else if (rc == 1)
+        gw_reply_errorf(r, 404, "not_found", "no event %s", r->event_id);
+    else if (rc == -2)
+        gw_reply_unavailable(r, "redis");
+    else
+        gw_reply_error(r, 500, "internal", "malformed event record");
+}
+
 static void on_event(gw_redis_t *redis, redisReply *reply, void *data)
 {
     gw_req_t *r = data;
@@ -55,14 +67,8 @@ static void on_event(gw_redis_t *redis, redisReply *reply, void *data)
         char body[GW_EVENT_JSON_MAX];
         int n = gw_event_json(&ev, tk_time_now_ms(), body);
         gw_reply(r, 200, body, (size_t)n, NULL);
-    } else if (rc == 1 && gw_rebuild_active(r->th->server)) {
-        gw_reply_unavailable(r, "redis"); /* it may be on its way back from MariaDB (gw_rebuild) */
-    } else if (rc == 1) {
-        gw_reply_errorf(r, 404, "not_found", "no event %s", r->event_id);
-    } else if (rc == -2) {
-        gw_reply_unavailable(r, "redis");
     } else {
-        gw_reply_error(r, 500, "internal", "malformed event record");
+        gw_reply_event_unread(r, rc);
     }
     gw_req_release(r);
 }

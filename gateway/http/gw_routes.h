@@ -33,4 +33,11 @@ void gw_route_events_changed(void);
 /** Frees the calling loop thread's GET /v1/events cache; at thread exit, once its Redis connection is gone. */
 void gw_route_events_dispose(void);
 
+/**
+ * Answers a route that read one event (HMGET, gw_event_from_hmget) and did
+ * not get it: @rc 1 (no such event: 404, or 503 while events are being
+ * rebuilt), -2 (Redis did not answer: 503), else the malformed hash (500).
+ */
+void gw_reply_event_unread(gw_req_t *r, int rc);
+
 #endif

@@ -8,7 +8,7 @@
  */
 #include "gw_event.h"
 #include "gw_presence.h"
-#include "gw_rebuild.h"
+#include "gw_query.h"
 #include "gw_redis.h"
 #include "gw_routes.h"
 #include "gw_watch.h"
@@ -55,14 +55,8 @@ static void on_watching(gw_redis_t *redis, redisReply *reply, void *data)
         gw_reply_error(r, 503, "unavailable", "too many watches held on this gateway thread; retry");
     } else if (rc == 0) {
         gw_watch_hold(r->th->watch, r, c->q.since, c->q.wait_s, c->q.page, c->q.tab, &c->ev, watching);
-    } else if (rc == 1 && gw_rebuild_active(r->th->server)) {
-        gw_reply_unavailable(r, "redis");
-    } else if (rc == 1) {
-        gw_reply_errorf(r, 404, "not_found", "no event %s", r->event_id);
-    } else if (rc == -2) {
-        gw_reply_unavailable(r, "redis");
     } else {
-        gw_reply_error(r, 500, "internal", "malformed event record");
+        gw_reply_event_unread(r, rc);
     }
     gw_req_release(r);
     free(c);
@@ -77,12 +71,9 @@ void gw_route_watch(gw_req_t *r)
         return;
     }
     char err[128];
-    const char *q = NULL;
-    size_t qlen = 0;
-    if (req->query_at != SIZE_MAX) {
-        q = req->path.base + req->query_at + 1;
-        qlen = req->path.len - req->query_at - 1;
-    }
+    const char *q;
+    size_t qlen;
+    gw_query_of(req, &q, &qlen);
     if (gw_watch_query_parse(q, qlen, &c->q, err, sizeof(err)) != 0) {
         free(c);
         gw_reply_error(r, 400, "bad_request", err);
