@@ -16,12 +16,22 @@
 #define TK_KEY_EVENTS "tk:events" /* set of every event id */
 #define TK_STREAM_GROUP "wk"      /* the workers' consumer group */
 #define TK_KEY_WK_STATS "tk:wk:stats" /* hash of per-worker counters, "<consumer>:<stat>" */
+#define TK_KEY_WQ_ROOMS "tk:wq:rooms" /* set of the event ids whose waiting room is on: the admitter's work */
+#define TK_KEY_WQ_LEASE "tk:wq:lease" /* string: the gateway that admits for the fleet, with a PX expiry */
 
 typedef enum {
     TK_KEY_EV = 0, /* hash: definition and counters */
     TK_KEY_CLAIMS, /* hash: user id -> claim record */
     TK_KEY_STREAM, /* stream: granted claims for the workers */
     TK_KEY_PRESENCE, /* zset: user -> last heartbeat ms, on the event (lua/presence.lua) */
+    TK_KEY_WQ,       /* hash: the waiting room's counters and pause (docs/CONTRACTS.md) */
+    TK_KEY_WQ_POS,   /* hash: user -> place */
+    TK_KEY_WQ_LINE,  /* zset: user -> place, the places the admitter has not passed */
+    TK_KEY_WQ_SEEN,  /* zset: user -> last waiting-room heartbeat ms, users in the line */
+    TK_KEY_WQ_LIVE,  /* zset: user -> place, users in the line present at the last sweep */
+    TK_KEY_WQ_ADM,   /* hash: user -> admitted-at ms */
+    TK_KEY_WQ_GONE,  /* hash: user -> ms their place was passed while absent (410 expired) */
+    TK_KEY_WQ_REL,   /* list: "<ms> <admitted so far>", newest first, the release-rate window */
 } tk_key_kind_t;
 
 /**

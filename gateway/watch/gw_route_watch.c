@@ -2,9 +2,12 @@
  * GET /v1/events/{event_id}/watch?since=&page=&tab=&wait= (a user route):
  * answers at once when the event's version differs from `since` (or `wait`
  * is 0), else hands the request to the thread's gw_watch (gw_watch.h).
- * One HMGET of the event and one ZCOUNT of its present users when the
- * request arrives; none while it is held. A watch of an event that exists
- * is a heartbeat (gw_presence.h) stamped with its arrival.
+ * One HMGET of the event, one ZCOUNT of its present users and one ZSCORE
+ * of the caller when the request arrives; none while it is held. A watch of
+ * an event that exists is a heartbeat (gw_presence.h) stamped with its
+ * arrival. That heartbeat reaches Redis only at the end of the loop turn,
+ * after the ZCOUNT, so an answer given at once counts the caller in itself
+ * when the ZSCORE shows it absent: a lone watcher sees "1 watching", not 0.
  */
 #include "gw_event.h"
 #include "gw_presence.h"
@@ -24,6 +27,7 @@ typedef struct {
     gw_watch_query_t q;
     int64_t arrived_ms;
     int rc; /* the HMGET: 0 read into ev, 1 no such event, -1 malformed, -2 failed */
+    int64_t watching; /* the ZCOUNT */
     gw_event_t ev;
 } watch_call_t;
 
@@ -34,15 +38,27 @@ static void on_event(gw_redis_t *redis, redisReply *reply, void *data)
     c->rc = reply != NULL ? gw_event_from_hmget(reply, c->r->event_id, c->r->elen, &c->ev) : -2;
 }
 
-/* The ZCOUNT, sent right after the HMGET and so answered after it: acts on both. */
 static void on_watching(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    watch_call_t *c = data;
+    (void)redis;
+    c->watching = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+}
+
+/* The caller's ZSCORE, sent last and so answered last: acts on all three. */
+static void on_self(gw_redis_t *redis, redisReply *reply, void *data)
 {
     watch_call_t *c = data;
     gw_req_t *r = c->r;
     (void)redis;
     int rc = c->rc;
-    int64_t watching = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    int64_t watching = c->watching;
     int64_t now = tk_time_now_ms();
+    /* counted by the ZCOUNT only if an earlier heartbeat is still present: else this one counts it */
+    int self_counted = reply != NULL && reply->type == REDIS_REPLY_STRING &&
+                       gw_presence_present(strtoll(reply->str, NULL, 10), c->arrived_ms);
+    if (rc == 0 && !self_counted)
+        watching++;
     if (rc == 0)
         gw_presence_beat(r->th->presence, r->event_id, r->user_id, c->q.page, c->q.tab, c->arrived_ms);
     if (r->req == NULL) {
@@ -109,11 +125,15 @@ void gw_route_watch(gw_req_t *r)
     gw_presence_min_arg(c->arrived_ms, min);
     const char *zargv[4] = {"ZCOUNT", pkey, min, "+inf"};
     size_t zlens[4] = {6, strlen(pkey), strlen(min), 4};
+    const char *sargv[3] = {"ZSCORE", pkey, r->user_id};
+    size_t slens[3] = {6, strlen(pkey), r->ulen};
     c->r = gw_req_ref(r);
     c->rc = -2;
-    /* Both or neither: the connection cannot drop between two sends of one turn. */
+    c->watching = 0;
+    /* All or none: the connection cannot drop between sends of one turn. */
     if (gw_redis_command(r->th->redis, on_event, c, 2 + GW_EVENT_NFIELDS, argv, lens) != 0 ||
-        gw_redis_command(r->th->redis, on_watching, c, 4, zargv, zlens) != 0) {
+        gw_redis_command(r->th->redis, on_watching, c, 4, zargv, zlens) != 0 ||
+        gw_redis_command(r->th->redis, on_self, c, 3, sargv, slens) != 0) {
         gw_req_release(r);
         free(c);
         gw_reply_unavailable(r, "redis");

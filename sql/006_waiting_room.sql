@@ -1,0 +1,12 @@
+-- 006: an event's waiting room (docs/API.md "Waiting room").
+-- wr_on: only admitted users may claim (lua/claim.lua, and the fallback
+-- path reads it here). The settings are the record; Redis holds the live
+-- copy in the event hash (wr, wr_rate, wr_ttl, wr_opens) and the room's
+-- own hash (paused). The places themselves live only in Redis: a lost
+-- Redis loses the line, never a claim.
+ALTER TABLE events
+    ADD COLUMN IF NOT EXISTS wr_on            TINYINT(1)   NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS wr_release_per_s INT UNSIGNED NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS wr_access_ttl_s  INT UNSIGNED NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS wr_opens_at      DATETIME(3)  NULL,
+    ADD COLUMN IF NOT EXISTS wr_paused        TINYINT(1)   NOT NULL DEFAULT 0;
