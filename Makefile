@@ -107,11 +107,17 @@ chaos: deps
 
 bench: deps
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory MODE=release build build/release/bench/tk-h2bench
+	@$(MAKE) --no-print-directory MODE=release build build/release/bench/tk-h2bench build/release/bench/tk-watchbench
 	@scripts/bench.sh
 
 # The benchmark's HTTP/2 load driver (random user per request; see bench/README.md).
 build/release/bench/tk-h2bench: bench/tk_h2bench.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnghttp2 openssl)
+
+# The live phase's long-poll driver: thousands of held watches over HTTP/2 or
+# HTTP/1.1, the fan-out after a claim, the waiting room's joins and admissions.
+build/release/bench/tk-watchbench: bench/tk_watchbench.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell pkg-config --libs libnghttp2 openssl)
 

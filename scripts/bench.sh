@@ -19,6 +19,10 @@
 #              BENCH_FALLBACK_CONNS x BENCH_FALLBACK_STREAMS, a new user per
 #              request), then Redis started: ms until the merge is done; the
 #              event's books checked (201s = grants = Redis = MariaDB)
+#   live       (scripts/bench_live.sh) watches held over HTTP/2 and HTTP/1.1
+#              TLS and the gateway's memory per held request, heartbeats/s,
+#              claim -> last of 10,000 watchers answered, the waiting room's
+#              join storm and admission rate (when the build has the room)
 # then prints a table, the bars (PASS/MISS with figures) and writes
 # var/bench/latest.json. See bench/README.md.
 #
@@ -27,7 +31,8 @@
 # (200000), BENCH_TOKEN_USERS (200000: users with a token, so requests, of
 # each token load), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
 # BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary directory (logs)
-# after the run.
+# after the run. BENCH_PHASES=live runs only the live phase (its sizes:
+# scripts/bench_live.sh) and writes var/bench/latest-live.json instead.
 set -euo pipefail
 
 TK_PROG=bench.sh
@@ -102,6 +107,7 @@ cleanup() {
     set +e
     [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
     [ -z "$auth_pid" ] || [ "$auth_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$auth_pid" 15 >/dev/null
+    [ -z "${live_pid:-}" ] || [ "$live_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$live_pid" 15 >/dev/null
     for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
     [ "$services_up" = 0 ] || "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1 ||
@@ -379,6 +385,15 @@ pw=$(tk_read_secret "$DB_PASSWORD_FILE")
     "${pw//\"/\\\"}" "$DB_PORT" >"$DIR/client.cnf")
 unset pw
 start_gateway
+
+# The live phase (7/7) lives in its own file; BENCH_PHASES=live runs it alone.
+# shellcheck source=scripts/bench_live.sh
+. "$ROOT/scripts/bench_live.sh"
+case ${BENCH_PHASES:-all} in
+    all) ;;
+    live) live_phase; live_report_alone; exit 0 ;;
+    *) tk_die "BENCH_PHASES=${BENCH_PHASES}: expected all or live" ;;
+esac
 
 # ---- 1. ceilings -----------------------------------------------------------
 
@@ -719,6 +734,10 @@ if ! fallback_phase; then
     [ "$fb_redis_down" = 0 ] || tk_die "Redis could not be started again after the fallback phase"
 fi
 
+# ---- 7. live updates and the waiting room (scripts/bench_live.sh) ---------
+
+live_phase
+
 # ---- results ---------------------------------------------------------------
 
 r() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
@@ -823,6 +842,7 @@ cat >"$OUT_DIR/latest.json.tmp" <<EOF
   "fallback_claims_per_s": $fb_cps,
   "fallback": $fb_json,
   "fallback_not_measured": $fb_reason_json,
+$(live_json_fields)
   "phases_cpu": {
 $(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(cat "$f")"; done | sed '$ s/,$//')
   }
@@ -851,6 +871,7 @@ row "drain into MariaDB ($WORKERS workers)" "$(r drain rows_per_s)" "" "" "$(r d
 row "durability: HTTP/2 claims everysec" "$everysec" "$(r everysec_h2_claims p50_ms)" "$(r everysec_h2_claims p99_ms)" "always: $(r always_h2_claims rps) (p99 $(r always_h2_claims p99_ms)); $(cpu everysec_h2_claims)"
 row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" "" "always: $(r always_redis_ceiling rps); $(cpu everysec_redis_ceiling)"
 row "fallback (Redis down) h2 ${FB_CONNS}x${FB_STREAMS}, 201/s" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$fb_notes"
+live_rows
 echo
 
 bar() { # NAME VALUE OP LIMIT TEXT
@@ -882,6 +903,7 @@ x=$(( so_granted == 1000 && so_granted2 == 1000 ))
 bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_granted, $so_granted2; db $(r soldout_h1.check db_confirmed), $(r soldout_h2.check db_confirmed)"
 x=$(r fallback.check agree)
 bar "fallback: books agree (201s = grants = Redis = MariaDB)" "$x" '==' 1 "$([ -s "$RES/fallback.check.json" ] && cat "$RES/fallback.check.json" || echo "not measured")"
+live_bars
 for n in h1_claims tls_h1_claims h2_claims h2_claims_tokoff h2_claims_tok always_h2_claims everysec_h2_claims; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201: $(st "$n")"
 done
