@@ -9,7 +9,7 @@
 # - compiles the XStream fix (jmeter/xstream-fix/, see README.md) into
 #   build/jmeter/xstream-fix/ when missing or stale, and puts it first on the
 #   classpath through JAVA_CLASSPATH, which /usr/bin/jmeter honours;
-# - for a plan that reads user tokens (claim-storm, mixed: a CSV Data Set of
+# - for a plan that reads user tokens (claim-storm, mixed, queue-storm: a CSV Data Set of
 #   "user_id,token" lines, property `tokens`), mints them with tk-token for
 #   the users u-1 .. u-{users} of -Jusers (default 10000), in random order,
 #   into a mode-0600 file removed at exit, unless -Jtokens=FILE names a CSV

@@ -7,12 +7,15 @@
 #   1. admin-setup  creates a fresh event jm-smoke-<random> with stock 100;
 #   2. claim-storm  10 threads x 20 loops = 200 claims by users u-1..u-1000,
 #                   each with its own user token;
-#   3. mixed        10 threads x 15 loops, about 360 samples, same event.
+#   3. mixed        10 threads x 15 loops, about 360 samples, same event;
+#   4. queue-storm  creates a second event <event>-wr with a waiting room
+#                   (release_per_s 50), 10 threads x 2 users join, long-poll
+#                   until admitted and claim with their access token.
 # Then, from the result files: the new claims (201) over both plans must not
 # exceed the stock (no oversell seen by clients); with ~180 distinct users
 # claiming 100 units the event should sell out exactly, which is reported.
 #
-# Runtime: about 20-30 s on 2 cores, most of it three JVM starts (JMeter 2.13
+# Runtime: about 25-40 s on 2 cores, most of it four JVM starts (JMeter 2.13
 # takes 3-5 s to start and load a plan before its first sample); each plan is
 # also bounded by JMETER_TIMEOUT (default here 60 s), so the whole script
 # stays under ~90 s even against a stuck gateway.
@@ -48,19 +51,24 @@ failed=()
 
 echo "smoke: event $event on $protocol://$host:$port, results in $JMETER_OUT"
 
-echo "smoke: [1/3] admin-setup (stock $stock)"
+echo "smoke: [1/4] admin-setup (stock $stock)"
 if ! ADMIN_TOKEN=$4 "$here/run.sh" "$here/admin-setup.jmx" "${common[@]}" -Jstock=$stock; then
     echo "smoke: FAIL: admin-setup failed; the other plans need its event, stopping" >&2
     exit 1
 fi
 
-echo "smoke: [2/3] claim-storm (10 threads x 20 claims)"
+echo "smoke: [2/4] claim-storm (10 threads x 20 claims)"
 "$here/run.sh" "$here/claim-storm.jmx" "${common[@]}" \
     -Jthreads=10 -Jrampup=1 -Jloops=20 -Jusers=1000 || failed+=(claim-storm)
 
-echo "smoke: [3/3] mixed (10 threads x 15 iterations)"
+echo "smoke: [3/4] mixed (10 threads x 15 iterations)"
 "$here/run.sh" "$here/mixed.jmx" "${common[@]}" \
     -Jthreads=10 -Jrampup=1 -Jloops=15 -Jusers=1000 || failed+=(mixed)
+
+echo "smoke: [4/4] queue-storm (a waiting room at 50/s: 10 threads x 2 users join, wait, claim)"
+ADMIN_TOKEN=$4 "$here/run.sh" "$here/queue-storm.jmx" -Jhost="$host" -Jport="$port" -Jprotocol="$protocol" \
+    -Jevent="$event-wr" -Jstock=$stock -Jrelease_per_s=50 -Jthreads=10 -Jrampup=1 -Jloops=2 -Jusers=1000 -Jmax_polls=10 ||
+    failed+=(queue-storm)
 
 # Units granted as seen by clients: 201 answers to claims, over both plans.
 granted=0
