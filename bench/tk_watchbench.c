@@ -120,6 +120,7 @@ static struct {
     req_t *reqs;
     long nreqs;
     conn_t *dirty;
+    long resend_pending; /* requests waiting for their resend_at (a 503's Retry-After) */
     long busy, sent, answered, errors, s2xx, s4xx, s5xx, s503, s410, s409, sother;
     int64_t last_send, last_answer;
     long long version;
@@ -424,7 +425,7 @@ static void on_done(req_t *q, int status)
             g.version = v;
         if (opt.mode == M_HOLD) {
             if (status == 503)
-                q->resend_at = t + 1000000000LL; /* its Retry-After */
+                q->resend_at = t + 1000000000LL, g.resend_pending++; /* its Retry-After */
             else if (may_go())
                 send_watch(q, v >= 0 ? v : g.version);
             return;
@@ -439,7 +440,7 @@ static void on_done(req_t *q, int status)
         } else if (g.phase == 0 && status == 200 && v == g.round_since && may_go()) {
             send_watch(q, g.round_since); /* its wait ran out: hold again */
         } else if (status != 200 && may_go()) {
-            q->resend_at = t + 1000000000LL;
+            q->resend_at = t + 1000000000LL, g.resend_pending++;
         }
         return;
     }
@@ -474,7 +475,7 @@ static void on_done(req_t *q, int status)
             send_status(q); /* still waiting: poll again */
             return;
         } else if (status == 503 && may_go()) {
-            q->resend_at = t + 1000000000LL;
+            q->resend_at = t + 1000000000LL, g.resend_pending++;
             return;
         }
         queue_next(q);
@@ -802,6 +803,7 @@ static void resend_due(int64_t t)
         if (q->resend_at == 0 || q->resend_at > t || q->busy)
             continue;
         q->resend_at = 0;
+        g.resend_pending--;
         if (!may_go())
             continue;
         if (q->kind == K_STATUS)
@@ -1087,10 +1089,8 @@ int main(int argc, char **argv)
             write_ready();
         if (opt.mode == M_FANOUT && !g.stopping)
             fanout_step(t);
-        if (opt.mode == M_QUEUE && !opt.admit_poll && g.next_user >= opt.n && g.busy == 0)
-            g.stopping = 1;
-        if (opt.mode == M_QUEUE && opt.admit_poll && g.next_user >= opt.n && g.busy == 0)
-            g.stopping = 1;
+        if (opt.mode == M_QUEUE && g.next_user >= opt.n && g.busy == 0 && g.resend_pending == 0)
+            g.stopping = 1; /* every user joined (and, with -A, admitted or refused) */
         if (g.stopping) {
             /* hold: held requests are never answered, so stop at once */
             if (g.busy == 0 || opt.mode == M_HOLD || opt.mode == M_FANOUT || (opt.mode == M_QUEUE && opt.admit_poll) ||
