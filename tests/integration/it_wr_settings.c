@@ -10,6 +10,11 @@
  *    shows "waiting_room":null and writes no room anywhere;
  *  - create_refuses_bad_rooms: each bad field is 400 bad_request naming it,
  *    and nothing is created in either store;
+ *  - create_retry_finishes_the_room: a create whose Redis step never
+ *    happened (its hash deleted) shows its room from MariaDB in the admin
+ *    view; the retry with the same room finishes it (201, room in Redis),
+ *    one with another room is 409 exists; a keyed create replayed is 201
+ *    and the key with another room 422;
  *  - queue_view_maps_the_counters: GET …/queue maps tk:{E}:wq (set here by
  *    hand, as the room's scripts would) and counts present = heartbeats
  *    younger than 30 s; 404 unknown event, 409 no_waiting_room;
@@ -389,6 +394,58 @@ static void create_refuses_bad_rooms(void **st)
     freeReplyObject(rep);
 }
 
+static void create_retry_finishes_the_room(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], v[64];
+    const char *room = "{\"release_per_s\":40,\"access_ttl_s\":120}";
+    it_resp_t r;
+    it_event_id(ev, sizeof ev, "retry");
+    assert_int_equal(create(&r, f, ev, NULL, room), 201);
+    it_resp_free(&r);
+    /* As if the create's Redis step had failed after the commit. */
+    rcmd(f, "DEL tk:{%s}:ev tk:{%s}:wq", ev, ev);
+    rcmd(f, "SREM tk:wq:rooms %s", ev);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_null(json_object_get(r.json, "redis")));
+    assert_room(room_of(&r), 40, 120, NULL); /* built from the MariaDB row */
+    it_resp_free(&r);
+    /* Another room is another definition: 409, nothing loaded. */
+    assert_int_equal(create(&r, f, ev, NULL, "{\"release_per_s\":41,\"access_ttl_s\":120}"), 409);
+    assert_string_equal(it_resp_error_code(&r), "exists");
+    it_resp_free(&r);
+    assert_int_equal(create(&r, f, ev, NULL, NULL), 409);
+    it_resp_free(&r);
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "total", -1), -1);
+    assert_int_equal(is_room(f, ev), 0);
+    /* The same room: the retry finishes the load, room included. */
+    assert_int_equal(create(&r, f, ev, NULL, room), 201);
+    assert_room(room_of(&r), 40, 120, NULL);
+    it_resp_free(&r);
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "wr_rate", -1), 40);
+    wq_field(f, ev, "paused", v, sizeof v);
+    assert_string_equal(v, "0");
+    assert_int_equal(is_room(f, ev), 1);
+
+    /* Keyed: the replay is 201 with the first body; the key with another room is 422. */
+    char keyed[64], body[512], path[] = "/v1/admin/events";
+    it_event_id(keyed, sizeof keyed, "keyed");
+    snprintf(body, sizeof body, "{\"event_id\":\"%s\",\"stock\":3,\"waiting_room\":%s}", keyed, room);
+    assert_int_equal(admin(&r, f, "POST", path, body, "k-create-room"), 201);
+    char *first = strdup(r.body);
+    it_resp_free(&r);
+    assert_int_equal(admin(&r, f, "POST", path, body, "k-create-room"), 201);
+    assert_string_equal(r.body, first);
+    it_resp_free(&r);
+    free(first);
+    snprintf(body, sizeof body, "{\"event_id\":\"%s\",\"stock\":3,\"waiting_room\":{\"release_per_s\":40,\"access_ttl_s\":121}}", keyed);
+    assert_int_equal(admin(&r, f, "POST", path, body, "k-create-room"), 422);
+    assert_string_equal(it_resp_error_code(&r), "idempotency_key_reused");
+    it_resp_free(&r);
+    assert_int_equal(it_redis_ev_int(f->redis, keyed, "wr_ttl", -1), 120);
+}
+
 /* ------------------------------------------------------------- view */
 
 static void queue_view_maps_the_counters(void **st)
@@ -661,6 +718,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(create_with_room_shows_it_everywhere, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(create_refuses_bad_rooms, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(create_retry_finishes_the_room, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(queue_view_maps_the_counters, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(queue_update_is_durable_and_moves_the_version, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(queue_update_refuses_and_changes_nothing, it_fix_new0, it_fix_free),
