@@ -33,6 +33,7 @@
  * doubles (exact for every second of the next 285 million years).
  */
 #include "tk_jwt.h"
+#include "tk_opt.h"
 #include "tk_valid.h"
 
 #include <errno.h>
@@ -312,20 +313,8 @@ int tk_jwt_key_load(tk_jwt_key_t *k, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    if (tk_secret_fd_check(fd, path, err, errlen) != 0)
         goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "%s: group or others may access it (mode %03o); chmod 600 it", path,
-                 (unsigned)(st.st_mode & 0777));
-        goto out;
-    }
     /* Bounded: at most sizeof(buf) bytes, and a read of 0 (end of file) stops. */
     while (got < sizeof(buf)) {
         ssize_t n = read(fd, buf + got, sizeof(buf) - got);

@@ -348,7 +348,7 @@ static void refused_auth_counts_as_redis_down(void **st)
     unsetenv("REDIS_USER");
     unsetenv("REDIS_PASSWORD_FILE");
     assert_int_equal(started, -1);
-    log_shows(&w, "lets group or others read it");
+    log_shows(&w, "group or others may access it");
 }
 
 /*

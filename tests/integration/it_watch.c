@@ -109,6 +109,35 @@ static void answers_at_once_when_since_differs(void **st)
     assert_true(took < 1000);
 }
 
+/* @user's at-once watch of @ev: its `watching`. */
+static long long watching_as(const it_fix_t *f, const char *ev, const char *user)
+{
+    it_resp_t r;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/watch?wait=0", ev);
+    it_api_as(&r, f, IT_HTTP1, user, "GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    long long n = it_json_int(r.json, "watching");
+    it_resp_free(&r);
+    return n;
+}
+
+/*
+ * The caller's own heartbeat reaches Redis after the count is read, so an
+ * answer given at once must count the caller itself, once: a lone first
+ * watcher sees 1 (it saw 0 before the fix), a second user 2, and the first
+ * again 2, not 3.
+ */
+static void an_answer_at_once_counts_its_caller_once(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    assert_int_equal(watching_as(f, ev, "u-lone-a"), 1);
+    assert_int_equal(watching_as(f, ev, "u-lone-b"), 2);
+    assert_int_equal(watching_as(f, ev, "u-lone-a"), 2);
+}
+
 static void one_claim_call_moves_the_version_by_one(void **st)
 {
     it_fix_t *f = *st;
@@ -352,6 +381,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(answers_at_once_when_since_differs, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(an_answer_at_once_counts_its_caller_once, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(one_claim_call_moves_the_version_by_one, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watch_is_answered_by_a_claim_within_1s, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(opens_at_wakes_held_watches, it_fix_new0, it_fix_free),
