@@ -24,6 +24,18 @@
  * gate_on_fallback: Redis stopped, the granting fallback (MariaDB) keeps the
  * same gate from events.wr_on: a user token 403 not_admitted, no row; a
  * valid access token 201 confirmed, its retry 200 the same ticket, one row.
+ *
+ * gate_on_readonly_fallback: Redis stopped, the read-only fallback (granting
+ * held off): user tokens 403 not_admitted (the holder's too, where it would
+ * have read 200; a newcomer, where it would have been 503); the access
+ * token reads the holder's claim (200) and a newcomer's is 503; no write.
+ *
+ * second_gateway_admits_alike: a token minted for the first gateway's fleet
+ * claims through a second gateway of the same run (one shared secret).
+ *
+ * user_auth_off: USER_AUTH=off (v1) still gates a room event: a body
+ * user_id without a token 403 not_admitted, with a valid access token 201
+ * (body user = sub, else 403 forbidden), another event's token 403.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,6 +274,100 @@ static void gate_on_fallback(void **st)
     assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), 1);
 }
 
+static int fix_readonly(void **st)
+{
+    /* Granting held off for this gateway: only the read-only fallback answers while Redis is away. */
+    setenv("FALLBACK_AFTER_MS", "600000", 1);
+    int rc = it_fix_new1(st);
+    setenv("FALLBACK_AFTER_MS", "300", 1);
+    return rc;
+}
+
+static void gate_on_readonly_fallback(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    room_event(f, ev, sizeof ev, "wrr", 1, 1);
+    tok_t holder = access_for("u-r", ev), newcomer = access_for("u-s", ev);
+    it_resp_t r;
+    claim(&r, f, ev, &holder, 1);
+    expect(&r, 201, NULL, 1, "the admitted claim before the outage");
+    assert_int_equal(it_api_wait_drained(&r, f, ev, 60000), 0);
+    it_resp_free(&r);
+    long long deadline = it_now_ms() + 60000;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev) != 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 1);
+
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    claim(&r, f, ev, (tok_t[]){user_token(f, "u-r")}, 1);
+    expect(&r, 403, "not_admitted", 0, "read-only: the holder's user token");
+    claim(&r, f, ev, (tok_t[]){user_token(f, "u-s")}, 1);
+    expect(&r, 403, "not_admitted", 0, "read-only: a newcomer's user token");
+    claim(&r, f, ev, &holder, 1);
+    expect(&r, 200, NULL, 1, "read-only: the holder's access token");
+    claim(&r, f, ev, &newcomer, 1);
+    expect(&r, 503, "unavailable", 0, "read-only: a newcomer's access token");
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/claims/u-r", ev);
+    call(&r, f, (tok_t[]){user_token(f, "u-r")}, "GET", path, NULL);
+    expect(&r, 200, NULL, 1, "read-only: the status with the user token");
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), 1);
+}
+
+static void second_gateway_admits_alike(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    room_event(f, ev, sizeof ev, "wr2", 1, 0);
+    it_fix_t f2 = *f; /* the same stores, a second gateway */
+    assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
+    it_resp_t r;
+    claim(&r, &f2, ev, (tok_t[]){access_for("u-2", ev)}, 1);
+    expect(&r, 201, NULL, 1, "an access token through the second gateway");
+    claim(&r, f, ev, (tok_t[]){access_for("u-2", ev)}, 1);
+    expect(&r, 200, NULL, 1, "its retry through the first");
+    claim(&r, &f2, ev, (tok_t[]){user_token(&f2, "u-3")}, 1);
+    expect(&r, 403, "not_admitted", 0, "a user token through the second gateway");
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
+static int fix_auth_off(void **st)
+{
+    setenv("USER_AUTH", "off", 1);
+    int rc = it_fix_new0(st);
+    unsetenv("USER_AUTH");
+    return rc;
+}
+
+static void user_auth_off(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], other[64];
+    room_event(f, ev, sizeof ev, "wrx", 1, 0);
+    it_new_event(f, other, sizeof other, "wry", 5, 1);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/claims", ev);
+    it_books_t before, after;
+    it_books_read(f, ev, &before);
+    it_resp_t r;
+    call(&r, f, NULL, "POST", path, "{\"user_id\":\"u-o\",\"quantity\":1}");
+    expect(&r, 403, "not_admitted", 0, "USER_AUTH=off: a body user without a token");
+    call(&r, f, (tok_t[]){access_for("u-o", other)}, "POST", path, "{\"user_id\":\"u-o\",\"quantity\":1}");
+    expect(&r, 403, "not_admitted", 0, "USER_AUTH=off: another event's access token");
+    call(&r, f, (tok_t[]){access_for("u-o", ev)}, "POST", path, "{\"user_id\":\"u-p\",\"quantity\":1}");
+    expect(&r, 403, "forbidden", 0, "USER_AUTH=off: an access token for another body user");
+    it_books_read(f, ev, &after);
+    assert_true(it_books_same(&before, &after, "USER_AUTH=off refusals"));
+    call(&r, f, (tok_t[]){access_for("u-o", ev)}, "POST", path, "{\"user_id\":\"u-o\",\"quantity\":1}");
+    expect(&r, 201, NULL, 1, "USER_AUTH=off: the access token");
+    /* An event without a room is v1: the body's user, no token. */
+    snprintf(path, sizeof path, "/v1/events/%s/claims", other);
+    call(&r, f, NULL, "POST", path, "{\"user_id\":\"u-o\",\"quantity\":1}");
+    expect(&r, 201, NULL, 1, "USER_AUTH=off: no room, no token");
+}
+
 int main(void)
 {
     /* The granting fallback takes over after 300 ms of Redis away (the gateway inherits the environment). */
@@ -271,6 +377,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(gate_on_redis, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_room, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(gate_on_fallback, it_fix_new0, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(gate_on_readonly_fallback, fix_readonly, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(second_gateway_admits_alike, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(user_auth_off, fix_auth_off, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_wr_access", tests, group_setup, NULL);
 }
