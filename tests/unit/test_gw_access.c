@@ -58,6 +58,16 @@ static void test_mint_is_deterministic(void **state)
     /* Lengths are the caller's: a longer buffer's tail is not read. */
     assert_true(gw_access_mint_key(&key_a, "ev-1xyz", 4, "u-42xyz", 4, ADMITTED_MS, 300, t3) > 0);
     assert_string_equal(t1, t3);
+    /* The longest ids fit GW_ACCESS_TOKEN_MAX. */
+    char ev[TK_ID_MAX + 1], user[TK_ID_MAX + 1], sub[TK_ID_MAX + 1];
+    memset(ev, 'e', TK_ID_MAX);
+    ev[TK_ID_MAX] = '\0';
+    memset(user, 'u', TK_ID_MAX);
+    user[TK_ID_MAX] = '\0';
+    int n = gw_access_mint_key(&key_a, ev, TK_ID_MAX, user, TK_ID_MAX, ADMITTED_MS, 86400, t3);
+    assert_true(n > 0 && n < GW_ACCESS_TOKEN_MAX);
+    assert_int_equal(verify(&key_a, t3, ev, NOW, sub), GW_ACCESS_ADMITTED);
+    assert_string_equal(sub, user);
     /* Bad ids: nothing minted. */
     assert_int_equal(gw_access_mint_key(&key_a, "EV", 2, "u-42", 4, ADMITTED_MS, 300, t3), -1);
     assert_int_equal(gw_access_mint_key(&key_a, "ev-1", 4, "u 42", 4, ADMITTED_MS, 300, t3), -1);
