@@ -50,6 +50,7 @@ typedef enum {
     GW_CLAIM_NOT_FOUND,
     GW_CLAIM_INVALID,
     GW_CLAIM_UNAVAILABLE,
+    GW_CLAIM_NOT_ADMITTED, /* a waiting-room event, the claim without a valid access token for it (gw_access.h) */
     GW_CLAIM__COUNT,
 } gw_claim_result_t;
 
@@ -74,6 +75,8 @@ typedef struct {
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
     uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */
     uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
+    uint64_t watch_held;           /* gauge: long-polls the thread's gw_watch holds (gw_watch_held); summed over threads */
+    uint64_t presence_beats;       /* heartbeats queued by gw_presence_beat */
 } gw_metrics_t;
 
 /** The label of @route ("claim_post", …). */
