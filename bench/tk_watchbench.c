@@ -846,9 +846,10 @@ static void fanout_arm(int64_t now)
 static void fanout_step(int64_t t)
 {
     if (g.phase == 0) {
-        /* every watcher sent with this round's since, none answered since: held */
-        if (g.busy >= g.nreqs && t - g.last_send >= (int64_t)opt.settle_ms * 1000000 && t - g.armed_at >= (int64_t)opt.settle_ms * 1000000 &&
-            !g.claim->busy) {
+        /* every watcher sent with this round's since, none answered since: held
+         * (or 10 s passed: a watcher refused meanwhile counts as missed) */
+        int settled = t - g.last_send >= (int64_t)opt.settle_ms * 1000000 && t - g.armed_at >= (int64_t)opt.settle_ms * 1000000;
+        if (!g.claim->busy && ((g.busy >= g.nreqs && settled) || t - g.armed_at >= ROUND_TIMEOUT_NS)) {
             g.phase = 1;
             g.fired_at = now_ns();
             send_claim(g.claim);
