@@ -650,7 +650,8 @@ static void flush(conn_t *c)
         }
         off += (size_t)w;
     }
-    memmove(c->out, c->out + off, c->outlen - off);
+    if (off > 0 && off < c->outlen)
+        memmove(c->out, c->out + off, c->outlen - off);
     c->outlen -= off;
     set_events(c, c->outlen > 0 || (c->h2 && nghttp2_session_want_write(c->sess)));
 }
