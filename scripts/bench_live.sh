@@ -66,9 +66,11 @@ LIVE_HTTP=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT" "$HTTP_POR
 
 live_held_max=$((LIVE_H2_HELD > LIVE_FANOUT_WATCHERS ? LIVE_H2_HELD : LIVE_FANOUT_WATCHERS))
 live_held_max=$((live_held_max + LIVE_H1_HELD + 1000))
+# the waiting-room loads hold at most 200 x 100 status polls at once
+live_wq_held_max=$((live_held_max > 21000 ? live_held_max : 21000))
 
 live_start_gateway() {
-    USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 CONN_PER_IP=0 WATCH_HELD_MAX=$live_held_max WQ_HELD_MAX=$live_held_max \
+    USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 CONN_PER_IP=0 WATCH_HELD_MAX=$live_held_max WQ_HELD_MAX=$live_wq_held_max \
         setsid "$GATEWAY" --port "$LIVE_PORT" --http-port "$LIVE_HTTP" --threads "$GW_THREADS" \
         --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
         </dev/null >>"$DIR/gateway-live.log" 2>&1 &
@@ -118,6 +120,27 @@ live_hold() {
         "$(jget "$ready" answered)" >"$RES/$name.json"
     say_load "$name" "$RES/$name.json"
     live_stop_gateway
+}
+
+# The room's own count of admissions (tk:{E}:wq admitted, written by the
+# admitter wherever it runs: the lease may be the main gateway's) every
+# 100 ms, "ms admitted" lines, until killed or SECONDS pass.
+live_sample_admitted() { # EVENT FILE SECONDS (run with &: a subshell)
+    # bench.sh's traps must not run here: its EXIT trap would stop the
+    # whole world when this sampler is killed
+    trap - EXIT INT TERM HUP
+    local end=$(($(ms_now) + $3 * 1000))
+    while [ "$(ms_now)" -lt "$end" ]; do
+        echo "$(ms_now) $(rcli hget "tk:{$1}:wq" admitted 2>/dev/null)"
+        sleep 0.1
+    done >"$2"
+}
+# The admission rate from those samples: from the first at or above 10 % of
+# USERS to the first at or above 90 % (the steady middle: no ramp-up, no
+# tail), admissions / seconds between them; null when not reached.
+live_admit_rate() { # FILE USERS
+    awk -v n="$2" '$2 != "" { if (!a && $2 >= 0.1 * n) { a = 1; t1 = $1; x1 = $2 } if (!b && $2 >= 0.9 * n) { b = 1; t2 = $1; x2 = $2 } }
+        END { if (a && b && t2 > t1) printf "%.1f\n", (x2 - x1) * 1000 / (t2 - t1); else print "null" }' "$1"
 }
 
 # Does this build have the waiting room? The admin create must take the
@@ -200,15 +223,21 @@ live_phase() {
 
         live_wr_create wr-admit "$WR_RELEASE" || tk_warn "live: could not create event wr-admit"
         rc=0
+        local spid
+        live_sample_admitted wr-admit "$RES/wr_admit.samples" 330 &
+        spid=$!
         phase_begin
         timeout 400 "$WATCHBENCH" -p "$LIVE_PORT" -M queue -A -P h2 -c 200 -m 100 -n "$WR_ADMIT_USERS" -e wr-admit -u a -d 300 \
             >"$RES/wr_admit.drv.json" 2>"$RES/wr_admit.err" || rc=$?
         phase_end wr_admit
+        kill "$spid" 2>/dev/null || true
+        wait "$spid" 2>/dev/null || true
         if [ "$rc" = 0 ] && [ -s "$RES/wr_admit.drv.json" ]; then
-            local view meas
+            local view meas srate
             view=$(admin GET /v1/admin/events/wr-admit/queue 2>/dev/null || echo '{}')
             meas=$(sed -n 's/.*"measured_release_per_s":\([0-9.]*\).*/\1/p' <<<"$view")
-            sed "s/}\$/,\"configured_per_s\":$WR_RELEASE,\"measured_release_per_s\":$(nn "$meas")}/" "$RES/wr_admit.drv.json" >"$RES/wr_admit.json"
+            srate=$(live_admit_rate "$RES/wr_admit.samples" "$WR_ADMIT_USERS")
+            sed "s/}\$/,\"configured_per_s\":$WR_RELEASE,\"room_rate_per_s\":$srate,\"measured_release_per_s\":$(nn "$meas")}/" "$RES/wr_admit.drv.json" >"$RES/wr_admit.json"
             say_load wr_admit "$RES/wr_admit.json"
         else
             tk_warn "live: the admission load failed (status $rc): $(head -c 300 "$RES/wr_admit.err")"
@@ -227,7 +256,7 @@ lr() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
 # The keys of latest.json, as '  "key": value,' lines.
 live_json_fields() {
     local adm ratio reason=null
-    adm=$(lr wr_admit admit_rate_per_s)
+    adm=$(lr wr_admit room_rate_per_s)
     ratio=null
     [ "$adm" = null ] || ratio=$(calc "$adm / $WR_RELEASE")
     [ -z "$live_wr_reason" ] || reason="\"$(printf '%s' "$live_wr_reason" | tr -d '\042\134\n' | cut -c1-300)\""
@@ -264,6 +293,7 @@ live_json_fields() {
   "wr_admit_configured_per_s": $WR_RELEASE,
   "wr_admit_achieved_per_s": $adm,
   "wr_admit_achieved_vs_configured": $ratio,
+  "wr_admit_client_per_s": $(lr wr_admit admit_rate_per_s),
   "wr_admit_measured_metric_per_s": $(lr wr_admit measured_release_per_s),
   "wr_admit_users": $WR_ADMIT_USERS,
   "wr_admit_admitted": $(lr wr_admit admitted),
@@ -286,7 +316,7 @@ live_rows() {
         live_row "waiting room (join storm, admission)" "null" "" "" "not measured: $live_wr_reason"
     else
         live_row "join storm: $WR_STORM_USERS users" "$(lr wr_storm joins_per_s)" "" "" "in $(lr wr_storm join_seconds) s; places ok $(lr wr_storm places_ok) (dup $(lr wr_storm duplicates), missing $(lr wr_storm missing), order $(lr wr_storm order_violations)); $(live_cpu wr_storm)"
-        live_row "admission at release_per_s $WR_RELEASE" "$(lr wr_admit admit_rate_per_s)" "" "" "admitted $(lr wr_admit admitted)/$WR_ADMIT_USERS; measured by the room $(lr wr_admit measured_release_per_s)/s; $(live_cpu wr_admit)"
+        live_row "admission at release_per_s $WR_RELEASE" "$(lr wr_admit room_rate_per_s)" "" "" "the room's admitted count, 10 % -> 90 %; as the users saw it $(lr wr_admit admit_rate_per_s)/s; admitted $(lr wr_admit admitted)/$WR_ADMIT_USERS, expired $(lr wr_admit expired), 503 $(lr wr_admit s503); the room's measured_release_per_s $(lr wr_admit measured_release_per_s); $(live_cpu wr_admit)"
     fi
 }
 
@@ -312,8 +342,10 @@ live_bars() {
     x=$(lr wr_storm places_ok)
     live_bar "join storm: places 1..N once each, in order" "$x" '==' 1 "dup $(lr wr_storm duplicates), missing $(lr wr_storm missing), out of range $(lr wr_storm out_of_range), order $(lr wr_storm order_violations)"
     x=null
-    [ "$(lr wr_admit admit_rate_per_s)" = null ] || x=$(calc "$(lr wr_admit admit_rate_per_s) / $WR_RELEASE")
-    live_bar "admission achieved >= 0.95 x configured" "$x" '>=' 0.95 "$x = $(lr wr_admit admit_rate_per_s) / $WR_RELEASE"
+    [ "$(lr wr_admit room_rate_per_s)" = null ] || x=$(calc "$(lr wr_admit room_rate_per_s) / $WR_RELEASE")
+    local d=null
+    [ "$x" = null ] || d=$(calc "($x > 1) ? $x - 1 : 1 - $x")
+    live_bar "admission achieved within 5 % of configured" "$d" '<=' 0.05 "$x = $(lr wr_admit room_rate_per_s) / $WR_RELEASE"
 }
 
 # BENCH_PHASES=live: only this phase ran; its keys go to latest-live.json
