@@ -64,8 +64,9 @@
     return null;
   }
 
-  /* request(method, path, {body, token, timeoutMs}) ->
-   *   Promise of {status, data, headers}; rejects with ApiError. */
+  /* request(method, path, {body, token, timeoutMs, signal}) ->
+   *   Promise of {status, data, headers}; rejects with ApiError (code
+   *   'aborted', status 0, when `signal`, an AbortSignal, aborted it). */
   function request(method, path, opts) {
     opts = opts || {};
     var headers = { 'Accept': 'application/json' };
@@ -80,6 +81,10 @@
     if (ctl) {
       init.signal = ctl.signal;
       timer = setTimeout(function () { ctl.abort(); }, opts.timeoutMs || 10000);
+      if (opts.signal) {
+        if (opts.signal.aborted) ctl.abort();
+        else opts.signal.addEventListener('abort', function () { ctl.abort(); });
+      }
     }
     return fetch(path, init).then(function (res) {
       return res.text().then(function (text) {
@@ -108,6 +113,7 @@
       });
     }, function (err) {
       if (timer) clearTimeout(timer);
+      if (opts.signal && opts.signal.aborted) throw new ApiError(0, 'aborted', 'stopped by the page', null);
       throw new ApiError(0, 'network', (err && err.message) || 'network error', null);
     });
   }

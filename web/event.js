@@ -1,4 +1,9 @@
 /* event.js: one event, its live stock, and the claim button.
+ * Live stock: signed in, the page follows the long-poll
+ * GET /v1/events/ID/watch?since=V&page=event&tab=N&wait=25 (one loop per
+ * tab, with the bearer token; it also shows "N people watching"); signed
+ * out (the watch needs a token) it reads GET /v1/events/ID every 10 s. The
+ * loop stops while the page is hidden and starts again when it is shown.
  * The claim is the signed-in user's (session.js): POST /v1/events/ID/claims
  * with the bearer token and no user id in the body, then
  * GET /v1/events/ID/claims/SUB until the claim is final (confirmed /
@@ -47,20 +52,101 @@
     qtyInput.max = String(maxpu);
   }
 
+  function showLoadError(err) {
+    if (err.code === 'not_found') {
+      $('event-name').textContent = 'Event not found';
+      TK.showError(evErr, { meaning: 'There is no event "' + eventId + '". It may have been removed; pick one from the events list.', code: 'not_found', status: 404 });
+    } else {
+      TK.showError(evErr, err, 'Could not load the event');
+    }
+  }
+
+  /* One plain read of the event (signed out, and once after a claim). */
   function loadEvent() {
     return TK.request('GET', '/v1/events/' + TK.enc(eventId)).then(function (r) {
       renderEvent(r.data || {});
       TK.hide(evErr);
-      $('event-status').textContent = 'Updated ' + new Date().toLocaleTimeString() + ' · refreshes every 2 s';
+      $('event-status').textContent = 'Updated ' + new Date().toLocaleTimeString() +
+        (TK.session.user() ? '' : ' · refreshes every 10 s (sign in for live updates)');
     }, function (err) {
-      if (err.code === 'not_found') {
-        $('event-name').textContent = 'Event not found';
-        TK.showError(evErr, { meaning: 'There is no event "' + eventId + '". It may have been removed; pick one from the events list.', code: 'not_found', status: 404 });
-      } else {
-        TK.showError(evErr, err, 'Could not load the event');
-      }
+      showLoadError(err);
       $('event-status').textContent = 'Last try ' + new Date().toLocaleTimeString() + ' failed · retrying';
     });
+  }
+
+  function showWatching(n) {
+    var w = $('watching');
+    if (typeof n !== 'number' || n < 0) { w.hidden = true; w.textContent = ''; return; }
+    w.hidden = false;
+    w.textContent = TK.fmtNum(n) + (n === 1 ? ' person' : ' people') + ' watching';
+  }
+
+  /* This tab's number for the presence heartbeat: 0-99, kept for the tab. */
+  function tabNo() {
+    var t = parseInt(TK.recall('session', 'tk.tab'), 10);
+    if (!(t >= 0 && t <= 99)) {
+      t = Math.floor(Math.random() * 100);
+      TK.remember('session', 'tk.tab', String(t));
+    }
+    return t;
+  }
+  var tab = tabNo();
+  var SLOW_MS = 10000, BACKOFF_MAX_MS = 10000;
+  var live = null;           /* the running loop: {ctl, stopped, timer} */
+
+  function stopLive() {
+    if (!live) return;
+    live.stopped = true;
+    if (live.timer) clearTimeout(live.timer);
+    live.ctl.abort();
+    live = null;
+  }
+
+  /* One loop per tab: the watch while signed in (since = the last version;
+   * none at first, so it answers at once), else the plain read every 10 s.
+   * Network errors and 5xx back off 1, 2, 4, 8, 10 s; a 401 signs the tab
+   * out (session.js), which restarts the loop signed out. */
+  function startLive() {
+    stopLive();
+    if (document.hidden) return;
+    var run = { ctl: new AbortController(), stopped: false, timer: null };
+    var since = null, backoff = 0;
+    live = run;
+    function next(ms) { if (!run.stopped) run.timer = setTimeout(step, ms); }
+    function step() {
+      run.timer = null;
+      if (run.stopped) return;
+      if (!TK.session.user()) {
+        showWatching(null);
+        loadEvent().then(function () { next(SLOW_MS); });
+        return;
+      }
+      var q = (since !== null ? 'since=' + TK.enc(since) + '&' : '') + 'page=event&tab=' + tab + '&wait=25';
+      TK.session.request('GET', '/v1/events/' + TK.enc(eventId) + '/watch?' + q,
+                         { signal: run.ctl.signal, timeoutMs: 40000 }).then(function (r) {
+        if (run.stopped) return;
+        backoff = 0;
+        var d = r.data || {};
+        if (d.event) renderEvent(d.event);
+        if (d.version !== undefined && d.version !== null) since = String(d.version);
+        showWatching(d.watching);
+        TK.hide(evErr);
+        $('event-status').textContent = 'Live · updated ' + new Date().toLocaleTimeString();
+        next(0);
+      }, function (err) {
+        if (run.stopped) return;
+        if (err.status === 0 || err.status >= 500) {
+          backoff = backoff ? Math.min(BACKOFF_MAX_MS, backoff * 2) : 1000;
+          $('event-status').textContent = 'Live updates interrupted (' + (err.code || err.status) + ') · retrying in ' + Math.round(backoff / 1000) + ' s';
+          next(backoff);
+          return;
+        }
+        showLoadError(err);
+        $('event-status').textContent = 'Last try ' + new Date().toLocaleTimeString() + ' failed · retrying';
+        next(Math.max(SLOW_MS, (err.retryAfter || 0) * 1000));
+      });
+    }
+    step();
   }
 
   function renderClaim(c, repeat) {
@@ -199,5 +285,12 @@
   TK.session.onChange(showMine);
   showMine(TK.session.user());
 
-  TK.every(2000, loadEvent);
+  /* Signed in or out: start over (the watch needs the token). */
+  TK.session.onChange(startLive);
+  document.addEventListener('visibilitychange', function () {
+    if (document.hidden) stopLive(); else if (!live) startLive();
+  });
+  window.addEventListener('pagehide', stopLive);
+  window.addEventListener('pageshow', function () { if (!live) startLive(); });
+  startLive();
 })();

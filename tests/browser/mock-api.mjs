@@ -7,6 +7,11 @@
 // else random), checked as the gateway checks them (alg, signature, exp, nbf,
 // 30 s skew); POST /v1/dev/login mints one unless MOCK_DEV_LOGIN=0 (then 404,
 // as a gateway without DEV_LOGIN).
+// GET /v1/events/ID/watch is the long-poll of API.md (user token required):
+// answers at once when `since` is absent or differs from the event's version,
+// else holds until the event changes (claim, restock, state, cancel) or
+// `wait` s (0-25, default 25) run out; `watching` counts the users whose
+// last watch of the event is under 30 s old.
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
@@ -68,9 +73,21 @@ function view(e) {
   else if (ev.opens && now < ev.opens) state = 'scheduled';
   else if (ev.remaining === 0) state = 'sold_out';
   else state = 'open';
-  return { event_id: ev.id, name: ev.name, state, stock_total: ev.total, remaining: ev.remaining,
+  return { event_id: ev.id, name: ev.name, version: e.version, state, stock_total: ev.total, remaining: ev.remaining,
            max_per_user: ev.maxpu, opens_at: ev.opens ? new Date(ev.opens).toISOString() : null,
            closes_at: ev.closes ? new Date(ev.closes).toISOString() : null };
+}
+// The event changed: a new version, and every held watch of it is answered.
+function bump(e) {
+  e.version++;
+  const held = e.held; e.held = new Set();
+  for (const w of held) w();
+}
+function watching(e) {
+  const from = Date.now() - 30000;
+  let n = 0;
+  for (const [u, t] of e.seen) { if (t > from) n++; else e.seen.delete(u); }
+  return n;
 }
 function claimView(e, c) {
   if (c.status === 'pending' && Date.now() - c.at >= CONFIRM_MS) { c.status = 'confirmed'; }
@@ -109,6 +126,24 @@ async function handle(req, res) {
     const e = events.get(m[1]); if (!e) return err(res, 404, 'not_found', `no event ${m[1]}`);
     return send(res, 200, view(e));
   }
+  if ((m = p.match(/^\/v1\/events\/([a-z0-9_-]{1,64})\/watch$/)) && req.method === 'GET') {
+    const who = verify(req); if (!who.sub) return refuse(res, who);
+    const e = events.get(m[1]); if (!e) return err(res, 404, 'not_found', `no event ${m[1]}`);
+    const q = url.searchParams, since = q.get('since'), wait = q.has('wait') ? Number(q.get('wait')) : 25;
+    if (since !== null && !/^\d{1,18}$/.test(since)) return err(res, 400, 'bad_request', 'since');
+    if (!Number.isInteger(wait) || wait < 0 || wait > 25) return err(res, 400, 'bad_request', 'wait');
+    if (q.has('tab') && !/^(\d|[1-9]\d)$/.test(q.get('tab'))) return err(res, 400, 'bad_request', 'tab');
+    if (q.has('page') && !/^[a-z0-9_-]{1,32}$/.test(q.get('page'))) return err(res, 400, 'bad_request', 'page');
+    e.seen.set(who.sub, Date.now());
+    const answer = () => { e.seen.set(who.sub, Date.now()); send(res, 200, { event: view(e), version: e.version, watching: watching(e) }); };
+    if (since === null || wait === 0 || Number(since) !== e.version) return answer();
+    let timer = null;
+    const w = () => { clearTimeout(timer); answer(); };
+    timer = setTimeout(() => { e.held.delete(w); answer(); }, wait * 1000);
+    e.held.add(w);
+    res.on('close', () => { clearTimeout(timer); e.held.delete(w); });
+    return;
+  }
   if ((m = p.match(/^\/v1\/events\/([a-z0-9_-]{1,64})\/claims$/)) && req.method === 'POST') {
     const who = verify(req); if (!who.sub) return refuse(res, who);
     const e = events.get(m[1]); if (!e) return err(res, 404, 'not_found', `no event ${m[1]}`);
@@ -130,6 +165,7 @@ async function handle(req, res) {
     e.ev.remaining -= qty; e.granted += qty;
     const c = { user: b.user_id, ticket: e.seq, qty, at: Date.now(), status: 'pending' };
     e.claims.set(b.user_id, c);
+    bump(e);
     return send(res, 201, claimView(e, c), { Location: `/v1/events/${e.ev.id}/claims/${b.user_id}` });
   }
   if ((m = p.match(/^\/v1\/events\/([a-z0-9_-]{1,64})\/claims\/([A-Za-z0-9_.:@-]{1,64})$/)) && req.method === 'GET') {
@@ -147,7 +183,7 @@ async function handle(req, res) {
       if (events.has(b.event_id)) return err(res, 409, 'exists', 'exists');
       const e = { ev: { id: b.event_id, name: b.name || b.event_id, total: b.stock, remaining: b.stock, maxpu: b.max_per_user || 1,
                         opens: b.opens_at ? Date.parse(b.opens_at) : 0, closes: b.closes_at ? Date.parse(b.closes_at) : 0, stored: 'open' },
-                  claims: new Map(), seq: 0, granted: 0 };
+                  claims: new Map(), seq: 0, granted: 0, version: 1, held: new Set(), seen: new Map() };
       events.set(b.event_id, e);
       return send(res, 201, view(e));
     }
@@ -161,15 +197,15 @@ async function handle(req, res) {
       }
       if (m[2] === '/stock' && req.method === 'POST') {
         const b = await body(req); if (!b || !Number.isInteger(b.delta) || e.ev.remaining + b.delta < 0) return err(res, 400, 'bad_request', 'delta');
-        e.ev.total += b.delta; e.ev.remaining += b.delta; return send(res, 200, view(e));
+        e.ev.total += b.delta; e.ev.remaining += b.delta; bump(e); return send(res, 200, view(e));
       }
       if (m[2] === '/state' && req.method === 'POST') {
         const b = await body(req); if (!b || !['open', 'paused', 'closed'].includes(b.state)) return err(res, 400, 'bad_request', 'state');
-        e.ev.stored = b.state; return send(res, 200, view(e));
+        e.ev.stored = b.state; bump(e); return send(res, 200, view(e));
       }
       if (m[3] && req.method === 'DELETE') {
         const c = e.claims.get(m[3]); if (!c) return err(res, 404, 'not_found', 'no claim');
-        if (c.status !== 'cancelled') { c.status = 'cancelled'; e.ev.remaining += c.qty; e.granted -= c.qty; }
+        if (c.status !== 'cancelled') { c.status = 'cancelled'; e.ev.remaining += c.qty; e.granted -= c.qty; bump(e); }
         return send(res, 200, claimView(e, c));
       }
     }

@@ -278,6 +278,116 @@ test('a sold-out event shows the sold-out message', { skip: WEB_ONLY }, async ()
   noPageErrors();
 });
 
+// Records the page's reads of event `id`: the watch (long-poll) and the plain
+// GET /v1/events/ID.
+function recordEventReads(page, id) {
+  const seen = { watch: [], plain: [] };
+  page.on('request', (r) => {
+    if (r.method() !== 'GET') return;
+    const u = new URL(r.url());
+    if (u.pathname === `/v1/events/${id}/watch`) seen.watch.push({ at: Date.now(), q: u.searchParams, auth: r.headers().authorization || '' });
+    else if (u.pathname === `/v1/events/${id}`) seen.plain.push({ at: Date.now() });
+  });
+  return seen;
+}
+
+test('signed in, the event page follows the watch: people watching, another client\'s claim shown within 1.5 s, no 2 s poll', { skip: WEB_ONLY }, async () => {
+  const ev = `${RUN}-live`;
+  await createEvent(ev, 'Browser test live', 5, 1);
+  const { ctx, page } = await newPage(PHONE);
+  const reads = recordEventReads(page, ev);
+  await page.goto(`${BASE}/event.html?event=${ev}`);
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^5$/ }).waitFor();
+  await signIn(page, `live-${RUN}`);
+  const signedAt = Date.now();
+  const tok = await page.evaluate(() => sessionStorage.getItem('tk.user_token'));
+  const watching = page.locator('[data-testid=watching]');
+  await watching.filter({ hasText: /^(1 person|[2-9] people) watching$/ }).waitFor();
+
+  // a second watcher (a heartbeat through the API), then its claim: the held
+  // watch of the page answers with the new stock and the new count
+  await page.waitForTimeout(700);   // the page's watch is held now (since = the version)
+  const held = reads.watch.length;
+  const other = await userToken(`live2-${RUN}`);
+  const w = await pub.get(`/v1/events/${ev}/watch?page=event&tab=0&wait=0`, { headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(w.status(), 200, await w.text());
+  const wj = await w.json();
+  assert.equal(wj.event.remaining, 5);
+  assert.ok(Number.isInteger(Number(wj.version)), `version ${wj.version}`);
+  assert.equal(reads.watch.length, held, 'the page re-asked while nothing changed');
+  const r = await pub.post(`/v1/events/${ev}/claims`, { data: {}, headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(r.status(), 201, await r.text());
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^4$/ }).waitFor({ timeout: 1500 });
+  await watching.filter({ hasText: /^2 people watching$/ }).waitFor({ timeout: 1500 });
+  await shot(page, 'event-live-phone');
+
+  // nothing changes for 3 s: at most the held watch, no plain event GET
+  const n = reads.watch.length;
+  await page.waitForTimeout(3000);
+  assert.ok(reads.watch.length - n <= 1, `${reads.watch.length - n} watch requests in 3 s without a change`);
+  assert.deepEqual(reads.plain.filter((x) => x.at > signedAt), [], 'plain GET /v1/events/ID while signed in');
+  assert.ok(reads.watch.length >= 3, `watch requests: ${reads.watch.length}`);
+  for (const x of reads.watch) {
+    assert.equal(x.auth, `Bearer ${tok}`, 'the watch carries the bearer token');
+    assert.equal(x.q.get('page'), 'event');
+    assert.equal(x.q.get('wait'), '25');
+    assert.match(x.q.get('tab') || '', /^\d{1,2}$/);
+    assert.equal(x.q.get('tab'), reads.watch[0].q.get('tab'), 'one tab number per tab');
+  }
+  assert.equal(reads.watch[0].q.get('since'), null, 'the first watch has no since');
+  assert.ok(reads.watch.slice(1).every((x) => /^\d+$/.test(x.q.get('since') || '')), 'later watches carry since');
+
+  // hidden: the held watch is aborted and none follows; shown again: it restarts
+  const aborted = [];
+  page.on('requestfailed', (q) => { if (new URL(q.url()).pathname === `/v1/events/${ev}/watch`) aborted.push(q.url()); });
+  const setHidden = (h) => page.evaluate((hh) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hh });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, h);
+  await setHidden(true);
+  const m = reads.watch.length;
+  await page.waitForTimeout(1500);
+  assert.equal(aborted.length, 1, 'the held watch is aborted when the page is hidden');
+  assert.equal(reads.watch.length, m, 'no watch while hidden');
+  await setHidden(false);
+  await page.waitForTimeout(1000);
+  assert.ok(reads.watch.length > m, 'the watch restarts when the page is shown');
+  assert.equal(reads.watch[m].q.get('since'), null, 'a restart asks without since (answered at once)');
+  await ctx.close();
+  noPageErrors();
+});
+
+test('the watch backs off on 5xx (1 s, then 2 s) and resumes when the gateway answers', { skip: WEB_ONLY }, async () => {
+  const { ctx, page } = await newPage(PHONE);
+  const times = [];
+  await page.route('**/v1/events/*/watch*', (route) => { times.push(Date.now()); return route.fulfill({
+    status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"simulated"}}' }); });
+  await page.goto(`${BASE}/event.html?event=${EV_MAIN}`);
+  await signIn(page, USER);
+  await page.waitForTimeout(3600);
+  assert.equal(times.length, 3, `watch tries in 3.6 s: ${times.length} (expected at 0, +1 s, +3 s)`);
+  assert.ok(times[1] - times[0] >= 900 && times[2] - times[1] >= 1900, `gaps ${times[1] - times[0]}, ${times[2] - times[1]} ms`);
+  await page.unroute('**/v1/events/*/watch*');
+  await page.locator('[data-testid=watching]').filter({ hasText: /watching$/ }).waitFor({ timeout: 6000 });
+  await ctx.close();
+  noPageErrors();
+});
+
+test('signed out, the event page still shows the event (plain read, no watch)', { skip: WEB_ONLY }, async () => {
+  const { ctx, page } = await newPage(PHONE);
+  const reads = recordEventReads(page, EV_MAIN);
+  await page.goto(`${BASE}/event.html?event=${EV_MAIN}`);
+  await page.locator('#event-name').filter({ hasText: 'Browser test main' }).waitFor();
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^\d+$/ }).waitFor();
+  await page.locator('[data-testid=signin][data-state=out]').waitFor();
+  await page.waitForTimeout(2500);
+  assert.equal(reads.watch.length, 0, 'a watch without a token');
+  assert.equal(reads.plain.length, 1, `plain reads in 2.5 s: ${reads.plain.length} (expected one, then every 10 s)`);
+  assert.equal(await page.locator('[data-testid=watching]').isVisible(), false);
+  await ctx.close();
+  noPageErrors();
+});
+
 test('the lookup page finds the signed-in user\'s claim', { skip: WEB_ONLY }, async () => {
   assert.ok(firstTicket, 'needs the claim of the earlier test');
   const { ctx, page } = await newPage(PHONE);
@@ -345,6 +455,9 @@ test('a token the gateway refuses (401) signs the tab out and asks to sign in ag
   // the page shows who the token names (decoded, never trusted) and claims.
   await page.route('**/v1/events/*/claims/*', (route) => route.fulfill({
     status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found","message":"no claim"}}' }));
+  // and the live watch unreachable (it backs off), so its 401 does not sign
+  // the tab out before the claim is sent
+  await page.route('**/v1/events/*/watch*', (route) => route.abort());
   await page.fill('#paste-token', forgedToken(`forged-${RUN}`));
   await page.click('#paste-btn');
   await page.locator('[data-testid=signed-in-user]').filter({ hasText: `forged-${RUN}` }).waitFor();
