@@ -7,13 +7,20 @@
  * The claim is the signed-in user's (session.js): POST /v1/events/ID/claims
  * with the bearer token and no user id in the body, then
  * GET /v1/events/ID/claims/SUB until the claim is final (confirmed /
- * rejected / cancelled). */
+ * rejected / cancelled).
+ * Waiting room (the event's waiting_room.enabled): a claim needs the access
+ * token the queue handed out (queue.html keeps it per event in
+ * sessionStorage) and sends it as the bearer instead of the user token.
+ * Without one the page shows "Join the queue" (a link to queue.html) where
+ * the claim button was; a refused admission (403 not_admitted, or a 401 of
+ * the access token) forgets it and points back to the queue. */
 (function () {
   'use strict';
   var $ = TK.$;
   var eventId = TK.param('event');
   var evErr = $('event-error'), msg = $('claim-msg'), btn = $('claim-btn');
   var form = $('claim-form'), qtyField = $('qty-field'), qtyInput = $('quantity');
+  var queueLink = $('queue-link'), roomNote = $('room-note');
   var current = null;        /* the event as last read */
   var claimPoll = null;      /* TK.every handle while a claim is pending */
   var claimUser = '';        /* whose claim the ticket box shows (a token's sub) */
@@ -50,6 +57,33 @@
     var maxpu = Number(ev.max_per_user) || 1;
     qtyField.hidden = maxpu <= 1;
     qtyInput.max = String(maxpu);
+    roomMode();
+  }
+
+  /* Claim button or "Join the queue", from the event's room and this tab's
+   * access token for it (the signed-in user's, not expired). */
+  function roomMode() {
+    var room = TK.hasRoom(current);
+    var access = room ? TK.session.access(eventId) : '';
+    var needQueue = room && !access;
+    form.dataset.room = !room ? 'none' : access ? 'admitted' : 'queue';
+    btn.hidden = needQueue;
+    queueLink.hidden = !needQueue;
+    queueLink.href = TK.queueUrl(eventId);
+    qtyField.hidden = needQueue || !(current && Number(current.max_per_user) > 1);
+    roomNote.hidden = !room;
+    if (!room) { roomNote.textContent = ''; return; }
+    var until = TK.session.accessUntil(eventId);
+    roomNote.textContent = access
+      ? 'The waiting room let you in' + (until ? ' until ' + new Date(until).toLocaleTimeString() : '') + ': claim now.'
+      : 'This sale has a waiting room: join the queue, and when it is your turn you come back here to claim.';
+  }
+
+  /* The admission was refused or ran out: forget it, back to the queue. */
+  function lostAdmission() {
+    TK.session.setAccess(eventId, '');
+    roomMode();
+    msg.appendChild(TK.h('div', null, TK.h('a', { href: TK.queueUrl(eventId), id: 'requeue-link', text: 'Join the queue again' })));
   }
 
   function showLoadError(err) {
@@ -225,6 +259,7 @@
       case 'bad_request': return 'The request was not valid: ' + (err.message || 'bad request') + '.';
       case 'unauthorized': return 'You are not signed in, or your sign-in is no longer valid (' +
         (err.message || 'refused') + '). Sign in again, then claim.';
+      case 'not_admitted': return 'Not admitted: this sale has a waiting room, and your admission is missing or has run out. Join the queue again.';
       case 'forbidden': return 'Refused: your sign-in does not allow this (' + (err.message || 'another user') + ').';
       default: return err.meaning;
     }
@@ -238,6 +273,12 @@
       TK.session.ask('Sign in first: a claim is always the signed-in user\'s.');
       return;
     }
+    /* A room's claim carries the access token; without one, to the queue. */
+    var access = '';
+    if (TK.hasRoom(current)) {
+      access = TK.session.access(eventId);
+      if (!access) { window.location.assign(TK.queueUrl(eventId)); return; }
+    }
     TK.remember('local', 'tk.last_event', eventId);
     /* No user id: the gateway takes the user from the token. */
     var body = {};
@@ -247,7 +288,7 @@
     }
     busy = true; btn.disabled = true; btn.textContent = 'Claiming…';
     TK.hide(msg);
-    TK.session.request('POST', '/v1/events/' + TK.enc(eventId) + '/claims', { body: body }).then(function (r) {
+    TK.session.request('POST', '/v1/events/' + TK.enc(eventId) + '/claims', { body: body, bearer: access || undefined }).then(function (r) {
       if (TK.session.user() !== user) return;    /* signed out or in as someone else meanwhile */
       claimUser = user;
       var c = r.data || {};
@@ -256,7 +297,14 @@
                                         : 'Claimed! Your ticket is #' + c.ticket + '.', 'ok');
       if (c.status === 'pending') pollClaim(user); else { stopPoll(); $('poll-status').textContent = ''; }
     }, function (err) {
+      if (access && err.status === 401) {
+        TK.showError(msg, { code: 'not_admitted', status: 401, message: err.message,
+                            meaning: 'Your admission was refused (' + (err.message || 'unauthorized') + '). Join the queue again.' });
+        lostAdmission();
+        return;
+      }
       TK.showError(msg, { code: err.code, status: err.status, message: err.message, meaning: claimErrorText(err) });
+      if (err.code === 'not_admitted') lostAdmission();
       if ((err.code === 'rate_limited' || err.code === 'unavailable')) setWaiting(err.retryAfter || 1);
     }).then(function () {
       busy = false;
@@ -268,6 +316,7 @@
   /* Whoever is signed in sees their own claim, if they hold one; a sign-out
    * (or a refused token) takes the ticket off the screen. */
   function showMine(who) {
+    roomMode();
     $('claim-as').textContent = who ? 'Claiming as ' + who + '.' : 'Sign in above to claim: the ticket is for the signed-in user.';
     if (claimUser && claimUser !== who) {
       stopPoll(); claimUser = ''; $('ticket').hidden = true;
