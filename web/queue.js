@@ -250,6 +250,7 @@
       noRoom = true;
       setState('stopped');
       card.hidden = true;
+      $('queue-lead').hidden = true;
       TK.showInfo(msg, 'This event has no waiting room: claim directly on its page.', 'info');
       msg.appendChild(TK.h('div', null, TK.h('a', { href: TK.eventUrl(eventId), id: 'event-page-link', text: 'Go to the event' })));
     }
@@ -257,6 +258,7 @@
     if (err.code === 'not_found') {
       noRoom = true;
       card.hidden = true;
+      $('queue-lead').hidden = true;
       $('event-name').textContent = 'Event not found';
       TK.showError(evErr, { meaning: 'There is no event "' + eventId + '". Pick one from the events list.', code: 'not_found', status: 404 });
     }
