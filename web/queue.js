@@ -14,6 +14,9 @@
  * Errors: network and 5xx/429 back off 1, 2, 4, 8, 10 s, or the Retry-After
  * (capped at 25 s so the place outlives it); a 401 signs the tab out
  * (session.js); a 404 "no place" joins again once.
+ * A hidden tab throttles timers (Chrome: to once a minute after 5 min), so
+ * the loop relies on the gateway holding each poll (wait=20) and starts the
+ * next one from the answer; only errors and at-once answers wait on a timer.
  * Admitted: the access token goes to sessionStorage for this event
  * (TK.session.setAccess) and the page moves on to event.html?event=ID, whose
  * claim sends it as the bearer. Expired: "your place expired" and a button
@@ -150,8 +153,11 @@
   /* Joins (once per loop), then follows the place. One loop per tab. */
   function start() {
     resetView();
-    if (noRoom) return;
     var who = TK.session.user();
+    /* the sign-in card first while signed out, below the place once in */
+    var box = $('session');
+    if (who) box.parentNode.appendChild(box); else card.parentNode.insertBefore(box, card);
+    if (noRoom) return;
     if (!who) {
       setState('out');
       clearNumbers();
