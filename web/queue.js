@@ -114,7 +114,14 @@
     if (d && typeof d.access_token === 'string') TK.session.setAccess(eventId, d.access_token);
     if (!TK.session.access(eventId)) {
       setState('stopped');
-      TK.showError(msg, { code: 'bad_response', meaning: 'The queue let you in, but its access token is not usable here (for another user or event, or already expired). Reload the page to ask again.' });
+      var c = d && TK.session.decode(d.access_token);
+      if (c && c.exp !== null && c.exp * 1000 <= Date.now()) {
+        /* admitted earlier and the admission ran out: the gateway keeps answering "admitted" */
+        TK.showError(msg, { code: 'not_admitted', meaning: 'Your turn came, but your admission ran out at ' +
+          new Date(c.exp * 1000).toLocaleTimeString() + ': it no longer lets you claim.' });
+      } else {
+        TK.showError(msg, { code: 'bad_response', meaning: 'The queue let you in, but its access token is not usable here (for another user or event). Reload the page to ask again.' });
+      }
       return;
     }
     setState('admitted');
