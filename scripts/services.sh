@@ -121,16 +121,19 @@ K_EVENT='~tk:{*}:ev ~tk:{*}:claims ~tk:{*}:q'
 # presence (lua/presence.lua): the gateway's only
 K_PRESENCE='~tk:{*}:pr ~tk:{*}:pp:* ~tk:{*}:pu:*'
 K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
+# the waiting room (lua/wq_*.lua, gateway/queue/): the gateway's
+K_WQ='~tk:{*}:wq ~tk:{*}:wq:* ~tk:wq:rooms ~tk:wq:lease'
+C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq) and the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
