@@ -6,7 +6,8 @@
 static const int statuses[GW_STATUS__COUNT - 1] = {GW_STATUS_LIST};
 static const char *const route_names[GW_ROUTE__COUNT] = {
     "healthz",     "readyz",      "metrics",           "events_list",       "event_get",   "claim_post", "claim_get",
-    "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence", "unmatched"};
+    "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence",
+    "queue_join", "queue_status", "unmatched"};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000,   2000,   5000,   10000,  25000,
                                                             50000, 100000, 250000, 500000, 1000000, 5000000};
@@ -140,6 +141,16 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
     put(&o, "# HELP tk_redis_held_claims Claims batched for or waiting on Redis, all loop threads (at most REDIS_INFLIGHT_MAX each).\n"
             "# TYPE tk_redis_held_claims gauge\ntk_redis_held_claims %llu\n",
         (unsigned long long)m->redis_held);
+    put(&o, "# HELP tk_wq_joined_total Waiting-room places given by this gateway's joins.\n# TYPE tk_wq_joined_total counter\n"
+            "tk_wq_joined_total %llu\n"
+            "# HELP tk_wq_admitted_total Users admitted by this gateway's admitter (while it held the lease).\n"
+            "# TYPE tk_wq_admitted_total counter\ntk_wq_admitted_total %llu\n"
+            "# HELP tk_wq_abandoned_total Places this gateway's admitter passed while their users were away (30 s).\n"
+            "# TYPE tk_wq_abandoned_total counter\ntk_wq_abandoned_total %llu\n"
+            "# HELP tk_wq_held Waiting-room status long-polls held, all loop threads (at most WQ_HELD_MAX each).\n"
+            "# TYPE tk_wq_held gauge\ntk_wq_held %llu\n",
+        (unsigned long long)m->wq_joined, (unsigned long long)m->wq_admitted, (unsigned long long)m->wq_abandoned,
+        (unsigned long long)m->wq_held);
     if (extra != NULL)
         put(&o, "%s", extra);
     *result = h2o_iovec_init(o.buf, o.len);

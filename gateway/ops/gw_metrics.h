@@ -28,13 +28,15 @@ typedef enum {
     GW_ROUTE_DEV_LOGIN,
     GW_ROUTE_WATCH,
     GW_ROUTE_ADMIN_PRESENCE,
+    GW_ROUTE_QUEUE_JOIN,
+    GW_ROUTE_QUEUE_STATUS,
     GW_ROUTE_UNMATCHED,
     GW_ROUTE__COUNT,
 } gw_route_id_t;
 
 /* The statuses the gateway answers with; anything else counts as "other". */
-#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503
-#define GW_STATUS__COUNT 14
+#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 410, 413, 422, 429, 500, 503
+#define GW_STATUS__COUNT 15
 #define GW_LATENCY__BUCKETS 14
 
 typedef enum {
@@ -72,6 +74,10 @@ typedef struct {
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
     uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */
     uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
+    uint64_t wq_joined;            /* places given by this gateway's joins (201) */
+    uint64_t wq_admitted;          /* users admitted by this gateway's admitter (gw_admitter.h) */
+    uint64_t wq_abandoned;         /* places its admitter passed while their users were away */
+    uint64_t wq_held;              /* gauge: waiting-room status polls held (gw_queue_hold.h); summed over threads */
 } gw_metrics_t;
 
 /** The label of @route ("claim_post", …). */
