@@ -29,6 +29,20 @@ step and however often (two admitters for a moment after a takeover would
 still admit nobody twice; the lease, gw_admitter.h, keeps even that from
 doubling the rate). `serving`, the highest place passed, only grows.
 
+Why steady. The step admits at most `budget` users, and the admitter sends
+one step per room every 50 ms with the budget its rate earned since the
+previous one (gateway/queue/gw_admitter.h: the fraction carried, at most a
+second's worth after a stall, unused capacity dropped via `idle`), so the
+users of a second are spread over twenty steps instead of one burst.
+Passing absent places costs no budget, only scan (ARGV[3] bounds the
+places one step may pass, so a long run of abandoned places costs a few
+steps, never one long script).
+
+Why a dead admitter is replaced. Nothing here belongs to an admitter: all
+state is in the room's keys, so whichever gateway holds the lease
+(lua/wq_lease.lua, 3 s expiry, taken within a second of expiring) runs the
+next step from where the last one stopped.
+
 The measured rate. At most once a second the step pushes "<now> <admitted
 so far>" on rel (newest first, 32 kept) and sets wq meas to the admissions
 per second (x 1000) between now and the oldest entry of the last 30 s, the
