@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 void tk_backend_defaults(tk_backend_t *b)
 {
@@ -53,20 +52,14 @@ int tk_backend_redis_auth(const tk_backend_t *b)
 }
 
 /* The Redis password: only from a file that group and others cannot read,
- * as the secrets under var/secrets/ are written (0600). */
+ * as every secret (tk_read_secret). */
 static int read_redis_password(tk_backend_t *b, char *err, size_t errlen)
 {
-    struct stat st;
-    if (stat(b->redis_password_file, &st) != 0) {
-        snprintf(err, errlen, "REDIS_PASSWORD_FILE %s: %s", b->redis_password_file, strerror(errno));
-        return -1;
-    }
-    if ((st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "REDIS_PASSWORD_FILE %s: mode %04o lets group or others read it; chmod 600 it", b->redis_password_file,
-                 (unsigned)(st.st_mode & 07777));
-        return -1;
-    }
-    return tk_read_secret(b->redis_password_file, b->redis_password, sizeof(b->redis_password), err, errlen);
+    char why[512];
+    if (tk_read_secret(b->redis_password_file, b->redis_password, sizeof(b->redis_password), why, sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "REDIS_PASSWORD_FILE: %s", why); /* names the setting to fix */
+    return -1;
 }
 
 int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen)

@@ -27,12 +27,14 @@
  * Order of the checks, so that each refusal kind is what the token earned:
  * length and three parts, base64url of each part, header (JSON object, alg,
  * typ, crit), signature, payload (a JSON object; "exp" a number, "nbf" and
- * "iat" numbers when present), exp, nbf, iat, iss, aud, sub.
+ * "iat" numbers when present), the payload's "typ" (which kind of token:
+ * a user token or an access token), exp, nbf, iat, iss, aud, sub.
  *
  * Times are NumericDate (RFC 7519 2): seconds, reals allowed, compared as
  * doubles (exact for every second of the next 285 million years).
  */
 #include "tk_jwt.h"
+#include "tk_opt.h"
 #include "tk_valid.h"
 
 #include <errno.h>
@@ -201,6 +203,10 @@ static tk_jwt_err_t check_claims(const json_t *p, const tk_jwt_policy_t *pol, in
         !opt_number(json_object_get(p, "nbf"), &nbf, &has_nbf) ||
         !opt_number(json_object_get(p, "iat"), &iat, &has_iat))
         return TK_JWT_MALFORMED;
+    /* The kind first: a token of the other kind is refused as such, not as expired or for another audience. */
+    const json_t *typ = json_object_get(p, "typ");
+    if (pol != NULL && pol->typ != NULL ? !str_is(typ, pol->typ) : str_is(typ, TK_JWT_TYP_ACCESS))
+        return TK_JWT_TYPE;
     double now = (double)now_s;
     if (now >= exp + TK_JWT_SKEW_S)
         return TK_JWT_EXPIRED;
@@ -265,6 +271,12 @@ tk_jwt_err_t tk_jwt_verify(const char *tok, size_t len, const tk_jwt_key_t *keys
 int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud,
                 char *out, size_t outlen)
 {
+    return tk_jwt_mint_typ(k, sub, iat, exp, iss, aud, NULL, out, outlen);
+}
+
+int tk_jwt_mint_typ(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud, const char *typ,
+                    char *out, size_t outlen)
+{
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     if (sub == NULL || !tk_valid_user_id(sub, strlen(sub)) || outlen == 0)
         return -1;
@@ -272,6 +284,8 @@ int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp
     if (p != NULL && iss != NULL && json_object_set_new(p, "iss", json_string(iss)) != 0)
         json_decref(p), p = NULL;
     if (p != NULL && aud != NULL && json_object_set_new(p, "aud", json_string(aud)) != 0)
+        json_decref(p), p = NULL;
+    if (p != NULL && typ != NULL && json_object_set_new(p, "typ", json_string(typ)) != 0)
         json_decref(p), p = NULL;
     char *payload = p != NULL ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(p);
@@ -312,20 +326,8 @@ int tk_jwt_key_load(tk_jwt_key_t *k, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    if (tk_secret_fd_check(fd, path, err, errlen) != 0)
         goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "%s: group or others may access it (mode %03o); chmod 600 it", path,
-                 (unsigned)(st.st_mode & 0777));
-        goto out;
-    }
     /* Bounded: at most sizeof(buf) bytes, and a read of 0 (end of file) stops. */
     while (got < sizeof(buf)) {
         ssize_t n = read(fd, buf + got, sizeof(buf) - got);
@@ -379,6 +381,8 @@ const char *tk_jwt_err_str(tk_jwt_err_t e)
         return "wrong token audience";
     case TK_JWT_SUBJECT:
         return "token subject is not a valid user_id";
+    case TK_JWT_TYPE:
+        return "wrong token type";
     }
     return "invalid token";
 }

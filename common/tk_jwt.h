@@ -40,10 +40,18 @@ typedef struct {
  */
 int tk_jwt_key_load(tk_jwt_key_t *k, const char *path, char *err, size_t errlen);
 
+/*
+ * The "typ" claim of the gateway's own access tokens (gateway/queue/gw_access.h).
+ * A user token never carries it: even if an operator gave both kinds the same
+ * secret, one kind is never taken for the other.
+ */
+#define TK_JWT_TYP_ACCESS "access"
+
 /** What is checked beyond the signature and the times; NULL = not checked. */
 typedef struct {
     const char *iss; /* "iss" must equal it */
     const char *aud; /* "aud" (a string, or an array of strings) must name it */
+    const char *typ; /* the payload's "typ" must equal it; NULL: a user token, whose "typ" must not be TK_JWT_TYP_ACCESS */
 } tk_jwt_policy_t;
 
 typedef enum {
@@ -56,6 +64,7 @@ typedef enum {
     TK_JWT_ISSUER,
     TK_JWT_AUDIENCE,
     TK_JWT_SUBJECT, /* "sub" absent or not a valid user_id */
+    TK_JWT_TYPE,    /* the payload's "typ" is not the kind asked for (tk_jwt_policy_t.typ) */
 } tk_jwt_err_t;
 
 /**
@@ -64,7 +73,10 @@ typedef enum {
  * clock @now_s (Unix seconds). On TK_JWT_OK writes the verified "sub" into
  * @sub (TK_ID_MAX + 1 bytes, NUL-terminated) and its length into *@sublen
  * (@sublen may be NULL); on any other answer @sub is left empty.
- * The payload is read only after the signature has been checked.
+ * The payload is read only after the signature has been checked; its kind
+ * ("typ", TK_JWT_TYPE) is checked first of its claims, so a well signed
+ * token of the other kind is TK_JWT_TYPE whatever its times say. @pol NULL
+ * checks only that (a user token).
  */
 tk_jwt_err_t tk_jwt_verify(const char *tok, size_t len, const tk_jwt_key_t *keys, size_t nkeys,
                            const tk_jwt_policy_t *pol, int64_t now_s, char *sub, size_t *sublen);
@@ -77,6 +89,14 @@ tk_jwt_err_t tk_jwt_verify(const char *tok, size_t len, const tk_jwt_key_t *keys
  */
 int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud,
                 char *out, size_t outlen);
+
+/**
+ * tk_jwt_mint with, when @typ is not NULL, a "typ" claim @typ in the
+ * payload (TK_JWT_TYP_ACCESS for an access token). The same arguments give
+ * the same token, byte for byte (keys sorted, no random part).
+ */
+int tk_jwt_mint_typ(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud, const char *typ,
+                    char *out, size_t outlen);
 
 /** A short constant text for @e ("expired", "bad signature", …), for messages. */
 const char *tk_jwt_err_str(tk_jwt_err_t e);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int set_value(const tk_opt_t *o, const char *origin, const char *value, char *err, size_t errlen)
 {
@@ -96,11 +97,35 @@ void tk_opt_usage(FILE *out, const char *prog, const tk_opt_t *opts, size_t n)
     }
 }
 
+int tk_secret_fd_check(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return -1;
+    }
+    if ((st.st_mode & 077) != 0) {
+        snprintf(err, errlen, "%s: group or others may access it (mode %04o); chmod 600 it", path,
+                 (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
+}
+
 int tk_read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (f == NULL) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* checked on the open file, so the file read is the file checked */
+    if (tk_secret_fd_check(fileno(f), path, err, errlen) != 0) {
+        fclose(f);
         return -1;
     }
     size_t got = fread(buf, 1, len, f);

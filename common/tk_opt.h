@@ -45,8 +45,17 @@ void tk_opt_usage(FILE *out, const char *prog, const tk_opt_t *opts, size_t n);
 
 /**
  * Reads a secret from @path into @buf (@len bytes), dropping one trailing
- * newline. Returns 0, or -1 with a message in @err (missing, empty, too long).
+ * newline. Returns 0, or -1 with a message in @err (missing, not a regular
+ * file, readable by group or others, empty, too long).
  */
 int tk_read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen);
+
+/**
+ * The one rule for every secret file (passwords, tokens, signing keys): a
+ * regular file that group and others cannot access, as scripts/lib.sh
+ * writes them (0600). @fd is open on @path. Returns 0, or -1 with why in
+ * @err.
+ */
+int tk_secret_fd_check(int fd, const char *path, char *err, size_t errlen);
 
 #endif

@@ -75,6 +75,8 @@ typedef struct {
     char state[16], maxpu[NUM_MAX], opens[NUM_MAX], closes[NUM_MAX], created[NUM_MAX];
     uint64_t total, sold, hwm;
     char stock_ver[NUM_MAX], state_ver[NUM_MAX]; /* the admin versions (sql/005) */
+    char key_wq[TK_KEY_MAX];
+    char wr[NUM_MAX], wr_rate[NUM_MAX], wr_ttl[NUM_MAX], wr_opens[NUM_MAX], wr_paused[NUM_MAX], wr_ver[NUM_MAX]; /* the room (sql/006) */
     /* The event hash as Redis held it before the claims were read ("" absent). */
     char snap[4][NUM_MAX];
 } rb_t;
@@ -117,7 +119,9 @@ static int read_event(rb_t *r)
              "SELECT e.name, e.state, e.max_per_user,"
              " COALESCE(CAST(UNIX_TIMESTAMP(e.opens_at) * 1000 AS UNSIGNED), 0),"
              " COALESCE(CAST(UNIX_TIMESTAMP(e.closes_at) * 1000 AS UNSIGNED), 0),"
-             " CAST(UNIX_TIMESTAMP(e.created_at) * 1000 AS UNSIGNED), s.total, s.sold, s.ticket_hwm, s.stock_ver, e.state_ver"
+             " CAST(UNIX_TIMESTAMP(e.created_at) * 1000 AS UNSIGNED), s.total, s.sold, s.ticket_hwm, s.stock_ver, e.state_ver,"
+             " e.wr_on, e.wr_release_per_s, e.wr_access_ttl_s,"
+             " COALESCE(CAST(UNIX_TIMESTAMP(e.wr_opens_at) * 1000 AS UNSIGNED), 0), e.wr_paused, e.wr_ver"
              " FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = '%s' FOR UPDATE",
              esc);
     if (mysql_query(r->db, sql) != 0)
@@ -140,8 +144,14 @@ static int read_event(rb_t *r)
     copy_field(r->created, sizeof(r->created), row[5], len[5]);
     copy_field(r->stock_ver, sizeof(r->stock_ver), row[9], len[9]);
     copy_field(r->state_ver, sizeof(r->state_ver), row[10], len[10]);
+    char *const room[] = {r->wr, r->wr_rate, r->wr_ttl, r->wr_opens, r->wr_paused, r->wr_ver};
+    int bad_room = 0;
+    for (int i = 0; i < 6; i++) {
+        copy_field(room[i], NUM_MAX, row[11 + i], len[11 + i]);
+        bad_room |= room[i][0] == '\0';
+    }
     int bad = parse_u64(row[6], &r->total) || parse_u64(row[7], &r->sold) || parse_u64(row[8], &r->hwm) || r->stock_ver[0] == '\0' ||
-              r->state_ver[0] == '\0';
+              r->state_ver[0] == '\0' || bad_room;
     mysql_free_result(res);
     if (bad || r->maxpu[0] == '\0' || r->created[0] == '\0') {
         mysql_rollback(r->db);
@@ -351,10 +361,10 @@ static int swap(rb_t *r)
     snprintf(s_hwm, sizeof(s_hwm), "%" PRIu64, r->hwm);
     char ev[TK_ID_MAX + 1];
     copy_field(ev, sizeof(ev), r->event, (unsigned long)r->elen);
-    const char *argv[] = {"EVAL",     text,     "6",      r->key_ev, r->key_claims, r->key_tmp, r->key_q, TK_KEY_EVENTS,
-                          r->key_old, ev,         r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows,   r->name,  r->state,
-                          s_total,    s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP,
-                          r->stock_ver, r->state_ver};
+    const char *argv[] = {"EVAL",     text,     "8",      r->key_ev, r->key_claims, r->key_tmp, r->key_q, TK_KEY_EVENTS,
+                          r->key_old, r->key_wq, TK_KEY_WQ_ROOMS, ev, r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows, r->name,
+                          r->state,   s_total,  s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP,
+                          r->stock_ver, r->state_ver, r->wr, r->wr_rate, r->wr_ttl, r->wr_opens, r->wr_paused, r->wr_ver};
     const int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (int i = 0; i < argc; i++)
@@ -414,7 +424,8 @@ int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_re
     int64_t t0 = tk_time_mono_ms(), t = t0;
     int rc;
     if (event_id == NULL || !tk_valid_event_id(event_id, r->elen) || tk_key(TK_KEY_EV, event_id, r->elen, r->key_ev) < 0 ||
-        tk_key(TK_KEY_CLAIMS, event_id, r->elen, r->key_claims) < 0 || tk_key(TK_KEY_STREAM, event_id, r->elen, r->key_q) < 0) {
+        tk_key(TK_KEY_CLAIMS, event_id, r->elen, r->key_claims) < 0 || tk_key(TK_KEY_STREAM, event_id, r->elen, r->key_q) < 0 ||
+        tk_key(TK_KEY_WQ, event_id, r->elen, r->key_wq) < 0) {
         rc = failf(r, TK_REBUILD_ERR_INVALID, "not a valid event id");
         goto out;
     }

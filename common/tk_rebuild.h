@@ -38,6 +38,16 @@
  * whose Redis step has not run yet. gateway/admin/gw_route_admin_stock.c.) The
  * admin versions stock_ver and state_ver are written too. remaining =
  * total - sold; seq = max(Redis seq, ticket_hwm).
+ *
+ * The waiting room's settings (sql/006) come from the events row too: with
+ * the room on, the event hash gets wr, wr_rate, wr_ttl, wr_opens and wr_ver,
+ * the room's hash tk:{E}:wq its paused, and tk:wq:rooms the id; with it off,
+ * a wr Redis still held is set to 0. The places themselves live only in
+ * Redis and are not rebuilt (after a lost Redis, users join again). An
+ * update of the room takes the events row lock this rebuild holds, so none
+ * is committed between what the rebuild reads and what it writes; one
+ * committed before arrives with a version the swap already holds (the
+ * script applies it again or finds it superseded).
  */
 #ifndef TK_REBUILD_H
 #define TK_REBUILD_H

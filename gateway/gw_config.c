@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 /*
  * USER_AUTH and the user token keys. The keys are read when something uses
  * them (tokens checked, or minted by the dev login); with USER_AUTH=off and
@@ -40,6 +42,31 @@ static int load_user_keys(gw_config_t *c, char *err, size_t errlen)
         }
         c->nuser_keys = 2;
     }
+    return 0;
+}
+
+/*
+ * The access token key (gateway/queue/gw_access.h). Every gateway of a
+ * fleet must hold the same one, or a user admitted through one gateway is
+ * refused by the next; without a file each process draws its own, which is
+ * right only for a lone gateway (gw_main says so at start).
+ */
+static int load_access_key(gw_config_t *c, char *err, size_t errlen)
+{
+    char why[400];
+    if (c->access_token_secret_file != NULL) {
+        if (tk_jwt_key_load(&c->access_key, c->access_token_secret_file, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "ACCESS_TOKEN_SECRET_FILE: %s", why);
+            return -1;
+        }
+        return 0;
+    }
+    if (RAND_bytes(c->access_key.bytes, 32) != 1) {
+        snprintf(err, errlen, "ACCESS_TOKEN_SECRET_FILE unset and no random bytes for a key of this process");
+        return -1;
+    }
+    c->access_key.len = 32;
+    c->access_key_random = 1;
     return 0;
 }
 
@@ -139,6 +166,9 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--user-token-issuer", "USER_TOKEN_ISSUER", TK_OPT_STR, &c->user_token_issuer, 0, 0, "required \"iss\" of user tokens (unset: not checked)"},
         {"--user-token-audience", "USER_TOKEN_AUDIENCE", TK_OPT_STR, &c->user_token_audience, 0, 0,
          "required \"aud\" of user tokens (unset: not checked)"},
+        {"--access-token-secret-file", "ACCESS_TOKEN_SECRET_FILE", TK_OPT_STR, &c->access_token_secret_file, 0, 0,
+         "HS256 key of waiting-room access tokens, at least 32 bytes, mode 0600, the same file for every gateway "
+         "(unset: a random key per process; only a lone gateway can then admit)"},
         {"--dev-login", "DEV_LOGIN", TK_OPT_FLAG, &c->dev_login, 0, 0,
          "1: POST /v1/dev/login signs a token for any user_id (demo only, never in production)"},
         TK_BACKEND_OPTS(&c->backend),
@@ -199,6 +229,8 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     }
 
     if (load_user_keys(c, err, errlen) != 0)
+        return -1;
+    if (load_access_key(c, err, errlen) != 0)
         return -1;
 
     if (tk_backend_check(&c->backend, err, errlen) != 0)

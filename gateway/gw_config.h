@@ -54,10 +54,13 @@ typedef struct {
     const char *user_token_issuer;     /* NULL: "iss" not checked */
     const char *user_token_audience;   /* NULL: "aud" not checked */
     int dev_login;                     /* 1: POST /v1/dev/login mints tokens for anyone (make run only) */
+    const char *access_token_secret_file; /* NULL: a random key per process (gw_access.h) */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
     int user_auth_required;       /* user_auth is "required" */
     tk_jwt_key_t user_keys[2];    /* current, then next; loaded when tokens are checked or minted */
     size_t nuser_keys;            /* 0 when USER_AUTH=off and DEV_LOGIN=0: no secret is read */
+    tk_jwt_key_t access_key;      /* signs and checks access tokens (gw_access.h); always set */
+    int access_key_random;        /* 1: no ACCESS_TOKEN_SECRET_FILE, access_key is this process's own */
     char tls_cert_buf[512];
     char tls_key_buf[512];
     char admin_token[GW_TOKEN_MAX];

@@ -29,6 +29,9 @@ int main(int argc, char **argv)
                 "any user_id it names (v1 behaviour; benchmarks and trusted networks only)");
     if (conf.dev_login)
         tk_warn("WARNING: DEV_LOGIN=1: POST /v1/dev/login signs a user token for any user_id (demo only)");
+    if (conf.access_key_random)
+        tk_warn("WARNING: ACCESS_TOKEN_SECRET_FILE is unset: this gateway signs waiting-room access tokens with a key of its own; "
+                "only a lone gateway can then admit (give every gateway the same 0600 file)");
     if (mysql_library_init(0, NULL, NULL) != 0) {
         fprintf(stderr, "tk-gateway: cannot initialise the MariaDB client library\n");
         return 1;

@@ -5,12 +5,19 @@ finish of a create whose Redis step failed after the database commit).
 KEYS[1] tk:{E}:ev   event hash
 KEYS[2] tk:events   set of every event id
 KEYS[3] tk:{E}:q    stream the workers drain
+KEYS[4] tk:{E}:wq   the waiting room's hash (its pause)
+KEYS[5] tk:wq:rooms set of the events whose room is on (the admitter's work;
+        not tagged, as tk:events)
 ARGV[1] event id    ARGV[2] name        ARGV[3] state (open/paused/closed)
 ARGV[4] total       ARGV[5] remaining   ARGV[6] max per user
 ARGV[7] opens ms    ARGV[8] closes ms   (0 = none)
 ARGV[9] seq         ARGV[10] created ms ARGV[11] consumer group ("wk")
 ARGV[12] stock_ver  ARGV[13] state_ver  the admin versions MariaDB holds
         (0 for a new event; lua/admin_stock.lua, admin_state.lua)
+ARGV[14] waiting room on ("1") or off ("0"); when on:
+ARGV[15] release_per_s  ARGV[16] access_ttl_s  ARGV[17] its opens ms (0 =
+        at once)  ARGV[18] paused ("1"/"0")  ARGV[19] wr_ver (sql/006)
+        An event without a room gets none of these fields (absent = off).
 
 Returns status "OK" when loaded, or the string "exists" when the event hash
 is already there (then nothing changes: an event is never overwritten here).
@@ -18,7 +25,7 @@ The group is created with MKSTREAM; BUSYGROUP (the stream and group survive
 from an earlier life of the event) is not an error.
 ]]
 
-local ev, events, q = KEYS[1], KEYS[2], KEYS[3]
+local ev, events, q, wq, rooms = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 if redis.call('EXISTS', ev) == 1 then
   return 'exists'
 end
@@ -26,6 +33,11 @@ redis.call('HSET', ev,
   'name', ARGV[2], 'state', ARGV[3], 'total', ARGV[4], 'remaining', ARGV[5],
   'maxpu', ARGV[6], 'opens', ARGV[7], 'closes', ARGV[8], 'seq', ARGV[9],
   'created', ARGV[10], 'stock_ver', ARGV[12], 'state_ver', ARGV[13], 'ver', 1)
+if ARGV[14] == '1' then
+  redis.call('HSET', ev, 'wr', '1', 'wr_rate', ARGV[15], 'wr_ttl', ARGV[16], 'wr_opens', ARGV[17], 'wr_ver', ARGV[19])
+  redis.call('HSET', wq, 'paused', ARGV[18])
+  redis.call('SADD', rooms, ARGV[1])
+end
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[11], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

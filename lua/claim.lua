@@ -1,18 +1,21 @@
 --[[
 claim.lua: grant claims of one event, in arrival order, atomically.
 
-KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver)
+KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
 KEYS[3] tk:{E}:q       stream the workers drain into MariaDB
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
-ARGV[2], ARGV[3], ... pairs of user id and quantity, in arrival order; the
+ARGV[2] admitted flags, one character per claim in order: "1" when the claim
+        carried a valid access token for this event (gateway/queue/gw_access.h),
+        else "0"; read only when the event's room is on (ev field wr "1")
+ARGV[3], ARGV[4], ... pairs of user id and quantity, in arrival order; the
         gateway validated both and groups the claims of one loop turn here.
 
 Returns a flat array, two items per claim, in the order given:
   "N", record   a new claim: the unit(s) are taken and the claim is queued
   "E", record   the user already holds this claim (a retry; nothing changes)
   code, ""      refused, nothing changed: "sold_out", "limit_reached",
-                "not_open", "paused", "closed"
+                "not_open", "paused", "closed", "not_admitted"
 or a single "not_found" when the event does not exist.
 
 Why it is exact. Redis runs a script alone, so between the first and the
@@ -28,17 +31,25 @@ only when its quantity exceeds what is left at its turn. The record and the
 stream entry are written in the same step as the stock moves, so a claim is
 never granted without being queued for the database; with AOF
 `appendfsync always` the whole step is on disk before the reply.
+
+The waiting room's gate. On an event whose room is on (wr "1"), a claim
+that is not admitted is refused "not_admitted" before anything else is
+looked at, its own claim record included: the room decides who may claim
+at all, and a refusal changes nothing. An event without a room pays one
+more field in the HMGET and nothing per claim.
 ]]
 
 local ev, claims, q = KEYS[1], KEYS[2], KEYS[3]
 local now = ARGV[1]
-local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq')
+local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq', 'wr')
 if not e[1] then
   return {'not_found'}
 end
 local state, remaining, maxpu = e[1], tonumber(e[2]), tonumber(e[3])
 local opens, closes, seq = tonumber(e[4]), tonumber(e[5]), tonumber(e[6])
 local nowms = tonumber(now)
+local gated = e[7] == '1'
+local admitted = ARGV[2]
 
 local refusal = nil
 if state == 'closed' or (closes > 0 and nowms >= closes) then
@@ -51,9 +62,12 @@ end
 
 local out = {}
 local granted = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local user, qty = ARGV[i], tonumber(ARGV[i + 1])
-  if not refusal and qty <= maxpu and qty <= remaining then
+  if gated and string.byte(admitted, (i - 1) / 2) ~= 49 then -- 49: '1'
+    out[#out + 1] = 'not_admitted'
+    out[#out + 1] = ''
+  elseif not refusal and qty <= maxpu and qty <= remaining then
     -- The common case costs two commands: HSETNX both checks that the user
     -- holds no claim and records the new one (the per-user lock and the
     -- record in one step), and XADD queues it.

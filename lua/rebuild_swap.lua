@@ -13,6 +13,9 @@ KEYS[6] tk:{E}:claims:old       where the replaced claims hash is moved; the
         caller UNLINKs it after the script (and the temporary hash after a
         refusal), so freeing a hash of a million fields happens in Redis's
         background thread, not inside this atomic step.
+KEYS[7] tk:{E}:wq               the waiting room's hash (its paused)
+KEYS[8] tk:wq:rooms             the events whose room is on (not tagged, as
+        tk:events)
 ARGV[1] event id
 ARGV[2..5] the event hash as the rebuild saw it before reading MariaDB:
         seq, total, remaining, state ("" for a field or hash that was absent)
@@ -24,6 +27,12 @@ ARGV[16] consumer group ("wk")
 ARGV[17] stock_ver   ARGV[18] state_ver: the admin versions MariaDB holds
         (sql/005), so a late admin Redis step older than what was rebuilt
         is refused as superseded (lua/admin_stock.lua, admin_state.lua)
+ARGV[19] the waiting room on ("1") or off ("0")  ARGV[20] release_per_s
+ARGV[21] access_ttl_s  ARGV[22] its opens ms (0 = at once)  ARGV[23] paused
+        ("1"/"0")  ARGV[24] wr_ver (sql/006): the room as MariaDB holds it.
+        On: the event hash's wr fields, the room's paused and tk:wq:rooms
+        are written; off: only a wr Redis still held is set to "0" (a
+        room-less event's hash stays as it was).
 
 Returns {"OK", seq} when swapped, or {word} and nothing changed (the
 caller drops the temporary hash):
@@ -41,7 +50,7 @@ every grant), so checking seq and the stream here, in the same atomic step
 that writes, leaves no window in which a grant could be overwritten.
 ]]
 
-local ev, claims, tmp, q, events, old = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ev, claims, tmp, q, events, old, wq, rooms = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 
 local function refuse(word)
   return {word}
@@ -80,6 +89,16 @@ redis.call('HSET', ev,
   'name', ARGV[7], 'state', ARGV[8], 'total', ARGV[9], 'remaining', ARGV[10],
   'maxpu', ARGV[11], 'opens', ARGV[12], 'closes', ARGV[13], 'seq', seq,
   'created', ARGV[15], 'stock_ver', ARGV[17], 'state_ver', ARGV[18])
+if ARGV[19] == '1' then
+  redis.call('HSET', ev, 'wr', '1', 'wr_rate', ARGV[20], 'wr_ttl', ARGV[21], 'wr_opens', ARGV[22], 'wr_ver', ARGV[24])
+  redis.call('HSET', wq, 'paused', ARGV[23])
+  redis.call('SADD', rooms, ARGV[1])
+else
+  local wr = redis.call('HMGET', ev, 'wr')[1]
+  if wr and wr ~= '0' then
+    redis.call('HSET', ev, 'wr', '0')
+  end
+end
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then

@@ -11,7 +11,9 @@
 # REDIS_PORT (6390), DB_PORT (3310), ADMIN_TOKEN (else $VAR_DIR/secrets/
 # admin_token, generated once), BIN_DIR (build/release/bin), LOG_LEVEL,
 # USER_TOKEN_SECRET_FILE (else $VAR_DIR/secrets/user_token_secret, generated
-# once: the key user tokens are signed with), DEV_LOGIN (1: the pages sign in
+# once: the key user tokens are signed with), ACCESS_TOKEN_SECRET_FILE (else
+# $VAR_DIR/secrets/access_token_secret, generated once: the key the gateways
+# sign waiting-room access tokens with), DEV_LOGIN (1: the pages sign in
 # through POST /v1/dev/login; only this script turns it on; 0 turns it off).
 #
 # The gateway and workers are started in their own sessions (setsid), so a
@@ -176,6 +178,14 @@ export USER_TOKEN_SECRET_FILE=${USER_TOKEN_SECRET_FILE:-$VAR_DIR/secrets/user_to
 if [ ! -s "$USER_TOKEN_SECRET_FILE" ]; then
     tk_secret_file "$USER_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $USER_TOKEN_SECRET_FILE"
     tk_say "generated the user token secret in $USER_TOKEN_SECRET_FILE"
+fi
+# Waiting-room access tokens (gateway/queue/gw_access.h) are signed with this
+# key, never the user token one: one 0600 file that every gateway is given, so
+# a user admitted through one gateway claims through any.
+export ACCESS_TOKEN_SECRET_FILE=${ACCESS_TOKEN_SECRET_FILE:-$VAR_DIR/secrets/access_token_secret}
+if [ ! -s "$ACCESS_TOKEN_SECRET_FILE" ]; then
+    tk_secret_file "$ACCESS_TOKEN_SECRET_FILE" 32 || tk_die "cannot create $ACCESS_TOKEN_SECRET_FILE"
+    tk_say "generated the access token secret in $ACCESS_TOKEN_SECRET_FILE"
 fi
 DEV_LOGIN=${DEV_LOGIN:-1}
 [ "$DEV_LOGIN" = 0 ] || [ "$DEV_LOGIN" = 1 ] || tk_die "DEV_LOGIN=$DEV_LOGIN: expected 0 or 1"

@@ -121,15 +121,19 @@ K_EVENT='~tk:{*}:ev ~tk:{*}:claims ~tk:{*}:q'
 # presence (lua/presence.lua): the gateway's only
 K_PRESENCE='~tk:{*}:pr ~tk:{*}:pp:* ~tk:{*}:pu:*'
 K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
-# the waiting room (lua/wq_*.lua, gateway/queue/): the gateway's
-K_WQ='~tk:{*}:wq ~tk:{*}:wq:* ~tk:wq:rooms ~tk:wq:lease'
+# the waiting room (docs/CONTRACTS.md): the room's hash (its settings' pause,
+# written by the create, the admin update and the rebuild) and the set of
+# rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
+K_WQ='~tk:{*}:wq ~tk:wq:rooms'
+K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+# the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq) and the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
@@ -141,7 +145,7 @@ ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
  +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
  +sadd +xgroup|create"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the

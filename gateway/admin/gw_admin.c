@@ -62,6 +62,10 @@
  *     first returns them, the other finds 'x' (issue 10, hole 2).
  *  5. View: reads both stores (Redis atomically in one script) and reports
  *     them side by side.
+ *  6. Waiting room update (gw_route_admin_queue_update.c): under the events
+ *     row lock, the room's rate and pause and wr_ver + 1, commit, then the
+ *     Redis step with the room's whole settings at that version
+ *     (lua/admin_queue_set.lua), as the state change does.
  */
 #include "gw_admin.h"
 #include "gw_admin_body.h"
@@ -115,7 +119,7 @@ void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len)
 /* The default answer (gw_reply adds Retry-After to a 503 itself). */
 static void on_job_done(gw_dbjob_t *job)
 {
-    if (job->r->route != GW_ROUTE_ADMIN_VIEW)
+    if (job->r->route != GW_ROUTE_ADMIN_VIEW && job->r->route != GW_ROUTE_ADMIN_QUEUE_VIEW)
         gw_route_events_changed(); /* an operator sees a change in the next list (gw_route_events.c) */
     gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
 }
@@ -137,7 +141,7 @@ void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void
 
 /* ================================================================ Redis */
 
-#define EVAL_ARGS_MAX 24
+#define EVAL_ARGS_MAX 32
 
 redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, int nkeys, int argc, const char **argv,
                           const size_t *lens)
@@ -189,7 +193,11 @@ int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }
-    redisReply *reply = redisCommand(rc, "HMGET %s %s %s %s %s %s %s %s %s %s", key, GW_EVENT_FIELDS);
+    const char *argv[2 + GW_EVENT_NFIELDS] = {"HMGET", key, GW_EVENT_FIELDS};
+    size_t lens[2 + GW_EVENT_NFIELDS];
+    for (int i = 0; i < 2 + GW_EVENT_NFIELDS; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *reply = redisCommandArgv(rc, 2 + GW_EVENT_NFIELDS, argv, lens);
     if (reply == NULL) {
         gw_dbconn_redis_reset(conn);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
@@ -230,6 +238,12 @@ void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *
     tk_sql_bind_strbuf(&out[4], row->state, sizeof(row->state) - 1, &row->slen);
     tk_sql_bind_i64(&out[5], &row->total);
     tk_sql_bind_i64(&out[6], &row->sold);
+    tk_sql_bind_i64(&out[7], &row->wr_on);
+    tk_sql_bind_i64(&out[8], &row->wr_rate);
+    tk_sql_bind_i64(&out[9], &row->wr_ttl);
+    tk_sql_bind_time(&out[10], &row->wr_opens, &row->wr_opens_null);
+    tk_sql_bind_i64(&out[11], &row->wr_paused);
+    tk_sql_bind_i64(&out[12], &row->wr_ver);
 }
 
 void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen)
@@ -246,14 +260,25 @@ void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const 
     def->closes_ms = row->closes_null ? 0 : tk_db_time_to_ms(&row->closes);
     def->total = row->total;
     def->remaining = row->total - row->sold;
+    def->wr_on = row->wr_on != 0;
+    def->wr_paused = row->wr_paused != 0;
+    def->wr_rate = row->wr_rate;
+    def->wr_ttl_s = row->wr_ttl;
+    def->wr_opens_ms = row->wr_opens_null ? 0 : tk_db_time_to_ms(&row->wr_opens);
+    def->wr_ver = row->wr_ver;
 }
 
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def)
 {
-    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24], created[24],
-        stock_ver[24], state_ver[24];
+    char kev[TK_KEY_MAX], kq[TK_KEY_MAX], kwq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24],
+        created[24], stock_ver[24], state_ver[24], wr_rate[24], wr_ttl[24], wr_opens[24], wr_ver[24];
     tk_key(TK_KEY_EV, def->event_id, def->elen, kev);
     tk_key(TK_KEY_STREAM, def->event_id, def->elen, kq);
+    tk_key(TK_KEY_WQ, def->event_id, def->elen, kwq);
+    snprintf(wr_rate, sizeof(wr_rate), "%lld", (long long)def->wr_rate);
+    snprintf(wr_ttl, sizeof(wr_ttl), "%lld", (long long)def->wr_ttl_s);
+    snprintf(wr_opens, sizeof(wr_opens), "%lld", (long long)def->wr_opens_ms);
+    snprintf(wr_ver, sizeof(wr_ver), "%lld", (long long)def->wr_ver);
     snprintf(total, sizeof(total), "%lld", (long long)def->total);
     snprintf(remaining, sizeof(remaining), "%lld", (long long)def->remaining);
     snprintf(maxpu, sizeof(maxpu), "%lld", (long long)def->max_per_user);
@@ -263,13 +288,14 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(created, sizeof(created), "%lld", (long long)def->created_ms);
     snprintf(stock_ver, sizeof(stock_ver), "%lld", (long long)def->stock_ver);
     snprintf(state_ver, sizeof(state_ver), "%lld", (long long)def->state_ver);
-    const char *argv[] = {kev, TK_KEY_EVENTS, kq, def->event_id, def->name, def->state, total, remaining, maxpu, opens, closes, seq, created,
-                          TK_STREAM_GROUP, stock_ver, state_ver};
+    const char *argv[] = {kev,     TK_KEY_EVENTS, kq,      kwq,     TK_KEY_WQ_ROOMS, def->event_id, def->name, def->state, total, remaining,
+                          maxpu,   opens,         closes,  seq,     created,         TK_STREAM_GROUP, stock_ver, state_ver,
+                          def->wr_on ? "1" : "0", wr_rate, wr_ttl, wr_opens, def->wr_paused ? "1" : "0", wr_ver};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);
-    lens[4] = def->nlen;
-    redisReply *reply = gw_admin_eval(job, conn, "create", 3, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
+    lens[6] = def->nlen;
+    redisReply *reply = gw_admin_eval(job, conn, "create", 5, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
     if (reply == NULL)
         return -1;
     int rv = -1;

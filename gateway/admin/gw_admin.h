@@ -92,6 +92,9 @@ typedef struct {
     char state[8];
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq, created_ms;
     int64_t stock_ver, state_ver; /* the admin versions (sql/005; 0 for a new event) */
+    /* The waiting room (sql/006): off, or its settings, pause and version */
+    int wr_on, wr_paused;
+    int64_t wr_rate, wr_ttl_s, wr_opens_ms, wr_ver;
 } gw_admin_def_t;
 
 /*
@@ -100,8 +103,10 @@ typedef struct {
  * gw_admin_def_bind, and after the fetch turns them into a gw_admin_def_t
  * with gw_admin_def_fill.
  */
-#define GW_ADMIN_DEF_COLUMNS "e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold"
-#define GW_ADMIN_DEF_NCOLUMNS 7
+#define GW_ADMIN_DEF_COLUMNS                                                                                                        \
+    "e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold, "                                                  \
+    "e.wr_on, e.wr_release_per_s, e.wr_access_ttl_s, e.wr_opens_at, e.wr_paused, e.wr_ver"
+#define GW_ADMIN_DEF_NCOLUMNS 13
 
 /** The fetch buffers of GW_ADMIN_DEF_COLUMNS (the name goes straight into the definition). */
 typedef struct {
@@ -110,6 +115,9 @@ typedef struct {
     long long maxpu, total, sold;
     MYSQL_TIME opens, closes;
     my_bool opens_null, closes_null;
+    long long wr_on, wr_rate, wr_ttl, wr_paused, wr_ver;
+    MYSQL_TIME wr_opens;
+    my_bool wr_opens_null;
 } gw_admin_defrow_t;
 
 /** Binds @out[0 .. GW_ADMIN_DEF_NCOLUMNS - 1] to @row and @def's name; both must outlive the statement. */
@@ -120,9 +128,19 @@ void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const 
 
 /**
  * Loads @def into Redis with lua/admin_create.lua (event hash, tk:events,
- * the stream and its consumer group). Returns 0; 1 when the event hash
- * already exists (nothing changed); -1 with the job answered.
+ * the stream and its consumer group; with a waiting room, its settings, the
+ * room's pause and tk:wq:rooms). Returns 0; 1 when the event hash already
+ * exists (nothing changed); -1 with the job answered.
  */
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def);
+
+/* ------------------------------------------------------------ waiting room */
+
+/**
+ * Answers the job with @status and the room's view of @event_id
+ * (gw_route_admin_queue_view.c): 404 when Redis has no such event, 409
+ * no_waiting_room when its room is off. Database thread.
+ */
+void gw_admin_queue_answer(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, int status);
 
 #endif

@@ -70,6 +70,58 @@ static int get_time(json_t *root, const char *key, int64_t *ms, char *err, size_
     return 0;
 }
 
+/*
+ * The create body's "waiting_room" object into @out's wr_* fields. Absent or
+ * null: no room. "enabled" defaults to true (an object given asks for a
+ * room); every field given is validated even when "enabled" is false, and a
+ * room that is off keeps no settings. Messages name the field in full
+ * ("waiting_room.release_per_s …").
+ */
+static int get_room(json_t *root, gw_admin_body_create_t *out, char *err, size_t errlen)
+{
+    json_t *w = json_object_get(root, "waiting_room");
+    if (w == NULL || json_is_null(w))
+        return 0;
+    if (!json_is_object(w)) {
+        fail(err, errlen, "waiting_room must be an object or null");
+        return -1;
+    }
+    json_t *f = json_object_get(w, "enabled");
+    int on = 1;
+    if (f != NULL && !json_is_null(f)) {
+        if (!json_is_boolean(f)) {
+            fail(err, errlen, "waiting_room.enabled must be true or false");
+            return -1;
+        }
+        on = json_is_true(f);
+    }
+    int64_t rate, ttl, opens;
+    f = json_object_get(w, "release_per_s");
+    if (on && (f == NULL || json_is_null(f))) {
+        fail(err, errlen, "waiting_room.release_per_s is required");
+        return -1;
+    }
+    if (get_int(w, "release_per_s", 0, 0, 1, GW_WR_RATE_MAX, &rate, err, errlen) ||
+        get_int(w, "access_ttl_s", 0, GW_WR_TTL_DEFAULT, GW_WR_TTL_MIN, GW_WR_TTL_MAX, &ttl, err, errlen) ||
+        get_time(w, "opens_at", &opens, err, errlen)) {
+        char inner[GW_ADMIN_BODY_ERR_MAX];
+        snprintf(inner, sizeof(inner), "%s", err);
+        snprintf(err, errlen, "waiting_room.%s", inner);
+        return -1;
+    }
+    if (on && opens > 0 && out->closes_ms > 0 && opens >= out->closes_ms) {
+        fail(err, errlen, "waiting_room.opens_at must be before closes_at");
+        return -1;
+    }
+    if (on) {
+        out->wr_on = 1;
+        out->wr_rate = rate;
+        out->wr_ttl_s = ttl;
+        out->wr_opens_ms = opens;
+    }
+    return 0;
+}
+
 int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_body_create_t *out, char *err, size_t errlen)
 {
     json_t *root = load_object(body, len, err, errlen);
@@ -121,6 +173,8 @@ int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_
         fail(err, errlen, "closes_at must be in the future");
         goto done;
     }
+    if (get_room(root, out, err, errlen) != 0)
+        goto done;
     rc = 0;
 done:
     json_decref(root);
@@ -143,6 +197,34 @@ int gw_admin_body_parse_stock(const char *body, size_t len, int64_t *delta, char
         snprintf(err, errlen, "delta must be a non-zero integer from %lld to %lld", (long long)-TK_STOCK_MAX, (long long)TK_STOCK_MAX);
         rc = -1;
     }
+    json_decref(root);
+    return rc;
+}
+
+int gw_admin_body_parse_queue(const char *body, size_t len, gw_admin_body_queue_t *out, char *err, size_t errlen)
+{
+    json_t *root = load_object(body, len, err, errlen);
+    if (root == NULL)
+        return -1;
+    int rc = -1;
+    memset(out, 0, sizeof(*out));
+    json_t *f = json_object_get(root, "release_per_s");
+    out->has_rate = f != NULL && !json_is_null(f);
+    if (get_int(root, "release_per_s", 0, 0, 1, GW_WR_RATE_MAX, &out->rate, err, errlen) != 0)
+        goto done;
+    f = json_object_get(root, "paused");
+    out->has_paused = f != NULL && !json_is_null(f);
+    if (out->has_paused && !json_is_boolean(f)) {
+        fail(err, errlen, "paused must be true or false");
+        goto done;
+    }
+    out->paused = out->has_paused && json_is_true(f);
+    if (!out->has_rate && !out->has_paused) {
+        fail(err, errlen, "release_per_s or paused is required");
+        goto done;
+    }
+    rc = 0;
+done:
     json_decref(root);
     return rc;
 }

@@ -1,8 +1,8 @@
 /*
- * POST /v1/admin/events: create an event. MariaDB first (events,
- * event_stock, event_locks in one transaction), then Redis
- * (lua/admin_create.lua). A create whose Redis step failed is finished by
- * its retry; see gw_admin.c.
+ * POST /v1/admin/events: create an event. MariaDB first (events, with its
+ * waiting room's settings, event_stock, event_locks in one transaction),
+ * then Redis (lua/admin_create.lua). A create whose Redis step failed is
+ * finished by its retry; see gw_admin.c.
  */
 #include "gw_admin.h"
 #include "gw_admin_body.h"
@@ -24,8 +24,9 @@ typedef struct {
     int raced; /* the Idempotency-Key was taken meanwhile */
 } create_in_t;
 
-static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_user, opens_at, closes_at, state, created_at, updated_at) "
-                                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?)";
+static const char sql_event[] = "INSERT INTO events (event_id, name, max_per_user, opens_at, closes_at, state, created_at, updated_at, "
+                                "wr_on, wr_release_per_s, wr_access_ttl_s, wr_opens_at) "
+                                "VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)";
 static const char sql_stock[] = "INSERT INTO event_stock (event_id, total) VALUES (?, ?)";
 static const char sql_lock[] = "INSERT INTO event_locks (event_id) VALUES (?)";
 static const char sql_read[] = "SELECT " GW_ADMIN_DEF_COLUMNS ", e.created_at, s.ticket_hwm, s.stock_ver, e.state_ver "
@@ -35,14 +36,15 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     create_in_t *in = arg;
     const gw_admin_body_create_t *d = &in->def;
-    MYSQL_BIND b[7];
+    MYSQL_BIND b[11];
     unsigned long elen, nlen;
-    long long maxpu = d->max_per_user, total = d->stock;
-    MYSQL_TIME opens, closes, now;
-    my_bool opens_null = d->opens_ms == 0, closes_null = d->closes_ms == 0;
+    long long maxpu = d->max_per_user, total = d->stock, wr_on = d->wr_on, wr_rate = d->wr_rate, wr_ttl = d->wr_ttl_s;
+    MYSQL_TIME opens, closes, now, wr_opens;
+    my_bool opens_null = d->opens_ms == 0, closes_null = d->closes_ms == 0, wr_opens_null = d->wr_opens_ms == 0;
     tk_db_time_from_ms(d->opens_ms, &opens);
     tk_db_time_from_ms(d->closes_ms, &closes);
     tk_db_time_from_ms(in->now_ms, &now);
+    tk_db_time_from_ms(d->wr_opens_ms, &wr_opens);
 
     tk_sql_bind_str(&b[0], d->event_id, &elen, d->elen);
     tk_sql_bind_str(&b[1], d->name, &nlen, d->nlen);
@@ -51,6 +53,10 @@ static unsigned insert_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     tk_sql_bind_time(&b[4], &closes, &closes_null);
     tk_sql_bind_time(&b[5], &now, NULL);
     tk_sql_bind_time(&b[6], &now, NULL);
+    tk_sql_bind_i64(&b[7], &wr_on);
+    tk_sql_bind_i64(&b[8], &wr_rate);
+    tk_sql_bind_i64(&b[9], &wr_ttl);
+    tk_sql_bind_time(&b[10], &wr_opens, &wr_opens_null);
     unsigned e = tk_sql_stmt(db, sql_event, b, NULL, 0, NULL, NULL, NULL);
     if (e == ER_DUP_ENTRY) {
         in->duplicate = 1;
@@ -153,7 +159,8 @@ static void on_duplicate(gw_dbjob_t *job, gw_dbconn_t *conn, create_in_t *in)
         return;
     const gw_admin_def_t *r = &x.row;
     if (!x.found || r->nlen != d->nlen || memcmp(r->name, d->name, d->nlen) != 0 || r->max_per_user != d->max_per_user ||
-        r->opens_ms != d->opens_ms || r->closes_ms != d->closes_ms || r->total != d->stock || x.sold != 0 || x.hwm != 0) {
+        r->opens_ms != d->opens_ms || r->closes_ms != d->closes_ms || r->total != d->stock || x.sold != 0 || x.hwm != 0 ||
+        r->wr_on != d->wr_on || r->wr_rate != d->wr_rate || r->wr_ttl_s != d->wr_ttl_s || r->wr_opens_ms != d->wr_opens_ms) {
         gw_dbjob_error(job, 409, "exists", "event %s already exists", d->event_id);
         return;
     }
@@ -211,7 +218,11 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
                           .opens_ms = d->opens_ms,
                           .closes_ms = d->closes_ms,
                           .seq = 0,
-                          .created_ms = in->now_ms};
+                          .created_ms = in->now_ms,
+                          .wr_on = d->wr_on,
+                          .wr_rate = d->wr_rate,
+                          .wr_ttl_s = d->wr_ttl_s,
+                          .wr_opens_ms = d->wr_opens_ms};
     memcpy(def.event_id, d->event_id, d->elen + 1);
     memcpy(def.name, d->name, d->nlen + 1);
     /* A hash Redis holds that the database did not know is left alone: 409. */
@@ -230,9 +241,13 @@ void gw_route_admin_create(gw_req_t *r)
     in->now_ms = tk_time_now_ms();
     gw_admin_req_body(r, &body, &len);
     const gw_admin_body_create_t *d = &in->def;
-    if (gw_admin_parsed(r, gw_admin_body_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err)), err) != 0 ||
-        gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld", d->event_id, d->name, (long long)d->stock,
-                        (long long)d->max_per_user, (long long)d->opens_ms, (long long)d->closes_ms) != 0) {
+    /* The room's part is printed only for a room, so a create without one keeps the fingerprint it always had. */
+    char room[96] = "";
+    int parsed = gw_admin_parsed(r, gw_admin_body_parse_create(body, len, in->now_ms, &in->def, err, sizeof(err)), err) == 0;
+    if (parsed && d->wr_on)
+        snprintf(room, sizeof(room), "\nwr %lld %lld %lld", (long long)d->wr_rate, (long long)d->wr_ttl_s, (long long)d->wr_opens_ms);
+    if (!parsed || gw_idem_prepare(r, &in->idem, "create", "%s\n%s\n%lld\n%lld\n%lld\n%lld%s", d->event_id, d->name, (long long)d->stock,
+                                   (long long)d->max_per_user, (long long)d->opens_ms, (long long)d->closes_ms, room) != 0) {
         free(in);
         return;
     }

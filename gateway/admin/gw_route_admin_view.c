@@ -177,6 +177,10 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
         dbev.max_per_user = d.def.max_per_user;
         dbev.opens_ms = d.def.opens_ms;
         dbev.closes_ms = d.def.closes_ms;
+        dbev.wr_on = d.def.wr_on;
+        dbev.wr_rate = d.def.wr_rate;
+        dbev.wr_ttl_s = d.def.wr_ttl_s;
+        dbev.wr_opens_ms = d.def.wr_opens_ms;
         gw_event_json(&dbev, now, evjson);
         strcpy(redis_part, "null");
     }

@@ -30,7 +30,7 @@ tk_jwt_err_t gw_user_token_verify(const gw_config_t *c, const char *hdr, size_t 
     *sent = gw_user_token_bearer(hdr, len, &tok, &toklen);
     if (!*sent)
         return TK_JWT_MALFORMED;
-    tk_jwt_policy_t pol = {c->user_token_issuer, c->user_token_audience};
+    tk_jwt_policy_t pol = {c->user_token_issuer, c->user_token_audience, NULL}; /* NULL typ: a user token, never an access token */
     return tk_jwt_verify(tok, toklen, c->user_keys, c->nuser_keys, &pol, now_s, sub, sublen);
 }
 

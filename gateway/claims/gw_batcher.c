@@ -177,21 +177,24 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
 static void send_batch(batch_t *bt)
 {
     gw_thread_t *th = bt->owner->th;
-    int argc = 4 + 2 * bt->n;
+    int argc = 5 + 2 * bt->n;
     const char *argv[argc];
     size_t lens[argc];
-    char keys[3][TK_KEY_MAX], now[24], qty[bt->n][12];
+    char keys[3][TK_KEY_MAX], now[24], qty[bt->n][12], admitted[bt->n];
     for (int k = 0; k < 3; k++) {
         lens[k] = (size_t)tk_key((tk_key_kind_t)k, bt->event_id, bt->elen, keys[k]);
         argv[k] = keys[k];
     }
     lens[3] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)tk_time_now_ms());
     argv[3] = now;
+    argv[4] = admitted; /* one flag per claim (claim.lua's waiting-room gate) */
+    lens[4] = (size_t)bt->n;
     for (int i = 0; i < bt->n; i++) {
-        argv[4 + 2 * i] = bt->reqs[i]->user_id;
-        lens[4 + 2 * i] = bt->reqs[i]->ulen;
-        lens[5 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
-        argv[5 + 2 * i] = qty[i];
+        admitted[i] = bt->reqs[i]->admitted ? '1' : '0';
+        argv[5 + 2 * i] = bt->reqs[i]->user_id;
+        lens[5 + 2 * i] = bt->reqs[i]->ulen;
+        lens[6 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
+        argv[6 + 2 * i] = qty[i];
     }
     /* gw_journal_sent refuses outside the fast path (Redis lost by some
      * thread, or the fallback's turn): then MariaDB answers, read-only or

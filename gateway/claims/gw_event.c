@@ -42,6 +42,16 @@ int gw_event_from_hmget(const redisReply *reply, const char *event_id, size_t el
     ev->ver = 0;
     if (f[8]->type != REDIS_REPLY_NIL && parse_i64(f[8], &ev->ver) != 0)
         return -1;
+    /* The room: wr absent or "0" is off; a setting absent reads 0 (a hash set by hand, or by a test, with wr alone). */
+    int64_t wr = 0, *room[3] = {&ev->wr_rate, &ev->wr_ttl_s, &ev->wr_opens_ms};
+    if (f[9]->type != REDIS_REPLY_NIL && (parse_i64(f[9], &wr) != 0 || (wr != 0 && wr != 1)))
+        return -1;
+    ev->wr_on = wr == 1;
+    for (int i = 0; i < 3; i++) {
+        *room[i] = 0;
+        if (f[10 + i]->type != REDIS_REPLY_NIL && (parse_i64(f[10 + i], room[i]) != 0 || *room[i] < 0))
+            return -1;
+    }
     return 0;
 }
 
@@ -77,12 +87,18 @@ static void time_or_null(int64_t ms, char *out)
 int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out)
 {
     char name[TK_JSON_ESCAPED_MAX(TK_NAME_MAX)], opens[TK_TIME_RFC3339_LEN + 3], closes[TK_TIME_RFC3339_LEN + 3];
+    char room[160] = "null", wr_opens[TK_TIME_RFC3339_LEN + 3];
     tk_json_escape(ev->name, strlen(ev->name), name);
     time_or_null(ev->opens_ms, opens);
     time_or_null(ev->closes_ms, closes);
+    if (ev->wr_on) {
+        time_or_null(ev->wr_opens_ms, wr_opens);
+        snprintf(room, sizeof(room), "{\"enabled\":true,\"release_per_s\":%lld,\"access_ttl_s\":%lld,\"opens_at\":%s}",
+                 (long long)ev->wr_rate, (long long)ev->wr_ttl_s, wr_opens);
+    }
     return snprintf(out, GW_EVENT_JSON_MAX,
                     "{\"event_id\":\"%s\",\"name\":\"%s\",\"state\":\"%s\",\"stock_total\":%lld,\"remaining\":%lld,"
-                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s,\"version\":%lld}",
+                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s,\"version\":%lld,\"waiting_room\":%s}",
                     ev->event_id, name, gw_event_state(ev, now_ms), (long long)ev->total, (long long)ev->remaining,
-                    (long long)ev->max_per_user, opens, closes, (long long)gw_event_version(ev, now_ms));
+                    (long long)ev->max_per_user, opens, closes, (long long)gw_event_version(ev, now_ms), room);
 }

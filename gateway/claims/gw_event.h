@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The hash fields, in the order gw_event_from_hmget expects them. */
-#define GW_EVENT_FIELDS "name", "state", "total", "remaining", "maxpu", "opens", "closes", "seq", "ver"
-#define GW_EVENT_NFIELDS 9
+/* The hash fields, in the order gw_event_from_hmget expects them (the last four: the waiting room's settings). */
+#define GW_EVENT_FIELDS "name", "state", "total", "remaining", "maxpu", "opens", "closes", "seq", "ver", "wr", "wr_rate", "wr_ttl", "wr_opens"
+#define GW_EVENT_NFIELDS 13
 
 typedef struct {
     char event_id[TK_ID_MAX + 1];
@@ -22,6 +22,8 @@ typedef struct {
     char state[8]; /* stored: open, paused, closed */
     int64_t total, remaining, max_per_user, opens_ms, closes_ms, seq;
     int64_t ver; /* the stored counter "ver" (0 when absent: an event from before it existed, or from MariaDB) */
+    int wr_on;   /* the waiting room is on (field wr = "1"); the three below are 0 when absent */
+    int64_t wr_rate, wr_ttl_s, wr_opens_ms; /* release_per_s, access_ttl_s, its opens_at (0: at once) */
 } gw_event_t;
 
 /**
@@ -45,12 +47,14 @@ int gw_event_from_hmget(const redisReply *reply, const char *event_id, size_t el
 const char *gw_event_state(const gw_event_t *ev, int64_t now_ms);
 
 /** Bytes gw_event_json needs at most. */
-#define GW_EVENT_JSON_MAX (TK_NAME_MAX * 6 + 512)
+#define GW_EVENT_JSON_MAX (TK_NAME_MAX * 6 + 768)
 
 /**
  * Writes the API's event object into @out (GW_EVENT_JSON_MAX bytes):
- * {"event_id","name","state","stock_total","remaining","max_per_user","opens_at","closes_at","version"};
- * absent times are null. Returns the length.
+ * {"event_id","name","state","stock_total","remaining","max_per_user","opens_at","closes_at","version",
+ *  "waiting_room"}; absent times are null; waiting_room is null when the
+ * room is off, else {"enabled":true,"release_per_s","access_ttl_s","opens_at"}.
+ * Returns the length.
  */
 int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out);
 

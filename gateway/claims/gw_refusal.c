@@ -17,6 +17,8 @@ static const struct {
     [GW_REFUSAL_NOT_OPEN] = {"not_open", 403, GW_CLAIM_NOT_OPEN, "event %s is not open yet"},
     [GW_REFUSAL_PAUSED] = {"paused", 403, GW_CLAIM_PAUSED, "event %s is paused"},
     [GW_REFUSAL_CLOSED] = {"closed", 403, GW_CLAIM_CLOSED, "event %s is closed"},
+    [GW_REFUSAL_NOT_ADMITTED] = {"not_admitted", 403, GW_CLAIM_NOT_ADMITTED,
+                                 "event %s has a waiting room: claim with the access token of your admission"},
 };
 
 int gw_refusal_find(const char *code, size_t len)

@@ -18,6 +18,7 @@ typedef enum {
     GW_REFUSAL_NOT_OPEN,
     GW_REFUSAL_PAUSED,
     GW_REFUSAL_CLOSED,
+    GW_REFUSAL_NOT_ADMITTED, /* a waiting-room event, and the claim is not admitted (gw_access.h) */
     GW_REFUSAL__COUNT,
 } gw_refusal_t;
 

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char sql_event[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm "
+static const char sql_event[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm, e.wr_on "
                                 "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
-static const char sql_event_lock[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm "
+static const char sql_event_lock[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm, e.wr_on "
                                      "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ? FOR UPDATE";
 static const char sql_claim[] = "SELECT ticket, quantity, status, created_at, COALESCE(reason, 'stock_guard') FROM claims "
                                 "WHERE event_id = ? AND user_id = ?";
@@ -25,7 +25,7 @@ void gw_fallback_db_error(gw_fb_item_t *it, int status, const char *code, const 
 
 unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_event_t *ev, int for_update)
 {
-    MYSQL_BIND in[1], out[7];
+    MYSQL_BIND in[1], out[8];
     unsigned long len, slen;
     MYSQL_TIME opens, closes;
     my_bool opens_null = 0, closes_null = 0;
@@ -40,6 +40,7 @@ unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_e
     tk_sql_bind_i64(&out[4], &ev->total);
     tk_sql_bind_i64(&out[5], &ev->sold);
     tk_sql_bind_i64(&out[6], &ev->hwm);
+    tk_sql_bind_i64(&out[7], &ev->wr_on);
     unsigned e = tk_sql_stmt(db, for_update ? sql_event_lock : sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
@@ -104,6 +105,15 @@ unsigned gw_fallback_db_known(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *
     it->status = 200;
     *settled = 1;
     return 0;
+}
+
+int gw_fallback_db_gate(gw_fb_item_t *it, const gw_fb_event_t *ev, int status_only)
+{
+    if (status_only || !ev->found || !ev->wr_on || it->r->admitted)
+        return 0;
+    it->status = gw_refusal_status(GW_REFUSAL_NOT_ADMITTED);
+    it->len = gw_refusal_body(GW_REFUSAL_NOT_ADMITTED, it->r->event_id, it->body, sizeof(it->body));
+    return 1;
 }
 
 void gw_fallback_db_decide(gw_fb_item_t *it, const gw_fb_event_t *ev, int64_t now, int status_only)

@@ -40,6 +40,7 @@ typedef struct {
     char state[16];
     long long maxpu, total, sold, hwm;
     int64_t opens_ms, closes_ms;
+    long long wr_on; /* events.wr_on: a waiting room, only admitted claims may be granted (gw_access.h) */
 } gw_fb_event_t;
 
 /** A user's claims row. */
@@ -64,6 +65,15 @@ unsigned gw_fallback_db_row(MYSQL *db, const char *event, size_t elen, const cha
  * answered by either; 0 or a MariaDB error.
  */
 unsigned gw_fallback_db_known(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *it, int *settled);
+
+/**
+ * claim.lua's waiting-room gate from MariaDB (events.wr_on): a claim (not a
+ * status lookup) on a found event whose room is on, without a valid access
+ * token (r->admitted), is answered 403 not_admitted as the script answers
+ * it, before its own claim row is looked at. Returns 1 when @it is
+ * answered so.
+ */
+int gw_fallback_db_gate(gw_fb_item_t *it, const gw_fb_event_t *ev, int status_only);
 
 /**
  * What the claim script would answer where MariaDB alone can say it exactly

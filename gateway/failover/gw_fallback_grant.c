@@ -260,6 +260,8 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     for (int i = 0; i < in->n; i++) {
         gw_fb_item_t *it = &in->items[i];
         int settled = 0;
+        if (gw_fallback_db_gate(it, &ev, 0))
+            continue; /* a waiting room, and this claim not admitted: 403, as claim.lua says it */
         if ((e = gw_fallback_db_known(db, &ev, it, &settled)) != 0)
             return e;
         if (settled)

@@ -36,6 +36,8 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     for (int i = 0; i < in->n; i++) {
         gw_fb_item_t *it = &in->items[i];
         int settled = 0;
+        if (gw_fallback_db_gate(it, &ev, in->status_only))
+            continue; /* the waiting room's gate, as claim.lua keeps it */
         if ((e = gw_fallback_db_known(db, &ev, it, &settled)) != 0)
             return e;
         if (settled)

@@ -28,6 +28,7 @@ gw_req_t *gw_req_new(h2o_req_t *req, gw_route_id_t route)
     r->event_id[0] = r->user_id[0] = '\0';
     r->sublen = 0;
     r->sub[0] = '\0';
+    r->admitted = 0;
     gw_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
     *slot = r;
     return r;

@@ -30,6 +30,7 @@ typedef struct st_gw_req_t {
     size_t ulen;
     char sub[TK_ID_MAX + 1]; /* the verified user token's "sub" (gw_user_token.h); "" when none was checked */
     size_t sublen;           /* 0: no token checked (USER_AUTH=off, or not a user route) */
+    int admitted;            /* 1: the bearer is a valid access token for event_id (gw_access.h); claim.lua's gate */
 } gw_req_t;
 
 typedef void (*gw_handler_fn)(gw_req_t *r);

@@ -1,4 +1,5 @@
 #include "gw_router.h"
+#include "gw_access.h"
 #include "gw_http.h"
 #include "gw_ratelimit.h"
 #include "gw_routes.h"
@@ -38,6 +39,8 @@ static const route_t routes[] = {
     {"POST", "/v1/events/*/queue", GW_ROUTE_QUEUE_JOIN, gw_route_queue_join, 0, 1, 1},
     {"GET", "/v1/events/*/queue/*", GW_ROUTE_QUEUE_STATUS, gw_route_queue_status, 0, 2, 1},
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
+    {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
+    {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -166,7 +169,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
      * per-user limit on that verified user, so naming someone else spends
      * only the asker's own budget (docs/DESIGN.md, "User tokens").
      */
-    if (rt->user && gw_user_token_check(r) != 0)
+    int access = 0;
+    if ((rt->id == GW_ROUTE_CLAIM_POST || rt->id == GW_ROUTE_CLAIM_GET) && (access = gw_access_check(r, m.params[0].base, m.params[0].len)) < 0)
+        return 0; /* an access token, but not for this event or not now: 403 not_admitted (gw_access.h) */
+    if (rt->user && !access && gw_user_token_check(r) != 0)
         return 0;
     if (r->sublen > 0 && gw_ratelimit_user(r) != 0)
         return 0;

@@ -7,12 +7,13 @@ static const int statuses[GW_STATUS__COUNT - 1] = {GW_STATUS_LIST};
 static const char *const route_names[GW_ROUTE__COUNT] = {
     "healthz",     "readyz",      "metrics",           "events_list",       "event_get",   "claim_post", "claim_get",
     "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence",
-    "queue_join", "queue_status", "unmatched"};
+    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "unmatched"};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000,   2000,   5000,   10000,  25000,
                                                             50000, 100000, 250000, 500000, 1000000, 5000000};
 static const char *const claim_names[GW_CLAIM__COUNT] = {"created", "existing", "sold_out", "limit_reached", "not_open",
-                                                         "paused",  "closed",   "not_found", "invalid",     "unavailable"};
+                                                         "paused",  "closed",   "not_found", "invalid",     "unavailable",
+                                                         "not_admitted"};
 
 static const char *const shed_names[GW_SHED__COUNT] = {"db_queue_full", "db_deadline", "redis_inflight", "events_waiters"};
 
@@ -141,6 +142,11 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
     put(&o, "# HELP tk_redis_held_claims Claims batched for or waiting on Redis, all loop threads (at most REDIS_INFLIGHT_MAX each).\n"
             "# TYPE tk_redis_held_claims gauge\ntk_redis_held_claims %llu\n",
         (unsigned long long)m->redis_held);
+    put(&o, "# HELP tk_watch_held Long-polls (GET .../watch) held, all loop threads (at most WATCH_HELD_MAX each).\n"
+            "# TYPE tk_watch_held gauge\ntk_watch_held %llu\n"
+            "# HELP tk_presence_heartbeats_total Presence heartbeats queued for Redis (watch requests and their answers).\n"
+            "# TYPE tk_presence_heartbeats_total counter\ntk_presence_heartbeats_total %llu\n",
+        (unsigned long long)m->watch_held, (unsigned long long)m->presence_beats);
     put(&o, "# HELP tk_wq_joined_total Waiting-room places given by this gateway's joins.\n# TYPE tk_wq_joined_total counter\n"
             "tk_wq_joined_total %llu\n"
             "# HELP tk_wq_admitted_total Users admitted by this gateway's admitter (while it held the lease).\n"

@@ -28,6 +28,8 @@ typedef enum {
     GW_ROUTE_DEV_LOGIN,
     GW_ROUTE_WATCH,
     GW_ROUTE_ADMIN_PRESENCE,
+    GW_ROUTE_ADMIN_QUEUE_VIEW,
+    GW_ROUTE_ADMIN_QUEUE_UPDATE,
     GW_ROUTE_QUEUE_JOIN,
     GW_ROUTE_QUEUE_STATUS,
     GW_ROUTE_UNMATCHED,
@@ -50,6 +52,7 @@ typedef enum {
     GW_CLAIM_NOT_FOUND,
     GW_CLAIM_INVALID,
     GW_CLAIM_UNAVAILABLE,
+    GW_CLAIM_NOT_ADMITTED, /* a waiting-room event, the claim without a valid access token for it (gw_access.h) */
     GW_CLAIM__COUNT,
 } gw_claim_result_t;
 
@@ -74,6 +77,8 @@ typedef struct {
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
     uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */
     uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
+    uint64_t watch_held;           /* gauge: long-polls the thread's gw_watch holds (gw_watch_held); summed over threads */
+    uint64_t presence_beats;       /* heartbeats queued by gw_presence_beat */
     uint64_t wq_joined;            /* places given by this gateway's joins (201) */
     uint64_t wq_admitted;          /* users admitted by this gateway's admitter (gw_admitter.h) */
     uint64_t wq_abandoned;         /* places its admitter passed while their users were away */

@@ -18,10 +18,28 @@
  * refuse with 403 not_admitted on an event whose room is on, changing
  * nothing. One claim per token holds because a user holds at most one
  * claim per event: a retry with the token returns that claim.
+ *
+ * Where the spec is silent (docs/API.md, "Access tokens"):
+ * - An access token is a credential only on the claim routes of its own
+ *   event (POST /v1/events/{aud}/claims, GET .../claims/{sub}), while it
+ *   is valid. Well signed but for another event, expired, or not yet
+ *   valid: 403 not_admitted on *any* event, room or not, answered by the
+ *   router before anything is read (gw_access_check). On an event without
+ *   a room a valid one claims like a user token (the room may have been
+ *   switched off after the admission).
+ * - On every other route it is no login: the user token check refuses it
+ *   (401), whatever the secrets, by its "typ" (tk_jwt.h TK_JWT_TYP_ACCESS).
+ * - The claim status (GET) is a read, not gated: a user token reads its
+ *   own claim on a waiting-room event as before.
+ * - With USER_AUTH=off the access token is still checked on the claim
+ *   routes when one is sent (it names the user then); any other bearer is
+ *   ignored as in v1, and such a claim is simply not admitted.
+ * - The clock skew of user tokens (TK_JWT_SKEW_S, 30 s) applies to "exp".
  */
 #ifndef GW_ACCESS_H
 #define GW_ACCESS_H
 
+#include "gw_http.h"
 #include "gw_types.h"
 #include "tk_jwt.h"
 
@@ -39,5 +57,35 @@
  */
 int gw_access_mint(const gw_server_t *s, const char *event, size_t elen, const char *user, size_t ulen, int64_t admitted_ms,
                    int ttl_s, char *out);
+
+/** gw_access_mint with the key @key: the pure part, for tests and tools. */
+int gw_access_mint_key(const tk_jwt_key_t *key, const char *event, size_t elen, const char *user, size_t ulen, int64_t admitted_ms,
+                       int ttl_s, char *out);
+
+/** What an Authorization bearer is, as far as access tokens go. */
+typedef enum {
+    GW_ACCESS_NONE = 0, /* not an access token (malformed, signed by another key, or a user token): the user token check decides */
+    GW_ACCESS_ADMITTED, /* an access token for this event, valid now: its "sub" is the user */
+    GW_ACCESS_REFUSED,  /* an access token, well signed, but for another event, expired or not yet valid: 403 not_admitted */
+} gw_access_verdict_t;
+
+/**
+ * Sorts the token @tok (@len bytes) for event @event (@elen bytes, not
+ * necessarily valid) at @now_s with @key. On GW_ACCESS_ADMITTED the "sub"
+ * is in @sub (TK_ID_MAX + 1 bytes) and *@sublen; *@why (may be NULL) says
+ * what tk_jwt_verify answered.
+ */
+gw_access_verdict_t gw_access_verify(const tk_jwt_key_t *key, const char *tok, size_t len, const char *event, size_t elen,
+                                     int64_t now_s, char *sub, size_t *sublen, tk_jwt_err_t *why);
+
+/**
+ * The router's step on a claim route, before the user token check: when
+ * @r's bearer is an access token for the path's event @event (@elen bytes,
+ * the raw path segment), sets r->sub, r->user_id and r->admitted and
+ * returns 1 (the user token check is skipped); when it is an access token
+ * refused for this event, answers 403 not_admitted and returns -1; else 0
+ * (no access token: the user token check decides, as on every user route).
+ */
+int gw_access_check(gw_req_t *r, const char *event, size_t elen);
 
 #endif

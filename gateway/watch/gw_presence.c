@@ -150,6 +150,7 @@ void gw_presence_beat(gw_presence_t *p, const char *event_id, const char *user, 
     b->tab[i] = tab;
     snprintf(b->where[i], sizeof b->where[i], "%s:%d", page, tab);
     snprintf(b->at[i], sizeof b->at[i], "%lld", (long long)at_ms);
+    gw_metrics_add(&p->th->metrics.presence_beats, 1);
     if (b->n == GW_PRESENCE_BATCH_MAX) {
         *pb = b->next;
         send_batch(p, b);

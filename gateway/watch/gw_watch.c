@@ -56,6 +56,12 @@ size_t gw_watch_held(const gw_watch_t *w)
     return w->held;
 }
 
+/* The /metrics gauge tk_watch_held: a copy the scraping thread may read (gw_metrics_sum). */
+static void set_held_gauge(gw_watch_t *w)
+{
+    __atomic_store_n(&w->th->metrics.watch_held, (uint64_t)w->held, __ATOMIC_RELAXED);
+}
+
 static watch_ev_t *find_ev(gw_watch_t *w, const char *id, size_t len)
 {
     for (watch_ev_t *e = w->events; e != NULL; e = e->next)
@@ -70,6 +76,7 @@ static void finish(watch_ev_t *e, waiter_t *wt, int status, const char *body, si
     h2o_linklist_unlink(&wt->link);
     e->n--;
     e->w->held--;
+    set_held_gauge(e->w);
     if (status == 200 && wt->r->req != NULL) {
         gw_reply(wt->r, 200, body, len, NULL);
         /* answering a held watch is a heartbeat too (docs/API.md) */
@@ -246,4 +253,5 @@ void gw_watch_hold(gw_watch_t *w, gw_req_t *r, int64_t since, int wait_s, const 
     h2o_linklist_insert(&e->waiters, &wt->link);
     e->n++;
     w->held++;
+    set_held_gauge(w);
 }

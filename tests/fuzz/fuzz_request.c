@@ -74,6 +74,10 @@ static void fuzz_admin(const char *p, size_t n)
         CHECK(c.opens_ms >= 0 && c.closes_ms >= 0);
         CHECK(c.closes_ms == 0 || (c.closes_ms > c.opens_ms && c.closes_ms > NOW_MS));
         CHECK(c.opens_ms <= GW_ADMIN_BODY_TIME_MAX_MS && c.closes_ms <= GW_ADMIN_BODY_TIME_MAX_MS);
+        CHECK(c.wr_on ? c.wr_rate >= 1 && c.wr_rate <= GW_WR_RATE_MAX && c.wr_ttl_s >= GW_WR_TTL_MIN && c.wr_ttl_s <= GW_WR_TTL_MAX &&
+                            c.wr_opens_ms >= 0 && c.wr_opens_ms <= GW_ADMIN_BODY_TIME_MAX_MS &&
+                            (c.closes_ms == 0 || c.wr_opens_ms < c.closes_ms)
+                      : c.wr_rate == 0 && c.wr_ttl_s == 0 && c.wr_opens_ms == 0);
     } else {
         check_err(err, sizeof(err));
     }
@@ -87,6 +91,12 @@ static void fuzz_admin(const char *p, size_t n)
     err[0] = '\0';
     if (gw_admin_body_parse_state(p, n, state, err, sizeof(err)) == 0)
         CHECK(strcmp(state, "open") == 0 || strcmp(state, "paused") == 0 || strcmp(state, "closed") == 0);
+    else
+        check_err(err, sizeof(err));
+    gw_admin_body_queue_t q;
+    err[0] = '\0';
+    if (gw_admin_body_parse_queue(p, n, &q, err, sizeof(err)) == 0)
+        CHECK((q.has_rate || q.has_paused) && (!q.has_rate || (q.rate >= 1 && q.rate <= GW_WR_RATE_MAX)) && (q.paused == 0 || q.paused == 1));
     else
         check_err(err, sizeof(err));
 }

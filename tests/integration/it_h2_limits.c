@@ -53,6 +53,22 @@ static int setup(void **st)
 /* The path every stream here posts to: a route that answers at once (405) without a backend. */
 #define PATH "/v1/events"
 
+/*
+ * Pumps @c until the first @n streams of @sid are all answered (a status,
+ * and no reset when @clean), at most 5 s. Returns how many were.
+ */
+static int pump_until_answered(it_h2_t *c, const uint32_t *sid, int n, int clean)
+{
+    long long deadline = it_now_ms() + 5000;
+    int answered = 0;
+    while (answered < n && it_now_ms() < deadline && it_h2_pump(c, 50) == 0) {
+        answered = 0;
+        for (int i = 0; i < n; i++)
+            answered += it_h2_stream(c, sid[i])->status != 0 && (!clean || it_h2_stream(c, sid[i])->rst == 0);
+    }
+    return answered;
+}
+
 /* ---- streams ------------------------------------------------------------------ */
 
 /*
@@ -82,14 +98,7 @@ static void streams_beyond_100_are_refused(void **st)
     /* The 100 finish their bodies and are answered. */
     for (int i = 0; i < 100; i++)
         assert_int_equal(it_h2_data(c, sid[i], "0123456789", 10, 1), 0);
-    long long deadline = it_now_ms() + 5000;
-    int answered = 0;
-    while (answered < 100 && it_now_ms() < deadline && it_h2_pump(c, 50) == 0) {
-        answered = 0;
-        for (int i = 0; i < 100; i++)
-            answered += it_h2_stream(c, sid[i])->status != 0;
-    }
-    assert_int_equal(answered, 100);
+    assert_int_equal(pump_until_answered(c, sid, 100, 0), 100);
     it_h2_close(c);
 }
 
@@ -130,14 +139,7 @@ static void conn_body_cap_resets_the_newest_streams(void **st)
     assert_int_equal(open, 4);
     for (int i = 0; i < 4; i++)
         assert_int_equal(it_h2_data(c, sid[i], chunk, 384, 1), 0);
-    long long deadline = it_now_ms() + 5000;
-    int answered = 0;
-    while (answered < 4 && it_now_ms() < deadline && it_h2_pump(c, 50) == 0) {
-        answered = 0;
-        for (int i = 0; i < 4; i++)
-            answered += it_h2_stream(c, sid[i])->status != 0;
-    }
-    assert_int_equal(answered, 4);
+    assert_int_equal(pump_until_answered(c, sid, 4, 0), 4);
     it_h2_close(c);
     assert_int_equal(it_metric(&s->fix, series), (before < 0 ? 0 : before) + 8);
 }
@@ -160,14 +162,7 @@ static void bodies_under_the_cap_are_untouched(void **st)
         assert_int_equal(it_h2_stream(c, sid[i])->ended_ms, 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(it_h2_data(c, sid[i], chunk, i < 4 ? 1000 : 50, 1), 0);
-    long long deadline = it_now_ms() + 5000;
-    int answered = 0;
-    while (answered < 5 && it_now_ms() < deadline && it_h2_pump(c, 50) == 0) {
-        answered = 0;
-        for (int i = 0; i < 5; i++)
-            answered += it_h2_stream(c, sid[i])->status != 0 && it_h2_stream(c, sid[i])->rst == 0;
-    }
-    assert_int_equal(answered, 5);
+    assert_int_equal(pump_until_answered(c, sid, 5, 1), 5);
     it_h2_close(c);
 }
 

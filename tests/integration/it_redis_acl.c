@@ -164,8 +164,8 @@ static void worker_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "HINCRBY", "tk:wk:stats", "acl-w:rows", "1", NULL), "worker HINCRBY tk:wk:stats");
     allowed(cmd(c, "HDEL", "tk:wk:stats", "acl-w:rows", NULL), "worker HDEL tk:wk:stats");
     /* It cannot grant a claim: claim.lua stops at its first write, nothing changed. */
-    const char *ckeys[] = {ev, claims, q, "1", "u-1", "1"};
-    refused(eval_script(c, "claim", 3, 6, ckeys), SCRIPT_CMD, "worker running claim.lua");
+    const char *ckeys[] = {ev, claims, q, "1", "0", "u-1", "1"};
+    refused(eval_script(c, "claim", 3, 7, ckeys), SCRIPT_CMD, "worker running claim.lua");
     assert_int_equal(it_redis_ev_int(t, "acl-wk", "remaining", -1), 5);
     assert_int_equal(it_redis_ev_int(t, "acl-wk", "seq", -1), 0);
     assert_int_equal(it_redis_claims_count(t, "acl-wk"), 0);
@@ -348,7 +348,7 @@ static void refused_auth_counts_as_redis_down(void **st)
     unsetenv("REDIS_USER");
     unsetenv("REDIS_PASSWORD_FILE");
     assert_int_equal(started, -1);
-    log_shows(&w, "lets group or others read it");
+    log_shows(&w, "group or others may access it");
 }
 
 /*
@@ -368,8 +368,8 @@ static void aof_replay_keeps_script_writes(void **st)
     allowed(cmd(t, "HSET", ev, "name", "acl", "state", "open", "total", "5", "remaining", "5", "maxpu", "1", "opens", "0", "closes", "0",
                 "seq", "0", NULL),
             "test HSET event");
-    const char *ckeys[] = {ev, claims, q, "1", "u-aof", "1"};
-    redisReply *r = eval_script(t, "claim", 3, 6, ckeys);
+    const char *ckeys[] = {ev, claims, q, "1", "0", "u-aof", "1"};
+    redisReply *r = eval_script(t, "claim", 3, 7, ckeys);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "N");

@@ -28,6 +28,7 @@
 
 #include "lib/it_api.h"
 #include "lib/it_env.h"
+#include "lib/it_ops.h"
 #include "lib/it_redis.h"
 #include "tk_time.h"
 
@@ -107,6 +108,35 @@ static void answers_at_once_when_since_differs(void **st)
     assert_int_equal(it_json_int(r.json, "version"), v);
     it_resp_free(&r);
     assert_true(took < 1000);
+}
+
+/* @user's at-once watch of @ev: its `watching`. */
+static long long watching_as(const it_fix_t *f, const char *ev, const char *user)
+{
+    it_resp_t r;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/events/%s/watch?wait=0", ev);
+    it_api_as(&r, f, IT_HTTP1, user, "GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    long long n = it_json_int(r.json, "watching");
+    it_resp_free(&r);
+    return n;
+}
+
+/*
+ * The caller's own heartbeat reaches Redis after the count is read, so an
+ * answer given at once must count the caller itself, once: a lone first
+ * watcher sees 1 (it saw 0 before the fix), a second user 2, and the first
+ * again 2, not 3.
+ */
+static void an_answer_at_once_counts_its_caller_once(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    assert_int_equal(watching_as(f, ev, "u-lone-a"), 1);
+    assert_int_equal(watching_as(f, ev, "u-lone-b"), 2);
+    assert_int_equal(watching_as(f, ev, "u-lone-a"), 2);
 }
 
 static void one_claim_call_moves_the_version_by_one(void **st)
@@ -193,6 +223,34 @@ static void held_watches_share_one_read_per_event(void **st)
     fprintf(stderr, "HMGETs for %d watches held ~2 s: %lld\n", N, reads);
     assert_true(reads >= N);
     assert_true(reads <= N + 30);
+}
+
+/* /metrics: tk_watch_held counts the watches held now; tk_presence_heartbeats_total the beats queued (arrival and answer of each). */
+static void held_watches_and_heartbeats_in_metrics(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    assert_int_equal(it_metric(f, "tk_watch_held"), 0);
+    long long beats = it_metric(f, "tk_presence_heartbeats_total");
+    assert_true(beats >= 1); /* version_of's watch, answered at once */
+    enum { N = 3 };
+    watch_t w[N];
+    for (int i = 0; i < N; i++)
+        watch_start(&w[i], f, ev, v, 2);
+    long long held = -1, deadline = it_now_ms() + 1500;
+    while ((held = it_metric(f, "tk_watch_held")) != N && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(held, N);
+    assert_int_equal(it_metric(f, "tk_presence_heartbeats_total"), beats + N); /* one on each arrival */
+    for (int i = 0; i < N; i++) {
+        watch_join(&w[i]);
+        assert_int_equal(w[i].r.status, 200);
+        it_resp_free(&w[i].r);
+    }
+    assert_int_equal(it_metric(f, "tk_watch_held"), 0);
+    assert_int_equal(it_metric(f, "tk_presence_heartbeats_total"), beats + 2 * N); /* and one on each answer */
 }
 
 static void wait_runs_out_with_the_same_version(void **st)
@@ -352,11 +410,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(answers_at_once_when_since_differs, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(an_answer_at_once_counts_its_caller_once, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(one_claim_call_moves_the_version_by_one, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watch_is_answered_by_a_claim_within_1s, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(opens_at_wakes_held_watches, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watches_share_one_read_per_event, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(wait_runs_out_with_the_same_version, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_watches_and_heartbeats_in_metrics, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_parameters_are_400_and_unsigned_is_401, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watches_are_bounded_and_a_leaver_frees_its_place, it_fix_new0, it_fix_free),

@@ -270,6 +270,98 @@ static void test_state(void **state_)
 #undef STATE
 }
 
+/* The create body's "waiting_room": settings, defaults, and each bad field refused with its name. */
+static void test_create_waiting_room(void **state)
+{
+    (void)state;
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1}", &c, err), 0);
+    assert_int_equal(c.wr_on, 0);
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":null}", &c, err), 0);
+    assert_int_equal(c.wr_on, 0);
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"enabled\":true,\"release_per_s\":200,"
+                            "\"access_ttl_s\":600,\"opens_at\":\"2026-11-22T08:00:00.000Z\",\"extra\":1}}",
+                            &c, err),
+                     0);
+    assert_int_equal(c.wr_on, 1);
+    assert_int_equal(c.wr_rate, 200);
+    assert_int_equal(c.wr_ttl_s, 600);
+    int64_t t;
+    assert_int_equal(tk_time_parse_rfc3339("2026-11-22T08:00:00.000Z", &t), 0);
+    assert_int_equal(c.wr_opens_ms, t);
+    /* enabled defaults to true, access_ttl_s to 300, opens_at to at once; the edges are accepted */
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":100000}}", &c, err), 0);
+    assert_int_equal(c.wr_on, 1);
+    assert_int_equal(c.wr_rate, GW_WR_RATE_MAX);
+    assert_int_equal(c.wr_ttl_s, GW_WR_TTL_DEFAULT);
+    assert_int_equal(c.wr_opens_ms, 0);
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":1,\"access_ttl_s\":10}}", &c, err), 0);
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":1,\"access_ttl_s\":86400}}", &c, err), 0);
+    /* enabled false: no room, no settings kept (but what is given is still checked) */
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"enabled\":false,\"release_per_s\":5}}", &c, err), 0);
+    assert_int_equal(c.wr_on, 0);
+    assert_int_equal(c.wr_rate, 0);
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"enabled\":false,\"release_per_s\":0}}", "waiting_room.release_per_s");
+
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":true}", "waiting_room must be an object");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":[]}", "waiting_room must be an object");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"enabled\":1,\"release_per_s\":5}}", "waiting_room.enabled");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"enabled\":true}}", "waiting_room.release_per_s is required");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{}}", "waiting_room.release_per_s is required");
+    const char *rates[] = {"0", "-1", "100001", "1.5", "\"5\"", "true"};
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        char json[160];
+        snprintf(json, sizeof(json), "{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":%s}}", rates[i]);
+        refused(json, "waiting_room.release_per_s must be an integer from 1 to 100000");
+    }
+    const char *ttls[] = {"9", "0", "86401", "\"300\""};
+    for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+        char json[160];
+        snprintf(json, sizeof(json), "{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":5,\"access_ttl_s\":%s}}", ttls[i]);
+        refused(json, "waiting_room.access_ttl_s must be an integer from 10 to 86400");
+    }
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":5,\"opens_at\":\"tomorrow\"}}", "waiting_room.opens_at");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":5,\"opens_at\":5}}", "waiting_room.opens_at");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"closes_at\":\"2026-11-22T10:00:00.000Z\","
+            "\"waiting_room\":{\"release_per_s\":5,\"opens_at\":\"2026-11-22T10:00:00.000Z\"}}",
+            "waiting_room.opens_at must be before closes_at");
+    refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":5,\"release_per_s\":6}}", "malformed");
+}
+
+static void test_queue(void **state)
+{
+    (void)state;
+    gw_admin_body_queue_t q;
+    char err[GW_ADMIN_BODY_ERR_MAX];
+#define QUEUE(json) gw_admin_body_parse_queue(json, strlen(json), &q, err, sizeof(err))
+    assert_int_equal(QUEUE("{\"release_per_s\":50}"), 0);
+    assert_true(q.has_rate && !q.has_paused && q.rate == 50);
+    assert_int_equal(QUEUE("{\"paused\":true}"), 0);
+    assert_true(!q.has_rate && q.has_paused && q.paused == 1);
+    assert_int_equal(QUEUE("{\"paused\":false,\"release_per_s\":100000,\"x\":1}"), 0);
+    assert_true(q.has_rate && q.has_paused && q.paused == 0 && q.rate == 100000);
+    assert_int_equal(QUEUE("{\"paused\":null,\"release_per_s\":1}"), 0);
+    assert_true(q.has_rate && !q.has_paused);
+    const char *bad_rate[] = {"{\"release_per_s\":0}", "{\"release_per_s\":100001}", "{\"release_per_s\":-5}", "{\"release_per_s\":2.5}",
+                              "{\"release_per_s\":\"7\"}", "{\"release_per_s\":7,\"paused\":\"yes\"}"};
+    for (size_t i = 0; i < sizeof(bad_rate) / sizeof(bad_rate[0]); i++) {
+        if (QUEUE(bad_rate[i]) != -1)
+            fail_msg("accepted %s", bad_rate[i]);
+    }
+    assert_int_equal(QUEUE("{\"release_per_s\":0}"), -1);
+    assert_non_null(strstr(err, "release_per_s must be an integer from 1 to 100000"));
+    assert_int_equal(QUEUE("{\"paused\":1}"), -1);
+    assert_non_null(strstr(err, "paused must be true or false"));
+    assert_int_equal(QUEUE("{}"), -1);
+    assert_non_null(strstr(err, "release_per_s or paused is required"));
+    assert_int_equal(QUEUE("{\"paused\":null}"), -1);
+    assert_int_equal(QUEUE("[]"), -1);
+    assert_int_equal(QUEUE(""), -1);
+    assert_int_equal(QUEUE("{\"paused\":true,\"paused\":false}"), -1);
+#undef QUEUE
+}
+
 static void test_time_roundtrip(void **state)
 {
     (void)state;
@@ -303,6 +395,8 @@ int main(void)
         cmocka_unit_test(test_create_not_an_object),
         cmocka_unit_test(test_stock),
         cmocka_unit_test(test_state),
+        cmocka_unit_test(test_create_waiting_room),
+        cmocka_unit_test(test_queue),
         cmocka_unit_test(test_time_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

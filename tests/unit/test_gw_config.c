@@ -19,7 +19,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "USER_TOKEN_SECRET_FILE", "USER_TOKEN_SECRET_NEXT_FILE", "USER_TOKEN_ISSUER",
                                    "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
                                    "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
-                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "WQ_HELD_MAX"};
+                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
+                                   "WQ_HELD_MAX"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -224,6 +225,39 @@ static void test_user_auth_refusals(void **state)
     opt_expect(load_parsed, -1, "--dev-login=2", "gw", "--dev-login=2", NULL);
 }
 
+/* The access token key (gw_access.h): a shared 0600 file, or a random key of this process when unset. */
+static void test_access_key(void **state)
+{
+    (void)state;
+    gw_config_t c, d;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_null(c.access_token_secret_file);
+    assert_int_equal(c.access_key_random, 1);
+    assert_int_equal(c.access_key.len, 32);
+    assert_int_equal(load(&d, 1, argv, err), 0);
+    assert_memory_not_equal(c.access_key.bytes, d.access_key.bytes, 32); /* drawn per process (per load) */
+
+    setenv("ACCESS_TOKEN_SECRET_FILE", secret_next, 1);
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.access_key_random, 0);
+    assert_int_equal(c.access_key.len, 40);
+    assert_memory_equal(c.access_key.bytes, "fedcba9876543210fedcba9876543210fedcba98", 40);
+    unsetenv("ACCESS_TOKEN_SECRET_FILE");
+    char *a1[] = {"gw", "--access-token-secret-file", secret_ok};
+    assert_int_equal(load(&c, 3, a1, err), 0);
+    assert_int_equal(c.access_key.len, 32);
+    assert_memory_equal(c.access_key.bytes, "0123456789abcdef0123456789abcdef", 32);
+
+    /* Read even with USER_AUTH=off: a claim on a waiting-room event needs it whatever identifies users. */
+    setenv("USER_AUTH", "off", 1);
+    opt_expect(load_parsed, -1, "ACCESS_TOKEN_SECRET_FILE", "gw", "--access-token-secret-file", "/nonexistent/a", NULL);
+    unsetenv("USER_AUTH");
+    opt_expect(load_parsed, -1, "chmod 600", "gw", "--access-token-secret-file", secret_open, NULL);
+    opt_expect(load_parsed, -1, "shorter than 32", "gw", "--access-token-secret-file", secret_short, NULL);
+    opt_expect(load_parsed, -1, "ACCESS_TOKEN_SECRET_FILE", "gw", "--access-token-secret-file", "/nonexistent/a", NULL);
+}
+
 /* The connection path's options (docs/DESIGN.md, "Connections and client address"). */
 static void test_connection_options(void **state)
 {
@@ -288,6 +322,7 @@ int main(void)
         cmocka_unit_test_setup(test_wq_held_max, setup),
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
+        cmocka_unit_test_setup(test_access_key, setup),
         cmocka_unit_test_setup(test_connection_options, setup),
         cmocka_unit_test_setup(test_edge, setup),
     };

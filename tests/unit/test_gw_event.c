@@ -35,7 +35,7 @@ static redisReply *fake(fake_t *f, const char *const vals[GW_EVENT_NFIELDS])
     return &f->top;
 }
 
-/* name, state, total, remaining, maxpu, opens, closes, seq, ver */
+/* name, state, total, remaining, maxpu, opens, closes, seq, ver (the room's fields absent: no room) */
 static const char *const open_ev[GW_EVENT_NFIELDS] = {"Cookie \"day\"", "open", "10", "4", "2", "0", "0", "6", "7"};
 
 static void test_parse(void **state)
@@ -124,6 +124,61 @@ static void test_json(void **state)
     json_decref(j);
 }
 
+/* The waiting room's fields: off unless wr is "1"; its settings in the event object, else null. */
+static void test_room(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    char out[GW_EVENT_JSON_MAX];
+    json_error_t err;
+    assert_int_equal(gw_event_from_hmget(fake(&f, open_ev), "e", 1, &ev), 0);
+    assert_int_equal(ev.wr_on, 0);
+    gw_event_json(&ev, 1000, out);
+    json_t *j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(j, "waiting_room")));
+    json_decref(j);
+
+    const char *const room[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "1", "200", "300", "1763802000000"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, room), "e", 1, &ev), 0);
+    assert_int_equal(ev.wr_on, 1);
+    assert_int_equal(ev.wr_rate, 200);
+    assert_int_equal(ev.wr_ttl_s, 300);
+    assert_int_equal(ev.wr_opens_ms, 1763802000000LL);
+    int n = gw_event_json(&ev, 1000, out);
+    assert_int_equal((size_t)n, strlen(out));
+    j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    json_t *w = json_object_get(j, "waiting_room");
+    assert_true(json_is_true(json_object_get(w, "enabled")));
+    assert_int_equal(json_integer_value(json_object_get(w, "release_per_s")), 200);
+    assert_int_equal(json_integer_value(json_object_get(w, "access_ttl_s")), 300);
+    assert_string_equal(json_string_value(json_object_get(w, "opens_at")), "2025-11-22T09:00:00.000Z");
+    json_decref(j);
+
+    /* Opens at once: opens_at null. A room turned off (wr "0") shows null. */
+    const char *const at_once[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "1", "5", "60", "0"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, at_once), "e", 1, &ev), 0);
+    gw_event_json(&ev, 1000, out);
+    j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(json_object_get(j, "waiting_room"), "opens_at")));
+    json_decref(j);
+    const char *const off[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "0", "5", "60", "0"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, off), "e", 1, &ev), 0);
+    assert_int_equal(ev.wr_on, 0);
+    /* wr alone (set by hand): on, settings 0. Malformed values are refused. */
+    const char *const bare[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "1"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, bare), "e", 1, &ev), 0);
+    assert_int_equal(ev.wr_on, 1);
+    assert_int_equal(ev.wr_rate, 0);
+    const char *const badwr[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "2", "5", "60", "0"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, badwr), "e", 1, &ev), -1);
+    const char *const badrate[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "0", "0", "6", "7", "1", "x", "60", "0"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, badrate), "e", 1, &ev), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_room),
     };
     return cmocka_run_group_tests_name("gw_event", tests, NULL, NULL);
 }

@@ -520,7 +520,7 @@ static void test_key_load(void **state)
     load_refused('k', 32, 0, 0640, "chmod 600");
     load_refused('k', 32, 0, 0604, "chmod 600");
     load_refused('k', 32, 0, 0620, "chmod 600"); /* group-writable: another may swap the key */
-    load_refused('k', 32, 0, 0644, "mode 644");
+    load_refused('k', 32, 0, 0644, "mode 0644");
 
     tk_jwt_key_t k;
     char err[256] = "";

@@ -18,6 +18,10 @@ static void test_names(void **state)
     assert_string_equal(key, "tk:{cookie-day}:claims");
     tk_key(TK_KEY_STREAM, "cookie-day", 10, key);
     assert_string_equal(key, "tk:{cookie-day}:q");
+    tk_key(TK_KEY_WQ_ADM, "cookie-day", 10, key);
+    assert_string_equal(key, "tk:{cookie-day}:wq:adm");
+    tk_key(TK_KEY_WQ_REL, "cookie-day", 10, key);
+    assert_string_equal(key, "tk:{cookie-day}:wq:rel");
 }
 
 static void test_uses_only_len_bytes(void **state)
@@ -51,7 +55,10 @@ static void test_limits(void **state)
     assert_true(tk_key(TK_KEY_CLAIMS, id, 64, key) > 0);
     assert_int_equal(tk_key(TK_KEY_CLAIMS, id, 65, key), -1);
     assert_int_equal(tk_key(TK_KEY_EV, id, 0, key), -1);
-    assert_int_equal(tk_key((tk_key_kind_t)7, id, 3, key), -1);
+    assert_int_equal(tk_key((tk_key_kind_t)(TK_KEY_WQ_REL + 1), id, 3, key), -1);
+    /* the longest kind with the longest id still fits */
+    assert_true(tk_key(TK_KEY_WQ_LINE, id, 64, key) > 0);
+    assert_true(strlen(key) < TK_KEY_MAX);
 }
 
 int main(void)

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include "opt_expect.h"
 
 typedef struct {
@@ -116,6 +118,13 @@ static void test_secret(void **state)
     close(fd);
     assert_int_equal(tk_read_secret(path, buf, sizeof(buf), err, sizeof(err)), 0);
     assert_string_equal(buf, "s3cret");
+    /* group- or other-readable: refused, whatever the secret (admin token, passwords, keys alike) */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(tk_read_secret(path, buf, sizeof(buf), err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_int_equal(chmod(path, 0604), 0);
+    assert_int_equal(tk_read_secret(path, buf, sizeof(buf), err, sizeof(err)), -1);
+    assert_int_equal(chmod(path, 0600), 0);
     fd = open(path, O_WRONLY | O_TRUNC);
     close(fd);
     assert_int_equal(tk_read_secret(path, buf, sizeof(buf), err, sizeof(err)), -1); /* empty */

@@ -159,7 +159,7 @@ static void test_redis_user(void **state)
     /* Readable by group or others: refused, saying so. */
     assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "lets group or others read it"));
+    assert_non_null(strstr(err, "group or others may access it"));
     unlink(path);
     assert_int_equal(wk_config_password(&c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "REDIS_PASSWORD_FILE"));

@@ -271,15 +271,23 @@ static int gateway_spawn(it_gateway_t *gw)
     char *argv[] = {bin,         "--port",     port,        "--http-port",        http_port,
                           "--redis-port", redis_port, "--db-port",  db_port,             "--db-user",
                           (char *)env->db_user, "--db-name", (char *)env->db_name, "--db-password-file",
-                          (char *)env->db_password_file, "--var-dir", var_dir, "--web-root", web_root, NULL, NULL, NULL};
+                          (char *)env->db_password_file, "--var-dir", var_dir, "--web-root", web_root, NULL, NULL, NULL, NULL, NULL};
+    size_t last = sizeof argv / sizeof argv[0] - 5;
     /* A test's own USER_TOKEN_SECRET_FILE wins (a flag would override it); else the harness's secret. */
     const char *secret = NULL;
     if (getenv("USER_TOKEN_SECRET_FILE") == NULL) {
         if ((secret = it_token_secret_path()) == NULL)
             return -1;
-        size_t last = sizeof argv / sizeof argv[0] - 3;
-        argv[last] = "--user-token-secret-file";
-        argv[last + 1] = (char *)secret;
+        argv[last++] = "--user-token-secret-file";
+        argv[last++] = (char *)secret;
+    }
+    /* The same for the access secret: one file for every gateway of the run, so they admit alike. */
+    if (getenv("ACCESS_TOKEN_SECRET_FILE") == NULL) {
+        const char *access = it_access_secret_path();
+        if (access == NULL)
+            return -1;
+        argv[last++] = "--access-token-secret-file";
+        argv[last++] = (char *)access;
     }
     it_token_cfg_read(&gw->user_tokens, secret);
     return spawn(&gw->proc, argv, gw->admin_token);

@@ -11,16 +11,16 @@
 
 #include "it_env.h"
 
-const char *it_token_secret_path(void)
+/* $TK_IT_DIR/@name into @path (PATH_MAX bytes), created with a random secret the first time. */
+static const char *secret_path(const char *name, char *path)
 {
-    static char path[PATH_MAX];
     if (path[0] != '\0')
         return path;
     const it_env_t *env = it_env();
     if (env == NULL)
         return NULL;
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/user_token_secret", env->it_dir);
+    snprintf(p, sizeof p, "%s/%s", env->it_dir, name);
     /* Once per run directory: O_EXCL, so a later binary of the same run keeps the first one's secret. */
     int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno != EEXIST) {
@@ -44,8 +44,20 @@ const char *it_token_secret_path(void)
             return NULL;
         }
     }
-    memcpy(path, p, sizeof path);
+    memcpy(path, p, PATH_MAX);
     return path;
+}
+
+const char *it_token_secret_path(void)
+{
+    static char path[PATH_MAX];
+    return secret_path("user_token_secret", path);
+}
+
+const char *it_access_secret_path(void)
+{
+    static char path[PATH_MAX];
+    return secret_path("access_token_secret", path);
 }
 
 static void claim_from_env(char *out, const char *name)

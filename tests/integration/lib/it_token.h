@@ -35,6 +35,16 @@ typedef struct {
 const char *it_token_secret_path(void);
 
 /**
+ * The harness's access token secret (gateway/queue/gw_access.h), made as
+ * it_token_secret_path makes its own: $TK_IT_DIR/access_token_secret. Every
+ * gateway of a run gets it (--access-token-secret-file) unless the test's
+ * environment names one in ACCESS_TOKEN_SECRET_FILE, so two gateways of one
+ * test accept each other's admissions and a test mints access tokens from
+ * it. NULL (message printed) on failure.
+ */
+const char *it_access_secret_path(void);
+
+/**
  * Fills @cfg with what a gateway started now gets: the key in
  * $USER_TOKEN_SECRET_FILE when set, else in @harness_secret; issuer and
  * audience from the environment. A key that does not load leaves
