@@ -12,8 +12,9 @@
  * held status poll is answered within 0.5 s of the admission, and beyond
  * WQ_HELD_MAX one is 503; every refusal changes nothing.
  *
- * Rooms are made as the settings branch will make them: an event, then
- * HSET tk:{E}:ev wr 1 wr_rate N wr_ttl T wr_opens 0 and SADD tk:wq:rooms E.
+ * Rooms are made by the admin create's "waiting_room" and steered by the
+ * admin update (POST /v1/admin/events/{id}/queue); a room that releases
+ * nobody (rate 0, which the API does not accept) is set in Redis by hand.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,12 +69,48 @@ static long long rint_(const it_fix_t *f, const char *fmt, ...)
     return v;
 }
 
-/* A fresh event with a waiting room at @rate per s (the settings branch's fields, set by hand). */
+/* The admin update of the room of @ev with @body; asserts 200. */
+static void room_update(const it_fix_t *f, const char *ev, const char *body)
+{
+    char path[256];
+    it_resp_t r;
+    snprintf(path, sizeof path, "/v1/admin/events/%s/queue", ev);
+    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", path, body);
+    if (r.status != 200)
+        it_show("room update", &r);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+}
+
+/* Release @rate users per s from now (0: nobody, set by hand: the API takes 1..100000). */
+static void set_rate(const it_fix_t *f, const char *ev, int rate)
+{
+    char body[64];
+    if (rate == 0) {
+        rdo(f, "HSET tk:{%s}:ev wr_rate 0", ev);
+        return;
+    }
+    snprintf(body, sizeof body, "{\"release_per_s\":%d}", rate);
+    room_update(f, ev, body);
+}
+
+/* A fresh event with @stock, at most 1 per user, and a waiting room at @rate per s (access_ttl_s 300), open at once. */
 static void make_room(const it_fix_t *f, char *ev, size_t len, long long stock, int rate)
 {
-    it_new_event(f, ev, len, "wq", stock, 1);
-    rdo(f, "HSET tk:{%s}:ev wr 1 wr_rate %d wr_ttl 300 wr_opens 0", ev, rate);
-    rdo(f, "SADD tk:wq:rooms %s", ev);
+    char body[512];
+    it_resp_t r;
+    it_event_id(ev, len, "wq");
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"name\":\"Room %s\",\"stock\":%lld,\"max_per_user\":1,"
+             "\"waiting_room\":{\"enabled\":true,\"release_per_s\":%d,\"access_ttl_s\":300}}",
+             ev, ev, stock, rate > 0 ? rate : 1);
+    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/events", body);
+    if (r.status != 201)
+        it_show("create with a room", &r);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    if (rate == 0)
+        set_rate(f, ev, 0);
 }
 
 static long join(const it_fix_t *f, const char *ev, const char *user, it_resp_t *r)
@@ -151,7 +188,8 @@ static void join_is_idempotent_and_refusals_change_nothing(void **st)
     assert_int_equal(status(f, ev, "u-b", 0, &r), 200);
     assert_true(json_is_null(json_object_get(r.json, "eta_s")));
     it_resp_free(&r);
-    rdo(f, "HSET tk:{%s}:ev opens %lld wr_rate 4", ev, (long long)tk_time_now_ms() + 3600000);
+    rdo(f, "HSET tk:{%s}:ev opens %lld", ev, (long long)tk_time_now_ms() + 3600000); /* the sale: admin cannot move it */
+    set_rate(f, ev, 4);
     it_sleep_ms(300);
     assert_int_equal(status(f, ev, "u-b", 0, &r), 200);
     assert_string_equal(it_json_str(r.json, "state"), "waiting");
@@ -278,7 +316,7 @@ static void admission_in_place_order_among_present_users(void **st)
     assert_int_equal(it_json_int(r.json, "position"), N);
     it_resp_free(&r);
 
-    rdo(f, "HSET tk:{%s}:ev wr_rate 20", ev); /* one user a 50 ms step */
+    set_rate(f, ev, 20); /* one user a 50 ms step */
     long long deadline = it_now_ms() + 6000;
     while (rint_(f, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
         it_sleep_ms(100);
@@ -320,14 +358,29 @@ static void admission_in_place_order_among_present_users(void **st)
     char want[32];
     tk_time_format_rfc3339((at[0] / 1000 + 300) * 1000, want);
     assert_string_equal(it_json_str(r.json, "expires_at"), want);
+    /* the acceptance flow's last step: the access token claims (201); an expired user's own token does not (403) */
+    char url[256], auth[1200], body[] = "{\"quantity\":1}";
+    snprintf(url, sizeof url, "%s/v1/events/%s/claims", f->gw.base_url, ev);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    const char *hdrs[] = {auth, NULL};
+    it_resp_t c;
+    it_http(&c, IT_HTTP1, "POST", url, hdrs, body, strlen(body), IT_TIMEOUT_MS);
+    if (c.status != 201)
+        it_show("claim with the access token", &c);
+    assert_int_equal(c.status, 201);
+    it_resp_free(&c);
     it_resp_free(&r);
+    user_name(u, sizeof u, 1);
+    assert_int_equal(it_claim(&c, f, ev, u, 1), 403);
+    assert_string_equal(it_resp_error_code(&c), "not_admitted");
+    it_resp_free(&c);
+    user_name(u, sizeof u, 0);
     /* a join of an admitted user is answered admitted (200), not a new place */
     assert_int_equal(join(f, ev, u, &r), 200);
     assert_string_equal(it_json_str(r.json, "state"), "admitted");
     it_resp_free(&r);
 
     /* the metrics of this gateway (it holds the lease) */
-    char url[128];
     snprintf(url, sizeof url, "%s/metrics", f->gw.base_url);
     assert_int_equal(it_http(&r, IT_HTTP1, "GET", url, NULL, NULL, 0, IT_TIMEOUT_MS), 0);
     char line[256];
@@ -366,7 +419,7 @@ static void absent_at_32s_not_at_28s(void **st)
     assert_int_equal(status(f, ev, "u-stay", 0, &r), 200);
     assert_int_equal(it_json_int(r.json, "ahead"), 0); /* 32 s: not */
     it_resp_free(&r);
-    rdo(f, "HSET tk:{%s}:ev wr_rate 20", ev);
+    set_rate(f, ev, 20);
     long long deadline = it_now_ms() + 3000;
     while (rint_(f, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
         it_sleep_ms(50);
@@ -390,8 +443,7 @@ static void release_is_steady_and_eta_follows_the_measured_rate(void **st)
         join_expect(f, ev, u, 201);
     }
     /* paused: nobody admitted, eta null */
-    rdo(f, "HSET tk:{%s}:wq paused 1", ev);
-    rdo(f, "HSET tk:{%s}:ev wr_rate 20", ev);
+    room_update(f, ev, "{\"release_per_s\":20,\"paused\":true}");
     it_sleep_ms(1000);
     assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:adm", ev), 0);
     it_resp_t r;
@@ -402,7 +454,7 @@ static void release_is_steady_and_eta_follows_the_measured_rate(void **st)
 
     /* released at 20/s: over 2 s, spread over 100 ms windows, never more than 21 in any second */
     long long start = (long long)tk_time_now_ms();
-    rdo(f, "HSET tk:{%s}:wq paused 0", ev);
+    room_update(f, ev, "{\"paused\":false}");
     it_sleep_ms(2000);
     long long at[N];
     int got = read_admissions(f, ev, at, N);
@@ -434,7 +486,7 @@ static void release_is_steady_and_eta_follows_the_measured_rate(void **st)
     long long meas = rint_(f, "HGET tk:{%s}:wq meas", ev);
     /* admissions per s over the last 30 s, idle time included (the join and the pause): under 20/s */
     assert_true(meas > 5000 && meas <= 21000);
-    rdo(f, "HSET tk:{%s}:ev wr_rate 1", ev); /* the configured rate no longer says anything */
+    set_rate(f, ev, 1); /* the configured rate no longer says anything */
     for (int tries = 0; tries < 5; tries++) {
         long long m1 = rint_(f, "HGET tk:{%s}:wq meas", ev);
         assert_int_equal(status(f, ev, u, 0, &r), 200);
@@ -481,7 +533,7 @@ static void held_poll_is_answered_on_admission_and_bounded(void **st)
     long long t0 = it_now_ms();
     assert_int_equal(pthread_create(&p.tid, NULL, poll_main, &p), 0);
     it_sleep_ms(800);
-    rdo(f, "HSET tk:{%s}:ev wr_rate 1", ev); /* u-p1 now, u-p2 a second later */
+    set_rate(f, ev, 1); /* u-p1 within a second, u-p2 a second later */
     assert_int_equal(pthread_join(p.tid, NULL), 0);
     assert_int_equal(p.r.status, 200);
     assert_string_equal(it_json_str(p.r.json, "state"), "admitted");
@@ -492,7 +544,7 @@ static void held_poll_is_answered_on_admission_and_bounded(void **st)
     it_resp_free(&p.r);
 
     /* a wait that runs out answers the standing then (waiting or admitted), after the wait */
-    rdo(f, "HSET tk:{%s}:ev wr_rate 0", ev);
+    set_rate(f, ev, 0);
     join_expect(f, ev, "u-p3", 201);
     t0 = it_now_ms();
     it_resp_t r;
@@ -557,7 +609,7 @@ static void lease_moves_when_its_gateway_is_killed(void **st)
     snprintf(pid, sizeof pid, ":%d:", (int)f->gw.proc.pid);
     assert_non_null(strstr(x->str, pid));
     freeReplyObject(x);
-    rdo(f, "HSET tk:{%s}:ev wr_rate 10", ev);
+    set_rate(f, ev, 10);
     it_sleep_ms(1200);
     long long before_kill = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
     assert_true(before_kill >= 1);
