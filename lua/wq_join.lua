@@ -19,7 +19,9 @@ The place is drawn by HINCRBY (one counter per room: places are unique and
 in arrival order). A user who holds a place is answered it again (200) and
 this join counts as a heartbeat; a user whose place was passed while absent
 (gone) gets a new place at the back (201): who closed the tab may come
-back, behind everyone who stayed. `ahead` is the users of the line present
+back, behind everyone who stayed. So does a user whose admission ran out
+unused or not (its access token expired, lua/wq_status.lua "lapsed"): the
+admission is dropped and the place drawn anew. `ahead` is the users of the line present
 now, before this place: the lazy sweep (lua/wq_status.lua explains it)
 runs first so nobody absent is counted.
 ]]
@@ -49,7 +51,11 @@ end
 
 local at = redis.call('HGET', adm, user)
 if at then
-  return {0, 'admitted', tonumber(at), tonumber(redis.call('HGET', ev, 'wr_ttl') or '0') or 0, 0, 0, 0}
+  local ttl = tonumber(redis.call('HGET', ev, 'wr_ttl') or '0') or 0
+  if now < (math.floor(tonumber(at) / 1000) + ttl) * 1000 then
+    return {0, 'admitted', tonumber(at), ttl, 0, 0, 0}
+  end
+  redis.call('HDEL', adm, user)
 end
 
 -- the sweep: users silent for 30 s leave live (and seen), each once

@@ -15,6 +15,9 @@ per user, in the order given:
   "waiting", place, ahead, serving, rate_x1000, paused
   "admitted", admitted_ms, wr_ttl, 0, 0, 0
   "expired", gone_ms, 0, 0, 0, 0     passed while absent: 410
+  "lapsed", until_ms, 0, 0, 0, 0     admitted, but the admission (its access
+                                     token) ran out: 410, and a join gives
+                                     a new place (lua/wq_join.lua)
   "none", 0, 0, 0, 0, 0              never joined: 404
 
 Presence and the sweep. A user is present while their last waiting-room
@@ -79,7 +82,11 @@ for i = 3, #ARGV do
   else
     local at = redis.call('HGET', adm, user)
     local kind, ms = 'admitted', at
-    if not at then
+    -- the token's exp is whole seconds (gw_access.h): the admission ends with it
+    local ends = at and (math.floor(tonumber(at) / 1000) + ttl) * 1000
+    if at and now >= ends then
+      kind, ms = 'lapsed', ends
+    elseif not at then
       kind, ms = 'expired', redis.call('HGET', gone, user)
       if not ms then
         kind, ms = 'none', '0'

@@ -116,7 +116,7 @@
       setState('stopped');
       var c = d && TK.session.decode(d.access_token);
       if (c && c.exp !== null && c.exp * 1000 <= Date.now()) {
-        /* admitted earlier and the admission ran out: the gateway keeps answering "admitted" */
+        /* a token that ran out by the page's clock (the gateway answers 410 once it has: clocks apart) */
         TK.showError(msg, { code: 'not_admitted', meaning: 'Your turn came, but your admission ran out at ' +
           new Date(c.exp * 1000).toLocaleTimeString() + ': it no longer lets you claim.' });
       } else {
@@ -138,11 +138,16 @@
     redirectTimer = setTimeout(function () { window.location.assign(TK.eventUrl(eventId)); }, REDIRECT_MS);
   }
 
-  function expired() {
+  function expired(err) {
     stopLoop();
     setState('expired');
     clearNumbers();
-    TK.showError(msg, { code: 'expired', status: 410, meaning: 'Your place expired: this page was not heard from for 30 s (closed, asleep or offline).' });
+    /* 410 expired has two causes (docs/API.md): the place was passed while away, or the admission ran out */
+    var lapsed = err && typeof err.message === 'string' && /admission ran out/.test(err.message);
+    TK.session.setAccess(eventId, '');
+    TK.showError(msg, { code: 'expired', status: 410, meaning: lapsed ?
+      'Your turn came, but your admission ran out before it was used: your place expired. Join again for a new place.' :
+      'Your place expired: this page was not heard from for 30 s (closed, asleep or offline).' });
     $('rejoin-box').hidden = false;
     $('queue-status').textContent = '';
   }
@@ -199,7 +204,7 @@
         stopLoop();
         return;
       }
-      if (err.code === 'expired' || err.status === 410) { expired(); return; }
+      if (err.code === 'expired' || err.status === 410) { expired(err); return; }
       if (err.status === 404 && run.joined && !run.rejoined) {
         /* the place is gone from the gateway's books: join again, once */
         run.joined = false; run.rejoined = true;

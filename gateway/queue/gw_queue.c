@@ -33,7 +33,7 @@ static int item_int(const redisReply *x, int64_t *v)
 
 int gw_queue_place_parse(redisReply *const *items, gw_queue_place_t *p)
 {
-    static const char *const kinds[] = {"waiting", "admitted", "expired", "none"};
+    static const char *const kinds[] = {"waiting", "admitted", "expired", "none", "lapsed"};
     int64_t v[GW_QUEUE_ITEMS - 1];
     memset(p, 0, sizeof(*p));
     if (items[0]->type != REDIS_REPLY_STRING)
@@ -42,9 +42,10 @@ int gw_queue_place_parse(redisReply *const *items, gw_queue_place_t *p)
         if (item_int(items[i], &v[i - 1]) != 0)
             return -1;
     int k = 0;
-    while (k < 4 && strcmp(items[0]->str, kinds[k]) != 0)
+    const int nkinds = (int)(sizeof(kinds) / sizeof(kinds[0]));
+    while (k < nkinds && strcmp(items[0]->str, kinds[k]) != 0)
         k++;
-    if (k == 4)
+    if (k == nkinds)
         return -1;
     p->kind = (gw_queue_kind_t)k;
     if (p->kind == GW_QUEUE_WAITING) {
@@ -96,6 +97,9 @@ void gw_queue_answer(gw_req_t *r, const gw_queue_place_t *p, int waiting_status)
     }
     case GW_QUEUE_EXPIRED:
         gw_reply_error(r, 410, "expired", "this place was passed while its user was away (no heartbeat for 30 s); join again");
+        return;
+    case GW_QUEUE_LAPSED:
+        gw_reply_error(r, 410, "expired", "this admission ran out (access_ttl_s passed); join again for a new place");
         return;
     case GW_QUEUE_NONE:
     default:

@@ -26,6 +26,7 @@ typedef enum {
     GW_QUEUE_ADMITTED,
     GW_QUEUE_EXPIRED, /* passed while absent: 410 */
     GW_QUEUE_NONE,    /* no place: 404 */
+    GW_QUEUE_LAPSED,  /* admitted, but the admission ran out with its token: 410 */
 } gw_queue_kind_t;
 
 /* A user's standing, from one script reply. */

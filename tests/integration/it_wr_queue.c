@@ -400,6 +400,38 @@ static void admission_in_place_order_among_present_users(void **st)
     assert_int_equal(join_expect(f, ev, u, 201), N + 1);
 }
 
+/*
+ * An admission runs out with its access token (admitted at + access_ttl_s):
+ * the status then answers 410 expired instead of an admitted answer whose
+ * token no claim accepts, and a join gives a new place at the back, as
+ * for an abandoned place. An admission still running is answered as is.
+ */
+static void an_admission_that_ran_out_is_expired_and_may_rejoin(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    make_room(f, ev, sizeof ev, 10, 0);
+    assert_int_equal(join_expect(f, ev, "u-late", 201), 1);
+    assert_int_equal(join_expect(f, ev, "u-soon", 201), 2);
+    /* admitted 301 s ago (access_ttl_s 300), and 10 s ago */
+    long long now = (long long)tk_time_now_ms();
+    rdo(f, "ZREM tk:{%s}:wq:line u-late u-soon", ev);
+    rdo(f, "HSET tk:{%s}:wq:adm u-late %lld u-soon %lld", ev, now - 301000, now - 10000);
+    it_resp_t r;
+    assert_int_equal(status(f, ev, "u-soon", 0, &r), 200);
+    assert_string_equal(it_json_str(r.json, "state"), "admitted");
+    it_resp_free(&r);
+    if (status(f, ev, "u-late", 0, &r) != 410)
+        it_show("status of an admission that ran out", &r);
+    assert_int_equal(r.status, 410);
+    it_resp_free(&r);
+    assert_int_equal(join_expect(f, ev, "u-late", 201), 3);
+    assert_int_equal(status(f, ev, "u-late", 0, &r), 200);
+    assert_string_equal(it_json_str(r.json, "state"), "waiting");
+    assert_int_equal(it_json_int(r.json, "position"), 3);
+    it_resp_free(&r);
+}
+
 /* ---- the 30 s rule, in real time ---- */
 
 static void absent_at_32s_not_at_28s(void **st)
@@ -639,6 +671,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(join_is_idempotent_and_refusals_change_nothing, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(admission_in_place_order_among_present_users, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(an_admission_that_ran_out_is_expired_and_may_rejoin, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(release_is_steady_and_eta_follows_the_measured_rate, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_poll_is_answered_on_admission_and_bounded, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lease_moves_when_its_gateway_is_killed, it_fix_new0, it_fix_free),
