@@ -99,6 +99,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
     c->watch_held_max = 20000;
+    c->wq_held_max = 50000;
     c->user_auth = "required";
     c->tls_ticket_rotate_s = 3600;
 
@@ -154,6 +155,8 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "claims per loop thread batched for or waiting on Redis, at most; beyond, 503"},
         {"--watch-held-max", "WATCH_HELD_MAX", TK_OPT_INT, &c->watch_held_max, 1, 10000000,
          "long-polls (GET .../watch) held per loop thread, at most; beyond, 503 with Retry-After"},
+        {"--wq-held-max", "WQ_HELD_MAX", TK_OPT_INT, &c->wq_held_max, 1, 10000000,
+         "waiting-room status long-polls (GET .../queue/{user}) held per loop thread, at most; beyond, 503 with Retry-After"},
         {"--user-auth", "USER_AUTH", TK_OPT_STR, &c->user_auth, 0, 0,
          "required: user routes need a signed user token; off: the body's user_id is trusted (v1; benchmarks, trusted networks)"},
         {"--user-token-secret-file", "USER_TOKEN_SECRET_FILE", TK_OPT_STR, &c->user_token_secret_file, 0, 0,

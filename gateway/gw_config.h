@@ -46,6 +46,7 @@ typedef struct {
     long db_queue_max;       /* database jobs waiting per lane, at most (gw_dbpool.h) */
     long db_job_deadline_ms; /* a request's job not started by then is answered 503 unrun */
     long watch_held_max;     /* long-polls of GET .../watch held per loop thread (gw_watch.h) */
+    long wq_held_max;        /* waiting-room status long-polls held per loop thread (gw_queue_hold.h) */
     long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */
     const char *user_auth;             /* "required" (default) or "off" (v1: the body's user_id is trusted) */
     const char *user_token_secret_file; /* NULL: $var_dir/secrets/user_token_secret */

@@ -66,6 +66,10 @@ typedef enum {
     GW_SCRIPT_WATERMARK,
     GW_SCRIPT_PRESENCE,
     GW_SCRIPT_PRESENCE_PAGE,
+    GW_SCRIPT_WQ_JOIN,   /* the waiting room (gateway/queue/) */
+    GW_SCRIPT_WQ_STATUS,
+    GW_SCRIPT_WQ_ADMIT,
+    GW_SCRIPT_WQ_LEASE,
     GW_SCRIPT__COUNT,
 } gw_script_t;
 

@@ -3,6 +3,8 @@
 #include "gw_batcher.h"
 #include "gw_watch.h"
 #include "gw_presence.h"
+#include "gw_queue_hold.h"
+#include "gw_admitter.h"
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
@@ -146,6 +148,10 @@ static void thread_dispose(gw_thread_t *th)
     th->watch = NULL;
     gw_presence_destroy(th->presence);
     th->presence = NULL;
+    gw_queue_hold_destroy(th->wq_hold); /* after the Redis callbacks, like the watch */
+    th->wq_hold = NULL;
+    gw_admitter_destroy(th->admitter);
+    th->admitter = NULL;
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -215,7 +221,10 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->batcher = gw_batcher_create(th);
     th->watch = gw_watch_create(th);
     th->presence = gw_presence_create(th);
-    if (th->redis == NULL || th->batcher == NULL || th->watch == NULL || th->presence == NULL)
+    th->wq_hold = gw_queue_hold_create(th);
+    if (th->redis == NULL || th->batcher == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
+        return -1;
+    if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
         return -1;
     if (index == 0 && gw_failover_start(th) != 0)
         return -1;

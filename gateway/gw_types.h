@@ -34,6 +34,8 @@ typedef struct st_gw_dbpool_t gw_dbpool_t;   /* gw_dbpool.h */
 typedef struct st_gw_batcher_t gw_batcher_t; /* gw_batcher.h */
 typedef struct st_gw_watch_t gw_watch_t;     /* gw_watch.h */
 typedef struct st_gw_presence_t gw_presence_t; /* gw_presence.h */
+typedef struct st_gw_queue_hold_t gw_queue_hold_t; /* gw_queue_hold.h */
+typedef struct st_gw_admitter_t gw_admitter_t; /* gw_admitter.h */
 struct gw_journal;                           /* gw_journal.h */
 struct gw_failover;                          /* gw_failover.h */
 struct gw_rebuild;                           /* gw_rebuild.h */
@@ -77,6 +79,8 @@ struct st_gw_thread_t {
     gw_batcher_t *batcher;
     gw_watch_t *watch; /* held long-polls of GET .../watch (gw_watch.h) */
     gw_presence_t *presence; /* heartbeats of this thread (gw_presence.h) */
+    gw_queue_hold_t *wq_hold; /* held waiting-room status polls (gw_queue_hold.h) */
+    gw_admitter_t *admitter;  /* thread 0 only: the waiting room's admitter (gw_admitter.h); NULL elsewhere */
     gw_metrics_t metrics;
     h2o_accept_ctx_t accept_tls, accept_plain;
     h2o_socket_t *listen_tls, *listen_plain;

@@ -252,19 +252,24 @@ if [ "$healthy" = 0 ]; then
     tk_die "the gateway was not ready (https://127.0.0.1:$PORT/readyz) within ${HEALTH_SECS}s; shutting everything down"
 fi
 
-# ---- demo event (201 created, or 409: it exists from an earlier run) ----
+# ---- demo events (201 created, or 409: they exist from an earlier run) ----
 
 tq=${token//\\/\\\\}
 tq=${tq//\"/\\\"}
-code=$(curl -ks --max-time 10 -o "$tmp/demo.json" -w '%{http_code}' \
-    -H 'Content-Type: application/json' \
-    -d '{"event_id":"demo","name":"Demo event","stock":1000,"max_per_user":1}' \
-    -K - "https://127.0.0.1:$PORT/v1/admin/events" <<<"header = \"Authorization: Bearer $tq\"" || true)
-case "$code" in
-    201) tk_say "created the demo event (1000 units, 1 per user)" ;;
-    409) tk_say "the demo event exists already" ;;
-    *) tk_warn "could not create the demo event (HTTP ${code:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
-esac
+demo_event() { # ID BODY WHAT
+    local code
+    code=$(curl -ks --max-time 10 -o "$tmp/demo.json" -w '%{http_code}' \
+        -H 'Content-Type: application/json' -d "$2" \
+        -K - "https://127.0.0.1:$PORT/v1/admin/events" <<<"header = \"Authorization: Bearer $tq\"" || true)
+    case "$code" in
+        201) tk_say "created the $1 event ($3)" ;;
+        409) tk_say "the $1 event exists already" ;;
+        *) tk_warn "could not create the $1 event (HTTP ${code:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
+    esac
+}
+demo_event demo '{"event_id":"demo","name":"Demo event","stock":1000,"max_per_user":1}' "1000 units, 1 per user"
+demo_event demo-queue '{"event_id":"demo-queue","name":"Demo with a waiting room","stock":100,"max_per_user":1,"waiting_room":{"enabled":true,"release_per_s":5,"access_ttl_s":300}}' \
+    "100 units behind a waiting room admitting 5 a second"
 
 # ---- a user token for the examples (tk-token, the same key as the gateway) ----
 
@@ -304,6 +309,13 @@ $([ "$DEV_LOGIN" != 1 ] || echo "  Sign in      on the pages with any user id (D
     curl -k -H 'Authorization: Bearer $token' $base/v1/admin/events/demo
 
   A claim without a user token is 401: the claim is the token's user's.
+
+  Waiting room (demo-queue): open $base/queue.html?event=demo-queue, or
+    curl -k -X POST -H 'Authorization: Bearer $user_token' $base/v1/events/demo-queue/queue
+    curl -k -H 'Authorization: Bearer $user_token' '$base/v1/events/demo-queue/queue/$demo_user?wait=20'
+  until "state":"admitted"; then claim with its access_token as the bearer:
+    curl -k -X POST $base/v1/events/demo-queue/claims -H 'Authorization: Bearer <access_token>' \\
+         -H 'Content-Type: application/json' -d '{"quantity":1}'
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
   data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').

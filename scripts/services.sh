@@ -126,6 +126,8 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+# the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
+C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
@@ -135,7 +137,7 @@ ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:s
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands

@@ -24,6 +24,9 @@
     too_large: 'The request was too large.',
     rate_limited: 'Too many requests from you. Please wait a moment before trying again.',
     unavailable: 'The service is temporarily unavailable. Please try again shortly.',
+    not_admitted: 'This sale has a waiting room: you may claim only once the queue has admitted you, and only until your admission runs out.',
+    expired: 'Your place in the queue expired: nothing was heard from this page for 30 s. Join again for a new place at the back.',
+    no_waiting_room: 'This event has no waiting room: claim on its page.',
     network: 'Could not reach the server. Check your connection and try again.',
     bad_response: 'The server sent an answer this page does not understand.'
   };
@@ -64,8 +67,9 @@
     return null;
   }
 
-  /* request(method, path, {body, token, timeoutMs}) ->
-   *   Promise of {status, data, headers}; rejects with ApiError. */
+  /* request(method, path, {body, token, timeoutMs, signal}) ->
+   *   Promise of {status, data, headers}; rejects with ApiError (code
+   *   'aborted', status 0, when `signal`, an AbortSignal, aborted it). */
   function request(method, path, opts) {
     opts = opts || {};
     var headers = { 'Accept': 'application/json' };
@@ -80,6 +84,10 @@
     if (ctl) {
       init.signal = ctl.signal;
       timer = setTimeout(function () { ctl.abort(); }, opts.timeoutMs || 10000);
+      if (opts.signal) {
+        if (opts.signal.aborted) ctl.abort();
+        else opts.signal.addEventListener('abort', function () { ctl.abort(); });
+      }
     }
     return fetch(path, init).then(function (res) {
       return res.text().then(function (text) {
@@ -102,12 +110,13 @@
         }
         if (!code) {
           code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
-                   413: 'too_large', 429: 'rate_limited', 503: 'unavailable' }[res.status] || '';
+                   410: 'expired', 413: 'too_large', 429: 'rate_limited', 503: 'unavailable' }[res.status] || '';
         }
         throw new ApiError(res.status, code, message || ('HTTP ' + res.status), retryAfter);
       });
     }, function (err) {
       if (timer) clearTimeout(timer);
+      if (opts.signal && opts.signal.aborted) throw new ApiError(0, 'aborted', 'stopped by the page', null);
       throw new ApiError(0, 'network', (err && err.message) || 'network error', null);
     });
   }
@@ -178,6 +187,9 @@
     return new URLSearchParams(window.location.search).get(name) || '';
   }
   function eventUrl(id) { return 'event.html?event=' + encodeURIComponent(id); }
+  function queueUrl(id) { return 'queue.html?event=' + encodeURIComponent(id); }
+  /* Does the event (as the API shows it) sell through a waiting room? */
+  function hasRoom(ev) { return !!(ev && ev.waiting_room && ev.waiting_room.enabled === true); }
   function enc(s) { return encodeURIComponent(s); }
 
   /* Repeats fn (returning a promise) every ms, never overlapping, and
@@ -226,7 +238,7 @@
     request: request, ApiError: ApiError, MEANINGS: MEANINGS, STATUS_WORDS: STATUS_WORDS,
     STATE_WORDS: STATE_WORDS, EVENT_ID_RE: EVENT_ID_RE, USER_ID_RE: USER_ID_RE,
     h: h, clear: clear, $: $, showError: showError, showInfo: showInfo, hide: hide,
-    fmtTime: fmtTime, fmtNum: fmtNum, param: param, eventUrl: eventUrl, enc: enc,
+    fmtTime: fmtTime, fmtNum: fmtNum, param: param, eventUrl: eventUrl, queueUrl: queueUrl, hasRoom: hasRoom, enc: enc,
     every: every, remember: remember, recall: recall,
     stateBadge: stateBadge, statusBadge: statusBadge
   };

@@ -1,4 +1,5 @@
-/* session.js: who is signed in, for the user pages (event.html, claim.html).
+/* session.js: who is signed in, for the user pages (event.html, claim.html,
+ * queue.html).
  *
  * The gateway trusts no typed user id (API.md, "User identity (tokens)"):
  * every user call carries `Authorization: Bearer <user token>`, a JWT the
@@ -13,12 +14,17 @@
  *   and to name the user in the status URL. It is never trusted: the
  *   signature is the gateway's to check, and a token it refuses (401) signs
  *   the tab out with the gateway's reason;
- * - requests never carry a user id in a body: the claim is the token's user's.
+ * - requests never carry a user id in a body: the claim is the token's user's;
+ * - the access tokens a waiting room hands out (queue.html) live next to it,
+ *   one per event ('tk.access.<event>', sessionStorage too): only the
+ *   signed-in user's, for that event and not yet expired, are handed back
+ *   (access()); signing in or out forgets them all.
  * Loaded after api.js; adds TK.session. */
 (function () {
   'use strict';
   var h = TK.h;
   var TOKEN_KEY = 'tk.user_token';
+  var ACCESS_PREFIX = 'tk.access.';    /* + event id: that event's access token */
   var LAST_ID_KEY = 'tk.login_id';     /* the last dev-login id, to prefill (not a secret) */
   var listeners = [];
   var lastReason = '';                 /* why the tab was signed out, shown once */
@@ -61,8 +67,40 @@
     listeners.forEach(function (fn) { try { fn(u); } catch (e) { setTimeout(function () { throw e; }); } });
   }
 
+  /* Forgets every event's access token (they belong to the user signing out,
+   * or to the one before a new sign-in). */
+  function dropAccess() {
+    try {
+      var s = window.sessionStorage;
+      for (var i = s.length - 1; i >= 0; i--) {
+        var k = s.key(i);
+        if (k && k.indexOf(ACCESS_PREFIX) === 0) s.removeItem(k);
+      }
+    } catch (e) {}
+  }
+
+  /* The access token of `eventId` when it is usable as far as this page can
+   * tell (names the signed-in user and the event, not expired), else ''.
+   * The gateway still decides (403 not_admitted). */
+  function access(eventId) {
+    var tok = TK.recall('session', ACCESS_PREFIX + eventId);
+    if (!tok) return '';
+    var c = decode(tok), u = user();
+    var aud = c && (Array.isArray(c.aud) ? c.aud : typeof c.aud === 'string' ? [c.aud] : null);
+    if (!c || !u || c.sub !== u || (aud && aud.indexOf(eventId) < 0) ||
+        (c.exp !== null && c.exp * 1000 <= Date.now())) return '';
+    return tok;
+  }
+  /* Its expiry in ms since the epoch (0 when unknown or none). */
+  function accessUntil(eventId) {
+    var c = decode(access(eventId));
+    return c && c.exp ? c.exp * 1000 : 0;
+  }
+  function setAccess(eventId, tok) { TK.remember('session', ACCESS_PREFIX + eventId, tok || ''); }
+
   function signIn(tok) {
     lastReason = '';
+    dropAccess();
     TK.remember('session', TOKEN_KEY, tok);
     changed();
   }
@@ -70,18 +108,24 @@
   /* Forgets the token; `reason` (text) is shown on the sign-in card. */
   function signOut(reason) {
     lastReason = reason || '';
+    dropAccess();
     TK.remember('session', TOKEN_KEY, '');
     changed();
   }
 
   /* TK.request with the bearer token. Signed out: refused here, nothing sent.
-   * A 401 means the gateway no longer takes this token: the tab signs out. */
+   * A 401 means the gateway no longer takes this token: the tab signs out.
+   * opts.bearer (an access token) is sent instead of the user token, still
+   * only while signed in; its 401 does not sign the tab out (the caller
+   * forgets that access token). */
   function request(method, path, opts) {
     var tok = token();
     if (!tok) return Promise.reject(new TK.ApiError(401, 'unauthorized', 'not signed in', null));
-    opts = Object.assign({}, opts || {}, { token: tok });
+    var bearer = (opts && opts.bearer) || tok;
+    opts = Object.assign({}, opts || {}, { token: bearer });
+    delete opts.bearer;
     return TK.request(method, path, opts).catch(function (err) {
-      if (err && err.status === 401 && token() === tok) {
+      if (err && err.status === 401 && bearer === tok && token() === tok) {
         signOut('The server refused your sign-in' + (err.message && err.message !== 'HTTP 401' ? ' (' + err.message + ')' : '') +
                 '. Sign in again.');
       }
@@ -213,5 +257,6 @@
   }
 
   TK.session = { decode: decode, token: token, user: user, request: request, signIn: signIn,
-                 signOut: signOut, mount: mount, onChange: onChange, ask: ask };
+                 signOut: signOut, mount: mount, onChange: onChange, ask: ask,
+                 access: access, accessUntil: accessUntil, setAccess: setAccess };
 })();

@@ -36,6 +36,8 @@ static const route_t routes[] = {
     {"GET", "/v1/admin/events/*/presence", GW_ROUTE_ADMIN_PRESENCE, gw_route_admin_presence, 1, 1},
     {"DELETE", "/v1/admin/events/*/claims/*", GW_ROUTE_ADMIN_CANCEL, gw_route_admin_cancel, 1, 2},
     {"GET", "/v1/events/*/watch", GW_ROUTE_WATCH, gw_route_watch, 0, 1, 1},
+    {"POST", "/v1/events/*/queue", GW_ROUTE_QUEUE_JOIN, gw_route_queue_join, 0, 1, 1},
+    {"GET", "/v1/events/*/queue/*", GW_ROUTE_QUEUE_STATUS, gw_route_queue_status, 0, 2, 1},
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
     {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
     {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
@@ -185,7 +187,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)
             return 0;
         if (r->sublen > 0 && (r->ulen != r->sublen || memcmp(r->user_id, r->sub, r->ulen) != 0)) {
-            gw_reply_error(r, 403, "forbidden", "a user token reads only its own user's claims");
+            gw_reply_error(r, 403, "forbidden", "a user token reads only its own user's claims and place");
             return 0;
         }
         if (r->sublen == 0 && gw_ratelimit_user(r) != 0) /* USER_AUTH=off: the limit keys on the path's user, as in v1 */

@@ -26,6 +26,8 @@ void gw_route_admin_cancel(gw_req_t *r);
 void gw_route_dev_login(gw_req_t *r);
 void gw_route_watch(gw_req_t *r);
 void gw_route_admin_presence(gw_req_t *r);
+void gw_route_queue_join(gw_req_t *r);
+void gw_route_queue_status(gw_req_t *r);
 void gw_route_admin_queue_view(gw_req_t *r);
 void gw_route_admin_queue_update(gw_req_t *r);
 

@@ -7,7 +7,7 @@ static const int statuses[GW_STATUS__COUNT - 1] = {GW_STATUS_LIST};
 static const char *const route_names[GW_ROUTE__COUNT] = {
     "healthz",     "readyz",      "metrics",           "events_list",       "event_get",   "claim_post", "claim_get",
     "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence",
-    "admin_queue_view", "admin_queue_update", "unmatched"};
+    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "unmatched"};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000,   2000,   5000,   10000,  25000,
                                                             50000, 100000, 250000, 500000, 1000000, 5000000};
@@ -147,6 +147,16 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# HELP tk_presence_heartbeats_total Presence heartbeats queued for Redis (watch requests and their answers).\n"
             "# TYPE tk_presence_heartbeats_total counter\ntk_presence_heartbeats_total %llu\n",
         (unsigned long long)m->watch_held, (unsigned long long)m->presence_beats);
+    put(&o, "# HELP tk_wq_joined_total Waiting-room places given by this gateway's joins.\n# TYPE tk_wq_joined_total counter\n"
+            "tk_wq_joined_total %llu\n"
+            "# HELP tk_wq_admitted_total Users admitted by this gateway's admitter (while it held the lease).\n"
+            "# TYPE tk_wq_admitted_total counter\ntk_wq_admitted_total %llu\n"
+            "# HELP tk_wq_abandoned_total Places this gateway's admitter passed while their users were away (30 s).\n"
+            "# TYPE tk_wq_abandoned_total counter\ntk_wq_abandoned_total %llu\n"
+            "# HELP tk_wq_held Waiting-room status long-polls held, all loop threads (at most WQ_HELD_MAX each).\n"
+            "# TYPE tk_wq_held gauge\ntk_wq_held %llu\n",
+        (unsigned long long)m->wq_joined, (unsigned long long)m->wq_admitted, (unsigned long long)m->wq_abandoned,
+        (unsigned long long)m->wq_held);
     if (extra != NULL)
         put(&o, "%s", extra);
     *result = h2o_iovec_init(o.buf, o.len);

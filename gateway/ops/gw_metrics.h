@@ -30,13 +30,15 @@ typedef enum {
     GW_ROUTE_ADMIN_PRESENCE,
     GW_ROUTE_ADMIN_QUEUE_VIEW,
     GW_ROUTE_ADMIN_QUEUE_UPDATE,
+    GW_ROUTE_QUEUE_JOIN,
+    GW_ROUTE_QUEUE_STATUS,
     GW_ROUTE_UNMATCHED,
     GW_ROUTE__COUNT,
 } gw_route_id_t;
 
 /* The statuses the gateway answers with; anything else counts as "other". */
-#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503
-#define GW_STATUS__COUNT 14
+#define GW_STATUS_LIST 200, 201, 400, 401, 403, 404, 405, 409, 410, 413, 422, 429, 500, 503
+#define GW_STATUS__COUNT 15
 #define GW_LATENCY__BUCKETS 14
 
 typedef enum {
@@ -77,6 +79,10 @@ typedef struct {
     uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
     uint64_t watch_held;           /* gauge: long-polls the thread's gw_watch holds (gw_watch_held); summed over threads */
     uint64_t presence_beats;       /* heartbeats queued by gw_presence_beat */
+    uint64_t wq_joined;            /* places given by this gateway's joins (201) */
+    uint64_t wq_admitted;          /* users admitted by this gateway's admitter (gw_admitter.h) */
+    uint64_t wq_abandoned;         /* places its admitter passed while their users were away */
+    uint64_t wq_held;              /* gauge: waiting-room status polls held (gw_queue_hold.h); summed over threads */
 } gw_metrics_t;
 
 /** The label of @route ("claim_post", …). */

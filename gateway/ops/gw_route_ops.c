@@ -2,6 +2,7 @@
  * Operations routes: GET /healthz (the process runs), GET /readyz (Redis
  * and MariaDB answer) and GET /metrics (Prometheus text).
  */
+#include "gw_admitter.h"
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_fallback_grant.h"
@@ -274,6 +275,7 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
     n += (int)paths_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     n += (int)queues_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     n += (int)gw_conn_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
+    n += (int)gw_admitter_metrics(srv->threads[0].admitter, extra + n, sizeof(extra) - (size_t)n);
     extra[(size_t)n + render_worker_stats(worker_reply, extra + n, sizeof(extra) - (size_t)n)] = '\0';
     h2o_req_t *req = r->req;
     gw_metrics_request(&r->th->metrics, r->route, 200, (uint64_t)tk_time_mono_us() - r->start_us);

@@ -152,7 +152,8 @@ function noPageErrors() {
 
 test('the pages carry no inline script, event handler or style attribute (CSP-clean)', async () => {
   const files = fs.readdirSync(WEB_DIR).filter((f) => f.endsWith('.html'));
-  assert.ok(files.length >= 4, `pages in ${WEB_DIR}`);
+  assert.ok(files.length >= 5, `pages in ${WEB_DIR}`);
+  assert.ok(files.includes('queue.html'), 'the waiting page web/queue.html');
   for (const f of files) {
     const html = fs.readFileSync(path.join(WEB_DIR, f), 'utf8');
     for (const m of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) {
@@ -176,7 +177,8 @@ test('the pages carry no inline script, event handler or style attribute (CSP-cl
 
 test('pages load and show API errors readably (no API)', { skip: !WEB_ONLY }, async () => {
   for (const [file, vp] of [['index.html', PHONE], ['index.html', DESKTOP], ['event.html?event=demo', PHONE],
-                            ['claim.html?event=demo', PHONE], ['admin.html', PHONE], ['admin.html', DESKTOP]]) {
+                            ['claim.html?event=demo', PHONE], ['queue.html?event=demo', PHONE],
+                            ['admin.html', PHONE], ['admin.html', DESKTOP]]) {
     const { ctx, page } = await newPage(vp);
     const res = await page.goto(`${BASE}/${file}`);
     assert.equal(res.status(), 200, file);
@@ -278,6 +280,367 @@ test('a sold-out event shows the sold-out message', { skip: WEB_ONLY }, async ()
   noPageErrors();
 });
 
+// Records the page's reads of event `id`: the watch (long-poll) and the plain
+// GET /v1/events/ID.
+function recordEventReads(page, id) {
+  const seen = { watch: [], plain: [] };
+  page.on('request', (r) => {
+    if (r.method() !== 'GET') return;
+    const u = new URL(r.url());
+    if (u.pathname === `/v1/events/${id}/watch`) seen.watch.push({ at: Date.now(), q: u.searchParams, auth: r.headers().authorization || '' });
+    else if (u.pathname === `/v1/events/${id}`) seen.plain.push({ at: Date.now() });
+  });
+  return seen;
+}
+
+test('signed in, the event page follows the watch: people watching, another client\'s claim shown within 1.5 s, no 2 s poll', { skip: WEB_ONLY }, async () => {
+  const ev = `${RUN}-live`;
+  await createEvent(ev, 'Browser test live', 5, 1);
+  const { ctx, page } = await newPage(PHONE);
+  const reads = recordEventReads(page, ev);
+  await page.goto(`${BASE}/event.html?event=${ev}`);
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^5$/ }).waitFor();
+  await signIn(page, `live-${RUN}`);
+  const signedAt = Date.now();
+  const tok = await page.evaluate(() => sessionStorage.getItem('tk.user_token'));
+  const watching = page.locator('[data-testid=watching]');
+  await watching.filter({ hasText: /^(1 person|[2-9] people) watching$/ }).waitFor();
+
+  // a second watcher (a heartbeat through the API), then its claim: the held
+  // watch of the page answers with the new stock and the new count
+  await page.waitForTimeout(700);   // the page's watch is held now (since = the version)
+  const held = reads.watch.length;
+  const other = await userToken(`live2-${RUN}`);
+  const w = await pub.get(`/v1/events/${ev}/watch?page=event&tab=0&wait=0`, { headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(w.status(), 200, await w.text());
+  const wj = await w.json();
+  assert.equal(wj.event.remaining, 5);
+  assert.ok(Number.isInteger(Number(wj.version)), `version ${wj.version}`);
+  assert.equal(reads.watch.length, held, 'the page re-asked while nothing changed');
+  const r = await pub.post(`/v1/events/${ev}/claims`, { data: {}, headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(r.status(), 201, await r.text());
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^4$/ }).waitFor({ timeout: 1500 });
+  await watching.filter({ hasText: /^2 people watching$/ }).waitFor({ timeout: 1500 });
+  await shot(page, 'event-live-phone');
+
+  // nothing changes for 3 s: at most the held watch, no plain event GET
+  const n = reads.watch.length;
+  await page.waitForTimeout(3000);
+  assert.ok(reads.watch.length - n <= 1, `${reads.watch.length - n} watch requests in 3 s without a change`);
+  assert.deepEqual(reads.plain.filter((x) => x.at > signedAt), [], 'plain GET /v1/events/ID while signed in');
+  assert.ok(reads.watch.length >= 3, `watch requests: ${reads.watch.length}`);
+  for (const x of reads.watch) {
+    assert.equal(x.auth, `Bearer ${tok}`, 'the watch carries the bearer token');
+    assert.equal(x.q.get('page'), 'event');
+    assert.equal(x.q.get('wait'), '25');
+    assert.match(x.q.get('tab') || '', /^\d{1,2}$/);
+    assert.equal(x.q.get('tab'), reads.watch[0].q.get('tab'), 'one tab number per tab');
+  }
+  assert.equal(reads.watch[0].q.get('since'), null, 'the first watch has no since');
+  assert.ok(reads.watch.slice(1).every((x) => /^\d+$/.test(x.q.get('since') || '')), 'later watches carry since');
+
+  // hidden: the held watch is aborted and none follows; shown again: it restarts
+  const aborted = [];
+  page.on('requestfailed', (q) => { if (new URL(q.url()).pathname === `/v1/events/${ev}/watch`) aborted.push(q.url()); });
+  const setHidden = (h) => page.evaluate((hh) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hh });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, h);
+  await setHidden(true);
+  const m = reads.watch.length;
+  await page.waitForTimeout(1500);
+  assert.equal(aborted.length, 1, 'the held watch is aborted when the page is hidden');
+  assert.equal(reads.watch.length, m, 'no watch while hidden');
+  await setHidden(false);
+  await page.waitForTimeout(1000);
+  assert.ok(reads.watch.length > m, 'the watch restarts when the page is shown');
+  assert.equal(reads.watch[m].q.get('since'), null, 'a restart asks without since (answered at once)');
+  await ctx.close();
+  noPageErrors();
+});
+
+test('the watch backs off on 5xx (1 s, then 2 s) and resumes when the gateway answers', { skip: WEB_ONLY }, async () => {
+  const { ctx, page } = await newPage(PHONE);
+  const times = [];
+  await page.route('**/v1/events/*/watch*', (route) => { times.push(Date.now()); return route.fulfill({
+    status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"simulated"}}' }); });
+  await page.goto(`${BASE}/event.html?event=${EV_MAIN}`);
+  await signIn(page, USER);
+  await page.waitForTimeout(3600);
+  assert.equal(times.length, 3, `watch tries in 3.6 s: ${times.length} (expected at 0, +1 s, +3 s)`);
+  assert.ok(times[1] - times[0] >= 900 && times[2] - times[1] >= 1900, `gaps ${times[1] - times[0]}, ${times[2] - times[1]} ms`);
+  await page.unroute('**/v1/events/*/watch*');
+  await page.locator('[data-testid=watching]').filter({ hasText: /watching$/ }).waitFor({ timeout: 6000 });
+  await ctx.close();
+  noPageErrors();
+});
+
+test('signed out, the event page still shows the event (plain read, no watch)', { skip: WEB_ONLY }, async () => {
+  const { ctx, page } = await newPage(PHONE);
+  const reads = recordEventReads(page, EV_MAIN);
+  await page.goto(`${BASE}/event.html?event=${EV_MAIN}`);
+  await page.locator('#event-name').filter({ hasText: 'Browser test main' }).waitFor();
+  await page.locator('[data-testid=remaining]').filter({ hasText: /^\d+$/ }).waitFor();
+  await page.locator('[data-testid=signin][data-state=out]').waitFor();
+  await page.waitForTimeout(2500);
+  assert.equal(reads.watch.length, 0, 'a watch without a token');
+  assert.equal(reads.plain.length, 1, `plain reads in 2.5 s: ${reads.plain.length} (expected one, then every 10 s)`);
+  assert.equal(await page.locator('[data-testid=watching]').isVisible(), false);
+  await ctx.close();
+  noPageErrors();
+});
+
+// ---------------------------------------------------------------- waiting room
+// Each test makes its own event with a room (release 50/s, access 300 s)
+// through the admin API, paused while the page waits so that the waiting
+// state lasts, then unpaused to be let in: the same against the mock and a
+// real gateway.
+
+const EV_WR = `${RUN}-wr`, EV_WR2 = `${RUN}-wr2`;
+const WR_USER = `wr-${RUN}`;
+const QUEUE_RE = /\/v1\/events\/[^/]+\/queue(\/[^/?]+)?$/;            // a path
+const QUEUE_URL_RE = /\/v1\/events\/[^/]+\/queue(\/[^/?]+)?(\?.*)?$/;  // a whole URL (page.route)
+
+async function createRoomEvent(id, name, stock) {
+  const r = await api.post('/v1/admin/events', { data: { event_id: id, name, stock, max_per_user: 1,
+    waiting_room: { enabled: true, release_per_s: 50, access_ttl_s: 300 } } });
+  assert.equal(r.status(), 201, `create ${id}: ${r.status()} ${await r.text()}`);
+  const ev = await (await pub.get(`/v1/events/${id}`)).json();
+  assert.equal(ev.waiting_room && ev.waiting_room.enabled, true, `the event shows its waiting room: ${JSON.stringify(ev)}`);
+}
+async function pauseRoom(id, paused) {
+  const r = await api.post(`/v1/admin/events/${id}/queue`, { data: { paused } });
+  assert.equal(r.status(), 200, `queue ${id} paused=${paused}: ${r.status()} ${await r.text()}`);
+}
+// Another user joins through the API: returns the place.
+async function joinAs(id, user) {
+  const tok = await userToken(user);
+  const r = await pub.post(`/v1/events/${id}/queue`, { data: {}, headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal(r.status(), 201, `join ${id} as ${user}: ${r.status()} ${await r.text()}`);
+  return (await r.json()).position;
+}
+// Records the page's queue calls: joins (POST) and status polls (GET).
+function recordQueue(page) {
+  const seen = { joins: [], polls: [] };
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (!QUEUE_RE.test(u.pathname)) return;
+    const x = { at: Date.now(), path: u.pathname, q: u.searchParams, auth: r.headers().authorization || '', body: r.postData() || '' };
+    if (r.method() === 'POST') seen.joins.push(x); else if (r.method() === 'GET') seen.polls.push(x);
+  });
+  return seen;
+}
+// A well-formed access token the gateway never signed (names the user and the event).
+function forgedAccess(user, ev) {
+  const b = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const data = `${b({ alg: 'HS256', typ: 'JWT' })}.${b({ sub: user, aud: ev, iat: now, exp: now + 300 })}`;
+  return `${data}.${crypto.createHmac('sha256', crypto.randomBytes(32)).update(data).digest('base64url')}`;
+}
+const waitingBody = (o) => JSON.stringify({ event_id: EV_WR, user_id: 'x', state: 'waiting', poll_after_ms: 1000, ...o });
+
+test('waiting room: the event page offers the queue, the waiting page signs in (dev login), joins, shows place/ahead/estimate/progress, and once admitted moves to the claim, which sends the access token', { skip: WEB_ONLY }, async () => {
+  await createRoomEvent(EV_WR, 'Browser test waiting room', 5);
+  await pauseRoom(EV_WR, true);
+  const p1 = await joinAs(EV_WR, `wr1-${RUN}`);
+  const p2 = await joinAs(EV_WR, `wr2-${RUN}`);
+  assert.deepEqual([p1, p2], [1, 2], 'places in arrival order');
+
+  const { ctx, page } = await newPage(PHONE);
+  const q = recordQueue(page);
+  const sent = recordClaims(page);
+  // the event page of a room event: "Join the queue" instead of the claim button
+  await page.goto(`${BASE}/event.html?event=${EV_WR}`);
+  const joinLink = page.locator('[data-testid=join-queue]');
+  await joinLink.waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#claim-btn').isVisible(), false, 'no claim button before admission');
+  await page.locator('[data-testid=room-note]').filter({ hasText: /waiting room/ }).waitFor();
+  await shot(page, 'event-waiting-room-phone');
+  await joinLink.click();
+  await page.waitForURL(/\/queue\.html\?event=/);
+
+  // the waiting page: signed out, its sign-in card offers the dev login; no join yet
+  await page.locator('[data-testid=signin][data-dev-login=yes]').waitFor();
+  assert.equal(await page.locator('#devlogin-form').isVisible(), true, 'the dev login form is shown');
+  await page.locator('[data-testid=queue][data-state=out]').waitFor();
+  assert.equal(q.joins.length, 0, 'no join while signed out');
+  await shot(page, 'queue-signed-out-phone');
+
+  await signIn(page, WR_USER);
+  const tok = await page.evaluate(() => sessionStorage.getItem('tk.user_token'));
+  await page.locator('[data-testid=queue][data-state=waiting]').waitFor();
+  assert.equal(await page.locator('[data-testid=q-position]').textContent(), '#3');
+  assert.equal(await page.locator('[data-testid=q-ahead]').textContent(), '2');
+  assert.equal(await page.locator('[data-testid=q-eta]').textContent(), '—', 'paused: no estimate');
+  assert.equal(await page.locator('[data-testid=q-bar]').getAttribute('aria-valuenow'), '0');
+  await page.waitForTimeout(1300);                 // the first status poll is out (held)
+  assert.equal(q.joins.length, 1, 'one join');
+  assert.equal(q.joins[0].auth, `Bearer ${tok}`);
+  assert.ok(!('user_id' in JSON.parse(q.joins[0].body || '{}')), 'no user_id in the join body');
+  assert.ok(q.polls.length >= 1, 'the status long-poll follows the join');
+  for (const x of q.polls) {
+    assert.equal(x.path, `/v1/events/${EV_WR}/queue/${WR_USER}`);
+    assert.equal(x.q.get('wait'), '20');
+    assert.equal(x.auth, `Bearer ${tok}`, 'the status carries the user token');
+  }
+  await shot(page, 'queue-waiting-phone');
+
+  // a second tab (desktop) of the same user: the same place
+  const d = await newPage(DESKTOP);
+  await d.page.goto(`${BASE}/queue.html?event=${EV_WR}`);
+  await signIn(d.page, WR_USER);
+  await d.page.locator('[data-testid=q-position]').filter({ hasText: /^#3$/ }).waitFor();
+  await shot(d.page, 'queue-waiting-desktop');
+  await d.ctx.close();
+
+  // released: the held poll answers "admitted", the page keeps the access
+  // token for this event in sessionStorage and goes on to the claim
+  await pauseRoom(EV_WR, false);
+  await page.locator('[data-testid=admitted]').waitFor({ state: 'visible', timeout: 10000 });
+  const access = await page.evaluate((ev) => sessionStorage.getItem(`tk.access.${ev}`), EV_WR);
+  assert.match(access || '', /^[\w-]+\.[\w-]+\.[\w-]+$/, 'the access token is in sessionStorage');
+  assert.notEqual(access, tok);
+  const claims = JSON.parse(Buffer.from(access.split('.')[1], 'base64url'));
+  assert.equal(claims.sub, WR_USER);
+  assert.ok(claims.aud === EV_WR || (Array.isArray(claims.aud) && claims.aud.includes(EV_WR)), `aud ${JSON.stringify(claims.aud)}`);
+  assert.ok(!(await page.evaluate(() => JSON.stringify(localStorage))).includes(access), 'the access token must not be in localStorage');
+  await page.waitForURL(new RegExp(`/event\\.html\\?event=${EV_WR}$`), { timeout: 5000 });
+  await page.locator('#claim-form[data-room=admitted]').waitFor();
+  await page.locator('#claim-btn').waitFor({ state: 'visible' });
+  assert.equal(await joinLink.isVisible(), false, 'admitted: no queue link');
+  await page.click('#claim-btn');
+  await page.locator('[data-testid=ticket-no]').filter({ hasText: /^#\d+$/ }).waitFor();
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].auth, `Bearer ${access}`, 'the claim carries the access token');
+  assert.ok(!('user_id' in JSON.parse(sent[0].body || '{}')), `no user_id in the claim body: ${sent[0].body}`);
+  assert.equal(await page.locator('#claim-user').textContent(), WR_USER);
+  await shot(page, 'event-admitted-claimed-phone');
+  await ctx.close();
+  assert.equal((await (await api.get(`/v1/events/${EV_WR}`)).json()).remaining, 4);
+  noPageErrors();
+});
+
+test('waiting room: the estimate and the progress bar from the answer; 410 expired offers "Join again", which joins again', { skip: WEB_ONLY }, async () => {
+  await createRoomEvent(EV_WR2, 'Browser test waiting room 2', 5);
+  await pauseRoom(EV_WR2, true);
+  const user = `wrx-${RUN}`;
+  const { ctx, page } = await newPage(PHONE);
+  const q = recordQueue(page);
+  // the status answers, simulated: a queue well under way, then the place abandoned
+  let n = 0, release;
+  const gate = new Promise((r) => { release = r; });
+  await page.route(/\/v1\/events\/[^/]+\/queue\/[^/?]+\?/, async (route) => {
+    if (++n === 1) return route.fulfill({ status: 200, contentType: 'application/json',
+      body: waitingBody({ event_id: EV_WR2, user_id: user, position: 40, ahead: 9, serving: 30, eta_s: 125 }) });
+    await gate;
+    return route.fulfill({ status: 410, contentType: 'application/json', body: '{"error":{"code":"expired","message":"simulated"}}' });
+  });
+  await page.goto(`${BASE}/queue.html?event=${EV_WR2}`);
+  await signIn(page, user);
+  await page.locator('[data-testid=q-position]').filter({ hasText: /^#40$/ }).waitFor();
+  assert.equal(await page.locator('[data-testid=q-ahead]').textContent(), '9');
+  assert.equal(await page.locator('[data-testid=q-eta]').textContent(), 'about 2 min');
+  assert.equal(await page.locator('[data-testid=q-serving]').textContent(), 'up to #30');
+  assert.equal(await page.locator('[data-testid=q-bar]').getAttribute('aria-valuenow'), '75');
+  const width = await page.locator('[data-testid=q-bar] > span').evaluate((e) => e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width);
+  await page.waitForTimeout(500);                  // the bar's width transition
+  const width2 = await page.locator('[data-testid=q-bar] > span').evaluate((e) => e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width);
+  assert.ok(Math.abs(width2 - 0.75) < 0.03, `bar filled ${width} then ${width2}, expected 0.75`);
+  await shot(page, 'queue-progress-phone');
+
+  release();
+  await page.locator('[data-testid=queue][data-state=expired]').waitFor();
+  await page.locator('[data-testid=queue-msg][data-code=expired]').filter({ hasText: /place expired/ }).waitFor();
+  await page.locator('[data-testid=rejoin]').waitFor({ state: 'visible' });
+  await shot(page, 'queue-expired-phone');
+  const polls = q.polls.length;
+  await page.waitForTimeout(1500);
+  assert.equal(q.polls.length, polls, 'no status poll after expired');
+
+  await page.unroute(/\/v1\/events\/[^/]+\/queue\/[^/?]+\?/);
+  assert.equal(q.joins.length, 1);
+  await page.click('[data-testid=rejoin]');
+  await page.locator('[data-testid=queue][data-state=waiting]').waitFor();
+  assert.equal(q.joins.length, 2, 'Join again sends a join');
+  await page.locator('[data-testid=q-position]').filter({ hasText: /^#\d+$/ }).waitFor();
+  assert.equal(await page.locator('[data-testid=rejoin]').isVisible(), false);
+  await ctx.close();
+  noPageErrors();
+});
+
+test('waiting room: one status loop per tab, 503 Retry-After respected, backoff, and it keeps polling while the tab is hidden', { skip: WEB_ONLY }, async () => {
+  assert.ok(EV_WR, 'the room event of the first test');
+  const { ctx, page } = await newPage(PHONE);
+  const times = [];
+  let inflight = 0, maxInflight = 0;
+  // join and status simulated: 503 (Retry-After 2), 503, then answers at once
+  await page.route(QUEUE_URL_RE, async (route) => {
+    if (route.request().method() === 'POST') return route.fulfill({ status: 201, contentType: 'application/json',
+      body: waitingBody({ position: 7, ahead: 3, serving: 4, eta_s: 3 }) });
+    times.push(Date.now());
+    inflight++; maxInflight = Math.max(maxInflight, inflight);
+    await new Promise((r) => setTimeout(r, 50));
+    inflight--;
+    if (times.length === 1) return route.fulfill({ status: 503, contentType: 'application/json', headers: { 'Retry-After': '2' },
+      body: '{"error":{"code":"unavailable","message":"simulated"}}' });
+    if (times.length === 2) return route.fulfill({ status: 503, contentType: 'application/json',
+      body: '{"error":{"code":"unavailable","message":"simulated"}}' });
+    return route.fulfill({ status: 200, contentType: 'application/json', body: waitingBody({ position: 7, ahead: 2, serving: 5, eta_s: 2 }) });
+  });
+  await page.goto(`${BASE}/queue.html?event=${EV_WR}`);
+  await signIn(page, `wrl-${RUN}`);
+  await page.locator('[data-testid=q-ahead]').filter({ hasText: /^2$/ }).waitFor({ timeout: 10000 });
+  assert.ok(times.length >= 3);
+  assert.ok(times[1] - times[0] >= 1900, `after a 503 with Retry-After 2: ${times[1] - times[0]} ms`);
+  assert.ok(times[2] - times[1] >= 1900, `the backoff doubles: ${times[2] - times[1]} ms`);
+
+  // hidden: the loop goes on (a place not heard from for 30 s is lost), at poll_after_ms
+  const aborted = [];
+  page.on('requestfailed', (r) => { if (QUEUE_RE.test(new URL(r.url()).pathname)) aborted.push(r.url()); });
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const m = times.length;
+  await page.waitForTimeout(3200);
+  const k = times.length - m;
+  assert.ok(k >= 2 && k <= 4, `status polls in 3.2 s while hidden: ${k} (poll_after_ms 1000)`);
+  assert.equal(aborted.length, 0, 'nothing aborted when hidden');
+  assert.equal(maxInflight, 1, 'one status request at a time');
+  await page.locator('[data-testid=queue][data-state=waiting]').waitFor();
+  await ctx.close();
+  noPageErrors();
+});
+
+test('waiting room: an admission the gateway refuses is forgotten, the tab stays signed in, the page points back to the queue', { skip: WEB_ONLY }, async () => {
+  assert.ok(EV_WR, 'the room event of the first test');
+  const user = `wrf-${RUN}`;
+  const before = (await (await api.get(`/v1/events/${EV_WR}`)).json()).remaining;
+  const { ctx, page } = await newPage(PHONE);
+  const sent = recordClaims(page);
+  await page.goto(`${BASE}/event.html?event=${EV_WR}`);
+  await signIn(page, user);
+  await page.locator('[data-testid=join-queue]').waitFor({ state: 'visible' });
+  // an access token of this user and event the gateway never signed
+  await page.evaluate(([ev, t]) => sessionStorage.setItem(`tk.access.${ev}`, t), [EV_WR, forgedAccess(user, EV_WR)]);
+  await page.reload();
+  await page.locator('#claim-form[data-room=admitted]').waitFor();
+  await page.click('#claim-btn');
+  await page.locator('[data-testid=claim-msg][data-code=not_admitted]').waitFor();
+  await page.locator('#requeue-link').waitFor({ state: 'visible' });
+  await page.locator('[data-testid=join-queue]').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#claim-btn').isVisible(), false);
+  assert.equal(sent.length, 1);
+  assert.match(sent[0].auth, /^Bearer .+/);
+  assert.notEqual(sent[0].auth, `Bearer ${await page.evaluate(() => sessionStorage.getItem('tk.user_token'))}`, 'the claim sent the access token');
+  assert.equal(await page.evaluate((ev) => sessionStorage.getItem(`tk.access.${ev}`), EV_WR), null, 'the refused access token is forgotten');
+  await page.locator('[data-testid=signed-in-user]').filter({ hasText: user }).waitFor();
+  await shot(page, 'event-not-admitted-phone');
+  await ctx.close();
+  assert.equal((await (await api.get(`/v1/events/${EV_WR}`)).json()).remaining, before, 'a refused claim takes nothing');
+  noPageErrors();
+});
+
 test('the lookup page finds the signed-in user\'s claim', { skip: WEB_ONLY }, async () => {
   assert.ok(firstTicket, 'needs the claim of the earlier test');
   const { ctx, page } = await newPage(PHONE);
@@ -345,6 +708,9 @@ test('a token the gateway refuses (401) signs the tab out and asks to sign in ag
   // the page shows who the token names (decoded, never trusted) and claims.
   await page.route('**/v1/events/*/claims/*', (route) => route.fulfill({
     status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found","message":"no claim"}}' }));
+  // and the live watch unreachable (it backs off), so its 401 does not sign
+  // the tab out before the claim is sent
+  await page.route('**/v1/events/*/watch*', (route) => route.abort());
   await page.fill('#paste-token', forgedToken(`forged-${RUN}`));
   await page.click('#paste-btn');
   await page.locator('[data-testid=signed-in-user]').filter({ hasText: `forged-${RUN}` }).waitFor();

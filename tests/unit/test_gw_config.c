@@ -19,7 +19,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "USER_TOKEN_SECRET_FILE", "USER_TOKEN_SECRET_NEXT_FILE", "USER_TOKEN_ISSUER",
                                    "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
                                    "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
-                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE"};
+                                   "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
+                                   "WQ_HELD_MAX"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -143,6 +144,26 @@ static void test_queue_bounds(void **state)
     unsetenv("DB_QUEUE_MAX");
     opt_expect(load_parsed, -1, NULL, "gw", "--db-job-deadline-ms", "10", NULL);
     opt_expect(load_parsed, -1, NULL, "gw", "--redis-inflight-max", "0", NULL);
+}
+
+/* WQ_HELD_MAX: the waiting room's held status polls per thread, like WATCH_HELD_MAX. */
+static void test_wq_held_max(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.wq_held_max, 50000);
+    setenv("WQ_HELD_MAX", "3", 1);
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.wq_held_max, 3);
+    char *a1[] = {"gw", "--wq-held-max=7"};
+    assert_int_equal(load(&c, 2, a1, err), 0);
+    assert_int_equal(c.wq_held_max, 7);
+    setenv("WQ_HELD_MAX", "0", 1); /* holding none would 503 every waiting poll */
+    opt_expect(load_parsed, -1, "WQ_HELD_MAX", "gw", NULL);
+    unsetenv("WQ_HELD_MAX");
+    opt_expect(load_parsed, -1, NULL, "gw", "--wq-held-max", "x", NULL);
 }
 
 /* USER_AUTH and the user token keys (API.md "User identity"). */
@@ -298,6 +319,7 @@ int main(void)
         cmocka_unit_test_setup(test_flags_and_env, setup),
         cmocka_unit_test_setup(test_refusals, setup),
         cmocka_unit_test_setup(test_queue_bounds, setup),
+        cmocka_unit_test_setup(test_wq_held_max, setup),
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
         cmocka_unit_test_setup(test_access_key, setup),

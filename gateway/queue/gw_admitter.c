@@ -1,0 +1,304 @@
+#include "gw_admitter.h"
+#include "gw_redis.h"
+#include "tk_keys.h"
+#include "tk_log.h"
+#include "tk_time.h"
+#include "tk_valid.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ADMIT_NKEYS 9
+
+typedef struct room {
+    struct room *next;
+    gw_admitter_t *a;
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    int64_t rate;        /* release_per_s its last step read; -1 before the first */
+    int64_t carry_milli; /* gw_admitter_budget */
+    int64_t last_ms;     /* monotonic: when its last step was sent */
+    int inflight;        /* a step is unanswered (its callback holds this record) */
+    int listed;          /* in tk:wq:rooms at the last read */
+    int64_t present;     /* users present at its last step */
+} room_t;
+
+struct st_gw_admitter_t {
+    gw_thread_t *th;
+    char id[128];
+    int64_t trusted_until; /* monotonic: steps run until then (0: not the holder) */
+    int64_t last_try, last_list;
+    int lease_inflight, list_inflight;
+    room_t *rooms;
+    pthread_mutex_t mu; /* the rooms list and their `present`, which /metrics reads from any thread */
+    h2o_timeout_t tick;
+    h2o_timeout_entry_t tick_entry;
+};
+
+static int holding(const gw_admitter_t *a, int64_t mono)
+{
+    return mono < a->trusted_until;
+}
+
+/* ---- the lease ---- */
+
+typedef struct {
+    gw_admitter_t *a;
+    int64_t sent;
+} lease_call_t;
+
+static void on_lease(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    lease_call_t *c = data;
+    gw_admitter_t *a = c->a;
+    (void)redis;
+    a->lease_inflight = 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        int64_t mono = tk_time_mono_ms();
+        if (reply->integer == 1) {
+            if (!holding(a, mono)) {
+                tk_info("waiting room: this gateway (%s) now admits for the fleet", a->id);
+                a->last_list = 0; /* read the rooms at once */
+            }
+            a->trusted_until = c->sent + GW_ADMITTER_TRUST_MS;
+        } else {
+            if (holding(a, mono))
+                tk_warn("waiting room: the admitter lease went to another gateway");
+            a->trusted_until = 0;
+        }
+    }
+    /* NULL or an error: Redis is away; the trust runs out by itself */
+    free(c);
+}
+
+static void try_lease(gw_admitter_t *a, int64_t mono)
+{
+    lease_call_t *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return;
+    c->a = a;
+    c->sent = mono;
+    char px[16];
+    snprintf(px, sizeof px, "%d", GW_ADMITTER_LEASE_MS);
+    const char *argv[3] = {TK_KEY_WQ_LEASE, a->id, px};
+    size_t lens[3] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2])};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 1, 3, argv, lens) != 0) {
+        free(c);
+        return;
+    }
+    a->lease_inflight = 1;
+}
+
+/* ---- the rooms ---- */
+
+static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    gw_admitter_t *a = data;
+    (void)redis;
+    a->list_inflight = 0;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    int64_t mono = tk_time_mono_ms();
+    pthread_mutex_lock(&a->mu);
+    for (room_t *m = a->rooms; m != NULL; m = m->next)
+        m->listed = 0;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *x = reply->element[i];
+        if (x->type != REDIS_REPLY_STRING || !tk_valid_event_id(x->str, x->len))
+            continue;
+        room_t *m = a->rooms;
+        while (m != NULL && !(m->elen == x->len && memcmp(m->event_id, x->str, x->len) == 0))
+            m = m->next;
+        if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+            m->a = a;
+            memcpy(m->event_id, x->str, x->len);
+            m->elen = x->len;
+            m->rate = -1;
+            m->last_ms = mono;
+            m->next = a->rooms;
+            a->rooms = m;
+        }
+        if (m != NULL)
+            m->listed = 1;
+    }
+    for (room_t **pm = &a->rooms; *pm != NULL;) {
+        room_t *m = *pm;
+        if (!m->listed && !m->inflight) {
+            *pm = m->next;
+            free(m);
+        } else {
+            pm = &m->next;
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void list_rooms(gw_admitter_t *a)
+{
+    const char *argv[2] = {"SMEMBERS", TK_KEY_WQ_ROOMS};
+    size_t lens[2] = {8, strlen(TK_KEY_WQ_ROOMS)};
+    if (gw_redis_command(a->th->redis, on_rooms, a, 2, argv, lens) == 0)
+        a->list_inflight = 1;
+}
+
+/* ---- the steps ---- */
+
+static int reply_int(const redisReply *reply, size_t i, int64_t *v)
+{
+    if (i >= reply->elements || reply->element[i]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *v = reply->element[i]->integer;
+    return 0;
+}
+
+static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    room_t *m = data;
+    gw_admitter_t *a = m->a;
+    (void)redis;
+    m->inflight = 0;
+    int64_t admitted, abandoned, idle, present, rate;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            tk_warn("waiting room %s: admit step failed: %s", m->event_id, reply->str);
+        m->carry_milli = 0;
+        return;
+    }
+    if (reply_int(reply, 0, &admitted) != 0 || admitted < 0 || reply_int(reply, 1, &abandoned) != 0 ||
+        reply_int(reply, 2, &idle) != 0 || reply_int(reply, 3, &present) != 0 || reply_int(reply, 4, &rate) != 0) {
+        m->carry_milli = 0; /* the room is off or gone: nothing to carry */
+        pthread_mutex_lock(&a->mu);
+        m->rate = -1;
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    gw_metrics_add(&a->th->metrics.wq_admitted, (uint64_t)admitted);
+    gw_metrics_add(&a->th->metrics.wq_abandoned, (uint64_t)abandoned);
+    if (idle)
+        m->carry_milli = 0;
+    pthread_mutex_lock(&a->mu);
+    m->rate = rate;
+    m->present = present;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void step(room_t *m, int64_t mono)
+{
+    int64_t budget = 0;
+    if (m->rate >= 0)
+        budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
+    m->last_ms = mono;
+    char keys[ADMIT_NKEYS][TK_KEY_MAX], now[24], k[24], scan[16];
+    static const tk_key_kind_t kinds[ADMIT_NKEYS] = {TK_KEY_EV,      TK_KEY_WQ,      TK_KEY_WQ_POS,  TK_KEY_WQ_LINE, TK_KEY_WQ_SEEN,
+                                                     TK_KEY_WQ_LIVE, TK_KEY_WQ_GONE, TK_KEY_WQ_ADM, TK_KEY_WQ_REL};
+    const char *argv[ADMIT_NKEYS + 3];
+    size_t lens[ADMIT_NKEYS + 3];
+    for (int i = 0; i < ADMIT_NKEYS; i++) {
+        tk_key(kinds[i], m->event_id, m->elen, keys[i]);
+        argv[i] = keys[i];
+    }
+    snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
+    snprintf(k, sizeof k, "%lld", (long long)budget);
+    snprintf(scan, sizeof scan, "%d", GW_ADMITTER_SCAN_MAX);
+    argv[ADMIT_NKEYS] = now;
+    argv[ADMIT_NKEYS + 1] = k;
+    argv[ADMIT_NKEYS + 2] = scan;
+    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
+        lens[i] = strlen(argv[i]);
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
+        m->inflight = 1;
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    gw_admitter_t *a = H2O_STRUCT_FROM_MEMBER(gw_admitter_t, tick_entry, entry);
+    int64_t mono = tk_time_mono_ms();
+    if (a->th->stopping)
+        return; /* not linked again: a stopping gateway admits nobody and lets its lease expire */
+    int was = holding(a, mono);
+    if (!a->lease_inflight && mono - a->last_try >= GW_ADMITTER_RENEW_MS) {
+        a->last_try = mono;
+        try_lease(a, mono);
+    }
+    if (was) {
+        if (!a->list_inflight && mono - a->last_list >= GW_ADMITTER_RENEW_MS) {
+            a->last_list = mono;
+            list_rooms(a);
+        }
+        for (room_t *m = a->rooms; m != NULL; m = m->next)
+            if (!m->inflight && m->listed)
+                step(m, mono);
+    } else {
+        /* not the holder: when this gateway takes over, every room starts afresh (no burst) */
+        for (room_t *m = a->rooms; m != NULL; m = m->next) {
+            m->last_ms = mono;
+            m->carry_milli = 0;
+            pthread_mutex_lock(&a->mu);
+            m->present = -1;
+            pthread_mutex_unlock(&a->mu);
+        }
+    }
+    h2o_timeout_link(a->th->ctx.loop, &a->tick, &a->tick_entry);
+}
+
+gw_admitter_t *gw_admitter_create(gw_thread_t *th)
+{
+    gw_admitter_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    a->th = th;
+    char host[64] = "host";
+    unsigned char rnd[6] = {0};
+    gethostname(host, sizeof(host) - 1);
+    RAND_bytes(rnd, sizeof rnd);
+    snprintf(a->id, sizeof a->id, "%s:%ld:%02x%02x%02x%02x%02x%02x", host, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5]);
+    a->last_try = a->last_list = -GW_ADMITTER_RENEW_MS;
+    pthread_mutex_init(&a->mu, NULL);
+    h2o_timeout_init(th->ctx.loop, &a->tick, GW_ADMITTER_STEP_MS);
+    a->tick_entry.cb = on_tick;
+    h2o_timeout_link(th->ctx.loop, &a->tick, &a->tick_entry);
+    return a;
+}
+
+void gw_admitter_destroy(gw_admitter_t *a)
+{
+    if (a == NULL)
+        return;
+    if (h2o_timeout_is_linked(&a->tick_entry))
+        h2o_timeout_unlink(&a->tick_entry);
+    h2o_timeout_dispose(a->th->ctx.loop, &a->tick);
+    while (a->rooms != NULL) {
+        room_t *m = a->rooms;
+        a->rooms = m->next;
+        free(m);
+    }
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+size_t gw_admitter_metrics(gw_admitter_t *a, char *out, size_t cap)
+{
+    int w = snprintf(out, cap, "# HELP tk_wq_present Users present in each waiting room at this gateway's last admit step "
+                               "(only the gateway holding the admitter lease shows rooms).\n# TYPE tk_wq_present gauge\n");
+    if (w < 0 || (size_t)w >= cap)
+        return 0;
+    size_t len = (size_t)w;
+    if (a == NULL)
+        return len;
+    pthread_mutex_lock(&a->mu);
+    for (room_t *m = a->rooms; m != NULL; m = m->next) {
+        if (m->present < 0 || m->rate < 0)
+            continue;
+        w = snprintf(out + len, cap - len, "tk_wq_present{event=\"%s\"} %lld\n", m->event_id, (long long)m->present);
+        if (w < 0 || (size_t)w >= cap - len)
+            break;
+        len += (size_t)w;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return len;
+}

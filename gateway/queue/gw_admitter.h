@@ -1,0 +1,88 @@
+/*
+ * gw_admitter: the one admitter of the fleet. It walks every waiting room's
+ * line (lua/wq_admit.lua) at the room's release_per_s, steadily, from the
+ * gateway that holds a lease in Redis; another gateway takes over within
+ * 5 s when that one dies.
+ *
+ * Why in order, and exactly once. The order is the script's: a room's line
+ * is a sorted set scored by the place HINCRBY gave, each step walks it from
+ * the lowest place, admits present users until its budget is spent and
+ * passes the absent ones (410 expired) without spending budget. Redis runs
+ * the step alone, and a user leaves the line in the same step that admits
+ * them, so nobody is admitted twice, not even by two admitters at once.
+ * What one admitter adds is the rate: two would each spend a budget.
+ *
+ * Why steady. Loop thread 0 of the holder runs a step for every room every
+ * GW_ADMITTER_STEP_MS (50 ms) with budget = floor(carry + rate * elapsed /
+ * 1000) (gw_admitter_budget): at 20/s that is one user every 50 ms, not 20
+ * at the top of each second. The fraction is carried to the next step, so
+ * the long-run rate is exact even when rate * 50 ms is below one. Elapsed
+ * is capped at GW_ADMITTER_ELAPSED_MAX_MS (a stall or a slow Redis cannot
+ * store up more than a second's release), and the carry drops to 0 when a
+ * step could not spend its budget (an empty line, a pause, a sale not yet
+ * open): capacity unused is lost, never saved for a burst. Hence in any
+ * second at most rate + 1 users are admitted (invariant 9 of the brief).
+ * A room's rate is the one its previous step read (wr_rate), so a change of
+ * release_per_s applies within a step; the rooms are the members of
+ * tk:wq:rooms, read once a second.
+ *
+ * Why a dead holder is replaced. The lease is tk:wq:lease = this gateway's
+ * id (host:pid:random) with PX GW_ADMITTER_LEASE_MS (3 s), renewed every
+ * GW_ADMITTER_RENEW_MS (1 s) by lua/wq_lease.lua, which also takes it when
+ * it is free, atomically, so at most one gateway holds it. Every gateway
+ * tries once a second. A holder killed with SIGKILL stops renewing: its key
+ * expires at most 3 s after its last renewal and another gateway takes it
+ * at its next try, within 1 s: the admission resumes within 4 s (< 5 s).
+ * A holder that only stalls (a long pause, Redis unreachable) must not keep
+ * admitting beside its successor: it runs steps only while its last
+ * successful renewal is younger than GW_ADMITTER_TRUST_MS (2.5 s, measured
+ * from when that renewal was sent, so before the key can have expired);
+ * past that it stops until a renewal succeeds again. A new holder starts
+ * every room with elapsed 0 and no carry: no burst at a takeover.
+ */
+#ifndef GW_ADMITTER_H
+#define GW_ADMITTER_H
+
+#include "gw_types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_ADMITTER_STEP_MS 50
+#define GW_ADMITTER_RENEW_MS 1000
+#define GW_ADMITTER_LEASE_MS 3000
+#define GW_ADMITTER_TRUST_MS 2500
+#define GW_ADMITTER_ELAPSED_MAX_MS 1000
+#define GW_ADMITTER_SCAN_MAX 2000 /* places one step may pass, at most */
+
+/**
+ * The budget of one step at @rate_per_s after @elapsed_ms (capped at
+ * GW_ADMITTER_ELAPSED_MAX_MS; negative counts as 0), with *@carry_milli the
+ * fraction of a user left from before, in thousandths (0..999), updated to
+ * what is left now. Pure: the unit tests call it.
+ */
+static inline int64_t gw_admitter_budget(int64_t *carry_milli, int64_t rate_per_s, int64_t elapsed_ms)
+{
+    if (elapsed_ms > GW_ADMITTER_ELAPSED_MAX_MS)
+        elapsed_ms = GW_ADMITTER_ELAPSED_MAX_MS;
+    if (elapsed_ms < 0 || rate_per_s < 0)
+        elapsed_ms = 0;
+    int64_t units = *carry_milli + rate_per_s * elapsed_ms; /* thousandths of a user */
+    *carry_milli = units % 1000;
+    return units / 1000;
+}
+
+/** Creates the admitter on @th (thread 0) and starts its timer; NULL on no memory. */
+gw_admitter_t *gw_admitter_create(gw_thread_t *th);
+
+/** Frees @a; after the thread's Redis connection is gone (its callbacks have run). NULL is fine. */
+void gw_admitter_destroy(gw_admitter_t *a);
+
+/**
+ * Writes the tk_wq_present gauge (users present per room, as this
+ * gateway's admitter saw them at its last step; none unless it holds the
+ * lease) into @out (@cap bytes). Any thread. Returns the length.
+ */
+size_t gw_admitter_metrics(gw_admitter_t *a, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,131 @@
+--[[
+wq_admit.lua: one step of the admitter (gateway/queue/gw_admitter.h): admit
+up to `budget` present users of one room, in place order.
+
+KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
+KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
+KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
+ARGV[1] now, ms         ARGV[2] budget (>= 0)    ARGV[3] scan max (places passed, at most)
+
+Returns {admitted, abandoned, idle, present, wr_rate}: the users admitted
+and the places abandoned by this step; idle 1 when the budget could not be
+spent (the line ran out, the room is paused, or the sale has not opened:
+the caller then drops its carry, so no burst is stored up); the users of
+the line present now; the configured rate, for the next budget.
+{-1} when the event is gone or its room is off.
+
+Why admission is in order. The line is a sorted set scored by place, and
+places come from one HINCRBY (lua/wq_join.lua), so walking it from the
+lowest score is walking arrivals in order. The walk takes the lowest place
+first and never skips a present user: it stops, with the rest untouched,
+when the budget is spent. An absent user (no heartbeat for 30 s, the rule
+of gateway/watch/gw_presence.h) is passed over and marked gone (410
+expired), costing no budget: abandoned places never slow the release.
+
+Why exactly once. Redis runs a script alone: a user's admission (HSET adm)
+and their leaving the line (ZREM line, seen, live) are one step, so a user
+can be admitted only while in the line and only once, whoever runs the
+step and however often (two admitters for a moment after a takeover would
+still admit nobody twice; the lease, gw_admitter.h, keeps even that from
+doubling the rate). `serving`, the highest place passed, only grows.
+
+Why steady. The step admits at most `budget` users, and the admitter sends
+one step per room every 50 ms with the budget its rate earned since the
+previous one (gateway/queue/gw_admitter.h: the fraction carried, at most a
+second's worth after a stall, unused capacity dropped via `idle`), so the
+users of a second are spread over twenty steps instead of one burst.
+Passing absent places costs no budget, only scan (ARGV[3] bounds the
+places one step may pass, so a long run of abandoned places costs a few
+steps, never one long script).
+
+Why a dead admitter is replaced. Nothing here belongs to an admitter: all
+state is in the room's keys, so whichever gateway holds the lease
+(lua/wq_lease.lua, 3 s expiry, taken within a second of expiring) runs the
+next step from where the last one stopped.
+
+The measured rate. At most once a second the step pushes "<now> <admitted
+so far>" on rel (newest first, 32 kept) and sets wq meas to the admissions
+per second (x 1000) between now and the oldest entry of the last 30 s, the
+`eta_s` of docs/API.md. Before a second has passed there is no meas and the
+readers use the configured rate.
+]]
+
+local ev, wq, line, seen, live, gone, adm, rel =
+  KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local now, budget, scanmax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local cut = now - 30000
+local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens')
+if not e[1] or e[2] ~= '1' then
+  return {-1}
+end
+local rate = tonumber(e[3] or '0') or 0
+
+-- the sweep (lua/wq_status.lua): live holds the present users of the line
+local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)
+if #old > 0 then
+  redis.call('ZREM', live, unpack(old))
+  redis.call('ZREM', seen, unpack(old))
+end
+
+local admitted, abandoned, idle = 0, 0, 1
+local opens = tonumber(e[4] or '0') or 0
+if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) then
+  local serving, scanned = nil, 0
+  while budget > 0 and scanned < scanmax do
+    local batch = redis.call('ZRANGE', line, 0, math.min(99, scanmax - scanned - 1), 'WITHSCORES')
+    if #batch == 0 then
+      break
+    end
+    for i = 1, #batch, 2 do
+      local user, place = batch[i], batch[i + 1]
+      local last = tonumber(redis.call('ZSCORE', seen, user) or '0') or 0
+      if now - last < 30000 then
+        redis.call('HSET', adm, user, ARGV[1])
+        admitted = admitted + 1
+        budget = budget - 1
+      else
+        redis.call('HSET', gone, user, ARGV[1])
+        abandoned = abandoned + 1
+      end
+      redis.call('ZREM', line, user)
+      redis.call('ZREM', seen, user)
+      redis.call('ZREM', live, user)
+      serving = place
+      scanned = scanned + 1
+      if budget <= 0 then
+        break
+      end
+    end
+  end
+  -- idle: budget left over because the line ran out (not because the scan bound stopped it)
+  idle = (budget > 0 and scanned < scanmax) and 1 or 0
+  if serving then
+    redis.call('HSET', wq, 'serving', serving)
+  end
+  if admitted > 0 then
+    redis.call('HINCRBY', wq, 'admitted', admitted)
+  end
+  if abandoned > 0 then
+    redis.call('HINCRBY', wq, 'abandoned', abandoned)
+  end
+end
+
+local total = tonumber(redis.call('HGET', wq, 'admitted') or '0') or 0
+local newest = redis.call('LINDEX', rel, 0)
+local newest_ms = newest and tonumber(string.match(newest, '^(%d+)')) or 0
+if now - newest_ms >= 1000 then
+  redis.call('LPUSH', rel, ARGV[1] .. ' ' .. total)
+  redis.call('LTRIM', rel, 0, 31)
+  local from_ms, from_n = nil, nil
+  for _, s in ipairs(redis.call('LRANGE', rel, 0, -1)) do
+    local ms, n = string.match(s, '^(%d+) (%d+)$')
+    ms, n = tonumber(ms), tonumber(n)
+    if ms and ms >= cut then
+      from_ms, from_n = ms, n
+    end
+  end
+  if from_ms and now > from_ms then
+    redis.call('HSET', wq, 'meas', math.floor((total - from_n) * 1000 * 1000 / (now - from_ms)))
+  end
+end
+return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate}
