@@ -130,6 +130,26 @@ void gw_queue_refuse(gw_req_t *r, const char *code)
     gw_reply_errorf(r, 500, "internal", "unexpected waiting-room answer %.32s", code);
 }
 
+int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, const char *script, gw_queue_place_t *p)
+{
+    if (reply == NULL) {
+        gw_reply_unavailable(r, "redis");
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING) {
+        gw_queue_refuse(r, reply->element[0]->str);
+        return -1;
+    }
+    int ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == lead + GW_QUEUE_ITEMS;
+    for (size_t i = 0; ok && i < lead; i++)
+        ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+    if (ok && gw_queue_place_parse(reply->element + lead, p) == 0)
+        return 0;
+    gw_reply_errorf(r, 500, "internal", "unexpected answer from the %s script%s%.100s", script,
+                    reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+    return -1;
+}
+
 int gw_queue_status_call(gw_redis_t *redis, const char *event_id, size_t elen, const char *const *users, int n, int beat,
                          gw_redis_cb cb, void *data)
 {

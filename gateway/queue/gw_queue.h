@@ -74,4 +74,12 @@ int gw_queue_status_call(gw_redis_t *redis, const char *event_id, size_t elen, c
 /** Answers a refusal code of a room script ("not_found", "closed", …) with its status; unknown codes 500. */
 void gw_queue_refuse(gw_req_t *r, const char *code);
 
+/**
+ * Sorts the reply of a join or status call for one user: 0 with the place
+ * in @p when @reply holds @lead leading integers, then GW_QUEUE_ITEMS items;
+ * else -1 with @r answered (503 when Redis did not answer, the script's
+ * refusal, or 500 naming @script for anything else).
+ */
+int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, const char *script, gw_queue_place_t *p);
+
 #endif

@@ -62,15 +62,7 @@ static void on_join(gw_redis_t *redis, redisReply *reply, void *data)
     gw_req_t *r = c->r;
     (void)redis;
     gw_queue_place_t p;
-    if (reply == NULL) {
-        gw_reply_unavailable(r, "redis");
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING) {
-        gw_queue_refuse(r, reply->element[0]->str);
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 + GW_QUEUE_ITEMS ||
-               reply->element[0]->type != REDIS_REPLY_INTEGER || gw_queue_place_parse(reply->element + 1, &p) != 0) {
-        gw_reply_errorf(r, 500, "internal", "unexpected answer from the join script%s%.100s",
-                        reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-    } else {
+    if (gw_queue_reply_place(r, reply, 1, "join", &p) == 0) {
         int created = reply->element[0]->integer == 1;
         if (created)
             gw_metrics_add(&r->th->metrics.wq_joined, 1);

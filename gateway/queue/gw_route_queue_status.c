@@ -64,14 +64,7 @@ static void on_status(gw_redis_t *redis, redisReply *reply, void *data)
     gw_req_t *r = c->r;
     (void)redis;
     gw_queue_place_t p;
-    if (reply == NULL) {
-        gw_reply_unavailable(r, "redis");
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING) {
-        gw_queue_refuse(r, reply->element[0]->str);
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != GW_QUEUE_ITEMS || gw_queue_place_parse(reply->element, &p) != 0) {
-        gw_reply_errorf(r, 500, "internal", "unexpected answer from the status script%s%.100s",
-                        reply->type == REDIS_REPLY_ERROR ? ": " : "", reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-    } else {
+    if (gw_queue_reply_place(r, reply, 0, "status", &p) == 0) {
         if (p.kind == GW_QUEUE_WAITING || p.kind == GW_QUEUE_ADMITTED)
             gw_presence_beat(r->th->presence, r->event_id, r->user_id, GW_QUEUE_PAGE, c->tab, c->arrived_ms);
         if (r->req == NULL) {
