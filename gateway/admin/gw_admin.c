@@ -143,6 +143,19 @@ void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void
 
 #define EVAL_ARGS_MAX 32
 
+int gw_admin_step_reply(gw_dbjob_t *job, const redisReply *reply, const char *event_id, const char *what)
+{
+    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
+        gw_dbjob_error(job, 503, "unavailable", "redis refused the %s change", what);
+    else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
+        return 0;
+    else if (strcmp(reply->str, "not_found") == 0)
+        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", event_id);
+    else
+        gw_dbjob_error(job, 500, "internal", "unexpected answer from the %s script", what);
+    return -1;
+}
+
 redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, int nkeys, int argc, const char **argv,
                           const size_t *lens)
 {

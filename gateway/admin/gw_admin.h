@@ -70,6 +70,16 @@ redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, 
                           const size_t *lens);
 
 /**
+ * Sorts the reply of a versioned Redis step (lua/admin_stock.lua,
+ * admin_state.lua, admin_queue_set.lua) for event @event_id: 0 for "OK" or
+ * "superseded" (a newer committed change is there already, which holds
+ * this one); else -1 with the job answered: 503 when Redis refused, 404
+ * "not_found", 500 any other answer. @what names the change in the
+ * messages ("state", "stock", "waiting room"). Does not free @reply.
+ */
+int gw_admin_step_reply(gw_dbjob_t *job, const redisReply *reply, const char *event_id, const char *what);
+
+/**
  * Reads the event hash of @event_id into @ev. Returns 0, 1 when the hash
  * does not exist, or -1 with the job answered (503 / 500).
  */

@@ -125,17 +125,9 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, qset_in_t *in)
     redisReply *reply = gw_admin_eval(job, conn, "queue_set", 3, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
     if (reply == NULL)
         return -1;
-    int ok = 0;
-    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
-        gw_dbjob_error(job, 503, "unavailable", "redis refused the waiting room change");
-    else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
-        ok = 1; /* superseded: a newer committed change is there already */
-    else if (strcmp(reply->str, "not_found") == 0)
-        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->id.event_id);
-    else
-        gw_dbjob_error(job, 500, "internal", "unexpected answer from the waiting room script");
+    int rc = gw_admin_step_reply(job, reply, in->id.event_id, "waiting room");
     freeReplyObject(reply);
-    if (!ok)
+    if (rc != 0)
         return -1;
     gw_admin_queue_answer(job, conn, in->id.event_id, in->id.elen, 200);
     return job->status == 200 ? 0 : -1;

@@ -72,16 +72,10 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, stock_in_t *in)
     if (reply == NULL)
         return -1;
     int rv = -1;
-    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)
-        gw_dbjob_error(job, 503, "unavailable", "redis refused the stock change");
-    else if (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "superseded") == 0)
-        rv = 0; /* superseded: a newer change is there already, which holds this one */
-    else if (strcmp(reply->str, "not_found") == 0)
-        gw_dbjob_error(job, 404, "not_found", "event %s is not loaded in redis", in->id.event_id);
-    else if (strcmp(reply->str, "below_granted") == 0)
+    if ((reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS) && strcmp(reply->str, "below_granted") == 0)
         gw_dbjob_error(job, 409, "below_granted", "event %s has more units granted than the new total %lld", in->id.event_id, in->total);
     else
-        gw_dbjob_error(job, 500, "internal", "unexpected answer from the stock script");
+        rv = gw_admin_step_reply(job, reply, in->id.event_id, "stock");
     freeReplyObject(reply);
     return rv;
 }
