@@ -1,4 +1,5 @@
 #include "gw_admitter.h"
+#include "gw_queue.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -12,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIT_NKEYS 9
+#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 1) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel */
 
 typedef struct room {
     struct room *next;
@@ -193,14 +194,13 @@ static void step(room_t *m, int64_t mono)
         budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
     m->last_ms = mono;
     char keys[ADMIT_NKEYS][TK_KEY_MAX], now[24], k[24], scan[16];
-    static const tk_key_kind_t kinds[ADMIT_NKEYS] = {TK_KEY_EV,      TK_KEY_WQ,      TK_KEY_WQ_POS,  TK_KEY_WQ_LINE, TK_KEY_WQ_SEEN,
-                                                     TK_KEY_WQ_LIVE, TK_KEY_WQ_GONE, TK_KEY_WQ_ADM, TK_KEY_WQ_REL};
     const char *argv[ADMIT_NKEYS + 3];
     size_t lens[ADMIT_NKEYS + 3];
-    for (int i = 0; i < ADMIT_NKEYS; i++) {
-        tk_key(kinds[i], m->event_id, m->elen, keys[i]);
+    /* the room's keys in the order of the other room scripts, then the release window */
+    gw_queue_keys(m->event_id, m->elen, keys);
+    tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
+    for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
-    }
     snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
     snprintf(k, sizeof k, "%lld", (long long)budget);
     snprintf(scan, sizeof scan, "%d", GW_ADMITTER_SCAN_MAX);
