@@ -4,7 +4,7 @@
  *
  * made_up_ids_leave_memory_flat: claims on 200,000 distinct event ids that
  * do not exist (all 404) must not grow the gateway: its RSS after them is
- * within 1 MiB of what it was after a warm-up of 40,000 such claims, it
+ * within 2 MiB of what it was after a warm-up of 40,000 such claims, it
  * tracks none of those ids (tk_path_events_tracked 0), and Redis is quiet
  * at rest (the gateway's watermarks cover only real events). Why a
  * warm-up: the first requests grow the allocator's pools, h2o's buffers and
@@ -13,8 +13,11 @@
  * (5,000 per connection): a long-lived HTTP/2 connection grows the gateway
  * by about 20 bytes per request until it closes, whatever the event id
  * (measured: +3.9 MB over 200,000 claims all on one made-up id, four
- * connections kept open; +0.6 MB renewing them), which is h2o's or the
- * connection's, not the journal's, and not what this test is about. The
+ * connections kept open; +0.6 MB renewing them, and +1.03 MB once in CI),
+ * which is h2o's or the connection's, not the journal's, and not what this
+ * test is about. The 2 MiB slack is about 10 bytes per made-up id: a record
+ * kept per id (a table entry is 32 bytes or more) would grow it by 6 MB or
+ * more, and tk_path_events_tracked 0 is the exact check beside it. The
  * gateway runs with ASAN_OPTIONS
  * quarantine_size_mb=4 (AddressSanitizer otherwise parks up to 256 MiB of
  * freed memory before reusing any, which a flood this size walks through:
@@ -58,7 +61,7 @@
 #define CHUNK_MS 120000 /* per chunk of FLOOD_CHUNK claims */
 #define WARMUP 40000
 #define FLOOD 200000
-#define RSS_SLACK_KB 1024
+#define RSS_SLACK_KB 2048
 
 /* ------------------------------------------------------------- helpers */
 
