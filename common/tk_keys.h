@@ -18,6 +18,7 @@
 #define TK_KEY_WK_STATS "tk:wk:stats" /* hash of per-worker counters, "<consumer>:<stat>" */
 #define TK_KEY_WQ_ROOMS "tk:wq:rooms" /* set of the event ids whose waiting room is on: the admitter's work */
 #define TK_KEY_WQ_LEASE "tk:wq:lease" /* string: the gateway that admits for the fleet, with a PX expiry */
+#define TK_KEY_BOARDS "tk:boards"     /* set of every board id (listing, worker discovery, rebuild check) */
 
 typedef enum {
     TK_KEY_EV = 0, /* hash: definition and counters */
@@ -32,7 +33,17 @@ typedef enum {
     TK_KEY_WQ_ADM,   /* hash: user -> admitted-at ms */
     TK_KEY_WQ_GONE,  /* hash: user -> ms their place was passed while absent (410 expired) */
     TK_KEY_WQ_REL,   /* list: "<ms> <admitted so far>", newest first, the release-rate window */
+    TK_KEY_PRIO,     /* set: the priority presale's snapshot, the user ids that may claim from pr_opens */
 } tk_key_kind_t;
+
+/* The keys of a leaderboard, tagged {board_id} (docs/CONTRACTS.md, "Leaderboards"). */
+typedef enum {
+    TK_LB_BOARD = 0, /* hash: definition, current season, counters */
+    TK_LB_STREAM,    /* stream: accepted score changes and rollovers for the workers */
+    TK_LB_SEASONS,   /* hash: season number -> "<start_ms> <end_ms>" (end 0 while current) */
+    TK_LB_RANK,      /* zset of one season: score -c1, member tk_lb_member() */
+    TK_LB_USERS,     /* hash of one season: user id -> tk_lb_entry_format() */
+} tk_lb_key_kind_t;
 
 /**
  * Writes the key of @kind for event @event_id (@len bytes) into @out
@@ -40,5 +51,13 @@ typedef enum {
  * id is too long to be a valid event id.
  */
 int tk_key(tk_key_kind_t kind, const char *event_id, size_t len, char *out);
+
+/**
+ * Writes the key of @kind for board @board_id (@len bytes) into @out
+ * (TK_KEY_MAX bytes, NUL-terminated); @season names the season of
+ * TK_LB_RANK and TK_LB_USERS and is ignored otherwise. Returns its length,
+ * or -1 when the id is too long to be a valid board id.
+ */
+int tk_lb_key(tk_lb_key_kind_t kind, const char *board_id, size_t len, unsigned season, char *out);
 
 #endif

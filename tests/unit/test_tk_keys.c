@@ -55,10 +55,33 @@ static void test_limits(void **state)
     assert_true(tk_key(TK_KEY_CLAIMS, id, 64, key) > 0);
     assert_int_equal(tk_key(TK_KEY_CLAIMS, id, 65, key), -1);
     assert_int_equal(tk_key(TK_KEY_EV, id, 0, key), -1);
-    assert_int_equal(tk_key((tk_key_kind_t)(TK_KEY_WQ_REL + 1), id, 3, key), -1);
+    assert_int_equal(tk_key((tk_key_kind_t)(TK_KEY_PRIO + 1), id, 3, key), -1);
     /* the longest kind with the longest id still fits */
     assert_true(tk_key(TK_KEY_WQ_LINE, id, 64, key) > 0);
     assert_true(strlen(key) < TK_KEY_MAX);
+}
+
+static void test_board_keys(void **state)
+{
+    (void)state;
+    char key[TK_KEY_MAX], id[65];
+    assert_int_equal(tk_lb_key(TK_LB_BOARD, "fans", 4, 0, key), (int)strlen("tk:lb:{fans}"));
+    assert_string_equal(key, "tk:lb:{fans}");
+    tk_lb_key(TK_LB_STREAM, "fans", 4, 0, key);
+    assert_string_equal(key, "tk:lb:{fans}:q");
+    tk_lb_key(TK_LB_SEASONS, "fans", 4, 0, key);
+    assert_string_equal(key, "tk:lb:{fans}:sn");
+    tk_lb_key(TK_LB_RANK, "fans", 4, 12, key);
+    assert_string_equal(key, "tk:lb:{fans}:z:12");
+    tk_lb_key(TK_LB_USERS, "fans", 4, 4294967295u, key);
+    assert_string_equal(key, "tk:lb:{fans}:u:4294967295");
+    tk_key(TK_KEY_PRIO, "e1", 2, key);
+    assert_string_equal(key, "tk:{e1}:prio");
+    memset(id, 'a', sizeof(id));
+    assert_true(tk_lb_key(TK_LB_USERS, id, 64, 4294967295u, key) > 0);
+    assert_int_equal(tk_lb_key(TK_LB_BOARD, id, 65, 0, key), -1);
+    assert_int_equal(tk_lb_key(TK_LB_BOARD, id, 0, 0, key), -1);
+    assert_int_equal(tk_lb_key((tk_lb_key_kind_t)(TK_LB_USERS + 1), id, 3, 0, key), -1);
 }
 
 int main(void)
@@ -68,6 +91,7 @@ int main(void)
         cmocka_unit_test(test_uses_only_len_bytes),
         cmocka_unit_test(test_same_slot_tag),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_board_keys),
     };
     return cmocka_run_group_tests_name("tk_keys", tests, NULL, NULL);
 }
