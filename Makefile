@@ -57,7 +57,7 @@ GW_OBJ = $(call obj,$(GW_SRC))
 WK_OBJ = $(call obj,$(WK_SRC))
 IT_LIB_OBJ = $(call obj,$(IT_LIB_SRC))
 
-BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker $(BUILD)/bin/tk-rebuild $(BUILD)/bin/tk-token
+BINS := $(BUILD)/bin/tk-gateway $(BUILD)/bin/tk-worker $(BUILD)/bin/tk-rebuild $(BUILD)/bin/tk-token $(BUILD)/bin/tk-import
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(IT_SRC))
 
@@ -154,6 +154,12 @@ $(BUILD)/bin/tk-rebuild: $(call obj,tools/tk_rebuild_cli.c) $(COMMON_OBJ)
 
 # User tokens for the demo, curl and load plans (tools/tk_token_cli.c, common/tk_jwt.h).
 $(BUILD)/bin/tk-token: $(call obj,tools/tk_token_cli.c) $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Leaderboard CSV import and export (tools/tk_import_*.c; docs/DESIGN.md "Leaderboards: import and export").
+IMPORT_SRC := $(wildcard tools/tk_import_*.c)
+$(BUILD)/bin/tk-import: $(call obj,$(IMPORT_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(TK_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

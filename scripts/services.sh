@@ -126,6 +126,8 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+# a leaderboard's keys (docs/CONTRACTS.md, "Leaderboards"): tk:lb:{B} and tk:lb:{B}:*
+K_BOARD='~tk:lb:{*} ~tk:lb:{*}:*'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
@@ -143,11 +145,12 @@ ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:s
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
  +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
-# tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
+# tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua), tk-import
+# (HMGET of the board, lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_BOARD ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
- +sadd +xgroup|create"
+ +sadd +xgroup|create +hget +zadd +zrem"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"

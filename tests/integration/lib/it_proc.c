@@ -111,6 +111,7 @@ void it_proc_redis_user_env(const char *prog)
     const char *role = strcmp(base, "tk-gateway") == 0   ? "gateway"
                        : strcmp(base, "tk-worker") == 0  ? "worker"
                        : strcmp(base, "tk-rebuild") == 0 ? "admin"
+                       : strcmp(base, "tk-import") == 0  ? "admin"
                                                          : NULL;
     if (env == NULL || role == NULL || getenv("REDIS_USER") != NULL)
         return;

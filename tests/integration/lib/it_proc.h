@@ -86,7 +86,7 @@ int it_services(const char *cmd, int timeout_ms);
 
 /**
  * In a child about to exec @prog: its Redis ACL user (tests/README.md),
- * REDIS_USER tk-gateway / tk-worker / tk-admin (for tk-rebuild) and
+ * REDIS_USER tk-gateway / tk-worker / tk-admin (for tk-rebuild, tk-import) and
  * REDIS_PASSWORD_FILE $TK_IT_DIR/secrets/redis_<role>, unless the test set
  * REDIS_USER itself (then nothing changes). it_proc's own children get it.
  */

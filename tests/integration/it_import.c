@@ -1,0 +1,580 @@
+/*
+ * it_import: tk-import and its export (tools/tk_import_*.c, lua/lb_import.lua;
+ * docs/DESIGN.md "Leaderboards: import and export"), against real Redis and
+ * MariaDB, run as the Redis ACL user tk-admin:
+ *
+ *  - good_file_loads_exactly: 5,000 rows (header, ties on score broken by
+ *    updated_at, then by user id; the component range's edges) give exactly
+ *    the expected zset (scores and members, in rank order), users hash,
+ *    board last_t, and MariaDB rows in rank order, seq 0;
+ *  - no_header_and_time_forms: no header line; updated_at as RFC 3339 with
+ *    and without ms, with an offset, and as integer ms; CRLF lines;
+ *  - malformed_lines_refused_with_numbers: bad user id, non-integer, out of
+ *    range, too few and too many fields, bad and future times, each
+ *    reported with its line number; exit 1 and nothing loaded anywhere;
+ *  - partial_loads_the_good_lines: the same file with --partial: the good
+ *    lines load, the summary counts the refused ones;
+ *  - reimport_replaces_without_stale_members: a second file over the
+ *    first replaces the users it names (a user twice in it: the later line
+ *    wins), ZCARD == HLEN, no old member left, MariaDB agrees;
+ *  - export_import_round_trip: an export is the season in rank order in the
+ *    import format; imported into a fresh board it gives identical ranks;
+ *  - one_component_board: user_id,score,updated_at lines (and the 4-column
+ *    form with exp 0; exp 5 refused), members without a c2 key, its export;
+ *  - refusals_of_board_and_season: an unknown board, a season past the
+ *    current one: exit 1, nothing written.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/it_db.h"
+#include "lib/it_env.h"
+#include "lib/it_proc.h"
+#include "lib/it_redis.h"
+#include "tk_keys.h"
+#include "tk_lb.h"
+#include "tk_time.h"
+
+#define CMD_MS 60000
+#define ROWS 5000
+#define OUT_MAX (1 << 20)
+#define T0 INT64_C(1764000000000) /* 2025-11-24: a past time for every row */
+
+typedef struct {
+    char user[32];
+    int64_t c1, c2, t;
+} row_t;
+
+typedef struct {
+    redisContext *rc;
+    MYSQL *db;
+    char out[OUT_MAX], errout[OUT_MAX]; /* the last run's stdout and stderr */
+} fix_t;
+
+/* ------------------------------------------------------------- helpers */
+
+static int setup(void **st)
+{
+    fix_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    f->rc = it_redis_connect();
+    f->db = it_db_connect();
+    if (f->rc == NULL || f->db == NULL || it_redis_flushall(f->rc) != 0 || it_db_exec(f->db, "DELETE FROM board_scores") != 0 ||
+        it_db_exec(f->db, "DELETE FROM board_seasons") != 0 || it_db_exec(f->db, "DELETE FROM boards") != 0)
+        return -1;
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    fix_t *f = *st;
+    if (f->rc != NULL)
+        redisFree(f->rc);
+    if (f->db != NULL)
+        mysql_close(f->db);
+    free(f);
+    return 0;
+}
+
+/* A board as the create route leaves it (docs/CONTRACTS.md): the MariaDB row first, then the board hash, seasons, set and stream group. */
+static void create_board(fix_t *f, const char *b, int comps)
+{
+    int64_t now = tk_time_now_ms();
+    assert_int_equal(it_db_exec(f->db,
+                                "INSERT INTO boards (board_id, name, components, operator, season_length_s, created_at) "
+                                "VALUES ('%s', 'Board %s', %d, 'best', 0, UTC_TIMESTAMP(3))",
+                                b, b, comps),
+                     0);
+    char key[TK_KEY_MAX];
+    assert_true(tk_lb_key(TK_LB_BOARD, b, strlen(b), 0, key) > 0);
+    redisReply *r = redisCommand(f->rc, "HSET %s name %s comps %d op best len 0 season 1 start %" PRId64 " last_t 0 seq 0 created %" PRId64,
+                                 key, b, comps, now, now);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    assert_true(tk_lb_key(TK_LB_SEASONS, b, strlen(b), 0, key) > 0);
+    r = redisCommand(f->rc, "HSET %s 1 %" PRId64 " 0", key, now);
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "SADD %s %s", TK_KEY_BOARDS, b);
+    freeReplyObject(r);
+    assert_true(tk_lb_key(TK_LB_STREAM, b, strlen(b), 0, key) > 0);
+    r = redisCommand(f->rc, "XGROUP CREATE %s wk $ MKSTREAM", key);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
+static void read_file(const char *path, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *in = fopen(path, "rb");
+    if (in == NULL)
+        return;
+    size_t n = fread(buf, 1, cap - 1, in);
+    buf[n] = '\0';
+    fclose(in);
+}
+
+/* Runs tk-import with @args (NULL-terminated); stdout and stderr into f->out and f->errout. Returns the exit code. */
+static int run_import(fix_t *f, const char *const *args)
+{
+    const it_env_t *env = it_env();
+    char path[1024], outp[1024], errp[1024];
+    snprintf(path, sizeof path, "%s/bin/tk-import", env->build);
+    snprintf(outp, sizeof outp, "%s/it_import.out", env->it_dir);
+    snprintf(errp, sizeof errp, "%s/it_import.err", env->it_dir);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = path;
+    for (; args[n - 1] != NULL && n < 31; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(126);
+        it_proc_redis_user_env(path);
+        execv(path, argv);
+        _exit(127);
+    }
+    long long deadline = it_now_ms() + CMD_MS;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (it_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        it_sleep_ms(10);
+    }
+    read_file(outp, f->out, sizeof f->out);
+    read_file(errp, f->errout, sizeof f->errout);
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (rc != 0)
+        fprintf(stderr, "tk-import exit %d\nstdout: %s\nstderr: %s\n", rc, f->out, f->errout);
+    return rc;
+}
+
+/* A path in the test directory for @name. */
+static const char *tmp_path(const char *name)
+{
+    static char p[4][1024];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(p[i], sizeof p[i], "%s/%s", it_env()->it_dir, name);
+    return p[i];
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *o = fopen(path, "wb");
+    assert_non_null(o);
+    assert_int_equal(fputs(text, o) >= 0, 1);
+    assert_int_equal(fclose(o), 0);
+}
+
+/* Writes @n rows as CSV (RFC 3339 times; with a header line when @header). */
+static void write_rows(const char *path, const row_t *rows, size_t n, int comps, int header)
+{
+    FILE *o = fopen(path, "wb");
+    assert_non_null(o);
+    if (header)
+        fputs(comps == 2 ? "user_id,level,exp,updated_at\n" : "user_id,score,updated_at\n", o);
+    for (size_t i = 0; i < n; i++) {
+        char t[TK_TIME_RFC3339_LEN + 1];
+        tk_time_format_rfc3339(rows[i].t, t);
+        if (comps == 2)
+            fprintf(o, "%s,%" PRId64 ",%" PRId64 ",%s\n", rows[i].user, rows[i].c1, rows[i].c2, t);
+        else
+            fprintf(o, "%s,%" PRId64 ",%s\n", rows[i].user, rows[i].c1, t);
+    }
+    assert_int_equal(fclose(o), 0);
+}
+
+/* Rank order: c1 DESC, c2 DESC, t ASC, (seq 0 for all) user id bytes ASC. */
+static int by_rank(const void *a, const void *b)
+{
+    const row_t *x = a, *y = b;
+    if (x->c1 != y->c1)
+        return x->c1 > y->c1 ? -1 : 1;
+    if (x->c2 != y->c2)
+        return x->c2 > y->c2 ? -1 : 1;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return strcmp(x->user, y->user);
+}
+
+/* ROWS rows with many ties: 50 levels, 13 exps (negative ones too), 17 times; the range's edges on rows 0-3. */
+static row_t *gen_rows(size_t n, int comps, const char *prefix)
+{
+    row_t *r = calloc(n, sizeof(*r));
+    assert_non_null(r);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(r[i].user, sizeof r[i].user, "%s%05zu", prefix, i);
+        r[i].c1 = (int64_t)(i % 50);
+        r[i].c2 = comps == 2 ? (int64_t)((i * 7) % 13) - 6 : 0;
+        r[i].t = T0 + (int64_t)(i % 17) * 1000;
+    }
+    r[0].c1 = TK_LB_SCORE_MAX;
+    r[1].c1 = -TK_LB_SCORE_MAX;
+    if (comps == 2) {
+        r[0].c2 = TK_LB_SCORE_MAX;
+        r[1].c2 = -TK_LB_SCORE_MAX;
+        r[2].c1 = TK_LB_SCORE_MAX;
+        r[2].c2 = -TK_LB_SCORE_MAX;
+        r[3].c1 = TK_LB_SCORE_MAX;
+        r[3].c2 = TK_LB_SCORE_MAX; /* ties r[0] on both: the earlier time ranks first */
+        r[3].t = T0 - 1;
+    }
+    return r;
+}
+
+/* Asserts that season 1 of board @b holds exactly @rows (any order; sorted here) in Redis and MariaDB. */
+static void check_board(fix_t *f, const char *b, int comps, row_t *rows, size_t n)
+{
+    qsort(rows, n, sizeof(*rows), by_rank);
+    char z[TK_KEY_MAX], u[TK_KEY_MAX];
+    assert_true(tk_lb_key(TK_LB_RANK, b, strlen(b), 1, z) > 0);
+    assert_true(tk_lb_key(TK_LB_USERS, b, strlen(b), 1, u) > 0);
+    redisReply *r = redisCommand(f->rc, "ZRANGE %s 0 -1 WITHSCORES", z);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        tk_lb_entry_t e = {.c1 = rows[i].c1, .c2 = rows[i].c2, .t_ms = rows[i].t, .seq = 0};
+        char m[TK_LB_MEMBER_MAX];
+        assert_true(tk_lb_member(&e, comps, rows[i].user, strlen(rows[i].user), m) > 0);
+        if (strcmp(r->element[2 * i]->str, m) != 0)
+            fail_msg("rank %zu: member %s, want %s", i + 1, r->element[2 * i]->str, m);
+        assert_true(strtod(r->element[2 * i + 1]->str, NULL) == (double)-rows[i].c1);
+    }
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "HLEN %s", u);
+    assert_int_equal(r->integer, (long long)n);
+    freeReplyObject(r);
+    for (size_t i = 0; i < n; i += (n > 100 ? 37 : 1)) { /* a sample of the users hash, with the edges (rank 1 and 2) */
+        r = redisCommand(f->rc, "HGET %s %s", u, rows[i].user);
+        char want[TK_LB_ENTRY_MAX];
+        tk_lb_entry_t e = {.c1 = rows[i].c1, .c2 = rows[i].c2, .t_ms = rows[i].t, .seq = 0};
+        tk_lb_entry_format(&e, want);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, want);
+        freeReplyObject(r);
+    }
+    assert_int_equal(mysql_query(f->db, "COMMIT"), 0);
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT user_id, c1, c2, t_ms, seq FROM board_scores WHERE board_id = '%s' AND season = 1 "
+             "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id",
+             b);
+    assert_int_equal(mysql_query(f->db, q), 0);
+    MYSQL_RES *res = mysql_store_result(f->db);
+    assert_non_null(res);
+    assert_int_equal(mysql_num_rows(res), n);
+    MYSQL_ROW row;
+    for (size_t i = 0; (row = mysql_fetch_row(res)) != NULL; i++) {
+        if (strcmp(row[0], rows[i].user) != 0 || strtoll(row[1], NULL, 10) != rows[i].c1 || strtoll(row[2], NULL, 10) != rows[i].c2 ||
+            strtoll(row[3], NULL, 10) != rows[i].t || strcmp(row[4], "0") != 0)
+            fail_msg("MariaDB rank %zu: %s %s %s %s %s, want %s %" PRId64 " %" PRId64 " %" PRId64 " 0", i + 1, row[0], row[1], row[2],
+                     row[3], row[4], rows[i].user, rows[i].c1, rows[i].c2, rows[i].t);
+    }
+    mysql_free_result(res);
+    mysql_query(f->db, "COMMIT");
+}
+
+static long long zcard(fix_t *f, const char *b)
+{
+    char z[TK_KEY_MAX];
+    tk_lb_key(TK_LB_RANK, b, strlen(b), 1, z);
+    redisReply *r = redisCommand(f->rc, "ZCARD %s", z);
+    long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long hlen(fix_t *f, const char *b)
+{
+    char u[TK_KEY_MAX];
+    tk_lb_key(TK_LB_USERS, b, strlen(b), 1, u);
+    redisReply *r = redisCommand(f->rc, "HLEN %s", u);
+    long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long db_rows(fix_t *f, const char *b)
+{
+    return it_db_int(f->db, -1, "SELECT COUNT(*) FROM board_scores WHERE board_id = '%s'", b);
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void good_file_loads_exactly(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b1", 2);
+    row_t *rows = gen_rows(ROWS, 2, "u-");
+    const char *csv = tmp_path("good.csv");
+    write_rows(csv, rows, ROWS, 2, 1);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b1", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 5000 rows into board b1 season 1 in "));
+    assert_non_null(strstr(f->out, " 0 refused"));
+    check_board(f, "b1", 2, rows, ROWS);
+    /* rank 1 and 2 are the two rows at the top of the range, the earlier time first */
+    assert_string_equal(rows[0].user, "u-00003");
+    assert_string_equal(rows[1].user, "u-00000");
+    assert_string_equal(rows[ROWS - 1].user, "u-00001");
+    int64_t max_t = T0 + 16 * 1000;
+    redisReply *r = redisCommand(f->rc, "HGET tk:lb:{b1} last_t");
+    assert_int_equal(strtoll(r->str, NULL, 10), max_t);
+    freeReplyObject(r);
+    /* the same file again: every user replaced by itself, the edges too (their old members rebuilt by the script), nothing stale */
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b1", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "5000 users replaced"));
+    check_board(f, "b1", 2, rows, ROWS);
+    free(rows);
+}
+
+static void no_header_and_time_forms(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b2", 2);
+    const char *csv = tmp_path("forms.csv");
+    write_text(csv, "a,1,2,2025-11-24T10:00:00.123Z\n"
+                    "b,1,2,2025-11-24T10:00:00Z\r\n"
+                    "c,1,2,2025-11-24T12:00:00.500+02:00\n"
+                    "d,1,2,1764000000000\n"
+                    "\n"
+                    "e,007,-0,0\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b2", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 5 rows into board b2 season 1"));
+    row_t want[] = {
+        {"d", 1, 2, INT64_C(1764000000000)},                          /* 2025-11-24T16:00:00Z */
+        {"b", 1, 2, INT64_C(1763978400000)}, {"a", 1, 2, INT64_C(1763978400123)},
+        {"c", 1, 2, INT64_C(1763978400500)}, {"e", 7, 0, 0},
+    };
+    check_board(f, "b2", 2, want, 5);
+    assert_string_equal(want[0].user, "e"); /* level 7 first; then 10:00:00.000 < .123 < .500 (12:00:00.500+02:00) < 16:00 */
+    assert_string_equal(want[1].user, "b");
+    assert_string_equal(want[4].user, "d");
+}
+
+static const char BAD_FILE[] = "user_id,level,exp,updated_at\n"      /* 1 */
+                               "ok-1,5,5,2025-11-24T10:00:00.000Z\n" /* 2 */
+                               "bad user,5,5,1764000000000\n"        /* 3 */
+                               "ok-2,6,1,1764000000000\n"            /* 4 */
+                               "ok-3,x5,1,1764000000000\n"           /* 5 */
+                               "ok-4,9007199254740992,1,1764000000000\n" /* 6 */
+                               "ok-5,1,-9007199254740991,1764000000000\n" /* 7: the edge, good */
+                               "ok-6,1,1\n"                           /* 8 */
+                               "ok-7,1,1,2025-13-01T00:00:00Z\n"      /* 9 */
+                               "ok-8,1,1,1,1\n"                       /* 10 */
+                               "ok-9,1,1,9999999999999\n";            /* 11: in the future */
+
+static void malformed_lines_refused_with_numbers(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b3", 2);
+    const char *csv = tmp_path("bad.csv");
+    write_text(csv, BAD_FILE);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b3", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "line 3: bad user_id"));
+    assert_non_null(strstr(f->errout, "line 5: level is not an integer"));
+    assert_non_null(strstr(f->errout, "line 6: level out of range"));
+    assert_non_null(strstr(f->errout, "line 8: too few fields"));
+    assert_non_null(strstr(f->errout, "line 9: bad updated_at"));
+    assert_non_null(strstr(f->errout, "line 10: too many fields"));
+    assert_non_null(strstr(f->errout, "line 11: updated_at is in the future"));
+    assert_null(strstr(f->errout, "line 2:"));
+    assert_null(strstr(f->errout, "line 4:"));
+    assert_null(strstr(f->errout, "line 7:"));
+    assert_non_null(strstr(f->errout, "nothing imported: 7 lines refused"));
+    assert_string_equal(f->out, "");
+    assert_int_equal(zcard(f, "b3"), 0);
+    assert_int_equal(hlen(f, "b3"), 0);
+    assert_int_equal(db_rows(f, "b3"), 0);
+    redisReply *r = redisCommand(f->rc, "HGET tk:lb:{b3} last_t");
+    assert_string_equal(r->str, "0");
+    freeReplyObject(r);
+
+    /* more than 20 refused: the first 20, then the count */
+    char *big = malloc(64 * 30 + 64);
+    assert_non_null(big);
+    big[0] = '\0';
+    for (int i = 0; i < 30; i++)
+        sprintf(big + strlen(big), "u%d,1,1,notatime\n", i);
+    write_text(csv, big);
+    free(big);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b3", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "line 20: bad updated_at"));
+    assert_null(strstr(f->errout, "line 21:"));
+    assert_non_null(strstr(f->errout, "... and 10 more refused lines (30 in all)"));
+}
+
+static void partial_loads_the_good_lines(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b4", 2);
+    const char *csv = tmp_path("bad.csv");
+    write_text(csv, BAD_FILE);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b4", "--partial", csv, NULL}), 0);
+    assert_non_null(strstr(f->errout, "line 3: bad user_id"));
+    assert_non_null(strstr(f->out, "imported 3 rows into board b4 season 1"));
+    assert_non_null(strstr(f->out, "), 7 refused"));
+    row_t want[] = {
+        {"ok-2", 6, 1, INT64_C(1764000000000)},
+        {"ok-1", 5, 5, INT64_C(1763978400000)},
+        {"ok-5", 1, -TK_LB_SCORE_MAX, INT64_C(1764000000000)},
+    };
+    check_board(f, "b4", 2, want, 3);
+}
+
+static void reimport_replaces_without_stale_members(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b5", 2);
+    row_t *a = gen_rows(1000, 2, "u-");
+    const char *csv = tmp_path("a.csv");
+    write_rows(csv, a, 1000, 2, 0);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b5", csv, NULL}), 0);
+    /* B: users 500..1499 (500 of them already there) with other values, and u-00600 twice: the later line wins */
+    row_t *bro = calloc(1001, sizeof(*bro));
+    assert_non_null(bro);
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(bro[i].user, sizeof bro[i].user, "u-%05zu", i + 500);
+        bro[i].c1 = (int64_t)(i % 9) - 4;
+        bro[i].c2 = -(int64_t)(i % 5) * 1000000007;
+        bro[i].t = T0 + 500 + (int64_t)(i % 3);
+    }
+    bro[1000] = (row_t){"u-00600", 77, -77, T0 + 1};
+    const char *csv2 = tmp_path("b.csv");
+    write_rows(csv2, bro, 1001, 2, 1);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b5", csv2, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 1000 rows into board b5 season 1"));
+    assert_non_null(strstr(f->out, "1 lines superseded by a later line of the same user"));
+    assert_non_null(strstr(f->out, "500 users replaced"));
+    assert_int_equal(zcard(f, "b5"), 1500);
+    assert_int_equal(hlen(f, "b5"), 1500);
+    /* the expected board: a's first 500, then b (its u-00600 from the last line) */
+    row_t *all = calloc(1500, sizeof(*all));
+    assert_non_null(all);
+    memcpy(all, a, 500 * sizeof(*a));
+    memcpy(all + 500, bro, 1000 * sizeof(*bro));
+    all[500 + 100] = bro[1000];
+    check_board(f, "b5", 2, all, 1500);
+    free(a);
+    free(bro);
+    free(all);
+}
+
+static void export_import_round_trip(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b6", 2);
+    row_t *rows = gen_rows(ROWS, 2, "r-");
+    const char *csv = tmp_path("rt.csv"), *exp1 = tmp_path("rt-export.csv");
+    write_rows(csv, rows, ROWS, 2, 0);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b6", csv, NULL}), 0);
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "b6", "--season", "1", exp1, NULL}), 0);
+    assert_non_null(strstr(f->errout, "exported 5000 rows of board b6 season 1"));
+    /* the export is the rank order, in the import's format */
+    qsort(rows, ROWS, sizeof(*rows), by_rank);
+    const char *wantp = tmp_path("rt-want.csv");
+    write_rows(wantp, rows, ROWS, 2, 1);
+    static char got[OUT_MAX], want[OUT_MAX];
+    read_file(exp1, got, sizeof got);
+    read_file(wantp, want, sizeof want);
+    assert_true(strlen(want) > 100000);
+    assert_string_equal(got, want);
+    /* into a fresh board: the same ranks */
+    create_board(f, "b7", 2);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b7", exp1, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 5000 rows into board b7 season 1"));
+    check_board(f, "b7", 2, rows, ROWS);
+    /* and to standard output, with --season current */
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "b7", NULL}), 0);
+    assert_string_equal(f->out, want);
+    free(rows);
+}
+
+static void one_component_board(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "b8", 1);
+    const char *csv = tmp_path("one.csv");
+    write_text(csv, "user_id,score,updated_at\n"
+                    "p,10,1764000000002\n"
+                    "q,10,1764000000001\n"
+                    "r,-3,1764000000000\n"
+                    "s,10,0,1764000000001\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b8", csv, NULL}), 0);
+    row_t want[] = {{"p", 10, 0, INT64_C(1764000000002)}, {"q", 10, 0, INT64_C(1764000000001)}, {"r", -3, 0, INT64_C(1764000000000)},
+                    {"s", 10, 0, INT64_C(1764000000001)}};
+    check_board(f, "b8", 1, want, 4);
+    assert_string_equal(want[0].user, "q");
+    assert_string_equal(want[1].user, "s");
+    redisReply *r = redisCommand(f->rc, "ZRANGE tk:lb:{b8}:z:1 0 0");
+    assert_string_equal(r->element[0]->str, "17640000000010000000000q"); /* no c2 key: time, seq, user */
+    freeReplyObject(r);
+    write_text(csv, "t,1,5,1764000000000\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b8", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "line 1: exp must be 0 or absent on a board of one component"));
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "b8", NULL}), 0);
+    assert_string_equal(f->out, "user_id,score,updated_at\n"
+                                "q,10,2025-11-24T16:00:00.001Z\n"
+                                "s,10,2025-11-24T16:00:00.001Z\n"
+                                "p,10,2025-11-24T16:00:00.002Z\n"
+                                "r,-3,2025-11-24T16:00:00.000Z\n");
+}
+
+static void refusals_of_board_and_season(void **st)
+{
+    fix_t *f = *st;
+    const char *csv = tmp_path("small.csv");
+    write_text(csv, "a,1,1,1764000000000\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "nope", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "no board nope"));
+    create_board(f, "b9", 2);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "2", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "--season 2: no such season (the current one is 1)"));
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "x", csv, NULL}), 1);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "Bad!", csv, NULL}), 2);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", NULL}), 2);
+    assert_int_equal(zcard(f, "b9"), 0);
+    assert_int_equal(db_rows(f, "b9"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(good_file_loads_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_header_and_time_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_lines_refused_with_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(partial_loads_the_good_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(reimport_replaces_without_stale_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(export_import_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_component_board, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_of_board_and_season, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("it_import", tests, NULL, NULL);
+}

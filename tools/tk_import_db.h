@@ -1,0 +1,42 @@
+/*
+ * tk_import_db: tk-import's MariaDB side: the board's definition, the bulk
+ * upsert of an import, and the export's read.
+ *
+ * The import is one transaction: multi-row INSERT … ON DUPLICATE KEY UPDATE
+ * statements of TK_IMPORT_DB_ROWS rows (prepared once; the last, shorter one
+ * prepared for its size), committed at the end, so MariaDB holds all of the
+ * file's rows or none. A row replaces the user's row of that season
+ * whatever it held (set semantics, seq 0: docs/DESIGN.md, "Leaderboards:
+ * import and export").
+ */
+#ifndef TK_IMPORT_DB_H
+#define TK_IMPORT_DB_H
+
+#include "tk_import_file.h"
+#include "tk_import_progress.h"
+
+#include <mysql.h>
+#include <stdio.h>
+
+#define TK_IMPORT_DB_ROWS 500
+
+/** The board's components from `boards`: 1 or 2 with *@comps set, 0 when there is no such board, -1 with @err on error. */
+int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size_t errlen);
+
+/**
+ * Upserts @n rows of season @season of @board, in one transaction, updating
+ * @prog as statements complete. Returns 0 (committed), or -1 with @err and
+ * *@db_errno (to sort with tk_db_classify) after a rollback.
+ */
+int tk_import_db_write(MYSQL *db, const char *board, unsigned season, const tk_import_row_t *rows, size_t n, tk_import_progress_t *prog,
+                       unsigned *db_errno, char *err, size_t errlen);
+
+/**
+ * Writes season @season of @board as CSV (tk_lb_csv.h, header first) to
+ * @out in rank order: c1 DESC, c2 DESC, t_ms, seq, user_id — one streamed
+ * SELECT, a consistent snapshot. Sets *@count to the rows written. Returns 0,
+ * or -1 with @err.
+ */
+int tk_import_db_export(MYSQL *db, const char *board, unsigned season, int comps, FILE *out, size_t *count, char *err, size_t errlen);
+
+#endif

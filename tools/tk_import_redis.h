@@ -1,0 +1,44 @@
+/*
+ * tk_import_redis: tk-import's Redis side: the board hash, and the import's
+ * rows written in chunks by lua/lb_import.lua (its top comment: why no stale
+ * member stays in the zset, and why a chunk races no score write).
+ *
+ * Chunks of TK_IMPORT_REDIS_CHUNK users, up to TK_IMPORT_REDIS_WINDOW of
+ * them sent before the first answer is read (pipelined: the round trips
+ * overlap Redis's work). A chunk that Redis refuses (the board gone, its
+ * season moved by a rollover) is refused whole, and the import stops
+ * with an error: each chunk is applied whole or not at all, and MariaDB,
+ * written first, already holds every row (re-running the import, which is
+ * idempotent, completes Redis).
+ */
+#ifndef TK_IMPORT_REDIS_H
+#define TK_IMPORT_REDIS_H
+
+#include "tk_import_file.h"
+#include "tk_import_progress.h"
+
+#include <hiredis.h>
+#include <stdint.h>
+
+#define TK_IMPORT_REDIS_CHUNK 1000
+#define TK_IMPORT_REDIS_WINDOW 4
+
+typedef struct {
+    int comps;        /* 1 or 2 */
+    unsigned season;  /* the current season */
+    int64_t len_s;    /* season length, 0: by hand only */
+    int64_t start_ms; /* when the current season began */
+} tk_import_board_t;
+
+/** HMGET of the board hash: 1 with @b filled, 0 when the board hash does not exist, -1 with @err. */
+int tk_import_redis_board(redisContext *rc, const char *board, tk_import_board_t *b, char *err, size_t errlen);
+
+/**
+ * Writes @n rows into season @season of @board (whose hash @b was read
+ * before), updating @prog per answered chunk; *@replaced counts the users
+ * that had an entry. Returns 0, or -1 with @err.
+ */
+int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_board_t *b, unsigned season, const tk_import_row_t *rows,
+                          size_t n, tk_import_progress_t *prog, size_t *replaced, char *err, size_t errlen);
+
+#endif
