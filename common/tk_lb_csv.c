@@ -134,21 +134,21 @@ int tk_lb_csv_parse(const char *line, size_t len, int comps, tk_lb_csv_row_t *ro
     return 0;
 }
 
-int tk_lb_csv_header(const char *line, size_t len)
+tk_lb_csv_line_kind_t tk_lb_csv_header(const char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;
     field_t f[FIELDS_MAX];
     int n = split(line, len, f);
     if (n < 2 || f[0].len != 7 || memcmp(f[0].s, "user_id", 7) != 0)
-        return 0;
+        return TK_LB_CSV_DATA;
     int64_t v;
     if (take_int(&f[1], &v) != 1)
-        return 0; /* a user called "user_id" with a number: data */
+        return TK_LB_CSV_DATA; /* a user called "user_id" with a number: data */
     if ((len == strlen(TK_LB_CSV_HEADER2) && memcmp(line, TK_LB_CSV_HEADER2, len) == 0) ||
         (len == strlen(TK_LB_CSV_HEADER1) && memcmp(line, TK_LB_CSV_HEADER1, len) == 0))
-        return 1;
-    return -1;
+        return TK_LB_CSV_HEADER;
+    return TK_LB_CSV_BAD_HEADER;
 }
 
 const char *tk_lb_csv_header_line(int comps)

@@ -48,12 +48,14 @@ typedef struct {
  */
 int tk_lb_csv_parse(const char *line, size_t len, int comps, tk_lb_csv_row_t *row, const char **why);
 
-/**
- * Whether line 1 (@len bytes) is a header: 1 when it is one of the accepted
- * header lines, 0 when it is data, -1 when it looks like a header (first
- * field "user_id", second not an integer) but is not one we read.
- */
-int tk_lb_csv_header(const char *line, size_t len);
+typedef enum {
+    TK_LB_CSV_DATA = 0,   /* not a header: a line to parse */
+    TK_LB_CSV_HEADER,     /* one of the accepted header lines */
+    TK_LB_CSV_BAD_HEADER, /* looks like a header (first field "user_id", second not an integer) but is not one we read */
+} tk_lb_csv_line_kind_t;
+
+/** What line 1 (@len bytes) is. */
+tk_lb_csv_line_kind_t tk_lb_csv_header(const char *line, size_t len);
 
 /** The header line of an export for a board of @comps components, without newline. */
 const char *tk_lb_csv_header_line(int comps);

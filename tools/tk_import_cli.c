@@ -147,21 +147,16 @@ static int open_board(const cfg_t *cfg, conn_t *c)
         return 2;
     }
     int db_comps = 0;
-    int in_db = tk_import_db_board(c->db, cfg->board, &db_comps, err, sizeof(err));
-    if (in_db < 0) {
+    if (tk_import_db_board(c->db, cfg->board, &db_comps, err, sizeof(err)) != 0 ||
+        tk_import_redis_board(c->redis, cfg->board, &c->board, err, sizeof(err)) != 0) {
         fprintf(stderr, "tk-import: %s\n", err);
         return 2;
     }
-    int in_redis = tk_import_redis_board(c->redis, cfg->board, &c->board, err, sizeof(err));
-    if (in_redis < 0) {
-        fprintf(stderr, "tk-import: %s\n", err);
-        return 2;
-    }
-    if (in_db == 0) {
+    if (db_comps == 0) {
         fprintf(stderr, "tk-import: no board %s (create it first: POST /v1/admin/boards)\n", cfg->board);
         return 1;
     }
-    if (in_redis == 0) {
+    if (c->board.comps == 0) {
         fprintf(stderr, "tk-import: board %s is in MariaDB but not in Redis: rebuild it first (tk-rebuild --board %s)\n", cfg->board,
                 cfg->board);
         return 1;

@@ -22,6 +22,7 @@ int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size
         snprintf(err, errlen, "MariaDB: read board: %s (%u)", mysql_error(db), e);
         return -1;
     }
+    *comps = 0;
     if (rows == 0)
         return 0;
     if (c != 1 && c != 2) {
@@ -29,7 +30,7 @@ int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size
         return -1;
     }
     *comps = (int)c;
-    return 1;
+    return 0;
 }
 
 /* "INSERT … VALUES (…),(…)… ON DUPLICATE KEY UPDATE …" for @rows rows; malloc'ed. */

@@ -20,7 +20,7 @@
 
 #define TK_IMPORT_DB_ROWS 500
 
-/** The board's components from `boards`: 1 or 2 with *@comps set, 0 when there is no such board, -1 with @err on error. */
+/** The board's components from `boards` into *@comps (1 or 2; 0 when there is no such board). Returns 0, or -1 with @err. */
 int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size_t errlen);
 
 /**

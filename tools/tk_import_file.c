@@ -103,12 +103,12 @@ int tk_import_file_load(const char *path, int comps, int64_t now_ms, size_t prin
         if (len == 0 || (len == 1 && s[0] == '\r'))
             continue;
         if (lineno == 1) {
-            int h = tk_lb_csv_header(s, len);
-            if (h == 1) {
+            tk_lb_csv_line_kind_t h = tk_lb_csv_header(s, len);
+            if (h == TK_LB_CSV_HEADER) {
                 f->header = 1;
                 continue;
             }
-            if (h < 0) {
+            if (h == TK_LB_CSV_BAD_HEADER) {
                 refuse(f, print_max, errout, lineno, "unknown header (want " TK_LB_CSV_HEADER2 " or " TK_LB_CSV_HEADER1 ")");
                 continue;
             }

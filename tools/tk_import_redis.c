@@ -39,17 +39,18 @@ int tk_import_redis_board(redisContext *rc, const char *board, tk_import_board_t
         return -1;
     }
     int rc_ = -1;
+    memset(b, 0, sizeof(*b));
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         snprintf(err, errlen, "Redis: HMGET %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     } else if (r->element[0]->type == REDIS_REPLY_NIL && r->element[1]->type == REDIS_REPLY_NIL) {
-        rc_ = 0;
+        rc_ = 0; /* no board hash: b->comps stays 0 */
     } else {
         int64_t c = num(r->element[0]), s = num(r->element[1]), l = num(r->element[2]), st = num(r->element[3]);
         if ((c != 1 && c != 2) || s < 1 || s > UINT32_MAX || l < 0 || st < 0) {
             snprintf(err, errlen, "Redis: board hash %s is malformed (comps, season, len, start)", key);
         } else {
             *b = (tk_import_board_t){.comps = (int)c, .season = (unsigned)s, .len_s = l, .start_ms = st};
-            rc_ = 1;
+            rc_ = 0;
         }
     }
     freeReplyObject(r);

@@ -30,7 +30,7 @@ typedef struct {
     int64_t start_ms; /* when the current season began */
 } tk_import_board_t;
 
-/** HMGET of the board hash: 1 with @b filled, 0 when the board hash does not exist, -1 with @err. */
+/** HMGET of the board hash into @b (b->comps 0 when the hash does not exist). Returns 0, or -1 with @err. */
 int tk_import_redis_board(redisContext *rc, const char *board, tk_import_board_t *b, char *err, size_t errlen);
 
 /**

@@ -22,7 +22,8 @@
  *  - one_component_board: user_id,score,updated_at lines (and the 4-column
  *    form with exp 0; exp 5 refused), members without a c2 key, its export;
  *  - refusals_of_board_and_season: an unknown board, a season past the
- *    current one: exit 1, nothing written.
+ *    current one, a season ended by its schedule, a board Redis lost:
+ *    exit 1, nothing written; a season Redis no longer keeps: MariaDB only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -569,6 +570,26 @@ static void refusals_of_board_and_season(void **st)
     assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", NULL}), 2);
     assert_int_equal(zcard(f, "b9"), 0);
     assert_int_equal(db_rows(f, "b9"), 0);
+    /* a season ended by its schedule (len 1 s, started at 0): the next write moves the board on first */
+    redisReply *r = redisCommand(f->rc, "HSET tk:lb:{b9} len 1 start 0");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "season 1 of board b9 has ended by its schedule"));
+    /* a season older than the ones Redis keeps (current 5, keeps 2..5): MariaDB only */
+    r = redisCommand(f->rc, "HSET tk:lb:{b9} len 0 season 5");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 1 rows into board b9 season 1"));
+    assert_non_null(strstr(f->out, "MariaDB only (season 1 is no longer kept in Redis)"));
+    assert_int_equal(zcard(f, "b9"), 0);
+    assert_int_equal(db_rows(f, "b9"), 1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT c1 * 1000 + c2 FROM board_scores WHERE board_id = 'b9' AND season = 1 AND user_id = 'a'"),
+                     1001);
+    /* a board Redis lost (MariaDB still has it): refused, rebuild first */
+    r = redisCommand(f->rc, "DEL tk:lb:{b9}");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "board b9 is in MariaDB but not in Redis: rebuild it first"));
 }
 
 int main(void)

@@ -93,12 +93,12 @@ static void test_refusals(void **state)
 static void test_header(void **state)
 {
     (void)state;
-    assert_int_equal(tk_lb_csv_header("user_id,level,exp,updated_at", 28), 1);
-    assert_int_equal(tk_lb_csv_header("user_id,level,exp,updated_at\r", 29), 1);
-    assert_int_equal(tk_lb_csv_header("user_id,score,updated_at", 24), 1);
-    assert_int_equal(tk_lb_csv_header("user_id,points,when", 19), -1);
-    assert_int_equal(tk_lb_csv_header("user_id,1,2,3", 13), 0);  /* a user named user_id: data */
-    assert_int_equal(tk_lb_csv_header("u-1,level,2,3", 13), 0);  /* data (refused later as such) */
+    assert_int_equal(tk_lb_csv_header("user_id,level,exp,updated_at", 28), TK_LB_CSV_HEADER);
+    assert_int_equal(tk_lb_csv_header("user_id,level,exp,updated_at\r", 29), TK_LB_CSV_HEADER);
+    assert_int_equal(tk_lb_csv_header("user_id,score,updated_at", 24), TK_LB_CSV_HEADER);
+    assert_int_equal(tk_lb_csv_header("user_id,points,when", 19), TK_LB_CSV_BAD_HEADER);
+    assert_int_equal(tk_lb_csv_header("user_id,1,2,3", 13), TK_LB_CSV_DATA);  /* a user named user_id: data */
+    assert_int_equal(tk_lb_csv_header("u-1,level,2,3", 13), TK_LB_CSV_DATA);  /* data (refused later as such) */
 }
 
 static void test_export_line_parses_back(void **state)
