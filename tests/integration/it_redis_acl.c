@@ -12,7 +12,7 @@
  *   gateway cannot wipe or reconfigure Redis nor read the workers' streams
  *   as a consumer; a worker cannot grant a claim (claim.lua stops at its
  *   first write, nothing changes) nor create an event (admin_create.lua);
- *   the admin user (tk-rebuild) cannot append to a stream nor read what it
+ *   the admin user (tk-rebuild, tk-import) cannot append to a stream nor read what it
  *   has no business with. Each is allowed what it needs.
  * - A gateway whose AUTH Redis refuses counts Redis as down (/readyz 503
  *   "redis":"down") and says why in its log; so does a worker. A password
@@ -198,11 +198,20 @@ static void admin_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "XLEN", "tk:{acl-ad}:q", NULL), "admin XLEN");
     allowed(cmd(c, "HMGET", "tk:{acl-ad}:ev", "seq", "total", NULL), "admin HMGET");
     allowed(cmd(c, "UNLINK", "tk:{acl-ad}:claims:rebuild", "tk:{acl-ad}:claims:old", NULL), "admin UNLINK");
+    /* What tk-import needs: the board hash, lua/lb_import.lua's commands on a season's keys. */
+    allowed(cmd(c, "HMGET", "tk:lb:{acl-ad}", "comps", "season", NULL), "admin HMGET of a board");
+    allowed(cmd(c, "EVAL",
+                "redis.call('HMGET', KEYS[3], 'u-1'); redis.call('ZADD', KEYS[2], '-5', 'm'); redis.call('ZREM', KEYS[2], 'm'); "
+                "redis.call('HSET', KEYS[3], 'u-1', '5 0 1 0'); return redis.call('HGET', KEYS[1], 'last_t')",
+                "3", "tk:lb:{acl-ad}", "tk:lb:{acl-ad}:z:1", "tk:lb:{acl-ad}:u:1", NULL),
+            "admin lb_import.lua's commands");
     /* Not its business: the claim path, the drain, the counters, the server. */
     refused(cmd(c, "XADD", "tk:{acl-ad}:q", "*", "u", "u-1", NULL), NOPERM_CMD, "admin XADD");
     refused(cmd(c, "HSETNX", "tk:{acl-ad}:claims", "u-1", "1 1 1 p", NULL), NOPERM_CMD, "admin HSETNX");
     refused(cmd(c, "XREADGROUP", "GROUP", "wk", "x", "STREAMS", "tk:{acl-ad}:q", ">", NULL), NOPERM_CMD, "admin XREADGROUP");
-    refused(cmd(c, "HGET", "tk:wk:stats", "x", NULL), NOPERM_CMD, "admin HGET (not in its list)");
+    refused(cmd(c, "HGET", "tk:wk:stats", "x", NULL), NOPERM_KEY, "admin HGET of the workers' counters (HGET is tk-import's)");
+    refused(cmd(c, "ZADD", "tk:{acl-ad}:pr", "1", "u-1", NULL), NOPERM_KEY, "admin ZADD outside a board (presence)");
+    refused(cmd(c, "ZRANGE", "tk:lb:{acl-ad}:z:1", "0", "-1", NULL), NOPERM_CMD, "admin ZRANGE (tk-import exports from MariaDB)");
     refused(cmd(c, "HSET", "tk:wk:stats", "x", "1", NULL), NOPERM_KEY, "admin HSET on the workers' counters");
     refused(cmd(c, "SMEMBERS", "tk:events", NULL), NOPERM_CMD, "admin SMEMBERS");
     refused(cmd(c, "SCRIPT", "LOAD", "return 1", NULL), NOPERM_CMD, "admin SCRIPT LOAD");
