@@ -297,14 +297,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "tk-import: give one FILE (see --help)\n");
         return 2;
     }
-    int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
-    if (prc == 1) {
-        printf("  tk-import --board B [--season current|N] [--partial] FILE.csv|-\n"
-               "  tk-import --export --board B [--season current|N] [FILE|-]\n"
-               "  CSV: user_id,level,exp,updated_at (user_id,score,updated_at on a board of one component), header optional;\n"
-               "  updated_at RFC 3339 or integer ms since the epoch. docs/DESIGN.md, \"Leaderboards: import and export\".\n");
-        return 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("tk-import --board B [--season current|N] [--partial] FILE.csv|-\n"
+                   "tk-import --export --board B [--season current|N] [FILE|-]\n"
+                   "  CSV: user_id,level,exp,updated_at (user_id,score,updated_at on a board of one component),\n"
+                   "  header optional; updated_at RFC 3339 or integer ms since the epoch; the last line of a user wins.\n"
+                   "  docs/DESIGN.md, \"Leaderboards: import and export\".\n");
+            tk_opt_usage(stdout, "tk-import", opts, nopts);
+            return 0;
+        }
     }
+    int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
+    if (prc == 1)
+        return 0;
     if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0) {
         fprintf(stderr, "tk-import: %s\n", err);
         return 2;
