@@ -11,7 +11,10 @@
  * line means nothing is written (exit 1); with it the good lines load and
  * the refused ones are reported. A user on several lines keeps the last.
  * Each imported user replaces their entry of that season (seq 0, time =
- * updated_at). MariaDB first, one transaction (the record); then Redis, in
+ * updated_at). It first waits (--wait-drain-ms, 30 s) until the workers
+ * have drained the board's stream, and refuses when they have not: an older
+ * write drained after the import would replace its row in MariaDB only.
+ * Then MariaDB, one transaction (the record); then Redis, in
  * atomic chunks (lua/lb_import.lua), when the season is one Redis keeps
  * (the current one and TK_LB_KEEP_CLOSED closed ones); the board's last_t
  * becomes max(last_t, the latest updated_at). On a terminal a progress bar
@@ -21,8 +24,7 @@
  * Export writes the season in rank order in the import's own format (so an
  * export loads back as it is), from MariaDB: one streamed, consistent
  * SELECT, whatever the season's age. Writes not yet drained by the workers
- * are not in it (the admin view's pending: wait for 0 for an export equal
- * to Redis to the last write).
+ * are not in it: it says how many (the stream's length) on standard error.
  *
  * Backends as tk-rebuild (REDIS_*, DB_*: docs/CONTRACTS.md); under
  * scripts/services.sh it runs as the Redis user tk-admin. Exits 0 when done;
@@ -52,6 +54,7 @@
 #define REDIS_TIMEOUT_S 30
 #define PRINT_MAX 20  /* refused lines printed; then the count */
 #define DB_RETRIES 3  /* a deadlock or lock wait: the whole transaction again */
+#define DRAIN_POLL_MS 100
 
 typedef struct {
     tk_backend_t backend;
@@ -60,6 +63,7 @@ typedef struct {
     const char *var_dir;
     int partial;
     int export;
+    long wait_drain_ms;
 } cfg_t;
 
 /*
@@ -182,6 +186,10 @@ static int run_export(const cfg_t *cfg, conn_t *c, const char *file)
         perror(file);
         return 1;
     }
+    long long backlog = 0;
+    if (tk_import_redis_backlog(c->redis, cfg->board, &backlog, err, sizeof(err)) == 0 && backlog > 0)
+        fprintf(stderr, "tk-import: note: %lld writes of board %s are not in MariaDB yet (the workers' backlog), so not in this export\n",
+                backlog, cfg->board);
     int64_t t0 = tk_time_mono_us();
     size_t rows = 0;
     int rc = tk_import_db_export(c->db, cfg->board, season, c->board.comps, out, &rows, err, sizeof(err));
@@ -227,6 +235,23 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
         goto out;
     }
     int64_t t_read = tk_time_mono_us();
+    /* A score write still in the stream would reach MariaDB after the import and replace its row there (the drain
+     * keeps the higher seq; imported rows have 0) while Redis keeps the import: wait for the backlog to drain. */
+    long long backlog = 0;
+    for (int64_t until = tk_time_mono_ms() + cfg->wait_drain_ms;;) {
+        if (tk_import_redis_backlog(c->redis, cfg->board, &backlog, err, sizeof(err)) != 0) {
+            fprintf(stderr, "tk-import: %s\n", err);
+            goto out;
+        }
+        if (backlog == 0 || tk_time_mono_ms() >= until)
+            break;
+        tk_time_sleep_ms(DRAIN_POLL_MS, NULL);
+    }
+    if (backlog > 0) {
+        fprintf(stderr, "tk-import: board %s: %lld writes are not in MariaDB yet after %ld ms (are the workers running?); nothing imported\n",
+                cfg->board, backlog, cfg->wait_drain_ms);
+        goto out;
+    }
     int tty = isatty(STDERR_FILENO);
     tk_import_progress_t prog;
     unsigned db_errno = 0;
@@ -282,11 +307,14 @@ int main(int argc, char **argv)
     tk_backend_defaults(&cfg.backend);
     cfg.var_dir = "var";
     cfg.season = "current";
+    cfg.wait_drain_ms = 30000;
     const tk_opt_t opts[] = {
         {"--board", NULL, TK_OPT_STR, &cfg.board, 0, 0, "the board (it must exist)"},
         {"--season", NULL, TK_OPT_STR, &cfg.season, 0, 0, "current or a season number"},
         {"--partial", NULL, TK_OPT_FLAG, &cfg.partial, 0, 0, "load the good lines even when some are refused"},
         {"--export", NULL, TK_OPT_FLAG, &cfg.export, 0, 0, "write the season as CSV to FILE (default -, standard output)"},
+        {"--wait-drain-ms", "IMPORT_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
+         "wait this long for the workers to drain the board's writes before importing"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
         TK_BACKEND_OPTS(&cfg.backend),
     };

@@ -57,6 +57,27 @@ int tk_import_redis_board(redisContext *rc, const char *board, tk_import_board_t
     return rc_;
 }
 
+int tk_import_redis_backlog(redisContext *rc, const char *board, long long *n, char *err, size_t errlen)
+{
+    char key[TK_KEY_MAX];
+    if (tk_lb_key(TK_LB_STREAM, board, strlen(board), 0, key) < 0) {
+        snprintf(err, errlen, "bad board id");
+        return -1;
+    }
+    redisReply *r = redisCommand(rc, "XLEN %s", key);
+    if (r == NULL) {
+        snprintf(err, errlen, "Redis: %s", rc->errstr);
+        return -1;
+    }
+    int ok = r->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *n = r->integer;
+    else
+        snprintf(err, errlen, "Redis: XLEN %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
 /* Reads one chunk's answer; 0 and the replaced count, or -1 with @err (a refused chunk or a lost connection). */
 static int answer(redisContext *rc, size_t *replaced, char *err, size_t errlen)
 {

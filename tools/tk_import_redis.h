@@ -34,6 +34,13 @@ typedef struct {
 int tk_import_redis_board(redisContext *rc, const char *board, tk_import_board_t *b, char *err, size_t errlen);
 
 /**
+ * The entries of the board's stream (tk:lb:{B}:q) the workers have not
+ * written to MariaDB yet: they XDEL what they have confirmed, so XLEN is the
+ * backlog. Into *@n; returns 0, or -1 with @err.
+ */
+int tk_import_redis_backlog(redisContext *rc, const char *board, long long *n, char *err, size_t errlen);
+
+/**
  * Writes @n rows into season @season of @board (whose hash @b was read
  * before), updating @prog per answered chunk; *@replaced counts the users
  * that had an entry. Returns 0, or -1 with @err.

@@ -22,8 +22,10 @@
  *  - one_component_board: user_id,score,updated_at lines (and the 4-column
  *    form with exp 0; exp 5 refused), members without a c2 key, its export;
  *  - refusals_of_board_and_season: an unknown board, a season past the
- *    current one, a season ended by its schedule, a board Redis lost:
- *    exit 1, nothing written; a season Redis no longer keeps: MariaDB only.
+ *    current one, a season ended by its schedule, a board Redis lost, a
+ *    backlog of writes not drained (after --wait-drain-ms): exit 1, nothing
+ *    written; a season Redis no longer keeps: MariaDB only; the export
+ *    notes the backlog it cannot contain.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -585,6 +587,18 @@ static void refusals_of_board_and_season(void **st)
     assert_int_equal(db_rows(f, "b9"), 1);
     assert_int_equal(it_db_int(f->db, -1, "SELECT c1 * 1000 + c2 FROM board_scores WHERE board_id = 'b9' AND season = 1 AND user_id = 'a'"),
                      1001);
+    /* writes the workers have not drained yet: the import waits for them, then refuses; the export says so */
+    r = redisCommand(f->rc, "XADD tk:lb:{b9}:q * k s s 5 u a a 9 b 9 t 1 q 1");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", "--wait-drain-ms", "300", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "board b9: 1 writes are not in MariaDB yet after 300 ms"));
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "b9", "--season", "1", NULL}), 0);
+    assert_non_null(strstr(f->errout, "note: 1 writes of board b9 are not in MariaDB yet"));
+    assert_string_equal(f->out, "user_id,level,exp,updated_at\na,1,1,2025-11-24T16:00:00.000Z\n");
+    /* drained while it waits: it goes on */
+    r = redisCommand(f->rc, "XTRIM tk:lb:{b9}:q MAXLEN 0");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", "--wait-drain-ms", "300", csv, NULL}), 0);
     /* a board Redis lost (MariaDB still has it): refused, rebuild first */
     r = redisCommand(f->rc, "DEL tk:lb:{b9}");
     freeReplyObject(r);
