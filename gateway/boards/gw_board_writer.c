@@ -88,6 +88,11 @@ static void answer_one(wbatch_t *bt, write_t *w, long long season, const char *r
             break;
         }
     }
+    gw_metrics_t *m = &bt->owner->th->metrics;
+    gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_APPLIED], (uint64_t)applied);
+    gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_UNCHANGED], (uint64_t)unchanged);
+    gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_REFUSED], (uint64_t)refused);
+    gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_INVALID], (uint64_t)invalid);
     if (applied + unchanged + refused == 0) {
         gw_reply_errorf(w->r, 400, "bad_request", "no valid entry for board %s (check its number of components)", bt->board);
         return;
@@ -181,6 +186,7 @@ static void send_batch(wbatch_t *bt)
         answer_all(bt, 503, NULL, NULL);
         goto done;
     }
+    gw_metrics_add(&th->metrics.board_calls, 1);
     bt = NULL; /* on_reply frees it */
 done:
     if (bt != NULL)

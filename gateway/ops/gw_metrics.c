@@ -157,6 +157,13 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# TYPE tk_wq_held gauge\ntk_wq_held %llu\n",
         (unsigned long long)m->wq_joined, (unsigned long long)m->wq_admitted, (unsigned long long)m->wq_abandoned,
         (unsigned long long)m->wq_held);
+    static const char *const board_results[GW_BOARD_WRITE__COUNT] = {"applied", "unchanged", "refused", "invalid"};
+    put(&o, "# HELP tk_board_writes_total Leaderboard score write entries, by result.\n# TYPE tk_board_writes_total counter\n");
+    for (int i = 0; i < GW_BOARD_WRITE__COUNT; i++)
+        put(&o, "tk_board_writes_total{result=\"%s\"} %llu\n", board_results[i], (unsigned long long)m->board_writes[i]);
+    put(&o, "# HELP tk_board_write_calls_total Calls of the board write script carrying score writes (one per board per loop turn).\n"
+            "# TYPE tk_board_write_calls_total counter\ntk_board_write_calls_total %llu\n",
+        (unsigned long long)m->board_calls);
     if (extra != NULL)
         put(&o, "%s", extra);
     *result = h2o_iovec_init(o.buf, o.len);

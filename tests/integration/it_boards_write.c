@@ -593,6 +593,11 @@ static void batch_of_1000_and_body_limits(void **st)
     it_resp_free(&r);
     free(mid);
     assert_int_equal(bfield(f, "big", "season"), 1);
+    /* The counters of /metrics saw every entry. */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/metrics", NULL), 0);
+    assert_non_null(strstr(r.body, "tk_board_writes_total{result=\"applied\"} 2020\n"));
+    assert_non_null(strstr(r.body, "tk_board_writes_total{result=\"invalid\"} 0\n"));
+    it_resp_free(&r);
 }
 
 static void bad_input_changes_nothing(void **st)
