@@ -43,9 +43,10 @@ script first moves the board to the season the clock says is current
 k*len; the seasons in between are empty and never written), then applies
 every entry of the batch to that season's keys. Time is made monotonic per
 board: now = max(TIME, last_t), so every entry's time t lies in
-[start, end) of the season it was written to, and a rollover (by schedule
-or by hand, also a call of this script) happens between two calls, never
-inside one. A batch is thus written whole to one season, and the stream
+[start, end) of the season it was written to (a rollover by hand ends the
+season at max(TIME, last_t + 1), after every time given), and a rollover
+(by schedule or by hand, also a call of this script) happens between two
+calls, never inside one. A batch is thus written whole to one season, and the stream
 carries each entry with that season's number.
 
 Ties. All entries of one call get the same time t and consecutive
@@ -105,6 +106,11 @@ if len > 0 and now >= start + len * 1000 then
 end
 
 if ARGV[1] == '1' then
+  -- The end is past every time given so far (a write of this very ms has
+  -- t = last_t), so the closed season is [start, end) for all its entries.
+  if now <= last_t then
+    now = last_t + 1
+  end
   local old, old_start = season, start
   roll(old, old_start, now, old + 1, now)
   redis.call('HSET', b, 'last_t', f('%d', now))
