@@ -37,6 +37,7 @@ struct st_gw_board_writer_t {
     wbatch_t *open; /* batches filling during this loop turn */
     h2o_timeout_t zero_timeout;
     h2o_timeout_entry_t flush_entry;
+    gw_board_score_t scratch[GW_BOARD_SCORES_MAX]; /* a body parsed, before its valid entries are copied out */
 };
 
 static void free_write(write_t *w)
@@ -242,6 +243,11 @@ void gw_board_writer_destroy(gw_board_writer_t *b)
     flush_all(b);
     h2o_timeout_dispose(b->th->ctx.loop, &b->zero_timeout);
     free(b);
+}
+
+gw_board_score_t *gw_board_writer_scratch(gw_board_writer_t *b)
+{
+    return b->scratch;
 }
 
 static wbatch_t *find_open(gw_board_writer_t *b, const char *board, size_t blen)

@@ -54,6 +54,12 @@ void gw_board_writer_destroy(gw_board_writer_t *w);
  */
 void gw_board_writer_add(gw_board_writer_t *w, gw_req_t *r, gw_board_score_t *e, int n, int invalid);
 
+/**
+ * Room for GW_BOARD_SCORES_MAX entries that a route of @w's loop thread may
+ * parse a body into (owned by @w; valid until the next call on this thread).
+ */
+gw_board_score_t *gw_board_writer_scratch(gw_board_writer_t *w);
+
 /** Rolls board r->event_id over to a new season now, after the writes this thread holds for it; answers @r. */
 void gw_board_writer_roll(gw_board_writer_t *w, gw_req_t *r);
 

@@ -12,6 +12,7 @@
 #include "gw_routes.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void gw_route_board_scores(gw_req_t *r)
 {
@@ -19,17 +20,17 @@ void gw_route_board_scores(gw_req_t *r)
     size_t len;
     char err[GW_BOARD_BODY_ERR_MAX];
     int n, invalid;
-    gw_board_score_t *e = malloc(sizeof(*e) * GW_BOARD_SCORES_MAX);
+    gw_board_score_t *all = gw_board_writer_scratch(r->th->boards);
+    gw_admin_req_body(r, &body, &len);
+    if (gw_board_body_parse_scores(body, len, all, &n, &invalid, err, sizeof(err)) != 0) {
+        gw_reply_error(r, 400, "bad_request", err);
+        return;
+    }
+    gw_board_score_t *e = malloc(sizeof(*e) * (size_t)n); /* what the batch holds: only the valid entries */
     if (e == NULL) {
         gw_reply_error(r, 503, "unavailable", "out of memory");
         return;
     }
-    gw_admin_req_body(r, &body, &len);
-    if (gw_board_body_parse_scores(body, len, e, &n, &invalid, err, sizeof(err)) != 0) {
-        free(e);
-        gw_reply_error(r, 400, "bad_request", err);
-        return;
-    }
-    gw_board_score_t *fit = realloc(e, sizeof(*e) * (size_t)n); /* what the batch holds: only the valid entries */
-    gw_board_writer_add(r->th->boards, r, fit != NULL ? fit : e, n, invalid);
+    memcpy(e, all, sizeof(*e) * (size_t)n);
+    gw_board_writer_add(r->th->boards, r, e, n, invalid);
 }
