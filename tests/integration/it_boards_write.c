@@ -32,11 +32,15 @@
  *    fewer script calls; after SCRIPT FLUSH a write applies once; with
  *    Redis stopped writes and rollovers are 503 with Retry-After, and
  *    apply again once it is back;
+ *  - entries_held_are_bounded: with Redis frozen, 20 requests of 1,000
+ *    entries are held (GW_BOARD_HELD_MAX) and 5 more are shed 503 with
+ *    Retry-After at once; thawed, the 20 apply;
  *  - writes_racing_rollovers: threads writing while another rolls: every
  *    stream entry's season holds exactly that entry in its users hash, its
  *    time lies in that season, and the entries add up to the accepted.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -945,6 +949,63 @@ static void batching_noscript_and_redis_away(void **st)
     assert_true(strncmp(uentry(f, "burst", 1, "all", e, sizeof e), "66 0 ", 5) == 0);
 }
 
+
+/* ------------------------------------------------------------- the bound on entries held for Redis */
+
+#define SHED_REQS 25 /* of 1,000 entries: 20 fit the 20,000 a thread holds, 5 are shed */
+
+typedef struct {
+    it_multi_req_t *reqs;
+} shed_run_t;
+
+static void *shed_send(void *arg)
+{
+    shed_run_t *x = arg;
+    it_http_multi(x->reqs, SHED_REQS, SHED_REQS, IT_HTTP1, 30000);
+    return NULL;
+}
+
+static void entries_held_are_bounded(void **st)
+{
+    it_fix_t *f = *st;
+    char auth[128], url[512];
+    new_board(f, "shed", 2, "set", 0);
+    const char *h[2] = {it_api_auth_header(f, IT_ADMIN, auth), NULL};
+    snprintf(url, sizeof url, "%s/v1/admin/boards/shed/scores", f->gw.base_url);
+    it_multi_req_t reqs[SHED_REQS];
+    char *bodies[SHED_REQS], prefix[16];
+    for (int i = 0; i < SHED_REQS; i++) {
+        snprintf(prefix, sizeof prefix, "s%02d", i);
+        bodies[i] = big_body(1000, prefix, 0);
+        reqs[i] = (it_multi_req_t){.method = "POST", .url = url, .body = bodies[i], .headers = h};
+    }
+    pid_t rp = it_service_pid("redis/redis.pid");
+    assert_true(rp > 0);
+    /* Redis frozen (below the 3 s stall rule): the first 20 requests are held, the rest shed at once. */
+    assert_int_equal(kill(rp, SIGSTOP), 0);
+    shed_run_t run = {reqs};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, shed_send, &run), 0);
+    usleep(2000000); /* all arrive meanwhile (/metrics cannot tell: it reads Redis too) */
+    kill(rp, SIGCONT);
+    pthread_join(t, NULL);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < SHED_REQS; i++) {
+        if (reqs[i].resp.status != 200 && reqs[i].resp.status != 503)
+            it_show("held or shed", &reqs[i].resp);
+        if (reqs[i].resp.status == 200 && it_json_int(reqs[i].resp.json, "accepted") == 1000)
+            ok++;
+        else if (reqs[i].resp.status == 503 && strcmp(reqs[i].resp.retry_after, "1") == 0)
+            refused++;
+        it_resp_free(&reqs[i].resp);
+        free(bodies[i]);
+    }
+    assert_int_equal(ok, 20);
+    assert_int_equal(refused, SHED_REQS - 20);
+    assert_int_equal(rint_(f, "ZCARD tk:lb:{shed}:z:1"), 20000);
+    assert_int_equal(xlen(f, "shed"), 20000);
+}
+
 /* The fixture with admin routes on the cleartext port, for it_h2 (cleartext HTTP/2 only). */
 static int fix_admin_http(void **st)
 {
@@ -969,6 +1030,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(manual_rollover_keeps_three_closed, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(writes_racing_rollovers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(batching_noscript_and_redis_away, fix_admin_http, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(entries_held_are_bounded, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_boards_write", tests, it_group_setup, NULL);
 }
