@@ -435,6 +435,12 @@ static void operators(void **st)
     assert_int_equal(xlen(f, "set"), 2);
     write1(f, "set", "v", 7, 0, 1, 1);
     assert_string_equal(order(f, "set", 1, 1, o, sizeof o), "v,u");
+    /* One user twice in one request: applied in order, the second replaces the first (one member left). */
+    write_ok(f, "set", "{\"scores\":[{\"user_id\":\"u\",\"score\":[9]},{\"user_id\":\"u\",\"score\":[6]}]}", 2, 0);
+    assert_int_equal(atoll(uentry(f, "set", 1, "u", e, sizeof e)), 6);
+    assert_int_equal(rint_(f, "ZCARD tk:lb:{set}:z:1"), 2);
+    assert_int_equal(xlen(f, "set"), 5);
+    assert_string_equal(order(f, "set", 1, 1, o, sizeof o), "v,u");
     /* incr, with negatives and both ends of the range */
     new_board(f, "incr", 2, "incr", 0);
     write1(f, "incr", "u", 10, 1, 2, 1);
