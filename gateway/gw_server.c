@@ -1,6 +1,7 @@
 #include "gw_server.h"
 #include "gw_types.h"
 #include "gw_batcher.h"
+#include "gw_board_writer.h"
 #include "gw_watch.h"
 #include "gw_presence.h"
 #include "gw_queue_hold.h"
@@ -143,6 +144,8 @@ static void thread_dispose(gw_thread_t *th)
 {
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
+    gw_board_writer_destroy(th->boards);
+    th->boards = NULL;
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_watch_destroy(th->watch); /* after the Redis callbacks (a version read in flight points into it), before the loop runs again */
     th->watch = NULL;
@@ -219,10 +222,11 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     gw_dbpool_attach(th);
     th->redis = gw_redis_create(th->ctx.loop, &srv->conf->backend, gw_failover_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
+    th->boards = gw_board_writer_create(th);
     th->watch = gw_watch_create(th);
     th->presence = gw_presence_create(th);
     th->wq_hold = gw_queue_hold_create(th);
-    if (th->redis == NULL || th->batcher == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
+    if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
         return -1;
     if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
         return -1;
@@ -250,9 +254,12 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
     /* h2o buffers a body whole before the router sees it, and answers larger
      * ones itself with a text 413; up to this size the router refuses
-     * anything over 16 KiB with the API's JSON 413. Kept small because an
-     * HTTP/2 client may hold up to 100 streams of buffered bodies. */
-    srv->globalconf.max_request_entity_size = 64 * 1024;
+     * anything over its route's limit (16 KiB, 128 KiB for score writes and
+     * rank lists) with the API's JSON 413. Twice the largest route limit, so
+     * a body just over it still gets the JSON answer; what an HTTP/2 client
+     * may hold in buffered bodies across its streams is cut by gw_h2guard
+     * (H2_CONN_BODY_MAX, 256 KiB by default: one 128 KiB body fits). */
+    srv->globalconf.max_request_entity_size = 2 * TK_BODY_MAX_SCORES;
     /* Armed once per request, not re-armed by reads: also bounds a client that trickles its body.
      * HTTP/2 has no such timer in h2o 2.2.5; gw_h2guard cuts its streams at the same deadline. */
     srv->globalconf.http1.req_timeout = (uint64_t)srv->conf->body_deadline_ms;

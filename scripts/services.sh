@@ -126,8 +126,9 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
-# a leaderboard's keys (docs/CONTRACTS.md, "Leaderboards"): tk:lb:{B} and tk:lb:{B}:*
-K_BOARD='~tk:lb:{*} ~tk:lb:{*}:*'
+# leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
+# seasons, its stream, its per-season zset and users hash) and the set of boards
+K_LB='~tk:lb:* ~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
@@ -135,11 +136,11 @@ C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq) and the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
@@ -148,7 +149,7 @@ ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua), tk-import
 # (HMGET of the board, lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_BOARD ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
  +sadd +xgroup|create +hget +zadd +zrem"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the

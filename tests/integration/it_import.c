@@ -21,6 +21,10 @@
  *    import format; imported into a fresh board it gives identical ranks;
  *  - one_component_board: user_id,score,updated_at lines (and the 4-column
  *    form with exp 0; exp 5 refused), members without a c2 key, its export;
+ *  - board_from_the_admin_route: a board made by POST /v1/admin/boards,
+ *    imported, then written by …/scores (which replaces an imported
+ *    member); a write not drained blocks the import; drained, the import
+ *    replaces a member the route wrote (with its seq);
  *  - refusals_of_board_and_season: an unknown board, a season past the
  *    current one, a season ended by its schedule, a board Redis lost, a
  *    backlog of writes not drained (after --wait-drain-ms): exit 1, nothing
@@ -44,6 +48,7 @@
 
 #include <cmocka.h>
 
+#include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "lib/it_proc.h"
@@ -606,6 +611,84 @@ static void refusals_of_board_and_season(void **st)
     assert_non_null(strstr(f->errout, "board b9 is in MariaDB but not in Redis: rebuild it first"));
 }
 
+/* POST @path with @body as the admin; the status. */
+static long admin_post(const it_fix_t *g, const char *path, const char *body)
+{
+    it_resp_t r;
+    char auth[128], url[1024];
+    const char *h[2] = {it_api_auth_header(g, IT_ADMIN, auth), NULL};
+    snprintf(url, sizeof url, "%s%s", g->gw.base_url, path);
+    memset(&r, 0, sizeof r);
+    if (it_http(&r, IT_HTTP1, "POST", url, h, body, strlen(body), IT_TIMEOUT_MS) != 0)
+        return 0;
+    if (r.status != 200 && r.status != 201)
+        it_show(path, &r);
+    long status = r.status;
+    it_resp_free(&r);
+    return status;
+}
+
+/*
+ * A board made by the gateway's create route (no worker: the stream keeps what the route writes), imported into,
+ * then written by the score route: the layouts agree (the route's script finds and replaces the imported member,
+ * the import finds and replaces a member the route wrote, with its seq), and a write not drained blocks the import.
+ */
+static void board_from_the_admin_route(void **st)
+{
+    it_fix_t *g = *st;
+    fix_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->rc = g->redis;
+    f->db = g->db;
+    assert_int_equal(admin_post(g, "/v1/admin/boards",
+                                "{\"board_id\":\"api\",\"name\":\"From the route\",\"components\":2,\"operator\":\"best\"}"),
+                     201);
+    const char *csv = tmp_path("api.csv");
+    write_text(csv, "user_id,level,exp,updated_at\n"
+                    "fan-1,10,500,1764000000000\n"
+                    "fan-2,10,500,1763000000000\n"
+                    "fan-3,3,1,1764000000000\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "api", csv, NULL}), 0);
+    row_t want[] = {{"fan-1", 10, 500, INT64_C(1764000000000)}, {"fan-2", 10, 500, INT64_C(1763000000000)},
+                    {"fan-3", 3, 1, INT64_C(1764000000000)}};
+    check_board(f, "api", 2, want, 3);
+    assert_string_equal(want[0].user, "fan-2"); /* the earlier time first */
+
+    /* the route replaces an imported member (best: higher), and ignores a lower score */
+    assert_int_equal(admin_post(g, "/v1/admin/boards/api/scores",
+                                "{\"scores\":[{\"user_id\":\"fan-3\",\"score\":[11,0]},{\"user_id\":\"fan-1\",\"score\":[9,0]}]}"),
+                     200);
+    assert_int_equal(zcard(f, "api"), 3);
+    assert_int_equal(hlen(f, "api"), 3);
+    redisReply *r = redisCommand(f->rc, "ZRANGE tk:lb:{api}:z:1 0 -1");
+    assert_int_equal(r->elements, 3);
+    assert_non_null(strstr(r->element[0]->str, "fan-3")); /* 11 first */
+    assert_non_null(strstr(r->element[1]->str, "fan-2"));
+    assert_non_null(strstr(r->element[2]->str, "fan-1"));
+    freeReplyObject(r);
+
+    /* that write is in the stream and no worker runs: the import waits, then refuses, and changes nothing */
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "api", "--wait-drain-ms", "0", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "writes are not in MariaDB yet"));
+    r = redisCommand(f->rc, "HGET tk:lb:{api}:u:1 fan-3");
+    assert_int_equal(strncmp(r->str, "11 0 ", 5), 0);
+    freeReplyObject(r);
+
+    /* drained (by hand here): the import replaces fan-3's live entry, whose member carries a seq */
+    r = redisCommand(f->rc, "XTRIM tk:lb:{api}:q MAXLEN 0");
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "api", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "3 users replaced"));
+    row_t again[] = {{"fan-1", 10, 500, INT64_C(1764000000000)}, {"fan-2", 10, 500, INT64_C(1763000000000)},
+                     {"fan-3", 3, 1, INT64_C(1764000000000)}};
+    check_board(f, "api", 2, again, 3);
+    /* last_t is past the import's times: the live write's time was now */
+    r = redisCommand(f->rc, "HGET tk:lb:{api} last_t");
+    assert_true(strtoll(r->str, NULL, 10) > INT64_C(1764000000000));
+    freeReplyObject(r);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +700,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(export_import_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(one_component_board, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_of_board_and_season, setup, teardown),
+        cmocka_unit_test_setup_teardown(board_from_the_admin_route, it_fix_new0, it_fix_free),
     };
-    return cmocka_run_group_tests_name("it_import", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("it_import", tests, it_group_setup, NULL);
 }
