@@ -3,8 +3,9 @@
  * upsert of an import, and the export's read.
  *
  * The import is one transaction: multi-row INSERT … ON DUPLICATE KEY UPDATE
- * statements of TK_IMPORT_DB_ROWS rows (prepared once; the last, shorter one
- * prepared for its size), committed at the end, so MariaDB holds all of the
+ * statements of TK_IMPORT_DB_ROWS rows in the caller's order (tk-import
+ * gives rank order: the rank index then grows at one end), prepared once
+ * (the last, shorter one for its size), committed at the end, so MariaDB holds all of the
  * file's rows or none. A row replaces the user's row of that season
  * whatever it held (set semantics, seq 0: docs/DESIGN.md, "Leaderboards:
  * import and export").
