@@ -250,9 +250,11 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
     /* h2o buffers a body whole before the router sees it, and answers larger
      * ones itself with a text 413; up to this size the router refuses
-     * anything over 16 KiB with the API's JSON 413. Kept small because an
-     * HTTP/2 client may hold up to 100 streams of buffered bodies. */
-    srv->globalconf.max_request_entity_size = 64 * 1024;
+     * anything over its route's limit (16 KiB; 128 KiB for the bulk board
+     * routes, GW_BODY_MAX_BULK) with the API's JSON 413. Kept small because
+     * an HTTP/2 client may hold up to 100 streams of buffered bodies (their
+     * sum per connection is capped by H2_CONN_BODY_MAX, gw_h2guard.h). */
+    srv->globalconf.max_request_entity_size = 160 * 1024;
     /* Armed once per request, not re-armed by reads: also bounds a client that trickles its body.
      * HTTP/2 has no such timer in h2o 2.2.5; gw_h2guard cuts its streams at the same deadline. */
     srv->globalconf.http1.req_timeout = (uint64_t)srv->conf->body_deadline_ms;

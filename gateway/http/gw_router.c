@@ -19,6 +19,7 @@ typedef struct {
     int admin;
     int param_kinds; /* how many captures: 1 = event, 2 = event and user */
     int user;        /* a user route: the user token is checked (gw_user_token.h); a path user must be its "sub" */
+    size_t body_max; /* bytes of a request body at most; 0: TK_BODY_MAX */
 } route_t;
 
 static const route_t routes[] = {
@@ -41,6 +42,11 @@ static const route_t routes[] = {
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
     {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
     {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
+    /* Leaderboards' public reads: no token; the first id is the board's, the second a user of it (not the asker). */
+    {"GET", "/v1/boards/*/top", GW_ROUTE_BOARD_TOP, gw_route_board_top, 0, 1},
+    {"GET", "/v1/boards/*/users/*", GW_ROUTE_BOARD_USER, gw_route_board_user, 0, 2},
+    {"GET", "/v1/boards/*/users/*/around", GW_ROUTE_BOARD_AROUND, gw_route_board_around, 0, 2},
+    {"POST", "/v1/boards/*/ranks", GW_ROUTE_BOARD_RANKS, gw_route_board_ranks, 0, 1, 0, GW_BODY_MAX_BULK},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -176,12 +182,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if (r->sublen > 0 && gw_ratelimit_user(r) != 0)
         return 0;
-    if (req->entity.base != NULL && req->entity.len > TK_BODY_MAX) {
-        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", TK_BODY_MAX);
+    size_t body_max = rt->body_max != 0 ? rt->body_max : TK_BODY_MAX;
+    if (req->entity.base != NULL && req->entity.len > body_max) {
+        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %zu bytes", body_max);
         return 0;
     }
-    if (rt->param_kinds >= 1 &&
-        take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen, "event_id must be 1-64 of [a-z0-9_-]") != 0)
+    /* A board's id has the event id's alphabet (docs/API.md, "Leaderboards"); only the message names it. */
+    int board = strstr(rt->pattern, "/boards/") != NULL;
+    if (rt->param_kinds >= 1 && take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen,
+                                           board ? "board_id must be 1-64 of [a-z0-9_-]" : "event_id must be 1-64 of [a-z0-9_-]") != 0)
         return 0;
     if (rt->param_kinds >= 2) {
         if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)
@@ -190,7 +199,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             gw_reply_error(r, 403, "forbidden", "a user token reads only its own user's claims and place");
             return 0;
         }
-        if (r->sublen == 0 && gw_ratelimit_user(r) != 0) /* USER_AUTH=off: the limit keys on the path's user, as in v1 */
+        /* USER_AUTH=off: the limit keys on the path's user, as in v1. Not on the public board reads, whose
+         * path user is whoever is looked up, not the asker (the per-address limit still holds). */
+        if (r->sublen == 0 && (rt->user || rt->admin) && gw_ratelimit_user(r) != 0)
             return 0;
     }
     rt->fn(r);

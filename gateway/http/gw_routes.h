@@ -30,6 +30,10 @@ void gw_route_queue_join(gw_req_t *r);
 void gw_route_queue_status(gw_req_t *r);
 void gw_route_admin_queue_view(gw_req_t *r);
 void gw_route_admin_queue_update(gw_req_t *r);
+void gw_route_board_top(gw_req_t *r);
+void gw_route_board_user(gw_req_t *r);
+void gw_route_board_around(gw_req_t *r);
+void gw_route_board_ranks(gw_req_t *r);
 
 /** Makes every thread's cached GET /v1/events list old: an admin change. Any thread. */
 void gw_route_events_changed(void);
