@@ -250,11 +250,12 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
     /* h2o buffers a body whole before the router sees it, and answers larger
      * ones itself with a text 413; up to this size the router refuses
-     * anything over its route's limit (16 KiB; 128 KiB for the bulk board
-     * routes, GW_BODY_MAX_BULK) with the API's JSON 413. Kept small because
-     * an HTTP/2 client may hold up to 100 streams of buffered bodies (their
-     * sum per connection is capped by H2_CONN_BODY_MAX, gw_h2guard.h). */
-    srv->globalconf.max_request_entity_size = 160 * 1024;
+     * anything over its route's limit (16 KiB, 128 KiB for score writes and
+     * rank lists) with the API's JSON 413. Twice the largest route limit, so
+     * a body just over it still gets the JSON answer; what an HTTP/2 client
+     * may hold in buffered bodies across its streams is cut by gw_h2guard
+     * (H2_CONN_BODY_MAX, 256 KiB by default: one 128 KiB body fits). */
+    srv->globalconf.max_request_entity_size = 2 * TK_BODY_MAX_SCORES;
     /* Armed once per request, not re-armed by reads: also bounds a client that trickles its body.
      * HTTP/2 has no such timer in h2o 2.2.5; gw_h2guard cuts its streams at the same deadline. */
     srv->globalconf.http1.req_timeout = (uint64_t)srv->conf->body_deadline_ms;

@@ -126,14 +126,11 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+# leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
+# seasons, its stream, its per-season zset and users hash) and the set of boards
+K_LB='~tk:lb:* ~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
-# leaderboards (docs/CONTRACTS.md, "Leaderboards"): a board's hash and its
-# season, stream and users keys, all tagged {B}; lua/lb_read.lua names the
-# season keys itself (from KEYS[1]: same tag, same slot) and reads TIME for
-# the virtual rollover
-K_LB='~tk:lb:{*} ~tk:lb:{*}:* ~tk:boards'
-C_LB_READ='+zrank +time'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
@@ -141,9 +138,9 @@ C_LB_READ='+zrank +time'
 # (common/tk_rebuild.c, rebuild_swap.lua).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
- +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
+ +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ $C_LB_READ"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands

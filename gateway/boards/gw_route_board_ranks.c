@@ -3,7 +3,7 @@
  * of up to 1000 users (a friends list), ordered by rank, each with its
  * global rank; users without a score are left out, a user named twice is
  * listed once. Public: no token. The router allows this route a body of
- * 128 KiB (GW_BODY_MAX_BULK). The read itself is gw_board_read.h's.
+ * 128 KiB (TK_BODY_MAX_SCORES). The read itself is gw_board_read.h's.
  */
 #include "gw_admin.h"
 #include "gw_board_read.h"

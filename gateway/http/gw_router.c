@@ -19,7 +19,7 @@ typedef struct {
     int admin;
     int param_kinds; /* how many captures: 1 = event, 2 = event and user */
     int user;        /* a user route: the user token is checked (gw_user_token.h); a path user must be its "sub" */
-    size_t body_max; /* bytes of a request body at most; 0: TK_BODY_MAX */
+    int body_max;    /* request bodies over this get 413; 0 = TK_BODY_MAX (16 KiB) */
 } route_t;
 
 static const route_t routes[] = {
@@ -46,7 +46,7 @@ static const route_t routes[] = {
     {"GET", "/v1/boards/*/top", GW_ROUTE_BOARD_TOP, gw_route_board_top, 0, 1},
     {"GET", "/v1/boards/*/users/*", GW_ROUTE_BOARD_USER, gw_route_board_user, 0, 2},
     {"GET", "/v1/boards/*/users/*/around", GW_ROUTE_BOARD_AROUND, gw_route_board_around, 0, 2},
-    {"POST", "/v1/boards/*/ranks", GW_ROUTE_BOARD_RANKS, gw_route_board_ranks, 0, 1, 0, GW_BODY_MAX_BULK},
+    {"POST", "/v1/boards/*/ranks", GW_ROUTE_BOARD_RANKS, gw_route_board_ranks, 0, 1, 0, TK_BODY_MAX_SCORES},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -182,15 +182,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if (r->sublen > 0 && gw_ratelimit_user(r) != 0)
         return 0;
-    size_t body_max = rt->body_max != 0 ? rt->body_max : TK_BODY_MAX;
-    if (req->entity.base != NULL && req->entity.len > body_max) {
-        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %zu bytes", body_max);
+    int body_max = rt->body_max > 0 ? rt->body_max : TK_BODY_MAX;
+    if (req->entity.base != NULL && req->entity.len > (size_t)body_max) {
+        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", body_max);
         return 0;
     }
-    /* A board's id has the event id's alphabet (docs/API.md, "Leaderboards"); only the message names it. */
-    int board = strstr(rt->pattern, "/boards/") != NULL;
-    if (rt->param_kinds >= 1 && take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen,
-                                           board ? "board_id must be 1-64 of [a-z0-9_-]" : "event_id must be 1-64 of [a-z0-9_-]") != 0)
+    if (rt->param_kinds >= 1 &&
+        take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen,
+                   strstr(rt->pattern, "/boards/") != NULL ? "board_id must be 1-64 of [a-z0-9_-]" : "event_id must be 1-64 of [a-z0-9_-]") != 0)
         return 0;
     if (rt->param_kinds >= 2) {
         if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)

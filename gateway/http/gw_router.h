@@ -10,10 +10,6 @@
 #include <h2o.h>
 #include <stddef.h>
 
-/* The body limit of the routes that take up to 1000 ids or scores (POST /v1/boards/{B}/ranks): 128 KiB.
- * Every other route keeps TK_BODY_MAX (16 KiB). h2o's own cap (gw_server.c) is above both. */
-#define GW_BODY_MAX_BULK (128 * 1024)
-
 /** Registers the API handler on @pathconf; requests for other paths fall through to the next handler (static files). */
 void gw_router_register(h2o_pathconf_t *pathconf);
 
