@@ -25,7 +25,10 @@
  *  - old_season_from_mariadb: a season older than current-3 comes from
  *    board_scores with the same ranks Redis gives the same rows;
  *  - bad_params_are_400: limit, offset, radius, duplicates, ids;
- *  - redis_down_is_503: Redis stopped → 503 with Retry-After.
+ *  - redis_down_is_503: Redis stopped → 503 with Retry-After;
+ *  - mariadb_down_is_503_for_old_seasons: MariaDB stopped → 503 with
+ *    Retry-After for a season older than current-3, the current one still
+ *    answered from Redis.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -478,6 +481,45 @@ static void redis_down_is_503(void **st)
     expect_error(f, "POST", "/v1/boards/lb-down/ranks", "{\"user_ids\":[\"a\"]}", 503, "unavailable");
 }
 
+/* An old season while MariaDB is away: 503 with Retry-After; the seasons Redis holds are still answered. */
+static void mariadb_down_is_503_for_old_seasons(void **st)
+{
+    it_fix_t *f = *st;
+    board_put(f, "lb-dbdown", 1, 0, 5, T0);
+    score_put(f, "lb-dbdown", 1, 5, "a", 3, 0, T0, 1);
+    row_put(f, "lb-dbdown", 1, "a", 2, 0, T0, 1);
+    char now[512] = "", old[512] = "";
+    entry(now, sizeof now, 1, "a", 1, 3, 0, T0);
+    entry(old, sizeof old, 1, "a", 1, 2, 0, T0);
+    expect_list(f, "GET", "/v1/boards/lb-dbdown/top?season=1", NULL, 1, old);
+    assert_int_equal(it_services("stop-db", SVC_MS), 0);
+    static const char *const paths[] = {"/v1/boards/lb-dbdown/top?season=1", "/v1/boards/lb-dbdown/users/a?season=1",
+                                        "/v1/boards/lb-dbdown/users/a/around?season=1"};
+    for (size_t i = 0; i < 3; i++) {
+        it_resp_t r;
+        assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", paths[i], NULL), 0);
+        if (r.status != 503)
+            it_show(paths[i], &r);
+        assert_int_equal(r.status, 503);
+        assert_string_equal(it_json_str(json_object_get(r.json, "error"), "code"), "unavailable");
+        assert_string_equal(r.retry_after, "1");
+        it_resp_free(&r);
+    }
+    expect_error(f, "POST", "/v1/boards/lb-dbdown/ranks?season=1", "{\"user_ids\":[\"a\"]}", 503, "unavailable");
+    expect_list(f, "GET", "/v1/boards/lb-dbdown/top", NULL, 5, now);
+}
+
+/* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
+static int free_db_up(void **st)
+{
+    int rc = it_services("start-db", SVC_MS);
+    it_fix_t *f = *st;
+    if (f->db != NULL)
+        mysql_close(f->db);
+    f->db = it_db_connect();
+    return it_fix_free(st) != 0 || rc != 0 ? -1 : 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(old_season_from_mariadb, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_params_are_400, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_down_is_503, setup, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(mariadb_down_is_503_for_old_seasons, setup, free_db_up),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }
