@@ -6,7 +6,8 @@ gateway/boards/gw_board_read.c).
 KEYS[1]  tk:lb:{B}   the board's hash (docs/CONTRACTS.md, "Leaderboards")
 ARGV[1]  the shape: top | user | around | ranks
 ARGV[2]  the season: "current" or a decimal number (the gateway checked it)
-ARGV[3..] top: offset, limit   user: user id   around: user id, radius
+ARGV[3]  closed seasons Redis keeps besides the current one (TK_LB_KEEP_CLOSED)
+ARGV[4..] top: offset, limit   user: user id   around: user id, radius
           ranks: the user ids (1-1000; duplicates are listed once)
 
 Which season. The hash says the current season `season` began at `start`;
@@ -18,8 +19,8 @@ moves to the same number). So `current` is always the number a write at
 this instant would use. A season above it, or 0, does not exist. A season
 above `season` but not above the virtual current is one the schedule
 skipped or has just begun: empty. Redis keeps the current season and
-TK_LB_KEEP_CLOSED (3) closed ones; an older one is answered "not here" and
-the gateway reads it from MariaDB.
+ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones; an older one is answered "not
+here" and the gateway reads it from MariaDB.
 
 Why the ranks are exact: the zset orders by -c1, then by the member, whose
 bytes are c2 (as a key), time, sequence, user (common/tk_lb.h). ZRANK of a
@@ -68,7 +69,7 @@ end
 if want < 1 or want > current then
     return {5}
 end
-if want < current - 3 then
+if want < current - tonumber(ARGV[3]) then
     return {3, want, comps}
 end
 local empty = want > season -- skipped or just begun by the schedule: never written
@@ -119,12 +120,12 @@ local function rank_of(v, user)
 end
 
 if shape == 'top' then
-    local offset, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+    local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
     return range(offset, offset + limit - 1)
 end
 
 if shape == 'user' or shape == 'around' then
-    local user = ARGV[3]
+    local user = ARGV[4]
     local v = (not empty) and redis.call('HGET', u, user)
     if not v then
         return {2, want, comps}
@@ -136,7 +137,7 @@ if shape == 'user' or shape == 'around' then
     if shape == 'user' then
         return {2, want, comps, user, v, r + 1}
     end
-    local radius = tonumber(ARGV[4])
+    local radius = tonumber(ARGV[5])
     local first = r - radius
     if first < 0 then
         first = 0
@@ -150,7 +151,7 @@ if empty then
     return out
 end
 local seen, users = {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     local user = ARGV[i]
     if not seen[user] then
         seen[user] = true

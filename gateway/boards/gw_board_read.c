@@ -153,13 +153,14 @@ void gw_board_read_start(gw_board_read_t *rd)
 {
     static const char *const shapes[] = {"top", "user", "around", "ranks"};
     gw_req_t *r = rd->r;
-    char key[TK_KEY_MAX], season[24], a[24], b[24];
+    char key[TK_KEY_MAX], season[24], keep[8], a[24], b[24];
     int klen = tk_lb_key(TK_LB_BOARD, r->event_id, r->elen, 0, key);
     if (rd->season == GW_BOARD_SEASON_CURRENT)
         snprintf(season, sizeof season, "current");
     else
         snprintf(season, sizeof season, "%" PRId64, rd->season);
-    size_t argc = 3, cap = 5 + rd->nusers;
+    snprintf(keep, sizeof keep, "%d", TK_LB_KEEP_CLOSED);
+    size_t argc = 4, cap = 6 + rd->nusers;
     const char **argv = malloc(cap * sizeof *argv);
     size_t *lens = malloc(cap * sizeof *lens);
     if (argv == NULL || lens == NULL || klen < 0) {
@@ -172,6 +173,7 @@ void gw_board_read_start(gw_board_read_t *rd)
     argv[0] = key;
     argv[1] = shapes[rd->shape];
     argv[2] = season;
+    argv[3] = keep;
     switch (rd->shape) {
     case GW_BOARD_TOP:
         snprintf(a, sizeof a, "%" PRId64, rd->offset);
