@@ -198,9 +198,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             gw_reply_error(r, 403, "forbidden", "a user token reads only its own user's claims and place");
             return 0;
         }
-        /* USER_AUTH=off: the limit keys on the path's user, as in v1. Not on the public board reads, whose
-         * path user is whoever is looked up, not the asker (the per-address limit still holds). */
-        if (r->sublen == 0 && (rt->user || rt->admin) && gw_ratelimit_user(r) != 0)
+        if (r->sublen == 0 && gw_ratelimit_user(r) != 0) /* USER_AUTH=off: the limit keys on the path's user, as in v1 */
             return 0;
     }
     rt->fn(r);

@@ -12,7 +12,8 @@
  *  - two_components_across_c2_sign: c1 first, then c2 highest first across
  *    zero and at both ends of the range;
  *  - user_entry_and_404: one user's entry; a user without one, an unknown
- *    board: 404 not_found;
+ *    board: 404 not_found; many reads of one user are not held to the
+ *    per-user rate limit (that user is not the asker);
  *  - around_edges_and_radius: at the top and bottom, the default radius,
  *    the largest, and 400 outside 1-100; 404 for a user without an entry;
  *  - ranks_of_a_list: by rank, unknown users left out, duplicates once, a
@@ -261,6 +262,10 @@ static void user_entry_and_404(void **st)
     expect_error(f, "GET", "/v1/boards/lb-none/users/a", NULL, 404, "not_found");
     /* No token is asked for, and the path user may be anyone (not a user route). */
     expect_error(f, "GET", "/v1/boards/lb-user/users/bad%20id", NULL, 400, "bad_request");
+    /* Nor is the per-user limit (20/s, burst 40; claims only, gw_ratelimit_user) keyed on the user looked up: 80 reads pass. */
+    snprintf(body, sizeof body, "{\"season\":1,%s", want + 1);
+    for (int i = 0; i < 80; i++)
+        expect(f, "GET", "/v1/boards/lb-user/users/f", NULL, 200, body);
 }
 
 static void around_edges_and_radius(void **st)
