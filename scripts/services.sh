@@ -128,16 +128,21 @@ K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
+# the priority presale (docs/CONTRACTS.md): the snapshot's set, written by
+# the gateway (gateway/claims/gw_prio.c, lua/prio_copy.lua) and the rebuild,
+# read by claim.lua (SISMEMBER); the gateway reads the boards (HMGET, TIME,
+# ZRANGE of the current season) to take it
+K_PRIO='~tk:{*}:prio'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq) and the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_PRIO ~tk:events %R~tk:wk:stats %R~tk:lb:* nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +sismember +time"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
@@ -145,7 +150,7 @@ ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
  +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
  +sadd +xgroup|create"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
