@@ -66,8 +66,10 @@ int gw_event_from_hmget(const redisReply *reply, const char *event_id, size_t el
         memcpy(ev->pr_board, f[13]->str, f[13]->len);
         ev->pr_board[f[13]->len] = '\0';
     }
-    if (ev->pr_opens_ms == 0 || ev->pr_board[0] == '\0')
+    if (ev->pr_opens_ms == 0 || ev->pr_board[0] == '\0') {
         ev->pr_opens_ms = ev->pr_top = ev->pr_snap_ms = ev->pr_n = 0;
+        ev->pr_board[0] = '\0';
+    }
     return 0;
 }
 
