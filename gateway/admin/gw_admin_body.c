@@ -227,6 +227,12 @@ int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_
     }
     if (get_room(root, out, err, errlen) != 0 || get_priority(root, out, err, errlen) != 0)
         goto done;
+    /* The room's admitter admits from opens_at (lua/wq_admit.lua), and the room's gate comes first: a
+     * presale behind a room would give nobody an earlier start. Refused rather than kept silently useless. */
+    if (out->wr_on && out->pr_opens_ms > 0) {
+        fail(err, errlen, "priority and waiting_room cannot be combined (the room admits from opens_at)");
+        goto done;
+    }
     rc = 0;
 done:
     json_decref(root);

@@ -376,6 +376,14 @@ static void test_create_priority(void **state)
     /* without the event's opens_at */
     refused("{\"event_id\":\"e\",\"stock\":1,\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
             "needs the event's opens_at");
+    /* not behind a waiting room (its admitter admits from opens_at); a room turned off is none */
+    refused("{\"event_id\":\"e\",\"stock\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"waiting_room\":{\"release_per_s\":5},"
+            "\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
+            "cannot be combined");
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"waiting_room\":{\"enabled\":false},"
+                            "\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
+                            &c, err),
+                     0);
 }
 
 static void test_queue(void **state)
