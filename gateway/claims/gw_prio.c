@@ -24,6 +24,7 @@
 struct st_gw_prio_t {
     gw_thread_t *th;
     int inflight; /* a snapshot job is out (loop thread only) */
+    int64_t warned_ms; /* the last "board not in redis" warning (its job only: one at a time) */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
 };
@@ -378,6 +379,7 @@ static int redis_has_snap(redisContext *rc, const char *event)
 
 static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, int64_t now)
 {
+    gw_prio_t *p = job->in;
     redisContext *rc = gw_dbconn_redis(conn);
     if (rc == NULL)
         return;
@@ -395,10 +397,12 @@ static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, in
     if (snap_ms == 0) {
         int rv = read_board(rc, ev->board, ev->top, &u);
         if (rv != 0) {
-            if (rc->err != 0)
+            if (rc->err != 0) {
                 gw_dbconn_redis_reset(conn);
-            else if (rv == 1)
+            } else if (rv == 1 && now - p->warned_ms >= 10000) { /* at most one line per 10 s, not one per round */
+                p->warned_ms = now;
                 tk_warn("priority: event %s: board %s is not in redis; the snapshot waits for it", ev->event_id, ev->board);
+            }
             goto out;
         }
         take_t t = {.ev = ev, .u = &u, .now = now};

@@ -17,7 +17,8 @@
  *   u-e 10           out
  *
  *  - snapshot_gates_claims: before priority.opens_at everybody is 403
- *    not_open (state "scheduled"); from it the snapshot is exactly
+ *    not_open (state "scheduled"); a watcher is answered within 1 s of
+ *    priority.opens_at with the version one up and state "priority"; from it the snapshot is exactly
  *    {u-a, u-c, u-b} with ranks 1..3 in event_priority (admin view
  *    snapshot_size 3, snapshot_at set; state "priority" in GET event and
  *    the list); a score change after it (u-e to 100, u-a to 1) moves
@@ -28,7 +29,8 @@
  *    is 503 unavailable with Retry-After (nobody is told no); the board
  *    loaded, the snapshot comes within a second and its member gets 201.
  *  - create_validation: each bad "priority" is 400 bad_request naming the
- *    field, and nothing is created in either store.
+ *    field (and a presale with a waiting room), and nothing is created in
+ *    either store; "priority":null is none, the object's priority null.
  *  - expired_season_gives_an_empty_snapshot: a board whose schedule
  *    passed (len 1 s, started 5 s ago): the current season is empty, the
  *    snapshot has 0 users, everybody is 403 until opens_at.
@@ -264,6 +266,24 @@ static void snapshot_gates_claims(void **st)
     it_resp_free(&r);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM event_priority WHERE event_id = '%s'", ev), 0);
 
+    /* A watcher is answered when the window opens: the version steps, the state is priority. */
+    char wpath[256];
+    snprintf(wpath, sizeof wpath, "/v1/events/%s/watch", ev);
+    assert_int_equal(it_api_as(&r, f, IT_HTTP1, "u-w", "GET", wpath, NULL), 0);
+    assert_int_equal(r.status, 200);
+    long long v = it_json_int(r.json, "version");
+    assert_string_equal(it_json_str(json_object_get(r.json, "event"), "state"), "scheduled");
+    it_resp_free(&r);
+    snprintf(wpath, sizeof wpath, "/v1/events/%s/watch?since=%lld&wait=10", ev, v);
+    assert_int_equal(it_api_as(&r, f, IT_HTTP1, "u-w", "GET", wpath, NULL), 0);
+    long long woke = tk_time_now_ms();
+    assert_int_equal(r.status, 200);
+    assert_int_equal(it_json_int(r.json, "version"), v + 1);
+    assert_string_equal(it_json_str(json_object_get(r.json, "event"), "state"), "priority");
+    it_resp_free(&r);
+    assert_true(woke >= pr_ms);
+    assert_true(woke - pr_ms < 1200); /* within 1 s of the window's start (API.md), and a little for the machine */
+
     /* From it: the snapshot, exactly the top 3 in the board's order. */
     wait_until(pr_ms);
     char at[40] = "";
@@ -368,12 +388,15 @@ static void create_validation(void **st)
         {"{\"board_id\":\"No Such!\",\"top\":3,\"opens_at\":\"%s\"}", 1, "priority.board_id must be"},
         {"{\"board_id\":\"nope\",\"top\":3,\"opens_at\":\"%s\"}", 1, "priority.board_id: no board nope"},
         {"[1]", 1, "priority must be an object"},
+        {"ROOM", 1, "priority and waiting_room cannot be combined"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char prio[256], body[768], ev[64];
         it_event_id(ev, sizeof ev, "prv");
         const char *tmpl = cases[i].prio;
-        if (strstr(tmpl, "LATE") != NULL)
+        if (strcmp(tmpl, "ROOM") == 0)
+            snprintf(prio, sizeof prio, "{\"board_id\":\"vb\",\"top\":3,\"opens_at\":\"%s\"},\"waiting_room\":{\"release_per_s\":5}", pr);
+        else if (strstr(tmpl, "LATE") != NULL)
             snprintf(prio, sizeof prio, "{\"board_id\":\"vb\",\"top\":3,\"opens_at\":\"%s\"}", late);
         else
             snprintf(prio, sizeof prio, tmpl, pr);
