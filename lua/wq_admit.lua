@@ -5,7 +5,11 @@ up to `budget` present users of one room, in place order.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
-ARGV[1] now, ms         ARGV[2] budget (>= 0)    ARGV[3] scan max (places passed, at most)
+ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
+
+`now` is Redis's clock (TIME), the one the heartbeats were written with
+(lua/wq_status.lua), so the 30 s rule and the admitted-at stamps do not
+depend on the admitting gateway's clock.
 
 Returns {admitted, abandoned, idle, present, wr_rate}: the users admitted
 and the places abandoned by this step; idle 1 when the budget could not be
@@ -34,7 +38,7 @@ one step per room every 50 ms with the budget its rate earned since the
 previous one (gateway/queue/gw_admitter.h: the fraction carried, at most a
 second's worth after a stall, unused capacity dropped via `idle`), so the
 users of a second are spread over twenty steps instead of one burst.
-Passing absent places costs no budget, only scan (ARGV[3] bounds the
+Passing absent places costs no budget, only scan (ARGV[2] bounds the
 places one step may pass, so a long run of abandoned places costs a few
 steps, never one long script).
 
@@ -52,7 +56,10 @@ readers use the configured rate.
 
 local ev, wq, line, seen, live, gone, adm, rel =
   KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local now, budget, scanmax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local budget, scanmax = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nows = string.format('%d', now)
 local cut = now - 30000
 local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens')
 if not e[1] or e[2] ~= '1' then
@@ -80,11 +87,11 @@ if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) t
       local user, place = batch[i], batch[i + 1]
       local last = tonumber(redis.call('ZSCORE', seen, user) or '0') or 0
       if now - last < 30000 then
-        redis.call('HSET', adm, user, ARGV[1])
+        redis.call('HSET', adm, user, nows)
         admitted = admitted + 1
         budget = budget - 1
       else
-        redis.call('HSET', gone, user, ARGV[1])
+        redis.call('HSET', gone, user, nows)
         abandoned = abandoned + 1
       end
       redis.call('ZREM', line, user)
@@ -114,7 +121,7 @@ local total = tonumber(redis.call('HGET', wq, 'admitted') or '0') or 0
 local newest = redis.call('LINDEX', rel, 0)
 local newest_ms = newest and tonumber(string.match(newest, '^(%d+)')) or 0
 if now - newest_ms >= 1000 then
-  redis.call('LPUSH', rel, ARGV[1] .. ' ' .. total)
+  redis.call('LPUSH', rel, nows .. ' ' .. total)
   redis.call('LTRIM', rel, 0, 31)
   local from_ms, from_n = nil, nil
   for _, s in ipairs(redis.call('LRANGE', rel, 0, -1)) do

@@ -5,7 +5,12 @@ gateway/queue/gw_route_queue_join.c); idempotent, and a heartbeat.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm
-ARGV[1] now, ms         ARGV[2] user (validated)
+ARGV[1] user (validated)
+
+Time is Redis's own (TIME), never the caller's: every gateway's heartbeat,
+sweep and admission is measured on one clock, so a gateway whose clock is
+off can neither sweep present users nor keep absent ones (see
+lua/wq_status.lua).
 
 Refusals come first and write nothing: {"not_found"}, {"no_waiting_room"},
 {"not_open"}, {"closed"}, {"sold_out"}.
@@ -28,7 +33,9 @@ runs first so nobody absent is counted.
 
 local ev, wq, pos, line, seen, live, gone, adm =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, user = tonumber(ARGV[1]), ARGV[2]
+local user = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local TTL_MS = 30000
 local e = redis.call('HMGET', ev, 'state', 'remaining', 'closes', 'wr', 'wr_opens', 'wr_rate')
 if not e[1] then

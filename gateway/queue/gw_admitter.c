@@ -193,23 +193,22 @@ static void step(room_t *m, int64_t mono)
     if (m->rate >= 0)
         budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
     m->last_ms = mono;
-    char keys[ADMIT_NKEYS][TK_KEY_MAX], now[24], k[24], scan[16];
-    const char *argv[ADMIT_NKEYS + 3];
-    size_t lens[ADMIT_NKEYS + 3];
+    char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16];
+    const char *argv[ADMIT_NKEYS + 2];
+    size_t lens[ADMIT_NKEYS + 2];
     /* the room's keys in the order of the other room scripts, then the release window */
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
     for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
-    snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
+    /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */
     snprintf(k, sizeof k, "%lld", (long long)budget);
     snprintf(scan, sizeof scan, "%d", GW_ADMITTER_SCAN_MAX);
-    argv[ADMIT_NKEYS] = now;
-    argv[ADMIT_NKEYS + 1] = k;
-    argv[ADMIT_NKEYS + 2] = scan;
-    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
+    argv[ADMIT_NKEYS] = k;
+    argv[ADMIT_NKEYS + 1] = scan;
+    for (int i = 0; i < ADMIT_NKEYS + 2; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 2, argv, lens) == 0)
         m->inflight = 1;
 }
 
