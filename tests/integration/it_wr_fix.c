@@ -224,10 +224,84 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     assert_true(seen >= now && seen < now + 5000);
 }
 
+/* ---- 2: no burst after a stall ---- */
+
+/* @n users in @ev's line, present now (by Redis's clock), as joins would leave them; pipelined. */
+static void fill_line(const it_fix_t *f, const char *ev, int n)
+{
+    long long now = redis_now(f);
+    for (int i = 0; i < n; i++) {
+        redisAppendCommand(f->redis, "HSET tk:{%s}:wq:pos s-%04d %d", ev, i, i + 1);
+        redisAppendCommand(f->redis, "ZADD tk:{%s}:wq:line %d s-%04d", ev, i + 1, i);
+        redisAppendCommand(f->redis, "ZADD tk:{%s}:wq:seen %lld s-%04d", ev, now, i);
+        redisAppendCommand(f->redis, "ZADD tk:{%s}:wq:live %d s-%04d", ev, i + 1, i);
+    }
+    redisAppendCommand(f->redis, "HSET tk:{%s}:wq n %d", ev, n);
+    for (int i = 0; i < 4 * n + 1; i++) {
+        redisReply *x = NULL;
+        assert_int_equal(redisGetReply(f->redis, (void **)&x), REDIS_OK);
+        assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
+        freeReplyObject(x);
+    }
+}
+
+/* The admitted-at stamps of @ev (at most @cap) into @at; their number. */
+static int admissions(const it_fix_t *f, const char *ev, long long *at, int cap)
+{
+    redisReply *x = rcmd(f, "HGETALL tk:{%s}:wq:adm", ev);
+    int n = 0;
+    for (size_t i = 1; i < x->elements && n < cap; i += 2)
+        at[n++] = strtoll(x->element[i]->str, NULL, 10);
+    freeReplyObject(x);
+    return n;
+}
+
+/* The most admissions in any @window_ms window. */
+static int densest(const long long *at, int n, long long window_ms)
+{
+    int most = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int j = 0; j < n; j++)
+            k += at[j] >= at[i] && at[j] < at[i] + window_ms;
+        if (k > most)
+            most = k;
+    }
+    return most;
+}
+
+/*
+ * The admitting gateway stops for 1.2 s (SIGSTOP: a long GC-like stall, a
+ * loaded host) and goes on: its lease is still good, and the release goes
+ * on at the rate, without the stall's second released at once. At 100/s a
+ * step is 5 users (50 ms); no 10 ms window may hold more than 100/10 + 1.
+ */
+static void no_burst_after_the_admitter_stalls(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    enum { RATE = 100, N = 400 };
+    make_room(f, ev, sizeof ev, 1000, RATE);
+    fill_line(f, ev, N);
+    it_sleep_ms(400);
+    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > 0); /* it admits */
+    assert_int_equal(it_proc_signal(&f->gw.proc, SIGSTOP), 0);
+    it_sleep_ms(1200);
+    assert_int_equal(it_proc_signal(&f->gw.proc, SIGCONT), 0);
+    it_sleep_ms(600);
+    static long long at[N];
+    int n = admissions(f, ev, at, N);
+    int most = densest(at, n, 10);
+    fprintf(stderr, "admitted %d; at most %d within 10 ms (want <= %d)\n", n, most, RATE / 10 + 1);
+    assert_true(n < N);
+    assert_true(most <= RATE / 10 + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(presence_follows_redis_clock_not_the_callers, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(no_burst_after_the_admitter_stalls, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_wr_fix", tests, it_group_setup, NULL);
 }
