@@ -35,8 +35,8 @@ doubling the rate). `serving`, the highest place passed, only grows.
 
 Why steady. The step admits at most `budget` users, and the admitter sends
 one step per room every 50 ms with the budget its rate earned since the
-previous one (gateway/queue/gw_admitter.h: the fraction carried, at most a
-second's worth after a stall, unused capacity dropped via `idle`), so the
+previous one (gateway/queue/gw_admitter.h: the fraction carried, at most
+100 ms worth after a stall, unused capacity dropped via `idle`), so the
 users of a second are spread over twenty steps instead of one burst.
 Passing absent places costs no budget, only scan (ARGV[2] bounds the
 places one step may pass, so a long run of abandoned places costs a few

@@ -17,8 +17,11 @@
  * 1000) (gw_admitter_budget): at 20/s that is one user every 50 ms, not 20
  * at the top of each second. The fraction is carried to the next step, so
  * the long-run rate is exact even when rate * 50 ms is below one. Elapsed
- * is capped at GW_ADMITTER_ELAPSED_MAX_MS (a stall or a slow Redis cannot
- * store up more than a second's release), and the carry drops to 0 when a
+ * is capped at GW_ADMITTER_ELAPSED_MAX_MS, two steps (a stall of the loop,
+ * a SIGSTOP, a slow Redis cannot store up more than 100 ms of release: a
+ * step after a 1.2 s freeze releases rate / 10, not a second's worth in
+ * one burst; the time beyond the cap is lost, so the rate errs low under a
+ * stalling loop, never high), and the carry drops to 0 when a
  * step could not spend its budget (an empty line, a pause, a sale not yet
  * open): capacity unused is lost, never saved for a burst. Hence in any
  * second at most rate + 1 users are admitted (invariant 9 of the brief).
@@ -52,7 +55,7 @@
 #define GW_ADMITTER_RENEW_MS 1000
 #define GW_ADMITTER_LEASE_MS 3000
 #define GW_ADMITTER_TRUST_MS 2500
-#define GW_ADMITTER_ELAPSED_MAX_MS 1000
+#define GW_ADMITTER_ELAPSED_MAX_MS 100 /* two steps */
 #define GW_ADMITTER_SCAN_MAX 2000 /* places one step may pass, at most */
 
 /**
