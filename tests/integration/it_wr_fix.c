@@ -21,7 +21,13 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/it_api.h"
 #include "lib/it_env.h"
@@ -297,11 +303,212 @@ static void no_burst_after_the_admitter_stalls(void **st)
     assert_true(most <= RATE / 10 + 1);
 }
 
+/* ---- 3: a stale admitter is fenced ---- */
+
+/*
+ * A loopback proxy in front of Redis that can hold what its clients send
+ * (they keep writing into the socket; nothing reaches Redis) and later let
+ * it all through: a gateway whose link to Redis stalls for seconds, the
+ * case a lease alone cannot cover, since what the stalled gateway sent while
+ * it still held the lease arrives after its successor took over.
+ */
+#define PROXY_MAX 16
+typedef struct {
+    int lfd, port, redis_port;
+    volatile int hold, stop;
+    int c[PROXY_MAX], u[PROXY_MAX]; /* client, upstream; -1: free */
+    int c_eof[PROXY_MAX];
+    pthread_t tid;
+} proxy_t;
+
+static int pass(int from, int to)
+{
+    char buf[16384];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0)
+        return -1;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, (size_t)(n - off));
+        if (w <= 0)
+            return -1;
+        off += w;
+    }
+    return 0;
+}
+
+static void *proxy_main(void *arg)
+{
+    proxy_t *p = arg;
+    while (!p->stop) {
+        struct pollfd fds[1 + 2 * PROXY_MAX];
+        int idx[1 + 2 * PROXY_MAX], nf = 0;
+        fds[nf] = (struct pollfd){p->lfd, POLLIN, 0};
+        idx[nf++] = -1;
+        for (int i = 0; i < PROXY_MAX; i++) {
+            if (p->c[i] < 0)
+                continue;
+            if (!p->hold && !p->c_eof[i]) {
+                fds[nf] = (struct pollfd){p->c[i], POLLIN, 0};
+                idx[nf++] = i;
+            }
+            fds[nf] = (struct pollfd){p->u[i], POLLIN, 0};
+            idx[nf++] = PROXY_MAX + i;
+        }
+        if (poll(fds, (nfds_t)nf, 20) <= 0)
+            continue;
+        for (int k = 0; k < nf; k++) {
+            if (fds[k].revents == 0)
+                continue;
+            if (idx[k] == -1) {
+                int c = accept(p->lfd, NULL, NULL);
+                int slot = 0;
+                while (slot < PROXY_MAX && p->c[slot] >= 0)
+                    slot++;
+                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->redis_port)};
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                int u = socket(AF_INET, SOCK_STREAM, 0);
+                if (c < 0 || slot == PROXY_MAX || u < 0 || connect(u, (struct sockaddr *)&a, sizeof a) != 0) {
+                    if (c >= 0)
+                        close(c);
+                    if (u >= 0)
+                        close(u);
+                    continue;
+                }
+                p->c[slot] = c;
+                p->u[slot] = u;
+                p->c_eof[slot] = 0;
+            } else if (idx[k] < PROXY_MAX) {
+                int i = idx[k];
+                /* the client's end: what it sent goes up; once it closed, Redis still runs what it got */
+                if (pass(p->c[i], p->u[i]) != 0) {
+                    p->c_eof[i] = 1;
+                    shutdown(p->u[i], SHUT_WR);
+                }
+            } else {
+                int i = idx[k] - PROXY_MAX;
+                if (pass(p->u[i], p->c[i]) != 0) {
+                    close(p->u[i]);
+                    close(p->c[i]);
+                    p->c[i] = p->u[i] = -1;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < PROXY_MAX; i++)
+        if (p->c[i] >= 0) {
+            close(p->c[i]);
+            close(p->u[i]);
+        }
+    close(p->lfd);
+    return NULL;
+}
+
+static void proxy_start(proxy_t *p)
+{
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < PROXY_MAX; i++)
+        p->c[i] = p->u[i] = -1;
+    p->redis_port = it_env()->redis_port;
+    p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(p->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(p->lfd, 16), 0);
+    assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &alen), 0);
+    p->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&p->tid, NULL, proxy_main, p), 0);
+}
+
+static void proxy_stop(proxy_t *p)
+{
+    p->stop = 1;
+    pthread_join(p->tid, NULL);
+}
+
+/* 1 when tk:wq:lease names the gateway of pid @pid. */
+static int lease_is(const it_fix_t *f, int pid)
+{
+    char tag[32];
+    snprintf(tag, sizeof tag, ":%d:", pid);
+    redisReply *x = rcmd(f, "GET tk:wq:lease");
+    int yes = x->type == REDIS_REPLY_STRING && strstr(x->str, tag) != NULL;
+    freeReplyObject(x);
+    return yes;
+}
+
+/*
+ * Gateway A admits through a proxy; its link stalls (the proxy holds its
+ * traffic) long enough for its lease to lapse and gateway B to take over
+ * and admit; then A's held traffic reaches Redis: the admit step A sent
+ * while it still trusted its lease must admit nobody (the lease epoch it
+ * carries is older than B's). B is stopped meanwhile, so any admission is
+ * A's.
+ */
+static void a_stale_admitter_admits_nobody(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], port[16];
+    enum { RATE = 20, N = 300 };
+    make_room(f, ev, sizeof ev, 1000, RATE);
+    /* the fixture's gateway again, through the proxy, holding the lease */
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    rdo(f, "DEL tk:wq:lease");
+    proxy_t px;
+    proxy_start(&px);
+    snprintf(port, sizeof port, "%d", px.port);
+    setenv("IT_GW_REDIS_PORT", port, 1);
+    int started = it_gateway_restart(&f->gw, IT_READY_MS);
+    unsetenv("IT_GW_REDIS_PORT");
+    assert_int_equal(started, 0);
+    it_fix_t fb = *f;
+    assert_int_equal(it_gateway_start(&fb.gw, IT_READY_MS), 0);
+    assert_true(lease_is(f, (int)f->gw.proc.pid));
+    fill_line(f, ev, N);
+    long long deadline = it_now_ms() + 3000;
+    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) < 5 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) >= 5);
+
+    px.hold = 1; /* A's link stalls */
+    long long t0 = it_now_ms();
+    while (!lease_is(f, (int)fb.gw.proc.pid) && it_now_ms() - t0 < 8000)
+        it_sleep_ms(50);
+    assert_true(lease_is(f, (int)fb.gw.proc.pid));
+    fprintf(stderr, "B took the lease %lld ms after A's link stalled\n", it_now_ms() - t0);
+    long long held = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    deadline = it_now_ms() + 2000;
+    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) == held && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > held); /* B admits */
+    /* B stands still for a moment (its lease holds 3 s), so whatever is admitted now is A's doing */
+    assert_int_equal(it_proc_signal(&fb.gw.proc, SIGSTOP), 0);
+    it_sleep_ms(100);
+    long long before = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    px.hold = 0; /* A's held traffic arrives: the step it sent while it still trusted its lease */
+    it_sleep_ms(700);
+    long long after = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    assert_int_equal(it_proc_signal(&fb.gw.proc, SIGCONT), 0);
+    fprintf(stderr, "admitted while B stood still and A's stale traffic arrived: %lld (want 0)\n", after - before);
+    assert_int_equal(after, before);
+    assert_true(lease_is(f, (int)fb.gw.proc.pid));
+    /* B goes on */
+    deadline = it_now_ms() + 2000;
+    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) == after && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > after);
+    assert_int_equal(it_proc_stop(&fb.gw.proc, IT_STOP_MS), 0);
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    proxy_stop(&px);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(presence_follows_redis_clock_not_the_callers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_burst_after_the_admitter_stalls, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_stale_admitter_admits_nobody, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_wr_fix", tests, it_group_setup, NULL);
 }
