@@ -6,6 +6,7 @@ KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
 ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
+ARGV[3] the lease epoch the sender holds (lua/wq_lease.lua)
 
 `now` is Redis's clock (TIME), the one the heartbeats were written with
 (lua/wq_status.lua), so the 30 s rule and the admitted-at stamps do not
@@ -16,7 +17,9 @@ and the places abandoned by this step; idle 1 when the budget could not be
 spent (the line ran out, the room is paused, or the sale has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
 the line present now; the configured rate, for the next budget.
-{-1} when the event is gone or its room is off.
+{-1} when the event is gone or its room is off; {-2} when the step is
+stale: its epoch is older than one a step has already carried here (the
+lease went to another gateway since it was sent), and it did nothing.
 
 Why admission is in order. The line is a sorted set scored by place, and
 places come from one HINCRBY (lua/wq_join.lua), so walking it from the
@@ -42,6 +45,18 @@ Passing absent places costs no budget, only scan (ARGV[2] bounds the
 places one step may pass, so a long run of abandoned places costs a few
 steps, never one long script).
 
+Why a stale step admits nobody. The lease (lua/wq_lease.lua) decides who
+sends steps, but a step can arrive late: its sender froze between its
+lease check and the send, or its link to Redis stalled with the step on
+the wire, and meanwhile the lease lapsed and another gateway took it. Each
+takeover draws a new, larger epoch; a step carries its sender's, and the
+room's `epoch` keeps the largest seen: a step below it is refused before
+it touches anything, a step above it raises it. So once the successor has
+run one step in a room, nothing its predecessors sent can admit there. (A
+late step that arrives before the successor's first one in that room is
+still run: it was sent while its sender held the lease and its budget is
+at most two steps' worth, gateway/queue/gw_admitter.h.)
+
 Why a dead admitter is replaced. Nothing here belongs to an admitter: all
 state is in the room's keys, so whichever gateway holds the lease
 (lua/wq_lease.lua, 3 s expiry, taken within a second of expiring) runs the
@@ -56,7 +71,7 @@ readers use the configured rate.
 
 local ev, wq, line, seen, live, gone, adm, rel =
   KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local budget, scanmax = tonumber(ARGV[1]), tonumber(ARGV[2])
+local budget, scanmax, epoch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nows = string.format('%d', now)
@@ -66,6 +81,12 @@ if not e[1] or e[2] ~= '1' then
   return {-1}
 end
 local rate = tonumber(e[3] or '0') or 0
+local fence = tonumber(redis.call('HGET', wq, 'epoch') or '0') or 0
+if epoch < fence then
+  return {-2}
+elseif epoch > fence then
+  redis.call('HSET', wq, 'epoch', epoch)
+end
 
 -- the sweep (lua/wq_status.lua): live holds the present users of the line
 local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)

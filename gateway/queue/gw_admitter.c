@@ -32,6 +32,7 @@ struct st_gw_admitter_t {
     gw_thread_t *th;
     char id[128];
     int64_t trusted_until; /* monotonic: steps run until then (0: not the holder) */
+    int64_t epoch;         /* the lease's epoch while this gateway holds it (lua/wq_lease.lua): every step carries it */
     int64_t last_try, last_list;
     int lease_inflight, list_inflight;
     room_t *rooms;
@@ -60,11 +61,13 @@ static void on_lease(gw_redis_t *redis, redisReply *reply, void *data)
     a->lease_inflight = 0;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
         int64_t mono = tk_time_mono_ms();
-        if (reply->integer == 1) {
-            if (!holding(a, mono)) {
-                tk_info("waiting room: this gateway (%s) now admits for the fleet", a->id);
+        if (reply->integer > 0) {
+            if (!holding(a, mono) || reply->integer != a->epoch) {
+                tk_info("waiting room: this gateway (%s) now admits for the fleet (lease epoch %lld)", a->id,
+                        (long long)reply->integer);
                 a->last_list = 0; /* read the rooms at once */
             }
+            a->epoch = reply->integer;
             a->trusted_until = c->sent + GW_ADMITTER_TRUST_MS;
         } else {
             if (holding(a, mono))
@@ -85,9 +88,9 @@ static void try_lease(gw_admitter_t *a, int64_t mono)
     c->sent = mono;
     char px[16];
     snprintf(px, sizeof px, "%d", GW_ADMITTER_LEASE_MS);
-    const char *argv[3] = {TK_KEY_WQ_LEASE, a->id, px};
-    size_t lens[3] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2])};
-    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 1, 3, argv, lens) != 0) {
+    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, px};
+    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3])};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 2, 4, argv, lens) != 0) {
         free(c);
         return;
     }
@@ -169,6 +172,14 @@ static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
         m->carry_milli = 0;
         return;
     }
+    if (reply_int(reply, 0, &admitted) == 0 && admitted == -2) {
+        /* fenced: another gateway took the lease since this step was sent; stop until a renewal says otherwise */
+        tk_warn("waiting room %s: admit step refused (lease epoch %lld is stale): another gateway admits now", m->event_id,
+                (long long)a->epoch);
+        a->trusted_until = 0;
+        m->carry_milli = 0;
+        return;
+    }
     if (reply_int(reply, 0, &admitted) != 0 || admitted < 0 || reply_int(reply, 1, &abandoned) != 0 ||
         reply_int(reply, 2, &idle) != 0 || reply_int(reply, 3, &present) != 0 || reply_int(reply, 4, &rate) != 0) {
         m->carry_milli = 0; /* the room is off or gone: nothing to carry */
@@ -193,9 +204,9 @@ static void step(room_t *m, int64_t mono)
     if (m->rate >= 0)
         budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
     m->last_ms = mono;
-    char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16];
-    const char *argv[ADMIT_NKEYS + 2];
-    size_t lens[ADMIT_NKEYS + 2];
+    char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16], epoch[24];
+    const char *argv[ADMIT_NKEYS + 3];
+    size_t lens[ADMIT_NKEYS + 3];
     /* the room's keys in the order of the other room scripts, then the release window */
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
@@ -204,11 +215,13 @@ static void step(room_t *m, int64_t mono)
     /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */
     snprintf(k, sizeof k, "%lld", (long long)budget);
     snprintf(scan, sizeof scan, "%d", GW_ADMITTER_SCAN_MAX);
+    snprintf(epoch, sizeof epoch, "%lld", (long long)m->a->epoch);
     argv[ADMIT_NKEYS] = k;
     argv[ADMIT_NKEYS + 1] = scan;
-    for (int i = 0; i < ADMIT_NKEYS + 2; i++)
+    argv[ADMIT_NKEYS + 2] = epoch; /* the fence: a step that arrives after a takeover admits nobody */
+    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 2, argv, lens) == 0)
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
         m->inflight = 1;
 }
 

@@ -42,6 +42,16 @@
  * from when that renewal was sent, so before the key can have expired);
  * past that it stops until a renewal succeeds again. A new holder starts
  * every room with elapsed 0 and no carry: no burst at a takeover.
+ *
+ * Why a late step is harmless (fencing). The trust above stops a holder
+ * from *sending* steps once its lease may be gone, but a step already sent
+ * (frozen between the check and the send, or held on a stalled link) can
+ * reach Redis after the successor took over. Each takeover draws a new,
+ * larger epoch (tk:wq:epoch, INCR in lua/wq_lease.lua, returned with every
+ * renewal); each step carries its sender's, and lua/wq_admit.lua refuses a
+ * step whose epoch is older than the room's newest ({-2}: nothing
+ * changed), so after the successor's first step in a room nothing older is
+ * run there. A refused step makes this gateway stop at once (trust 0).
  */
 #ifndef GW_ADMITTER_H
 #define GW_ADMITTER_H

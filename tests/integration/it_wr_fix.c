@@ -213,8 +213,10 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     assert_int_equal(x->element[2]->integer, 1);
     freeReplyObject(x);
     assert_true(rint_(f, "ZSCORE tk:{%s}:wq:seen u-a", ev) > 0);
-    /* an admit step of one admits u-a */
-    const char *aargs[] = {"1", "2000", "0"};
+    /* an admit step of one (with the lease's epoch, as the holder sends it) admits u-a */
+    char epoch[24];
+    snprintf(epoch, sizeof epoch, "%lld", rint_(f, "GET tk:wq:epoch"));
+    const char *aargs[] = {"1", "2000", epoch};
     x = eval_room(f, "wq_admit.lua", ev, 9, 3, aargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
