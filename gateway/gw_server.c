@@ -150,8 +150,8 @@ static void thread_dispose(gw_thread_t *th)
     th->presence = NULL;
     gw_queue_hold_destroy(th->wq_hold); /* after the Redis callbacks, like the watch */
     th->wq_hold = NULL;
-    gw_admitter_destroy(th->admitter);
-    th->admitter = NULL;
+    /* only stopped: /metrics on another thread may still read it; freed after the joins (gw_server_run) */
+    gw_admitter_stop(th->admitter);
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -362,6 +362,15 @@ stop:
         pthread_join(srv->threads[i].tid, NULL);
     for (int i = started; i < srv->nthreads; i++)
         thread_dispose(&srv->threads[i]); /* initialised, never started */
+    /* every loop thread is gone: nothing can read the admitter any more (/metrics did, from any thread) */
+    if (srv->nthreads > 0) {
+        gw_admitter_destroy(srv->threads[0].admitter);
+        srv->threads[0].admitter = NULL;
+    }
+    for (int i = 0; i < srv->nthreads; i++) {
+        gw_redis_free(srv->threads[i].redis); /* read by /metrics from any thread, like the admitter */
+        srv->threads[i].redis = NULL;
+    }
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:

@@ -277,13 +277,19 @@ gw_admitter_t *gw_admitter_create(gw_thread_t *th)
     return a;
 }
 
-void gw_admitter_destroy(gw_admitter_t *a)
+void gw_admitter_stop(gw_admitter_t *a)
 {
     if (a == NULL)
         return;
     if (h2o_timeout_is_linked(&a->tick_entry))
         h2o_timeout_unlink(&a->tick_entry);
     h2o_timeout_dispose(a->th->ctx.loop, &a->tick);
+}
+
+void gw_admitter_destroy(gw_admitter_t *a)
+{
+    if (a == NULL)
+        return;
     while (a->rooms != NULL) {
         room_t *m = a->rooms;
         a->rooms = m->next;

@@ -88,7 +88,19 @@ static inline int64_t gw_admitter_budget(int64_t *carry_milli, int64_t rate_per_
 /** Creates the admitter on @th (thread 0) and starts its timer; NULL on no memory. */
 gw_admitter_t *gw_admitter_create(gw_thread_t *th);
 
-/** Frees @a; after the thread's Redis connection is gone (its callbacks have run). NULL is fine. */
+/**
+ * Stops @a's timer, on its own thread, after the thread's Redis connection
+ * is gone (its callbacks have run) and before its loop is destroyed. @a
+ * stays readable (gw_admitter_metrics) until gw_admitter_destroy. NULL is
+ * fine.
+ */
+void gw_admitter_stop(gw_admitter_t *a);
+
+/**
+ * Frees @a (stopped). Only once no thread can read it: after every loop
+ * thread has been joined, since /metrics on any thread reads it. NULL is
+ * fine.
+ */
 void gw_admitter_destroy(gw_admitter_t *a);
 
 /**
