@@ -176,7 +176,7 @@ static void join_expect(const it_fix_t *f, const char *ev, const char *user, lon
     it_resp_free(&r);
 }
 
-__attribute__((unused)) static long status(const it_fix_t *f, const char *ev, const char *user, int wait_s, it_resp_t *r)
+static long status(const it_fix_t *f, const char *ev, const char *user, int wait_s, it_resp_t *r)
 {
     char path[256];
     snprintf(path, sizeof path, "/v1/events/%s/queue/%s?wait=%d", ev, user, wait_s);
@@ -505,12 +505,54 @@ static void a_stale_admitter_admits_nobody(void **st)
     proxy_stop(&px);
 }
 
+/* ---- 5: Redis refusing is a 503 ---- */
+
+/*
+ * Redis at its memory limit (maxmemory, noeviction: the state a busy
+ * Redis reaches, and one it leaves) refuses the room scripts' writes with
+ * an error reply: a join and a status are 503 `unavailable` with
+ * Retry-After, as the claim path answers, not 500; nothing changes.
+ */
+static void redis_refusing_a_room_script_is_503(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    make_room(f, ev, sizeof ev, 10, 0);
+    join_expect(f, ev, "u-in", 201);
+    rdo(f, "CONFIG SET maxmemory 1");
+    it_resp_t r;
+    long js = join(f, ev, "u-new", &r);
+    if (js != 503)
+        it_show("join while Redis refuses writes", &r);
+    int join_ra = r.retry_after_n;
+    const char *code = it_resp_error_code(&r);
+    int join_code = code != NULL && strcmp(code, "unavailable") == 0;
+    it_resp_free(&r);
+    long ss = status(f, ev, "u-in", 0, &r);
+    if (ss != 503)
+        it_show("status while Redis refuses writes", &r);
+    int status_ra = r.retry_after_n;
+    it_resp_free(&r);
+    rdo(f, "CONFIG SET maxmemory 0");
+    fprintf(stderr, "join %ld, status %ld while Redis refuses writes (want 503, 503)\n", js, ss);
+    assert_int_equal(js, 503);
+    assert_true(join_code);
+    assert_int_equal(join_ra, 1);
+    assert_int_equal(ss, 503);
+    assert_int_equal(status_ra, 1);
+    assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:pos", ev), 1); /* nothing changed */
+    join_expect(f, ev, "u-new", 201);                       /* and it works again */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(presence_follows_redis_clock_not_the_callers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_burst_after_the_admitter_stalls, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(a_stale_admitter_admits_nobody, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(redis_refusing_a_room_script_is_503, it_fix_new0, it_fix_free),
     };
+    if (getenv("IT_TEST") != NULL)
+        cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
     return cmocka_run_group_tests_name("it_wr_fix", tests, it_group_setup, NULL);
 }
