@@ -1,5 +1,6 @@
 #include "gw_queue.h"
 #include "gw_access.h"
+#include "tk_log.h"
 #include "tk_time.h"
 
 #include <stdio.h>
@@ -133,6 +134,14 @@ void gw_queue_refuse(gw_req_t *r, const char *code)
 int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, const char *script, gw_queue_place_t *p)
 {
     if (reply == NULL) {
+        gw_reply_unavailable(r, "redis");
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Redis refused (OOM at maxmemory, BUSY, LOADING, a script error): as the claim path, 503 with
+         * Retry-After and counted, not the client's fault and nothing written (a script stops at its error) */
+        gw_metrics_add(&r->th->metrics.redis_errors, 1);
+        tk_warn("waiting room %s script failed: %.200s", script, reply->str);
         gw_reply_unavailable(r, "redis");
         return -1;
     }
