@@ -544,6 +544,64 @@ static void redis_refusing_a_room_script_is_503(void **st)
     join_expect(f, ev, "u-new", 201);                       /* and it works again */
 }
 
+/* ---- 6: tk:wq:rooms lets finished rooms go ---- */
+
+static int listed(const it_fix_t *f, const char *ev)
+{
+    return (int)rint_(f, "SISMEMBER tk:wq:rooms %s", ev);
+}
+
+/* Waits up to @ms for @ev's membership of tk:wq:rooms to be @want; returns it then. */
+static int wait_listed(const it_fix_t *f, const char *ev, int want, int ms)
+{
+    long long deadline = it_now_ms() + ms;
+    while (listed(f, ev) != want && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    return listed(f, ev);
+}
+
+/*
+ * A closed event's room leaves tk:wq:rooms (the admitter stops stepping
+ * it), even with users still in line; a sold-out event's once its line is
+ * empty; an open room with an empty line stays; a join on a room that was
+ * let go (units came back to a sold-out event) lists it again.
+ */
+static void finished_rooms_leave_the_rooms_set(void **st)
+{
+    it_fix_t *f = *st;
+    char closed[64], sold[64], open_[64], path[256];
+    make_room(f, closed, sizeof closed, 10, 0);
+    join_expect(f, closed, "u-c", 201);
+    make_room(f, sold, sizeof sold, 10, 20);
+    join_expect(f, sold, "u-s", 201);
+    make_room(f, open_, sizeof open_, 10, 20);
+    assert_true(listed(f, closed) && listed(f, sold) && listed(f, open_));
+    it_resp_t r;
+    snprintf(path, sizeof path, "/v1/admin/events/%s/state", closed);
+    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", path, "{\"state\":\"closed\"}");
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    int c = wait_listed(f, closed, 0, 2000);
+    fprintf(stderr, "closed event in tk:wq:rooms after 2 s: %d (want 0)\n", c);
+    assert_int_equal(c, 0);
+    assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:adm", closed), 0); /* nobody admitted on a closed event */
+    /* sold out: u-s admitted (the line is empty), then nothing remains */
+    long long deadline = it_now_ms() + 3000;
+    while (rint_(f, "HLEN tk:{%s}:wq:adm", sold) < 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    rdo(f, "HSET tk:{%s}:ev remaining 0", sold);
+    assert_int_equal(wait_listed(f, sold, 0, 2000), 0);
+    assert_int_equal(listed(f, open_), 1); /* open, empty line: stays */
+    /* units come back (a cancellation): the next join lists the room again, and it admits */
+    rdo(f, "HSET tk:{%s}:ev remaining 3", sold);
+    join_expect(f, sold, "u-s2", 201);
+    assert_int_equal(listed(f, sold), 1);
+    deadline = it_now_ms() + 3000;
+    while (rint_(f, "HEXISTS tk:{%s}:wq:adm u-s2", sold) != 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(rint_(f, "HEXISTS tk:{%s}:wq:adm u-s2", sold), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_burst_after_the_admitter_stalls, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(a_stale_admitter_admits_nobody, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_refusing_a_room_script_is_503, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(finished_rooms_leave_the_rooms_set, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
