@@ -5,8 +5,10 @@ up to `budget` present users of one room, in place order.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
+KEYS[10] tk:wq:rooms (not tagged, as in lua/admin_create.lua)
 ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
 ARGV[3] the lease epoch the sender holds (lua/wq_lease.lua)
+ARGV[4] the event id (its member of tk:wq:rooms)
 
 `now` is Redis's clock (TIME), the one the heartbeats were written with
 (lua/wq_status.lua), so the 30 s rule and the admitted-at stamps do not
@@ -17,7 +19,9 @@ and the places abandoned by this step; idle 1 when the budget could not be
 spent (the line ran out, the room is paused, or the sale has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
 the line present now; the configured rate, for the next budget.
-{-1} when the event is gone or its room is off; {-2} when the step is
+{-1} when the event is gone, its room is off or the event is closed (stored
+or past `closes`): the room then leaves tk:wq:rooms and nobody more is
+admitted; {-2} when the step is
 stale: its epoch is older than one a step has already carried here (the
 lease went to another gateway since it was sent), and it did nothing.
 
@@ -57,6 +61,15 @@ late step that arrives before the successor's first one in that room is
 still run: it was sent while its sender held the lease and its budget is
 at most two steps' worth, gateway/queue/gw_admitter.h.)
 
+Which rooms stay listed. tk:wq:rooms is the admitter's work list, so a
+room with nothing left to do leaves it here, where that is known
+atomically: the event gone or its room off, the event closed (admission
+stops there: a token for a closed event claims nothing), or the event sold
+out with an empty line. A join (lua/wq_join.lua) lists its room again, so a
+sold-out event that gets units back (a cancellation) and a new joiner is
+served again; an open room with an empty line stays listed (its next joiner
+must not wait for a listing).
+
 Why a dead admitter is replaced. Nothing here belongs to an admitter: all
 state is in the room's keys, so whichever gateway holds the lease
 (lua/wq_lease.lua, 3 s expiry, taken within a second of expiring) runs the
@@ -69,15 +82,16 @@ per second (x 1000) between now and the oldest entry of the last 30 s, the
 readers use the configured rate.
 ]]
 
-local ev, wq, line, seen, live, gone, adm, rel =
-  KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local ev, wq, line, seen, live, gone, adm, rel, rooms =
+  KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local budget, scanmax, epoch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nows = string.format('%d', now)
 local cut = now - 30000
-local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens')
+local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens', 'closes', 'remaining')
 if not e[1] or e[2] ~= '1' then
+  redis.call('SREM', rooms, ARGV[4])
   return {-1}
 end
 local rate = tonumber(e[3] or '0') or 0
@@ -86,6 +100,11 @@ if epoch < fence then
   return {-2}
 elseif epoch > fence then
   redis.call('HSET', wq, 'epoch', epoch)
+end
+local closes = tonumber(e[5] or '0') or 0
+if e[1] == 'closed' or (closes > 0 and now >= closes) then
+  redis.call('SREM', rooms, ARGV[4])
+  return {-1}
 end
 
 -- the sweep (lua/wq_status.lua): live holds the present users of the line
@@ -155,5 +174,8 @@ if now - newest_ms >= 1000 then
   if from_ms and now > from_ms then
     redis.call('HSET', wq, 'meas', math.floor((total - from_n) * 1000 * 1000 / (now - from_ms)))
   end
+end
+if (tonumber(e[6] or '0') or 0) <= 0 and redis.call('ZCARD', line) == 0 then
+  redis.call('SREM', rooms, ARGV[4]) -- sold out, nobody waiting: a join lists it again
 end
 return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate}

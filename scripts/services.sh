@@ -127,7 +127,7 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease ~tk:wq:epoch"
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
-C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr'
+C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr +srem +zcard'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 1) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel */
+#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 2) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel and tk:wq:rooms */
 
 typedef struct room {
     struct room *next;
@@ -36,6 +36,8 @@ struct st_gw_admitter_t {
     int64_t last_try, last_list;
     int lease_inflight, list_inflight;
     room_t *rooms;
+    size_t nrooms;   /* in rooms (at most GW_ADMITTER_ROOMS_MAX) */
+    size_t unserved; /* members of tk:wq:rooms left out at the last read: over GW_ADMITTER_ROOMS_MAX */
     pthread_mutex_t mu; /* the rooms list and their `present`, which /metrics reads from any thread */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
@@ -110,6 +112,7 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
     pthread_mutex_lock(&a->mu);
     for (room_t *m = a->rooms; m != NULL; m = m->next)
         m->listed = 0;
+    a->unserved = 0;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *x = reply->element[i];
         if (x->type != REDIS_REPLY_STRING || !tk_valid_event_id(x->str, x->len))
@@ -117,7 +120,12 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
         room_t *m = a->rooms;
         while (m != NULL && !(m->elen == x->len && memcmp(m->event_id, x->str, x->len) == 0))
             m = m->next;
+        if (m == NULL && a->nrooms >= GW_ADMITTER_ROOMS_MAX) {
+            a->unserved++; /* bounded: the rooms already stepped keep their place, a new one waits for a free one */
+            continue;
+        }
         if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+            a->nrooms++;
             m->a = a;
             memcpy(m->event_id, x->str, x->len);
             m->elen = x->len;
@@ -134,6 +142,7 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
         if (!m->listed && !m->inflight) {
             *pm = m->next;
             free(m);
+            a->nrooms--;
         } else {
             pm = &m->next;
         }
@@ -205,11 +214,12 @@ static void step(room_t *m, int64_t mono)
         budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
     m->last_ms = mono;
     char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16], epoch[24];
-    const char *argv[ADMIT_NKEYS + 3];
-    size_t lens[ADMIT_NKEYS + 3];
+    const char *argv[ADMIT_NKEYS + 4];
+    size_t lens[ADMIT_NKEYS + 4];
     /* the room's keys in the order of the other room scripts, then the release window */
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
+    snprintf(keys[GW_QUEUE_NKEYS + 1], TK_KEY_MAX, "%s", TK_KEY_WQ_ROOMS); /* a finished room leaves it */
     for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
     /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */
@@ -219,9 +229,10 @@ static void step(room_t *m, int64_t mono)
     argv[ADMIT_NKEYS] = k;
     argv[ADMIT_NKEYS + 1] = scan;
     argv[ADMIT_NKEYS + 2] = epoch; /* the fence: a step that arrives after a takeover admits nobody */
-    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
+    argv[ADMIT_NKEYS + 3] = m->event_id;
+    for (int i = 0; i < ADMIT_NKEYS + 4; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 4, argv, lens) == 0)
         m->inflight = 1;
 }
 
@@ -317,6 +328,14 @@ size_t gw_admitter_metrics(gw_admitter_t *a, char *out, size_t cap)
             break;
         len += (size_t)w;
     }
+    size_t unserved = a->unserved;
     pthread_mutex_unlock(&a->mu);
+    /* after the samples of tk_wq_present: a family's samples stay together */
+    w = snprintf(out + len, cap - len,
+                 "# HELP tk_wq_rooms_unserved Rooms of tk:wq:rooms this gateway's admitter left out at its last read "
+                 "(more than %d rooms).\n# TYPE tk_wq_rooms_unserved gauge\ntk_wq_rooms_unserved %zu\n",
+                 GW_ADMITTER_ROOMS_MAX, unserved);
+    if (w > 0 && (size_t)w < cap - len)
+        len += (size_t)w;
     return len;
 }

@@ -27,7 +27,12 @@
  * second at most rate + 1 users are admitted (invariant 9 of the brief).
  * A room's rate is the one its previous step read (wr_rate), so a change of
  * release_per_s applies within a step; the rooms are the members of
- * tk:wq:rooms, read once a second.
+ * tk:wq:rooms, read once a second, at most GW_ADMITTER_ROOMS_MAX of them
+ * (the rooms it already steps first; the members left over are the gauge
+ * tk_wq_rooms_unserved): 10,000 rooms are 200,000 steps a second, about
+ * what one Redis runs, so more would slow every room rather than serve
+ * more. Finished rooms leave the set (lua/wq_admit.lua), so it holds only
+ * rooms with work.
  *
  * Why a dead holder is replaced. The lease is tk:wq:lease = this gateway's
  * id (host:pid:random) with PX GW_ADMITTER_LEASE_MS (3 s), renewed every
@@ -67,6 +72,8 @@
 #define GW_ADMITTER_TRUST_MS 2500
 #define GW_ADMITTER_ELAPSED_MAX_MS 100 /* two steps */
 #define GW_ADMITTER_SCAN_MAX 2000 /* places one step may pass, at most */
+/* Rooms one admitter steps, at most: beyond, members of tk:wq:rooms wait for a place (tk_wq_rooms_unserved) */
+#define GW_ADMITTER_ROOMS_MAX 10000
 
 /**
  * The budget of one step at @rate_per_s after @elapsed_ms (capped at

@@ -104,20 +104,23 @@ static void room_keys(const char *ev, char keys[9][128])
         snprintf(keys[i], 128, "tk:{%s}:%s", ev, suffix[i]);
 }
 
-/* EVAL lua/@script with @nkeys of the room's keys and @nargs ARGV; the reply (caller frees). */
-static redisReply *eval_room(const it_fix_t *f, const char *script, const char *ev, int nkeys, int nargs, const char **args)
+/* EVAL lua/@script with @nkeys of the room's keys, then @extra (a key, or NULL), and @nargs ARGV; the reply (caller frees). */
+static redisReply *eval_room(const it_fix_t *f, const char *script, const char *ev, int nkeys, const char *extra, int nargs,
+                             const char **args)
 {
     char keys[9][128], nk[8];
     char *src = lua_source(script);
     const char *argv[32];
     int argc = 0;
     room_keys(ev, keys);
-    snprintf(nk, sizeof nk, "%d", nkeys);
+    snprintf(nk, sizeof nk, "%d", nkeys + (extra != NULL));
     argv[argc++] = "EVAL";
     argv[argc++] = src;
     argv[argc++] = nk;
     for (int i = 0; i < nkeys; i++)
         argv[argc++] = keys[i];
+    if (extra != NULL)
+        argv[argc++] = extra;
     for (int i = 0; i < nargs; i++)
         argv[argc++] = args[i];
     redisReply *x = redisCommandArgv(f->redis, argc, argv, NULL);
@@ -205,7 +208,7 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     rdo(f, "ZADD tk:{%s}:wq:seen %lld u-a %lld u-old", ev, now - 5000, now - 31000);
     /* a read of u-b's standing: u-a counts, u-old does not */
     const char *sargs[] = {"0", "u-b"};
-    redisReply *x = eval_room(f, "wq_status.lua", ev, 8, 2, sargs);
+    redisReply *x = eval_room(f, "wq_status.lua", ev, 8, NULL, 2, sargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     assert_int_equal(x->elements, 6);
     assert_string_equal(x->element[0]->str, "waiting");
@@ -216,16 +219,16 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     /* an admit step of one (with the lease's epoch, as the holder sends it) admits u-a */
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%lld", rint_(f, "GET tk:wq:epoch"));
-    const char *aargs[] = {"1", "2000", epoch};
-    x = eval_room(f, "wq_admit.lua", ev, 9, 3, aargs);
+    const char *aargs[] = {"1", "2000", epoch, ev};
+    x = eval_room(f, "wq_admit.lua", ev, 9, "tk:wq:rooms", 4, aargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long at = rint_(f, "HGET tk:{%s}:wq:adm u-a", ev);
     fprintf(stderr, "u-a admitted at %lld (Redis now %lld)\n", at, now);
     assert_true(at >= now && at < now + 5000); /* stamped with Redis's clock */
     /* a join is a heartbeat at Redis's time */
-    const char *jargs[] = {"u-b"};
-    x = eval_room(f, "wq_join.lua", ev, 8, 1, jargs);
+    const char *jargs[] = {"u-b", ev};
+    x = eval_room(f, "wq_join.lua", ev, 8, "tk:wq:rooms", 2, jargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long seen = rint_(f, "ZSCORE tk:{%s}:wq:seen u-b", ev);
