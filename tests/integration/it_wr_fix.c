@@ -32,6 +32,8 @@
 #include "lib/it_api.h"
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
+#include "lib/it_token.h"
+#include "tk_jwt.h"
 #include "tk_time.h"
 
 static redisReply *rcmd(const it_fix_t *f, const char *fmt, ...)
@@ -605,6 +607,115 @@ static void finished_rooms_leave_the_rooms_set(void **st)
     assert_int_equal(rint_(f, "HEXISTS tk:{%s}:wq:adm u-s2", sold), 1);
 }
 
+/* ---- 7: the low items ---- */
+
+typedef struct {
+    const it_fix_t *f;
+    const char *ev, *user;
+    int wait_s;
+    it_resp_t r;
+    pthread_t tid;
+} poll_t;
+
+static void *poll_main(void *arg)
+{
+    poll_t *p = arg;
+    status(p->f, p->ev, p->user, p->wait_s, &p->r);
+    return NULL;
+}
+
+/*
+ * Beyond WQ_HELD_MAX a status poll is refused before its script runs: the
+ * 503 costs no Redis call and is no heartbeat (the user's `seen` stays).
+ */
+static void held_max_is_checked_before_the_script(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    make_room(f, ev, sizeof ev, 10, 0);
+    join_expect(f, ev, "u-h1", 201);
+    join_expect(f, ev, "u-h2", 201);
+    it_fix_t f2 = *f;
+    assert_int_equal(setenv("WQ_HELD_MAX", "1", 1), 0);
+    assert_int_equal(setenv("GW_THREADS", "1", 1), 0);
+    int started = it_gateway_start(&f2.gw, IT_READY_MS);
+    unsetenv("WQ_HELD_MAX");
+    unsetenv("GW_THREADS");
+    assert_int_equal(started, 0);
+    poll_t q = {&f2, ev, "u-h1", 2, {0}, 0};
+    assert_int_equal(pthread_create(&q.tid, NULL, poll_main, &q), 0);
+    it_sleep_ms(700);
+    rdo(f, "ZADD tk:{%s}:wq:seen 1000 u-h2", ev); /* a mark: a heartbeat would overwrite it */
+    long long calls = it_redis_cmd_calls(f->redis, "evalsha");
+    it_resp_t r;
+    assert_int_equal(status(&f2, ev, "u-h2", 5, &r), 503);
+    assert_int_equal(r.retry_after_n, 1);
+    it_resp_free(&r);
+    long long seen = rint_(f, "ZSCORE tk:{%s}:wq:seen u-h2", ev);
+    long long after = it_redis_cmd_calls(f->redis, "evalsha");
+    fprintf(stderr, "the refused poll's heartbeat: seen %lld (want 1000); script calls meanwhile %lld\n", seen, after - calls);
+    assert_int_equal(seen, 1000);
+    assert_int_equal(pthread_join(q.tid, NULL), 0);
+    assert_int_equal(q.r.status, 200);
+    it_resp_free(&q.r);
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
+/*
+ * An access token is an admission that ends at its exp exactly: no clock
+ * skew leeway (user tokens keep theirs). 5 s past exp: 403 not_admitted,
+ * nothing changes; 60 s before exp: it claims.
+ */
+static void access_token_ends_at_exp(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], url[256], auth[TK_JWT_MAX + 64], tok[TK_JWT_MAX];
+    make_room(f, ev, sizeof ev, 10, 0);
+    tk_jwt_key_t key;
+    char err[256];
+    assert_int_equal(tk_jwt_key_load(&key, it_access_secret_path(), err, sizeof err), 0);
+    int64_t now = tk_time_now_ms() / 1000;
+    snprintf(url, sizeof url, "%s/v1/events/%s/claims", f->gw.base_url, ev);
+    const char *hdrs[] = {auth, NULL};
+    const char *body = "{\"quantity\":1}";
+    it_resp_t r;
+    assert_int_equal(tk_jwt_mint_typ(&key, "u-late", now - 305, now - 5, NULL, ev, TK_JWT_TYP_ACCESS, tok, sizeof tok), 0);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    it_http(&r, IT_HTTP1, "POST", url, hdrs, body, strlen(body), IT_TIMEOUT_MS);
+    fprintf(stderr, "claim with an access token 5 s past exp: %ld (want 403)\n", r.status);
+    if (r.status != 403)
+        it_show("claim 5 s past exp", &r);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(it_resp_error_code(&r), "not_admitted");
+    it_resp_free(&r);
+    assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
+    assert_int_equal(tk_jwt_mint_typ(&key, "u-soon", now - 240, now + 60, NULL, ev, TK_JWT_TYP_ACCESS, tok, sizeof tok), 0);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    it_http(&r, IT_HTTP1, "POST", url, hdrs, body, strlen(body), IT_TIMEOUT_MS);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+}
+
+/* A gateway stopped cleanly gives the admitter lease back at once (another takes over within a second, not 4 s). */
+static void clean_stop_releases_the_lease(void **st)
+{
+    it_fix_t *f = *st;
+    assert_true(lease_is(f, (int)f->gw.proc.pid));
+    it_fix_t f2 = *f;
+    assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    redisReply *x = rcmd(f, "EXISTS tk:wq:lease");
+    long long left = x->integer;
+    freeReplyObject(x);
+    long long t0 = it_now_ms();
+    while (!lease_is(f, (int)f2.gw.proc.pid) && it_now_ms() - t0 < 6000)
+        it_sleep_ms(20);
+    fprintf(stderr, "lease left after the clean stop: %lld (want 0); taken over %lld ms later\n", left, it_now_ms() - t0);
+    assert_int_equal(left, 0);
+    assert_true(lease_is(f, (int)f2.gw.proc.pid));
+    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +724,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_stale_admitter_admits_nobody, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_refusing_a_room_script_is_503, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(finished_rooms_leave_the_rooms_set, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_max_is_checked_before_the_script, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(access_token_ends_at_exp, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(clean_stop_releases_the_lease, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
