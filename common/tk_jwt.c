@@ -208,7 +208,7 @@ static tk_jwt_err_t check_claims(const json_t *p, const tk_jwt_policy_t *pol, in
     if (pol != NULL && pol->typ != NULL ? !str_is(typ, pol->typ) : str_is(typ, TK_JWT_TYP_ACCESS))
         return TK_JWT_TYPE;
     double now = (double)now_s;
-    if (now >= exp + TK_JWT_SKEW_S)
+    if (now >= exp + (pol != NULL && pol->exp_exact ? 0 : TK_JWT_SKEW_S))
         return TK_JWT_EXPIRED;
     if (has_nbf && now + TK_JWT_SKEW_S < nbf)
         return TK_JWT_NOT_YET;

@@ -52,6 +52,7 @@ typedef struct {
     const char *iss; /* "iss" must equal it */
     const char *aud; /* "aud" (a string, or an array of strings) must name it */
     const char *typ; /* the payload's "typ" must equal it; NULL: a user token, whose "typ" must not be TK_JWT_TYP_ACCESS */
+    int exp_exact;   /* 1: no skew on "exp", the token ends at exp exactly (an access token: the admission ends there) */
 } tk_jwt_policy_t;
 
 typedef enum {
@@ -59,7 +60,7 @@ typedef enum {
     TK_JWT_MALFORMED, /* not three base64url parts of JSON objects, too long, a claim of the wrong type */
     TK_JWT_ALG,       /* header "alg" not exactly "HS256" ("none" too), "typ" not "JWT", a "crit" */
     TK_JWT_SIGNATURE, /* signed by none of the keys */
-    TK_JWT_EXPIRED,   /* now >= exp + skew */
+    TK_JWT_EXPIRED,   /* now >= exp + skew (+ 0 with exp_exact) */
     TK_JWT_NOT_YET,   /* now + skew < nbf, or iat more than skew in the future */
     TK_JWT_ISSUER,
     TK_JWT_AUDIENCE,

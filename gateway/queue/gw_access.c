@@ -43,7 +43,8 @@ gw_access_verdict_t gw_access_verify(const tk_jwt_key_t *key, const char *tok, s
         memcpy(aud, event, elen);
         aud[elen] = '\0';
     }
-    tk_jwt_policy_t pol = {NULL, aud, TK_JWT_TYP_ACCESS};
+    /* exp exact: the admission ends at exp (lua/wq_status.lua answers "lapsed" from then), no 30 s of skew */
+    tk_jwt_policy_t pol = {NULL, aud, TK_JWT_TYP_ACCESS, 1};
     tk_jwt_err_t e = tk_jwt_verify(tok, len, key, 1, &pol, now_s, sub, sublen);
     if (why != NULL)
         *why = e;
