@@ -203,6 +203,13 @@ static void *thread_main(void *arg)
     deadline = tk_time_mono_ms() + 15000;
     while (th->db_jobs > 0 && tk_time_mono_ms() < deadline)
         h2o_evloop_run(th->ctx.loop, 50);
+    /* Give the admitter lease back (if ours) while the Redis connection still runs: a successor
+     * takes over within a second instead of after the expiry. Bounded: Redis away, the expiry does it. */
+    if (gw_admitter_release(th->admitter) == 0) {
+        deadline = tk_time_mono_ms() + 500;
+        while (gw_admitter_releasing(th->admitter) && tk_time_mono_ms() < deadline)
+            h2o_evloop_run(th->ctx.loop, 50);
+    }
     /* Disposed on its own thread: h2o keeps per-thread state. */
     thread_dispose(th);
     return NULL;

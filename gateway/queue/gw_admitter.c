@@ -35,6 +35,7 @@ struct st_gw_admitter_t {
     int64_t epoch;         /* the lease's epoch while this gateway holds it (lua/wq_lease.lua): every step carries it */
     int64_t last_try, last_list;
     int lease_inflight, list_inflight;
+    int releasing; /* the lease's release at a clean stop is unanswered */
     room_t *rooms;
     size_t nrooms;   /* in rooms (at most GW_ADMITTER_ROOMS_MAX) */
     size_t unserved; /* members of tk:wq:rooms left out at the last read: over GW_ADMITTER_ROOMS_MAX */
@@ -97,6 +98,32 @@ static void try_lease(gw_admitter_t *a, int64_t mono)
         return;
     }
     a->lease_inflight = 1;
+}
+
+static void on_release(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    gw_admitter_t *a = data;
+    (void)redis;
+    (void)reply; /* given back, or not ours any more, or Redis away: the expiry does it */
+    a->releasing = 0;
+}
+
+int gw_admitter_release(gw_admitter_t *a)
+{
+    if (a == NULL || a->epoch == 0)
+        return -1; /* never held it */
+    a->trusted_until = 0;
+    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, "0"};
+    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), 1};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_release, a, 2, 4, argv, lens) != 0)
+        return -1;
+    a->releasing = 1;
+    return 0;
+}
+
+int gw_admitter_releasing(const gw_admitter_t *a)
+{
+    return a != NULL && a->releasing;
 }
 
 /* ---- the rooms ---- */

@@ -96,6 +96,18 @@ static inline int64_t gw_admitter_budget(int64_t *carry_milli, int64_t rate_per_
 gw_admitter_t *gw_admitter_create(gw_thread_t *th);
 
 /**
+ * At a clean stop, on @a's thread (its timer no longer steps: the thread is
+ * stopping): gives the lease back if it is this gateway's (lua/wq_lease.lua
+ * with expiry 0), so another gateway takes over within a second instead of
+ * after the 3 s expiry. 0 when sent (gw_admitter_releasing until it is
+ * answered), -1 when there is nothing to give back or Redis is away.
+ */
+int gw_admitter_release(gw_admitter_t *a);
+
+/** 1 while the release sent by gw_admitter_release is unanswered. */
+int gw_admitter_releasing(const gw_admitter_t *a);
+
+/**
  * Stops @a's timer, on its own thread, after the thread's Redis connection
  * is gone (its callbacks have run) and before its loop is destroyed. @a
  * stays readable (gw_admitter_metrics) until gw_admitter_destroy. NULL is
