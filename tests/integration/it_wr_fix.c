@@ -133,18 +133,6 @@ static redisReply *eval_room(const it_fix_t *f, const char *script, const char *
     return x;
 }
 
-__attribute__((unused)) static void room_update(const it_fix_t *f, const char *ev, const char *body)
-{
-    char path[256];
-    it_resp_t r;
-    snprintf(path, sizeof path, "/v1/admin/events/%s/queue", ev);
-    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", path, body);
-    if (r.status != 200)
-        it_show("room update", &r);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-}
-
 /* A fresh event with @stock and a room at @rate per s (0: nobody released, set by hand), open at once. */
 static void make_room(const it_fix_t *f, char *ev, size_t len, long long stock, int rate)
 {
