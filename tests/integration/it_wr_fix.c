@@ -555,7 +555,8 @@ static int wait_listed(const it_fix_t *f, const char *ev, int want, int ms)
 
 /*
  * A closed event's room leaves tk:wq:rooms (the admitter stops stepping
- * it), even with users still in line; a sold-out event's once its line is
+ * it), even with users still in line, and comes back when the event is
+ * opened again; a sold-out event's once its line is
  * empty; an open room with an empty line stays; a join on a room that was
  * let go (units came back to a sold-out event) lists it again.
  */
@@ -578,6 +579,18 @@ static void finished_rooms_leave_the_rooms_set(void **st)
     fprintf(stderr, "closed event in tk:wq:rooms after 2 s: %d (want 0)\n", c);
     assert_int_equal(c, 0);
     assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:adm", closed), 0); /* nobody admitted on a closed event */
+    /* opened again (any state may follow any other): listed again, and its waiting user admitted */
+    rdo(f, "HSET tk:{%s}:ev wr_rate 20", closed);
+    it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", path, "{\"state\":\"open\"}");
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    c = listed(f, closed);
+    fprintf(stderr, "reopened event in tk:wq:rooms: %d (want 1)\n", c);
+    assert_int_equal(c, 1);
+    long long until = it_now_ms() + 3000;
+    while (rint_(f, "HEXISTS tk:{%s}:wq:adm u-c", closed) != 1 && it_now_ms() < until)
+        it_sleep_ms(50);
+    assert_int_equal(rint_(f, "HEXISTS tk:{%s}:wq:adm u-c", closed), 1);
     /* sold out: u-s admitted (the line is empty), then nothing remains */
     long long deadline = it_now_ms() + 3000;
     while (rint_(f, "HLEN tk:{%s}:wq:adm", sold) < 1 && it_now_ms() < deadline)
