@@ -35,6 +35,7 @@ typedef enum {
     TK_KEY_WQ_GONE,  /* hash: user -> ms their place was passed while absent (410 expired) */
     TK_KEY_WQ_REL,   /* list: "<ms> <admitted so far>", newest first, the release-rate window */
     TK_KEY_PRIO,     /* set: the priority presale's snapshot, the user ids that may claim from pr_opens */
+    TK_KEY_WQ_FENCE, /* string: the newest admitter lease epoch a step carried in this room (lua/wq_admit.lua) */
 } tk_key_kind_t;
 
 /* The keys of a leaderboard, tagged {board_id} (docs/CONTRACTS.md, "Leaderboards"). */

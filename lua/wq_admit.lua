@@ -6,6 +6,7 @@ KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
 KEYS[10] tk:wq:rooms (not tagged, as in lua/admin_create.lua)
+KEYS[11] tk:{E}:wq:fence   the newest lease epoch a step carried here
 ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
 ARGV[3] the lease epoch the sender holds (lua/wq_lease.lua)
 ARGV[4] the event id (its member of tk:wq:rooms)
@@ -54,7 +55,8 @@ sends steps, but a step can arrive late: its sender froze between its
 lease check and the send, or its link to Redis stalled with the step on
 the wire, and meanwhile the lease lapsed and another gateway took it. Each
 takeover draws a new, larger epoch; a step carries its sender's, and the
-room's `epoch` keeps the largest seen: a step below it is refused before
+room's fence (KEYS[11], apart from the room's hash, which the admin routes
+show) keeps the largest seen: a step below it is refused before
 it touches anything, a step above it raises it. So once the successor has
 run one step in a room, nothing its predecessors sent can admit there. (A
 late step that arrives before the successor's first one in that room is
@@ -95,11 +97,11 @@ if not e[1] or e[2] ~= '1' then
   return {-1}
 end
 local rate = tonumber(e[3] or '0') or 0
-local fence = tonumber(redis.call('HGET', wq, 'epoch') or '0') or 0
+local fence = tonumber(redis.call('GET', KEYS[11]) or '0') or 0
 if epoch < fence then
   return {-2}
 elseif epoch > fence then
-  redis.call('HSET', wq, 'epoch', epoch)
+  redis.call('SET', KEYS[11], epoch)
 end
 local closes = tonumber(e[5] or '0') or 0
 if e[1] == 'closed' or (closes > 0 and now >= closes) then

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 2) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel and tk:wq:rooms */
+#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 3) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel, tk:wq:rooms, tk:{E}:wq:fence */
 
 typedef struct room {
     struct room *next;
@@ -247,6 +247,7 @@ static void step(room_t *m, int64_t mono)
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
     snprintf(keys[GW_QUEUE_NKEYS + 1], TK_KEY_MAX, "%s", TK_KEY_WQ_ROOMS); /* a finished room leaves it */
+    tk_key(TK_KEY_WQ_FENCE, m->event_id, m->elen, keys[GW_QUEUE_NKEYS + 2]);
     for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
     /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */

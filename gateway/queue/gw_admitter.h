@@ -54,7 +54,7 @@
  * reach Redis after the successor took over. Each takeover draws a new,
  * larger epoch (tk:wq:epoch, INCR in lua/wq_lease.lua, returned with every
  * renewal); each step carries its sender's, and lua/wq_admit.lua refuses a
- * step whose epoch is older than the room's newest ({-2}: nothing
+ * step whose epoch is older than the room's newest (tk:{E}:wq:fence; {-2}: nothing
  * changed), so after the successor's first step in a room nothing older is
  * run there. A refused step makes this gateway stop at once (trust 0).
  */

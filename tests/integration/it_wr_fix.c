@@ -99,19 +99,20 @@ static char *lua_source(const char *name)
     return strdup(buf);
 }
 
-/* The eight keys of the room scripts (gw_queue_keys), then tk:{E}:wq:rel, into @argv from @argv[3]. */
-static void room_keys(const char *ev, char keys[9][128])
+/* The eight keys of the room scripts (gw_queue_keys), then those of wq_admit.lua: tk:{E}:wq:rel, tk:wq:rooms, tk:{E}:wq:fence. */
+static void room_keys(const char *ev, char keys[11][128])
 {
-    static const char *const suffix[9] = {"ev", "wq", "wq:pos", "wq:line", "wq:seen", "wq:live", "wq:gone", "wq:adm", "wq:rel"};
-    for (int i = 0; i < 9; i++)
-        snprintf(keys[i], 128, "tk:{%s}:%s", ev, suffix[i]);
+    static const char *const suffix[11] = {"ev",     "wq",     "wq:pos", "wq:line", "wq:seen", "wq:live",
+                                           "wq:gone", "wq:adm", "wq:rel", NULL,      "wq:fence"};
+    for (int i = 0; i < 11; i++)
+        snprintf(keys[i], 128, suffix[i] != NULL ? "tk:{%s}:%s" : "tk:wq:rooms", ev, suffix[i]);
 }
 
 /* EVAL lua/@script with @nkeys of the room's keys, then @extra (a key, or NULL), and @nargs ARGV; the reply (caller frees). */
 static redisReply *eval_room(const it_fix_t *f, const char *script, const char *ev, int nkeys, const char *extra, int nargs,
                              const char **args)
 {
-    char keys[9][128], nk[8];
+    char keys[11][128], nk[8];
     char *src = lua_source(script);
     const char *argv[32];
     int argc = 0;
@@ -211,7 +212,7 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%lld", rint_(f, "GET tk:wq:epoch"));
     const char *aargs[] = {"1", "2000", epoch, ev};
-    x = eval_room(f, "wq_admit.lua", ev, 9, "tk:wq:rooms", 4, aargs);
+    x = eval_room(f, "wq_admit.lua", ev, 11, NULL, 4, aargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long at = rint_(f, "HGET tk:{%s}:wq:adm u-a", ev);
