@@ -358,6 +358,12 @@ void gw_redis_destroy(gw_redis_t *r)
     drop_waiting(r);
     h2o_timeout_dispose(r->loop, &r->zero_timeout);
     h2o_timeout_dispose(r->loop, &r->tick_timeout);
+    r->up = 0;
+    /* not freed here: /metrics on another thread may read it (gw_redis_free, after the joins) */
+}
+
+void gw_redis_free(gw_redis_t *r)
+{
     free(r);
 }
 

@@ -125,12 +125,12 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # written by the create, the admin update and the rebuild) and the set of
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
-K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease ~tk:wq:epoch"
 # leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
 # seasons, its stream, its per-season zset and users hash) and the set of boards
 K_LB='~tk:lb:* ~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
-C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
+C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr +srem +zcard'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
