@@ -159,8 +159,15 @@ int gw_admin_step_reply(gw_dbjob_t *job, const redisReply *reply, const char *ev
 redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, int nkeys, int argc, const char **argv,
                           const size_t *lens)
 {
-    char script[32], nk[16];
+    char script[32];
     snprintf(script, sizeof(script), "admin_%s", name);
+    return gw_admin_eval_lua(job, conn, script, nkeys, argc, argv, lens);
+}
+
+redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *script, int nkeys, int argc, const char **argv,
+                              const size_t *lens)
+{
+    char nk[16];
     const char *text = tk_lua_find(script);
     if (text == NULL || argc + 3 > EVAL_ARGS_MAX) {
         tk_error("lua/%s.lua is not compiled in", script);
