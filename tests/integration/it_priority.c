@@ -42,6 +42,10 @@
  *    the set holds exactly the top; each gateway admits the members.
  *  - fallback_applies_the_gate: Redis stopped; the gateway grants from
  *    MariaDB: a non-member 403 not_open, a member 201 (confirmed).
+ *  - real_board_routes: the board made and scored through POST
+ *    /v1/admin/boards and …/scores (a tie ranked by arrival in the
+ *    request); a new best through the route after the snapshot moves
+ *    nobody.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -554,6 +558,51 @@ static void fallback_applies_the_gate(void **st)
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 1);
 }
 
+/* The board made and scored through the real routes (POST /v1/admin/boards, …/scores): the snapshot follows their order. */
+static void real_board_routes(void **st)
+{
+    it_fix_t *f = *st;
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards",
+                            "{\"board_id\":\"real\",\"name\":\"Real\",\"components\":1,\"operator\":\"best\"}"),
+                     0);
+    if (r.status != 201)
+        it_show("board create", &r);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    /* u-b and u-c tie at 5: u-b came first in the request, so it ranks first */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/real/scores",
+                            "{\"scores\":[{\"user_id\":\"u-a\",\"score\":[9]},{\"user_id\":\"u-b\",\"score\":[5]},"
+                            "{\"user_id\":\"u-c\",\"score\":[5]},{\"user_id\":\"u-d\",\"score\":[1]}]}"),
+                     0);
+    if (r.status != 200)
+        it_show("scores", &r);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    char ev[64];
+    it_event_id(ev, sizeof ev, "prreal");
+    long long t0 = tk_time_now_ms();
+    assert_int_equal(create_prio(&r, f, ev, 5, t0 + 60000, "real", 2, t0 + 300), 201);
+    it_resp_free(&r);
+    wait_until(t0 + 300);
+    assert_int_equal(wait_snapshot(f, ev, SNAP_MS, NULL, 0), 2);
+    assert_int_equal(rank_of(f, ev, "u-a"), 1);
+    assert_int_equal(rank_of(f, ev, "u-b"), 2);
+    assert_int_equal(rank_of(f, ev, "u-c"), -1);
+    /* a new best after the snapshot, through the route: nobody moves */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/real/scores",
+                            "{\"scores\":[{\"user_id\":\"u-d\",\"score\":[100]}]}"),
+                     0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    it_sleep_ms(400);
+    claim_is(f, ev, "u-d", 403, "not_open", 0);
+    claim_is(f, ev, "u-c", 403, "not_open", 0);
+    claim_is(f, ev, "u-b", 201, NULL, 1);
+    claim_is(f, ev, "u-a", 201, NULL, 2);
+    assert_int_equal(prio_members(f, ev), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rebuild_restores_the_snapshot, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(two_gateways_take_one_snapshot, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(fallback_applies_the_gate, it_fix_new1, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(real_board_routes, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_priority", tests, it_group_setup, NULL);
 }
