@@ -139,8 +139,9 @@ K_PRIO='~tk:{*}:prio'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
-# merge (INFO run_id, HGET seq) and the rebuild after a reconnect
-# (common/tk_rebuild.c, rebuild_swap.lua).
+# merge (INFO run_id, HGET seq), the rebuild after a reconnect
+# (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
+# (lb_create.lua, lb_write.lua: TIME for the time of a score).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
