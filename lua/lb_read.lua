@@ -11,9 +11,10 @@ ARGV[4..] top: offset, limit   user: user id   around: user id, radius
           ranks: the user ids (1-1000; duplicates are listed once)
 
 Which season. The hash says the current season `season` began at `start`;
-with `len` > 0 it ends at start + len*1000. When TIME is at or past that
-end, the current season is the one a write would move to (season + k for k
-whole periods passed): it is empty, and this script does not write it (a
+with `len` > 0 it ends at start + len*1000. When the board's clock
+(max(TIME, last_t), as lb_write.lua reads it) is at or past that end, the
+current season is the one a write would move to (season + k for k whole
+periods passed): it is empty, and this script does not write it (a
 reader never rolls a board over; the next write or roll script does, and
 moves to the same number). So `current` is always the number a write at
 this instant would use. A season above it, or 0, does not exist. A season
@@ -46,19 +47,28 @@ Returns, with N the season's number and C the board's components:
   {6}         the users hash and the zset disagree (never written so)
 ]]
 local board = KEYS[1]
-local h = redis.call('HMGET', board, 'comps', 'len', 'season', 'start')
+local h = redis.call('HMGET', board, 'comps', 'len', 'season', 'start', 'last_t')
 if not h[3] then
     return {4}
 end
 local comps, len, season, start = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]), tonumber(h[4]) or 0
 
+-- The clock as lb_write.lua reads it (max(TIME, last_t)), and its k, so both count the same season.
 local current = season
 if len > 0 then
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local last_t = tonumber(h[5]) or 0
+    if now < last_t then
+        now = last_t
+    end
     local period = len * 1000
     if now >= start + period then
-        current = season + math.floor((now - start) / period)
+        local k = math.floor((now - start) / period)
+        while start + k * period > now do -- the division may round up to the next whole period
+            k = k - 1
+        end
+        current = season + k
     end
 end
 

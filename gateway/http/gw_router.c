@@ -47,6 +47,10 @@ static const route_t routes[] = {
     {"GET", "/v1/boards/*/users/*", GW_ROUTE_BOARD_USER, gw_route_board_user, 0, 2},
     {"GET", "/v1/boards/*/users/*/around", GW_ROUTE_BOARD_AROUND, gw_route_board_around, 0, 2},
     {"POST", "/v1/boards/*/ranks", GW_ROUTE_BOARD_RANKS, gw_route_board_ranks, 0, 1, 0, TK_BODY_MAX_SCORES},
+    /* Leaderboards (gateway/boards/): the path's board id is checked as an event id is, into r->event_id. */
+    {"POST", "/v1/admin/boards", GW_ROUTE_BOARD_CREATE, gw_route_board_create, 1, 0},
+    {"POST", "/v1/admin/boards/*/scores", GW_ROUTE_BOARD_SCORES, gw_route_board_scores, 1, 1, 0, TK_BODY_MAX_SCORES},
+    {"POST", "/v1/admin/boards/*/seasons", GW_ROUTE_BOARD_SEASON, gw_route_board_season, 1, 1},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

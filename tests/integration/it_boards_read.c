@@ -2,7 +2,7 @@
  * it_boards_read: the public reads of a leaderboard (docs/API.md,
  * "Leaderboards: reads"), against real Redis and MariaDB, no worker.
  *
- * Boards are set up by writing the contract's keys directly
+ * Most boards are set up by writing the contract's keys directly
  * (docs/CONTRACTS.md, "Leaderboards": the board hash, the season's zset with
  * score -c1 and member tk_lb_member(), the users hash) and MariaDB's rows
  * (boards, board_scores), so every answer can be checked to the byte:
@@ -29,7 +29,10 @@
  *  - redis_down_is_503: Redis stopped → 503 with Retry-After;
  *  - mariadb_down_is_503_for_old_seasons: MariaDB stopped → 503 with
  *    Retry-After for a season older than current-3, the current one still
- *    answered from Redis.
+ *    answered from Redis;
+ *  - reads_after_real_writes: through the write routes (create, scores, a
+ *    rollover by hand): ties by arrival, an equal score changing nothing, a
+ *    higher one moving up, ranks, and season 1 kept after the rollover.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,16 +161,10 @@ static void expect_error(const it_fix_t *f, const char *method, const char *path
     it_resp_free(&r);
 }
 
+/* A gateway, no worker; Redis and every table (the boards' too, it_db_clean) wiped. */
 static int setup(void **st)
 {
-    if (it_fix_new0(st) != 0)
-        return -1;
-    it_fix_t *f = *st;
-    /* it_fix_setup wipes Redis and the events' tables; the boards' rows go here. */
-    if (it_db_exec(f->db, "DELETE FROM board_scores") != 0 || it_db_exec(f->db, "DELETE FROM board_seasons") != 0 ||
-        it_db_exec(f->db, "DELETE FROM boards") != 0)
-        return -1;
-    return 0;
+    return it_fix_new0(st);
 }
 
 /* ------------------------------------------------------------- tests */
@@ -514,6 +511,75 @@ static void mariadb_down_is_503_for_old_seasons(void **st)
     expect_list(f, "GET", "/v1/boards/lb-dbdown/top", NULL, 5, now);
 }
 
+/* The entries of @r's "entries" as "rank:user:c1,c2;" (updated_at left out: the write's time is Redis's), into @out. */
+static void entries_text(const it_resp_t *r, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    const json_t *list = r->json != NULL ? json_object_get(r->json, "entries") : NULL;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *e = json_array_get(list, i), *sc = json_object_get(e, "score");
+        n += (size_t)snprintf(out + n, cap - n, "%lld:%s:%lld,%lld;", it_json_int(e, "rank"), it_json_str(e, "user_id"),
+                              (long long)json_integer_value(json_array_get(sc, 0)), (long long)json_integer_value(json_array_get(sc, 1)));
+    }
+}
+
+/* GET @path: 200 with "season" @season and the entries @want (entries_text). */
+static void expect_entries(const it_fix_t *f, const char *path, long long season, const char *want)
+{
+    it_resp_t r;
+    char got[2048];
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", path, NULL), 0);
+    entries_text(&r, got, sizeof got);
+    if (r.status != 200 || strcmp(got, want) != 0)
+        it_show(path, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(it_json_int(r.json, "season"), season);
+    assert_string_equal(got, want);
+    it_resp_free(&r);
+}
+
+/* Through the real write routes (i14-lb-core): create, score writes, a rollover by hand; the reads follow. */
+static void reads_after_real_writes(void **st)
+{
+    it_fix_t *f = *st;
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards",
+                            "{\"board_id\":\"lb-real\",\"components\":2,\"operator\":\"best\"}"), 0);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    expect_entries(f, "/v1/boards/lb-real/top", 1, "");
+    /* u-1 and u-2 reach one score in one request: u-1 first (arrival); u-3 higher; u-4's c2 is negative. */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/lb-real/scores",
+                            "{\"scores\":[{\"user_id\":\"u-1\",\"score\":[12,3400]},{\"user_id\":\"u-2\",\"score\":[12,3400]},"
+                            "{\"user_id\":\"u-3\",\"score\":[13,0]},{\"user_id\":\"u-4\",\"score\":[12,-1]}]}"), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    expect_entries(f, "/v1/boards/lb-real/top", 1, "1:u-3:13,0;2:u-1:12,3400;3:u-2:12,3400;4:u-4:12,-1;");
+    expect_entries(f, "/v1/boards/lb-real/users/u-2/around?radius=1", 1, "2:u-1:12,3400;3:u-2:12,3400;4:u-4:12,-1;");
+    /* A later equal score changes nothing: u-2 stays behind u-1; a higher one moves u-4 up. */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/lb-real/scores",
+                            "{\"scores\":[{\"user_id\":\"u-1\",\"score\":[12,3400]},{\"user_id\":\"u-4\",\"score\":[14,0]}]}"), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    expect_entries(f, "/v1/boards/lb-real/top?limit=3", 1, "1:u-4:14,0;2:u-3:13,0;3:u-1:12,3400;");
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "POST", "/v1/boards/lb-real/ranks", "{\"user_ids\":[\"u-2\",\"u-4\",\"u-9\"]}"),
+                     0);
+    char got[2048];
+    entries_text(&r, got, sizeof got);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(got, "1:u-4:14,0;4:u-2:12,3400;");
+    it_resp_free(&r);
+    /* A rollover by hand: season 2 is current and empty; season 1 keeps its final ranks. */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/lb-real/seasons", NULL), 0);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    expect_entries(f, "/v1/boards/lb-real/top", 2, "");
+    expect_entries(f, "/v1/boards/lb-real/top?season=1&offset=3", 1, "4:u-2:12,3400;");
+    expect_error(f, "GET", "/v1/boards/lb-real/users/u-4", NULL, 404, "not_found");
+    expect_error(f, "GET", "/v1/boards/lb-real/top?season=3", NULL, 404, "not_found");
+}
+
 /* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
 static int free_db_up(void **st)
 {
@@ -539,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_params_are_400, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_down_is_503, setup, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(mariadb_down_is_503_for_old_seasons, setup, free_db_up),
+        cmocka_unit_test_setup_teardown(reads_after_real_writes, setup, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }

@@ -55,6 +55,11 @@ static void test_routes(void **state)
     assert_string_equal(allow, "POST");
     assert_int_equal(match("GET", "/v1/boards/b1/users/u/x", p, &allow), -404);
     assert_int_equal(match("GET", "/v1/boards/b1", p, &allow), -404);
+    assert_true(match("POST", "/v1/admin/boards", p, &allow) >= 0);
+    assert_true(match("POST", "/v1/admin/boards/fans/scores", p, &allow) >= 0);
+    assert_memory_equal(p[0].base, "fans", 4);
+    assert_true(match("POST", "/v1/admin/boards/fans/seasons", p, &allow) >= 0);
+    assert_int_equal(match("GET", "/v1/admin/boards/fans/seasons", p, &allow), -405);
 }
 
 static void test_not_found(void **state)
