@@ -32,7 +32,9 @@
  *    answered from Redis;
  *  - reads_after_real_writes: through the write routes (create, scores, a
  *    rollover by hand): ties by arrival, an equal score changing nothing, a
- *    higher one moving up, ranks, and season 1 kept after the rollover.
+ *    higher one moving up, ranks, and season 1 kept after the rollover;
+ *  - virtual_current_is_the_next_writes: a scheduled board left idle for
+ *    two periods reads as the season the next write then goes to.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -322,6 +324,16 @@ static void ranks_of_a_list(void **st)
     want[0] = '\0';
     entry(want, sizeof want, 5, "e", 1, -5, 0, T0 + 5);
     expect_list(f, "POST", "/v1/boards/lb-ranks/ranks", big, 1, want);
+    {
+        /* The same over HTTP/2 (one 67 KB body within H2_CONN_BODY_MAX). */
+        it_resp_t r;
+        char full[4200];
+        snprintf(full, sizeof full, "{\"season\":1,\"entries\":[%s]}", want);
+        assert_int_equal(it_api(&r, f, IT_HTTP2, IT_NO_AUTH, "POST", "/v1/boards/lb-ranks/ranks", big), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, full);
+        it_resp_free(&r);
+    }
     /* 1001 ids: 400. */
     snprintf(big + n, cap - n, ",\"x\"]}");
     expect_error(f, "POST", "/v1/boards/lb-ranks/ranks", big, 400, "bad_request");
@@ -580,6 +592,43 @@ static void reads_after_real_writes(void **st)
     expect_error(f, "GET", "/v1/boards/lb-real/top?season=3", NULL, 404, "not_found");
 }
 
+/* A scheduled board (2 s seasons) left idle: the read's `current` is the season the next write then goes to. */
+static void virtual_current_is_the_next_writes(void **st)
+{
+    it_fix_t *f = *st;
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards",
+                            "{\"board_id\":\"lb-sched\",\"components\":1,\"operator\":\"set\",\"season_length_s\":2}"), 0);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/lb-sched/scores",
+                            "{\"scores\":[{\"user_id\":\"first\",\"score\":[1]}]}"), 0);
+    assert_int_equal(r.status, 200);
+    long long s_first = it_json_int(r.json, "season");
+    it_resp_free(&r);
+    it_sleep_ms(4600); /* two whole periods and more: the next write moves the board on */
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/v1/boards/lb-sched/top", NULL), 0);
+    assert_int_equal(r.status, 200);
+    long long s_read = it_json_int(r.json, "season");
+    assert_int_equal(json_array_size(json_object_get(r.json, "entries")), 0);
+    it_resp_free(&r);
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", "/v1/admin/boards/lb-sched/scores",
+                            "{\"scores\":[{\"user_id\":\"later\",\"score\":[2]}]}"), 0);
+    assert_int_equal(r.status, 200);
+    long long s_write = it_json_int(r.json, "season");
+    it_resp_free(&r);
+    fprintf(stderr, "seasons: first write %lld, read after the idle time %lld, next write %lld\n", s_first, s_read, s_write);
+    assert_int_equal(s_first, 1);
+    assert_true(s_read >= 3);
+    /* The same season, unless a period ended between the two requests (then the next one). */
+    assert_true(s_write == s_read || s_write == s_read + 1);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/boards/lb-sched/top?season=%lld", s_write);
+    expect_entries(f, path, s_write, "1:later:2,0;");
+    expect_entries(f, "/v1/boards/lb-sched/top?season=1", 1, "1:first:1,0;");
+    expect_entries(f, "/v1/boards/lb-sched/top?season=2", 2, ""); /* skipped by the schedule */
+}
+
 /* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
 static int free_db_up(void **st)
 {
@@ -606,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_down_is_503, setup, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(mariadb_down_is_503_for_old_seasons, setup, free_db_up),
         cmocka_unit_test_setup_teardown(reads_after_real_writes, setup, it_fix_free),
+        cmocka_unit_test_setup_teardown(virtual_current_is_the_next_writes, setup, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }
