@@ -6,6 +6,7 @@
 #include "gw_presence.h"
 #include "gw_queue_hold.h"
 #include "gw_admitter.h"
+#include "gw_prio.h"
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
@@ -153,8 +154,10 @@ static void thread_dispose(gw_thread_t *th)
     th->presence = NULL;
     gw_queue_hold_destroy(th->wq_hold); /* after the Redis callbacks, like the watch */
     th->wq_hold = NULL;
-    gw_admitter_destroy(th->admitter);
-    th->admitter = NULL;
+    /* only stopped: /metrics on another thread may still read it; freed after the joins (gw_server_run) */
+    gw_admitter_stop(th->admitter);
+    gw_prio_destroy(th->prio); /* its job came back: the loop waited for db_jobs */
+    th->prio = NULL;
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -206,6 +209,13 @@ static void *thread_main(void *arg)
     deadline = tk_time_mono_ms() + 15000;
     while (th->db_jobs > 0 && tk_time_mono_ms() < deadline)
         h2o_evloop_run(th->ctx.loop, 50);
+    /* Give the admitter lease back (if ours) while the Redis connection still runs: a successor
+     * takes over within a second instead of after the expiry. Bounded: Redis away, the expiry does it. */
+    if (gw_admitter_release(th->admitter) == 0) {
+        deadline = tk_time_mono_ms() + 500;
+        while (gw_admitter_releasing(th->admitter) && tk_time_mono_ms() < deadline)
+            h2o_evloop_run(th->ctx.loop, 50);
+    }
     /* Disposed on its own thread: h2o keeps per-thread state. */
     thread_dispose(th);
     return NULL;
@@ -229,6 +239,8 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
         return -1;
     if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
+        return -1;
+    if (index == 0 && (th->prio = gw_prio_create(th)) == NULL)
         return -1;
     if (index == 0 && gw_failover_start(th) != 0)
         return -1;
@@ -369,6 +381,15 @@ stop:
         pthread_join(srv->threads[i].tid, NULL);
     for (int i = started; i < srv->nthreads; i++)
         thread_dispose(&srv->threads[i]); /* initialised, never started */
+    /* every loop thread is gone: nothing can read the admitter any more (/metrics did, from any thread) */
+    if (srv->nthreads > 0) {
+        gw_admitter_destroy(srv->threads[0].admitter);
+        srv->threads[0].admitter = NULL;
+    }
+    for (int i = 0; i < srv->nthreads; i++) {
+        gw_redis_free(srv->threads[i].redis); /* read by /metrics from any thread, like the admitter */
+        srv->threads[i].redis = NULL;
+    }
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:

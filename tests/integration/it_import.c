@@ -22,7 +22,8 @@
  *  - one_component_board: user_id,score,updated_at lines (and the 4-column
  *    form with exp 0; exp 5 refused), members without a c2 key, its export;
  *  - board_from_the_admin_route: a board made by POST /v1/admin/boards,
- *    imported, then written by …/scores (which replaces an imported
+ *    imported (GET …/top shows its ranks and times), then written by
+ *    …/scores (which replaces an imported
  *    member); a write not drained blocks the import; drained, the import
  *    replaces a member the route wrote (with its seq);
  *  - refusals_of_board_and_season: an unknown board, a season past the
@@ -653,6 +654,15 @@ static void board_from_the_admin_route(void **st)
                     {"fan-3", 3, 1, INT64_C(1764000000000)}};
     check_board(f, "api", 2, want, 3);
     assert_string_equal(want[0].user, "fan-2"); /* the earlier time first */
+    /* the public read shows the imported ranks and times */
+    it_resp_t top;
+    assert_int_equal(it_apif(&top, g, IT_NO_AUTH, "GET", NULL, "/v1/boards/api/top?limit=10"), 0);
+    assert_int_equal(top.status, 200);
+    assert_string_equal(top.body, "{\"season\":1,\"entries\":["
+                                  "{\"rank\":1,\"user_id\":\"fan-2\",\"score\":[10,500],\"updated_at\":\"2025-11-13T02:13:20.000Z\"},"
+                                  "{\"rank\":2,\"user_id\":\"fan-1\",\"score\":[10,500],\"updated_at\":\"2025-11-24T16:00:00.000Z\"},"
+                                  "{\"rank\":3,\"user_id\":\"fan-3\",\"score\":[3,1],\"updated_at\":\"2025-11-24T16:00:00.000Z\"}]}");
+    it_resp_free(&top);
 
     /* the route replaces an imported member (best: higher), and ignores a lower score */
     assert_int_equal(admin_post(g, "/v1/admin/boards/api/scores",
