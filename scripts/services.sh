@@ -126,6 +126,11 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
 K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
+# leaderboards (docs/CONTRACTS.md): a board's hash and every key under it
+# (stream, seasons, zsets, users hashes, a rebuild's temporary keys), and
+# the set of boards; the workers only the stream and, read-only, the set
+K_LB='~tk:lb:{*} ~tk:lb:{*}:* ~tk:boards'
+K_LB_WORKER='~tk:lb:{*}:q %R~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 
@@ -133,21 +138,22 @@ C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq) and the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ
+ +zcard +hscan +xpending +xinfo|groups"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
-ACL_WORKER="$K_EVENT ~tk:wk:stats %R~tk:events nocommands
+ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
  +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
- +sadd +xgroup|create"
+ +sadd +xgroup|create +zadd +hget +zcard"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"

@@ -41,6 +41,7 @@ static const route_t routes[] = {
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
     {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
     {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
+    {"GET", "/v1/admin/boards/*", GW_ROUTE_ADMIN_BOARD_VIEW, gw_route_admin_board_view, 1, 1},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
