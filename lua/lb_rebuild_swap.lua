@@ -37,7 +37,8 @@ local board, sn, q = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('XLEN', q) > 0 then
   return {'not_drained'}
 end
-local cur = redis.call('HGET', board, 'seq')
+-- HMGET, not HGET: the admin user (tk-rebuild) has HMGET in its list (docs/DESIGN.md, "Redis ACLs")
+local cur = redis.call('HMGET', board, 'seq')[1]
 if (cur or '') ~= ARGV[1] then
   return {'moved'}
 end

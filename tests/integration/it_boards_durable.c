@@ -694,6 +694,40 @@ static void admin_view_counts_and_agrees(void **st)
     it_resp_free(&r);
 }
 
+/*
+ * Only with IT_LB_BIG=N (e.g. 1000000): a board of N users in MariaDB (the
+ * sequence engine's seq_1_to_N) rebuilt by tk-rebuild --board; prints the
+ * time. Not in the default run: loading the rows alone takes seconds.
+ */
+static void a_big_board_rebuilds_in_seconds(void **st)
+{
+    const char *env = getenv("IT_LB_BIG");
+    if (env == NULL || atol(env) <= 0)
+        skip();
+    long n = atol(env);
+    it_fix_t *f = *st;
+    char b[64], k[128];
+    board_id(b, sizeof b, "big");
+    board_create(f, b, 2, 0);
+    long long t0 = it_now_ms();
+    assert_int_equal(it_db_exec(f->db,
+                                "INSERT INTO board_scores SELECT '%s', 1, CONCAT('u-', seq), seq %% 100003, CAST(seq %% 7 AS SIGNED) - 3, %lld + seq %% 86400000, seq "
+                                "FROM seq_1_to_%ld",
+                                b, (long long)T0, n),
+                     0);
+    print_message("%ld rows inserted in MariaDB in %lld ms\n", n, it_now_ms() - t0);
+    cmd_ok(f->redis, "DEL tk:lb:{%s} tk:lb:{%s}:sn", b, b);
+    t0 = it_now_ms();
+    assert_int_equal(run_rebuild(b), 0);
+    long long ms = it_now_ms() - t0;
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:1", b);
+    redisReply *r = redisCommand(f->redis, "ZCARD %s", k);
+    assert_non_null(r);
+    assert_int_equal(r->integer, n);
+    freeReplyObject(r);
+    print_message("tk-rebuild --board: %ld users in %lld ms (this build)\n", n, ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +741,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(gateway_rebuilds_a_board_redis_lost, setup1, teardown),
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
+        cmocka_unit_test_setup_teardown(a_big_board_rebuilds_in_seconds, setup0, teardown),
     };
+    if (getenv("IT_BOARDS_ONLY") != NULL)
+        cmocka_set_test_filter(getenv("IT_BOARDS_ONLY"));
     return cmocka_run_group_tests_name("it_boards_durable", tests, it_group_setup, NULL);
 }
