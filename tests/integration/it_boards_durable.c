@@ -439,6 +439,42 @@ static void a_malformed_entry_is_acked_and_the_drain_goes_on(void **st)
     assert_int_equal(wait_stat(f, "lb_bad", 3), 3);
 }
 
+/*
+ * A board Redis has and MariaDB does not (its row deleted): every entry of it
+ * is refused alone (foreign key), so the batch is split by board, the other
+ * board's rows commit, and each refused entry is logged, counted (lb_dead)
+ * and acked: the drain never stops.
+ */
+static void entries_mariadb_refuses_are_counted_and_the_rest_commits(void **st)
+{
+    it_fix_t *f = *st;
+    char good[64], gone[64];
+    board_id(good, sizeof good, "good");
+    board_id(gone, sizeof gone, "gone");
+    board_create(f, good, 1, 0);
+    board_create(f, gone, 1, 0);
+    assert_int_equal(it_db_exec(f->db, "DELETE FROM board_seasons WHERE board_id='%s'", gone), 0);
+    assert_int_equal(it_db_exec(f->db, "DELETE FROM boards WHERE board_id='%s'", gone), 0);
+    for (int i = 1; i <= 3; i++) {
+        char user[16];
+        snprintf(user, sizeof user, "g-%d", i);
+        xadd_score(f, good, 1, user, i, 0, T0 + i, i);
+        xadd_score(f, gone, 1, user, i, 0, T0 + i, i);
+    }
+    cmd_ok(f->redis, "XADD tk:lb:{%s}:q * k r s 2 t %lld", gone, (long long)(T0 + 50));
+    assert_int_equal(it_fix_add_worker(f, "wk-dead"), 0);
+    wait_db(f, good, 3, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", good);
+    long long deadline = it_now_ms() + WAIT_MS;
+    while (xlen(f, gone) != 0 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(xlen(f, gone), 0);
+    assert_int_equal(wait_stat(f, "lb_dead", 4), 4);
+    assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", gone), 0);
+    /* The drain goes on. */
+    xadd_score(f, good, 1, "g-9", 9, 0, T0 + 9, 9);
+    wait_db(f, good, 4, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", good);
+}
+
 static void a_worker_killed_mid_drain_loses_nothing(void **st)
 {
     it_fix_t *f = *st;
@@ -737,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_workers_end_at_every_users_latest_value, setup2, teardown),
         cmocka_unit_test_setup_teardown(rollover_entries_make_season_rows, setup1, teardown),
         cmocka_unit_test_setup_teardown(a_malformed_entry_is_acked_and_the_drain_goes_on, setup1, teardown),
+        cmocka_unit_test_setup_teardown(entries_mariadb_refuses_are_counted_and_the_rest_commits, setup0, teardown),
         cmocka_unit_test_setup_teardown(a_worker_killed_mid_drain_loses_nothing, setup0, teardown),
         cmocka_unit_test_setup_teardown(gateway_rebuilds_a_board_redis_lost, setup1, teardown),
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
