@@ -764,6 +764,42 @@ static void a_big_board_rebuilds_in_seconds(void **st)
     print_message("tk-rebuild --board: %ld users in %lld ms (this build)\n", n, ms);
 }
 
+/*
+ * Only with IT_LB_DRAIN=N (e.g. 200000): N score entries of N / 2 users (two
+ * each, so coalescing has work) waiting in the stream, then one worker
+ * started: prints how long it takes to drain them. A figure for the
+ * benchmark's backlog bar, not a check.
+ */
+static void drain_rate(void **st)
+{
+    const char *env = getenv("IT_LB_DRAIN");
+    if (env == NULL || atol(env) <= 1)
+        skip();
+    long n = atol(env);
+    it_fix_t *f = *st;
+    char b[64], user[32];
+    board_id(b, sizeof b, "rate");
+    board_create(f, b, 2, 0);
+    for (long i = 0; i < n; i++) {
+        snprintf(user, sizeof user, "q-%ld", i % (n / 2));
+        redisAppendCommand(f->redis, "XADD tk:lb:{%s}:q * k s s 1 u %s a %ld b %ld t %lld q %ld", b, user, i, i, (long long)(T0 + i), i + 1);
+        if (i % 1000 == 999 || i == n - 1) {
+            for (long j = i - i % 1000; j <= i; j++) {
+                void *rep = NULL;
+                assert_int_equal(redisGetReply(f->redis, &rep), REDIS_OK);
+                freeReplyObject(rep);
+            }
+        }
+    }
+    long long t0 = it_now_ms();
+    assert_int_equal(it_fix_add_worker(f, "wk-rate"), 0);
+    wait_db(f, b, n / 2, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b);
+    long long ms = it_now_ms() - t0;
+    assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s' AND seq > %ld", b, n / 2), n / 2);
+    print_message("%ld entries (%ld users) drained by one worker in %lld ms: %.0f entries/s\n", n, n / 2, ms,
+                  ms > 0 ? (double)n * 1000.0 / (double)ms : 0.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +815,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
         cmocka_unit_test_setup_teardown(a_big_board_rebuilds_in_seconds, setup0, teardown),
+        cmocka_unit_test_setup_teardown(drain_rate, setup0, teardown),
     };
     if (getenv("IT_BOARDS_ONLY") != NULL)
         cmocka_set_test_filter(getenv("IT_BOARDS_ONLY"));
