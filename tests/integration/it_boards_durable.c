@@ -17,6 +17,8 @@
  *  - rollover entries -> board_seasons rows, in either order of arrival;
  *  - a malformed entry is acked and counted (lb_bad) and the drain goes on;
  *  - a worker SIGKILLed mid-drain and restarted -> every user's latest row;
+ *    another worker takes a dead one's pending entries over (XAUTOCLAIM);
+ *  - an entry MariaDB refuses alone is counted (lb_dead) and acked;
  *  - Redis FLUSHALL + the gateway reconnecting -> the board rebuilt with the
  *    same ZRANGE (members and scores) per kept season, seq above the old
  *    highest, reads answered 503 (admin view) until then;
@@ -475,13 +477,11 @@ static void entries_mariadb_refuses_are_counted_and_the_rest_commits(void **st)
     wait_db(f, good, 4, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", good);
 }
 
-static void a_worker_killed_mid_drain_loses_nothing(void **st)
+/* 2,000 users, 10 writes each (the last with c1 = 1000 + u, c2 = 9), in the stream of a new board @b. */
+static void ten_writes_of_2000_users(it_fix_t *f, const char *b)
 {
-    it_fix_t *f = *st;
-    char b[64], user[32];
-    board_id(b, sizeof b, "kill");
+    char user[32];
     board_create(f, b, 2, 0);
-    /* 2,000 users, 10 writes each, the last with c1 = 1000 + u. */
     long long seq = 0;
     for (int w = 0; w < 10; w++) {
         for (int u = 0; u < 2000; u++) {
@@ -496,7 +496,12 @@ static void a_worker_killed_mid_drain_loses_nothing(void **st)
             freeReplyObject(rep);
         }
     }
-    assert_int_equal(it_fix_add_worker(f, "wk-kill"), 0);
+}
+
+/* Starts worker @name, SIGKILLs it as soon as its first rows are in MariaDB; returns its slot. */
+static it_proc_t *start_and_kill(it_fix_t *f, const char *b, const char *name)
+{
+    assert_int_equal(it_fix_add_worker(f, name), 0);
     it_proc_t *w = &f->workers[f->nworkers - 1];
     long long deadline = it_now_ms() + WAIT_MS;
     while (db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b) == 0 && it_now_ms() < deadline)
@@ -505,13 +510,49 @@ static void a_worker_killed_mid_drain_loses_nothing(void **st)
     long long stored = db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), left = xlen(f, b);
     print_message("killed with %lld rows stored, %lld entries left in the stream\n", stored, left);
     assert_true(left > 0); /* it died mid-drain */
+    return w;
+}
+
+#define ALL_LATEST                                                                                                                  \
+    "SELECT SUM(c1 = 1000 + CAST(SUBSTRING(user_id, 3) AS UNSIGNED) AND c2 = 9 AND seq > 18000) FROM board_scores WHERE board_id='%s'"
+
+/* Killed mid-drain, the worker's pending entries are taken over by another (XAUTOCLAIM after --claim-idle-ms, 5 s). */
+static void a_dead_workers_entries_are_taken_over(void **st)
+{
+    it_fix_t *f = *st;
+    char b[64];
+    board_id(b, sizeof b, "takeover");
+    ten_writes_of_2000_users(f, b);
+    start_and_kill(f, b, "wk-dies");
+    /* What the dead one held stays pending under its name until another takes it over. */
+    redisReply *r = redisCommand(f->redis, "XPENDING tk:lb:{%s}:q wk", b);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    long long held = r->element[0]->integer;
+    freeReplyObject(r);
+    print_message("the dead worker held %lld entries\n", held);
+    assert_int_equal(it_fix_add_worker(f, "wk-heir"), 0);
+    wait_db(f, b, 2000, ALL_LATEST, b);
+    assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), 2000);
+    r = redisCommand(f->redis, "XPENDING tk:lb:{%s}:q wk", b);
+    assert_non_null(r);
+    assert_int_equal(r->element[0]->integer, 0);
+    freeReplyObject(r);
+}
+
+static void a_worker_killed_mid_drain_loses_nothing(void **st)
+{
+    it_fix_t *f = *st;
+    char b[64];
+    board_id(b, sizeof b, "kill");
+    ten_writes_of_2000_users(f, b);
+    it_proc_t *w = start_and_kill(f, b, "wk-kill");
     /* Restarted under the same name: its own pending entries first, then the rest. */
     assert_int_equal(it_worker_start(w, "wk-kill"), 0);
-    wait_db(f, b, 2000, "SELECT SUM(c1 = 1000 + CAST(SUBSTRING(user_id, 3) AS UNSIGNED) AND c2 = 9 AND seq > 18000) FROM board_scores "
-                        "WHERE board_id='%s'",
-            b);
+    wait_db(f, b, 2000, ALL_LATEST, b);
     assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), 2000);
 }
+
 
 /* A board of 500 users in season 1, a rollover, 200 in season 2; drained; its ranks as Redis has them. */
 static void board_with_two_seasons(it_fix_t *f, const char *b, char **z1, char **z2, long long *seq)
@@ -811,6 +852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_malformed_entry_is_acked_and_the_drain_goes_on, setup1, teardown),
         cmocka_unit_test_setup_teardown(entries_mariadb_refuses_are_counted_and_the_rest_commits, setup0, teardown),
         cmocka_unit_test_setup_teardown(a_worker_killed_mid_drain_loses_nothing, setup0, teardown),
+        cmocka_unit_test_setup_teardown(a_dead_workers_entries_are_taken_over, setup0, teardown),
         cmocka_unit_test_setup_teardown(gateway_rebuilds_a_board_redis_lost, setup1, teardown),
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
