@@ -468,9 +468,10 @@ long wk_lb_step(wk_drain_t *d, long block_ms)
     struct wk_lb *lb = d->lb;
     int64_t now = tk_time_mono_ms();
     if (lb->need_discover || now >= lb->next_discover) {
-        if (discover(d) != 0)
-            return -1;
+        /* Retried at the next period, not at once: a Redis that refuses tk:boards (an old ACL) must not flood the log. */
         lb->next_discover = now + d->cfg->discover_ms;
+        if (discover(d) != 0 && lb->ns == 0)
+            return -1;
     }
     if (lb->ns == 0)
         return 0;
