@@ -253,8 +253,10 @@ static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id
         return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         tk_warn("XREADGROUP (boards): %s", r->str);
-        if (strncmp(r->str, "NOGROUP", 7) == 0)
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
             lb->need_discover = 2;
+            lb->next_discover = 0; /* at the next step */
+        }
         freeReplyObject(r);
         return -1;
     }
@@ -442,8 +444,10 @@ static int autoclaim(wk_drain_t *d)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {
             tk_warn("XAUTOCLAIM %s: %s", s->key, r->str);
-            if (strncmp(r->str, "NOGROUP", 7) == 0)
+            if (strncmp(r->str, "NOGROUP", 7) == 0) {
                 lb->need_discover = 2;
+                lb->next_discover = 0; /* at the next step */
+            }
             freeReplyObject(r);
             continue;
         }
@@ -467,7 +471,7 @@ long wk_lb_step(wk_drain_t *d, long block_ms)
 {
     struct wk_lb *lb = d->lb;
     int64_t now = tk_time_mono_ms();
-    if (lb->need_discover || now >= lb->next_discover) {
+    if (now >= lb->next_discover) {
         /* Retried at the next period, not at once: a Redis that refuses tk:boards (an old ACL) must not flood the log. */
         lb->next_discover = now + d->cfg->discover_ms;
         if (discover(d) != 0 && lb->ns == 0)
