@@ -17,6 +17,13 @@
  * ignored): the difference is the verification's cost. "wrapped" in the
  * output counts the requests that came after every user had come once.
  *
+ * Templates (the leaderboard loads): with -U N, "{u}" in PATH or in the
+ * body template -b becomes "u<k>" for a random k in 1..N, and "{r}" a
+ * random integer in 0..999999, anew for every request; -A TOKEN sends
+ * "authorization: Bearer TOKEN" (an admin token) with every request. E.g.
+ *   -U 1000000 -X GET '/v1/boards/b/users/{u}/around?radius=5'
+ *   -U 1000000 -A "$ADMIN" -b '{"scores":[{"user_id":"{u}","score":[{r},{r}]}]}' /v1/admin/boards/b/scores
+ *
  * Bounded: it stops starting requests after -d seconds or -n requests,
  * whichever comes first, waits at most 5 s for the ones in flight, and only
  * ever connects to 127.0.0.0/8 or ::1. One thread, one epoll loop.
@@ -55,6 +62,7 @@
 #define USER_MAX 64              /* a user_id, API.md */
 #define TOKEN_MAX 4096           /* TK_JWT_MAX: the longest token the gateway takes */
 #define TOKENS_FILE_MAX (1L << 30)
+#define BODY_MAX 1024            /* a body or path built from a template */
 
 typedef struct bconn_t bconn_t;
 
@@ -63,7 +71,7 @@ typedef struct {
     int used;
     int status;
     int64_t t0;
-    char body[16 + USER_MAX];
+    char body[BODY_MAX];
     size_t len, off;
 } bstream_t;
 
@@ -86,7 +94,9 @@ static struct {
     long maxreq;
     char authority[64];
     const char *tokens_file;
-} opt = {"127.0.0.1", NULL, "POST", 0, 16, 32, 1, 10, 5000000, "", NULL};
+    const char *body_tpl, *bearer; /* -b, -A */
+    long users;                    /* -U: the pool "{u}" draws from; 0 = no templates */
+} opt = {"127.0.0.1", NULL, "POST", 0, 16, 32, 1, 10, 5000000, "", NULL, NULL, NULL, 0};
 
 /* The users and tokens of -T: pointers into one buffer holding the file,
  * in the (shuffled) order they are used. */
@@ -212,6 +222,35 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
     return (ssize_t)n;
 }
 
+/* Writes @tpl into @out (@cap bytes, NUL-terminated) with every "{u}" and
+ * "{r}" drawn anew (see the top). Returns the length, or -1 when it does not fit. */
+static int expand(const char *tpl, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = tpl; *p != '\0';) {
+        char tmp[32];
+        const char *add = p;
+        size_t alen = 1;
+        if (strncmp(p, "{u}", 3) == 0 && opt.users > 0) {
+            alen = (size_t)snprintf(tmp, sizeof tmp, "u%llu", (unsigned long long)(rnd() % (uint64_t)opt.users + 1));
+            add = tmp;
+            p += 3;
+        } else if (strncmp(p, "{r}", 3) == 0) {
+            alen = (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)(rnd() % 1000000));
+            add = tmp;
+            p += 3;
+        } else {
+            p++;
+        }
+        if (n + alen + 1 > cap)
+            return -1;
+        memcpy(out + n, add, alen);
+        n += alen;
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
 static int submit(bconn_t *c)
 {
     bstream_t *st = NULL;
@@ -222,16 +261,28 @@ static int submit(bconn_t *c)
         }
     if (st == NULL)
         return -1;
-    char clen[16], auth[8 + TOKEN_MAX];
-    nghttp2_nv hdrs[7];
+    char clen[16], auth[8 + TOKEN_MAX], path[BODY_MAX];
+    nghttp2_nv hdrs[8];
     int nh = 0;
 #define NV(n, v, vl) hdrs[nh++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
     NV(":method", opt.method, strlen(opt.method));
     NV(":scheme", "https", 5);
     NV(":authority", opt.authority, strlen(opt.authority));
-    NV(":path", opt.path, strlen(opt.path));
+    int pl = opt.users > 0 ? expand(opt.path, path, sizeof path) : (int)strlen(opt.path);
+    if (pl < 0)
+        die("the path template does not fit");
+    NV(":path", opt.users > 0 ? path : opt.path, (size_t)pl);
+    if (opt.bearer != NULL) {
+        int al = snprintf(auth, sizeof(auth), "Bearer %s", opt.bearer);
+        NV("authorization", auth, (size_t)al);
+    }
     nghttp2_data_provider dp, *dpp = NULL;
-    if (opt.post && tk.n > 0) {
+    if (opt.post && opt.body_tpl != NULL) {
+        int bl = expand(opt.body_tpl, st->body, sizeof st->body);
+        if (bl < 0)
+            die("the body template does not fit");
+        st->len = (size_t)bl;
+    } else if (opt.post && tk.n > 0) {
         /* nghttp2 copies header values at submit: auth may live on the stack;
          * the body is read later, so it lives in the stream. */
         long k = tk.next++ % tk.n;
@@ -489,14 +540,15 @@ static double pct(long n, double p)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tk-h2bench -p PORT [-h 127.0.0.1] [-c 16] [-m 32] [-d 10] [-n 5000000] [-X POST|GET] [-T TOKENS.csv] PATH\n");
+    fprintf(stderr, "usage: tk-h2bench -p PORT [-h 127.0.0.1] [-c 16] [-m 32] [-d 10] [-n 5000000] [-X POST|GET] [-T TOKENS.csv]\n"
+                    "                  [-U USERS] [-b BODY_TEMPLATE] [-A BEARER] PATH\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int o;
-    while ((o = getopt(argc, argv, "h:p:c:m:d:n:X:T:")) != -1) {
+    while ((o = getopt(argc, argv, "h:p:c:m:d:n:X:T:U:b:A:")) != -1) {
         switch (o) {
         case 'h': opt.host = optarg; break;
         case 'p': opt.port = atoi(optarg); break;
@@ -506,6 +558,9 @@ int main(int argc, char **argv)
         case 'n': opt.maxreq = atol(optarg); break;
         case 'X': opt.method = optarg; break;
         case 'T': opt.tokens_file = optarg; break;
+        case 'U': opt.users = atol(optarg); break;
+        case 'b': opt.body_tpl = optarg; break;
+        case 'A': opt.bearer = optarg; break;
         default: usage();
         }
     }
@@ -517,6 +572,9 @@ int main(int argc, char **argv)
         usage();
     if (opt.conns < 1 || opt.conns > MAX_CONNS || opt.streams < 1 || opt.streams > MAX_STREAMS)
         die("-c must be 1..256 and -m 1..256");
+    if (opt.users < 0 || opt.users > 1000000000 || (opt.body_tpl != NULL && (!opt.post || opt.tokens_file != NULL)) ||
+        (opt.bearer != NULL && (opt.tokens_file != NULL || strlen(opt.bearer) > TOKEN_MAX || !all_in(opt.bearer, strlen(opt.bearer), "-_.~+/="))))
+        die("-U must be 0..1000000000; -b goes with -X POST and without -T; -A is a bearer token, not with -T");
     if (opt.seconds <= 0 || opt.seconds > 600 || opt.maxreq < 1 || opt.maxreq > 100000000)
         die("-d must be in (0, 600] seconds and -n in 1..100000000");
     snprintf(opt.authority, sizeof(opt.authority), "%s:%d", opt.host, opt.port);

@@ -208,7 +208,7 @@ static tk_jwt_err_t check_claims(const json_t *p, const tk_jwt_policy_t *pol, in
     if (pol != NULL && pol->typ != NULL ? !str_is(typ, pol->typ) : str_is(typ, TK_JWT_TYP_ACCESS))
         return TK_JWT_TYPE;
     double now = (double)now_s;
-    if (now >= exp + TK_JWT_SKEW_S)
+    if (now >= exp + (pol != NULL && pol->exp_exact ? 0 : TK_JWT_SKEW_S))
         return TK_JWT_EXPIRED;
     if (has_nbf && now + TK_JWT_SKEW_S < nbf)
         return TK_JWT_NOT_YET;
@@ -266,6 +266,31 @@ tk_jwt_err_t tk_jwt_verify(const char *tok, size_t len, const tk_jwt_key_t *keys
     rc = check_claims(p, pol, now_s, sub, sublen);
     json_decref(p);
     return rc;
+}
+
+int tk_jwt_may_be_typ(const char *tok, size_t len, const char *typ)
+{
+    const char *dot1 = tok != NULL && len <= TK_JWT_MAX ? memchr(tok, '.', len) : NULL;
+    const char *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - tok)) : NULL;
+    if (dot2 == NULL)
+        return 1;
+    char std[B64_CAP + 1], want[64];
+    unsigned char raw[RAW_CAP + 1];
+    size_t n = (size_t)(dot2 - dot1 - 1);
+    int wn = snprintf(want, sizeof want, "\"%s\"", typ);
+    if (n == 0 || wn < 0 || (size_t)wn >= sizeof want)
+        return 1;
+    /* no canonical check here (tk_jwt_verify does it): a cheap look, then one HMAC with the key it picks */
+    for (size_t i = 0; i < n; i++) {
+        char c = dot1[1 + i];
+        std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    size_t pad = (4 - n % 4) % 4;
+    memset(std + n, '=', pad);
+    int got = EVP_DecodeBlock(raw, (const unsigned char *)std, (int)(n + pad));
+    if (got < 0)
+        return 1;
+    return memmem(raw, (size_t)got, want, (size_t)wn) != NULL;
 }
 
 int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud,

@@ -52,6 +52,7 @@ typedef struct {
     const char *iss; /* "iss" must equal it */
     const char *aud; /* "aud" (a string, or an array of strings) must name it */
     const char *typ; /* the payload's "typ" must equal it; NULL: a user token, whose "typ" must not be TK_JWT_TYP_ACCESS */
+    int exp_exact;   /* 1: no skew on "exp", the token ends at exp exactly (an access token: the admission ends there) */
 } tk_jwt_policy_t;
 
 typedef enum {
@@ -59,7 +60,7 @@ typedef enum {
     TK_JWT_MALFORMED, /* not three base64url parts of JSON objects, too long, a claim of the wrong type */
     TK_JWT_ALG,       /* header "alg" not exactly "HS256" ("none" too), "typ" not "JWT", a "crit" */
     TK_JWT_SIGNATURE, /* signed by none of the keys */
-    TK_JWT_EXPIRED,   /* now >= exp + skew */
+    TK_JWT_EXPIRED,   /* now >= exp + skew (+ 0 with exp_exact) */
     TK_JWT_NOT_YET,   /* now + skew < nbf, or iat more than skew in the future */
     TK_JWT_ISSUER,
     TK_JWT_AUDIENCE,
@@ -97,6 +98,19 @@ int tk_jwt_mint(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp
  */
 int tk_jwt_mint_typ(const tk_jwt_key_t *k, const char *sub, int64_t iat, int64_t exp, const char *iss, const char *aud, const char *typ,
                     char *out, size_t outlen);
+
+/**
+ * Whether token @tok (@len bytes) may carry the payload "typ" @typ, read
+ * WITHOUT verifying anything: only to pick the one key to verify it with
+ * (a claim's bearer: the access key or the user token key), never to trust
+ * it. 1 when the payload's bytes contain "@typ" (quoted) or cannot be
+ * read (let the verification say), 0 when they do not: then the token is
+ * not of that kind as tk_jwt_mint_typ writes it, and should it carry the
+ * typ in another spelling (an escaped string), the other kind's
+ * verification refuses it (its "typ" is checked there, signed): a wrong
+ * guess costs a refusal, never an acceptance.
+ */
+int tk_jwt_may_be_typ(const char *tok, size_t len, const char *typ);
 
 /** A short constant text for @e ("expired", "bad signature", …), for messages. */
 const char *tk_jwt_err_str(tk_jwt_err_t e);

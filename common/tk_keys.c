@@ -7,8 +7,8 @@ int tk_key(tk_key_kind_t kind, const char *event_id, size_t len, char *out)
 {
     static const char *const suffix[] = {"ev",     "claims",  "q",      "pr",      "wq",
                                          "wq:pos", "wq:line", "wq:seen", "wq:live", "wq:adm",
-                                         "wq:gone", "wq:rel", "prio"};
-    if (len == 0 || len > TK_ID_MAX || (unsigned)kind > TK_KEY_PRIO)
+                                         "wq:gone", "wq:rel", "prio", "wq:fence"};
+    if (len == 0 || len > TK_ID_MAX || (unsigned)kind > TK_KEY_WQ_FENCE)
         return -1;
     int n = snprintf(out, TK_KEY_MAX, "tk:{%.*s}:%s", (int)len, event_id, suffix[kind]);
     return n > 0 && n < TK_KEY_MAX ? n : -1;

@@ -17,7 +17,8 @@
 #define TK_STREAM_GROUP "wk"      /* the workers' consumer group */
 #define TK_KEY_WK_STATS "tk:wk:stats" /* hash of per-worker counters, "<consumer>:<stat>" */
 #define TK_KEY_WQ_ROOMS "tk:wq:rooms" /* set of the event ids whose waiting room is on: the admitter's work */
-#define TK_KEY_WQ_LEASE "tk:wq:lease" /* string: the gateway that admits for the fleet, with a PX expiry */
+#define TK_KEY_WQ_LEASE "tk:wq:lease" /* string: "<id> <epoch>" of the gateway that admits for the fleet, with a PX expiry */
+#define TK_KEY_WQ_EPOCH "tk:wq:epoch" /* counter: the lease's epoch, INCR at each takeover (lua/wq_lease.lua) */
 #define TK_KEY_BOARDS "tk:boards"     /* set of every board id (listing, worker discovery, rebuild check) */
 
 typedef enum {
@@ -34,6 +35,7 @@ typedef enum {
     TK_KEY_WQ_GONE,  /* hash: user -> ms their place was passed while absent (410 expired) */
     TK_KEY_WQ_REL,   /* list: "<ms> <admitted so far>", newest first, the release-rate window */
     TK_KEY_PRIO,     /* set: the priority presale's snapshot, the user ids that may claim from pr_opens */
+    TK_KEY_WQ_FENCE, /* string: the newest admitter lease epoch a step carried in this room (lua/wq_admit.lua) */
 } tk_key_kind_t;
 
 /* The keys of a leaderboard, tagged {board_id} (docs/CONTRACTS.md, "Leaderboards"). */

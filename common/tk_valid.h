@@ -18,6 +18,7 @@
  * "1e+14". Above it: 400 stock_limit. */
 #define TK_STOCK_MAX INT64_C(99999999999999)
 #define TK_BODY_MAX 16384      /* request bodies over this get 413 */
+#define TK_BODY_MAX_SCORES 131072 /* …but 128 KiB on the score writes and the ranks of a list of users (1,000 entries) */
 
 /** 1 when @s (length @len) is a valid event_id: 1–64 of [a-z0-9_-]. */
 int tk_valid_event_id(const char *s, size_t len);

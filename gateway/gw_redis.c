@@ -13,7 +13,7 @@
 #define BACKOFF_MAX_TICKS 5 /* 500 ms: readiness returns soon after Redis does */
 
 static const char *const script_names[GW_SCRIPT__COUNT] = {"claim",   "watermark", "presence", "presence_page",
-                                                                    "wq_join", "wq_status", "wq_admit", "wq_lease"};
+                                                                    "wq_join", "wq_status", "wq_admit", "wq_lease", "lb_write"};
 static const char *script_text[GW_SCRIPT__COUNT];
 static char script_sha[GW_SCRIPT__COUNT][41];
 
@@ -358,6 +358,12 @@ void gw_redis_destroy(gw_redis_t *r)
     drop_waiting(r);
     h2o_timeout_dispose(r->loop, &r->zero_timeout);
     h2o_timeout_dispose(r->loop, &r->tick_timeout);
+    r->up = 0;
+    /* not freed here: /metrics on another thread may read it (gw_redis_free, after the joins) */
+}
+
+void gw_redis_free(gw_redis_t *r)
+{
     free(r);
 }
 

@@ -70,6 +70,7 @@ typedef enum {
     GW_SCRIPT_WQ_STATUS,
     GW_SCRIPT_WQ_ADMIT,
     GW_SCRIPT_WQ_LEASE,
+    GW_SCRIPT_LB_WRITE,  /* board score writes and rollovers (gateway/boards/) */
     GW_SCRIPT__COUNT,
 } gw_script_t;
 
@@ -84,8 +85,16 @@ int gw_redis_scripts_init(void);
  */
 gw_redis_t *gw_redis_create(h2o_loop_t *loop, const tk_backend_t *backend, gw_redis_state_cb on_state, void *state_data);
 
-/** Disconnects (outstanding callbacks get NULL) and frees @r. Call on its loop. */
+/**
+ * Disconnects (outstanding callbacks get NULL) and stops @r's timers. Call
+ * on its loop, before the loop is destroyed. @r stays readable by other
+ * threads (gw_redis_is_up: 0 from now, gw_redis_errors: /metrics and
+ * /readyz on any thread read them) until gw_redis_free.
+ */
 void gw_redis_destroy(gw_redis_t *r);
+
+/** Frees @r (destroyed), once no thread can read it any more: after the loop threads are joined. NULL is fine. */
+void gw_redis_free(gw_redis_t *r);
 
 /** 1 when connected and the scripts are loaded. */
 int gw_redis_is_up(const gw_redis_t *r);

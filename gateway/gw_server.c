@@ -1,6 +1,7 @@
 #include "gw_server.h"
 #include "gw_types.h"
 #include "gw_batcher.h"
+#include "gw_board_writer.h"
 #include "gw_watch.h"
 #include "gw_presence.h"
 #include "gw_queue_hold.h"
@@ -143,6 +144,8 @@ static void thread_dispose(gw_thread_t *th)
 {
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
+    gw_board_writer_destroy(th->boards);
+    th->boards = NULL;
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_watch_destroy(th->watch); /* after the Redis callbacks (a version read in flight points into it), before the loop runs again */
     th->watch = NULL;
@@ -150,8 +153,8 @@ static void thread_dispose(gw_thread_t *th)
     th->presence = NULL;
     gw_queue_hold_destroy(th->wq_hold); /* after the Redis callbacks, like the watch */
     th->wq_hold = NULL;
-    gw_admitter_destroy(th->admitter);
-    th->admitter = NULL;
+    /* only stopped: /metrics on another thread may still read it; freed after the joins (gw_server_run) */
+    gw_admitter_stop(th->admitter);
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -203,6 +206,13 @@ static void *thread_main(void *arg)
     deadline = tk_time_mono_ms() + 15000;
     while (th->db_jobs > 0 && tk_time_mono_ms() < deadline)
         h2o_evloop_run(th->ctx.loop, 50);
+    /* Give the admitter lease back (if ours) while the Redis connection still runs: a successor
+     * takes over within a second instead of after the expiry. Bounded: Redis away, the expiry does it. */
+    if (gw_admitter_release(th->admitter) == 0) {
+        deadline = tk_time_mono_ms() + 500;
+        while (gw_admitter_releasing(th->admitter) && tk_time_mono_ms() < deadline)
+            h2o_evloop_run(th->ctx.loop, 50);
+    }
     /* Disposed on its own thread: h2o keeps per-thread state. */
     thread_dispose(th);
     return NULL;
@@ -219,10 +229,11 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     gw_dbpool_attach(th);
     th->redis = gw_redis_create(th->ctx.loop, &srv->conf->backend, gw_failover_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
+    th->boards = gw_board_writer_create(th);
     th->watch = gw_watch_create(th);
     th->presence = gw_presence_create(th);
     th->wq_hold = gw_queue_hold_create(th);
-    if (th->redis == NULL || th->batcher == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
+    if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
         return -1;
     if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
         return -1;
@@ -250,9 +261,12 @@ static void setup_globalconf(gw_server_t *srv)
     srv->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tk-gateway"));
     /* h2o buffers a body whole before the router sees it, and answers larger
      * ones itself with a text 413; up to this size the router refuses
-     * anything over 16 KiB with the API's JSON 413. Kept small because an
-     * HTTP/2 client may hold up to 100 streams of buffered bodies. */
-    srv->globalconf.max_request_entity_size = 64 * 1024;
+     * anything over its route's limit (16 KiB, 128 KiB for score writes and
+     * rank lists) with the API's JSON 413. Twice the largest route limit, so
+     * a body just over it still gets the JSON answer; what an HTTP/2 client
+     * may hold in buffered bodies across its streams is cut by gw_h2guard
+     * (H2_CONN_BODY_MAX, 256 KiB by default: one 128 KiB body fits). */
+    srv->globalconf.max_request_entity_size = 2 * TK_BODY_MAX_SCORES;
     /* Armed once per request, not re-armed by reads: also bounds a client that trickles its body.
      * HTTP/2 has no such timer in h2o 2.2.5; gw_h2guard cuts its streams at the same deadline. */
     srv->globalconf.http1.req_timeout = (uint64_t)srv->conf->body_deadline_ms;
@@ -362,6 +376,15 @@ stop:
         pthread_join(srv->threads[i].tid, NULL);
     for (int i = started; i < srv->nthreads; i++)
         thread_dispose(&srv->threads[i]); /* initialised, never started */
+    /* every loop thread is gone: nothing can read the admitter any more (/metrics did, from any thread) */
+    if (srv->nthreads > 0) {
+        gw_admitter_destroy(srv->threads[0].admitter);
+        srv->threads[0].admitter = NULL;
+    }
+    for (int i = 0; i < srv->nthreads; i++) {
+        gw_redis_free(srv->threads[i].redis); /* read by /metrics from any thread, like the admitter */
+        srv->threads[i].redis = NULL;
+    }
     gw_dbpool_stop(srv->dbpool);
     h2o_config_dispose(&srv->globalconf);
 exit:

@@ -5,8 +5,9 @@ GET (and the answer of POST) /v1/admin/events/{E}/queue.
 KEYS[1] tk:{E}:ev       event hash (wr, wr_rate)
 KEYS[2] tk:{E}:wq       the room's counters and pause (docs/CONTRACTS.md)
 KEYS[3] tk:{E}:wq:seen  user -> last waiting-room heartbeat ms
-ARGV[1] the lowest heartbeat that still counts as present, as a ZCOUNT
-        bound: "(<now - 30000>" (exclusive: present while now - last < 30 s)
+
+present: heartbeats younger than exactly 30 s on Redis's clock (TIME), the
+one the room scripts write them with (lua/wq_status.lua), not the caller's.
 
 Returns {0} when the event hash does not exist, else {1, wr, wr_rate, n,
 serving, admitted, abandoned, paused, meas, present}: the fields as stored
@@ -19,7 +20,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 local ev = redis.call('HMGET', KEYS[1], 'wr', 'wr_rate')
 local wq = redis.call('HMGET', KEYS[2], 'n', 'serving', 'admitted', 'abandoned', 'paused', 'meas')
-local present = redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local present = redis.call('ZCOUNT', KEYS[3], '(' .. string.format('%d', now - 30000), '+inf')
 local out = {1, ev[1] or '', ev[2] or ''}
 for i = 1, 6 do
   out[#out + 1] = wq[i] or ''

@@ -5,14 +5,26 @@ up to `budget` present users of one room, in place order.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
-ARGV[1] now, ms         ARGV[2] budget (>= 0)    ARGV[3] scan max (places passed, at most)
+KEYS[10] tk:wq:rooms (not tagged, as in lua/admin_create.lua)
+KEYS[11] tk:{E}:wq:fence   the newest lease epoch a step carried here
+ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
+ARGV[3] the lease epoch the sender holds (lua/wq_lease.lua)
+ARGV[4] the event id (its member of tk:wq:rooms)
+
+`now` is Redis's clock (TIME), the one the heartbeats were written with
+(lua/wq_status.lua), so the 30 s rule and the admitted-at stamps do not
+depend on the admitting gateway's clock.
 
 Returns {admitted, abandoned, idle, present, wr_rate}: the users admitted
 and the places abandoned by this step; idle 1 when the budget could not be
 spent (the line ran out, the room is paused, or the sale has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
 the line present now; the configured rate, for the next budget.
-{-1} when the event is gone or its room is off.
+{-1} when the event is gone, its room is off or the event is closed (stored
+or past `closes`): the room then leaves tk:wq:rooms and nobody more is
+admitted; {-2} when the step is
+stale: its epoch is older than one a step has already carried here (the
+lease went to another gateway since it was sent), and it did nothing.
 
 Why admission is in order. The line is a sorted set scored by place, and
 places come from one HINCRBY (lua/wq_join.lua), so walking it from the
@@ -31,12 +43,34 @@ doubling the rate). `serving`, the highest place passed, only grows.
 
 Why steady. The step admits at most `budget` users, and the admitter sends
 one step per room every 50 ms with the budget its rate earned since the
-previous one (gateway/queue/gw_admitter.h: the fraction carried, at most a
-second's worth after a stall, unused capacity dropped via `idle`), so the
+previous one (gateway/queue/gw_admitter.h: the fraction carried, at most
+100 ms worth after a stall, unused capacity dropped via `idle`), so the
 users of a second are spread over twenty steps instead of one burst.
-Passing absent places costs no budget, only scan (ARGV[3] bounds the
+Passing absent places costs no budget, only scan (ARGV[2] bounds the
 places one step may pass, so a long run of abandoned places costs a few
 steps, never one long script).
+
+Why a stale step admits nobody. The lease (lua/wq_lease.lua) decides who
+sends steps, but a step can arrive late: its sender froze between its
+lease check and the send, or its link to Redis stalled with the step on
+the wire, and meanwhile the lease lapsed and another gateway took it. Each
+takeover draws a new, larger epoch; a step carries its sender's, and the
+room's fence (KEYS[11], apart from the room's hash, which the admin routes
+show) keeps the largest seen: a step below it is refused before
+it touches anything, a step above it raises it. So once the successor has
+run one step in a room, nothing its predecessors sent can admit there. (A
+late step that arrives before the successor's first one in that room is
+still run: it was sent while its sender held the lease and its budget is
+at most two steps' worth, gateway/queue/gw_admitter.h.)
+
+Which rooms stay listed. tk:wq:rooms is the admitter's work list, so a
+room with nothing left to do leaves it here, where that is known
+atomically: the event gone or its room off, the event closed (admission
+stops there: a token for a closed event claims nothing), or the event sold
+out with an empty line. A join (lua/wq_join.lua) lists its room again, so a
+sold-out event that gets units back (a cancellation) and a new joiner is
+served again; an open room with an empty line stays listed (its next joiner
+must not wait for a listing).
 
 Why a dead admitter is replaced. Nothing here belongs to an admitter: all
 state is in the room's keys, so whichever gateway holds the lease
@@ -50,15 +84,30 @@ per second (x 1000) between now and the oldest entry of the last 30 s, the
 readers use the configured rate.
 ]]
 
-local ev, wq, line, seen, live, gone, adm, rel =
-  KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local now, budget, scanmax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ev, wq, line, seen, live, gone, adm, rel, rooms =
+  KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local budget, scanmax, epoch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nows = string.format('%d', now)
 local cut = now - 30000
-local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens')
+local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens', 'closes', 'remaining')
 if not e[1] or e[2] ~= '1' then
+  redis.call('SREM', rooms, ARGV[4])
   return {-1}
 end
 local rate = tonumber(e[3] or '0') or 0
+local fence = tonumber(redis.call('GET', KEYS[11]) or '0') or 0
+if epoch < fence then
+  return {-2}
+elseif epoch > fence then
+  redis.call('SET', KEYS[11], epoch)
+end
+local closes = tonumber(e[5] or '0') or 0
+if e[1] == 'closed' or (closes > 0 and now >= closes) then
+  redis.call('SREM', rooms, ARGV[4])
+  return {-1}
+end
 
 -- the sweep (lua/wq_status.lua): live holds the present users of the line
 local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)
@@ -80,11 +129,11 @@ if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) t
       local user, place = batch[i], batch[i + 1]
       local last = tonumber(redis.call('ZSCORE', seen, user) or '0') or 0
       if now - last < 30000 then
-        redis.call('HSET', adm, user, ARGV[1])
+        redis.call('HSET', adm, user, nows)
         admitted = admitted + 1
         budget = budget - 1
       else
-        redis.call('HSET', gone, user, ARGV[1])
+        redis.call('HSET', gone, user, nows)
         abandoned = abandoned + 1
       end
       redis.call('ZREM', line, user)
@@ -114,7 +163,7 @@ local total = tonumber(redis.call('HGET', wq, 'admitted') or '0') or 0
 local newest = redis.call('LINDEX', rel, 0)
 local newest_ms = newest and tonumber(string.match(newest, '^(%d+)')) or 0
 if now - newest_ms >= 1000 then
-  redis.call('LPUSH', rel, ARGV[1] .. ' ' .. total)
+  redis.call('LPUSH', rel, nows .. ' ' .. total)
   redis.call('LTRIM', rel, 0, 31)
   local from_ms, from_n = nil, nil
   for _, s in ipairs(redis.call('LRANGE', rel, 0, -1)) do
@@ -127,5 +176,8 @@ if now - newest_ms >= 1000 then
   if from_ms and now > from_ms then
     redis.call('HSET', wq, 'meas', math.floor((total - from_n) * 1000 * 1000 / (now - from_ms)))
   end
+end
+if (tonumber(e[6] or '0') or 0) <= 0 and redis.call('ZCARD', line) == 0 then
+  redis.call('SREM', rooms, ARGV[4]) -- sold out, nobody waiting: a join lists it again
 end
 return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate}

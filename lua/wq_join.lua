@@ -5,7 +5,13 @@ gateway/queue/gw_route_queue_join.c); idempotent, and a heartbeat.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm
-ARGV[1] now, ms         ARGV[2] user (validated)
+KEYS[9] tk:wq:rooms (not tagged)
+ARGV[1] user (validated)  ARGV[2] the event id
+
+Time is Redis's own (TIME), never the caller's: every gateway's heartbeat,
+sweep and admission is measured on one clock, so a gateway whose clock is
+off can neither sweep present users nor keep absent ones (see
+lua/wq_status.lua).
 
 Refusals come first and write nothing: {"not_found"}, {"no_waiting_room"},
 {"not_open"}, {"closed"}, {"sold_out"}.
@@ -28,7 +34,9 @@ runs first so nobody absent is counted.
 
 local ev, wq, pos, line, seen, live, gone, adm =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, user = tonumber(ARGV[1]), ARGV[2]
+local user = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local TTL_MS = 30000
 local e = redis.call('HMGET', ev, 'state', 'remaining', 'closes', 'wr', 'wr_opens', 'wr_rate')
 if not e[1] then
@@ -73,6 +81,8 @@ if place == 0 then
   redis.call('HSET', pos, user, place)
   redis.call('HDEL', gone, user)
   redis.call('ZADD', line, place, user)
+  -- the admitter lets a sold-out room with an empty line go (lua/wq_admit.lua): a new place lists it again
+  redis.call('SADD', KEYS[9], ARGV[2])
   created = 1
 end
 redis.call('ZADD', seen, now, user)

@@ -7,8 +7,8 @@ heartbeat of each user still in the line.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm
-ARGV[1] now, ms         ARGV[2] "1": each call is a heartbeat, "0": a read only
-ARGV[3], ARGV[4] ...    users (validated)
+ARGV[1] "1": each call is a heartbeat, "0": a read only
+ARGV[2], ARGV[3] ...    users (validated)
 
 Returns {"not_found"} or {"no_waiting_room"} for the event, else six items
 per user, in the order given:
@@ -19,6 +19,11 @@ per user, in the order given:
                                      token) ran out: 410, and a join gives
                                      a new place (lua/wq_join.lua)
   "none", 0, 0, 0, 0, 0              never joined: 404
+
+One clock. `now` is Redis's (TIME), for the heartbeats written here, the
+sweep and the admission's end, as in every room script: with the callers'
+clocks, a gateway running ahead would sweep users another gateway had just
+seen, and one running behind would keep absent users in `ahead`.
 
 Presence and the sweep. A user is present while their last waiting-room
 heartbeat (seen) is younger than exactly 30 s, the rule of
@@ -38,7 +43,9 @@ s x 1000), or the configured one (wr_rate x 1000) while there is none.
 
 local ev, wq, pos, line, seen, live, gone, adm =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, beat = tonumber(ARGV[1]), ARGV[2] == '1'
+local beat = ARGV[1] == '1'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'wr_ttl')
 if not e[1] then
   return {'not_found'}
@@ -64,12 +71,12 @@ local paused = w[3] == '1' and 1 or 0
 local ttl = tonumber(e[4] or '0') or 0
 
 local out = {}
-for i = 3, #ARGV do
+for i = 2, #ARGV do
   local user = ARGV[i]
   local place = redis.call('ZSCORE', line, user)
   if place then
     if beat then
-      redis.call('ZADD', seen, ARGV[1], user)
+      redis.call('ZADD', seen, now, user)
       redis.call('ZADD', live, place, user)
     end
     local ahead = redis.call('ZCOUNT', live, '-inf', '(' .. place)

@@ -23,6 +23,9 @@
 #              TLS and the gateway's memory per held request, heartbeats/s,
 #              claim -> last of 10,000 watchers answered, the waiting room's
 #              join storm and admission rate (when the build has the room)
+#   boards     (scripts/bench_boards.sh) a 300,000-row import, a board of
+#              1,000,000 users: score writes/s and rank reads/s over HTTP/2,
+#              p50/p99, the MariaDB backlog after the writes
 # then prints a table, the bars (PASS/MISS with figures) and writes
 # var/bench/latest.json. See bench/README.md.
 #
@@ -31,8 +34,9 @@
 # (200000), BENCH_TOKEN_USERS (200000: users with a token, so requests, of
 # each token load), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
 # BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary directory (logs)
-# after the run. BENCH_PHASES=live runs only the live phase (its sizes:
-# scripts/bench_live.sh) and writes var/bench/latest-live.json instead.
+# after the run. BENCH_PHASES=live (or boards) runs only that phase (its
+# sizes: scripts/bench_live.sh, bench_boards.sh) and writes
+# var/bench/latest-live.json (latest-boards.json) instead.
 set -euo pipefail
 
 TK_PROG=bench.sh
@@ -386,13 +390,17 @@ pw=$(tk_read_secret "$DB_PASSWORD_FILE")
 unset pw
 start_gateway
 
-# The live phase (7/7) lives in its own file; BENCH_PHASES=live runs it alone.
+# The live phase (7) and the leaderboard phase (8) live in their own files;
+# BENCH_PHASES=live or boards runs one alone.
 # shellcheck source=scripts/bench_live.sh
 . "$ROOT/scripts/bench_live.sh"
+# shellcheck source=scripts/bench_boards.sh
+. "$ROOT/scripts/bench_boards.sh"
 case ${BENCH_PHASES:-all} in
     all) ;;
     live) live_phase; live_report_alone; exit 0 ;;
-    *) tk_die "BENCH_PHASES=${BENCH_PHASES}: expected all or live" ;;
+    boards) boards_phase; boards_report_alone; exit 0 ;;
+    *) tk_die "BENCH_PHASES=${BENCH_PHASES}: expected all, live or boards" ;;
 esac
 
 # ---- 1. ceilings -----------------------------------------------------------
@@ -739,6 +747,10 @@ fi
 
 live_phase
 
+# ---- 8. leaderboards (scripts/bench_boards.sh) ------------------------------
+
+boards_phase
+
 # ---- results ---------------------------------------------------------------
 
 r() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
@@ -844,6 +856,7 @@ cat >"$OUT_DIR/latest.json.tmp" <<EOF
   "fallback": $fb_json,
   "fallback_not_measured": $fb_reason_json,
 $(live_json_fields)
+$(boards_json_fields)
   "phases_cpu": {
 $(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(cat "$f")"; done | sed '$ s/,$//')
   }
@@ -873,6 +886,7 @@ row "durability: HTTP/2 claims everysec" "$everysec" "$(r everysec_h2_claims p50
 row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" "" "always: $(r always_redis_ceiling rps); $(cpu everysec_redis_ceiling)"
 row "fallback (Redis down) h2 ${FB_CONNS}x${FB_STREAMS}, 201/s" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$fb_notes"
 live_rows
+boards_rows
 echo
 
 bar() { # NAME VALUE OP LIMIT TEXT
@@ -905,6 +919,7 @@ bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_grante
 x=$(r fallback.check agree)
 bar "fallback: books agree (201s = grants = Redis = MariaDB)" "$x" '==' 1 "$([ -s "$RES/fallback.check.json" ] && cat "$RES/fallback.check.json" || echo "not measured")"
 live_bars
+boards_bars
 for n in h1_claims tls_h1_claims h2_claims h2_claims_tokoff h2_claims_tok always_h2_claims everysec_h2_claims; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201: $(st "$n")"
 done

@@ -256,20 +256,34 @@ fi
 
 tq=${token//\\/\\\\}
 tq=${tq//\"/\\\"}
-demo_event() { # ID BODY WHAT
-    local code
-    code=$(curl -ks --max-time 10 -o "$tmp/demo.json" -w '%{http_code}' \
-        -H 'Content-Type: application/json' -d "$2" \
-        -K - "https://127.0.0.1:$PORT/v1/admin/events" <<<"header = \"Authorization: Bearer $tq\"" || true)
-    case "$code" in
-        201) tk_say "created the $1 event ($3)" ;;
-        409) tk_say "the $1 event exists already" ;;
-        *) tk_warn "could not create the $1 event (HTTP ${code:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
+demo_post() { # PATH BODY: the HTTP status of an admin POST (body in $tmp/demo.json)
+    curl -ks --max-time 10 -o "$tmp/demo.json" -w '%{http_code}' -H 'Content-Type: application/json' -d "$2" \
+        -K - "https://127.0.0.1:$PORT$1" <<<"header = \"Authorization: Bearer $tq\"" || true
+}
+demo_made() { # KIND ID WHAT CODE
+    case "$4" in
+        201) tk_say "created the $2 $1 ($3)" ;;
+        409) tk_say "the $2 $1 exists already" ;;
+        *) tk_warn "could not create the $2 $1 (HTTP ${4:-none}): $(head -c 300 "$tmp/demo.json" 2>/dev/null || true)" ;;
     esac
+}
+demo_event() { # ID BODY WHAT
+    demo_made event "$1" "$3" "$(demo_post /v1/admin/events "$2")"
 }
 demo_event demo '{"event_id":"demo","name":"Demo event","stock":1000,"max_per_user":1}' "1000 units, 1 per user"
 demo_event demo-queue '{"event_id":"demo-queue","name":"Demo with a waiting room","stock":100,"max_per_user":1,"waiting_room":{"enabled":true,"release_per_s":5,"access_ttl_s":300}}' \
     "100 units behind a waiting room admitting 5 a second"
+# A leaderboard with a few fans, and an event whose top 3 fans may claim
+# from a minute after this start, everybody ten minutes after it.
+code=$(demo_post /v1/admin/boards '{"board_id":"demo-fans","name":"Demo fans","components":2,"operator":"best"}')
+demo_made board demo-fans "level then exp, the best score kept" "$code"
+if [ "$code" = 201 ]; then
+    demo_post /v1/admin/boards/demo-fans/scores '{"scores":[{"user_id":"u-1","score":[12,3400]},{"user_id":"u-2","score":[12,3400]},{"user_id":"u-42","score":[11,9000]},{"user_id":"u-7","score":[9,100]},{"user_id":"u-8","score":[30,0]}]}' >/dev/null
+fi
+pr_opens=$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%S.000Z)
+ev_opens=$(date -u -d '+10 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
+demo_event demo-presale "{\"event_id\":\"demo-presale\",\"name\":\"Demo presale\",\"stock\":50,\"max_per_user\":1,\"opens_at\":\"$ev_opens\",\"priority\":{\"board_id\":\"demo-fans\",\"top\":3,\"opens_at\":\"$pr_opens\"}}" \
+    "the top 3 of demo-fans from $pr_opens, everybody from $ev_opens"
 
 # ---- a user token for the examples (tk-token, the same key as the gateway) ----
 
@@ -316,6 +330,16 @@ $([ "$DEV_LOGIN" != 1 ] || echo "  Sign in      on the pages with any user id (D
   until "state":"admitted"; then claim with its access_token as the bearer:
     curl -k -X POST $base/v1/events/demo-queue/claims -H 'Authorization: Bearer <access_token>' \\
          -H 'Content-Type: application/json' -d '{"quantity":1}'
+
+  Leaderboard (demo-fans): open $base/board.html?board=demo-fans, or
+    curl -k '$base/v1/boards/demo-fans/top?limit=10'
+    curl -k '$base/v1/boards/demo-fans/users/$demo_user/around?radius=2'
+    curl -k -X POST -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \\
+         $base/v1/admin/boards/demo-fans/scores -d '{"scores":[{"user_id":"$demo_user","score":[40,1]}]}'
+  Priority presale (demo-presale): $base/event.html?event=demo-presale — the
+  board's top 3 (fixed when the presale opens) may claim first.
+  Import a CSV (user_id,level,exp,updated_at):
+    $BIN_DIR/tk-import --board demo-fans FILE.csv   (Redis/MariaDB settings as for tk-rebuild)
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
   data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').

@@ -125,14 +125,14 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # written by the create, the admin update and the rebuild) and the set of
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
-K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease"
-# leaderboards (docs/CONTRACTS.md): a board's hash and every key under it
-# (stream, seasons, zsets, users hashes, a rebuild's temporary keys), and
-# the set of boards; the workers only the stream and, read-only, the set
-K_LB='~tk:lb:{*} ~tk:lb:{*}:* ~tk:boards'
+K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease ~tk:wq:epoch"
+# leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
+# seasons, its stream, its per-season zset and users hash) and the set of boards
+K_LB='~tk:lb:* ~tk:boards'
+# the workers: only the board streams, and tk:boards read-only (their discovery)
 K_LB_WORKER='~tk:lb:{*}:q %R~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
-C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set'
+C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr +srem +zcard'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
@@ -142,8 +142,8 @@ ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB ~tk:events %R~t
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ
- +zcard +hscan +xpending +xinfo|groups"
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time
+ +hscan +xpending +xinfo|groups"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands

@@ -69,6 +69,14 @@
     if (opens === undefined || closes === undefined) return TK.showError(box, { code: 'bad_request', meaning: 'A date is not valid.' });
     if (opens) body.opens_at = opens;
     if (closes) body.closes_at = closes;
+    var prBoard = $('c-pr-board').value.trim();
+    if (prBoard) {
+      var prTop = Number($('c-pr-top').value), prOpens = isoOrNull($('c-pr-opens').value);
+      if (!TK.EVENT_ID_RE.test(prBoard)) return TK.showError(box, { code: 'bad_request', meaning: 'The board id must be 1 to 64 of a–z, 0–9, _ or -.' });
+      if (!Number.isInteger(prTop) || prTop < 1) return TK.showError(box, { code: 'bad_request', meaning: 'Top must be a whole number, 1 or more.' });
+      if (!prOpens || !opens) return TK.showError(box, { code: 'bad_request', meaning: 'A priority presale needs its own opening time and the event\'s, the first before the second.' });
+      body.priority = { board_id: prBoard, top: prTop, opens_at: prOpens };
+    }
     var btn = $('create-btn');
     btn.disabled = true;
     admin('POST', '/v1/admin/events', body).then(function (r) {
@@ -189,4 +197,69 @@
   if (last && TK.EVENT_ID_RE.test(last)) {
     if (token) startWatch(last); else $('w-id').value = last;
   }
+
+  /* ---- leaderboards: create, view, roll a season ---- */
+  $('board-create-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var box = $('board-create-msg');
+    var id = $('bc-id').value.trim(), name = $('bc-name').value.trim(), len = $('bc-len').value.trim();
+    if (!TK.EVENT_ID_RE.test(id)) return TK.showError(box, { code: 'bad_request', meaning: 'The board id must be 1 to 64 of a–z, 0–9, _ or -.' });
+    if (!name) return TK.showError(box, { code: 'bad_request', meaning: 'Give the board a name.' });
+    var body = { board_id: id, name: name, components: Number($('bc-comps').value), operator: $('bc-op').value };
+    if (len) {
+      if (!/^[1-9][0-9]*$/.test(len)) return TK.showError(box, { code: 'bad_request', meaning: 'The season length is a whole number of seconds, or empty.' });
+      body.season_length_s = Number(len);
+    }
+    $('board-create-btn').disabled = true;
+    admin('POST', '/v1/admin/boards', body).then(function () {
+      TK.clear(box); box.hidden = false; box.className = 'msg msg-ok'; delete box.dataset.code;
+      box.appendChild(TK.h('strong', { text: 'Created board ' + id + '. ' }));
+      box.appendChild(TK.h('a', { href: TK.boardUrl(id), text: 'Open its page' }));
+      $('bv-id').value = id;
+      viewBoard();
+    }, function (err) {
+      TK.showError(box, err, 'Not created');
+    }).then(function () { $('board-create-btn').disabled = false; });
+  });
+
+  function boardId() {
+    var id = $('bv-id').value.trim();
+    if (TK.EVENT_ID_RE.test(id)) return id;
+    TK.showError($('board-msg'), { code: 'bad_request', meaning: 'Enter a board id first.' });
+    return '';
+  }
+  function renderBoard(id, d) {
+    var db = d.database || {};
+    $('board-view').hidden = false;
+    $('bv-season').textContent = TK.fmtNum(d.season);
+    $('bv-users').textContent = TK.fmtNum(d.users);
+    $('bv-pending').textContent = TK.fmtNum(d.pending);
+    $('bv-db').textContent = TK.fmtNum(db.users) + ' users';
+    $('bv-agree').textContent = d.agree === true ? 'Redis and the database agree.' : d.pending > 0 ? 'Draining: writes not yet in the database.' : 'The books differ.';
+    $('bv-link').hidden = false;
+    $('bv-link').href = TK.boardUrl(id);
+  }
+  function viewBoard() {
+    var id = boardId();
+    if (!id) return;
+    admin('GET', '/v1/admin/boards/' + TK.enc(id)).then(function (r) {
+      TK.hide($('board-msg'));
+      renderBoard(id, r.data || {});
+    }, function (err) {
+      $('board-view').hidden = true;
+      TK.showError($('board-msg'), err, 'Could not read the board');
+    });
+  }
+  $('board-view-form').addEventListener('submit', function (e) { e.preventDefault(); viewBoard(); });
+  $('board-roll-btn').addEventListener('click', function () {
+    var id = boardId();
+    if (!id) return;
+    $('board-roll-btn').disabled = true;
+    admin('POST', '/v1/admin/boards/' + TK.enc(id) + '/seasons', {}).then(function (r) {
+      TK.showInfo($('board-msg'), 'Season ' + TK.fmtNum(r.data && r.data.season) + ' has begun.', 'ok');
+      viewBoard();
+    }, function (err) {
+      TK.showError($('board-msg'), err, 'No new season');
+    }).then(function () { $('board-roll-btn').disabled = false; });
+  });
 })();

@@ -40,6 +40,7 @@
 
   var STATE_WORDS = {
     scheduled: 'Not open yet',
+    priority: 'Priority presale',
     open: 'Open',
     paused: 'Paused',
     sold_out: 'Sold out',
@@ -188,6 +189,7 @@
   }
   function eventUrl(id) { return 'event.html?event=' + encodeURIComponent(id); }
   function queueUrl(id) { return 'queue.html?event=' + encodeURIComponent(id); }
+  function boardUrl(id) { return 'board.html?board=' + encodeURIComponent(id); }
   /* Does the event (as the API shows it) sell through a waiting room? */
   function hasRoom(ev) { return !!(ev && ev.waiting_room && ev.waiting_room.enabled === true); }
   function enc(s) { return encodeURIComponent(s); }
@@ -238,7 +240,7 @@
     request: request, ApiError: ApiError, MEANINGS: MEANINGS, STATUS_WORDS: STATUS_WORDS,
     STATE_WORDS: STATE_WORDS, EVENT_ID_RE: EVENT_ID_RE, USER_ID_RE: USER_ID_RE,
     h: h, clear: clear, $: $, showError: showError, showInfo: showInfo, hide: hide,
-    fmtTime: fmtTime, fmtNum: fmtNum, param: param, eventUrl: eventUrl, queueUrl: queueUrl, hasRoom: hasRoom, enc: enc,
+    fmtTime: fmtTime, fmtNum: fmtNum, param: param, eventUrl: eventUrl, queueUrl: queueUrl, boardUrl: boardUrl, hasRoom: hasRoom, enc: enc,
     every: every, remember: remember, recall: recall,
     stateBadge: stateBadge, statusBadge: statusBadge
   };

@@ -54,10 +54,22 @@
     if (ev.opens_at) when.push('opens ' + TK.fmtTime(ev.opens_at));
     if (ev.closes_at) when.push('closes ' + TK.fmtTime(ev.closes_at));
     $('event-when').textContent = when.join(' · ');
+    priorityNote(ev);
     var maxpu = Number(ev.max_per_user) || 1;
     qtyField.hidden = maxpu <= 1;
     qtyInput.max = String(maxpu);
     roomMode();
+  }
+
+  /* A priority presale (API.md): the top fans of a board may claim from
+   * priority.opens_at, everybody from opens_at. */
+  function priorityNote(ev) {
+    var p = ev.priority;
+    $('priority-note').hidden = !p;
+    if (!p) return;
+    $('priority-text').textContent = 'Priority presale: the top ' + TK.fmtNum(p.top) + ' fans of leaderboard ' + p.board_id +
+      ' may claim from ' + TK.fmtTime(p.opens_at) + (ev.opens_at ? '; everybody from ' + TK.fmtTime(ev.opens_at) : '') + '.';
+    $('priority-board').href = TK.boardUrl(p.board_id);
   }
 
   /* Claim button or "Join the queue", from the event's room and this tab's
@@ -248,8 +260,11 @@
   function claimErrorText(err) {
     switch (err.code) {
       case 'sold_out': return 'Sold out. Every unit of this event has been claimed; no ticket was issued to you.';
-      case 'not_open': return 'Not open yet. This event does not take claims before it opens' +
-        (current && current.opens_at ? ' (' + TK.fmtTime(current.opens_at) + ')' : '') + '.';
+      case 'not_open': return current && current.state === 'priority' && current.priority
+        ? 'Not open yet for you. Only the top fans of leaderboard ' + current.priority.board_id + ' may claim now; everybody from ' +
+          TK.fmtTime(current.opens_at) + '.'
+        : 'Not open yet. This event does not take claims before it opens' +
+          (current && current.opens_at ? ' (' + TK.fmtTime(current.opens_at) + ')' : '') + '.';
       case 'paused': return 'Paused. Claims for this event are paused for now; try again a little later.';
       case 'closed': return 'Closed. This event no longer takes claims.';
       case 'limit_reached': return 'Limit reached. You already hold as many units of this event as one person may claim.';

@@ -119,7 +119,7 @@ void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len)
 /* The default answer (gw_reply adds Retry-After to a 503 itself). */
 static void on_job_done(gw_dbjob_t *job)
 {
-    if (job->r->route != GW_ROUTE_ADMIN_VIEW && job->r->route != GW_ROUTE_ADMIN_QUEUE_VIEW && job->r->route != GW_ROUTE_ADMIN_BOARD_VIEW)
+    if (job->r->route != GW_ROUTE_ADMIN_VIEW && job->r->route != GW_ROUTE_ADMIN_QUEUE_VIEW && job->r->route != GW_ROUTE_BOARD_VIEW)
         gw_route_events_changed(); /* an operator sees a change in the next list (gw_route_events.c) */
     gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
 }
@@ -159,8 +159,15 @@ int gw_admin_step_reply(gw_dbjob_t *job, const redisReply *reply, const char *ev
 redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, int nkeys, int argc, const char **argv,
                           const size_t *lens)
 {
-    char script[32], nk[16];
+    char script[32];
     snprintf(script, sizeof(script), "admin_%s", name);
+    return gw_admin_eval_lua(job, conn, script, nkeys, argc, argv, lens);
+}
+
+redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *script, int nkeys, int argc, const char **argv,
+                              const size_t *lens)
+{
+    char nk[16];
     const char *text = tk_lua_find(script);
     if (text == NULL || argc + 3 > EVAL_ARGS_MAX) {
         tk_error("lua/%s.lua is not compiled in", script);

@@ -69,6 +69,10 @@ void gw_admin_submit(gw_req_t *r, void (*run)(gw_dbjob_t *, gw_dbconn_t *), void
 redisReply *gw_admin_eval(gw_dbjob_t *job, gw_dbconn_t *conn, const char *name, int nkeys, int argc, const char **argv,
                           const size_t *lens);
 
+/** gw_admin_eval for any script of lua/: @script is its file name without ".lua" ("lb_create"). */
+redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *script, int nkeys, int argc, const char **argv,
+                              const size_t *lens);
+
 /**
  * Sorts the reply of a versioned Redis step (lua/admin_stock.lua,
  * admin_state.lua, admin_queue_set.lua) for event @event_id: 0 for "OK" or

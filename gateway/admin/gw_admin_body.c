@@ -13,8 +13,7 @@ static void fail(char *err, size_t errlen, const char *msg)
     snprintf(err, errlen, "%s", msg);
 }
 
-/* Loads @body as a JSON object; NULL with @err set otherwise. */
-static json_t *load_object(const char *body, size_t len, char *err, size_t errlen)
+json_t *gw_admin_body_load(const char *body, size_t len, char *err, size_t errlen)
 {
     json_error_t je;
     if (len == 0) {
@@ -124,7 +123,7 @@ static int get_room(json_t *root, gw_admin_body_create_t *out, char *err, size_t
 
 int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_body_create_t *out, char *err, size_t errlen)
 {
-    json_t *root = load_object(body, len, err, errlen);
+    json_t *root = gw_admin_body_load(body, len, err, errlen);
     if (root == NULL)
         return -1;
     int rc = -1;
@@ -183,7 +182,7 @@ done:
 
 int gw_admin_body_parse_stock(const char *body, size_t len, int64_t *delta, char *err, size_t errlen)
 {
-    json_t *root = load_object(body, len, err, errlen);
+    json_t *root = gw_admin_body_load(body, len, err, errlen);
     if (root == NULL)
         return -1;
     json_t *f = json_object_get(root, "delta");
@@ -203,7 +202,7 @@ int gw_admin_body_parse_stock(const char *body, size_t len, int64_t *delta, char
 
 int gw_admin_body_parse_queue(const char *body, size_t len, gw_admin_body_queue_t *out, char *err, size_t errlen)
 {
-    json_t *root = load_object(body, len, err, errlen);
+    json_t *root = gw_admin_body_load(body, len, err, errlen);
     if (root == NULL)
         return -1;
     int rc = -1;
@@ -232,7 +231,7 @@ done:
 int gw_admin_body_parse_state(const char *body, size_t len, char state[8], char *err, size_t errlen)
 {
     static const char *const states[] = {"open", "paused", "closed"};
-    json_t *root = load_object(body, len, err, errlen);
+    json_t *root = gw_admin_body_load(body, len, err, errlen);
     if (root == NULL)
         return -1;
     int rc = -1;

@@ -13,6 +13,7 @@
 
 #include "tk_valid.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,13 @@
 
 /* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
 #define GW_ADMIN_BODY_TIME_MAX_MS INT64_C(253402300799999)
+
+/**
+ * Loads @body (@len bytes) as one JSON object, duplicate keys refused: the
+ * first step of every admin body's parser (also gateway/boards/). The
+ * caller owns the object (json_decref); NULL with @err set otherwise.
+ */
+json_t *gw_admin_body_load(const char *body, size_t len, char *err, size_t errlen);
 
 /** The body of POST /v1/admin/events, validated. */
 typedef struct {

@@ -21,14 +21,12 @@
 #include "gw_routes.h"
 #include "tk_keys.h"
 #include "tk_log.h"
-#include "tk_time.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PRESENT_MS 30000 /* a heartbeat counts for exactly this long (gw_presence.h) */
 #define VIEW_MAX 512     /* bytes of the view's JSON */
 
 typedef struct {
@@ -75,14 +73,14 @@ static int measured(const redisReply *e, int *has, double *v)
 
 void gw_admin_queue_answer(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, int status)
 {
-    char kev[TK_KEY_MAX], kwq[TK_KEY_MAX], kseen[TK_KEY_MAX], since[32];
+    char kev[TK_KEY_MAX], kwq[TK_KEY_MAX], kseen[TK_KEY_MAX];
     tk_key(TK_KEY_EV, event_id, elen, kev);
     tk_key(TK_KEY_WQ, event_id, elen, kwq);
     tk_key(TK_KEY_WQ_SEEN, event_id, elen, kseen);
-    snprintf(since, sizeof(since), "(%lld", (long long)(tk_time_now_ms() - PRESENT_MS));
-    const char *argv[] = {kev, kwq, kseen, since};
-    size_t lens[] = {strlen(kev), strlen(kwq), strlen(kseen), strlen(since)};
-    redisReply *reply = gw_admin_eval(job, conn, "queue", 3, 4, argv, lens);
+    /* present is counted on Redis's clock by the script (the room scripts' one), not ours */
+    const char *argv[] = {kev, kwq, kseen};
+    size_t lens[] = {strlen(kev), strlen(kwq), strlen(kseen)};
+    redisReply *reply = gw_admin_eval(job, conn, "queue", 3, 3, argv, lens);
     if (reply == NULL)
         return;
     /* {1, wr, wr_rate, n, serving, admitted, abandoned, paused, meas, present} */

@@ -6,7 +6,7 @@
  * handler sees it, and a client may keep up to 100 streams open (h2o's
  * SETTINGS_MAX_CONCURRENT_STREAMS, fixed at build time; the 101st is
  * refused with REFUSED_STREAM). Each may hold up to max_request_entity_size
- * (64 KiB here): 6.4 MiB per connection, with nothing that ever times out,
+ * (256 KiB here): 25.6 MiB per connection, with nothing that ever times out,
  * because h2o re-arms the connection's idle timer on every read and has no
  * per-request deadline on HTTP/2 (HTTP/1.1 has req_timeout). A client that
  * sends one body byte a second holds all of that for ever.

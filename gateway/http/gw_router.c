@@ -19,6 +19,7 @@ typedef struct {
     int admin;
     int param_kinds; /* how many captures: 1 = event, 2 = event and user */
     int user;        /* a user route: the user token is checked (gw_user_token.h); a path user must be its "sub" */
+    int body_max;    /* request bodies over this get 413; 0 = TK_BODY_MAX (16 KiB) */
 } route_t;
 
 static const route_t routes[] = {
@@ -41,7 +42,11 @@ static const route_t routes[] = {
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
     {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
     {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
-    {"GET", "/v1/admin/boards/*", GW_ROUTE_ADMIN_BOARD_VIEW, gw_route_admin_board_view, 1, 1},
+    /* Leaderboards (gateway/boards/): the path's board id is checked as an event id is, into r->event_id. */
+    {"POST", "/v1/admin/boards", GW_ROUTE_BOARD_CREATE, gw_route_board_create, 1, 0},
+    {"POST", "/v1/admin/boards/*/scores", GW_ROUTE_BOARD_SCORES, gw_route_board_scores, 1, 1, 0, TK_BODY_MAX_SCORES},
+    {"POST", "/v1/admin/boards/*/seasons", GW_ROUTE_BOARD_SEASON, gw_route_board_season, 1, 1},
+    {"GET", "/v1/admin/boards/*", GW_ROUTE_BOARD_VIEW, gw_route_admin_board_view, 1, 1},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -177,12 +182,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if (r->sublen > 0 && gw_ratelimit_user(r) != 0)
         return 0;
-    if (req->entity.base != NULL && req->entity.len > TK_BODY_MAX) {
-        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", TK_BODY_MAX);
+    int body_max = rt->body_max > 0 ? rt->body_max : TK_BODY_MAX;
+    if (req->entity.base != NULL && req->entity.len > (size_t)body_max) {
+        gw_reply_errorf(r, 413, "too_large", "request bodies are limited to %d bytes", body_max);
         return 0;
     }
     if (rt->param_kinds >= 1 &&
-        take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen, "event_id must be 1-64 of [a-z0-9_-]") != 0)
+        take_param(r, m.params[0], tk_valid_event_id, r->event_id, &r->elen,
+                   strstr(rt->pattern, "/boards/") != NULL ? "board_id must be 1-64 of [a-z0-9_-]" : "event_id must be 1-64 of [a-z0-9_-]") != 0)
         return 0;
     if (rt->param_kinds >= 2) {
         if (take_param(r, m.params[1], tk_valid_user_id, r->user_id, &r->ulen, "user_id must be 1-64 of [A-Za-z0-9_.:@-]") != 0)

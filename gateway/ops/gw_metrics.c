@@ -7,7 +7,7 @@ static const int statuses[GW_STATUS__COUNT - 1] = {GW_STATUS_LIST};
 static const char *const route_names[GW_ROUTE__COUNT] = {
     "healthz",     "readyz",      "metrics",           "events_list",       "event_get",   "claim_post", "claim_get",
     "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence",
-    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "admin_board_view", "unmatched"};
+    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "board_create", "board_scores", "board_season", "board_view", "unmatched"};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000,   2000,   5000,   10000,  25000,
                                                             50000, 100000, 250000, 500000, 1000000, 5000000};
@@ -157,6 +157,13 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# TYPE tk_wq_held gauge\ntk_wq_held %llu\n",
         (unsigned long long)m->wq_joined, (unsigned long long)m->wq_admitted, (unsigned long long)m->wq_abandoned,
         (unsigned long long)m->wq_held);
+    static const char *const board_results[GW_BOARD_WRITE__COUNT] = {"applied", "unchanged", "refused", "invalid"};
+    put(&o, "# HELP tk_board_writes_total Leaderboard score write entries, by result.\n# TYPE tk_board_writes_total counter\n");
+    for (int i = 0; i < GW_BOARD_WRITE__COUNT; i++)
+        put(&o, "tk_board_writes_total{result=\"%s\"} %llu\n", board_results[i], (unsigned long long)m->board_writes[i]);
+    put(&o, "# HELP tk_board_write_calls_total Calls of the board write script carrying score writes (one per board per loop turn).\n"
+            "# TYPE tk_board_write_calls_total counter\ntk_board_write_calls_total %llu\n",
+        (unsigned long long)m->board_calls);
     if (extra != NULL)
         put(&o, "%s", extra);
     *result = h2o_iovec_init(o.buf, o.len);

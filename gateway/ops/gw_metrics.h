@@ -32,7 +32,10 @@ typedef enum {
     GW_ROUTE_ADMIN_QUEUE_UPDATE,
     GW_ROUTE_QUEUE_JOIN,
     GW_ROUTE_QUEUE_STATUS,
-    GW_ROUTE_ADMIN_BOARD_VIEW,
+    GW_ROUTE_BOARD_CREATE,
+    GW_ROUTE_BOARD_SCORES,
+    GW_ROUTE_BOARD_SEASON,
+    GW_ROUTE_BOARD_VIEW,
     GW_ROUTE_UNMATCHED,
     GW_ROUTE__COUNT,
 } gw_route_id_t;
@@ -66,6 +69,15 @@ typedef enum {
     GW_SHED__COUNT,
 } gw_shed_reason_t;
 
+/* What became of a score write entry (POST /v1/admin/boards/{B}/scores). */
+typedef enum {
+    GW_BOARD_WRITE_APPLIED = 0, /* changed the user's entry */
+    GW_BOARD_WRITE_UNCHANGED,   /* valid, left the score as it was (equal, or lower under best) */
+    GW_BOARD_WRITE_REFUSED,     /* an incr out of range */
+    GW_BOARD_WRITE_INVALID,     /* skipped: malformed, or the wrong number of components for the board */
+    GW_BOARD_WRITE__COUNT,
+} gw_board_write_result_t;
+
 typedef struct {
     uint64_t requests[GW_ROUTE__COUNT][GW_STATUS__COUNT];
     uint64_t latency[GW_ROUTE__COUNT][GW_LATENCY__BUCKETS]; /* not cumulative; summed at scrape */
@@ -84,6 +96,8 @@ typedef struct {
     uint64_t wq_admitted;          /* users admitted by this gateway's admitter (gw_admitter.h) */
     uint64_t wq_abandoned;         /* places its admitter passed while their users were away */
     uint64_t wq_held;              /* gauge: waiting-room status polls held (gw_queue_hold.h); summed over threads */
+    uint64_t board_writes[GW_BOARD_WRITE__COUNT]; /* score write entries answered, by result (gw_board_writer.h) */
+    uint64_t board_calls;                         /* lb_write.lua calls carrying score writes */
 } gw_metrics_t;
 
 /** The label of @route ("claim_post", …). */

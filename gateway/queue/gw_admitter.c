@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 1) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel */
+#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 3) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel, tk:wq:rooms, tk:{E}:wq:fence */
 
 typedef struct room {
     struct room *next;
@@ -32,9 +32,13 @@ struct st_gw_admitter_t {
     gw_thread_t *th;
     char id[128];
     int64_t trusted_until; /* monotonic: steps run until then (0: not the holder) */
+    int64_t epoch;         /* the lease's epoch while this gateway holds it (lua/wq_lease.lua): every step carries it */
     int64_t last_try, last_list;
     int lease_inflight, list_inflight;
+    int releasing; /* the lease's release at a clean stop is unanswered */
     room_t *rooms;
+    size_t nrooms;   /* in rooms (at most GW_ADMITTER_ROOMS_MAX) */
+    size_t unserved; /* members of tk:wq:rooms left out at the last read: over GW_ADMITTER_ROOMS_MAX */
     pthread_mutex_t mu; /* the rooms list and their `present`, which /metrics reads from any thread */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
@@ -60,11 +64,13 @@ static void on_lease(gw_redis_t *redis, redisReply *reply, void *data)
     a->lease_inflight = 0;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
         int64_t mono = tk_time_mono_ms();
-        if (reply->integer == 1) {
-            if (!holding(a, mono)) {
-                tk_info("waiting room: this gateway (%s) now admits for the fleet", a->id);
+        if (reply->integer > 0) {
+            if (!holding(a, mono) || reply->integer != a->epoch) {
+                tk_info("waiting room: this gateway (%s) now admits for the fleet (lease epoch %lld)", a->id,
+                        (long long)reply->integer);
                 a->last_list = 0; /* read the rooms at once */
             }
+            a->epoch = reply->integer;
             a->trusted_until = c->sent + GW_ADMITTER_TRUST_MS;
         } else {
             if (holding(a, mono))
@@ -85,13 +91,39 @@ static void try_lease(gw_admitter_t *a, int64_t mono)
     c->sent = mono;
     char px[16];
     snprintf(px, sizeof px, "%d", GW_ADMITTER_LEASE_MS);
-    const char *argv[3] = {TK_KEY_WQ_LEASE, a->id, px};
-    size_t lens[3] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2])};
-    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 1, 3, argv, lens) != 0) {
+    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, px};
+    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3])};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 2, 4, argv, lens) != 0) {
         free(c);
         return;
     }
     a->lease_inflight = 1;
+}
+
+static void on_release(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    gw_admitter_t *a = data;
+    (void)redis;
+    (void)reply; /* given back, or not ours any more, or Redis away: the expiry does it */
+    a->releasing = 0;
+}
+
+int gw_admitter_release(gw_admitter_t *a)
+{
+    if (a == NULL || a->epoch == 0)
+        return -1; /* never held it */
+    a->trusted_until = 0;
+    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, "0"};
+    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), 1};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_release, a, 2, 4, argv, lens) != 0)
+        return -1;
+    a->releasing = 1;
+    return 0;
+}
+
+int gw_admitter_releasing(const gw_admitter_t *a)
+{
+    return a != NULL && a->releasing;
 }
 
 /* ---- the rooms ---- */
@@ -107,6 +139,7 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
     pthread_mutex_lock(&a->mu);
     for (room_t *m = a->rooms; m != NULL; m = m->next)
         m->listed = 0;
+    a->unserved = 0;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *x = reply->element[i];
         if (x->type != REDIS_REPLY_STRING || !tk_valid_event_id(x->str, x->len))
@@ -114,7 +147,12 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
         room_t *m = a->rooms;
         while (m != NULL && !(m->elen == x->len && memcmp(m->event_id, x->str, x->len) == 0))
             m = m->next;
+        if (m == NULL && a->nrooms >= GW_ADMITTER_ROOMS_MAX) {
+            a->unserved++; /* bounded: the rooms already stepped keep their place, a new one waits for a free one */
+            continue;
+        }
         if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+            a->nrooms++;
             m->a = a;
             memcpy(m->event_id, x->str, x->len);
             m->elen = x->len;
@@ -131,6 +169,7 @@ static void on_rooms(gw_redis_t *redis, redisReply *reply, void *data)
         if (!m->listed && !m->inflight) {
             *pm = m->next;
             free(m);
+            a->nrooms--;
         } else {
             pm = &m->next;
         }
@@ -169,6 +208,14 @@ static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
         m->carry_milli = 0;
         return;
     }
+    if (reply_int(reply, 0, &admitted) == 0 && admitted == -2) {
+        /* fenced: another gateway took the lease since this step was sent; stop until a renewal says otherwise */
+        tk_warn("waiting room %s: admit step refused (lease epoch %lld is stale): another gateway admits now", m->event_id,
+                (long long)a->epoch);
+        a->trusted_until = 0;
+        m->carry_milli = 0;
+        return;
+    }
     if (reply_int(reply, 0, &admitted) != 0 || admitted < 0 || reply_int(reply, 1, &abandoned) != 0 ||
         reply_int(reply, 2, &idle) != 0 || reply_int(reply, 3, &present) != 0 || reply_int(reply, 4, &rate) != 0) {
         m->carry_milli = 0; /* the room is off or gone: nothing to carry */
@@ -193,23 +240,27 @@ static void step(room_t *m, int64_t mono)
     if (m->rate >= 0)
         budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
     m->last_ms = mono;
-    char keys[ADMIT_NKEYS][TK_KEY_MAX], now[24], k[24], scan[16];
-    const char *argv[ADMIT_NKEYS + 3];
-    size_t lens[ADMIT_NKEYS + 3];
+    char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16], epoch[24];
+    const char *argv[ADMIT_NKEYS + 4];
+    size_t lens[ADMIT_NKEYS + 4];
     /* the room's keys in the order of the other room scripts, then the release window */
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
+    snprintf(keys[GW_QUEUE_NKEYS + 1], TK_KEY_MAX, "%s", TK_KEY_WQ_ROOMS); /* a finished room leaves it */
+    tk_key(TK_KEY_WQ_FENCE, m->event_id, m->elen, keys[GW_QUEUE_NKEYS + 2]);
     for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
-    snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
+    /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */
     snprintf(k, sizeof k, "%lld", (long long)budget);
     snprintf(scan, sizeof scan, "%d", GW_ADMITTER_SCAN_MAX);
-    argv[ADMIT_NKEYS] = now;
-    argv[ADMIT_NKEYS + 1] = k;
-    argv[ADMIT_NKEYS + 2] = scan;
-    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
+    snprintf(epoch, sizeof epoch, "%lld", (long long)m->a->epoch);
+    argv[ADMIT_NKEYS] = k;
+    argv[ADMIT_NKEYS + 1] = scan;
+    argv[ADMIT_NKEYS + 2] = epoch; /* the fence: a step that arrives after a takeover admits nobody */
+    argv[ADMIT_NKEYS + 3] = m->event_id;
+    for (int i = 0; i < ADMIT_NKEYS + 4; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 4, argv, lens) == 0)
         m->inflight = 1;
 }
 
@@ -265,13 +316,19 @@ gw_admitter_t *gw_admitter_create(gw_thread_t *th)
     return a;
 }
 
-void gw_admitter_destroy(gw_admitter_t *a)
+void gw_admitter_stop(gw_admitter_t *a)
 {
     if (a == NULL)
         return;
     if (h2o_timeout_is_linked(&a->tick_entry))
         h2o_timeout_unlink(&a->tick_entry);
     h2o_timeout_dispose(a->th->ctx.loop, &a->tick);
+}
+
+void gw_admitter_destroy(gw_admitter_t *a)
+{
+    if (a == NULL)
+        return;
     while (a->rooms != NULL) {
         room_t *m = a->rooms;
         a->rooms = m->next;
@@ -299,6 +356,14 @@ size_t gw_admitter_metrics(gw_admitter_t *a, char *out, size_t cap)
             break;
         len += (size_t)w;
     }
+    size_t unserved = a->unserved;
     pthread_mutex_unlock(&a->mu);
+    /* after the samples of tk_wq_present: a family's samples stay together */
+    w = snprintf(out + len, cap - len,
+                 "# HELP tk_wq_rooms_unserved Rooms of tk:wq:rooms this gateway's admitter left out at its last read "
+                 "(more than %d rooms).\n# TYPE tk_wq_rooms_unserved gauge\ntk_wq_rooms_unserved %zu\n",
+                 GW_ADMITTER_ROOMS_MAX, unserved);
+    if (w > 0 && (size_t)w < cap - len)
+        len += (size_t)w;
     return len;
 }

@@ -17,14 +17,22 @@
  * 1000) (gw_admitter_budget): at 20/s that is one user every 50 ms, not 20
  * at the top of each second. The fraction is carried to the next step, so
  * the long-run rate is exact even when rate * 50 ms is below one. Elapsed
- * is capped at GW_ADMITTER_ELAPSED_MAX_MS (a stall or a slow Redis cannot
- * store up more than a second's release), and the carry drops to 0 when a
+ * is capped at GW_ADMITTER_ELAPSED_MAX_MS, two steps (a stall of the loop,
+ * a SIGSTOP, a slow Redis cannot store up more than 100 ms of release: a
+ * step after a 1.2 s freeze releases rate / 10, not a second's worth in
+ * one burst; the time beyond the cap is lost, so the rate errs low under a
+ * stalling loop, never high), and the carry drops to 0 when a
  * step could not spend its budget (an empty line, a pause, a sale not yet
  * open): capacity unused is lost, never saved for a burst. Hence in any
  * second at most rate + 1 users are admitted (invariant 9 of the brief).
  * A room's rate is the one its previous step read (wr_rate), so a change of
  * release_per_s applies within a step; the rooms are the members of
- * tk:wq:rooms, read once a second.
+ * tk:wq:rooms, read once a second, at most GW_ADMITTER_ROOMS_MAX of them
+ * (the rooms it already steps first; the members left over are the gauge
+ * tk_wq_rooms_unserved): 10,000 rooms are 200,000 steps a second, about
+ * what one Redis runs, so more would slow every room rather than serve
+ * more. Finished rooms leave the set (lua/wq_admit.lua), so it holds only
+ * rooms with work.
  *
  * Why a dead holder is replaced. The lease is tk:wq:lease = this gateway's
  * id (host:pid:random) with PX GW_ADMITTER_LEASE_MS (3 s), renewed every
@@ -39,6 +47,16 @@
  * from when that renewal was sent, so before the key can have expired);
  * past that it stops until a renewal succeeds again. A new holder starts
  * every room with elapsed 0 and no carry: no burst at a takeover.
+ *
+ * Why a late step is harmless (fencing). The trust above stops a holder
+ * from *sending* steps once its lease may be gone, but a step already sent
+ * (frozen between the check and the send, or held on a stalled link) can
+ * reach Redis after the successor took over. Each takeover draws a new,
+ * larger epoch (tk:wq:epoch, INCR in lua/wq_lease.lua, returned with every
+ * renewal); each step carries its sender's, and lua/wq_admit.lua refuses a
+ * step whose epoch is older than the room's newest (tk:{E}:wq:fence; {-2}: nothing
+ * changed), so after the successor's first step in a room nothing older is
+ * run there. A refused step makes this gateway stop at once (trust 0).
  */
 #ifndef GW_ADMITTER_H
 #define GW_ADMITTER_H
@@ -52,8 +70,10 @@
 #define GW_ADMITTER_RENEW_MS 1000
 #define GW_ADMITTER_LEASE_MS 3000
 #define GW_ADMITTER_TRUST_MS 2500
-#define GW_ADMITTER_ELAPSED_MAX_MS 1000
+#define GW_ADMITTER_ELAPSED_MAX_MS 100 /* two steps */
 #define GW_ADMITTER_SCAN_MAX 2000 /* places one step may pass, at most */
+/* Rooms one admitter steps, at most: beyond, members of tk:wq:rooms wait for a place (tk_wq_rooms_unserved) */
+#define GW_ADMITTER_ROOMS_MAX 10000
 
 /**
  * The budget of one step at @rate_per_s after @elapsed_ms (capped at
@@ -75,7 +95,31 @@ static inline int64_t gw_admitter_budget(int64_t *carry_milli, int64_t rate_per_
 /** Creates the admitter on @th (thread 0) and starts its timer; NULL on no memory. */
 gw_admitter_t *gw_admitter_create(gw_thread_t *th);
 
-/** Frees @a; after the thread's Redis connection is gone (its callbacks have run). NULL is fine. */
+/**
+ * At a clean stop, on @a's thread (its timer no longer steps: the thread is
+ * stopping): gives the lease back if it is this gateway's (lua/wq_lease.lua
+ * with expiry 0), so another gateway takes over within a second instead of
+ * after the 3 s expiry. 0 when sent (gw_admitter_releasing until it is
+ * answered), -1 when there is nothing to give back or Redis is away.
+ */
+int gw_admitter_release(gw_admitter_t *a);
+
+/** 1 while the release sent by gw_admitter_release is unanswered. */
+int gw_admitter_releasing(const gw_admitter_t *a);
+
+/**
+ * Stops @a's timer, on its own thread, after the thread's Redis connection
+ * is gone (its callbacks have run) and before its loop is destroyed. @a
+ * stays readable (gw_admitter_metrics) until gw_admitter_destroy. NULL is
+ * fine.
+ */
+void gw_admitter_stop(gw_admitter_t *a);
+
+/**
+ * Frees @a (stopped). Only once no thread can read it: after every loop
+ * thread has been joined, since /metrics on any thread reads it. NULL is
+ * fine.
+ */
 void gw_admitter_destroy(gw_admitter_t *a);
 
 /**

@@ -1,5 +1,6 @@
 #include "gw_queue.h"
 #include "gw_access.h"
+#include "tk_log.h"
 #include "tk_time.h"
 
 #include <stdio.h>
@@ -136,6 +137,14 @@ int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, cons
         gw_reply_unavailable(r, "redis");
         return -1;
     }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Redis refused (OOM at maxmemory, BUSY, LOADING, a script error): as the claim path, 503 with
+         * Retry-After and counted, not the client's fault and nothing written (a script stops at its error) */
+        gw_metrics_add(&r->th->metrics.redis_errors, 1);
+        tk_warn("waiting room %s script failed: %.200s", script, reply->str);
+        gw_reply_unavailable(r, "redis");
+        return -1;
+    }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING) {
         gw_queue_refuse(r, reply->element[0]->str);
         return -1;
@@ -153,21 +162,19 @@ int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, cons
 int gw_queue_status_call(gw_redis_t *redis, const char *event_id, size_t elen, const char *const *users, int n, int beat,
                          gw_redis_cb cb, void *data)
 {
-    char keys[GW_QUEUE_NKEYS][TK_KEY_MAX], now[24];
-    int argc = GW_QUEUE_NKEYS + 2 + n;
+    char keys[GW_QUEUE_NKEYS][TK_KEY_MAX];
+    int argc = GW_QUEUE_NKEYS + 1 + n;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
     size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
     int rc = -1;
     if (argv == NULL || lens == NULL)
         goto out;
     gw_queue_keys(event_id, elen, keys);
-    snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
     for (int i = 0; i < GW_QUEUE_NKEYS; i++)
         argv[i] = keys[i];
-    argv[GW_QUEUE_NKEYS] = now;
-    argv[GW_QUEUE_NKEYS + 1] = beat ? "1" : "0";
+    argv[GW_QUEUE_NKEYS] = beat ? "1" : "0";
     for (int i = 0; i < n; i++)
-        argv[GW_QUEUE_NKEYS + 2 + i] = users[i];
+        argv[GW_QUEUE_NKEYS + 1 + i] = users[i];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     rc = gw_redis_script(redis, GW_SCRIPT_WQ_STATUS, cb, data, GW_QUEUE_NKEYS, argc, argv, lens);

@@ -77,8 +77,9 @@ void gw_queue_refuse(gw_req_t *r, const char *code);
 /**
  * Sorts the reply of a join or status call for one user: 0 with the place
  * in @p when @reply holds @lead leading integers, then GW_QUEUE_ITEMS items;
- * else -1 with @r answered (503 when Redis did not answer, the script's
- * refusal, or 500 naming @script for anything else).
+ * else -1 with @r answered (503 `unavailable` with Retry-After when Redis
+ * did not answer or answered an error, the script's refusal, or 500 naming
+ * @script for a malformed answer).
  */
 int gw_queue_reply_place(gw_req_t *r, const redisReply *reply, size_t lead, const char *script, gw_queue_place_t *p);
 

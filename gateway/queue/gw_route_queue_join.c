@@ -86,20 +86,21 @@ void gw_route_queue_join(gw_req_t *r)
         gw_reply_error(r, 503, "unavailable", "out of memory");
         return;
     }
-    char keys[GW_QUEUE_NKEYS][TK_KEY_MAX], now[24];
+    char keys[GW_QUEUE_NKEYS][TK_KEY_MAX];
     gw_queue_keys(r->event_id, r->elen, keys);
-    c->now_ms = tk_time_now_ms();
-    snprintf(now, sizeof now, "%lld", (long long)c->now_ms);
-    const char *argv[GW_QUEUE_NKEYS + 2];
-    size_t lens[GW_QUEUE_NKEYS + 2];
+    c->now_ms = tk_time_now_ms(); /* the presence page's beat only: the room itself runs on Redis's clock */
+    /* the room's keys, tk:wq:rooms (a new place lists the room again), then the user and the event */
+    const char *argv[GW_QUEUE_NKEYS + 3];
+    size_t lens[GW_QUEUE_NKEYS + 3];
     for (int i = 0; i < GW_QUEUE_NKEYS; i++)
         argv[i] = keys[i];
-    argv[GW_QUEUE_NKEYS] = now;
+    argv[GW_QUEUE_NKEYS] = TK_KEY_WQ_ROOMS;
     argv[GW_QUEUE_NKEYS + 1] = r->user_id;
-    for (int i = 0; i < GW_QUEUE_NKEYS + 2; i++)
+    argv[GW_QUEUE_NKEYS + 2] = r->event_id;
+    for (int i = 0; i < GW_QUEUE_NKEYS + 3; i++)
         lens[i] = strlen(argv[i]);
     c->r = gw_req_ref(r);
-    if (gw_redis_script(r->th->redis, GW_SCRIPT_WQ_JOIN, on_join, c, GW_QUEUE_NKEYS, GW_QUEUE_NKEYS + 2, argv, lens) != 0) {
+    if (gw_redis_script(r->th->redis, GW_SCRIPT_WQ_JOIN, on_join, c, GW_QUEUE_NKEYS + 1, GW_QUEUE_NKEYS + 3, argv, lens) != 0) {
         gw_req_release(r);
         free(c);
         gw_reply_unavailable(r, "redis");

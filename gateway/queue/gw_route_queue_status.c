@@ -94,6 +94,12 @@ void gw_route_queue_status(gw_req_t *r)
         gw_reply_error(r, 400, "bad_request", err);
         return;
     }
+    if (c->wait_s > 0 && gw_queue_hold_held(r->th->wq_hold) >= (size_t)r->th->server->conf->wq_held_max) {
+        /* shed before the work: no script call, no heartbeat (checked again when it would be held) */
+        free(c);
+        gw_reply_error(r, 503, "unavailable", "too many waiting-room polls held on this gateway thread; retry");
+        return;
+    }
     c->arrived_ms = tk_time_now_ms();
     c->r = gw_req_ref(r);
     const char *users[1] = {r->user_id};

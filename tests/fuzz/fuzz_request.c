@@ -3,7 +3,7 @@
  * before a backend is asked anything: the claim body, the admin bodies, the
  * id and name rules, RFC 3339 times, the route table, and (because Redis
  * holds what a client once sent) the claim record decoder, and the user
- * token: the bearer header and the JWT verifier.
+ * token: the bearer header and the JWT verifier, and the board bodies.
  *
  * The first byte picks the parser, the rest is its input. Besides "no crash,
  * no sanitizer report", each accepted input is checked against what the
@@ -18,6 +18,7 @@
  * tests/fuzz/corpus/.
  */
 #include "gw_admin_body.h"
+#include "gw_board_body.h"
 #include "gw_claim_body.h"
 #include "gw_router.h"
 #include "gw_user_token.h"
@@ -293,13 +294,40 @@ static void fuzz_token(const char *p, size_t n)
         CHECK(rc != TK_JWT_ALG); /* our header says HS256 */
 }
 
+/* The board bodies (gateway/boards/gw_board_body.h): what an accepted body promises. */
+static void fuzz_board(const char *p, size_t n)
+{
+    static gw_board_score_t out[GW_BOARD_SCORES_MAX];
+    char err[GW_BOARD_BODY_ERR_MAX];
+    gw_board_def_t d;
+    if (gw_board_body_parse_create(p, n, &d, err, sizeof(err)) == 0) {
+        CHECK(tk_valid_event_id(d.board_id, d.blen) && d.board_id[d.blen] == '\0');
+        CHECK(tk_valid_name(d.name, d.nlen));
+        CHECK(d.comps == 1 || d.comps == 2);
+        CHECK(strcmp(d.op, "best") == 0 || strcmp(d.op, "set") == 0 || strcmp(d.op, "incr") == 0);
+        CHECK(d.season_len_s >= 0 && d.season_len_s <= GW_BOARD_SEASON_LEN_MAX);
+    }
+    int k = 0, invalid = 0;
+    if (gw_board_body_parse_scores(p, n, out, &k, &invalid, err, sizeof(err)) == 0) {
+        CHECK(k >= 1 && invalid >= 0 && k + invalid <= GW_BOARD_SCORES_MAX);
+        for (int i = 0; i < k; i++) {
+            CHECK(tk_valid_user_id(out[i].user, out[i].ulen) && out[i].user[out[i].ulen] == '\0');
+            CHECK(out[i].comps == 1 || out[i].comps == 2);
+            CHECK(tk_lb_score_ok(out[i].c1) && tk_lb_score_ok(out[i].c2));
+            CHECK(out[i].comps == 2 || out[i].c2 == 0);
+        }
+    } else {
+        CHECK(k == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > TK_BODY_MAX + 1)
         return 0;
     const char *p = (const char *)data + 1;
     size_t n = size - 1;
-    /* % 8 keeps the seeds' first bytes '0'..'5' on their parsers; '6' is the token. */
+    /* % 8 keeps the seeds' first bytes '0'..'5' on their parsers; '6' is the token, '7' the board bodies. */
     switch (data[0] % 8) {
     case 0:
         fuzz_claim_body(p, n);
@@ -318,6 +346,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 6:
         fuzz_token(p, n);
+        break;
+    case 7:
+        fuzz_board(p, n);
         break;
     default:
         fuzz_route(p, n);

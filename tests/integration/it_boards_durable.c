@@ -771,6 +771,120 @@ static void admin_view_counts_and_agrees(void **st)
     it_resp_free(&r);
 }
 
+static long api(it_fix_t *f, const char *method, const char *body, it_resp_t *r, const char *fmt, const char *b)
+{
+    assert_int_equal(it_apif(r, f, IT_ADMIN, method, body, fmt, b), 0);
+    return r->status;
+}
+
+/*
+ * The real routes (gateway/boards/, i14-lb-core): create, score writes and a
+ * rollover by hand are drained into MariaDB (rows equal to Redis's users
+ * hash, seasons with their ends); Redis loses everything; until the
+ * gateway has rebuilt the board a score write answers 503, never 404; then
+ * the ranks are the same and a new write lands above every stored seq.
+ */
+static void real_routes_drain_roll_and_rebuild(void **st)
+{
+    it_fix_t *f = *st;
+    char b[64], body[8192], k[128];
+    board_id(b, sizeof b, "real");
+    it_resp_t r;
+    snprintf(body, sizeof body, "{\"board_id\":\"%s\",\"name\":\"Real\",\"components\":2,\"operator\":\"best\"}", b);
+    if (api(f, "POST", body, &r, "/v1/admin/boards%s", "") != 201)
+        it_show("create", &r);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    for (int round = 0; round < 3; round++) {
+        size_t n = (size_t)snprintf(body, sizeof body, "{\"scores\":[");
+        for (int u = 0; u < 40; u++)
+            n += (size_t)snprintf(body + n, sizeof body - n, "%s{\"user_id\":\"w-%02d\",\"score\":[%d,%d]}", u ? "," : "", u,
+                                  (u * 7) % 11 + round, u % 3);
+        snprintf(body + n, sizeof body - n, "]}");
+        if (api(f, "POST", body, &r, "/v1/admin/boards/%s/scores", b) != 200)
+            it_show("scores", &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(it_json_int(r.json, "accepted"), 40);
+        it_resp_free(&r);
+    }
+    wait_db(f, b, 40, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s' AND season=1", b);
+    /* Each row is what Redis holds: the users hash value "<c1> <c2> <t_ms> <seq>". */
+    snprintf(k, sizeof k, "tk:lb:{%s}:u:1", b);
+    redisReply *h = redisCommand(f->redis, "HGETALL %s", k);
+    assert_non_null(h);
+    assert_int_equal(h->elements, 80);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        tk_lb_entry_t e;
+        assert_int_equal(tk_lb_entry_parse(h->element[i + 1]->str, h->element[i + 1]->len, &e), 0);
+        assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s' AND season=1 AND user_id='%s' AND c1=%lld AND "
+                                   "c2=%lld AND t_ms=%lld AND seq=%lld",
+                                b, h->element[i]->str, (long long)e.c1, (long long)e.c2, (long long)e.t_ms, (long long)e.seq),
+                         1);
+    }
+    freeReplyObject(h);
+    assert_int_equal(api(f, "POST", NULL, &r, "/v1/admin/boards/%s/seasons", b), 201);
+    it_resp_free(&r);
+    snprintf(body, sizeof body, "{\"scores\":[{\"user_id\":\"w-00\",\"score\":[5,5]},{\"user_id\":\"w-01\",\"score\":[6,6]}]}");
+    assert_int_equal(api(f, "POST", body, &r, "/v1/admin/boards/%s/scores", b), 200);
+    assert_int_equal(it_json_int(r.json, "season"), 2);
+    it_resp_free(&r);
+    wait_db(f, b, 2, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s' AND season=2", b);
+    assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_seasons WHERE board_id='%s'", b), 2);
+    assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_seasons s1 JOIN board_seasons s2 ON s2.board_id = s1.board_id AND s2.season = 2 "
+                               "WHERE s1.board_id='%s' AND s1.season = 1 AND s1.ended_ms = s2.started_ms AND s2.ended_ms IS NULL",
+                            b),
+                     1);
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:1", b);
+    char *z1 = zdump(f->redis, k);
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:2", b);
+    char *z2 = zdump(f->redis, k);
+    snprintf(k, sizeof k, "tk:lb:{%s}", b);
+    long long old_seq = hget_int(f->redis, k, "seq");
+
+    assert_int_equal(it_redis_flushall(f->redis), 0);
+    redisReply *kill = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(kill);
+    freeReplyObject(kill);
+    snprintf(body, sizeof body, "{\"scores\":[{\"user_id\":\"w-02\",\"score\":[99,1]}]}");
+    long long deadline = it_now_ms() + WAIT_MS;
+    long status = 0;
+    while (it_now_ms() < deadline) {
+        status = api(f, "POST", body, &r, "/v1/admin/boards/%s/scores", b);
+        if (status != 200 && status != 503)
+            it_show("a score write while the board is rebuilt", &r);
+        it_resp_free(&r);
+        if (status == 200)
+            break;
+        assert_int_equal(status, 503);
+        it_sleep_ms(20);
+    }
+    assert_int_equal(status, 200);
+    /* The write went into the rebuilt board: season 2, the old ranks otherwise. */
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:1", b);
+    char *a1 = zdump(f->redis, k);
+    assert_string_equal(a1, z1);
+    free(a1);
+    snprintf(k, sizeof k, "tk:lb:{%s}", b);
+    assert_int_equal(hget_int(f->redis, k, "season"), 2);
+    long long seq = hget_int(f->redis, k, "seq");
+    if (seq <= old_seq)
+        fail_msg("seq %lld after the rebuild and a write, not above %lld", seq, old_seq);
+    wait_db(f, b, seq, "SELECT seq FROM board_scores WHERE board_id='%s' AND season=2 AND user_id='w-02'", b);
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:2", b);
+    char *a2 = zdump(f->redis, k);
+    assert_true(strlen(a2) > strlen(z2)); /* z2 plus w-02 */
+    free(a2);
+    free(z1);
+    free(z2);
+    it_resp_t v;
+    long vs;
+    json_t *j = view(f, b, &vs, &v);
+    assert_int_equal(vs, 200);
+    assert_int_equal(it_json_int(j, "users"), 3);
+    assert_true(json_is_true(json_object_get(j, "agree")));
+    it_resp_free(&v);
+}
+
 /*
  * Only with IT_LB_BIG=N (e.g. 1000000): a board of N users in MariaDB (the
  * sequence engine's seq_1_to_N) rebuilt by tk-rebuild --board; prints the
@@ -856,6 +970,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(gateway_rebuilds_a_board_redis_lost, setup1, teardown),
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
+        cmocka_unit_test_setup_teardown(real_routes_drain_roll_and_rebuild, setup1, teardown),
         cmocka_unit_test_setup_teardown(a_big_board_rebuilds_in_seconds, setup0, teardown),
         cmocka_unit_test_setup_teardown(drain_rate, setup0, teardown),
     };

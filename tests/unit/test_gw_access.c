@@ -80,11 +80,13 @@ static void test_verify(void **state)
     assert_true(gw_access_mint_key(&key_a, "ev-1", 4, "u-42", 4, ADMITTED_MS, 300, tok) > 0);
     assert_int_equal(verify(&key_a, tok, "ev-1", NOW, sub), GW_ACCESS_ADMITTED);
     assert_string_equal(sub, "u-42");
-    /* Well signed, but for another event, expired (past the skew), or admitted in the future: refused, not "none". */
+    /* Well signed, but for another event, expired (at exp exactly: no skew for an admission), or admitted in the
+     * future: refused, not "none". */
     assert_int_equal(verify(&key_a, tok, "ev-2", NOW, sub), GW_ACCESS_REFUSED);
     assert_string_equal(sub, "");
-    assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 + 300 + TK_JWT_SKEW_S, sub), GW_ACCESS_REFUSED);
-    assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 + 300 + TK_JWT_SKEW_S - 1, sub), GW_ACCESS_ADMITTED);
+    assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 + 300, sub), GW_ACCESS_REFUSED);
+    assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 + 300 + 5, sub), GW_ACCESS_REFUSED);
+    assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 + 300 - 1, sub), GW_ACCESS_ADMITTED);
     assert_int_equal(verify(&key_a, tok, "ev-1", ADMITTED_MS / 1000 - TK_JWT_SKEW_S - 1, sub), GW_ACCESS_REFUSED);
     /* A path segment that is no event id matches no token's audience. */
     assert_int_equal(verify(&key_a, tok, "EV-1", NOW, sub), GW_ACCESS_REFUSED);

@@ -50,12 +50,14 @@ static void test_budget_carry(void **state)
     assert_int_equal(total, 259); /* 37 s at 7/s */
 }
 
-/* A stall or a takeover stores up at most one second's release. */
+/* A stall or a takeover stores up at most two steps' release (100 ms), never a second's. */
 static void test_budget_capped(void **state)
 {
     (void)state;
     int64_t carry = 0;
-    assert_int_equal(gw_admitter_budget(&carry, 100, 60000), 100);
+    assert_int_equal(gw_admitter_budget(&carry, 100, 60000), 10);
+    assert_int_equal(carry, 0);
+    assert_int_equal(gw_admitter_budget(&carry, 100, 1200), 10);
     assert_int_equal(carry, 0);
     carry = 999;
     assert_int_equal(gw_admitter_budget(&carry, 0, 50), 0);

@@ -41,6 +41,11 @@ static void test_routes(void **state)
     assert_memory_equal(p[1].base, "u-42", 4);
     assert_true(match("DELETE", "/v1/admin/events/e1/claims/u", p, &allow) >= 0);
     assert_true(match("GET", "/healthz", p, &allow) >= 0);
+    assert_true(match("POST", "/v1/admin/boards", p, &allow) >= 0);
+    assert_true(match("POST", "/v1/admin/boards/fans/scores", p, &allow) >= 0);
+    assert_memory_equal(p[0].base, "fans", 4);
+    assert_true(match("POST", "/v1/admin/boards/fans/seasons", p, &allow) >= 0);
+    assert_int_equal(match("GET", "/v1/admin/boards/fans/seasons", p, &allow), -405);
 }
 
 static void test_not_found(void **state)

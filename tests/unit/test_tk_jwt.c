@@ -546,6 +546,35 @@ static void test_err_str(void **state)
     assert_string_equal(tk_jwt_err_str(TK_JWT_SIGNATURE), "bad signature");
 }
 
+/* exp_exact (access tokens): expired at exp, no skew; the other times keep theirs. */
+static void test_exp_exact(void **state)
+{
+    (void)state;
+    char tok[TK_JWT_MAX], sub[TK_ID_MAX + 1];
+    tk_jwt_policy_t pol = {NULL, NULL, TK_JWT_TYP_ACCESS, 1};
+    assert_int_equal(tk_jwt_mint_typ(&key_a, "u-1", NOW, NOW + 10, NULL, NULL, TK_JWT_TYP_ACCESS, tok, sizeof(tok)), 0);
+    assert_int_equal(tk_jwt_verify(tok, strlen(tok), &key_a, 1, &pol, NOW + 9, sub, NULL), TK_JWT_OK);
+    assert_int_equal(tk_jwt_verify(tok, strlen(tok), &key_a, 1, &pol, NOW + 10, sub, NULL), TK_JWT_EXPIRED);
+    assert_int_equal(tk_jwt_verify(tok, strlen(tok), &key_a, 1, &pol, NOW - TK_JWT_SKEW_S, sub, NULL), TK_JWT_OK);
+}
+
+/* The unverified look at "typ" that picks the key: minted access tokens yes, user tokens no, unreadable yes. */
+static void test_may_be_typ(void **state)
+{
+    (void)state;
+    char tok[TK_JWT_MAX], sub[TK_ID_MAX + 1];
+    assert_int_equal(tk_jwt_mint_typ(&key_a, "u-1", NOW, NOW + 10, NULL, "ev-1", TK_JWT_TYP_ACCESS, tok, sizeof(tok)), 0);
+    assert_int_equal(tk_jwt_may_be_typ(tok, strlen(tok), TK_JWT_TYP_ACCESS), 1);
+    assert_int_equal(tk_jwt_mint(&key_a, "u-1", NOW, NOW + 10, NULL, "ev-1", tok, sizeof(tok)), 0);
+    assert_int_equal(tk_jwt_may_be_typ(tok, strlen(tok), TK_JWT_TYP_ACCESS), 0);
+    assert_int_equal(tk_jwt_may_be_typ("a.b", 3, TK_JWT_TYP_ACCESS), 1);
+    assert_int_equal(tk_jwt_may_be_typ("x.!!!!.y", 8, TK_JWT_TYP_ACCESS), 1);
+    /* an access typ spelled otherwise is not seen, and the user token check refuses it on its signed typ */
+    craft(HS256, "{\"sub\":\"u-1\",\"exp\":1800000010,\"typ\":\"\\u0061ccess\"}", &key_a, tok);
+    assert_int_equal(tk_jwt_may_be_typ(tok, strlen(tok), TK_JWT_TYP_ACCESS), 0);
+    assert_int_equal(tk_jwt_verify(tok, strlen(tok), &key_a, 1, NULL, NOW, sub, NULL), TK_JWT_TYPE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_alg_none),     cmocka_unit_test(test_hs512_labelled), cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_base64url_strict), cmocka_unit_test(test_junk),      cmocka_unit_test(test_rfc7515_a1),
         cmocka_unit_test(test_key_load),     cmocka_unit_test(test_err_str),
+        cmocka_unit_test(test_exp_exact),    cmocka_unit_test(test_may_be_typ),
     };
     return cmocka_run_group_tests_name("tk_jwt", tests, setup, NULL);
 }

@@ -22,6 +22,8 @@ static void test_names(void **state)
     assert_string_equal(key, "tk:{cookie-day}:wq:adm");
     tk_key(TK_KEY_WQ_REL, "cookie-day", 10, key);
     assert_string_equal(key, "tk:{cookie-day}:wq:rel");
+    tk_key(TK_KEY_WQ_FENCE, "cookie-day", 10, key);
+    assert_string_equal(key, "tk:{cookie-day}:wq:fence");
 }
 
 static void test_uses_only_len_bytes(void **state)
@@ -55,7 +57,8 @@ static void test_limits(void **state)
     assert_true(tk_key(TK_KEY_CLAIMS, id, 64, key) > 0);
     assert_int_equal(tk_key(TK_KEY_CLAIMS, id, 65, key), -1);
     assert_int_equal(tk_key(TK_KEY_EV, id, 0, key), -1);
-    assert_int_equal(tk_key((tk_key_kind_t)(TK_KEY_PRIO + 1), id, 3, key), -1);
+    assert_int_equal(tk_key((tk_key_kind_t)(TK_KEY_WQ_FENCE + 1), id, 3, key), -1);
+    assert_true(tk_key(TK_KEY_WQ_FENCE, id, 64, key) > 0);
     /* the longest kind with the longest id still fits */
     assert_true(tk_key(TK_KEY_WQ_LINE, id, 64, key) > 0);
     assert_true(strlen(key) < TK_KEY_MAX);

@@ -42,6 +42,8 @@ int it_free_port(void);
  * admin token and the harness's user token secret (it_token.h; unless
  * USER_TOKEN_SECRET_FILE is set in the environment) and waits up to @ready_ms for GET /healthz to answer 200.
  * Retries with other ports when the process dies at once (a port race).
+ * IT_GW_REDIS_PORT in the environment, when set, replaces Redis's port (a
+ * test's proxy in front of Redis).
  * Returns 0, or -1 with the process stopped and its log tail printed.
  */
 int it_gateway_start(it_gateway_t *gw, int ready_ms);
