@@ -51,8 +51,8 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
 
 /**
  * Boards (common/tk_lb_rebuild.h): the same check covers every board of
- * MariaDB (EXISTS tk:lb:{B}), boards before events (a board is one
- * rebuild; an event may wait for its stream to drain). This answers 1 from
+ * MariaDB (EXISTS tk:lb:{B}), after the events (their claims are the
+ * sale; a board of a million users takes seconds). This answers 1 from
  * a Redis (re)connection until a check has found or rebuilt every board,
  * so a board Redis does not know may be on its way back. THE READ AND
  * WRITE ROUTES OF BOARDS call it when Redis answers "no such board": 1 ->
