@@ -184,8 +184,8 @@ static int rebuild_board(conn_t *c, const char *board)
         break;
     }
     if (rc != TK_REBUILD_OK) {
-        printf("board %s: FAILED %s: %s (after %lld ms, %ld conflicts)\n", board, rc == TK_REBUILD_UNKNOWN_EVENT ? "unknown_board" : tk_rebuild_rc_name(rc), err,
-               (long long)(tk_time_mono_ms() - start), conflicts);
+        const char *code = rc == TK_REBUILD_UNKNOWN_EVENT ? "unknown_board" : tk_rebuild_rc_name(rc);
+        printf("board %s: FAILED %s: %s (after %lld ms, %ld conflicts)\n", board, code, err, (long long)(tk_time_mono_ms() - start), conflicts);
         fflush(stdout);
         return -1;
     }

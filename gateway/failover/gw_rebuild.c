@@ -114,10 +114,11 @@ int gw_rebuild_board(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
         int rrc = tk_lb_rebuild_board(db, rc, id, &st, err, sizeof(err));
         if (rrc == TK_REBUILD_OK) {
             __atomic_add_fetch(&srv->rebuild->board_rebuilds, 1, __ATOMIC_RELAXED);
+            unsigned kept = st.season > TK_LB_KEEP_CLOSED ? TK_LB_KEEP_CLOSED + 1 : st.season;
             tk_info("%s: board %s back in Redis from MariaDB: season %u, %llu users in it (%llu rows over %u seasons kept), seq %llu, "
                     "%lld ms",
-                    who, id, st.season, (unsigned long long)st.current, (unsigned long long)st.rows, st.season > TK_LB_KEEP_CLOSED ? TK_LB_KEEP_CLOSED + 1 : st.season,
-                    (unsigned long long)st.seq, (long long)st.ms_total);
+                    who, id, st.season, (unsigned long long)st.current, (unsigned long long)st.rows, kept, (unsigned long long)st.seq,
+                    (long long)st.ms_total);
             return 0;
         }
         if (rrc == TK_REBUILD_UNKNOWN_EVENT)

@@ -388,10 +388,7 @@ static void two_workers_end_at_every_users_latest_value(void **st)
                       "board_id='%s'",
             b);
     assert_int_equal(db_int(f, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), 25);
-    /* Both workers took part (each counted acked entries). */
-    redisReply *r = redisCommand(f->redis, "HGETALL tk:wk:stats");
-    assert_non_null(r);
-    freeReplyObject(r);
+    /* Every entry acked once, over both workers. */
     assert_int_equal(wait_stat(f, "lb_entries", 1000), 1000);
 }
 
@@ -902,8 +899,8 @@ static void a_big_board_rebuilds_in_seconds(void **st)
     board_create(f, b, 2, 0);
     long long t0 = it_now_ms();
     assert_int_equal(it_db_exec(f->db,
-                                "INSERT INTO board_scores SELECT '%s', 1, CONCAT('u-', seq), seq %% 100003, CAST(seq %% 7 AS SIGNED) - 3, %lld + seq %% 86400000, seq "
-                                "FROM seq_1_to_%ld",
+                                "INSERT INTO board_scores SELECT '%s', 1, CONCAT('u-', seq), seq %% 100003, CAST(seq %% 7 AS SIGNED) - 3, "
+                                "%lld + seq %% 86400000, seq FROM seq_1_to_%ld",
                                 b, (long long)T0, n),
                      0);
     print_message("%ld rows inserted in MariaDB in %lld ms\n", n, it_now_ms() - t0);
