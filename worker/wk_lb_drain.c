@@ -6,8 +6,9 @@
  * -------------------------------------------------------
  * The pattern is the claims' (wk_drain.c): an entry read with XREADGROUP
  * sits in the group's pending list under this worker's name until it is
- * XACKed, and it is XACKed (and XDELed: the stream then holds exactly the
- * entries not yet written, so it stays bounded) only after the MariaDB
+ * XACKed, and it is XACKed and XDELed together (lua/lb_ack.lua, one atomic
+ * step: the stream then holds exactly the entries not yet written, so it
+ * stays bounded and its length means "not yet in MariaDB") only after the MariaDB
  * transaction that wrote it — or the entry that supersedes it in the same
  * batch (coalescing, wk_lb_batch.h) — has COMMITted. So at every instant
  * an entry is pending in Redis or its value (or a newer one of the same
@@ -38,6 +39,7 @@
 #include "tk_grow.h"
 #include "tk_keys.h"
 #include "tk_log.h"
+#include "tk_lua.h"
 #include "tk_streamid.h"
 #include "tk_time.h"
 #include "wk_drain_int.h"
@@ -281,54 +283,72 @@ static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id
 
 /* ---------------------------------------------------------------- acking */
 
-/* XACK then XDEL of the ids in d->argv[3 ..3+n) on stream @si; retried while Redis is away. 0 or -1 (left pending: replayed later). */
+#define LB_ACK_CHUNK 1000 /* ids per lb_ack.lua call (Lua's unpack has a bound) */
+
+/*
+ * XACK and XDEL of the ids in d->argv[5 .. 5 + n) on stream @si, atomically
+ * (lua/lb_ack.lua: why), LB_ACK_CHUNK ids per call; retried while Redis is
+ * away. 0, or -1 (left pending: replayed later, harmlessly).
+ */
 static int ack_ids(wk_drain_t *d, size_t si, size_t n)
 {
     const char *key = d->lb->streams[si].key;
-    for (int attempt = 0; attempt < LB_ACK_ATTEMPTS; attempt++) {
-        d->argv[0] = "XACK";
-        d->argv[1] = key;
-        d->argv[2] = TK_STREAM_GROUP;
-        for (int i = 0; i < 3; i++)
-            d->lens[i] = strlen(d->argv[i]);
-        redisReply *r = wk_redis_cmd(&d->redis, (int)(3 + n), d->argv, d->lens);
-        if (r != NULL) {
-            int ok = r->type == REDIS_REPLY_INTEGER;
-            if (!ok)
-                tk_error("XACK %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-            freeReplyObject(r);
-            /* XDEL with the ids in place: argv[1] stays the key, argv[2] becomes the first id again. */
-            d->argv[1] = "XDEL";
-            d->lens[1] = 4;
-            d->argv[2] = key;
-            d->lens[2] = strlen(key);
-            r = ok ? wk_redis_cmd(&d->redis, (int)(2 + n), d->argv + 1, d->lens + 1) : NULL;
-            if (r != NULL)
-                freeReplyObject(r);
-            d->redis_backoff = 100;
-            return ok ? 0 : -1;
-        }
-        if (*d->stop && attempt >= 10)
-            break;
-        wk_drain_redis_wait(d);
+    const char *script = tk_lua_find("lb_ack");
+    if (script == NULL) {
+        tk_error("lua/lb_ack.lua is not compiled in");
+        return -1;
     }
-    tk_warn("XACK %s: redis unreachable; %zu board entries stay pending and will be replayed", key, n);
-    return -1;
+    for (size_t off = 0; off < n; off += LB_ACK_CHUNK) {
+        size_t m = n - off < LB_ACK_CHUNK ? n - off : LB_ACK_CHUNK;
+        /* The call's five head arguments go just before this chunk's ids, over the previous chunk's (already sent) or the free head slots. */
+        const char **argv = d->argv + off;
+        size_t *lens = d->lens + off;
+        argv[0] = "EVAL";
+        argv[1] = script;
+        argv[2] = "1";
+        argv[3] = key;
+        argv[4] = TK_STREAM_GROUP;
+        for (int i = 0; i < 5; i++)
+            lens[i] = strlen(argv[i]);
+        int done = 0;
+        for (int attempt = 0; attempt < LB_ACK_ATTEMPTS && !done; attempt++) {
+            redisReply *r = wk_redis_cmd(&d->redis, (int)(5 + m), argv, lens);
+            if (r != NULL) {
+                int ok = r->type == REDIS_REPLY_INTEGER;
+                if (!ok)
+                    tk_error("acking %s: %s", key, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                freeReplyObject(r);
+                d->redis_backoff = 100;
+                if (!ok)
+                    return -1;
+                done = 1;
+                break;
+            }
+            if (*d->stop && attempt >= 10)
+                break;
+            wk_drain_redis_wait(d);
+        }
+        if (!done) {
+            tk_warn("acking %s: redis unreachable; %zu board entries stay pending and will be replayed", key, n - off);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int ack(wk_drain_t *d)
 {
     struct wk_lb *lb = d->lb;
     wk_lb_batch_t *b = &lb->batch;
-    if (wk_drain_grow_args(d, 3 + b->n + lb->nbad) != 0)
+    if (wk_drain_grow_args(d, 5 + b->n + lb->nbad) != 0)
         return -1;
     /* Items are sorted by board: one run per stream. */
     for (size_t lo = 0; lo < b->n;) {
         size_t hi = lo, n = 0;
         while (hi < b->n && b->items[hi].src == b->items[lo].src) {
             if (b->items[b->items[hi].winner].done) {
-                d->argv[3 + n] = b->items[hi].id;
-                d->lens[3 + n] = strlen(b->items[hi].id);
+                d->argv[5 + n] = b->items[hi].id;
+                d->lens[5 + n] = strlen(b->items[hi].id);
                 n++;
             }
             hi++;
@@ -343,8 +363,8 @@ static int ack(wk_drain_t *d)
         size_t n = 0;
         for (size_t i = 0; i < lb->nbad; i++) {
             if (lb->bad[i].src == si) {
-                d->argv[3 + n] = lb->bad[i].id;
-                d->lens[3 + n] = strlen(lb->bad[i].id);
+                d->argv[5 + n] = lb->bad[i].id;
+                d->lens[5 + n] = strlen(lb->bad[i].id);
                 n++;
             }
         }
