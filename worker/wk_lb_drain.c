@@ -353,10 +353,8 @@ static int ack(wk_drain_t *d)
             }
             hi++;
         }
-        if (n > 0) {
+        if (n > 0 && ack_ids(d, b->items[lo].src, n) == 0)
             d->total.lb_entries += n;
-            ack_ids(d, b->items[lo].src, n);
-        }
         lo = hi;
     }
     for (size_t si = 0; si < lb->ns && lb->nbad > 0; si++) {
