@@ -77,6 +77,8 @@ typedef struct {
     char stock_ver[NUM_MAX], state_ver[NUM_MAX]; /* the admin versions (sql/005) */
     char key_wq[TK_KEY_MAX];
     char wr[NUM_MAX], wr_rate[NUM_MAX], wr_ttl[NUM_MAX], wr_opens[NUM_MAX], wr_paused[NUM_MAX], wr_ver[NUM_MAX]; /* the room (sql/006) */
+    char pr_board[TK_ID_MAX + 1], pr_top[NUM_MAX], pr_opens[NUM_MAX], pr_snap[NUM_MAX]; /* the presale (sql/008); "" board: none */
+    char key_prio[TK_KEY_MAX];
     /* The event hash as Redis held it before the claims were read ("" absent). */
     char snap[4][NUM_MAX];
 } rb_t;
@@ -121,7 +123,9 @@ static int read_event(rb_t *r)
              " COALESCE(CAST(UNIX_TIMESTAMP(e.closes_at) * 1000 AS UNSIGNED), 0),"
              " CAST(UNIX_TIMESTAMP(e.created_at) * 1000 AS UNSIGNED), s.total, s.sold, s.ticket_hwm, s.stock_ver, e.state_ver,"
              " e.wr_on, e.wr_release_per_s, e.wr_access_ttl_s,"
-             " COALESCE(CAST(UNIX_TIMESTAMP(e.wr_opens_at) * 1000 AS UNSIGNED), 0), e.wr_paused, e.wr_ver"
+             " COALESCE(CAST(UNIX_TIMESTAMP(e.wr_opens_at) * 1000 AS UNSIGNED), 0), e.wr_paused, e.wr_ver,"
+             " COALESCE(e.pr_board, ''), e.pr_top, COALESCE(CAST(UNIX_TIMESTAMP(e.pr_opens_at) * 1000 AS UNSIGNED), 0),"
+             " COALESCE(CAST(UNIX_TIMESTAMP(e.pr_snapshot_at) * 1000 AS UNSIGNED), 0)"
              " FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = '%s' FOR UPDATE",
              esc);
     if (mysql_query(r->db, sql) != 0)
@@ -150,6 +154,13 @@ static int read_event(rb_t *r)
         copy_field(room[i], NUM_MAX, row[11 + i], len[11 + i]);
         bad_room |= room[i][0] == '\0';
     }
+    copy_field(r->pr_board, sizeof(r->pr_board), row[17], len[17]);
+    copy_field(r->pr_top, sizeof(r->pr_top), row[18], len[18]);
+    copy_field(r->pr_opens, sizeof(r->pr_opens), row[19], len[19]);
+    copy_field(r->pr_snap, sizeof(r->pr_snap), row[20], len[20]);
+    if (r->pr_opens[0] == '\0' || strcmp(r->pr_opens, "0") == 0)
+        r->pr_board[0] = '\0'; /* no presale */
+    bad_room |= r->pr_top[0] == '\0' || r->pr_snap[0] == '\0';
     int bad = parse_u64(row[6], &r->total) || parse_u64(row[7], &r->sold) || parse_u64(row[8], &r->hwm) || r->stock_ver[0] == '\0' ||
               r->state_ver[0] == '\0' || bad_room;
     mysql_free_result(res);
@@ -364,7 +375,8 @@ static int swap(rb_t *r)
     const char *argv[] = {"EVAL",     text,     "8",      r->key_ev, r->key_claims, r->key_tmp, r->key_q, TK_KEY_EVENTS,
                           r->key_old, r->key_wq, TK_KEY_WQ_ROOMS, ev, r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows, r->name,
                           r->state,   s_total,  s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP,
-                          r->stock_ver, r->state_ver, r->wr, r->wr_rate, r->wr_ttl, r->wr_opens, r->wr_paused, r->wr_ver};
+                          r->stock_ver, r->state_ver, r->wr, r->wr_rate, r->wr_ttl, r->wr_opens, r->wr_paused, r->wr_ver,
+                          r->pr_board, r->pr_top, r->pr_opens};
     const int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (int i = 0; i < argc; i++)
@@ -404,6 +416,97 @@ static int swap(rb_t *r)
     return rc;
 }
 
+/* ---------------------------------------------------------------- step 6: the priority snapshot */
+
+/* One prio_copy.lua call with @n users; 0, 1 when the script says there is nothing more to copy, -1 failed. */
+static int prio_chunk(rb_t *r, const char *text, const char **argv, size_t *lens, size_t n, int last)
+{
+    char total[NUM_MAX];
+    snprintf(total, sizeof(total), "%" PRIu64, r->st->prio);
+    argv[0] = "EVAL";
+    argv[1] = text;
+    argv[2] = "2";
+    argv[3] = r->key_ev;
+    argv[4] = r->key_prio;
+    argv[5] = r->pr_snap;
+    argv[6] = total; /* read only on the last chunk: by then it is the whole snapshot's size */
+    argv[7] = last ? "1" : "0";
+    for (int i = 0; i < 8; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *rep = redisCommandArgv(r->redis, (int)(8 + n), argv, lens);
+    if (rep == NULL)
+        return failf(r, -1, "Redis: %s", r->redis->errstr);
+    int rv = -1;
+    if (rep->type == REDIS_REPLY_STATUS || rep->type == REDIS_REPLY_STRING)
+        rv = strcmp(rep->str, "OK") == 0 ? 0 : 1;
+    else
+        failf(r, -1, "Redis prio_copy.lua: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    freeReplyObject(rep);
+    return rv;
+}
+
+static int copy_prio(rb_t *r)
+{
+    if (r->pr_board[0] == '\0' || strcmp(r->pr_snap, "0") == 0)
+        return TK_REBUILD_OK; /* no presale, or no snapshot yet: the gateways take it at its time */
+    const char *text = tk_lua_find("prio_copy");
+    if (text == NULL)
+        return failf(r, TK_REBUILD_ERR_REDIS, "lua/prio_copy.lua is not compiled in");
+    const char **argv = calloc(8 + TK_REBUILD_CHUNK, sizeof(*argv));
+    size_t *lens = calloc(8 + TK_REBUILD_CHUNK, sizeof(*lens));
+    char(*user)[TK_ID_MAX + 1] = calloc(TK_REBUILD_CHUNK, sizeof(*user));
+    int rc = TK_REBUILD_OK;
+    MYSQL_RES *res = NULL;
+    if (argv == NULL || lens == NULL || user == NULL) {
+        rc = failf(r, TK_REBUILD_ERR_DB, "out of memory");
+        goto out;
+    }
+    char esc[2 * TK_ID_MAX + 1], sql[256];
+    mysql_real_escape_string(r->db, esc, r->event, (unsigned long)r->elen);
+    snprintf(sql, sizeof(sql), "SELECT user_id FROM event_priority WHERE event_id = '%s' ORDER BY `rank`", esc);
+    /* Stored, not streamed: a Redis call per chunk must not hold the result open (at most 100,000 short rows). */
+    if (mysql_query(r->db, sql) != 0 || (res = mysql_store_result(r->db)) == NULL) {
+        rc = db_fail(r, "read event_priority");
+        goto out;
+    }
+    mysql_rollback(r->db);
+    size_t n = 0;
+    uint64_t rows = mysql_num_rows(res);
+    r->st->prio = rows;
+    MYSQL_ROW row;
+    int done = 0;
+    while (!done && (row = mysql_fetch_row(res)) != NULL) {
+        unsigned long *len = mysql_fetch_lengths(res);
+        if (row[0] == NULL || len[0] == 0 || len[0] > TK_ID_MAX) {
+            rc = failf(r, TK_REBUILD_ERR_DB, "event %s: an event_priority row with a bad user id", r->event);
+            goto out;
+        }
+        memcpy(user[n], row[0], len[0]);
+        user[n][len[0]] = '\0';
+        argv[8 + n] = user[n];
+        lens[8 + n] = len[0];
+        n++;
+        if (n == TK_REBUILD_CHUNK) {
+            int c = prio_chunk(r, text, argv, lens, n, 0);
+            if (c < 0) {
+                rc = TK_REBUILD_ERR_REDIS;
+                goto out;
+            }
+            done = c == 1;
+            n = 0;
+        }
+    }
+    if (!done && prio_chunk(r, text, argv, lens, n, 1) < 0)
+        rc = TK_REBUILD_ERR_REDIS;
+out:
+    if (res != NULL)
+        mysql_free_result(res);
+    free(argv);
+    free(lens);
+    free(user);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- entry */
 
 int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_rebuild_stats_t *stats, char *err, size_t errlen)
@@ -425,7 +528,7 @@ int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_re
     int rc;
     if (event_id == NULL || !tk_valid_event_id(event_id, r->elen) || tk_key(TK_KEY_EV, event_id, r->elen, r->key_ev) < 0 ||
         tk_key(TK_KEY_CLAIMS, event_id, r->elen, r->key_claims) < 0 || tk_key(TK_KEY_STREAM, event_id, r->elen, r->key_q) < 0 ||
-        tk_key(TK_KEY_WQ, event_id, r->elen, r->key_wq) < 0) {
+        tk_key(TK_KEY_WQ, event_id, r->elen, r->key_wq) < 0 || tk_key(TK_KEY_PRIO, event_id, r->elen, r->key_prio) < 0) {
         rc = failf(r, TK_REBUILD_ERR_INVALID, "not a valid event id");
         goto out;
     }
@@ -445,6 +548,7 @@ int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_re
         {check_redis, &stats->ms_check},
         {load_claims, &stats->ms_load},
         {swap, &stats->ms_swap},
+        {copy_prio, &stats->ms_prio},
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         rc = steps[i].run(r);

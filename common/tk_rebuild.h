@@ -48,6 +48,14 @@
  * is committed between what the rebuild reads and what it writes; one
  * committed before arrives with a version the swap already holds (the
  * script applies it again or finds it superseded).
+ *
+ * The priority presale (sql/008) too: the swap writes pr_board, pr_top and
+ * pr_opens from the events row; then, when MariaDB holds a snapshot
+ * (pr_snapshot_at set), step 6 copies its rows of event_priority into
+ * tk:{E}:prio with lua/prio_copy.lua (pr_snap and pr_n last; nothing when
+ * pr_snap is already there), the same copy a gateway makes
+ * (gateway/claims/gw_prio.h). Until it is done, claims of the window get
+ * "priority_pending" (503), never a wrong answer.
  */
 #ifndef TK_REBUILD_H
 #define TK_REBUILD_H
@@ -78,6 +86,8 @@ typedef struct {
     int64_t ms_check;      /* step 2 */
     int64_t ms_load;       /* step 3 */
     int64_t ms_swap;       /* steps 4 and 5 */
+    uint64_t prio;         /* priority snapshot rows copied (step 6) */
+    int64_t ms_prio;       /* step 6 */
     int64_t ms_total;
     unsigned db_errno;     /* with TK_REBUILD_ERR_DB */
     long long stream_len;  /* with TK_REBUILD_NOT_DRAINED */

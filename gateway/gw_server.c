@@ -6,6 +6,7 @@
 #include "gw_presence.h"
 #include "gw_queue_hold.h"
 #include "gw_admitter.h"
+#include "gw_prio.h"
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
@@ -155,6 +156,8 @@ static void thread_dispose(gw_thread_t *th)
     th->wq_hold = NULL;
     /* only stopped: /metrics on another thread may still read it; freed after the joins (gw_server_run) */
     gw_admitter_stop(th->admitter);
+    gw_prio_destroy(th->prio); /* its job came back: the loop waited for db_jobs */
+    th->prio = NULL;
     gw_route_events_dispose();   /* after the Redis callbacks: a list round in flight ended there */
     if (th->index == 0)
         gw_failover_stop(th);
@@ -236,6 +239,8 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
         return -1;
     if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
+        return -1;
+    if (index == 0 && (th->prio = gw_prio_create(th)) == NULL)
         return -1;
     if (index == 0 && gw_failover_start(th) != 0)
         return -1;

@@ -18,6 +18,10 @@ ARGV[14] waiting room on ("1") or off ("0"); when on:
 ARGV[15] release_per_s  ARGV[16] access_ttl_s  ARGV[17] its opens ms (0 =
         at once)  ARGV[18] paused ("1"/"0")  ARGV[19] wr_ver (sql/006)
         An event without a room gets none of these fields (absent = off).
+ARGV[20] the priority presale's board id ("" = none); when set:
+ARGV[21] its top  ARGV[22] its opens ms. An event without a presale gets
+        none of the pr_* fields (absent = none); the snapshot's fields
+        pr_snap and pr_n come later, with tk:{E}:prio (lua/prio_copy.lua).
 
 Returns status "OK" when loaded, or the string "exists" when the event hash
 is already there (then nothing changes: an event is never overwritten here).
@@ -37,6 +41,9 @@ if ARGV[14] == '1' then
   redis.call('HSET', ev, 'wr', '1', 'wr_rate', ARGV[15], 'wr_ttl', ARGV[16], 'wr_opens', ARGV[17], 'wr_ver', ARGV[19])
   redis.call('HSET', wq, 'paused', ARGV[18])
   redis.call('SADD', rooms, ARGV[1])
+end
+if ARGV[20] ~= '' then
+  redis.call('HSET', ev, 'pr_board', ARGV[20], 'pr_top', ARGV[21], 'pr_opens', ARGV[22])
 end
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[11], '0', 'MKSTREAM')

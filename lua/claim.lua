@@ -1,9 +1,12 @@
 --[[
 claim.lua: grant claims of one event, in arrival order, atomically.
 
-KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr)
+KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr,
+                       pr_opens, pr_snap)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
 KEYS[3] tk:{E}:q       stream the workers drain into MariaDB
+KEYS[4] tk:{E}:prio    the priority presale's snapshot: the user ids that may
+                       claim from pr_opens (read only inside that window)
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
 ARGV[2] admitted flags, one character per claim in order: "1" when the claim
         carried a valid access token for this event (gateway/queue/gw_access.h),
@@ -15,7 +18,8 @@ Returns a flat array, two items per claim, in the order given:
   "N", record   a new claim: the unit(s) are taken and the claim is queued
   "E", record   the user already holds this claim (a retry; nothing changes)
   code, ""      refused, nothing changed: "sold_out", "limit_reached",
-                "not_open", "paused", "closed", "not_admitted"
+                "not_open", "paused", "closed", "not_admitted",
+                "priority_pending" (the gateway answers 503, Retry-After 1)
 or a single "not_found" when the event does not exist.
 
 Why it is exact. Redis runs a script alone, so between the first and the
@@ -37,11 +41,26 @@ that is not admitted is refused "not_admitted" before anything else is
 looked at, its own claim record included: the room decides who may claim
 at all, and a refusal changes nothing. An event without a room pays one
 more field in the HMGET and nothing per claim.
+
+The priority presale's gate. Before opens, an event with a presale
+(pr_opens > 0) lets the users of its snapshot claim from pr_opens on; the
+rest stay "not_open" until opens. The snapshot is taken at pr_opens by a
+gateway (gateway/claims/gw_prio.c: MariaDB records it first, then copies
+it here, setting pr_snap last, only once the whole set is in). Between
+pr_opens and the copy, nobody can be told yes or no for certain, so every
+claim is refused "priority_pending" (503, retry in a second): nobody is
+wrongly refused or wrongly admitted. After the copy, SISMEMBER decides per
+claim, and a member's claim goes on exactly as any claim after opens:
+same ticket order, same stock check, in the same atomic step. The set and
+pr_snap are written once (lua/prio_copy.lua refuses a second copy), so a
+score change after the snapshot moves nobody in or out. An event without a
+presale pays one more field in the HMGET (pr_opens, absent = 0); the
+window costs one HGET per call and one SISMEMBER per claim.
 ]]
 
-local ev, claims, q = KEYS[1], KEYS[2], KEYS[3]
+local ev, claims, q, prio = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = ARGV[1]
-local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq', 'wr')
+local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq', 'wr', 'pr_opens')
 if not e[1] then
   return {'not_found'}
 end
@@ -58,16 +77,29 @@ elseif state == 'paused' then
   refusal = 'paused'
 elseif opens > 0 and nowms < opens then
   refusal = 'not_open'
+  local pr_opens = tonumber(e[8] or '0')
+  if pr_opens > 0 and nowms >= pr_opens then
+    -- the priority window: the snapshot's members may claim, once it is here
+    if redis.call('HGET', ev, 'pr_snap') then
+      refusal = 'priority'
+    else
+      refusal = 'priority_pending'
+    end
+  end
 end
 
 local out = {}
 local granted = 0
 for i = 3, #ARGV, 2 do
   local user, qty = ARGV[i], tonumber(ARGV[i + 1])
+  local refused = refusal
+  if refused == 'priority' then
+    refused = redis.call('SISMEMBER', prio, user) == 0 and 'not_open' or nil
+  end
   if gated and string.byte(admitted, (i - 1) / 2) ~= 49 then -- 49: '1'
     out[#out + 1] = 'not_admitted'
     out[#out + 1] = ''
-  elseif not refusal and qty <= maxpu and qty <= remaining then
+  elseif not refused and qty <= maxpu and qty <= remaining then
     -- The common case costs two commands: HSETNX both checks that the user
     -- holds no claim and records the new one (the per-user lock and the
     -- record in one step), and XADD queues it.
@@ -91,7 +123,7 @@ for i = 3, #ARGV, 2 do
       out[#out + 1] = 'E'
       out[#out + 1] = rec
     else
-      out[#out + 1] = refusal or (qty > maxpu and 'limit_reached') or 'sold_out'
+      out[#out + 1] = refused or (qty > maxpu and 'limit_reached') or 'sold_out'
       out[#out + 1] = ''
     end
   end

@@ -119,9 +119,10 @@ end
 
 local z, u = b .. f(':z:%d', season), b .. f(':u:%d', season)
 
--- The zset member of an entry (common/tk_lb.c, tk_lb_member).
-local function member(c1, c2, t, s, user)
-  local m = f('%013d%010d', t, s) .. user
+-- The zset member of an entry (common/tk_lb.c, tk_lb_member); @tk is the
+-- time's 13 digits when already formatted (every new entry shares it).
+local function member(c1, c2, t, s, user, tk)
+  local m = (tk or f('%013d', t)) .. f('%010d', s) .. user
   if comps == 2 then
     if c2 >= 0 then
       m = '0' .. f('%016d', MAX - c2) .. m
@@ -134,6 +135,7 @@ end
 
 local out = {}
 local applied = 0
+local sf, nowf, nowk = f('%d', season), f('%d', now), f('%013d', now) -- the same for every entry
 for i = 2, #ARGV, 3 do
   local user, a, bs = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local res
@@ -162,10 +164,10 @@ for i = 2, #ARGV, 3 do
       if old then
         redis.call('ZREM', z, member(o1, o2, ot, oq, user))
       end
-      redis.call('ZADD', z, f('%d', -c1), member(c1, c2, now, seq, user))
-      redis.call('HSET', u, user, f('%d %d %d %d', c1, c2, now, seq))
-      redis.call('XADD', q, '*', 'k', 's', 's', f('%d', season), 'u', user, 'a', f('%d', c1), 'b', f('%d', c2),
-        't', f('%d', now), 'q', f('%d', seq))
+      local a1, b1, qf = f('%d', c1), f('%d', c2), f('%d', seq)
+      redis.call('ZADD', z, f('%d', -c1), member(c1, c2, now, seq, user, nowk))
+      redis.call('HSET', u, user, a1 .. ' ' .. b1 .. ' ' .. nowf .. ' ' .. qf)
+      redis.call('XADD', q, '*', 'k', 's', 's', sf, 'u', user, 'a', a1, 'b', b1, 't', nowf, 'q', qf)
       applied = applied + 1
       res = 'a'
     end

@@ -33,6 +33,11 @@ ARGV[21] access_ttl_s  ARGV[22] its opens ms (0 = at once)  ARGV[23] paused
         On: the event hash's wr fields, the room's paused and tk:wq:rooms
         are written; off: only a wr Redis still held is set to "0" (a
         room-less event's hash stays as it was).
+ARGV[25] the priority presale's board ("" = none)  ARGV[26] its top
+ARGV[27] its opens ms: with a presale, pr_board, pr_top and pr_opens are
+        written (the snapshot's copy, pr_snap and tk:{E}:prio, comes after
+        the swap: common/tk_rebuild.c step 6, lua/prio_copy.lua); without,
+        the hash's pr_* stay as they were (none).
 
 Returns {"OK", seq} when swapped, or {word} and nothing changed (the
 caller drops the temporary hash):
@@ -98,6 +103,9 @@ else
   if wr and wr ~= '0' then
     redis.call('HSET', ev, 'wr', '0')
   end
+end
+if ARGV[25] ~= '' then
+  redis.call('HSET', ev, 'pr_board', ARGV[25], 'pr_top', ARGV[26], 'pr_opens', ARGV[27])
 end
 redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')

@@ -133,16 +133,22 @@ K_LB='~tk:lb:* ~tk:boards'
 K_LB_WORKER='~tk:lb:{*}:q %R~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr +srem +zcard'
+# the priority presale (docs/CONTRACTS.md): the snapshot's set, written by
+# the gateway (gateway/claims/gw_prio.c, lua/prio_copy.lua) and the rebuild,
+# read by claim.lua (SISMEMBER); the gateway reads the boards (HMGET, TIME,
+# ZRANGE of the current season: all in $K_LB and the list) to take it
+K_PRIO='~tk:{*}:prio'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
-# merge (INFO run_id, HGET seq) and the rebuild after a reconnect
-# (common/tk_rebuild.c, rebuild_swap.lua).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB ~tk:events %R~tk:wk:stats nocommands
+# merge (INFO run_id, HGET seq), the rebuild after a reconnect
+# (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
+# (lb_create.lua, lb_write.lua: TIME for the time of a score).
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
- +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time
+ +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
  +hscan +xpending +xinfo|groups"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
@@ -151,7 +157,7 @@ ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua) and the
 # PING of this script.
-ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_LB ~tk:events nocommands
+ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
  +sadd +xgroup|create +zadd +zcard"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the

@@ -264,6 +264,11 @@ void gw_admin_def_bind(gw_admin_defrow_t *row, gw_admin_def_t *def, MYSQL_BIND *
     tk_sql_bind_time(&out[10], &row->wr_opens, &row->wr_opens_null);
     tk_sql_bind_i64(&out[11], &row->wr_paused);
     tk_sql_bind_i64(&out[12], &row->wr_ver);
+    tk_sql_bind_strbuf(&out[13], def->pr_board, sizeof(def->pr_board) - 1, &row->pr_blen);
+    out[13].is_null = &row->pr_board_null;
+    tk_sql_bind_i64(&out[14], &row->pr_top);
+    tk_sql_bind_time(&out[15], &row->pr_opens, &row->pr_opens_null);
+    tk_sql_bind_time(&out[16], &row->pr_snap, &row->pr_snap_null);
 }
 
 void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const char *event_id, size_t elen)
@@ -286,12 +291,19 @@ void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const 
     def->wr_ttl_s = row->wr_ttl;
     def->wr_opens_ms = row->wr_opens_null ? 0 : tk_db_time_to_ms(&row->wr_opens);
     def->wr_ver = row->wr_ver;
+    size_t blen = row->pr_board_null ? 0 : row->pr_blen < sizeof(def->pr_board) - 1 ? row->pr_blen : sizeof(def->pr_board) - 1;
+    def->pr_board[blen] = '\0';
+    def->pr_opens_ms = blen == 0 || row->pr_opens_null ? 0 : tk_db_time_to_ms(&row->pr_opens);
+    def->pr_top = def->pr_opens_ms > 0 ? row->pr_top : 0;
+    def->pr_snapshot_ms = def->pr_opens_ms > 0 && !row->pr_snap_null ? tk_db_time_to_ms(&row->pr_snap) : 0;
+    if (def->pr_opens_ms == 0)
+        def->pr_board[0] = '\0';
 }
 
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def)
 {
     char kev[TK_KEY_MAX], kq[TK_KEY_MAX], kwq[TK_KEY_MAX], total[24], remaining[24], maxpu[24], opens[24], closes[24], seq[24],
-        created[24], stock_ver[24], state_ver[24], wr_rate[24], wr_ttl[24], wr_opens[24], wr_ver[24];
+        created[24], stock_ver[24], state_ver[24], wr_rate[24], wr_ttl[24], wr_opens[24], wr_ver[24], pr_top[24], pr_opens[24];
     tk_key(TK_KEY_EV, def->event_id, def->elen, kev);
     tk_key(TK_KEY_STREAM, def->event_id, def->elen, kq);
     tk_key(TK_KEY_WQ, def->event_id, def->elen, kwq);
@@ -299,6 +311,8 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(wr_ttl, sizeof(wr_ttl), "%lld", (long long)def->wr_ttl_s);
     snprintf(wr_opens, sizeof(wr_opens), "%lld", (long long)def->wr_opens_ms);
     snprintf(wr_ver, sizeof(wr_ver), "%lld", (long long)def->wr_ver);
+    snprintf(pr_top, sizeof(pr_top), "%lld", (long long)def->pr_top);
+    snprintf(pr_opens, sizeof(pr_opens), "%lld", (long long)def->pr_opens_ms);
     snprintf(total, sizeof(total), "%lld", (long long)def->total);
     snprintf(remaining, sizeof(remaining), "%lld", (long long)def->remaining);
     snprintf(maxpu, sizeof(maxpu), "%lld", (long long)def->max_per_user);
@@ -310,7 +324,8 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(state_ver, sizeof(state_ver), "%lld", (long long)def->state_ver);
     const char *argv[] = {kev,     TK_KEY_EVENTS, kq,      kwq,     TK_KEY_WQ_ROOMS, def->event_id, def->name, def->state, total, remaining,
                           maxpu,   opens,         closes,  seq,     created,         TK_STREAM_GROUP, stock_ver, state_ver,
-                          def->wr_on ? "1" : "0", wr_rate, wr_ttl, wr_opens, def->wr_paused ? "1" : "0", wr_ver};
+                          def->wr_on ? "1" : "0", wr_rate, wr_ttl, wr_opens, def->wr_paused ? "1" : "0", wr_ver,
+                          def->pr_opens_ms > 0 ? def->pr_board : "", pr_top, pr_opens};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);

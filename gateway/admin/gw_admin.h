@@ -109,6 +109,10 @@ typedef struct {
     /* The waiting room (sql/006): off, or its settings, pause and version */
     int wr_on, wr_paused;
     int64_t wr_rate, wr_ttl_s, wr_opens_ms, wr_ver;
+    /* The priority presale (sql/008): pr_opens_ms 0 = none */
+    char pr_board[TK_ID_MAX + 1];
+    int64_t pr_top, pr_opens_ms;
+    int64_t pr_snapshot_ms; /* events.pr_snapshot_at; 0 while not taken */
 } gw_admin_def_t;
 
 /*
@@ -119,8 +123,9 @@ typedef struct {
  */
 #define GW_ADMIN_DEF_COLUMNS                                                                                                        \
     "e.name, e.max_per_user, e.opens_at, e.closes_at, e.state, s.total, s.sold, "                                                  \
-    "e.wr_on, e.wr_release_per_s, e.wr_access_ttl_s, e.wr_opens_at, e.wr_paused, e.wr_ver"
-#define GW_ADMIN_DEF_NCOLUMNS 13
+    "e.wr_on, e.wr_release_per_s, e.wr_access_ttl_s, e.wr_opens_at, e.wr_paused, e.wr_ver, "                                   \
+    "e.pr_board, e.pr_top, e.pr_opens_at, e.pr_snapshot_at"
+#define GW_ADMIN_DEF_NCOLUMNS 17
 
 /** The fetch buffers of GW_ADMIN_DEF_COLUMNS (the name goes straight into the definition). */
 typedef struct {
@@ -132,6 +137,10 @@ typedef struct {
     long long wr_on, wr_rate, wr_ttl, wr_paused, wr_ver;
     MYSQL_TIME wr_opens;
     my_bool wr_opens_null;
+    unsigned long pr_blen;
+    my_bool pr_board_null, pr_opens_null, pr_snap_null;
+    long long pr_top;
+    MYSQL_TIME pr_opens, pr_snap;
 } gw_admin_defrow_t;
 
 /** Binds @out[0 .. GW_ADMIN_DEF_NCOLUMNS - 1] to @row and @def's name; both must outlive the statement. */
@@ -143,7 +152,8 @@ void gw_admin_def_fill(const gw_admin_defrow_t *row, gw_admin_def_t *def, const 
 /**
  * Loads @def into Redis with lua/admin_create.lua (event hash, tk:events,
  * the stream and its consumer group; with a waiting room, its settings, the
- * room's pause and tk:wq:rooms). Returns 0; 1 when the event hash already
+ * room's pause and tk:wq:rooms; with a presale, its pr_board, pr_top and
+ * pr_opens: the snapshot's copy is gw_prio's). Returns 0; 1 when the event hash already
  * exists (nothing changed); -1 with the job answered.
  */
 int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t *def);

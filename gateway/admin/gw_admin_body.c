@@ -121,6 +121,58 @@ static int get_room(json_t *root, gw_admin_body_create_t *out, char *err, size_t
     return 0;
 }
 
+/*
+ * The create body's "priority" object into @out's pr_* fields. Absent or
+ * null: no presale. All three fields are required; the window needs the
+ * event's opens_at (there is nothing to be early for without it) and must
+ * start before it. Messages name the field in full ("priority.top …").
+ */
+static int get_priority(json_t *root, gw_admin_body_create_t *out, char *err, size_t errlen)
+{
+    json_t *p = json_object_get(root, "priority");
+    if (p == NULL || json_is_null(p))
+        return 0;
+    if (!json_is_object(p)) {
+        fail(err, errlen, "priority must be an object or null");
+        return -1;
+    }
+    json_t *f = json_object_get(p, "board_id");
+    if (f == NULL || json_is_null(f)) {
+        fail(err, errlen, "priority.board_id is required");
+        return -1;
+    }
+    if (!json_is_string(f) || !tk_valid_event_id(json_string_value(f), json_string_length(f))) {
+        fail(err, errlen, "priority.board_id must be 1-64 of [a-z0-9_-]");
+        return -1;
+    }
+    int64_t top, opens;
+    if (get_int(p, "top", 1, 0, 1, GW_PR_TOP_MAX, &top, err, errlen) || get_time(p, "opens_at", &opens, err, errlen)) {
+        char inner[GW_ADMIN_BODY_ERR_MAX];
+        snprintf(inner, sizeof(inner), "%s", err);
+        snprintf(err, errlen, "priority.%s", inner);
+        return -1;
+    }
+    if (opens == 0) {
+        fail(err, errlen, "priority.opens_at is required");
+        return -1;
+    }
+    if (out->opens_ms == 0) {
+        fail(err, errlen, "priority needs the event's opens_at (the presale starts before it)");
+        return -1;
+    }
+    if (opens >= out->opens_ms) {
+        fail(err, errlen, "priority.opens_at must be before opens_at");
+        return -1;
+    }
+    f = json_object_get(p, "board_id");
+    out->pr_blen = json_string_length(f);
+    memcpy(out->pr_board, json_string_value(f), out->pr_blen);
+    out->pr_board[out->pr_blen] = '\0';
+    out->pr_top = top;
+    out->pr_opens_ms = opens;
+    return 0;
+}
+
 int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_admin_body_create_t *out, char *err, size_t errlen)
 {
     json_t *root = gw_admin_body_load(body, len, err, errlen);
@@ -172,8 +224,14 @@ int gw_admin_body_parse_create(const char *body, size_t len, int64_t now_ms, gw_
         fail(err, errlen, "closes_at must be in the future");
         goto done;
     }
-    if (get_room(root, out, err, errlen) != 0)
+    if (get_room(root, out, err, errlen) != 0 || get_priority(root, out, err, errlen) != 0)
         goto done;
+    /* The room's admitter admits from opens_at (lua/wq_admit.lua), and the room's gate comes first: a
+     * presale behind a room would give nobody an earlier start. Refused rather than kept silently useless. */
+    if (out->wr_on && out->pr_opens_ms > 0) {
+        fail(err, errlen, "priority and waiting_room cannot be combined (the room admits from opens_at)");
+        goto done;
+    }
     rc = 0;
 done:
     json_decref(root);

@@ -28,6 +28,9 @@
 #define GW_WR_TTL_MAX 86400
 #define GW_WR_TTL_DEFAULT 300    /* access_ttl_s when the body has none */
 
+/* The priority presale's top: 1 .. this (docs/API.md, "Priority presale"). */
+#define GW_PR_TOP_MAX 100000
+
 /* The latest instant MariaDB's DATETIME holds: 9999-12-31T23:59:59.999Z. */
 #define GW_ADMIN_BODY_TIME_MAX_MS INT64_C(253402300799999)
 
@@ -53,6 +56,11 @@ typedef struct {
     int64_t wr_rate;      /* 1..GW_WR_RATE_MAX, required when on */
     int64_t wr_ttl_s;     /* GW_WR_TTL_MIN..GW_WR_TTL_MAX, default GW_WR_TTL_DEFAULT */
     int64_t wr_opens_ms;  /* 0: joining at once; else before closes_ms */
+    /* "priority": absent or null -> pr_top 0, pr_opens_ms 0, pr_board "" (no presale) */
+    char pr_board[TK_ID_MAX + 1]; /* board_id (a valid id; that the board exists is checked in the create's transaction) */
+    size_t pr_blen;
+    int64_t pr_top;      /* 1..GW_PR_TOP_MAX */
+    int64_t pr_opens_ms; /* > 0 and before opens_ms (which is then required) */
 } gw_admin_body_create_t;
 
 /**

@@ -5,7 +5,11 @@
  *    "redis":{"granted","remaining","tickets_issued"},
  *    "database":{"confirmed","rejected","cancelled","dead" (units), "claims":{…counts},
  *                "sold","total"},
- *    "pending":XLEN, "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging"}
+ *    "pending":XLEN, "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging",
+ *    "priority":null | {"board_id","top","opens_at","snapshot_size","snapshot_at"}}
+ * The presale's snapshot is MariaDB's record (events.pr_snapshot_at and the
+ * rows of event_priority): snapshot_size and snapshot_at are null until it
+ * is taken; "redis_size" is the copy Redis holds (pr_n, null until there).
  * Redis is read in one script (a consistent snapshot), then MariaDB. When
  * only MariaDB knows the event, "event" is built from its row and "redis"
  * is null (also while Redis is unreachable: then "pending" is null too);
@@ -39,6 +43,7 @@ typedef struct {
     long long sold;
     long long units[3], count[3]; /* confirmed, rejected, cancelled */
     long long dead_units, dead_count; /* claims_dead */
+    long long prio_rows;              /* event_priority rows: the snapshot's size */
     /* fetch buffers of the GROUP BY rows */
     char status[16];
     unsigned long slen;
@@ -50,6 +55,7 @@ static const char *const statuses[3] = {"confirmed", "rejected", "cancelled"};
 static const char sql_event[] = "SELECT " GW_ADMIN_DEF_COLUMNS " FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
 static const char sql_books[] = "SELECT status, COUNT(*), COALESCE(SUM(quantity), 0) FROM claims WHERE event_id = ? GROUP BY status";
 static const char sql_dead[] = "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM claims_dead WHERE event_id = ?";
+static const char sql_prio[] = "SELECT COUNT(*) FROM event_priority WHERE event_id = ?";
 
 static void on_status_row(void *arg)
 {
@@ -93,7 +99,13 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     d->dead_count = d->dead_units = 0;
     tk_sql_bind_i64(&out[0], &d->dead_count);
     tk_sql_bind_i64(&out[1], &d->dead_units);
-    return tk_sql_stmt(db, sql_dead, in, out, 1, NULL, NULL, NULL);
+    if ((e = tk_sql_stmt(db, sql_dead, in, out, 1, NULL, NULL, NULL)) != 0)
+        return e;
+    d->prio_rows = 0;
+    if (d->def.pr_snapshot_ms == 0)
+        return 0;
+    tk_sql_bind_i64(&out[0], &d->prio_rows);
+    return tk_sql_stmt(db, sql_prio, in, out, 1, NULL, NULL, NULL);
 }
 
 /* Redis's side: 0 read (found says whether the hash exists), -1 answered. */
@@ -181,6 +193,9 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
         dbev.wr_rate = d.def.wr_rate;
         dbev.wr_ttl_s = d.def.wr_ttl_s;
         dbev.wr_opens_ms = d.def.wr_opens_ms;
+        memcpy(dbev.pr_board, d.def.pr_board, sizeof(dbev.pr_board));
+        dbev.pr_top = d.def.pr_top;
+        dbev.pr_opens_ms = d.def.pr_opens_ms;
         gw_event_json(&dbev, now, evjson);
         strcpy(redis_part, "null");
     }
@@ -197,17 +212,35 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     const char *path = gw_journal_info(job->origin->server->journal, in->id.event_id, in->id.elen, &info) == 0 ? gw_evmode_name(info.evmode)
                        : gw_journal_mode(job->origin->server->journal) == GW_MODE_FAST       ? gw_evmode_name(GW_EVMODE_REDIS)
                                                                                          : gw_evmode_name(GW_EVMODE_READONLY);
+    /* The presale: its setting as the event shows it, MariaDB's snapshot, Redis's copy. */
+    const gw_admin_def_t *pd = &d.def;
+    char prio[256 + TK_ID_MAX] = "null";
+    if (d.found && pd->pr_opens_ms > 0) {
+        char opens_s[TK_TIME_RFC3339_LEN + 1], size_s[24] = "null", at_s[TK_TIME_RFC3339_LEN + 3] = "null", rsize[24] = "null";
+        tk_time_format_rfc3339(pd->pr_opens_ms, opens_s);
+        if (pd->pr_snapshot_ms > 0) {
+            snprintf(size_s, sizeof(size_s), "%lld", d.prio_rows);
+            at_s[0] = '"';
+            tk_time_format_rfc3339(pd->pr_snapshot_ms, at_s + 1);
+            strcpy(at_s + 1 + TK_TIME_RFC3339_LEN, "\"");
+        }
+        if (in_redis && ev.pr_snap_ms > 0)
+            snprintf(rsize, sizeof(rsize), "%lld", (long long)ev.pr_n);
+        snprintf(prio, sizeof(prio),
+                 "{\"board_id\":\"%s\",\"top\":%lld,\"opens_at\":\"%s\",\"snapshot_size\":%s,\"snapshot_at\":%s,\"redis_size\":%s}",
+                 pd->pr_board, (long long)pd->pr_top, opens_s, size_s, at_s, rsize);
+    }
     char pending_s[24] = "null";
     if (!redis_away)
         snprintf(pending_s, sizeof(pending_s), "%lld", pending);
-    size_t cap = strlen(evjson) + strlen(redis_part) + strlen(db_part) + 192;
+    size_t cap = strlen(evjson) + strlen(redis_part) + strlen(db_part) + strlen(prio) + 224;
     char *body = malloc(cap);
     if (body == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "out of memory");
         return;
     }
-    int n = snprintf(body, cap, "{\"event\":%s,\"redis\":%s,\"database\":%s,\"pending\":%s,\"drain_lag_ms\":%lld,\"path\":\"%s\"}",
-                     evjson, redis_part, db_part, pending_s, lag, path);
+    int n = snprintf(body, cap, "{\"event\":%s,\"redis\":%s,\"database\":%s,\"pending\":%s,\"drain_lag_ms\":%lld,\"path\":\"%s\",\"priority\":%s}",
+                     evjson, redis_part, db_part, pending_s, lag, path, prio);
     gw_dbjob_answer(job, 200, body, (size_t)n);
     free(body);
 }

@@ -99,6 +99,13 @@ static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const re
         g->user[r->ulen] = '\0';
         return 1;
     }
+    if (code->len == 16 && memcmp(code->str, "priority_pending", 16) == 0) {
+        /* The priority window began and its snapshot is not in Redis yet
+         * (claim.lua): a second from now it will be; nobody is told no. */
+        count(th, GW_CLAIM_UNAVAILABLE);
+        gw_reply_errorf(r, 503, "unavailable", "event %s: the priority snapshot is being taken; retry shortly", r->event_id);
+        return 0;
+    }
     int k = gw_refusal_find(code->str, code->len);
     if (k >= 0) {
         count(th, gw_refusal_result((gw_refusal_t)k));
@@ -177,24 +184,26 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
 static void send_batch(batch_t *bt)
 {
     gw_thread_t *th = bt->owner->th;
-    int argc = 5 + 2 * bt->n;
+    int argc = 6 + 2 * bt->n;
     const char *argv[argc];
     size_t lens[argc];
-    char keys[3][TK_KEY_MAX], now[24], qty[bt->n][12], admitted[bt->n];
-    for (int k = 0; k < 3; k++) {
-        lens[k] = (size_t)tk_key((tk_key_kind_t)k, bt->event_id, bt->elen, keys[k]);
+    /* claim.lua's keys: the event hash, claims, stream, and the presale's snapshot set */
+    static const tk_key_kind_t kinds[4] = {TK_KEY_EV, TK_KEY_CLAIMS, TK_KEY_STREAM, TK_KEY_PRIO};
+    char keys[4][TK_KEY_MAX], now[24], qty[bt->n][12], admitted[bt->n];
+    for (int k = 0; k < 4; k++) {
+        lens[k] = (size_t)tk_key(kinds[k], bt->event_id, bt->elen, keys[k]);
         argv[k] = keys[k];
     }
-    lens[3] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)tk_time_now_ms());
-    argv[3] = now;
-    argv[4] = admitted; /* one flag per claim (claim.lua's waiting-room gate) */
-    lens[4] = (size_t)bt->n;
+    lens[4] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)tk_time_now_ms());
+    argv[4] = now;
+    argv[5] = admitted; /* one flag per claim (claim.lua's waiting-room gate) */
+    lens[5] = (size_t)bt->n;
     for (int i = 0; i < bt->n; i++) {
         admitted[i] = bt->reqs[i]->admitted ? '1' : '0';
-        argv[5 + 2 * i] = bt->reqs[i]->user_id;
-        lens[5 + 2 * i] = bt->reqs[i]->ulen;
-        lens[6 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
-        argv[6 + 2 * i] = qty[i];
+        argv[6 + 2 * i] = bt->reqs[i]->user_id;
+        lens[6 + 2 * i] = bt->reqs[i]->ulen;
+        lens[7 + 2 * i] = (size_t)snprintf(qty[i], sizeof(qty[i]), "%d", bt->qty[i]);
+        argv[7 + 2 * i] = qty[i];
     }
     /* gw_journal_sent refuses outside the fast path (Redis lost by some
      * thread, or the fallback's turn): then MariaDB answers, read-only or
@@ -206,7 +215,7 @@ static void send_batch(batch_t *bt)
     }
     gw_metrics_add(&th->metrics.batches, 1);
     gw_metrics_add(&th->metrics.batched_claims, (uint64_t)bt->n);
-    if (gw_redis_script(th->redis, GW_SCRIPT_CLAIM, on_reply, bt, 3, argc, argv, lens) != 0) {
+    if (gw_redis_script(th->redis, GW_SCRIPT_CLAIM, on_reply, bt, 4, argc, argv, lens) != 0) {
         settle_without_grants(bt, 0); /* nothing left: no claim of it can have been granted */
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
         free_batch(bt);

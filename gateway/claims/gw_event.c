@@ -52,7 +52,30 @@ int gw_event_from_hmget(const redisReply *reply, const char *event_id, size_t el
         if (f[10 + i]->type != REDIS_REPLY_NIL && (parse_i64(f[10 + i], room[i]) != 0 || *room[i] < 0))
             return -1;
     }
+    /* The presale: pr_opens absent or "0" is none (an event from before it, or a hash set by hand). */
+    int64_t *pr[4] = {&ev->pr_top, &ev->pr_opens_ms, &ev->pr_snap_ms, &ev->pr_n};
+    for (int i = 0; i < 4; i++) {
+        *pr[i] = 0;
+        if (f[14 + i]->type != REDIS_REPLY_NIL && (parse_i64(f[14 + i], pr[i]) != 0 || *pr[i] < 0))
+            return -1;
+    }
+    ev->pr_board[0] = '\0';
+    if (f[13]->type == REDIS_REPLY_STRING) {
+        if (f[13]->len > TK_ID_MAX)
+            return -1;
+        memcpy(ev->pr_board, f[13]->str, f[13]->len);
+        ev->pr_board[f[13]->len] = '\0';
+    }
+    if (ev->pr_opens_ms == 0 || ev->pr_board[0] == '\0') {
+        ev->pr_opens_ms = ev->pr_top = ev->pr_snap_ms = ev->pr_n = 0;
+        ev->pr_board[0] = '\0';
+    }
     return 0;
+}
+
+int gw_event_in_priority(const gw_event_t *ev, int64_t now_ms)
+{
+    return ev->pr_opens_ms > 0 && now_ms >= ev->pr_opens_ms && ev->opens_ms > 0 && now_ms < ev->opens_ms;
 }
 
 const char *gw_event_state(const gw_event_t *ev, int64_t now_ms)
@@ -61,16 +84,17 @@ const char *gw_event_state(const gw_event_t *ev, int64_t now_ms)
         return "closed";
     if (strcmp(ev->state, "paused") == 0)
         return "paused";
-    if (ev->opens_ms > 0 && now_ms < ev->opens_ms)
+    if (ev->opens_ms > 0 && now_ms < ev->opens_ms && !gw_event_in_priority(ev, now_ms))
         return "scheduled";
     if (ev->remaining <= 0)
         return "sold_out";
-    return "open";
+    return gw_event_in_priority(ev, now_ms) ? "priority" : "open";
 }
 
 int64_t gw_event_version(const gw_event_t *ev, int64_t now_ms)
 {
-    return ev->ver + (ev->opens_ms > 0 && now_ms >= ev->opens_ms) + (ev->closes_ms > 0 && now_ms >= ev->closes_ms);
+    return ev->ver + (ev->opens_ms > 0 && now_ms >= ev->opens_ms) + (ev->closes_ms > 0 && now_ms >= ev->closes_ms) +
+           (ev->pr_opens_ms > 0 && now_ms >= ev->pr_opens_ms);
 }
 
 static void time_or_null(int64_t ms, char *out)
@@ -87,7 +111,7 @@ static void time_or_null(int64_t ms, char *out)
 int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out)
 {
     char name[TK_JSON_ESCAPED_MAX(TK_NAME_MAX)], opens[TK_TIME_RFC3339_LEN + 3], closes[TK_TIME_RFC3339_LEN + 3];
-    char room[160] = "null", wr_opens[TK_TIME_RFC3339_LEN + 3];
+    char room[160] = "null", wr_opens[TK_TIME_RFC3339_LEN + 3], prio[160 + TK_ID_MAX] = "null", pr_opens[TK_TIME_RFC3339_LEN + 3];
     tk_json_escape(ev->name, strlen(ev->name), name);
     time_or_null(ev->opens_ms, opens);
     time_or_null(ev->closes_ms, closes);
@@ -96,9 +120,13 @@ int gw_event_json(const gw_event_t *ev, int64_t now_ms, char *out)
         snprintf(room, sizeof(room), "{\"enabled\":true,\"release_per_s\":%lld,\"access_ttl_s\":%lld,\"opens_at\":%s}",
                  (long long)ev->wr_rate, (long long)ev->wr_ttl_s, wr_opens);
     }
+    if (ev->pr_opens_ms > 0) {
+        time_or_null(ev->pr_opens_ms, pr_opens);
+        snprintf(prio, sizeof(prio), "{\"board_id\":\"%s\",\"top\":%lld,\"opens_at\":%s}", ev->pr_board, (long long)ev->pr_top, pr_opens);
+    }
     return snprintf(out, GW_EVENT_JSON_MAX,
                     "{\"event_id\":\"%s\",\"name\":\"%s\",\"state\":\"%s\",\"stock_total\":%lld,\"remaining\":%lld,"
-                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s,\"version\":%lld,\"waiting_room\":%s}",
+                    "\"max_per_user\":%lld,\"opens_at\":%s,\"closes_at\":%s,\"version\":%lld,\"waiting_room\":%s,\"priority\":%s}",
                     ev->event_id, name, gw_event_state(ev, now_ms), (long long)ev->total, (long long)ev->remaining,
-                    (long long)ev->max_per_user, opens, closes, (long long)gw_event_version(ev, now_ms), room);
+                    (long long)ev->max_per_user, opens, closes, (long long)gw_event_version(ev, now_ms), room, prio);
 }

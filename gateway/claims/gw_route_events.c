@@ -1,5 +1,5 @@
 /*
- * GET /v1/events (events that are scheduled or open) and
+ * GET /v1/events (events that are scheduled, in their priority window or open) and
  * GET /v1/events/{event_id} (one event with live stock), from Redis.
  *
  * The list costs an SMEMBERS and an HMGET per event (up to LIST_MAX) on
@@ -131,7 +131,7 @@ static int list_body(list_t *l, char **out, size_t *outlen)
         if (ev->event_id[0] == '\0')
             continue;
         const char *state = gw_event_state(ev, now);
-        if (strcmp(state, "open") != 0 && strcmp(state, "scheduled") != 0)
+        if (strcmp(state, "open") != 0 && strcmp(state, "scheduled") != 0 && strcmp(state, "priority") != 0)
             continue;
         if (!first)
             body[len++] = ',';

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char sql_event[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm, e.wr_on "
-                                "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
-static const char sql_event_lock[] = "SELECT e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm, e.wr_on "
-                                     "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ? FOR UPDATE";
+#define EVENT_COLUMNS "e.state, e.max_per_user, e.opens_at, e.closes_at, s.total, s.sold, s.ticket_hwm, e.wr_on, e.pr_opens_at, e.pr_snapshot_at "
+static const char sql_event[] = "SELECT " EVENT_COLUMNS "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ?";
+static const char sql_event_lock[] = "SELECT " EVENT_COLUMNS "FROM events e JOIN event_stock s ON s.event_id = e.event_id WHERE e.event_id = ? FOR UPDATE";
 static const char sql_claim[] = "SELECT ticket, quantity, status, created_at, COALESCE(reason, 'stock_guard') FROM claims "
                                 "WHERE event_id = ? AND user_id = ?";
+static const char sql_prio[] = "SELECT COUNT(*) FROM event_priority WHERE event_id = ? AND user_id = ?";
 
 void gw_fallback_db_error(gw_fb_item_t *it, int status, const char *code, const char *msg)
 {
@@ -25,10 +25,12 @@ void gw_fallback_db_error(gw_fb_item_t *it, int status, const char *code, const 
 
 unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_event_t *ev, int for_update)
 {
-    MYSQL_BIND in[1], out[8];
+    MYSQL_BIND in[1], out[10];
     unsigned long len, slen;
-    MYSQL_TIME opens, closes;
-    my_bool opens_null = 0, closes_null = 0;
+    MYSQL_TIME opens, closes, pr_opens, pr_snap;
+    my_bool opens_null = 0, closes_null = 0, pr_opens_null = 1, pr_snap_null = 1;
+    memset(&pr_opens, 0, sizeof(pr_opens));
+    memset(&pr_snap, 0, sizeof(pr_snap));
     unsigned long long rows = 0;
     memset(&opens, 0, sizeof(opens));
     memset(&closes, 0, sizeof(closes));
@@ -41,6 +43,8 @@ unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_e
     tk_sql_bind_i64(&out[5], &ev->sold);
     tk_sql_bind_i64(&out[6], &ev->hwm);
     tk_sql_bind_i64(&out[7], &ev->wr_on);
+    tk_sql_bind_time(&out[8], &pr_opens, &pr_opens_null);
+    tk_sql_bind_time(&out[9], &pr_snap, &pr_snap_null);
     unsigned e = tk_sql_stmt(db, for_update ? sql_event_lock : sql_event, in, out, 1, NULL, NULL, &rows);
     if (e != 0)
         return e;
@@ -50,6 +54,8 @@ unsigned gw_fallback_db_event(MYSQL *db, const char *event, size_t elen, gw_fb_e
     ev->state[slen < sizeof(ev->state) - 1 ? slen : sizeof(ev->state) - 1] = '\0';
     ev->opens_ms = opens_null ? 0 : tk_db_time_to_ms(&opens);
     ev->closes_ms = closes_null ? 0 : tk_db_time_to_ms(&closes);
+    ev->pr_opens_ms = pr_opens_null ? 0 : tk_db_time_to_ms(&pr_opens);
+    ev->pr_snapshot_ms = pr_snap_null ? 0 : tk_db_time_to_ms(&pr_snap);
     return 0;
 }
 
@@ -114,6 +120,38 @@ int gw_fallback_db_gate(gw_fb_item_t *it, const gw_fb_event_t *ev, int status_on
     it->status = gw_refusal_status(GW_REFUSAL_NOT_ADMITTED);
     it->len = gw_refusal_body(GW_REFUSAL_NOT_ADMITTED, it->r->event_id, it->body, sizeof(it->body));
     return 1;
+}
+
+unsigned gw_fallback_db_priority(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *it, int64_t now, int status_only, int *settled,
+                                 int *open)
+{
+    *settled = *open = 0;
+    if (status_only || !ev->found || ev->pr_opens_ms == 0 || now < ev->pr_opens_ms || ev->opens_ms == 0 || now >= ev->opens_ms)
+        return 0;
+    if (ev->pr_snapshot_ms == 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "event %s: the priority snapshot is being taken; retry shortly", it->r->event_id);
+        gw_fallback_db_error(it, 503, "unavailable", msg);
+        *settled = 1;
+        return 0;
+    }
+    MYSQL_BIND in[2], out[1];
+    unsigned long elen, ulen;
+    long long member = 0;
+    tk_sql_bind_str(&in[0], it->r->event_id, &elen, it->r->elen);
+    tk_sql_bind_str(&in[1], it->r->user_id, &ulen, it->r->ulen);
+    tk_sql_bind_i64(&out[0], &member);
+    unsigned e = tk_sql_stmt(db, sql_prio, in, out, 1, NULL, NULL, NULL);
+    if (e != 0)
+        return e;
+    if (member > 0) {
+        *open = 1;
+        return 0;
+    }
+    it->status = gw_refusal_status(GW_REFUSAL_NOT_OPEN);
+    it->len = gw_refusal_body(GW_REFUSAL_NOT_OPEN, it->r->event_id, it->body, sizeof(it->body));
+    *settled = 1;
+    return 0;
 }
 
 void gw_fallback_db_decide(gw_fb_item_t *it, const gw_fb_event_t *ev, int64_t now, int status_only)

@@ -41,6 +41,8 @@ typedef struct {
     long long maxpu, total, sold, hwm;
     int64_t opens_ms, closes_ms;
     long long wr_on; /* events.wr_on: a waiting room, only admitted claims may be granted (gw_access.h) */
+    int64_t pr_opens_ms;    /* events.pr_opens_at: the priority window's start, 0 = no presale */
+    int64_t pr_snapshot_ms; /* events.pr_snapshot_at: 0 while the snapshot is not taken */
 } gw_fb_event_t;
 
 /** A user's claims row. */
@@ -74,6 +76,20 @@ unsigned gw_fallback_db_known(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *
  * answered so.
  */
 int gw_fallback_db_gate(gw_fb_item_t *it, const gw_fb_event_t *ev, int status_only);
+
+/**
+ * claim.lua's priority gate from MariaDB (events.pr_*, event_priority), for
+ * a claim (not a status lookup) on a found event, after its own claim row
+ * was looked at (as the script answers a held claim whatever the gate).
+ * Inside the window (pr_opens <= @now < opens): no snapshot yet -> 503
+ * (the script's "priority_pending"); a snapshot without the user -> 403
+ * not_open; with the user, *@open = 1: the caller decides the claim as if
+ * the event were open (gw_fallback_db_decide with opens_ms 0). Outside the
+ * window nothing happens (*@open = 0, not answered). Sets *@settled when
+ * @it is answered; 0 or a MariaDB error.
+ */
+unsigned gw_fallback_db_priority(MYSQL *db, const gw_fb_event_t *ev, gw_fb_item_t *it, int64_t now, int status_only, int *settled,
+                                 int *open);
 
 /**
  * What the claim script would answer where MariaDB alone can say it exactly

@@ -266,12 +266,19 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         if (settled)
             continue; /* 404, or 200 with the claim held as the claim script says "E" */
+        int open = 0;
+        if ((e = gw_fallback_db_priority(db, &ev, it, now, 0, &settled, &open)) != 0)
+            return e;
+        if (settled)
+            continue; /* the priority gate (events.pr_*, event_priority), as claim.lua keeps it */
         if (gw_journal_uncertain_user(srv->journal, it->r->event_id, it->r->elen, it->r->user_id, it->r->ulen)) {
             gw_fallback_db_error(it, 503, "unavailable", "redis is unavailable; retry shortly");
             continue;
         }
         gw_fb_event_t now_ev = ev;
         now_ev.sold = sold;
+        if (open)
+            now_ev.opens_ms = 0; /* a snapshot member inside the priority window: as if open */
         gw_fallback_db_decide(it, &now_ev, now, 0); /* refusals MariaDB can say exactly; 503 when it could be granted */
         if (it->status != 503)
             continue;

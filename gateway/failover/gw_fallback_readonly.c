@@ -42,12 +42,20 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
             return e;
         if (settled)
             continue;
+        int open = 0;
+        if ((e = gw_fallback_db_priority(db, &ev, it, now, in->status_only, &settled, &open)) != 0)
+            return e;
+        if (settled)
+            continue; /* the priority gate, as claim.lua keeps it */
+        gw_fb_event_t as_open = ev;
+        if (open)
+            as_open.opens_ms = 0; /* a snapshot member inside the window: as if open */
         if (in->status_only && known_absent(it->r)) {
             char msg[200];
             snprintf(msg, sizeof(msg), "no claim of user %s on event %s", it->r->user_id, it->r->event_id);
             gw_fallback_db_error(it, 404, "not_found", msg);
         } else {
-            gw_fallback_db_decide(it, &ev, now, in->status_only);
+            gw_fallback_db_decide(it, &as_open, now, in->status_only);
         }
     }
     return 0;

@@ -27,7 +27,8 @@
  *    write past its end, skipping whole empty periods; the closed season's
  *    keys kept and its sn entry closed;
  *  - manual_rollover_keeps_three_closed: POST …/seasons; seasons older than
- *    current - 3 UNLINKed, the three latest closed ones kept;
+ *    current - 3 UNLINKed, the three latest closed ones kept; on a board
+ *    with a schedule the period restarts at a rollover by hand;
  *  - batching_noscript_and_redis_away: 60 requests at once all answered in
  *    fewer script calls; after SCRIPT FLUSH a write applies once; with
  *    Redis stopped writes and rollovers are 503 with Retry-After, and
@@ -780,11 +781,29 @@ static void manual_rollover_keeps_three_closed(void **st)
         assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:z:%d", s), want);
         assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:u:%d", s), want);
     }
-    char e[128];
-    assert_true(strncmp(uentry(f, "man", 3, "u3", e, sizeof e), "3 0 ", 4) == 0);
+    char e3[128];
+    assert_true(strncmp(uentry(f, "man", 3, "u3", e3, sizeof e3), "3 0 ", 4) == 0);
     assert_int_equal(rint_(f, "HLEN tk:lb:{man}:sn"), 6);
     assert_int_equal(bfield(f, "man", "season"), 6);
     assert_int_equal(bfield(f, "man", "len"), 0);
+    /* On a schedule, a rollover by hand restarts the period: the next season ends len after it. */
+    new_board(f, "mansched", 1, "set", 1);
+    usleep(300000);
+    it_resp_t r;
+    assert_int_equal(roll(&r, f, "mansched"), 201);
+    it_resp_free(&r);
+    long long s2 = bfield(f, "mansched", "start"), ps, pe;
+    season_span(f, "mansched", 1, &ps, &pe);
+    assert_int_equal(pe, s2);
+    assert_true(s2 >= ps + 300);
+    while (tk_time_now_ms() < s2 + 1100)
+        usleep(20000);
+    long long s = write_ok(f, "mansched", "{\"scores\":[{\"user_id\":\"u\",\"score\":[1]}]}", 1, 0), t;
+    char e[128];
+    sscanf(uentry(f, "mansched", (int)s, "u", e, sizeof e), "%*d %*d %lld", &t);
+    assert_true(s >= 3);
+    assert_int_equal(s, 2 + (t - s2) / 1000); /* periods counted from the rollover by hand, not from the create */
+    assert_int_equal(bfield(f, "mansched", "start"), s2 + (s - 2) * 1000);
 }
 
 /* ------------------------------------------------------------- a write racing a rollover */

@@ -329,6 +329,63 @@ static void test_create_waiting_room(void **state)
     refused("{\"event_id\":\"e\",\"stock\":1,\"waiting_room\":{\"release_per_s\":5,\"release_per_s\":6}}", "malformed");
 }
 
+/* The create body's "priority": the three fields, the window before opens_at, each bad field refused with its name. */
+static void test_create_priority(void **state)
+{
+    (void)state;
+    gw_admin_body_create_t c;
+    char err[GW_ADMIN_BODY_ERR_MAX];
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1}", &c, err), 0);
+    assert_int_equal(c.pr_opens_ms, 0);
+    assert_int_equal(c.pr_top, 0);
+    assert_string_equal(c.pr_board, "");
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"priority\":null}", &c, err), 0);
+    assert_int_equal(c.pr_opens_ms, 0);
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\","
+                            "\"priority\":{\"board_id\":\"fans\",\"top\":100000,\"opens_at\":\"2026-11-22T08:00:00.000Z\",\"x\":1}}",
+                            &c, err),
+                     0);
+    int64_t t;
+    assert_int_equal(tk_time_parse_rfc3339("2026-11-22T08:00:00.000Z", &t), 0);
+    assert_string_equal(c.pr_board, "fans");
+    assert_int_equal(c.pr_blen, 4);
+    assert_int_equal(c.pr_top, GW_PR_TOP_MAX);
+    assert_int_equal(c.pr_opens_ms, t);
+    static const char opens[] = "\"opens_at\":\"2026-11-22T09:00:00.000Z\"";
+    char json[512];
+    struct {
+        const char *prio;
+        const char *word;
+    } bad[] = {
+        {"{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\"}", "priority.opens_at must be before opens_at"},
+        {"{\"board_id\":\"fans\",\"top\":0,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.top"},
+        {"{\"board_id\":\"fans\",\"top\":100001,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.top"},
+        {"{\"board_id\":\"fans\",\"top\":\"3\",\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.top"},
+        {"{\"board_id\":\"fans\",\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.top is required"},
+        {"{\"board_id\":\"fans\",\"top\":1}", "priority.opens_at is required"},
+        {"{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"soon\"}", "priority.opens_at"},
+        {"{\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.board_id is required"},
+        {"{\"board_id\":\"Fans!\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.board_id"},
+        {"{\"board_id\":7,\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}", "priority.board_id"},
+        {"true", "priority must be an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(json, sizeof json, "{\"event_id\":\"e\",\"stock\":1,%s,\"priority\":%s}", opens, bad[i].prio);
+        refused(json, bad[i].word);
+    }
+    /* without the event's opens_at */
+    refused("{\"event_id\":\"e\",\"stock\":1,\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
+            "needs the event's opens_at");
+    /* not behind a waiting room (its admitter admits from opens_at); a room turned off is none */
+    refused("{\"event_id\":\"e\",\"stock\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"waiting_room\":{\"release_per_s\":5},"
+            "\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
+            "cannot be combined");
+    assert_int_equal(create("{\"event_id\":\"e\",\"stock\":1,\"opens_at\":\"2026-11-22T09:00:00.000Z\",\"waiting_room\":{\"enabled\":false},"
+                            "\"priority\":{\"board_id\":\"fans\",\"top\":1,\"opens_at\":\"2026-11-22T08:00:00.000Z\"}}",
+                            &c, err),
+                     0);
+}
+
 static void test_queue(void **state)
 {
     (void)state;
@@ -396,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_stock),
         cmocka_unit_test(test_state),
         cmocka_unit_test(test_create_waiting_room),
+        cmocka_unit_test(test_create_priority),
         cmocka_unit_test(test_queue),
         cmocka_unit_test(test_time_roundtrip),
     };

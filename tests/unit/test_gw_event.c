@@ -179,6 +179,69 @@ static void test_room(void **state)
     assert_int_equal(gw_event_from_hmget(fake(&f, badrate), "e", 1, &ev), -1);
 }
 
+/* The presale: fields, derived state "priority" inside the window, the version's step at its start, the JSON. */
+static void test_priority(void **state)
+{
+    (void)state;
+    fake_t f;
+    gw_event_t ev;
+    char out[GW_EVENT_JSON_MAX];
+    json_error_t err;
+    /* opens 5000, presale from 2000 on board "fans", top 3; no snapshot copy yet */
+    const char *const pr[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "5000", "0", "6", "7", NULL, NULL, NULL, NULL, "fans", "3", "2000"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, pr), "e", 1, &ev), 0);
+    assert_string_equal(ev.pr_board, "fans");
+    assert_int_equal(ev.pr_top, 3);
+    assert_int_equal(ev.pr_opens_ms, 2000);
+    assert_int_equal(ev.pr_snap_ms, 0);
+    assert_string_equal(gw_event_state(&ev, 1999), "scheduled");
+    assert_int_equal(gw_event_in_priority(&ev, 1999), 0);
+    assert_string_equal(gw_event_state(&ev, 2000), "priority");
+    assert_int_equal(gw_event_in_priority(&ev, 4999), 1);
+    assert_string_equal(gw_event_state(&ev, 5000), "open");
+    assert_int_equal(gw_event_in_priority(&ev, 5000), 0);
+    ev.remaining = 0;
+    assert_string_equal(gw_event_state(&ev, 3000), "sold_out");
+    ev.remaining = 4;
+    strcpy(ev.state, "paused");
+    assert_string_equal(gw_event_state(&ev, 3000), "paused");
+    strcpy(ev.state, "open");
+    /* the version moves at the window's start, then at opens_at */
+    assert_int_equal(gw_event_version(&ev, 1999), 7);
+    assert_int_equal(gw_event_version(&ev, 2000), 8);
+    assert_int_equal(gw_event_version(&ev, 5000), 9);
+    int n = gw_event_json(&ev, 3000, out);
+    assert_int_equal((size_t)n, strlen(out));
+    json_t *j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "priority");
+    json_t *p = json_object_get(j, "priority");
+    assert_string_equal(json_string_value(json_object_get(p, "board_id")), "fans");
+    assert_int_equal(json_integer_value(json_object_get(p, "top")), 3);
+    assert_string_equal(json_string_value(json_object_get(p, "opens_at")), "1970-01-01T00:00:02.000Z");
+    json_decref(j);
+    /* the snapshot's copy */
+    const char *const snap[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "5000", "0", "6", "7", NULL, NULL, NULL, NULL,
+                                                "fans", "3", "2000", "2100", "3"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, snap), "e", 1, &ev), 0);
+    assert_int_equal(ev.pr_snap_ms, 2100);
+    assert_int_equal(ev.pr_n, 3);
+    /* none: pr_opens absent or "0"; the object says null, the state is as before */
+    assert_int_equal(gw_event_from_hmget(fake(&f, open_ev), "e", 1, &ev), 0);
+    assert_int_equal(ev.pr_opens_ms, 0);
+    gw_event_json(&ev, 1000, out);
+    j = json_loads(out, 0, &err);
+    assert_non_null(j);
+    assert_true(json_is_null(json_object_get(j, "priority")));
+    json_decref(j);
+    const char *const zero[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "5000", "0", "6", "7", NULL, NULL, NULL, NULL, "fans", "3", "0"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, zero), "e", 1, &ev), 0);
+    assert_string_equal(gw_event_state(&ev, 3000), "scheduled");
+    assert_string_equal(ev.pr_board, "");
+    const char *const bad[GW_EVENT_NFIELDS] = {"n", "open", "10", "4", "2", "5000", "0", "6", "7", NULL, NULL, NULL, NULL, "fans", "x", "2000"};
+    assert_int_equal(gw_event_from_hmget(fake(&f, bad), "e", 1, &ev), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_room),
+        cmocka_unit_test(test_priority),
     };
     return cmocka_run_group_tests_name("gw_event", tests, NULL, NULL);
 }

@@ -1,0 +1,500 @@
+/*
+ * gw_prio: the priority presale's snapshot, taken once; the argument is in
+ * gw_prio.h.
+ */
+#include "gw_prio.h"
+#include "gw_dbpool.h"
+#include "gw_dbtxn.h"
+#include "gw_types.h"
+#include "tk_db.h"
+#include "tk_keys.h"
+#include "tk_lb.h"
+#include "tk_log.h"
+#include "tk_lua.h"
+#include "tk_sql.h"
+#include "tk_time.h"
+#include "tk_valid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BOARD_READ_TRIES 3
+
+struct st_gw_prio_t {
+    gw_thread_t *th;
+    int inflight; /* a snapshot job is out (loop thread only) */
+    int64_t warned_ms; /* the last "board not in redis" warning (its job only: one at a time) */
+    h2o_timeout_t tick;
+    h2o_timeout_entry_t tick_entry;
+};
+
+/* An event inside its window, as MariaDB lists it. */
+typedef struct {
+    char event_id[TK_ID_MAX + 1];
+    char board[TK_ID_MAX + 1];
+    long long top;
+    int64_t snapshot_ms; /* 0: not taken */
+} due_t;
+
+/* A snapshot's users in rank order (1-based rank = index + 1). */
+typedef struct {
+    char (*id)[TK_ID_MAX + 1];
+    size_t n, cap;
+} users_t;
+
+static const char sql_due[] = "SELECT event_id, pr_board, pr_top, pr_snapshot_at FROM events "
+                              "WHERE pr_board IS NOT NULL AND pr_opens_at <= ? AND opens_at > ? LIMIT 64"; /* GW_PRIO_EVENTS_MAX */
+_Static_assert(GW_PRIO_EVENTS_MAX == 64, "sql_due's LIMIT");
+static const char sql_lock[] = "SELECT pr_snapshot_at FROM events WHERE event_id = ? FOR UPDATE";
+static const char sql_mark[] = "UPDATE events SET pr_snapshot_at = ? WHERE event_id = ? AND pr_snapshot_at IS NULL";
+static const char sql_rows[] = "SELECT user_id FROM event_priority WHERE event_id = ? ORDER BY `rank`";
+
+/* ---------------------------------------------------------------- MariaDB: the due events */
+
+typedef struct {
+    due_t *due;
+    size_t n;
+    char id[TK_ID_MAX + 1], board[TK_ID_MAX + 1];
+    unsigned long ilen, blen;
+    long long top;
+    MYSQL_TIME snap;
+    my_bool snap_null;
+} due_read_t;
+
+static void on_due(void *arg)
+{
+    due_read_t *d = arg;
+    if (d->n >= GW_PRIO_EVENTS_MAX || d->ilen == 0 || d->ilen > TK_ID_MAX || d->blen == 0 || d->blen > TK_ID_MAX)
+        return;
+    due_t *e = &d->due[d->n++];
+    memcpy(e->event_id, d->id, d->ilen);
+    e->event_id[d->ilen] = '\0';
+    memcpy(e->board, d->board, d->blen);
+    e->board[d->blen] = '\0';
+    e->top = d->top;
+    e->snapshot_ms = d->snap_null ? 0 : tk_db_time_to_ms(&d->snap);
+}
+
+/* The events inside their window at @now: 0 or a MariaDB error. Ends its transaction (a fresh read next time). */
+static unsigned read_due(MYSQL *db, int64_t now, due_t *due, size_t *n)
+{
+    due_read_t d = {.due = due};
+    MYSQL_BIND in[2], out[4];
+    MYSQL_TIME t;
+    tk_db_time_from_ms(now, &t);
+    tk_sql_bind_time(&in[0], &t, NULL);
+    tk_sql_bind_time(&in[1], &t, NULL);
+    tk_sql_bind_strbuf(&out[0], d.id, TK_ID_MAX, &d.ilen);
+    tk_sql_bind_strbuf(&out[1], d.board, TK_ID_MAX, &d.blen);
+    tk_sql_bind_i64(&out[2], &d.top);
+    tk_sql_bind_time(&out[3], &d.snap, &d.snap_null);
+    unsigned e = tk_sql_stmt(db, sql_due, in, out, GW_PRIO_EVENTS_MAX, on_due, &d, NULL);
+    mysql_rollback(db);
+    *n = d.n;
+    return e;
+}
+
+/* ---------------------------------------------------------------- Redis: the board */
+
+static int users_add(users_t *u, const char *id, size_t len)
+{
+    if (len == 0 || len > TK_ID_MAX || u->n >= u->cap)
+        return -1;
+    memcpy(u->id[u->n], id, len);
+    u->id[u->n][len] = '\0';
+    u->n++;
+    return 0;
+}
+
+static int reply_i64(const redisReply *r, long long *v)
+{
+    if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
+        return -1;
+    char buf[24], *end;
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    *v = strtoll(buf, &end, 10);
+    return *end == '\0' ? 0 : -1;
+}
+
+/* HMGET of the board's comps, season, start, len: 0, 1 when the board hash is absent, -1 on a failure. */
+static int board_head(redisContext *rc, const char *kb, long long h[4])
+{
+    redisReply *r = redisCommand(rc, "HMGET %s comps season start len", kb);
+    if (r == NULL)
+        return -1;
+    int rv = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+        if (r->element[1]->type == REDIS_REPLY_NIL)
+            rv = 1;
+        else if (reply_i64(r->element[0], &h[0]) == 0 && reply_i64(r->element[1], &h[1]) == 0 && reply_i64(r->element[2], &h[2]) == 0 &&
+                 reply_i64(r->element[3], &h[3]) == 0 && (h[0] == 1 || h[0] == 2) && h[1] >= 1)
+            rv = 0;
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+/*
+ * The top @top users of @board's current season, in rank order, into @u.
+ * 0; 1 when the board is not in Redis; -1 on a failure (Redis, or a season
+ * that kept moving).
+ */
+static int read_board(redisContext *rc, const char *board, long long top, users_t *u)
+{
+    char kb[TK_KEY_MAX], kz[TK_KEY_MAX];
+    size_t blen = strlen(board);
+    if (tk_lb_key(TK_LB_BOARD, board, blen, 0, kb) < 0)
+        return -1;
+    for (int attempt = 0; attempt < BOARD_READ_TRIES; attempt++) {
+        long long h[4], again[4];
+        int rv = board_head(rc, kb, h);
+        if (rv != 0)
+            return rv;
+        redisReply *t = redisCommand(rc, "TIME");
+        if (t == NULL || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
+            if (t != NULL)
+                freeReplyObject(t);
+            return -1;
+        }
+        long long sec = 0, usec = 0;
+        int bad = reply_i64(t->element[0], &sec) || reply_i64(t->element[1], &usec);
+        freeReplyObject(t);
+        if (bad)
+            return -1;
+        long long now_ms = sec * 1000 + usec / 1000;
+        u->n = 0;
+        /* The schedule passed: the current season is a later one, empty (the virtual rollover). */
+        if (h[3] > 0 && now_ms >= h[2] + h[3] * 1000)
+            return 0;
+        if (tk_lb_key(TK_LB_RANK, board, blen, (unsigned)h[1], kz) < 0)
+            return -1;
+        redisReply *z = redisCommand(rc, "ZRANGE %s 0 %lld", kz, top - 1);
+        if (z == NULL)
+            return -1;
+        size_t at = tk_lb_member_user_at((int)h[0]);
+        int ok = z->type == REDIS_REPLY_ARRAY;
+        for (size_t i = 0; ok && i < z->elements; i++) {
+            const redisReply *m = z->element[i];
+            ok = m->type == REDIS_REPLY_STRING && m->len > at && tk_valid_user_id(m->str + at, m->len - at) &&
+                 users_add(u, m->str + at, m->len - at) == 0;
+        }
+        freeReplyObject(z);
+        if (!ok) {
+            tk_warn("priority: board %s: a member of %s is not what tk_lb_member writes", board, kz);
+            return -1;
+        }
+        rv = board_head(rc, kb, again);
+        if (rv != 0)
+            return rv;
+        if (again[1] == h[1])
+            return 0;
+        /* a rollover by hand between the reads: read the new current season */
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- MariaDB: the record */
+
+typedef struct {
+    const due_t *ev;
+    const users_t *u;
+    int64_t now;
+    int taken;   /* this transaction wrote the snapshot */
+    int64_t had; /* pr_snapshot_at found set (ms) */
+} take_t;
+
+static unsigned insert_chunk(MYSQL *db, const char *event, size_t elen, const users_t *u, size_t from, size_t k)
+{
+    static const char head[] = "INSERT INTO event_priority (event_id, user_id, `rank`) VALUES ";
+    size_t cap = sizeof(head) + k * 10;
+    char *sql = malloc(cap);
+    MYSQL_BIND *b = calloc(3 * k, sizeof(*b));
+    unsigned long *lens = calloc(2 * k, sizeof(*lens));
+    long long *rank = calloc(k, sizeof(*rank));
+    unsigned e = 2008; /* CR_OUT_OF_MEMORY */
+    if (sql == NULL || b == NULL || lens == NULL || rank == NULL)
+        goto out;
+    size_t len = (size_t)snprintf(sql, cap, "%s", head);
+    for (size_t i = 0; i < k; i++) {
+        memcpy(sql + len, i == 0 ? "(?,?,?)" : ",(?,?,?)", i == 0 ? 7 : 8);
+        len += i == 0 ? 7 : 8;
+        rank[i] = (long long)(from + i + 1);
+        tk_sql_bind_str(&b[3 * i], event, &lens[2 * i], elen);
+        tk_sql_bind_str(&b[3 * i + 1], u->id[from + i], &lens[2 * i + 1], strlen(u->id[from + i]));
+        tk_sql_bind_i64(&b[3 * i + 2], &rank[i]);
+    }
+    sql[len] = '\0';
+    e = tk_sql_stmt(db, sql, b, NULL, 0, NULL, NULL, NULL);
+out:
+    free(sql);
+    free(b);
+    free(lens);
+    free(rank);
+    return e;
+}
+
+/*
+ * The transaction: lock the events row; only while pr_snapshot_at is NULL,
+ * the rows and pr_snapshot_at. Found set: roll back (had = its time).
+ */
+static unsigned take_body(MYSQL *db, void *arg, gw_dbjob_t *job)
+{
+    take_t *t = arg;
+    MYSQL_BIND in[2], out[1];
+    unsigned long elen;
+    size_t el = strlen(t->ev->event_id);
+    MYSQL_TIME snap;
+    my_bool snap_null = 1;
+    unsigned long long rows = 0;
+    (void)job;
+    t->taken = 0;
+    t->had = 0;
+    tk_sql_bind_str(&in[0], t->ev->event_id, &elen, el);
+    tk_sql_bind_time(&out[0], &snap, &snap_null);
+    unsigned e = tk_sql_stmt(db, sql_lock, in, out, 1, NULL, NULL, &rows);
+    if (e != 0)
+        return e;
+    if (rows != 1)
+        return GW_DBTXN_ANSWERED; /* the event is gone: nothing to take */
+    if (!snap_null) {
+        t->had = tk_db_time_to_ms(&snap);
+        return GW_DBTXN_ANSWERED; /* taken by another gateway: roll back, copy its rows */
+    }
+    for (size_t from = 0; from < t->u->n; from += GW_PRIO_COPY_CHUNK) {
+        size_t k = t->u->n - from < GW_PRIO_COPY_CHUNK ? t->u->n - from : GW_PRIO_COPY_CHUNK;
+        if ((e = insert_chunk(db, t->ev->event_id, el, t->u, from, k)) != 0)
+            return e;
+    }
+    MYSQL_TIME now;
+    tk_db_time_from_ms(t->now, &now);
+    tk_sql_bind_time(&in[0], &now, NULL);
+    tk_sql_bind_str(&in[1], t->ev->event_id, &elen, el);
+    if ((e = tk_sql_stmt(db, sql_mark, in, NULL, 0, NULL, NULL, &rows)) != 0)
+        return e;
+    if (rows != 1)
+        return 1; /* cannot happen under the row lock: roll back rather than leave rows without their mark */
+    t->taken = 1;
+    return 0;
+}
+
+typedef struct {
+    users_t *u;
+    char id[TK_ID_MAX + 1];
+    unsigned long len;
+} rows_read_t;
+
+static void on_row(void *arg)
+{
+    rows_read_t *r = arg;
+    users_add(r->u, r->id, r->len);
+}
+
+/* The committed snapshot's users, in rank order: 0 or a MariaDB error. */
+static unsigned read_rows(MYSQL *db, const char *event, users_t *u)
+{
+    rows_read_t r = {.u = u};
+    MYSQL_BIND in[1], out[1];
+    unsigned long elen;
+    tk_sql_bind_str(&in[0], event, &elen, strlen(event));
+    tk_sql_bind_strbuf(&out[0], r.id, TK_ID_MAX, &r.len);
+    u->n = 0;
+    unsigned e = tk_sql_stmt(db, sql_rows, in, out, (unsigned)u->cap, on_row, &r, NULL);
+    mysql_rollback(db);
+    return e;
+}
+
+/* ---------------------------------------------------------------- Redis: the copy */
+
+/* 0 copied (or there already); -1 failed (the next round tries again). */
+static int copy_to_redis(redisContext *rc, const char *event, int64_t snap_ms, const users_t *u)
+{
+    const char *text = tk_lua_find("prio_copy");
+    if (text == NULL)
+        return -1;
+    char kev[TK_KEY_MAX], kprio[TK_KEY_MAX], snap[24], n[24];
+    size_t elen = strlen(event);
+    tk_key(TK_KEY_EV, event, elen, kev);
+    tk_key(TK_KEY_PRIO, event, elen, kprio);
+    snprintf(snap, sizeof(snap), "%lld", (long long)snap_ms);
+    snprintf(n, sizeof(n), "%zu", u->n);
+    enum { FIXED = 8 };
+    const char **argv = calloc(FIXED + GW_PRIO_COPY_CHUNK, sizeof(*argv));
+    size_t *lens = calloc(FIXED + GW_PRIO_COPY_CHUNK, sizeof(*lens));
+    int rv = -1;
+    if (argv == NULL || lens == NULL)
+        goto out;
+    argv[0] = "EVAL";
+    argv[1] = text;
+    argv[2] = "2";
+    argv[3] = kev;
+    argv[4] = kprio;
+    argv[5] = snap;
+    argv[6] = n;
+    for (size_t from = 0;; from += GW_PRIO_COPY_CHUNK) {
+        size_t k = u->n - from < GW_PRIO_COPY_CHUNK ? u->n - from : GW_PRIO_COPY_CHUNK;
+        int last = from + k >= u->n;
+        argv[7] = last ? "1" : "0";
+        for (size_t i = 0; i < k; i++)
+            argv[FIXED + i] = u->id[from + i];
+        for (size_t i = 0; i < FIXED + k; i++)
+            lens[i] = strlen(argv[i]);
+        redisReply *r = redisCommandArgv(rc, (int)(FIXED + k), argv, lens);
+        if (r == NULL)
+            goto out;
+        int ok = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING;
+        int stop = ok && strcmp(r->str, "OK") != 0; /* "done" or "not_found": nothing more to copy */
+        if (!ok)
+            tk_warn("priority: event %s: the copy failed: %s", event, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        if (!ok)
+            goto out;
+        if (stop || last)
+            break;
+    }
+    rv = 0;
+out:
+    free(argv);
+    free(lens);
+    return rv;
+}
+
+/* ---------------------------------------------------------------- one round */
+
+/* The event's pr_snap in Redis: 1 there, 0 absent, -1 no hash or a failure (skip the event). */
+static int redis_has_snap(redisContext *rc, const char *event)
+{
+    char kev[TK_KEY_MAX];
+    tk_key(TK_KEY_EV, event, strlen(event), kev);
+    redisReply *r = redisCommand(rc, "HMGET %s state pr_snap", kev);
+    if (r == NULL)
+        return -1;
+    int rv = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING)
+        rv = r->element[1]->type == REDIS_REPLY_STRING;
+    freeReplyObject(r);
+    return rv;
+}
+
+static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, int64_t now)
+{
+    gw_prio_t *p = job->in;
+    redisContext *rc = gw_dbconn_redis(conn);
+    if (rc == NULL)
+        return;
+    int has = redis_has_snap(rc, ev->event_id);
+    if (has < 0 && rc->err != 0)
+        gw_dbconn_redis_reset(conn);
+    if (has != 0)
+        return;
+    users_t u = {.cap = (size_t)(ev->top > 0 ? ev->top : 1)};
+    u.id = calloc(u.cap, sizeof(*u.id));
+    if (u.id == NULL)
+        return;
+    int64_t snap_ms = ev->snapshot_ms;
+    int mine = 0; /* u holds the rows this gateway committed */
+    if (snap_ms == 0) {
+        int rv = read_board(rc, ev->board, ev->top, &u);
+        if (rv != 0) {
+            if (rc->err != 0) {
+                gw_dbconn_redis_reset(conn);
+            } else if (rv == 1 && now - p->warned_ms >= 10000) { /* at most one line per 10 s, not one per round */
+                p->warned_ms = now;
+                tk_warn("priority: event %s: board %s is not in redis; the snapshot waits for it", ev->event_id, ev->board);
+            }
+            goto out;
+        }
+        take_t t = {.ev = ev, .u = &u, .now = now};
+        if (gw_dbtxn_run(job, conn, take_body, &t) == 0 && t.taken) {
+            snap_ms = now;
+            mine = 1;
+            tk_info("priority: event %s: snapshot taken, %zu users of board %s", ev->event_id, u.n, ev->board);
+        } else if (t.had > 0) {
+            snap_ms = t.had; /* another gateway's: its rows, below */
+        } else {
+            goto out; /* the database failed: the next round tries again */
+        }
+    }
+    if (!mine) {
+        MYSQL *db = gw_dbconn_db(conn);
+        unsigned e = db != NULL ? read_rows(db, ev->event_id, &u) : 2006;
+        if (e != 0) {
+            if (tk_db_classify(e) == TK_DB_RECONNECT)
+                gw_dbconn_db_reset(conn);
+            goto out;
+        }
+    }
+    if (copy_to_redis(rc, ev->event_id, snap_ms, &u) != 0 && rc->err != 0)
+        gw_dbconn_redis_reset(conn);
+out:
+    free(u.id);
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    due_t due[GW_PRIO_EVENTS_MAX];
+    size_t n = 0;
+    int64_t now = tk_time_now_ms();
+    if (db != NULL) {
+        unsigned e = read_due(db, now, due, &n);
+        if (e != 0) {
+            n = 0;
+            if (tk_db_classify(e) == TK_DB_RECONNECT)
+                gw_dbconn_db_reset(conn);
+        }
+    }
+    for (size_t i = 0; i < n && !job->origin->server->shutdown; i++)
+        snapshot_one(job, conn, &due[i], now);
+    gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
+}
+
+/* ---------------------------------------------------------------- the timer (loop thread 0) */
+
+static void on_done(gw_dbjob_t *job)
+{
+    gw_prio_t *p = job->in;
+    p->inflight = 0;
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    gw_prio_t *p = H2O_STRUCT_FROM_MEMBER(gw_prio_t, tick_entry, entry);
+    gw_thread_t *th = p->th;
+    if (th->stopping)
+        return;
+    if (!p->inflight) {
+        gw_dbjob_t *job = gw_dbjob_new_bg(th, run);
+        if (job != NULL) {
+            job->in = p; /* not owned: in_free stays NULL */
+            job->done = on_done;
+            p->inflight = 1;
+            if (gw_dbpool_submit(th->server->dbpool, job) != 0)
+                p->inflight = 0; /* never for background control work (gw_dbpool.h); the job was freed */
+        }
+    }
+    h2o_timeout_link(th->ctx.loop, &p->tick, &p->tick_entry);
+}
+
+gw_prio_t *gw_prio_create(gw_thread_t *th)
+{
+    gw_prio_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->th = th;
+    h2o_timeout_init(th->ctx.loop, &p->tick, GW_PRIO_TICK_MS);
+    p->tick_entry.cb = on_tick;
+    h2o_timeout_link(th->ctx.loop, &p->tick, &p->tick_entry);
+    return p;
+}
+
+void gw_prio_destroy(gw_prio_t *p)
+{
+    if (p == NULL)
+        return;
+    if (h2o_timeout_is_linked(&p->tick_entry))
+        h2o_timeout_unlink(&p->tick_entry);
+    h2o_timeout_dispose(p->th->ctx.loop, &p->tick);
+    free(p);
+}
