@@ -746,18 +746,22 @@ static void admin_view_counts_and_agrees(void **st)
     assert_int_equal(it_json_int(j, "pending"), 2);
     assert_int_equal(it_json_int(json_object_get(j, "database"), "users"), 30);
     assert_true(json_is_false(json_object_get(j, "agree")));
+    assert_true(json_is_null(json_object_get(json_object_get(j, "database"), "checksum"))); /* not computed while pending */
     it_resp_free(&r);
     /* A row changed behind Redis's back: counts equal, the checksum tells. */
     assert_int_equal(it_worker_start(&f->workers[0], "wk-view"), 0);
     wait_db(f, b, 31, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b);
     j = view(f, b, &status, &r);
     assert_true(json_is_true(json_object_get(j, "agree")));
+    assert_string_equal(it_json_str(json_object_get(j, "database"), "checksum"), it_json_str(json_object_get(j, "redis"), "checksum"));
+    assert_int_equal(strlen(it_json_str(json_object_get(j, "database"), "checksum")), 8);
     it_resp_free(&r);
     assert_int_equal(it_db_exec(f->db, "UPDATE board_scores SET c2 = c2 + 1 WHERE board_id='%s' AND user_id='v-05'", b), 0);
     j = view(f, b, &status, &r);
     assert_int_equal(it_json_int(j, "pending"), 0);
     assert_int_equal(it_json_int(json_object_get(j, "database"), "users"), 31);
     assert_true(json_is_false(json_object_get(j, "agree")));
+    assert_string_not_equal(it_json_str(json_object_get(j, "database"), "checksum"), it_json_str(json_object_get(j, "redis"), "checksum"));
     it_resp_free(&r);
 
     assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/boards/%s", "nope-board"), 0);
