@@ -7,13 +7,13 @@
  *
  * MariaDB: the boards row (none: 404), the board_seasons rows (the latest
  * GW_BOARD_VIEW_SEASONS) with each season's board_scores rows, the current
- * season's row count D, and, when nothing is pending, a checksum: BIT_XOR
- * of CRC32("<user> <c1> <c2> <t_ms> <seq>") over its rows (order-free, one
+ * season's row count D, and, when nothing is pending and the season has at
+ * most GW_BOARD_VIEW_SUM_MAX users, a checksum: BIT_XOR of
+ * CRC32("<user> <c1> <c2> <t_ms> <seq>") over its rows (order-free, one
  * index range scan). Redis: the board hash's season N (absent: 503, the
  * board is not in Redis — being rebuilt, see gw_rebuild.h), ZCARD of the
- * season's zset (U), and, when nothing is pending and it holds at most
- * GW_BOARD_VIEW_SUM_MAX users, the same checksum over its users hash
- * (HSCAN, whose values are "<c1> <c2> <t_ms> <seq>": tk_lb_entry_format).
+ * season's zset (U), and under the same conditions the same checksum over
+ * its users hash (HSCAN; values "<c1> <c2> <t_ms> <seq>", tk_lb_entry_format).
  * Redis is read first, MariaDB after, so a write that lands in between
  * shows as pending rather than as a disagreement. While entries are
  * pending the checksums are skipped (null): the books cannot agree then,
@@ -287,7 +287,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     /* The checksums only when nothing is pending (else the books cannot agree anyway): a board being drained is
      * polled (the benchmark waits for pending 0), and a checksum over a million rows takes a noticeable time. */
     uint32_t rsum = 0;
-    int has_rsum = pending == 0 && users <= GW_BOARD_VIEW_SUM_MAX, has_dsum = pending == 0;
+    int has_rsum = pending == 0 && users <= GW_BOARD_VIEW_SUM_MAX, has_dsum = has_rsum; /* one without the other tells nothing */
     if (has_rsum && redis_checksum(job, conn, ku, &rsum) != 0) {
         mysql_rollback(db);
         goto out;

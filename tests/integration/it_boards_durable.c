@@ -918,6 +918,16 @@ static void a_big_board_rebuilds_in_seconds(void **st)
     assert_int_equal(r->integer, n);
     freeReplyObject(r);
     print_message("tk-rebuild --board: %ld users in %lld ms (this build)\n", n, ms);
+    it_resp_t v;
+    long vs;
+    t0 = it_now_ms();
+    json_t *j = view(f, b, &vs, &v);
+    assert_int_equal(vs, 200);
+    assert_int_equal(it_json_int(j, "users"), n);
+    assert_int_equal(it_json_int(json_object_get(j, "database"), "users"), n);
+    print_message("admin board view of %ld users: %lld ms (agree %s)\n", n, it_now_ms() - t0,
+                  json_is_true(json_object_get(j, "agree")) ? "true" : "false");
+    it_resp_free(&v);
 }
 
 /*
