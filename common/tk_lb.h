@@ -65,4 +65,26 @@ int tk_lb_entry_format(const tk_lb_entry_t *e, char *out);
 /** Parses a users hash value (@len bytes) into @e. 0, or -1 when malformed or out of range. */
 int tk_lb_entry_parse(const char *s, size_t len, tk_lb_entry_t *e);
 
+/*
+ * Reading a season back (the read routes, gateway/boards/): ZRANGE ...
+ * WITHSCORES gives a member and its score; the two together are the entry.
+ */
+
+/**
+ * Decodes member @m (@len bytes) of a board of @comps components: c2, t_ms
+ * and seq into @e (c1 is left alone: it is the score's), and where the user
+ * id starts into *@user_at (its length is @len - *@user_at). 0, or -1 when
+ * @m is not a member tk_lb_member() could have written (wrong width, a
+ * non-digit, a value out of range, no valid user id).
+ */
+int tk_lb_member_parse(const char *m, size_t len, int comps, tk_lb_entry_t *e, size_t *user_at);
+
+/**
+ * The c1 of a zset score as Redis prints it (@len bytes: "-12", "0",
+ * "-9007199254740991"; also an exponent form, which Redis may print for
+ * large doubles): c1 = -score into *@c1. 0, or -1 when it is not an integer
+ * in the component range.
+ */
+int tk_lb_score_c1(const char *s, size_t len, int64_t *c1);
+
 #endif

@@ -13,7 +13,8 @@
 #define BACKOFF_MAX_TICKS 5 /* 500 ms: readiness returns soon after Redis does */
 
 static const char *const script_names[GW_SCRIPT__COUNT] = {"claim",   "watermark", "presence", "presence_page",
-                                                                    "wq_join", "wq_status", "wq_admit", "wq_lease", "lb_write"};
+                                                                    "wq_join", "wq_status", "wq_admit", "wq_lease",
+                                                                    "lb_read", "lb_write"};
 static const char *script_text[GW_SCRIPT__COUNT];
 static char script_sha[GW_SCRIPT__COUNT][41];
 

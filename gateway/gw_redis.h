@@ -70,6 +70,7 @@ typedef enum {
     GW_SCRIPT_WQ_STATUS,
     GW_SCRIPT_WQ_ADMIT,
     GW_SCRIPT_WQ_LEASE,
+    GW_SCRIPT_LB_READ, /* every public read of a leaderboard (gateway/boards/) */
     GW_SCRIPT_LB_WRITE,  /* board score writes and rollovers (gateway/boards/) */
     GW_SCRIPT__COUNT,
 } gw_script_t;

@@ -146,7 +146,7 @@ K_PRIO='~tk:{*}:prio'
 # (lb_create.lua, lb_write.lua: TIME for the time of a score).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha
- +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd
+ +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
  +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
  +hscan +xpending +xinfo|groups"

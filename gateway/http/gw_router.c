@@ -42,6 +42,11 @@ static const route_t routes[] = {
     {"POST", "/v1/dev/login", GW_ROUTE_DEV_LOGIN, gw_route_dev_login, 0, 0}, /* only with DEV_LOGIN=1 (on_req) */
     {"GET", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_VIEW, gw_route_admin_queue_view, 1, 1},
     {"POST", "/v1/admin/events/*/queue", GW_ROUTE_ADMIN_QUEUE_UPDATE, gw_route_admin_queue_update, 1, 1},
+    /* Leaderboards' public reads: no token; the first id is the board's, the second a user of it (not the asker). */
+    {"GET", "/v1/boards/*/top", GW_ROUTE_BOARD_TOP, gw_route_board_top, 0, 1},
+    {"GET", "/v1/boards/*/users/*", GW_ROUTE_BOARD_USER, gw_route_board_user, 0, 2},
+    {"GET", "/v1/boards/*/users/*/around", GW_ROUTE_BOARD_AROUND, gw_route_board_around, 0, 2},
+    {"POST", "/v1/boards/*/ranks", GW_ROUTE_BOARD_RANKS, gw_route_board_ranks, 0, 1, 0, TK_BODY_MAX_SCORES},
     /* Leaderboards (gateway/boards/): the path's board id is checked as an event id is, into r->event_id. */
     {"POST", "/v1/admin/boards", GW_ROUTE_BOARD_CREATE, gw_route_board_create, 1, 0},
     {"POST", "/v1/admin/boards/*/scores", GW_ROUTE_BOARD_SCORES, gw_route_board_scores, 1, 1, 0, TK_BODY_MAX_SCORES},

@@ -32,6 +32,10 @@ typedef enum {
     GW_ROUTE_ADMIN_QUEUE_UPDATE,
     GW_ROUTE_QUEUE_JOIN,
     GW_ROUTE_QUEUE_STATUS,
+    GW_ROUTE_BOARD_TOP, /* the public reads of a leaderboard (gateway/boards/) */
+    GW_ROUTE_BOARD_USER,
+    GW_ROUTE_BOARD_AROUND,
+    GW_ROUTE_BOARD_RANKS,
     GW_ROUTE_BOARD_CREATE,
     GW_ROUTE_BOARD_SCORES,
     GW_ROUTE_BOARD_SEASON,

@@ -41,6 +41,20 @@ static void test_routes(void **state)
     assert_memory_equal(p[1].base, "u-42", 4);
     assert_true(match("DELETE", "/v1/admin/events/e1/claims/u", p, &allow) >= 0);
     assert_true(match("GET", "/healthz", p, &allow) >= 0);
+    /* The board reads: the board, then the user; around is not the user entry. */
+    int top = match("GET", "/v1/boards/b1/top", p, &allow);
+    assert_true(top >= 0);
+    assert_memory_equal(p[0].base, "b1", 2);
+    int user = match("GET", "/v1/boards/b1/users/u-7", p, &allow);
+    assert_memory_equal(p[1].base, "u-7", 3);
+    int around = match("GET", "/v1/boards/b1/users/u-7/around", p, &allow);
+    assert_int_equal(p[1].len, 3);
+    assert_true(user >= 0 && around >= 0 && user != around && top != user);
+    assert_true(match("POST", "/v1/boards/b1/ranks", p, &allow) >= 0);
+    assert_int_equal(match("GET", "/v1/boards/b1/ranks", p, &allow), -405);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(match("GET", "/v1/boards/b1/users/u/x", p, &allow), -404);
+    assert_int_equal(match("GET", "/v1/boards/b1", p, &allow), -404);
     assert_true(match("POST", "/v1/admin/boards", p, &allow) >= 0);
     assert_true(match("POST", "/v1/admin/boards/fans/scores", p, &allow) >= 0);
     assert_memory_equal(p[0].base, "fans", 4);

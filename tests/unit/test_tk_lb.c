@@ -92,6 +92,89 @@ static void test_entry_round_trip_and_malformed(void **state)
         assert_int_equal(tk_lb_entry_parse(bad[i], strlen(bad[i]), &back), -1);
 }
 
+/* What tk_lb_member writes, tk_lb_member_parse reads back: c2 across zero and at the edges, times and sequences. */
+static void test_member_parse_round_trip(void **state)
+{
+    (void)state;
+    const int64_t M = TK_LB_SCORE_MAX;
+    const int64_t c2s[] = {-M, -M + 1, -1, 0, 1, M - 1, M};
+    for (int comps = 1; comps <= 2; comps++) {
+        for (size_t i = 0; i < sizeof c2s / sizeof c2s[0]; i++) {
+            tk_lb_entry_t e = {.c1 = 3, .c2 = comps == 2 ? c2s[i] : 0, .t_ms = TK_LB_TIME_MAX - (int64_t)i, .seq = (int64_t)i * 1000};
+            char m[TK_LB_MEMBER_MAX];
+            int n = tk_lb_member(&e, comps, "u.1@x", 5, m);
+            assert_true(n > 0);
+            tk_lb_entry_t got = {.c1 = 77};
+            size_t at = 0;
+            assert_int_equal(tk_lb_member_parse(m, (size_t)n, comps, &got, &at), 0);
+            assert_int_equal(got.c1, 77); /* untouched: c1 is the score's */
+            assert_int_equal(got.c2, e.c2);
+            assert_int_equal(got.t_ms, e.t_ms);
+            assert_int_equal(got.seq, e.seq);
+            assert_int_equal(at, tk_lb_member_user_at(comps));
+            assert_int_equal((size_t)n - at, 5);
+            assert_memory_equal(m + at, "u.1@x", 5);
+        }
+    }
+}
+
+static void test_member_parse_refuses_malformed(void **state)
+{
+    (void)state;
+    tk_lb_entry_t e;
+    size_t at;
+    const char *one = "00000000012340000000007alice";   /* a good member of a 1-component board */
+    assert_int_equal(tk_lb_member_parse(one, strlen(one), 1, &e, &at), 0);
+    assert_int_equal(e.t_ms, 1234);
+    assert_int_equal(e.seq, 7);
+    assert_int_equal(at, 23);
+    assert_int_equal(tk_lb_member_parse(one, 23, 1, &e, &at), -1);             /* no user */
+    assert_int_equal(tk_lb_member_parse(one, strlen(one), 3, &e, &at), -1);    /* comps */
+    assert_int_equal(tk_lb_member_parse(one, strlen(one), 2, &e, &at), -1);    /* too short for 2 components' user */
+    const char *bad_digit = "0000000001x340000000007alice";
+    assert_int_equal(tk_lb_member_parse(bad_digit, strlen(bad_digit), 1, &e, &at), -1);
+    const char *bad_user = "00000000012340000000007al ice";
+    assert_int_equal(tk_lb_member_parse(bad_user, strlen(bad_user), 1, &e, &at), -1);
+    /* c2 keys: a first byte other than 0/1, "1" with zero (never written), a key past the range */
+    const char *k2 = "2900719925474099100000000012340000000007bob";
+    assert_int_equal(tk_lb_member_parse(k2, strlen(k2), 2, &e, &at), -1);
+    const char *neg0 = "1000000000000000000000000012340000000007bob";
+    assert_int_equal(tk_lb_member_parse(neg0, strlen(neg0), 2, &e, &at), -1);
+    const char *big = "0900719925474099200000000012340000000007bob";
+    assert_int_equal(tk_lb_member_parse(big, strlen(big), 2, &e, &at), -1);
+    const char *ok2 = "1000000000000000500000000012340000000007bob";
+    assert_int_equal(tk_lb_member_parse(ok2, strlen(ok2), 2, &e, &at), 0);
+    assert_int_equal(e.c2, -5);
+}
+
+static void test_score_c1(void **state)
+{
+    (void)state;
+    int64_t c1 = 1;
+    assert_int_equal(tk_lb_score_c1("-12", 3, &c1), 0);
+    assert_int_equal(c1, 12);
+    assert_int_equal(tk_lb_score_c1("12", 2, &c1), 0);
+    assert_int_equal(c1, -12);
+    assert_int_equal(tk_lb_score_c1("0", 1, &c1), 0);
+    assert_int_equal(c1, 0);
+    assert_int_equal(tk_lb_score_c1("-0", 2, &c1), 0);
+    assert_int_equal(c1, 0);
+    assert_int_equal(tk_lb_score_c1("-9007199254740991", 17, &c1), 0);
+    assert_int_equal(c1, TK_LB_SCORE_MAX);
+    assert_int_equal(tk_lb_score_c1("9007199254740991", 16, &c1), 0);
+    assert_int_equal(c1, -TK_LB_SCORE_MAX);
+    assert_int_equal(tk_lb_score_c1("-1e+15", 6, &c1), 0);
+    assert_int_equal(c1, INT64_C(1000000000000000));
+    c1 = 5;
+    assert_int_equal(tk_lb_score_c1("9007199254740992", 16, &c1), -1); /* 2^53: out of range */
+    assert_int_equal(tk_lb_score_c1("1.5", 3, &c1), -1);
+    assert_int_equal(tk_lb_score_c1("inf", 3, &c1), -1);
+    assert_int_equal(tk_lb_score_c1("nan", 3, &c1), -1);
+    assert_int_equal(tk_lb_score_c1("12x", 3, &c1), -1);
+    assert_int_equal(tk_lb_score_c1("", 0, &c1), -1);
+    assert_int_equal(c1, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +183,9 @@ int main(void)
         cmocka_unit_test(test_fixed_width_and_user_offset),
         cmocka_unit_test(test_refuses_out_of_range),
         cmocka_unit_test(test_entry_round_trip_and_malformed),
+        cmocka_unit_test(test_member_parse_round_trip),
+        cmocka_unit_test(test_member_parse_refuses_malformed),
+        cmocka_unit_test(test_score_c1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

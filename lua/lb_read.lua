@@ -1,0 +1,191 @@
+--[[
+lb_read.lua: every public read of a leaderboard in one round trip
+(GET /v1/boards/{B}/top, …/users/{U}, …/users/{U}/around, POST …/ranks;
+gateway/boards/gw_board_read.c).
+
+KEYS[1]  tk:lb:{B}   the board's hash (docs/CONTRACTS.md, "Leaderboards")
+ARGV[1]  the shape: top | user | around | ranks
+ARGV[2]  the season: "current" or a decimal number (the gateway checked it)
+ARGV[3]  closed seasons Redis keeps besides the current one (TK_LB_KEEP_CLOSED)
+ARGV[4..] top: offset, limit   user: user id   around: user id, radius
+          ranks: the user ids (1-1000; duplicates are listed once)
+
+Which season. The hash says the current season `season` began at `start`;
+with `len` > 0 it ends at start + len*1000. When the board's clock
+(max(TIME, last_t), as lb_write.lua reads it) is at or past that end, the
+current season is the one a write would move to (season + k for k whole
+periods passed): it is empty, and this script does not write it (a
+reader never rolls a board over; the next write or roll script does, and
+moves to the same number). So `current` is always the number a write at
+this instant would use. A season above it, or 0, does not exist. A season
+above `season` but not above the virtual current is one the schedule
+skipped or has just begun: empty. Redis keeps the current season and
+ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones; an older one is answered "not
+here" and the gateway reads it from MariaDB.
+
+Why the ranks are exact: the zset orders by -c1, then by the member, whose
+bytes are c2 (as a key), time, sequence, user (common/tk_lb.h). ZRANK of a
+member rebuilt from the users hash is the user's place; the member is
+rebuilt here with the same fixed widths as tk_lb_member(), from the
+integers of the hash value, formatted with string.format('%d') (exact for
+every component up to 2^53 - 1; tostring would print %.14g).
+
+Keys. The season keys tk:lb:{B}:z:<N> and :u:<N> are named here, from
+KEYS[1] and the season this script resolves: the gateway cannot know
+`current` before the call, and one call is the point. They carry KEYS[1]'s
+hash tag, so they live in its Redis Cluster slot, and the gateway's ACL
+pattern tk:lb:* covers them (docs/DESIGN.md, "Leaderboards: reads").
+
+Returns, with N the season's number and C the board's components:
+  {1, N, C, first_rank, member, score, member, score, ...}   top, around
+  {2, N, C, user, value, rank, user, value, rank, ...}       user, ranks
+      (the users hash value "<c1> <c2> <t_ms> <seq>"; by rank; none when
+      the user has no entry; for around: the user has none)
+  {3, N, C}   N is older than Redis keeps: read MariaDB
+  {4}         no such board
+  {5}         no such season (0, or above the current one)
+  {6}         the users hash and the zset disagree (never written so)
+]]
+local board = KEYS[1]
+local h = redis.call('HMGET', board, 'comps', 'len', 'season', 'start', 'last_t')
+if not h[3] then
+    return {4}
+end
+local comps, len, season, start = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]), tonumber(h[4]) or 0
+
+-- The clock as lb_write.lua reads it (max(TIME, last_t)), and its k, so both count the same season.
+local current = season
+if len > 0 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local last_t = tonumber(h[5]) or 0
+    if now < last_t then
+        now = last_t
+    end
+    local period = len * 1000
+    if now >= start + period then
+        local k = math.floor((now - start) / period)
+        while start + k * period > now do -- the division may round up to the next whole period
+            k = k - 1
+        end
+        current = season + k
+    end
+end
+
+local want = current
+if ARGV[2] ~= 'current' then
+    want = tonumber(ARGV[2])
+end
+if want < 1 or want > current then
+    return {5}
+end
+if want < current - tonumber(ARGV[3]) then
+    return {3, want, comps}
+end
+local empty = want > season -- skipped or just begun by the schedule: never written
+local sn = string.format('%d', want)
+local z, u = board .. ':z:' .. sn, board .. ':u:' .. sn
+local shape = ARGV[1]
+
+local function range(first, last)
+    local out = {1, want, comps, first + 1}
+    if not empty then
+        local r = redis.call('ZRANGE', z, string.format('%d', first), string.format('%d', last), 'WITHSCORES')
+        for i = 1, #r do
+            out[#out + 1] = r[i]
+        end
+    end
+    return out
+end
+
+-- The zset member of @user with users hash value @v (tk_lb_member), or nil when @v is malformed.
+local function member(v, user)
+    local c1, c2, t, q = string.match(v, '^(%-?%d+) (%-?%d+) (%d+) (%d+)$')
+    if not c1 then
+        return nil
+    end
+    local m = ''
+    if comps == 2 then
+        local n = tonumber(c2)
+        if n >= 0 then
+            m = '0' .. string.format('%016d', 9007199254740991 - n)
+        else
+            m = '1' .. string.format('%016d', -n)
+        end
+    end
+    return m .. string.format('%013d', tonumber(t)) .. string.format('%010d', tonumber(q)) .. user
+end
+
+-- The 0-based rank of @user (value @v), or nil when the zset does not hold the member.
+local function rank_of(v, user)
+    local m = member(v, user)
+    if not m then
+        return nil
+    end
+    local r = redis.call('ZRANK', z, m)
+    if not r then
+        return nil
+    end
+    return r
+end
+
+if shape == 'top' then
+    local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+    return range(offset, offset + limit - 1)
+end
+
+if shape == 'user' or shape == 'around' then
+    local user = ARGV[4]
+    local v = (not empty) and redis.call('HGET', u, user)
+    if not v then
+        return {2, want, comps}
+    end
+    local r = rank_of(v, user)
+    if not r then
+        return {6}
+    end
+    if shape == 'user' then
+        return {2, want, comps, user, v, r + 1}
+    end
+    local radius = tonumber(ARGV[5])
+    local first = r - radius
+    if first < 0 then
+        first = 0
+    end
+    return range(first, r + radius)
+end
+
+-- ranks
+local out = {2, want, comps}
+if empty then
+    return out
+end
+local seen, users = {}, {}
+for i = 4, #ARGV do
+    local user = ARGV[i]
+    if not seen[user] then
+        seen[user] = true
+        users[#users + 1] = user
+    end
+end
+local vals = redis.call('HMGET', u, unpack(users))
+local found = {}
+for i = 1, #users do
+    local v = vals[i]
+    if v then
+        local r = rank_of(v, users[i])
+        if not r then
+            return {6}
+        end
+        found[#found + 1] = {r, users[i], v}
+    end
+end
+table.sort(found, function(a, b)
+    return a[1] < b[1]
+end)
+for i = 1, #found do
+    out[#out + 1] = found[i][2]
+    out[#out + 1] = found[i][3]
+    out[#out + 1] = found[i][1] + 1
+end
+return out
