@@ -782,7 +782,8 @@ static long api(it_fix_t *f, const char *method, const char *body, it_resp_t *r,
  * The real routes (gateway/boards/, i14-lb-core): create, score writes and a
  * rollover by hand are drained into MariaDB (rows equal to Redis's users
  * hash, seasons with their ends); Redis loses everything; until the
- * gateway has rebuilt the board a score write answers 503, never 404; then
+ * gateway has rebuilt the board a read and a score write answer 503, never
+ * 404; then
  * the ranks are the same and a new write lands above every stored seq.
  */
 static void real_routes_drain_roll_and_rebuild(void **st)
@@ -850,6 +851,14 @@ static void real_routes_drain_roll_and_rebuild(void **st)
     long long deadline = it_now_ms() + WAIT_MS;
     long status = 0;
     while (it_now_ms() < deadline) {
+        long read = 0;
+        assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/boards/%s/top?limit=3", b), 0);
+        read = r.status;
+        if (read != 200 && read != 503)
+            it_show("a read while the board is rebuilt", &r);
+        it_resp_free(&r);
+        if (read != 200)
+            assert_int_equal(read, 503);
         status = api(f, "POST", body, &r, "/v1/admin/boards/%s/scores", b);
         if (status != 200 && status != 503)
             it_show("a score write while the board is rebuilt", &r);
