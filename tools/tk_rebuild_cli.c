@@ -2,7 +2,7 @@
  * tk-rebuild: rebuild events' Redis state from MariaDB on demand
  * (common/tk_rebuild.h, docs/REBUILD.md).
  *
- *   tk-rebuild --event ID | --all [--wait-drain-ms N] [backend flags]
+ *   tk-rebuild --event ID | --board ID | --all [--wait-drain-ms N] [backend flags]
  *
  * Per event: waits (up to --wait-drain-ms) while its stream still holds
  * entries the workers have not written to MariaDB, retries a swap refused
@@ -10,9 +10,14 @@
  * times), reconnects once per failure of a lost connection. Prints one line
  * per event; exits 0 when every event was rebuilt, 1 when one was not,
  * 2 on bad usage or when a backend cannot be reached at all.
+ *
+ * --board ID rebuilds one leaderboard (common/tk_lb_rebuild.h) with the
+ * same waits and retries: its hash, seasons, the current season's and the
+ * kept closed seasons' zsets and users hashes, tk:boards and the group.
  */
 #include "tk_backend.h"
 #include "tk_db.h"
+#include "tk_lb_rebuild.h"
 #include "tk_opt.h"
 #include "tk_rebuild.h"
 #include "tk_redis.h"
@@ -32,6 +37,7 @@
 typedef struct {
     tk_backend_t backend;
     const char *event;
+    const char *board;
     const char *var_dir;
     int all;
     long wait_drain_ms;
@@ -135,6 +141,66 @@ static int rebuild_one(conn_t *c, const char *event)
     return 0;
 }
 
+/* One board, with the waits and retries of rebuild_one. Returns 0 when rebuilt. */
+static int rebuild_board(conn_t *c, const char *board)
+{
+    const cfg_t *cfg = c->cfg;
+    int64_t start = tk_time_mono_ms();
+    long conflicts = 0, reconnects = 0;
+    tk_lb_rebuild_stats_t st;
+    memset(&st, 0, sizeof(st));
+    char err[512] = "";
+    int rc = TK_REBUILD_ERR_REDIS;
+    /* Bounded: each pass returns, sleeps towards the drain deadline, or uses up a retry or a reconnect. */
+    for (;;) {
+        if ((c->redis == NULL && connect_redis(c) != 0) || (c->db == NULL && connect_db(c) != 0)) {
+            snprintf(err, sizeof(err), "cannot connect");
+            rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
+        } else {
+            rc = tk_lb_rebuild_board(c->db, c->redis, board, &st, err, sizeof(err));
+        }
+        if (rc == TK_REBUILD_OK)
+            break;
+        if (rc == TK_REBUILD_NOT_DRAINED && tk_time_mono_ms() - start < cfg->wait_drain_ms) {
+            tk_time_sleep_ms(DRAIN_POLL_MS, NULL);
+            continue;
+        }
+        if (rc == TK_REBUILD_CONFLICT && conflicts++ < cfg->retries) {
+            tk_time_sleep_ms(10 * conflicts, NULL);
+            continue;
+        }
+        int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
+        int lost_redis = rc == TK_REBUILD_ERR_REDIS && (c->redis == NULL || c->redis->err != 0);
+        if ((lost_db || lost_redis) && reconnects++ < cfg->retries) {
+            if (lost_db && c->db != NULL) {
+                mysql_close(c->db);
+                c->db = NULL;
+            }
+            if (lost_redis && c->redis != NULL) {
+                redisFree(c->redis);
+                c->redis = NULL;
+            }
+            tk_time_sleep_ms(200 * reconnects, NULL);
+            continue;
+        }
+        break;
+    }
+    if (rc != TK_REBUILD_OK) {
+        const char *code = rc == TK_REBUILD_UNKNOWN_EVENT ? "unknown_board" : tk_rebuild_rc_name(rc);
+        printf("board %s: FAILED %s: %s (after %lld ms, %ld conflicts)\n", board, code, err, (long long)(tk_time_mono_ms() - start), conflicts);
+        fflush(stdout);
+        return -1;
+    }
+    double rate = st.ms_total > 0 ? (double)st.rows * 1000.0 / (double)st.ms_total : 0.0;
+    printf("board %s: rebuilt %llu rows in %lld ms (%.0f rows/s; check %lld, read %lld, load %lld, swap %lld ms); season %u with %llu users, "
+           "%u seasons, seq %llu, last_t %llu\n",
+           board, (unsigned long long)st.rows, (long long)st.ms_total, rate, (long long)st.ms_check, (long long)st.ms_read, (long long)st.ms_load,
+           (long long)st.ms_swap, st.season, (unsigned long long)st.current, st.seasons, (unsigned long long)st.seq,
+           (unsigned long long)st.last_t);
+    fflush(stdout);
+    return 0;
+}
+
 /* Every event id in MariaDB, sorted; NULL-terminated, malloc'ed. */
 static char **list_events(conn_t *c, size_t *n)
 {
@@ -185,6 +251,7 @@ int main(int argc, char **argv)
     cfg.retries = 10;
     const tk_opt_t opts[] = {
         {"--event", NULL, TK_OPT_STR, &cfg.event, 0, 0, "the event to rebuild"},
+        {"--board", NULL, TK_OPT_STR, &cfg.board, 0, 0, "the leaderboard to rebuild"},
         {"--all", NULL, TK_OPT_FLAG, &cfg.all, 0, 0, "rebuild every event in MariaDB"},
         {"--wait-drain-ms", "REBUILD_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
          "wait this long for the workers to drain an event's stream"},
@@ -201,13 +268,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "tk-rebuild: %s\n", err);
         return 2;
     }
-    if ((cfg.event == NULL) == (cfg.all == 0)) {
-        fprintf(stderr, "tk-rebuild: give exactly one of --event ID and --all\n");
+    if ((cfg.event != NULL) + (cfg.board != NULL) + (cfg.all != 0) != 1) {
+        fprintf(stderr, "tk-rebuild: give exactly one of --event ID, --board ID and --all\n");
         tk_opt_usage(stderr, "tk-rebuild", opts, nopts);
         return 2;
     }
     if (cfg.event != NULL && !tk_valid_event_id(cfg.event, strlen(cfg.event))) {
         fprintf(stderr, "tk-rebuild: --event %s: not a valid event id\n", cfg.event);
+        return 2;
+    }
+    if (cfg.board != NULL && !tk_valid_event_id(cfg.board, strlen(cfg.board))) {
+        fprintf(stderr, "tk-rebuild: --board %s: not a valid board id\n", cfg.board);
         return 2;
     }
     if (tk_backend_read_password(&cfg.backend, cfg.var_dir, err, sizeof(err)) != 0) {
@@ -223,6 +294,8 @@ int main(int argc, char **argv)
     int failed = 0;
     if (cfg.event != NULL) {
         failed = rebuild_one(&c, cfg.event) != 0;
+    } else if (cfg.board != NULL) {
+        failed = rebuild_board(&c, cfg.board) != 0;
     } else {
         size_t n = 0;
         char **ids = list_events(&c, &n);

@@ -39,7 +39,8 @@
  * Every --discover-ms the set tk:events is re-read; a new event gets
  * XGROUP CREATE … MKSTREAM (BUSYGROUP is fine), so new events are drained
  * without a restart. One XREADGROUP covers every stream; COUNT is per
- * stream. On Redis Cluster the streams live in different slots and one call
+ * stream. The boards' streams (tk:boards, tk:lb:{B}:q) are drained in the
+ * same loop by wk_lb_drain.c, with the same pattern. On Redis Cluster the streams live in different slots and one call
  * per slot (per node) would be needed.
  *
  * The drain's files, one job each (their state: wk_drain_int.h):
@@ -177,8 +178,17 @@ static int loop(wk_drain_t *d)
         }
         if (now - d->logged_at >= cfg->log_every_s * 1000)
             wk_stats_log(&d->total, &d->logged, &d->logged_at, now, d->ns);
+        /* The board streams: blocking only when there is no event stream to block on. */
+        long lbgot = wk_lb_step(d, d->ns == 0 ? cfg->block_ms : 0);
+        if (lbgot == -2) {
+            rc = 1;
+            break;
+        }
         if (d->ns == 0) {
-            tk_time_sleep_ms(cfg->block_ms, d->stop);
+            if (lbgot < 0)
+                wk_drain_redis_wait(d);
+            else if (wk_lb_nstreams(d) == 0)
+                tk_time_sleep_ms(cfg->block_ms, d->stop);
             continue;
         }
         const char **p = tk_grow(gt, &gtcap, d->ns, sizeof(*p), d->ns);
@@ -189,7 +199,7 @@ static int loop(wk_drain_t *d)
         gt = p;
         for (size_t i = 0; i < d->ns; i++)
             gt[i] = ">";
-        long got = wk_read_group(d, 0, d->ns, gt, cfg->block_ms);
+        long got = wk_read_group(d, 0, d->ns, gt, lbgot > 0 ? 0 : cfg->block_ms);
         if (got < 0 && d->batch.rows == 0 && d->nbad == 0) {
             wk_drain_redis_wait(d);
             continue;
@@ -227,14 +237,18 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
     tk_db_conf_t dbc = tk_backend_db(&cfg->backend, 2);
     wk_redis_init(&d.redis, &cfg->backend, (int)cfg->block_ms + 3000, script);
     d.writer = wk_writer_new(&dbc);
-    if (d.writer == NULL) {
+    d.lb = wk_lb_new();
+    if (d.writer == NULL || d.lb == NULL) {
         tk_error("out of memory");
+        wk_writer_free(d.writer);
+        wk_lb_free(d.lb);
         return 1;
     }
     tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->backend.redis_host, cfg->backend.redis_port,
             cfg->backend.db_host, cfg->backend.db_port, cfg->backend.db_name, cfg->batch);
     int rc = loop(&d);
     wk_writer_free(d.writer);
+    wk_lb_free(d.lb);
     wk_redis_close(&d.redis);
     wk_batch_free(&d.batch);
     free(d.streams);

@@ -48,6 +48,7 @@ typedef struct {
     size_t ns, scap;
     wk_bad_t *bad;
     size_t nbad, badcap;
+    struct wk_lb *lb; /* the board streams (wk_lb_drain.c), owned */
     int need_discover; /* 1: re-read tk:events now; 2: and re-create every group (NOGROUP seen) */
     wk_counters_t total, flushed, logged; /* running totals; as of the last stats flush / info log */
     int64_t logged_at;
@@ -100,6 +101,24 @@ int wk_recover_own(wk_drain_t *d);
 
 /** XAUTOCLAIM, one call per stream: entries a dead consumer left pending. 0, -1 (Redis unreachable) or -2 (flush failed: exit). */
 int wk_recover_autoclaim(wk_drain_t *d);
+
+/* ---- wk_lb_drain.c: the board streams */
+
+/** The board streams' state, zeroed; NULL when out of memory. wk_lb_free releases it. */
+struct wk_lb *wk_lb_new(void);
+void wk_lb_free(struct wk_lb *lb);
+
+/** Board streams known. */
+size_t wk_lb_nstreams(const wk_drain_t *d);
+
+/**
+ * One round over the board streams: tk:boards re-read when due, this
+ * consumer's own pending entries at first, XAUTOCLAIM when due, then new
+ * entries (XREADGROUP, blocking @block_ms when > 0), written and acked.
+ * Returns the entries read (0 when none), -1 when Redis failed (wait and
+ * retry), -2 when a write had to stop with MariaDB away (exit).
+ */
+long wk_lb_step(wk_drain_t *d, long block_ms);
 
 /* ---- wk_confirm.c */
 

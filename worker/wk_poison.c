@@ -38,7 +38,7 @@ static const char *const sql_dead = "INSERT INTO claims_dead (event_id, entry_id
                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE event_id = event_id";
 
 /* Errors the data of a row causes: alone in a transaction, that row is poison. Anything else is the event's or the server's. */
-static int row_error(unsigned e)
+int wk_poison_row_error(unsigned e)
 {
     switch (e) {
     case WK_ERR_ROW:
@@ -145,7 +145,7 @@ void wk_poison_isolate(wk_writer_t *w, wk_group_t *g, size_t lo, size_t hi, cons
     free(part.rows);
     if (r == WK_WRITE_OK)
         return;
-    if (r == WK_WRITE_FAILED && row_error(e)) {
+    if (r == WK_WRITE_FAILED && wk_poison_row_error(e)) {
         if (hi - lo == 1) {
             dead_letter(w, g, &g->rows[lo], e, stop, st);
             return;

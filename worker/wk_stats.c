@@ -41,10 +41,12 @@ void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *tot
     char f[5][WK_CONSUMER_MAX + 16], v[5][24];
     const char *argv[12];
     size_t lens[12];
-    uint64_t delta[4] = {total->rows - flushed->rows, total->batches - flushed->batches, total->errors - flushed->errors,
-                         total->dead - flushed->dead};
-    static const char *const names[4] = {"rows", "batches", "errors", "dead"};
-    for (int i = 0; i < 4; i++) {
+    uint64_t delta[9] = {total->rows - flushed->rows,         total->batches - flushed->batches, total->errors - flushed->errors,
+                         total->dead - flushed->dead,         total->lb_entries - flushed->lb_entries,
+                         total->lb_rows - flushed->lb_rows,   total->lb_stmts - flushed->lb_stmts,
+                         total->lb_dead - flushed->lb_dead,   total->lb_bad - flushed->lb_bad};
+    static const char *const names[9] = {"rows", "batches", "errors", "dead", "lb_entries", "lb_rows", "lb_stmts", "lb_dead", "lb_bad"};
+    for (int i = 0; i < 9; i++) {
         if (delta[i] == 0)
             continue;
         snprintf(f[0], sizeof(f[0]), "%s:%s", consumer, names[i]);
@@ -64,19 +66,24 @@ void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *tot
     flushed->batches = total->batches;
     flushed->errors = total->errors;
     flushed->dead = total->dead;
-    static const char *const gauges[3] = {"batch_last", "lag_ms", "seen_ms"};
-    long long gv[3] = {(long long)total->last_batch, (long long)total->lag_ms, (long long)tk_time_now_ms()};
+    flushed->lb_entries = total->lb_entries;
+    flushed->lb_rows = total->lb_rows;
+    flushed->lb_stmts = total->lb_stmts;
+    flushed->lb_dead = total->lb_dead;
+    flushed->lb_bad = total->lb_bad;
+    static const char *const gauges[4] = {"batch_last", "lag_ms", "seen_ms", "lb_stmt_max"};
+    long long gv[4] = {(long long)total->last_batch, (long long)total->lag_ms, (long long)tk_time_now_ms(), (long long)total->lb_stmt_max};
     argv[0] = "HSET";
     argv[1] = TK_KEY_WK_STATS;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(f[i], sizeof(f[i]), "%s:%s", consumer, gauges[i]);
         snprintf(v[i], sizeof(v[i]), "%lld", gv[i]);
         argv[2 + 2 * i] = f[i];
         argv[3 + 2 * i] = v[i];
     }
-    for (int j = 0; j < 8; j++)
+    for (int j = 0; j < 10; j++)
         lens[j] = strlen(argv[j]);
-    redisReply *rep = wk_redis_cmd(r, 8, argv, lens);
+    redisReply *rep = wk_redis_cmd(r, 10, argv, lens);
     if (rep != NULL)
         freeReplyObject(rep);
 }

@@ -32,14 +32,19 @@
 typedef struct {
     uint64_t rows, batches, errors, rejected, replayed;
     uint64_t dead; /* poison entries set aside in claims_dead (the operator's alert) */
+    /* boards (wk_lb_drain.c): entries acked, rows upserted, upsert statements, entries refused alone by MariaDB, malformed entries */
+    uint64_t lb_entries, lb_rows, lb_stmts, lb_dead, lb_bad;
+    uint64_t lb_stmt_max; /* gauge: the most rows one board upsert carried */
     int64_t lag_ms;      /* commit time minus the oldest created_ms of the last batch */
     uint64_t last_batch; /* rows of the last batch */
 } wk_counters_t;
 
 /**
  * Adds to tk:wk:stats what @total counted since @flushed (fields
- * "<@consumer>:rows", batches, errors, dead), then sets @flushed to @total
- * and writes the gauges batch_last, lag_ms and seen_ms (wall clock). When
+ * "<@consumer>:rows", batches, errors, dead, and the boards' lb_entries,
+ * lb_rows, lb_stmts, lb_dead, lb_bad), then sets @flushed to @total
+ * and writes the gauges batch_last, lag_ms, seen_ms (wall clock) and
+ * lb_stmt_max (the most rows one board upsert carried). When
  * Redis cannot be reached the rest is counted at the next push.
  */
 void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *total, wk_counters_t *flushed);

@@ -35,6 +35,17 @@ void wk_txn_disconnect(wk_writer_t *w)
             mysql_stmt_close(w->insert[k]);
         w->exist[k] = w->insert[k] = NULL;
     }
+    for (int k = 0; k < WK_LB_POW; k++) {
+        if (w->lb_upsert[k] != NULL)
+            mysql_stmt_close(w->lb_upsert[k]);
+        w->lb_upsert[k] = NULL;
+    }
+    MYSQL_STMT **lb[] = {&w->lb_sn_open, &w->lb_sn_close};
+    for (size_t i = 0; i < 2; i++) {
+        if (*lb[i] != NULL)
+            mysql_stmt_close(*lb[i]);
+        *lb[i] = NULL;
+    }
     if (w->db != NULL)
         mysql_close(w->db);
     w->db = NULL;

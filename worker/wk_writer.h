@@ -8,6 +8,7 @@
 
 #include "tk_db.h"
 #include "wk_batch.h"
+#include "wk_lb_batch.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -47,6 +48,29 @@ wk_writer_t *wk_writer_new(const tk_db_conf_t *conf);
  * Returns WK_WRITE_OK then. Adds to @st.
  */
 wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile sig_atomic_t *stop, wk_write_stats_t *st);
+
+/* What a board batch did (wk_lb_writer.c), counted over committed transactions only. */
+typedef struct {
+    uint64_t rows;      /* board_scores rows sent in upserts (coalesced: one per user and season of a batch) */
+    uint64_t stmts;     /* upsert statements executed */
+    uint64_t stmt_max;  /* the most rows one of them carried */
+    uint64_t rollovers; /* rollover entries written to board_seasons */
+    uint64_t dead;      /* entries MariaDB refused alone: logged whole and acked (wk_lb_writer.c) */
+    uint64_t held;      /* entries left pending after an error not caused by their data */
+    uint64_t splits;    /* batches refused whole and written board by board */
+    uint64_t retries, reconnects;
+} wk_lb_write_stats_t;
+
+/**
+ * Writes the items of the coalesced board batch @b that are their own
+ * winner: score rows with multi-row upserts that keep a row only for a
+ * newer write, rollovers into board_seasons; one transaction, redone and
+ * reconnected as wk_writer_write. After an error no redo can fix: board by
+ * board, bisected down to the entry MariaDB refuses alone, which is logged
+ * and counted dead. Sets done on every written item committed or dead.
+ * Returns WK_WRITE_OK, or WK_WRITE_STOPPED (nothing committed). Adds to @st.
+ */
+wk_write_result_t wk_lb_write(wk_writer_t *w, wk_lb_batch_t *b, const volatile sig_atomic_t *stop, wk_lb_write_stats_t *st);
 
 /** Closes the connection and frees @w. */
 void wk_writer_free(wk_writer_t *w);

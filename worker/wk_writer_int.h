@@ -21,6 +21,8 @@
 #define WK_POW 10                        /* list statements for 1, 2, 4, … 512 rows */
 #define WK_CHUNK_MAX (1 << (WK_POW - 1)) /* rows per statement at most */
 #define WK_INS_COLS 8                    /* placeholders per inserted row */
+#define WK_LB_POW 9                      /* board upserts of 1, 2, 4, … 256 rows (wk_lb_writer.c) */
+#define WK_LB_COLS 7                     /* placeholders per board_scores row */
 
 /* Special results of one attempt besides a MariaDB error number. */
 #define WK_ERR_INTERNAL 1 /* logged; not the fault of one row (the event's entries stay pending) */
@@ -31,6 +33,7 @@ struct wk_writer {
     tk_db_conf_t conf;
     MYSQL *db;
     MYSQL_STMT *lock, *update, *dead, *exist[WK_POW], *insert[WK_POW];
+    MYSQL_STMT *lb_upsert[WK_LB_POW], *lb_sn_open, *lb_sn_close; /* the boards' statements (wk_lb_writer.c) */
     MYSQL_BIND bind[WK_CHUNK_MAX * WK_INS_COLS];
     unsigned long len[WK_CHUNK_MAX * WK_INS_COLS];
     char claim_id[WK_CHUNK_MAX][TK_CLAIM_ID_MAX];
@@ -60,6 +63,9 @@ unsigned wk_writer_stmt_fail(wk_writer_t *w, MYSQL_STMT *s, const char *what);
 
 /** A wk_body_t: writes every group of the wk_groups_t @arg (statuses reset first). */
 unsigned wk_writer_groups_body(wk_writer_t *w, void *arg, wk_write_stats_t *st);
+
+/** 1 when MariaDB error @e is caused by a row's data (alone in a transaction, that row is poison): wk_poison.c. */
+int wk_poison_row_error(unsigned e);
 
 /** Closes every statement and the connection (the next transaction reconnects). */
 void wk_txn_disconnect(wk_writer_t *w);

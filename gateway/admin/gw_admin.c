@@ -119,7 +119,7 @@ void gw_admin_req_body(gw_req_t *r, const char **body, size_t *len)
 /* The default answer (gw_reply adds Retry-After to a 503 itself). */
 static void on_job_done(gw_dbjob_t *job)
 {
-    if (job->r->route != GW_ROUTE_ADMIN_VIEW && job->r->route != GW_ROUTE_ADMIN_QUEUE_VIEW)
+    if (job->r->route != GW_ROUTE_ADMIN_VIEW && job->r->route != GW_ROUTE_ADMIN_QUEUE_VIEW && job->r->route != GW_ROUTE_BOARD_VIEW)
         gw_route_events_changed(); /* an operator sees a change in the next list (gw_route_events.c) */
     gw_reply(job->r, job->status, job->body != NULL ? job->body : "", job->len, job->location[0] ? job->location : NULL);
 }

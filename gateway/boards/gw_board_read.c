@@ -123,7 +123,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         tk_warn("board read of %s: redis answered %.*s", r->event_id, (int)reply->len, reply->str);
         gw_reply_unavailable(r, "redis");
     } else if (kind == LB_NO_BOARD) {
-        if (gw_rebuild_active(r->th->server))
+        if (gw_rebuild_active(r->th->server) || gw_rebuild_boards_pending(r->th->server))
             gw_reply_unavailable(r, "redis"); /* the board may be on its way back from MariaDB (gw_rebuild.h) */
         else
             gw_reply_errorf(r, 404, "not_found", "no board %s", r->event_id);

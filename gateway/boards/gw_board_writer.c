@@ -104,10 +104,11 @@ static void answer_one(wbatch_t *bt, write_t *w, long long season, const char *r
     gw_reply(w->r, 200, body, (size_t)n, NULL);
 }
 
-/* A "not_found" answer: 404, or 503 while a rebuild may be bringing the board back. */
+/* A "not_found" answer: 404, or 503 while a rebuild may be bringing the board back (gw_rebuild_boards_pending: from a
+ * Redis reconnection until a check found every board, also after a check that could not finish). */
 static void answer_not_found(gw_req_t *r, const char *board)
 {
-    if (gw_rebuild_active(r->th->server))
+    if (gw_rebuild_active(r->th->server) || gw_rebuild_boards_pending(r->th->server))
         gw_reply_unavailable(r, "redis");
     else
         gw_reply_errorf(r, 404, "not_found", "no board %s", board);

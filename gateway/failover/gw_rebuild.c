@@ -1,6 +1,8 @@
 #include "gw_rebuild.h"
 #include "gw_dbpool.h"
 #include "tk_keys.h"
+#include "tk_lb.h"
+#include "tk_lb_rebuild.h"
 #include "tk_log.h"
 #include "tk_rebuild.h"
 #include "tk_time.h"
@@ -17,7 +19,9 @@
 struct gw_rebuild {
     int active;        /* a check is queued or running */
     int again;         /* Redis reconnected during a check: it goes round again */
+    int boards;        /* 1 from a reconnect until a check found every board in Redis (gw_rebuild_boards_pending) */
     uint64_t rebuilds; /* events rebuilt */
+    uint64_t board_rebuilds; /* boards rebuilt */
 };
 
 struct gw_rebuild *gw_rebuild_new(void)
@@ -97,6 +101,90 @@ static int check_event(gw_dbconn_t *conn, redisContext *rc, const char *event_id
     return gw_rebuild_event(conn, srv, event_id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS, 0);
 }
 
+int gw_rebuild_board(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms)
+{
+    int64_t deadline = tk_time_mono_ms() + wait_ms;
+    while (!srv->shutdown) {
+        MYSQL *db = gw_dbconn_db(conn);
+        redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+        if (db == NULL || rc == NULL)
+            return -1;
+        tk_lb_rebuild_stats_t st;
+        char err[512];
+        int rrc = tk_lb_rebuild_board(db, rc, id, &st, err, sizeof(err));
+        if (rrc == TK_REBUILD_OK) {
+            __atomic_add_fetch(&srv->rebuild->board_rebuilds, 1, __ATOMIC_RELAXED);
+            unsigned kept = st.season > TK_LB_KEEP_CLOSED ? TK_LB_KEEP_CLOSED + 1 : st.season;
+            tk_info("%s: board %s back in Redis from MariaDB: season %u, %llu users in it (%llu rows over %u seasons kept), seq %llu, "
+                    "%lld ms",
+                    who, id, st.season, (unsigned long long)st.current, (unsigned long long)st.rows, kept, (unsigned long long)st.seq,
+                    (long long)st.ms_total);
+            return 0;
+        }
+        if (rrc == TK_REBUILD_UNKNOWN_EVENT)
+            return 0; /* deleted meanwhile */
+        if (rrc == TK_REBUILD_ERR_DB || rrc == TK_REBUILD_ERR_INVALID || rrc == TK_REBUILD_ERR_REDIS) {
+            tk_warn("%s: board %s: %s", who, id, err);
+            if (rrc == TK_REBUILD_ERR_DB)
+                gw_dbconn_db_reset(conn);
+            if (rrc == TK_REBUILD_ERR_REDIS)
+                gw_dbconn_redis_reset(conn);
+            return -1;
+        }
+        /* Not drained yet, or a write reached Redis meanwhile: wait and try again. */
+        if (tk_time_mono_ms() >= deadline) {
+            tk_warn("%s: board %s: not rebuilt within %d ms (%s)", who, id, wait_ms, err);
+            return -1;
+        }
+        usleep((useconds_t)pause_ms * 1000);
+    }
+    return -1;
+}
+
+/* Every board of MariaDB whose hash Redis lacks, rebuilt; 0 when each has its Redis state. */
+static int check_boards(gw_dbconn_t *conn, gw_server_t *srv)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+    if (db == NULL || rc == NULL)
+        return -1;
+    if (mysql_query(db, "SELECT board_id FROM boards ORDER BY board_id") != 0) {
+        tk_warn("rebuild check: %s", mysql_error(db));
+        gw_dbconn_db_reset(conn);
+        return -1;
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    if (res == NULL) {
+        gw_dbconn_db_reset(conn);
+        return -1;
+    }
+    mysql_rollback(db);
+    int rc_all = 0;
+    MYSQL_ROW row;
+    char id[TK_ID_MAX + 1], key[TK_KEY_MAX];
+    while ((row = mysql_fetch_row(res)) != NULL && !srv->shutdown) {
+        snprintf(id, sizeof(id), "%s", row[0]);
+        if (tk_lb_key(TK_LB_BOARD, id, strlen(id), 0, key) < 0)
+            continue;
+        if ((rc = gw_dbconn_redis(conn)) == NULL) {
+            rc_all = -1;
+            break;
+        }
+        redisReply *rep = redisCommand(rc, "EXISTS %s", key);
+        if (rep == NULL) {
+            gw_dbconn_redis_reset(conn);
+            rc_all = -1;
+            break;
+        }
+        int present = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        freeReplyObject(rep);
+        if (!present && gw_rebuild_board(conn, srv, id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS) != 0)
+            rc_all = -1;
+    }
+    mysql_free_result(res);
+    return rc_all;
+}
+
 /* One pass over every event; 0 when each has its Redis state. */
 static int check_all(gw_dbconn_t *conn, gw_server_t *srv)
 {
@@ -142,7 +230,12 @@ static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
         int ok = 0;
         int64_t deadline = tk_time_mono_ms() + CHECK_WAIT_MS;
         while (!srv->shutdown) {
-            if (check_all(conn, srv) == 0) {
+            /* Events first: their claims are the sale; a board of a million users takes seconds. */
+            int events_ok = check_all(conn, srv) == 0;
+            int boards_ok = check_boards(conn, srv) == 0;
+            if (boards_ok)
+                __atomic_store_n(&rb->boards, 0, __ATOMIC_RELEASE);
+            if (events_ok && boards_ok) {
                 ok = 1;
                 break;
             }
@@ -151,7 +244,8 @@ static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
             sleep(1);
         }
         if (!ok && !srv->shutdown)
-            tk_error("rebuild check: not every event could be checked; claims for a missing event get 503 until Redis reconnects");
+            tk_error("rebuild check: not every event and board could be checked; claims for a missing event, and reads and writes of a "
+                     "missing board, get 503 until Redis reconnects");
         /* Redis reconnected while we worked: its state may have changed again. */
         if (!__atomic_load_n(&rb->again, __ATOMIC_RELAXED) || srv->shutdown)
             break;
@@ -169,6 +263,7 @@ void gw_rebuild_on_redis_state(gw_redis_t *r, int up, void *data)
     if (!up)
         return;
     __atomic_store_n(&rb->again, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&rb->boards, 1, __ATOMIC_RELEASE);
     int idle = 0;
     if (!__atomic_compare_exchange_n(&rb->active, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return; /* a check is running; it will go round again */
@@ -193,4 +288,14 @@ uint64_t gw_rebuild_count(const gw_server_t *srv)
 void gw_rebuild_counted(gw_server_t *srv)
 {
     __atomic_add_fetch(&srv->rebuild->rebuilds, 1, __ATOMIC_RELAXED);
+}
+
+int gw_rebuild_boards_pending(const gw_server_t *srv)
+{
+    return __atomic_load_n(&srv->rebuild->boards, __ATOMIC_ACQUIRE);
+}
+
+uint64_t gw_rebuild_board_count(const gw_server_t *srv)
+{
+    return __atomic_load_n(&srv->rebuild->board_rebuilds, __ATOMIC_RELAXED);
 }

@@ -4,7 +4,7 @@
  * tk_rebuild) before claims for it are answered again.
  *
  * A Redis that restarted from its AOF has everything and the check is one
- * EXISTS per event. A Redis that came back empty (flushed, replaced, AOF
+ * EXISTS per event and per board. A Redis that came back empty (flushed, replaced, AOF
  * lost) has no event hashes: every event is rebuilt from MariaDB. Until the
  * check is done the gateway answers a claim, an event lookup or a status
  * lookup that Redis does not know with 503 unavailable (Retry-After), not
@@ -48,6 +48,28 @@ uint64_t gw_rebuild_count(const gw_server_t *srv);
  */
 int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms,
                      int wait_refusing);
+
+/**
+ * Boards (common/tk_lb_rebuild.h): the same check covers every board of
+ * MariaDB (EXISTS tk:lb:{B}), after the events (their claims are the
+ * sale; a board of a million users takes seconds). This answers 1 from
+ * a Redis (re)connection until a check has found or rebuilt every board,
+ * so a board Redis does not know may be on its way back. THE READ AND
+ * WRITE ROUTES OF BOARDS call it when Redis answers "no such board": 1 ->
+ * 503 unavailable with Retry-After, 0 -> 404 not_found. Any thread.
+ */
+int gw_rebuild_boards_pending(const gw_server_t *srv);
+
+/** Boards rebuilt since the process started. */
+uint64_t gw_rebuild_board_count(const gw_server_t *srv);
+
+/**
+ * On a database thread: rebuilds board @id's Redis state from MariaDB
+ * (tk_lb_rebuild_board), retrying while its stream is not drained or a
+ * write raced it, up to @wait_ms, @pause_ms apart. 0 when rebuilt (or the
+ * board is gone), -1 when a backend failed or the wait ran out.
+ */
+int gw_rebuild_board(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms);
 
 /** Counts one event rebuilt in Redis from MariaDB outside the check (the merge). Any thread. */
 void gw_rebuild_counted(gw_server_t *srv);

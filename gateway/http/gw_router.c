@@ -51,6 +51,7 @@ static const route_t routes[] = {
     {"POST", "/v1/admin/boards", GW_ROUTE_BOARD_CREATE, gw_route_board_create, 1, 0},
     {"POST", "/v1/admin/boards/*/scores", GW_ROUTE_BOARD_SCORES, gw_route_board_scores, 1, 1, 0, TK_BODY_MAX_SCORES},
     {"POST", "/v1/admin/boards/*/seasons", GW_ROUTE_BOARD_SEASON, gw_route_board_season, 1, 1},
+    {"GET", "/v1/admin/boards/*", GW_ROUTE_BOARD_VIEW, gw_route_admin_board_view, 1, 1},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -37,6 +37,7 @@ void gw_route_board_ranks(gw_req_t *r);
 void gw_route_board_create(gw_req_t *r);
 void gw_route_board_scores(gw_req_t *r);
 void gw_route_board_season(gw_req_t *r);
+void gw_route_admin_board_view(gw_req_t *r);
 
 /** Makes every thread's cached GET /v1/events list old: an admin change. Any thread. */
 void gw_route_events_changed(void);

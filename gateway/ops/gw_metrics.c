@@ -7,7 +7,7 @@ static const int statuses[GW_STATUS__COUNT - 1] = {GW_STATUS_LIST};
 static const char *const route_names[GW_ROUTE__COUNT] = {
     "healthz",     "readyz",      "metrics",           "events_list",       "event_get",   "claim_post", "claim_get",
     "admin_create", "admin_view", "admin_stock", "admin_state", "admin_cancel", "dev_login", "watch", "admin_presence",
-    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "board_top", "board_user", "board_around", "board_ranks", "board_create", "board_scores", "board_season", "unmatched"};
+    "admin_queue_view", "admin_queue_update", "queue_join", "queue_status", "board_top", "board_user", "board_around", "board_ranks", "board_create", "board_scores", "board_season", "board_view", "unmatched"};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[GW_LATENCY__BUCKETS - 1] = {250,   500,   1000,   2000,   5000,   10000,  25000,
                                                             50000, 100000, 250000, 500000, 1000000, 5000000};

@@ -39,6 +39,7 @@ typedef enum {
     GW_ROUTE_BOARD_CREATE,
     GW_ROUTE_BOARD_SCORES,
     GW_ROUTE_BOARD_SEASON,
+    GW_ROUTE_BOARD_VIEW,
     GW_ROUTE_UNMATCHED,
     GW_ROUTE__COUNT,
 } gw_route_id_t;

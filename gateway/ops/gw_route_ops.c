@@ -189,6 +189,13 @@ static const struct {
     {"dead", "tk_worker_dead_letters_total", "counter", "Poison stream entries set aside in claims_dead, by worker (alert on any)."},
     {"batch_last", "tk_worker_last_batch_rows", "gauge", "Rows in the worker's last batch."},
     {"lag_ms", "tk_worker_drain_lag_ms", "gauge", "Commit time minus the oldest claim's grant time in the last batch."},
+    /* boards (worker/wk_lb_drain.c) */
+    {"lb_entries", "tk_worker_board_entries_total", "counter", "Board stream entries stored (or superseded in their batch) and acked, by worker."},
+    {"lb_rows", "tk_worker_board_rows_total", "counter", "board_scores rows upserted (one per user and season of a batch), by worker."},
+    {"lb_stmts", "tk_worker_board_statements_total", "counter", "Multi-row board_scores upserts executed, by worker."},
+    {"lb_dead", "tk_worker_board_dead_total", "counter", "Board entries MariaDB refused alone, logged and acked, by worker (alert on any)."},
+    {"lb_bad", "tk_worker_board_malformed_total", "counter", "Malformed board entries acked without a row, by worker (alert on any)."},
+    {"lb_stmt_max", "tk_worker_board_statement_rows_max", "gauge", "The most rows one board upsert of the worker carried."},
 };
 
 static size_t render_worker_stats(const redisReply *reply, char *out, size_t cap)
@@ -267,11 +274,14 @@ static void metrics_answer(gw_req_t *r, const redisReply *worker_reply)
                      "# HELP tk_rebuild_active 1 while the gateway checks (and rebuilds) events' Redis state after a reconnect.\n"
                      "# TYPE tk_rebuild_active gauge\ntk_rebuild_active %d\n"
                      "# HELP tk_rebuilt_events_total Events rebuilt in Redis from MariaDB.\n"
-                     "# TYPE tk_rebuilt_events_total counter\ntk_rebuilt_events_total %llu\n",
+                     "# TYPE tk_rebuilt_events_total counter\ntk_rebuilt_events_total %llu\n"
+                     "# HELP tk_rebuilt_boards_total Leaderboards rebuilt in Redis from MariaDB.\n"
+                     "# TYPE tk_rebuilt_boards_total counter\ntk_rebuilt_boards_total %llu\n",
                      (double)redis_up / srv->nthreads, gw_dbpool_db_up(srv->dbpool), redis_up < srv->nthreads,
                      (unsigned long long)rl[0][0],
                      (unsigned long long)rl[0][1], (unsigned long long)rl[1][0], (unsigned long long)rl[1][1], (unsigned long long)rl[0][2],
-                     (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv));
+                     (unsigned long long)rl[1][2], gw_rebuild_active(srv), (unsigned long long)gw_rebuild_count(srv),
+                     (unsigned long long)gw_rebuild_board_count(srv));
     n += (int)paths_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     n += (int)queues_metrics(srv, extra + n, sizeof(extra) - (size_t)n);
     n += (int)gw_conn_metrics(srv, extra + n, sizeof(extra) - (size_t)n);

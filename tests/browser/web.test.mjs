@@ -863,3 +863,126 @@ test('an event not open yet and a closed event show their messages', { skip: WEB
   await ctx.close();
   noPageErrors();
 });
+
+// ---------------------------------------------------------------- leaderboards (issue 14)
+
+const BOARD = `${RUN}-lb`;
+
+async function writeScores(board, scores) {
+  const r = await api.post(`/v1/admin/boards/${board}/scores`, { data: { scores } });
+  assert.equal(r.status(), 200, `scores ${board}: ${r.status()} ${await r.text()}`);
+  assert.equal((await r.json()).accepted, scores.length);
+}
+
+test('the board page: top 100 in rank order (ties by time), your rank and the ranks around you when signed in, a friends box, a past season', { skip: WEB_ONLY }, async () => {
+  let r = await api.post('/v1/admin/boards', { data: { board_id: BOARD, name: 'Browser test fans', components: 2, operator: 'best' } });
+  assert.equal(r.status(), 201, await r.text());
+  // 12 fans: fan-1 highest; fan-tie-a reached [5,500] before fan-tie-b (separate writes)
+  const scores = [];
+  for (let i = 1; i <= 10; i++) scores.push({ user_id: `fan-${i}`, score: [20 - i, 1000 - i] });
+  await writeScores(BOARD, scores);
+  await writeScores(BOARD, [{ user_id: 'fan-tie-a', score: [5, 500] }]);
+  await writeScores(BOARD, [{ user_id: 'fan-tie-b', score: [5, 500] }]);
+  await writeScores(BOARD, [{ user_id: USER, score: [15, 0] }]); // ranks between fan-5 [15,995] and fan-6 [14,994]
+
+  const { ctx, page } = await newPage(PHONE);
+  await page.goto(`${BASE}/board.html?board=${BOARD}`);
+  const rows = page.locator('[data-testid=top] tr[data-user]');
+  await rows.nth(12).waitFor();
+  const order = await rows.evaluateAll((trs) => trs.map((tr) => `${tr.dataset.rank}:${tr.dataset.user}`));
+  assert.deepEqual(order, ['1:fan-1', '2:fan-2', '3:fan-3', '4:fan-4', '5:fan-5', `6:${USER}`, '7:fan-6', '8:fan-7',
+                           '9:fan-8', '10:fan-9', '11:fan-10', '12:fan-tie-a', '13:fan-tie-b']);
+  assert.match(await page.locator('[data-testid=top-season]').textContent(), /season 1/);
+  assert.ok(await page.locator('[data-testid=me]').isHidden(), 'no "your rank" while signed out');
+  await shot(page, 'board-phone');
+
+  await signIn(page, USER);
+  const around = page.locator('[data-testid=around] tr[data-user]');
+  await around.nth(10).waitFor();
+  assert.equal(await around.count(), 11, 'radius 5 above and below, and the user');
+  assert.equal(await page.locator('[data-testid=around] tr.mine').getAttribute('data-user'), USER);
+  assert.equal(await page.locator('[data-testid=around] tr.mine').getAttribute('data-rank'), '6');
+
+  await page.fill('#friends', `fan-tie-b, nobody-${RUN}\nfan-2 ${USER}`);
+  await page.click('#friends-btn');
+  const fr = page.locator('[data-testid=friends] tr[data-user]');
+  await fr.nth(2).waitFor();
+  assert.deepEqual(await fr.evaluateAll((trs) => trs.map((tr) => `${tr.dataset.rank}:${tr.dataset.user}`)),
+                   ['2:fan-2', `6:${USER}`, '13:fan-tie-b'], 'friends by global rank, the unknown left out');
+  assert.match(await page.locator('[data-testid=friends-msg]').textContent(), /3 of 4/);
+  await shot(page, 'board-signed-in-phone');
+  await ctx.close();
+
+  // a new season: the current one is empty, season 1 keeps its final ranks
+  r = await api.post(`/v1/admin/boards/${BOARD}/seasons`, { data: {} });
+  assert.ok([200, 201].includes(r.status()), await r.text());
+  const p2 = await newPage(DESKTOP);
+  await p2.page.goto(`${BASE}/board.html?board=${BOARD}`);
+  await p2.page.locator('[data-testid=top-season]').filter({ hasText: 'season 2' }).waitFor();
+  await p2.page.locator('#top-status').filter({ hasText: 'No scores yet' }).waitFor();
+  await p2.page.fill('#season', '1');
+  await p2.page.click('#season-btn');
+  await p2.page.locator('[data-testid=top-season]').filter({ hasText: /^season 1$/ }).waitFor();
+  await p2.page.locator('[data-testid=top] tr[data-user]').nth(12).waitFor();
+  await shot(p2.page, 'board-past-season-desktop');
+  // an unknown board says so
+  await p2.page.goto(`${BASE}/board.html?board=${RUN}-nope`);
+  await p2.page.locator('[data-testid=board-error]').filter({ hasText: 'No such board' }).waitFor();
+  await p2.ctx.close();
+  noPageErrors();
+});
+
+test('the admin page creates a board, shows its books and starts a new season', { skip: WEB_ONLY }, async () => {
+  const id = `${RUN}-lbadm`;
+  const { ctx, page } = await newPage(DESKTOP);
+  await page.goto(`${BASE}/admin.html`);
+  await page.fill('#token', TOKEN);
+  await page.click('#token-save');
+  await page.fill('#bc-id', id);
+  await page.fill('#bc-name', 'Made in the admin page');
+  await page.selectOption('#bc-op', 'incr');
+  await page.click('#board-create-btn');
+  await page.locator('[data-testid=board-create-msg].msg-ok').waitFor();
+  await page.locator('[data-testid=bv-season]').filter({ hasText: /^1$/ }).waitFor();
+  await writeScores(id, [{ user_id: 'a', score: [1, 2] }, { user_id: 'b', score: [3, 4] }]);
+  // the books agree once the workers have written both users
+  for (let i = 0; i < 40; i++) {
+    await page.click('#board-view-btn');
+    await page.locator('[data-testid=board-view]').waitFor({ state: 'visible' });
+    if ((await page.locator('#bv-users').textContent()) === '2' && /agree/.test(await page.locator('[data-testid=bv-agree]').textContent())) break;
+    await page.waitForTimeout(250);
+  }
+  assert.equal(await page.locator('#bv-users').textContent(), '2');
+  assert.match(await page.locator('[data-testid=bv-agree]').textContent(), /agree/);
+  await shot(page, 'admin-board-desktop');
+  await page.click('[data-testid=board-roll]');
+  await page.locator('[data-testid=board-msg]').filter({ hasText: 'Season 2 has begun' }).waitFor();
+  await page.locator('[data-testid=bv-season]').filter({ hasText: /^2$/ }).waitFor();
+  await ctx.close();
+  noPageErrors();
+});
+
+test('the event page shows a priority presale window; a fan outside the top is told to wait', { skip: WEB_ONLY }, async () => {
+  const ev = `${RUN}-prio`;
+  const board = `${RUN}-lbpr`;
+  let r = await api.post('/v1/admin/boards', { data: { board_id: board, name: 'Presale fans', components: 1, operator: 'set' } });
+  assert.equal(r.status(), 201, await r.text());
+  await writeScores(board, [{ user_id: 'top-fan', score: [100] }, { user_id: USER2, score: [1] }]);
+  const prOpens = new Date(Date.now() + 1500).toISOString(), opens = new Date(Date.now() + 3600e3).toISOString();
+  r = await api.post('/v1/admin/events', { data: { event_id: ev, name: 'Presale', stock: 5, max_per_user: 1, opens_at: opens,
+                                                   priority: { board_id: board, top: 1, opens_at: prOpens } } });
+  assert.equal(r.status(), 201, await r.text());
+  await new Promise((res) => setTimeout(res, 2000));
+  const { ctx, page } = await newPage(PHONE);
+  await page.goto(`${BASE}/event.html?event=${ev}`);
+  await page.locator('#event-state .badge-priority').waitFor();
+  const note = page.locator('[data-testid=priority-note]');
+  await note.filter({ hasText: `top 1 fans of leaderboard ${board}` }).waitFor();
+  assert.equal(await page.locator('[data-testid=priority-board]').getAttribute('href'), `board.html?board=${board}`);
+  await signIn(page, USER2);
+  await page.click('#claim-btn');
+  await page.locator('[data-testid=claim-msg][data-code=not_open]').filter({ hasText: 'Only the top fans' }).waitFor();
+  await shot(page, 'event-priority-phone');
+  await ctx.close();
+  noPageErrors();
+});

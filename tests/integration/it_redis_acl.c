@@ -181,6 +181,11 @@ static void worker_user_runs_only_its_commands(void **st)
     refused(cmd(c, "SADD", "tk:events", "acl-new", NULL), NOPERM_CMD, "worker SADD tk:events");
     refused(cmd(c, "EVAL", "return redis.call('SADD', 'tk:events', 'x')", "0", NULL), SCRIPT_CMD, "worker SADD inside a script");
     refused(cmd(c, "HMGET", "tk:{acl-wk}:claims:rebuild", "u", NULL), NOPERM_KEY, "worker HMGET on a rebuild key");
+    /* boards: the stream only, tk:boards read-only */
+    allowed(cmd(c, "XGROUP", "CREATE", "tk:lb:{acl-wk}:q", "wk", "0", "MKSTREAM", NULL), "worker XGROUP CREATE on a board stream");
+    allowed(cmd(c, "SMEMBERS", "tk:boards", NULL), "worker SMEMBERS tk:boards");
+    refused(cmd(c, "SADD", "tk:boards", "acl-new", NULL), NOPERM_CMD, "worker SADD tk:boards");
+    refused(cmd(c, "HMGET", "tk:lb:{acl-wk}", "seq", NULL), NOPERM_KEY, "worker HMGET on a board hash");
     refused(cmd(c, "FLUSHALL", NULL), NOPERM_CMD, "worker FLUSHALL");
     refused(cmd(c, "CONFIG", "SET", "appendonly", "no", NULL), NOPERM_CMD, "worker CONFIG SET");
     allowed(cmd(t, "DEL", ev, claims, q, NULL), "test DEL");
@@ -198,6 +203,10 @@ static void admin_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "XLEN", "tk:{acl-ad}:q", NULL), "admin XLEN");
     allowed(cmd(c, "HMGET", "tk:{acl-ad}:ev", "seq", "total", NULL), "admin HMGET");
     allowed(cmd(c, "UNLINK", "tk:{acl-ad}:claims:rebuild", "tk:{acl-ad}:claims:old", NULL), "admin UNLINK");
+    /* a board's rebuild (common/tk_lb_rebuild.c) */
+    allowed(cmd(c, "ZADD", "tk:lb:{acl-ad}:z:1:rebuild", "-5", "m", NULL), "admin ZADD on a board's temporary zset");
+    allowed(cmd(c, "UNLINK", "tk:lb:{acl-ad}:z:1:rebuild", NULL), "admin UNLINK of a board key");
+    allowed(cmd(c, "SADD", "tk:boards", "acl-ad", NULL), "admin SADD tk:boards");
     /* What tk-import needs: the board hash, lua/lb_import.lua's commands on a season's keys. */
     allowed(cmd(c, "HMGET", "tk:lb:{acl-ad}", "comps", "season", NULL), "admin HMGET of a board");
     allowed(cmd(c, "EVAL",
