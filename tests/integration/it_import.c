@@ -26,6 +26,9 @@
  *    …/scores (which replaces an imported
  *    member); a write not drained blocks the import; drained, the import
  *    replaces a member the route wrote (with its seq);
+ *  - import_between_live_writes: with a worker draining, the import waits
+ *    for the route's writes to be stored and replaces them; a later route
+ *    write beats the imported row in MariaDB too; the export agrees;
  *  - refusals_of_board_and_season: an unknown board, a season past the
  *    current one, a season ended by its schedule, a board Redis lost, a
  *    backlog of writes not drained (after --wait-drain-ms): exit 1, nothing
@@ -699,6 +702,62 @@ static void board_from_the_admin_route(void **st)
     free(f);
 }
 
+/* Polls @q (an integer) until it equals @want or 20 s pass; returns the last value. */
+static long long wait_db(MYSQL *db, const char *q, long long want)
+{
+    long long v = -2;
+    for (long long until = it_now_ms() + 20000; it_now_ms() < until; it_sleep_ms(50))
+        if ((v = it_db_int(db, -1, "%s", q)) == want)
+            break;
+    return v;
+}
+
+/*
+ * With a worker draining the board: the import waits for the route's writes to be stored, then replaces them;
+ * a later write through the route replaces an imported row in MariaDB too (a seq beats the import's 0), and
+ * both stores agree throughout.
+ */
+static void import_between_live_writes(void **st)
+{
+    it_fix_t *g = *st;
+    fix_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->rc = g->redis;
+    f->db = g->db;
+    assert_int_equal(admin_post(g, "/v1/admin/boards", "{\"board_id\":\"live\",\"name\":\"Live\",\"components\":2,\"operator\":\"best\"}"),
+                     201);
+    assert_int_equal(admin_post(g, "/v1/admin/boards/live/scores",
+                                "{\"scores\":[{\"user_id\":\"fan-1\",\"score\":[5,5]},{\"user_id\":\"fan-9\",\"score\":[7,7]}]}"),
+                     200);
+    const char *csv = tmp_path("live.csv");
+    write_text(csv, "fan-1,10,500,1764000000000\nfan-2,3,1,1764000000000\n");
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "live", csv, NULL}), 0);
+    assert_non_null(strstr(f->out, "imported 2 rows into board live season 1"));
+    assert_non_null(strstr(f->out, "1 users replaced"));
+    assert_int_equal(zcard(f, "live"), 3);
+    assert_int_equal(hlen(f, "live"), 3);
+    assert_int_equal(db_rows(f, "live"), 3);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT c1 * 1000 + c2 FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'"), 10500);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'"), 0);
+    assert_true(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-9'") > 0);
+    /* a later write through the route beats the imported row in both stores */
+    assert_int_equal(admin_post(g, "/v1/admin/boards/live/scores", "{\"scores\":[{\"user_id\":\"fan-1\",\"score\":[20,0]}]}"), 200);
+    assert_int_equal(wait_db(f->db, "SELECT c1 FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'", 20), 20);
+    redisReply *r = redisCommand(f->rc, "HGET tk:lb:{live}:u:1 fan-1");
+    assert_int_equal(strncmp(r->str, "20 0 ", 5), 0);
+    freeReplyObject(r);
+    assert_int_equal(zcard(f, "live"), 3);
+    /* the export (MariaDB) is the board Redis shows */
+    assert_int_equal(wait_db(f->db, "SELECT COUNT(*) FROM board_scores WHERE board_id = 'live' AND seq > 0", 2), 2);
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "live", NULL}), 0);
+    static const char head[] = "user_id,level,exp,updated_at\nfan-1,20,0,";
+    assert_int_equal(strncmp(f->out, head, sizeof(head) - 1), 0);
+    assert_non_null(strstr(f->out, "\nfan-9,7,7,"));
+    assert_non_null(strstr(f->out, "\nfan-2,3,1,2025-11-24T16:00:00.000Z\n"));
+    assert_true(strstr(f->out, "fan-9") < strstr(f->out, "fan-2"));
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -711,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_component_board, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_of_board_and_season, setup, teardown),
         cmocka_unit_test_setup_teardown(board_from_the_admin_route, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(import_between_live_writes, it_fix_new1, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_import", tests, it_group_setup, NULL);
 }
