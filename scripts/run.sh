@@ -338,8 +338,9 @@ $([ "$DEV_LOGIN" != 1 ] || echo "  Sign in      on the pages with any user id (D
          $base/v1/admin/boards/demo-fans/scores -d '{"scores":[{"user_id":"$demo_user","score":[40,1]}]}'
   Priority presale (demo-presale): $base/event.html?event=demo-presale — the
   board's top 3 (fixed when the presale opens) may claim first.
-  Import a CSV (user_id,level,exp,updated_at):
-    $BIN_DIR/tk-import --board demo-fans FILE.csv   (Redis/MariaDB settings as for tk-rebuild)
+  Import a CSV (user_id,level,exp,updated_at; scripts/gen_board_csv.sh makes one):
+    $BIN_DIR/tk-import --board demo-fans --var-dir $VAR_DIR \\
+         --redis-user tk-admin --redis-password-file $VAR_DIR/secrets/redis_admin FILE.csv
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
   data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').
