@@ -118,18 +118,23 @@ static int reply_i64(const redisReply *r, long long *v)
     return *end == '\0' ? 0 : -1;
 }
 
-/* HMGET of the board's comps, season, start, len: 0, 1 when the board hash is absent, -1 on a failure. */
-static int board_head(redisContext *rc, const char *kb, long long h[4])
+/*
+ * HMGET of the board's comps, season, start, len, last_t (absent: 0): 0, 1
+ * when the board hash is absent, -1 on a failure.
+ */
+static int board_head(redisContext *rc, const char *kb, long long h[5])
 {
-    redisReply *r = redisCommand(rc, "HMGET %s comps season start len", kb);
+    redisReply *r = redisCommand(rc, "HMGET %s comps season start len last_t", kb);
     if (r == NULL)
         return -1;
     int rv = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+        h[4] = 0;
         if (r->element[1]->type == REDIS_REPLY_NIL)
             rv = 1;
         else if (reply_i64(r->element[0], &h[0]) == 0 && reply_i64(r->element[1], &h[1]) == 0 && reply_i64(r->element[2], &h[2]) == 0 &&
-                 reply_i64(r->element[3], &h[3]) == 0 && (h[0] == 1 || h[0] == 2) && h[1] >= 1)
+                 reply_i64(r->element[3], &h[3]) == 0 && (r->element[4]->type == REDIS_REPLY_NIL || reply_i64(r->element[4], &h[4]) == 0) &&
+                 (h[0] == 1 || h[0] == 2) && h[1] >= 1)
             rv = 0;
     }
     freeReplyObject(r);
@@ -148,7 +153,7 @@ static int read_board(redisContext *rc, const char *board, long long top, users_
     if (tk_lb_key(TK_LB_BOARD, board, blen, 0, kb) < 0)
         return -1;
     for (int attempt = 0; attempt < BOARD_READ_TRIES; attempt++) {
-        long long h[4], again[4];
+        long long h[5], again[5];
         int rv = board_head(rc, kb, h);
         if (rv != 0)
             return rv;
@@ -163,7 +168,10 @@ static int read_board(redisContext *rc, const char *board, long long top, users_
         freeReplyObject(t);
         if (bad)
             return -1;
+        /* The board's clock, as lb_write.lua and lb_read.lua read it: max(TIME, last_t). */
         long long now_ms = sec * 1000 + usec / 1000;
+        if (now_ms < h[4])
+            now_ms = h[4];
         u->n = 0;
         /* The schedule passed: the current season is a later one, empty (the virtual rollover). */
         if (h[3] > 0 && now_ms >= h[2] + h[3] * 1000)

@@ -29,7 +29,8 @@
  * board hash, TIME, ZRANGE of the current season, HMGET again) and written
  * to the event by another call: never one script touching both. The
  * current season is the board's `season`, unless its schedule has passed
- * (len > 0 and TIME >= start + len·1000): then the current season is a
+ * (len > 0 and max(TIME, last_t) >= start + len·1000, the board's clock as
+ * lb_write.lua and lb_read.lua read it): then the current season is a
  * later one nobody wrote yet (docs/CONTRACTS.md, the virtual rollover) and
  * the snapshot is empty. A season number that moved between the two HMGETs
  * (a rollover during the read) makes the reading start again (a few times).

@@ -46,6 +46,8 @@
  *    /v1/admin/boards and …/scores (a tie ranked by arrival in the
  *    request); a new best through the route after the snapshot moves
  *    nobody.
+ *  - last_t_ahead_ends_the_season: the board's clock is max(TIME,
+ *    last_t): last_t past the season's end makes the snapshot empty.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -603,6 +605,34 @@ static void real_board_routes(void **st)
     assert_int_equal(prio_members(f, ev), 2);
 }
 
+/*
+ * M3: the board's clock is max(TIME, last_t), as lb_write.lua and
+ * lb_read.lua read it. A board whose last_t is past its season's end while
+ * Redis TIME is not (a clock that stepped back): the season is over, the
+ * snapshot is empty.
+ */
+static void last_t_ahead_ends_the_season(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "prl");
+    long long now = tk_time_now_ms();
+    board_create(f, "ahead", 60, now - 5000); /* 60 s seasons: by TIME, season 1 has 55 s to go */
+    board_score(f, "ahead", "u-a", 9, now - 4900, 1);
+    char kb[TK_KEY_MAX];
+    tk_lb_key(TK_LB_BOARD, "ahead", 5, 0, kb);
+    redisReply *x = redisCommand(f->redis, "HSET %s last_t %lld", kb, now + 60000); /* past the end by the board's clock */
+    assert_non_null(x);
+    freeReplyObject(x);
+    long long t0 = tk_time_now_ms();
+    it_resp_t r;
+    assert_int_equal(create_prio(&r, f, ev, 5, t0 + 60000, "ahead", 5, t0 + 300), 201);
+    it_resp_free(&r);
+    wait_until(t0 + 300);
+    assert_int_equal(wait_snapshot(f, ev, SNAP_MS, NULL, 0), 0);
+    claim_is(f, ev, "u-a", 403, "not_open", 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_gateways_take_one_snapshot, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(fallback_applies_the_gate, it_fix_new1, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(real_board_routes, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(last_t_ahead_ends_the_season, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_priority", tests, it_group_setup, NULL);
 }
