@@ -21,10 +21,19 @@
 
 #define BOARD_READ_TRIES 3
 
+/* Where a list of the round goes on: after (ms, id) in its order; (0, "") is its start. */
+typedef struct {
+    int64_t ms;
+    char id[TK_ID_MAX + 1];
+} cursor_t;
+
 struct st_gw_prio_t {
     gw_thread_t *th;
     int inflight; /* a snapshot job is out (loop thread only) */
-    int64_t warned_ms; /* the last "board not in redis" warning (its job only: one at a time) */
+    /* The fields below belong to the job (one at a time). */
+    int64_t warned_ms; /* the last "board not in redis" warning */
+    cursor_t todo;     /* the events without a snapshot, by (pr_opens_at, event_id) */
+    cursor_t copy;     /* the events with one, by (opens_at, event_id): is Redis's copy there? */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
 };
@@ -35,6 +44,7 @@ typedef struct {
     char board[TK_ID_MAX + 1];
     long long top;
     int64_t snapshot_ms; /* 0: not taken */
+    int64_t key_ms;      /* its time in the list's order (pr_opens_at, or opens_at) */
 } due_t;
 
 /* A snapshot's users in rank order (1-based rank = index + 1). */
@@ -43,9 +53,25 @@ typedef struct {
     size_t n, cap;
 } users_t;
 
-static const char sql_due[] = "SELECT event_id, pr_board, pr_top, pr_snapshot_at FROM events "
-                              "WHERE pr_board IS NOT NULL AND pr_opens_at <= ? AND opens_at > ? LIMIT 64"; /* GW_PRIO_EVENTS_MAX */
-_Static_assert(GW_PRIO_EVENTS_MAX == 64, "sql_due's LIMIT");
+/*
+ * The two lists of a round, each a page of a keyset walk that wraps around
+ * (the index of sql/009_priority_index.sql serves both). Parameters: now,
+ * now, the cursor's time twice, its event id.
+ *  - sql_todo: the window's events whose snapshot is not taken yet, the
+ *    earliest window first.
+ *  - sql_copy: the window's events whose snapshot is taken, for the Redis
+ *    copy (a copy that failed, or Redis restarted without losing the event
+ *    hash); each costs one HMGET when the copy is there.
+ */
+static const char sql_todo[] = "SELECT event_id, pr_board, pr_top, pr_snapshot_at, pr_opens_at FROM events "
+                               "WHERE pr_snapshot_at IS NULL AND pr_board IS NOT NULL AND pr_opens_at <= ? AND opens_at > ? "
+                               "AND (pr_opens_at > ? OR (pr_opens_at = ? AND event_id > ?)) "
+                               "ORDER BY pr_opens_at, event_id LIMIT 64"; /* GW_PRIO_EVENTS_MAX */
+static const char sql_copy[] = "SELECT event_id, pr_board, pr_top, pr_snapshot_at, opens_at FROM events "
+                               "WHERE pr_snapshot_at IS NOT NULL AND opens_at > ? AND pr_opens_at <= ? "
+                               "AND (opens_at > ? OR (opens_at = ? AND event_id > ?)) "
+                               "ORDER BY opens_at, event_id LIMIT 64"; /* GW_PRIO_EVENTS_MAX */
+_Static_assert(GW_PRIO_EVENTS_MAX == 64, "sql_todo's and sql_copy's LIMIT");
 static const char sql_lock[] = "SELECT pr_snapshot_at FROM events WHERE event_id = ? FOR UPDATE";
 static const char sql_mark[] = "UPDATE events SET pr_snapshot_at = ? WHERE event_id = ? AND pr_snapshot_at IS NULL";
 static const char sql_rows[] = "SELECT user_id FROM event_priority WHERE event_id = ? ORDER BY `rank`";
@@ -58,8 +84,8 @@ typedef struct {
     char id[TK_ID_MAX + 1], board[TK_ID_MAX + 1];
     unsigned long ilen, blen;
     long long top;
-    MYSQL_TIME snap;
-    my_bool snap_null;
+    MYSQL_TIME snap, key;
+    my_bool snap_null, key_null;
 } due_read_t;
 
 static void on_due(void *arg)
@@ -74,24 +100,43 @@ static void on_due(void *arg)
     e->board[d->blen] = '\0';
     e->top = d->top;
     e->snapshot_ms = d->snap_null ? 0 : tk_db_time_to_ms(&d->snap);
+    e->key_ms = d->key_null ? 0 : tk_db_time_to_ms(&d->key);
 }
 
-/* The events inside their window at @now: 0 or a MariaDB error. Ends its transaction (a fresh read next time). */
-static unsigned read_due(MYSQL *db, int64_t now, due_t *due, size_t *n)
+/*
+ * One page of @sql (sql_todo or sql_copy) at @now, after @cur: 0 or a
+ * MariaDB error. @cur moves to the page's last row when the page is full,
+ * else back to the start: every event of the list is on a page within
+ * ceil(N / GW_PRIO_EVENTS_MAX) + 1 rounds. Ends its transaction (a fresh
+ * read next time).
+ */
+static unsigned read_due(MYSQL *db, const char *sql, int64_t now, cursor_t *cur, due_t *due, size_t *n)
 {
     due_read_t d = {.due = due};
-    MYSQL_BIND in[2], out[4];
-    MYSQL_TIME t;
+    MYSQL_BIND in[5], out[5];
+    MYSQL_TIME t, c;
+    unsigned long clen;
     tk_db_time_from_ms(now, &t);
+    tk_db_time_from_ms(cur->ms, &c);
     tk_sql_bind_time(&in[0], &t, NULL);
     tk_sql_bind_time(&in[1], &t, NULL);
+    tk_sql_bind_time(&in[2], &c, NULL);
+    tk_sql_bind_time(&in[3], &c, NULL);
+    tk_sql_bind_str(&in[4], cur->id, &clen, strlen(cur->id));
     tk_sql_bind_strbuf(&out[0], d.id, TK_ID_MAX, &d.ilen);
     tk_sql_bind_strbuf(&out[1], d.board, TK_ID_MAX, &d.blen);
     tk_sql_bind_i64(&out[2], &d.top);
     tk_sql_bind_time(&out[3], &d.snap, &d.snap_null);
-    unsigned e = tk_sql_stmt(db, sql_due, in, out, GW_PRIO_EVENTS_MAX, on_due, &d, NULL);
+    tk_sql_bind_time(&out[4], &d.key, &d.key_null);
+    unsigned e = tk_sql_stmt(db, sql, in, out, GW_PRIO_EVENTS_MAX, on_due, &d, NULL);
     mysql_rollback(db);
-    *n = d.n;
+    *n = e == 0 ? d.n : 0;
+    if (e == 0 && d.n == GW_PRIO_EVENTS_MAX) {
+        cur->ms = due[d.n - 1].key_ms;
+        memcpy(cur->id, due[d.n - 1].event_id, sizeof(cur->id));
+    } else if (e == 0) {
+        *cur = (cursor_t){0};
+    }
     return e;
 }
 
@@ -439,22 +484,31 @@ out:
     free(u.id);
 }
 
-static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+/* One page of one list: its events taken or copied. */
+static void run_list(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sql, cursor_t *cur, int64_t now)
 {
     MYSQL *db = gw_dbconn_db(conn);
     due_t due[GW_PRIO_EVENTS_MAX];
     size_t n = 0;
-    int64_t now = tk_time_now_ms();
-    if (db != NULL) {
-        unsigned e = read_due(db, now, due, &n);
-        if (e != 0) {
-            n = 0;
-            if (tk_db_classify(e) == TK_DB_RECONNECT)
-                gw_dbconn_db_reset(conn);
-        }
+    if (db == NULL)
+        return;
+    unsigned e = read_due(db, sql, now, cur, due, &n);
+    if (e != 0) {
+        if (tk_db_classify(e) == TK_DB_RECONNECT)
+            gw_dbconn_db_reset(conn);
+        return;
     }
     for (size_t i = 0; i < n && !job->origin->server->shutdown; i++)
         snapshot_one(job, conn, &due[i], now);
+}
+
+static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    gw_prio_t *p = job->in;
+    int64_t now = tk_time_now_ms();
+    run_list(job, conn, sql_todo, &p->todo, now);
+    if (!job->origin->server->shutdown)
+        run_list(job, conn, sql_copy, &p->copy, now);
     gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
 }
 

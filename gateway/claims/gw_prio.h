@@ -7,10 +7,21 @@
  *
  * Who takes it. Every gateway, on loop thread 0, every GW_PRIO_TICK_MS:
  * when no snapshot job of this gateway is in flight it submits one
- * (background, control lane) that, on a database thread, lists the events
- * inside their window (pr_opens_at <= now < opens_at, from MariaDB) and, for
- * each whose Redis hash has no pr_snap yet, takes or copies the snapshot.
- * One job at a time per gateway, at most GW_PRIO_EVENTS_MAX events a round.
+ * (background, control lane) that, on a database thread, reads two lists
+ * of the events inside their window (pr_opens_at <= now < opens_at, from
+ * MariaDB) and, for each whose Redis hash has no pr_snap yet, takes or
+ * copies the snapshot: the events whose snapshot is not taken (by
+ * pr_opens_at, event_id), and those whose snapshot is taken (by opens_at,
+ * event_id: is Redis's copy there? one HMGET when it is). One job at a time
+ * per gateway, at most GW_PRIO_EVENTS_MAX events of each list a round.
+ *
+ * Why every event is reached. Each list is read a page at a time after a
+ * keyset cursor (the last row of the previous page), and a page that is
+ * not full sends its cursor back to the start: every event of a list of N
+ * is on a page within ceil(N / GW_PRIO_EVENTS_MAX) + 1 rounds, whatever the
+ * events before it do (a board missing from Redis keeps its events in the
+ * first list, but not in front of the others). The not-taken list holds
+ * only the window's events still without a snapshot, so normally one round.
  *
  * Why exactly one snapshot, with any number of gateways. MariaDB is the
  * record: the rows of event_priority and events.pr_snapshot_at are written
@@ -46,7 +57,7 @@
 #include "gw_types.h"
 
 #define GW_PRIO_TICK_MS 200
-#define GW_PRIO_EVENTS_MAX 64  /* events looked at per round */
+#define GW_PRIO_EVENTS_MAX 64  /* events of each list looked at per round */
 #define GW_PRIO_COPY_CHUNK 1000 /* user ids per prio_copy.lua call and per INSERT statement */
 
 /** Starts the snapshot timer on @th (thread 0). NULL on no memory. */
