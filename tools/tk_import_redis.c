@@ -1,3 +1,23 @@
+/*
+ * tk_import_redis: the board hash read and the chunked, pipelined calls of
+ * lua/lb_import.lua (tk_import_redis.h says what; the script's top comment
+ * why a chunk with its drawn seqs cannot lose a race with a live write).
+ *
+ * Why C formats most of each entry and the script only appends the seq:
+ * the seq is drawn inside the atomic step, so it cannot be known here, but
+ * everything else (the -c1 score, the c2 key, 13 digits of time) is exact
+ * integer formatting that C does once, with the same code (common/tk_lb.c)
+ * the rebuild and the tests use; the script appends "%010d" of the seq and
+ * the user id to the member, and " <seq>" to the entry. So the two layouts
+ * cannot drift, and the script stays cheap (no number formatting per user
+ * beyond the seq).
+ *
+ * Why pipelined with a window: one EVAL of 1,000 users costs Redis ~1-4 ms;
+ * sending the next TK_IMPORT_REDIS_WINDOW - 1 before reading an answer
+ * hides the round trip without queueing the whole file in hiredis's
+ * buffer. Answers come back in order, so the n-th answer's first seq
+ * belongs to the n-th chunk's rows.
+ */
 #include "tk_import_redis.h"
 #include "tk_keys.h"
 #include "tk_lb.h"

@@ -11,8 +11,11 @@
  *     seq = IF(newer, VALUES(seq), seq)
  *   newer = VALUES(seq) > seq OR (VALUES(seq) = 0 AND seq = 0 AND VALUES(t_ms) > t_ms)
  *
- * so a stored row is replaced only by a write with a higher board sequence
- * (or, between two seq-0 rows of tk-import, a later time). MariaDB applies
+ * (the text is common/tk_lb.h's TK_LB_UPSERT_*, which tk-import's upsert
+ * of the seqs lua/lb_import.lua drew uses too: one rule for both), so a
+ * stored row is replaced only by a write with a higher board sequence
+ * (or, between two seq-0 rows, a later time: tk-import of a season only
+ * MariaDB keeps writes seq 0, and rows from before real seqs). MariaDB applies
  * the assignments left to right, each seeing the columns already assigned:
  * seq is assigned LAST, so every IF before it still compares against the
  * stored seq; t_ms's own IF reads t_ms before it is assigned; and seq's IF,
