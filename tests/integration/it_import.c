@@ -832,6 +832,13 @@ static void import_races_a_live_write(void **st)
     both_stores(f, "race", "u-2", rv, dv, sizeof rv);
     assert_string_equal(rv, dv);
     assert_string_equal(rv, "100 99910 1764000000000 3");
+    /* and the admin view's checksums (user, score, time, seq over both books) agree */
+    it_resp_t view;
+    assert_int_equal(it_apif(&view, g, IT_ADMIN, "GET", NULL, "/v1/admin/boards/race"), 0);
+    assert_int_equal(view.status, 200);
+    if (strstr(view.body, "\"agree\":true") == NULL || strstr(view.body, "\"checksum\":null") != NULL)
+        fail_msg("admin view: %s", view.body);
+    it_resp_free(&view);
     /* the reverse: a route write after the import (seq 4) wins in both, again drained after the import */
     assert_int_equal(admin_post(g, "/v1/admin/boards/race/scores", "{\"scores\":[{\"user_id\":\"u-2\",\"score\":[101,5]}]}"), 200);
     assert_int_equal(wait_db(f->db, "SELECT seq FROM board_scores WHERE board_id = 'race' AND user_id = 'u-2'", 4), 4);
