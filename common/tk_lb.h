@@ -42,8 +42,23 @@
 typedef struct {
     int64_t c1, c2; /* c2 is 0 on a board of one component */
     int64_t t_ms;   /* when the user reached this score (ms since epoch) */
-    int64_t seq;    /* the board's sequence at that write; 0 for imported rows */
+    int64_t seq;    /* the board's sequence at that write (an import draws real ones too; 0 only for a season only MariaDB keeps) */
 } tk_lb_entry_t;
+
+/*
+ * The one statement shape every score row reaches MariaDB through when it
+ * may race a live write: the worker's drain (worker/wk_lb_writer.c, whose
+ * top comment says why a row never moves back) and tk-import
+ * (tools/tk_import_db.c). A stored row is replaced only by a higher seq
+ * (or, both seq 0, a later time); seq is assigned last. Tuples are
+ * TK_LB_UPSERT_TUPLE, joined by ','.
+ */
+#define TK_LB_NEWER "(VALUES(seq) > seq OR (VALUES(seq) = 0 AND seq = 0 AND VALUES(t_ms) > t_ms))"
+#define TK_LB_UPSERT_HEAD "INSERT INTO board_scores (board_id, season, user_id, c1, c2, t_ms, seq) VALUES "
+#define TK_LB_UPSERT_TUPLE "(?, ?, ?, ?, ?, ?, ?)"
+#define TK_LB_UPSERT_TAIL                                                                                                              \
+    " ON DUPLICATE KEY UPDATE c1 = IF(" TK_LB_NEWER ", VALUES(c1), c1), c2 = IF(" TK_LB_NEWER ", VALUES(c2), c2), "                  \
+    "t_ms = IF(" TK_LB_NEWER ", VALUES(t_ms), t_ms), seq = IF(" TK_LB_NEWER ", VALUES(seq), seq)"
 
 /** 1 when @v is a component value the boards support. */
 int tk_lb_score_ok(int64_t v);

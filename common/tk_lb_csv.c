@@ -1,3 +1,21 @@
+/*
+ * tk_lb_csv: one CSV line parsed and formatted (tk_lb_csv.h has the format).
+ *
+ * Why a hand-written parser and not strtoll/sscanf: the range is
+ * [-(2^53 - 1), 2^53 - 1], not int64's, and we must tell "not a number"
+ * (a letter, a '+', a space) from "too big" (reported differently), with
+ * no locale, no errno and no silent wrap; digits are counted past leading
+ * zeros (007 is 7) and 17 of them are enough to know a value is out of
+ * range, so nothing overflows. No quoting: no field can hold a comma or a
+ * quote (user ids are [A-Za-z0-9_.:@-]), so a split at commas is exact.
+ *
+ * Why the header rule (first field "user_id" and a second that is not an
+ * integer): a user may legitimately be called user_id; with a number in the
+ * second column the line is data. Why the export writes RFC 3339 with ms:
+ * it reads back to the same ms (the parser truncates finer fractions, and
+ * an export never has them), so export then import is the identity on
+ * values; with seqs drawn in file order it also keeps same-ms ties in order.
+ */
 #include "tk_lb_csv.h"
 #include "tk_time.h"
 #include "tk_valid.h"

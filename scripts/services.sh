@@ -160,7 +160,7 @@ ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
 # lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script.
 ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
- +sadd +xgroup|create +hget +zadd +zrem +zcard"
+ +sadd +xgroup|create +hget +zadd +zrem +zcard +time"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"

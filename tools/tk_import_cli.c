@@ -10,17 +10,27 @@
  * reason (the first 20, then the count). Without --partial a single refused
  * line means nothing is written (exit 1); with it the good lines load and
  * the refused ones are reported. A user on several lines keeps the last.
- * Each imported user replaces their entry of that season (seq 0, time =
- * updated_at). It first waits (--wait-drain-ms, 30 s) until the workers
- * have drained the board's stream, and refuses when they have not: an older
- * write drained after the import would replace its row in MariaDB only.
- * Then MariaDB, one transaction (the record); then Redis, in
- * atomic chunks (lua/lb_import.lua), when the season is one Redis keeps
- * (the current one and TK_LB_KEEP_CLOSED closed ones); the board's last_t
- * becomes max(last_t, the latest updated_at). On a terminal a progress bar
- * per phase; the summary line goes to standard output:
- *   imported N rows into board B season S in X.XX s (R rows/s), K refused
+ * An updated_at more than 1 s past the host clock is refused.
  *
+ * Each imported user replaces their entry of that season (time =
+ * updated_at) with a real sequence number. For a season Redis keeps (the
+ * current one and TK_LB_KEEP_CLOSED closed ones): Redis first, in atomic
+ * chunks (lua/lb_import.lua) that draw the rows' seqs from the board's
+ * `seq`, then MariaDB, one transaction, under the worker's newer-rule
+ * (a higher seq wins). A live write before a chunk loses in both stores, a
+ * live write after it wins in both, whatever order the worker drains in:
+ * no wait for the workers' backlog is needed (there was one; an import no
+ * longer depends on the workers running). A failure between the two
+ * phases (Redis refused a chunk, MariaDB failed, a crash) leaves rows in
+ * Redis and not in MariaDB: exit 1, "run the import again" (it is
+ * idempotent: a re-run replaces every row with newer seqs). For a season
+ * only MariaDB keeps: MariaDB only, set semantics, seq 0 (no live writes
+ * reach such a season, and there is no Redis to draw seqs from). The
+ * board's last_t becomes max(last_t, min(the latest updated_at, Redis's
+ * TIME)). On a terminal a progress bar per phase; the summary line goes to
+ * standard output:
+ *   imported N rows into board B season S in X.XX s (R rows/s), K refused
+
  * Export writes the season in rank order in the import's own format (so an
  * export loads back as it is), from MariaDB: one streamed, consistent
  * SELECT, whatever the season's age. Writes not yet drained by the workers
@@ -54,7 +64,6 @@
 #define REDIS_TIMEOUT_S 30
 #define PRINT_MAX 20  /* refused lines printed; then the count */
 #define DB_RETRIES 3  /* a deadlock or lock wait: the whole transaction again */
-#define DRAIN_POLL_MS 100
 
 typedef struct {
     tk_backend_t backend;
@@ -63,7 +72,6 @@ typedef struct {
     const char *var_dir;
     int partial;
     int export;
-    long wait_drain_ms;
 } cfg_t;
 
 /*
@@ -96,7 +104,10 @@ static int take_file(const tk_opt_t *opts, size_t nopts, int *argc, char **argv,
     return 0;
 }
 
-/* Rank order (c1 DESC, c2 DESC, t_ms, user id; every imported seq is 0): the zset's own order. */
+/*
+ * Rank order (c1 DESC, c2 DESC, t_ms), ties in file order (the line): the seqs lua/lb_import.lua draws follow this
+ * order, so it is the zset's own order, and an export (written in rank order) loads back with its ties as they were.
+ */
 static int by_rank(const void *a, const void *b)
 {
     const tk_import_row_t *x = a, *y = b;
@@ -106,9 +117,7 @@ static int by_rank(const void *a, const void *b)
         return x->c2 > y->c2 ? -1 : 1;
     if (x->t_ms != y->t_ms)
         return x->t_ms < y->t_ms ? -1 : 1;
-    size_t m = x->ulen < y->ulen ? x->ulen : y->ulen;
-    int c = memcmp(x->user, y->user, m);
-    return c != 0 ? c : (x->ulen > y->ulen) - (x->ulen < y->ulen);
+    return (x->line > y->line) - (x->line < y->line); /* distinct users: distinct lines */
 }
 
 /* "current" or 1..current. Returns the season, or 0 with @err. */
@@ -240,49 +249,41 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
      * Measured by hand on 300,000 rows. */
     qsort(f.rows, f.n, sizeof(*f.rows), by_rank);
     int64_t t_read = tk_time_mono_us();
-    /* A score write still in the stream would reach MariaDB after the import and replace its row there (the drain
-     * keeps the higher seq; imported rows have 0) while Redis keeps the import: wait for the backlog to drain. */
-    long long backlog = 0;
-    for (int64_t until = tk_time_mono_ms() + cfg->wait_drain_ms;;) {
-        if (tk_import_redis_backlog(c->redis, cfg->board, &backlog, err, sizeof(err)) != 0) {
-            fprintf(stderr, "tk-import: %s\n", err);
-            goto out;
-        }
-        if (backlog == 0 || tk_time_mono_ms() >= until)
-            break;
-        tk_time_sleep_ms(DRAIN_POLL_MS, NULL);
-    }
-    if (backlog > 0) {
-        fprintf(stderr, "tk-import: board %s: %lld writes are not in MariaDB yet after %ld ms (are the workers running?); nothing imported\n",
-                cfg->board, backlog, cfg->wait_drain_ms);
-        goto out;
-    }
     int tty = isatty(STDERR_FILENO);
     tk_import_progress_t prog;
+    size_t replaced = 0, in_db = f.n;
+    if (in_redis) {
+        /* Redis first: it draws the seqs MariaDB's upsert then carries (lua/lb_import.lua: why this order wins). */
+        tk_import_progress_start(&prog, tty, "redis", f.n);
+        int r = tk_import_redis_write(c->redis, cfg->board, b, season, f.rows, f.n, &prog, &replaced, &in_db, err, sizeof(err));
+        tk_import_progress_end(&prog, in_db);
+        if (r != 0)
+            fprintf(stderr, "tk-import: %s; Redis took %zu of %zu rows\n", err, in_db, f.n);
+    }
+    int64_t t_redis = tk_time_mono_us();
+    /* The rows Redis took (all of them for a season only MariaDB keeps), even after a refused chunk: fewer rows in
+     * Redis only. */
     unsigned db_errno = 0;
-    int written = -1;
+    int written = in_db == 0 ? 0 : -1;
     for (int attempt = 0; written != 0 && attempt <= DB_RETRIES; attempt++) {
         if (attempt > 0 && tk_db_classify(db_errno) != TK_DB_RETRY)
             break;
-        tk_import_progress_start(&prog, tty, "mariadb", f.n);
-        written = tk_import_db_write(c->db, cfg->board, season, f.rows, f.n, &prog, &db_errno, err, sizeof(err));
-        tk_import_progress_end(&prog, written == 0 ? f.n : 0);
+        tk_import_progress_start(&prog, tty, "mariadb", in_db);
+        written = tk_import_db_write(c->db, cfg->board, season, in_redis ? TK_IMPORT_DB_NEWER : TK_IMPORT_DB_SET, f.rows, in_db, &prog,
+                                     &db_errno, err, sizeof(err));
+        tk_import_progress_end(&prog, written == 0 ? in_db : 0);
     }
     if (written != 0) {
-        fprintf(stderr, "tk-import: %s; nothing imported\n", err);
+        if (in_redis)
+            fprintf(stderr, "tk-import: %s; Redis holds %zu rows MariaDB does not: run the import again (it is idempotent)\n", err, in_db);
+        else
+            fprintf(stderr, "tk-import: %s; nothing imported\n", err);
         goto out;
     }
-    int64_t t_db = tk_time_mono_us();
-    size_t replaced = 0;
-    if (in_redis) {
-        tk_import_progress_start(&prog, tty, "redis", f.n);
-        int r = tk_import_redis_write(c->redis, cfg->board, b, season, f.rows, f.n, &prog, &replaced, err, sizeof(err));
-        tk_import_progress_end(&prog, r == 0 ? f.n : 0);
-        if (r != 0) {
-            fprintf(stderr, "tk-import: %s; MariaDB holds all %zu rows, Redis only some: run the import again (it is idempotent)\n", err,
-                    f.n);
-            goto out;
-        }
+    if (in_db < f.n) {
+        fprintf(stderr, "tk-import: %zu of %zu rows imported (in both stores); run the import again once the cause is fixed "
+                        "(it is idempotent)\n", in_db, f.n);
+        goto out;
     }
     int64_t t_end = tk_time_mono_us();
     double secs = (double)(t_end - t0) / 1e6;
@@ -294,8 +295,8 @@ static int run_import(const cfg_t *cfg, conn_t *c, const char *file)
         printf(", %zu users replaced", replaced);
     else
         printf(", MariaDB only (season %u is no longer kept in Redis)", season);
-    printf(" (read %.2f s, MariaDB %.2f s, Redis %.2f s)\n", (double)(t_read - t0) / 1e6, (double)(t_db - t_read) / 1e6,
-           (double)(t_end - t_db) / 1e6);
+    printf(" (read %.2f s, Redis %.2f s, MariaDB %.2f s)\n", (double)(t_read - t0) / 1e6, (double)(t_redis - t_read) / 1e6,
+           (double)(t_end - t_redis) / 1e6);
     rc = 0;
 out:
     tk_import_file_free(&f);
@@ -309,14 +310,11 @@ int main(int argc, char **argv)
     tk_backend_defaults(&cfg.backend);
     cfg.var_dir = "var";
     cfg.season = "current";
-    cfg.wait_drain_ms = 30000;
     const tk_opt_t opts[] = {
         {"--board", NULL, TK_OPT_STR, &cfg.board, 0, 0, "the board (it must exist)"},
         {"--season", NULL, TK_OPT_STR, &cfg.season, 0, 0, "current or a season number"},
         {"--partial", NULL, TK_OPT_FLAG, &cfg.partial, 0, 0, "load the good lines even when some are refused"},
         {"--export", NULL, TK_OPT_FLAG, &cfg.export, 0, 0, "write the season as CSV to FILE (default -, standard output)"},
-        {"--wait-drain-ms", "IMPORT_WAIT_DRAIN_MS", TK_OPT_INT, &cfg.wait_drain_ms, 0, 86400000,
-         "wait this long for the workers to drain the board's writes before importing"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
         TK_BACKEND_OPTS(&cfg.backend),
     };

@@ -1,4 +1,20 @@
+/*
+ * tk_import_db: tk-import's MariaDB statements (tk_import_db.h says what).
+ *
+ * Why the statements are built here and not copied: the NEWER shape is
+ * common/tk_lb.h's TK_LB_UPSERT_* text, the very statement the worker
+ * drains with, so the import and a live write are judged by one rule (a
+ * higher seq wins) whichever reaches MariaDB last. The SET shape
+ * (unconditional, seq 0) is only for seasons Redis no longer keeps.
+ *
+ * Why multi-row statements in one transaction: 300,000 rows as 600
+ * statements of 500 cost one round trip each and one commit (one fsync)
+ * in all; one transaction also means a failure leaves none of the rows,
+ * so a re-run starts from a known state. Binding never copies (tk_sql.h):
+ * the bound values live in @vals until the statement has run.
+ */
 #include "tk_import_db.h"
+#include "tk_lb.h"
 #include "tk_lb_csv.h"
 #include "tk_sql.h"
 #include "tk_valid.h"
@@ -7,7 +23,7 @@
 #include <string.h>
 
 #define EXPORT_ROWS_MAX 1000000000u /* tk_sql_stmt's bound: far past any season */
-#define PARAMS 6 /* board, season, user, c1, c2, t_ms; seq is the constant 0 */
+#define PARAMS 7 /* board, season, user, c1, c2, t_ms, seq (the SET shape binds the first 6: seq is the constant 0) */
 
 int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size_t errlen)
 {
@@ -33,32 +49,34 @@ int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size
     return 0;
 }
 
-/* "INSERT … VALUES (…),(…)… ON DUPLICATE KEY UPDATE …" for @rows rows; malloc'ed. */
-static char *upsert_sql(size_t rows)
+/* "INSERT … VALUES (…),(…)… ON DUPLICATE KEY UPDATE …" of @mode for @rows rows; malloc'ed. */
+static char *upsert_sql(tk_import_db_mode_t mode, size_t rows)
 {
-    static const char head[] = "INSERT INTO board_scores (board_id, season, user_id, c1, c2, t_ms, seq) VALUES ";
-    static const char tuple[] = "(?,?,?,?,?,?,0)";
-    static const char tail[] = " ON DUPLICATE KEY UPDATE c1 = VALUES(c1), c2 = VALUES(c2), t_ms = VALUES(t_ms), seq = 0";
-    size_t cap = sizeof(head) + rows * sizeof(tuple) + sizeof(tail);
+    static const char set_tuple[] = "(?,?,?,?,?,?,0)";
+    static const char set_tail[] = " ON DUPLICATE KEY UPDATE c1 = VALUES(c1), c2 = VALUES(c2), t_ms = VALUES(t_ms), seq = 0";
+    const char *head = TK_LB_UPSERT_HEAD, *tuple = mode == TK_IMPORT_DB_NEWER ? TK_LB_UPSERT_TUPLE : set_tuple;
+    const char *tail = mode == TK_IMPORT_DB_NEWER ? TK_LB_UPSERT_TAIL : set_tail;
+    size_t hl = strlen(head), tl = strlen(tuple), tal = strlen(tail);
+    size_t cap = hl + rows * (tl + 1) + tal + 1;
     char *sql = malloc(cap);
     if (sql == NULL)
         return NULL;
     char *p = sql;
-    memcpy(p, head, sizeof(head) - 1);
-    p += sizeof(head) - 1;
+    memcpy(p, head, hl);
+    p += hl;
     for (size_t i = 0; i < rows; i++) {
         if (i > 0)
             *p++ = ',';
-        memcpy(p, tuple, sizeof(tuple) - 1);
-        p += sizeof(tuple) - 1;
+        memcpy(p, tuple, tl);
+        p += tl;
     }
-    memcpy(p, tail, sizeof(tail));
+    memcpy(p, tail, tal + 1);
     return sql;
 }
 
-static MYSQL_STMT *prepare(MYSQL *db, size_t rows)
+static MYSQL_STMT *prepare(MYSQL *db, tk_import_db_mode_t mode, size_t rows)
 {
-    char *sql = upsert_sql(rows);
+    char *sql = upsert_sql(mode, rows);
     if (sql == NULL)
         return NULL;
     MYSQL_STMT *st = mysql_stmt_init(db);
@@ -70,15 +88,16 @@ static MYSQL_STMT *prepare(MYSQL *db, size_t rows)
     return st;
 }
 
-int tk_import_db_write(MYSQL *db, const char *board, unsigned season, const tk_import_row_t *rows, size_t n, tk_import_progress_t *prog,
-                       unsigned *db_errno, char *err, size_t errlen)
+int tk_import_db_write(MYSQL *db, const char *board, unsigned season, tk_import_db_mode_t mode, const tk_import_row_t *rows, size_t n,
+                       tk_import_progress_t *prog, unsigned *db_errno, char *err, size_t errlen)
 {
+    const size_t params = mode == TK_IMPORT_DB_NEWER ? PARAMS : PARAMS - 1;
     *db_errno = 0;
     int rc = -1;
     MYSQL_STMT *full = NULL, *part = NULL;
     MYSQL_BIND *b = calloc((size_t)TK_IMPORT_DB_ROWS * PARAMS, sizeof(*b));
     /* The bound values of one statement: binding never copies (tk_sql.h). */
-    long long *vals = calloc((size_t)TK_IMPORT_DB_ROWS * 3, sizeof(*vals));
+    long long *vals = calloc((size_t)TK_IMPORT_DB_ROWS * 4, sizeof(*vals));
     unsigned long *ulens = calloc(TK_IMPORT_DB_ROWS, sizeof(*ulens));
     unsigned long blen = (unsigned long)strlen(board);
     unsigned long long season_v = season;
@@ -89,20 +108,24 @@ int tk_import_db_write(MYSQL *db, const char *board, unsigned season, const tk_i
     for (size_t done = 0; done < n;) {
         size_t k = n - done < TK_IMPORT_DB_ROWS ? n - done : TK_IMPORT_DB_ROWS;
         MYSQL_STMT **st = k == TK_IMPORT_DB_ROWS ? &full : &part;
-        if (*st == NULL && (*st = prepare(db, k)) == NULL)
+        if (*st == NULL && (*st = prepare(db, mode, k)) == NULL)
             goto db_error;
         for (size_t i = 0; i < k; i++) {
             const tk_import_row_t *r = &rows[done + i];
-            MYSQL_BIND *p = &b[i * PARAMS];
+            MYSQL_BIND *p = &b[i * params];
             tk_sql_bind_str(&p[0], board, &blen, blen);
             tk_sql_bind_u64(&p[1], &season_v);
             tk_sql_bind_str(&p[2], r->user, &ulens[i], r->ulen);
-            vals[3 * i] = r->c1;
-            vals[3 * i + 1] = r->c2;
-            vals[3 * i + 2] = r->t_ms;
-            tk_sql_bind_i64(&p[3], &vals[3 * i]);
-            tk_sql_bind_i64(&p[4], &vals[3 * i + 1]);
-            tk_sql_bind_i64(&p[5], &vals[3 * i + 2]);
+            long long *v = &vals[4 * i];
+            v[0] = r->c1;
+            v[1] = r->c2;
+            v[2] = r->t_ms;
+            v[3] = r->seq;
+            tk_sql_bind_i64(&p[3], &v[0]);
+            tk_sql_bind_i64(&p[4], &v[1]);
+            tk_sql_bind_i64(&p[5], &v[2]);
+            if (mode == TK_IMPORT_DB_NEWER)
+                tk_sql_bind_i64(&p[6], &v[3]);
         }
         if (mysql_stmt_bind_param(*st, b) != 0 || mysql_stmt_execute(*st) != 0) {
             *db_errno = mysql_stmt_errno(*st);

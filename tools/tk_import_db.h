@@ -5,10 +5,16 @@
  * The import is one transaction: multi-row INSERT … ON DUPLICATE KEY UPDATE
  * statements of TK_IMPORT_DB_ROWS rows in the caller's order (tk-import
  * gives rank order: the rank index then grows at one end), prepared once
- * (the last, shorter one for its size), committed at the end, so MariaDB holds all of the
- * file's rows or none. A row replaces the user's row of that season
- * whatever it held (set semantics, seq 0: docs/DESIGN.md, "Leaderboards:
- * import and export").
+ * (the last, shorter one for its size), committed at the end, so MariaDB
+ * holds all of the rows or none. Two statement shapes (docs/DESIGN.md,
+ * "Leaderboards: import and export"):
+ *   - TK_IMPORT_DB_NEWER, a season Redis keeps: each row carries the seq
+ *     lua/lb_import.lua drew for it, and goes in under the worker's rule
+ *     (common/tk_lb.h TK_LB_UPSERT_*: replaced only by a higher seq), so a
+ *     live write drained before or after ends the same as in Redis;
+ *   - TK_IMPORT_DB_SET, a season only MariaDB keeps (no live writes there,
+ *     no Redis to draw seqs from): the row replaces the user's row whatever
+ *     it held, seq 0.
  */
 #ifndef TK_IMPORT_DB_H
 #define TK_IMPORT_DB_H
@@ -24,13 +30,16 @@
 /** The board's components from `boards` into *@comps (1 or 2; 0 when there is no such board). Returns 0, or -1 with @err. */
 int tk_import_db_board(MYSQL *db, const char *board, int *comps, char *err, size_t errlen);
 
+typedef enum { TK_IMPORT_DB_NEWER, TK_IMPORT_DB_SET } tk_import_db_mode_t;
+
 /**
- * Upserts @n rows of season @season of @board, in one transaction, updating
- * @prog as statements complete. Returns 0 (committed), or -1 with @err and
- * *@db_errno (to sort with tk_db_classify) after a rollback.
+ * Upserts @n rows of season @season of @board (@mode above), in one
+ * transaction, updating @prog as statements complete. Returns 0
+ * (committed), or -1 with @err and *@db_errno (to sort with
+ * tk_db_classify) after a rollback.
  */
-int tk_import_db_write(MYSQL *db, const char *board, unsigned season, const tk_import_row_t *rows, size_t n, tk_import_progress_t *prog,
-                       unsigned *db_errno, char *err, size_t errlen);
+int tk_import_db_write(MYSQL *db, const char *board, unsigned season, tk_import_db_mode_t mode, const tk_import_row_t *rows, size_t n,
+                       tk_import_progress_t *prog, unsigned *db_errno, char *err, size_t errlen);
 
 /**
  * Writes season @season of @board as CSV (tk_lb_csv.h, header first) to

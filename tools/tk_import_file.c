@@ -1,3 +1,25 @@
+/*
+ * tk_import_file: the import's CSV read whole and judged line by line
+ * (tk_import_file.h says what comes out).
+ *
+ * Why the whole file in memory: every line is validated before anything is
+ * written (all or nothing without --partial), and the rows then point into
+ * the one buffer (no copy per user id); 300,000 rows are ~15 MB. FILE_MAX
+ * bounds what a wrong path (a disk image) can make us allocate.
+ *
+ * Why sort by (user id, line) to drop duplicates: the last line of a user
+ * wins (a later line is a later state, as with a `set` write), and a sort
+ * is O(n log n) with no hash table to size; ties on the user are broken by
+ * the line, so "the last of the run" is exactly the last line. The caller
+ * re-sorts the survivors into rank order (tk_import_cli.c), keeping each
+ * row's line so that ties stay in file order.
+ *
+ * Why the future check uses the host clock plus 1 s (TK_IMPORT_FUTURE_MS):
+ * a time ahead of now would rank the user after every live write made
+ * until then and (before lua/lb_import.lua clamped it) pushed the board's
+ * monotonic clock ahead; 1 s absorbs rounding of a just-written export,
+ * not real skew, which is a host problem to fix, not to import around.
+ */
 #include "tk_import_file.h"
 #include "tk_lb_csv.h"
 

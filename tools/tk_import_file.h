@@ -17,13 +17,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TK_IMPORT_FUTURE_MS 60000 /* updated_at may be at most this far past now (clock skew) */
+#define TK_IMPORT_FUTURE_MS 1000 /* updated_at may be at most this far past the host clock (rounding, not skew: see below) */
 
 typedef struct {
     const char *user; /* into tk_import_file_t.buf */
     uint32_t ulen;
     uint32_t line;
     int64_t c1, c2, t_ms;
+    int64_t seq; /* 0 until lua/lb_import.lua drew the row's sequence (tk_import_redis_write) */
 } tk_import_row_t;
 
 typedef struct {
@@ -41,8 +42,10 @@ typedef struct {
 /**
  * Reads @path ("-": standard input) for a board of @comps components and
  * validates every line; times later than @now_ms + TK_IMPORT_FUTURE_MS are
- * refused (a future time would hold back every later write of the board:
- * times are made monotonic per board). Prints the first @print_max refused
+ * refused: an entry "reached" in the future ranks after every live write
+ * made until then, which is not what the file means (lua/lb_import.lua
+ * also never lets one raise the board's last_t past Redis's clock, so a
+ * skewed host cannot hold back the board's live times). Prints the first @print_max refused
  * lines to @errout ("line N: reason"), then how many more. Returns 0 with
  * @f filled (also when lines were refused: f->refused), or -1 with @err when
  * the file cannot be read. The caller frees @f with tk_import_file_free

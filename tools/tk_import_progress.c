@@ -1,3 +1,13 @@
+/*
+ * tk_import_progress: the progress line (tk_import_progress.h says what).
+ *
+ * Why a time-based redraw (REDRAW_US) and not a per-chunk one: chunks end
+ * hundreds of times a second; a terminal write per chunk would cost more
+ * than the bar is worth. Why nothing at all off a terminal: a log or a test
+ * reading standard error wants the summary line, not carriage returns.
+ * Standard error, not standard output: the summary (and an export on
+ * standard output) stay clean for a pipe.
+ */
 #include "tk_import_progress.h"
 #include "tk_time.h"
 

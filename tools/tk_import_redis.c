@@ -1,3 +1,23 @@
+/*
+ * tk_import_redis: the board hash read and the chunked, pipelined calls of
+ * lua/lb_import.lua (tk_import_redis.h says what; the script's top comment
+ * why a chunk with its drawn seqs cannot lose a race with a live write).
+ *
+ * Why C formats most of each entry and the script only appends the seq:
+ * the seq is drawn inside the atomic step, so it cannot be known here, but
+ * everything else (the -c1 score, the c2 key, 13 digits of time) is exact
+ * integer formatting that C does once, with the same code (common/tk_lb.c)
+ * the rebuild and the tests use; the script appends "%010d" of the seq and
+ * the user id to the member, and " <seq>" to the entry. So the two layouts
+ * cannot drift, and the script stays cheap (no number formatting per user
+ * beyond the seq).
+ *
+ * Why pipelined with a window: one EVAL of 1,000 users costs Redis ~1-4 ms;
+ * sending the next TK_IMPORT_REDIS_WINDOW - 1 before reading an answer
+ * hides the round trip without queueing the whole file in hiredis's
+ * buffer. Answers come back in order, so the n-th answer's first seq
+ * belongs to the n-th chunk's rows.
+ */
 #include "tk_import_redis.h"
 #include "tk_keys.h"
 #include "tk_lb.h"
@@ -78,25 +98,32 @@ int tk_import_redis_backlog(redisContext *rc, const char *board, long long *n, c
     return ok ? 0 : -1;
 }
 
-/* Reads one chunk's answer; 0 and the replaced count, or -1 with @err (a refused chunk or a lost connection). */
-static int answer(redisContext *rc, size_t *replaced, char *err, size_t errlen)
+/*
+ * Reads one chunk's answer: adds its replaced count, and gives the @k rows
+ * of the chunk (@rows, may be NULL when draining) their seqs. 0, or -1 with
+ * @err (a refused chunk or a lost connection).
+ */
+static int answer(redisContext *rc, tk_import_row_t *rows, size_t k, size_t *replaced, char *err, size_t errlen)
 {
     redisReply *r = NULL;
     if (redisGetReply(rc, (void **)&r) != REDIS_OK || r == NULL) {
         snprintf(err, errlen, "Redis: %s", rc->errstr);
         return -1;
     }
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER;
-    if (ok)
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+             r->element[2]->type == REDIS_REPLY_INTEGER && r->element[2]->integer >= 1;
+    if (ok) {
         *replaced += (size_t)r->element[1]->integer;
-    else
+        for (size_t i = 0; rows != NULL && i < k; i++)
+            rows[i].seq = r->element[2]->integer + (int64_t)i;
+    } else
         snprintf(err, errlen, "Redis refused a chunk: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     freeReplyObject(r);
     return ok ? 0 : -1;
 }
 
-int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_board_t *b, unsigned season, const tk_import_row_t *rows,
-                          size_t n, tk_import_progress_t *prog, size_t *replaced, char *err, size_t errlen)
+int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_board_t *b, unsigned season, tk_import_row_t *rows, size_t n,
+                          tk_import_progress_t *prog, size_t *replaced, size_t *done, char *err, size_t errlen)
 {
     const char *script = tk_lua_find("lb_import");
     size_t blen = strlen(board);
@@ -113,6 +140,7 @@ int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_b
     int rc_ = -1;
     size_t sent = 0, answered = 0, inflight = 0;
     *replaced = 0;
+    *done = 0;
     err[0] = '\0';
     if (argv == NULL || lens == NULL || scratch == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -126,12 +154,14 @@ int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_b
             size_t a = HEAD;
             for (size_t i = 0; i < k; i++) {
                 const tk_import_row_t *r = &rows[sent + i];
+                /* The entry and the member up to the seq the script draws: "c1 c2 t" (the formatted "c1 c2 t 0" less its
+                 * " 0"), and the c2 key and time (the member less its 10 seq digits and the id: tk_lb.h). */
                 tk_lb_entry_t e = {.c1 = r->c1, .c2 = r->c2, .t_ms = r->t_ms, .seq = 0};
                 char *ent = scratch + i * SLOT, *score = ent + TK_LB_ENTRY_MAX, *member = score + NUM_MAX;
-                int el = tk_lb_entry_format(&e, ent);
+                int el = tk_lb_entry_format(&e, ent) - 2;
                 int sl = snprintf(score, NUM_MAX, "%" PRId64, -r->c1);
-                int ml = tk_lb_member(&e, b->comps, r->user, r->ulen, member);
-                if (el < 0 || ml < 0) { /* validated by tk_import_file: a bug if reached */
+                int ml = tk_lb_member(&e, b->comps, r->user, r->ulen, member) < 0 ? -1 : (int)tk_lb_member_user_at(b->comps) - 10;
+                if (el < 1 || ml < 0) { /* validated by tk_import_file: a bug if reached */
                     snprintf(err, errlen, "line %u: cannot encode the entry", (unsigned)r->line);
                     goto drain;
                 }
@@ -165,20 +195,23 @@ int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_b
         }
         size_t k = n - answered < TK_IMPORT_REDIS_CHUNK ? n - answered : TK_IMPORT_REDIS_CHUNK;
         inflight--;
-        if (answer(rc, replaced, err, errlen) != 0)
+        if (answer(rc, rows + answered, k, replaced, err, errlen) != 0)
             goto drain;
         answered += k;
+        *done = answered;
         tk_import_progress_update(prog, answered);
     }
     rc_ = 0;
     goto out;
 drain:
-    /* Read what is still in flight (each refused the same way, or applied whole) so the connection ends clean. */
+    /* Read what is still in flight so the connection ends clean. A chunk after a refused one is refused the same way
+     * (the season moved or the board is gone: for good); should one still have been applied, its rows are in Redis
+     * without their seqs here: the caller's message says to re-run, which replaces them. */
     while (inflight > 0 && rc->err == 0) {
         char e2[256];
         size_t r2 = 0;
         inflight--;
-        (void)answer(rc, &r2, e2, sizeof(e2));
+        (void)answer(rc, NULL, 0, &r2, e2, sizeof(e2));
     }
 out:
     free(argv);

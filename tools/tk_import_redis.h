@@ -1,15 +1,17 @@
 /*
  * tk_import_redis: tk-import's Redis side: the board hash, and the import's
  * rows written in chunks by lua/lb_import.lua (its top comment: why no stale
- * member stays in the zset, and why a chunk races no score write).
+ * member stays in the zset, and why the seqs it draws make the import and a
+ * live write end the same in both stores).
  *
  * Chunks of TK_IMPORT_REDIS_CHUNK users, up to TK_IMPORT_REDIS_WINDOW of
  * them sent before the first answer is read (pipelined: the round trips
- * overlap Redis's work). A chunk that Redis refuses (the board gone, its
- * season moved by a rollover) is refused whole, and the import stops
- * with an error: each chunk is applied whole or not at all, and MariaDB,
- * written first, already holds every row (re-running the import, which is
- * idempotent, completes Redis).
+ * overlap Redis's work). Each answer gives the chunk's first seq; the rows
+ * get theirs (first + i, in the chunk's order) for the MariaDB upsert that
+ * follows. A chunk that Redis refuses (the board gone, its season moved by
+ * a rollover or ended by its schedule) is refused whole, and the import
+ * stops with an error: each chunk is applied whole or not at all, and
+ * *done says how many rows (whole chunks, from the first) Redis took.
  */
 #ifndef TK_IMPORT_REDIS_H
 #define TK_IMPORT_REDIS_H
@@ -42,10 +44,12 @@ int tk_import_redis_backlog(redisContext *rc, const char *board, long long *n, c
 
 /**
  * Writes @n rows into season @season of @board (whose hash @b was read
- * before), updating @prog per answered chunk; *@replaced counts the users
- * that had an entry. Returns 0, or -1 with @err.
+ * before), in the order given, setting each row's seq to the one Redis
+ * drew for it, updating @prog per answered chunk; *@replaced counts the
+ * users that had an entry, *@done the rows Redis applied (rows[0 .. *done)
+ * have their seqs). Returns 0 (*done == @n), or -1 with @err.
  */
-int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_board_t *b, unsigned season, const tk_import_row_t *rows,
-                          size_t n, tk_import_progress_t *prog, size_t *replaced, char *err, size_t errlen);
+int tk_import_redis_write(redisContext *rc, const char *board, const tk_import_board_t *b, unsigned season, tk_import_row_t *rows, size_t n,
+                          tk_import_progress_t *prog, size_t *replaced, size_t *done, char *err, size_t errlen);
 
 #endif

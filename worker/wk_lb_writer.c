@@ -11,8 +11,11 @@
  *     seq = IF(newer, VALUES(seq), seq)
  *   newer = VALUES(seq) > seq OR (VALUES(seq) = 0 AND seq = 0 AND VALUES(t_ms) > t_ms)
  *
- * so a stored row is replaced only by a write with a higher board sequence
- * (or, between two seq-0 rows of tk-import, a later time). MariaDB applies
+ * (the text is common/tk_lb.h's TK_LB_UPSERT_*, which tk-import's upsert
+ * of the seqs lua/lb_import.lua drew uses too: one rule for both), so a
+ * stored row is replaced only by a write with a higher board sequence
+ * (or, between two seq-0 rows, a later time: tk-import of a season only
+ * MariaDB keeps writes seq 0, and rows from before real seqs). MariaDB applies
  * the assignments left to right, each seeing the columns already assigned:
  * seq is assigned LAST, so every IF before it still compares against the
  * stored seq; t_ms's own IF reads t_ms before it is assigned; and seq's IF,
@@ -40,6 +43,7 @@
  * the entries pending for XAUTOCLAIM.
  */
 #include "tk_grow.h"
+#include "tk_lb.h"
 #include "tk_log.h"
 #include "tk_sql.h"
 #include "wk_writer_int.h"
@@ -49,8 +53,6 @@
 #include <string.h>
 
 _Static_assert((1 << (WK_LB_POW - 1)) * WK_LB_COLS <= WK_CHUNK_MAX * WK_INS_COLS, "the writer's bind array holds a full board upsert");
-
-#define NEWER "(VALUES(seq) > seq OR (VALUES(seq) = 0 AND seq = 0 AND VALUES(t_ms) > t_ms))"
 
 /* A new season's row: started at its start; if a later season is already there (entries written out of order), ended at its start. */
 static const char *const sql_sn_open =
@@ -76,10 +78,9 @@ static unsigned prepare_upsert(wk_writer_t *w, int k)
     if (w->lb_upsert[k] != NULL)
         return 0;
     size_t n = (size_t)1 << k;
-    static const char head[] = "INSERT INTO board_scores (board_id, season, user_id, c1, c2, t_ms, seq) VALUES ";
-    static const char tuple[] = "(?, ?, ?, ?, ?, ?, ?)";
-    static const char tail[] = " ON DUPLICATE KEY UPDATE c1 = IF(" NEWER ", VALUES(c1), c1), c2 = IF(" NEWER ", VALUES(c2), c2), "
-                               "t_ms = IF(" NEWER ", VALUES(t_ms), t_ms), seq = IF(" NEWER ", VALUES(seq), seq)";
+    static const char head[] = TK_LB_UPSERT_HEAD; /* common/tk_lb.h: shared with tk-import */
+    static const char tuple[] = TK_LB_UPSERT_TUPLE;
+    static const char tail[] = TK_LB_UPSERT_TAIL;
     char *sql = malloc(sizeof(head) + n * (sizeof(tuple) + 1) + sizeof(tail));
     if (sql == NULL) {
         w->failed_what = "build statement";

@@ -6,7 +6,7 @@
  *  - good_file_loads_exactly: 5,000 rows (header, ties on score broken by
  *    updated_at, then by user id; the component range's edges) give exactly
  *    the expected zset (scores and members, in rank order), users hash,
- *    board last_t, and MariaDB rows in rank order, seq 0;
+ *    board last_t, and MariaDB rows in rank order, the seqs Redis drew;
  *  - no_header_and_time_forms: no header line; updated_at as RFC 3339 with
  *    and without ms, with an offset, and as integer ms; CRLF lines;
  *  - malformed_lines_refused_with_numbers: bad user id, non-integer, out of
@@ -26,14 +26,21 @@
  *    …/scores (which replaces an imported
  *    member); a write not drained blocks the import; drained, the import
  *    replaces a member the route wrote (with its seq);
- *  - import_between_live_writes: with a worker draining, the import waits
- *    for the route's writes to be stored and replaces them; a later route
- *    write beats the imported row in MariaDB too; the export agrees;
+ *  - import_between_live_writes: with a worker draining, the import's seqs
+ *    beat the route's earlier writes in both stores; a later route write
+ *    beats the imported row in MariaDB too; the export agrees;
+ *  - import_races_a_live_write (H1): the worker stopped around the import,
+ *    so a route write before it is drained after its MariaDB upsert: the
+ *    import wins in both stores; a route write after it wins in both;
+ *  - export_reimport_keeps_ties (M2): two users tied in one ms keep their
+ *    order through an export and an import into a new board;
+ *  - import_keeps_to_the_clock (M3): lb_import.lua refuses a season its
+ *    schedule ended and keeps last_t at most Redis's TIME; the CLI refuses
+ *    an updated_at more than 1 s ahead;
  *  - refusals_of_board_and_season: an unknown board, a season past the
- *    current one, a season ended by its schedule, a board Redis lost, a
- *    backlog of writes not drained (after --wait-drain-ms): exit 1, nothing
- *    written; a season Redis no longer keeps: MariaDB only; the export
- *    notes the backlog it cannot contain.
+ *    current one, a season ended by its schedule, a board Redis lost: exit
+ *    1, nothing written; a season Redis no longer keeps: MariaDB only (seq
+ *    0); the export notes the backlog it cannot contain.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,6 +65,7 @@
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_keys.h"
+#include "tk_lua.h"
 #include "tk_lb.h"
 #include "tk_time.h"
 
@@ -223,7 +231,7 @@ static void write_rows(const char *path, const row_t *rows, size_t n, int comps,
     assert_int_equal(fclose(o), 0);
 }
 
-/* Rank order: c1 DESC, c2 DESC, t ASC, (seq 0 for all) user id bytes ASC. */
+/* Rank order: c1 DESC, c2 DESC, t ASC, then user id bytes ASC (the file order of ties in every file here: their seqs' order). */
 static int by_rank(const void *a, const void *b)
 {
     const row_t *x = a, *y = b;
@@ -261,19 +269,35 @@ static row_t *gen_rows(size_t n, int comps, const char *prefix)
     return r;
 }
 
-/* Asserts that season 1 of board @b holds exactly @rows (any order; sorted here) in Redis and MariaDB. */
+/*
+ * Asserts that season 1 of board @b holds exactly @rows (any order; sorted here by rank, ties by user id, which is
+ * their file order in every file here) in Redis and MariaDB: each user's entry has the expected values and a real
+ * seq (> 0, drawn by lb_import.lua), its member is built from that entry, the zset is in rank order (so the seqs of
+ * tied rows follow the order), and MariaDB's row is the same entry, seq included.
+ */
 static void check_board(fix_t *f, const char *b, int comps, row_t *rows, size_t n)
 {
     qsort(rows, n, sizeof(*rows), by_rank);
     char z[TK_KEY_MAX], u[TK_KEY_MAX];
     assert_true(tk_lb_key(TK_LB_RANK, b, strlen(b), 1, z) > 0);
     assert_true(tk_lb_key(TK_LB_USERS, b, strlen(b), 1, u) > 0);
+    int64_t *seqs = calloc(n, sizeof(*seqs));
+    assert_non_null(seqs);
     redisReply *r = redisCommand(f->rc, "ZRANGE %s 0 -1 WITHSCORES", z);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2 * n);
     for (size_t i = 0; i < n; i++) {
-        tk_lb_entry_t e = {.c1 = rows[i].c1, .c2 = rows[i].c2, .t_ms = rows[i].t, .seq = 0};
+        redisReply *h = redisCommand(f->rc, "HGET %s %s", u, rows[i].user);
+        assert_non_null(h);
+        tk_lb_entry_t e;
+        if (h->type != REDIS_REPLY_STRING || tk_lb_entry_parse(h->str, h->len, &e) != 0)
+            fail_msg("rank %zu: user %s has no entry", i + 1, rows[i].user);
+        freeReplyObject(h);
+        if (e.c1 != rows[i].c1 || e.c2 != rows[i].c2 || e.t_ms != rows[i].t || e.seq <= 0)
+            fail_msg("rank %zu: %s's entry %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 ", want %" PRId64 " %" PRId64 " %" PRId64 " seq > 0",
+                     i + 1, rows[i].user, e.c1, e.c2, e.t_ms, e.seq, rows[i].c1, rows[i].c2, rows[i].t);
+        seqs[i] = e.seq;
         char m[TK_LB_MEMBER_MAX];
         assert_true(tk_lb_member(&e, comps, rows[i].user, strlen(rows[i].user), m) > 0);
         if (strcmp(r->element[2 * i]->str, m) != 0)
@@ -284,15 +308,6 @@ static void check_board(fix_t *f, const char *b, int comps, row_t *rows, size_t 
     r = redisCommand(f->rc, "HLEN %s", u);
     assert_int_equal(r->integer, (long long)n);
     freeReplyObject(r);
-    for (size_t i = 0; i < n; i += (n > 100 ? 37 : 1)) { /* a sample of the users hash, with the edges (rank 1 and 2) */
-        r = redisCommand(f->rc, "HGET %s %s", u, rows[i].user);
-        char want[TK_LB_ENTRY_MAX];
-        tk_lb_entry_t e = {.c1 = rows[i].c1, .c2 = rows[i].c2, .t_ms = rows[i].t, .seq = 0};
-        tk_lb_entry_format(&e, want);
-        assert_int_equal(r->type, REDIS_REPLY_STRING);
-        assert_string_equal(r->str, want);
-        freeReplyObject(r);
-    }
     assert_int_equal(mysql_query(f->db, "COMMIT"), 0);
     char q[512];
     snprintf(q, sizeof q,
@@ -306,12 +321,13 @@ static void check_board(fix_t *f, const char *b, int comps, row_t *rows, size_t 
     MYSQL_ROW row;
     for (size_t i = 0; (row = mysql_fetch_row(res)) != NULL; i++) {
         if (strcmp(row[0], rows[i].user) != 0 || strtoll(row[1], NULL, 10) != rows[i].c1 || strtoll(row[2], NULL, 10) != rows[i].c2 ||
-            strtoll(row[3], NULL, 10) != rows[i].t || strcmp(row[4], "0") != 0)
-            fail_msg("MariaDB rank %zu: %s %s %s %s %s, want %s %" PRId64 " %" PRId64 " %" PRId64 " 0", i + 1, row[0], row[1], row[2],
-                     row[3], row[4], rows[i].user, rows[i].c1, rows[i].c2, rows[i].t);
+            strtoll(row[3], NULL, 10) != rows[i].t || strtoll(row[4], NULL, 10) != seqs[i])
+            fail_msg("MariaDB rank %zu: %s %s %s %s %s, want %s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64, i + 1, row[0], row[1], row[2],
+                     row[3], row[4], rows[i].user, rows[i].c1, rows[i].c2, rows[i].t, seqs[i]);
     }
     mysql_free_result(res);
     mysql_query(f->db, "COMMIT");
+    free(seqs);
 }
 
 static long long zcard(fix_t *f, const char *b)
@@ -553,7 +569,7 @@ static void one_component_board(void **st)
     assert_string_equal(want[0].user, "q");
     assert_string_equal(want[1].user, "s");
     redisReply *r = redisCommand(f->rc, "ZRANGE tk:lb:{b8}:z:1 0 0");
-    assert_string_equal(r->element[0]->str, "17640000000010000000000q"); /* no c2 key: time, seq, user */
+    assert_string_equal(r->element[0]->str, "17640000000010000000001q"); /* no c2 key: time, seq (rank 1 drew 1), user */
     freeReplyObject(r);
     write_text(csv, "t,1,5,1764000000000\n");
     assert_int_equal(run_import(f, (const char *const[]){"--board", "b8", csv, NULL}), 1);
@@ -596,18 +612,14 @@ static void refusals_of_board_and_season(void **st)
     assert_int_equal(db_rows(f, "b9"), 1);
     assert_int_equal(it_db_int(f->db, -1, "SELECT c1 * 1000 + c2 FROM board_scores WHERE board_id = 'b9' AND season = 1 AND user_id = 'a'"),
                      1001);
-    /* writes the workers have not drained yet: the import waits for them, then refuses; the export says so */
+    /* writes the workers have not drained yet: the export says so; the import does not wait for them (seqs decide) */
     r = redisCommand(f->rc, "XADD tk:lb:{b9}:q * k s s 5 u a a 9 b 9 t 1 q 1");
     freeReplyObject(r);
-    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", "--wait-drain-ms", "300", csv, NULL}), 1);
-    assert_non_null(strstr(f->errout, "board b9: 1 writes are not in MariaDB yet after 300 ms"));
     assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "b9", "--season", "1", NULL}), 0);
     assert_non_null(strstr(f->errout, "note: 1 writes of board b9 are not in MariaDB yet"));
     assert_string_equal(f->out, "user_id,level,exp,updated_at\na,1,1,2025-11-24T16:00:00.000Z\n");
-    /* drained while it waits: it goes on */
-    r = redisCommand(f->rc, "XTRIM tk:lb:{b9}:q MAXLEN 0");
-    freeReplyObject(r);
-    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", "--wait-drain-ms", "300", csv, NULL}), 0);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "b9", "--season", "1", csv, NULL}), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'b9' AND season = 1 AND user_id = 'a'"), 0);
     /* a board Redis lost (MariaDB still has it): refused, rebuild first */
     r = redisCommand(f->rc, "DEL tk:lb:{b9}");
     freeReplyObject(r);
@@ -635,7 +647,7 @@ static long admin_post(const it_fix_t *g, const char *path, const char *body)
 /*
  * A board made by the gateway's create route (no worker: the stream keeps what the route writes), imported into,
  * then written by the score route: the layouts agree (the route's script finds and replaces the imported member,
- * the import finds and replaces a member the route wrote, with its seq), and a write not drained blocks the import.
+ * the import finds and replaces a member the route wrote, with its seq); a write not drained does not block it.
  */
 static void board_from_the_admin_route(void **st)
 {
@@ -680,15 +692,10 @@ static void board_from_the_admin_route(void **st)
     assert_non_null(strstr(r->element[2]->str, "fan-1"));
     freeReplyObject(r);
 
-    /* that write is in the stream and no worker runs: the import waits, then refuses, and changes nothing */
-    assert_int_equal(run_import(f, (const char *const[]){"--board", "api", "--wait-drain-ms", "0", csv, NULL}), 1);
-    assert_non_null(strstr(f->errout, "writes are not in MariaDB yet"));
+    /* that write is still in the stream (no worker runs): the import does not wait; it replaces fan-3's live entry
+     * (seq 4, the route's write) with a higher seq */
     r = redisCommand(f->rc, "HGET tk:lb:{api}:u:1 fan-3");
-    assert_int_equal(strncmp(r->str, "11 0 ", 5), 0);
-    freeReplyObject(r);
-
-    /* drained (by hand here): the import replaces fan-3's live entry, whose member carries a seq */
-    r = redisCommand(f->rc, "XTRIM tk:lb:{api}:q MAXLEN 0");
+    assert_string_equal(r->str + strlen(r->str) - 2, " 4");
     freeReplyObject(r);
     assert_int_equal(run_import(f, (const char *const[]){"--board", "api", csv, NULL}), 0);
     assert_non_null(strstr(f->out, "3 users replaced"));
@@ -712,10 +719,44 @@ static long long wait_db(MYSQL *db, const char *q, long long want)
     return v;
 }
 
+/* The user's entry in Redis ("c1 c2 t seq") and in MariaDB (the same four, same format) into @rv and @dv. */
+static void both_stores(fix_t *f, const char *b, const char *user, char *rv, char *dv, size_t cap)
+{
+    redisReply *r = redisCommand(f->rc, "HGET tk:lb:{%s}:u:1 %s", b, user);
+    assert_non_null(r);
+    snprintf(rv, cap, "%s", r->type == REDIS_REPLY_STRING ? r->str : "(none)");
+    freeReplyObject(r);
+    char q[512];
+    snprintf(q, sizeof q, "SELECT CONCAT(c1, ' ', c2, ' ', t_ms, ' ', seq) FROM board_scores WHERE board_id = '%s' AND season = 1 "
+                          "AND user_id = '%s'", b, user);
+    mysql_query(f->db, "COMMIT");
+    assert_int_equal(mysql_query(f->db, q), 0);
+    MYSQL_RES *res = mysql_store_result(f->db);
+    assert_non_null(res);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    snprintf(dv, cap, "%s", row != NULL && row[0] != NULL ? row[0] : "(none)");
+    mysql_free_result(res);
+    mysql_query(f->db, "COMMIT");
+}
+
+/* Polls the board's stream until the workers drained it (XLEN 0) or 20 s pass; returns the last length. */
+static long long wait_stream(fix_t *f, const char *b)
+{
+    long long v = -1;
+    for (long long until = it_now_ms() + 20000; it_now_ms() < until; it_sleep_ms(50)) {
+        redisReply *r = redisCommand(f->rc, "XLEN tk:lb:{%s}:q", b);
+        v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject(r);
+        if (v == 0)
+            break;
+    }
+    return v;
+}
+
 /*
- * With a worker draining the board: the import waits for the route's writes to be stored, then replaces them;
- * a later write through the route replaces an imported row in MariaDB too (a seq beats the import's 0), and
- * both stores agree throughout.
+ * With a worker draining the board: the import replaces the route's earlier writes in both stores (its seqs are
+ * higher, whenever the worker drains them); a later write through the route replaces an imported row in MariaDB
+ * too (a higher seq again), and both stores agree.
  */
 static void import_between_live_writes(void **st)
 {
@@ -736,10 +777,11 @@ static void import_between_live_writes(void **st)
     assert_non_null(strstr(f->out, "1 users replaced"));
     assert_int_equal(zcard(f, "live"), 3);
     assert_int_equal(hlen(f, "live"), 3);
-    assert_int_equal(db_rows(f, "live"), 3);
+    assert_int_equal(wait_db(f->db, "SELECT COUNT(*) FROM board_scores WHERE board_id = 'live'", 3), 3); /* fan-9 drained */
+    assert_int_equal(wait_stream(f, "live"), 0); /* and fan-1's route write (seq 1) too: it lost to the import's seq 3 */
     assert_int_equal(it_db_int(f->db, -1, "SELECT c1 * 1000 + c2 FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'"), 10500);
-    assert_int_equal(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'"), 0);
-    assert_true(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-9'") > 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'"), 3);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT seq FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-9'"), 2);
     /* a later write through the route beats the imported row in both stores */
     assert_int_equal(admin_post(g, "/v1/admin/boards/live/scores", "{\"scores\":[{\"user_id\":\"fan-1\",\"score\":[20,0]}]}"), 200);
     assert_int_equal(wait_db(f->db, "SELECT c1 FROM board_scores WHERE board_id = 'live' AND user_id = 'fan-1'", 20), 20);
@@ -748,7 +790,7 @@ static void import_between_live_writes(void **st)
     freeReplyObject(r);
     assert_int_equal(zcard(f, "live"), 3);
     /* the export (MariaDB) is the board Redis shows */
-    assert_int_equal(wait_db(f->db, "SELECT COUNT(*) FROM board_scores WHERE board_id = 'live' AND seq > 0", 2), 2);
+    assert_int_equal(wait_db(f->db, "SELECT COUNT(*) FROM board_scores WHERE board_id = 'live' AND seq = 5", 1), 1);
     assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "live", NULL}), 0);
     static const char head[] = "user_id,level,exp,updated_at\nfan-1,20,0,";
     assert_int_equal(strncmp(f->out, head, sizeof(head) - 1), 0);
@@ -756,6 +798,132 @@ static void import_between_live_writes(void **st)
     assert_non_null(strstr(f->out, "\nfan-2,3,1,2025-11-24T16:00:00.000Z\n"));
     assert_true(strstr(f->out, "fan-9") < strstr(f->out, "fan-2"));
     free(f);
+}
+
+/*
+ * H1: an import racing a live write. The worker is stopped around the import, so the route's earlier write is
+ * drained into MariaDB only AFTER the import's upsert: the import (a higher seq, drawn in its Redis step) wins in
+ * both stores. Then a route write after the import wins in both. Redis's entry equals MariaDB's row each time.
+ */
+static void import_races_a_live_write(void **st)
+{
+    it_fix_t *g = *st;
+    fix_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->rc = g->redis;
+    f->db = g->db;
+    assert_int_equal(admin_post(g, "/v1/admin/boards", "{\"board_id\":\"race\",\"name\":\"Race\",\"components\":2,\"operator\":\"best\"}"),
+                     201);
+    pid_t w = g->workers[0].pid;
+    assert_true(w > 0);
+    /* the route write first (seq 1), held in the stream while the worker is stopped */
+    assert_int_equal(kill(w, SIGSTOP), 0);
+    assert_int_equal(admin_post(g, "/v1/admin/boards/race/scores", "{\"scores\":[{\"user_id\":\"u-55170\",\"score\":[101,5]}]}"), 200);
+    const char *csv = tmp_path("race.csv");
+    write_text(csv, "u-55170,100,99910,1764000000000\nu-2,100,99910,1764000000000\n");
+    int rc = run_import(f, (const char *const[]){"--board", "race", csv, NULL});
+    assert_int_equal(kill(w, SIGCONT), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(wait_stream(f, "race"), 0); /* the route write drained after the import's upsert */
+    char rv[128], dv[128];
+    both_stores(f, "race", "u-55170", rv, dv, sizeof rv);
+    assert_string_equal(rv, dv);
+    assert_string_equal(rv, "100 99910 1764000000000 2"); /* the import: seq 2 > the route's 1 */
+    both_stores(f, "race", "u-2", rv, dv, sizeof rv);
+    assert_string_equal(rv, dv);
+    assert_string_equal(rv, "100 99910 1764000000000 3");
+    /* and the admin view's checksums (user, score, time, seq over both books) agree */
+    it_resp_t view;
+    assert_int_equal(it_apif(&view, g, IT_ADMIN, "GET", NULL, "/v1/admin/boards/race"), 0);
+    assert_int_equal(view.status, 200);
+    if (strstr(view.body, "\"agree\":true") == NULL || strstr(view.body, "\"checksum\":null") != NULL)
+        fail_msg("admin view: %s", view.body);
+    it_resp_free(&view);
+    /* the reverse: a route write after the import (seq 4) wins in both, again drained after the import */
+    assert_int_equal(admin_post(g, "/v1/admin/boards/race/scores", "{\"scores\":[{\"user_id\":\"u-2\",\"score\":[101,5]}]}"), 200);
+    assert_int_equal(wait_db(f->db, "SELECT seq FROM board_scores WHERE board_id = 'race' AND user_id = 'u-2'", 4), 4);
+    both_stores(f, "race", "u-2", rv, dv, sizeof rv);
+    assert_string_equal(rv, dv);
+    assert_int_equal(strncmp(rv, "101 5 ", 6), 0);
+    free(f);
+}
+
+/*
+ * M2: same-ms ties survive an export and re-import. One route call writes zed then amy with the same score: one
+ * time, zed's seq first, so zed ranks before amy. The export lists zed first; imported into a new board (seqs drawn
+ * in file order among ties), zed is still first, in Redis and in MariaDB's export.
+ */
+static void export_reimport_keeps_ties(void **st)
+{
+    it_fix_t *g = *st;
+    fix_t *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->rc = g->redis;
+    f->db = g->db;
+    assert_int_equal(admin_post(g, "/v1/admin/boards", "{\"board_id\":\"tie1\",\"name\":\"Ties\",\"components\":2,\"operator\":\"best\"}"), 201);
+    assert_int_equal(admin_post(g, "/v1/admin/boards", "{\"board_id\":\"tie2\",\"name\":\"Ties 2\",\"components\":2,\"operator\":\"best\"}"), 201);
+    assert_int_equal(admin_post(g, "/v1/admin/boards/tie1/scores",
+                                "{\"scores\":[{\"user_id\":\"zed\",\"score\":[50,5]},{\"user_id\":\"amy\",\"score\":[50,5]}]}"),
+                     200);
+    assert_int_equal(wait_db(f->db, "SELECT COUNT(*) FROM board_scores WHERE board_id = 'tie1'", 2), 2);
+    const char *exp = tmp_path("tie1.csv");
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "tie1", exp, NULL}), 0);
+    char text[4096];
+    read_file(exp, text, sizeof text);
+    assert_true(strstr(text, "\nzed,") != NULL && strstr(text, "\nzed,") < strstr(text, "\namy,"));
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "tie2", exp, NULL}), 0);
+    redisReply *r = redisCommand(f->rc, "ZRANGE tk:lb:{tie2}:z:1 0 -1");
+    assert_int_equal(r->elements, 2);
+    if (strstr(r->element[0]->str, "zed") == NULL)
+        fail_msg("tie2 rank 1 is %s, want zed's member", r->element[0]->str);
+    freeReplyObject(r);
+    assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "tie2", NULL}), 0);
+    assert_string_equal(f->out, text);
+    free(f);
+}
+
+/*
+ * M3: lb_import.lua refuses a season its schedule has ended (as lb_write.lua would move the board on), and never
+ * raises last_t past Redis's TIME; the CLI refuses an updated_at more than 1 s in the future.
+ */
+static void import_keeps_to_the_clock(void **st)
+{
+    fix_t *f = *st;
+    create_board(f, "clk", 2);
+    const char *script = tk_lua_find("lb_import");
+    assert_non_null(script);
+    int64_t future = tk_time_now_ms() + 3600000;
+    char max_t[32];
+    snprintf(max_t, sizeof max_t, "%" PRId64, future);
+    /* a chunk of no rows whose latest time is an hour ahead: last_t stays at most now */
+    redisReply *r = redisCommand(f->rc, "EVAL %s 3 tk:lb:{clk} tk:lb:{clk}:z:1 tk:lb:{clk}:u:1 1 2 %s 0", script, max_t);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("lb_import: %s", r->str);
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "HGET tk:lb:{clk} last_t");
+    int64_t last = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+    freeReplyObject(r);
+    if (last > tk_time_now_ms())
+        fail_msg("last_t %" PRId64 " is past now %" PRId64, last, tk_time_now_ms());
+    /* the schedule ended the season (len 1 s from 0): refused inside the script */
+    r = redisCommand(f->rc, "HSET tk:lb:{clk} len 1 start 0");
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "EVAL %s 3 tk:lb:{clk} tk:lb:{clk}:z:1 tk:lb:{clk}:u:1 1 2 1764000000000 0", script);
+    assert_non_null(r);
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "season_moved", 12) != 0)
+        fail_msg("lb_import on a season its schedule ended: reply type %d, want the error season_moved", r->type);
+    freeReplyObject(r);
+    r = redisCommand(f->rc, "HSET tk:lb:{clk} len 0");
+    freeReplyObject(r);
+    /* 30 s ahead of the host clock: refused by the CLI */
+    const char *csv = tmp_path("clk.csv");
+    char line[128];
+    snprintf(line, sizeof line, "a,1,1,%" PRId64 "\n", tk_time_now_ms() + 30000);
+    write_text(csv, line);
+    assert_int_equal(run_import(f, (const char *const[]){"--board", "clk", csv, NULL}), 1);
+    assert_non_null(strstr(f->errout, "line 1: updated_at is in the future"));
+    assert_int_equal(zcard(f, "clk"), 0);
 }
 
 int main(void)
@@ -771,6 +939,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(refusals_of_board_and_season, setup, teardown),
         cmocka_unit_test_setup_teardown(board_from_the_admin_route, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(import_between_live_writes, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(import_races_a_live_write, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(export_reimport_keeps_ties, it_fix_new1, it_fix_free),
+        cmocka_unit_test_setup_teardown(import_keeps_to_the_clock, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_import", tests, it_group_setup, NULL);
 }
