@@ -41,7 +41,13 @@
  *    BOARD_READS_MAX=8, Redis stopped with SIGSTOP: of 12 reads on one
  *    HTTP/2 connection exactly 4 are answered 503 at once, a 13th over
  *    HTTP/1.1 too, with Retry-After; after SIGCONT the 8 held are 200, and
- *    tk_shed_total{reason="board_reads"} is 5.
+ *    tk_shed_total{reason="board_reads"} is 5;
+ *  - old_season_reads_on_mariadb_bounded: the same gateway with
+ *    BOARD_DB_READS_MAX=2, board_scores locked (LOCK TABLES … WRITE): of 5
+ *    reads of an old season exactly 3 are answered 503 at once, a 6th over
+ *    HTTP/1.1 too with Retry-After, while a current-season read is still
+ *    200; unlocked, the 2 held are 200, tk_shed_total{reason="board_db_reads"}
+ *    is 4.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -673,16 +679,23 @@ static int setup_bounded(void **st)
 {
     char n[16];
     snprintf(n, sizeof n, "%d", READS_MAX);
-    if (setenv("GW_THREADS", "1", 1) != 0 || setenv("BOARD_READS_MAX", n, 1) != 0)
+    if (setenv("GW_THREADS", "1", 1) != 0 || setenv("BOARD_READS_MAX", n, 1) != 0 || setenv("BOARD_DB_READS_MAX", "2", 1) != 0)
         return -1;
     int rc = it_fix_new0(st);
     unsetenv("GW_THREADS");
     unsetenv("BOARD_READS_MAX");
+    unsetenv("BOARD_DB_READS_MAX");
     return rc;
 }
 
+static MYSQL *lock_db; /* holds LOCK TABLES board_scores WRITE */
+
 static int free_redis_cont(void **st)
 {
+    if (lock_db != NULL) {
+        mysql_close(lock_db);
+        lock_db = NULL;
+    }
     if (redis_sigstop) {
         long pid = it_service_pid("redis/redis.pid");
         if (pid > 0)
@@ -754,6 +767,77 @@ static void reads_in_flight_bounded(void **st)
     expect(f, "GET", "/v1/boards/lb-held/users/a", NULL, 200, NULL);
 }
 
+/* The statuses of @n streams of @c: how many are @want, how many are something else than @want and 0. */
+static int count_status(it_h2_t *c, const uint32_t *sid, int n, int want, int *other)
+{
+    int got = 0;
+    *other = 0;
+    for (int i = 0; i < n; i++) {
+        int status = it_h2_stream(c, sid[i])->status;
+        got += status == want;
+        *other += status != 0 && status != want;
+    }
+    return got;
+}
+
+#define DB_READS_SENT 5 /* BOARD_DB_READS_MAX is 2 */
+
+static void old_season_reads_on_mariadb_bounded(void **st)
+{
+    it_fix_t *f = *st;
+    board_put(f, "lb-oldheld", 1, 0, 6, T0); /* current 6: season 2 is MariaDB's */
+    score_put(f, "lb-oldheld", 1, 6, "a", 1, 0, T0, 1);
+    row_put(f, "lb-oldheld", 2, "a", 50, 0, T0 + 1000, 1);
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a?season=2", NULL, 200, NULL);
+    it_h2_t *c = it_h2_connect(f->gw.http_port);
+    assert_non_null(c);
+    assert_int_equal(it_h2_pump(c, 200), 0);
+
+    lock_db = it_db_connect();
+    assert_non_null(lock_db);
+    assert_int_equal(mysql_query(lock_db, "LOCK TABLES board_scores WRITE"), 0);
+    uint32_t sid[DB_READS_SENT];
+    for (int i = 0; i < DB_READS_SENT; i++) {
+        sid[i] = it_h2_open(c, "GET", i % 2 ? "/v1/boards/lb-oldheld/top?season=2" : "/v1/boards/lb-oldheld/users/a?season=2", -1, 1);
+        assert_true(sid[i] != 0);
+    }
+    /* At once: well before DB_JOB_DEADLINE_MS (2 s), which would answer the queued ones 503 too (db_deadline). */
+    int shed = 0, other = 0;
+    long long deadline = it_now_ms() + 1000;
+    while (shed < DB_READS_SENT - 2 && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        shed = count_status(c, sid, DB_READS_SENT, 503, &other);
+    }
+    assert_int_equal(it_h2_pump(c, 300), 0);
+    shed = count_status(c, sid, DB_READS_SENT, 503, &other);
+    fprintf(stderr, "board_scores locked: %d of %d old-season reads answered 503 at once, %d otherwise\n", shed, DB_READS_SENT, other);
+    assert_int_equal(shed, DB_READS_SENT - 2);
+    assert_int_equal(other, 0);
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/v1/boards/lb-oldheld/top?season=2", NULL), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(it_json_str(json_object_get(r.json, "error"), "code"), "unavailable");
+    assert_string_equal(r.retry_after, "1");
+    it_resp_free(&r);
+    /* The seasons Redis holds are not held up by them. */
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a", NULL, 200, NULL);
+
+    mysql_close(lock_db); /* UNLOCK TABLES with it */
+    lock_db = NULL;
+    int ok = 0;
+    deadline = it_now_ms() + 10000;
+    while (ok < 2 && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        ok = count_status(c, sid, DB_READS_SENT, 200, &other);
+    }
+    it_h2_close(c);
+    fprintf(stderr, "board_scores unlocked: %d held reads answered 200\n", ok);
+    assert_int_equal(ok, 2);
+    assert_int_equal(it_metric(f, "tk_shed_total{reason=\"board_db_reads\"}"), DB_READS_SENT - 2 + 1);
+    assert_int_equal(it_metric(f, "tk_shed_total{reason=\"board_reads\"}"), 0);
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a?season=2", NULL, 200, NULL);
+}
+
 /* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
 static int free_db_up(void **st)
 {
@@ -783,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reads_after_real_writes, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(virtual_current_is_the_next_writes, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(reads_in_flight_bounded, setup_bounded, free_redis_cont),
+        cmocka_unit_test_setup_teardown(old_season_reads_on_mariadb_bounded, setup_bounded, free_redis_cont),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }
