@@ -25,6 +25,9 @@
  *    as the next number, empty, and Redis is unchanged;
  *  - old_season_from_mariadb: a season older than current-3 comes from
  *    board_scores with the same ranks Redis gives the same rows;
+ *  - old_season_two_components_by_count: a user's rank in an old season
+ *    (MariaDB, counted over board_rank's prefix) is Redis's for the same
+ *    rows, across c2's sign, its extremes, and ties by time, seq, user id;
  *  - old_season_offset_bound: a top offset above 100,000 of a season read
  *    from MariaDB is 400 bad_request (Redis's seasons keep 10,000,000);
  *  - bad_params_are_400: limit, offset, radius, duplicates, ids;
@@ -475,6 +478,46 @@ static void old_season_from_mariadb(void **st)
     expect_list(f, "POST", "/v1/boards/lb-old/ranks?season=6", "{\"user_ids\":[\"f\",\"ghost\",\"c\",\"f\"]}", 6, want);
 }
 
+/* Every step of the order (c1, c2 across its sign and extremes, time, seq, user id) in MariaDB's season 2 and Redis's season 6. */
+static void old_season_two_components_by_count(void **st)
+{
+    it_fix_t *f = *st;
+    static const struct {
+        const char *user;
+        long long c1, c2, t_ms, seq;
+    } rows[] = {
+        /* in rank order */
+        {"c1top", 11, -100, T0 + 70, 9}, {"max", 10, M, T0 + 60, 4},   {"pos5", 10, 5, T0 + 30, 5},  {"tie-a", 10, 0, T0 + 20, 2},
+        {"tie-c", 10, 0, T0 + 20, 3},    {"tie-b", 10, 0, T0 + 20, 3}, {"zero", 10, 0, T0 + 40, 1},  {"neg3", 10, -3, T0 + 50, 8},
+        {"min", 10, -M, T0 + 10, 6},     {"c1low", -M, M, T0 + 1, 7},
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    board_put(f, "lb-two-old", 2, 0, 6, T0);
+    for (int i = N - 1; i >= 0; i--) { /* written against the rank order */
+        score_put(f, "lb-two-old", 2, 6, rows[i].user, rows[i].c1, rows[i].c2, rows[i].t_ms, rows[i].seq);
+        row_put(f, "lb-two-old", 2, rows[i].user, rows[i].c1, rows[i].c2, rows[i].t_ms, rows[i].seq);
+    }
+    /* tie-b and tie-c: same time and seq, so by user id: tie-b before tie-c. */
+    static const int order[N] = {0, 1, 2, 3, 5, 4, 6, 7, 8, 9};
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        char one[512] = "", body[600], path[128];
+        entry(one, sizeof one, k + 1, rows[i].user, 2, rows[i].c1, rows[i].c2, rows[i].t_ms);
+        for (int season = 2; season <= 6; season += 4) {
+            snprintf(body, sizeof body, "{\"season\":%d,%s", season, one + 1);
+            snprintf(path, sizeof path, "/v1/boards/lb-two-old/users/%s?season=%d", rows[i].user, season);
+            expect(f, "GET", path, NULL, 200, body);
+        }
+    }
+    char want[4096] = "";
+    for (int k = 3; k <= 7; k++) {
+        int i = order[k];
+        entry(want, sizeof want, k + 1, rows[i].user, 2, rows[i].c1, rows[i].c2, rows[i].t_ms);
+    }
+    expect_list(f, "GET", "/v1/boards/lb-two-old/users/tie-c/around?season=2&radius=2", NULL, 2, want);
+    expect_list(f, "GET", "/v1/boards/lb-two-old/users/tie-c/around?season=6&radius=2", NULL, 6, want);
+}
+
 /* Old seasons are MariaDB's: OFFSET reads and drops that many rows there, so their offsets stop at 100,000. */
 static void old_season_offset_bound(void **st)
 {
@@ -860,6 +903,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(season_param, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(virtual_rollover_writes_nothing, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(old_season_from_mariadb, setup, it_fix_free),
+        cmocka_unit_test_setup_teardown(old_season_two_components_by_count, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(old_season_offset_bound, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_params_are_400, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_down_is_503, setup, it_fix_free_redis_up),
