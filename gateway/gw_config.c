@@ -98,6 +98,9 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_queue_max = 256;
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
+    c->board_reads_max = 2048;
+    c->board_db_reads_max = 16;
+    c->board_checksum_max = 200000;
     c->watch_held_max = 20000;
     c->wq_held_max = 50000;
     c->user_auth = "required";
@@ -153,6 +156,12 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
          "a request's database job not started within this is answered 503 without touching MariaDB"},
         {"--redis-inflight-max", "REDIS_INFLIGHT_MAX", TK_OPT_INT, &c->redis_inflight_max, 1, 10000000,
          "claims per loop thread batched for or waiting on Redis, at most; beyond, 503"},
+        {"--board-reads-max", "BOARD_READS_MAX", TK_OPT_INT, &c->board_reads_max, 1, 10000000,
+         "leaderboard reads per loop thread waiting on Redis or MariaDB, at most; beyond, 503 with Retry-After"},
+        {"--board-db-reads-max", "BOARD_DB_READS_MAX", TK_OPT_INT, &c->board_db_reads_max, 1, 100000,
+         "of those, reads of old seasons from MariaDB per loop thread, at most; beyond, 503 with Retry-After"},
+        {"--board-checksum-max", "BOARD_CHECKSUM_MAX", TK_OPT_INT, &c->board_checksum_max, 0, 100000000,
+         "users of a board's season up to which the admin board view compares Redis and MariaDB by checksum"},
         {"--watch-held-max", "WATCH_HELD_MAX", TK_OPT_INT, &c->watch_held_max, 1, 10000000,
          "long-polls (GET .../watch) held per loop thread, at most; beyond, 503 with Retry-After"},
         {"--wq-held-max", "WQ_HELD_MAX", TK_OPT_INT, &c->wq_held_max, 1, 10000000,

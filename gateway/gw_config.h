@@ -48,6 +48,9 @@ typedef struct {
     long watch_held_max;     /* long-polls of GET .../watch held per loop thread (gw_watch.h) */
     long wq_held_max;        /* waiting-room status long-polls held per loop thread (gw_queue_hold.h) */
     long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */
+    long board_reads_max;    /* board reads per loop thread in flight (Redis or MariaDB; gw_board_read.h) */
+    long board_db_reads_max; /* of those, old-season reads on MariaDB per loop thread (gw_board_db.c) */
+    long board_checksum_max; /* users of a season up to which GET /v1/admin/boards/{B} compares checksums */
     const char *user_auth;             /* "required" (default) or "off" (v1: the body's user_id is trusted) */
     const char *user_token_secret_file; /* NULL: $var_dir/secrets/user_token_secret */
     const char *user_token_secret_next_file; /* NULL: no second key */

@@ -93,6 +93,8 @@ struct st_gw_thread_t {
     int stopping;
     size_t conns;             /* open client connections */
     size_t db_jobs;           /* jobs submitted to the database threads, not yet back */
+    size_t board_reads;       /* leaderboard reads in flight (BOARD_READS_MAX; gw_board_read.c) */
+    size_t board_db_reads;    /* of those, on MariaDB (BOARD_DB_READS_MAX; gw_board_db.c) */
     gw_ratelimit_t ratelimit; /* this thread's abuse limits; zeroed = set up on first use */
 };
 

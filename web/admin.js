@@ -235,7 +235,10 @@
     $('bv-users').textContent = TK.fmtNum(d.users);
     $('bv-pending').textContent = TK.fmtNum(d.pending);
     $('bv-db').textContent = TK.fmtNum(db.users) + ' users';
-    $('bv-agree').textContent = d.agree === true ? 'Redis and the database agree.' : d.pending > 0 ? 'Draining: writes not yet in the database.' : 'The books differ.';
+    // agree: true, false, or null when the contents were not compared (too many users: counts only, and they match)
+    $('bv-agree').textContent = d.agree === true ? 'Redis and the database agree (current season).'
+      : d.agree === null ? 'Not compared (too many users): the current season\'s user counts match.'
+      : d.pending > 0 ? 'Draining: writes not yet in the database.' : 'The books differ (current season).';
     $('bv-link').hidden = false;
     $('bv-link').href = TK.boardUrl(id);
   }

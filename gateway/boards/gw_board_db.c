@@ -8,9 +8,20 @@
  * replace a row only by a newer write). The order here is the zset's order
  * spelled in SQL: c1 DESC, c2 DESC, t_ms, seq, user_id (ascii_bin: bytes),
  * the index board_rank. A page of top is that order with LIMIT/OFFSET, so
- * the rank of its i-th row is offset + 1 + i; a named user's rank is its
- * ROW_NUMBER() over the same order across the season's rows (a scan of one
- * closed season: old seasons are read rarely, and the scan is on the index).
+ * the rank of its i-th row is offset + 1 + i. One user's rank (user,
+ * around) is 1 + the rows ranked above its row, counted on board_rank's
+ * prefix (c1 > x OR (c1 = x AND (c2 > y OR …))): the same order spelled as
+ * a predicate, so the same rank, for a scan of about rank rows instead of
+ * the whole season. The named users of ranks (up to 1,000) get theirs from
+ * one ROW_NUMBER() over the season: one pass, cheaper there than up to
+ * 1,000 counts.
+ *
+ * Cost, bounded. These reads are public and token-free, and they share the
+ * client lane with claim status lookups: a top offset is at most
+ * GW_BOARD_DB_OFFSET_MAX here (400 above; OFFSET reads and drops that many
+ * rows), and a loop thread has at most BOARD_DB_READS_MAX of them on
+ * MariaDB at once (503 beyond, before a job is queued), so old seasons can
+ * take only that share of the lane's DB_QUEUE_MAX.
  *
  * Failures: MariaDB unreachable, a connection error, or the lane full or
  * its deadline passed: 503 with Retry-After (gw_dbtxn_run, gw_dbpool.h).
@@ -32,6 +43,13 @@ static const char sql_page[] = "SELECT 0, user_id, c1, c2, t_ms, seq FROM board_
 /* The named users' rows with their rank; the IN list is appended (one '?' per user). */
 static const char sql_ranked[] = "SELECT rk, user_id, c1, c2, t_ms, seq FROM (SELECT user_id, c1, c2, t_ms, seq, ROW_NUMBER() OVER "
                                  "(" ORDER ") AS rk FROM board_scores WHERE board_id = ? AND season = ?) x WHERE user_id IN (";
+
+/* One user's row with 1 + the count of the rows above it in the season's order (board_rank's prefix). */
+static const char sql_user[] =
+    "SELECT 1 + (SELECT COUNT(*) FROM board_scores o WHERE o.board_id = s.board_id AND o.season = s.season AND "
+    "(o.c1 > s.c1 OR (o.c1 = s.c1 AND (o.c2 > s.c2 OR (o.c2 = s.c2 AND (o.t_ms < s.t_ms OR (o.t_ms = s.t_ms AND "
+    "(o.seq < s.seq OR (o.seq = s.seq AND o.user_id < s.user_id))))))))), s.user_id, s.c1, s.c2, s.t_ms, s.seq "
+    "FROM board_scores s WHERE s.board_id = ? AND s.season = ? AND s.user_id = ?";
 
 /* One fetched row, bound to the statement's results. */
 typedef struct {
@@ -113,10 +131,26 @@ out:
     return e;
 }
 
+/* The row of r->user_id with its rank, appended to rd->entries (none when the user has no row). */
+static unsigned user_ranked(MYSQL *db, gw_board_read_t *rd)
+{
+    const gw_req_t *r = rd->r;
+    MYSQL_BIND in[3], out[6];
+    unsigned long blen, ulen;
+    long long season = rd->season_no;
+    row_t w = {.rd = rd};
+    tk_sql_bind_str(&in[0], r->event_id, &blen, r->elen);
+    tk_sql_bind_i64(&in[1], &season);
+    tk_sql_bind_str(&in[2], r->user_id, &ulen, r->ulen);
+    bind_row(out, &w);
+    unsigned e = tk_sql_stmt(db, sql_user, in, out, 1, on_row, &w, NULL);
+    return e != 0 ? e : w.bad ? 2008u : 0;
+}
+
 static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
 {
     gw_board_read_t *rd = arg;
-    const gw_req_t *r = job->r;
+    (void)job;
     rd->n = 0; /* a redo starts from nothing (gw_dbtxn.h) */
     switch (rd->shape) {
     case GW_BOARD_TOP:
@@ -125,9 +159,7 @@ static unsigned read_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return ranked(db, rd, rd->users, rd->nusers); /* IN () names each user once, whatever the body repeated */
     case GW_BOARD_USER:
     case GW_BOARD_AROUND: {
-        char one[1][TK_ID_MAX + 1];
-        memcpy(one[0], r->user_id, r->ulen + 1);
-        unsigned e = ranked(db, rd, one, 1);
+        unsigned e = user_ranked(db, rd);
         if (e != 0 || rd->shape == GW_BOARD_USER || rd->n == 0)
             return e;
         long long rk = rd->entries[0].rank, first = rk - 1 - rd->radius < 0 ? 0 : rk - 1 - rd->radius;
@@ -163,6 +195,20 @@ static void read_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 void gw_board_db_read(gw_board_read_t *rd)
 {
     gw_req_t *r = rd->r;
+    if (rd->shape == GW_BOARD_TOP && rd->offset > GW_BOARD_DB_OFFSET_MAX) {
+        gw_reply_errorf(r, 400, "bad_request", "offset must be at most %d for season %" PRId64 " (a closed season read from the database)",
+                        GW_BOARD_DB_OFFSET_MAX, rd->season_no);
+        gw_board_read_free(rd);
+        return;
+    }
+    if (r->th->board_db_reads >= (size_t)r->th->server->conf->board_db_reads_max) {
+        gw_metrics_add(&r->th->metrics.shed[GW_SHED_BOARD_DB_READS], 1);
+        gw_reply_error(r, 503, "unavailable", "too many reads of old seasons are waiting for the database; retry shortly");
+        gw_board_read_free(rd);
+        return;
+    }
+    r->th->board_db_reads++;
+    rd->db_held = 1;
     gw_dbjob_t *job = gw_dbjob_new(r, read_run);
     if (job == NULL) {
         gw_reply_unavailable(r, "database");

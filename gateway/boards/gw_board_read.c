@@ -17,6 +17,13 @@
  * too: the client can only retry. No such board: 404, or 503 while the
  * gateway is rebuilding Redis from MariaDB (the board may be on its way
  * back, gw_rebuild.h).
+ *
+ * Bounded. Each read holds one of its loop thread's BOARD_READS_MAX places
+ * from gw_board_read_start until gw_board_read_free (MariaDB's part
+ * included), so a stalled Redis holds at most that many reads per thread
+ * (their requests, their replies to come); beyond, 503 at once. The count
+ * is only touched on the loop thread: the database job frees its read there
+ * too (gw_dbpool.h).
  */
 #include "gw_board_read.h"
 #include "gw_rebuild.h"
@@ -51,6 +58,10 @@ void gw_board_read_free(void *p)
     gw_board_read_t *rd = p;
     if (rd == NULL)
         return;
+    if (rd->held)
+        rd->r->th->board_reads--; /* freed on the loop thread, the job's too (gw_dbpool.h) */
+    if (rd->db_held)
+        rd->r->th->board_db_reads--;
     gw_req_release(rd->r);
     free(rd->users);
     free(rd->entries);
@@ -153,6 +164,15 @@ void gw_board_read_start(gw_board_read_t *rd)
 {
     static const char *const shapes[] = {"top", "user", "around", "ranks"};
     gw_req_t *r = rd->r;
+    if (r->th->board_reads >= (size_t)r->th->server->conf->board_reads_max) {
+        /* Redis is slow or stalled: refuse now rather than queue behind it (a ranks read is up to 1,000 ZRANKs). */
+        gw_metrics_add(&r->th->metrics.shed[GW_SHED_BOARD_READS], 1);
+        gw_reply_error(r, 503, "unavailable", "too many board reads are waiting; retry shortly");
+        gw_board_read_free(rd);
+        return;
+    }
+    r->th->board_reads++;
+    rd->held = 1;
     char key[TK_KEY_MAX], season[24], keep[8], a[24], b[24];
     int klen = tk_lb_key(TK_LB_BOARD, r->event_id, r->elen, 0, key);
     if (rd->season == GW_BOARD_SEASON_CURRENT)

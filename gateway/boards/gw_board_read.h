@@ -30,6 +30,7 @@
 #define GW_BOARD_LIMIT_MAX 1000          /* top: limit 1..this */
 #define GW_BOARD_LIMIT_DEFAULT 100
 #define GW_BOARD_OFFSET_MAX 10000000     /* top: offset 0..this */
+#define GW_BOARD_DB_OFFSET_MAX 100000    /* top of an old season (MariaDB): offset 0..this, else 400 */
 #define GW_BOARD_RADIUS_MAX 100          /* around: radius 1..this */
 #define GW_BOARD_RADIUS_DEFAULT 5
 #define GW_BOARD_USERS_MAX 1000          /* ranks: user ids 1..this */
@@ -61,6 +62,8 @@ typedef struct {
     int64_t radius;        /* around */
     char (*users)[TK_ID_MAX + 1]; /* ranks: the ids asked (malloc'ed), in the body's order */
     size_t nusers;
+    int held;          /* counted in r->th->board_reads (BOARD_READS_MAX); given back by gw_board_read_free */
+    int db_held;       /* counted in r->th->board_db_reads (BOARD_DB_READS_MAX); likewise */
     /* Found: */
     int comps;         /* the board's components (1 or 2) */
     int64_t season_no; /* the season's number, as answered */
@@ -118,13 +121,18 @@ void gw_board_read_free(void *rd);
  * Runs the read @rd (takes ownership) for the board r->event_id (and user
  * r->user_id for USER and AROUND): one call of lua/lb_read.lua, then the
  * answer, or MariaDB for an old season. Answers the request exactly once.
+ * Bounded: with BOARD_READS_MAX reads of this loop thread in flight already
+ * (Redis stalled or slow), 503 with Retry-After at once, counted as
+ * tk_shed_total{reason="board_reads"}; nothing is sent to Redis.
  */
 void gw_board_read_start(gw_board_read_t *rd);
 
 /**
  * Reads season rd->season_no of an old season from MariaDB on a database
  * thread (the client lane) and answers (gw_board_db.c). Takes ownership of
- * @rd. MariaDB away, or the lane full: 503 with Retry-After.
+ * @rd. MariaDB away, the lane full, or BOARD_DB_READS_MAX old-season reads of
+ * this loop thread on MariaDB already (tk_shed_total{reason="board_db_reads"}):
+ * 503 with Retry-After. A top offset above GW_BOARD_DB_OFFSET_MAX: 400.
  */
 void gw_board_db_read(gw_board_read_t *rd);
 

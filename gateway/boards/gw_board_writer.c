@@ -348,7 +348,7 @@ void gw_board_writer_roll(gw_board_writer_t *b, gw_req_t *r)
     }
     gw_req_ref(r); /* on_roll's */
     if (gw_redis_script(b->th->redis, GW_SCRIPT_LB_WRITE, on_roll, r, 3, 4, argv, lens) != 0) {
+        gw_reply_unavailable(r, "redis"); /* answered while on_roll's reference still holds it, as on_roll does */
         gw_req_release(r);
-        gw_reply_unavailable(r, "redis");
     }
 }

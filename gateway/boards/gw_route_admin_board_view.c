@@ -3,12 +3,13 @@
  *   {"board":{definition},"season":N,
  *    "seasons":[{"season","started_at","ended_at","users"}…],
  *    "users":U,"pending":P,"database":{"users":D,"checksum":"…"|null},
- *    "redis":{"checksum":"…"|null},"agree":bool}
+ *    "redis":{"checksum":"…"|null},"agree":true|false|null,
+ *    "checked":"checksums"|"counts"}
  *
  * MariaDB: the boards row (none: 404), the board_seasons rows (the latest
  * GW_BOARD_VIEW_SEASONS) with each season's board_scores rows, the current
  * season's row count D, and, when nothing is pending and the season has at
- * most GW_BOARD_VIEW_SUM_MAX users, a checksum: BIT_XOR of
+ * most BOARD_CHECKSUM_MAX users (default 200,000), a checksum: BIT_XOR of
  * CRC32("<user> <c1> <c2> <t_ms> <seq>") over its rows (order-free, one
  * index range scan). Redis: the board hash's season N (absent: 503, the
  * board is not in Redis — being rebuilt, see gw_rebuild.h), ZCARD of the
@@ -27,8 +28,13 @@
  * (reported null after some deletions) — then XLEN - XPENDING, exact
  * because workers XDEL what they ack (worker/wk_lb_drain.c).
  *
- * agree: pending is 0, U = D, and (when computed) the checksums are equal:
- * the two books hold the same users with the same scores, times and seqs.
+ * agree: true when pending is 0, U = D and the checksums were computed and
+ * are equal: the two books hold the same users with the same scores, times
+ * and seqs. false when something pending, U != D, or the checksums differ.
+ * null when nothing is pending and U = D but the checksums were not computed
+ * (over BOARD_CHECKSUM_MAX users): the contents were not compared, so it is
+ * not known; never true on counts alone. "checked" says what was compared.
+ * Only the current season is compared; closed seasons are not.
  * The figures are read one after the other, not in one snapshot: a board
  * taking writes shows pending > 0 and agree false, which is the truth.
  */
@@ -47,7 +53,6 @@
 #include <zlib.h>
 
 #define GW_BOARD_VIEW_SEASONS 1000     /* seasons listed at most, the latest */
-#define GW_BOARD_VIEW_SUM_MAX 200000   /* users of the current season up to which Redis's checksum is computed */
 #define GW_BOARD_VIEW_SCAN_ROUNDS 100000 /* HSCAN rounds at most (bounded loop) */
 
 typedef struct {
@@ -287,7 +292,7 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     /* The checksums only when nothing is pending (else the books cannot agree anyway): a board being drained is
      * polled (the benchmark waits for pending 0), and a checksum over a million rows takes a noticeable time. */
     uint32_t rsum = 0;
-    int has_rsum = pending == 0 && users <= GW_BOARD_VIEW_SUM_MAX, has_dsum = has_rsum; /* one without the other tells nothing */
+    int has_rsum = pending == 0 && users <= conn->conf->board_checksum_max, has_dsum = has_rsum; /* one without the other tells nothing */
     if (has_rsum && redis_checksum(job, conn, ku, &rsum) != 0) {
         mysql_rollback(db);
         goto out;
@@ -353,11 +358,12 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
         snprintf(rsum_s, sizeof(rsum_s), "\"%08x\"", rsum);
     if (has_dsum)
         snprintf(dsum_s, sizeof(dsum_s), "\"%08x\"", (uint32_t)dsum);
-    int agree = pending == 0 && users == drows && (!has_rsum || (uint32_t)dsum == rsum);
+    /* Never "true" on counts alone: equal counts with different contents are a disagreement counts cannot see. */
+    const char *agree = pending != 0 || users != drows || (has_rsum && (uint32_t)dsum != rsum) ? "false" : has_rsum ? "true" : "null";
     n += (size_t)snprintf(body + n, cap - n,
                           "],\"users\":%lld,\"pending\":%lld,\"database\":{\"users\":%lld,\"checksum\":%s},\"redis\":{\"checksum\":%s},"
-                          "\"agree\":%s}",
-                          users, pending, drows, dsum_s, rsum_s, agree ? "true" : "false");
+                          "\"agree\":%s,\"checked\":\"%s\"}",
+                          users, pending, drows, dsum_s, rsum_s, agree, has_rsum ? "checksums" : "counts");
     gw_dbjob_answer(job, 200, body, n);
 out:
     free(body);

@@ -15,7 +15,8 @@ static const char *const claim_names[GW_CLAIM__COUNT] = {"created", "existing", 
                                                          "paused",  "closed",   "not_found", "invalid",     "unavailable",
                                                          "not_admitted"};
 
-static const char *const shed_names[GW_SHED__COUNT] = {"db_queue_full", "db_deadline", "redis_inflight", "events_waiters"};
+static const char *const shed_names[GW_SHED__COUNT] = {"db_queue_full", "db_deadline", "redis_inflight", "events_waiters", "board_reads",
+                                                              "board_db_reads"};
 
 const char *gw_metrics_route_name(gw_route_id_t route)
 {

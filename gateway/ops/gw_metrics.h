@@ -70,6 +70,8 @@ typedef enum {
     GW_SHED_DB_DEADLINE,       /* its job waited past DB_JOB_DEADLINE_MS: answered without running */
     GW_SHED_REDIS_INFLIGHT,    /* its loop thread held REDIS_INFLIGHT_MAX claims for Redis */
     GW_SHED_EVENTS_WAITERS,    /* too many GET /v1/events waiting on one listing round */
+    GW_SHED_BOARD_READS,       /* its loop thread had BOARD_READS_MAX leaderboard reads in flight */
+    GW_SHED_BOARD_DB_READS,    /* its loop thread had BOARD_DB_READS_MAX old-season reads on MariaDB */
     GW_SHED__COUNT,
 } gw_shed_reason_t;
 

@@ -23,7 +23,9 @@
  *    same ZRANGE (members and scores) per kept season, seq above the old
  *    highest, reads answered 503 (admin view) until then;
  *  - tk-rebuild --board does the same; an unknown board exits 1;
- *  - the admin view: seasons, users, pending, database users, agree.
+ *  - the admin view: seasons, users, pending, database users, agree;
+ *    above BOARD_CHECKSUM_MAX users (2 here) no checksum: agree null
+ *    ("checked":"counts") when the counts match, false when they differ.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -76,6 +78,16 @@ static int setup1(void **st)
 static int setup2(void **st)
 {
     return setup_n(st, 2);
+}
+
+/* A gateway that compares checksums only up to 2 users, one worker. */
+static int setup_sum2(void **st)
+{
+    if (setenv("BOARD_CHECKSUM_MAX", "2", 1) != 0)
+        return -1;
+    int rc = setup_n(st, 1);
+    unsetenv("BOARD_CHECKSUM_MAX");
+    return rc;
 }
 
 static int teardown(void **st)
@@ -703,6 +715,13 @@ static void tk_rebuild_board_restores_it(void **st)
     free(z2);
 }
 
+/* The view's "checked", or "(absent)". */
+static const char *checked(json_t *j)
+{
+    const char *s = it_json_str(j, "checked");
+    return s != NULL ? s : "(absent)";
+}
+
 static void admin_view_counts_and_agrees(void **st)
 {
     it_fix_t *f = *st;
@@ -755,6 +774,7 @@ static void admin_view_counts_and_agrees(void **st)
     assert_true(json_is_true(json_object_get(j, "agree")));
     assert_string_equal(it_json_str(json_object_get(j, "database"), "checksum"), it_json_str(json_object_get(j, "redis"), "checksum"));
     assert_int_equal(strlen(it_json_str(json_object_get(j, "database"), "checksum")), 8);
+    assert_string_equal(checked(j), "checksums");
     it_resp_free(&r);
     assert_int_equal(it_db_exec(f->db, "UPDATE board_scores SET c2 = c2 + 1 WHERE board_id='%s' AND user_id='v-05'", b), 0);
     j = view(f, b, &status, &r);
@@ -769,6 +789,50 @@ static void admin_view_counts_and_agrees(void **st)
     it_resp_free(&r);
     assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "/v1/admin/boards/%s", b), 0);
     assert_int_equal(r.status, 401);
+    it_resp_free(&r);
+}
+
+/* Above the checksum limit the contents are not compared: agree is null, never true on counts alone. */
+static void admin_view_agree_unknown_above_the_checksum_limit(void **st)
+{
+    it_fix_t *f = *st;
+    char b[64];
+    board_id(b, sizeof b, "big");
+    board_create(f, b, 1, 0);
+    put_score(f, b, 1, 1, "u-1", 1, 0, T0 + 1);
+    put_score(f, b, 1, 1, "u-2", 2, 0, T0 + 2);
+    wait_db(f, b, 2, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b);
+    it_resp_t r;
+    long status;
+    json_t *j = view(f, b, &status, &r);
+    assert_int_equal(status, 200);
+    assert_true(json_is_true(json_object_get(j, "agree")));
+    it_resp_free(&r);
+
+    put_score(f, b, 1, 1, "u-3", 3, 0, T0 + 3);
+    wait_db(f, b, 3, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b);
+    /* A row changed behind Redis's back: counts alone cannot see it, so the view must not say they agree. */
+    assert_int_equal(it_db_exec(f->db, "UPDATE board_scores SET c1 = c1 + 1 WHERE board_id='%s' AND user_id='u-1'", b), 0);
+    j = view(f, b, &status, &r);
+    assert_int_equal(status, 200);
+    assert_int_equal(it_json_int(j, "users"), 3);
+    assert_int_equal(it_json_int(j, "pending"), 0);
+    assert_int_equal(it_json_int(json_object_get(j, "database"), "users"), 3);
+    assert_true(json_is_null(json_object_get(json_object_get(j, "database"), "checksum")));
+    assert_true(json_is_null(json_object_get(json_object_get(j, "redis"), "checksum")));
+    if (!json_is_null(json_object_get(j, "agree")))
+        it_show("admin board view above the checksum limit", &r);
+    assert_true(json_is_null(json_object_get(j, "agree")));
+    assert_string_equal(checked(j), "counts");
+    it_resp_free(&r);
+
+    /* Counts that differ are a known disagreement. */
+    assert_int_equal(it_db_exec(f->db, "DELETE FROM board_scores WHERE board_id='%s' AND user_id='u-2'", b), 0);
+    j = view(f, b, &status, &r);
+    assert_int_equal(status, 200);
+    assert_int_equal(it_json_int(json_object_get(j, "database"), "users"), 2);
+    assert_true(json_is_false(json_object_get(j, "agree")));
+    assert_string_equal(checked(j), "counts");
     it_resp_free(&r);
 }
 
@@ -990,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(gateway_rebuilds_a_board_redis_lost, setup1, teardown),
         cmocka_unit_test_setup_teardown(tk_rebuild_board_restores_it, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
+        cmocka_unit_test_setup_teardown(admin_view_agree_unknown_above_the_checksum_limit, setup_sum2, teardown),
         cmocka_unit_test_setup_teardown(real_routes_drain_roll_and_rebuild, setup1, teardown),
         cmocka_unit_test_setup_teardown(a_big_board_rebuilds_in_seconds, setup0, teardown),
         cmocka_unit_test_setup_teardown(drain_rate, setup0, teardown),

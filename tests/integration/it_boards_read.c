@@ -25,6 +25,11 @@
  *    as the next number, empty, and Redis is unchanged;
  *  - old_season_from_mariadb: a season older than current-3 comes from
  *    board_scores with the same ranks Redis gives the same rows;
+ *  - old_season_two_components_by_count: a user's rank in an old season
+ *    (MariaDB, counted over board_rank's prefix) is Redis's for the same
+ *    rows, across c2's sign, its extremes, and ties by time, seq, user id;
+ *  - old_season_offset_bound: a top offset above 100,000 of a season read
+ *    from MariaDB is 400 bad_request (Redis's seasons keep 10,000,000);
  *  - bad_params_are_400: limit, offset, radius, duplicates, ids;
  *  - redis_down_is_503: Redis stopped → 503 with Retry-After;
  *  - mariadb_down_is_503_for_old_seasons: MariaDB stopped → 503 with
@@ -34,9 +39,21 @@
  *    rollover by hand): ties by arrival, an equal score changing nothing, a
  *    higher one moving up, ranks, and season 1 kept after the rollover;
  *  - virtual_current_is_the_next_writes: a scheduled board left idle for
- *    two periods reads as the season the next write then goes to.
+ *    two periods reads as the season the next write then goes to;
+ *  - reads_in_flight_bounded: one loop thread (GW_THREADS=1),
+ *    BOARD_READS_MAX=8, Redis stopped with SIGSTOP: of 12 reads on one
+ *    HTTP/2 connection exactly 4 are answered 503 at once, a 13th over
+ *    HTTP/1.1 too, with Retry-After; after SIGCONT the 8 held are 200, and
+ *    tk_shed_total{reason="board_reads"} is 5;
+ *  - old_season_reads_on_mariadb_bounded: the same gateway with
+ *    BOARD_DB_READS_MAX=2, board_scores locked (LOCK TABLES … WRITE): of 5
+ *    reads of an old season exactly 3 are answered 503 at once, a 6th over
+ *    HTTP/1.1 too with Retry-After, while a current-season read is still
+ *    200; unlocked, the 2 held are 200, tk_shed_total{reason="board_db_reads"}
+ *    is 4.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -48,6 +65,8 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_h2.h"
+#include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_keys.h"
@@ -459,6 +478,60 @@ static void old_season_from_mariadb(void **st)
     expect_list(f, "POST", "/v1/boards/lb-old/ranks?season=6", "{\"user_ids\":[\"f\",\"ghost\",\"c\",\"f\"]}", 6, want);
 }
 
+/* Every step of the order (c1, c2 across its sign and extremes, time, seq, user id) in MariaDB's season 2 and Redis's season 6. */
+static void old_season_two_components_by_count(void **st)
+{
+    it_fix_t *f = *st;
+    static const struct {
+        const char *user;
+        long long c1, c2, t_ms, seq;
+    } rows[] = {
+        /* in rank order */
+        {"c1top", 11, -100, T0 + 70, 9}, {"max", 10, M, T0 + 60, 4},   {"pos5", 10, 5, T0 + 30, 5},  {"tie-a", 10, 0, T0 + 20, 2},
+        {"tie-c", 10, 0, T0 + 20, 3},    {"tie-b", 10, 0, T0 + 20, 3}, {"zero", 10, 0, T0 + 40, 1},  {"neg3", 10, -3, T0 + 50, 8},
+        {"min", 10, -M, T0 + 10, 6},     {"c1low", -M, M, T0 + 1, 7},
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    board_put(f, "lb-two-old", 2, 0, 6, T0);
+    for (int i = N - 1; i >= 0; i--) { /* written against the rank order */
+        score_put(f, "lb-two-old", 2, 6, rows[i].user, rows[i].c1, rows[i].c2, rows[i].t_ms, rows[i].seq);
+        row_put(f, "lb-two-old", 2, rows[i].user, rows[i].c1, rows[i].c2, rows[i].t_ms, rows[i].seq);
+    }
+    /* tie-b and tie-c: same time and seq, so by user id: tie-b before tie-c. */
+    static const int order[N] = {0, 1, 2, 3, 5, 4, 6, 7, 8, 9};
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        char one[512] = "", body[600], path[128];
+        entry(one, sizeof one, k + 1, rows[i].user, 2, rows[i].c1, rows[i].c2, rows[i].t_ms);
+        for (int season = 2; season <= 6; season += 4) {
+            snprintf(body, sizeof body, "{\"season\":%d,%s", season, one + 1);
+            snprintf(path, sizeof path, "/v1/boards/lb-two-old/users/%s?season=%d", rows[i].user, season);
+            expect(f, "GET", path, NULL, 200, body);
+        }
+    }
+    char want[4096] = "";
+    for (int k = 3; k <= 7; k++) {
+        int i = order[k];
+        entry(want, sizeof want, k + 1, rows[i].user, 2, rows[i].c1, rows[i].c2, rows[i].t_ms);
+    }
+    expect_list(f, "GET", "/v1/boards/lb-two-old/users/tie-c/around?season=2&radius=2", NULL, 2, want);
+    expect_list(f, "GET", "/v1/boards/lb-two-old/users/tie-c/around?season=6&radius=2", NULL, 6, want);
+}
+
+/* Old seasons are MariaDB's: OFFSET reads and drops that many rows there, so their offsets stop at 100,000. */
+static void old_season_offset_bound(void **st)
+{
+    it_fix_t *f = *st;
+    board_put(f, "lb-off", 1, 0, 6, T0); /* current 6: season 2 is MariaDB's */
+    row_put(f, "lb-off", 2, "a", 50, 0, T0 + 1000, 1);
+    expect_list(f, "GET", "/v1/boards/lb-off/top?season=2&offset=100000", NULL, 2, "");
+    expect_error(f, "GET", "/v1/boards/lb-off/top?season=2&offset=100001", NULL, 400, "bad_request");
+    expect_error(f, "GET", "/v1/boards/lb-off/top?season=1&offset=10000000", NULL, 400, "bad_request");
+    /* Redis's seasons keep the larger bound. */
+    expect_list(f, "GET", "/v1/boards/lb-off/top?season=6&offset=10000000", NULL, 6, "");
+    expect_list(f, "GET", "/v1/boards/lb-off/top?season=3&offset=100001", NULL, 3, "");
+}
+
 static void bad_params_are_400(void **st)
 {
     it_fix_t *f = *st;
@@ -629,6 +702,185 @@ static void virtual_current_is_the_next_writes(void **st)
     expect_entries(f, "/v1/boards/lb-sched/top?season=2", 2, ""); /* skipped by the schedule */
 }
 
+/* ------------------------------------------------------------- the bound on reads in flight */
+
+#define READS_MAX 8 /* BOARD_READS_MAX of reads_in_flight_bounded's gateway */
+#define READS_SENT 12
+
+static int redis_sigstop; /* SIGSTOP sent to redis-server, not yet SIGCONT */
+
+static void redis_signal(int sig)
+{
+    long pid = it_service_pid("redis/redis.pid");
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, sig), 0);
+    redis_sigstop = sig == SIGSTOP;
+}
+
+/* One loop thread, so one connection's reads and the HTTP/1.1 one share its bound. */
+static int setup_bounded(void **st)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%d", READS_MAX);
+    if (setenv("GW_THREADS", "1", 1) != 0 || setenv("BOARD_READS_MAX", n, 1) != 0 || setenv("BOARD_DB_READS_MAX", "2", 1) != 0)
+        return -1;
+    int rc = it_fix_new0(st);
+    unsetenv("GW_THREADS");
+    unsetenv("BOARD_READS_MAX");
+    unsetenv("BOARD_DB_READS_MAX");
+    return rc;
+}
+
+static MYSQL *lock_db; /* holds LOCK TABLES board_scores WRITE */
+
+static int free_redis_cont(void **st)
+{
+    if (lock_db != NULL) {
+        mysql_close(lock_db);
+        lock_db = NULL;
+    }
+    if (redis_sigstop) {
+        long pid = it_service_pid("redis/redis.pid");
+        if (pid > 0)
+            kill((pid_t)pid, SIGCONT);
+        redis_sigstop = 0;
+    }
+    return it_fix_free(st);
+}
+
+static void reads_in_flight_bounded(void **st)
+{
+    it_fix_t *f = *st;
+    board_put(f, "lb-held", 1, 0, 1, T0);
+    score_put(f, "lb-held", 1, 1, "a", 1, 0, T0, 1);
+    expect(f, "GET", "/v1/boards/lb-held/users/a", NULL, 200, NULL);
+    it_h2_t *c = it_h2_connect(f->gw.http_port);
+    assert_non_null(c);
+    assert_int_equal(it_h2_pump(c, 200), 0); /* the settings exchange */
+
+    redis_signal(SIGSTOP);
+    uint32_t sid[READS_SENT];
+    for (int i = 0; i < READS_SENT; i++) {
+        sid[i] = it_h2_open(c, "GET", i % 2 ? "/v1/boards/lb-held/top" : "/v1/boards/lb-held/users/a", -1, 1);
+        assert_true(sid[i] != 0);
+    }
+    int shed = 0, other = 0;
+    long long deadline = it_now_ms() + 3000;
+    while (shed < READS_SENT - READS_MAX && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        shed = other = 0;
+        for (int i = 0; i < READS_SENT; i++) {
+            int status = it_h2_stream(c, sid[i])->status;
+            shed += status == 503;
+            other += status != 0 && status != 503;
+        }
+    }
+    assert_int_equal(it_h2_pump(c, 300), 0); /* a read shed late would show now */
+    shed = other = 0;
+    for (int i = 0; i < READS_SENT; i++) {
+        int status = it_h2_stream(c, sid[i])->status;
+        shed += status == 503;
+        other += status != 0 && status != 503;
+    }
+    fprintf(stderr, "redis stopped: %d of %d reads answered 503 at once, %d otherwise\n", shed, READS_SENT, other);
+    assert_int_equal(shed, READS_SENT - READS_MAX);
+    assert_int_equal(other, 0);
+    /* The thread is full: one more read, over HTTP/1.1, is refused with Retry-After. */
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/v1/boards/lb-held/top", NULL), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(it_json_str(json_object_get(r.json, "error"), "code"), "unavailable");
+    assert_string_equal(r.retry_after, "1");
+    it_resp_free(&r);
+
+    redis_signal(SIGCONT);
+    int ok = 0;
+    deadline = it_now_ms() + 10000;
+    while (ok < READS_MAX && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        ok = 0;
+        for (int i = 0; i < READS_SENT; i++)
+            ok += it_h2_stream(c, sid[i])->status == 200;
+    }
+    it_h2_close(c);
+    fprintf(stderr, "redis back: %d held reads answered 200\n", ok);
+    assert_int_equal(ok, READS_MAX);
+    assert_int_equal(it_metric(f, "tk_shed_total{reason=\"board_reads\"}"), READS_SENT - READS_MAX + 1);
+    /* Their places were given back: reads go on. */
+    expect(f, "GET", "/v1/boards/lb-held/users/a", NULL, 200, NULL);
+}
+
+/* The statuses of @n streams of @c: how many are @want, how many are something else than @want and 0. */
+static int count_status(it_h2_t *c, const uint32_t *sid, int n, int want, int *other)
+{
+    int got = 0;
+    *other = 0;
+    for (int i = 0; i < n; i++) {
+        int status = it_h2_stream(c, sid[i])->status;
+        got += status == want;
+        *other += status != 0 && status != want;
+    }
+    return got;
+}
+
+#define DB_READS_SENT 5 /* BOARD_DB_READS_MAX is 2 */
+
+static void old_season_reads_on_mariadb_bounded(void **st)
+{
+    it_fix_t *f = *st;
+    board_put(f, "lb-oldheld", 1, 0, 6, T0); /* current 6: season 2 is MariaDB's */
+    score_put(f, "lb-oldheld", 1, 6, "a", 1, 0, T0, 1);
+    row_put(f, "lb-oldheld", 2, "a", 50, 0, T0 + 1000, 1);
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a?season=2", NULL, 200, NULL);
+    it_h2_t *c = it_h2_connect(f->gw.http_port);
+    assert_non_null(c);
+    assert_int_equal(it_h2_pump(c, 200), 0);
+
+    lock_db = it_db_connect();
+    assert_non_null(lock_db);
+    assert_int_equal(mysql_query(lock_db, "LOCK TABLES board_scores WRITE"), 0);
+    uint32_t sid[DB_READS_SENT];
+    for (int i = 0; i < DB_READS_SENT; i++) {
+        sid[i] = it_h2_open(c, "GET", i % 2 ? "/v1/boards/lb-oldheld/top?season=2" : "/v1/boards/lb-oldheld/users/a?season=2", -1, 1);
+        assert_true(sid[i] != 0);
+    }
+    /* At once: well before DB_JOB_DEADLINE_MS (2 s), which would answer the queued ones 503 too (db_deadline). */
+    int shed = 0, other = 0;
+    long long deadline = it_now_ms() + 1000;
+    while (shed < DB_READS_SENT - 2 && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        shed = count_status(c, sid, DB_READS_SENT, 503, &other);
+    }
+    assert_int_equal(it_h2_pump(c, 300), 0);
+    shed = count_status(c, sid, DB_READS_SENT, 503, &other);
+    fprintf(stderr, "board_scores locked: %d of %d old-season reads answered 503 at once, %d otherwise\n", shed, DB_READS_SENT, other);
+    assert_int_equal(shed, DB_READS_SENT - 2);
+    assert_int_equal(other, 0);
+    it_resp_t r;
+    assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/v1/boards/lb-oldheld/top?season=2", NULL), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(it_json_str(json_object_get(r.json, "error"), "code"), "unavailable");
+    assert_string_equal(r.retry_after, "1");
+    it_resp_free(&r);
+    /* The seasons Redis holds are not held up by them. */
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a", NULL, 200, NULL);
+
+    mysql_close(lock_db); /* UNLOCK TABLES with it */
+    lock_db = NULL;
+    int ok = 0;
+    deadline = it_now_ms() + 10000;
+    while (ok < 2 && it_now_ms() < deadline) {
+        assert_int_equal(it_h2_pump(c, 50), 0);
+        ok = count_status(c, sid, DB_READS_SENT, 200, &other);
+    }
+    it_h2_close(c);
+    fprintf(stderr, "board_scores unlocked: %d held reads answered 200\n", ok);
+    assert_int_equal(ok, 2);
+    assert_int_equal(it_metric(f, "tk_shed_total{reason=\"board_db_reads\"}"), DB_READS_SENT - 2 + 1);
+    assert_int_equal(it_metric(f, "tk_shed_total{reason=\"board_reads\"}"), 0);
+    expect(f, "GET", "/v1/boards/lb-oldheld/users/a?season=2", NULL, 200, NULL);
+}
+
 /* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
 static int free_db_up(void **st)
 {
@@ -651,11 +903,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(season_param, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(virtual_rollover_writes_nothing, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(old_season_from_mariadb, setup, it_fix_free),
+        cmocka_unit_test_setup_teardown(old_season_two_components_by_count, setup, it_fix_free),
+        cmocka_unit_test_setup_teardown(old_season_offset_bound, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(bad_params_are_400, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_down_is_503, setup, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(mariadb_down_is_503_for_old_seasons, setup, free_db_up),
         cmocka_unit_test_setup_teardown(reads_after_real_writes, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(virtual_current_is_the_next_writes, setup, it_fix_free),
+        cmocka_unit_test_setup_teardown(reads_in_flight_bounded, setup_bounded, free_redis_cont),
+        cmocka_unit_test_setup_teardown(old_season_reads_on_mariadb_bounded, setup_bounded, free_redis_cont),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }

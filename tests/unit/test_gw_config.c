@@ -20,7 +20,7 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
                                    "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
                                    "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
-                                   "WQ_HELD_MAX"};
+                                   "WQ_HELD_MAX", "BOARD_READS_MAX", "BOARD_DB_READS_MAX", "BOARD_CHECKSUM_MAX"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -133,6 +133,17 @@ static void test_queue_bounds(void **state)
     assert_int_equal(c.db_queue_max, 256);
     assert_int_equal(c.db_job_deadline_ms, 2000);
     assert_int_equal(c.redis_inflight_max, 4096);
+    assert_int_equal(c.board_reads_max, 2048);
+    assert_int_equal(c.board_db_reads_max, 16);
+    assert_int_equal(c.board_checksum_max, 200000);
+    setenv("BOARD_READS_MAX", "8", 1);
+    char *ab[] = {"gw", "--board-db-reads-max", "2", "--board-checksum-max=0"};
+    assert_int_equal(load(&c, 4, ab, err), 0);
+    assert_int_equal(c.board_reads_max, 8);
+    assert_int_equal(c.board_db_reads_max, 2);
+    assert_int_equal(c.board_checksum_max, 0);
+    unsetenv("BOARD_READS_MAX");
+    opt_expect(load_parsed, -1, NULL, "gw", "--board-reads-max", "0", NULL);
     setenv("DB_QUEUE_MAX", "8", 1);
     char *a1[] = {"gw", "--db-job-deadline-ms", "750", "--redis-inflight-max=100"};
     assert_int_equal(load(&c, 4, a1, err), 0);
