@@ -20,8 +20,13 @@ moves to the same number). So `current` is always the number a write at
 this instant would use. A season above it, or 0, does not exist. A season
 above `season` but not above the virtual current is one the schedule
 skipped or has just begun: empty. Redis keeps the current season and
-ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones; an older one is answered "not
-here" and the gateway reads it from MariaDB.
+ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones. An older one is read here
+while its zset still exists: lb_write.lua keeps a season's keys past the
+window (tk:lb:{B}:drop) until every one of its score entries is in
+MariaDB (tk:lb:{B}:pend at 0), so MariaDB may still lack its last writes;
+once the keys are gone MariaDB has all of it, and the answer is "not
+here": the gateway reads it from MariaDB. (A season without a zset has no
+entry in Redis at all: the zset never empties once written.)
 
 Why the ranks are exact: the zset orders by -c1, then by the member, whose
 bytes are c2 (as a key), time, sequence, user (common/tk_lb.h). ZRANK of a
@@ -41,7 +46,7 @@ Returns, with N the season's number and C the board's components:
   {2, N, C, user, value, rank, user, value, rank, ...}       user, ranks
       (the users hash value "<c1> <c2> <t_ms> <seq>"; by rank; none when
       the user has no entry; for around: the user has none)
-  {3, N, C}   N is older than Redis keeps: read MariaDB
+  {3, N, C}   N is older than Redis keeps, its keys gone: read MariaDB
   {4}         no such board
   {5}         no such season (0, or above the current one)
   {6}         the users hash and the zset disagree (never written so)
@@ -79,12 +84,12 @@ end
 if want < 1 or want > current then
     return {5}
 end
-if want < current - tonumber(ARGV[3]) then
-    return {3, want, comps}
-end
 local empty = want > season -- skipped or just begun by the schedule: never written
 local sn = string.format('%d', want)
 local z, u = board .. ':z:' .. sn, board .. ':u:' .. sn
+if want < current - tonumber(ARGV[3]) and redis.call('EXISTS', z) == 0 then
+    return {3, want, comps}
+end
 local shape = ARGV[1]
 
 local function range(first, last)
