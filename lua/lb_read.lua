@@ -21,12 +21,14 @@ this instant would use. A season above it, or 0, does not exist. A season
 above `season` but not above the virtual current is one the schedule
 skipped or has just begun: empty. Redis keeps the current season and
 ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones. An older one is read here
-while its zset still exists: lb_write.lua keeps a season's keys past the
-window (tk:lb:{B}:drop) until every one of its score entries is in
-MariaDB (tk:lb:{B}:pend at 0), so MariaDB may still lack its last writes;
-once the keys are gone MariaDB has all of it, and the answer is "not
-here": the gateway reads it from MariaDB. (A season without a zset has no
-entry in Redis at all: the zset never empties once written.)
+while tk:lb:{B}:pend counts score entries of it not yet in MariaDB
+(lb_write.lua keeps a season's keys past the window, in tk:lb:{B}:drop,
+until that count is 0, so they exist while it is above 0); MariaDB may
+still lack those last writes. At 0 (field absent) MariaDB has all of it
+and the answer is "not here": the gateway reads it from MariaDB, even
+while lb_write.lua has not yet removed the keys (a season imported by
+tk-import into MariaDB alone meanwhile is then seen at once). The pend
+key is named from KEYS[1], as the season keys are: same hash tag.
 
 Why the ranks are exact: the zset orders by -c1, then by the member, whose
 bytes are c2 (as a key), time, sequence, user (common/tk_lb.h). ZRANK of a
@@ -87,7 +89,7 @@ end
 local empty = want > season -- skipped or just begun by the schedule: never written
 local sn = string.format('%d', want)
 local z, u = board .. ':z:' .. sn, board .. ':u:' .. sn
-if want < current - tonumber(ARGV[3]) and redis.call('EXISTS', z) == 0 then
+if want < current - tonumber(ARGV[3]) and tonumber(redis.call('HGET', board .. ':pend', sn) or '0') <= 0 then
     return {3, want, comps}
 end
 local shape = ARGV[1]

@@ -65,7 +65,7 @@ ones. A rollover from season s to n RPUSHes the seasons that fall out of
 order; their keys are not removed yet: some of their score entries may
 still be in the stream, not in MariaDB, and a read of the season must not
 show MariaDB's older ranks meanwhile (lb_read.lua reads a season below the
-window from Redis while its zset exists). KEYS[4] counts, per season, the
+window from Redis while its count below is above 0). KEYS[4] counts, per season, the
 score entries XADDed and not yet acked (HINCRBY here, lua/lb_ack.lua
 decrements in the step that XACKs and XDELs them). Every call of this
 script, after its rollover if any, UNLINKs the keys of at most DROP_STEP
