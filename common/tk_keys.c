@@ -35,6 +35,12 @@ int tk_lb_key(tk_lb_key_kind_t kind, const char *board_id, size_t len, unsigned 
     case TK_LB_USERS:
         n = snprintf(out, TK_KEY_MAX, "tk:lb:{%.*s}:u:%u", (int)len, board_id, season);
         break;
+    case TK_LB_PEND:
+        n = snprintf(out, TK_KEY_MAX, "tk:lb:{%.*s}:pend", (int)len, board_id);
+        break;
+    case TK_LB_DROP:
+        n = snprintf(out, TK_KEY_MAX, "tk:lb:{%.*s}:drop", (int)len, board_id);
+        break;
     default:
         return -1;
     }

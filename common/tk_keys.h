@@ -45,6 +45,8 @@ typedef enum {
     TK_LB_SEASONS,   /* hash: season number -> "<start_ms> <end_ms>" (end 0 while current) */
     TK_LB_RANK,      /* zset of one season: score -c1, member tk_lb_member() */
     TK_LB_USERS,     /* hash of one season: user id -> tk_lb_entry_format() */
+    TK_LB_PEND,      /* hash: season -> its score entries in the stream not yet acked (lua/lb_ack.lua) */
+    TK_LB_DROP,      /* list: closed seasons out of Redis's window, their keys kept until their pend is 0 */
 } tk_lb_key_kind_t;
 
 /**

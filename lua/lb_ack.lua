@@ -2,7 +2,8 @@
 lb_ack.lua: board stream entries written to MariaDB, released in one step
 (worker/wk_lb_drain.c).
 
-KEYS[1] tk:lb:{B}:q   the board's stream
+KEYS[1] tk:lb:{B}:q     the board's stream
+KEYS[2] tk:lb:{B}:pend  hash: season -> its score entries in KEYS[1] not yet acked
 ARGV[1] consumer group ("wk")
 ARGV[2..] entry ids (at most 1000 per call: the caller chunks)
 
@@ -10,8 +11,43 @@ XACK then XDEL, atomically: a worker killed between two separate commands
 would leave an entry acked but still in the stream, never delivered again
 and never deleted, and the stream's length (which tk-import and the rebuild
 read as "entries not yet in MariaDB") would stay above 0 for good.
+
+In the same step, each score entry (k = s) still in the stream takes one
+off its season's count in KEYS[2] (lb_write.lua adds one per XADD; at 0 the
+field is removed, and lb_write.lua may then drop the season's keys once it
+is out of the kept window: the season is wholly in MariaDB). The season
+is read here, from the entry itself, not trusted from the caller: an id
+already gone (acked by another worker that took it over, or replayed) is
+not in the stream and takes nothing off, so no entry is counted twice;
+a malformed entry is counted by its "s" field if it has a score's shape
+and one, else not at all. An entry written before the counts existed has
+none: the count never goes below 0 (the field is removed instead).
 Returns the count acked.
 ]]
-local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+local q, pend = KEYS[1], KEYS[2]
+for i = 2, #ARGV do
+  local e = redis.call('XRANGE', q, ARGV[i], ARGV[i])[1]
+  if e then
+    local kind, s
+    local f = e[2]
+    for j = 1, #f - 1, 2 do
+      if f[j] == 'k' then
+        kind = f[j + 1]
+      elseif f[j] == 's' then
+        s = f[j + 1]
+      end
+    end
+    if kind == 's' and s then
+      -- HMGET, not HGET: the worker's command list (docs/DESIGN.md, "Redis ACLs")
+      local n = tonumber(redis.call('HMGET', pend, s)[1] or '0') or 0
+      if n > 1 then
+        redis.call('HINCRBY', pend, s, -1)
+      else
+        redis.call('HDEL', pend, s)
+      end
+    end
+  end
+end
+local n = redis.call('XACK', q, ARGV[1], unpack(ARGV, 2))
+redis.call('XDEL', q, unpack(ARGV, 2))
 return n

@@ -20,8 +20,15 @@ moves to the same number). So `current` is always the number a write at
 this instant would use. A season above it, or 0, does not exist. A season
 above `season` but not above the virtual current is one the schedule
 skipped or has just begun: empty. Redis keeps the current season and
-ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones; an older one is answered "not
-here" and the gateway reads it from MariaDB.
+ARGV[3] (TK_LB_KEEP_CLOSED, 3) closed ones. An older one is read here
+while tk:lb:{B}:pend counts score entries of it not yet in MariaDB
+(lb_write.lua keeps a season's keys past the window, in tk:lb:{B}:drop,
+until that count is 0, so they exist while it is above 0); MariaDB may
+still lack those last writes. At 0 (field absent) MariaDB has all of it
+and the answer is "not here": the gateway reads it from MariaDB, even
+while lb_write.lua has not yet removed the keys (a season imported by
+tk-import into MariaDB alone meanwhile is then seen at once). The pend
+key is named from KEYS[1], as the season keys are: same hash tag.
 
 Why the ranks are exact: the zset orders by -c1, then by the member, whose
 bytes are c2 (as a key), time, sequence, user (common/tk_lb.h). ZRANK of a
@@ -41,7 +48,7 @@ Returns, with N the season's number and C the board's components:
   {2, N, C, user, value, rank, user, value, rank, ...}       user, ranks
       (the users hash value "<c1> <c2> <t_ms> <seq>"; by rank; none when
       the user has no entry; for around: the user has none)
-  {3, N, C}   N is older than Redis keeps: read MariaDB
+  {3, N, C}   N is older than Redis keeps, its keys gone: read MariaDB
   {4}         no such board
   {5}         no such season (0, or above the current one)
   {6}         the users hash and the zset disagree (never written so)
@@ -79,12 +86,12 @@ end
 if want < 1 or want > current then
     return {5}
 end
-if want < current - tonumber(ARGV[3]) then
-    return {3, want, comps}
-end
 local empty = want > season -- skipped or just begun by the schedule: never written
 local sn = string.format('%d', want)
 local z, u = board .. ':z:' .. sn, board .. ':u:' .. sn
+if want < current - tonumber(ARGV[3]) and tonumber(redis.call('HGET', board .. ':pend', sn) or '0') <= 0 then
+    return {3, want, comps}
+end
 local shape = ARGV[1]
 
 local function range(first, last)

@@ -25,6 +25,13 @@ temporary keys):
   "incomplete"   a temporary zset does not hold what was loaded (expired or
                  touched): the caller retries
 
+The seasons' pending counts tk:lb:{B}:pend and the list of seasons past
+the window tk:lb:{B}:drop (lb_write.lua) describe the stream, which is
+empty here: both are removed, and the keys of every season the list
+still named go too (all of it is in MariaDB, and a rebuild loads only the
+kept seasons). Their names are built from KEYS[1], as the season keys of
+lb_write.lua are: they carry its hash tag.
+
 Why it is exact: the caller saw the stream empty and took the snapshot
 before it read MariaDB; every accepted write moves seq (HINCRBY) and adds a
 stream entry, so checking both here, in the step that writes, leaves no
@@ -49,6 +56,13 @@ for i = 0, k - 1 do
     return {'incomplete'}
   end
 end
+
+-- Before the loaded seasons are renamed in: a listed season is never one of them, and if it were, the loaded one stays.
+local drop = board .. ':drop'
+for _, s in ipairs(redis.call('LRANGE', drop, 0, -1)) do
+  redis.call('UNLINK', board .. ':z:' .. s, board .. ':u:' .. s)
+end
+redis.call('UNLINK', drop, board .. ':pend')
 
 for i = 0, k - 1 do
   local z, zt, u, ut = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]

@@ -6,8 +6,12 @@ priority presale"; docs/DESIGN.md, "Leaderboards: writes and seasons".
 KEYS[1] tk:lb:{B}     board hash (comps, op, len, season, start, last_t, seq)
 KEYS[2] tk:lb:{B}:sn  seasons hash: season -> "<start_ms> <end_ms>"
 KEYS[3] tk:lb:{B}:q   stream the workers drain into MariaDB
+KEYS[4] tk:lb:{B}:pend  hash: season -> its score entries in KEYS[3] not yet acked
+KEYS[5] tk:lb:{B}:drop  list: closed seasons out of the kept window whose keys
+        wait for their pend count to reach 0, oldest first
 ARGV[1] "0": apply the entries; "1": roll the season over now (no entries)
-ARGV[2], ARGV[3], ARGV[4], ... triples of user id, c1, c2 in arrival order
+ARGV[2] TK_LB_KEEP_CLOSED: closed seasons kept besides the current one
+ARGV[3], ARGV[4], ARGV[5], ... triples of user id, c1, c2 in arrival order
         (c2 "" when the entry gave one component). The gateway validated
         the ids and that each component is an integer in
         [-(2^53 - 1), 2^53 - 1] (common/tk_lb.h, TK_LB_SCORE_MAX).
@@ -55,14 +59,29 @@ at the end): two users reaching the same score in one ms are ordered by
 arrival. A write that leaves the score equal changes nothing, so a user
 keeps the time they first reached it.
 
-Kept seasons: the current one and TK_LB_KEEP_CLOSED (3) closed ones. A
-rollover from season s to n UNLINKs the keys of the seasons that fall out
-of [n - 3, n] (at most the four that were kept), so old seasons' keys never
-accumulate; reads of them go to MariaDB.
+Kept seasons: the current one and ARGV[2] (TK_LB_KEEP_CLOSED, 3) closed
+ones. A rollover from season s to n RPUSHes the seasons that fall out of
+[n - KEEP, n] (at most the KEEP + 1 that were kept) onto KEYS[5], in
+order; their keys are not removed yet: some of their score entries may
+still be in the stream, not in MariaDB, and a read of the season must not
+show MariaDB's older ranks meanwhile (lb_read.lua reads a season below the
+window from Redis while its count below is above 0). KEYS[4] counts, per season, the
+score entries XADDed and not yet acked (HINCRBY here, lua/lb_ack.lua
+decrements in the step that XACKs and XDELs them). Every call of this
+script, after its rollover if any, UNLINKs the keys of at most DROP_STEP
+seasons from the head of KEYS[5] whose count is 0 (absent) and LPOPs them:
+such a season is closed (no write can reach it again: writes go to the
+current season only) and every one of its entries is in MariaDB, so
+MariaDB answers it exactly as its zset would. The head blocks the ones
+behind it: the stream is drained in order, the oldest season first, so
+the wait is that of the stream; DROP_STEP bounds the work of one call (a
+list that grows faster, KEEP + 1 per rollover at most, is only reached by
+rolling over by hand faster than the workers drain).
 ]]
 
-local b, sn, q = KEYS[1], KEYS[2], KEYS[3]
-local KEEP = 3
+local b, sn, q, pend, drop = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local KEEP = tonumber(ARGV[2])
+local DROP_STEP = 4
 local MAX = 9007199254740991 -- 2^53 - 1, TK_LB_SCORE_MAX
 local f = string.format
 
@@ -90,9 +109,31 @@ local function roll(old, old_start, ended, new, started)
     from = 1
   end
   for s = from, math.min(old, new - 1 - KEEP) do
-    redis.call('UNLINK', b .. f(':z:%d', s), b .. f(':u:%d', s))
+    redis.call('RPUSH', drop, f('%d', s))
   end
   season, start = new, started
+  -- The board's clock never goes back before the current season's start,
+  -- even when this call applies nothing: after a backwards step of TIME a
+  -- later entry's time still lies in [start, end). (started <= now here,
+  -- so this call's own times are unchanged; a rollover by hand sets
+  -- last_t to its end again just after.)
+  if last_t < started then
+    last_t = started
+    redis.call('HSET', b, 'last_t', f('%d', started))
+  end
+end
+
+-- At most DROP_STEP seasons from the head of the drop list whose entries
+-- are all in MariaDB (pend count absent; lb_ack.lua HDELs it at 0): their keys go.
+local function drop_drained()
+  for _ = 1, DROP_STEP do
+    local s = redis.call('LINDEX', drop, 0)
+    if not s or tonumber(redis.call('HGET', pend, s) or '0') > 0 then
+      return
+    end
+    redis.call('UNLINK', b .. ':z:' .. s, b .. ':u:' .. s)
+    redis.call('LPOP', drop)
+  end
 end
 
 -- The schedule first: a write never lands in a season whose time is over.
@@ -114,8 +155,11 @@ if ARGV[1] == '1' then
   local old, old_start = season, start
   roll(old, old_start, now, old + 1, now)
   redis.call('HSET', b, 'last_t', f('%d', now))
+  drop_drained()
   return {season, '', old, old_start, now}
 end
+
+drop_drained()
 
 local z, u = b .. f(':z:%d', season), b .. f(':u:%d', season)
 
@@ -136,7 +180,7 @@ end
 local out = {}
 local applied = 0
 local sf, nowf, nowk = f('%d', season), f('%d', now), f('%013d', now) -- the same for every entry
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local user, a, bs = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local res
   if (bs == '' and comps ~= 1) or (bs ~= '' and comps ~= 2) then
@@ -168,6 +212,7 @@ for i = 2, #ARGV, 3 do
       redis.call('ZADD', z, f('%d', -c1), member(c1, c2, now, seq, user, nowk))
       redis.call('HSET', u, user, a1 .. ' ' .. b1 .. ' ' .. nowf .. ' ' .. qf)
       redis.call('XADD', q, '*', 'k', 's', 's', sf, 'u', user, 'a', a1, 'b', b1, 't', nowf, 'q', qf)
+      redis.call('HINCRBY', pend, sf, 1)
       applied = applied + 1
       res = 'a'
     end

@@ -129,8 +129,9 @@ K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease ~tk:wq:epoch"
 # leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
 # seasons, its stream, its per-season zset and users hash) and the set of boards
 K_LB='~tk:lb:* ~tk:boards'
-# the workers: only the board streams, and tk:boards read-only (their discovery)
-K_LB_WORKER='~tk:lb:{*}:q %R~tk:boards'
+# the workers: only the board streams, their pending counts (lua/lb_ack.lua)
+# and tk:boards read-only (their discovery)
+K_LB_WORKER='~tk:lb:{*}:q ~tk:lb:{*}:pend %R~tk:boards'
 # the gateway's room scripts (lua/wq_join, wq_status, wq_admit, wq_lease) beyond the commands below
 C_WQ='+hdel +zrem +zrangebyscore +lindex +lpush +ltrim +lrange +get +set +time +incr +srem +zcard'
 # the priority presale (docs/CONTRACTS.md): the snapshot's set, written by
@@ -143,24 +144,27 @@ K_PRIO='~tk:{*}:prio'
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
 # merge (INFO run_id, HGET seq), the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
-# (lb_create.lua, lb_write.lua: TIME for the time of a score).
+# (lb_create.lua, lb_write.lua: TIME for the time of a score, RPUSH LPOP
+# of the seasons past the window).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
- +ping +info +script|load +eval +evalsha
+ +ping +info +script|load +eval +evalsha +rpush +lpop
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
  +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
  +hscan +xpending +xinfo|groups"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
-# EXISTS, HINCRBY, XACK, XDEL), its counters and wk_stats_prune.lua.
+# EXISTS, HINCRBY, XACK, XDEL), lb_ack.lua (XRANGE of the entries it acks,
+# HMGET HINCRBY HDEL of the board's pend hash), its counters and
+# wk_stats_prune.lua.
 ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
- +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists"
+ +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua; a board's:
-# common/tk_lb_rebuild.c, ZADD ZCARD), tk-import (HMGET of the board,
+# common/tk_lb_rebuild.c, ZADD ZCARD, LRANGE of the seasons past the window), tk-import (HMGET of the board,
 # lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script.
 ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
- +sadd +xgroup|create +hget +zadd +zrem +zcard +time"
+ +sadd +xgroup|create +hget +zadd +zrem +zcard +time +lrange"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"

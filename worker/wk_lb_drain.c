@@ -10,7 +10,10 @@
  * step: the stream then holds exactly the entries not yet written, so it
  * stays bounded and its length means "not yet in MariaDB") only after the MariaDB
  * transaction that wrote it — or the entry that supersedes it in the same
- * batch (coalescing, wk_lb_batch.h) — has COMMITted. So at every instant
+ * batch (coalescing, wk_lb_batch.h) — has COMMITted. The same step takes
+ * each acked score entry off its season's count in tk:lb:{B}:pend (the
+ * script reads the season from the entry; lb_write.lua drops a season's
+ * keys past the kept window only at 0). So at every instant
  * an entry is pending in Redis or its value (or a newer one of the same
  * user) is durable in MariaDB:
  *  - killed before COMMIT: nothing stored, the entries stay pending; live
@@ -56,6 +59,7 @@ typedef struct {
     char board[TK_ID_MAX + 1];
     size_t blen;
     char key[TK_KEY_MAX];         /* tk:lb:{B}:q */
+    char pend[TK_KEY_MAX];        /* tk:lb:{B}:pend: lua/lb_ack.lua keeps its counts */
     char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
 } lb_stream_t;
 
@@ -157,6 +161,8 @@ static int discover(wk_drain_t *d)
         memcpy(s->board, e->str, e->len);
         s->blen = e->len;
         memcpy(s->key, key, (size_t)kl + 1);
+        if (tk_lb_key(TK_LB_PEND, e->str, e->len, 0, s->pend) < 0) /* never: the stream's key, longer, fitted */
+            s->pend[0] = '\0';
         strcpy(s->cursor, "0-0");
         tk_info("draining board %s (%s)", s->board, s->key);
     }
@@ -284,15 +290,16 @@ static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id
 /* ---------------------------------------------------------------- acking */
 
 #define LB_ACK_CHUNK 1000 /* ids per lb_ack.lua call (Lua's unpack has a bound) */
+#define LB_ACK_HEAD 6     /* EVAL, the script, 2, the stream, its pend hash, the group: before the ids */
 
 /*
- * XACK and XDEL of the ids in d->argv[5 .. 5 + n) on stream @si, atomically
+ * XACK and XDEL of the ids in d->argv[LB_ACK_HEAD .. LB_ACK_HEAD + n) on stream @si, atomically
  * (lua/lb_ack.lua: why), LB_ACK_CHUNK ids per call; retried while Redis is
  * away. 0, or -1 (left pending: replayed later, harmlessly).
  */
 static int ack_ids(wk_drain_t *d, size_t si, size_t n)
 {
-    const char *key = d->lb->streams[si].key;
+    const char *key = d->lb->streams[si].key, *pend = d->lb->streams[si].pend;
     const char *script = tk_lua_find("lb_ack");
     if (script == NULL) {
         tk_error("lua/lb_ack.lua is not compiled in");
@@ -300,19 +307,20 @@ static int ack_ids(wk_drain_t *d, size_t si, size_t n)
     }
     for (size_t off = 0; off < n; off += LB_ACK_CHUNK) {
         size_t m = n - off < LB_ACK_CHUNK ? n - off : LB_ACK_CHUNK;
-        /* The call's five head arguments go just before this chunk's ids, over the previous chunk's (already sent) or the free head slots. */
+        /* The call's head arguments go just before this chunk's ids, over the previous chunk's (already sent) or the free head slots. */
         const char **argv = d->argv + off;
         size_t *lens = d->lens + off;
         argv[0] = "EVAL";
         argv[1] = script;
-        argv[2] = "1";
+        argv[2] = "2";
         argv[3] = key;
-        argv[4] = TK_STREAM_GROUP;
-        for (int i = 0; i < 5; i++)
+        argv[4] = pend;
+        argv[5] = TK_STREAM_GROUP;
+        for (int i = 0; i < LB_ACK_HEAD; i++)
             lens[i] = strlen(argv[i]);
         int done = 0;
         for (int attempt = 0; attempt < LB_ACK_ATTEMPTS && !done; attempt++) {
-            redisReply *r = wk_redis_cmd(&d->redis, (int)(5 + m), argv, lens);
+            redisReply *r = wk_redis_cmd(&d->redis, (int)(LB_ACK_HEAD + m), argv, lens);
             if (r != NULL) {
                 int ok = r->type == REDIS_REPLY_INTEGER;
                 if (!ok)
@@ -340,15 +348,15 @@ static int ack(wk_drain_t *d)
 {
     struct wk_lb *lb = d->lb;
     wk_lb_batch_t *b = &lb->batch;
-    if (wk_drain_grow_args(d, 5 + b->n + lb->nbad) != 0)
+    if (wk_drain_grow_args(d, LB_ACK_HEAD + b->n + lb->nbad) != 0)
         return -1;
     /* Items are sorted by board: one run per stream. */
     for (size_t lo = 0; lo < b->n;) {
         size_t hi = lo, n = 0;
         while (hi < b->n && b->items[hi].src == b->items[lo].src) {
             if (b->items[b->items[hi].winner].done) {
-                d->argv[5 + n] = b->items[hi].id;
-                d->lens[5 + n] = strlen(b->items[hi].id);
+                d->argv[LB_ACK_HEAD + n] = b->items[hi].id;
+                d->lens[LB_ACK_HEAD + n] = strlen(b->items[hi].id);
                 n++;
             }
             hi++;
@@ -361,8 +369,8 @@ static int ack(wk_drain_t *d)
         size_t n = 0;
         for (size_t i = 0; i < lb->nbad; i++) {
             if (lb->bad[i].src == si) {
-                d->argv[5 + n] = lb->bad[i].id;
-                d->lens[5 + n] = strlen(lb->bad[i].id);
+                d->argv[LB_ACK_HEAD + n] = lb->bad[i].id;
+                d->lens[LB_ACK_HEAD + n] = strlen(lb->bad[i].id);
                 n++;
             }
         }

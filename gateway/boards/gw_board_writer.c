@@ -6,6 +6,7 @@
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
+#include "tk_lb.h"
 #include "tk_log.h"
 #include "tk_time.h"
 
@@ -145,34 +146,44 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
     free_batch(bt);
 }
 
-/* The three keys every lb_write.lua call takes, into @keys, their lengths into @lens. */
-static void board_keys(const char *board, size_t blen, char keys[3][TK_KEY_MAX], size_t lens[3])
+#define NKEYS 5 /* the keys every lb_write.lua call takes */
+#define NHEAD (NKEYS + 2) /* they, the mode and TK_LB_KEEP_CLOSED: the arguments before the entries */
+
+/* The keys every lb_write.lua call takes, into @keys, their lengths into @lens. */
+static void board_keys(const char *board, size_t blen, char keys[NKEYS][TK_KEY_MAX], size_t lens[NKEYS])
 {
-    static const tk_lb_key_kind_t kinds[3] = {TK_LB_BOARD, TK_LB_SEASONS, TK_LB_STREAM};
-    for (int k = 0; k < 3; k++)
+    static const tk_lb_key_kind_t kinds[NKEYS] = {TK_LB_BOARD, TK_LB_SEASONS, TK_LB_STREAM, TK_LB_PEND, TK_LB_DROP};
+    for (int k = 0; k < NKEYS; k++)
         lens[k] = (size_t)tk_lb_key(kinds[k], board, blen, 0, keys[k]);
 }
+
+/* TK_LB_KEEP_CLOSED in decimal: lb_write.lua's ARGV[2] (lb_read.lua gets the same). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char keep_closed[] = STR(TK_LB_KEEP_CLOSED);
 
 #define NUM_MAX 24 /* one component in decimal, with its sign and NUL */
 
 static void send_batch(wbatch_t *bt)
 {
     gw_thread_t *th = bt->owner->th;
-    int argc = 4 + 3 * bt->nent;
+    int argc = NHEAD + 3 * bt->nent;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
     size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
     char(*nums)[NUM_MAX] = malloc(sizeof(*nums) * 2 * (size_t)bt->nent);
-    char keys[3][TK_KEY_MAX];
+    char keys[NKEYS][TK_KEY_MAX];
     if (argv == NULL || lens == NULL || nums == NULL) {
         answer_all(bt, 503, NULL, NULL);
         goto done;
     }
     board_keys(bt->board, bt->blen, keys, lens);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < NKEYS; k++)
         argv[k] = keys[k];
-    argv[3] = "0";
-    lens[3] = 1;
-    int a = 4, j = 0;
+    argv[NKEYS] = "0";
+    lens[NKEYS] = 1;
+    argv[NKEYS + 1] = keep_closed;
+    lens[NKEYS + 1] = strlen(keep_closed);
+    int a = NHEAD, j = 0;
     for (write_t *w = bt->head; w != NULL; w = w->next) {
         for (int i = 0; i < w->n; i++, j += 2) {
             const gw_board_score_t *e = &w->e[i];
@@ -184,7 +195,7 @@ static void send_batch(wbatch_t *bt)
             lens[a++] = e->comps == 2 ? (size_t)snprintf(nums[j + 1], NUM_MAX, "%" PRId64, e->c2) : 0;
         }
     }
-    if (!gw_redis_is_up(th->redis) || gw_redis_script(th->redis, GW_SCRIPT_LB_WRITE, on_reply, bt, 3, argc, argv, lens) != 0) {
+    if (!gw_redis_is_up(th->redis) || gw_redis_script(th->redis, GW_SCRIPT_LB_WRITE, on_reply, bt, NKEYS, argc, argv, lens) != 0) {
         answer_all(bt, 503, NULL, NULL);
         goto done;
     }
@@ -338,16 +349,16 @@ void gw_board_writer_roll(gw_board_writer_t *b, gw_req_t *r)
         unlink_open(b, bt);
         send_batch(bt);
     }
-    char keys[3][TK_KEY_MAX];
-    const char *argv[4] = {keys[0], keys[1], keys[2], "1"};
-    size_t lens[4] = {0, 0, 0, 1};
+    char keys[NKEYS][TK_KEY_MAX];
+    const char *argv[NHEAD] = {keys[0], keys[1], keys[2], keys[3], keys[4], "1", keep_closed};
+    size_t lens[NHEAD] = {0, 0, 0, 0, 0, 1, strlen(keep_closed)};
     board_keys(r->event_id, r->elen, keys, lens);
     if (!gw_redis_is_up(b->th->redis)) {
         gw_reply_unavailable(r, "redis");
         return;
     }
     gw_req_ref(r); /* on_roll's */
-    if (gw_redis_script(b->th->redis, GW_SCRIPT_LB_WRITE, on_roll, r, 3, 4, argv, lens) != 0) {
+    if (gw_redis_script(b->th->redis, GW_SCRIPT_LB_WRITE, on_roll, r, NKEYS, NHEAD, argv, lens) != 0) {
         gw_reply_unavailable(r, "redis"); /* answered while on_roll's reference still holds it, as on_roll does */
         gw_req_release(r);
     }

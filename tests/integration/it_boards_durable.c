@@ -26,6 +26,12 @@
  *  - the admin view: seasons, users, pending, database users, agree;
  *    above BOARD_CHECKSUM_MAX users (2 here) no checksum: agree null
  *    ("checked":"counts") when the counts match, false when they differ.
+ *  - entries without a pend count (written as before it existed) are acked
+ *    and leave none, never a negative one;
+ *  - a season rolled out of Redis's window with a write still queued (the
+ *    worker SIGSTOPped) is read from Redis with that write; once drained,
+ *    the next write drops its keys and MariaDB answers the same; a rebuild
+ *    removes pend, drop and the keys of the seasons drop lists.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -309,6 +315,14 @@ static void writes_of_one_user_coalesce_into_one_row(void **st)
     /* All 50 entries were in the stream before the worker started: one batch, one row upserted, 50 acked. */
     assert_int_equal(wait_stat(f, "lb_entries", 50), 50);
     assert_int_equal(wk_stat(f, "lb_rows", 0), 1);
+    /* These entries were XADDed without a pend count (as before tk:lb:{B}:pend existed): acking them made none,
+       and no negative one. */
+    char k[128];
+    snprintf(k, sizeof k, "tk:lb:{%s}:pend", b);
+    redisReply *x = redisCommand(f->redis, "EXISTS %s", k);
+    assert_non_null(x);
+    assert_int_equal(x->integer, 0);
+    freeReplyObject(x);
 }
 
 static void ten_thousand_users_go_in_statements_of_256(void **st)
@@ -842,6 +856,115 @@ static long api(it_fix_t *f, const char *method, const char *body, it_resp_t *r,
     return r->status;
 }
 
+/* GET …/top of season @season of board @b: the status, the body into @out. */
+static long top_body(it_fix_t *f, const char *b, int season, char *out, size_t cap)
+{
+    it_resp_t r;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/boards/%s/top?season=%d", b, season);
+    assert_int_equal(it_apif(&r, f, IT_NO_AUTH, "GET", NULL, "%s", path), 0);
+    long status = r.status;
+    snprintf(out, cap, "%.*s", (int)r.body_len, r.body);
+    it_resp_free(&r);
+    return status;
+}
+
+static void one_score(it_fix_t *f, const char *b, const char *user, int c1)
+{
+    char body[256];
+    it_resp_t r;
+    snprintf(body, sizeof body, "{\"scores\":[{\"user_id\":\"%s\",\"score\":[%d]}]}", user, c1);
+    if (api(f, "POST", body, &r, "/v1/admin/boards/%s/scores", b) != 200)
+        it_show("scores", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(it_json_int(r.json, "accepted"), 1);
+    it_resp_free(&r);
+}
+
+/*
+ * A closed season that falls out of Redis's window while its last writes
+ * are still in the stream stays in Redis (tk:lb:{B}:drop, :pend) until they
+ * are in MariaDB: a read of it never shows ranks older than what was
+ * accepted. The worker is stopped (SIGSTOP) with a=50 queued; four
+ * rollovers by hand push season 1 below current-3; its read still says
+ * a=50 rank 1. After SIGCONT and the drain, the next write unlinks season
+ * 1's keys and the read, now from MariaDB, is the same.
+ */
+static void a_dropped_season_waits_for_its_queued_writes(void **st)
+{
+    it_fix_t *f = *st;
+    char b[64], body[512], k[128], before[4096], after[4096];
+    board_id(b, sizeof b, "drop");
+    it_resp_t r;
+    snprintf(body, sizeof body, "{\"board_id\":\"%s\",\"name\":\"Drop\",\"components\":1,\"operator\":\"set\"}", b);
+    if (api(f, "POST", body, &r, "/v1/admin/boards%s", "") != 201)
+        it_show("create", &r);
+    assert_int_equal(r.status, 201);
+    it_resp_free(&r);
+    one_score(f, b, "a", 5);
+    one_score(f, b, "b", 7);
+    wait_db(f, b, 2, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s' AND season=1", b);
+    assert_int_equal(it_proc_signal(&f->workers[0], SIGSTOP), 0);
+    one_score(f, b, "a", 50);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(api(f, "POST", NULL, &r, "/v1/admin/boards/%s/seasons", b), 201);
+        it_resp_free(&r);
+    }
+    snprintf(k, sizeof k, "tk:lb:{%s}", b);
+    assert_int_equal(hget_int(f->redis, k, "season"), 5);
+    assert_int_equal(top_body(f, b, 1, before, sizeof before), 200);
+    print_message("season 1 while its last write is queued: %s\n", before);
+    if (strstr(before, "{\"rank\":1,\"user_id\":\"a\",\"score\":[50]") == NULL) {
+        it_proc_signal(&f->workers[0], SIGCONT); /* the teardown stops it */
+        fail_msg("season 1 read with a=50 queued: %s", before);
+    }
+    /* The queued write reaches MariaDB; the next write drops season 1's keys. */
+    assert_int_equal(it_proc_signal(&f->workers[0], SIGCONT), 0);
+    wait_db(f, b, 50, "SELECT c1 FROM board_scores WHERE board_id='%s' AND season=1 AND user_id='a'", b);
+    wait_db(f, b, 5, "SELECT COUNT(*) FROM board_seasons WHERE board_id='%s'", b);
+    long long deadline = it_now_ms() + WAIT_MS;
+    while (xlen(f, b) > 0 && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_int_equal(xlen(f, b), 0);
+    /* Drained: season 1's count is 0, so MariaDB answers it though its keys are still there (a row only MariaDB
+       has, as tk-import writes an old season, shows it). */
+    redisReply *y = redisCommand(f->redis, "EXISTS tk:lb:{%s}:z:1 tk:lb:{%s}:pend", b, b);
+    assert_non_null(y);
+    assert_int_equal(y->integer, 1);
+    freeReplyObject(y);
+    assert_int_equal(it_db_exec(f->db, "INSERT INTO board_scores (board_id, season, user_id, c1, c2, t_ms, seq) VALUES ('%s', 1, 'imp', 100, "
+                                       "0, %lld, 0)",
+                                b, (long long)T0),
+                     0);
+    assert_int_equal(top_body(f, b, 1, after, sizeof after), 200);
+    const char *imp = "{\"season\":1,\"entries\":[{\"rank\":1,\"user_id\":\"imp\"";
+    if (strncmp(after, imp, strlen(imp)) != 0)
+        fail_msg("season 1, drained, not read from MariaDB: %s", after);
+    assert_int_equal(it_db_exec(f->db, "DELETE FROM board_scores WHERE board_id='%s' AND user_id='imp'", b), 0);
+    one_score(f, b, "c", 1);
+    snprintf(k, sizeof k, "tk:lb:{%s}:z:1", b);
+    redisReply *x = redisCommand(f->redis, "EXISTS %s tk:lb:{%s}:u:1", k, b);
+    assert_non_null(x);
+    assert_int_equal(x->integer, 0);
+    freeReplyObject(x);
+    assert_int_equal(top_body(f, b, 1, after, sizeof after), 200);
+    assert_string_equal(after, before);
+
+    /* A rebuild (the stream empty) removes pend and drop, and the keys of a season drop still lists: here a
+       stale season 1 put back by hand, with a count left over. */
+    cmd_ok(f->redis, "ZADD tk:lb:{%s}:z:1 -1 stale", b);
+    cmd_ok(f->redis, "HSET tk:lb:{%s}:u:1 stale %s", b, "1 0 1 1");
+    cmd_ok(f->redis, "RPUSH tk:lb:{%s}:drop 1", b);
+    cmd_ok(f->redis, "HSET tk:lb:{%s}:pend 1 1", b);
+    assert_int_equal(run_rebuild(b), 0);
+    x = redisCommand(f->redis, "EXISTS tk:lb:{%s}:z:1 tk:lb:{%s}:u:1 tk:lb:{%s}:drop tk:lb:{%s}:pend", b, b, b, b);
+    assert_non_null(x);
+    assert_int_equal(x->integer, 0);
+    freeReplyObject(x);
+    assert_int_equal(top_body(f, b, 1, after, sizeof after), 200);
+    assert_string_equal(after, before);
+}
+
 /*
  * The real routes (gateway/boards/, i14-lb-core): create, score writes and a
  * rollover by hand are drained into MariaDB (rows equal to Redis's users
@@ -1056,6 +1179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(admin_view_counts_and_agrees, setup1, teardown),
         cmocka_unit_test_setup_teardown(admin_view_agree_unknown_above_the_checksum_limit, setup_sum2, teardown),
         cmocka_unit_test_setup_teardown(real_routes_drain_roll_and_rebuild, setup1, teardown),
+        cmocka_unit_test_setup_teardown(a_dropped_season_waits_for_its_queued_writes, setup1, teardown),
         cmocka_unit_test_setup_teardown(a_big_board_rebuilds_in_seconds, setup0, teardown),
         cmocka_unit_test_setup_teardown(drain_rate, setup0, teardown),
     };

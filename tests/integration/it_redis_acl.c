@@ -125,6 +125,8 @@ static void gateway_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "PING", NULL), "gateway PING");
     allowed(cmd(c, "SMEMBERS", "tk:events", NULL), "gateway SMEMBERS tk:events");
     allowed(cmd(c, "HGETALL", "tk:wk:stats", NULL), "gateway HGETALL tk:wk:stats");
+    allowed(cmd(c, "RPUSH", "tk:lb:{acl-gw}:drop", "1", NULL), "gateway RPUSH of a board's drop list (lb_write.lua)");
+    allowed(cmd(c, "LPOP", "tk:lb:{acl-gw}:drop", NULL), "gateway LPOP of a board's drop list (lb_write.lua)");
     const char *keys[] = {"tk:{acl-gw}:ev", "tk:{acl-gw}:claims", "tk:{acl-gw}:q", "1", "u-1", "1"};
     redisReply *r = eval_script(c, "claim", 3, 6, keys);
     assert_non_null(r);
@@ -181,8 +183,12 @@ static void worker_user_runs_only_its_commands(void **st)
     refused(cmd(c, "SADD", "tk:events", "acl-new", NULL), NOPERM_CMD, "worker SADD tk:events");
     refused(cmd(c, "EVAL", "return redis.call('SADD', 'tk:events', 'x')", "0", NULL), SCRIPT_CMD, "worker SADD inside a script");
     refused(cmd(c, "HMGET", "tk:{acl-wk}:claims:rebuild", "u", NULL), NOPERM_KEY, "worker HMGET on a rebuild key");
-    /* boards: the stream only, tk:boards read-only */
+    /* boards: the stream and its season counts only (lua/lb_ack.lua), tk:boards read-only */
     allowed(cmd(c, "XGROUP", "CREATE", "tk:lb:{acl-wk}:q", "wk", "0", "MKSTREAM", NULL), "worker XGROUP CREATE on a board stream");
+    allowed(cmd(c, "XRANGE", "tk:lb:{acl-wk}:q", "0-1", "0-1", NULL), "worker XRANGE of a board stream (lb_ack.lua)");
+    allowed(cmd(c, "HINCRBY", "tk:lb:{acl-wk}:pend", "1", "1", NULL), "worker HINCRBY of a board's pend (lb_ack.lua)");
+    allowed(cmd(c, "HDEL", "tk:lb:{acl-wk}:pend", "1", NULL), "worker HDEL of a board's pend (lb_ack.lua)");
+    refused(cmd(c, "HMGET", "tk:lb:{acl-wk}:drop", "x", NULL), NOPERM_KEY, "worker on a board's drop list");
     allowed(cmd(c, "SMEMBERS", "tk:boards", NULL), "worker SMEMBERS tk:boards");
     refused(cmd(c, "SADD", "tk:boards", "acl-new", NULL), NOPERM_CMD, "worker SADD tk:boards");
     refused(cmd(c, "HMGET", "tk:lb:{acl-wk}", "seq", NULL), NOPERM_KEY, "worker HMGET on a board hash");
@@ -207,6 +213,7 @@ static void admin_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "ZADD", "tk:lb:{acl-ad}:z:1:rebuild", "-5", "m", NULL), "admin ZADD on a board's temporary zset");
     allowed(cmd(c, "UNLINK", "tk:lb:{acl-ad}:z:1:rebuild", NULL), "admin UNLINK of a board key");
     allowed(cmd(c, "SADD", "tk:boards", "acl-ad", NULL), "admin SADD tk:boards");
+    allowed(cmd(c, "LRANGE", "tk:lb:{acl-ad}:drop", "0", "-1", NULL), "admin LRANGE of a board's drop list (lb_rebuild_swap.lua)");
     /* What tk-import needs: the board hash, lua/lb_import.lua's commands on a season's keys. */
     allowed(cmd(c, "HMGET", "tk:lb:{acl-ad}", "comps", "season", NULL), "admin HMGET of a board");
     allowed(cmd(c, "EVAL",
