@@ -1,4 +1,5 @@
 #include "gw_batcher.h"
+#include "gw_prio.h"
 #include "gw_fallback.h"
 #include "gw_journal.h"
 #include "gw_rebuild.h"
@@ -103,6 +104,7 @@ static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const re
         /* The priority window began and its snapshot is not in Redis yet
          * (claim.lua): a second from now it will be; nobody is told no. */
         count(th, GW_CLAIM_UNAVAILABLE);
+        gw_prio_poke();
         gw_reply_errorf(r, 503, "unavailable", "event %s: the priority snapshot is being taken; retry shortly", r->event_id);
         return 0;
     }

@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define BOARD_READ_TRIES 3
@@ -27,9 +28,16 @@ typedef struct {
     char id[TK_ID_MAX + 1];
 } cursor_t;
 
+/* Set by any loop thread when a claim met a window without its snapshot
+ * (gw_prio_poke): the next tick runs a round even while idle. One server
+ * per process, so one flag. */
+static atomic_int poke;
+
 struct st_gw_prio_t {
     gw_thread_t *th;
-    int inflight; /* a snapshot job is out (loop thread only) */
+    int inflight;   /* a snapshot job is out (loop thread only) */
+    int idle_ticks; /* ticks left to skip after a round that found nothing (loop thread only) */
+    int found;      /* the last round listed an event (written by the job, read in on_done) */
     /* The fields below belong to the job (one at a time). */
     int64_t warned_ms; /* the last "board not in redis" warning */
     cursor_t todo;     /* the events without a snapshot, by (pr_opens_at, event_id) */
@@ -484,31 +492,33 @@ out:
     free(u.id);
 }
 
-/* One page of one list: its events taken or copied. */
-static void run_list(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sql, cursor_t *cur, int64_t now)
+/* One page of one list: its events taken or copied. Returns how many it listed (a failed read counts as one: try again soon). */
+static size_t run_list(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sql, cursor_t *cur, int64_t now)
 {
     MYSQL *db = gw_dbconn_db(conn);
     due_t due[GW_PRIO_EVENTS_MAX];
     size_t n = 0;
     if (db == NULL)
-        return;
+        return 1;
     unsigned e = read_due(db, sql, now, cur, due, &n);
     if (e != 0) {
         if (tk_db_classify(e) == TK_DB_RECONNECT)
             gw_dbconn_db_reset(conn);
-        return;
+        return 1;
     }
     for (size_t i = 0; i < n && !job->origin->server->shutdown; i++)
         snapshot_one(job, conn, &due[i], now);
+    return n;
 }
 
 static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_prio_t *p = job->in;
     int64_t now = tk_time_now_ms();
-    run_list(job, conn, sql_todo, &p->todo, now);
+    size_t n = run_list(job, conn, sql_todo, &p->todo, now);
     if (!job->origin->server->shutdown)
-        run_list(job, conn, sql_copy, &p->copy, now);
+        n += run_list(job, conn, sql_copy, &p->copy, now);
+    p->found = n > 0;
     gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
 }
 
@@ -518,6 +528,12 @@ static void on_done(gw_dbjob_t *job)
 {
     gw_prio_t *p = job->in;
     p->inflight = 0;
+    p->idle_ticks = p->found ? 0 : GW_PRIO_IDLE_TICKS;
+}
+
+void gw_prio_poke(void)
+{
+    atomic_store(&poke, 1);
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)
@@ -526,7 +542,9 @@ static void on_tick(h2o_timeout_entry_t *entry)
     gw_thread_t *th = p->th;
     if (th->stopping)
         return;
-    if (!p->inflight) {
+    if (!p->inflight && p->idle_ticks > 0 && !atomic_exchange(&poke, 0)) {
+        p->idle_ticks--;
+    } else if (!p->inflight) {
         gw_dbjob_t *job = gw_dbjob_new_bg(th, run);
         if (job != NULL) {
             job->in = p; /* not owned: in_free stays NULL */

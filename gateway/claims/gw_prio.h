@@ -57,11 +57,19 @@
 #include "gw_types.h"
 
 #define GW_PRIO_TICK_MS 200
+/* After a round that listed no event, skip this many ticks (a round a
+ * second while no presale is near: two MariaDB queries per second per
+ * gateway instead of ten), unless a claim met a window without its
+ * snapshot (gw_prio_poke): then the next tick runs one. */
+#define GW_PRIO_IDLE_TICKS 4
 #define GW_PRIO_EVENTS_MAX 64  /* events of each list looked at per round */
 #define GW_PRIO_COPY_CHUNK 1000 /* user ids per prio_copy.lua call and per INSERT statement */
 
 /** Starts the snapshot timer on @th (thread 0). NULL on no memory. */
 gw_prio_t *gw_prio_create(gw_thread_t *th);
+
+/** Any thread: a claim found a priority window without its snapshot; the next tick takes it. */
+void gw_prio_poke(void);
 
 /** Stops it and frees @p, on its thread, after its job came back. NULL is fine. */
 void gw_prio_destroy(gw_prio_t *p);
