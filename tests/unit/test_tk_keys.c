@@ -78,13 +78,17 @@ static void test_board_keys(void **state)
     assert_string_equal(key, "tk:lb:{fans}:z:12");
     tk_lb_key(TK_LB_USERS, "fans", 4, 4294967295u, key);
     assert_string_equal(key, "tk:lb:{fans}:u:4294967295");
+    tk_lb_key(TK_LB_PEND, "fans", 4, 0, key);
+    assert_string_equal(key, "tk:lb:{fans}:pend");
+    tk_lb_key(TK_LB_DROP, "fans", 4, 0, key);
+    assert_string_equal(key, "tk:lb:{fans}:drop");
     tk_key(TK_KEY_PRIO, "e1", 2, key);
     assert_string_equal(key, "tk:{e1}:prio");
     memset(id, 'a', sizeof(id));
     assert_true(tk_lb_key(TK_LB_USERS, id, 64, 4294967295u, key) > 0);
     assert_int_equal(tk_lb_key(TK_LB_BOARD, id, 65, 0, key), -1);
     assert_int_equal(tk_lb_key(TK_LB_BOARD, id, 0, 0, key), -1);
-    assert_int_equal(tk_lb_key((tk_lb_key_kind_t)(TK_LB_USERS + 1), id, 3, 0, key), -1);
+    assert_int_equal(tk_lb_key((tk_lb_key_kind_t)(TK_LB_DROP + 1), id, 3, 0, key), -1);
 }
 
 int main(void)
