@@ -94,8 +94,15 @@ static int check_event(gw_dbconn_t *conn, redisContext *rc, const char *event_id
         gw_dbconn_redis_reset(conn);
         return -1;
     }
-    int present = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    /* An error reply (LOADING: Redis still reading its AOF) says nothing
+     * about the event: the check is tried again, it is not "missing". */
+    int refused = rep->type != REDIS_REPLY_INTEGER;
+    int present = !refused && rep->integer == 1;
+    if (refused)
+        tk_warn("rebuild check: event %s: EXISTS answered %s; checking again", event_id, rep->type == REDIS_REPLY_ERROR ? rep->str : "no integer");
     freeReplyObject(rep);
+    if (refused)
+        return -1;
     if (present)
         return 0;
     return gw_rebuild_event(conn, srv, event_id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS, 0);
@@ -176,9 +183,12 @@ static int check_boards(gw_dbconn_t *conn, gw_server_t *srv)
             rc_all = -1;
             break;
         }
-        int present = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        int refused = rep->type != REDIS_REPLY_INTEGER; /* LOADING: not "missing" (check_event) */
+        int present = !refused && rep->integer == 1;
         freeReplyObject(rep);
-        if (!present && gw_rebuild_board(conn, srv, id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS) != 0)
+        if (refused)
+            rc_all = -1;
+        else if (!present && gw_rebuild_board(conn, srv, id, "rebuild check", EVENT_WAIT_MS, EVENT_PAUSE_MS) != 0)
             rc_all = -1;
     }
     mysql_free_result(res);
