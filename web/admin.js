@@ -242,25 +242,26 @@
     $('bv-link').hidden = false;
     $('bv-link').href = TK.boardUrl(id);
   }
-  function viewBoard() {
+  /* keepMsg: the message just shown (a new season) stays; otherwise a fresh view clears an old one. */
+  function viewBoard(keepMsg) {
     var id = boardId();
     if (!id) return;
     admin('GET', '/v1/admin/boards/' + TK.enc(id)).then(function (r) {
-      TK.hide($('board-msg'));
+      if (!keepMsg) TK.hide($('board-msg'));
       renderBoard(id, r.data || {});
     }, function (err) {
       $('board-view').hidden = true;
       TK.showError($('board-msg'), err, 'Could not read the board');
     });
   }
-  $('board-view-form').addEventListener('submit', function (e) { e.preventDefault(); viewBoard(); });
+  $('board-view-form').addEventListener('submit', function (e) { e.preventDefault(); viewBoard(false); });
   $('board-roll-btn').addEventListener('click', function () {
     var id = boardId();
     if (!id) return;
     $('board-roll-btn').disabled = true;
     admin('POST', '/v1/admin/boards/' + TK.enc(id) + '/seasons', {}).then(function (r) {
       TK.showInfo($('board-msg'), 'Season ' + TK.fmtNum(r.data && r.data.season) + ' has begun.', 'ok');
-      viewBoard();
+      viewBoard(true);
     }, function (err) {
       TK.showError($('board-msg'), err, 'No new season');
     }).then(function () { $('board-roll-btn').disabled = false; });
