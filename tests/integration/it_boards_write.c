@@ -136,35 +136,11 @@ static void write1(const it_fix_t *f, const char *board, const char *user, long 
     write_ok(f, board, body, accepted, 1 - accepted);
 }
 
-static redisReply *rcmd(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(rep);
-    if (rep->type == REDIS_REPLY_ERROR)
-        fail_msg("redis: %s", rep->str);
-    return rep;
-}
-
-static long long rint_(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(rep);
-    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
-    freeReplyObject(rep);
-    return v;
-}
-
 /* HGET @key @field into @out ("" when absent). */
 static const char *hget(const it_fix_t *f, const char *key, const char *field, char *out, size_t len)
 {
     out[0] = '\0';
-    redisReply *rep = rcmd(f, "HGET %s %s", key, field);
+    redisReply *rep = it_redis_must(f->redis, "HGET %s %s", key, field);
     if (rep->type == REDIS_REPLY_STRING)
         snprintf(out, len, "%s", rep->str);
     freeReplyObject(rep);
@@ -191,7 +167,7 @@ static const char *uentry(const it_fix_t *f, const char *board, int season, cons
 /* The user ids of season @season's zset in ZRANGE order, "a,b,c" into @out. */
 static const char *order(const it_fix_t *f, const char *board, int season, int comps, char *out, size_t len)
 {
-    redisReply *rep = rcmd(f, "ZRANGE tk:lb:{%s}:z:%d 0 -1", board, season);
+    redisReply *rep = it_redis_must(f->redis, "ZRANGE tk:lb:{%s}:z:%d 0 -1", board, season);
     size_t at = comps == 2 ? 17 + 23 : 23, o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < rep->elements; i++) {
@@ -205,7 +181,7 @@ static const char *order(const it_fix_t *f, const char *board, int season, int c
 /* The zset score of @user's member in season 1 (as Redis prints it). */
 static const char *zscore_of(const it_fix_t *f, const char *board, const char *user, int comps, char *out, size_t len)
 {
-    redisReply *rep = rcmd(f, "ZRANGE tk:lb:{%s}:z:1 0 -1 WITHSCORES", board);
+    redisReply *rep = it_redis_must(f->redis, "ZRANGE tk:lb:{%s}:z:1 0 -1 WITHSCORES", board);
     size_t at = comps == 2 ? 17 + 23 : 23;
     out[0] = '\0';
     for (size_t i = 0; i + 1 < rep->elements; i += 2)
@@ -217,16 +193,16 @@ static const char *zscore_of(const it_fix_t *f, const char *board, const char *u
 
 static long long xlen(const it_fix_t *f, const char *board)
 {
-    return rint_(f, "XLEN tk:lb:{%s}:q", board);
+    return it_redis_int(f->redis, "XLEN tk:lb:{%s}:q", board);
 }
 
 /* Everything a refused request must leave alone, as one line. */
 static void books(const it_fix_t *f, const char *board, char *out, size_t len)
 {
-    redisReply *z = rcmd(f, "ZRANGE tk:lb:{%s}:z:1 0 -1 WITHSCORES", board);
+    redisReply *z = it_redis_must(f->redis, "ZRANGE tk:lb:{%s}:z:1 0 -1 WITHSCORES", board);
     size_t o = (size_t)snprintf(out, len, "seq=%lld last_t=%lld season=%lld xlen=%lld hlen=%lld z=", bfield(f, board, "seq"),
                                 bfield(f, board, "last_t"), bfield(f, board, "season"), xlen(f, board),
-                                rint_(f, "HLEN tk:lb:{%s}:u:1", board));
+                                it_redis_int(f->redis, "HLEN tk:lb:{%s}:u:1", board));
     for (size_t i = 0; i < z->elements && o < len; i++)
         o += (size_t)snprintf(out + o, len - o, "%s;", z->element[i]->str);
     freeReplyObject(z);
@@ -267,8 +243,8 @@ static void create_writes_both_stores(void **st)
     assert_string_equal(v, "Fans \"A\"");
     snprintf(want, sizeof want, "%lld 0", created);
     assert_string_equal(hget(f, "tk:lb:{fans}:sn", "1", v, sizeof v), want);
-    assert_int_equal(rint_(f, "SISMEMBER tk:boards fans"), 1);
-    redisReply *g = rcmd(f, "XINFO GROUPS tk:lb:{fans}:q");
+    assert_int_equal(it_redis_int(f->redis, "SISMEMBER tk:boards fans"), 1);
+    redisReply *g = it_redis_must(f->redis, "XINFO GROUPS tk:lb:{fans}:q");
     assert_int_equal(g->elements, 1);
     freeReplyObject(g);
 
@@ -293,7 +269,7 @@ static void create_writes_both_stores(void **st)
     /* The Redis step lost after the commit: the same create again finishes it (201); another definition is 409. */
     new_board(f, "lost", 1, "incr", 0);
     long long lost_created = bfield(f, "lost", "created");
-    freeReplyObject(rcmd(f, "DEL tk:lb:{lost} tk:lb:{lost}:sn"));
+    freeReplyObject(it_redis_must(f->redis, "DEL tk:lb:{lost} tk:lb:{lost}:sn"));
     assert_int_equal(create(&r, f, "{\"board_id\":\"lost\",\"components\":1,\"operator\":\"set\",\"name\":\"Board lost\"}", NULL), 409);
     it_resp_free(&r);
     assert_int_equal(bfield(f, "lost", "comps"), -1);
@@ -346,7 +322,7 @@ static void create_refuses_bad_bodies(void **st)
     }
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM boards"), 0);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM board_seasons"), 0);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{b} tk:boards"), 0);
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{b} tk:boards"), 0);
     /* At the edges: 0 is "by hand only", 316224000 the cap. */
     new_board(f, "b0", 1, "set", 0);
     new_board(f, "b1", 1, "set", 316224000);
@@ -390,7 +366,7 @@ static void tie_break_both_orders(void **st)
     assert_string_equal(e1 + strlen(e1) - 2, " 1");
     assert_int_equal(bfield(f, "one", "seq"), 3);
     /* The stream carries each change. */
-    redisReply *s = rcmd(f, "XRANGE tk:lb:{one}:q - +");
+    redisReply *s = it_redis_must(f->redis, "XRANGE tk:lb:{one}:q - +");
     assert_int_equal(s->elements, 3);
     redisReply *fields = s->element[0]->element[1];
     char line[512] = "";
@@ -419,7 +395,7 @@ static void operators(void **st)
     write1(f, "best", "u", 11, 0, 1, 1);
     assert_int_equal(atoll(uentry(f, "best", 1, "u", e, sizeof e)), 11);
     assert_int_equal(xlen(f, "best"), 2);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{best}:z:1"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{best}:z:1"), 1);
     /* best on two components: c1 first, then c2 */
     new_board(f, "best2", 2, "best", 0);
     write1(f, "best2", "u", 5, 3, 2, 1);
@@ -430,7 +406,7 @@ static void operators(void **st)
     assert_true(strncmp(uentry(f, "best2", 1, "u", e, sizeof e), "5 4 ", 4) == 0);
     write1(f, "best2", "u", 6, -100, 2, 1);
     assert_true(strncmp(uentry(f, "best2", 1, "u", e, sizeof e), "6 -100 ", 7) == 0);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{best2}:z:1"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{best2}:z:1"), 1);
     /* set */
     new_board(f, "set", 1, "set", 0);
     write1(f, "set", "u", 10, 0, 1, 1);
@@ -443,7 +419,7 @@ static void operators(void **st)
     /* One user twice in one request: applied in order, the second replaces the first (one member left). */
     write_ok(f, "set", "{\"scores\":[{\"user_id\":\"u\",\"score\":[9]},{\"user_id\":\"u\",\"score\":[6]}]}", 2, 0);
     assert_int_equal(atoll(uentry(f, "set", 1, "u", e, sizeof e)), 6);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{set}:z:1"), 2);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{set}:z:1"), 2);
     assert_int_equal(xlen(f, "set"), 5);
     assert_string_equal(order(f, "set", 1, 1, o, sizeof o), "v,u");
     /* incr, with negatives and both ends of the range */
@@ -506,8 +482,8 @@ static void range_edges(void **st)
     assert_int_equal(it_json_int(r.json, "accepted"), 1);
     assert_int_equal(it_json_int(r.json, "invalid"), 3);
     it_resp_free(&r);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{edge}:z:1"), 8);
-    assert_int_equal(rint_(f, "HEXISTS tk:lb:{edge}:u:1 x"), 0);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{edge}:z:1"), 8);
+    assert_int_equal(it_redis_int(f->redis, "HEXISTS tk:lb:{edge}:u:1 x"), 0);
     /* A 1-component board at its edges. */
     new_board(f, "edge1", 1, "set", 0);
     write1(f, "edge1", "max", MAX53, 0, 1, 1);
@@ -546,8 +522,8 @@ static void components(void **st)
     char e[128];
     assert_true(strncmp(uentry(f, "c1", 1, "v", e, sizeof e), "4 0 ", 4) == 0);
     assert_true(strncmp(uentry(f, "c2", 1, "u", e, sizeof e), "1 2 ", 4) == 0);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{c1}:z:1"), 1);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{c2}:z:1"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{c1}:z:1"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{c2}:z:1"), 1);
 }
 
 /* ------------------------------------------------------------- batches and limits */
@@ -584,8 +560,8 @@ static void batch_of_1000_and_body_limits(void **st)
         it_resp_free(&r);
         free(body);
     }
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{big}:z:1"), 2000);
-    assert_int_equal(rint_(f, "HLEN tk:lb:{big}:u:1"), 2000);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{big}:z:1"), 2000);
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:lb:{big}:u:1"), 2000);
     assert_int_equal(xlen(f, "big"), 2000);
     assert_int_equal(bfield(f, "big", "seq"), 2000);
     /* Exactly 128 KiB passes; one byte more is 413 on both versions, and nothing is written. */
@@ -667,7 +643,7 @@ static void bad_input_changes_nothing(void **st)
     it_resp_free(&r);
     books(f, "bad", after, sizeof after);
     assert_string_equal(after, before);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{nope}"), 0);
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{nope}"), 0);
 }
 
 /* ------------------------------------------------------------- seasons */
@@ -704,8 +680,8 @@ static void schedule_rollover(void **st)
     assert_int_equal(bfield(f, "sched", "start"), start + 1000);
     /* The closed season keeps its entries; the new one has only the new write. */
     assert_true(strncmp(uentry(f, "sched", 1, "u", e, sizeof e), "1 0 ", 4) == 0);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{sched}:z:1"), 1);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{sched}:z:2"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{sched}:z:1"), 1);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{sched}:z:2"), 1);
     long long t;
     sscanf(uentry(f, "sched", 2, "v", e, sizeof e), "%*d %*d %lld", &t);
     assert_true(t >= start + 1000 && t < start + 2000);
@@ -723,7 +699,7 @@ static void schedule_rollover(void **st)
     season_span(f, "sched", 2, &s2, &e2);
     assert_int_equal(e2, start + 2000);
     /* The rollover entries of the stream: season and start. */
-    redisReply *x = rcmd(f, "XRANGE tk:lb:{sched}:q - +");
+    redisReply *x = it_redis_must(f->redis, "XRANGE tk:lb:{sched}:q - +");
     int rolls = 0;
     for (size_t i = 0; i < x->elements; i++) {
         redisReply *fl = x->element[i]->element[1];
@@ -739,10 +715,10 @@ static void schedule_rollover(void **st)
     /* Seasons 1 and 2 are within current - 3 only when s is 5: then season 1 waits in the drop list (its
        entry is not acked: no worker here), 2 kept. */
     if (s == 5) {
-        assert_int_equal(rint_(f, "EXISTS tk:lb:{sched}:z:1"), 1);
-        assert_int_equal(rint_(f, "LLEN tk:lb:{sched}:drop"), 1);
-        assert_int_equal(rint_(f, "HGET tk:lb:{sched}:pend 1"), 1);
-        assert_int_equal(rint_(f, "EXISTS tk:lb:{sched}:z:2"), 1);
+        assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{sched}:z:1"), 1);
+        assert_int_equal(it_redis_int(f->redis, "LLEN tk:lb:{sched}:drop"), 1);
+        assert_int_equal(it_redis_int(f->redis, "HGET tk:lb:{sched}:pend 1"), 1);
+        assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{sched}:z:2"), 1);
     }
 }
 
@@ -806,31 +782,31 @@ static void manual_rollover_keeps_three_closed(void **st)
     /* Current 6: kept 3, 4, 5 (closed) and 6; 1 and 2 out of the window, but each has an entry not acked
        (no worker here): listed in the drop list, their keys still there. */
     for (int s = 1; s <= 6; s++) {
-        assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:z:%d", s), 1);
-        assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:u:%d", s), 1);
-        assert_int_equal(rint_(f, "HGET tk:lb:{man}:pend %d", s), 1);
+        assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:z:%d", s), 1);
+        assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:u:%d", s), 1);
+        assert_int_equal(it_redis_int(f->redis, "HGET tk:lb:{man}:pend %d", s), 1);
     }
-    redisReply *dl = rcmd(f, "LRANGE tk:lb:{man}:drop 0 -1");
+    redisReply *dl = it_redis_must(f->redis, "LRANGE tk:lb:{man}:drop 0 -1");
     assert_int_equal(dl->elements, 2);
     assert_string_equal(dl->element[0]->str, "1");
     assert_string_equal(dl->element[1]->str, "2");
     freeReplyObject(dl);
     /* Season 1's entry acked (as lua/lb_ack.lua leaves it: the field removed at 0), 2's not: the next write
        UNLINKs season 1 only; then 2's too, and the one after that UNLINKs it. */
-    freeReplyObject(rcmd(f, "HDEL tk:lb:{man}:pend 1"));
+    freeReplyObject(it_redis_must(f->redis, "HDEL tk:lb:{man}:pend 1"));
     assert_int_equal(write_ok(f, "man", "{\"scores\":[{\"user_id\":\"u7\",\"score\":[7]}]}", 1, 0), 6);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:z:1 tk:lb:{man}:u:1"), 0);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:z:2 tk:lb:{man}:u:2"), 2);
-    assert_int_equal(rint_(f, "LLEN tk:lb:{man}:drop"), 1);
-    assert_int_equal(rint_(f, "HGET tk:lb:{man}:pend 6"), 2);
-    freeReplyObject(rcmd(f, "HDEL tk:lb:{man}:pend 2"));
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:z:1 tk:lb:{man}:u:1"), 0);
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:z:2 tk:lb:{man}:u:2"), 2);
+    assert_int_equal(it_redis_int(f->redis, "LLEN tk:lb:{man}:drop"), 1);
+    assert_int_equal(it_redis_int(f->redis, "HGET tk:lb:{man}:pend 6"), 2);
+    freeReplyObject(it_redis_must(f->redis, "HDEL tk:lb:{man}:pend 2"));
     assert_int_equal(write_ok(f, "man", "{\"scores\":[{\"user_id\":\"u8\",\"score\":[8]}]}", 1, 0), 6);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:z:2 tk:lb:{man}:u:2"), 0);
-    assert_int_equal(rint_(f, "EXISTS tk:lb:{man}:drop"), 0);
-    assert_int_equal(rint_(f, "HGET tk:lb:{man}:pend 6"), 3);
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:z:2 tk:lb:{man}:u:2"), 0);
+    assert_int_equal(it_redis_int(f->redis, "EXISTS tk:lb:{man}:drop"), 0);
+    assert_int_equal(it_redis_int(f->redis, "HGET tk:lb:{man}:pend 6"), 3);
     char e3[128];
     assert_true(strncmp(uentry(f, "man", 3, "u3", e3, sizeof e3), "3 0 ", 4) == 0);
-    assert_int_equal(rint_(f, "HLEN tk:lb:{man}:sn"), 6);
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:lb:{man}:sn"), 6);
     assert_int_equal(bfield(f, "man", "season"), 6);
     assert_int_equal(bfield(f, "man", "len"), 0);
     /* On a schedule, a rollover by hand restarts the period: the next season ends len after it. */
@@ -915,7 +891,7 @@ static void writes_racing_rollovers(void **st)
     for (int s = 1; s <= RACE_ROLLS + 1; s++)
         season_span(f, "race", s, &span[s][0], &span[s][1]);
     /* Every score entry of the stream: in the users hash of its season (exactly its values), its time inside that season. */
-    redisReply *q = rcmd(f, "XRANGE tk:lb:{race}:q - +");
+    redisReply *q = it_redis_must(f->redis, "XRANGE tk:lb:{race}:q - +");
     long long entries = 0, per_season[RACE_ROLLS + 2] = {0};
     for (size_t i = 0; i < q->elements; i++) {
         redisReply *fl = q->element[i]->element[1];
@@ -942,8 +918,8 @@ static void writes_racing_rollovers(void **st)
     assert_int_equal(entries, accepted);
     long long in_hashes = 0;
     for (int s = 1; s <= RACE_ROLLS + 1; s++) {
-        assert_int_equal(rint_(f, "HLEN tk:lb:{race}:u:%d", s), per_season[s]);
-        assert_int_equal(rint_(f, "ZCARD tk:lb:{race}:z:%d", s), per_season[s]);
+        assert_int_equal(it_redis_int(f->redis, "HLEN tk:lb:{race}:u:%d", s), per_season[s]);
+        assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{race}:z:%d", s), per_season[s]);
         in_hashes += per_season[s];
     }
     assert_int_equal(in_hashes, accepted);
@@ -985,7 +961,7 @@ static void batching_noscript_and_redis_away(void **st)
     }
     it_h2_free_bodies(reqs, BURST);
     assert_true(strncmp(uentry(f, "burst", 1, "all", e, sizeof e), "60 0 ", 5) == 0); /* every incr applied once */
-    assert_int_equal(rint_(f, "HLEN tk:lb:{burst}:u:1"), BURST + 1);
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:lb:{burst}:u:1"), BURST + 1);
     it_resp_t r;
     assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", "/metrics", NULL), 0);
     const char *mc = strstr(r.body, "\ntk_board_write_calls_total ");
@@ -996,7 +972,7 @@ static void batching_noscript_and_redis_away(void **st)
     assert_true(calls >= 1 && calls * 4 <= BURST);
 
     /* SCRIPT FLUSH: the next write loads the script again and applies, once. */
-    freeReplyObject(rcmd(f, "SCRIPT FLUSH"));
+    freeReplyObject(it_redis_must(f->redis, "SCRIPT FLUSH"));
     write1(f, "burst", "all", 5, 0, 1, 1);
     assert_true(strncmp(uentry(f, "burst", 1, "all", e, sizeof e), "65 0 ", 5) == 0);
 
@@ -1074,7 +1050,7 @@ static void entries_held_are_bounded(void **st)
     }
     assert_int_equal(ok, 20);
     assert_int_equal(refused, SHED_REQS - 20);
-    assert_int_equal(rint_(f, "ZCARD tk:lb:{shed}:z:1"), 20000);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{shed}:z:1"), 20000);
     assert_int_equal(xlen(f, "shed"), 20000);
 }
 

@@ -37,48 +37,10 @@
 #include "tk_jwt.h"
 #include "tk_time.h"
 
-static redisReply *rcmd(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    if (x->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "redis: %s\n", x->str);
-    assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
-    return x;
-}
-
-static void rdo(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    if (x->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "redis: %s\n", x->str);
-    assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
-    freeReplyObject(x);
-}
-
-static long long rint_(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    long long v = x->type == REDIS_REPLY_INTEGER ? x->integer : x->type == REDIS_REPLY_STRING ? strtoll(x->str, NULL, 10) : -1;
-    freeReplyObject(x);
-    return v;
-}
-
 /* Redis's clock, ms. */
 static long long redis_now(const it_fix_t *f)
 {
-    redisReply *x = rcmd(f, "TIME");
+    redisReply *x = it_redis_must(f->redis, "TIME");
     assert_int_equal(x->elements, 2);
     long long ms = strtoll(x->element[0]->str, NULL, 10) * 1000 + strtoll(x->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(x);
@@ -151,7 +113,7 @@ static void make_room(const it_fix_t *f, char *ev, size_t len, long long stock, 
     assert_int_equal(r.status, 201);
     it_resp_free(&r);
     if (rate == 0)
-        rdo(f, "HSET tk:{%s}:ev wr_rate 0", ev);
+        it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 0", ev);
 }
 
 static long join(const it_fix_t *f, const char *ev, const char *user, it_resp_t *r)
@@ -197,7 +159,7 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     join_expect(f, ev, "u-old", 201);
     join_expect(f, ev, "u-b", 201);
     long long now = redis_now(f);
-    rdo(f, "ZADD tk:{%s}:wq:seen %lld u-a %lld u-old", ev, now - 5000, now - 31000);
+    it_redis_do(f->redis, "ZADD tk:{%s}:wq:seen %lld u-a %lld u-old", ev, now - 5000, now - 31000);
     /* a read of u-b's standing: u-a counts, u-old does not */
     const char *sargs[] = {"0", "u-b"};
     redisReply *x = eval_room(f, "wq_status.lua", ev, 8, NULL, 2, sargs);
@@ -207,15 +169,15 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     fprintf(stderr, "ahead of u-b: %lld (want 1)\n", x->element[2]->integer);
     assert_int_equal(x->element[2]->integer, 1);
     freeReplyObject(x);
-    assert_true(rint_(f, "ZSCORE tk:{%s}:wq:seen u-a", ev) > 0);
+    assert_true(it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-a", ev) > 0);
     /* an admit step of one (with the lease's epoch, as the holder sends it) admits u-a */
     char epoch[24];
-    snprintf(epoch, sizeof epoch, "%lld", rint_(f, "GET tk:wq:epoch"));
+    snprintf(epoch, sizeof epoch, "%lld", it_redis_int(f->redis, "GET tk:wq:epoch"));
     const char *aargs[] = {"1", "2000", epoch, ev};
     x = eval_room(f, "wq_admit.lua", ev, 11, NULL, 4, aargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
-    long long at = rint_(f, "HGET tk:{%s}:wq:adm u-a", ev);
+    long long at = it_redis_int(f->redis, "HGET tk:{%s}:wq:adm u-a", ev);
     fprintf(stderr, "u-a admitted at %lld (Redis now %lld)\n", at, now);
     assert_true(at >= now && at < now + 5000); /* stamped with Redis's clock */
     /* a join is a heartbeat at Redis's time */
@@ -223,7 +185,7 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     x = eval_room(f, "wq_join.lua", ev, 8, "tk:wq:rooms", 2, jargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
-    long long seen = rint_(f, "ZSCORE tk:{%s}:wq:seen u-b", ev);
+    long long seen = it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-b", ev);
     assert_true(seen >= now && seen < now + 5000);
 }
 
@@ -251,7 +213,7 @@ static void fill_line(const it_fix_t *f, const char *ev, int n)
 /* The admitted-at stamps of @ev (at most @cap) into @at; their number. */
 static int admissions(const it_fix_t *f, const char *ev, long long *at, int cap)
 {
-    redisReply *x = rcmd(f, "HGETALL tk:{%s}:wq:adm", ev);
+    redisReply *x = it_redis_must(f->redis, "HGETALL tk:{%s}:wq:adm", ev);
     int n = 0;
     for (size_t i = 1; i < x->elements && n < cap; i += 2)
         at[n++] = strtoll(x->element[i]->str, NULL, 10);
@@ -287,7 +249,7 @@ static void no_burst_after_the_admitter_stalls(void **st)
     make_room(f, ev, sizeof ev, 1000, RATE);
     fill_line(f, ev, N);
     it_sleep_ms(400);
-    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > 0); /* it admits */
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > 0); /* it admits */
     assert_int_equal(it_proc_signal(&f->gw.proc, SIGSTOP), 0);
     it_sleep_ms(1200);
     assert_int_equal(it_proc_signal(&f->gw.proc, SIGCONT), 0);
@@ -429,7 +391,7 @@ static int lease_is(const it_fix_t *f, int pid)
 {
     char tag[32];
     snprintf(tag, sizeof tag, ":%d:", pid);
-    redisReply *x = rcmd(f, "GET tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "GET tk:wq:lease");
     int yes = x->type == REDIS_REPLY_STRING && strstr(x->str, tag) != NULL;
     freeReplyObject(x);
     return yes;
@@ -451,7 +413,7 @@ static void a_stale_admitter_admits_nobody(void **st)
     make_room(f, ev, sizeof ev, 1000, RATE);
     /* the fixture's gateway again, through the proxy, holding the lease */
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
-    rdo(f, "DEL tk:wq:lease");
+    it_redis_do(f->redis, "DEL tk:wq:lease");
     proxy_t px;
     proxy_start(&px);
     snprintf(port, sizeof port, "%d", px.port);
@@ -464,9 +426,9 @@ static void a_stale_admitter_admits_nobody(void **st)
     assert_true(lease_is(f, (int)f->gw.proc.pid));
     fill_line(f, ev, N);
     long long deadline = it_now_ms() + 3000;
-    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) < 5 && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) < 5 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) >= 5);
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) >= 5);
 
     px.hold = 1; /* A's link stalls */
     long long t0 = it_now_ms();
@@ -474,27 +436,27 @@ static void a_stale_admitter_admits_nobody(void **st)
         it_sleep_ms(50);
     assert_true(lease_is(f, (int)fb.gw.proc.pid));
     fprintf(stderr, "B took the lease %lld ms after A's link stalled\n", it_now_ms() - t0);
-    long long held = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    long long held = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
     deadline = it_now_ms() + 2000;
-    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) == held && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) == held && it_now_ms() < deadline)
         it_sleep_ms(20);
-    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > held); /* B admits */
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > held); /* B admits */
     /* B stands still for a moment (its lease holds 3 s), so whatever is admitted now is A's doing */
     assert_int_equal(it_proc_signal(&fb.gw.proc, SIGSTOP), 0);
     it_sleep_ms(100);
-    long long before = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    long long before = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
     px.hold = 0; /* A's held traffic arrives: the step it sent while it still trusted its lease */
     it_sleep_ms(700);
-    long long after = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    long long after = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
     assert_int_equal(it_proc_signal(&fb.gw.proc, SIGCONT), 0);
     fprintf(stderr, "admitted while B stood still and A's stale traffic arrived: %lld (want 0)\n", after - before);
     assert_int_equal(after, before);
     assert_true(lease_is(f, (int)fb.gw.proc.pid));
     /* B goes on */
     deadline = it_now_ms() + 2000;
-    while (rint_(f, "HLEN tk:{%s}:wq:adm", ev) == after && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) == after && it_now_ms() < deadline)
         it_sleep_ms(20);
-    assert_true(rint_(f, "HLEN tk:{%s}:wq:adm", ev) > after);
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > after);
     assert_int_equal(it_proc_stop(&fb.gw.proc, IT_STOP_MS), 0);
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
     proxy_stop(&px);
@@ -536,7 +498,7 @@ static void metrics_during_shutdown_reads_nothing_freed(void **st)
         int started = it_gateway_start(&g.gw, IT_READY_MS);
         unsetenv("GW_THREADS");
         assert_int_equal(started, 0);
-        rdo(f, "CLIENT PAUSE 1500 ALL");
+        it_redis_do(f->redis, "CLIENT PAUSE 1500 ALL");
         scrape_t sc = {&g.gw, {0}, 0};
         assert_int_equal(pthread_create(&sc.tid, NULL, scrape_main, &sc), 0);
         it_sleep_ms(300);
@@ -565,7 +527,7 @@ static void redis_refusing_a_room_script_is_503(void **st)
     char ev[64];
     make_room(f, ev, sizeof ev, 10, 0);
     join_expect(f, ev, "u-in", 201);
-    rdo(f, "CONFIG SET maxmemory 1");
+    it_redis_do(f->redis, "CONFIG SET maxmemory 1");
     it_resp_t r;
     long js = join(f, ev, "u-new", &r);
     if (js != 503)
@@ -579,14 +541,14 @@ static void redis_refusing_a_room_script_is_503(void **st)
         it_show("status while Redis refuses writes", &r);
     int status_ra = r.retry_after_n;
     it_resp_free(&r);
-    rdo(f, "CONFIG SET maxmemory 0");
+    it_redis_do(f->redis, "CONFIG SET maxmemory 0");
     fprintf(stderr, "join %ld, status %ld while Redis refuses writes (want 503, 503)\n", js, ss);
     assert_int_equal(js, 503);
     assert_true(join_code);
     assert_int_equal(join_ra, 1);
     assert_int_equal(ss, 503);
     assert_int_equal(status_ra, 1);
-    assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:pos", ev), 1); /* nothing changed */
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:{%s}:wq:pos", ev), 1); /* nothing changed */
     join_expect(f, ev, "u-new", 201);                       /* and it works again */
 }
 
@@ -594,7 +556,7 @@ static void redis_refusing_a_room_script_is_503(void **st)
 
 static int listed(const it_fix_t *f, const char *ev)
 {
-    return (int)rint_(f, "SISMEMBER tk:wq:rooms %s", ev);
+    return (int)it_redis_int(f->redis, "SISMEMBER tk:wq:rooms %s", ev);
 }
 
 /* Waits up to @ms for @ev's membership of tk:wq:rooms to be @want; returns it then. */
@@ -631,9 +593,9 @@ static void finished_rooms_leave_the_rooms_set(void **st)
     int c = wait_listed(f, closed, 0, 2000);
     fprintf(stderr, "closed event in tk:wq:rooms after 2 s: %d (want 0)\n", c);
     assert_int_equal(c, 0);
-    assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:adm", closed), 0); /* nobody admitted on a closed event */
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", closed), 0); /* nobody admitted on a closed event */
     /* opened again (any state may follow any other): listed again, and its waiting user admitted */
-    rdo(f, "HSET tk:{%s}:ev wr_rate 20", closed);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 20", closed);
     it_api(&r, f, IT_HTTP1, IT_ADMIN, "POST", path, "{\"state\":\"open\"}");
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
@@ -641,24 +603,24 @@ static void finished_rooms_leave_the_rooms_set(void **st)
     fprintf(stderr, "reopened event in tk:wq:rooms: %d (want 1)\n", c);
     assert_int_equal(c, 1);
     long long until = it_now_ms() + 3000;
-    while (rint_(f, "HEXISTS tk:{%s}:wq:adm u-c", closed) != 1 && it_now_ms() < until)
+    while (it_redis_int(f->redis, "HEXISTS tk:{%s}:wq:adm u-c", closed) != 1 && it_now_ms() < until)
         it_sleep_ms(50);
-    assert_int_equal(rint_(f, "HEXISTS tk:{%s}:wq:adm u-c", closed), 1);
+    assert_int_equal(it_redis_int(f->redis, "HEXISTS tk:{%s}:wq:adm u-c", closed), 1);
     /* sold out: u-s admitted (the line is empty), then nothing remains */
     long long deadline = it_now_ms() + 3000;
-    while (rint_(f, "HLEN tk:{%s}:wq:adm", sold) < 1 && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", sold) < 1 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    rdo(f, "HSET tk:{%s}:ev remaining 0", sold);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev remaining 0", sold);
     assert_int_equal(wait_listed(f, sold, 0, 2000), 0);
     assert_int_equal(listed(f, open_), 1); /* open, empty line: stays */
     /* units come back (a cancellation): the next join lists the room again, and it admits */
-    rdo(f, "HSET tk:{%s}:ev remaining 3", sold);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev remaining 3", sold);
     join_expect(f, sold, "u-s2", 201);
     assert_int_equal(listed(f, sold), 1);
     deadline = it_now_ms() + 3000;
-    while (rint_(f, "HEXISTS tk:{%s}:wq:adm u-s2", sold) != 1 && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "HEXISTS tk:{%s}:wq:adm u-s2", sold) != 1 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    assert_int_equal(rint_(f, "HEXISTS tk:{%s}:wq:adm u-s2", sold), 1);
+    assert_int_equal(it_redis_int(f->redis, "HEXISTS tk:{%s}:wq:adm u-s2", sold), 1);
 }
 
 /* ---- 7: the low items ---- */
@@ -699,13 +661,13 @@ static void held_max_is_checked_before_the_script(void **st)
     poll_t q = {&f2, ev, "u-h1", 2, {0}, 0};
     assert_int_equal(pthread_create(&q.tid, NULL, poll_main, &q), 0);
     it_sleep_ms(700);
-    rdo(f, "ZADD tk:{%s}:wq:seen 1000 u-h2", ev); /* a mark: a heartbeat would overwrite it */
+    it_redis_do(f->redis, "ZADD tk:{%s}:wq:seen 1000 u-h2", ev); /* a mark: a heartbeat would overwrite it */
     long long calls = it_redis_cmd_calls(f->redis, "evalsha");
     it_resp_t r;
     assert_int_equal(status(&f2, ev, "u-h2", 5, &r), 503);
     assert_int_equal(r.retry_after_n, 1);
     it_resp_free(&r);
-    long long seen = rint_(f, "ZSCORE tk:{%s}:wq:seen u-h2", ev);
+    long long seen = it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-h2", ev);
     long long after = it_redis_cmd_calls(f->redis, "evalsha");
     fprintf(stderr, "the refused poll's heartbeat: seen %lld (want 1000); script calls meanwhile %lld\n", seen, after - calls);
     assert_int_equal(seen, 1000);
@@ -758,7 +720,7 @@ static void clean_stop_releases_the_lease(void **st)
     it_fix_t f2 = *f;
     assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
-    redisReply *x = rcmd(f, "EXISTS tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "EXISTS tk:wq:lease");
     long long left = x->integer;
     freeReplyObject(x);
     long long t0 = it_now_ms();

@@ -33,42 +33,6 @@
 #include "lib/it_redis.h"
 #include "tk_time.h"
 
-static redisReply *rcmd(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
-    return x;
-}
-
-static void rdo(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    if (x->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "redis: %s\n", x->str);
-    assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
-    freeReplyObject(x);
-}
-
-static long long rint_(const it_fix_t *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *x = redisvCommand(f->redis, fmt, ap);
-    va_end(ap);
-    assert_non_null(x);
-    long long v = x->type == REDIS_REPLY_INTEGER ? x->integer : x->type == REDIS_REPLY_STRING ? strtoll(x->str, NULL, 10) : -1;
-    freeReplyObject(x);
-    return v;
-}
-
 /* The admin update of the room of @ev with @body; asserts 200. */
 static void room_update(const it_fix_t *f, const char *ev, const char *body)
 {
@@ -87,7 +51,7 @@ static void set_rate(const it_fix_t *f, const char *ev, int rate)
 {
     char body[64];
     if (rate == 0) {
-        rdo(f, "HSET tk:{%s}:ev wr_rate 0", ev);
+        it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 0", ev);
         return;
     }
     snprintf(body, sizeof body, "{\"release_per_s\":%d}", rate);
@@ -147,7 +111,7 @@ static void room_snapshot(const it_fix_t *f, const char *ev, char *out, size_t c
     size_t len = 0;
     out[0] = '\0';
     for (size_t c = 0; c < 3; c++) {
-        redisReply *x = rcmd(f, cmds[c], ev);
+        redisReply *x = it_redis_must(f->redis, cmds[c], ev);
         for (size_t i = 0; i < x->elements; i++)
             len += (size_t)snprintf(out + len, cap - len, "%s,", x->element[i]->str);
         len += (size_t)snprintf(out + len, cap - len, "|");
@@ -188,7 +152,7 @@ static void join_is_idempotent_and_refusals_change_nothing(void **st)
     assert_int_equal(status(f, ev, "u-b", 0, &r), 200);
     assert_true(json_is_null(json_object_get(r.json, "eta_s")));
     it_resp_free(&r);
-    rdo(f, "HSET tk:{%s}:ev opens %lld", ev, (long long)tk_time_now_ms() + 3600000); /* the sale: admin cannot move it */
+    it_redis_do(f->redis, "HSET tk:{%s}:ev opens %lld", ev, (long long)tk_time_now_ms() + 3600000); /* the sale: admin cannot move it */
     set_rate(f, ev, 4);
     it_sleep_ms(300);
     assert_int_equal(status(f, ev, "u-b", 0, &r), 200);
@@ -248,13 +212,13 @@ static void join_is_idempotent_and_refusals_change_nothing(void **st)
         } else {
             make_room(f, e2, sizeof e2, i == 4 ? 1 : 10, 0);
             if (i == 1)
-                rdo(f, "HSET tk:{%s}:ev wr_opens %lld", e2, (long long)tk_time_now_ms() + 3600000);
+                it_redis_do(f->redis, "HSET tk:{%s}:ev wr_opens %lld", e2, (long long)tk_time_now_ms() + 3600000);
             else if (i == 2)
-                rdo(f, "HSET tk:{%s}:ev state closed", e2);
+                it_redis_do(f->redis, "HSET tk:{%s}:ev state closed", e2);
             else if (i == 3)
-                rdo(f, "HSET tk:{%s}:ev closes %lld", e2, (long long)tk_time_now_ms() - 1000);
+                it_redis_do(f->redis, "HSET tk:{%s}:ev closes %lld", e2, (long long)tk_time_now_ms() - 1000);
             else
-                rdo(f, "HSET tk:{%s}:ev remaining 0", e2);
+                it_redis_do(f->redis, "HSET tk:{%s}:ev remaining 0", e2);
         }
         room_snapshot(f, e2, before, sizeof before);
         if (join(f, e2, "u-c", &r) != cases[i].status || strcmp(it_resp_error_code(&r), cases[i].code) != 0) {
@@ -276,7 +240,7 @@ static int read_admissions(const it_fix_t *f, const char *ev, long long *at, int
 {
     for (int i = 0; i < n; i++)
         at[i] = -1;
-    redisReply *x = rcmd(f, "HGETALL tk:{%s}:wq:adm", ev);
+    redisReply *x = it_redis_must(f->redis, "HGETALL tk:{%s}:wq:adm", ev);
     int got = 0;
     for (size_t i = 0; i + 1 < x->elements; i += 2) {
         int k = atoi(x->element[i]->str + 2);
@@ -304,7 +268,7 @@ static void admission_in_place_order_among_present_users(void **st)
     for (int i = 0; i < N; i++) {
         user_name(u, sizeof u, i);
         if (i % 3 == 1)
-            rdo(f, "ZADD tk:{%s}:wq:seen %lld %s", ev, old, u);
+            it_redis_do(f->redis, "ZADD tk:{%s}:wq:seen %lld %s", ev, old, u);
         else if (i < N - 1)
             present_before_last++;
     }
@@ -318,9 +282,9 @@ static void admission_in_place_order_among_present_users(void **st)
 
     set_rate(f, ev, 20); /* one user a 50 ms step */
     long long deadline = it_now_ms() + 6000;
-    while (rint_(f, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
         it_sleep_ms(100);
-    assert_int_equal(rint_(f, "ZCARD tk:{%s}:wq:line", ev), 0);
+    assert_int_equal(it_redis_int(f->redis, "ZCARD tk:{%s}:wq:line", ev), 0);
 
     long long at[N];
     int admitted = read_admissions(f, ev, at, N);
@@ -342,9 +306,9 @@ static void admission_in_place_order_among_present_users(void **st)
         prev = at[i];
     }
     assert_true(distinct >= (N - N / 3) / 2); /* steady: mostly one user a step, not one burst */
-    assert_int_equal(rint_(f, "HGET tk:{%s}:wq admitted", ev), N - N / 3);
-    assert_int_equal(rint_(f, "HGET tk:{%s}:wq abandoned", ev), N / 3);
-    assert_int_equal(rint_(f, "HGET tk:{%s}:wq serving", ev), N);
+    assert_int_equal(it_redis_int(f->redis, "HGET tk:{%s}:wq admitted", ev), N - N / 3);
+    assert_int_equal(it_redis_int(f->redis, "HGET tk:{%s}:wq abandoned", ev), N / 3);
+    assert_int_equal(it_redis_int(f->redis, "HGET tk:{%s}:wq serving", ev), N);
 
     /* an admitted user: the token and its expiry, at once even with a wait */
     user_name(u, sizeof u, 0);
@@ -415,8 +379,8 @@ static void an_admission_that_ran_out_is_expired_and_may_rejoin(void **st)
     assert_int_equal(join_expect(f, ev, "u-soon", 201), 2);
     /* admitted 301 s ago (access_ttl_s 300), and 10 s ago */
     long long now = (long long)tk_time_now_ms();
-    rdo(f, "ZREM tk:{%s}:wq:line u-late u-soon", ev);
-    rdo(f, "HSET tk:{%s}:wq:adm u-late %lld u-soon %lld", ev, now - 301000, now - 10000);
+    it_redis_do(f->redis, "ZREM tk:{%s}:wq:line u-late u-soon", ev);
+    it_redis_do(f->redis, "HSET tk:{%s}:wq:adm u-late %lld u-soon %lld", ev, now - 301000, now - 10000);
     it_resp_t r;
     assert_int_equal(status(f, ev, "u-soon", 0, &r), 200);
     assert_string_equal(it_json_str(r.json, "state"), "admitted");
@@ -453,7 +417,7 @@ static void absent_at_32s_not_at_28s(void **st)
     it_resp_free(&r);
     set_rate(f, ev, 20);
     long long deadline = it_now_ms() + 3000;
-    while (rint_(f, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
+    while (it_redis_int(f->redis, "ZCARD tk:{%s}:wq:line", ev) > 0 && it_now_ms() < deadline)
         it_sleep_ms(50);
     assert_int_equal(status(f, ev, "u-gone", 0, &r), 410);
     it_resp_free(&r);
@@ -477,7 +441,7 @@ static void release_is_steady_and_eta_follows_the_measured_rate(void **st)
     /* paused: nobody admitted, eta null */
     room_update(f, ev, "{\"release_per_s\":20,\"paused\":true}");
     it_sleep_ms(1000);
-    assert_int_equal(rint_(f, "HLEN tk:{%s}:wq:adm", ev), 0);
+    assert_int_equal(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev), 0);
     it_resp_t r;
     user_name(u, sizeof u, N - 1);
     assert_int_equal(status(f, ev, u, 0, &r), 200);
@@ -515,14 +479,14 @@ static void release_is_steady_and_eta_follows_the_measured_rate(void **st)
 
     /* eta_s from the measured rate: ceil(ahead / meas) */
     it_sleep_ms(1200);
-    long long meas = rint_(f, "HGET tk:{%s}:wq meas", ev);
+    long long meas = it_redis_int(f->redis, "HGET tk:{%s}:wq meas", ev);
     /* admissions per s over the last 30 s, idle time included (the join and the pause): under 20/s */
     assert_true(meas > 5000 && meas <= 21000);
     set_rate(f, ev, 1); /* the configured rate no longer says anything */
     for (int tries = 0; tries < 5; tries++) {
-        long long m1 = rint_(f, "HGET tk:{%s}:wq meas", ev);
+        long long m1 = it_redis_int(f->redis, "HGET tk:{%s}:wq meas", ev);
         assert_int_equal(status(f, ev, u, 0, &r), 200);
-        long long m2 = rint_(f, "HGET tk:{%s}:wq meas", ev);
+        long long m2 = it_redis_int(f->redis, "HGET tk:{%s}:wq meas", ev);
         if (m1 != m2 || strcmp(it_json_str(r.json, "state"), "waiting") != 0) {
             it_resp_free(&r);
             continue;
@@ -569,7 +533,7 @@ static void held_poll_is_answered_on_admission_and_bounded(void **st)
     assert_int_equal(pthread_join(p.tid, NULL), 0);
     assert_int_equal(p.r.status, 200);
     assert_string_equal(it_json_str(p.r.json, "state"), "admitted");
-    long long adm = rint_(f, "HGET tk:{%s}:wq:adm u-p1", ev);
+    long long adm = it_redis_int(f->redis, "HGET tk:{%s}:wq:adm u-p1", ev);
     assert_true(it_now_ms() - t0 >= 700); /* it was held */
     fprintf(stderr, "held poll answered %lld ms after the admission\n", p.done_wall - adm);
     assert_true(p.done_wall - adm < 500);
@@ -635,7 +599,7 @@ static void lease_moves_when_its_gateway_is_killed(void **st)
         join_expect(&f2, ev, u, 201);
     }
     /* the first gateway holds the lease (it started first) */
-    redisReply *x = rcmd(f, "GET tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "GET tk:wq:lease");
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     char pid[32];
     snprintf(pid, sizeof pid, ":%d:", (int)f->gw.proc.pid);
@@ -643,22 +607,22 @@ static void lease_moves_when_its_gateway_is_killed(void **st)
     freeReplyObject(x);
     set_rate(f, ev, 10);
     it_sleep_ms(1200);
-    long long before_kill = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+    long long before_kill = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
     assert_true(before_kill >= 1);
 
     it_proc_kill(&f->gw.proc);
     long long killed = it_now_ms();
     it_sleep_ms(100); /* a step the dead holder sent may still have run */
-    long long base = rint_(f, "HLEN tk:{%s}:wq:adm", ev), n = base;
+    long long base = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev), n = base;
     while (n <= base && it_now_ms() - killed < 8000) {
         it_sleep_ms(50);
-        n = rint_(f, "HLEN tk:{%s}:wq:adm", ev);
+        n = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
     }
     long long took = it_now_ms() - killed;
     fprintf(stderr, "admission resumed %lld ms after the holder was killed\n", took);
     assert_true(n > base);
     assert_true(took < 5000);
-    x = rcmd(f, "GET tk:wq:lease");
+    x = it_redis_must(f->redis, "GET tk:wq:lease");
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     snprintf(pid, sizeof pid, ":%d:", (int)f2.gw.proc.pid);
     assert_non_null(strstr(x->str, pid));

@@ -1,5 +1,11 @@
 #include "it_redis.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,5 +158,45 @@ long long it_redis_cmd_calls(redisContext *rc, const char *cmd)
     }
     if (r != NULL)
         freeReplyObject(r);
+    return v;
+}
+
+static redisReply *vmust(redisContext *rc, const char *fmt, va_list ap)
+{
+    redisReply *x = redisvCommand(rc, fmt, ap);
+    assert_non_null(x);
+    if (x->type == REDIS_REPLY_ERROR)
+        fprintf(stderr, "redis: %s\n", x->str);
+    assert_int_not_equal(x->type, REDIS_REPLY_ERROR);
+    return x;
+}
+
+redisReply *it_redis_must(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *x = vmust(rc, fmt, ap);
+    va_end(ap);
+    return x;
+}
+
+void it_redis_do(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *x = vmust(rc, fmt, ap);
+    va_end(ap);
+    freeReplyObject(x);
+}
+
+long long it_redis_int(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *x = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(x);
+    long long v = x->type == REDIS_REPLY_INTEGER ? x->integer : x->type == REDIS_REPLY_STRING ? strtoll(x->str, NULL, 10) : -1;
+    freeReplyObject(x);
     return v;
 }

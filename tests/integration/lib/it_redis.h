@@ -51,4 +51,18 @@ long long it_redis_pending_of(redisContext *rc, const char *event_id, const char
 /** The calls Redis counted of command @cmd (lower case: "evalsha") in INFO commandstats: 0 when never called, -1 when unreadable. */
 long long it_redis_cmd_calls(redisContext *rc, const char *cmd);
 
+/*
+ * The tests' checked commands (cmocka): a command that gets no reply or an
+ * error reply fails the test, with Redis's message printed.
+ */
+
+/** Runs the command; the caller frees the reply (freeReplyObject). */
+redisReply *it_redis_must(redisContext *rc, const char *fmt, ...);
+
+/** Runs the command and drops its reply. */
+void it_redis_do(redisContext *rc, const char *fmt, ...);
+
+/** The command's integer (or a string reply read as one); -1 for any other reply. Fails only on no reply. */
+long long it_redis_int(redisContext *rc, const char *fmt, ...);
+
 #endif
