@@ -145,9 +145,10 @@ void tk_cluster_map_init(tk_cluster_map_t *m);
  * A master named in several ranges is one node (same host and port). An
  * empty array is a valid map that covers nothing.
  *
- * Returns 0, or -1 with @err saying what is wrong ("range 2: end 16384 is
- * not a slot", Redis's own message for an error reply, the node bound, no
- * memory) and @m unchanged. @reply stays the caller's.
+ * Returns 0, or -1 with @err saying what is wrong ("CLUSTER SLOTS range 2:
+ * end is not a slot (an integer 0..16383)", a slot in two ranges, Redis's
+ * own message for an error reply, the node bound, no memory) and @m
+ * unchanged. @reply stays the caller's.
  */
 int tk_cluster_map_parse(tk_cluster_map_t *m, const redisReply *reply, const char *origin_host, char *err, size_t errlen);
 
