@@ -13,16 +13,21 @@ ARGV[4..] top: offset, limit   user: user id   around: user id, radius
           many: 4 per read, 1-512 reads: shape (user | around), season
           ("current" or a number), user id, radius ("0" for user)
 
-Why many. A user or around read costs Redis about 8 us of commands (HMGET,
-HGET, ZRANK, ZRANGE) but about 20 us as a script call of its own: the rest
-is the call (EVALSHA's lookup, argument and reply handling, the script's
-set-up). The gateway gathers the user and around reads of one loop turn for
+Why many. On a board of a million users a user read cost Redis 19.5 us
+as a script call of its own, of which 7.6 us were the commands (HMGET,
+HGET, ZRANK): the rest is the call (EVALSHA's lookup, argument and reply
+handling, the script's set-up, TIME, and the client's I/O). The gateway gathers the user and around reads of one loop turn for
 one board (gateway/boards/gw_board_reader.h) into one call of shape many:
 the board hash is read once, the clock once, each season asked resolved
 once (also the pend check), and each read answered as its own single call
 would be at the same instant, in the order asked, as one element of the
 returned array. One call is one atomic step, so the reads of a call see one
-state of the board, as each single call does.
+state of the board, as each single call does. Measured (200,000 users,
+Redis 7.0, Redis's own CPU per read): a user read from about 21 us alone to
+about 8-9 us in calls of 8 to 128; an around read (radius 5) only from
+about 40 to about 31 us: most of it is the page itself, ZRANGE WITHSCORES
+(the scores printed as text, %.17g) and its 22 strings into Lua and out
+again, which no batching shares.
 
 Which season. The hash says the current season `season` began at `start`;
 with `len` > 0 it ends at start + len*1000. When the board's clock
