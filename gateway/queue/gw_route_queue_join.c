@@ -6,6 +6,17 @@
  * change nothing. The body is optional: {} or {"user_id":…}, the user
  * being the token's (with USER_AUTH=off the body names it, as a claim's).
  * A join that got a place is a heartbeat (page "queue", gw_presence.h).
+ *
+ * The room's listing in tk:wq:rooms (the admitter's work) is a command of
+ * its own, sent after the script answered "waiting" and before the answer
+ * goes out: on a Redis Cluster the set is in another slot than the room's
+ * keys, so the script cannot write it (issue 15). After, not before:
+ * the admitter may drop a sold-out room with an empty line at any moment
+ * and then re-checks it once (gw_admitter.h); a SADD sent after the place
+ * exists either comes after that drop (the room is listed) or before it
+ * (then the re-check sees the place and lists the room again). A gateway
+ * that dies between the two never answered, so the user's retry, which
+ * answers the same place, lists the room.
  */
 #include "gw_presence.h"
 #include "gw_queue.h"
@@ -56,6 +67,21 @@ static int take_body_user(gw_req_t *r)
     return rc;
 }
 
+static void on_listed(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    (void)redis;
+    (void)reply; /* an error is Redis away: the user's next join lists the room */
+    (void)data;
+}
+
+/* SADD tk:wq:rooms for @r's event: its room has a user waiting. */
+static void list_room(gw_req_t *r)
+{
+    const char *argv[3] = {"SADD", TK_KEY_WQ_ROOMS, r->event_id};
+    size_t lens[3] = {4, strlen(TK_KEY_WQ_ROOMS), r->elen};
+    gw_redis_command(r->th->redis, on_listed, NULL, 3, argv, lens);
+}
+
 static void on_join(gw_redis_t *redis, redisReply *reply, void *data)
 {
     join_call_t *c = data;
@@ -66,6 +92,8 @@ static void on_join(gw_redis_t *redis, redisReply *reply, void *data)
         int created = reply->element[0]->integer == 1;
         if (created)
             gw_metrics_add(&r->th->metrics.wq_joined, 1);
+        if (reply->element[1]->type == REDIS_REPLY_STRING && strcmp(reply->element[1]->str, "waiting") == 0)
+            list_room(r);
         gw_presence_beat(r->th->presence, r->event_id, r->user_id, GW_QUEUE_PAGE, 0, c->now_ms);
         gw_queue_answer(r, &p, created ? 201 : 200);
     }
@@ -89,18 +117,16 @@ void gw_route_queue_join(gw_req_t *r)
     char keys[GW_QUEUE_NKEYS][TK_KEY_MAX];
     gw_queue_keys(r->event_id, r->elen, keys);
     c->now_ms = tk_time_now_ms(); /* the presence page's beat only: the room itself runs on Redis's clock */
-    /* the room's keys, tk:wq:rooms (a new place lists the room again), then the user and the event */
-    const char *argv[GW_QUEUE_NKEYS + 3];
-    size_t lens[GW_QUEUE_NKEYS + 3];
+    /* the room's keys (one slot: tk:wq:rooms is listed apart, list_room), then the user */
+    const char *argv[GW_QUEUE_NKEYS + 1];
+    size_t lens[GW_QUEUE_NKEYS + 1];
     for (int i = 0; i < GW_QUEUE_NKEYS; i++)
         argv[i] = keys[i];
-    argv[GW_QUEUE_NKEYS] = TK_KEY_WQ_ROOMS;
-    argv[GW_QUEUE_NKEYS + 1] = r->user_id;
-    argv[GW_QUEUE_NKEYS + 2] = r->event_id;
-    for (int i = 0; i < GW_QUEUE_NKEYS + 3; i++)
+    argv[GW_QUEUE_NKEYS] = r->user_id;
+    for (int i = 0; i < GW_QUEUE_NKEYS + 1; i++)
         lens[i] = strlen(argv[i]);
     c->r = gw_req_ref(r);
-    if (gw_redis_script(r->th->redis, GW_SCRIPT_WQ_JOIN, on_join, c, GW_QUEUE_NKEYS + 1, GW_QUEUE_NKEYS + 3, argv, lens) != 0) {
+    if (gw_redis_script(r->th->redis, GW_SCRIPT_WQ_JOIN, on_join, c, GW_QUEUE_NKEYS, GW_QUEUE_NKEYS + 1, argv, lens) != 0) {
         gw_req_release(r);
         free(c);
         gw_reply_unavailable(r, "redis");
