@@ -8,8 +8,9 @@
  * A join that got a place is a heartbeat (page "queue", gw_presence.h).
  *
  * The room's listing in tk:wq:rooms (the admitter's work) is a command of
- * its own, sent after the script answered "waiting" and before the answer
- * goes out: on a Redis Cluster the set is in another slot than the room's
+ * its own, sent after the script answered "waiting"; the answer goes out
+ * once Redis has run it (so a client answered "waiting" is in a listed
+ * room): on a Redis Cluster the set is in another slot than the room's
  * keys, so the script cannot write it (issue 15). After, not before:
  * the admitter may drop a sold-out room with an empty line at any moment
  * and then re-checks it once (gw_admitter.h); a SADD sent after the place
@@ -32,6 +33,8 @@
 typedef struct {
     gw_req_t *r; /* one reference */
     int64_t now_ms;
+    gw_queue_place_t p; /* the script's answer, kept while the room's SADD is in flight */
+    int status;         /* 201 or 200 */
 } join_call_t;
 
 /* The body's optional "user_id" into r->user_id when given; 0, or -1 with @r answered 400. */
@@ -67,19 +70,29 @@ static int take_body_user(gw_req_t *r)
     return rc;
 }
 
+/* Answers the join from c->p and frees @c. */
+static void answer(join_call_t *c)
+{
+    gw_queue_answer(c->r, &c->p, c->status);
+    gw_req_release(c->r);
+    free(c);
+}
+
 static void on_listed(gw_redis_t *redis, redisReply *reply, void *data)
 {
     (void)redis;
-    (void)reply; /* an error is Redis away: the user's next join lists the room */
-    (void)data;
+    (void)reply; /* an error is Redis away: the place stands, and the user's next join lists the room */
+    answer(data);
 }
 
-/* SADD tk:wq:rooms for @r's event: its room has a user waiting. */
-static void list_room(gw_req_t *r)
+/* SADD tk:wq:rooms for the event of @c, whose user waits; the answer goes out once Redis has run it. */
+static void list_room(join_call_t *c)
 {
+    gw_req_t *r = c->r;
     const char *argv[3] = {"SADD", TK_KEY_WQ_ROOMS, r->event_id};
     size_t lens[3] = {4, strlen(TK_KEY_WQ_ROOMS), r->elen};
-    gw_redis_command(r->th->redis, on_listed, NULL, 3, argv, lens);
+    if (gw_redis_command(r->th->redis, on_listed, c, 3, argv, lens) != 0)
+        answer(c); /* Redis gone since the script answered: the retry lists the room */
 }
 
 static void on_join(gw_redis_t *redis, redisReply *reply, void *data)
@@ -87,18 +100,20 @@ static void on_join(gw_redis_t *redis, redisReply *reply, void *data)
     join_call_t *c = data;
     gw_req_t *r = c->r;
     (void)redis;
-    gw_queue_place_t p;
-    if (gw_queue_reply_place(r, reply, 1, "join", &p) == 0) {
-        int created = reply->element[0]->integer == 1;
-        if (created)
-            gw_metrics_add(&r->th->metrics.wq_joined, 1);
-        if (reply->element[1]->type == REDIS_REPLY_STRING && strcmp(reply->element[1]->str, "waiting") == 0)
-            list_room(r);
-        gw_presence_beat(r->th->presence, r->event_id, r->user_id, GW_QUEUE_PAGE, 0, c->now_ms);
-        gw_queue_answer(r, &p, created ? 201 : 200);
+    if (gw_queue_reply_place(r, reply, 1, "join", &c->p) != 0) {
+        gw_req_release(r);
+        free(c);
+        return;
     }
-    gw_req_release(r);
-    free(c);
+    int created = reply->element[0]->integer == 1;
+    if (created)
+        gw_metrics_add(&r->th->metrics.wq_joined, 1);
+    gw_presence_beat(r->th->presence, r->event_id, r->user_id, GW_QUEUE_PAGE, 0, c->now_ms);
+    c->status = created ? 201 : 200;
+    if (reply->element[1]->type == REDIS_REPLY_STRING && strcmp(reply->element[1]->str, "waiting") == 0)
+        list_room(c); /* answered when the SADD has run: a join answered is a room listed */
+    else
+        answer(c);
 }
 
 void gw_route_queue_join(gw_req_t *r)
