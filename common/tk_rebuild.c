@@ -376,17 +376,13 @@ static int registry_add(rb_t *r, const char *set)
 }
 
 /*
- * The registries before the swap (lua/rebuild_swap.lua says why: a listed
- * id without a hash is tolerated, a hash nobody lists is never drained),
- * tk:wq:rooms once more after it (the admitter may have dropped the room,
- * seeing no hash, in between).
+ * tk:events before the swap (lua/rebuild_swap.lua says why: a listed id
+ * without a hash is tolerated, a hash nobody lists is never drained);
+ * tk:wq:rooms comes after it, once the room exists.
  */
 static int registries_before(rb_t *r)
 {
-    int rc = registry_add(r, TK_KEY_EVENTS);
-    if (rc == 0 && strcmp(r->wr, "1") == 0)
-        rc = registry_add(r, TK_KEY_WQ_ROOMS);
-    return rc;
+    return registry_add(r, TK_KEY_EVENTS);
 }
 
 static int swap(rb_t *r)
@@ -431,7 +427,7 @@ static int swap(rb_t *r)
         if (strcmp(r->wr, "1") == 0) {
             redisReply *again = redisCommand(r->redis, "SADD %s %b", TK_KEY_WQ_ROOMS, r->event, (size_t)r->elen);
             if (again != NULL)
-                freeReplyObject(again); /* failed: the room was listed before the swap; a join lists it again */
+                freeReplyObject(again); /* failed: nobody waits in a rebuilt room; its first join lists it */
         }
         r->st->total = total;
         r->st->sold = r->sold;

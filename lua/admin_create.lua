@@ -28,21 +28,24 @@ from an earlier life of the event) is not an error.
 One slot (issue 15). Every key here carries the tag {E}, so a Redis
 Cluster runs the call on one master. The registries tk:events and
 tk:wq:rooms are in other slots, so the caller (gw_admin_redis_load) writes
-them with its own SADDs: tk:events (and, with a room, tk:wq:rooms) BEFORE
-this script, tk:wq:rooms once more AFTER it. Why that order is safe:
+them with its own SADDs: tk:events BEFORE this script, tk:wq:rooms (with a
+room) AFTER it. Why that order is safe:
 - A crash after the SADD and before this script leaves an id listed whose
   event hash does not exist. Every reader tolerates that (docs/DESIGN.md,
   "Registries apart from the scripts"): the workers create an empty stream
   and its group (BUSYGROUP here later), the failover tracking gets {-1}
-  from watermark.lua and keeps no watermark, the listing skips it, the
-  admitter's step answers {-1} and drops the room. The SADD follows the
+  from watermark.lua and keeps no watermark, the listing skips it. The
+  SADD follows the
   MariaDB commit, so the id is a real event: the create's retry, or the
   rebuild check after a reconnect, loads the hash.
 - The reverse order would lose an event for good: a hash nobody lists is
   never drained by the workers.
-- The SADD of tk:wq:rooms after the script closes a race with the
-  admitter, which may drop the room (its step saw no hash yet) between the
-  first SADD and this script.
+- tk:wq:rooms after the script: listed before, the room would meet the
+  admitter without its hash and be dropped (and listed again); after, it
+  is listed once it exists. A crash between leaves a new room unlisted,
+  which loses nothing: it has nobody waiting yet, and its first join that
+  answers "waiting" lists it (gw_route_queue_join.c); the create's retry
+  ("exists") lists it too.
 ]]
 
 local ev, q, wq = KEYS[1], KEYS[2], KEYS[3]

@@ -49,9 +49,10 @@ every grant), so checking seq and the stream here, in the same atomic step
 that writes, leaves no window in which a grant could be overwritten.
 
 One slot (issue 15): every key carries the tag {E}. The registries are
-the caller's (common/tk_rebuild.c, registries_before): SADD tk:events and,
-with a room, tk:wq:rooms BEFORE this script, tk:wq:rooms again after an
-"OK". Before, because a crash between the two then leaves a listed id
+the caller's (common/tk_rebuild.c, registries_before): SADD tk:events
+BEFORE this script and, with a room, tk:wq:rooms after an "OK" (as the
+create does, lua/admin_create.lua: the room's places are not rebuilt, so
+it has nobody waiting until a join, which lists it too). Before, because a crash between the two then leaves a listed id
 whose hash is missing or old, which every reader tolerates (the workers,
 the failover tracking, the listing, the admitter: docs/DESIGN.md,
 "Registries apart from the scripts") and the next rebuild finishes;

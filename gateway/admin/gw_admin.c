@@ -355,9 +355,8 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);
     lens[4] = def->nlen;
-    /* the registries first (lua/admin_create.lua says why): a listed id without a hash is tolerated, a hash nobody lists is lost */
-    if (gw_admin_sadd(job, conn, TK_KEY_EVENTS, def->event_id, def->elen) != 0 ||
-        (def->wr_on && gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, def->event_id, def->elen) != 0))
+    /* tk:events first (lua/admin_create.lua says why): a listed id without a hash is tolerated, a hash nobody lists is lost */
+    if (gw_admin_sadd(job, conn, TK_KEY_EVENTS, def->event_id, def->elen) != 0)
         return -1;
     redisReply *reply = gw_admin_eval(job, conn, "create", 3, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
     if (reply == NULL)
@@ -372,7 +371,7 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     if (rv < 0)
         gw_dbjob_error(job, 503, "unavailable", "redis could not load event %s", def->event_id);
     freeReplyObject(reply);
-    /* listed again after the hash exists: the admitter may have dropped the room in between (it saw no hash) */
+    /* the room once it exists (listed before, the admitter would meet it without its hash and drop it) */
     if (rv >= 0 && def->wr_on && gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, def->event_id, def->elen) != 0)
         return -1;
     return rv;
