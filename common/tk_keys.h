@@ -17,8 +17,10 @@
 #define TK_STREAM_GROUP "wk"      /* the workers' consumer group */
 #define TK_KEY_WK_STATS "tk:wk:stats" /* hash of per-worker counters, "<consumer>:<stat>" */
 #define TK_KEY_WQ_ROOMS "tk:wq:rooms" /* set of the event ids whose waiting room is on: the admitter's work */
-#define TK_KEY_WQ_LEASE "tk:wq:lease" /* string: "<id> <epoch>" of the gateway that admits for the fleet, with a PX expiry */
-#define TK_KEY_WQ_EPOCH "tk:wq:epoch" /* counter: the lease's epoch, INCR at each takeover (lua/wq_lease.lua) */
+/* The lease's two keys share the tag {wq}: one slot, so lua/wq_lease.lua runs on a Redis Cluster (issue 15). */
+#define TK_KEY_WQ_LEASE "tk:{wq}:lease" /* string: "<id> <epoch>" of the gateway that admits for the fleet, with a PX expiry */
+#define TK_KEY_WQ_EPOCH "tk:{wq}:epoch" /* counter: the lease's epoch, INCR at each takeover (lua/wq_lease.lua) */
+#define TK_KEY_WQ_EPOCH_OLD "tk:wq:epoch" /* the epoch's name before issue 15: read once, the new counter starts above it */
 #define TK_KEY_BOARDS "tk:boards"     /* set of every board id (listing, worker discovery, rebuild check) */
 
 typedef enum {

@@ -355,6 +355,36 @@ out:
 
 /* ---------------------------------------------------------------- step 4: swap */
 
+/*
+ * SADD of the event's id to the registry @set (tk:events, tk:wq:rooms): a
+ * command of its own, apart from rebuild_swap.lua, because on a Redis
+ * Cluster the set is in another slot than the event's keys. Returns 0, or
+ * TK_REBUILD_ERR_REDIS with the transaction rolled back.
+ */
+static int registry_add(rb_t *r, const char *set)
+{
+    redisReply *rep = redisCommand(r->redis, "SADD %s %b", set, r->event, (size_t)r->elen);
+    int ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+    if (!ok) {
+        mysql_rollback(r->db);
+        failf(r, TK_REBUILD_ERR_REDIS, "Redis SADD %s: %s", set,
+              rep == NULL ? r->redis->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return ok ? 0 : TK_REBUILD_ERR_REDIS;
+}
+
+/*
+ * tk:events before the swap (lua/rebuild_swap.lua says why: a listed id
+ * without a hash is tolerated, a hash nobody lists is never drained);
+ * tk:wq:rooms comes after it, once the room exists.
+ */
+static int registries_before(rb_t *r)
+{
+    return registry_add(r, TK_KEY_EVENTS);
+}
+
 static int swap(rb_t *r)
 {
     const char *text = tk_lua_find("rebuild_swap");
@@ -372,8 +402,11 @@ static int swap(rb_t *r)
     snprintf(s_hwm, sizeof(s_hwm), "%" PRIu64, r->hwm);
     char ev[TK_ID_MAX + 1];
     copy_field(ev, sizeof(ev), r->event, (unsigned long)r->elen);
-    const char *argv[] = {"EVAL",     text,     "8",      r->key_ev, r->key_claims, r->key_tmp, r->key_q, TK_KEY_EVENTS,
-                          r->key_old, r->key_wq, TK_KEY_WQ_ROOMS, ev, r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows, r->name,
+    int before = registries_before(r);
+    if (before != 0)
+        return before;
+    const char *argv[] = {"EVAL",     text,     "6",      r->key_ev, r->key_claims, r->key_tmp, r->key_q,
+                          r->key_old, r->key_wq, ev, r->snap[0], r->snap[1], r->snap[2], r->snap[3], s_rows, r->name,
                           r->state,   s_total,  s_rem,    r->maxpu, r->opens,  r->closes,     s_hwm,      r->created, TK_STREAM_GROUP,
                           r->stock_ver, r->state_ver, r->wr, r->wr_rate, r->wr_ttl, r->wr_opens, r->wr_paused, r->wr_ver,
                           r->pr_board, r->pr_top, r->pr_opens};
@@ -391,6 +424,11 @@ static int swap(rb_t *r)
         strcmp(rep->element[0]->str, "OK") == 0 && rep->element[1]->type == REDIS_REPLY_STRING &&
         parse_u64(rep->element[1]->str, &r->st->seq) == 0) {
         rc = TK_REBUILD_OK;
+        if (strcmp(r->wr, "1") == 0) {
+            redisReply *again = redisCommand(r->redis, "SADD %s %b", TK_KEY_WQ_ROOMS, r->event, (size_t)r->elen);
+            if (again != NULL)
+                freeReplyObject(again); /* failed: nobody waits in a rebuilt room; its first join lists it */
+        }
         r->st->total = total;
         r->st->sold = r->sold;
         r->st->remaining = remaining;

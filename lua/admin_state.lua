@@ -3,14 +3,16 @@ admin_state.lua: set an event's stored state (open, paused or closed) to
 what MariaDB committed at a version.
 
 KEYS[1] tk:{E}:ev   event hash
-KEYS[2] tk:wq:rooms (not tagged, as in lua/admin_create.lua)
 ARGV[1] state (validated by the gateway)
 ARGV[2] version: events.state_ver of the change
-ARGV[3] the event id
 
-An event with a waiting room that is opened or paused is listed in
-tk:wq:rooms again: the admitter lets a closed event's room go
-(lua/wq_admit.lua), and a closed event may be opened again.
+An event that is opened or paused is listed in tk:wq:rooms again: the
+admitter lets a closed event's room go (lua/wq_admit.lua), and a closed
+event may be opened again. tk:wq:rooms is in another slot on a Redis
+Cluster, so the caller (gw_route_admin_state.c) lists it, with SADDs
+before and after this script (docs/DESIGN.md, "Registries apart from the
+scripts"); an event without a room listed so is dropped by the admitter's
+next step ({-1}, room off).
 
 Returns "OK"; "superseded" when Redis already holds a newer version's state
 (nothing changes); "not_found" when the event hash does not exist (it is
@@ -30,8 +32,5 @@ if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[1], 'state_ver') or '0')
   return 'superseded'
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_ver', ARGV[2])
-if ARGV[1] ~= 'closed' and redis.call('HGET', KEYS[1], 'wr') == '1' then
-  redis.call('SADD', KEYS[2], ARGV[3])
-end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 return 'OK'

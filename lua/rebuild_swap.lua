@@ -6,16 +6,11 @@ KEYS[1] tk:{E}:ev               event hash
 KEYS[2] tk:{E}:claims           claims hash (replaced)
 KEYS[3] tk:{E}:claims:rebuild   the claims loaded from MariaDB (temporary)
 KEYS[4] tk:{E}:q                stream the workers drain
-KEYS[5] tk:events               set of every event id. Not hash-tagged (as in
-        admin_create.lua): on Redis Cluster it lives in another slot, and the
-        SADD would have to be a separate call after this script.
-KEYS[6] tk:{E}:claims:old       where the replaced claims hash is moved; the
+KEYS[5] tk:{E}:claims:old       where the replaced claims hash is moved; the
         caller UNLINKs it after the script (and the temporary hash after a
         refusal), so freeing a hash of a million fields happens in Redis's
         background thread, not inside this atomic step.
-KEYS[7] tk:{E}:wq               the waiting room's hash (its paused)
-KEYS[8] tk:wq:rooms             the events whose room is on (not tagged, as
-        tk:events)
+KEYS[6] tk:{E}:wq               the waiting room's hash (its paused)
 ARGV[1] event id
 ARGV[2..5] the event hash as the rebuild saw it before reading MariaDB:
         seq, total, remaining, state ("" for a field or hash that was absent)
@@ -30,8 +25,7 @@ ARGV[17] stock_ver   ARGV[18] state_ver: the admin versions MariaDB holds
 ARGV[19] the waiting room on ("1") or off ("0")  ARGV[20] release_per_s
 ARGV[21] access_ttl_s  ARGV[22] its opens ms (0 = at once)  ARGV[23] paused
         ("1"/"0")  ARGV[24] wr_ver (sql/006): the room as MariaDB holds it.
-        On: the event hash's wr fields, the room's paused and tk:wq:rooms
-        are written; off: only a wr Redis still held is set to "0" (a
+        On: the event hash's wr fields and the room's paused are written; off: only a wr Redis still held is set to "0" (a
         room-less event's hash stays as it was).
 ARGV[25] the priority presale's board ("" = none)  ARGV[26] its top
 ARGV[27] its opens ms: with a presale, pr_board, pr_top and pr_opens are
@@ -53,9 +47,21 @@ before reading MariaDB, and held the event's database rows locked since; a
 claim granted after the snapshot moves seq (claim.lua draws a ticket for
 every grant), so checking seq and the stream here, in the same atomic step
 that writes, leaves no window in which a grant could be overwritten.
+
+One slot (issue 15): every key carries the tag {E}. The registries are
+the caller's (common/tk_rebuild.c, registries_before): SADD tk:events
+BEFORE this script and, with a room, tk:wq:rooms after an "OK" (as the
+create does, lua/admin_create.lua: the room's places are not rebuilt, so
+it has nobody waiting until a join, which lists it too). Before, because a crash between the two then leaves a listed id
+whose hash is missing or old, which every reader tolerates (the workers,
+the failover tracking, the listing, the admitter: docs/DESIGN.md,
+"Registries apart from the scripts") and the next rebuild finishes;
+after the script the other way round, the event's stream would exist with
+nobody listing it, never drained. A refused swap leaves the id listed:
+the event is in MariaDB, and the retry swaps.
 ]]
 
-local ev, claims, tmp, q, events, old, wq, rooms = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ev, claims, tmp, q, old, wq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local function refuse(word)
   return {word}
@@ -75,7 +81,7 @@ if redis.call('HLEN', tmp) ~= rows then
   return refuse('incomplete')
 end
 
--- The caller emptied KEYS[6] before loading; a plain RENAME over an existing
+-- The caller emptied KEYS[5] before loading; a plain RENAME over an existing
 -- claims hash would free it synchronously here.
 if redis.call('EXISTS', claims) == 1 then
   redis.call('RENAME', claims, old)
@@ -97,7 +103,6 @@ redis.call('HSET', ev,
 if ARGV[19] == '1' then
   redis.call('HSET', ev, 'wr', '1', 'wr_rate', ARGV[20], 'wr_ttl', ARGV[21], 'wr_opens', ARGV[22], 'wr_ver', ARGV[24])
   redis.call('HSET', wq, 'paused', ARGV[23])
-  redis.call('SADD', rooms, ARGV[1])
 else
   local wr = redis.call('HMGET', ev, 'wr')[1]
   if wr and wr ~= '0' then
@@ -107,7 +112,6 @@ end
 if ARGV[25] ~= '' then
   redis.call('HSET', ev, 'pr_board', ARGV[25], 'pr_top', ARGV[26], 'pr_opens', ARGV[27])
 end
-redis.call('SADD', events, ARGV[1])
 local r = redis.pcall('XGROUP', 'CREATE', q, ARGV[16], '0', 'MKSTREAM')
 if type(r) == 'table' and r.err and not string.find(r.err, 'BUSYGROUP', 1, true) then
   return redis.error_reply(r.err)

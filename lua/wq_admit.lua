@@ -5,23 +5,23 @@ up to `budget` present users of one room, in place order.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm    KEYS[9] tk:{E}:wq:rel
-KEYS[10] tk:wq:rooms (not tagged, as in lua/admin_create.lua)
-KEYS[11] tk:{E}:wq:fence   the newest lease epoch a step carried here
+KEYS[10] tk:{E}:wq:fence   the newest lease epoch a step carried here
 ARGV[1] budget (>= 0)   ARGV[2] scan max (places passed, at most)
 ARGV[3] the lease epoch the sender holds (lua/wq_lease.lua)
-ARGV[4] the event id (its member of tk:wq:rooms)
 
 `now` is Redis's clock (TIME), the one the heartbeats were written with
 (lua/wq_status.lua), so the 30 s rule and the admitted-at stamps do not
 depend on the admitting gateway's clock.
 
-Returns {admitted, abandoned, idle, present, wr_rate}: the users admitted
+Returns {admitted, abandoned, idle, present, wr_rate, done}: the users admitted
 and the places abandoned by this step; idle 1 when the budget could not be
 spent (the line ran out, the room is paused, or the sale has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
-the line present now; the configured rate, for the next budget.
+the line present now; the configured rate, for the next budget; done 1
+when the event is sold out and nobody waits (the room may leave
+tk:wq:rooms), else 0.
 {-1} when the event is gone, its room is off or the event is closed (stored
-or past `closes`): the room then leaves tk:wq:rooms and nobody more is
+or past `closes`): the room may leave tk:wq:rooms and nobody more is
 admitted; {-2} when the step is
 stale: its epoch is older than one a step has already carried here (the
 lease went to another gateway since it was sent), and it did nothing.
@@ -55,7 +55,7 @@ sends steps, but a step can arrive late: its sender froze between its
 lease check and the send, or its link to Redis stalled with the step on
 the wire, and meanwhile the lease lapsed and another gateway took it. Each
 takeover draws a new, larger epoch; a step carries its sender's, and the
-room's fence (KEYS[11], apart from the room's hash, which the admin routes
+room's fence (KEYS[10], apart from the room's hash, which the admin routes
 show) keeps the largest seen: a step below it is refused before
 it touches anything, a step above it raises it. So once the successor has
 run one step in a room, nothing its predecessors sent can admit there. (A
@@ -64,13 +64,21 @@ still run: it was sent while its sender held the lease and its budget is
 at most two steps' worth, gateway/queue/gw_admitter.h.)
 
 Which rooms stay listed. tk:wq:rooms is the admitter's work list, so a
-room with nothing left to do leaves it here, where that is known
-atomically: the event gone or its room off, the event closed (admission
-stops there: a token for a closed event claims nothing), or the event sold
-out with an empty line. A join (lua/wq_join.lua) lists its room again, so a
-sold-out event that gets units back (a cancellation) and a new joiner is
-served again; an open room with an empty line stays listed (its next joiner
-must not wait for a listing).
+room with nothing left to do leaves it: the event gone or its room off,
+the event closed (admission stops there: a token for a closed event claims
+nothing), or the event sold out with an empty line. This step says so
+({-1}, or done 1); it does not SREM, because on a Redis Cluster tk:wq:rooms
+is in another slot than the room's keys (issue 15). The admitter SREMs,
+then runs one more step with budget 0 (a re-check) and SADDs the room
+again unless that step says finished too (gateway/queue/gw_admitter.c,
+unlist). Every adder (a join that answered "waiting", a create, a state
+change to open or paused, a settings update, a rebuild) SADDs after its
+own script has run: if that SADD comes after the SREM the room is listed;
+if before, the adder's script ran before the SREM, hence before the
+re-check, which then sees the work and lists the room again. So a room
+re-opened or re-joined at the moment it is dropped is not lost. An open
+room with an empty line stays listed (its next joiner must not wait for a
+listing).
 
 Why a dead admitter is replaced. Nothing here belongs to an admitter: all
 state is in the room's keys, so whichever gateway holds the lease
@@ -84,7 +92,7 @@ per second (x 1000) between now and the oldest entry of the last 30 s, the
 readers use the configured rate.
 ]]
 
-local ev, wq, line, seen, live, gone, adm, rel, rooms =
+local ev, wq, line, seen, live, gone, adm, rel, fencekey =
   KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local budget, scanmax, epoch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
 local t = redis.call('TIME')
@@ -93,19 +101,17 @@ local nows = string.format('%d', now)
 local cut = now - 30000
 local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens', 'closes', 'remaining')
 if not e[1] or e[2] ~= '1' then
-  redis.call('SREM', rooms, ARGV[4])
   return {-1}
 end
 local rate = tonumber(e[3] or '0') or 0
-local fence = tonumber(redis.call('GET', KEYS[11]) or '0') or 0
+local fence = tonumber(redis.call('GET', fencekey) or '0') or 0
 if epoch < fence then
   return {-2}
 elseif epoch > fence then
-  redis.call('SET', KEYS[11], epoch)
+  redis.call('SET', fencekey, epoch)
 end
 local closes = tonumber(e[5] or '0') or 0
 if e[1] == 'closed' or (closes > 0 and now >= closes) then
-  redis.call('SREM', rooms, ARGV[4])
   return {-1}
 end
 
@@ -177,7 +183,6 @@ if now - newest_ms >= 1000 then
     redis.call('HSET', wq, 'meas', math.floor((total - from_n) * 1000 * 1000 / (now - from_ms)))
   end
 end
-if (tonumber(e[6] or '0') or 0) <= 0 and redis.call('ZCARD', line) == 0 then
-  redis.call('SREM', rooms, ARGV[4]) -- sold out, nobody waiting: a join lists it again
-end
-return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate}
+-- sold out, nobody waiting: the admitter may drop the room (a join lists it again)
+local done = ((tonumber(e[6] or '0') or 0) <= 0 and redis.call('ZCARD', line) == 0) and 1 or 0
+return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate, done}

@@ -5,8 +5,12 @@ gateway/queue/gw_route_queue_join.c); idempotent, and a heartbeat.
 KEYS[1] tk:{E}:ev       KEYS[2] tk:{E}:wq        KEYS[3] tk:{E}:wq:pos
 KEYS[4] tk:{E}:wq:line  KEYS[5] tk:{E}:wq:seen   KEYS[6] tk:{E}:wq:live
 KEYS[7] tk:{E}:wq:gone  KEYS[8] tk:{E}:wq:adm
-KEYS[9] tk:wq:rooms (not tagged)
-ARGV[1] user (validated)  ARGV[2] the event id
+ARGV[1] user (validated)
+
+One slot: every key is tagged {E}. The room's listing in tk:wq:rooms (the
+admitter lets a sold-out room with an empty line go, lua/wq_admit.lua) is
+the caller's SADD after a "waiting" answer (gw_route_queue_join.c says why
+after), because on a Redis Cluster that set is in another slot.
 
 Time is Redis's own (TIME), never the caller's: every gateway's heartbeat,
 sweep and admission is measured on one clock, so a gateway whose clock is
@@ -81,8 +85,6 @@ if place == 0 then
   redis.call('HSET', pos, user, place)
   redis.call('HDEL', gone, user)
   redis.call('ZADD', line, place, user)
-  -- the admitter lets a sold-out room with an empty line go (lua/wq_admit.lua): a new place lists it again
-  redis.call('SADD', KEYS[9], ARGV[2])
   created = 1
 end
 redis.call('ZADD', seen, now, user)

@@ -124,8 +124,9 @@ K_REBUILD='~tk:{*}:claims:rebuild ~tk:{*}:claims:old'
 # the waiting room (docs/CONTRACTS.md): the room's hash (its settings' pause,
 # written by the create, the admin update and the rebuild) and the set of
 # rooms; the gateway also reads and keeps the line (tk:{E}:wq:*) and the lease
+# (tk:{wq}:*; it reads tk:wq:epoch, the epoch's name before issue 15, once)
 K_WQ='~tk:{*}:wq ~tk:wq:rooms'
-K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:wq:lease ~tk:wq:epoch"
+K_WQ_GATEWAY="$K_WQ ~tk:{*}:wq:* ~tk:{wq}:lease ~tk:{wq}:epoch %R~tk:wq:epoch"
 # leaderboards (docs/CONTRACTS.md): every key of a board (tk:lb:{B}, its
 # seasons, its stream, its per-season zset and users hash) and the set of boards
 K_LB='~tk:lb:* ~tk:boards'

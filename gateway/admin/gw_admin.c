@@ -204,6 +204,31 @@ redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sc
     return reply;
 }
 
+int gw_admin_sadd(gw_dbjob_t *job, gw_dbconn_t *conn, const char *set, const char *member, size_t len)
+{
+    redisContext *rc = gw_dbconn_redis(conn);
+    if (rc == NULL) {
+        gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
+        return -1;
+    }
+    const char *argv[3] = {"SADD", set, member};
+    size_t lens[3] = {4, strlen(set), len};
+    redisReply *reply = redisCommandArgv(rc, 3, argv, lens);
+    if (reply == NULL) {
+        tk_warn("admin SADD %s: redis: %s", set, rc->errstr);
+        gw_dbconn_redis_reset(conn);
+        gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
+        return -1;
+    }
+    int rv = reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (rv != 0) {
+        tk_warn("admin SADD %s: redis error: %.*s", set, (int)reply->len, reply->str != NULL ? reply->str : "");
+        gw_dbjob_error(job, 503, "unavailable", "redis could not list %.*s in %s", (int)len, member, set);
+    }
+    freeReplyObject(reply);
+    return rv;
+}
+
 int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, gw_event_t *ev)
 {
     char key[TK_KEY_MAX];
@@ -322,15 +347,18 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     snprintf(created, sizeof(created), "%lld", (long long)def->created_ms);
     snprintf(stock_ver, sizeof(stock_ver), "%lld", (long long)def->stock_ver);
     snprintf(state_ver, sizeof(state_ver), "%lld", (long long)def->state_ver);
-    const char *argv[] = {kev,     TK_KEY_EVENTS, kq,      kwq,     TK_KEY_WQ_ROOMS, def->event_id, def->name, def->state, total, remaining,
-                          maxpu,   opens,         closes,  seq,     created,         TK_STREAM_GROUP, stock_ver, state_ver,
+    const char *argv[] = {kev,   kq,    kwq,    def->event_id, def->name, def->state, total, remaining,
+                          maxpu, opens, closes, seq,           created,   TK_STREAM_GROUP, stock_ver, state_ver,
                           def->wr_on ? "1" : "0", wr_rate, wr_ttl, wr_opens, def->wr_paused ? "1" : "0", wr_ver,
                           def->pr_opens_ms > 0 ? def->pr_board : "", pr_top, pr_opens};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);
-    lens[6] = def->nlen;
-    redisReply *reply = gw_admin_eval(job, conn, "create", 5, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
+    lens[4] = def->nlen;
+    /* tk:events first (lua/admin_create.lua says why): a listed id without a hash is tolerated, a hash nobody lists is lost */
+    if (gw_admin_sadd(job, conn, TK_KEY_EVENTS, def->event_id, def->elen) != 0)
+        return -1;
+    redisReply *reply = gw_admin_eval(job, conn, "create", 3, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
     if (reply == NULL)
         return -1;
     int rv = -1;
@@ -343,5 +371,8 @@ int gw_admin_redis_load(gw_dbjob_t *job, gw_dbconn_t *conn, const gw_admin_def_t
     if (rv < 0)
         gw_dbjob_error(job, 503, "unavailable", "redis could not load event %s", def->event_id);
     freeReplyObject(reply);
+    /* the room once it exists (listed before, the admitter would meet it without its hash and drop it) */
+    if (rv >= 0 && def->wr_on && gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, def->event_id, def->elen) != 0)
+        return -1;
     return rv;
 }

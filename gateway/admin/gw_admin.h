@@ -74,6 +74,15 @@ redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sc
                               const size_t *lens);
 
 /**
+ * SADD @member (@len bytes) to the registry set @set (tk:events, tk:wq:rooms,
+ * tk:boards): a command of its own, apart from the scripts, because on a
+ * Redis Cluster the set is in another slot than the event's or board's keys
+ * (docs/DESIGN.md, "Registries apart from the scripts", says in which order
+ * each caller runs it). Returns 0, or -1 with the job answered 503.
+ */
+int gw_admin_sadd(gw_dbjob_t *job, gw_dbconn_t *conn, const char *set, const char *member, size_t len);
+
+/**
  * Sorts the reply of a versioned Redis step (lua/admin_stock.lua,
  * admin_state.lua, admin_queue_set.lua) for event @event_id: 0 for "OK" or
  * "superseded" (a newer committed change is there already, which holds

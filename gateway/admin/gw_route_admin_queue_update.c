@@ -118,16 +118,20 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, qset_in_t *in)
     snprintf(ttl, sizeof(ttl), "%lld", in->ttl_s);
     snprintf(opens, sizeof(opens), "%lld", (long long)in->opens_ms);
     snprintf(ver, sizeof(ver), "%lld", in->ver);
-    const char *argv[] = {kev, kwq, TK_KEY_WQ_ROOMS, in->id.event_id, rate, ttl, opens, in->paused ? "1" : "0", ver};
+    const char *argv[] = {kev, kwq, in->id.event_id, rate, ttl, opens, in->paused ? "1" : "0", ver};
     size_t lens[sizeof(argv) / sizeof(argv[0])];
     for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
         lens[i] = strlen(argv[i]);
-    redisReply *reply = gw_admin_eval(job, conn, "queue_set", 3, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
+    /* tk:wq:rooms apart (another slot on a cluster): before, so a crash after the script leaves the room listed;
+     * after, so a room the admitter dropped meanwhile is listed again (docs/DESIGN.md, "Registries apart from the scripts") */
+    if (gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, in->id.event_id, in->id.elen) != 0)
+        return -1;
+    redisReply *reply = gw_admin_eval(job, conn, "queue_set", 2, (int)(sizeof(argv) / sizeof(argv[0])), argv, lens);
     if (reply == NULL)
         return -1;
     int rc = gw_admin_step_reply(job, reply, in->id.event_id, "waiting room");
     freeReplyObject(reply);
-    if (rc != 0)
+    if (rc != 0 || gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, in->id.event_id, in->id.elen) != 0)
         return -1;
     gw_admin_queue_answer(job, conn, in->id.event_id, in->id.elen, 200);
     return job->status == 200 ? 0 : -1;

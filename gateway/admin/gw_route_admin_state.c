@@ -91,15 +91,23 @@ static int redis_step(gw_dbjob_t *job, gw_dbconn_t *conn, state_in_t *in)
     char key[TK_KEY_MAX], ver[24];
     tk_key(TK_KEY_EV, in->id.event_id, in->id.elen, key);
     snprintf(ver, sizeof(ver), "%lld", in->ver);
-    /* tk:wq:rooms: an event opened again lists its waiting room again (the admitter drops a closed one) */
-    const char *argv[] = {key, TK_KEY_WQ_ROOMS, in->state, ver, in->id.event_id};
-    size_t lens[] = {strlen(key), strlen(TK_KEY_WQ_ROOMS), strlen(in->state), strlen(ver), in->id.elen};
-    redisReply *reply = gw_admin_eval(job, conn, "state", 2, 5, argv, lens);
+    /*
+     * tk:wq:rooms (another slot on a cluster): an event opened again lists its waiting room again (the admitter
+     * drops a closed one). Before the script, so a crash after it leaves the room listed; after it, so a room the
+     * admitter dropped in between (it still saw the event closed) is listed again. A room-less event listed so
+     * is dropped by the admitter's next step (room off).
+     */
+    int list = strcmp(in->state, "closed") != 0;
+    if (list && gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, in->id.event_id, in->id.elen) != 0)
+        return -1;
+    const char *argv[] = {key, in->state, ver};
+    size_t lens[] = {strlen(key), strlen(in->state), strlen(ver)};
+    redisReply *reply = gw_admin_eval(job, conn, "state", 1, 3, argv, lens);
     if (reply == NULL)
         return -1;
     int rc = gw_admin_step_reply(job, reply, in->id.event_id, "state");
     freeReplyObject(reply);
-    if (rc != 0)
+    if (rc != 0 || (list && gw_admin_sadd(job, conn, TK_KEY_WQ_ROOMS, in->id.event_id, in->id.elen) != 0))
         return -1;
     gw_admin_answer_event(job, conn, in->id.event_id, in->id.elen, 200);
     return job->status == 200 ? 0 : -1;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 3) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel, tk:wq:rooms, tk:{E}:wq:fence */
+#define ADMIT_NKEYS (GW_QUEUE_NKEYS + 2) /* lua/wq_admit.lua: the room's keys, then tk:{E}:wq:rel, tk:{E}:wq:fence: one slot */
 
 typedef struct room {
     struct room *next;
@@ -25,6 +25,7 @@ typedef struct room {
     int64_t last_ms;     /* monotonic: when its last step was sent */
     int inflight;        /* a step is unanswered (its callback holds this record) */
     int listed;          /* in tk:wq:rooms at the last read */
+    int rechecking;      /* the step in flight is the re-check after this room's SREM (unlist) */
     int64_t present;     /* users present at its last step */
 } room_t;
 
@@ -34,6 +35,8 @@ struct st_gw_admitter_t {
     int64_t trusted_until; /* monotonic: steps run until then (0: not the holder) */
     int64_t epoch;         /* the lease's epoch while this gateway holds it (lua/wq_lease.lua): every step carries it */
     int64_t last_try, last_list;
+    int64_t epoch_floor; /* tk:wq:epoch, the epoch key before issue 15, read once before the first lease try */
+    int floor_state;     /* 0: not read yet, 1: the GET is unanswered, 2: epoch_floor holds it */
     int lease_inflight, list_inflight;
     int releasing; /* the lease's release at a clean stop is unanswered */
     room_t *rooms;
@@ -89,15 +92,48 @@ static void try_lease(gw_admitter_t *a, int64_t mono)
         return;
     c->a = a;
     c->sent = mono;
-    char px[16];
+    char px[16], floor[24];
     snprintf(px, sizeof px, "%d", GW_ADMITTER_LEASE_MS);
-    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, px};
-    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3])};
-    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 2, 4, argv, lens) != 0) {
+    snprintf(floor, sizeof floor, "%lld", (long long)a->epoch_floor);
+    const char *argv[5] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, px, floor};
+    size_t lens[5] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]), strlen(argv[4])};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_lease, c, 2, 5, argv, lens) != 0) {
         free(c);
         return;
     }
     a->lease_inflight = 1;
+}
+
+static void on_floor(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    gw_admitter_t *a = data;
+    (void)redis;
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
+        a->epoch_floor = 0;
+    } else if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+        a->epoch_floor = strtoll(reply->str, NULL, 10);
+    } else {
+        a->floor_state = 0; /* Redis away or refusing: asked again at the next tick; no lease before */
+        return;
+    }
+    a->floor_state = 2;
+    if (!a->lease_inflight && !a->th->stopping) {
+        a->last_try = tk_time_mono_ms(); /* the first try at once: a start costs one round trip more, no tick */
+        try_lease(a, a->last_try);
+    }
+}
+
+/*
+ * Reads the epoch the lease had under its name before issue 15 (tk:wq:epoch,
+ * untagged): lua/wq_lease.lua starts the new key there, so the epochs stay
+ * above every room's fence across the rename (gw_admitter.h).
+ */
+static void ask_floor(gw_admitter_t *a)
+{
+    const char *argv[2] = {"GET", TK_KEY_WQ_EPOCH_OLD};
+    size_t lens[2] = {3, strlen(TK_KEY_WQ_EPOCH_OLD)};
+    if (gw_redis_command(a->th->redis, on_floor, a, 2, argv, lens) == 0)
+        a->floor_state = 1;
 }
 
 static void on_release(gw_redis_t *redis, redisReply *reply, void *data)
@@ -113,9 +149,9 @@ int gw_admitter_release(gw_admitter_t *a)
     if (a == NULL || a->epoch == 0)
         return -1; /* never held it */
     a->trusted_until = 0;
-    const char *argv[4] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, "0"};
-    size_t lens[4] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), 1};
-    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_release, a, 2, 4, argv, lens) != 0)
+    const char *argv[5] = {TK_KEY_WQ_LEASE, TK_KEY_WQ_EPOCH, a->id, "0", "0"};
+    size_t lens[5] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), 1, 1};
+    if (gw_redis_script(a->th->redis, GW_SCRIPT_WQ_LEASE, on_release, a, 2, 5, argv, lens) != 0)
         return -1;
     a->releasing = 1;
     return 0;
@@ -195,12 +231,80 @@ static int reply_int(const redisReply *reply, size_t i, int64_t *v)
     return 0;
 }
 
+static void send_step(room_t *m, int64_t budget);
+
+static void on_listed(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    (void)redis;
+    (void)reply; /* Redis away: the adders list the room again at their next change */
+    (void)data;
+}
+
+/* SADD of @m's event to tk:wq:rooms (after a re-check found work). */
+static void list_again(room_t *m)
+{
+    const char *argv[3] = {"SADD", TK_KEY_WQ_ROOMS, m->event_id};
+    size_t lens[3] = {4, strlen(TK_KEY_WQ_ROOMS), m->elen};
+    gw_redis_command(m->a->th->redis, on_listed, NULL, 3, argv, lens);
+}
+
+static void on_unlisted(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    room_t *m = data;
+    (void)redis;
+    m->inflight = 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        send_step(m, 0); /* the re-check, now that the SREM has run */
+    else
+        m->rechecking = 0; /* the SREM did not run: the room is still listed */
+}
+
+/*
+ * A step said @m has nothing left to do. tk:wq:rooms is in another slot on
+ * a Redis Cluster, so the drop is two commands, not one atomic step: SREM,
+ * then, once the SREM has answered (on a cluster the two go to different
+ * masters, so only its answer orders them), a re-check: a step with budget
+ * 0 whose answer decides: finished again, the room stays out; work again
+ * (a join, a re-open, a restock that came in between), SADD. Every adder
+ * SADDs after its own script (lua/wq_admit.lua, "Which rooms stay
+ * listed"), so either its SADD follows the SREM or its script precedes the
+ * re-check: a room that has work again is never left out.
+ */
+static void unlist(room_t *m)
+{
+    const char *argv[3] = {"SREM", TK_KEY_WQ_ROOMS, m->event_id};
+    size_t lens[3] = {4, strlen(TK_KEY_WQ_ROOMS), m->elen};
+    m->rechecking = 1;
+    if (gw_redis_command(m->a->th->redis, on_unlisted, m, 3, argv, lens) == 0)
+        m->inflight = 1; /* held until the re-check answers: on_rooms frees no room in flight */
+    else
+        m->rechecking = 0;
+}
+
+/* 1 when a step's @reply says the room is finished: {-1}, or done (its 6th item) 1. */
+static int finished(const redisReply *reply)
+{
+    int64_t first, done;
+    if (reply_int(reply, 0, &first) == 0 && first == -1)
+        return 1;
+    return reply_int(reply, 5, &done) == 0 && done == 1;
+}
+
 static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
 {
     room_t *m = data;
     gw_admitter_t *a = m->a;
     (void)redis;
     m->inflight = 0;
+    int recheck = m->rechecking;
+    m->rechecking = 0;
+    int done = reply != NULL && reply->type == REDIS_REPLY_ARRAY && finished(reply);
+    if (done && !recheck && !a->th->stopping)
+        unlist(m); /* the rest of this answer is read below as any step's; the re-check is in flight */
+    else if (done && recheck)
+        m->listed = 0; /* out: no more steps until a read of tk:wq:rooms finds it listed again */
+    else if (recheck)
+        list_again(m); /* work again, or no answer: listed again, a later step decides */
     int64_t admitted, abandoned, idle, present, rate;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
@@ -234,20 +338,16 @@ static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
     pthread_mutex_unlock(&a->mu);
 }
 
-static void step(room_t *m, int64_t mono)
+/* Sends one step of @m with @budget. */
+static void send_step(room_t *m, int64_t budget)
 {
-    int64_t budget = 0;
-    if (m->rate >= 0)
-        budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
-    m->last_ms = mono;
     char keys[ADMIT_NKEYS][TK_KEY_MAX], k[24], scan[16], epoch[24];
-    const char *argv[ADMIT_NKEYS + 4];
-    size_t lens[ADMIT_NKEYS + 4];
+    const char *argv[ADMIT_NKEYS + 3];
+    size_t lens[ADMIT_NKEYS + 3];
     /* the room's keys in the order of the other room scripts, then the release window */
     gw_queue_keys(m->event_id, m->elen, keys);
     tk_key(TK_KEY_WQ_REL, m->event_id, m->elen, keys[GW_QUEUE_NKEYS]);
-    snprintf(keys[GW_QUEUE_NKEYS + 1], TK_KEY_MAX, "%s", TK_KEY_WQ_ROOMS); /* a finished room leaves it */
-    tk_key(TK_KEY_WQ_FENCE, m->event_id, m->elen, keys[GW_QUEUE_NKEYS + 2]);
+    tk_key(TK_KEY_WQ_FENCE, m->event_id, m->elen, keys[GW_QUEUE_NKEYS + 1]);
     for (int i = 0; i < ADMIT_NKEYS; i++)
         argv[i] = keys[i];
     /* no clock of ours: the script reads Redis's (TIME), the one the heartbeats were written with */
@@ -257,11 +357,21 @@ static void step(room_t *m, int64_t mono)
     argv[ADMIT_NKEYS] = k;
     argv[ADMIT_NKEYS + 1] = scan;
     argv[ADMIT_NKEYS + 2] = epoch; /* the fence: a step that arrives after a takeover admits nobody */
-    argv[ADMIT_NKEYS + 3] = m->event_id;
-    for (int i = 0; i < ADMIT_NKEYS + 4; i++)
+    for (int i = 0; i < ADMIT_NKEYS + 3; i++)
         lens[i] = strlen(argv[i]);
-    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 4, argv, lens) == 0)
+    if (gw_redis_script(m->a->th->redis, GW_SCRIPT_WQ_ADMIT, on_step, m, ADMIT_NKEYS, ADMIT_NKEYS + 3, argv, lens) == 0)
         m->inflight = 1;
+    else
+        m->rechecking = 0;
+}
+
+static void step(room_t *m, int64_t mono)
+{
+    int64_t budget = 0;
+    if (m->rate >= 0)
+        budget = gw_admitter_budget(&m->carry_milli, m->rate, mono - m->last_ms);
+    m->last_ms = mono;
+    send_step(m, budget);
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)
@@ -271,7 +381,9 @@ static void on_tick(h2o_timeout_entry_t *entry)
     if (a->th->stopping)
         return; /* not linked again: a stopping gateway admits nobody and lets its lease expire */
     int was = holding(a, mono);
-    if (!a->lease_inflight && mono - a->last_try >= GW_ADMITTER_RENEW_MS) {
+    if (a->floor_state == 0) {
+        ask_floor(a); /* every tick until it is read (only at the start, or while Redis is away) */
+    } else if (a->floor_state == 2 && !a->lease_inflight && mono - a->last_try >= GW_ADMITTER_RENEW_MS) {
         a->last_try = mono;
         try_lease(a, mono);
     }

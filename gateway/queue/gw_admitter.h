@@ -31,10 +31,14 @@
  * (the rooms it already steps first; the members left over are the gauge
  * tk_wq_rooms_unserved): 10,000 rooms are 200,000 steps a second, about
  * what one Redis runs, so more would slow every room rather than serve
- * more. Finished rooms leave the set (lua/wq_admit.lua), so it holds only
- * rooms with work.
+ * more. Finished rooms leave the set, so it holds only rooms with work: a
+ * step answers a room finished (lua/wq_admit.lua) and this admitter SREMs
+ * it, then re-checks it with a step of budget 0 and SADDs it back if it
+ * has work again (a join or a re-open in between; gw_admitter.c, unlist).
+ * The SREM is not in the script: on a Redis Cluster tk:wq:rooms is in
+ * another slot than the room's keys.
  *
- * Why a dead holder is replaced. The lease is tk:wq:lease = this gateway's
+ * Why a dead holder is replaced. The lease is tk:{wq}:lease = this gateway's
  * id (host:pid:random) with PX GW_ADMITTER_LEASE_MS (3 s), renewed every
  * GW_ADMITTER_RENEW_MS (1 s) by lua/wq_lease.lua, which also takes it when
  * it is free, atomically, so at most one gateway holds it. Every gateway
@@ -52,7 +56,7 @@
  * from *sending* steps once its lease may be gone, but a step already sent
  * (frozen between the check and the send, or held on a stalled link) can
  * reach Redis after the successor took over. Each takeover draws a new,
- * larger epoch (tk:wq:epoch, INCR in lua/wq_lease.lua, returned with every
+ * larger epoch (tk:{wq}:epoch, INCR in lua/wq_lease.lua, returned with every
  * renewal); each step carries its sender's, and lua/wq_admit.lua refuses a
  * step whose epoch is older than the room's newest (tk:{E}:wq:fence; {-2}: nothing
  * changed), so after the successor's first step in a room nothing older is

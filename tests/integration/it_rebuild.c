@@ -306,7 +306,7 @@ static void swap_refuses_a_stale_snapshot(void **st)
     /* The snapshot says seq 5; Redis holds seq 0: a claim would have been granted meanwhile. */
     char kwq[128];
     snprintf(kwq, sizeof kwq, "tk:{%s}:wq", ev);
-    const char *argv[] = {"EVAL", tk_lua_find("rebuild_swap"), "8", kev, kcl, ktmp, kq, "tk:events", kold, kwq, "tk:wq:rooms", ev, "5", "10",
+    const char *argv[] = {"EVAL", tk_lua_find("rebuild_swap"), "6", kev, kcl, ktmp, kq, kold, kwq, ev, "5", "10",
                           "10", "open", "1", "x", "open", "10", "9", "1", "0", "0", "1", "1000", "wk", "0", "0", "0", "0", "0", "0", "0", "0"};
     x = redisCommandArgv(f->redis, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
     assert_non_null(x);

@@ -173,8 +173,8 @@ static void worker_user_runs_only_its_commands(void **st)
     assert_int_equal(it_redis_claims_count(t, "acl-wk"), 0);
     assert_int_equal(it_redis_xlen(t, "acl-wk"), 0);
     refused(cmd(c, "XADD", q, "*", "u", "u-1", NULL), NOPERM_CMD, "worker XADD");
-    /* Nor create an event: the admin script names tk:events, which the worker may only read. */
-    const char *akeys[] = {"tk:{acl-new}:ev", "tk:events", "tk:{acl-new}:q", "acl-new", "n", "open", "5", "5", "1", "0", "0", "0", "0"};
+    /* Nor create an event: the admin script names the room's hash, which the worker may not touch. */
+    const char *akeys[] = {"tk:{acl-new}:ev", "tk:{acl-new}:q", "tk:{acl-new}:wq", "acl-new", "n", "open", "5", "5", "1", "0", "0", "0", "0"};
     refused(eval_script(c, "admin_create", 3, 13, akeys), NOPERM_KEY, "worker running admin_create.lua");
     redisReply *r = cmd(t, "EXISTS", "tk:{acl-new}:ev", NULL);
     assert_non_null(r);

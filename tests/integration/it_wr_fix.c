@@ -61,20 +61,19 @@ static char *lua_source(const char *name)
     return strdup(buf);
 }
 
-/* The eight keys of the room scripts (gw_queue_keys), then those of wq_admit.lua: tk:{E}:wq:rel, tk:wq:rooms, tk:{E}:wq:fence. */
-static void room_keys(const char *ev, char keys[11][128])
+/* The eight keys of the room scripts (gw_queue_keys), then those of wq_admit.lua: tk:{E}:wq:rel, tk:{E}:wq:fence (one slot). */
+static void room_keys(const char *ev, char keys[10][128])
 {
-    static const char *const suffix[11] = {"ev",     "wq",     "wq:pos", "wq:line", "wq:seen", "wq:live",
-                                           "wq:gone", "wq:adm", "wq:rel", NULL,      "wq:fence"};
-    for (int i = 0; i < 11; i++)
-        snprintf(keys[i], 128, suffix[i] != NULL ? "tk:{%s}:%s" : "tk:wq:rooms", ev, suffix[i]);
+    static const char *const suffix[10] = {"ev", "wq", "wq:pos", "wq:line", "wq:seen", "wq:live", "wq:gone", "wq:adm", "wq:rel", "wq:fence"};
+    for (int i = 0; i < 10; i++)
+        snprintf(keys[i], 128, "tk:{%s}:%s", ev, suffix[i]);
 }
 
 /* EVAL lua/@script with @nkeys of the room's keys, then @extra (a key, or NULL), and @nargs ARGV; the reply (caller frees). */
 static redisReply *eval_room(const it_fix_t *f, const char *script, const char *ev, int nkeys, const char *extra, int nargs,
                              const char **args)
 {
-    char keys[11][128], nk[8];
+    char keys[10][128], nk[8];
     char *src = lua_source(script);
     const char *argv[32];
     int argc = 0;
@@ -172,17 +171,17 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     assert_true(it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-a", ev) > 0);
     /* an admit step of one (with the lease's epoch, as the holder sends it) admits u-a */
     char epoch[24];
-    snprintf(epoch, sizeof epoch, "%lld", it_redis_int(f->redis, "GET tk:wq:epoch"));
-    const char *aargs[] = {"1", "2000", epoch, ev};
-    x = eval_room(f, "wq_admit.lua", ev, 11, NULL, 4, aargs);
+    snprintf(epoch, sizeof epoch, "%lld", it_redis_int(f->redis, "GET tk:{wq}:epoch"));
+    const char *aargs[] = {"1", "2000", epoch};
+    x = eval_room(f, "wq_admit.lua", ev, 10, NULL, 3, aargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long at = it_redis_int(f->redis, "HGET tk:{%s}:wq:adm u-a", ev);
     fprintf(stderr, "u-a admitted at %lld (Redis now %lld)\n", at, now);
     assert_true(at >= now && at < now + 5000); /* stamped with Redis's clock */
     /* a join is a heartbeat at Redis's time */
-    const char *jargs[] = {"u-b", ev};
-    x = eval_room(f, "wq_join.lua", ev, 8, "tk:wq:rooms", 2, jargs);
+    const char *jargs[] = {"u-b"};
+    x = eval_room(f, "wq_join.lua", ev, 8, NULL, 1, jargs);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long seen = it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-b", ev);
@@ -386,12 +385,12 @@ static void proxy_stop(proxy_t *p)
     pthread_join(p->tid, NULL);
 }
 
-/* 1 when tk:wq:lease names the gateway of pid @pid. */
+/* 1 when tk:{wq}:lease names the gateway of pid @pid. */
 static int lease_is(const it_fix_t *f, int pid)
 {
     char tag[32];
     snprintf(tag, sizeof tag, ":%d:", pid);
-    redisReply *x = it_redis_must(f->redis, "GET tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "GET tk:{wq}:lease");
     int yes = x->type == REDIS_REPLY_STRING && strstr(x->str, tag) != NULL;
     freeReplyObject(x);
     return yes;
@@ -413,7 +412,7 @@ static void a_stale_admitter_admits_nobody(void **st)
     make_room(f, ev, sizeof ev, 1000, RATE);
     /* the fixture's gateway again, through the proxy, holding the lease */
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
-    it_redis_do(f->redis, "DEL tk:wq:lease");
+    it_redis_do(f->redis, "DEL tk:{wq}:lease");
     proxy_t px;
     proxy_start(&px);
     snprintf(port, sizeof port, "%d", px.port);
@@ -720,7 +719,7 @@ static void clean_stop_releases_the_lease(void **st)
     it_fix_t f2 = *f;
     assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
-    redisReply *x = it_redis_must(f->redis, "EXISTS tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "EXISTS tk:{wq}:lease");
     long long left = x->integer;
     freeReplyObject(x);
     long long t0 = it_now_ms();

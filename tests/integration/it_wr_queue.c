@@ -599,7 +599,7 @@ static void lease_moves_when_its_gateway_is_killed(void **st)
         join_expect(&f2, ev, u, 201);
     }
     /* the first gateway holds the lease (it started first) */
-    redisReply *x = it_redis_must(f->redis, "GET tk:wq:lease");
+    redisReply *x = it_redis_must(f->redis, "GET tk:{wq}:lease");
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     char pid[32];
     snprintf(pid, sizeof pid, ":%d:", (int)f->gw.proc.pid);
@@ -622,7 +622,7 @@ static void lease_moves_when_its_gateway_is_killed(void **st)
     fprintf(stderr, "admission resumed %lld ms after the holder was killed\n", took);
     assert_true(n > base);
     assert_true(took < 5000);
-    x = it_redis_must(f->redis, "GET tk:wq:lease");
+    x = it_redis_must(f->redis, "GET tk:{wq}:lease");
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     snprintf(pid, sizeof pid, ":%d:", (int)f2.gw.proc.pid);
     assert_non_null(strstr(x->str, pid));
