@@ -40,8 +40,10 @@
  * XGROUP CREATE … MKSTREAM (BUSYGROUP is fine), so new events are drained
  * without a restart. One XREADGROUP covers every stream; COUNT is per
  * stream. The boards' streams (tk:boards, tk:lb:{B}:q) are drained in the
- * same loop by wk_lb_drain.c, with the same pattern. On Redis Cluster the streams live in different slots and one call
- * per slot (per node) would be needed.
+ * same loop by wk_lb_drain.c, with the same pattern. On a Redis Cluster
+ * (REDIS_CLUSTER) each command goes to the master of its key's slot and
+ * the streams are read one call per stream (wk_read.c; docs/DESIGN.md,
+ * "Workers on a cluster").
  *
  * The drain's files, one job each (their state: wk_drain_int.h):
  * wk_streams.c finds the streams, wk_read.c takes entries into the batch,
@@ -244,6 +246,9 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
         wk_lb_free(d.lb);
         return 1;
     }
+    if (cfg->backend.redis_nseeds > 0)
+        tk_info("worker %s: redis cluster (%zu seeds, first %s:%d)", cfg->consumer, cfg->backend.redis_nseeds,
+                cfg->backend.redis_seeds[0].host, cfg->backend.redis_seeds[0].port);
     tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->backend.redis_host, cfg->backend.redis_port,
             cfg->backend.db_host, cfg->backend.db_port, cfg->backend.db_name, cfg->batch);
     int rc = loop(&d);
