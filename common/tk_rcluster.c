@@ -291,6 +291,7 @@ redisReply *tk_rcluster_cmd(tk_rcluster_t *c, const char *key, size_t keylen, in
             c->moved++;
             if (tk_cluster_map_moved(c->map, &rd, err, sizeof(err)) != 0 && tk_rcluster_refresh(c) != 0)
                 return rep;
+            tk_info("redis cluster: slot %u moved to %s:%d", rd.slot, rd.to.host, rd.to.port);
             freeReplyObject(rep);
             if ((node = tk_cluster_map_find(c->map, rd.to.host, rd.to.port)) < 0 && (node = owner(c, slot)) < 0)
                 return NULL;
