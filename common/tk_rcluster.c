@@ -110,21 +110,27 @@ void tk_rcluster_drop_ctx(tk_rcluster_t *c, redisContext *ctx)
 
 /* ---------------------------------------------------------------- the map */
 
-/*
- * After a new map: each kept connection moves to its master's new index
- * (@old[i] was the address of index i before); one whose master is gone is
- * closed. Pure but for redisFree.
- */
+void tk_rcluster_remap_index(const tk_cluster_addr_t *old, size_t nold, const tk_cluster_map_t *m, int *to)
+{
+    int taken[TK_CLUSTER_NODES_MAX] = {0};
+    for (size_t i = 0; i < nold; i++) {
+        int j = tk_cluster_map_find(m, old[i].host, old[i].port);
+        to[i] = j >= 0 && !taken[j] ? j : -1;
+        if (to[i] >= 0)
+            taken[j] = 1;
+    }
+}
+
+/* After a new map: each kept connection moves to its master's new index (@old[i] was index i's address); one whose master is gone is closed. */
 static void remap(redisContext **ctx, const tk_cluster_addr_t *old, size_t nold, const tk_cluster_map_t *m)
 {
     redisContext *moved[TK_CLUSTER_NODES_MAX] = {0};
+    int to[TK_CLUSTER_NODES_MAX];
+    tk_rcluster_remap_index(old, nold, m, to);
     for (size_t i = 0; i < nold; i++) {
-        if (ctx[i] == NULL)
-            continue;
-        int j = tk_cluster_map_find(m, old[i].host, old[i].port);
-        if (j >= 0 && moved[j] == NULL)
-            moved[j] = ctx[i];
-        else
+        if (ctx[i] != NULL && to[i] >= 0)
+            moved[to[i]] = ctx[i];
+        else if (ctx[i] != NULL)
             redisFree(ctx[i]);
         ctx[i] = NULL;
     }

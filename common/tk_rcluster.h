@@ -126,4 +126,13 @@ redisContext *tk_rcluster_key_ctx(tk_rcluster_t *c, const char *key, size_t keyl
 /** Drops the connection @ctx (one of @c's, e.g. after it failed under a caller of tk_rcluster_key_ctx). */
 void tk_rcluster_drop_ctx(tk_rcluster_t *c, redisContext *ctx);
 
+/**
+ * Pure, for the refresh (and its unit test): where each of @nold masters
+ * (@old[i], the address of index i in the map before) is in the new map
+ * @m: @to[i] = its new index, or -1 when @m has no such master (its
+ * connection is then closed). A master listed twice in @old keeps only its
+ * first index.
+ */
+void tk_rcluster_remap_index(const tk_cluster_addr_t *old, size_t nold, const tk_cluster_map_t *m, int *to);
+
 #endif
