@@ -14,6 +14,9 @@
  *   the consumer group and its pending list, SETSLOT NODE): the old master
  *   answers MOVED, the worker follows it, and every claim written before,
  *   during and after the move ends in MariaDB once, nothing left pending.
+ * - tk-import with REDIS_CLUSTER loads a board whose slot lives on a master
+ *   other than the first seed (its calls on that master's connection); the
+ *   same import sent to the first seed as a single Redis is refused (MOVED).
  * The events and boards are set up directly (MariaDB rows and Redis keys as
  * the admin routes and the scripts would leave them; the gateway's admin
  * scripts are not cluster-aware yet). The entries are XADDed in the claim
@@ -29,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -37,6 +43,7 @@
 #include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "tk_cluster.h"
+#include "tk_keys.h"
 #include "tk_time.h"
 
 #define WAIT_MS 60000
@@ -339,12 +346,96 @@ static void slot_moved_mid_drain(void **st)
     freeReplyObject(rep);
 }
 
+/* ---------------------------------------------------------------- tk-import */
+
+/* Runs tk-import with @args (NULL-terminated) and the environment as it is now; its output into @out. The exit code, -1 when it could not run. */
+static int run_import(const char *const *args, char *out, size_t outlen)
+{
+    const it_env_t *env = it_env();
+    char path[1024], outp[1024];
+    snprintf(path, sizeof path, "%s/bin/tk-import", env->build);
+    snprintf(outp, sizeof outp, "%s/it_wk_cluster_import.out", env->it_dir);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = path;
+    for (; args[n - 1] != NULL && n < 15; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0)
+            _exit(126);
+        it_proc_redis_user_env(path);
+        execv(path, argv);
+        _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    FILE *in = fopen(outp, "r");
+    size_t got = in != NULL ? fread(out, 1, outlen - 1, in) : 0;
+    out[got] = '\0';
+    if (in != NULL)
+        fclose(in);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void import_on_a_master(void **st)
+{
+    fix_t *x = *st;
+    char b[32], key[TK_KEY_MAX], out[4096];
+    id_on(&x->c, b, sizeof b, "wki", "tk:lb:{%s}", 2); /* not the first seed's */
+    long long now = tk_time_now_ms();
+    assert_int_equal(it_db_exec(x->f.db,
+                                "INSERT INTO boards (board_id, name, components, operator, season_length_s, created_at) "
+                                "VALUES ('%s', '%s', 1, 'best', 0, NOW(3))",
+                                b, b),
+                     0);
+    assert_true(tk_lb_key(TK_LB_BOARD, b, strlen(b), 0, key) > 0);
+    must_ok(it_cluster_cmd(&x->c, key, "HSET %s name %s comps 1 op best len 0 season 1 start %lld last_t 0 seq 0 created %lld", key, b, now,
+                           now));
+    assert_true(tk_lb_key(TK_LB_SEASONS, b, strlen(b), 0, key) > 0);
+    char span[48];
+    snprintf(span, sizeof span, "%lld 0", now); /* "<start_ms> <end_ms>", 0 while current */
+    must_ok(it_cluster_cmd(&x->c, key, "HSET %s 1 %s", key, span));
+    assert_true(tk_lb_key(TK_LB_STREAM, b, strlen(b), 0, key) > 0);
+    must_ok(it_cluster_cmd(&x->c, key, "XGROUP CREATE %s wk $ MKSTREAM", key));
+    char csv[1024];
+    snprintf(csv, sizeof csv, "%s/wkc-import.csv", it_env()->it_dir);
+    FILE *o = fopen(csv, "w");
+    assert_non_null(o);
+    fprintf(o, "user_id,score,updated_at\nu-1,30,%lld\nu-2,20,%lld\nu-3,10,%lld\n", now - 3000, now - 2000, now - 1000);
+    fclose(o);
+
+    /* The first seed as a single Redis: the board's calls meet MOVED there (it holds nothing of the board). */
+    char port0[16];
+    snprintf(port0, sizeof port0, "%d", x->c.port[0]);
+    int rc = run_import((const char *const[]){"--board", b, "--redis-port", port0, csv, NULL}, out, sizeof out);
+    if (rc == 0 || strstr(out, "MOVED") == NULL)
+        fail_msg("tk-import to the first seed without REDIS_CLUSTER: exit %d, %s", rc, out);
+
+    setenv("REDIS_CLUSTER", x->c.seeds, 1);
+    rc = run_import((const char *const[]){"--board", b, csv, NULL}, out, sizeof out);
+    unsetenv("REDIS_CLUSTER");
+    if (rc != 0)
+        fail_msg("tk-import with REDIS_CLUSTER: exit %d, %s", rc, out);
+    assert_non_null(strstr(out, "imported 3 rows"));
+    assert_true(tk_lb_key(TK_LB_RANK, b, strlen(b), 1, key) > 0);
+    assert_int_equal(cl_int(&x->c, key, "ZCARD %s", key), 3);
+    assert_int_equal(it_db_int(x->f.db, -1, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(events_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(boards_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(slot_moved_mid_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(import_on_a_master, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_wk_cluster", tests, NULL, NULL);
 }
