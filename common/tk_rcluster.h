@@ -18,7 +18,9 @@
  *   CLUSTERDOWN: up to TK_RCLUSTER_RETRIES more tries 100 ms apart (a
  *   CLUSTERDOWN refreshes the map first), then the error reply is returned;
  *   a failed connection: that node's connection dropped, the map refreshed
- *   from another node, the command sent once more. A failover is met as a
+ *   from another node, the command sent once more (it may have run before
+ *   the connection failed: a caller whose command must not run twice uses
+ *   tk_rcluster_node_cmd or tk_rcluster_key_ctx, which never resend). A failover is met as a
  *   failed connection (the master died) or as a MOVED (a replica promoted
  *   answers for its slots), and the map follows either way. Why a stale map
  *   never runs a command on the wrong data: tk_cluster.h.

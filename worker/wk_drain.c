@@ -29,6 +29,15 @@
  *    An error not caused by one entry leaves that event's entries pending
  *    for XAUTOCLAIM to retry. Neither ends the worker (wk_writer.c).
  *
+ *  - Redis Cluster (REDIS_CLUSTER): every command goes to the master of its
+ *    key's slot (common/tk_rcluster.h), and everything above is about one
+ *    stream, whose entries, group and pending list are one key: a slot
+ *    migrated or failed over moves them together, a redirected command ran
+ *    nothing (sent again, it runs once), and a command whose connection
+ *    failed is sent once more, which no worker command minds running twice
+ *    (XREADGROUP's lost entries are re-claimed, the confirm is idempotent).
+ *    docs/DESIGN.md, "Workers, tk-rebuild and tk-import on a cluster".
+ *
  * The confirm script sets a record's letter only while it is still 'p', so
  * a cancel or a fallback write that got there first is never overwritten;
  * when it turns a 'p' into 'x' (the row was cancelled before this worker
