@@ -308,8 +308,20 @@ redisReply *tk_rcluster_cmd(tk_rcluster_t *c, const char *key, size_t keylen, in
             node = tk_cluster_map_find(c->map, rd.to.host, rd.to.port);
             if (node < 0 && tk_rcluster_refresh(c) == 0)
                 node = tk_cluster_map_find(c->map, rd.to.host, rd.to.port);
-            if (node < 0)
-                return rep; /* an importing node that is no master we know: its error, as it is */
+            if (node < 0) {
+                /* A master that serves no slot yet (a new node being filled) is in no CLUSTER SLOTS reply: a
+                 * connection for this one command, then closed. */
+                redisContext *once = connect_to(c, &rd.to);
+                if (once == NULL)
+                    return rep; /* the ASK, as it is */
+                freeReplyObject(rep);
+                rep = asking(once) == 0 ? redisCommandArgv(once, argc, argv, lens) : NULL;
+                if (rep == NULL)
+                    snprintf(c->errstr, sizeof(c->errstr), "redis %s:%d (ASK): %s", rd.to.host, rd.to.port,
+                             once->errstr[0] ? once->errstr : "connection lost");
+                redisFree(once);
+                return rep;
+            }
             freeReplyObject(rep);
             ask = 1;
             continue;

@@ -14,6 +14,9 @@
  *   the consumer group and its pending list, SETSLOT NODE): the old master
  *   answers MOVED, the worker follows it, and every claim written before,
  *   during and after the move ends in MariaDB once, nothing left pending.
+ * - an event's slot left half-way to another master (keys migrated, the old
+ *   master answering ASK): the worker sends ASKING and the command to the
+ *   new one, drains the claims written there, and its map does not change;
  * - tk-import with REDIS_CLUSTER loads a board whose slot lives on a master
  *   other than the first seed (its calls on that master's connection); the
  *   same import sent to the first seed as a single Redis is refused (MOVED).
@@ -346,6 +349,70 @@ static void slot_moved_mid_drain(void **st)
     freeReplyObject(rep);
 }
 
+/* A command on node @node preceded by ASKING (a key of a slot it is importing). The reply, the caller's. */
+static redisReply *ask_cmd(it_cluster_t *c, int node, const char *fmt, ...)
+{
+    redisReply *a = redisCommand(c->rc[node], "ASKING");
+    if (a == NULL)
+        return NULL;
+    freeReplyObject(a);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c->rc[node], fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/*
+ * The slot of an event half-way to another master: every key migrated, the
+ * slot still MIGRATING on the old master (which answers ASK) and IMPORTING
+ * on the new one (which serves a command only after ASKING). The worker's
+ * reads, re-claims and confirms must follow each ASK; its map must not
+ * change (a MOVED would be followed for good).
+ */
+static void slot_half_moved_ask(void **st)
+{
+    fix_t *x = *st;
+    char ev[32], q[96], claims[96];
+    id_on(&x->c, ev, sizeof ev, "wka", "tk:{%s}:q", 0);
+    snprintf(q, sizeof q, "tk:{%s}:q", ev);
+    snprintf(claims, sizeof claims, "tk:{%s}:claims", ev);
+    make_event(x, ev, 1000);
+    start_worker(x);
+    grant(x, ev, 0, 50);
+    wait_drained(x, ev, 50);
+    unsigned slot = tk_key_slot(q, strlen(q));
+    assert_int_equal(it_cluster_migrate(&x->c, slot, 0, 1, 0), 0);
+    /* New claims go where the keys are now, as a gateway following the ASK would write them. */
+    for (int i = 50; i < 150; i++) {
+        char user[32], rec[64];
+        snprintf(user, sizeof user, "u-%d", i);
+        long long now = tk_time_now_ms();
+        snprintf(rec, sizeof rec, "%d 1 %lld p", i + 1, now);
+        must_ok(ask_cmd(&x->c, 1, "HSET %s %s %s", claims, user, rec));
+        must_ok(ask_cmd(&x->c, 1, "XADD %s * u %s t %d n 1 c %lld", q, user, i + 1, now));
+    }
+    long long deadline = it_now_ms() + WAIT_MS, got = -1, len = -1;
+    while (it_now_ms() < deadline) {
+        got = it_db_int(x->f.db, -2, "SELECT COUNT(*) FROM claims WHERE event_id='%s' AND status='confirmed'", ev);
+        redisReply *rep = ask_cmd(&x->c, 1, "XLEN %s", q);
+        len = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        freeReplyObject(rep);
+        if (got == 150 && len == 0)
+            break;
+        it_sleep_ms(50);
+    }
+    if (got != 150 || len != 0) {
+        it_proc_log_tail(&x->worker, 30);
+        fail_msg("%s half-moved: %lld confirmed rows (want 150), stream length %lld", ev, got, len);
+    }
+    char moved[96];
+    snprintf(moved, sizeof moved, "slot %u moved to", slot);
+    assert_false(log_has(&x->worker, moved)); /* an ASK never changes the map */
+    assert_int_equal(it_cluster_finish(&x->c, slot, 1), 0);
+    all_confirmed(x, ev, 150);
+}
+
 /* ---------------------------------------------------------------- tk-import */
 
 /* Runs tk-import with @args (NULL-terminated) and the environment as it is now; its output into @out. The exit code, -1 when it could not run. */
@@ -435,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(events_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(boards_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(slot_moved_mid_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(slot_half_moved_ask, setup, teardown),
         cmocka_unit_test_setup_teardown(import_on_a_master, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_wk_cluster", tests, NULL, NULL);
