@@ -46,6 +46,14 @@ int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen)
     return 0;
 }
 
+int tk_backend_cluster(tk_backend_t *b, const char *spec, char *err, size_t errlen)
+{
+    b->redis_nseeds = 0;
+    if (spec == NULL || *spec == '\0')
+        return 0;
+    return tk_cluster_seeds_parse(spec, b->redis_seeds, TK_CLUSTER_SEEDS_MAX, &b->redis_nseeds, err, errlen);
+}
+
 int tk_backend_redis_auth(const tk_backend_t *b)
 {
     return b->redis_user != NULL && *b->redis_user != '\0';

@@ -8,6 +8,7 @@
 #ifndef TK_BACKEND_H
 #define TK_BACKEND_H
 
+#include "tk_cluster.h"
 #include "tk_db.h"
 #include "tk_opt.h"
 
@@ -29,6 +30,11 @@ typedef struct {
     const char *redis_user;          /* NULL or "": no AUTH */
     const char *redis_password_file; /* required with redis_user; 0600 */
     char redis_password[TK_PASSWORD_MAX]; /* filled by tk_backend_read_password when redis_user is set */
+    /* Redis Cluster (REDIS_CLUSTER: tk_backend_cluster for the worker and
+     * the tools; the gateway parses it in gw_config.c): the seeds; 0 = a
+     * single Redis at redis_host:redis_port. */
+    size_t redis_nseeds;
+    tk_cluster_addr_t redis_seeds[TK_CLUSTER_SEEDS_MAX];
 } tk_backend_t;
 
 /** Sets the defaults: 127.0.0.1:6390, 127.0.0.1:3310, user and database tk. */
@@ -69,6 +75,18 @@ int tk_backend_check(const tk_backend_t *b, char *err, size_t errlen);
  * with @err.
  */
 int tk_backend_read_password(tk_backend_t *b, const char *var_dir, char *err, size_t errlen);
+
+/** The REDIS_CLUSTER option entry, storing the value as given in @spec (a const char **). */
+#define TK_BACKEND_CLUSTER_OPT(spec)                                                                            \
+    {"--redis-cluster", "REDIS_CLUSTER", TK_OPT_STR, (spec), 0, 0,                                              \
+     "host:port,... seeds of a Redis Cluster (unset: the single Redis at REDIS_HOST:REDIS_PORT; docs/DESIGN.md)"}
+
+/**
+ * Reads REDIS_CLUSTER's value @spec into b->redis_seeds and b->redis_nseeds.
+ * NULL or "" leaves @b in single-Redis mode (0 seeds). Returns 0, or -1 with
+ * @err naming the variable and the item (tk_cluster_seeds_parse).
+ */
+int tk_backend_cluster(tk_backend_t *b, const char *spec, char *err, size_t errlen);
 
 /** 1 when a Redis user is configured (every Redis connection starts with AUTH). */
 int tk_backend_redis_auth(const tk_backend_t *b);

@@ -156,16 +156,18 @@ ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:eve
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), lb_ack.lua (XRANGE of the entries it acks,
 # HMGET HINCRBY HDEL of the board's pend hash), its counters and
-# wk_stats_prune.lua.
+# wk_stats_prune.lua; with REDIS_CLUSTER, CLUSTER SLOTS and ASKING
+# (common/tk_rcluster.c; unused with a single Redis).
 ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
- +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange"
+ +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange +cluster|slots +asking"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua; a board's:
 # common/tk_lb_rebuild.c, ZADD ZCARD, LRANGE of the seasons past the window), tk-import (HMGET of the board,
-# lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script.
+# lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script;
+# with REDIS_CLUSTER, CLUSTER SLOTS and ASKING (common/tk_rcluster.c).
 ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
  +ping +eval +xlen +hmget +hset +hlen +exists +unlink +expire +rename +persist
- +sadd +xgroup|create +hget +zadd +zrem +zcard +time +lrange"
+ +sadd +xgroup|create +hget +zadd +zrem +zcard +time +lrange +cluster|slots +asking"
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"

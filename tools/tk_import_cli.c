@@ -50,7 +50,7 @@
 #include "tk_import_redis.h"
 #include "tk_lb.h"
 #include "tk_opt.h"
-#include "tk_redis.h"
+#include "tk_rcluster.h"
 #include "tk_time.h"
 #include "tk_valid.h"
 
@@ -72,6 +72,7 @@ typedef struct {
     const char *var_dir;
     int partial;
     int export;
+    const char *redis_cluster; /* REDIS_CLUSTER as given: parsed into backend.redis_seeds */
 } cfg_t;
 
 /*
@@ -140,7 +141,8 @@ static unsigned pick_season(const char *s, unsigned current, char *err, size_t e
 
 typedef struct {
     MYSQL *db;
-    redisContext *redis;
+    tk_rcluster_t rcl;   /* the Redis connections (one, or one per master of a cluster) */
+    redisContext *redis; /* the one to the board's master (rcl's, never freed here): every key of a call is the board's */
     tk_import_board_t board;
 } conn_t;
 
@@ -154,9 +156,12 @@ static int open_board(const cfg_t *cfg, conn_t *c)
         fprintf(stderr, "tk-import: %s\n", err);
         return 2;
     }
-    c->redis = tk_redis_connect(&cfg->backend, REDIS_TIMEOUT_S * 1000, err, sizeof(err));
-    if (c->redis == NULL) {
-        fprintf(stderr, "tk-import: Redis: %s\n", err);
+    /* Every key tk-import touches carries the board's tag {B}: one slot, one master. A slot that moves during the import
+     * makes a chunk refused (MOVED): the import stops and says to run it again, which replaces what it wrote. */
+    char tag[TK_ID_MAX + 3];
+    int tl = snprintf(tag, sizeof(tag), "{%s}", cfg->board);
+    if (tk_rcluster_init(&c->rcl, &cfg->backend, REDIS_TIMEOUT_S * 1000) != 0 || (c->redis = tk_rcluster_key_ctx(&c->rcl, tag, (size_t)tl)) == NULL) {
+        fprintf(stderr, "tk-import: Redis: %s\n", c->rcl.errstr);
         return 2;
     }
     int db_comps = 0;
@@ -317,6 +322,7 @@ int main(int argc, char **argv)
         {"--export", NULL, TK_OPT_FLAG, &cfg.export, 0, 0, "write the season as CSV to FILE (default -, standard output)"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
         TK_BACKEND_OPTS(&cfg.backend),
+        TK_BACKEND_CLUSTER_OPT(&cfg.redis_cluster),
     };
     const size_t nopts = TK_OPT_COUNT(opts);
     const char *file = NULL;
@@ -339,7 +345,7 @@ int main(int argc, char **argv)
     int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
     if (prc == 1)
         return 0;
-    if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0) {
+    if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0 || tk_backend_cluster(&cfg.backend, cfg.redis_cluster, err, sizeof(err)) != 0) {
         fprintf(stderr, "tk-import: %s\n", err);
         return 2;
     }
@@ -359,13 +365,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "tk-import: %s\n", err);
         return 2;
     }
-    conn_t c = {0};
+    conn_t c;
+    memset(&c, 0, sizeof(c));
     int rc = open_board(&cfg, &c);
     if (rc == 0)
         rc = cfg.export ? run_export(&cfg, &c, file) : run_import(&cfg, &c, file);
     if (c.db != NULL)
         mysql_close(c.db);
-    if (c.redis != NULL)
-        redisFree(c.redis);
+    tk_rcluster_free(&c.rcl); /* closes c.redis */
     return rc;
 }

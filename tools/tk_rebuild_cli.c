@@ -19,8 +19,8 @@
 #include "tk_db.h"
 #include "tk_lb_rebuild.h"
 #include "tk_opt.h"
+#include "tk_rcluster.h"
 #include "tk_rebuild.h"
-#include "tk_redis.h"
 #include "tk_time.h"
 #include "tk_valid.h"
 
@@ -42,12 +42,14 @@ typedef struct {
     int all;
     long wait_drain_ms;
     long retries;
+    const char *redis_cluster; /* REDIS_CLUSTER as given: parsed into backend.redis_seeds */
 } cfg_t;
 
 typedef struct {
     const cfg_t *cfg;
     MYSQL *db;
-    redisContext *redis;
+    tk_rcluster_t rcl;   /* the Redis connections (one, or one per master of a cluster) */
+    redisContext *redis; /* the one for the event or board at hand: rcl's, never freed here */
 } conn_t;
 
 static int connect_db(conn_t *c)
@@ -62,17 +64,38 @@ static int connect_db(conn_t *c)
     return c->db != NULL ? 0 : -1;
 }
 
-static int connect_redis(conn_t *c)
+/*
+ * The connection to the Redis that holds event or board @id's keys (all in
+ * the slot of its tag {id}); with @id NULL, just reach Redis (a cluster: read
+ * its map). On a single Redis it is the one connection, kept across ids.
+ */
+static int connect_redis(conn_t *c, const char *id)
 {
-    if (c->redis != NULL)
-        redisFree(c->redis);
-    char err[512];
-    c->redis = tk_redis_connect(&c->cfg->backend, REDIS_TIMEOUT_S * 1000, err, sizeof(err));
+    char tag[TK_ID_MAX + 3];
+    int n = snprintf(tag, sizeof(tag), "{%s}", id != NULL ? id : "");
+    if (id == NULL)
+        c->redis = tk_rcluster_refresh(&c->rcl) == 0 ? tk_rcluster_key_ctx(&c->rcl, tag, (size_t)n) : NULL;
+    else
+        c->redis = tk_rcluster_key_ctx(&c->rcl, tag, (size_t)n);
     if (c->redis == NULL) {
-        fprintf(stderr, "tk-rebuild: Redis: %s\n", err);
+        fprintf(stderr, "tk-rebuild: Redis: %s\n", c->rcl.errstr);
         return -1;
     }
     return 0;
+}
+
+/* Forgets the Redis connection after a failure: @lost, dropped (the next pass connects again); a MOVED or ASK met on a
+ * cluster (in @err), the map read again. 1 when the pass should be retried. */
+static int redis_failed(conn_t *c, int lost, const char *err)
+{
+    int redirected = tk_rcluster_is_cluster(&c->rcl) && (strstr(err, "MOVED ") != NULL || strstr(err, "ASK ") != NULL);
+    if (lost && c->redis != NULL)
+        tk_rcluster_drop_ctx(&c->rcl, c->redis);
+    if (redirected)
+        tk_rcluster_refresh(&c->rcl);
+    if (lost || redirected)
+        c->redis = NULL;
+    return lost || redirected;
 }
 
 /* One event, with the waits and retries above. Returns 0 when rebuilt. */
@@ -84,9 +107,10 @@ static int rebuild_one(conn_t *c, const char *event)
     tk_rebuild_stats_t st;
     char err[512] = "";
     int rc = TK_REBUILD_ERR_REDIS;
+    c->redis = NULL; /* the event's own master's (the same connection on a single Redis) */
     /* Bounded: each pass either returns, sleeps towards the drain deadline, or uses up a retry or a reconnect. */
     for (;;) {
-        if ((c->redis == NULL && connect_redis(c) != 0) || (c->db == NULL && connect_db(c) != 0)) {
+        if ((c->redis == NULL && connect_redis(c, event) != 0) || (c->db == NULL && connect_db(c) != 0)) {
             snprintf(err, sizeof(err), "cannot connect");
             rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
         } else {
@@ -108,14 +132,10 @@ static int rebuild_one(conn_t *c, const char *event)
         }
         int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
         int lost_redis = rc == TK_REBUILD_ERR_REDIS && (c->redis == NULL || c->redis->err != 0);
-        if ((lost_db || lost_redis) && reconnects++ < cfg->retries) {
+        if ((lost_db || (rc == TK_REBUILD_ERR_REDIS && redis_failed(c, lost_redis, err))) && reconnects++ < cfg->retries) {
             if (lost_db && c->db != NULL) {
                 mysql_close(c->db);
                 c->db = NULL;
-            }
-            if (lost_redis && c->redis != NULL) {
-                redisFree(c->redis);
-                c->redis = NULL;
             }
             tk_time_sleep_ms(200 * reconnects, NULL);
             continue;
@@ -151,9 +171,10 @@ static int rebuild_board(conn_t *c, const char *board)
     memset(&st, 0, sizeof(st));
     char err[512] = "";
     int rc = TK_REBUILD_ERR_REDIS;
+    c->redis = NULL; /* the board's own master's (the same connection on a single Redis) */
     /* Bounded: each pass returns, sleeps towards the drain deadline, or uses up a retry or a reconnect. */
     for (;;) {
-        if ((c->redis == NULL && connect_redis(c) != 0) || (c->db == NULL && connect_db(c) != 0)) {
+        if ((c->redis == NULL && connect_redis(c, board) != 0) || (c->db == NULL && connect_db(c) != 0)) {
             snprintf(err, sizeof(err), "cannot connect");
             rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
         } else {
@@ -171,14 +192,10 @@ static int rebuild_board(conn_t *c, const char *board)
         }
         int lost_db = rc == TK_REBUILD_ERR_DB && (c->db == NULL || tk_db_classify(st.db_errno) == TK_DB_RECONNECT);
         int lost_redis = rc == TK_REBUILD_ERR_REDIS && (c->redis == NULL || c->redis->err != 0);
-        if ((lost_db || lost_redis) && reconnects++ < cfg->retries) {
+        if ((lost_db || (rc == TK_REBUILD_ERR_REDIS && redis_failed(c, lost_redis, err))) && reconnects++ < cfg->retries) {
             if (lost_db && c->db != NULL) {
                 mysql_close(c->db);
                 c->db = NULL;
-            }
-            if (lost_redis && c->redis != NULL) {
-                redisFree(c->redis);
-                c->redis = NULL;
             }
             tk_time_sleep_ms(200 * reconnects, NULL);
             continue;
@@ -258,13 +275,14 @@ int main(int argc, char **argv)
         {"--retries", "REBUILD_RETRIES", TK_OPT_INT, &cfg.retries, 0, 1000, "retries of a refused swap, and reconnects"},
         {"--var-dir", "VAR_DIR", TK_OPT_STR, &cfg.var_dir, 0, 0, "default place of secrets/db_password"},
         TK_BACKEND_OPTS(&cfg.backend),
+        TK_BACKEND_CLUSTER_OPT(&cfg.redis_cluster),
     };
     const size_t nopts = TK_OPT_COUNT(opts);
     char err[512];
     int prc = tk_opt_parse(opts, nopts, argc, argv, err, sizeof(err));
     if (prc == 1)
         return 0;
-    if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0) {
+    if (prc != 0 || tk_backend_check(&cfg.backend, err, sizeof(err)) != 0 || tk_backend_cluster(&cfg.backend, cfg.redis_cluster, err, sizeof(err)) != 0) {
         fprintf(stderr, "tk-rebuild: %s\n", err);
         return 2;
     }
@@ -285,10 +303,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "tk-rebuild: %s\n", err);
         return 2;
     }
-    conn_t c = {&cfg, NULL, NULL};
-    if (connect_db(&c) != 0 || connect_redis(&c) != 0) {
+    conn_t c;
+    memset(&c, 0, sizeof(c));
+    c.cfg = &cfg;
+    if (tk_rcluster_init(&c.rcl, &cfg.backend, REDIS_TIMEOUT_S * 1000) != 0) {
+        fprintf(stderr, "tk-rebuild: %s\n", c.rcl.errstr);
+        return 2;
+    }
+    if (connect_db(&c) != 0 || connect_redis(&c, NULL) != 0) {
         if (c.db != NULL)
             mysql_close(c.db);
+        tk_rcluster_free(&c.rcl);
         return 2;
     }
     int failed = 0;
@@ -316,7 +341,6 @@ int main(int argc, char **argv)
     }
     if (c.db != NULL)
         mysql_close(c.db);
-    if (c.redis != NULL)
-        redisFree(c.redis);
+    tk_rcluster_free(&c.rcl);
     return failed ? 1 : 0;
 }

@@ -48,6 +48,7 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         {"--stats-ms", "WORKER_STATS_MS", TK_OPT_INT, &c->stats_ms, 100, 3600000, "flush counters to tk:wk:stats this often"},
         {"--log-every-s", "WORKER_LOG_EVERY_S", TK_OPT_INT, &c->log_every_s, 1, 86400, "info line with rates this often"},
         TK_BACKEND_OPTS(&c->backend),
+        TK_BACKEND_CLUSTER_OPT(&c->redis_cluster),
     };
     int rc = tk_opt_parse(opts, TK_OPT_COUNT(opts), argc, argv, err, errlen);
     if (rc != 0)
@@ -60,7 +61,9 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         snprintf(err, errlen, "--consumer: expected 1-%d printable characters without spaces", WK_CONSUMER_MAX - 1);
         return -1;
     }
-    return tk_backend_check(&c->backend, err, errlen);
+    if (tk_backend_check(&c->backend, err, errlen) != 0)
+        return -1;
+    return tk_backend_cluster(&c->backend, c->redis_cluster, err, errlen);
 }
 
 int wk_config_password(wk_config_t *c, char *err, size_t errlen)

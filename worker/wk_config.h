@@ -24,6 +24,7 @@ typedef struct {
     long discover_ms;   /* tk:events re-read period */
     long stats_ms;      /* tk:wk:stats flush period */
     long log_every_s;   /* info line period */
+    const char *redis_cluster; /* REDIS_CLUSTER as given ("host:port,..."); parsed into backend.redis_seeds */
     char consumer_buf[WK_CONSUMER_MAX]; /* default consumer name lives here */
 } wk_config_t;
 

@@ -29,6 +29,15 @@
  *    An error not caused by one entry leaves that event's entries pending
  *    for XAUTOCLAIM to retry. Neither ends the worker (wk_writer.c).
  *
+ *  - Redis Cluster (REDIS_CLUSTER): every command goes to the master of its
+ *    key's slot (common/tk_rcluster.h), and everything above is about one
+ *    stream, whose entries, group and pending list are one key: a slot
+ *    migrated or failed over moves them together, a redirected command ran
+ *    nothing (sent again, it runs once), and a command whose connection
+ *    failed is sent once more, which no worker command minds running twice
+ *    (XREADGROUP's lost entries are re-claimed, the confirm is idempotent).
+ *    docs/DESIGN.md, "Workers, tk-rebuild and tk-import on a cluster".
+ *
  * The confirm script sets a record's letter only while it is still 'p', so
  * a cancel or a fallback write that got there first is never overwritten;
  * when it turns a 'p' into 'x' (the row was cancelled before this worker
@@ -40,8 +49,10 @@
  * XGROUP CREATE … MKSTREAM (BUSYGROUP is fine), so new events are drained
  * without a restart. One XREADGROUP covers every stream; COUNT is per
  * stream. The boards' streams (tk:boards, tk:lb:{B}:q) are drained in the
- * same loop by wk_lb_drain.c, with the same pattern. On Redis Cluster the streams live in different slots and one call
- * per slot (per node) would be needed.
+ * same loop by wk_lb_drain.c, with the same pattern. On a Redis Cluster
+ * (REDIS_CLUSTER) each command goes to the master of its key's slot and
+ * the streams are read one call per stream (wk_read.c; docs/DESIGN.md,
+ * "Workers on a cluster").
  *
  * The drain's files, one job each (their state: wk_drain_int.h):
  * wk_streams.c finds the streams, wk_read.c takes entries into the batch,
@@ -244,6 +255,9 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
         wk_lb_free(d.lb);
         return 1;
     }
+    if (cfg->backend.redis_nseeds > 0)
+        tk_info("worker %s: redis cluster (%zu seeds, first %s:%d)", cfg->consumer, cfg->backend.redis_nseeds,
+                cfg->backend.redis_seeds[0].host, cfg->backend.redis_seeds[0].port);
     tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->backend.redis_host, cfg->backend.redis_port,
             cfg->backend.db_host, cfg->backend.db_port, cfg->backend.db_name, cfg->batch);
     int rc = loop(&d);

@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Redis Cluster: the sleep after a round of non-blocking reads found nothing (wk_read_group). */
+#define WK_CLUSTER_IDLE_MS 50
+
 /* One event's stream. Its index in wk_drain_t.streams never changes (streams are only appended), so batch groups carry it (wk_group_t.src). */
 typedef struct {
     char event[TK_ID_MAX + 1];

@@ -36,8 +36,9 @@
  * the stream) every known group again. One XREADGROUP covers every board
  * stream (COUNT per stream); it blocks only when the worker drains no
  * event stream (the event read blocks otherwise), so neither kind waits on
- * the other for longer than --block-ms. On Redis Cluster one call per slot
- * would be needed, as for the events.
+ * the other for longer than --block-ms. On a Redis Cluster, one call per
+ * stream, as for the events (read_group; docs/DESIGN.md, "Workers on a
+ * cluster").
  */
 #include "tk_grow.h"
 #include "tk_keys.h"
@@ -124,7 +125,7 @@ static long find_stream(const struct wk_lb *lb, const char *key, size_t len, siz
 static int create_group(wk_drain_t *d, const char *key)
 {
     const char *argv[] = {"XGROUP", "CREATE", key, TK_STREAM_GROUP, "0", "MKSTREAM"};
-    redisReply *r = wk_redis_cmd(&d->redis, 6, argv, NULL);
+    redisReply *r = wk_redis_cmd(&d->redis, key, 6, argv, NULL);
     if (r == NULL)
         return -1;
     int ok = r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0;
@@ -138,7 +139,7 @@ static int discover(wk_drain_t *d)
 {
     struct wk_lb *lb = d->lb;
     const char *argv[] = {"SMEMBERS", TK_KEY_BOARDS};
-    redisReply *r = wk_redis_cmd(&d->redis, 2, argv, NULL);
+    redisReply *r = wk_redis_cmd(&d->redis, TK_KEY_BOARDS, 2, argv, NULL);
     if (r == NULL)
         return -1;
     int rc = 0;
@@ -246,7 +247,7 @@ static long lb_count(const wk_drain_t *d)
 }
 
 /* XREADGROUP over streams [@first, @first + @count) from @id (the same for each), blocking @block_ms when > 0. Entries taken or -1. */
-static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id, long block_ms)
+static long read_call(wk_drain_t *d, size_t first, size_t count, const char *id, long block_ms)
 {
     struct wk_lb *lb = d->lb;
     char cnt[24], blk[24];
@@ -272,7 +273,7 @@ static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id
         d->argv[a++] = id;
     for (size_t i = 0; i < a; i++)
         d->lens[i] = strlen(d->argv[i]);
-    redisReply *r = wk_redis_cmd(&d->redis, (int)a, d->argv, d->lens);
+    redisReply *r = wk_redis_cmd(&d->redis, lb->streams[first].key, (int)a, d->argv, d->lens);
     if (r == NULL)
         return -1;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -300,6 +301,27 @@ static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id
         }
     }
     freeReplyObject(r);
+    return taken;
+}
+
+/* As read_call; on a Redis Cluster one call per stream (CROSSSLOT otherwise: wk_read_group says why). */
+static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id, long block_ms)
+{
+    if (!wk_redis_is_cluster(&d->redis) || count <= 1)
+        return read_call(d, first, count, id, block_ms);
+    long taken = 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < count && !*d->stop; i++) {
+        long t = read_call(d, first + i, 1, id, 0);
+        if (t < 0)
+            failed++;
+        else
+            taken += t;
+    }
+    if (failed == count)
+        return -1;
+    if (taken == 0 && block_ms > 0)
+        tk_time_sleep_ms(block_ms < WK_CLUSTER_IDLE_MS ? block_ms : WK_CLUSTER_IDLE_MS, d->stop);
     return taken;
 }
 
@@ -336,7 +358,7 @@ static int ack_ids(wk_drain_t *d, size_t si, size_t n)
             lens[i] = strlen(argv[i]);
         int done = 0;
         for (int attempt = 0; attempt < LB_ACK_ATTEMPTS && !done; attempt++) {
-            redisReply *r = wk_redis_cmd(&d->redis, (int)(LB_ACK_HEAD + m), argv, lens);
+            redisReply *r = wk_redis_cmd(&d->redis, key, (int)(LB_ACK_HEAD + m), argv, lens);
             if (r != NULL) {
                 int ok = r->type == REDIS_REPLY_INTEGER;
                 if (!ok)
@@ -517,7 +539,7 @@ static int autoclaim(wk_drain_t *d)
     for (size_t si = 0; si < lb->ns && !*d->stop; si++) {
         lb_stream_t *s = &lb->streams[si];
         const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};
-        redisReply *r = wk_redis_cmd(&d->redis, 8, argv, NULL);
+        redisReply *r = wk_redis_cmd(&d->redis, s->key, 8, argv, NULL);
         if (r == NULL)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {

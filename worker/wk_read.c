@@ -4,11 +4,13 @@
  * event's group (wk_batch), tagged with its stream's index so that the
  * confirm needs no lookup. An entry that is not a claim in the shape of
  * docs/CONTRACTS.md is logged whole and kept aside (d->bad) to be acked
- * without a database row. On Redis Cluster the streams live in different
- * slots and one call per slot (per node) would be needed.
+ * without a database row. On a Redis Cluster the streams live in different
+ * slots, and a call may name only one slot's keys: one call per stream
+ * there (wk_read_group; docs/DESIGN.md, "Workers on a cluster").
  */
 #include "tk_grow.h"
 #include "tk_log.h"
+#include "tk_time.h"
 #include "wk_drain_int.h"
 
 #include <stdio.h>
@@ -74,7 +76,8 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
     return (long)list->elements;
 }
 
-long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
+/* One XREADGROUP naming streams [@first, @first + @count). Entries taken or -1. */
+static long read_call(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
 {
     char cnt[24], blk[24];
     snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
@@ -99,7 +102,7 @@ long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const 
         d->argv[a++] = ids[i];
     for (size_t i = 0; i < a; i++)
         d->lens[i] = strlen(d->argv[i]);
-    redisReply *r = wk_redis_cmd(&d->redis, (int)a, d->argv, d->lens);
+    redisReply *r = wk_redis_cmd(&d->redis, d->streams[first].key, (int)a, d->argv, d->lens);
     if (r == NULL)
         return -1;
     long taken = 0;
@@ -126,5 +129,32 @@ long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const 
         }
     }
     freeReplyObject(r);
+    return taken;
+}
+
+long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
+{
+    if (!wk_redis_is_cluster(&d->redis) || count <= 1)
+        return read_call(d, first, count, ids, block_ms);
+    /* Redis Cluster refuses a call naming streams of two slots, even on one
+     * master (CROSSSLOT), and every event's stream has its own tag, hence
+     * (but for a hash collision) its own slot: one call per stream, routed
+     * to its master, without BLOCK (a blocking call on one master would
+     * hold the others' entries back); when none had anything, a short
+     * sleep instead. A master that cannot be reached does not stop the
+     * others' streams. */
+    long taken = 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < count && !*d->stop; i++) {
+        long t = read_call(d, first + i, 1, ids + i, 0);
+        if (t < 0)
+            failed++;
+        else
+            taken += t;
+    }
+    if (failed == count)
+        return -1;
+    if (taken == 0 && block_ms > 0)
+        tk_time_sleep_ms(block_ms < WK_CLUSTER_IDLE_MS ? block_ms : WK_CLUSTER_IDLE_MS, d->stop);
     return taken;
 }

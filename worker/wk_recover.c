@@ -61,7 +61,7 @@ int wk_recover_autoclaim(wk_drain_t *d)
     for (size_t si = 0; si < d->ns && !*d->stop; si++) {
         wk_stream_t *s = &d->streams[si];
         const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};
-        redisReply *r = wk_redis_cmd(&d->redis, 8, argv, NULL);
+        redisReply *r = wk_redis_cmd(&d->redis, s->key, 8, argv, NULL);
         if (r == NULL)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {

@@ -25,7 +25,7 @@ long wk_stats_prune(wk_redis_t *r, const char *self, long stats_ms)
     snprintf(cutoff, sizeof(cutoff), "%lld", (long long)(now - max_age_ms));
     snprintf(nowbuf, sizeof(nowbuf), "%lld", (long long)now);
     const char *argv[] = {"EVAL", script, "1", TK_KEY_WK_STATS, cutoff, nowbuf, self != NULL ? self : ""};
-    redisReply *rep = wk_redis_cmd(r, 7, argv, NULL);
+    redisReply *rep = wk_redis_cmd(r, TK_KEY_WK_STATS, 7, argv, NULL);
     long n = -1;
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         n = (long)rep->integer;
@@ -57,7 +57,7 @@ void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *tot
         argv[3] = v[0];
         for (int j = 0; j < 4; j++)
             lens[j] = strlen(argv[j]);
-        redisReply *rep = wk_redis_cmd(r, 4, argv, lens);
+        redisReply *rep = wk_redis_cmd(r, TK_KEY_WK_STATS, 4, argv, lens);
         if (rep == NULL)
             return; /* counted next time */
         freeReplyObject(rep);
@@ -83,7 +83,7 @@ void wk_stats_push(wk_redis_t *r, const char *consumer, const wk_counters_t *tot
     }
     for (int j = 0; j < 10; j++)
         lens[j] = strlen(argv[j]);
-    redisReply *rep = wk_redis_cmd(r, 10, argv, lens);
+    redisReply *rep = wk_redis_cmd(r, TK_KEY_WK_STATS, 10, argv, lens);
     if (rep != NULL)
         freeReplyObject(rep);
 }

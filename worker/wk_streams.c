@@ -26,7 +26,7 @@ long wk_streams_find(const wk_drain_t *d, const char *key, size_t len, size_t hi
 static int create_group(wk_drain_t *d, const char *key)
 {
     const char *argv[] = {"XGROUP", "CREATE", key, TK_STREAM_GROUP, "0", "MKSTREAM"};
-    redisReply *r = wk_redis_cmd(&d->redis, 6, argv, NULL);
+    redisReply *r = wk_redis_cmd(&d->redis, key, 6, argv, NULL);
     if (r == NULL)
         return -1;
     int ok = r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0;
@@ -59,7 +59,7 @@ int wk_streams_discover(wk_drain_t *d, int all)
 {
     const char *argv[] = {"SMEMBERS", TK_KEY_EVENTS};
     size_t lens[] = {8, strlen(TK_KEY_EVENTS)};
-    redisReply *r = wk_redis_cmd(&d->redis, 2, argv, lens);
+    redisReply *r = wk_redis_cmd(&d->redis, TK_KEY_EVENTS, 2, argv, lens);
     if (r == NULL)
         return -1;
     int rc = 0;
