@@ -68,7 +68,7 @@ static redisContext *connect_to(tk_rcluster_t *c, const tk_cluster_addr_t *a)
         return NULL;
     char err[300];
     if (c->on_connect != NULL && c->on_connect(c->on_connect_arg, ctx, a, err, sizeof(err)) != 0) {
-        snprintf(c->errstr, sizeof(c->errstr), "%.150s:%d: %s", a->host, a->port, err);
+        snprintf(c->errstr, sizeof(c->errstr), "%.150s:%d: %.200s", a->host, a->port, err);
         redisFree(ctx);
         return NULL;
     }
@@ -95,7 +95,7 @@ static void drop(tk_rcluster_t *c, size_t node)
     if (ctx == NULL)
         return;
     const tk_cluster_addr_t *a = node_addr(c, node);
-    snprintf(c->errstr, sizeof(c->errstr), "redis %s:%d: %s", a != NULL ? a->host : "?", a != NULL ? a->port : 0,
+    snprintf(c->errstr, sizeof(c->errstr), "redis %.150s:%d: %.200s", a != NULL ? a->host : "?", a != NULL ? a->port : 0,
              ctx->errstr[0] ? ctx->errstr : "connection lost");
     redisFree(ctx);
     c->ctx[node] = NULL;
@@ -144,7 +144,7 @@ static int read_map(tk_rcluster_t *c, redisContext *ctx, const tk_cluster_addr_t
     redisReply *rep = redisCommand(ctx, "CLUSTER SLOTS");
     if (rep == NULL) {
         *lost = 1;
-        snprintf(c->errstr, sizeof(c->errstr), "CLUSTER SLOTS on %s:%d: %s", a->host, a->port, ctx->errstr[0] ? ctx->errstr : "connection lost");
+        snprintf(c->errstr, sizeof(c->errstr), "CLUSTER SLOTS on %.150s:%d: %.200s", a->host, a->port, ctx->errstr[0] ? ctx->errstr : "connection lost");
         return -1;
     }
     /* Parsed aside: a refused or empty map leaves the one in use (and the connections' indexes) as they were. */
@@ -159,7 +159,7 @@ static int read_map(tk_rcluster_t *c, redisContext *ctx, const tk_cluster_addr_t
     int rc = tk_cluster_map_parse(m, rep, a->host, err, sizeof(err));
     freeReplyObject(rep);
     if (rc != 0 || tk_cluster_covered(m) == 0) {
-        snprintf(c->errstr, sizeof(c->errstr), "CLUSTER SLOTS on %s:%d: %s", a->host, a->port, rc != 0 ? err : "no slot served");
+        snprintf(c->errstr, sizeof(c->errstr), "CLUSTER SLOTS on %.150s:%d: %.200s", a->host, a->port, rc != 0 ? err : "no slot served");
         free(m);
         return -1;
     }
@@ -317,7 +317,7 @@ redisReply *tk_rcluster_cmd(tk_rcluster_t *c, const char *key, size_t keylen, in
                 freeReplyObject(rep);
                 rep = asking(once) == 0 ? redisCommandArgv(once, argc, argv, lens) : NULL;
                 if (rep == NULL)
-                    snprintf(c->errstr, sizeof(c->errstr), "redis %s:%d (ASK): %s", rd.to.host, rd.to.port,
+                    snprintf(c->errstr, sizeof(c->errstr), "redis %.150s:%d (ASK): %.200s", rd.to.host, rd.to.port,
                              once->errstr[0] ? once->errstr : "connection lost");
                 redisFree(once);
                 return rep;
