@@ -4,15 +4,19 @@
 #
 # Usage: scripts/services.sh CMD DIR
 #   start | stop | status | start-redis | stop-redis | kill-redis | start-db | stop-db
+#   | write-acl (only DIR/redis/users.acl and the passwords: scripts/cluster.sh's nodes load it)
 # Environment: REDIS_PORT (6390), DB_PORT (3310), REDIS_APPENDFSYNC (always |
 # everysec), DB_NAME (tk), DB_USER (tk), DB_PASSWORD_FILE
 # (DIR/secrets/db_password, generated once), DB_PASSWORD (overrides the file),
 # REDIS_ACL_TEST_USER (0 | 1: also the tests' user tk-test, every command and
-# key; set by the test and bench scripts only).
+# key; set by the test and bench scripts only), REDIS_ACL_CLUSTER_USER (0 | 1:
+# also tk-cluster, the Redis Cluster nodes' replication and set-up user; set
+# by scripts/cluster.sh only).
 #
 # Layout of DIR: redis/ (redis.conf, users.acl, AOF, redis.pid, redis.log),
 # mariadb/ (data/, mariadb.sock, mariadb.pid, mariadb.log), secrets/
-# (db_password, redis_gateway, redis_worker, redis_admin[, redis_test]).
+# (db_password, redis_gateway, redis_worker, redis_admin[, redis_test][,
+# redis_cluster]).
 #
 # Redis runs with ACLs (docs/DESIGN.md, "Redis ACLs"): nobody can use the
 # default user (its password is random and never kept), and each component
@@ -36,7 +40,7 @@ TK_PROG=services.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    echo "usage: scripts/services.sh {start|stop|status|start-redis|stop-redis|kill-redis|start-db|stop-db} DIR" >&2
+    echo "usage: scripts/services.sh {start|stop|status|start-redis|stop-redis|kill-redis|start-db|stop-db|write-acl} DIR" >&2
     exit 2
 }
 
@@ -52,6 +56,7 @@ DB_NAME=${DB_NAME:-tk}
 DB_USER=${DB_USER:-tk}
 DB_PASSWORD_FILE=$(tk_abspath "${DB_PASSWORD_FILE:-$DIR/secrets/db_password}")
 REDIS_ACL_TEST_USER=${REDIS_ACL_TEST_USER:-0}
+REDIS_ACL_CLUSTER_USER=${REDIS_ACL_CLUSTER_USER:-0}
 tk_check_port REDIS_PORT "$REDIS_PORT"
 tk_check_port DB_PORT "$DB_PORT"
 case "$REDIS_APPENDFSYNC" in
@@ -63,6 +68,10 @@ esac
 case "$REDIS_ACL_TEST_USER" in
     0 | 1) ;;
     *) tk_die "REDIS_ACL_TEST_USER=$REDIS_ACL_TEST_USER: expected 0 or 1" ;;
+esac
+case "$REDIS_ACL_CLUSTER_USER" in
+    0 | 1) ;;
+    *) tk_die "REDIS_ACL_CLUSTER_USER=$REDIS_ACL_CLUSTER_USER: expected 0 or 1" ;;
 esac
 
 RDIR=$DIR/redis
@@ -171,6 +180,16 @@ ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
 # tk-test (REDIS_ACL_TEST_USER=1 only): the integration tests' and the
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"
+# tk-cluster (REDIS_ACL_CLUSTER_USER=1 only: scripts/cluster.sh): a replica's
+# link to its master (masteruser: AUTH, PSYNC, then REPLCONF ACK; PING), the
+# creation by `redis-cli --cluster create` (INFO, CLUSTER INFO NODES ADDSLOTS
+# SET-CONFIG-EPOCH MEET REPLICATE) and cluster.sh's waits (PING, CLUSTER
+# INFO, INFO). No key. Tried one right off at a time (Redis 7.0): without
+# +ping, +info, +psync, +cluster|info, nodes, addslots or meet the start
+# fails; without +replconf the replicas still sync but the master never gets
+# their acks (offsets); without set-config-epoch or replicate redis-cli goes
+# on past the error (a cluster with no replicas: cluster.sh refuses it).
+ACL_CLUSTER="nocommands +ping +info +psync +replconf +cluster|info +cluster|nodes +cluster|addslots +cluster|set-config-epoch +cluster|meet +cluster|replicate"
 
 # Generates the role's password once (0600), prints its ACL user line: the
 # password as its SHA-256 (#...), so the file holds no password.
@@ -204,6 +223,7 @@ write_redis_acl() {
         acl_user worker "$ACL_WORKER"
         acl_user admin "$ACL_ADMIN"
         [ "$REDIS_ACL_TEST_USER" = 0 ] || acl_user test "$ACL_TEST"
+        [ "$REDIS_ACL_CLUSTER_USER" = 0 ] || acl_user cluster "$ACL_CLUSTER"
     } >"$REDIS_ACL.tmp"
     chmod 0600 "$REDIS_ACL.tmp"
     mv -f "$REDIS_ACL.tmp" "$REDIS_ACL"
@@ -483,5 +503,11 @@ case "$cmd" in
     kill-redis) lock && kill_redis ;;
     start-db) lock && start_db ;;
     stop-db) lock && stop_db ;;
+    write-acl)
+        lock
+        mkdir -p "$RDIR"
+        chmod -R go-rwx "$RDIR"
+        write_redis_acl
+        ;;
     *) usage ;;
 esac
