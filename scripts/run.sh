@@ -7,6 +7,13 @@
 # exits 0; the data stays in $VAR_DIR. If a child dies on its own, run.sh
 # says which, shows the tail of its log and shuts everything down (exit 1).
 #
+# CLUSTER=1: a Redis Cluster (scripts/cluster.sh: 3 masters + 3 replicas on
+# CLUSTER_PORT (7001) .. +5) instead of the single Redis, two gateways (HTTPS
+# on GW_PORTS, "8444 8445"; /readyz in cleartext on GW_HTTP_PORTS, "8081
+# 8082") and HAProxy on $PORT in front of them, passing TLS through in TCP mode
+# (deploy/haproxy/tk.cfg's shape, written to $VAR_DIR/haproxy/tk.cfg): HTTP/2
+# stays end to end, the client's address comes in a PROXY v1 line.
+#
 # Environment: VAR_DIR (var), PORT (8443), HTTP_PORT (off), WORKERS (2),
 # REDIS_PORT (6390), DB_PORT (3310), ADMIN_TOKEN (else $VAR_DIR/secrets/
 # admin_token, generated once), BIN_DIR (build/release/bin), LOG_LEVEL,
@@ -14,9 +21,10 @@
 # once: the key user tokens are signed with), ACCESS_TOKEN_SECRET_FILE (else
 # $VAR_DIR/secrets/access_token_secret, generated once: the key the gateways
 # sign waiting-room access tokens with), DEV_LOGIN (1: the pages sign in
-# through POST /v1/dev/login; only this script turns it on; 0 turns it off).
+# through POST /v1/dev/login; only this script turns it on; 0 turns it off),
+# CLUSTER (0), CLUSTER_PORT, GW_PORTS, GW_HTTP_PORTS (above).
 #
-# The gateway and workers are started in their own sessions (setsid), so a
+# The gateway and workers (and HAProxy) are started in their own sessions (setsid), so a
 # Ctrl-C reaches only run.sh, which stops them in order.
 set -euo pipefail
 
@@ -44,12 +52,31 @@ DB_PORT=${DB_PORT:-3310}
 HEALTH_SECS=20
 GW_STOP_SECS=15
 WK_STOP_SECS=30
+CLUSTER=${CLUSTER:-0}
+CLUSTER_PORT=${CLUSTER_PORT:-7001}
+GW_PORTS=${GW_PORTS:-8444 8445}
+GW_HTTP_PORTS=${GW_HTTP_PORTS:-8081 8082}
 
 tk_check_port PORT "$PORT"
 [ -z "$HTTP_PORT" ] || [ "$HTTP_PORT" = 0 ] || tk_check_port HTTP_PORT "$HTTP_PORT"
 [ "$HTTP_PORT" != 0 ] || HTTP_PORT=
 tk_check_port REDIS_PORT "$REDIS_PORT"
 tk_check_port DB_PORT "$DB_PORT"
+case "$CLUSTER" in
+    0) ;;
+    1)
+        [ -z "$HTTP_PORT" ] || tk_die "HTTP_PORT=$HTTP_PORT: with CLUSTER=1 the gateways' cleartext ports are GW_HTTP_PORTS ($GW_HTTP_PORTS)"
+        tk_check_port CLUSTER_PORT "$CLUSTER_PORT"
+        read -r -a gw_ports <<<"${GW_PORTS//,/ }"
+        read -r -a gw_http_ports <<<"${GW_HTTP_PORTS//,/ }"
+        [ ${#gw_ports[@]} = 2 ] || tk_die "GW_PORTS=$GW_PORTS: expected two ports (the gateways' HTTPS ports)"
+        [ ${#gw_http_ports[@]} = 2 ] || tk_die "GW_HTTP_PORTS=$GW_HTTP_PORTS: expected two ports (the gateways' /readyz for HAProxy)"
+        for p in "${gw_ports[@]}"; do tk_check_port GW_PORTS "$p"; done
+        for p in "${gw_http_ports[@]}"; do tk_check_port GW_HTTP_PORTS "$p"; done
+        command -v haproxy >/dev/null 2>&1 || tk_die "haproxy not found; run scripts/deps.sh (as root)"
+        ;;
+    *) tk_die "CLUSTER=$CLUSTER: expected 0 or 1" ;;
+esac
 if ! [[ "$WORKERS" =~ ^[0-9]{1,2}$ ]] || [ "$WORKERS" -lt 1 ] || [ "$WORKERS" -gt 64 ]; then
     tk_die "WORKERS=$WORKERS: expected a number from 1 to 64"
 fi
@@ -70,12 +97,13 @@ flock -n 8 || tk_die "another scripts/run.sh is already running with $VAR_DIR; s
 
 # ---- leftovers of an earlier run that was killed without cleaning up ----
 
-for f in "$RUN_DIR"/gateway.pid "$RUN_DIR"/worker-*.pid; do
+for f in "$RUN_DIR"/gateway*.pid "$RUN_DIR"/worker-*.pid "$RUN_DIR"/haproxy.pid; do
     [ -e "$f" ] || continue
     pid=$(tk_read_pidfile "$f")
     base=$(basename "$f" .pid)
     prog=tk-worker
-    [ "$base" = gateway ] && prog=tk-gateway
+    [[ "$base" != gateway* ]] || prog=tk-gateway
+    [ "$base" != haproxy ] || prog=haproxy
     if [ -n "$pid" ] && tk_proc_is "$pid" "$prog" "$ROOT"; then
         tk_say "stopping $prog (pid $pid) left over from an earlier run"
         tk_stop_pid "$prog" "$pid" "$GW_STOP_SECS" || true
@@ -87,6 +115,10 @@ tk_port_in_use "$PORT" && tk_die "port $PORT is already in use by another proces
 if [ -n "$HTTP_PORT" ] && tk_port_in_use "$HTTP_PORT"; then
     tk_die "port $HTTP_PORT is already in use by another process; set HTTP_PORT"
 fi
+if [ "$CLUSTER" = 1 ]; then
+    for p in "${gw_ports[@]}"; do tk_port_in_use "$p" && tk_die "port $p is already in use by another process; set GW_PORTS"; done
+    for p in "${gw_http_ports[@]}"; do tk_port_in_use "$p" && tk_die "port $p is already in use by another process; set GW_HTTP_PORTS"; done
+fi
 
 # ---- shutdown ----
 
@@ -97,6 +129,17 @@ services_up=0
 stopping=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tk-run.XXXXXX")
 
+# shellcheck disable=SC2317 # run from stop_all
+stop_named() { # NAME SECONDS: SIGTERM to each child called NAME, then a bounded wait for each
+    local i
+    for i in "${!pids[@]}"; do
+        [ "${names[$i]}" = "$1" ] && tk_proc_running "${pids[$i]}" && kill -TERM "${pids[$i]}" 2>/dev/null
+    done
+    for i in "${!pids[@]}"; do
+        [ "${names[$i]}" = "$1" ] && tk_stop_pid "$1" "${pids[$i]}" "$2"
+    done
+}
+
 # shellcheck disable=SC2317 # run from the traps below
 stop_all() {
     local i pid
@@ -104,25 +147,21 @@ stop_all() {
     stopping=1
     trap '' INT TERM HUP
     set +e
-    # Gateway first (no new claims), then the workers finish their batch.
+    # Gateways first (no new claims), then the workers finish their batch,
+    # then the balancer (CLUSTER=1).
     for i in "${!pids[@]}"; do
-        if [ "${names[$i]}" = tk-gateway ] && tk_proc_running "${pids[$i]}"; then
-            tk_say "stopping tk-gateway (pid ${pids[$i]})"
-            tk_stop_pid tk-gateway "${pids[$i]}" "$GW_STOP_SECS"
-        fi
+        [ "${names[$i]}" = tk-gateway ] && tk_proc_running "${pids[$i]}" && tk_say "stopping tk-gateway (pid ${pids[$i]})"
     done
-    for i in "${!pids[@]}"; do
-        [ "${names[$i]}" != tk-gateway ] || continue
-        tk_proc_running "${pids[$i]}" && kill -TERM "${pids[$i]}" 2>/dev/null
-    done
-    for i in "${!pids[@]}"; do
-        [ "${names[$i]}" != tk-gateway ] || continue
-        tk_stop_pid "${names[$i]}" "${pids[$i]}" "$WK_STOP_SECS"
-    done
+    stop_named tk-gateway "$GW_STOP_SECS"
+    stop_named tk-worker "$WK_STOP_SECS"
+    stop_named haproxy "$GW_STOP_SECS"
     [ ${#pids[@]} -eq 0 ] || tk_say "gateway and workers stopped"
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -f "$RUN_DIR"/gateway.pid "$RUN_DIR"/worker-*.pid
-    if [ "$services_up" = 1 ]; then
+    rm -f "$RUN_DIR"/gateway*.pid "$RUN_DIR"/worker-*.pid "$RUN_DIR"/haproxy.pid
+    if [ "$services_up" = 1 ] && [ "$CLUSTER" = 1 ]; then
+        setsid "$ROOT/scripts/cluster.sh" stop "$VAR_DIR" </dev/null 8>&- || tk_warn "stopping the Redis Cluster reported a problem"
+        setsid "$ROOT/scripts/services.sh" stop-db "$VAR_DIR" </dev/null 8>&- || tk_warn "stopping MariaDB reported a problem"
+    elif [ "$services_up" = 1 ]; then
         # In its own session: a second Ctrl-C must not cut the stop short.
         setsid "$ROOT/scripts/services.sh" stop "$VAR_DIR" </dev/null 8>&- || tk_warn "stopping the services reported a problem"
     fi
@@ -155,7 +194,17 @@ export REDIS_PORT DB_PORT VAR_DIR
 export DB_PASSWORD_FILE=${DB_PASSWORD_FILE:-$VAR_DIR/secrets/db_password}
 services_up=1
 # 8>&-: the servers must not inherit (and so hold) the run lock.
-setsid "$ROOT/scripts/services.sh" start "$VAR_DIR" </dev/null 8>&-
+if [ "$CLUSTER" = 1 ]; then
+    export CLUSTER_PORT
+    setsid "$ROOT/scripts/cluster.sh" start "$VAR_DIR" </dev/null 8>&-
+    setsid "$ROOT/scripts/services.sh" start-db "$VAR_DIR" </dev/null 8>&-
+    # The gateways, the workers and the printed tk-import hint.
+    REDIS_CLUSTER=
+    for ((i = 0; i < 6; i++)); do REDIS_CLUSTER+=${REDIS_CLUSTER:+,}127.0.0.1:$((10#$CLUSTER_PORT + i)); done
+    export REDIS_CLUSTER
+else
+    setsid "$ROOT/scripts/services.sh" start "$VAR_DIR" </dev/null 8>&-
+fi
 "$ROOT/scripts/migrate.sh" "$VAR_DIR" 8>&-
 
 if [ -n "${ADMIN_TOKEN:-}" ]; then
@@ -206,16 +255,19 @@ spawn() {
     logs+=("$log")
 }
 
-gw_args=(--port "$PORT")
-[ -z "$HTTP_PORT" ] || gw_args+=(--http-port "$HTTP_PORT")
-# Each as its own Redis ACL user; services.sh wrote the users and passwords.
-gw_args+=(--redis-user tk-gateway --redis-password-file "$VAR_DIR/secrets/redis_gateway")
-spawn tk-gateway "$LOG_DIR/gateway.log" DEV_LOGIN="$DEV_LOGIN" "$GATEWAY" "${gw_args[@]}"
-echo "${pids[0]}" >"$RUN_DIR/gateway.pid"
-for ((i = 1; i <= WORKERS; i++)); do
-    spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER" --redis-user tk-worker --redis-password-file "$VAR_DIR/secrets/redis_worker"
-    echo "${pids[$i]}" >"$RUN_DIR/worker-$i.pid"
-done
+# await_ready URL WHAT LOG: waits up to HEALTH_SECS for URL to answer 200,
+# or shuts everything down.
+await_ready() {
+    local i
+    tk_say "waiting for $1"
+    for ((i = 0; i < HEALTH_SECS * 5; i++)); do
+        check_children || tk_die "shutting everything down"
+        curl -ksf --max-time 2 -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    tk_log_tail "$3" 30 >&2
+    tk_die "$2 was not ready ($1) within ${HEALTH_SECS}s; shutting everything down"
+}
 
 # died_report INDEX: says which child died, with the tail of its log.
 died_report() {
@@ -235,21 +287,57 @@ check_children() {
     done
 }
 
+# Each as its own Redis ACL user; services.sh wrote the users and passwords.
+gw_auth=(--redis-user tk-gateway --redis-password-file "$VAR_DIR/secrets/redis_gateway")
+if [ "$CLUSTER" = 1 ]; then
+    # One at a time: the first makes the self-signed certificate both use.
+    for g in 1 2; do
+        spawn tk-gateway "$LOG_DIR/gateway-$g.log" DEV_LOGIN="$DEV_LOGIN" TRUSTED_PROXIES=127.0.0.1 PROXY_PROTOCOL=1 \
+            "$GATEWAY" --port "${gw_ports[g - 1]}" --http-port "${gw_http_ports[g - 1]}" "${gw_auth[@]}"
+        echo "${pids[-1]}" >"$RUN_DIR/gateway-$g.pid"
+        [ "$g" = 2 ] || await_ready "http://127.0.0.1:${gw_http_ports[0]}/readyz" "gateway 1" "$LOG_DIR/gateway-1.log"
+    done
+else
+    gw_args=(--port "$PORT")
+    [ -z "$HTTP_PORT" ] || gw_args+=(--http-port "$HTTP_PORT")
+    spawn tk-gateway "$LOG_DIR/gateway.log" DEV_LOGIN="$DEV_LOGIN" "$GATEWAY" "${gw_args[@]}" "${gw_auth[@]}"
+    echo "${pids[0]}" >"$RUN_DIR/gateway.pid"
+fi
+for ((i = 1; i <= WORKERS; i++)); do
+    spawn tk-worker "$LOG_DIR/worker-$i.log" "$WORKER" --redis-user tk-worker --redis-password-file "$VAR_DIR/secrets/redis_worker"
+    echo "${pids[-1]}" >"$RUN_DIR/worker-$i.pid"
+done
+if [ "$CLUSTER" = 1 ]; then
+    # deploy/haproxy/tk.cfg with this machine's addresses: the same mode,
+    # timeouts and checks (/readyz on each gateway's cleartext port, no PROXY
+    # line there: HAProxy sends none to a check on another port).
+    mkdir -p "$VAR_DIR/haproxy"
+    hacfg=$VAR_DIR/haproxy/tk.cfg
+    {
+        echo "# Written by scripts/run.sh (CLUSTER=1) from deploy/haproxy/tk.cfg on every start; edits are lost."
+        sed -e '/^#/d' -e '/^ *server /d' -e "s/^\( *bind \):8443\$/\1127.0.0.1:$PORT/" \
+            -e 's/^\( *maxconn \).*/\14096/' -e 's/ check port [0-9]* / check /' "$ROOT/deploy/haproxy/tk.cfg"
+        for g in 1 2; do
+            echo "    server gw$g 127.0.0.1:${gw_ports[g - 1]} port ${gw_http_ports[g - 1]}"
+        done
+    } >"$hacfg.tmp"
+    mv -f "$hacfg.tmp" "$hacfg"
+    if ! grep -q "^ *bind 127.0.0.1:$PORT\$" "$hacfg" || ! grep -q '^ *default-server send-proxy check ' "$hacfg"; then
+        tk_die "deploy/haproxy/tk.cfg changed shape: could not write $hacfg from it"
+    fi
+    haproxy -c -q -f "$hacfg" >"$tmp/haproxy-check" 2>&1 || { cat "$tmp/haproxy-check" >&2; tk_die "haproxy refused $hacfg"; }
+    spawn haproxy "$LOG_DIR/haproxy.log" haproxy -db -f "$hacfg"
+    echo "${pids[-1]}" >"$RUN_DIR/haproxy.pid"
+fi
+
 # /readyz, not /healthz: the gateway serves claims from Redis once it has
 # checked Redis against MariaDB (docs/DESIGN.md, "the check before every fast path").
-tk_say "waiting for https://localhost:$PORT/readyz"
-healthy=0
-for ((i = 0; i < HEALTH_SECS * 5; i++)); do
-    check_children || tk_die "shutting everything down"
-    if curl -ksf --max-time 2 -o /dev/null "https://127.0.0.1:$PORT/readyz" 2>/dev/null; then
-        healthy=1
-        break
-    fi
-    sleep 0.2
-done
-if [ "$healthy" = 0 ]; then
-    tk_log_tail "$LOG_DIR/gateway.log" 30 >&2
-    tk_die "the gateway was not ready (https://127.0.0.1:$PORT/readyz) within ${HEALTH_SECS}s; shutting everything down"
+if [ "$CLUSTER" = 1 ]; then
+    await_ready "http://127.0.0.1:${gw_http_ports[1]}/readyz" "gateway 2" "$LOG_DIR/gateway-2.log"
+    # Through HAProxy: up once its checks have passed twice (rise 2).
+    await_ready "https://127.0.0.1:$PORT/readyz" HAProxy "$LOG_DIR/haproxy.log"
+else
+    await_ready "https://127.0.0.1:$PORT/readyz" "the gateway" "$LOG_DIR/gateway.log"
 fi
 
 # ---- demo events (201 created, or 409: they exist from an earlier run) ----
@@ -296,9 +384,15 @@ user_token=$("$BIN_DIR/tk-token" --secret-file "$USER_TOKEN_SECRET_FILE" --user 
 # ---- what to do now ----
 
 base=https://localhost:$PORT
+running="gateway pid ${pids[0]}"
+import_env=""
+if [ "$CLUSTER" = 1 ]; then
+    running="CLUSTER=1: HAProxy on :$PORT (TLS passed through) in front of gateways pid ${pids[0]} (:${gw_ports[0]}) and ${pids[1]} (:${gw_ports[1]}), a Redis Cluster on $CLUSTER_PORT..$((10#$CLUSTER_PORT + 5))"
+    import_env="REDIS_CLUSTER=$REDIS_CLUSTER "
+fi
 cat <<EOF
 
-  tk is running (gateway pid ${pids[0]}, $WORKERS worker(s); logs in $LOG_DIR)
+  tk is running ($running, $WORKERS worker(s); logs in $LOG_DIR)
 
   Pages        $base/
   Events       $base/v1/events
@@ -339,11 +433,16 @@ $([ "$DEV_LOGIN" != 1 ] || echo "  Sign in      on the pages with any user id (D
   Priority presale (demo-presale): $base/event.html?event=demo-presale — the
   board's top 3 (fixed when the presale opens) may claim first.
   Import a CSV (user_id,level,exp,updated_at; scripts/gen_board_csv.sh makes one):
-    $BIN_DIR/tk-import --board demo-fans --var-dir $VAR_DIR \\
+    $import_env$BIN_DIR/tk-import --board demo-fans --var-dir $VAR_DIR \\
          --redis-user tk-admin --redis-password-file $VAR_DIR/secrets/redis_admin FILE.csv
 
   The certificate is self-signed (hence -k). Ctrl-C stops everything; the
   data stays in $VAR_DIR$([ "$VAR_DIR" != "$ROOT/var" ] || echo ' (make reset wipes it)').
+$(if [ "$CLUSTER" = 1 ]; then
+    echo "  Redis Cluster: scripts/cluster.sh status $VAR_DIR; HAProxy's config: $VAR_DIR/haproxy/tk.cfg"
+else
+    echo "  CLUSTER=1 make run: the same on a Redis Cluster (3 masters + 3 replicas), two gateways, HAProxy."
+fi)
 
 EOF
 
