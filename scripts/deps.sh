@@ -8,7 +8,7 @@ core=(gcc make pkg-config libc6-dev
       libh2o-evloop-dev libhiredis-dev libmariadb-dev libssl-dev libjansson-dev
       libcmocka-dev libcurl4-openssl-dev zlib1g-dev
       redis-server redis-tools mariadb-server mariadb-client
-      curl openssl procps iproute2)
+      curl openssl procps iproute2 haproxy)
 bench=(wrk nghttp2-client libnghttp2-dev redis-tools mariadb-client curl)
 jmeter=(jmeter jmeter-http default-jdk-headless)
 browser=(chromium)
