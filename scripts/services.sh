@@ -182,14 +182,15 @@ ACL_ADMIN="$K_EVENT $K_REBUILD $K_WQ $K_PRIO $K_LB ~tk:events nocommands
 # benchmark's own connection, which wipes, inspects and sets up odd states.
 ACL_TEST="allkeys allchannels allcommands"
 # tk-cluster (REDIS_ACL_CLUSTER_USER=1 only: scripts/cluster.sh): a replica's
-# link to its master (masteruser: AUTH, PSYNC, then REPLCONF ACK; PING), the
-# creation by `redis-cli --cluster create` (INFO, CLUSTER INFO NODES ADDSLOTS
+# link to its master (masteruser: AUTH, PSYNC, REPLCONF; PING), the creation
+# by `redis-cli --cluster create` (INFO, CLUSTER INFO NODES ADDSLOTS
 # SET-CONFIG-EPOCH MEET REPLICATE) and cluster.sh's waits (PING, CLUSTER
 # INFO, INFO). No key. Tried one right off at a time (Redis 7.0): without
 # +ping, +info, +psync, +cluster|info, nodes, addslots or meet the start
-# fails; without +replconf the replicas still sync but the master never gets
-# their acks (offsets); without set-config-epoch or replicate redis-cli goes
-# on past the error (a cluster with no replicas: cluster.sh refuses it).
+# fails; without +replconf the replicas still sync but the master never
+# learns their port or offset (INFO: port=0, offset=0); without
+# set-config-epoch or replicate redis-cli goes on past the error (with no
+# replicas: cluster.sh refuses that cluster).
 ACL_CLUSTER="nocommands +ping +info +psync +replconf +cluster|info +cluster|nodes +cluster|addslots +cluster|set-config-epoch +cluster|meet +cluster|replicate"
 
 # Generates the role's password once (0600), prints its ACL user line: the
