@@ -244,12 +244,17 @@ DEV_LOGIN=${DEV_LOGIN:-1}
 # spawn NAME LOG PROGRAM ARGS...: starts PROGRAM in its own session in the
 # background, SIGINT not ignored; a non-interactive shell's background child
 # is no process-group leader, so setsid and env exec in place and $! is the
-# program's pid.
+# program's pid. The header goes through the program's own descriptor, which
+# it leaves at the end of the log: HAProxy makes its stdout non-blocking,
+# which clears O_APPEND, and then writes from the descriptor's offset (0 for
+# a descriptor only just opened: it overwrote the earlier runs' lines).
 spawn() {
     local name=$1 log=$2
     shift 2
-    printf '\n===== %s: %s starting =====\n' "$(date '+%F %T')" "$name" >>"$log"
-    setsid env --default-signal=INT,QUIT "$@" </dev/null >>"$log" 2>&1 8>&- &
+    {
+        printf '\n===== %s: %s starting =====\n' "$(date '+%F %T')" "$name"
+        exec setsid env --default-signal=INT,QUIT "$@" </dev/null 2>&1 8>&-
+    } >>"$log" &
     pids+=("$!")
     names+=("$name")
     logs+=("$log")
