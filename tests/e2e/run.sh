@@ -7,7 +7,8 @@
 # sign in, as under `make run`) and two workers, then
 # runs what users run: the JMeter smoke (jmeter/smoke.sh: every plan loads
 # and every sample passes) and the browser tests (tests/browser/run.sh:
-# Debian's Chromium through playwright-core). Always stops everything; the
+# Debian's Chromium through playwright-core), then `CLUSTER=1 make run`
+# briefly (tests/e2e/cluster_run.sh). Always stops everything; the
 # gateway must then exit 0 (under the sanitizers a leak is a failure).
 #
 # Prints "e2e tests: N passed, N failed" (each browser test counts one, the
@@ -109,6 +110,21 @@ if [[ "$summary" =~ ^browser\ tests:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; t
 fi
 if [ "$rc" -ne 0 ] && ! [[ "$summary" =~ [1-9][0-9]*\ failed$ ]]; then
     tk_warn "tests/browser/run.sh failed (exit $rc) before any test failed: counted as one failure"
+    failed=$((failed + 1))
+fi
+
+# CLUSTER=1 make run, briefly (its own directory and ports; ~20-30 s).
+tk_say "CLUSTER=1 run.sh (tests/e2e/cluster_run.sh)"
+out=$DIR/cluster_run.out
+rc=0
+"$ROOT/tests/e2e/cluster_run.sh" "$BUILD_DIR" 2>&1 | tee "$out" || rc=$?
+summary=$(grep -E '^cluster_run tests: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+if [[ "$summary" =~ ^cluster_run\ tests:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+fi
+if [ "$rc" -ne 0 ] && ! [[ "$summary" =~ [1-9][0-9]*\ failed$ ]]; then
+    tk_warn "tests/e2e/cluster_run.sh failed (exit $rc) before any test failed: counted as one failure"
     failed=$((failed + 1))
 fi
 
