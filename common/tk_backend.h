@@ -8,6 +8,7 @@
 #ifndef TK_BACKEND_H
 #define TK_BACKEND_H
 
+#include "tk_cluster.h"
 #include "tk_db.h"
 #include "tk_opt.h"
 
@@ -29,6 +30,10 @@ typedef struct {
     const char *redis_user;          /* NULL or "": no AUTH */
     const char *redis_password_file; /* required with redis_user; 0600 */
     char redis_password[TK_PASSWORD_MAX]; /* filled by tk_backend_read_password when redis_user is set */
+    /* Redis Cluster (REDIS_CLUSTER, read by the gateway only so far:
+     * gw_config.c): the seeds; 0 = a single Redis at redis_host:redis_port. */
+    size_t redis_nseeds;
+    tk_cluster_addr_t redis_seeds[TK_CLUSTER_SEEDS_MAX];
 } tk_backend_t;
 
 /** Sets the defaults: 127.0.0.1:6390, 127.0.0.1:3310, user and database tk. */
