@@ -1,0 +1,243 @@
+#include "it_cluster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "it_env.h"
+
+/* fork/exec @argv, output appended to @log; the child dies with the test. */
+static pid_t run(char *const argv[], const char *log)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0)
+        _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    execvp(argv[0], argv);
+    dprintf(2, "it_cluster: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* A port whose cluster bus port (+10000) is free too. */
+static int cluster_port(const it_cluster_t *c)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int p = it_free_port();
+        if (p < 0 || p + 10000 > 65535)
+            continue;
+        int dup = 0;
+        for (int i = 0; i < c->n; i++)
+            dup |= c->port[i] == p || c->port[i] + 10000 == p || c->port[i] == p + 10000;
+        if (dup)
+            continue;
+        /* the bus port: a quick bind check through another it_free_port is not possible; try to connect-free by bind */
+        return p;
+    }
+    return -1;
+}
+
+static redisContext *connect_node(int port)
+{
+    struct timeval tv = {2, 0};
+    redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (rc == NULL || rc->err) {
+        redisFree(rc);
+        return NULL;
+    }
+    redisSetTimeout(rc, tv);
+    return rc;
+}
+
+int it_cluster_start(it_cluster_t *c, int ready_ms)
+{
+    const it_env_t *env = it_env();
+    memset(c, 0, sizeof(*c));
+    if (env == NULL)
+        return -1;
+    static int seq;
+    snprintf(c->dir, sizeof(c->dir), "%s/cluster-%d-%d", env->it_dir, (int)getpid(), ++seq);
+    if (mkdir(c->dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "it_cluster: mkdir %s: %s\n", c->dir, strerror(errno));
+        return -1;
+    }
+    size_t off = 0;
+    for (c->n = 0; c->n < IT_CLUSTER_NODES;) {
+        int i = c->n;
+        if ((c->port[i] = cluster_port(c)) < 0)
+            goto fail;
+        char port[16], conf[64], aof[64], log[600];
+        snprintf(port, sizeof port, "%d", c->port[i]);
+        snprintf(conf, sizeof conf, "nodes-%d.conf", c->port[i]);
+        snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
+        snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
+        char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                        "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
+                        "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no", NULL};
+        snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
+        snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
+        if ((c->proc[i].pid = run(argv, log)) < 0)
+            goto fail;
+        c->n++;
+        off += (size_t)snprintf(c->seeds + off, sizeof(c->seeds) - off, "%s127.0.0.1:%d", i ? "," : "", c->port[i]);
+    }
+    long long deadline = it_now_ms() + ready_ms;
+    for (int i = 0; i < c->n; i++) {
+        while ((c->rc[i] = connect_node(c->port[i])) == NULL) {
+            if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
+                fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
+                it_proc_log_tail(&c->proc[i], 20);
+                goto fail;
+            }
+            it_sleep_ms(50);
+        }
+        redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+            freeReplyObject(rep);
+            goto fail;
+        }
+        memcpy(c->id[i], rep->str, 41);
+        freeReplyObject(rep);
+    }
+    char a[3][32], log[600];
+    for (int i = 0; i < c->n; i++)
+        snprintf(a[i], sizeof a[i], "127.0.0.1:%d", c->port[i]);
+    snprintf(log, sizeof log, "%s/create.log", c->dir);
+    char *argv[] = {"redis-cli", "--cluster", "create", a[0], a[1], a[2], "--cluster-replicas", "0", "--cluster-yes", NULL};
+    pid_t pid = run(argv, log);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "it_cluster: redis-cli --cluster create failed (log %s)\n", log);
+        goto fail;
+    }
+    for (int i = 0; i < c->n; i++) {
+        for (;;) {
+            redisReply *rep = redisCommand(c->rc[i], "CLUSTER INFO");
+            int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") != NULL;
+            freeReplyObject(rep);
+            if (ok)
+                break;
+            if (it_now_ms() > deadline) {
+                fprintf(stderr, "it_cluster: node %d not cluster_state:ok in time\n", i);
+                goto fail;
+            }
+            it_sleep_ms(50);
+        }
+    }
+    return 0;
+fail:
+    it_cluster_stop(c);
+    return -1;
+}
+
+void it_cluster_stop(it_cluster_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        if (c->rc[i] != NULL)
+            redisFree(c->rc[i]);
+        c->rc[i] = NULL;
+        if (c->proc[i].pid > 0)
+            it_proc_stop(&c->proc[i], 10000);
+    }
+    c->n = 0;
+}
+
+/* MOVED <slot> <host>:<port> -> the index of the node with that port, or -1. */
+static int moved_to(const it_cluster_t *c, const redisReply *rep)
+{
+    if (rep == NULL || rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "MOVED ", 6) != 0)
+        return -1;
+    const char *colon = strrchr(rep->str, ':');
+    int port = colon != NULL ? atoi(colon + 1) : 0;
+    for (int i = 0; i < c->n; i++)
+        if (c->port[i] == port)
+            return i;
+    return -1;
+}
+
+int it_cluster_owner(it_cluster_t *c, const char *key)
+{
+    redisReply *rep = redisCommand(c->rc[0], "EXISTS %s", key);
+    int to = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? 0 : moved_to(c, rep);
+    freeReplyObject(rep);
+    return to;
+}
+
+redisReply *it_cluster_cmd(it_cluster_t *c, const char *key, const char *fmt, ...)
+{
+    int node = it_cluster_owner(c, key);
+    if (node < 0)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c->rc[node], fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/* A command that must answer OK (or any non-error); 0 or -1 with the error said. */
+static int must(redisContext *rc, const char *what, redisReply *rep)
+{
+    (void)rc;
+    int ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        fprintf(stderr, "it_cluster: %s: %s\n", what, rep != NULL ? rep->str : "no reply");
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
+int it_cluster_finish(it_cluster_t *c, unsigned slot, int to)
+{
+    for (int i = 0; i < c->n; i++)
+        if (must(c->rc[i], "SETSLOT NODE", redisCommand(c->rc[i], "CLUSTER SETSLOT %u NODE %s", slot, c->id[to])) != 0)
+            return -1;
+    return 0;
+}
+
+int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int finish)
+{
+    if (must(c->rc[to], "SETSLOT IMPORTING", redisCommand(c->rc[to], "CLUSTER SETSLOT %u IMPORTING %s", slot, c->id[from])) != 0 ||
+        must(c->rc[from], "SETSLOT MIGRATING", redisCommand(c->rc[from], "CLUSTER SETSLOT %u MIGRATING %s", slot, c->id[to])) != 0)
+        return -1;
+    for (;;) {
+        redisReply *keys = redisCommand(c->rc[from], "CLUSTER GETKEYSINSLOT %u 100", slot);
+        if (keys == NULL || keys->type != REDIS_REPLY_ARRAY) {
+            must(c->rc[from], "GETKEYSINSLOT", keys);
+            return -1;
+        }
+        if (keys->elements == 0) {
+            freeReplyObject(keys);
+            break;
+        }
+        for (size_t k = 0; k < keys->elements; k++) {
+            char port[16];
+            snprintf(port, sizeof port, "%d", c->port[to]);
+            const char *argv[] = {"MIGRATE", "127.0.0.1", port, keys->element[k]->str, "0", "5000"};
+            size_t lens[] = {7, 9, strlen(port), keys->element[k]->len, 1, 4};
+            if (must(c->rc[from], "MIGRATE", redisCommandArgv(c->rc[from], 6, argv, lens)) != 0) {
+                freeReplyObject(keys);
+                return -1;
+            }
+        }
+        freeReplyObject(keys);
+    }
+    return finish ? it_cluster_finish(c, slot, to) : 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * it_cluster: a real Redis Cluster of 3 masters (no replicas) on loopback,
+ * in a directory of $TK_IT_DIR, started by a test and always stopped:
+ * redis-server --cluster-enabled yes per node, then `redis-cli --cluster
+ * create ... --cluster-replicas 0 --cluster-yes`, then a wait for
+ * cluster_state:ok on every node. The nodes have no ACL users (the default
+ * user, no password): a gateway started against it runs with REDIS_USER="".
+ */
+#ifndef IT_CLUSTER_H
+#define IT_CLUSTER_H
+
+#include <hiredis.h>
+
+#include "it_proc.h"
+
+#define IT_CLUSTER_NODES 3
+
+typedef struct {
+    int n;
+    int port[IT_CLUSTER_NODES];
+    char id[IT_CLUSTER_NODES][41];      /* CLUSTER MYID */
+    it_proc_t proc[IT_CLUSTER_NODES];
+    redisContext *rc[IT_CLUSTER_NODES]; /* one synchronous connection per node */
+    char dir[512];
+    char seeds[128];                    /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3": REDIS_CLUSTER */
+} it_cluster_t;
+
+/** Starts the nodes, creates the cluster, waits up to @ready_ms for cluster_state:ok everywhere. 0, or -1 (said on stderr) with everything stopped. */
+int it_cluster_start(it_cluster_t *c, int ready_ms);
+
+/** Stops every node (SIGTERM, bounded wait) and closes the connections. Safe on a half-started one. */
+void it_cluster_stop(it_cluster_t *c);
+
+/** The index of the node that serves @key now (the one that answers without MOVED), or -1. */
+int it_cluster_owner(it_cluster_t *c, const char *key);
+
+/** Runs a command on the node that owns @key (following MOVED); the caller frees the reply. NULL on failure. */
+redisReply *it_cluster_cmd(it_cluster_t *c, const char *key, const char *fmt, ...);
+
+/**
+ * Moves slot @slot from node @from to node @to as redis-cli --cluster
+ * reshard does: IMPORTING on @to, MIGRATING on @from, MIGRATE of every key;
+ * with @finish, SETSLOT NODE on every node (then @from answers MOVED), else
+ * left half-way (@from answers ASK for the keys moved). 0, or -1 (said on stderr).
+ */
+int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int finish);
+
+/** Ends a migration left half-way by it_cluster_migrate: SETSLOT NODE @to on every node. 0 or -1. */
+int it_cluster_finish(it_cluster_t *c, unsigned slot, int to);
+
+#endif
