@@ -45,8 +45,7 @@ static int setup(void **st)
         free(x);
         return -1;
     }
-    setenv("REDIS_CLUSTER", x->c.seeds, 1);
-    setenv("REDIS_USER", "", 1); /* the cluster's nodes have no ACL users */
+    setenv("REDIS_CLUSTER", x->c.seeds, 1); /* the gateway runs as tk-gateway (lib/it_proc.c), as on the single Redis */
     if (it_fix_setup(&x->f, 0) != 0) {
         it_cluster_stop(&x->c);
         free(x);
@@ -62,7 +61,6 @@ static int teardown(void **st)
     int rc = it_fix_teardown(&x->f);
     it_cluster_stop(&x->c);
     unsetenv("REDIS_CLUSTER");
-    unsetenv("REDIS_USER");
     free(x);
     return rc;
 }

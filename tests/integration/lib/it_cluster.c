@@ -1,6 +1,8 @@
 #include "it_cluster.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -8,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "it_env.h"
+#include "tk_opt.h"
 
 /* fork/exec @argv, output appended to @log; the child dies with the test. */
 static pid_t run(char *const argv[], const char *log)
@@ -37,6 +41,21 @@ static pid_t run(char *const argv[], const char *log)
     _exit(127);
 }
 
+/* 1 when nothing listens on loopback @port a moment ago. */
+static int port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 /* A port whose cluster bus port (+10000) is free too. */
 static int cluster_port(const it_cluster_t *c)
 {
@@ -49,13 +68,14 @@ static int cluster_port(const it_cluster_t *c)
             dup |= c->port[i] == p || c->port[i] + 10000 == p || c->port[i] == p + 10000;
         if (dup)
             continue;
-        /* the bus port: a quick bind check through another it_free_port is not possible; try to connect-free by bind */
-        return p;
+        if (port_free(p + 10000))
+            return p;
     }
     return -1;
 }
 
-static redisContext *connect_node(int port)
+/* A connection to the node at @port as tk-test; NULL when it does not answer (yet). */
+static redisContext *connect_node(const it_cluster_t *c, int port)
 {
     struct timeval tv = {2, 0};
     redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -64,6 +84,13 @@ static redisContext *connect_node(int port)
         return NULL;
     }
     redisSetTimeout(rc, tv);
+    redisReply *rep = redisCommand(rc, "AUTH tk-test %s", c->pw);
+    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    freeReplyObject(rep);
+    if (!ok) {
+        redisFree(rc);
+        return NULL;
+    }
     return rc;
 }
 
@@ -79,6 +106,13 @@ int it_cluster_start(it_cluster_t *c, int ready_ms)
         fprintf(stderr, "it_cluster: mkdir %s: %s\n", c->dir, strerror(errno));
         return -1;
     }
+    char acl[600], path[600], err[300];
+    snprintf(acl, sizeof acl, "%s/redis/users.acl", env->it_dir);
+    snprintf(path, sizeof path, "%s/secrets/redis_test", env->it_dir);
+    if (tk_read_secret(path, c->pw, sizeof c->pw, err, sizeof err) != 0) {
+        fprintf(stderr, "it_cluster: %s\n", err);
+        return -1;
+    }
     size_t off = 0;
     for (c->n = 0; c->n < IT_CLUSTER_NODES;) {
         int i = c->n;
@@ -91,7 +125,8 @@ int it_cluster_start(it_cluster_t *c, int ready_ms)
         snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
         char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                         "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
-                        "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no", NULL};
+                        "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
+                        "--aclfile", acl, NULL};
         snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
         snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
         if ((c->proc[i].pid = run(argv, log)) < 0)
@@ -101,7 +136,7 @@ int it_cluster_start(it_cluster_t *c, int ready_ms)
     }
     long long deadline = it_now_ms() + ready_ms;
     for (int i = 0; i < c->n; i++) {
-        while ((c->rc[i] = connect_node(c->port[i])) == NULL) {
+        while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
             if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
                 fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
                 it_proc_log_tail(&c->proc[i], 20);
@@ -121,7 +156,8 @@ int it_cluster_start(it_cluster_t *c, int ready_ms)
     for (int i = 0; i < c->n; i++)
         snprintf(a[i], sizeof a[i], "127.0.0.1:%d", c->port[i]);
     snprintf(log, sizeof log, "%s/create.log", c->dir);
-    char *argv[] = {"redis-cli", "--cluster", "create", a[0], a[1], a[2], "--cluster-replicas", "0", "--cluster-yes", NULL};
+    char *argv[] = {"redis-cli", "--user", "tk-test", "-a", c->pw, "--no-auth-warning", "--cluster", "create", a[0], a[1], a[2],
+                    "--cluster-replicas", "0", "--cluster-yes", NULL};
     pid_t pid = run(argv, log);
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -230,9 +266,9 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
         for (size_t k = 0; k < keys->elements; k++) {
             char port[16];
             snprintf(port, sizeof port, "%d", c->port[to]);
-            const char *argv[] = {"MIGRATE", "127.0.0.1", port, keys->element[k]->str, "0", "5000"};
-            size_t lens[] = {7, 9, strlen(port), keys->element[k]->len, 1, 4};
-            if (must(c->rc[from], "MIGRATE", redisCommandArgv(c->rc[from], 6, argv, lens)) != 0) {
+            const char *argv[] = {"MIGRATE", "127.0.0.1", port, keys->element[k]->str, "0", "5000", "AUTH2", "tk-test", c->pw};
+            size_t lens[] = {7, 9, strlen(port), keys->element[k]->len, 1, 4, 5, 7, strlen(c->pw)};
+            if (must(c->rc[from], "MIGRATE", redisCommandArgv(c->rc[from], 9, argv, lens)) != 0) {
                 freeReplyObject(keys);
                 return -1;
             }

@@ -3,8 +3,9 @@
  * in a directory of $TK_IT_DIR, started by a test and always stopped:
  * redis-server --cluster-enabled yes per node, then `redis-cli --cluster
  * create ... --cluster-replicas 0 --cluster-yes`, then a wait for
- * cluster_state:ok on every node. The nodes have no ACL users (the default
- * user, no password): a gateway started against it runs with REDIS_USER="".
+ * cluster_state:ok on every node. The nodes load the suite's ACL file
+ * ($TK_IT_DIR/redis/users.acl, scripts/services.sh): a gateway runs as
+ * tk-gateway, as on the single Redis, and the helpers here as tk-test.
  */
 #ifndef IT_CLUSTER_H
 #define IT_CLUSTER_H
@@ -22,6 +23,7 @@ typedef struct {
     it_proc_t proc[IT_CLUSTER_NODES];
     redisContext *rc[IT_CLUSTER_NODES]; /* one synchronous connection per node */
     char dir[512];
+    char pw[256];                       /* tk-test's password */
     char seeds[128];                    /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3": REDIS_CLUSTER */
 } it_cluster_t;
 
