@@ -247,11 +247,10 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     if (tk_backend_check(&c->backend, err, errlen) != 0)
         return -1;
     if (c->redis_cluster != NULL && *c->redis_cluster != '\0') {
-        if (tk_cluster_seeds_parse(c->redis_cluster, c->backend.redis_seeds, TK_CLUSTER_SEEDS_MAX, &c->backend.redis_nseeds, why,
-                                   sizeof(why)) != 0) {
-            snprintf(err, errlen, "REDIS_CLUSTER=%s: %s", c->redis_cluster, why);
+        /* Its error names REDIS_CLUSTER and the item ("REDIS_CLUSTER: item 1 (10.0.0.1): no ':port'"). */
+        if (tk_cluster_seeds_parse(c->redis_cluster, c->backend.redis_seeds, TK_CLUSTER_SEEDS_MAX, &c->backend.redis_nseeds, err,
+                                   errlen) != 0)
             return -1;
-        }
         /* The database threads' synchronous connection (admin routes, the
          * merge, the rebuild) does not route by slot yet: it goes to the
          * first seed (docs/DESIGN.md, "Redis Cluster routing: the gateway"). */
