@@ -12,8 +12,9 @@
  *   then the command to the new one: a status lookup and a claim succeed;
  * - claims keep their arrival order across redirects: one HTTP/2
  *   connection sends claims on one event at a steady pace while the
- *   event's slot is moved to another master and back, with claims in
- *   flight; the tickets rise in the order the gateway received the claims
+ *   event's slot is moved to another master and back, key by key, with
+ *   claims in flight (MOVED, ASK, TRYAGAIN and its delayed retries); the
+ *   tickets rise in the order the gateway received the claims
  *   (the order argument before pump in gateway/gw_redis.c).
  * The events are set up directly in the cluster (the admin routes' scripts
  * and the database threads' connection are not cluster-aware yet; see
@@ -23,6 +24,7 @@
  * claims after it, without slot routing the claims of the events on the
  * other masters.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -242,27 +244,47 @@ typedef struct {
     it_cluster_t *c;
     const char *ev;
     size_t n;
-    int moves, failed;
+    int moves, failed, started;
+    pthread_t thread;
 } order_ctx_t;
 
-/* With claims in flight: the event's slot to the next master at a third of the run, and back at two thirds. */
+/*
+ * On a thread of its own, so claims keep arriving meanwhile: the event's
+ * slot to the next master, key by key 30 ms apart (calls in between meet
+ * ASK, then TRYAGAIN on the importing node: the delayed retries), then
+ * after 300 ms back to the first.
+ */
+static void *mover(void *arg)
+{
+    order_ctx_t *o = arg;
+    char key[96];
+    snprintf(key, sizeof key, "tk:{%s}:ev", o->ev);
+    o->c->migrate_pause_ms = 30;
+    for (int m = 0; m < 2; m++) {
+        if (m > 0)
+            it_sleep_ms(300);
+        int from = it_cluster_owner(o->c, key);
+        if (from < 0 || it_cluster_migrate(o->c, ev_slot(o->ev), from, (from + 1) % IT_CLUSTER_NODES, 1) != 0)
+            o->failed = 1;
+        o->moves++;
+    }
+    o->c->migrate_pause_ms = 0;
+    return NULL;
+}
+
+/* At a sixth of the run, with claims in flight: the moves start. */
 static void move_slot(void *arg, size_t done)
 {
     order_ctx_t *o = arg;
-    if ((done != o->n / 3 && done != 2 * o->n / 3) || o->moves >= 2)
+    if (done != o->n / 6 || o->started)
         return;
-    char key[96];
-    snprintf(key, sizeof key, "tk:{%s}:ev", o->ev);
-    int from = it_cluster_owner(o->c, key);
-    if (from < 0 || it_cluster_migrate(o->c, ev_slot(o->ev), from, (from + 1) % IT_CLUSTER_NODES, 1) != 0)
-        o->failed = 1;
-    o->moves++;
+    o->started = pthread_create(&o->thread, NULL, mover, o) == 0;
 }
 
 static void redirects_keep_arrival_order(void **st)
 {
     fix_t *x = *st;
-    enum { N = 1500, GAP_US = 300, INFLIGHT = 100 };
+    enum { N = 3000, GAP_US = 300, INFLIGHT = 100 };
     const char *ev = "cl-order";
     char path[128];
     make_event(&x->c, ev, N + 1);
@@ -283,9 +305,12 @@ static void redirects_keep_arrival_order(void **st)
     }
     it_h2_t *h = it_h2_connect(x->f.gw.http_port);
     assert_non_null(h);
-    order_ctx_t o = {&x->c, ev, N, 0, 0};
-    assert_int_equal(it_h2_run(&h, 1, reqs, N, INFLIGHT, GAP_US, 1, 60000, move_slot, &o), N);
+    order_ctx_t o = {.c = &x->c, .ev = ev, .n = N};
+    size_t answered = it_h2_run(&h, 1, reqs, N, INFLIGHT, GAP_US, 1, 60000, move_slot, &o);
     it_h2_close(h);
+    assert_true(o.started);
+    pthread_join(o.thread, NULL);
+    assert_int_equal(answered, N);
     assert_int_equal(o.failed, 0);
     assert_int_equal(o.moves, 2);
     int granted = 0, unavailable = 0, other = 0, inversions = 0, shown = 0;

@@ -264,6 +264,8 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
             break;
         }
         for (size_t k = 0; k < keys->elements; k++) {
+            if (k > 0 && c->migrate_pause_ms > 0)
+                it_sleep_ms(c->migrate_pause_ms); /* some keys here, some there: the importing node answers TRYAGAIN */
             char port[16];
             snprintf(port, sizeof port, "%d", c->port[to]);
             const char *argv[] = {"MIGRATE", "127.0.0.1", port, keys->element[k]->str, "0", "5000", "AUTH2", "tk-test", c->pw};

@@ -24,6 +24,7 @@ typedef struct {
     redisContext *rc[IT_CLUSTER_NODES]; /* one synchronous connection per node */
     char dir[512];
     char pw[256];                       /* tk-test's password */
+    int migrate_pause_ms;               /* it_cluster_migrate: pause between two keys (0: none), to stretch the split */
     char seeds[128];                    /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3": REDIS_CLUSTER */
 } it_cluster_t;
 
