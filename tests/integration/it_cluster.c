@@ -284,7 +284,9 @@ static void move_slot(void *arg, size_t done)
 static void redirects_keep_arrival_order(void **st)
 {
     fix_t *x = *st;
-    enum { N = 3000, GAP_US = 300, INFLIGHT = 100 };
+    /* 2 ms apart: new claims keep arriving during a retry's 50 ms (at 300 us, h2o's 100 streams per
+     * connection were all waiting then, and nothing could overtake). */
+    enum { N = 1000, GAP_US = 2000, INFLIGHT = 100 };
     const char *ev = "cl-order";
     char path[128];
     make_event(&x->c, ev, N + 1);
@@ -351,7 +353,9 @@ static void redirects_keep_arrival_order(void **st)
     free(auths);
     assert_int_equal(inversions, 0);
     assert_int_equal(other, 0);
-    assert_true(granted >= N * 9 / 10);
+    /* With the hold (gw_redis.c, "Order in a cluster") none is refused here; without it, later calls run
+     * first and the retried ones lose their place: 79 of 1000 answered 503 when tried. */
+    assert_true(unavailable <= N / 100);
     assert_true(redirects[0] > 0); /* claims were in flight when the slot moved */
     /* Redis agrees: one ticket per granted claim (and the first one). */
     assert_int_equal(ev_field(&x->c, ev, "seq"), granted + 1);
