@@ -95,6 +95,7 @@ struct st_gw_redis_t {
     call_t *wait_head, **wait_tail;
     int64_t stuck_since; /* 0, or when the resends first could not go */
     int pumping;
+    uint64_t next_seq;
     h2o_timeout_t try_timeout;
     h2o_timeout_entry_t try_entry;
     int refresh_inflight, refresh_wanted, map_err_logged;
@@ -127,6 +128,7 @@ struct call {
     int redirects;  /* MOVED and ASK followed */
     int tries;      /* TRYAGAIN and CLUSTERDOWN met */
     int slot;       /* of the first key, or -1 (keyless: any master) */
+    uint64_t seq;   /* issue order (cluster): which of two calls of a slot is the earlier */
     int64_t not_before;
     int nkeys, argc;
     const char **argv; /* into this allocation */
@@ -765,7 +767,7 @@ static call_t *call_new(gw_redis_t *r, int script, gw_redis_cb cb, void *data, i
     call_t *call = malloc(sizeof(*call) + (sizeof(char *) + sizeof(size_t)) * (size_t)argc + bytes);
     if (call == NULL)
         return NULL;
-    *call = (call_t){.r = r, .cb = cb, .data = data, .script = script, .slot = -1, .nkeys = nkeys, .argc = argc};
+    *call = (call_t){.r = r, .cb = cb, .data = data, .script = script, .slot = -1, .seq = ++r->next_seq, .nkeys = nkeys, .argc = argc};
     call->lens = (size_t *)(call + 1);
     call->argv = (const char **)(call->lens + argc);
     char *p = (char *)(call->argv + argc);
@@ -991,13 +993,13 @@ static int redirected(rconn_t *c, call_t *call, const redisReply *rep)
     return 1;
 }
 
-/* Cluster: a call of @slot ran; calls of that slot waiting to be sent again lost their place (see pump). */
-static void lost_place(gw_redis_t *r, int slot)
+/* Cluster: @ran ran; the calls of its slot issued before it and waiting to be sent again lost their place (see pump). */
+static void lost_place(gw_redis_t *r, const call_t *ran)
 {
     call_t **p = &r->resend_head, *gone = NULL, **gone_tail = &gone;
     while (*p != NULL) {
         call_t *k = *p;
-        if (k->slot == slot && k->script >= 0) {
+        if (k->slot == ran->slot && k->script >= 0 && k->seq < ran->seq) {
             *p = k->next;
             k->next = NULL;
             *gone_tail = k;
@@ -1038,7 +1040,7 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *priv)
         }
         if (r->map != NULL && rep != NULL && r->resend_head != NULL && call->slot >= 0 && call->script >= 0 &&
             rep->type != REDIS_REPLY_ERROR)
-            lost_place(r, call->slot);
+            lost_place(r, call);
         deliver(call, rep);
     }
     if (c->hold_until != 0 && c->answered >= c->hold_until) {
@@ -1130,19 +1132,25 @@ static int send_call(call_t *call, rconn_t *c)
  *   every call of it, so after the first MOVED the later ones of that
  *   connection come back MOVED too, in order; with ASK the same while the
  *   migration lasts (the old node is asked first, every time).
- * - Then pump sends the resend list in order, each call to its node (the
- *   map's, after a MOVED; the ASK target, after ASKING on the same
- *   connection, pipelined), and only then the wait list, in order.
- *   All or nothing: while one resend cannot go (its node's connection not
- *   up yet, a TRYAGAIN's delay), none goes, so a later redirect can never
- *   pass an earlier one; after GW_REDIS_STALL_MS of that, they are all
+ * - Then pump sends the resend list in order, one call at a time, each
+ *   to its node (the map's, after a MOVED; the ASK target, after ASKING on
+ *   the same connection, pipelined) and the next only once it is answered
+ *   (the hold again), and after the last the wait list, pipelined, in
+ *   order. One at a time because the cluster changes between two calls: a
+ *   node importing a slot answers TRYAGAIN to a call that finds one of its
+ *   keys missing, and may run the next one a moment later when the key has
+ *   arrived; two resends pipelined could run in the wrong order. While the
+ *   first cannot go (its node's connection not up yet, a TRYAGAIN's 50 ms
+ *   delay), nothing goes; after GW_REDIS_STALL_MS of that, the resends are
  *   answered NULL (the request says 503).
- * - A call that ran while an earlier one of its slot waited to be sent
- *   again (possible with TRYAGAIN: the keys of the migration came together
- *   between the two calls) took the earlier place: the waiting ones are
- *   answered with an error, not run (lost_place), as with NOSCRIPT.
- * Holding every slot while any redirect is pending costs a round trip of
- * all traffic during a migration or failover; it keeps the argument short.
+ * - Should a call still run while an earlier one of its slot waits to be
+ *   sent again (calls of one slot on two connections: the map changed
+ *   between them), it took the earlier place: the waiting ones issued
+ *   before it are answered with an error, not run (lost_place, by issue
+ *   sequence), as NOSCRIPT's rule does. So no claim runs after a later one.
+ * Holding every slot while any redirect is pending costs all traffic a
+ * round trip per redirected call, during a migration or failover only; it
+ * keeps the argument short.
  */
 static void pump_once(gw_redis_t *r);
 
@@ -1157,44 +1165,55 @@ static void pump(gw_redis_t *r)
         pump_once(r);
         r->pumping = 0;
         if (r->resend_head != NULL && r->resend_head == before)
-            break; /* could not go yet */
+            break; /* could not go yet (or given up meanwhile and refilled: the next event pumps) */
     }
 }
 
-/* One round of pump: with r->pumping set. */
+/*
+ * One round of pump (r->pumping set): the first redirected call alone,
+ * holding its connection until it is answered; with none left, every call
+ * that waited, pipelined.
+ */
 static void pump_once(gw_redis_t *r)
 {
     int64_t now = tk_time_mono_ms();
-    int ready = 1;
-    for (call_t *k = r->resend_head; k != NULL && ready; k = k->next) {
+    call_t *k = r->resend_head;
+    if (k != NULL) {
         rconn_t *to = k->ask != NULL ? k->ask : route(r, k->slot);
-        ready = to != NULL && to->up && to->ac != NULL && now >= k->not_before;
-    }
-    if (!ready) {
-        if (r->stuck_since == 0)
-            r->stuck_since = now;
-        if (now - r->stuck_since <= GW_REDIS_STALL_MS) {
-            if (!h2o_timeout_is_linked(&r->try_entry))
-                h2o_timeout_link(r->loop, &r->try_timeout, &r->try_entry);
+        if (to == NULL || !to->up || to->ac == NULL || now < k->not_before) {
+            if (r->stuck_since == 0)
+                r->stuck_since = now;
+            if (now - r->stuck_since <= GW_REDIS_STALL_MS) {
+                if (!h2o_timeout_is_linked(&r->try_entry))
+                    h2o_timeout_link(r->loop, &r->try_timeout, &r->try_entry);
+                return;
+            }
+            tk_warn("redis: redirected commands could not be sent again for %d ms; answered as failed", GW_REDIS_STALL_MS);
+            call_t *all = r->resend_head;
+            r->resend_head = NULL;
+            r->resend_tail = &r->resend_head;
+            r->stuck_since = 0;
+            give_up_chain(all, NULL);
             return;
         }
-        tk_warn("redis: redirected commands could not be sent again for %d ms; answered as failed", GW_REDIS_STALL_MS);
-    }
-    r->stuck_since = 0;
-    call_t *resend = r->resend_head, *wait = r->wait_head;
-    r->resend_head = r->wait_head = NULL;
-    r->resend_tail = &r->resend_head;
-    r->wait_tail = &r->wait_head;
-    while (resend != NULL) {
-        call_t *k = resend;
-        resend = k->next;
+        r->stuck_since = 0;
+        if ((r->resend_head = k->next) == NULL)
+            r->resend_tail = &r->resend_head;
         k->next = NULL;
-        rconn_t *to = k->ask != NULL ? k->ask : route(r, k->slot);
-        if (!ready || to == NULL || send_call(k, to) != 0)
+        if (send_call(k, to) != 0) {
             give_up(k, NULL);
+        } else if (to->sent > to->answered) {
+            if (to->hold_until == 0)
+                r->holds++;
+            to->hold_until = to->sent; /* the next one goes once this one is answered */
+        }
+        return;
     }
+    call_t *wait = r->wait_head;
+    r->wait_head = NULL;
+    r->wait_tail = &r->wait_head;
     while (wait != NULL) {
-        call_t *k = wait;
+        k = wait;
         wait = k->next;
         k->next = NULL;
         rconn_t *to = route(r, k->slot);
