@@ -37,6 +37,7 @@
 #define TK_LB_C2KEY_LEN 17
 #define TK_LB_MEMBER_MAX (TK_LB_C2KEY_LEN + 13 + 10 + 64 + 1) /* with its NUL */
 #define TK_LB_ENTRY_MAX 80                                    /* tk_lb_entry_format(), with its NUL */
+#define TK_LB_PACK_MAX 64 /* score lines of one packed stream entry (k = m, lua/lb_write.lua) at most */
 #define TK_LB_KEEP_CLOSED 3 /* closed seasons kept in Redis besides the current one; older ones are read from MariaDB */
 
 typedef struct {

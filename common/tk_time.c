@@ -1,4 +1,5 @@
 #include "tk_time.h"
+#include "tk_fmt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,20 +34,58 @@ void tk_time_sleep_ms(long ms, const volatile sig_atomic_t *stop)
     }
 }
 
+/*
+ * The civil date of day @days since 1970-01-01 (proleptic Gregorian, any
+ * sign), by H. Hinnant's days-to-civil algorithm: exact integer arithmetic
+ * over 400-year eras, no table, no time zone, no lock (gmtime_r takes
+ * none either, but costs a call chain through __offtime and, from
+ * snprintf, most of a board entry's formatting: gw_board_format.c).
+ */
+static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11], from March */
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 void tk_time_format_rfc3339(int64_t ms, char *out)
 {
-    time_t secs = (time_t)(ms / 1000);
+    int64_t secs = ms / 1000;
     int frac = (int)(ms % 1000);
     if (frac < 0) {
         frac += 1000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* Fields are clamped to their ranges so the text is always 24 bytes. */
-    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, mo = (unsigned)(tm.tm_mon + 1) % 100u, d = (unsigned)tm.tm_mday % 100u,
-             h = (unsigned)tm.tm_hour % 100u, mi = (unsigned)tm.tm_min % 100u, s = (unsigned)tm.tm_sec % 100u, f = (unsigned)frac % 1000u;
-    snprintf(out, TK_TIME_RFC3339_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y, mo, d, h, mi, s, f);
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int64_t y;
+    unsigned mo, d;
+    civil(days, &y, &mo, &d);
+    /* Fields are clamped to their ranges so the text is always 24 bytes (as the gmtime_r version did: the year modulo 10000). */
+    tk_fmt_pad(out, (unsigned)(int)y % 10000u, 4);
+    out[4] = '-';
+    tk_fmt_pad(out + 5, mo, 2);
+    out[7] = '-';
+    tk_fmt_pad(out + 8, d, 2);
+    out[10] = 'T';
+    tk_fmt_pad(out + 11, (unsigned)(sod / 3600), 2);
+    out[13] = ':';
+    tk_fmt_pad(out + 14, (unsigned)(sod / 60 % 60), 2);
+    out[16] = ':';
+    tk_fmt_pad(out + 17, (unsigned)(sod % 60), 2);
+    out[19] = '.';
+    tk_fmt_pad(out + 20, (unsigned)frac, 3);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 static int digits(const char *s, int n, int *out)

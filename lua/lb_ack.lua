@@ -12,8 +12,10 @@ would leave an entry acked but still in the stream, never delivered again
 and never deleted, and the stream's length (which tk-import and the rebuild
 read as "entries not yet in MariaDB") would stay above 0 for good.
 
-In the same step, each score entry (k = s) still in the stream takes one
-off its season's count in KEYS[2] (lb_write.lua adds one per XADD; at 0 the
+In the same step, each score entry still in the stream takes its scores
+off its season's count in KEYS[2]: a packed entry (k = m) its n lines, a
+single one (k = s, written before the packing) one (lb_write.lua adds as
+many as it XADDs; at 0 the
 field is removed, and lb_write.lua may then drop the season's keys once it
 is out of the kept window: the season is wholly in MariaDB). The season
 is read here, from the entry itself, not trusted from the caller: an id
@@ -28,20 +30,28 @@ local q, pend = KEYS[1], KEYS[2]
 for i = 2, #ARGV do
   local e = redis.call('XRANGE', q, ARGV[i], ARGV[i])[1]
   if e then
-    local kind, s
+    local kind, s, lines
     local f = e[2]
     for j = 1, #f - 1, 2 do
       if f[j] == 'k' then
         kind = f[j + 1]
       elseif f[j] == 's' then
         s = f[j + 1]
+      elseif f[j] == 'n' then
+        lines = tonumber(f[j + 1])
       end
     end
-    if kind == 's' and s then
+    local k = 0
+    if kind == 's' then
+      k = 1
+    elseif kind == 'm' and lines and lines >= 1 then
+      k = lines
+    end
+    if k > 0 and s then
       -- HMGET, not HGET: the worker's command list (docs/DESIGN.md, "Redis ACLs")
       local n = tonumber(redis.call('HMGET', pend, s)[1] or '0') or 0
-      if n > 1 then
-        redis.call('HINCRBY', pend, s, -1)
+      if n > k then
+        redis.call('HINCRBY', pend, s, -k)
       else
         redis.call('HDEL', pend, s)
       end

@@ -44,6 +44,114 @@ static const char *field(const char *const *kv, const size_t *kvlen, size_t nkv,
     return found;
 }
 
+/* Appends @it, with the entry's @id, @board and @src, to @b. 0 or -1 (out of memory). */
+static int push(wk_lb_batch_t *b, wk_lb_item_t *it, size_t src, const char *board, size_t blen, const char *id, size_t idlen)
+{
+    memcpy(it->id, id, idlen);
+    memcpy(it->board, board, blen);
+    it->blen = blen;
+    it->src = src;
+    wk_lb_item_t *p = tk_grow(b->items, &b->cap, b->n + 1, sizeof(*p), 256);
+    if (p == NULL)
+        return -1;
+    b->items = p;
+    b->items[b->n++] = *it;
+    return 0;
+}
+
+/* The next space-separated word of [@p, @end): its start, its length in *@len; @p moves past it and one space. */
+static const char *word(const char **p, const char *end, size_t *len)
+{
+    const char *w = *p, *sp = memchr(w, ' ', (size_t)(end - w));
+    const char *we = sp != NULL ? sp : end;
+    *len = (size_t)(we - w);
+    *p = sp != NULL ? sp + 1 : end;
+    return w;
+}
+
+/* Parses one line "<user> <c1> <c2> <seq>" of a packed entry into @it (season and time already set). 0, or 1 with @err. */
+static int parse_line(wk_lb_item_t *it, const char *line, size_t len, char *err, size_t errlen)
+{
+    const char *p = line, *end = line + len;
+    size_t ul, al, bl, ql;
+    const char *u = word(&p, end, &ul), *a = word(&p, end, &al), *c2 = word(&p, end, &bl), *q = word(&p, end, &ql);
+    if (p != end) {
+        snprintf(err, errlen, "a line is not four words");
+        return 1;
+    }
+    if (!tk_valid_user_id(u, ul)) {
+        snprintf(err, errlen, "a line's user is not a valid user id");
+        return 1;
+    }
+    if (parse_ll(a, al, &it->c1) != 0 || !tk_lb_score_ok(it->c1) || parse_ll(c2, bl, &it->c2) != 0 || !tk_lb_score_ok(it->c2)) {
+        snprintf(err, errlen, "a line's components are missing or out of range");
+        return 1;
+    }
+    if (parse_ll(q, ql, &it->seq) != 0 || it->seq < 0 || it->seq > TK_LB_SEQ_MAX) {
+        snprintf(err, errlen, "a line's seq is missing or out of range");
+        return 1;
+    }
+    memcpy(it->user, u, ul);
+    it->user[ul] = '\0';
+    it->ulen = ul;
+    return 0;
+}
+
+/*
+ * A packed entry (k = m): n lines of d, each one score item sharing the
+ * entry's id. All or nothing: every line is checked before any is
+ * appended, so a malformed entry adds no item (it is acked whole, without
+ * rows, by the caller) and a good one adds all of them.
+ */
+static int add_packed(wk_lb_batch_t *b, wk_lb_item_t *it, const char *const *kv, const size_t *kvlen, size_t nkv, int *dup,
+                      char *err, size_t errlen)
+{
+    size_t nl = 0, dl = 0;
+    const char *n = field(kv, kvlen, nkv, 'n', &nl, dup), *d = field(kv, kvlen, nkv, 'd', &dl, dup);
+    long long count = 0;
+    if (n == NULL || parse_ll(n, nl, &count) != 0 || count < 1 || count > TK_LB_PACK_MAX) {
+        snprintf(err, errlen, "field n (lines) missing or not 1..%d", TK_LB_PACK_MAX);
+        return 1;
+    }
+    if (d == NULL || dl == 0) {
+        snprintf(err, errlen, "field d (lines) missing");
+        return 1;
+    }
+    if (*dup) {
+        snprintf(err, errlen, "a field appears twice");
+        return 1;
+    }
+    wk_lb_item_t lines[TK_LB_PACK_MAX];
+    const char *p = d, *end = d + dl;
+    long long got = 0;
+    for (;;) {
+        const char *nlp = memchr(p, '\n', (size_t)(end - p));
+        if (got == count) {
+            snprintf(err, errlen, "field n says %lld lines, d has more", count);
+            return 1;
+        }
+        lines[got] = *it;
+        if (parse_line(&lines[got], p, (size_t)((nlp != NULL ? nlp : end) - p), err, errlen) != 0)
+            return 1;
+        got++;
+        if (nlp == NULL)
+            break;
+        p = nlp + 1;
+    }
+    if (got != count) {
+        snprintf(err, errlen, "field n says %lld lines, d has %lld", count, got);
+        return 1;
+    }
+    /* Room for every line first: out of memory appends none of them either. */
+    wk_lb_item_t *room = tk_grow(b->items, &b->cap, b->n + (size_t)count, sizeof(*room), 256);
+    if (room == NULL)
+        return -1;
+    b->items = room;
+    memcpy(b->items + b->n, lines, (size_t)count * sizeof(*lines));
+    b->n += (size_t)count;
+    return 0;
+}
+
 int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen, const char *id, size_t idlen,
                     const char *const *kv, const size_t *kvlen, size_t nkv, char *err, size_t errlen)
 {
@@ -58,8 +166,8 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
     const char *k = field(kv, kvlen, nkv, 'k', &kl, &dup), *s = field(kv, kvlen, nkv, 's', &sl, &dup),
                *t = field(kv, kvlen, nkv, 't', &tl, &dup);
     long long season = 0;
-    if (k == NULL || kl != 1 || (k[0] != 's' && k[0] != 'r')) {
-        snprintf(err, errlen, "field k missing or not s/r");
+    if (k == NULL || kl != 1 || (k[0] != 's' && k[0] != 'r' && k[0] != 'm')) {
+        snprintf(err, errlen, "field k missing or not s/m/r");
         return 1;
     }
     if (s == NULL || parse_ll(s, sl, &season) != 0 || season < 1 || season > 4294967295LL) {
@@ -70,8 +178,15 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
         snprintf(err, errlen, "field t (ms) missing or out of range");
         return 1;
     }
-    it.kind = k[0];
+    it.kind = k[0] == 'm' ? 's' : k[0];
     it.season = (unsigned)season;
+    if (k[0] == 'm') {
+        memcpy(it.id, id, idlen);
+        memcpy(it.board, board, blen);
+        it.blen = blen;
+        it.src = src;
+        return add_packed(b, &it, kv, kvlen, nkv, &dup, err, errlen);
+    }
     if (it.kind == 's') {
         size_t ul = 0, al = 0, bl = 0, ql = 0;
         const char *u = field(kv, kvlen, nkv, 'u', &ul, &dup), *a = field(kv, kvlen, nkv, 'a', &al, &dup),
@@ -96,16 +211,7 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
         snprintf(err, errlen, "a field appears twice");
         return 1;
     }
-    memcpy(it.id, id, idlen);
-    memcpy(it.board, board, blen);
-    it.blen = blen;
-    it.src = src;
-    wk_lb_item_t *p = tk_grow(b->items, &b->cap, b->n + 1, sizeof(*p), 256);
-    if (p == NULL)
-        return -1;
-    b->items = p;
-    b->items[b->n++] = it;
-    return 0;
+    return push(b, &it, src, board, blen, id, idlen);
 }
 
 /* Same (board, kind, season, user): one key of coalescing. */

@@ -3,8 +3,14 @@
  * turned into the rows a worker writes, coalesced per user.
  *
  * Pure code, no I/O. The drain hands it each entry read from a board's
- * stream: score entries (k=s: season s, user u, components a and b, time t,
- * sequence q) and rollover entries (k=r: the new season s, its start t).
+ * stream: packed score entries (k=m: season s, time t, n lines of d, each
+ * "<user> <c1> <c2> <seq>", at most TK_LB_PACK_MAX: what lua/lb_write.lua
+ * writes, one entry per TK_LB_PACK_MAX users of a call), single score
+ * entries (k=s: season s, user u, components a and b, time t, sequence q;
+ * written before the packing, and still read) and rollover entries (k=r:
+ * the new season s, its start t). A packed entry becomes one item per
+ * line, all carrying the entry's id: the entry is acked once every one of
+ * them is done (wk_lb_drain.c).
  * wk_lb_batch_coalesce then sorts the items by (board, kind, season, user,
  * seq highest first, t latest first) and marks, for every (board, season,
  * user), the one item that is written: the latest. Every other entry of
@@ -48,8 +54,9 @@ typedef struct {
  * Parses one board stream entry: @id (@idlen bytes) and @nkv strings
  * alternating field and value, of board @board (@blen bytes, a valid id)
  * read from the caller's stream @src. Score entries need k, s, u, a, b, t,
- * q; rollover entries k, s, t; other fields are ignored. Returns 0 with the
- * item appended to @b, 1 with the reason in @err when the entry is
+ * q; packed entries k, s, t, n, d (every line valid, or none is taken);
+ * rollover entries k, s, t; other fields are ignored. Returns 0 with the
+ * item(s) appended to @b, 1 with the reason in @err when the entry is
  * malformed (nothing appended), -1 when out of memory.
  */
 int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen, const char *id, size_t idlen,

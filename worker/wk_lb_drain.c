@@ -54,6 +54,13 @@
 #define LB_AUTOCLAIM_MS 1000
 #define LB_RECOVER_MAX_ROUNDS 1000000
 #define LB_ACK_ATTEMPTS 1000
+/*
+ * A packed entry (k = m) carries up to TK_LB_PACK_MAX scores, so reading
+ * WORKER_BATCH entries could take 64 times the batch's rows: a board read
+ * takes a sixteenth of it, at most 4 x WORKER_BATCH items (16,384, about
+ * 4 MB, at the largest batch), and still 128 single entries at the default.
+ */
+#define LB_READ_DIV 16
 
 typedef struct {
     char board[TK_ID_MAX + 1];
@@ -74,6 +81,8 @@ struct wk_lb {
     wk_lb_batch_t batch;
     lb_bad_t *bad;
     size_t nbad, badcap;
+    const wk_lb_item_t **order; /* ack(): a stream's items by entry id (scratch) */
+    size_t ordercap;
     int need_discover; /* 2: re-create every group (NOGROUP seen) */
     int recovered;     /* own pending entries re-read */
     int64_t next_discover, next_claim;
@@ -90,6 +99,7 @@ void wk_lb_free(struct wk_lb *lb)
         return;
     free(lb->streams);
     free(lb->bad);
+    free((void *)lb->order);
     wk_lb_batch_free(&lb->batch);
     free(lb);
 }
@@ -229,12 +239,18 @@ static long take(wk_drain_t *d, size_t si, const redisReply *list)
     return (long)list->elements;
 }
 
+/* Entries one board read takes at most (LB_READ_DIV: why). */
+static long lb_count(const wk_drain_t *d)
+{
+    return d->cfg->batch / LB_READ_DIV > 0 ? d->cfg->batch / LB_READ_DIV : 1;
+}
+
 /* XREADGROUP over streams [@first, @first + @count) from @id (the same for each), blocking @block_ms when > 0. Entries taken or -1. */
 static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id, long block_ms)
 {
     struct wk_lb *lb = d->lb;
     char cnt[24], blk[24];
-    snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
+    snprintf(cnt, sizeof(cnt), "%ld", lb_count(d));
     snprintf(blk, sizeof(blk), "%ld", block_ms);
     if (wk_drain_grow_args(d, 9 + 2 * count) != 0)
         return -1;
@@ -344,23 +360,59 @@ static int ack_ids(wk_drain_t *d, size_t si, size_t n)
     return 0;
 }
 
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(const wk_lb_item_t *const *)a)->id, (*(const wk_lb_item_t *const *)b)->id);
+}
+
+/*
+ * The ids of the items [@lo, @hi) (one stream's) to ack, into d->argv from
+ * LB_ACK_HEAD: each id once, and only when every item carrying it is done.
+ * A packed entry's items are scattered by the sort (by season and user);
+ * one of them not committed keeps the whole entry pending: it is replayed,
+ * and the rows already written are refused again by the newer-row rule
+ * (sql/007), so nothing moves back. Returns the count.
+ */
+static size_t done_ids(wk_drain_t *d, size_t lo, size_t hi)
+{
+    struct wk_lb *lb = d->lb;
+    const wk_lb_batch_t *b = &lb->batch;
+    size_t m = hi - lo, n = 0;
+    const wk_lb_item_t **o = lb->order;
+    for (size_t i = 0; i < m; i++)
+        o[i] = &b->items[lo + i];
+    qsort(o, m, sizeof(*o), by_id);
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        int all = 1;
+        for (; j < m && strcmp(o[j]->id, o[i]->id) == 0; j++)
+            all &= b->items[o[j]->winner].done != 0;
+        if (all) {
+            d->argv[LB_ACK_HEAD + n] = o[i]->id;
+            d->lens[LB_ACK_HEAD + n] = strlen(o[i]->id);
+            n++;
+        }
+        i = j;
+    }
+    return n;
+}
+
 static int ack(wk_drain_t *d)
 {
     struct wk_lb *lb = d->lb;
     wk_lb_batch_t *b = &lb->batch;
     if (wk_drain_grow_args(d, LB_ACK_HEAD + b->n + lb->nbad) != 0)
         return -1;
+    const wk_lb_item_t **order = tk_grow(lb->order, &lb->ordercap, b->n + 1, sizeof(*order), 256);
+    if (order == NULL)
+        return -1;
+    lb->order = order;
     /* Items are sorted by board: one run per stream. */
     for (size_t lo = 0; lo < b->n;) {
-        size_t hi = lo, n = 0;
-        while (hi < b->n && b->items[hi].src == b->items[lo].src) {
-            if (b->items[b->items[hi].winner].done) {
-                d->argv[LB_ACK_HEAD + n] = b->items[hi].id;
-                d->lens[LB_ACK_HEAD + n] = strlen(b->items[hi].id);
-                n++;
-            }
+        size_t hi = lo;
+        while (hi < b->n && b->items[hi].src == b->items[lo].src)
             hi++;
-        }
+        size_t n = done_ids(d, lo, hi);
         if (n > 0 && ack_ids(d, b->items[lo].src, n) == 0)
             d->total.lb_entries += n;
         lo = hi;
@@ -461,7 +513,7 @@ static int autoclaim(wk_drain_t *d)
     struct wk_lb *lb = d->lb;
     char idle[24], cnt[24];
     snprintf(idle, sizeof(idle), "%ld", d->cfg->claim_idle_ms);
-    snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
+    snprintf(cnt, sizeof(cnt), "%ld", lb_count(d));
     for (size_t si = 0; si < lb->ns && !*d->stop; si++) {
         lb_stream_t *s = &lb->streams[si];
         const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};

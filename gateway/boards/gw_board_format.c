@@ -5,6 +5,7 @@
  */
 #include "gw_board_read.h"
 #include "gw_query.h"
+#include "tk_fmt.h"
 #include "tk_grow.h"
 #include "tk_time.h"
 
@@ -134,43 +135,69 @@ int gw_board_add_value(gw_board_read_t *rd, int64_t rank, const char *user, size
     return gw_board_add_entry(rd, rank, user, ulen, &e);
 }
 
-/* Bytes one entry's JSON takes at most: the keys, a 19-digit rank, a 64-byte id, two 17-byte components, the time. */
+/* Bytes one entry's JSON takes at most: the keys, a 19-digit rank, a 64-byte id, two 20-byte components, the time. */
 #define ENTRY_JSON_MAX 256
 
-/* Writes the members of entry @x (without braces) into @out (ENTRY_JSON_MAX). Returns the length. */
-static int entry_fields(const gw_board_entry_t *x, int comps, char *out)
+/* Appends the @n bytes of @s at @p; returns the end. */
+static char *put(char *p, const char *s, size_t n)
 {
-    char at[TK_TIME_RFC3339_LEN + 1];
-    tk_time_format_rfc3339(x->e.t_ms, at);
-    if (comps == 2)
-        return snprintf(out, ENTRY_JSON_MAX, "\"rank\":%" PRId64 ",\"user_id\":\"%s\",\"score\":[%" PRId64 ",%" PRId64 "],\"updated_at\":\"%s\"",
-                        x->rank, x->user, x->e.c1, x->e.c2, at);
-    return snprintf(out, ENTRY_JSON_MAX, "\"rank\":%" PRId64 ",\"user_id\":\"%s\",\"score\":[%" PRId64 "],\"updated_at\":\"%s\"", x->rank,
-                    x->user, x->e.c1, at);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+/*
+ * Writes entry @x as a JSON object into @p (ENTRY_JSON_MAX bytes free) and
+ * returns the end: {"rank":R,"user_id":"U","score":[C1(,C2)],"updated_at":"T"}.
+ * Without printf (tk_fmt.h: why). User ids have no character JSON escapes
+ * ([A-Za-z0-9_.:@-], checked when the entry was added), so they are
+ * written as they are.
+ */
+static char *entry_json(char *p, const gw_board_entry_t *x, int comps)
+{
+    p = PUT_LIT(p, "{\"rank\":");
+    p += tk_fmt_i64(p, x->rank);
+    p = PUT_LIT(p, ",\"user_id\":\"");
+    p = put(p, x->user, x->ulen);
+    p = PUT_LIT(p, "\",\"score\":[");
+    p += tk_fmt_i64(p, x->e.c1);
+    if (comps == 2) {
+        *p++ = ',';
+        p += tk_fmt_i64(p, x->e.c2);
+    }
+    p = PUT_LIT(p, "],\"updated_at\":\"");
+    tk_time_format_rfc3339(x->e.t_ms, p);
+    p += TK_TIME_RFC3339_LEN;
+    return PUT_LIT(p, "\"}");
 }
 
 char *gw_board_json(const gw_board_read_t *rd, size_t *len)
 {
-    /* User ids have no character JSON escapes ([A-Za-z0-9_.:@-]), so they are written as they are. */
     if (rd->shape == GW_BOARD_USER && rd->n == 0)
         return NULL;
-    size_t cap = 64 + rd->n * (ENTRY_JSON_MAX + 4);
+    size_t cap = 64 + rd->n * (ENTRY_JSON_MAX + 1);
     char *out = malloc(cap);
     if (out == NULL)
         return NULL;
-    size_t n = (size_t)snprintf(out, cap, "{\"season\":%" PRId64, rd->season_no);
-    char one[ENTRY_JSON_MAX];
+    char *p = PUT_LIT(out, "{\"season\":");
+    p += tk_fmt_i64(p, rd->season_no);
     if (rd->shape == GW_BOARD_USER) {
-        int k = entry_fields(&rd->entries[0], rd->comps, one);
-        n += (size_t)snprintf(out + n, cap - n, ",%.*s}", k, one);
+        /* One entry: its fields beside "season", not in a list. */
+        *p++ = ',';
+        char *e = entry_json(p, &rd->entries[0], rd->comps);
+        memmove(p, p + 1, (size_t)(e - p - 1)); /* drop the entry's opening brace; its closing one closes the body */
+        p = e - 1;
     } else {
-        n += (size_t)snprintf(out + n, cap - n, ",\"entries\":[");
+        p = PUT_LIT(p, ",\"entries\":[");
         for (size_t i = 0; i < rd->n; i++) {
-            int k = entry_fields(&rd->entries[i], rd->comps, one);
-            n += (size_t)snprintf(out + n, cap - n, "%s{%.*s}", i > 0 ? "," : "", k, one);
+            if (i > 0)
+                *p++ = ',';
+            p = entry_json(p, &rd->entries[i], rd->comps);
         }
-        n += (size_t)snprintf(out + n, cap - n, "]}");
+        p = PUT_LIT(p, "]}");
     }
-    *len = n;
+    *p = '\0';
+    *len = (size_t)(p - out);
     return out;
 }

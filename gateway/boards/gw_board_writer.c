@@ -29,7 +29,8 @@ typedef struct st_wbatch_t {
     char board[TK_ID_MAX + 1];
     size_t blen;
     write_t *head, **tail;
-    int nent; /* entries of all its writes */
+    int nent;       /* entries of all its writes */
+    uint64_t token; /* gw_rebuild_token when sent */
 } wbatch_t;
 
 struct st_gw_board_writer_t {
@@ -105,11 +106,12 @@ static void answer_one(wbatch_t *bt, write_t *w, long long season, const char *r
     gw_reply(w->r, 200, body, (size_t)n, NULL);
 }
 
-/* A "not_found" answer: 404, or 503 while a rebuild may be bringing the board back (gw_rebuild_boards_pending: from a
- * Redis reconnection until a check found every board, also after a check that could not finish). */
-static void answer_not_found(gw_req_t *r, const char *board)
+/* A "not_found" answer to a call sent with rebuild @token: 404, or 503 while a rebuild may be bringing the board back
+ * (gw_rebuild_may_restore: from a Redis reconnection until a check found every board, also after a check that could not
+ * finish, or one that ended while the call was in flight). */
+static void answer_not_found(gw_req_t *r, const char *board, uint64_t token)
 {
-    if (gw_rebuild_active(r->th->server) || gw_rebuild_boards_pending(r->th->server))
+    if (gw_rebuild_may_restore(r->th->server, token))
         gw_reply_unavailable(r, "redis");
     else
         gw_reply_errorf(r, 404, "not_found", "no board %s", board);
@@ -129,7 +131,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         answer_all(bt, 503, NULL, NULL); /* gw_redis counted the failure */
     } else if (is_not_found(reply)) {
         for (write_t *w = bt->head; w != NULL; w = w->next)
-            answer_not_found(w->r, bt->board);
+            answer_not_found(w->r, bt->board, bt->token);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
                reply->element[1]->type != REDIS_REPLY_STRING || reply->element[1]->len != (size_t)bt->nent) {
         gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1); /* an answer, so gw_redis did not count it */
@@ -195,6 +197,7 @@ static void send_batch(wbatch_t *bt)
             lens[a++] = e->comps == 2 ? (size_t)snprintf(nums[j + 1], NUM_MAX, "%" PRId64, e->c2) : 0;
         }
     }
+    bt->token = gw_rebuild_token(th->server);
     if (!gw_redis_is_up(th->redis) || gw_redis_script(th->redis, GW_SCRIPT_LB_WRITE, on_reply, bt, NKEYS, argc, argv, lens) != 0) {
         answer_all(bt, 503, NULL, NULL);
         goto done;
@@ -314,14 +317,21 @@ void gw_board_writer_add(gw_board_writer_t *b, gw_req_t *r, gw_board_score_t *e,
 
 /* ------------------------------------------------------------ rollover */
 
+/* A rollover in flight: its request (one reference) and the rebuild token it was sent with. */
+typedef struct {
+    gw_req_t *r;
+    uint64_t token;
+} roll_t;
+
 static void on_roll(gw_redis_t *redis, redisReply *reply, void *data)
 {
-    gw_req_t *r = data;
+    roll_t *rl = data;
+    gw_req_t *r = rl->r;
     (void)redis;
     if (reply == NULL) {
         gw_reply_unavailable(r, "redis");
     } else if (is_not_found(reply)) {
-        answer_not_found(r, r->event_id);
+        answer_not_found(r, r->event_id, rl->token);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
                reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[3]->type != REDIS_REPLY_INTEGER ||
                reply->element[4]->type != REDIS_REPLY_INTEGER) {
@@ -340,6 +350,7 @@ static void on_roll(gw_redis_t *redis, redisReply *reply, void *data)
         gw_reply(r, 201, body, (size_t)n, NULL);
     }
     gw_req_release(r);
+    free(rl);
 }
 
 void gw_board_writer_roll(gw_board_writer_t *b, gw_req_t *r)
@@ -357,9 +368,15 @@ void gw_board_writer_roll(gw_board_writer_t *b, gw_req_t *r)
         gw_reply_unavailable(r, "redis");
         return;
     }
-    gw_req_ref(r); /* on_roll's */
-    if (gw_redis_script(b->th->redis, GW_SCRIPT_LB_WRITE, on_roll, r, NKEYS, NHEAD, argv, lens) != 0) {
+    roll_t *rl = malloc(sizeof(*rl));
+    if (rl == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    *rl = (roll_t){.r = gw_req_ref(r), .token = gw_rebuild_token(b->th->server)}; /* on_roll's reference */
+    if (gw_redis_script(b->th->redis, GW_SCRIPT_LB_WRITE, on_roll, rl, NKEYS, NHEAD, argv, lens) != 0) {
         gw_reply_unavailable(r, "redis"); /* answered while on_roll's reference still holds it, as on_roll does */
         gw_req_release(r);
+        free(rl);
     }
 }

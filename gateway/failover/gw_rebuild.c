@@ -22,6 +22,7 @@ struct gw_rebuild {
     int boards;        /* 1 from a reconnect until a check found every board in Redis (gw_rebuild_boards_pending) */
     uint64_t rebuilds; /* events rebuilt */
     uint64_t board_rebuilds; /* boards rebuilt */
+    uint64_t checks_ended;   /* run_check passes finished (gw_rebuild_token) */
 };
 
 struct gw_rebuild *gw_rebuild_new(void)
@@ -243,8 +244,10 @@ static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
             /* Events first: their claims are the sale; a board of a million users takes seconds. */
             int events_ok = check_all(conn, srv) == 0;
             int boards_ok = check_boards(conn, srv) == 0;
-            if (boards_ok)
+            if (boards_ok) {
+                __atomic_add_fetch(&rb->checks_ended, 1, __ATOMIC_ACQ_REL); /* before the flag falls: gw_rebuild_may_restore */
                 __atomic_store_n(&rb->boards, 0, __ATOMIC_RELEASE);
+            }
             if (events_ok && boards_ok) {
                 ok = 1;
                 break;
@@ -260,6 +263,7 @@ static void run_check(gw_dbjob_t *job, gw_dbconn_t *conn)
         if (!__atomic_load_n(&rb->again, __ATOMIC_RELAXED) || srv->shutdown)
             break;
     }
+    __atomic_add_fetch(&rb->checks_ended, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&rb->active, 0, __ATOMIC_RELEASE);
     gw_dbjob_answer(job, 200, "", 0); /* nobody waits for this answer */
 }
@@ -308,4 +312,17 @@ int gw_rebuild_boards_pending(const gw_server_t *srv)
 uint64_t gw_rebuild_board_count(const gw_server_t *srv)
 {
     return __atomic_load_n(&srv->rebuild->board_rebuilds, __ATOMIC_RELAXED);
+}
+
+uint64_t gw_rebuild_token(const gw_server_t *srv)
+{
+    /* The count first: a check ending after it was read changes it, so the answer's side sees the difference. */
+    uint64_t ended = __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE);
+    return ended << 1 | (uint64_t)(gw_rebuild_active(srv) || gw_rebuild_boards_pending(srv));
+}
+
+int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token)
+{
+    return (token & 1) != 0 || gw_rebuild_active(srv) || gw_rebuild_boards_pending(srv) ||
+           __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE) != token >> 1;
 }

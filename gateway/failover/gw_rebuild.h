@@ -60,6 +60,20 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
  */
 int gw_rebuild_boards_pending(const gw_server_t *srv);
 
+/**
+ * A "not found" from Redis means "not there" only if no rebuild check could
+ * have been bringing the key back while the command was in flight. Reading
+ * the flags when the answer arrives is not enough: the check may have
+ * restored the key and finished between Redis's answer and its reading
+ * (CI saw a board write answered 404 during a rebuild that way). So the
+ * caller takes a token when it sends the command and asks
+ * gw_rebuild_may_restore with it at the answer: 1 when a check was pending
+ * at either moment or finished between them (answer 503), 0 when the key
+ * is truly missing (404). Any thread.
+ */
+uint64_t gw_rebuild_token(const gw_server_t *srv);
+int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token);
+
 /** Boards rebuilt since the process started. */
 uint64_t gw_rebuild_board_count(const gw_server_t *srv);
 

@@ -191,9 +191,72 @@ static const char *zscore_of(const it_fix_t *f, const char *board, const char *u
     return out;
 }
 
+/* One score carried by a board's stream: a single entry (k=s) or one line of a packed one (k=m, lua/lb_write.lua). */
+typedef struct {
+    int season;
+    char user[80], a[24], b[24], t[24], q[24];
+} sc_t;
+
+static const char *fval(const redisReply *fl, const char *name)
+{
+    for (size_t i = 0; i + 1 < fl->elements; i += 2)
+        if (strcmp(fl->element[i]->str, name) == 0)
+            return fl->element[i + 1]->str;
+    return NULL;
+}
+
+/* Every score on @board's stream, in stream order; *@n of them. The array is the caller's (free). */
+static sc_t *stream_scores(const it_fix_t *f, const char *board, size_t *n)
+{
+    redisReply *q = it_redis_must(f->redis, "XRANGE tk:lb:{%s}:q - +", board);
+    size_t cap = 16;
+    sc_t *out = malloc(cap * sizeof(*out));
+    assert_non_null(out);
+    *n = 0;
+    for (size_t i = 0; i < q->elements; i++) {
+        const redisReply *fl = q->element[i]->element[1];
+        const char *k = fval(fl, "k");
+        assert_non_null(k);
+        if (strcmp(k, "r") == 0)
+            continue;
+        const char *season = fval(fl, "s"), *t = fval(fl, "t");
+        assert_true(season != NULL && t != NULL);
+        char lines[64 * 200] = "";
+        if (strcmp(k, "s") == 0) {
+            snprintf(lines, sizeof lines, "%s %s %s %s", fval(fl, "u"), fval(fl, "a"), fval(fl, "b"), fval(fl, "q"));
+        } else {
+            assert_string_equal(k, "m");
+            assert_true(strlen(fval(fl, "d")) < sizeof lines);
+            snprintf(lines, sizeof lines, "%s", fval(fl, "d"));
+        }
+        size_t got = 0;
+        for (char *save = NULL, *line = strtok_r(lines, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+            if (*n == cap) {
+                cap *= 2;
+                out = realloc(out, cap * sizeof(*out));
+                assert_non_null(out);
+            }
+            sc_t *sc = &out[(*n)++];
+            sc->season = atoi(season);
+            snprintf(sc->t, sizeof sc->t, "%s", t);
+            assert_int_equal(sscanf(line, "%79s %23s %23s %23s", sc->user, sc->a, sc->b, sc->q), 4);
+            got++;
+        }
+        if (strcmp(k, "m") == 0) {
+            assert_int_equal(got, atoi(fval(fl, "n")));
+            assert_true(got >= 1 && got <= 64);
+        }
+    }
+    freeReplyObject(q);
+    return out;
+}
+
+/* The count of scores on @board's stream (not of its entries: a packed one carries up to 64). */
 static long long xlen(const it_fix_t *f, const char *board)
 {
-    return it_redis_int(f->redis, "XLEN tk:lb:{%s}:q", board);
+    size_t n;
+    free(stream_scores(f, board, &n));
+    return (long long)n;
 }
 
 /* Everything a refused request must leave alone, as one line. */
@@ -365,9 +428,9 @@ static void tie_break_both_orders(void **st)
     uentry(f, "one", 1, "z", e1, sizeof e1);
     assert_string_equal(e1 + strlen(e1) - 2, " 1");
     assert_int_equal(bfield(f, "one", "seq"), 3);
-    /* The stream carries each change. */
+    /* The stream carries each change: one packed entry for the call, a line per user in arrival order. */
     redisReply *s = it_redis_must(f->redis, "XRANGE tk:lb:{one}:q - +");
-    assert_int_equal(s->elements, 3);
+    assert_int_equal(s->elements, 1);
     redisReply *fields = s->element[0]->element[1];
     char line[512] = "";
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
@@ -375,7 +438,7 @@ static void tie_break_both_orders(void **st)
         snprintf(line + strlen(line), sizeof line - strlen(line), "%s=%s ", name, strcmp(name, "t") == 0 ? "T" : val);
     }
     freeReplyObject(s);
-    assert_string_equal(line, "k=s s=1 u=z a=7 b=0 t=T q=1 ");
+    assert_string_equal(line, "k=m s=1 t=T n=3 d=z 7 0 1\na 7 0 2\nm 8 0 3 ");
 }
 
 static void operators(void **st)
@@ -416,11 +479,14 @@ static void operators(void **st)
     assert_int_equal(xlen(f, "set"), 2);
     write1(f, "set", "v", 7, 0, 1, 1);
     assert_string_equal(order(f, "set", 1, 1, o, sizeof o), "v,u");
-    /* One user twice in one request: applied in order, the second replaces the first (one member left). */
+    /* One user twice in one request: applied in order, the second replaces the first (one member left, seq
+     * taken by both); the stream carries the user's last value of the call only (lua/lb_write.lua, "Bulk"). */
+    long long seq0 = bfield(f, "set", "seq");
     write_ok(f, "set", "{\"scores\":[{\"user_id\":\"u\",\"score\":[9]},{\"user_id\":\"u\",\"score\":[6]}]}", 2, 0);
     assert_int_equal(atoll(uentry(f, "set", 1, "u", e, sizeof e)), 6);
     assert_int_equal(it_redis_int(f->redis, "ZCARD tk:lb:{set}:z:1"), 2);
-    assert_int_equal(xlen(f, "set"), 5);
+    assert_int_equal(bfield(f, "set", "seq"), seq0 + 2);
+    assert_int_equal(xlen(f, "set"), 4);
     assert_string_equal(order(f, "set", 1, 1, o, sizeof o), "v,u");
     /* incr, with negatives and both ends of the range */
     new_board(f, "incr", 2, "incr", 0);
@@ -891,19 +957,16 @@ static void writes_racing_rollovers(void **st)
     for (int s = 1; s <= RACE_ROLLS + 1; s++)
         season_span(f, "race", s, &span[s][0], &span[s][1]);
     /* Every score entry of the stream: in the users hash of its season (exactly its values), its time inside that season. */
-    redisReply *q = it_redis_must(f->redis, "XRANGE tk:lb:{race}:q - +");
+    size_t nsc = 0;
+    sc_t *sc = stream_scores(f, "race", &nsc);
     long long entries = 0, per_season[RACE_ROLLS + 2] = {0};
-    for (size_t i = 0; i < q->elements; i++) {
-        redisReply *fl = q->element[i]->element[1];
-        if (strcmp(fl->element[1]->str, "s") != 0)
-            continue;
-        assert_int_equal(fl->elements, 14);
-        int s = atoi(fl->element[3]->str);
+    for (size_t i = 0; i < nsc; i++) {
+        int s = sc[i].season;
         assert_true(s >= 1 && s <= RACE_ROLLS + 1);
-        const char *user = fl->element[5]->str;
-        long long t_ms = atoll(fl->element[11]->str);
+        const char *user = sc[i].user;
+        long long t_ms = atoll(sc[i].t);
         char want[128], got[128];
-        snprintf(want, sizeof want, "%s %s %s %s", fl->element[7]->str, fl->element[9]->str, fl->element[11]->str, fl->element[13]->str);
+        snprintf(want, sizeof want, "%s %s %s %s", sc[i].a, sc[i].b, sc[i].t, sc[i].q);
         assert_string_equal(uentry(f, "race", s, user, got, sizeof got), want);
         assert_true(t_ms >= span[s][0]);
         if (span[s][1] != 0)
@@ -914,7 +977,7 @@ static void writes_racing_rollovers(void **st)
         entries++;
         per_season[s]++;
     }
-    freeReplyObject(q);
+    free(sc);
     assert_int_equal(entries, accepted);
     long long in_hashes = 0;
     for (int s = 1; s <= RACE_ROLLS + 1; s++) {

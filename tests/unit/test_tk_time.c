@@ -1,5 +1,10 @@
 /* Unit tests of common/tk_time: RFC 3339 with milliseconds, both ways; the clocks and the stoppable sleep. */
+#include "tk_fmt.h"
 #include "tk_time.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,10 +90,73 @@ static void test_clocks_and_sleep(void **state)
     assert_true(tk_time_mono_ms() - t0 < 1000);
 }
 
+/* The gmtime_r + snprintf formatting tk_time_format_rfc3339 replaced: the reference the arithmetic must agree with. */
+static void reference_rfc3339(int64_t ms, char *out)
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, mo = (unsigned)(tm.tm_mon + 1) % 100u, d = (unsigned)tm.tm_mday % 100u,
+             h = (unsigned)tm.tm_hour % 100u, mi = (unsigned)tm.tm_min % 100u, s = (unsigned)tm.tm_sec % 100u, f = (unsigned)frac % 1000u;
+    snprintf(out, TK_TIME_RFC3339_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", y, mo, d, h, mi, s, f);
+}
+
+/* Every day boundary of 1969-2101 (leap days, century rules), then random instants over years 1..9999 and a few before 1970. */
+static void test_format_agrees_with_gmtime(void **state)
+{
+    (void)state;
+    char got[TK_TIME_RFC3339_LEN + 1], want[TK_TIME_RFC3339_LEN + 1];
+    for (int64_t day = -366; day < 48000; day++) {
+        for (int64_t off = -1; off <= 1; off++) {
+            int64_t ms = day * 86400000 + off;
+            tk_time_format_rfc3339(ms, got);
+            reference_rfc3339(ms, want);
+            if (strcmp(got, want) != 0)
+                fail_msg("%lld ms: %s, gmtime_r says %s", (long long)ms, got, want);
+        }
+    }
+    uint64_t x = 88172645463325252ull; /* xorshift64: deterministic */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ms = (int64_t)(x % 315537897600000ull) - 62135596800000; /* 0001-01-01 .. 9999-12-31 */
+        tk_time_format_rfc3339(ms, got);
+        reference_rfc3339(ms, want);
+        if (strcmp(got, want) != 0)
+            fail_msg("%lld ms: %s, gmtime_r says %s", (long long)ms, got, want);
+    }
+    tk_time_format_rfc3339(951782400000, got); /* 2000-02-29: a leap day of a century divisible by 400 */
+    assert_string_equal(got, "2000-02-29T00:00:00.000Z");
+    tk_time_format_rfc3339(-1, got);
+    assert_string_equal(got, "1969-12-31T23:59:59.999Z");
+}
+
+static void test_fmt_i64(void **state)
+{
+    (void)state;
+    const int64_t v[] = {0, 1, -1, 9, 10, -10, 9007199254740991, -9007199254740991, INT64_MAX, INT64_MIN, 1234567890123};
+    char got[TK_FMT_I64_MAX + 1], want[32];
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = tk_fmt_i64(got, v[i]);
+        got[n] = '\0';
+        snprintf(want, sizeof want, "%" PRId64, v[i]);
+        assert_string_equal(got, want);
+    }
+    tk_fmt_pad(got, 7, 3);
+    got[3] = '\0';
+    assert_string_equal(got, "007");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_agrees_with_gmtime),
+        cmocka_unit_test(test_fmt_i64),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_refuses),
         cmocka_unit_test(test_round_trip),

@@ -133,6 +133,61 @@ static void test_seq_zero_orders_by_time(void **state)
     wk_lb_batch_free(&b);
 }
 
+/* A packed entry (k = m, lua/lb_write.lua): one score item per line, all with the entry's id, season and time. */
+static void test_packed_entry_gives_an_item_per_line(void **state)
+{
+    (void)state;
+    wk_lb_batch_t b = {0};
+    char err[160] = "";
+    const char *m[] = {"k", "m", "s", "2", "t", "1700000000123", "n", "3",
+                       "d", "u-1 5 -7 11\nu-2 -9007199254740991 9007199254740991 12\nu-1 6 0 13", NULL};
+    assert_int_equal(add(&b, "bd", "9-4", m, err), 0);
+    assert_int_equal(b.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(b.items[i].kind, 's');
+        assert_int_equal(b.items[i].season, 2);
+        assert_true(b.items[i].t_ms == INT64_C(1700000000123));
+        assert_string_equal(b.items[i].id, "9-4");
+        assert_string_equal(b.items[i].board, "bd");
+    }
+    assert_string_equal(b.items[0].user, "u-1");
+    assert_true(b.items[0].c1 == 5 && b.items[0].c2 == -7 && b.items[0].seq == 11);
+    assert_string_equal(b.items[1].user, "u-2");
+    assert_true(b.items[1].c1 == -INT64_C(9007199254740991) && b.items[1].c2 == INT64_C(9007199254740991));
+    assert_true(b.items[2].c1 == 6 && b.items[2].seq == 13);
+    /* Coalesced with the single entries as ever: u-1's latest (seq 13) is written, once. */
+    assert_int_equal(wk_lb_batch_coalesce(&b), 2);
+    wk_lb_batch_free(&b);
+}
+
+/* A packed entry with one bad line adds nothing at all (it is acked whole, without rows, by the drain). */
+static void test_packed_entry_is_all_or_nothing(void **state)
+{
+    (void)state;
+    wk_lb_batch_t b = {0};
+    char err[160];
+    const char *bad[][12] = {
+        {"k", "m", "s", "1", "t", "5", "n", "2", "d", "u-1 1 0 1\nbad user! 1 0 2", NULL},   /* a bad user id */
+        {"k", "m", "s", "1", "t", "5", "n", "2", "d", "u-1 1 0 1\nu-2 1 0", NULL},           /* three words */
+        {"k", "m", "s", "1", "t", "5", "n", "2", "d", "u-1 1 0 1\nu-2 1 0 2 9", NULL},       /* five words */
+        {"k", "m", "s", "1", "t", "5", "n", "2", "d", "u-1 1 0 1", NULL},                    /* fewer lines than n */
+        {"k", "m", "s", "1", "t", "5", "n", "1", "d", "u-1 1 0 1\nu-2 1 0 2", NULL},         /* more lines than n */
+        {"k", "m", "s", "1", "t", "5", "n", "0", "d", "u-1 1 0 1", NULL},                    /* n 0 */
+        {"k", "m", "s", "1", "t", "5", "n", "65", "d", "u-1 1 0 1", NULL},                   /* n above TK_LB_PACK_MAX */
+        {"k", "m", "s", "1", "t", "5", "n", "1", "d", "u-1 99999999999999999 0 1", NULL},    /* c1 out of range */
+        {"k", "m", "s", "1", "t", "5", "n", "1", "d", "u-1 1 0 99999999999", NULL},          /* seq out of range */
+        {"k", "m", "s", "1", "t", "5", "n", "1", NULL},                                      /* no d */
+        {"k", "m", "s", "1", "t", "5", "d", "u-1 1 0 1", NULL},                              /* no n */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(add(&b, "bd", "1-1", bad[i], err), 1);
+        assert_true(err[0] != '\0');
+        assert_int_equal(b.n, 0);
+    }
+    wk_lb_batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +195,8 @@ int main(void)
         cmocka_unit_test(test_malformed_entries_are_refused),
         cmocka_unit_test(test_coalesce_keeps_the_latest_per_user),
         cmocka_unit_test(test_seq_zero_orders_by_time),
+        cmocka_unit_test(test_packed_entry_gives_an_item_per_line),
+        cmocka_unit_test(test_packed_entry_is_all_or_nothing),
     };
     return cmocka_run_group_tests_name("test_wk_lb_batch", tests, NULL, NULL);
 }
