@@ -2,6 +2,7 @@
 #include "gw_types.h"
 #include "gw_batcher.h"
 #include "gw_board_writer.h"
+#include "gw_board_reader.h"
 #include "gw_watch.h"
 #include "gw_presence.h"
 #include "gw_queue_hold.h"
@@ -147,6 +148,8 @@ static void thread_dispose(gw_thread_t *th)
     gw_batcher_destroy(th->batcher);
     gw_board_writer_destroy(th->boards);
     th->boards = NULL;
+    gw_board_reader_destroy(th->board_reader);
+    th->board_reader = NULL;
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_watch_destroy(th->watch); /* after the Redis callbacks (a version read in flight points into it), before the loop runs again */
     th->watch = NULL;
@@ -233,10 +236,11 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
     th->redis = gw_redis_create(th->ctx.loop, &srv->conf->backend, gw_failover_on_redis_state, th);
     th->batcher = gw_batcher_create(th);
     th->boards = gw_board_writer_create(th);
+    th->board_reader = gw_board_reader_create(th);
     th->watch = gw_watch_create(th);
     th->presence = gw_presence_create(th);
     th->wq_hold = gw_queue_hold_create(th);
-    if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
+    if (th->redis == NULL || th->batcher == NULL || th->boards == NULL || th->board_reader == NULL || th->watch == NULL || th->presence == NULL || th->wq_hold == NULL)
         return -1;
     if (index == 0 && (th->admitter = gw_admitter_create(th)) == NULL)
         return -1;

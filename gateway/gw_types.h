@@ -37,6 +37,7 @@ typedef struct st_gw_presence_t gw_presence_t; /* gw_presence.h */
 typedef struct st_gw_queue_hold_t gw_queue_hold_t; /* gw_queue_hold.h */
 typedef struct st_gw_admitter_t gw_admitter_t; /* gw_admitter.h */
 typedef struct st_gw_board_writer_t gw_board_writer_t; /* gw_board_writer.h */
+typedef struct st_gw_board_reader_t gw_board_reader_t; /* gw_board_reader.h */
 typedef struct st_gw_prio_t gw_prio_t;         /* gw_prio.h */
 struct gw_journal;                           /* gw_journal.h */
 struct gw_failover;                          /* gw_failover.h */
@@ -84,6 +85,7 @@ struct st_gw_thread_t {
     gw_queue_hold_t *wq_hold; /* held waiting-room status polls (gw_queue_hold.h) */
     gw_admitter_t *admitter;  /* thread 0 only: the waiting room's admitter (gw_admitter.h); NULL elsewhere */
     gw_board_writer_t *boards; /* score writes and rollovers of leaderboards (gw_board_writer.h) */
+    gw_board_reader_t *board_reader; /* user and around reads of leaderboards, batched (gw_board_reader.h) */
     gw_prio_t *prio;          /* thread 0 only: the priority presale's snapshot timer (gw_prio.h); NULL elsewhere */
     gw_metrics_t metrics;
     h2o_accept_ctx_t accept_tls, accept_plain;

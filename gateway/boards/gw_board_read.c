@@ -1,6 +1,8 @@
 /*
  * The Redis side of the board reads (gw_board_read.h): one call of
- * lua/lb_read.lua per request, its reply sorted into an answer.
+ * lua/lb_read.lua per top or ranks request, its reply sorted into an
+ * answer; user and around reads share one call per board per loop turn
+ * (gw_board_reader.h) and each is answered here from its part of it.
  *
  * Why one call is enough, and exact. The script resolves the season and
  * reads it in one atomic step, so a page never mixes two states of the
@@ -26,6 +28,8 @@
  * too (gw_dbpool.h).
  */
 #include "gw_board_read.h"
+#include "gw_board_batch.h"
+#include "gw_board_reader.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "gw_server.h"
@@ -122,11 +126,9 @@ static void answer(gw_board_read_t *rd)
     free(body);
 }
 
-static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
+void gw_board_read_answer(gw_board_read_t *rd, const redisReply *reply)
 {
-    gw_board_read_t *rd = data;
     gw_req_t *r = rd->r;
-    (void)redis;
     int64_t kind = reply != NULL && reply->type == REDIS_REPLY_ARRAY ? int_at(reply, 0) : -1;
     if (reply == NULL) {
         gw_reply_unavailable(r, "redis");
@@ -134,10 +136,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         tk_warn("board read of %s: redis answered %.*s", r->event_id, (int)reply->len, reply->str);
         gw_reply_unavailable(r, "redis");
     } else if (kind == LB_NO_BOARD) {
-        if (gw_rebuild_active(r->th->server) || gw_rebuild_boards_pending(r->th->server))
-            gw_reply_unavailable(r, "redis"); /* the board may be on its way back from MariaDB (gw_rebuild.h) */
-        else
-            gw_reply_errorf(r, 404, "not_found", "no board %s", r->event_id);
+        gw_board_answer_not_found(r, r->event_id, rd->token);
     } else if (kind == LB_NO_SEASON) {
         gw_reply_errorf(r, 404, "not_found", "board %s has no such season", r->event_id);
     } else if ((kind == LB_RANGE || kind == LB_LIST || kind == LB_OLD) && (int_at(reply, 1) >= 1 && int_at(reply, 2) >= 1 && int_at(reply, 2) <= 2)) {
@@ -160,6 +159,12 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
     gw_board_read_free(rd);
 }
 
+static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    (void)redis;
+    gw_board_read_answer(data, reply);
+}
+
 void gw_board_read_start(gw_board_read_t *rd)
 {
     static const char *const shapes[] = {"top", "user", "around", "ranks"};
@@ -173,13 +178,16 @@ void gw_board_read_start(gw_board_read_t *rd)
     }
     r->th->board_reads++;
     rd->held = 1;
-    char key[TK_KEY_MAX], season[24], keep[8], a[24], b[24];
+    if (rd->shape == GW_BOARD_USER || rd->shape == GW_BOARD_AROUND) {
+        gw_board_reader_add(r->th->board_reader, rd); /* one call per board per loop turn (gw_board_reader.h) */
+        return;
+    }
+    char key[TK_KEY_MAX], season[24], a[24], b[24];
     int klen = tk_lb_key(TK_LB_BOARD, r->event_id, r->elen, 0, key);
     if (rd->season == GW_BOARD_SEASON_CURRENT)
         snprintf(season, sizeof season, "current");
     else
         snprintf(season, sizeof season, "%" PRId64, rd->season);
-    snprintf(keep, sizeof keep, "%d", TK_LB_KEEP_CLOSED);
     size_t argc = 4, cap = 6 + rd->nusers;
     const char **argv = malloc(cap * sizeof *argv);
     size_t *lens = malloc(cap * sizeof *lens);
@@ -193,7 +201,7 @@ void gw_board_read_start(gw_board_read_t *rd)
     argv[0] = key;
     argv[1] = shapes[rd->shape];
     argv[2] = season;
-    argv[3] = keep;
+    argv[3] = gw_board_keep_closed;
     switch (rd->shape) {
     case GW_BOARD_TOP:
         snprintf(a, sizeof a, "%" PRId64, rd->offset);
@@ -216,6 +224,7 @@ void gw_board_read_start(gw_board_read_t *rd)
     }
     for (size_t i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
+    rd->token = gw_rebuild_token(r->th->server);
     int rc = gw_redis_script(r->th->redis, GW_SCRIPT_LB_READ, on_reply, rd, 1, (int)argc, argv, lens);
     free(argv);
     free(lens);

@@ -2,7 +2,9 @@
  * gw_board_read: the public reads of a leaderboard (docs/API.md,
  * "Leaderboards: reads"; docs/DESIGN.md, "Leaderboards: reads").
  *
- * Every read is one call of lua/lb_read.lua, which resolves the season
+ * Every read is answered from one call of lua/lb_read.lua (the user and
+ * around reads of one loop turn for one board share theirs:
+ * gw_board_reader.h), which resolves the season
  * (`current`, with the schedule's virtual rollover), and answers from the
  * zset of that season: ZRANGE ... WITHSCORES for a page (top, around), the
  * users hash and ZRANK for named users (user, ranks). The gateway decodes
@@ -21,6 +23,7 @@
 
 #include "gw_dbpool.h"
 #include "gw_http.h"
+#include "gw_redis.h"
 #include "tk_lb.h"
 #include "tk_valid.h"
 
@@ -64,6 +67,7 @@ typedef struct {
     size_t nusers;
     int held;          /* counted in r->th->board_reads (BOARD_READS_MAX); given back by gw_board_read_free */
     int db_held;       /* counted in r->th->board_db_reads (BOARD_DB_READS_MAX); likewise */
+    uint64_t token;    /* gw_rebuild_token when its call was sent (a "no board" is 404 only if no rebuild may restore it) */
     /* Found: */
     int comps;         /* the board's components (1 or 2) */
     int64_t season_no; /* the season's number, as answered */
@@ -121,11 +125,22 @@ void gw_board_read_free(void *rd);
  * Runs the read @rd (takes ownership) for the board r->event_id (and user
  * r->user_id for USER and AROUND): one call of lua/lb_read.lua, then the
  * answer, or MariaDB for an old season. Answers the request exactly once.
+ * USER and AROUND go through the thread's reader (gw_board_reader.h), which
+ * sends the loop turn's reads of one board in one call.
  * Bounded: with BOARD_READS_MAX reads of this loop thread in flight already
  * (Redis stalled or slow), 503 with Retry-After at once, counted as
  * tk_shed_total{reason="board_reads"}; nothing is sent to Redis.
  */
 void gw_board_read_start(gw_board_read_t *rd);
+
+/**
+ * Answers @rd (takes ownership) from @reply, one answer of lua/lb_read.lua
+ * to its shape ({1,…} … {6}; for a batched read, its element of the "many"
+ * answer), as the reply of its own call: NULL (Redis lost) or an error reply
+ * 503, an old season read from MariaDB (gw_board_db_read), else the answer.
+ * @reply is only read, during this call.
+ */
+void gw_board_read_answer(gw_board_read_t *rd, const redisReply *reply);
 
 /**
  * Reads season rd->season_no of an old season from MariaDB on a database

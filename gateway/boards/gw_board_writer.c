@@ -3,6 +3,7 @@
  * design is in gw_board_writer.h, the script's guarantees in lua/lb_write.lua.
  */
 #include "gw_board_writer.h"
+#include "gw_board_batch.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
@@ -23,11 +24,9 @@ typedef struct st_write_t {
     int n, invalid;
 } write_t;
 
-typedef struct st_wbatch_t {
-    struct st_wbatch_t *next; /* in the writer's list of open batches */
+typedef struct {
+    gw_board_batch_t super; /* first: the open list holds these; the board */
     gw_board_writer_t *owner;
-    char board[TK_ID_MAX + 1];
-    size_t blen;
     write_t *head, **tail;
     int nent;       /* entries of all its writes */
     uint64_t token; /* gw_rebuild_token when sent */
@@ -35,10 +34,8 @@ typedef struct st_wbatch_t {
 
 struct st_gw_board_writer_t {
     gw_thread_t *th;
-    int held;       /* entries in open batches or awaiting Redis's answer */
-    wbatch_t *open; /* batches filling during this loop turn */
-    h2o_timeout_t zero_timeout;
-    h2o_timeout_entry_t flush_entry;
+    int held;                   /* entries in open batches or awaiting Redis's answer */
+    gw_board_batches_t batches; /* those filling during this loop turn */
     gw_board_score_t scratch[GW_BOARD_SCORES_MAX]; /* a body parsed, before its valid entries are copied out */
 };
 
@@ -97,24 +94,13 @@ static void answer_one(wbatch_t *bt, write_t *w, long long season, const char *r
     gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_REFUSED], (uint64_t)refused);
     gw_metrics_add(&m->board_writes[GW_BOARD_WRITE_INVALID], (uint64_t)invalid);
     if (applied + unchanged + refused == 0) {
-        gw_reply_errorf(w->r, 400, "bad_request", "no valid entry for board %s (check its number of components)", bt->board);
+        gw_reply_errorf(w->r, 400, "bad_request", "no valid entry for board %s (check its number of components)", bt->super.board);
         return;
     }
     char body[160];
     int n = snprintf(body, sizeof(body), "{\"accepted\":%d,\"invalid\":%d,\"refused\":%d,\"season\":%lld}", applied + unchanged, invalid,
                      refused, season);
     gw_reply(w->r, 200, body, (size_t)n, NULL);
-}
-
-/* A "not_found" answer to a call sent with rebuild @token: 404, or 503 while a rebuild may be bringing the board back
- * (gw_rebuild_may_restore: from a Redis reconnection until a check found every board, also after a check that could not
- * finish, or one that ended while the call was in flight). */
-static void answer_not_found(gw_req_t *r, const char *board, uint64_t token)
-{
-    if (gw_rebuild_may_restore(r->th->server, token))
-        gw_reply_unavailable(r, "redis");
-    else
-        gw_reply_errorf(r, 404, "not_found", "no board %s", board);
 }
 
 static int is_not_found(const redisReply *reply)
@@ -131,7 +117,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         answer_all(bt, 503, NULL, NULL); /* gw_redis counted the failure */
     } else if (is_not_found(reply)) {
         for (write_t *w = bt->head; w != NULL; w = w->next)
-            answer_not_found(w->r, bt->board, bt->token);
+            gw_board_answer_not_found(w->r, bt->super.board, bt->token);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
                reply->element[1]->type != REDIS_REPLY_STRING || reply->element[1]->len != (size_t)bt->nent) {
         gw_metrics_add(&bt->owner->th->metrics.redis_errors, 1); /* an answer, so gw_redis did not count it */
@@ -159,15 +145,11 @@ static void board_keys(const char *board, size_t blen, char keys[NKEYS][TK_KEY_M
         lens[k] = (size_t)tk_lb_key(kinds[k], board, blen, 0, keys[k]);
 }
 
-/* TK_LB_KEEP_CLOSED in decimal: lb_write.lua's ARGV[2] (lb_read.lua gets the same). */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-static const char keep_closed[] = STR(TK_LB_KEEP_CLOSED);
-
 #define NUM_MAX 24 /* one component in decimal, with its sign and NUL */
 
-static void send_batch(wbatch_t *bt)
+static void send_batch(gw_board_batch_t *super)
 {
+    wbatch_t *bt = (wbatch_t *)super;
     gw_thread_t *th = bt->owner->th;
     int argc = NHEAD + 3 * bt->nent;
     const char **argv = malloc(sizeof(*argv) * (size_t)argc);
@@ -178,13 +160,13 @@ static void send_batch(wbatch_t *bt)
         answer_all(bt, 503, NULL, NULL);
         goto done;
     }
-    board_keys(bt->board, bt->blen, keys, lens);
+    board_keys(bt->super.board, bt->super.blen, keys, lens);
     for (int k = 0; k < NKEYS; k++)
         argv[k] = keys[k];
     argv[NKEYS] = "0";
     lens[NKEYS] = 1;
-    argv[NKEYS + 1] = keep_closed;
-    lens[NKEYS + 1] = strlen(keep_closed);
+    argv[NKEYS + 1] = gw_board_keep_closed;
+    lens[NKEYS + 1] = strlen(gw_board_keep_closed);
     int a = NHEAD, j = 0;
     for (write_t *w = bt->head; w != NULL; w = w->next) {
         for (int i = 0; i < w->n; i++, j += 2) {
@@ -212,40 +194,13 @@ done:
     free(nums);
 }
 
-/* Unlinks @bt from the open list (it must be there). */
-static void unlink_open(gw_board_writer_t *b, wbatch_t *bt)
-{
-    wbatch_t **link = &b->open;
-    while (*link != bt)
-        link = &(*link)->next;
-    *link = bt->next;
-}
-
-static void flush_all(gw_board_writer_t *b)
-{
-    wbatch_t *bt = b->open;
-    b->open = NULL;
-    while (bt != NULL) {
-        wbatch_t *next = bt->next;
-        send_batch(bt);
-        bt = next;
-    }
-}
-
-static void on_flush(h2o_timeout_entry_t *entry)
-{
-    gw_board_writer_t *b = H2O_STRUCT_FROM_MEMBER(gw_board_writer_t, flush_entry, entry);
-    flush_all(b);
-}
-
 gw_board_writer_t *gw_board_writer_create(gw_thread_t *th)
 {
     gw_board_writer_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->th = th;
-    h2o_timeout_init(th->ctx.loop, &b->zero_timeout, 0);
-    b->flush_entry.cb = on_flush;
+    gw_board_batches_init(&b->batches, th->ctx.loop, send_batch);
     return b;
 }
 
@@ -253,10 +208,7 @@ void gw_board_writer_destroy(gw_board_writer_t *b)
 {
     if (b == NULL)
         return;
-    if (h2o_timeout_is_linked(&b->flush_entry))
-        h2o_timeout_unlink(&b->flush_entry);
-    flush_all(b);
-    h2o_timeout_dispose(b->th->ctx.loop, &b->zero_timeout);
+    gw_board_batches_dispose(&b->batches);
     free(b);
 }
 
@@ -267,10 +219,7 @@ gw_board_score_t *gw_board_writer_scratch(gw_board_writer_t *b)
 
 static wbatch_t *find_open(gw_board_writer_t *b, const char *board, size_t blen)
 {
-    wbatch_t *bt = b->open;
-    while (bt != NULL && !(bt->blen == blen && memcmp(bt->board, board, blen) == 0))
-        bt = bt->next;
-    return bt;
+    return (wbatch_t *)gw_board_batches_find(&b->batches, board, blen);
 }
 
 void gw_board_writer_add(gw_board_writer_t *b, gw_req_t *r, gw_board_score_t *e, int n, int invalid)
@@ -290,15 +239,13 @@ void gw_board_writer_add(gw_board_writer_t *b, gw_req_t *r, gw_board_score_t *e,
     write_t *w = malloc(sizeof(*w));
     wbatch_t *bt = find_open(b, r->event_id, r->elen);
     if (bt != NULL && bt->nent + n > GW_BOARD_CALL_MAX) {
-        unlink_open(b, bt); /* full: send it now, this request starts the next */
-        send_batch(bt);
+        gw_board_batches_send(&b->batches, &bt->super); /* full: send it now, this request starts the next */
         bt = NULL;
     }
     if (bt == NULL && w != NULL && (bt = malloc(sizeof(*bt))) != NULL) {
-        *bt = (wbatch_t){.next = b->open, .owner = b, .blen = r->elen, .head = NULL, .nent = 0};
+        *bt = (wbatch_t){.owner = b, .head = NULL, .nent = 0};
         bt->tail = &bt->head;
-        memcpy(bt->board, r->event_id, r->elen + 1);
-        b->open = bt;
+        gw_board_batches_open(&b->batches, &bt->super, r->event_id, r->elen);
     }
     if (w == NULL || bt == NULL) {
         free(w);
@@ -311,8 +258,6 @@ void gw_board_writer_add(gw_board_writer_t *b, gw_req_t *r, gw_board_score_t *e,
     bt->tail = &w->next;
     bt->nent += n;
     b->held += n;
-    if (!h2o_timeout_is_linked(&b->flush_entry))
-        h2o_timeout_link(b->th->ctx.loop, &b->zero_timeout, &b->flush_entry);
 }
 
 /* ------------------------------------------------------------ rollover */
@@ -331,7 +276,7 @@ static void on_roll(gw_redis_t *redis, redisReply *reply, void *data)
     if (reply == NULL) {
         gw_reply_unavailable(r, "redis");
     } else if (is_not_found(reply)) {
-        answer_not_found(r, r->event_id, rl->token);
+        gw_board_answer_not_found(r, r->event_id, rl->token);
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
                reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[3]->type != REDIS_REPLY_INTEGER ||
                reply->element[4]->type != REDIS_REPLY_INTEGER) {
@@ -357,12 +302,11 @@ void gw_board_writer_roll(gw_board_writer_t *b, gw_req_t *r)
 {
     wbatch_t *bt = find_open(b, r->event_id, r->elen);
     if (bt != NULL) { /* the writes read before this request go first, into the season they were sent in */
-        unlink_open(b, bt);
-        send_batch(bt);
+        gw_board_batches_send(&b->batches, &bt->super);
     }
     char keys[NKEYS][TK_KEY_MAX];
-    const char *argv[NHEAD] = {keys[0], keys[1], keys[2], keys[3], keys[4], "1", keep_closed};
-    size_t lens[NHEAD] = {0, 0, 0, 0, 0, 1, strlen(keep_closed)};
+    const char *argv[NHEAD] = {keys[0], keys[1], keys[2], keys[3], keys[4], "1", gw_board_keep_closed};
+    size_t lens[NHEAD] = {0, 0, 0, 0, 0, 1, strlen(gw_board_keep_closed)};
     board_keys(r->event_id, r->elen, keys, lens);
     if (!gw_redis_is_up(b->th->redis)) {
         gw_reply_unavailable(r, "redis");

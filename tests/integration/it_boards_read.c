@@ -50,7 +50,13 @@
  *    reads of an old season exactly 3 are answered 503 at once, a 6th over
  *    HTTP/1.1 too with Retry-After, while a current-season read is still
  *    200; unlocked, the 2 held are 200, tk_shed_total{reason="board_db_reads"}
- *    is 4.
+ *    is 4;
+ *  - batched_reads_match_single: 672 user and around reads (two boards,
+ *    seasons current, 5, 2 from MariaDB, 4 empty, 0, 7, users with and
+ *    without entries, an unknown board, tops in between) in flight at once
+ *    on one HTTP/2 connection of one loop thread, so several to one
+ *    lb_read.lua call: each status and body equals the same read's alone
+ *    over HTTP/1.1, and Redis ran fewer than a third as many script calls.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -881,6 +887,156 @@ static void old_season_reads_on_mariadb_bounded(void **st)
     expect(f, "GET", "/v1/boards/lb-oldheld/users/a?season=2", NULL, 200, NULL);
 }
 
+/* ------------------------------------------------------------- batched user and around reads */
+
+#define MIX_USERS 40
+#define MIX_PATHS 8 /* per user */
+#define MIX_COPIES 2
+
+/* One loop thread (one connection's reads share its batches), old seasons on MariaDB not shed. */
+static int setup_mix(void **st)
+{
+    if (setenv("GW_THREADS", "1", 1) != 0 || setenv("BOARD_DB_READS_MAX", "1000", 1) != 0)
+        return -1;
+    int rc = it_fix_new0(st);
+    unsetenv("GW_THREADS");
+    unsetenv("BOARD_DB_READS_MAX");
+    return rc;
+}
+
+/*
+ * Board lb-mix (2 components): current season 6 with MIX_USERS users (ties on c1, c2 across its sign, time, seq),
+ * season 5 with every other one, season 4 empty, season 2 in MariaDB only; board lb-mix1 (1 component), season 1.
+ */
+static void put_mix(const it_fix_t *f)
+{
+    board_put(f, "lb-mix", 2, 0, 6, T0);
+    board_put(f, "lb-mix1", 1, 0, 1, T0);
+    char u[16];
+    for (int i = 0; i < MIX_USERS; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        score_put(f, "lb-mix", 2, 6, u, i % 7, i % 3 - 1, T0 + i % 5, i % 4);
+        if (i % 2 == 0)
+            score_put(f, "lb-mix", 2, 5, u, i, 0, T0, i);
+        if (i % 3 == 0)
+            row_put(f, "lb-mix", 2, u, 100 - i, i - 20, T0 + i, i);
+        score_put(f, "lb-mix1", 1, 1, u, i * 37 % 11, 0, T0 + i, i);
+    }
+}
+
+/* The @k-th path asked about user index @i (MIX_USERS and above: users without an entry). */
+static void mix_path(char *out, size_t cap, int i, int k)
+{
+    char u[16];
+    snprintf(u, sizeof u, i < MIX_USERS ? "u%02d" : "ghost%d", i);
+    switch (k) {
+    case 0:
+        snprintf(out, cap, "/v1/boards/lb-mix/users/%s", u);
+        break;
+    case 1:
+        snprintf(out, cap, "/v1/boards/lb-mix/users/%s/around?radius=%d", u, 1 + i % 4);
+        break;
+    case 2:
+        snprintf(out, cap, "/v1/boards/lb-mix/users/%s?season=5", u);
+        break;
+    case 3:
+        snprintf(out, cap, "/v1/boards/lb-mix/users/%s/around?season=5&radius=2", u);
+        break;
+    case 4:
+        snprintf(out, cap, "/v1/boards/lb-mix1/users/%s/around?radius=3", u);
+        break;
+    case 5:
+        snprintf(out, cap, "/v1/boards/lb-mix1/users/%s", u);
+        break;
+    case 6: /* the seasons the script answers alone: MariaDB's, an empty one, none, above the current one, no board */
+        snprintf(out, cap, (const char *[]){"/v1/boards/lb-mix/users/%s?season=2", "/v1/boards/lb-mix/users/%s/around?season=2",
+                                            "/v1/boards/lb-mix/users/%s?season=4", "/v1/boards/lb-mix/users/%s/around?season=0",
+                                            "/v1/boards/lb-mix/users/%s?season=7", "/v1/boards/lb-none/users/%s"}[i % 6],
+                 u);
+        break;
+    default: /* a read that is not batched, in between */
+        snprintf(out, cap, "/v1/boards/lb-mix1/top?limit=%d&offset=%d", 1 + i % 3, i % 5);
+        break;
+    }
+}
+
+/*
+ * Many user and around reads of mixed boards, seasons and users, in flight
+ * at once on one HTTP/2 connection of one loop thread (so batched, several
+ * to a call): each answer, status and body, is the one the same read gets
+ * alone over HTTP/1.1, and Redis ran far fewer calls than reads.
+ */
+static void batched_reads_match_single(void **st)
+{
+    it_fix_t *f = *st;
+    put_mix(f);
+    enum { USERS = MIX_USERS + 2, ONE = USERS * MIX_PATHS, N = ONE * MIX_COPIES };
+    static char paths[ONE][128];
+    static long want_status[ONE];
+    static char *want_body[ONE];
+    static it_h2_req_t reqs[N];
+    int single_status[6] = {0};
+    for (int i = 0; i < USERS; i++) {
+        for (int k = 0; k < MIX_PATHS; k++) {
+            int j = i * MIX_PATHS + k;
+            mix_path(paths[j], sizeof paths[j], i, k);
+            it_resp_t r;
+            assert_int_equal(it_api(&r, f, IT_HTTP1, IT_NO_AUTH, "GET", paths[j], NULL), 0);
+            want_status[j] = r.status;
+            want_body[j] = strdup(r.body != NULL ? r.body : "");
+            assert_non_null(want_body[j]);
+            single_status[r.status / 100]++;
+            it_resp_free(&r);
+        }
+    }
+    /* Both outcomes are well represented: entries and 404s, none shed or failed. */
+    fprintf(stderr, "one at a time: %d answered 200, %d 4xx, %d 5xx\n", single_status[2], single_status[4], single_status[5]);
+    assert_true(single_status[2] > ONE / 2);
+    assert_true(single_status[4] > ONE / 10);
+    assert_int_equal(single_status[5], 0);
+
+    /* Each copy in its own shuffled order (a fixed LCG): shapes, boards and seasons interleaved. */
+    unsigned seed = 12345;
+    int order[ONE];
+    for (int c = 0; c < MIX_COPIES; c++) {
+        for (int j = 0; j < ONE; j++)
+            order[j] = j;
+        for (int j = ONE - 1; j > 0; j--) {
+            seed = seed * 1103515245u + 12345u;
+            int x = (int)((seed >> 8) % (unsigned)(j + 1)), t = order[j];
+            order[j] = order[x];
+            order[x] = t;
+        }
+        for (int j = 0; j < ONE; j++)
+            reqs[c * ONE + j] = (it_h2_req_t){.method = "GET", .path = paths[order[j]]};
+    }
+    it_redis_do(f->redis, "CONFIG RESETSTAT");
+    it_h2_t *c = it_h2_connect(f->gw.http_port);
+    assert_non_null(c);
+    size_t got = it_h2_run(&c, 1, reqs, N, 100, 0, 1, 30000, NULL, NULL);
+    it_h2_close(c);
+    long long calls = it_redis_cmd_calls(f->redis, "evalsha") + it_redis_cmd_calls(f->redis, "eval");
+    assert_int_equal(got, N);
+    int wrong = 0;
+    for (int j = 0; j < N; j++) {
+        int w = (int)(((const char(*)[128])reqs[j].path) - paths);
+        const char *body = reqs[j].resp != NULL ? reqs[j].resp : "";
+        if (reqs[j].status != want_status[w] || strcmp(body, want_body[w]) != 0) {
+            if (wrong++ < 5)
+                fprintf(stderr, "GET %s\n  alone:   %ld %s\n  batched: %d %s\n", paths[w], want_status[w], want_body[w], reqs[j].status,
+                        body);
+        }
+    }
+    it_h2_free_bodies(reqs, N);
+    for (int j = 0; j < ONE; j++)
+        free(want_body[j]);
+    fprintf(stderr, "%d reads at once: %d differ from the same read alone; %lld script calls\n", N, wrong, calls);
+    assert_int_equal(wrong, 0);
+    /* Batched: far fewer calls than reads (the tops are one call each, MariaDB's seasons one each too). */
+    assert_true(calls > 0);
+    assert_true(calls * 3 < N);
+}
+
 /* Teardown of a test that stopped MariaDB: started again (a no-op when it runs) before the fixture goes. */
 static int free_db_up(void **st)
 {
@@ -912,6 +1068,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(virtual_current_is_the_next_writes, setup, it_fix_free),
         cmocka_unit_test_setup_teardown(reads_in_flight_bounded, setup_bounded, free_redis_cont),
         cmocka_unit_test_setup_teardown(old_season_reads_on_mariadb_bounded, setup_bounded, free_redis_cont),
+        cmocka_unit_test_setup_teardown(batched_reads_match_single, setup_mix, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_boards_read", tests, it_group_setup, NULL);
 }
