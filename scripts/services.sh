@@ -146,13 +146,14 @@ K_PRIO='~tk:{*}:prio'
 # merge (INFO run_id, HGET seq), the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
 # (lb_create.lua, lb_write.lua: TIME for the time of a score, RPUSH LPOP
-# of the seasons past the window).
+# of the seasons past the window); with REDIS_CLUSTER, CLUSTER SLOTS (the
+# slot map) and ASKING (an ASK redirect; gateway/gw_redis.c).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha +rpush +lpop
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
  +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
- +hscan +xpending +xinfo|groups"
+ +hscan +xpending +xinfo|groups +cluster|slots +asking"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), lb_ack.lua (XRANGE of the entries it acks,
 # HMGET HINCRBY HDEL of the board's pend hash), its counters and
