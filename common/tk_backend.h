@@ -30,9 +30,9 @@ typedef struct {
     const char *redis_user;          /* NULL or "": no AUTH */
     const char *redis_password_file; /* required with redis_user; 0600 */
     char redis_password[TK_PASSWORD_MAX]; /* filled by tk_backend_read_password when redis_user is set */
-    /* Redis Cluster (REDIS_CLUSTER: tk_backend_cluster for the worker and
-     * the tools; the gateway parses it in gw_config.c): the seeds; 0 = a
-     * single Redis at redis_host:redis_port. */
+    /* Redis Cluster (REDIS_CLUSTER: the gateway parses it in gw_config.c, the
+     * worker and the tools with tk_backend_cluster): the seeds; 0 = a single
+     * Redis at redis_host:redis_port. */
     size_t redis_nseeds;
     tk_cluster_addr_t redis_seeds[TK_CLUSTER_SEEDS_MAX];
 } tk_backend_t;

@@ -181,6 +181,8 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--dev-login", "DEV_LOGIN", TK_OPT_FLAG, &c->dev_login, 0, 0,
          "1: POST /v1/dev/login signs a token for any user_id (demo only, never in production)"},
         TK_BACKEND_OPTS(&c->backend),
+        {"--redis-cluster", "REDIS_CLUSTER", TK_OPT_STR, &c->redis_cluster, 0, 0,
+         "host:port,... seeds of a Redis Cluster (unset: the single Redis at REDIS_HOST:REDIS_PORT; docs/DESIGN.md)"},
     };
     int rc = tk_opt_parse(opts, TK_OPT_COUNT(opts), argc, argv, err, errlen);
     if (rc != 0)
@@ -244,5 +246,16 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
 
     if (tk_backend_check(&c->backend, err, errlen) != 0)
         return -1;
+    if (c->redis_cluster != NULL && *c->redis_cluster != '\0') {
+        /* Its error names REDIS_CLUSTER and the item ("REDIS_CLUSTER: item 1 (10.0.0.1): no ':port'"). */
+        if (tk_cluster_seeds_parse(c->redis_cluster, c->backend.redis_seeds, TK_CLUSTER_SEEDS_MAX, &c->backend.redis_nseeds, err,
+                                   errlen) != 0)
+            return -1;
+        /* The database threads' synchronous connection (admin routes, the
+         * merge, the rebuild) does not route by slot yet: it goes to the
+         * first seed (docs/DESIGN.md, "Redis Cluster routing: the gateway"). */
+        c->backend.redis_host = c->backend.redis_seeds[0].host;
+        c->backend.redis_port = c->backend.redis_seeds[0].port;
+    }
     return tk_backend_read_password(&c->backend, c->var_dir, err, errlen);
 }

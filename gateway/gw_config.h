@@ -36,6 +36,7 @@ typedef struct {
     long rate_user_burst; /* bucket capacity; 0 = rate_user */
     long conn_per_ip;             /* open connections per client address, all threads; 0 = off (gw_connlimit.h) */
     const char *trusted_proxies;  /* TRUSTED_PROXIES as given; parsed into trusted */
+    const char *redis_cluster;    /* REDIS_CLUSTER as given ("host:port,..."); parsed into backend.redis_seeds */
     long proxy_protocol;          /* 1: read a PROXY v1 line from trusted peers (gw_proxy_line.h) */
     long body_deadline_ms;        /* a request's headers and body arrive within this, HTTP/1.1 and HTTP/2 */
     long h2_conn_body_max;        /* body bytes one HTTP/2 connection holds for requests not yet handled (gw_h2guard.h) */

@@ -29,6 +29,42 @@
  *   error reply: it was not run (gw_redis.c, before on_script_reply).
  *
  * Replies, as in hiredis, live only for the duration of the callback.
+ *
+ * Redis Cluster (REDIS_CLUSTER=host:port,...; unset: the single Redis
+ * above, unchanged). The gw_redis_t of a thread then holds the slot map
+ * (common/tk_cluster.h, on the heap) and one connection per master, each
+ * with everything above (AUTH, SCRIPT LOAD, the NOSCRIPT order, stall
+ * detection, backoff). The API does not change:
+ * - Routing: gw_redis_script goes by its first key (nkeys > 0);
+ *   gw_redis_command by argv[1], by the first stream of XREAD/XREADGROUP
+ *   ("STREAMS k1 ..."), and keyless commands (PING, TIME, INFO, CLUSTER,
+ *   SCRIPT, ECHO, DBSIZE; a script without keys) to any master that is up.
+ *   Every key of one call must be in one slot (one hash tag), or the
+ *   cluster answers CROSSSLOT, which reaches the caller as an error reply.
+ *   A call whose master's connection is not up fails at once (-1), as a
+ *   single Redis's does while disconnected.
+ * - The map comes from CLUSTER SLOTS, asked of a seed at start and again
+ *   (one request at a time, at most every 100 ms) after a MOVED, a lost
+ *   master connection or a CLUSTERDOWN, and every 3 s so a failover is
+ *   noticed. Connections to nodes that are no longer masters are closed
+ *   once idle.
+ * - Redirects: MOVED updates the map and sends the command again to the
+ *   new master; ASK sends ASKING then the command to the node named, the
+ *   map unchanged; at most 5 of those per command. TRYAGAIN and
+ *   CLUSTERDOWN: tried again 50 ms later, 3 times at most. Beyond the
+ *   bounds the caller gets the error reply (it answers 503). The callback
+ *   and its data stay the same: the caller sees one reply per call.
+ * - Order: a redirected call is sent again before any call issued after
+ *   its redirect, and the calls of one slot keep their order (gw_redis.c,
+ *   "Order in a cluster", before pump).
+ * - gw_redis_is_up: the map covers all 16384 slots and every master's
+ *   connection is up. A master away makes the whole thread "down", as a
+ *   single Redis away does: /readyz, the failover's paths (gw_journal.h)
+ *   and the batcher decide per process, not per slot, and the fallback's
+ *   lock table and merge are per process too; a per-slot answer would
+ *   grant from MariaDB for some events while Redis grants others, which
+ *   the merge does not handle. gw_redis_state says more (mode, masters,
+ *   slots covered).
  */
 #ifndef GW_REDIS_H
 #define GW_REDIS_H
@@ -97,16 +133,28 @@ void gw_redis_destroy(gw_redis_t *r);
 /** Frees @r (destroyed), once no thread can read it any more: after the loop threads are joined. NULL is fine. */
 void gw_redis_free(gw_redis_t *r);
 
-/** 1 when connected and the scripts are loaded. */
+/** 1 when connected and the scripts are loaded (cluster: every master, and the map covers every slot). Any thread. */
 int gw_redis_is_up(const gw_redis_t *r);
+
+/** What /readyz and the admin views say about Redis (gw_redis_state). */
+typedef struct {
+    int cluster;          /* 1: REDIS_CLUSTER mode */
+    int up;               /* gw_redis_is_up */
+    unsigned masters;     /* masters in the slot map (1 for a single Redis) */
+    unsigned masters_up;  /* of those, with their connection up */
+    size_t slots_covered; /* slots the map assigns to a master (16384 for a single Redis) */
+} gw_redis_state_t;
+
+/** Fills @out with @r's state. Any thread (the values are stored atomically, each on its own). */
+void gw_redis_state(const gw_redis_t *r, gw_redis_state_t *out);
 
 /** Count of commands that failed for want of a connection or on a lost one. Any thread. */
 uint64_t gw_redis_errors(const gw_redis_t *r);
 
 /**
  * Sends a command (argv strings of the given lengths, not kept after the
- * call). Returns 0, or -1 at once when disconnected; the callback then is
- * never called.
+ * call: in cluster mode copied, for a redirect). Returns 0, or -1 at once
+ * when disconnected; the callback then is never called.
  */
 int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens);
 

@@ -27,8 +27,10 @@ none: the count never goes below 0 (the field is removed instead).
 Returns the count acked.
 ]]
 local q, pend = KEYS[1], KEYS[2]
+local seen = {} -- an id given twice in one call is counted once (XDEL comes after this loop)
 for i = 2, #ARGV do
-  local e = redis.call('XRANGE', q, ARGV[i], ARGV[i])[1]
+  local e = not seen[ARGV[i]] and redis.call('XRANGE', q, ARGV[i], ARGV[i])[1]
+  seen[ARGV[i]] = true
   if e then
     local kind, s, lines
     local f = e[2]

@@ -57,9 +57,11 @@
 #define LB_ACK_ATTEMPTS 1000
 /*
  * A packed entry (k = m) carries up to TK_LB_PACK_MAX scores, so reading
- * WORKER_BATCH entries could take 64 times the batch's rows: a board read
- * takes a sixteenth of it, at most 4 x WORKER_BATCH items (16,384, about
- * 4 MB, at the largest batch), and still 128 single entries at the default.
+ * WORKER_BATCH entries could take 64 times the batch's rows, and one read
+ * covers every board (COUNT is per stream). A read takes WORKER_BATCH/16
+ * entries shared among the boards (at least one each): at most 4 x
+ * WORKER_BATCH items (16,384, about 4 MB, at the largest batch) or 64 per
+ * board with more boards than that; 128 single entries for one board.
  */
 #define LB_READ_DIV 16
 
@@ -240,10 +242,11 @@ static long take(wk_drain_t *d, size_t si, const redisReply *list)
     return (long)list->elements;
 }
 
-/* Entries one board read takes at most (LB_READ_DIV: why). */
+/* Entries one read takes per board at most (LB_READ_DIV: why). */
 static long lb_count(const wk_drain_t *d)
 {
-    return d->cfg->batch / LB_READ_DIV > 0 ? d->cfg->batch / LB_READ_DIV : 1;
+    long per = d->cfg->batch / LB_READ_DIV / (long)(d->lb->ns > 0 ? d->lb->ns : 1);
+    return per > 0 ? per : 1;
 }
 
 /* XREADGROUP over streams [@first, @first + @count) from @id (the same for each), blocking @block_ms when > 0. Entries taken or -1. */

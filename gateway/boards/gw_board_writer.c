@@ -35,6 +35,8 @@ typedef struct {
 struct st_gw_board_writer_t {
     gw_thread_t *th;
     int held;                   /* entries in open batches or awaiting Redis's answer */
+    int alive;                  /* batches alive: open, or their call awaiting Redis's answer */
+    int dying;                  /* destroyed while some were: the last one's free frees the writer */
     gw_board_batches_t batches; /* those filling during this loop turn */
     gw_board_score_t scratch[GW_BOARD_SCORES_MAX]; /* a body parsed, before its valid entries are copied out */
 };
@@ -48,7 +50,8 @@ static void free_write(write_t *w)
 
 static void free_batch(wbatch_t *bt)
 {
-    bt->owner->held -= bt->nent;
+    gw_board_writer_t *b = bt->owner;
+    b->held -= bt->nent;
     write_t *w = bt->head;
     while (w != NULL) {
         write_t *next = w->next;
@@ -56,6 +59,8 @@ static void free_batch(wbatch_t *bt)
         w = next;
     }
     free(bt);
+    if (--b->alive == 0 && b->dying)
+        free(b);
 }
 
 static void answer_all(wbatch_t *bt, int status, const char *code, const char *message)
@@ -209,7 +214,13 @@ void gw_board_writer_destroy(gw_board_writer_t *b)
     if (b == NULL)
         return;
     gw_board_batches_dispose(&b->batches);
-    free(b);
+    /* A call still in flight is answered later, when the thread's Redis connection is torn down (its callback
+     * gets NULL) and it frees its batch into this writer: the last one frees the writer (it_boards_write
+     * a_shutdown_with_writes_in_flight_exits_clean; freeing it here was a use after free). */
+    if (b->alive == 0)
+        free(b);
+    else
+        b->dying = 1;
 }
 
 gw_board_score_t *gw_board_writer_scratch(gw_board_writer_t *b)
@@ -245,6 +256,7 @@ void gw_board_writer_add(gw_board_writer_t *b, gw_req_t *r, gw_board_score_t *e,
     if (bt == NULL && w != NULL && (bt = malloc(sizeof(*bt))) != NULL) {
         *bt = (wbatch_t){.owner = b, .head = NULL, .nent = 0};
         bt->tail = &bt->head;
+        b->alive++;
         gw_board_batches_open(&b->batches, &bt->super, r->event_id, r->elen);
     }
     if (w == NULL || bt == NULL) {

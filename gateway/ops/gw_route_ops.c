@@ -88,7 +88,19 @@ static void readyz_answer(gw_req_t *r, int redis_up)
     int rebuilding = gw_rebuild_active(srv);
     gw_mode_t mode = gw_journal_mode(srv->journal);
     char body[8192], paths[6144];
-    paths_json(srv, paths, sizeof(paths));
+    size_t plen = paths_json(srv, paths, sizeof(paths));
+    /* Cluster mode: what this thread's adapter sees (gw_redis.h), before the paths. */
+    gw_redis_state_t rs;
+    gw_redis_state(r->th->redis, &rs);
+    if (rs.cluster) {
+        char cl[160];
+        int k = snprintf(cl, sizeof(cl), ",\"redis_mode\":\"cluster\",\"masters\":%u,\"masters_up\":%u,\"slots_covered\":%zu", rs.masters,
+                         rs.masters_up, rs.slots_covered);
+        if (k > 0 && (size_t)k + plen < sizeof(paths)) {
+            memmove(paths + k, paths, plen + 1);
+            memcpy(paths, cl, (size_t)k);
+        }
+    }
     int n;
     if (redis_up && db_up && mode == GW_MODE_FAST) {
         n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"redis\":\"up\",\"database\":\"up\",\"fallback\":\"inactive\",\"rebuilding\":%s%s}",

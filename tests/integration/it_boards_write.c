@@ -1076,6 +1076,8 @@ static void *shed_send(void *arg)
     return NULL;
 }
 
+#define DOWN_REQS 4 /* score writes in flight when the gateway stops */
+
 static void entries_held_are_bounded(void **st)
 {
     it_fix_t *f = *st;
@@ -1117,6 +1119,50 @@ static void entries_held_are_bounded(void **st)
     assert_int_equal(xlen(f, "shed"), 20000);
 }
 
+/* The fixture with a short drain at shutdown (GW_SHUTDOWN_TIMEOUT_MS): a stop is not held 10 s by open connections. */
+static int fix_quick_shutdown(void **st)
+{
+    setenv("GW_SHUTDOWN_TIMEOUT_MS", "300", 1);
+    int rc = it_fix_new0(st);
+    unsetenv("GW_SHUTDOWN_TIMEOUT_MS");
+    return rc;
+}
+
+/*
+ * A gateway stopped while score writes wait for a frozen Redis exits
+ * cleanly. The clients give up first and the stop's drain is short, so
+ * the thread is torn down with the writes' script call still in flight;
+ * its callback then runs when the thread's Redis connection is torn down. Before the fix the board writer was freed before that teardown,
+ * whose callbacks then wrote into it: ASan's heap-use-after-free, exit 1.
+ */
+static void a_shutdown_with_writes_in_flight_exits_clean(void **st)
+{
+    it_fix_t *f = *st;
+    char auth[128], url[512];
+    new_board(f, "down", 1, "set", 0);
+    const char *h[2] = {it_api_auth_header(f, IT_ADMIN, auth), NULL};
+    snprintf(url, sizeof url, "%s/v1/admin/boards/down/scores", f->gw.base_url);
+    it_multi_req_t reqs[DOWN_REQS];
+    for (int i = 0; i < DOWN_REQS; i++)
+        reqs[i] = (it_multi_req_t){.method = "POST", .url = url, .body = "{\"scores\":[{\"user_id\":\"u\",\"score\":[1]}]}", .headers = h};
+    pid_t rp = it_service_pid("redis/redis.pid");
+    assert_true(rp > 0);
+    assert_int_equal(kill(rp, SIGSTOP), 0);
+    it_http_multi(reqs, DOWN_REQS, DOWN_REQS, IT_HTTP1, 400); /* sent, then given up on: no answer while Redis is frozen */
+    for (int i = 0; i < DOWN_REQS; i++) {
+        assert_int_equal(reqs[i].resp.status, 0); /* no answer came: the call was still in flight */
+        it_resp_free(&reqs[i].resp);
+    }
+    assert_int_equal(it_proc_signal(&f->gw.proc, SIGTERM), 0);
+    long long t0 = it_now_ms();
+    int rc = it_proc_wait(&f->gw.proc, 30000);
+    print_message("the gateway exited %lld ms after SIGTERM (status %d)\n", it_now_ms() - t0, rc);
+    kill(rp, SIGCONT);
+    if (rc != 0)
+        it_proc_log_tail(&f->gw.proc, 40);
+    assert_int_equal(rc, 0);
+}
+
 /* The fixture with admin routes on the cleartext port, for it_h2 (cleartext HTTP/2 only). */
 static int fix_admin_http(void **st)
 {
@@ -1143,6 +1189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(writes_racing_rollovers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(batching_noscript_and_redis_away, fix_admin_http, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(entries_held_are_bounded, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_shutdown_with_writes_in_flight_exits_clean, fix_quick_shutdown, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_boards_write", tests, it_group_setup, NULL);
 }

@@ -20,7 +20,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "USER_TOKEN_AUDIENCE", "DEV_LOGIN", "CONN_PER_IP", "TRUSTED_PROXIES",
                                    "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
                                    "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
-                                   "WQ_HELD_MAX", "BOARD_READS_MAX", "BOARD_DB_READS_MAX", "BOARD_CHECKSUM_MAX"};
+                                   "WQ_HELD_MAX", "BOARD_READS_MAX", "BOARD_DB_READS_MAX", "BOARD_CHECKSUM_MAX",
+                                   "REDIS_CLUSTER", "REDIS_HOST", "REDIS_PORT"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -323,6 +324,38 @@ static void test_edge(void **state)
     opt_expect(load_parsed, -1, NULL, "gw", "--tls-ticket-rotate-s", "86401", NULL);
 }
 
+/* REDIS_CLUSTER (docs/DESIGN.md, "Redis Cluster routing: the gateway"): unset is a single Redis; seeds validated. */
+static void test_redis_cluster(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.backend.redis_nseeds, 0);
+    assert_string_equal(c.backend.redis_host, "127.0.0.1");
+    assert_int_equal(c.backend.redis_port, 6390);
+    setenv("REDIS_CLUSTER", "10.0.0.1:7000, redis-b:7001,[::1]:7002", 1);
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.backend.redis_nseeds, 3);
+    assert_string_equal(c.backend.redis_seeds[1].host, "redis-b");
+    assert_int_equal(c.backend.redis_seeds[1].port, 7001);
+    assert_string_equal(c.backend.redis_seeds[2].host, "::1");
+    /* the database threads' synchronous connection: the first seed */
+    assert_string_equal(c.backend.redis_host, "10.0.0.1");
+    assert_int_equal(c.backend.redis_port, 7000);
+    char *a1[] = {"gw", "--redis-cluster", "127.0.0.1:7100"};
+    assert_int_equal(load(&c, 3, a1, err), 0);
+    assert_int_equal(c.backend.redis_nseeds, 1);
+    assert_int_equal(c.backend.redis_seeds[0].port, 7100);
+    setenv("REDIS_CLUSTER", "10.0.0.1", 1); /* no port */
+    opt_expect(load_parsed, -1, "REDIS_CLUSTER", "gw", NULL);
+    setenv("REDIS_CLUSTER", "10.0.0.1:70000", 1);
+    opt_expect(load_parsed, -1, "REDIS_CLUSTER", "gw", NULL);
+    setenv("REDIS_CLUSTER", "10.0.0.1:7000,,10.0.0.2:7000", 1);
+    opt_expect(load_parsed, -1, "REDIS_CLUSTER", "gw", NULL);
+    unsetenv("REDIS_CLUSTER");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +369,7 @@ int main(void)
         cmocka_unit_test_setup(test_access_key, setup),
         cmocka_unit_test_setup(test_connection_options, setup),
         cmocka_unit_test_setup(test_edge, setup),
+        cmocka_unit_test_setup(test_redis_cluster, setup),
     };
     return cmocka_run_group_tests_name("gw_config", tests, group_setup, group_teardown);
 }

@@ -94,6 +94,43 @@ static redisContext *connect_node(const it_cluster_t *c, int port)
     return rc;
 }
 
+/* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs), connects as tk-test, reads its id; c->n++. 0 or -1. */
+static int start_node(it_cluster_t *c, long long deadline)
+{
+    int i = c->n;
+    if ((c->port[i] = cluster_port(c)) < 0)
+        return -1;
+    char port[16], conf[64], aof[64], log[600];
+    snprintf(port, sizeof port, "%d", c->port[i]);
+    snprintf(conf, sizeof conf, "nodes-%d.conf", c->port[i]);
+    snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
+    snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
+    /* masteruser/masterauth: a replica authenticates to its master as tk-test */
+    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                    "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
+                    "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
+                    "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw, NULL};
+    snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
+    snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
+    if ((c->proc[i].pid = run(argv, log)) < 0)
+        return -1;
+    c->n++;
+    while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
+        if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
+            fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
+            it_proc_log_tail(&c->proc[i], 20);
+            return -1;
+        }
+        it_sleep_ms(50);
+    }
+    redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
+    int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+    if (ok)
+        memcpy(c->id[i], rep->str, 41);
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
 int it_cluster_start(it_cluster_t *c, int ready_ms)
 {
     const it_env_t *env = it_env();
@@ -106,54 +143,22 @@ int it_cluster_start(it_cluster_t *c, int ready_ms)
         fprintf(stderr, "it_cluster: mkdir %s: %s\n", c->dir, strerror(errno));
         return -1;
     }
-    char acl[600], path[600], err[300];
-    snprintf(acl, sizeof acl, "%s/redis/users.acl", env->it_dir);
+    char path[600], err[300];
+    snprintf(c->acl, sizeof c->acl, "%s/redis/users.acl", env->it_dir);
     snprintf(path, sizeof path, "%s/secrets/redis_test", env->it_dir);
     if (tk_read_secret(path, c->pw, sizeof c->pw, err, sizeof err) != 0) {
         fprintf(stderr, "it_cluster: %s\n", err);
         return -1;
     }
     size_t off = 0;
-    for (c->n = 0; c->n < IT_CLUSTER_NODES;) {
-        int i = c->n;
-        if ((c->port[i] = cluster_port(c)) < 0)
-            goto fail;
-        char port[16], conf[64], aof[64], log[600];
-        snprintf(port, sizeof port, "%d", c->port[i]);
-        snprintf(conf, sizeof conf, "nodes-%d.conf", c->port[i]);
-        snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
-        snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
-        char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                        "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
-                        "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
-                        "--aclfile", acl, NULL};
-        snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
-        snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
-        if ((c->proc[i].pid = run(argv, log)) < 0)
-            goto fail;
-        c->n++;
-        off += (size_t)snprintf(c->seeds + off, sizeof(c->seeds) - off, "%s127.0.0.1:%d", i ? "," : "", c->port[i]);
-    }
     long long deadline = it_now_ms() + ready_ms;
-    for (int i = 0; i < c->n; i++) {
-        while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
-            if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
-                fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
-                it_proc_log_tail(&c->proc[i], 20);
-                goto fail;
-            }
-            it_sleep_ms(50);
-        }
-        redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
-        if (rep == NULL || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
-            freeReplyObject(rep);
+    while (c->n < IT_CLUSTER_NODES) {
+        if (start_node(c, deadline) != 0)
             goto fail;
-        }
-        memcpy(c->id[i], rep->str, 41);
-        freeReplyObject(rep);
+        off += (size_t)snprintf(c->seeds + off, sizeof(c->seeds) - off, "%s127.0.0.1:%d", c->n > 1 ? "," : "", c->port[c->n - 1]);
     }
-    char a[3][32], log[600];
-    for (int i = 0; i < c->n; i++)
+    char a[IT_CLUSTER_NODES][32], log[600];
+    for (int i = 0; i < IT_CLUSTER_NODES; i++)
         snprintf(a[i], sizeof a[i], "127.0.0.1:%d", c->port[i]);
     snprintf(log, sizeof log, "%s/create.log", c->dir);
     char *argv[] = {"redis-cli", "--user", "tk-test", "-a", c->pw, "--no-auth-warning", "--cluster", "create", a[0], a[1], a[2],
@@ -211,8 +216,13 @@ static int moved_to(const it_cluster_t *c, const redisReply *rep)
 
 int it_cluster_owner(it_cluster_t *c, const char *key)
 {
-    redisReply *rep = redisCommand(c->rc[0], "EXISTS %s", key);
-    int to = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? 0 : moved_to(c, rep);
+    int ask = 0;
+    while (ask < c->n && c->rc[ask] == NULL)
+        ask++; /* a node not killed */
+    if (ask == c->n)
+        return -1;
+    redisReply *rep = redisCommand(c->rc[ask], "EXISTS %s", key);
+    int to = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? ask : moved_to(c, rep);
     freeReplyObject(rep);
     return to;
 }
@@ -242,8 +252,8 @@ static int must(redisContext *rc, const char *what, redisReply *rep)
 
 int it_cluster_finish(it_cluster_t *c, unsigned slot, int to)
 {
-    for (int i = 0; i < c->n; i++)
-        if (must(c->rc[i], "SETSLOT NODE", redisCommand(c->rc[i], "CLUSTER SETSLOT %u NODE %s", slot, c->id[to])) != 0)
+    for (int i = 0; i < IT_CLUSTER_NODES; i++) /* the masters */
+        if (c->rc[i] != NULL && must(c->rc[i], "SETSLOT NODE", redisCommand(c->rc[i], "CLUSTER SETSLOT %u NODE %s", slot, c->id[to])) != 0)
             return -1;
     return 0;
 }
@@ -278,4 +288,47 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
         freeReplyObject(keys);
     }
     return finish ? it_cluster_finish(c, slot, to) : 0;
+}
+
+int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
+{
+    long long deadline = it_now_ms() + ready_ms;
+    if (c->n != IT_CLUSTER_NODES || start_node(c, deadline) != 0)
+        return -1;
+    int r = c->n - 1;
+    if (must(c->rc[r], "CLUSTER MEET", redisCommand(c->rc[r], "CLUSTER MEET 127.0.0.1 %d", c->port[master])) != 0)
+        return -1;
+    /* REPLICATE needs the master known to the new node: tried again until the handshake is done. */
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[r], "CLUSTER REPLICATE %s", c->id[master]);
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+        if (ok)
+            break;
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: CLUSTER REPLICATE not accepted in time\n");
+            return -1;
+        }
+        it_sleep_ms(50);
+    }
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[r], "INFO replication");
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up") != NULL;
+        freeReplyObject(rep);
+        if (ok)
+            return 0;
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: the replica's link to its master not up in time\n");
+            return -1;
+        }
+        it_sleep_ms(50);
+    }
+}
+
+void it_cluster_kill(it_cluster_t *c, int i)
+{
+    if (c->rc[i] != NULL)
+        redisFree(c->rc[i]);
+    c->rc[i] = NULL;
+    it_proc_kill(&c->proc[i]);
 }

@@ -14,22 +14,34 @@
 
 #include "it_proc.h"
 
-#define IT_CLUSTER_NODES 3
+#define IT_CLUSTER_NODES 3 /* masters */
+#define IT_CLUSTER_MAX 4   /* with one replica (it_cluster_add_replica) */
 
 typedef struct {
-    int n;
-    int port[IT_CLUSTER_NODES];
-    char id[IT_CLUSTER_NODES][41];      /* CLUSTER MYID */
-    it_proc_t proc[IT_CLUSTER_NODES];
-    redisContext *rc[IT_CLUSTER_NODES]; /* one synchronous connection per node */
+    int n;                              /* nodes started: the masters, then the replica */
+    int port[IT_CLUSTER_MAX];
+    char id[IT_CLUSTER_MAX][41];        /* CLUSTER MYID */
+    it_proc_t proc[IT_CLUSTER_MAX];
+    redisContext *rc[IT_CLUSTER_MAX];   /* one synchronous connection per node (NULL once killed) */
     char dir[512];
     char pw[256];                       /* tk-test's password */
+    char acl[600];                      /* the suite's ACL file */
     int migrate_pause_ms;               /* it_cluster_migrate: pause between two keys (0: none), to stretch the split */
     char seeds[128];                    /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3": REDIS_CLUSTER */
 } it_cluster_t;
 
 /** Starts the nodes, creates the cluster, waits up to @ready_ms for cluster_state:ok everywhere. 0, or -1 (said on stderr) with everything stopped. */
 int it_cluster_start(it_cluster_t *c, int ready_ms);
+
+/**
+ * Adds a replica of master @master as node IT_CLUSTER_NODES (a 4th
+ * redis-server: CLUSTER MEET, CLUSTER REPLICATE) and waits up to @ready_ms
+ * until its link to the master is up. 0, or -1 (said on stderr).
+ */
+int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms);
+
+/** SIGKILLs node @i (a master's failure) and closes its connection. */
+void it_cluster_kill(it_cluster_t *c, int i);
 
 /** Stops every node (SIGTERM, bounded wait) and closes the connections. Safe on a half-started one. */
 void it_cluster_stop(it_cluster_t *c);
