@@ -7,7 +7,9 @@
  *
  * A loop thread submits a job; a database thread runs job->run with its own
  * MariaDB connection and its own synchronous Redis connection (both made on
- * demand and remade after an error); the job then goes back to the loop
+ * demand and remade after an error; on a Redis Cluster one connection per
+ * master, each call site asking for the master of its key: below, by
+ * gw_dbconn_redis_for); the job then goes back to the loop
  * thread it came from, where job->done (default: answer job->status and
  * job->body) runs and the job is freed.
  *

@@ -20,9 +20,15 @@
  *   lost connection, then the map's refresh), connects to the new master
  *   (which loads the scripts) and claims go on, on its events and the
  *   others'.
- * The events are set up directly in the cluster (the admin routes' scripts
- * and the database threads' connection are not cluster-aware yet; see
- * docs/DESIGN.md). The single-Redis mode is the rest of the suite.
+ * - the database threads route by key (gw_dbconn_redis_for): events
+ *   created with the admin route on every master, claimed and viewed; and
+ *   after every Redis connection is dropped (CLIENT KILL on each master)
+ *   the merge (every master's run_id, each event's seq on its own master)
+ *   lets the gateway serve from Redis again within 20 s. Both failed
+ *   before: the create answered 503 (SADD tk:events sent to the first seed,
+ *   MOVED), and the gateway stayed on the fallback (/readyz 503 for 20 s).
+ * The other tests set their events up directly in the cluster. The
+ * single-Redis mode is the rest of the suite.
  * Each test fails without the routing it checks: without ASK handling the
  * lookups and claims during the move are answered 503, without MOVED the
  * claims after it, without slot routing the claims of the events on the
@@ -261,9 +267,9 @@ static void event_on(it_cluster_t *c, const char *prefix, int node, char *out)
 static void failover_to_replica(void **st)
 {
     fix_t *x = *st;
-    /* e0 on node 0 (the first seed, which the database threads' connection and the merge read: only
-     * events there may hold journaled grants across the outage; docs/DESIGN.md), em on node 1, which
-     * gets a replica and then fails. */
+    /* e0 on node 0 (the first seed: once the only master the database threads' connection and the merge
+     * read; they route by key now, and the choice stays harmless), em on node 1, which gets a replica and
+     * then fails. */
     char e0[32], em[32], key[96];
     event_on(&x->c, "fo-a", 0, e0);
     event_on(&x->c, "fo-b", 1, em);
