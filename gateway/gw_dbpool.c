@@ -84,10 +84,10 @@ static int redirected(const redisReply *rep)
 }
 
 /*
- * Cluster: the context of @key's master, proven with EXISTS @key. A lost
- * connection is dropped and the map read again (the master may have failed
- * over: its replica serves the slot), a MOVED reads the map again; then one
- * more try, handed out unproven. An ASK (the slot half-way to another
+ * Cluster: the context of @key's master, proven with EXISTS @key. A
+ * master that cannot be reached, or a lost connection (dropped), reads the
+ * map again (the master may have failed over: its replica serves the
+ * slot), and so does a MOVED; then one more try, handed out unproven. An ASK (the slot half-way to another
  * master) reads the map again too, which still names the old owner: its
  * context is handed out and the call site's command meets the ASK as an
  * error reply (a refusal: nothing ran), as tk-rebuild does.
@@ -96,6 +96,10 @@ static redisContext *cluster_for(gw_dbconn_t *c, tk_rcluster_t *rcl, const char 
 {
     for (int attempt = 0;; attempt++) {
         redisContext *rc = tk_rcluster_key_ctx(rcl, key, keylen);
+        if (rc == NULL && attempt == 0) {
+            tk_rcluster_refresh(rcl); /* the master unreachable: failed over, maybe; the map says */
+            continue;
+        }
         if (rc == NULL || attempt > 0) {
             if (rc == NULL)
                 tk_warn("db thread %d: redis: %s", c->index, rcl->errstr);
