@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     MYSQL *db;
     redisContext *redis;
+    unsigned flags; /* TK_LB_REBUILD_NO_REGISTRY */
     const char *board;
     size_t blen;
     char key_b[TK_KEY_MAX], key_sn[TK_KEY_MAX], key_q[TK_KEY_MAX];
@@ -416,16 +417,19 @@ static int swap(lb_t *r)
     const char *text = tk_lua_find("lb_rebuild_swap");
     if (text == NULL)
         return failf(r, TK_REBUILD_ERR_REDIS, "lua/lb_rebuild_swap.lua is not compiled in");
-    redisReply *rep = redisCommand(r->redis, "SADD %s %b", TK_KEY_BOARDS, r->board, r->blen);
-    if (rep == NULL)
-        return failf(r, TK_REBUILD_ERR_REDIS, "Redis: %s", r->redis->errstr);
-    int sadd_ok = rep->type == REDIS_REPLY_INTEGER;
-    if (!sadd_ok)
-        failf(r, TK_REBUILD_ERR_REDIS, "Redis SADD %s: %s", TK_KEY_BOARDS, rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-    freeReplyObject(rep);
-    if (!sadd_ok) {
-        drop_temps(r);
-        return TK_REBUILD_ERR_REDIS;
+    redisReply *rep;
+    if (!(r->flags & TK_LB_REBUILD_NO_REGISTRY)) { /* else the caller's, on tk:boards' own master */
+        rep = redisCommand(r->redis, "SADD %s %b", TK_KEY_BOARDS, r->board, r->blen);
+        if (rep == NULL)
+            return failf(r, TK_REBUILD_ERR_REDIS, "Redis: %s", r->redis->errstr);
+        int sadd_ok = rep->type == REDIS_REPLY_INTEGER;
+        if (!sadd_ok)
+            failf(r, TK_REBUILD_ERR_REDIS, "Redis SADD %s: %s", TK_KEY_BOARDS, rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        freeReplyObject(rep);
+        if (!sadd_ok) {
+            drop_temps(r);
+            return TK_REBUILD_ERR_REDIS;
+        }
     }
 
     long long seq = r->db_seq, last_t = r->db_last_t;
@@ -531,6 +535,12 @@ static int swap(lb_t *r)
 
 int tk_lb_rebuild_board(MYSQL *db, redisContext *redis, const char *board_id, tk_lb_rebuild_stats_t *stats, char *err, size_t errlen)
 {
+    return tk_lb_rebuild_board_ex(db, redis, board_id, 0, stats, err, errlen);
+}
+
+int tk_lb_rebuild_board_ex(MYSQL *db, redisContext *redis, const char *board_id, unsigned flags, tk_lb_rebuild_stats_t *stats, char *err,
+                           size_t errlen)
+{
     memset(stats, 0, sizeof(*stats));
     lb_t *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -539,6 +549,7 @@ int tk_lb_rebuild_board(MYSQL *db, redisContext *redis, const char *board_id, tk
     }
     r->db = db;
     r->redis = redis;
+    r->flags = flags;
     r->board = board_id;
     r->blen = board_id != NULL ? strlen(board_id) : 0;
     r->err = err;

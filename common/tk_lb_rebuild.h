@@ -76,4 +76,16 @@ typedef struct {
  */
 int tk_lb_rebuild_board(MYSQL *db, redisContext *redis, const char *board_id, tk_lb_rebuild_stats_t *stats, char *err, size_t errlen);
 
+#define TK_LB_REBUILD_NO_REGISTRY 1u /* tk_lb_rebuild_board_ex: no SADD to tk:boards (the caller does) */
+
+/**
+ * tk_lb_rebuild_board with @flags. TK_LB_REBUILD_NO_REGISTRY, for a Redis
+ * Cluster where tk:boards is in another slot than the board's keys, maybe on
+ * another master than @redis's: the caller adds the id to tk:boards, on that
+ * set's master, before the call (before the swap, as the function would).
+ * Flags 0: tk_lb_rebuild_board.
+ */
+int tk_lb_rebuild_board_ex(MYSQL *db, redisContext *redis, const char *board_id, unsigned flags, tk_lb_rebuild_stats_t *stats, char *err,
+                           size_t errlen);
+
 #endif

@@ -63,6 +63,7 @@ int tk_rebuild_record(const char *ticket, const char *qty, const char *created_m
 typedef struct {
     MYSQL *db;
     redisContext *redis;
+    unsigned flags; /* TK_REBUILD_NO_REGISTRY */
     const char *event;
     size_t elen;
     char key_ev[TK_KEY_MAX], key_claims[TK_KEY_MAX], key_q[TK_KEY_MAX], key_tmp[TK_KEY_MAX + sizeof(TEMP_SUFFIX)],
@@ -382,6 +383,8 @@ static int registry_add(rb_t *r, const char *set)
  */
 static int registries_before(rb_t *r)
 {
+    if (r->flags & TK_REBUILD_NO_REGISTRY)
+        return 0; /* the caller's, on tk:events' own master */
     return registry_add(r, TK_KEY_EVENTS);
 }
 
@@ -424,7 +427,8 @@ static int swap(rb_t *r)
         strcmp(rep->element[0]->str, "OK") == 0 && rep->element[1]->type == REDIS_REPLY_STRING &&
         parse_u64(rep->element[1]->str, &r->st->seq) == 0) {
         rc = TK_REBUILD_OK;
-        if (strcmp(r->wr, "1") == 0) {
+        r->st->wr_on = strcmp(r->wr, "1") == 0;
+        if (r->st->wr_on && !(r->flags & TK_REBUILD_NO_REGISTRY)) {
             redisReply *again = redisCommand(r->redis, "SADD %s %b", TK_KEY_WQ_ROOMS, r->event, (size_t)r->elen);
             if (again != NULL)
                 freeReplyObject(again); /* failed: nobody waits in a rebuilt room; its first join lists it */
@@ -549,6 +553,12 @@ out:
 
 int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_rebuild_stats_t *stats, char *err, size_t errlen)
 {
+    return tk_rebuild_event_ex(db, redis, event_id, 0, stats, err, errlen);
+}
+
+int tk_rebuild_event_ex(MYSQL *db, redisContext *redis, const char *event_id, unsigned flags, tk_rebuild_stats_t *stats, char *err,
+                        size_t errlen)
+{
     rb_t *r = calloc(1, sizeof(*r));
     memset(stats, 0, sizeof(*stats));
     if (r == NULL) {
@@ -557,6 +567,7 @@ int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_re
     }
     r->db = db;
     r->redis = redis;
+    r->flags = flags;
     r->event = event_id;
     r->elen = event_id != NULL ? strlen(event_id) : 0;
     r->err = err;

@@ -91,7 +91,10 @@ typedef struct {
     int64_t ms_total;
     unsigned db_errno;     /* with TK_REBUILD_ERR_DB */
     long long stream_len;  /* with TK_REBUILD_NOT_DRAINED */
+    int wr_on;             /* the event's waiting room is on (read from MariaDB): it belongs in tk:wq:rooms */
 } tk_rebuild_stats_t;
+
+#define TK_REBUILD_NO_REGISTRY 1u /* tk_rebuild_event_ex: send no SADD to tk:events or tk:wq:rooms (the caller does) */
 
 /**
  * Rebuilds event @event_id's Redis state from MariaDB (above). @db is a
@@ -100,6 +103,18 @@ typedef struct {
  * Returns a tk_rebuild_rc_t, with a message in @err unless TK_REBUILD_OK.
  */
 int tk_rebuild_event(MYSQL *db, redisContext *redis, const char *event_id, tk_rebuild_stats_t *stats, char *err, size_t errlen);
+
+/**
+ * tk_rebuild_event with @flags. TK_REBUILD_NO_REGISTRY, for a Redis Cluster
+ * where the registry sets live in other slots than the event's keys, maybe
+ * on other masters than @redis's: the caller adds the id to tk:events, on
+ * that set's master, before the call (before the swap, as the function would:
+ * a listed id without a hash is tolerated, a hash nobody lists is never
+ * drained), and after TK_REBUILD_OK to tk:wq:rooms when stats->wr_on (best
+ * effort, as here: the room's first join lists it). Flags 0: tk_rebuild_event.
+ */
+int tk_rebuild_event_ex(MYSQL *db, redisContext *redis, const char *event_id, unsigned flags, tk_rebuild_stats_t *stats, char *err,
+                        size_t errlen);
 
 /** Short name of @rc ("ok", "unknown_event", "not_drained", "conflict", …). */
 const char *tk_rebuild_rc_name(int rc);

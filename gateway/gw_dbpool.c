@@ -61,8 +61,82 @@ void gw_dbconn_db_reset(gw_dbconn_t *c)
     c->db = NULL;
 }
 
+tk_rcluster_t *gw_dbconn_rcluster(gw_dbconn_t *c)
+{
+    if (c->conf->backend.redis_nseeds == 0)
+        return NULL;
+    if (c->rcl == NULL) {
+        tk_rcluster_t *rcl = malloc(sizeof(*rcl));
+        if (rcl == NULL || tk_rcluster_init(rcl, &c->conf->backend, 2000) != 0) {
+            tk_warn("db thread %d: redis cluster: out of memory", c->index);
+            free(rcl);
+            return NULL;
+        }
+        c->rcl = rcl;
+    }
+    return c->rcl;
+}
+
+/* 1 when @rep is a MOVED or ASK: the master no longer serves (or is handing over) the key's slot. */
+static int redirected(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_ERROR && rep->str != NULL && (strncmp(rep->str, "MOVED ", 6) == 0 || strncmp(rep->str, "ASK ", 4) == 0);
+}
+
+/*
+ * Cluster: the context of @key's master, proven with EXISTS @key. A
+ * master that cannot be reached, or a lost connection (dropped), reads the
+ * map again (the master may have failed over: its replica serves the
+ * slot), and so does a MOVED; then one more try, handed out unproven. An ASK (the slot half-way to another
+ * master) reads the map again too, which still names the old owner: its
+ * context is handed out and the call site's command meets the ASK as an
+ * error reply (a refusal: nothing ran), as tk-rebuild does.
+ */
+static redisContext *cluster_for(gw_dbconn_t *c, tk_rcluster_t *rcl, const char *key, size_t keylen)
+{
+    for (int attempt = 0;; attempt++) {
+        redisContext *rc = tk_rcluster_key_ctx(rcl, key, keylen);
+        if (rc == NULL && attempt == 0) {
+            tk_rcluster_refresh(rcl); /* the master unreachable: failed over, maybe; the map says */
+            continue;
+        }
+        if (rc == NULL || attempt > 0) {
+            if (rc == NULL)
+                tk_warn("db thread %d: redis: %s", c->index, rcl->errstr);
+            return rc;
+        }
+        redisReply *rep = redisCommand(rc, "EXISTS %b", key, keylen);
+        int lost = rep == NULL, moved = rep != NULL && redirected(rep);
+        freeReplyObject(rep);
+        if (!lost && !moved)
+            return rc;
+        if (lost)
+            tk_rcluster_drop_ctx(rcl, rc);
+        tk_rcluster_refresh(rcl); /* failed: the map stays, and the next try says so */
+    }
+}
+
+redisContext *gw_dbconn_redis_for(gw_dbconn_t *c, const char *key, size_t keylen)
+{
+    if (c->conf->backend.redis_nseeds == 0)
+        return gw_dbconn_redis(c);
+    tk_rcluster_t *rcl = gw_dbconn_rcluster(c);
+    return rcl != NULL ? cluster_for(c, rcl, key, keylen) : NULL;
+}
+
+void gw_dbconn_redis_drop(gw_dbconn_t *c, redisContext *rc)
+{
+    if (c->rcl == NULL) {
+        gw_dbconn_redis_reset(c);
+        return;
+    }
+    tk_rcluster_drop_ctx(c->rcl, rc);
+}
+
 redisContext *gw_dbconn_redis(gw_dbconn_t *c)
 {
+    if (c->conf->backend.redis_nseeds > 0)
+        return gw_dbconn_redis_for(c, "", 0);
     if (c->redis != NULL) {
         /* A connection idle across a Redis restart looks fine until it is
          * used, and then a non-idempotent command (a restock) could not be
@@ -87,6 +161,11 @@ void gw_dbconn_redis_reset(gw_dbconn_t *c)
 {
     redisFree(c->redis);
     c->redis = NULL;
+    if (c->rcl != NULL) {
+        tk_rcluster_free(c->rcl); /* every master's connection, and the map: read again on the next use */
+        free(c->rcl);
+        c->rcl = NULL;
+    }
 }
 
 void gw_dbjob_answer(gw_dbjob_t *job, int status, const char *body, size_t len)

@@ -7,7 +7,9 @@
  *
  * A loop thread submits a job; a database thread runs job->run with its own
  * MariaDB connection and its own synchronous Redis connection (both made on
- * demand and remade after an error); the job then goes back to the loop
+ * demand and remade after an error; on a Redis Cluster one connection per
+ * master, each call site asking for the master of its key: below, by
+ * gw_dbconn_redis_for); the job then goes back to the loop
  * thread it came from, where job->done (default: answer job->status and
  * job->body) runs and the job is freed.
  *
@@ -36,6 +38,7 @@
 
 #include "gw_http.h"
 #include "tk_db.h"
+#include "tk_rcluster.h"
 
 #include <h2o.h>
 #include <hiredis.h>
@@ -50,7 +53,8 @@ typedef enum {
 
 typedef struct {
     MYSQL *db;           /* NULL until gw_dbconn_db succeeds */
-    redisContext *redis; /* NULL until gw_dbconn_redis succeeds */
+    redisContext *redis; /* single Redis: NULL until gw_dbconn_redis succeeds */
+    tk_rcluster_t *rcl;  /* REDIS_CLUSTER: one connection per master (made on demand); NULL with a single Redis */
     const gw_config_t *conf;
     gw_dbpool_t *pool;
     int index;
@@ -139,11 +143,36 @@ MYSQL *gw_dbconn_db(gw_dbconn_t *c);
 /** Closes the MariaDB connection after an error classified as reconnect. */
 void gw_dbconn_db_reset(gw_dbconn_t *c);
 
-/** The synchronous Redis connection of @c, connecting if needed; NULL when Redis is unreachable. */
+/*
+ * Redis from a database thread. With a single Redis, one connection, proven
+ * with PING before it is handed out (gw_dbconn_redis), exactly as before
+ * the cluster mode. With REDIS_CLUSTER, a tk_rcluster_t: one connection per
+ * master, and each call site asks for the connection of the key it works on
+ * (gw_dbconn_redis_for): an event's or board's keys all carry its hash tag,
+ * so one context serves all of them; a registry set (tk:events, tk:boards,
+ * tk:wq:rooms) is a key of its own, asked for on its own. The context is
+ * proven with EXISTS of that key, which also says whether the master still
+ * serves the key's slot: a MOVED (resharding, failover) reads the map again
+ * before the context is handed out, so a call site never sends its commands
+ * to a master that no longer has the key. A context handed out is the
+ * connection's: never freed by the caller, and not kept across another
+ * gw_dbconn_redis* call (a refresh may close it).
+ */
+
+/** The synchronous Redis connection of @c, connecting if needed; NULL when Redis is unreachable. Cluster: the context of the master of slot 0 (no call site about a key uses it). */
 redisContext *gw_dbconn_redis(gw_dbconn_t *c);
 
-/** Closes the Redis connection after an I/O error (reply NULL). */
+/** The connection to the Redis that serves @key (@keylen bytes), proven; single Redis: gw_dbconn_redis. NULL when unreachable. */
+redisContext *gw_dbconn_redis_for(gw_dbconn_t *c, const char *key, size_t keylen);
+
+/** Closes the connection @rc (from gw_dbconn_redis_for or gw_dbconn_redis) after an I/O error; single Redis: gw_dbconn_redis_reset. */
+void gw_dbconn_redis_drop(gw_dbconn_t *c, redisContext *rc);
+
+/** Closes the Redis connection after an I/O error (reply NULL); cluster: every master's. */
 void gw_dbconn_redis_reset(gw_dbconn_t *c);
+
+/** The cluster client of @c (NULL with a single Redis, or when it could not be made): the merge asks every master. */
+tk_rcluster_t *gw_dbconn_rcluster(gw_dbconn_t *c);
 
 /** Sets the job's answer: @status and a malloc'ed copy of @body. */
 void gw_dbjob_answer(gw_dbjob_t *job, int status, const char *body, size_t len);

@@ -174,7 +174,8 @@ redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sc
         gw_dbjob_error(job, 500, "internal", "script %s missing", script);
         return NULL;
     }
-    redisContext *rc = gw_dbconn_redis(conn);
+    /* The script's keys all carry one event's or board's tag: its first key names their master. */
+    redisContext *rc = nkeys > 0 && argc > 0 ? gw_dbconn_redis_for(conn, argv[0], lens[0]) : gw_dbconn_redis(conn);
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return NULL;
@@ -195,7 +196,7 @@ redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sc
     redisReply *reply = redisCommandArgv(rc, argc + 3, av, al);
     if (reply == NULL) {
         tk_warn("admin %s: redis: %s", script, rc->errstr);
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return NULL;
     }
@@ -206,7 +207,7 @@ redisReply *gw_admin_eval_lua(gw_dbjob_t *job, gw_dbconn_t *conn, const char *sc
 
 int gw_admin_sadd(gw_dbjob_t *job, gw_dbconn_t *conn, const char *set, const char *member, size_t len)
 {
-    redisContext *rc = gw_dbconn_redis(conn);
+    redisContext *rc = gw_dbconn_redis_for(conn, set, strlen(set)); /* a registry set: a key of its own */
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
@@ -216,7 +217,7 @@ int gw_admin_sadd(gw_dbjob_t *job, gw_dbconn_t *conn, const char *set, const cha
     redisReply *reply = redisCommandArgv(rc, 3, argv, lens);
     if (reply == NULL) {
         tk_warn("admin SADD %s: redis: %s", set, rc->errstr);
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }
@@ -232,8 +233,8 @@ int gw_admin_sadd(gw_dbjob_t *job, gw_dbconn_t *conn, const char *set, const cha
 int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id, size_t elen, gw_event_t *ev)
 {
     char key[TK_KEY_MAX];
-    tk_key(TK_KEY_EV, event_id, elen, key);
-    redisContext *rc = gw_dbconn_redis(conn);
+    int klen = tk_key(TK_KEY_EV, event_id, elen, key);
+    redisContext *rc = gw_dbconn_redis_for(conn, key, (size_t)klen);
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
@@ -244,7 +245,7 @@ int gw_admin_read_event(gw_dbjob_t *job, gw_dbconn_t *conn, const char *event_id
         lens[i] = strlen(argv[i]);
     redisReply *reply = redisCommandArgv(rc, 2 + GW_EVENT_NFIELDS, argv, lens);
     if (reply == NULL) {
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }

@@ -38,15 +38,15 @@ static const char sql_insert[] = "INSERT INTO claims (event_id, user_id, claim_i
 static int redis_record(gw_dbjob_t *job, cancel_in_t *in, tk_claim_t *c)
 {
     char key[TK_KEY_MAX];
-    tk_key(TK_KEY_CLAIMS, in->id.event_id, in->id.elen, key);
-    redisContext *rc = gw_dbconn_redis(in->conn);
+    int klen = tk_key(TK_KEY_CLAIMS, in->id.event_id, in->id.elen, key);
+    redisContext *rc = gw_dbconn_redis_for(in->conn, key, (size_t)klen);
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }
     redisReply *reply = redisCommand(rc, "HGET %s %b", key, in->id.user_id, in->id.ulen);
     if (reply == NULL) {
-        gw_dbconn_redis_reset(in->conn);
+        gw_dbconn_redis_drop(in->conn, rc);
         gw_dbjob_error(job, 503, "unavailable", "redis is unavailable");
         return -1;
     }

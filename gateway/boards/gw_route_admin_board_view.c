@@ -93,11 +93,11 @@ static int redis_checksum(gw_dbjob_t *job, gw_dbconn_t *conn, const char *key, u
     *sum = 0;
     char cursor[32] = "0";
     for (long round = 0; round < GW_BOARD_VIEW_SCAN_ROUNDS; round++) {
-        redisContext *rc = gw_dbconn_redis(conn);
+        redisContext *rc = gw_dbconn_redis_for(conn, key, strlen(key));
         redisReply *rep = rc != NULL ? redisCommand(rc, "HSCAN %s %s COUNT 1000", key, cursor) : NULL;
         if (rep == NULL) {
             if (rc != NULL)
-                gw_dbconn_redis_reset(conn);
+                gw_dbconn_redis_drop(conn, rc);
             gw_dbjob_error(job, 503, "unavailable", "redis unavailable");
             return -1;
         }
@@ -123,7 +123,7 @@ static int redis_checksum(gw_dbjob_t *job, gw_dbconn_t *conn, const char *key, u
 /* Entries of the stream @q not yet written: XPENDING count + lag (above). 0 or -1 (the job answered). */
 static int redis_pending(gw_dbjob_t *job, gw_dbconn_t *conn, const char *q, long long *pending)
 {
-    redisContext *rc = gw_dbconn_redis(conn);
+    redisContext *rc = gw_dbconn_redis_for(conn, q, strlen(q));
     if (rc == NULL) {
         gw_dbjob_error(job, 503, "unavailable", "redis unavailable");
         return -1;
@@ -140,7 +140,7 @@ static int redis_pending(gw_dbjob_t *job, gw_dbconn_t *conn, const char *q, long
     }
     int rc_out = 0;
     if (!ok) {
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
         gw_dbjob_error(job, 503, "unavailable", "redis unavailable");
         rc_out = -1;
     } else {
@@ -221,11 +221,11 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
     char kb[TK_KEY_MAX], kq[TK_KEY_MAX], kz[TK_KEY_MAX], ku[TK_KEY_MAX];
     tk_lb_key(TK_LB_BOARD, board, blen, 0, kb);
     tk_lb_key(TK_LB_STREAM, board, blen, 0, kq);
-    redisContext *rc = gw_dbconn_redis(conn);
+    redisContext *rc = gw_dbconn_redis_for(conn, kb, strlen(kb)); /* every key below carries the board's tag */
     redisReply *rep = rc != NULL ? redisCommand(rc, "HGET %s season", kb) : NULL;
     if (rep == NULL) {
         if (rc != NULL)
-            gw_dbconn_redis_reset(conn);
+            gw_dbconn_redis_drop(conn, rc);
         mysql_rollback(db);
         gw_dbjob_error(job, 503, "unavailable", "redis unavailable");
         goto out;
@@ -247,11 +247,11 @@ static void run(gw_dbjob_t *job, gw_dbconn_t *conn)
         mysql_rollback(db);
         goto out;
     }
-    rc = gw_dbconn_redis(conn);
+    rc = gw_dbconn_redis_for(conn, kz, strlen(kz));
     rep = rc != NULL ? redisCommand(rc, "ZCARD %s", kz) : NULL;
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         if (rep == NULL && rc != NULL)
-            gw_dbconn_redis_reset(conn);
+            gw_dbconn_redis_drop(conn, rc);
         if (rep != NULL)
             freeReplyObject(rep);
         mysql_rollback(db);

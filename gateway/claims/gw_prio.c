@@ -441,12 +441,18 @@ static int redis_has_snap(redisContext *rc, const char *event)
 static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, int64_t now)
 {
     gw_prio_t *p = job->in;
-    redisContext *rc = gw_dbconn_redis(conn);
+    /* The event's keys and the board's are in two slots: on a cluster, two masters maybe, each asked for its
+     * own connection, and the event's asked again after the board's (a context is not kept across another
+     * call: gw_dbpool.h). A single Redis: one connection throughout, as before. */
+    int cluster = gw_dbconn_rcluster(conn) != NULL;
+    char kev[TK_KEY_MAX], kb[TK_KEY_MAX];
+    int kevlen = tk_key(TK_KEY_EV, ev->event_id, strlen(ev->event_id), kev);
+    redisContext *rc = gw_dbconn_redis_for(conn, kev, (size_t)kevlen);
     if (rc == NULL)
         return;
     int has = redis_has_snap(rc, ev->event_id);
     if (has < 0 && rc->err != 0)
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
     if (has != 0)
         return;
     users_t u = {.cap = (size_t)(ev->top > 0 ? ev->top : 1)};
@@ -456,10 +462,15 @@ static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, in
     int64_t snap_ms = ev->snapshot_ms;
     int mine = 0; /* u holds the rows this gateway committed */
     if (snap_ms == 0) {
-        int rv = read_board(rc, ev->board, ev->top, &u);
+        redisContext *rb = rc;
+        if (cluster)
+            rb = tk_lb_key(TK_LB_BOARD, ev->board, strlen(ev->board), 0, kb) < 0 ? NULL : gw_dbconn_redis_for(conn, kb, strlen(kb));
+        int rv = rb != NULL ? read_board(rb, ev->board, ev->top, &u) : -1;
         if (rv != 0) {
-            if (rc->err != 0) {
-                gw_dbconn_redis_reset(conn);
+            if (rb == NULL) {
+                /* cluster: the board's master unreachable (logged); the next round tries again */
+            } else if (rb->err != 0) {
+                gw_dbconn_redis_drop(conn, rb);
             } else if (rv == 1 && now - p->warned_ms >= 10000) { /* at most one line per 10 s, not one per round */
                 p->warned_ms = now;
                 tk_warn("priority: event %s: board %s is not in redis; the snapshot waits for it", ev->event_id, ev->board);
@@ -486,8 +497,10 @@ static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, in
             goto out;
         }
     }
+    if (cluster && (rc = gw_dbconn_redis_for(conn, kev, (size_t)kevlen)) == NULL)
+        goto out;
     if (copy_to_redis(rc, ev->event_id, snap_ms, &u) != 0 && rc->err != 0)
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
 out:
     free(u.id);
 }

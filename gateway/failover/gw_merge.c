@@ -18,24 +18,20 @@
 
 #define SCAN_PAGE 256 /* event_stock rows read, and seqs asked of Redis, per round of the scan */
 
-/* Redis's run_id at the last merge that completed, and the events the
- * running merge rebuilt: only the merge job (one at a time) writes them, and
- * gw_failover.c reads the count (gw_merge_rebuilt) after the job answered. */
-static char ok_run_id[48];
+#define RUN_ID_MAX 48                                    /* one Redis's run_id (40 hex digits) */
+#define RUN_IDS_MAX (TK_CLUSTER_NODES_MAX * RUN_ID_MAX + 1) /* a cluster's: every master's, sorted, comma-separated */
+
+/* Redis's run_id at the last merge that completed (a cluster: every
+ * master's, see redis_run_ids), and the events the running merge rebuilt:
+ * only the merge job (one at a time) writes them, and gw_failover.c reads
+ * the count (gw_merge_rebuilt) after the job answered. */
+static char ok_run_id[RUN_IDS_MAX];
 static unsigned merged_events;
 
-/* Redis's run_id into @out ("" when unknown). 0, or -1 when Redis failed. */
-static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
+/* The run_id in INFO server's reply @rep into @out (@cap bytes; "" when absent). */
+static void parse_run_id(const redisReply *rep, char *out, size_t cap)
 {
     out[0] = '\0';
-    redisContext *rc = gw_dbconn_redis(conn);
-    if (rc == NULL)
-        return -1;
-    redisReply *rep = redisCommand(rc, "INFO server");
-    if (rep == NULL) {
-        gw_dbconn_redis_reset(conn);
-        return -1;
-    }
     const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "run_id:") : NULL;
     if (p != NULL) {
         p += 7;
@@ -45,8 +41,106 @@ static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
             out[n] = '\0';
         }
     }
+}
+
+static int cmp_run_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/*
+ * A cluster's "run_id": every master's, read with INFO server on each
+ * master of a map read afresh, sorted and joined with commas ("" when one
+ * has none). It is the same string as at the last completed merge only when
+ * the same Redis processes are the masters: a master restarted (new run_id),
+ * failed over (its replica, another process, has another run_id), added or
+ * removed changes it. Compared whole: any such change counts as "restarted"
+ * for every event, not only for those of the slots it serves (gw_merge.h
+ * says why this is the safe side: the check only lets Redis serve without
+ * MariaDB's word; a false "restarted" just waits for MariaDB). -1 when a
+ * master cannot be asked (or the map read): Redis failed.
+ */
+static int redis_run_ids(gw_dbconn_t *conn, tk_rcluster_t *rcl, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (tk_rcluster_refresh(rcl) != 0) {
+        tk_warn("merge: %s", rcl->errstr);
+        return -1;
+    }
+    size_t n = tk_rcluster_nnodes(rcl);
+    char(*ids)[RUN_ID_MAX] = calloc(n > 0 ? n : 1, sizeof(*ids));
+    if (ids == NULL || n == 0) {
+        free(ids);
+        return -1;
+    }
+    const char *argv[] = {"INFO", "server"};
+    int missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = tk_rcluster_node_cmd(rcl, i, 2, argv, NULL);
+        if (rep == NULL) {
+            tk_warn("merge: INFO on a master: %s", rcl->errstr);
+            free(ids);
+            return -1;
+        }
+        parse_run_id(rep, ids[i], sizeof(ids[i]));
+        missing |= ids[i][0] == '\0';
+        freeReplyObject(rep);
+    }
+    qsort(ids, n, sizeof(*ids), cmp_run_id);
+    size_t len = 0;
+    for (size_t i = 0; i < n && !missing; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i > 0 ? "," : "", ids[i]);
+    free(ids);
+    (void)conn;
+    return 0;
+}
+
+/* Redis's run_id into @out ("" when unknown; a cluster: redis_run_ids). 0, or -1 when Redis failed. */
+static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
+{
+    out[0] = '\0';
+    tk_rcluster_t *rcl = gw_dbconn_rcluster(conn);
+    if (rcl != NULL)
+        return redis_run_ids(conn, rcl, out, cap);
+    redisContext *rc = gw_dbconn_redis(conn);
+    if (rc == NULL)
+        return -1;
+    redisReply *rep = redisCommand(rc, "INFO server");
+    if (rep == NULL) {
+        gw_dbconn_redis_reset(conn);
+        return -1;
+    }
+    parse_run_id(rep, out, cap);
     freeReplyObject(rep);
     return 0;
+}
+
+/* redis_seqs on a cluster: one HGET per event, routed by its key (MOVED, ASK followed); read-only, so a resend
+ * after a lost connection is harmless. Not pipelined per master: the merge runs once per return to Redis. */
+static int cluster_seqs(tk_rcluster_t *rcl, const char (*ids)[TK_ID_MAX + 1], size_t n, long long *seq)
+{
+    int rc_all = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[TK_KEY_MAX];
+        int klen = tk_key(TK_KEY_EV, ids[i], strlen(ids[i]), key);
+        if (klen < 0)
+            return -1;
+        const char *argv[] = {"HGET", key, "seq"};
+        size_t lens[] = {4, (size_t)klen, 3};
+        redisReply *rep = tk_rcluster_cmd(rcl, key, (size_t)klen, 3, argv, lens);
+        if (rep == NULL) {
+            tk_warn("merge: event %s: %s", ids[i], rcl->errstr);
+            return -1;
+        }
+        if (rep->type == REDIS_REPLY_NIL)
+            seq[i] = -1;
+        else if (rep->type == REDIS_REPLY_STRING)
+            seq[i] = strtoll(rep->str, NULL, 10);
+        else
+            rc_all = -1; /* refusing (LOADING, CLUSTERDOWN): the merge waits and tries again */
+        freeReplyObject(rep);
+    }
+    return rc_all;
 }
 
 /*
@@ -55,6 +149,9 @@ static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
  */
 static int redis_seqs(gw_dbconn_t *conn, const char (*ids)[TK_ID_MAX + 1], size_t n, long long *seq)
 {
+    tk_rcluster_t *rcl = gw_dbconn_rcluster(conn);
+    if (rcl != NULL)
+        return cluster_seqs(rcl, ids, n, seq);
     redisContext *rc = gw_dbconn_redis(conn);
     if (rc == NULL)
         return -1;
@@ -226,7 +323,7 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
  */
 static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm)
 {
-    char run_id[48];
+    static char run_id[RUN_IDS_MAX]; /* the merge job's alone, as ok_run_id */
     merged_events = 0;
     if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
         return -1;

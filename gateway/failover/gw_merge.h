@@ -21,6 +21,21 @@
  * completed check saw (a blip during a MariaDB outage).
  *
  * One merge at a time (the mode guards it): its state is static here.
+ *
+ * On a Redis Cluster (REDIS_CLUSTER) every Redis read above goes to the
+ * master of the key it reads (gw_dbconn_redis_for, tk_rcluster_cmd), and a
+ * rebuild runs on its event's master. "Redis's run_id" is then the
+ * cluster's: every master's run_id, read with INFO on each master of a map
+ * read afresh, sorted and joined. A master restarted, failed over (its
+ * replica is another process, with another run_id), added or removed
+ * changes it, and the exception above (FAST without MariaDB) is then not
+ * taken, for any event. Finer would be per slot (only the events of the
+ * changed master's slots are suspect), but the exception only lets Redis
+ * serve without MariaDB's word: refusing it for events whose master did
+ * not change costs a wait for MariaDB during a double outage, never a
+ * wrong grant, so the whole-cluster comparison is the safe and simple side.
+ * A master that cannot be asked fails the check, as a single Redis that
+ * cannot be asked does.
  */
 #ifndef GW_MERGE_H
 #define GW_MERGE_H

@@ -35,21 +35,50 @@ void gw_rebuild_free(struct gw_rebuild *rb)
     free(rb);
 }
 
+/*
+ * Cluster: @set lists @id, on the set's own master (the registry sets are
+ * keys of their own, in other slots than an event's or board's keys: the
+ * rebuild, given its event's master, is told not to send them). 0, or -1
+ * (logged).
+ */
+static int registry_add(gw_dbconn_t *conn, const char *set, const char *id, const char *who)
+{
+    redisContext *rc = gw_dbconn_redis_for(conn, set, strlen(set));
+    redisReply *rep = rc != NULL ? redisCommand(rc, "SADD %s %s", set, id) : NULL;
+    int ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        tk_warn("%s: %s: SADD %s: %s", who, id, set,
+                rep != NULL ? (rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply") : rc != NULL ? rc->errstr : "redis unreachable");
+    if (rep == NULL && rc != NULL)
+        gw_dbconn_redis_drop(conn, rc);
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
 int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms,
                      int wait_refusing)
 {
+    /* A single Redis: the one connection, the rebuild sends its registry SADDs on it (as before). A cluster: the
+     * event's master's, and the registries on theirs (registry_add). */
+    int cluster = gw_dbconn_rcluster(conn) != NULL;
+    char kev[TK_KEY_MAX];
+    int kevlen = tk_key(TK_KEY_EV, id, strlen(id), kev);
     int64_t deadline = tk_time_mono_ms() + wait_ms;
     int logged = 0;
     while (!srv->shutdown) {
         /* Asked afresh each round: a failed step below may have reset either. */
         MYSQL *db = gw_dbconn_db(conn);
-        redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+        if (db != NULL && cluster && registry_add(conn, TK_KEY_EVENTS, id, who) != 0)
+            return -1;
+        redisContext *rc = db == NULL ? NULL : kevlen > 0 ? gw_dbconn_redis_for(conn, kev, (size_t)kevlen) : gw_dbconn_redis(conn);
         if (db == NULL || rc == NULL)
             return -1;
         tk_rebuild_stats_t st;
         char err[512];
-        int rrc = tk_rebuild_event(db, rc, id, &st, err, sizeof(err));
+        int rrc = tk_rebuild_event_ex(db, rc, id, cluster ? TK_REBUILD_NO_REGISTRY : 0, &st, err, sizeof(err));
         if (rrc == TK_REBUILD_OK) {
+            if (cluster && st.wr_on)
+                registry_add(conn, TK_KEY_WQ_ROOMS, id, who); /* failed: nobody waits in a rebuilt room; its first join lists it */
             gw_rebuild_counted(srv);
             tk_info("%s: event %s back in Redis from MariaDB: %llu claims, remaining %llu, seq %llu, %lld ms", who, id,
                     (unsigned long long)st.claims, (unsigned long long)st.remaining, (unsigned long long)st.seq, (long long)st.ms_total);
@@ -64,7 +93,7 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
             return -1;
         }
         if (rrc == TK_REBUILD_ERR_REDIS) {
-            gw_dbconn_redis_reset(conn);
+            gw_dbconn_redis_drop(conn, rc);
             if (!wait_refusing) {
                 tk_warn("%s: event %s: %s", who, id, err);
                 return -1;
@@ -89,10 +118,12 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
 static int check_event(gw_dbconn_t *conn, redisContext *rc, const char *event_id, gw_server_t *srv)
 {
     char key[TK_KEY_MAX];
-    tk_key(TK_KEY_EV, event_id, strlen(event_id), key);
+    int klen = tk_key(TK_KEY_EV, event_id, strlen(event_id), key);
+    if (gw_dbconn_rcluster(conn) != NULL && (rc = klen > 0 ? gw_dbconn_redis_for(conn, key, (size_t)klen) : NULL) == NULL)
+        return -1; /* a cluster: the event's master's (@rc is a master's, proven: check_all) */
     redisReply *rep = redisCommand(rc, "EXISTS %s", key);
     if (rep == NULL) {
-        gw_dbconn_redis_reset(conn);
+        gw_dbconn_redis_drop(conn, rc);
         return -1;
     }
     /* An error reply (LOADING: Redis still reading its AOF) says nothing
@@ -112,14 +143,19 @@ static int check_event(gw_dbconn_t *conn, redisContext *rc, const char *event_id
 int gw_rebuild_board(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const char *who, int wait_ms, int pause_ms)
 {
     int64_t deadline = tk_time_mono_ms() + wait_ms;
+    int cluster = gw_dbconn_rcluster(conn) != NULL; /* as gw_rebuild_event: tk:boards on its own master */
+    char kb[TK_KEY_MAX];
+    int kblen = tk_lb_key(TK_LB_BOARD, id, strlen(id), 0, kb);
     while (!srv->shutdown) {
         MYSQL *db = gw_dbconn_db(conn);
-        redisContext *rc = db != NULL ? gw_dbconn_redis(conn) : NULL;
+        if (db != NULL && cluster && registry_add(conn, TK_KEY_BOARDS, id, who) != 0)
+            return -1;
+        redisContext *rc = db == NULL ? NULL : kblen > 0 ? gw_dbconn_redis_for(conn, kb, (size_t)kblen) : gw_dbconn_redis(conn);
         if (db == NULL || rc == NULL)
             return -1;
         tk_lb_rebuild_stats_t st;
         char err[512];
-        int rrc = tk_lb_rebuild_board(db, rc, id, &st, err, sizeof(err));
+        int rrc = tk_lb_rebuild_board_ex(db, rc, id, cluster ? TK_LB_REBUILD_NO_REGISTRY : 0, &st, err, sizeof(err));
         if (rrc == TK_REBUILD_OK) {
             __atomic_add_fetch(&srv->rebuild->board_rebuilds, 1, __ATOMIC_RELAXED);
             unsigned kept = st.season > TK_LB_KEEP_CLOSED ? TK_LB_KEEP_CLOSED + 1 : st.season;
@@ -136,7 +172,7 @@ int gw_rebuild_board(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
             if (rrc == TK_REBUILD_ERR_DB)
                 gw_dbconn_db_reset(conn);
             if (rrc == TK_REBUILD_ERR_REDIS)
-                gw_dbconn_redis_reset(conn);
+                gw_dbconn_redis_drop(conn, rc);
             return -1;
         }
         /* Not drained yet, or a write reached Redis meanwhile: wait and try again. */
@@ -174,13 +210,13 @@ static int check_boards(gw_dbconn_t *conn, gw_server_t *srv)
         snprintf(id, sizeof(id), "%s", row[0]);
         if (tk_lb_key(TK_LB_BOARD, id, strlen(id), 0, key) < 0)
             continue;
-        if ((rc = gw_dbconn_redis(conn)) == NULL) {
+        if ((rc = gw_dbconn_redis_for(conn, key, strlen(key))) == NULL) {
             rc_all = -1;
             break;
         }
         redisReply *rep = redisCommand(rc, "EXISTS %s", key);
         if (rep == NULL) {
-            gw_dbconn_redis_reset(conn);
+            gw_dbconn_redis_drop(conn, rc);
             rc_all = -1;
             break;
         }

@@ -20,9 +20,15 @@
  *   lost connection, then the map's refresh), connects to the new master
  *   (which loads the scripts) and claims go on, on its events and the
  *   others'.
- * The events are set up directly in the cluster (the admin routes' scripts
- * and the database threads' connection are not cluster-aware yet; see
- * docs/DESIGN.md). The single-Redis mode is the rest of the suite.
+ * - the database threads route by key (gw_dbconn_redis_for): events
+ *   created with the admin route on every master, claimed and viewed; and
+ *   after every Redis connection is dropped (CLIENT KILL on each master)
+ *   the merge (every master's run_id, each event's seq on its own master)
+ *   lets the gateway serve from Redis again within 20 s. Both failed
+ *   before: the create answered 503 (SADD tk:events sent to the first seed,
+ *   MOVED), and the gateway stayed on the fallback (/readyz 503 for 20 s).
+ * The other tests set their events up directly in the cluster. The
+ * single-Redis mode is the rest of the suite.
  * Each test fails without the routing it checks: without ASK handling the
  * lookups and claims during the move are answered 503, without MOVED the
  * claims after it, without slot routing the claims of the events on the
@@ -40,6 +46,7 @@
 
 #include "lib/it_api.h"
 #include "lib/it_cluster.h"
+#include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "lib/it_h2.h"
 #include "tk_cluster.h"
@@ -260,9 +267,9 @@ static void event_on(it_cluster_t *c, const char *prefix, int node, char *out)
 static void failover_to_replica(void **st)
 {
     fix_t *x = *st;
-    /* e0 on node 0 (the first seed, which the database threads' connection and the merge read: only
-     * events there may hold journaled grants across the outage; docs/DESIGN.md), em on node 1, which
-     * gets a replica and then fails. */
+    /* e0 on node 0 (the first seed: once the only master the database threads' connection and the merge
+     * read; they route by key now, and the choice stays harmless), em on node 1, which gets a replica and
+     * then fails. */
     char e0[32], em[32], key[96];
     event_on(&x->c, "fo-a", 0, e0);
     event_on(&x->c, "fo-b", 1, em);
@@ -428,6 +435,120 @@ static void redirects_keep_arrival_order(void **st)
     assert_int_equal(ev_field(&x->c, ev, "seq"), granted + 1);
 }
 
+
+/* ------------------------------------------- the admin routes and the merge */
+
+/* The admin view of @ev (database thread: Redis read on the event's master): status, and "path" into @path. */
+static long admin_view(const it_fix_t *f, const char *ev, char *path, size_t plen, long long *remaining)
+{
+    it_resp_t r;
+    path[0] = '\0';
+    *remaining = -1;
+    if (it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev) != 0)
+        return 0;
+    long status = r.status;
+    const char *p = r.json != NULL ? it_json_str(r.json, "path") : NULL;
+    snprintf(path, plen, "%s", p != NULL ? p : "(none)");
+    json_t *rd = r.json != NULL ? json_object_get(r.json, "redis") : NULL;
+    if (rd != NULL && json_is_object(rd))
+        *remaining = it_json_int(rd, "remaining");
+    it_resp_free(&r);
+    return status;
+}
+
+/* One event on each master, made with POST /v1/admin/events (admin_create.lua run on the event's master, tk:events
+ * SADDed on its own): 201 each, claims granted from Redis, the admin view reads each from its master. */
+static void dbconn_admin_create_on_every_master(void **st)
+{
+    fix_t *x = *st;
+    char ev[IT_CLUSTER_NODES][32];
+    for (int n = 0; n < IT_CLUSTER_NODES; n++) {
+        event_on(&x->c, "adm", n, ev[n]);
+        long status = it_api_create_event(&x->f, ev[n], 10, 1, 0, 0);
+        if (status != 201)
+            fprintf(stderr, "create %s (on master %d): %ld\n", ev[n], n, status);
+        assert_int_equal(status, 201);
+    }
+    for (int u = 1; u <= 2; u++)
+        for (int n = 0; n < IT_CLUSTER_NODES; n++) {
+            char user[16];
+            snprintf(user, sizeof user, "u%d", u);
+            claim_ticket(&x->f, ev[n], user, u);
+        }
+    for (int n = 0; n < IT_CLUSTER_NODES; n++) {
+        char path[32];
+        long long remaining;
+        long status = admin_view(&x->f, ev[n], path, sizeof path, &remaining);
+        if (status != 200 || strcmp(path, "redis") != 0 || remaining != 8)
+            fprintf(stderr, "admin view of %s (on master %d): %ld path %s remaining %lld\n", ev[n], n, status, path, remaining);
+        assert_int_equal(status, 200);
+        assert_string_equal(path, "redis");
+        assert_int_equal(remaining, 8);
+        assert_int_equal(ev_field(&x->c, ev[n], "seq"), 2);
+    }
+    redisReply *rep = it_cluster_cmd(&x->c, "tk:events", "SCARD tk:events");
+    assert_non_null(rep);
+    assert_int_equal(rep->integer, IT_CLUSTER_NODES);
+    freeReplyObject(rep);
+}
+
+/*
+ * Every Redis connection dropped (CLIENT KILL TYPE normal on every master)
+ * while events on the first and on another master have claims: the gateway
+ * goes through its merge (INFO run_id of every master, the events' sequences
+ * read on their own masters) and serves from Redis again within 20 s:
+ * /readyz 200 on the fast path, the admin view's "path" "redis", claims
+ * granted with the next tickets. Before the database threads routed by key,
+ * the merge read every event's seq on the first seed, met MOVED, and the
+ * gateway stayed on the MariaDB fallback.
+ */
+static void dbconn_merge_after_connections_dropped(void **st)
+{
+    fix_t *x = *st;
+    char e0[32], e1[32];
+    event_on(&x->c, "mg-a", 0, e0);
+    event_on(&x->c, "mg-b", 1, e1);
+    /* Made in the cluster and in MariaDB alike: the admin route (the other test's subject) would do both, but
+     * this one must fail on its own cause. */
+    make_event(&x->c, e0, 10);
+    make_event(&x->c, e1, 10);
+    assert_int_equal(it_db_exec(x->f.db, "INSERT INTO events (event_id, name, max_per_user, created_at, updated_at) VALUES "
+                                          "('%s', '%s', 1, NOW(3), NOW(3)), ('%s', '%s', 1, NOW(3), NOW(3))",
+                                e0, e0, e1, e1), 0);
+    assert_int_equal(it_db_exec(x->f.db, "INSERT INTO event_stock (event_id, total, sold) VALUES ('%s', 10, 0), ('%s', 10, 0)", e0, e1), 0);
+    claim_ticket(&x->f, e0, "u1", 1);
+    claim_ticket(&x->f, e1, "u1", 1);
+    claim_ticket(&x->f, e1, "u2", 2);
+    for (int i = 0; i < IT_CLUSTER_NODES; i++) {
+        redisReply *kill = redisCommand(x->c.rc[i], "CLIENT KILL TYPE normal SKIPME yes");
+        assert_non_null(kill);
+        freeReplyObject(kill);
+    }
+    long long t0 = it_now_ms(), deadline = t0 + 20000;
+    int ready = 0;
+    char path[32] = "";
+    long long remaining = -1;
+    long status = 0, rz = 0;
+    it_sleep_ms(500); /* the gateway notices the lost connections */
+    while (it_now_ms() < deadline) {
+        it_resp_t r;
+        rz = it_api(&r, &x->f, IT_HTTP1, IT_NO_AUTH, "GET", "/readyz", NULL) == 0 ? r.status : 0;
+        it_resp_free(&r);
+        status = admin_view(&x->f, e1, path, sizeof path, &remaining);
+        if (rz == 200 && status == 200 && strcmp(path, "redis") == 0) {
+            ready = 1;
+            break;
+        }
+        it_sleep_ms(200);
+    }
+    fprintf(stderr, "after the kill: /readyz %ld, admin view of %s %ld path %s, %lld ms\n", rz, e1, status, path, it_now_ms() - t0);
+    assert_true(ready);
+    assert_int_equal(remaining, 8);
+    claim_ticket(&x->f, e1, "u3", 3);
+    claim_ticket(&x->f, e0, "u2", 2);
+    assert_int_equal(ev_field(&x->c, e1, "seq"), 3);
+}
+
 int main(void)
 {
     if (it_env() == NULL)
@@ -435,12 +556,16 @@ int main(void)
     /* Inherited by the gateways: no rate limit in the way of many claims from one address. */
     if (setenv("RATE_IP_PER_S", "0", 1) != 0 || setenv("RATE_USER_PER_S", "0", 1) != 0)
         return 1;
+    if (getenv("IT_FILTER") != NULL) /* a cmocka pattern: run only the tests it names (e.g. "dbconn_*") */
+        cmocka_set_test_filter(getenv("IT_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(claims_across_masters, setup, teardown),
         cmocka_unit_test_setup_teardown(moved_after_resharding, setup, teardown),
         cmocka_unit_test_setup_teardown(ask_during_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(redirects_keep_arrival_order, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_to_replica, setup, teardown),
+        cmocka_unit_test_setup_teardown(dbconn_admin_create_on_every_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(dbconn_merge_after_connections_dropped, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
 }
