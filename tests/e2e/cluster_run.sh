@@ -73,6 +73,11 @@ H1=$(pick)
 H2=$(pick)
 DB_PORT=$(pick)
 
+# Hermetic: what the e2e stage exported for its own gateway (tests/e2e/run.sh:
+# the user token key, the admin token, the database password file) must not
+# reach this run.sh, or its gateways verify tokens with another key than the
+# one minted with below (CI saw 401 for both claims).
+unset ADMIN_TOKEN ADMIN_TOKEN_FILE USER_TOKEN_SECRET_FILE ACCESS_TOKEN_SECRET_FILE DB_PASSWORD_FILE REDIS_PORT TK_TOKEN
 export CLUSTER=1 CLUSTER_PORT=$cport PORT GW_PORTS="$GW1 $GW2" GW_HTTP_PORTS="$H1 $H2" DB_PORT VAR_DIR=$DIR
 export BIN_DIR=$BUILD_DIR/bin REDIS_ACL_TEST_USER=1 WORKERS=2
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp}
