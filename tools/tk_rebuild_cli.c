@@ -19,6 +19,7 @@
 #include "tk_db.h"
 #include "tk_lb_rebuild.h"
 #include "tk_opt.h"
+#include "tk_keys.h"
 #include "tk_rcluster.h"
 #include "tk_rebuild.h"
 #include "tk_time.h"
@@ -98,6 +99,30 @@ static int redis_failed(conn_t *c, int lost, const char *err)
     return lost || redirected;
 }
 
+/*
+ * On a cluster the registries (tk:events, tk:boards, tk:wq:rooms) live in
+ * their own slots, not the event's or board's: each SADD goes to its set's
+ * master by tk_rcluster_cmd, and the rebuild is told to send none
+ * (TK_REBUILD_NO_REGISTRY; the gateway's rebuild check does the same).
+ * Before the rebuild for tk:events and tk:boards (a listed id whose keys are
+ * missing is tolerated by every reader; a rebuilt event nobody lists would
+ * never be drained), after it for tk:wq:rooms, as lua/rebuild_swap.lua's
+ * header says. The client may drop connections on the way, so the
+ * item's connection is asked for again afterwards. 0, or -1 with @err.
+ */
+static int registry_add(conn_t *c, const char *set, const char *id, char *err, size_t errlen)
+{
+    const char *argv[] = {"SADD", set, id};
+    size_t lens[] = {4, strlen(set), strlen(id)};
+    redisReply *r = tk_rcluster_cmd(&c->rcl, set, strlen(set), 3, argv, lens);
+    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        snprintf(err, errlen, "Redis SADD %s: %.200s", set, r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->rcl.errstr);
+    freeReplyObject(r);
+    c->redis = NULL;
+    return ok ? 0 : -1;
+}
+
 /* One event, with the waits and retries above. Returns 0 when rebuilt. */
 static int rebuild_one(conn_t *c, const char *event)
 {
@@ -113,8 +138,18 @@ static int rebuild_one(conn_t *c, const char *event)
         if ((c->redis == NULL && connect_redis(c, event) != 0) || (c->db == NULL && connect_db(c) != 0)) {
             snprintf(err, sizeof(err), "cannot connect");
             rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
-        } else {
+        } else if (!tk_rcluster_is_cluster(&c->rcl)) {
             rc = tk_rebuild_event(c->db, c->redis, event, &st, err, sizeof(err));
+        } else if (registry_add(c, TK_KEY_EVENTS, event, err, sizeof(err)) != 0 || connect_redis(c, event) != 0) {
+            if (c->redis == NULL && strncmp(err, "Redis SADD", 10) != 0)
+                snprintf(err, sizeof(err), "cannot connect");
+            rc = TK_REBUILD_ERR_REDIS;
+        } else {
+            rc = tk_rebuild_event_ex(c->db, c->redis, event, TK_REBUILD_NO_REGISTRY, &st, err, sizeof(err));
+            char werr[256];
+            if (rc == TK_REBUILD_OK && st.wr_on && registry_add(c, TK_KEY_WQ_ROOMS, event, werr, sizeof(werr)) != 0)
+                fprintf(stderr, "tk-rebuild: event %s: its waiting room not listed (%s); its next join or admin change lists it\n", event,
+                        werr);
         }
         if (rc == TK_REBUILD_OK)
             break;
@@ -177,8 +212,14 @@ static int rebuild_board(conn_t *c, const char *board)
         if ((c->redis == NULL && connect_redis(c, board) != 0) || (c->db == NULL && connect_db(c) != 0)) {
             snprintf(err, sizeof(err), "cannot connect");
             rc = c->redis == NULL ? TK_REBUILD_ERR_REDIS : TK_REBUILD_ERR_DB;
-        } else {
+        } else if (!tk_rcluster_is_cluster(&c->rcl)) {
             rc = tk_lb_rebuild_board(c->db, c->redis, board, &st, err, sizeof(err));
+        } else if (registry_add(c, TK_KEY_BOARDS, board, err, sizeof(err)) != 0 || connect_redis(c, board) != 0) {
+            if (c->redis == NULL && strncmp(err, "Redis SADD", 10) != 0)
+                snprintf(err, sizeof(err), "cannot connect");
+            rc = TK_REBUILD_ERR_REDIS;
+        } else {
+            rc = tk_lb_rebuild_board_ex(c->db, c->redis, board, TK_LB_REBUILD_NO_REGISTRY, &st, err, sizeof(err));
         }
         if (rc == TK_REBUILD_OK)
             break;

@@ -415,13 +415,14 @@ static void slot_half_moved_ask(void **st)
 
 /* ---------------------------------------------------------------- tk-import */
 
-/* Runs tk-import with @args (NULL-terminated) and the environment as it is now; its output into @out. The exit code, -1 when it could not run. */
-static int run_import(const char *const *args, char *out, size_t outlen)
+/* Runs tool @prog (tk-import, tk-rebuild) with @args (NULL-terminated) and the environment as it is now; its output
+ * into @out. The exit code, -1 when it could not run. */
+static int run_tool(const char *prog, const char *const *args, char *out, size_t outlen)
 {
     const it_env_t *env = it_env();
     char path[1024], outp[1024];
-    snprintf(path, sizeof path, "%s/bin/tk-import", env->build);
-    snprintf(outp, sizeof outp, "%s/it_wk_cluster_import.out", env->it_dir);
+    snprintf(path, sizeof path, "%s/bin/%s", env->build, prog);
+    snprintf(outp, sizeof outp, "%s/it_wk_cluster_%s.out", env->it_dir, prog);
     char *argv[16];
     int n = 0;
     argv[n++] = path;
@@ -481,12 +482,12 @@ static void import_on_a_master(void **st)
     /* The first seed as a single Redis: the board's calls meet MOVED there (it holds nothing of the board). */
     char port0[16];
     snprintf(port0, sizeof port0, "%d", x->c.port[0]);
-    int rc = run_import((const char *const[]){"--board", b, "--redis-port", port0, csv, NULL}, out, sizeof out);
+    int rc = run_tool("tk-import", (const char *const[]){"--board", b, "--redis-port", port0, csv, NULL}, out, sizeof out);
     if (rc == 0 || strstr(out, "MOVED") == NULL)
         fail_msg("tk-import to the first seed without REDIS_CLUSTER: exit %d, %s", rc, out);
 
     setenv("REDIS_CLUSTER", x->c.seeds, 1);
-    rc = run_import((const char *const[]){"--board", b, csv, NULL}, out, sizeof out);
+    rc = run_tool("tk-import", (const char *const[]){"--board", b, csv, NULL}, out, sizeof out);
     unsetenv("REDIS_CLUSTER");
     if (rc != 0)
         fail_msg("tk-import with REDIS_CLUSTER: exit %d, %s", rc, out);
@@ -494,6 +495,59 @@ static void import_on_a_master(void **st)
     assert_true(tk_lb_key(TK_LB_RANK, b, strlen(b), 1, key) > 0);
     assert_int_equal(cl_int(&x->c, key, "ZCARD %s", key), 3);
     assert_int_equal(it_db_int(x->f.db, -1, "SELECT COUNT(*) FROM board_scores WHERE board_id='%s'", b), 3);
+}
+
+/*
+ * tk-rebuild with REDIS_CLUSTER restores an event and a board whose slots
+ * live on another master than their registry sets (tk:events, tk:boards):
+ * each SADD goes to its set's own master. Before, the rebuild sent them on
+ * the item's connection and the cluster answered MOVED: "FAILED
+ * redis_error: Redis SADD tk:events: MOVED 9582 ...".
+ */
+static void rebuild_on_another_master(void **st)
+{
+    fix_t *x = *st;
+    char e[32], b[32], key[TK_KEY_MAX], out[4096];
+    int ne = (it_cluster_owner(&x->c, TK_KEY_EVENTS) + 1) % IT_CLUSTER_NODES;
+    int nb = (it_cluster_owner(&x->c, TK_KEY_BOARDS) + 1) % IT_CLUSTER_NODES;
+    id_on(&x->c, e, sizeof e, "wkr", "tk:{%s}:ev", ne);
+    id_on(&x->c, b, sizeof b, "wkrb", "tk:lb:{%s}", nb);
+    long long now = tk_time_now_ms();
+    assert_int_equal(it_db_exec(x->f.db, "INSERT INTO events (event_id, name, max_per_user, created_at, updated_at) VALUES ('%s', '%s', 1, NOW(3), NOW(3))",
+                                e, e),
+                     0);
+    assert_int_equal(it_db_exec(x->f.db, "INSERT INTO event_stock (event_id, total, sold) VALUES ('%s', 10, 0)", e), 0);
+    assert_int_equal(it_db_exec(x->f.db,
+                                "INSERT INTO boards (board_id, name, components, operator, season_length_s, created_at) "
+                                "VALUES ('%s', '%s', 1, 'best', 0, NOW(3))",
+                                b, b),
+                     0);
+    assert_int_equal(it_db_exec(x->f.db, "INSERT INTO board_seasons (board_id, season, started_ms, ended_ms) VALUES ('%s', 1, %lld, NULL)", b,
+                                now - 10000),
+                     0);
+    assert_int_equal(it_db_exec(x->f.db,
+                                "INSERT INTO board_scores (board_id, season, user_id, c1, c2, t_ms, seq) VALUES "
+                                "('%s', 1, 'u-1', 30, 0, %lld, 1), ('%s', 1, 'u-2', 20, 0, %lld, 2), ('%s', 1, 'u-3', 10, 0, %lld, 3)",
+                                b, now - 3000, b, now - 2000, b, now - 1000),
+                     0);
+    setenv("REDIS_CLUSTER", x->c.seeds, 1);
+    int rc = run_tool("tk-rebuild", (const char *const[]){"--event", e, NULL}, out, sizeof out);
+    if (rc != 0)
+        fail_msg("tk-rebuild --event %s (master %d) with REDIS_CLUSTER: exit %d, %s", e, ne, rc, out);
+    rc = run_tool("tk-rebuild", (const char *const[]){"--board", b, NULL}, out, sizeof out);
+    unsetenv("REDIS_CLUSTER");
+    if (rc != 0)
+        fail_msg("tk-rebuild --board %s (master %d) with REDIS_CLUSTER: exit %d, %s", b, nb, rc, out);
+    snprintf(key, sizeof key, "tk:{%s}:ev", e);
+    assert_int_equal(cl_int(&x->c, key, "HEXISTS %s remaining", key), 1);
+    redisReply *rem = it_cluster_cmd(&x->c, key, "HGET %s remaining", key);
+    assert_true(rem != NULL && rem->type == REDIS_REPLY_STRING);
+    assert_string_equal(rem->str, "10");
+    freeReplyObject(rem);
+    assert_int_equal(cl_int(&x->c, TK_KEY_EVENTS, "SISMEMBER %s %s", TK_KEY_EVENTS, e), 1);
+    assert_true(tk_lb_key(TK_LB_RANK, b, strlen(b), 1, key) > 0);
+    assert_int_equal(cl_int(&x->c, key, "ZCARD %s", key), 3);
+    assert_int_equal(cl_int(&x->c, TK_KEY_BOARDS, "SISMEMBER %s %s", TK_KEY_BOARDS, b), 1);
 }
 
 int main(void)
@@ -504,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(slot_moved_mid_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(slot_half_moved_ask, setup, teardown),
         cmocka_unit_test_setup_teardown(import_on_a_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(rebuild_on_another_master, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_wk_cluster", tests, NULL, NULL);
 }
