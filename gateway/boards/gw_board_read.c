@@ -30,6 +30,7 @@
 #include "gw_board_read.h"
 #include "gw_board_batch.h"
 #include "gw_board_reader.h"
+#include "gw_query.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "gw_server.h"
@@ -232,4 +233,23 @@ void gw_board_read_start(gw_board_read_t *rd)
         gw_reply_unavailable(r, "redis");
         gw_board_read_free(rd);
     }
+}
+
+void gw_board_read_get(gw_req_t *r, gw_board_shape_t shape)
+{
+    gw_board_read_t *rd = gw_board_read_new(r, shape);
+    char err[GW_BOARD_ERR_MAX];
+    const char *q;
+    size_t qlen;
+    if (rd == NULL) {
+        gw_reply_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    gw_query_of(r->req, &q, &qlen);
+    if (gw_board_query(q, qlen, rd, err) != 0) {
+        gw_reply_error(r, 400, "bad_request", err);
+        gw_board_read_free(rd);
+        return;
+    }
+    gw_board_read_start(rd);
 }

@@ -134,6 +134,14 @@ void gw_board_read_free(void *rd);
 void gw_board_read_start(gw_board_read_t *rd);
 
 /**
+ * The whole of a GET read route (top, user, around): a read of @shape for
+ * @r with the request's query (season, limit, offset, radius:
+ * gw_board_query), started with gw_board_read_start. 400 bad_request for a
+ * bad query, 503 when out of memory. Answers @r exactly once.
+ */
+void gw_board_read_get(gw_req_t *r, gw_board_shape_t shape);
+
+/**
  * Answers @rd (takes ownership) from @reply, one answer of lua/lb_read.lua
  * to its shape ({1,…} … {6}; for a batched read, its element of the "many"
  * answer), as the reply of its own call: NULL (Redis lost) or an error reply
