@@ -44,18 +44,15 @@ static const char *field(const char *const *kv, const size_t *kvlen, size_t nkv,
     return found;
 }
 
-/* Appends @it, with the entry's @id, @board and @src, to @b. 0 or -1 (out of memory). */
-static int push(wk_lb_batch_t *b, wk_lb_item_t *it, size_t src, const char *board, size_t blen, const char *id, size_t idlen)
+/* Appends the @n items @its to @b, all or none. 0 or -1 (out of memory: nothing appended). */
+static int append(wk_lb_batch_t *b, const wk_lb_item_t *its, size_t n)
 {
-    memcpy(it->id, id, idlen);
-    memcpy(it->board, board, blen);
-    it->blen = blen;
-    it->src = src;
-    wk_lb_item_t *p = tk_grow(b->items, &b->cap, b->n + 1, sizeof(*p), 256);
+    wk_lb_item_t *p = tk_grow(b->items, &b->cap, b->n + n, sizeof(*p), 256);
     if (p == NULL)
         return -1;
     b->items = p;
-    b->items[b->n++] = *it;
+    memcpy(b->items + b->n, its, n * sizeof(*its));
+    b->n += n;
     return 0;
 }
 
@@ -103,7 +100,7 @@ static int parse_line(wk_lb_item_t *it, const char *line, size_t len, char *err,
  * appended, so a malformed entry adds no item (it is acked whole, without
  * rows, by the caller) and a good one adds all of them.
  */
-static int add_packed(wk_lb_batch_t *b, wk_lb_item_t *it, const char *const *kv, const size_t *kvlen, size_t nkv, int *dup,
+static int add_packed(wk_lb_batch_t *b, const wk_lb_item_t *it, const char *const *kv, const size_t *kvlen, size_t nkv, int *dup,
                       char *err, size_t errlen)
 {
     size_t nl = 0, dl = 0;
@@ -142,14 +139,7 @@ static int add_packed(wk_lb_batch_t *b, wk_lb_item_t *it, const char *const *kv,
         snprintf(err, errlen, "field n says %lld lines, d has %lld", count, got);
         return 1;
     }
-    /* Room for every line first: out of memory appends none of them either. */
-    wk_lb_item_t *room = tk_grow(b->items, &b->cap, b->n + (size_t)count, sizeof(*room), 256);
-    if (room == NULL)
-        return -1;
-    b->items = room;
-    memcpy(b->items + b->n, lines, (size_t)count * sizeof(*lines));
-    b->n += (size_t)count;
-    return 0;
+    return append(b, lines, (size_t)count);
 }
 
 int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen, const char *id, size_t idlen,
@@ -161,6 +151,10 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
         snprintf(err, errlen, "bad entry id or board");
         return 1;
     }
+    memcpy(it.id, id, idlen);
+    memcpy(it.board, board, blen);
+    it.blen = blen;
+    it.src = src;
     int dup = 0;
     size_t kl = 0, sl = 0, tl = 0;
     const char *k = field(kv, kvlen, nkv, 'k', &kl, &dup), *s = field(kv, kvlen, nkv, 's', &sl, &dup),
@@ -180,13 +174,8 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
     }
     it.kind = k[0] == 'm' ? 's' : k[0];
     it.season = (unsigned)season;
-    if (k[0] == 'm') {
-        memcpy(it.id, id, idlen);
-        memcpy(it.board, board, blen);
-        it.blen = blen;
-        it.src = src;
+    if (k[0] == 'm')
         return add_packed(b, &it, kv, kvlen, nkv, &dup, err, errlen);
-    }
     if (it.kind == 's') {
         size_t ul = 0, al = 0, bl = 0, ql = 0;
         const char *u = field(kv, kvlen, nkv, 'u', &ul, &dup), *a = field(kv, kvlen, nkv, 'a', &al, &dup),
@@ -211,7 +200,7 @@ int wk_lb_batch_add(wk_lb_batch_t *b, size_t src, const char *board, size_t blen
         snprintf(err, errlen, "a field appears twice");
         return 1;
     }
-    return push(b, &it, src, board, blen, id, idlen);
+    return append(b, &it, 1);
 }
 
 /* Same (board, kind, season, user): one key of coalescing. */
