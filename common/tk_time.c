@@ -1,7 +1,6 @@
 #include "tk_time.h"
 #include "tk_fmt.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 

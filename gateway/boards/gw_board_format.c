@@ -148,15 +148,16 @@ static char *put(char *p, const char *s, size_t n)
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
 /*
- * Writes entry @x as a JSON object into @p (ENTRY_JSON_MAX bytes free) and
- * returns the end: {"rank":R,"user_id":"U","score":[C1(,C2)],"updated_at":"T"}.
- * Without printf (tk_fmt.h: why). User ids have no character JSON escapes
+ * Writes the members of entry @x, without braces, into @p (ENTRY_JSON_MAX
+ * bytes free) and returns the end:
+ * "rank":R,"user_id":"U","score":[C1(,C2)],"updated_at":"T". Without printf
+ * (tk_fmt.h: why). User ids have no character JSON escapes
  * ([A-Za-z0-9_.:@-], checked when the entry was added), so they are
  * written as they are.
  */
-static char *entry_json(char *p, const gw_board_entry_t *x, int comps)
+static char *entry_fields(char *p, const gw_board_entry_t *x, int comps)
 {
-    p = PUT_LIT(p, "{\"rank\":");
+    p = PUT_LIT(p, "\"rank\":");
     p += tk_fmt_i64(p, x->rank);
     p = PUT_LIT(p, ",\"user_id\":\"");
     p = put(p, x->user, x->ulen);
@@ -169,7 +170,8 @@ static char *entry_json(char *p, const gw_board_entry_t *x, int comps)
     p = PUT_LIT(p, "],\"updated_at\":\"");
     tk_time_format_rfc3339(x->e.t_ms, p);
     p += TK_TIME_RFC3339_LEN;
-    return PUT_LIT(p, "\"}");
+    *p++ = '"';
+    return p;
 }
 
 char *gw_board_json(const gw_board_read_t *rd, size_t *len)
@@ -185,15 +187,16 @@ char *gw_board_json(const gw_board_read_t *rd, size_t *len)
     if (rd->shape == GW_BOARD_USER) {
         /* One entry: its fields beside "season", not in a list. */
         *p++ = ',';
-        char *e = entry_json(p, &rd->entries[0], rd->comps);
-        memmove(p, p + 1, (size_t)(e - p - 1)); /* drop the entry's opening brace; its closing one closes the body */
-        p = e - 1;
+        p = entry_fields(p, &rd->entries[0], rd->comps);
+        *p++ = '}';
     } else {
         p = PUT_LIT(p, ",\"entries\":[");
         for (size_t i = 0; i < rd->n; i++) {
             if (i > 0)
                 *p++ = ',';
-            p = entry_json(p, &rd->entries[i], rd->comps);
+            *p++ = '{';
+            p = entry_fields(p, &rd->entries[i], rd->comps);
+            *p++ = '}';
         }
         p = PUT_LIT(p, "]}");
     }
