@@ -97,6 +97,18 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list);
  */
 long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms);
 
+/** One non-blocking read of stream @i alone, for wk_read_each (@arg: the caller's). Entries taken, or -1. */
+typedef long (*wk_read_one_fn)(wk_drain_t *d, size_t i, void *arg);
+
+/**
+ * On a Redis Cluster, a read of streams [@first, @first + @count) as
+ * @read_one of each in turn (wk_read.c: why one call per stream), then, when
+ * none had anything, a sleep of @block_ms (at most WK_CLUSTER_IDLE_MS)
+ * instead of a BLOCK. Shared by the event streams (wk_read.c) and the board
+ * streams (wk_lb_drain.c). Entries taken, or -1 when every read failed.
+ */
+long wk_read_each(wk_drain_t *d, size_t first, size_t count, long block_ms, wk_read_one_fn read_one, void *arg);
+
 /* ---- wk_recover.c: entries left pending */
 
 /** This consumer's own pending entries (left by an earlier run under the same name). 0, -1 (Redis) or -2 (flush failed: exit). */

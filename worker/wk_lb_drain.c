@@ -307,25 +307,18 @@ static long read_call(wk_drain_t *d, size_t first, size_t count, const char *id,
     return taken;
 }
 
+/* wk_read_each's reader of one board stream: @arg is the id to read from. */
+static long read_one(wk_drain_t *d, size_t i, void *arg)
+{
+    return read_call(d, i, 1, arg, 0);
+}
+
 /* As read_call; on a Redis Cluster one call per stream (CROSSSLOT otherwise: wk_read_group says why). */
 static long read_group(wk_drain_t *d, size_t first, size_t count, const char *id, long block_ms)
 {
     if (!wk_redis_is_cluster(&d->redis) || count <= 1)
         return read_call(d, first, count, id, block_ms);
-    long taken = 0;
-    size_t failed = 0;
-    for (size_t i = 0; i < count && !*d->stop; i++) {
-        long t = read_call(d, first + i, 1, id, 0);
-        if (t < 0)
-            failed++;
-        else
-            taken += t;
-    }
-    if (failed == count)
-        return -1;
-    if (taken == 0 && block_ms > 0)
-        tk_time_sleep_ms(block_ms < WK_CLUSTER_IDLE_MS ? block_ms : WK_CLUSTER_IDLE_MS, d->stop);
-    return taken;
+    return wk_read_each(d, first, count, block_ms, read_one, (void *)id);
 }
 
 /* ---------------------------------------------------------------- acking */

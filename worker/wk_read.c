@@ -132,6 +132,36 @@ static long read_call(wk_drain_t *d, size_t first, size_t count, const char *con
     return taken;
 }
 
+long wk_read_each(wk_drain_t *d, size_t first, size_t count, long block_ms, wk_read_one_fn read_one, void *arg)
+{
+    long taken = 0;
+    size_t failed = 0;
+    for (size_t i = first; i < first + count && !*d->stop; i++) {
+        long t = read_one(d, i, arg);
+        if (t < 0)
+            failed++;
+        else
+            taken += t;
+    }
+    if (failed == count)
+        return -1;
+    if (taken == 0 && block_ms > 0)
+        tk_time_sleep_ms(block_ms < WK_CLUSTER_IDLE_MS ? block_ms : WK_CLUSTER_IDLE_MS, d->stop);
+    return taken;
+}
+
+/* wk_read_each's reader of one event stream: @arg is the ids of the streams from wk_read_group's @first. */
+typedef struct {
+    size_t first;
+    const char *const *ids;
+} read_ids_t;
+
+static long read_one(wk_drain_t *d, size_t i, void *arg)
+{
+    const read_ids_t *r = arg;
+    return read_call(d, i, 1, r->ids + (i - r->first), 0);
+}
+
 long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
 {
     if (!wk_redis_is_cluster(&d->redis) || count <= 1)
@@ -143,18 +173,6 @@ long wk_read_group(wk_drain_t *d, size_t first, size_t count, const char *const 
      * hold the others' entries back); when none had anything, a short
      * sleep instead. A master that cannot be reached does not stop the
      * others' streams. */
-    long taken = 0;
-    size_t failed = 0;
-    for (size_t i = 0; i < count && !*d->stop; i++) {
-        long t = read_call(d, first + i, 1, ids + i, 0);
-        if (t < 0)
-            failed++;
-        else
-            taken += t;
-    }
-    if (failed == count)
-        return -1;
-    if (taken == 0 && block_ms > 0)
-        tk_time_sleep_ms(block_ms < WK_CLUSTER_IDLE_MS ? block_ms : WK_CLUSTER_IDLE_MS, d->stop);
-    return taken;
+    read_ids_t r = {first, ids};
+    return wk_read_each(d, first, count, block_ms, read_one, &r);
 }
