@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "lib/it_api.h"
+#include "lib/it_cluster.h"
 #include "lib/it_env.h"
 
 typedef struct {
@@ -93,14 +94,37 @@ static int node_ready(slots_t *s)
     return -1;
 }
 
+/* Stops the node of @s, if any, and closes the connection to it. */
+static void node_stop(slots_t *s)
+{
+    if (s->rc != NULL)
+        redisFree(s->rc);
+    s->rc = NULL;
+    if (s->node > 0) {
+        kill(s->node, SIGTERM);
+        waitpid(s->node, NULL, 0);
+    }
+    s->node = 0;
+}
+
 static int setup(void **st)
 {
     slots_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -1;
-    s->port = it_free_port();
-    if ((s->node = node_start(s->port)) < 0 || node_ready(s) != 0) {
-        fprintf(stderr, "could not start a cluster-mode redis-server on %d\n", s->port);
+    /* A port taken between the check and the start (its own or its cluster bus port, +10000) makes redis-server
+     * exit: another port, three times at most (CI once met it with a plain free port). */
+    int up = 0;
+    for (int attempt = 0; attempt < 3 && !up; attempt++) {
+        s->port = it_cluster_free_port();
+        up = s->port > 0 && (s->node = node_start(s->port)) > 0 && node_ready(s) == 0;
+        if (!up) {
+            fprintf(stderr, "could not start a cluster-mode redis-server on %d\n", s->port);
+            node_stop(s);
+        }
+    }
+    if (!up) {
+        free(s);
         return -1;
     }
     char pw[600], port[16];
@@ -124,12 +148,7 @@ static int teardown(void **st)
     unsetenv("IT_GW_REDIS_PORT");
     unsetenv("REDIS_USER");
     unsetenv("REDIS_PASSWORD_FILE");
-    if (s->rc != NULL)
-        redisFree(s->rc);
-    if (s->node > 0) {
-        kill(s->node, SIGTERM);
-        waitpid(s->node, NULL, 0);
-    }
+    node_stop(s);
     free(s);
     return rc;
 }

@@ -56,19 +56,27 @@ static int port_free(int port)
     return ok;
 }
 
-/* A port whose cluster bus port (+10000) is free too. */
-static int cluster_port(const it_cluster_t *c)
+int it_cluster_free_port(void)
 {
     for (int tries = 0; tries < 200; tries++) {
         int p = it_free_port();
-        if (p < 0 || p + 10000 > 65535)
-            continue;
+        if (p >= 0 && p + 10000 <= 65535 && port_free(p + 10000))
+            return p;
+    }
+    return -1;
+}
+
+/* A port whose cluster bus port (+10000) is free too, and neither one a port of @c's nodes. */
+static int cluster_port(const it_cluster_t *c)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int p = it_cluster_free_port();
+        if (p < 0)
+            return -1;
         int dup = 0;
         for (int i = 0; i < c->n; i++)
             dup |= c->port[i] == p || c->port[i] + 10000 == p || c->port[i] == p + 10000;
-        if (dup)
-            continue;
-        if (port_free(p + 10000))
+        if (!dup)
             return p;
     }
     return -1;

@@ -30,6 +30,9 @@ typedef struct {
     char seeds[128];                    /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3": REDIS_CLUSTER */
 } it_cluster_t;
 
+/** A free loopback port whose cluster bus port (+10000) is free too, for a cluster-mode redis-server; -1 when none was found. */
+int it_cluster_free_port(void);
+
 /** Starts the nodes, creates the cluster, waits up to @ready_ms for cluster_state:ok everywhere. 0, or -1 (said on stderr) with everything stopped. */
 int it_cluster_start(it_cluster_t *c, int ready_ms);
 
