@@ -167,6 +167,18 @@ static void thread_dispose(gw_thread_t *th)
     /* Let the closes above and the callbacks they trigger run. */
     for (int i = 0; i < 3; i++)
         h2o_evloop_run(th->ctx.loop, 0);
+    /* What outlived the shutdown timeout (idle HTTP/1.1 keep-alive
+     * connections, a client that never finished its request) is closed
+     * now: h2o_context_dispose asserts that no connection is left on its
+     * timeouts. Bounded: each close needs a turn or two. */
+    if (th->conns > 0) {
+        gw_conn_close_all(th);
+        int64_t until = tk_time_mono_ms() + 1000;
+        while (th->conns > 0 && tk_time_mono_ms() < until)
+            h2o_evloop_run(th->ctx.loop, 10);
+        if (th->conns > 0)
+            tk_error("thread %d: %zu connection(s) would not close", th->index, th->conns);
+    }
     /* h2o_context_request_shutdown armed a one-second GOAWAY resend that
      * h2o_context_dispose would find still linked. */
     if (h2o_timeout_is_linked(&th->ctx.http2._graceful_shutdown_timeout))
@@ -228,6 +240,7 @@ static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
 {
     th->server = srv;
     th->index = index;
+    h2o_linklist_init_anchor(&th->conn_list);
     h2o_context_init(&th->ctx, h2o_evloop_create(), &srv->globalconf);
     th->accept_tls = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, srv->ssl_ctx, 0, NULL};
     th->accept_plain = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, NULL, 0, NULL};

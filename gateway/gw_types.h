@@ -94,6 +94,7 @@ struct st_gw_thread_t {
     h2o_multithread_receiver_t wake;    /* shutdown notice from the main thread */
     int stopping;
     size_t conns;             /* open client connections */
+    h2o_linklist_t conn_list; /* their records (gw_conn.c), so a shutdown can close what outlived its timeout */
     size_t db_jobs;           /* jobs submitted to the database threads, not yet back */
     size_t board_reads;       /* leaderboard reads in flight (BOARD_READS_MAX; gw_board_read.c) */
     size_t board_db_reads;    /* of those, on MariaDB (BOARD_DB_READS_MAX; gw_board_db.c) */

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 /* One accepted connection: malloc'ed at accept, freed by its socket's on_close. */
 typedef struct {
+    h2o_linklist_t link;     /* in th->conn_list while the socket is open */
     gw_thread_t *th;
     h2o_socket_t *sock;      /* dangling once on_close ran: only used before */
     h2o_accept_ctx_t *actx;  /* TLS or cleartext */
@@ -57,6 +59,7 @@ static void on_close(void *data)
 {
     conn_t *c = data;
     c->th->conns--;
+    h2o_linklist_unlink(&c->link);
     if (h2o_timeout_is_linked(&c->proxy_timeout))
         h2o_timeout_unlink(&c->proxy_timeout);
     if (c->key != 0)
@@ -152,6 +155,7 @@ void gw_conn_on_accept(h2o_socket_t *listener, const char *err)
         c->sock = sock;
         c->actx = listener == th->listen_tls ? &th->accept_tls : &th->accept_plain;
         th->conns++;
+        h2o_linklist_insert(&th->conn_list, &c->link);
         sock->on_close.cb = on_close;
         sock->on_close.data = c;
         struct sockaddr_storage ss;
@@ -169,6 +173,20 @@ void gw_conn_on_accept(h2o_socket_t *listener, const char *err)
             continue;
         }
         h2o_accept(c->actx, sock);
+    }
+}
+
+void gw_conn_close_all(gw_thread_t *th)
+{
+    /* Not h2o_socket_close: the HTTP/1.1 or HTTP/2 connection on top owns
+     * the socket and must run its own close. Shutting the descriptor down
+     * makes its next read see the end (and a write fail), so h2o closes it
+     * through its own path on the next turns of the loop. */
+    for (h2o_linklist_t *n = th->conn_list.next; n != &th->conn_list; n = n->next) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, n);
+        int fd = h2o_socket_get_fd(c->sock);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
     }
 }
 

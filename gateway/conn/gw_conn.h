@@ -41,6 +41,15 @@ void gw_conn_stop(gw_server_t *srv);
 /** The read callback of a listening socket whose ->data is its gw_thread_t: accepts up to 64 connections per call. */
 void gw_conn_on_accept(h2o_socket_t *listener, const char *err);
 
+/**
+ * Shuts down the descriptor of every connection @th still has open, so
+ * each one ends through h2o's own close path on the next turns of the
+ * loop (the shutdown's last step, when the timeout passed with idle
+ * HTTP/1.1 keep-alive connections: h2o 2.2.5 leaves those open, and its
+ * context cannot be disposed of while they are).
+ */
+void gw_conn_close_all(gw_thread_t *th);
+
 /** Runs between turns of @th's event loop: the HTTP/2 guard (gw_h2guard.h). */
 void gw_conn_after_turn(gw_thread_t *th);
 
