@@ -53,8 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -140,56 +138,17 @@ static void create_board(fix_t *f, const char *b, int comps)
     freeReplyObject(r);
 }
 
-static void read_file(const char *path, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    FILE *in = fopen(path, "rb");
-    if (in == NULL)
-        return;
-    size_t n = fread(buf, 1, cap - 1, in);
-    buf[n] = '\0';
-    fclose(in);
-}
 
 /* Runs tk-import with @args (NULL-terminated); stdout and stderr into f->out and f->errout. Returns the exit code. */
 static int run_import(fix_t *f, const char *const *args)
 {
     const it_env_t *env = it_env();
-    char path[1024], outp[1024], errp[1024];
-    snprintf(path, sizeof path, "%s/bin/tk-import", env->build);
+    char outp[1024], errp[1024];
     snprintf(outp, sizeof outp, "%s/it_import.out", env->it_dir);
     snprintf(errp, sizeof errp, "%s/it_import.err", env->it_dir);
-    char *argv[32];
-    int n = 0;
-    argv[n++] = path;
-    for (; args[n - 1] != NULL && n < 31; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-            _exit(126);
-        it_proc_redis_user_env(path);
-        execv(path, argv);
-        _exit(127);
-    }
-    long long deadline = it_now_ms() + CMD_MS;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (it_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        it_sleep_ms(10);
-    }
-    read_file(outp, f->out, sizeof f->out);
-    read_file(errp, f->errout, sizeof f->errout);
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int rc = it_run_tool("tk-import", args, outp, errp, CMD_MS);
+    it_read_file(outp, f->out, sizeof f->out);
+    it_read_file(errp, f->errout, sizeof f->errout);
     if (rc != 0)
         fprintf(stderr, "tk-import exit %d\nstdout: %s\nstderr: %s\n", rc, f->out, f->errout);
     return rc;
@@ -537,8 +496,8 @@ static void export_import_round_trip(void **st)
     const char *wantp = tmp_path("rt-want.csv");
     write_rows(wantp, rows, ROWS, 2, 1);
     static char got[OUT_MAX], want[OUT_MAX];
-    read_file(exp1, got, sizeof got);
-    read_file(wantp, want, sizeof want);
+    it_read_file(exp1, got, sizeof got);
+    it_read_file(wantp, want, sizeof want);
     assert_true(strlen(want) > 100000);
     assert_string_equal(got, want);
     /* into a fresh board: the same ranks */
@@ -869,7 +828,7 @@ static void export_reimport_keeps_ties(void **st)
     const char *exp = tmp_path("tie1.csv");
     assert_int_equal(run_import(f, (const char *const[]){"--export", "--board", "tie1", exp, NULL}), 0);
     char text[4096];
-    read_file(exp, text, sizeof text);
+    it_read_file(exp, text, sizeof text);
     assert_true(strstr(text, "\nzed,") != NULL && strstr(text, "\nzed,") < strstr(text, "\namy,"));
     assert_int_equal(run_import(f, (const char *const[]){"--board", "tie2", exp, NULL}), 0);
     redisReply *r = redisCommand(f->rc, "ZRANGE tk:lb:{tie2}:z:1 0 -1");

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -96,36 +95,10 @@ static void state_dump(redisContext *rc, const char *ev, char *out)
     freeReplyObject(m);
 }
 
-/* Runs $TK_BUILD/bin/tk-rebuild with @args (NULL-terminated); returns its exit code, -1 on failure to run. */
+/* Runs tk-rebuild with @args (NULL-terminated); returns its exit code, -1 on failure to run. */
 static int run_cmd(const char *const *args)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/bin/tk-rebuild", it_env()->build);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = path;
-    for (; args[n - 1] != NULL && n < 15; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        it_proc_redis_user_env(path);
-        execv(path, argv);
-        _exit(127);
-    }
-    long long deadline = it_now_ms() + CMD_MS;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (it_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        it_sleep_ms(20);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return it_run_tool("tk-rebuild", args, NULL, NULL, CMD_MS);
 }
 
 static void wait_drained(const it_fix_t *f, const char *ev)

@@ -35,8 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -419,37 +417,11 @@ static void slot_half_moved_ask(void **st)
  * into @out. The exit code, -1 when it could not run. */
 static int run_tool(const char *prog, const char *const *args, char *out, size_t outlen)
 {
-    const it_env_t *env = it_env();
-    char path[1024], outp[1024];
-    snprintf(path, sizeof path, "%s/bin/%s", env->build, prog);
-    snprintf(outp, sizeof outp, "%s/it_wk_cluster_%s.out", env->it_dir, prog);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = path;
-    for (; args[n - 1] != NULL && n < 15; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0)
-            _exit(126);
-        it_proc_redis_user_env(path);
-        execv(path, argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    FILE *in = fopen(outp, "r");
-    size_t got = in != NULL ? fread(out, 1, outlen - 1, in) : 0;
-    out[got] = '\0';
-    if (in != NULL)
-        fclose(in);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char outp[1024];
+    snprintf(outp, sizeof outp, "%s/it_wk_cluster_%s.out", it_env()->it_dir, prog);
+    int rc = it_run_tool(prog, args, outp, NULL, 120000);
+    it_read_file(outp, out, outlen);
+    return rc;
 }
 
 static void import_on_a_master(void **st)

@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -233,36 +232,10 @@ static long long version_of(const it_fix_t *f, const char *ev)
     return v;
 }
 
-/* Runs $TK_BUILD/bin/tk-rebuild with @args (NULL-terminated) as the admin ACL user; its exit code, -1 when it could not run. */
+/* Runs tk-rebuild with @args (NULL-terminated) as the admin ACL user; its exit code, -1 when it could not run. */
 static int rebuild_cmd(const char *const *args)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/bin/tk-rebuild", it_env()->build);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = path;
-    for (; args[n - 1] != NULL && n < 15; n++)
-        argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        it_proc_redis_user_env(path);
-        execv(path, argv);
-        _exit(127);
-    }
-    long long deadline = it_now_ms() + CMD_MS;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (it_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        it_sleep_ms(20);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return it_run_tool("tk-rebuild", args, NULL, NULL, CMD_MS);
 }
 
 /* ------------------------------------------------------------- create */

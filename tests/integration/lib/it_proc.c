@@ -433,3 +433,53 @@ int it_services(const char *cmd, int timeout_ms)
     }
     return rc;
 }
+
+int it_run_tool(const char *prog, const char *const *args, const char *outp, const char *errp, int timeout_ms)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bin/%s", it_env()->build, prog);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = path;
+    for (; args[n - 1] != NULL && n < 31; n++)
+        argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (outp != NULL) {
+            int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            int e = errp != NULL ? open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : o;
+            if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+                _exit(126);
+        }
+        it_proc_redis_user_env(path);
+        execv(path, argv);
+        _exit(127);
+    }
+    long long deadline = it_now_ms() + timeout_ms;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (it_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fprintf(stderr, "%s: still running after %d ms: killed\n", prog, timeout_ms);
+            return -1;
+        }
+        it_sleep_ms(10);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void it_read_file(const char *path, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *in = fopen(path, "rb");
+    if (in == NULL)
+        return;
+    size_t n = fread(buf, 1, cap - 1, in);
+    buf[n] = '\0';
+    fclose(in);
+}

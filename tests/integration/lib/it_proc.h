@@ -94,6 +94,20 @@ int it_services(const char *cmd, int timeout_ms);
  */
 void it_proc_redis_user_env(const char *prog);
 
+/**
+ * Runs the tool $TK_BUILD/bin/@prog (tk-rebuild, tk-import) with @args
+ * (NULL-terminated, at most 30) as its Redis ACL user
+ * (it_proc_redis_user_env) and the environment as it is now; stdout into
+ * the file @outp and stderr into @errp (NULL: into @outp too; both NULL:
+ * this process's own). Killed after @timeout_ms. Returns its exit code
+ * (128 + the signal when one ended it), -1 when it could not run or ran
+ * out of time.
+ */
+int it_run_tool(const char *prog, const char *const *args, const char *outp, const char *errp, int timeout_ms);
+
+/** Reads up to @cap - 1 bytes of the file @path into @buf, NUL-terminated (empty when unreadable). */
+void it_read_file(const char *path, char *buf, size_t cap);
+
 /** The pid in $TK_IT_DIR/@pidfile ("redis/redis.pid", "mariadb/mariadb.pid"), or -1 when unreadable. */
 pid_t it_service_pid(const char *pidfile);
 
