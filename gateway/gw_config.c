@@ -1,6 +1,7 @@
 #include "gw_config.h"
 #include "tk_log.h"
 #include "tk_opt.h"
+#include "tk_wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,8 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->db_queue_max = 256;
     c->db_job_deadline_ms = 2000;
     c->redis_inflight_max = 4096;
+    c->redis_wait_replicas = 0; /* today's behaviour: answered once the master has it */
+    c->redis_wait_timeout_ms = TK_WAIT_TIMEOUT_MS_DEFAULT; /* why: common/tk_wait.h */
     c->board_reads_max = 2048;
     c->board_db_reads_max = 16;
     c->board_checksum_max = 200000;
@@ -181,6 +184,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--dev-login", "DEV_LOGIN", TK_OPT_FLAG, &c->dev_login, 0, 0,
          "1: POST /v1/dev/login signs a token for any user_id (demo only, never in production)"},
         TK_BACKEND_OPTS(&c->backend),
+        TK_WAIT_OPTS(&c->redis_wait_replicas, &c->redis_wait_timeout_ms),
         {"--redis-cluster", "REDIS_CLUSTER", TK_OPT_STR, &c->redis_cluster, 0, 0,
          "host:port,... seeds of a Redis Cluster (unset: the single Redis at REDIS_HOST:REDIS_PORT; docs/DESIGN.md)"},
     };

@@ -49,6 +49,8 @@ typedef struct {
     long watch_held_max;     /* long-polls of GET .../watch held per loop thread (gw_watch.h) */
     long wq_held_max;        /* waiting-room status long-polls held per loop thread (gw_queue_hold.h) */
     long redis_inflight_max; /* claims per loop thread queued for or waiting on Redis (gw_batcher.h) */
+    long redis_wait_replicas;   /* WAIT for this many replicas before a grant is answered; 0 = off (common/tk_wait.h) */
+    long redis_wait_timeout_ms; /* WAIT's timeout; past it, 503 (gw_batcher.c) */
     long board_reads_max;    /* board reads per loop thread in flight (Redis or MariaDB; gw_board_read.h) */
     long board_db_reads_max; /* of those, old-season reads on MariaDB per loop thread (gw_board_db.c) */
     long board_checksum_max; /* users of a season up to which GET /v1/admin/boards/{B} compares checksums */

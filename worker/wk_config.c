@@ -1,5 +1,6 @@
 #include "wk_config.h"
 #include "tk_opt.h"
+#include "tk_wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
     c->discover_ms = 1000;
     c->stats_ms = 1000;
     c->log_every_s = 10;
+    c->wait_replicas = 0;
+    c->wait_timeout_ms = TK_WAIT_TIMEOUT_MS_DEFAULT; /* why: common/tk_wait.h */
 
     const tk_opt_t opts[] = {
         TK_OPT_LOG_LEVEL(&c->log_level_name),
@@ -47,6 +50,7 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
         {"--discover-ms", "WORKER_DISCOVER_MS", TK_OPT_INT, &c->discover_ms, 10, 3600000, "re-read tk:events this often"},
         {"--stats-ms", "WORKER_STATS_MS", TK_OPT_INT, &c->stats_ms, 100, 3600000, "flush counters to tk:wk:stats this often"},
         {"--log-every-s", "WORKER_LOG_EVERY_S", TK_OPT_INT, &c->log_every_s, 1, 86400, "info line with rates this often"},
+        TK_WAIT_OPTS(&c->wait_replicas, &c->wait_timeout_ms),
         TK_BACKEND_OPTS(&c->backend),
         TK_BACKEND_CLUSTER_OPT(&c->redis_cluster),
     };

@@ -24,6 +24,8 @@ typedef struct {
     long discover_ms;   /* tk:events re-read period */
     long stats_ms;      /* tk:wk:stats flush period */
     long log_every_s;   /* info line period */
+    long wait_replicas;   /* REDIS_WAIT_REPLICAS: write to MariaDB only what this many replicas hold; 0 = off (wk_read.c) */
+    long wait_timeout_ms; /* REDIS_WAIT_TIMEOUT_MS */
     const char *redis_cluster; /* REDIS_CLUSTER as given ("host:port,..."); parsed into backend.redis_seeds */
     char consumer_buf[WK_CONSUMER_MAX]; /* default consumer name lives here */
 } wk_config_t;
