@@ -782,10 +782,10 @@ static call_t *call_new(gw_redis_t *r, int script, gw_redis_cb cb, void *data, i
 
 static int send_call(call_t *call, rconn_t *c);
 
-int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
+/* gw_redis_command and gw_redis_command_at: in a cluster, the call goes to @slot's master (-1: any). */
+static int command_to(gw_redis_t *r, int slot, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
 {
     if (r->map != NULL) {
-        int slot = command_slot(argc, argv, lens);
         rconn_t *c = NULL;
         int wait = r->holds > 0 || r->pumping || r->resend_head != NULL || r->wait_head != NULL;
         if (r->destroying || (!wait && ((c = route(r, slot)) == NULL || !c->up || c->ac == NULL))) {
@@ -825,6 +825,17 @@ int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const 
         return -1;
     }
     return 0;
+}
+
+int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
+{
+    return command_to(r, r->map != NULL ? command_slot(argc, argv, lens) : -1, cb, data, argc, argv, lens);
+}
+
+int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_cb cb, void *data, int argc, const char **argv,
+                        const size_t *lens)
+{
+    return command_to(r, r->map != NULL ? (int)tk_key_slot(key, keylen) : -1, cb, data, argc, argv, lens);
 }
 
 static int send_script(call_t *call, int by_text);

@@ -38,7 +38,9 @@
  * - Routing: gw_redis_script goes by its first key (nkeys > 0);
  *   gw_redis_command by argv[1], by the first stream of XREAD/XREADGROUP
  *   ("STREAMS k1 ..."), and keyless commands (PING, TIME, INFO, CLUSTER,
- *   SCRIPT, ECHO, DBSIZE; a script without keys) to any master that is up.
+ *   SCRIPT, ECHO, DBSIZE; a script without keys) to any master that is up;
+ *   gw_redis_command_at by the key its caller names (WAIT after a claim
+ *   script: the script's master).
  *   Every key of one call must be in one slot (one hash tag), or the
  *   cluster answers CROSSSLOT, which reaches the caller as an error reply.
  *   A call whose master's connection is not up fails at once (-1), as a
@@ -157,6 +159,18 @@ uint64_t gw_redis_errors(const gw_redis_t *r);
  * when disconnected; the callback then is never called.
  */
 int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens);
+
+/**
+ * gw_redis_command routed by @key (@keylen bytes) instead of the command's
+ * own arguments: in a cluster, to the master of @key's slot (the same
+ * connection a script call whose first key is @key went to, the map
+ * unchanged); on a single Redis the same as gw_redis_command. For a keyless
+ * command that must follow a script's writes on their connection: WAIT
+ * (gateway/claims/gw_batcher.c), which gw_redis_command would route by its
+ * number.
+ */
+int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_cb cb, void *data, int argc, const char **argv,
+                        const size_t *lens);
 
 /**
  * EVALSHA of @script with @nkeys keys among argv (argv here is only the keys

@@ -156,21 +156,23 @@ K_PRIO='~tk:{*}:prio'
 # (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
 # (lb_create.lua, lb_write.lua: TIME for the time of a score, RPUSH LPOP
 # of the seasons past the window); with REDIS_CLUSTER, CLUSTER SLOTS (the
-# slot map) and ASKING (an ASK redirect; gateway/gw_redis.c).
+# slot map) and ASKING (an ASK redirect; gateway/gw_redis.c); WAIT after a
+# claim batch with REDIS_WAIT_REPLICAS > 0 (gateway/claims/gw_batcher.c).
 ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha +rpush +lpop
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist
  +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
- +hscan +xpending +xinfo|groups +cluster|slots +asking"
+ +hscan +xpending +xinfo|groups +cluster|slots +asking +wait"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
 # EXISTS, HINCRBY, XACK, XDEL), lb_ack.lua (XRANGE of the entries it acks,
 # HMGET HINCRBY HDEL of the board's pend hash), its counters and
 # wk_stats_prune.lua; with REDIS_CLUSTER, CLUSTER SLOTS and ASKING
-# (common/tk_rcluster.c; unused with a single Redis).
+# (common/tk_rcluster.c; unused with a single Redis); WAIT after a read
+# with REDIS_WAIT_REPLICAS > 0 (worker/wk_read.c).
 ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
- +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange +cluster|slots +asking"
+ +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange +cluster|slots +asking +wait"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua; a board's:
 # common/tk_lb_rebuild.c, ZADD ZCARD, LRANGE of the seasons past the window), tk-import (HMGET of the board,
 # lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script;
