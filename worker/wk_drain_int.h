@@ -91,6 +91,14 @@ int wk_streams_discover(wk_drain_t *d, int all);
 long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list);
 
 /**
+ * With REDIS_WAIT_REPLICAS > 0: WAIT on the connection of stream @key (a C
+ * string) that a read just delivered entries on. 0 when the replicas asked
+ * hold them (or WAIT is off), -1 (logged) when not or Redis failed: then
+ * write nothing of that read (wk_read.c says why).
+ */
+int wk_read_replicated(wk_drain_t *d, const char *key);
+
+/**
  * XREADGROUP over streams [@first, @first + @count) from @ids ("0" for own
  * pending, ">" for new), blocking @block_ms when > 0. Returns entries
  * taken, or -1 (Redis, or out of memory).

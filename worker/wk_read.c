@@ -11,6 +11,7 @@
 #include "tk_grow.h"
 #include "tk_log.h"
 #include "tk_time.h"
+#include "tk_wait.h"
 #include "wk_drain_int.h"
 
 #include <stdio.h>
@@ -76,6 +77,68 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
     return (long)list->elements;
 }
 
+/*
+ * REDIS_WAIT_REPLICAS (common/tk_wait.h; docs/DEPLOY.md, "Acknowledged
+ * means replicated"). Why before MariaDB: a row written from an entry a
+ * replica never received outlives a failover that loses the entry, and then
+ * MariaDB holds a claim the promoted Redis does not, whose stock Redis sells
+ * again (oversell between the books). So the entries a read delivered are
+ * written only once WAIT says @n replicas hold them. WAIT covers every write
+ * of its connection, and XREADGROUP ... > and XAUTOCLAIM are writes (the
+ * delivery is propagated to the replicas, after the claim script's writes
+ * of those entries), so it goes on the connection the read just ran on
+ * (tk_rcluster_key_ctx of the stream: on a cluster, that stream's master),
+ * with no command between. Short of @n, the entries are not written: they
+ * stay pending under this consumer and XAUTOCLAIM takes them again once idle
+ * for --claim-idle-ms (wk_recover.c), a write whose own WAIT covers them.
+ * A read of this consumer's history (XREADGROUP ... 0) propagates nothing,
+ * so WAIT on a fresh connection would not cover it: with WAIT on, the
+ * start-up re-read is left to XAUTOCLAIM too (wk_recover_own).
+ */
+int wk_read_replicated(wk_drain_t *d, const char *key)
+{
+    if (d->cfg->wait_replicas <= 0)
+        return 0;
+    tk_wait_cmd_t w;
+    tk_wait_argv(&w, d->cfg->wait_replicas, d->cfg->wait_timeout_ms);
+    redisContext *ctx = tk_rcluster_key_ctx(&d->redis.rc, key, strlen(key));
+    if (ctx == NULL) {
+        tk_warn("WAIT %s: %s; its entries stay pending", key, d->redis.rc.errstr);
+        return -1;
+    }
+    redisReply *r = redisCommandArgv(ctx, 3, w.argv, w.lens);
+    long long got;
+    tk_wait_result_t res = tk_wait_result(r, d->cfg->wait_replicas, &got);
+    if (r == NULL) {
+        tk_warn("WAIT %s: %s; its entries stay pending", key, ctx->errstr[0] ? ctx->errstr : "connection lost");
+        tk_rcluster_drop_ctx(&d->redis.rc, ctx);
+    } else if (res == TK_WAIT_ERROR) {
+        tk_warn("WAIT %s: %s; its entries stay pending", key, r->type == REDIS_REPLY_ERROR ? r->str : "not a count");
+    } else if (res == TK_WAIT_SHORT) {
+        tk_warn("WAIT %s: %lld of %ld replicas within %ld ms; its entries stay pending until replicated", key, got,
+                d->cfg->wait_replicas, d->cfg->wait_timeout_ms);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    if (res != TK_WAIT_OK) {
+        d->total.errors++;
+        return -1;
+    }
+    return 0;
+}
+
+/* Entries in an XREADGROUP reply (an array of [stream, entries]). */
+static size_t entries_in(const redisReply *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *sr = r->element[i];
+        if (sr->type == REDIS_REPLY_ARRAY && sr->elements == 2 && sr->element[1]->type == REDIS_REPLY_ARRAY)
+            n += sr->element[1]->elements;
+    }
+    return n;
+}
+
 /* One XREADGROUP naming streams [@first, @first + @count). Entries taken or -1. */
 static long read_call(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
 {
@@ -110,6 +173,10 @@ static long read_call(wk_drain_t *d, size_t first, size_t count, const char *con
         tk_warn("XREADGROUP: %s", r->str);
         if (strncmp(r->str, "NOGROUP", 7) == 0)
             d->need_discover = 2;
+        freeReplyObject(r);
+        return -1;
+    }
+    if (entries_in(r) > 0 && wk_read_replicated(d, d->streams[first].key) != 0) {
         freeReplyObject(r);
         return -1;
     }

@@ -31,6 +31,14 @@ static const char *last_taken(const wk_drain_t *d)
 
 int wk_recover_own(wk_drain_t *d)
 {
+    if (d->cfg->wait_replicas > 0) {
+        /* A history read propagates nothing, so no WAIT after it could say
+         * a replica holds what it returns (wk_read.c): XAUTOCLAIM takes
+         * these entries once idle, and its WAIT does. */
+        tk_info("REDIS_WAIT_REPLICAS=%ld: own pending entries are left to XAUTOCLAIM (idle over %ld ms)", d->cfg->wait_replicas,
+                d->cfg->claim_idle_ms);
+        return 0;
+    }
     for (size_t si = 0; si < d->ns && !*d->stop; si++) {
         char from[WK_ENTRY_ID_MAX] = "0";
         for (long round = 0; round < WK_RECOVER_MAX_ROUNDS && !*d->stop; round++) {
@@ -72,8 +80,16 @@ int wk_recover_autoclaim(wk_drain_t *d)
             continue;
         }
         long got = 0;
+        char was[WK_ENTRY_ID_MAX];
+        memcpy(was, s->cursor, sizeof(was));
         if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING) {
             snprintf(s->cursor, sizeof(s->cursor), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+            /* Short of the replicas asked: left pending, and the cursor put back so the next round takes them again. */
+            if (r->element[1]->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0 && wk_read_replicated(d, s->key) != 0) {
+                memcpy(s->cursor, was, sizeof(was));
+                freeReplyObject(r);
+                continue;
+            }
             got = wk_read_take(d, si, r->element[1]);
         }
         freeReplyObject(r);
