@@ -372,7 +372,9 @@ int it_worker_start(it_proc_t *w, const char *consumer)
     memset(w, 0, sizeof *w);
     char bin[PATH_MAX], redis_port[16], db_port[16];
     snprintf(bin, sizeof bin, "%s/bin/tk-worker", env->build);
-    snprintf(redis_port, sizeof redis_port, "%d", env->redis_port);
+    /* IT_WK_REDIS_PORT: a test's own Redis (it_wait's master with a replica) */
+    const char *via = getenv("IT_WK_REDIS_PORT");
+    snprintf(redis_port, sizeof redis_port, "%d", via != NULL ? atoi(via) : env->redis_port);
     snprintf(db_port, sizeof db_port, "%d", env->db_port);
     snprintf(w->name, sizeof w->name, "tk-worker-%s-%d-%d", consumer, (int)getpid(), ++log_seq);
     snprintf(w->log_path, sizeof w->log_path, "%s/%s.log", env->it_dir, w->name);

@@ -51,7 +51,10 @@ int it_gateway_start(it_gateway_t *gw, int ready_ms);
 /** Like it_gateway_start, reusing gw's ports and token (a restart). */
 int it_gateway_restart(it_gateway_t *gw, int ready_ms);
 
-/** Starts `$TK_BUILD/bin/tk-worker --consumer @consumer`. Returns 0 or -1. */
+/**
+ * Starts `$TK_BUILD/bin/tk-worker --consumer @consumer`. IT_WK_REDIS_PORT in
+ * the environment, when set, replaces Redis's port. Returns 0 or -1.
+ */
 int it_worker_start(it_proc_t *w, const char *consumer);
 
 /** Sends @sig. Returns 0, or -1 when the process is not running. */
