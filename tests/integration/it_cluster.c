@@ -27,6 +27,9 @@
  *   lets the gateway serve from Redis again within 20 s. Both failed
  *   before: the create answered 503 (SADD tk:events sent to the first seed,
  *   MOVED), and the gateway stayed on the fallback (/readyz 503 for 20 s).
+ * - with REDIS_WAIT_REPLICAS=1, WAIT goes to the master of the event's
+ *   slot (issue 15, item 4): 201 where that master has a replica, 503
+ *   where it has none.
  * The other tests set their events up directly in the cluster. The
  * single-Redis mode is the rest of the suite.
  * Each test fails without the routing it checks: without ASK handling the
@@ -49,6 +52,7 @@
 #include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "lib/it_h2.h"
+#include "lib/it_redis.h"
 #include "tk_cluster.h"
 #include "tk_time.h"
 
@@ -549,6 +553,49 @@ static void dbconn_merge_after_connections_dropped(void **st)
     assert_int_equal(ev_field(&x->c, e1, "seq"), 3);
 }
 
+/* ------------------------------------------------------------ REDIS_WAIT_REPLICAS */
+
+/* The gateway of this fixture waits for one replica (REDIS_WAIT_REPLICAS=1, 300 ms). */
+static int setup_wait(void **st)
+{
+    setenv("REDIS_WAIT_REPLICAS", "1", 1);
+    setenv("REDIS_WAIT_TIMEOUT_MS", "300", 1);
+    int rc = setup(st);
+    unsetenv("REDIS_WAIT_REPLICAS"); /* read by the gateway at its start: the other tests' gateways do not wait */
+    unsetenv("REDIS_WAIT_TIMEOUT_MS");
+    return rc;
+}
+
+/*
+ * WAIT goes to the master of the event's slot (gw_redis_command_at), on
+ * whose connection the claim script ran: node 1 has a replica, node 0 none.
+ * A claim on node 1's event is 201 (its replica acknowledged); one on node
+ * 0's event is 503 (no replica there to acknowledge: the timeout). Fails
+ * if WAIT were routed as a plain command, by its argument "1" (slot 9842,
+ * node 1's): node 0's claim would then be answered 201 unreplicated.
+ */
+static void wait_on_the_events_master(void **st)
+{
+    fix_t *x = *st;
+    char e0[32], e1[32];
+    event_on(&x->c, "w-a", 0, e0);
+    event_on(&x->c, "w-b", 1, e1);
+    make_event(&x->c, e0, 10);
+    make_event(&x->c, e1, 10);
+    assert_int_equal(it_cluster_add_replica(&x->c, 1, 20000), 0);
+    claim_ticket(&x->f, e1, "u1", 1);
+    it_resp_t r;
+    long status = it_claim(&r, &x->f, e0, "u1", 1);
+    if (status != 503)
+        it_show("claim on a master without a replica", &r);
+    assert_int_equal(status, 503);
+    it_resp_free(&r);
+    assert_true(it_redis_cmd_calls(x->c.rc[0], "wait") >= 1);
+    assert_true(it_redis_cmd_calls(x->c.rc[1], "wait") >= 1);
+    assert_int_equal(it_redis_cmd_calls(x->c.rc[2], "wait"), 0);
+    assert_int_equal(ev_field(&x->c, e0, "remaining"), 9); /* granted on node 0, only not replicated */
+}
+
 int main(void)
 {
     if (it_env() == NULL)
@@ -566,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failover_to_replica, setup, teardown),
         cmocka_unit_test_setup_teardown(dbconn_admin_create_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(dbconn_merge_after_connections_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_on_the_events_master, setup_wait, teardown),
     };
     return cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
 }
