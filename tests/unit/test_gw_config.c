@@ -21,7 +21,8 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "PROXY_PROTOCOL", "BODY_DEADLINE_MS", "H2_CONN_BODY_MAX",
                                    "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
                                    "WQ_HELD_MAX", "BOARD_READS_MAX", "BOARD_DB_READS_MAX", "BOARD_CHECKSUM_MAX",
-                                   "REDIS_CLUSTER", "REDIS_HOST", "REDIS_PORT"};
+                                   "REDIS_CLUSTER", "REDIS_HOST", "REDIS_PORT", "REDIS_WAIT_REPLICAS",
+                                   "REDIS_WAIT_TIMEOUT_MS"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -156,6 +157,29 @@ static void test_queue_bounds(void **state)
     unsetenv("DB_QUEUE_MAX");
     opt_expect(load_parsed, -1, NULL, "gw", "--db-job-deadline-ms", "10", NULL);
     opt_expect(load_parsed, -1, NULL, "gw", "--redis-inflight-max", "0", NULL);
+}
+
+/* REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS (common/tk_wait.h): off by default; the timeout never 0 (WAIT forever) nor past 2000. */
+static void test_redis_wait(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.redis_wait_replicas, 0);
+    assert_int_equal(c.redis_wait_timeout_ms, 500);
+    setenv("REDIS_WAIT_REPLICAS", "2", 1);
+    char *a1[] = {"gw", "--redis-wait-timeout-ms=2000"};
+    assert_int_equal(load(&c, 2, a1, err), 0);
+    assert_int_equal(c.redis_wait_replicas, 2);
+    assert_int_equal(c.redis_wait_timeout_ms, 2000);
+    unsetenv("REDIS_WAIT_REPLICAS");
+    opt_expect(load_parsed, -1, "--redis-wait-timeout-ms", "gw", "--redis-wait-timeout-ms", "0", NULL);
+    opt_expect(load_parsed, -1, "--redis-wait-timeout-ms", "gw", "--redis-wait-timeout-ms", "2001", NULL);
+    opt_expect(load_parsed, -1, "--redis-wait-replicas", "gw", "--redis-wait-replicas", "-1", NULL);
+    setenv("REDIS_WAIT_REPLICAS", "17", 1);
+    opt_expect(load_parsed, -1, "REDIS_WAIT_REPLICAS", "gw", NULL);
+    unsetenv("REDIS_WAIT_REPLICAS");
 }
 
 /* WQ_HELD_MAX: the waiting room's held status polls per thread, like WATCH_HELD_MAX. */
@@ -364,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup(test_refusals, setup),
         cmocka_unit_test_setup(test_queue_bounds, setup),
         cmocka_unit_test_setup(test_wq_held_max, setup),
+        cmocka_unit_test_setup(test_redis_wait, setup),
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
         cmocka_unit_test_setup(test_access_key, setup),

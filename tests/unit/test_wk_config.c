@@ -17,7 +17,7 @@
 static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_NAME", "DB_PASSWORD_FILE",
                                    "DB_PASSWORD", "LOG_LEVEL", "WORKER_NAME", "WORKER_BATCH", "WORKER_BLOCK_MS",
                                    "WORKER_CLAIM_IDLE_MS", "WORKER_DISCOVER_MS", "WORKER_STATS_MS", "WORKER_LOG_EVERY_S",
-                                   "REDIS_USER", "REDIS_PASSWORD_FILE"};
+                                   "REDIS_USER", "REDIS_PASSWORD_FILE", "REDIS_WAIT_REPLICAS", "REDIS_WAIT_TIMEOUT_MS"};
 
 static int clean_env(void **state)
 {
@@ -101,6 +101,31 @@ static void test_bad_values(void **state)
     opt_expect(parse_parsed, -1, "empty", "tk-worker", "--db-host=", NULL);
     setenv("WORKER_CLAIM_IDLE_MS", "-5", 1);
     opt_expect(parse_parsed, -1, "WORKER_CLAIM_IDLE_MS", "tk-worker", NULL);
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    opt_expect(parse_parsed, -1, "--redis-wait-timeout-ms", "tk-worker", "--redis-wait-timeout-ms", "0", NULL);
+    opt_expect(parse_parsed, -1, "--redis-wait-timeout-ms", "tk-worker", "--redis-wait-timeout-ms", "2001", NULL);
+    setenv("REDIS_WAIT_REPLICAS", "17", 1);
+    opt_expect(parse_parsed, -1, "REDIS_WAIT_REPLICAS", "tk-worker", NULL);
+}
+
+/* REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT_MS: the gateway's options (common/tk_wait.h), off by default. */
+static void test_redis_wait(void **state)
+{
+    (void)state;
+    wk_config_t c;
+    char err[256];
+    const char *argv[] = {"tk-worker"};
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_int_equal(c.wait_replicas, 0);
+    assert_int_equal(c.wait_timeout_ms, 500);
+    setenv("REDIS_WAIT_REPLICAS", "1", 1);
+    setenv("REDIS_WAIT_TIMEOUT_MS", "250", 1);
+    assert_int_equal(run(&c, err, 1, argv), 0);
+    assert_int_equal(c.wait_replicas, 1);
+    assert_int_equal(c.wait_timeout_ms, 250);
+    const char *argv2[] = {"tk-worker", "--redis-wait-replicas=0"};
+    assert_int_equal(run(&c, err, 2, argv2), 0);
+    assert_int_equal(c.wait_replicas, 0);
 }
 
 static void test_password(void **state)
@@ -172,6 +197,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, clean_env),
         cmocka_unit_test_setup(test_env_then_flag, clean_env),
         cmocka_unit_test_setup(test_bad_values, clean_env),
+        cmocka_unit_test_setup(test_redis_wait, clean_env),
         cmocka_unit_test_setup(test_password, clean_env),
         cmocka_unit_test_setup(test_redis_user, clean_env),
     };
