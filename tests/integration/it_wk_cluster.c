@@ -17,6 +17,8 @@
  * - an event's slot left half-way to another master (keys migrated, the old
  *   master answering ASK): the worker sends ASKING and the command to the
  *   new one, drains the claims written there, and its map does not change;
+ * - with REDIS_WAIT_REPLICAS=1 the WAIT after a read goes to the stream's
+ *   master: drained where that master has a replica, left pending where not;
  * - tk-import with REDIS_CLUSTER loads a board whose slot lives on a master
  *   other than the first seed (its calls on that master's connection); the
  *   same import sent to the first seed as a single Redis is refused (MOVED).
@@ -522,6 +524,41 @@ static void rebuild_on_another_master(void **st)
     assert_int_equal(cl_int(&x->c, TK_KEY_BOARDS, "SISMEMBER %s %s", TK_KEY_BOARDS, b), 1);
 }
 
+/* ---------------------------------------------------------------- REDIS_WAIT_REPLICAS */
+
+/*
+ * REDIS_WAIT_REPLICAS=1 (worker/wk_read.c): the WAIT after a read goes to
+ * the master the stream was read from. Node 1 has a replica, node 0 none:
+ * the event on node 1 is drained into MariaDB; the one on node 0 is not
+ * (no replica can acknowledge its delivery), its entries left pending.
+ * Fails if the WAIT went anywhere else: to node 0 for both (node 1's
+ * event never written) or to node 1 for both (node 0's written).
+ */
+static void wait_on_the_streams_master(void **st)
+{
+    fix_t *x = *st;
+    char e0[32], e1[32], q0[96];
+    id_on(&x->c, e0, sizeof e0, "wkw0", "tk:{%s}:q", 0);
+    id_on(&x->c, e1, sizeof e1, "wkw1", "tk:{%s}:q", 1);
+    make_event(x, e0, 10);
+    make_event(x, e1, 10);
+    assert_int_equal(it_cluster_add_replica(&x->c, 1, 20000), 0);
+    grant(x, e0, 0, 3);
+    grant(x, e1, 0, 3);
+    setenv("REDIS_WAIT_REPLICAS", "1", 1);
+    setenv("REDIS_WAIT_TIMEOUT_MS", "200", 1);
+    start_worker(x);
+    unsetenv("REDIS_WAIT_REPLICAS");
+    unsetenv("REDIS_WAIT_TIMEOUT_MS");
+    wait_drained(x, e1, 3);
+    all_confirmed(x, e1, 3);
+    it_sleep_ms(1500);
+    assert_int_equal(it_db_int(x->f.db, -1, "SELECT COUNT(*) FROM claims WHERE event_id='%s'", e0), 0);
+    snprintf(q0, sizeof q0, "tk:{%s}:q", e0);
+    assert_int_equal(cl_int(&x->c, q0, "XLEN %s", q0), 3);
+    assert_true(log_has(&x->worker, "0 of 1 replicas"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(slot_half_moved_ask, setup, teardown),
         cmocka_unit_test_setup_teardown(import_on_a_master, setup, teardown),
         cmocka_unit_test_setup_teardown(rebuild_on_another_master, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_on_the_streams_master, setup, teardown),
     };
     return cmocka_run_group_tests_name("it_wk_cluster", tests, NULL, NULL);
 }
