@@ -377,6 +377,9 @@ int gw_server_run(gw_config_t *conf)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
             conf->backend.redis_host, conf->backend.redis_port, conf->backend.db_host, conf->backend.db_port);
+    if (conf->redis_wait_replicas > 0)
+        tk_info("REDIS_WAIT_REPLICAS=%ld: a claim is answered once that many replicas hold it, else 503 after %ld ms",
+                conf->redis_wait_replicas, conf->redis_wait_timeout_ms);
     if (conf->http_port && conf->admin_on_http)
         tk_warn("cleartext HTTP on http://%s:%ld serves the admin routes too (ADMIN_ON_HTTP=1): the admin token crosses the "
                 "network unencrypted", conf->bind, conf->http_port);

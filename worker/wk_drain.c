@@ -260,6 +260,9 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
                 cfg->backend.redis_seeds[0].host, cfg->backend.redis_seeds[0].port);
     tk_info("worker %s: redis %s:%ld, MariaDB %s:%ld/%s, batch %ld", cfg->consumer, cfg->backend.redis_host, cfg->backend.redis_port,
             cfg->backend.db_host, cfg->backend.db_port, cfg->backend.db_name, cfg->batch);
+    if (cfg->wait_replicas > 0)
+        tk_info("worker %s: REDIS_WAIT_REPLICAS=%ld: claims go to MariaDB only once that many replicas hold them (WAIT %ld ms)",
+                cfg->consumer, cfg->wait_replicas, cfg->wait_timeout_ms);
     int rc = loop(&d);
     wk_writer_free(d.writer);
     wk_lb_free(d.lb);
