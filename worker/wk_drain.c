@@ -37,6 +37,10 @@
  *    failed is sent once more, which no worker command minds running twice
  *    (XREADGROUP's lost entries are re-claimed, the confirm is idempotent).
  *    docs/DESIGN.md, "Workers, tk-rebuild and tk-import on a cluster".
+ *  - REDIS_WAIT_REPLICAS > 0: a read's entries are written only after a WAIT
+ *    on the read's connection says that many replicas hold them; short of
+ *    it they stay pending as above, so MariaDB never holds a claim that a
+ *    promoted replica lacks (wk_read.c, wk_read_replicated).
  *
  * The confirm script sets a record's letter only while it is still 'p', so
  * a cancel or a fallback write that got there first is never overwritten;
