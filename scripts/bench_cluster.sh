@@ -42,7 +42,8 @@
 # sums every node of the cluster, replicas too): the granted claims (201s,
 # the gateway's /metrics), and the masters' own CPU (used_cpu_sys +
 # used_cpu_user of INFO cpu, before and after) divided by them: Redis CPU
-# per granted claim.
+# per granted claim; and the deltas of the gateway's tk_redis_waits_total
+# and tk_redis_wait_timeouts_total (null from a gateway without them).
 # shellcheck shell=bash
 
 CL_EVENTS=${BENCH_CLUSTER_EVENTS:-48}
@@ -247,6 +248,16 @@ cl_spread() {
     echo "$out"
 }
 
+# cl_metric NAME: an unlabelled series of the cluster gateway's /metrics
+# (empty when absent: tk_redis_waits_total on a gateway without
+# REDIS_WAIT_REPLICAS).
+cl_metric() {
+    curl -sf --max-time 5 "http://127.0.0.1:$CL_HTTP/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2; exit }'
+}
+cl_delta() { # BEFORE AFTER: AFTER - BEFORE, null when either is empty
+    [ -n "$1" ] && [ -n "$2" ] && echo $((${2%.*} - ${1%.*})) || echo null
+}
+
 # ---- a load ---------------------------------------------------------------------
 
 # cl_load NAME KIND [PATH_TEMPLATE N]: KIND get_h1 | get_h2 (GET /healthz),
@@ -254,11 +265,13 @@ cl_spread() {
 # the path as it is). $RES/NAME.json is the driver's, $RES/NAME.cpu
 # bench.sh's, $RES/NAME.cl.json the cluster's figures.
 cl_load() {
-    local name=$1 kind=$2 tpl=${3:-} n=${4:-0} masters c0 c1 granted dur rc=0
+    local name=$1 kind=$2 tpl=${3:-} n=${4:-0} masters c0 c1 granted dur rc=0 w0 w1 t0 t1
     read -r -a masters <<<"$(cl_masters)"
     cl_main_gw=$gw_pid cl_main_http=$gw_http
     gw_pid=$cl_gw_pid gw_http=$CL_HTTP
     c0=$(cl_cpu "${masters[@]}")
+    w0=$(cl_metric tk_redis_waits_total)
+    t0=$(cl_metric tk_redis_wait_timeouts_total)
     phase_begin
     case "$kind" in
         get_h1 | claim_h1)
@@ -279,6 +292,8 @@ cl_load() {
     esac
     phase_end "$name"
     c1=$(cl_cpu "${masters[@]}")
+    w1=$(cl_metric tk_redis_waits_total)
+    t1=$(cl_metric tk_redis_wait_timeouts_total)
     gw_pid=$cl_main_gw gw_http=$cl_main_http
     cl_main_gw="" cl_main_http=""
     if [ "$rc" != 0 ] || ! [ -s "$RES/$name.json" ]; then
@@ -288,9 +303,10 @@ cl_load() {
     fi
     granted=$(sed -n 's/.*"statuses":"\([^"]*\)".*/\1/p' "$RES/$name.cpu" | tr ' ' '\n' | sed -n 's/^201=//p')
     dur=$(jget "$RES/$name.json" seconds)
-    printf '{"shards":%s,"masters":%s,"wait_replicas":%s,"granted":%s,"claims_per_s":%s,"masters_cpu_s":%s,"redis_cpu_us_per_claim":%s}\n' \
+    printf '{"shards":%s,"masters":%s,"wait_replicas":%s,"granted":%s,"claims_per_s":%s,"masters_cpu_s":%s,"redis_cpu_us_per_claim":%s,"waits":%s,"wait_timeouts":%s}\n' \
         "$cl_shards" "${#masters[@]}" "$cl_gw_wait" "${granted:-0}" "$(calc "int(${granted:-0} / $dur + 0.5)")" \
-        "$(calc "$c1 - $c0")" "$([ "${granted:-0}" -gt 0 ] && calc "($c1 - $c0) * 1e6 / $granted" || echo null)" >"$RES/$name.cl.json"
+        "$(calc "$c1 - $c0")" "$([ "${granted:-0}" -gt 0 ] && calc "($c1 - $c0) * 1e6 / $granted" || echo null)" \
+        "$(cl_delta "$w0" "$w1")" "$(cl_delta "$t0" "$t1")" >"$RES/$name.cl.json"
     printf '  %-34s %s %s\n' "$name" "$(cat "$RES/$name.json")" "$(cat "$RES/$name.cl.json")"
 }
 
@@ -461,6 +477,11 @@ cluster_json_fields() {
   "cluster_wait1_hot_h2_claims_per_s": $(clc cl_s3w_hot_h2 claims_per_s),
   "cluster_wait1_hot_h2_p99_ms": $(clr cl_s3w_hot_h2 p99_ms),
   "cluster_wait0_hot_h2_p99_ms": $(clr cl_s3_hot_h2 p99_ms),
+  "cluster_wait_timeout_ms": $(nn "${REDIS_WAIT_TIMEOUT_MS:-}"),
+  "cluster_wait1_many_h2_waits": $(clc cl_s3w_many_h2 waits),
+  "cluster_wait1_many_h2_wait_timeouts": $(clc cl_s3w_many_h2 wait_timeouts),
+  "cluster_wait1_hot_h2_waits": $(clc cl_s3w_hot_h2 waits),
+  "cluster_wait1_hot_h2_wait_timeouts": $(clc cl_s3w_hot_h2 wait_timeouts),
   "cluster_wait1_vs_wait0_many_h2": $(cl_ratio "$(clc cl_s3w_many_h2 claims_per_s)" "$(clc cl_s3_many_h2 claims_per_s)"),
   "cluster_wait1_vs_wait0_hot_h2": $(cl_ratio "$(clc cl_s3w_hot_h2 claims_per_s)" "$(clc cl_s3_hot_h2 claims_per_s)"),
   "cluster_failover_first_201_ms": $(clr cl_failover first_201_ms),
@@ -492,14 +513,16 @@ cluster_rows() {
     cl_claim_row cl_s1_hot_h1 "1 shard, one event, HTTP/1.1 64c"
     cl_claim_row cl_s3_hot_h1 "3 shards, one event, HTTP/1.1 64c"
     cl_claim_row cl_s3w_many_h2 "3 shards WAIT 1, $CL_EVENTS events, HTTP/2"
+    cl_row "  WAITs sent (timed out)" "$(clc cl_s3w_many_h2 waits)" "" "" "($(clc cl_s3w_many_h2 wait_timeouts)); null: this gateway has no REDIS_WAIT_REPLICAS"
     cl_claim_row cl_s3w_hot_h2 "3 shards WAIT 1, one event, HTTP/2"
+    cl_row "  WAITs sent (timed out)" "$(clc cl_s3w_hot_h2 waits)" "" "" "($(clc cl_s3w_hot_h2 wait_timeouts)); REDIS_WAIT_TIMEOUT_MS ${REDIS_WAIT_TIMEOUT_MS:-default}"
     cl_row "failover: kill -9 -> first 201 (ms)" "$(clr cl_failover first_201_ms)" "" "" "cluster-node-timeout $(nn "$cl_node_timeout") ms; replica master after $(clr cl_failover promoted_ms) ms; probes $(clr cl_failover probes) ($(sed -n 's/.*"probe_codes":"\([^"]*\)".*/\1/p' "$RES/cl_failover.json" 2>/dev/null)); load ${CL_FO_CONNS}x${CL_FO_STREAMS}"
 }
 cluster_notes() {
     echo "Redis Cluster (phase 9): ratios from this run"
     echo "  3 / 1 shard, $CL_EVENTS events: HTTP/2 $(cl_ratio "$(clc cl_s3_many_h2 claims_per_s)" "$(clc cl_s1_many_h2 claims_per_s)"), HTTP/1.1 $(cl_ratio "$(clc cl_s3_many_h1 claims_per_s)" "$(clc cl_s1_many_h1 claims_per_s)") (events per master: ${cl_spread_3:-?})"
     echo "  3 shards, $CL_EVENTS events / cluster gw /healthz: HTTP/2 $(cl_ratio "$(clc cl_s3_many_h2 claims_per_s)" "$(clr cl_ok_h2 rps)"), HTTP/1.1 $(cl_ratio "$(clc cl_s3_many_h1 claims_per_s)" "$(clr cl_ok_h1 rps)")"
-    echo "  REDIS_WAIT_REPLICAS=1 / 0 (3 shards, HTTP/2): $CL_EVENTS events $(cl_ratio "$(clc cl_s3w_many_h2 claims_per_s)" "$(clc cl_s3_many_h2 claims_per_s)") (p99 $(clr cl_s3w_many_h2 p99_ms) vs $(clr cl_s3_many_h2 p99_ms) ms), one event $(cl_ratio "$(clc cl_s3w_hot_h2 claims_per_s)" "$(clc cl_s3_hot_h2 claims_per_s)") (p99 $(clr cl_s3w_hot_h2 p99_ms) vs $(clr cl_s3_hot_h2 p99_ms) ms); alike when the gateway has no REDIS_WAIT_REPLICAS"
+    echo "  REDIS_WAIT_REPLICAS=1 / 0 (3 shards, HTTP/2): $CL_EVENTS events $(cl_ratio "$(clc cl_s3w_many_h2 claims_per_s)" "$(clc cl_s3_many_h2 claims_per_s)") (p99 $(clr cl_s3w_many_h2 p99_ms) vs $(clr cl_s3_many_h2 p99_ms) ms), one event $(cl_ratio "$(clc cl_s3w_hot_h2 claims_per_s)" "$(clc cl_s3_hot_h2 claims_per_s)") (p99 $(clr cl_s3w_hot_h2 p99_ms) vs $(clr cl_s3_hot_h2 p99_ms) ms); WAITs sent $(clc cl_s3w_many_h2 waits), $(clc cl_s3w_hot_h2 waits) (null or 0: the gateway has no REDIS_WAIT_REPLICAS, and the two figures measure the same code)"
     echo "  this machine has $(nproc) core(s): 3 shards, their replicas, the gateway and the driver share them, so 3 shards cannot show a throughput gain here; Redis CPU per claim is the figure that carries over"
 }
 
