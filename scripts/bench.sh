@@ -115,10 +115,12 @@ cleanup() {
     local rc=$? p
     trap '' INT TERM HUP
     set +e
+    # First: during a cluster load gw_pid names the cluster's gateway, and
+    # cluster_cleanup puts bench.sh's own back before stopping its own.
+    ! declare -F cluster_cleanup >/dev/null || cluster_cleanup
     [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
     [ -z "$auth_pid" ] || [ "$auth_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$auth_pid" 15 >/dev/null
     [ -z "${live_pid:-}" ] || [ "$live_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$live_pid" 15 >/dev/null
-    ! declare -F cluster_cleanup >/dev/null || cluster_cleanup
     for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
     [ "$services_up" = 0 ] || "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1 ||

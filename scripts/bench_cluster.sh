@@ -419,10 +419,13 @@ cluster_phase() {
     return 0
 }
 
-# From bench.sh's cleanup (a trap): what this phase may have left running.
+# From bench.sh's cleanup (a trap), before it stops gw_pid: what this phase
+# may have left running. During a load gw_pid names the cluster's gateway
+# (cl_load): bench.sh's own is put back, for cleanup to stop.
 cluster_cleanup() {
     [ -z "$cl_fo_pid" ] || { kill -TERM "$cl_fo_pid" 2>/dev/null; tk_wait_exit "$cl_fo_pid" 10 || kill -KILL "$cl_fo_pid" 2>/dev/null; }
-    [ -z "$cl_main_gw" ] || gw_pid=$cl_main_gw
+    [ -z "$cl_main_gw" ] || { gw_pid=$cl_main_gw; gw_http=$cl_main_http; }
+    cl_main_gw=""
     cl_gw_stop
     cl_stop
 }
