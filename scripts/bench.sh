@@ -26,6 +26,11 @@
 #   boards     (scripts/bench_boards.sh) a 300,000-row import, a board of
 #              1,000,000 users: score writes/s and rank reads/s over HTTP/2,
 #              p50/p99, the MariaDB backlog after the writes
+#   cluster    (scripts/bench_cluster.sh) Redis Cluster (scripts/cluster.sh)
+#              of 1 shard, then 3: claims/s and Redis CPU per granted claim
+#              over 48 events and over one, HTTP/2 and HTTP/1.1; the cost of
+#              REDIS_WAIT_REPLICAS=1; failover: kill -9 of the hot event's
+#              master -> the first 201 on it again
 # then prints a table, the bars (PASS/MISS with figures) and writes
 # var/bench/latest.json. See bench/README.md.
 #
@@ -34,9 +39,10 @@
 # (200000), BENCH_TOKEN_USERS (200000: users with a token, so requests, of
 # each token load), BENCH_FALLBACK_CONNS (4), BENCH_FALLBACK_STREAMS (16),
 # BENCH_OUT (var/bench), BENCH_KEEP=1 keeps the temporary directory (logs)
-# after the run. BENCH_PHASES=live (or boards) runs only that phase (its
-# sizes: scripts/bench_live.sh, bench_boards.sh) and writes
-# var/bench/latest-live.json (latest-boards.json) instead.
+# after the run. BENCH_PHASES=live (boards, cluster) runs only that phase
+# (its sizes: scripts/bench_live.sh, bench_boards.sh, bench_cluster.sh) and
+# writes var/bench/latest-live.json (latest-boards.json,
+# latest-cluster.json) instead.
 set -euo pipefail
 
 TK_PROG=bench.sh
@@ -109,6 +115,9 @@ cleanup() {
     local rc=$? p
     trap '' INT TERM HUP
     set +e
+    # First: during a cluster load gw_pid names the cluster's gateway, and
+    # cluster_cleanup puts bench.sh's own back before stopping its own.
+    ! declare -F cluster_cleanup >/dev/null || cluster_cleanup
     [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
     [ -z "$auth_pid" ] || [ "$auth_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$auth_pid" 15 >/dev/null
     [ -z "${live_pid:-}" ] || [ "$live_pid" = "$gw_pid" ] || tk_stop_pid tk-gateway "$live_pid" 15 >/dev/null
@@ -154,6 +163,15 @@ proc_ticks() { # PID (empty: a stopped server, 0; /proc//stat would be /proc/sta
 }
 
 redis_pid() { tk_read_pidfile "$DIR/redis/redis.pid"; }
+# The Redis a phase measures: the single Redis, or the pids the cluster
+# phase puts in bench_redis_pids (every node of its cluster), summed.
+bench_redis_pids=""
+redis_ticks() {
+    local p n=0
+    [ -n "$bench_redis_pids" ] || { proc_ticks "$(redis_pid)"; return; }
+    for p in $bench_redis_pids; do n=$((n + $(proc_ticks "$p"))); done
+    echo "$n"
+}
 wk_ticks() { local p n=0; for p in "${wk_pids[@]}"; do n=$((n + $(proc_ticks "$p"))); done; echo "$n"; }
 
 # Busy jiffies of the whole machine (all cores), and CPU seconds of this
@@ -182,7 +200,7 @@ status_delta() { # BEFORE AFTER files -> "201=N 409=M" (non-zero changes only)
 # $DIR/times.N, $DIR/status.N. In this shell, not a subshell (`times`).
 phase_sample() { # N (0: the phase's start, 1: its end)
     local v
-    v=$(proc_ticks "$(redis_pid)")
+    v=$(redis_ticks)
     printf -v "_r$1" %s "$v"
     v=$(proc_ticks "$gw_pid")
     printf -v "_g$1" %s "$v"
@@ -390,17 +408,21 @@ pw=$(tk_read_secret "$DB_PASSWORD_FILE")
 unset pw
 start_gateway
 
-# The live phase (7) and the leaderboard phase (8) live in their own files;
-# BENCH_PHASES=live or boards runs one alone.
+# The live phase (7), the leaderboard phase (8) and the Redis Cluster phase
+# (9) live in their own files; BENCH_PHASES=live, boards or cluster runs one
+# alone.
 # shellcheck source=scripts/bench_live.sh
 . "$ROOT/scripts/bench_live.sh"
 # shellcheck source=scripts/bench_boards.sh
 . "$ROOT/scripts/bench_boards.sh"
+# shellcheck source=scripts/bench_cluster.sh
+. "$ROOT/scripts/bench_cluster.sh"
 case ${BENCH_PHASES:-all} in
     all) ;;
     live) live_phase; live_report_alone; exit 0 ;;
     boards) boards_phase; boards_report_alone; exit 0 ;;
-    *) tk_die "BENCH_PHASES=${BENCH_PHASES}: expected all, live or boards" ;;
+    cluster) cluster_phase; cluster_report_alone; exit 0 ;;
+    *) tk_die "BENCH_PHASES=${BENCH_PHASES}: expected all, live, boards or cluster" ;;
 esac
 
 # ---- 1. ceilings -----------------------------------------------------------
@@ -751,6 +773,10 @@ live_phase
 
 boards_phase
 
+# ---- 9. Redis Cluster (scripts/bench_cluster.sh) ----------------------------
+
+cluster_phase
+
 # ---- results ---------------------------------------------------------------
 
 r() { local v; v=$(jget "$RES/$1.json" "$2" 2>/dev/null); nn "$v"; }
@@ -857,6 +883,7 @@ cat >"$OUT_DIR/latest.json.tmp" <<EOF
   "fallback_not_measured": $fb_reason_json,
 $(live_json_fields)
 $(boards_json_fields)
+$(cluster_json_fields)
   "phases_cpu": {
 $(for f in "$RES"/*.cpu; do printf '    "%s": %s,\n' "$(basename "$f" .cpu)" "$(cat "$f")"; done | sed '$ s/,$//')
   }
@@ -887,6 +914,9 @@ row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" 
 row "fallback (Redis down) h2 ${FB_CONNS}x${FB_STREAMS}, 201/s" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$fb_notes"
 live_rows
 boards_rows
+cluster_rows
+echo
+cluster_notes
 echo
 
 bar() { # NAME VALUE OP LIMIT TEXT

@@ -5,8 +5,11 @@
 #
 # Usage: scripts/cluster.sh {start|stop|status} DIR
 # Environment: CLUSTER_PORT (7001: the nodes listen on CLUSTER_PORT ..
-# CLUSTER_PORT+5, their cluster bus 10000 above each), REDIS_APPENDFSYNC
-# (always | everysec), REDIS_ACL_TEST_USER (passed on to services.sh).
+# CLUSTER_PORT+5, their cluster bus 10000 above each), CLUSTER_MASTERS (3;
+# 1 makes a one-shard cluster of two nodes, a master and its replica, which
+# the benchmark compares with 3: start, stop and status must be given the
+# same value), REDIS_APPENDFSYNC (always | everysec), REDIS_ACL_TEST_USER
+# (passed on to services.sh).
 #
 # Layout of DIR: cluster/<port>/ for each node (redis.conf, nodes.conf, the
 # AOF, redis.pid, redis.log), cluster/create.log (the creation's output);
@@ -19,7 +22,9 @@
 # that file is 0600 in a 0700 directory, like everything here (umask 077).
 #
 # The first start creates the cluster (redis-cli --cluster create, one
-# replica per master); a later one finds the nodes' nodes.conf and only
+# replica per master; with CLUSTER_MASTERS=1, which redis-cli refuses -- it
+# wants 3 masters -- by hand: every slot to the first node, CLUSTER MEET and
+# CLUSTER REPLICATE for the second); a later one finds the nodes' nodes.conf and only
 # starts them: the cluster comes back with its data (AOF, appendonly yes).
 # start waits, bounded, until every node answers and says cluster_state:ok
 # and every replica's link to its master is up. Each node runs in its own
@@ -44,10 +49,15 @@ DIR=$(tk_abspath "$2")
 [[ "$DIR" != *[\"\\$'\n']* ]] || tk_die "DIR must not contain quotes, backslashes or newlines: $DIR"
 
 CLUSTER_PORT=${CLUSTER_PORT:-7001}
+CLUSTER_MASTERS=${CLUSTER_MASTERS:-3}
 REDIS_APPENDFSYNC=${REDIS_APPENDFSYNC:-always}
 tk_check_port CLUSTER_PORT "$CLUSTER_PORT"
 # The last node's bus port (+10000) must be a port too.
 [ "$((10#$CLUSTER_PORT))" -le 55530 ] || tk_die "CLUSTER_PORT=$CLUSTER_PORT: at most 55530 (six ports, each with its bus port 10000 above)"
+case "$CLUSTER_MASTERS" in
+    1 | 3) ;;
+    *) tk_die "CLUSTER_MASTERS=$CLUSTER_MASTERS: expected 1 or 3" ;;
+esac
 case "$REDIS_APPENDFSYNC" in
     always | everysec) ;;
     *) tk_die "REDIS_APPENDFSYNC=$REDIS_APPENDFSYNC: expected always or everysec" ;;
@@ -55,7 +65,7 @@ esac
 
 CDIR=$DIR/cluster
 REDIS_ACL=$DIR/redis/users.acl
-NODES=6
+NODES=$((CLUSTER_MASTERS * 2))
 PORTS=()
 for ((i = 0; i < NODES; i++)); do PORTS+=($((10#$CLUSTER_PORT + i))); done
 START_SECS=60 # AOF replay can take a while
@@ -224,8 +234,27 @@ is_new() {
     done
 }
 
+# One shard: every slot to the first node, the second met and made its
+# replica (bounded: the second must learn the first's id by gossip first).
+create_one() {
+    local log=$CDIR/create.log m=${PORTS[0]} r=${PORTS[1]} id i
+    tk_say "creating the cluster (1 master, 1 replica; log: $log)"
+    printf '\n===== %s: one shard: addslots 0..16383 on %s, meet and replicate %s =====\n' "$(date '+%F %T')" "$m" "$r" >>"$log"
+    # shellcheck disable=SC2046 # the slot numbers are words on purpose
+    [ "$(cli "$m" cluster addslots $(seq 0 16383))" = OK ] || fail "CLUSTER ADDSLOTS on node $m failed"
+    [ "$(cli "$m" cluster meet 127.0.0.1 "$r")" = OK ] || fail "CLUSTER MEET 127.0.0.1 $r on node $m failed"
+    id=$(cli "$m" cluster nodes | tr -d '\r' | awk '$3 ~ /myself/ { print $1 }')
+    [ -n "$id" ] || fail "node $m did not say its id (CLUSTER NODES)"
+    for ((i = 0; i < OK_SECS * 5; i++)); do
+        [ "$(cli "$r" cluster replicate "$id")" = OK ] && { echo "node $r replicates $id" >>"$log"; return 0; }
+        sleep 0.2
+    done
+    fail "node $r did not accept CLUSTER REPLICATE $id within ${OK_SECS}s"
+}
+
 create() {
     local addrs=() port log=$CDIR/create.log
+    [ "$CLUSTER_MASTERS" != 1 ] || { create_one; return; }
     for port in "${PORTS[@]}"; do addrs+=("127.0.0.1:$port"); done
     tk_say "creating the cluster (3 masters, 1 replica each; log: $log)"
     printf '\n===== %s: redis-cli --cluster create %s =====\n' "$(date '+%F %T')" "${addrs[*]}" >>"$log"
