@@ -28,6 +28,7 @@ typedef struct {
 #define TK_CLAIM_RECORD_MAX 64
 #define TK_CLAIM_ID_MAX 96
 #define TK_CLAIM_JSON_MAX 512
+#define TK_CLAIM_LOCATION_MAX 160 /* "/v1/events/<64>/claims/<64>" is 147 bytes and its NUL */
 
 /** Parses a record of @len bytes. Returns 0, or -1 when it is not exactly one well-formed record. */
 int tk_claim_decode(const char *rec, size_t len, tk_claim_t *out);
@@ -43,6 +44,9 @@ int tk_claim_status_from_name(const char *name, tk_claim_status_t *out);
 
 /** Writes "c-<event_id>-<ticket>" into @out (TK_CLAIM_ID_MAX bytes). Returns its length. */
 int tk_claim_id(const char *event_id, size_t elen, int64_t ticket, char *out);
+
+/** Writes "/v1/events/<event_id>/claims/<user_id>" (a claim's Location) into @out (TK_CLAIM_LOCATION_MAX bytes). Returns its length. */
+int tk_claim_location(const char *event_id, size_t elen, const char *user_id, size_t ulen, char *out);
 
 /**
  * Writes the API's JSON body of a claim into @out (TK_CLAIM_JSON_MAX bytes):
