@@ -1,4 +1,5 @@
 #include "gw_claim_body.h"
+#include "gw_claim_quick.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@ static int parse(const char *body, size_t len, int user_required, gw_claim_body_
 {
     json_error_t jerr;
     int rc = -1;
+    if (gw_claim_quick(body, len, user_required, out))
+        return 0; /* the plain shape: what jansson would have given (gw_claim_quick.h) */
     if (len == 0) {
         snprintf(err, errlen, user_required ? "the body must be a JSON object with user_id" : "the body must be a JSON object");
         return -1;
