@@ -194,6 +194,7 @@ static void thread_dispose(gw_thread_t *th)
     h2o_mem_recycle_t *bin = &h2o_socket_buffer_prototype.allocator;
     while (bin->cnt > 0)
         free(h2o_mem_alloc_recycle(bin, 1));
+    gw_req_spares_drain(); /* after the last callback that could release a request */
 }
 
 static void *thread_main(void *arg)

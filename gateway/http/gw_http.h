@@ -2,7 +2,7 @@
  * gw_http: the per-request context of an API call and the one path every
  * answer goes out through (JSON body, Content-Length, metrics).
  *
- * Ownership: gw_req_t is malloc'ed and reference-counted. The request holds
+ * Ownership: gw_req_t is malloc'ed (or reused from its thread's spares) and reference-counted. The request holds
  * one reference until h2o frees the request (then ->req becomes NULL); each
  * asynchronous operation in flight (a Redis call, a database job) holds
  * another. Whoever drops the last reference frees it. An HTTP/2 client that
@@ -31,6 +31,7 @@ typedef struct st_gw_req_t {
     char sub[TK_ID_MAX + 1]; /* the verified user token's "sub" (gw_user_token.h); "" when none was checked */
     size_t sublen;           /* 0: no token checked (USER_AUTH=off, or not a user route) */
     int admitted;            /* 1: the bearer is a valid access token for event_id (gw_access.h); claim.lua's gate */
+    struct st_gw_req_t *next_spare; /* while freed: the next in its thread's list of contexts kept for reuse */
 } gw_req_t;
 
 typedef void (*gw_handler_fn)(gw_req_t *r);
@@ -45,8 +46,11 @@ static inline gw_req_t *gw_req_ref(gw_req_t *r)
     return r;
 }
 
-/** Drops one reference; frees @r at zero. Loop thread only. */
+/** Drops one reference; frees @r at zero (keeps it for this thread's next gw_req_new). Loop thread only. */
 void gw_req_release(gw_req_t *r);
+
+/** Frees the contexts this thread kept for reuse, and keeps none from now on. At the end of a loop thread. */
+void gw_req_spares_drain(void);
 
 /**
  * Answers with @status and the JSON @body (copied). @location, when not NULL,
