@@ -1,4 +1,5 @@
 #include "gw_redis.h"
+#include "gw_redis_reply.h"
 #include "tk_cluster.h"
 #include "tk_log.h"
 #include "tk_lua.h"
@@ -376,6 +377,7 @@ static void connect_now(rconn_t *c)
     }
     c->ac = ac;
     ac->data = c;
+    gw_redis_reply_use(&ac->c); /* replies from this thread's free lists (gw_redis_reply.h) */
     c->sock = h2o_evloop_socket_create(c->r->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     c->sock->data = c;
     ac->ev.data = c;

@@ -1,6 +1,7 @@
 #include "gw_server.h"
 #include "gw_types.h"
 #include "gw_batcher.h"
+#include "gw_redis_reply.h"
 #include "gw_board_writer.h"
 #include "gw_board_reader.h"
 #include "gw_watch.h"
@@ -195,6 +196,7 @@ static void thread_dispose(gw_thread_t *th)
     while (bin->cnt > 0)
         free(h2o_mem_alloc_recycle(bin, 1));
     gw_req_spares_drain(); /* after the last callback that could release a request */
+    gw_redis_reply_drain(); /* the Redis connections are gone (gw_redis_destroy above) */
 }
 
 static void *thread_main(void *arg)
