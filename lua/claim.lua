@@ -4,7 +4,9 @@ claim.lua: grant claims of one event, in arrival order, atomically.
 KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr,
                        pr_opens, pr_snap)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
-KEYS[3] tk:{E}:q       stream the workers drain into MariaDB
+KEYS[3] tk:{E}:q       stream the workers drain: per granted claim, u user and
+                       r "<ticket> <qty> <created_ms>" (the record without
+                       its letter) into MariaDB
 KEYS[4] tk:{E}:prio    the priority presale's snapshot: the user ids that may
                        claim from pr_opens (read only inside that window)
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
@@ -108,8 +110,8 @@ local function shown(rec)
       local f = first[1][2]
       bound = 0
       for k = 1, #f, 2 do
-        if f[k] == 't' then
-          bound = tonumber(f[k + 1]) or 0
+        if f[k] == 'r' or f[k] == 't' then -- 't': an entry of the shape before 'r'
+          bound = tonumber(string.match(f[k + 1], '^%d+')) or 0
         end
       end
     end
@@ -141,7 +143,10 @@ for i = 3, #ARGV, 2 do
       seq = seq + 1
       remaining = remaining - qty
       granted = granted + 1
-      redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+      -- the entry: the user, and the record without its letter ("<ticket>
+      -- <qty> <created_ms>"): one value instead of three fields, fewer
+      -- bytes in the AOF and in each worker's XREADGROUP reply
+      redis.call('XADD', q, '*', 'u', user, 'r', string.sub(rec, 1, -3))
       out[#out + 1] = 'N'
       out[#out + 1] = rec
     else

@@ -35,8 +35,9 @@ local oldest = 0
 if #first == 1 then
   local f = first[1][2]
   for i = 1, #f, 2 do
-    if f[i] == 't' then
-      oldest = tonumber(f[i + 1])
+    -- r "<ticket> <qty> <created_ms>"; t the ticket in entries of the shape before r
+    if f[i] == 'r' or f[i] == 't' then
+      oldest = tonumber(string.match(f[i + 1], '^%d+')) or 0
     end
   end
 end
