@@ -13,7 +13,7 @@
 
 typedef enum {
     TK_CLAIM_PENDING = 'p',   /* granted by Redis, not yet in the database */
-    TK_CLAIM_CONFIRMED = 'c', /* durably stored in the database */
+    TK_CLAIM_CONFIRMED = 'c', /* durably stored in the database (a Redis record keeps 'p' and is shown 'c': lua/confirm.lua) */
     TK_CLAIM_REJECTED = 'r',  /* refused by the database guard after a fault */
     TK_CLAIM_CANCELLED = 'x', /* released by an administrator */
 } tk_claim_status_t;

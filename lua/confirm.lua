@@ -5,15 +5,75 @@
 -- KEYS[2] tk:{E}:q        stream of granted claims
 -- KEYS[3] tk:{E}:ev       event hash (remaining)
 -- ARGV[1] consumer group ("wk")
--- ARGV[2..] triplets: entry id, user id, status letter
---   ('c' confirmed, 'r' rejected, 'x' cancelled; '-' = only ack the entry,
---   for an entry that could not be parsed)
+-- ARGV[2] n, the number of entry ids that follow
+-- ARGV[3 .. 2+n] the entry ids of the batch: every entry whose row the
+--   worker committed (whatever its status) or could not parse
+-- ARGV[3+n ..] pairs: user id, status letter, only for the claims whose row
+--   is not 'confirmed': 'r' rejected, 'x' cancelled (rare: the stock guard,
+--   a dead letter, an admin cancel that came first)
 --
 -- A record whose status is still 'p' takes the given letter; any other
 -- letter is left alone (an admin cancel or a fallback write got there first,
--- and their word stands). Then the entries are XACKed and XDELed, so XLEN
--- of the stream stays equal to the claims not yet written.
--- Returns the number of records changed.
+-- and their word stands). Then the entries are XACKed, and the stream is
+-- trimmed up to the first entry that is not acked yet (below). Returns the
+-- number of records changed.
+--
+-- Confirming costs per batch, not per claim
+-- -----------------------------------------
+-- A confirmed claim's record is NOT rewritten: it keeps its 'p'. What says
+-- "confirmed" is that its stream entry is gone. The rule, used by every
+-- reader that shows a status (lua/watermark.lua for GET …/claims/{user},
+-- lua/claim.lua for a retry's 200):
+--
+--   a record "<ticket> … p" is confirmed iff ticket < B, where B is the
+--   ticket of the oldest entry still in tk:{E}:q, or seq + 1 when the stream
+--   is empty (seq read in the same atomic step).
+--
+-- Why the rule is exact. (1) Only claim.lua writes 'p' records, and it
+-- writes the record and XADDs its entry in one atomic step, drawing tickets
+-- seq + 1, seq + 2, … in stream order; seq never goes down (a rebuild sets
+-- max(seq, ticket_hwm), and writes records from MariaDB rows, never 'p').
+-- So tickets rise along the stream. (2) An entry leaves the stream only
+-- here, and only once it is acked and every entry before it is acked too
+-- (the trim below), and it is acked only here, after the COMMIT of its row
+-- (worker/wk_drain.c). (3) A row whose status is not 'confirmed' has its
+-- letter written here, in the same step as its XACK, so before its entry
+-- can leave the stream. Then: a 'p' record with ticket T < B had its entry
+-- (which existed: (1)) removed, so its row is committed (2), and as the
+-- record still says 'p', that row is confirmed (3). A 'p' record with
+-- T >= B: if the stream is non-empty, the entry of ticket B is still there
+-- and T's entry is after it (1), still in the stream: not acked, maybe not
+-- committed — pending. If it is empty, T > seq cannot be (T was drawn from
+-- seq), so every 'p' record is confirmed, which (2) and (3) make true.
+--
+-- Several workers drain one stream through one group, so batches commit
+-- out of ticket order: worker A holds tickets 1..100 while B commits
+-- 101..200. That is why the watermark is not "the highest ticket
+-- confirmed" (it would call A's uncommitted claims confirmed) but the
+-- oldest entry left, and why the trim stops at the oldest entry not yet
+-- acked: B's entries stay in the stream, acked, until A's are, and their
+-- claims read "pending" meanwhile — late, never wrong. The bound is
+-- computed here, in one atomic step, from the group's own books:
+--   - XPENDING's summary gives the smallest id still pending in the group
+--     (read, not acked: a worker writing it, or a dead one's, waiting for
+--     XAUTOCLAIM);
+--   - entries after the group's last-delivered-id were never read;
+--   - every other entry is acked, so committed.
+-- So the stream is trimmed (XTRIM MINID, exact) below the smallest pending
+-- id when there is one, else below last-delivered-id, and the entry
+-- last-delivered-id itself is XDELed (MINID keeps its threshold). A pending
+-- entry is never removed, so XAUTOCLAIM still finds every entry a dead
+-- worker left. At quiescence nothing is pending and everything was
+-- delivered, so the stream is empty: XLEN is again the number of claims not
+-- yet written; in between it may also count acked entries that wait behind
+-- an older pending one (the admin view's "pending" is an upper bound).
+--
+-- A status lookup racing a confirm sees the script's state before or after
+-- it, never between (both are scripts). A worker that dies between its
+-- COMMIT and this script leaves its entries pending: their claims read
+-- "pending" until another worker re-claims them, finds the rows and runs
+-- this script (the rows' letters again); no read ever says "confirmed"
+-- early, and the replay changes nothing twice.
 --
 -- Why a cancel's units come back to `remaining` exactly once
 -- ----------------------------------------------------------
@@ -35,42 +95,37 @@
 --    before or after the worker's confirm: the same two cases.
 --  - the worker committed 'confirmed' first, then the cancel: its row goes
 --    confirmed -> cancelled (sold -= qty) and the Redis step turns the 'p'
---    or 'c' record into 'x', returning the units; a confirm 'c' that comes
---    after that finds 'x' and changes nothing.
+--    or 'c' record into 'x', returning the units; the confirm leaves the
+--    record alone anyway.
 --  - a confirm replayed (worker killed before its XACK, entry re-claimed by
 --    XAUTOCLAIM and written again, or this script sent twice): the record is
---    no longer 'p', so nothing moves; XACK/XDEL of a released entry are no-ops.
+--    no longer 'p', so nothing moves; XACK of a released entry is a no-op.
 -- Units of 'r' (rejected) records stay taken, as the claim script took them:
 -- a rejection means the two stores disagree, and Redis must not sell again
 -- what the database may not hold; docs/DESIGN.md says how the books show it.
--- So Redis's granted = total - remaining counts the units of the 'p', 'c'
--- and 'r' records; at quiescence no record is 'p' and granted equals
--- MariaDB's confirmed plus rejected units.
+-- So Redis's granted = total - remaining counts the units of the 'p' and 'r'
+-- records (and 'c' ones a rebuild wrote); at quiescence the stream is empty,
+-- every 'p' record is confirmed, and granted equals MariaDB's confirmed plus
+-- rejected units.
 
 local claims, stream, ev, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
-if (#ARGV - 1) % 3 ~= 0 then
-    return redis.error_reply('ERR confirm: arguments must be triplets')
+local n = tonumber(ARGV[2])
+if not n or n < 0 or n ~= math.floor(n) or 2 + n > #ARGV or (#ARGV - 2 - n) % 2 ~= 0 then
+    return redis.error_reply('ERR confirm: expected group, n, n ids, then user/letter pairs')
 end
 
 -- Validate everything before changing anything.
-for i = 4, #ARGV, 3 do
-    local letter = ARGV[i]
-    if letter ~= 'c' and letter ~= 'r' and letter ~= 'x' and letter ~= '-' then
+local users, letters = {}, {}
+for i = 3 + n, #ARGV, 2 do
+    local letter = ARGV[i + 1]
+    if letter ~= 'r' and letter ~= 'x' then
         return redis.error_reply('ERR confirm: bad status letter ' .. letter)
     end
+    users[#users + 1] = ARGV[i]
+    letters[#letters + 1] = letter
 end
 
--- One HMGET for every record and one HSET for every change: a command per
--- row would cost Redis as much as granting the claims did.
-local ids, users, letters = {}, {}, {}
-for i = 2, #ARGV, 3 do
-    ids[#ids + 1] = ARGV[i]
-    if ARGV[i + 2] ~= '-' then
-        users[#users + 1] = ARGV[i + 1]
-        letters[#letters + 1] = ARGV[i + 2]
-    end
-end
-
+-- The rare records that change: one HMGET, one HSET.
 local changed, released = 0, 0
 local step = 500 -- unpack() is limited by the Lua stack: work in slices
 for i = 1, #users, step do
@@ -80,6 +135,7 @@ for i = 1, #users, step do
     for k = i, j do
         local rec = recs[k - i + 1]
         if rec and string.sub(rec, -2) == ' p' then
+            local keep = false
             if letters[k] == 'x' then
                 local qty = tonumber(string.match(rec, '^%d+ (%d+) '))
                 if qty then
@@ -88,10 +144,10 @@ for i = 1, #users, step do
                     -- Only claim.lua writes records; never seen. Keep the
                     -- record as it is rather than mark it without its units.
                     redis.log(redis.LOG_WARNING, 'confirm: malformed claim record of ' .. users[k])
-                    letters[k] = 'p'
+                    keep = true
                 end
             end
-            if letters[k] ~= 'p' then
+            if not keep then
                 set[#set + 1] = users[k]
                 set[#set + 1] = string.sub(rec, 1, -2) .. letters[k]
                 changed = changed + 1
@@ -107,9 +163,34 @@ if released > 0 and redis.call('EXISTS', ev) == 1 then
     redis.call('HINCRBY', ev, 'ver', 1)
 end
 
-for i = 1, #ids, step do
-    local j = math.min(i + step - 1, #ids)
-    redis.call('XACK', stream, group, unpack(ids, i, j))
-    redis.call('XDEL', stream, unpack(ids, i, j))
+for i = 3, 2 + n, step do
+    redis.call('XACK', stream, group, unpack(ARGV, i, math.min(i + step - 1, 2 + n)))
+end
+
+-- The trim: below the oldest entry of the group not yet acked (see above).
+if n > 0 and redis.call('EXISTS', stream) == 1 then
+    local pend = redis.call('XPENDING', stream, group)
+    if pend[1] > 0 then
+        redis.call('XTRIM', stream, 'MINID', pend[2])
+    else
+        local last = nil
+        for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+            local name, ld = nil, nil
+            for k = 1, #g, 2 do
+                if g[k] == 'name' then
+                    name = g[k + 1]
+                elseif g[k] == 'last-delivered-id' then
+                    ld = g[k + 1]
+                end
+            end
+            if name == group then
+                last = ld
+            end
+        end
+        if last then
+            redis.call('XTRIM', stream, 'MINID', last)
+            redis.call('XDEL', stream, last)
+        end
+    end
 end
 return changed

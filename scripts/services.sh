@@ -165,14 +165,14 @@ ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:eve
  +zadd +zremrangebyscore +zcount +zrange +zscore +pexpire $C_WQ +time +sismember
  +hscan +xpending +xinfo|groups +cluster|slots +asking +wait"
 # tk-worker: discovery, XREADGROUP/XAUTOCLAIM, confirm.lua (HMGET, HSET,
-# EXISTS, HINCRBY, XACK, XDEL), lb_ack.lua (XRANGE of the entries it acks,
+# EXISTS, HINCRBY, XACK, XPENDING, XINFO GROUPS, XTRIM, XDEL), lb_ack.lua (XRANGE of the entries it acks,
 # HMGET HINCRBY HDEL of the board's pend hash), its counters and
 # wk_stats_prune.lua; with REDIS_CLUSTER, CLUSTER SLOTS and ASKING
 # (common/tk_rcluster.c; unused with a single Redis); WAIT after a read
 # with REDIS_WAIT_REPLICAS > 0 (worker/wk_read.c).
 ACL_WORKER="$K_EVENT $K_LB_WORKER ~tk:wk:stats %R~tk:events nocommands
  +script|load +eval +evalsha +smembers +xgroup|create +xreadgroup +xautoclaim
- +xack +xdel +hmget +hset +hincrby +hgetall +hdel +exists +xrange +cluster|slots +asking +wait"
+ +xack +xdel +xtrim +xpending +xinfo|groups +hmget +hset +hincrby +hgetall +hdel +exists +xrange +cluster|slots +asking +wait"
 # tk-admin: tk-rebuild (common/tk_rebuild.c, rebuild_swap.lua; a board's:
 # common/tk_lb_rebuild.c, ZADD ZCARD, LRANGE of the seasons past the window), tk-import (HMGET of the board,
 # lua/lb_import.lua: HGET HMGET ZREM ZADD HSET) and the PING of this script;

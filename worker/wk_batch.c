@@ -25,9 +25,12 @@ static int parse_num(const char *s, size_t len, int64_t min, int64_t max, int64_
 int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out, char *err,
                  size_t errlen)
 {
-    const char *val[4] = {NULL, NULL, NULL, NULL};
-    size_t vlen[4] = {0, 0, 0, 0};
-    static const char names[4] = {'u', 't', 'n', 'c'};
+    /* u user; r "<ticket> <quantity> <created_ms>" (lua/claim.lua), or the
+     * shape before it, t ticket, n quantity, c created ms: entries written
+     * by an older claim.lua may still be in a stream after an upgrade. */
+    const char *val[5] = {NULL, NULL, NULL, NULL, NULL};
+    size_t vlen[5] = {0, 0, 0, 0, 0};
+    static const char names[5] = {'u', 't', 'n', 'c', 'r'};
 
     if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX) {
         snprintf(err, errlen, "bad entry id");
@@ -40,7 +43,7 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
     for (size_t i = 0; i + 1 < nkv; i += 2) {
         if (kvlen[i] != 1)
             continue;
-        for (int f = 0; f < 4; f++) {
+        for (int f = 0; f < 5; f++) {
             if (kv[i][0] != names[f])
                 continue;
             if (val[f] != NULL) {
@@ -49,6 +52,24 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
             }
             val[f] = kv[i + 1];
             vlen[f] = kvlen[i + 1];
+        }
+    }
+    if (val[4] != NULL) {
+        if (val[1] != NULL || val[2] != NULL || val[3] != NULL) {
+            snprintf(err, errlen, "entry %.*s: field r beside t, n or c", (int)idlen, id);
+            return -1;
+        }
+        /* split r at its two spaces into the three values t, n, c */
+        const char *r = val[4], *end = val[4] + vlen[4];
+        for (int f = 1; f <= 3; f++) {
+            const char *sp = f < 3 ? memchr(r, ' ', (size_t)(end - r)) : end;
+            if (sp == NULL) {
+                snprintf(err, errlen, "entry %.*s: field r is not \"<ticket> <quantity> <created_ms>\"", (int)idlen, id);
+                return -1;
+            }
+            val[f] = r;
+            vlen[f] = (size_t)(sp - r);
+            r = sp < end ? sp + 1 : end;
         }
     }
     for (int f = 0; f < 4; f++) {

@@ -42,12 +42,16 @@
  *    it they stay pending as above, so MariaDB never holds a claim that a
  *    promoted replica lacks (wk_read.c, wk_read_replicated).
  *
- * The confirm script sets a record's letter only while it is still 'p', so
- * a cancel or a fallback write that got there first is never overwritten;
- * when it turns a 'p' into 'x' (the row was cancelled before this worker
- * wrote it) it returns the units to the event's remaining, as the admin
- * cancel's own Redis step would have (exactly once: lua/confirm.lua).
- * XDEL keeps XLEN of a stream equal to the claims not yet written.
+ * The confirm script leaves a confirmed claim's record as it is (a 'p'
+ * whose entry has left the stream reads confirmed: lua/confirm.lua says
+ * why that is exact with several workers committing out of ticket order)
+ * and sets the letter of a rejected or cancelled one only while it is
+ * still 'p', so a cancel or a fallback write that got there first is never
+ * overwritten; when it turns a 'p' into 'x' (the row was cancelled before
+ * this worker wrote it) it returns the units to the event's remaining, as
+ * the admin cancel's own Redis step would have (exactly once). It trims the
+ * stream up to the group's oldest pending entry, so at quiescence XLEN is
+ * 0, and in between at least the claims not yet written.
  *
  * Every --discover-ms the set tk:events is re-read; a new event gets
  * XGROUP CREATE … MKSTREAM (BUSYGROUP is fine), so new events are drained

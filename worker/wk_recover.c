@@ -4,7 +4,8 @@
  * (XREADGROUP … from "0", then from the last id seen, stream by stream),
  * left by an earlier run under the same consumer name; every second it
  * takes over entries idle longer than --claim-idle-ms under any name
- * (XAUTOCLAIM), those of a dead worker. Both write what they took at once.
+ * (XAUTOCLAIM, only when XPENDING shows such an entry: has_idle), those of
+ * a dead worker. Both write what they took at once.
  */
 #include "tk_log.h"
 #include "tk_streamid.h"
@@ -61,6 +62,26 @@ int wk_recover_own(wk_drain_t *d)
     return 0;
 }
 
+/*
+ * Whether stream @s has an entry pending longer than @idle ms: 1 yes (or
+ * not known: Redis said something else), 0 no, -1 Redis unreachable.
+ * XAUTOCLAIM looks every pending entry it passes up in the stream before
+ * it looks at its idle time (Redis 7.0): with the live workers' batches
+ * pending (2 x 2,048 entries) one call took 10-20 ms of Redis, 2-4 us per
+ * drained claim; this XPENDING reads only the pending list (0.3 ms for
+ * 5,000 entries, measured), so the common "nothing is idle" costs that.
+ */
+static int has_idle(wk_drain_t *d, const wk_stream_t *s, const char *idle)
+{
+    const char *argv[] = {"XPENDING", s->key, TK_STREAM_GROUP, "IDLE", idle, "-", "+", "1"};
+    redisReply *r = wk_redis_cmd(&d->redis, s->key, 8, argv, NULL);
+    if (r == NULL)
+        return -1;
+    int rv = !(r->type == REDIS_REPLY_ARRAY && r->elements == 0);
+    freeReplyObject(r);
+    return rv;
+}
+
 int wk_recover_autoclaim(wk_drain_t *d)
 {
     char idle[24], cnt[24];
@@ -68,6 +89,11 @@ int wk_recover_autoclaim(wk_drain_t *d)
     snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
     for (size_t si = 0; si < d->ns && !*d->stop; si++) {
         wk_stream_t *s = &d->streams[si];
+        int any = has_idle(d, s, idle);
+        if (any < 0)
+            return -1;
+        if (any == 0)
+            continue;
         const char *argv[] = {"XAUTOCLAIM", s->key, TK_STREAM_GROUP, d->cfg->consumer, idle, s->cursor, "COUNT", cnt};
         redisReply *r = wk_redis_cmd(&d->redis, s->key, 8, argv, NULL);
         if (r == NULL)

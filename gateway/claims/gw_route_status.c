@@ -1,6 +1,9 @@
 /*
  * GET /v1/events/{event_id}/claims/{user_id} — a user's claim and its
  * status, from Redis (pending, then confirmed once a worker has stored it).
+ * A confirmed claim's record keeps its 'p' in Redis; lua/watermark.lua,
+ * given the user, returns it with 'c' once its stream entry is gone, read
+ * in one atomic step with the stream (why that is exact: lua/confirm.lua).
  * A rejected claim's reason lives in MariaDB only (the record has one
  * letter): "stock_guard" on its claims row, or "dead_letter" when the drain
  * set its stream entry aside in claims_dead (docs/DESIGN.md, hole 3); that
@@ -108,6 +111,11 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     tk_claim_t c;
     char body[TK_CLAIM_JSON_MAX];
     int n;
+    /* watermark.lua's {seq, oldest, record}: only the record matters here */
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
+        reply = reply->element[2]; /* owned by the whole reply, freed by the caller */
+    else if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        reply = NULL;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         gw_reply_unavailable(r, "redis");
     } else if (reply->type == REDIS_REPLY_NIL && gw_rebuild_active(r->th->server)) {
@@ -128,11 +136,11 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
 
 static void redis_lookup(gw_req_t *r)
 {
-    char key[TK_KEY_MAX];
-    int klen = tk_key(TK_KEY_CLAIMS, r->event_id, r->elen, key);
-    const char *argv[] = {"HGET", key, r->user_id};
-    size_t lens[] = {4, (size_t)klen, r->ulen};
-    if (gw_redis_command(r->th->redis, on_claim, gw_req_ref(r), 3, argv, lens) != 0) {
+    char keys[3][TK_KEY_MAX];
+    const char *argv[] = {keys[0], keys[1], keys[2], r->user_id};
+    size_t lens[] = {(size_t)tk_key(TK_KEY_EV, r->event_id, r->elen, keys[0]), (size_t)tk_key(TK_KEY_STREAM, r->event_id, r->elen, keys[1]),
+                     (size_t)tk_key(TK_KEY_CLAIMS, r->event_id, r->elen, keys[2]), r->ulen};
+    if (gw_redis_script(r->th->redis, GW_SCRIPT_WATERMARK, on_claim, gw_req_ref(r), 3, 4, argv, lens) != 0) {
         gw_req_release(r);
         gw_fallback_status(r); /* Redis is away: a claim MariaDB holds is still answered */
     }

@@ -141,7 +141,7 @@ static void claim_ticket(const it_fix_t *f, const char *ev, const char *user, lo
     it_resp_free(&r);
 }
 
-/* GET the claim of @user: must be 200 (read with HGET tk:{E}:claims, one key). */
+/* GET the claim of @user: must be 200 (read with lua/watermark.lua, three keys of one hash tag). */
 static void status_ok(const it_fix_t *f, const char *ev, const char *user)
 {
     it_resp_t r;

@@ -96,6 +96,66 @@ static redisReply *eval_script(const it_fix_t *f, const char *name, int nkeys, .
     return r;
 }
 
+/* GET the claim of @user: 200 with status @want (asserted). */
+static void status_is(const it_fix_t *f, const char *ev, const char *user, const char *want)
+{
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, user), 0);
+    if (r.status != 200 || it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), want) != 0) {
+        fprintf(stderr, "%s of %s: expected %s\n", user, ev, want);
+        it_show("status", &r);
+    }
+    assert_int_equal(r.status, 200);
+    assert_string_equal(it_json_str(r.json, "status"), want);
+    it_resp_free(&r);
+}
+
+/* A retried claim of @user: 200 with the claim's status @want (asserted). */
+static void retry_is(const it_fix_t *f, const char *ev, const char *user, const char *want)
+{
+    it_resp_t r;
+    assert_int_equal(it_claim(&r, f, ev, user, 0), 200);
+    if (it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), want) != 0)
+        it_show("retry", &r);
+    assert_string_equal(it_json_str(r.json, "status"), want);
+    it_resp_free(&r);
+}
+
+/* An integer reply of @cmd (printf-style, hiredis), or -1. */
+static long long redis_int(const it_fix_t *f, const char *fmt, const char *ev)
+{
+    redisReply *r = redisCommand(f->redis, fmt, ev);
+    long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Entries of the group "wk" pending in @ev's stream (XPENDING's count), or -1. */
+static long long pending_in_group(const it_fix_t *f, const char *ev)
+{
+    redisReply *r = redisCommand(f->redis, "XPENDING tk:{%s}:q wk", ev);
+    long long v = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER
+                      ? r->element[0]->integer
+                      : -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Reads @count new entries of @ev's stream as consumer @consumer of the group "wk" (created when missing), as a worker that then stalls or dies. */
+static void take_entries(const it_fix_t *f, const char *ev, const char *consumer, int count)
+{
+    redisReply *r = redisCommand(f->redis, "XGROUP CREATE tk:{%s}:q wk 0 MKSTREAM", ev);
+    assert_non_null(r); /* BUSYGROUP is fine */
+    freeReplyObject(r);
+    r = redisCommand(f->redis, "XREADGROUP GROUP wk %s COUNT %d STREAMS tk:{%s}:q >", consumer, count, ev);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->element[0]->element[1]->elements, (size_t)count);
+    freeReplyObject(r);
+}
+
 /* The admin cancel's database step (gw_route_admin_cancel.c, "no row yet"), as it commits before its Redis step. */
 static void cancel_db_step(const it_fix_t *f, const char *ev, const char *user)
 {
@@ -205,7 +265,9 @@ static void cancel_racing_confirm_returns_units_once(void **st)
     wait_drained(f, ev);
     assert_int_equal(record_letter(f, ev, "u-1"), 'x');
     assert_int_equal(record_letter(f, ev, "u-2"), 'x');
-    assert_int_equal(record_letter(f, ev, "u-3"), 'c');
+    /* u-3's record keeps its 'p' (a confirm costs per batch, lua/confirm.lua); the lookup shows it confirmed */
+    assert_int_equal(record_letter(f, ev, "u-3"), 'p');
+    status_is(f, ev, "u-3", "confirmed");
     /* u-1's units came back when the worker marked it cancelled; u-2's only once. */
     assert_int_equal(it_redis_ev_int(f->redis, ev, "remaining", -1), 9);
 
@@ -225,7 +287,7 @@ static void cancel_racing_confirm_returns_units_once(void **st)
     snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
     snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
     snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
-    redisReply *cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", id1, "u-1", "x", (const char *)NULL);
+    redisReply *cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "1", id1, "u-1", "x", (const char *)NULL);
     assert_non_null(cr);
     assert_int_equal(cr->type, REDIS_REPLY_INTEGER);
     assert_int_equal(cr->integer, 0);
@@ -476,7 +538,9 @@ static void poison_waits_while_dead_letters_fail(void **st)
     assert_int_equal(it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'a-2' AND status = 'confirmed'", a),
                      1);
     it_sleep_ms(2000); /* a couple of take-overs of the poison entry */
-    assert_int_equal(it_redis_xlen(f->redis, a), 1);
+    /* the poison entry pending, and a-2's acked entry behind it (lua/confirm.lua trims only up to the oldest pending) */
+    assert_int_equal(pending_in_group(f, a), 1);
+    assert_int_equal(it_redis_xlen(f->redis, a), 2);
     assert_int_equal(record_letter(f, a, "poison-u"), 'p');
     assert_true(it_proc_alive(&f->workers[0]));
 
@@ -497,6 +561,179 @@ static int setup_admin_on_http(void **st)
     return rc;
 }
 
+/* ----------------------------------------------------------------- issue 16: the confirm watermark */
+
+/*
+ * Two workers of one group commit out of ticket order: a stalled one holds
+ * tickets 1..3 (read, never written) while a live one writes and confirms
+ * 4..10. A "highest confirmed ticket" would call 1..3 confirmed; the rule
+ * of lua/confirm.lua keeps them pending (and 4..10 too, late: their
+ * entries stay in the stream, acked, behind the pending ones), in the
+ * status lookup and in a retry's 200. When the stalled worker's entries are
+ * re-claimed and written, everything reads confirmed and the stream is
+ * empty.
+ */
+static void out_of_order_commits_never_read_confirmed_early(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], u[16];
+    it_new_event(f, ev, sizeof ev, "wmorder", 100, 1);
+    it_claim_users(f, ev, "u", 1, 10, 0, 201);
+    take_entries(f, ev, "it-stalled", 3);
+
+    setenv("WORKER_CLAIM_IDLE_MS", "3600000", 1); /* it leaves the stalled worker's entries alone */
+    int w = it_fix_add_worker(f, "it-live");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(w, 0);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", ev) < 7 ||
+           pending_in_group(f, ev) != 3) {
+        assert_true(it_now_ms() < deadline);
+        it_sleep_ms(20);
+    }
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND ticket <= 3", ev), 0);
+    for (int i = 1; i <= 10; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        status_is(f, ev, u, "pending");
+        assert_int_equal(record_letter(f, ev, u), 'p');
+    }
+    retry_is(f, ev, "u-2", "pending");
+    retry_is(f, ev, "u-9", "pending");
+    assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 10); /* the acked 4..10 wait behind 1..3 */
+
+    /* The stalled worker is gone: a worker that re-claims at once takes its entries. */
+    setenv("WORKER_CLAIM_IDLE_MS", "100", 1);
+    w = it_fix_add_worker(f, "it-reclaim");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(w, 0);
+    wait_drained(f, ev);
+    assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 0);
+    assert_int_equal(pending_in_group(f, ev), 0);
+    for (int i = 1; i <= 10; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        status_is(f, ev, u, "confirmed");
+    }
+    retry_is(f, ev, "u-2", "confirmed");
+    assert_books_agree(f, ev, 100);
+}
+
+/*
+ * A worker killed between its COMMIT and the confirm script: its rows are
+ * in MariaDB, its entries still pending in Redis. The claims must read
+ * pending (nothing told Redis), then confirmed once another worker has
+ * re-claimed the entries, found the rows and confirmed them, once (sold
+ * counts each unit once).
+ */
+static void restart_between_commit_and_confirm(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], u[16], rec[64];
+    it_new_event(f, ev, sizeof ev, "wmcommit", 10, 1);
+    it_claim_users(f, ev, "u", 1, 4, 0, 201);
+    take_entries(f, ev, "it-killed", 4);
+    /* what the killed worker committed: the four rows, confirmed, and the stock row */
+    for (int i = 1; i <= 4; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        record_of(f, ev, u, rec);
+        long long ticket = 0, qty = 0, created = 0;
+        assert_int_equal(sscanf(rec, "%lld %lld %lld", &ticket, &qty, &created), 3);
+        assert_int_equal(it_db_exec(f->db,
+                                    "INSERT INTO claims (event_id, user_id, claim_id, ticket, quantity, status, reason, created_at, "
+                                    "confirmed_at, updated_at) VALUES ('%s', '%s', 'c-%s-%lld', %lld, %lld, 'confirmed', NULL, "
+                                    "FROM_UNIXTIME(%lld / 1000), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+                                    ev, u, ev, ticket, ticket, qty, created),
+                         0);
+    }
+    assert_int_equal(it_db_exec(f->db, "UPDATE event_stock SET sold = sold + 4, ticket_hwm = GREATEST(ticket_hwm, 4) WHERE event_id = '%s'", ev),
+                     0);
+    for (int i = 1; i <= 4; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        status_is(f, ev, u, "pending");
+    }
+    retry_is(f, ev, "u-1", "pending");
+
+    setenv("WORKER_CLAIM_IDLE_MS", "100", 1);
+    int w = it_fix_add_worker(f, "it-after");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(w, 0);
+    wait_drained(f, ev);
+    assert_int_equal(pending_in_group(f, ev), 0);
+    for (int i = 1; i <= 4; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        status_is(f, ev, u, "confirmed");
+    }
+    retry_is(f, ev, "u-4", "confirmed");
+    assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), 4);
+    assert_books_agree(f, ev, 10);
+}
+
+/* GET the claim of u-@i: "confirmed" must be a confirmed row in MariaDB, and never read after it "pending" again. Returns 1 when confirmed. */
+static int lookup_checked(const it_fix_t *f, const char *ev, int i, char *seen, int *pending_seen)
+{
+    char u[16];
+    snprintf(u, sizeof u, "u-%d", i);
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, u), 0);
+    assert_int_equal(r.status, 200);
+    const char *status = it_json_str(r.json, "status");
+    assert_non_null(status);
+    int confirmed = strcmp(status, "confirmed") == 0;
+    if (confirmed) {
+        assert_int_equal(
+            it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = '%s' AND status = 'confirmed'", ev, u), 1);
+        seen[i] = 1;
+    } else {
+        if (seen[i])
+            fprintf(stderr, "%s read confirmed, then %s\n", u, status);
+        assert_false(seen[i]);
+        assert_string_equal(status, "pending");
+        (*pending_seen)++;
+    }
+    it_resp_free(&r);
+    return confirmed;
+}
+
+/*
+ * Status lookups racing the confirms of two workers with small batches,
+ * while claims keep coming: a lookup that says "confirmed" must find the
+ * row confirmed in MariaDB (the commit came first), and a claim once read
+ * confirmed never reads pending again.
+ */
+static void lookups_racing_confirms(void **st)
+{
+    it_fix_t *f = *st;
+    enum { USERS = 200 };
+    char ev[64], u[16];
+    it_new_event(f, ev, sizeof ev, "wmrace", USERS, 1);
+    setenv("WORKER_BATCH", "3", 1);
+    setenv("WORKER_BLOCK_MS", "5", 1);
+    int w1 = it_fix_add_worker(f, "it-race-1"), w2 = it_fix_add_worker(f, "it-race-2");
+    unsetenv("WORKER_BATCH");
+    unsetenv("WORKER_BLOCK_MS");
+    assert_int_equal(w1, 0);
+    assert_int_equal(w2, 0);
+    static char seen[USERS + 1];
+    memset(seen, 0, sizeof seen);
+    int pending_seen = 0, confirmed_seen = 0;
+    for (int i = 1; i <= USERS; i++) {
+        snprintf(u, sizeof u, "u-%d", i);
+        it_claim_expect(f, ev, u, 0, 201);
+        /* the claim just made, and some made a little earlier: pending or confirmed, each checked */
+        for (int back = 0; back <= 8 && back < i; back += 2)
+            confirmed_seen += lookup_checked(f, ev, i - back, seen, &pending_seen);
+    }
+    long long deadline = it_now_ms() + DRAIN_MS;
+    for (int i = 1; i <= USERS; i++)
+        while (!lookup_checked(f, ev, i, seen, &pending_seen)) {
+            assert_true(it_now_ms() < deadline);
+            it_sleep_ms(10);
+        }
+    fprintf(stderr, "lookups while draining: %d pending, %d confirmed\n", pending_seen, confirmed_seen);
+    assert_true(pending_seen > 0); /* the lookups did race the drain */
+    wait_drained(f, ev);
+    assert_books_agree(f, ev, USERS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +741,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_storm_keeps_books, setup_admin_on_http, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_entry_stays_its_own, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_waits_while_dead_letters_fail, it_fix_new0, restore_dead_table),
+        cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests(tests, it_group_setup, NULL);
 }

@@ -21,6 +21,32 @@ static int parse(const char *id, wk_row_t *row, char *err, const char **kv)
     return wk_row_parse(id, strlen(id), kv, lens, n, row, err, 160);
 }
 
+/* The shape claim.lua writes (issue 16): u, and r = "<ticket> <quantity> <created_ms>". */
+static void test_parse_packed(void **state)
+{
+    (void)state;
+    wk_row_t row;
+    char err[160] = "";
+    const char *kv[] = {"u", "u-42", "r", "812 2 1763802000123", NULL};
+    assert_int_equal(parse("1763802000123-7", &row, err, kv), 0);
+    assert_string_equal(row.user, "u-42");
+    assert_int_equal(row.ticket, 812);
+    assert_int_equal(row.quantity, 2);
+    assert_int_equal(row.created_ms, 1763802000123LL);
+    static const char *const bad[] = {"812 2", "812", "", "812 2 ", "812  2 1763802000123", "812 2 1763802000123 p", "812 x 1763802000123",
+                                      " 812 2 1763802000123", "0 2 1763802000123"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *b[] = {"u", "u-42", "r", bad[i], NULL};
+        err[0] = '\0';
+        if (parse("1-1", &row, err, b) != -1)
+            fail_msg("r \"%s\" parsed", bad[i]);
+        assert_true(err[0] != '\0');
+    }
+    /* r beside a field of the old shape: refused, not guessed */
+    const char *both[] = {"u", "u-42", "r", "812 2 1763802000123", "t", "812", NULL};
+    assert_int_equal(parse("1-1", &row, err, both), -1);
+}
+
 static void test_parse_good(void **state)
 {
     (void)state;
@@ -249,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_packed),
         cmocka_unit_test(test_parse_field_order_free),
         cmocka_unit_test(test_parse_missing_field),
         cmocka_unit_test(test_parse_bad_numbers),
