@@ -4,9 +4,8 @@ claim.lua: grant claims of one event, in arrival order, atomically.
 KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr,
                        pr_opens, pr_snap)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
-KEYS[3] tk:{E}:q       stream the workers drain: per granted claim, u user and
-                       r "<ticket> <qty> <created_ms>" (the record without
-                       its letter) into MariaDB
+KEYS[3] tk:{E}:q       stream the workers drain into MariaDB: per granted
+                       claim, u user, t ticket, n quantity, c created ms
 KEYS[4] tk:{E}:prio    the priority presale's snapshot: the user ids that may
                        claim from pr_opens (read only inside that window)
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
@@ -143,10 +142,12 @@ for i = 3, #ARGV, 2 do
       seq = seq + 1
       remaining = remaining - qty
       granted = granted + 1
-      -- the entry: the user, and the record without its letter ("<ticket>
-      -- <qty> <created_ms>"): one value instead of three fields, fewer
-      -- bytes in the AOF and in each worker's XREADGROUP reply
-      redis.call('XADD', q, '*', 'u', user, 'r', string.sub(rec, 1, -3))
+      -- The entry keeps the fields every deployed worker reads (t, n, c).
+      -- Workers also read the shorter 'r' shape (the record without its
+      -- letter, ~25 AOF bytes less per claim); the switch to writing it
+      -- waits until no worker older than that reader can be running
+      -- (CHANGELOG.md).
+      redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
       out[#out + 1] = 'N'
       out[#out + 1] = rec
     else
