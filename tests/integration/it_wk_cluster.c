@@ -248,7 +248,7 @@ static void make_board(fix_t *x, const char *b)
     assert_int_equal(it_db_exec(x->f.db, "INSERT INTO board_seasons (board_id, season, started_ms) VALUES ('%s', 1, %lld)", b,
                                 (long long)tk_time_now_ms()),
                      0);
-    char q[96];
+    char q[128]; /* b is a char[96] to the compiler: room for it whole */
     snprintf(q, sizeof q, "tk:lb:{%s}:q", b);
     must_ok(it_cluster_cmd(&x->c, q, "XGROUP CREATE %s wk 0 MKSTREAM", q));
     must_ok(it_cluster_cmd(&x->c, "tk:boards", "SADD tk:boards %s", b));
