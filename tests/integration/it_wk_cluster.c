@@ -283,7 +283,7 @@ static void boards_on_every_master(void **st)
     for (int i = 0; i < 3; i++)
         write_scores(x, b[i], 30, 64);
     for (int i = 0; i < 3; i++) {
-        char q[96], pend[96];
+        char q[128], pend[128];
         snprintf(q, sizeof q, "tk:lb:{%s}:q", b[i]);
         snprintf(pend, sizeof pend, "tk:lb:{%s}:pend", b[i]);
         long long deadline = it_now_ms() + WAIT_MS, got = -1, len = -1;
