@@ -6,6 +6,7 @@
 #include "tk_time.h"
 
 #include <async.h>
+#include <limits.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ typedef struct rconn {
      * it returned holds new calls (see "Order" before pump). */
     int master, closing;
     uint64_t sent, answered, hold_until;
+    int id; /* gw_redis_conn_of: numbered anew each time it becomes up (on_ready) */
     char host[TK_CLUSTER_HOST_MAX + 1];
     int port;
 } rconn_t;
@@ -97,6 +99,7 @@ struct st_gw_redis_t {
     int64_t stuck_since; /* 0, or when the resends first could not go */
     int pumping;
     uint64_t next_seq;
+    int next_conn_id; /* rconn_t.id of the next connection made */
     h2o_timeout_t try_timeout;
     h2o_timeout_entry_t try_entry;
     int refresh_inflight, refresh_wanted, map_err_logged;
@@ -279,6 +282,8 @@ static void on_ready(rconn_t *c)
     tk_info("redis: connected to %s:%d%s%s", c->host, c->port, r->user[0] ? " as " : "", r->user);
     c->backoff_ticks = 0;
     c->up = 1;
+    c->id = r->next_conn_id; /* a new number per connection made: WAIT covers only its own connection's writes */
+    r->next_conn_id = r->next_conn_id == INT_MAX ? 0 : r->next_conn_id + 1;
     c->last_progress_ms = tk_time_mono_ms();
     update_up(r);
     if (r->map != NULL) {
@@ -838,6 +843,12 @@ int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_
                         const size_t *lens)
 {
     return command_to(r, r->map != NULL ? (int)tk_key_slot(key, keylen) : -1, cb, data, argc, argv, lens);
+}
+
+int gw_redis_conn_of(gw_redis_t *r, const char *key, size_t keylen)
+{
+    rconn_t *c = r->map != NULL ? route(r, (int)tk_key_slot(key, keylen)) : r->one;
+    return !r->destroying && c != NULL && c->up && c->ac != NULL ? c->id : -1;
 }
 
 static int send_script(call_t *call, int by_text);

@@ -166,11 +166,22 @@ int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const 
  * connection a script call whose first key is @key went to, the map
  * unchanged); on a single Redis the same as gw_redis_command. For a keyless
  * command that must follow a script's writes on their connection: WAIT
- * (gateway/claims/gw_batcher.c), which gw_redis_command would route by its
+ * (gateway/claims/gw_batch_wait.c), which gw_redis_command would route by its
  * number.
  */
 int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_cb cb, void *data, int argc, const char **argv,
                         const size_t *lens);
+
+/**
+ * Which connection a gw_redis_command_at(@key) would go to now: a number
+ * >= 0, or -1 when that connection is not up (or no master holds @key's
+ * slot). Each connection made gets a new number (0 for the first one of a
+ * single Redis; a reconnect is a new number), so an equal number later
+ * means the same TCP connection to the same node, still up, and a WAIT
+ * sent on it covers the writes made on it before. For the WAIT that
+ * covers several claim batches at once (gateway/claims/gw_batch_wait.c).
+ */
+int gw_redis_conn_of(gw_redis_t *r, const char *key, size_t keylen);
 
 /**
  * EVALSHA of @script with @nkeys keys among argv (argv here is only the keys
