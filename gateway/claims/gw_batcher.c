@@ -1,4 +1,5 @@
 #include "gw_batcher.h"
+#include "gw_batch_wait.h"
 #include "gw_prio.h"
 #include "gw_fallback.h"
 #include "gw_journal.h"
@@ -10,7 +11,6 @@
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_time.h"
-#include "tk_wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +39,7 @@ struct st_gw_batcher_t {
     int nspare;
     h2o_timeout_t zero_timeout;
     h2o_timeout_entry_t flush_entry;
-    long wait_n;           /* REDIS_WAIT_REPLICAS: 0 = answer on the script's reply (no WAIT) */
-    tk_wait_cmd_t wait_cmd; /* WAIT wait_n REDIS_WAIT_TIMEOUT_MS, built once */
+    gw_batch_wait_t *wait; /* REDIS_WAIT_REPLICAS > 0; NULL: answer on the script's reply (no WAIT) */
 };
 
 static void set_held(gw_batcher_t *b, int held)
@@ -204,69 +203,17 @@ static void answer_script(batch_t *bt, const redisReply *reply)
 }
 
 /*
- * REDIS_WAIT_REPLICAS (common/tk_wait.h; docs/DEPLOY.md, "Acknowledged means
- * replicated"). A batch whose reply acknowledges a claim, a new grant ('N')
- * or an existing one ('E': it may be a grant whose own WAIT timed out, so
- * its 200 must wait too), is answered only after `WAIT n timeout` on the
- * connection the script ran on, which covers every write the script made.
- * Until then the batch stays in flight (gw_journal_sent counted it; the
- * fallback cannot take over) and held (free_batch comes with the answer).
- * WAIT short of n replicas, or failed: the grants exist on the master but
- * may not survive it, so every claim of the batch is answered 503 and the
- * batch is recorded as uncertain, exactly as a lost reply is
- * (gw_journal_lost). A retry finds the claim (200, the same ticket) once a
- * replica has it, or a fresh grant if a failover lost it. A batch of
+ * REDIS_WAIT_REPLICAS (docs/DEPLOY.md, "Acknowledged means replicated"): a
+ * batch whose reply acknowledges a claim, a new grant ('N') or an existing
+ * one ('E': it may be a grant whose WAIT timed out, so its 200 waits too),
+ * goes to gw_batch_wait.c, which answers it through here once a WAIT on
+ * the script's connection says enough replicas hold it (one WAIT per
+ * connection per loop turn covers all its batches: the essay there). Until
+ * then it stays in flight (gw_journal_sent counted it; the fallback cannot
+ * take over) and held (free_batch comes with the answer). A batch of
  * refusals only (sold_out, ...) is answered at once: a sold-out storm pays
  * no WAIT.
- *
- * The script's reply lives only for its callback; the answers are made
- * from a copy (held_t), one allocation, freed after on_wait.
  */
-typedef struct {
-    batch_t *bt;
-    redisReply top; /* an array of 2 * bt->n, its elements and their strings after this struct */
-} held_t;
-
-static int acknowledges(const batch_t *bt, const redisReply *reply)
-{
-    for (int i = 0; i < bt->n; i++) {
-        const redisReply *code = reply->element[2 * i];
-        if (code->type == REDIS_REPLY_STRING && code->len == 1 && (code->str[0] == 'N' || code->str[0] == 'E'))
-            return 1;
-    }
-    return 0;
-}
-
-/* A copy of @reply (an array of strings and other scalars) for @bt; NULL without memory. */
-static held_t *hold_reply(batch_t *bt, const redisReply *reply)
-{
-    size_t n = reply->elements, bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += reply->element[i]->str != NULL ? reply->element[i]->len + 1 : 0;
-    held_t *h = malloc(sizeof(*h) + n * (sizeof(redisReply *) + sizeof(redisReply)) + bytes);
-    if (h == NULL)
-        return NULL;
-    h->bt = bt;
-    h->top = *reply;
-    h->top.element = (redisReply **)(h + 1);
-    redisReply *el = (redisReply *)(h->top.element + n);
-    char *p = (char *)(el + n);
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *e = reply->element[i];
-        el[i] = (redisReply){.type = e->type, .integer = e->integer, .len = e->len};
-        if (e->str != NULL && e->type != REDIS_REPLY_ARRAY) {
-            memcpy(p, e->str, e->len);
-            p[e->len] = '\0';
-            el[i].str = p;
-            p += e->len + 1;
-        } else {
-            el[i].type = e->type == REDIS_REPLY_ARRAY ? REDIS_REPLY_NIL : e->type; /* answer_one wants strings: 500 either way */
-            el[i].len = 0;
-        }
-        h->top.element[i] = &el[i];
-    }
-    return h;
-}
 
 /* The grants of @bt may not survive its master: 503 to every claim, the batch uncertain, freed. */
 static void answer_unreplicated(batch_t *bt)
@@ -280,46 +227,13 @@ static void answer_unreplicated(batch_t *bt)
     free_batch(bt);
 }
 
-static void on_wait(gw_redis_t *redis, redisReply *reply, void *data)
+/* gw_batch_wait_done_cb: @reply, the batch's script reply, once replicated; NULL when not known to be. */
+static void on_replicated(void *batch, const redisReply *reply)
 {
-    held_t *h = data;
-    batch_t *bt = h->bt;
-    gw_thread_t *th = bt->owner->th;
-    (void)redis;
-    switch (tk_wait_result(reply, bt->owner->wait_n, NULL)) {
-    case TK_WAIT_OK:
-        answer_script(bt, &h->top);
-        break;
-    case TK_WAIT_SHORT:
-        gw_metrics_add(&th->metrics.redis_wait_timeouts, 1);
-        answer_unreplicated(bt);
-        break;
-    case TK_WAIT_ERROR:
-        if (reply != NULL) { /* an answer, so gw_redis did not count it */
-            gw_metrics_add(&th->metrics.redis_errors, 1);
-            tk_log(TK_LOG_WARN, "WAIT after the claim script failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "not a count");
-        }
-        answer_unreplicated(bt);
-        break;
-    }
-    free(h);
-}
-
-static void wait_replicas(batch_t *bt, const redisReply *reply)
-{
-    gw_batcher_t *b = bt->owner;
-    char key[TK_KEY_MAX];
-    size_t klen = (size_t)tk_key(TK_KEY_EV, bt->event_id, bt->elen, key); /* the script's first key: its connection */
-    held_t *h = hold_reply(bt, reply);
-    if (h == NULL) {
-        answer_unreplicated(bt);
-        return;
-    }
-    gw_metrics_add(&b->th->metrics.redis_waits, 1);
-    if (gw_redis_command_at(b->th->redis, key, klen, on_wait, h, 3, b->wait_cmd.argv, b->wait_cmd.lens) != 0) {
-        free(h);
-        answer_unreplicated(bt); /* the connection is gone: nothing says a replica has them */
-    }
+    if (reply != NULL)
+        answer_script(batch, reply);
+    else
+        answer_unreplicated(batch);
 }
 
 static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
@@ -346,8 +260,8 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
         if (reply->type == REDIS_REPLY_ERROR)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
-    } else if (bt->owner->wait_n > 0 && acknowledges(bt, reply)) {
-        wait_replicas(bt, reply); /* answers once replicated (on_wait) */
+    } else if (bt->owner->wait != NULL && gw_batch_wait_acknowledges(reply)) {
+        gw_batch_wait_hold(bt->owner->wait, bt, bt->event_id, bt->elen, reply); /* answered in on_replicated */
         return;
     } else {
         answer_script(bt, reply);
@@ -425,8 +339,12 @@ gw_batcher_t *gw_batcher_create(gw_thread_t *th)
     b->th = th;
     b->max = (int)th->server->conf->max_batch;
     b->held_max = (int)th->server->conf->redis_inflight_max;
-    b->wait_n = th->server->conf->redis_wait_replicas;
-    tk_wait_argv(&b->wait_cmd, b->wait_n, th->server->conf->redis_wait_timeout_ms);
+    if (th->server->conf->redis_wait_replicas > 0 &&
+        (b->wait = gw_batch_wait_create(th, th->server->conf->redis_wait_replicas, th->server->conf->redis_wait_timeout_ms,
+                                        on_replicated)) == NULL) {
+        free(b);
+        return NULL;
+    }
     h2o_timeout_init(th->ctx.loop, &b->zero_timeout, 0);
     b->flush_entry.cb = on_flush;
     return b;
@@ -439,6 +357,7 @@ void gw_batcher_destroy(gw_batcher_t *b)
     if (h2o_timeout_is_linked(&b->flush_entry))
         h2o_timeout_unlink(&b->flush_entry);
     flush_all(b);
+    gw_batch_wait_destroy(b->wait); /* its batches are answered now, while @b is here */
     h2o_timeout_dispose(b->th->ctx.loop, &b->zero_timeout);
     while (b->spare != NULL) {
         batch_t *bt = b->spare;

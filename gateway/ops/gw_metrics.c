@@ -133,12 +133,15 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "stay read-only in a fallback.\n"
             "# TYPE tk_journal_overflows_total counter\ntk_journal_overflows_total %llu\n",
         (unsigned long long)m->fallback_answers, (unsigned long long)m->journal_overflows);
-    put(&o, "# HELP tk_redis_waits_total WAITs sent after claim batches that acknowledged a claim (REDIS_WAIT_REPLICAS > 0).\n"
+    put(&o, "# HELP tk_redis_waits_total WAITs sent after claim batches that acknowledged a claim (REDIS_WAIT_REPLICAS > 0; "
+            "one per Redis connection per loop turn).\n"
             "# TYPE tk_redis_waits_total counter\ntk_redis_waits_total %llu\n"
-            "# HELP tk_redis_wait_timeouts_total Of those, answered with fewer replicas than REDIS_WAIT_REPLICAS within "
-            "REDIS_WAIT_TIMEOUT_MS: every claim of the batch answered 503 and recorded as uncertain.\n"
+            "# HELP tk_redis_wait_batches_total Claim batches those WAITs covered.\n"
+            "# TYPE tk_redis_wait_batches_total counter\ntk_redis_wait_batches_total %llu\n"
+            "# HELP tk_redis_wait_timeouts_total Of those WAITs, answered with fewer replicas than REDIS_WAIT_REPLICAS within "
+            "REDIS_WAIT_TIMEOUT_MS: every claim of their batches answered 503 and recorded as uncertain.\n"
             "# TYPE tk_redis_wait_timeouts_total counter\ntk_redis_wait_timeouts_total %llu\n",
-        (unsigned long long)m->redis_waits, (unsigned long long)m->redis_wait_timeouts);
+        (unsigned long long)m->redis_waits, (unsigned long long)m->redis_wait_batches, (unsigned long long)m->redis_wait_timeouts);
     put(&o, "# HELP tk_backend_errors_total Failed backend calls.\n# TYPE tk_backend_errors_total counter\n"
             "tk_backend_errors_total{backend=\"redis\"} %llu\ntk_backend_errors_total{backend=\"database\"} %llu\n",
         (unsigned long long)m->redis_errors, (unsigned long long)m->db_errors);

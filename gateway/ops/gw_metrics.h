@@ -92,8 +92,9 @@ typedef struct {
     uint64_t batches, batched_claims; /* claim script calls and the claims they carried */
     uint64_t fallback_answers;        /* claims and lookups answered from MariaDB while Redis was away */
     uint64_t journal_overflows;       /* replies whose grants did not fit the journal (gw_journal.h) */
-    uint64_t redis_waits;             /* WAITs sent after claim batches (REDIS_WAIT_REPLICAS; gw_batcher.c) */
-    uint64_t redis_wait_timeouts;     /* of those, answered with fewer replicas than asked: their batch answered 503 */
+    uint64_t redis_waits;             /* WAITs sent after claim batches (REDIS_WAIT_REPLICAS; gw_batch_wait.c) */
+    uint64_t redis_wait_batches;      /* claim batches those WAITs covered (one WAIT per connection per loop turn) */
+    uint64_t redis_wait_timeouts;     /* of those WAITs, answered with fewer replicas than asked: their batches answered 503 */
     uint64_t redis_errors; /* error replies; connection failures are added at scrape (gw_redis_errors) */
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
     uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */

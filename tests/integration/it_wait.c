@@ -1,6 +1,6 @@
 /*
  * it_wait: "acknowledged means replicated" (REDIS_WAIT_REPLICAS, issue 15
- * item 4; common/tk_wait.h, gateway/claims/gw_batcher.c, worker/wk_read.c).
+ * item 4; common/tk_wait.h, gateway/claims/gw_batch_wait.c, worker/wk_read.c).
  * Each test starts its own Redis master and one replica on loopback (the
  * suite's ACL file, the replica linked as tk-test) and points a gateway
  * (IT_GW_REDIS_PORT) and, where it needs one, a worker (IT_WK_REDIS_PORT)
@@ -20,6 +20,16 @@
  *   if the worker writes what no replica holds).
  * - off: with REDIS_WAIT_REPLICAS unset (0), claims and their drain send no
  *   WAIT at all (INFO commandstats has no cmdstat_wait).
+ * - coalescing (gateway/claims/gw_batch_wait.c; one gateway loop thread, a
+ *   burst on one HTTP/2 connection): 240 claims over 24 events make dozens
+ *   of batches, all 201 and on the replica, covered by a third as many
+ *   WAITs or fewer (fails with one WAIT per batch: as many as batches);
+ *   with the replica frozen, 8 batches are answered 503 by fewer than half
+ *   as many WAIT timeouts (one WAIT per batch: 8, one after another, ~4 s),
+ *   and each user's retry then finds the master's ticket.
+ * - stopped with a WAIT outstanding: the held batches are answered and
+ *   freed at shutdown, the gateway exits 0 under the sanitizers (fails on a
+ *   use after free when the WAIT's record is freed with the batches).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +49,7 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_h2.h"
 #include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
@@ -187,7 +198,7 @@ static int setup_with(void **st, const char *replicas)
     snprintf(port, sizeof port, "%d", x->port[0]);
     setenv("IT_GW_REDIS_PORT", port, 1);
     setenv("IT_WK_REDIS_PORT", port, 1);
-    setenv("REDIS_WAIT_TIMEOUT_MS", "500", 1);
+    setenv("REDIS_WAIT_TIMEOUT_MS", getenv("GW_SHUTDOWN_TIMEOUT_MS") != NULL ? "2000" : "500", 1); /* see setup_wait1_quick_stop */
     setenv("WORKER_CLAIM_IDLE_MS", "1000", 1); /* entries left pending come back sooner */
     if (replicas != NULL)
         setenv("REDIS_WAIT_REPLICAS", replicas, 1);
@@ -213,6 +224,13 @@ static int setup_off(void **st)
     return setup_with(st, NULL);
 }
 
+/* One gateway loop thread: a burst is read, batched and answered by one loop, one Redis connection. */
+static int setup_wait1_one_thread(void **st)
+{
+    setenv("GW_THREADS", "1", 1);
+    return setup_with(st, "1");
+}
+
 static int teardown(void **st)
 {
     fix_t *x = *st;
@@ -223,6 +241,8 @@ static int teardown(void **st)
     unsetenv("REDIS_WAIT_REPLICAS");
     unsetenv("REDIS_WAIT_TIMEOUT_MS");
     unsetenv("WORKER_CLAIM_IDLE_MS");
+    unsetenv("GW_THREADS");
+    unsetenv("GW_SHUTDOWN_TIMEOUT_MS");
     free(x);
     return rc;
 }
@@ -326,6 +346,202 @@ static void frozen_replica_503_then_same_ticket(void **st)
     assert_int_equal(it_api_remaining(&x->f, ev), 4); /* one unit: the retry granted nothing more */
 }
 
+#define BURST_EVENTS 24
+#define BURST_USERS 10 /* per event */
+#define BURST (BURST_EVENTS * BURST_USERS)
+
+/*
+ * @n claims at once on one HTTP/2 connection (written back to back, so the
+ * gateway reads many in one loop turn): request i is user "<prefix>-i" on
+ * event evs[i % nev], one unit. Statuses in reqs[i].status, bodies kept
+ * (it_h2_free_bodies). Returns how many were answered within @deadline_ms;
+ * the connection is closed, or left open in *@keep when @keep is not NULL.
+ */
+static size_t burst_for(fix_t *x, char (*evs)[64], int nev, const char *prefix, it_h2_req_t *reqs, char (*paths)[128],
+                        char (*bodies)[96], char (*auth)[IT_AUTH_LINE_MAX], int n, int deadline_ms, it_h2_t **keep)
+{
+    for (int i = 0; i < n; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "%s-%d", prefix, i);
+        snprintf(paths[i], sizeof paths[i], "/v1/events/%s/claims", evs[i % nev]);
+        snprintf(bodies[i], sizeof bodies[i], "{\"user_id\":\"%s\",\"quantity\":1}", user);
+        assert_non_null(it_api_user_header(&x->f, user, auth[i]));
+        reqs[i] = (it_h2_req_t){.method = "POST", .path = paths[i], .body = bodies[i], .auth_line = auth[i]};
+    }
+    it_h2_t *c = it_h2_connect(x->f.gw.http_port);
+    assert_non_null(c);
+    size_t got = it_h2_run(&c, 1, reqs, (size_t)n, n, 0, 1, deadline_ms, NULL, NULL);
+    if (keep != NULL)
+        *keep = c;
+    else
+        it_h2_close(c);
+    return got;
+}
+
+static void burst(fix_t *x, char (*evs)[64], int nev, const char *prefix, it_h2_req_t *reqs, char (*paths)[128], char (*bodies)[96],
+                  char (*auth)[IT_AUTH_LINE_MAX], int n)
+{
+    assert_int_equal(burst_for(x, evs, nev, prefix, reqs, paths, bodies, auth, n, 30000, NULL), (size_t)n);
+}
+
+/*
+ * Coalescing: a burst over many events through one loop thread makes one
+ * claim batch per event per turn, and all of them acknowledge a grant; one
+ * WAIT per connection per loop turn covers them, so the WAITs sent are
+ * clearly fewer than those batches (one WAIT per batch: as many), every
+ * batch is covered by one (tk_redis_wait_batches_total), every claim is
+ * 201 and on the replica when answered.
+ */
+static void one_wait_covers_many_batches(void **st)
+{
+    fix_t *x = *st;
+    static char evs[BURST_EVENTS][64], paths[BURST][128], bodies[BURST][96], auth[BURST][IT_AUTH_LINE_MAX];
+    static it_h2_req_t reqs[BURST];
+    for (int e = 0; e < BURST_EVENTS; e++)
+        it_new_event(&x->f, evs[e], sizeof evs[e], "wco", BURST_USERS, 1);
+    long long waits0 = it_metric(&x->f, "tk_redis_waits_total"), covered0 = it_metric(&x->f, "tk_redis_wait_batches_total");
+    long long batches0 = it_metric(&x->f, "tk_claim_batches_total"), redis_waits0 = it_redis_cmd_calls(x->rc[0], "wait");
+    burst(x, evs, BURST_EVENTS, "co", reqs, paths, bodies, auth, BURST);
+    for (int i = 0; i < BURST; i++) {
+        if (reqs[i].status != 201)
+            fprintf(stderr, "it_wait: claim %d: %d %s\n", i, reqs[i].status, reqs[i].resp != NULL ? reqs[i].resp : "");
+        assert_int_equal(reqs[i].status, 201);
+    }
+    it_h2_free_bodies(reqs, BURST);
+    for (int i = 0; i < BURST; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "co-%d", i);
+        assert_int_equal(has_claim(x, 1, evs[i % BURST_EVENTS], user), 1);
+    }
+    long long waits = it_metric(&x->f, "tk_redis_waits_total") - waits0;
+    long long covered = it_metric(&x->f, "tk_redis_wait_batches_total") - covered0;
+    long long batches = it_metric(&x->f, "tk_claim_batches_total") - batches0;
+    fprintf(stderr, "it_wait: %d claims over %d events: %lld batches, %lld WAITs covering %lld batches\n", BURST, BURST_EVENTS, batches,
+            waits, covered);
+    assert_true(batches >= BURST_EVENTS); /* at least one per event */
+    assert_int_equal(covered, batches);   /* every batch granted, every one covered by a WAIT */
+    assert_true(waits >= 1);
+    assert_true(waits * 3 <= batches); /* one WAIT per batch would make them equal */
+    assert_int_equal(it_redis_cmd_calls(x->rc[0], "wait") - redis_waits0, waits);
+    assert_int_equal(it_metric(&x->f, "tk_redis_wait_timeouts_total"), 0);
+}
+
+#define FROZEN_EVENTS 8
+
+/*
+ * A frozen replica with a burst over several events: one WAIT's timeout
+ * answers several batches, each claim 503 (not yet held by a replica),
+ * the WAITs (and their timeouts) fewer than the batches; once the replica
+ * runs again, each user's retry gets 200 with the ticket the master
+ * granted, and nothing more was granted.
+ */
+static void frozen_one_wait_answers_many(void **st)
+{
+    fix_t *x = *st;
+    static char evs[FROZEN_EVENTS][64], paths[FROZEN_EVENTS][128], bodies[FROZEN_EVENTS][96], auth[FROZEN_EVENTS][IT_AUTH_LINE_MAX];
+    static it_h2_req_t reqs[FROZEN_EVENTS];
+    for (int e = 0; e < FROZEN_EVENTS; e++)
+        it_new_event(&x->f, evs[e], sizeof evs[e], "wfg", 3, 1);
+    long long waits0 = it_metric(&x->f, "tk_redis_waits_total"), covered0 = it_metric(&x->f, "tk_redis_wait_batches_total");
+    long long batches0 = it_metric(&x->f, "tk_claim_batches_total");
+    freeze(x, 1);
+    long long t0 = it_now_ms();
+    burst(x, evs, FROZEN_EVENTS, "fg", reqs, paths, bodies, auth, FROZEN_EVENTS);
+    long long took = it_now_ms() - t0;
+    for (int i = 0; i < FROZEN_EVENTS; i++) {
+        if (reqs[i].status != 503)
+            fprintf(stderr, "it_wait: claim %d: %d %s\n", i, reqs[i].status, reqs[i].resp != NULL ? reqs[i].resp : "");
+        assert_int_equal(reqs[i].status, 503);
+        assert_non_null(strstr(reqs[i].resp, "not yet held by a Redis replica"));
+    }
+    it_h2_free_bodies(reqs, FROZEN_EVENTS);
+    long long waits = it_metric(&x->f, "tk_redis_waits_total") - waits0;
+    long long covered = it_metric(&x->f, "tk_redis_wait_batches_total") - covered0;
+    long long batches = it_metric(&x->f, "tk_claim_batches_total") - batches0;
+    long long timeouts = it_metric(&x->f, "tk_redis_wait_timeouts_total");
+    fprintf(stderr, "it_wait: frozen: %lld batches, %lld WAITs (%lld timed out) covering %lld, all answered after %lld ms\n", batches,
+            waits, timeouts, covered, took);
+    assert_int_equal(batches, FROZEN_EVENTS); /* one claim per event */
+    assert_int_equal(covered, batches);
+    assert_int_equal(timeouts, waits); /* every WAIT timed out */
+    assert_true(waits >= 1);
+    assert_true(waits * 2 <= batches); /* several batches per WAIT; one WAIT per batch: 8 timeouts */
+    assert_true(took >= TIMEOUT_MS - 50);
+    long long tickets[FROZEN_EVENTS];
+    for (int i = 0; i < FROZEN_EVENTS; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "fg-%d", i);
+        tickets[i] = master_ticket(x, evs[i], user); /* granted on the master, only not replicated */
+        assert_true(tickets[i] > 0);
+    }
+
+    freeze(x, 0);
+    for (int i = 0; i < FROZEN_EVENTS; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "fg-%d", i);
+        long long deadline = it_now_ms() + 10000;
+        while (has_claim(x, 1, evs[i], user) != 1 && it_now_ms() < deadline)
+            it_sleep_ms(20);
+        it_resp_t r;
+        long status = it_claim(&r, &x->f, evs[i], user, 1);
+        if (status != 200)
+            it_show("retry after the replica came back", &r);
+        assert_int_equal(status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "ticket")), tickets[i]);
+        it_resp_free(&r);
+        assert_int_equal(it_api_remaining(&x->f, evs[i]), 2);
+    }
+}
+
+/* As setup_wait1_one_thread, and a gateway that waits at most 100 ms for its connections when told to stop, and
+ * REDIS_WAIT_TIMEOUT_MS 2000 (setup_with): the WAIT is still outstanding when the stop comes. */
+static int setup_wait1_quick_stop(void **st)
+{
+    setenv("GW_SHUTDOWN_TIMEOUT_MS", "100", 1);
+    return setup_wait1_one_thread(st);
+}
+
+/*
+ * Stopped with WAITs outstanding: the replica frozen, claims over four
+ * events sent and held (their WAIT blocks for REDIS_WAIT_TIMEOUT_MS), the
+ * client keeps its connection open, and the gateway is told to stop: it
+ * gives up on its connections after 100 ms, while the WAIT is still
+ * outstanding, so the held batches are answered and freed at teardown
+ * (gw_batch_wait_destroy) and the WAIT's record when gw_redis drops the
+ * connection. The sanitizer build exits non-zero on a leak or a use after
+ * free; no claim is answered 201.
+ */
+static void stop_with_wait_outstanding(void **st)
+{
+    fix_t *x = *st;
+    static char evs[4][64], paths[8][128], bodies[8][96], auth[8][IT_AUTH_LINE_MAX];
+    static it_h2_req_t reqs[8];
+    for (int e = 0; e < 4; e++)
+        it_new_event(&x->f, evs[e], sizeof evs[e], "wstop", 3, 1);
+    freeze(x, 1);
+    it_h2_t *c = NULL;
+    long long t0 = it_now_ms();
+    size_t got = burst_for(x, evs, 4, "st", reqs, paths, bodies, auth, 8, 150, &c);
+    for (int i = 0; i < 8; i++)
+        if (reqs[i].status != 0)
+            fprintf(stderr, "it_wait: claim %d answered before the stop: %d %s\n", i, reqs[i].status, reqs[i].resp != NULL ? reqs[i].resp : "");
+    if (got != 0)
+        it_h2_close(c);
+    assert_int_equal(got, 0); /* none answered: held */
+    /* The WAIT is outstanding: the master shows the gateway's connection blocked in it (not /metrics: the
+     * gateway reads part of it from Redis, on that very connection, behind the WAIT). */
+    redisReply *cl = redisCommand(x->rc[0], "CLIENT LIST");
+    assert_true(cl != NULL && cl->type == REDIS_REPLY_STRING);
+    int blocked = strstr(cl->str, "cmd=wait") != NULL;
+    if (!blocked)
+        fprintf(stderr, "it_wait: %lld ms after the burst, no WAIT blocked:\n%s\n", it_now_ms() - t0, cl->str);
+    freeReplyObject(cl);
+    assert_true(blocked);
+    assert_int_equal(it_proc_stop(&x->f.gw.proc, 10000), 0); /* 0: no leak, no use after free */
+    it_h2_close(c);
+    it_h2_free_bodies(reqs, 8);
+}
+
 /* A worker with REDIS_WAIT_REPLICAS=1 writes MariaDB only what a replica holds. */
 static void worker_writes_only_replicated(void **st)
 {
@@ -376,6 +592,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(frozen_replica_503_then_same_ticket, setup_wait1, teardown),
         cmocka_unit_test_setup_teardown(worker_writes_only_replicated, setup_wait1, teardown),
         cmocka_unit_test_setup_teardown(off_sends_no_wait, setup_off, teardown),
+        cmocka_unit_test_setup_teardown(one_wait_covers_many_batches, setup_wait1_one_thread, teardown),
+        cmocka_unit_test_setup_teardown(frozen_one_wait_answers_many, setup_wait1_one_thread, teardown),
+        cmocka_unit_test_setup_teardown(stop_with_wait_outstanding, setup_wait1_quick_stop, teardown),
     };
     return cmocka_run_group_tests(tests, it_group_setup, NULL);
 }
