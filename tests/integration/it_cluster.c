@@ -29,7 +29,9 @@
  *   MOVED), and the gateway stayed on the fallback (/readyz 503 for 20 s).
  * - with REDIS_WAIT_REPLICAS=1, WAIT goes to the master of the event's
  *   slot (issue 15, item 4): 201 where that master has a replica, 503
- *   where it has none.
+ *   where it has none; and a burst through one loop thread pays one WAIT
+ *   per master per loop turn, each master's answering only its own
+ *   batches.
  * The other tests set their events up directly in the cluster. The
  * single-Redis mode is the rest of the suite.
  * Each test fails without the routing it checks: without ASK handling the
@@ -52,6 +54,7 @@
 #include "lib/it_db.h"
 #include "lib/it_env.h"
 #include "lib/it_h2.h"
+#include "lib/it_ops.h"
 #include "lib/it_redis.h"
 #include "tk_cluster.h"
 #include "tk_time.h"
@@ -596,6 +599,74 @@ static void wait_on_the_events_master(void **st)
     assert_int_equal(ev_field(&x->c, e0, "remaining"), 9); /* granted on node 0, only not replicated */
 }
 
+static int setup_wait_one_thread(void **st)
+{
+    setenv("GW_THREADS", "1", 1);
+    int rc = setup_wait(st);
+    unsetenv("GW_THREADS");
+    return rc;
+}
+
+#define WG_EVENTS 3 /* per master */
+#define WG_USERS 4  /* per event */
+#define WG_N (2 * WG_EVENTS * WG_USERS)
+
+/*
+ * One WAIT per master per loop turn (gateway/claims/gw_batch_wait.c): a
+ * burst on one HTTP/2 connection through one loop thread, over three
+ * events on node 1 (a replica) and three on node 0 (none), interleaved.
+ * The batches that acknowledged are grouped by the connection their event
+ * key routes to, and each group's WAIT goes to its own master: every claim
+ * on node 1 is 201, every one on node 0 is 503 (its WAIT timed out), and
+ * the WAITs are fewer than the batches. Fails if one WAIT answered for
+ * batches of two masters (node 0's claims 201 unreplicated, or node 1's
+ * 503), or with one WAIT per batch (as many WAITs as batches).
+ */
+static void one_wait_per_master_per_turn(void **st)
+{
+    fix_t *x = *st;
+    char evs[2 * WG_EVENTS][32];
+    for (int e = 0; e < 2 * WG_EVENTS; e++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "wg%d", e);
+        event_on(&x->c, prefix, e % 2, evs[e]); /* even: node 0, odd: node 1 */
+        make_event(&x->c, evs[e], WG_USERS);
+    }
+    assert_int_equal(it_cluster_add_replica(&x->c, 1, 20000), 0);
+    long long batches0 = it_metric(&x->f, "tk_claim_batches_total");
+    static char paths[WG_N][96], bodies[WG_N][96], auth[WG_N][IT_AUTH_LINE_MAX];
+    static it_h2_req_t reqs[WG_N];
+    for (int i = 0; i < WG_N; i++) {
+        char user[32];
+        snprintf(user, sizeof user, "wg-%d", i);
+        snprintf(paths[i], sizeof paths[i], "/v1/events/%s/claims", evs[i % (2 * WG_EVENTS)]);
+        snprintf(bodies[i], sizeof bodies[i], "{\"user_id\":\"%s\",\"quantity\":1}", user);
+        assert_non_null(it_api_user_header(&x->f, user, auth[i]));
+        reqs[i] = (it_h2_req_t){.method = "POST", .path = paths[i], .body = bodies[i], .auth_line = auth[i]};
+    }
+    it_h2_t *c = it_h2_connect(x->f.gw.http_port);
+    assert_non_null(c);
+    assert_int_equal(it_h2_run(&c, 1, reqs, WG_N, WG_N, 0, 1, 30000, NULL, NULL), WG_N);
+    it_h2_close(c);
+    for (int i = 0; i < WG_N; i++) {
+        int want = (i % (2 * WG_EVENTS)) % 2 == 1 ? 201 : 503;
+        if (reqs[i].status != want)
+            fprintf(stderr, "it_cluster: claim %d on %s: %d %s\n", i, evs[i % (2 * WG_EVENTS)], reqs[i].status,
+                    reqs[i].resp != NULL ? reqs[i].resp : "");
+        assert_int_equal(reqs[i].status, want);
+    }
+    it_h2_free_bodies(reqs, WG_N);
+    long long waits = it_metric(&x->f, "tk_redis_waits_total"), covered = it_metric(&x->f, "tk_redis_wait_batches_total");
+    long long batches = it_metric(&x->f, "tk_claim_batches_total") - batches0;
+    fprintf(stderr, "it_cluster: %d claims: %lld batches, %lld WAITs covering %lld (node 0: %lld WAITs, node 1: %lld)\n", WG_N,
+            batches, waits, covered, it_redis_cmd_calls(x->c.rc[0], "wait"), it_redis_cmd_calls(x->c.rc[1], "wait"));
+    assert_int_equal(covered, batches);
+    assert_true(waits < batches);
+    assert_true(it_redis_cmd_calls(x->c.rc[0], "wait") >= 1);
+    assert_true(it_redis_cmd_calls(x->c.rc[1], "wait") >= 1);
+    assert_int_equal(it_redis_cmd_calls(x->c.rc[2], "wait"), 0);
+}
+
 int main(void)
 {
     if (it_env() == NULL)
@@ -614,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dbconn_admin_create_on_every_master, setup, teardown),
         cmocka_unit_test_setup_teardown(dbconn_merge_after_connections_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_on_the_events_master, setup_wait, teardown),
+        cmocka_unit_test_setup_teardown(one_wait_per_master_per_turn, setup_wait_one_thread, teardown),
     };
     return cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
 }
