@@ -11,8 +11,8 @@
  * acknowledged every write this connection made so far (the connection's
  * replication offset), or until @timeout ms passed, and answers how many
  * did. So it must go on the very connection the writes were made on, after
- * them: the gateway sends it after a claim script's reply
- * (gateway/claims/gw_batcher.c), the worker after an XREADGROUP that
+ * them: the gateway sends one per connection per loop turn after the claim
+ * scripts' replies (gateway/claims/gw_batch_wait.c), the worker after an XREADGROUP that
  * delivered entries (worker/wk_read.c). WAIT does not make a replica fsync:
  * "acknowledged" means in the replica's memory.
  */
