@@ -152,6 +152,8 @@ static void thread_dispose(gw_thread_t *th)
     gw_board_reader_destroy(th->board_reader);
     th->board_reader = NULL;
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
+    gw_batcher_free(th->batcher); /* after the claim scripts' callbacks, which run here too */
+    th->batcher = NULL;
     gw_watch_destroy(th->watch); /* after the Redis callbacks (a version read in flight points into it), before the loop runs again */
     th->watch = NULL;
     gw_presence_destroy(th->presence);

@@ -358,7 +358,15 @@ void gw_batcher_destroy(gw_batcher_t *b)
         h2o_timeout_unlink(&b->flush_entry);
     flush_all(b);
     gw_batch_wait_destroy(b->wait); /* its batches are answered now, while @b is here */
+    b->wait = NULL;
     h2o_timeout_dispose(b->th->ctx.loop, &b->zero_timeout);
+}
+
+void gw_batcher_free(gw_batcher_t *b)
+{
+    if (b == NULL)
+        return;
+    /* its batches in flight were answered in gw_redis_destroy (on_reply with NULL), and went to the spares */
     while (b->spare != NULL) {
         batch_t *bt = b->spare;
         b->spare = bt->next;

@@ -29,8 +29,16 @@
 /** Creates the batcher of @th. NULL on no memory. */
 gw_batcher_t *gw_batcher_create(gw_thread_t *th);
 
-/** Sends what is queued (requests then get 503 if Redis is gone) and frees @b. */
+/**
+ * Sends what is queued (requests then get 503 if Redis is gone) and answers
+ * the batches waiting for a WAIT (503). @b stays allocated: the replies of
+ * its batches still in flight come to it (with NULL) from
+ * gw_redis_destroy, which must come after this.
+ */
 void gw_batcher_destroy(gw_batcher_t *b);
+
+/** Frees @b (destroyed), after gw_redis_destroy. NULL is fine. */
+void gw_batcher_free(gw_batcher_t *b);
 
 /**
  * Queues the claim of r->user_id on r->event_id for @quantity units; takes

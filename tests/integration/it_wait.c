@@ -29,7 +29,9 @@
  *   and each user's retry then finds the master's ticket.
  * - stopped with a WAIT outstanding: the held batches are answered and
  *   freed at shutdown, the gateway exits 0 under the sanitizers (fails on a
- *   use after free when the WAIT's record is freed with the batches).
+ *   use after free when the WAIT's record is freed with the batches); and
+ *   with claim scripts outstanding on a frozen master (failed before
+ *   gw_batcher_free: the batcher was freed before their callbacks ran).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -542,6 +544,32 @@ static void stop_with_wait_outstanding(void **st)
     it_h2_free_bodies(reqs, 8);
 }
 
+/*
+ * Stopped with claim scripts outstanding: the master frozen (SIGSTOP) with
+ * claims sent to it, the gateway told to stop; after 100 ms it disposes its
+ * thread, and gw_redis_destroy calls the batches' reply callbacks with
+ * NULL (503). Exits 0 under the sanitizers; failed before
+ * gw_batcher_free (heap-use-after-free in answer_all: the batcher was freed
+ * before gw_redis_destroy ran those callbacks).
+ */
+static void stop_with_script_outstanding(void **st)
+{
+    fix_t *x = *st;
+    static char evs[4][64], paths[8][128], bodies[8][96], auth[8][IT_AUTH_LINE_MAX];
+    static it_h2_req_t reqs[8];
+    for (int e = 0; e < 4; e++)
+        it_new_event(&x->f, evs[e], sizeof evs[e], "wsso", 3, 1);
+    assert_int_equal(it_proc_signal(&x->redis[0], SIGSTOP), 0);
+    it_h2_t *c = NULL;
+    size_t got = burst_for(x, evs, 4, "so", reqs, paths, bodies, auth, 8, 150, &c);
+    int rc = it_proc_stop(&x->f.gw.proc, 10000);
+    assert_int_equal(it_proc_signal(&x->redis[0], SIGCONT), 0);
+    it_h2_close(c);
+    it_h2_free_bodies(reqs, 8);
+    assert_int_equal(got, 0); /* none answered before the stop: the master held them */
+    assert_int_equal(rc, 0);  /* 0: no use after free, no leak */
+}
+
 /* A worker with REDIS_WAIT_REPLICAS=1 writes MariaDB only what a replica holds. */
 static void worker_writes_only_replicated(void **st)
 {
@@ -595,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_wait_covers_many_batches, setup_wait1_one_thread, teardown),
         cmocka_unit_test_setup_teardown(frozen_one_wait_answers_many, setup_wait1_one_thread, teardown),
         cmocka_unit_test_setup_teardown(stop_with_wait_outstanding, setup_wait1_quick_stop, teardown),
+        cmocka_unit_test_setup_teardown(stop_with_script_outstanding, setup_wait1_quick_stop, teardown),
     };
     return cmocka_run_group_tests(tests, it_group_setup, NULL);
 }
