@@ -43,9 +43,10 @@
  *    A retry finds the claim (200, same ticket) once a replica has it, or a
  *    fresh grant if a failover lost it.
  * Nothing is answered sooner than before: the batches wait for a WAIT sent
- * after their own reply, as each did for its own. Nor later, in practice:
- * gw_redis writes a turn's commands at the end of the turn anyway, so a
- * WAIT sent from the reply's callback left at the same moment.
+ * after their own reply, as each did for its own. Nor noticeably later:
+ * gw_redis writes what a loop turn issued from its own zero-delay timeout,
+ * so the WAIT leaves at most one loop iteration after the reply (as the
+ * batcher's scripts do), and the turn's other replies ride on it.
  *
  * The edges this shares with one WAIT per batch (both route the WAIT by K
  * when the reply arrives, and neither knows which node actually ran the
