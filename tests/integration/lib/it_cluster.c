@@ -114,8 +114,10 @@ static int start_node(it_cluster_t *c, long long deadline)
     snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
     snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
     /* masteruser/masterauth: a replica authenticates to its master as tk-test */
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", c->node_timeout_ms);
     char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                    "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
+                    "--cluster-config-file", conf, "--cluster-node-timeout", timeout, "--dir", c->dir,
                     "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
                     "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw, NULL};
     snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
@@ -141,8 +143,16 @@ static int start_node(it_cluster_t *c, long long deadline)
 
 int it_cluster_start(it_cluster_t *c, int ready_ms)
 {
+    return it_cluster_start_ex(c, ready_ms, IT_CLUSTER_NODE_TIMEOUT_MS);
+}
+
+int it_cluster_start_ex(it_cluster_t *c, int ready_ms, int node_timeout_ms)
+{
     const it_env_t *env = it_env();
     memset(c, 0, sizeof(*c));
+    for (int i = 0; i < IT_CLUSTER_MAX; i++)
+        c->replica_of[i] = -1;
+    c->node_timeout_ms = node_timeout_ms;
     if (env == NULL)
         return -1;
     static int seq;
@@ -298,12 +308,32 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
     return finish ? it_cluster_finish(c, slot, to) : 0;
 }
 
+/* 1 when every master still running lists node @r in CLUSTER NODES as a replica ("slave"). */
+static int replica_known(it_cluster_t *c, int r)
+{
+    for (int i = 0; i < IT_CLUSTER_NODES; i++) {
+        if (c->rc[i] == NULL)
+            continue;
+        redisReply *rep = redisCommand(c->rc[i], "CLUSTER NODES");
+        const char *line = rep != NULL && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, c->id[r]) : NULL;
+        const char *eol = line != NULL ? strchr(line, '\n') : NULL;
+        const char *slave = line != NULL ? strstr(line, "slave") : NULL;
+        int ok = slave != NULL && (eol == NULL || slave < eol);
+        freeReplyObject(rep);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
 {
     long long deadline = it_now_ms() + ready_ms;
-    if (c->n != IT_CLUSTER_NODES || start_node(c, deadline) != 0)
+    if (c->n < IT_CLUSTER_NODES || c->n >= IT_CLUSTER_MAX || master < 0 || master >= IT_CLUSTER_NODES || c->rc[master] == NULL ||
+        start_node(c, deadline) != 0)
         return -1;
     int r = c->n - 1;
+    c->replica_of[r] = master;
     if (must(c->rc[r], "CLUSTER MEET", redisCommand(c->rc[r], "CLUSTER MEET 127.0.0.1 %d", c->port[master])) != 0)
         return -1;
     /* REPLICATE needs the master known to the new node: tried again until the handshake is done. */
@@ -323,13 +353,48 @@ int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
         redisReply *rep = redisCommand(c->rc[r], "INFO replication");
         int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up") != NULL;
         freeReplyObject(rep);
-        if (ok)
+        if (ok && replica_known(c, r))
             return 0;
         if (it_now_ms() > deadline) {
-            fprintf(stderr, "it_cluster: the replica's link to its master not up in time\n");
+            fprintf(stderr, "it_cluster: the replica's link to its master not up, or the replica not known to every master, in time\n");
             return -1;
         }
         it_sleep_ms(50);
+    }
+}
+
+int it_cluster_replica(const it_cluster_t *c, int master)
+{
+    for (int i = IT_CLUSTER_NODES; i < c->n; i++)
+        if (c->replica_of[i] == master)
+            return i;
+    return -1;
+}
+
+int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms)
+{
+    long long deadline = it_now_ms() + ready_ms;
+    for (;;) {
+        int ok = c->rc[i] != NULL;
+        if (ok) {
+            redisReply *rep = redisCommand(c->rc[i], "INFO replication");
+            ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master") != NULL;
+            freeReplyObject(rep);
+        }
+        for (int k = 0; ok && k < c->n; k++) {
+            if (c->rc[k] == NULL)
+                continue; /* killed */
+            redisReply *rep = redisCommand(c->rc[k], "CLUSTER INFO");
+            ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") != NULL;
+            freeReplyObject(rep);
+        }
+        if (ok)
+            return 0;
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d) not a master of a cluster in state ok within %d ms\n", i, c->port[i], ready_ms);
+            return -1;
+        }
+        it_sleep_ms(20);
     }
 }
 
