@@ -10,11 +10,14 @@
  *                    on the hot event is split over both gateways (request
  *                    k to gateway k mod 2, retries and second claims
  *                    included); the small events get claims before the
- *                    kill and after the promotion. With a third of the hot
- *                    stock granted, `kill -9` of the master of the hot
- *                    event's slot; its replica is promoted; the storm goes
- *                    on until every user has an answer. Measured: kill to
- *                    promotion (promote_ms) and kill to the first 201 of a
+ *                    kill, and from the kill on one user each every
+ *                    SIDE_GAP_MS (through the outage, the promotion and
+ *                    each gateway's return to Redis), then retries. With a
+ *                    third of the hot stock granted, `kill -9` of the
+ *                    master of the hot event's slot; its replica is
+ *                    promoted; the storm goes on until every user has an
+ *                    answer. Measured: kill to promotion (promote_ms,
+ *                    within SIDE_GAP_MS) and kill to the first 201 of a
  *                    hot-event request sent after the kill (failover_ms).
  *                    Then, with the streams drained, per event: no
  *                    oversell, tickets unique, no user holding two claims,
@@ -75,8 +78,9 @@
 #include "../lib/it_ops.h"
 
 #define SIDE_STOCK 50     /* each small event's stock: never sold out by SIDE_USERS */
-#define SIDE_USERS 20     /* per small event: half before the kill, half after the promotion */
+#define SIDE_USERS 40     /* per small event: half before the kill, half from the kill on */
 #define SIDE_WAIT_MS 30000 /* a round of small-event claims, retries included */
+#define SIDE_GAP_MS 300    /* from the kill on: one more small-event user this often */
 #define FO_SETTLE_MS 3000 /* the books count as settled when unchanged this long after the drain */
 
 /* The scenario's fixture: nothing runs between the two runs; teardown stops what does. */
@@ -197,14 +201,15 @@ static void fo_event_on(fo_t *x, const char *prefix, int master, long long stock
 /*
  * Claims of users "cs-<i>" @from..@to-1 on small event @sd, alternating
  * the gateways (and switching them on each retry), until each user has a
- * definite answer (201, 200 with the claim, or another refusal) or
- * @timeout_ms passed. Unanswered users stay unsettled.
+ * definite answer (201, 200 with the claim, or another refusal), or
+ * @max_rounds rounds were sent, or @timeout_ms passed. Unanswered users
+ * stay unsettled.
  */
-static void fo_side_claims(fo_t *x, fo_side_t *sd, int from, int to, int timeout_ms)
+static void fo_side_claims(fo_t *x, fo_side_t *sd, int from, int to, int max_rounds, int timeout_ms)
 {
     const it_gateway_t *gw[2] = {&x->f.gw, &x->gw2};
     long long deadline = it_now_ms() + timeout_ms;
-    for (int round = 0;; round++) {
+    for (int round = 0; round < max_rounds; round++) {
         it_multi_req_t reqs[SIDE_USERS];
         char urls[SIDE_USERS][256], bodies[SIDE_USERS][96];
         int who[SIDE_USERS];
@@ -220,7 +225,7 @@ static void fo_side_claims(fo_t *x, fo_side_t *sd, int from, int to, int timeout
             reqs[n].body = bodies[n];
             who[n++] = u;
         }
-        if (n == 0 || it_now_ms() >= deadline)
+        if (n == 0 || (round > 0 && it_now_ms() >= deadline))
             return;
         it_multi_auth_t a = {0};
         assert_int_equal(it_multi_sign(&a, &x->f, reqs, n, NULL), 0);
@@ -250,7 +255,8 @@ static void fo_side_claims(fo_t *x, fo_side_t *sd, int from, int to, int timeout
             it_resp_free(&reqs[i].resp);
         }
         it_multi_auth_free(&a);
-        it_sleep_ms(200);
+        if (round + 1 < max_rounds)
+            it_sleep_ms(200);
     }
 }
 
@@ -463,7 +469,7 @@ static int fo_run(fo_t *x, int wait)
     memset(side, 0, sizeof side);
     for (int m = 0; m < IT_CLUSTER_NODES; m++) {
         fo_event_on(x, "chaos-fo-s", m, SIDE_STOCK, side[m].ev, sizeof side[m].ev);
-        fo_side_claims(x, &side[m], 0, SIDE_USERS / 2, SIDE_WAIT_MS);
+        fo_side_claims(x, &side[m], 0, SIDE_USERS / 2, 1000, SIDE_WAIT_MS);
     }
     /* The hot event on the master that will be killed. */
     const int hot_master = chaos_cfg.fo_hot_master;
@@ -479,14 +485,32 @@ static int fo_run(fo_t *x, int wait)
     long told_before = atomic_load(&s->s201) + atomic_load(&s->s200);
     long long t_kill = it_now_ms();
     it_cluster_kill(&x->c, hot_master);
+    /*
+     * The small events' second half from the kill on, a user per event
+     * every SIDE_GAP_MS (one try each; the promotion watched in between),
+     * then every one unanswered retried: arrivals spread over the seconds
+     * in which the cluster is down (the gateways answer from MariaDB), the
+     * replica is promoted, and each gateway finds the new master, merges
+     * and returns to Redis at its own moment (one may grant from Redis
+     * while the other still grants from MariaDB), as real traffic on quiet
+     * events would be.
+     */
+    long long t_promoted = 0;
+    for (int u = SIDE_USERS / 2; u < SIDE_USERS; u++) {
+        for (int m = 0; m < IT_CLUSTER_NODES; m++)
+            fo_side_claims(x, &side[m], u, u + 1, 1, SIDE_WAIT_MS);
+        if (t_promoted == 0 && it_cluster_promoted(&x->c, replica))
+            t_promoted = it_now_ms();
+        it_sleep_ms(SIDE_GAP_MS);
+    }
     IT_STORM_ASSERT(s, it_cluster_wait_promoted(&x->c, replica, chaos_cfg.fo_promote_ms) == 0);
-    long long t_promoted = it_now_ms();
+    if (t_promoted == 0)
+        t_promoted = it_now_ms();
     char key[128];
     snprintf(key, sizeof key, "tk:{%s}:ev", ev);
     IT_STORM_ASSERT(s, it_cluster_owner(&x->c, key) == replica);
-    /* The small events' second half, against the cluster after the failover (the gateways may still be merging: retried). */
     for (int m = 0; m < IT_CLUSTER_NODES; m++)
-        fo_side_claims(x, &side[m], SIDE_USERS / 2, SIDE_USERS, SIDE_WAIT_MS);
+        fo_side_claims(x, &side[m], SIDE_USERS / 2, SIDE_USERS, 1000, SIDE_WAIT_MS);
     it_storm_join(s);
 
     /* Kill to the first 201 of a hot-event request sent after the kill (a chunk started after it). */

@@ -371,31 +371,35 @@ int it_cluster_replica(const it_cluster_t *c, int master)
     return -1;
 }
 
+int it_cluster_promoted(it_cluster_t *c, int i)
+{
+    int ok = c->rc[i] != NULL;
+    if (ok) {
+        redisReply *rep = redisCommand(c->rc[i], "INFO replication");
+        ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master") != NULL;
+        freeReplyObject(rep);
+    }
+    for (int k = 0; ok && k < c->n; k++) {
+        if (c->rc[k] == NULL)
+            continue; /* killed */
+        redisReply *rep = redisCommand(c->rc[k], "CLUSTER INFO");
+        ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") != NULL;
+        freeReplyObject(rep);
+    }
+    return ok;
+}
+
 int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms)
 {
     long long deadline = it_now_ms() + ready_ms;
-    for (;;) {
-        int ok = c->rc[i] != NULL;
-        if (ok) {
-            redisReply *rep = redisCommand(c->rc[i], "INFO replication");
-            ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master") != NULL;
-            freeReplyObject(rep);
-        }
-        for (int k = 0; ok && k < c->n; k++) {
-            if (c->rc[k] == NULL)
-                continue; /* killed */
-            redisReply *rep = redisCommand(c->rc[k], "CLUSTER INFO");
-            ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") != NULL;
-            freeReplyObject(rep);
-        }
-        if (ok)
-            return 0;
+    while (!it_cluster_promoted(c, i)) {
         if (it_now_ms() > deadline) {
             fprintf(stderr, "it_cluster: node %d (port %d) not a master of a cluster in state ok within %d ms\n", i, c->port[i], ready_ms);
             return -1;
         }
         it_sleep_ms(20);
     }
+    return 0;
 }
 
 void it_cluster_kill(it_cluster_t *c, int i)

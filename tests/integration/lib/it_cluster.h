@@ -60,6 +60,9 @@ int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms);
 /** The node added as a replica of master @master (it_cluster_add_replica), or -1. */
 int it_cluster_replica(const it_cluster_t *c, int master);
 
+/** 1 when node @i says role:master and every node still running says cluster_state:ok (it_cluster_wait_promoted's test, once). */
+int it_cluster_promoted(it_cluster_t *c, int i);
+
 /**
  * After its master was killed: waits up to @ready_ms until node @i says
  * role:master and every node still running says cluster_state:ok (the
