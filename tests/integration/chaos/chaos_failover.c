@@ -77,10 +77,11 @@
 #include "../lib/it_db.h"
 #include "../lib/it_ops.h"
 
-#define SIDE_STOCK 50     /* each small event's stock: never sold out by SIDE_USERS */
-#define SIDE_USERS 40     /* per small event: half before the kill, half from the kill on */
+#define SIDE_STOCK 100    /* each small event's stock: never sold out by SIDE_USERS */
+#define SIDE_USERS 60     /* per small event: SIDE_BEFORE before the kill, the rest from the kill on */
+#define SIDE_BEFORE 10
 #define SIDE_WAIT_MS 30000 /* a round of small-event claims, retries included */
-#define SIDE_GAP_MS 300    /* from the kill on: one more small-event user this often */
+#define SIDE_GAP_MS 100    /* from the kill on: one more small-event user this often (50 users: about 6 s, past the promotion) */
 #define FO_SETTLE_MS 3000 /* the books count as settled when unchanged this long after the drain */
 
 /* The scenario's fixture: nothing runs between the two runs; teardown stops what does. */
@@ -469,7 +470,7 @@ static int fo_run(fo_t *x, int wait)
     memset(side, 0, sizeof side);
     for (int m = 0; m < IT_CLUSTER_NODES; m++) {
         fo_event_on(x, "chaos-fo-s", m, SIDE_STOCK, side[m].ev, sizeof side[m].ev);
-        fo_side_claims(x, &side[m], 0, SIDE_USERS / 2, 1000, SIDE_WAIT_MS);
+        fo_side_claims(x, &side[m], 0, SIDE_BEFORE, 1000, SIDE_WAIT_MS);
     }
     /* The hot event on the master that will be killed. */
     const int hot_master = chaos_cfg.fo_hot_master;
@@ -486,7 +487,7 @@ static int fo_run(fo_t *x, int wait)
     long long t_kill = it_now_ms();
     it_cluster_kill(&x->c, hot_master);
     /*
-     * The small events' second half from the kill on, a user per event
+     * The small events' other users from the kill on, a user per event
      * every SIDE_GAP_MS (one try each; the promotion watched in between),
      * then every one unanswered retried: arrivals spread over the seconds
      * in which the cluster is down (the gateways answer from MariaDB), the
@@ -496,7 +497,7 @@ static int fo_run(fo_t *x, int wait)
      * events would be.
      */
     long long t_promoted = 0;
-    for (int u = SIDE_USERS / 2; u < SIDE_USERS; u++) {
+    for (int u = SIDE_BEFORE; u < SIDE_USERS; u++) {
         for (int m = 0; m < IT_CLUSTER_NODES; m++)
             fo_side_claims(x, &side[m], u, u + 1, 1, SIDE_WAIT_MS);
         if (t_promoted == 0 && it_cluster_promoted(&x->c, replica))
@@ -510,7 +511,7 @@ static int fo_run(fo_t *x, int wait)
     snprintf(key, sizeof key, "tk:{%s}:ev", ev);
     IT_STORM_ASSERT(s, it_cluster_owner(&x->c, key) == replica);
     for (int m = 0; m < IT_CLUSTER_NODES; m++)
-        fo_side_claims(x, &side[m], SIDE_USERS / 2, SIDE_USERS, 1000, SIDE_WAIT_MS);
+        fo_side_claims(x, &side[m], SIDE_BEFORE, SIDE_USERS, 1000, SIDE_WAIT_MS);
     it_storm_join(s);
 
     /* Kill to the first 201 of a hot-event request sent after the kill (a chunk started after it). */
