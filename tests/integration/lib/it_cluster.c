@@ -102,29 +102,27 @@ static redisContext *connect_node(const it_cluster_t *c, int port)
     return rc;
 }
 
-/* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs), connects as tk-test, reads its id; c->n++. 0 or -1. */
-static int start_node(it_cluster_t *c, long long deadline)
+/* Runs node @i's redis-server on c->port[i] (its nodes file and AOF directory, if any, kept from before), connects as tk-test, reads its id. 0 or -1. */
+static int spawn_node(it_cluster_t *c, int i, long long deadline)
 {
-    int i = c->n;
-    if ((c->port[i] = cluster_port(c)) < 0)
-        return -1;
     char port[16], conf[64], aof[64], log[600];
     snprintf(port, sizeof port, "%d", c->port[i]);
     snprintf(conf, sizeof conf, "nodes-%d.conf", c->port[i]);
     snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
     snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
-    /* masteruser/masterauth: a replica authenticates to its master as tk-test */
+    /* masteruser/masterauth: a replica authenticates to its master as tk-test; repl-diskless-sync-delay 0: a
+     * replica's full sync starts at once, not after the default 5 s wait for more replicas (a rejoining node) */
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", c->node_timeout_ms);
     char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                     "--cluster-config-file", conf, "--cluster-node-timeout", timeout, "--dir", c->dir,
                     "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
-                    "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw, NULL};
+                    "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw,
+                    "--repl-diskless-sync-delay", "0", NULL};
     snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
     snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
     if ((c->proc[i].pid = run(argv, log)) < 0)
         return -1;
-    c->n++;
     while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
         if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
             fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
@@ -139,6 +137,16 @@ static int start_node(it_cluster_t *c, long long deadline)
         memcpy(c->id[i], rep->str, 41);
     freeReplyObject(rep);
     return ok ? 0 : -1;
+}
+
+/* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs) on a fresh port; c->n++. 0 or -1. */
+static int start_node(it_cluster_t *c, long long deadline)
+{
+    int i = c->n;
+    if ((c->port[i] = cluster_port(c)) < 0)
+        return -1;
+    c->n++; /* counted before it runs: it_cluster_stop stops it whatever happens next */
+    return spawn_node(c, i, deadline);
 }
 
 int it_cluster_start(it_cluster_t *c, int ready_ms)
@@ -400,6 +408,27 @@ int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms)
         it_sleep_ms(20);
     }
     return 0;
+}
+
+int it_cluster_restart(it_cluster_t *c, int i, int ready_ms)
+{
+    long long deadline = it_now_ms() + ready_ms;
+    if (i < 0 || i >= c->n || c->rc[i] != NULL || it_proc_alive(&c->proc[i]) || spawn_node(c, i, deadline) != 0)
+        return -1;
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[i], "INFO replication");
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:slave") != NULL &&
+                 strstr(rep->str, "master_link_status:up") != NULL;
+        freeReplyObject(rep);
+        if (ok)
+            return 0;
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d) restarted, but not a replica with its link up within %d ms\n", i, c->port[i],
+                    ready_ms);
+            return -1;
+        }
+        it_sleep_ms(20);
+    }
 }
 
 void it_cluster_kill(it_cluster_t *c, int i)

@@ -74,6 +74,15 @@ int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms);
 /** SIGKILLs node @i (a master's failure) and closes its connection. */
 void it_cluster_kill(it_cluster_t *c, int i);
 
+/**
+ * Starts node @i again after it_cluster_kill, on its port with its nodes
+ * file and AOF (a restarted machine): a master that was failed over
+ * rejoins as a replica of the node promoted in its place. Waits up to
+ * @ready_ms until it says role:slave with its link to the master up. 0, or
+ * -1 (said on stderr; the node, if it runs, is stopped with the others).
+ */
+int it_cluster_restart(it_cluster_t *c, int i, int ready_ms);
+
 /** Stops every node (SIGTERM, bounded wait) and closes the connections. Safe on a half-started one. */
 void it_cluster_stop(it_cluster_t *c);
 
