@@ -131,12 +131,22 @@ static int spawn_node(it_cluster_t *c, int i, long long deadline)
         }
         it_sleep_ms(50);
     }
-    redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
-    int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
-    if (ok)
-        memcpy(c->id[i], rep->str, 41);
-    freeReplyObject(rep);
-    return ok ? 0 : -1;
+    /* A restarted node answers LOADING while it reads its AOF: asked again until the deadline. */
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+        if (ok)
+            memcpy(c->id[i], rep->str, 41);
+        int loading = rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "LOADING", 7) == 0;
+        freeReplyObject(rep);
+        if (ok)
+            return 0;
+        if (!loading || it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d): no CLUSTER MYID\n", i, c->port[i]);
+            return -1;
+        }
+        it_sleep_ms(20);
+    }
 }
 
 /* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs) on a fresh port; c->n++. 0 or -1. */
@@ -413,7 +423,11 @@ int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms)
 int it_cluster_restart(it_cluster_t *c, int i, int ready_ms)
 {
     long long deadline = it_now_ms() + ready_ms;
-    if (i < 0 || i >= c->n || c->rc[i] != NULL || it_proc_alive(&c->proc[i]) || spawn_node(c, i, deadline) != 0)
+    if (i < 0 || i >= c->n || c->rc[i] != NULL || it_proc_alive(&c->proc[i])) {
+        fprintf(stderr, "it_cluster: node %d cannot be restarted (not a killed node)\n", i);
+        return -1;
+    }
+    if (spawn_node(c, i, deadline) != 0)
         return -1;
     for (;;) {
         redisReply *rep = redisCommand(c->rc[i], "INFO replication");
