@@ -70,6 +70,20 @@
  * Until REDIS_WAIT_REPLICAS is implemented the variable is ignored and the
  * first run is as exposed as the second: a loss there shows as FAIL.
  *
+ * The two gateways' merges. Each gateway leaves Redis when a master is
+ * away and comes back on its own (its map refresh, its merge), some tens
+ * to hundreds of milliseconds apart. A small event quiet since before the
+ * first watermark looks served by one gateway to each (gw_journal.h's
+ * foreign test sees only grants after its base), so during the outage
+ * both fallbacks may grant it from MariaDB under the lock table, one at a
+ * time. Found by this scenario (2 runs in about 15 at scale 1): gateway A
+ * merges, rebuilds the event (flagged stale by B) and grants it from Redis
+ * while B, still on the fallback and holding the event's lock, grants the
+ * same tickets from MariaDB; B's merge then rebuilds Redis from MariaDB
+ * and A's grants reach MariaDB as duplicate tickets (claims_dead): 201s
+ * lost, with or without WAIT. The small events' claims from the kill on
+ * are spread in time so that some land in that window.
+ *
  * Every process (6 redis-servers, 2 gateways, 2 workers) is stopped by the
  * scenario's teardown whatever failed; every wait is bounded.
  */
