@@ -1,6 +1,6 @@
 /*
- * it_cluster: a real Redis Cluster of 3 masters on loopback (replicas
- * added one by one, at most one per master), in a directory of
+ * it_cluster: a real Redis Cluster of 3 masters on loopback (and up to
+ * three replicas, added one by one), in a directory of
  * $TK_IT_DIR, started by a test and always stopped:
  * redis-server --cluster-enabled yes per node, then `redis-cli --cluster
  * create ... --cluster-replicas 0 --cluster-yes`, then a wait for
