@@ -326,9 +326,16 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
     return finish ? it_cluster_finish(c, slot, to) : 0;
 }
 
-/* 1 when every master still running lists node @r in CLUSTER NODES as a replica ("slave"). */
-static int replica_known(it_cluster_t *c, int r)
+/*
+ * 1 when every master still running lists node @r in CLUSTER NODES as a
+ * replica ("slave"). With @meet, a master that does not know the node at
+ * all is told to CLUSTER MEET it: gossip usually spreads a new node within
+ * a second, but a run was seen where one master had not heard of the
+ * second replica 18 s later.
+ */
+static int replica_known(it_cluster_t *c, int r, int meet)
 {
+    int all = 1;
     for (int i = 0; i < IT_CLUSTER_NODES; i++) {
         if (c->rc[i] == NULL)
             continue;
@@ -338,10 +345,11 @@ static int replica_known(it_cluster_t *c, int r)
         const char *slave = line != NULL ? strstr(line, "slave") : NULL;
         int ok = slave != NULL && (eol == NULL || slave < eol);
         freeReplyObject(rep);
-        if (!ok)
-            return 0;
+        if (!ok && line == NULL && meet)
+            freeReplyObject(redisCommand(c->rc[i], "CLUSTER MEET 127.0.0.1 %d", c->port[r]));
+        all &= ok;
     }
-    return 1;
+    return all;
 }
 
 int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
@@ -367,11 +375,15 @@ int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
         }
         it_sleep_ms(50);
     }
+    long long meet_at = it_now_ms() + 2000; /* then a MEET from each master that has not heard of it, once a second */
     for (;;) {
         redisReply *rep = redisCommand(c->rc[r], "INFO replication");
         int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up") != NULL;
         freeReplyObject(rep);
-        if (ok && replica_known(c, r))
+        int meet = it_now_ms() >= meet_at;
+        if (meet)
+            meet_at = it_now_ms() + 1000;
+        if (ok && replica_known(c, r, meet))
             return 0;
         if (it_now_ms() > deadline) {
             fprintf(stderr, "it_cluster: the replica's link to its master not up, or the replica not known to every master, in time\n");
