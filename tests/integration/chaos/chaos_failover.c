@@ -67,8 +67,11 @@
  *    unexpected answer, a stream left undrained, users without an answer,
  *    no 201 after the kill).
  *
- * Until REDIS_WAIT_REPLICAS is implemented the variable is ignored and the
- * first run is as exposed as the second: a loss there shows as FAIL.
+ * A gateway or worker without REDIS_WAIT_REPLICAS (before issue 15's
+ * item 4) ignores the variable, and the first run is then as exposed as
+ * the second: a loss there shows as FAIL. WAIT needs the Redis user's
+ * permission (scripts/services.sh's ACLs, loaded by every node here): a
+ * NOPERM makes every grant 503 and the first run FAIL at once.
  *
  * The two gateways' merges. Each gateway leaves Redis when a master is
  * away and comes back on its own (its map refresh, its merge), some tens
