@@ -84,8 +84,13 @@
  * while B, still on the fallback and holding the event's lock, grants the
  * same tickets from MariaDB; B's merge then rebuilds Redis from MariaDB
  * and A's grants reach MariaDB as duplicate tickets (claims_dead): 201s
- * lost, with or without WAIT. The small events' claims from the kill on
- * are spread in time so that some land in that window.
+ * lost, with or without WAIT. Fixed (gateway/failover/gw_peers.h): the
+ * fallback grants from MariaDB only while no other gateway is alive (beats
+ * in MariaDB; a merge beats before it reads MariaDB), so here both
+ * fallbacks stay read-only and a lost 201 from this cause FAILs again as
+ * any other would (test: it_fallback_peers). The small events' claims
+ * from the kill on are still spread in time so that some land in that
+ * window.
  *
  * Every process (6 redis-servers, 2 gateways, 2 workers) is stopped by the
  * scenario's teardown whatever failed; every wait is bounded.
