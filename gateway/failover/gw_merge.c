@@ -344,7 +344,8 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
             tk_warn("merge: MariaDB unreachable (beat: error %u); Redis was not restarted since the last check, so it serves again", be);
             return 0;
         }
-        tk_warn("merge: this gateway's beat failed (MariaDB error %u); no rebuild before it succeeds", be);
+        tk_warn("merge: this gateway's beat failed (MariaDB error %u%s); no rebuild before it succeeds", be,
+                be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)" : "");
         return -1;
     }
     /* 1. Every event the fallback wrote its journal to (it may have granted
