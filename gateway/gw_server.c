@@ -13,6 +13,7 @@
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_failover.h"
+#include "gw_peers.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "gw_router.h"
@@ -416,6 +417,8 @@ stop:
         srv->threads[i].redis = NULL;
     }
     gw_dbpool_stop(srv->dbpool);
+    if (started > 0)
+        gw_peers_leave(srv); /* after the last beat: peers need not wait GW_PEER_ALIVE_MS */
     h2o_config_dispose(&srv->globalconf);
 exit:
     gw_conn_stop(srv);

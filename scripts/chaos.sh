@@ -4,7 +4,9 @@
 # gateway restart with requests in flight, Redis stopped for seconds while
 # the lock-table fallback grants and then merged back, the gateway killed
 # with SIGKILL while the fallback grants and Redis restarted from its AOF
-# under a new gateway) at a larger scale than inside
+# under a new gateway, a Redis Cluster master killed with SIGKILL under a
+# storm over two gateways and its replica promoted, once with
+# REDIS_WAIT_REPLICAS=1 and once without) at a larger scale than inside
 # `make test`: CHAOS_SCALE (default 10) times stock 300, 3,000 users.
 #
 # It is tests/integration/run.sh for it_chaos alone (IT_ONLY): Redis and
@@ -12,8 +14,8 @@
 # again; the directory is kept when a scenario fails. Each scenario prints
 # its verdict line ("chaos worker-kill: PASS granted=…"). Environment:
 # CHAOS_SCALE (1..100, default 10), CHAOS_TIMEOUT (seconds for the binary,
-# default 1800), KEEP_IT_DIR=1, CHAOS_ONLY (one scenario, e.g. redis_stop or
-# gateway_kill_fallback),
+# default 1800), KEEP_IT_DIR=1, CHAOS_ONLY (one scenario, e.g. redis_stop,
+# gateway_kill_fallback or cluster_failover),
 # CHAOS_REDIS_BALLAST (filler keys for redis_stop, so Redis comes back
 # slowly, answering LOADING; default 1,000,000 above scale 1, see tests/integration/chaos/chaos_fallback.c).
 set -euo pipefail

@@ -7,6 +7,7 @@
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_merge.h"
+#include "gw_peers.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "tk_keys.h"
@@ -29,6 +30,8 @@ typedef struct gw_failover {
     int64_t next_track;     /* mono ms: the next read of tk:events */
     int64_t next_merge;     /* mono ms: no merge before (after a failed one) */
     int outstanding;        /* watermark and tk:events replies awaited */
+    int64_t next_beat;      /* mono ms: the next beat in MariaDB (gw_peers.h) */
+    int beating;            /* a beat job is out: the next waits for it */
     int stopping;
 } gw_failover_t;
 
@@ -123,6 +126,7 @@ static void merge_done(gw_dbjob_t *job)
     int64_t now = tk_time_mono_ms();
     unsigned merged_events = gw_merge_rebuilt();
     if (job->status == 200 && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
+        gw_peers_reset(); /* back on Redis, the journal reset: a peer seen before no longer binds the next stay */
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
             tk_warn("path: merged %u event(s) back to Redis in %lld ms; claims take the fast path again", merged_events,
@@ -152,6 +156,30 @@ static void start_merge(gw_failover_t *ctl)
     job->done = merge_done;
     ctl->t_merge = tk_time_mono_ms();
     gw_dbpool_submit(srv->dbpool, job);
+}
+
+/* ---- beats (gw_peers.h) -------------------------------------------------- */
+
+static void beat_done(gw_dbjob_t *job)
+{
+    gw_failover_t *ctl = job->origin->server->failover;
+    if (ctl != NULL)
+        ctl->beating = 0;
+}
+
+/* One beat at a time, every GW_PEER_BEAT_MS: a MariaDB that does not answer
+ * holds one job, never a queue of them. */
+static void beat(gw_failover_t *ctl, int64_t now)
+{
+    if (ctl->beating || now < ctl->next_beat)
+        return;
+    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, gw_peers_beat_run);
+    if (job == NULL)
+        return;
+    job->done = beat_done;
+    ctl->beating = 1;
+    ctl->next_beat = now + GW_PEER_BEAT_MS;
+    gw_dbpool_submit(ctl->th->server->dbpool, job);
 }
 
 /* ---- the timer ---------------------------------------------------------- */
@@ -205,6 +233,8 @@ static void tick(h2o_timeout_entry_t *entry)
     case GW_MODE_MERGE:
         break;
     }
+    if (!ctl->stopping)
+        beat(ctl, now);
     /* Not failover work, but the one timer every gateway runs on a loop:
      * database jobs past their deadline are answered even when no database
      * thread is free to look at them (gw_dbpool.h). */

@@ -8,6 +8,7 @@
 #include "gw_fallback_readonly.h"
 #include "gw_lock.h"
 #include "gw_journal.h"
+#include "gw_peers.h"
 #include "gw_types.h"
 #include "tk_db.h"
 #include "tk_log.h"
@@ -98,12 +99,24 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
  * even if this process dies before its merge.
  */
 static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_journal_grant_t *g,
-                              size_t n, int *ok)
+                              size_t n, const char *holder, int *peers, int *ok)
 {
     gw_fb_event_t ev = {0};
     unsigned e = gw_lock_check(db, event, elen, token, ttl_ms, ok);
     if (e != 0 || !*ok)
         return e;
+    if (peers != NULL) {
+        /* The fallback's way in: not while another gateway is alive
+         * (gw_peers.h), so no stale flag is set for nothing. */
+        long long alive = 0;
+        if ((e = gw_peers_check(db, holder, &alive)) != 0)
+            return e;
+        if (alive > 0) {
+            *peers = 1;
+            *ok = 0;
+            return 0;
+        }
+    }
     if ((e = gw_lock_mark_stale(db, event, elen, token)) != 0)
         return e;
     if ((e = gw_fallback_db_event(db, event, elen, &ev, 1)) != 0)
@@ -148,9 +161,13 @@ static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const c
 /*
  * Takes @event's lock and writes its journal (write_journal). 1 when
  * committed, with the lock held under @token (the caller keeps or releases
- * it); 0 when not (nothing written, the lock not held).
+ * it); 0 when not (nothing written, the lock not held). With @peers
+ * (the granting path; the merge passes NULL: Redis lost grants it must
+ * write whoever is alive), refuses while another gateway is alive and
+ * sets *@peers.
  */
-static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1])
+static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1],
+                         int *peers)
 {
     MYSQL *db = gw_dbconn_db(conn);
     int taken = 0, ok = 0;
@@ -168,7 +185,7 @@ static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event,
     size_t n = 0;
     if (gw_journal_grants(srv->journal, event, elen, &g, &n) != 0)
         goto release;
-    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, &ok);
+    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, srv->holder, peers, &ok);
     free(g);
     if (e == 0 && ok && mysql_commit(db) == 0)
         return 1;
@@ -199,11 +216,19 @@ static int make_grantable(gw_dbconn_t *conn, const gw_req_t *r)
     }
     if (!info.complete || gw_journal_mode(srv->journal) != GW_MODE_GRANT)
         goto out;
+    if (gw_peers_seen()) {
+        gw_peers_refused(); /* a peer was alive during this stay away from Redis (gw_peers.h) */
+        goto out;
+    }
     char token[GW_LOCK_TOKEN_LEN + 1];
-    if (flush_journal(conn, srv, r->event_id, r->elen, token)) {
+    int peers = 0;
+    if (flush_journal(conn, srv, r->event_id, r->elen, token, &peers)) {
         gw_journal_set_locked(srv->journal, r->event_id, r->elen, token);
         tk_warn("fallback: event %s: claims are granted from MariaDB (lock-table path) until Redis is back", r->event_id);
         ready = 1;
+    } else if (peers) {
+        gw_peers_refused();
+        tk_warn("fallback: event %s: another gateway is alive; claims stay read-only (the fallback grants only alone)", r->event_id);
     }
 out:
     pthread_mutex_unlock(&take_mutex);
@@ -214,7 +239,7 @@ int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
 {
     char token[GW_LOCK_TOKEN_LEN + 1];
     pthread_mutex_lock(&take_mutex);
-    int ok = flush_journal(conn, srv, event, elen, token);
+    int ok = flush_journal(conn, srv, event, elen, token, NULL);
     if (ok)
         gw_journal_set_locked(srv->journal, event, elen, token);
     pthread_mutex_unlock(&take_mutex);
@@ -225,6 +250,7 @@ typedef struct {
     gw_fb_in_t *in;
     gw_journal_info_t info;
     int lock_lost;
+    int peers; /* another gateway was alive (gw_peers.h): nothing granted */
 } grant_arg_t;
 
 static void grant_error_all(gw_fb_in_t *in, const char *msg)
@@ -241,6 +267,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     gw_server_t *srv = r0->th->server;
     (void)job;
     grant_error_all(in, "redis is unavailable; retry shortly"); /* a redo starts from nothing decided */
+    a->peers = 0;
     int ok = 0;
     unsigned e = gw_lock_check(db, r0->event_id, r0->elen, a->info.token, srv->conf->lock_ttl_ms, &ok);
     if (e != 0)
@@ -248,6 +275,15 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     if (!ok || gw_journal_mode(srv->journal) != GW_MODE_GRANT) {
         a->lock_lost = !ok;
         return GW_DBTXN_ANSWERED; /* rollback; every claim stays 503 */
+    }
+    /* Alone, or nothing: before anything is written, the fence shared and
+     * the other gateways' beats read (gw_peers.h says why this is exact). */
+    long long alive = 0;
+    if ((e = gw_peers_check(db, srv->holder, &alive)) != 0)
+        return e;
+    if (alive > 0 || gw_peers_seen()) {
+        a->peers = 1;
+        return GW_DBTXN_ANSWERED; /* rollback; answered read-only by the caller */
     }
     gw_fb_event_t ev = {0};
     if ((e = gw_fallback_db_event(db, r0->event_id, r0->elen, &ev, 1)) != 0)
@@ -333,6 +369,14 @@ void gw_fallback_grant_run(gw_dbjob_t *job, gw_dbconn_t *conn)
         return;
     }
     if (gw_dbtxn_run(job, conn, grant_body, &a) != 0) {
+        if (a.peers) {
+            /* Another gateway is alive: MariaDB answers what it knows, as
+             * for an event this gateway cannot grant. */
+            gw_peers_refused();
+            gw_fallback_readonly_run(job, conn);
+            unavailable_all(in);
+            return;
+        }
         if (a.lock_lost) {
             __atomic_add_fetch(&lock_lost_total, 1, __ATOMIC_RELAXED);
             tk_warn("fallback: event %s: the lock is no longer ours (released or taken after expiry); nothing granted", r0->event_id);

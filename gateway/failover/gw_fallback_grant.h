@@ -14,8 +14,17 @@
  * overflowed, this process started with undrained grants of a previous one)
  * stays read-only: exactness first.
  *
+ * Only alone: while another gateway is alive (its beat in MariaDB younger
+ * than GW_PEER_ALIVE_MS), nothing is granted here and the claims get the
+ * read-only answers — the journal is this process's, and a peer may serve
+ * the same event from Redis (gw_peers.h proves the rule; the journal write
+ * above checks it too, so no stale flag is set for nothing).
+ *
  * Each batch of claims is then one transaction, in arrival order:
- *  1. the lock row FOR UPDATE: still our token (else: rollback, 503);
+ *  1. the lock row FOR UPDATE: still our token (else: rollback, 503); the
+ *     fence row shared and the other gateways' beats read (gw_peers_check):
+ *     one alive, or one seen since the last return to Redis -> rollback,
+ *     read-only answers, tk_fallback_peer_refusals_total;
  *  2. the event and its stock row FOR UPDATE (the guarded row every writer
  *     takes), state, window, max_per_user;
  *  3. per claim: the user's row (a claim already held is answered 200 with
@@ -55,7 +64,7 @@ int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
 /** Fallback grants committed, each answered 201, since start (all threads). */
 uint64_t gw_fallback_grant_count(void);
 
-/** Fallback batches rolled back because the event's lock was no longer ours. */
+/** Fallback batches rolled back because the event's lock was no longer ours. (Batches refused for a live peer: gw_peers_refusal_count.) */
 uint64_t gw_fallback_lock_lost_count(void);
 
 #endif

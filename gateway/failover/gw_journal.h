@@ -27,6 +27,9 @@
  *  - foreign grants are seen: seq - base > (our grants with ticket in
  *    (base, seq]) + (claims in flight): another gateway grants on this
  *    event, whose journal we do not have. Never complete again until reset.
+ *    (This sees only grants after base: a quiet event looks
+ *    single-gateway. So the fallback also grants only while no other
+ *    gateway is alive at all: gw_peers.h.)
  *  - overflow: more than max_entries undrained grants (memory is bounded).
  * Entries with a ticket below `oldest` (or at most seq when the stream is
  * empty) are drained: pruned.

@@ -8,6 +8,7 @@
 #include "gw_fallback_grant.h"
 #include "gw_journal.h"
 #include "gw_lock.h"
+#include "gw_peers.h"
 #include "gw_rebuild.h"
 #include "tk_keys.h"
 #include "tk_log.h"
@@ -327,6 +328,26 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
     merged_events = 0;
     if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
         return -1;
+    /* 0. This gateway's beat, committed before anything below reads
+     *    MariaDB: every fallback grant of another gateway committed before
+     *    it is in what the rebuilds read, and every one after it sees this
+     *    gateway alive and grants nothing (gw_peers.h). Without it, no
+     *    rebuild: only the blip exception below may serve. */
+    MYSQL *bdb = gw_dbconn_db(conn);
+    unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder) : 2002;
+    if (be != 0) {
+        if (bdb != NULL)
+            gw_dbconn_db_reset(conn);
+        size_t bpos = 0;
+        int touched = gw_journal_scan(srv->journal, &bpos, GW_JOURNAL_SCAN_TOUCHED, ids, 1) > 0;
+        if (!touched && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0) {
+            tk_warn("merge: MariaDB unreachable (beat: error %u); Redis was not restarted since the last check, so it serves again", be);
+            return 0;
+        }
+        tk_warn("merge: this gateway's beat failed (MariaDB error %u%s); no rebuild before it succeeds", be,
+                be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)" : "");
+        return -1;
+    }
     /* 1. Every event the fallback wrote its journal to (it may have granted
      *    on it, even if its lock was lost since). */
     size_t pos = 0, n;

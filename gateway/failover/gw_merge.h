@@ -3,6 +3,9 @@
  * (mode MERGE, gw_journal.h; gw_failover.c starts it and moves the mode on
  * its answer). On a database thread, it checks Redis against MariaDB and
  * rebuilds, from MariaDB, every event whose Redis state may be older:
+ *  0. first, before it reads MariaDB, this gateway's beat (gw_peers.h):
+ *     another gateway's fallback grants either committed before it (the
+ *     rebuilds below see them) or see this gateway alive and refuse;
  *  1. each event the fallback wrote its journal to (its lock released
  *     first, waiting out any fallback transaction holding it);
  *  2. each event whose journaled grants Redis lost (its seq is below

@@ -7,6 +7,7 @@
 #include "gw_dbpool.h"
 #include "gw_fallback_grant.h"
 #include "gw_journal.h"
+#include "gw_peers.h"
 #include "gw_failover.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
@@ -137,6 +138,8 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# TYPE tk_fallback_grants_total counter\ntk_fallback_grants_total %llu\n"
                      "# HELP tk_fallback_lock_lost_total Fallback batches rolled back because the event lock was no longer ours.\n"
                      "# TYPE tk_fallback_lock_lost_total counter\ntk_fallback_lock_lost_total %llu\n"
+                     "# HELP tk_fallback_peer_refusals_total Fallback batches answered read-only because another gateway was alive.\n"
+                     "# TYPE tk_fallback_peer_refusals_total counter\ntk_fallback_peer_refusals_total %llu\n"
                      "# HELP tk_fallback_merges_total Returns to the fast path that rebuilt events in Redis from MariaDB (the fallback granted, or Redis came back behind MariaDB).\n"
                      "# TYPE tk_fallback_merges_total counter\ntk_fallback_merges_total %llu\n"
                      "# HELP tk_journal_entries Redis grants remembered until drained (gw_journal.h).\n"
@@ -145,7 +148,7 @@ static size_t paths_metrics(gw_server_t *srv, char *out, size_t cap)
                      "# TYPE tk_claims_in_flight gauge\ntk_claims_in_flight %llu\n",
                      mode == GW_MODE_FAST, mode == GW_MODE_LOST, mode == GW_MODE_GRANT, mode == GW_MODE_MERGE,
                      (unsigned long long)gw_fallback_grant_count(), (unsigned long long)gw_fallback_lock_lost_count(),
-                     (unsigned long long)gw_failover_merges(srv), counts.entries, (unsigned long long)counts.inflight);
+                     (unsigned long long)gw_peers_refusal_count(), (unsigned long long)gw_failover_merges(srv), counts.entries, (unsigned long long)counts.inflight);
     if (w < 0 || (size_t)w >= cap)
         return 0;
     len = (size_t)w;

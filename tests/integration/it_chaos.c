@@ -9,7 +9,11 @@
  *   worker-kill, gateway-restart          chaos/chaos_processes.c
  *   db-outage, redis-kill                 chaos/chaos_outages.c
  *   redis-stop, gateway-kill-fallback     chaos/chaos_fallback.c
- * Each prints its verdict line, "chaos <scenario>: PASS …".
+ *   cluster-failover                      chaos/chaos_failover.c
+ * Each prints its verdict line, "chaos <scenario>: PASS …". cluster-failover
+ * brings its own fixture (a 3+3 Redis Cluster, two gateways, two workers;
+ * run twice, with and without REDIS_WAIT_REPLICAS=1) instead of the single
+ * Redis's.
  *
  * Scale: CHAOS_SCALE (default 1: stock 300, 3,000 users, 32 connections;
  * scripts/chaos.sh runs 10). CHAOS_ONLY=<cmocka filter> runs one scenario:
@@ -70,6 +74,11 @@ static int group_setup(void **st)
     c->merge_wait_ms = 60000 + 2000 * scale;
     c->fb_kill_after = c->storm.stock / 10;
     c->fb_kill_wait_ms = 8000;
+    /* A promotion after about node-timeout + 1 s; the kill with a third of the stock granted, as in redis-kill. */
+    c->fo_node_timeout_ms = 1500;
+    c->fo_hot_master = 0;
+    c->fo_kill_after = c->storm.stock / 3;
+    c->fo_promote_ms = 30000;
     c->storm.storm_ms = 45000 + 15000 * scale;
     c->storm.drain_ms = 60000 + 6000 * scale;
     /* Inherited by the gateway and workers this binary starts (a flag would win; it_proc passes none of these). */
@@ -141,6 +150,7 @@ int main(void)
         CHAOS_SCENARIO(gateway_restart),
         CHAOS_SCENARIO(redis_stop),
         CHAOS_SCENARIO(gateway_kill_fallback),
+        {"cluster_failover", chaos_cluster_failover, chaos_failover_setup, chaos_failover_teardown, NULL},
     };
     /* CHAOS_ONLY=redis_kill (a cmocka filter, * and ? allowed) runs one scenario. */
     if (getenv("CHAOS_ONLY") != NULL)

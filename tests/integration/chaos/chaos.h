@@ -1,10 +1,12 @@
 /*
  * chaos: the scenarios of it_chaos (tests/integration/it_chaos.c), one file
  * per group: chaos_processes.c (a worker or the gateway dies or restarts),
- * chaos_outages.c (MariaDB or Redis away) and chaos_fallback.c (Redis
- * stopped while the lock-table fallback grants). Each runs a claim storm
- * (lib/it_storm.h) on a fresh event with 2 workers, injects its fault and
- * ends with the book checks of lib/it_verify.h.
+ * chaos_outages.c (MariaDB or Redis away), chaos_fallback.c (Redis
+ * stopped while the lock-table fallback grants) and chaos_failover.c (a
+ * Redis Cluster master killed, its replica promoted). Each runs a claim
+ * storm (lib/it_storm.h) on a fresh event with 2 workers, injects its
+ * fault and ends with the book checks of lib/it_verify.h (the cluster
+ * failover with its own, per event, read from the cluster).
  */
 #ifndef CHAOS_H
 #define CHAOS_H
@@ -25,6 +27,10 @@ typedef struct {
     int merge_wait_ms;       /* redis-stop: start until /readyz says "fast", at most */
     int fb_kill_after;       /* gateway-kill-fallback: fallback 201s before the kill (FB_KILL_AFTER) */
     int fb_kill_wait_ms;     /* gateway-kill-fallback: or this long in grant, at most (FB_KILL_WAIT_MS) */
+    int fo_node_timeout_ms;  /* cluster-failover: cluster-node-timeout of every node */
+    int fo_hot_master;       /* cluster-failover: the master (0..2) of the hot event, the one killed */
+    int fo_kill_after;       /* cluster-failover: hot-event 201s before the kill */
+    int fo_promote_ms;       /* cluster-failover: kill until the replica serves the slot, at most */
 } chaos_cfg_t;
 
 extern chaos_cfg_t chaos_cfg;
@@ -42,5 +48,10 @@ void chaos_db_outage(void **st);
 void chaos_redis_kill(void **st);
 void chaos_redis_stop(void **st);
 void chaos_gateway_kill_fallback(void **st);
+
+/* cluster-failover has its own fixture (a cluster, two gateways): *st is chaos_failover.c's, made and stopped by these. */
+void chaos_cluster_failover(void **st);
+int chaos_failover_setup(void **st);
+int chaos_failover_teardown(void **st);
 
 #endif

@@ -102,27 +102,27 @@ static redisContext *connect_node(const it_cluster_t *c, int port)
     return rc;
 }
 
-/* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs), connects as tk-test, reads its id; c->n++. 0 or -1. */
-static int start_node(it_cluster_t *c, long long deadline)
+/* Runs node @i's redis-server on c->port[i] (its nodes file and AOF directory, if any, kept from before), connects as tk-test, reads its id. 0 or -1. */
+static int spawn_node(it_cluster_t *c, int i, long long deadline)
 {
-    int i = c->n;
-    if ((c->port[i] = cluster_port(c)) < 0)
-        return -1;
     char port[16], conf[64], aof[64], log[600];
     snprintf(port, sizeof port, "%d", c->port[i]);
     snprintf(conf, sizeof conf, "nodes-%d.conf", c->port[i]);
     snprintf(aof, sizeof aof, "appendonly-%d", c->port[i]); /* one directory, an AOF directory per node */
     snprintf(log, sizeof log, "%s/redis-%d.log", c->dir, c->port[i]);
-    /* masteruser/masterauth: a replica authenticates to its master as tk-test */
+    /* masteruser/masterauth: a replica authenticates to its master as tk-test; repl-diskless-sync-delay 0: a
+     * replica's full sync starts at once, not after the default 5 s wait for more replicas (a rejoining node) */
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", c->node_timeout_ms);
     char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                    "--cluster-config-file", conf, "--cluster-node-timeout", "3000", "--dir", c->dir,
+                    "--cluster-config-file", conf, "--cluster-node-timeout", timeout, "--dir", c->dir,
                     "--appendonly", "yes", "--appenddirname", aof, "--save", "", "--daemonize", "no",
-                    "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw, NULL};
+                    "--aclfile", c->acl, "--masteruser", "tk-test", "--masterauth", c->pw,
+                    "--repl-diskless-sync-delay", "0", NULL};
     snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
     snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
     if ((c->proc[i].pid = run(argv, log)) < 0)
         return -1;
-    c->n++;
     while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
         if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
             fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
@@ -131,18 +131,46 @@ static int start_node(it_cluster_t *c, long long deadline)
         }
         it_sleep_ms(50);
     }
-    redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
-    int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
-    if (ok)
-        memcpy(c->id[i], rep->str, 41);
-    freeReplyObject(rep);
-    return ok ? 0 : -1;
+    /* A restarted node answers LOADING while it reads its AOF: asked again until the deadline. */
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[i], "CLUSTER MYID");
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+        if (ok)
+            memcpy(c->id[i], rep->str, 41);
+        int loading = rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "LOADING", 7) == 0;
+        freeReplyObject(rep);
+        if (ok)
+            return 0;
+        if (!loading || it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d): no CLUSTER MYID\n", i, c->port[i]);
+            return -1;
+        }
+        it_sleep_ms(20);
+    }
+}
+
+/* Starts node c->n (a cluster-enabled redis-server with the suite's ACLs) on a fresh port; c->n++. 0 or -1. */
+static int start_node(it_cluster_t *c, long long deadline)
+{
+    int i = c->n;
+    if ((c->port[i] = cluster_port(c)) < 0)
+        return -1;
+    c->n++; /* counted before it runs: it_cluster_stop stops it whatever happens next */
+    return spawn_node(c, i, deadline);
 }
 
 int it_cluster_start(it_cluster_t *c, int ready_ms)
 {
+    return it_cluster_start_ex(c, ready_ms, IT_CLUSTER_NODE_TIMEOUT_MS);
+}
+
+int it_cluster_start_ex(it_cluster_t *c, int ready_ms, int node_timeout_ms)
+{
     const it_env_t *env = it_env();
     memset(c, 0, sizeof(*c));
+    for (int i = 0; i < IT_CLUSTER_MAX; i++)
+        c->replica_of[i] = -1;
+    c->node_timeout_ms = node_timeout_ms;
     if (env == NULL)
         return -1;
     static int seq;
@@ -298,12 +326,40 @@ int it_cluster_migrate(it_cluster_t *c, unsigned slot, int from, int to, int fin
     return finish ? it_cluster_finish(c, slot, to) : 0;
 }
 
+/*
+ * 1 when every master still running lists node @r in CLUSTER NODES as a
+ * replica ("slave"). With @meet, a master that does not know the node at
+ * all is told to CLUSTER MEET it: gossip usually spreads a new node within
+ * a second, but a run was seen where one master had not heard of the
+ * second replica 18 s later.
+ */
+static int replica_known(it_cluster_t *c, int r, int meet)
+{
+    int all = 1;
+    for (int i = 0; i < IT_CLUSTER_NODES; i++) {
+        if (c->rc[i] == NULL)
+            continue;
+        redisReply *rep = redisCommand(c->rc[i], "CLUSTER NODES");
+        const char *line = rep != NULL && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, c->id[r]) : NULL;
+        const char *eol = line != NULL ? strchr(line, '\n') : NULL;
+        const char *slave = line != NULL ? strstr(line, "slave") : NULL;
+        int ok = slave != NULL && (eol == NULL || slave < eol);
+        freeReplyObject(rep);
+        if (!ok && line == NULL && meet)
+            freeReplyObject(redisCommand(c->rc[i], "CLUSTER MEET 127.0.0.1 %d", c->port[r]));
+        all &= ok;
+    }
+    return all;
+}
+
 int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
 {
     long long deadline = it_now_ms() + ready_ms;
-    if (c->n != IT_CLUSTER_NODES || start_node(c, deadline) != 0)
+    if (c->n < IT_CLUSTER_NODES || c->n >= IT_CLUSTER_MAX || master < 0 || master >= IT_CLUSTER_NODES || c->rc[master] == NULL ||
+        start_node(c, deadline) != 0)
         return -1;
     int r = c->n - 1;
+    c->replica_of[r] = master;
     if (must(c->rc[r], "CLUSTER MEET", redisCommand(c->rc[r], "CLUSTER MEET 127.0.0.1 %d", c->port[master])) != 0)
         return -1;
     /* REPLICATE needs the master known to the new node: tried again until the handshake is done. */
@@ -319,17 +375,85 @@ int it_cluster_add_replica(it_cluster_t *c, int master, int ready_ms)
         }
         it_sleep_ms(50);
     }
+    long long meet_at = it_now_ms() + 2000; /* then a MEET from each master that has not heard of it, once a second */
     for (;;) {
         redisReply *rep = redisCommand(c->rc[r], "INFO replication");
         int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up") != NULL;
         freeReplyObject(rep);
-        if (ok)
+        int meet = it_now_ms() >= meet_at;
+        if (meet)
+            meet_at = it_now_ms() + 1000;
+        if (ok && replica_known(c, r, meet))
             return 0;
         if (it_now_ms() > deadline) {
-            fprintf(stderr, "it_cluster: the replica's link to its master not up in time\n");
+            fprintf(stderr, "it_cluster: the replica's link to its master not up, or the replica not known to every master, in time\n");
             return -1;
         }
         it_sleep_ms(50);
+    }
+}
+
+int it_cluster_replica(const it_cluster_t *c, int master)
+{
+    for (int i = IT_CLUSTER_NODES; i < c->n; i++)
+        if (c->replica_of[i] == master)
+            return i;
+    return -1;
+}
+
+int it_cluster_promoted(it_cluster_t *c, int i)
+{
+    int ok = c->rc[i] != NULL;
+    if (ok) {
+        redisReply *rep = redisCommand(c->rc[i], "INFO replication");
+        ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master") != NULL;
+        freeReplyObject(rep);
+    }
+    for (int k = 0; ok && k < c->n; k++) {
+        if (c->rc[k] == NULL)
+            continue; /* killed */
+        redisReply *rep = redisCommand(c->rc[k], "CLUSTER INFO");
+        ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") != NULL;
+        freeReplyObject(rep);
+    }
+    return ok;
+}
+
+int it_cluster_wait_promoted(it_cluster_t *c, int i, int ready_ms)
+{
+    long long deadline = it_now_ms() + ready_ms;
+    while (!it_cluster_promoted(c, i)) {
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d) not a master of a cluster in state ok within %d ms\n", i, c->port[i], ready_ms);
+            return -1;
+        }
+        it_sleep_ms(20);
+    }
+    return 0;
+}
+
+int it_cluster_restart(it_cluster_t *c, int i, int ready_ms)
+{
+    long long deadline = it_now_ms() + ready_ms;
+    if (i < 0 || i >= c->n || c->rc[i] != NULL || it_proc_alive(&c->proc[i])) {
+        fprintf(stderr, "it_cluster: node %d cannot be restarted (not a killed node)\n", i);
+        return -1;
+    }
+    if (spawn_node(c, i, deadline) != 0)
+        return -1;
+    for (;;) {
+        redisReply *rep = redisCommand(c->rc[i], "INFO replication");
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:slave") != NULL &&
+                 strstr(rep->str, "master_link_status:up") != NULL;
+        freeReplyObject(rep);
+        if (ok)
+            return 0;
+        if (it_now_ms() > deadline) {
+            fprintf(stderr, "it_cluster: node %d (port %d) restarted, but not a replica with its link up within %d ms\n", i, c->port[i],
+                    ready_ms);
+            return -1;
+        }
+        it_sleep_ms(20);
     }
 }
 

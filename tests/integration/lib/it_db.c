@@ -83,7 +83,8 @@ long long it_db_int(MYSQL *db, long long dflt, const char *fmt, ...)
 int it_db_clean(MYSQL *db)
 {
     static const char *const tables[] = {"admin_requests", "claims_dead", "claims",      "event_locks",   "event_stock",
-                                         "event_priority", "events",      "board_scores", "board_seasons", "boards"};
+                                         "event_priority", "events",      "board_scores", "board_seasons", "boards",
+                                         "gateway_beats"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         if (it_db_exec(db, "DELETE FROM %s", tables[i]) != 0)
             return -1;

@@ -144,10 +144,10 @@ out:
     free(mr);
 }
 
-static void fill_req(const it_storm_t *s, req_t *q, int user)
+static void fill_req(it_storm_t *s, req_t *q, int user)
 {
     q->user = user;
-    snprintf(q->url, sizeof q->url, "%s", s->url);
+    snprintf(q->url, sizeof q->url, "%s", s->url[s->next_url++ % (unsigned)s->nurl]);
     snprintf(q->body, sizeof q->body, "{\"user_id\":\"cu-%06d\",\"quantity\":1}", user);
 }
 
@@ -221,10 +221,19 @@ void it_storm_abort(it_storm_t *s)
 
 it_storm_t *it_storm_start(const it_fix_t *f, const char *event_id, const it_storm_cfg_t *cfg)
 {
+    const it_gateway_t *gw = &f->gw;
+    return it_storm_start_gws(f, &gw, 1, event_id, cfg);
+}
+
+it_storm_t *it_storm_start_gws(const it_fix_t *f, const it_gateway_t *const *gws, int ngw, const char *event_id, const it_storm_cfg_t *cfg)
+{
+    assert_true(ngw >= 1 && ngw <= IT_STORM_MAX_GW);
     it_storm_t *s = calloc(1, sizeof *s);
     assert_non_null(s);
     snprintf(s->event, sizeof s->event, "%s", event_id);
-    snprintf(s->url, sizeof s->url, "%s/v1/events/%s/claims", f->gw.base_url, event_id);
+    for (int i = 0; i < ngw; i++)
+        snprintf(s->url[i], sizeof s->url[i], "%s/v1/events/%s/claims", gws[i]->base_url, event_id);
+    s->nurl = ngw;
     s->tokens = f->gw.user_tokens;
     s->cfg = *cfg;
     s->deadline = it_now_ms() + cfg->storm_ms;

@@ -13,6 +13,11 @@
  * down) is retried in later waves until every user has a definite answer
  * (201/200/409) or the storm's deadline passes. Every wait is bounded.
  *
+ * The storm goes to the fixture's gateway, or split over several
+ * (it_storm_start_gws): request k of the storm, retries included, to
+ * gateway k mod n, so a user's second claim and retries may reach another
+ * gateway than the first.
+ *
  * User i is "cu-%06d", and each claim carries a user token for its user
  * (it_token.h); every claim asks for 1 unit. What each user was told
  * is kept in it_storm_t.u for the book checks (it_verify.h).
@@ -45,10 +50,14 @@ typedef struct {
     unsigned char tried;
 } it_storm_user_t;
 
+#define IT_STORM_MAX_GW 4 /* gateways one storm is split over */
+
 typedef struct {
     it_storm_cfg_t cfg;
     char event[64];
-    char url[256];
+    char url[IT_STORM_MAX_GW][256]; /* the claim URL on each gateway */
+    int nurl;
+    unsigned next_url; /* the storm thread's: the gateway of the next request */
     it_token_cfg_t tokens; /* the gateway's, copied at the start: its claims are signed with them */
     atomic_llong deadline; /* the test thread sets it to 0 to end the storm early */
     it_storm_user_t *u;    /* cfg.users entries */
@@ -76,6 +85,14 @@ typedef struct {
  * it_storm_leftover_free() can stop and free it when an assertion left it.
  */
 it_storm_t *it_storm_start(const it_fix_t *f, const char *event_id, const it_storm_cfg_t *cfg);
+
+/**
+ * it_storm_start split over @ngw gateways (1..IT_STORM_MAX_GW; @gws[i]
+ * the caller's, read here only): request k goes to gws[k % ngw]. Every
+ * gateway must accept f's user tokens (it_gateway_start gives each the
+ * harness's secret).
+ */
+it_storm_t *it_storm_start_gws(const it_fix_t *f, const it_gateway_t *const *gws, int ngw, const char *event_id, const it_storm_cfg_t *cfg);
 
 /** Waits for the storm thread (it ends by its deadline, plus one chunk's bounded budget). */
 void it_storm_join(it_storm_t *s);

@@ -1,0 +1,137 @@
+/*
+ * gw_peers: beats and the peer check of the fallback; the argument is in
+ * gw_peers.h.
+ */
+#include "gw_peers.h"
+#include "gw_types.h"
+#include "tk_db.h"
+#include "tk_log.h"
+#include "tk_sql.h"
+
+#include <string.h>
+
+static const char sql_fence_x[] = "SELECT n FROM gateway_fence WHERE id = 1 FOR UPDATE";
+static const char sql_beat[] = "INSERT INTO gateway_beats (holder, beat_at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE beat_at = NOW(3)";
+static const char sql_bump[] = "UPDATE gateway_fence SET n = n + 1 WHERE id = 1";
+static const char sql_fence_s[] = "SELECT n FROM gateway_fence WHERE id = 1 LOCK IN SHARE MODE";
+/* A locking read: the latest committed rows, whatever snapshot the caller's transaction holds. */
+static const char sql_alive[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
+                                "LOCK IN SHARE MODE";
+static const char sql_forget[] = "DELETE FROM gateway_beats WHERE holder = ?";
+
+static uint64_t refusals_total;
+static int peer_seen;     /* a peer was seen alive since the last return to Redis (gw_peers.h) */
+static int beats_failing; /* the last beat failed: its warning was logged once, not every second */
+
+uint64_t gw_peers_refusal_count(void)
+{
+    return __atomic_load_n(&refusals_total, __ATOMIC_RELAXED);
+}
+
+void gw_peers_refused(void)
+{
+    __atomic_store_n(&peer_seen, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&refusals_total, 1, __ATOMIC_RELAXED);
+}
+
+int gw_peers_seen(void)
+{
+    return __atomic_load_n(&peer_seen, __ATOMIC_RELAXED);
+}
+
+void gw_peers_reset(void)
+{
+    __atomic_store_n(&peer_seen, 0, __ATOMIC_RELAXED);
+}
+
+/* Ends the transaction: commits after success, rolls back after an error. */
+static unsigned finish(MYSQL *db, unsigned e)
+{
+    if (e == 0 && mysql_commit(db) != 0)
+        e = mysql_errno(db) != 0 ? mysql_errno(db) : 2000;
+    if (e != 0)
+        mysql_rollback(db);
+    return e;
+}
+
+/* The fence's n through @sql (a locking read); 0, or a MariaDB error (1032: the fence row is missing). */
+static unsigned read_fence(MYSQL *db, const char *sql)
+{
+    MYSQL_BIND out[1];
+    long long n = 0;
+    unsigned long long rows = 0;
+    tk_sql_bind_i64(&out[0], &n);
+    unsigned e = tk_sql_stmt(db, sql, NULL, out, 1, NULL, NULL, &rows);
+    if (e == 0 && rows != 1)
+        e = 1032; /* ER_KEY_NOT_FOUND: migration 010 seeds the row; without it nothing is fenced */
+    return e;
+}
+
+unsigned gw_peers_beat(MYSQL *db, const char *holder)
+{
+    MYSQL_BIND in[1];
+    unsigned long len;
+    /* The fence first: the grant transactions take it before the beats, so
+     * the two kinds meet in one order and never deadlock. */
+    unsigned e = read_fence(db, sql_fence_x);
+    if (e == 0) {
+        tk_sql_bind_str(&in[0], holder, &len, strlen(holder));
+        e = tk_sql_stmt(db, sql_beat, in, NULL, 0, NULL, NULL, NULL);
+    }
+    if (e == 0)
+        e = tk_sql_stmt(db, sql_bump, NULL, NULL, 0, NULL, NULL, NULL);
+    return finish(db, e);
+}
+
+unsigned gw_peers_check(MYSQL *db, const char *holder, long long *alive)
+{
+    MYSQL_BIND in[2], out[1];
+    unsigned long len;
+    long long alive_us = (long long)GW_PEER_ALIVE_MS * 1000;
+    *alive = 0;
+    unsigned e = read_fence(db, sql_fence_s);
+    if (e != 0)
+        return e;
+    tk_sql_bind_str(&in[0], holder, &len, strlen(holder));
+    tk_sql_bind_i64(&in[1], &alive_us);
+    tk_sql_bind_i64(&out[0], alive);
+    return tk_sql_stmt(db, sql_alive, in, out, 1, NULL, NULL, NULL);
+}
+
+unsigned gw_peers_forget(MYSQL *db, const char *holder)
+{
+    MYSQL_BIND in[1];
+    unsigned long len;
+    tk_sql_bind_str(&in[0], holder, &len, strlen(holder));
+    return finish(db, tk_sql_stmt(db, sql_forget, in, NULL, 0, NULL, NULL, NULL));
+}
+
+void gw_peers_leave(gw_server_t *srv)
+{
+    char err[512];
+    tk_db_conf_t dc = tk_backend_db(&srv->conf->backend, 1);
+    MYSQL *db = tk_db_connect(&dc, err, sizeof(err));
+    if (db == NULL) {
+        tk_warn("peers: cannot remove this gateway's beat (%s); peers see it as alive for %d ms more", err, GW_PEER_ALIVE_MS);
+        return;
+    }
+    unsigned e = gw_peers_forget(db, srv->holder);
+    if (e != 0)
+        tk_warn("peers: removing this gateway's beat: MariaDB error %u", e);
+    mysql_close(db);
+}
+
+void gw_peers_beat_run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    gw_server_t *srv = job->origin->server;
+    MYSQL *db = gw_dbconn_db(conn);
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder) : 2002;
+    int was_failing = __atomic_exchange_n(&beats_failing, e != 0, __ATOMIC_RELAXED);
+    if (e != 0 && !was_failing)
+        tk_warn("peers: this gateway cannot announce itself in MariaDB (error %u): a peer's fallback may take it for dead", e);
+    else if (e == 0 && was_failing)
+        tk_info("peers: beats reach MariaDB again");
+    if (e != 0 && db != NULL && tk_db_classify(e) == TK_DB_RECONNECT)
+        gw_dbconn_db_reset(conn);
+    gw_dbjob_answer(job, e == 0 ? 200 : 503, "", 0);
+}

@@ -1,0 +1,276 @@
+/*
+ * it_fallback_peers: the lock-table fallback with two gateways on one Redis
+ * and one MariaDB (gateway/failover/gw_peers.h): it grants from MariaDB only
+ * while no other gateway is alive, and still grants once a gateway is alone.
+ *
+ * The bug it guards (found by the chaos scenario cluster_failover): both
+ * gateways lost Redis and moved to GRANT; the "foreign grants" test sees
+ * only grants after a gateway's first watermark, so a quiet event looked
+ * single-gateway to both, one of them granted it from MariaDB while the
+ * other, back on Redis first, sold the same tickets again.
+ *
+ * main() sets FALLBACK_AFTER_MS=300 and FALLBACK_GRANTS=1 (inherited by
+ * both gateways, lib/it_proc.c). One worker. Gateway A is the fixture's, B
+ * a second process on the same stores.
+ *
+ * two_gateways_stay_read_only_then_one_grants_alone:
+ *  1. a quiet event: stock 20, max_per_user 1; q01..q03 claim through A
+ *     (201 tickets 1..3), drained; both gateways track it and watermark it
+ *     with the stream empty (journals complete); then nothing for 1 s.
+ *  2. Redis stopped: both /readyz "grant". o01..o04 through A and p01..p04
+ *     through B, twice each: every answer 503 unavailable (on main: A or B
+ *     takes the event's lock and answers 201 from MariaDB — the test fails
+ *     here); q01 through B: 200 ticket 1 (read-only answers stay exact).
+ *     MariaDB: still 3 rows, ticket_hwm 3; tk_fallback_grants_total 0 on
+ *     both, tk_fallback_peer_refusals_total > 0 on both.
+ *  3. Redis started: both ready on the fast path; r01..r06 through A and B
+ *     in turn: 201 tickets 4..9, all different; drained, the books agree
+ *     (MariaDB 9 confirmed rows, tickets unique, sold 9, ticket_hwm 9;
+ *     Redis seq 9, remaining 11).
+ *  4. B killed (SIGKILL: its beat row stays). A second event E2 (stock 20)
+ *     claimed through A only (t01: 201 ticket 1), drained, watermarked by A
+ *     alone for 1 s with the stream empty (E is no good here: B's grants of
+ *     step 3 are foreign to A's journal, which keeps E read-only in A's
+ *     fallback until its next merge). Redis stopped: A "grant"; once
+ *     GW_PEER_ALIVE_MS (3 s) passed since the kill, s01 on E2 through A:
+ *     201 ticket 2, confirmed, from MariaDB (the single-gateway fallback
+ *     still works); tk_fallback_grants_total 1.
+ *  5. Redis started: A ready; s02 on E2: 201 ticket 3, s03 on E: 201 ticket
+ *     10; drained, the books of both agree (3 and 10 rows, unique tickets).
+ *
+ * Redis is always started again in teardown, and B stopped, whatever failed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/it_api.h"
+#include "lib/it_db.h"
+#include "lib/it_env.h"
+#include "lib/it_ops.h"
+#include "lib/it_proc.h"
+#include "lib/it_redis.h"
+
+#define SVC_MS 60000
+#define TRACK_MS 10000 /* until /readyz lists the event */
+#define WM_CALLS 8     /* EVALSHA calls (both gateways' watermarks) with the stream empty */
+#define GRANT_MS 10000 /* Redis stopped until "path":"grant" */
+#define READY_MS 40000 /* Redis back until ready on the fast path */
+#define DRAIN_MS 20000
+#define ALIVE_MS 3000 /* GW_PEER_ALIVE_MS (gateway/failover/gw_peers.h) */
+
+typedef struct {
+    it_fix_t *f;
+    it_fix_t b; /* gateway B: the fixture's stores, its own process */
+    int b_started;
+} peers_t;
+
+static int setup(void **st)
+{
+    if (setenv("FALLBACK_AFTER_MS", "300", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
+        return -1;
+    void *fst = NULL;
+    if (it_fix_new(&fst, 1) != 0)
+        return -1;
+    peers_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    p->f = fst;
+    p->b = *p->f;
+    p->b.nworkers = 0;
+    if (it_gateway_start(&p->b.gw, IT_READY_MS) != 0) {
+        void *x = p->f;
+        it_fix_free(&x);
+        free(p);
+        return -1;
+    }
+    p->b_started = 1;
+    *st = p;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    peers_t *p = *st;
+    int rc = it_services("start-redis", SVC_MS) != 0 ? -1 : 0;
+    if (p->b_started && it_proc_alive(&p->b.gw.proc) && it_proc_stop(&p->b.gw.proc, IT_STOP_MS) != 0)
+        rc = -1;
+    void *fst = p->f;
+    if (it_fix_free(&fst) != 0)
+        rc = -1;
+    free(p);
+    return rc;
+}
+
+/* One claim of 1 unit through gateway @g: its status; the ticket (-1 when none) and error code into @ticket, @code. */
+static long claim(const it_fix_t *g, const char *ev, const char *user, long long *ticket, char *code, size_t codelen)
+{
+    it_resp_t r;
+    long st = it_claim(&r, g, ev, user, 1);
+    *ticket = r.json != NULL ? it_json_int(r.json, "ticket") : -1;
+    const char *e = it_resp_error_code(&r);
+    snprintf(code, codelen, "%s", e != NULL ? e : "");
+    if (st != 200 && st != 201 && st != 503)
+        it_show("it_fallback_peers: unexpected answer", &r);
+    it_resp_free(&r);
+    return st;
+}
+
+static void claim_must(const it_fix_t *g, const char *ev, const char *user, long want, long long want_ticket, const char *why)
+{
+    long long t;
+    char code[32];
+    long st = claim(g, ev, user, &t, code, sizeof code);
+    if (st != want || t != want_ticket)
+        fprintf(stderr, "it_fallback_peers: claim of %s (%s): expected %ld ticket %lld, got %ld ticket %lld %s; gateway log %s\n", user,
+                why, want, want_ticket, st, t, code, g->gw.proc.log_path);
+    assert_int_equal(st, want);
+    assert_int_equal(t, want_ticket);
+}
+
+static void wait_path(const it_fix_t *g, const char *ev, const char *want, int ms, const char *what)
+{
+    char seen[256] = "";
+    assert_int_equal(it_wait_path(g, what, ev, want, ms, seen, sizeof seen, NULL), 0);
+}
+
+/* Drained, and MariaDB's books: @rows confirmed rows with unique tickets, sold and ticket_hwm @rows; Redis seq @rows. */
+static void books_agree(const peers_t *p, const char *ev, long long rows)
+{
+    it_resp_t r;
+    int rc = it_api_wait_drained(&r, p->f, ev, DRAIN_MS);
+    if (rc != 0)
+        it_show("it_fallback_peers: not drained; admin view", &r);
+    it_resp_free(&r);
+    assert_int_equal(rc, 0);
+    MYSQL *db = p->f->db;
+    assert_int_equal(it_db_int(db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", ev), rows);
+    assert_int_equal(it_db_int(db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), rows);
+    assert_int_equal(it_db_int(db, -1, "SELECT COUNT(DISTINCT ticket) FROM claims WHERE event_id = '%s'", ev), rows);
+    assert_int_equal(it_db_int(db, -1, "SELECT MAX(ticket) FROM claims WHERE event_id = '%s'", ev), rows);
+    assert_int_equal(it_db_int(db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), rows);
+    assert_int_equal(it_db_int(db, -1, "SELECT ticket_hwm FROM event_stock WHERE event_id = '%s'", ev), rows);
+    assert_int_equal(it_redis_ev_int(p->f->redis, ev, "seq", -1), rows);
+    assert_int_equal(it_redis_ev_int(p->f->redis, ev, "remaining", -1), 20 - rows);
+}
+
+static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f, *b = &p->b;
+    char ev[64], u[32];
+    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+
+    /* 1. A quiet event, tracked and watermarked by both with the stream empty. */
+    it_new_event(a, ev, sizeof ev, "peers", 20, 1);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(u, sizeof u, "q%02d", i);
+        claim_must(a, ev, u, 201, i, "the fast path");
+    }
+    books_agree(p, ev, 3);
+    assert_int_equal(it_wait_tracked(a, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(b, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(a, WM_CALLS, 1000, TRACK_MS), 0);
+
+    /* 2. Redis stopped: both in GRANT, both alive: nothing granted from MariaDB. */
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    wait_path(a, ev, "grant", GRANT_MS, "A, Redis stopped");
+    wait_path(b, ev, "grant", GRANT_MS, "B, Redis stopped");
+    int granted = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 1; i <= 4; i++) {
+            long long t;
+            char code[32];
+            snprintf(u, sizeof u, "o%02d", i);
+            long s1 = claim(a, ev, u, &t, code, sizeof code);
+            if (s1 != 503 || strcmp(code, "unavailable") != 0) {
+                fprintf(stderr, "it_fallback_peers: BROKEN: %s through A while B is alive: %ld ticket %lld %s (want 503 unavailable)\n", u, s1,
+                        t, code);
+                granted++;
+            }
+            snprintf(u, sizeof u, "p%02d", i);
+            long s2 = claim(b, ev, u, &t, code, sizeof code);
+            if (s2 != 503 || strcmp(code, "unavailable") != 0) {
+                fprintf(stderr, "it_fallback_peers: BROKEN: %s through B while A is alive: %ld ticket %lld %s (want 503 unavailable)\n", u, s2,
+                        t, code);
+                granted++;
+            }
+        }
+    }
+    assert_int_equal(granted, 0);
+    claim_must(b, ev, "q01", 200, 1, "held, read from MariaDB");
+    assert_int_equal(it_db_int(a->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 3);
+    assert_int_equal(it_db_int(a->db, -1, "SELECT ticket_hwm FROM event_stock WHERE event_id = '%s'", ev), 3);
+    assert_int_equal(it_metric(a, "tk_fallback_grants_total"), 0);
+    assert_int_equal(it_metric(b, "tk_fallback_grants_total"), 0);
+    assert_true(it_metric(a, "tk_fallback_peer_refusals_total") > 0);
+    assert_true(it_metric(b, "tk_fallback_peer_refusals_total") > 0);
+
+    /* 3. Redis back: both on the fast path, tickets go on from 4, unique. */
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(a);
+    b->redis = a->redis;
+    b->db = a->db;
+    wait_path(a, ev, "fast", READY_MS, "A, Redis back");
+    wait_path(b, ev, "fast", READY_MS, "B, Redis back");
+    for (int i = 1; i <= 6; i++) {
+        snprintf(u, sizeof u, "r%02d", i);
+        claim_must(i % 2 ? a : b, ev, u, 201, 3 + i, "the fast path after the outage");
+    }
+    books_agree(p, ev, 9);
+
+    /* 4. B killed: A alone; after GW_PEER_ALIVE_MS its fallback grants again.
+     *    On a second event E2 that only A ever granted: on E, B's grants of
+     *    step 3 are foreign to A's journal (gw_journal.h), which keeps E
+     *    read-only in A's fallback until A's next merge, rightly. */
+    char ev2[64];
+    it_proc_kill(&b->gw.proc);
+    long long t_kill = it_now_ms();
+    it_new_event(a, ev2, sizeof ev2, "alone", 20, 1);
+    claim_must(a, ev2, "t01", 201, 1, "the fast path, A alone");
+    it_resp_t r;
+    assert_int_equal(it_api_wait_drained(&r, a, ev2, DRAIN_MS), 0);
+    it_resp_free(&r);
+    assert_int_equal(it_wait_tracked(a, ev2, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(a, 4, 1000, TRACK_MS), 0); /* A's own (B is gone), the stream empty: E2's journal complete */
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    wait_path(a, ev2, "grant", GRANT_MS, "A alone, Redis stopped");
+    long long wait = t_kill + ALIVE_MS + 500 - it_now_ms();
+    if (wait > 0)
+        it_sleep_ms((int)wait);
+    long long ticket;
+    char code[32];
+    long s01 = claim(a, ev2, "s01", &ticket, code, sizeof code);
+    if (s01 != 201 || ticket != 2)
+        fprintf(stderr,
+                "it_fallback_peers: s01 through A alone: %ld ticket %lld %s (want 201 ticket 2); beats alive (A's included): %lld, "
+                "peer refusals on A: %lld; gateway log %s\n",
+                s01, ticket, code, it_db_int(a->db, -1, "SELECT COUNT(*) FROM gateway_beats WHERE beat_at > NOW(3) - INTERVAL 3 SECOND"),
+                it_metric(a, "tk_fallback_peer_refusals_total"), a->gw.proc.log_path);
+    assert_int_equal(s01, 201);
+    assert_int_equal(ticket, 2);
+    assert_int_equal(it_db_int(a->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND ticket = 2 AND status = 'confirmed'", ev2), 1);
+    assert_int_equal(it_metric(a, "tk_fallback_grants_total"), 1);
+
+    /* 5. Redis back: A merges the fallback's grant; the books agree on both events. */
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(a);
+    wait_path(a, ev2, "fast", READY_MS, "A alone, Redis back");
+    claim_must(a, ev2, "s02", 201, 3, "the fast path after the merge");
+    claim_must(a, ev, "s03", 201, 10, "the fast path after the merge");
+    books_agree(p, ev2, 3);
+    books_agree(p, ev, 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("it_fallback_peers", tests, it_group_setup, NULL);
+}
