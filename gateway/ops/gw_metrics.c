@@ -127,6 +127,11 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# HELP tk_claim_batched_claims_total Claims carried by those calls.\n"
             "# TYPE tk_claim_batched_claims_total counter\ntk_claim_batched_claims_total %llu\n",
         (unsigned long long)m->batches, (unsigned long long)m->batched_claims);
+    put(&o, "# HELP tk_claim_soldout_checks_total Reads that checked the claims of an event known sold out, without the claim script.\n"
+            "# TYPE tk_claim_soldout_checks_total counter\ntk_claim_soldout_checks_total %llu\n"
+            "# HELP tk_claim_soldout_local_total Claims those reads answered 409 sold_out.\n"
+            "# TYPE tk_claim_soldout_local_total counter\ntk_claim_soldout_local_total %llu\n",
+        (unsigned long long)m->soldout_checks, (unsigned long long)m->soldout_local);
     put(&o, "# HELP tk_fallback_answers_total Claims and status lookups answered from MariaDB while Redis was unreachable.\n"
             "# TYPE tk_fallback_answers_total counter\ntk_fallback_answers_total %llu\n"
             "# HELP tk_journal_overflows_total Redis replies whose grants did not fit the journal (JOURNAL_MAX): their events "

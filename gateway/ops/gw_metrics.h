@@ -90,6 +90,7 @@ typedef struct {
     uint64_t latency_sum_us[GW_ROUTE__COUNT];
     uint64_t claims[GW_CLAIM__COUNT];
     uint64_t batches, batched_claims; /* claim script calls and the claims they carried */
+    uint64_t soldout_checks, soldout_local; /* sold-out checks sent, and claims they answered 409 (gw_soldout.h) */
     uint64_t fallback_answers;        /* claims and lookups answered from MariaDB while Redis was away */
     uint64_t journal_overflows;       /* replies whose grants did not fit the journal (gw_journal.h) */
     uint64_t redis_waits;             /* WAITs sent after claim batches (REDIS_WAIT_REPLICAS; gw_batcher.c) */

@@ -1,0 +1,334 @@
+/*
+ * gw_soldout: a sold-out event's refusals without the claim script; the
+ * essay (why a 409 given here is exact, and why order holds) is in
+ * gw_soldout.h.
+ */
+#include "gw_soldout.h"
+#include "gw_batcher.h"
+#include "gw_journal.h"
+#include "gw_redis.h"
+#include "gw_refusal.h"
+#include "tk_keys.h"
+#include "tk_time.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One marked event of the thread, with the claims held for it. */
+typedef struct st_so_ev_t {
+    struct st_so_ev_t *next;
+    gw_soldout_t *owner; /* NULL once the owner is gone (a check was still in flight) */
+    gw_thread_t *th;
+    char event_id[TK_ID_MAX + 1];
+    size_t elen;
+    int marked;     /* claim.lua said sold_out, and no check since said otherwise */
+    gw_req_t **reqs; /* the claims held, in arrival order; the first `checking` are in the check in flight */
+    int *qty;
+    int n, cap, checking;
+    /* the check in flight */
+    int pending;      /* 1 while its reply is to come */
+    int64_t now_ms;   /* the clock it judges by (claim.lua's ARGV[1]) */
+    int open;         /* state open, inside opens..closes at now_ms */
+    int wr_on;        /* the event has a waiting room */
+    int64_t remaining, maxpu;
+    int first_holder; /* index of the first checked user holding a claim record, or `checking` */
+} so_ev_t;
+
+struct st_gw_soldout_t {
+    gw_thread_t *th;
+    gw_batcher_t *batcher;
+    int max_check;
+    int held;
+    int nevents;
+    so_ev_t *events;
+    h2o_timeout_t zero_timeout;
+    h2o_timeout_entry_t flush_entry;
+};
+
+static so_ev_t *find(gw_soldout_t *s, const char *event, size_t elen)
+{
+    for (so_ev_t *e = s->events; e != NULL; e = e->next)
+        if (e->elen == elen && memcmp(e->event_id, event, elen) == 0)
+            return e;
+    return NULL;
+}
+
+static void ev_free(so_ev_t *e)
+{
+    free(e->reqs);
+    free(e->qty);
+    free(e);
+}
+
+/* Drops @e from its owner's list when it is no longer needed (unmarked, nothing held, no check out). */
+static void maybe_forget(gw_soldout_t *s, so_ev_t *e)
+{
+    if (e->marked || e->n > 0 || e->pending > 0)
+        return;
+    for (so_ev_t **link = &s->events; *link != NULL; link = &(*link)->next) {
+        if (*link == e) {
+            *link = e->next;
+            s->nevents--;
+            ev_free(e);
+            return;
+        }
+    }
+}
+
+/* Unmarks @e and gives its held claims from index @from on back to the batcher, in arrival order. */
+static void hand_back(gw_soldout_t *s, so_ev_t *e, int from)
+{
+    int n = e->n;
+    gw_req_t **reqs = e->reqs;
+    int *qty = e->qty;
+    e->marked = 0;
+    e->reqs = NULL, e->qty = NULL, e->n = 0, e->cap = 0, e->checking = 0;
+    /* The mark is off first, so these claims (and any later one) open a batch of
+     * their event: they go to claim.lua in this order, ahead of later arrivals. */
+    for (int i = from; i < n; i++) {
+        s->held--;
+        gw_batcher_add(s->batcher, reqs[i], qty[i]);
+        gw_req_release(reqs[i]);
+    }
+    free(reqs);
+    free(qty);
+    maybe_forget(s, e);
+}
+
+static void send_check(gw_soldout_t *s, so_ev_t *e);
+
+/* Answers the first @k checked claims of @e 409 sold_out and drops them from what it holds. */
+static void answer_prefix(gw_soldout_t *s, so_ev_t *e, int k)
+{
+    char body[GW_REFUSAL_BODY_MAX];
+    size_t blen = k > 0 ? gw_refusal_body(GW_REFUSAL_SOLD_OUT, e->event_id, body, sizeof(body)) : 0;
+    gw_metrics_t *m = &e->th->metrics;
+    for (int i = 0; i < k; i++) {
+        gw_metrics_add(&m->claims[gw_refusal_result(GW_REFUSAL_SOLD_OUT)], 1);
+        gw_reply(e->reqs[i], gw_refusal_status(GW_REFUSAL_SOLD_OUT), body, blen, NULL);
+        gw_req_release(e->reqs[i]);
+    }
+    gw_metrics_add(&m->soldout_local, (uint64_t)k);
+    if (k > 0) {
+        memmove(e->reqs, e->reqs + k, (size_t)(e->n - k) * sizeof(*e->reqs));
+        memmove(e->qty, e->qty + k, (size_t)(e->n - k) * sizeof(*e->qty));
+    }
+    e->n -= k;
+    if (s != NULL)
+        s->held -= k;
+}
+
+/* The claim at @i of the check: 1 when t0..t2 say claim.lua would have refused it sold_out at t1 (gw_soldout.h). */
+static int refused_here(const so_ev_t *e, int i)
+{
+    const gw_req_t *r = e->reqs[i];
+    int q = e->qty[i];
+    return e->open && (!e->wr_on || r->admitted) && q <= e->maxpu && q > e->remaining && i < e->first_holder;
+}
+
+/* The check's reply is in (@ok: read as asked): answer what it proves, hand the rest back. */
+static void settle(so_ev_t *e, int ok)
+{
+    gw_soldout_t *s = e->owner;
+    int checking = e->checking;
+    e->pending = 0;
+    gw_journal_replied(e->th->server->journal, e->event_id, e->elen, checking, NULL, 0); /* out of flight; it granted nothing */
+    if (s == NULL) { /* the owner went away meanwhile (the thread is stopping): nobody can send the rest */
+        for (int i = 0; i < e->n; i++) {
+            gw_metrics_add(&e->th->metrics.claims[GW_CLAIM_UNAVAILABLE], 1);
+            gw_reply_unavailable(e->reqs[i], "redis");
+            gw_req_release(e->reqs[i]);
+        }
+        ev_free(e);
+        return;
+    }
+    int k = 0;
+    if (ok)
+        while (k < checking && refused_here(e, k))
+            k++;
+    answer_prefix(s, e, k);
+    e->checking = 0;
+    if (k < checking) {
+        hand_back(s, e, 0); /* the first claim not proven refused, and every one after it */
+        return;
+    }
+    if (e->n > 0)
+        send_check(s, e); /* those that came while this check was out */
+    else
+        maybe_forget(s, e);
+}
+
+static int parse_i64(const redisReply *v, int64_t *out)
+{
+    if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 19)
+        return -1;
+    int neg = v->str[0] == '-';
+    size_t i = (size_t)neg;
+    if (i == v->len)
+        return -1;
+    int64_t x = 0;
+    for (; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9')
+            return -1;
+        x = x * 10 + (v->str[i] - '0');
+    }
+    *out = neg ? -x : x;
+    return 0;
+}
+
+/* soldout.lua's reply: {state, remaining, maxpu, opens, closes, wr, first}. */
+static void on_check(gw_redis_t *redis, redisReply *reply, void *data)
+{
+    so_ev_t *e = data;
+    int64_t opens, closes, first;
+    (void)redis;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7 || reply->element[6]->type != REDIS_REPLY_INTEGER) {
+        if (reply != NULL) /* an answer, so gw_redis did not count it */
+            gw_metrics_add(&e->th->metrics.redis_errors, 1);
+        settle(e, 0);
+        return;
+    }
+    redisReply **f = reply->element;
+    int stated = f[0]->type == REDIS_REPLY_STRING && f[0]->len == 4 && memcmp(f[0]->str, "open", 4) == 0;
+    if (!stated || parse_i64(f[1], &e->remaining) != 0 || parse_i64(f[2], &e->maxpu) != 0 || parse_i64(f[3], &opens) != 0 ||
+        parse_i64(f[4], &closes) != 0) {
+        e->open = 0; /* missing (no such event), paused, closed or malformed: claim.lua says which */
+    } else {
+        e->open = (opens <= 0 || e->now_ms >= opens) && (closes <= 0 || e->now_ms < closes);
+    }
+    e->wr_on = f[5]->type == REDIS_REPLY_STRING && f[5]->len == 1 && f[5]->str[0] == '1';
+    first = f[6]->integer;
+    e->first_holder = first >= 1 && first <= e->checking ? (int)first - 1 : e->checking;
+    settle(e, first >= 0 && first <= e->checking);
+}
+
+/* Sends the check of @e's first claims (at most max_check), or hands them all back when the fast path is closed. */
+static void send_check(gw_soldout_t *s, so_ev_t *e)
+{
+    gw_thread_t *th = s->th;
+    int m = e->n < s->max_check ? e->n : s->max_check;
+    /* As a claim batch: only on the fast path, and in flight until answered (gw_soldout.h). */
+    if (!gw_redis_is_up(th->redis) || gw_journal_sent(th->server->journal, e->event_id, e->elen, m) != 0) {
+        hand_back(s, e, 0);
+        return;
+    }
+    char keys[2][TK_KEY_MAX];
+    const char *argv[2 + m];
+    size_t lens[2 + m];
+    lens[0] = (size_t)tk_key(TK_KEY_EV, e->event_id, e->elen, keys[0]);
+    lens[1] = (size_t)tk_key(TK_KEY_CLAIMS, e->event_id, e->elen, keys[1]);
+    argv[0] = keys[0], argv[1] = keys[1];
+    for (int i = 0; i < m; i++) {
+        argv[2 + i] = e->reqs[i]->user_id;
+        lens[2 + i] = e->reqs[i]->ulen;
+    }
+    e->checking = m;
+    e->now_ms = tk_time_now_ms();
+    e->pending = 1;
+    gw_metrics_add(&th->metrics.soldout_checks, 1);
+    if (gw_redis_script(th->redis, GW_SCRIPT_SOLDOUT, on_check, e, 2, 2 + m, argv, lens) != 0)
+        settle(e, 0); /* nothing left: hands every claim back */
+}
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    gw_soldout_t *s = H2O_STRUCT_FROM_MEMBER(gw_soldout_t, flush_entry, entry);
+    so_ev_t *e = s->events;
+    while (e != NULL) {
+        so_ev_t *next = e->next; /* send_check may forget e */
+        if (e->n > 0 && e->pending == 0)
+            send_check(s, e);
+        e = next;
+    }
+}
+
+gw_soldout_t *gw_soldout_create(gw_thread_t *th, gw_batcher_t *b, int max_check)
+{
+    gw_soldout_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->th = th;
+    s->batcher = b;
+    s->max_check = max_check > 0 ? max_check : 1;
+    h2o_timeout_init(th->ctx.loop, &s->zero_timeout, 0);
+    s->flush_entry.cb = on_flush;
+    return s;
+}
+
+void gw_soldout_destroy(gw_soldout_t *s)
+{
+    if (s == NULL)
+        return;
+    if (h2o_timeout_is_linked(&s->flush_entry))
+        h2o_timeout_unlink(&s->flush_entry);
+    /* Events with a check out leave the list: their last reply answers and frees them (settle). */
+    for (so_ev_t **link = &s->events; *link != NULL;) {
+        so_ev_t *e = *link;
+        if (e->pending > 0) {
+            *link = e->next;
+            s->nevents--;
+            e->owner = NULL;
+        } else {
+            link = &e->next;
+        }
+    }
+    /* The others give their claims back to the batcher, which sends them (or answers 503) as it stops. */
+    while (s->events != NULL)
+        hand_back(s, s->events, 0); /* unmarked and emptied: forgotten, so the list shrinks */
+    h2o_timeout_dispose(s->th->ctx.loop, &s->zero_timeout);
+    free(s);
+}
+
+void gw_soldout_seen(gw_soldout_t *s, const char *event, size_t elen)
+{
+    so_ev_t *e = find(s, event, elen);
+    if (e == NULL) {
+        if (s->nevents >= GW_SOLDOUT_EVENTS || elen > TK_ID_MAX || (e = calloc(1, sizeof(*e))) == NULL)
+            return; /* not marked: its claims keep going to claim.lua */
+        e->owner = s;
+        e->th = s->th;
+        memcpy(e->event_id, event, elen);
+        e->event_id[elen] = '\0';
+        e->elen = elen;
+        e->next = s->events;
+        s->events = e;
+        s->nevents++;
+    }
+    e->marked = 1;
+}
+
+int gw_soldout_take(gw_soldout_t *s, gw_req_t *r, int quantity)
+{
+    if (s->events == NULL)
+        return 0;
+    so_ev_t *e = find(s, r->event_id, r->elen);
+    if (e == NULL || !e->marked)
+        return 0;
+    if (e->n == e->cap) {
+        int cap = e->cap > 0 ? e->cap * 2 : 64;
+        gw_req_t **reqs = realloc(e->reqs, (size_t)cap * sizeof(*reqs));
+        int *qty = reqs != NULL ? realloc(e->qty, (size_t)cap * sizeof(*qty)) : NULL;
+        if (reqs != NULL)
+            e->reqs = reqs;
+        if (qty == NULL) {
+            /* Not to the batcher: it would send this claim ahead of the ones held. */
+            gw_metrics_add(&s->th->metrics.claims[GW_CLAIM_UNAVAILABLE], 1);
+            gw_reply_error(r, 503, "unavailable", "out of memory");
+            return 1;
+        }
+        e->qty = qty;
+        e->cap = cap;
+    }
+    e->reqs[e->n] = gw_req_ref(r);
+    e->qty[e->n] = quantity;
+    e->n++;
+    s->held++;
+    if (e->pending == 0 && !h2o_timeout_is_linked(&s->flush_entry))
+        h2o_timeout_link(s->th->ctx.loop, &s->zero_timeout, &s->flush_entry);
+    return 1;
+}
+
+int gw_soldout_held(const gw_soldout_t *s)
+{
+    return s->held;
+}
