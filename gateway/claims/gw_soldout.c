@@ -75,8 +75,8 @@ static void maybe_forget(gw_soldout_t *s, so_ev_t *e)
     }
 }
 
-/* Unmarks @e and gives its held claims from index @from on back to the batcher, in arrival order. */
-static void hand_back(gw_soldout_t *s, so_ev_t *e, int from)
+/* Unmarks @e and gives every claim it holds back to the batcher, in arrival order. */
+static void hand_back(gw_soldout_t *s, so_ev_t *e)
 {
     int n = e->n;
     gw_req_t **reqs = e->reqs;
@@ -85,7 +85,7 @@ static void hand_back(gw_soldout_t *s, so_ev_t *e, int from)
     e->reqs = NULL, e->qty = NULL, e->n = 0, e->cap = 0, e->checking = 0;
     /* The mark is off first, so these claims (and any later one) open a batch of
      * their event: they go to claim.lua in this order, ahead of later arrivals. */
-    for (int i = from; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         s->held--;
         gw_batcher_add(s->batcher, reqs[i], qty[i]);
         gw_req_release(reqs[i]);
@@ -114,11 +114,10 @@ static void answer_prefix(gw_soldout_t *s, so_ev_t *e, int k)
         memmove(e->qty, e->qty + k, (size_t)(e->n - k) * sizeof(*e->qty));
     }
     e->n -= k;
-    if (s != NULL)
-        s->held -= k;
+    s->held -= k;
 }
 
-/* The claim at @i of the check: 1 when t0..t2 say claim.lua would have refused it sold_out at t1 (gw_soldout.h). */
+/* The claim at @i of the check: 1 when soldout.lua's read proves claim.lua would have refused it sold_out then (gw_soldout.h). */
 static int refused_here(const so_ev_t *e, int i)
 {
     const gw_req_t *r = e->reqs[i];
@@ -149,7 +148,7 @@ static void settle(so_ev_t *e, int ok)
     answer_prefix(s, e, k);
     e->checking = 0;
     if (k < checking) {
-        hand_back(s, e, 0); /* the first claim not proven refused, and every one after it */
+        hand_back(s, e); /* the first claim not proven refused, and every one after it */
         return;
     }
     if (e->n > 0)
@@ -209,7 +208,7 @@ static void send_check(gw_soldout_t *s, so_ev_t *e)
     int m = e->n < s->max_check ? e->n : s->max_check;
     /* As a claim batch: only on the fast path, and in flight until answered (gw_soldout.h). */
     if (!gw_redis_is_up(th->redis) || gw_journal_sent(th->server->journal, e->event_id, e->elen, m) != 0) {
-        hand_back(s, e, 0);
+        hand_back(s, e);
         return;
     }
     char keys[2][TK_KEY_MAX];
@@ -274,7 +273,7 @@ void gw_soldout_destroy(gw_soldout_t *s)
     }
     /* The others give their claims back to the batcher, which sends them (or answers 503) as it stops. */
     while (s->events != NULL)
-        hand_back(s, s->events, 0); /* unmarked and emptied: forgotten, so the list shrinks */
+        hand_back(s, s->events); /* unmarked and emptied: forgotten, so the list shrinks */
     h2o_timeout_dispose(s->th->ctx.loop, &s->zero_timeout);
     free(s);
 }
