@@ -45,6 +45,12 @@ struct st_gw_soldout_t {
     h2o_timeout_entry_t flush_entry;
 };
 
+static void add_held(gw_soldout_t *s, int d)
+{
+    s->held += d;
+    __atomic_store_n(&s->th->metrics.soldout_held, (uint64_t)s->held, __ATOMIC_RELAXED); /* a gauge /metrics adds to the batcher's */
+}
+
 static so_ev_t *find(gw_soldout_t *s, const char *event, size_t elen)
 {
     for (so_ev_t *e = s->events; e != NULL; e = e->next)
@@ -86,7 +92,7 @@ static void hand_back(gw_soldout_t *s, so_ev_t *e)
     /* The mark is off first, so these claims (and any later one) open a batch of
      * their event: they go to claim.lua in this order, ahead of later arrivals. */
     for (int i = 0; i < n; i++) {
-        s->held--;
+        add_held(s, -1);
         gw_batcher_add(s->batcher, reqs[i], qty[i]);
         gw_req_release(reqs[i]);
     }
@@ -114,7 +120,7 @@ static void answer_prefix(gw_soldout_t *s, so_ev_t *e, int k)
         memmove(e->qty, e->qty + k, (size_t)(e->n - k) * sizeof(*e->qty));
     }
     e->n -= k;
-    s->held -= k;
+    add_held(s, -k);
 }
 
 /* The claim at @i of the check: 1 when soldout.lua's read proves claim.lua would have refused it sold_out then (gw_soldout.h). */
@@ -274,6 +280,7 @@ void gw_soldout_destroy(gw_soldout_t *s)
     /* The others give their claims back to the batcher, which sends them (or answers 503) as it stops. */
     while (s->events != NULL)
         hand_back(s, s->events); /* unmarked and emptied: forgotten, so the list shrinks */
+    __atomic_store_n(&s->th->metrics.soldout_held, 0, __ATOMIC_RELAXED); /* the thread is stopping: what is still out is answered 503 */
     h2o_timeout_dispose(s->th->ctx.loop, &s->zero_timeout);
     free(s);
 }
@@ -321,7 +328,7 @@ int gw_soldout_take(gw_soldout_t *s, gw_req_t *r, int quantity)
     e->reqs[e->n] = gw_req_ref(r);
     e->qty[e->n] = quantity;
     e->n++;
-    s->held++;
+    add_held(s, 1);
     if (e->pending == 0 && !h2o_timeout_is_linked(&s->flush_entry))
         h2o_timeout_link(s->th->ctx.loop, &s->zero_timeout, &s->flush_entry);
     return 1;

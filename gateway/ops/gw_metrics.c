@@ -153,7 +153,7 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
         put(&o, "tk_shed_total{reason=\"%s\"} %llu\n", shed_names[i], (unsigned long long)m->shed[i]);
     put(&o, "# HELP tk_redis_held_claims Claims batched for or waiting on Redis, all loop threads (at most REDIS_INFLIGHT_MAX each).\n"
             "# TYPE tk_redis_held_claims gauge\ntk_redis_held_claims %llu\n",
-        (unsigned long long)m->redis_held);
+        (unsigned long long)(m->redis_held + m->soldout_held));
     put(&o, "# HELP tk_watch_held Long-polls (GET .../watch) held, all loop threads (at most WATCH_HELD_MAX each).\n"
             "# TYPE tk_watch_held gauge\ntk_watch_held %llu\n"
             "# HELP tk_presence_heartbeats_total Presence heartbeats queued for Redis (watch requests and their answers).\n"
