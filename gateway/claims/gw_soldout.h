@@ -6,9 +6,10 @@
  * event's fields read, then per claim a redis.call (HGET of the user's
  * record, in case it is a retry), two reply items per claim for the
  * gateway to parse, one Lua call per batch. Measured with INFO
- * commandstats on one Redis 7: a claim.lua call refusing 50 users costs
- * ~98 us of Redis; lua/soldout.lua, the read below, for the same 50 users
- * ~12 us, with a reply of 7 items instead of 100.
+ * commandstats on one Redis 7 (redis-benchmark, 4 clients, a busy 2-core
+ * machine): a claim.lua call refusing 64 users costs ~79 us of Redis,
+ * lua/soldout.lua, the read below, for the same 64 users ~23 us (16
+ * users: ~35 against ~9 us), and its reply has 7 items instead of 128.
  *
  * What a thread does. When claim.lua answers `sold_out` to a claim of an
  * event, the thread marks the event (gw_soldout_seen; a routing hint, no
@@ -54,7 +55,7 @@
  *
  * Why a script and not plain reads. Three pipelined reads (the fields,
  * HMGET of the records, then the event's `ver` again, equal meaning
- * "nothing moved between") cost less (~3 us for 50 users), but the
+ * "nothing moved between") cost less (~4 us for 64 users), but the
  * argument needs every change of the fields or of the users holding
  * records to move `ver`, and lua/rebuild_swap.lua does not move it (by
  * design: tk-rebuild's Redis user has no HINCRBY, and a rebuild over an
