@@ -387,7 +387,7 @@ gw_batcher_t *gw_batcher_create(gw_thread_t *th)
     b->held_max = (int)th->server->conf->redis_inflight_max;
     b->wait_n = th->server->conf->redis_wait_replicas;
     tk_wait_argv(&b->wait_cmd, b->wait_n, th->server->conf->redis_wait_timeout_ms);
-    if ((b->soldout = gw_soldout_create(th, b, b->max)) == NULL) {
+    if ((b->soldout = gw_soldout_create(th, b)) == NULL) {
         free(b);
         return NULL;
     }

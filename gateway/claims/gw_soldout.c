@@ -247,14 +247,14 @@ static void on_flush(h2o_timeout_entry_t *entry)
     }
 }
 
-gw_soldout_t *gw_soldout_create(gw_thread_t *th, gw_batcher_t *b, int max_check)
+gw_soldout_t *gw_soldout_create(gw_thread_t *th, gw_batcher_t *b)
 {
     gw_soldout_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->th = th;
     s->batcher = b;
-    s->max_check = max_check > 0 ? max_check : 1;
+    s->max_check = GW_SOLDOUT_CHECK_MAX;
     h2o_timeout_init(th->ctx.loop, &s->zero_timeout, 0);
     s->flush_entry.cb = on_flush;
     return s;
