@@ -81,16 +81,21 @@ static void maybe_forget(gw_soldout_t *s, so_ev_t *e)
     }
 }
 
-/* Unmarks @e and gives every claim it holds back to the batcher, in arrival order. */
-static void hand_back(gw_soldout_t *s, so_ev_t *e)
+/*
+ * Gives every claim @e holds back to the batcher, in arrival order, and
+ * leaves @e marked only if @keep_mark. The mark is off while they go, so the
+ * first opens a batch of their event and the rest join it (or the next, if
+ * it fills): they reach claim.lua in this order, and a claim arriving later
+ * in this loop turn joins that batch behind them (gw_batcher_add holds a
+ * claim here only when no batch of its event is open).
+ */
+static void hand_back(gw_soldout_t *s, so_ev_t *e, int keep_mark)
 {
     int n = e->n;
     gw_req_t **reqs = e->reqs;
     int *qty = e->qty;
     e->marked = 0;
     e->reqs = NULL, e->qty = NULL, e->n = 0, e->cap = 0, e->checking = 0;
-    /* The mark is off first, so these claims (and any later one) open a batch of
-     * their event: they go to claim.lua in this order, ahead of later arrivals. */
     for (int i = 0; i < n; i++) {
         add_held(s, -1);
         gw_batcher_add(s->batcher, reqs[i], qty[i]);
@@ -98,6 +103,7 @@ static void hand_back(gw_soldout_t *s, so_ev_t *e)
     }
     free(reqs);
     free(qty);
+    e->marked = keep_mark;
     maybe_forget(s, e);
 }
 
@@ -154,7 +160,10 @@ static void settle(so_ev_t *e, int ok)
     answer_prefix(s, e, k);
     e->checking = 0;
     if (k < checking) {
-        hand_back(s, e); /* the first claim not proven refused, and every one after it */
+        /* The first claim not proven refused, and every one after it, to claim.lua. The
+         * mark stays when the event is still sold out for that claim's quantity: it
+         * stopped for a reason of its own (a claim record, the room's gate, above maxpu). */
+        hand_back(s, e, ok && e->open && e->qty[0] > e->remaining);
         return;
     }
     if (e->n > 0)
@@ -214,7 +223,7 @@ static void send_check(gw_soldout_t *s, so_ev_t *e)
     int m = e->n < s->max_check ? e->n : s->max_check;
     /* As a claim batch: only on the fast path, and in flight until answered (gw_soldout.h). */
     if (!gw_redis_is_up(th->redis) || gw_journal_sent(th->server->journal, e->event_id, e->elen, m) != 0) {
-        hand_back(s, e);
+        hand_back(s, e, 0);
         return;
     }
     char keys[2][TK_KEY_MAX];
@@ -279,7 +288,7 @@ void gw_soldout_destroy(gw_soldout_t *s)
     }
     /* The others give their claims back to the batcher, which sends them (or answers 503) as it stops. */
     while (s->events != NULL)
-        hand_back(s, s->events); /* unmarked and emptied: forgotten, so the list shrinks */
+        hand_back(s, s->events, 0); /* unmarked and emptied: forgotten, so the list shrinks */
     __atomic_store_n(&s->th->metrics.soldout_held, 0, __ATOMIC_RELAXED); /* the thread is stopping: what is still out is answered 503 */
     h2o_timeout_dispose(s->th->ctx.loop, &s->zero_timeout);
     free(s);

@@ -28,10 +28,14 @@
  * remaining; and its user is before the first user holding a record. The
  * first claim that fails any of these, and every claim after it (those of
  * this check and those held since), are handed back to the batcher in
- * arrival order, which sends them to claim.lua; the mark is cleared, so
- * the claims that come next are batched as before until claim.lua says
- * sold_out again. A failed call, an error or an unexpected reply hands
- * them all back the same way.
+ * arrival order, which sends them to claim.lua. The mark is cleared when
+ * the read showed the event open to that claim's quantity, or not open (a
+ * restock, a cancel, a state or window change), so the claims that come
+ * next are batched as before until claim.lua says sold_out again; it stays
+ * when the claim stopped for a reason of its own (its user holds a claim,
+ * the room's gate, above maxpu), so a holder's retry or a bot without an
+ * admission does not send the storm back to claim.lua. A failed call, an
+ * error or an unexpected reply hands them all back and clears the mark.
  *
  * Why a 409 given here is exact (linearizable). soldout.lua runs alone, at
  * one instant t, inside the lifetime of every claim it checks (each was
@@ -71,9 +75,12 @@
  * decided before t; (3) at most one check per event is in flight; claims
  * that arrive meanwhile wait behind it; (4) on the reply the refused prefix
  * is answered and the rest, in order, is handed to the batcher before any
- * later claim can be (the mark is cleared first, so later claims join the
- * same open batch behind them). So a thread's claims are decided, and
- * granted, in the order it read them, as gw_batcher.h says.
+ * later claim can be: they open a batch of the event, a claim arriving
+ * later in this loop turn joins it behind them (one is held here only when
+ * no batch of its event is open), and one arriving in a later turn, if the
+ * mark stayed, is checked by a call sent after that batch. So a thread's
+ * claims are decided, and granted, in the order it read them, as
+ * gw_batcher.h says.
  *
  * The fast path's gate. A check is sent only through gw_journal_sent, as a
  * claim batch is: only on the fast path, and counted in flight until its
