@@ -15,9 +15,10 @@
  * event, the thread marks the event (gw_soldout_seen; a routing hint, no
  * more). A later claim of a marked event, when no claim batch of its event
  * is open in this loop turn, is held here (gw_soldout_take) instead of
- * batched. At the end of the loop turn the claims held (at most
- * GW_SOLDOUT_CHECK_MAX of them) are checked with one call of
- * lua/soldout.lua: in one atomic step it reads the event hash's state,
+ * batched. At the end of each loop turn the claims held and not yet in a
+ * check are checked with one call of lua/soldout.lua (several when more
+ * than GW_SOLDOUT_CHECK_MAX; the checks of one turn and of the turns before
+ * may be in flight together): in one atomic step it reads the event hash's state,
  * remaining, maxpu, opens, closes and wr, and the claim records of the
  * held claims' users (HMGET), and returns the fields and the position of the first user who holds a
  * record. Going through the held claims in arrival order, a claim is
@@ -72,8 +73,12 @@
  * of the event was already sent to claim.lua, before this check, or is
  * held here ahead of it; (2) script calls of one thread keep their order in
  * Redis, NOSCRIPT included (gw_redis.h), so those earlier claims were
- * decided before t; (3) at most one check per event is in flight; claims
- * that arrive meanwhile wait behind it; (4) on the reply the refused prefix
+ * decided before t; (3) the checks of an event cover its held claims in
+ * arrival order and are sent, and answered, in that order; a check's
+ * refusals are used only if every check before it refused all of its
+ * claims: at the first claim a check cannot answer, every claim held (the
+ * later checks' too) goes back, and the later checks are void (an epoch
+ * each carries), their replies ignored; (4) on the reply the refused prefix
  * is answered and the rest, in order, is handed to the batcher before any
  * later claim can be: they open a batch of the event, a claim arriving
  * later in this loop turn joins it behind them (one is held here only when
@@ -107,11 +112,9 @@
 #define GW_SOLDOUT_EVENTS 64
 
 /**
- * Claims one check carries at most. One check per event is in flight, so
- * this is what a thread can refuse per round trip per event: at --max-batch
- * (64) a storm of 512 streams per thread waited behind 8 checks in turn. A
- * check of 1,024 users holds Redis for ~0.4 ms (soldout.lua ~23 us per 64),
- * less than the claim.lua calls it replaces (~80 us per 64).
+ * Claims one check carries at most (more held in one loop turn make more
+ * checks). A check of 1,024 users holds Redis for ~0.4 ms (soldout.lua ~23
+ * us per 64), less than the claim.lua calls it replaces (~80 us per 64).
  */
 #define GW_SOLDOUT_CHECK_MAX 1024
 
@@ -121,9 +124,9 @@ typedef struct st_gw_soldout_t gw_soldout_t;
 gw_soldout_t *gw_soldout_create(gw_thread_t *th, gw_batcher_t *b);
 
 /**
- * Hands every claim held and not in a check back to the batcher, and frees
- * @s; a check still in flight keeps its event's record, freed by its
- * reply (gw_redis_destroy gives it NULL), which answers its claims 503.
+ * Hands every claim held back to the batcher (which sends it or answers
+ * 503 as it stops), and frees @s; an event with checks still in flight is
+ * freed by their replies (gw_redis_destroy gives them NULL), now void.
  */
 void gw_soldout_destroy(gw_soldout_t *s);
 
