@@ -26,7 +26,7 @@
 
 static const char *const script_names[GW_SCRIPT__COUNT] = {"claim",   "watermark", "presence", "presence_page",
                                                                     "wq_join", "wq_status", "wq_admit", "wq_lease",
-                                                                    "lb_read", "lb_write"};
+                                                                    "lb_read", "lb_write", "soldout"};
 static const char *script_text[GW_SCRIPT__COUNT];
 static char script_sha[GW_SCRIPT__COUNT][41];
 

@@ -110,6 +110,7 @@ typedef enum {
     GW_SCRIPT_WQ_LEASE,
     GW_SCRIPT_LB_READ, /* every public read of a leaderboard (gateway/boards/) */
     GW_SCRIPT_LB_WRITE,  /* board score writes and rollovers (gateway/boards/) */
+    GW_SCRIPT_SOLDOUT,   /* the read-only check of a sold-out event's claims (gateway/claims/gw_soldout.h) */
     GW_SCRIPT__COUNT,
 } gw_script_t;
 

@@ -6,6 +6,7 @@
 #include "gw_rebuild.h"
 #include "gw_redis.h"
 #include "gw_refusal.h"
+#include "gw_soldout.h"
 #include "tk_claim.h"
 #include "tk_fmt.h"
 #include "tk_keys.h"
@@ -37,6 +38,7 @@ struct st_gw_batcher_t {
     batch_t *open; /* batches filling during this loop turn */
     batch_t *spare; /* freed batches kept for reuse (GW_BATCH_SPARES at most): no malloc per batch */
     int nspare;
+    gw_soldout_t *soldout; /* claims of events known sold out, checked without the script (gw_soldout.h) */
     h2o_timeout_t zero_timeout;
     h2o_timeout_entry_t flush_entry;
     gw_batch_wait_t *wait; /* REDIS_WAIT_REPLICAS > 0; NULL: answer on the script's reply (no WAIT) */
@@ -157,6 +159,8 @@ static int answer_one(batch_t *bt, gw_req_t *r, const redisReply *code, const re
     int k = gw_refusal_find(code->str, code->len);
     if (k >= 0) {
         count(th, gw_refusal_result((gw_refusal_t)k));
+        if (k == GW_REFUSAL_SOLD_OUT)
+            gw_soldout_seen(bt->owner->soldout, bt->event_id, bt->elen);
         if (bt->refusal != k) {
             bt->refusal_len = gw_refusal_body((gw_refusal_t)k, bt->event_id, bt->refusal_body, sizeof(bt->refusal_body));
             bt->refusal = k;
@@ -345,6 +349,11 @@ gw_batcher_t *gw_batcher_create(gw_thread_t *th)
         free(b);
         return NULL;
     }
+    if ((b->soldout = gw_soldout_create(th, b)) == NULL) {
+        gw_batch_wait_destroy(b->wait);
+        free(b);
+        return NULL;
+    }
     h2o_timeout_init(th->ctx.loop, &b->zero_timeout, 0);
     b->flush_entry.cb = on_flush;
     return b;
@@ -356,6 +365,7 @@ void gw_batcher_destroy(gw_batcher_t *b)
         return;
     if (h2o_timeout_is_linked(&b->flush_entry))
         h2o_timeout_unlink(&b->flush_entry);
+    gw_soldout_destroy(b->soldout); /* its claims come back here first */
     flush_all(b);
     gw_batch_wait_destroy(b->wait); /* its batches are answered now, while @b is here */
     b->wait = NULL;
@@ -382,7 +392,7 @@ int gw_batcher_held(const gw_batcher_t *b)
 
 void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
 {
-    if (b->held >= b->held_max) {
+    if (b->held + gw_soldout_held(b->soldout) >= b->held_max) {
         /* Redis is slow or stalled: refuse now rather than queue behind it. */
         count(b->th, GW_CLAIM_UNAVAILABLE);
         gw_metrics_add(&b->th->metrics.shed[GW_SHED_REDIS_INFLIGHT], 1);
@@ -392,6 +402,8 @@ void gw_batcher_add(gw_batcher_t *b, gw_req_t *r, int quantity)
     batch_t **link = &b->open, *bt;
     while ((bt = *link) != NULL && !(bt->elen == r->elen && memcmp(bt->event_id, r->event_id, r->elen) == 0))
         link = &bt->next;
+    if (bt == NULL && gw_soldout_take(b->soldout, r, quantity))
+        return; /* a sold-out event's claim: checked, answered or given back in order (gw_soldout.h) */
     if (bt == NULL) {
         if ((bt = batch_new(b, r)) == NULL) {
             gw_reply_error(r, 503, "unavailable", "out of memory");

@@ -10,9 +10,16 @@
  * still answered alone, with its own result. A batch is sent at the end of
  * the loop turn, or at once when it reaches --max-batch claims.
  *
+ * An event this thread knows sold out (claim.lua answered sold_out) is the
+ * exception: its claims, when no batch of the event is open in this loop
+ * turn, go to gw_soldout, which checks them with one read-only call and
+ * answers 409 those the read proves refused; the first it cannot, and all
+ * after it, come back here in arrival order (gw_soldout.h says why that is
+ * exact and keeps the order above).
+ *
  * Bounded (REDIS_INFLIGHT_MAX, default 4096 claims per loop thread): a
  * claim that arrives while its thread holds that many claims, batched or
- * sent and unanswered, is answered 503 with Retry-After at once and never
+ * sent and unanswered (or held by gw_soldout), is answered 503 with Retry-After at once and never
  * enters a batch; the claims held keep their order, so first-come order is
  * untouched (a refused claim is granted nothing). Why 4096: at the measured
  * ceiling (~100k claims/s through one gateway, p99 ~16 ms) about 1,600

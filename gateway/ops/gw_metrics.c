@@ -127,6 +127,11 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
             "# HELP tk_claim_batched_claims_total Claims carried by those calls.\n"
             "# TYPE tk_claim_batched_claims_total counter\ntk_claim_batched_claims_total %llu\n",
         (unsigned long long)m->batches, (unsigned long long)m->batched_claims);
+    put(&o, "# HELP tk_claim_soldout_checks_total Reads that checked the claims of an event known sold out, without the claim script.\n"
+            "# TYPE tk_claim_soldout_checks_total counter\ntk_claim_soldout_checks_total %llu\n"
+            "# HELP tk_claim_soldout_local_total Claims those reads answered 409 sold_out.\n"
+            "# TYPE tk_claim_soldout_local_total counter\ntk_claim_soldout_local_total %llu\n",
+        (unsigned long long)m->soldout_checks, (unsigned long long)m->soldout_local);
     put(&o, "# HELP tk_fallback_answers_total Claims and status lookups answered from MariaDB while Redis was unreachable.\n"
             "# TYPE tk_fallback_answers_total counter\ntk_fallback_answers_total %llu\n"
             "# HELP tk_journal_overflows_total Redis replies whose grants did not fit the journal (JOURNAL_MAX): their events "
@@ -151,7 +156,7 @@ void gw_metrics_render(const gw_metrics_t *m, h2o_mem_pool_t *pool, h2o_iovec_t 
         put(&o, "tk_shed_total{reason=\"%s\"} %llu\n", shed_names[i], (unsigned long long)m->shed[i]);
     put(&o, "# HELP tk_redis_held_claims Claims batched for or waiting on Redis, all loop threads (at most REDIS_INFLIGHT_MAX each).\n"
             "# TYPE tk_redis_held_claims gauge\ntk_redis_held_claims %llu\n",
-        (unsigned long long)m->redis_held);
+        (unsigned long long)(m->redis_held + m->soldout_held));
     put(&o, "# HELP tk_watch_held Long-polls (GET .../watch) held, all loop threads (at most WATCH_HELD_MAX each).\n"
             "# TYPE tk_watch_held gauge\ntk_watch_held %llu\n"
             "# HELP tk_presence_heartbeats_total Presence heartbeats queued for Redis (watch requests and their answers).\n"

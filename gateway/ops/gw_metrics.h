@@ -90,6 +90,7 @@ typedef struct {
     uint64_t latency_sum_us[GW_ROUTE__COUNT];
     uint64_t claims[GW_CLAIM__COUNT];
     uint64_t batches, batched_claims; /* claim script calls and the claims they carried */
+    uint64_t soldout_checks, soldout_local; /* sold-out checks sent, and claims they answered 409 (gw_soldout.h) */
     uint64_t fallback_answers;        /* claims and lookups answered from MariaDB while Redis was away */
     uint64_t journal_overflows;       /* replies whose grants did not fit the journal (gw_journal.h) */
     uint64_t redis_waits;             /* WAITs sent after claim batches (REDIS_WAIT_REPLICAS; gw_batch_wait.c) */
@@ -99,6 +100,7 @@ typedef struct {
     uint64_t db_errors;    /* set at scrape from gw_dbpool_db_errors */
     uint64_t shed[GW_SHED__COUNT]; /* requests answered 503 by a full queue or a passed deadline */
     uint64_t redis_held;           /* gauge: claims the batcher holds for Redis (gw_batcher.h); summed over threads */
+    uint64_t soldout_held;         /* gauge: claims gw_soldout holds for its check (gw_soldout.h); in tk_redis_held_claims */
     uint64_t watch_held;           /* gauge: long-polls the thread's gw_watch holds (gw_watch_held); summed over threads */
     uint64_t presence_beats;       /* heartbeats queued by gw_presence_beat */
     uint64_t wq_joined;            /* places given by this gateway's joins (201) */

@@ -18,6 +18,12 @@
  * nothing more; the claim status reads with the access token and with the
  * user token; the access token is no login on the watch route (401).
  *
+ * gate_when_sold_out: sold out and known so by the thread (gw_soldout.h),
+ * an admitted newcomer is 409 sold_out without the claim script, a claim
+ * without an admission still 403 not_admitted (the holder's too), the
+ * admitted holder 200 with its claim; those two leave the thread knowing
+ * the event is sold out (the next newcomer's 409 is the check's again).
+ *
  * no_room: an event without a room claims with a user token as in v1; a
  * valid access token of its own claims too; another event's token is 403.
  *
@@ -227,6 +233,45 @@ static void gate_on_redis(void **st)
     assert_true(it_metric(f, "tk_claims_total{result=\"not_admitted\"}") >= 4);
 }
 
+/*
+ * Sold out, the gate still comes first: once the thread knows the event is
+ * sold out (gateway/claims/gw_soldout.h), an admitted newcomer is refused
+ * sold_out without the claim script, but a claim without an admission is
+ * 403 not_admitted, the holder's included, and the admitted holder gets its
+ * claim (200), as claim.lua answers them.
+ */
+static void gate_when_sold_out(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    room_event(f, ev, sizeof ev, "wrs", 2, 0);
+    tok_t a = access_for("u-a", ev), b = access_for("u-b", ev), c = access_for("u-c", ev), d = access_for("u-d", ev);
+    it_resp_t r;
+    claim(&r, f, ev, &a, 2);
+    expect(&r, 201, NULL, 1, "u-a's claim");
+    claim(&r, f, ev, &b, 2);
+    expect(&r, 201, NULL, 2, "u-b's claim");
+    claim(&r, f, ev, &c, 1);
+    expect(&r, 201, NULL, 3, "u-c's claim, the last unit");
+    claim(&r, f, ev, &d, 1);
+    expect(&r, 409, "sold_out", 0, "sold out");
+    long long local0 = it_metric(f, "tk_claim_soldout_local_total");
+    for (int i = 0; i < 3; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "u-n%d", i);
+        tok_t n = access_for(u, ev);
+        claim(&r, f, ev, &n, 1);
+        expect(&r, 409, "sold_out", 0, "an admitted newcomer");
+        refused(f, ev, (tok_t[]){user_token(f, u)}, 403, "not_admitted", "a newcomer without an admission");
+        refused(f, ev, (tok_t[]){user_token(f, "u-a")}, 403, "not_admitted", "the holder without an admission");
+        claim(&r, f, ev, &a, 2);
+        expect(&r, 200, NULL, 1, "the admitted holder");
+    }
+    /* Every newcomer's 409 came from the check: the claims refused by the gate or answered
+     * 200 went to claim.lua without making the thread forget the event is sold out. */
+    assert_int_equal(it_metric(f, "tk_claim_soldout_local_total") - local0, 3);
+}
+
 static void no_room(void **st)
 {
     it_fix_t *f = *st;
@@ -375,6 +420,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(gate_on_redis, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(gate_when_sold_out, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_room, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(gate_on_fallback, it_fix_new0, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gate_on_readonly_fallback, fix_readonly, it_fix_free_redis_up),

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# soldout_cpu.sh: what a sold-out claim costs Redis and the gateway, per
+# request, over a fixed number of requests (not a benchmark of rates: CPU
+# time per request, read from the processes themselves).
+#
+# Usage: scripts/soldout_cpu.sh [GATEWAY [REQUESTS]]
+#   GATEWAY   the tk-gateway binary (default build/release/bin/tk-gateway),
+#             so that two builds can be compared on the same machine
+#   REQUESTS  sold-out claims per load (default 200000)
+#
+# Starts its own Redis (AOF always) and MariaDB in a temporary directory
+# (scripts/services.sh), one gateway (1 loop thread, USER_AUTH=off), an event
+# of 1,000 units sold out by tk-h2bench, then two loads of REQUESTS claims by
+# new users: tk-h2bench over HTTP/2 (16 connections x 32 streams, REQUESTS
+# claims), then wrk over HTTP/1.1 (64 connections, SOLDOUT_SECS seconds,
+# default 5, bench/wrk.lua), as scripts/bench.sh's sold-out phase loads
+# them. For each it prints Redis's CPU (INFO cpu, used_cpu_sys +
+# used_cpu_user) and the gateway's (/proc/PID/stat) in microseconds per
+# request, and INFO commandstats of the commands the load sent; then
+# /healthz over both (wrk, h2load as the bench does) and the two ratios of
+# issue 16's bars, from this one run. Nothing is kept.
+set -euo pipefail
+TK_PROG=soldout_cpu.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+. "$ROOT/scripts/lib.sh"
+
+GATEWAY=$(tk_abspath "${1:-build/release/bin/tk-gateway}")
+N=${2:-200000}
+H2BENCH=$ROOT/build/release/bench/tk-h2bench
+[ -x "$GATEWAY" ] || tk_die "$GATEWAY not found"
+[ -x "$H2BENCH" ] || tk_die "$H2BENCH not found: make -s build"
+[[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1000 ] || tk_die "REQUESTS: expected a number >= 1000"
+
+DIR=$(mktemp -d /tmp/tks.XXXXXX)
+REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
+DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
+PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
+HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
+export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
+export REDIS_APPENDFSYNC=always LOG_LEVEL=warn REDIS_ACL_TEST_USER=1
+ADMIN_TOKEN=$(openssl rand -hex 24)
+export ADMIN_TOKEN
+gw_pid=""
+cleanup() {
+    local rc=$?
+    set +e
+    [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
+    "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1
+    rm -rf "$DIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+
+rcli() { tk_redis_cli "$DIR" test "$REDIS_PORT" "$@"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_cpu() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
+
+"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
+"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
+USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads 1 \
+    --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
+    </dev/null >>"$DIR/gateway.log" 2>&1 &
+gw_pid=$!
+for ((i = 0; i < 100; i++)); do
+    curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && break
+    sleep 0.2
+done
+curl -sf --max-time 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -d '{"event_id":"so","name":"so","stock":1000,"max_per_user":1}' "http://127.0.0.1:$HTTP_PORT/v1/admin/events" >/dev/null
+"$H2BENCH" -p "$PORT" -c 16 -m 32 -d 60 -n 5000 -X POST /v1/events/so/claims >/dev/null 2>&1
+[ "$(rcli hget 'tk:{so}:ev' remaining)" = 0 ] || tk_die "the event did not sell out"
+hz=$(getconf CLK_TCK)
+
+report() { # NAME REQUESTS R0 R1 G0 G1
+    awk -v name="$1" -v n="$2" -v r0="$3" -v r1="$4" -v g0="$5" -v g1="$6" -v hz="$hz" 'BEGIN {
+        printf "%s: %d requests; Redis %.2f us/request, gateway %.2f us/request\n", name, n, (r1 - r0) * 1e6 / n, (g1 - g0) / hz * 1e6 / n }'
+    rcli info commandstats | tr -d '\r' | grep -E '^cmdstat_(evalsha|hget|hmget):' | sed 's/^/  /'
+}
+h2_soldout() { # CONNS STREAMS: REQUESTS sold-out claims by new users over HTTP/2
+    rcli config resetstat >/dev/null
+    local r0 g0 out
+    r0=$(redis_cpu)
+    g0=$(ticks "$gw_pid")
+    out=$("$H2BENCH" -p "$PORT" -c "$1" -m "$2" -d 120 -n "$N" -X POST /v1/events/so/claims 2>/dev/null)
+    report "sold-out HTTP/2 ${1}x$2" "$N" "$r0" "$(redis_cpu)" "$g0" "$(ticks "$gw_pid")"
+    echo "  tk-h2bench: $out"
+    so_h2=$(sed -n 's/.*"rps":\([0-9]*\).*/\1/p' <<<"$out")
+}
+h1_soldout() { # wrk, 64 connections, SECS seconds: the bench's HTTP/1.1 storm (counted by its requests)
+    rcli config resetstat >/dev/null
+    local r0 g0 out n
+    r0=$(redis_cpu)
+    g0=$(ticks "$gw_pid")
+    out=$(wrk -t 1 -c 64 -d "${SECS}s" --timeout 5s -s "$ROOT/bench/wrk.lua" "http://127.0.0.1:$HTTP_PORT/v1/events/so/claims" -- claim "$RANDOM$RANDOM" | sed -n 's/^TKWRK //p')
+    n=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$out")
+    report "sold-out HTTP/1.1 wrk 64c" "$n" "$r0" "$(redis_cpu)" "$g0" "$(ticks "$gw_pid")"
+    echo "  wrk: $out"
+    so_h1=$(sed -n 's/.*"rps":\([0-9]*\).*/\1/p' <<<"$out")
+}
+SECS=${SOLDOUT_SECS:-5}
+h2_soldout 16 32
+h1_soldout
+ok_h1=$(wrk -t 1 -c 64 -d "${SECS}s" -s "$ROOT/bench/wrk.lua" "http://127.0.0.1:$HTTP_PORT/healthz" -- get | sed -n 's/^TKWRK //p' | sed -n 's/.*"rps":\([0-9]*\).*/\1/p')
+ok_h2=$(h2load -t 1 -c 16 -m 32 -D "$SECS" "https://127.0.0.1:$PORT/healthz" 2>/dev/null | sed -n 's/^finished in [^,]*, \([0-9]*\)[0-9.]* req\/s.*/\1/p')
+awk -v a="$so_h1" -v b="$ok_h1" -v c="$so_h2" -v d="$ok_h2" 'BEGIN {
+    printf "ratios (same run): sold-out HTTP/1.1 %d / /healthz %d = %.2f; sold-out HTTP/2 %d / /healthz %d = %.2f\n", a, b, a / b, c, d, c / d }'
+[ "$(rcli hget 'tk:{so}:ev' remaining)" = 0 ] && [ "$(rcli hget 'tk:{so}:ev' seq)" = 1000 ] || tk_die "the books moved: remaining $(rcli hget 'tk:{so}:ev' remaining), seq $(rcli hget 'tk:{so}:ev' seq)"
+echo "books: 1000 granted, remaining 0 (unchanged by the loads)"
