@@ -1,10 +1,11 @@
 #include "gw_redis_reply.h"
+#include "gw_keep.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define GW_REPLY_SHORT 63    /* bytes of a string kept in a fixed block (a claim record is about 25) */
-#define GW_REPLY_KEEP 4096   /* replies, and as many blocks, kept per thread at most */
+#define GW_REPLY_KEEP GW_KEEP(4096) /* replies, and as many blocks, kept per thread at most (none under ASan: gw_keep.h) */
 
 typedef union block {
     union block *next; /* while free */

@@ -2,6 +2,7 @@
 #include "gw_batch_wait.h"
 #include "gw_prio.h"
 #include "gw_fallback.h"
+#include "gw_keep.h"
 #include "gw_journal.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
@@ -55,7 +56,7 @@ static void set_held(gw_batcher_t *b, int held)
  * slow path; under load a thread has a few batches in flight at once
  * (one per event per loop turn until Redis answers), and a profile of an
  * HTTP/1.1 claim storm put 1.2% of the gateway's CPU in that malloc. */
-#define GW_BATCH_SPARES 16
+#define GW_BATCH_SPARES GW_KEEP(16) /* none under ASan: gw_keep.h */
 
 /* An empty batch for @r's event, from the spares or malloc'd. NULL on no memory. */
 static batch_t *batch_new(gw_batcher_t *b, const gw_req_t *r)

@@ -1,4 +1,5 @@
 #include "gw_http.h"
+#include "gw_keep.h"
 #include "tk_json.h"
 #include "tk_time.h"
 
@@ -21,7 +22,7 @@ static void on_req_dispose(void *slot)
  * context is taken and given back on its loop thread only (gw_http.h), so
  * the list needs no lock. spares_off: gw_req_spares_drain ran (the thread
  * is ending); later releases free at once. */
-#define GW_REQ_SPARES 256
+#define GW_REQ_SPARES GW_KEEP(256) /* none under ASan: gw_keep.h */
 static _Thread_local gw_req_t *spares;
 static _Thread_local int nspares, spares_off;
 

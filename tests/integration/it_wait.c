@@ -18,6 +18,10 @@
  * - worker: a worker with REDIS_WAIT_REPLICAS=1 writes no MariaDB row while
  *   the replica is frozen, and writes it once the replica runs again (fails
  *   if the worker writes what no replica holds).
+ * - retry elsewhere: a grant made on another connection (another gateway)
+ *   and not replicated; the retry here finds it ('E') and is answered 503
+ *   after the timeout, then 200 with that ticket once the replica runs
+ *   (fails if an 'E' is answered without a WAIT covering that grant).
  * - off: with REDIS_WAIT_REPLICAS unset (0), claims and their drain send no
  *   WAIT at all (INFO commandstats has no cmdstat_wait).
  * - coalescing (gateway/claims/gw_batch_wait.c; one gateway loop thread, a
@@ -56,7 +60,10 @@
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
 #include "tk_claim.h"
+#include "tk_keys.h"
+#include "tk_lua.h"
 #include "tk_opt.h"
+#include "tk_time.h"
 
 #define TIMEOUT_MS 500 /* REDIS_WAIT_TIMEOUT_MS in these tests */
 
@@ -272,6 +279,28 @@ static void freeze(fix_t *x, int on)
 {
     assert_int_equal(it_proc_signal(&x->redis[1], on ? SIGSTOP : SIGCONT), 0);
     x->frozen = on;
+}
+
+/* 1 when the replica has acknowledged every write the master made so far
+ * (its offset in the master's INFO equals master_repl_offset). A replica
+ * acknowledges once a second, so a freeze right after a write can leave it
+ * unacknowledged though received; a test that wants "only what comes next
+ * is unreplicated" waits for this first. */
+static int replica_acked_all(fix_t *x)
+{
+    redisReply *m = redisCommand(x->rc[0], "INFO replication");
+    long long master = -1, ack = -2;
+    if (m != NULL && m->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(m->str, "master_repl_offset:");
+        if (p != NULL)
+            master = atoll(p + strlen("master_repl_offset:"));
+        const char *s = strstr(m->str, "slave0:");
+        const char *o = s != NULL ? strstr(s, "offset=") : NULL;
+        if (o != NULL)
+            ack = atoll(o + strlen("offset="));
+    }
+    freeReplyObject(m);
+    return master >= 0 && ack == master;
 }
 
 /* Claims answered 201 are on the replica when the answer arrives. */
@@ -613,6 +642,73 @@ static void off_sends_no_wait(void **st)
     assert_int_equal(it_metric(&x->f, "tk_redis_waits_total"), 0);
 }
 
+/*
+ * A grant made on another Redis connection (a second gateway behind the
+ * balancer, or another loop thread of this one) that no replica holds yet:
+ * the retry answered here ('E', a script that writes nothing) must wait
+ * for the replica too, so its 200 never names a grant a failover would
+ * lose. Redis 7.0 answers WAIT for the master's offset as of the
+ * connection's last command, read or write (observed: HGET then WAIT
+ * blocks while a replica is behind), so the 'E' batch's WAIT covers the
+ * other connection's grant. Fails if the gateway answers an 'E' without a
+ * WAIT, or on a Redis whose WAIT covers only the connection's own writes.
+ * The other gateway's grant is the test's own EVAL of claim.lua on the
+ * master, the replica frozen just before it, once it has acknowledged all
+ * the rest.
+ */
+static void retry_elsewhere_waits_for_the_grant(void **st)
+{
+    fix_t *x = *st;
+    char ev[64], k[4][TK_KEY_MAX], now[24];
+    it_new_event(&x->f, ev, sizeof ev, "wels", 5, 1);
+    static const tk_key_kind_t kinds[4] = {TK_KEY_EV, TK_KEY_CLAIMS, TK_KEY_STREAM, TK_KEY_PRIO};
+    for (int i = 0; i < 4; i++)
+        tk_key(kinds[i], ev, strlen(ev), k[i]);
+    long long deadline = it_now_ms() + 10000;
+    while (!replica_acked_all(x) && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_true(replica_acked_all(x)); /* so the gateway's connection wrote nothing the replica has not acknowledged */
+    snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
+
+    freeze(x, 1);
+    const char *argv[] = {"EVAL", tk_lua_find("claim"), "4", k[0], k[1], k[2], k[3], now, "1", "bob", "1"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *g = redisCommandArgv(x->rc[0], 11, argv, lens);
+    assert_non_null(g);
+    assert_int_equal(g->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(g->elements, 2);
+    assert_string_equal(g->element[0]->str, "N"); /* granted on the master, as another gateway would */
+    freeReplyObject(g);
+    long long ticket = master_ticket(x, ev, "bob");
+    assert_true(ticket > 0);
+
+    it_resp_t r;
+    long long t0 = it_now_ms();
+    long status = it_claim(&r, &x->f, ev, "bob", 1);
+    long long took = it_now_ms() - t0;
+    if (status != 503)
+        it_show("retry of a grant no replica holds", &r);
+    fprintf(stderr, "it_wait: retry elsewhere answered %ld after %lld ms\n", status, took);
+    assert_int_equal(status, 503); /* not 200: no replica holds bob's grant */
+    it_resp_free(&r);
+    assert_true(took >= TIMEOUT_MS - 50);
+
+    freeze(x, 0);
+    deadline = it_now_ms() + 10000;
+    while (has_claim(x, 1, ev, "bob") != 1 && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_int_equal(has_claim(x, 1, ev, "bob"), 1);
+    status = it_claim(&r, &x->f, ev, "bob", 1);
+    if (status != 200)
+        it_show("retry once the replica holds it", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(r.json);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ticket")), ticket);
+    it_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(frozen_replica_503_then_same_ticket, setup_wait1, teardown),
         cmocka_unit_test_setup_teardown(worker_writes_only_replicated, setup_wait1, teardown),
         cmocka_unit_test_setup_teardown(off_sends_no_wait, setup_off, teardown),
+        cmocka_unit_test_setup_teardown(retry_elsewhere_waits_for_the_grant, setup_wait1, teardown),
         cmocka_unit_test_setup_teardown(one_wait_covers_many_batches, setup_wait1_one_thread, teardown),
         cmocka_unit_test_setup_teardown(frozen_one_wait_answers_many, setup_wait1_one_thread, teardown),
         cmocka_unit_test_setup_teardown(stop_with_wait_outstanding, setup_wait1_quick_stop, teardown),
