@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,51 +75,6 @@ typedef struct {
     int frozen; /* the replica is SIGSTOPped: teardown sends SIGCONT */
 } fix_t;
 
-/* fork/exec redis-server with @argv, output into @p's log; the child dies with the test. */
-static int run(it_proc_t *p, char *const argv[])
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(out, 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    p->pid = pid;
-    return 0;
-}
-
-static redisContext *connect_as_test(const fix_t *x, int port)
-{
-    struct timeval tv = {2, 0};
-    redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (rc == NULL || rc->err) {
-        redisFree(rc);
-        return NULL;
-    }
-    redisSetTimeout(rc, tv);
-    redisReply *rep = redisCommand(rc, "AUTH tk-test %s", x->pw);
-    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-    freeReplyObject(rep);
-    if (!ok) {
-        redisFree(rc);
-        return NULL;
-    }
-    return rc;
-}
-
 /* Starts node @i (0 master, 1 its replica) and connects to it. 0 or -1. */
 static int start_node(fix_t *x, int i, long long deadline)
 {
@@ -136,9 +90,9 @@ static int start_node(fix_t *x, int i, long long deadline)
                     i == 0 ? "master.rdb" : "replica.rdb", "--save", "", "--appendonly", "no", "--daemonize", "no",
                     "--aclfile", x->acl, "--masteruser", "tk-test", "--masterauth", x->pw,
                     i == 1 ? "--replicaof" : NULL, "127.0.0.1", master, NULL};
-    if (run(&x->redis[i], argv) != 0)
+    if ((x->redis[i].pid = it_proc_run(argv, log)) < 0)
         return -1;
-    while ((x->rc[i] = connect_as_test(x, x->port[i])) == NULL) {
+    while ((x->rc[i] = it_redis_connect_port(x->port[i], x->pw)) == NULL) {
         if (it_now_ms() > deadline || !it_proc_alive(&x->redis[i])) {
             fprintf(stderr, "it_wait: redis-server on %d did not start\n", x->port[i]);
             it_proc_log_tail(&x->redis[i], 20);

@@ -96,7 +96,6 @@
  * scenario's teardown whatever failed; every wait is bounded.
  */
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -109,6 +108,7 @@
 #include "../lib/it_cluster.h"
 #include "../lib/it_db.h"
 #include "../lib/it_ops.h"
+#include "../lib/it_verify.h"
 
 #define SIDE_STOCK 100    /* each small event's stock: never sold out by SIDE_USERS */
 #define SIDE_USERS 60     /* per small event: SIDE_BEFORE before the kill, the rest from the kill on */
@@ -381,29 +381,6 @@ static int fo_books_same(const fo_books_t *a, const fo_books_t *b)
 
 /* ------------------------------------------------------------ the run */
 
-typedef struct {
-    char why[1024];
-    int ok;
-} fo_verdict_t;
-
-static void fo_fail_if(fo_verdict_t *v, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fo_fail_if(fo_verdict_t *v, int bad, const char *fmt, ...)
-{
-    if (!bad)
-        return;
-    v->ok = 0;
-    size_t len = strlen(v->why);
-    if (len + 4 >= sizeof v->why)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v->why + len, sizeof v->why - len, fmt, ap);
-    va_end(ap);
-    len = strlen(v->why);
-    if (len + 2 < sizeof v->why)
-        strcat(v->why, "; ");
-}
-
 /* The told claims of the hot event's storm, into a calloc'ed array (the caller frees it). */
 static fo_told_t *fo_storm_told(const it_storm_t *s, size_t *n)
 {
@@ -568,7 +545,7 @@ static int fo_run(fo_t *x, int wait)
     fo_paths(x, paths, sizeof paths);
 
     /* ---- the verdict */
-    fo_verdict_t v = {.ok = 1};
+    it_verdict_t v = {.ok = 1};
     long lost = 0, told = 0, dup_told = 0, side_granted = 0;
     int books_equal = 1;
     for (int i = 0; i <= IT_CLUSTER_NODES; i++) {
@@ -583,50 +560,50 @@ static int fo_run(fo_t *x, int wait)
         if (i > 0)
             side_granted += b[i].confirmed;
         /* What MariaDB guarantees alone, whatever Redis lost: always a failure. */
-        fo_fail_if(&v, b[i].db_sold < 0 || b[i].db_sold > b[i].db_total || b[i].db_total != st, "%s: MariaDB sold=%lld total=%lld (stock %lld)", e,
+        it_verdict_fail_if(&v, b[i].db_sold < 0 || b[i].db_sold > b[i].db_total || b[i].db_total != st, "%s: MariaDB sold=%lld total=%lld (stock %lld)", e,
                    b[i].db_sold, b[i].db_total, st);
-        fo_fail_if(&v, b[i].units > st || b[i].rows > st, "%s: %ld units in %ld rows for stock %lld (OVERSOLD in MariaDB)", e, b[i].units, b[i].rows,
+        it_verdict_fail_if(&v, b[i].units > st || b[i].rows > st, "%s: %ld units in %ld rows for stock %lld (OVERSOLD in MariaDB)", e, b[i].units, b[i].rows,
                    st);
-        fo_fail_if(&v, b[i].dup_ticket_rows != 0, "%s: %ld rows repeat a ticket", e, b[i].dup_ticket_rows);
-        fo_fail_if(&v, b[i].dup_user_rows != 0, "%s: %ld users hold two rows (served twice in MariaDB)", e, b[i].dup_user_rows);
-        fo_fail_if(&v, b[i].r_xlen != 0, "%s: stream length %lld at the end", e, b[i].r_xlen);
-        fo_fail_if(&v, b[i].r_total - b[i].r_remaining > st, "%s: Redis granted %lld of %lld", e, b[i].r_total - b[i].r_remaining, st);
+        it_verdict_fail_if(&v, b[i].dup_ticket_rows != 0, "%s: %ld rows repeat a ticket", e, b[i].dup_ticket_rows);
+        it_verdict_fail_if(&v, b[i].dup_user_rows != 0, "%s: %ld users hold two rows (served twice in MariaDB)", e, b[i].dup_user_rows);
+        it_verdict_fail_if(&v, b[i].r_xlen != 0, "%s: stream length %lld at the end", e, b[i].r_xlen);
+        it_verdict_fail_if(&v, b[i].r_total - b[i].r_remaining > st, "%s: Redis granted %lld of %lld", e, b[i].r_total - b[i].r_remaining, st);
         if (strict) {
             /* Nothing was lost: every told claim has its row, the books agree, no client was told a unit, a ticket or a user twice. */
-            fo_fail_if(&v, b[i].lost != 0, "%s: %ld told claims without their confirmed row (LOST 201)", e, b[i].lost);
-            fo_fail_if(&v, !fo_books_equal(&b[i]),
+            it_verdict_fail_if(&v, b[i].lost != 0, "%s: %ld told claims without their confirmed row (LOST 201)", e, b[i].lost);
+            it_verdict_fail_if(&v, !fo_books_equal(&b[i]),
                        "%s: books differ: redis total=%lld remaining=%lld claims=%lld, MariaDB sold=%lld confirmed=%ld rows=%ld dead=%lld", e,
                        b[i].r_total, b[i].r_remaining, b[i].r_claims, b[i].db_sold, b[i].confirmed, b[i].rows, b[i].db_dead);
-            fo_fail_if(&v, b[i].told > st, "%s: %ld users told a claim for stock %lld (OVERSOLD to clients)", e, b[i].told, st);
-            fo_fail_if(&v, b[i].dup_told_tickets != 0, "%s: %ld tickets told to two users", e, b[i].dup_told_tickets);
+            it_verdict_fail_if(&v, b[i].told > st, "%s: %ld users told a claim for stock %lld (OVERSOLD to clients)", e, b[i].told, st);
+            it_verdict_fail_if(&v, b[i].dup_told_tickets != 0, "%s: %ld tickets told to two users", e, b[i].dup_told_tickets);
         }
     }
-    fo_fail_if(&v, quiet != 0, "not quiet within %d ms (streams drained, books equal or settled)", s->cfg.drain_ms);
+    it_verdict_fail_if(&v, quiet != 0, "not quiet within %d ms (streams drained, books equal or settled)", s->cfg.drain_ms);
     /* The storm's own findings: a user told two claims needs a lost first one (REPORTED without WAIT). */
     if (wait) {
-        fo_fail_if(&v, s->dup201 != 0, "%ld users got a second 201", s->dup201);
-        fo_fail_if(&v, s->mismatch != 0, "%ld users were told two different claims", s->mismatch);
-        fo_fail_if(&v, b[0].confirmed != stock || b[0].db_sold != stock, "hot event: %ld confirmed, sold %lld for stock %d", b[0].confirmed,
+        it_verdict_fail_if(&v, s->dup201 != 0, "%ld users got a second 201", s->dup201);
+        it_verdict_fail_if(&v, s->mismatch != 0, "%ld users were told two different claims", s->mismatch);
+        it_verdict_fail_if(&v, b[0].confirmed != stock || b[0].db_sold != stock, "hot event: %ld confirmed, sold %lld for stock %d", b[0].confirmed,
                    b[0].db_sold, stock);
-        fo_fail_if(&v, s->first_soldout_chunk != 0 && s->last_201_chunk > s->first_soldout_chunk, "a 201 in chunk %d after sold_out in chunk %d",
+        it_verdict_fail_if(&v, s->first_soldout_chunk != 0 && s->last_201_chunk > s->first_soldout_chunk, "a 201 in chunk %d after sold_out in chunk %d",
                    s->last_201_chunk, s->first_soldout_chunk);
     }
-    fo_fail_if(&v, s->bad_body != 0, "%ld 200/201 bodies without a valid ticket/claim_id", s->bad_body);
-    fo_fail_if(&v, atomic_load(&s->sother) != 0, "%ld unexpected answers, first: %s", (long)atomic_load(&s->sother), s->first_other);
-    fo_fail_if(&v, s->first_soldout_chunk == 0, "no sold_out answer: demand did not exceed stock");
-    fo_fail_if(&v, s->unsettled != 0, "%d users without a definite answer at the storm's end", s->unsettled);
-    fo_fail_if(&v, failover_ms < 0, "no 201 for a request sent after the kill");
+    it_verdict_fail_if(&v, s->bad_body != 0, "%ld 200/201 bodies without a valid ticket/claim_id", s->bad_body);
+    it_verdict_fail_if(&v, atomic_load(&s->sother) != 0, "%ld unexpected answers, first: %s", (long)atomic_load(&s->sother), s->first_other);
+    it_verdict_fail_if(&v, s->first_soldout_chunk == 0, "no sold_out answer: demand did not exceed stock");
+    it_verdict_fail_if(&v, s->unsettled != 0, "%d users without a definite answer at the storm's end", s->unsettled);
+    it_verdict_fail_if(&v, failover_ms < 0, "no 201 for a request sent after the kill");
     for (int m = 0; m < IT_CLUSTER_NODES; m++) {
         int unsettled = 0;
         for (int u = 0; u < SIDE_USERS; u++)
             unsettled += !side[m].u[u].settled;
-        fo_fail_if(&v, side[m].other != 0, "%s: %ld unexpected answers, first: %s", side[m].ev, side[m].other, side[m].first_other);
-        fo_fail_if(&v, unsettled != 0, "%s: %d users without an answer within %d ms", side[m].ev, unsettled, SIDE_WAIT_MS);
+        it_verdict_fail_if(&v, side[m].other != 0, "%s: %ld unexpected answers, first: %s", side[m].ev, side[m].other, side[m].first_other);
+        it_verdict_fail_if(&v, unsettled != 0, "%s: %d users without an answer within %d ms", side[m].ev, unsettled, SIDE_WAIT_MS);
         if (wait || m != hot_master)
-            fo_fail_if(&v, side[m].dup201 != 0 || side[m].mismatch != 0, "%s: %ld second 201s, %ld users told two claims", side[m].ev,
+            it_verdict_fail_if(&v, side[m].dup201 != 0 || side[m].mismatch != 0, "%s: %ld second 201s, %ld users told two claims", side[m].ev,
                        side[m].dup201, side[m].mismatch);
     }
-    fo_fail_if(&v, it_fix_workers_alive(&x->f) != 2, "%d of 2 workers still run", it_fix_workers_alive(&x->f));
+    it_verdict_fail_if(&v, it_fix_workers_alive(&x->f) != 2, "%d of 2 workers still run", it_fix_workers_alive(&x->f));
 
     /* Units beyond the stock that clients were told, per event (each claim is 1 unit); MariaDB's own cannot pass the guard. */
     long oversold_clients = 0;

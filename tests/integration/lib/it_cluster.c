@@ -16,30 +16,8 @@
 #include <unistd.h>
 
 #include "it_env.h"
+#include "it_redis.h"
 #include "tk_opt.h"
-
-/* fork/exec @argv, output appended to @log; the child dies with the test. */
-static pid_t run(char *const argv[], const char *log)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0)
-        _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    execvp(argv[0], argv);
-    dprintf(2, "it_cluster: exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-}
 
 /* 1 when nothing listens on loopback @port a moment ago. */
 static int port_free(int port)
@@ -82,26 +60,6 @@ static int cluster_port(const it_cluster_t *c)
     return -1;
 }
 
-/* A connection to the node at @port as tk-test; NULL when it does not answer (yet). */
-static redisContext *connect_node(const it_cluster_t *c, int port)
-{
-    struct timeval tv = {2, 0};
-    redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (rc == NULL || rc->err) {
-        redisFree(rc);
-        return NULL;
-    }
-    redisSetTimeout(rc, tv);
-    redisReply *rep = redisCommand(rc, "AUTH tk-test %s", c->pw);
-    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-    freeReplyObject(rep);
-    if (!ok) {
-        redisFree(rc);
-        return NULL;
-    }
-    return rc;
-}
-
 /* Runs node @i's redis-server on c->port[i] (its nodes file and AOF directory, if any, kept from before), connects as tk-test, reads its id. 0 or -1. */
 static int spawn_node(it_cluster_t *c, int i, long long deadline)
 {
@@ -121,9 +79,9 @@ static int spawn_node(it_cluster_t *c, int i, long long deadline)
                     "--repl-diskless-sync-delay", "0", NULL};
     snprintf(c->proc[i].name, sizeof c->proc[i].name, "redis-cluster-%d", c->port[i]);
     snprintf(c->proc[i].log_path, sizeof c->proc[i].log_path, "%s", log);
-    if ((c->proc[i].pid = run(argv, log)) < 0)
+    if ((c->proc[i].pid = it_proc_run(argv, log)) < 0)
         return -1;
-    while ((c->rc[i] = connect_node(c, c->port[i])) == NULL) {
+    while ((c->rc[i] = it_redis_connect_port(c->port[i], c->pw)) == NULL) {
         if (it_now_ms() > deadline || !it_proc_alive(&c->proc[i])) {
             fprintf(stderr, "it_cluster: node %d (port %d) did not start\n", i, c->port[i]);
             it_proc_log_tail(&c->proc[i], 20);
@@ -199,7 +157,7 @@ int it_cluster_start_ex(it_cluster_t *c, int ready_ms, int node_timeout_ms)
     snprintf(log, sizeof log, "%s/create.log", c->dir);
     char *argv[] = {"redis-cli", "--user", "tk-test", "-a", c->pw, "--no-auth-warning", "--cluster", "create", a[0], a[1], a[2],
                     "--cluster-replicas", "0", "--cluster-yes", NULL};
-    pid_t pid = run(argv, log);
+    pid_t pid = it_proc_run(argv, log);
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "it_cluster: redis-cli --cluster create failed (log %s)\n", log);

@@ -485,3 +485,25 @@ void it_read_file(const char *path, char *buf, size_t cap)
     buf[n] = '\0';
     fclose(in);
 }
+
+pid_t it_proc_run(char *const argv[], const char *log)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* the child dies with the test: no server left behind */
+    if (getppid() != parent)
+        _exit(127);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0)
+        _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    execvp(argv[0], argv);
+    dprintf(2, "it_proc: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}

@@ -98,6 +98,13 @@ int it_services(const char *cmd, int timeout_ms);
 void it_proc_redis_user_env(const char *prog);
 
 /**
+ * Starts @argv (found on PATH; a server that is not ours: redis-server)
+ * with stdin from /dev/null and stdout and stderr appended to @log, killed
+ * if this test process dies. Its pid, or -1.
+ */
+pid_t it_proc_run(char *const argv[], const char *log);
+
+/**
  * Runs the tool $TK_BUILD/bin/@prog (tk-rebuild, tk-import) with @args
  * (NULL-terminated, at most 30) as its Redis ACL user
  * (it_proc_redis_user_env) and the environment as it is now; stdout into

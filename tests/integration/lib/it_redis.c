@@ -200,3 +200,22 @@ long long it_redis_int(redisContext *rc, const char *fmt, ...)
     freeReplyObject(x);
     return v;
 }
+
+redisContext *it_redis_connect_port(int port, const char *password)
+{
+    struct timeval tv = {2, 0};
+    redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (rc == NULL || rc->err) {
+        redisFree(rc);
+        return NULL;
+    }
+    redisSetTimeout(rc, tv);
+    redisReply *rep = redisCommand(rc, "AUTH tk-test %s", password);
+    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    freeReplyObject(rep);
+    if (!ok) {
+        redisFree(rc);
+        return NULL;
+    }
+    return rc;
+}

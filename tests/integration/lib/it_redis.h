@@ -22,6 +22,13 @@ redisContext *it_redis_connect(void);
  */
 redisContext *it_redis_connect_as(const char *role);
 
+/**
+ * Connects to 127.0.0.1:@port (a server a test started itself) with a 2 s
+ * connect and command timeout and AUTH tk-test @password; NULL when it
+ * does not answer (yet) or refuses, without a message (callers poll).
+ */
+redisContext *it_redis_connect_port(int port, const char *password);
+
 /** FLUSHALL. Returns 0 or -1. */
 int it_redis_flushall(redisContext *rc);
 

@@ -29,6 +29,15 @@
 #include "it_api.h"
 #include "it_storm.h"
 
+/* A verdict built by several checks: ok until one fails; why lists every failure ("...; ..."). */
+typedef struct {
+    char why[1024];
+    int ok;
+} it_verdict_t;
+
+/** When @bad: @v is not ok any more and the message (printf @fmt) is appended to v->why (cut when full). */
+void it_verdict_fail_if(it_verdict_t *v, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* it_verify_storm's flags. */
 enum {
     /*
