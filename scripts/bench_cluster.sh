@@ -516,7 +516,7 @@ cluster_rows() {
     cl_claim_row cl_s1_hot_h1 "1 shard, one event, HTTP/1.1 64c"
     cl_claim_row cl_s3_hot_h1 "3 shards, one event, HTTP/1.1 64c"
     cl_claim_row cl_s3w_many_h2 "3 shards WAIT 1, $CL_EVENTS events, HTTP/2"
-    cl_row "  WAITs sent (timed out)" "$(clc cl_s3w_many_h2 waits)" "" "" "($(clc cl_s3w_many_h2 wait_timeouts)); null: this gateway has no REDIS_WAIT_REPLICAS"
+    cl_row "  WAITs sent (timed out)" "$(clc cl_s3w_many_h2 waits)" "" "" "($(clc cl_s3w_many_h2 wait_timeouts)); null would mean a gateway without REDIS_WAIT_REPLICAS"
     cl_claim_row cl_s3w_hot_h2 "3 shards WAIT 1, one event, HTTP/2"
     cl_row "  WAITs sent (timed out)" "$(clc cl_s3w_hot_h2 waits)" "" "" "($(clc cl_s3w_hot_h2 wait_timeouts)); REDIS_WAIT_TIMEOUT_MS ${REDIS_WAIT_TIMEOUT_MS:-default}"
     cl_row "failover: kill -9 -> first 201 (ms)" "$(clr cl_failover first_201_ms)" "" "" "cluster-node-timeout $(nn "$cl_node_timeout") ms; replica master after $(clr cl_failover promoted_ms) ms; probes $(clr cl_failover probes) ($(sed -n 's/.*"probe_codes":"\([^"]*\)".*/\1/p' "$RES/cl_failover.json" 2>/dev/null)); load ${CL_FO_CONNS}x${CL_FO_STREAMS}"
