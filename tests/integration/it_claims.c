@@ -400,33 +400,22 @@ static void restock_raises_and_never_goes_below_granted(void **st)
 
 /* ------------------------------------------------------ pause and close */
 
-static void set_state(const it_fix_t *f, const char *ev, const char *state)
-{
-    char body[64];
-    snprintf(body, sizeof body, "{\"state\":\"%s\"}", state);
-    it_resp_t r;
-    if (post_admin(&r, f, body, "/v1/admin/events/%s/state", ev) != 200)
-        it_show("set state", &r);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-}
-
 static void pause_and_close_refuse_claims(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], state[32];
     it_new_event(f, ev, sizeof ev, "pause", 5, 1);
 
-    set_state(f, ev, "paused");
+    it_admin_set_state(f, ev, "paused");
     assert_int_equal(event_remaining(f, ev, state), 5);
     assert_string_equal(state, "paused");
     claim_refused(f, ev, "u-1", 0, 403, "paused");
     assert_int_equal(it_redis_claims_count(f->redis, ev), 0);
 
-    set_state(f, ev, "open");
+    it_admin_set_state(f, ev, "open");
     it_claim_expect(f, ev, "u-1", 0, 201);
 
-    set_state(f, ev, "closed");
+    it_admin_set_state(f, ev, "closed");
     assert_int_equal(event_remaining(f, ev, state), 4);
     assert_string_equal(state, "closed");
     claim_refused(f, ev, "u-2", 0, 403, "closed");

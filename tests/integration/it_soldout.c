@@ -152,34 +152,6 @@ static int fix_free(void **st)
 
 /* ---------------------------------------------------------------- helpers */
 
-static long post_admin(it_resp_t *r, const it_fix_t *f, const char *body, const char *fmt, const char *ev)
-{
-    it_apif(r, f, IT_ADMIN, "POST", body, fmt, ev);
-    return r->status;
-}
-
-static void restock(const it_fix_t *f, const char *ev, int delta)
-{
-    char body[64];
-    snprintf(body, sizeof body, "{\"delta\":%d}", delta);
-    it_resp_t r;
-    if (post_admin(&r, f, body, "/v1/admin/events/%s/stock", ev) != 200)
-        it_show("restock", &r);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-}
-
-static void set_state(const it_fix_t *f, const char *ev, const char *state)
-{
-    char body[64];
-    snprintf(body, sizeof body, "{\"state\":\"%s\"}", state);
-    it_resp_t r;
-    if (post_admin(&r, f, body, "/v1/admin/events/%s/state", ev) != 200)
-        it_show("set state", &r);
-    assert_int_equal(r.status, 200);
-    it_resp_free(&r);
-}
-
 /* A claim of 1 unit by @user that must get @want; returns its ticket (0 for a refusal). */
 static long long claim1(const it_fix_t *f, const char *ev, const char *user, long want, const char *code)
 {
@@ -248,7 +220,7 @@ static void restock_in_a_storm_grants_the_next_claims_in_order(void **st)
     long long last = 2;
     for (int round = 0; round < 5; round++) {
         /* One unit at a time keeps remaining below the storm's 2: only the claims below can take it. */
-        restock(f, ev, 1);
+        it_admin_restock(f, ev, 1);
         char u[32];
         snprintf(u, sizeof u, "r-%d", round);
         long long t = claim1(f, ev, u, 201, NULL);
@@ -306,7 +278,7 @@ static void holder_gets_200_through_either_gateway(void **st)
     storm_t *s1 = storm_start(f, ev, "a", IT_HTTP2), *s2 = storm_start(f2p, ev, "b", IT_HTTP1);
     long long l1 = it_metric(f, "tk_claim_soldout_local_total"), l2 = it_metric(&f2, "tk_claim_soldout_local_total");
     /* Restocked through the second gateway, granted there: then sold out again, and the new holder asks the first. */
-    restock(&f2, ev, 1);
+    it_admin_restock(&f2, ev, 1);
     assert_int_equal(claim1(&f2, ev, "h-3", 201, NULL), 3);
     claim1(f, ev, "h-late", 409, "sold_out");
     for (int i = 0; i < 20; i++) {
@@ -333,7 +305,7 @@ static void state_changes_in_a_storm_answer_as_before(void **st)
     char ev[64];
     sold_out_event(f, ev, sizeof ev, "so-state", 2);
     storm_t *s = storm_start(f, ev, "a", IT_HTTP1);
-    set_state(f, ev, "paused");
+    it_admin_set_state(f, ev, "paused");
     long rounds = s->rounds;
     storm_join_free(s); /* its claims get 403 paused from now on: not counted */
     assert_true(rounds >= 3);
@@ -343,10 +315,10 @@ static void state_changes_in_a_storm_answer_as_before(void **st)
         claim1(f, ev, u, 403, "paused");
         assert_int_equal(claim1(f, ev, "g-1", 200, NULL), 1); /* a holder still gets the claim */
     }
-    set_state(f, ev, "open");
+    it_admin_set_state(f, ev, "open");
     claim1(f, ev, "o-1", 409, "sold_out");
     claim1(f, ev, "o-2", 409, "sold_out");
-    set_state(f, ev, "closed");
+    it_admin_set_state(f, ev, "closed");
     for (int i = 0; i < 5; i++) {
         char u[32];
         snprintf(u, sizeof u, "x-%d", i);

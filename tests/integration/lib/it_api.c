@@ -233,6 +233,31 @@ void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, l
     assert_int_equal(it_api_create_event(f, ev, stock, max_per_user, 0, 0), 201);
 }
 
+/* POST @body to the admin route @fmt of @ev; fails the test (the answer shown under @what) unless 200. */
+static void admin_post_ok(const it_fix_t *f, const char *ev, const char *fmt, const char *body, const char *what)
+{
+    it_resp_t r;
+    it_apif(&r, f, IT_ADMIN, "POST", body, fmt, ev);
+    if (r.status != 200)
+        it_show(what, &r);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+}
+
+void it_admin_set_state(const it_fix_t *f, const char *ev, const char *state)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"state\":\"%s\"}", state);
+    admin_post_ok(f, ev, "/v1/admin/events/%s/state", body, "set state");
+}
+
+void it_admin_restock(const it_fix_t *f, const char *ev, long long delta)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"delta\":%lld}", delta);
+    admin_post_ok(f, ev, "/v1/admin/events/%s/stock", body, "restock");
+}
+
 int it_fix_setup(it_fix_t *f, int nworkers)
 {
     memset(f, 0, sizeof *f);

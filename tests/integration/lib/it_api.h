@@ -138,6 +138,12 @@ void it_event_id(char *out, size_t len, const char *prefix);
 /** A fresh event (id from @prefix into @ev, @len bytes) with @stock and @max_per_user, open now; fails the test unless created (201). */
 void it_new_event(const it_fix_t *f, char *ev, size_t len, const char *prefix, long long stock, long long max_per_user);
 
+/** POST /v1/admin/events/{@ev}/state {"state": @state}; fails the test (the answer shown) unless 200. */
+void it_admin_set_state(const it_fix_t *f, const char *ev, const char *state);
+
+/** POST /v1/admin/events/{@ev}/stock {"delta": @delta}; fails the test (the answer shown) unless 200. */
+void it_admin_restock(const it_fix_t *f, const char *ev, long long delta);
+
 /* ---- cmocka glue shared by the it_*.c files ---- */
 
 /** Group setup: fails the group when the runner's environment is incomplete. */
