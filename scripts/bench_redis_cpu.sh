@@ -21,6 +21,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source=scripts/scratch.sh
+. "$ROOT/scripts/scratch.sh"
 
 SECS=${BENCH_SECONDS:-10}
 WORKERS=${BENCH_WORKERS:-2}
@@ -33,61 +35,12 @@ for f in "$GATEWAY" "$WORKER" "$H2BENCH"; do
     [ -x "$f" ] || tk_die "$f not found: make build first"
 done
 
-DIR=$(mktemp -d /tmp/tkc.XXXXXX)
-REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
-DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
-PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
-HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
-export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
-export REDIS_APPENDFSYNC=always LOG_LEVEL=${LOG_LEVEL:-warn} REDIS_ACL_TEST_USER=1
-ADMIN_TOKEN=$(openssl rand -hex 24)
-export ADMIN_TOKEN
-RUNID=$(openssl rand -hex 4)
-gw_pid=""
-wk_pids=()
-services_up=0
+scratch_init tkc
 
-# shellcheck disable=SC2317 # run from the trap
-cleanup() {
-    local rc=$? p
-    trap '' INT TERM HUP
-    set +e
-    [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
-    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
-    [ "$services_up" = 0 ] || "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then tk_say "kept $DIR"; else rm -rf "$DIR"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-rcli() { tk_redis_cli "$DIR" test "$REDIS_PORT" "$@"; }
-db() { mariadb --defaults-file="$DIR/client.cnf" --batch --skip-column-names -e "$1"; }
 cpu_us() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.0f", s * 1e6 }'; }
 # "cmd calls usec" lines of INFO commandstats, scripts' inner commands included.
 cmdstats() { rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),.*/\1 \2 \3/p' | sort; }
 pending() { rcli xlen "tk:{$1}:q"; }
-admin() {
-    curl -sf --max-time 10 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} \
-        -K - "http://127.0.0.1:$HTTP_PORT$2" <<<"header = \"Authorization: Bearer $ADMIN_TOKEN\"" # not on the command line
-}
-
-start_workers() {
-    local i
-    for ((i = 1; i <= WORKERS; i++)); do
-        setsid "$WORKER" --consumer "cpu-$i" --redis-user tk-worker --redis-password-file "$DIR/secrets/redis_worker" \
-            </dev/null >>"$DIR/worker-$i.log" 2>&1 &
-        wk_pids+=("$!")
-    done
-}
-stop_workers() {
-    local p
-    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null || true; done
-    wk_pids=()
-}
 
 # report PHASE CPU0 CPU1 GRANTED: the phase's CPU and commandstats table
 report() {
@@ -98,21 +51,8 @@ report() {
     cmdstats | awk -v g="$4" '{ printf "    %-12s calls %9d  usec %10d  usec/claim %7.3f\n", $1, $2, $3, (g > 0 ? $3 / g : 0) }'
 }
 
-services_up=1
-"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
-"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
-pw=$(tk_read_secret "$DB_PASSWORD_FILE")
-(umask 077 && printf '[client]\nuser=tk\npassword="%s"\nhost=127.0.0.1\nport=%s\nprotocol=tcp\ndatabase=tk\n' \
-    "${pw//\"/\\\"}" "$DB_PORT" >"$DIR/client.cnf")
-unset pw
-USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads "$GW_THREADS" \
-    --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
-    </dev/null >>"$DIR/gateway.log" 2>&1 &
-gw_pid=$!
-for ((i = 0; i < 100; i++)); do
-    curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && break
-    sleep 0.2
-done
+scratch_services
+scratch_gateway "$GW_THREADS"
 tk_say "redis-cpu: ${SECS}s loads, $WORKERS workers, GW_THREADS=$GW_THREADS, AOF always, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 for load in $LOADS; do
@@ -137,14 +77,14 @@ for load in $LOADS; do
     rows0=$(db "SELECT COUNT(*) FROM claims")
     c2=$(cpu_us)
     t0=$(date +%s%N)
-    start_workers
+    scratch_start_workers "$WORKERS" cpu
     while [ "$(pending "$ev")" -gt 0 ]; do
         [ $(($(date +%s%N) - t0)) -lt 300000000000 ] || tk_die "the drain did not finish within 300 s"
         sleep 0.02
     done
     t1=$(date +%s%N)
     c3=$(cpu_us)
-    stop_workers
+    scratch_stop_workers
     rows=$(($(db "SELECT COUNT(*) FROM claims") - rows0))
     report "$load drain" "$c2" "$c3" "$granted"
     printf '  %s drain: %d rows in %.3f s = %.0f rows/s\n' "$load" "$rows" "$(awk "BEGIN { print ($t1 - $t0) / 1e9 }")" \

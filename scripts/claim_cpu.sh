@@ -21,6 +21,8 @@ TK_PROG=claim_cpu.sh
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source=scripts/scratch.sh
+. "$ROOT/scripts/scratch.sh"
 
 GATEWAY=$(tk_abspath "${1:-$ROOT/build/release/bin/tk-gateway}")
 WORKER=$ROOT/build/release/bin/tk-worker
@@ -32,67 +34,22 @@ for f in "$GATEWAY" "$WORKER"; do [ -x "$f" ] || tk_die "$f not found: make buil
 for c in wrk curl openssl awk; do command -v "$c" >/dev/null 2>&1 || tk_die "$c not found"; done
 [ -z "${PERF_OUT:-}" ] || command -v perf >/dev/null 2>&1 || tk_die "perf not found (apt-get install linux-perf)"
 
-DIR=$(mktemp -d /tmp/tkc.XXXXXX) # short: the MariaDB socket path must fit
-REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
-DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
-PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
-HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
-export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
-export REDIS_APPENDFSYNC=always LOG_LEVEL=${LOG_LEVEL:-warn} REDIS_ACL_TEST_USER=1
-ADMIN_TOKEN=$(openssl rand -hex 24)
-export ADMIN_TOKEN
-RUNID=$(openssl rand -hex 4)
-gw_pid=""
-wk_pids=()
-
-# shellcheck disable=SC2317 # run from the trap
-cleanup() {
-    local rc=$? p
-    trap '' INT TERM HUP
-    set +e
-    [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
-    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null; done
-    "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1
-    [ "$rc" = 0 ] && rm -rf "$DIR" || tk_warn "failed (status $rc); logs kept in $DIR"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+scratch_init tkc
 
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # user system
 counters() { # the gateway's 201 answers and claim script calls so far, from its /metrics
     curl -sf --max-time 5 "http://127.0.0.1:$HTTP_PORT/metrics" |
         awk '/^tk_http_requests_total\{/ && /status="201"/ { n += $NF } /^tk_claim_batches_total / { b = $NF } END { printf "%d %d\n", n, b }'
 }
-admin() { # METHOD PATH BODY
-    curl -sf --max-time 10 -X "$1" -H 'Content-Type: application/json' -H "Authorization: Bearer $ADMIN_TOKEN" \
-        -d "$3" "http://127.0.0.1:$HTTP_PORT$2" >/dev/null
-}
-
-"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
-"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
-USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 FALLBACK_GRANTS=1 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads 1 \
-    --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
-    </dev/null >>"$DIR/gateway.log" 2>&1 &
-gw_pid=$!
-for ((i = 0; i < 100; i++)); do
-    curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && break
-    tk_proc_running "$gw_pid" || tk_die "the gateway exited during start-up"
-    sleep 0.2
-done
-for i in 1 2; do
-    setsid "$WORKER" --consumer "cpu-$i" --redis-user tk-worker --redis-password-file "$DIR/secrets/redis_worker" \
-        </dev/null >>"$DIR/worker-$i.log" 2>&1 &
-    wk_pids+=("$!")
-done
+scratch_services
+scratch_gateway 1
+scratch_start_workers 2 cpu
 
 hz=$(getconf CLK_TCK)
 results=()
 for ((run = 1; run <= RUNS; run++)); do
     ev=cpu-$run
-    admin POST /v1/admin/events "{\"event_id\":\"$ev\",\"name\":\"cpu $ev\",\"stock\":100000000,\"max_per_user\":1}" ||
+    admin POST /v1/admin/events "{\"event_id\":\"$ev\",\"name\":\"cpu $ev\",\"stock\":100000000,\"max_per_user\":1}" >/dev/null ||
         tk_die "could not create event $ev"
     perf_pid=""
     if [ -n "${PERF_OUT:-}" ] && [ "$run" = "$RUNS" ]; then

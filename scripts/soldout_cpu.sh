@@ -18,12 +18,16 @@
 # used_cpu_user) and the gateway's (/proc/PID/stat) in microseconds per
 # request, and INFO commandstats of the commands the load sent; then
 # /healthz over both (wrk, h2load as the bench does) and the two ratios of
-# issue 16's bars, from this one run. Nothing is kept.
+# issue 16's bars, from this one run. Nothing is kept (the logs are, when it
+# fails; scripts/scratch.sh).
 set -euo pipefail
 TK_PROG=soldout_cpu.sh
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source=scripts/scratch.sh
+. "$ROOT/scripts/scratch.sh"
 
 GATEWAY=$(tk_abspath "${1:-build/release/bin/tk-gateway}")
 N=${2:-200000}
@@ -32,42 +36,14 @@ H2BENCH=$ROOT/build/release/bench/tk-h2bench
 [ -x "$H2BENCH" ] || tk_die "$H2BENCH not found: make -s build"
 [[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1000 ] || tk_die "REQUESTS: expected a number >= 1000"
 
-DIR=$(mktemp -d /tmp/tks.XXXXXX)
-REDIS_PORT=$(tk_free_port 20000 29999) || tk_die "no free port"
-DB_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT") || tk_die "no free port"
-PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT") || tk_die "no free port"
-HTTP_PORT=$(tk_free_port 20000 29999 "$REDIS_PORT" "$DB_PORT" "$PORT") || tk_die "no free port"
-export REDIS_PORT DB_PORT VAR_DIR=$DIR DB_PASSWORD_FILE=$DIR/secrets/db_password
-export REDIS_APPENDFSYNC=always LOG_LEVEL=warn REDIS_ACL_TEST_USER=1
-ADMIN_TOKEN=$(openssl rand -hex 24)
-export ADMIN_TOKEN
-gw_pid=""
-cleanup() {
-    local rc=$?
-    set +e
-    [ -z "$gw_pid" ] || tk_stop_pid tk-gateway "$gw_pid" 15 >/dev/null
-    "$ROOT/scripts/services.sh" stop "$DIR" >/dev/null 2>&1
-    rm -rf "$DIR"
-    exit "$rc"
-}
-trap cleanup EXIT
+scratch_init tks
 
-rcli() { tk_redis_cli "$DIR" test "$REDIS_PORT" "$@"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis_cpu() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
 
-"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
-"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
-USER_AUTH=off ADMIN_ON_HTTP=1 RATE_IP_PER_S=0 setsid "$GATEWAY" --port "$PORT" --http-port "$HTTP_PORT" --threads 1 \
-    --var-dir "$DIR" --web-root "$ROOT/web" --redis-user tk-gateway --redis-password-file "$DIR/secrets/redis_gateway" \
-    </dev/null >>"$DIR/gateway.log" 2>&1 &
-gw_pid=$!
-for ((i = 0; i < 100; i++)); do
-    curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$HTTP_PORT/readyz" && break
-    sleep 0.2
-done
-curl -sf --max-time 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $ADMIN_TOKEN" \
-    -d '{"event_id":"so","name":"so","stock":1000,"max_per_user":1}' "http://127.0.0.1:$HTTP_PORT/v1/admin/events" >/dev/null
+scratch_services
+scratch_gateway 1
+admin POST /v1/admin/events '{"event_id":"so","name":"so","stock":1000,"max_per_user":1}' >/dev/null || tk_die "could not create the event"
 "$H2BENCH" -p "$PORT" -c 16 -m 32 -d 60 -n 5000 -X POST /v1/events/so/claims >/dev/null 2>&1
 [ "$(rcli hget 'tk:{so}:ev' remaining)" = 0 ] || tk_die "the event did not sell out"
 hz=$(getconf CLK_TCK)
