@@ -51,6 +51,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# Only its worker functions; bench.sh builds its own world (its rcli, db and admin are defined below).
+# shellcheck source=scripts/scratch.sh
+. "$ROOT/scripts/scratch.sh"
 
 SECS=${BENCH_SECONDS:-10}
 GW_THREADS=${GW_THREADS:-1}
@@ -293,21 +296,9 @@ start_auth_gateway() {
     gateway_up "$auth_pid" "$HTTP_PORT2" "$DIR/gateway-auth.log"
 }
 
-start_workers() {
-    local i
-    for ((i = 1; i <= WORKERS; i++)); do
-        setsid "$WORKER" --consumer "bench-$i" --redis-user tk-worker --redis-password-file "$DIR/secrets/redis_worker" \
-            </dev/null >>"$DIR/worker-$i.log" 2>&1 &
-        wk_pids+=("$!")
-    done
-}
-
-stop_workers() {
-    local p
-    for p in "${wk_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${wk_pids[@]}"; do tk_stop_pid tk-worker "$p" 30 >/dev/null || true; done
-    wk_pids=()
-}
+# The workers (scripts/scratch.sh): WORKERS of them, named bench-1, bench-2, ...
+start_workers() { scratch_start_workers "$WORKERS" bench; }
+stop_workers() { scratch_stop_workers; }
 
 pending() { # ID...: entries not yet written to MariaDB (XLEN, see confirm.lua)
     local n=0 e
@@ -922,11 +913,13 @@ row "drain into MariaDB ($WORKERS workers)" "$(r drain rows_per_s)" "" "" "$(r d
 row "durability: HTTP/2 claims everysec" "$everysec" "$(r everysec_h2_claims p50_ms)" "$(r everysec_h2_claims p99_ms)" "always: $(r always_h2_claims rps) (p99 $(r always_h2_claims p99_ms)); $(cpu everysec_h2_claims)"
 row "durability: redis-benchmark everysec" "$(r everysec_redis_ceiling rps)" "" "" "always: $(r always_redis_ceiling rps); $(cpu everysec_redis_ceiling)"
 row "fallback (Redis down) h2 ${FB_CONNS}x${FB_STREAMS}, 201/s" "$fb_cps" "$(r fallback p50_ms)" "$(r fallback p99_ms)" "$fb_notes"
-live_rows
-boards_rows
-cluster_rows
+if [ "${BENCH_PHASES:-all}" != core ]; then # phases 7-9 ran
+    live_rows
+    boards_rows
+    cluster_rows
+fi
 echo
-cluster_notes
+[ "${BENCH_PHASES:-all}" = core ] || cluster_notes
 echo
 
 bar() { # NAME VALUE OP LIMIT TEXT
@@ -962,8 +955,10 @@ x=$(( so_granted == 1000 && so_granted2 == 1000 ))
 bar "sold-out: exactly 1,000 granted (each storm)" "$x" '==' 1 "redis $so_granted, $so_granted2; db $(r soldout_h1.check db_confirmed), $(r soldout_h2.check db_confirmed)"
 x=$(r fallback.check agree)
 bar "fallback: books agree (201s = grants = Redis = MariaDB)" "$x" '==' 1 "$([ -s "$RES/fallback.check.json" ] && cat "$RES/fallback.check.json" || echo "not measured")"
-live_bars
-boards_bars
+if [ "${BENCH_PHASES:-all}" != core ]; then
+    live_bars
+    boards_bars
+fi
 for n in h1_claims tls_h1_claims h2_claims h2_claims_tokoff h2_claims_tok always_h2_claims everysec_h2_claims; do
     [[ "$(st "$n")" =~ ^(201=[0-9]+)?$ ]] || tk_warn "$n: answers other than 201: $(st "$n")"
 done
