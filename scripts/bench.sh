@@ -51,7 +51,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-# Only its worker functions; bench.sh builds its own world (its rcli, db and admin are defined below).
+# Its services and worker functions; bench.sh's own rcli, db and admin (below) replace scratch.sh's.
 # shellcheck source=scripts/scratch.sh
 . "$ROOT/scripts/scratch.sh"
 
@@ -391,13 +391,7 @@ run_h2load() {
 
 tk_say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr); loads of ${SECS}s; GW_THREADS=$GW_THREADS; $WORKERS workers"
 tk_say "services in $DIR (redis $REDIS_PORT, mariadb $DB_PORT, gateway https $PORT / http $HTTP_PORT)"
-services_up=1
-"$ROOT/scripts/services.sh" start "$DIR" >/dev/null
-"$ROOT/scripts/migrate.sh" "$DIR" >/dev/null
-pw=$(tk_read_secret "$DB_PASSWORD_FILE")
-(umask 077 && printf '[client]\nuser=tk\npassword="%s"\nhost=127.0.0.1\nport=%s\nprotocol=tcp\ndatabase=tk\n' \
-    "${pw//\"/\\\"}" "$DB_PORT" >"$DIR/client.cnf")
-unset pw
+scratch_services # Redis, MariaDB, the schema, $DIR/client.cnf (scripts/scratch.sh)
 start_gateway
 
 # The live phase (7), the leaderboard phase (8) and the Redis Cluster phase
