@@ -8,13 +8,18 @@
 -- ARGV[2] n, the number of entry ids that follow
 -- ARGV[3 .. 2+n] the entry ids of the batch: every entry whose row the
 --   worker committed (whatever its status) or could not parse
--- ARGV[3+n ..] pairs: user id, status letter, only for the claims whose row
---   is not 'confirmed': 'r' rejected, 'x' cancelled (rare: the stock guard,
---   a dead letter, an admin cancel that came first)
+-- ARGV[3+n ..] triples: user id, status letter, ticket, only for the claims
+--   whose row is not 'confirmed': 'r' rejected, 'x' cancelled (rare: the
+--   stock guard, a dead letter, an admin cancel that came first, an entry
+--   that is not a claim but names one: worker/wk_malformed.c)
 --
--- A record whose status is still 'p' takes the given letter; any other
--- letter is left alone (an admin cancel or a fallback write got there first,
--- and their word stands). Then the entries are XACKed, and the stream is
+-- A record whose status is still 'p' and whose ticket is the given one
+-- takes the given letter; any other record is left alone (an admin cancel
+-- or a fallback write got there first, and their word stands; or the
+-- record is not the claim of that entry: a user who claims again after a
+-- rebuild dropped their record holds a new ticket, and a replayed confirm
+-- of the old entry must not mark the new claim). Then the entries are
+-- XACKed, and the stream is
 -- trimmed up to the first entry that is not acked yet (below). Returns the
 -- number of records changed.
 --
@@ -110,19 +115,23 @@
 
 local claims, stream, ev, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local n = tonumber(ARGV[2])
-if not n or n < 0 or n ~= math.floor(n) or 2 + n > #ARGV or (#ARGV - 2 - n) % 2 ~= 0 then
-    return redis.error_reply('ERR confirm: expected group, n, n ids, then user/letter pairs')
+if not n or n < 0 or n ~= math.floor(n) or 2 + n > #ARGV or (#ARGV - 2 - n) % 3 ~= 0 then
+    return redis.error_reply('ERR confirm: expected group, n, n ids, then user/letter/ticket triples')
 end
 
 -- Validate everything before changing anything.
-local users, letters = {}, {}
-for i = 3 + n, #ARGV, 2 do
+local users, letters, tickets = {}, {}, {}
+for i = 3 + n, #ARGV, 3 do
     local letter = ARGV[i + 1]
     if letter ~= 'r' and letter ~= 'x' then
         return redis.error_reply('ERR confirm: bad status letter ' .. letter)
     end
+    if not string.match(ARGV[i + 2], '^%d+$') then
+        return redis.error_reply('ERR confirm: bad ticket ' .. ARGV[i + 2])
+    end
     users[#users + 1] = ARGV[i]
     letters[#letters + 1] = letter
+    tickets[#tickets + 1] = ARGV[i + 2]
 end
 
 -- The rare records that change: one HMGET, one HSET.
@@ -134,7 +143,7 @@ for i = 1, #users, step do
     local set = {}
     for k = i, j do
         local rec = recs[k - i + 1]
-        if rec and string.sub(rec, -2) == ' p' then
+        if rec and string.sub(rec, -2) == ' p' and string.match(rec, '^%d+') == tickets[k] then
             local keep = false
             if letters[k] == 'x' then
                 local qty = tonumber(string.match(rec, '^%d+ (%d+) '))

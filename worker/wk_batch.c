@@ -105,6 +105,55 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
     return 0;
 }
 
+/* The leading digits of @s (@len bytes) as a number in [1, @max], or 0. */
+static int64_t leading_num(const char *s, size_t len, int64_t max)
+{
+    size_t n = 0;
+    while (n < len && s[n] >= '0' && s[n] <= '9')
+        n++;
+    int64_t v = 0;
+    return parse_num(s, n, 1, max, &v) == 0 ? v : 0;
+}
+
+/* The last millisecond of year 9999: a created_ms past it has no DATETIME, and its dead letter could never be stored. */
+#define WK_SALVAGE_MS_MAX 253402300799999LL
+
+void wk_row_salvage(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->dup_of = -1;
+    if (idlen >= WK_ENTRY_ID_MAX)
+        idlen = WK_ENTRY_ID_MAX - 1;
+    memcpy(out->id, id, idlen);
+    out->id[idlen] = '\0';
+    out->created_ms = leading_num(id, idlen, WK_SALVAGE_MS_MAX);
+    for (size_t i = 0; i + 1 < nkv; i += 2) {
+        if (kvlen[i] != 1)
+            continue;
+        const char *v = kv[i + 1];
+        size_t vl = kvlen[i + 1];
+        switch (kv[i][0]) {
+        case 'u':
+            if (tk_valid_user_id(v, vl)) {
+                memcpy(out->user, v, vl);
+                out->user[vl] = '\0';
+                out->ulen = vl;
+            }
+            break;
+        case 't':
+        case 'r':
+            out->ticket = leading_num(v, vl, INT64_MAX);
+            break;
+        case 'c':
+            if (leading_num(v, vl, WK_SALVAGE_MS_MAX) > 0)
+                out->created_ms = leading_num(v, vl, WK_SALVAGE_MS_MAX);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen, size_t src)
 {
     for (size_t i = 0; i < b->n; i++) {

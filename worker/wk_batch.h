@@ -53,6 +53,15 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
                  size_t errlen);
 
 /**
+ * What can be read of an entry wk_row_parse refused, for its dead letter:
+ * @out gets the entry id (cut to WK_ENTRY_ID_MAX - 1 bytes), the user when
+ * field u is a valid user id (else ulen 0), the ticket of field t or the
+ * first number of field r (else 0), quantity 0, and created_ms from field c
+ * or else the entry id's milliseconds (else 0). Never fails.
+ */
+void wk_row_salvage(const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t nkv, wk_row_t *out);
+
+/**
  * Appends a copy of @row to the group of event @event (created as needed,
  * with @src kept as its src: one event, one source). Returns 0, or -1 when
  * out of memory or @event is empty or too long.

@@ -3,23 +3,29 @@
  * lua/confirm.lua, one call per stream: the batch's entries are XACKed and
  * the stream trimmed behind the oldest entry not yet acked; only the rare
  * rejected or cancelled rows are named with their user, whose record then
- * gets its letter (only while it is still 'p'). It runs
+ * gets its letter (only while it is still 'p' with the named ticket). It runs
  * only after the batch's COMMIT (why that is exact: wk_drain.c). A batch
  * group carries the index of its stream (wk_group_t.src), so the keys come
  * from d->streams without a lookup.
  */
+#include "tk_claim.h"
 #include "tk_log.h"
 #include "wk_drain_int.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* EVALSHA, sha, numkeys, the three keys, the group and the count of ids come before the ids of the confirm script. */
 #define WK_CONFIRM_HEAD 8
 
+/* Arguments the confirm script takes per named row: user, letter, ticket. */
+#define WK_CONFIRM_PER_ROW 3
+
 /*
  * Runs the confirm script for stream @si with @n entry ids at
- * d->argv[WK_CONFIRM_HEAD..+n) and @npairs (user, letter) pairs after them.
- * Retries while Redis is away.
+ * d->argv[WK_CONFIRM_HEAD..+n) and @npairs (user, letter, ticket) triples
+ * after them. Retries while Redis is away.
  */
 static int run_confirm(wk_drain_t *d, size_t si, size_t n, size_t npairs)
 {
@@ -34,7 +40,7 @@ static int run_confirm(wk_drain_t *d, size_t si, size_t n, size_t npairs)
     for (int i = 3; i < WK_CONFIRM_HEAD; i++)
         d->lens[i] = strlen(d->argv[i]);
     for (int attempt = 0; attempt < 1000; attempt++) {
-        redisReply *r = wk_redis_script(&d->redis, 3, (int)(WK_CONFIRM_HEAD + n + 2 * npairs), d->argv, d->lens);
+        redisReply *r = wk_redis_script(&d->redis, 3, (int)(WK_CONFIRM_HEAD + n + WK_CONFIRM_PER_ROW * npairs), d->argv, d->lens);
         if (r != NULL) {
             int ok = r->type == REDIS_REPLY_INTEGER;
             if (!ok)
@@ -66,13 +72,25 @@ static int has_group(const wk_drain_t *d, size_t si)
     return 0;
 }
 
+/* Names the row @r with @letter as the @np-th triple, written backwards from @cap; @r's ticket text goes to d->tickets[@np - 1]. */
+static void name_row(wk_drain_t *d, size_t cap, size_t np, const wk_row_t *r, char letter)
+{
+    size_t at = cap - WK_CONFIRM_PER_ROW * np;
+    char *t = d->tickets[np - 1];
+    int tl = snprintf(t, sizeof(d->tickets[0]), "%lld", (long long)r->ticket);
+    arg(d, at, r->user, r->ulen);
+    arg(d, at + 1, letter == TK_CLAIM_REJECTED ? "r" : "x", 1);
+    arg(d, at + 2, t, (size_t)tl);
+}
+
 /*
  * One call for stream @si (@g: its group of this batch, or NULL): the ids of
- * its rows written, then those of its malformed entries (acked without a
- * row), then a (user, letter) pair for each row that is not 'confirmed' (a
- * confirmed claim's record is left as it is: lua/confirm.lua). The pairs
- * must follow every id, so they are collected at the end of the argument
- * array (@cap entries, room for all) and moved up behind the ids.
+ * its rows written, then those of its malformed entries stored in
+ * claims_dead (wk_malformed.c), then a (user, letter, ticket) triple for
+ * each row that is not 'confirmed' and each malformed entry that names a
+ * claim (a confirmed claim's record is left as it is: lua/confirm.lua). The
+ * triples must follow every id, so they are collected at the end of the
+ * argument array (@cap entries, room for all) and moved up behind the ids.
  */
 static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, size_t cap)
 {
@@ -82,28 +100,39 @@ static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, size_t
         if (r->status == 0)
             continue; /* skipped: stays pending */
         arg(d, WK_CONFIRM_HEAD + n++, r->id, strlen(r->id));
-        if (r->status != 'c') {
-            np++;
-            arg(d, cap - 2 * np, r->user, r->ulen);
-            arg(d, cap - 2 * np + 1, r->status == 'r' ? "r" : "x", 1);
-        }
+        if (r->status != TK_CLAIM_CONFIRMED)
+            name_row(d, cap, ++np, r, r->status);
     }
-    for (size_t i = 0; i < d->nbad; i++)
-        if (d->bad[i].stream == si)
-            arg(d, WK_CONFIRM_HEAD + n++, d->bad[i].id, strlen(d->bad[i].id));
+    for (size_t i = 0; i < d->nbad; i++) {
+        const wk_bad_t *b = &d->bad[i];
+        if (b->stream != si || !b->ack)
+            continue; /* another stream's, or not stored: stays pending */
+        arg(d, WK_CONFIRM_HEAD + n++, b->id, strlen(b->id));
+        if (b->letter != 0)
+            name_row(d, cap, ++np, &b->row, b->letter);
+    }
     if (n == 0 || si >= d->ns)
         return;
-    /* ids fill [HEAD, HEAD + n) and pairs [cap - 2np, cap): n + 2np <= 3 (rows + nbad), so they never overlap */
-    memmove(&d->argv[WK_CONFIRM_HEAD + n], &d->argv[cap - 2 * np], 2 * np * sizeof(*d->argv));
-    memmove(&d->lens[WK_CONFIRM_HEAD + n], &d->lens[cap - 2 * np], 2 * np * sizeof(*d->lens));
+    /* ids fill [HEAD, HEAD + n) and triples [cap - 3np, cap): n + 3np <= 4 (rows + nbad), so they never overlap */
+    size_t k = WK_CONFIRM_PER_ROW * np;
+    memmove(&d->argv[WK_CONFIRM_HEAD + n], &d->argv[cap - k], k * sizeof(*d->argv));
+    memmove(&d->lens[WK_CONFIRM_HEAD + n], &d->lens[cap - k], k * sizeof(*d->lens));
     run_confirm(d, si, n, np);
 }
 
 int wk_confirm(wk_drain_t *d)
 {
-    size_t cap = WK_CONFIRM_HEAD + 3 * (d->batch.rows + d->nbad);
+    size_t rows = d->batch.rows + d->nbad;
+    size_t cap = WK_CONFIRM_HEAD + (1 + WK_CONFIRM_PER_ROW) * rows;
     if (wk_drain_grow_args(d, cap) != 0)
         return -1;
+    if (rows > d->tcap) {
+        char(*t)[24] = realloc(d->tickets, rows * sizeof(*t));
+        if (t == NULL)
+            return -1;
+        d->tickets = t;
+        d->tcap = rows;
+    }
     for (size_t gi = 0; gi < d->batch.n; gi++)
         confirm_stream(d, d->batch.groups[gi].src, &d->batch.groups[gi], cap);
     /* malformed entries of streams that had no row in this batch (rare: a few at most) */

@@ -22,6 +22,10 @@
  *    nothing is acked meanwhile. Redis down: reads fail and are retried; a
  *    confirm that cannot reach Redis is retried, and if the worker has to
  *    give up, the committed rows are replayed later as above.
+ *  - An entry that is not a claim in the shape claim.lua writes is stored in
+ *    claims_dead before it is acked, and the claim it names, if any, is
+ *    marked 'r' (wk_malformed.c says why neither acking it silently nor
+ *    keeping it pending would do).
  *  - MariaDB refuses an entry for good (a poison entry): the writer commits
  *    every other event, and the rest of that entry's event, in transactions
  *    of their own and stores the entry in claims_dead; the confirm marks its
@@ -121,6 +125,8 @@ int wk_drain_flush(wk_drain_t *d)
         d->nbad = 0;
         return -1;
     }
+    if (d->nbad > 0)
+        wk_malformed_settle(d, &ws);
     int64_t oldest = INT64_MAX;
     for (size_t gi = 0; gi < d->batch.n; gi++)
         for (size_t i = 0; i < d->batch.groups[gi].n; i++)
@@ -278,6 +284,7 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
     wk_batch_free(&d.batch);
     free(d.streams);
     free(d.bad);
+    free(d.tickets);
     free(d.argv);
     free(d.lens);
     tk_info("worker %s: stopped (%s), %llu rows written", cfg->consumer, rc == 0 ? "clean" : "error", (unsigned long long)d.total.rows);

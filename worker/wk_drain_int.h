@@ -35,10 +35,18 @@ typedef struct {
     char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
 } wk_stream_t;
 
-/* An entry that is not a claim: acked without a database row. */
+/*
+ * An entry that is not a claim in the shape of docs/CONTRACTS.md: set aside
+ * in claims_dead, then acked (wk_malformed.c). @row holds what could be read
+ * of it (wk_row_salvage); @ack and @letter are set by wk_malformed_settle.
+ */
 typedef struct {
     size_t stream;
     char id[WK_ENTRY_ID_MAX];
+    wk_row_t row;
+    char reason[192]; /* "malformed stream entry: " and wk_row_parse's reason (160 bytes at most) */
+    int ack;     /* 1: stored in claims_dead, so the confirm acks it; 0: it stays pending */
+    char letter; /* 'r': the entry names a claim whose record is still 'p' with its ticket; 0: none */
 } wk_bad_t;
 
 typedef struct {
@@ -60,6 +68,9 @@ typedef struct {
     const char **argv;
     size_t *lens;
     size_t acap;
+    /* scratch text of the tickets the confirm names (wk_confirm.c), one per named row */
+    char (*tickets)[24];
+    size_t tcap;
 } wk_drain_t;
 
 /* ---- wk_drain.c: the loop's shared steps */
@@ -142,6 +153,18 @@ size_t wk_lb_nstreams(const wk_drain_t *d);
  * retry), -2 when a write had to stop with MariaDB away (exit).
  */
 long wk_lb_step(wk_drain_t *d, long block_ms);
+
+/* ---- wk_malformed.c */
+
+/**
+ * Sets aside every entry of d->bad: reads the record the entry names (when
+ * it names a user and a ticket), stores the entry in claims_dead, and marks
+ * it to be acked (bad->ack) and, when its record is still that claim's
+ * 'p', to be marked 'r' by the confirm (bad->letter). An entry that cannot
+ * be stored (MariaDB refused, or Redis could not be read) stays pending.
+ * Adds the stored ones to @st->dead.
+ */
+void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st);
 
 /* ---- wk_confirm.c */
 

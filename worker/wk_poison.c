@@ -58,7 +58,8 @@ int wk_poison_row_error(unsigned e)
 }
 
 typedef struct {
-    const wk_group_t *g;
+    const char *event;
+    size_t elen;
     const wk_row_t *row;
     unsigned error;
     const char *reason;
@@ -77,7 +78,7 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
     unsigned long qty = (unsigned long)d->row->quantity, error = d->error;
     MYSQL_TIME created;
     tk_db_time_from_ms(d->row->created_ms, &created);
-    tk_sql_bind_str(&in[0], d->g->event, &len[0], d->g->elen);
+    tk_sql_bind_str(&in[0], d->event, &len[0], d->elen);
     tk_sql_bind_str(&in[1], d->row->id, &len[1], strlen(d->row->id));
     tk_sql_bind_str(&in[2], d->row->user, &len[2], d->row->ulen);
     tk_sql_bind_u64(&in[3], &ticket);
@@ -107,16 +108,25 @@ static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsi
     tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
              "released from the stream",
              g->event, row->id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
-    wk_dead_t d = {g, row, e == WK_ERR_ROW ? 0 : e, reason};
-    unsigned e2 = 0;
-    if (wk_txn_run(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
-        tk_error("event %s: entry %s could not be stored in claims_dead either (error %u); it stays pending", g->event, row->id, e2);
+    if (wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, stop, st) != 0) {
         row->status = 0;
         st->held++;
         return;
     }
     row->status = TK_CLAIM_REJECTED;
     st->dead++;
+}
+
+int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
+                    const volatile sig_atomic_t *stop, wk_write_stats_t *st)
+{
+    wk_dead_t d = {event, elen, row, error, reason};
+    unsigned e2 = 0;
+    if (wk_txn_run(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
+        tk_error("event %.*s: entry %s could not be stored in claims_dead (error %u); it stays pending", (int)elen, event, row->id, e2);
+        return -1;
+    }
+    return 0;
 }
 
 void wk_poison_isolate(wk_writer_t *w, wk_group_t *g, size_t lo, size_t hi, const volatile sig_atomic_t *stop, wk_write_stats_t *st)

@@ -3,8 +3,8 @@
  * stream (COUNT is per stream); each entry is parsed into a row of its
  * event's group (wk_batch), tagged with its stream's index so that the
  * confirm needs no lookup. An entry that is not a claim in the shape of
- * docs/CONTRACTS.md is logged whole and kept aside (d->bad) to be acked
- * without a database row. On a Redis Cluster the streams live in different
+ * docs/CONTRACTS.md is logged whole and kept aside (d->bad) for
+ * wk_malformed.c, which stores it in claims_dead before it is acked. On a Redis Cluster the streams live in different
  * slots, and a call may name only one slot's keys: one call per stream
  * there (wk_read_group; docs/DESIGN.md, "Workers on a cluster").
  */
@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen)
+/* Keeps the entry @id of stream @stream aside, with what can be read of its @n fields and @why it is not a claim (wk_malformed.c). */
+static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t n,
+                   const char *why)
 {
     if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX)
         return 0; /* cannot even ack it; nothing a worker can do */
@@ -26,10 +28,14 @@ static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen)
     if (b == NULL)
         return -1;
     d->bad = b;
-    d->bad[d->nbad].stream = stream;
-    memcpy(d->bad[d->nbad].id, id, idlen);
-    d->bad[d->nbad].id[idlen] = '\0';
-    d->nbad++;
+    b = &d->bad[d->nbad++];
+    b->stream = stream;
+    memcpy(b->id, id, idlen);
+    b->id[idlen] = '\0';
+    wk_row_salvage(id, idlen, kv, kvlen, n, &b->row);
+    snprintf(b->reason, sizeof(b->reason), "malformed stream entry: %s", why);
+    b->ack = 0;
+    b->letter = 0;
     return 0;
 }
 
@@ -62,12 +68,12 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
         if (ok && wk_row_parse(id->str, id->len, kv, kvlen, n, &row, err, sizeof(err)) != 0)
             ok = 0;
         if (!ok) {
-            /* Not a claim any client was told about in this shape: a bug upstream. Log it whole, then release it. */
-            tk_error("%s: %s; acking it without a database row", s->key, err);
+            /* Not a claim in the shape claim.lua writes: a bug upstream. Log it whole, then set it aside (wk_malformed.c). */
+            tk_error("%s: %s; setting it aside in claims_dead", s->key, err);
             for (size_t j = 0; j < n; j += 2)
                 tk_error("  %s field %.*s = %.*s", id->str, (int)kvlen[j], kv[j], j + 1 < n ? (int)kvlen[j + 1] : 0, j + 1 < n ? kv[j + 1] : "");
             d->total.errors++;
-            if (add_bad(d, si, id->str, id->len) != 0)
+            if (add_bad(d, si, id->str, id->len, kv, kvlen, n, err) != 0)
                 return -1;
             continue;
         }

@@ -49,6 +49,16 @@ wk_writer_t *wk_writer_new(const tk_db_conf_t *conf);
  */
 wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile sig_atomic_t *stop, wk_write_stats_t *st);
 
+/**
+ * Stores @row of event @event (@elen bytes) in claims_dead with MariaDB
+ * error @error (0: the worker's own check) and @reason (a C string, cut to
+ * the column's 255 characters by the caller), in a transaction of its own,
+ * redone and reconnected as wk_writer_write. A replay of the same entry id
+ * adds nothing. Returns 0 once committed, -1 (logged) when it was not.
+ */
+int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
+                    const volatile sig_atomic_t *stop, wk_write_stats_t *st);
+
 /* What a board batch did (wk_lb_writer.c), counted over committed transactions only. */
 typedef struct {
     uint64_t rows;      /* board_scores rows sent in upserts (coalesced: one per user and season of a batch) */

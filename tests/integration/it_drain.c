@@ -287,7 +287,10 @@ static void cancel_racing_confirm_returns_units_once(void **st)
     snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
     snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
     snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
-    redisReply *cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "1", id1, "u-1", "x", (const char *)NULL);
+    char rec1[64], t1[24];
+    record_of(f, ev, "u-1", rec1);
+    snprintf(t1, sizeof t1, "%lld", atoll(rec1));
+    redisReply *cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "1", id1, "u-1", "x", t1, (const char *)NULL);
     assert_non_null(cr);
     assert_int_equal(cr->type, REDIS_REPLY_INTEGER);
     assert_int_equal(cr->integer, 0);
@@ -490,6 +493,129 @@ static void poison_entry_stays_its_own(void **st)
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", b), 11);
     assert_true(it_proc_alive(w));
     assert_int_equal(it_proc_stop(w, IT_STOP_MS), 0);
+}
+
+/* XADD to @ev's stream of the fields @fields (a hiredis format string with one %lld: now in ms); asserts it was added. */
+static void xadd_raw(const it_fix_t *f, const char *ev, const char *fields, long long now)
+{
+    char fmt[160];
+    snprintf(fmt, sizeof fmt, "XADD tk:{%%s}:q * %s", fields);
+    redisReply *x = redisCommand(f->redis, fmt, ev, now);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    freeReplyObject(x);
+}
+
+/*
+ * Entries that are not claims in the shape claim.lua writes (nothing but
+ * damage or a hand-made XADD writes one): m-2's own entry replaced by one
+ * without its quantity, an entry naming m-3 with another ticket, and one
+ * naming nobody. Before worker/wk_malformed.c they were acked without a
+ * trace, and m-2 then read "confirmed" with no row in MariaDB. Now each is
+ * stored in claims_dead, m-2 reads rejected (dead_letter) with its unit in
+ * the books' dead term, m-3 (whose own entry is fine) reads confirmed, and
+ * the drain goes on: m-4, granted after them, is written and confirmed.
+ */
+static void malformed_entries_are_set_aside(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], id2[64];
+    it_resp_t r;
+    it_event_id(ev, sizeof ev, "malformed");
+    assert_int_equal(it_api_create_event(f, ev, 100, 1, 0, 0), 201);
+    it_claim_users(f, ev, "m", 1, 3, 0, 201);
+    assert_int_equal(record_letter(f, ev, "m-2"), 'p');
+
+    long long now = (long long)time(NULL) * 1000;
+    assert_int_equal(entry_of(f, ev, "m-2", id2), 0);
+    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id2);
+    assert_non_null(x);
+    freeReplyObject(x);
+    xadd_raw(f, ev, "u m-2 t 2 c %lld", now);  /* m-2's claim, its quantity lost */
+    xadd_raw(f, ev, "u m-3 t 99 c %lld", now); /* names m-3, whose ticket is 3 */
+    xadd_raw(f, ev, "junk %lld", now);         /* names nobody */
+    it_claim_users(f, ev, "m", 4, 4, 0, 201);
+
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    wait_drained(f, ev);
+    assert_true(it_proc_alive(&f->workers[0]));
+    assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 0);
+
+    status_is(f, ev, "m-1", "confirmed");
+    status_is(f, ev, "m-3", "confirmed");
+    status_is(f, ev, "m-4", "confirmed");
+    assert_int_equal(record_letter(f, ev, "m-2"), 'r');
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/m-2", ev), 0);
+    if (r.status != 200 || it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), "rejected") != 0)
+        it_show("status of m-2", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(it_json_str(r.json, "status"), "rejected");
+    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
+    it_resp_free(&r);
+
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", ev), 3);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s'", ev), 3);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'm-2' AND ticket = 2 "
+                                          "AND quantity = 1 AND error = 0 AND reason LIKE 'malformed stream entry:%%'", ev),
+                     1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'm-3' AND ticket = 99 "
+                                          "AND quantity = 0", ev),
+                     1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = '' AND ticket = 0 "
+                                          "AND quantity = 0", ev),
+                     1);
+
+    /* The books: Redis granted 4 = sold 3 + m-2's unit set aside. */
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
+    assert_int_equal(r.status, 200);
+    json_t *rb = json_object_get(r.json, "redis"), *db = json_object_get(r.json, "database");
+    assert_int_equal(it_json_int(rb, "granted"), 4);
+    assert_int_equal(it_json_int(db, "sold"), 3);
+    assert_int_equal(it_json_int(db, "dead"), 1);
+    assert_int_equal(it_json_int(json_object_get(db, "claims"), "dead"), 3);
+    it_resp_free(&r);
+    assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
+}
+
+/*
+ * The confirm's ticket guard: a letter names the claim of one entry, so it
+ * changes a record only while that record still holds the entry's ticket
+ * (a replayed confirm of an old entry must not mark a newer claim of the
+ * same user, e.g. one made after a rebuild dropped the old record).
+ */
+static void confirm_marks_only_the_named_ticket(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], kc[128], kq[128], kev[128];
+    it_event_id(ev, sizeof ev, "guard");
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, 0, 0), 201);
+    it_claim_users(f, ev, "g", 1, 2, 0, 201); /* g-1 ticket 1, g-2 ticket 2 */
+    snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+
+    redisReply *cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "0", "g-1", "x", "2", (const char *)NULL);
+    assert_non_null(cr);
+    assert_int_equal(cr->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(cr->integer, 0);
+    freeReplyObject(cr);
+    assert_int_equal(record_letter(f, ev, "g-1"), 'p');
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "remaining", -1), 8);
+
+    cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "0", "g-1", "x", "1", (const char *)NULL);
+    assert_non_null(cr);
+    assert_int_equal(cr->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(cr->integer, 1);
+    freeReplyObject(cr);
+    assert_int_equal(record_letter(f, ev, "g-1"), 'x');
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "remaining", -1), 9);
+
+    /* A letter without its ticket is refused whole: nothing moves. */
+    cr = eval_script(f, "confirm", 3, kc, kq, kev, "wk", "0", "g-2", "r", (const char *)NULL);
+    assert_non_null(cr);
+    assert_int_equal(cr->type, REDIS_REPLY_ERROR);
+    freeReplyObject(cr);
+    assert_int_equal(record_letter(f, ev, "g-2"), 'p');
 }
 
 /* Teardown of the next test: the dead-letter table back under its name, whatever the test did. */
@@ -741,6 +867,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_storm_keeps_books, setup_admin_on_http, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_entry_stays_its_own, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_waits_while_dead_letters_fail, it_fix_new0, restore_dead_table),
+        cmocka_unit_test_setup_teardown(malformed_entries_are_set_aside, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(confirm_marks_only_the_named_ticket, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),

@@ -166,6 +166,51 @@ static void test_parse_bad_id(void **state)
     assert_int_equal(wk_row_parse(id, WK_ENTRY_ID_MAX - 1, kv, lens, 8, &row, err, sizeof(err)), 0);
 }
 
+/* wk_row_salvage over a NULL-terminated field list. */
+static void salvage(const char *id, wk_row_t *row, const char **kv)
+{
+    size_t n = 0, lens[32];
+    while (kv[n] != NULL) {
+        lens[n] = strlen(kv[n]);
+        n++;
+    }
+    wk_row_salvage(id, strlen(id), kv, lens, n, row);
+}
+
+/* What a malformed entry's dead letter keeps (worker/wk_malformed.c): the user and ticket it names, when readable; nothing made up. */
+static void test_salvage(void **state)
+{
+    (void)state;
+    wk_row_t row;
+    const char *lost_n[] = {"u", "m-2", "t", "2", "c", "1763802000999", NULL};
+    salvage("1763802000123-7", &row, lost_n);
+    assert_string_equal(row.id, "1763802000123-7");
+    assert_string_equal(row.user, "m-2");
+    assert_int_equal(row.ulen, 3);
+    assert_int_equal(row.ticket, 2);
+    assert_int_equal(row.quantity, 0);
+    assert_int_equal(row.created_ms, 1763802000999LL);
+    assert_int_equal(row.dup_of, -1);
+
+    const char *r_shape[] = {"u", "m-3", "r", "812 x", NULL};
+    salvage("1763802000123-8", &row, r_shape);
+    assert_string_equal(row.user, "m-3");
+    assert_int_equal(row.ticket, 812);
+    assert_int_equal(row.created_ms, 1763802000123LL); /* from the entry id */
+
+    const char *nobody[] = {"u", "bad user!", "t", "-4", "c", "99999999999999999", "junk", "1", NULL};
+    salvage("5-0", &row, nobody);
+    assert_int_equal(row.ulen, 0);
+    assert_string_equal(row.user, "");
+    assert_int_equal(row.ticket, 0);
+    assert_int_equal(row.created_ms, 5); /* c past year 9999: the id's */
+
+    const char *none[] = {NULL};
+    salvage("not-an-id", &row, none);
+    assert_int_equal(row.created_ms, 0);
+    assert_int_equal(row.ticket, 0);
+}
+
 static void add(wk_batch_t *b, const char *event, const char *user, int64_t ticket)
 {
     wk_row_t row;
@@ -285,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_group_by_event_in_ticket_order),
         cmocka_unit_test(test_group_many_rows_and_dups),
         cmocka_unit_test(test_add_bad_event),
+        cmocka_unit_test(test_salvage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

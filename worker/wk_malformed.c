@@ -1,0 +1,102 @@
+/*
+ * wk_malformed: stream entries that are not claims, set aside so that they
+ * neither stop the drain nor make a claim read "confirmed" without a row.
+ *
+ * claim.lua writes every entry of tk:{E}:q, always in the shape of
+ * docs/CONTRACTS.md, so an entry wk_row_parse refuses comes from elsewhere:
+ * a hand-made XADD, a bug, a damaged AOF. Before, the drain acked such an
+ * entry and wrote nothing, which broke the status rule of lua/confirm.lua:
+ * a 'p' record reads confirmed once its ticket is below the oldest entry
+ * left, so a claim whose own entry was the damaged one would read
+ * "confirmed" with no row in MariaDB, and nothing would say where it went.
+ * Keeping it pending instead would stop the rule for every later claim of
+ * the event (they would read "pending" for ever) and grow the stream: one
+ * bad entry must stop neither.
+ *
+ * So an entry is set aside like a poison entry (worker/wk_poison.c), in
+ * this order, each step idempotent:
+ *  1. the record it names is read: when the entry names a valid user and a
+ *     ticket (wk_row_salvage) and that user's record still holds that
+ *     ticket as 'p' (or already 'r', a replay), the entry is that claim's;
+ *     its quantity is the record's;
+ *  2. the entry is stored in claims_dead (primary key event and entry id,
+ *     so a replay adds nothing) with error 0, the reason, and the quantity
+ *     from 1 (0 when the entry is no claim's: then no unit is granted for
+ *     it, and the books of docs/DESIGN.md "Hole 3" still hold);
+ *  3. the confirm acks it and, when 1 found its claim, marks the record
+ *     'r' only while it is still 'p' with that ticket (lua/confirm.lua's
+ *     ticket guard: an entry naming another user's ticket marks nothing).
+ * A worker that dies between any two steps leaves the entry pending, and
+ * the next one redoes the steps with the same result. If 2 fails (MariaDB
+ * refused even that) or 1 cannot read Redis, the entry stays pending and is
+ * retried after the claim idle time, as a poison entry's dead letter is.
+ * The claim then reads "rejected" with reason dead_letter, its units stay
+ * granted, and the books read redis.granted = sold + rejected + dead.
+ *
+ * What is not covered: an entry that names a claim but whose ticket cannot
+ * be read is stored with quantity 0 and marks nothing; that claim then
+ * reads "confirmed" with no row, and the books show its units missing.
+ * Nothing but damage writes such an entry; the ERROR log and the dead-letter
+ * counter are the alert.
+ */
+#include "tk_claim.h"
+#include "tk_log.h"
+#include "wk_drain_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Step 1 for @b: 1 when @b names a claim whose record is 'p' or 'r' with
+ * @b's ticket (then b->row.quantity is the record's), 0 when it names none,
+ * -1 when Redis could not be read.
+ */
+static int names_claim(wk_drain_t *d, wk_bad_t *b)
+{
+    if (b->row.ulen == 0 || b->row.ticket <= 0)
+        return 0;
+    const wk_stream_t *s = &d->streams[b->stream];
+    /* HMGET, not HGET: the worker's Redis user may run only what the drain needs (scripts/services.sh, ACL_WORKER). */
+    const char *argv[3] = {"HMGET", s->claims, b->row.user};
+    size_t lens[3] = {5, strlen(s->claims), b->row.ulen};
+    redisReply *r = wk_redis_cmd(&d->redis, s->claims, 3, argv, lens);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        tk_warn("%s: reading the record of %s: %s; entry %s stays pending", s->claims, b->row.user,
+                r != NULL ? r->str : "redis unreachable", b->id);
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    int found = 0;
+    long long ticket = 0, qty = 0, created = 0;
+    char letter = 0;
+    const redisReply *rec = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : NULL;
+    if (rec != NULL && rec->type == REDIS_REPLY_STRING && sscanf(rec->str, "%lld %lld %lld %c", &ticket, &qty, &created, &letter) == 4 &&
+        ticket == b->row.ticket && qty > 0 && (letter == TK_CLAIM_PENDING || letter == TK_CLAIM_REJECTED)) {
+        b->row.quantity = qty;
+        found = 1;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st)
+{
+    for (size_t i = 0; i < d->nbad; i++) {
+        wk_bad_t *b = &d->bad[i];
+        const wk_stream_t *s = &d->streams[b->stream];
+        b->ack = 0;
+        b->letter = 0;
+        int claim = names_claim(d, b);
+        if (claim < 0)
+            continue;
+        if (wk_poison_store(d->writer, s->event, s->elen, &b->row, 0, b->reason, d->stop, st) != 0)
+            continue;
+        b->ack = 1;
+        b->letter = claim ? TK_CLAIM_REJECTED : 0;
+        st->dead++;
+        tk_error("event %s: entry %s set aside in claims_dead (%s)%s%s", s->event, b->id, b->reason,
+                 claim ? "; the claim it names is now rejected: user " : "", claim ? b->row.user : "");
+    }
+}
