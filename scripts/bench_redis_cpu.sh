@@ -9,7 +9,7 @@
 #   drain   the workers started until every stream is empty (bench.sh's drain)
 # and prints, per phase, Redis's CPU (INFO cpu used_cpu_user + used_cpu_sys)
 # and INFO commandstats (calls, usec), and per load the CPU µs per granted
-# claim over storm + drain, and the drain's rows/s. CPU time per claim is
+# claim over storm + drain, the drain's rows/s and mariadbd's CPU per row. CPU time per claim is
 # what to compare across runs on a shared machine, not rates.
 #
 # Environment: BENCH_SECONDS (10), BENCH_WORKERS (2), GW_THREADS (1),
@@ -37,6 +37,9 @@ done
 
 scratch_init tkc
 
+# CPU µs (user + system) the process @1 has used so far, from /proc (0 when it is gone).
+proc_cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+db_cpu_us() { proc_cpu_us "$(cat "$DIR/mariadb/mariadb.pid")"; }
 cpu_us() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.0f", s * 1e6 }'; }
 # "cmd calls usec" lines of INFO commandstats, scripts' inner commands included.
 cmdstats() { rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),.*/\1 \2 \3/p' | sort; }
@@ -76,6 +79,7 @@ for load in $LOADS; do
     rcli config resetstat >/dev/null
     rows0=$(db "SELECT COUNT(*) FROM claims")
     c2=$(cpu_us)
+    m2=$(db_cpu_us)
     t0=$(date +%s%N)
     scratch_start_workers "$WORKERS" cpu
     while [ "$(pending "$ev")" -gt 0 ]; do
@@ -84,11 +88,13 @@ for load in $LOADS; do
     done
     t1=$(date +%s%N)
     c3=$(cpu_us)
+    m3=$(db_cpu_us)
     scratch_stop_workers
     rows=$(($(db "SELECT COUNT(*) FROM claims") - rows0))
     report "$load drain" "$c2" "$c3" "$granted"
     printf '  %s drain: %d rows in %.3f s = %.0f rows/s\n' "$load" "$rows" "$(awk "BEGIN { print ($t1 - $t0) / 1e9 }")" \
         "$(awk "BEGIN { print $rows / (($t1 - $t0) / 1e9) }")"
+    printf '  %s drain: mariadbd cpu %.2f us per row\n' "$load" "$(awk "BEGIN { print ($m3 - $m2) / ($rows > 0 ? $rows : 1) }")"
     printf '  %s TOTAL: %.2f us of redis cpu per granted claim (storm %.2f + drain %.2f)\n' "$load" \
         "$(awk "BEGIN { print ($c1 - $c0 + $c3 - $c2) / $granted }")" "$(awk "BEGIN { print ($c1 - $c0) / $granted }")" \
         "$(awk "BEGIN { print ($c3 - $c2) / $granted }")"

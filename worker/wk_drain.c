@@ -145,10 +145,10 @@ int wk_drain_flush(wk_drain_t *d)
     if (oldest != INT64_MAX)
         d->total.lag_ms = committed > oldest ? committed - oldest : 0; /* clocks of hosts may differ */
     tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %llu dead, %llu held, %zu malformed, "
-             "%lld ms",
+             "%llu groups not fresh, %lld ms",
              d->batch.rows, d->batch.n, (unsigned long long)ws.inserted, (unsigned long long)ws.replayed,
              (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, (unsigned long long)ws.dead, (unsigned long long)ws.held,
-             d->nbad, (long long)(tk_time_mono_ms() - t0));
+             d->nbad, (unsigned long long)ws.fresh_misses, (long long)(tk_time_mono_ms() - t0));
     wk_batch_clear(&d->batch);
     d->nbad = 0;
     return 0;

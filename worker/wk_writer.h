@@ -32,6 +32,7 @@ typedef struct {
     uint64_t dead;      /* poison rows stored in claims_dead (status 'r'): refused alone by MariaDB */
     uint64_t held;      /* rows left pending after an error not caused by their data (retried after the claim idle time) */
     uint64_t splits;    /* batches refused whole and written event by event */
+    uint64_t fresh_misses; /* groups the fast path began and rolled back (a row existed): written the careful way (wk_writer.c) */
 } wk_write_stats_t;
 
 /** A writer for @conf (copied, strings not). Connects lazily. Returns NULL when out of memory. */

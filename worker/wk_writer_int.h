@@ -27,6 +27,7 @@
 /* Special results of one attempt besides a MariaDB error number. */
 #define WK_ERR_INTERNAL 1 /* logged; not the fault of one row (the event's entries stay pending) */
 #define WK_ERR_ROW 2      /* logged; the worker's own check refused a row's data (poison when alone) */
+#define WK_NOT_FRESH 3    /* inside wk_writer.c only: a group the fast path leaves to the careful one (never returned by a body) */
 
 /* Owns its connection, statements and idx; wk_writer_free releases them. */
 struct wk_writer {
