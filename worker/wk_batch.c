@@ -242,9 +242,11 @@ static void mark_dups(wk_group_t *g)
 
 void wk_batch_group(wk_batch_t *b)
 {
-    qsort(b->groups, b->n, sizeof(*b->groups), cmp_group);
+    if (b->n > 1) /* groups is NULL in a batch of malformed entries only, and qsort's array may not be */
+        qsort(b->groups, b->n, sizeof(*b->groups), cmp_group);
     for (size_t i = 0; i < b->n; i++) {
-        qsort(b->groups[i].rows, b->groups[i].n, sizeof(wk_row_t), cmp_ticket);
+        if (b->groups[i].n > 1)
+            qsort(b->groups[i].rows, b->groups[i].n, sizeof(wk_row_t), cmp_ticket);
         mark_dups(&b->groups[i]);
     }
 }

@@ -63,15 +63,6 @@ static void arg(wk_drain_t *d, size_t a, const char *s, size_t len)
     d->lens[a] = len;
 }
 
-/* Whether a group of this batch comes from stream @si. */
-static int has_group(const wk_drain_t *d, size_t si)
-{
-    for (size_t gi = 0; gi < d->batch.n; gi++)
-        if (d->batch.groups[gi].src == si)
-            return 1;
-    return 0;
-}
-
 /* Names the row @r with @letter as the @np-th triple, written backwards from @cap; @r's ticket text goes to d->tickets[@np - 1]. */
 static void name_row(wk_drain_t *d, size_t cap, size_t np, const wk_row_t *r, char letter)
 {
@@ -85,14 +76,14 @@ static void name_row(wk_drain_t *d, size_t cap, size_t np, const wk_row_t *r, ch
 
 /*
  * One call for stream @si (@g: its group of this batch, or NULL): the ids of
- * its rows written, then those of its malformed entries stored in
+ * its rows written, and with @bad those of its malformed entries stored in
  * claims_dead (wk_malformed.c), then a (user, letter, ticket) triple for
  * each row that is not 'confirmed' and each malformed entry that names a
  * claim (a confirmed claim's record is left as it is: lua/confirm.lua). The
  * triples must follow every id, so they are collected at the end of the
  * argument array (@cap entries, room for all) and moved up behind the ids.
  */
-static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, size_t cap)
+static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, int bad, size_t cap)
 {
     size_t n = 0, np = 0;
     for (size_t i = 0; g != NULL && i < g->n; i++) {
@@ -103,7 +94,7 @@ static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, size_t
         if (r->status != TK_CLAIM_CONFIRMED)
             name_row(d, cap, ++np, r, r->status);
     }
-    for (size_t i = 0; i < d->nbad; i++) {
+    for (size_t i = 0; bad && i < d->nbad; i++) {
         const wk_bad_t *b = &d->bad[i];
         if (b->stream != si || !b->ack)
             continue; /* another stream's, or not stored: stays pending */
@@ -120,11 +111,11 @@ static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, size_t
     run_confirm(d, si, n, np);
 }
 
-int wk_confirm(wk_drain_t *d)
+/* Room for @rows named rows in d->argv, d->lens and d->tickets. 0 or -1 (out of memory). */
+static int make_room(wk_drain_t *d, size_t rows, size_t *cap)
 {
-    size_t rows = d->batch.rows + d->nbad;
-    size_t cap = WK_CONFIRM_HEAD + (1 + WK_CONFIRM_PER_ROW) * rows;
-    if (wk_drain_grow_args(d, cap) != 0)
+    *cap = WK_CONFIRM_HEAD + (1 + WK_CONFIRM_PER_ROW) * rows;
+    if (wk_drain_grow_args(d, *cap) != 0)
         return -1;
     if (rows > d->tcap) {
         char(*t)[24] = realloc(d->tickets, rows * sizeof(*t));
@@ -133,15 +124,30 @@ int wk_confirm(wk_drain_t *d)
         d->tickets = t;
         d->tcap = rows;
     }
-    for (size_t gi = 0; gi < d->batch.n; gi++)
-        confirm_stream(d, d->batch.groups[gi].src, &d->batch.groups[gi], cap);
-    /* malformed entries of streams that had no row in this batch (rare: a few at most) */
+    return 0;
+}
+
+int wk_confirm_bad(wk_drain_t *d)
+{
+    size_t cap;
+    if (make_room(d, d->nbad, &cap) != 0)
+        return -1;
     for (size_t i = 0; i < d->nbad; i++) {
         size_t si = d->bad[i].stream, j = 0;
         while (j < i && d->bad[j].stream != si)
             j++;
-        if (j == i && !has_group(d, si))
-            confirm_stream(d, si, NULL, cap);
+        if (j == i) /* the first of its stream: one call for them all */
+            confirm_stream(d, si, NULL, 1, cap);
     }
+    return 0;
+}
+
+int wk_confirm(wk_drain_t *d)
+{
+    size_t cap;
+    if (make_room(d, d->batch.rows, &cap) != 0)
+        return -1;
+    for (size_t gi = 0; gi < d->batch.n; gi++)
+        confirm_stream(d, d->batch.groups[gi].src, &d->batch.groups[gi], 0, cap);
     return 0;
 }

@@ -125,8 +125,6 @@ int wk_drain_flush(wk_drain_t *d)
         d->nbad = 0;
         return -1;
     }
-    if (d->nbad > 0)
-        wk_malformed_settle(d, &ws);
     int64_t oldest = INT64_MAX;
     for (size_t gi = 0; gi < d->batch.n; gi++)
         for (size_t i = 0; i < d->batch.groups[gi].n; i++)
@@ -135,6 +133,12 @@ int wk_drain_flush(wk_drain_t *d)
     int64_t committed = tk_time_now_ms();
     if (wk_confirm(d) != 0)
         tk_warn("out of memory confirming; entries stay pending and will be replayed");
+    if (d->nbad > 0) {
+        /* after the rows' confirm: an entry is settled only once every entry before it is acked (wk_malformed.c) */
+        wk_malformed_settle(d, &ws);
+        if (wk_confirm_bad(d) != 0)
+            tk_warn("out of memory confirming; entries stay pending and will be replayed");
+    }
     d->total.rows += ws.inserted;
     d->total.rejected += ws.rejected;
     d->total.replayed += ws.replayed;

@@ -1,9 +1,9 @@
 /*
  * wk_drain_int: the drain's state and the calls its files make to each
  * other. Private to the drain (wk_drain.c, wk_streams.c, wk_read.c,
- * wk_recover.c, wk_confirm.c); everything else uses wk_drain.h.
+ * wk_recover.c, wk_confirm.c, wk_malformed.c); everything else uses wk_drain.h.
  *
- * Ownership: the wk_drain_t owns streams, bad, argv, lens, the batch and the
+ * Ownership: the wk_drain_t owns streams, bad, argv, lens, tickets, the batch and the
  * writer; wk_drain_run frees them. Replies of Redis never outlive the call
  * that received them: what is kept is copied (entry ids, the cursor).
  */
@@ -168,7 +168,10 @@ void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st);
 
 /* ---- wk_confirm.c */
 
-/** Runs the confirm script for every written row of the batch and every bad entry. Returns 0 or -1 (out of memory). */
+/** Runs the confirm script for every written row of the batch. Returns 0 or -1 (out of memory). */
 int wk_confirm(wk_drain_t *d);
+
+/** Runs the confirm script for every malformed entry wk_malformed_settle stored (bad->ack). Returns 0 or -1 (out of memory). */
+int wk_confirm_bad(wk_drain_t *d);
 
 #endif

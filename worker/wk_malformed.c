@@ -15,29 +15,43 @@
  *
  * So an entry is set aside like a poison entry (worker/wk_poison.c), in
  * this order, each step idempotent:
+ *  0. it waits until every entry before it in the stream is acked
+ *     (XPENDING over the ids below it is empty). Entries are acked only
+ *     after their rows commit, and a claim's own entry precedes any copy of
+ *     it (ids only grow), so from then on, if the claim the entry names was
+ *     written from another entry, its row is in MariaDB. The drain confirms
+ *     a batch's rows before it settles its malformed entries, so one batch
+ *     is enough in the common case; otherwise the entry stays pending and
+ *     comes back by XAUTOCLAIM.
  *  1. the record it names is read: when the entry names a valid user and a
- *     ticket (wk_row_salvage) and that user's record still holds that
- *     ticket as 'p' (or already 'r', a replay), the entry is that claim's;
+ *     ticket (wk_row_salvage) and that user's record holds that ticket as
+ *     'p' (or already 'r', a replay), the entry may be that claim's own;
  *     its quantity is the record's;
- *  2. the entry is stored in claims_dead (primary key event and entry id,
- *     so a replay adds nothing) with error 0, the reason, and the quantity
- *     from 1 (0 when the entry is no claim's: then no unit is granted for
- *     it, and the books of docs/DESIGN.md "Hole 3" still hold);
- *  3. the confirm acks it and, when 1 found its claim, marks the record
+ *  2. in one transaction, MariaDB is asked whether that user holds a claims
+ *     row: if so, the entry was a copy (the claim was written from its own
+ *     entry, step 0), and it names no claim after all; then the entry is
+ *     stored in claims_dead (primary key event and entry id, so a replay
+ *     adds nothing) with error 0, the reason, and the quantity read in 1
+ *     when it is the claim's own entry, else 0 (no unit is granted for it,
+ *     and the books of docs/DESIGN.md "Hole 3" still hold);
+ *  3. the confirm acks it and, when it is the claim's own, marks the record
  *     'r' only while it is still 'p' with that ticket (lua/confirm.lua's
  *     ticket guard: an entry naming another user's ticket marks nothing).
  * A worker that dies between any two steps leaves the entry pending, and
  * the next one redoes the steps with the same result. If 2 fails (MariaDB
- * refused even that) or 1 cannot read Redis, the entry stays pending and is
- * retried after the claim idle time, as a poison entry's dead letter is.
- * The claim then reads "rejected" with reason dead_letter, its units stay
- * granted, and the books read redis.granted = sold + rejected + dead.
+ * refused even that) or Redis cannot be read, the entry stays pending and
+ * is retried after the claim idle time, as a poison entry's dead letter is.
+ * The claim whose own entry it was then reads "rejected" with reason
+ * dead_letter, its units stay granted, and the books read redis.granted =
+ * sold + rejected + dead.
  *
  * What is not covered: an entry that names a claim but whose ticket cannot
- * be read is stored with quantity 0 and marks nothing; that claim then
- * reads "confirmed" with no row, and the books show its units missing.
- * Nothing but damage writes such an entry; the ERROR log and the dead-letter
- * counter are the alert.
+ * be read is stored with quantity 0 and marks nothing; if it was that
+ * claim's own, the claim then reads "confirmed" with no row, and the books
+ * show its units missing. And an admin cancel of the very claim between
+ * step 2 and step 3 returns its units while the dead letter holds them.
+ * Nothing but damage writes such an entry; the ERROR log and the
+ * dead-letter counter are the alert.
  */
 #include "tk_claim.h"
 #include "tk_log.h"
@@ -81,6 +95,28 @@ static int names_claim(wk_drain_t *d, wk_bad_t *b)
     return found;
 }
 
+/* Step 0 for @b: 1 when an entry before it is still pending in the group (then it waits), 0 when none, -1 when Redis failed. */
+static int earlier_pending(wk_drain_t *d, const wk_bad_t *b)
+{
+    const wk_stream_t *s = &d->streams[b->stream];
+    char below[WK_ENTRY_ID_MAX + 1];
+    snprintf(below, sizeof(below), "(%s", b->id);
+    const char *argv[6] = {"XPENDING", s->key, TK_STREAM_GROUP, "-", below, "1"};
+    redisReply *r = wk_redis_cmd(&d->redis, s->key, 6, argv, NULL);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        tk_warn("%s: XPENDING below %s: %s; it stays pending", s->key, b->id,
+                r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "redis unreachable");
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    int pending = r->elements > 0;
+    freeReplyObject(r);
+    if (pending)
+        tk_info("%s: entry %s waits until the entries before it are written", s->key, b->id);
+    return pending;
+}
+
 void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st)
 {
     for (size_t i = 0; i < d->nbad; i++) {
@@ -88,15 +124,23 @@ void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st)
         const wk_stream_t *s = &d->streams[b->stream];
         b->ack = 0;
         b->letter = 0;
+        if (earlier_pending(d, b) != 0)
+            continue;
         int claim = names_claim(d, b);
         if (claim < 0)
             continue;
-        if (wk_poison_store(d->writer, s->event, s->elen, &b->row, 0, b->reason, d->stop, st) != 0)
+        int claimed = 0;
+        if (wk_poison_store(d->writer, s->event, s->elen, &b->row, 0, b->reason, claim ? &claimed : NULL, d->stop, st) != 0)
             continue;
+        if (claimed) {
+            claim = 0; /* a copy of a claim written from its own entry */
+            b->row.quantity = 0;
+        }
         b->ack = 1;
         b->letter = claim ? TK_CLAIM_REJECTED : 0;
         st->dead++;
-        tk_error("event %s: entry %s set aside in claims_dead (%s)%s%s", s->event, b->id, b->reason,
-                 claim ? "; the claim it names is now rejected: user " : "", claim ? b->row.user : "");
+        tk_error("event %s: entry %s set aside in claims_dead (%s)%s%s%s", s->event, b->id, b->reason,
+                 claim ? "; the claim it names is now rejected: user " : "", claim ? b->row.user : "",
+                 claimed ? "; a copy of a claim already written: nothing marked" : "");
     }
 }

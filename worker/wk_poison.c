@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const sql_claimed = "SELECT COUNT(*) FROM claims WHERE event_id = ? AND user_id = ?";
 static const char *const sql_dead = "INSERT INTO claims_dead (event_id, entry_id, user_id, ticket, quantity, created_at, error, reason, dead_at) "
                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE event_id = event_id";
 
@@ -63,19 +64,47 @@ typedef struct {
     const wk_row_t *row;
     unsigned error;
     const char *reason;
+    int *claimed; /* NULL; or: set to 1 when the row's user holds a claims row (then the dead letter holds no unit), else 0 */
 } wk_dead_t;
+
+/* Whether @d's user holds a claims row of @d's event: *@has 1 or 0. Returns 0 or an error. */
+static unsigned has_claim(wk_writer_t *w, const wk_dead_t *d, int *has)
+{
+    unsigned e = wk_writer_prepare(w, &w->claimed, sql_claimed, "prepare claimed");
+    if (e)
+        return e;
+    MYSQL_BIND in[2], out[1];
+    unsigned long len[2];
+    unsigned long long n = 0;
+    tk_sql_bind_str(&in[0], d->event, &len[0], d->elen);
+    tk_sql_bind_str(&in[1], d->row->user, &len[1], d->row->ulen);
+    tk_sql_bind_u64(&out[0], &n);
+    if (mysql_stmt_bind_param(w->claimed, in) || mysql_stmt_execute(w->claimed) || mysql_stmt_bind_result(w->claimed, out))
+        return wk_writer_stmt_fail(w, w->claimed, "select claimed");
+    int rc = mysql_stmt_fetch(w->claimed);
+    mysql_stmt_free_result(w->claimed);
+    if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
+        return wk_writer_stmt_fail(w, w->claimed, "fetch claimed");
+    *has = n > 0;
+    return 0;
+}
 
 static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
 {
     (void)st;
     wk_dead_t *d = arg;
-    unsigned e = wk_writer_prepare(w, &w->dead, sql_dead, "prepare dead letter");
+    int claimed = 0;
+    unsigned e = d->claimed != NULL && d->row->ulen > 0 ? has_claim(w, d, &claimed) : 0;
     if (e)
+        return e;
+    if (d->claimed != NULL)
+        *d->claimed = claimed;
+    if ((e = wk_writer_prepare(w, &w->dead, sql_dead, "prepare dead letter")) != 0)
         return e;
     MYSQL_BIND in[8];
     unsigned long len[8];
     unsigned long long ticket = (unsigned long long)d->row->ticket;
-    unsigned long qty = (unsigned long)d->row->quantity, error = d->error;
+    unsigned long qty = claimed ? 0 : (unsigned long)d->row->quantity, error = d->error;
     MYSQL_TIME created;
     tk_db_time_from_ms(d->row->created_ms, &created);
     tk_sql_bind_str(&in[0], d->event, &len[0], d->elen);
@@ -108,7 +137,7 @@ static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsi
     tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
              "released from the stream",
              g->event, row->id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
-    if (wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, stop, st) != 0) {
+    if (wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, NULL, stop, st) != 0) {
         row->status = 0;
         st->held++;
         return;
@@ -118,9 +147,9 @@ static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsi
 }
 
 int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
-                    const volatile sig_atomic_t *stop, wk_write_stats_t *st)
+                    int *claimed, const volatile sig_atomic_t *stop, wk_write_stats_t *st)
 {
-    wk_dead_t d = {event, elen, row, error, reason};
+    wk_dead_t d = {event, elen, row, error, reason, claimed};
     unsigned e2 = 0;
     if (wk_txn_run(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
         tk_error("event %.*s: entry %s could not be stored in claims_dead (error %u); it stays pending", (int)elen, event, row->id, e2);

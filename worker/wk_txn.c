@@ -22,8 +22,8 @@
 
 void wk_txn_disconnect(wk_writer_t *w)
 {
-    MYSQL_STMT **all[] = {&w->lock, &w->update, &w->dead};
-    for (size_t i = 0; i < 3; i++) {
+    MYSQL_STMT **all[] = {&w->lock, &w->update, &w->dead, &w->claimed};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (*all[i] != NULL)
             mysql_stmt_close(*all[i]);
         *all[i] = NULL;
@@ -70,6 +70,7 @@ static unsigned attempt(wk_writer_t *w, wk_body_t body, void *arg, wk_write_stat
     st->rejected += tmp.rejected;
     st->replayed += tmp.replayed;
     st->skipped += tmp.skipped;
+    st->fresh_misses += tmp.fresh_misses;
     return 0;
 }
 

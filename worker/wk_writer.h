@@ -55,10 +55,13 @@ wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile 
  * error @error (0: the worker's own check) and @reason (a C string, cut to
  * the column's 255 characters by the caller), in a transaction of its own,
  * redone and reconnected as wk_writer_write. A replay of the same entry id
- * adds nothing. Returns 0 once committed, -1 (logged) when it was not.
+ * adds nothing. With @claimed (else NULL), the same transaction first looks
+ * for a claims row of @row's user: *@claimed is set to 1 when there is one,
+ * and the dead letter then holds quantity 0. Returns 0 once committed, -1
+ * (logged) when it was not.
  */
 int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
-                    const volatile sig_atomic_t *stop, wk_write_stats_t *st);
+                    int *claimed, const volatile sig_atomic_t *stop, wk_write_stats_t *st);
 
 /* What a board batch did (wk_lb_writer.c), counted over committed transactions only. */
 typedef struct {

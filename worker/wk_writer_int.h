@@ -33,7 +33,7 @@
 struct wk_writer {
     tk_db_conf_t conf;
     MYSQL *db;
-    MYSQL_STMT *lock, *update, *dead, *exist[WK_POW], *insert[WK_POW];
+    MYSQL_STMT *lock, *update, *dead, *claimed, *exist[WK_POW], *insert[WK_POW];
     MYSQL_STMT *lb_upsert[WK_LB_POW], *lb_sn_open, *lb_sn_close; /* the boards' statements (wk_lb_writer.c) */
     MYSQL_BIND bind[WK_CHUNK_MAX * WK_INS_COLS];
     unsigned long len[WK_CHUNK_MAX * WK_INS_COLS];

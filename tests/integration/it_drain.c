@@ -708,6 +708,38 @@ static void malformed_copy_of_a_confirmed_claim_leaves_it_confirmed(void **st)
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
 }
 
+/*
+ * A malformed copy of k-2's claim arrives while k-2's own entry is still
+ * pending at a stalled consumer (not yet in MariaDB). Settled at once, the
+ * copy would look like k-2's own entry (no row yet) and mark it rejected,
+ * and k-2's real row would then be written confirmed under an 'r' record.
+ * The copy must wait until every entry before it is acked (wk_malformed.c,
+ * step 0): then k-2's row is there, the copy is stored with no unit and
+ * marks nothing.
+ */
+static void malformed_copy_waits_for_the_pending_original(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "mwait");
+    assert_int_equal(it_api_create_event(f, ev, 100, 1, 0, 0), 201);
+    it_claim_users(f, ev, "k", 1, 2, 0, 201);
+    take_entries(f, ev, "it-stalled", 2); /* k-1's and k-2's entries, read by a worker that then stalls */
+    long long now = (long long)time(NULL) * 1000;
+    xadd_raw(f, ev, "u k-2 t 2 c %lld", now); /* k-2's entry again, its quantity lost */
+
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    wait_drained(f, ev);
+    status_is(f, ev, "k-1", "confirmed");
+    status_is(f, ev, "k-2", "confirmed");
+    assert_int_equal(record_letter(f, ev, "k-2"), 'p');
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", ev), 2);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'k-2' AND quantity = 0", ev),
+                     1);
+    assert_books_agree(f, ev, 100);
+    assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
+}
+
 /* Teardown of the next test: the dead-letter table back under its name, whatever the test did. */
 static int restore_dead_table(void **st)
 {
@@ -961,6 +993,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(confirm_marks_only_the_named_ticket, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(fresh_path_undoes_a_group_with_an_existing_row, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(malformed_copy_of_a_confirmed_claim_leaves_it_confirmed, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(malformed_copy_waits_for_the_pending_original, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),
