@@ -26,6 +26,8 @@ typedef struct {
 } tk_claim_t;
 
 #define TK_CLAIM_RECORD_MAX 64
+/* Claims of one claim-script call, at most (GW_MAX_BATCH), hence lines of one packed stream entry (lua/claim.lua, field m). */
+#define TK_CLAIM_PACK_MAX 1024
 #define TK_CLAIM_ID_MAX 96
 #define TK_CLAIM_JSON_MAX 512
 #define TK_CLAIM_LOCATION_MAX 160 /* "/v1/events/<64>/claims/<64>" is 147 bytes and its NUL */

@@ -1,4 +1,5 @@
 #include "wk_batch.h"
+#include "tk_claim.h"
 #include "tk_grow.h"
 #include "tk_streamid.h"
 
@@ -99,6 +100,7 @@ int wk_row_parse(const char *id, size_t idlen, const char *const *kv, const size
     memcpy(out->user, val[0], vlen[0]);
     out->user[vlen[0]] = '\0';
     out->ulen = vlen[0];
+    out->line = 0;
     out->dup_of = -1;
     out->status = 0;
     out->fresh = 0;
@@ -152,6 +154,156 @@ void wk_row_salvage(const char *id, size_t idlen, const char *const *kv, const s
             break;
         }
     }
+}
+
+/* The next space-separated word of [@p, @end): its start, its length in *@len; @p moves past it and one space. */
+static const char *word(const char **p, const char *end, size_t *len)
+{
+    const char *w = *p, *sp = memchr(w, ' ', (size_t)(end - w));
+    const char *we = sp != NULL ? sp : end;
+    *len = (size_t)(we - w);
+    *p = sp != NULL ? sp + 1 : end;
+    return w;
+}
+
+/* One line "<user> <ticket> <quantity>" of a packed entry into @out (id, created ms and line set by the caller). 0 or -1. */
+static int parse_line(const char *line, size_t len, wk_row_t *out)
+{
+    const char *p = line, *end = line + len;
+    size_t ul, tl, nl;
+    const char *u = word(&p, end, &ul), *t = word(&p, end, &tl), *n = word(&p, end, &nl);
+    if (p != end || (len > 0 && line[len - 1] == ' ') || !tk_valid_user_id(u, ul) ||
+        parse_num(t, tl, 1, INT64_MAX, &out->ticket) != 0 || parse_num(n, nl, 1, TK_QUANTITY_MAX, &out->quantity) != 0)
+        return -1;
+    memcpy(out->user, u, ul);
+    out->user[ul] = '\0';
+    out->ulen = ul;
+    return 0;
+}
+
+/*
+ * A packed entry (lua/claim.lua): c created ms, m its lines. Two passes:
+ * the first checks every line (and that the tickets rise, as claim.lua
+ * draws them), the second adds the rows, so a bad entry adds none. Returns
+ * 0, 1 (malformed, @err) or -1 (out of memory: rows added so far are
+ * dropped again).
+ */
+static int add_packed(wk_batch_t *b, const char *event, size_t elen, size_t src, const char *id, size_t idlen, const char *c, size_t cl,
+                      const char *m, size_t ml, char *err, size_t errlen)
+{
+    wk_row_t row;
+    memset(&row, 0, sizeof(row));
+    if (parse_num(c, cl, 1, INT64_MAX, &row.created_ms) != 0) {
+        snprintf(err, errlen, "entry %.*s: bad created ms", (int)idlen, id);
+        return 1;
+    }
+    memcpy(row.id, id, idlen);
+    row.id[idlen] = '\0';
+    row.dup_of = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = m, *end = m + ml;
+        int64_t last = 0;
+        unsigned line = 0;
+        for (;;) {
+            const char *nlp = memchr(p, '\n', (size_t)(end - p));
+            if (++line > TK_CLAIM_PACK_MAX) {
+                snprintf(err, errlen, "entry %.*s: more than %d lines", (int)idlen, id, TK_CLAIM_PACK_MAX);
+                return 1;
+            }
+            row.line = line;
+            if (parse_line(p, (size_t)((nlp != NULL ? nlp : end) - p), &row) != 0) {
+                snprintf(err, errlen, "entry %.*s: line %u is not \"<user> <ticket> <quantity>\"", (int)idlen, id, line);
+                return 1;
+            }
+            if (row.ticket <= last) {
+                snprintf(err, errlen, "entry %.*s: line %u: tickets do not rise", (int)idlen, id, line);
+                return 1;
+            }
+            last = row.ticket;
+            if (pass == 1 && wk_batch_add(b, event, elen, src, &row) != 0)
+                return -1;
+            if (nlp == NULL)
+                break;
+            p = nlp + 1;
+        }
+        /* "<id>/<line>" in claims_dead (wk_row_dead_id): a Redis id is at most 41 bytes, so this never refuses one */
+        char dead[WK_DEAD_ID_MAX];
+        if (pass == 0 && snprintf(dead, sizeof(dead), "%.*s/%u", (int)idlen, id, line) >= (int)sizeof(dead)) {
+            snprintf(err, errlen, "entry %.*s: id too long for claims_dead", (int)idlen, id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int wk_batch_add_entry(wk_batch_t *b, const char *event, size_t elen, size_t src, const char *id, size_t idlen, const char *const *kv,
+                       const size_t *kvlen, size_t nkv, char *err, size_t errlen)
+{
+    const char *c = NULL, *m = NULL;
+    size_t cl = 0, ml = 0;
+    int other = 0;
+    for (size_t i = 0; i + 1 < nkv; i += 2) {
+        if (kvlen[i] != 1)
+            continue;
+        if (kv[i][0] == 'm') {
+            if (m != NULL) {
+                snprintf(err, errlen, "entry %.*s: field m twice", (int)idlen, id);
+                return 1;
+            }
+            m = kv[i + 1];
+            ml = kvlen[i + 1];
+        } else if (kv[i][0] == 'c') {
+            if (c != NULL) {
+                snprintf(err, errlen, "entry %.*s: field c twice", (int)idlen, id);
+                return 1;
+            }
+            c = kv[i + 1];
+            cl = kvlen[i + 1];
+        } else if (kv[i][0] == 'u' || kv[i][0] == 't' || kv[i][0] == 'n' || kv[i][0] == 'r') {
+            other = 1;
+        }
+    }
+    if (m == NULL) {
+        wk_row_t row;
+        if (wk_row_parse(id, idlen, kv, kvlen, nkv, &row, err, errlen) != 0)
+            return 1;
+        return wk_batch_add(b, event, elen, src, &row) != 0 ? -1 : 0;
+    }
+    if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX) {
+        snprintf(err, errlen, "bad entry id");
+        return 1;
+    }
+    if (nkv % 2 != 0) {
+        snprintf(err, errlen, "entry %.*s: odd number of fields", (int)idlen, id);
+        return 1;
+    }
+    if (other) {
+        snprintf(err, errlen, "entry %.*s: field m beside u, t, n or r", (int)idlen, id);
+        return 1;
+    }
+    if (c == NULL) {
+        snprintf(err, errlen, "entry %.*s: field c missing", (int)idlen, id);
+        return 1;
+    }
+    size_t before = b->rows;
+    int rc = add_packed(b, event, elen, src, id, idlen, c, cl, m, ml, err, errlen);
+    if (rc < 0) {
+        /* out of memory midway: take back this entry's rows (the last ones of its group) */
+        for (size_t i = 0; i < b->n; i++) {
+            wk_group_t *g = &b->groups[i];
+            if (g->elen == elen && memcmp(g->event, event, elen) == 0) {
+                g->n -= b->rows - before;
+                b->rows = before;
+            }
+        }
+    }
+    return rc;
+}
+
+size_t wk_row_dead_id(const wk_row_t *row, char out[WK_DEAD_ID_MAX])
+{
+    int n = row->line > 0 ? snprintf(out, WK_DEAD_ID_MAX, "%s/%u", row->id, row->line) : snprintf(out, WK_DEAD_ID_MAX, "%s", row->id);
+    return n < WK_DEAD_ID_MAX ? (size_t)n : WK_DEAD_ID_MAX - 1;
 }
 
 static wk_group_t *find_group(wk_batch_t *b, const char *event, size_t elen, size_t src)

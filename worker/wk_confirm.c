@@ -9,6 +9,7 @@
  * from d->streams without a lookup.
  */
 #include "tk_claim.h"
+#include "tk_grow.h"
 #include "tk_log.h"
 #include "wk_drain_int.h"
 
@@ -74,23 +75,57 @@ static void name_row(wk_drain_t *d, size_t cap, size_t np, const wk_row_t *r, ch
     arg(d, at + 2, t, (size_t)tl);
 }
 
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(const wk_row_t *const *)a)->id, (*(const wk_row_t *const *)b)->id);
+}
+
+/*
+ * The ids of @g's entries whose every row has a status, each once, into
+ * d->argv from WK_CONFIRM_HEAD; returns the count. A packed entry's rows
+ * share its id: one row skipped or held (status 0) keeps the whole entry
+ * pending, so it leaves the stream only once every claim in it is
+ * committed or dead-lettered (the watermark rule, lua/confirm.lua); the
+ * rows already written are found again when it is replayed.
+ */
+static size_t done_ids(wk_drain_t *d, const wk_group_t *g)
+{
+    const wk_row_t **o = d->order;
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++)
+        o[i] = &g->rows[i];
+    qsort(o, g->n, sizeof(*o), by_id);
+    for (size_t i = 0; i < g->n;) {
+        size_t j = i;
+        int all = 1;
+        for (; j < g->n && strcmp(o[j]->id, o[i]->id) == 0; j++)
+            all &= o[j]->status != 0;
+        if (all)
+            arg(d, WK_CONFIRM_HEAD + n++, o[i]->id, strlen(o[i]->id));
+        i = j;
+    }
+    return n;
+}
+
 /*
  * One call for stream @si (@g: its group of this batch, or NULL): the ids of
- * its rows written, and with @bad those of its malformed entries stored in
- * claims_dead (wk_malformed.c), then a (user, letter, ticket) triple for
- * each row that is not 'confirmed' and each malformed entry that names a
- * claim (a confirmed claim's record is left as it is: lua/confirm.lua). The
- * triples must follow every id, so they are collected at the end of the
- * argument array (@cap entries, room for all) and moved up behind the ids.
+ * its entries written (done_ids: an entry once, when every row of it has a
+ * status), and with @bad those of its malformed entries stored in claims_dead
+ * (wk_malformed.c), then a (user, letter, ticket) triple for each row that
+ * is not 'confirmed' and each malformed entry that names a claim (a
+ * confirmed claim's record is left as it is: lua/confirm.lua; a row's
+ * letter is the truth of its committed row even while another row keeps
+ * its entry pending). The triples must follow every id, so they are
+ * collected at the end of the argument array (@cap entries, room for all)
+ * and moved up behind the ids.
  */
 static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, int bad, size_t cap)
 {
-    size_t n = 0, np = 0;
+    size_t n = g != NULL ? done_ids(d, g) : 0, np = 0;
     for (size_t i = 0; g != NULL && i < g->n; i++) {
         const wk_row_t *r = &g->rows[i];
         if (r->status == 0)
             continue; /* skipped: stays pending */
-        arg(d, WK_CONFIRM_HEAD + n++, r->id, strlen(r->id));
         if (r->status != TK_CLAIM_CONFIRMED)
             name_row(d, cap, ++np, r, r->status);
     }
@@ -147,6 +182,10 @@ int wk_confirm(wk_drain_t *d)
     size_t cap;
     if (make_room(d, d->batch.rows, &cap) != 0)
         return -1;
+    const wk_row_t **order = tk_grow(d->order, &d->ordercap, d->batch.rows + 1, sizeof(*order), 256);
+    if (order == NULL)
+        return -1;
+    d->order = order;
     for (size_t gi = 0; gi < d->batch.n; gi++)
         confirm_stream(d, d->batch.groups[gi].src, &d->batch.groups[gi], 0, cap);
     return 0;

@@ -55,7 +55,9 @@
  * this worker wrote it) it returns the units to the event's remaining, as
  * the admin cancel's own Redis step would have (exactly once). It trims the
  * stream up to the group's oldest pending entry, so at quiescence XLEN is
- * 0, and in between at least the claims not yet written.
+ * 0, and in between the stream holds at least the claims not yet written
+ * (an entry of claim.lua holds every claim of one call: wk_batch.h; it is
+ * acked only once all of them are written, wk_confirm.c).
  *
  * Every --discover-ms the set tk:events is re-read; a new event gets
  * XGROUP CREATE … MKSTREAM (BUSYGROUP is fine), so new events are drained
@@ -110,8 +112,25 @@ void wk_drain_redis_wait(wk_drain_t *d)
 
 /* ---------------------------------------------------------------- one batch */
 
+/*
+ * The next read's COUNT from this batch: --batch rows, at the rows per
+ * entry just seen (a packed entry holds one claim-script call's claims), so
+ * a transaction stays near --batch rows and a read's memory bounded
+ * whatever the gateways pack.
+ */
+static void adapt_read_count(wk_drain_t *d)
+{
+    if (d->taken > 0 && d->batch.rows > 0) {
+        size_t per = (d->batch.rows + d->taken - 1) / d->taken;
+        long count = d->cfg->batch / (long)per;
+        d->read_count = count > 0 ? count : 1;
+    }
+    d->taken = 0;
+}
+
 int wk_drain_flush(wk_drain_t *d)
 {
+    adapt_read_count(d);
     if (d->batch.rows == 0 && d->nbad == 0)
         return 0;
     wk_batch_group(&d->batch);
@@ -289,6 +308,7 @@ int wk_drain_run(const wk_config_t *cfg, const volatile sig_atomic_t *stop)
     free(d.streams);
     free(d.bad);
     free(d.tickets);
+    free(d.order);
     free(d.argv);
     free(d.lens);
     tk_info("worker %s: stopped (%s), %llu rows written", cfg->consumer, rc == 0 ? "clean" : "error", (unsigned long long)d.total.rows);

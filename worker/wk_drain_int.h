@@ -3,8 +3,8 @@
  * other. Private to the drain (wk_drain.c, wk_streams.c, wk_read.c,
  * wk_recover.c, wk_confirm.c, wk_malformed.c); everything else uses wk_drain.h.
  *
- * Ownership: the wk_drain_t owns streams, bad, argv, lens, tickets, the batch and the
- * writer; wk_drain_run frees them. Replies of Redis never outlive the call
+ * Ownership: the wk_drain_t owns streams, bad, order, argv, lens, tickets,
+ * the batch and the writer; wk_drain_run frees them. Replies of Redis never outlive the call
  * that received them: what is kept is copied (entry ids, the cursor).
  */
 #ifndef WK_DRAIN_INT_H
@@ -59,6 +59,13 @@ typedef struct {
     size_t ns, scap;
     wk_bad_t *bad;
     size_t nbad, badcap;
+    const wk_row_t **order; /* wk_confirm: a group's rows by entry id (scratch, owned) */
+    size_t ordercap;
+    /* XREADGROUP's COUNT (entries per stream): a packed entry holds many
+     * claims, so wk_drain_flush sets it from the rows per entry of the last
+     * batch, for about --batch rows a read (0: --batch itself) */
+    long read_count;
+    size_t taken; /* entries taken into this batch (good and bad) */
     struct wk_lb *lb; /* the board streams (wk_lb_drain.c), owned */
     int need_discover; /* 1: re-read tk:events now; 2: and re-create every group (NOGROUP seen) */
     wk_counters_t total, flushed, logged; /* running totals; as of the last stats flush / info log */

@@ -14,6 +14,10 @@
  * that fails alone. That entry is poison: it is stored in claims_dead with
  * the error (its own transaction), its status becomes 'r', so the drain
  * marks its Redis record rejected and XACKs it, and it is counted (dead).
+ * A row is one claim: a packed entry's rows are bisected one by one like
+ * any, each dead row keyed "<entry id>/<line>" in claims_dead (entry_id,
+ * whose primary key with event_id would otherwise drop a second dead row
+ * of one entry), and the entry is acked once all its rows have a status.
  * Any other failure of an event (the schema, privileges, a full disk) is
  * not the entry's fault: the event's entries stay pending (held), to be
  * taken over again by XAUTOCLAIM after --claim-idle-ms, and the drain goes
@@ -103,12 +107,14 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
         return e;
     MYSQL_BIND in[8];
     unsigned long len[8];
+    char dead_id[WK_DEAD_ID_MAX]; /* "<entry id>/<line>" for a line of a packed entry: one key per claim */
+    size_t dlen = wk_row_dead_id(d->row, dead_id);
     unsigned long long ticket = (unsigned long long)d->row->ticket;
     unsigned long qty = claimed ? 0 : (unsigned long)d->row->quantity, error = d->error;
     MYSQL_TIME created;
     tk_db_time_from_ms(d->row->created_ms, &created);
     tk_sql_bind_str(&in[0], d->event, &len[0], d->elen);
-    tk_sql_bind_str(&in[1], d->row->id, &len[1], strlen(d->row->id));
+    tk_sql_bind_str(&in[1], dead_id, &len[1], dlen);
     tk_sql_bind_str(&in[2], d->row->user, &len[2], d->row->ulen);
     tk_sql_bind_u64(&in[3], &ticket);
     memset(&in[4], 0, sizeof(in[4]));
@@ -132,11 +138,12 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
 static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsigned e, const volatile sig_atomic_t *stop,
                         wk_write_stats_t *st)
 {
-    char reason[256];
+    char reason[256], dead_id[WK_DEAD_ID_MAX];
     snprintf(reason, sizeof(reason), "%s: %s", w->failed_what ? w->failed_what : "write", w->failed_msg);
+    wk_row_dead_id(row, dead_id);
     tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
              "released from the stream",
-             g->event, row->id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
+             g->event, dead_id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
     if (wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, NULL, stop, st) != 0) {
         row->status = 0;
         st->held++;
@@ -152,7 +159,9 @@ int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row
     wk_dead_t d = {event, elen, row, error, reason, claimed};
     unsigned e2 = 0;
     if (wk_txn_run(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
-        tk_error("event %.*s: entry %s could not be stored in claims_dead (error %u); it stays pending", (int)elen, event, row->id, e2);
+        char dead_id[WK_DEAD_ID_MAX];
+        wk_row_dead_id(row, dead_id);
+        tk_error("event %.*s: entry %s could not be stored in claims_dead (error %u); it stays pending", (int)elen, event, dead_id, e2);
         return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /*
  * wk_read: stream entries into the batch. One XREADGROUP covers every
- * stream (COUNT is per stream); each entry is parsed into a row of its
- * event's group (wk_batch), tagged with its stream's index so that the
+ * stream (COUNT is per stream); each entry is parsed into the row(s) of its
+ * event's group (wk_batch: a packed entry is one row per claim), tagged with its stream's index so that the
  * confirm needs no lookup. An entry that is not a claim in the shape of
  * docs/CONTRACTS.md is logged whole and kept aside (d->bad) for
  * wk_malformed.c, which stores it in claims_dead before it is acked. On a Redis Cluster the streams live in different
@@ -51,8 +51,8 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
             continue;
         const redisReply *id = e->element[0], *f = e->element[1];
-        wk_row_t row;
         char err[160];
+        d->taken++;
         size_t n = 0;
         int ok = f->type == REDIS_REPLY_ARRAY && f->elements <= 64;
         for (size_t j = 0; ok && j < f->elements; j++) {
@@ -65,8 +65,13 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
         }
         if (!ok)
             snprintf(err, sizeof(err), "entry %.*s: no fields (deleted?)", (int)id->len, id->str);
-        if (ok && wk_row_parse(id->str, id->len, kv, kvlen, n, &row, err, sizeof(err)) != 0)
-            ok = 0;
+        if (ok) {
+            /* a packed entry: one row per line, all or none (wk_batch.h) */
+            int rc = wk_batch_add_entry(&d->batch, s->event, s->elen, si, id->str, id->len, kv, kvlen, n, err, sizeof(err));
+            if (rc < 0)
+                return -1;
+            ok = rc == 0;
+        }
         if (!ok) {
             /* Not a claim in the shape claim.lua writes: a bug upstream. Log it whole, then set it aside (wk_malformed.c). */
             tk_error("%s: %s; setting it aside in claims_dead", s->key, err);
@@ -75,10 +80,7 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
             d->total.errors++;
             if (add_bad(d, si, id->str, id->len, kv, kvlen, n, err) != 0)
                 return -1;
-            continue;
         }
-        if (wk_batch_add(&d->batch, s->event, s->elen, si, &row) != 0)
-            return -1;
     }
     return (long)list->elements;
 }
@@ -149,7 +151,7 @@ static size_t entries_in(const redisReply *r)
 static long read_call(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
 {
     char cnt[24], blk[24];
-    snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
+    snprintf(cnt, sizeof(cnt), "%ld", d->read_count > 0 ? d->read_count : d->cfg->batch);
     snprintf(blk, sizeof(blk), "%ld", block_ms);
     if (wk_drain_grow_args(d, 9 + 2 * count) != 0)
         return -1;

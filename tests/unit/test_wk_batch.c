@@ -21,8 +21,8 @@ static int parse(const char *id, wk_row_t *row, char *err, const char **kv)
     return wk_row_parse(id, strlen(id), kv, lens, n, row, err, 160);
 }
 
-/* The shape claim.lua writes (issue 16): u, and r = "<ticket> <quantity> <created_ms>". */
-static void test_parse_packed(void **state)
+/* The r shape (issue 16, read, never written by claim.lua): u, and r = "<ticket> <quantity> <created_ms>". */
+static void test_parse_r_shape(void **state)
 {
     (void)state;
     wk_row_t row;
@@ -316,11 +316,153 @@ static void test_add_bad_event(void **state)
     wk_batch_free(&b);
 }
 
+/* wk_batch_add_entry of an entry given as a NULL-terminated list of field, value strings, into event "e" from stream 3. */
+static int add_entry(wk_batch_t *b, const char *id, char *err, const char **kv)
+{
+    size_t n = 0, lens[32];
+    while (kv[n] != NULL) {
+        lens[n] = strlen(kv[n]);
+        n++;
+    }
+    return wk_batch_add_entry(b, "e", 1, 3, id, strlen(id), kv, lens, n, err, 160);
+}
+
+/* The packed entry claim.lua writes (one per call): c created ms, m one line "<user> <ticket> <quantity>" per claim. */
+static void test_entry_packed(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    memset(&b, 0, sizeof(b));
+    char err[160] = "";
+    const char *kv[] = {"c", "1763802000123", "m", "u-1 7 1\nu-22 8 3\nu-3 9 1", NULL};
+    assert_int_equal(add_entry(&b, "1763802000123-0", err, kv), 0);
+    assert_int_equal(b.rows, 3);
+    assert_int_equal(b.n, 1);
+    const wk_group_t *g = &b.groups[0];
+    assert_string_equal(g->event, "e");
+    assert_int_equal(g->src, 3);
+    static const char *const users[] = {"u-1", "u-22", "u-3"};
+    static const int64_t qty[] = {1, 3, 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(g->rows[i].id, "1763802000123-0"); /* every row carries the entry's id */
+        assert_string_equal(g->rows[i].user, users[i]);
+        assert_int_equal(g->rows[i].ulen, strlen(users[i]));
+        assert_int_equal(g->rows[i].ticket, 7 + (int64_t)i);
+        assert_int_equal(g->rows[i].quantity, qty[i]);
+        assert_int_equal(g->rows[i].created_ms, 1763802000123LL);
+        assert_int_equal(g->rows[i].line, i + 1);
+        assert_int_equal(g->rows[i].status, 0);
+        char dead[WK_DEAD_ID_MAX], want[64];
+        snprintf(want, sizeof want, "1763802000123-0/%zu", i + 1);
+        assert_int_equal(wk_row_dead_id(&g->rows[i], dead), strlen(want));
+        assert_string_equal(dead, want);
+    }
+    /* one line: one row; field order free; unknown fields ignored */
+    const char *one[] = {"m", "u-9 10 2", "x", "y", "c", "5", NULL};
+    assert_int_equal(add_entry(&b, "2-0", err, one), 0);
+    assert_int_equal(b.rows, 4);
+    assert_int_equal(b.groups[0].rows[3].ticket, 10);
+    assert_int_equal(b.groups[0].rows[3].line, 1);
+    wk_batch_free(&b);
+}
+
+/* A packed entry with one bad line adds no row at all (malformed as a whole, acked without rows by the caller). */
+static void test_entry_packed_bad(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    memset(&b, 0, sizeof(b));
+    char err[160];
+    static const char *const bad[] = {
+        "",                      /* no line */
+        "u-1 7 1\n",             /* an empty last line */
+        "u-1 7 1\n\nu-2 8 1",    /* an empty line */
+        "u-1 7 1\nu-2 8",        /* two words */
+        "u-1 7 1\nu-2 8 1 9",    /* four words */
+        "u-1 7 1\nu-2  8 1",     /* two spaces */
+        "u-1 7 1\nu-2 8 1 ",     /* a trailing space */
+        "u-1 7 1\n u-2 8 1",     /* a leading space */
+        "u-1 7 1\nu 2 8 1",      /* a bad user (space) */
+        "u-1 7 1\nu/2 8 1",      /* a bad user */
+        "u-1 7 1\nu-2 0 1",      /* ticket 0 */
+        "u-1 7 1\nu-2 x 1",      /* not a number */
+        "u-1 7 1\nu-2 8 0",      /* quantity 0 */
+        "u-1 7 1\nu-2 8 1001",   /* quantity over TK_QUANTITY_MAX */
+        "u-1 7 1\nu-2 7 1",      /* tickets do not rise */
+        "u-1 7 1\nu-2 6 1",      /* tickets go down */
+        "u-1 7 1\r\nu-2 8 1",    /* CRLF */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *kv[] = {"c", "1763802000123", "m", bad[i], NULL};
+        err[0] = '\0';
+        if (add_entry(&b, "1-1", err, kv) != 1)
+            fail_msg("m \"%s\" taken", bad[i]);
+        assert_true(err[0] != '\0');
+        assert_int_equal(b.rows, 0);
+    }
+    const char *noc[] = {"m", "u-1 7 1", NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, noc), 1);
+    const char *badc[] = {"c", "x", "m", "u-1 7 1", NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, badc), 1);
+    const char *twom[] = {"c", "1", "m", "u-1 7 1", "m", "u-2 8 1", NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, twom), 1);
+    const char *twoc[] = {"c", "1", "m", "u-1 7 1", "c", "2", NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, twoc), 1);
+    const char *mixed[] = {"c", "1", "m", "u-1 7 1", "u", "u-1", NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, mixed), 1);
+    const char *noid[] = {"c", "1", "m", "u-1 7 1", NULL};
+    assert_int_equal(wk_batch_add_entry(&b, "e", 1, 0, "", 0, noid, (size_t[]){1, 1, 1, 7}, 4, err, sizeof err), 1);
+    assert_int_equal(b.rows, 0);
+
+    /* TK_CLAIM_PACK_MAX lines are taken, one more is refused */
+    static char lines[1025 * 16];
+    size_t off = 0;
+    for (int i = 1; i <= 1025; i++)
+        off += (size_t)snprintf(lines + off, sizeof(lines) - off, "%su%d %d 1", i > 1 ? "\n" : "", i, i);
+    const char *many[] = {"c", "1", "m", lines, NULL};
+    assert_int_equal(add_entry(&b, "1-1", err, many), 1);
+    assert_int_equal(b.rows, 0);
+    *strrchr(lines, '\n') = '\0';
+    assert_int_equal(add_entry(&b, "1-1", err, many), 0);
+    assert_int_equal(b.rows, 1024);
+    wk_batch_free(&b);
+}
+
+/* The shapes before the packing are still read by wk_batch_add_entry: one row each, line 0, dead id the entry id. */
+static void test_entry_old_shapes(void **state)
+{
+    (void)state;
+    wk_batch_t b;
+    memset(&b, 0, sizeof(b));
+    char err[160] = "", dead[WK_DEAD_ID_MAX];
+    const char *tnc[] = {"u", "u-1", "t", "4", "n", "1", "c", "1763802000123", NULL};
+    const char *r[] = {"u", "u-2", "r", "5 2 1763802000124", NULL};
+    assert_int_equal(add_entry(&b, "9-1", err, tnc), 0);
+    assert_int_equal(add_entry(&b, "9-2", err, r), 0);
+    assert_int_equal(b.rows, 2);
+    assert_int_equal(b.groups[0].rows[0].line, 0);
+    assert_int_equal(b.groups[0].rows[1].ticket, 5);
+    assert_int_equal(b.groups[0].rows[1].quantity, 2);
+    assert_int_equal(wk_row_dead_id(&b.groups[0].rows[1], dead), 3);
+    assert_string_equal(dead, "9-2");
+    const char *bad[] = {"u", "u-1", "t", "4", NULL};
+    assert_int_equal(add_entry(&b, "9-3", err, bad), 1);
+    assert_int_equal(b.rows, 2);
+    /* grouped with packed rows of the same event: sorted by ticket */
+    const char *m[] = {"c", "1", "m", "u-3 2 1\nu-4 3 1", NULL};
+    assert_int_equal(add_entry(&b, "8-0", err, m), 0);
+    wk_batch_group(&b);
+    assert_int_equal(b.groups[0].rows[0].ticket, 2);
+    assert_string_equal(b.groups[0].rows[0].id, "8-0");
+    assert_string_equal(b.groups[0].rows[3].id, "9-2");
+    wk_batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),
-        cmocka_unit_test(test_parse_packed),
+        cmocka_unit_test(test_parse_r_shape),
         cmocka_unit_test(test_parse_field_order_free),
         cmocka_unit_test(test_parse_missing_field),
         cmocka_unit_test(test_parse_bad_numbers),
@@ -331,6 +473,9 @@ int main(void)
         cmocka_unit_test(test_group_many_rows_and_dups),
         cmocka_unit_test(test_add_bad_event),
         cmocka_unit_test(test_salvage),
+        cmocka_unit_test(test_entry_packed),
+        cmocka_unit_test(test_entry_packed_bad),
+        cmocka_unit_test(test_entry_old_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
