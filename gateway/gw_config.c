@@ -1,4 +1,5 @@
 #include "gw_config.h"
+#include "tk_claim.h"
 #include "tk_log.h"
 #include "tk_opt.h"
 #include "tk_wait.h"
@@ -84,6 +85,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     c->log_level = "info";
     c->shutdown_timeout_ms = 10000;
     c->max_batch = 64;
+    c->claim_entry = "packed";
     c->rate_ip = 5000;
     c->rate_ip_burst = 10000;
     c->rate_user = 20;
@@ -128,7 +130,10 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         TK_OPT_LOG_LEVEL(&c->log_level),
         {"--shutdown-timeout-ms", "GW_SHUTDOWN_TIMEOUT_MS", TK_OPT_INT, &c->shutdown_timeout_ms, 100, 600000,
          "longest wait for in-flight requests at shutdown"},
-        {"--max-batch", "GW_MAX_BATCH", TK_OPT_INT, &c->max_batch, 1, 1024, "claims per script call, at most"},
+        {"--max-batch", "GW_MAX_BATCH", TK_OPT_INT, &c->max_batch, 1, TK_CLAIM_PACK_MAX, "claims per script call, at most"},
+        {"--claim-entry", "CLAIM_ENTRY", TK_OPT_STR, &c->claim_entry, 0, 0,
+         "packed: one stream entry per claim-script call; single: one per claim, for workers older than the packed reader "
+         "(CHANGELOG.md: the upgrade order)"},
         {"--rate-ip", "RATE_IP_PER_S", TK_OPT_INT, &c->rate_ip, 0, 1000000,
          "API requests/s per client address and loop thread, 0 = off (docs/ABUSE.md)"},
         {"--rate-ip-burst", "RATE_IP_BURST", TK_OPT_INT, &c->rate_ip_burst, 0, 10000000, "per-address burst, 0 = the rate"},
@@ -204,6 +209,14 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
     }
     if (c->proxy_protocol && c->trusted.n == 0) {
         snprintf(err, errlen, "PROXY_PROTOCOL=1 needs TRUSTED_PROXIES: the balancers whose PROXY line is believed");
+        return -1;
+    }
+    if (strcmp(c->claim_entry, "packed") == 0) {
+        c->claim_entry_arg = 'm';
+    } else if (strcmp(c->claim_entry, "single") == 0) {
+        c->claim_entry_arg = 's';
+    } else {
+        snprintf(err, errlen, "CLAIM_ENTRY=%s: expected packed or single", c->claim_entry);
         return -1;
     }
     if (c->http_port == c->port) {

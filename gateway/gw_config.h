@@ -30,6 +30,7 @@ typedef struct {
     const char *log_level;
     long shutdown_timeout_ms;
     long max_batch; /* claims of one event sent in one script call, at most */
+    const char *claim_entry; /* CLAIM_ENTRY as given: "packed" (default) or "single" */
     long rate_ip;         /* requests/s per client address and thread, 0 = off (gw_ratelimit.h) */
     long rate_ip_burst;   /* bucket capacity; 0 = rate_ip */
     long rate_user;       /* claims and status lookups/s per user and thread, 0 = off */
@@ -63,6 +64,7 @@ typedef struct {
     const char *access_token_secret_file; /* NULL: a random key per process (gw_access.h) */
     /* Resolved by gw_config_load, owned by this struct (fixed buffers). */
     int user_auth_required;       /* user_auth is "required" */
+    char claim_entry_arg;         /* claim.lua's ARGV[3]: 'm' (packed, one entry per call) or 's' (one per claim) */
     tk_jwt_key_t user_keys[2];    /* current, then next; loaded when tokens are checked or minted */
     size_t nuser_keys;            /* 0 when USER_AUTH=off and DEV_LOGIN=0: no secret is read */
     tk_jwt_key_t access_key;      /* signs and checks access tokens (gw_access.h); always set */

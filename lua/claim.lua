@@ -4,16 +4,32 @@ claim.lua: grant claims of one event, in arrival order, atomically.
 KEYS[1] tk:{E}:ev      event hash (state, remaining, maxpu, opens, closes, seq, ver, wr,
                        pr_opens, pr_snap)
 KEYS[2] tk:{E}:claims  user id -> claim record "<ticket> <qty> <created_ms> <status>"
-KEYS[3] tk:{E}:q       stream the workers drain into MariaDB: per granted
-                       claim, u user, t ticket, n quantity, c created ms
+KEYS[3] tk:{E}:q       stream the workers drain into MariaDB: one entry per
+                       call that granted anything (below, "The entry")
 KEYS[4] tk:{E}:prio    the priority presale's snapshot: the user ids that may
                        claim from pr_opens (read only inside that window)
 ARGV[1] now, ms since the epoch (the gateway's clock; it also stamps created_at)
 ARGV[2] admitted flags, one character per claim in order: "1" when the claim
         carried a valid access token for this event (gateway/queue/gw_access.h),
         else "0"; read only when the event's room is on (ev field wr "1")
-ARGV[3], ARGV[4], ... pairs of user id and quantity, in arrival order; the
+ARGV[3] the entry shape: "m" one packed entry per call (the default), "s"
+        one entry per claim (CLAIM_ENTRY=single, for workers older than the
+        packed reader: CHANGELOG.md)
+ARGV[4], ARGV[5], ... pairs of user id and quantity, in arrival order; the
         gateway validated both and groups the claims of one loop turn here.
+
+The entry (docs/CONTRACTS.md). With "m", the claims granted by the call go
+into ONE entry, XADDed after the loop: c <created_ms> (ARGV[1], the same for
+every claim of the call) and m <lines>, one line per granted claim in
+ticket order, "<user> <ticket> <quantity>", joined by "\n". A call that
+grants nothing adds nothing. With "s", each granted claim is its own entry
+u <user> t <ticket> n <quantity> c <created_ms>, as before the packing.
+Why: the XADD is the dearest command of a grant (a stream entry, its
+radix-tree node, its AOF record); one per call costs Redis about half the
+CPU per claim of one per claim (issue 16). The tickets of one entry are
+consecutive and every later entry's are higher, so tickets still rise
+along the stream: the watermark rule of lua/confirm.lua holds with "the
+ticket of the oldest entry" read from its first line.
 
 Returns a flat array, two items per claim, in the order given:
   "N", record   a new claim: the unit(s) are taken and the claim is queued
@@ -37,8 +53,9 @@ the record in one command). A ticket is drawn (seq + 1) only by a claim that is 
 so with no retries the granted tickets are exactly 1..n, and units are
 taken strictly in the order the claims arrive: a claim is refused for stock
 only when its quantity exceeds what is left at its turn. The record and the
-stream entry are written in the same step as the stock moves, so a claim is
-never granted without being queued for the database; with AOF
+stream entry are written in the same step as the stock moves (a packed
+entry at the end of the step, still inside it), so a claim is never
+granted without being queued for the database; with AOF
 `appendfsync always` the whole step is on disk before the reply.
 
 The waiting room's gate. On an event whose room is on (wr "1"), a claim
@@ -65,12 +82,14 @@ window costs one HGET per call and one SISMEMBER per claim.
 
 local ev, claims, q, prio = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = ARGV[1]
+local packed = ARGV[3] ~= 's'
 local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq', 'wr', 'pr_opens', 'ver')
 if not e[1] then
   return {'not_found'}
 end
 local state, remaining, maxpu = e[1], tonumber(e[2]), tonumber(e[3])
 local opens, closes, seq = tonumber(e[4]), tonumber(e[5]), tonumber(e[6])
+local seq0 = seq
 local nowms = tonumber(now)
 local gated = e[7] == '1'
 local admitted = ARGV[2]
@@ -96,7 +115,11 @@ end
 -- A retry's record as the user should see it: a 'p' whose entry left the
 -- stream is confirmed (lua/confirm.lua). The bound is read once, when first
 -- needed: entries are only appended during this call, so a claim granted
--- later in it has a ticket at or above the bound and stays 'p'.
+-- later in it has a ticket at or above the bound and stays 'p'. On an empty
+-- stream the bound is the call's first ticket (seq as the call found it,
+-- + 1), not the current seq + 1: a packed entry is XADDed only after the
+-- loop, so the claims granted so far in this call are in no entry yet, and
+-- they are pending.
 local bound = nil
 local function shown(rec)
   if string.byte(rec, -1) ~= 112 then -- 112: 'p'
@@ -104,12 +127,16 @@ local function shown(rec)
   end
   if not bound then
     local first = redis.call('XRANGE', q, '-', '+', 'COUNT', 1)
-    bound = seq + 1
+    bound = seq0 + 1
     if first[1] then
       local f = first[1][2]
       bound = 0
       for k = 1, #f, 2 do
-        if f[k] == 'r' or f[k] == 't' then -- 't': an entry of the shape before 'r'
+        -- 'm': a packed entry, its first line "<user> <ticket> <qty>"; 'r' and
+        -- 't': the shapes before it (the ticket first)
+        if f[k] == 'm' then
+          bound = tonumber(string.match(f[k + 1], '^%S+ (%d+)')) or 0
+        elseif f[k] == 'r' or f[k] == 't' then
           bound = tonumber(string.match(f[k + 1], '^%d+')) or 0
         end
       end
@@ -124,30 +151,30 @@ end
 
 local out = {}
 local granted = 0
-for i = 3, #ARGV, 2 do
+local lines = {}
+for i = 4, #ARGV, 2 do
   local user, qty = ARGV[i], tonumber(ARGV[i + 1])
   local refused = refusal
   if refused == 'priority' then
     refused = redis.call('SISMEMBER', prio, user) == 0 and 'not_open' or nil
   end
-  if gated and string.byte(admitted, (i - 1) / 2) ~= 49 then -- 49: '1'
+  if gated and string.byte(admitted, (i - 2) / 2) ~= 49 then -- 49: '1'
     out[#out + 1] = 'not_admitted'
     out[#out + 1] = ''
   elseif not refused and qty <= maxpu and qty <= remaining then
-    -- The common case costs two commands: HSETNX both checks that the user
+    -- The common case costs one command: HSETNX both checks that the user
     -- holds no claim and records the new one (the per-user lock and the
-    -- record in one step), and XADD queues it.
+    -- record in one step); its line joins the call's one entry.
     local rec = (seq + 1) .. ' ' .. qty .. ' ' .. now .. ' p'
     if redis.call('HSETNX', claims, user, rec) == 1 then
       seq = seq + 1
       remaining = remaining - qty
       granted = granted + 1
-      -- The entry keeps the fields every deployed worker reads (t, n, c).
-      -- Workers also read the shorter 'r' shape (the record without its
-      -- letter, ~25 AOF bytes less per claim); the switch to writing it
-      -- waits until no worker older than that reader can be running
-      -- (CHANGELOG.md).
-      redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+      if packed then
+        lines[#lines + 1] = user .. ' ' .. seq .. ' ' .. qty
+      else
+        redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+      end
       out[#out + 1] = 'N'
       out[#out + 1] = rec
     else
@@ -166,6 +193,9 @@ for i = 3, #ARGV, 2 do
       out[#out + 1] = ''
     end
   end
+end
+if #lines > 0 then
+  redis.call('XADD', q, '*', 'c', now, 'm', table.concat(lines, '\n'))
 end
 if granted > 0 then
   -- the event's version (watch, docs/API.md) moves once per call, not per

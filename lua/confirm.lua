@@ -34,7 +34,8 @@
 --   ticket of the oldest entry still in tk:{E}:q, or seq + 1 when the stream
 --   is empty (seq read in the same atomic step).
 --
--- Why the rule is exact. (1) Only claim.lua writes 'p' records, and it
+-- Why the rule is exact (for entries of one claim; packed entries below).
+-- (1) Only claim.lua writes 'p' records, and it
 -- writes the record and XADDs its entry in one atomic step, drawing tickets
 -- seq + 1, seq + 2, … in stream order; seq never goes down (a rebuild sets
 -- max(seq, ticket_hwm), and writes records from MariaDB rows, never 'p').
@@ -50,6 +51,26 @@
 -- and T's entry is after it (1), still in the stream: not acked, maybe not
 -- committed — pending. If it is empty, T > seq cannot be (T was drawn from
 -- seq), so every 'p' record is confirmed, which (2) and (3) make true.
+--
+-- Packed entries (issue 16). claim.lua writes one entry per call holding
+-- every claim the call granted, one line each, tickets ascending; the
+-- rule reads B from the oldest entry's first line. It stays exact: (1')
+-- the call draws its tickets seq + 1 .. seq + k and XADDs their one entry
+-- in the same atomic step, so an entry's tickets are consecutive and every
+-- later entry's are higher: tickets still rise along the stream, and the
+-- first line holds its entry's lowest ticket. (2') An entry is still one
+-- stream id, removed only as above, and a worker sends its id here only
+-- when EVERY row of it has a status — committed, or stored in claims_dead
+-- (worker/wk_confirm.c); one row held or skipped keeps the whole entry
+-- pending, its committed rows found again when it is replayed. So an
+-- entry gone from the stream means all its claims are committed, and the
+-- argument above goes through line for line: a 'p' record with T < B had
+-- its entry removed, so its row is committed; one with T >= B is in the
+-- entry of B or after it. Inside claim.lua, before its own XADD at the end
+-- of the call, the claims granted so far are in no entry yet: there the
+-- empty-stream bound is the seq the call started from + 1 (those claims'
+-- tickets are above it), never the running seq. (3) is unchanged: a row's
+-- letter comes with (or before) its entry's release.
 --
 -- Several workers drain one stream through one group, so batches commit
 -- out of ticket order: worker A holds tickets 1..100 while B commits
@@ -69,9 +90,10 @@
 -- last-delivered-id itself is XDELed (MINID keeps its threshold). A pending
 -- entry is never removed, so XAUTOCLAIM still finds every entry a dead
 -- worker left. At quiescence nothing is pending and everything was
--- delivered, so the stream is empty: XLEN is again the number of claims not
--- yet written; in between it may also count acked entries that wait behind
--- an older pending one (the admin view's "pending" is an upper bound).
+-- delivered, so the stream is empty (XLEN 0); in between it holds the
+-- entries not yet written and may also hold acked ones that wait behind an
+-- older pending one (the admin view's "pending", counted in claims by
+-- lua/admin_view.lua, is an upper bound).
 --
 -- A status lookup racing a confirm sees the script's state before or after
 -- it, never between (both are scripts). A worker that dies between its

@@ -9,8 +9,8 @@ KEYS[3] tk:{E}:claims  (optional, with ARGV[1]) the claims hash
 ARGV[1] (optional) a user id: GET /v1/events/{E}/claims/{user}
 
 Returns {seq, oldest}: the event's ticket sequence and the ticket of the
-oldest entry still in the stream (0 when it is empty), read in one step so
-the two agree. An entry leaves the stream only after its row is committed
+oldest entry still in the stream (the first line's of a packed entry; 0
+when it is empty), read in one step so the two agree. An entry leaves the stream only after its row is committed
 in MariaDB, and tickets are drawn in stream order, so every ticket below
 `oldest` is in MariaDB. {-1, 0} when the event hash does not exist.
 
@@ -35,8 +35,12 @@ local oldest = 0
 if #first == 1 then
   local f = first[1][2]
   for i = 1, #f, 2 do
-    -- r "<ticket> <qty> <created_ms>"; t the ticket in entries of the shape before r
-    if f[i] == 'r' or f[i] == 't' then
+    -- m: a packed entry (lua/claim.lua), its first line "<user> <ticket> <qty>"
+    -- holding its lowest ticket; r "<ticket> <qty> <created_ms>" and t the
+    -- ticket: the shapes before it
+    if f[i] == 'm' then
+      oldest = tonumber(string.match(f[i + 1], '^%S+ (%d+)')) or 0
+    elseif f[i] == 'r' or f[i] == 't' then
       oldest = tonumber(string.match(f[i + 1], '^%d+')) or 0
     end
   end

@@ -38,7 +38,7 @@ s0=$(size)
 for c in $(seq 1 20); do
     args=()
     for u in $(seq 1 50); do args+=("user-$c-$u" 1); done
-    r evalsha "$cs" 4 'tk:{a}:ev' 'tk:{a}:claims' 'tk:{a}:q' 'tk:{a}:prio' 1764547200000 0 "${args[@]}" >/dev/null
+    r evalsha "$cs" 4 'tk:{a}:ev' 'tk:{a}:claims' 'tk:{a}:q' 'tk:{a}:prio' 1764547200000 0 m "${args[@]}" >/dev/null
 done
 s1=$(size)
 sr=0 sc=0

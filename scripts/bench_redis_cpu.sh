@@ -43,7 +43,7 @@ db_cpu_us() { proc_cpu_us "$(cat "$DIR/mariadb/mariadb.pid")"; }
 cpu_us() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.0f", s * 1e6 }'; }
 # "cmd calls usec" lines of INFO commandstats, scripts' inner commands included.
 cmdstats() { rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),.*/\1 \2 \3/p' | sort; }
-pending() { rcli xlen "tk:{$1}:q"; }
+pending() { rcli xlen "tk:{$1}:q"; } # entries (one per claim-script call): 0 exactly when drained
 
 # report PHASE CPU0 CPU1 GRANTED: the phase's CPU and commandstats table
 report() {

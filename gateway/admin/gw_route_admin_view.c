@@ -5,7 +5,7 @@
  *    "redis":{"granted","remaining","tickets_issued"},
  *    "database":{"confirmed","rejected","cancelled","dead" (units), "claims":{…counts},
  *                "sold","total"},
- *    "pending":XLEN, "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging",
+ *    "pending":claims not yet released (lua/admin_view.lua), "drain_lag_ms":…, "path":"redis"|"read-only"|"fallback"|"merging",
  *    "priority":null | {"board_id","top","opens_at","snapshot_size","snapshot_at"}}
  * The presale's snapshot is MariaDB's record (events.pr_snapshot_at and the
  * rows of event_priority): snapshot_size and snapshot_at are null until it

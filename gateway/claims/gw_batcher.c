@@ -281,7 +281,7 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
 static void send_batch(batch_t *bt)
 {
     gw_thread_t *th = bt->owner->th;
-    int argc = 6 + 2 * bt->n;
+    int argc = 7 + 2 * bt->n;
     const char *argv[argc];
     size_t lens[argc];
     /* claim.lua's keys: the event hash, claims, stream, and the presale's snapshot set */
@@ -295,12 +295,14 @@ static void send_batch(batch_t *bt)
     argv[4] = now;
     argv[5] = admitted; /* one flag per claim (claim.lua's waiting-room gate) */
     lens[5] = (size_t)bt->n;
+    argv[6] = &th->server->conf->claim_entry_arg; /* the stream entry's shape (CLAIM_ENTRY) */
+    lens[6] = 1;
     for (int i = 0; i < bt->n; i++) {
         admitted[i] = bt->reqs[i]->admitted ? '1' : '0';
-        argv[6 + 2 * i] = bt->reqs[i]->user_id;
-        lens[6 + 2 * i] = bt->reqs[i]->ulen;
-        lens[7 + 2 * i] = tk_fmt_i64(qty[i], bt->qty[i]);
-        argv[7 + 2 * i] = qty[i];
+        argv[7 + 2 * i] = bt->reqs[i]->user_id;
+        lens[7 + 2 * i] = bt->reqs[i]->ulen;
+        lens[8 + 2 * i] = tk_fmt_i64(qty[i], bt->qty[i]);
+        argv[8 + 2 * i] = qty[i];
     }
     /* gw_journal_sent refuses outside the fast path (Redis lost by some
      * thread, or the fallback's turn): then MariaDB answers, read-only or

@@ -53,7 +53,17 @@ static char record_letter(const it_fix_t *f, const char *ev, const char *user)
     return n > 0 ? rec[n - 1] : '\0';
 }
 
-/* The stream entry id of @user's claim into @out (64 bytes); -1 when there is none. */
+/* Whether the lines of packed entry field m (@m) hold one of @user ("<user> <ticket> <qty>"). */
+static int packed_has(const char *m, const char *user)
+{
+    size_t ul = strlen(user);
+    for (const char *p = m; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, user, ul) == 0 && p[ul] == ' ')
+            return 1;
+    return 0;
+}
+
+/* The stream entry id of @user's claim into @out (64 bytes): its own entry (u) or the packed entry holding it (m); -1 when there is none. */
 static int entry_of(const it_fix_t *f, const char *ev, const char *user, char *out)
 {
     int rv = -1;
@@ -62,7 +72,8 @@ static int entry_of(const it_fix_t *f, const char *ev, const char *user, char *o
         const redisReply *e = r->element[i];
         const redisReply *kv = e->element[1];
         for (size_t j = 0; j + 1 < kv->elements; j += 2)
-            if (strcmp(kv->element[j]->str, "u") == 0 && strcmp(kv->element[j + 1]->str, user) == 0) {
+            if ((strcmp(kv->element[j]->str, "u") == 0 && strcmp(kv->element[j + 1]->str, user) == 0) ||
+                (strcmp(kv->element[j]->str, "m") == 0 && packed_has(kv->element[j + 1]->str, user))) {
                 snprintf(out, 64, "%s", e->element[0]->str);
                 rv = 0;
             }
@@ -75,8 +86,8 @@ static int entry_of(const it_fix_t *f, const char *ev, const char *user, char *o
 /* EVAL of lua/@name.lua with @nkeys keys then args (NULL-terminated list). Returns the reply (caller frees) or NULL. */
 static redisReply *eval_script(const it_fix_t *f, const char *name, int nkeys, ...)
 {
-    const char *argv[16];
-    size_t lens[16];
+    const char *argv[32];
+    size_t lens[32];
     char nk[8];
     int argc = 0;
     snprintf(nk, sizeof nk, "%d", nkeys);
@@ -85,7 +96,7 @@ static redisReply *eval_script(const it_fix_t *f, const char *name, int nkeys, .
     argv[argc++] = nk;
     va_list ap;
     va_start(ap, nkeys);
-    for (const char *a; argc < 16 && (a = va_arg(ap, const char *)) != NULL;)
+    for (const char *a; argc < 32 && (a = va_arg(ap, const char *)) != NULL;)
         argv[argc++] = a;
     va_end(ap);
     for (int i = 0; i < argc; i++)
@@ -982,6 +993,260 @@ static void lookups_racing_confirms(void **st)
     assert_books_agree(f, ev, USERS);
 }
 
+/* ----------------------------------------------------------------- issue 16: one entry per claim-script call */
+
+/* The value of field @name of the entry at @index of @ev's stream into @out (@len bytes); -1 when there is none. */
+static int entry_field(const it_fix_t *f, const char *ev, size_t index, const char *name, char *out, size_t len)
+{
+    int rv = -1;
+    redisReply *r = redisCommand(f->redis, "XRANGE tk:{%s}:q - +", ev);
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && index < r->elements) {
+        const redisReply *kv = r->element[index]->element[1];
+        for (size_t j = 0; j + 1 < kv->elements; j += 2)
+            if (strcmp(kv->element[j]->str, name) == 0) {
+                snprintf(out, len, "%s", kv->element[j + 1]->str);
+                rv = 0;
+            }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rv;
+}
+
+/* The admin view's "pending" of @ev (claims not yet released), or -1. */
+static long long admin_pending(const it_fix_t *f, const char *ev)
+{
+    it_resp_t v;
+    assert_int_equal(it_apif(&v, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
+    long long n = v.status == 200 ? it_json_int(v.json, "pending") : -1;
+    it_resp_free(&v);
+    return n;
+}
+
+/* A packed entry written by hand as lua/claim.lua writes one (c now, m @lines), with the claim records of @users (NULL-terminated) and the event's books moved as the script would. */
+static void xadd_packed(const it_fix_t *f, const char *ev, const char *lines, const char **users, const long long *tickets, long long seq)
+{
+    long long now = (long long)time(NULL) * 1000;
+    int n = 0;
+    for (; users[n] != NULL; n++) {
+        char rec[64];
+        snprintf(rec, sizeof rec, "%lld 1 %lld p", tickets[n], now);
+        redisReply *x = redisCommand(f->redis, "HSET tk:{%s}:claims %s %s", ev, users[n], rec);
+        assert_non_null(x);
+        freeReplyObject(x);
+    }
+    redisReply *x = redisCommand(f->redis, "HINCRBY tk:{%s}:ev remaining %d", ev, -n);
+    assert_non_null(x);
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "HSET tk:{%s}:ev seq %lld", ev, seq);
+    assert_non_null(x);
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "XADD tk:{%s}:q * c %lld m %s", ev, now, lines);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    freeReplyObject(x);
+}
+
+/*
+ * One claim-script call granting three claims (and a retry of one of them
+ * in the same call) writes ONE entry, its lines in ticket order; the
+ * retry reads pending (its line is not in the stream yet when it is
+ * answered); the admin view counts claims, not entries; the worker turns
+ * the entry into one row per line; the lookups read pending, then
+ * confirmed. The gateway writes the same shape.
+ */
+static void packed_entries_drain_into_rows(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], kev[128], kc[128], kq[128], kp[128], now[24], val[256];
+    it_new_event(f, ev, sizeof ev, "packed", 100, 2);
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
+    snprintf(kp, sizeof kp, "tk:{%s}:prio", ev);
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL) * 1000);
+    redisReply *r = eval_script(f, "claim", 4, kev, kc, kq, kp, now, "0000", "m", "p-1", "1", "p-2", "2", "p-1", "1", "p-3", "1",
+                                (const char *)NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 8);
+    static const char *const want[] = {"N", "1 1 %s p", "N", "2 2 %s p", "E", "1 1 %s p", "N", "3 1 %s p"};
+    for (size_t i = 0; i < 8; i++) {
+        char w[64];
+        snprintf(w, sizeof w, want[i], now);
+        assert_string_equal(r->element[i]->str, w);
+    }
+    freeReplyObject(r);
+    assert_int_equal(it_redis_xlen(f->redis, ev), 1);
+    assert_int_equal(entry_field(f, ev, 0, "c", val, sizeof val), 0);
+    assert_string_equal(val, now);
+    assert_int_equal(entry_field(f, ev, 0, "m", val, sizeof val), 0);
+    assert_string_equal(val, "p-1 1 1\np-2 2 2\np-3 3 1");
+    assert_int_equal(entry_field(f, ev, 0, "u", val, sizeof val), -1);
+
+    /* the gateway's own calls write the same shape (CLAIM_ENTRY defaults to packed) */
+    it_claim_expect(f, ev, "p-4", 0, 201);
+    assert_int_equal(it_redis_xlen(f->redis, ev), 2);
+    assert_int_equal(entry_field(f, ev, 1, "m", val, sizeof val), 0);
+    assert_string_equal(val, "p-4 4 1");
+    assert_int_equal(admin_pending(f, ev), 4); /* claims, not the 2 entries */
+    for (int i = 1; i <= 4; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "p-%d", i);
+        status_is(f, ev, u, "pending");
+    }
+    retry_is(f, ev, "p-1", "pending");
+
+    assert_int_equal(it_fix_add_worker(f, "it-packed"), 0);
+    wait_drained(f, ev);
+    assert_int_equal(admin_pending(f, ev), 0);
+    static const long long tickets[] = {1, 2, 3, 4}, qty[] = {1, 2, 1, 1};
+    for (int i = 1; i <= 4; i++) {
+        char u[16];
+        snprintf(u, sizeof u, "p-%d", i);
+        assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = '%s' AND ticket = %lld AND "
+                                              "quantity = %lld AND status = 'confirmed'",
+                                   ev, u, tickets[i - 1], qty[i - 1]),
+                         1);
+        status_is(f, ev, u, "confirmed");
+    }
+    retry_is(f, ev, "p-1", "confirmed");
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 4);
+    assert_books_agree(f, ev, 100);
+}
+
+/*
+ * A packed entry one of whose rows is held (poison whose dead letter
+ * cannot be written: the table renamed away) while the other commits: the
+ * entry must not be acked (an acked entry would let its held claim leave
+ * the stream unwritten), and its committed claim reads pending until the
+ * whole entry is released. Once the table is back, both are settled.
+ */
+static void packed_entry_held_row_keeps_it_pending(void **st)
+{
+    it_fix_t *f = *st;
+    char a[64];
+    it_new_event(f, a, sizeof a, "packheld", 100, 1);
+    setenv("WORKER_CLAIM_IDLE_MS", "500", 1);
+    int wrc = it_fix_add_worker(f, "it-w1");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(wrc, 0);
+    it_claim_expect(f, a, "a-1", 0, 201);
+    assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
+
+    assert_int_equal(it_db_exec(f->db, "RENAME TABLE claims_dead TO claims_dead_away"), 0);
+    /* poison-u repeats ticket 1 (error 1062), good-u takes ticket 2 */
+    const char *users[] = {"poison-u", "good-u", NULL};
+    const long long tickets[] = {1, 2};
+    xadd_packed(f, a, "poison-u 1 1\ngood-u 2 1", users, tickets, 2);
+
+    long long deadline = it_now_ms() + 20000;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'good-u' AND status = 'confirmed'", a) != 1 &&
+           it_now_ms() < deadline)
+        it_sleep_ms(100);
+    assert_int_equal(
+        it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'good-u' AND status = 'confirmed'", a), 1);
+    it_sleep_ms(2000); /* a couple of take-overs of the entry */
+    assert_int_equal(pending_in_group(f, a), 1);
+    assert_int_equal(it_redis_xlen(f->redis, a), 1);
+    status_is(f, a, "good-u", "pending"); /* committed, but its entry is not released */
+    status_is(f, a, "poison-u", "pending");
+    assert_int_equal(record_letter(f, a, "poison-u"), 'p');
+    assert_true(it_proc_alive(&f->workers[0]));
+
+    assert_int_equal(it_db_exec(f->db, "RENAME TABLE claims_dead_away TO claims_dead"), 0);
+    assert_int_equal(drained_within(f, a, 20000), 0);
+    assert_int_equal(pending_in_group(f, a), 0);
+    assert_int_equal(
+        it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'poison-u' AND entry_id LIKE '%%/1'", a), 1);
+    assert_int_equal(record_letter(f, a, "poison-u"), 'r');
+    status_is(f, a, "good-u", "confirmed");
+    assert_int_equal(it_db_int(f->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", a), 2);
+    assert_true(it_proc_alive(&f->workers[0]));
+}
+
+/*
+ * Two poison lines in one packed entry: each is its own dead letter
+ * (claims_dead's key is (event_id, entry_id): "<entry id>/<line>"), not
+ * one of them dropped by the second insert's ON DUPLICATE KEY.
+ */
+static void two_poison_lines_of_one_entry(void **st)
+{
+    it_fix_t *f = *st;
+    char a[64], id[64];
+    it_new_event(f, a, sizeof a, "packdead", 100, 1);
+    it_claim_users(f, a, "a", 1, 2, 0, 201);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
+
+    /* p-1 and p-2 repeat tickets 1 and 2; ok-3 is good */
+    const char *users[] = {"p-1", "p-2", "ok-3", NULL};
+    const long long tickets[] = {1, 2, 3};
+    xadd_packed(f, a, "p-1 1 1\np-2 2 1\nok-3 3 1", users, tickets, 3);
+    assert_int_equal(entry_of(f, a, "p-2", id), 0);
+    assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s'", a), 2);
+    assert_int_equal(it_db_int(f->db, -1,
+                               "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'p-1' AND entry_id = '%s/1' "
+                               "AND ticket = 1 AND error = 1062",
+                               a, id),
+                     1);
+    assert_int_equal(it_db_int(f->db, -1,
+                               "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'p-2' AND entry_id = '%s/2' "
+                               "AND ticket = 2 AND error = 1062",
+                               a, id),
+                     1);
+    assert_int_equal(record_letter(f, a, "p-1"), 'r');
+    assert_int_equal(record_letter(f, a, "p-2"), 'r');
+    status_is(f, a, "ok-3", "confirmed");
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", a), 0);
+    assert_int_equal(r.status, 200);
+    json_t *db = json_object_get(r.json, "database");
+    assert_int_equal(it_json_int(json_object_get(r.json, "redis"), "granted"), 5);
+    assert_int_equal(it_json_int(db, "sold"), 3);
+    assert_int_equal(it_json_int(db, "dead"), 2);
+    it_resp_free(&r);
+}
+
+/* The gateway started with CLAIM_ENTRY=single (workers older than the packed reader still running). */
+static int setup_single_entries(void **st)
+{
+    setenv("CLAIM_ENTRY", "single", 1);
+    int rc = it_fix_new0(st);
+    unsetenv("CLAIM_ENTRY");
+    return rc;
+}
+
+/* CLAIM_ENTRY=single: one entry per claim, u t n c, the shape every worker reads; drained as before. */
+static void single_entries_keep_the_old_shape(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], val[64];
+    it_new_event(f, ev, sizeof ev, "single", 10, 1);
+    it_claim_users(f, ev, "u", 1, 3, 0, 201);
+    assert_int_equal(it_redis_xlen(f->redis, ev), 3);
+    for (size_t i = 0; i < 3; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "u-%zu", i + 1);
+        assert_int_equal(entry_field(f, ev, i, "u", val, sizeof val), 0);
+        assert_string_equal(val, want);
+        assert_int_equal(entry_field(f, ev, i, "t", val, sizeof val), 0);
+        snprintf(want, sizeof want, "%zu", i + 1);
+        assert_string_equal(val, want);
+        assert_int_equal(entry_field(f, ev, i, "n", val, sizeof val), 0);
+        assert_string_equal(val, "1");
+        assert_int_equal(entry_field(f, ev, i, "c", val, sizeof val), 0);
+        assert_int_equal(entry_field(f, ev, i, "m", val, sizeof val), -1);
+    }
+    assert_int_equal(admin_pending(f, ev), 3);
+    status_is(f, ev, "u-2", "pending");
+    assert_int_equal(it_fix_add_worker(f, "it-single"), 0);
+    wait_drained(f, ev);
+    status_is(f, ev, "u-2", "confirmed");
+    assert_books_agree(f, ev, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -997,6 +1262,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(packed_entries_drain_into_rows, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(packed_entry_held_row_keeps_it_pending, it_fix_new0, restore_dead_table),
+        cmocka_unit_test_setup_teardown(two_poison_lines_of_one_entry, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(single_entries_keep_the_old_shape, setup_single_entries, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */

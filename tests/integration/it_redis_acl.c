@@ -127,8 +127,8 @@ static void gateway_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "HGETALL", "tk:wk:stats", NULL), "gateway HGETALL tk:wk:stats");
     allowed(cmd(c, "RPUSH", "tk:lb:{acl-gw}:drop", "1", NULL), "gateway RPUSH of a board's drop list (lb_write.lua)");
     allowed(cmd(c, "LPOP", "tk:lb:{acl-gw}:drop", NULL), "gateway LPOP of a board's drop list (lb_write.lua)");
-    const char *keys[] = {"tk:{acl-gw}:ev", "tk:{acl-gw}:claims", "tk:{acl-gw}:q", "1", "u-1", "1"};
-    redisReply *r = eval_script(c, "claim", 3, 6, keys);
+    const char *keys[] = {"tk:{acl-gw}:ev", "tk:{acl-gw}:claims", "tk:{acl-gw}:q", "1", "0", "m", "u-1", "1"};
+    redisReply *r = eval_script(c, "claim", 3, 8, keys);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY); /* {"not_found"}: the script ran */
     assert_int_equal(r->elements, 1);
@@ -166,8 +166,8 @@ static void worker_user_runs_only_its_commands(void **st)
     allowed(cmd(c, "HINCRBY", "tk:wk:stats", "acl-w:rows", "1", NULL), "worker HINCRBY tk:wk:stats");
     allowed(cmd(c, "HDEL", "tk:wk:stats", "acl-w:rows", NULL), "worker HDEL tk:wk:stats");
     /* It cannot grant a claim: claim.lua stops at its first write, nothing changed. */
-    const char *ckeys[] = {ev, claims, q, "1", "0", "u-1", "1"};
-    refused(eval_script(c, "claim", 3, 7, ckeys), SCRIPT_CMD, "worker running claim.lua");
+    const char *ckeys[] = {ev, claims, q, "1", "0", "m", "u-1", "1"};
+    refused(eval_script(c, "claim", 3, 8, ckeys), SCRIPT_CMD, "worker running claim.lua");
     assert_int_equal(it_redis_ev_int(t, "acl-wk", "remaining", -1), 5);
     assert_int_equal(it_redis_ev_int(t, "acl-wk", "seq", -1), 0);
     assert_int_equal(it_redis_claims_count(t, "acl-wk"), 0);
@@ -393,8 +393,8 @@ static void aof_replay_keeps_script_writes(void **st)
     allowed(cmd(t, "HSET", ev, "name", "acl", "state", "open", "total", "5", "remaining", "5", "maxpu", "1", "opens", "0", "closes", "0",
                 "seq", "0", NULL),
             "test HSET event");
-    const char *ckeys[] = {ev, claims, q, "1", "0", "u-aof", "1"};
-    redisReply *r = eval_script(t, "claim", 3, 7, ckeys);
+    const char *ckeys[] = {ev, claims, q, "1", "0", "m", "u-aof", "1"};
+    redisReply *r = eval_script(t, "claim", 3, 8, ckeys);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[0]->str, "N");

@@ -625,11 +625,11 @@ static void retry_elsewhere_waits_for_the_grant(void **st)
     snprintf(now, sizeof now, "%lld", (long long)tk_time_now_ms());
 
     freeze(x, 1);
-    const char *argv[] = {"EVAL", tk_lua_find("claim"), "4", k[0], k[1], k[2], k[3], now, "1", "bob", "1"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
+    const char *argv[] = {"EVAL", tk_lua_find("claim"), "4", k[0], k[1], k[2], k[3], now, "1", "m", "bob", "1"};
+    size_t lens[12];
+    for (int i = 0; i < 12; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *g = redisCommandArgv(x->rc[0], 11, argv, lens);
+    redisReply *g = redisCommandArgv(x->rc[0], 12, argv, lens);
     assert_non_null(g);
     assert_int_equal(g->type, REDIS_REPLY_ARRAY);
     assert_int_equal(g->elements, 2);

@@ -22,7 +22,7 @@ static const char *const vars[] = {"PORT", "HTTP_PORT", "GW_THREADS", "LOG_LEVEL
                                    "ADMIN_ON_HTTP", "TLS_TICKET_ROTATE_S", "ACCESS_TOKEN_SECRET_FILE",
                                    "WQ_HELD_MAX", "BOARD_READS_MAX", "BOARD_DB_READS_MAX", "BOARD_CHECKSUM_MAX",
                                    "REDIS_CLUSTER", "REDIS_HOST", "REDIS_PORT", "REDIS_WAIT_REPLICAS",
-                                   "REDIS_WAIT_TIMEOUT_MS"};
+                                   "REDIS_WAIT_TIMEOUT_MS", "CLAIM_ENTRY"};
 
 /* Secret files the tests write (mode 0600 unless a test changes it); removed at the end. */
 static char secret_ok[64], secret_next[64], secret_short[64], secret_open[64];
@@ -261,6 +261,23 @@ static void test_user_auth_refusals(void **state)
     opt_expect(load_parsed, -1, "--dev-login=2", "gw", "--dev-login=2", NULL);
 }
 
+/* CLAIM_ENTRY: the stream entry shape claim.lua writes (ARGV[3]). */
+static void test_claim_entry(void **state)
+{
+    (void)state;
+    gw_config_t c;
+    char err[512], *argv[] = {"gw"};
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_string_equal(c.claim_entry, "packed"); /* the default */
+    assert_int_equal(c.claim_entry_arg, 'm');
+    setenv("CLAIM_ENTRY", "single", 1);
+    assert_int_equal(load(&c, 1, argv, err), 0);
+    assert_int_equal(c.claim_entry_arg, 's');
+    unsetenv("CLAIM_ENTRY");
+    opt_expect(load_parsed, -1, "CLAIM_ENTRY=one", "gw", "--claim-entry", "one", NULL);
+    opt_expect(load_parsed, -1, "CLAIM_ENTRY=", "gw", "--claim-entry", "Packed", NULL);
+}
+
 /* The access token key (gw_access.h): a shared 0600 file, or a random key of this process when unset. */
 static void test_access_key(void **state)
 {
@@ -392,6 +409,7 @@ int main(void)
         cmocka_unit_test_setup(test_user_auth, setup),
         cmocka_unit_test_setup(test_user_auth_refusals, setup),
         cmocka_unit_test_setup(test_access_key, setup),
+        cmocka_unit_test_setup(test_claim_entry, setup),
         cmocka_unit_test_setup(test_connection_options, setup),
         cmocka_unit_test_setup(test_edge, setup),
         cmocka_unit_test_setup(test_redis_cluster, setup),
