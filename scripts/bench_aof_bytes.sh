@@ -3,7 +3,9 @@
 # workers' XREADGROUP and of lua/confirm.lua (issue 16). A scratch
 # redis-server (appendonly yes, appendfsync always, no ACLs) on a free
 # loopback port in a temporary directory: 1,000 claims in 20 calls of 50,
-# then 10 reads of 100 entries, each confirmed, all confirmed; the growth of
+# then reads of 100 entries until none is left (10 of one claim each; 1
+# with the 20 packed entries of AOF_ENTRY=m, the default), each confirmed,
+# all confirmed; the growth of
 # the AOF's incremental file is measured around each step. LUA_DIR (default
 # this tree's lua/) may be an older tree's, to compare: its confirm.lua is
 # called with the argument shape it expects (triplets before issue 16).
@@ -32,24 +34,30 @@ r() { redis-cli -p "$P" "$@"; }
 size() { cat "$D"/appendonlydir/*.incr.aof | wc -c; }
 r hset 'tk:{a}:ev' state open total 100000 remaining 100000 maxpu 1 opens 0 closes 0 seq 0 >/dev/null
 r xgroup create 'tk:{a}:q' wk 0 MKSTREAM >/dev/null
+# the entry shape (ARGV[3]) to a claim.lua that takes one: AOF_ENTRY m (packed, default) or s (one entry per claim)
+shape=()
+if grep -q "ARGV\[3\] the entry shape" "$L/claim.lua"; then shape=("${AOF_ENTRY:-m}"); fi
 cs=$(r script load "$(cat "$L/claim.lua")")
 fs=$(r script load "$(cat "$L/confirm.lua")")
 s0=$(size)
 for c in $(seq 1 20); do
     args=()
     for u in $(seq 1 50); do args+=("user-$c-$u" 1); done
-    r evalsha "$cs" 4 'tk:{a}:ev' 'tk:{a}:claims' 'tk:{a}:q' 'tk:{a}:prio' 1764547200000 0 m "${args[@]}" >/dev/null
+    r evalsha "$cs" 4 'tk:{a}:ev' 'tk:{a}:claims' 'tk:{a}:q' 'tk:{a}:prio' 1764547200000 0 "${shape[@]}" "${args[@]}" >/dev/null
 done
 s1=$(size)
-sr=0 sc=0
-for b in $(seq 1 10); do
+sr=0 sc=0 nusers=0
+for b in $(seq 1 1000); do
     x0=$(size)
     r --no-raw xreadgroup group wk w1 count 100 streams 'tk:{a}:q' '>' >"$D/read.txt"
     x1=$(size)
     sr=$((sr + x1 - x0))
     mapfile -t ids < <(grep -o '"[0-9]*-[0-9]*"' "$D/read.txt" | tr -d '"')
-    mapfile -t users < <(grep -o '"user-[0-9]*-[0-9]*"' "$D/read.txt" | tr -d '"')
-    [ "${#ids[@]}" = 100 ] && [ "${#users[@]}" = 100 ] || tk_die "read $b: ${#ids[@]} ids, ${#users[@]} users"
+    [ "${#ids[@]}" -gt 0 ] || break
+    # a packed entry's users are inside its m field's string: match them unquoted
+    mapfile -t users < <(grep -o 'user-[0-9]*-[0-9]*' "$D/read.txt")
+    nusers=$((nusers + ${#users[@]}))
+    [ "$style" = count ] || [ "${#ids[@]}" = "${#users[@]}" ] || tk_die "read $b: ${#ids[@]} ids, ${#users[@]} users"
     if [ "$style" = triplets ]; then
         a=()
         for k in "${!ids[@]}"; do a+=("${ids[$k]}" "${users[$k]}" c); done
@@ -59,5 +67,6 @@ for b in $(seq 1 10); do
     fi
     sc=$((sc + $(size) - x1))
 done
+[ "$nusers" = 1000 ] || tk_die "read $nusers claims of 1000"
 [ "$(r xlen 'tk:{a}:q')" = 0 ] || tk_die "the stream is not empty after the confirms"
 echo "AOF bytes per claim ($L): claim.lua $(((s1 - s0) / 1000)), XREADGROUP $((sr / 1000)), confirm.lua $((sc / 1000)), total $(((s1 - s0 + sr + sc) / 1000))"
