@@ -24,9 +24,10 @@ every claim of the call) and m <lines>, one line per granted claim in
 ticket order, "<user> <ticket> <quantity>", joined by "\n". A call that
 grants nothing adds nothing. With "s", each granted claim is its own entry
 u <user> t <ticket> n <quantity> c <created_ms>, as before the packing.
-Why: the XADD is the dearest command of a grant (a stream entry, its
-radix-tree node, its AOF record); one per call costs Redis about half the
-CPU per claim of one per claim (issue 16). The tickets of one entry are
+Why: an XADD per claim was the dearest command of a grant after HSETNX,
+and every entry costs the workers an XREADGROUP delivery (and its
+propagated XCLAIM) and an XACK; one per call cut the XADD's share of Redis
+CPU per claim about 4x, the drain's about 8x (issue 16; bench/README.md). The tickets of one entry are
 consecutive and every later entry's are higher, so tickets still rise
 along the stream: the watermark rule of lua/confirm.lua holds with "the
 ticket of the oldest entry" read from its first line.
