@@ -108,6 +108,25 @@ static size_t done_ids(wk_drain_t *d, const wk_group_t *g)
 }
 
 /*
+ * Whether d->bad[@i] is the first of its entry's lines (a malformed packed
+ * entry is one d->bad per line, wk_read.c) and every line of it is stored:
+ * then its id is acked, once. Quadratic in the lines of malformed entries
+ * of one batch, which only damage writes.
+ */
+static int bad_entry_done(const wk_drain_t *d, size_t i)
+{
+    const wk_bad_t *b = &d->bad[i];
+    for (size_t j = 0; j < d->nbad; j++) {
+        const wk_bad_t *o = &d->bad[j];
+        if (j == i || o->stream != b->stream || strcmp(o->id, b->id) != 0)
+            continue;
+        if (j < i || !o->ack)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * One call for stream @si (@g: its group of this batch, or NULL): the ids of
  * its entries written (done_ids: an entry once, when every row of it has a
  * status), and with @bad those of its malformed entries stored in claims_dead
@@ -133,7 +152,8 @@ static void confirm_stream(wk_drain_t *d, size_t si, const wk_group_t *g, int ba
         const wk_bad_t *b = &d->bad[i];
         if (b->stream != si || !b->ack)
             continue; /* another stream's, or not stored: stays pending */
-        arg(d, WK_CONFIRM_HEAD + n++, b->id, strlen(b->id));
+        if (bad_entry_done(d, i))
+            arg(d, WK_CONFIRM_HEAD + n++, b->id, strlen(b->id));
         if (b->letter != 0)
             name_row(d, cap, ++np, &b->row, b->letter);
     }

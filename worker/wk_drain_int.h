@@ -35,8 +35,11 @@ typedef struct {
     char cursor[WK_ENTRY_ID_MAX]; /* XAUTOCLAIM cursor */
 } wk_stream_t;
 
+/* The lines of one malformed packed entry kept apart (claim.lua writes at most GW_MAX_BATCH, 1024); lines past it are only in the log. */
+#define WK_BAD_LINES_MAX 1024
+
 /*
- * An entry that is not a claim in the shape of docs/CONTRACTS.md: set aside
+ * An entry that is not a claim in the shape of docs/CONTRACTS.md, or one line of it when it is packed (row.line > 0): set aside
  * in claims_dead, then acked (wk_malformed.c). @row holds what could be read
  * of it (wk_row_salvage); @ack and @letter are set by wk_malformed_settle.
  */

@@ -18,25 +18,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keeps the entry @id of stream @stream aside, with what can be read of its @n fields and @why it is not a claim (wk_malformed.c). */
-static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t n,
-                   const char *why)
+/* One more d->bad for entry @id of stream @stream, its row salvaged from @n fields, its @line (0: the whole entry). NULL when out of memory. */
+static wk_bad_t *bad_row(wk_drain_t *d, size_t stream, const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t n,
+                         unsigned line, const char *why)
 {
-    if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX)
-        return 0; /* cannot even ack it; nothing a worker can do */
     wk_bad_t *b = tk_grow(d->bad, &d->badcap, d->nbad + 1, sizeof(*b), 16);
     if (b == NULL)
-        return -1;
+        return NULL;
     d->bad = b;
     b = &d->bad[d->nbad++];
     b->stream = stream;
     memcpy(b->id, id, idlen);
     b->id[idlen] = '\0';
     wk_row_salvage(id, idlen, kv, kvlen, n, &b->row);
+    b->row.line = line;
     snprintf(b->reason, sizeof(b->reason), "malformed stream entry: %s", why);
     b->ack = 0;
     b->letter = 0;
-    return 0;
+    return b;
+}
+
+/*
+ * Keeps the entry @id of stream @stream aside, with what can be read of its
+ * @n fields and @why it is not a claim (wk_malformed.c). A packed entry
+ * (field m) is kept as one d->bad per line, each with the user and ticket
+ * its line names (so each claim whose own entry it was can be told): its
+ * lines share the id, and wk_confirm_bad acks it only once every line is
+ * stored. An entry whose lines cannot be told apart is kept whole.
+ */
+static int add_bad(wk_drain_t *d, size_t stream, const char *id, size_t idlen, const char *const *kv, const size_t *kvlen, size_t n,
+                   const char *why)
+{
+    if (idlen == 0 || idlen >= WK_ENTRY_ID_MAX)
+        return 0; /* cannot even ack it; nothing a worker can do */
+    const char *m = NULL, *c = NULL;
+    size_t ml = 0, cl = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (kvlen[i] == 1 && kv[i][0] == 'm')
+            m = kv[i + 1], ml = kvlen[i + 1];
+        else if (kvlen[i] == 1 && kv[i][0] == 'c')
+            c = kv[i + 1], cl = kvlen[i + 1];
+    }
+    unsigned line = 0;
+    for (const char *p = m, *end = m + ml; m != NULL && p < end && line < WK_BAD_LINES_MAX;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
+        /* "<user> <ticket> <qty>": the fields u and t of an entry of one claim */
+        const char *sp = memchr(p, ' ', (size_t)(le - p));
+        const char *lkv[6] = {"u", p, "t", sp != NULL ? sp + 1 : le, "c", c != NULL ? c : ""};
+        size_t lkl[6] = {1, (size_t)((sp != NULL ? sp : le) - p), 1, (size_t)(le - (sp != NULL ? sp + 1 : le)), 1, c != NULL ? cl : 0};
+        line++;
+        if (bad_row(d, stream, id, idlen, lkv, lkl, 6, line, why) == NULL)
+            return -1;
+        p = nl != NULL ? nl + 1 : end;
+    }
+    if (line > 0)
+        return 0;
+    return bad_row(d, stream, id, idlen, kv, kvlen, n, 0, why) != NULL ? 0 : -1;
 }
 
 long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)

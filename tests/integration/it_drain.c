@@ -751,6 +751,61 @@ static void malformed_copy_waits_for_the_pending_original(void **st)
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
 }
 
+/*
+ * A packed entry (one per claim-script call) that is not well formed: its
+ * first line is p-2's own claim with its quantity damaged, its second names
+ * a user without a claim. Kept whole, it named nobody, and p-2 read
+ * "confirmed" with no row once it was acked. Kept line by line
+ * (wk_read.c add_bad), p-2 reads rejected (dead_letter) with its unit in
+ * the books, the other line is stored with none, and each line has its own
+ * dead letter "<entry id>/<line>".
+ */
+static void malformed_packed_entry_is_set_aside_line_by_line(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], id2[64];
+    it_resp_t r;
+    it_event_id(ev, sizeof ev, "mpacked");
+    assert_int_equal(it_api_create_event(f, ev, 100, 1, 0, 0), 201);
+    it_claim_users(f, ev, "p", 1, 3, 0, 201); /* one call each: three entries */
+    assert_int_equal(entry_of(f, ev, "p-2", id2), 0);
+    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id2);
+    assert_non_null(x);
+    freeReplyObject(x);
+    long long now = (long long)time(NULL) * 1000;
+    x = redisCommand(f->redis, "XADD tk:{%s}:q * c %lld m %s", ev, now, "p-2 2 x\np-9 77 1");
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_STRING);
+    char bad_id[64];
+    snprintf(bad_id, sizeof bad_id, "%s", x->str);
+    freeReplyObject(x);
+
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    wait_drained(f, ev);
+    assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 0);
+    status_is(f, ev, "p-1", "confirmed");
+    status_is(f, ev, "p-3", "confirmed");
+    assert_int_equal(record_letter(f, ev, "p-2"), 'r');
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/p-2", ev), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(it_json_str(r.json, "status"), "rejected");
+    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
+    it_resp_free(&r);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND entry_id = '%s/1' AND user_id = 'p-2' "
+                                          "AND ticket = 2 AND quantity = 1", ev, bad_id),
+                     1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND entry_id = '%s/2' AND user_id = 'p-9' "
+                                          "AND ticket = 77 AND quantity = 0", ev, bad_id),
+                     1);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(it_json_int(json_object_get(r.json, "redis"), "granted"), 3);
+    assert_int_equal(it_json_int(json_object_get(r.json, "database"), "sold"), 2);
+    assert_int_equal(it_json_int(json_object_get(r.json, "database"), "dead"), 1);
+    it_resp_free(&r);
+    assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
+}
+
 /* Teardown of the next test: the dead-letter table back under its name, whatever the test did. */
 static int restore_dead_table(void **st)
 {
@@ -1259,6 +1314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(fresh_path_undoes_a_group_with_an_existing_row, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(malformed_copy_of_a_confirmed_claim_leaves_it_confirmed, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(malformed_copy_waits_for_the_pending_original, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(malformed_packed_entry_is_set_aside_line_by_line, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),
