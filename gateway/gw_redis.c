@@ -65,7 +65,7 @@ typedef struct rconn {
      * it returned holds new calls (see "Order" before pump). */
     int master, closing;
     uint64_t sent, answered, hold_until;
-    int id; /* gw_redis_conn_of: numbered anew each time it becomes up (on_ready) */
+    int id; /* gw_redis_reply_conn: numbered anew each time it becomes up (on_ready) */
     char host[TK_CLUSTER_HOST_MAX + 1];
     int port;
 } rconn_t;
@@ -100,6 +100,7 @@ struct st_gw_redis_t {
     int pumping;
     uint64_t next_seq;
     int next_conn_id; /* rconn_t.id of the next connection made */
+    int reply_conn;   /* gw_redis_reply_conn: during a user callback, the id of the connection its reply came on, else -1 */
     h2o_timeout_t try_timeout;
     h2o_timeout_entry_t try_entry;
     int refresh_inflight, refresh_wanted, map_err_logged;
@@ -132,6 +133,7 @@ struct call {
     int redirects;  /* MOVED and ASK followed */
     int tries;      /* TRYAGAIN and CLUSTERDOWN met */
     int slot;       /* of the first key, or -1 (keyless: any master) */
+    int pinned;     /* gw_redis_command_on: its connection's answer is the answer, a redirect included */
     uint64_t seq;   /* issue order (cluster): which of two calls of a slot is the earlier */
     int64_t not_before;
     int nkeys, argc;
@@ -161,6 +163,19 @@ static void drop_waiting(rconn_t *c);
 static void update_up(gw_redis_t *r);
 static void pump(gw_redis_t *r);
 static void refresh(gw_redis_t *r);
+
+/*
+ * Runs @cb with @rep, gw_redis_reply_conn saying @conn meanwhile (restored
+ * after: a callback may issue a call that is given up at once, whose own
+ * callback runs inside this one).
+ */
+static void run_cb(gw_redis_t *r, int conn, gw_redis_cb cb, redisReply *rep, void *data)
+{
+    int outer = r->reply_conn;
+    r->reply_conn = conn;
+    cb(r, rep, data);
+    r->reply_conn = outer;
+}
 
 /* ---- hiredis event hooks ---------------------------------------------- */
 
@@ -611,6 +626,7 @@ gw_redis_t *gw_redis_create(h2o_loop_t *loop, const tk_backend_t *backend, gw_re
     r->state_data = state_data;
     r->resend_tail = &r->resend_head;
     r->wait_tail = &r->wait_head;
+    r->reply_conn = -1;
     if (backend->redis_nseeds > 0) {
         if ((r->map = malloc(sizeof(*r->map))) == NULL) {
             free(r);
@@ -757,10 +773,10 @@ static void on_plain_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     plain_call_t *call = priv;
     gw_redis_t *r = call->r;
-    (void)ac;
+    const rconn_t *c = ac->data;
     if (reply == NULL)
         __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
-    call->cb(r, reply, call->data);
+    run_cb(r, reply != NULL ? c->id : -1, call->cb, reply, call->data);
     free(call);
 }
 
@@ -789,7 +805,7 @@ static call_t *call_new(gw_redis_t *r, int script, gw_redis_cb cb, void *data, i
 
 static int send_call(call_t *call, rconn_t *c);
 
-/* gw_redis_command and gw_redis_command_at: in a cluster, the call goes to @slot's master (-1: any). */
+/* gw_redis_command: in a cluster, the call goes to @slot's master (-1: any). */
 static int command_to(gw_redis_t *r, int slot, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
 {
     if (r->map != NULL) {
@@ -839,16 +855,56 @@ int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const 
     return command_to(r, r->map != NULL ? command_slot(argc, argv, lens) : -1, cb, data, argc, argv, lens);
 }
 
-int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_cb cb, void *data, int argc, const char **argv,
-                        const size_t *lens)
+int gw_redis_reply_conn(const gw_redis_t *r)
 {
-    return command_to(r, r->map != NULL ? (int)tk_key_slot(key, keylen) : -1, cb, data, argc, argv, lens);
+    return r->reply_conn;
 }
 
-int gw_redis_conn_of(gw_redis_t *r, const char *key, size_t keylen)
+/*
+ * The connection numbered @conn, when it is still that one: up, and not
+ * reconnected since (on_ready numbers every connection anew). A connection
+ * that is down keeps its last number but is not up, and one being made
+ * (connecting, AUTH) is not up either.
+ */
+static rconn_t *conn_numbered(gw_redis_t *r, int conn)
 {
-    rconn_t *c = r->map != NULL ? route(r, (int)tk_key_slot(key, keylen)) : r->one;
-    return !r->destroying && c != NULL && c->up && c->ac != NULL ? c->id : -1;
+    if (conn < 0 || r->destroying)
+        return NULL;
+    if (r->map == NULL)
+        return r->one->up && r->one->ac != NULL && r->one->id == conn ? r->one : NULL;
+    for (size_t i = 0; i < r->nconns; i++)
+        if (r->conns[i]->id == conn && r->conns[i]->up && r->conns[i]->ac != NULL)
+            return r->conns[i];
+    return NULL;
+}
+
+/*
+ * Not held behind a redirect (the wait list of "Order in a cluster"): that
+ * order is among the calls of a slot, to keep claims in arrival order, and
+ * a keyless command such as WAIT neither writes nor belongs to a slot. What
+ * it must follow is every command sent on its connection before it, which
+ * hiredis's order on one connection gives. Pinned: should its connection
+ * answer a redirect, that is the answer.
+ */
+int gw_redis_command_on(gw_redis_t *r, int conn, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens)
+{
+    rconn_t *c = conn_numbered(r, conn);
+    if (c == NULL) {
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    if (r->map == NULL)
+        return command_to(r, -1, cb, data, argc, argv, lens); /* on r->one, which is @c */
+    call_t *call = call_new(r, -1, cb, data, 0, argc, argv, lens);
+    if (call == NULL)
+        return -1;
+    call->pinned = 1;
+    if (send_call(call, c) != 0) {
+        free(call);
+        __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    return 0;
 }
 
 static int send_script(call_t *call, int by_text);
@@ -875,13 +931,19 @@ static int send_script(call_t *call, int by_text);
  * one. A call that meets NOSCRIPT twice is answered with that error too.
  */
 
-/* @call's answer is @rep; frees it. */
-static void deliver(call_t *call, redisReply *rep)
+/* @call's answer is @rep, which came on @c (NULL: made here, or none: a lost connection); frees it. */
+static void deliver_from(call_t *call, rconn_t *c, redisReply *rep)
 {
     if (rep == NULL)
         __atomic_add_fetch(&call->r->errors, 1, __ATOMIC_RELAXED);
-    call->cb(call->r, rep, call->data);
+    run_cb(call->r, rep != NULL && c != NULL ? c->id : -1, call->cb, rep, call->data);
     free(call);
+}
+
+/* @call's answer is @rep, not one a connection delivered (an error made here, or NULL); frees it. */
+static void deliver(call_t *call, redisReply *rep)
+{
+    deliver_from(call, NULL, rep);
 }
 
 /* Answers @call with an error reply saying @msg: it was not run. NULL @msg: with NULL (as a lost connection). */
@@ -1046,7 +1108,8 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *priv)
     c->answered++;
     if (call->script >= 0)
         c->scripts_out--;
-    if (r->map != NULL && rep != NULL && rep->type == REDIS_REPLY_ERROR && !r->destroying && redirected(c, call, rep)) {
+    if (r->map != NULL && rep != NULL && rep->type == REDIS_REPLY_ERROR && !r->destroying && !call->pinned &&
+        redirected(c, call, rep)) {
         /* queued: pump sends it again */
     } else if (call->script >= 0 && rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
                !call->retried) {
@@ -1065,7 +1128,7 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (r->map != NULL && rep != NULL && r->resend_head != NULL && call->slot >= 0 && call->script >= 0 &&
             rep->type != REDIS_REPLY_ERROR)
             lost_place(r, call);
-        deliver(call, rep);
+        deliver_from(call, c, rep);
     }
     if (c->hold_until != 0 && c->answered >= c->hold_until) {
         c->hold_until = 0;

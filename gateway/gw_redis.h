@@ -39,8 +39,8 @@
  *   gw_redis_command by argv[1], by the first stream of XREAD/XREADGROUP
  *   ("STREAMS k1 ..."), and keyless commands (PING, TIME, INFO, CLUSTER,
  *   SCRIPT, ECHO, DBSIZE; a script without keys) to any master that is up;
- *   gw_redis_command_at by the key its caller names (WAIT after a claim
- *   script: the script's master).
+ *   gw_redis_command_on to the connection its caller names, not routed
+ *   (WAIT after a claim script: the connection whose reply said it ran).
  *   Every key of one call must be in one slot (one hash tag), or the
  *   cluster answers CROSSSLOT, which reaches the caller as an error reply.
  *   A call whose master's connection is not up fails at once (-1), as a
@@ -93,7 +93,7 @@
 
 typedef struct st_gw_redis_t gw_redis_t;
 
-/** Called with the reply, or NULL when the command failed (connection lost). */
+/** Called with the reply, or NULL when the command failed (connection lost). gw_redis_reply_conn says where it came from. */
 typedef void (*gw_redis_cb)(gw_redis_t *r, redisReply *reply, void *data);
 
 /** Called on the loop when the connection becomes usable (@up = 1) or is lost (0). */
@@ -162,27 +162,32 @@ uint64_t gw_redis_errors(const gw_redis_t *r);
 int gw_redis_command(gw_redis_t *r, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens);
 
 /**
- * gw_redis_command routed by @key (@keylen bytes) instead of the command's
- * own arguments: in a cluster, to the master of @key's slot (the same
- * connection a script call whose first key is @key went to, the map
- * unchanged); on a single Redis the same as gw_redis_command. For a keyless
- * command that must follow a script's writes on their connection: WAIT
- * (gateway/claims/gw_batch_wait.c), which gw_redis_command would route by its
- * number.
+ * Inside a gw_redis_cb only: the number of the connection on which the
+ * reply being handled arrived; for a call redirected (MOVED, ASK,
+ * TRYAGAIN) or retried (NOSCRIPT), the connection of the final reply, the
+ * one that ran the command. Each connection made gets a new number (0 for
+ * the first one of a single Redis; a reconnect is a new number), so an
+ * equal number later means the same TCP connection to the same node. -1
+ * when the reply came on no connection: NULL (the connection lost,
+ * gw_redis destroyed, a redirected call that could not be sent again) or
+ * an error reply made by gw_redis for a call it gave up without running
+ * it; -1 outside callbacks. For the WAIT that must follow a claim script's
+ * writes on the connection that ran them (gateway/claims/gw_batch_wait.c):
+ * in a cluster that is not always the one the slot map names for the
+ * script's key (ASK; a map changed while the script was in flight).
  */
-int gw_redis_command_at(gw_redis_t *r, const char *key, size_t keylen, gw_redis_cb cb, void *data, int argc, const char **argv,
-                        const size_t *lens);
+int gw_redis_reply_conn(const gw_redis_t *r);
 
 /**
- * Which connection a gw_redis_command_at(@key) would go to now: a number
- * >= 0, or -1 when that connection is not up (or no master holds @key's
- * slot). Each connection made gets a new number (0 for the first one of a
- * single Redis; a reconnect is a new number), so an equal number later
- * means the same TCP connection to the same node, still up, and a WAIT
- * sent on it covers the writes made on it before. For the WAIT that
- * covers several claim batches at once (gateway/claims/gw_batch_wait.c).
+ * Sends a keyless command (argv copied as by gw_redis_command) on exactly
+ * connection @conn (a gw_redis_reply_conn number) if it is still up with
+ * that number: never routed, never redirected (a redirect it met would be
+ * its reply), and in a cluster not held behind redirected calls (it writes
+ * nothing and has no slot). Returns 0, or -1 at once when that connection
+ * is down or was made again since (a new TCP connection, whose WAIT covers
+ * nothing of the old one's); the callback then is never called.
  */
-int gw_redis_conn_of(gw_redis_t *r, const char *key, size_t keylen);
+int gw_redis_command_on(gw_redis_t *r, int conn, gw_redis_cb cb, void *data, int argc, const char **argv, const size_t *lens);
 
 /**
  * EVALSHA of @script with @nkeys keys among argv (argv here is only the keys

@@ -16,31 +16,37 @@
  *
  * Why one WAIT answers for its whole group:
  * 1. A batch is held only from its script reply's callback: the script
- *    ran and its writes are made. K is its event key, the script's first
- *    key, by which gw_redis routed the script call.
- * 2. Its group is the connection gw_redis_conn_of(K) names at that moment,
- *    C. That is the connection the reply came from: gw_redis routes a
- *    script by K, a MOVED updates the map before the call is sent again to
- *    the new master, so the reply comes from the connection the map names
- *    for K; a single Redis has one. A connection is numbered anew each
- *    time it is made, so C is also the TCP connection the script went on,
- *    not a later one to the same node (a new connection's WAIT covers
- *    nothing of the old one's).
+ *    ran and its writes are made. C is gw_redis_reply_conn there: the
+ *    connection that reply arrived on. Redis answers a command on the
+ *    connection it read it from, so the script ran on C's node as a
+ *    command of C, and its writes set C's offset. That holds whatever the
+ *    slot map said: after an ASK the call went again to the importing node
+ *    (ASKING then the script, both on C), after a MOVED to the new master,
+ *    and a map changed while the script was in flight changes nothing of
+ *    where its reply came from. The answers before the final one (MOVED,
+ *    ASK, TRYAGAIN, CLUSTERDOWN, NOSCRIPT) ran nothing, so no write of the
+ *    script is on another connection. A connection is numbered anew each
+ *    time it is made, so C is one TCP connection, not a later one to the
+ *    same node (a new connection's WAIT covers nothing of the old one's).
+ * 2. Its group is C's: every batch held this turn whose reply came on C.
  * 3. At the end of the turn (a zero-delay timeout, after the replies this
- *    turn brought), the group's WAIT is sent routed by a key of the group
- *    for which gw_redis_conn_of still says C, so on C itself. Redis runs
- *    the commands of one connection in order, and every script of the
+ *    turn brought), the group's WAIT is sent with gw_redis_command_on(C):
+ *    on C itself, never routed by the map, never redirected, and not
+ *    queued behind redirected calls (it has no slot), or not at all. Redis
+ *    runs the commands of one connection in order, and every script of the
  *    group had already been answered on C, so the WAIT runs after all of
  *    them and covers all their writes (its offset is at least the offset
- *    after the last of them). No key of the group still on C (C went down
- *    this turn, or the map moved the slots): no WAIT can cover them, and
- *    every batch of the group is answered 503 and uncertain, as a WAIT
- *    that failed would have it.
+ *    after the last of them). C no longer up with that number (it went
+ *    down this turn, or was closed): no WAIT can cover them, and every
+ *    batch of the group is answered 503 and uncertain, as a WAIT that
+ *    failed would have it. So is a batch whose reply came on no connection
+ *    (cannot happen for a reply that acknowledges a claim; checked anyway).
  * 4. WAIT's answer is then each batch's answer: at least `replicas`, each
  *    answered from its copied script reply as without WAIT; fewer within
- *    the timeout, an error reply, or the connection lost, each is answered
- *    503 and recorded uncertain (gw_journal_lost), as one batch was before.
- *    A retry finds the claim (200, same ticket) once a replica has it, or a
+ *    the timeout, an error reply (a redirect included: WAIT is never sent
+ *    again elsewhere), or the connection lost, each is answered 503 and
+ *    recorded uncertain (gw_journal_lost), as one batch was before. A
+ *    retry finds the claim (200, same ticket) once a replica has it, or a
  *    fresh grant if a failover lost it.
  * Nothing is answered sooner than before: the batches wait for a WAIT sent
  * after their own reply, as each did for its own. Nor noticeably later:
@@ -48,29 +54,17 @@
  * so the WAIT leaves at most one loop iteration after the reply (as the
  * batcher's scripts do), and the turn's other replies ride on it.
  *
- * The edges this shares with one WAIT per batch (both route the WAIT by K
- * when the reply arrives, and neither knows which node actually ran the
- * script):
- * - ASK, during a slot migration: the script ran on the importing node
- *   (ASKING), the map still names the source, so C is the source, which
- *   does not hold those writes; its WAIT says nothing about them, and may
- *   say yes. The same happens to one WAIT per batch.
- * - The map changed for K's slot while the script was in flight without
- *   redirecting it (the periodic CLUSTER SLOTS, or another call's MOVED:
- *   a failover noticed, a migration finished): C is the new node, not the
- *   one that ran the script. Same as before, too.
- * - In a cluster, a WAIT issued while gw_redis holds calls behind a
- *   redirect waits in its queue and is routed when sent, by the map then.
- * Closing them needs gw_redis to say which connection delivered a reply;
- * it does not yet.
+ * What WAIT itself does not promise stays as Redis documents it: the
+ * replicas that acknowledged hold the writes, but WAIT makes nothing
+ * strongly consistent, and a failover may still promote a replica that did
+ * not acknowledge them (docs/DEPLOY.md).
  *
  * Bounds: a held batch stays counted by the batcher (REDIS_INFLIGHT_MAX)
  * and in flight for the journal (the fallback cannot take over) until it
  * is given back, so holding adds no new unbounded state. Per turn at most
  * one group per connection; a WAIT outstanding per connection per turn.
  *
- * Memory: each held batch is one allocation (held_t: its key and the
- * copied reply); each group one more, owned by the pending list, then by
+ * Memory: each held batch is one allocation (held_t: the copied reply); each group one more, owned by the pending list, then by
  * the sent list and the WAIT's callback, and freed by that callback. At
  * destroy the batches of every group are given back at once; a group
  * whose WAIT is outstanding stays, emptied and cut from @w, for its
@@ -78,7 +72,6 @@
  */
 #include "gw_batch_wait.h"
 #include "gw_redis.h"
-#include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_wait.h"
 
@@ -89,8 +82,6 @@ typedef struct held held_t;
 struct held {
     held_t *next;
     void *batch;
-    size_t klen;
-    char key[TK_KEY_MAX]; /* the batch's event key: routes its WAIT */
     redisReply top;       /* the script reply: an array, its elements and their strings after this struct */
 };
 
@@ -98,7 +89,7 @@ typedef struct group group_t;
 struct group {
     group_t *next, **pprev; /* in w->pending or w->sent */
     gw_batch_wait_t *w;     /* NULL once @w is destroyed: the WAIT's callback only frees this */
-    int conn;               /* gw_redis_conn_of of every key held */
+    int conn;               /* gw_redis_reply_conn of every batch's script reply */
     size_t n;
     held_t *head, **tail;   /* in the order their replies came */
 };
@@ -177,14 +168,10 @@ static void on_wait(gw_redis_t *redis, redisReply *reply, void *data)
     free(g);
 }
 
-/* Sends @g's WAIT on its connection, or gives its batches back unreplicated; @g is not in a list. */
+/* Sends @g's WAIT on the connection its scripts' replies came on (essay, 3), or gives its batches back unreplicated; @g is not in a list. */
 static void send_group(gw_batch_wait_t *w, group_t *g)
 {
-    gw_redis_t *redis = w->th->redis;
-    const held_t *h = g->head;
-    while (h != NULL && gw_redis_conn_of(redis, h->key, h->klen) != g->conn)
-        h = h->next; /* essay, 3: a key that still routes to the connection the scripts ran on */
-    if (h != NULL && gw_redis_command_at(redis, h->key, h->klen, on_wait, g, 3, w->cmd.argv, w->cmd.lens) == 0) {
+    if (gw_redis_command_on(w->th->redis, g->conn, on_wait, g, 3, w->cmd.argv, w->cmd.lens) == 0) {
         gw_metrics_add(&w->th->metrics.redis_waits, 1);
         gw_metrics_add(&w->th->metrics.redis_wait_batches, (uint64_t)g->n);
         link_group(&w->sent, g);
@@ -279,28 +266,25 @@ static held_t *hold_reply(const redisReply *reply)
     return h;
 }
 
-void gw_batch_wait_hold(gw_batch_wait_t *w, void *batch, const char *event_id, size_t elen, const redisReply *reply)
+void gw_batch_wait_hold(gw_batch_wait_t *w, void *batch, int conn, const redisReply *reply)
 {
-    held_t *h = hold_reply(reply);
-    int klen = h != NULL ? tk_key(TK_KEY_EV, event_id, elen, h->key) : -1; /* the script's first key: its connection */
-    int conn = klen >= 0 ? gw_redis_conn_of(w->th->redis, h->key, (size_t)klen) : -1;
+    held_t *h = conn >= 0 ? hold_reply(reply) : NULL;
     group_t *g = w->pending;
     while (g != NULL && g->conn != conn)
         g = g->next;
-    if (conn >= 0 && g == NULL && (g = calloc(1, sizeof(*g))) != NULL) {
+    if (h != NULL && g == NULL && (g = calloc(1, sizeof(*g))) != NULL) {
         g->w = w;
         g->conn = conn;
         g->tail = &g->head;
         link_group(&w->pending, g);
     }
-    if (g == NULL) { /* no memory, or the connection is gone already: nothing will say a replica has it */
+    if (h == NULL || g == NULL) { /* no memory, or no connection it came on: nothing will say a replica has it */
         free(h);
         w->done(batch, NULL);
         return;
     }
     h->next = NULL;
     h->batch = batch;
-    h->klen = (size_t)klen;
     *g->tail = h;
     g->tail = &h->next;
     g->n++;

@@ -5,15 +5,16 @@
  *
  * The batcher (gw_batcher.c) hands over every batch whose script reply
  * acknowledges a claim (gw_batch_wait_acknowledges); this file holds it,
- * with a copy of that reply, in a group per connection (the one a command
- * routed by the batch's event key goes to: the master that ran the
- * script), and at the end of the loop turn sends one `WAIT n timeout` per
- * group. Its reply decides for every batch of the group: enough replicas,
- * each is answered from its script reply as without WAIT; fewer, an error,
- * a connection lost or a WAIT that could not be sent, each is answered 503
- * and recorded as uncertain. Why one WAIT may answer for all of them, and
- * the edges where it (like one WAIT per batch before it) cannot: the essay
- * in gw_batch_wait.c.
+ * with a copy of that reply, in a group per connection (the one that reply
+ * came on, gw_redis_reply_conn: the connection whose node ran the script,
+ * in a cluster also after an ASK or a slot map that changed meanwhile),
+ * and at the end of the loop turn sends one `WAIT n timeout` per group on
+ * exactly that connection (gw_redis_command_on). Its reply decides for
+ * every batch of the group: enough replicas, each is answered from its
+ * script reply as without WAIT; fewer, an error, a connection lost or a
+ * WAIT that could not be sent (its connection gone or made again), each is
+ * answered 503 and recorded as uncertain. Why one WAIT answers exactly for
+ * all of them: the essay in gw_batch_wait.c.
  *
  * Ownership: a batch passed to gw_batch_wait_hold belongs to this file
  * until it is given back, exactly once, through the gw_batch_wait_done_cb
@@ -54,11 +55,11 @@ void gw_batch_wait_destroy(gw_batch_wait_t *w);
 int gw_batch_wait_acknowledges(const redisReply *reply);
 
 /**
- * Holds @batch of event @event_id (@elen bytes; its claim script's first key
- * routed it) with a copy of its script @reply (not kept) until the WAIT of
- * this loop turn on that key's connection has answered. Call from the
- * script reply's callback.
+ * Holds @batch with a copy of its script @reply (not kept) until the WAIT
+ * of this loop turn on connection @conn has answered. Call from the script
+ * reply's callback, @conn being gw_redis_reply_conn there (the connection
+ * that delivered @reply); -1 (none) gives @batch back at once, unreplicated.
  */
-void gw_batch_wait_hold(gw_batch_wait_t *w, void *batch, const char *event_id, size_t elen, const redisReply *reply);
+void gw_batch_wait_hold(gw_batch_wait_t *w, void *batch, int conn, const redisReply *reply);
 
 #endif

@@ -212,7 +212,7 @@ static void answer_script(batch_t *bt, const redisReply *reply)
  * batch whose reply acknowledges a claim, a new grant ('N') or an existing
  * one ('E': it may be a grant whose WAIT timed out, so its 200 waits too),
  * goes to gw_batch_wait.c, which answers it through here once a WAIT on
- * the script's connection says enough replicas hold it (one WAIT per
+ * the connection that delivered the script's reply says enough replicas hold it (one WAIT per
  * connection per loop turn covers all its batches: the essay there). Until
  * then it stays in flight (gw_journal_sent counted it; the fallback cannot
  * take over) and held (free_batch comes with the answer). A batch of
@@ -244,7 +244,6 @@ static void on_replicated(void *batch, const redisReply *reply)
 static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
 {
     batch_t *bt = data;
-    (void)redis;
     if (reply == NULL) {
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE); /* gw_redis counted the failure */
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
@@ -266,7 +265,8 @@ static void on_reply(gw_redis_t *redis, redisReply *reply, void *data)
             tk_log(TK_LOG_WARN, "claim script failed: %s", reply->str);
         answer_all(bt, 503, NULL, NULL, GW_CLAIM_UNAVAILABLE);
     } else if (bt->owner->wait != NULL && gw_batch_wait_acknowledges(reply)) {
-        gw_batch_wait_hold(bt->owner->wait, bt, bt->event_id, bt->elen, reply); /* answered in on_replicated */
+        /* Grouped by the connection this reply came on: the one whose WAIT covers the script's writes. */
+        gw_batch_wait_hold(bt->owner->wait, bt, gw_redis_reply_conn(redis), reply); /* answered in on_replicated */
         return;
     } else {
         answer_script(bt, reply);

@@ -27,11 +27,18 @@
  *   lets the gateway serve from Redis again within 20 s. Both failed
  *   before: the create answered 503 (SADD tk:events sent to the first seed,
  *   MOVED), and the gateway stayed on the fallback (/readyz 503 for 20 s).
- * - with REDIS_WAIT_REPLICAS=1, WAIT goes to the master of the event's
- *   slot (issue 15, item 4): 201 where that master has a replica, 503
+ * - with REDIS_WAIT_REPLICAS=1, WAIT goes to the master that ran the
+ *   event's claim script (issue 15, item 4): 201 where that master has a replica, 503
  *   where it has none; and a burst through one loop thread pays one WAIT
  *   per master per loop turn, each master's answering only its own
  *   batches.
+ * - WAIT goes to the connection that delivered the claim script's reply,
+ *   not to the slot map's master: during a migration the script runs on
+ *   the importing node (ASK), whose replica is frozen, while the source's
+ *   replica is fine; the claim is 503 after the wait timeout, not 201, and
+ *   once the replica runs again the retry is 200 with the same ticket.
+ *   Failed before (201: the WAIT went to the source, which the map still
+ *   names, and which says nothing about those writes).
  * The other tests set their events up directly in the cluster. The
  * single-Redis mode is the rest of the suite.
  * Each test fails without the routing it checks: without ASK handling the
@@ -41,6 +48,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -62,6 +70,9 @@
 typedef struct {
     it_fix_t f;
     it_cluster_t c;
+    int frozen;        /* 1 + the node a test SIGSTOPped (0: none): teardown sends SIGCONT */
+    int migrating_to;  /* 1 + the node a test left a slot migrating to (0: none): teardown finishes the move */
+    unsigned mig_slot; /* that slot */
 } fix_t;
 
 static int setup(void **st)
@@ -84,6 +95,10 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     fix_t *x = *st;
+    if (x->frozen > 0)
+        it_proc_signal(&x->c.proc[x->frozen - 1], SIGCONT);
+    if (x->migrating_to > 0 && it_cluster_finish(&x->c, x->mig_slot, x->migrating_to - 1) != 0)
+        fprintf(stderr, "it_cluster: slot %u not given back a single owner\n", x->mig_slot);
     int rc = it_fix_teardown(&x->f);
     it_cluster_stop(&x->c);
     unsetenv("REDIS_CLUSTER");
@@ -570,8 +585,8 @@ static int setup_wait(void **st)
 }
 
 /*
- * WAIT goes to the master of the event's slot (gw_redis_command_at), on
- * whose connection the claim script ran: node 1 has a replica, node 0 none.
+ * WAIT goes on the connection the claim script's reply came on (here the
+ * master of the event's slot; gw_redis_reply_conn, gw_redis_command_on): node 1 has a replica, node 0 none.
  * A claim on node 1's event is 201 (its replica acknowledged); one on node
  * 0's event is 503 (no replica there to acknowledge: the timeout). Fails
  * if WAIT were routed as a plain command, by its argument "1" (slot 9842,
@@ -615,8 +630,8 @@ static int setup_wait_one_thread(void **st)
  * One WAIT per master per loop turn (gateway/claims/gw_batch_wait.c): a
  * burst on one HTTP/2 connection through one loop thread, over three
  * events on node 1 (a replica) and three on node 0 (none), interleaved.
- * The batches that acknowledged are grouped by the connection their event
- * key routes to, and each group's WAIT goes to its own master: every claim
+ * The batches that acknowledged are grouped by the connection their reply
+ * came on, and each group's WAIT goes to its own master: every claim
  * on node 1 is 201, every one on node 0 is 503 (its WAIT timed out), and
  * the WAITs are fewer than the batches. Fails if one WAIT answered for
  * batches of two masters (node 0's claims 201 unreplicated, or node 1's
@@ -667,6 +682,94 @@ static void one_wait_per_master_per_turn(void **st)
     assert_int_equal(it_redis_cmd_calls(x->c.rc[2], "wait"), 0);
 }
 
+/*
+ * Edge (a) of gateway/claims/gw_batch_wait.c's former essay: ASK during a
+ * slot migration. Both the event's master (the source) and the next one
+ * (the target) get a replica. The slot is left half-way (IMPORTING on the
+ * target, MIGRATING on the source, every key of the slot MIGRATEd: the
+ * event's hash, claims, stream and presale set), so the source answers ASK
+ * and the claim script runs on the target. With the target's replica
+ * frozen (SIGSTOP) nothing acknowledges those writes: the claim must be
+ * 503 `unavailable` after the wait timeout. Fails when the WAIT is routed
+ * by the slot map (the source, whose replica acknowledges: 201, with the
+ * grant held by no replica); main answered 201 here. Then the replica runs
+ * again and the retry is 200 with the same ticket, the grant not repeated.
+ */
+static void wait_follows_ask_to_the_importing_node(void **st)
+{
+    fix_t *x = *st;
+    char ev[32], key[96];
+    event_on(&x->c, "wa", 0, ev);
+    snprintf(key, sizeof key, "tk:{%s}:ev", ev);
+    const int from = 0, to = 1;
+    make_event(&x->c, ev, 10);
+    assert_int_equal(it_cluster_add_replica(&x->c, from, 20000), 0);
+    assert_int_equal(it_cluster_add_replica(&x->c, to, 20000), 0);
+    int to_replica = it_cluster_replica(&x->c, to);
+    assert_true(to_replica >= IT_CLUSTER_NODES);
+    claim_ticket(&x->f, ev, "u1", 1); /* on the source, replicated; the claims hash exists from here */
+
+    unsigned slot = ev_slot(ev);
+    x->mig_slot = slot;
+    x->migrating_to = 1 + to;
+    assert_int_equal(it_cluster_migrate(&x->c, slot, from, to, 0), 0);
+    redisReply *rep = redisCommand(x->c.rc[from], "CLUSTER GETKEYSINSLOT %u 100", slot);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 0); /* every key of the slot is on the target */
+    freeReplyObject(rep);
+    rep = redisCommand(x->c.rc[to], "CLUSTER COUNTKEYSINSLOT %u", slot);
+    assert_non_null(rep);
+    assert_true(rep->integer >= 4); /* ev, claims, q, prio (and whatever else of the tag exists) */
+    freeReplyObject(rep);
+    rep = redisCommand(x->c.rc[from], "HGET %s seq", key);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ERROR);
+    assert_memory_equal(rep->str, "ASK ", 4);
+    freeReplyObject(rep);
+
+    long long waits_to = it_redis_cmd_calls(x->c.rc[to], "wait");
+    assert_int_equal(it_proc_signal(&x->c.proc[to_replica], SIGSTOP), 0);
+    x->frozen = 1 + to_replica;
+    it_resp_t r;
+    long long t0 = it_now_ms();
+    long status = it_claim(&r, &x->f, ev, "u2", 1);
+    long long took = it_now_ms() - t0;
+    fprintf(stderr, "it_cluster: claim during the migration, the importing node's replica frozen: %ld after %lld ms\n", status,
+            took);
+    if (status != 503)
+        it_show("claim via ASK with the importing node's replica frozen", &r);
+    assert_int_equal(status, 503);
+    assert_non_null(r.body);
+    assert_non_null(strstr(r.body, "\"unavailable\""));
+    it_resp_free(&r);
+    assert_true(took >= 300 - 50); /* REDIS_WAIT_TIMEOUT_MS of setup_wait: it waited, it was not refused */
+    assert_true(it_redis_cmd_calls(x->c.rc[to], "wait") > waits_to); /* the WAIT went to the node that ran the script */
+    rep = redisCommand(x->c.rc[to], "ASKING");
+    freeReplyObject(rep);
+    rep = redisCommand(x->c.rc[to], "HGET %s seq", key);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_int_equal(atoll(rep->str), 2); /* granted on the target, ticket 2, only not replicated */
+    freeReplyObject(rep);
+
+    assert_int_equal(it_proc_signal(&x->c.proc[to_replica], SIGCONT), 0);
+    x->frozen = 0;
+    long long deadline = it_now_ms() + 10000;
+    do {
+        status = it_claim(&r, &x->f, ev, "u2", 1);
+        if (status == 200 || it_now_ms() > deadline)
+            break;
+        it_resp_free(&r);
+        it_sleep_ms(200);
+    } while (1);
+    if (status != 200)
+        it_show("retry once the replica runs again", &r);
+    assert_int_equal(status, 200);
+    assert_int_equal(it_json_int(r.json, "ticket"), 2);
+    it_resp_free(&r);
+}
+
 int main(void)
 {
     if (it_env() == NULL)
@@ -686,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dbconn_merge_after_connections_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_on_the_events_master, setup_wait, teardown),
         cmocka_unit_test_setup_teardown(one_wait_per_master_per_turn, setup_wait_one_thread, teardown),
+        cmocka_unit_test_setup_teardown(wait_follows_ask_to_the_importing_node, setup_wait, teardown),
     };
     return cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
 }
