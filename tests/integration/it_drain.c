@@ -1341,6 +1341,106 @@ static void damaged_packed_entry_never_reads_confirmed_without_a_row(void **st)
     it_resp_free(&v);
 }
 
+/* The largest "batch: <rows> entries" a worker logged at debug level (wk_drain_flush), or -1 when it logged none. */
+static long largest_logged_batch(const char *log_path)
+{
+    FILE *in = fopen(log_path, "r");
+    long best = -1;
+    char line[1024];
+    while (in != NULL && fgets(line, sizeof line, in) != NULL) {
+        const char *b = strstr(line, "batch: ");
+        long rows;
+        if (b != NULL && sscanf(b, "batch: %ld entries", &rows) == 1 && rows > best)
+            best = rows;
+    }
+    if (in != NULL)
+        fclose(in);
+    return best;
+}
+
+/* @calls claim.lua calls of @per claims each on @ev (users <prefix>-<call>-<i>): @calls packed entries of @per lines. */
+static void packed_calls(const it_fix_t *f, const char *ev, const char *prefix, int calls, int per)
+{
+    char kev[128], kc[128], kq[128], kp[128], now[24];
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
+    snprintf(kp, sizeof kp, "tk:{%s}:prio", ev);
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL) * 1000);
+    for (int c = 0; c < calls; c++) {
+        const char *argv[8 + 2 * 64];
+        size_t lens[8 + 2 * 64];
+        char users[64][32];
+        int a = 0;
+        argv[a++] = "EVAL";
+        argv[a++] = tk_lua_find("claim");
+        argv[a++] = "4";
+        argv[a++] = kev, argv[a++] = kc, argv[a++] = kq, argv[a++] = kp;
+        argv[a++] = now;
+        argv[a++] = "0";
+        argv[a++] = "m";
+        for (int i = 0; i < per && i < 64; i++) {
+            snprintf(users[i], sizeof users[i], "%s-%d-%d", prefix, c, i);
+            argv[a++] = users[i];
+            argv[a++] = "1";
+        }
+        for (int i = 0; i < a; i++)
+            lens[i] = strlen(argv[i]);
+        redisReply *r = redisCommandArgv(f->redis, a, argv, lens);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, (size_t)(2 * per));
+        freeReplyObject(r);
+    }
+}
+
+/*
+ * (review rev2) WORKER_BATCH bounds rows a batch, about (CHANGELOG): a
+ * read's COUNT follows the rows per entry of the last batch. Not the first
+ * read of a worker (read_count 0: COUNT = WORKER_BATCH entries), nor an
+ * XAUTOCLAIM (COUNT = WORKER_BATCH entries, always): with WORKER_BATCH=4
+ * and entries of 50 claims, a batch of 4 x 50 = 200 rows, where one entry
+ * (50) is the least any read can take. At the defaults that is 2,048
+ * entries x 64 (GW_MAX_BATCH) = 131,072 rows in one transaction, and
+ * 2,048 x 1,024 with GW_MAX_BATCH=1024. Fails at 45cd06d.
+ */
+static void packed_batches_stay_near_worker_batch(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "pkcount", 10000, 1);
+    packed_calls(f, ev, "b", 12, 50);
+    setenv("WORKER_BATCH", "4", 1);
+    setenv("LOG_LEVEL", "debug", 1);
+    int wrc = it_fix_add_worker(f, "it-count");
+    unsetenv("WORKER_BATCH");
+    unsetenv("LOG_LEVEL");
+    assert_int_equal(wrc, 0);
+    wait_drained(f, ev);
+    long first = largest_logged_batch(f->workers[0].log_path);
+    fprintf(stderr, "largest batch of a fresh worker's reads: %ld rows (WORKER_BATCH=4, 50 claims an entry)\n", first);
+
+    /* a dead worker's 6 entries, taken over by XAUTOCLAIM */
+    char ev2[64];
+    it_new_event(f, ev2, sizeof ev2, "pkcount2", 10000, 1);
+    assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
+    packed_calls(f, ev2, "d", 6, 50);
+    take_entries(f, ev2, "it-dead", 6);
+    setenv("WORKER_BATCH", "4", 1);
+    setenv("LOG_LEVEL", "debug", 1);
+    setenv("WORKER_CLAIM_IDLE_MS", "300", 1);
+    wrc = it_fix_add_worker(f, "it-count2");
+    unsetenv("WORKER_BATCH");
+    unsetenv("LOG_LEVEL");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(wrc, 0);
+    wait_drained(f, ev2);
+    long taken = largest_logged_batch(f->workers[1].log_path);
+    fprintf(stderr, "largest batch after XAUTOCLAIM: %ld rows (WORKER_BATCH=4, 50 claims an entry)\n", taken);
+    assert_true(first <= 50);
+    assert_true(taken <= 50);
+}
+
 /* The gateway started with CLAIM_ENTRY=single (workers older than the packed reader still running). */
 static int setup_single_entries(void **st)
 {
@@ -1400,6 +1500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_poison_lines_of_one_entry, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(single_entries_keep_the_old_shape, setup_single_entries, it_fix_free),
         cmocka_unit_test_setup_teardown(damaged_packed_entry_never_reads_confirmed_without_a_row, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(packed_batches_stay_near_worker_batch, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
