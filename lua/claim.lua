@@ -83,7 +83,13 @@ window costs one HGET per call and one SISMEMBER per claim.
 
 local ev, claims, q, prio = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = ARGV[1]
-local packed = ARGV[3] ~= 's'
+-- The layout is checked before anything is written: a caller of the layout
+-- before ARGV[3] would have its pairs read shifted by one, and an error
+-- midway leaves the writes made so far (Redis does not undo a script).
+if (ARGV[3] ~= 'm' and ARGV[3] ~= 's') or (#ARGV - 3) % 2 ~= 0 then
+  return redis.error_reply('ERR claim: expected now, admitted flags, entry shape m or s, then user/quantity pairs')
+end
+local packed = ARGV[3] == 'm'
 local e = redis.call('HMGET', ev, 'state', 'remaining', 'maxpu', 'opens', 'closes', 'seq', 'wr', 'pr_opens', 'ver')
 if not e[1] then
   return {'not_found'}

@@ -10,7 +10,8 @@ ARGV[1] (optional) a user id: GET /v1/events/{E}/claims/{user}
 
 Returns {seq, oldest}: the event's ticket sequence and the ticket of the
 oldest entry still in the stream (the first line's of a packed entry; 0
-when it is empty), read in one step so the two agree. An entry leaves the stream only after its row is committed
+when it is empty, 1 when that entry's ticket cannot be read), read in one
+step so the two agree. An entry leaves the stream only after its row is committed
 in MariaDB, and tickets are drawn in stream order, so every ticket below
 `oldest` is in MariaDB. {-1, 0} when the event hash does not exist.
 
@@ -43,6 +44,13 @@ if #first == 1 then
     elseif f[i] == 'r' or f[i] == 't' then
       oldest = tonumber(string.match(f[i + 1], '^%d+')) or 0
     end
+  end
+  -- An oldest entry whose ticket cannot be read (damage: claim.lua never
+  -- writes one) must not read as an empty stream, which would tell the
+  -- gateway's journal that everything up to seq is in MariaDB: 1 says
+  -- "nothing below ticket 1", which confirms and prunes nothing.
+  if oldest < 1 then
+    oldest = 1
   end
 end
 seq = tonumber(seq)

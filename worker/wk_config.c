@@ -44,7 +44,7 @@ int wk_config_parse(wk_config_t *c, int argc, char **argv, char *err, size_t err
     const tk_opt_t opts[] = {
         TK_OPT_LOG_LEVEL(&c->log_level_name),
         {"--consumer", "WORKER_NAME", TK_OPT_STR, &c->consumer, 0, 0, "consumer name in group wk"},
-        {"--batch", "WORKER_BATCH", TK_OPT_INT, &c->batch, 1, 4096, "XREADGROUP COUNT per stream"},
+        {"--batch", "WORKER_BATCH", TK_OPT_INT, &c->batch, 1, 4096, "about this many rows a batch per stream (XREADGROUP COUNT: this divided by the claims an entry holds)"},
         {"--block-ms", "WORKER_BLOCK_MS", TK_OPT_INT, &c->block_ms, 1, 60000, "XREADGROUP BLOCK"},
         {"--claim-idle-ms", "WORKER_CLAIM_IDLE_MS", TK_OPT_INT, &c->claim_idle_ms, 100, 3600000, "re-claim entries idle this long"},
         {"--discover-ms", "WORKER_DISCOVER_MS", TK_OPT_INT, &c->discover_ms, 10, 3600000, "re-read tk:events this often"},

@@ -113,19 +113,30 @@ void wk_drain_redis_wait(wk_drain_t *d)
 /* ---------------------------------------------------------------- one batch */
 
 /*
- * The next read's COUNT from this batch: --batch rows, at the rows per
- * entry just seen (a packed entry holds one claim-script call's claims), so
- * a transaction stays near --batch rows and a read's memory bounded
- * whatever the gateways pack.
+ * The next read's COUNT (XREADGROUP and XAUTOCLAIM, per stream): --batch
+ * rows at the most rows one entry of this batch held (a packed entry holds
+ * one claim-script call's claims), so a transaction stays within about
+ * --batch rows per stream and a read's memory is bounded whatever the
+ * gateways pack. The most, not the mean: one large entry among single ones
+ * would otherwise let the next read take --batch large ones. Before any
+ * batch, WK_ROWS_PER_ENTRY_GUESS (wk_drain_int.h).
  */
+long wk_drain_read_count(const wk_drain_t *d)
+{
+    if (d->read_count > 0)
+        return d->read_count;
+    long count = d->cfg->batch / WK_ROWS_PER_ENTRY_GUESS;
+    return count > 0 ? count : 1;
+}
+
 static void adapt_read_count(wk_drain_t *d)
 {
-    if (d->taken > 0 && d->batch.rows > 0) {
-        size_t per = (d->batch.rows + d->taken - 1) / d->taken;
-        long count = d->cfg->batch / (long)per;
+    if (d->taken > 0 && d->entry_rows_max > 0) {
+        long count = d->cfg->batch / (long)d->entry_rows_max;
         d->read_count = count > 0 ? count : 1;
     }
     d->taken = 0;
+    d->entry_rows_max = 0;
 }
 
 int wk_drain_flush(wk_drain_t *d)
@@ -167,7 +178,7 @@ int wk_drain_flush(wk_drain_t *d)
     d->total.last_batch = d->batch.rows;
     if (oldest != INT64_MAX)
         d->total.lag_ms = committed > oldest ? committed - oldest : 0; /* clocks of hosts may differ */
-    tk_debug("batch: %zu entries (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %llu dead, %llu held, %zu malformed, "
+    tk_debug("batch: %zu rows (%zu events), %llu inserted, %llu replayed, %llu rejected, %llu skipped, %llu dead, %llu held, %zu malformed, "
              "%llu groups not fresh, %lld ms",
              d->batch.rows, d->batch.n, (unsigned long long)ws.inserted, (unsigned long long)ws.replayed,
              (unsigned long long)ws.rejected, (unsigned long long)ws.skipped, (unsigned long long)ws.dead, (unsigned long long)ws.held,

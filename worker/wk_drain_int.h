@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Rows one entry is assumed to hold until a batch shows more or fewer: the claims of one claim-script call at the gateway's default
+ * --max-batch (GW_MAX_BATCH, 64). A gateway that packs more makes the first batch larger, at most 1024 / 64 times. */
+#define WK_ROWS_PER_ENTRY_GUESS 64
+
 /* Redis Cluster: the sleep after a round of non-blocking reads found nothing (wk_read_group). */
 #define WK_CLUSTER_IDLE_MS 50
 
@@ -64,11 +68,13 @@ typedef struct {
     size_t nbad, badcap;
     const wk_row_t **order; /* wk_confirm: a group's rows by entry id (scratch, owned) */
     size_t ordercap;
-    /* XREADGROUP's COUNT (entries per stream): a packed entry holds many
-     * claims, so wk_drain_flush sets it from the rows per entry of the last
-     * batch, for about --batch rows a read (0: --batch itself) */
+    /* XREADGROUP's and XAUTOCLAIM's COUNT (entries per stream): a packed
+     * entry holds many claims, so wk_drain_flush sets it from the most rows
+     * one entry of the last batch held, for about --batch rows a read (0:
+     * before any batch; wk_drain_read_count) */
     long read_count;
     size_t taken; /* entries taken into this batch (good and bad) */
+    size_t entry_rows_max; /* the most rows one entry of this batch held */
     struct wk_lb *lb; /* the board streams (wk_lb_drain.c), owned */
     int need_discover; /* 1: re-read tk:events now; 2: and re-create every group (NOGROUP seen) */
     wk_counters_t total, flushed, logged; /* running totals; as of the last stats flush / info log */
@@ -90,6 +96,9 @@ int wk_drain_grow_args(wk_drain_t *d, size_t n);
 
 /** Waits the current Redis backoff (cut short by a stop) and doubles it, capped. */
 void wk_drain_redis_wait(wk_drain_t *d);
+
+/** The COUNT of the next read of event streams (XREADGROUP, XAUTOCLAIM): about --batch rows (wk_drain.c). */
+long wk_drain_read_count(const wk_drain_t *d);
 
 /** Writes, confirms and acks what has been taken. Returns 0, or -1 when the worker must exit (stopped with MariaDB away). */
 int wk_drain_flush(wk_drain_t *d);

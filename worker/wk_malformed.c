@@ -13,8 +13,12 @@
  * the event (they would read "pending" for ever) and grow the stream: one
  * bad entry must stop neither.
  *
- * So an entry is set aside like a poison entry (worker/wk_poison.c), in
- * this order, each step idempotent:
+ * A packed entry (one per claim-script call, a line per claim) is kept line
+ * by line (wk_read.c add_bad): each line names its own claim and gets its
+ * own dead letter "<entry id>/<line>", and the entry is acked once every
+ * line is stored (wk_confirm.c). Each line, or an entry of one claim, is
+ * set aside like a poison entry (worker/wk_poison.c), in this order, each
+ * step idempotent:
  *  0. it waits until every entry before it in the stream is acked
  *     (XPENDING over the ids below it is empty). Entries are acked only
  *     after their rows commit, and a claim's own entry precedes any copy of
@@ -130,7 +134,8 @@ void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st)
         if (claim < 0)
             continue;
         int claimed = 0;
-        if (wk_poison_store(d->writer, s->event, s->elen, &b->row, 0, b->reason, claim ? &claimed : NULL, d->stop, st) != 0)
+        int stored = wk_poison_store(d->writer, s->event, s->elen, &b->row, 0, b->reason, claim ? &claimed : NULL, d->stop, st);
+        if (stored < 0)
             continue;
         if (claimed) {
             claim = 0; /* a copy of a claim written from its own entry */
@@ -138,7 +143,7 @@ void wk_malformed_settle(wk_drain_t *d, wk_write_stats_t *st)
         }
         b->ack = 1;
         b->letter = claim ? TK_CLAIM_REJECTED : 0;
-        st->dead++;
+        st->dead += (uint64_t)stored; /* once, not again on a replay */
         tk_error("event %s: entry %s set aside in claims_dead (%s)%s%s%s", s->event, b->id, b->reason,
                  claim ? "; the claim it names is now rejected: user " : "", claim ? b->row.user : "",
                  claimed ? "; a copy of a claim already written: nothing marked" : "");

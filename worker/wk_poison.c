@@ -69,6 +69,7 @@ typedef struct {
     unsigned error;
     const char *reason;
     int *claimed; /* NULL; or: set to 1 when the row's user holds a claims row (then the dead letter holds no unit), else 0 */
+    int fresh;    /* set by the body: 1 when its INSERT stored a new row, 0 when the entry's dead letter was there (a replay) */
 } wk_dead_t;
 
 /* Whether @d's user holds a claims row of @d's event: *@has 1 or 0. Returns 0 or an error. */
@@ -131,6 +132,7 @@ static unsigned dead_body(wk_writer_t *w, void *arg, wk_write_stats_t *st)
     tk_sql_bind_str(&in[7], d->reason, &len[7], strlen(d->reason));
     if (mysql_stmt_bind_param(w->dead, in) || mysql_stmt_execute(w->dead))
         return wk_writer_stmt_fail(w, w->dead, "insert dead letter");
+    d->fresh = mysql_stmt_affected_rows(w->dead) == 1; /* ON DUPLICATE KEY … = event_id changes nothing: 0 */
     return 0;
 }
 
@@ -144,19 +146,20 @@ static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsi
     tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
              "released from the stream",
              g->event, dead_id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
-    if (wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, NULL, stop, st) != 0) {
+    int stored = wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, NULL, stop, st);
+    if (stored < 0) {
         row->status = 0;
         st->held++;
         return;
     }
     row->status = TK_CLAIM_REJECTED;
-    st->dead++;
+    st->dead += (uint64_t)stored; /* a replay (a sibling line kept its packed entry pending) counts once */
 }
 
 int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
                     int *claimed, const volatile sig_atomic_t *stop, wk_write_stats_t *st)
 {
-    wk_dead_t d = {event, elen, row, error, reason, claimed};
+    wk_dead_t d = {event, elen, row, error, reason, claimed, 0};
     unsigned e2 = 0;
     if (wk_txn_run(w, dead_body, &d, stop, st, &e2) != WK_WRITE_OK) {
         char dead_id[WK_DEAD_ID_MAX];
@@ -164,7 +167,7 @@ int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row
         tk_error("event %.*s: entry %s could not be stored in claims_dead (error %u); it stays pending", (int)elen, event, dead_id, e2);
         return -1;
     }
-    return 0;
+    return d.fresh;
 }
 
 void wk_poison_isolate(wk_writer_t *w, wk_group_t *g, size_t lo, size_t hi, const volatile sig_atomic_t *stop, wk_write_stats_t *st)

@@ -104,10 +104,13 @@ long wk_read_take(wk_drain_t *d, size_t si, const redisReply *list)
             snprintf(err, sizeof(err), "entry %.*s: no fields (deleted?)", (int)id->len, id->str);
         if (ok) {
             /* a packed entry: one row per line, all or none (wk_batch.h) */
+            size_t before = d->batch.rows;
             int rc = wk_batch_add_entry(&d->batch, s->event, s->elen, si, id->str, id->len, kv, kvlen, n, err, sizeof(err));
             if (rc < 0)
                 return -1;
             ok = rc == 0;
+            if (d->batch.rows - before > d->entry_rows_max)
+                d->entry_rows_max = d->batch.rows - before;
         }
         if (!ok) {
             /* Not a claim in the shape claim.lua writes: a bug upstream. Log it whole, then set it aside (wk_malformed.c). */
@@ -188,7 +191,7 @@ static size_t entries_in(const redisReply *r)
 static long read_call(wk_drain_t *d, size_t first, size_t count, const char *const *ids, long block_ms)
 {
     char cnt[24], blk[24];
-    snprintf(cnt, sizeof(cnt), "%ld", d->read_count > 0 ? d->read_count : d->cfg->batch);
+    snprintf(cnt, sizeof(cnt), "%ld", wk_drain_read_count(d));
     snprintf(blk, sizeof(blk), "%ld", block_ms);
     if (wk_drain_grow_args(d, 9 + 2 * count) != 0)
         return -1;

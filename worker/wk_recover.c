@@ -86,7 +86,7 @@ int wk_recover_autoclaim(wk_drain_t *d)
 {
     char idle[24], cnt[24];
     snprintf(idle, sizeof(idle), "%ld", d->cfg->claim_idle_ms);
-    snprintf(cnt, sizeof(cnt), "%ld", d->cfg->batch);
+    snprintf(cnt, sizeof(cnt), "%ld", wk_drain_read_count(d));
     for (size_t si = 0; si < d->ns && !*d->stop; si++) {
         wk_stream_t *s = &d->streams[si];
         int any = has_idle(d, s, idle);

@@ -57,8 +57,10 @@ wk_write_result_t wk_writer_write(wk_writer_t *w, wk_batch_t *b, const volatile 
  * redone and reconnected as wk_writer_write. A replay of the same entry id
  * adds nothing. With @claimed (else NULL), the same transaction first looks
  * for a claims row of @row's user: *@claimed is set to 1 when there is one,
- * and the dead letter then holds quantity 0. Returns 0 once committed, -1
- * (logged) when it was not.
+ * and the dead letter then holds quantity 0. Returns 1 once committed as a
+ * new row, 0 when the entry's dead letter was already there (a replay: the
+ * dead-letter counter must not count it again), -1 (logged) when nothing
+ * was committed.
  */
 int wk_poison_store(wk_writer_t *w, const char *event, size_t elen, const wk_row_t *row, unsigned error, const char *reason,
                     int *claimed, const volatile sig_atomic_t *stop, wk_write_stats_t *st);

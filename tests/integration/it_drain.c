@@ -806,6 +806,46 @@ static void malformed_packed_entry_is_set_aside_line_by_line(void **st)
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
 }
 
+/*
+ * Damage the scripts must not turn into a wrong answer (review rev2):
+ * claim.lua called with the argument layout before ARGV[3] (the entry
+ * shape) must refuse before it writes anything, not grant half a call with
+ * its pairs read shifted by one; and watermark.lua must not read a stream
+ * whose oldest entry's ticket is unreadable as an empty one (the gateway's
+ * fallback journal would forget grants not yet in MariaDB): it says 1,
+ * "nothing below ticket 1".
+ */
+static void scripts_hold_on_damage(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64], kev[128], kc[128], kq[128], kp[128], now[24];
+    it_event_id(ev, sizeof ev, "damage");
+    assert_int_equal(it_api_create_event(f, ev, 100, 1000, 0, 0), 201);
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    snprintf(kc, sizeof kc, "tk:{%s}:claims", ev);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", ev);
+    snprintf(kp, sizeof kp, "tk:{%s}:prio", ev);
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL) * 1000);
+
+    /* the old layout: now, flags, then "1" "456" read as the shape and a user */
+    redisReply *r = eval_script(f, "claim", 4, kev, kc, kq, kp, now, "00", "1", "456", "2", "1", (const char *)NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    assert_int_equal(redis_int(f, "HLEN tk:{%s}:claims", ev), 0);
+    assert_int_equal(it_redis_ev_int(f->redis, ev, "seq", -1), 0);
+    assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 0);
+
+    /* a stream whose oldest entry names no ticket */
+    xadd_raw(f, ev, "junk %lld", 1);
+    r = eval_script(f, "watermark", 2, kev, kq, (const char *)NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[1]->integer, 1);
+    freeReplyObject(r);
+}
+
 /* Teardown of the next test: the dead-letter table back under its name, whatever the test did. */
 static int restore_dead_table(void **st)
 {
@@ -1341,7 +1381,7 @@ static void damaged_packed_entry_never_reads_confirmed_without_a_row(void **st)
     it_resp_free(&v);
 }
 
-/* The largest "batch: <rows> entries" a worker logged at debug level (wk_drain_flush), or -1 when it logged none. */
+/* The largest "batch: <rows> rows" a worker logged at debug level (wk_drain_flush), or -1 when it logged none. */
 static long largest_logged_batch(const char *log_path)
 {
     FILE *in = fopen(log_path, "r");
@@ -1350,7 +1390,7 @@ static long largest_logged_batch(const char *log_path)
     while (in != NULL && fgets(line, sizeof line, in) != NULL) {
         const char *b = strstr(line, "batch: ");
         long rows;
-        if (b != NULL && sscanf(b, "batch: %ld entries", &rows) == 1 && rows > best)
+        if (b != NULL && sscanf(b, "batch: %ld rows", &rows) == 1 && rows > best)
             best = rows;
     }
     if (in != NULL)
@@ -1492,6 +1532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_copy_of_a_confirmed_claim_leaves_it_confirmed, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(malformed_copy_waits_for_the_pending_original, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(malformed_packed_entry_is_set_aside_line_by_line, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(scripts_hold_on_damage, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(out_of_order_commits_never_read_confirmed_early, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(restart_between_commit_and_confirm, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lookups_racing_confirms, it_fix_new0, it_fix_free),
