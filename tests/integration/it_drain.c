@@ -83,6 +83,16 @@ static int entry_of(const it_fix_t *f, const char *ev, const char *user, char *o
     return rv;
 }
 
+/* XDELs the stream entry @id of @ev (asserted to be removed): the damage a test puts in its place comes after. */
+static void xdel_entry(const it_fix_t *f, const char *ev, const char *id)
+{
+    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(x->integer, 1);
+    freeReplyObject(x);
+}
+
 /* EVAL of lua/@name.lua with @nkeys keys then args (NULL-terminated list). Returns the reply (caller frees) or NULL. */
 static redisReply *eval_script(const it_fix_t *f, const char *name, int nkeys, ...)
 {
@@ -129,6 +139,37 @@ static void retry_is(const it_fix_t *f, const char *ev, const char *user, const 
     if (it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), want) != 0)
         it_show("retry", &r);
     assert_string_equal(it_json_str(r.json, "status"), want);
+    it_resp_free(&r);
+}
+
+/* @user's claim reads rejected with reason dead_letter (asserted), and its Redis record says 'r'. */
+static void reads_dead_letter(const it_fix_t *f, const char *ev, const char *user)
+{
+    it_resp_t r;
+    assert_int_equal(record_letter(f, ev, user), 'r');
+    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, user), 0);
+    if (r.status != 200 || it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), "rejected") != 0) {
+        fprintf(stderr, "%s of %s: expected rejected, dead_letter\n", user, ev);
+        it_show("status", &r);
+    }
+    assert_int_equal(r.status, 200);
+    assert_string_equal(it_json_str(r.json, "status"), "rejected");
+    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
+    it_resp_free(&r);
+}
+
+/* The admin view of @ev: Redis granted @granted = MariaDB sold @sold + @dead units set aside (asserted); @dead_entries their count, or -1 unchecked. */
+static void books_with_dead(const it_fix_t *f, const char *ev, long long granted, long long sold, long long dead, long long dead_entries)
+{
+    it_resp_t r;
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
+    assert_int_equal(r.status, 200);
+    json_t *rb = json_object_get(r.json, "redis"), *db = json_object_get(r.json, "database");
+    assert_int_equal(it_json_int(rb, "granted"), granted);
+    assert_int_equal(it_json_int(db, "sold"), sold);
+    assert_int_equal(it_json_int(db, "dead"), dead);
+    if (dead_entries >= 0)
+        assert_int_equal(it_json_int(json_object_get(db, "claims"), "dead"), dead_entries);
     it_resp_free(&r);
 }
 
@@ -458,24 +499,10 @@ static void poison_entry_stays_its_own(void **st)
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'poison-u' "
                                           "AND ticket = 1 AND quantity = 1 AND error = 1062", a),
                      1);
-    assert_int_equal(record_letter(f, a, "poison-u"), 'r');
-    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/poison-u", a), 0);
-    if (r.status != 200)
-        it_show("status of the poison claim", &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(it_json_str(r.json, "status"), "rejected");
-    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
-    it_resp_free(&r);
+    reads_dead_letter(f, a, "poison-u");
 
     /* The books: Redis granted 11 = sold 10 + 1 unit set aside, and the admin view says so. */
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", a), 0);
-    assert_int_equal(r.status, 200);
-    json_t *rb = json_object_get(r.json, "redis"), *db = json_object_get(r.json, "database");
-    assert_int_equal(it_json_int(rb, "granted"), 11);
-    assert_int_equal(it_json_int(db, "sold"), 10);
-    assert_int_equal(it_json_int(db, "dead"), 1);
-    assert_int_equal(it_json_int(json_object_get(db, "claims"), "dead"), 1);
-    it_resp_free(&r);
+    books_with_dead(f, a, 11, 10, 1, 1);
 
     /* An admin cancel cannot free it (no row holds the units; docs/DESIGN.md says how an operator does): 409, nothing moves. */
     long long remaining = it_redis_ev_int(f->redis, a, "remaining", -1);
@@ -531,7 +558,6 @@ static void malformed_entries_are_set_aside(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], id2[64];
-    it_resp_t r;
     it_event_id(ev, sizeof ev, "malformed");
     assert_int_equal(it_api_create_event(f, ev, 100, 1, 0, 0), 201);
     it_claim_users(f, ev, "m", 1, 3, 0, 201);
@@ -539,9 +565,7 @@ static void malformed_entries_are_set_aside(void **st)
 
     long long now = (long long)time(NULL) * 1000;
     assert_int_equal(entry_of(f, ev, "m-2", id2), 0);
-    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id2);
-    assert_non_null(x);
-    freeReplyObject(x);
+    xdel_entry(f, ev, id2);
     xadd_raw(f, ev, "u m-2 t 2 c %lld", now);  /* m-2's claim, its quantity lost */
     xadd_raw(f, ev, "u m-3 t 99 c %lld", now); /* names m-3, whose ticket is 3 */
     xadd_raw(f, ev, "junk %lld", now);         /* names nobody */
@@ -555,14 +579,7 @@ static void malformed_entries_are_set_aside(void **st)
     status_is(f, ev, "m-1", "confirmed");
     status_is(f, ev, "m-3", "confirmed");
     status_is(f, ev, "m-4", "confirmed");
-    assert_int_equal(record_letter(f, ev, "m-2"), 'r');
-    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/m-2", ev), 0);
-    if (r.status != 200 || it_json_str(r.json, "status") == NULL || strcmp(it_json_str(r.json, "status"), "rejected") != 0)
-        it_show("status of m-2", &r);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(it_json_str(r.json, "status"), "rejected");
-    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
-    it_resp_free(&r);
+    reads_dead_letter(f, ev, "m-2");
 
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", ev), 3);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s'", ev), 3);
@@ -577,14 +594,7 @@ static void malformed_entries_are_set_aside(void **st)
                      1);
 
     /* The books: Redis granted 4 = sold 3 + m-2's unit set aside. */
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
-    assert_int_equal(r.status, 200);
-    json_t *rb = json_object_get(r.json, "redis"), *db = json_object_get(r.json, "database");
-    assert_int_equal(it_json_int(rb, "granted"), 4);
-    assert_int_equal(it_json_int(db, "sold"), 3);
-    assert_int_equal(it_json_int(db, "dead"), 1);
-    assert_int_equal(it_json_int(json_object_get(db, "claims"), "dead"), 3);
-    it_resp_free(&r);
+    books_with_dead(f, ev, 4, 3, 1, 3);
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
 }
 
@@ -764,16 +774,13 @@ static void malformed_packed_entry_is_set_aside_line_by_line(void **st)
 {
     it_fix_t *f = *st;
     char ev[64], id2[64];
-    it_resp_t r;
     it_event_id(ev, sizeof ev, "mpacked");
     assert_int_equal(it_api_create_event(f, ev, 100, 1, 0, 0), 201);
     it_claim_users(f, ev, "p", 1, 3, 0, 201); /* one call each: three entries */
     assert_int_equal(entry_of(f, ev, "p-2", id2), 0);
-    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id2);
-    assert_non_null(x);
-    freeReplyObject(x);
+    xdel_entry(f, ev, id2);
     long long now = (long long)time(NULL) * 1000;
-    x = redisCommand(f->redis, "XADD tk:{%s}:q * c %lld m %s", ev, now, "p-2 2 x\np-9 77 1");
+    redisReply *x = redisCommand(f->redis, "XADD tk:{%s}:q * c %lld m %s", ev, now, "p-2 2 x\np-9 77 1");
     assert_non_null(x);
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     char bad_id[64];
@@ -785,24 +792,14 @@ static void malformed_packed_entry_is_set_aside_line_by_line(void **st)
     assert_int_equal(redis_int(f, "XLEN tk:{%s}:q", ev), 0);
     status_is(f, ev, "p-1", "confirmed");
     status_is(f, ev, "p-3", "confirmed");
-    assert_int_equal(record_letter(f, ev, "p-2"), 'r');
-    assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/p-2", ev), 0);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(it_json_str(r.json, "status"), "rejected");
-    assert_string_equal(it_json_str(r.json, "reason"), "dead_letter");
-    it_resp_free(&r);
+    reads_dead_letter(f, ev, "p-2");
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND entry_id = '%s/1' AND user_id = 'p-2' "
                                           "AND ticket = 2 AND quantity = 1", ev, bad_id),
                      1);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND entry_id = '%s/2' AND user_id = 'p-9' "
                                           "AND ticket = 77 AND quantity = 0", ev, bad_id),
                      1);
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", ev), 0);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(it_json_int(json_object_get(r.json, "redis"), "granted"), 3);
-    assert_int_equal(it_json_int(json_object_get(r.json, "database"), "sold"), 2);
-    assert_int_equal(it_json_int(json_object_get(r.json, "database"), "dead"), 1);
-    it_resp_free(&r);
+    books_with_dead(f, ev, 3, 2, 1, 2);
     assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
 }
 
@@ -1294,14 +1291,7 @@ static void two_poison_lines_of_one_entry(void **st)
     assert_int_equal(record_letter(f, a, "p-1"), 'r');
     assert_int_equal(record_letter(f, a, "p-2"), 'r');
     status_is(f, a, "ok-3", "confirmed");
-    it_resp_t r;
-    assert_int_equal(it_apif(&r, f, IT_ADMIN, "GET", NULL, "/v1/admin/events/%s", a), 0);
-    assert_int_equal(r.status, 200);
-    json_t *db = json_object_get(r.json, "database");
-    assert_int_equal(it_json_int(json_object_get(r.json, "redis"), "granted"), 5);
-    assert_int_equal(it_json_int(db, "sold"), 3);
-    assert_int_equal(it_json_int(db, "dead"), 2);
-    it_resp_free(&r);
+    books_with_dead(f, a, 5, 3, 2, -1);
 }
 
 /* Whether @user's claim reads "confirmed" (GET …/claims/{user}); the reply shown when it is not 200. */
@@ -1351,10 +1341,8 @@ static void damaged_packed_entry_never_reads_confirmed_without_a_row(void **st)
     assert_int_equal(entry_field(f, ev, 0, "m", lines, sizeof lines), 0);
     assert_string_equal(lines, "q-1 1 1\nq-2 2 1");
     /* the damage: the same entry, its second line's quantity lost */
-    redisReply *x = redisCommand(f->redis, "XDEL tk:{%s}:q %s", ev, id);
-    assert_non_null(x);
-    freeReplyObject(x);
-    x = redisCommand(f->redis, "XADD tk:{%s}:q * c %s m %s", ev, now, "q-1 1 1\nq-2 2");
+    xdel_entry(f, ev, id);
+    redisReply *x = redisCommand(f->redis, "XADD tk:{%s}:q * c %s m %s", ev, now, "q-1 1 1\nq-2 2");
     assert_non_null(x);
     assert_int_equal(x->type, REDIS_REPLY_STRING);
     freeReplyObject(x);
