@@ -435,7 +435,17 @@ static void conn_tick(rconn_t *c)
     else if (c->ac != NULL && ((c->up && c->ac->replies.head != NULL) || c->authing) &&
              tk_time_mono_ms() - c->last_progress_ms > GW_REDIS_STALL_MS) {
         tk_warn("redis: no reply for %d ms, dropping the connection", GW_REDIS_STALL_MS);
-        redisAsyncDisconnect(c->ac);
+        /* Not redisAsyncDisconnect: with replies owed, hiredis 0.14.1 only
+         * marks the context and waits for them, which a frozen Redis
+         * (connected, silent) never sends, so nothing was ever dropped.
+         * redisAsyncFree answers every outstanding callback with NULL now,
+         * then runs ev_cleanup and on_disconnect (the reconnect). Down
+         * first, so a callback that sends again is refused at once rather
+         * than queued on the context being freed. Here is a timer, not a
+         * hiredis callback, where freeing is allowed. */
+        c->up = 0;
+        update_up(r);
+        redisAsyncFree(c->ac);
     }
 }
 

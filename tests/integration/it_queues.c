@@ -250,6 +250,35 @@ static void redis_inflight_bounded(void **st)
     assert_true(counted >= shed);
 }
 
+/*
+ * A Redis that is connected but silent (SIGSTOP) must not hold a claim for
+ * ever: the gateway drops the connection after GW_REDIS_STALL_MS (3 s,
+ * gateway/gw_redis.h) and the claim is answered 503 (uncertain: the fallback
+ * knows it). The header promises "no request waits forever".
+ */
+static void frozen_redis_answers_after_the_stall_timeout(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "qfz", 100, 1);
+    long pid = it_service_pid("redis/redis.pid");
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+    redis_sigstop = 1;
+    long long t0 = it_now_ms();
+    it_resp_t r;
+    long status = it_claim(&r, f, ev, "fz-1", 0);
+    long long took = it_now_ms() - t0;
+    fprintf(stderr, "claim with Redis frozen: %ld after %lld ms\n", status, took);
+    if (status != 503)
+        it_show("claim with Redis frozen", &r);
+    it_resp_free(&r);
+    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
+    redis_sigstop = 0;
+    assert_int_equal(status, 503);
+    assert_true(took >= 2500 && took < 8000);
+}
+
 static void events_list_one_round(void **st)
 {
     it_fix_t *f = *st;
@@ -342,8 +371,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(db_queue_sheds_and_control_lane, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(redis_inflight_bounded, it_fix_new0, teardown),
+        cmocka_unit_test_setup_teardown(frozen_redis_answers_after_the_stall_timeout, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(events_list_one_round, it_fix_new0, teardown),
         cmocka_unit_test_setup_teardown(worker_stats_bounded, it_fix_new0, teardown),
     };
+    if (getenv("IT_TEST") != NULL)
+        cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
     return cmocka_run_group_tests_name("it_queues", tests, it_group_setup, NULL);
 }
