@@ -1122,10 +1122,7 @@ static void entries_held_are_bounded(void **st)
 /* The fixture with a short drain at shutdown (GW_SHUTDOWN_TIMEOUT_MS): a stop is not held 10 s by open connections. */
 static int fix_quick_shutdown(void **st)
 {
-    setenv("GW_SHUTDOWN_TIMEOUT_MS", "300", 1);
-    int rc = it_fix_new0(st);
-    unsetenv("GW_SHUTDOWN_TIMEOUT_MS");
-    return rc;
+    return it_fix_new0_env(st, "GW_SHUTDOWN_TIMEOUT_MS", "300");
 }
 
 /*
@@ -1166,10 +1163,7 @@ static void a_shutdown_with_writes_in_flight_exits_clean(void **st)
 /* The fixture with admin routes on the cleartext port, for it_h2 (cleartext HTTP/2 only). */
 static int fix_admin_http(void **st)
 {
-    setenv("ADMIN_ON_HTTP", "1", 1);
-    int rc = it_fix_new0(st);
-    unsetenv("ADMIN_ON_HTTP");
-    return rc;
+    return it_fix_new0_env(st, "ADMIN_ON_HTTP", "1");
 }
 
 int main(void)

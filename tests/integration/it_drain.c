@@ -906,10 +906,7 @@ static void poison_waits_while_dead_letters_fail(void **st)
  * which serves the admin routes only when told to. */
 static int setup_admin_on_http(void **st)
 {
-    setenv("ADMIN_ON_HTTP", "1", 1);
-    int rc = it_fix_new0(st);
-    unsetenv("ADMIN_ON_HTTP");
-    return rc;
+    return it_fix_new0_env(st, "ADMIN_ON_HTTP", "1");
 }
 
 /* ----------------------------------------------------------------- issue 16: the confirm watermark */
@@ -1472,10 +1469,7 @@ static void packed_batches_stay_near_worker_batch(void **st)
 /* The gateway started with CLAIM_ENTRY=single (workers older than the packed reader still running). */
 static int setup_single_entries(void **st)
 {
-    setenv("CLAIM_ENTRY", "single", 1);
-    int rc = it_fix_new0(st);
-    unsetenv("CLAIM_ENTRY");
-    return rc;
+    return it_fix_new0_env(st, "CLAIM_ENTRY", "single");
 }
 
 /* CLAIM_ENTRY=single: one entry per claim, u t n c, the shape every worker reads; drained as before. */

@@ -225,15 +225,28 @@ static void db_queue_sheds_and_control_lane(void **st)
     assert_true(expired >= 1);
 }
 
+/* SIGSTOP to the run's redis-server (connected, silent); the teardown sends SIGCONT should the test stop first. Its pid. */
+static long redis_freeze(void)
+{
+    long pid = it_service_pid("redis/redis.pid");
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+    redis_sigstop = 1;
+    return pid;
+}
+
+static void redis_thaw(long pid)
+{
+    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
+    redis_sigstop = 0;
+}
+
 static void redis_inflight_bounded(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
     it_new_event(f, ev, sizeof ev, "qfl", 100000, 1);
-    long pid = it_service_pid("redis/redis.pid");
-    assert_true(pid > 0);
-    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
-    redis_sigstop = 1;
+    long pid = redis_freeze();
 
     long long t0 = it_now_ms();
     storm_t *s = storm(f, ev, "fl", 2000);
@@ -242,8 +255,7 @@ static void redis_inflight_bounded(void **st)
     fprintf(stderr, "redis storm: %d of %d answered 503 + Retry-After within %lld ms (%lld other answers)\n", shed, STORM,
             it_now_ms() - t0, other);
     storm_free(s);
-    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
-    redis_sigstop = 0;
+    redis_thaw(pid);
     long long counted = it_metric(f, "tk_shed_total{reason=\"redis_inflight\"}");
     fprintf(stderr, "redis storm: tk_shed_total{reason=\"redis_inflight\"} %lld\n", counted);
     assert_true(shed >= STORM - 16 - STORM_CONNS);
@@ -261,10 +273,7 @@ static void frozen_redis_answers_after_the_stall_timeout(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_new_event(f, ev, sizeof ev, "qfz", 100, 1);
-    long pid = it_service_pid("redis/redis.pid");
-    assert_true(pid > 0);
-    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
-    redis_sigstop = 1;
+    long pid = redis_freeze();
     long long t0 = it_now_ms();
     it_resp_t r;
     long status = it_claim(&r, f, ev, "fz-1", 0);
@@ -273,8 +282,7 @@ static void frozen_redis_answers_after_the_stall_timeout(void **st)
     if (status != 503)
         it_show("claim with Redis frozen", &r);
     it_resp_free(&r);
-    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
-    redis_sigstop = 0;
+    redis_thaw(pid);
     assert_int_equal(status, 503);
     assert_true(took >= 2500 && took < 8000);
 }

@@ -380,10 +380,7 @@ static void second_gateway_admits_alike(void **st)
 
 static int fix_auth_off(void **st)
 {
-    setenv("USER_AUTH", "off", 1);
-    int rc = it_fix_new0(st);
-    unsetenv("USER_AUTH");
-    return rc;
+    return it_fix_new0_env(st, "USER_AUTH", "off");
 }
 
 static void user_auth_off(void **st)

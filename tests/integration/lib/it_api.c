@@ -331,6 +331,15 @@ int it_fix_new0(void **st)
     return it_fix_new(st, 0);
 }
 
+int it_fix_new0_env(void **st, const char *name, const char *value)
+{
+    if (setenv(name, value, 1) != 0)
+        return -1;
+    int rc = it_fix_new0(st);
+    unsetenv(name);
+    return rc;
+}
+
 int it_fix_new1(void **st)
 {
     return it_fix_new(st, 1);

@@ -152,6 +152,9 @@ int it_group_setup(void **st);
 /** Per-test setup: *st = a calloc'ed fixture with @nworkers workers running. */
 int it_fix_new(void **st, int nworkers);
 int it_fix_new0(void **st); /* no worker */
+
+/** it_fix_new0 with the environment variable @name set to @value while the gateway starts (a setting of that fixture only). */
+int it_fix_new0_env(void **st, const char *name, const char *value);
 int it_fix_new1(void **st); /* one worker */
 int it_fix_new2(void **st); /* two workers */
 
