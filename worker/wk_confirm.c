@@ -9,6 +9,7 @@
  * from d->streams without a lookup.
  */
 #include "tk_claim.h"
+#include "tk_fmt.h"
 #include "tk_grow.h"
 #include "tk_log.h"
 #include "wk_drain_int.h"
@@ -69,10 +70,10 @@ static void name_row(wk_drain_t *d, size_t cap, size_t np, const wk_row_t *r, ch
 {
     size_t at = cap - WK_CONFIRM_PER_ROW * np;
     char *t = d->tickets[np - 1];
-    int tl = snprintf(t, sizeof(d->tickets[0]), "%lld", (long long)r->ticket);
+    size_t tl = tk_fmt_i64(t, r->ticket);
     arg(d, at, r->user, r->ulen);
     arg(d, at + 1, letter == TK_CLAIM_REJECTED ? "r" : "x", 1);
-    arg(d, at + 2, t, (size_t)tl);
+    arg(d, at + 2, t, tl);
 }
 
 static int by_id(const void *a, const void *b)
@@ -173,7 +174,7 @@ static int make_room(wk_drain_t *d, size_t rows, size_t *cap)
     if (wk_drain_grow_args(d, *cap) != 0)
         return -1;
     if (rows > d->tcap) {
-        char(*t)[24] = realloc(d->tickets, rows * sizeof(*t));
+        char(*t)[TK_FMT_I64_MAX] = realloc(d->tickets, rows * sizeof(*t));
         if (t == NULL)
             return -1;
         d->tickets = t;

@@ -10,6 +10,7 @@
 #ifndef WK_DRAIN_INT_H
 #define WK_DRAIN_INT_H
 
+#include "tk_fmt.h"
 #include "tk_keys.h"
 #include "tk_valid.h"
 #include "wk_batch.h"
@@ -85,7 +86,7 @@ typedef struct {
     size_t *lens;
     size_t acap;
     /* scratch text of the tickets the confirm names (wk_confirm.c), one per named row */
-    char (*tickets)[24];
+    char (*tickets)[TK_FMT_I64_MAX]; /* not NUL-terminated: lengths go in d->lens */
     size_t tcap;
 } wk_drain_t;
 

@@ -87,12 +87,11 @@ static int names_claim(wk_drain_t *d, wk_bad_t *b)
         return -1;
     }
     int found = 0;
-    long long ticket = 0, qty = 0, created = 0;
-    char letter = 0;
+    tk_claim_t c;
     const redisReply *rec = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : NULL;
-    if (rec != NULL && rec->type == REDIS_REPLY_STRING && sscanf(rec->str, "%lld %lld %lld %c", &ticket, &qty, &created, &letter) == 4 &&
-        ticket == b->row.ticket && qty > 0 && (letter == TK_CLAIM_PENDING || letter == TK_CLAIM_REJECTED)) {
-        b->row.quantity = qty;
+    if (rec != NULL && rec->type == REDIS_REPLY_STRING && tk_claim_decode(rec->str, rec->len, &c) == 0 && c.ticket == b->row.ticket &&
+        c.quantity > 0 && (c.status == TK_CLAIM_PENDING || c.status == TK_CLAIM_REJECTED)) {
+        b->row.quantity = c.quantity;
         found = 1;
     }
     freeReplyObject(r);
