@@ -202,11 +202,41 @@ static void thread_dispose(gw_thread_t *th)
     gw_redis_reply_drain(); /* the Redis connections are gone (gw_redis_destroy above) */
 }
 
+static int thread_init(gw_thread_t *th, gw_server_t *srv, int index);
+
+/* Tell the main thread how this thread's set-up went, then wait for its
+ * word: serve (every thread is up) or stop (one failed). Returns 1 to serve. */
+static int thread_started(gw_server_t *srv, int ok)
+{
+    pthread_mutex_lock(&srv->start_lock);
+    srv->start_done++;
+    if (!ok)
+        srv->start_failed = 1;
+    pthread_cond_broadcast(&srv->start_cond);
+    while (srv->start_go == 0)
+        pthread_cond_wait(&srv->start_cond, &srv->start_lock);
+    int go = srv->start_go > 0;
+    pthread_mutex_unlock(&srv->start_lock);
+    return ok && go;
+}
+
 static void *thread_main(void *arg)
 {
     gw_thread_t *th = arg;
     gw_server_t *srv = th->server;
     const gw_config_t *conf = srv->conf;
+
+    /* Set up here, not on the main thread: h2o keeps per-thread state that a
+     * socket binds to the thread that created it (h2o_socket_buffer_prototype
+     * is __thread, and a socket's input buffer points to its creator's copy,
+     * whose recycle bin takes and gives its memory). Made on the main thread,
+     * the first Redis socket of every loop thread recycled its buffers through
+     * the main thread's bin, unlocked, from both loop threads: ASan saw a
+     * loop thread read() into a buffer already freed (it_wr_fix). */
+    if (!thread_started(srv, thread_init(th, srv, th->index) == 0)) {
+        thread_dispose(th);
+        return NULL;
+    }
 
     /* Serve until told to stop, then until the last connection has gone or
      * the shutdown timeout has passed. */
@@ -244,8 +274,8 @@ static void *thread_main(void *arg)
 
 static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
 {
-    th->server = srv;
-    th->index = index;
+    (void)srv;
+    (void)index;
     h2o_linklist_init_anchor(&th->conn_list);
     h2o_context_init(&th->ctx, h2o_evloop_create(), &srv->globalconf);
     th->accept_tls = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, srv->ssl_ctx, 0, NULL};
@@ -320,6 +350,8 @@ int gw_server_run(gw_config_t *conf)
 
     memset(srv, 0, sizeof(*srv));
     srv->conf = conf;
+    pthread_mutex_init(&srv->start_lock, NULL);
+    pthread_cond_init(&srv->start_cond, NULL);
     SHA256((const unsigned char *)conf->admin_token, strlen(conf->admin_token), srv->admin_token_hash);
     if (gw_redis_scripts_init() != 0)
         return 1;
@@ -368,17 +400,26 @@ int gw_server_run(gw_config_t *conf)
         tk_error("out of memory starting threads");
         goto exit;
     }
+    /* Each thread sets itself up (thread_main) and waits; all up, they serve. */
     int started = 0;
     for (int i = 0; i < srv->nthreads; i++) {
-        if (thread_init(&srv->threads[i], srv, i) != 0) {
-            srv->nthreads = i + 1; /* dispose this one too */
-            goto stop;
-        }
-    }
-    for (int i = 0; i < srv->nthreads; i++) {
+        srv->threads[i].server = srv;
+        srv->threads[i].index = i;
         if (pthread_create(&srv->threads[i].tid, NULL, thread_main, &srv->threads[i]) != 0)
-            goto stop;
+            break;
         started++;
+    }
+    pthread_mutex_lock(&srv->start_lock);
+    while (srv->start_done < started)
+        pthread_cond_wait(&srv->start_cond, &srv->start_lock);
+    int up = started == srv->nthreads && !srv->start_failed;
+    srv->start_go = up ? 1 : -1;
+    pthread_cond_broadcast(&srv->start_cond);
+    pthread_mutex_unlock(&srv->start_lock);
+    if (!up) {
+        if (started < srv->nthreads)
+            tk_error("cannot start thread %d", started);
+        goto stop;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk_info("listening on https://%s:%ld (threads %d); redis %s:%ld; database %s:%ld", conf->bind, conf->port, srv->nthreads,
@@ -399,14 +440,14 @@ int gw_server_run(gw_config_t *conf)
     rc = 0;
 
 stop:
-    for (int i = 0; i < started; i++) {
+    /* Threads told to stop at start-up (start_go < 0) disposed of themselves
+     * and unregistered their wake receiver: nothing to send them. */
+    for (int i = 0; i < started && srv->start_go > 0; i++) {
         h2o_multithread_message_t *m = calloc(1, sizeof(*m));
         h2o_multithread_send_message(&srv->threads[i].wake, m);
     }
     for (int i = 0; i < started; i++)
         pthread_join(srv->threads[i].tid, NULL);
-    for (int i = started; i < srv->nthreads; i++)
-        thread_dispose(&srv->threads[i]); /* initialised, never started */
     /* every loop thread is gone: nothing can read the admitter any more (/metrics did, from any thread) */
     if (srv->nthreads > 0) {
         gw_admitter_destroy(srv->threads[0].admitter);
@@ -426,6 +467,8 @@ exit:
     gw_rebuild_free(srv->rebuild);
     free(srv->threads);
     SSL_CTX_free(srv->ssl_ctx);
+    pthread_cond_destroy(&srv->start_cond);
+    pthread_mutex_destroy(&srv->start_lock);
     if (rc == 0)
         tk_info("stopped");
     return rc;

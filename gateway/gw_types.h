@@ -115,6 +115,12 @@ struct st_gw_server_t {
     struct gw_rebuild *rebuild;         /* the check after every Redis (re)connection (gw_rebuild.h) */
     char holder[128];                   /* this process in the fallback's lock table: "gw-<host>-<pid>" */
     struct gw_connlimit *connlimit;     /* open connections per client address, all threads (gw_conn.h); NULL: CONN_PER_IP=0 */
+    /* start-up: each loop thread sets itself up and reports (gw_server.c, thread_started) */
+    pthread_mutex_t start_lock;
+    pthread_cond_t start_cond;
+    int start_done;   /* threads that finished their set-up, well or not */
+    int start_failed; /* one of them failed */
+    int start_go;     /* 0 wait, 1 serve, -1 stop: the main thread's word */
 };
 
 /** The thread that owns @req. */

@@ -492,21 +492,12 @@ static void metrics_during_shutdown_reads_nothing_freed(void **st)
 {
     it_fix_t *f = *st;
     /*
-     * Quarantined from `make test` on 2026-12-01 (run it with
-     * IT_QUARANTINE=1): besides the bug it was written for (fixed), it
-     * catches now and then a different, older race at gateway shutdown,
-     * an ASan heap-use-after-free where a loop thread read()s into an h2o
-     * socket buffer (8,228 bytes) "freed by thread T0" with no stack. It
-     * showed in about a quarter of quiet runs and in nearly every run on a
-     * loaded machine, at this session's start commit (366d681) too, so it
-     * would block landings at random while nobody has found its cause.
-     * Not fixed, not hidden: the closing note of that day and tests/README.md
-     * say so; un-quarantine it with the fix.
+     * Also catches a second, older shutdown bug (fixed 2026-12-01): every
+     * loop thread's first Redis socket was made on the main thread, so its
+     * h2o input buffer belonged to the main thread's recycle bin, shared by
+     * both loop threads unlocked; a loop thread then read() into a buffer
+     * "freed by thread T0" (ASan, about one run in four before the fix).
      */
-    if (getenv("IT_QUARANTINE") == NULL) {
-        fprintf(stderr, "quarantined (IT_QUARANTINE=1 runs it): the shutdown use-after-free it catches is not fixed yet\n");
-        skip();
-    }
     for (int attempt = 0; attempt < 6; attempt++) {
         it_fix_t g = *f;
         assert_int_equal(setenv("GW_THREADS", "2", 1), 0);
