@@ -144,8 +144,24 @@ static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
     }
 }
 
+/* Runs the loop until every job this thread gave the database threads is
+ * back (their answers come on db_done), bounded by the database timeouts.
+ * Returns 0 when none is out. */
+static int drain_db_jobs(gw_thread_t *th)
+{
+    int64_t until = tk_time_mono_ms() + 15000;
+    while (th->db_jobs > 0 && tk_time_mono_ms() < until)
+        h2o_evloop_run(th->ctx.loop, 10);
+    return th->db_jobs > 0 ? -1 : 0;
+}
+
 static void thread_dispose(gw_thread_t *th)
 {
+    /* First, with everything still alive: a job submitted since
+     * thread_main's wait (a peers beat, a rebuild check or the presale's
+     * snapshot, from a timer that fired during the lease release) finishes
+     * into the objects torn down below (gw_prio's on_done reads th->prio). */
+    drain_db_jobs(th);
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
     gw_board_writer_destroy(th->boards);
@@ -182,6 +198,14 @@ static void thread_dispose(gw_thread_t *th)
             h2o_evloop_run(th->ctx.loop, 10);
         if (th->conns > 0)
             tk_error("thread %d: %zu connection(s) would not close", th->index, th->conns);
+    }
+    /* Again: a client connection's request may have gone to the database
+     * threads during the turns above. Past the bound the loop is left
+     * undisposed (a leak at exit, not a crash: a late job answers on
+     * db_done, which must still be there). */
+    if (drain_db_jobs(th) != 0) {
+        tk_error("thread %d: %zu database job(s) still out at exit; not disposing the loop", th->index, th->db_jobs);
+        return;
     }
     /* h2o_context_request_shutdown armed a one-second GOAWAY resend that
      * h2o_context_dispose would find still linked. */
