@@ -393,11 +393,14 @@ db_init() {
     [ -d "$DB_DATA/mysql" ] && return 0
     need mariadb-install-db
     rm -rf "$tmp"
-    mkdir -p "$tmp"
+    mkdir -p "$tmp" "$MDIR/tmp"
     tk_say "initialising a new MariaDB data directory in $DB_DATA"
     # Into a side directory, then renamed: a half-made data directory is
     # never mistaken for a good one.
-    if ! out=$(mariadb-install-db --no-defaults --datadir="$tmp" --user="$(id -un)" \
+    # Its own tmpdir, as mariadbd's below: a mariadbd starting on the same
+    # machine deletes every #sql* file of its tmpdir, the bootstrap's too
+    # when both use /tmp ("Error on delete of '/tmp/#sql-temptable-…'").
+    if ! out=$(mariadb-install-db --no-defaults --datadir="$tmp" --tmpdir="$MDIR/tmp" --user="$(id -un)" \
         --auth-root-authentication-method=socket --skip-test-db 2>&1 </dev/null 9>&-); then
         printf '%s\n' "$out" >&2
         rm -rf "$tmp"
@@ -426,13 +429,14 @@ start_db() {
     tk_port_in_use "$DB_PORT" &&
         tk_die "port $DB_PORT is already in use by another process; set DB_PORT"
     db_init
+    mkdir -p "$MDIR/tmp" # a data directory made before the tmpdir was
     # The database files: the owner's only, those of older runs too.
     chmod -R go-rwx "$DB_DATA"
     rm -f "$DB_SOCK"
     # mariadbd sets its own umask from UMASK / UMASK_DIR (default 0660 /
     # 0700: group-readable); 0600 / 0700 keep new files the owner's.
     (cd "$DB_DATA" && export UMASK=0600 UMASK_DIR=0700 && exec setsid mariadbd --no-defaults \
-        --datadir="$DB_DATA" --socket="$DB_SOCK" --port="$DB_PORT" \
+        --datadir="$DB_DATA" --tmpdir="$MDIR/tmp" --socket="$DB_SOCK" --port="$DB_PORT" \
         --bind-address=127.0.0.1 --pid-file="$DB_PID" --log-error="$DB_LOG" \
         --user="$(id -un)" --innodb-flush-log-at-trx-commit=1 \
         --innodb-buffer-pool-size="${DB_BUFFER_POOL:-256M}" --skip-name-resolve \
