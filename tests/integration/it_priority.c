@@ -714,6 +714,41 @@ static void lost_copy_is_copied_again(void **st)
     claim_is(f, ev, "u-b", 403, "not_open", 0);
 }
 
+#if 0 /* FAILS (review rev4): the snapshot takes the season current when it is READ, not the one current at
+       * priority.opens_at. Left out of the build until the product decides (docs/API.md "When exactly" says "as
+       * it is when it is taken"; the product brief says "at priority.opens_at"); see gw_prio.c read_board. */
+/*
+ * A gateway down across a scheduled season end: the presale's window opened
+ * inside season 1 (its top fan u-a scored there), every gateway was down at
+ * priority.opens_at and came back after season 1 ended. The snapshot is then
+ * read from the new, empty season: u-a, the board's best at
+ * priority.opens_at, is refused not_open for the whole presale. The
+ * same happens without a restart when a season ends (or is rolled over by
+ * hand) in the <= 1 s between priority.opens_at and the first round.
+ */
+static void restart_across_a_season_end_keeps_the_top(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_event_id(ev, sizeof ev, "prs");
+    long long now = tk_time_now_ms();
+    board_create(f, "edge", 4, now - 1000); /* 4 s seasons: season 1 ends at now + 3000 */
+    board_score(f, "edge", "u-a", 9, now - 900, 1);
+    long long t0 = tk_time_now_ms(), pr_ms = t0 + 1500;
+    assert_true(pr_ms < now + 3000);
+    it_resp_t r;
+    assert_int_equal(create_prio(&r, f, ev, 5, t0 + 60000, "edge", 5, pr_ms), 201);
+    it_resp_free(&r);
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    assert_true(tk_time_now_ms() < pr_ms); /* down before the window opened: no round ran in it */
+    wait_until(now + 3300);                 /* season 1 is over */
+    assert_int_equal(it_gateway_restart(&f->gw, IT_READY_MS), 0);
+    assert_int_equal(wait_snapshot(f, ev, SNAP_MS, NULL, 0), 1); /* before: 0 (the empty season 2) */
+    assert_int_equal(rank_of(f, ev, "u-a"), 1);
+    claim_is(f, ev, "u-a", 201, NULL, 1); /* before: 403 not_open */
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +763,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(many_events_all_get_a_snapshot, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(last_t_ahead_ends_the_season, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(lost_copy_is_copied_again, it_fix_new0, it_fix_free),
+#if 0 /* the hole above */
+        cmocka_unit_test_setup_teardown(restart_across_a_season_end_keeps_the_top, it_fix_new0, it_fix_free),
+#endif
     };
     return cmocka_run_group_tests_name("it_priority", tests, it_group_setup, NULL);
 }
