@@ -195,11 +195,130 @@ static int board_head(redisContext *rc, const char *kb, long long h[5])
 }
 
 /*
- * The top @top users of @board's current season, in rank order, into @u.
- * 0; 1 when the board is not in Redis; -1 on a failure (Redis, or a season
- * that kept moving).
+ * The season that was current on @board at @pr_ms (the event's
+ * priority.opens_at), from the board head @h (comps season start len
+ * last_t): its number, 0 when none was (a season the schedule skipped, or
+ * an instant before the board's first), -1 on a failure.
+ *
+ * At or after the current season's start, the board's clock at @pr_ms is
+ * max(@pr_ms, last_t) (last_t only passes @pr_ms by writes since, inside
+ * this season, or by a clock that stepped back): past the schedule's end,
+ * the season current then is a later one nobody wrote (empty). Before that
+ * start, a rollover came after @pr_ms: the seasons hash says when each
+ * season that existed began and ended ("<start> <end>"), and the one whose
+ * [start, end) holds @pr_ms was current; an instant in none (after k ended,
+ * before k + 1 began: skipped seasons) had an empty one. The hash is read
+ * downwards SEASONS_STEP numbers a command, skipped numbers being absent.
  */
-static int read_board(redisContext *rc, const char *board, long long top, users_t *u)
+#define SEASONS_STEP 128
+static long long season_at(redisContext *rc, const char *board, size_t blen, const long long h[5], int64_t pr_ms)
+{
+    if (pr_ms >= h[2]) {
+        long long clock = pr_ms > h[4] ? pr_ms : h[4];
+        return h[3] > 0 && clock >= h[2] + h[3] * 1000 ? 0 : h[1];
+    }
+    char ksn[TK_KEY_MAX];
+    if (tk_lb_key(TK_LB_SEASONS, board, blen, 0, ksn) < 0)
+        return -1;
+    for (long long hi = h[1] - 1; hi >= 1; hi -= SEASONS_STEP) {
+        long long lo = hi - SEASONS_STEP + 1 > 1 ? hi - SEASONS_STEP + 1 : 1;
+        const char *argv[2 + SEASONS_STEP];
+        size_t lens[2 + SEASONS_STEP];
+        char num[SEASONS_STEP][24];
+        int argc = 0;
+        argv[argc] = "HMGET", lens[argc++] = 5;
+        argv[argc] = ksn, lens[argc++] = strlen(ksn);
+        for (long long k = hi; k >= lo; k--) {
+            int n = snprintf(num[hi - k], sizeof(num[0]), "%lld", k);
+            argv[argc] = num[hi - k], lens[argc++] = (size_t)n;
+        }
+        redisReply *r = redisCommandArgv(rc, argc, argv, lens);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(argc - 2)) {
+            if (r != NULL)
+                freeReplyObject(r);
+            return -1;
+        }
+        long long found = -2; /* not decided yet */
+        for (size_t i = 0; i < r->elements && found == -2; i++) {
+            const redisReply *v = r->element[i];
+            long long start, end;
+            char buf[48];
+            if (v->type == REDIS_REPLY_NIL)
+                continue; /* a number the schedule skipped */
+            if (v->type != REDIS_REPLY_STRING || v->len >= sizeof(buf)) {
+                found = -1;
+                break;
+            }
+            memcpy(buf, v->str, v->len);
+            buf[v->len] = '\0';
+            if (sscanf(buf, "%lld %lld", &start, &end) != 2 || end <= 0) {
+                found = -1; /* a closed season without its end: not what lb_write.lua writes */
+                break;
+            }
+            if (pr_ms >= end)
+                found = 0; /* after it ended, before the next began */
+            else if (pr_ms >= start)
+                found = hi - (long long)i;
+        }
+        freeReplyObject(r);
+        if (found != -2) {
+            if (found == -1)
+                tk_warn("priority: board %s: its seasons hash holds a closed season without start and end", board);
+            return found;
+        }
+    }
+    return 0;
+}
+
+/* Rows of user ids into a users_t (read_board_db, read_rows). */
+typedef struct {
+    users_t *u;
+    char id[TK_ID_MAX + 1];
+    unsigned long len;
+} rows_read_t;
+
+static void on_row(void *arg)
+{
+    rows_read_t *r = arg;
+    users_add(r->u, r->id, r->len);
+}
+
+static const char sql_board_top[] = "SELECT user_id FROM board_scores WHERE board_id = ? AND season = ? "
+                                     "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id LIMIT ?"; /* the zset's order */
+
+/* A closed season whose keys Redis no longer keeps (dropped only once its every write is in MariaDB): its top from MariaDB. */
+static int read_board_db(MYSQL *db, const char *board, long long season, long long top, users_t *u)
+{
+    if (db == NULL)
+        return -1;
+    rows_read_t r = {.u = u};
+    MYSQL_BIND in[3], out[1];
+    unsigned long blen;
+    tk_sql_bind_str(&in[0], board, &blen, strlen(board));
+    tk_sql_bind_i64(&in[1], &season);
+    tk_sql_bind_i64(&in[2], &top);
+    tk_sql_bind_strbuf(&out[0], r.id, TK_ID_MAX, &r.len);
+    u->n = 0;
+    unsigned e = tk_sql_stmt(db, sql_board_top, in, out, (unsigned)u->cap, on_row, &r, NULL);
+    mysql_rollback(db);
+    if (e != 0) {
+        tk_warn("priority: board %s season %lld: reading its top from the database failed (error %u)", board, season, e);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The top @top users, in rank order, into @u, of the season of @board that
+ * was current at @pr_ms (season_at): the one the window opened in, even
+ * when a rollover (scheduled or by hand) came between then and this read,
+ * or the gateways were down across it. From that season's zset while Redis
+ * keeps it; a closed season whose zset is gone from MariaDB (@db). Score
+ * writes into that season after @pr_ms still count (docs/API.md, "When
+ * exactly"). 0; 1 when the board is not in Redis; -1 on a failure (Redis,
+ * MariaDB, or a season that kept moving).
+ */
+static int read_board(redisContext *rc, MYSQL *db, const char *board, long long top, int64_t pr_ms, users_t *u)
 {
     char kb[TK_KEY_MAX], kz[TK_KEY_MAX];
     size_t blen = strlen(board);
@@ -210,26 +329,13 @@ static int read_board(redisContext *rc, const char *board, long long top, users_
         int rv = board_head(rc, kb, h);
         if (rv != 0)
             return rv;
-        redisReply *t = redisCommand(rc, "TIME");
-        if (t == NULL || t->type != REDIS_REPLY_ARRAY || t->elements != 2) {
-            if (t != NULL)
-                freeReplyObject(t);
-            return -1;
-        }
-        long long sec = 0, usec = 0;
-        int bad = reply_i64(t->element[0], &sec) || reply_i64(t->element[1], &usec);
-        freeReplyObject(t);
-        if (bad)
-            return -1;
-        /* The board's clock, as lb_write.lua and lb_read.lua read it: max(TIME, last_t). */
-        long long now_ms = sec * 1000 + usec / 1000;
-        if (now_ms < h[4])
-            now_ms = h[4];
         u->n = 0;
-        /* The schedule passed: the current season is a later one, empty (the virtual rollover). */
-        if (h[3] > 0 && now_ms >= h[2] + h[3] * 1000)
-            return 0;
-        if (tk_lb_key(TK_LB_RANK, board, blen, (unsigned)h[1], kz) < 0)
+        long long season = season_at(rc, board, blen, h, pr_ms);
+        if (season < 0)
+            return -1;
+        if (season == 0)
+            return 0; /* no season was current then, or one nobody wrote: empty */
+        if (tk_lb_key(TK_LB_RANK, board, blen, (unsigned)season, kz) < 0)
             return -1;
         redisReply *z = redisCommand(rc, "ZRANGE %s 0 %lld", kz, top - 1);
         if (z == NULL)
@@ -241,17 +347,21 @@ static int read_board(redisContext *rc, const char *board, long long top, users_
             ok = m->type == REDIS_REPLY_STRING && m->len > at && tk_valid_user_id(m->str + at, m->len - at) &&
                  users_add(u, m->str + at, m->len - at) == 0;
         }
+        int none = ok && z->elements == 0;
         freeReplyObject(z);
         if (!ok) {
             tk_warn("priority: board %s: a member of %s is not what tk_lb_member writes", board, kz);
             return -1;
         }
+        /* No zset: an empty season, or a closed one Redis let go (its writes all in MariaDB). */
+        if (none && season != h[1] && read_board_db(db, board, season, top, u) != 0)
+            return -1;
         rv = board_head(rc, kb, again);
         if (rv != 0)
             return rv;
         if (again[1] == h[1])
             return 0;
-        /* a rollover by hand between the reads: read the new current season */
+        /* a rollover between the reads: the season current at pr_ms may now be a closed one; again */
     }
     return -1;
 }
@@ -338,18 +448,6 @@ static unsigned take_body(MYSQL *db, void *arg, gw_dbjob_t *job)
         return 1; /* cannot happen under the row lock: roll back rather than leave rows without their mark */
     t->taken = 1;
     return 0;
-}
-
-typedef struct {
-    users_t *u;
-    char id[TK_ID_MAX + 1];
-    unsigned long len;
-} rows_read_t;
-
-static void on_row(void *arg)
-{
-    rows_read_t *r = arg;
-    users_add(r->u, r->id, r->len);
 }
 
 /* The committed snapshot's users, in rank order: 0 or a MariaDB error. */
@@ -465,7 +563,8 @@ static void snapshot_one(gw_dbjob_t *job, gw_dbconn_t *conn, const due_t *ev, in
         redisContext *rb = rc;
         if (cluster)
             rb = tk_lb_key(TK_LB_BOARD, ev->board, strlen(ev->board), 0, kb) < 0 ? NULL : gw_dbconn_redis_for(conn, kb, strlen(kb));
-        int rv = rb != NULL ? read_board(rb, ev->board, ev->top, &u) : -1;
+        /* sql_todo's key is the event's pr_opens_at: the season current then is the one read */
+        int rv = rb != NULL ? read_board(rb, gw_dbconn_db(conn), ev->board, ev->top, ev->key_ms, &u) : -1;
         if (rv != 0) {
             if (rb == NULL) {
                 /* cluster: the board's master unreachable (logged); the next round tries again */

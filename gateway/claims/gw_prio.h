@@ -39,13 +39,20 @@
  * event's, so the board is read by plain commands of its own (HMGET of the
  * board hash, TIME, ZRANGE of the current season, HMGET again) and written
  * to the event by another call: never one script touching both. The
- * current season is the board's `season`, unless its schedule has passed
- * (len > 0 and max(TIME, last_t) >= start + len·1000, the board's clock as
- * lb_write.lua and lb_read.lua read it): then the current season is a
- * later one nobody wrote yet (docs/CONTRACTS.md, the virtual rollover) and
- * the snapshot is empty. A season number that moved between the two HMGETs
- * (a rollover during the read) makes the reading start again (a few times).
- * A board missing from Redis (lost, not yet rebuilt) is skipped this round.
+ * season read is the one current at the event's priority.opens_at (P),
+ * not at the read: a season end or a rollover by hand between P and this
+ * round (a round up to a second late, or every gateway down across it)
+ * must not hand the presale to the new, empty season. P at or after the
+ * board's `start`: its `season`, unless the schedule had passed by then
+ * (len > 0 and max(P, last_t) >= start + len·1000, the board's clock as
+ * lb_write.lua and lb_read.lua read it): then a later season nobody wrote
+ * (docs/CONTRACTS.md, the virtual rollover) and an empty snapshot. P
+ * before `start`: the season of the seasons hash whose [start, end) holds
+ * P, read from its zset, or from board_scores once Redis dropped it (only
+ * after MariaDB has its every write). A season number that moved between
+ * the two HMGETs (a rollover during the read) makes the reading start
+ * again (a few times). A board missing from Redis (lost, not yet rebuilt)
+ * is skipped this round.
  *
  * Ownership: gw_prio_t belongs to loop thread 0 (created and destroyed
  * there, like the admitter); its job holds a pointer to it and comes back
