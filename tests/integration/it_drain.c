@@ -12,6 +12,8 @@
  * The poison test feeds a worker one entry MariaDB refuses for good among
  * good ones (issue 10, hole 3): everything else is written, the bad entry
  * is set aside where docs/DESIGN.md says, and the worker keeps running.
+ * A dead letter written again (its entry taken over before its XACK) is
+ * counted once in the workers' dead-letter counter.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -1254,6 +1256,136 @@ static void packed_entry_held_row_keeps_it_pending(void **st)
     assert_true(it_proc_alive(&f->workers[0]));
 }
 
+/* The field @consumer:@stat of tk:wk:stats (a worker's pushed counter or gauge), 0 when absent, -1 on error. */
+static long long wk_stat(const it_fix_t *f, const char *consumer, const char *stat)
+{
+    redisReply *r = redisCommand(f->redis, "HGET tk:wk:stats %s:%s", consumer, stat);
+    long long v = r == NULL ? -1 : r->type == REDIS_REPLY_NIL ? 0 : r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Waits (asserted, 20 s) until @consumer has pushed its counters once more after now: what it counted so far is in tk:wk:stats then. */
+static void wk_stats_pushed(const it_fix_t *f, const char *consumer)
+{
+    /* seen_ms is the wall-clock time written after the counters of the same push (wk_stats_push), and a push runs between batches. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long after = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, deadline = it_now_ms() + 20000;
+    while (wk_stat(f, consumer, "seen_ms") <= after && it_now_ms() < deadline)
+        it_sleep_ms(100);
+    assert_true(wk_stat(f, consumer, "seen_ms") > after);
+}
+
+/* A second connection holding a row lock for a test (NULL when none): its teardown rolls it back, so a failed test leaves no worker waiting. */
+static MYSQL *held_lock;
+
+static int release_held_lock(void **st)
+{
+    if (held_lock != NULL) {
+        mysql_rollback(held_lock);
+        mysql_close(held_lock);
+        held_lock = NULL;
+    }
+    return it_fix_free(st);
+}
+
+/*
+ * A replayed dead letter is counted once (tk_worker_dead_letters_total,
+ * the operators' alert). One packed entry holds a poison line (it repeats
+ * ticket 1: error 1062) and good-u's claim, whose row the test holds
+ * locked (an uncommitted insert of the same key from a second
+ * connection). it-w1 stores the poison line's dead letter, then waits on
+ * good-u's row: the dead letter is committed, the entry not acked (as with
+ * a worker stalled or killed there). it-w2 takes the entry over
+ * (XAUTOCLAIM after 500 ms idle); the lock is let go, both finish, and
+ * it-w2's write of the entry replays the poison line: its dead letter is
+ * there already (wk_poison_store returns 0). One dead letter in
+ * claims_dead, so one in the counters: it-w1's 1, nothing from it-w2.
+ */
+static void replayed_dead_letter_counts_once(void **st)
+{
+    it_fix_t *f = *st;
+    char a[64];
+    it_new_event(f, a, sizeof a, "dlreplay", 100, 1);
+    it_claim_expect(f, a, "a-1", 0, 201);
+    assert_int_equal(it_fix_add_worker(f, "it-w0"), 0);
+    assert_int_equal(drained_within(f, a, DRAIN_MS), 0);
+    assert_int_equal(it_proc_stop(&f->workers[0], IT_STOP_MS), 0);
+
+    /* good-u's row (ticket 2) inserted and not committed: a worker's insert of it waits (a lock wait is redone: wk_txn.c). */
+    held_lock = it_db_connect();
+    assert_non_null(held_lock);
+    char q[512];
+    snprintf(q, sizeof q,
+             "INSERT INTO claims (event_id, user_id, claim_id, ticket, quantity, status, reason, created_at, confirmed_at, updated_at) "
+             "VALUES ('%s', 'good-u', 'c-%s-2', 2, 1, 'confirmed', NULL, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+             a, a);
+    if (mysql_query(held_lock, q) != 0)
+        fprintf(stderr, "holding good-u's row: %s\n", mysql_error(held_lock));
+    assert_int_equal(mysql_errno(held_lock), 0);
+
+    /* poison-u repeats ticket 1 (error 1062), good-u takes ticket 2: the poison line is written (and refused) first */
+    const char *users[] = {"poison-u", "good-u", NULL};
+    const long long tickets[] = {1, 2};
+    xadd_packed(f, a, "poison-u 1 1\ngood-u 2 1", users, tickets, 2);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+
+    /* it-w1 has stored the dead letter and waits on good-u's row: the entry is still its own. */
+    long long deadline = it_now_ms() + 20000;
+    while (it_db_int(f->db, 0, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'poison-u'", a) != 1 &&
+           it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s' AND user_id = 'poison-u'", a), 1);
+    assert_int_equal(it_redis_pending_of(f->redis, a, "it-w1"), 1);
+    assert_int_equal(record_letter(f, a, "poison-u"), 'p');
+
+    /* it-w2 takes the entry over: from then on, whatever it-w1 does, it-w2 writes the entry again. */
+    setenv("WORKER_CLAIM_IDLE_MS", "500", 1);
+    int wrc = it_fix_add_worker(f, "it-w2");
+    unsetenv("WORKER_CLAIM_IDLE_MS");
+    assert_int_equal(wrc, 0);
+    deadline = it_now_ms() + 20000;
+    while (it_redis_pending_of(f->redis, a, "it-w2") != 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_redis_pending_of(f->redis, a, "it-w2"), 1);
+
+    /* Let good-u's row go: both workers finish and confirm. */
+    assert_int_equal(mysql_rollback(held_lock), 0);
+    mysql_close(held_lock);
+    held_lock = NULL;
+    assert_int_equal(drained_within(f, a, 20000), 0);
+
+    /* it-w2 does write the poison line again (it-w1's confirm may have drained the stream before): it logs it refused alone,
+     * before storing its dead letter. */
+    static char log[1 << 16];
+    deadline = it_now_ms() + 20000;
+    for (;;) {
+        it_read_file(f->workers[2].log_path, log, sizeof log);
+        if (strstr(log, "user poison-u, ticket 1") != NULL || it_now_ms() >= deadline)
+            break;
+        it_sleep_ms(50);
+    }
+    if (strstr(log, "user poison-u, ticket 1") == NULL)
+        it_proc_log_tail(&f->workers[2], 40);
+    assert_non_null(strstr(log, "user poison-u, ticket 1"));
+
+    /* One dead letter, one count. */
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims_dead WHERE event_id = '%s'", a), 1);
+    reads_dead_letter(f, a, "poison-u");
+    status_is(f, a, "good-u", "confirmed");
+    books_with_dead(f, a, 3, 2, 1, 1);
+    wk_stats_pushed(f, "it-w1");
+    wk_stats_pushed(f, "it-w2");
+    long long w1 = wk_stat(f, "it-w1", "dead"), w2 = wk_stat(f, "it-w2", "dead");
+    fprintf(stderr, "dead-letter counters: it-w1 %lld, it-w2 %lld (want 1, 0)\n", w1, w2);
+    assert_int_equal(w1, 1);
+    assert_int_equal(w2, 0);
+    assert_true(it_proc_alive(&f->workers[1]));
+    assert_true(it_proc_alive(&f->workers[2]));
+}
+
 /*
  * Two poison lines in one packed entry: each is its own dead letter
  * (claims_dead's key is (event_id, entry_id): "<entry id>/<line>"), not
@@ -1508,6 +1640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_storm_keeps_books, setup_admin_on_http, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_entry_stays_its_own, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(poison_waits_while_dead_letters_fail, it_fix_new0, restore_dead_table),
+        cmocka_unit_test_setup_teardown(replayed_dead_letter_counts_once, it_fix_new0, release_held_lock),
         cmocka_unit_test_setup_teardown(malformed_entries_are_set_aside, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(confirm_marks_only_the_named_ticket, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(fresh_path_undoes_a_group_with_an_existing_row, it_fix_new0, it_fix_free),

@@ -247,8 +247,12 @@ static void no_burst_after_the_admitter_stalls(void **st)
     enum { RATE = 100, N = 400 };
     make_room(f, ev, sizeof ev, 1000, RATE);
     fill_line(f, ev, N);
-    it_sleep_ms(400);
-    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > 0); /* it admits */
+    /* it admits: the admitter reads tk:wq:rooms once a second, so the first admission may take that long, longer on a
+     * loaded machine (a fixed 400 ms wait failed there) */
+    long long deadline = it_now_ms() + 5000;
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) == 0 && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > 0);
     assert_int_equal(it_proc_signal(&f->gw.proc, SIGSTOP), 0);
     it_sleep_ms(1200);
     assert_int_equal(it_proc_signal(&f->gw.proc, SIGCONT), 0);
@@ -631,6 +635,52 @@ static void finished_rooms_leave_the_rooms_set(void **st)
 
 /* ---- 7: the low items ---- */
 
+/*
+ * The second gateway of a test, in static storage: a test that fails leaves
+ * by a longjmp, past its own stop, and a gateway left running would go on
+ * taking the admitter lease and stepping rooms in the tests after it.
+ * stop_second stops it whatever happened.
+ */
+static it_fix_t second;
+
+/* A second gateway beside @f's (same Redis, MariaDB and connections): &second, started, or the test fails. */
+static it_fix_t *start_second(const it_fix_t *f, int ready_ms)
+{
+    second = *f;
+    memset(&second.gw.proc, 0, sizeof second.gw.proc);
+    int started = it_gateway_start(&second.gw, ready_ms);
+    if (started != 0)
+        memset(&second.gw.proc, 0, sizeof second.gw.proc);
+    assert_int_equal(started, 0);
+    return &second;
+}
+
+/* Teardown: the second gateway stopped (SIGCONT first: a test may have left it stopped), then the fixture freed. */
+static int stop_second(void **st)
+{
+    int bad = 0;
+    if (second.gw.proc.pid > 0) {
+        it_proc_signal(&second.gw.proc, SIGCONT);
+        bad = it_proc_stop(&second.gw.proc, IT_STOP_MS) != 0;
+    }
+    memset(&second, 0, sizeof second);
+    return it_fix_free(st) != 0 || bad ? -1 : 0;
+}
+
+/* f2's gauge tk_wq_held (status long-polls held), read from its /metrics; -1 when unreadable. */
+static long long wq_held(const it_fix_t *f2)
+{
+    it_resp_t r;
+    long long n = -1;
+    if (it_apif(&r, f2, IT_NO_AUTH, "GET", NULL, "/metrics") == 0 && r.status == 200 && r.body != NULL) {
+        const char *p = strstr(r.body, "\ntk_wq_held ");
+        if (p != NULL)
+            n = strtoll(p + strlen("\ntk_wq_held "), NULL, 10);
+    }
+    it_resp_free(&r);
+    return n;
+}
+
 typedef struct {
     const it_fix_t *f;
     const char *ev, *user;
@@ -649,6 +699,14 @@ static void *poll_main(void *arg)
 /*
  * Beyond WQ_HELD_MAX a status poll is refused before its script runs: the
  * 503 costs no Redis call and is no heartbeat (the user's `seen` stays).
+ * The mark put in `seen` is 15 s old: a heartbeat would move it to now,
+ * and the sweeps leave it for 15 s, longer than a request may take. Every wq_admit.lua step of the lease holder and
+ * every wq_status.lua call (u-h1's poll answered when its wait runs out,
+ * for one) removes the marks older than 30 s, so the mark of 1000 this
+ * test used vanished whenever one of them ran between the mark and its
+ * read: "seen -1 (want 1000)" under load. And u-h2 polls once u-h1's poll
+ * is seen held (tk_wq_held), not after a fixed 700 ms sleep; u-h1 waits
+ * 5 s, so it is still held when u-h2 arrives on a slow machine.
  */
 static void held_max_is_checked_before_the_script(void **st)
 {
@@ -657,30 +715,37 @@ static void held_max_is_checked_before_the_script(void **st)
     make_room(f, ev, sizeof ev, 10, 0);
     join_expect(f, ev, "u-h1", 201);
     join_expect(f, ev, "u-h2", 201);
-    it_fix_t f2 = *f;
     assert_int_equal(setenv("WQ_HELD_MAX", "1", 1), 0);
     assert_int_equal(setenv("GW_THREADS", "1", 1), 0);
-    int started = it_gateway_start(&f2.gw, IT_READY_MS);
+    it_fix_t *f2 = start_second(f, IT_READY_MS);
     unsetenv("WQ_HELD_MAX");
     unsetenv("GW_THREADS");
-    assert_int_equal(started, 0);
-    poll_t q = {&f2, ev, "u-h1", 2, {0}, 0};
-    assert_int_equal(pthread_create(&q.tid, NULL, poll_main, &q), 0);
-    it_sleep_ms(700);
-    it_redis_do(f->redis, "ZADD tk:{%s}:wq:seen 1000 u-h2", ev); /* a mark: a heartbeat would overwrite it */
+    poll_t *q = calloc(1, sizeof *q); /* on the heap: the thread may outlive a failed assertion of this test */
+    assert_non_null(q);
+    *q = (poll_t){f2, ev, "u-h1", 5, {0}, 0};
+    assert_int_equal(pthread_create(&q->tid, NULL, poll_main, q), 0);
+    long long deadline = it_now_ms() + 10000, held;
+    while ((held = wq_held(f2)) != 1 && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    fprintf(stderr, "u-h1's poll held: %lld (want 1)\n", held);
+    assert_int_equal(held, 1);
+    long long mark = redis_now(f) - 15000; /* present, so no sweep removes it; a heartbeat would overwrite it */
+    it_redis_do(f->redis, "ZADD tk:{%s}:wq:seen %lld u-h2", ev, mark);
     long long calls = it_redis_cmd_calls(f->redis, "evalsha");
     it_resp_t r;
-    assert_int_equal(status(&f2, ev, "u-h2", 5, &r), 503);
+    assert_int_equal(status(f2, ev, "u-h2", 5, &r), 503);
     assert_int_equal(r.retry_after_n, 1);
     it_resp_free(&r);
     long long seen = it_redis_int(f->redis, "ZSCORE tk:{%s}:wq:seen u-h2", ev);
     long long after = it_redis_cmd_calls(f->redis, "evalsha");
-    fprintf(stderr, "the refused poll's heartbeat: seen %lld (want 1000); script calls meanwhile %lld\n", seen, after - calls);
-    assert_int_equal(seen, 1000);
-    assert_int_equal(pthread_join(q.tid, NULL), 0);
-    assert_int_equal(q.r.status, 200);
-    it_resp_free(&q.r);
-    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+    fprintf(stderr, "the refused poll's heartbeat: seen %lld (want the mark %lld); script calls meanwhile %lld (admit steps, status calls)\n", seen,
+            mark, after - calls);
+    assert_int_equal(seen, mark);
+    assert_int_equal(pthread_join(q->tid, NULL), 0);
+    assert_int_equal(q->r.status, 200);
+    it_resp_free(&q->r);
+    free(q);
+    assert_int_equal(it_proc_stop(&f2->gw.proc, IT_STOP_MS), 0);
 }
 
 /*
@@ -718,24 +783,39 @@ static void access_token_ends_at_exp(void **st)
     it_resp_free(&r);
 }
 
-/* A gateway stopped cleanly gives the admitter lease back at once (another takes over within a second, not 4 s). */
+/*
+ * A gateway stopped cleanly gives the admitter lease back at once (another
+ * takes over within a second, not 4 s). The second gateway is frozen
+ * (SIGSTOP) while the first stops and the lease is read: it tries the
+ * lease every second, so running it could take the released lease between
+ * the release and the read (the stop, a sanitizer build's exit, takes
+ * longer under load), which would read as "lease left 1". The fixture's
+ * gateway is waited for as the holder (its first try is answered maybe
+ * after /healthz), and the second gateway is stopped by the teardown even
+ * when an assertion fails.
+ */
 static void clean_stop_releases_the_lease(void **st)
 {
     it_fix_t *f = *st;
+    long long t0 = it_now_ms();
+    while (!lease_is(f, (int)f->gw.proc.pid) && it_now_ms() - t0 < 6000)
+        it_sleep_ms(20);
     assert_true(lease_is(f, (int)f->gw.proc.pid));
-    it_fix_t f2 = *f;
-    assert_int_equal(it_gateway_start(&f2.gw, IT_READY_MS), 0);
+    it_fix_t *f2 = start_second(f, IT_READY_MS);
+    assert_int_equal(it_proc_signal(&f2->gw.proc, SIGSTOP), 0);
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
     redisReply *x = it_redis_must(f->redis, "EXISTS tk:{wq}:lease");
     long long left = x->integer;
     freeReplyObject(x);
-    long long t0 = it_now_ms();
-    while (!lease_is(f, (int)f2.gw.proc.pid) && it_now_ms() - t0 < 6000)
+    assert_int_equal(it_proc_signal(&f2->gw.proc, SIGCONT), 0);
+    t0 = it_now_ms();
+    while (!lease_is(f, (int)f2->gw.proc.pid) && it_now_ms() - t0 < 6000)
         it_sleep_ms(20);
-    fprintf(stderr, "lease left after the clean stop: %lld (want 0); taken over %lld ms later\n", left, it_now_ms() - t0);
+    fprintf(stderr, "lease left after the clean stop: %lld (want 0); taken over %lld ms after the second gateway went on\n", left,
+            it_now_ms() - t0);
     assert_int_equal(left, 0);
-    assert_true(lease_is(f, (int)f2.gw.proc.pid));
-    assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
+    assert_true(lease_is(f, (int)f2->gw.proc.pid));
+    assert_int_equal(it_proc_stop(&f2->gw.proc, IT_STOP_MS), 0);
 }
 
 int main(void)
@@ -747,9 +827,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(metrics_during_shutdown_reads_nothing_freed, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(redis_refusing_a_room_script_is_503, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(finished_rooms_leave_the_rooms_set, it_fix_new0, it_fix_free),
-        cmocka_unit_test_setup_teardown(held_max_is_checked_before_the_script, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(held_max_is_checked_before_the_script, it_fix_new0, stop_second),
         cmocka_unit_test_setup_teardown(access_token_ends_at_exp, it_fix_new0, it_fix_free),
-        cmocka_unit_test_setup_teardown(clean_stop_releases_the_lease, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(clean_stop_releases_the_lease, it_fix_new0, stop_second),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
