@@ -482,8 +482,8 @@ stop:
         srv->threads[i].redis = NULL;
     }
     gw_dbpool_stop(srv->dbpool);
-    if (started > 0)
-        gw_peers_leave(srv); /* after the last beat: peers need not wait GW_PEER_ALIVE_MS */
+    if (srv->start_go > 0)
+        gw_peers_leave(srv); /* after the last beat: peers need not wait GW_PEER_ALIVE_MS; none if we never served */
     h2o_config_dispose(&srv->globalconf);
 exit:
     gw_conn_stop(srv);
