@@ -160,8 +160,15 @@ static void thread_dispose(gw_thread_t *th)
     /* First, with everything still alive: a job submitted since
      * thread_main's wait (a peers beat, a rebuild check or the presale's
      * snapshot, from a timer that fired during the lease release) finishes
-     * into the objects torn down below (gw_prio's on_done reads th->prio). */
-    drain_db_jobs(th);
+     * into the objects torn down below (gw_prio's on_done reads th->prio).
+     * Past the bound nothing is torn down (a leak at exit, as below): a job
+     * still out uses them on its database thread (the presale's run writes
+     * th->prio, freed below; merge_done reads srv->failover, freed by
+     * gw_failover_stop), and gw_dbpool_stop lets it finish after the joins. */
+    if (drain_db_jobs(th) != 0) {
+        tk_error("thread %d: %zu database job(s) still out at exit; not disposing the thread", th->index, th->db_jobs);
+        return;
+    }
     close_listeners(th);
     gw_batcher_destroy(th->batcher);
     gw_board_writer_destroy(th->boards);

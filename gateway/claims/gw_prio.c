@@ -194,6 +194,70 @@ static int board_head(redisContext *rc, const char *kb, long long h[5])
     return rv;
 }
 
+/* A closed season's value in the seasons hash, "<start_ms> <end_ms>": 0, or -1 when it is not what lb_write.lua writes. */
+static int season_span(const redisReply *v, long long *start, long long *end)
+{
+    char buf[48];
+    if (v->type != REDIS_REPLY_STRING || v->len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v->str, v->len);
+    buf[v->len] = '\0';
+    return sscanf(buf, "%lld %lld", start, end) == 2 && *end > 0 ? 0 : -1;
+}
+
+/*
+ * The seasons hash @ksn walked whole (HSCAN): of its seasons numbered
+ * below @below, the highest one begun at or before @pr_ms, if @pr_ms is
+ * before its end; else 0. -1 on a failure, a value lb_write.lua does not
+ * write, or past SEASONS_SCAN_MS. A season's start grows with its number
+ * (a rollover begins the next one at or after the previous one's end),
+ * so the highest begun by @pr_ms is the only one that can hold it. The
+ * hash only gains fields while it lives, and HSCAN returns every field
+ * there from the first call to the last (some maybe twice: harmless).
+ */
+#define SEASONS_SCAN_COUNT 1000
+#define SEASONS_SCAN_MS 5000
+static long long season_scan(redisContext *rc, const char *ksn, long long below, int64_t pr_ms)
+{
+    long long best = 0, best_end = 0;
+    char cursor[24] = "0";
+    int64_t until = tk_time_mono_ms() + SEASONS_SCAN_MS;
+    do {
+        if (tk_time_mono_ms() > until) {
+            tk_warn("priority: %s: walking the seasons hash took over %d ms; the next round tries again", ksn, SEASONS_SCAN_MS);
+            return -1;
+        }
+        redisReply *r = redisCommand(rc, "HSCAN %s %s COUNT %d", ksn, cursor, SEASONS_SCAN_COUNT);
+        if (r == NULL)
+            return -1;
+        int bad = r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+                  r->element[0]->len >= sizeof(cursor) || r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 != 0;
+        if (!bad) {
+            memcpy(cursor, r->element[0]->str, r->element[0]->len);
+            cursor[r->element[0]->len] = '\0';
+            const redisReply *kv = r->element[1];
+            for (size_t i = 0; i < kv->elements && !bad; i += 2) {
+                long long n, start, end;
+                if (reply_i64(kv->element[i], &n) != 0 || n < 1) {
+                    bad = 1;
+                } else if (n < below) {
+                    bad = season_span(kv->element[i + 1], &start, &end) != 0;
+                    if (!bad && start <= pr_ms && n > best) {
+                        best = n;
+                        best_end = end;
+                    }
+                }
+            }
+        }
+        freeReplyObject(r);
+        if (bad) {
+            tk_warn("priority: %s: a season in it is not what lb_write.lua writes (\"<start> <end>\")", ksn);
+            return -1;
+        }
+    } while (strcmp(cursor, "0") != 0);
+    return best > 0 && pr_ms < best_end ? best : 0;
+}
+
 /*
  * The season that was current on @board at @pr_ms (the event's
  * priority.opens_at), from the board head @h (comps season start len
@@ -207,8 +271,13 @@ static int board_head(redisContext *rc, const char *kb, long long h[5])
  * start, a rollover came after @pr_ms: the seasons hash says when each
  * season that existed began and ended ("<start> <end>"), and the one whose
  * [start, end) holds @pr_ms was current; an instant in none (after k ended,
- * before k + 1 began: skipped seasons) had an empty one. The hash is read
- * downwards SEASONS_STEP numbers a command, skipped numbers being absent.
+ * before k + 1 began: skipped seasons) had an empty one.
+ *
+ * Bounded: one HMGET of the SEASONS_STEP numbers below the current one
+ * (the usual case: the window opened in one of the last seasons); past
+ * them, the hash is walked (season_scan), in commands per
+ * SEASONS_SCAN_COUNT seasons that existed, not per number: one roll of a
+ * board of 1 s seasons idle for a year skips 31 million numbers.
  */
 #define SEASONS_STEP 128
 static long long season_at(redisContext *rc, const char *board, size_t blen, const long long h[5], int64_t pr_ms)
@@ -220,54 +289,45 @@ static long long season_at(redisContext *rc, const char *board, size_t blen, con
     char ksn[TK_KEY_MAX];
     if (tk_lb_key(TK_LB_SEASONS, board, blen, 0, ksn) < 0)
         return -1;
-    for (long long hi = h[1] - 1; hi >= 1; hi -= SEASONS_STEP) {
-        long long lo = hi - SEASONS_STEP + 1 > 1 ? hi - SEASONS_STEP + 1 : 1;
-        const char *argv[2 + SEASONS_STEP];
-        size_t lens[2 + SEASONS_STEP];
-        char num[SEASONS_STEP][24];
-        int argc = 0;
-        argv[argc] = "HMGET", lens[argc++] = 5;
-        argv[argc] = ksn, lens[argc++] = strlen(ksn);
-        for (long long k = hi; k >= lo; k--) {
-            int n = snprintf(num[hi - k], sizeof(num[0]), "%lld", k);
-            argv[argc] = num[hi - k], lens[argc++] = (size_t)n;
-        }
-        redisReply *r = redisCommandArgv(rc, argc, argv, lens);
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(argc - 2)) {
-            if (r != NULL)
-                freeReplyObject(r);
-            return -1;
-        }
-        long long found = -2; /* not decided yet */
-        for (size_t i = 0; i < r->elements && found == -2; i++) {
-            const redisReply *v = r->element[i];
-            long long start, end;
-            char buf[48];
-            if (v->type == REDIS_REPLY_NIL)
-                continue; /* a number the schedule skipped */
-            if (v->type != REDIS_REPLY_STRING || v->len >= sizeof(buf)) {
-                found = -1;
-                break;
-            }
-            memcpy(buf, v->str, v->len);
-            buf[v->len] = '\0';
-            if (sscanf(buf, "%lld %lld", &start, &end) != 2 || end <= 0) {
-                found = -1; /* a closed season without its end: not what lb_write.lua writes */
-                break;
-            }
-            if (pr_ms >= end)
-                found = 0; /* after it ended, before the next began */
-            else if (pr_ms >= start)
-                found = hi - (long long)i;
-        }
-        freeReplyObject(r);
-        if (found != -2) {
-            if (found == -1)
-                tk_warn("priority: board %s: its seasons hash holds a closed season without start and end", board);
-            return found;
-        }
+    long long hi = h[1] - 1;
+    if (hi < 1)
+        return 0;
+    long long lo = hi - SEASONS_STEP + 1 > 1 ? hi - SEASONS_STEP + 1 : 1;
+    const char *argv[2 + SEASONS_STEP];
+    size_t lens[2 + SEASONS_STEP];
+    char num[SEASONS_STEP][24];
+    int argc = 0;
+    argv[argc] = "HMGET", lens[argc++] = 5;
+    argv[argc] = ksn, lens[argc++] = strlen(ksn);
+    for (long long k = hi; k >= lo; k--) {
+        int n = snprintf(num[hi - k], sizeof(num[0]), "%lld", k);
+        argv[argc] = num[hi - k], lens[argc++] = (size_t)n;
     }
-    return 0;
+    redisReply *r = redisCommandArgv(rc, argc, argv, lens);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(argc - 2)) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    long long found = -2; /* not decided yet */
+    for (size_t i = 0; i < r->elements && found == -2; i++) {
+        const redisReply *v = r->element[i];
+        long long start, end;
+        if (v->type == REDIS_REPLY_NIL)
+            continue; /* a number the schedule skipped */
+        if (season_span(v, &start, &end) != 0)
+            found = -1; /* a closed season without its end: not what lb_write.lua writes */
+        else if (pr_ms >= end)
+            found = 0; /* after it ended, before the next began */
+        else if (pr_ms >= start)
+            found = hi - (long long)i;
+    }
+    freeReplyObject(r);
+    if (found == -1)
+        tk_warn("priority: board %s: its seasons hash holds a closed season without start and end", board);
+    if (found != -2)
+        return found;
+    return lo > 1 ? season_scan(rc, ksn, lo, pr_ms) : 0;
 }
 
 /* Rows of user ids into a users_t (read_board_db, read_rows). */

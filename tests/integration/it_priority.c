@@ -822,6 +822,68 @@ static void closed_season_gone_from_redis_is_read_from_the_database(void **st)
     rolled_by_hand_after_the_window_opened(*st, "gone", 1);
 }
 
+/*
+ * A board of 1 s seasons written in its first season and then idle for
+ * years until a write moved it on by its schedule (season 1 closed at its
+ * end, season 200000001 current: lb_write.lua's roll skips the numbers in
+ * between, and the seasons hash holds neither; season 1000, written by
+ * its leader u-m, came between). Three presales whose priority.opens_at
+ * is in the past: inside season 1 (its top is u-a), in the skipped
+ * stretch (empty), inside season 1000 (u-m). Both snapshots come within SNAP_MS:
+ * finding the season current at priority.opens_at costs a bounded number
+ * of Redis commands, not one per 128 skipped numbers (before: 1.56 million
+ * HMGETs on a database thread, the snapshot minutes late, and a gateway
+ * stopped meanwhile freed the presale timer its job still wrote to).
+ */
+static void long_skipped_stretch_is_found_quickly(void **st)
+{
+    it_fix_t *f = *st;
+    char ev1[64], ev2[64], ev3[64];
+    it_event_id(ev1, sizeof ev1, "prk");
+    it_event_id(ev2, sizeof ev2, "prj");
+    it_event_id(ev3, sizeof ev3, "prm");
+    const long long k = 200000000;
+    long long now = tk_time_now_ms(), s1 = now - k * 1000, sk = s1 + k * 1000;
+    board_create(f, "idle", 1, s1);
+    board_score(f, "idle", "u-a", 9, s1 + 100, 1);
+    char kb[TK_KEY_MAX], ksn[TK_KEY_MAX], closed[48], current[48];
+    tk_lb_key(TK_LB_BOARD, "idle", 4, 0, kb);
+    tk_lb_key(TK_LB_SEASONS, "idle", 4, 0, ksn);
+    snprintf(closed, sizeof closed, "%lld %lld", s1, s1 + 1000);
+    snprintf(current, sizeof current, "%lld 0", sk);
+    redisReply *x = redisCommand(f->redis, "HSET %s 1 %s %lld %s", ksn, closed, k + 1, current);
+    assert_non_null(x);
+    freeReplyObject(x);
+    /* Season 1000 written too, its own leader u-m: the walk picks the season holding P, not the highest below. */
+    long long s1000 = s1 + 999 * 1000LL;
+    char mid[48], kz[TK_KEY_MAX], member[TK_LB_MEMBER_MAX];
+    snprintf(mid, sizeof mid, "%lld %lld", s1000, s1000 + 1000);
+    x = redisCommand(f->redis, "HSET %s 1000 %s", ksn, mid);
+    assert_non_null(x);
+    freeReplyObject(x);
+    tk_lb_key(TK_LB_RANK, "idle", 4, 1000, kz);
+    tk_lb_entry_t e = {.c1 = 7, .c2 = 0, .t_ms = s1000 + 100, .seq = 2};
+    assert_true(tk_lb_member(&e, 1, "u-m", 3, member) > 0);
+    x = redisCommand(f->redis, "ZADD %s -7 %s", kz, member);
+    assert_non_null(x);
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "HSET %s season %lld start %lld last_t %lld", kb, k + 1, sk, sk);
+    assert_non_null(x);
+    freeReplyObject(x);
+    it_resp_t r;
+    assert_int_equal(create_prio(&r, f, ev1, 5, now + 60000, "idle", 5, s1 + 500), 201);
+    it_resp_free(&r);
+    assert_int_equal(create_prio(&r, f, ev2, 5, now + 60000, "idle", 5, s1 + 5000), 201);
+    it_resp_free(&r);
+    assert_int_equal(create_prio(&r, f, ev3, 5, now + 60000, "idle", 5, s1000 + 500), 201);
+    it_resp_free(&r);
+    assert_int_equal(wait_snapshot(f, ev1, SNAP_MS, NULL, 0), 1); /* before: -1 (still scanning) */
+    assert_int_equal(rank_of(f, ev1, "u-a"), 1);
+    assert_int_equal(wait_snapshot(f, ev2, SNAP_MS, NULL, 0), 0);
+    assert_int_equal(wait_snapshot(f, ev3, SNAP_MS, NULL, 0), 1);
+    assert_int_equal(rank_of(f, ev3, "u-m"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -839,6 +901,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(restart_across_a_season_end_keeps_the_top, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(rollover_after_the_window_opened_keeps_its_season, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(closed_season_gone_from_redis_is_read_from_the_database, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(long_skipped_stretch_is_found_quickly, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
