@@ -1,4 +1,5 @@
 #include "gw_http.h"
+#include "gw_h1wait.h"
 #include "gw_keep.h"
 #include "tk_json.h"
 #include "tk_time.h"
@@ -12,6 +13,10 @@ static void on_req_dispose(void *slot)
 {
     gw_req_t *r = *(gw_req_t **)slot;
     r->req = NULL;
+    if (r->h1wait != NULL) { /* before h2o reads the next request or closes: gw_h1wait.h */
+        gw_h1wait_end(r->h1wait);
+        r->h1wait = NULL;
+    }
     gw_req_release(r);
 }
 
@@ -62,9 +67,16 @@ gw_req_t *gw_req_new(h2o_req_t *req, gw_route_id_t route)
     r->sublen = 0;
     r->sub[0] = '\0';
     r->admitted = 0;
+    r->h1wait = NULL;
     gw_req_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_dispose);
     *slot = r;
     return r;
+}
+
+void gw_req_waiting(gw_req_t *r)
+{
+    if (r->req != NULL && r->h1wait == NULL)
+        r->h1wait = gw_h1wait_begin(r->req);
 }
 
 void gw_req_release(gw_req_t *r)

@@ -31,6 +31,7 @@ typedef struct st_gw_req_t {
     char sub[TK_ID_MAX + 1]; /* the verified user token's "sub" (gw_user_token.h); "" when none was checked */
     size_t sublen;           /* 0: no token checked (USER_AUTH=off, or not a user route) */
     int admitted;            /* 1: the bearer is a valid access token for event_id (gw_access.h); claim.lua's gate */
+    h2o_socket_t *h1wait;    /* HTTP/1.x: the connection kept polled while this request waits (gw_h1wait.h), or NULL */
     struct st_gw_req_t *next_spare; /* while freed: the next in its thread's list of contexts kept for reuse */
 } gw_req_t;
 
@@ -38,6 +39,13 @@ typedef void (*gw_handler_fn)(gw_req_t *r);
 
 /** Creates the context of @req for @route (refs = 1, held by the request). NULL on no memory. */
 gw_req_t *gw_req_new(h2o_req_t *req, gw_route_id_t route);
+
+/**
+ * The handler returned and @r is not answered yet: on HTTP/1.x its
+ * connection stays polled while it waits (gw_h1wait.h), until h2o disposes
+ * of the request. Nothing when answered, or on HTTP/2.
+ */
+void gw_req_waiting(gw_req_t *r);
 
 /** Takes one more reference (for an async call). */
 static inline gw_req_t *gw_req_ref(gw_req_t *r)

@@ -206,7 +206,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (r->sublen == 0 && gw_ratelimit_user(r) != 0) /* USER_AUTH=off: the limit keys on the path's user, as in v1 */
             return 0;
     }
+    gw_req_ref(r); /* r outlives the handler even if h2o disposed of the request in it */
     rt->fn(r);
+    gw_req_waiting(r); /* not answered yet: an HTTP/1.1 connection stays polled (gw_h1wait.h) */
+    gw_req_release(r);
     return 0;
 }
 

@@ -10,7 +10,11 @@
  * client that gives up (HTTP/2, connection closed) frees its place;
  * an admin state change moves it; every bad parameter is 400; an unsigned
  * watch is 401; a gateway stopped while it holds a watch answers it and
- * still exits 0.
+ * still exits 0. Over HTTP/1.1, a request sent behind a held watch on the
+ * same connection (pipelined) is answered after it, and a client that
+ * shuts its side while its watch is held still gets the answer, then the
+ * close; neither costs the gateway CPU while the watch is held (the
+ * connection stays polled while it waits: gateway/http/gw_h1wait.h).
  *
  * A held watch runs on a thread of its own (libcurl easy handles are
  * per-thread) while the test makes the change.
@@ -24,7 +28,12 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/it_api.h"
 #include "lib/it_env.h"
@@ -406,6 +415,163 @@ static void held_watches_are_bounded_and_a_leaver_frees_its_place(void **st)
     assert_int_equal(it_proc_stop(&f2.gw.proc, IT_STOP_MS), 0);
 }
 
+/* ---- HTTP/1.1 on a raw connection -------------------------------------------------- */
+
+static int h1_connect(const it_fix_t *f)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->gw.http_port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
+    return fd;
+}
+
+static void h1_send(int fd, const char *p)
+{
+    size_t n = strlen(p);
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The gateway's CPU time so far (user + system), in clock ticks. */
+static long long gw_cpu_ticks(const it_fix_t *f)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)f->gw.proc.pid);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* fields after the command name: state is field 3, utime 14, stime 15 */
+    assert_non_null(p);
+    unsigned long long ut = 0, st = 0;
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+    return (long long)(ut + st);
+}
+
+/*
+ * Reads one response from @fd into @buf (NUL-terminated; headers and body,
+ * sized by Content-Length) within @ms; what came after it stays in
+ * buf[*len..*have) for the next call. Returns its status, or 0 (nothing
+ * complete in time, or the connection ended).
+ */
+static int h1_read(int fd, char *buf, size_t cap, size_t *have, size_t *len, int ms)
+{
+    long long deadline = it_now_ms() + ms;
+    for (;;) {
+        buf[*have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strcasestr(buf, "\r\ncontent-length:");
+            size_t want = (size_t)(end + 4 - buf) + (cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+            if (*have >= want) {
+                *len = want;
+                return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : 0;
+            }
+        }
+        long long left = deadline - it_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (*have >= cap - 1 || left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return 0;
+        ssize_t r = recv(fd, buf + *have, cap - 1 - *have, 0);
+        if (r <= 0)
+            return 0;
+        *have += (size_t)r;
+    }
+}
+
+/* Drops the first @len bytes of @buf (a response read). */
+static void h1_consume(char *buf, size_t *have, size_t len)
+{
+    memmove(buf, buf + len, *have - len);
+    *have -= len;
+}
+
+/* A held watch over HTTP/1.1 on @fd: its request sent (wait @wait_s). */
+static void h1_watch(const it_fix_t *f, int fd, const char *ev, long long since, int wait_s)
+{
+    char line[IT_AUTH_LINE_MAX], req[2048];
+    assert_non_null(it_api_user_header(f, USER, line));
+    snprintf(req, sizeof req, "GET /v1/events/%s/watch?since=%lld&wait=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n\r\n", ev, since, wait_s,
+             line);
+    h1_send(fd, req);
+}
+
+/*
+ * A request pipelined behind a held watch: read only after the watch is
+ * answered (h2o answers an HTTP/1.1 connection in order), and answered
+ * then; while the watch is held the gateway spends no CPU on the bytes
+ * waiting (a connection left polled would spin on them).
+ */
+static void h1_request_behind_a_held_watch_is_answered_after_it(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    int fd = h1_connect(f);
+    long long t0 = it_now_ms();
+    h1_watch(f, fd, ev, v, 2);
+    it_sleep_ms(300); /* held now */
+    h1_send(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    long long c0 = gw_cpu_ticks(f);
+    it_sleep_ms(1000);
+    long long spent = gw_cpu_ticks(f) - c0, hz = sysconf(_SC_CLK_TCK);
+    if (spent * 2 > hz)
+        fprintf(stderr, "the gateway spent %lld of %lld ticks in 1 s while the watch was held\n", spent, hz);
+    assert_true(spent * 2 <= hz); /* under half a CPU second in one second */
+
+    static char buf[65536];
+    size_t have = 0, len = 0;
+    assert_int_equal(h1_read(fd, buf, sizeof buf, &have, &len, 5000), 200);
+    assert_true(it_now_ms() - t0 >= 1900); /* the watch's own answer, at its wait */
+    assert_non_null(memmem(buf, len, "\"version\"", 9));
+    h1_consume(buf, &have, len);
+    assert_int_equal(h1_read(fd, buf, sizeof buf, &have, &len, 3000), 200);
+    assert_non_null(memmem(buf, len, "{\"status\":\"ok\"}", 15));
+    h1_consume(buf, &have, len);
+    assert_int_equal(have, 0);
+    /* The connection goes on as before. */
+    h1_send(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert_int_equal(h1_read(fd, buf, sizeof buf, &have, &len, 3000), 200);
+    close(fd);
+}
+
+/* A client that shuts its side while its watch is held: the answer still comes, then the close, and no CPU is spent on the end meanwhile. */
+static void h1_client_shutdown_during_a_held_watch(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_new_event(f, ev, sizeof ev, "wat", 10, 1);
+    long long v = version_of(f, ev);
+    int fd = h1_connect(f);
+    h1_watch(f, fd, ev, v, 2);
+    it_sleep_ms(300);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    long long c0 = gw_cpu_ticks(f);
+    it_sleep_ms(1000);
+    long long spent = gw_cpu_ticks(f) - c0, hz = sysconf(_SC_CLK_TCK);
+    if (spent * 2 > hz)
+        fprintf(stderr, "the gateway spent %lld of %lld ticks in 1 s while the watch was held\n", spent, hz);
+    assert_true(spent * 2 <= hz);
+    static char buf[65536];
+    size_t have = 0, len = 0;
+    assert_int_equal(h1_read(fd, buf, sizeof buf, &have, &len, 5000), 200);
+    h1_consume(buf, &have, len);
+    assert_int_equal(have, 0);
+    /* then the gateway reads the end and closes */
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 3000), 1);
+    assert_int_equal(recv(fd, buf, sizeof buf, 0), 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(another_gateway_wakes_its_watchers, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(held_watches_are_bounded_and_a_leaver_frees_its_place, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(stopping_answers_held_watches_and_exits_0, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(h1_request_behind_a_held_watch_is_answered_after_it, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(h1_client_shutdown_during_a_held_watch, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_watch", tests, it_group_setup, NULL);
 }
