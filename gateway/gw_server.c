@@ -12,6 +12,7 @@
 #include "gw_conn.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
+#include "gw_keep.h"
 #include "gw_failover.h"
 #include "gw_peers.h"
 #include "gw_rebuild.h"
@@ -251,11 +252,25 @@ static int thread_started(gw_server_t *srv, int ok)
     return ok && go;
 }
 
+#define GW_SOCKBUF_KEEP 512 /* freed socket buffers a loop thread keeps (thread_main) */
+
 static void *thread_main(void *arg)
 {
     gw_thread_t *th = arg;
     gw_server_t *srv = th->server;
     const gw_config_t *conf = srv->conf;
+    /* The thread's socket-buffer recycle bin (h2o keeps 16) holds up to
+     * GW_SOCKBUF_KEEP freed buffers of the first size (8 KiB) for reuse. Every
+     * HTTP/2 request with a body takes one for the body, and every HTTP/1.1
+     * connection one for its input, until the request is answered: with
+     * hundreds of claims waiting for Redis at once (a sold-out storm's checks)
+     * the 16 ran out and each buffer was an 8 KiB malloc and free, with glibc's
+     * malloc_consolidate behind them (perf, scripts/soldout_cpu.sh: 2.5% of
+     * the gateway's samples on HTTP/2). The cost is memory kept after a storm:
+     * at most GW_SOCKBUF_KEEP x 8 KiB (4 MiB) per loop thread. None kept under
+     * AddressSanitizer (gw_keep.h): h2o's own 16. */
+    if (GW_KEEP(GW_SOCKBUF_KEEP) > 0)
+        h2o_socket_buffer_prototype.allocator.max = GW_KEEP(GW_SOCKBUF_KEEP);
 
     /* Set up here, not on the main thread: h2o keeps per-thread state that a
      * socket binds to the thread that created it (h2o_socket_buffer_prototype
