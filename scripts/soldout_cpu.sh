@@ -17,8 +17,9 @@
 # them. For each it prints Redis's CPU (INFO cpu, used_cpu_sys +
 # used_cpu_user) and the gateway's (/proc/PID/stat) in microseconds per
 # request, and INFO commandstats of the commands the load sent; then
-# /healthz over both (wrk, h2load as the bench does) and the two ratios of
-# issue 16's bars, from this one run. Nothing is kept (the logs are, when it
+# /healthz over both (wrk, h2load as the bench does) with the gateway's CPU
+# per /healthz request, and the two ratios of issue 16's bars, from this
+# one run. Nothing is kept (the logs are, when it
 # fails; scripts/scratch.sh).
 set -euo pipefail
 TK_PROG=soldout_cpu.sh
@@ -77,8 +78,18 @@ h1_soldout() { # wrk, 64 connections, SECS seconds: the bench's HTTP/1.1 storm (
 SECS=${SOLDOUT_SECS:-5}
 h2_soldout 16 32
 h1_soldout
-ok_h1=$(wrk -t 1 -c 64 -d "${SECS}s" -s "$ROOT/bench/wrk.lua" "http://127.0.0.1:$HTTP_PORT/healthz" -- get | sed -n 's/^TKWRK //p' | sed -n 's/.*"rps":\([0-9]*\).*/\1/p')
-ok_h2=$(h2load -t 1 -c 16 -m 32 -D "$SECS" "https://127.0.0.1:$PORT/healthz" 2>/dev/null | sed -n 's/^finished in [^,]*, \([0-9]*\)[0-9.]* req\/s.*/\1/p')
+g0=$(ticks "$gw_pid")
+out=$(wrk -t 1 -c 64 -d "${SECS}s" -s "$ROOT/bench/wrk.lua" "http://127.0.0.1:$HTTP_PORT/healthz" -- get | sed -n 's/^TKWRK //p')
+g1=$(ticks "$gw_pid")
+ok_h1=$(sed -n 's/.*"rps":\([0-9]*\).*/\1/p' <<<"$out")
+n_h1=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$out")
+out=$(h2load -t 1 -c 16 -m 32 -D "$SECS" "https://127.0.0.1:$PORT/healthz" 2>/dev/null)
+g2=$(ticks "$gw_pid")
+ok_h2=$(sed -n 's/^finished in [^,]*, \([0-9]*\)[0-9.]* req\/s.*/\1/p' <<<"$out")
+n_h2=$(sed -n 's/^requests: \([0-9]*\) total.*/\1/p' <<<"$out")
+# The same figure for /healthz: the gateway's CPU per request that a sold-out claim is compared with.
+awk -v a="$n_h1" -v b="$n_h2" -v g0="$g0" -v g1="$g1" -v g2="$g2" -v hz="$hz" 'BEGIN {
+    printf "/healthz: gateway %.2f us/request over HTTP/1.1 (wrk 64c, %d), %.2f over HTTP/2 (h2load 16x32, %d)\n", (g1 - g0) / hz * 1e6 / a, a, (g2 - g1) / hz * 1e6 / b, b }'
 awk -v a="$so_h1" -v b="$ok_h1" -v c="$so_h2" -v d="$ok_h2" 'BEGIN {
     printf "ratios (same run): sold-out HTTP/1.1 %d / /healthz %d = %.2f; sold-out HTTP/2 %d / /healthz %d = %.2f\n", a, b, a / b, c, d, c / d }'
 [ "$(rcli hget 'tk:{so}:ev' remaining)" = 0 ] && [ "$(rcli hget 'tk:{so}:ev' seq)" = 1000 ] || tk_die "the books moved: remaining $(rcli hget 'tk:{so}:ev' remaining), seq $(rcli hget 'tk:{so}:ev' seq)"
