@@ -235,11 +235,14 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
         for (size_t i = 0; i < n; i++) {
             const char *id = ids[i];
             gw_journal_info_t info;
+            /* A seq at or above the journal proves nothing once the event was rebuilt from MariaDB (by the
+             * reconnect check, or by an earlier merge's step 4): the rebuild's seq is MariaDB's ticket_hwm. */
             if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
-                (seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
+                (!info.rebuilt && seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
                 continue;
-            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu); writing them "
-                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max);
+            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu%s); writing them "
+                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max,
+                    info.rebuilt ? ", rebuilt from MariaDB meanwhile" : "");
             if (gw_fallback_grant_flush(conn, srv, id, strlen(id)) != 0 || merge_event(conn, srv, id) != 0)
                 return -1;
         }

@@ -65,6 +65,16 @@
  * without u01..u10), the journal was reset: ten 404 lookups, ten second
  * 201s.
  *
+ * redis_back_empty_after_out_of_order_drain. No worker at first. u01..u10
+ * claim (tickets 1..10); a consumer "it-dead" reads u01's entry and never
+ * acknowledges it (a worker killed mid-batch); a worker (re-claims after an
+ * hour only) drains u02..u10: MariaDB's highest ticket is 10, u01 only in
+ * the stream and the journal. Redis killed, wiped, started EMPTY; once
+ * ready: the same checks as the second test. Before the fix the reconnect
+ * check rebuilt the event from MariaDB (seq 10) before the merge's step 2,
+ * which then took seq 10 >= journal 10 for "nothing lost": u01's lookup
+ * 404, its retry a second 201 (ticket 11).
+ *
  * Redis is always started again in teardown, whatever failed. Every wait
  * is bounded; nothing sleeps where a condition can be polled.
  */
@@ -685,6 +695,65 @@ static void redis_lost_during_merge_keeps_undrained_grants(void **st)
     verdict(&c, "redis_lost_during_merge_keeps_undrained_grants");
 }
 
+/*
+ * Redis back empty after the workers drained out of order: u01's entry was
+ * read by a worker that died before its commit (pending, left for a
+ * re-claim), u02..u10's were drained by another (MariaDB's highest ticket
+ * is 10). The gateway's journal holds u01..u10. Whoever rebuilds the event
+ * from MariaDB first (the reconnect check, gw_rebuild.c, or a failed
+ * merge's step 4) brings Redis's seq to 10, and the merge's step 2 then
+ * finds seq >= its highest journaled ticket: "nothing lost". Before the
+ * fix u01's claim was in neither store: 404, and a retry a second 201.
+ */
+static void redis_back_empty_after_out_of_order_drain(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr5");
+    it_resp_t r;
+    long st409 = it_claim(&r, f, c.ev, "p", 2);
+    it_resp_free(&r);
+    assert_int_equal(st409, 409);
+    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
+    }
+    /* A worker that read u01's entry and died: it stays pending under its name. */
+    char k[TK_KEY_MAX];
+    assert_true(tk_key(TK_KEY_STREAM, c.ev, strlen(c.ev), k) > 0);
+    redisReply *rep = redisCommand(f->redis, "XREADGROUP GROUP wk it-dead COUNT 1 STREAMS %s >", k);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(rep);
+    /* A live worker drains the rest (and re-claims nothing within the test). */
+    assert_int_equal(setenv("WORKER_CLAIM_IDLE_MS", "3600000", 1), 0);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev) != N - 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev), N - 1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'u01'", c.ev), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT ticket_hwm FROM event_stock WHERE event_id = '%s'", c.ev), N);
+
+    /* Redis lost with its data. */
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty"), 0);
+
+    int before = c.ntold;
+    check_lookups(&c, before);
+    check_retries(&c, before);
+    check_new_users(&c);
+    check_books(&c);
+    verdict(&c, "redis_back_empty_after_out_of_order_drain");
+}
+
 int main(void)
 {
     /* services.sh start-redis rewrites redis.conf from this: every 201 is in the AOF before it is answered. */
@@ -695,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_back_empty_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_lost_during_merge_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_back_empty_after_out_of_order_drain, setup_no_fallback, it_fix_free_redis_up),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
