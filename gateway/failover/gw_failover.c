@@ -26,6 +26,7 @@ typedef struct gw_failover {
     int64_t t_lost;         /* mono ms when the mode left FAST */
     gw_mode_t last_mode;    /* the mode the last tick acted on */
     int64_t t_merge;        /* mono ms when the merge started */
+    uint64_t drops_at_merge; /* redis_drops when the merge started */
     int64_t next_watermark; /* mono ms */
     int64_t next_track;     /* mono ms: the next read of tk:events */
     int64_t next_merge;     /* mono ms: no merge before (after a failed one) */
@@ -42,6 +43,9 @@ typedef struct {
 } wm_call_t;
 
 static uint64_t merges_total;
+/* Loop connections to Redis dropped, in any mode: a merge during which one
+ * dropped may have checked a Redis that is gone (merge_done). */
+static uint64_t redis_drops;
 
 uint64_t gw_failover_merges(const gw_server_t *srv)
 {
@@ -125,7 +129,14 @@ static void merge_done(gw_dbjob_t *job)
     gw_failover_t *ctl = srv->failover;
     int64_t now = tk_time_mono_ms();
     unsigned merged_events = gw_merge_rebuilt();
-    if (job->status == 200 && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
+    /* A connection that dropped while the merge ran (the mode stays MERGE
+     * then) may hide a Redis restarted after the steps that looked at it:
+     * FAST would reset the journal and serve it unchecked. So it fails,
+     * and the next merge checks the Redis that is there now. */
+    int dropped = __atomic_load_n(&redis_drops, __ATOMIC_ACQUIRE) != ctl->drops_at_merge;
+    if (job->status == 200 && dropped)
+        tk_warn("path: a connection to Redis dropped during the check of Redis against MariaDB; checking again");
+    if (job->status == 200 && !dropped && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
         gw_peers_reset(); /* back on Redis, the journal reset: a peer seen before no longer binds the next stay */
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
@@ -155,6 +166,7 @@ static void start_merge(gw_failover_t *ctl)
     }
     job->done = merge_done;
     ctl->t_merge = tk_time_mono_ms();
+    ctl->drops_at_merge = __atomic_load_n(&redis_drops, __ATOMIC_ACQUIRE);
     gw_dbpool_submit(srv->dbpool, job);
 }
 
@@ -250,8 +262,10 @@ void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
      * came back before the next tick, polling would never see it gone and
      * the check (gw_merge.h) would never run. So the mode leaves FAST the
      * moment any connection drops, from whichever loop thread saw it. */
-    if (!up)
+    if (!up) {
+        __atomic_add_fetch(&redis_drops, 1, __ATOMIC_ACQ_REL);
         gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
+    }
     gw_rebuild_on_redis_state(r, up, thread);
 }
 

@@ -372,6 +372,7 @@ int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_
         out->overflow = ev->overflow;
         out->flushed = ev->flushed;
         out->locked = ev->locked;
+        out->rebuilt = ev->rebuilt;
         memcpy(out->token, ev->token, sizeof(out->token));
         out->max_ticket = ev->max_ticket;
         out->uncertain_n = ev->uncertain_n;
@@ -431,6 +432,15 @@ void gw_journal_set_locked(gw_journal_t *p, const char *event, size_t elen, cons
         memset(ev->token, 0, sizeof(ev->token));
         memcpy(ev->token, token, tl);
     }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void gw_journal_set_rebuilt(gw_journal_t *p, const char *event, size_t elen)
+{
+    pthread_mutex_lock(&p->mu);
+    gw_journal_ev_t *ev = gw_journal__ev_get(p, event, elen, 0);
+    if (ev != NULL)
+        ev->rebuilt = 1;
     pthread_mutex_unlock(&p->mu);
 }
 

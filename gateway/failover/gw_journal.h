@@ -128,6 +128,7 @@ typedef struct {
     int overflow;           /* the journal ran out of room since the last reset */
     int flushed;            /* the journal was written to MariaDB (set by the fallback) */
     int locked;             /* the fallback holds the event's lock (token below) */
+    int rebuilt;            /* rebuilt in Redis from MariaDB since the last reset */
     char token[33];         /* the lock token when locked */
     uint64_t max_ticket;    /* highest ticket known drawn: journal, watermarks */
     uint64_t uncertain_n;   /* claims whose reply was lost */
@@ -219,6 +220,17 @@ int gw_journal_grants(gw_journal_t *p, const char *event, size_t elen, gw_journa
 
 /** The fallback wrote @event's journal to MariaDB and holds its lock with @token (NUL-terminated, ≤ 32 chars). */
 void gw_journal_set_locked(gw_journal_t *p, const char *event, size_t elen, const char *token);
+
+/**
+ * @event is about to be rebuilt in Redis from MariaDB (gw_rebuild.c): its
+ * Redis state is no longer what the claim script left, so a Redis `seq`
+ * at or above the highest journaled ticket no longer proves Redis holds
+ * the journal's grants (the rebuild takes MariaDB's ticket_hwm, which a
+ * worker that drained later tickets first has moved past an undrained
+ * one). The merge's step 2 then writes the journal whatever `seq` says.
+ * Untracked events have no journal: nothing to mark.
+ */
+void gw_journal_set_rebuilt(gw_journal_t *p, const char *event, size_t elen);
 
 /** The fallback no longer holds @event's lock (released, lost or stolen). */
 void gw_journal_clear_locked(gw_journal_t *p, const char *event, size_t elen);

@@ -54,6 +54,7 @@ typedef struct {
      * foreign test, or our own replies would look like another writer's. */
     uint64_t pruned_above_base, dropped;
     int base_set, drained, foreign, overflow, flushed, locked;
+    int rebuilt; /* rebuilt from MariaDB since the last reset (gw_journal_set_rebuilt) */
     char token[GW_JOURNAL_TOKEN_MAX + 1];
 } gw_journal_ev_t;
 

@@ -235,11 +235,14 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
         for (size_t i = 0; i < n; i++) {
             const char *id = ids[i];
             gw_journal_info_t info;
+            /* A seq at or above the journal proves nothing once the event was rebuilt from MariaDB (by the
+             * reconnect check, or by an earlier merge's step 4): the rebuild's seq is MariaDB's ticket_hwm. */
             if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
-                (seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
+                (!info.rebuilt && seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
                 continue;
-            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu); writing them "
-                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max);
+            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu%s); writing them "
+                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max,
+                    info.rebuilt ? ", rebuilt from MariaDB meanwhile" : "");
             if (gw_fallback_grant_flush(conn, srv, id, strlen(id)) != 0 || merge_event(conn, srv, id) != 0)
                 return -1;
         }
@@ -322,9 +325,10 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
  * The check every return to the fast path runs (gw_merge.h). Returns 0
  * when Redis can serve every event.
  */
+static char run_id[RUN_IDS_MAX]; /* Redis's run_id when the running merge started: the merge job's alone, as ok_run_id */
+
 static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm)
 {
-    static char run_id[RUN_IDS_MAX]; /* the merge job's alone, as ok_run_id */
     merged_events = 0;
     if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
         return -1;
@@ -401,13 +405,38 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
     return 0;
 }
 
+/*
+ * 1 when the Redis that answers now is the one the merge started on. The
+ * steps read Redis at different moments through a connection that
+ * reconnects silently (gw_dbconn_redis), so a Redis restarted meanwhile —
+ * empty, or from an AOF that missed writes — would have been checked only
+ * by the steps after its restart: step 2 (journaled grants it lost) may
+ * have passed on the old instance, and the journal is reset when the mode
+ * reaches FAST. A changed run_id fails the merge; the next one starts over
+ * with the journal kept. An unknown run_id (INFO refused) cannot be
+ * compared: gw_failover.c also fails a merge during which a loop
+ * thread's connection dropped.
+ */
+static int same_redis(gw_dbconn_t *conn)
+{
+    static char now_id[RUN_IDS_MAX];
+    if (redis_run_id(conn, now_id, sizeof(now_id)) != 0)
+        return 0;
+    if (run_id[0] != '\0' && now_id[0] != '\0' && strcmp(run_id, now_id) != 0) {
+        tk_warn("merge: Redis was restarted during the check (run_id %.12s then %.12s); checking it again", run_id, now_id);
+        ok_run_id[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
 void gw_merge_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_server_t *srv = job->origin->server;
     char (*ids)[TK_ID_MAX + 1] = malloc(SCAN_PAGE * sizeof(*ids));
     long long *seq = malloc(SCAN_PAGE * sizeof(*seq));
     long long *hwm = malloc(SCAN_PAGE * sizeof(*hwm));
-    int ok = ids != NULL && seq != NULL && hwm != NULL && merge_all(conn, srv, ids, seq, hwm) == 0;
+    int ok = ids != NULL && seq != NULL && hwm != NULL && merge_all(conn, srv, ids, seq, hwm) == 0 && same_redis(conn);
     free(ids);
     free(seq);
     free(hwm);

@@ -9,7 +9,9 @@
  *  1. each event the fallback wrote its journal to (its lock released
  *     first, waiting out any fallback transaction holding it);
  *  2. each event whose journaled grants Redis lost (its seq is below
- *     them, or it is gone): the journal is written to MariaDB first;
+ *     them, or it is gone, or it was rebuilt from MariaDB since the last
+ *     reset, which makes its seq MariaDB's): the journal is written to
+ *     MariaDB first;
  *  3. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
  *     dead or alive;
  *  4. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
@@ -18,7 +20,9 @@
  * the stream, so grants Redis made before it went away reach MariaDB
  * first; a stale flag is cleared after its rebuild. All done: FAST (the
  * journal reset: completeness is proved again). A failure (Redis or
- * MariaDB gone again): LOST, and the check runs again a second later;
+ * MariaDB gone again, or Redis restarted while the check ran: its run_id
+ * changed, or a loop thread's connection dropped): LOST, and the check
+ * runs again a second later, the journal kept;
  * FAST never comes without it, except when MariaDB cannot be read, this
  * process wrote nothing to it and Redis's run_id is the one the last
  * completed check saw (a blip during a MariaDB outage).

@@ -1,5 +1,6 @@
 #include "gw_rebuild.h"
 #include "gw_dbpool.h"
+#include "gw_journal.h"
 #include "tk_keys.h"
 #include "tk_lb.h"
 #include "tk_lb_rebuild.h"
@@ -65,6 +66,10 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
     int kevlen = tk_key(TK_KEY_EV, id, strlen(id), kev);
     int64_t deadline = tk_time_mono_ms() + wait_ms;
     int logged = 0;
+    /* Before the swap, so that the merge's step 2 sees either the event
+     * missing (or behind) in Redis or this mark (gw_journal_set_rebuilt). */
+    if (srv->journal != NULL)
+        gw_journal_set_rebuilt(srv->journal, id, strlen(id));
     while (!srv->shutdown) {
         /* Asked afresh each round: a failed step below may have reset either. */
         MYSQL *db = gw_dbconn_db(conn);

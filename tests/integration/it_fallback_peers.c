@@ -40,12 +40,15 @@
  *
  * Redis is always started again in teardown, and B stopped, whatever failed.
  */
+#include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -267,10 +270,125 @@ static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
     books_agree(p, ev, 10);
 }
 
+#if 0
+/* Two gateways, no worker, the fallback never grants (a Redis loss is only a merge here). */
+static int setup_no_worker(void **st)
+{
+    if (setenv("FALLBACK_AFTER_MS", "60000", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
+        return -1;
+    void *fst = NULL;
+    if (it_fix_new(&fst, 0) != 0)
+        return -1;
+    peers_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    p->f = fst;
+    p->b = *p->f;
+    p->b.nworkers = 0;
+    if (it_gateway_start(&p->b.gw, IT_READY_MS) != 0) {
+        void *x = p->f;
+        it_fix_free(&x);
+        free(p);
+        return -1;
+    }
+    p->b_started = 1;
+    *st = p;
+    return 0;
+}
+
+/*
+ * OPEN HOLE (review rev7; not fixed: the fix is a design change, see
+ * docs/DESIGN.md "What it guarantees, and its limits"). Redis comes back
+ * EMPTY (or from an AOF that missed writes) under two gateways. Gateway A
+ * answered u01..u10 (tickets 1..10, undrained: only in Redis's stream and
+ * in A's journal). B merges first: step 4 rebuilds the event from MariaDB
+ * (seq 0, 100 left) and B serves it from Redis: n01..n10 get tickets
+ * 1..10 AGAIN, on units A had sold. Then A merges: its step 2 compares
+ * Redis's seq (10, B's grants) with its highest journaled ticket (10),
+ * finds Redis "has" them, writes nothing, resets its journal. u01..u10 are
+ * lost (a retry is a second 201), and tickets 1..10 were each told to two
+ * users. Even when A's step 2 does run (B granted fewer than A's highest
+ * ticket), gw_fallback_grant.c write_journal skips every journaled ticket
+ * that already has a row ("drained"), so B's same-numbered grants hide A's.
+ * A is paused (SIGSTOP: a VM or scheduling stall) only to order the two
+ * merges; a slower reconnect does the same under load.
+ * Seen failing on 0a8735c (IT_TEST='empty_redis*', both #if 0 set to 1):
+ * n01..n10 through B got tickets 1..10, already told to u01..u10; u01..u10
+ * retried through A got 201 with tickets 11..20 (second claims: their first
+ * ones are in neither store). 20 broken.
+ */
+static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f, *b = &p->b;
+    char ev[64], u[32];
+    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    it_new_event(a, ev, sizeof ev, "peers2", 100, 1);
+    for (int i = 1; i <= 10; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(a, ev, u, 201, i, "the fast path through A, no worker");
+    }
+    assert_int_equal(it_redis_xlen(a->redis, ev), 10);
+
+    /* A stalls; Redis is lost with its data and comes back empty. */
+    assert_int_equal(kill(a->gw.proc.pid, SIGSTOP), 0);
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    const it_env_t *env = it_env();
+    char cmd[PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s/redis/appendonlydir' '%s/redis/appendonly.aof' '%s/redis/dump.rdb'", env->it_dir, env->it_dir,
+             env->it_dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(a);
+    b->redis = a->redis;
+    b->db = a->db;
+    it_sleep_ms(1500); /* B reconnects and merges */
+    int broken = 0;
+    for (int i = 1; i <= 10; i++) {
+        long long t;
+        char code[32];
+        snprintf(u, sizeof u, "n%02d", i);
+        long st2 = claim(b, ev, u, &t, code, sizeof code);
+        if (st2 == 201 && t <= 10) {
+            fprintf(stderr, "it_fallback_peers: BROKEN: new user %s through B got ticket %lld, already told to u%02lld by A\n", u, t, t);
+            broken++;
+        }
+    }
+    assert_int_equal(kill(a->gw.proc.pid, SIGCONT), 0);
+    wait_path(a, ev, "fast", READY_MS, "A, resumed");
+    for (int i = 1; i <= 10; i++) {
+        long long t;
+        char code[32];
+        snprintf(u, sizeof u, "u%02d", i);
+        long st3 = claim(a, ev, u, &t, code, sizeof code);
+        if (st3 != 200 || t != i) {
+            fprintf(stderr, "it_fallback_peers: BROKEN: %s (told ticket %d by A) retried through A: %ld ticket %lld %s\n", u, i, st3, t, code);
+            broken++;
+        }
+    }
+    assert_int_equal(it_fix_add_worker(a, "it-w1"), 0);
+    it_resp_t r;
+    assert_int_equal(it_api_wait_drained(&r, a, ev, DRAIN_MS), 0);
+    it_resp_free(&r);
+    long long rows = it_db_int(a->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev),
+              distinct = it_db_int(a->db, -1, "SELECT COUNT(DISTINCT ticket) FROM claims WHERE event_id = '%s'", ev);
+    if (rows != distinct) {
+        fprintf(stderr, "it_fallback_peers: BROKEN: %lld rows, %lld distinct tickets\n", rows, distinct);
+        broken++;
+    }
+    assert_int_equal(broken, 0);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
+#if 0 /* the open hole above */
+        cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
+#endif
     };
+    if (getenv("IT_TEST") != NULL)
+        cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
     return cmocka_run_group_tests_name("it_fallback_peers", tests, it_group_setup, NULL);
 }

@@ -52,6 +52,29 @@
  * Then Redis is started from its AOF (seq 10) with the new gateway running;
  * once ready: the same checks as the first test.
  *
+ * redis_lost_during_merge_keeps_undrained_grants. No worker, the fallback
+ * never grants. Event fr4: tracked, complete, u01..u10 claim (tickets
+ * 1..10, pending in the stream only); event fr4k: k01 claims (pending) and
+ * its stale flag is set in MariaDB, as a killed gateway's fallback leaves
+ * it. Redis killed and started from its AOF (intact): the merge's step 2
+ * finds fr4's grants in Redis, step 3 waits for fr4k's stream to drain.
+ * During that wait Redis is killed and started EMPTY at once (down a few
+ * ms, so the merge's connection reconnects between two of its tries); a
+ * worker started; once ready: the same checks as the second test. Before
+ * the fix the merge ended on the new Redis (fr4 rebuilt from MariaDB,
+ * without u01..u10), the journal was reset: ten 404 lookups, ten second
+ * 201s.
+ *
+ * redis_back_empty_after_out_of_order_drain. No worker at first. u01..u10
+ * claim (tickets 1..10); a consumer "it-dead" reads u01's entry and never
+ * acknowledges it (a worker killed mid-batch); a worker (re-claims after an
+ * hour only) drains u02..u10: MariaDB's highest ticket is 10, u01 only in
+ * the stream and the journal. Redis killed, wiped, started EMPTY; once
+ * ready: the same checks as the second test. Before the fix the reconnect
+ * check rebuilt the event from MariaDB (seq 10) before the merge's step 2,
+ * which then took seq 10 >= journal 10 for "nothing lost": u01's lookup
+ * 404, its retry a second 201 (ticket 11).
+ *
  * Redis is always started again in teardown, whatever failed. Every wait
  * is bounded; nothing sleeps where a condition can be polled.
  */
@@ -255,6 +278,28 @@ static void redis_wipe_files(void)
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s/redis/appendonlydir", env->it_dir);
     assert_int_not_equal(access(cmd, F_OK), 0);
+}
+
+/*
+ * Kills Redis (SIGKILL) and starts it again EMPTY at once, in one shell, from
+ * the redis.conf services.sh wrote: down for the few milliseconds a
+ * redis-server takes to exit and to listen again, as a supervised Redis
+ * restarted on a host that lost its disk (gone or a zombie: its sockets are
+ * closed). services.sh's own start checks and writes too much for that; its
+ * pid file is kept right for teardown.
+ */
+static void redis_restart_empty_fast(void)
+{
+    const it_env_t *env = it_env();
+    assert_non_null(env);
+    char cmd[PATH_MAX * 4];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/redis' && pid=$(cat redis.pid) && kill -KILL \"$pid\" && "
+             "while [ -r /proc/$pid/stat ] && [ \"$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)\" != Z ]; do :; done && "
+             "rm -rf -- appendonlydir appendonly.aof dump.rdb && "
+             "(exec setsid redis-server ./redis.conf </dev/null >>redis.log 2>&1 & echo $! >redis.pid)",
+             env->it_dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* --------------------------------------------------------------- set-up */
@@ -588,6 +633,127 @@ static void gateway_killed_while_redis_down(void **st)
     check_after_restart(&c, "gateway_killed_while_redis_down");
 }
 
+/*
+ * A Redis restart DURING the merge (the check before the fast path): the
+ * check's step 2 (journaled grants Redis lost) looked at the Redis that was
+ * there when it ran; a second restart, empty, while a later step waited
+ * (here: the rebuild of an event flagged stale, waiting for its stream to
+ * drain) must not let the merge end with FAST and reset the journal. The
+ * merge's own connection reconnects silently, so without a check that the
+ * Redis at its end is the one at its start, u01..u10's grants (pending in
+ * the stream, in the journal only) were lost: 404 on lookup, a second 201.
+ */
+static void redis_lost_during_merge_keeps_undrained_grants(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr4");
+    char kev[64];
+    it_new_event(f, kev, sizeof kev, "fr4k", STOCK, 1);
+    it_resp_t r;
+    long st409 = it_claim(&r, f, c.ev, "p", 2);
+    it_resp_free(&r);
+    assert_int_equal(st409, 409);
+    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
+    }
+    /* The other event: one grant pending in its stream (so its rebuild waits for a drain), and flagged stale
+     * as a fallback of a gateway killed before its merge leaves it. */
+    long k201 = it_claim(&r, f, kev, "k01", 1);
+    it_resp_free(&r);
+    assert_int_equal(k201, 201);
+    assert_int_equal(it_db_exec(f->db,
+                                "INSERT INTO event_locks (event_id, stale_token, stale_since) VALUES ('%s', 'deadbeefdeadbeefdeadbeefdeadbeef', "
+                                "NOW(3)) ON DUPLICATE KEY UPDATE stale_token = VALUES(stale_token), stale_since = VALUES(stale_since)",
+                                kev),
+                     0);
+    assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
+
+    /* Redis restarted from its AOF (intact): the merge's step 2 finds every journaled grant there, and step 3
+     * waits on the flagged event's stream, which no worker drains. */
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "merge", LEFT_MS, "Redis back from its AOF, merge waiting on the flagged event"), 0);
+    it_sleep_ms(300); /* well inside the wait for the drain (GW_MERGE_WAIT_MS), past step 2 */
+    assert_int_equal(wait_ready(f, "merge", 100, "still merging"), 0);
+    /* Now Redis is lost with its data, and back at once. */
+    redis_restart_empty_fast();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0); /* waits until it answers (already running: nothing started) */
+    it_fix_reconnect(f);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty during the merge"), 0);
+
+    int before = c.ntold;
+    check_lookups(&c, before);
+    check_retries(&c, before);
+    check_new_users(&c);
+    check_books(&c);
+    verdict(&c, "redis_lost_during_merge_keeps_undrained_grants");
+}
+
+/*
+ * Redis back empty after the workers drained out of order: u01's entry was
+ * read by a worker that died before its commit (pending, left for a
+ * re-claim), u02..u10's were drained by another (MariaDB's highest ticket
+ * is 10). The gateway's journal holds u01..u10. Whoever rebuilds the event
+ * from MariaDB first (the reconnect check, gw_rebuild.c, or a failed
+ * merge's step 4) brings Redis's seq to 10, and the merge's step 2 then
+ * finds seq >= its highest journaled ticket: "nothing lost". Before the
+ * fix u01's claim was in neither store: 404, and a retry a second 201.
+ */
+static void redis_back_empty_after_out_of_order_drain(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr5");
+    it_resp_t r;
+    long st409 = it_claim(&r, f, c.ev, "p", 2);
+    it_resp_free(&r);
+    assert_int_equal(st409, 409);
+    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
+    }
+    /* A worker that read u01's entry and died: it stays pending under its name. */
+    char k[TK_KEY_MAX];
+    assert_true(tk_key(TK_KEY_STREAM, c.ev, strlen(c.ev), k) > 0);
+    redisReply *rep = redisCommand(f->redis, "XREADGROUP GROUP wk it-dead COUNT 1 STREAMS %s >", k);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(rep);
+    /* A live worker drains the rest (and re-claims nothing within the test). */
+    assert_int_equal(setenv("WORKER_CLAIM_IDLE_MS", "3600000", 1), 0);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    long long deadline = it_now_ms() + DRAIN_MS;
+    while (it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev) != N - 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev), N - 1);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND user_id = 'u01'", c.ev), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT ticket_hwm FROM event_stock WHERE event_id = '%s'", c.ev), N);
+
+    /* Redis lost with its data. */
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty"), 0);
+
+    int before = c.ntold;
+    check_lookups(&c, before);
+    check_retries(&c, before);
+    check_new_users(&c);
+    check_books(&c);
+    verdict(&c, "redis_back_empty_after_out_of_order_drain");
+}
+
 int main(void)
 {
     /* services.sh start-redis rewrites redis.conf from this: every 201 is in the AOF before it is answered. */
@@ -597,6 +763,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(fallback_then_gateway_killed, setup_fast_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_back_empty_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_lost_during_merge_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_back_empty_after_out_of_order_drain, setup_no_fallback, it_fix_free_redis_up),
     };
+    if (getenv("IT_TEST") != NULL)
+        cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
     return cmocka_run_group_tests_name("it_fallback_restart", tests, it_group_setup, NULL);
 }
