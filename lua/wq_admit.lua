@@ -22,9 +22,11 @@ when the event is sold out and nobody waits (the room may leave
 tk:wq:rooms), else 0.
 {-1} when the event is gone, its room is off or the event is closed (stored
 or past `closes`): the room may leave tk:wq:rooms and nobody more is
-admitted; {-2} when the step is
-stale: its epoch is older than one a step has already carried here (the
-lease went to another gateway since it was sent), and it did nothing.
+admitted; {-2, fence} when the step is
+stale: its epoch is older than the room's fence, one a step has already
+carried here (the lease went to another gateway since it was sent, or the
+epoch counter was lost and drawn again from below: lua/wq_lease.lua, "A
+lost counter"), and it did nothing.
 
 Why admission is in order. The line is a sorted set scored by place, and
 places come from one HINCRBY (lua/wq_join.lua), so walking it from the
@@ -106,7 +108,7 @@ end
 local rate = tonumber(e[3] or '0') or 0
 local fence = tonumber(redis.call('GET', fencekey) or '0') or 0
 if epoch < fence then
-  return {-2}
+  return {-2, fence}
 elseif epoch > fence then
   redis.call('SET', fencekey, epoch)
 end

@@ -61,6 +61,11 @@
  * step whose epoch is older than the room's newest (tk:{E}:wq:fence; {-2}: nothing
  * changed), so after the successor's first step in a room nothing older is
  * run there. A refused step makes this gateway stop at once (trust 0).
+ * The refusal names the room's fence; when that is above the epoch this
+ * gateway holds with the lease still its own, the counter went back (its
+ * slot lost, review rev6), and the next try draws an epoch above the fence
+ * (lua/wq_lease.lua, "A lost counter") instead of renewing one every room
+ * refuses for ever.
  */
 #ifndef GW_ADMITTER_H
 #define GW_ADMITTER_H
