@@ -15,7 +15,8 @@ depend on the admitting gateway's clock.
 
 Returns {admitted, abandoned, idle, present, wr_rate, done}: the users admitted
 and the places abandoned by this step; idle 1 when the budget could not be
-spent (the line ran out, the room is paused, or the sale has not opened:
+spent (the line ran out, the room or the event is paused, or the sale
+has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
 the line present now; the configured rate, for the next budget; done 1
 when the event is sold out and nobody waits (the room may leave
@@ -126,7 +127,8 @@ end
 
 local admitted, abandoned, idle = 0, 0, 1
 local opens = tonumber(e[4] or '0') or 0
-if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) then
+-- the event paused (its claims 403 paused) admits nobody either: an admission would only run its ttl down
+if redis.call('HGET', wq, 'paused') ~= '1' and e[1] ~= 'paused' and not (opens > 0 and now < opens) then
   local serving, scanned = nil, 0
   while budget > 0 and scanned < scanmax do
     local batch = redis.call('ZRANGE', line, 0, math.min(99, scanmax - scanned - 1), 'WITHSCORES')

@@ -13,7 +13,8 @@
  * - the low items: WQ_HELD_MAX before the script, access tokens end at exp
  *   exactly, the lease released on a clean stop;
  * - review rev6: a lease epoch counter lost below the rooms' fences does
- *   not stop admission for good (the holder draws an epoch above them).
+ *   not stop admission for good (the holder draws an epoch above them);
+ *   a paused event admits nobody (its admissions would lapse unused).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -863,6 +864,49 @@ static void a_lost_epoch_counter_does_not_stall_the_room(void **st)
     assert_true(admitted);
 }
 
+/*
+ * Review rev6: while the event itself is paused (POST …/state paused), its
+ * claims are refused 403 paused, so an admission then only runs its
+ * access_ttl_s down: a pause longer than the ttl made every user admitted
+ * during it lapse (410) and join again at the back, behind users who came
+ * later. Admission waits for the event to be open, as it waits for
+ * opens_at. Before the fix: "admitted while the event was paused: 1
+ * (want 0)".
+ */
+static void a_paused_event_admits_nobody(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 100, 20);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"paused\"}", "/v1/admin/events/%s/state", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    join_expect(f, ev, "u-p", 201);
+    int eta_null = 0;
+    for (int i = 0; i < 4; i++) { /* present all along: heartbeats */
+        it_sleep_ms(500);
+        status(f, ev, "u-p", 0, &r);
+        eta_null = r.status == 200 && strstr(r.body, "\"eta_s\":null") != NULL;
+        it_resp_free(&r);
+    }
+    assert_true(eta_null); /* nobody is admitted meanwhile: no estimate */
+    long long during = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
+    fprintf(stderr, "admitted while the event was paused: %lld (want 0)\n", during);
+    assert_int_equal(during, 0);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"open\"}", "/v1/admin/events/%s/state", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    int admitted = 0;
+    long long deadline = it_now_ms() + 5000;
+    while (!admitted && it_now_ms() < deadline) {
+        admitted = status(f, ev, "u-p", 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
+        it_resp_free(&r);
+    }
+    fprintf(stderr, "u-p admitted once the event opened: %s (want yes)\n", admitted ? "yes" : "no");
+    assert_true(admitted);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +920,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(access_token_ends_at_exp, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(clean_stop_releases_the_lease, it_fix_new0, stop_second),
         cmocka_unit_test_setup_teardown(a_lost_epoch_counter_does_not_stall_the_room, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_paused_event_admits_nobody, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
