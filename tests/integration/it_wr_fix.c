@@ -949,6 +949,54 @@ static void no_second_holds_more_than_the_rate(void **st)
     assert_true(most <= RATE + 1);
 }
 
+/*
+ * Review rev6, NOT FIXED (left under #if 0; remove both #if 0 to run it):
+ * a Redis outage longer than the presence window passes the whole line as
+ * abandoned. Presence is Redis's record of heartbeats, and while Redis is
+ * down (a restart loading its AOF, a freeze, a network cut) no heartbeat
+ * can be recorded, however often the users poll (they get 503). When Redis
+ * is back, the admitter's first steps (2,000 places each, 20 a second)
+ * find every heartbeat 30 s old or more and mark the places gone (410
+ * expired) before the users' next polls can land: users who never left
+ * lose their place and join again at the back in whatever order their
+ * polls arrive, behind nobody in particular: the order of the line is
+ * lost. Here u-a waits behind 20 present users at 1/s; Redis freezes 32 s;
+ * u-a polls 2 s after Redis is back (a client backing off after its 503s)
+ * and reads 410 expired (want 200 waiting). A fix needs the room to know
+ * it was not observed (no admit step ran for a while: wq_admit.lua could
+ * keep the time of the previous step and not count an outage against the
+ * heartbeats before it, in its own walk and in the sweeps of wq_status and
+ * wq_join), a policy choice left to the owner.
+ */
+#if 0 /* a hole left open (above): fails, 410 expired */
+static long redis_pid(void)
+{
+    long pid = it_service_pid("redis/redis.pid");
+    assert_true(pid > 0);
+    return pid;
+}
+
+static void a_redis_outage_does_not_abandon_the_line(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 1000, 0);
+    fill_line(f, ev, 20);
+    join_expect(f, ev, "u-a", 201);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 1", ev);
+    long pid = redis_pid();
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+    it_sleep_ms(32000);
+    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
+    it_sleep_ms(2000);
+    long st_a = status(f, ev, "u-a", 0, &r);
+    fprintf(stderr, "u-a after a 32 s outage, polling 2 s after it: %ld %s (want 200 waiting)\n", st_a, r.body != NULL ? r.body : "");
+    it_resp_free(&r);
+    assert_int_equal(st_a, 200);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -964,6 +1012,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_lost_epoch_counter_does_not_stall_the_room, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(a_paused_event_admits_nobody, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_second_holds_more_than_the_rate, it_fix_new0, it_fix_free),
+#if 0 /* the outage hole, not fixed: see the test */
+        cmocka_unit_test_setup_teardown(a_redis_outage_does_not_abandon_the_line, it_fix_new0, it_fix_free),
+#endif
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
