@@ -15,16 +15,19 @@ depend on the admitting gateway's clock.
 
 Returns {admitted, abandoned, idle, present, wr_rate, done}: the users admitted
 and the places abandoned by this step; idle 1 when the budget could not be
-spent (the line ran out, the room is paused, or the sale has not opened:
+spent (the line ran out, the room or the event is paused, or the sale
+has not opened:
 the caller then drops its carry, so no burst is stored up); the users of
 the line present now; the configured rate, for the next budget; done 1
 when the event is sold out and nobody waits (the room may leave
 tk:wq:rooms), else 0.
 {-1} when the event is gone, its room is off or the event is closed (stored
 or past `closes`): the room may leave tk:wq:rooms and nobody more is
-admitted; {-2} when the step is
-stale: its epoch is older than one a step has already carried here (the
-lease went to another gateway since it was sent), and it did nothing.
+admitted; {-2, fence} when the step is
+stale: its epoch is older than the room's fence, one a step has already
+carried here (the lease went to another gateway since it was sent, or the
+epoch counter was lost and drawn again from below: lua/wq_lease.lua, "A
+lost counter"), and it did nothing.
 
 Why admission is in order. The line is a sorted set scored by place, and
 places come from one HINCRBY (lua/wq_join.lua), so walking it from the
@@ -46,6 +49,19 @@ one step per room every 50 ms with the budget its rate earned since the
 previous one (gateway/queue/gw_admitter.h: the fraction carried, at most
 100 ms worth after a stall, unused capacity dropped via `idle`), so the
 users of a second are spread over twenty steps instead of one burst.
+
+Why never more than the rate in any second (review rev6). A budget earned
+over up to 100 ms before the step is a bucket 0.1 s deep: a step late
+after a stall spent 100 ms of rate at the start of a second that then
+held a full second of steps besides (up to 1.1 x rate + 1). So the room
+keeps the last second's admissions (wq field win: "<ms>:<n>" per step
+that admitted, Redis's clock; at most one entry per step of the last
+1000 ms) and a step spends at most wr_rate minus their sum. For any
+window [T, T + 1 s), its last step s counted every admission of
+(s - 1 s, s], which holds the window's earlier ones: the window holds at
+most wr_rate. The budget cut is lost, not carried (the rate errs low
+under stalls, never high), and the bound holds across admitters too (a
+late step of a former holder, below).
 Passing absent places costs no budget, only scan (ARGV[2] bounds the
 places one step may pass, so a long run of abandoned places costs a few
 steps, never one long script).
@@ -106,7 +122,7 @@ end
 local rate = tonumber(e[3] or '0') or 0
 local fence = tonumber(redis.call('GET', fencekey) or '0') or 0
 if epoch < fence then
-  return {-2}
+  return {-2, fence}
 elseif epoch > fence then
   redis.call('SET', fencekey, epoch)
 end
@@ -124,7 +140,20 @@ end
 
 local admitted, abandoned, idle = 0, 0, 1
 local opens = tonumber(e[4] or '0') or 0
-if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) then
+-- the last second's admissions (wq win, "<ms>:<n>" per step that admitted): a step spends at most what they left of the rate
+local win, recent = {}, 0
+for ms, n in string.gmatch(redis.call('HGET', wq, 'win') or '', '(%d+):(%d+)') do
+  local t = tonumber(ms)
+  if t > now - 1000 and t <= now then -- one ahead of now (Redis's clock set back) is dropped: it could stall the room
+    win[#win + 1] = ms .. ':' .. n
+    recent = recent + tonumber(n)
+  end
+end
+if budget > rate - recent then
+  budget = math.max(rate - recent, 0)
+end
+-- the event paused (its claims 403 paused) admits nobody either: an admission would only run its ttl down
+if redis.call('HGET', wq, 'paused') ~= '1' and e[1] ~= 'paused' and not (opens > 0 and now < opens) then
   local serving, scanned = nil, 0
   while budget > 0 and scanned < scanmax do
     local batch = redis.call('ZRANGE', line, 0, math.min(99, scanmax - scanned - 1), 'WITHSCORES')
@@ -159,6 +188,8 @@ if redis.call('HGET', wq, 'paused') ~= '1' and not (opens > 0 and now < opens) t
   end
   if admitted > 0 then
     redis.call('HINCRBY', wq, 'admitted', admitted)
+    win[#win + 1] = nows .. ':' .. admitted
+    redis.call('HSET', wq, 'win', table.concat(win, ' '))
   end
   if abandoned > 0 then
     redis.call('HINCRBY', wq, 'abandoned', abandoned)

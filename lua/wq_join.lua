@@ -96,4 +96,5 @@ if rate <= 0 then
   rate = (tonumber(e[6] or '0') or 0) * 1000
 end
 local ahead = redis.call('ZCOUNT', live, '-inf', '(' .. place)
-return {created, 'waiting', place, ahead, tonumber(w[1] or '0') or 0, rate, w[3] == '1' and 1 or 0}
+-- paused: the room's or the event's (neither admits, lua/wq_admit.lua): eta_s null
+return {created, 'waiting', place, ahead, tonumber(w[1] or '0') or 0, rate, (w[3] == '1' or e[1] == 'paused') and 1 or 0}

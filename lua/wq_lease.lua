@@ -5,7 +5,10 @@ KEYS[1] tk:{wq}:lease     KEYS[2] tk:{wq}:epoch   (one tag: one slot on a
         Redis Cluster)
 ARGV[1] this gateway's id     ARGV[2] expiry, ms; "0": give the lease back
 ARGV[3] the floor: the epoch under its name before issue 15 (tk:wq:epoch,
-        read once by the gateway, "0" when absent); a new epoch is above it
+        read once by the gateway, "0" when absent), raised to the fence of
+        any room that refused this gateway's step (below, "A lost
+        counter"); a new epoch is above it, and a lease of this gateway's
+        whose epoch is not above it is drawn again
 
 The lease is "<id> <epoch>". Returns the epoch (> 0) when the lease is this
 gateway's for the next ARGV[2] ms (renewed: the same epoch; taken because
@@ -40,23 +43,39 @@ counter is the one that grows. During the upgrade an old gateway may still
 take the old lease with a larger old epoch; then the rooms follow whichever
 step carries the larger epoch, each admission still made once (a step is
 atomic), until the old gateways are gone.
+
+A lost counter (review rev6). The counter and the rooms' fences live in
+different slots: on a Redis Cluster the {wq} master can restart empty, or
+fail over to a replica that missed an INCR, while the rooms' masters keep
+their fences; on one Redis a step carrying the old epoch can reach a room
+rebuilt after Redis lost everything. The counter then starts again below
+the fences: the holder draws epoch 1, every room with a higher fence
+refuses its steps ({-2}), and a plain renewal would hand the same epoch
+back for as long as it holds the lease: nobody admitted, ever. So a
+refused step raises the holder's floor to the fence it met
+(gateway/queue/gw_admitter.c), and a renewal of a lease whose epoch is not
+above the floor draws a new epoch above it, as a takeover does. That is
+safe: only a lease this gateway holds is redrawn, and a fence above a
+holder's epoch can only come from a counter that went back (or an old
+gateway's key during the rename), never from a holder newer than it.
 ]]
+local floor = tonumber(ARGV[3] or '0') or 0
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local id, epoch = string.match(cur, '^(.*) (%d+)$')
   if id == ARGV[1] and ARGV[2] == '0' then
     redis.call('UNLINK', KEYS[1])
     return 0
-  elseif id == ARGV[1] then
+  elseif id == ARGV[1] and tonumber(epoch) > floor then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     return tonumber(epoch)
+  elseif id ~= ARGV[1] then
+    return 0
   end
+  -- ours, but a room's fence is at or above its epoch: drawn again below
+elseif ARGV[2] == '0' then
   return 0
 end
-if ARGV[2] == '0' then
-  return 0
-end
-local floor = tonumber(ARGV[3] or '0') or 0
 if (tonumber(redis.call('GET', KEYS[2]) or '0') or 0) < floor then
   redis.call('SET', KEYS[2], ARGV[3]) -- the decimal string as given: no number is formatted here
 end

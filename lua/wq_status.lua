@@ -67,7 +67,7 @@ local rate = tonumber(w[2] or '0') or 0
 if rate <= 0 then
   rate = (tonumber(e[3] or '0') or 0) * 1000
 end
-local paused = w[3] == '1' and 1 or 0
+local paused = (w[3] == '1' or e[1] == 'paused') and 1 or 0 -- the event paused admits nobody either (lua/wq_admit.lua)
 local ttl = tonumber(e[4] or '0') or 0
 
 local out = {}

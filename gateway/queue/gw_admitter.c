@@ -35,7 +35,8 @@ struct st_gw_admitter_t {
     int64_t trusted_until; /* monotonic: steps run until then (0: not the holder) */
     int64_t epoch;         /* the lease's epoch while this gateway holds it (lua/wq_lease.lua): every step carries it */
     int64_t last_try, last_list;
-    int64_t epoch_floor; /* tk:wq:epoch, the epoch key before issue 15, read once before the first lease try */
+    int64_t epoch_floor; /* tk:wq:epoch, the epoch key before issue 15, read once before the first lease try; raised to a
+                            room's fence that refused a step (lua/wq_lease.lua, "A lost counter") */
     int floor_state;     /* 0: not read yet, 1: the GET is unanswered, 2: epoch_floor holds it */
     int lease_inflight, list_inflight;
     int releasing; /* the lease's release at a clean stop is unanswered */
@@ -314,10 +315,17 @@ static void on_step(gw_redis_t *redis, redisReply *reply, void *data)
     }
     if (reply_int(reply, 0, &admitted) == 0 && admitted == -2) {
         /* fenced: another gateway took the lease since this step was sent; stop until a renewal says otherwise */
+        int64_t fence = 0;
         tk_warn("waiting room %s: admit step refused (lease epoch %lld is stale): another gateway admits now", m->event_id,
                 (long long)a->epoch);
         a->trusted_until = 0;
         m->carry_milli = 0;
+        /* or the epoch counter went back below the fence (lua/wq_lease.lua, "A lost counter"): the next try, at
+         * once, draws an epoch above it if the lease is still ours; a successor's lease is left alone */
+        if (reply_int(reply, 1, &fence) == 0 && fence > a->epoch_floor) {
+            a->epoch_floor = fence;
+            a->last_try = tk_time_mono_ms() - GW_ADMITTER_RENEW_MS;
+        }
         return;
     }
     if (reply_int(reply, 0, &admitted) != 0 || admitted < 0 || reply_int(reply, 1, &abandoned) != 0 ||

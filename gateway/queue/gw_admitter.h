@@ -23,8 +23,13 @@
  * one burst; the time beyond the cap is lost, so the rate errs low under a
  * stalling loop, never high), and the carry drops to 0 when a
  * step could not spend its budget (an empty line, a pause, a sale not yet
- * open): capacity unused is lost, never saved for a burst. Hence in any
- * second at most rate + 1 users are admitted (invariant 9 of the brief).
+ * open): capacity unused is lost, never saved for a burst. That alone
+ * still let a second hold 1.1 x rate + 1 (a late step's 100 ms before the
+ * second, then the second's own steps; review rev6), so the step itself
+ * spends at most what the room's admissions of the last 1000 ms left of
+ * the rate (lua/wq_admit.lua, "Why never more than the rate in any
+ * second"): in any second at most rate users (invariant 9 of the brief),
+ * whatever the steps' timing or the number of admitters.
  * A room's rate is the one its previous step read (wr_rate), so a change of
  * release_per_s applies within a step; the rooms are the members of
  * tk:wq:rooms, read once a second, at most GW_ADMITTER_ROOMS_MAX of them
@@ -61,6 +66,11 @@
  * step whose epoch is older than the room's newest (tk:{E}:wq:fence; {-2}: nothing
  * changed), so after the successor's first step in a room nothing older is
  * run there. A refused step makes this gateway stop at once (trust 0).
+ * The refusal names the room's fence; when that is above the epoch this
+ * gateway holds with the lease still its own, the counter went back (its
+ * slot lost, review rev6), and the next try draws an epoch above the fence
+ * (lua/wq_lease.lua, "A lost counter") instead of renewing one every room
+ * refuses for ever.
  */
 #ifndef GW_ADMITTER_H
 #define GW_ADMITTER_H

@@ -11,7 +11,11 @@
  * - a Redis error on join or status is a 503 with Retry-After, not a 500;
  * - tk:wq:rooms loses an event whose room has nothing left to do;
  * - the low items: WQ_HELD_MAX before the script, access tokens end at exp
- *   exactly, the lease released on a clean stop.
+ *   exactly, the lease released on a clean stop;
+ * - review rev6: a lease epoch counter lost below the rooms' fences does
+ *   not stop admission for good (the holder draws an epoch above them);
+ *   a paused event admits nobody (its admissions would lapse unused); no
+ *   1000 ms window holds more admissions than the rate, stalls or not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,7 +177,11 @@ static void presence_follows_redis_clock_not_the_callers(void **st)
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%lld", it_redis_int(f->redis, "GET tk:{wq}:epoch"));
     const char *aargs[] = {"1", "2000", epoch};
+    /* a step admits at most wr_rate a second (review rev6): 1 for this step only; the gateway's own steps, whose
+     * budgets still use the rate 0 their previous step read, admit nobody meanwhile */
+    it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 1", ev);
     x = eval_room(f, "wq_admit.lua", ev, 10, NULL, 3, aargs);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 0", ev);
     assert_int_equal(x->type, REDIS_REPLY_ARRAY);
     freeReplyObject(x);
     long long at = it_redis_int(f->redis, "HGET tk:{%s}:wq:adm u-a", ev);
@@ -818,6 +826,177 @@ static void clean_stop_releases_the_lease(void **st)
     assert_int_equal(it_proc_stop(&f2->gw.proc, IT_STOP_MS), 0);
 }
 
+/*
+ * Review rev6: the lease's epoch counter (tk:{wq}:epoch) is lost while the
+ * rooms' fences are not: on a Redis Cluster the {wq} keys live on another
+ * master than the rooms, and that master may restart empty or fail over to
+ * a replica that missed the last INCR; on one Redis, a step of the old
+ * epoch can land after a rebuild. The holder then draws epoch 1, every
+ * room's fence is higher, each step is refused {-2}, the renewal hands the
+ * same epoch back, and the room admits nobody for good. Before the fix:
+ * "u-late admitted: no (want yes)". After: the holder draws an epoch above
+ * the fence it was refused by.
+ */
+static void a_lost_epoch_counter_does_not_stall_the_room(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 100, 20);
+    /* the counter had reached 50 when it was lost: the fixture's gateway takes the lease again at 50 and steps the room */
+    it_redis_do(f->redis, "SET tk:{wq}:epoch 49");
+    it_redis_do(f->redis, "DEL tk:{wq}:lease");
+    long long fence = 0, deadline = it_now_ms() + 6000;
+    while (fence < 50 && it_now_ms() < deadline) {
+        redisReply *x = it_redis_must(f->redis, "GET tk:{%s}:wq:fence", ev);
+        fence = x->type == REDIS_REPLY_STRING ? strtoll(x->str, NULL, 10) : 0;
+        freeReplyObject(x);
+        if (fence < 50)
+            it_sleep_ms(50);
+    }
+    assert_true(fence >= 50);
+    /* the {wq} keys are lost; the room's keys are not */
+    it_redis_do(f->redis, "DEL tk:{wq}:lease tk:{wq}:epoch");
+    it_sleep_ms(1500);
+    join_expect(f, ev, "u-late", 201);
+    int admitted = 0;
+    deadline = it_now_ms() + 6000;
+    while (!admitted && it_now_ms() < deadline) {
+        admitted = status(f, ev, "u-late", 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
+        it_resp_free(&r);
+    }
+    fprintf(stderr, "u-late admitted: %s (want yes)\n", admitted ? "yes" : "no");
+    assert_true(admitted);
+}
+
+/*
+ * Review rev6: while the event itself is paused (POST …/state paused), its
+ * claims are refused 403 paused, so an admission then only runs its
+ * access_ttl_s down: a pause longer than the ttl made every user admitted
+ * during it lapse (410) and join again at the back, behind users who came
+ * later. Admission waits for the event to be open, as it waits for
+ * opens_at. Before the fix: "admitted while the event was paused: 1
+ * (want 0)".
+ */
+static void a_paused_event_admits_nobody(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 100, 20);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"paused\"}", "/v1/admin/events/%s/state", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    join_expect(f, ev, "u-p", 201);
+    int eta_null = 0;
+    for (int i = 0; i < 4; i++) { /* present all along: heartbeats */
+        it_sleep_ms(500);
+        status(f, ev, "u-p", 0, &r);
+        eta_null = r.status == 200 && strstr(r.body, "\"eta_s\":null") != NULL;
+        it_resp_free(&r);
+    }
+    assert_true(eta_null); /* nobody is admitted meanwhile: no estimate */
+    long long during = it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev);
+    fprintf(stderr, "admitted while the event was paused: %lld (want 0)\n", during);
+    assert_int_equal(during, 0);
+    assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"open\"}", "/v1/admin/events/%s/state", ev), 0);
+    assert_int_equal(r.status, 200);
+    it_resp_free(&r);
+    int admitted = 0;
+    long long deadline = it_now_ms() + 5000;
+    while (!admitted && it_now_ms() < deadline) {
+        admitted = status(f, ev, "u-p", 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
+        it_resp_free(&r);
+    }
+    fprintf(stderr, "u-p admitted once the event opened: %s (want yes)\n", admitted ? "yes" : "no");
+    assert_true(admitted);
+}
+
+/*
+ * Review rev6: invariant 9, never more per second than the release rate,
+ * for every second, not only on average. The budget of a step covers the
+ * time since the previous one (up to 100 ms), so a step late after a stall
+ * of the loop released up to 100 ms of rate at the start of a second that
+ * then held its full second of steps besides: a bucket 0.1 s deep, up to
+ * 1.1 x rate + 1 in one second. A 300 ms stall at 100/s: "at most 110
+ * within 1000 ms (want <= 101)" before the fix. Now a step spends at most
+ * what the admissions of the last 1000 ms (Redis's clock) left of the rate.
+ */
+static void no_second_holds_more_than_the_rate(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    enum { RATE = 100, N = 600 };
+    make_room(f, ev, sizeof ev, 1000, RATE);
+    fill_line(f, ev, N);
+    long long deadline = it_now_ms() + 5000;
+    while (it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) == 0 && it_now_ms() < deadline)
+        it_sleep_ms(20);
+    assert_true(it_redis_int(f->redis, "HLEN tk:{%s}:wq:adm", ev) > 0);
+    it_sleep_ms(1200); /* a full second of steady release before the stalls */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(it_proc_signal(&f->gw.proc, SIGSTOP), 0);
+        it_sleep_ms(300);
+        assert_int_equal(it_proc_signal(&f->gw.proc, SIGCONT), 0);
+        it_sleep_ms(700);
+    }
+    it_sleep_ms(500);
+    static long long at[N];
+    int n = admissions(f, ev, at, N);
+    int most = densest(at, n, 1000);
+    fprintf(stderr, "admitted %d; at most %d within 1000 ms (want <= %d)\n", n, most, RATE + 1);
+    assert_true(n < N);
+    assert_true(most <= RATE + 1);
+}
+
+/*
+ * Review rev6, NOT FIXED (left under #if 0; remove both #if 0 to run it):
+ * a Redis outage longer than the presence window passes the whole line as
+ * abandoned. Presence is Redis's record of heartbeats, and while Redis is
+ * down (a restart loading its AOF, a freeze, a network cut) no heartbeat
+ * can be recorded, however often the users poll (they get 503). When Redis
+ * is back, the admitter's first steps (2,000 places each, 20 a second)
+ * find every heartbeat 30 s old or more and mark the places gone (410
+ * expired) before the users' next polls can land: users who never left
+ * lose their place and join again at the back in whatever order their
+ * polls arrive, behind nobody in particular: the order of the line is
+ * lost. Here u-a waits behind 20 present users at 1/s; Redis freezes 32 s;
+ * u-a polls 2 s after Redis is back (a client backing off after its 503s)
+ * and reads 410 expired (want 200 waiting). A fix needs the room to know
+ * it was not observed (no admit step ran for a while: wq_admit.lua could
+ * keep the time of the previous step and not count an outage against the
+ * heartbeats before it, in its own walk and in the sweeps of wq_status and
+ * wq_join), a policy choice left to the owner.
+ */
+#if 0 /* a hole left open (above): fails, 410 expired */
+static long redis_pid(void)
+{
+    long pid = it_service_pid("redis/redis.pid");
+    assert_true(pid > 0);
+    return pid;
+}
+
+static void a_redis_outage_does_not_abandon_the_line(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 1000, 0);
+    fill_line(f, ev, 20);
+    join_expect(f, ev, "u-a", 201);
+    it_redis_do(f->redis, "HSET tk:{%s}:ev wr_rate 1", ev);
+    long pid = redis_pid();
+    assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+    it_sleep_ms(32000);
+    assert_int_equal(kill((pid_t)pid, SIGCONT), 0);
+    it_sleep_ms(2000);
+    long st_a = status(f, ev, "u-a", 0, &r);
+    fprintf(stderr, "u-a after a 32 s outage, polling 2 s after it: %ld %s (want 200 waiting)\n", st_a, r.body != NULL ? r.body : "");
+    it_resp_free(&r);
+    assert_int_equal(st_a, 200);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +1009,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(held_max_is_checked_before_the_script, it_fix_new0, stop_second),
         cmocka_unit_test_setup_teardown(access_token_ends_at_exp, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(clean_stop_releases_the_lease, it_fix_new0, stop_second),
+        cmocka_unit_test_setup_teardown(a_lost_epoch_counter_does_not_stall_the_room, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_paused_event_admits_nobody, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(no_second_holds_more_than_the_rate, it_fix_new0, it_fix_free),
+#if 0 /* the outage hole, not fixed: see the test */
+        cmocka_unit_test_setup_teardown(a_redis_outage_does_not_abandon_the_line, it_fix_new0, it_fix_free),
+#endif
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
