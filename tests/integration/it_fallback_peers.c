@@ -73,12 +73,13 @@ typedef struct {
     int b_started;
 } peers_t;
 
-static int setup(void **st)
+/* Gateway A (the fixture's, with @workers workers) and gateway B on the same stores, the fallback after @after_ms. */
+static int setup_with(void **st, const char *after_ms, int workers)
 {
-    if (setenv("FALLBACK_AFTER_MS", "300", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
+    if (setenv("FALLBACK_AFTER_MS", after_ms, 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
         return -1;
     void *fst = NULL;
-    if (it_fix_new(&fst, 1) != 0)
+    if (it_fix_new(&fst, workers) != 0)
         return -1;
     peers_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -95,6 +96,11 @@ static int setup(void **st)
     p->b_started = 1;
     *st = p;
     return 0;
+}
+
+static int setup(void **st)
+{
+    return setup_with(st, "300", 1);
 }
 
 static int teardown(void **st)
@@ -274,26 +280,7 @@ static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
 /* Two gateways, no worker, the fallback never grants (a Redis loss is only a merge here). */
 static int setup_no_worker(void **st)
 {
-    if (setenv("FALLBACK_AFTER_MS", "60000", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
-        return -1;
-    void *fst = NULL;
-    if (it_fix_new(&fst, 0) != 0)
-        return -1;
-    peers_t *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return -1;
-    p->f = fst;
-    p->b = *p->f;
-    p->b.nworkers = 0;
-    if (it_gateway_start(&p->b.gw, IT_READY_MS) != 0) {
-        void *x = p->f;
-        it_fix_free(&x);
-        free(p);
-        return -1;
-    }
-    p->b_started = 1;
-    *st = p;
-    return 0;
+    return setup_with(st, "60000", 0);
 }
 
 /*

@@ -218,6 +218,28 @@ static void claim_must(ctx_t *c, const char *user, long status, long long ticket
     told_add(c, user, ticket);
 }
 
+/*
+ * The event tracked at once (a claim above max_per_user is sent to Redis
+ * and refused: nothing drawn) and its watermarks complete, then u01..uN
+ * granted tickets 1..N on the fast path, before any worker runs.
+ */
+static void grant_fast(ctx_t *c)
+{
+    it_resp_t r;
+    long st409 = it_claim(&r, c->f, c->ev, "p", 2);
+    if (st409 != 409)
+        it_show("it_fallback_restart: set-up: claim of 2 units above max_per_user 1", &r);
+    it_resp_free(&r);
+    assert_int_equal(st409, 409);
+    assert_int_equal(it_wait_tracked(c->f, c->ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(c->f, WM_CALLS, 0, TRACK_MS), 0);
+    char u[32];
+    for (int i = 1; i <= N; i++) {
+        snprintf(u, sizeof u, "u%02d", i);
+        claim_must(c, u, 201, i, "pending", "the fast path, no worker");
+    }
+}
+
 /* ------------------------------------------------------------ /readyz */
 
 /*
@@ -524,6 +546,18 @@ static void verdict(const ctx_t *c, const char *name)
     assert_int_equal(c->broken, 0);
 }
 
+/* Redis came back without the undrained grants: every told user's lookup and retry, then new users and the
+ * books; @name's verdict. */
+static void check_after_loss(ctx_t *c, const char *name)
+{
+    int before = c->ntold;
+    check_lookups(c, before);
+    check_retries(c, before);
+    check_new_users(c);
+    check_books(c);
+    verdict(c, name);
+}
+
 /* After a gateway restart with Redis back from its AOF: new users, then the told users' retries
  * (only those told before), then every told user's lookup, then the books; @name's verdict. */
 static void check_after_restart(ctx_t *c, const char *name)
@@ -555,20 +589,7 @@ static void redis_back_empty_keeps_undrained_grants(void **st)
     ctx_t c = {.f = *st};
     it_fix_t *f = c.f;
     new_event(&c, "fr2");
-    /* Tracked at once (a claim above max_per_user is sent to Redis and refused: nothing drawn), then complete. */
-    it_resp_t r;
-    long st409 = it_claim(&r, f, c.ev, "p", 2);
-    if (st409 != 409)
-        it_show("it_fallback_restart: set-up: claim of 2 units above max_per_user 1", &r);
-    it_resp_free(&r);
-    assert_int_equal(st409, 409);
-    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
-    char u[32];
-    for (int i = 1; i <= N; i++) {
-        snprintf(u, sizeof u, "u%02d", i);
-        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
-    }
+    grant_fast(&c);
     assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev), 0);
 
@@ -586,12 +607,7 @@ static void redis_back_empty_keeps_undrained_grants(void **st)
     assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
     assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty"), 0);
 
-    int before = c.ntold;
-    check_lookups(&c, before);
-    check_retries(&c, before);
-    check_new_users(&c);
-    check_books(&c);
-    verdict(&c, "redis_back_empty_keeps_undrained_grants");
+    check_after_loss(&c, "redis_back_empty_keeps_undrained_grants");
 }
 
 static void gateway_killed_while_redis_down(void **st)
@@ -651,16 +667,7 @@ static void redis_lost_during_merge_keeps_undrained_grants(void **st)
     char kev[64];
     it_new_event(f, kev, sizeof kev, "fr4k", STOCK, 1);
     it_resp_t r;
-    long st409 = it_claim(&r, f, c.ev, "p", 2);
-    it_resp_free(&r);
-    assert_int_equal(st409, 409);
-    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
-    char u[32];
-    for (int i = 1; i <= N; i++) {
-        snprintf(u, sizeof u, "u%02d", i);
-        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
-    }
+    grant_fast(&c);
     /* The other event: one grant pending in its stream (so its rebuild waits for a drain), and flagged stale
      * as a fallback of a gateway killed before its merge leaves it. */
     long k201 = it_claim(&r, f, kev, "k01", 1);
@@ -687,12 +694,7 @@ static void redis_lost_during_merge_keeps_undrained_grants(void **st)
     assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
     assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty during the merge"), 0);
 
-    int before = c.ntold;
-    check_lookups(&c, before);
-    check_retries(&c, before);
-    check_new_users(&c);
-    check_books(&c);
-    verdict(&c, "redis_lost_during_merge_keeps_undrained_grants");
+    check_after_loss(&c, "redis_lost_during_merge_keeps_undrained_grants");
 }
 
 /*
@@ -710,17 +712,7 @@ static void redis_back_empty_after_out_of_order_drain(void **st)
     ctx_t c = {.f = *st};
     it_fix_t *f = c.f;
     new_event(&c, "fr5");
-    it_resp_t r;
-    long st409 = it_claim(&r, f, c.ev, "p", 2);
-    it_resp_free(&r);
-    assert_int_equal(st409, 409);
-    assert_int_equal(it_wait_tracked(c.f, c.ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_watermarks(c.f, WM_CALLS, 0, TRACK_MS), 0);
-    char u[32];
-    for (int i = 1; i <= N; i++) {
-        snprintf(u, sizeof u, "u%02d", i);
-        claim_must(&c, u, 201, i, "pending", "the fast path, no worker");
-    }
+    grant_fast(&c);
     /* A worker that read u01's entry and died: it stays pending under its name. */
     char k[TK_KEY_MAX];
     assert_true(tk_key(TK_KEY_STREAM, c.ev, strlen(c.ev), k) > 0);
@@ -746,12 +738,7 @@ static void redis_back_empty_after_out_of_order_drain(void **st)
     it_fix_reconnect(f);
     assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty"), 0);
 
-    int before = c.ntold;
-    check_lookups(&c, before);
-    check_retries(&c, before);
-    check_new_users(&c);
-    check_books(&c);
-    verdict(&c, "redis_back_empty_after_out_of_order_drain");
+    check_after_loss(&c, "redis_back_empty_after_out_of_order_drain");
 }
 
 int main(void)

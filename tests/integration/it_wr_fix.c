@@ -144,6 +144,19 @@ static long status(const it_fix_t *f, const char *ev, const char *user, int wait
     return r->status;
 }
 
+/* Polls @user's place (long polls of 1 s) until it reads admitted or @ms pass: 1 when admitted. */
+static int admitted_within(const it_fix_t *f, const char *ev, const char *user, int ms)
+{
+    it_resp_t r;
+    int admitted = 0;
+    long long deadline = it_now_ms() + ms;
+    while (!admitted && it_now_ms() < deadline) {
+        admitted = status(f, ev, user, 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
+        it_resp_free(&r);
+    }
+    return admitted;
+}
+
 /* ---- 1: Redis's clock ---- */
 
 /*
@@ -841,7 +854,6 @@ static void a_lost_epoch_counter_does_not_stall_the_room(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_resp_t r;
     make_room(f, ev, sizeof ev, 100, 20);
     /* the counter had reached 50 when it was lost: the fixture's gateway takes the lease again at 50 and steps the room */
     it_redis_do(f->redis, "SET tk:{wq}:epoch 49");
@@ -859,12 +871,7 @@ static void a_lost_epoch_counter_does_not_stall_the_room(void **st)
     it_redis_do(f->redis, "DEL tk:{wq}:lease tk:{wq}:epoch");
     it_sleep_ms(1500);
     join_expect(f, ev, "u-late", 201);
-    int admitted = 0;
-    deadline = it_now_ms() + 6000;
-    while (!admitted && it_now_ms() < deadline) {
-        admitted = status(f, ev, "u-late", 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
-        it_resp_free(&r);
-    }
+    int admitted = admitted_within(f, ev, "u-late", 6000);
     fprintf(stderr, "u-late admitted: %s (want yes)\n", admitted ? "yes" : "no");
     assert_true(admitted);
 }
@@ -902,12 +909,7 @@ static void a_paused_event_admits_nobody(void **st)
     assert_int_equal(it_apif(&r, f, IT_ADMIN, "POST", "{\"state\":\"open\"}", "/v1/admin/events/%s/state", ev), 0);
     assert_int_equal(r.status, 200);
     it_resp_free(&r);
-    int admitted = 0;
-    long long deadline = it_now_ms() + 5000;
-    while (!admitted && it_now_ms() < deadline) {
-        admitted = status(f, ev, "u-p", 1, &r) == 200 && strstr(r.body, "\"admitted\"") != NULL;
-        it_resp_free(&r);
-    }
+    int admitted = admitted_within(f, ev, "u-p", 5000);
     fprintf(stderr, "u-p admitted once the event opened: %s (want yes)\n", admitted ? "yes" : "no");
     assert_true(admitted);
 }
