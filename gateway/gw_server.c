@@ -234,7 +234,7 @@ static void thread_dispose(gw_thread_t *th)
     gw_redis_reply_drain(); /* the Redis connections are gone (gw_redis_destroy above) */
 }
 
-static int thread_init(gw_thread_t *th, gw_server_t *srv, int index);
+static int thread_init(gw_thread_t *th);
 
 /* Tell the main thread how this thread's set-up went, then wait for its
  * word: serve (every thread is up) or stop (one failed). Returns 1 to serve. */
@@ -279,7 +279,7 @@ static void *thread_main(void *arg)
      * the first Redis socket of every loop thread recycled its buffers through
      * the main thread's bin, unlocked, from both loop threads: ASan saw a
      * loop thread read() into a buffer already freed (it_wr_fix). */
-    if (!thread_started(srv, thread_init(th, srv, th->index) == 0)) {
+    if (!thread_started(srv, thread_init(th) == 0)) {
         thread_dispose(th);
         return NULL;
     }
@@ -303,9 +303,7 @@ static void *thread_main(void *arg)
     }
     /* Jobs on the database threads hold references into this loop: wait for
      * them to come back (bounded by the database timeouts). */
-    deadline = tk_time_mono_ms() + 15000;
-    while (th->db_jobs > 0 && tk_time_mono_ms() < deadline)
-        h2o_evloop_run(th->ctx.loop, 50);
+    drain_db_jobs(th); /* past its bound, thread_dispose's own wait decides */
     /* Give the admitter lease back (if ours) while the Redis connection still runs: a successor
      * takes over within a second instead of after the expiry. Bounded: Redis away, the expiry does it. */
     if (gw_admitter_release(th->admitter) == 0) {
@@ -318,10 +316,11 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int thread_init(gw_thread_t *th, gw_server_t *srv, int index)
+/* @th's loop, Redis connection, per-thread modules and listeners; on its own thread (thread_main). 0, or -1. */
+static int thread_init(gw_thread_t *th)
 {
-    (void)srv;
-    (void)index;
+    gw_server_t *srv = th->server;
+    int index = th->index;
     h2o_linklist_init_anchor(&th->conn_list);
     h2o_context_init(&th->ctx, h2o_evloop_create(), &srv->globalconf);
     th->accept_tls = (h2o_accept_ctx_t){&th->ctx, srv->globalconf.hosts, srv->ssl_ctx, 0, NULL};
