@@ -61,6 +61,15 @@ typedef struct {
     " ON DUPLICATE KEY UPDATE c1 = IF(" TK_LB_NEWER ", VALUES(c1), c1), c2 = IF(" TK_LB_NEWER ", VALUES(c2), c2), "                  \
     "t_ms = IF(" TK_LB_NEWER ", VALUES(t_ms), t_ms), seq = IF(" TK_LB_NEWER ", VALUES(seq), seq)"
 
+/*
+ * A season's rank order in SQL, the zset's (tk_lb_member's bytes: c1, then
+ * c2, highest first, then t_ms, seq and the user id's bytes, ascii_bin),
+ * served by board_scores' board_rank index: every read of ranks from
+ * MariaDB orders by it (gateway/boards/gw_board_db.c, the presale's
+ * snapshot in gateway/claims/gw_prio.c, tk-import's export).
+ */
+#define TK_LB_ORDER_SQL "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id"
+
 /** 1 when @v is a component value the boards support. */
 int tk_lb_score_ok(int64_t v);
 

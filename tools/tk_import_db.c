@@ -196,8 +196,7 @@ int tk_import_db_export(MYSQL *db, const char *board, unsigned season, int comps
         return -1;
     }
     unsigned e = tk_sql_stmt(db,
-                             "SELECT user_id, c1, c2, t_ms FROM board_scores WHERE board_id = ? AND season = ? "
-                             "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id",
+                             "SELECT user_id, c1, c2, t_ms FROM board_scores WHERE board_id = ? AND season = ? " TK_LB_ORDER_SQL,
                              in, res, EXPORT_ROWS_MAX, export_row, &x, &rows);
     mysql_rollback(db);
     *count = x.count;

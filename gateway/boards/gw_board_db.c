@@ -29,6 +29,7 @@
 #include "gw_board_read.h"
 #include "gw_dbtxn.h"
 #include "gw_server.h"
+#include "tk_lb.h"
 #include "tk_sql.h"
 
 #include <inttypes.h>
@@ -36,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ORDER "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id"
+#define ORDER TK_LB_ORDER_SQL
 
 static const char sql_page[] = "SELECT 0, user_id, c1, c2, t_ms, seq FROM board_scores WHERE board_id = ? AND season = ? " ORDER
                                " LIMIT ? OFFSET ?";

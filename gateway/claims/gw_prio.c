@@ -343,8 +343,7 @@ static void on_row(void *arg)
     users_add(r->u, r->id, r->len);
 }
 
-static const char sql_board_top[] = "SELECT user_id FROM board_scores WHERE board_id = ? AND season = ? "
-                                     "ORDER BY c1 DESC, c2 DESC, t_ms, seq, user_id LIMIT ?"; /* the zset's order */
+static const char sql_board_top[] = "SELECT user_id FROM board_scores WHERE board_id = ? AND season = ? " TK_LB_ORDER_SQL " LIMIT ?";
 
 /* A closed season whose keys Redis no longer keeps (dropped only once its every write is in MariaDB): its top from MariaDB. */
 static int read_board_db(MYSQL *db, const char *board, long long season, long long top, users_t *u)
