@@ -65,7 +65,12 @@ for _ in $(seq 1 50); do
 done
 [ -n "$cport" ] || tk_die "no six free loopback ports (and their bus ports)"
 for ((i = 0; i < 6; i++)); do taken+=($((cport + i)) $((cport + i + 10000))); done
-pick() { local p; p=$(tk_free_port 40000 50000 "${taken[@]}") || tk_die "no free loopback port"; taken+=("$p"); echo "$p"; }
+# Below the kernel's ephemeral range (32768-60999 by default): a port free
+# when picked there can be taken by an outgoing connection before its server
+# binds it (seen: a gateway's "Address already in use" after the cluster and
+# MariaDB started). Between the cluster's ports (20000-22005) and their bus
+# ports (30000-32005).
+pick() { local p; p=$(tk_free_port 23000 29999 "${taken[@]}") || tk_die "no free loopback port"; taken+=("$p"); echo "$p"; }
 PORT=$(pick)
 GW1=$(pick)
 GW2=$(pick)
