@@ -101,6 +101,24 @@ state is in the room's keys, so whichever gateway holds the lease
 (lua/wq_lease.lua, 3 s expiry, taken within a second of expiring) runs the
 next step from where the last one stopped.
 
+An outage (review rev6). Presence is Redis's record of heartbeats, and
+while Redis is away (a restart loading its AOF, a freeze, a cut network)
+or every gateway is down, no heartbeat can be recorded however often the
+users poll. Counting that time against them would pass the whole line as
+abandoned at the first step after it, before anyone's next poll could
+land, and the order of the line would be lost. So each step stamps wq
+step (Redis's clock); a step that finds the previous one more than
+GAP_MS (10 s) old knows nobody could step (nor, as a rule, heartbeat)
+meanwhile, and grants the room a grace: for 30 s from now, a heartbeat
+counts as present if it was present at that previous step (wq grace
+"<cut>:<until>", cut = previous step - 30 s, the older cut kept when a
+second outage falls inside a grace). The sweeps of wq_status and wq_join
+read the same fields, and before the first step after an outage they
+apply the same rule from wq step alone. Shorter gaps (an admitter
+replaced within the lease's 3 to 4 s) change nothing. The price: a user
+who left just before the outage may be admitted during the grace, and
+that admission lapses unused.
+
 The measured rate. At most once a second the step pushes "<now> <admitted
 so far>" on rel (newest first, 32 kept) and sets wq meas to the admissions
 per second (x 1000) between now and the oldest entry of the last 30 s, the
@@ -114,7 +132,8 @@ local budget, scanmax, epoch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(AR
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nows = string.format('%d', now)
-local cut = now - 30000
+local cut = now - 30000 -- the measured rate's window
+local GAP_MS = 10000
 local e = redis.call('HMGET', ev, 'state', 'wr', 'wr_rate', 'opens', 'closes', 'remaining')
 if not e[1] or e[2] ~= '1' then
   return {-1}
@@ -126,13 +145,32 @@ if epoch < fence then
 elseif epoch > fence then
   redis.call('SET', fencekey, epoch)
 end
+
+-- an outage nobody could heartbeat through is not held against the heartbeats (above, "An outage")
+local g = redis.call('HMGET', wq, 'step', 'grace')
+local step = tonumber(g[1] or '0') or 0
+local gcut, guntil = string.match(g[2] or '', '^(%-?%d+):(%d+)$')
+gcut, guntil = tonumber(gcut), tonumber(guntil) or 0
+if step > 0 and now - step > GAP_MS then
+  local c = step - 30000
+  if guntil > now and gcut < c then
+    c = gcut
+  end
+  gcut, guntil = c, now + 30000
+  redis.call('HSET', wq, 'grace', string.format('%d:%d', gcut, guntil))
+end
+redis.call('HSET', wq, 'step', nows)
+local pcut = now - 30000 -- present: a heartbeat after pcut
+if guntil > now and gcut < pcut then
+  pcut = gcut
+end
 local closes = tonumber(e[5] or '0') or 0
 if e[1] == 'closed' or (closes > 0 and now >= closes) then
   return {-1}
 end
 
 -- the sweep (lua/wq_status.lua): live holds the present users of the line
-local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)
+local old = redis.call('ZRANGEBYSCORE', seen, '-inf', pcut, 'LIMIT', 0, 500)
 if #old > 0 then
   redis.call('ZREM', live, unpack(old))
   redis.call('ZREM', seen, unpack(old))
@@ -163,7 +201,7 @@ if redis.call('HGET', wq, 'paused') ~= '1' and e[1] ~= 'paused' and not (opens >
     for i = 1, #batch, 2 do
       local user, place = batch[i], batch[i + 1]
       local last = tonumber(redis.call('ZSCORE', seen, user) or '0') or 0
-      if now - last < 30000 then
+      if last > pcut then
         redis.call('HSET', adm, user, nows)
         admitted = admitted + 1
         budget = budget - 1
@@ -216,4 +254,4 @@ if now - newest_ms >= 1000 then
 end
 -- sold out, nobody waiting: the admitter may drop the room (a join lists it again)
 local done = ((tonumber(e[6] or '0') or 0) <= 0 and redis.call('ZCARD', line) == 0) and 1 or 0
-return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. cut, '+inf'), rate, done}
+return {admitted, abandoned, idle, redis.call('ZCOUNT', seen, '(' .. pcut, '+inf'), rate, done}

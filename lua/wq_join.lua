@@ -41,7 +41,6 @@ local ev, wq, pos, line, seen, live, gone, adm =
 local user = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local TTL_MS = 30000
 local e = redis.call('HMGET', ev, 'state', 'remaining', 'closes', 'wr', 'wr_opens', 'wr_rate')
 if not e[1] then
   return {'not_found'}
@@ -71,7 +70,18 @@ if at then
 end
 
 -- the sweep: users silent for 30 s leave live (and seen), each once
-local cut = now - TTL_MS
+-- after an outage, the grace of lua/wq_admit.lua ("An outage"): the same cut as its steps
+local g = redis.call('HMGET', wq, 'step', 'grace')
+local step = tonumber(g[1] or '0') or 0
+local gcut, guntil = string.match(g[2] or '', '^(%-?%d+):(%d+)$')
+gcut, guntil = tonumber(gcut), tonumber(guntil) or 0
+local cut = now - 30000
+if step > 0 and now - step > 10000 and step - 30000 < cut then
+  cut = step - 30000 -- no step since the outage yet
+end
+if guntil > now and gcut < cut then
+  cut = gcut
+end
 local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)
 if #old > 0 then
   redis.call('ZREM', live, unpack(old))
