@@ -38,6 +38,7 @@ typedef struct gw_failover {
 
 typedef struct {
     gw_failover_t *ctl;
+    uint64_t epoch; /* the journal's when the read was sent: a reply from before a reset is dropped */
     size_t elen;
     char id[TK_ID_MAX + 1];
 } wm_call_t;
@@ -63,8 +64,8 @@ static void on_watermark(gw_redis_t *r, redisReply *rep, void *data)
     ctl->outstanding--;
     if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&
         rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer >= 0 && rep->element[1]->integer >= 0)
-        gw_journal_watermark(ctl->th->server->journal, call->id, call->elen, (uint64_t)rep->element[0]->integer,
-                          (uint64_t)rep->element[1]->integer);
+        gw_journal_watermark_at(ctl->th->server->journal, call->id, call->elen, (uint64_t)rep->element[0]->integer,
+                                (uint64_t)rep->element[1]->integer, call->epoch);
     free(call);
 }
 
@@ -104,6 +105,7 @@ static void watermark_round(gw_failover_t *ctl)
         if (call == NULL)
             return;
         call->ctl = ctl;
+        call->epoch = gw_journal_epoch(srv->journal);
         call->elen = strlen(ids[i]);
         memcpy(call->id, ids[i], call->elen + 1);
         char keys[2][TK_KEY_MAX];

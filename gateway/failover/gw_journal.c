@@ -45,6 +45,7 @@ static void reset_all(gw_journal_t *p)
         reset_event(p->evs[k]);
     p->entries = 0;
     p->nflushed = 0;
+    p->epoch++;
 }
 
 /* ---- journal ------------------------------------------------------------------ */
@@ -325,10 +326,23 @@ out:
     pthread_mutex_unlock(&p->mu);
 }
 
-void gw_journal_watermark(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest)
+uint64_t gw_journal_epoch(gw_journal_t *p)
 {
     pthread_mutex_lock(&p->mu);
-    gw_journal_ev_t *ev = p->mode == GW_MODE_FAST ? gw_journal__ev_get(p, event, elen, 0) : NULL;
+    uint64_t e = p->epoch;
+    pthread_mutex_unlock(&p->mu);
+    return e;
+}
+
+void gw_journal_watermark(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest)
+{
+    gw_journal_watermark_at(p, event, elen, seq, oldest, gw_journal_epoch(p));
+}
+
+void gw_journal_watermark_at(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest, uint64_t epoch)
+{
+    pthread_mutex_lock(&p->mu);
+    gw_journal_ev_t *ev = p->mode == GW_MODE_FAST && epoch == p->epoch ? gw_journal__ev_get(p, event, elen, 0) : NULL;
     if (ev == NULL)
         goto out;
     if (seq > ev->max_ticket)

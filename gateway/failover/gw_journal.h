@@ -205,6 +205,20 @@ void gw_journal_lost(gw_journal_t *p, const char *event, size_t elen, int n, con
  */
 void gw_journal_watermark(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest);
 
+/** The journal's resets so far, read when a watermark is sent (gw_journal_watermark_at). */
+uint64_t gw_journal_epoch(gw_journal_t *p);
+
+/**
+ * gw_journal_watermark for a read sent at @epoch (gw_journal_epoch then):
+ * ignored when the journal was reset since. A reply that crossed a return
+ * to FAST (LOST -> MERGE -> FAST while it was on the wire) describes the
+ * stream before the merge: taken as the first watermark after the reset it
+ * would set the base below undrained grants the reset forgot, and read
+ * the event complete. (gw_journal_watermark: at the current epoch, for
+ * callers that read and apply at once.)
+ */
+void gw_journal_watermark_at(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest, uint64_t epoch);
+
 /** Copies @event's state into @out. Returns 0, or -1 when the event is not tracked. */
 int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_info_t *out);
 
@@ -227,7 +241,7 @@ void gw_journal_set_locked(gw_journal_t *p, const char *event, size_t elen, cons
  * at or above the highest journaled ticket no longer proves Redis holds
  * the journal's grants (the rebuild takes MariaDB's ticket_hwm, which a
  * worker that drained later tickets first has moved past an undrained
- * one). The merge's step 2 then writes the journal whatever `seq` says.
+ * one). The merge's step 1 then writes the journal whatever `seq` says.
  * Untracked events have no journal: nothing to mark.
  */
 void gw_journal_set_rebuilt(gw_journal_t *p, const char *event, size_t elen);

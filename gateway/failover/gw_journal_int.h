@@ -71,6 +71,7 @@ struct gw_journal {
     gw_journal_fslot_t *fl;  /* in flight on untracked events: open addressing, fl_cap 0 or a power of 2 */
     size_t fl_n, fl_cap;
     uint64_t gen;            /* the current tk:events read (gw_journal_sync_begin) */
+    uint64_t epoch;          /* resets so far: a watermark read before the last one is stale (gw_journal_watermark_at) */
     size_t wm_busy, wm_idle; /* round-robin cursors of gw_journal_watermark_pick, into evs */
 };
 
