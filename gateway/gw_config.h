@@ -44,6 +44,7 @@ typedef struct {
     long fallback_grants;   /* 1: the lock-table fallback grants while Redis is away (gw_journal.h) */
     long fallback_after_ms; /* Redis away this long before it does */
     long lock_ttl_ms;       /* expiry of a fallback event lock (gw_lock.h) */
+    long peer_alive_ms;     /* a peer whose beat is younger counts as alive (gw_peers.h) */
     long journal_max;       /* undrained grants remembered (gw_journal.h) */
     long db_queue_max;       /* database jobs waiting per lane, at most (gw_dbpool.h) */
     long db_job_deadline_ms; /* a request's job not started by then is answered 503 unrun */

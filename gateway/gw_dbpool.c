@@ -45,7 +45,8 @@ MYSQL *gw_dbconn_db(gw_dbconn_t *c)
     tk_db_conf_t dc = tk_backend_db(&c->conf->backend, 2);
     c->db = tk_db_connect(&dc, err, sizeof(err));
     if (c->db == NULL) {
-        __atomic_add_fetch(&c->pool->db_errors, 1, __ATOMIC_RELAXED);
+        if (c->pool != NULL)
+            __atomic_add_fetch(&c->pool->db_errors, 1, __ATOMIC_RELAXED);
         tk_warn("db thread %d: %s", c->index, err);
     }
     return c->db;
@@ -55,7 +56,7 @@ void gw_dbconn_db_reset(gw_dbconn_t *c)
 {
     if (c->db != NULL) {
         mysql_close(c->db);
-        if (!__atomic_load_n(&c->pool->stopping, __ATOMIC_RELAXED))
+        if (c->pool != NULL && !__atomic_load_n(&c->pool->stopping, __ATOMIC_RELAXED))
             __atomic_add_fetch(&c->pool->db_errors, 1, __ATOMIC_RELAXED); /* reset after an error */
     }
     c->db = NULL;

@@ -51,6 +51,8 @@ typedef enum {
     GW_DBLANE__COUNT,
 } gw_dblane_t;
 
+/* A database thread's connections. One with pool NULL and only conf set (a clean stop's own, after the pool
+ * stopped: gw_fallback_grant_write_at_stop) counts no errors in a pool. */
 typedef struct {
     MYSQL *db;           /* NULL until gw_dbconn_db succeeds */
     redisContext *redis; /* single Redis: NULL until gw_dbconn_redis succeeds */

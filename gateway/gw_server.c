@@ -14,6 +14,7 @@
 #include "gw_journal.h"
 #include "gw_keep.h"
 #include "gw_failover.h"
+#include "gw_fallback_grant.h"
 #include "gw_peers.h"
 #include "gw_rebuild.h"
 #include "gw_redis.h"
@@ -392,6 +393,7 @@ int gw_server_run(gw_config_t *conf)
     gw_server_t *srv = &server;
     char err[512];
     int rc = 1;
+    gw_mode_t mode_at_stop = GW_MODE_FAST; /* when the signal came; a failed start writes no journal */
 
     memset(srv, 0, sizeof(*srv));
     srv->conf = conf;
@@ -481,6 +483,7 @@ int gw_server_run(gw_config_t *conf)
     while (!got_signal)
         pause();
     srv->shutdown = 1;
+    mode_at_stop = srv->journal != NULL ? gw_journal_mode(srv->journal) : GW_MODE_FAST;
     tk_info("signal %d: no new connections; finishing requests in flight", (int)got_signal);
     rc = 0;
 
@@ -503,8 +506,10 @@ stop:
         srv->threads[i].redis = NULL;
     }
     gw_dbpool_stop(srv->dbpool);
-    if (srv->start_go > 0)
-        gw_peers_leave(srv); /* after the last beat: peers need not wait GW_PEER_ALIVE_MS; none if we never served */
+    if (srv->start_go > 0) {
+        gw_fallback_grant_write_at_stop(srv, mode_at_stop); /* before the row goes: a peer's merge waits for it until then */
+        gw_peers_leave(srv); /* after the last beat: peers need not wait PEER_ALIVE_MS; none if we never served */
+    }
     h2o_config_dispose(&srv->globalconf);
 exit:
     gw_conn_stop(srv);

@@ -99,7 +99,7 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
  * even if this process dies before its merge.
  */
 static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_journal_grant_t *g,
-                              size_t n, const char *holder, int *peers, int *ok)
+                              size_t n, const gw_server_t *srv, int *peers, int *ok)
 {
     gw_fb_event_t ev = {0};
     unsigned e = gw_lock_check(db, event, elen, token, ttl_ms, ok);
@@ -109,7 +109,7 @@ static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const c
         /* The fallback's way in: not while another gateway is alive
          * (gw_peers.h), so no stale flag is set for nothing. */
         long long alive = 0;
-        if ((e = gw_peers_check(db, holder, &alive)) != 0)
+        if ((e = gw_peers_check(db, srv->holder, srv->conf->peer_alive_ms, &alive)) != 0)
             return e;
         if (alive > 0) {
             *peers = 1;
@@ -185,7 +185,7 @@ static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event,
     size_t n = 0;
     if (gw_journal_grants(srv->journal, event, elen, &g, &n) != 0)
         goto release;
-    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, srv->holder, peers, &ok);
+    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, srv, peers, &ok);
     free(g);
     if (e == 0 && ok && mysql_commit(db) == 0)
         return 1;
@@ -246,6 +246,65 @@ int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
     return ok ? 0 : -1;
 }
 
+int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen)
+{
+    char token[GW_LOCK_TOKEN_LEN + 1];
+    pthread_mutex_lock(&take_mutex);
+    int ok = flush_journal(conn, srv, event, elen, token, NULL);
+    if (ok)
+        gw_journal_set_locked(srv->journal, event, elen, token); /* flushed: the merge's step 3 rebuilds it */
+    pthread_mutex_unlock(&take_mutex);
+    if (!ok)
+        return -1;
+    /* Released with the token taken here, not one read back from the journal (a fallback batch that lost the lock
+     * may clear the journal's copy meanwhile). */
+    MYSQL *db = gw_dbconn_db(conn);
+    unsigned e = db != NULL ? gw_lock_release(db, event, elen, token) : 2002;
+    if (e != 0) {
+        tk_warn("fallback: event %.*s: releasing its lock: MariaDB error %u (it expires on its own)", (int)elen, event, e);
+        if (db != NULL)
+            gw_dbconn_db_reset(conn);
+        return 0; /* written */
+    }
+    gw_journal_clear_locked(srv->journal, event, elen);
+    return 0;
+}
+
+#define STOP_WRITE_MS 10000 /* the clean stop's journal write, at most: a stop must end */
+
+void gw_fallback_grant_write_at_stop(gw_server_t *srv, gw_mode_t mode)
+{
+    if (srv->journal == NULL || mode == GW_MODE_FAST)
+        return; /* on the fast path every journaled grant is in the Redis that answers: the workers drain it */
+    gw_dbconn_t conn = {.conf = srv->conf, .index = -1};
+    char(*ids)[TK_ID_MAX + 1] = malloc(64 * sizeof(*ids));
+    size_t pos = 0, n, written = 0, failed = 0;
+    int64_t until = tk_time_mono_ms() + STOP_WRITE_MS;
+    int give_up = 0;
+    while (ids != NULL && (n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            gw_journal_info_t info;
+            if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0 || info.flushed || info.journal_max == 0)
+                continue;
+            /* MariaDB unreachable, or the time is up: no more tries (each would wait out a timeout). The beat
+             * goes on meanwhile: a peer's merge waits for this journal only while this gateway looks alive. */
+            give_up = give_up || gw_dbconn_db(&conn) == NULL || tk_time_mono_ms() >= until || gw_peers_beat_due(&conn, srv) != 0;
+            if (!give_up && gw_fallback_grant_write(&conn, srv, ids[i], strlen(ids[i])) == 0) {
+                written++;
+            } else {
+                failed++;
+                tk_error("stop: event %s: its journal (grants up to ticket %llu that Redis may have lost) could not be written to MariaDB",
+                         ids[i], (unsigned long long)info.journal_max);
+            }
+        }
+    }
+    free(ids);
+    if (written > 0 || failed > 0)
+        tk_warn("stop: off the fast path (%s): the journal of %zu event(s) written to MariaDB before leaving, %zu not", gw_mode_name(mode),
+                written, failed);
+    gw_dbconn_db_reset(&conn);
+}
+
 typedef struct {
     gw_fb_in_t *in;
     gw_journal_info_t info;
@@ -279,7 +338,7 @@ static unsigned grant_body(MYSQL *db, void *arg, gw_dbjob_t *job)
     /* Alone, or nothing: before anything is written, the fence shared and
      * the other gateways' beats read (gw_peers.h says why this is exact). */
     long long alive = 0;
-    if ((e = gw_peers_check(db, srv->holder, &alive)) != 0)
+    if ((e = gw_peers_check(db, srv->holder, srv->conf->peer_alive_ms, &alive)) != 0)
         return e;
     if (alive > 0 || gw_peers_seen()) {
         a->peers = 1;

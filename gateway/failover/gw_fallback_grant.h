@@ -15,7 +15,7 @@
  * stays read-only: exactness first.
  *
  * Only alone: while another gateway is alive (its beat in MariaDB younger
- * than GW_PEER_ALIVE_MS), nothing is granted here and the claims get the
+ * than PEER_ALIVE_MS), nothing is granted here and the claims get the
  * read-only answers — the journal is this process's, and a peer may serve
  * the same event from Redis (gw_peers.h proves the rule; the journal write
  * above checks it too, so no stale flag is set for nothing).
@@ -41,6 +41,7 @@
 #define GW_FALLBACK_GRANT_H
 
 #include "gw_dbpool.h"
+#include "gw_journal.h"
 
 #include <stdint.h>
 
@@ -60,6 +61,27 @@ void gw_fallback_grant_run(gw_dbjob_t *job, gw_dbconn_t *conn);
  * written (a backend failed, or another gateway holds the lock).
  */
 int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
+
+/**
+ * gw_fallback_grant_flush, then the lock released at once (the stale flag,
+ * set with the journal, keeps the event rebuilt before it is served from
+ * Redis; gw_journal_info's flushed stays set, so the merge's step 3
+ * rebuilds it). For the merge's step 1 and the clean stop: a lock kept
+ * would hold back another gateway's journal write. 0, or -1 as the flush.
+ */
+int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
+
+/**
+ * Clean stop, after the database threads stopped, when @mode (the mode
+ * when the stop began: the teardown itself drops the Redis connections,
+ * which moves the mode to LOST) was not FAST: writes every journaled event
+ * not written yet to MariaDB (gw_fallback_grant_write) on a connection of
+ * its own, beating meanwhile. Redis may have lost those grants (it is
+ * away, or back unchecked), and the journal dies with this process. Best
+ * effort within STOP_WRITE_MS: what is not written is logged and lost, as
+ * a killed gateway's journal is.
+ */
+void gw_fallback_grant_write_at_stop(gw_server_t *srv, gw_mode_t mode);
 
 /** Fallback grants committed, each answered 201, since start (all threads). */
 uint64_t gw_fallback_grant_count(void);

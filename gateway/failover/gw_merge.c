@@ -1,6 +1,6 @@
 /*
  * gw_merge: the check before every return to the fast path (mode MERGE,
- * gw_merge.h), on a database thread: steps 1 to 4, the stale flags, the
+ * gw_merge.h), on a database thread: steps 0 to 5, the stale flags, the
  * rebuild of each event that needs it. gw_failover.c starts it and moves
  * the mode on its answer.
  */
@@ -13,6 +13,7 @@
 #include "tk_keys.h"
 #include "tk_log.h"
 #include "tk_sql.h"
+#include "tk_time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -225,8 +226,44 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
     return 0;
 }
 
-/* Step 2: events whose journaled grants Redis no longer has (its seq is below them, or the event is gone). */
-static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq)
+/* MariaDB's ticket_hwm of @id into *@hwm, *@found 0 when the event has no stock row. 0, or -1 when MariaDB failed. */
+static int stock_hwm(gw_dbconn_t *conn, const char *id, long long *hwm, int *found)
+{
+    static const char sql[] = "SELECT ticket_hwm FROM event_stock WHERE event_id = ?";
+    MYSQL *db = gw_dbconn_db(conn);
+    if (db == NULL)
+        return -1;
+    MYSQL_BIND in[1], out[1];
+    unsigned long len;
+    unsigned long long rows = 0;
+    tk_sql_bind_str(&in[0], id, &len, strlen(id));
+    tk_sql_bind_i64(&out[0], hwm);
+    unsigned e = tk_sql_stmt(db, sql, in, out, 1, NULL, NULL, &rows);
+    mysql_rollback(db);
+    if (e != 0) {
+        tk_warn("merge: event %s: reading its ticket_hwm: MariaDB error %u", id, e);
+        gw_dbconn_db_reset(conn);
+        return -1;
+    }
+    *found = rows == 1;
+    return 0;
+}
+
+/*
+ * Step 1: events whose journaled grants Redis may no longer have, written
+ * to MariaDB (gw_fallback_grant_flush: rows not there yet, the stale flag,
+ * the lock, which marks them for step 3's rebuild): Redis's seq is below
+ * the journal, or the event is gone, or it was rebuilt from MariaDB since
+ * the last reset. With @restarted (Redis's run_id is not the last completed
+ * check's) also those whose seq is not above MariaDB's ticket_hwm: another
+ * gateway's reconnect check (gw_rebuild.c) may have rebuilt the event from
+ * MariaDB on the new instance, and a rebuild's seq is MariaDB's ticket_hwm
+ * (above a grant undrained after an out-of-order drain); a seq above it was
+ * drawn by the claim script, on an instance nobody has served from since
+ * the restart (step 2 holds every peer back until this gateway's mark).
+ * Nothing is rebuilt here: that waits for the peers.
+ */
+static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, int restarted)
 {
     size_t pos = 0, n;
     while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_JOURNALED, ids, SCAN_PAGE)) > 0) {
@@ -235,17 +272,74 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
         for (size_t i = 0; i < n; i++) {
             const char *id = ids[i];
             gw_journal_info_t info;
-            /* A seq at or above the journal proves nothing once the event was rebuilt from MariaDB (by the
-             * reconnect check, or by an earlier merge's step 4): the rebuild's seq is MariaDB's ticket_hwm. */
-            if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0 ||
-                (!info.rebuilt && seq[i] >= 0 && (uint64_t)seq[i] >= info.journal_max))
+            if (gw_journal_info(srv->journal, id, strlen(id), &info) != 0 || info.flushed || info.journal_max == 0)
                 continue;
-            tk_warn("merge: event %s: Redis lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu%s); writing them "
-                    "to MariaDB before rebuilding", id, seq[i], (unsigned long long)info.journal_max,
-                    info.rebuilt ? ", rebuilt from MariaDB meanwhile" : "");
-            if (gw_fallback_grant_flush(conn, srv, id, strlen(id)) != 0 || merge_event(conn, srv, id) != 0)
+            /* A seq at or above the journal proves nothing once the event was rebuilt from MariaDB (by the
+             * reconnect check, or by an earlier merge's step 5): the rebuild's seq is MariaDB's ticket_hwm. */
+            int lost = seq[i] < 0 || (uint64_t)seq[i] < info.journal_max || info.rebuilt;
+            long long hwm = 0;
+            int found = 0;
+            if (!lost && restarted) {
+                if (stock_hwm(conn, id, &hwm, &found) != 0)
+                    return -1;
+                lost = found && seq[i] <= hwm;
+            }
+            if (!lost)
+                continue;
+            tk_warn("merge: event %s: Redis may have lost grants this gateway answered (Redis seq %lld, journal up to ticket %llu%s); "
+                    "writing them to MariaDB before rebuilding",
+                    id, seq[i], (unsigned long long)info.journal_max,
+                    info.rebuilt ? ", rebuilt from MariaDB meanwhile"
+                    : found      ? ", Redis restarted and its seq not above MariaDB's ticket_hwm: maybe a rebuild's"
+                                 : "");
+            /* The lock is released at once (gw_fallback_grant_write), not at step 3's rebuild: a peer's step 1 may
+             * need it while this merge waits in step 2 for that very peer; and an event left locked would read
+             * "fallback" and skip the fallback's completeness test if this merge fails. */
+            if (gw_peers_beat_due(conn, srv) != 0 || gw_fallback_grant_write(conn, srv, id, strlen(id)) != 0)
                 return -1;
         }
+    }
+    return 0;
+}
+
+#define PEERS_WAIT_MS 2000 /* per merge, for the peers' marks; then the merge fails and runs again a second later */
+#define PEERS_POLL_MS 50
+
+/*
+ * Step 2, the mark and the wait (gw_peers.h, "After a Redis restart"): this
+ * gateway's journal is in MariaDB for Redis @rid; with @restarted, returns
+ * 0 only once no live peer's mark differs, -1 when one still does after
+ * PEERS_WAIT_MS or MariaDB failed.
+ */
+static int peers_checked(gw_dbconn_t *conn, gw_server_t *srv, const char *rid, int restarted)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    unsigned e = db != NULL ? gw_peers_mark(db, srv->holder, rid) : 2002;
+    long long n = 0;
+    for (int64_t until = tk_time_mono_ms() + PEERS_WAIT_MS, polls = 0; e == 0 && restarted; polls++) {
+        if ((e = gw_peers_unchecked(db, srv->holder, srv->conf->peer_alive_ms, rid, &n)) != 0 || n == 0)
+            break;
+        gw_peers_saw(); /* alive during this stay away from Redis: the fallback stays read-only (gw_peers.h, "A peer seen") */
+        if (polls == 0)
+            tk_info("merge: Redis was restarted; waiting for %lld other gateway(s) to write their journals for it", n);
+        if (tk_time_mono_ms() >= until) {
+            tk_warn("merge: Redis was restarted and %lld other gateway(s) alive have not written their journals for it yet; nothing is "
+                    "rebuilt before they have (or stop beating for %ld ms)%s",
+                    n, srv->conf->peer_alive_ms, rid[0] == '\0' ? "; Redis's INFO gives no run_id, so no peer can be proved done" : "");
+            return -1;
+        }
+        tk_time_sleep_ms(PEERS_POLL_MS, NULL);
+        if ((e = gw_peers_beat_due(conn, srv)) != 0 || (db = gw_dbconn_db(conn)) == NULL) {
+            e = e != 0 ? e : 2002;
+            break;
+        }
+    }
+    if (e != 0) {
+        tk_warn("merge: marking this gateway's journal checked: MariaDB error %u%s", e,
+                e == 1054 ? ": column gateway_beats.checked_run missing, run scripts/migrate.sh (sql/011)" : "");
+        if (db != NULL)
+            gw_dbconn_db_reset(conn);
+        return -1;
     }
     return 0;
 }
@@ -269,7 +363,7 @@ static void scan_row(void *arg)
 }
 
 /*
- * Step 4: every event whose Redis sequence is below MariaDB's highest stored
+ * Step 5: every event whose Redis sequence is below MariaDB's highest stored
  * ticket (or whose hash is gone) is older in Redis than in MariaDB — a Redis
  * restarted from an AOF that missed its last writes, say — and would issue
  * tickets again: rebuilt. *@db_failed tells a MariaDB failure from Redis's.
@@ -352,8 +446,15 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
                 be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)" : "");
         return -1;
     }
-    /* 1. Every event the fallback wrote its journal to (it may have granted
-     *    on it, even if its lock was lost since). */
+    /* 1. Answered grants Redis lost (or, Redis restarted, may have lost),
+     *    into MariaDB; 2. then this gateway's mark, and the wait for every
+     *    live peer's, before anything reads MariaDB to rebuild (gw_peers.h,
+     *    "After a Redis restart"). */
+    int restarted = run_id[0] == '\0' || strcmp(run_id, ok_run_id) != 0;
+    if (merge_journaled(conn, srv, ids, seq, restarted) != 0 || peers_checked(conn, srv, run_id, restarted) != 0)
+        return -1;
+    /* 3. Every event the fallback wrote its journal to (it may have granted
+     *    on it, even if its lock was lost since), and those step 1 wrote. */
     size_t pos = 0, n;
     int ours = 0;
     while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
@@ -362,13 +463,8 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
             if (merge_event(conn, srv, ids[i]) != 0)
                 return -1;
     }
-    /* 2. Answered grants Redis lost. */
-    unsigned merged_before = merged_events;
-    if (merge_journaled(conn, srv, ids, seq) != 0)
-        return -1;
-    ours |= merged_events > merged_before;
-    /* 3. Events some fallback flagged stale (a gateway that died before its
-     *    merge), then 4. events whose Redis state is behind MariaDB's. */
+    /* 4. Events some fallback flagged stale (a gateway that died before its
+     *    merge), then 5. events whose Redis state is behind MariaDB's. */
     int db_failed = 0;
     char after[TK_ID_MAX + 1] = "", id[TK_ID_MAX + 1], token[GW_LOCK_TOKEN_LEN + 1];
     for (int found = 1; found;) {
@@ -410,7 +506,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
  * steps read Redis at different moments through a connection that
  * reconnects silently (gw_dbconn_redis), so a Redis restarted meanwhile —
  * empty, or from an AOF that missed writes — would have been checked only
- * by the steps after its restart: step 2 (journaled grants it lost) may
+ * by the steps after its restart: step 1 (journaled grants it lost) may
  * have passed on the old instance, and the journal is reset when the mode
  * reaches FAST. A changed run_id fails the merge; the next one starts over
  * with the journal kept. An unknown run_id (INFO refused) cannot be

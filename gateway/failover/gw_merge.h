@@ -6,23 +6,31 @@
  *  0. first, before it reads MariaDB, this gateway's beat (gw_peers.h):
  *     another gateway's fallback grants either committed before it (the
  *     rebuilds below see them) or see this gateway alive and refuse;
- *  1. each event the fallback wrote its journal to (its lock released
- *     first, waiting out any fallback transaction holding it);
- *  2. each event whose journaled grants Redis lost (its seq is below
+ *  1. each event whose journaled grants Redis lost (its seq is below
  *     them, or it is gone, or it was rebuilt from MariaDB since the last
- *     reset, which makes its seq MariaDB's): the journal is written to
- *     MariaDB first;
- *  3. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
+ *     reset, which makes its seq MariaDB's; when Redis's run_id is not the
+ *     last completed check's, also a seq not above MariaDB's ticket_hwm:
+ *     maybe another gateway's rebuild): the journal is written to MariaDB,
+ *     as the fallback writes it;
+ *  2. this gateway's mark (its journal is in MariaDB or in this Redis)
+ *     and, when Redis was restarted since its last check, the wait until
+ *     every live peer's mark is this Redis's (gw_peers.h, "After a Redis
+ *     restart"): no rebuild reads MariaDB before a peer's undrained grants
+ *     are in it;
+ *  3. each event the fallback, or step 1, wrote its journal to (its lock
+ *     released first, waiting out any fallback transaction holding it);
+ *  4. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
  *     dead or alive;
- *  4. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
+ *  5. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
  *     hash is missing.
  * The rebuild (common/tk_rebuild) waits until the workers have drained
  * the stream, so grants Redis made before it went away reach MariaDB
  * first; a stale flag is cleared after its rebuild. All done: FAST (the
  * journal reset: completeness is proved again). A failure (Redis or
- * MariaDB gone again, or Redis restarted while the check ran: its run_id
- * changed, or a loop thread's connection dropped): LOST, and the check
- * runs again a second later, the journal kept;
+ * MariaDB gone again, a peer not marked within 2 s, or Redis restarted
+ * while the check ran: its run_id changed, or a loop thread's connection
+ * dropped): LOST, and the check runs again a second later, the journal
+ * kept;
  * FAST never comes without it, except when MariaDB cannot be read, this
  * process wrote nothing to it and Redis's run_id is the one the last
  * completed check saw (a blip during a MariaDB outage).

@@ -7,6 +7,7 @@
 #include "tk_db.h"
 #include "tk_log.h"
 #include "tk_sql.h"
+#include "tk_time.h"
 
 #include <string.h>
 
@@ -18,8 +19,14 @@ static const char sql_fence_s[] = "SELECT n FROM gateway_fence WHERE id = 1 LOCK
 static const char sql_alive[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
                                 "LOCK IN SHARE MODE";
 static const char sql_forget[] = "DELETE FROM gateway_beats WHERE holder = ?";
+/* checked_run holds SHA2(run_id, 256): a cluster's run_id (every master's) is too long for a key-sized column. */
+static const char sql_mark[] = "UPDATE gateway_beats SET checked_run = SHA2(?, 256) WHERE holder = ?";
+/* A locking read too: a peer's mark committed a moment ago must count. An unknown run_id ("") matches no mark. */
+static const char sql_unchecked[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
+                                    "AND (? = '' OR checked_run <> SHA2(?, 256)) LOCK IN SHARE MODE";
 
 static uint64_t refusals_total;
+static int64_t last_beat_ms; /* mono ms of the last beat that committed, any thread (gw_peers_beat_due) */
 static int peer_seen;     /* a peer was seen alive since the last return to Redis (gw_peers.h) */
 static int beats_failing; /* the last beat failed: its warning was logged once, not every second */
 
@@ -32,6 +39,11 @@ void gw_peers_refused(void)
 {
     __atomic_store_n(&peer_seen, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&refusals_total, 1, __ATOMIC_RELAXED);
+}
+
+void gw_peers_saw(void)
+{
+    __atomic_store_n(&peer_seen, 1, __ATOMIC_RELAXED);
 }
 
 int gw_peers_seen(void)
@@ -80,14 +92,28 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder)
     }
     if (e == 0)
         e = tk_sql_stmt(db, sql_bump, NULL, NULL, 0, NULL, NULL, NULL);
-    return finish(db, e);
+    e = finish(db, e);
+    if (e == 0)
+        __atomic_store_n(&last_beat_ms, tk_time_mono_ms(), __ATOMIC_RELAXED);
+    return e;
 }
 
-unsigned gw_peers_check(MYSQL *db, const char *holder, long long *alive)
+unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv)
+{
+    if (tk_time_mono_ms() - __atomic_load_n(&last_beat_ms, __ATOMIC_RELAXED) < GW_PEER_BEAT_MS)
+        return 0;
+    MYSQL *db = gw_dbconn_db(conn);
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder) : 2002;
+    if (e != 0 && db != NULL)
+        gw_dbconn_db_reset(conn);
+    return e;
+}
+
+unsigned gw_peers_check(MYSQL *db, const char *holder, long alive_ms, long long *alive)
 {
     MYSQL_BIND in[2], out[1];
     unsigned long len;
-    long long alive_us = (long long)GW_PEER_ALIVE_MS * 1000;
+    long long alive_us = (long long)alive_ms * 1000;
     *alive = 0;
     unsigned e = read_fence(db, sql_fence_s);
     if (e != 0)
@@ -106,13 +132,38 @@ unsigned gw_peers_forget(MYSQL *db, const char *holder)
     return finish(db, tk_sql_stmt(db, sql_forget, in, NULL, 0, NULL, NULL, NULL));
 }
 
+unsigned gw_peers_mark(MYSQL *db, const char *holder, const char *run_id)
+{
+    MYSQL_BIND in[2];
+    unsigned long lens[2];
+    tk_sql_bind_str(&in[0], run_id, &lens[0], strlen(run_id));
+    tk_sql_bind_str(&in[1], holder, &lens[1], strlen(holder));
+    return finish(db, tk_sql_stmt(db, sql_mark, in, NULL, 0, NULL, NULL, NULL));
+}
+
+unsigned gw_peers_unchecked(MYSQL *db, const char *holder, long alive_ms, const char *run_id, long long *n)
+{
+    MYSQL_BIND in[4], out[1];
+    unsigned long lens[3];
+    long long alive_us = (long long)alive_ms * 1000;
+    *n = 0;
+    tk_sql_bind_str(&in[0], holder, &lens[0], strlen(holder));
+    tk_sql_bind_i64(&in[1], &alive_us);
+    tk_sql_bind_str(&in[2], run_id, &lens[1], strlen(run_id));
+    tk_sql_bind_str(&in[3], run_id, &lens[2], strlen(run_id));
+    tk_sql_bind_i64(&out[0], n);
+    unsigned e = tk_sql_stmt(db, sql_unchecked, in, out, 1, NULL, NULL, NULL);
+    mysql_rollback(db); /* a read: ends the transaction and its shared locks */
+    return e;
+}
+
 void gw_peers_leave(gw_server_t *srv)
 {
     char err[512];
     tk_db_conf_t dc = tk_backend_db(&srv->conf->backend, 1);
     MYSQL *db = tk_db_connect(&dc, err, sizeof(err));
     if (db == NULL) {
-        tk_warn("peers: cannot remove this gateway's beat (%s); peers see it as alive for %d ms more", err, GW_PEER_ALIVE_MS);
+        tk_warn("peers: cannot remove this gateway's beat (%s); peers see it as alive for %ld ms more", err, srv->conf->peer_alive_ms);
         return;
     }
     unsigned e = gw_peers_forget(db, srv->holder);

@@ -16,7 +16,7 @@
  *
  *   the fallback grants from MariaDB only while no other gateway is alive.
  *
- * The protocol. Alive means "beat within the last GW_PEER_ALIVE_MS", on
+ * The protocol. Alive means "beat within the last PEER_ALIVE_MS", on
  * MariaDB's clock (NOW(3)), so gateways' clocks do not matter.
  *  - A beat (gw_peers_beat) is one transaction: the fence row FOR UPDATE,
  *    the gateway's gateway_beats row upserted to NOW(3), the fence's n
@@ -28,7 +28,7 @@
  *  - Every fallback grant transaction, before it writes anything, takes the
  *    fence row LOCK IN SHARE MODE and then counts, with a locking read (so
  *    it reads the latest committed rows, not a snapshot), the other
- *    holders whose beat_at is within GW_PEER_ALIVE_MS (gw_peers_check). One
+ *    holders whose beat_at is within PEER_ALIVE_MS (gw_peers_check). One
  *    or more: it rolls back and the claims get the read-only answers.
  *
  * Why it is exact. Take a gateway P that serves event E from Redis, and a
@@ -41,10 +41,10 @@
  *      rolled back) before B committed, hence before P's merge read
  *      MariaDB, which therefore sees G's grants and rebuilds E with them;
  *      or B committed first, and G's locking read sees P's row, alive
- *      (G runs within GW_PEER_ALIVE_MS of B, or P beat again since): G
+ *      (G runs within PEER_ALIVE_MS of B, or P beat again since): G
  *      refuses and grants nothing.
  *  (3) While P keeps beating (every GW_PEER_BEAT_MS, well inside
- *      GW_PEER_ALIVE_MS = 3 periods), every later G sees P alive by (2)
+ *      PEER_ALIVE_MS = 3 periods), every later G sees P alive by (2)
  *      applied to P's latest beat.
  * So no fallback grant commits after P's rebuild read MariaDB while P is
  * alive: Redis's books for E are MariaDB's plus what Redis grants, and the
@@ -61,12 +61,12 @@
  *
  * The limits, on the safe side or said plainly:
  *  - A gateway that reaches Redis but not MariaDB cannot beat. After
- *    GW_PEER_ALIVE_MS a peer in GRANT takes it for dead and grants, while
+ *    PEER_ALIVE_MS a peer in GRANT takes it for dead and grants, while
  *    it keeps serving from Redis (a MariaDB outage does not stop the fast
  *    path, by design): the double partition — one gateway cut from Redis,
  *    another cut from MariaDB, both up — is not covered (docs/DESIGN.md).
  *  - A process killed without its clean shutdown leaves its row, which
- *    counts as alive for up to GW_PEER_ALIVE_MS after its last beat: a
+ *    counts as alive for up to PEER_ALIVE_MS after its last beat: a
  *    gateway restarted (new pid, new holder) or left alone is read-only
  *    that long. Conservative: it refuses, never grants twice.
  *  - A peer that granted an event from Redis after this gateway's last
@@ -79,9 +79,58 @@
  *    The beat's only waits are the fence (short grant transactions) and
  *    MariaDB itself.
  *
+ * After a Redis restart: the checked mark (column checked_run, sql/011).
+ * Beats also close a hole of the merge back to Redis, with no fallback
+ * involved. Gateway A answered grants that only Redis's stream and A's
+ * journal hold (undrained); Redis comes back empty, or from an AOF that
+ * missed them. Gateway B merges first, rebuilds the event from MariaDB,
+ * which lacks A's grants, and serves it: A's tickets and units go out
+ * again, and A's own check then finds Redis's seq at or above its journal
+ * and writes nothing. The rule that closes it:
+ *
+ *   no merge reads MariaDB for a Redis instance before every live peer
+ *   has written its journal for that instance.
+ *
+ * "That instance" is Redis's run_id (a cluster's: every master's, gw_merge.c).
+ * A merge writes the journaled events Redis may have lost to MariaDB
+ * (gw_merge.c, step 1; after a restart, any whose seq is not above
+ * MariaDB's ticket_hwm too), marks its row checked_run = SHA2(run_id)
+ * (gw_peers_mark), and when the run_id differs from its last completed
+ * check's ("Redis was restarted since", or this process is new) waits
+ * until no live peer's mark differs (gw_peers_unchecked) before its
+ * rebuilds read MariaDB. A merge on the run_id of its last completed
+ * check waits for nobody: that check waited for every peer of that
+ * instance, and every grant since went to the instance, which lost nothing
+ * (it was not restarted).
+ * Why exact: a peer P alive at B's wait with a mark for this instance
+ * committed, before it marked, every journaled grant the instance does not
+ * hold; those it holds are in its stream, and a rebuild waits until the
+ * stream is drained. So B's rebuilds read all of P's grants. P's own
+ * grants on this instance come only after P's merge, so they are in
+ * Redis, above the rebuild. The mark is written after the journal and
+ * before the wait on every gateway, and the journal write holds an event's
+ * lock only for its own transaction, so two merging gateways hold each
+ * other back for a retry or two at most. The merge beats while it writes
+ * and waits (gw_peers_beat_due): the timer's beat may queue behind it.
+ * The limits: a peer frozen (SIGSTOP, a VM stall) longer than the alive
+ * window counts as dead and is not waited for: PEER_ALIVE_MS sets that
+ * window (3 s; longer stalls need a longer window, at the cost of a longer
+ * read-only time after a gateway is killed). A peer that is alive but
+ * cannot reach Redis never marks, nor does one whose journal write keeps
+ * failing (an event unknown to MariaDB), nor a gateway of a release before
+ * this column: after a Redis restart the others stay read-only, and so
+ * does a gateway that starts (a new process has no check to compare
+ * with), until it marks, stops, or dies (exact, not available). Redis's INFO without a
+ * run_id (a proxy) leaves nothing to compare: with a live peer, no merge
+ * passes. A clean stop off the fast path writes its journal to MariaDB
+ * before it deletes its row (gw_fallback_grant_write_at_stop); a killed
+ * gateway's journal is lost, with one gateway as with several.
+ * PEER_ALIVE_MS must be the same on every gateway.
+ *
  * All functions run on a database thread with the caller's connection and
- * return 0 or a MariaDB error number; gw_peers_beat and gw_peers_forget end
- * their own transaction, gw_peers_check runs inside the caller's.
+ * return 0 or a MariaDB error number; gw_peers_beat, gw_peers_mark,
+ * gw_peers_unchecked and gw_peers_forget end their own transaction,
+ * gw_peers_check runs inside the caller's.
  */
 #ifndef GW_PEERS_H
 #define GW_PEERS_H
@@ -92,7 +141,7 @@
 #include <stdint.h>
 
 #define GW_PEER_BEAT_MS 1000  /* between beats from the failover timer */
-#define GW_PEER_ALIVE_MS 3000 /* a beat younger than this: alive (> 3 beat periods, see above) */
+#define GW_PEER_ALIVE_MS 3000 /* a beat younger than this: alive (3 beat periods); the default and least PEER_ALIVE_MS */
 
 /** Announces @holder alive now, in its own transaction (committed, or rolled back on error). */
 unsigned gw_peers_beat(MYSQL *db, const char *holder);
@@ -100,9 +149,18 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder);
 /**
  * Inside the caller's transaction, before it writes: takes the fence shared
  * and sets *@alive to the number of gateways other than @holder that beat
- * within GW_PEER_ALIVE_MS.
+ * within @alive_ms (PEER_ALIVE_MS).
  */
-unsigned gw_peers_check(MYSQL *db, const char *holder, long long *alive);
+unsigned gw_peers_check(MYSQL *db, const char *holder, long alive_ms, long long *alive);
+
+/** Marks @holder's journal written for the Redis of @run_id (the merge; see "After a Redis restart"). */
+unsigned gw_peers_mark(MYSQL *db, const char *holder, const char *run_id);
+
+/**
+ * Sets *@n to the gateways other than @holder alive within @alive_ms whose
+ * mark is not @run_id's (all of them when @run_id is "": unknown).
+ */
+unsigned gw_peers_unchecked(MYSQL *db, const char *holder, long alive_ms, const char *run_id, long long *n);
 
 /** Deletes @holder's row (clean shutdown), in its own transaction. */
 unsigned gw_peers_forget(MYSQL *db, const char *holder);
@@ -110,12 +168,25 @@ unsigned gw_peers_forget(MYSQL *db, const char *holder);
 /**
  * Clean shutdown, after the database threads stopped: deletes @srv's row on
  * a connection of its own (timeouts of 1 s), best effort. A row left
- * behind only keeps peers read-only for GW_PEER_ALIVE_MS.
+ * behind only keeps peers read-only for PEER_ALIVE_MS.
  */
 void gw_peers_leave(gw_server_t *srv);
 
 /** A background database job's run step: one beat of the job's server (failover timer). */
 void gw_peers_beat_run(gw_dbjob_t *job, gw_dbconn_t *conn);
+
+/**
+ * A beat on @conn when the last one that committed (any thread) is
+ * GW_PEER_BEAT_MS old or more; else nothing. For long work on a database
+ * thread (the merge, a rebuild waiting for a drain), between two of its
+ * transactions: the timer's beat is a job of the same lane and may wait
+ * behind it, and a gateway that stops beating while it writes its journal
+ * would be taken for dead. 0, or a MariaDB error (the connection reset).
+ */
+unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv);
+
+/** A peer was seen alive during this stay away from Redis (as gw_peers_refused, without counting a refusal). */
+void gw_peers_saw(void);
 
 /** Fallback claims answered read-only because another gateway was alive (all threads). */
 uint64_t gw_peers_refusal_count(void);

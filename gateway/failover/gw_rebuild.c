@@ -1,6 +1,7 @@
 #include "gw_rebuild.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
+#include "gw_peers.h"
 #include "tk_keys.h"
 #include "tk_lb.h"
 #include "tk_lb_rebuild.h"
@@ -66,7 +67,7 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
     int kevlen = tk_key(TK_KEY_EV, id, strlen(id), kev);
     int64_t deadline = tk_time_mono_ms() + wait_ms;
     int logged = 0;
-    /* Before the swap, so that the merge's step 2 sees either the event
+    /* Before the swap, so that the merge's step 1 sees either the event
      * missing (or behind) in Redis or this mark (gw_journal_set_rebuilt). */
     if (srv->journal != NULL)
         gw_journal_set_rebuilt(srv->journal, id, strlen(id));
@@ -115,6 +116,9 @@ int gw_rebuild_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id, const 
             return -1;
         }
         usleep((useconds_t)pause_ms * 1000);
+        /* A wait for the drain can outlast a peer's patience: keep beating (gw_peers.h). Not fatal here. */
+        if (gw_peers_beat_due(conn, srv) != 0)
+            tk_warn("%s: event %s: this gateway's beat failed while waiting for the drain", who, id);
     }
     return -1;
 }

@@ -56,8 +56,9 @@
  * never grants. Event fr4: tracked, complete, u01..u10 claim (tickets
  * 1..10, pending in the stream only); event fr4k: k01 claims (pending) and
  * its stale flag is set in MariaDB, as a killed gateway's fallback leaves
- * it. Redis killed and started from its AOF (intact): the merge's step 2
- * finds fr4's grants in Redis, step 3 waits for fr4k's stream to drain.
+ * it. Every Redis connection dropped (CLIENT KILL: the same instance): the
+ * merge's step 1 finds fr4's grants in Redis, step 4 waits for fr4k's
+ * stream to drain.
  * During that wait Redis is killed and started EMPTY at once (down a few
  * ms, so the merge's connection reconnects between two of its tries); a
  * worker started; once ready: the same checks as the second test. Before
@@ -71,7 +72,7 @@
  * hour only) drains u02..u10: MariaDB's highest ticket is 10, u01 only in
  * the stream and the journal. Redis killed, wiped, started EMPTY; once
  * ready: the same checks as the second test. Before the fix the reconnect
- * check rebuilt the event from MariaDB (seq 10) before the merge's step 2,
+ * check rebuilt the event from MariaDB (seq 10) before the merge's step 1,
  * which then took seq 10 >= journal 10 for "nothing lost": u01's lookup
  * 404, its retry a second 201 (ticket 11).
  *
@@ -650,9 +651,68 @@ static void gateway_killed_while_redis_down(void **st)
 }
 
 /*
+ * A gateway STOPPED cleanly (SIGTERM) while Redis is away, with undrained
+ * grants: u01..u10 (tickets 1..10, no worker) are only in Redis's stream
+ * and the gateway's journal. Redis is killed; the gateway, read-only,
+ * is stopped (as an orchestrator stops a pod whose /readyz says 503);
+ * Redis comes back EMPTY; a new gateway and a worker start. The stop must
+ * write the journal to MariaDB (with the stale flag) before it leaves:
+ * then the new gateway's merge rebuilds the event from MariaDB with
+ * u01..u10. Before the fix the journal died with the process: u01..u10's
+ * lookups 404, their retries second 201s, tickets 1..10 told again.
+ */
+static void gateway_stopped_while_redis_down_keeps_undrained_grants(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr6");
+    grant_fast(&c);
+    assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c.ev), N);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    gateway_start_again(&c);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty, new gateway"), 0);
+    check_after_loss(&c, "gateway_stopped_while_redis_down_keeps_undrained_grants");
+}
+
+/*
+ * The other side of the stop's journal write: a gateway stopped cleanly ON
+ * THE FAST PATH (Redis up, u01..u10 undrained: no worker) writes nothing to
+ * MariaDB. Its grants are in the Redis that answers; the workers drain
+ * them. The stop's own teardown drops its Redis connections, which moves
+ * the mode to LOST: deciding on the mode at that point wrote the whole
+ * journal and flagged the event stale (a rebuild for the next gateway,
+ * waiting on a stream its peers keep filling). Seen failing that way (10
+ * rows, the stale flag set) before the mode was taken at the signal.
+ */
+static void gateway_stopped_on_the_fast_path_writes_nothing(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr7");
+    grant_fast(&c);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "on the fast path"), 0);
+    assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", c.ev), 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM event_locks WHERE event_id = '%s' AND stale_token IS NOT NULL", c.ev), 0);
+    assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
+    gateway_start_again(&c);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "new gateway, Redis never left"), 0);
+    check_after_restart(&c, "gateway_stopped_on_the_fast_path_writes_nothing");
+}
+
+/*
  * A Redis restart DURING the merge (the check before the fast path): the
- * check's step 2 (journaled grants Redis lost) looked at the Redis that was
- * there when it ran; a second restart, empty, while a later step waited
+ * check's step 1 (journaled grants Redis lost) looked at the Redis that was
+ * there when it ran (after a blip: the same instance, so it wrote nothing);
+ * a restart, empty, while a later step waited
  * (here: the rebuild of an event flagged stale, waiting for its stream to
  * drain) must not let the merge end with FAST and reset the journal. The
  * merge's own connection reconnects silently, so without a check that the
@@ -680,12 +740,15 @@ static void redis_lost_during_merge_keeps_undrained_grants(void **st)
                      0);
     assert_int_equal(it_redis_xlen(f->redis, c.ev), N);
 
-    /* Redis restarted from its AOF (intact): the merge's step 2 finds every journaled grant there, and step 3
-     * waits on the flagged event's stream, which no worker drains. */
-    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
-    assert_int_equal(it_services("start-redis", SVC_MS), 0);
-    assert_int_equal(wait_ready(f, "merge", LEFT_MS, "Redis back from its AOF, merge waiting on the flagged event"), 0);
-    it_sleep_ms(300); /* well inside the wait for the drain (GW_MERGE_WAIT_MS), past step 2 */
+    /* A blip: every connection dropped, the same Redis (run_id) answers. The merge's step 1 finds every journaled
+     * grant there (seq 10: nothing written; a restart would have written them all), and step 4 waits on the
+     * flagged event's stream, which no worker drains. */
+    redisReply *kill = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(kill);
+    assert_int_equal(kill->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(kill);
+    assert_int_equal(wait_ready(f, "merge", LEFT_MS, "connections dropped, merge waiting on the flagged event"), 0);
+    it_sleep_ms(300); /* well inside the wait for the drain (GW_MERGE_WAIT_MS), past step 1 */
     assert_int_equal(wait_ready(f, "merge", 100, "still merging"), 0);
     /* Now Redis is lost with its data, and back at once. */
     redis_restart_empty_fast();
@@ -703,7 +766,7 @@ static void redis_lost_during_merge_keeps_undrained_grants(void **st)
  * re-claim), u02..u10's were drained by another (MariaDB's highest ticket
  * is 10). The gateway's journal holds u01..u10. Whoever rebuilds the event
  * from MariaDB first (the reconnect check, gw_rebuild.c, or a failed
- * merge's step 4) brings Redis's seq to 10, and the merge's step 2 then
+ * merge's step 5) brings Redis's seq to 10, and the merge's step 1 then
  * finds seq >= its highest journaled ticket: "nothing lost". Before the
  * fix u01's claim was in neither store: 404, and a retry a second 201.
  */
@@ -752,6 +815,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(gateway_killed_while_redis_down, setup_fast_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_lost_during_merge_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_back_empty_after_out_of_order_drain, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(gateway_stopped_while_redis_down_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(gateway_stopped_on_the_fast_path_writes_nothing, setup_no_fallback, it_fix_free_redis_up),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
