@@ -143,15 +143,19 @@ static void dead_letter(wk_writer_t *w, const wk_group_t *g, wk_row_t *row, unsi
     char reason[256], dead_id[WK_DEAD_ID_MAX];
     snprintf(reason, sizeof(reason), "%s: %s", w->failed_what ? w->failed_what : "write", w->failed_msg);
     wk_row_dead_id(row, dead_id);
-    tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in claims_dead, "
-             "released from the stream",
-             g->event, dead_id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
     int stored = wk_poison_store(w, g->event, g->elen, row, e == WK_ERR_ROW ? 0 : e, reason, NULL, stop, st);
     if (stored < 0) {
         row->status = 0;
         st->held++;
         return;
     }
+    /* Said once, by the write that stored it: a replay (the entry's dead letter already there) is not a new failure. */
+    if (stored > 0)
+        tk_error("event %s: entry %s (user %s, ticket %lld, quantity %lld) refused alone by MariaDB, error %u (%s): stored in "
+                 "claims_dead, released from the stream",
+                 g->event, dead_id, row->user, (long long)row->ticket, (long long)row->quantity, e, reason);
+    else
+        tk_info("event %s: entry %s: its dead letter was already in claims_dead (a replay); released from the stream", g->event, dead_id);
     row->status = TK_CLAIM_REJECTED;
     st->dead += (uint64_t)stored; /* a replay (a sibling line kept its packed entry pending) counts once */
 }
