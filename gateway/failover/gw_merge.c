@@ -302,6 +302,39 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
     return 0;
 }
 
+/*
+ * Step 1 too: the locks this process's fallback holds, released before the
+ * wait of step 2. Held across it, a peer's step 1 could not write its own
+ * journal of the same event while this merge waits for that very peer's
+ * mark (until the lock expires, FALLBACK_LOCK_TTL_MS). Safe before the
+ * rebuild: the mode is MERGE, so no fallback batch of this process grants
+ * (grant_body checks the mode under the lock row, and the release waits for
+ * it), another gateway's grants while this one beats are refused
+ * (gw_peers.h), and the stale flag keeps the event rebuilt before anyone
+ * serves it from Redis. Step 3 still rebuilds every such event.
+ */
+static int release_locks(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1])
+{
+    size_t pos = 0, n;
+    while ((n = gw_journal_scan(srv->journal, &pos, GW_JOURNAL_SCAN_TOUCHED, ids, SCAN_PAGE)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            gw_journal_info_t info;
+            if (gw_journal_info(srv->journal, ids[i], strlen(ids[i]), &info) != 0 || info.token[0] == '\0')
+                continue;
+            MYSQL *db = gw_dbconn_db(conn);
+            unsigned e = db != NULL ? gw_lock_release(db, ids[i], strlen(ids[i]), info.token) : 2002;
+            if (e != 0) {
+                tk_warn("merge: event %s: releasing its lock: MariaDB error %u", ids[i], e);
+                if (db != NULL)
+                    gw_dbconn_db_reset(conn);
+                return -1;
+            }
+            gw_journal_clear_locked(srv->journal, ids[i], strlen(ids[i]));
+        }
+    }
+    return 0;
+}
+
 #define PEERS_WAIT_MS 2000 /* per merge, for the peers' marks; then the merge fails and runs again a second later */
 #define PEERS_POLL_MS 50
 
@@ -451,7 +484,8 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
      *    live peer's, before anything reads MariaDB to rebuild (gw_peers.h,
      *    "After a Redis restart"). */
     int restarted = run_id[0] == '\0' || strcmp(run_id, ok_run_id) != 0;
-    if (merge_journaled(conn, srv, ids, seq, restarted) != 0 || peers_checked(conn, srv, run_id, restarted) != 0)
+    if (merge_journaled(conn, srv, ids, seq, restarted) != 0 || release_locks(conn, srv, ids) != 0 ||
+        peers_checked(conn, srv, run_id, restarted) != 0)
         return -1;
     /* 3. Every event the fallback wrote its journal to (it may have granted
      *    on it, even if its lock was lost since), and those step 1 wrote. */

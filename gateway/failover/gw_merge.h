@@ -11,14 +11,15 @@
  *     reset, which makes its seq MariaDB's; when Redis's run_id is not the
  *     last completed check's, also a seq not above MariaDB's ticket_hwm:
  *     maybe another gateway's rebuild): the journal is written to MariaDB,
- *     as the fallback writes it;
+ *     as the fallback writes it; then every event lock this process holds
+ *     is released (the release waits out any fallback transaction holding
+ *     it; the stale flag keeps the event rebuilt before it is served);
  *  2. this gateway's mark (its journal is in MariaDB or in this Redis)
  *     and, when Redis was restarted since its last check, the wait until
  *     every live peer's mark is this Redis's (gw_peers.h, "After a Redis
  *     restart"): no rebuild reads MariaDB before a peer's undrained grants
  *     are in it;
- *  3. each event the fallback, or step 1, wrote its journal to (its lock
- *     released first, waiting out any fallback transaction holding it);
+ *  3. each event the fallback, or step 1, wrote its journal to;
  *  4. each event flagged stale in MariaDB (gw_lock.h), by any gateway,
  *     dead or alive;
  *  5. each event whose Redis seq is below MariaDB's ticket_hwm, or whose
