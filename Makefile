@@ -46,6 +46,7 @@ GW_DIRS := gateway $(patsubst %/,%,$(sort $(wildcard gateway/*/)))
 GW_SRC := $(filter-out gateway/gw_main.c,$(wildcard $(addsuffix /*.c,$(GW_DIRS))))
 WK_SRC := $(filter-out worker/wk_main.c,$(wildcard worker/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua))
+LUA_PARTS := $(sort $(wildcard lua/part/*.lua))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 IT_SRC := $(wildcard tests/integration/it_*.c)
 IT_LIB_SRC := $(wildcard tests/integration/lib/*.c)
@@ -180,7 +181,7 @@ $(BUILD)/obj/%.o: %.c
 
 # The Lua scripts are compiled into the binaries, so a running process never
 # depends on a path to them; they are loaded into Redis by SHA at start.
-$(BUILD)/gen/tk_lua.c: $(LUA_SRC) scripts/embed-lua.sh
+$(BUILD)/gen/tk_lua.c: $(LUA_SRC) $(LUA_PARTS) scripts/embed-lua.sh
 	@mkdir -p $(@D)
 	scripts/embed-lua.sh $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 

@@ -54,23 +54,7 @@ if e[2] ~= '1' then
   return {'no_waiting_room'}
 end
 
--- after an outage, the grace of lua/wq_admit.lua ("An outage"): the same cut as its steps
-local g = redis.call('HMGET', wq, 'step', 'grace')
-local step = tonumber(g[1] or '0') or 0
-local gcut, guntil = string.match(g[2] or '', '^(%-?%d+):(%d+)$')
-gcut, guntil = tonumber(gcut), tonumber(guntil) or 0
-local cut = now - 30000
-if step > 0 and now - step > 10000 and step - 30000 < cut then
-  cut = step - 30000 -- no step since the outage yet
-end
-if guntil > now and gcut < cut then
-  cut = gcut
-end
-local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cut, 'LIMIT', 0, 500)
-if #old > 0 then
-  redis.call('ZREM', live, unpack(old))
-  redis.call('ZREM', seen, unpack(old))
-end
+--#include wq_sweep.lua
 
 local w = redis.call('HMGET', wq, 'serving', 'meas', 'paused')
 local serving = tonumber(w[1] or '0') or 0

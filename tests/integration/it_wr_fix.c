@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "lib/it_api.h"
+#include "tk_lua.h"
 #include "lib/it_env.h"
 #include "lib/it_redis.h"
 #include "lib/it_token.h"
@@ -52,17 +53,14 @@ static long long redis_now(const it_fix_t *f)
 }
 
 /* The source of lua/@name. Caller frees. */
+/* The script lua/@name (with ".lua") as the gateway runs it: the embedded text, its --#include lines expanded. */
 static char *lua_source(const char *name)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/lua/%s", it_env()->root, name);
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    return strdup(buf);
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(name) > 4 ? strlen(name) - 4 : 0), name);
+    const char *text = tk_lua_find(base);
+    assert_non_null(text);
+    return strdup(text);
 }
 
 /* The eight keys of the room scripts (gw_queue_keys), then those of wq_admit.lua: tk:{E}:wq:rel, tk:{E}:wq:fence (one slot). */
