@@ -69,6 +69,7 @@ if at then
   redis.call('HDEL', adm, user)
 end
 
+--#include wq_cut.lua
 --#include wq_sweep.lua
 
 local created = 0

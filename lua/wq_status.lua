@@ -54,6 +54,7 @@ if e[2] ~= '1' then
   return {'no_waiting_room'}
 end
 
+--#include wq_cut.lua
 --#include wq_sweep.lua
 
 local w = redis.call('HMGET', wq, 'serving', 'meas', 'paused')
