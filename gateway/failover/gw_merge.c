@@ -183,28 +183,18 @@ fail:
 }
 
 /*
- * Releases @id's lock if this process holds it, rebuilds the event in Redis
- * from MariaDB, then clears its stale flag if it still carries the token
- * read before the rebuild. 0, or -1 when a backend failed.
+ * Rebuilds @id in Redis from MariaDB, then clears its stale flag if it
+ * still carries the token read before the rebuild. This process holds no
+ * lock by then (step 1, release_locks). 0, or -1 when a backend failed.
  */
 static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
 {
     size_t elen = strlen(id);
-    gw_journal_info_t info;
-    int tracked = gw_journal_info(srv->journal, id, elen, &info) == 0;
     MYSQL *db = gw_dbconn_db(conn);
     if (db == NULL)
         return -1;
-    if (tracked && info.token[0] != '\0') {
-        unsigned e = gw_lock_release(db, id, elen, info.token);
-        if (e != 0) {
-            tk_warn("merge: event %s: releasing its lock: MariaDB error %u", id, e);
-            gw_dbconn_db_reset(conn);
-            return -1;
-        }
-    }
-    /* Read after the release: a fallback session of another gateway that
-     * flags the event later is not ours to clear. */
+    /* Read after step 1's release of this process's lock: a fallback session
+     * of another gateway that flags the event later is not ours to clear. */
     char stale[GW_LOCK_TOKEN_LEN + 1];
     unsigned e = gw_lock_stale_token(db, id, elen, stale);
     if (e != 0) {
@@ -221,7 +211,6 @@ static int merge_event(gw_dbconn_t *conn, gw_server_t *srv, const char *id)
         gw_dbconn_db_reset(conn);
         return -1; /* the flag stays: the next merge rebuilds it again, harmlessly */
     }
-    gw_journal_clear_locked(srv->journal, id, elen);
     merged_events++;
     return 0;
 }
@@ -311,7 +300,9 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
  * (grant_body checks the mode under the lock row, and the release waits for
  * it), another gateway's grants while this one beats are refused
  * (gw_peers.h), and the stale flag keeps the event rebuilt before anyone
- * serves it from Redis. Step 3 still rebuilds every such event.
+ * serves it from Redis. Step 3 still rebuilds every such event. The only
+ * release of a lock this process holds in the merge (merge_event has none
+ * left to release).
  */
 static int release_locks(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1])
 {
