@@ -186,7 +186,7 @@ tk_run_teed() {
 # exits non-zero without a FAILED line (a crash, a sanitizer report, a
 # timeout) counts as one failure. Returns the binary's exit status.
 tk_run_cmocka() {
-    local secs=$1 bin=$2 out rc=0 p=0 f=0 line
+    local secs=$1 bin=$2 out rc=0 p=0 f=0 line t0=$SECONDS
     out=$(mktemp "${TMPDIR:-/tmp}/tk-test.XXXXXX")
     printf '=== %s\n' "$bin"
     # tk_stop_test stops the binary on a signal (timeout passes the signal on
@@ -211,6 +211,7 @@ tk_run_cmocka() {
     fi
     TK_PASSED=$((TK_PASSED + p))
     TK_FAILED=$((TK_FAILED + f))
-    printf '=== %s: %d passed, %d failed (exit %d)\n' "$bin" "$p" "$f" "$rc"
+    # The time lets a slow binary be found in CI's log (make test's budget: tests/README.md).
+    printf '=== %s: %d passed, %d failed (exit %d, %ds)\n' "$bin" "$p" "$f" "$rc" "$((SECONDS - t0))"
     return "$rc"
 }
