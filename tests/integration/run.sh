@@ -10,7 +10,18 @@
 # It prints "integration tests: N passed, N failed" (cmocka counts;
 # scripts/test.sh reads it). Environment: IT_TIMEOUT (seconds per binary,
 # default 300), KEEP_IT_DIR=1 keeps the directory even on success, IT_ONLY
-# (a shell pattern: run only the binaries whose name matches, e.g. it_chaos).
+# (a shell pattern: run only the binaries whose name matches, e.g. it_chaos),
+# IT_JOBS (shards run side by side, default: the cores, at most 2).
+#
+# Shards: with IT_JOBS > 1 this script runs itself IT_JOBS times, each copy
+# (a shard) with its own Redis, MariaDB and directory under one parent
+# directory, taking the next binary from one queue until it is empty. Most
+# binaries wait on timers (lock expiries, peers' beats, drains), so two
+# shards nearly halve the stage on two cores. The binaries never share a
+# service, so one that stops or empties its Redis cannot disturb another.
+# A shard shows a binary's output whole, when it ends. The queue starts
+# with the slowest binaries (IT_SLOW, longest first), so that the last to
+# start are short ones.
 set -euo pipefail
 
 TK_PROG=integration
@@ -24,8 +35,15 @@ BUILD_DIR=$(tk_abspath "$1")
 IT_TIMEOUT=${IT_TIMEOUT:-300}
 [[ "$IT_TIMEOUT" =~ ^[0-9]+$ ]] || tk_die "IT_TIMEOUT=$IT_TIMEOUT: expected seconds"
 
+# The slowest binaries, longest first (seconds under the sanitizers on two
+# busy cores, December 2026): the queue starts with them. Only the balance
+# of the shards depends on this list; a binary missing from it runs after.
+IT_SLOW=(it_chaos it_drain it_wait it_wr_queue it_wr_fix it_cluster it_presence it_priority it_boards_durable
+    it_fallback_restart it_wk_cluster it_abuse it_watch it_bounds it_admin_idem)
+
 bins=()
 for b in "$BUILD_DIR"/tests/it_*; do
+    [ -z "${IT_SHARD_QUEUE:-}" ] || break # a shard: its binaries come from the queue
     name=$(basename "$b")
     # shellcheck disable=SC2053 # IT_ONLY is a pattern on purpose
     if [ -n "${IT_ONLY:-}" ] && [[ "$name" != $IT_ONLY ]]; then continue; fi
@@ -38,14 +56,89 @@ for b in "$BUILD_DIR"/tests/it_*; do
     fi
     bins+=("$b")
 done
-if [ ${#bins[@]} -eq 0 ]; then
+if [ -z "${IT_SHARD_QUEUE:-}" ] && [ ${#bins[@]} -eq 0 ]; then
     tk_say "no integration tests in $BUILD_DIR/tests (it_*)"
     echo "integration tests: 0 passed, 0 failed"
     exit 0
 fi
 
-# Short path: the MariaDB socket lives under it (unix sockets: < 108 bytes).
-TK_IT_DIR=$(mktemp -d /tmp/tk-it.XXXXXX)
+if [ -z "${IT_JOBS:-}" ]; then
+    IT_JOBS=$(nproc 2>/dev/null || echo 1)
+    [ "$IT_JOBS" -le 2 ] || IT_JOBS=2
+fi
+[[ "$IT_JOBS" =~ ^[1-9][0-9]?$ ]] || tk_die "IT_JOBS=$IT_JOBS: expected a number of shards (1-99)"
+[ -n "${IT_SHARD_QUEUE:-}" ] || [ "$IT_JOBS" -le ${#bins[@]} ] || IT_JOBS=${#bins[@]}
+
+# ---------------------------------------------------------------- the coordinator
+# IT_JOBS shards, each this script with IT_SHARD_* set; their counts summed.
+if [ -z "${IT_SHARD_QUEUE:-}" ] && [ "$IT_JOBS" -gt 1 ]; then
+    TOP=$(mktemp -d /tmp/tk-it.XXXXXX)
+    queue=$TOP/queue
+    : >"$queue"
+    for name in "${IT_SLOW[@]}"; do
+        for b in "${bins[@]}"; do [ "$(basename "$b")" = "$name" ] && echo "$b" >>"$queue"; done
+    done
+    for b in "${bins[@]}"; do grep -qxF "$b" "$queue" || echo "$b" >>"$queue"; done
+    # The shards' services take ports below the range the binaries pick theirs
+    # from (20000-31999, it_free_port), so a gateway one shard starts cannot
+    # take the port another shard's Redis or MariaDB is about to bind.
+    ports=()
+    for ((k = 1; k <= IT_JOBS; k++)); do
+        ports+=("$(tk_free_port 10000 19999 "${ports[@]}")") || tk_die "no free loopback port for shard $k"
+        ports+=("$(tk_free_port 10000 19999 "${ports[@]}")") || tk_die "no free loopback port for shard $k"
+    done
+    shard_pids=()
+    # shellcheck disable=SC2317 # run from the traps below
+    stop_shards() {
+        local pid
+        trap - EXIT INT TERM HUP
+        set +e
+        for pid in "${shard_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+        # Each shard stops its binary (15 s) and its services (bounded) itself.
+        for pid in "${shard_pids[@]}"; do tk_wait_exit "$pid" 120 || kill -KILL "$pid" 2>/dev/null; done
+    }
+    trap 'stop_shards; exit 130' INT
+    trap 'stop_shards; exit 143' TERM
+    trap 'stop_shards; exit 129' HUP
+    tk_say "${#bins[@]} binaries in $IT_JOBS shards under $TOP (IT_JOBS)"
+    for ((k = 1; k <= IT_JOBS; k++)); do
+        IT_SHARD_QUEUE=$queue IT_SHARD_DIR=$TOP/s$k IT_SHARD_NAME=$k \
+            IT_SHARD_REDIS_PORT=${ports[2 * k - 2]} IT_SHARD_DB_PORT=${ports[2 * k - 1]} \
+            "$ROOT/tests/integration/run.sh" "$BUILD_DIR" </dev/null &
+        shard_pids+=("$!")
+    done
+    for pid in "${shard_pids[@]}"; do wait "$pid" || true; done
+    trap - INT TERM HUP
+    passed=0 failed=0
+    for ((k = 1; k <= IT_JOBS; k++)); do
+        if read -r p f <"$TOP/s$k.result" 2>/dev/null && [[ "$p $f" =~ ^[0-9]+\ [0-9]+$ ]]; then
+            passed=$((passed + p)) failed=$((failed + f))
+        else
+            tk_warn "shard $k ended without its counts: counted as one failure"
+            failed=$((failed + 1))
+        fi
+    done
+    if [ -s "$queue" ]; then
+        tk_warn "$(wc -l <"$queue") binaries never ran: counted as failures"
+        failed=$((failed + $(wc -l <"$queue")))
+    fi
+    # A failed shard kept its directory (and said where): keep the parent too.
+    if [ "$failed" = 0 ] && [ "${KEEP_IT_DIR:-0}" != 1 ]; then rm -rf "$TOP"; fi
+    echo "integration tests: $passed passed, $failed failed"
+    [ "$failed" = 0 ]
+    exit
+fi
+
+# ---------------------------------------------------------------- one set of services
+# Alone (IT_JOBS=1), or a shard of the coordinator above.
+if [ -n "${IT_SHARD_QUEUE:-}" ]; then
+    TK_PROG="integration[${IT_SHARD_NAME:-?}]"
+    TK_IT_DIR=$IT_SHARD_DIR
+    mkdir -p "$TK_IT_DIR"
+else
+    # Short path: the MariaDB socket lives under it (unix sockets: < 108 bytes).
+    TK_IT_DIR=$(mktemp -d /tmp/tk-it.XXXXXX)
+fi
 failed=1
 cleanup() {
     local rc=$?
@@ -74,8 +167,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-REDIS_PORT=$(tk_free_port 20000 32000) || tk_die "no free loopback port for Redis"
-DB_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT") || tk_die "no free loopback port for MariaDB"
+if [ -n "${IT_SHARD_QUEUE:-}" ]; then
+    REDIS_PORT=$IT_SHARD_REDIS_PORT DB_PORT=$IT_SHARD_DB_PORT
+else
+    REDIS_PORT=$(tk_free_port 20000 32000) || tk_die "no free loopback port for Redis"
+    DB_PORT=$(tk_free_port 20000 32000 "$REDIS_PORT") || tk_die "no free loopback port for MariaDB"
+fi
 DB_USER=tk
 DB_NAME=tk
 DB_PASSWORD_FILE=$TK_IT_DIR/secrets/db_password
@@ -92,6 +189,24 @@ tk_say "services in $TK_IT_DIR (redis $REDIS_PORT, mariadb $DB_PORT)"
 "$ROOT/scripts/migrate.sh" "$TK_IT_DIR"
 
 cd "$ROOT"
+if [ -n "${IT_SHARD_QUEUE:-}" ]; then
+    # it_next: the next binary of the queue (nothing when it is empty), taken under its lock.
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    it_next() {
+        flock "$IT_SHARD_QUEUE.lock" bash -c 'b=$(head -n 1 "$1") && [ -n "$b" ] && sed -i 1d "$1" && printf "%s" "$b"' _ "$IT_SHARD_QUEUE" || true
+    }
+    while b=$(it_next) && [ -n "$b" ]; do
+        # Whole, when it ends: the other shard's output never cuts into it.
+        tk_run_cmocka "$IT_TIMEOUT" "$b" >"$TK_IT_DIR/binary.out" 2>&1 || true
+        flock "$IT_SHARD_QUEUE.print" cat "$TK_IT_DIR/binary.out"
+    done
+    rm -f "$TK_IT_DIR/binary.out"
+    echo "$TK_PASSED $TK_FAILED" >"$IT_SHARD_DIR.result"
+    [ "$TK_FAILED" -eq 0 ] && failed=0
+    tk_say "shard ${IT_SHARD_NAME:-?}: $TK_PASSED passed, $TK_FAILED failed"
+    [ "$failed" = 0 ]
+    exit
+fi
 for b in "${bins[@]}"; do
     tk_run_cmocka "$IT_TIMEOUT" "$b" || true
 done
