@@ -19,7 +19,8 @@
 # binaries wait on timers (lock expiries, peers' beats, drains), so two
 # shards nearly halve the stage on two cores. The binaries never share a
 # service, so one that stops or empties its Redis cannot disturb another.
-# A shard shows a binary's output whole, when it ends. The queue starts
+# A shard shows a binary's output whole, when it ends (the services'
+# start-up lines of the shards may interleave). The queue starts
 # with the slowest binaries (IT_SLOW, longest first), so that the last to
 # start are short ones.
 set -euo pipefail
@@ -79,42 +80,69 @@ if [ -z "${IT_SHARD_QUEUE:-}" ] && [ "$IT_JOBS" -gt 1 ]; then
         for b in "${bins[@]}"; do [ "$(basename "$b")" = "$name" ] && echo "$b" >>"$queue"; done
     done
     for b in "${bins[@]}"; do grep -qxF "$b" "$queue" || echo "$b" >>"$queue"; done
-    # The shards' services take ports below the range the binaries pick theirs
-    # from (20000-31999, it_free_port), so a gateway one shard starts cannot
-    # take the port another shard's Redis or MariaDB is about to bind.
+    # Ports. The shards' services take theirs below the range the binaries
+    # pick from, so a gateway one shard starts cannot take the port another
+    # shard's Redis or MariaDB is about to bind. The binaries' range,
+    # 20000-29999, is cut into one slice per shard (IT_PORT_LO, IT_PORT_SPAN:
+    # it_free_port), so two binaries of two shards never pick the same port
+    # between its check and its bind; a Redis Cluster node's bus port (+10000)
+    # then lies in 30000-39999, outside every slice and in its own shard's part.
     ports=()
     for ((k = 1; k <= IT_JOBS; k++)); do
         ports+=("$(tk_free_port 10000 19999 "${ports[@]}")") || tk_die "no free loopback port for shard $k"
         ports+=("$(tk_free_port 10000 19999 "${ports[@]}")") || tk_die "no free loopback port for shard $k"
     done
+    span=$((10000 / IT_JOBS))
     shard_pids=()
     # shellcheck disable=SC2317 # run from the traps below
     stop_shards() {
-        local pid
+        local pid k
         trap - EXIT INT TERM HUP
         set +e
         for pid in "${shard_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-        # Each shard stops its binary (15 s) and its services (bounded) itself.
-        for pid in "${shard_pids[@]}"; do tk_wait_exit "$pid" 120 || kill -KILL "$pid" 2>/dev/null; done
+        # Each shard stops its binary (15 s) and its services itself, once the
+        # command it is in ends; all within one deadline, inside the 150 s
+        # scripts/test.sh gives this script. A shard still there is killed, and
+        # its services are stopped here (services.sh stop works from the pid files).
+        local until=$((SECONDS + 100))
+        for pid in "${shard_pids[@]}"; do
+            tk_wait_exit "$pid" $((until > SECONDS ? until - SECONDS : 0)) || kill -KILL "$pid" 2>/dev/null
+        done
+        for ((k = 1; k <= ${#shard_pids[@]}; k++)); do
+            [ -d "$TOP/s$k/redis" ] || [ -d "$TOP/s$k/mariadb" ] || continue
+            "$ROOT/scripts/services.sh" stop "$TOP/s$k" >/dev/null 2>&1 || tk_warn "stopping the services in $TOP/s$k reported a problem"
+        done
+        tk_say "kept $TOP for inspection"
     }
     trap 'stop_shards; exit 130' INT
     trap 'stop_shards; exit 143' TERM
     trap 'stop_shards; exit 129' HUP
+    trap 'stop_shards' EXIT # tk_die below, or a shell error
     tk_say "${#bins[@]} binaries in $IT_JOBS shards under $TOP (IT_JOBS)"
     for ((k = 1; k <= IT_JOBS; k++)); do
         IT_SHARD_QUEUE=$queue IT_SHARD_DIR=$TOP/s$k IT_SHARD_NAME=$k \
             IT_SHARD_REDIS_PORT=${ports[2 * k - 2]} IT_SHARD_DB_PORT=${ports[2 * k - 1]} \
+            IT_PORT_LO=$((20000 + (k - 1) * span)) IT_PORT_SPAN=$span \
             "$ROOT/tests/integration/run.sh" "$BUILD_DIR" </dev/null &
         shard_pids+=("$!")
     done
-    for pid in "${shard_pids[@]}"; do wait "$pid" || true; done
-    trap - INT TERM HUP
+    shard_rc=()
+    for pid in "${shard_pids[@]}"; do
+        rc=0
+        wait "$pid" || rc=$?
+        shard_rc+=("$rc")
+    done
+    trap - EXIT INT TERM HUP
     passed=0 failed=0
     for ((k = 1; k <= IT_JOBS; k++)); do
         if read -r p f <"$TOP/s$k.result" 2>/dev/null && [[ "$p $f" =~ ^[0-9]+\ [0-9]+$ ]]; then
             passed=$((passed + p)) failed=$((failed + f))
+            if [ "${shard_rc[k - 1]}" != 0 ] && [ "$f" = 0 ]; then
+                tk_warn "shard $k exited ${shard_rc[k - 1]} after its counts: counted as one failure"
+                failed=$((failed + 1))
+            fi
         else
-            tk_warn "shard $k ended without its counts: counted as one failure"
+            tk_warn "shard $k ended (exit ${shard_rc[k - 1]}) without its counts: counted as one failure"
             failed=$((failed + 1))
         fi
     done
@@ -135,6 +163,8 @@ if [ -n "${IT_SHARD_QUEUE:-}" ]; then
     TK_PROG="integration[${IT_SHARD_NAME:-?}]"
     TK_IT_DIR=$IT_SHARD_DIR
     mkdir -p "$TK_IT_DIR"
+    # The shard's own output, kept for cleanup (a binary's goes to a file).
+    exec 3>&1 4>&2
 else
     # Short path: the MariaDB socket lives under it (unix sockets: < 108 bytes).
     TK_IT_DIR=$(mktemp -d /tmp/tk-it.XXXXXX)
@@ -144,9 +174,19 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
     set +e
+    # A shard interrupted inside a binary: back to its own output.
+    [ -z "${IT_SHARD_QUEUE:-}" ] || exec 1>&3 2>&4
     tk_stop_test
     "$ROOT/scripts/services.sh" stop "$TK_IT_DIR" >/dev/null 2>&1 ||
         tk_warn "stopping the services in $TK_IT_DIR reported a problem"
+    if [ -n "${IT_SHARD_QUEUE:-}" ]; then
+        # What follows shows whole (the lock is let go at exit), after what
+        # the interrupted binary had written.
+        exec {print_lock}>>"$IT_SHARD_QUEUE.print"
+        flock "$print_lock"
+        [ ! -f "$TK_IT_DIR/binary.out" ] || cat "$TK_IT_DIR/binary.out"
+        rm -f "$TK_IT_DIR/binary.out"
+    fi
     if [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "${KEEP_IT_DIR:-0}" != 1 ]; then
         rm -rf "$TK_IT_DIR"
     else
@@ -196,11 +236,13 @@ if [ -n "${IT_SHARD_QUEUE:-}" ]; then
         flock "$IT_SHARD_QUEUE.lock" bash -c 'b=$(head -n 1 "$1") && [ -n "$b" ] && sed -i 1d "$1" && printf "%s" "$b"' _ "$IT_SHARD_QUEUE" || true
     }
     while b=$(it_next) && [ -n "$b" ]; do
-        # Whole, when it ends: the other shard's output never cuts into it.
-        tk_run_cmocka "$IT_TIMEOUT" "$b" >"$TK_IT_DIR/binary.out" 2>&1 || true
+        # Shown whole when it ends, under the lock every shard prints under.
+        # The binary does not get the shard's own output (3, 4): a process it
+        # leaked must not hold scripts/test.sh's pipe open.
+        tk_run_cmocka "$IT_TIMEOUT" "$b" >"$TK_IT_DIR/binary.out" 2>&1 3>&- 4>&- || true
         flock "$IT_SHARD_QUEUE.print" cat "$TK_IT_DIR/binary.out"
+        rm -f "$TK_IT_DIR/binary.out"
     done
-    rm -f "$TK_IT_DIR/binary.out"
     echo "$TK_PASSED $TK_FAILED" >"$IT_SHARD_DIR.result"
     [ "$TK_FAILED" -eq 0 ] && failed=0
     tk_say "shard ${IT_SHARD_NAME:-?}: $TK_PASSED passed, $TK_FAILED failed"

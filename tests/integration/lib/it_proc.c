@@ -44,14 +44,40 @@ void it_sleep_ms(int ms)
 #define PORT_LO 20000
 #define PORT_SPAN 12000
 
+/*
+ * The range: PORT_LO and PORT_SPAN, or IT_PORT_LO and IT_PORT_SPAN when
+ * run.sh gives this shard a slice of its own (tests/integration/run.sh:
+ * shards side by side never pick the same port). A slice outside
+ * 1024..32767 is refused: the default is used, with a warning.
+ */
+static void port_range(int *lo, int *span)
+{
+    static int got_lo, got_span;
+    if (got_lo == 0) {
+        const char *l = getenv("IT_PORT_LO"), *n = getenv("IT_PORT_SPAN");
+        int vl = l != NULL ? atoi(l) : 0, vn = n != NULL ? atoi(n) : 0;
+        if (l == NULL && n == NULL) {
+            vl = PORT_LO, vn = PORT_SPAN;
+        } else if (vl < 1024 || vn < 100 || vl + vn > 32768) {
+            fprintf(stderr, "it_free_port: IT_PORT_LO=%s IT_PORT_SPAN=%s: not a slice of 1024..32767; using %d..%d\n", l ? l : "", n ? n : "",
+                    PORT_LO, PORT_LO + PORT_SPAN - 1);
+            vl = PORT_LO, vn = PORT_SPAN;
+        }
+        got_lo = vl, got_span = vn;
+    }
+    *lo = got_lo, *span = got_span;
+}
+
 int it_free_port(void)
 {
     static unsigned seed;
     if (seed == 0)
         seed = (unsigned)getpid() * 2654435761u ^ (unsigned)it_now_ms();
+    int lo, span;
+    port_range(&lo, &span);
     for (int tries = 0; tries < 500; tries++) {
         seed = seed * 1103515245u + 12345u;
-        int port = PORT_LO + (int)((seed >> 8) % PORT_SPAN);
+        int port = lo + (int)((seed >> 8) % (unsigned)span);
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
             return -1;
