@@ -96,10 +96,19 @@ static unsigned has_ticket(MYSQL *db, const char *event, size_t elen, long long 
  * an earlier write of this journal) and are skipped. The same transaction
  * flags the event's Redis state stale (gw_lock.h): from its commit on, no
  * gateway serves this event from Redis before rebuilding it from MariaDB,
- * even if this process dies before its merge.
+ * even if this process dies before its merge. *@written: the rows written.
+ *
+ * The fallback's way in (@peers set) always flags: it grants from MariaDB
+ * next. The merge's (@peers NULL) flags only when it wrote a row: when every
+ * journaled grant was drained already, MariaDB holds nothing Redis lacks
+ * because of this journal, and a Redis that is behind MariaDB anyway is
+ * rebuilt by the merge's step 5 (seq below ticket_hwm, or the event gone).
+ * Flagging it regardless made every gateway rebuild every event it sold in
+ * the last watermark period after each Redis restart, waiting for a drain
+ * of a stream its peers kept filling: read-only until the sale stopped.
  */
 static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const char *token, long ttl_ms, const gw_journal_grant_t *g,
-                              size_t n, const gw_server_t *srv, int *peers, int *ok)
+                              size_t n, const gw_server_t *srv, int *peers, int *ok, size_t *written_out)
 {
     gw_fb_event_t ev = {0};
     unsigned e = gw_lock_check(db, event, elen, token, ttl_ms, ok);
@@ -117,7 +126,8 @@ static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const c
             return 0;
         }
     }
-    if ((e = gw_lock_mark_stale(db, event, elen, token)) != 0)
+    *written_out = 0;
+    if (peers != NULL && (e = gw_lock_mark_stale(db, event, elen, token)) != 0)
         return e;
     if ((e = gw_fallback_db_event(db, event, elen, &ev, 1)) != 0)
         return e;
@@ -154,6 +164,9 @@ static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const c
         *ok = 0;
         return 0;
     }
+    if (peers == NULL && written > 0 && (e = gw_lock_mark_stale(db, event, elen, token)) != 0)
+        return e;
+    *written_out = written;
     tk_info("fallback: event %.*s: %zu journaled grants, %zu written to MariaDB (the rest were drained)", (int)elen, event, n, written);
     return 0;
 }
@@ -161,13 +174,14 @@ static unsigned write_journal(MYSQL *db, const char *event, size_t elen, const c
 /*
  * Takes @event's lock and writes its journal (write_journal). 1 when
  * committed, with the lock held under @token (the caller keeps or releases
- * it); 0 when not (nothing written, the lock not held). With @peers
+ * it) and *@written the rows written; 0 when not (nothing written, the lock
+ * not held). With @peers
  * (the granting path; the merge passes NULL: Redis lost grants it must
  * write whoever is alive), refuses while another gateway is alive and
  * sets *@peers.
  */
 static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen, char token[GW_LOCK_TOKEN_LEN + 1],
-                         int *peers)
+                         int *peers, size_t *written)
 {
     MYSQL *db = gw_dbconn_db(conn);
     int taken = 0, ok = 0;
@@ -185,7 +199,7 @@ static int flush_journal(gw_dbconn_t *conn, gw_server_t *srv, const char *event,
     size_t n = 0;
     if (gw_journal_grants(srv->journal, event, elen, &g, &n) != 0)
         goto release;
-    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, srv, peers, &ok);
+    e = write_journal(db, event, elen, token, srv->conf->lock_ttl_ms, g, n, srv, peers, &ok, written);
     free(g);
     if (e == 0 && ok && mysql_commit(db) == 0)
         return 1;
@@ -222,7 +236,8 @@ static int make_grantable(gw_dbconn_t *conn, const gw_req_t *r)
     }
     char token[GW_LOCK_TOKEN_LEN + 1];
     int peers = 0;
-    if (flush_journal(conn, srv, r->event_id, r->elen, token, &peers)) {
+    size_t written = 0;
+    if (flush_journal(conn, srv, r->event_id, r->elen, token, &peers, &written)) {
         gw_journal_set_locked(srv->journal, r->event_id, r->elen, token);
         tk_warn("fallback: event %s: claims are granted from MariaDB (lock-table path) until Redis is back", r->event_id);
         ready = 1;
@@ -235,27 +250,19 @@ out:
     return ready;
 }
 
-int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen)
-{
-    char token[GW_LOCK_TOKEN_LEN + 1];
-    pthread_mutex_lock(&take_mutex);
-    int ok = flush_journal(conn, srv, event, elen, token, NULL);
-    if (ok)
-        gw_journal_set_locked(srv->journal, event, elen, token);
-    pthread_mutex_unlock(&take_mutex);
-    return ok ? 0 : -1;
-}
-
 int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen)
 {
     char token[GW_LOCK_TOKEN_LEN + 1];
+    size_t written = 0;
     pthread_mutex_lock(&take_mutex);
-    int ok = flush_journal(conn, srv, event, elen, token, NULL);
-    if (ok)
+    int ok = flush_journal(conn, srv, event, elen, token, NULL, &written);
+    if (ok && written > 0)
         gw_journal_set_locked(srv->journal, event, elen, token); /* flushed: the merge's step 3 rebuilds it */
     pthread_mutex_unlock(&take_mutex);
     if (!ok)
         return -1;
+    /* Nothing written: no stale flag, the journal's state untouched (not flushed: a later merge looks again). */
+    int mine = written > 0;
     /* Released with the token taken here, not one read back from the journal (a fallback batch that lost the lock
      * may clear the journal's copy meanwhile). */
     MYSQL *db = gw_dbconn_db(conn);
@@ -266,7 +273,8 @@ int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
             gw_dbconn_db_reset(conn);
         return 0; /* written */
     }
-    gw_journal_clear_locked(srv->journal, event, elen);
+    if (mine)
+        gw_journal_clear_locked(srv->journal, event, elen);
     return 0;
 }
 

@@ -54,20 +54,15 @@
 void gw_fallback_grant_run(gw_dbjob_t *job, gw_dbconn_t *conn);
 
 /**
- * For the merge, on a database thread: writes @event's journal into MariaDB
- * as the fallback does before its first grant (lock taken, rows not yet
- * there, the stale flag set), and records the lock in the path
- * (gw_journal_set_locked) for the merge to release. 0, or -1 when nothing was
- * written (a backend failed, or another gateway holds the lock).
- */
-int gw_fallback_grant_flush(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
-
-/**
- * gw_fallback_grant_flush, then the lock released at once (the stale flag,
- * set with the journal, keeps the event rebuilt before it is served from
- * Redis; gw_journal_info's flushed stays set, so the merge's step 3
- * rebuilds it). For the merge's step 1 and the clean stop: a lock kept
- * would hold back another gateway's journal write. 0, or -1 as the flush.
+ * For the merge's step 1 and the clean stop, on a database thread: writes
+ * @event's journal into MariaDB as the fallback does before its first grant
+ * (lock taken, rows not yet there), then releases the lock at once: a lock
+ * kept would hold back another gateway's journal write. When it wrote a
+ * row, the same transaction set the stale flag, which keeps the event
+ * rebuilt before it is served from Redis, and gw_journal_info's flushed
+ * stays set, so the merge's step 3 rebuilds it; when every grant was
+ * drained already, neither (write_journal says why). 0, or -1 when nothing
+ * was committed (a backend failed, or another gateway holds the lock).
  */
 int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *event, size_t elen);
 

@@ -240,8 +240,8 @@ static int stock_hwm(gw_dbconn_t *conn, const char *id, long long *hwm, int *fou
 
 /*
  * Step 1: events whose journaled grants Redis may no longer have, written
- * to MariaDB (gw_fallback_grant_flush: rows not there yet, the stale flag,
- * the lock, which marks them for step 3's rebuild): Redis's seq is below
+ * to MariaDB (gw_fallback_grant_write: rows not there yet and, when there
+ * were any, the stale flag and the mark for step 3's rebuild): Redis's seq is below
  * the journal, or the event is gone, or it was rebuilt from MariaDB since
  * the last reset. With @restarted (Redis's run_id is not the last completed
  * check's) also those whose seq is not above MariaDB's ticket_hwm: another
