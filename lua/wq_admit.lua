@@ -159,8 +159,10 @@ if step > 0 and now - step > GAP_MS then
   gcut, guntil = c, now + 30000
   redis.call('HSET', wq, 'grace', string.format('%d:%d', gcut, guntil))
 end
-if now - step >= 1000 then
-  redis.call('HSET', wq, 'step', nows) -- once a second is enough for a 10 s gap, and spares the AOF 19 writes of 20
+if now - step >= 1000 or now < step then
+  -- once a second is enough for a 10 s gap, and spares the AOF 19 writes of 20; and at once when Redis's clock
+  -- stepped back: a step from the future would hide the gap of an outage until the clock caught up with it
+  redis.call('HSET', wq, 'step', nows)
 end
 local pcut = now - 30000 -- present: a heartbeat after pcut
 if guntil > now and gcut < pcut then

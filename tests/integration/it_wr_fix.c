@@ -1018,6 +1018,52 @@ static void a_redis_outage_does_not_abandon_the_line(void **st)
     assert_int_equal(it_redis_int(f->redis, "HGET tk:{%s}:wq abandoned", ev), 1);
 }
 
+/*
+ * The same outage after Redis's clock stepped back 60 s: the last step's
+ * time is then in the future, and the admitter re-stamps it at once (it
+ * stamped only once the clock had passed it, so an outage in the next
+ * minute found no gap, granted no grace and threw out the line: u-a 410).
+ */
+static void a_clock_stepped_back_keeps_the_outage_grace(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    make_room(f, ev, sizeof ev, 1000, 0);
+    fill_line(f, ev, 20);
+    join_expect(f, ev, "u-a", 201);
+    it_sleep_ms(300);
+    char kseen[96], kwq[96], kev[96];
+    snprintf(kseen, sizeof kseen, "tk:{%s}:wq:seen", ev);
+    snprintf(kwq, sizeof kwq, "tk:{%s}:wq", ev);
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    /* The clock stepped back 60 s: the last step now reads a minute ahead. */
+    static const char back[] = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+                               "redis.call('HSET', KEYS[1], 'step', now + 60000) return 1";
+    redisReply *x = it_redis_must(f->redis, "EVAL %s 1 %s", back, kwq);
+    freeReplyObject(x);
+    it_sleep_ms(1500); /* the admitter steps the room a few times */
+    /* Then a 40 s outage, in Redis's terms: heartbeats and the last step 40 s older than they are. */
+    static const char shift[] = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+                                "local z = redis.call('ZRANGE', KEYS[1], 0, -1) "
+                                "for _, u in ipairs(z) do redis.call('ZADD', KEYS[1], now - 40000, u) end "
+                                "local s = tonumber(redis.call('HGET', KEYS[2], 'step') or '0') "
+                                "redis.call('HSET', KEYS[2], 'step', s - 40000) "
+                                "redis.call('HSET', KEYS[3], 'wr_rate', 1) return s - now";
+    x = it_redis_must(f->redis, "EVAL %s 3 %s %s %s", shift, kseen, kwq, kev);
+    assert_int_equal(x->type, REDIS_REPLY_INTEGER);
+    fprintf(stderr, "the last step, before the outage, was %lld ms from now (want <= 0: re-stamped after the clock went back)\n",
+            x->integer);
+    freeReplyObject(x);
+    it_sleep_ms(2000);
+    long st_a = status(f, ev, "u-a", 0, &r);
+    fprintf(stderr, "u-a after the clock went back and a 40 s outage: %ld %s (want 200 waiting)\n", st_a, r.body != NULL ? r.body : "");
+    int waiting = r.body != NULL && strstr(r.body, "\"waiting\"") != NULL;
+    it_resp_free(&r);
+    assert_int_equal(st_a, 200);
+    assert_true(waiting);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1034,6 +1080,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_paused_event_admits_nobody, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(no_second_holds_more_than_the_rate, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(a_redis_outage_does_not_abandon_the_line, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_clock_stepped_back_keeps_the_outage_grace, it_fix_new0, it_fix_free),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
