@@ -14,7 +14,7 @@
  *  - GRANT: every connection back: MERGE.
  *  - MERGE: a database thread runs the check of Redis against MariaDB
  *    (gw_merge.h). All done: FAST (the journal reset: completeness is
- *    proved again). A failure (Redis or MariaDB gone again): LOST, and
+ *    proved again; undrained grants kept until they drain). A failure (Redis or MariaDB gone again): LOST, and
  *    the check runs again a second later.
  */
 #ifndef GW_FAILOVER_H

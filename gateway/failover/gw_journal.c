@@ -22,28 +22,49 @@ void gw_journal__ev_free(gw_journal_ev_t *ev)
     free(ev);
 }
 
+/*
+ * A reset forgets what the journal proved about the stream (base,
+ * completeness, foreign grants, overflow, the flags) and the uncertain
+ * claims, but keeps the grants themselves: on the way back to FAST they
+ * may still be undrained, in the stream of a Redis that can lose them yet
+ * (a blip's merge, then Redis killed and back empty, or a lagging replica
+ * promoted). Forgotten, they were in no journal: the next merge's step 1
+ * had nothing to write, and their tickets went out again. The watermarks
+ * prune them as they drain, as any grant. Kept grants lie at or below the
+ * next base (the first watermark's seq), so the foreign test, which counts
+ * grants in (base, seq], does not see them.
+ */
 static void reset_event(gw_journal_ev_t *ev)
 {
-    free(ev->g);
     free(ev->us);
-    uint64_t inflight = ev->inflight;
+    uint64_t inflight = ev->inflight, max_ticket = ev->max_ticket;
     char id[sizeof(ev->id)];
     memcpy(id, ev->id, sizeof(id));
     uint8_t idlen = ev->idlen;
     uint64_t h = ev->h, gen = ev->gen;
+    gw_journal_grant_t *g = ev->g;
+    size_t n = ev->n, cap = ev->cap;
     memset(ev, 0, sizeof(*ev));
     memcpy(ev->id, id, sizeof(id));
     ev->idlen = idlen;
     ev->h = h;
     ev->gen = gen;
     ev->inflight = inflight;
+    ev->g = g;
+    ev->n = n;
+    ev->cap = cap;
+    ev->max_ticket = max_ticket;
+    ev->kept_max = n > 0 ? g[n - 1].ticket : 0;
 }
 
 static void reset_all(gw_journal_t *p)
 {
-    for (size_t k = 0; k < p->nev; k++)
+    size_t entries = 0;
+    for (size_t k = 0; k < p->nev; k++) {
         reset_event(p->evs[k]);
-    p->entries = 0;
+        entries += p->evs[k]->n;
+    }
+    p->entries = entries;
     p->nflushed = 0;
     p->epoch++;
 }
@@ -350,6 +371,13 @@ void gw_journal_watermark_at(gw_journal_t *p, const char *event, size_t elen, ui
     if (!ev->base_set) {
         ev->base = seq;
         ev->base_set = 1;
+        /* A grant kept across the reset above the first seq read after it: Redis's state went back without a
+         * connection dropping (a flush by hand, say), and the tickets above seq will be drawn again: the foreign
+         * test would count our old grants for the new ones. As a seq below base: not trusted until the next reset.
+         * (A grant journaled since the reset may lie above: drawn after this read, answered before it applied.) */
+        if (ev->kept_max > seq)
+            ev->foreign = 1;
+        ev->kept_max = 0;
     } else {
         check_foreign(ev, seq);
     }

@@ -213,8 +213,8 @@ uint64_t gw_journal_epoch(gw_journal_t *p);
  * ignored when the journal was reset since. A reply that crossed a return
  * to FAST (LOST -> MERGE -> FAST while it was on the wire) describes the
  * stream before the merge: taken as the first watermark after the reset it
- * would set the base below undrained grants the reset forgot, and read
- * the event complete. (gw_journal_watermark: at the current epoch, for
+ * would set the base from a stream that has moved on (grants drawn and
+ * not yet drained since), and read the event complete. (gw_journal_watermark: at the current epoch, for
  * callers that read and apply at once.)
  */
 void gw_journal_watermark_at(gw_journal_t *p, const char *event, size_t elen, uint64_t seq, uint64_t oldest, uint64_t epoch);
@@ -279,7 +279,11 @@ size_t gw_journal_scan(gw_journal_t *p, size_t *pos, gw_journal_scan_t kind, cha
  */
 size_t gw_journal_watermark_pick(gw_journal_t *p, char (*ids)[TK_ID_MAX + 1], size_t max);
 
-/** Forgets every journal, uncertain claim, base and flag (not the tracked events nor the in-flight counts). */
+/**
+ * Forgets every uncertain claim, base and flag (not the tracked events, the
+ * in-flight counts, nor the journaled grants: they are pruned as they drain;
+ * gw_journal.c says why).
+ */
 void gw_journal_reset(gw_journal_t *p);
 
 /* The journal's totals at one instant (gw_journal_counts). */

@@ -50,6 +50,7 @@ typedef struct {
     size_t us_n, us_cap;
     uint64_t uncertain_n, uncertain_qty;
     uint64_t base, max_ticket;
+    uint64_t kept_max; /* the highest grant kept across the last reset, until the first watermark after it (0: none) */
     /* Our grants the journal no longer holds: they still count as ours in the
      * foreign test, or our own replies would look like another writer's. */
     uint64_t pruned_above_base, dropped;

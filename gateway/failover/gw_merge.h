@@ -27,7 +27,8 @@
  * The rebuild (common/tk_rebuild) waits until the workers have drained
  * the stream, so grants Redis made before it went away reach MariaDB
  * first; a stale flag is cleared after its rebuild. All done: FAST (the
- * journal reset: completeness is proved again). A failure (Redis or
+ * journal reset: completeness is proved again; the grants still undrained
+ * are kept until a watermark prunes them). A failure (Redis or
  * MariaDB gone again, a peer not marked within 2 s, or Redis restarted
  * while the check ran: its run_id changed, or a loop thread's connection
  * dropped): LOST, and the check runs again a second later, the journal

@@ -291,6 +291,20 @@ static long long xpending(const ctx_t *c)
     return v;
 }
 
+/* Lines of the log at @path holding @needle (0 when unreadable). */
+static int log_count(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, fp) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(fp);
+    return n;
+}
+
 /* Removes Redis's data files (appendonlydir/ of Redis 7, or an old appendonly.aof, and dump.rdb) from $TK_IT_DIR/redis: Redis must be stopped. */
 static void redis_wipe_files(void)
 {
@@ -720,20 +734,6 @@ static void gateway_stopped_on_the_fast_path_writes_nothing(void **st)
  * with two gateways, a rebuild that waits for a drain of a stream the
  * other gateway keeps filling, read-only while the sale goes on.
  */
-/* Lines of the log at @path holding @needle (0 when unreadable). */
-static int log_count(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, fp) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(fp);
-    return n;
-}
-
 static void redis_restarted_with_all_drained_rebuilds_nothing(void **st)
 {
     ctx_t c = {.f = *st};
@@ -775,6 +775,40 @@ static void redis_restarted_with_all_drained_rebuilds_nothing(void **st)
     assert_int_equal(after, merges);
     assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM event_locks WHERE event_id = '%s' AND stale_token IS NOT NULL", c.ev), 0);
     check_after_restart(&c, "redis_restarted_with_all_drained_rebuilds_nothing");
+}
+
+/*
+ * A blip, then Redis lost: u01..u10 undrained (no worker) when every Redis
+ * connection drops (CLIENT KILL: the same instance); the merge finds them
+ * in Redis and returns to the fast path. Then Redis is killed and comes
+ * back EMPTY. The journal must still hold u01..u10 for the next merge to
+ * write: before the fix the return to FAST forgot every journaled grant,
+ * so the next merge wrote nothing (ten 404 lookups, ten second 201s).
+ */
+static void redis_back_empty_after_a_blip_keeps_undrained_grants(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr9");
+    grant_fast(&c);
+    int paths = log_count(f->gw.proc.log_path, "take the fast path");
+    redisReply *kill = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(kill);
+    assert_int_equal(kill->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(kill);
+    long long deadline = it_now_ms() + READY_MS;
+    while (log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    assert_int_equal(log_count(f->gw.proc.log_path, "take the fast path"), paths + 1); /* the blip's merge ended: FAST */
+    assert_int_equal(it_redis_xlen(f->redis, c.ev), N);                                 /* u01..u10 still undrained */
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed after the blip"), 0);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty after a blip"), 0);
+    check_after_loss(&c, "redis_back_empty_after_a_blip_keeps_undrained_grants");
 }
 
 /*
@@ -887,6 +921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(gateway_stopped_while_redis_down_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gateway_stopped_on_the_fast_path_writes_nothing, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_restarted_with_all_drained_rebuilds_nothing, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_back_empty_after_a_blip_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */

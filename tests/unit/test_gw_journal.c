@@ -852,22 +852,84 @@ static void test_reset(void **state)
 
     gw_journal_reset(p);
     in = info(p, EV);
-    assert_blank(&in);
-    assert_int_equal(counts(p).entries, 0);
+    /* Forgotten: what the journal proved, the flags, the uncertain users. */
+    assert_int_equal(in.complete, 0);
+    assert_int_equal(in.foreign, 0);
+    assert_int_equal(in.overflow, 0);
+    assert_int_equal(in.flushed, 0);
+    assert_int_equal(in.locked, 0);
+    assert_string_equal(in.token, "");
+    assert_int_equal(in.uncertain_n, 0);
+    assert_int_equal(in.uncertain_qty, 0);
     assert_int_equal(gw_journal_uncertain_user(p, EV, EVL, "x", 1), 0);
-    /* Kept: tracked events, in-flight counts, the mode. */
+    /* Kept: the grants (11 and 13, undrained: a Redis that loses them yet needs them written), the highest
+     * ticket, the tracked events, in-flight counts, the mode. */
+    assert_int_equal(in.entries, 2);
+    assert_int_equal(counts(p).entries, 2);
+    assert_int_equal(in.max_ticket, 13);
     assert_int_equal(in.inflight, 1);
     assert_int_equal(info(p, EV2).inflight, 1);
     assert_int_equal(counts(p).inflight, 2);
     char ids[4][TK_ID_MAX + 1];
     assert_int_equal(gw_journal_events(p, ids, 4, 0), 2);
     assert_int_equal(gw_journal_mode(p), GW_MODE_FAST);
-    /* The next watermark is a new base. */
+    /* The next watermark is a new base; the stream empty, the kept grants are pruned as drained. */
     assert_int_equal(watermark(p, EV, 20, 0).complete, 1);
     assert_int_equal(info(p, EV).max_ticket, 20);
+    assert_int_equal(counts(p).entries, 0);
     /* The journal works again after a reset. */
     claim(p, EV, 21);
     assert_int_equal(counts(p).entries, 1);
+}
+
+/*
+ * Grants undrained when the mode returns to FAST stay in the journal until
+ * a watermark says they drained: a blip's merge ends on the same Redis, and
+ * if that Redis is then lost with its stream, the next merge must still
+ * find them to write (before, the reset forgot them: the merge's step 1
+ * had nothing to write, and their tickets went out again). Kept grants lie
+ * at or below the next base: the foreign test does not count them.
+ */
+static void test_reset_keeps_undrained_grants(void **state)
+{
+    gw_journal_t *p = *state; /* EV tracked */
+    assert_int_equal(watermark(p, EV, 0, 0).complete, 1);
+    for (uint64_t t = 1; t <= 3; t++)
+        claim(p, EV, t);
+    assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
+    assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_MERGE), 0);
+    assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_FAST), 0);
+    gw_journal_info_t in = info(p, EV);
+    assert_int_equal(in.entries, 3);
+    assert_int_equal(in.journal_max, 3);
+    assert_int_equal(in.complete, 0);
+    /* First watermark after the reset: seq 3, 1..3 still in the stream. Base 3; not drained; not foreign. */
+    in = watermark(p, EV, 3, 1);
+    assert_int_equal(in.entries, 3);
+    assert_int_equal(in.foreign, 0);
+    assert_int_equal(in.complete, 0);
+    /* Our grant 4, then 1..4 drained: pruned, complete, still not foreign. (A first seq below a kept grant: foreign,
+     * test_reset_then_seq_below_kept_grants.) */
+    claim(p, EV, 4);
+    in = watermark(p, EV, 4, 0);
+    assert_int_equal(in.entries, 0);
+    assert_int_equal(in.foreign, 0);
+    assert_int_equal(in.complete, 1);
+    assert_int_equal(counts(p).entries, 0);
+}
+
+/* Redis's seq went back below grants kept across a reset (its state replaced without a dropped connection): the
+ * tickets above it will be drawn again, and our old grants must not pass for the new ones in the foreign test. */
+static void test_reset_then_seq_below_kept_grants(void **state)
+{
+    gw_journal_t *p = *state; /* EV tracked */
+    assert_int_equal(watermark(p, EV, 0, 0).complete, 1);
+    for (uint64_t t = 1; t <= 3; t++)
+        claim(p, EV, t);
+    gw_journal_reset(p);
+    gw_journal_info_t in = watermark(p, EV, 1, 0);
+    assert_int_equal(in.foreign, 1);
+    assert_int_equal(in.complete, 0);
 }
 
 static void test_merge_to_fast_resets(void **state)
@@ -889,13 +951,13 @@ static void test_merge_to_fast_resets(void **state)
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_GRANT), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_GRANT, GW_MODE_MERGE), 0);
     gw_journal_clear_locked(p, EV, EVL);
-    /* ...MERGE -> FAST forgets it. */
+    /* ...MERGE -> FAST forgets what it proved (the grant stays until a watermark says it drained). */
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_FAST), 0);
     in = info(p, EV);
-    assert_int_equal(in.entries, 0);
+    assert_int_equal(in.entries, 1);
     assert_int_equal(in.complete, 0);
     assert_int_equal(in.flushed, 0);
-    assert_int_equal(in.max_ticket, 0);
+    assert_int_equal(in.locked, 0);
     assert_int_equal(in.evmode, GW_EVMODE_REDIS);
 }
 
@@ -1052,12 +1114,13 @@ static void test_sync_forgets_only_idle_events(void **state)
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_end(p), 0);
     assert_int_equal(counts(p).tracked, 7);
-    /* Back in FAST (a reset: journal, locks and flags gone) the unlisted ones go. */
+    /* Back in FAST (a reset: locks and flags gone) the unlisted ones go, but b: its grant is kept until drained. */
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_FAST), 0);
     gw_journal_sync_begin(p);
     assert_int_equal(gw_journal_sync_track(p, "a", 1), 0);
-    assert_int_equal(gw_journal_sync_end(p), 6);
-    assert_int_equal(counts(p).tracked, 1);
+    assert_int_equal(gw_journal_sync_end(p), 5);
+    assert_int_equal(counts(p).tracked, 2);
+    assert_int_equal(info(p, "b").entries, 1);
 }
 
 /* Every tracked event is watermarked, round-robin, at most max per round; busy ones first. */
@@ -1190,30 +1253,30 @@ static void test_threads(void **state)
 /*
  * A watermark read sent on the fast path whose reply arrives after the
  * mode went LOST -> MERGE -> FAST (the journal reset) describes the stream
- * before the merge: here "stream empty at seq 5" while the merge's reset
- * forgot grants 6..8 still undrained. Taken as the first watermark after
- * the reset it set base 5 and "drained": the event read complete, and the
- * fallback would have granted above a journal missing 6..8. Seen failing
- * with the epoch check removed (complete 1). A read sent after the reset
- * counts as before.
+ * before the merge: here "stream empty at seq 5" while grants 6..8 this
+ * journal does not hold (another gateway's) were drawn since and are
+ * still undrained. Taken as the first watermark after the reset it set
+ * base 5 and "drained": the event read complete, and the fallback would
+ * have granted above a journal missing 6..8. Seen failing with the epoch
+ * check removed (complete 1). A read sent after the reset counts as
+ * before. (Grants of this journal are kept across the reset, and a base
+ * below them reads foreign: test_reset_keeps_undrained_grants.)
  */
 static void test_stale_watermark_after_a_merge_is_ignored(void **state)
 {
     gw_journal_t *p = *state;
     uint64_t sent_at = gw_journal_epoch(p);
-    for (uint64_t t = 6; t <= 8; t++)
-        claim(p, EV, t);
     assert_int_equal(gw_journal_move(p, GW_MODE_FAST, GW_MODE_LOST), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_LOST, GW_MODE_MERGE), 0);
     assert_int_equal(gw_journal_move(p, GW_MODE_MERGE, GW_MODE_FAST), 0);
     gw_journal_watermark_at(p, EV, EVL, 5, 0, sent_at);
     gw_journal_info_t in = info(p, EV);
     assert_int_equal(in.complete, 0);
-    assert_int_equal(in.max_ticket, 0);
+    assert_int_equal(in.max_ticket, 0); /* ignored: nothing of it was applied */
     gw_journal_watermark_at(p, EV, EVL, 8, 6, gw_journal_epoch(p));
     in = info(p, EV);
     assert_int_equal(in.max_ticket, 8);
-    assert_int_equal(in.complete, 0); /* 6..8 undrained and not journaled since the reset: not complete */
+    assert_int_equal(in.complete, 0); /* 6..8 undrained at or below the base 8: not complete */
 }
 
 int main(void)
@@ -1252,6 +1315,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_many_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_keeps_undrained_grants, setup_ev, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_then_seq_below_kept_grants, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_merge_to_fast_resets, setup_ev, teardown),
         cmocka_unit_test_setup_teardown(test_many_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_sent_tracks_nothing, setup, teardown),
