@@ -12,7 +12,9 @@
 #include <string.h>
 
 static const char sql_fence_x[] = "SELECT n FROM gateway_fence WHERE id = 1 FOR UPDATE";
-static const char sql_beat[] = "INSERT INTO gateway_beats (holder, beat_at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE beat_at = NOW(3)";
+/* checked_run only when the row is made: '*' (nothing journaled) until this process's first mark, '' after it. */
+static const char sql_beat[] =
+    "INSERT INTO gateway_beats (holder, beat_at, checked_run) VALUES (?, NOW(3), ?) ON DUPLICATE KEY UPDATE beat_at = NOW(3)";
 static const char sql_bump[] = "UPDATE gateway_fence SET n = n + 1 WHERE id = 1";
 static const char sql_fence_s[] = "SELECT n FROM gateway_fence WHERE id = 1 LOCK IN SHARE MODE";
 /* A locking read: the latest committed rows, whatever snapshot the caller's transaction holds. */
@@ -23,12 +25,13 @@ static const char sql_forget[] = "DELETE FROM gateway_beats WHERE holder = ?";
 static const char sql_mark[] = "UPDATE gateway_beats SET checked_run = SHA2(?, 256) WHERE holder = ?";
 /* A locking read too: a peer's mark committed a moment ago must count. An unknown run_id ("") matches no mark. */
 static const char sql_unchecked[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
-                                    "AND (? = '' OR checked_run <> SHA2(?, 256)) LOCK IN SHARE MODE";
+                                    "AND checked_run <> '*' AND (? = '' OR checked_run <> SHA2(?, 256)) LOCK IN SHARE MODE";
 
 static uint64_t refusals_total;
 static int64_t last_beat_ms; /* mono ms of the last beat that committed, any thread (gw_peers_beat_due) */
 static int peer_seen;     /* a peer was seen alive since the last return to Redis (gw_peers.h) */
 static int beats_failing; /* the last beat failed: its warning was logged once, not every second */
+static int marked;        /* this process has marked (gw_peers_mark): a beat row it makes again is '' ("never checked"), not '*' */
 
 uint64_t gw_peers_refusal_count(void)
 {
@@ -81,13 +84,15 @@ static unsigned read_fence(MYSQL *db, const char *sql)
 
 unsigned gw_peers_beat(MYSQL *db, const char *holder)
 {
-    MYSQL_BIND in[1];
-    unsigned long len;
+    MYSQL_BIND in[2];
+    unsigned long lens[2];
+    const char *first = __atomic_load_n(&marked, __ATOMIC_ACQUIRE) ? "" : "*";
     /* The fence first: the grant transactions take it before the beats, so
      * the two kinds meet in one order and never deadlock. */
     unsigned e = read_fence(db, sql_fence_x);
     if (e == 0) {
-        tk_sql_bind_str(&in[0], holder, &len, strlen(holder));
+        tk_sql_bind_str(&in[0], holder, &lens[0], strlen(holder));
+        tk_sql_bind_str(&in[1], first, &lens[1], strlen(first));
         e = tk_sql_stmt(db, sql_beat, in, NULL, 0, NULL, NULL, NULL);
     }
     if (e == 0)
@@ -134,6 +139,9 @@ unsigned gw_peers_forget(MYSQL *db, const char *holder)
 
 unsigned gw_peers_mark(MYSQL *db, const char *holder, const char *run_id)
 {
+    /* Before the UPDATE: from here on this process may hold journaled grants, and a row a beat made again
+     * must read "never checked". */
+    __atomic_store_n(&marked, 1, __ATOMIC_RELEASE);
     MYSQL_BIND in[2];
     unsigned long lens[2];
     tk_sql_bind_str(&in[0], run_id, &lens[0], strlen(run_id));

@@ -115,10 +115,17 @@
  * The limits: a peer frozen (SIGSTOP, a VM stall) longer than the alive
  * window counts as dead and is not waited for: PEER_ALIVE_MS sets that
  * window (3 s; longer stalls need a longer window, at the cost of a longer
- * read-only time after a gateway is killed). A peer that is alive but
- * cannot reach Redis never marks, nor does one whose journal write keeps
- * failing (an event unknown to MariaDB), nor a gateway of a release before
- * this column: after a Redis restart the others stay read-only, and so
+ * read-only time after a gateway is killed). A gateway that has never
+ * marked has nothing journaled (a process starts in LOST and journals only
+ * on the fast path, which it reaches through a merge that marks first):
+ * the row its first beat makes reads '*', which no wait counts, so a
+ * gateway that beats but never reaches Redis (a wrong address or
+ * password, a canary) holds nobody back; once a process marked, a row it
+ * makes again (an operator deleted it) reads '' and is waited for. A peer
+ * that marked once and is alive but cut from Redis since never marks
+ * again, nor does one whose journal write keeps failing (an event unknown
+ * to MariaDB), nor a gateway of a release before this column (whose new
+ * rows read ''): after a Redis restart the others stay read-only, and so
  * does a gateway that starts (a new process has no check to compare
  * with), until it marks, stops, or dies (exact, not available). Redis's INFO without a
  * run_id (a proxy) leaves nothing to compare: with a live peer, no merge

@@ -77,6 +77,8 @@ typedef struct {
     int b_started;
 } peers_t;
 
+static const char *b_redis_port; /* set: gateway B's Redis port (setup_b_without_redis) */
+
 /* Gateway A (the fixture's, with @workers workers) and gateway B on the same stores, the fallback after @after_ms,
  * a peer alive for @alive_ms after its last beat (PEER_ALIVE_MS), event locks expiring after @lock_ttl_ms. */
 static int setup_with(void **st, const char *after_ms, const char *alive_ms, const char *lock_ttl_ms, int workers)
@@ -93,7 +95,11 @@ static int setup_with(void **st, const char *after_ms, const char *alive_ms, con
     p->f = fst;
     p->b = *p->f;
     p->b.nworkers = 0;
-    if (it_gateway_start(&p->b.gw, IT_READY_MS) != 0) {
+    if (b_redis_port != NULL && setenv("IT_GW_REDIS_PORT", b_redis_port, 1) != 0)
+        return -1;
+    int b_rc = it_gateway_start(&p->b.gw, IT_READY_MS);
+    unsetenv("IT_GW_REDIS_PORT");
+    if (b_rc != 0) {
         void *x = p->f;
         it_fix_free(&x);
         free(p);
@@ -386,11 +392,77 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
     assert_int_equal(it_db_int(a->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), 16);
 }
 
+/*
+ * A gateway that beats but never reached Redis (here: B given a port where
+ * nothing listens) has nothing journaled, so it must not hold back A's
+ * merge after a Redis restart. Before the fix its beat row read '' ("never
+ * checked"): A waited for B's mark, which B, cut from Redis, never wrote,
+ * and stayed off the fast path for as long as B lived.
+ */
+static int setup_b_without_redis(void **st)
+{
+    static char ps[16];
+    int port = it_free_port(); /* nothing listens there: B never reaches Redis */
+    if (port < 0)
+        return -1;
+    snprintf(ps, sizeof ps, "%d", port);
+    b_redis_port = ps;
+    int rc = setup_with(st, "60000", "3000", "5000", 1);
+    b_redis_port = NULL;
+    return rc;
+}
+
+/* Lines of the log at @path holding @needle (0 when unreadable). */
+static int log_count(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, fp) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(fp);
+    return n;
+}
+
+static void a_gateway_that_never_reached_redis_holds_nobody_back(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f;
+    long long deadline = it_now_ms() + 10000;
+    while (it_db_int(a->db, -1, "SELECT COUNT(*) FROM gateway_beats WHERE beat_at > NOW(3) - INTERVAL 3 SECOND") != 2 &&
+           it_now_ms() < deadline)
+        it_sleep_ms(100);
+    assert_int_equal(it_db_int(a->db, -1, "SELECT COUNT(*) FROM gateway_beats WHERE beat_at > NOW(3) - INTERVAL 3 SECOND"), 2);
+    it_ready_t r;
+    it_readyz(&p->b, NULL, &r);
+    fprintf(stderr, "B, cut from Redis: /readyz %ld path %s\n", r.status, r.path);
+    assert_string_not_equal(r.path, "fast");
+    assert_int_equal(it_wait_path(a, "A before the restart", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
+    int paths = log_count(a->gw.proc.log_path, "take the fast path");
+    /* A Redis restart (a new run_id): A's merge waits for every live peer's mark. */
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(a);
+    deadline = it_now_ms() + 15000;
+    while (log_count(a->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    int back = log_count(a->gw.proc.log_path, "take the fast path") >= paths + 1;
+    if (!back)
+        fprintf(stderr, "it_fallback_peers: BROKEN: A not back on the fast path 15 s after the Redis restart, B (never reached Redis) "
+                        "not marked; A's log %s\n",
+                a->gw.proc.log_path);
+    assert_true(back);
+    assert_int_equal(it_wait_path(a, "A after the restart, B never marked", NULL, "fast", 5000, NULL, 0, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
+        cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
