@@ -440,6 +440,36 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
 }
 
 /*
+ * The blip exception's last condition: no other gateway's fallback can
+ * have granted from MariaDB since the last completed check. Either this
+ * gateway's beats never lapsed since, so every peer read it alive
+ * throughout and none granted (gw_peers.h); or no other gateway was alive
+ * at its latest committed beat (one gateway: its MariaDB outages keep the
+ * fast path through a blip, as before). Without it, a gateway whose beats
+ * failed (MariaDB out of its reach) or that was frozen while a peer cut
+ * from Redis granted an event from MariaDB, then met MariaDB's failure
+ * again at its merge, served that event from a Redis without the peer's
+ * grants: their tickets and units again. Left open: a peer that was not
+ * alive at that beat (started, or resumed, since) and granted from its
+ * fallback during this gateway's outage.
+ */
+static int never_dead(const gw_server_t *srv)
+{
+    static int64_t warned_ms;
+    int64_t lapse = gw_peers_lapse_ms();
+    if (lapse < srv->conf->peer_alive_ms || gw_peers_alone_at_beat())
+        return 1;
+    int64_t now = tk_time_mono_ms();
+    if (now - warned_ms >= 10000) { /* the merge runs again every second */
+        warned_ms = now;
+        tk_warn("merge: this gateway's beats lapsed for %lld ms since the last check (PEER_ALIVE_MS %ld) with other gateways alive: "
+                "one may have granted from MariaDB meanwhile, so Redis waits for MariaDB",
+                lapse == INT64_MAX ? -1LL : (long long)lapse, srv->conf->peer_alive_ms);
+    }
+    return 0;
+}
+
+/*
  * The check every return to the fast path runs (gw_merge.h). Returns 0
  * when Redis can serve every event.
  */
@@ -456,13 +486,13 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
      *    gateway alive and grants nothing (gw_peers.h). Without it, no
      *    rebuild: only the blip exception below may serve. */
     MYSQL *bdb = gw_dbconn_db(conn);
-    unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder) : 2002;
+    unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder, srv->conf->peer_alive_ms) : 2002;
     if (be != 0) {
         if (bdb != NULL)
             gw_dbconn_db_reset(conn);
         size_t bpos = 0;
         int touched = gw_journal_scan(srv->journal, &bpos, GW_JOURNAL_SCAN_TOUCHED, ids, 1) > 0;
-        if (!touched && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0) {
+        if (!touched && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0 && never_dead(srv)) {
             tk_warn("merge: MariaDB unreachable (beat: error %u); Redis was not restarted since the last check, so it serves again", be);
             return 0;
         }
@@ -516,13 +546,14 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
          * completed check saw (same run_id: not restarted, so it lost
          * nothing): a connection blip during a MariaDB outage keeps the
          * fast path. Anything else waits for MariaDB. */
-        if (!ours && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0) {
+        if (!ours && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0 && never_dead(srv)) {
             tk_warn("merge: MariaDB unreachable; Redis was not restarted since the last check, so it serves again");
             return 0;
         }
         return -1;
     }
     memcpy(ok_run_id, run_id, sizeof(ok_run_id));
+    gw_peers_lapse_clear();
     return 0;
 }
 

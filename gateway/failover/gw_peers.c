@@ -9,6 +9,7 @@
 #include "tk_sql.h"
 #include "tk_time.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char sql_fence_x[] = "SELECT n FROM gateway_fence WHERE id = 1 FOR UPDATE";
@@ -21,6 +22,8 @@ static const char sql_fence_s[] = "SELECT n FROM gateway_fence WHERE id = 1 LOCK
 static const char sql_alive[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
                                 "LOCK IN SHARE MODE";
 static const char sql_forget[] = "DELETE FROM gateway_beats WHERE holder = ?";
+/* Inside the beat, under the fence held exclusively: no grant transaction runs, a plain read will do. */
+static const char sql_others[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND";
 /* checked_run holds SHA2(run_id, 256): a cluster's run_id (every master's) is too long for a key-sized column. */
 static const char sql_mark[] = "UPDATE gateway_beats SET checked_run = SHA2(?, 256) WHERE holder = ?";
 /* A locking read too: a peer's mark committed a moment ago must count. An unknown run_id ("") matches no mark. */
@@ -29,6 +32,9 @@ static const char sql_unchecked[] = "SELECT COUNT(*) FROM gateway_beats WHERE ho
 
 static uint64_t refusals_total;
 static int64_t last_beat_ms; /* mono ms of the last beat that committed, any thread (gw_peers_beat_due) */
+static int64_t beat_start_ms; /* mono ms at which the latest committed beat began: its beat_at is no earlier */
+static int64_t lapse_ms;      /* the longest a peer may have read this gateway dead since gw_peers_lapse_clear (gw_peers.h) */
+static int others_at_beat = 1; /* other gateways alive at the latest committed beat (1 until the first: unknown) */
 static int peer_seen;     /* a peer was seen alive since the last return to Redis (gw_peers.h) */
 static int beats_failing; /* the last beat failed: its warning was logged once, not every second */
 static int marked;        /* this process has marked (gw_peers_mark): a beat row it makes again is '' ("never checked"), not '*' */
@@ -82,10 +88,20 @@ static unsigned read_fence(MYSQL *db, const char *sql)
     return e;
 }
 
-unsigned gw_peers_beat(MYSQL *db, const char *holder)
+/* @v = max(@v, @x), for several threads. */
+static void atomic_max(int64_t *v, int64_t x)
 {
-    MYSQL_BIND in[2];
+    int64_t cur = __atomic_load_n(v, __ATOMIC_RELAXED);
+    while (cur < x && !__atomic_compare_exchange_n(v, &cur, x, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms)
+{
+    int64_t t0 = tk_time_mono_ms();
+    MYSQL_BIND in[2], out[1];
     unsigned long lens[2];
+    long long others = 1, alive_us = (long long)alive_ms * 1000;
     const char *first = __atomic_load_n(&marked, __ATOMIC_ACQUIRE) ? "" : "*";
     /* The fence first: the grant transactions take it before the beats, so
      * the two kinds meet in one order and never deadlock. */
@@ -95,12 +111,46 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder)
         tk_sql_bind_str(&in[1], first, &lens[1], strlen(first));
         e = tk_sql_stmt(db, sql_beat, in, NULL, 0, NULL, NULL, NULL);
     }
+    if (e == 0) {
+        tk_sql_bind_str(&in[0], holder, &lens[0], strlen(holder));
+        tk_sql_bind_i64(&in[1], &alive_us);
+        tk_sql_bind_i64(&out[0], &others);
+        e = tk_sql_stmt(db, sql_others, in, out, 1, NULL, NULL, NULL);
+    }
     if (e == 0)
         e = tk_sql_stmt(db, sql_bump, NULL, NULL, 0, NULL, NULL, NULL);
     e = finish(db, e);
-    if (e == 0)
-        __atomic_store_n(&last_beat_ms, tk_time_mono_ms(), __ATOMIC_RELAXED);
+    if (e == 0) {
+        int64_t now = tk_time_mono_ms();
+        __atomic_store_n(&last_beat_ms, now, __ATOMIC_RELAXED);
+        /* From the previous beat's start (its beat_at, at the latest) to this one's commit (when a peer can read
+         * it): a peer counting alive beats may have read this gateway dead for all of it past PEER_ALIVE_MS. */
+        int64_t prev = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
+        if (prev != 0)
+            atomic_max(&lapse_ms, now - prev);
+        atomic_max(&beat_start_ms, t0);
+        __atomic_store_n(&others_at_beat, others > 0, __ATOMIC_RELAXED);
+    }
     return e;
+}
+
+int gw_peers_alone_at_beat(void)
+{
+    return !__atomic_load_n(&others_at_beat, __ATOMIC_RELAXED);
+}
+
+int64_t gw_peers_lapse_ms(void)
+{
+    int64_t start = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
+    if (start == 0)
+        return INT64_MAX;
+    int64_t now_gap = tk_time_mono_ms() - start, worst = __atomic_load_n(&lapse_ms, __ATOMIC_RELAXED);
+    return now_gap > worst ? now_gap : worst;
+}
+
+void gw_peers_lapse_clear(void)
+{
+    __atomic_store_n(&lapse_ms, 0, __ATOMIC_RELAXED);
 }
 
 unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv)
@@ -108,7 +158,7 @@ unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv)
     if (tk_time_mono_ms() - __atomic_load_n(&last_beat_ms, __ATOMIC_RELAXED) < GW_PEER_BEAT_MS)
         return 0;
     MYSQL *db = gw_dbconn_db(conn);
-    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder) : 2002;
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
     if (e != 0 && db != NULL)
         gw_dbconn_db_reset(conn);
     return e;
@@ -184,7 +234,7 @@ void gw_peers_beat_run(gw_dbjob_t *job, gw_dbconn_t *conn)
 {
     gw_server_t *srv = job->origin->server;
     MYSQL *db = gw_dbconn_db(conn);
-    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder) : 2002;
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
     int was_failing = __atomic_exchange_n(&beats_failing, e != 0, __ATOMIC_RELAXED);
     if (e != 0 && !was_failing)
         tk_warn("peers: this gateway cannot announce itself in MariaDB (error %u): a peer's fallback may take it for dead", e);

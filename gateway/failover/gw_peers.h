@@ -150,8 +150,16 @@
 #define GW_PEER_BEAT_MS 1000  /* between beats from the failover timer */
 #define GW_PEER_ALIVE_MS 3000 /* a beat younger than this: alive (3 beat periods); the default and least PEER_ALIVE_MS */
 
-/** Announces @holder alive now, in its own transaction (committed, or rolled back on error). */
-unsigned gw_peers_beat(MYSQL *db, const char *holder);
+/**
+ * Announces @holder alive now, in its own transaction (committed, or rolled
+ * back on error), and notes whether another gateway beat within @alive_ms
+ * (gw_peers_alone_at_beat) and how long this one may have looked dead
+ * (gw_peers_lapse_ms).
+ */
+unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms);
+
+/** 1 when no other gateway was alive at this gateway's latest committed beat (0 before the first). */
+int gw_peers_alone_at_beat(void);
 
 /**
  * Inside the caller's transaction, before it writes: takes the fence shared
@@ -191,6 +199,20 @@ void gw_peers_beat_run(gw_dbjob_t *job, gw_dbconn_t *conn);
  * would be taken for dead. 0, or a MariaDB error (the connection reset).
  */
 unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv);
+
+/**
+ * The longest this gateway may have looked dead to a peer since the last
+ * gw_peers_lapse_clear: the longest time from one committed beat's start
+ * to the next one's commit, or from the latest one's start to now when
+ * that is longer; INT64_MAX before the first beat. At PEER_ALIVE_MS or
+ * more, a peer's fallback may have granted from MariaDB meanwhile (it
+ * counted no live peer), so nothing may pass for "MariaDB unchanged since
+ * the last check" (gw_merge.c, the blip exception).
+ */
+int64_t gw_peers_lapse_ms(void);
+
+/** Starts gw_peers_lapse_ms's measure again: a merge completed its check of Redis against MariaDB. */
+void gw_peers_lapse_clear(void);
 
 /** A peer was seen alive during this stay away from Redis (as gw_peers_refused, without counting a refusal). */
 void gw_peers_saw(void);

@@ -457,12 +457,100 @@ static void a_gateway_that_never_reached_redis_holds_nobody_back(void **st)
     assert_int_equal(it_wait_path(a, "A after the restart, B never marked", NULL, "fast", 5000, NULL, 0, NULL), 0);
 }
 
+/*
+ * A gateway that looked dead must not skip its check. Redis frozen
+ * (SIGSTOP: the same instance comes back): A and B leave the fast path,
+ * each read-only while the other is alive. A frozen past PEER_ALIVE_MS:
+ * B, alone, grants f01..f03 from MariaDB (tickets 4..6; Redis still says
+ * seq 3). Then MariaDB frozen, Redis and A resumed: A's merge cannot beat,
+ * Redis is the instance of its last check, and A itself wrote nothing to
+ * MariaDB: the blip exception. Before the fix A served the event from
+ * Redis again (the next claim through it: 201 ticket 4, B's f01's ticket).
+ * Now its beats lapsed with B alive at its last one: it waits for MariaDB,
+ * then rebuilds the event (B's stale flag) and tells ticket 7.
+ */
+static pid_t frozen_redis, frozen_db, frozen_a;
+
+static int teardown_resume(void **st)
+{
+    if (frozen_db > 0)
+        kill(frozen_db, SIGCONT);
+    if (frozen_redis > 0)
+        kill(frozen_redis, SIGCONT);
+    if (frozen_a > 0)
+        kill(frozen_a, SIGCONT);
+    frozen_db = frozen_redis = frozen_a = 0;
+    return teardown(st);
+}
+
+static void a_gateway_that_looked_dead_checks_before_serving(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f, *b = &p->b;
+    char ev[64], u[32];
+    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    it_new_event(a, ev, sizeof ev, "dead", 20, 1);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(u, sizeof u, "q%02d", i);
+        claim_must(a, ev, u, 201, i, "the fast path");
+    }
+    books_agree(p, ev, 3);
+    assert_int_equal(it_wait_tracked(a, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(b, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(a, WM_CALLS, 1000, TRACK_MS), 0);
+
+    pid_t rp = it_service_pid("redis/redis.pid"), dp = it_service_pid("mariadb/mariadb.pid"), ap = a->gw.proc.pid;
+    assert_true(rp > 0 && dp > 0 && ap > 0);
+    frozen_redis = rp;
+    assert_int_equal(kill(rp, SIGSTOP), 0);
+    wait_path(a, ev, "grant", GRANT_MS + 20000, "A, Redis frozen");
+    wait_path(b, ev, "grant", GRANT_MS + 20000, "B, Redis frozen");
+    frozen_a = ap;
+    assert_int_equal(kill(ap, SIGSTOP), 0);
+    it_sleep_ms(ALIVE_MS + 1500);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(u, sizeof u, "f%02d", i);
+        claim_must(b, ev, u, 201, 3 + i, "B alone (A frozen), from MariaDB");
+    }
+    frozen_db = dp;
+    assert_int_equal(kill(dp, SIGSTOP), 0);
+    assert_int_equal(kill(rp, SIGCONT), 0);
+    frozen_redis = 0;
+    assert_int_equal(kill(ap, SIGCONT), 0);
+    frozen_a = 0;
+    /* MariaDB frozen: A's merge cannot read it. Its beat fails within its read timeout (6 s, tk_db.c); give the merge
+     * that and more. A must not reach the fast path, and never tell a ticket B told. */
+    long long deadline = it_now_ms() + 20000;
+    int broken = 0;
+    it_ready_t r;
+    while (it_now_ms() < deadline && !broken) {
+        it_readyz(a, NULL, &r);
+        if (r.status != 0 && strcmp(r.path, "fast") == 0) { /* /readyz says 503 too while MariaDB is away */
+            long long t;
+            char code[32];
+            long st1 = claim(a, ev, "n01", &t, code, sizeof code);
+            fprintf(stderr, "it_fallback_peers: BROKEN: A back on the fast path with MariaDB frozen and its beats lapsed; n01 through A: "
+                            "%ld ticket %lld %s (B told f01..f03 tickets 4..6)\n",
+                    st1, t, code);
+            broken = 1;
+        }
+        it_sleep_ms(100);
+    }
+    assert_int_equal(kill(dp, SIGCONT), 0);
+    frozen_db = 0;
+    assert_false(broken);
+    /* MariaDB back: A checks, rebuilds the event with B's grants, and goes on above them. */
+    wait_path(a, ev, "fast", READY_MS, "A, MariaDB back");
+    claim_must(a, ev, "n02", 201, 7, "A after its check, above B's grants");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
+        cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
