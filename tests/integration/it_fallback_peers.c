@@ -180,6 +180,23 @@ static void books_agree(const peers_t *p, const char *ev, long long rows)
     assert_int_equal(it_redis_ev_int(p->f->redis, ev, "remaining", -1), 20 - rows);
 }
 
+/* An event of stock 20 with q01..q03 granted through A (tickets 1..3) and drained, tracked and watermarked by both
+ * gateways with its stream empty: both journals complete. */
+static void quiet_event(const peers_t *p, char *ev, size_t evlen, const char *prefix)
+{
+    it_fix_t *a = p->f;
+    char u[32];
+    it_new_event(a, ev, evlen, prefix, 20, 1);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(u, sizeof u, "q%02d", i);
+        claim_must(a, ev, u, 201, i, "the fast path");
+    }
+    books_agree(p, ev, 3);
+    assert_int_equal(it_wait_tracked(a, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_tracked(&p->b, ev, TRACK_MS), 0);
+    assert_int_equal(it_wait_watermarks(a, WM_CALLS, 1000, TRACK_MS), 0);
+}
+
 static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
 {
     peers_t *p = *st;
@@ -188,15 +205,7 @@ static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
     fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
 
     /* 1. A quiet event, tracked and watermarked by both with the stream empty. */
-    it_new_event(a, ev, sizeof ev, "peers", 20, 1);
-    for (int i = 1; i <= 3; i++) {
-        snprintf(u, sizeof u, "q%02d", i);
-        claim_must(a, ev, u, 201, i, "the fast path");
-    }
-    books_agree(p, ev, 3);
-    assert_int_equal(it_wait_tracked(a, ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_tracked(b, ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_watermarks(a, WM_CALLS, 1000, TRACK_MS), 0);
+    quiet_event(p, ev, sizeof ev, "peers");
 
     /* 2. Redis stopped: both in GRANT, both alive: nothing granted from MariaDB. */
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
@@ -412,20 +421,6 @@ static int setup_b_without_redis(void **st)
     return rc;
 }
 
-/* Lines of the log at @path holding @needle (0 when unreadable). */
-static int log_count(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, fp) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(fp);
-    return n;
-}
-
 static void a_gateway_that_never_reached_redis_holds_nobody_back(void **st)
 {
     peers_t *p = *st;
@@ -440,15 +435,15 @@ static void a_gateway_that_never_reached_redis_holds_nobody_back(void **st)
     fprintf(stderr, "B, cut from Redis: /readyz %ld path %s\n", r.status, r.path);
     assert_string_not_equal(r.path, "fast");
     assert_int_equal(it_wait_path(a, "A before the restart", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
-    int paths = log_count(a->gw.proc.log_path, "take the fast path");
+    int paths = it_log_count(a->gw.proc.log_path, "take the fast path");
     /* A Redis restart (a new run_id): A's merge waits for every live peer's mark. */
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
     it_fix_reconnect(a);
     deadline = it_now_ms() + 15000;
-    while (log_count(a->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
+    while (it_log_count(a->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    int back = log_count(a->gw.proc.log_path, "take the fast path") >= paths + 1;
+    int back = it_log_count(a->gw.proc.log_path, "take the fast path") >= paths + 1;
     if (!back)
         fprintf(stderr, "it_fallback_peers: BROKEN: A not back on the fast path 15 s after the Redis restart, B (never reached Redis) "
                         "not marked; A's log %s\n",
@@ -489,15 +484,7 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
     it_fix_t *a = p->f, *b = &p->b;
     char ev[64], u[32];
     fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
-    it_new_event(a, ev, sizeof ev, "dead", 20, 1);
-    for (int i = 1; i <= 3; i++) {
-        snprintf(u, sizeof u, "q%02d", i);
-        claim_must(a, ev, u, 201, i, "the fast path");
-    }
-    books_agree(p, ev, 3);
-    assert_int_equal(it_wait_tracked(a, ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_tracked(b, ev, TRACK_MS), 0);
-    assert_int_equal(it_wait_watermarks(a, WM_CALLS, 1000, TRACK_MS), 0);
+    quiet_event(p, ev, sizeof ev, "dead");
 
     pid_t rp = it_service_pid("redis/redis.pid"), dp = it_service_pid("mariadb/mariadb.pid"), ap = a->gw.proc.pid;
     assert_true(rp > 0 && dp > 0 && ap > 0);

@@ -291,20 +291,6 @@ static long long xpending(const ctx_t *c)
     return v;
 }
 
-/* Lines of the log at @path holding @needle (0 when unreadable). */
-static int log_count(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return 0;
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, fp) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(fp);
-    return n;
-}
-
 /* Removes Redis's data files (appendonlydir/ of Redis 7, or an old appendonly.aof, and dump.rdb) from $TK_IT_DIR/redis: Redis must be stopped. */
 static void redis_wipe_files(void)
 {
@@ -742,7 +728,7 @@ static void redis_restarted_with_all_drained_rebuilds_nothing(void **st)
     grant_fast(&c);
     long long merges = it_metric(f, "tk_fallback_merges_total");
     assert_true(merges >= 0);
-    int paths = log_count(f->gw.proc.log_path, "take the fast path"); /* the merges that ended so far: the start's */
+    int paths = it_log_count(f->gw.proc.log_path, "take the fast path"); /* the merges that ended so far: the start's */
     assert_true(paths >= 1);
     pid_t gw = f->gw.proc.pid;
     assert_true(gw > 0);
@@ -764,9 +750,9 @@ static void redis_restarted_with_all_drained_rebuilds_nothing(void **st)
     /* The merge's end ("... take the fast path") once more than before the restart: /readyz alone could still say
      * what the frozen gateway knew. */
     deadline = it_now_ms() + READY_MS;
-    while (log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
+    while (it_log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    assert_int_equal(log_count(f->gw.proc.log_path, "take the fast path"), paths + 1);
+    assert_int_equal(it_log_count(f->gw.proc.log_path, "take the fast path"), paths + 1);
     assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis restarted, nothing lost"), 0);
     long long after = it_metric(f, "tk_fallback_merges_total");
     if (after != merges)
@@ -791,15 +777,15 @@ static void redis_back_empty_after_a_blip_keeps_undrained_grants(void **st)
     it_fix_t *f = c.f;
     new_event(&c, "fr9");
     grant_fast(&c);
-    int paths = log_count(f->gw.proc.log_path, "take the fast path");
+    int paths = it_log_count(f->gw.proc.log_path, "take the fast path");
     redisReply *kill = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
     assert_non_null(kill);
     assert_int_equal(kill->type, REDIS_REPLY_INTEGER);
     freeReplyObject(kill);
     long long deadline = it_now_ms() + READY_MS;
-    while (log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
+    while (it_log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
         it_sleep_ms(50);
-    assert_int_equal(log_count(f->gw.proc.log_path, "take the fast path"), paths + 1); /* the blip's merge ended: FAST */
+    assert_int_equal(it_log_count(f->gw.proc.log_path, "take the fast path"), paths + 1); /* the blip's merge ended: FAST */
     assert_int_equal(it_redis_xlen(f->redis, c.ev), N);                                 /* u01..u10 still undrained */
     assert_int_equal(it_services("kill-redis", SVC_MS), 0);
     assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed after the blip"), 0);

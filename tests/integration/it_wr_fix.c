@@ -987,10 +987,9 @@ static void a_redis_outage_does_not_abandon_the_line(void **st)
                                 "redis.call('ZADD', KEYS[1], now - 75000, ARGV[1]) "
                                 "redis.call('HSET', KEYS[2], 'step', now - 40000) "
                                 "redis.call('HSET', KEYS[3], 'wr_rate', 1) return #z";
-    char kseen[96], kwq[96], kev[96];
-    snprintf(kseen, sizeof kseen, "tk:{%s}:wq:seen", ev);
-    snprintf(kwq, sizeof kwq, "tk:{%s}:wq", ev);
-    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    char keys[10][128];
+    room_keys(ev, keys);
+    const char *kseen = keys[4], *kwq = keys[1], *kev = keys[0];
     redisReply *x = it_redis_must(f->redis, "EVAL %s 3 %s %s %s s-0000", shift, kseen, kwq, kev);
     assert_int_equal(x->type, REDIS_REPLY_INTEGER);
     assert_int_equal(x->integer, 21);
@@ -1033,10 +1032,9 @@ static void a_clock_stepped_back_keeps_the_outage_grace(void **st)
     fill_line(f, ev, 20);
     join_expect(f, ev, "u-a", 201);
     it_sleep_ms(300);
-    char kseen[96], kwq[96], kev[96];
-    snprintf(kseen, sizeof kseen, "tk:{%s}:wq:seen", ev);
-    snprintf(kwq, sizeof kwq, "tk:{%s}:wq", ev);
-    snprintf(kev, sizeof kev, "tk:{%s}:ev", ev);
+    char keys[10][128];
+    room_keys(ev, keys);
+    const char *kseen = keys[4], *kwq = keys[1], *kev = keys[0];
     /* The clock stepped back 60 s: the last step now reads a minute ahead. */
     static const char back[] = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
                                "redis.call('HSET', KEYS[1], 'step', now + 60000) return 1";

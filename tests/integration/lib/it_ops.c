@@ -155,3 +155,16 @@ void it_log_grep(const char *path, const char *needle, char *out, size_t len)
     }
     fclose(fp);
 }
+
+int it_log_count(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, fp) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(fp);
+    return n;
+}

@@ -63,4 +63,7 @@ long long it_metric(const it_fix_t *f, const char *series);
 /** The first line of the file @path that holds @needle into @out, cut to 400 bytes ("" when none). */
 void it_log_grep(const char *path, const char *needle, char *out, size_t len);
 
+/** Lines of the log at @path holding @needle (0 when unreadable): a gateway's merges that ended, say. */
+int it_log_count(const char *path, const char *needle);
+
 #endif
