@@ -949,6 +949,15 @@ static void no_second_holds_more_than_the_rate(void **st)
     assert_true(most <= RATE + 1);
 }
 
+/* A room at rate 0 (admits nobody) whose line holds s-0000..s-0019 and u-a (place 21), stepped by the admitter. */
+static void line_of_21(const it_fix_t *f, char *ev, size_t evlen)
+{
+    make_room(f, ev, evlen, 1000, 0);
+    fill_line(f, ev, 20);
+    join_expect(f, ev, "u-a", 201);
+    it_sleep_ms(300); /* the admitter steps the room (rate 0: admits nobody) */
+}
+
 /*
  * Review rev6: a Redis outage longer than the presence window passed the
  * whole line as abandoned. Presence is Redis's record of heartbeats, and
@@ -977,10 +986,7 @@ static void a_redis_outage_does_not_abandon_the_line(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_resp_t r;
-    make_room(f, ev, sizeof ev, 1000, 0);
-    fill_line(f, ev, 20);
-    join_expect(f, ev, "u-a", 201);
-    it_sleep_ms(300); /* the admitter steps the room (rate 0: admits nobody) */
+    line_of_21(f, ev, sizeof ev);
     static const char shift[] = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
                                 "local z = redis.call('ZRANGE', KEYS[1], 0, -1) "
                                 "for _, u in ipairs(z) do redis.call('ZADD', KEYS[1], now - 40000, u) end "
@@ -1028,10 +1034,7 @@ static void a_clock_stepped_back_keeps_the_outage_grace(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_resp_t r;
-    make_room(f, ev, sizeof ev, 1000, 0);
-    fill_line(f, ev, 20);
-    join_expect(f, ev, "u-a", 201);
-    it_sleep_ms(300);
+    line_of_21(f, ev, sizeof ev);
     char keys[10][128];
     room_keys(ev, keys);
     const char *kseen = keys[4], *kwq = keys[1], *kev = keys[0];
