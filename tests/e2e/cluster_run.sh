@@ -70,13 +70,21 @@ for ((i = 0; i < 6; i++)); do taken+=($((cport + i)) $((cport + i + 10000))); do
 # binds it (seen: a gateway's "Address already in use" after the cluster and
 # MariaDB started). Between the cluster's ports (20000-22005) and their bus
 # ports (30000-32005).
-pick() { local p; p=$(tk_free_port 23000 29999 "${taken[@]}") || tk_die "no free loopback port"; taken+=("$p"); echo "$p"; }
-PORT=$(pick)
-GW1=$(pick)
-GW2=$(pick)
-H1=$(pick)
-H2=$(pick)
-DB_PORT=$(pick)
+# pick VAR: sets VAR, in this shell: a pick inside $(...) added to a copy of
+# `taken`, so two picks could return the same port (seen in CI: HAProxy and
+# gateway 2's cleartext port both 23140, every request through HAProxy failed).
+pick() {
+    local p
+    p=$(tk_free_port 23000 29999 "${taken[@]}") || tk_die "no free loopback port"
+    taken+=("$p")
+    printf -v "$1" %s "$p"
+}
+pick PORT
+pick GW1
+pick GW2
+pick H1
+pick H2
+pick DB_PORT
 
 # Hermetic: what the e2e stage exported for its own gateway (tests/e2e/run.sh:
 # the user token key, the admin token, the database password file) must not
