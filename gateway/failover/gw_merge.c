@@ -444,8 +444,8 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
  * have granted from MariaDB since the last completed check. Either this
  * gateway's beats never lapsed since, so every peer read it alive
  * throughout and none granted (gw_peers.h); or no other gateway was alive
- * at its latest committed beat (one gateway: its MariaDB outages keep the
- * fast path through a blip, as before). Without it, a gateway whose beats
+ * at any of its committed beats since that check (one gateway: its
+ * MariaDB outages keep the fast path through a blip, as before). Without it, a gateway whose beats
  * failed (MariaDB out of its reach) or that was frozen while a peer cut
  * from Redis granted an event from MariaDB, then met MariaDB's failure
  * again at its merge, served that event from a Redis without the peer's
@@ -497,7 +497,9 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
             return 0;
         }
         tk_warn("merge: this gateway's beat failed (MariaDB error %u%s); no rebuild before it succeeds", be,
-                be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)" : "");
+                be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)"
+                : be == 1054         ? ": column gateway_beats.checked_run missing, run scripts/migrate.sh (sql/011)"
+                                     : "");
         return -1;
     }
     /* 1. Answered grants Redis lost (or, Redis restarted, may have lost),

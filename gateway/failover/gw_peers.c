@@ -35,6 +35,7 @@ static int64_t last_beat_ms; /* mono ms of the last beat that committed, any thr
 static int64_t beat_start_ms; /* mono ms at which the latest committed beat began: its beat_at is no earlier */
 static int64_t lapse_ms;      /* the longest a peer may have read this gateway dead since gw_peers_lapse_clear (gw_peers.h) */
 static int others_at_beat = 1; /* other gateways alive at the latest committed beat (1 until the first: unknown) */
+static int others_since = 1;   /* ... at any committed beat since gw_peers_lapse_clear (a peer that died since still counts) */
 static int peer_seen;     /* a peer was seen alive since the last return to Redis (gw_peers.h) */
 static int beats_failing; /* the last beat failed: its warning was logged once, not every second */
 static int marked;        /* this process has marked (gw_peers_mark): a beat row it makes again is '' ("never checked"), not '*' */
@@ -125,23 +126,28 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms)
         __atomic_store_n(&last_beat_ms, now, __ATOMIC_RELAXED);
         /* From the previous beat's start (its beat_at, at the latest) to this one's commit (when a peer can read
          * it): a peer counting alive beats may have read this gateway dead for all of it past PEER_ALIVE_MS. */
-        int64_t prev = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
+        int64_t prev = __atomic_load_n(&beat_start_ms, __ATOMIC_ACQUIRE);
         if (prev != 0)
             atomic_max(&lapse_ms, now - prev);
-        atomic_max(&beat_start_ms, t0);
+        if (others > 0)
+            __atomic_store_n(&others_since, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&others_at_beat, others > 0, __ATOMIC_RELAXED);
+        /* Last, with release: a reader that sees this start sees the lapse it ended (gw_peers_lapse_ms). */
+        int64_t cur = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
+        while (cur < t0 && !__atomic_compare_exchange_n(&beat_start_ms, &cur, t0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            ;
     }
     return e;
 }
 
 int gw_peers_alone_at_beat(void)
 {
-    return !__atomic_load_n(&others_at_beat, __ATOMIC_RELAXED);
+    return !__atomic_load_n(&others_since, __ATOMIC_RELAXED);
 }
 
 int64_t gw_peers_lapse_ms(void)
 {
-    int64_t start = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
+    int64_t start = __atomic_load_n(&beat_start_ms, __ATOMIC_ACQUIRE);
     if (start == 0)
         return INT64_MAX;
     int64_t now_gap = tk_time_mono_ms() - start, worst = __atomic_load_n(&lapse_ms, __ATOMIC_RELAXED);
@@ -151,6 +157,7 @@ int64_t gw_peers_lapse_ms(void)
 void gw_peers_lapse_clear(void)
 {
     __atomic_store_n(&lapse_ms, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&others_since, __atomic_load_n(&others_at_beat, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
 unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv)

@@ -158,7 +158,12 @@
  */
 unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms);
 
-/** 1 when no other gateway was alive at this gateway's latest committed beat (0 before the first). */
+/**
+ * 1 when no other gateway was alive at any of this gateway's committed
+ * beats since the last gw_peers_lapse_clear, nor at the one before it (0
+ * before the first beat): a peer that granted while this gateway looked
+ * dead and died since still counts.
+ */
 int gw_peers_alone_at_beat(void);
 
 /**
@@ -211,7 +216,11 @@ unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv);
  */
 int64_t gw_peers_lapse_ms(void);
 
-/** Starts gw_peers_lapse_ms's measure again: a merge completed its check of Redis against MariaDB. */
+/**
+ * Starts gw_peers_lapse_ms's and gw_peers_alone_at_beat's measures again: a
+ * merge completed its check of Redis against MariaDB. (A lapse during that
+ * merge, after its step 0, is the beat lease's own limit: gw_peers.h.)
+ */
 void gw_peers_lapse_clear(void);
 
 /** A peer was seen alive during this stay away from Redis (as gw_peers_refused, without counting a refusal). */
