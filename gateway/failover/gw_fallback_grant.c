@@ -261,8 +261,6 @@ int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
     pthread_mutex_unlock(&take_mutex);
     if (!ok)
         return -1;
-    /* Nothing written: no stale flag, the journal's state untouched (not flushed: a later merge looks again). */
-    int mine = written > 0;
     /* Released with the token taken here, not one read back from the journal (a fallback batch that lost the lock
      * may clear the journal's copy meanwhile). */
     MYSQL *db = gw_dbconn_db(conn);
@@ -273,7 +271,7 @@ int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
             gw_dbconn_db_reset(conn);
         return 0; /* written */
     }
-    if (mine)
+    if (written > 0) /* else not recorded above: the journal's state untouched (not flushed: a later merge looks again) */
         gw_journal_clear_locked(srv->journal, event, elen);
     return 0;
 }

@@ -480,6 +480,9 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
     merged_events = 0;
     if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
         return -1;
+    /* Redis's run_id is not the last completed check's: restarted since, or this process is new (step 1 and 2; and
+     * the blip exception needs it not to be). */
+    int restarted = run_id[0] == '\0' || strcmp(run_id, ok_run_id) != 0;
     /* 0. This gateway's beat, committed before anything below reads
      *    MariaDB: every fallback grant of another gateway committed before
      *    it is in what the rebuilds read, and every one after it sees this
@@ -492,7 +495,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
             gw_dbconn_db_reset(conn);
         size_t bpos = 0;
         int touched = gw_journal_scan(srv->journal, &bpos, GW_JOURNAL_SCAN_TOUCHED, ids, 1) > 0;
-        if (!touched && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0 && never_dead(srv)) {
+        if (!touched && !restarted && never_dead(srv)) {
             tk_warn("merge: MariaDB unreachable (beat: error %u); Redis was not restarted since the last check, so it serves again", be);
             return 0;
         }
@@ -506,7 +509,6 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
      *    into MariaDB; 2. then this gateway's mark, and the wait for every
      *    live peer's, before anything reads MariaDB to rebuild (gw_peers.h,
      *    "After a Redis restart"). */
-    int restarted = run_id[0] == '\0' || strcmp(run_id, ok_run_id) != 0;
     if (merge_journaled(conn, srv, ids, seq, restarted) != 0 || release_locks(conn, srv, ids) != 0 ||
         peers_checked(conn, srv, run_id, restarted) != 0)
         return -1;
@@ -548,7 +550,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
          * completed check saw (same run_id: not restarted, so it lost
          * nothing): a connection blip during a MariaDB outage keeps the
          * fast path. Anything else waits for MariaDB. */
-        if (!ours && run_id[0] != '\0' && strcmp(run_id, ok_run_id) == 0 && never_dead(srv)) {
+        if (!ours && !restarted && never_dead(srv)) {
             tk_warn("merge: MariaDB unreachable; Redis was not restarted since the last check, so it serves again");
             return 0;
         }

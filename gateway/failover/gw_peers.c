@@ -89,11 +89,11 @@ static unsigned read_fence(MYSQL *db, const char *sql)
     return e;
 }
 
-/* @v = max(@v, @x), for several threads. */
-static void atomic_max(int64_t *v, int64_t x)
+/* @v = max(@v, @x), for several threads; a store, when there is one, with memory order @order. */
+static void atomic_max(int64_t *v, int64_t x, int order)
 {
     int64_t cur = __atomic_load_n(v, __ATOMIC_RELAXED);
-    while (cur < x && !__atomic_compare_exchange_n(v, &cur, x, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    while (cur < x && !__atomic_compare_exchange_n(v, &cur, x, 0, order, __ATOMIC_RELAXED))
         ;
 }
 
@@ -128,14 +128,12 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms)
          * it): a peer counting alive beats may have read this gateway dead for all of it past PEER_ALIVE_MS. */
         int64_t prev = __atomic_load_n(&beat_start_ms, __ATOMIC_ACQUIRE);
         if (prev != 0)
-            atomic_max(&lapse_ms, now - prev);
+            atomic_max(&lapse_ms, now - prev, __ATOMIC_RELAXED);
         if (others > 0)
             __atomic_store_n(&others_since, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&others_at_beat, others > 0, __ATOMIC_RELAXED);
         /* Last, with release: a reader that sees this start sees the lapse it ended (gw_peers_lapse_ms). */
-        int64_t cur = __atomic_load_n(&beat_start_ms, __ATOMIC_RELAXED);
-        while (cur < t0 && !__atomic_compare_exchange_n(&beat_start_ms, &cur, t0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-            ;
+        atomic_max(&beat_start_ms, t0, __ATOMIC_RELEASE);
     }
     return e;
 }
