@@ -440,10 +440,7 @@ static void a_gateway_that_never_reached_redis_holds_nobody_back(void **st)
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
     it_fix_reconnect(a);
-    deadline = it_now_ms() + 15000;
-    while (it_log_count(a->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
-        it_sleep_ms(50);
-    int back = it_log_count(a->gw.proc.log_path, "take the fast path") >= paths + 1;
+    int back = it_log_wait(a->gw.proc.log_path, "take the fast path", paths + 1, 15000) >= paths + 1;
     if (!back)
         fprintf(stderr, "it_fallback_peers: BROKEN: A not back on the fast path 15 s after the Redis restart, B (never reached Redis) "
                         "not marked; A's log %s\n",

@@ -749,10 +749,7 @@ static void redis_restarted_with_all_drained_rebuilds_nothing(void **st)
     assert_int_equal(it_redis_xlen(f->redis, c.ev), 0);
     /* The merge's end ("... take the fast path") once more than before the restart: /readyz alone could still say
      * what the frozen gateway knew. */
-    deadline = it_now_ms() + READY_MS;
-    while (it_log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
-        it_sleep_ms(50);
-    assert_int_equal(it_log_count(f->gw.proc.log_path, "take the fast path"), paths + 1);
+    assert_int_equal(it_log_wait(f->gw.proc.log_path, "take the fast path", paths + 1, READY_MS), paths + 1);
     assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis restarted, nothing lost"), 0);
     long long after = it_metric(f, "tk_fallback_merges_total");
     if (after != merges)
@@ -782,10 +779,8 @@ static void redis_back_empty_after_a_blip_keeps_undrained_grants(void **st)
     assert_non_null(kill);
     assert_int_equal(kill->type, REDIS_REPLY_INTEGER);
     freeReplyObject(kill);
-    long long deadline = it_now_ms() + READY_MS;
-    while (it_log_count(f->gw.proc.log_path, "take the fast path") < paths + 1 && it_now_ms() < deadline)
-        it_sleep_ms(50);
-    assert_int_equal(it_log_count(f->gw.proc.log_path, "take the fast path"), paths + 1); /* the blip's merge ended: FAST */
+    /* the blip's merge ended: FAST */
+    assert_int_equal(it_log_wait(f->gw.proc.log_path, "take the fast path", paths + 1, READY_MS), paths + 1);
     assert_int_equal(it_redis_xlen(f->redis, c.ev), N);                                 /* u01..u10 still undrained */
     assert_int_equal(it_services("kill-redis", SVC_MS), 0);
     assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed after the blip"), 0);

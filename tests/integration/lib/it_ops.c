@@ -168,3 +168,12 @@ int it_log_count(const char *path, const char *needle)
     fclose(fp);
     return n;
 }
+
+int it_log_wait(const char *path, const char *needle, int n, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    int got;
+    while ((got = it_log_count(path, needle)) < n && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    return got;
+}

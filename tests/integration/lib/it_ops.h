@@ -66,4 +66,7 @@ void it_log_grep(const char *path, const char *needle, char *out, size_t len);
 /** Lines of the log at @path holding @needle (0 when unreadable): a gateway's merges that ended, say. */
 int it_log_count(const char *path, const char *needle);
 
+/** Polls it_log_count every 50 ms until it is at least @n, for at most @timeout_ms; returns the last count. */
+int it_log_wait(const char *path, const char *needle, int n, int timeout_ms);
+
 #endif
