@@ -470,6 +470,31 @@ static int never_dead(const gw_server_t *srv)
 }
 
 /*
+ * Step 0's beat must commit soon after its beat_at (MariaDB's NOW(3) when
+ * its upsert started), else argument (2) of gw_peers.h fails: a grant
+ * transaction that waited on the fence behind it, or started just after
+ * its commit, reads a beat_at already PEER_ALIVE_MS old, takes this
+ * gateway for dead and grants from MariaDB after this merge read it (and
+ * goes on granting until the next beat commits). A beat held up on its
+ * own row's lock, or a commit stuck on a slow fsync, does that. So a beat
+ * that took PEER_ALIVE_MS/2 or more, measured on this side from before
+ * the fence (an upper bound of commit minus beat_at), reads nothing: the
+ * merge fails and the next one, a second later, beats again. The other
+ * half of the window is for the beat after it (GW_PEER_BEAT_MS later) to
+ * commit; beats after step 0 that are slow are gw_peers.h's stated limit.
+ * 1 when the merge must stop here.
+ */
+static int slow_beat(const gw_server_t *srv, int64_t took_ms)
+{
+    if (took_ms < srv->conf->peer_alive_ms / 2)
+        return 0;
+    tk_warn("merge: this gateway's beat took %lld ms to commit (PEER_ALIVE_MS %ld): a peer may have read it dead and granted "
+            "from MariaDB after this merge's reads; no rebuild off that beat, beating again at the next check",
+            (long long)took_ms, srv->conf->peer_alive_ms);
+    return 1;
+}
+
+/*
  * The check every return to the fast path runs (gw_merge.h). Returns 0
  * when Redis can serve every event.
  */
@@ -486,10 +511,14 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
     /* 0. This gateway's beat, committed before anything below reads
      *    MariaDB: every fallback grant of another gateway committed before
      *    it is in what the rebuilds read, and every one after it sees this
-     *    gateway alive and grants nothing (gw_peers.h). Without it, no
-     *    rebuild: only the blip exception below may serve. */
+     *    gateway alive and grants nothing (gw_peers.h), if it committed
+     *    in time (slow_beat). Without it, no rebuild: only the blip
+     *    exception below may serve. */
     MYSQL *bdb = gw_dbconn_db(conn);
+    int64_t b0 = tk_time_mono_ms();
     unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder, srv->conf->peer_alive_ms) : 2002;
+    if (be == 0 && slow_beat(srv, tk_time_mono_ms() - b0))
+        return -1;
     if (be != 0) {
         if (bdb != NULL)
             gw_dbconn_db_reset(conn);

@@ -77,7 +77,10 @@
  *  - A beat that does not commit in time (MariaDB slow) makes the peer
  *    look dead too: the same lease as above, measured on MariaDB's clock.
  *    The beat's only waits are the fence (short grant transactions) and
- *    MariaDB itself.
+ *    MariaDB itself. B of (1) is held to half the window: a merge whose
+ *    beat took PEER_ALIVE_MS/2 or more reads nothing and tries again
+ *    (gw_merge.c, slow_beat); a later beat that slow, while P serves from
+ *    Redis, is not covered.
  *
  * After a Redis restart: the checked mark (column checked_run, sql/011).
  * Beats also close a hole of the merge back to Redis, with no fallback

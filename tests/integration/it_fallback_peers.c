@@ -540,6 +540,73 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
     claim_must(a, ev, "n02", 201, 7, "A after its check, above B's grants");
 }
 
+/*
+ * A merge whose own beat committed late reads nothing (gw_merge.c,
+ * slow_beat). The beat's beat_at is MariaDB's NOW(3) when its upsert
+ * starts; a beat held up after that (here: the test holds A's beat row
+ * FOR UPDATE, as a stuck fsync would hold the commit) commits a beat_at
+ * that is already old, and a peer reading it then takes A for dead. The
+ * test takes the lock just after one of A's timer beats committed (the
+ * next is a second away), drops every Redis connection (CLIENT KILL), so
+ * A's merge runs and its step-0 beat is the one that waits; it lets go
+ * after PEER_ALIVE_MS/2 + 300 ms. Before the fix that merge went on and
+ * A took the fast path off the late beat; now it fails, and the next
+ * merge (a fresh beat) takes the fast path. A timer beat that got to the
+ * lock first instead leaves the merge's beat fresh: that attempt proves
+ * nothing and is made again (three at most).
+ */
+static void a_merge_whose_beat_committed_late_reads_nothing(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f;
+    char host[64] = "host", holder[128];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(holder, sizeof holder, "gw-%s-%ld", host, (long)a->gw.proc.pid);
+    assert_int_equal(it_wait_path(a, "A on Redis", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
+    MYSQL *lk = it_db_connect();
+    assert_non_null(lk);
+    int caught = 0;
+    for (int attempt = 1; attempt <= 3 && !caught; attempt++) {
+        int slow = it_log_count(a->gw.proc.log_path, "to commit (PEER_ALIVE_MS");
+        int failed = it_log_count(a->gw.proc.log_path, "check of Redis against MariaDB failed");
+        int paths = it_log_count(a->gw.proc.log_path, "take the fast path");
+        /* Just after a timer beat of A committed. */
+        long long was = it_db_int(a->db, -1, "SELECT CAST(UNIX_TIMESTAMP(beat_at) * 1000 AS SIGNED) FROM gateway_beats WHERE holder = '%s'", holder);
+        assert_true(was > 0);
+        long long deadline = it_now_ms() + 3000;
+        while (it_db_int(a->db, -1, "SELECT CAST(UNIX_TIMESTAMP(beat_at) * 1000 AS SIGNED) FROM gateway_beats WHERE holder = '%s'", holder) == was &&
+               it_now_ms() < deadline)
+            it_sleep_ms(5);
+        /* By hand: it_db_int commits after its query, which would let go of the lock. */
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT holder FROM gateway_beats WHERE holder = '%s' FOR UPDATE", holder);
+        assert_int_equal(mysql_query(lk, "START TRANSACTION"), 0);
+        assert_int_equal(mysql_query(lk, sql), 0);
+        MYSQL_RES *res = mysql_store_result(lk);
+        assert_non_null(res);
+        assert_int_equal(mysql_num_rows(res), 1);
+        mysql_free_result(res);
+        redisReply *kill = redisCommand(a->redis, "CLIENT KILL TYPE normal SKIPME yes");
+        assert_non_null(kill);
+        freeReplyObject(kill);
+        it_sleep_ms(ALIVE_MS / 2 + 300);
+        assert_int_equal(mysql_query(lk, "COMMIT"), 0);
+        int back = it_log_wait(a->gw.proc.log_path, "take the fast path", paths + 1, 15000) >= paths + 1;
+        assert_true(back);
+        caught = it_log_count(a->gw.proc.log_path, "to commit (PEER_ALIVE_MS") > slow;
+        fprintf(stderr, "it_fallback_peers: attempt %d: merge beat late: %s; merges failed since: %d\n", attempt, caught ? "yes" : "no",
+                it_log_count(a->gw.proc.log_path, "check of Redis against MariaDB failed") - failed);
+        if (caught) /* ...and that merge did not take the fast path: one failed before the one that did */
+            assert_true(it_log_count(a->gw.proc.log_path, "check of Redis against MariaDB failed") > failed);
+    }
+    mysql_close(lk);
+    if (!caught)
+        fprintf(stderr, "it_fallback_peers: BROKEN: no merge of A refused its late beat in three attempts; A's log %s\n",
+                a->gw.proc.log_path);
+    assert_true(caught);
+    assert_int_equal(it_wait_path(a, "A after the late beat", NULL, "fast", 5000, NULL, 0, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
+        cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
