@@ -177,6 +177,7 @@ static void thread_dispose(gw_thread_t *th)
     th->boards = NULL;
     gw_board_reader_destroy(th->board_reader);
     th->board_reader = NULL;
+    th->redis_closing = 1;       /* the drop below is ours, not Redis lost (the stop's journal write) */
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_batcher_free(th->batcher); /* after the claim scripts' callbacks, which run here too */
     th->batcher = NULL;
@@ -507,6 +508,10 @@ stop:
     }
     gw_dbpool_stop(srv->dbpool);
     if (srv->start_go > 0) {
+        /* The mode at the signal, or LOST when Redis was lost after it while requests finished (the teardown's own drops
+         * do not count: they move the mode to LOST on every stop). */
+        if (__atomic_load_n(&srv->lost_in_stop, __ATOMIC_RELAXED))
+            mode_at_stop = GW_MODE_LOST;
         gw_fallback_grant_write_at_stop(srv, mode_at_stop); /* before the row goes: a peer's merge waits for it until then */
         gw_peers_leave(srv); /* after the last beat: peers need not wait PEER_ALIVE_MS; none if we never served */
     }

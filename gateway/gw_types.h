@@ -93,6 +93,7 @@ struct st_gw_thread_t {
     h2o_multithread_receiver_t db_done; /* completions from the database threads */
     h2o_multithread_receiver_t wake;    /* shutdown notice from the main thread */
     int stopping;
+    int redis_closing;        /* the teardown drops this thread's Redis connections: not a loss (gw_failover_on_redis_state) */
     size_t conns;             /* open client connections */
     h2o_linklist_t conn_list; /* their records (gw_conn.c), so a shutdown can close what outlived its timeout */
     size_t db_jobs;           /* jobs submitted to the database threads, not yet back */
@@ -110,6 +111,7 @@ struct st_gw_server_t {
     gw_dbpool_t *dbpool;
     unsigned char admin_token_hash[32]; /* SHA-256 of the token: compared in constant time */
     volatile int shutdown;              /* set when a stop signal arrived */
+    int lost_in_stop;                   /* a Redis connection was lost after it, before the teardown (atomic; gw_server.c) */
     struct gw_journal *journal;         /* the claim mode and the journal of grants (gw_journal.h) */
     struct gw_failover *failover;       /* moves the mode, on thread 0 (gw_failover.h) */
     struct gw_rebuild *rebuild;         /* the check after every Redis (re)connection (gw_rebuild.h) */

@@ -265,6 +265,12 @@ void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
      * the check (gw_merge.h) would never run. So the mode leaves FAST the
      * moment any connection drops, from whichever loop thread saw it. */
     if (!up) {
+        /* Between the stop signal and this thread's teardown, Redis was
+         * lost while requests finished: it may come back without this
+         * process's undrained grants, so the stop writes the journal
+         * (gw_server.c) although the mode at the signal was FAST. */
+        if (th->server->shutdown && !th->redis_closing)
+            __atomic_store_n(&th->server->lost_in_stop, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&redis_drops, 1, __ATOMIC_ACQ_REL);
         gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
     }

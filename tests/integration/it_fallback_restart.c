@@ -79,13 +79,17 @@
  * Redis is always started again in teardown, whatever failed. Every wait
  * is bounded; nothing sleeps where a condition can be polled.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -710,6 +714,51 @@ static void gateway_stopped_on_the_fast_path_writes_nothing(void **st)
 }
 
 /*
+ * Redis lost DURING a clean stop. The stop writes the journal when the
+ * mode was not FAST; it took the mode at the signal (the teardown's own
+ * drops move it to LOST on every stop, see the test above), so a Redis
+ * lost after the signal, while the gateway still waited for its
+ * connections to finish, left u01..u10 (undrained) in no store once Redis
+ * came back empty. Here an idle client connection holds the stop open
+ * (GW_SHUTDOWN_TIMEOUT_MS, 10 s) while Redis is killed; then it closes.
+ * Seen failing before the fix: 0 rows in MariaDB after the stop.
+ */
+static void redis_lost_during_a_clean_stop_keeps_undrained_grants(void **st)
+{
+    ctx_t c = {.f = *st};
+    it_fix_t *f = c.f;
+    new_event(&c, "fr10");
+    grant_fast(&c);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "on the fast path"), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->gw.http_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    int stopping = it_log_count(f->gw.proc.log_path, "finishing requests in flight");
+    assert_int_equal(it_proc_signal(&f->gw.proc, SIGTERM), 0);
+    int signalled = it_log_wait(f->gw.proc.log_path, "finishing requests in flight", stopping + 1, 5000) > stopping;
+    int lost = it_log_count(f->gw.proc.log_path, "path: Redis lost");
+    if (signalled) {
+        assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+        lost = it_log_wait(f->gw.proc.log_path, "path: Redis lost", lost + 1, 5000) > lost;
+    }
+    close(fd); /* the last connection: the stop goes on */
+    int rc = it_proc_wait(&f->gw.proc, IT_STOP_MS);
+    assert_true(signalled);
+    assert_true(lost);
+    assert_int_equal(rc, 0);
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c.ev), N);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    gateway_start_again(&c);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty, new gateway"), 0);
+    check_after_loss(&c, "redis_lost_during_a_clean_stop_keeps_undrained_grants");
+}
+
+/*
  * A Redis restart that lost nothing (AOF always) while every grant the
  * gateway journaled was already drained: the merge writes no row, so it
  * must flag nothing stale and rebuild nothing. The gateway is frozen
@@ -901,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_back_empty_after_out_of_order_drain, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gateway_stopped_while_redis_down_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(gateway_stopped_on_the_fast_path_writes_nothing, setup_no_fallback, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_lost_during_a_clean_stop_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_restarted_with_all_drained_rebuilds_nothing, setup_no_fallback, it_fix_free_redis_up),
         cmocka_unit_test_setup_teardown(redis_back_empty_after_a_blip_keeps_undrained_grants, setup_no_fallback, it_fix_free_redis_up),
     };
