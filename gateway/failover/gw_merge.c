@@ -20,7 +20,7 @@
 
 #define SCAN_PAGE 256 /* event_stock rows read, and seqs asked of Redis, per round of the scan */
 
-#define RUN_ID_MAX 48                                    /* one Redis's run_id (40 hex digits) */
+#define RUN_ID_MAX 96                                    /* one Redis's identity: run_id/master_replid (40 hex digits each) */
 #define RUN_IDS_MAX (TK_CLUSTER_NODES_MAX * RUN_ID_MAX + 1) /* a cluster's: every master's, sorted, comma-separated */
 
 /* Redis's run_id at the last merge that completed (a cluster: every
@@ -30,19 +30,41 @@
 static char ok_run_id[RUN_IDS_MAX];
 static unsigned merged_events;
 
-/* The run_id in INFO server's reply @rep into @out (@cap bytes; "" when absent). */
+/* The value of INFO field @name (with its colon) in @rep, its length into *@n; NULL when absent. */
+static const char *info_field(const redisReply *rep, const char *name, size_t *n)
+{
+    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, name) : NULL;
+    if (p == NULL || (p != rep->str && p[-1] != '\n'))
+        return NULL; /* absent, or the tail of another field's name (master_replid2 is not master_replid) */
+    p += strlen(name);
+    *n = strcspn(p, "\r\n");
+    return p;
+}
+
+/*
+ * The identity of the Redis that answered INFO @rep ("INFO server
+ * replication") into @out (@cap bytes): "<run_id>/<master_replid>", or
+ * "" when there is no run_id (a proxy). The run_id names the process; the
+ * replication id names its data history: it changes when the process
+ * becomes a replica (it takes its master's, after a full resync that
+ * replaced its data) and again when it is promoted. A master demoted,
+ * resynced from a master that lacked some writes, and promoted again
+ * keeps its run_id but not its replid, so the pair tells "restarted" for
+ * it too. On a stable master neither changes.
+ */
 static void parse_run_id(const redisReply *rep, char *out, size_t cap)
 {
     out[0] = '\0';
-    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "run_id:") : NULL;
-    if (p != NULL) {
-        p += 7;
-        size_t n = strcspn(p, "\r\n");
-        if (n < cap) {
-            memcpy(out, p, n);
-            out[n] = '\0';
-        }
-    }
+    size_t n = 0, rn = 0;
+    const char *id = info_field(rep, "run_id:", &n);
+    const char *repl = info_field(rep, "master_replid:", &rn);
+    if (id == NULL || n + 1 + rn + 1 > cap)
+        return;
+    memcpy(out, id, n);
+    out[n] = '/';
+    if (repl != NULL)
+        memcpy(out + n + 1, repl, rn);
+    out[n + 1 + (repl != NULL ? rn : 0)] = '\0';
 }
 
 static int cmp_run_id(const void *a, const void *b)
@@ -75,10 +97,10 @@ static int redis_run_ids(gw_dbconn_t *conn, tk_rcluster_t *rcl, char *out, size_
         free(ids);
         return -1;
     }
-    const char *argv[] = {"INFO", "server"};
+    const char *argv[] = {"INFO", "server", "replication"};
     int missing = 0;
     for (size_t i = 0; i < n; i++) {
-        redisReply *rep = tk_rcluster_node_cmd(rcl, i, 2, argv, NULL);
+        redisReply *rep = tk_rcluster_node_cmd(rcl, i, 3, argv, NULL);
         if (rep == NULL) {
             tk_warn("merge: INFO on a master: %s", rcl->errstr);
             free(ids);
@@ -107,7 +129,7 @@ static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
     redisContext *rc = gw_dbconn_redis(conn);
     if (rc == NULL)
         return -1;
-    redisReply *rep = redisCommand(rc, "INFO server");
+    redisReply *rep = redisCommand(rc, "INFO server replication");
     if (rep == NULL) {
         gw_dbconn_redis_reset(conn);
         return -1;

@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -329,7 +330,20 @@ static int setup_no_worker(void **st)
  * to u01..u10; u01..u10 retried through A got 201 with tickets 11..20
  * (their first claims in neither store). 20 broken.
  */
-static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
+/* Redis lost with its data and started empty (a new process: a new run_id). */
+static void wipe_by_restart(const peers_t *p)
+{
+    (void)p;
+    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
+    const it_env_t *env = it_env();
+    char cmd[PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s/redis/appendonlydir' '%s/redis/appendonly.aof' '%s/redis/dump.rdb'", env->it_dir, env->it_dir,
+             env->it_dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+}
+
+static void empty_redis_case(void **st, void (*wipe)(const peers_t *p))
 {
     peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
@@ -348,13 +362,7 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
 
     /* A stalls; Redis is lost with its data and comes back empty. */
     assert_int_equal(kill(a->gw.proc.pid, SIGSTOP), 0);
-    assert_int_equal(it_services("kill-redis", SVC_MS), 0);
-    const it_env_t *env = it_env();
-    char cmd[PATH_MAX * 2];
-    snprintf(cmd, sizeof cmd, "rm -rf -- '%s/redis/appendonlydir' '%s/redis/appendonly.aof' '%s/redis/dump.rdb'", env->it_dir, env->it_dir,
-             env->it_dir);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    wipe(p);
     it_fix_reconnect(a);
     b->redis = a->redis;
     b->db = a->db;
@@ -399,6 +407,98 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
     assert_int_equal(it_db_int(a->db, -1, "SELECT COUNT(DISTINCT ticket) FROM claims WHERE event_id = '%s'", ev), 16);
     assert_int_equal(it_db_int(a->db, -1, "SELECT MAX(ticket) FROM claims WHERE event_id = '%s'", ev), 16);
     assert_int_equal(it_db_int(a->db, -1, "SELECT sold FROM event_stock WHERE event_id = '%s'", ev), 16);
+}
+
+static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
+{
+    empty_redis_case(st, wipe_by_restart);
+}
+
+/*
+ * The same loss without a restart: the SAME Redis process made a replica
+ * of an empty Redis (a full resync replaces its data), then promoted
+ * again, and every client connection dropped (as a failover's
+ * reconfiguration does). Its run_id is unchanged, so before the fix B's
+ * merge read "not restarted", waited for nobody and served the event
+ * rebuilt without A's undrained grants (n01..n10 through B: 201). The
+ * identity is now run_id and replication id: the resync and the promotion
+ * each changed the latter.
+ */
+static pid_t empty_master;
+
+static int teardown_replica(void **st)
+{
+    peers_t *p = *st;
+    if (p->f->redis != NULL) { /* a failure half-way must not leave Redis a replica for the next test */
+        redisReply *r = redisCommand(p->f->redis, "REPLICAOF NO ONE");
+        if (r != NULL)
+            freeReplyObject(r);
+    }
+    if (empty_master > 0) {
+        kill(empty_master, SIGKILL);
+        waitpid(empty_master, NULL, 0);
+        empty_master = 0;
+    }
+    if (p->f->gw.proc.pid > 0)
+        kill(p->f->gw.proc.pid, SIGCONT); /* A frozen by a failure half-way: teardown stops it */
+    return teardown(st);
+}
+
+static void wipe_by_resync(const peers_t *p)
+{
+    redisContext *rc = p->f->redis;
+    char port[16], dir[PATH_MAX], log[PATH_MAX + 32];
+    int eport = it_free_port();
+    assert_true(eport > 0);
+    snprintf(port, sizeof port, "%d", eport);
+    snprintf(dir, sizeof dir, "%s", it_env()->it_dir);
+    snprintf(log, sizeof log, "%s/empty-master.log", dir);
+    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, NULL};
+    empty_master = it_proc_run(argv, log);
+    assert_true(empty_master > 0);
+    redisReply *r = redisCommand(rc, "INFO server");
+    assert_non_null(r);
+    char before[64] = "";
+    const char *q = strstr(r->str, "run_id:");
+    assert_non_null(q);
+    snprintf(before, sizeof before, "%.40s", q + 7);
+    freeReplyObject(r);
+    long long deadline = it_now_ms() + 10000;
+    int up = 0;
+    for (int sent = 0; !up && it_now_ms() < deadline; it_sleep_ms(100)) {
+        if (!sent) { /* the empty master may still be starting: REPLICAOF retries on its own, once sent */
+            r = redisCommand(rc, "REPLICAOF 127.0.0.1 %s", port);
+            assert_non_null(r);
+            sent = r->type != REDIS_REPLY_ERROR;
+            freeReplyObject(r);
+        }
+        r = redisCommand(rc, "INFO replication");
+        assert_non_null(r);
+        up = strstr(r->str, "master_link_status:up") != NULL;
+        freeReplyObject(r);
+    }
+    assert_true(up);
+    r = redisCommand(rc, "REPLICAOF NO ONE");
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = redisCommand(rc, "DBSIZE");
+    assert_non_null(r);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    r = redisCommand(rc, "INFO server");
+    assert_non_null(r);
+    q = strstr(r->str, "run_id:");
+    assert_non_null(q);
+    assert_int_equal(strncmp(before, q + 7, 40), 0); /* the same process */
+    freeReplyObject(r);
+    r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(r);
+    freeReplyObject(r);
+}
+
+static void redis_resynced_empty_under_two_gateways_keeps_every_grant(void **st)
+{
+    empty_redis_case(st, wipe_by_resync);
 }
 
 /*
@@ -612,6 +712,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
+        cmocka_unit_test_setup_teardown(redis_resynced_empty_under_two_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
         cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown),
