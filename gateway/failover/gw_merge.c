@@ -492,10 +492,10 @@ static int never_dead(const gw_server_t *srv)
 }
 
 /*
- * Step 0's beat must commit soon after its beat_at (MariaDB's NOW(3) when
- * its upsert started), else argument (2) of gw_peers.h fails: a grant
- * transaction that waited on the fence behind it, or started just after
- * its commit, reads a beat_at already PEER_ALIVE_MS old, takes this
+ * A beat of the merge must commit soon after its beat_at (MariaDB's NOW(3)
+ * when its upsert started), else argument (2) of gw_peers.h fails: a
+ * grant transaction that waited on the fence behind it, or started just
+ * after its commit, reads a beat_at already PEER_ALIVE_MS old, takes this
  * gateway for dead and grants from MariaDB after this merge read it (and
  * goes on granting until the next beat commits). A beat held up on its
  * own row's lock, or a commit stuck on a slow fsync, does that. So a beat
@@ -503,17 +503,47 @@ static int never_dead(const gw_server_t *srv)
  * the fence (an upper bound of commit minus beat_at), reads nothing: the
  * merge fails and the next one, a second later, beats again. The other
  * half of the window is for the beat after it (GW_PEER_BEAT_MS later) to
- * commit; beats after step 0 that are slow are gw_peers.h's stated limit.
+ * commit. Except when no other gateway was alive at any beat since the
+ * last check (gw_peers_alone_at_beat, the blip exception's test): then no
+ * peer's fallback can grant, and a MariaDB that is merely slow keeps a
+ * lone gateway off the fast path no longer than one that is down.
  * 1 when the merge must stop here.
  */
-static int slow_beat(const gw_server_t *srv, int64_t took_ms)
+static int slow_beat(const gw_server_t *srv, int64_t took_ms, const char *which)
 {
-    if (took_ms < srv->conf->peer_alive_ms / 2)
+    static int64_t warned_ms;
+    if (took_ms < srv->conf->peer_alive_ms / 2 || gw_peers_alone_at_beat())
         return 0;
-    tk_warn("merge: this gateway's beat took %lld ms to commit (PEER_ALIVE_MS %ld): a peer may have read it dead and granted "
-            "from MariaDB after this merge's reads; no rebuild off that beat, beating again at the next check",
-            (long long)took_ms, srv->conf->peer_alive_ms);
+    int64_t now = tk_time_mono_ms();
+    if (now - warned_ms >= 10000) { /* the merge runs again every second */
+        warned_ms = now;
+        tk_warn("merge: this gateway's %s beat took %lld ms to commit (PEER_ALIVE_MS %ld): a peer may have read it dead and "
+                "granted from MariaDB after this merge's reads; no rebuild off that beat, beating again at the next check",
+                which, (long long)took_ms, srv->conf->peer_alive_ms);
+    }
     return 1;
+}
+
+/*
+ * The beat just before the rebuilds read MariaDB (step 3): steps 1 and 2
+ * may have run long (a journal write, the wait for peers' marks) on beats
+ * of gw_peers_beat_due that nobody measured. This one takes the fence
+ * exclusively, so every grant transaction that counted this gateway dead
+ * before it has ended (its grants are in what step 3 reads), and, quick,
+ * it keeps every later one refusing. 0, or -1: the merge stops here.
+ */
+static int beat_before_reads(gw_dbconn_t *conn, gw_server_t *srv)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    int64_t b0 = tk_time_mono_ms();
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
+    if (e != 0) {
+        if (db != NULL)
+            gw_dbconn_db_reset(conn);
+        tk_warn("merge: this gateway's beat before the rebuilds failed (MariaDB error %u); checking again", e);
+        return -1;
+    }
+    return slow_beat(srv, tk_time_mono_ms() - b0, "second") ? -1 : 0;
 }
 
 /*
@@ -539,7 +569,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
     MYSQL *bdb = gw_dbconn_db(conn);
     int64_t b0 = tk_time_mono_ms();
     unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder, srv->conf->peer_alive_ms) : 2002;
-    if (be == 0 && slow_beat(srv, tk_time_mono_ms() - b0))
+    if (be == 0 && slow_beat(srv, tk_time_mono_ms() - b0, "first"))
         return -1;
     if (be != 0) {
         if (bdb != NULL)
@@ -561,7 +591,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
      *    live peer's, before anything reads MariaDB to rebuild (gw_peers.h,
      *    "After a Redis restart"). */
     if (merge_journaled(conn, srv, ids, seq, restarted) != 0 || release_locks(conn, srv, ids) != 0 ||
-        peers_checked(conn, srv, run_id, restarted) != 0)
+        peers_checked(conn, srv, run_id, restarted) != 0 || beat_before_reads(conn, srv) != 0)
         return -1;
     /* 3. Every event the fallback wrote its journal to (it may have granted
      *    on it, even if its lock was lost since), and those step 1 wrote. */

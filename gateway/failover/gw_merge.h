@@ -5,7 +5,9 @@
  * rebuilds, from MariaDB, every event whose Redis state may be older:
  *  0. first, before it reads MariaDB, this gateway's beat (gw_peers.h):
  *     another gateway's fallback grants either committed before it (the
- *     rebuilds below see them) or see this gateway alive and refuse;
+ *     rebuilds below see them) or see this gateway alive and refuse; a
+ *     beat that took PEER_ALIVE_MS/2 or more fails the check (with a peer
+ *     alive), and so does one more beat, just before step 3;
  *  1. each event whose journaled grants Redis lost (its seq is below
  *     them, or it is gone, or it was rebuilt from MariaDB since the last
  *     reset, which makes its seq MariaDB's; when Redis's run_id is not the

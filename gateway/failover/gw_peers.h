@@ -76,11 +76,15 @@
  *    this module (the watermark's gap, gw_journal.h). Not closed here.
  *  - A beat that does not commit in time (MariaDB slow) makes the peer
  *    look dead too: the same lease as above, measured on MariaDB's clock.
- *    The beat's only waits are the fence (short grant transactions) and
- *    MariaDB itself. B of (1) is held to half the window: a merge whose
- *    beat took PEER_ALIVE_MS/2 or more reads nothing and tries again
- *    (gw_merge.c, slow_beat); a later beat that slow, while P serves from
- *    Redis, is not covered.
+ *    The beat waits on the fence (short grant transactions), on its own
+ *    row (gw_peers_unchecked reads rows in share mode) and on MariaDB
+ *    itself. The merge's beats are held to half the window: B of (1), and
+ *    a second beat just before the rebuilds read (every grant transaction
+ *    that counted P dead before it has ended), each taking PEER_ALIVE_MS/2
+ *    or more fail the merge, which tries again (gw_merge.c, slow_beat;
+ *    not when no other gateway was alive at P's beats since its last
+ *    check). A beat that slow later, while P serves from Redis, is not
+ *    covered.
  *
  * After a Redis restart: the checked mark (column checked_run, sql/011).
  * Beats also close a hole of the merge back to Redis, with no fallback

@@ -642,19 +642,30 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
 
 /*
  * A merge whose own beat committed late reads nothing (gw_merge.c,
- * slow_beat). The beat's beat_at is MariaDB's NOW(3) when its upsert
+ * slow_beat; B is alive, so A is not alone). The beat's beat_at is MariaDB's NOW(3) when its upsert
  * starts; a beat held up after that (here: the test holds A's beat row
  * FOR UPDATE, as a stuck fsync would hold the commit) commits a beat_at
  * that is already old, and a peer reading it then takes A for dead. The
  * test takes the lock just after one of A's timer beats committed (the
  * next is a second away), drops every Redis connection (CLIENT KILL), so
  * A's merge runs and its step-0 beat is the one that waits; it lets go
- * after PEER_ALIVE_MS/2 + 300 ms. Before the fix that merge went on and
+ * PEER_ALIVE_MS/2 + 300 ms after A logged the merge's start. Before the fix that merge went on and
  * A took the fast path off the late beat; now it fails, and the next
  * merge (a fresh beat) takes the fast path. A timer beat that got to the
  * lock first instead leaves the merge's beat fresh: that attempt proves
  * nothing and is made again (three at most).
  */
+static MYSQL *lock_conn; /* the test's lock on A's beat row: let go in teardown_lock whatever failed */
+
+static int teardown_lock(void **st)
+{
+    if (lock_conn != NULL) {
+        mysql_close(lock_conn); /* a transaction left open rolls back: A's row is free */
+        lock_conn = NULL;
+    }
+    return teardown(st);
+}
+
 static void a_merge_whose_beat_committed_late_reads_nothing(void **st)
 {
     peers_t *p = *st;
@@ -663,13 +674,14 @@ static void a_merge_whose_beat_committed_late_reads_nothing(void **st)
     gethostname(host, sizeof(host) - 1);
     snprintf(holder, sizeof holder, "gw-%s-%ld", host, (long)a->gw.proc.pid);
     assert_int_equal(it_wait_path(a, "A on Redis", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
-    MYSQL *lk = it_db_connect();
+    MYSQL *lk = lock_conn = it_db_connect();
     assert_non_null(lk);
     int caught = 0;
     for (int attempt = 1; attempt <= 3 && !caught; attempt++) {
         int slow = it_log_count(a->gw.proc.log_path, "to commit (PEER_ALIVE_MS");
         int failed = it_log_count(a->gw.proc.log_path, "check of Redis against MariaDB failed");
         int paths = it_log_count(a->gw.proc.log_path, "take the fast path");
+        int checks = it_log_count(a->gw.proc.log_path, "checking it against MariaDB before the fast path");
         /* Just after a timer beat of A committed. */
         long long was = it_db_int(a->db, -1, "SELECT CAST(UNIX_TIMESTAMP(beat_at) * 1000 AS SIGNED) FROM gateway_beats WHERE holder = '%s'", holder);
         assert_true(was > 0);
@@ -689,6 +701,8 @@ static void a_merge_whose_beat_committed_late_reads_nothing(void **st)
         redisReply *kill = redisCommand(a->redis, "CLIENT KILL TYPE normal SKIPME yes");
         assert_non_null(kill);
         freeReplyObject(kill);
+        /* Held for ALIVE_MS/2 + 300 ms from the merge's start: its beat waits at least that long. */
+        assert_true(it_log_wait(a->gw.proc.log_path, "checking it against MariaDB before the fast path", checks + 1, 5000) > checks);
         it_sleep_ms(ALIVE_MS / 2 + 300);
         assert_int_equal(mysql_query(lk, "COMMIT"), 0);
         int back = it_log_wait(a->gw.proc.log_path, "take the fast path", paths + 1, 15000) >= paths + 1;
@@ -700,6 +714,7 @@ static void a_merge_whose_beat_committed_late_reads_nothing(void **st)
             assert_true(it_log_count(a->gw.proc.log_path, "check of Redis against MariaDB failed") > failed);
     }
     mysql_close(lk);
+    lock_conn = NULL;
     if (!caught)
         fprintf(stderr, "it_fallback_peers: BROKEN: no merge of A refused its late beat in three attempts; A's log %s\n",
                 a->gw.proc.log_path);
@@ -715,7 +730,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redis_resynced_empty_under_two_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
-        cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown_lock),
     };
     if (getenv("IT_TEST") != NULL)
         cmocka_set_test_filter(getenv("IT_TEST")); /* one test by name (a pattern), while working on it */
