@@ -177,7 +177,7 @@ static void thread_dispose(gw_thread_t *th)
     th->boards = NULL;
     gw_board_reader_destroy(th->board_reader);
     th->board_reader = NULL;
-    th->redis_closing = 1;       /* the drop below is ours, not Redis lost (the stop's journal write) */
+    __atomic_store_n(&th->redis_closing, 1, __ATOMIC_RELEASE); /* the drop below is ours, not Redis lost (gw_failover.c) */
     gw_redis_destroy(th->redis); /* outstanding watermark callbacks run here: the controller goes after */
     gw_batcher_free(th->batcher); /* after the claim scripts' callbacks, which run here too */
     th->batcher = NULL;
@@ -483,7 +483,7 @@ int gw_server_run(gw_config_t *conf)
                 conf->http_port);
     while (!got_signal)
         pause();
-    srv->shutdown = 1;
+    __atomic_store_n(&srv->shutdown, 1, __ATOMIC_SEQ_CST); /* before the mode is read: gw_failover_on_redis_state */
     mode_at_stop = srv->journal != NULL ? gw_journal_mode(srv->journal) : GW_MODE_FAST;
     tk_info("signal %d: no new connections; finishing requests in flight", (int)got_signal);
     rc = 0;

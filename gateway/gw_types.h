@@ -93,7 +93,7 @@ struct st_gw_thread_t {
     h2o_multithread_receiver_t db_done; /* completions from the database threads */
     h2o_multithread_receiver_t wake;    /* shutdown notice from the main thread */
     int stopping;
-    int redis_closing;        /* the teardown drops this thread's Redis connections: not a loss (gw_failover_on_redis_state) */
+    int redis_closing;        /* (atomic) the teardown drops this thread's Redis connections: not a loss (gw_failover.c) */
     size_t conns;             /* open client connections */
     h2o_linklist_t conn_list; /* their records (gw_conn.c), so a shutdown can close what outlived its timeout */
     size_t db_jobs;           /* jobs submitted to the database threads, not yet back */

@@ -152,7 +152,7 @@ K_PRIO='~tk:{*}:prio'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
-# merge (INFO run_id, HGET seq), the rebuild after a reconnect
+# merge (INFO server and replication: its identity; HGET seq), the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
 # (lb_create.lua, lb_write.lua: TIME for the time of a score, RPUSH LPOP
 # of the seasons past the window); with REDIS_CLUSTER, CLUSTER SLOTS (the

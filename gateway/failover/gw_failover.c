@@ -4,6 +4,7 @@
  * merge it starts runs in gw_merge.c.
  */
 #include "gw_failover.h"
+#include "gw_identity.h"
 #include "gw_dbpool.h"
 #include "gw_journal.h"
 #include "gw_merge.h"
@@ -33,6 +34,8 @@ typedef struct gw_failover {
     int outstanding;        /* watermark and tk:events replies awaited */
     int64_t next_beat;      /* mono ms: the next beat in MariaDB (gw_peers.h) */
     int beating;            /* a beat job is out: the next waits for it */
+    int64_t next_watch;     /* mono ms: the next look at Redis's identity (gw_identity.h) */
+    int watching;           /* an identity job is out */
     int stopping;
 } gw_failover_t;
 
@@ -140,6 +143,7 @@ static void merge_done(gw_dbjob_t *job)
         tk_warn("path: a connection to Redis dropped during the check of Redis against MariaDB; checking again");
     if (job->status == 200 && !dropped && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
         gw_peers_reset(); /* back on Redis, the journal reset: a peer seen before no longer binds the next stay */
+        __atomic_store_n(&srv->lost_in_stop, 0, __ATOMIC_RELAXED); /* a loss during the stop, checked: Redis holds the grants again */
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
             tk_warn("path: merged %u event(s) back to Redis in %lld ms; claims take the fast path again", merged_events,
@@ -196,6 +200,29 @@ static void beat(gw_failover_t *ctl, int64_t now)
     gw_dbpool_submit(ctl->th->server->dbpool, job);
 }
 
+/* ---- Redis's identity (gw_identity.h) ------------------------------------ */
+
+static void watch_done(gw_dbjob_t *job)
+{
+    gw_failover_t *ctl = job->origin->server->failover;
+    if (ctl != NULL)
+        ctl->watching = 0;
+}
+
+/* On the fast path, once a second, one at a time: has Redis become another since the last check? */
+static void watch(gw_failover_t *ctl, int64_t now)
+{
+    if (ctl->watching || now < ctl->next_watch)
+        return;
+    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, gw_identity_watch_run);
+    if (job == NULL)
+        return;
+    job->done = watch_done;
+    ctl->watching = 1;
+    ctl->next_watch = now + GW_FAILOVER_WATCH_MS;
+    gw_dbpool_submit(ctl->th->server->dbpool, job);
+}
+
 /* ---- the timer ---------------------------------------------------------- */
 
 static void tick(h2o_timeout_entry_t *entry)
@@ -204,8 +231,9 @@ static void tick(h2o_timeout_entry_t *entry)
     gw_server_t *srv = ctl->th->server;
     int64_t now = tk_time_mono_ms();
     int up = 0;
-    for (int i = 0; i < srv->nthreads; i++)
-        up += srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis);
+    for (int i = 0; i < srv->nthreads; i++) /* a thread the stop tears down counts as up: its closing is no loss */
+        up += __atomic_load_n(&srv->threads[i].redis_closing, __ATOMIC_ACQUIRE) ||
+              (srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis));
     int all_up = up == srv->nthreads;
     gw_mode_t mode = gw_journal_mode(srv->journal);
     if (mode == GW_MODE_FAST && !all_up && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
@@ -219,6 +247,8 @@ static void tick(h2o_timeout_entry_t *entry)
     ctl->last_mode = mode;
     switch (mode) {
     case GW_MODE_FAST:
+        if (!ctl->stopping)
+            watch(ctl, now);
         if (now >= ctl->next_watermark && ctl->outstanding == 0) {
             ctl->next_watermark = now + GW_FAILOVER_WATERMARK_MS;
             watermark_round(ctl);
@@ -264,15 +294,19 @@ void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
      * came back before the next tick, polling would never see it gone and
      * the check (gw_merge.h) would never run. So the mode leaves FAST the
      * moment any connection drops, from whichever loop thread saw it. */
-    if (!up) {
-        /* Between the stop signal and this thread's teardown, Redis was
-         * lost while requests finished: it may come back without this
-         * process's undrained grants, so the stop writes the journal
-         * (gw_server.c) although the mode at the signal was FAST. */
-        if (th->server->shutdown && !th->redis_closing)
-            __atomic_store_n(&th->server->lost_in_stop, 1, __ATOMIC_RELAXED);
+    /* The stop's teardown closing this thread's connections is not Redis
+     * lost: the threads still finishing keep the fast path on theirs. */
+    if (!up && !__atomic_load_n(&th->redis_closing, __ATOMIC_ACQUIRE)) {
         __atomic_add_fetch(&redis_drops, 1, __ATOMIC_ACQ_REL);
         gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
+        /* After the move, read with the journal's lock between: either the
+         * stop's read of the mode (after it set shutdown) sees LOST, or
+         * this read sees shutdown (gw_server.c). Between the signal and the
+         * teardown Redis was lost while requests finished: it may come back
+         * without this process's undrained grants, so the stop writes the
+         * journal although the mode at the signal was FAST. */
+        if (__atomic_load_n(&th->server->shutdown, __ATOMIC_SEQ_CST))
+            __atomic_store_n(&th->server->lost_in_stop, 1, __ATOMIC_RELAXED);
     }
     gw_rebuild_on_redis_state(r, up, thread);
 }

@@ -6,7 +6,10 @@
  *  - FAST: every GW_FAILOVER_WATERMARK_MS, lua/watermark.lua for up to
  *    GW_FAILOVER_WATERMARK_BATCH tracked events, round-robin (gw_journal.h); the
  *    events of tk:events are tracked, and those that left it forgotten,
- *    every ~2 s; when any loop thread's Redis connection is down: LOST.
+ *    every ~2 s; when any loop thread's Redis connection is down: LOST;
+ *    every GW_FAILOVER_WATCH_MS, Redis's identity read on a database
+ *    thread: another than the last check's (a replica promoted under
+ *    connected clients: gw_identity.h): LOST.
  *  - LOST (also where a process starts: it cannot know what happened to
  *    Redis before it): every connection up and nothing in flight: MERGE;
  *    else after FALLBACK_AFTER_MS with nothing in flight, and when
@@ -24,6 +27,7 @@
 
 #define GW_FAILOVER_TICK_MS 50
 #define GW_FAILOVER_WATERMARK_MS 200
+#define GW_FAILOVER_WATCH_MS 1000 /* between two reads of Redis's identity on the fast path */
 #define GW_FAILOVER_WATERMARK_BATCH 256 /* watermark scripts per round at most: Redis's load at rest is capped */
 
 /** Starts the controller on @th's loop (thread 0), before it serves. 0, or -1 on no memory. */

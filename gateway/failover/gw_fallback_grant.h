@@ -68,9 +68,9 @@ int gw_fallback_grant_write(gw_dbconn_t *conn, gw_server_t *srv, const char *eve
 
 /**
  * Clean stop, after the database threads stopped, when @mode (the mode
- * when the stop began: the teardown itself drops the Redis connections,
- * which moves the mode to LOST; or LOST when a connection was lost
- * between the signal and the teardown, gw_server.c) was not FAST: writes every journaled event
+ * when the stop began, or LOST when a connection was lost between the
+ * signal and the teardown, gw_server.c; the teardown's own closing does
+ * not count) was not FAST: writes every journaled event
  * not written yet to MariaDB (gw_fallback_grant_write) on a connection of
  * its own, beating meanwhile. Redis may have lost those grants (it is
  * away, or back unchecked), and the journal dies with this process. Best

@@ -6,6 +6,7 @@
  */
 #include "gw_merge.h"
 #include "gw_fallback_grant.h"
+#include "gw_identity.h"
 #include "gw_journal.h"
 #include "gw_lock.h"
 #include "gw_peers.h"
@@ -20,124 +21,11 @@
 
 #define SCAN_PAGE 256 /* event_stock rows read, and seqs asked of Redis, per round of the scan */
 
-#define RUN_ID_MAX 96                                    /* one Redis's identity: run_id/master_replid (40 hex digits each) */
-#define RUN_IDS_MAX (TK_CLUSTER_NODES_MAX * RUN_ID_MAX + 1) /* a cluster's: every master's, sorted, comma-separated */
-
-/* Redis's run_id at the last merge that completed (a cluster: every
- * master's, see redis_run_ids), and the events the running merge rebuilt:
- * only the merge job (one at a time) writes them, and gw_failover.c reads
- * the count (gw_merge_rebuilt) after the job answered. */
-static char ok_run_id[RUN_IDS_MAX];
+/* The events the running merge rebuilt: only the merge job (one at a time)
+ * writes the count, and gw_failover.c reads it (gw_merge_rebuilt) after
+ * the job answered. */
 static unsigned merged_events;
 
-/* The value of INFO field @name (with its colon) in @rep, its length into *@n; NULL when absent. */
-static const char *info_field(const redisReply *rep, const char *name, size_t *n)
-{
-    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, name) : NULL;
-    if (p == NULL || (p != rep->str && p[-1] != '\n'))
-        return NULL; /* absent, or the tail of another field's name (master_replid2 is not master_replid) */
-    p += strlen(name);
-    *n = strcspn(p, "\r\n");
-    return p;
-}
-
-/*
- * The identity of the Redis that answered INFO @rep ("INFO server
- * replication") into @out (@cap bytes): "<run_id>/<master_replid>", or
- * "" when there is no run_id (a proxy). The run_id names the process; the
- * replication id names its data history: it changes when the process
- * becomes a replica (it takes its master's, after a full resync that
- * replaced its data) and again when it is promoted. A master demoted,
- * resynced from a master that lacked some writes, and promoted again
- * keeps its run_id but not its replid, so the pair tells "restarted" for
- * it too. On a stable master neither changes.
- */
-static void parse_run_id(const redisReply *rep, char *out, size_t cap)
-{
-    out[0] = '\0';
-    size_t n = 0, rn = 0;
-    const char *id = info_field(rep, "run_id:", &n);
-    const char *repl = info_field(rep, "master_replid:", &rn);
-    if (id == NULL || n + 1 + rn + 1 > cap)
-        return;
-    memcpy(out, id, n);
-    out[n] = '/';
-    if (repl != NULL)
-        memcpy(out + n + 1, repl, rn);
-    out[n + 1 + (repl != NULL ? rn : 0)] = '\0';
-}
-
-static int cmp_run_id(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/*
- * A cluster's "run_id": every master's, read with INFO server on each
- * master of a map read afresh, sorted and joined with commas ("" when one
- * has none). It is the same string as at the last completed merge only when
- * the same Redis processes are the masters: a master restarted (new run_id),
- * failed over (its replica, another process, has another run_id), added or
- * removed changes it. Compared whole: any such change counts as "restarted"
- * for every event, not only for those of the slots it serves (gw_merge.h
- * says why this is the safe side: the check only lets Redis serve without
- * MariaDB's word; a false "restarted" just waits for MariaDB). -1 when a
- * master cannot be asked (or the map read): Redis failed.
- */
-static int redis_run_ids(gw_dbconn_t *conn, tk_rcluster_t *rcl, char *out, size_t cap)
-{
-    out[0] = '\0';
-    if (tk_rcluster_refresh(rcl) != 0) {
-        tk_warn("merge: %s", rcl->errstr);
-        return -1;
-    }
-    size_t n = tk_rcluster_nnodes(rcl);
-    char(*ids)[RUN_ID_MAX] = calloc(n > 0 ? n : 1, sizeof(*ids));
-    if (ids == NULL || n == 0) {
-        free(ids);
-        return -1;
-    }
-    const char *argv[] = {"INFO", "server", "replication"};
-    int missing = 0;
-    for (size_t i = 0; i < n; i++) {
-        redisReply *rep = tk_rcluster_node_cmd(rcl, i, 3, argv, NULL);
-        if (rep == NULL) {
-            tk_warn("merge: INFO on a master: %s", rcl->errstr);
-            free(ids);
-            return -1;
-        }
-        parse_run_id(rep, ids[i], sizeof(ids[i]));
-        missing |= ids[i][0] == '\0';
-        freeReplyObject(rep);
-    }
-    qsort(ids, n, sizeof(*ids), cmp_run_id);
-    size_t len = 0;
-    for (size_t i = 0; i < n && !missing; i++)
-        len += (size_t)snprintf(out + len, cap - len, "%s%s", i > 0 ? "," : "", ids[i]);
-    free(ids);
-    (void)conn;
-    return 0;
-}
-
-/* Redis's run_id into @out ("" when unknown; a cluster: redis_run_ids). 0, or -1 when Redis failed. */
-static int redis_run_id(gw_dbconn_t *conn, char *out, size_t cap)
-{
-    out[0] = '\0';
-    tk_rcluster_t *rcl = gw_dbconn_rcluster(conn);
-    if (rcl != NULL)
-        return redis_run_ids(conn, rcl, out, cap);
-    redisContext *rc = gw_dbconn_redis(conn);
-    if (rc == NULL)
-        return -1;
-    redisReply *rep = redisCommand(rc, "INFO server replication");
-    if (rep == NULL) {
-        gw_dbconn_redis_reset(conn);
-        return -1;
-    }
-    parse_run_id(rep, out, cap);
-    freeReplyObject(rep);
-    return 0;
-}
 
 /* redis_seqs on a cluster: one HGET per event, routed by its key (MOVED, ASK followed); read-only, so a resend
  * after a lost connection is harmless. Not pipelined per master: the merge runs once per return to Redis. */
@@ -367,7 +255,7 @@ static int peers_checked(gw_dbconn_t *conn, gw_server_t *srv, const char *rid, i
             break;
         gw_peers_saw(); /* alive during this stay away from Redis: the fallback stays read-only (gw_peers.h, "A peer seen") */
         if (polls == 0)
-            tk_info("merge: Redis was restarted; waiting for %lld other gateway(s) to write their journals for it", n);
+            tk_info("merge: Redis was restarted (or its identity changed); waiting for %lld other gateway(s) to write their journals for it", n);
         if (tk_time_mono_ms() >= until) {
             tk_warn("merge: Redis was restarted and %lld other gateway(s) alive have not written their journals for it yet; nothing is "
                     "rebuilt before they have (or stop beating for %ld ms)%s",
@@ -550,12 +438,14 @@ static int beat_before_reads(gw_dbconn_t *conn, gw_server_t *srv)
  * The check every return to the fast path runs (gw_merge.h). Returns 0
  * when Redis can serve every event.
  */
-static char run_id[RUN_IDS_MAX]; /* Redis's run_id when the running merge started: the merge job's alone, as ok_run_id */
+static char run_id[GW_IDENTITY_MAX]; /* Redis's identity when the running merge started (the merge job's alone) */
 
 static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX + 1], long long *seq, long long *hwm)
 {
     merged_events = 0;
-    if (redis_run_id(conn, run_id, sizeof(run_id)) != 0)
+    static char ok_run_id[GW_IDENTITY_MAX]; /* the last completed check's (gw_identity.h) */
+    gw_identity_checked(ok_run_id);
+    if (gw_identity_read(conn, run_id, sizeof(run_id)) != 0)
         return -1;
     /* Redis's run_id is not the last completed check's: restarted since, or this process is new (step 1 and 2; and
      * the blip exception needs it not to be). */
@@ -637,7 +527,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
         }
         return -1;
     }
-    memcpy(ok_run_id, run_id, sizeof(ok_run_id));
+    gw_identity_set_checked(run_id);
     gw_peers_lapse_clear();
     return 0;
 }
@@ -656,12 +546,13 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
  */
 static int same_redis(gw_dbconn_t *conn)
 {
-    static char now_id[RUN_IDS_MAX];
-    if (redis_run_id(conn, now_id, sizeof(now_id)) != 0)
+    static char now_id[GW_IDENTITY_MAX];
+    if (gw_identity_read(conn, now_id, sizeof(now_id)) != 0)
         return 0;
     if (run_id[0] != '\0' && now_id[0] != '\0' && strcmp(run_id, now_id) != 0) {
-        tk_warn("merge: Redis was restarted during the check (run_id %.12s then %.12s); checking it again", run_id, now_id);
-        ok_run_id[0] = '\0';
+        tk_warn("merge: Redis's identity changed during the check (%.200s, then %.200s: restarted, or made a replica); checking it again",
+                run_id, now_id);
+        gw_identity_set_checked("");
         return 0;
     }
     return 1;

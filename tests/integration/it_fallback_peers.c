@@ -44,6 +44,8 @@
  *
  * Redis is always started again in teardown, and B stopped, whatever failed.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -63,6 +65,7 @@
 #include "lib/it_ops.h"
 #include "lib/it_proc.h"
 #include "lib/it_redis.h"
+#include "tk_opt.h"
 
 #define SVC_MS 60000
 #define TRACK_MS 10000 /* until /readyz lists the event */
@@ -424,28 +427,40 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
  * identity is now run_id and replication id: the resync and the promotion
  * each changed the latter.
  */
-static pid_t empty_master;
+static pid_t extra_redis;
 
 static int teardown_replica(void **st)
 {
     peers_t *p = *st;
-    if (p->f->redis != NULL) { /* a failure half-way must not leave Redis a replica for the next test */
-        redisReply *r = redisCommand(p->f->redis, "REPLICAOF NO ONE");
-        if (r != NULL)
-            freeReplyObject(r);
+    int rc = 0;
+    /* A failure half-way must not leave Redis a replica for the next test: a connection of its own (the test's may
+     * be in error), and a check. */
+    redisContext *c = it_redis_connect();
+    redisReply *r = c != NULL ? redisCommand(c, "REPLICAOF NO ONE") : NULL;
+    if (r != NULL)
+        freeReplyObject(r);
+    r = c != NULL ? redisCommand(c, "INFO replication") : NULL;
+    if (r == NULL || r->type != REDIS_REPLY_STRING || strstr(r->str, "role:master") == NULL) {
+        fprintf(stderr, "it_fallback_peers: teardown: Redis is not a master again\n");
+        rc = -1;
     }
-    if (empty_master > 0) {
-        kill(empty_master, SIGKILL);
-        waitpid(empty_master, NULL, 0);
-        empty_master = 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    if (c != NULL)
+        redisFree(c);
+    if (extra_redis > 0) {
+        kill(extra_redis, SIGKILL);
+        waitpid(extra_redis, NULL, 0);
+        extra_redis = 0;
     }
     if (p->f->gw.proc.pid > 0)
         kill(p->f->gw.proc.pid, SIGCONT); /* A frozen by a failure half-way: teardown stops it */
-    return teardown(st);
+    return teardown(st) != 0 ? -1 : rc;
 }
 
-static void wipe_by_resync(const peers_t *p)
+static void resync(const peers_t *p, int kill_clients)
 {
+    int watched_b = it_log_count(p->b.gw.proc.log_path, "identity changed with no connection lost");
     redisContext *rc = p->f->redis;
     char port[16], dir[PATH_MAX], log[PATH_MAX + 32];
     int eport = it_free_port();
@@ -453,9 +468,11 @@ static void wipe_by_resync(const peers_t *p)
     snprintf(port, sizeof port, "%d", eport);
     snprintf(dir, sizeof dir, "%s", it_env()->it_dir);
     snprintf(log, sizeof log, "%s/empty-master.log", dir);
-    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, NULL};
-    empty_master = it_proc_run(argv, log);
-    assert_true(empty_master > 0);
+    /* A disk-based sync: the diskless default waits 5 s (repl-diskless-sync-delay) while A is frozen. */
+    char *argv[] = {"redis-server", "--port",  port,  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--repl-diskless-sync", "no", "--dir", dir, NULL};
+    extra_redis = it_proc_run(argv, log);
+    assert_true(extra_redis > 0);
     redisReply *r = redisCommand(rc, "INFO server");
     assert_non_null(r);
     char before[64] = "";
@@ -478,12 +495,12 @@ static void wipe_by_resync(const peers_t *p)
         freeReplyObject(r);
     }
     assert_true(up);
-    r = redisCommand(rc, "REPLICAOF NO ONE");
-    assert_non_null(r);
-    freeReplyObject(r);
-    r = redisCommand(rc, "DBSIZE");
+    r = redisCommand(rc, "DBSIZE"); /* while still a replica: read-only, so no gateway's write can land meanwhile */
     assert_non_null(r);
     assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    r = redisCommand(rc, "REPLICAOF NO ONE");
+    assert_non_null(r);
     freeReplyObject(r);
     r = redisCommand(rc, "INFO server");
     assert_non_null(r);
@@ -491,14 +508,165 @@ static void wipe_by_resync(const peers_t *p)
     assert_non_null(q);
     assert_int_equal(strncmp(before, q + 7, 40), 0); /* the same process */
     freeReplyObject(r);
-    r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
-    assert_non_null(r);
-    freeReplyObject(r);
+    if (kill_clients) {
+        r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
+        assert_non_null(r);
+        freeReplyObject(r);
+    } else { /* B's watch, within a second or so: before it B still serves the emptied Redis */
+        int seen = it_log_wait(p->b.gw.proc.log_path, "identity changed with no connection lost", watched_b + 1, 5000) > watched_b;
+        if (!seen) /* what B answers now is the test */
+            fprintf(stderr, "it_fallback_peers: B did not notice Redis's new identity within 5 s; B's log %s\n", p->b.gw.proc.log_path);
+    }
+}
+
+static void wipe_by_resync(const peers_t *p)
+{
+    resync(p, 1);
+}
+
+static void wipe_by_resync_quietly(const peers_t *p)
+{
+    resync(p, 0);
 }
 
 static void redis_resynced_empty_under_two_gateways_keeps_every_grant(void **st)
 {
     empty_redis_case(st, wipe_by_resync);
+}
+
+/*
+ * The same resync with every client left connected (REPLICAOF does not
+ * drop them): no gateway sees a connection drop, so only the identity
+ * watch (gw_identity.h) makes them check. Without it B stayed on the fast
+ * path over the emptied Redis (n01..n10 through B: 404, the event gone).
+ */
+static void redis_resynced_under_connected_gateways_keeps_every_grant(void **st)
+{
+    empty_redis_case(st, wipe_by_resync_quietly);
+}
+
+/*
+ * The identity's other side: Redis's master_replid also changes with no
+ * data lost, when the first replica attaches to a master without a
+ * backlog (gw_identity.h). Redis restarted first (a fresh process has no
+ * backlog), both gateways back on the fast path, c01 through A; then a
+ * replica attaches (master_replid changes), and only A's Redis
+ * connections are dropped (CLIENT KILL of its sockets' ports). With
+ * master_replid in the identity (a first version), A's merge counted Redis
+ * as restarted and waited for B's mark, which B, never dropped, never
+ * wrote: A stayed off the fast path for as long as B lived. The identity
+ * holds master_replid2, which the attach leaves at zeros: A's merge waits
+ * for nobody, B is not disturbed (no identity change logged), and both
+ * serve (c02, c03).
+ */
+static pid_t replica_of(const char *it_dir, int port, int master_port)
+{
+    char conf[PATH_MAX + 32], pwpath[PATH_MAX + 32], pw[256], err[256], log[PATH_MAX + 32];
+    snprintf(pwpath, sizeof pwpath, "%s/secrets/redis_test", it_dir);
+    if (tk_read_secret(pwpath, pw, sizeof pw, err, sizeof err) != 0)
+        return -1;
+    snprintf(conf, sizeof conf, "%s/replica.conf", it_dir);
+    int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* the password: a 0600 file, not the command line */
+    if (fd < 0)
+        return -1;
+    dprintf(fd, "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\nreplicaof 127.0.0.1 %d\nmasteruser tk-test\nmasterauth %s\n",
+            port, it_dir, master_port, pw);
+    close(fd);
+    snprintf(log, sizeof log, "%s/replica.log", it_dir);
+    char *argv[] = {"redis-server", conf, NULL};
+    return it_proc_run(argv, log);
+}
+
+/* CLIENT KILL of every TCP connection process @pid holds to port @to (its sockets from /proc). The count killed. */
+static int kill_clients_of(redisContext *rc, pid_t pid, int to)
+{
+    char path[64], link[64], fdp[PATH_MAX];
+    unsigned long inodes[512];
+    int ni = 0, killed = 0;
+    snprintf(path, sizeof path, "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL && ni < 512;) {
+        snprintf(fdp, sizeof fdp, "%s/%s", path, e->d_name);
+        ssize_t k = readlink(fdp, link, sizeof link - 1);
+        unsigned long ino;
+        if (k > 0 && (link[k] = '\0', sscanf(link, "socket:[%lu]", &ino) == 1))
+            inodes[ni++] = ino;
+    }
+    closedir(d);
+    snprintf(path, sizeof path, "/proc/%ld/net/tcp", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    unsigned lport, rport;
+    unsigned long ino;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, " %*d: %*8X:%4X %*8X:%4X %*2X %*8X:%*8X %*2X:%*8X %*8X %*d %*d %lu", &lport, &rport, &ino) == 3 &&
+            (int)rport == to)
+            for (int i = 0; i < ni; i++)
+                if (inodes[i] == ino) {
+                    redisReply *r = redisCommand(rc, "CLIENT KILL ADDR 127.0.0.1:%u", lport);
+                    killed += r != NULL && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0; /* the filter form counts */
+                    if (r != NULL)
+                        freeReplyObject(r);
+                }
+    fclose(f);
+    return killed;
+}
+
+static void first_replica_attached_holds_no_gateway_back(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f, *b = &p->b;
+    char ev[64];
+    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    assert_int_equal(it_services("stop-redis", SVC_MS), 0);
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(a);
+    b->redis = a->redis;
+    b->db = a->db;
+    assert_int_equal(it_wait_path(a, "A after the restart", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
+    assert_int_equal(it_wait_path(b, "B after the restart", NULL, "fast", READY_MS, NULL, 0, NULL), 0);
+    it_new_event(a, ev, sizeof ev, "replica", 20, 1);
+    claim_must(a, ev, "c01", 201, 1, "the fast path");
+
+    const it_env_t *env = it_env();
+    redisReply *r = redisCommand(a->redis, "INFO replication");
+    assert_non_null(r);
+    char before[64] = "";
+    const char *q = strstr(r->str, "master_replid:");
+    assert_non_null(q);
+    snprintf(before, sizeof before, "%.40s", q + 14);
+    freeReplyObject(r);
+    int watched = it_log_count(b->gw.proc.log_path, "identity changed with no connection lost");
+    int port = it_free_port();
+    assert_true(port > 0);
+    extra_redis = replica_of(env->it_dir, port, env->redis_port);
+    assert_true(extra_redis > 0);
+    long long deadline = it_now_ms() + 10000;
+    int changed = 0;
+    while (!changed && it_now_ms() < deadline) { /* the replica's SYNC made a backlog, and a new replication id */
+        it_sleep_ms(50);
+        r = redisCommand(a->redis, "INFO replication");
+        assert_non_null(r);
+        q = strstr(r->str, "master_replid:");
+        changed = q != NULL && strncmp(q + 14, before, 40) != 0;
+        freeReplyObject(r);
+    }
+    assert_true(changed);
+    int waits = it_log_count(a->gw.proc.log_path, "other gateway(s) to write their journals");
+    assert_true(kill_clients_of(a->redis, a->gw.proc.pid, env->redis_port) >= 1);
+    int back = it_wait_path(a, "A after its connections dropped, a replica attached", NULL, "fast", 10000, NULL, 0, NULL) == 0;
+    if (!back)
+        fprintf(stderr, "it_fallback_peers: BROKEN: A held back by B's mark after a replica attached; A's log %s\n", a->gw.proc.log_path);
+    assert_true(back);
+    assert_int_equal(it_log_count(a->gw.proc.log_path, "other gateway(s) to write their journals"), waits);
+    it_sleep_ms(1500); /* a watch round of B's */
+    assert_int_equal(it_log_count(b->gw.proc.log_path, "identity changed with no connection lost"), watched);
+    claim_must(a, ev, "c02", 201, 2, "A after both checks");
+    claim_must(b, ev, "c03", 201, 3, "B after both checks");
 }
 
 /*
@@ -728,6 +896,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
         cmocka_unit_test_setup_teardown(redis_resynced_empty_under_two_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
+        cmocka_unit_test_setup_teardown(redis_resynced_under_connected_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
+        cmocka_unit_test_setup_teardown(first_replica_attached_holds_no_gateway_back, setup, teardown_replica),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
         cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown_lock),

@@ -1,0 +1,148 @@
+/*
+ * gw_identity: Redis's identity and the watch of it; the why is in
+ * gw_identity.h.
+ */
+#include "gw_identity.h"
+#include "gw_journal.h"
+#include "gw_types.h"
+#include "tk_log.h"
+
+#include <hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t checked_lock = PTHREAD_MUTEX_INITIALIZER;
+static char checked[GW_IDENTITY_MAX]; /* the last completed check's; under checked_lock */
+
+/* The value of INFO field @name (with its colon) in @rep, its length into *@n; NULL when absent. Only at a line's
+ * start: master_replid2's tail is not master_replid. */
+static const char *info_field(const redisReply *rep, const char *name, size_t *n)
+{
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING)
+        return NULL;
+    size_t len = strlen(name);
+    for (const char *p = rep->str; (p = strstr(p, name)) != NULL; p += len)
+        if (p == rep->str || p[-1] == '\n') {
+            *n = strcspn(p + len, "\r\n");
+            return p + len;
+        }
+    return NULL;
+}
+
+/* "<run_id>/<master_replid2>" from the replies of INFO server (@srv) and INFO replication (@repl) into @out (@cap
+ * bytes); "" when there is no run_id. A Redis without a replication section ends in '/': still its own identity. */
+static void compose(const redisReply *srv, const redisReply *repl, char *out, size_t cap)
+{
+    size_t n = 0, rn = 0;
+    const char *id = info_field(srv, "run_id:", &n);
+    const char *rid = info_field(repl, "master_replid2:", &rn);
+    out[0] = '\0';
+    if (id == NULL || n + 1 + rn + 1 > cap)
+        return;
+    if (rid == NULL)
+        rn = 0;
+    memcpy(out, id, n);
+    out[n] = '/';
+    if (rn > 0)
+        memcpy(out + n + 1, rid, rn);
+    out[n + 1 + rn] = '\0';
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* A cluster's: every master's, sorted, joined with commas ("" when one has no run_id). 0, or -1: Redis failed. */
+static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (tk_rcluster_refresh(rcl) != 0) {
+        tk_warn("identity: %s", rcl->errstr);
+        return -1;
+    }
+    size_t n = tk_rcluster_nnodes(rcl);
+    char(*ids)[GW_IDENTITY_ONE_MAX] = calloc(n > 0 ? n : 1, sizeof(*ids));
+    if (ids == NULL || n == 0) {
+        free(ids);
+        return -1;
+    }
+    const char *a_srv[] = {"INFO", "server"}, *a_repl[] = {"INFO", "replication"};
+    int missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *srv = tk_rcluster_node_cmd(rcl, i, 2, a_srv, NULL);
+        redisReply *repl = srv != NULL ? tk_rcluster_node_cmd(rcl, i, 2, a_repl, NULL) : NULL;
+        if (srv == NULL || repl == NULL) {
+            tk_warn("identity: INFO on a master: %s", rcl->errstr);
+            if (srv != NULL)
+                freeReplyObject(srv);
+            free(ids);
+            return -1;
+        }
+        compose(srv, repl, ids[i], sizeof(ids[i]));
+        missing |= ids[i][0] == '\0';
+        freeReplyObject(srv);
+        freeReplyObject(repl);
+    }
+    qsort(ids, n, sizeof(*ids), cmp_id);
+    size_t len = 0;
+    for (size_t i = 0; i < n && !missing && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i > 0 ? "," : "", ids[i]);
+    free(ids);
+    return 0;
+}
+
+int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap)
+{
+    out[0] = '\0';
+    tk_rcluster_t *rcl = gw_dbconn_rcluster(conn);
+    if (rcl != NULL)
+        return read_cluster(rcl, out, cap);
+    redisContext *rc = gw_dbconn_redis(conn);
+    if (rc == NULL)
+        return -1;
+    /* Two commands, not "INFO server replication": a Redis before 7.0 refuses several sections in one INFO. */
+    redisReply *srv = redisCommand(rc, "INFO server");
+    redisReply *repl = srv != NULL ? redisCommand(rc, "INFO replication") : NULL;
+    if (srv == NULL || repl == NULL) {
+        if (srv != NULL)
+            freeReplyObject(srv);
+        gw_dbconn_redis_reset(conn);
+        return -1;
+    }
+    compose(srv, repl, out, cap);
+    freeReplyObject(srv);
+    freeReplyObject(repl);
+    return 0;
+}
+
+void gw_identity_checked(char *out)
+{
+    pthread_mutex_lock(&checked_lock);
+    memcpy(out, checked, sizeof(checked));
+    pthread_mutex_unlock(&checked_lock);
+}
+
+void gw_identity_set_checked(const char *id)
+{
+    pthread_mutex_lock(&checked_lock);
+    snprintf(checked, sizeof(checked), "%s", id);
+    pthread_mutex_unlock(&checked_lock);
+}
+
+void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn)
+{
+    gw_server_t *srv = job->origin->server;
+    /* One watch job at a time (gw_failover.c), so these may be static: 2 x GW_IDENTITY_MAX is too much for a stack. */
+    static char now[GW_IDENTITY_MAX], was[GW_IDENTITY_MAX];
+    if (gw_journal_mode(srv->journal) == GW_MODE_FAST && gw_identity_read(conn, now, sizeof(now)) == 0 && now[0] != '\0') {
+        gw_identity_checked(was);
+        if (was[0] != '\0' && strcmp(was, now) != 0 && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
+            tk_warn("identity: Redis's identity changed with no connection lost (%.200s, was %.200s): made a replica and promoted "
+                    "again; checking it against MariaDB again",
+                    now, was);
+    }
+    gw_dbjob_answer(job, 200, "", 0);
+}

@@ -1,0 +1,74 @@
+/*
+ * gw_identity: which Redis answers, and whether it is still the one the
+ * last completed check of Redis against MariaDB saw (gw_merge.h).
+ *
+ * A Redis's identity is "<run_id>/<master_replid2>" (INFO server, INFO
+ * replication); a cluster's is every master's, sorted and joined with
+ * commas. The run_id names the process: a restart changes it. The second
+ * replication id names the history a promotion started from: a process
+ * made a replica takes its master's replication id (and a full resync
+ * replaces its data); promoted again, it starts a new one and keeps the
+ * one it had as a replica as master_replid2. So a Redis emptied or rolled
+ * back that way keeps its run_id, not its identity. A master restarted,
+ * failed over (its replica is another process), added or removed changes
+ * a cluster's.
+ *
+ * Why not master_replid itself: Redis 7 also changes it on a healthy
+ * master with nothing lost, when the first replica attaches to a master
+ * without a backlog, and when the backlog is freed an hour
+ * (repl-backlog-ttl) after the last replica left; both clear
+ * master_replid2 instead of setting it. A never-promoted master's second
+ * id is all zeros and stays so; a promoted one's is its last promotion's,
+ * and changes again only with the next promotion, or once to zeros when
+ * its backlog is freed (a spurious change: one more check, never a wrong
+ * grant).
+ *
+ * "Changed" means "may have lost data": the merge then treats Redis as
+ * restarted (it writes journals Redis may lack, and waits for every live
+ * peer's mark before it rebuilds: gw_peers.h). A restart drops every
+ * gateway's connections, so every gateway merges; a promotion need not
+ * (clients can stay connected across REPLICAOF), and a gateway that
+ * merged for its own reason would then wait for peers that never merge.
+ * So every gateway also watches (gw_identity_watch_run, every second on
+ * the fast path from gw_failover.c): an identity other than the last
+ * checked one leaves the fast path as a dropped connection does, and the
+ * merge runs.
+ *
+ * Threads: the identity is read on a database thread with its Redis
+ * connection; the checked identity is shared by the merge job and the
+ * watch job (a lock).
+ */
+#ifndef GW_IDENTITY_H
+#define GW_IDENTITY_H
+
+#include "gw_dbpool.h"
+#include "tk_cluster.h"
+
+#include <stddef.h>
+
+#define GW_IDENTITY_ONE_MAX 96 /* one Redis's: 40 hex digits, '/', 40 hex digits, and room */
+#define GW_IDENTITY_MAX (TK_CLUSTER_NODES_MAX * GW_IDENTITY_ONE_MAX + 1) /* a cluster's */
+
+/**
+ * Redis's identity, through @conn's Redis connection (a cluster: every
+ * master of a map read afresh), into @out (@cap bytes); "" when a Redis
+ * gives no run_id (a proxy). 0, or -1 when Redis failed (the connection
+ * at fault is reset).
+ */
+int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap);
+
+/** The identity the last completed check saw into @out (GW_IDENTITY_MAX bytes); "" before the first. */
+void gw_identity_checked(char *out);
+
+/** The merge's: @id ("" forgets it: the next merge counts Redis as restarted). */
+void gw_identity_set_checked(const char *id);
+
+/**
+ * A background database job's run step (gw_failover.c, every second on
+ * the fast path): reads Redis's identity and, when it differs from the
+ * last checked one, moves the mode FAST -> LOST (logged) so that the
+ * merge checks Redis again. Answers 200 whatever it found.
+ */
+void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn);
+
+#endif
