@@ -188,6 +188,8 @@ int tk_rcluster_refresh(tk_rcluster_t *c)
                 cand[n++] = c->map->nodes[i].addr;
     for (size_t i = 0; i < c->backend->redis_nseeds; i++)
         cand[n++] = c->backend->redis_seeds[i];
+    unsigned was_nodes = c->mapped ? (unsigned)c->map->nnodes : 0;
+    size_t was_covered = c->mapped ? tk_cluster_covered(c->map) : 0;
     for (size_t k = 0; k < n; k++) {
         int node = tk_cluster_map_find(c->map, cand[k].host, cand[k].port);
         redisContext *ctx = node >= 0 ? c->ctx[node] : NULL;
@@ -208,8 +210,10 @@ int tk_rcluster_refresh(tk_rcluster_t *c)
         else if (lost)
             tk_rcluster_drop_ctx(c, ctx);
         if (rc == 0) {
-            tk_info("redis cluster: map read from %s:%d, %u masters, %zu slots served", cand[k].host, cand[k].port, c->map->nnodes,
-                    tk_cluster_covered(c->map));
+            /* Said when the map's shape changed: a gateway re-reads it every second (gw_identity.h). */
+            int same = was_nodes == (unsigned)c->map->nnodes && was_covered == tk_cluster_covered(c->map);
+            tk_log(same ? TK_LOG_DEBUG : TK_LOG_INFO, "redis cluster: map read from %s:%d, %u masters, %zu slots served", cand[k].host,
+                   cand[k].port, c->map->nnodes, tk_cluster_covered(c->map));
             return 0;
         }
     }

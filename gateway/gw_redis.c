@@ -590,7 +590,7 @@ static void update_up(gw_redis_t *r)
     int was = r->up;
     if (up == was)
         return;
-    __atomic_store_n(&r->up, up, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->up, up, __ATOMIC_RELEASE); /* release: gw_failover's tick reads a thread's redis_closing after it */
     /* As before: "up" is told once usable, "down" when lost, also while destroying. */
     if (r->on_state != NULL)
         r->on_state(r, up, r->state_data);
@@ -713,7 +713,7 @@ void gw_redis_free(gw_redis_t *r)
 
 int gw_redis_is_up(const gw_redis_t *r)
 {
-    return __atomic_load_n(&r->up, __ATOMIC_RELAXED);
+    return __atomic_load_n(&r->up, __ATOMIC_ACQUIRE);
 }
 
 uint64_t gw_redis_errors(const gw_redis_t *r)

@@ -141,9 +141,11 @@ static void merge_done(gw_dbjob_t *job)
     int dropped = __atomic_load_n(&redis_drops, __ATOMIC_ACQUIRE) != ctl->drops_at_merge;
     if (job->status == 200 && dropped)
         tk_warn("path: a connection to Redis dropped during the check of Redis against MariaDB; checking again");
+    /* A loss during the stop, if this check succeeds: Redis holds the grants again. Cleared before the move: a drop
+     * after it sets it again (gw_failover_lost). */
+    int was_lost = __atomic_exchange_n(&srv->lost_in_stop, 0, __ATOMIC_SEQ_CST);
     if (job->status == 200 && !dropped && gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_FAST) == 0) {
         gw_peers_reset(); /* back on Redis, the journal reset: a peer seen before no longer binds the next stay */
-        __atomic_store_n(&srv->lost_in_stop, 0, __ATOMIC_RELAXED); /* a loss during the stop, checked: Redis holds the grants again */
         if (merged_events > 0) {
             __atomic_add_fetch(&merges_total, 1, __ATOMIC_RELAXED);
             tk_warn("path: merged %u event(s) back to Redis in %lld ms; claims take the fast path again", merged_events,
@@ -155,6 +157,8 @@ static void merge_done(gw_dbjob_t *job)
         ctl->next_watermark = 0;
         return;
     }
+    if (was_lost)
+        __atomic_store_n(&srv->lost_in_stop, 1, __ATOMIC_SEQ_CST); /* not checked after all */
     gw_journal_move(srv->journal, GW_MODE_MERGE, GW_MODE_LOST);
     ctl->t_lost = now;
     ctl->next_merge = now + MERGE_RETRY_MS;
@@ -231,9 +235,11 @@ static void tick(h2o_timeout_entry_t *entry)
     gw_server_t *srv = ctl->th->server;
     int64_t now = tk_time_mono_ms();
     int up = 0;
-    for (int i = 0; i < srv->nthreads; i++) /* a thread the stop tears down counts as up: its closing is no loss */
-        up += __atomic_load_n(&srv->threads[i].redis_closing, __ATOMIC_ACQUIRE) ||
-              (srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis));
+    /* A thread the stop tears down counts as up: its closing is no loss. "Up" is read first: a thread sets
+     * redis_closing before its teardown stores "down" (release), so one read down is seen closing. */
+    for (int i = 0; i < srv->nthreads; i++)
+        up += (srv->threads[i].redis != NULL && gw_redis_is_up(srv->threads[i].redis)) ||
+              __atomic_load_n(&srv->threads[i].redis_closing, __ATOMIC_ACQUIRE);
     int all_up = up == srv->nthreads;
     gw_mode_t mode = gw_journal_mode(srv->journal);
     if (mode == GW_MODE_FAST && !all_up && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
@@ -287,6 +293,20 @@ static void tick(h2o_timeout_entry_t *entry)
         h2o_timeout_link(ctl->th->ctx.loop, &ctl->timeout, &ctl->entry);
 }
 
+int gw_failover_lost(gw_server_t *srv)
+{
+    int moved = gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0;
+    /* After the move, read with the journal's lock between: either the
+     * stop's read of the mode (after it set shutdown) sees LOST, or this
+     * read sees shutdown (gw_server.c). Redis lost between the signal and
+     * the teardown, while requests finished, may come back without this
+     * process's undrained grants, so the stop writes the journal although
+     * the mode at the signal was FAST. */
+    if (__atomic_load_n(&srv->shutdown, __ATOMIC_SEQ_CST))
+        __atomic_store_n(&srv->lost_in_stop, 1, __ATOMIC_SEQ_CST);
+    return moved ? 0 : -1;
+}
+
 void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
 {
     gw_thread_t *th = thread;
@@ -298,15 +318,7 @@ void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread)
      * lost: the threads still finishing keep the fast path on theirs. */
     if (!up && !__atomic_load_n(&th->redis_closing, __ATOMIC_ACQUIRE)) {
         __atomic_add_fetch(&redis_drops, 1, __ATOMIC_ACQ_REL);
-        gw_journal_move(th->server->journal, GW_MODE_FAST, GW_MODE_LOST);
-        /* After the move, read with the journal's lock between: either the
-         * stop's read of the mode (after it set shutdown) sees LOST, or
-         * this read sees shutdown (gw_server.c). Between the signal and the
-         * teardown Redis was lost while requests finished: it may come back
-         * without this process's undrained grants, so the stop writes the
-         * journal although the mode at the signal was FAST. */
-        if (__atomic_load_n(&th->server->shutdown, __ATOMIC_SEQ_CST))
-            __atomic_store_n(&th->server->lost_in_stop, 1, __ATOMIC_RELAXED);
+        gw_failover_lost(th->server);
     }
     gw_rebuild_on_redis_state(r, up, thread);
 }

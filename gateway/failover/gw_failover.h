@@ -41,6 +41,13 @@ int gw_failover_start(gw_thread_t *th);
  */
 void gw_failover_on_redis_state(gw_redis_t *r, int up, void *thread);
 
+/**
+ * Redis may have lost data (a connection dropped, its identity changed:
+ * gw_identity.h): the mode moves FAST -> LOST, and a stop under way writes
+ * the journal (gw_server.c). 0 when this call moved it. Any thread.
+ */
+int gw_failover_lost(gw_server_t *srv);
+
 /** Stops it; on @th's loop, before the loop is disposed. */
 void gw_failover_stop(gw_thread_t *th);
 

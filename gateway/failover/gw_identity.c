@@ -3,6 +3,7 @@
  * gw_identity.h.
  */
 #include "gw_identity.h"
+#include "gw_failover.h"
 #include "gw_journal.h"
 #include "gw_types.h"
 #include "tk_log.h"
@@ -55,8 +56,16 @@ static int cmp_id(const void *a, const void *b)
     return strcmp(a, b);
 }
 
+/* 1 when INFO replication's reply @repl says this Redis is a replica now. */
+static int is_replica(const redisReply *repl)
+{
+    size_t n = 0;
+    const char *role = info_field(repl, "role:", &n);
+    return role != NULL && n == 5 && memcmp(role, "slave", 5) == 0;
+}
+
 /* A cluster's: every master's, sorted, joined with commas ("" when one has no run_id). 0, or -1: Redis failed. */
-static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap)
+static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap, int *replica)
 {
     out[0] = '\0';
     if (tk_rcluster_refresh(rcl) != 0) {
@@ -83,6 +92,7 @@ static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap)
         }
         compose(srv, repl, ids[i], sizeof(ids[i]));
         missing |= ids[i][0] == '\0';
+        *replica |= is_replica(repl);
         freeReplyObject(srv);
         freeReplyObject(repl);
     }
@@ -94,12 +104,13 @@ static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap)
     return 0;
 }
 
-int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap)
+int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica)
 {
     out[0] = '\0';
+    *replica = 0;
     tk_rcluster_t *rcl = gw_dbconn_rcluster(conn);
     if (rcl != NULL)
-        return read_cluster(rcl, out, cap);
+        return read_cluster(rcl, out, cap, replica);
     redisContext *rc = gw_dbconn_redis(conn);
     if (rc == NULL)
         return -1;
@@ -113,6 +124,7 @@ int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap)
         return -1;
     }
     compose(srv, repl, out, cap);
+    *replica = is_replica(repl);
     freeReplyObject(srv);
     freeReplyObject(repl);
     return 0;
@@ -137,12 +149,22 @@ void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn)
     gw_server_t *srv = job->origin->server;
     /* One watch job at a time (gw_failover.c), so these may be static: 2 x GW_IDENTITY_MAX is too much for a stack. */
     static char now[GW_IDENTITY_MAX], was[GW_IDENTITY_MAX];
-    if (gw_journal_mode(srv->journal) == GW_MODE_FAST && gw_identity_read(conn, now, sizeof(now)) == 0 && now[0] != '\0') {
+    int replica = 0;
+    if (gw_journal_mode(srv->journal) == GW_MODE_FAST && gw_identity_read(conn, now, sizeof(now), &replica) == 0 && now[0] != '\0') {
         gw_identity_checked(was);
-        if (was[0] != '\0' && strcmp(was, now) != 0 && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
+        if (replica) {
+            /* Made a replica: its data may be replaced by a full resync, which the identity shows only after a
+             * promotion, and not at all when it is resynced again from the same master (the same second id). So
+             * the check forgets it: the next merge counts Redis as restarted, and none passes while it is a replica. */
+            gw_identity_set_checked("");
+            if (gw_failover_lost(srv) == 0)
+                tk_warn("identity: Redis is a replica now (%.200s): claims wait until it is a master again and checked against MariaDB",
+                        now);
+        } else if (was[0] != '\0' && strcmp(was, now) != 0 && gw_failover_lost(srv) == 0) {
             tk_warn("identity: Redis's identity changed with no connection lost (%.200s, was %.200s): made a replica and promoted "
                     "again; checking it against MariaDB again",
                     now, was);
+        }
     }
     gw_dbjob_answer(job, 200, "", 0);
 }

@@ -20,8 +20,24 @@
  * master_replid2 instead of setting it. A never-promoted master's second
  * id is all zeros and stays so; a promoted one's is its last promotion's,
  * and changes again only with the next promotion, or once to zeros when
- * its backlog is freed (a spurious change: one more check, never a wrong
- * grant).
+ * its backlog is freed. Spurious changes, each one more check and never a
+ * wrong grant: that, a master restarted from an RDB carrying replication
+ * data (its second id is the saved one, zeros an hour later), an aborted
+ * FAILOVER, REPLICAOF then NO ONE before any sync.
+ *
+ * What the identity cannot show: the same process resynced a second time
+ * from the same master (whose id did not move meanwhile) and promoted
+ * again gets the same second id. So a Redis seen as a replica (role:slave,
+ * by the watch or a merge) makes that gateway forget its checked identity:
+ * no merge passes while it is a replica, and the next one counts it as
+ * restarted (its journal written). Not closed: a peer that did not see the
+ * replica phase (shorter than a watch period, or the peer stalled) keeps
+ * both its checked identity and its mark in MariaDB, which equal the new
+ * incarnation's, so nobody waits for it and it does not check. Closing it
+ * would take a mark cleared by whoever saw the replica, and a beat that
+ * reads its own mark back. Data lost in place (FLUSHALL, DEBUG RELOAD)
+ * changes no identity either; the reconnect check (gw_rebuild.h) only
+ * runs on a reconnection.
  *
  * "Changed" means "may have lost data": the merge then treats Redis as
  * restarted (it writes journals Redis may lack, and waits for every live
@@ -52,10 +68,11 @@
 /**
  * Redis's identity, through @conn's Redis connection (a cluster: every
  * master of a map read afresh), into @out (@cap bytes); "" when a Redis
- * gives no run_id (a proxy). 0, or -1 when Redis failed (the connection
- * at fault is reset).
+ * gives no run_id (a proxy). *@replica: 1 when it (a cluster: one of the
+ * masters asked) is a replica now. 0, or -1 when Redis failed (the
+ * connection at fault is reset).
  */
-int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap);
+int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica);
 
 /** The identity the last completed check saw into @out (GW_IDENTITY_MAX bytes); "" before the first. */
 void gw_identity_checked(char *out);

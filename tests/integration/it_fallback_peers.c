@@ -45,6 +45,7 @@
  * Redis is always started again in teardown, and B stopped, whatever failed.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -54,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -428,6 +430,7 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
  * each changed the latter.
  */
 static pid_t extra_redis;
+static char extra_conf[PATH_MAX + 32]; /* the replica's config (it holds a password): removed in teardown */
 
 static int teardown_replica(void **st)
 {
@@ -453,25 +456,35 @@ static int teardown_replica(void **st)
         waitpid(extra_redis, NULL, 0);
         extra_redis = 0;
     }
+    if (extra_conf[0] != '\0') {
+        unlink(extra_conf);
+        extra_conf[0] = '\0';
+    }
     if (p->f->gw.proc.pid > 0)
         kill(p->f->gw.proc.pid, SIGCONT); /* A frozen by a failure half-way: teardown stops it */
     return teardown(st) != 0 ? -1 : rc;
 }
 
+/* Redis made a replica of an empty Redis (started here unless one runs already), then promoted; every client dropped
+ * after it when @kill_clients, else B's watch awaited (either of its lines). */
 static void resync(const peers_t *p, int kill_clients)
 {
-    int watched_b = it_log_count(p->b.gw.proc.log_path, "identity changed with no connection lost");
+    int watched_b = it_log_count(p->b.gw.proc.log_path, "identity: Redis");
     redisContext *rc = p->f->redis;
     char port[16], dir[PATH_MAX], log[PATH_MAX + 32];
-    int eport = it_free_port();
+    static int eport;
+    if (extra_redis <= 0)
+        eport = it_free_port();
     assert_true(eport > 0);
     snprintf(port, sizeof port, "%d", eport);
-    snprintf(dir, sizeof dir, "%s", it_env()->it_dir);
+    snprintf(dir, sizeof dir, "%s/empty-master", it_env()->it_dir); /* its own: no RDB of another process to load */
+    assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
     snprintf(log, sizeof log, "%s/empty-master.log", dir);
     /* A disk-based sync: the diskless default waits 5 s (repl-diskless-sync-delay) while A is frozen. */
     char *argv[] = {"redis-server", "--port",  port,  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--repl-diskless-sync", "no", "--dir", dir, NULL};
-    extra_redis = it_proc_run(argv, log);
+    if (extra_redis <= 0)
+        extra_redis = it_proc_run(argv, log);
     assert_true(extra_redis > 0);
     redisReply *r = redisCommand(rc, "INFO server");
     assert_non_null(r);
@@ -513,7 +526,7 @@ static void resync(const peers_t *p, int kill_clients)
         assert_non_null(r);
         freeReplyObject(r);
     } else { /* B's watch, within a second or so: before it B still serves the emptied Redis */
-        int seen = it_log_wait(p->b.gw.proc.log_path, "identity changed with no connection lost", watched_b + 1, 5000) > watched_b;
+        int seen = it_log_wait(p->b.gw.proc.log_path, "identity: Redis", watched_b + 1, 5000) > watched_b;
         if (!seen) /* what B answers now is the test */
             fprintf(stderr, "it_fallback_peers: B did not notice Redis's new identity within 5 s; B's log %s\n", p->b.gw.proc.log_path);
     }
@@ -528,6 +541,7 @@ static void wipe_by_resync_quietly(const peers_t *p)
 {
     resync(p, 0);
 }
+
 
 static void redis_resynced_empty_under_two_gateways_keeps_every_grant(void **st)
 {
@@ -545,11 +559,13 @@ static void redis_resynced_under_connected_gateways_keeps_every_grant(void **st)
     empty_redis_case(st, wipe_by_resync_quietly);
 }
 
+
 /*
  * The identity's other side: Redis's master_replid also changes with no
  * data lost, when the first replica attaches to a master without a
  * backlog (gw_identity.h). Redis restarted first (a fresh process has no
- * backlog), both gateways back on the fast path, c01 through A; then a
+ * backlog: scripts/services.sh runs it on an AOF, whose load restores no
+ * replication data), both gateways back on the fast path, c01 through A; then a
  * replica attaches (master_replid changes), and only A's Redis
  * connections are dropped (CLIENT KILL of its sockets' ports). With
  * master_replid in the identity (a first version), A's merge counted Redis
@@ -565,14 +581,22 @@ static pid_t replica_of(const char *it_dir, int port, int master_port)
     snprintf(pwpath, sizeof pwpath, "%s/secrets/redis_test", it_dir);
     if (tk_read_secret(pwpath, pw, sizeof pw, err, sizeof err) != 0)
         return -1;
-    snprintf(conf, sizeof conf, "%s/replica.conf", it_dir);
-    int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* the password: a 0600 file, not the command line */
-    if (fd < 0)
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/replica", it_dir); /* its own: no RDB of another process to load at start */
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -1;
+    snprintf(conf, sizeof conf, "%s/replica.conf", dir);
+    int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* the password: a 0600 file, not the command line */
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
     dprintf(fd, "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\nreplicaof 127.0.0.1 %d\nmasteruser tk-test\nmasterauth %s\n",
-            port, it_dir, master_port, pw);
+            port, dir, master_port, pw);
     close(fd);
-    snprintf(log, sizeof log, "%s/replica.log", it_dir);
+    snprintf(extra_conf, sizeof extra_conf, "%s", conf);
+    snprintf(log, sizeof log, "%s/replica.log", dir);
     char *argv[] = {"redis-server", conf, NULL};
     return it_proc_run(argv, log);
 }
@@ -595,6 +619,7 @@ static int kill_clients_of(redisContext *rc, pid_t pid, int to)
             inodes[ni++] = ino;
     }
     closedir(d);
+    /* The gateway reaches Redis at its default host, 127.0.0.1 (common/tk_backend.c): IPv4 sockets only. */
     snprintf(path, sizeof path, "/proc/%ld/net/tcp", (long)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
