@@ -698,7 +698,7 @@ void gw_redis_destroy(gw_redis_t *r)
     h2o_timeout_dispose(r->loop, &r->zero_timeout);
     h2o_timeout_dispose(r->loop, &r->tick_timeout);
     h2o_timeout_dispose(r->loop, &r->try_timeout);
-    __atomic_store_n(&r->up, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->up, 0, __ATOMIC_RELEASE); /* after redis_closing (gw_failover.c's tick) */
     /* not freed here: /metrics on another thread may read it (gw_redis_free, after the joins) */
 }
 

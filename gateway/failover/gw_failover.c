@@ -155,6 +155,12 @@ static void merge_done(gw_dbjob_t *job)
                     (long long)(now - ctl->t_merge));
         }
         ctl->next_watermark = 0;
+        /* A drop between the read above and the move found the mode MERGE and could not move it: its count is
+         * seen here (it counts before it tries to move), so it leaves FAST now, and a stop hears of it. */
+        if (__atomic_load_n(&redis_drops, __ATOMIC_ACQUIRE) != ctl->drops_at_merge && gw_failover_lost(srv) == 0) {
+            ctl->t_lost = now;
+            tk_warn("path: a connection to Redis dropped as the check ended; checking again");
+        }
         return;
     }
     if (was_lost)
@@ -242,7 +248,7 @@ static void tick(h2o_timeout_entry_t *entry)
               __atomic_load_n(&srv->threads[i].redis_closing, __ATOMIC_ACQUIRE);
     int all_up = up == srv->nthreads;
     gw_mode_t mode = gw_journal_mode(srv->journal);
-    if (mode == GW_MODE_FAST && !all_up && gw_journal_move(srv->journal, GW_MODE_FAST, GW_MODE_LOST) == 0)
+    if (mode == GW_MODE_FAST && !all_up && gw_failover_lost(srv) == 0)
         mode = GW_MODE_LOST;
     /* Left FAST since the last tick, here or at once when a connection
      * dropped (gw_failover_on_redis_state): the outage starts now. */

@@ -9,7 +9,7 @@
  *    every ~2 s; when any loop thread's Redis connection is down: LOST;
  *    every GW_FAILOVER_WATCH_MS, Redis's identity read on a database
  *    thread: another than the last check's (a replica promoted under
- *    connected clients: gw_identity.h): LOST.
+ *    connected clients: gw_identity.h), or a replica now: LOST.
  *  - LOST (also where a process starts: it cannot know what happened to
  *    Redis before it): every connection up and nothing in flight: MERGE;
  *    else after FALLBACK_AFTER_MS with nothing in flight, and when

@@ -16,6 +16,7 @@
 
 static pthread_mutex_t checked_lock = PTHREAD_MUTEX_INITIALIZER;
 static char checked[GW_IDENTITY_MAX]; /* the last completed check's; under checked_lock */
+static unsigned long forgets;         /* times it was forgotten (a merge that read it before stores nothing); under checked_lock */
 
 /* The value of INFO field @name (with its colon) in @rep, its length into *@n; NULL when absent. Only at a line's
  * start: master_replid2's tail is not master_replid. */
@@ -130,17 +131,26 @@ int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica)
     return 0;
 }
 
-void gw_identity_checked(char *out)
+unsigned long gw_identity_checked(char *out)
 {
     pthread_mutex_lock(&checked_lock);
     memcpy(out, checked, sizeof(checked));
+    unsigned long gen = forgets;
     pthread_mutex_unlock(&checked_lock);
+    return gen;
 }
 
-void gw_identity_set_checked(const char *id)
+void gw_identity_set_checked(const char *id, unsigned long gen)
 {
     pthread_mutex_lock(&checked_lock);
-    snprintf(checked, sizeof(checked), "%s", id);
+    if (id[0] == '\0') {
+        checked[0] = '\0';
+        forgets++;
+    } else if (gen == forgets) {
+        snprintf(checked, sizeof(checked), "%s", id);
+    } else {
+        checked[0] = '\0'; /* forgotten while that merge ran (a replica seen): its identity is no proof */
+    }
     pthread_mutex_unlock(&checked_lock);
 }
 
@@ -156,7 +166,7 @@ void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn)
             /* Made a replica: its data may be replaced by a full resync, which the identity shows only after a
              * promotion, and not at all when it is resynced again from the same master (the same second id). So
              * the check forgets it: the next merge counts Redis as restarted, and none passes while it is a replica. */
-            gw_identity_set_checked("");
+            gw_identity_set_checked("", 0);
             if (gw_failover_lost(srv) == 0)
                 tk_warn("identity: Redis is a replica now (%.200s): claims wait until it is a master again and checked against MariaDB",
                         now);

@@ -74,17 +74,27 @@
  */
 int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica);
 
-/** The identity the last completed check saw into @out (GW_IDENTITY_MAX bytes); "" before the first. */
-void gw_identity_checked(char *out);
+/**
+ * The identity the last completed check saw into @out (GW_IDENTITY_MAX
+ * bytes; "" before the first); returns the count of forgets so far, for
+ * gw_identity_set_checked.
+ */
+unsigned long gw_identity_checked(char *out);
 
-/** The merge's: @id ("" forgets it: the next merge counts Redis as restarted). */
-void gw_identity_set_checked(const char *id);
+/**
+ * "" (any @gen): forgets it, so the next merge counts Redis as restarted.
+ * Else the merge's @id, stored only when nothing forgot the identity since
+ * that merge read it (@gen, from gw_identity_checked): a watch that saw a
+ * replica meanwhile wins.
+ */
+void gw_identity_set_checked(const char *id, unsigned long gen);
 
 /**
  * A background database job's run step (gw_failover.c, every second on
  * the fast path): reads Redis's identity and, when it differs from the
- * last checked one, moves the mode FAST -> LOST (logged) so that the
- * merge checks Redis again. Answers 200 whatever it found.
+ * last checked one, or Redis is a replica now (then the checked identity
+ * is forgotten too), leaves the fast path (gw_failover_lost, logged) so
+ * that the merge checks Redis again. Answers 200 whatever it found.
  */
 void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn);
 

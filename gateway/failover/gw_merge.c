@@ -444,13 +444,13 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
 {
     merged_events = 0;
     static char ok_run_id[GW_IDENTITY_MAX]; /* the last completed check's (gw_identity.h) */
-    gw_identity_checked(ok_run_id);
+    unsigned long gen = gw_identity_checked(ok_run_id);
     int replica = 0;
     if (gw_identity_read(conn, run_id, sizeof(run_id), &replica) != 0)
         return -1;
     if (replica) { /* read-only, and its data may be replaced yet (gw_identity.h): no check passes, none is remembered */
         tk_warn("merge: Redis is a replica (%.200s); checking again once it is a master", run_id);
-        gw_identity_set_checked("");
+        gw_identity_set_checked("", 0);
         return -1;
     }
     /* Redis's run_id is not the last completed check's: restarted since, or this process is new (step 1 and 2; and
@@ -533,7 +533,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
         }
         return -1;
     }
-    gw_identity_set_checked(run_id);
+    gw_identity_set_checked(run_id, gen);
     gw_peers_lapse_clear();
     return 0;
 }
@@ -559,7 +559,7 @@ static int same_redis(gw_dbconn_t *conn)
     if (replica || (run_id[0] != '\0' && now_id[0] != '\0' && strcmp(run_id, now_id) != 0)) {
         tk_warn("merge: Redis's identity changed during the check (%.200s, then %.200s: restarted, or made a replica); checking it again",
                 run_id, now_id);
-        gw_identity_set_checked("");
+        gw_identity_set_checked("", 0);
         return 0;
     }
     return 1;

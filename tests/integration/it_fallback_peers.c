@@ -429,7 +429,8 @@ static void empty_redis_under_two_gateways_keeps_every_grant(void **st)
  * identity is now run_id and replication id: the resync and the promotion
  * each changed the latter.
  */
-static pid_t extra_redis;
+static pid_t extra_redis; /* the one extra redis-server of a test (resync's empty master, or replica_of's replica) */
+static int extra_port;     /* resync's empty master's port, while extra_redis is it */
 static char extra_conf[PATH_MAX + 32]; /* the replica's config (it holds a password): removed in teardown */
 
 static int teardown_replica(void **st)
@@ -456,6 +457,7 @@ static int teardown_replica(void **st)
         waitpid(extra_redis, NULL, 0);
         extra_redis = 0;
     }
+    extra_port = 0;
     if (extra_conf[0] != '\0') {
         unlink(extra_conf);
         extra_conf[0] = '\0';
@@ -472,9 +474,9 @@ static void resync(const peers_t *p, int kill_clients)
     int watched_b = it_log_count(p->b.gw.proc.log_path, "identity: Redis");
     redisContext *rc = p->f->redis;
     char port[16], dir[PATH_MAX], log[PATH_MAX + 32];
-    static int eport;
     if (extra_redis <= 0)
-        eport = it_free_port();
+        extra_port = it_free_port();
+    int eport = extra_port;
     assert_true(eport > 0);
     snprintf(port, sizeof port, "%d", eport);
     snprintf(dir, sizeof dir, "%s/empty-master", it_env()->it_dir); /* its own: no RDB of another process to load */
@@ -665,7 +667,7 @@ static void first_replica_attached_holds_no_gateway_back(void **st)
     assert_non_null(q);
     snprintf(before, sizeof before, "%.40s", q + 14);
     freeReplyObject(r);
-    int watched = it_log_count(b->gw.proc.log_path, "identity changed with no connection lost");
+    int watched = it_log_count(b->gw.proc.log_path, "identity: Redis"); /* either of the watch's lines */
     int port = it_free_port();
     assert_true(port > 0);
     extra_redis = replica_of(env->it_dir, port, env->redis_port);
@@ -689,7 +691,7 @@ static void first_replica_attached_holds_no_gateway_back(void **st)
     assert_true(back);
     assert_int_equal(it_log_count(a->gw.proc.log_path, "other gateway(s) to write their journals"), waits);
     it_sleep_ms(1500); /* a watch round of B's */
-    assert_int_equal(it_log_count(b->gw.proc.log_path, "identity changed with no connection lost"), watched);
+    assert_int_equal(it_log_count(b->gw.proc.log_path, "identity: Redis"), watched);
     claim_must(a, ev, "c02", 201, 2, "A after both checks");
     claim_must(b, ev, "c03", 201, 3, "B after both checks");
 }
