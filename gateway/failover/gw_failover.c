@@ -20,6 +20,11 @@
 
 #define TRACK_MS 2000 /* between reads of tk:events */
 
+typedef struct {
+    int64_t next; /* mono ms: not before */
+    int out;      /* a job is out: the next waits for it */
+} periodic_t;
+
 typedef struct gw_failover {
     gw_thread_t *th;
     h2o_timeout_t timeout;
@@ -32,10 +37,8 @@ typedef struct gw_failover {
     int64_t next_track;     /* mono ms: the next read of tk:events */
     int64_t next_merge;     /* mono ms: no merge before (after a failed one) */
     int outstanding;        /* watermark and tk:events replies awaited */
-    int64_t next_beat;      /* mono ms: the next beat in MariaDB (gw_peers.h) */
-    int beating;            /* a beat job is out: the next waits for it */
-    int64_t next_watch;     /* mono ms: the next look at Redis's identity (gw_identity.h) */
-    int watching;           /* an identity job is out */
+    periodic_t beat;        /* this gateway's beat in MariaDB, every GW_PEER_BEAT_MS (gw_peers.h) */
+    periodic_t watch;       /* a look at Redis's identity, every GW_FAILOVER_WATCH_MS on the fast path (gw_identity.h) */
     int stopping;
 } gw_failover_t;
 
@@ -186,50 +189,32 @@ static void start_merge(gw_failover_t *ctl)
     gw_dbpool_submit(srv->dbpool, job);
 }
 
-/* ---- beats (gw_peers.h) -------------------------------------------------- */
+/* ---- periodic background jobs: beats (gw_peers.h), identity (gw_identity.h) */
 
-static void beat_done(gw_dbjob_t *job)
+/* Which periodic job a done callback ends: its run step tells. */
+static void periodic_done(gw_dbjob_t *job)
 {
     gw_failover_t *ctl = job->origin->server->failover;
-    if (ctl != NULL)
-        ctl->beating = 0;
+    if (ctl == NULL)
+        return;
+    if (job->run == gw_peers_beat_run)
+        ctl->beat.out = 0;
+    else
+        ctl->watch.out = 0;
 }
 
-/* One beat at a time, every GW_PEER_BEAT_MS: a MariaDB that does not answer
- * holds one job, never a queue of them. */
-static void beat(gw_failover_t *ctl, int64_t now)
+/* @run on a database thread every @period_ms, one at a time: a MariaDB (or
+ * Redis) that does not answer holds one job, never a queue of them. */
+static void periodic(gw_failover_t *ctl, periodic_t *p, void (*run)(gw_dbjob_t *, gw_dbconn_t *), int64_t period_ms, int64_t now)
 {
-    if (ctl->beating || now < ctl->next_beat)
+    if (p->out || now < p->next)
         return;
-    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, gw_peers_beat_run);
+    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, run);
     if (job == NULL)
         return;
-    job->done = beat_done;
-    ctl->beating = 1;
-    ctl->next_beat = now + GW_PEER_BEAT_MS;
-    gw_dbpool_submit(ctl->th->server->dbpool, job);
-}
-
-/* ---- Redis's identity (gw_identity.h) ------------------------------------ */
-
-static void watch_done(gw_dbjob_t *job)
-{
-    gw_failover_t *ctl = job->origin->server->failover;
-    if (ctl != NULL)
-        ctl->watching = 0;
-}
-
-/* On the fast path, once a second, one at a time: has Redis become another since the last check? */
-static void watch(gw_failover_t *ctl, int64_t now)
-{
-    if (ctl->watching || now < ctl->next_watch)
-        return;
-    gw_dbjob_t *job = gw_dbjob_new_bg(ctl->th, gw_identity_watch_run);
-    if (job == NULL)
-        return;
-    job->done = watch_done;
-    ctl->watching = 1;
-    ctl->next_watch = now + GW_FAILOVER_WATCH_MS;
+    job->done = periodic_done;
+    p->out = 1;
+    p->next = now + period_ms;
     gw_dbpool_submit(ctl->th->server->dbpool, job);
 }
 
@@ -259,8 +244,8 @@ static void tick(h2o_timeout_entry_t *entry)
     ctl->last_mode = mode;
     switch (mode) {
     case GW_MODE_FAST:
-        if (!ctl->stopping)
-            watch(ctl, now);
+        if (!ctl->stopping) /* has Redis become another since the last check? */
+            periodic(ctl, &ctl->watch, gw_identity_watch_run, GW_FAILOVER_WATCH_MS, now);
         if (now >= ctl->next_watermark && ctl->outstanding == 0) {
             ctl->next_watermark = now + GW_FAILOVER_WATERMARK_MS;
             watermark_round(ctl);
@@ -290,7 +275,7 @@ static void tick(h2o_timeout_entry_t *entry)
         break;
     }
     if (!ctl->stopping)
-        beat(ctl, now);
+        periodic(ctl, &ctl->beat, gw_peers_beat_run, GW_PEER_BEAT_MS, now);
     /* Not failover work, but the one timer every gateway runs on a loop:
      * database jobs past their deadline are answered even when no database
      * thread is free to look at them (gw_dbpool.h). */

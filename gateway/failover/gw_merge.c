@@ -363,15 +363,23 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
  * alive at that beat (started, or resumed, since) and granted from its
  * fallback during this gateway's outage.
  */
+/* 1 at most once every 10 s per @last: a warning of the merge, which runs again every second. */
+static int warn_due(int64_t *last)
+{
+    int64_t now = tk_time_mono_ms();
+    if (now - *last < 10000)
+        return 0;
+    *last = now;
+    return 1;
+}
+
 static int never_dead(const gw_server_t *srv)
 {
     static int64_t warned_ms;
     int64_t lapse = gw_peers_lapse_ms();
     if (lapse < srv->conf->peer_alive_ms || gw_peers_alone_at_beat())
         return 1;
-    int64_t now = tk_time_mono_ms();
-    if (now - warned_ms >= 10000) { /* the merge runs again every second */
-        warned_ms = now;
+    if (warn_due(&warned_ms)) {
         tk_warn("merge: this gateway's beats lapsed for %lld ms since the last check (PEER_ALIVE_MS %ld) with other gateways alive: "
                 "one may have granted from MariaDB meanwhile, so Redis waits for MariaDB",
                 lapse == INT64_MAX ? -1LL : (long long)lapse, srv->conf->peer_alive_ms);
@@ -402,9 +410,7 @@ static int slow_beat(const gw_server_t *srv, int64_t took_ms, const char *which)
     static int64_t warned_ms;
     if (took_ms < srv->conf->peer_alive_ms / 2 || gw_peers_alone_at_beat())
         return 0;
-    int64_t now = tk_time_mono_ms();
-    if (now - warned_ms >= 10000) { /* the merge runs again every second */
-        warned_ms = now;
+    if (warn_due(&warned_ms)) {
         tk_warn("merge: this gateway's %s beat took %lld ms to commit (PEER_ALIVE_MS %ld): a peer may have read it dead and "
                 "granted from MariaDB after this merge's reads; no rebuild off that beat, beating again at the next check",
                 which, (long long)took_ms, srv->conf->peer_alive_ms);

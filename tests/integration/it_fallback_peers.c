@@ -467,6 +467,20 @@ static int teardown_replica(void **st)
     return teardown(st) != 0 ? -1 : rc;
 }
 
+/* INFO @section's field @name (e.g. "run_id") of the Redis behind @rc into @out (@cap bytes; "" when absent). */
+static void info_of(redisContext *rc, const char *section, const char *name, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(rc, "INFO %s", section);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char key[64];
+    snprintf(key, sizeof key, "\n%s:", name);
+    const char *q = strstr(r->str, key);
+    size_t n = q != NULL ? strcspn(q + strlen(key), "\r\n") : 0;
+    snprintf(out, cap, "%.*s", (int)n, q != NULL ? q + strlen(key) : "");
+    freeReplyObject(r);
+}
+
 /* Redis made a replica of an empty Redis (started here unless one runs already), then promoted; every client dropped
  * after it when @kill_clients, else B's watch awaited (either of its lines). */
 static void resync(const peers_t *p, int kill_clients)
@@ -488,13 +502,10 @@ static void resync(const peers_t *p, int kill_clients)
     if (extra_redis <= 0)
         extra_redis = it_proc_run(argv, log);
     assert_true(extra_redis > 0);
-    redisReply *r = redisCommand(rc, "INFO server");
-    assert_non_null(r);
-    char before[64] = "";
-    const char *q = strstr(r->str, "run_id:");
-    assert_non_null(q);
-    snprintf(before, sizeof before, "%.40s", q + 7);
-    freeReplyObject(r);
+    char before[64], after[64];
+    info_of(rc, "server", "run_id", before, sizeof before);
+    assert_int_equal(strlen(before), 40);
+    redisReply *r;
     long long deadline = it_now_ms() + 10000;
     int up = 0;
     for (int sent = 0; !up && it_now_ms() < deadline; it_sleep_ms(100)) {
@@ -517,12 +528,8 @@ static void resync(const peers_t *p, int kill_clients)
     r = redisCommand(rc, "REPLICAOF NO ONE");
     assert_non_null(r);
     freeReplyObject(r);
-    r = redisCommand(rc, "INFO server");
-    assert_non_null(r);
-    q = strstr(r->str, "run_id:");
-    assert_non_null(q);
-    assert_int_equal(strncmp(before, q + 7, 40), 0); /* the same process */
-    freeReplyObject(r);
+    info_of(rc, "server", "run_id", after, sizeof after);
+    assert_string_equal(before, after); /* the same process */
     if (kill_clients) {
         r = redisCommand(rc, "CLIENT KILL TYPE normal SKIPME yes");
         assert_non_null(r);
@@ -660,13 +667,9 @@ static void first_replica_attached_holds_no_gateway_back(void **st)
     claim_must(a, ev, "c01", 201, 1, "the fast path");
 
     const it_env_t *env = it_env();
-    redisReply *r = redisCommand(a->redis, "INFO replication");
-    assert_non_null(r);
-    char before[64] = "";
-    const char *q = strstr(r->str, "master_replid:");
-    assert_non_null(q);
-    snprintf(before, sizeof before, "%.40s", q + 14);
-    freeReplyObject(r);
+    char before[64], now[64];
+    info_of(a->redis, "replication", "master_replid", before, sizeof before);
+    assert_int_equal(strlen(before), 40);
     int watched = it_log_count(b->gw.proc.log_path, "identity: Redis"); /* either of the watch's lines */
     int port = it_free_port();
     assert_true(port > 0);
@@ -676,11 +679,8 @@ static void first_replica_attached_holds_no_gateway_back(void **st)
     int changed = 0;
     while (!changed && it_now_ms() < deadline) { /* the replica's SYNC made a backlog, and a new replication id */
         it_sleep_ms(50);
-        r = redisCommand(a->redis, "INFO replication");
-        assert_non_null(r);
-        q = strstr(r->str, "master_replid:");
-        changed = q != NULL && strncmp(q + 14, before, 40) != 0;
-        freeReplyObject(r);
+        info_of(a->redis, "replication", "master_replid", now, sizeof now);
+        changed = strcmp(now, before) != 0;
     }
     assert_true(changed);
     int waits = it_log_count(a->gw.proc.log_path, "other gateway(s) to write their journals");

@@ -656,6 +656,21 @@ static void gateway_killed_while_redis_down(void **st)
     check_after_restart(&c, "gateway_killed_while_redis_down");
 }
 
+/* After a clean stop with Redis down: the stop wrote every undrained grant (N rows); Redis comes back empty, a new
+ * gateway and a worker start; then check_after_loss under @name. */
+static void stopped_then_redis_back_empty(ctx_t *c, const char *name)
+{
+    it_fix_t *f = c->f;
+    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c->ev), N);
+    redis_wipe_files();
+    assert_int_equal(it_services("start-redis", SVC_MS), 0);
+    it_fix_reconnect(f);
+    gateway_start_again(c);
+    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
+    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty, new gateway"), 0);
+    check_after_loss(c, name);
+}
+
 /*
  * A gateway STOPPED cleanly (SIGTERM) while Redis is away, with undrained
  * grants: u01..u10 (tickets 1..10, no worker) are only in Redis's stream
@@ -677,14 +692,7 @@ static void gateway_stopped_while_redis_down_keeps_undrained_grants(void **st)
     assert_int_equal(it_services("kill-redis", SVC_MS), 0);
     assert_int_equal(wait_ready(f, "not-fast", LEFT_MS, "Redis killed"), 0);
     assert_int_equal(it_proc_stop(&f->gw.proc, IT_STOP_MS), 0);
-    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c.ev), N);
-    redis_wipe_files();
-    assert_int_equal(it_services("start-redis", SVC_MS), 0);
-    it_fix_reconnect(f);
-    gateway_start_again(&c);
-    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
-    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty, new gateway"), 0);
-    check_after_loss(&c, "gateway_stopped_while_redis_down_keeps_undrained_grants");
+    stopped_then_redis_back_empty(&c, "gateway_stopped_while_redis_down_keeps_undrained_grants");
 }
 
 /*
@@ -772,14 +780,7 @@ static void redis_lost_during_a_clean_stop_keeps_undrained_grants(void **st)
     assert_true(signalled);
     assert_true(lost);
     assert_int_equal(rc, 0);
-    assert_int_equal(it_db_int(f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s' AND status = 'confirmed'", c.ev), N);
-    redis_wipe_files();
-    assert_int_equal(it_services("start-redis", SVC_MS), 0);
-    it_fix_reconnect(f);
-    gateway_start_again(&c);
-    assert_int_equal(it_fix_add_worker(f, "it-w1"), 0);
-    assert_int_equal(wait_ready(f, "ready", READY_MS, "Redis back empty, new gateway"), 0);
-    check_after_loss(&c, "redis_lost_during_a_clean_stop_keeps_undrained_grants");
+    stopped_then_redis_back_empty(&c, "redis_lost_during_a_clean_stop_keeps_undrained_grants");
 }
 
 /*
