@@ -428,16 +428,13 @@ static int slow_beat(const gw_server_t *srv, int64_t took_ms, const char *which)
  */
 static int beat_before_reads(gw_dbconn_t *conn, gw_server_t *srv)
 {
-    MYSQL *db = gw_dbconn_db(conn);
-    int64_t b0 = tk_time_mono_ms();
-    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
+    int64_t took = 0;
+    unsigned e = gw_peers_beat_conn(conn, srv, &took);
     if (e != 0) {
-        if (db != NULL)
-            gw_dbconn_db_reset(conn);
         tk_warn("merge: this gateway's beat before the rebuilds failed (MariaDB error %u); checking again", e);
         return -1;
     }
-    return slow_beat(srv, tk_time_mono_ms() - b0, "second") ? -1 : 0;
+    return slow_beat(srv, took, "second") ? -1 : 0;
 }
 
 /*
@@ -468,14 +465,11 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
      *    gateway alive and grants nothing (gw_peers.h), if it committed
      *    in time (slow_beat). Without it, no rebuild: only the blip
      *    exception below may serve. */
-    MYSQL *bdb = gw_dbconn_db(conn);
-    int64_t b0 = tk_time_mono_ms();
-    unsigned be = bdb != NULL ? gw_peers_beat(bdb, srv->holder, srv->conf->peer_alive_ms) : 2002;
-    if (be == 0 && slow_beat(srv, tk_time_mono_ms() - b0, "first"))
+    int64_t took = 0;
+    unsigned be = gw_peers_beat_conn(conn, srv, &took);
+    if (be == 0 && slow_beat(srv, took, "first"))
         return -1;
     if (be != 0) {
-        if (bdb != NULL)
-            gw_dbconn_db_reset(conn);
         size_t bpos = 0;
         int touched = gw_journal_scan(srv->journal, &bpos, GW_JOURNAL_SCAN_TOUCHED, ids, 1) > 0;
         if (!touched && !restarted && never_dead(srv)) {

@@ -158,15 +158,23 @@ void gw_peers_lapse_clear(void)
     __atomic_store_n(&others_since, __atomic_load_n(&others_at_beat, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
+unsigned gw_peers_beat_conn(gw_dbconn_t *conn, gw_server_t *srv, int64_t *took_ms)
+{
+    MYSQL *db = gw_dbconn_db(conn);
+    int64_t t0 = tk_time_mono_ms();
+    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
+    if (e != 0 && db != NULL)
+        gw_dbconn_db_reset(conn);
+    if (took_ms != NULL)
+        *took_ms = tk_time_mono_ms() - t0;
+    return e;
+}
+
 unsigned gw_peers_beat_due(gw_dbconn_t *conn, gw_server_t *srv)
 {
     if (tk_time_mono_ms() - __atomic_load_n(&last_beat_ms, __ATOMIC_RELAXED) < GW_PEER_BEAT_MS)
         return 0;
-    MYSQL *db = gw_dbconn_db(conn);
-    unsigned e = db != NULL ? gw_peers_beat(db, srv->holder, srv->conf->peer_alive_ms) : 2002;
-    if (e != 0 && db != NULL)
-        gw_dbconn_db_reset(conn);
-    return e;
+    return gw_peers_beat_conn(conn, srv, NULL);
 }
 
 unsigned gw_peers_check(MYSQL *db, const char *holder, long alive_ms, long long *alive)

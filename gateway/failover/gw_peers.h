@@ -203,6 +203,14 @@ void gw_peers_leave(gw_server_t *srv);
 void gw_peers_beat_run(gw_dbjob_t *job, gw_dbconn_t *conn);
 
 /**
+ * A beat (gw_peers_beat) on @conn's database connection, reset when the
+ * beat failed; into *@took_ms (when not NULL) how long it took, from
+ * before the fence to the commit (gw_merge.c holds a merge's beats to
+ * half the window). 0, or a MariaDB error (2002: no connection).
+ */
+unsigned gw_peers_beat_conn(gw_dbconn_t *conn, gw_server_t *srv, int64_t *took_ms);
+
+/**
  * A beat on @conn when the last one that committed (any thread) is
  * GW_PEER_BEAT_MS old or more; else nothing. For long work on a database
  * thread (the merge, a rebuild waiting for a drain), between two of its

@@ -186,6 +186,12 @@ static void books_agree(const peers_t *p, const char *ev, long long rows)
     assert_int_equal(it_redis_ev_int(p->f->redis, ev, "remaining", -1), 20 - rows);
 }
 
+/* Where the two gateways' logs are, for a failure's reader. */
+static void say_logs(const peers_t *p)
+{
+    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", p->f->gw.proc.log_path, p->b.gw.proc.log_path);
+}
+
 /* An event of stock 20 with q01..q03 granted through A (tickets 1..3) and drained, tracked and watermarked by both
  * gateways with its stream empty: both journals complete. */
 static void quiet_event(const peers_t *p, char *ev, size_t evlen, const char *prefix)
@@ -208,7 +214,7 @@ static void two_gateways_stay_read_only_then_one_grants_alone(void **st)
     peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
     char ev[64], u[32];
-    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    say_logs(p);
 
     /* 1. A quiet event, tracked and watermarked by both with the stream empty. */
     quiet_event(p, ev, sizeof ev, "peers");
@@ -353,7 +359,7 @@ static void empty_redis_case(void **st, void (*wipe)(const peers_t *p))
     peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
     char ev[64], u[32];
-    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    say_logs(p);
     it_new_event(a, ev, sizeof ev, "peers2", 100, 1);
     for (int i = 1; i <= 10; i++) {
         snprintf(u, sizeof u, "u%02d", i);
@@ -655,7 +661,7 @@ static void first_replica_attached_holds_no_gateway_back(void **st)
     peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
     char ev[64];
-    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    say_logs(p);
     assert_int_equal(it_services("stop-redis", SVC_MS), 0);
     assert_int_equal(it_services("start-redis", SVC_MS), 0);
     it_fix_reconnect(a);
@@ -775,7 +781,7 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
     peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
     char ev[64], u[32];
-    fprintf(stderr, "it_fallback_peers: gateway A log %s, gateway B log %s\n", a->gw.proc.log_path, b->gw.proc.log_path);
+    say_logs(p);
     quiet_event(p, ev, sizeof ev, "dead");
 
     pid_t rp = it_service_pid("redis/redis.pid"), dp = it_service_pid("mariadb/mariadb.pid"), ap = a->gw.proc.pid;

@@ -958,6 +958,19 @@ static void line_of_21(const it_fix_t *f, char *ev, size_t evlen)
     it_sleep_ms(300); /* the admitter steps the room (rate 0: admits nobody) */
 }
 
+/* u-a (place 21), polling 2 s after the outage @when: still waiting (200, "waiting"), not passed as gone. */
+static void u_a_still_waiting(const it_fix_t *f, const char *ev, const char *when)
+{
+    it_resp_t r;
+    it_sleep_ms(2000);
+    long st_a = status(f, ev, "u-a", 0, &r);
+    fprintf(stderr, "u-a %s: %ld %s (want 200 waiting)\n", when, st_a, r.body != NULL ? r.body : "");
+    int waiting = r.body != NULL && strstr(r.body, "\"waiting\"") != NULL;
+    it_resp_free(&r);
+    assert_int_equal(st_a, 200);
+    assert_true(waiting);
+}
+
 /*
  * Review rev6: a Redis outage longer than the presence window passed the
  * whole line as abandoned. Presence is Redis's record of heartbeats, and
@@ -1009,13 +1022,7 @@ static void a_redis_outage_does_not_abandon_the_line(void **st)
     it_resp_free(&r);
     fprintf(stderr, "admin view right after the outage: present %lld (want 18..20)\n", present);
     assert_true(present >= 18 && present <= 20);
-    it_sleep_ms(2000);
-    long st_a = status(f, ev, "u-a", 0, &r);
-    fprintf(stderr, "u-a after a 40 s outage, polling 2 s after it: %ld %s (want 200 waiting)\n", st_a, r.body != NULL ? r.body : "");
-    int waiting = r.body != NULL && strstr(r.body, "\"waiting\"") != NULL;
-    it_resp_free(&r);
-    assert_int_equal(st_a, 200);
-    assert_true(waiting);
+    u_a_still_waiting(f, ev, "after a 40 s outage, polling 2 s after it");
     long st0 = status(f, ev, "s-0000", 0, &r);
     it_resp_free(&r);
     assert_int_equal(st0, 410); /* absent before the outage: the grace does not bring it back */
@@ -1033,7 +1040,6 @@ static void a_clock_stepped_back_keeps_the_outage_grace(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
-    it_resp_t r;
     line_of_21(f, ev, sizeof ev);
     char keys[10][128];
     room_keys(ev, keys);
@@ -1056,13 +1062,7 @@ static void a_clock_stepped_back_keeps_the_outage_grace(void **st)
     fprintf(stderr, "the last step, before the outage, was %lld ms from now (want <= 0: re-stamped after the clock went back)\n",
             x->integer);
     freeReplyObject(x);
-    it_sleep_ms(2000);
-    long st_a = status(f, ev, "u-a", 0, &r);
-    fprintf(stderr, "u-a after the clock went back and a 40 s outage: %ld %s (want 200 waiting)\n", st_a, r.body != NULL ? r.body : "");
-    int waiting = r.body != NULL && strstr(r.body, "\"waiting\"") != NULL;
-    it_resp_free(&r);
-    assert_int_equal(st_a, 200);
-    assert_true(waiting);
+    u_a_still_waiting(f, ev, "after the clock went back and a 40 s outage");
 }
 
 int main(void)
