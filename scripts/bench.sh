@@ -493,11 +493,8 @@ phase_begin
 rows0=$(db "SELECT COUNT(*) FROM claims")
 t0=$(date +%s%N)
 start_workers
-deadline=$((t0 + 300 * 1000000000))
-while [ "$(pending "${CLAIM_EVENTS[@]}")" -gt 0 ]; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || tk_die "the drain did not finish within 300s ($(pending "${CLAIM_EVENTS[@]}") left)"
-    sleep 0.05
-done
+streams_wait_empty 300 "${CLAIM_EVENTS[@]}" ||
+    tk_die "the drain did not finish within 300s ($(pending "${CLAIM_EVENTS[@]}") left)"
 t1=$(date +%s%N)
 phase_end drain
 rows1=$(db "SELECT COUNT(*) FROM claims")

@@ -43,7 +43,6 @@ db_cpu_us() { proc_cpu_us "$(cat "$DIR/mariadb/mariadb.pid")"; }
 cpu_us() { rcli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.0f", s * 1e6 }'; }
 # "cmd calls usec" lines of INFO commandstats, scripts' inner commands included.
 cmdstats() { rcli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),.*/\1 \2 \3/p' | sort; }
-pending() { rcli xlen "tk:{$1}:q"; } # entries (one per claim-script call): 0 exactly when drained
 
 # report PHASE CPU0 CPU1 GRANTED: the phase's CPU and commandstats table
 report() {
@@ -82,10 +81,7 @@ for load in $LOADS; do
     m2=$(db_cpu_us)
     t0=$(date +%s%N)
     scratch_start_workers "$WORKERS" cpu
-    while [ "$(pending "$ev")" -gt 0 ]; do
-        [ $(($(date +%s%N) - t0)) -lt 300000000000 ] || tk_die "the drain did not finish within 300 s"
-        sleep 0.02
-    done
+    streams_wait_empty 300 "$ev" || tk_die "the drain did not finish within 300 s"
     t1=$(date +%s%N)
     c3=$(cpu_us)
     m3=$(db_cpu_us)

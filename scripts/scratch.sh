@@ -16,6 +16,8 @@
 #   scratch_start_workers N NAME / scratch_stop_workers
 #   rcli ARGS, db SQL, admin METHOD PATH [BODY] (the token on stdin, not on
 #                           the command line)
+#   streams_wait_empty SECS EVENT...  waits until every EVENT's claim stream
+#                           is empty (drained), polled by one redis-cli
 # shellcheck shell=bash
 
 scratch_init() {
@@ -99,6 +101,23 @@ scratch_stop_workers() {
 
 rcli() { tk_redis_cli "$DIR" test "$REDIS_PORT" "$@"; }
 db() { mariadb --defaults-file="$DIR/client.cnf" --batch --skip-column-names -e "$1"; }
+
+# streams_wait_empty SECS EVENT...: returns 0 as soon as the claim stream of
+# every EVENT is empty, 1 after SECS. A worker trims an entry only once it
+# and every entry before it are committed and acked (lua/confirm.lua), so an
+# empty stream is a drained event. One redis-cli polls every 50 ms (-r/-i):
+# a poll of a process per event (redis-cli, sed) cost ~35 ms of CPU each on
+# this 2-core machine, about a whole core taken from the drain it timed.
+streams_wait_empty() {
+    local secs=$1 n e keys=()
+    shift
+    for e in "$@"; do keys+=("tk:{$e}:q"); done
+    while read -r n; do
+        [ "$n" = 0 ] && return 0
+    done < <(rcli -r $((secs * 20)) -i 0.05 EVAL \
+        "local n = 0 for _, k in ipairs(KEYS) do n = n + redis.call('XLEN', k) end return n" "${#keys[@]}" "${keys[@]}")
+    return 1
+}
 admin() { # METHOD PATH [BODY]: the answer on stdout, fails unless 2xx
     curl -sf --max-time 10 -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} \
         -K - "http://127.0.0.1:$HTTP_PORT$2" <<<"header = \"Authorization: Bearer $ADMIN_TOKEN\""
