@@ -37,6 +37,7 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_raw.h"
 #include "lib/it_redis.h"
 #include "tk_valid.h"
 
@@ -120,35 +121,6 @@ static unsigned int rnd(void)
     return rng >> 8;
 }
 
-static int raw_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Writes what it can (the peer may close first). */
-static void raw_send(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
 /*
  * Reads until the peer closes or @timeout_ms passes. Returns 1 when it
  * closed (EOF or reset), 0 at the deadline. The first bytes read go to
@@ -182,15 +154,6 @@ static int raw_wait_close(int fd, char *buf, size_t cap, int timeout_ms)
     }
 }
 
-/* The status of an HTTP/1 response at the start of @buf, or 0. */
-static int raw_status(const char *buf)
-{
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        return 0;
-    return status;
-}
-
 /* ---- tests ------------------------------------------------------------------ */
 
 static void random_bytes_on_both_ports(void **st)
@@ -202,23 +165,23 @@ static void random_bytes_on_both_ports(void **st)
                                            "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"};
     for (int round = 0; round < 40; round++) {
         int port = round % 2 == 0 ? s->fix.gw.http_port : s->fix.gw.port;
-        int fd = raw_connect(port);
+        int fd = it_raw_connect(port);
         assert_true(fd >= 0);
         const char *pre = prefixes[rnd() % (sizeof prefixes / sizeof prefixes[0])];
-        raw_send(fd, pre, strlen(pre));
+        it_raw_send(fd, pre, strlen(pre));
         size_t n = 1 + rnd() % 9000;
         unsigned char *junk = malloc(n);
         assert_non_null(junk);
         for (size_t i = 0; i < n; i++)
             junk[i] = (unsigned char)rnd();
-        raw_send(fd, junk, n);
+        it_raw_send(fd, junk, n);
         free(junk);
         if (round % 4 < 2)
             shutdown(fd, SHUT_WR); /* else the gateway's own timeouts must end it */
         char buf[256];
         /* Either a 4xx and a close, or just a close; never a success, never a hang past the timeouts. */
         int closed = raw_wait_close(fd, buf, sizeof buf, 15000);
-        int status = raw_status(buf);
+        int status = it_raw_status(buf);
         if (!closed || (status != 0 && (status < 400 || status > 499)))
             fprintf(stderr, "round %d (port %d, %zu bytes): closed %d, status %d\n", round, port, n, closed, status);
         assert_true(closed);
@@ -237,13 +200,13 @@ static void truncated_and_oversized_requests(void **st)
     books(s, &before);
     char req[512 + IT_AUTH_LINE_MAX], auth[IT_AUTH_LINE_MAX];
     /* Truncated body: 100 announced, 20 sent, then the client half-closes. */
-    int fd = raw_connect(s->fix.gw.http_port);
+    int fd = it_raw_connect(s->fix.gw.http_port);
     assert_true(fd >= 0);
     int n = snprintf(req, sizeof req,
                      "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 100\r\n\r\n"
                      "{\"user_id\":\"u-trunc\"",
                      s->ev, user_auth(s, "u-trunc", auth));
-    raw_send(fd, req, (size_t)n);
+    it_raw_send(fd, req, (size_t)n);
     shutdown(fd, SHUT_WR);
     assert_true(raw_wait_close(fd, NULL, 0, 15000));
     close(fd);
@@ -255,12 +218,12 @@ static void truncated_and_oversized_requests(void **st)
     int k = snprintf(big, 512, "GET /v1/events/%s HTTP/1.1\r\nHost: x\r\nX-Big: ", s->ev);
     memset(big + k, 'a', hlen);
     memcpy(big + k + hlen, "\r\n\r\n", 4);
-    fd = raw_connect(s->fix.gw.http_port);
+    fd = it_raw_connect(s->fix.gw.http_port);
     assert_true(fd >= 0);
-    raw_send(fd, big, (size_t)k + hlen + 4);
+    it_raw_send(fd, big, (size_t)k + hlen + 4);
     char buf[256];
     assert_true(raw_wait_close(fd, buf, sizeof buf, 15000));
-    int status = raw_status(buf);
+    int status = it_raw_status(buf);
     if (status != 0 && (status < 400 || status > 499))
         fprintf(stderr, "512 KiB header: %.200s\n", buf);
     assert_true(status == 0 || (status >= 400 && status <= 499));
@@ -301,14 +264,14 @@ static void truncated_and_oversized_requests(void **st)
     free(big);
 
     /* A huge body announced (1 GiB) and a little sent: refused or closed, never buffered whole. */
-    fd = raw_connect(s->fix.gw.http_port);
+    fd = it_raw_connect(s->fix.gw.http_port);
     assert_true(fd >= 0);
     n = snprintf(req, sizeof req,
                  "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 1073741824\r\n\r\n{\"user_id\":\"u-huge\",\"x\":\"",
                  s->ev, user_auth(s, "u-huge", auth));
-    raw_send(fd, req, (size_t)n);
+    it_raw_send(fd, req, (size_t)n);
     assert_true(raw_wait_close(fd, buf, sizeof buf, 15000));
-    status = raw_status(buf);
+    status = it_raw_status(buf);
     if (status != 0 && status != 413)
         fprintf(stderr, "1 GiB announced: %.200s\n", buf);
     assert_true(status == 0 || status == 413);
@@ -421,17 +384,17 @@ static void slow_clients_are_timed_out_and_hold_nothing(void **st)
                       "POST /v1/events/%s/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\nContent-Length: 60\r\n\r\n",
                       s->ev, user_auth(s, "u-slow", auth));
     static const char body[] = "{\"user_id\":\"u-slow\",\"quantity\":1}                          ";
-    int body_fd = raw_connect(s->fix.gw.http_port), hdr_fd = raw_connect(s->fix.gw.http_port);
-    int tls_fd = raw_connect(s->fix.gw.port); /* a TLS client that never finishes its handshake */
+    int body_fd = it_raw_connect(s->fix.gw.http_port), hdr_fd = it_raw_connect(s->fix.gw.http_port);
+    int tls_fd = it_raw_connect(s->fix.gw.port); /* a TLS client that never finishes its handshake */
     assert_true(body_fd >= 0 && hdr_fd >= 0 && tls_fd >= 0);
-    raw_send(body_fd, head, (size_t)hn);
-    raw_send(tls_fd, "\x16\x03\x01", 3);
+    it_raw_send(body_fd, head, (size_t)hn);
+    it_raw_send(tls_fd, "\x16\x03\x01", 3);
     long long start = it_now_ms(), body_closed = 0, hdr_closed = 0, tls_closed = 0;
     for (int i = 0; i < 40 && (body_closed == 0 || hdr_closed == 0 || tls_closed == 0); i++) {
         if (body_closed == 0)
-            raw_send(body_fd, body + (i % 60), 1);
+            it_raw_send(body_fd, body + (i % 60), 1);
         if (hdr_closed == 0)
-            raw_send(hdr_fd, head + (i % hn), 1);
+            it_raw_send(hdr_fd, head + (i % hn), 1);
         if (i == 2) {
             /* While they trickle, others are served at once. */
             long long t0 = it_now_ms();
@@ -474,7 +437,7 @@ static void idle_connections_are_served_around_and_closed(void **st)
     int *fds = calloc(NIDLE, sizeof *fds);
     assert_non_null(fds);
     for (int i = 0; i < NIDLE; i++) {
-        fds[i] = raw_connect(i % 5 == 4 ? s->fix.gw.port : s->fix.gw.http_port);
+        fds[i] = it_raw_connect(i % 5 == 4 ? s->fix.gw.port : s->fix.gw.http_port);
         assert_true(fds[i] >= 0);
     }
     assert_serving(s);

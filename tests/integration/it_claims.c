@@ -2,7 +2,8 @@
  * it_claims: the claim pipeline end to end (gateway, Redis claim script,
  * workers, MariaDB): an exact sell-out under concurrency, ticket order,
  * idempotent retries, the per-user limit, restock, pause/close, the
- * scheduled window, and cancel.
+ * scheduled window (judged when the claim's batch leaves, not when Redis
+ * runs it), and cancel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,13 @@
 #include "lib/it_api.h"
 #include "lib/it_db.h"
 #include "lib/it_env.h"
+#include "lib/it_proc.h"
+#include "lib/it_raw.h"
 #include "lib/it_redis.h"
 #include "tk_time.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 #define DRAIN_MS 60000
 
@@ -500,6 +506,72 @@ static void cancel_returns_stock(void **st)
     it_resp_free(&c);
 }
 
+/* ------------------------------------------------ judged when read */
+
+/* HTTP/1.1 claims of users @prefix00.. on @ev, one connection each (fds[i]), the requests in req[i] (not yet sent). */
+static void raw_claims(const it_fix_t *f, const char *ev, const char *prefix, int n, char (*req)[IT_AUTH_LINE_MAX + 512],
+                       int *fds)
+{
+    for (int i = 0; i < n; i++) {
+        char user[16], auth[IT_AUTH_LINE_MAX], body[64];
+        snprintf(user, sizeof user, "%s%02d", prefix, i);
+        assert_non_null(it_api_user_header(f, user, auth));
+        int blen = snprintf(body, sizeof body, "{\"user_id\":\"%s\"}", user);
+        snprintf(req[i], sizeof req[i],
+                 "POST /v1/events/%s/claims HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %d\r\n\r\n%s",
+                 ev, auth, blen, body);
+        assert_true((fds[i] = it_raw_connect(f->gw.http_port)) >= 0);
+    }
+}
+
+/*
+ * A claim is judged by the gateway's clock when its batch leaves (claim.lua's
+ * ARGV[1], a loop turn after it was read), not when Redis gets to it: with
+ * Redis frozen across the opening (SIGSTOP, below the 3 s stall rule), A and
+ * B, read before opens, are refused not_open although Redis ran their calls
+ * after it, and C, read after, gets ticket 1. A guard for any change to when
+ * batches leave: a build that held B's batch behind A's call in flight until
+ * A's reply, and stamped it then, granted B ticket 1, ahead of C.
+ */
+static void a_claim_read_before_the_opening_is_refused_when_redis_runs_it_after(void **st)
+{
+    it_fix_t *f = *st;
+    enum { N = 3 };
+    char ev[64], req[N][IT_AUTH_LINE_MAX + 512];
+    int fds[N], status[N];
+    long long tickets[N];
+    int64_t opens = tk_time_now_ms() + 1500;
+    it_event_id(ev, sizeof ev, "opening");
+    assert_int_equal(it_api_create_event(f, ev, 10, 1, opens, 0), 201);
+    raw_claims(f, ev, "w", N, req, fds);
+    while (tk_time_now_ms() < opens - 400)
+        usleep(1000);
+    pid_t rp = it_service_pid("redis/redis.pid");
+    assert_true(rp > 0);
+    assert_int_equal(kill(rp, SIGSTOP), 0);
+    it_raw_send(fds[0], req[0], strlen(req[0]));
+    usleep(200 * 1000);
+    it_raw_send(fds[1], req[1], strlen(req[1]));
+    while (tk_time_now_ms() < opens + 100)
+        usleep(1000);
+    it_raw_send(fds[2], req[2], strlen(req[2]));
+    usleep(100 * 1000);
+    assert_int_equal(kill(rp, SIGCONT), 0);
+    for (int i = 0; i < N; i++) {
+        char buf[4096];
+        status[i] = it_raw_response(fds[i], buf, sizeof buf, 10000);
+        const char *t = strstr(buf, "\"ticket\":"), *body = strstr(buf, "\r\n\r\n");
+        tickets[i] = t != NULL ? strtoll(t + 9, NULL, 10) : 0;
+        fprintf(stderr, "claim %c: %d %s\n", 'A' + i, status[i], body != NULL ? body + 4 : buf);
+        close(fds[i]);
+    }
+    assert_int_equal(status[0], 403);
+    assert_int_equal(status[1], 403);
+    assert_int_equal(status[2], 201);
+    assert_int_equal(tickets[2], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +581,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(pause_and_close_refuse_claims, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(scheduled_window_is_enforced, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(tickets_granted_are_one_to_stock, it_fix_new0, it_fix_free),
+        cmocka_unit_test_setup_teardown(a_claim_read_before_the_opening_is_refused_when_redis_runs_it_after, it_fix_new0,
+                                        it_fix_free),
         cmocka_unit_test_setup_teardown(cancel_returns_stock, it_fix_new1, it_fix_free),
         cmocka_unit_test_setup_teardown(sell_out_is_exact_under_concurrency, it_fix_new2, it_fix_free),
     };
