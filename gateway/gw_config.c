@@ -158,7 +158,7 @@ int gw_config_load(gw_config_t *c, int argc, char **argv, char *err, size_t errl
         {"--lock-ttl-ms", "FALLBACK_LOCK_TTL_MS", TK_OPT_INT, &c->lock_ttl_ms, 500, 600000,
          "expiry of the fallback's event lock, renewed by every fallback transaction"},
         {"--peer-alive-ms", "PEER_ALIVE_MS", TK_OPT_INT, &c->peer_alive_ms, 3000, 600000,
-         "another gateway whose beat in MariaDB is younger than this counts as alive (same value on every gateway; docs/DESIGN.md)"},
+         "another gateway whose beat in MariaDB is younger than this, or than its own value if longer, counts as alive (docs/DESIGN.md)"},
         {"--journal-max", "JOURNAL_MAX", TK_OPT_INT, &c->journal_max, 1024, 16777216,
          "undrained Redis grants remembered for the fallback (about 100 bytes each); beyond, events go read-only"},
         {"--db-queue-max", "DB_QUEUE_MAX", TK_OPT_INT, &c->db_queue_max, 1, 1000000,

@@ -15,7 +15,7 @@
  * stays read-only: exactness first.
  *
  * Only alone: while another gateway is alive (its beat in MariaDB younger
- * than PEER_ALIVE_MS), nothing is granted here and the claims get the
+ * than PEER_ALIVE_MS, or its own if longer), nothing is granted here and the claims get the
  * read-only answers — the journal is this process's, and a peer may serve
  * the same event from Redis (gw_peers.h proves the rule; the journal write
  * above checks it too, so no stale flag is set for nothing).

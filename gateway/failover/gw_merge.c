@@ -26,6 +26,15 @@
  * the job answered. */
 static unsigned merged_events;
 
+/* What a MariaDB error @e of the beats' tables says about a migration not run, for a log line ("" when nothing). */
+static const char *migration_hint(unsigned e)
+{
+    if (e == 1146 || e == 1032)
+        return ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)";
+    if (e == 1054)
+        return ": a column of gateway_beats missing (checked_run, alive_ms), run scripts/migrate.sh (sql/011, sql/012)";
+    return "";
+}
 
 /* redis_seqs on a cluster: one HGET per event, routed by its key (MOVED, ASK followed); read-only, so a resend
  * after a lost connection is harmless. Not pipelined per master: the merge runs once per return to Redis. */
@@ -258,7 +267,7 @@ static int peers_checked(gw_dbconn_t *conn, gw_server_t *srv, const char *rid, i
             tk_info("merge: Redis was restarted (or its identity changed); waiting for %lld other gateway(s) to write their journals for it", n);
         if (tk_time_mono_ms() >= until) {
             tk_warn("merge: Redis was restarted and %lld other gateway(s) alive have not written their journals for it yet; nothing is "
-                    "rebuilt before they have (or stop beating for %ld ms)%s",
+                    "rebuilt before they have (or stop beating for %ld ms, or their own PEER_ALIVE_MS if longer)%s",
                     n, srv->conf->peer_alive_ms, rid[0] == '\0' ? "; Redis's INFO gives no run_id, so no peer can be proved done" : "");
             return -1;
         }
@@ -269,8 +278,7 @@ static int peers_checked(gw_dbconn_t *conn, gw_server_t *srv, const char *rid, i
         }
     }
     if (e != 0) {
-        tk_warn("merge: marking this gateway's journal checked: MariaDB error %u%s", e,
-                e == 1054 ? ": column gateway_beats.checked_run missing, run scripts/migrate.sh (sql/011)" : "");
+        tk_warn("merge: marking this gateway's journal checked: MariaDB error %u%s", e, migration_hint(e));
         if (db != NULL)
             gw_dbconn_db_reset(conn);
         return -1;
@@ -476,10 +484,7 @@ static int merge_all(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_MAX 
             tk_warn("merge: MariaDB unreachable (beat: error %u); Redis was not restarted since the last check, so it serves again", be);
             return 0;
         }
-        tk_warn("merge: this gateway's beat failed (MariaDB error %u%s); no rebuild before it succeeds", be,
-                be == 1146 || be == 1032 ? ": table gateway_beats or gateway_fence missing, run scripts/migrate.sh (sql/010)"
-                : be == 1054         ? ": column gateway_beats.checked_run missing, run scripts/migrate.sh (sql/011)"
-                                     : "");
+        tk_warn("merge: this gateway's beat failed (MariaDB error %u%s); no rebuild before it succeeds", be, migration_hint(be));
         return -1;
     }
     /* 1. Answered grants Redis lost (or, Redis restarted, may have lost),

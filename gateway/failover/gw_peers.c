@@ -13,22 +13,25 @@
 #include <string.h>
 
 static const char sql_fence_x[] = "SELECT n FROM gateway_fence WHERE id = 1 FOR UPDATE";
-/* checked_run only when the row is made: '*' (nothing journaled) until this process's first mark, '' after it. */
-static const char sql_beat[] =
-    "INSERT INTO gateway_beats (holder, beat_at, checked_run) VALUES (?, NOW(3), ?) ON DUPLICATE KEY UPDATE beat_at = NOW(3)";
+/* checked_run only when the row is made: '*' (nothing journaled) until this process's first mark, '' after it.
+ * alive_ms: this gateway's PEER_ALIVE_MS, by which every reader judges it too (gw_peers.h, "Windows that differ"). */
+static const char sql_beat[] = "INSERT INTO gateway_beats (holder, beat_at, checked_run, alive_ms) VALUES (?, NOW(3), ?, ?) "
+                               "ON DUPLICATE KEY UPDATE beat_at = NOW(3), alive_ms = VALUES(alive_ms)";
+/* A peer is alive while its beat is younger than the larger of the reader's window (?, in µs) and its own. */
+#define ALIVE_PEER "holder <> ? AND beat_at > NOW(3) - INTERVAL GREATEST(CAST(? AS SIGNED), alive_ms * 1000) MICROSECOND"
+
 static const char sql_bump[] = "UPDATE gateway_fence SET n = n + 1 WHERE id = 1";
 static const char sql_fence_s[] = "SELECT n FROM gateway_fence WHERE id = 1 LOCK IN SHARE MODE";
 /* A locking read: the latest committed rows, whatever snapshot the caller's transaction holds. */
-static const char sql_alive[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
-                                "LOCK IN SHARE MODE";
+static const char sql_alive[] = "SELECT COUNT(*) FROM gateway_beats WHERE " ALIVE_PEER " LOCK IN SHARE MODE";
 static const char sql_forget[] = "DELETE FROM gateway_beats WHERE holder = ?";
 /* Inside the beat, under the fence held exclusively: no grant transaction runs, a plain read will do. */
-static const char sql_others[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND";
+static const char sql_others[] = "SELECT COUNT(*) FROM gateway_beats WHERE " ALIVE_PEER;
 /* checked_run holds SHA2(run_id, 256): a cluster's run_id (every master's) is too long for a key-sized column. */
 static const char sql_mark[] = "UPDATE gateway_beats SET checked_run = SHA2(?, 256) WHERE holder = ?";
 /* A locking read too: a peer's mark committed a moment ago must count. An unknown run_id ("") matches no mark. */
-static const char sql_unchecked[] = "SELECT COUNT(*) FROM gateway_beats WHERE holder <> ? AND beat_at > NOW(3) - INTERVAL ? MICROSECOND "
-                                    "AND checked_run <> '*' AND (? = '' OR checked_run <> SHA2(?, 256)) LOCK IN SHARE MODE";
+static const char sql_unchecked[] = "SELECT COUNT(*) FROM gateway_beats WHERE " ALIVE_PEER
+                                    " AND checked_run <> '*' AND (? = '' OR checked_run <> SHA2(?, 256)) LOCK IN SHARE MODE";
 
 static uint64_t refusals_total;
 static int64_t last_beat_ms; /* mono ms of the last beat that committed, any thread (gw_peers_beat_due) */
@@ -100,9 +103,9 @@ static void atomic_max(int64_t *v, int64_t x, int order)
 unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms)
 {
     int64_t t0 = tk_time_mono_ms();
-    MYSQL_BIND in[2], out[1];
+    MYSQL_BIND in[3], out[1];
     unsigned long lens[2];
-    long long others = 1, alive_us = (long long)alive_ms * 1000;
+    long long others = 1, alive_us = (long long)alive_ms * 1000, alive = alive_ms;
     const char *first = __atomic_load_n(&marked, __ATOMIC_ACQUIRE) ? "" : "*";
     /* The fence first: the grant transactions take it before the beats, so
      * the two kinds meet in one order and never deadlock. */
@@ -110,6 +113,7 @@ unsigned gw_peers_beat(MYSQL *db, const char *holder, long alive_ms)
     if (e == 0) {
         tk_sql_bind_str(&in[0], holder, &lens[0], strlen(holder));
         tk_sql_bind_str(&in[1], first, &lens[1], strlen(first));
+        tk_sql_bind_i64(&in[2], &alive);
         e = tk_sql_stmt(db, sql_beat, in, NULL, 0, NULL, NULL, NULL);
     }
     if (e == 0) {
@@ -234,7 +238,8 @@ void gw_peers_leave(gw_server_t *srv)
     tk_db_conf_t dc = tk_backend_db(&srv->conf->backend, 1);
     MYSQL *db = tk_db_connect(&dc, err, sizeof(err));
     if (db == NULL) {
-        tk_warn("peers: cannot remove this gateway's beat (%s); peers see it as alive for %ld ms more", err, srv->conf->peer_alive_ms);
+        tk_warn("peers: cannot remove this gateway's beat (%s); peers see it as alive for %ld ms more (or their PEER_ALIVE_MS if longer)", err,
+                srv->conf->peer_alive_ms);
         return;
     }
     unsigned e = gw_peers_forget(db, srv->holder);

@@ -16,7 +16,8 @@
  *
  *   the fallback grants from MariaDB only while no other gateway is alive.
  *
- * The protocol. Alive means "beat within the last PEER_ALIVE_MS", on
+ * The protocol. Alive means "beat within the last PEER_ALIVE_MS" (the
+ * reader's, or the peer's own if longer: "Windows that differ" below), on
  * MariaDB's clock (NOW(3)), so gateways' clocks do not matter.
  *  - A beat (gw_peers_beat) is one transaction: the fence row FOR UPDATE,
  *    the gateway's gateway_beats row upserted to NOW(3), the fence's n
@@ -139,7 +140,19 @@
  * passes. A clean stop off the fast path writes its journal to MariaDB
  * before it deletes its row (gw_fallback_grant_write_at_stop); a killed
  * gateway's journal is lost, with one gateway as with several.
- * PEER_ALIVE_MS must be the same on every gateway.
+ *
+ * Windows that differ. A gateway's own rules rest on its PEER_ALIVE_MS:
+ * a merge whose beat took half of it, or whose beats lapsed less than it,
+ * takes itself for alive to every peer. A peer judging it by a shorter
+ * window would read it dead sooner, and grant from MariaDB while it serves
+ * from Redis after a freeze it thought harmless. So each beat stores its
+ * gateway's PEER_ALIVE_MS (column alive_ms, sql/012), and every reader
+ * (grant transactions, the beat's count, the merge's wait) counts a peer
+ * alive while its beat is younger than the larger of its own window and
+ * the peer's: never shorter than what the peer's rules assume. Differing
+ * windows cost only read-only time. A row of a release before the column
+ * says 0: the reader's own window, as before (such a gateway must use the
+ * same PEER_ALIVE_MS as the rest).
  *
  * All functions run on a database thread with the caller's connection and
  * return 0 or a MariaDB error number; gw_peers_beat, gw_peers_mark,
@@ -158,8 +171,9 @@
 #define GW_PEER_ALIVE_MS 3000 /* a beat younger than this: alive (3 beat periods); the default and least PEER_ALIVE_MS */
 
 /**
- * Announces @holder alive now, in its own transaction (committed, or rolled
- * back on error), and notes whether another gateway beat within @alive_ms
+ * Announces @holder alive now, with its window @alive_ms (PEER_ALIVE_MS,
+ * by which peers judge it too), in its own transaction (committed, or
+ * rolled back on error), and notes whether another gateway was alive
  * (gw_peers_alone_at_beat) and how long this one may have looked dead
  * (gw_peers_lapse_ms).
  */
@@ -176,7 +190,7 @@ int gw_peers_alone_at_beat(void);
 /**
  * Inside the caller's transaction, before it writes: takes the fence shared
  * and sets *@alive to the number of gateways other than @holder that beat
- * within @alive_ms (PEER_ALIVE_MS).
+ * within @alive_ms (PEER_ALIVE_MS) or their own window if longer.
  */
 unsigned gw_peers_check(MYSQL *db, const char *holder, long alive_ms, long long *alive);
 
@@ -184,8 +198,9 @@ unsigned gw_peers_check(MYSQL *db, const char *holder, long alive_ms, long long 
 unsigned gw_peers_mark(MYSQL *db, const char *holder, const char *run_id);
 
 /**
- * Sets *@n to the gateways other than @holder alive within @alive_ms whose
- * mark is not @run_id's (all of them when @run_id is "": unknown).
+ * Sets *@n to the gateways other than @holder alive (within @alive_ms, or
+ * their own window if longer) whose mark is not @run_id's (all of them
+ * when @run_id is "": unknown).
  */
 unsigned gw_peers_unchecked(MYSQL *db, const char *holder, long alive_ms, const char *run_id, long long *n);
 
@@ -195,7 +210,7 @@ unsigned gw_peers_forget(MYSQL *db, const char *holder);
 /**
  * Clean shutdown, after the database threads stopped: deletes @srv's row on
  * a connection of its own (timeouts of 1 s), best effort. A row left
- * behind only keeps peers read-only for PEER_ALIVE_MS.
+ * behind only keeps peers read-only for PEER_ALIVE_MS (the longer of theirs and this one's).
  */
 void gw_peers_leave(gw_server_t *srv);
 

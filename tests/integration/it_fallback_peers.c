@@ -42,6 +42,9 @@
  * one gateway's grants are undrained: the other rebuilds nothing before the
  * first wrote them to MariaDB (its comment has the steps).
  *
+ * The other tests say what they show above their bodies (a peer frozen past
+ * the window, slow beats, Redis resynced, windows that differ, ...).
+ *
  * Redis is always started again in teardown, and B stopped, whatever failed.
  */
 #include <dirent.h>
@@ -84,6 +87,7 @@ typedef struct {
 } peers_t;
 
 static const char *b_redis_port; /* set: gateway B's Redis port (setup_b_without_redis) */
+static const char *b_alive_ms;   /* set: gateway B's PEER_ALIVE_MS, when not A's (setup_windows_differ) */
 
 /* Gateway A (the fixture's, with @workers workers) and gateway B on the same stores, the fallback after @after_ms,
  * a peer alive for @alive_ms after its last beat (PEER_ALIVE_MS), event locks expiring after @lock_ttl_ms. */
@@ -101,10 +105,13 @@ static int setup_with(void **st, const char *after_ms, const char *alive_ms, con
     p->f = fst;
     p->b = *p->f;
     p->b.nworkers = 0;
-    if (b_redis_port != NULL && setenv("IT_GW_REDIS_PORT", b_redis_port, 1) != 0)
+    if ((b_redis_port != NULL && setenv("IT_GW_REDIS_PORT", b_redis_port, 1) != 0) ||
+        (b_alive_ms != NULL && setenv("PEER_ALIVE_MS", b_alive_ms, 1) != 0))
         return -1;
     int b_rc = it_gateway_start(&p->b.gw, IT_READY_MS);
     unsetenv("IT_GW_REDIS_PORT");
+    if (setenv("PEER_ALIVE_MS", alive_ms, 1) != 0)
+        return -1;
     if (b_rc != 0) {
         void *x = p->f;
         it_fix_free(&x);
@@ -776,21 +783,20 @@ static int teardown_resume(void **st)
     return teardown(st);
 }
 
-static void a_gateway_that_looked_dead_checks_before_serving(void **st)
+/*
+ * Redis frozen (frozen_redis) until both gateways are on the granting
+ * fallback for @ev, then A frozen (frozen_a), but not inside its beat: a
+ * beat holds the fence exclusively, and B's grants would wait on it.
+ */
+static void freeze_redis_then_a(peers_t *p, const char *ev, pid_t rp)
 {
-    peers_t *p = *st;
     it_fix_t *a = p->f, *b = &p->b;
-    char ev[64], u[32];
-    say_logs(p);
-    quiet_event(p, ev, sizeof ev, "dead");
-
-    pid_t rp = it_service_pid("redis/redis.pid"), dp = it_service_pid("mariadb/mariadb.pid"), ap = a->gw.proc.pid;
-    assert_true(rp > 0 && dp > 0 && ap > 0);
+    pid_t ap = a->gw.proc.pid;
+    assert_true(rp > 0 && ap > 0);
     frozen_redis = rp;
     assert_int_equal(kill(rp, SIGSTOP), 0);
     wait_path(a, ev, "grant", GRANT_MS + 20000, "A, Redis frozen");
     wait_path(b, ev, "grant", GRANT_MS + 20000, "B, Redis frozen");
-    /* A frozen, but not inside its beat: a beat holds the fence exclusively, and B's grants would wait on it. */
     frozen_a = ap;
     int clear = 0;
     for (int tries = 0; tries < 50 && !clear; tries++) {
@@ -802,6 +808,19 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
         }
     }
     assert_true(clear);
+}
+
+static void a_gateway_that_looked_dead_checks_before_serving(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *a = p->f, *b = &p->b;
+    char ev[64], u[32];
+    say_logs(p);
+    quiet_event(p, ev, sizeof ev, "dead");
+
+    pid_t rp = it_service_pid("redis/redis.pid"), dp = it_service_pid("mariadb/mariadb.pid"), ap = a->gw.proc.pid;
+    assert_true(rp > 0 && dp > 0 && ap > 0);
+    freeze_redis_then_a(p, ev, rp);
     it_sleep_ms(ALIVE_MS + 1500);
     for (int i = 1; i <= 3; i++) {
         snprintf(u, sizeof u, "f%02d", i);
@@ -839,6 +858,51 @@ static void a_gateway_that_looked_dead_checks_before_serving(void **st)
     /* MariaDB back: A checks, rebuilds the event with B's grants, and goes on above them. */
     wait_path(a, ev, "fast", READY_MS, "A, MariaDB back");
     claim_must(a, ev, "n02", 201, 7, "A after its check, above B's grants");
+}
+
+/* Gateway A with a PEER_ALIVE_MS of A_ALIVE_MS, B with the suite's ALIVE_MS. */
+#define A_ALIVE_MS 8000
+static int setup_windows_differ(void **st)
+{
+    char a_ms[16];
+    snprintf(a_ms, sizeof a_ms, "%d", A_ALIVE_MS);
+    b_alive_ms = "3000"; /* ALIVE_MS */
+    int rc = setup_with(st, "300", a_ms, "5000", 1);
+    b_alive_ms = NULL;
+    return rc;
+}
+
+/*
+ * Windows that differ (gw_peers.h): A runs with PEER_ALIVE_MS 8 s, B with
+ * 3 s. A frozen 4.5 s is alive by its own rules (its beats lapsed less than
+ * its window, so after the freeze its merge may take the blip exception and
+ * serve from Redis at once), so B must count it alive that long too: B's
+ * claims stay read-only. Before, B judged A by its own 3 s, took A for dead
+ * and granted f01 ticket 4 from MariaDB.
+ */
+static void a_peer_is_alive_for_its_own_longer_window(void **st)
+{
+    peers_t *p = *st;
+    it_fix_t *b = &p->b;
+    char ev[64], code[32];
+    long long t = 0;
+    say_logs(p);
+    quiet_event(p, ev, sizeof ev, "window");
+    freeze_redis_then_a(p, ev, it_service_pid("redis/redis.pid"));
+    it_sleep_ms(ALIVE_MS + 1500); /* past B's window, well inside A's */
+    long long refused0 = it_metric(b, "tk_fallback_peer_refusals_total");
+    long st1 = claim(b, ev, "f01", &t, code, sizeof code);
+    long long refused = it_metric(b, "tk_fallback_peer_refusals_total") - refused0;
+    fprintf(stderr, "it_fallback_peers: f01 through B, A frozen %d ms (A's window %d ms, B's %d): %ld ticket %lld %s\n",
+            ALIVE_MS + 1500, A_ALIVE_MS, ALIVE_MS, st1, t, code);
+    assert_int_equal(kill(p->f->gw.proc.pid, SIGCONT), 0);
+    frozen_a = 0;
+    assert_int_equal(kill(frozen_redis, SIGCONT), 0);
+    frozen_redis = 0;
+    assert_int_equal(st1, 503);
+    assert_string_equal(code, "unavailable");
+    assert_true(refused >= 1); /* for A alive, not for a lost lock or a database error */
+    assert_int_equal(it_db_int(p->f->db, -1, "SELECT COUNT(*) FROM claims WHERE event_id = '%s'", ev), 3);
 }
 
 /*
@@ -933,6 +997,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(first_replica_attached_holds_no_gateway_back, setup, teardown_replica),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),
         cmocka_unit_test_setup_teardown(a_gateway_that_looked_dead_checks_before_serving, setup, teardown_resume),
+        cmocka_unit_test_setup_teardown(a_peer_is_alive_for_its_own_longer_window, setup_windows_differ, teardown_resume),
         cmocka_unit_test_setup_teardown(a_merge_whose_beat_committed_late_reads_nothing, setup, teardown_lock),
     };
     if (getenv("IT_TEST") != NULL)
