@@ -22,6 +22,7 @@
 #define TK_KEY_WQ_EPOCH "tk:{wq}:epoch" /* counter: the lease's epoch, INCR at each takeover (lua/wq_lease.lua) */
 #define TK_KEY_WQ_EPOCH_OLD "tk:wq:epoch" /* the epoch's name before issue 15: read once, the new counter starts above it */
 #define TK_KEY_BOARDS "tk:boards"     /* set of every board id (listing, worker discovery, rebuild check) */
+#define TK_KEY_INSTANCE "tk:instance" /* string: a random value set once per dataset, part of Redis's identity (gw_identity.h) */
 
 typedef enum {
     TK_KEY_EV = 0, /* hash: definition and counters */

@@ -152,13 +152,14 @@ K_PRIO='~tk:{*}:prio'
 
 # tk-gateway: the claim path (claim.lua, watermark.lua, status, events,
 # /readyz, /metrics), the admin routes (admin_*.lua, run by EVAL), the
-# merge (INFO server and replication: its identity; HGET seq), the rebuild after a reconnect
+# merge (INFO server and replication, GET and SET NX of tk:instance: its
+# identity, gateway/failover/gw_identity.h; HGET seq), the rebuild after a reconnect
 # (common/tk_rebuild.c, rebuild_swap.lua) and the boards' writes
 # (lb_create.lua, lb_write.lua: TIME for the time of a score, RPUSH LPOP
 # of the seasons past the window); with REDIS_CLUSTER, CLUSTER SLOTS (the
 # slot map) and ASKING (an ASK redirect; gateway/gw_redis.c); WAIT after a
 # claim batch with REDIS_WAIT_REPLICAS > 0 (gateway/claims/gw_batcher.c).
-ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events %R~tk:wk:stats nocommands
+ACL_GATEWAY="$K_EVENT $K_REBUILD $K_PRESENCE $K_WQ_GATEWAY $K_LB $K_PRIO ~tk:events ~tk:instance %R~tk:wk:stats nocommands
  +ping +info +script|load +eval +evalsha +rpush +lpop
  +hget +hmget +hset +hsetnx +hincrby +hlen +hgetall +exists +smembers +sadd +zrank
  +xadd +xlen +xrange +xgroup|create +unlink +expire +rename +persist

@@ -5,7 +5,9 @@
 #include "gw_identity.h"
 #include "gw_failover.h"
 #include "gw_journal.h"
+#include "gw_lock.h"
 #include "gw_types.h"
+#include "tk_keys.h"
 #include "tk_log.h"
 
 #include <hiredis.h>
@@ -105,6 +107,70 @@ static int read_cluster(tk_rcluster_t *rcl, char *out, size_t cap, int *replica)
     return 0;
 }
 
+/* 1 for an error that stays while Redis's setup does (no ACL for the key, at maxmemory, a Redis before 7.0 without
+ * SET NX GET, a replica): the identity then goes without the mark, the same every read; any other error fails the read,
+ * so that a passing one (BUSY, LOADING) on one gateway's read does not make its identity flap. */
+static int lasting(const redisReply *r)
+{
+    static const char *const codes[] = {"NOPERM", "OOM", "READONLY", "ERR syntax"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strncmp(r->str, codes[i], strlen(codes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The instance mark (gw_identity.h): the value of TK_KEY_INSTANCE, set to a
+ * new random value by whoever finds it absent (SET NX GET: gateways racing
+ * after a FLUSHALL all end with the winner's), appended to @out as
+ * "/<mark>" (not to ""). A GET first: a Redis at maxmemory refuses any SET,
+ * even one NX would skip. A replica's is the mark it holds, or none (it
+ * cannot write one). A lasting error leaves the identity without the mark
+ * (warned once). 0, or -1 when Redis failed.
+ */
+static int append_mark(redisContext *rc, char *out, size_t cap, int replica)
+{
+    static int warned; /* once per process: the watch reads every second */
+    char token[GW_LOCK_TOKEN_LEN + 1];
+    redisReply *r = redisCommand(rc, "GET %s", TK_KEY_INSTANCE), *set = NULL, *err = NULL;
+    if (r == NULL)
+        return -1;
+    const char *mark = NULL;
+    size_t mlen = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        mark = r->str, mlen = r->len;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        err = r;
+    } else if (r->type == REDIS_REPLY_NIL && !replica && gw_lock_token(token) == 0) {
+        if ((set = redisCommand(rc, "SET %s %s NX GET", TK_KEY_INSTANCE, token)) == NULL) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (set->type == REDIS_REPLY_NIL) /* set now: ours */
+            mark = token, mlen = strlen(token);
+        else if (set->type == REDIS_REPLY_STRING) /* another gateway's, set since our GET */
+            mark = set->str, mlen = set->len;
+        else if (set->type == REDIS_REPLY_ERROR)
+            err = set;
+    }
+    int ret = 0;
+    if (err != NULL && !lasting(err)) {
+        tk_warn("identity: %s on %s: %s", err == set ? "SET" : "GET", TK_KEY_INSTANCE, err->str);
+        ret = -1;
+    } else if (err != NULL && !replica && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+        tk_warn("identity: %s on %s: %s; data lost in place (FLUSHALL) goes unseen until it works (the gateway's Redis user needs "
+                "~%s: scripts/services.sh)",
+                err == set ? "SET" : "GET", TK_KEY_INSTANCE, err->str, TK_KEY_INSTANCE);
+    }
+    size_t n = strlen(out);
+    if (ret == 0 && mark != NULL && out[0] != '\0' && n + 1 + mlen < cap)
+        snprintf(out + n, cap - n, "/%.*s", (int)mlen, mark);
+    if (set != NULL)
+        freeReplyObject(set);
+    freeReplyObject(r);
+    return ret;
+}
+
 int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica)
 {
     out[0] = '\0';
@@ -128,6 +194,10 @@ int gw_identity_read(gw_dbconn_t *conn, char *out, size_t cap, int *replica)
     *replica = is_replica(repl);
     freeReplyObject(srv);
     freeReplyObject(repl);
+    if (append_mark(rc, out, cap, *replica) != 0) {
+        gw_dbconn_redis_reset(conn);
+        return -1;
+    }
     return 0;
 }
 
@@ -172,7 +242,7 @@ void gw_identity_watch_run(gw_dbjob_t *job, gw_dbconn_t *conn)
                         now);
         } else if (was[0] != '\0' && strcmp(was, now) != 0 && gw_failover_lost(srv) == 0) {
             tk_warn("identity: Redis's identity changed with no connection lost (%.200s, was %.200s): made a replica and promoted "
-                    "again; checking it against MariaDB again",
+                    "again, or its data lost in place (FLUSHALL); checking it against MariaDB again",
                     now, was);
         }
     }

@@ -2,9 +2,9 @@
  * gw_identity: which Redis answers, and whether it is still the one the
  * last completed check of Redis against MariaDB saw (gw_merge.h).
  *
- * A Redis's identity is "<run_id>/<master_replid2>" (INFO server, INFO
- * replication); a cluster's is every master's, sorted and joined with
- * commas. The run_id names the process: a restart changes it. The second
+ * A Redis's identity is "<run_id>/<master_replid2>/<mark>" (INFO server,
+ * INFO replication, and the instance mark below); a cluster's is every
+ * master's "<run_id>/<master_replid2>", sorted and joined with commas. The run_id names the process: a restart changes it. The second
  * replication id names the history a promotion started from: a process
  * made a replica takes its master's replication id (and a full resync
  * replaces its data); promoted again, it starts a new one and keeps the
@@ -35,9 +35,26 @@
  * both its checked identity and its mark in MariaDB, which equal the new
  * incarnation's, so nobody waits for it and it does not check. Closing it
  * would take a mark cleared by whoever saw the replica, and a beat that
- * reads its own mark back. Data lost in place (FLUSHALL, DEBUG RELOAD)
- * changes no identity either; the reconnect check (gw_rebuild.h) only
- * runs on a reconnection.
+ * reads its own mark back.
+ *
+ * Data lost in place (FLUSHALL, FLUSHDB) keeps the process and its
+ * replication ids: the instance mark shows it. A
+ * single Redis's identity ends with the value of tk:instance, a random
+ * value the first gateway to find the key absent sets (SET NX GET, so
+ * racing gateways agree). A FLUSHALL removes it; the next read (the watch,
+ * within a second) sets a new one, the identity has changed, and the
+ * gateways check Redis as after a restart. A replica's identity carries
+ * the mark it holds, or none (it cannot write one). Limits: a cluster's
+ * identity carries no mark (a key lives on one master; FLUSHALL on a master
+ * goes unseen, as before); each gateway notices at its own watch, so a
+ * rebuild in between (a reconnect check, tk-rebuild) restores an event at
+ * MariaDB's books, below a gateway's undrained grants, until that
+ * gateway's check writes them; an older file loaded in place (DEBUG
+ * RELOAD) carries the mark it had; the key deleted alone, or evicted
+ * (an allkeys eviction policy; ours is noeviction), counts as data lost
+ * (one check more, never a wrong grant); a lasting error reading or
+ * setting it (no ACL for it, maxmemory, a Redis before 7.0) leaves the
+ * identity without it, warned once.
  *
  * "Changed" means "may have lost data": the merge then treats Redis as
  * restarted (it writes journals Redis may lack, and waits for every live
@@ -62,7 +79,7 @@
 
 #include <stddef.h>
 
-#define GW_IDENTITY_ONE_MAX 96 /* one Redis's: 40 hex digits, '/', 40 hex digits, and room */
+#define GW_IDENTITY_ONE_MAX 128 /* one Redis's: 40 hex digits, '/', 40 hex digits, '/', a 32-digit mark, and room */
 #define GW_IDENTITY_MAX (TK_CLUSTER_NODES_MAX * GW_IDENTITY_ONE_MAX + 1) /* a cluster's */
 
 /**

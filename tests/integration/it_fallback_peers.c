@@ -581,6 +581,28 @@ static void redis_resynced_under_connected_gateways_keeps_every_grant(void **st)
     empty_redis_case(st, wipe_by_resync_quietly);
 }
 
+/*
+ * Redis emptied in place: FLUSHALL, every client left connected. Neither
+ * the run_id nor the replication ids move, and no connection drops, so
+ * only the instance mark (gw_identity.h) tells the gateways that Redis
+ * lost what it held.
+ */
+static void wipe_by_flushall(const peers_t *p)
+{
+    int watched_b = it_log_count(p->b.gw.proc.log_path, "identity: Redis");
+    redisReply *r = redisCommand(p->f->redis, "FLUSHALL");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    if (it_log_wait(p->b.gw.proc.log_path, "identity: Redis", watched_b + 1, 5000) <= watched_b) /* what B answers now is the test */
+        fprintf(stderr, "it_fallback_peers: B did not notice Redis's new identity within 5 s; B's log %s\n", p->b.gw.proc.log_path);
+}
+
+static void redis_flushed_under_connected_gateways_keeps_every_grant(void **st)
+{
+    empty_redis_case(st, wipe_by_flushall);
+}
+
 
 /*
  * The identity's other side: Redis's master_replid also changes with no
@@ -993,6 +1015,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_gateways_stay_read_only_then_one_grants_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redis_under_two_gateways_keeps_every_grant, setup_no_worker, teardown),
         cmocka_unit_test_setup_teardown(redis_resynced_empty_under_two_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
+        cmocka_unit_test_setup_teardown(redis_flushed_under_connected_gateways_keeps_every_grant, setup_no_worker, teardown_resume),
         cmocka_unit_test_setup_teardown(redis_resynced_under_connected_gateways_keeps_every_grant, setup_no_worker, teardown_replica),
         cmocka_unit_test_setup_teardown(first_replica_attached_holds_no_gateway_back, setup, teardown_replica),
         cmocka_unit_test_setup_teardown(a_gateway_that_never_reached_redis_holds_nobody_back, setup_b_without_redis, teardown),

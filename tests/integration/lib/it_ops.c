@@ -177,3 +177,17 @@ int it_log_wait(const char *path, const char *needle, int n, int timeout_ms)
         it_sleep_ms(50);
     return got;
 }
+
+int it_identity_changes(const it_fix_t *f)
+{
+    return it_log_count(f->gw.proc.log_path, "identity: Redis");
+}
+
+int it_wait_flush_noticed(const it_fix_t *f, int before)
+{
+    if (it_log_wait(f->gw.proc.log_path, "identity: Redis", before + 1, 5000) <= before) {
+        fprintf(stderr, "it_ops: the gateway did not notice the FLUSHALL within 5 s (log %s)\n", f->gw.proc.log_path);
+        return -1;
+    }
+    return it_wait_path(f, "after a FLUSHALL", NULL, "fast", 30000, NULL, 0, NULL);
+}

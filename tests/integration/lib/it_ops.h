@@ -69,4 +69,15 @@ int it_log_count(const char *path, const char *needle);
 /** Polls it_log_count every 50 ms until it is at least @n, for at most @timeout_ms; returns the last count. */
 int it_log_wait(const char *path, const char *needle, int n, int timeout_ms);
 
+/** Lines of gateway @f's log saying Redis's identity changed: take it before a FLUSHALL, for it_wait_flush_noticed. */
+int it_identity_changes(const it_fix_t *f);
+
+/**
+ * After a FLUSHALL under the running gateway @f (which drops no
+ * connection): waits until @f noticed it (its identity watch logs one more
+ * change than @before, within 5 s: gw_identity.h) and is back on the fast
+ * path after its check. 0, or -1 (printed).
+ */
+int it_wait_flush_noticed(const it_fix_t *f, int before);
+
 #endif
