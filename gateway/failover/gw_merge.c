@@ -357,6 +357,16 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
     }
 }
 
+/* 1 at most once every 10 s per @last: a warning of the merge, which runs again every second. */
+static int warn_due(int64_t *last)
+{
+    int64_t now = tk_time_mono_ms();
+    if (now - *last < 10000)
+        return 0;
+    *last = now;
+    return 1;
+}
+
 /*
  * The blip exception's last condition: no other gateway's fallback can
  * have granted from MariaDB since the last completed check. Either this
@@ -371,16 +381,6 @@ static int merge_behind(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_ID_M
  * alive at that beat (started, or resumed, since) and granted from its
  * fallback during this gateway's outage.
  */
-/* 1 at most once every 10 s per @last: a warning of the merge, which runs again every second. */
-static int warn_due(int64_t *last)
-{
-    int64_t now = tk_time_mono_ms();
-    if (now - *last < 10000)
-        return 0;
-    *last = now;
-    return 1;
-}
-
 static int never_dead(const gw_server_t *srv)
 {
     static int64_t warned_ms;
@@ -562,7 +562,8 @@ static int same_redis(gw_dbconn_t *conn)
     if (gw_identity_read(conn, now_id, sizeof(now_id), &replica) != 0)
         return 0;
     if (replica || (run_id[0] != '\0' && now_id[0] != '\0' && strcmp(run_id, now_id) != 0)) {
-        tk_warn("merge: Redis's identity changed during the check (%.200s, then %.200s: restarted, or made a replica); checking it again",
+        tk_warn("merge: Redis's identity changed during the check (%.200s, then %.200s: restarted, made a replica, or emptied in place); "
+                "checking it again",
                 run_id, now_id);
         gw_identity_set_checked("", 0);
         return 0;
