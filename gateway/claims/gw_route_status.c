@@ -111,15 +111,23 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     tk_claim_t c;
     char body[TK_CLAIM_JSON_MAX];
     int n;
-    /* watermark.lua's {seq, oldest, record}: only the record matters here */
-    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
+    /* watermark.lua's {seq, oldest, record}: seq -1 says the event hash is missing */
+    int event_missing = 0;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+        event_missing = reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer < 0;
         reply = reply->element[2]; /* owned by the whole reply, freed by the caller */
-    else if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+    } else if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
         reply = NULL;
+    }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         gw_reply_unavailable(r, "redis");
-    } else if (reply->type == REDIS_REPLY_NIL && gw_rebuild_active(r->th->server)) {
-        gw_reply_unavailable(r, "redis"); /* the claims may be on their way back from MariaDB (gw_rebuild) */
+    } else if (reply->type == REDIS_REPLY_NIL && event_missing && gw_rebuild_active(r->th->server)) {
+        /* The event may be on its way back from MariaDB (gw_rebuild). Only
+         * then: a rebuild swaps an event's claims in the same atomic step
+         * that writes its hash (lua/rebuild_swap.lua), so while the hash is
+         * there its claims hash is whole and "no record" is the answer,
+         * however long a check over other events takes. */
+        gw_reply_unavailable(r, "redis");
     } else if (reply->type == REDIS_REPLY_NIL) {
         gw_reply_errorf(r, 404, "not_found", "no claim of user %s on event %s", r->user_id, r->event_id);
     } else if (reply->type != REDIS_REPLY_STRING || tk_claim_decode(reply->str, reply->len, &c) != 0) {

@@ -7,8 +7,11 @@
  * EXISTS per event and per board. A Redis that came back empty (flushed, replaced, AOF
  * lost) has no event hashes: every event is rebuilt from MariaDB. Until the
  * check is done the gateway answers a claim, an event lookup or a status
- * lookup that Redis does not know with 503 unavailable (Retry-After), not
- * 404: it may be on its way back. /readyz and /metrics say when a check is
+ * lookup whose event Redis does not know with 503 unavailable (Retry-After),
+ * not 404: it may be on its way back. A status lookup of an event Redis
+ * holds keeps its 404 (the swap writes an event's hash and claims in one
+ * step): a check held up by another event must not answer "retry" for
+ * every user without a claim. /readyz and /metrics say when a check is
  * running.
  *
  * A Redis that came back *behind* (restored from an old snapshot, with
