@@ -17,6 +17,14 @@ ARGV[3] the entry shape: "m" one packed entry per call (the default), "s"
         packed reader: CHANGELOG.md)
 ARGV[4], ARGV[5], ... pairs of user id and quantity, in arrival order; the
         gateway validated both and groups the claims of one loop turn here.
+        A quantity is plain decimal digits (the gateway writes it with
+        tk_fmt_i64): it is copied into the record and the entry as given.
+
+Numbers become text through string.format('%d') or are copied as given:
+Lua's own number-to-string ('..' on a number, tostring) is printf's
+'%.14g' on a double, which glibc formats with multi-precision arithmetic;
+four such conversions a claim were about a tenth of Redis's user time in
+the HTTP/1.1 storm (perf, issue 16).
 
 The entry (docs/CONTRACTS.md). With "m", the claims granted by the call go
 into ONE entry, XADDed after the loop: c <created_ms> (ARGV[1], the same for
@@ -82,6 +90,7 @@ window costs one HGET per call and one SISMEMBER per claim.
 ]]
 
 local ev, claims, q, prio = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local fmt = string.format
 local now = ARGV[1]
 -- The layout is checked before anything is written: a caller of the layout
 -- before ARGV[3] would have its pairs read shifted by one, and an error
@@ -160,7 +169,8 @@ local out = {}
 local granted = 0
 local lines = {}
 for i = 4, #ARGV, 2 do
-  local user, qty = ARGV[i], tonumber(ARGV[i + 1])
+  local user, qs = ARGV[i], ARGV[i + 1]
+  local qty = tonumber(qs)
   local refused = refusal
   if refused == 'priority' then
     refused = redis.call('SISMEMBER', prio, user) == 0 and 'not_open' or nil
@@ -172,15 +182,16 @@ for i = 4, #ARGV, 2 do
     -- The common case costs one command: HSETNX both checks that the user
     -- holds no claim and records the new one (the per-user lock and the
     -- record in one step); its line joins the call's one entry.
-    local rec = (seq + 1) .. ' ' .. qty .. ' ' .. now .. ' p'
+    local t = fmt('%d', seq + 1)
+    local rec = t .. ' ' .. qs .. ' ' .. now .. ' p'
     if redis.call('HSETNX', claims, user, rec) == 1 then
       seq = seq + 1
       remaining = remaining - qty
       granted = granted + 1
       if packed then
-        lines[#lines + 1] = user .. ' ' .. seq .. ' ' .. qty
+        lines[#lines + 1] = user .. ' ' .. t .. ' ' .. qs
       else
-        redis.call('XADD', q, '*', 'u', user, 't', seq, 'n', qty, 'c', now)
+        redis.call('XADD', q, '*', 'u', user, 't', t, 'n', qs, 'c', now)
       end
       out[#out + 1] = 'N'
       out[#out + 1] = rec
@@ -208,6 +219,6 @@ if granted > 0 then
   -- the event's version (watch, docs/API.md) moves once per call, not per
   -- claim, in the same HSET: it was read above, and nothing else runs
   -- between (what HINCRBY would do, one command less)
-  redis.call('HSET', ev, 'remaining', remaining, 'seq', seq, 'ver', (tonumber(e[9]) or 0) + 1)
+  redis.call('HSET', ev, 'remaining', fmt('%d', remaining), 'seq', fmt('%d', seq), 'ver', fmt('%d', (tonumber(e[9]) or 0) + 1))
 end
 return out

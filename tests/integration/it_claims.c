@@ -20,6 +20,7 @@
 #include "lib/it_proc.h"
 #include "lib/it_raw.h"
 #include "lib/it_redis.h"
+#include "tk_lua.h"
 #include "tk_time.h"
 
 #include <signal.h>
@@ -572,6 +573,71 @@ static void a_claim_read_before_the_opening_is_refused_when_redis_runs_it_after(
     assert_int_equal(tickets[2], 1);
 }
 
+/* HGET @key @field, as text ("" when absent), into @out. */
+static void hget_str(redisContext *rc, const char *key, const char *field, char *out, size_t len)
+{
+    redisReply *x = redisCommand(rc, "HGET %s %s", key, field);
+    assert_non_null(x);
+    snprintf(out, len, "%s", x->type == REDIS_REPLY_STRING ? x->str : "");
+    freeReplyObject(x);
+}
+
+/*
+ * claim.lua writes every number as plain digits: the records, the packed
+ * entry and the event hash are text other programs parse (the workers, the
+ * status lookup, the rebuild). It formats them with string.format('%d')
+ * (Lua's own number-to-string is '%.14g', dear in glibc: issue 16), so a
+ * ticket past 10^14 is "100000000000000", where '%.14g' wrote "1e+14" (and
+ * every reader would have taken ticket 1). Called directly, on keys no
+ * gateway or worker knows (not listed in tk:events, not in MariaDB).
+ */
+static void claim_script_writes_numbers_as_digits(void **st)
+{
+    it_fix_t *f = *st;
+    char tag[64], kev[128], kc[128], kq[128], kp[128], got[256];
+    snprintf(tag, sizeof tag, "digits-%d", (int)getpid());
+    snprintf(kev, sizeof kev, "tk:{%s}:ev", tag);
+    snprintf(kc, sizeof kc, "tk:{%s}:claims", tag);
+    snprintf(kq, sizeof kq, "tk:{%s}:q", tag);
+    snprintf(kp, sizeof kp, "tk:{%s}:prio", tag);
+    redisReply *x = redisCommand(f->redis, "HSET %s state open remaining 100000000000000 maxpu 2 opens 0 closes 0 seq 99999999999998 ver 6",
+                                 kev);
+    assert_non_null(x);
+    freeReplyObject(x);
+    const char *argv[] = {"EVAL", tk_lua_find("claim"), "4", kev, kc, kq, kp, "1764000000123", "", "m", "x", "2", "y", "1"};
+    size_t lens[sizeof argv / sizeof argv[0]];
+    for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
+        lens[i] = strlen(argv[i]);
+    x = redisCommandArgv(f->redis, (int)(sizeof argv / sizeof argv[0]), argv, lens);
+    assert_non_null(x);
+    if (x->type != REDIS_REPLY_ARRAY)
+        fail_msg("claim.lua: %s", x->type == REDIS_REPLY_ERROR ? x->str : "not an array");
+    assert_int_equal(x->elements, 4);
+    assert_string_equal(x->element[1]->str, "99999999999999 2 1764000000123 p");
+    assert_string_equal(x->element[3]->str, "100000000000000 1 1764000000123 p");
+    freeReplyObject(x);
+    hget_str(f->redis, kc, "y", got, sizeof got);
+    assert_string_equal(got, "100000000000000 1 1764000000123 p");
+    hget_str(f->redis, kev, "seq", got, sizeof got);
+    assert_string_equal(got, "100000000000000");
+    hget_str(f->redis, kev, "remaining", got, sizeof got);
+    assert_string_equal(got, "99999999999997");
+    hget_str(f->redis, kev, "ver", got, sizeof got);
+    assert_string_equal(got, "7");
+    x = redisCommand(f->redis, "XRANGE %s - +", kq);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(x->elements, 1);
+    redisReply *fields = x->element[0]->element[1];
+    assert_int_equal(fields->elements, 4);
+    assert_string_equal(fields->element[2]->str, "m");
+    assert_string_equal(fields->element[3]->str, "x 99999999999999 2\ny 100000000000000 1");
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "DEL %s %s %s", kev, kc, kq);
+    assert_non_null(x);
+    freeReplyObject(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tickets_granted_are_one_to_stock, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(a_claim_read_before_the_opening_is_refused_when_redis_runs_it_after, it_fix_new0,
                                         it_fix_free),
+        cmocka_unit_test_setup_teardown(claim_script_writes_numbers_as_digits, it_fix_new0, it_fix_free),
         cmocka_unit_test_setup_teardown(cancel_returns_stock, it_fix_new1, it_fix_free),
         cmocka_unit_test_setup_teardown(sell_out_is_exact_under_concurrency, it_fix_new2, it_fix_free),
     };
