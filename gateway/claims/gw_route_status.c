@@ -14,8 +14,11 @@
  * the merge has rebuilt the event, and Redis may be reachable again (merge)
  * while that has not happened: its "no such claim" would be a 404 for a
  * claim answered 201. A row is the answer; without one, Redis is asked as on
- * the fast path (it holds the claims it granted before the outage, and in
- * these modes no claim is sent to it, so nothing can appear in between).
+ * the fast path (in these modes no claim is sent to it, so nothing can
+ * appear in between). Redis's "no record" is a 404 only when it cannot be
+ * Redis's gap: a Redis that came back behind lost grants it had answered,
+ * which only the journal knows until the merge writes them
+ * (nil_may_be_a_gap below).
  */
 #include "gw_admin.h"
 #include "gw_dbtxn.h"
@@ -104,29 +107,65 @@ static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
     gw_dbpool_submit(r->th->server->dbpool, job);
 }
 
+/* One lookup in Redis: owns one reference to @r; freed by on_claim (or by redis_lookup when it was not sent). */
+typedef struct {
+    gw_req_t *r;
+    uint64_t token; /* gw_rebuild_token when sent */
+} lookup_t;
+
+/*
+ * Redis holds no record of the user on an event whose ticket sequence is
+ * @seq (-1: the event hash is missing). 1 when that may be Redis's gap and
+ * not "no claim" (the answer is then 503, retry), 0 for a true 404:
+ *  - a missing event may be on its way back from MariaDB: a rebuild check
+ *    (gw_rebuild) was pending when the lookup was sent or when it was
+ *    answered, or ended in between (the token);
+ *  - off the fast path, Redis may have come back behind (an AOF that lost
+ *    its last second, a promoted replica that lagged): a grant answered
+ *    201 from the old Redis is then neither there nor in MariaDB until the
+ *    merge writes the journal (gw_merge.c, step 1) and rebuilds the event.
+ *    That shows as a seq below the highest ticket this gateway saw drawn
+ *    on Redis (its grants, its watermarks); and a user whose reply was
+ *    lost may hold a claim nobody saw. The fallback's grants are rows,
+ *    found before Redis is asked (gw_route_status_get).
+ * On the fast path neither can happen: it is reached only through the
+ * merge's check. An event whose hash Redis holds has its claims hash whole
+ * (a rebuild swaps both in one step, lua/rebuild_swap.lua), so a check
+ * held up by other events answers nobody 503 here.
+ */
+static int nil_may_be_a_gap(const gw_req_t *r, long long seq, uint64_t token)
+{
+    gw_server_t *srv = r->th->server;
+    if (seq < 0 && gw_rebuild_may_restore(srv, token))
+        return 1;
+    if (gw_journal_mode(srv->journal) == GW_MODE_FAST)
+        return 0;
+    gw_journal_info_t info;
+    if (gw_journal_info(srv->journal, r->event_id, r->elen, &info) == 0 && info.max_ticket > (uint64_t)(seq < 0 ? 0 : seq))
+        return 1;
+    return gw_journal_uncertain_user(srv->journal, r->event_id, r->elen, r->user_id, r->ulen);
+}
+
 static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
 {
-    gw_req_t *r = data;
+    lookup_t *lk = data;
+    gw_req_t *r = lk->r;
     (void)redis;
     tk_claim_t c;
     char body[TK_CLAIM_JSON_MAX];
     int n;
-    /* watermark.lua's {seq, oldest, record}: seq -1 says the event hash is missing */
-    int event_missing = 0;
+    /* watermark.lua's {seq, oldest, record} */
+    long long seq = -1;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
-        event_missing = reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer < 0;
+        if (reply->element[0]->type == REDIS_REPLY_INTEGER)
+            seq = reply->element[0]->integer;
         reply = reply->element[2]; /* owned by the whole reply, freed by the caller */
     } else if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
         reply = NULL;
     }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         gw_reply_unavailable(r, "redis");
-    } else if (reply->type == REDIS_REPLY_NIL && event_missing && gw_rebuild_active(r->th->server)) {
-        /* The event may be on its way back from MariaDB (gw_rebuild). Only
-         * then: a rebuild swaps an event's claims in the same atomic step
-         * that writes its hash (lua/rebuild_swap.lua), so while the hash is
-         * there its claims hash is whole and "no record" is the answer,
-         * however long a check over other events takes. */
+    } else if (reply->type == REDIS_REPLY_NIL && nil_may_be_a_gap(r, seq, lk->token)) {
         gw_reply_unavailable(r, "redis");
     } else if (reply->type == REDIS_REPLY_NIL) {
         gw_reply_errorf(r, 404, "not_found", "no claim of user %s on event %s", r->user_id, r->event_id);
@@ -140,6 +179,7 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
         gw_reply(r, 200, body, (size_t)n, NULL);
     }
     gw_req_release(r);
+    free(lk);
 }
 
 static void redis_lookup(gw_req_t *r)
@@ -148,8 +188,16 @@ static void redis_lookup(gw_req_t *r)
     const char *argv[] = {keys[0], keys[1], keys[2], r->user_id};
     size_t lens[] = {(size_t)tk_key(TK_KEY_EV, r->event_id, r->elen, keys[0]), (size_t)tk_key(TK_KEY_STREAM, r->event_id, r->elen, keys[1]),
                      (size_t)tk_key(TK_KEY_CLAIMS, r->event_id, r->elen, keys[2]), r->ulen};
-    if (gw_redis_script(r->th->redis, GW_SCRIPT_WATERMARK, on_claim, gw_req_ref(r), 3, 4, argv, lens) != 0) {
+    lookup_t *lk = malloc(sizeof(*lk));
+    if (lk == NULL) {
+        gw_reply_unavailable(r, "redis");
+        return;
+    }
+    /* The token before the call: a check that restores the event after Redis ran the script must still show */
+    *lk = (lookup_t){.r = gw_req_ref(r), .token = gw_rebuild_token(r->th->server)};
+    if (gw_redis_script(r->th->redis, GW_SCRIPT_WATERMARK, on_claim, lk, 3, 4, argv, lens) != 0) {
         gw_req_release(r);
+        free(lk);
         gw_fallback_status(r); /* Redis is away: a claim MariaDB holds is still answered */
     }
 }

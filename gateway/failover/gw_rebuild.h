@@ -9,10 +9,11 @@
  * check is done the gateway answers a claim, an event lookup or a status
  * lookup whose event Redis does not know with 503 unavailable (Retry-After),
  * not 404: it may be on its way back. A status lookup of an event Redis
- * holds keeps its 404 (the swap writes an event's hash and claims in one
- * step): a check held up by another event must not answer "retry" for
- * every user without a claim. /readyz and /metrics say when a check is
- * running.
+ * holds is not held back by the check (the swap writes an event's hash
+ * and claims in one step), so a check held up by another event does not
+ * answer "retry" to every user without a claim (gw_route_status.c says
+ * when such a lookup still gets 503). /readyz and /metrics say when a
+ * check is running.
  *
  * A Redis that came back *behind* (restored from an old snapshot, with
  * event hashes present but stale) is not detected here; `tk-rebuild

@@ -12,6 +12,10 @@
  * worker drains the stream). Meanwhile: status of "f" 200 confirmed ticket 2;
  * of "a" 200 ticket 1; of a user without a claim 404. A worker started: the
  * merge ends ("fast"), and "f" is still 200 from Redis.
+ *
+ * And a Redis that comes back behind (it lost a grant it had answered):
+ * that claim's status is 503 until the merge has written the journal to
+ * MariaDB, never 404 (redis_back_behind_answers_no_404_for_a_granted_claim).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,12 +105,102 @@ static void status_during_the_merge_answers_from_mariadb(void **st)
     status_is(f, ev, "nobody", 404, 0, NULL);
 }
 
+/*
+ * Review of b94654a: Redis back behind. Claims b (ticket 1) and a (ticket
+ * 2) were answered 201 from Redis and wait in the stream (no worker); then
+ * Redis loses a's call, as an AOF that lost its last second would (a's
+ * record, its entry, seq 2 -> 1), and the gateway's connections drop. Until
+ * the merge writes the journal to MariaDB (step 1, held here by a lock on
+ * the event's event_locks row), a's claim is in neither Redis nor MariaDB:
+ * its status must be 503 (retry), never 404. Before: 404 "no claim of user
+ * a" for a claim answered 201. Then the lock released, a is 200 ticket 2
+ * from MariaDB, and the event back on the fast path keeps both.
+ */
+static void redis_back_behind_answers_no_404_for_a_granted_claim(void **st)
+{
+    it_fix_t *f = *st;
+    char ev[64];
+    it_resp_t r;
+    it_new_event(f, ev, sizeof ev, "stb", 5, 1);
+    it_claim_expect(f, ev, "p", 2, 409);
+    assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
+    it_claim_expect(f, ev, "b", 1, 201);
+    assert_int_equal(it_claim(&r, f, ev, "a", 1), 201);
+    assert_int_equal(it_json_int(r.json, "ticket"), 2);
+    it_resp_free(&r);
+
+    /* The merge's step 1 takes the event's lock (gw_lock.c): held here until the lookups are done. */
+    MYSQL *hold = it_db_connect();
+    assert_non_null(hold);
+    assert_int_equal(it_db_exec(hold, "INSERT IGNORE INTO event_locks (event_id) VALUES ('%s')", ev), 0);
+    char q[256];
+    snprintf(q, sizeof q, "SELECT token FROM event_locks WHERE event_id = '%s' FOR UPDATE", ev);
+    assert_int_equal(mysql_query(hold, "START TRANSACTION"), 0);
+    assert_int_equal(mysql_query(hold, q), 0); /* not committed: the row stays locked */
+    MYSQL_RES *res = mysql_store_result(hold);
+    assert_non_null(res);
+    mysql_free_result(res);
+
+    /* Redis loses a's call in one step: its record, its entry (the newest), seq and remaining back. */
+    static const char lose[] = "redis.call('HDEL', KEYS[2], 'a') "
+                               "local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1) "
+                               "redis.call('XDEL', KEYS[3], last[1][1]) "
+                               "redis.call('HSET', KEYS[1], 'seq', 1, 'remaining', 4) return 1";
+    redisReply *x = redisCommand(f->redis, "EVAL %s 3 tk:{%s}:ev tk:{%s}:claims tk:{%s}:q", lose, ev, ev, ev);
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(x);
+    x = redisCommand(f->redis, "CLIENT KILL TYPE normal SKIPME yes");
+    assert_non_null(x);
+    freeReplyObject(x);
+    assert_int_equal(it_wait_path(f, "it_status_merge", NULL, "merge", GRANT_MS, NULL, 0, NULL), 0);
+
+    it_sleep_ms(300); /* the merge reaches its step 1 and waits for the lock */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/a", ev), 0);
+        if (r.status != 503)
+            it_show("status of a, answered 201 and lost by Redis, before the merge wrote it", &r);
+        assert_int_equal(r.status, 503);
+        it_resp_free(&r);
+        it_sleep_ms(100);
+    }
+    status_is(f, ev, "b", 200, 1, NULL); /* Redis still holds b */
+    it_ready_t p;
+    it_readyz(f, NULL, &p);
+    assert_string_equal(p.path, "merge"); /* all of the above before the merge wrote the journal */
+
+    assert_int_equal(mysql_query(hold, "ROLLBACK"), 0);
+    mysql_close(hold);
+    long long deadline = it_now_ms() + MERGE_MS;
+    long got = 0;
+    while (it_now_ms() < deadline) {
+        assert_int_equal(it_apif(&r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/a", ev), 0);
+        got = r.status;
+        if (got != 503 && got != 200)
+            it_show("status of a after the lock was released", &r);
+        assert_true(got == 503 || got == 200);
+        if (got == 200)
+            assert_int_equal(it_json_int(r.json, "ticket"), 2);
+        it_resp_free(&r);
+        if (got == 200)
+            break;
+        it_sleep_ms(100);
+    }
+    assert_int_equal(got, 200);
+    assert_int_equal(it_fix_add_worker(f, "it-stb-w"), 0);
+    assert_int_equal(it_wait_path(f, "it_status_merge", NULL, "fast", MERGE_MS, NULL, 0, NULL), 0);
+    status_is(f, ev, "a", 200, 2, NULL);
+    status_is(f, ev, "b", 200, 1, NULL);
+    status_is(f, ev, "nobody", 404, 0, NULL);
+}
+
 int main(void)
 {
     if (setenv("FALLBACK_AFTER_MS", "300", 1) != 0 || setenv("FALLBACK_GRANTS", "1", 1) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(status_during_the_merge_answers_from_mariadb, it_fix_new0, it_fix_free_redis_up),
+        cmocka_unit_test_setup_teardown(redis_back_behind_answers_no_404_for_a_granted_claim, it_fix_new0, it_fix_free),
     };
     return cmocka_run_group_tests_name("it_status_merge", tests, it_group_setup, NULL);
 }
