@@ -17,8 +17,8 @@
  * the fast path (in these modes no claim is sent to it, so nothing can
  * appear in between). Redis's "no record" is a 404 only when it cannot be
  * Redis's gap: a Redis that came back behind lost grants it had answered,
- * which only the journal knows until the merge writes them
- * (nil_may_be_a_gap below).
+ * which only the journal knows until the merge writes them (nil_gap
+ * below).
  */
 #include "gw_admin.h"
 #include "gw_dbtxn.h"
@@ -107,43 +107,69 @@ static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
     gw_dbpool_submit(r->th->server->dbpool, job);
 }
 
+/*
+ * What the journal said of the user's claim when the lookup began, before
+ * MariaDB was read: a grant written to MariaDB after that read is still
+ * covered. Off the fast path only (the fast path is reached through the
+ * merge's check, after which Redis holds every grant it answered).
+ */
+typedef struct {
+    int off_fast;         /* the mode was not FAST */
+    int tracked;          /* the journal knows the event (the fields below are its) */
+    int flushed, rebuilt; /* gw_journal_info_t */
+    int uncertain;        /* the user's last claim got no reply */
+    uint64_t journal_max; /* this gateway's highest undrained grant, 0 when none */
+} journal_view_t;
+
+static void journal_view(const gw_req_t *r, journal_view_t *v)
+{
+    gw_journal_t *j = r->th->server->journal;
+    *v = (journal_view_t){.off_fast = gw_journal_mode(j) != GW_MODE_FAST};
+    if (!v->off_fast)
+        return;
+    gw_journal_info_t info;
+    if (gw_journal_info(j, r->event_id, r->elen, &info) == 0)
+        *v = (journal_view_t){.off_fast = 1, .tracked = 1, .flushed = info.flushed, .rebuilt = info.rebuilt, .journal_max = info.journal_max};
+    v->uncertain = gw_journal_uncertain_user(j, r->event_id, r->elen, r->user_id, r->ulen);
+}
+
 /* One lookup in Redis: owns one reference to @r; freed by on_claim (or by redis_lookup when it was not sent). */
 typedef struct {
     gw_req_t *r;
-    uint64_t token; /* gw_rebuild_token when sent */
+    uint64_t token;     /* gw_rebuild_event_token when sent */
+    journal_view_t jv;  /* when the lookup began */
 } lookup_t;
 
 /*
  * Redis holds no record of the user on an event whose ticket sequence is
- * @seq (-1: the event hash is missing). 1 when that may be Redis's gap and
- * not "no claim" (the answer is then 503, retry), 0 for a true 404:
- *  - a missing event may be on its way back from MariaDB: a rebuild check
- *    (gw_rebuild) was pending when the lookup was sent or when it was
- *    answered, or ended in between (the token);
- *  - off the fast path, Redis may have come back behind (an AOF that lost
- *    its last second, a promoted replica that lagged): a grant answered
- *    201 from the old Redis is then neither there nor in MariaDB until the
- *    merge writes the journal (gw_merge.c, step 1) and rebuilds the event.
- *    That shows as a seq below the highest ticket this gateway saw drawn
- *    on Redis (its grants, its watermarks); and a user whose reply was
- *    lost may hold a claim nobody saw. The fallback's grants are rows,
- *    found before Redis is asked (gw_route_status_get).
- * On the fast path neither can happen: it is reached only through the
- * merge's check. An event whose hash Redis holds has its claims hash whole
- * (a rebuild swaps both in one step, lua/rebuild_swap.lua), so a check
- * held up by other events answers nobody 503 here.
+ * @seq (-1: the event hash is missing). The 503 to answer instead of a 404
+ * when that may be Redis's gap, not "no claim": 1 for a missing event a
+ * rebuild check may be bringing back (pending when the lookup was sent or
+ * answered, or ended in between: the token); 2 for grants this gateway
+ * answered 201 that Redis may have lost, by merge_journaled's own rule
+ * (gw_merge.c, step 1: Redis's seq below the journal, the event gone, or
+ * rebuilt from MariaDB meanwhile), until the merge has written the journal
+ * to MariaDB (flushed: the rows answer from then on); and 2 for a user
+ * whose last claim got no reply, off the fast path (the fallback answers
+ * them 503 too). 0: a true 404. An event whose hash Redis holds has its
+ * claims hash whole (a rebuild swaps both in one step, lua/
+ * rebuild_swap.lua), so a check held up by other events answers nobody
+ * 503 here. Limit: another gateway's journal is not known here, so its
+ * grants that Redis lost read 404 from this gateway until that gateway's
+ * merge writes them (docs/API.md, the status lookup).
  */
-static int nil_may_be_a_gap(const gw_req_t *r, long long seq, uint64_t token)
+static int nil_gap(const lookup_t *lk, long long seq)
 {
-    gw_server_t *srv = r->th->server;
-    if (seq < 0 && gw_rebuild_may_restore(srv, token))
+    const journal_view_t *v = &lk->jv;
+    if (seq < 0 && gw_rebuild_event_may_restore(lk->r->th->server, lk->token))
         return 1;
-    if (gw_journal_mode(srv->journal) == GW_MODE_FAST)
+    if (!v->off_fast)
         return 0;
-    gw_journal_info_t info;
-    if (gw_journal_info(srv->journal, r->event_id, r->elen, &info) == 0 && info.max_ticket > (uint64_t)(seq < 0 ? 0 : seq))
-        return 1;
-    return gw_journal_uncertain_user(srv->journal, r->event_id, r->elen, r->user_id, r->ulen);
+    if (v->uncertain)
+        return 2;
+    if (v->tracked && !v->flushed && v->journal_max > 0 && (seq < 0 || (uint64_t)seq < v->journal_max || v->rebuilt))
+        return 2;
+    return 0;
 }
 
 static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
@@ -156,6 +182,7 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     int n;
     /* watermark.lua's {seq, oldest, record} */
     long long seq = -1;
+    int gap = 0;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         if (reply->element[0]->type == REDIS_REPLY_INTEGER)
             seq = reply->element[0]->integer;
@@ -165,8 +192,11 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         gw_reply_unavailable(r, "redis");
-    } else if (reply->type == REDIS_REPLY_NIL && nil_may_be_a_gap(r, seq, lk->token)) {
-        gw_reply_unavailable(r, "redis");
+    } else if (reply->type == REDIS_REPLY_NIL && (gap = nil_gap(lk, seq)) == 1) {
+        gw_reply_errorf(r, 503, "unavailable", "event %s is being restored in redis; retry shortly", r->event_id);
+    } else if (reply->type == REDIS_REPLY_NIL && gap == 2) {
+        gw_reply_errorf(r, 503, "unavailable", "redis may have lost claims of event %s that this gateway is restoring; retry shortly",
+                        r->event_id);
     } else if (reply->type == REDIS_REPLY_NIL) {
         gw_reply_errorf(r, 404, "not_found", "no claim of user %s on event %s", r->user_id, r->event_id);
     } else if (reply->type != REDIS_REPLY_STRING || tk_claim_decode(reply->str, reply->len, &c) != 0) {
@@ -182,7 +212,8 @@ static void on_claim(gw_redis_t *redis, redisReply *reply, void *data)
     free(lk);
 }
 
-static void redis_lookup(gw_req_t *r)
+/* @jv: the journal when the lookup began (copied). */
+static void redis_lookup(gw_req_t *r, const journal_view_t *jv)
 {
     char keys[3][TK_KEY_MAX];
     const char *argv[] = {keys[0], keys[1], keys[2], r->user_id};
@@ -194,7 +225,7 @@ static void redis_lookup(gw_req_t *r)
         return;
     }
     /* The token before the call: a check that restores the event after Redis ran the script must still show */
-    *lk = (lookup_t){.r = gw_req_ref(r), .token = gw_rebuild_token(r->th->server)};
+    *lk = (lookup_t){.r = gw_req_ref(r), .token = gw_rebuild_event_token(r->th->server), .jv = *jv};
     if (gw_redis_script(r->th->redis, GW_SCRIPT_WATERMARK, on_claim, lk, 3, 4, argv, lens) != 0) {
         gw_req_release(r);
         free(lk);
@@ -243,7 +274,7 @@ static void db_done(gw_dbjob_t *job)
 {
     gw_req_t *r = job->r;
     if (job->status == NO_ROW) {
-        redis_lookup(r);
+        redis_lookup(r, job->in);
         return;
     }
     gw_reply(r, job->status, job->body != NULL ? job->body : "", job->len, NULL);
@@ -251,15 +282,22 @@ static void db_done(gw_dbjob_t *job)
 
 void gw_route_status_get(gw_req_t *r)
 {
-    if (gw_journal_mode(r->th->server->journal) == GW_MODE_FAST) {
-        redis_lookup(r);
+    journal_view_t jv;
+    journal_view(r, &jv); /* before MariaDB is read */
+    if (!jv.off_fast) {
+        redis_lookup(r, &jv);
         return;
     }
-    gw_dbjob_t *job = gw_dbjob_new(r, db_run);
+    journal_view_t *in = malloc(sizeof(*in));
+    gw_dbjob_t *job = in != NULL ? gw_dbjob_new(r, db_run) : NULL;
     if (job == NULL) {
+        free(in);
         gw_reply_unavailable(r, "database");
         return;
     }
+    *in = jv;
+    job->in = in; /* the job's: freed with it */
+    job->in_free = free;
     job->lane = GW_DBLANE_CLIENT; /* claim work while Redis is away, not admin work (gw_dbpool.h) */
     job->done = db_done;
     gw_dbpool_submit(r->th->server->dbpool, job);

@@ -371,3 +371,14 @@ int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token)
     return (token & 1) != 0 || gw_rebuild_active(srv) || gw_rebuild_boards_pending(srv) ||
            __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE) != token >> 1;
 }
+
+uint64_t gw_rebuild_event_token(const gw_server_t *srv)
+{
+    uint64_t ended = __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE);
+    return ended << 1 | (uint64_t)gw_rebuild_active(srv);
+}
+
+int gw_rebuild_event_may_restore(const gw_server_t *srv, uint64_t token)
+{
+    return (token & 1) != 0 || gw_rebuild_active(srv) || __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE) != token >> 1;
+}

@@ -78,6 +78,15 @@ int gw_rebuild_boards_pending(const gw_server_t *srv);
 uint64_t gw_rebuild_token(const gw_server_t *srv);
 int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token);
 
+/**
+ * The same for an event's keys: the events' check only. Boards pending
+ * stay 1 after a failed board check until Redis reconnects, which must not
+ * hold an event's lookups at 503 (the claim route and the event lookup
+ * read gw_rebuild_active alone).
+ */
+uint64_t gw_rebuild_event_token(const gw_server_t *srv);
+int gw_rebuild_event_may_restore(const gw_server_t *srv, uint64_t token);
+
 /** Boards rebuilt since the process started. */
 uint64_t gw_rebuild_board_count(const gw_server_t *srv);
 

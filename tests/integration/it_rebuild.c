@@ -431,21 +431,6 @@ static void blip_over_a_behind_redis_is_checked(void **st)
  * whole length (seen in CI: it_status_merge's check crossed an earlier
  * test's events).
  */
-/* GET the claim of @user on @ev into @r, asked again (every 100 ms, within 10 s) while it is the database lane's deadline 503. */
-static int lookup_past_db_wait(const it_fix_t *f, const char *ev, const char *user, it_resp_t *r)
-{
-    long long deadline = it_now_ms() + 10000;
-    for (;;) {
-        if (it_apif(r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, user) != 0)
-            return -1;
-        int db_wait = r->status == 503 && r->body != NULL && strstr(r->body, "waited too long for the database") != NULL;
-        if (!db_wait || it_now_ms() >= deadline)
-            return 0;
-        it_resp_free(r);
-        it_sleep_ms(100);
-    }
-}
-
 static char held_stream[128]; /* the held-up event's stream, emptied by the teardown even when the test fails */
 
 static int free_held(void **st)
@@ -491,12 +476,12 @@ static void a_check_held_up_by_another_event_keeps_404(void **st)
     it_resp_t r;
     /* Off the fast path the lookup asks MariaDB first, and the merge and the check, both waiting on the held
      * event, may hold the database threads a while: "waited too long for the database" is asked again. */
-    assert_int_equal(lookup_past_db_wait(f, ev, "nobody", &r), 0);
+    assert_int_equal(it_status_past_db_wait(f, ev, "nobody", &r, 10000), 0);
     if (r.status != 404)
         it_show("status of a user without a claim during the check", &r);
     assert_int_equal(r.status, 404);
     it_resp_free(&r);
-    assert_int_equal(lookup_past_db_wait(f, ev, "a", &r), 0);
+    assert_int_equal(it_status_past_db_wait(f, ev, "a", &r, 10000), 0);
     if (r.status != 200)
         it_show("status of a during the check", &r);
     assert_int_equal(r.status, 200);

@@ -146,6 +146,20 @@ int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method,
     return it_api(r, f, IT_HTTP1, auth, method, path, body);
 }
 
+int it_status_past_db_wait(const it_fix_t *f, const char *ev, const char *user, it_resp_t *r, int timeout_ms)
+{
+    long long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        if (it_apif(r, f, IT_USER, "GET", NULL, "/v1/events/%s/claims/%s", ev, user) != 0)
+            return -1;
+        int db_wait = r->status == 503 && r->body != NULL && strstr(r->body, "waited too long for the database") != NULL;
+        if (!db_wait || it_now_ms() >= deadline)
+            return 0;
+        it_resp_free(r);
+        it_sleep_ms(100);
+    }
+}
+
 long it_api_create_event(const it_fix_t *f, const char *event_id, long long stock, long long max_per_user, long long opens_ms,
                          long long closes_ms)
 {

@@ -100,6 +100,15 @@ int it_api_as(it_resp_t *r, const it_fix_t *f, it_http_ver_t ver, const char *us
 int it_apif(it_resp_t *r, const it_fix_t *f, it_auth_t auth, const char *method, const char *body, const char *path_fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/**
+ * GET /v1/events/@ev/claims/@user (IT_USER) into @r, asked again every
+ * 100 ms, for at most @timeout_ms, while the answer is the database lane's
+ * deadline 503 ("waited too long for the database": off the fast path the
+ * lookup reads MariaDB first, and a merge or a rebuild check may hold the
+ * database threads a while). 0 with the last answer in @r (free it), -1.
+ */
+int it_status_past_db_wait(const it_fix_t *f, const char *ev, const char *user, it_resp_t *r, int timeout_ms);
+
 /** The Authorization header line of an admin kind (IT_ADMIN, IT_BAD_AUTH) into @out (128 bytes), or NULL for the others. */
 const char *it_api_auth_header(const it_fix_t *f, it_auth_t auth, char *out);
 
