@@ -114,11 +114,10 @@ static void answer_rejected(gw_req_t *r, const tk_claim_t *c)
  * merge's check, after which Redis holds every grant it answered).
  */
 typedef struct {
-    int off_fast;         /* the mode was not FAST */
-    int tracked;          /* the journal knows the event (the fields below are its) */
-    int flushed, rebuilt; /* gw_journal_info_t */
-    int uncertain;        /* the user's last claim got no reply */
-    uint64_t journal_max; /* this gateway's highest undrained grant, 0 when none */
+    int off_fast;           /* the mode was not FAST */
+    int tracked;            /* the journal knows the event: info is its */
+    int uncertain;          /* the user's last claim got no reply */
+    gw_journal_info_t info;
 } journal_view_t;
 
 static void journal_view(const gw_req_t *r, journal_view_t *v)
@@ -127,9 +126,7 @@ static void journal_view(const gw_req_t *r, journal_view_t *v)
     *v = (journal_view_t){.off_fast = gw_journal_mode(j) != GW_MODE_FAST};
     if (!v->off_fast)
         return;
-    gw_journal_info_t info;
-    if (gw_journal_info(j, r->event_id, r->elen, &info) == 0)
-        *v = (journal_view_t){.off_fast = 1, .tracked = 1, .flushed = info.flushed, .rebuilt = info.rebuilt, .journal_max = info.journal_max};
+    v->tracked = gw_journal_info(j, r->event_id, r->elen, &v->info) == 0;
     v->uncertain = gw_journal_uncertain_user(j, r->event_id, r->elen, r->user_id, r->ulen);
 }
 
@@ -146,10 +143,10 @@ typedef struct {
  * when that may be Redis's gap, not "no claim": 1 for a missing event a
  * rebuild check may be bringing back (pending when the lookup was sent or
  * answered, or ended in between: the token); 2 for grants this gateway
- * answered 201 that Redis may have lost, by merge_journaled's own rule
- * (gw_merge.c, step 1: Redis's seq below the journal, the event gone, or
- * rebuilt from MariaDB meanwhile), until the merge has written the journal
- * to MariaDB (flushed: the rows answer from then on); and 2 for a user
+ * answered 201 that Redis may have lost, by the merge's own rule
+ * (gw_journal_redis_may_lack: the merge's step 1 writes exactly these),
+ * until the merge has written the journal to MariaDB (the rows answer from
+ * then on); and 2 for a user
  * whose last claim got no reply, off the fast path (the fallback answers
  * them 503 too). 0: a true 404. An event whose hash Redis holds has its
  * claims hash whole (a rebuild swaps both in one step, lua/
@@ -167,7 +164,7 @@ static int nil_gap(const lookup_t *lk, long long seq)
         return 0;
     if (v->uncertain)
         return 2;
-    if (v->tracked && !v->flushed && v->journal_max > 0 && (seq < 0 || (uint64_t)seq < v->journal_max || v->rebuilt))
+    if (v->tracked && gw_journal_redis_may_lack(&v->info, seq))
         return 2;
     return 0;
 }

@@ -428,6 +428,11 @@ int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_
     return ev != NULL ? 0 : -1;
 }
 
+int gw_journal_redis_may_lack(const gw_journal_info_t *info, long long redis_seq)
+{
+    return !info->flushed && info->journal_max > 0 && (redis_seq < 0 || (uint64_t)redis_seq < info->journal_max || info->rebuilt);
+}
+
 int gw_journal_uncertain_user(gw_journal_t *p, const char *event, size_t elen, const char *user, size_t ulen)
 {
     int hit = 0;

@@ -222,6 +222,17 @@ void gw_journal_watermark_at(gw_journal_t *p, const char *event, size_t elen, ui
 /** Copies @event's state into @out. Returns 0, or -1 when the event is not tracked. */
 int gw_journal_info(gw_journal_t *p, const char *event, size_t elen, gw_journal_info_t *out);
 
+/**
+ * 1 when Redis, whose ticket sequence for the event of @info is @redis_seq
+ * (-1: its hash is missing), may lack grants of this journal that are not
+ * yet written to MariaDB: Redis's seq is below the journal, the event is
+ * gone, or it was rebuilt from MariaDB since the last reset (a rebuild's
+ * seq is MariaDB's ticket_hwm and proves nothing). The merge's step 1
+ * writes exactly these (gw_merge.c); until then the status lookup answers
+ * 503 for them (gw_route_status.c). Pure.
+ */
+int gw_journal_redis_may_lack(const gw_journal_info_t *info, long long redis_seq);
+
 /** 1 when @user's claim on @event may have been granted unseen (uncertain). */
 int gw_journal_uncertain_user(gw_journal_t *p, const char *event, size_t elen, const char *user, size_t ulen);
 

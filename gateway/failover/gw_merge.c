@@ -184,7 +184,7 @@ static int merge_journaled(gw_dbconn_t *conn, gw_server_t *srv, char (*ids)[TK_I
                 continue;
             /* A seq at or above the journal proves nothing once the event was rebuilt from MariaDB (by the
              * reconnect check, or by an earlier merge's step 5): the rebuild's seq is MariaDB's ticket_hwm. */
-            int lost = seq[i] < 0 || (uint64_t)seq[i] < info.journal_max || info.rebuilt;
+            int lost = gw_journal_redis_may_lack(&info, seq[i]);
             long long hwm = 0;
             int found = 0;
             if (!lost && restarted) {

@@ -359,21 +359,9 @@ uint64_t gw_rebuild_board_count(const gw_server_t *srv)
     return __atomic_load_n(&srv->rebuild->board_rebuilds, __ATOMIC_RELAXED);
 }
 
-uint64_t gw_rebuild_token(const gw_server_t *srv)
-{
-    /* The count first: a check ending after it was read changes it, so the answer's side sees the difference. */
-    uint64_t ended = __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE);
-    return ended << 1 | (uint64_t)(gw_rebuild_active(srv) || gw_rebuild_boards_pending(srv));
-}
-
-int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token)
-{
-    return (token & 1) != 0 || gw_rebuild_active(srv) || gw_rebuild_boards_pending(srv) ||
-           __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE) != token >> 1;
-}
-
 uint64_t gw_rebuild_event_token(const gw_server_t *srv)
 {
+    /* The count first: a check ending after it was read changes it, so the answer's side sees the difference. */
     uint64_t ended = __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE);
     return ended << 1 | (uint64_t)gw_rebuild_active(srv);
 }
@@ -381,4 +369,15 @@ uint64_t gw_rebuild_event_token(const gw_server_t *srv)
 int gw_rebuild_event_may_restore(const gw_server_t *srv, uint64_t token)
 {
     return (token & 1) != 0 || gw_rebuild_active(srv) || __atomic_load_n(&srv->rebuild->checks_ended, __ATOMIC_ACQUIRE) != token >> 1;
+}
+
+/* A board's: the events' token with the boards' pending flag in its low bit too. */
+uint64_t gw_rebuild_token(const gw_server_t *srv)
+{
+    return gw_rebuild_event_token(srv) | (uint64_t)gw_rebuild_boards_pending(srv);
+}
+
+int gw_rebuild_may_restore(const gw_server_t *srv, uint64_t token)
+{
+    return gw_rebuild_event_may_restore(srv, token) || gw_rebuild_boards_pending(srv);
 }

@@ -60,15 +60,21 @@ static void status_is(const it_fix_t *f, const char *ev, const char *user, long 
     it_resp_free(&r);
 }
 
+/* A new event @ev (stock 5, one per user, ids "@prefix-..."), tracked by the gateway's journal. */
+static void tracked_event(const it_fix_t *f, char *ev, size_t len, const char *prefix)
+{
+    it_new_event(f, ev, len, prefix, 5, 1);
+    it_claim_expect(f, ev, "p", 2, 409);
+    assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
+}
+
 static void status_during_the_merge_answers_from_mariadb(void **st)
 {
     it_fix_t *f = *st;
     char ev[64];
     it_resp_t r;
-    it_new_event(f, ev, sizeof ev, "stm", 5, 1);
     /* Tracked and watermarked with the stream empty: the journal is complete. */
-    it_claim_expect(f, ev, "p", 2, 409);
-    assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
+    tracked_event(f, ev, sizeof ev, "stm");
     assert_int_equal(it_wait_watermarks(f, 3, BASE_MS, TRACK_MS), 0);
 
     assert_int_equal(it_claim(&r, f, ev, "a", 1), 201);
@@ -135,9 +141,7 @@ static void redis_back_behind_answers_no_404_for_a_granted_claim(void **st)
     it_fix_t *f = *st;
     char ev[64];
     it_resp_t r;
-    it_new_event(f, ev, sizeof ev, "stb", 5, 1);
-    it_claim_expect(f, ev, "p", 2, 409);
-    assert_int_equal(it_wait_tracked(f, ev, TRACK_MS), 0);
+    tracked_event(f, ev, sizeof ev, "stb");
     it_claim_expect(f, ev, "b", 1, 201);
     assert_int_equal(it_claim(&r, f, ev, "a", 1), 201);
     assert_int_equal(it_json_int(r.json, "ticket"), 2);
